@@ -1,0 +1,84 @@
+//! Routing of admin requests to health checks, metrics, the JSON API and the UI assets.
+
+mod query;
+
+use crate::{assets, AdminAuth, AdminState};
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use serde::Serialize;
+
+/// Answers one admin request. Never panics; unknown paths get a JSON 404.
+pub fn handle<B>(req: &Request<B>, state: &dyn AdminState, auth: &AdminAuth) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    let open = matches!(path, "/healthz" | "/readyz");
+    if !open && !auth.permits(req.headers()) {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required");
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path accepts GET only",
+        );
+    }
+    match path {
+        "/healthz" => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        "/readyz" => {
+            let r = state.readiness();
+            let code = if r.ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json(code, &r)
+        }
+        "/metrics" => respond(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            state.metrics(),
+        ),
+        "/api/calls" => match query::call_query(req.uri().query().unwrap_or("")) {
+            Ok(q) => json(StatusCode::OK, &state.calls(&q)),
+            Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+        },
+        "/api/status" => json(StatusCode::OK, &state.status()),
+        _ => match assets::find(path) {
+            Some(asset) => assets::serve(asset),
+            None => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
+        },
+    }
+}
+
+fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    if let Ok(v) = content_type.parse() {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => respond(status, "application/json", body),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            format!("{{\"error\":\"internal\",\"reason\":{:?}}}", e.to_string()),
+        ),
+    }
+}
+
+fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": error, "reason": reason }))
+}
+
+#[cfg(test)]
+mod tests;

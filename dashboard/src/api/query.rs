@@ -1,0 +1,79 @@
+//! The `GET /api/calls` query string.
+
+use crate::CallQuery;
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Parses `service=…&status=5xx&decision=…&direction=…&before=…&limit=…`.
+pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
+    let mut q = CallQuery {
+        limit: DEFAULT_LIMIT,
+        ..CallQuery::default()
+    };
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v).ok_or_else(|| format!("{k}: bad percent-encoding"))?;
+        match k {
+            "service" => q.service = Some(v),
+            "status" => {
+                let ok = v == "error"
+                    || (v.len() == 3 && v.ends_with("xx") && v.as_bytes()[0].is_ascii_digit())
+                    || v.parse::<u16>().is_ok();
+                if !ok {
+                    return Err(format!("status: expected 503, 5xx or error, got {v:?}"));
+                }
+                q.status = Some(v);
+            }
+            "decision" => {
+                if !matches!(v.as_str(), "allowed" | "reported" | "blocked" | "limited") {
+                    return Err(format!("decision: unknown value {v:?}"));
+                }
+                q.decision = Some(v);
+            }
+            "direction" => {
+                if !matches!(v.as_str(), "inbound" | "egress") {
+                    return Err(format!("direction: expected inbound or egress, got {v:?}"));
+                }
+                q.direction = Some(v);
+            }
+            "before" => {
+                q.before = Some(v.parse().map_err(|_| format!("before: not a cursor: {v:?}"))?)
+            }
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| format!("limit: not a number: {v:?}"))?;
+                if n == 0 || n > MAX_LIMIT {
+                    return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
+                }
+                q.limit = n;
+            }
+            other => return Err(format!("unknown parameter {other:?}")),
+        }
+    }
+    Ok(q)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}

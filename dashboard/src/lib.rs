@@ -1,0 +1,16 @@
+//! Sightline's admin HTTP surface: `/healthz`, `/readyz`, `/metrics`, the JSON API under `/api/`
+//! and the embedded web UI.
+//!
+//! The proxy hands each admin request to [`handle`] together with something that implements
+//! [`AdminState`]; this crate never reaches into proxy internals. Every asset is compiled into
+//! the binary.
+#![forbid(unsafe_code)]
+
+mod api;
+mod assets;
+mod auth;
+mod state;
+
+pub use api::handle;
+pub use auth::AdminAuth;
+pub use state::{AdminState, CallPage, CallQuery, CallView, Readiness};

@@ -1,0 +1,126 @@
+//! The proxy's side of the admin surface: what the dashboard crate may read.
+
+use crate::metrics;
+use crate::record::CallRecord;
+use crate::runtime::Shared;
+use crate::trace::hex;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use sightline_dashboard::{AdminAuth, AdminState, CallPage, CallQuery, CallView, Readiness};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A read-only view of the running proxy for the admin API.
+#[derive(Debug)]
+pub struct AdminView {
+    shared: Arc<Shared>,
+}
+
+impl AdminView {
+    /// A view of `shared`.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        AdminView { shared }
+    }
+
+    /// Answers one admin request with the token of the config in force.
+    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let auth = AdminAuth {
+            token: self.shared.active().config.admin.token.clone(),
+        };
+        sightline_dashboard::handle(req, self, &auth)
+    }
+}
+
+impl AdminState for AdminView {
+    fn readiness(&self) -> Readiness {
+        if self.shared.draining.load(Ordering::Acquire) {
+            return Readiness {
+                ready: false,
+                reason: "draining".into(),
+            };
+        }
+        Readiness {
+            ready: true,
+            reason: String::new(),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        metrics::render(&self.shared)
+    }
+
+    fn calls(&self, query: &CallQuery) -> CallPage {
+        let (calls, next) = self.shared.recorder.recent().query(query);
+        CallPage {
+            calls: calls.iter().map(|(seq, rec)| view(*seq, rec)).collect(),
+            next,
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let active = self.shared.active();
+        let reload = self.shared.reload_status();
+        let services: Vec<_> = active
+            .pools
+            .iter()
+            .map(|(name, pool)| {
+                serde_json::json!({
+                    "name": name,
+                    "upstreams": active.config.services.get(name).map(|s| s.upstreams.clone()).unwrap_or_default(),
+                    "healthy_upstreams": pool.healthy(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "started": rfc3339(self.shared.started),
+            "config": {
+                "file": self.shared.config_path.as_ref().map(|p| p.display().to_string()),
+                "generation": active.generation,
+                "last_reload": reload.at.map(rfc3339),
+                "last_reload_ok": reload.at.map(|_| reload.ok),
+                "last_reload_error": reload.error,
+            },
+            "listeners": {
+                "inbound": active.config.inbound.listen.to_string(),
+                "inbound_tls": active.config.inbound.tls.is_some(),
+                "admin": active.config.admin.listen.to_string(),
+            },
+            "services": services,
+        })
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn view(seq: u64, r: &CallRecord) -> CallView {
+    CallView {
+        id: r.request_id.clone(),
+        seq,
+        time: rfc3339(r.start),
+        direction: r.direction.as_str().into(),
+        source: r.source_label(),
+        source_addr: r.source_addr.to_string(),
+        destination: r.service.as_deref().unwrap_or("-").into(),
+        upstream: r.upstream.as_deref().map(Into::into),
+        method: r.method.to_string(),
+        host: r.host.clone(),
+        path: r.path.clone(),
+        route: r.route.as_deref().unwrap_or("").into(),
+        status: r.status.unwrap_or(0),
+        duration_ms: r.duration.as_secs_f64() * 1e3,
+        upstream_ms: r.upstream_latency.map(|d| d.as_secs_f64() * 1e3),
+        bytes_in: r.bytes_in,
+        bytes_out: r.bytes_out,
+        protocol: r.protocol.as_str().into(),
+        tls: r.tls,
+        decision: r.decision.as_str().into(),
+        reason: r.reason.clone(),
+        error: r.error.map(Into::into),
+        trace_id: hex(&r.trace_id),
+    }
+}

@@ -1,0 +1,125 @@
+//! The YAML file as written: serde structs that reject unknown keys. Values that can be checked
+//! alone (addresses, durations, sizes) are parsed here, so their errors carry a line and column.
+
+use super::values::{Authority, ByteSize, Dur, PathPrefix};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The whole file, version 1.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    pub version: u32,
+    #[serde(default)]
+    pub admin: AdminFile,
+    #[serde(default)]
+    pub inbound: InboundFile,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceFile>,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub recording: RecordingFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminFile {
+    pub listen: Option<SocketAddr>,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InboundFile {
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<InboundTlsFile>,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InboundTlsFile {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuthFile,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ClientAuthFile {
+    /// Ask for a certificate when `client_ca` is set, accept callers without one.
+    #[default]
+    Optional,
+    /// Refuse the handshake without a valid client certificate.
+    Required,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RouteFile {
+    pub host: Option<String>,
+    #[serde(default)]
+    pub path_prefix: PathPrefix,
+    pub service: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceFile {
+    pub upstreams: Vec<Authority>,
+    #[serde(default)]
+    pub protocol: ProtocolFile,
+    pub tls: Option<UpstreamTlsFile>,
+    pub ejection: Option<EjectionFile>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ProtocolFile {
+    #[default]
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamTlsFile {
+    pub ca: Option<PathBuf>,
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EjectionFile {
+    pub consecutive_failures: Option<u32>,
+    pub duration: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LimitsFile {
+    pub header_read_timeout: Option<Dur>,
+    pub max_header_bytes: Option<ByteSize>,
+    pub max_uri_bytes: Option<ByteSize>,
+    pub max_request_body: Option<ByteSize>,
+    pub request_timeout: Option<Dur>,
+    pub upstream_connect_timeout: Option<Dur>,
+    pub idle_timeout: Option<Dur>,
+    pub max_connections: Option<usize>,
+    pub drain_timeout: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordingFile {
+    pub queue: Option<usize>,
+    pub recent_calls: Option<usize>,
+    pub max_path_bytes: Option<ByteSize>,
+    pub access_log: Option<bool>,
+}

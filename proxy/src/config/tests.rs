@@ -1,0 +1,126 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.yaml", Path::new("/etc/sightline"))
+}
+
+const GOOD: &str = "\
+version: 1
+inbound:
+  listen: 127.0.0.1:8080
+  routes:
+    - { host: api.example.internal, path_prefix: /orders, service: orders }
+    - { path_prefix: /, service: web }
+    - { host: \"*.example.internal\", path_prefix: /, service: web }
+services:
+  orders:
+    upstreams: [127.0.0.1:7001, \"backend.internal:7002\"]
+    tls: { ca: ca.pem }
+  web:
+    upstreams: [127.0.0.1:7003]
+    protocol: http2
+limits:
+  request_timeout: 2s
+  max_header_bytes: 32KiB
+";
+
+#[test]
+fn good_config_converts_to_domain_types() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.admin.listen, defaults::ADMIN);
+    assert_eq!(c.limits.request_timeout, Duration::from_secs(2));
+    assert_eq!(c.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(c.services["web"].protocol, UpstreamProtocol::Http2);
+    assert_eq!(
+        c.services["orders"].tls.as_ref().unwrap().ca.as_deref(),
+        Some(Path::new("/etc/sightline/ca.pem"))
+    );
+    // Sorted most specific first.
+    assert_eq!(c.inbound.routes[0].host, HostMatch::Exact("api.example.internal".into()));
+    assert_eq!(c.inbound.routes[1].host, HostMatch::Suffix(".example.internal".into()));
+    assert_eq!(c.inbound.routes[2].host, HostMatch::Any);
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = format!("{GOOD}no_such_key_xyz: 1\n");
+    let err = parse(&text).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("no_such_key_xyz"), "{msg}");
+    assert!(msg.starts_with("test.yaml:20:"), "{msg}");
+}
+
+#[test]
+fn nested_unknown_key_names_its_path() {
+    let text = GOOD.replace("request_timeout: 2s", "request_timeot: 2s");
+    let err = parse(&text).unwrap_err();
+    let issue = &err.issues[0];
+    assert_eq!(issue.line, Some(18));
+    assert_eq!(issue.key, "limits");
+    assert!(issue.message.contains("request_timeot"));
+}
+
+#[test]
+fn bad_values_are_located() {
+    let cases = [
+        ("request_timeout: 2s", "request_timeout: soon", 18, "limits.request_timeout"),
+        ("[127.0.0.1:7003]", "[\"http://x:1\"]", 13, "services.web.upstreams[0]"),
+        ("[127.0.0.1:7003]", "[\"nohost\"]", 13, "services.web.upstreams[0]"),
+        ("max_header_bytes: 32KiB", "max_header_bytes: lots", 19, "limits.max_header_bytes"),
+    ];
+    for (from, to, line, key) in cases {
+        let err = parse(&GOOD.replace(from, to)).unwrap_err();
+        let issue = &err.issues[0];
+        assert_eq!(issue.line, Some(line), "{to}: {err}");
+        assert_eq!(issue.key, key, "{to}: {err}");
+    }
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_lines() {
+    let text = GOOD
+        .replace("service: orders }", "service: ordrs }")
+        .replace("version: 1", "version: 2");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.issues.len(), 2, "{err}");
+    assert_eq!(err.issues[0].key, "version");
+    assert_eq!(err.issues[0].line, Some(1));
+    assert_eq!(err.issues[1].key, "inbound.routes[0].service");
+    assert_eq!(err.issues[1].line, Some(5));
+    assert!(err.issues[1].message.contains("ordrs"));
+}
+
+#[test]
+fn public_admin_needs_a_token() {
+    let text = format!("{GOOD}admin: {{ listen: 0.0.0.0:9900 }}\n");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.issues[0].key, "admin.listen");
+    let ok = format!("{GOOD}admin: {{ listen: 0.0.0.0:9900, token: 0123456789abcdef0123 }}\n");
+    assert!(parse(&ok).is_ok());
+}
+
+#[test]
+fn syntax_errors_have_a_line() {
+    let err = parse("version: 1\ninbound: [\n").unwrap_err();
+    assert!(err.issues[0].line.is_some(), "{err}");
+}
+
+#[test]
+fn quick_config_routes_everything() {
+    let c = Config::quick(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:9",
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(c.inbound.routes.len(), 1);
+    assert_eq!(c.services["upstream"].upstreams, vec!["127.0.0.1:9"]);
+    assert!(Config::quick("127.0.0.1:0".parse().unwrap(), "nope", "127.0.0.1:0".parse().unwrap()).is_err());
+}
+
+#[test]
+fn example_config_is_accepted() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    parse(&text).unwrap();
+}

@@ -1,0 +1,102 @@
+//! `sightline demo`: a few small services on loopback, the proxy in front of them with a
+//! built-in config, and a traffic generator, all in one process.
+
+mod services;
+mod traffic;
+
+use crate::config::Config;
+use crate::runtime::Sightline;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Flags of `sightline demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Admin listener (API, metrics, dashboard).
+    #[arg(long, default_value = "127.0.0.1:9900")]
+    pub admin: SocketAddr,
+    /// Inbound listener in front of the demo services.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub inbound: SocketAddr,
+    /// Egress listener address (reserved for the forward proxy).
+    #[arg(long, default_value = "127.0.0.1:3128")]
+    pub egress: SocketAddr,
+    /// Requests per second from the traffic generator (0 turns it off).
+    #[arg(long, default_value_t = 20)]
+    pub rate: u32,
+}
+
+/// The demo's config, for the services listening at `ports`.
+pub fn config(args: &DemoArgs, s: &services::DemoServices) -> Result<Config, crate::config::ConfigError> {
+    let text = format!(
+        "version: 1
+admin: {{ listen: \"{admin}\" }}
+inbound:
+  listen: \"{inbound}\"
+  routes:
+    - {{ path_prefix: /products, service: catalog }}
+    - {{ path_prefix: /orders, service: orders }}
+    - {{ path_prefix: /payments, service: payments }}
+    - {{ path_prefix: /users, service: users }}
+services:
+  catalog: {{ upstreams: [\"{catalog}\"] }}
+  orders: {{ upstreams: [\"{orders}\"], protocol: http2 }}
+  payments: {{ upstreams: [\"{payments}\"] }}
+  users: {{ upstreams: [\"{users}\", \"{users2}\"] }}
+limits:
+  request_timeout: 5s
+recording:
+  access_log: false
+",
+        admin = args.admin,
+        inbound = args.inbound,
+        catalog = s.catalog,
+        orders = s.orders,
+        payments = s.payments,
+        users = s.users[0],
+        users2 = s.users[1],
+    );
+    Config::parse(&text, "demo", Path::new("."))
+}
+
+/// Runs the demo until SIGTERM or SIGINT.
+pub async fn run(args: DemoArgs) -> ExitCode {
+    let services = match services::start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("demo services: {e}");
+            return ExitCode::from(crate::cli::EXIT_RUNTIME);
+        }
+    };
+    let config = match config(&args, &services) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let sightline = match Sightline::start(config, None).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(crate::cli::EXIT_RUNTIME);
+        }
+    };
+    println!("admin: http://{}", sightline.admin_addr());
+    println!("inbound: http://{}", sightline.inbound_addr());
+    println!("dashboard: http://{}/", sightline.admin_addr());
+    let generator = (args.rate > 0).then(|| tokio::spawn(traffic::generate(sightline.inbound_addr(), args.rate)));
+    let result = crate::lifecycle::run_until_stopped(sightline).await;
+    if let Some(g) = generator {
+        g.abort();
+    }
+    services.stop();
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("signal handling failed: {e}");
+            ExitCode::from(crate::cli::EXIT_RUNTIME)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The demo's traffic generator: a steady mix of calls through the inbound listener.
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+fn next_call() -> (Method, String) {
+    let id = fastrand::u32(1..1000);
+    match fastrand::u8(..100) {
+        0..=24 => (Method::GET, "/products".into()),
+        25..=44 => (Method::GET, format!("/products/{id}")),
+        45..=59 => (Method::GET, format!("/users/{id}")),
+        60..=74 => (Method::POST, "/orders".into()),
+        75..=84 => (Method::GET, "/orders".into()),
+        85..=96 => (Method::POST, format!("/payments/{:08x}-{:04x}-4000-8000-{:012x}", fastrand::u32(..), fastrand::u16(..), fastrand::u64(..1 << 48))),
+        _ => (Method::GET, "/wp-login.php".into()),
+    }
+}
+
+/// Sends about `rate` requests per second to `inbound` until aborted.
+pub async fn generate(inbound: SocketAddr, rate: u32) {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let (method, path) = next_call();
+        let body = if method == Method::POST {
+            Bytes::from_static(br#"{"item":1,"qty":2}"#)
+        } else {
+            Bytes::new()
+        };
+        let Ok(req) = Request::builder()
+            .method(method)
+            .uri(format!("http://{inbound}{path}"))
+            .header("host", "shop.demo.internal")
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+        else {
+            continue;
+        };
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Ok(resp) = client.request(req).await {
+                let _ = resp.into_body().collect().await;
+            }
+        });
+    }
+}

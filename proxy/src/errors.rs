@@ -1,0 +1,178 @@
+//! Why the proxy answered a request itself, and the one rescue point that turns each cause into
+//! a status, a small JSON body and the `sightline-error` header.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+use std::time::Duration;
+
+/// The response header that marks an answer as the proxy's own. Stripped from upstream
+/// responses, so an upstream can never pass its errors off as Sightline's.
+pub const ERROR_HEADER: &str = "sightline-error";
+
+/// A cause for the proxy to answer instead of the upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// No route matches the host and path.
+    #[error("no route matches this host and path")]
+    NoRoute,
+    /// The request is malformed in a way the HTTP parser let through.
+    #[error("malformed request: {0}")]
+    BadRequest(&'static str),
+    /// Request headers larger than the limit.
+    #[error("request headers exceed {0} bytes")]
+    HeadersTooLarge(usize),
+    /// Request target longer than the limit.
+    #[error("request target exceeds {0} bytes")]
+    UriTooLong(usize),
+    /// Request body larger than the limit.
+    #[error("request body exceeds {0} bytes")]
+    BodyTooLarge(u64),
+    /// A rate or concurrency limit refused the call.
+    #[error("rate limit exceeded")]
+    Limited {
+        /// When the client may try again.
+        retry_after: Option<Duration>,
+    },
+    /// Every upstream of the service is ejected.
+    #[error("no healthy upstream for service {0}")]
+    NoHealthyUpstream(String),
+    /// The proxy is draining and takes no new requests.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The upstream refused or reset the connection.
+    #[error("upstream connection failed: {0}")]
+    UpstreamConnect(String),
+    /// The upstream did not accept the connection in time.
+    #[error("upstream connect timed out after {0:?}")]
+    UpstreamConnectTimeout(Duration),
+    /// The upstream accepted but did not answer in time.
+    #[error("upstream did not respond within {0:?}")]
+    UpstreamTimeout(Duration),
+    /// The upstream broke the exchange (reset, malformed response).
+    #[error("upstream failed: {0}")]
+    Upstream(String),
+}
+
+impl ProxyError {
+    /// The status sent to the client.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ProxyError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::NoHealthyUpstream(_) | ProxyError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::UpstreamConnect(_) | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+        }
+    }
+
+    /// A stable machine-readable name: the `error` field and the `sightline-error` header.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::NoRoute => "no_route",
+            ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::HeadersTooLarge(_) => "headers_too_large",
+            ProxyError::UriTooLong(_) => "uri_too_long",
+            ProxyError::BodyTooLarge(_) => "body_too_large",
+            ProxyError::Limited { .. } => "rate_limited",
+            ProxyError::NoHealthyUpstream(_) => "no_healthy_upstream",
+            ProxyError::ShuttingDown => "shutting_down",
+            ProxyError::UpstreamConnect(_) => "upstream_connect_failed",
+            ProxyError::UpstreamConnectTimeout(_) => "upstream_connect_timeout",
+            ProxyError::UpstreamTimeout(_) => "upstream_timeout",
+            ProxyError::Upstream(_) => "upstream_failed",
+        }
+    }
+
+    /// Whether the upstream is to blame (counts toward its ejection).
+    pub fn is_gateway_failure(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::UpstreamConnect(_)
+                | ProxyError::UpstreamConnectTimeout(_)
+                | ProxyError::UpstreamTimeout(_)
+                | ProxyError::Upstream(_)
+        )
+    }
+}
+
+/// The one place that turns a cause into the client's response.
+pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "error": err.code(),
+        "reason": err.to_string(),
+        "request_id": request_id,
+    });
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = err.status();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(ERROR_HEADER, HeaderValue::from_static(err.code()));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let ProxyError::Limited {
+        retry_after: Some(after),
+    } = err
+    {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+    }
+    if matches!(err, ProxyError::ShuttingDown) {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_maps_to_its_status_with_a_json_body() {
+        let d = Duration::from_secs(1);
+        let cases = [
+            (ProxyError::BadRequest("x"), 400),
+            (ProxyError::NoRoute, 404),
+            (ProxyError::BodyTooLarge(1), 413),
+            (ProxyError::UriTooLong(1), 414),
+            (ProxyError::Limited { retry_after: Some(d) }, 429),
+            (ProxyError::HeadersTooLarge(1), 431),
+            (ProxyError::UpstreamConnect("refused".into()), 502),
+            (ProxyError::Upstream("reset".into()), 502),
+            (ProxyError::NoHealthyUpstream("s".into()), 503),
+            (ProxyError::ShuttingDown, 503),
+            (ProxyError::UpstreamConnectTimeout(d), 504),
+            (ProxyError::UpstreamTimeout(d), 504),
+        ];
+        for (err, status) in cases {
+            let resp = rescue(&err, "req-1");
+            assert_eq!(resp.status().as_u16(), status, "{err}");
+            assert_eq!(resp.headers()[ERROR_HEADER], err.code());
+            let body = {
+                use http_body_util::BodyExt;
+                let mut f = std::pin::pin!(resp.into_body().collect());
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match f.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(Ok(c)) => c.to_bytes(),
+                    _ => panic!("full body not ready"),
+                }
+            };
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"], err.code());
+            assert_eq!(v["request_id"], "req-1");
+            assert!(!v["reason"].as_str().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn rate_limit_says_when_to_retry() {
+        let resp = rescue(&ProxyError::Limited { retry_after: Some(Duration::from_secs(7)) }, "r");
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+    }
+}

@@ -1,0 +1,305 @@
+//! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
+//!
+//! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
+//! 2. [`check_limits`] rejects oversized targets, headers and declared bodies;
+//! 3. the [`router`] picks the service by host and path prefix;
+//! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
+//! 5. [`upstream_request`] rewrites headers and streams the body upstream;
+//! 6. the response streams back through a [`RecordedBody`], which finishes the record;
+//! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
+
+mod headers;
+pub mod router;
+mod tunnel;
+
+use crate::errors::{rescue, ProxyError};
+use crate::record::{
+    CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
+};
+use crate::runtime::{Active, Shared};
+use crate::server::ConnActivity;
+use crate::trace::{self, TraceContext};
+use crate::upstream::{ServicePool, Upstream};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use sightline_policy::Decision;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the proxy knows about the client connection a request arrived on.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// The client's socket address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The verified client-certificate identity (URI or DNS SAN), when there is one.
+    pub identity: Option<Arc<str>>,
+    /// Requests in flight, for the idle timer.
+    pub activity: Arc<ConnActivity>,
+}
+
+/// Serves one inbound request. Never fails: every error becomes a response.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Response<RecordedBody> {
+    let active = shared.active();
+    let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
+    let request_id = trace::request_id();
+    let record = begin_record(&req, &conn, &trace, &request_id, active.config.recording.max_path_bytes);
+    let mut guard = CallGuard::start(
+        record,
+        shared.recorder.clone(),
+        active.unrouted.clone(),
+        conn.activity.clone(),
+    );
+    match proxy(&active, &conn, req, &mut guard, &trace, &request_id).await {
+        Ok(Outcome::Response(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            finish_response_headers(&mut parts.headers, parts.status, &request_id);
+            Response::from_parts(parts, RecordedBody::new(ResponseBody::Upstream(body), Some(guard)))
+        }
+        Ok(Outcome::Upgraded(resp, client, upstream)) => {
+            let (mut parts, _) = resp.into_parts();
+            finish_response_headers(&mut parts.headers, parts.status, &request_id);
+            if let Some(rec) = guard.rec() {
+                rec.protocol = Protocol::Upgrade;
+            }
+            tokio::spawn(tunnel::relay(client, upstream, guard));
+            Response::from_parts(parts, RecordedBody::new(ResponseBody::Local(Default::default()), None))
+        }
+        Err(err) => {
+            if let Some(rec) = guard.rec() {
+                rec.status = Some(err.status().as_u16());
+                rec.error = Some(err.code());
+                rec.reason = err.to_string();
+                if matches!(err, ProxyError::Limited { .. }) {
+                    rec.decision = Decision::Limited;
+                }
+            }
+            rescue(&err, &request_id).map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
+        }
+    }
+}
+
+enum Outcome {
+    Response(Response<Incoming>),
+    Upgraded(Response<Incoming>, hyper::upgrade::OnUpgrade, hyper::upgrade::OnUpgrade),
+}
+
+async fn proxy(
+    active: &Active,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+    guard: &mut CallGuard,
+    trace: &TraceContext,
+    request_id: &str,
+) -> Result<Outcome, ProxyError> {
+    let limits = &active.config.limits;
+    check_limits(&req, limits)?;
+
+    let host = request_authority(&req);
+    let route = active
+        .router
+        .route(&router::normalize_host(&host), req.uri().path())
+        .ok_or(ProxyError::NoRoute)?;
+    let pool = &route.pool;
+    guard.set_counters(pool.counters.clone());
+    if let Some(rec) = guard.rec() {
+        rec.service = Some(pool.name.clone());
+        rec.route = Some(route.label.clone());
+    }
+
+    let upstream = pool.pick()?;
+    if let Some(rec) = guard.rec() {
+        rec.upstream = Some(upstream.authority.clone());
+    }
+
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let out = upstream_request(req, pool, upstream, conn, &host, trace, request_id, guard, limits.max_request_body, upgrade)?;
+
+    let sent = pool
+        .send(out, limits.request_timeout, limits.upstream_connect_timeout)
+        .await;
+    let elapsed = guard.elapsed();
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => {
+            pool.report(upstream, e.is_gateway_failure());
+            return Err(e);
+        }
+    };
+    let status = resp.status();
+    pool.report(
+        upstream,
+        matches!(status.as_u16(), 502..=504),
+    );
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(status.as_u16());
+        rec.upstream_latency = Some(elapsed);
+    }
+    match client_upgrade {
+        Some(client) if status == StatusCode::SWITCHING_PROTOCOLS => {
+            let mut resp = resp;
+            let upstream = hyper::upgrade::on(&mut resp);
+            Ok(Outcome::Upgraded(resp, client, upstream))
+        }
+        _ => Ok(Outcome::Response(resp)),
+    }
+}
+
+/// Rejects requests over the configured sizes before any upstream work.
+fn check_limits(req: &Request<Incoming>, limits: &crate::config::Limits) -> Result<(), ProxyError> {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > limits.max_uri_bytes {
+        return Err(ProxyError::UriTooLong(limits.max_uri_bytes));
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > limits.max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge(limits.max_header_bytes));
+    }
+    if let (Some(max), Some(len)) = (limits.max_request_body, declared_length(req)?) {
+        if len > max {
+            return Err(ProxyError::BodyTooLarge(max));
+        }
+    }
+    Ok(())
+}
+
+fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
+    match req.headers().get(header::CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or(ProxyError::BadRequest("invalid content-length")),
+    }
+}
+
+/// The authority the client asked for: the URI's (HTTP/2, absolute-form) or the Host header.
+fn request_authority(req: &Request<Incoming>) -> String {
+    if let Some(a) = req.uri().authority() {
+        return a.as_str().to_owned();
+    }
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upstream_request(
+    req: Request<Incoming>,
+    pool: &ServicePool,
+    upstream: &Upstream,
+    conn: &ConnInfo,
+    host: &str,
+    trace: &TraceContext,
+    request_id: &str,
+    guard: &CallGuard,
+    max_body: Option<u64>,
+    upgrade: bool,
+) -> Result<Request<CountingBody>, ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    parts.uri = pool.uri(upstream, &pq)?;
+    let inbound_version = parts.version;
+    parts.version = pool.version();
+
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, upgrade);
+    headers::strip_spoofable(h);
+    headers::set_forwarded(h, conn.peer.ip(), conn.tls, host);
+    headers::append_via(h, inbound_version);
+    if !host.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(host) {
+            h.insert(header::HOST, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
+        h.insert(TRACEPARENT, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+    let body = if upgrade {
+        CountingBody::empty(guard.bytes_in())
+    } else {
+        CountingBody::new(body, guard.bytes_in(), max_body)
+    };
+    Ok(Request::from_parts(parts, body))
+}
+
+fn finish_response_headers(h: &mut http::HeaderMap, status: StatusCode, request_id: &str) {
+    headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
+    headers::strip_spoofable(h);
+    headers::append_via(h, Version::HTTP_11);
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+}
+
+fn begin_record(
+    req: &Request<Incoming>,
+    conn: &ConnInfo,
+    trace: &TraceContext,
+    request_id: &str,
+    max_path: usize,
+) -> CallRecord {
+    let path = req.uri().path();
+    let (path, truncated) = if path.len() > max_path {
+        let mut cut = max_path;
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (path[..cut].to_owned(), true)
+    } else {
+        (path.to_owned(), false)
+    };
+    CallRecord {
+        request_id: request_id.to_owned(),
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        parent_span_id: trace.parent_id,
+        start: SystemTime::now(),
+        duration: Default::default(),
+        upstream_latency: None,
+        direction: Direction::Inbound,
+        source_addr: conn.peer,
+        source_identity: conn.identity.clone(),
+        service: None,
+        upstream: None,
+        method: req.method().clone(),
+        host: router::normalize_host(&request_authority(req)),
+        path,
+        path_truncated: truncated,
+        route: None,
+        status: None,
+        error: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        protocol: if req.version() == Version::HTTP_2 {
+            Protocol::H2
+        } else {
+            Protocol::H1
+        },
+        tls: conn.tls,
+        decision: Decision::Allowed,
+        reason: String::new(),
+    }
+}

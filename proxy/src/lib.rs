@@ -1,0 +1,23 @@
+//! Sightline: an inline proxy that records every API call crossing it, so platform and security
+//! teams can see which services exist, who calls whom, and stop what should not happen.
+//!
+//! The inbound stack is read top to bottom in [`inbound`]; the config in [`config`]; the
+//! running process in [`runtime`]. `docs/ARCHITECTURE.md` draws the request phases.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod errors;
+pub mod inbound;
+pub mod lifecycle;
+pub mod metrics;
+pub mod record;
+pub mod runtime;
+pub mod server;
+pub mod trace;
+pub mod upstream;
+
+pub use config::Config;
+pub use runtime::{Sightline, StartError};

@@ -1,0 +1,262 @@
+//! Bodies that count their bytes, and the guard that turns a call into a record when its
+//! response is over: at the end of the body, or when the client goes away, whichever is first.
+
+use super::{CallRecord, Recorder, ServiceCounters};
+use crate::server::ConnActivity;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body stopped because it passed `limits.max_request_body`.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds {0} bytes")]
+pub struct BodyLimitExceeded(pub u64);
+
+/// A client's request body on its way upstream: counts bytes and enforces the size limit
+/// while streaming.
+#[derive(Debug)]
+pub struct CountingBody {
+    inner: Option<Incoming>,
+    count: Arc<AtomicU64>,
+    limit: Option<u64>,
+}
+
+impl CountingBody {
+    /// Wraps `inner`; bytes are added to `count`.
+    pub fn new(inner: Incoming, count: Arc<AtomicU64>, limit: Option<u64>) -> Self {
+        CountingBody {
+            inner: Some(inner),
+            count,
+            limit,
+        }
+    }
+
+    /// An empty body (for upgrade requests, whose bytes flow after the 101).
+    pub fn empty(count: Arc<AtomicU64>) -> Self {
+        CountingBody {
+            inner: None,
+            count,
+            limit: None,
+        }
+    }
+}
+
+impl Body for CountingBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let total = self.count.fetch_add(data.len() as u64, Relaxed) + data.len() as u64;
+                    if let Some(limit) = self.limit {
+                        if total > limit {
+                            self.inner = None;
+                            return Poll::Ready(Some(Err(Box::new(BodyLimitExceeded(limit)))));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+/// Holds a call's record until the call is over, then hands it to the recorder exactly once.
+#[derive(Debug)]
+pub struct CallGuard {
+    rec: Option<CallRecord>,
+    started: Instant,
+    recorder: Arc<Recorder>,
+    counters: Arc<ServiceCounters>,
+    bytes_in: Arc<AtomicU64>,
+    activity: Arc<ConnActivity>,
+    complete: bool,
+}
+
+impl CallGuard {
+    /// Starts a call: the connection counts one more request in flight until the guard drops.
+    pub fn start(
+        rec: CallRecord,
+        recorder: Arc<Recorder>,
+        counters: Arc<ServiceCounters>,
+        activity: Arc<ConnActivity>,
+    ) -> Self {
+        activity.request_started();
+        CallGuard {
+            rec: Some(rec),
+            started: Instant::now(),
+            recorder,
+            counters,
+            bytes_in: Arc::new(AtomicU64::new(0)),
+            activity,
+            complete: false,
+        }
+    }
+
+    /// The record being filled in. Always present until the guard drops.
+    pub fn rec(&mut self) -> Option<&mut CallRecord> {
+        self.rec.as_mut()
+    }
+
+    /// The counter of request body bytes, shared with the [`CountingBody`].
+    pub fn bytes_in(&self) -> Arc<AtomicU64> {
+        self.bytes_in.clone()
+    }
+
+    /// Time since the call started.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Counts the call against this service's counters instead of the unrouted ones.
+    pub fn set_counters(&mut self, counters: Arc<ServiceCounters>) {
+        self.counters = counters;
+    }
+
+    /// Marks the response as fully delivered.
+    pub fn complete(&mut self) {
+        self.complete = true;
+    }
+
+    fn add_out(&mut self, n: u64) {
+        if let Some(rec) = self.rec.as_mut() {
+            rec.bytes_out += n;
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if let Some(mut rec) = self.rec.take() {
+            rec.duration = self.started.elapsed();
+            rec.bytes_in = self.bytes_in.load(Relaxed);
+            if !self.complete && rec.status.is_some() && rec.error.is_none() {
+                rec.error = Some("downstream_aborted");
+                rec.reason = "the client went away before the response ended".into();
+            }
+            self.recorder.record(&self.counters, rec);
+        }
+        self.activity.request_finished();
+    }
+}
+
+/// What the client receives: the upstream's body or the proxy's own.
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// Streamed from the upstream.
+    Upstream(Incoming),
+    /// Generated by the proxy (errors, upgrades).
+    Local(Full<Bytes>),
+}
+
+/// A response body that counts bytes to the client and finishes its call's record.
+#[derive(Debug)]
+pub struct RecordedBody {
+    inner: ResponseBody,
+    guard: Option<CallGuard>,
+}
+
+impl RecordedBody {
+    /// Wraps `inner`; `guard` finishes when the body ends or is dropped.
+    pub fn new(inner: ResponseBody, guard: Option<CallGuard>) -> Self {
+        RecordedBody { inner, guard }
+    }
+
+    fn finish(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            g.complete();
+        }
+    }
+}
+
+impl Drop for RecordedBody {
+    fn drop(&mut self) {
+        // hyper may never poll a body that is empty from the start.
+        if self.is_end_stream() {
+            self.finish();
+        }
+    }
+}
+
+impl Body for RecordedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut self.inner {
+            ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            ResponseBody::Local(b) => match Pin::new(b).poll_frame(cx) {
+                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(Some(Err(never))) => match never {},
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(g)) = (frame.data_ref(), self.guard.as_mut()) {
+                    g.add_out(data.len() as u64);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                if let Some(rec) = self.guard.as_mut().and_then(|g| g.rec()) {
+                    rec.error = Some("upstream_body_failed");
+                    rec.reason = format!("upstream response body failed: {e}");
+                }
+                self.guard.take();
+            }
+            Poll::Ready(None) => self.finish(),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            ResponseBody::Upstream(b) => b.is_end_stream(),
+            ResponseBody::Local(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            ResponseBody::Upstream(b) => b.size_hint(),
+            ResponseBody::Local(b) => b.size_hint(),
+        }
+    }
+}

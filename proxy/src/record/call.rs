@@ -1,0 +1,112 @@
+//! The record of one finished call.
+
+use sightline_policy::Decision;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Which way the call crossed the proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// A client calling a service behind the proxy.
+    Inbound,
+    /// A service calling out through the proxy.
+    Egress,
+}
+
+impl Direction {
+    /// `inbound` or `egress`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// How the call was carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.x.
+    H1,
+    /// HTTP/2.
+    H2,
+    /// An HTTP/1.1 Upgrade (WebSocket and the like), relayed as bytes after the 101.
+    Upgrade,
+}
+
+impl Protocol {
+    /// `h1`, `h2`, `upgrade`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::H1 => "h1",
+            Protocol::H2 => "h2",
+            Protocol::Upgrade => "upgrade",
+        }
+    }
+}
+
+/// One finished call, rejected ones included.
+#[derive(Clone, Debug)]
+pub struct CallRecord {
+    /// The request id (also sent upstream as `x-request-id` and in error bodies).
+    pub request_id: String,
+    /// The W3C trace id.
+    pub trace_id: [u8; 16],
+    /// This hop's span id.
+    pub span_id: [u8; 8],
+    /// The caller's span id, when it sent `traceparent`.
+    pub parent_span_id: Option<[u8; 8]>,
+    /// When the request arrived.
+    pub start: SystemTime,
+    /// Until the end of the response body (or of the tunnel, for upgrades).
+    pub duration: Duration,
+    /// Until the upstream's response headers.
+    pub upstream_latency: Option<Duration>,
+    /// Inbound or egress.
+    pub direction: Direction,
+    /// The caller's socket address.
+    pub source_addr: SocketAddr,
+    /// The caller's verified identity (client certificate SAN), when known.
+    pub source_identity: Option<Arc<str>>,
+    /// The service called (inbound), when routed.
+    pub service: Option<Arc<str>>,
+    /// The upstream address dialed.
+    pub upstream: Option<Arc<str>>,
+    /// The request method.
+    pub method: http::Method,
+    /// The host asked for, lowercase, without port.
+    pub host: String,
+    /// The path, cut to the configured maximum.
+    pub path: String,
+    /// Whether `path` was cut.
+    pub path_truncated: bool,
+    /// The matched route (its path prefix until route templates exist).
+    pub route: Option<Arc<str>>,
+    /// The status sent to the client, if any was.
+    pub status: Option<u16>,
+    /// The proxy's error code when it answered itself or the exchange broke.
+    pub error: Option<&'static str>,
+    /// Request body bytes read from the client.
+    pub bytes_in: u64,
+    /// Response body bytes written to the client.
+    pub bytes_out: u64,
+    /// h1, h2 or upgrade.
+    pub protocol: Protocol,
+    /// Whether the client connection was TLS.
+    pub tls: bool,
+    /// What was done.
+    pub decision: Decision,
+    /// Why, when not simply allowed or when it failed.
+    pub reason: String,
+}
+
+impl CallRecord {
+    /// The caller as shown in the graph and API: its identity, else its IP.
+    pub fn source_label(&self) -> String {
+        match &self.source_identity {
+            Some(id) => id.to_string(),
+            None => self.source_addr.ip().to_string(),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The running proxy: the config in force (swapped atomically on reload), the listeners, and
+//! graceful shutdown.
+
+mod listen;
+
+use crate::config::{Config, ConfigError, ConfigIssue};
+use crate::inbound::router::Router;
+use crate::record::{Counters, Direction, Recorder, ServiceCounters};
+use crate::record::counters::UNROUTED;
+use crate::server::ConnTracker;
+use crate::upstream::ServicePool;
+use arc_swap::ArcSwap;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+/// One config, built for the data path: routes with their pools, TLS acceptor, counters.
+pub struct Active {
+    /// The config this was built from.
+    pub config: Arc<Config>,
+    /// Routes to service pools.
+    pub router: Router,
+    /// Each service's pool, by name.
+    pub pools: BTreeMap<String, Arc<ServicePool>>,
+    /// TLS for the inbound listener, when configured.
+    pub tls: Option<TlsAcceptor>,
+    /// Counters for calls that matched no route.
+    pub unrouted: Arc<ServiceCounters>,
+    /// Increases with every applied config.
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Active")
+            .field("generation", &self.generation)
+            .field("router", &self.router)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Active {
+    /// Builds everything a config needs except sockets: TLS material is loaded here, so a
+    /// config whose files are missing fails `check` and reload alike.
+    pub fn build(config: Config, counters: &Arc<Counters>, generation: u64) -> Result<Active, ConfigError> {
+        let src = &config.source;
+        let mut issues: Vec<ConfigIssue> = Vec::new();
+        let tls = match &config.inbound.tls {
+            None => None,
+            Some(t) => {
+                let auth = t.client_ca.as_deref().map(|ca| sightline_certs::ClientAuth {
+                    ca,
+                    required: t.client_auth_required,
+                });
+                match sightline_certs::server_config(&t.cert, &t.key, auth) {
+                    Ok(cfg) => Some(TlsAcceptor::from(cfg)),
+                    Err(e) => {
+                        issues.push(src.issue("inbound.tls", e.to_string()));
+                        None
+                    }
+                }
+            }
+        };
+        let mut pools = BTreeMap::new();
+        for (name, svc) in &config.services {
+            let c = counters.service(Direction::Inbound, name);
+            match ServicePool::new(name, svc, &config.limits, c, counters.clone()) {
+                Ok(pool) => {
+                    pools.insert(name.clone(), Arc::new(pool));
+                }
+                Err(e) => issues.push(src.issue(&format!("services.{name}.tls"), e.to_string())),
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ConfigError { issues });
+        }
+        let router = Router::new(&config.inbound.routes, |s| pools.get(s).cloned());
+        Ok(Active {
+            router,
+            pools,
+            tls,
+            unrouted: counters.service(Direction::Inbound, UNROUTED),
+            generation,
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// The outcome of the last reload, for the API and logs.
+#[derive(Clone, Debug, Default)]
+pub struct ReloadStatus {
+    /// When the last reload was tried.
+    pub at: Option<SystemTime>,
+    /// Whether it was applied.
+    pub ok: bool,
+    /// The errors that rejected it.
+    pub error: Option<String>,
+}
+
+/// State shared by every listener and request.
+#[derive(Debug)]
+pub struct Shared {
+    active: ArcSwap<Active>,
+    /// The recorder and counters.
+    pub recorder: Arc<Recorder>,
+    /// Set when shutdown begins.
+    pub draining: AtomicBool,
+    generation: AtomicU64,
+    reload: Mutex<ReloadStatus>,
+    /// The config file, when the proxy was started from one.
+    pub config_path: Option<PathBuf>,
+    /// When the process started.
+    pub started: SystemTime,
+}
+
+impl Shared {
+    /// The config in force now. Requests hold the `Arc` they got for their whole life, so a
+    /// reload never changes a request midway.
+    pub fn active(&self) -> Arc<Active> {
+        self.active.load_full()
+    }
+
+    /// The last reload's outcome.
+    pub fn reload_status(&self) -> ReloadStatus {
+        self.reload.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Builds and applies `config`; on error the running config keeps serving.
+    pub fn apply(&self, config: Config) -> Result<u64, ConfigError> {
+        let old = self.active();
+        if config.inbound.listen != old.config.inbound.listen || config.admin.listen != old.config.admin.listen {
+            tracing::warn!("listen addresses changed; they take effect at the next restart");
+        }
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let result = Active::build(config, self.recorder.counters(), generation);
+        let mut status = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+        status.at = Some(SystemTime::now());
+        match result {
+            Ok(active) => {
+                self.active.store(Arc::new(active));
+                self.recorder.counters().reloads_ok.fetch_add(1, Ordering::Relaxed);
+                status.ok = true;
+                status.error = None;
+                tracing::info!(generation, "config applied");
+                Ok(generation)
+            }
+            Err(e) => {
+                self.recorder.counters().reloads_failed.fetch_add(1, Ordering::Relaxed);
+                status.ok = false;
+                status.error = Some(e.to_string());
+                tracing::error!(error = %e, "config rejected; the running config keeps serving");
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads the config file again and applies it.
+    pub fn reload_file(&self) -> Result<u64, ConfigError> {
+        let Some(path) = &self.config_path else {
+            return Err(ConfigError::whole_file("-", "started without a config file"));
+        };
+        match Config::load(path) {
+            Ok(c) => self.apply(c),
+            Err(e) => {
+                self.recorder.counters().reloads_failed.fetch_add(1, Ordering::Relaxed);
+                let mut status = self.reload.lock().unwrap_or_else(|p| p.into_inner());
+                *status = ReloadStatus {
+                    at: Some(SystemTime::now()),
+                    ok: false,
+                    error: Some(e.to_string()),
+                };
+                tracing::error!(error = %e, "config rejected; the running config keeps serving");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config is invalid.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running proxy. Dropping it without [`Sightline::shutdown`] aborts its listeners.
+#[derive(Debug)]
+pub struct Sightline {
+    shared: Arc<Shared>,
+    inbound_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    conns: Arc<ConnTracker>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sightline {
+    /// Binds the listeners and starts serving `config`. Must run inside a tokio runtime.
+    pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Sightline, StartError> {
+        let counters = Arc::new(Counters::default());
+        let recorder = Recorder::start(&config.recording, counters.clone());
+        let active = Active::build(config, &counters, 1)?;
+        let inbound_listen = active.config.inbound.listen;
+        let admin_listen = active.config.admin.listen;
+        let shared = Arc::new(Shared {
+            active: ArcSwap::from_pointee(active),
+            recorder,
+            draining: AtomicBool::new(false),
+            generation: AtomicU64::new(1),
+            reload: Mutex::new(ReloadStatus::default()),
+            config_path,
+            started: SystemTime::now(),
+        });
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+        };
+        let inbound = bind(inbound_listen).await?;
+        let admin = bind(admin_listen).await?;
+        let inbound_addr = inbound.local_addr().map_err(|source| StartError::Bind { addr: inbound_listen, source })?;
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+        let (shutdown, rx) = watch::channel(false);
+        let conns = Arc::new(ConnTracker::default());
+        let tasks = vec![
+            tokio::spawn(listen::inbound(inbound, shared.clone(), conns.clone(), rx.clone())),
+            tokio::spawn(listen::admin(admin, shared.clone(), conns.clone(), rx)),
+        ];
+        tracing::info!(inbound = %inbound_addr, admin = %admin_addr, "sightline serving");
+        Ok(Sightline {
+            shared,
+            inbound_addr,
+            admin_addr,
+            shutdown,
+            conns,
+            tasks,
+        })
+    }
+
+    /// The inbound listener's bound address (useful with port 0).
+    pub fn inbound_addr(&self) -> SocketAddr {
+        self.inbound_addr
+    }
+
+    /// The admin listener's bound address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The shared state (config in force, recorder, counters).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Applies a new config; on error the running one keeps serving.
+    pub fn reload(&self, config: Config) -> Result<u64, ConfigError> {
+        self.shared.apply(config)
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the config's drain timeout, then
+    /// returns whether every connection closed in time.
+    pub async fn shutdown(self) -> bool {
+        let deadline = self.shared.active().config.limits.drain_timeout;
+        self.shared.draining.store(true, Ordering::Release);
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+        let drained = self.conns.drained(deadline).await;
+        if drained {
+            tracing::info!("drained; all connections closed");
+        } else {
+            tracing::warn!(open = self.conns.count(), "drain deadline passed with connections open");
+        }
+        drained
+    }
+}
+
+impl Drop for Sightline {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Accept loops: the inbound listener (connection cap, TLS, client identity) and the admin one.
+
+use super::Shared;
+use crate::admin::AdminView;
+use crate::inbound::{self, ConnInfo};
+use crate::server::{serve_connection, ConnActivity, ConnLimits, ConnTracker};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Counts a connection as active until dropped.
+struct Open<'a>(&'a AtomicI64);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok(pair) => return Some(pair),
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            _ = crate::server::stopped(shutdown) => return None,
+        }
+    }
+}
+
+/// Accepts client connections until shutdown.
+pub(super) async fn inbound(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    conns: Arc<ConnTracker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+        let counters = shared.recorder.counters().clone();
+        let active = shared.active();
+        let limits = active.config.limits;
+        let open = counters.connections_active.fetch_add(1, Relaxed);
+        if open >= limits.max_connections as i64 {
+            counters.connections_active.fetch_sub(1, Relaxed);
+            counters.connections_rejected.fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        }
+        counters.connections_accepted.fetch_add(1, Relaxed);
+        let ticket = conns.open();
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            let _open = Open(&counters.connections_active);
+            let _ = stream.set_nodelay(true);
+            let conn_limits = ConnLimits {
+                header_read_timeout: limits.header_read_timeout,
+                idle_timeout: limits.idle_timeout,
+                max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
+            };
+            let activity = Arc::new(ConnActivity::default());
+            let Some(acceptor) = active.tls.clone() else {
+                drop(active);
+                let info = Arc::new(ConnInfo {
+                    peer,
+                    tls: false,
+                    identity: None,
+                    activity,
+                });
+                serve(stream, info, shared, conn_limits, shutdown).await;
+                return;
+            };
+            drop(active);
+            // The handshake gets the header-read budget: a silent client cannot hold a slot.
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let identity = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .and_then(sightline_certs::peer_identity)
+                        .map(Arc::<str>::from);
+                    let info = Arc::new(ConnInfo {
+                        peer,
+                        tls: true,
+                        identity,
+                        activity,
+                    });
+                    serve(tls, info, shared, conn_limits, shutdown).await;
+                }
+                Ok(Err(e)) => {
+                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
+            }
+        });
+    }
+}
+
+async fn serve<I>(
+    io: I,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = info.activity.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(inbound::handle(shared, info, req).await) }
+    });
+    serve_connection(io, svc, limits, &activity, shutdown).await;
+}
+
+/// Accepts admin connections until shutdown.
+pub(super) async fn admin(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    conns: Arc<ConnTracker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while let Some((stream, _peer)) = accept(&listener, &mut shutdown).await {
+        let ticket = conns.open();
+        let view = Arc::new(AdminView::new(shared.clone()));
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            let limits = ConnLimits {
+                header_read_timeout: Duration::from_secs(10),
+                idle_timeout: Duration::from_secs(60),
+                max_head_bytes: 64 * 1024,
+            };
+            let svc = hyper::service::service_fn(move |req| {
+                let view = view.clone();
+                async move { Ok::<_, Infallible>(view.handle(&req)) }
+            });
+            let activity = ConnActivity::default();
+            serve_connection(stream, svc, limits, &activity, shutdown).await;
+        });
+    }
+}

@@ -1,0 +1,13 @@
+//! Serving HTTP on accepted connections: hyper's auto (h1 + h2) server with upgrades, the
+//! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
+
+mod conn;
+mod tracker;
+
+pub use conn::{serve_connection, ConnActivity, ConnLimits};
+pub use tracker::{ConnTracker, ConnTicket};
+
+/// Returns once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}

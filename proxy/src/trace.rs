@@ -1,0 +1,148 @@
+//! W3C trace context (`traceparent`): continue the caller's trace or start one.
+
+use std::fmt::Write;
+
+/// The trace context of one proxied call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// The 16-byte trace id, shared by every hop of the trace.
+    pub trace_id: [u8; 16],
+    /// The caller's span id, when the request carried a valid `traceparent`.
+    pub parent_id: Option<[u8; 8]>,
+    /// This hop's span id, sent upstream as the parent.
+    pub span_id: [u8; 8],
+    /// Trace flags (bit 0: sampled).
+    pub flags: u8,
+}
+
+impl TraceContext {
+    /// Continues the trace in `traceparent` when it is valid, else starts a sampled one.
+    pub fn from_header(traceparent: Option<&[u8]>) -> Self {
+        let span_id = random_nonzero::<8>();
+        match traceparent.and_then(parse) {
+            Some((trace_id, parent, flags)) => TraceContext {
+                trace_id,
+                parent_id: Some(parent),
+                span_id,
+                flags,
+            },
+            None => TraceContext {
+                trace_id: random_nonzero::<16>(),
+                parent_id: None,
+                span_id,
+                flags: 1,
+            },
+        }
+    }
+
+    /// The `traceparent` value to send upstream: this hop as the parent.
+    pub fn header_value(&self) -> String {
+        format!("00-{}-{}-{:02x}", hex(&self.trace_id), hex(&self.span_id), self.flags)
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        hex(&self.trace_id)
+    }
+}
+
+/// Parses `00-<32 hex>-<16 hex>-<2 hex>`; all-zero ids and version `ff` are invalid. Later
+/// versions are accepted when their first four fields have the version-00 shape.
+fn parse(v: &[u8]) -> Option<([u8; 16], [u8; 8], u8)> {
+    let s = std::str::from_utf8(v).ok()?.trim();
+    let mut parts = s.split('-');
+    let version = parts.next()?;
+    let (trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?);
+    if version.len() != 2 || version == "ff" || (version == "00" && parts.next().is_some()) {
+        return None;
+    }
+    u8::from_str_radix(version, 16).ok()?;
+    let trace_id: [u8; 16] = unhex(trace)?;
+    let parent: [u8; 8] = unhex(parent)?;
+    let flags: [u8; 1] = unhex(flags)?;
+    if trace_id == [0; 16] || parent == [0; 8] {
+        return None;
+    }
+    Some((trace_id, parent, flags[0]))
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != N * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[i * 2..i * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn random_nonzero<const N: usize>() -> [u8; N] {
+    loop {
+        let mut out = [0u8; N];
+        fastrand::fill(&mut out);
+        if out != [0; N] {
+            return out;
+        }
+    }
+}
+
+/// A new request id: 16 hex digits.
+pub fn request_id() -> String {
+    format!("{:016x}", fastrand::u64(1..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continues_a_valid_trace() {
+        let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let t = TraceContext::from_header(Some(tp));
+        assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.parent_id, Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]));
+        let out = t.header_value();
+        assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+        assert!(out.ends_with("-01"));
+        assert_ne!(&out[36..52], "00f067aa0ba902b7", "the upstream hop gets a new parent id");
+    }
+
+    #[test]
+    fn invalid_headers_start_a_new_trace() {
+        let bad: [&[u8]; 7] = [
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            b"garbage",
+        ];
+        for b in bad {
+            let t = TraceContext::from_header(Some(b));
+            assert_eq!(t.parent_id, None, "{}", String::from_utf8_lossy(b));
+            assert_eq!(t.flags, 1);
+        }
+        let v = TraceContext::from_header(None).header_value();
+        assert_eq!(v.len(), 55);
+    }
+
+    #[test]
+    fn future_versions_are_read_by_their_first_fields() {
+        let t = TraceContext::from_header(Some(
+            b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-later",
+        ));
+        assert!(t.parent_id.is_some());
+        assert_eq!(t.flags, 0);
+    }
+}

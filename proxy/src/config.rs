@@ -247,8 +247,8 @@ impl Config {
                     file: file.to_owned(),
                     line: location.as_ref().map(|l| l.line()),
                     column: location.as_ref().map(|l| l.column()),
+                    message: strip_prefix_path(&strip_location(&e.inner().to_string()), &key),
                     key,
-                    message: strip_location(&e.inner().to_string()),
                 }],
             }
         })?;
@@ -287,6 +287,15 @@ fn strip_location(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_owned(),
         None => msg.to_owned(),
+    }
+}
+
+/// serde_norway may start a message with part of the key path (`limits: invalid …`); the
+/// key is reported separately.
+fn strip_prefix_path(msg: &str, key: &str) -> String {
+    match msg.split_once(": ") {
+        Some((head, rest)) if !head.contains(' ') && key.starts_with(head) => rest.to_owned(),
+        _ => msg.to_owned(),
     }
 }
 

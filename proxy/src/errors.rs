@@ -156,6 +156,7 @@ mod tests {
             assert_eq!(resp.headers()[ERROR_HEADER], err.code());
             let body = {
                 use http_body_util::BodyExt;
+                use std::future::Future;
                 let mut f = std::pin::pin!(resp.into_body().collect());
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 match f.as_mut().poll(&mut cx) {

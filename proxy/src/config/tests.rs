@@ -47,7 +47,7 @@ fn unknown_key_names_key_and_line() {
     let err = parse(&text).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("no_such_key_xyz"), "{msg}");
-    assert!(msg.starts_with("test.yaml:20:"), "{msg}");
+    assert!(msg.starts_with("test.yaml:18:"), "{msg}");
 }
 
 #[test]
@@ -55,18 +55,18 @@ fn nested_unknown_key_names_its_path() {
     let text = GOOD.replace("request_timeout: 2s", "request_timeot: 2s");
     let err = parse(&text).unwrap_err();
     let issue = &err.issues[0];
-    assert_eq!(issue.line, Some(18));
-    assert_eq!(issue.key, "limits");
+    assert_eq!(issue.line, Some(16));
+    assert!(issue.key.starts_with("limits"), "{}", issue.key);
     assert!(issue.message.contains("request_timeot"));
 }
 
 #[test]
 fn bad_values_are_located() {
     let cases = [
-        ("request_timeout: 2s", "request_timeout: soon", 18, "limits.request_timeout"),
+        ("request_timeout: 2s", "request_timeout: soon", 16, "limits.request_timeout"),
         ("[127.0.0.1:7003]", "[\"http://x:1\"]", 13, "services.web.upstreams[0]"),
         ("[127.0.0.1:7003]", "[\"nohost\"]", 13, "services.web.upstreams[0]"),
-        ("max_header_bytes: 32KiB", "max_header_bytes: lots", 19, "limits.max_header_bytes"),
+        ("max_header_bytes: 32KiB", "max_header_bytes: lots", 17, "limits.max_header_bytes"),
     ];
     for (from, to, line, key) in cases {
         let err = parse(&GOOD.replace(from, to)).unwrap_err();

@@ -117,6 +117,9 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(ERROR_HEADER, HeaderValue::from_static(err.code()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
     if let ProxyError::Limited {
         retry_after: Some(after),
     } = err
@@ -154,6 +157,7 @@ mod tests {
             let resp = rescue(&err, "req-1");
             assert_eq!(resp.status().as_u16(), status, "{err}");
             assert_eq!(resp.headers()[ERROR_HEADER], err.code());
+            assert_eq!(resp.headers()["x-request-id"], "req-1");
             let body = {
                 use http_body_util::BodyExt;
                 use std::future::Future;

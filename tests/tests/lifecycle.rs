@@ -1,0 +1,117 @@
+//! Reload (valid, invalid, with requests in flight) and graceful shutdown.
+
+use sightline_tests::proxy::config;
+use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
+use std::net::SocketAddr;
+
+fn two_routes(a: SocketAddr, b: Option<SocketAddr>) -> String {
+    let mut s = format!(
+        "version: 1\nadmin: {{ listen: 127.0.0.1:0 }}\ninbound:\n  listen: 127.0.0.1:0\n  routes:\n    - {{ path_prefix: /a, service: a }}\n"
+    );
+    if b.is_some() {
+        s.push_str("    - { path_prefix: /b, service: b }\n");
+    }
+    s.push_str(&format!("services:\n  a: {{ upstreams: [\"{a}\"] }}\n"));
+    if let Some(b) = b {
+        s.push_str(&format!("  b: {{ upstreams: [\"{b}\"] }}\n"));
+    }
+    s
+}
+
+#[tokio::test]
+async fn file_reload_applies_good_configs_and_keeps_serving_through_bad_ones() {
+    let a = TestUpstream::plain().await;
+    let b = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sightline.yaml");
+    std::fs::write(&path, two_routes(a.addr, None)).unwrap();
+    let cfg = sightline::Config::load(&path).unwrap();
+    let s = sightline::Sightline::start(cfg, Some(path.clone())).await.unwrap();
+    let inbound = s.inbound_addr();
+    assert_eq!(Client::http1().get(inbound, "/b").await.status, 404);
+
+    // Invalid: an unknown key. Rejected with file and line; the old config keeps serving.
+    std::fs::write(&path, format!("{}bogus_key: 1\n", two_routes(a.addr, Some(b.addr)))).unwrap();
+    let err = s.shared().reload_file().unwrap_err().to_string();
+    assert!(err.contains("sightline.yaml:11"), "{err}");
+    assert!(err.contains("bogus_key"), "{err}");
+    assert_eq!(Client::http1().get(inbound, "/a").await.status, 200);
+    assert_eq!(Client::http1().get(inbound, "/b").await.status, 404);
+    assert!(!s.shared().reload_status().ok);
+
+    // Valid: the new route serves.
+    std::fs::write(&path, two_routes(a.addr, Some(b.addr))).unwrap();
+    let generation = s.shared().reload_file().unwrap();
+    assert_eq!(generation, 2);
+    assert_eq!(Client::http1().get(inbound, "/b").await.status, 200);
+    assert_eq!(b.requests(), 1);
+    let status = Client::http1().get(s.admin_addr(), "/api/status").await.json();
+    assert_eq!(status["config"]["generation"], 2);
+    assert_eq!(status["config"]["last_reload_ok"], true);
+    assert!(s.shutdown().await);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn reload_drops_no_request_in_flight() {
+    let old = TestUpstream::plain().await;
+    let new = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(old.addr, "")).await;
+    let inbound = px.inbound;
+    let inflight = tokio::spawn(async move { Client::http1().get(inbound, "/slow/500").await });
+    eventually("the slow request to reach the old upstream", || async {
+        (old.requests() == 1).then_some(())
+    })
+    .await;
+    px.sightline
+        .reload(sightline_tests::proxy::simple(new.addr, ""))
+        .unwrap();
+    let r = inflight.await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(String::from_utf8_lossy(&r.body), "slow done");
+    assert_eq!(Client::http1().get(inbound, "/echo").await.status, 200);
+    assert_eq!(new.requests(), 1);
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_and_stops_accepting() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(up.addr, "")).await;
+    let inbound = px.inbound;
+    let admin = px.admin;
+    let inflight = tokio::spawn(async move { Client::http1().get(inbound, "/slow/600").await });
+    eventually("the slow request to be in flight", || async { (up.requests() == 1).then_some(()) }).await;
+    let drained = tokio::spawn(px.sightline.shutdown());
+    eventually("the listener to stop accepting", || async {
+        tokio::net::TcpStream::connect(inbound).await.is_err().then_some(())
+    })
+    .await;
+    let r = inflight.await.unwrap();
+    assert_eq!(r.status, 200, "the request in flight was cut");
+    assert!(drained.await.unwrap(), "drain did not finish before its deadline");
+    assert!(tokio::net::TcpStream::connect(admin).await.is_err());
+}
+
+#[tokio::test]
+async fn readyz_turns_503_while_draining() {
+    let up = TestUpstream::plain().await;
+    let cfg = config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nlimits: {{ drain_timeout: 2s }}\n",
+        up.addr
+    ));
+    let px = TestProxy::start(cfg).await;
+    assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
+    // Hold an admin connection open across the start of the drain, then ask on it.
+    let tcp = tokio::net::TcpStream::connect(px.admin).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+    let shared = px.sightline.shared().clone();
+    shared.draining.store(true, std::sync::atomic::Ordering::Release);
+    let r = send
+        .send_request(sightline_tests::client::get(px.admin, "/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+}

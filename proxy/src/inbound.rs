@@ -1,8 +1,8 @@
 //! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
 //!
 //! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
-//! 2. [`check_limits`] rejects oversized targets, headers and declared bodies;
-//! 3. the [`router`] picks the service by host and path prefix;
+//! 2. the [`router`] picks the service by host and path prefix;
+//! 3. [`check_limits`] rejects oversized targets, headers and declared bodies;
 //! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
 //! 5. [`upstream_request`] rewrites headers and streams the body upstream;
 //! 6. the response streams back through a [`RecordedBody`], which finishes the record;
@@ -103,8 +103,6 @@ async fn proxy(
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
-    check_limits(&req, limits)?;
-
     let host = request_authority(&req);
     let route = active
         .router
@@ -116,6 +114,7 @@ async fn proxy(
         rec.service = Some(pool.name.clone());
         rec.route = Some(route.label.clone());
     }
+    check_limits(&req, limits)?;
 
     let upstream = pool.pick()?;
     if let Some(rec) = guard.rec() {

@@ -1,5 +1,7 @@
 //! Real upstream servers on loopback port 0. One server answers by path:
 //!
+//! The command is the first segment of the path that names one (`/api/status/503` works).
+//!
 //! | path | answer |
 //! |---|---|
 //! | `/echo…` (any other path too) | 200 JSON: method, path, version, headers, body length |
@@ -146,8 +148,12 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
     seen.requests.fetch_add(1, Ordering::SeqCst);
     *seen.last_headers.lock().unwrap() = Some(req.headers().clone());
     let path = req.uri().path().to_owned();
-    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    Ok(match segs.as_slice() {
+    let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    // Routes may add a prefix (`/api/status/503`): the command is the first known segment.
+    let known = ["status", "slow", "hang", "close", "stream", "sink", "upgrade"];
+    let start = all.iter().position(|s| known.contains(s)).unwrap_or(all.len());
+    let segs = &all[start..];
+    Ok(match segs {
         ["status", code] => {
             let code = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::OK);
             let mut r = full(code, format!("status {}", code.as_u16()));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// The whole file, version 1.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the config document (a mapping with `version: 1`)")]
 pub(crate) struct FileConfig {
     pub version: u32,
     #[serde(default)]
@@ -25,14 +25,14 @@ pub(crate) struct FileConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of admin settings")]
 pub(crate) struct AdminFile {
     pub listen: Option<SocketAddr>,
     pub token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of inbound settings")]
 pub(crate) struct InboundFile {
     pub listen: Option<SocketAddr>,
     pub tls: Option<InboundTlsFile>,
@@ -41,7 +41,7 @@ pub(crate) struct InboundFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with cert and key")]
 pub(crate) struct InboundTlsFile {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -61,7 +61,7 @@ pub(crate) enum ClientAuthFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a route mapping such as { path_prefix: /, service: name }")]
 pub(crate) struct RouteFile {
     pub host: Option<String>,
     #[serde(default)]
@@ -70,7 +70,7 @@ pub(crate) struct RouteFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a service mapping with upstreams")]
 pub(crate) struct ServiceFile {
     pub upstreams: Vec<Authority>,
     #[serde(default)]
@@ -88,21 +88,21 @@ pub(crate) enum ProtocolFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of upstream TLS settings")]
 pub(crate) struct UpstreamTlsFile {
     pub ca: Option<PathBuf>,
     pub server_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with consecutive_failures and duration")]
 pub(crate) struct EjectionFile {
     pub consecutive_failures: Option<u32>,
     pub duration: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of limits")]
 pub(crate) struct LimitsFile {
     pub header_read_timeout: Option<Dur>,
     pub max_header_bytes: Option<ByteSize>,
@@ -116,7 +116,7 @@ pub(crate) struct LimitsFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping of recording settings")]
 pub(crate) struct RecordingFile {
     pub queue: Option<usize>,
     pub recent_calls: Option<usize>,

@@ -192,3 +192,105 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Direction, Protocol};
+    use sightline_policy::Decision;
+
+    fn record(i: u16) -> CallRecord {
+        CallRecord {
+            request_id: format!("r{i}"),
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: None,
+            start: std::time::SystemTime::now(),
+            duration: std::time::Duration::from_millis(1),
+            upstream_latency: None,
+            direction: Direction::Inbound,
+            source_addr: "127.0.0.1:1".parse().unwrap(),
+            source_identity: None,
+            service: Some("s".into()),
+            upstream: None,
+            method: http::Method::GET,
+            host: "h".into(),
+            path: "/".into(),
+            path_truncated: false,
+            route: None,
+            status: Some(200 + i % 2 * 300),
+            error: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            protocol: Protocol::H1,
+            tls: false,
+            decision: Decision::Allowed,
+            reason: String::new(),
+        }
+    }
+
+    // On the current-thread runtime the recorder task cannot run until the test yields, so the
+    // queue fills deterministically.
+    #[tokio::test]
+    async fn a_full_queue_drops_records_but_counts_every_call() {
+        let counters = Arc::new(Counters::default());
+        let config = RecordingConfig {
+            queue: 4,
+            recent_calls: 100,
+            max_path_bytes: 100,
+            access_log: false,
+        };
+        let recorder = Recorder::start(&config, counters.clone());
+        let svc = counters.service(Direction::Inbound, "s");
+        for i in 0..10 {
+            recorder.record(&svc, record(i));
+        }
+        assert_eq!(svc.total(), 10, "counters are exact even when records drop");
+        assert_eq!(counters.records_queued.load(Relaxed), 4);
+        assert_eq!(counters.records_dropped.load(Relaxed), 6);
+        assert_eq!(recorder.queue_depth(), 4);
+        while counters.records_processed.load(Relaxed) < 4 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(recorder.queue_depth(), 0);
+        let q = CallQuery {
+            limit: 100,
+            ..CallQuery::default()
+        };
+        let (calls, next) = recorder.recent().query(&q);
+        assert_eq!(calls.len(), 4);
+        assert_eq!(next, None);
+        assert_eq!(calls[0].1.request_id, "r3", "newest first");
+    }
+
+    #[tokio::test]
+    async fn the_ring_keeps_the_newest_and_pages() {
+        let counters = Arc::new(Counters::default());
+        let config = RecordingConfig {
+            queue: 100,
+            recent_calls: 5,
+            max_path_bytes: 100,
+            access_log: false,
+        };
+        let recorder = Recorder::start(&config, counters.clone());
+        let svc = counters.service(Direction::Inbound, "s");
+        for i in 0..8 {
+            recorder.record(&svc, record(i));
+        }
+        while counters.records_processed.load(Relaxed) < 8 {
+            tokio::task::yield_now().await;
+        }
+        let mut q = CallQuery {
+            limit: 2,
+            ..CallQuery::default()
+        };
+        let (page, next) = recorder.recent().query(&q);
+        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id.as_str()).collect();
+        assert_eq!(ids, ["r7", "r6"]);
+        q.before = next;
+        q.status = Some("5xx".into());
+        let (page, _) = recorder.recent().query(&q);
+        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id.as_str()).collect();
+        assert_eq!(ids, ["r5", "r3"]);
+    }
+}

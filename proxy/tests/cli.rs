@@ -1,0 +1,231 @@
+//! The `sightline` binary as an operator runs it: exit codes, printed URLs, signals, reload on
+//! file change, and the no-file modes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sightline");
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sightline-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Plain HTTP/1.1 GET with `Connection: close`; returns status and body.
+fn get(addr: SocketAddr, path: &str, host: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.get(9..12)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    Some((status, body))
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `sightline` process with the addresses it printed.
+struct Proc {
+    child: Child,
+    urls: std::collections::HashMap<String, SocketAddr>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str], expect: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("SIGHTLINE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut urls = std::collections::HashMap::new();
+        let end = Instant::now() + PATIENCE;
+        while !expect.iter().all(|k| urls.contains_key(*k)) {
+            let left = end.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("the process printed its URLs");
+            if let Some((k, v)) = line.split_once(": http://") {
+                if let Ok(addr) = v.trim_end_matches('/').parse() {
+                    urls.insert(k.to_owned(), addr);
+                }
+            }
+        }
+        Proc { child, urls }
+    }
+
+    fn addr(&self, name: &str) -> SocketAddr {
+        self.urls[name]
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn wait_exit(&mut self) -> i32 {
+        wait_for("the process to exit", || self.child.try_wait().unwrap()).code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn config_text(extra_route: bool, dead: SocketAddr) -> String {
+    let mut s = String::from(
+        "version: 1\nadmin: { listen: 127.0.0.1:0 }\ninbound:\n  listen: 127.0.0.1:0\n  routes:\n    - { path_prefix: /dead, service: dead }\n",
+    );
+    if extra_route {
+        s.push_str("    - { path_prefix: /new, service: dead }\n");
+    }
+    s.push_str(&format!("services:\n  dead: {{ upstreams: [\"{dead}\"] }}\n"));
+    s
+}
+
+fn closed_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+#[test]
+fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = tmpdir("check");
+    let bad = dir.join("bad.yaml");
+    let mut text = std::fs::read_to_string(&example).unwrap();
+    text.push_str("\nno_such_key_xyz: 1\n");
+    let line = text.lines().count();
+    std::fs::write(&bad, text).unwrap();
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("bad.yaml:{line}")), "{err}");
+    assert!(err.contains("no_such_key_xyz"), "{err}");
+
+    let out = Command::new(BIN).args(["run", "--config"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "run must exit 64 on a bad config");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn run_reloads_on_sighup_and_on_file_change_and_drains_on_sigterm() {
+    let dir = tmpdir("run");
+    let path = dir.join("sightline.yaml");
+    let dead = closed_port();
+    std::fs::write(&path, config_text(false, dead)).unwrap();
+    let mut p = Proc::spawn(&["run", "--config", path.to_str().unwrap()], &["admin", "inbound"]);
+    let inbound = p.addr("inbound");
+    assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
+    assert_eq!(get(inbound, "/new", "x").unwrap().0, 404);
+
+    // A broken file is rejected; the old config keeps serving.
+    std::fs::write(&path, "version: 1\ninbound: [\n").unwrap();
+    p.signal("HUP");
+    wait_for("the rejected reload to be counted", || {
+        let (_, m) = get(p.addr("admin"), "/metrics", "x")?;
+        m.contains("sightline_config_reload_failures_total 1").then_some(())
+    });
+    assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
+
+    // A good file is picked up by the watcher alone.
+    std::fs::write(&path, config_text(true, dead)).unwrap();
+    wait_for("the new route after the file changed", || {
+        (get(inbound, "/new", "x")?.0 == 502).then_some(())
+    });
+
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(), 0);
+    assert!(TcpStream::connect_timeout(&inbound, Duration::from_millis(500)).is_err());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
+    let admin = closed_port();
+    let inbound = closed_port();
+    let mut p = Proc::spawn(
+        &["demo", "--admin", &admin.to_string(), "--inbound", &inbound.to_string(), "--rate", "50"],
+        &["admin", "inbound"],
+    );
+    assert_eq!(p.addr("admin"), admin);
+    assert_eq!(p.addr("inbound"), inbound);
+    let (status, _) = get(inbound, "/products/1", "shop.demo.internal").unwrap();
+    assert_eq!(status, 200);
+    wait_for("the generator's calls to be recorded", || {
+        let (_, body) = get(admin, "/api/calls?direction=inbound&limit=200", "x")?;
+        (body.matches("\"direction\":\"inbound\"").count() >= 20).then_some(())
+    });
+    let (status, page) = get(admin, "/", "x").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Sightline</title>"));
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(), 0);
+}
+
+#[test]
+fn proxy_mode_needs_no_file() {
+    let admin = closed_port();
+    let listen = closed_port();
+    let dead = closed_port();
+    let p = Proc::spawn(
+        &["proxy", "--listen", &listen.to_string(), "--to", &dead.to_string(), "--admin", &admin.to_string(), "--no-access-log"],
+        &["admin", "inbound"],
+    );
+    let (status, body) = get(p.addr("inbound"), "/anything", "x").unwrap();
+    assert_eq!(status, 502);
+    assert!(body.contains("upstream_connect_failed"), "{body}");
+    let out = Command::new(BIN).args(["proxy", "--to", "no-port"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn certs_init_writes_loadable_material() {
+    let dir = tmpdir("certs");
+    let out = Command::new(BIN).args(["certs", "init", "--out"]).arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let cfg = dir.join("tls.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\ninbound:\n  tls: { cert: server.pem, key: server-key.pem, client_ca: ca.pem }\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["check", "--config"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -9,11 +9,19 @@ use http_body_util::Full;
 use serde::Serialize;
 
 /// Answers one admin request. Never panics; unknown paths get a JSON 404.
-pub fn handle<B>(req: &Request<B>, state: &dyn AdminState, auth: &AdminAuth) -> Response<Full<Bytes>> {
+pub fn handle<B>(
+    req: &Request<B>,
+    state: &dyn AdminState,
+    auth: &AdminAuth,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let open = matches!(path, "/healthz" | "/readyz");
     if !open && !auth.permits(req.headers()) {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "a bearer token is required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+        );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(
@@ -50,14 +58,21 @@ pub fn handle<B>(req: &Request<B>, state: &dyn AdminState, auth: &AdminAuth) -> 
     }
 }
 
-fn respond(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     if let Ok(v) = content_type.parse() {
         h.insert(header::CONTENT_TYPE, v);
     }
-    h.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         header::HeaderValue::from_static("nosniff"),
@@ -77,7 +92,10 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
 }
 
 fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
-    json(status, &serde_json::json!({ "error": error, "reason": reason }))
+    json(
+        status,
+        &serde_json::json!({ "error": error, "reason": reason }),
+    )
 }
 
 #[cfg(test)]

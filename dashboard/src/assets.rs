@@ -24,7 +24,10 @@ pub(crate) fn find(path: &str) -> Option<Asset> {
             "text/javascript; charset=utf-8",
             include_bytes!("../assets/app.js"),
         ),
-        "/style.css" => ("text/css; charset=utf-8", include_bytes!("../assets/style.css")),
+        "/style.css" => (
+            "text/css; charset=utf-8",
+            include_bytes!("../assets/style.css"),
+        ),
         _ => return None,
     };
     Some(Asset { content_type, body })
@@ -35,11 +38,23 @@ pub(crate) fn serve(asset: Asset) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from_static(asset.body)));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }

@@ -319,7 +319,10 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     if raw.version != VERSION {
         check.issue(
             "version",
-            format!("unsupported version {}; this build reads version {VERSION}", raw.version),
+            format!(
+                "unsupported version {}; this build reads version {VERSION}",
+                raw.version
+            ),
         );
     }
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -342,7 +345,10 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
 
     let tls = raw.inbound.tls.map(|t| {
         if t.client_auth == ClientAuthFile::Required && t.client_ca.is_none() {
-            check.issue("inbound.tls.client_auth", "`required` needs inbound.tls.client_ca");
+            check.issue(
+                "inbound.tls.client_auth",
+                "`required` needs inbound.tls.client_ca",
+            );
         }
         InboundTls {
             cert: resolve(t.cert),
@@ -358,7 +364,11 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
             let known: Vec<&str> = raw.services.keys().map(String::as_str).collect();
             check.issue(
                 &format!("inbound.routes[{i}].service"),
-                format!("unknown service {:?} (defined: {})", r.service, known.join(", ")),
+                format!(
+                    "unknown service {:?} (defined: {})",
+                    r.service,
+                    known.join(", ")
+                ),
             );
         }
         let host = match r.host.as_deref().map(str::trim) {
@@ -366,7 +376,10 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
             Some(h) => match parse_host_match(h) {
                 Some(m) => m,
                 None => {
-                    check.issue(&format!("inbound.routes[{i}].host"), format!("invalid host pattern {h:?}"));
+                    check.issue(
+                        &format!("inbound.routes[{i}].host"),
+                        format!("invalid host pattern {h:?}"),
+                    );
                     HostMatch::Any
                 }
             },
@@ -376,7 +389,10 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
             path_prefix: r.path_prefix.0,
             service: r.service,
         };
-        if let Some(j) = routes.iter().position(|x: &Route| x.host == route.host && x.path_prefix == route.path_prefix) {
+        if let Some(j) = routes
+            .iter()
+            .position(|x: &Route| x.host == route.host && x.path_prefix == route.path_prefix)
+        {
             check.issue(
                 &format!("inbound.routes[{i}]"),
                 format!("duplicates inbound.routes[{j}] (same host and path_prefix)"),
@@ -389,18 +405,29 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     for (name, s) in raw.services {
         let key = format!("services.{name}");
         if !valid_name(&name) {
-            check.issue(&key, "service names use letters, digits, '-', '_' and '.' only");
+            check.issue(
+                &key,
+                "service names use letters, digits, '-', '_' and '.' only",
+            );
         }
         if s.upstreams.is_empty() {
-            check.issue(&format!("{key}.upstreams"), "at least one upstream is required");
+            check.issue(
+                &format!("{key}.upstreams"),
+                "at least one upstream is required",
+            );
         }
         let ej = s.ejection.as_ref();
         let ejection = Ejection {
             consecutive_failures: ej.and_then(|e| e.consecutive_failures).unwrap_or(5),
-            duration: ej.and_then(|e| e.duration).map_or(Duration::from_secs(30), |d| d.0),
+            duration: ej
+                .and_then(|e| e.duration)
+                .map_or(Duration::from_secs(30), |d| d.0),
         };
         if ejection.consecutive_failures == 0 {
-            check.issue(&format!("{key}.ejection.consecutive_failures"), "must be at least 1");
+            check.issue(
+                &format!("{key}.ejection.consecutive_failures"),
+                "must be at least 1",
+            );
         }
         services.insert(
             name,
@@ -423,19 +450,29 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     let l = raw.limits;
     let limits = Limits {
         header_read_timeout: l.header_read_timeout.map_or(d.header_read_timeout, |v| v.0),
-        max_header_bytes: l.max_header_bytes.map_or(d.max_header_bytes, |v| v.0 as usize),
+        max_header_bytes: l
+            .max_header_bytes
+            .map_or(d.max_header_bytes, |v| v.0 as usize),
         max_uri_bytes: l.max_uri_bytes.map_or(d.max_uri_bytes, |v| v.0 as usize),
         max_request_body: l.max_request_body.map(|v| v.0),
         request_timeout: l.request_timeout.map_or(d.request_timeout, |v| v.0),
-        upstream_connect_timeout: l.upstream_connect_timeout.map_or(d.upstream_connect_timeout, |v| v.0),
+        upstream_connect_timeout: l
+            .upstream_connect_timeout
+            .map_or(d.upstream_connect_timeout, |v| v.0),
         idle_timeout: l.idle_timeout.map_or(d.idle_timeout, |v| v.0),
         max_connections: l.max_connections.unwrap_or(d.max_connections),
         drain_timeout: l.drain_timeout.map_or(d.drain_timeout, |v| v.0),
     };
     for (key, zero) in [
-        ("limits.header_read_timeout", limits.header_read_timeout.is_zero()),
+        (
+            "limits.header_read_timeout",
+            limits.header_read_timeout.is_zero(),
+        ),
         ("limits.request_timeout", limits.request_timeout.is_zero()),
-        ("limits.upstream_connect_timeout", limits.upstream_connect_timeout.is_zero()),
+        (
+            "limits.upstream_connect_timeout",
+            limits.upstream_connect_timeout.is_zero(),
+        ),
         ("limits.idle_timeout", limits.idle_timeout.is_zero()),
         ("limits.max_connections", limits.max_connections == 0),
     ] {
@@ -488,7 +525,9 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn parse_host_match(h: &str) -> Option<HostMatch> {
@@ -497,7 +536,9 @@ fn parse_host_match(h: &str) -> Option<HostMatch> {
     let label_ok = |s: &str| {
         !s.is_empty()
             && s.split('.').all(|l| {
-                !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             })
     };
     if let Some(rest) = h.strip_prefix("*.") {

@@ -28,7 +28,10 @@ pub struct DemoArgs {
 }
 
 /// The demo's config, for the services listening at `ports`.
-pub fn config(args: &DemoArgs, s: &services::DemoServices) -> Result<Config, crate::config::ConfigError> {
+pub fn config(
+    args: &DemoArgs,
+    s: &services::DemoServices,
+) -> Result<Config, crate::config::ConfigError> {
     let text = format!(
         "version: 1
 admin: {{ listen: \"{admin}\" }}
@@ -86,7 +89,8 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     println!("admin: http://{}", sightline.admin_addr());
     println!("inbound: http://{}", sightline.inbound_addr());
     println!("dashboard: http://{}/", sightline.admin_addr());
-    let generator = (args.rate > 0).then(|| tokio::spawn(traffic::generate(sightline.inbound_addr(), args.rate)));
+    let generator = (args.rate > 0)
+        .then(|| tokio::spawn(traffic::generate(sightline.inbound_addr(), args.rate)));
     let result = crate::lifecycle::run_until_stopped(sightline).await;
     if let Some(g) = generator {
         g.abort();

@@ -114,7 +114,10 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = err.status();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(ERROR_HEADER, HeaderValue::from_static(err.code()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -124,7 +127,10 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         retry_after: Some(after),
     } = err
     {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(after.as_secs().max(1)));
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(after.as_secs().max(1)),
+        );
     }
     if matches!(err, ProxyError::ShuttingDown) {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -144,7 +150,12 @@ mod tests {
             (ProxyError::NoRoute, 404),
             (ProxyError::BodyTooLarge(1), 413),
             (ProxyError::UriTooLong(1), 414),
-            (ProxyError::Limited { retry_after: Some(d) }, 429),
+            (
+                ProxyError::Limited {
+                    retry_after: Some(d),
+                },
+                429,
+            ),
             (ProxyError::HeadersTooLarge(1), 431),
             (ProxyError::UpstreamConnect("refused".into()), 502),
             (ProxyError::Upstream("reset".into()), 502),
@@ -177,7 +188,12 @@ mod tests {
 
     #[test]
     fn rate_limit_says_when_to_retry() {
-        let resp = rescue(&ProxyError::Limited { retry_after: Some(Duration::from_secs(7)) }, "r");
+        let resp = rescue(
+            &ProxyError::Limited {
+                retry_after: Some(Duration::from_secs(7)),
+            },
+            "r",
+        );
         assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
     }
 }

@@ -53,7 +53,13 @@ pub async fn handle(
     let active = shared.active();
     let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
     let request_id = trace::request_id();
-    let record = begin_record(&req, &conn, &trace, &request_id, active.config.recording.max_path_bytes);
+    let record = begin_record(
+        &req,
+        &conn,
+        &trace,
+        &request_id,
+        active.config.recording.max_path_bytes,
+    );
     let mut guard = CallGuard::start(
         record,
         shared.recorder.clone(),
@@ -64,7 +70,10 @@ pub async fn handle(
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             finish_response_headers(&mut parts.headers, parts.status, &request_id);
-            Response::from_parts(parts, RecordedBody::new(ResponseBody::Upstream(body), Some(guard)))
+            Response::from_parts(
+                parts,
+                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
+            )
         }
         Ok(Outcome::Upgraded(resp, client, upstream)) => {
             let (mut parts, _) = resp.into_parts();
@@ -73,7 +82,10 @@ pub async fn handle(
                 rec.protocol = Protocol::Upgrade;
             }
             tokio::spawn(tunnel::relay(client, upstream, guard));
-            Response::from_parts(parts, RecordedBody::new(ResponseBody::Local(Default::default()), None))
+            Response::from_parts(
+                parts,
+                RecordedBody::new(ResponseBody::Local(Default::default()), None),
+            )
         }
         Err(err) => {
             if let Some(rec) = guard.rec() {
@@ -84,14 +96,19 @@ pub async fn handle(
                     rec.decision = Decision::Limited;
                 }
             }
-            rescue(&err, &request_id).map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
+            rescue(&err, &request_id)
+                .map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
         }
     }
 }
 
 enum Outcome {
     Response(Response<Incoming>),
-    Upgraded(Response<Incoming>, hyper::upgrade::OnUpgrade, hyper::upgrade::OnUpgrade),
+    Upgraded(
+        Response<Incoming>,
+        hyper::upgrade::OnUpgrade,
+        hyper::upgrade::OnUpgrade,
+    ),
 }
 
 async fn proxy(
@@ -123,7 +140,18 @@ async fn proxy(
 
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let out = upstream_request(req, pool, upstream, conn, &host, trace, request_id, guard, limits.max_request_body, upgrade)?;
+    let out = upstream_request(
+        req,
+        pool,
+        upstream,
+        conn,
+        &host,
+        trace,
+        request_id,
+        guard,
+        limits.max_request_body,
+        upgrade,
+    )?;
 
     let sent = pool
         .send(out, limits.request_timeout, limits.upstream_connect_timeout)
@@ -137,10 +165,7 @@ async fn proxy(
         }
     };
     let status = resp.status();
-    pool.report(
-        upstream,
-        matches!(status.as_u16(), 502..=504),
-    );
+    pool.report(upstream, matches!(status.as_u16(), 502..=504));
     if let Some(rec) = guard.rec() {
         rec.status = Some(status.as_u16());
         rec.upstream_latency = Some(elapsed);
@@ -215,7 +240,11 @@ fn upstream_request(
     upgrade: bool,
 ) -> Result<Request<CountingBody>, ProxyError> {
     let (mut parts, body) = req.into_parts();
-    let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
     parts.uri = pool.uri(upstream, &pq)?;
     let inbound_version = parts.version;
     parts.version = pool.version();

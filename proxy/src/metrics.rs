@@ -14,7 +14,12 @@ pub fn render(shared: &Shared) -> String {
     let c = rec.counters();
     let services = c.all_services();
 
-    family(&mut out, "sightline_requests_total", "counter", "Finished calls by direction, service, status class and decision.");
+    family(
+        &mut out,
+        "sightline_requests_total",
+        "counter",
+        "Finished calls by direction, service, status class and decision.",
+    );
     for ((dir, name), sc) in &services {
         for d in Decision::ALL {
             for class in StatusClass::ALL {
@@ -33,42 +38,92 @@ pub fn render(shared: &Shared) -> String {
         }
     }
 
-    family(&mut out, "sightline_request_duration_seconds", "histogram", "Call duration until the end of the response.");
+    family(
+        &mut out,
+        "sightline_request_duration_seconds",
+        "histogram",
+        "Call duration until the end of the response.",
+    );
     for ((dir, name), sc) in &services {
         if sc.total() == 0 {
             continue;
         }
         let (buckets, sum) = sc.durations();
-        let labels = format!("direction=\"{}\",service=\"{}\"", dir.as_str(), escape(name));
+        let labels = format!(
+            "direction=\"{}\",service=\"{}\"",
+            dir.as_str(),
+            escape(name)
+        );
         let mut cumulative = 0;
         for (i, n) in buckets.iter().enumerate() {
             cumulative += n;
-            let le = DURATION_BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(out, "sightline_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+            let le = DURATION_BUCKETS
+                .get(i)
+                .map_or("+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "sightline_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+            );
         }
-        let _ = writeln!(out, "sightline_request_duration_seconds_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "sightline_request_duration_seconds_count{{{labels}}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "sightline_request_duration_seconds_sum{{{labels}}} {sum}"
+        );
+        let _ = writeln!(
+            out,
+            "sightline_request_duration_seconds_count{{{labels}}} {cumulative}"
+        );
     }
 
-    family(&mut out, "sightline_request_bytes_total", "counter", "Request body bytes received from callers.");
+    family(
+        &mut out,
+        "sightline_request_bytes_total",
+        "counter",
+        "Request body bytes received from callers.",
+    );
     for ((dir, name), sc) in &services {
         let (inb, _) = sc.bytes();
         if sc.total() > 0 {
-            let _ = writeln!(out, "sightline_request_bytes_total{{direction=\"{}\",service=\"{}\"}} {inb}", dir.as_str(), escape(name));
+            let _ = writeln!(
+                out,
+                "sightline_request_bytes_total{{direction=\"{}\",service=\"{}\"}} {inb}",
+                dir.as_str(),
+                escape(name)
+            );
         }
     }
-    family(&mut out, "sightline_response_bytes_total", "counter", "Response body bytes sent to callers.");
+    family(
+        &mut out,
+        "sightline_response_bytes_total",
+        "counter",
+        "Response body bytes sent to callers.",
+    );
     for ((dir, name), sc) in &services {
         let (_, outb) = sc.bytes();
         if sc.total() > 0 {
-            let _ = writeln!(out, "sightline_response_bytes_total{{direction=\"{}\",service=\"{}\"}} {outb}", dir.as_str(), escape(name));
+            let _ = writeln!(
+                out,
+                "sightline_response_bytes_total{{direction=\"{}\",service=\"{}\"}} {outb}",
+                dir.as_str(),
+                escape(name)
+            );
         }
     }
 
     let active = shared.active();
-    family(&mut out, "sightline_upstreams_healthy", "gauge", "Upstreams in rotation per service.");
+    family(
+        &mut out,
+        "sightline_upstreams_healthy",
+        "gauge",
+        "Upstreams in rotation per service.",
+    );
     for (name, pool) in &active.pools {
-        let _ = writeln!(out, "sightline_upstreams_healthy{{service=\"{}\"}} {}", escape(name), pool.healthy());
+        let _ = writeln!(
+            out,
+            "sightline_upstreams_healthy{{service=\"{}\"}} {}",
+            escape(name),
+            pool.healthy()
+        );
     }
 
     let scalars: [(&str, &str, &str, u64); 12] = [
@@ -89,7 +144,12 @@ pub fn render(shared: &Shared) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
-    family(&mut out, "sightline_config_generation", "gauge", "Generation of the config in force.");
+    family(
+        &mut out,
+        "sightline_config_generation",
+        "gauge",
+        "Generation of the config in force.",
+    );
     let _ = writeln!(out, "sightline_config_generation {}", active.generation);
     out
 }
@@ -101,5 +161,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Escapes a label value (backslash, quote, newline).
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

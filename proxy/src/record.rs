@@ -10,4 +10,4 @@ mod recorder;
 pub use body::{BodyLimitExceeded, CallGuard, CountingBody, RecordedBody, ResponseBody};
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass};
-pub use recorder::{Recorder, RecentCalls};
+pub use recorder::{RecentCalls, Recorder};

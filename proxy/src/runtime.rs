@@ -5,8 +5,8 @@ mod listen;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::inbound::router::Router;
-use crate::record::{Counters, Direction, Recorder, ServiceCounters};
 use crate::record::counters::UNROUTED;
+use crate::record::{Counters, Direction, Recorder, ServiceCounters};
 use crate::server::ConnTracker;
 use crate::upstream::ServicePool;
 use arc_swap::ArcSwap;
@@ -50,16 +50,23 @@ impl std::fmt::Debug for Active {
 impl Active {
     /// Builds everything a config needs except sockets: TLS material is loaded here, so a
     /// config whose files are missing fails `check` and reload alike.
-    pub fn build(config: Config, counters: &Arc<Counters>, generation: u64) -> Result<Active, ConfigError> {
+    pub fn build(
+        config: Config,
+        counters: &Arc<Counters>,
+        generation: u64,
+    ) -> Result<Active, ConfigError> {
         let src = &config.source;
         let mut issues: Vec<ConfigIssue> = Vec::new();
         let tls = match &config.inbound.tls {
             None => None,
             Some(t) => {
-                let auth = t.client_ca.as_deref().map(|ca| sightline_certs::ClientAuth {
-                    ca,
-                    required: t.client_auth_required,
-                });
+                let auth = t
+                    .client_ca
+                    .as_deref()
+                    .map(|ca| sightline_certs::ClientAuth {
+                        ca,
+                        required: t.client_auth_required,
+                    });
                 match sightline_certs::server_config(&t.cert, &t.key, auth) {
                     Ok(cfg) => Some(TlsAcceptor::from(cfg)),
                     Err(e) => {
@@ -136,7 +143,9 @@ impl Shared {
     /// Builds and applies `config`; on error the running config keeps serving.
     pub fn apply(&self, config: Config) -> Result<u64, ConfigError> {
         let old = self.active();
-        if config.inbound.listen != old.config.inbound.listen || config.admin.listen != old.config.admin.listen {
+        if config.inbound.listen != old.config.inbound.listen
+            || config.admin.listen != old.config.admin.listen
+        {
             tracing::warn!("listen addresses changed; they take effect at the next restart");
         }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
@@ -146,14 +155,20 @@ impl Shared {
         match result {
             Ok(active) => {
                 self.active.store(Arc::new(active));
-                self.recorder.counters().reloads_ok.fetch_add(1, Ordering::Relaxed);
+                self.recorder
+                    .counters()
+                    .reloads_ok
+                    .fetch_add(1, Ordering::Relaxed);
                 status.ok = true;
                 status.error = None;
                 tracing::info!(generation, "config applied");
                 Ok(generation)
             }
             Err(e) => {
-                self.recorder.counters().reloads_failed.fetch_add(1, Ordering::Relaxed);
+                self.recorder
+                    .counters()
+                    .reloads_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 status.ok = false;
                 status.error = Some(e.to_string());
                 tracing::error!(error = %e, "config rejected; the running config keeps serving");
@@ -165,12 +180,18 @@ impl Shared {
     /// Reads the config file again and applies it.
     pub fn reload_file(&self) -> Result<u64, ConfigError> {
         let Some(path) = &self.config_path else {
-            return Err(ConfigError::whole_file("-", "started without a config file"));
+            return Err(ConfigError::whole_file(
+                "-",
+                "started without a config file",
+            ));
         };
         match Config::load(path) {
             Ok(c) => self.apply(c),
             Err(e) => {
-                self.recorder.counters().reloads_failed.fetch_add(1, Ordering::Relaxed);
+                self.recorder
+                    .counters()
+                    .reloads_failed
+                    .fetch_add(1, Ordering::Relaxed);
                 let mut status = self.reload.lock().unwrap_or_else(|p| p.into_inner());
                 *status = ReloadStatus {
                     at: Some(SystemTime::now()),
@@ -213,7 +234,10 @@ pub struct Sightline {
 
 impl Sightline {
     /// Binds the listeners and starts serving `config`. Must run inside a tokio runtime.
-    pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<Sightline, StartError> {
+    pub async fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> Result<Sightline, StartError> {
         let counters = Arc::new(Counters::default());
         let recorder = Recorder::start(&config.recording, counters.clone());
         let active = Active::build(config, &counters, 1)?;
@@ -229,16 +253,29 @@ impl Sightline {
             started: SystemTime::now(),
         });
         let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
         };
         let inbound = bind(inbound_listen).await?;
         let admin = bind(admin_listen).await?;
-        let inbound_addr = inbound.local_addr().map_err(|source| StartError::Bind { addr: inbound_listen, source })?;
-        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind { addr: admin_listen, source })?;
+        let inbound_addr = inbound.local_addr().map_err(|source| StartError::Bind {
+            addr: inbound_listen,
+            source,
+        })?;
+        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
+            addr: admin_listen,
+            source,
+        })?;
         let (shutdown, rx) = watch::channel(false);
         let conns = Arc::new(ConnTracker::default());
         let tasks = vec![
-            tokio::spawn(listen::inbound(inbound, shared.clone(), conns.clone(), rx.clone())),
+            tokio::spawn(listen::inbound(
+                inbound,
+                shared.clone(),
+                conns.clone(),
+                rx.clone(),
+            )),
             tokio::spawn(listen::admin(admin, shared.clone(), conns.clone(), rx)),
         ];
         tracing::info!(inbound = %inbound_addr, admin = %admin_addr, "sightline serving");
@@ -285,7 +322,10 @@ impl Sightline {
         if drained {
             tracing::info!("drained; all connections closed");
         } else {
-            tracing::warn!(open = self.conns.count(), "drain deadline passed with connections open");
+            tracing::warn!(
+                open = self.conns.count(),
+                "drain deadline passed with connections open"
+            );
         }
         drained
     }

@@ -5,7 +5,7 @@ mod conn;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};
-pub use tracker::{ConnTracker, ConnTicket};
+pub use tracker::{ConnTicket, ConnTracker};
 
 /// Returns once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {

@@ -37,7 +37,12 @@ impl TraceContext {
 
     /// The `traceparent` value to send upstream: this hop as the parent.
     pub fn header_value(&self) -> String {
-        format!("00-{}-{}-{:02x}", hex(&self.trace_id), hex(&self.span_id), self.flags)
+        format!(
+            "00-{}-{}-{:02x}",
+            hex(&self.trace_id),
+            hex(&self.span_id),
+            self.flags
+        )
     }
 
     /// The trace id as 32 lowercase hex digits.
@@ -67,7 +72,11 @@ fn parse(v: &[u8]) -> Option<([u8; 16], [u8; 8], u8)> {
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != N * 2
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; N];
@@ -110,11 +119,18 @@ mod tests {
         let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let t = TraceContext::from_header(Some(tp));
         assert_eq!(t.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(t.parent_id, Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]));
+        assert_eq!(
+            t.parent_id,
+            Some([0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7])
+        );
         let out = t.header_value();
         assert!(out.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
         assert!(out.ends_with("-01"));
-        assert_ne!(&out[36..52], "00f067aa0ba902b7", "the upstream hop gets a new parent id");
+        assert_ne!(
+            &out[36..52],
+            "00f067aa0ba902b7",
+            "the upstream hop gets a new parent id"
+        );
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 mod client;
 
+use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
 use crate::errors::ProxyError;
 use crate::record::{BodyLimitExceeded, Counters, CountingBody, ServiceCounters};
-use crate::config::Limits;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};

@@ -22,11 +22,18 @@ fn tmpdir(tag: &str) -> PathBuf {
 fn get(addr: SocketAddr, path: &str, host: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let status = out.get(9..12)?.parse().ok()?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Some((status, body))
 }
 
@@ -91,7 +98,9 @@ impl Proc {
     }
 
     fn wait_exit(&mut self) -> i32 {
-        wait_for("the process to exit", || self.child.try_wait().unwrap()).code().unwrap_or(-1)
+        wait_for("the process to exit", || self.child.try_wait().unwrap())
+            .code()
+            .unwrap_or(-1)
     }
 }
 
@@ -109,19 +118,32 @@ fn config_text(extra_route: bool, dead: SocketAddr) -> String {
     if extra_route {
         s.push_str("    - { path_prefix: /new, service: dead }\n");
     }
-    s.push_str(&format!("services:\n  dead: {{ upstreams: [\"{dead}\"] }}\n"));
+    s.push_str(&format!(
+        "services:\n  dead: {{ upstreams: [\"{dead}\"] }}\n"
+    ));
     s
 }
 
 fn closed_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 #[test]
 fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&example).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let dir = tmpdir("check");
     let bad = dir.join("bad.yaml");
@@ -129,14 +151,26 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
     text.push_str("\nno_such_key_xyz: 1\n");
     let line = text.lines().count();
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&bad).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("bad.yaml:{line}")), "{err}");
     assert!(err.contains("no_such_key_xyz"), "{err}");
 
-    let out = Command::new(BIN).args(["run", "--config"]).arg(&bad).output().unwrap();
-    assert_eq!(out.status.code(), Some(64), "run must exit 64 on a bad config");
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "run must exit 64 on a bad config"
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -146,7 +180,10 @@ fn run_reloads_on_sighup_and_on_file_change_and_drains_on_sigterm() {
     let path = dir.join("sightline.yaml");
     let dead = closed_port();
     std::fs::write(&path, config_text(false, dead)).unwrap();
-    let mut p = Proc::spawn(&["run", "--config", path.to_str().unwrap()], &["admin", "inbound"]);
+    let mut p = Proc::spawn(
+        &["run", "--config", path.to_str().unwrap()],
+        &["admin", "inbound"],
+    );
     let inbound = p.addr("inbound");
     assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
     assert_eq!(get(inbound, "/new", "x").unwrap().0, 404);
@@ -156,7 +193,8 @@ fn run_reloads_on_sighup_and_on_file_change_and_drains_on_sigterm() {
     p.signal("HUP");
     wait_for("the rejected reload to be counted", || {
         let (_, m) = get(p.addr("admin"), "/metrics", "x")?;
-        m.contains("sightline_config_reload_failures_total 1").then_some(())
+        m.contains("sightline_config_reload_failures_total 1")
+            .then_some(())
     });
     assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
 
@@ -177,7 +215,15 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     let admin = closed_port();
     let inbound = closed_port();
     let mut p = Proc::spawn(
-        &["demo", "--admin", &admin.to_string(), "--inbound", &inbound.to_string(), "--rate", "50"],
+        &[
+            "demo",
+            "--admin",
+            &admin.to_string(),
+            "--inbound",
+            &inbound.to_string(),
+            "--rate",
+            "50",
+        ],
         &["admin", "inbound"],
     );
     assert_eq!(p.addr("admin"), admin);
@@ -201,22 +247,49 @@ fn proxy_mode_needs_no_file() {
     let listen = closed_port();
     let dead = closed_port();
     let p = Proc::spawn(
-        &["proxy", "--listen", &listen.to_string(), "--to", &dead.to_string(), "--admin", &admin.to_string(), "--no-access-log"],
+        &[
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--to",
+            &dead.to_string(),
+            "--admin",
+            &admin.to_string(),
+            "--no-access-log",
+        ],
         &["admin", "inbound"],
     );
     let (status, body) = get(p.addr("inbound"), "/anything", "x").unwrap();
     assert_eq!(status, 502);
     assert!(body.contains("upstream_connect_failed"), "{body}");
-    let out = Command::new(BIN).args(["proxy", "--to", "no-port"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["proxy", "--to", "no-port"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
 
 #[test]
 fn certs_init_writes_loadable_material() {
     let dir = tmpdir("certs");
-    let out = Command::new(BIN).args(["certs", "init", "--out"]).arg(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["ca.pem", "ca-key.pem", "server.pem", "server-key.pem", "client.pem", "client-key.pem"] {
+    let out = Command::new(BIN)
+        .args(["certs", "init", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "ca.pem",
+        "ca-key.pem",
+        "server.pem",
+        "server-key.pem",
+        "client.pem",
+        "client-key.pem",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     let cfg = dir.join("tls.yaml");
@@ -225,7 +298,15 @@ fn certs_init_writes_loadable_material() {
         "version: 1\ninbound:\n  tls: { cert: server.pem, key: server-key.pem, client_ca: ca.pem }\n",
     )
     .unwrap();
-    let out = Command::new(BIN).args(["check", "--config"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(dir).ok();
 }

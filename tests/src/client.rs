@@ -35,7 +35,10 @@ impl Reply {
 
     /// A header as a string ("" when absent).
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -57,7 +60,10 @@ impl Client {
 
     /// HTTP/2 prior knowledge over plain TCP (h2c).
     pub fn h2c() -> Self {
-        Client { h2: true, tls: None }
+        Client {
+            h2: true,
+            tls: None,
+        }
     }
 
     /// TLS trusting `ca`, offering `h2` or `http/1.1` by ALPN, with an optional client certificate.
@@ -80,7 +86,11 @@ impl Client {
                 .unwrap(),
             None => b.with_no_client_auth(),
         };
-        cfg.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];
+        cfg.alpn_protocols = vec![if h2 {
+            b"h2".to_vec()
+        } else {
+            b"http/1.1".to_vec()
+        }];
         Client {
             h2,
             tls: Some(Arc::new(cfg)),
@@ -114,7 +124,9 @@ impl Client {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         match &self.tls {
             None => self.handshake(tcp, req).await,
             Some(cfg) => {
@@ -144,13 +156,17 @@ impl Client {
                 .await
                 .map_err(|e| format!("h2 handshake: {e}"))?;
             tokio::spawn(conn);
-            send.send_request(req).await.map_err(|e| format!("request: {e}"))
+            send.send_request(req)
+                .await
+                .map_err(|e| format!("request: {e}"))
         } else {
             let (mut send, conn) = hyper::client::conn::http1::handshake(io)
                 .await
                 .map_err(|e| format!("h1 handshake: {e}"))?;
             tokio::spawn(conn.with_upgrades());
-            send.send_request(req).await.map_err(|e| format!("request: {e}"))
+            send.send_request(req)
+                .await
+                .map_err(|e| format!("request: {e}"))
         }
     }
 
@@ -173,7 +189,9 @@ pub fn channel_body(
     capacity: usize,
 ) -> (
     BodySender,
-    StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, std::convert::Infallible>> + Unpin>,
+    StreamBody<
+        impl futures_util::Stream<Item = Result<Frame<Bytes>, std::convert::Infallible>> + Unpin,
+    >,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(capacity);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

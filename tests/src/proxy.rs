@@ -20,9 +20,7 @@ pub struct TestProxy {
 /// A config with both listeners on port 0 and the given body (routes, services, limits…).
 /// `{up}`-style placeholders are for the caller to fill with `format!`.
 pub fn config(yaml_body: &str) -> Config {
-    let text = format!(
-        "version: 1\nadmin: {{ listen: 127.0.0.1:0 }}\n{yaml_body}"
-    );
+    let text = format!("version: 1\nadmin: {{ listen: 127.0.0.1:0 }}\n{yaml_body}");
     let text = if text.contains("inbound:") {
         text
     } else {
@@ -52,7 +50,12 @@ impl TestProxy {
     /// `GET` on the admin listener, as JSON.
     pub async fn admin_json(&self, path: &str) -> serde_json::Value {
         let r = Client::http1().get(self.admin, path).await;
-        assert_eq!(r.status, 200, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         r.json()
     }
 

@@ -90,7 +90,9 @@ impl TestUpstream {
         let s = seen.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let seen = s.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
@@ -115,7 +117,12 @@ impl TestUpstream {
 
     /// The last request's headers.
     pub fn last_headers(&self) -> http::HeaderMap {
-        self.seen.last_headers.lock().unwrap().clone().unwrap_or_default()
+        self.seen
+            .last_headers
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_default()
     }
 }
 
@@ -150,14 +157,24 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
     let path = req.uri().path().to_owned();
     let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // Routes may add a prefix (`/api/status/503`): the command is the first known segment.
-    let known = ["status", "slow", "hang", "close", "stream", "sink", "upgrade"];
-    let start = all.iter().position(|s| known.contains(s)).unwrap_or(all.len());
+    let known = [
+        "status", "slow", "hang", "close", "stream", "sink", "upgrade",
+    ];
+    let start = all
+        .iter()
+        .position(|s| known.contains(s))
+        .unwrap_or(all.len());
     let segs = &all[start..];
     Ok(match segs {
         ["status", code] => {
-            let code = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::OK);
+            let code = code
+                .parse()
+                .ok()
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::OK);
             let mut r = full(code, format!("status {}", code.as_u16()));
-            r.headers_mut().insert("sightline-error", "forged-by-upstream".parse().unwrap());
+            r.headers_mut()
+                .insert("sightline-error", "forged-by-upstream".parse().unwrap());
             r
         }
         ["slow", ms] => {
@@ -172,10 +189,11 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
         ["stream", n] => {
             let total: usize = n.parse().unwrap_or(0);
             let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
-            let stream = futures_util::stream::iter((0..total.div_ceil(chunk.len())).map(move |i| {
-                let len = (total - i * chunk.len()).min(chunk.len());
-                Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
-            }));
+            let stream =
+                futures_util::stream::iter((0..total.div_ceil(chunk.len())).map(move |i| {
+                    let len = (total - i * chunk.len()).min(chunk.len());
+                    Ok::<_, Infallible>(Frame::data(chunk.slice(..len)))
+                }));
             Response::new(StreamBody::new(stream).boxed())
         }
         ["sink"] => {
@@ -204,9 +222,14 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
                 }
             });
             let mut r = full(StatusCode::SWITCHING_PROTOCOLS, "");
-            let proto = req.headers().get("upgrade").cloned().unwrap_or_else(|| "websocket".parse().unwrap());
+            let proto = req
+                .headers()
+                .get("upgrade")
+                .cloned()
+                .unwrap_or_else(|| "websocket".parse().unwrap());
             r.headers_mut().insert("upgrade", proto);
-            r.headers_mut().insert("connection", "upgrade".parse().unwrap());
+            r.headers_mut()
+                .insert("connection", "upgrade".parse().unwrap());
             r
         }
         _ => {
@@ -217,7 +240,12 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
                 .collect();
             let method = req.method().to_string();
             let version = format!("{:?}", req.version());
-            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             let j = serde_json::json!({
                 "method": method,
                 "path": path,
@@ -226,9 +254,12 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
                 "body_len": body.len(),
             });
             let mut r = full(StatusCode::OK, j.to_string());
-            r.headers_mut().insert("content-type", "application/json".parse().unwrap());
-            r.headers_mut().insert("connection", "x-upstream-hop".parse().unwrap());
-            r.headers_mut().insert("x-upstream-hop", "1".parse().unwrap());
+            r.headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            r.headers_mut()
+                .insert("connection", "x-upstream-hop".parse().unwrap());
+            r.headers_mut()
+                .insert("x-upstream-hop", "1".parse().unwrap());
             r
         }
     })

@@ -15,7 +15,10 @@ fn assert_proxy_error(r: &Reply, status: u16, code: &str) {
     let body = r.json();
     assert_eq!(body["error"], code);
     assert!(!body["reason"].as_str().unwrap().is_empty());
-    assert_eq!(body["request_id"].as_str().unwrap(), r.header("x-request-id"));
+    assert_eq!(
+        body["request_id"].as_str().unwrap(),
+        r.header("x-request-id")
+    );
 }
 
 /// A loopback port with nothing listening.
@@ -70,7 +73,10 @@ async fn slow_upstream_is_504_after_request_timeout() {
     let r = Client::http1().get(px.inbound, "/hang").await;
     assert_proxy_error(&r, 504, "upstream_timeout");
     // A response inside the timeout passes.
-    assert_eq!(Client::http1().get(px.inbound, "/slow/10").await.status, 200);
+    assert_eq!(
+        Client::http1().get(px.inbound, "/slow/10").await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -106,7 +112,9 @@ async fn upstream_error_status_passes_through_without_the_forged_header() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for code in [200u16, 500, 502] {
-        let r = Client::http1().get(px.inbound, &format!("/status/{code}")).await;
+        let r = Client::http1()
+            .get(px.inbound, &format!("/status/{code}"))
+            .await;
         assert_eq!(r.status, code);
         assert!(
             r.headers.get("sightline-error").is_none(),
@@ -135,7 +143,9 @@ async fn oversized_requests_are_rejected_before_the_upstream() {
     let r = Client::http1().send(px.inbound, req).await.unwrap();
     assert_proxy_error(&r, 431, "headers_too_large");
 
-    let req = Request::post("/sink").body(Full::new(Bytes::from(vec![1u8; 100_000]))).unwrap();
+    let req = Request::post("/sink")
+        .body(Full::new(Bytes::from(vec![1u8; 100_000])))
+        .unwrap();
     let r = Client::http1().send(px.inbound, req).await.unwrap();
     assert_proxy_error(&r, 413, "body_too_large");
     assert_eq!(up.requests(), 0);
@@ -167,19 +177,36 @@ async fn failing_upstream_is_ejected_then_503_when_none_is_left() {
     .await;
     let mut statuses = Vec::new();
     for _ in 0..10 {
-        statuses.push(Client::http1().get(px.inbound, "/echo").await.status.as_u16());
+        statuses.push(
+            Client::http1()
+                .get(px.inbound, "/echo")
+                .await
+                .status
+                .as_u16(),
+        );
     }
     // Two failures against the dead upstream eject it; everything after goes to the live one.
-    assert_eq!(statuses.iter().filter(|s| **s == 502).count(), 2, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        2,
+        "{statuses:?}"
+    );
     assert_eq!(up.requests(), 8);
     assert_eq!(px.metric("sightline_upstream_ejections_total").await, 1.0);
-    assert_eq!(px.metric("sightline_upstreams_healthy{service=\"s\"}").await, 1.0);
+    assert_eq!(
+        px.metric("sightline_upstreams_healthy{service=\"s\"}")
+            .await,
+        1.0
+    );
 
     let only_dead = TestProxy::start(config(&format!(
         "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: s }} ]\nservices:\n  s: {{ upstreams: [\"{dead}\"], ejection: {{ consecutive_failures: 1, duration: 1m }} }}\n"
     )))
     .await;
-    assert_eq!(Client::http1().get(only_dead.inbound, "/").await.status, 502);
+    assert_eq!(
+        Client::http1().get(only_dead.inbound, "/").await.status,
+        502
+    );
     let r = Client::http1().get(only_dead.inbound, "/").await;
     assert_proxy_error(&r, 503, "no_healthy_upstream");
 }

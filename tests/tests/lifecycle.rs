@@ -5,8 +5,8 @@ use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 
 fn two_routes(a: SocketAddr, b: Option<SocketAddr>) -> String {
-    let mut s = format!(
-        "version: 1\nadmin: {{ listen: 127.0.0.1:0 }}\ninbound:\n  listen: 127.0.0.1:0\n  routes:\n    - {{ path_prefix: /a, service: a }}\n"
+    let mut s = String::from(
+        "version: 1\nadmin: { listen: 127.0.0.1:0 }\ninbound:\n  listen: 127.0.0.1:0\n  routes:\n    - { path_prefix: /a, service: a }\n",
     );
     if b.is_some() {
         s.push_str("    - { path_prefix: /b, service: b }\n");
@@ -27,12 +27,18 @@ async fn file_reload_applies_good_configs_and_keeps_serving_through_bad_ones() {
     let path = dir.join("sightline.yaml");
     std::fs::write(&path, two_routes(a.addr, None)).unwrap();
     let cfg = sightline::Config::load(&path).unwrap();
-    let s = sightline::Sightline::start(cfg, Some(path.clone())).await.unwrap();
+    let s = sightline::Sightline::start(cfg, Some(path.clone()))
+        .await
+        .unwrap();
     let inbound = s.inbound_addr();
     assert_eq!(Client::http1().get(inbound, "/b").await.status, 404);
 
     // Invalid: an unknown key. Rejected with file and line; the old config keeps serving.
-    std::fs::write(&path, format!("{}bogus_key: 1\n", two_routes(a.addr, Some(b.addr)))).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}bogus_key: 1\n", two_routes(a.addr, Some(b.addr))),
+    )
+    .unwrap();
     let err = s.shared().reload_file().unwrap_err().to_string();
     assert!(err.contains("sightline.yaml:11"), "{err}");
     assert!(err.contains("bogus_key"), "{err}");
@@ -46,7 +52,10 @@ async fn file_reload_applies_good_configs_and_keeps_serving_through_bad_ones() {
     assert_eq!(generation, 2);
     assert_eq!(Client::http1().get(inbound, "/b").await.status, 200);
     assert_eq!(b.requests(), 1);
-    let status = Client::http1().get(s.admin_addr(), "/api/status").await.json();
+    let status = Client::http1()
+        .get(s.admin_addr(), "/api/status")
+        .await
+        .json();
     assert_eq!(status["config"]["generation"], 2);
     assert_eq!(status["config"]["last_reload_ok"], true);
     assert!(s.shutdown().await);
@@ -81,15 +90,24 @@ async fn shutdown_finishes_requests_in_flight_and_stops_accepting() {
     let inbound = px.inbound;
     let admin = px.admin;
     let inflight = tokio::spawn(async move { Client::http1().get(inbound, "/slow/600").await });
-    eventually("the slow request to be in flight", || async { (up.requests() == 1).then_some(()) }).await;
+    eventually("the slow request to be in flight", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
     let drained = tokio::spawn(px.sightline.shutdown());
     eventually("the listener to stop accepting", || async {
-        tokio::net::TcpStream::connect(inbound).await.is_err().then_some(())
+        tokio::net::TcpStream::connect(inbound)
+            .await
+            .is_err()
+            .then_some(())
     })
     .await;
     let r = inflight.await.unwrap();
     assert_eq!(r.status, 200, "the request in flight was cut");
-    assert!(drained.await.unwrap(), "drain did not finish before its deadline");
+    assert!(
+        drained.await.unwrap(),
+        "drain did not finish before its deadline"
+    );
     assert!(tokio::net::TcpStream::connect(admin).await.is_err());
 }
 
@@ -104,11 +122,14 @@ async fn readyz_turns_503_while_draining() {
     assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
     // Hold an admin connection open across the start of the drain, then ask on it.
     let tcp = tokio::net::TcpStream::connect(px.admin).await.unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     let shared = px.sightline.shared().clone();
-    shared.draining.store(true, std::sync::atomic::Ordering::Release);
+    shared
+        .draining
+        .store(true, std::sync::atomic::Ordering::Release);
     let r = send
         .send_request(sightline_tests::client::get(px.admin, "/readyz"))
         .await

@@ -31,7 +31,10 @@ async fn h1_request_reaches_upstream_with_forwarding_headers() {
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-forwarded-host"], "api.example.internal");
     assert_eq!(h["via"], "1.1 sightline");
-    assert!(h.get("x-drop-me").is_none(), "header named in Connection was forwarded");
+    assert!(
+        h.get("x-drop-me").is_none(),
+        "header named in Connection was forwarded"
+    );
     assert!(h.get("keep-alive").is_none());
     assert!(h.get("sightline-error").is_none());
     let rid = r.header("x-request-id").to_owned();
@@ -54,14 +57,24 @@ async fn trace_context_is_continued_or_started() {
     let r = Client::http1().send(px.inbound, req).await.unwrap();
     let echo = r.json();
     let tp = echo["headers"]["traceparent"].as_str().unwrap();
-    assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{tp}");
-    assert_ne!(&tp[36..52], "00f067aa0ba902b7", "upstream hop needs its own parent id");
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{tp}"
+    );
+    assert_ne!(
+        &tp[36..52],
+        "00f067aa0ba902b7",
+        "upstream hop needs its own parent id"
+    );
     assert_eq!(echo["headers"]["tracestate"], "vendor=1");
     let call = px.call(r.header("x-request-id")).await;
     assert_eq!(call["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
 
     let r = Client::http1().get(px.inbound, "/echo").await;
-    let tp = r.json()["headers"]["traceparent"].as_str().unwrap().to_owned();
+    let tp = r.json()["headers"]["traceparent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(tp.len(), 55);
     let call = px.call(r.header("x-request-id")).await;
     assert_eq!(call["trace_id"].as_str().unwrap(), &tp[3..35]);
@@ -71,7 +84,7 @@ async fn trace_context_is_continued_or_started() {
 async fn h2c_client_to_h1_upstream_and_h1_client_to_h2_upstream() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(up.addr, "")).await;
-    let req = Request::get(format!("http://api.example.internal/echo/h2"))
+    let req = Request::get("http://api.example.internal/echo/h2")
         .body(Full::new(Bytes::new()))
         .unwrap();
     let r = Client::h2c().send(px.inbound, req).await.unwrap();
@@ -116,8 +129,16 @@ services:
     let send = |host: &'static str, path: &'static str| {
         let px = &px;
         async move {
-            let req = Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap();
-            Client::http1().send(px.inbound, req).await.unwrap().status.as_u16()
+            let req = Request::get(path)
+                .header("host", host)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            Client::http1()
+                .send(px.inbound, req)
+                .await
+                .unwrap()
+                .status
+                .as_u16()
         }
     };
     assert_eq!(send("api.example.internal", "/orders/7").await, 200);
@@ -158,9 +179,10 @@ async fn large_bodies_stream_both_ways_without_buffering() {
     let pending = tokio::spawn(async move { client.send_streaming(inbound, req).await });
     let chunk = Bytes::from(vec![7u8; 1 << 20]);
     tx.send(chunk.clone()).await.unwrap();
-    eventually("the upstream to receive the first MiB while the upload is open", || async {
-        (up.seen.received.load(Ordering::SeqCst) >= 1 << 20).then_some(())
-    })
+    eventually(
+        "the upstream to receive the first MiB while the upload is open",
+        || async { (up.seen.received.load(Ordering::SeqCst) >= 1 << 20).then_some(()) },
+    )
     .await;
     for _ in 0..63 {
         tx.send(chunk.clone()).await.unwrap();
@@ -173,7 +195,10 @@ async fn large_bodies_stream_both_ways_without_buffering() {
 
     // Download: 64 MiB streamed back and counted.
     let resp = Client::http1()
-        .send_streaming(px.inbound, get(px.inbound, &format!("/stream/{}", 64u64 << 20)))
+        .send_streaming(
+            px.inbound,
+            get(px.inbound, &format!("/stream/{}", 64u64 << 20)),
+        )
         .await
         .unwrap();
     let rid2 = resp.headers()["x-request-id"].to_str().unwrap().to_owned();

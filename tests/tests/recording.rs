@@ -10,7 +10,11 @@ use std::collections::HashMap;
 #[tokio::test]
 async fn every_call_is_recorded_with_its_outcome() {
     let up = TestUpstream::plain().await;
-    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let px = TestProxy::start(config(&format!(
         "inbound:
   listen: 127.0.0.1:0
@@ -41,7 +45,9 @@ limits: {{ request_timeout: 300ms, max_request_body: 1KiB }}
             assert_eq!(r.status, *status, "{path} round {round}");
             sent.insert(r.header("x-request-id").to_owned(), (*path, *status));
         }
-        let big = Request::post("/api/sink").body(Full::new(Bytes::from(vec![0u8; 4096]))).unwrap();
+        let big = Request::post("/api/sink")
+            .body(Full::new(Bytes::from(vec![0u8; 4096])))
+            .unwrap();
         let r = Client::http1().send(px.inbound, big).await.unwrap();
         assert_eq!(r.status, 413);
         sent.insert(r.header("x-request-id").to_owned(), ("/api/sink", 413));
@@ -50,12 +56,22 @@ limits: {{ request_timeout: 300ms, max_request_body: 1KiB }}
     assert_eq!(calls.len(), sent.len());
     for c in &calls {
         let id = c["id"].as_str().unwrap();
-        let (path, status) = sent.get(id).unwrap_or_else(|| panic!("unexpected record {c}"));
+        let (path, status) = sent
+            .get(id)
+            .unwrap_or_else(|| panic!("unexpected record {c}"));
         assert_eq!(c["path"], *path);
         assert_eq!(c["status"], *status);
         assert_eq!(c["direction"], "inbound");
         assert_eq!(c["decision"], "allowed");
-        for field in ["time", "source", "destination", "method", "host", "route", "duration_ms"] {
+        for field in [
+            "time",
+            "source",
+            "destination",
+            "method",
+            "host",
+            "route",
+            "duration_ms",
+        ] {
             assert!(!c[field].is_null(), "{field} missing in {c}");
         }
     }
@@ -75,7 +91,10 @@ limits: {{ request_timeout: 300ms, max_request_body: 1KiB }}
     assert_eq!(series("dead", "5xx"), 3);
     assert_eq!(series("-", "4xx"), 3);
     assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
-    assert_eq!(px.metric("sightline_records_processed_total").await, sent.len() as f64);
+    assert_eq!(
+        px.metric("sightline_records_processed_total").await,
+        sent.len() as f64
+    );
 }
 
 #[tokio::test]
@@ -89,10 +108,24 @@ async fn calls_api_filters_and_pages_newest_first() {
     px.calls_at_least(25).await;
     let errors = px.admin_json("/api/calls?status=5xx").await;
     assert_eq!(errors["calls"].as_array().unwrap().len(), 5);
-    let exact = px.admin_json("/api/calls?status=500&service=app&direction=inbound").await;
+    let exact = px
+        .admin_json("/api/calls?status=500&service=app&direction=inbound")
+        .await;
     assert_eq!(exact["calls"].as_array().unwrap().len(), 5);
-    assert_eq!(px.admin_json("/api/calls?direction=egress").await["calls"].as_array().unwrap().len(), 0);
-    assert_eq!(px.admin_json("/api/calls?decision=blocked").await["calls"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        px.admin_json("/api/calls?direction=egress").await["calls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        px.admin_json("/api/calls?decision=blocked").await["calls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
     let mut seen = Vec::new();
     let mut next: Option<u64> = None;
@@ -111,7 +144,10 @@ async fn calls_api_filters_and_pages_newest_first() {
         }
     }
     assert_eq!(seen.len(), 25);
-    assert!(seen.windows(2).all(|w| w[0] > w[1]), "not newest first: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "not newest first: {seen:?}"
+    );
 
     let bad = Client::http1().get(px.admin, "/api/calls?limit=0").await;
     assert_eq!(bad.status, 400);
@@ -132,5 +168,8 @@ async fn attacker_controlled_strings_come_back_as_data() {
     assert_eq!(call["host"], "evil\"host");
     let ui = Client::http1().get(px.admin, "/app.js").await;
     let js = String::from_utf8_lossy(&ui.body);
-    assert!(js.contains("textContent") && !js.contains("innerHTML"), "UI must render text, not HTML");
+    assert!(
+        js.contains("textContent") && !js.contains("innerHTML"),
+        "UI must render text, not HTML"
+    );
 }

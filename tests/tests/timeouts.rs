@@ -15,7 +15,10 @@ async fn read_until_closed(s: &mut TcpStream, deadline: Duration) -> Vec<u8> {
     loop {
         let left = end.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, s.read(&mut buf)).await {
-            Err(_) => panic!("connection still open after {deadline:?}; read so far: {}", String::from_utf8_lossy(&out)),
+            Err(_) => panic!(
+                "connection still open after {deadline:?}; read so far: {}",
+                String::from_utf8_lossy(&out)
+            ),
             Ok(Ok(0)) | Ok(Err(_)) => return out,
             Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
         }
@@ -27,12 +30,17 @@ async fn slow_headers_are_cut_off_while_others_are_served() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(up.addr, "limits: { header_read_timeout: 300ms }")).await;
     let mut slow = TcpStream::connect(px.inbound).await.unwrap();
-    slow.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Drip: ").await.unwrap();
+    slow.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+        .await
+        .unwrap();
     let started = Instant::now();
     // A well-behaved client is served meanwhile.
     assert_eq!(Client::http1().get(px.inbound, "/echo").await.status, 200);
     let _ = read_until_closed(&mut slow, Duration::from_secs(5)).await;
-    assert!(started.elapsed() >= Duration::from_millis(250), "closed before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed before the timeout"
+    );
     assert_eq!(up.requests(), 1);
 }
 
@@ -41,9 +49,15 @@ async fn idle_keepalive_connections_are_closed() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(up.addr, "limits: { idle_timeout: 300ms }")).await;
     let mut s = TcpStream::connect(px.inbound).await.unwrap();
-    s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let got = read_until_closed(&mut s, Duration::from_secs(5)).await;
-    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
 
     // A silent connection is closed too.
     let mut silent = TcpStream::connect(px.inbound).await.unwrap();
@@ -67,14 +81,18 @@ async fn connections_over_the_cap_are_refused_and_counted() {
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut s = TcpStream::connect(px.inbound).await.unwrap();
-        s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 12];
         s.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"HTTP/1.1 200");
         held.push(s);
     }
     let mut third = TcpStream::connect(px.inbound).await.unwrap();
-    let _ = third.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let _ = third
+        .write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let got = read_until_closed(&mut third, Duration::from_secs(5)).await;
     assert!(got.is_empty(), "the third connection was served");
     assert_eq!(px.metric("sightline_connections_rejected_total").await, 1.0);

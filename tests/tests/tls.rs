@@ -33,7 +33,9 @@ async fn terminates_tls_for_h1_and_h2_and_names_the_client() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(tls_config(up.addr, &m, "optional")).await;
 
-    let r = Client::tls(&m.ca, false, None).get(px.inbound, "/echo").await;
+    let r = Client::tls(&m.ca, false, None)
+        .get(px.inbound, "/echo")
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.version, http::Version::HTTP_11);
     assert_eq!(r.json()["headers"]["x-forwarded-proto"], "https");
@@ -60,7 +62,10 @@ async fn required_client_auth_refuses_callers_without_a_certificate() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(tls_config(up.addr, &m, "required")).await;
     let err = Client::tls(&m.ca, false, None)
-        .send(px.inbound, sightline_tests::client::get(px.inbound, "/echo"))
+        .send(
+            px.inbound,
+            sightline_tests::client::get(px.inbound, "/echo"),
+        )
         .await;
     assert!(err.is_err(), "a caller without a certificate was served");
     assert_eq!(up.requests(), 0);
@@ -115,7 +120,10 @@ inbound:
   tls: { cert: /nonexistent/server.pem, key: /nonexistent/key.pem }
 ";
     let c = sightline::Config::parse(text, "t.yaml", std::path::Path::new("/")).unwrap();
-    let err = sightline::Sightline::start(c, None).await.unwrap_err().to_string();
+    let err = sightline::Sightline::start(c, None)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("t.yaml:4"), "{err}");
     assert!(err.contains("inbound.tls"), "{err}");
     assert!(err.contains("/nonexistent/server.pem"), "{err}");

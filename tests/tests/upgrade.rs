@@ -13,7 +13,9 @@ async fn websocket_upgrade_relays_bytes_both_ways() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     let tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
     tokio::spawn(conn.with_upgrades());
     let req = Request::get("/upgrade")
         .header("host", "ws.example")

@@ -38,10 +38,15 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
                 q.direction = Some(v);
             }
             "before" => {
-                q.before = Some(v.parse().map_err(|_| format!("before: not a cursor: {v:?}"))?)
+                q.before = Some(
+                    v.parse()
+                        .map_err(|_| format!("before: not a cursor: {v:?}"))?,
+                )
             }
             "limit" => {
-                let n: usize = v.parse().map_err(|_| format!("limit: not a number: {v:?}"))?;
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("limit: not a number: {v:?}"))?;
                 if n == 0 || n > MAX_LIMIT {
                     return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
                 }

@@ -58,7 +58,11 @@ fn get(path: &str, auth: &AdminAuth) -> (StatusCode, String) {
     (status, body)
 }
 
-fn futures_lite_block<F: std::future::Future<Output = Result<http_body_util::Collected<Bytes>, std::convert::Infallible>>>(
+fn futures_lite_block<
+    F: std::future::Future<
+        Output = Result<http_body_util::Collected<Bytes>, std::convert::Infallible>,
+    >,
+>(
     f: F,
 ) -> String {
     // Full bodies are ready on first poll; a no-op waker suffices.
@@ -88,7 +92,14 @@ fn calls_filters_are_parsed_and_passed() {
 
 #[test]
 fn bad_filters_are_400_with_reason() {
-    for q in ["limit=0", "limit=x", "status=7zz", "direction=sideways", "nope=1", "service=%zz"] {
+    for q in [
+        "limit=0",
+        "limit=x",
+        "status=7zz",
+        "direction=sideways",
+        "nope=1",
+        "service=%zz",
+    ] {
         let (status, body) = get(&format!("/api/calls?{q}"), &AdminAuth::default());
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
         assert!(body.contains("reason"), "{q}");

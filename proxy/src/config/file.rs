@@ -9,7 +9,10 @@ use std::path::PathBuf;
 
 /// The whole file, version 1.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "the config document (a mapping with `version: 1`)")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "the config document (a mapping with `version: 1`)"
+)]
 pub(crate) struct FileConfig {
     pub version: u32,
     #[serde(default)]
@@ -61,7 +64,10 @@ pub(crate) enum ClientAuthFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a route mapping such as { path_prefix: /, service: name }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a route mapping such as { path_prefix: /, service: name }"
+)]
 pub(crate) struct RouteFile {
     pub host: Option<String>,
     #[serde(default)]
@@ -95,7 +101,10 @@ pub(crate) struct UpstreamTlsFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with consecutive_failures and duration")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with consecutive_failures and duration"
+)]
 pub(crate) struct EjectionFile {
     pub consecutive_failures: Option<u32>,
     pub duration: Option<Dur>,

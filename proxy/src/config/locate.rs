@@ -52,13 +52,21 @@ fn lines(text: &str) -> Vec<Line<'_>> {
         let mut indent = raw.len() - trimmed.len();
         let mut content = trimmed;
         let mut dash = None;
-        while let Some(rest) = content.strip_prefix("- ").or_else(|| content.strip_prefix('-').filter(|r| r.is_empty())) {
+        while let Some(rest) = content
+            .strip_prefix("- ")
+            .or_else(|| content.strip_prefix('-').filter(|r| r.is_empty()))
+        {
             dash.get_or_insert(indent);
             let inner = rest.trim_start();
             indent += content.len() - inner.len();
             content = inner;
         }
-        out.push(Line { no: i + 1, indent, dash, content });
+        out.push(Line {
+            no: i + 1,
+            indent,
+            dash,
+            content,
+        });
     }
     out
 }
@@ -170,7 +178,12 @@ services:
     fn path_parsing() {
         assert_eq!(
             path("a.b[2].c"),
-            vec![Seg::Key("a".into()), Seg::Key("b".into()), Seg::Index(2), Seg::Key("c".into())]
+            vec![
+                Seg::Key("a".into()),
+                Seg::Key("b".into()),
+                Seg::Index(2),
+                Seg::Key("c".into())
+            ]
         );
     }
 }

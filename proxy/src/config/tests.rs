@@ -36,8 +36,14 @@ fn good_config_converts_to_domain_types() {
         Some(Path::new("/etc/sightline/ca.pem"))
     );
     // Sorted most specific first.
-    assert_eq!(c.inbound.routes[0].host, HostMatch::Exact("api.example.internal".into()));
-    assert_eq!(c.inbound.routes[1].host, HostMatch::Suffix(".example.internal".into()));
+    assert_eq!(
+        c.inbound.routes[0].host,
+        HostMatch::Exact("api.example.internal".into())
+    );
+    assert_eq!(
+        c.inbound.routes[1].host,
+        HostMatch::Suffix(".example.internal".into())
+    );
     assert_eq!(c.inbound.routes[2].host, HostMatch::Any);
 }
 
@@ -63,10 +69,30 @@ fn nested_unknown_key_names_its_path() {
 #[test]
 fn bad_values_are_located() {
     let cases = [
-        ("request_timeout: 2s", "request_timeout: soon", 16, "limits.request_timeout"),
-        ("[127.0.0.1:7003]", "[\"http://x:1\"]", 13, "services.web.upstreams[0]"),
-        ("[127.0.0.1:7003]", "[\"nohost\"]", 13, "services.web.upstreams[0]"),
-        ("max_header_bytes: 32KiB", "max_header_bytes: lots", 17, "limits.max_header_bytes"),
+        (
+            "request_timeout: 2s",
+            "request_timeout: soon",
+            16,
+            "limits.request_timeout",
+        ),
+        (
+            "[127.0.0.1:7003]",
+            "[\"http://x:1\"]",
+            13,
+            "services.web.upstreams[0]",
+        ),
+        (
+            "[127.0.0.1:7003]",
+            "[\"nohost\"]",
+            13,
+            "services.web.upstreams[0]",
+        ),
+        (
+            "max_header_bytes: 32KiB",
+            "max_header_bytes: lots",
+            17,
+            "limits.max_header_bytes",
+        ),
     ];
     for (from, to, line, key) in cases {
         let err = parse(&GOOD.replace(from, to)).unwrap_err();
@@ -115,7 +141,12 @@ fn quick_config_routes_everything() {
     .unwrap();
     assert_eq!(c.inbound.routes.len(), 1);
     assert_eq!(c.services["upstream"].upstreams, vec!["127.0.0.1:9"]);
-    assert!(Config::quick("127.0.0.1:0".parse().unwrap(), "nope", "127.0.0.1:0".parse().unwrap()).is_err());
+    assert!(Config::quick(
+        "127.0.0.1:0".parse().unwrap(),
+        "nope",
+        "127.0.0.1:0".parse().unwrap()
+    )
+    .is_err());
 }
 
 #[test]

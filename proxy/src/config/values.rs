@@ -11,9 +11,11 @@ pub(crate) struct Dur(pub Duration);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(s.trim())
-            .map(Dur)
-            .map_err(|e| de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. 500ms, 10s, 2m")))
+        humantime::parse_duration(s.trim()).map(Dur).map_err(|e| {
+            de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write e.g. 500ms, 10s, 2m"
+            ))
+        })
     }
 }
 
@@ -39,7 +41,9 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 parse_size(v).map(ByteSize).ok_or_else(|| {
-                    E::custom(format!("invalid size {v:?}; write e.g. 65536, 64KiB or 1MiB"))
+                    E::custom(format!(
+                        "invalid size {v:?}; write e.g. 65536, 64KiB or 1MiB"
+                    ))
                 })
             }
         }
@@ -71,7 +75,9 @@ impl<'de> Deserialize<'de> for Authority {
         let s = String::deserialize(d)?;
         let bad = |why: &str| de::Error::custom(format!("invalid upstream {s:?}: {why}"));
         if s.contains("://") {
-            return Err(bad("write host:port without a scheme; use `tls:` for HTTPS upstreams"));
+            return Err(bad(
+                "write host:port without a scheme; use `tls:` for HTTPS upstreams",
+            ));
         }
         let auth: http::uri::Authority = s.parse().map_err(|_| bad("not a host:port"))?;
         if auth.port_u16().is_none() {

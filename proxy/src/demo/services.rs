@@ -82,8 +82,10 @@ async fn serve(listener: TcpListener, kind: Kind) {
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -95,17 +97,27 @@ async fn answer(kind: Kind, req: Request<Incoming>) -> Result<Response<Full<Byte
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let resp = match kind {
         Kind::Catalog => match segs.as_slice() {
-            ["products"] => json(StatusCode::OK, r#"[{"id":1,"name":"lamp"},{"id":2,"name":"desk"}]"#.into()),
-            ["products", id] if id.parse::<u32>().is_ok() => {
-                json(StatusCode::OK, format!(r#"{{"id":{id},"name":"item {id}"}}"#))
-            }
+            ["products"] => json(
+                StatusCode::OK,
+                r#"[{"id":1,"name":"lamp"},{"id":2,"name":"desk"}]"#.into(),
+            ),
+            ["products", id] if id.parse::<u32>().is_ok() => json(
+                StatusCode::OK,
+                format!(r#"{{"id":{id},"name":"item {id}"}}"#),
+            ),
             _ => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.into()),
         },
         Kind::Orders => {
             if fastrand::u8(..100) < 3 {
-                json(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"database unavailable"}"#.into())
+                json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    r#"{"error":"database unavailable"}"#.into(),
+                )
             } else if method == http::Method::POST {
-                json(StatusCode::CREATED, format!(r#"{{"id":{}}}"#, fastrand::u32(1000..9999)))
+                json(
+                    StatusCode::CREATED,
+                    format!(r#"{{"id":{}}}"#, fastrand::u32(1000..9999)),
+                )
             } else {
                 json(StatusCode::OK, r#"{"orders":[]}"#.into())
             }
@@ -113,14 +125,20 @@ async fn answer(kind: Kind, req: Request<Incoming>) -> Result<Response<Full<Byte
         Kind::Payments => {
             tokio::time::sleep(Duration::from_millis(fastrand::u64(15..80))).await;
             if fastrand::u8(..100) < 2 {
-                json(StatusCode::SERVICE_UNAVAILABLE, r#"{"error":"processor busy"}"#.into())
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"error":"processor busy"}"#.into(),
+                )
             } else {
                 json(StatusCode::OK, r#"{"status":"captured"}"#.into())
             }
         }
         Kind::Users(replica) => match segs.as_slice() {
             ["users", id] => match id.parse::<u32>() {
-                Ok(n) if n < 900 => json(StatusCode::OK, format!(r#"{{"id":{n},"replica":{replica}}}"#)),
+                Ok(n) if n < 900 => json(
+                    StatusCode::OK,
+                    format!(r#"{{"id":{n},"replica":{replica}}}"#),
+                ),
                 _ => json(StatusCode::NOT_FOUND, r#"{"error":"no such user"}"#.into()),
             },
             _ => json(StatusCode::OK, r#"{"users":[]}"#.into()),

@@ -16,7 +16,15 @@ fn next_call() -> (Method, String) {
         45..=59 => (Method::GET, format!("/users/{id}")),
         60..=74 => (Method::POST, "/orders".into()),
         75..=84 => (Method::GET, "/orders".into()),
-        85..=96 => (Method::POST, format!("/payments/{:08x}-{:04x}-4000-8000-{:012x}", fastrand::u32(..), fastrand::u16(..), fastrand::u64(..1 << 48))),
+        85..=96 => (
+            Method::POST,
+            format!(
+                "/payments/{:08x}-{:04x}-4000-8000-{:012x}",
+                fastrand::u32(..),
+                fastrand::u16(..),
+                fastrand::u64(..1 << 48)
+            ),
+        ),
         _ => (Method::GET, "/wp-login.php".into()),
     }
 }

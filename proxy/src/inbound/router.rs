@@ -94,9 +94,18 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert!(host_matches(&HostMatch::Suffix(".example.com".into()), "a.example.com"));
-        assert!(!host_matches(&HostMatch::Suffix(".example.com".into()), "example.com"));
-        assert!(!host_matches(&HostMatch::Suffix(".example.com".into()), "evilexample.com"));
+        assert!(host_matches(
+            &HostMatch::Suffix(".example.com".into()),
+            "a.example.com"
+        ));
+        assert!(!host_matches(
+            &HostMatch::Suffix(".example.com".into()),
+            "example.com"
+        ));
+        assert!(!host_matches(
+            &HostMatch::Suffix(".example.com".into()),
+            "evilexample.com"
+        ));
         assert_eq!(normalize_host("API.Example.com:8080"), "api.example.com");
         assert_eq!(normalize_host("example.com."), "example.com");
         assert_eq!(normalize_host("[::1]:8080"), "::1");

@@ -63,7 +63,8 @@ impl Body for CountingBody {
         match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    let total = self.count.fetch_add(data.len() as u64, Relaxed) + data.len() as u64;
+                    let total =
+                        self.count.fetch_add(data.len() as u64, Relaxed) + data.len() as u64;
                     if let Some(limit) = self.limit {
                         if total > limit {
                             self.inner = None;
@@ -84,7 +85,9 @@ impl Body for CountingBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.as_ref().map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 

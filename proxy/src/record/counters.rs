@@ -64,8 +64,9 @@ impl StatusClass {
 }
 
 /// Upper bounds (seconds) of the duration histogram buckets.
-pub const DURATION_BUCKETS: [f64; 12] =
-    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 /// Counters of one (direction, service) pair.
 #[derive(Debug, Default)]
@@ -79,7 +80,10 @@ pub struct ServiceCounters {
 
 impl ServiceCounters {
     fn observe(&self, rec: &CallRecord) {
-        let d = Decision::ALL.iter().position(|x| *x == rec.decision).unwrap_or(0);
+        let d = Decision::ALL
+            .iter()
+            .position(|x| *x == rec.decision)
+            .unwrap_or(0);
         self.requests[d][StatusClass::of(rec.status).index()].fetch_add(1, Relaxed);
         let secs = rec.duration.as_secs_f64();
         let bucket = DURATION_BUCKETS
@@ -87,26 +91,39 @@ impl ServiceCounters {
             .position(|b| secs <= *b)
             .unwrap_or(DURATION_BUCKETS.len());
         self.duration_buckets[bucket].fetch_add(1, Relaxed);
-        self.duration_micros_sum
-            .fetch_add(rec.duration.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+        self.duration_micros_sum.fetch_add(
+            rec.duration.as_micros().min(u64::MAX as u128) as u64,
+            Relaxed,
+        );
         self.bytes_in.fetch_add(rec.bytes_in, Relaxed);
         self.bytes_out.fetch_add(rec.bytes_out, Relaxed);
     }
 
     /// Calls with this decision and status class.
     pub fn requests(&self, decision: Decision, class: StatusClass) -> u64 {
-        let d = Decision::ALL.iter().position(|x| *x == decision).unwrap_or(0);
+        let d = Decision::ALL
+            .iter()
+            .position(|x| *x == decision)
+            .unwrap_or(0);
         self.requests[d][class.index()].load(Relaxed)
     }
 
     /// All calls.
     pub fn total(&self) -> u64 {
-        self.requests.iter().flatten().map(|c| c.load(Relaxed)).sum()
+        self.requests
+            .iter()
+            .flatten()
+            .map(|c| c.load(Relaxed))
+            .sum()
     }
 
     /// Non-cumulative bucket counts (the last is +Inf) and the sum in seconds.
     pub fn durations(&self) -> (Vec<u64>, f64) {
-        let buckets = self.duration_buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let buckets = self
+            .duration_buckets
+            .iter()
+            .map(|b| b.load(Relaxed))
+            .collect();
         (buckets, self.duration_micros_sum.load(Relaxed) as f64 / 1e6)
     }
 
@@ -167,7 +184,11 @@ impl Counters {
     pub fn all_services(&self) -> Vec<((Direction, String), Arc<ServiceCounters>)> {
         match self.services.read() {
             Ok(map) => map.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            Err(p) => p.into_inner().iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            Err(p) => p
+                .into_inner()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 

@@ -33,7 +33,9 @@ pub(super) fn build(
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth(),
     };
-    let builder = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+    let builder = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http();
     let builder = match config.tls.as_ref().and_then(|t| t.server_name.clone()) {
         Some(name) => {
             let name = ServerName::try_from(name).map_err(|e| TlsError::Verifier(e.to_string()))?;

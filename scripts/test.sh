@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every check and test Sightline has: formatting, lints, unit and integration tests.
+# Installs what a fresh Debian machine lacks for them (run as root, or with sudo available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests use: curl for the HTTP smoke checks below; each later suite adds
+# its own (browsers, syslog daemons, ...) to this list.
+packages=(curl)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "== rustfmt"
+cargo fmt --all -- --check
+echo "== clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== tests"
+cargo test --workspace --locked
+
+echo "== smoke: sightline demo"
+bin=target/debug/sightline
+log=$(mktemp)
+"$bin" demo --admin 127.0.0.1:19990 --inbound 127.0.0.1:19991 --egress 127.0.0.1:19992 >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+ok=""
+for _ in $(seq 1 100); do
+  if curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:19990/healthz; then ok=1; break; fi
+  sleep 0.2
+done
+[ -n "$ok" ] || { cat "$log"; echo "demo did not become healthy"; exit 1; }
+curl -fsS --max-time 2 -H 'Host: shop.demo.internal' http://127.0.0.1:19991/products >/dev/null
+curl -fsS --max-time 2 http://127.0.0.1:19990/metrics | grep -q '^sightline_requests_total'
+kill -TERM $pid
+for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then echo "demo did not stop on SIGTERM"; exit 1; fi
+trap - EXIT
+echo "1 passed, 0 failed: demo smoke"

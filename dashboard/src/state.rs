@@ -47,6 +47,10 @@ pub struct CallView {
     pub destination: String,
     /// The upstream address that answered, when one was dialed.
     pub upstream: Option<String>,
+    /// Egress: whether the destination is inside the enclave.
+    pub inside_enclave: Option<bool>,
+    /// Egress tunnels: the TLS server name the client sent.
+    pub sni: Option<String>,
     /// The HTTP method.
     pub method: String,
     /// The host the client asked for.

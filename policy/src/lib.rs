@@ -4,8 +4,14 @@
 //! tables and properties without sockets or clocks.
 #![forbid(unsafe_code)]
 
+mod address;
 mod decision;
+mod enclave;
+mod host;
 mod network;
 
+pub use address::{classify, effective_ip, special_range, AddressClass};
 pub use decision::{Decision, Verdict};
+pub use enclave::{EgressRule, EgressVerdict, Enclave, Mode, RuleAction};
+pub use host::{parse_authority, parse_host, Host, HostError, HostPattern};
 pub use network::Network;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit status for an invalid config or command line (EX_USAGE).
+/// Exit status for an invalid config (EX_USAGE); malformed command lines exit 2.
 pub const EXIT_CONFIG: u8 = 64;
 /// Exit status when a listener cannot bind or the runtime fails.
 pub const EXIT_RUNTIME: u8 = 1;
@@ -154,7 +154,8 @@ pub fn main() -> ExitCode {
 fn check(path: &std::path::Path) -> Result<(), crate::config::ConfigError> {
     let config = Config::load(path)?;
     let counters = std::sync::Arc::new(crate::record::Counters::default());
-    crate::runtime::Active::build(config, &counters, 0).map(|_| ())
+    let own = config.listen_addrs();
+    crate::runtime::Active::build(config, &counters, 0, &own).map(|_| ())
 }
 
 fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
@@ -184,6 +185,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
             Ok(s) => {
                 println!("admin: http://{}", s.admin_addr());
                 println!("inbound: http://{}", s.inbound_addr());
+                if let Some(e) = s.egress_addr() {
+                    println!("egress: http://{e}");
+                }
                 match crate::lifecycle::run_until_stopped(s).await {
                     Ok(_) => ExitCode::SUCCESS,
                     Err(e) => {

@@ -30,9 +30,68 @@ pub struct Config {
     pub limits: Limits,
     /// Call recording.
     pub recording: RecordingConfig,
+    /// The egress (forward proxy) listener, when enabled.
+    pub egress: Option<EgressConfig>,
+    /// How egress resolves names.
+    pub dns: DnsConfig,
+    /// Which destinations are inside the enclave and which outbound calls are allowed.
+    pub enclave: EnclaveConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
+
+/// The egress listener: services send their outbound calls through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressConfig {
+    /// Where to listen (default 127.0.0.1:3128).
+    pub listen: SocketAddr,
+    /// Source networks and the service each one is.
+    pub sources: Vec<(ipnet::IpNet, String)>,
+    /// `Proxy-Authorization: Basic service:token` credentials, by service.
+    pub credentials: BTreeMap<String, String>,
+    /// Time to connect to a destination.
+    pub connect_timeout: Duration,
+    /// A tunnel or connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+/// Name resolution for egress.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DnsConfig {
+    /// DNS servers (`ip:port`); empty means the system's resolver configuration.
+    pub servers: Vec<SocketAddr>,
+    /// A static table consulted first (tests, air-gapped sites).
+    pub hosts: BTreeMap<String, Vec<std::net::IpAddr>>,
+    /// Time allowed for one lookup.
+    pub timeout: Duration,
+}
+
+/// The enclave: networks that are inside, and rules for outbound calls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnclaveConfig {
+    /// Enforce (block) or report (allow and alert) by default.
+    pub mode: sightline_policy::Mode,
+    /// Networks inside the enclave.
+    pub networks: Vec<sightline_policy::Network>,
+    /// Rules tried in order.
+    pub rules: Vec<sightline_policy::EgressRule>,
+}
+
+impl EnclaveConfig {
+    /// The policy for this config, never letting calls reach `own` (the proxy's listeners).
+    pub fn policy(&self, own: &[SocketAddr]) -> sightline_policy::Enclave {
+        sightline_policy::Enclave {
+            networks: self.networks.clone(),
+            rules: self.rules.clone(),
+            mode: self.mode,
+            own_addrs: own.to_vec(),
+        }
+    }
+}
+
+/// Default egress listen address.
+pub const DEFAULT_EGRESS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3128);
 
 /// The file name and text a config was read from.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -272,6 +331,15 @@ impl Config {
         }
     }
 
+    /// The addresses this config listens on (the proxy never dials them through egress).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        let mut v = vec![self.inbound.listen, self.admin.listen];
+        if let Some(e) = &self.egress {
+            v.push(e.listen);
+        }
+        v
+    }
+
     /// A config with no file: the defaults, one service `upstream` at `to`, every path routed
     /// to it. This is `sightline proxy --to`.
     pub fn quick(listen: SocketAddr, to: &str, admin: SocketAddr) -> Result<Config, ConfigError> {
@@ -496,6 +564,104 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
         check.issue("recording.queue", "must be at least 1");
     }
 
+    let egress = raw.egress.map(|e| {
+        for (i, c) in e.credentials.iter().enumerate() {
+            if c.token.len() < 16 {
+                check.issue(
+                    &format!("egress.credentials[{i}].token"),
+                    "use a token of at least 16 characters",
+                );
+            }
+        }
+        EgressConfig {
+            listen: e.listen.unwrap_or(DEFAULT_EGRESS),
+            sources: e
+                .sources
+                .into_iter()
+                .map(|s| (s.cidr.trunc(), s.service))
+                .collect(),
+            credentials: e
+                .credentials
+                .into_iter()
+                .map(|c| (c.service, c.token))
+                .collect(),
+            connect_timeout: e.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
+            idle_timeout: e.idle_timeout.map_or(Duration::from_secs(300), |d| d.0),
+        }
+    });
+    let mut hosts = BTreeMap::new();
+    for (name, ips) in raw.dns.hosts {
+        match sightline_policy::parse_host(&name) {
+            Ok(sightline_policy::Host::Name(n)) => {
+                if ips.is_empty() {
+                    check.issue(&format!("dns.hosts.{name}"), "give at least one address");
+                }
+                hosts.insert(n, ips);
+            }
+            Ok(sightline_policy::Host::Ip(_)) => check.issue(
+                &format!("dns.hosts.{name}"),
+                "the key must be a host name, not an address",
+            ),
+            Err(e) => check.issue(
+                &format!("dns.hosts.{name}"),
+                format!("invalid host name: {e}"),
+            ),
+        }
+    }
+    let dns = DnsConfig {
+        servers: raw.dns.servers,
+        hosts,
+        timeout: raw.dns.timeout.map_or(Duration::from_secs(2), |d| d.0),
+    };
+    let mode = |m: file::ModeFile| match m {
+        file::ModeFile::Enforce => sightline_policy::Mode::Enforce,
+        file::ModeFile::Report => sightline_policy::Mode::Report,
+    };
+    let networks = raw
+        .enclave
+        .networks
+        .into_iter()
+        .map(|n| match n {
+            file::NetworkFile::Plain(net) => sightline_policy::Network::new(net),
+            file::NetworkFile::WithExceptions { net, except } => sightline_policy::Network {
+                net: net.trunc(),
+                except,
+            },
+        })
+        .collect();
+    let mut rules = Vec::new();
+    for (i, r) in raw.enclave.rules.into_iter().enumerate() {
+        let mut patterns = Vec::new();
+        for (j, h) in r.hosts.iter().enumerate() {
+            match h.parse::<sightline_policy::HostPattern>() {
+                Ok(p) => patterns.push(p),
+                Err(e) => check.issue(
+                    &format!("enclave.rules[{i}].hosts[{j}]"),
+                    format!("invalid host pattern {h:?}: {e}"),
+                ),
+            }
+        }
+        if r.ports.contains(&0) {
+            check.issue(&format!("enclave.rules[{i}].ports"), "ports are 1 to 65535");
+        }
+        rules.push(sightline_policy::EgressRule {
+            service: r.service,
+            hosts: patterns,
+            cidrs: r.cidrs.into_iter().map(|c| c.trunc()).collect(),
+            ports: r.ports,
+            action: match r.action {
+                file::ActionFile::Allow => sightline_policy::RuleAction::Allow,
+                file::ActionFile::Deny => sightline_policy::RuleAction::Deny,
+            },
+            mode: r.mode.map(mode),
+        });
+    }
+    let enclave = EnclaveConfig {
+        mode: mode(raw.enclave.mode),
+        networks,
+        rules,
+    };
+
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
@@ -518,12 +684,15 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
         services,
         limits,
         recording,
+        egress,
+        dns,
+        enclave,
         source: ConfigSource::default(),
     }
 }
 
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.len() <= 64
         && name
             .chars()

@@ -19,7 +19,7 @@ pub struct DemoArgs {
     /// Inbound listener in front of the demo services.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub inbound: SocketAddr,
-    /// Egress listener address (reserved for the forward proxy).
+    /// Egress listener (forward proxy and CONNECT) for the demo services' outbound calls.
     #[arg(long, default_value = "127.0.0.1:3128")]
     pub egress: SocketAddr,
     /// Requests per second from the traffic generator (0 turns it off).
@@ -51,7 +51,22 @@ limits:
   request_timeout: 5s
 recording:
   access_log: false
+egress:
+  listen: \"{egress}\"
+  credentials: [ {{ service: payments, token: demo-payments-token-0001 }} ]
+  sources: [ {{ cidr: 127.0.0.1/32, service: orders }} ]
+dns:
+  hosts:
+    api.payments-provider.example: [\"{provider_ip}\"]
+    telemetry.shadow-saas.example: [127.0.0.3]
+enclave:
+  mode: enforce
+  rules:
+    - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
 ",
+        egress = args.egress,
+        provider_ip = s.provider.ip(),
+        provider_port = s.provider.port(),
         admin = args.admin,
         inbound = args.inbound,
         catalog = s.catalog,
@@ -88,11 +103,26 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     };
     println!("admin: http://{}", sightline.admin_addr());
     println!("inbound: http://{}", sightline.inbound_addr());
+    if let Some(e) = sightline.egress_addr() {
+        println!("egress: http://{e}");
+    }
     println!("dashboard: http://{}/", sightline.admin_addr());
-    let generator = (args.rate > 0)
-        .then(|| tokio::spawn(traffic::generate(sightline.inbound_addr(), args.rate)));
+    let mut generators = Vec::new();
+    if args.rate > 0 {
+        generators.push(tokio::spawn(traffic::generate(
+            sightline.inbound_addr(),
+            args.rate,
+        )));
+        if let Some(e) = sightline.egress_addr() {
+            generators.push(tokio::spawn(traffic::egress(
+                e,
+                services.provider,
+                (args.rate / 5).max(1),
+            )));
+        }
+    }
     let result = crate::lifecycle::run_until_stopped(sightline).await;
-    if let Some(g) = generator {
+    for g in generators {
         g.abort();
     }
     services.stop();

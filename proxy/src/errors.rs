@@ -52,6 +52,15 @@ pub enum ProxyError {
     /// The upstream broke the exchange (reset, malformed response).
     #[error("upstream failed: {0}")]
     Upstream(String),
+    /// Egress: the caller's `Proxy-Authorization` is missing parts or wrong.
+    #[error("proxy authentication failed: {0}")]
+    ProxyAuth(&'static str),
+    /// Egress: the enclave policy refused the destination.
+    #[error("egress blocked: {0}")]
+    EgressBlocked(String),
+    /// Egress: the destination name did not resolve.
+    #[error("{0}")]
+    Resolve(String),
 }
 
 impl ProxyError {
@@ -71,6 +80,9 @@ impl ProxyError {
             ProxyError::UpstreamConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            ProxyError::ProxyAuth(_) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+            ProxyError::EgressBlocked(_) => StatusCode::FORBIDDEN,
+            ProxyError::Resolve(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -89,6 +101,9 @@ impl ProxyError {
             ProxyError::UpstreamConnectTimeout(_) => "upstream_connect_timeout",
             ProxyError::UpstreamTimeout(_) => "upstream_timeout",
             ProxyError::Upstream(_) => "upstream_failed",
+            ProxyError::ProxyAuth(_) => "proxy_auth_required",
+            ProxyError::EgressBlocked(_) => "egress_blocked",
+            ProxyError::Resolve(_) => "dns_failed",
         }
     }
 
@@ -163,6 +178,9 @@ mod tests {
             (ProxyError::ShuttingDown, 503),
             (ProxyError::UpstreamConnectTimeout(d), 504),
             (ProxyError::UpstreamTimeout(d), 504),
+            (ProxyError::ProxyAuth("x"), 407),
+            (ProxyError::EgressBlocked("metadata".into()), 403),
+            (ProxyError::Resolve("nx".into()), 502),
         ];
         for (err, status) in cases {
             let resp = rescue(&err, "req-1");

@@ -1,14 +1,16 @@
 //! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
 //!
 //! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
-//! 2. the [`router`] picks the service by host and path prefix;
+//! 2. the path is normalised ([`normalize`]: dot segments, encoded unreserved characters)
+//!    and the [`router`] picks the service by host and path prefix;
 //! 3. [`check_limits`] rejects oversized targets, headers and declared bodies;
 //! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
 //! 5. [`upstream_request`] rewrites headers and streams the body upstream;
 //! 6. the response streams back through a [`RecordedBody`], which finishes the record;
 //! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
 
-mod headers;
+pub(crate) mod headers;
+mod normalize;
 pub mod router;
 mod tunnel;
 
@@ -38,7 +40,7 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
-    /// The verified client-certificate identity (URI or DNS SAN), when there is one.
+    /// The verified client-certificate identity (URI SAN, else DNS SAN, else subject CN).
     pub identity: Option<Arc<str>>,
     /// Requests in flight, for the idle timer.
     pub activity: Arc<ConnActivity>,
@@ -69,7 +71,12 @@ pub async fn handle(
     match proxy(&active, &conn, req, &mut guard, &trace, &request_id).await {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
-            finish_response_headers(&mut parts.headers, parts.status, &request_id);
+            finish_response_headers(
+                &mut parts.version,
+                &mut parts.headers,
+                parts.status,
+                &request_id,
+            );
             Response::from_parts(
                 parts,
                 RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
@@ -77,11 +84,17 @@ pub async fn handle(
         }
         Ok(Outcome::Upgraded(resp, client, upstream)) => {
             let (mut parts, _) = resp.into_parts();
-            finish_response_headers(&mut parts.headers, parts.status, &request_id);
+            finish_response_headers(
+                &mut parts.version,
+                &mut parts.headers,
+                parts.status,
+                &request_id,
+            );
             if let Some(rec) = guard.rec() {
                 rec.protocol = Protocol::Upgrade;
             }
-            tokio::spawn(tunnel::relay(client, upstream, guard));
+            let idle = active.config.limits.idle_timeout;
+            tokio::spawn(tunnel::relay(client, upstream, guard, idle));
             Response::from_parts(
                 parts,
                 RecordedBody::new(ResponseBody::Local(Default::default()), None),
@@ -121,9 +134,10 @@ async fn proxy(
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
     let host = request_authority(&req);
+    let path = normalize::normalize_path(req.uri().path()).into_owned();
     let route = active
         .router
-        .route(&router::normalize_host(&host), req.uri().path())
+        .route(&router::normalize_host(&host), &path)
         .ok_or(ProxyError::NoRoute)?;
     let pool = &route.pool;
     guard.set_counters(pool.counters.clone());
@@ -141,6 +155,7 @@ async fn proxy(
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let out = upstream_request(
+        &path,
         req,
         pool,
         upstream,
@@ -228,6 +243,7 @@ fn request_authority(req: &Request<Incoming>) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn upstream_request(
+    path: &str,
     req: Request<Incoming>,
     pool: &ServicePool,
     upstream: &Upstream,
@@ -240,11 +256,11 @@ fn upstream_request(
     upgrade: bool,
 ) -> Result<Request<CountingBody>, ProxyError> {
     let (mut parts, body) = req.into_parts();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
+    // The normalised path is what was routed, so it is what the upstream gets.
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
     parts.uri = pool.uri(upstream, &pq)?;
     let inbound_version = parts.version;
     parts.version = pool.version();
@@ -273,7 +289,14 @@ fn upstream_request(
     Ok(Request::from_parts(parts, body))
 }
 
-fn finish_response_headers(h: &mut http::HeaderMap, status: StatusCode, request_id: &str) {
+pub(crate) fn finish_response_headers(
+    version: &mut Version,
+    h: &mut http::HeaderMap,
+    status: StatusCode,
+    request_id: &str,
+) {
+    // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
+    *version = Version::HTTP_11;
     headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
     headers::strip_spoofable(h);
     headers::append_via(h, Version::HTTP_11);
@@ -312,6 +335,9 @@ fn begin_record(
         source_identity: conn.identity.clone(),
         service: None,
         upstream: None,
+        dest_port: None,
+        inside: None,
+        sni: None,
         method: req.method().clone(),
         host: router::normalize_host(&request_authority(req)),
         path,

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod egress;
 pub mod errors;
 pub mod inbound;
 pub mod lifecycle;

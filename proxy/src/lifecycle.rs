@@ -25,8 +25,12 @@ pub async fn run_until_stopped(sightline: Sightline) -> std::io::Result<bool> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading config");
-                let _ = shared.reload_file();
+                if shared.config_path.is_some() {
+                    tracing::info!("SIGHUP: reloading config");
+                    let _ = shared.reload_file();
+                } else {
+                    tracing::warn!("SIGHUP ignored: started without a config file");
+                }
             }
         }
     }

@@ -126,7 +126,7 @@ pub fn render(shared: &Shared) -> String {
         );
     }
 
-    let scalars: [(&str, &str, &str, u64); 12] = [
+    let scalars: [(&str, &str, &str, u64); 13] = [
         ("sightline_record_queue_depth", "gauge", "Records waiting for the recorder.", rec.queue_depth() as u64),
         ("sightline_record_queue_capacity", "gauge", "Capacity of the record queue.", rec.queue_capacity() as u64),
         ("sightline_records_queued_total", "counter", "Records handed to the recorder.", c.records_queued.load(Relaxed)),
@@ -134,7 +134,8 @@ pub fn render(shared: &Shared) -> String {
         ("sightline_records_processed_total", "counter", "Records the recorder has processed.", c.records_processed.load(Relaxed)),
         ("sightline_connections_accepted_total", "counter", "Inbound client connections accepted.", c.connections_accepted.load(Relaxed)),
         ("sightline_connections_rejected_total", "counter", "Inbound connections refused at limits.max_connections.", c.connections_rejected.load(Relaxed)),
-        ("sightline_connections_active", "gauge", "Inbound client connections open now.", c.connections_active.load(Relaxed).max(0) as u64),
+        ("sightline_connections_active", "gauge", "Inbound client connections open now (upgraded tunnels included).", shared.inbound_conns.count() as u64),
+        ("sightline_egress_connections_active", "gauge", "Egress connections open now (CONNECT tunnels included).", shared.egress_conns.count() as u64),
         ("sightline_tls_handshake_failures_total", "counter", "Inbound TLS handshakes that failed or timed out.", c.tls_handshake_failures.load(Relaxed)),
         ("sightline_upstream_ejections_total", "counter", "Upstreams taken out of rotation after consecutive failures.", c.upstream_ejections.load(Relaxed)),
         ("sightline_config_reloads_total", "counter", "Config reloads applied.", c.reloads_ok.load(Relaxed)),

@@ -33,6 +33,8 @@ pub struct Active {
     pub tls: Option<TlsAcceptor>,
     /// Counters for calls that matched no route.
     pub unrouted: Arc<ServiceCounters>,
+    /// The egress side, when the config enables it.
+    pub egress: Option<crate::egress::EgressRuntime>,
     /// Increases with every applied config.
     pub generation: u64,
 }
@@ -50,10 +52,12 @@ impl std::fmt::Debug for Active {
 impl Active {
     /// Builds everything a config needs except sockets: TLS material is loaded here, so a
     /// config whose files are missing fails `check` and reload alike.
+    /// `own` are the proxy's listening addresses, never allowed as egress destinations.
     pub fn build(
         config: Config,
         counters: &Arc<Counters>,
         generation: u64,
+        own: &[SocketAddr],
     ) -> Result<Active, ConfigError> {
         let src = &config.source;
         let mut issues: Vec<ConfigIssue> = Vec::new();
@@ -90,7 +94,12 @@ impl Active {
             return Err(ConfigError { issues });
         }
         let router = Router::new(&config.inbound.routes, |s| pools.get(s).cloned());
+        let egress = config
+            .egress
+            .as_ref()
+            .map(|e| crate::egress::EgressRuntime::build(&config, e, own, counters));
         Ok(Active {
+            egress,
             router,
             pools,
             tls,
@@ -126,6 +135,12 @@ pub struct Shared {
     pub config_path: Option<PathBuf>,
     /// When the process started.
     pub started: SystemTime,
+    /// The bound listener addresses.
+    pub listeners: Vec<SocketAddr>,
+    /// Open inbound connections (the connection cap counts these).
+    pub inbound_conns: Arc<ConnTracker>,
+    /// Open egress connections.
+    pub egress_conns: Arc<ConnTracker>,
 }
 
 impl Shared {
@@ -143,13 +158,19 @@ impl Shared {
     /// Builds and applies `config`; on error the running config keeps serving.
     pub fn apply(&self, config: Config) -> Result<u64, ConfigError> {
         let old = self.active();
-        if config.inbound.listen != old.config.inbound.listen
-            || config.admin.listen != old.config.admin.listen
-        {
+        if config.listen_addrs() != old.config.listen_addrs() {
             tracing::warn!("listen addresses changed; they take effect at the next restart");
         }
+        if config.recording != old.config.recording {
+            tracing::warn!("recording settings changed; they take effect at the next restart");
+        }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let result = Active::build(config, self.recorder.counters(), generation);
+        let result = Active::build(
+            config,
+            self.recorder.counters(),
+            generation,
+            &self.listeners,
+        );
         let mut status = self.reload.lock().unwrap_or_else(|p| p.into_inner());
         status.at = Some(SystemTime::now());
         match result {
@@ -227,9 +248,11 @@ pub struct Sightline {
     shared: Arc<Shared>,
     inbound_addr: SocketAddr,
     admin_addr: SocketAddr,
+    egress_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
-    conns: Arc<ConnTracker>,
+    admin_shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    admin_task: JoinHandle<()>,
 }
 
 impl Sightline {
@@ -239,10 +262,27 @@ impl Sightline {
         config_path: Option<PathBuf>,
     ) -> Result<Sightline, StartError> {
         let counters = Arc::new(Counters::default());
+        // Check everything but sockets first, so a bad config never binds a port.
+        Active::build(config.clone(), &counters, 0, &config.listen_addrs())?;
+        let bind = |addr: SocketAddr| async move {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            Ok::<_, StartError>((l, local))
+        };
+        let (inbound, inbound_addr) = bind(config.inbound.listen).await?;
+        let (admin, admin_addr) = bind(config.admin.listen).await?;
+        let egress = match &config.egress {
+            Some(e) => Some(bind(e.listen).await?),
+            None => None,
+        };
+        let mut listeners = vec![inbound_addr, admin_addr];
+        listeners.extend(egress.as_ref().map(|(_, a)| *a));
         let recorder = Recorder::start(&config.recording, counters.clone());
-        let active = Active::build(config, &counters, 1)?;
-        let inbound_listen = active.config.inbound.listen;
-        let admin_listen = active.config.admin.listen;
+        let active = Active::build(config, &counters, 1, &listeners)?;
         let shared = Arc::new(Shared {
             active: ArcSwap::from_pointee(active),
             recorder,
@@ -251,42 +291,39 @@ impl Sightline {
             reload: Mutex::new(ReloadStatus::default()),
             config_path,
             started: SystemTime::now(),
+            listeners,
+            inbound_conns: Arc::new(ConnTracker::default()),
+            egress_conns: Arc::new(ConnTracker::default()),
         });
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })
-        };
-        let inbound = bind(inbound_listen).await?;
-        let admin = bind(admin_listen).await?;
-        let inbound_addr = inbound.local_addr().map_err(|source| StartError::Bind {
-            addr: inbound_listen,
-            source,
-        })?;
-        let admin_addr = admin.local_addr().map_err(|source| StartError::Bind {
-            addr: admin_listen,
-            source,
-        })?;
         let (shutdown, rx) = watch::channel(false);
-        let conns = Arc::new(ConnTracker::default());
-        let tasks = vec![
-            tokio::spawn(listen::inbound(
-                inbound,
-                shared.clone(),
-                conns.clone(),
-                rx.clone(),
-            )),
-            tokio::spawn(listen::admin(admin, shared.clone(), conns.clone(), rx)),
-        ];
-        tracing::info!(inbound = %inbound_addr, admin = %admin_addr, "sightline serving");
+        let (admin_shutdown, admin_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(listen::inbound(
+            inbound,
+            shared.clone(),
+            rx.clone(),
+        ))];
+        // The admin listener outlives the drain, so probes see /readyz turn 503.
+        let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
+        let egress_addr = egress.as_ref().map(|(_, a)| *a);
+        if let Some((l, _)) = egress {
+            tasks.push(tokio::spawn(listen::egress(l, shared.clone(), rx)));
+        }
+        tracing::info!(inbound = %inbound_addr, admin = %admin_addr, egress = ?egress_addr, "sightline serving");
         Ok(Sightline {
             shared,
             inbound_addr,
             admin_addr,
+            egress_addr,
             shutdown,
-            conns,
+            admin_shutdown,
             tasks,
+            admin_task,
         })
+    }
+
+    /// The egress listener's bound address, when egress is enabled.
+    pub fn egress_addr(&self) -> Option<SocketAddr> {
+        self.egress_addr
     }
 
     /// The inbound listener's bound address (useful with port 0).
@@ -318,15 +355,22 @@ impl Sightline {
         for t in &self.tasks {
             t.abort();
         }
-        let drained = self.conns.drained(deadline).await;
+        let start = std::time::Instant::now();
+        let inbound = self.shared.inbound_conns.drained(deadline).await;
+        let left = deadline.saturating_sub(start.elapsed());
+        let egress = self.shared.egress_conns.drained(left).await;
+        let drained = inbound && egress;
         if drained {
             tracing::info!("drained; all connections closed");
         } else {
             tracing::warn!(
-                open = self.conns.count(),
+                inbound = self.shared.inbound_conns.count(),
+                egress = self.shared.egress_conns.count(),
                 "drain deadline passed with connections open"
             );
         }
+        let _ = self.admin_shutdown.send(true);
+        self.admin_task.abort();
         drained
     }
 }
@@ -334,8 +378,10 @@ impl Sightline {
 impl Drop for Sightline {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        let _ = self.admin_shutdown.send(true);
         for t in &self.tasks {
             t.abort();
         }
+        self.admin_task.abort();
     }
 }

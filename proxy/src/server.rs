@@ -2,9 +2,11 @@
 //! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
 
 mod conn;
+mod relay;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};
+pub use relay::relay;
 pub use tracker::{ConnTicket, ConnTracker};
 
 /// Returns once `shutdown` turns true (or its sender is gone).

@@ -24,6 +24,8 @@ impl AdminState for Fixed {
             source_addr: "127.0.0.1:5000".into(),
             destination: "orders".into(),
             upstream: None,
+            inside_enclave: None,
+            sni: None,
             method: "GET".into(),
             host: "h".into(),
             path: "/<script>".into(),

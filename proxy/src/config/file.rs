@@ -25,6 +25,112 @@ pub(crate) struct FileConfig {
     pub limits: LimitsFile,
     #[serde(default)]
     pub recording: RecordingFile,
+    pub egress: Option<EgressFile>,
+    #[serde(default)]
+    pub dns: DnsFile,
+    #[serde(default)]
+    pub enclave: EnclaveFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of egress settings")]
+pub(crate) struct EgressFile {
+    pub listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub sources: Vec<SourceFile>,
+    #[serde(default)]
+    pub credentials: Vec<CredentialFile>,
+    pub connect_timeout: Option<Dur>,
+    pub idle_timeout: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a source mapping such as { cidr: 10.0.1.0/24, service: orders }"
+)]
+pub(crate) struct SourceFile {
+    pub cidr: ipnet::IpNet,
+    pub service: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a credential mapping such as { service: orders, token: ... }"
+)]
+pub(crate) struct CredentialFile {
+    pub service: String,
+    pub token: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of DNS settings")]
+pub(crate) struct DnsFile {
+    #[serde(default)]
+    pub servers: Vec<SocketAddr>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, Vec<std::net::IpAddr>>,
+    pub timeout: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of enclave settings")]
+pub(crate) struct EnclaveFile {
+    #[serde(default)]
+    pub mode: ModeFile,
+    #[serde(default)]
+    pub networks: Vec<NetworkFile>,
+    #[serde(default)]
+    pub rules: Vec<RuleFile>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ModeFile {
+    #[default]
+    Enforce,
+    Report,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a CIDR such as 10.0.0.0/8, or { net: 10.0.0.0/8, except: [10.9.0.0/16] }"
+)]
+pub(crate) enum NetworkFile {
+    Plain(ipnet::IpNet),
+    WithExceptions {
+        net: ipnet::IpNet,
+        #[serde(default)]
+        except: Vec<ipnet::IpNet>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ActionFile {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a rule such as { service: payments, hosts: [api.stripe.com], ports: [443] }"
+)]
+pub(crate) struct RuleFile {
+    pub service: Option<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub cidrs: Vec<ipnet::IpNet>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub action: ActionFile,
+    pub mode: Option<ModeFile>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,8 @@ pub struct DemoServices {
     pub(super) orders: SocketAddr,
     pub(super) payments: SocketAddr,
     pub(super) users: [SocketAddr; 2],
+    /// An "external" payment provider the payments service calls through egress.
+    pub(super) provider: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -37,6 +39,7 @@ enum Kind {
     Orders,
     Payments,
     Users(u8),
+    Provider,
 }
 
 /// Starts every demo service on an ephemeral loopback port.
@@ -44,7 +47,13 @@ pub async fn start() -> std::io::Result<DemoServices> {
     let mut tasks = Vec::new();
     let spawn = |kind| {
         let fut = async move {
-            let l = TcpListener::bind("127.0.0.1:0").await?;
+            // The provider stands for a host outside the enclave: its own loopback address.
+            let ip = if matches!(kind, Kind::Provider) {
+                "127.0.0.2:0"
+            } else {
+                "127.0.0.1:0"
+            };
+            let l = TcpListener::bind(ip).await?;
             let addr = l.local_addr()?;
             Ok::<_, std::io::Error>((addr, tokio::spawn(serve(l, kind))))
         };
@@ -55,12 +64,14 @@ pub async fn start() -> std::io::Result<DemoServices> {
     let (payments, t3) = spawn(Kind::Payments).await?;
     let (u1, t4) = spawn(Kind::Users(1)).await?;
     let (u2, t5) = spawn(Kind::Users(2)).await?;
-    tasks.extend([t1, t2, t3, t4, t5]);
+    let (provider, t6) = spawn(Kind::Provider).await?;
+    tasks.extend([t1, t2, t3, t4, t5, t6]);
     Ok(DemoServices {
         catalog,
         orders,
         payments,
         users: [u1, u2],
+        provider,
         tasks,
     })
 }
@@ -143,6 +154,7 @@ async fn answer(kind: Kind, req: Request<Incoming>) -> Result<Response<Full<Byte
             },
             _ => json(StatusCode::OK, r#"{"users":[]}"#.into()),
         },
+        Kind::Provider => json(StatusCode::OK, r#"{"charge":"ok"}"#.into()),
     };
     Ok(resp)
 }

@@ -61,3 +61,59 @@ pub async fn generate(inbound: SocketAddr, rate: u32) {
         });
     }
 }
+
+/// Sends about `rate` outbound calls per second through the egress proxy: the payments
+/// service charging its provider (allowed), the orders service probing the cloud metadata
+/// address (blocked), and an undeclared caller reaching a SaaS nobody approved (blocked).
+pub async fn egress(proxy: SocketAddr, provider: SocketAddr, rate: u32) {
+    use base64::Engine;
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("payments:demo-payments-token-0001")
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let (url, creds) = match fastrand::u8(..10) {
+            0..=6 => (
+                format!(
+                    "http://api.payments-provider.example:{}/v1/charges",
+                    provider.port()
+                ),
+                true,
+            ),
+            7 => (
+                "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
+                false,
+            ),
+            _ => (
+                "http://telemetry.shadow-saas.example/collect".to_owned(),
+                false,
+            ),
+        };
+        // Absolute-form through the proxy: the client connects to the proxy, not the host.
+        let mut req = Request::builder().method(Method::GET).uri(url);
+        if creds {
+            req = req.header("proxy-authorization", auth.as_str());
+        }
+        let Ok(req) = req.body(Full::new(Bytes::new())) else {
+            continue;
+        };
+        let conn = proxy;
+        tokio::spawn(async move {
+            let Ok(tcp) = tokio::net::TcpStream::connect(conn).await else {
+                return;
+            };
+            let Ok((mut send, c)) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
+            else {
+                return;
+            };
+            tokio::spawn(c);
+            if let Ok(resp) = send.send_request(req).await {
+                let _ = resp.into_body().collect().await;
+            }
+        });
+    }
+}

@@ -1,4 +1,5 @@
-//! Relays an upgraded connection (WebSocket and the like) byte for byte after the 101.
+//! Relays an upgraded connection (WebSocket and the like) byte for byte after the 101,
+//! closing it after the idle timeout without traffic.
 
 use crate::record::CallGuard;
 use hyper::upgrade::OnUpgrade;
@@ -6,7 +7,12 @@ use hyper_util::rt::TokioIo;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Copies both ways until either side closes; the guard records the bytes and the duration.
-pub(super) async fn relay(client: OnUpgrade, upstream: OnUpgrade, mut guard: CallGuard) {
+pub(super) async fn relay(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    mut guard: CallGuard,
+    idle: std::time::Duration,
+) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
@@ -17,9 +23,7 @@ pub(super) async fn relay(client: OnUpgrade, upstream: OnUpgrade, mut guard: Cal
             return;
         }
     };
-    let mut client = TokioIo::new(client);
-    let mut upstream = TokioIo::new(upstream);
-    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+    match crate::server::relay(TokioIo::new(client), TokioIo::new(upstream), idle).await {
         Ok((from_client, from_upstream)) => {
             guard.bytes_in().fetch_add(from_client, Relaxed);
             if let Some(rec) = guard.rec() {

@@ -160,9 +160,14 @@ impl Drop for CallGuard {
         if let Some(mut rec) = self.rec.take() {
             rec.duration = self.started.elapsed();
             rec.bytes_in = self.bytes_in.load(Relaxed);
-            if !self.complete && rec.status.is_some() && rec.error.is_none() {
+            if !self.complete && rec.error.is_none() {
                 rec.error = Some("downstream_aborted");
-                rec.reason = "the client went away before the response ended".into();
+                rec.reason = if rec.status.is_some() {
+                    "the client went away before the response ended".into()
+                } else {
+                    // The request future was dropped: the client left while we waited.
+                    "the client went away before a response".into()
+                };
             }
             self.recorder.record(&self.counters, rec);
         }

@@ -33,15 +33,18 @@ pub enum Protocol {
     H2,
     /// An HTTP/1.1 Upgrade (WebSocket and the like), relayed as bytes after the 101.
     Upgrade,
+    /// A CONNECT tunnel through the egress proxy (any TCP, typically TLS).
+    Tunnel,
 }
 
 impl Protocol {
-    /// `h1`, `h2`, `upgrade`.
+    /// `h1`, `h2`, `upgrade`, `tunnel`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::H1 => "h1",
             Protocol::H2 => "h2",
             Protocol::Upgrade => "upgrade",
+            Protocol::Tunnel => "tunnel",
         }
     }
 }
@@ -69,10 +72,17 @@ pub struct CallRecord {
     pub source_addr: SocketAddr,
     /// The caller's verified identity (client certificate SAN), when known.
     pub source_identity: Option<Arc<str>>,
-    /// The service called (inbound), when routed.
+    /// The service the call belongs to: the one called (inbound, when routed) or the one
+    /// calling out (egress, when identified).
     pub service: Option<Arc<str>>,
     /// The upstream address dialed.
     pub upstream: Option<Arc<str>>,
+    /// Egress: the destination port asked for.
+    pub dest_port: Option<u16>,
+    /// Egress: whether the dialed (or refused) address is inside the enclave.
+    pub inside: Option<bool>,
+    /// Egress tunnels: the server name from the TLS ClientHello, when there was one.
+    pub sni: Option<String>,
     /// The request method.
     pub method: http::Method,
     /// The host asked for, lowercase, without port.
@@ -102,11 +112,27 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
-    /// The caller as shown in the graph and API: its identity, else its IP.
+    /// The caller as shown in the graph and API: for egress the calling service (or
+    /// `unknown:<ip>`), for inbound the client's identity, else its IP.
     pub fn source_label(&self) -> String {
-        match &self.source_identity {
-            Some(id) => id.to_string(),
-            None => self.source_addr.ip().to_string(),
+        match (self.direction, &self.service, &self.source_identity) {
+            (Direction::Egress, Some(svc), _) => svc.to_string(),
+            (Direction::Egress, None, _) => format!("unknown:{}", self.source_addr.ip()),
+            (Direction::Inbound, _, Some(id)) => id.to_string(),
+            (Direction::Inbound, _, None) => self.source_addr.ip().to_string(),
+        }
+    }
+
+    /// What was called: the service (inbound), `host:port` (egress), or `-`.
+    pub fn destination_label(&self) -> String {
+        match (self.direction, &self.service) {
+            (Direction::Inbound, Some(s)) => s.to_string(),
+            (Direction::Inbound, None) => "-".into(),
+            (Direction::Egress, _) => match self.dest_port {
+                Some(p) if self.host.contains(':') => format!("[{}]:{p}", self.host),
+                Some(p) => format!("{}:{p}", self.host),
+                None => self.host.clone(),
+            },
         }
     }
 }

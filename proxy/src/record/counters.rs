@@ -3,7 +3,7 @@
 use super::{CallRecord, Direction};
 use sightline_policy::Decision;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 /// The status class of a call: `1xx`…`5xx`, or `error` when no status was sent.
@@ -151,8 +151,6 @@ pub struct Counters {
     pub connections_accepted: AtomicU64,
     /// Client connections refused because `limits.max_connections` was reached.
     pub connections_rejected: AtomicU64,
-    /// Client connections open now.
-    pub connections_active: AtomicI64,
     /// TLS handshakes that failed.
     pub tls_handshake_failures: AtomicU64,
     /// Upstream ejections.

@@ -172,7 +172,9 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
         }
     }
     if let Some(s) = &q.service {
-        if rec.service.as_deref() != Some(s.as_str()) {
+        // `-` selects unrouted calls, as in the metrics.
+        let want = (s != super::counters::UNROUTED).then_some(s.as_str());
+        if rec.service.as_deref() != want {
             return false;
         }
     }
@@ -213,6 +215,9 @@ mod tests {
             source_identity: None,
             service: Some("s".into()),
             upstream: None,
+            dest_port: None,
+            inside: None,
+            sni: None,
             method: http::Method::GET,
             host: "h".into(),
             path: "/".into(),

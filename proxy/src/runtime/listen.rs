@@ -1,24 +1,16 @@
-//! Accept loops: the inbound listener (connection cap, TLS, client identity) and the admin one.
+//! Accept loops: the inbound listener (connection cap, TLS, client identity), the egress one,
+//! and the admin one.
 
 use super::Shared;
 use crate::admin::AdminView;
 use crate::inbound::{self, ConnInfo};
-use crate::server::{serve_connection, ConnActivity, ConnLimits, ConnTracker};
+use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-/// Counts a connection as active until dropped.
-struct Open<'a>(&'a AtomicI64);
-
-impl Drop for Open<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
 
 async fn accept(
     listener: &TcpListener,
@@ -39,38 +31,38 @@ async fn accept(
     }
 }
 
+fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
+    ConnLimits {
+        header_read_timeout: limits.header_read_timeout,
+        idle_timeout: idle,
+        max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
+    }
+}
+
 /// Accepts client connections until shutdown.
 pub(super) async fn inbound(
     listener: TcpListener,
     shared: Arc<Shared>,
-    conns: Arc<ConnTracker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let counters = shared.recorder.counters().clone();
         let active = shared.active();
         let limits = active.config.limits;
-        let open = counters.connections_active.fetch_add(1, Relaxed);
-        if open >= limits.max_connections as i64 {
-            counters.connections_active.fetch_sub(1, Relaxed);
+        let ticket = shared.inbound_conns.open();
+        if shared.inbound_conns.count() > limits.max_connections {
             counters.connections_rejected.fetch_add(1, Relaxed);
+            drop(ticket);
             drop(stream);
             continue;
         }
         counters.connections_accepted.fetch_add(1, Relaxed);
-        let ticket = conns.open();
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _ticket = ticket;
-            let _open = Open(&counters.connections_active);
             let _ = stream.set_nodelay(true);
-            let conn_limits = ConnLimits {
-                header_read_timeout: limits.header_read_timeout,
-                idle_timeout: limits.idle_timeout,
-                max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
-            };
-            let activity = Arc::new(ConnActivity::default());
+            let conn_limits = conn_limits(&limits, limits.idle_timeout);
+            let activity = Arc::new(ConnActivity::tracked(ticket));
             let Some(acceptor) = active.tls.clone() else {
                 drop(active);
                 let info = Arc::new(ConnInfo {
@@ -132,19 +124,52 @@ async fn serve<I>(
     serve_connection(io, svc, limits, &activity, shutdown).await;
 }
 
+/// Accepts connections from services calling out, until shutdown.
+pub(super) async fn egress(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+        let ticket = shared.egress_conns.open();
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let active = shared.active();
+            let limits = active.config.limits;
+            let idle = active
+                .egress
+                .as_ref()
+                .map_or(limits.idle_timeout, |e| e.idle_timeout);
+            drop(active);
+            let info = Arc::new(ConnInfo {
+                peer,
+                tls: false,
+                identity: None,
+                activity: Arc::new(ConnActivity::tracked(ticket)),
+            });
+            let activity = info.activity.clone();
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                let info = info.clone();
+                async move { Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await) }
+            });
+            serve_connection(stream, svc, conn_limits(&limits, idle), &activity, shutdown).await;
+        });
+    }
+}
+
 /// Accepts admin connections until shutdown.
 pub(super) async fn admin(
     listener: TcpListener,
     shared: Arc<Shared>,
-    conns: Arc<ConnTracker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     while let Some((stream, _peer)) = accept(&listener, &mut shutdown).await {
-        let ticket = conns.open();
         let view = Arc::new(AdminView::new(shared.clone()));
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _ticket = ticket;
             let limits = ConnLimits {
                 header_read_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),

@@ -1,6 +1,7 @@
 //! One client connection: hyper auto (HTTP/1.1 and HTTP/2, h2c by prior knowledge) with
 //! upgrades, closed gracefully on shutdown or after an idle period with no request in flight.
 
+use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
@@ -23,13 +24,25 @@ pub struct ConnLimits {
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
+/// It also holds the connection's place in its listener's [`ConnTracker`]: a tunnel or
+/// response body that outlives the HTTP connection keeps the connection counted (for the
+/// connection cap and the drain) until it ends too.
 #[derive(Debug, Default)]
 pub struct ConnActivity {
     inflight: AtomicUsize,
     changed: Notify,
+    _ticket: Option<ConnTicket>,
 }
 
 impl ConnActivity {
+    /// Activity of a connection counted by `ticket`'s tracker.
+    pub fn tracked(ticket: ConnTicket) -> Self {
+        ConnActivity {
+            _ticket: Some(ticket),
+            ..ConnActivity::default()
+        }
+    }
+
     /// A request began.
     pub fn request_started(&self) {
         self.inflight.fetch_add(1, Ordering::AcqRel);

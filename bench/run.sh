@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Inbound benchmark: direct vs Sightline vs nginx vs haproxy against the same upstream, in
+# interleaved rounds, with wrk (HTTP/1.1, 1 and 50 connections) and h2load (HTTP/2), plus
+# Sightline's memory idle and with 10,000 idle keep-alive connections.
+# Prints ratios and writes docs/BENCHMARKS.md. All traffic stays on 127.0.0.1.
+#
+#   bash bench/run.sh            # 3 rounds of 5 s per cell
+#   ROUNDS=5 SECONDS_PER=10 bash bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+SECONDS_PER=${SECONDS_PER:-5}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+need=(nginx haproxy wrk h2load)
+missing=()
+for b in "${need[@]}"; do command -v "$b" >/dev/null || missing+=("$b"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing nginx, haproxy, wrk, h2load"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light haproxy wrk nghttp2-client >/dev/null
+fi
+cargo build --release -q
+work=$(mktemp -d /tmp/sightline-bench.XXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+UP=127.0.0.1:18081 NGX=127.0.0.1:18082 HAP=127.0.0.1:18083 SL=127.0.0.1:18084 SLADMIN=127.0.0.1:18085
+head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  upstream backend { server $UP; keepalive 128; }
+  server {
+    listen $UP; listen 127.0.0.1:18091 http2;
+    location = / { return 200 "ok\n"; }
+    location = /16k { alias $work/16k; }
+  }
+  server {
+    listen $NGX; listen 127.0.0.1:18092 http2;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGX
+cat > "$work/haproxy.cfg" <<HAP
+global
+  maxconn 20000
+  nbthread 1
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  option http-keep-alive
+frontend fe
+  bind $HAP
+  bind 127.0.0.1:18093 proto h2
+  default_backend be
+backend be
+  http-reuse always
+  server up $UP
+HAP
+nginx -c "$work/nginx.conf" & pids+=($!)
+haproxy -f "$work/haproxy.cfg" & pids+=($!)
+./target/release/sightline --log warn proxy --listen $SL --to $UP --admin $SLADMIN --no-access-log > "$work/sightline.log" 2>&1 & SLPID=$!; pids+=($SLPID)
+for a in $UP $NGX $HAP $SL; do
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://$a/" 2>/dev/null && break; sleep 0.1; done
+done
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+idle_rss=$(rss_kib $SLPID)
+
+declare -A rps p50 p99
+run_wrk() { # name addr conns path
+  local out; out=$(wrk -t$([ "$3" -gt 1 ] && echo 2 || echo 1) -c"$3" -d"${SECONDS_PER}s" --latency "http://$2$4" 2>&1)
+  local r l50 l99
+  r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  l50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  l99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  echo "$1 c=$3 $4 round: ${r} req/s p50 ${l50} p99 ${l99}" >&2
+  if [ "$1" = sightline ]; then
+    sent=$((sent + $(echo "$out" | awk '/requests in/ {print $1}')))
+  fi
+  rps["$1,$3,$4"]+="$r "; p50["$1,$3,$4"]+="$(to_us "$l50") "; p99["$1,$3,$4"]+="$(to_us "$l99") "
+}
+to_us() { python3 -c "
+import re,sys
+v=sys.argv[1]; m=re.match(r'([0-9.]+)(us|ms|s)',v)
+print(0 if not m else float(m.group(1))*{'us':1,'ms':1000,'s':1e6}[m.group(2)])" "$1"; }
+median() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:] if x]; print(round(statistics.median(v),1) if v else 0)" $1; }
+
+sent=0
+targets=("direct $UP" "sightline $SL" "nginx $NGX" "haproxy $HAP")
+sightline_before=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_requests_total/ {s+=$2} END {print s+0}')
+for round in $(seq "$ROUNDS"); do
+  for path in / /16k; do
+    for conns in 1 50; do
+      # Rotate the order each round so drift hits every target alike.
+      for i in 0 1 2 3; do
+        t=${targets[$(( (i + round) % 4 ))]}
+        run_wrk $t $conns $path
+      done
+    done
+  done
+done
+
+# HTTP/2 (h2c prior knowledge) with h2load.
+declare -A h2
+for round in $(seq "$ROUNDS"); do
+  for t in "direct 127.0.0.1:18091" "sightline $SL" "nginx 127.0.0.1:18092" "haproxy 127.0.0.1:18093"; do
+    set -- $t
+    out=$(h2load -n 20000 -c 10 -m 10 "http://$2/" 2>&1)
+    r=$(echo "$out" | awk '/^finished in/ {print $4}')
+    if [ "$1" = sightline ]; then
+      sent=$((sent + $(echo "$out" | awk '/^requests:/ {print $8}')))
+    fi
+    echo "$1 h2 round: $r req/s" >&2
+    h2["$1"]+="$r "
+  done
+done
+
+# Every request wrk and h2load sent through Sightline must be counted.
+sightline_after=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_requests_total/ {s+=$2} END {print s+0}')
+dropped=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_records_dropped_total/ {print $2}')
+
+# Memory with idle keep-alive connections.
+ulimit -n 65536 || true
+python3 - "$SL" "$IDLE_CONNS" <<'PY' &
+import socket, sys, time
+host, port = sys.argv[1].split(":"); n = int(sys.argv[2]); socks = []
+for i in range(n):
+    s = socket.create_connection((host, int(port)))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+    socks.append(s)
+for s in socks:
+    s.recv(4096)
+open("/tmp/sightline-bench-idle-ready", "w").write("1")
+time.sleep(30)
+PY
+holder=$!; pids+=($holder)
+rm -f /tmp/sightline-bench-idle-ready
+for _ in $(seq 600); do [ -f /tmp/sightline-bench-idle-ready ] && break; sleep 0.1; done
+busy_rss=$(rss_kib $SLPID)
+active=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_connections_active/ {print $2}')
+kill $holder 2>/dev/null || true
+
+# Report.
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)."
+  echo "Load generator, upstream and proxies share the machine; every proxy gets one worker thread"
+  echo "or process where it has the setting (nginx 1 worker, haproxy 1 thread; Sightline uses the tokio"
+  echo "multi-thread runtime over both cores). Upstream: nginx answering \`ok\\n\` (and a 16 KiB file)."
+  echo "Rounds: $ROUNDS x ${SECONDS_PER}s per cell, order rotated each round; medians shown."
+  echo "Sightline runs \`sightline proxy --to\` (default config: recording on, access log off; nginx access log off too)."
+  echo
+  echo "| path | conns | target | req/s | p50 µs | p99 µs |"
+  echo "|---|---|---|---|---|---|"
+  for path in / /16k; do for conns in 1 50; do for name in direct sightline nginx haproxy; do
+    k="$name,$conns,$path"
+    echo "| $path | $conns | $name | $(median "${rps[$k]}") | $(median "${p50[$k]}") | $(median "${p99[$k]}") |"
+  done; done; done
+  echo
+  echo "| HTTP/2 h2load (10 conns x 10 streams) | req/s |"
+  echo "|---|---|"
+  for name in direct sightline nginx haproxy; do echo "| $name | $(median "${h2[$name]}") |"; done
+  echo
+  echo "Ratios (medians):"
+  echo
+  for path in / /16k; do for conns in 1 50; do
+    s=$(median "${rps[sightline,$conns,$path]}"); n=$(median "${rps[nginx,$conns,$path]}"); d=$(median "${rps[direct,$conns,$path]}")
+    s99=$(median "${p99[sightline,$conns,$path]}"); n99=$(median "${p99[nginx,$conns,$path]}"); d99=$(median "${p99[direct,$conns,$path]}")
+    python3 -c "
+s,n,d,s99,n99,d99=map(float,'$s $n $d $s99 $n99 $d99'.split())
+print(f'- \`$path\` c=$conns: Sightline/nginx req/s {s/n:.2f}, Sightline/direct {s/d:.2f}; added p99 Sightline {s99-d99:.0f} µs vs nginx {n99-d99:.0f} µs')"
+  done; done
+  echo
+  echo "Counting: the load generators completed $sent requests through Sightline; Sightline counted $((sightline_after - sightline_before)); records dropped from the recorder queue: ${dropped:-0}."
+  echo
+  echo "Memory (RSS): idle $idle_rss KiB; with $active idle keep-alive connections $busy_rss KiB, about $(( (busy_rss - idle_rss) * 1024 / (active > 0 ? active : 1) )) bytes per connection."
+} | tee docs/BENCHMARKS.md.new
+mv docs/BENCHMARKS.md.new docs/BENCHMARKS.md

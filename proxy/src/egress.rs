@@ -1,0 +1,398 @@
+//! The egress stack: services calling out through the proxy. Read top to bottom, one request:
+//!
+//! 1. [`handle`] starts the call's record and identifies the source service ([`identity`]);
+//! 2. the destination authority is parsed and normalised (numeric IPv4 forms become addresses);
+//! 3. [`resolve`] resolves the name once;
+//! 4. every resolved address is checked against the enclave policy ([`check`]);
+//! 5. a refused call gets 403 and is recorded as blocked; an allowed one dials exactly the
+//!    address that was checked — a forward request ([`forward`]) or a CONNECT tunnel
+//!    ([`tunnel`], which reads the TLS SNI on the way);
+//! 6. the record is finished when the response body or the tunnel ends.
+
+pub mod identity;
+pub mod resolve;
+pub mod sni;
+mod tunnel;
+
+use crate::config::{Config, EgressConfig};
+use crate::errors::{rescue, ProxyError};
+use crate::inbound::ConnInfo;
+use crate::record::{
+    CallGuard, CallRecord, Counters, Direction, Protocol, RecordedBody, ResponseBody,
+    ServiceCounters,
+};
+use crate::runtime::Shared;
+use crate::trace::{self, TraceContext};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use resolve::Resolver;
+use sightline_policy::{Decision, Enclave, Host};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpStream;
+
+/// Everything egress needs from one config.
+#[derive(Debug)]
+pub struct EgressRuntime {
+    /// The enclave policy (with the proxy's own listeners as forbidden destinations).
+    pub enclave: Enclave,
+    /// The resolver.
+    pub resolver: Resolver,
+    /// Source networks, most specific first.
+    pub sources: Vec<(ipnet::IpNet, Arc<str>)>,
+    /// Credentials by service name: (name, token).
+    pub credentials: HashMap<String, (Arc<str>, String)>,
+    counters: HashMap<Arc<str>, Arc<ServiceCounters>>,
+    unknown: Arc<ServiceCounters>,
+    /// Time to connect to a destination.
+    pub connect_timeout: Duration,
+    /// Idle time after which a tunnel is closed.
+    pub idle_timeout: Duration,
+}
+
+/// The counters label for calls from unidentified sources.
+pub const UNKNOWN_SOURCE: &str = "unknown";
+
+impl EgressRuntime {
+    /// Builds the egress side of `config`; `own` are the proxy's bound listener addresses.
+    pub fn build(
+        config: &Config,
+        egress: &EgressConfig,
+        own: &[SocketAddr],
+        counters: &Counters,
+    ) -> Self {
+        let mut sources: Vec<(ipnet::IpNet, Arc<str>)> = egress
+            .sources
+            .iter()
+            .map(|(n, s)| (*n, Arc::from(s.as_str())))
+            .collect();
+        sources.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
+        let credentials: HashMap<String, (Arc<str>, String)> = egress
+            .credentials
+            .iter()
+            .map(|(s, t)| (s.clone(), (Arc::from(s.as_str()), t.clone())))
+            .collect();
+        let names = sources
+            .iter()
+            .map(|(_, s)| s.clone())
+            .chain(credentials.values().map(|(s, _)| s.clone()));
+        let service_counters = names
+            .map(|s| {
+                let c = counters.service(Direction::Egress, &s);
+                (s, c)
+            })
+            .collect();
+        EgressRuntime {
+            enclave: config.enclave.policy(own),
+            resolver: Resolver::new(&config.dns),
+            sources,
+            credentials,
+            counters: service_counters,
+            unknown: counters.service(Direction::Egress, UNKNOWN_SOURCE),
+            connect_timeout: egress.connect_timeout,
+            idle_timeout: egress.idle_timeout,
+        }
+    }
+
+    fn counters_for(&self, service: Option<&Arc<str>>) -> Arc<ServiceCounters> {
+        service
+            .and_then(|s| self.counters.get(s))
+            .cloned()
+            .unwrap_or_else(|| self.unknown.clone())
+    }
+}
+
+/// Serves one egress request (absolute-form or CONNECT). Never fails: errors become responses.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Response<RecordedBody> {
+    let active = shared.active();
+    let trace = TraceContext::from_header(req.headers().get("traceparent").map(|v| v.as_bytes()));
+    let request_id = trace::request_id();
+    let record = begin_record(&req, &conn, &trace, &request_id);
+    let Some(rt) = active.egress.as_ref() else {
+        let guard = CallGuard::start(
+            record,
+            shared.recorder.clone(),
+            active.unrouted.clone(),
+            conn.activity.clone(),
+        );
+        return answer_error(ProxyError::ShuttingDown, guard, &request_id);
+    };
+    let mut guard = CallGuard::start(
+        record,
+        shared.recorder.clone(),
+        rt.unknown.clone(),
+        conn.activity.clone(),
+    );
+    match proxy(rt, &conn, req, &mut guard, &trace, &request_id).await {
+        Ok(Outcome::Response(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            crate::inbound::finish_response_headers(
+                &mut parts.version,
+                &mut parts.headers,
+                parts.status,
+                &request_id,
+            );
+            Response::from_parts(
+                parts,
+                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
+            )
+        }
+        Ok(Outcome::Tunnel(upgrade, stream, host)) => {
+            let idle = rt.idle_timeout;
+            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, idle));
+            let mut resp = Response::new(RecordedBody::new(
+                ResponseBody::Local(Default::default()),
+                None,
+            ));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
+        }
+        Err(err) => answer_error(err, guard, &request_id),
+    }
+}
+
+fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Response<RecordedBody> {
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(err.status().as_u16());
+        rec.error = Some(err.code());
+        if let ProxyError::EgressBlocked(reason) = &err {
+            rec.decision = Decision::Blocked;
+            rec.reason = reason.clone();
+        } else {
+            rec.reason = err.to_string();
+        }
+    }
+    let mut resp = rescue(&err, request_id);
+    if matches!(err, ProxyError::ProxyAuth(_)) {
+        resp.headers_mut().insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sightline\""),
+        );
+    }
+    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
+}
+
+enum Outcome {
+    Response(Response<Incoming>),
+    Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
+}
+
+async fn proxy(
+    rt: &EgressRuntime,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+    guard: &mut CallGuard,
+    trace: &TraceContext,
+    request_id: &str,
+) -> Result<Outcome, ProxyError> {
+    let service = identity::identify(rt, conn.peer.ip(), req.headers())?;
+    guard.set_counters(rt.counters_for(service.as_ref()));
+    if let Some(rec) = guard.rec() {
+        rec.service = service.clone();
+    }
+
+    let connect = req.method() == Method::CONNECT;
+    let authority = req
+        .uri()
+        .authority()
+        .ok_or(ProxyError::BadRequest(
+            "egress requests need an absolute URI or CONNECT host:port",
+        ))?
+        .as_str()
+        .to_owned();
+    if !connect && req.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
+        return Err(ProxyError::BadRequest(
+            "only http:// is forwarded; use CONNECT for TLS",
+        ));
+    }
+    let default_port = if connect { 443 } else { 80 };
+    let (host, port) = sightline_policy::parse_authority(&authority, default_port)
+        .map_err(|_| ProxyError::BadRequest("invalid destination host"))?;
+    if let Some(rec) = guard.rec() {
+        rec.host = host.to_string();
+        rec.dest_port = Some(port);
+    }
+
+    let ips = rt
+        .resolver
+        .resolve(&host)
+        .await
+        .map_err(|e| ProxyError::Resolve(e.to_string()))?;
+    let ip = check(rt, service.as_deref(), &host, &ips, port, guard)?;
+    let addr = SocketAddr::new(ip, port);
+    if let Some(rec) = guard.rec() {
+        rec.upstream = Some(Arc::from(addr.to_string()));
+    }
+    let stream = dial(addr, rt.connect_timeout).await?;
+
+    if connect {
+        if let Some(rec) = guard.rec() {
+            rec.protocol = Protocol::Tunnel;
+            rec.status = Some(200);
+        }
+        let upgrade = hyper::upgrade::on(&mut req);
+        return Ok(Outcome::Tunnel(upgrade, stream, host));
+    }
+    let resp = forward(req, stream, &authority, trace, request_id, guard).await?;
+    Ok(Outcome::Response(resp))
+}
+
+/// Checks every resolved address; all must pass. Returns the address to dial.
+fn check(
+    rt: &EgressRuntime,
+    service: Option<&str>,
+    host: &Host,
+    ips: &[IpAddr],
+    port: u16,
+    guard: &mut CallGuard,
+) -> Result<IpAddr, ProxyError> {
+    let mut reported: Option<String> = None;
+    let mut inside = true;
+    for ip in ips {
+        let v = rt.enclave.decide(service, host, *ip, port);
+        inside &= v.inside;
+        match v.decision {
+            Decision::Blocked | Decision::Limited => {
+                if let Some(rec) = guard.rec() {
+                    rec.inside = Some(v.inside);
+                    rec.upstream = Some(Arc::from(SocketAddr::new(*ip, port).to_string()));
+                }
+                return Err(ProxyError::EgressBlocked(format!("{ip}: {}", v.reason)));
+            }
+            Decision::Reported => {
+                reported.get_or_insert(v.reason);
+            }
+            Decision::Allowed => {}
+        }
+    }
+    let ip = *ips
+        .first()
+        .ok_or_else(|| ProxyError::Resolve(format!("{host}: no addresses")))?;
+    if let Some(rec) = guard.rec() {
+        rec.inside = Some(inside);
+        if let Some(reason) = reported {
+            rec.decision = Decision::Reported;
+            rec.reason = reason;
+        }
+    }
+    Ok(ip)
+}
+
+async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => Err(ProxyError::UpstreamConnectTimeout(timeout)),
+        Ok(Err(e)) => Err(ProxyError::UpstreamConnect(e.to_string())),
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+    }
+}
+
+/// Sends an absolute-form request to the dialed destination in origin form.
+async fn forward(
+    req: Request<Incoming>,
+    stream: TcpStream,
+    authority: &str,
+    trace: &TraceContext,
+    request_id: &str,
+    guard: &mut CallGuard,
+) -> Result<Response<Incoming>, ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    parts.uri = pq
+        .parse()
+        .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
+    let inbound_version = parts.version;
+    parts.version = Version::HTTP_11;
+    let h = &mut parts.headers;
+    crate::inbound::headers::strip_hop_by_hop(h, false);
+    crate::inbound::headers::strip_spoofable(h);
+    crate::inbound::headers::append_via(h, inbound_version);
+    if let Ok(v) = HeaderValue::from_str(authority) {
+        h.insert(header::HOST, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
+        h.insert("traceparent", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    let body = crate::record::CountingBody::new(body, guard.bytes_in(), None);
+    let req = Request::from_parts(parts, body);
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "egress connection ended with an error");
+        }
+    });
+    let resp = send
+        .send_request(req)
+        .await
+        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+    let elapsed = guard.elapsed();
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(resp.status().as_u16());
+        rec.upstream_latency = Some(elapsed);
+    }
+    Ok(resp)
+}
+
+fn begin_record(
+    req: &Request<Incoming>,
+    conn: &ConnInfo,
+    trace: &TraceContext,
+    request_id: &str,
+) -> CallRecord {
+    let path = if req.method() == Method::CONNECT {
+        String::new()
+    } else {
+        req.uri().path().chars().take(2048).collect()
+    };
+    CallRecord {
+        request_id: request_id.to_owned(),
+        trace_id: trace.trace_id,
+        span_id: trace.span_id,
+        parent_span_id: trace.parent_id,
+        start: SystemTime::now(),
+        duration: Duration::ZERO,
+        upstream_latency: None,
+        direction: Direction::Egress,
+        source_addr: conn.peer,
+        source_identity: conn.identity.clone(),
+        service: None,
+        upstream: None,
+        dest_port: None,
+        inside: None,
+        sni: None,
+        method: req.method().clone(),
+        host: req.uri().host().unwrap_or("").to_ascii_lowercase(),
+        path,
+        path_truncated: false,
+        route: None,
+        status: None,
+        error: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        protocol: Protocol::H1,
+        tls: conn.tls,
+        decision: Decision::Allowed,
+        reason: String::new(),
+    }
+}

@@ -1,0 +1,74 @@
+//! Who is calling out: `Proxy-Authorization` credentials, else the source network, else unknown.
+
+use super::EgressRuntime;
+use crate::errors::ProxyError;
+use base64::Engine;
+use http::HeaderMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// The calling service, or `None` for an unknown internal caller (shadow IT, recorded as
+/// `unknown:<ip>`). Wrong credentials are an error (407), never a fallback to the address.
+pub fn identify(
+    rt: &EgressRuntime,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<str>>, ProxyError> {
+    if let Some(v) = headers.get(http::header::PROXY_AUTHORIZATION) {
+        let (service, token) =
+            basic(v.as_bytes()).ok_or(ProxyError::ProxyAuth("malformed Proxy-Authorization"))?;
+        return match rt.credentials.get(service.as_str()) {
+            Some((name, want)) if constant_time_eq(want.as_bytes(), token.as_bytes()) => {
+                Ok(Some(name.clone()))
+            }
+            _ => Err(ProxyError::ProxyAuth("unknown service or wrong token")),
+        };
+    }
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    Ok(rt
+        .sources
+        .iter()
+        .find(|(net, _)| net.contains(&peer))
+        .map(|(_, name)| name.clone()))
+}
+
+/// `Basic base64(service:token)`.
+fn basic(value: &[u8]) -> Option<(String, String)> {
+    let s = std::str::from_utf8(value).ok()?.trim();
+    let (scheme, rest) = s.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, pass) = decoded.split_once(':')?;
+    Some((user.to_owned(), pass.to_owned()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials() {
+        let v = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("orders:s3cret:with:colons")
+        );
+        assert_eq!(
+            basic(v.as_bytes()),
+            Some(("orders".into(), "s3cret:with:colons".into()))
+        );
+        assert_eq!(basic(b"Bearer abc"), None);
+        assert_eq!(basic(b"Basic !!!"), None);
+    }
+}

@@ -1,0 +1,280 @@
+//! Egress: forward proxy and CONNECT, source identity, enclave decisions, and the SSRF forms
+//! that must never reach a special or own address.
+
+use base64::Engine;
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use sightline_certs::DevMaterial;
+use sightline_tests::proxy::config;
+use sightline_tests::{Reply, TestProxy, TestUpstream, UpstreamKind};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends `req` (absolute-form) to the egress proxy on a new connection.
+async fn via(proxy: SocketAddr, req: Request<Empty<Bytes>>) -> Reply {
+    let tcp = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = send.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+        version: parts.version,
+    }
+}
+
+fn get(url: &str) -> Request<Empty<Bytes>> {
+    Request::get(url).body(Empty::new()).unwrap()
+}
+
+fn egress_proxy(extra: &str) -> sightline::Config {
+    config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
+  credentials: [ {{ service: billing, token: billing-token-0123456789 }} ]
+dns:
+  hosts:
+    localhost: [127.0.0.1]
+    api.internal: [127.0.0.1]
+    rebind.example: [127.0.0.1]
+{extra}"
+    ))
+}
+
+async fn start(extra: &str) -> (TestProxy, SocketAddr) {
+    let px = TestProxy::start(egress_proxy(extra)).await;
+    let e = px.sightline.egress_addr().unwrap();
+    (px, e)
+}
+
+#[tokio::test]
+async fn allowed_forward_request_is_proxied_and_recorded() {
+    let up = TestUpstream::plain().await;
+    let (px, e) = start(&format!(
+        "enclave:\n  rules: [ {{ service: orders, cidrs: [127.0.0.1/32], ports: [{}] }} ]\n",
+        up.addr.port()
+    ))
+    .await;
+    let r = via(
+        e,
+        get(&format!("http://127.0.0.1:{}/echo/out?q=1", up.addr.port())),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let echo = r.json();
+    assert_eq!(echo["path"], "/echo/out");
+    assert_eq!(
+        echo["headers"]["host"],
+        format!("127.0.0.1:{}", up.addr.port())
+    );
+    assert!(echo["headers"].get("proxy-authorization").is_none());
+    let call = px.call(r.header("x-request-id")).await;
+    assert_eq!(call["direction"], "egress");
+    assert_eq!(call["source"], "orders");
+    assert_eq!(call["destination"], format!("127.0.0.1:{}", up.addr.port()));
+    assert_eq!(call["decision"], "allowed");
+    assert_eq!(call["status"], 200);
+}
+
+#[tokio::test]
+async fn metadata_and_own_listeners_are_refused_in_every_form() {
+    let up = TestUpstream::plain().await;
+    // Even a mode of report and a rule naming all of loopback cannot open these.
+    let (px, e) =
+        start("enclave:\n  mode: report\n  rules: [ { hosts: [\"*.example\"] } ]\n").await;
+    let admin = px.admin.port();
+    let mut urls = vec![
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::ffff:169.254.169.254]/".to_owned(),
+        "http://rebind.example/".to_owned(),
+        format!("http://127.0.0.1:{}/echo", up.addr.port()),
+    ];
+    for host in [
+        "127.0.0.1",
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "[::ffff:127.0.0.1]",
+        "0.0.0.0",
+        "localhost",
+    ] {
+        urls.push(format!("http://{host}:{admin}/healthz"));
+    }
+    for url in &urls {
+        let r = via(e, get(url)).await;
+        assert_eq!(r.status, 403, "{url}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("sightline-error"), "egress_blocked", "{url}");
+        let call = px.call(r.header("x-request-id")).await;
+        assert_eq!(call["decision"], "blocked", "{url}");
+        assert!(!call["reason"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(up.requests(), 0);
+}
+
+#[tokio::test]
+async fn deny_rule_in_report_mode_lets_the_call_through_as_reported() {
+    let up = TestUpstream::plain().await;
+    let (px, e) = start(
+        "enclave:\n  networks: [127.0.0.0/8]\n  rules: [ { service: orders, cidrs: [127.0.0.1/32], action: deny, mode: report } ]\n",
+    )
+    .await;
+    let r = via(e, get(&format!("http://127.0.0.1:{}/echo", up.addr.port()))).await;
+    assert_eq!(r.status, 200);
+    let call = px.call(r.header("x-request-id")).await;
+    assert_eq!(call["decision"], "reported");
+    assert_eq!(call["inside_enclave"], true);
+}
+
+#[tokio::test]
+async fn proxy_authorization_names_the_service_and_bad_tokens_get_407() {
+    let up = TestUpstream::plain().await;
+    let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
+    let url = format!("http://127.0.0.1:{}/echo", up.addr.port());
+    let auth = |creds: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(creds)
+        )
+    };
+    let req = Request::get(&url)
+        .header(
+            "proxy-authorization",
+            auth("billing:billing-token-0123456789"),
+        )
+        .body(Empty::new())
+        .unwrap();
+    let r = via(e, req).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(px.call(r.header("x-request-id")).await["source"], "billing");
+    let req = Request::get(&url)
+        .header("proxy-authorization", auth("billing:wrong"))
+        .body(Empty::new())
+        .unwrap();
+    let r = via(e, req).await;
+    assert_eq!(r.status, 407);
+    assert_eq!(r.header("proxy-authenticate"), "Basic realm=\"sightline\"");
+    assert_eq!(up.requests(), 1);
+}
+
+#[tokio::test]
+async fn unknown_sources_are_named_by_address() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(
+        "egress:\n  listen: 127.0.0.1:0\nenclave:\n  networks: [127.0.0.0/8]\n",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let r = via(e, get(&format!("http://127.0.0.1:{}/echo", up.addr.port()))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        px.call(r.header("x-request-id")).await["source"],
+        "unknown:127.0.0.1"
+    );
+}
+
+/// CONNECT through the proxy, then TLS to `sni` trusting `ca`; returns the reply to GET /echo
+/// and the CONNECT response's request id.
+async fn tunnel_get(
+    e: SocketAddr,
+    target: &str,
+    sni: &str,
+    ca: &std::path::Path,
+) -> (u16, String, String) {
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = Request::connect(target)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let mut resp = send.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let rid = resp
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    if status != 200 {
+        return (status, rid, String::new());
+    }
+    let upgraded = hyper::upgrade::on(&mut resp).await.unwrap();
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in sightline_certs::load_certs(ca).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, TokioIo::new(upgraded))
+        .await
+        .unwrap();
+    tls.write_all(b"GET /echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    (status, rid, String::from_utf8_lossy(&out).into_owned())
+}
+
+#[tokio::test]
+async fn connect_tunnels_tls_records_sni_and_reports_a_mismatch() {
+    let dir = std::env::temp_dir().join(format!("sightline-egress-{}", std::process::id()));
+    let m = DevMaterial::write(&dir, &["localhost"]).unwrap();
+    let up = TestUpstream::start(UpstreamKind::Tls {
+        cert: m.server_cert.clone(),
+        key: m.server_key.clone(),
+    })
+    .await;
+    let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
+
+    let (status, rid, body) = tunnel_get(
+        e,
+        &format!("localhost:{}", up.addr.port()),
+        "localhost",
+        &m.ca,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let call = px.call(&rid).await;
+    assert_eq!(call["protocol"], "tunnel");
+    assert_eq!(call["sni"], "localhost");
+    assert_eq!(call["decision"], "allowed");
+    assert!(call["bytes_in"].as_u64().unwrap() > 100);
+    assert!(call["bytes_out"].as_u64().unwrap() > 100);
+
+    let (status, rid, _) = tunnel_get(
+        e,
+        &format!("api.internal:{}", up.addr.port()),
+        "localhost",
+        &m.ca,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let call = px.call(&rid).await;
+    assert_eq!(call["decision"], "reported");
+    assert!(
+        call["reason"].as_str().unwrap().contains("localhost"),
+        "{call}"
+    );
+
+    let (status, rid, _) = tunnel_get(e, "169.254.169.254:443", "localhost", &m.ca).await;
+    assert_eq!(status, 403);
+    assert_eq!(px.call(&rid).await["decision"], "blocked");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -115,24 +115,41 @@ async fn shutdown_finishes_requests_in_flight_and_stops_accepting() {
 async fn readyz_turns_503_while_draining() {
     let up = TestUpstream::plain().await;
     let cfg = config(&format!(
-        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nlimits: {{ drain_timeout: 2s }}\n",
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nlimits: {{ drain_timeout: 5s }}\n",
         up.addr
     ));
     let px = TestProxy::start(cfg).await;
-    assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
-    // Hold an admin connection open across the start of the drain, then ask on it.
-    let tcp = tokio::net::TcpStream::connect(px.admin).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let shared = px.sightline.shared().clone();
-    shared
-        .draining
-        .store(true, std::sync::atomic::Ordering::Release);
-    let r = send
-        .send_request(sightline_tests::client::get(px.admin, "/readyz"))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
+    let admin = px.admin;
+    assert_eq!(Client::http1().get(admin, "/readyz").await.status, 200);
+    // A slow request keeps the drain going while a probe asks for readiness.
+    let inbound = px.inbound;
+    let inflight = tokio::spawn(async move { Client::http1().get(inbound, "/slow/800").await });
+    eventually("the slow request to be in flight", || async { (up.requests() == 1).then_some(()) }).await;
+    let drained = tokio::spawn(px.sightline.shutdown());
+    eventually("/readyz to answer 503 during the drain", || async {
+        let r = Client::http1().send(admin, sightline_tests::client::get(admin, "/readyz")).await.ok()?;
+        (r.status == 503).then_some(())
+    })
+    .await;
+    assert_eq!(inflight.await.unwrap().status, 200);
+    assert!(drained.await.unwrap());
+    assert!(tokio::net::TcpStream::connect(admin).await.is_err(), "admin still open after the drain");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_response_is_recorded() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(up.addr, "")).await;
+    let inbound = px.inbound;
+    let gone = tokio::spawn(async move { Client::http1().get(inbound, "/slow/2000").await });
+    eventually("the request to reach the upstream", || async { (up.requests() == 1).then_some(()) }).await;
+    gone.abort();
+    let call = eventually("a record of the abandoned call", || async {
+        let page = px.admin_json("/api/calls").await;
+        page["calls"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(call["error"], "downstream_aborted");
+    assert_eq!(call["status"], 0);
+    assert_eq!(call["destination"], "app");
 }

@@ -214,3 +214,31 @@ async fn large_bodies_stream_both_ways_without_buffering() {
     let down_call = px.call(&rid2).await;
     assert_eq!(down_call["bytes_out"], 64u64 << 20);
 }
+
+#[tokio::test]
+async fn dot_segments_cannot_escape_a_route() {
+    let public = TestUpstream::plain().await;
+    let private = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes:
+    - {{ path_prefix: /public, service: public }}
+    - {{ path_prefix: /admin, service: private }}
+services:
+  public: {{ upstreams: [\"{}\"] }}
+  private: {{ upstreams: [\"{}\"] }}
+",
+        public.addr, private.addr
+    )))
+    .await;
+    for raw in ["/public/../admin/echo", "/public/%2e%2e/admin/echo", "/public/./../admin/echo"] {
+        let r = Client::http1().get(px.inbound, raw).await;
+        assert_eq!(r.status, 200, "{raw}");
+        assert_eq!(r.json()["path"], "/admin/echo", "{raw} must reach the upstream normalised");
+        let call = px.call(r.header("x-request-id")).await;
+        assert_eq!(call["destination"], "private", "{raw} was routed by its raw prefix");
+        assert_eq!(call["path"], raw, "the record keeps the raw path as evidence");
+    }
+    assert_eq!(public.requests(), 0);
+}

@@ -259,6 +259,11 @@ fn check(
     let mut reported: Option<String> = None;
     let mut inside = true;
     for ip in ips {
+        if loops_back(&rt.enclave.own_addrs, *ip, port) {
+            return Err(ProxyError::EgressBlocked(format!(
+                "{ip}: destination is Sightline's own listener (an address of this host)"
+            )));
+        }
         let v = rt.enclave.decide(service, host, *ip, port);
         inside &= v.inside;
         match v.decision {
@@ -286,6 +291,16 @@ fn check(
         }
     }
     Ok(ip)
+}
+
+/// Whether `ip:port` reaches one of the proxy's own wildcard listeners through an address of
+/// this host (the policy already refuses loopback and the listeners' exact addresses). An
+/// address is local exactly when a socket can bind to it; the check only runs for the port of
+/// a wildcard listener.
+fn loops_back(own: &[SocketAddr], ip: IpAddr, port: u16) -> bool {
+    own.iter()
+        .any(|own| own.port() == port && own.ip().is_unspecified())
+        && std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
@@ -394,5 +409,26 @@ fn begin_record(
         tls: conn.tls,
         decision: Decision::Allowed,
         reason: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_addresses_loop_back_only_on_a_wildcard_listeners_port() {
+        let own: Vec<SocketAddr> = vec![
+            "0.0.0.0:3128".parse().unwrap(),
+            "127.0.0.1:9900".parse().unwrap(),
+        ];
+        assert!(loops_back(&own, "127.0.0.3".parse().unwrap(), 3128));
+        assert!(!loops_back(&own, "127.0.0.3".parse().unwrap(), 3129));
+        // Binding to an address this host does not have fails without sending anything.
+        assert!(!loops_back(&own, "192.0.2.1".parse().unwrap(), 3128));
+        assert!(
+            !loops_back(&own, "127.0.0.3".parse().unwrap(), 9900),
+            "exact listeners are the policy's job"
+        );
     }
 }

@@ -278,3 +278,21 @@ async fn connect_tunnels_tls_records_sni_and_reports_a_mismatch() {
     assert_eq!(px.call(&rid).await["decision"], "blocked");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_wildcard_listener_is_not_reachable_through_a_host_address() {
+    // The egress listener on 0.0.0.0 must not be dialed back through 127.0.0.2 even when the
+    // enclave names all of loopback.
+    let px = TestProxy::start(config(
+        "egress:\n  listen: 0.0.0.0:0\nenclave:\n  networks: [127.0.0.0/8]\n",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let local = SocketAddr::from(([127, 0, 0, 1], e.port()));
+    let r = via(local, get(&format!("http://127.0.0.2:{}/", e.port()))).await;
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert!(px.call(r.header("x-request-id")).await["reason"]
+        .as_str()
+        .unwrap()
+        .contains("own listener"));
+}

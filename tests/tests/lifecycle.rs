@@ -124,16 +124,25 @@ async fn readyz_turns_503_while_draining() {
     // A slow request keeps the drain going while a probe asks for readiness.
     let inbound = px.inbound;
     let inflight = tokio::spawn(async move { Client::http1().get(inbound, "/slow/800").await });
-    eventually("the slow request to be in flight", || async { (up.requests() == 1).then_some(()) }).await;
+    eventually("the slow request to be in flight", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
     let drained = tokio::spawn(px.sightline.shutdown());
     eventually("/readyz to answer 503 during the drain", || async {
-        let r = Client::http1().send(admin, sightline_tests::client::get(admin, "/readyz")).await.ok()?;
+        let r = Client::http1()
+            .send(admin, sightline_tests::client::get(admin, "/readyz"))
+            .await
+            .ok()?;
         (r.status == 503).then_some(())
     })
     .await;
     assert_eq!(inflight.await.unwrap().status, 200);
     assert!(drained.await.unwrap());
-    assert!(tokio::net::TcpStream::connect(admin).await.is_err(), "admin still open after the drain");
+    assert!(
+        tokio::net::TcpStream::connect(admin).await.is_err(),
+        "admin still open after the drain"
+    );
 }
 
 #[tokio::test]
@@ -142,7 +151,10 @@ async fn a_client_that_leaves_before_the_response_is_recorded() {
     let px = TestProxy::start(sightline_tests::proxy::simple(up.addr, "")).await;
     let inbound = px.inbound;
     let gone = tokio::spawn(async move { Client::http1().get(inbound, "/slow/2000").await });
-    eventually("the request to reach the upstream", || async { (up.requests() == 1).then_some(()) }).await;
+    eventually("the request to reach the upstream", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
     gone.abort();
     let call = eventually("a record of the abandoned call", || async {
         let page = px.admin_json("/api/calls").await;

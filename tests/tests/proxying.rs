@@ -232,13 +232,27 @@ services:
         public.addr, private.addr
     )))
     .await;
-    for raw in ["/public/../admin/echo", "/public/%2e%2e/admin/echo", "/public/./../admin/echo"] {
+    for raw in [
+        "/public/../admin/echo",
+        "/public/%2e%2e/admin/echo",
+        "/public/./../admin/echo",
+    ] {
         let r = Client::http1().get(px.inbound, raw).await;
         assert_eq!(r.status, 200, "{raw}");
-        assert_eq!(r.json()["path"], "/admin/echo", "{raw} must reach the upstream normalised");
+        assert_eq!(
+            r.json()["path"],
+            "/admin/echo",
+            "{raw} must reach the upstream normalised"
+        );
         let call = px.call(r.header("x-request-id")).await;
-        assert_eq!(call["destination"], "private", "{raw} was routed by its raw prefix");
-        assert_eq!(call["path"], raw, "the record keeps the raw path as evidence");
+        assert_eq!(
+            call["destination"], "private",
+            "{raw} was routed by its raw prefix"
+        );
+        assert_eq!(
+            call["path"], raw,
+            "the record keeps the raw path as evidence"
+        );
     }
     assert_eq!(public.requests(), 0);
 }

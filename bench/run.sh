@@ -19,6 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light haproxy wrk nghttp2-client >/dev/null
 fi
 cargo build --release -q
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d /tmp/sightline-bench.XXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -48,7 +49,7 @@ http {
 NGX
 cat > "$work/haproxy.cfg" <<HAP
 global
-  maxconn 20000
+  maxconn 15000
   nbthread 1
 defaults
   mode http
@@ -78,12 +79,12 @@ declare -A rps p50 p99
 run_wrk() { # name addr conns path
   local out; out=$(wrk -t$([ "$3" -gt 1 ] && echo 2 || echo 1) -c"$3" -d"${SECONDS_PER}s" --latency "http://$2$4" 2>&1)
   local r l50 l99
-  r=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  r=$(echo "$out" | awk '/Requests\/sec/ {print $2}'); r=${r:-0}
   l50=$(echo "$out" | awk '$1=="50%" {print $2}')
   l99=$(echo "$out" | awk '$1=="99%" {print $2}')
   echo "$1 c=$3 $4 round: ${r} req/s p50 ${l50} p99 ${l99}" >&2
   if [ "$1" = sightline ]; then
-    sent=$((sent + $(echo "$out" | awk '/requests in/ {print $1}')))
+    sent=$((sent + $(echo "$out" | awk '/requests in/ {print $1} END {if (NR==0) print 0}' | head -1)))
   fi
   rps["$1,$3,$4"]+="$r "; p50["$1,$3,$4"]+="$(to_us "$l50") "; p99["$1,$3,$4"]+="$(to_us "$l99") "
 }
@@ -128,7 +129,6 @@ sightline_after=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_request
 dropped=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_records_dropped_total/ {print $2}')
 
 # Memory with idle keep-alive connections.
-ulimit -n 65536 || true
 python3 - "$SL" "$IDLE_CONNS" <<'PY' &
 import socket, sys, time
 host, port = sys.argv[1].split(":"); n = int(sys.argv[2]); socks = []

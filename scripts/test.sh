@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use: curl for the HTTP smoke checks below; each later suite adds
-# its own (browsers, syslog daemons, ...) to this list.
-packages=(curl)
+# System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
+# server of the egress tests.
+packages=(curl dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -53,6 +53,10 @@ pub struct EgressConfig {
     pub connect_timeout: Duration,
     /// A tunnel or connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// TLS on the egress listener; with `client_ca`, a client certificate identifies the caller.
+    pub tls: Option<InboundTls>,
+    /// Client-certificate identities (URI or DNS SAN) and the service each one is.
+    pub identities: BTreeMap<String, String>,
 }
 
 /// Name resolution for egress.
@@ -383,7 +387,7 @@ impl Checker<'_> {
     }
 }
 
-fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
+fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     if raw.version != VERSION {
         check.issue(
             "version",
@@ -411,11 +415,11 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
         }
     }
 
-    let tls = raw.inbound.tls.map(|t| {
+    let mut listener_tls = |t: file::InboundTlsFile, key: &str| {
         if t.client_auth == ClientAuthFile::Required && t.client_ca.is_none() {
             check.issue(
-                "inbound.tls.client_auth",
-                "`required` needs inbound.tls.client_ca",
+                &format!("{key}.client_auth"),
+                format!("`required` needs {key}.client_ca"),
             );
         }
         InboundTls {
@@ -424,7 +428,17 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
             client_auth_required: t.client_auth == ClientAuthFile::Required,
             client_ca: t.client_ca.map(resolve),
         }
-    });
+    };
+    let tls = raw
+        .inbound
+        .tls
+        .take()
+        .map(|t| listener_tls(t, "inbound.tls"));
+    let egress_tls = raw
+        .egress
+        .as_mut()
+        .and_then(|e| e.tls.take())
+        .map(|t| listener_tls(t, "egress.tls"));
 
     let mut routes = Vec::new();
     for (i, r) in raw.inbound.routes.into_iter().enumerate() {
@@ -587,6 +601,12 @@ fn convert(raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
                 .collect(),
             connect_timeout: e.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
             idle_timeout: e.idle_timeout.map_or(Duration::from_secs(300), |d| d.0),
+            tls: egress_tls,
+            identities: e
+                .identities
+                .into_iter()
+                .map(|i| (i.identity, i.service))
+                .collect(),
         }
     });
     let mut hosts = BTreeMap::new();

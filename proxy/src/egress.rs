@@ -36,7 +36,6 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 
 /// Everything egress needs from one config.
-#[derive(Debug)]
 pub struct EgressRuntime {
     /// The enclave policy (with the proxy's own listeners as forbidden destinations).
     pub enclave: Enclave,
@@ -46,12 +45,28 @@ pub struct EgressRuntime {
     pub sources: Vec<(ipnet::IpNet, Arc<str>)>,
     /// Credentials by service name: (name, token).
     pub credentials: HashMap<String, (Arc<str>, String)>,
+    /// Client-certificate identities and the service each one is.
+    pub identities: HashMap<String, Arc<str>>,
+    /// TLS on the egress listener, when configured.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     counters: HashMap<Arc<str>, Arc<ServiceCounters>>,
     unknown: Arc<ServiceCounters>,
     /// Time to connect to a destination.
     pub connect_timeout: Duration,
     /// Idle time after which a tunnel is closed.
     pub idle_timeout: Duration,
+    /// Time for a forwarded request's response headers (`limits.request_timeout`).
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for EgressRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressRuntime")
+            .field("enclave", &self.enclave)
+            .field("sources", &self.sources)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The counters label for calls from unidentified sources.
@@ -64,6 +79,7 @@ impl EgressRuntime {
         egress: &EgressConfig,
         own: &[SocketAddr],
         counters: &Counters,
+        tls: Option<tokio_rustls::TlsAcceptor>,
     ) -> Self {
         let mut sources: Vec<(ipnet::IpNet, Arc<str>)> = egress
             .sources
@@ -76,10 +92,16 @@ impl EgressRuntime {
             .iter()
             .map(|(s, t)| (s.clone(), (Arc::from(s.as_str()), t.clone())))
             .collect();
+        let identities: HashMap<String, Arc<str>> = egress
+            .identities
+            .iter()
+            .map(|(id, s)| (id.clone(), Arc::from(s.as_str())))
+            .collect();
         let names = sources
             .iter()
             .map(|(_, s)| s.clone())
-            .chain(credentials.values().map(|(s, _)| s.clone()));
+            .chain(credentials.values().map(|(s, _)| s.clone()))
+            .chain(identities.values().cloned());
         let service_counters = names
             .map(|s| {
                 let c = counters.service(Direction::Egress, &s);
@@ -91,10 +113,13 @@ impl EgressRuntime {
             resolver: Resolver::new(&config.dns),
             sources,
             credentials,
+            identities,
+            tls,
             counters: service_counters,
             unknown: counters.service(Direction::Egress, UNKNOWN_SOURCE),
             connect_timeout: egress.connect_timeout,
             idle_timeout: egress.idle_timeout,
+            request_timeout: config.limits.request_timeout,
         }
     }
 
@@ -195,7 +220,7 @@ async fn proxy(
     trace: &TraceContext,
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
-    let service = identity::identify(rt, conn.peer.ip(), req.headers())?;
+    let service = identity::identify(rt, conn.peer.ip(), conn.identity.as_deref(), req.headers())?;
     guard.set_counters(rt.counters_for(service.as_ref()));
     if let Some(rec) = guard.rec() {
         rec.service = service.clone();
@@ -243,7 +268,16 @@ async fn proxy(
         let upgrade = hyper::upgrade::on(&mut req);
         return Ok(Outcome::Tunnel(upgrade, stream, host));
     }
-    let resp = forward(req, stream, &authority, trace, request_id, guard).await?;
+    let resp = forward(
+        req,
+        stream,
+        &authority,
+        trace,
+        request_id,
+        guard,
+        rt.request_timeout,
+    )
+    .await?;
     Ok(Outcome::Response(resp))
 }
 
@@ -322,6 +356,7 @@ async fn forward(
     trace: &TraceContext,
     request_id: &str,
     guard: &mut CallGuard,
+    timeout: Duration,
 ) -> Result<Response<Incoming>, ProxyError> {
     let (mut parts, body) = req.into_parts();
     let pq = parts
@@ -357,9 +392,9 @@ async fn forward(
             tracing::debug!(error = %e, "egress connection ended with an error");
         }
     });
-    let resp = send
-        .send_request(req)
+    let resp = tokio::time::timeout(timeout, send.send_request(req))
         .await
+        .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
         .map_err(|e| ProxyError::Upstream(e.to_string()))?;
     let elapsed = guard.elapsed();
     if let Some(rec) = guard.rec() {

@@ -5,6 +5,7 @@
 mod body;
 mod call;
 pub mod counters;
+pub mod events;
 mod recorder;
 
 pub use body::{BodyLimitExceeded, CallGuard, CountingBody, RecordedBody, ResponseBody};

@@ -61,25 +61,28 @@ impl Active {
     ) -> Result<Active, ConfigError> {
         let src = &config.source;
         let mut issues: Vec<ConfigIssue> = Vec::new();
-        let tls = match &config.inbound.tls {
-            None => None,
-            Some(t) => {
-                let auth = t
-                    .client_ca
-                    .as_deref()
-                    .map(|ca| sightline_certs::ClientAuth {
-                        ca,
-                        required: t.client_auth_required,
-                    });
-                match sightline_certs::server_config(&t.cert, &t.key, auth) {
-                    Ok(cfg) => Some(TlsAcceptor::from(cfg)),
-                    Err(e) => {
-                        issues.push(src.issue("inbound.tls", e.to_string()));
-                        None
-                    }
+        let mut acceptor = |tls: Option<&crate::config::InboundTls>, key: &str| {
+            let t = tls?;
+            let auth = t
+                .client_ca
+                .as_deref()
+                .map(|ca| sightline_certs::ClientAuth {
+                    ca,
+                    required: t.client_auth_required,
+                });
+            match sightline_certs::server_config(&t.cert, &t.key, auth) {
+                Ok(cfg) => Some(TlsAcceptor::from(cfg)),
+                Err(e) => {
+                    issues.push(src.issue(key, e.to_string()));
+                    None
                 }
             }
         };
+        let tls = acceptor(config.inbound.tls.as_ref(), "inbound.tls");
+        let egress_tls = acceptor(
+            config.egress.as_ref().and_then(|e| e.tls.as_ref()),
+            "egress.tls",
+        );
         let mut pools = BTreeMap::new();
         for (name, svc) in &config.services {
             let c = counters.service(Direction::Inbound, name);
@@ -97,7 +100,7 @@ impl Active {
         let egress = config
             .egress
             .as_ref()
-            .map(|e| crate::egress::EgressRuntime::build(&config, e, own, counters));
+            .map(|e| crate::egress::EgressRuntime::build(&config, e, own, counters, egress_tls));
         Ok(Active {
             egress,
             router,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod client;
+pub mod dns;
 pub mod eventually;
 pub mod proxy;
 pub mod upstream;

@@ -296,3 +296,168 @@ async fn a_wildcard_listener_is_not_reachable_through_a_host_address() {
         .unwrap()
         .contains("own listener"));
 }
+
+#[tokio::test]
+async fn a_client_certificate_names_the_calling_service() {
+    let dir = std::env::temp_dir().join(format!("sightline-egress-mtls-{}", std::process::id()));
+    let m = DevMaterial::write(&dir, &["localhost", "127.0.0.1"]).unwrap();
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  tls: {{ cert: \"{}\", key: \"{}\", client_ca: \"{}\", client_auth: required }}
+  identities: [ {{ identity: \"spiffe://sightline.local/dev-client\", service: inventory }} ]
+enclave:
+  networks: [127.0.0.0/8]
+",
+        m.server_cert.display(),
+        m.server_key.display(),
+        m.ca.display()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let client = sightline_tests::Client::tls(&m.ca, false, Some((&m.client_cert, &m.client_key)));
+    let req = Request::get(format!("http://127.0.0.1:{}/echo", up.addr.port()))
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let r = client.send(e, req).await.unwrap();
+    assert_eq!(r.status, 200);
+    let call = px.call(r.header("x-request-id")).await;
+    assert_eq!(call["source"], "inventory");
+    assert_eq!(call["tls"], true);
+    // Without a certificate the handshake is refused.
+    let anon = sightline_tests::Client::tls(&m.ca, false, None)
+        .send(e, sightline_tests::client::get(e, "http://127.0.0.1:1/"))
+        .await;
+    assert!(anon.is_err());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn refused_slow_and_unreachable_destinations() {
+    let up = TestUpstream::plain().await;
+    let refused = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    // A listener whose accept queue is full drops further SYNs: connecting hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let full = socket.listen(0).unwrap();
+    let full_addr = full.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let c = tokio::time::timeout(
+            std::time::Duration::from_millis(200),
+            tokio::net::TcpStream::connect(full_addr),
+        );
+        if let Ok(Ok(s)) = c.await {
+            fillers.push(s);
+        }
+    }
+    let px = TestProxy::start(config(
+        "egress:\n  listen: 127.0.0.1:0\n  connect_timeout: 300ms\nenclave:\n  networks: [127.0.0.0/8]\nlimits: { request_timeout: 400ms }\n",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let cases = [
+        (format!("http://{refused}/"), 502, "upstream_connect_failed"),
+        (
+            format!("http://{full_addr}/"),
+            504,
+            "upstream_connect_timeout",
+        ),
+        (format!("http://{}/hang", up.addr), 504, "upstream_timeout"),
+    ];
+    for (url, status, code) in cases {
+        let r = via(e, get(&url)).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{url}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("sightline-error"), code, "{url}");
+        let call = px.call(r.header("x-request-id")).await;
+        assert_eq!(call["error"], code, "{url}");
+        assert_eq!(call["direction"], "egress");
+    }
+    drop(full);
+}
+
+#[tokio::test]
+async fn half_closed_tunnels_deliver_everything() {
+    // A plain TCP echo server that answers until the client finishes sending, then closes.
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = echo.accept().await.unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.unwrap();
+        s.write_all(&got).await.unwrap();
+        s.shutdown().await.unwrap();
+    });
+    let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let mut resp = send
+        .send_request(
+            Request::connect(echo_addr.to_string())
+                .body(Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let rid = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let mut io = TokioIo::new(hyper::upgrade::on(&mut resp).await.unwrap());
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    io.write_all(&payload).await.unwrap();
+    io.shutdown().await.unwrap();
+    let mut back = Vec::new();
+    io.read_to_end(&mut back).await.unwrap();
+    assert_eq!(back.len(), payload.len());
+    assert_eq!(back, payload);
+    let call = px.call(&rid).await;
+    assert_eq!(call["protocol"], "tunnel");
+    assert_eq!(call["bytes_in"], payload.len() as u64);
+    assert_eq!(call["bytes_out"], payload.len() as u64);
+    assert!(call["sni"].is_null(), "plain TCP has no server name");
+}
+
+#[tokio::test]
+async fn names_resolve_once_through_a_real_dns_server() {
+    let dns = sightline_tests::dns::Dnsmasq::start(&[
+        ("dns-test.example", "127.0.0.1"),
+        ("meta.example", "169.254.169.254"),
+    ]);
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:\n  listen: 127.0.0.1:0\ndns:\n  servers: [\"{}\"]\nenclave:\n  networks: [127.0.0.0/8]\n",
+        dns.addr
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let r = via(
+        e,
+        get(&format!("http://dns-test.example:{}/echo", up.addr.port())),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let call = px.call(r.header("x-request-id")).await;
+    assert_eq!(call["upstream"], up.addr.to_string());
+    assert_eq!(
+        call["destination"],
+        format!("dns-test.example:{}", up.addr.port())
+    );
+    // A name that resolves to the metadata address is judged by that address.
+    let r = via(e, get("http://meta.example/latest/")).await;
+    assert_eq!(r.status, 403);
+    let r = via(e, get("http://nxdomain.example/")).await;
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("sightline-error"), "dns_failed");
+}

@@ -42,6 +42,19 @@ pub(crate) struct EgressFile {
     pub credentials: Vec<CredentialFile>,
     pub connect_timeout: Option<Dur>,
     pub idle_timeout: Option<Dur>,
+    pub tls: Option<InboundTlsFile>,
+    #[serde(default)]
+    pub identities: Vec<IdentityFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an identity mapping such as { identity: spiffe://example/orders, service: orders }"
+)]
+pub(crate) struct IdentityFile {
+    pub identity: String,
+    pub service: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,5 @@
-//! Who is calling out: `Proxy-Authorization` credentials, else the source network, else unknown.
+//! Who is calling out: a client certificate, else `Proxy-Authorization` credentials, else the
+//! source network, else unknown.
 
 use super::EgressRuntime;
 use crate::errors::ProxyError;
@@ -9,11 +10,21 @@ use std::sync::Arc;
 
 /// The calling service, or `None` for an unknown internal caller (shadow IT, recorded as
 /// `unknown:<ip>`). Wrong credentials are an error (407), never a fallback to the address.
+/// A certificate identity maps through `egress.identities`; an unmapped one is its own name.
 pub fn identify(
     rt: &EgressRuntime,
     peer: IpAddr,
+    cert_identity: Option<&str>,
     headers: &HeaderMap,
 ) -> Result<Option<Arc<str>>, ProxyError> {
+    if let Some(id) = cert_identity {
+        return Ok(Some(
+            rt.identities
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(id)),
+        ));
+    }
     if let Some(v) = headers.get(http::header::PROXY_AUTHORIZATION) {
         let (service, token) =
             basic(v.as_bytes()).ok_or(ProxyError::ProxyAuth("malformed Proxy-Authorization"))?;

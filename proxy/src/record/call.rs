@@ -136,3 +136,40 @@ impl CallRecord {
         }
     }
 }
+
+#[cfg(test)]
+impl CallRecord {
+    /// A plain inbound call, for tests to adjust.
+    pub(crate) fn sample() -> Self {
+        CallRecord {
+            request_id: "r".into(),
+            trace_id: [1; 16],
+            span_id: [2; 8],
+            parent_span_id: None,
+            start: std::time::SystemTime::now(),
+            duration: Duration::from_millis(1),
+            upstream_latency: None,
+            direction: Direction::Inbound,
+            source_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            source_identity: None,
+            service: None,
+            upstream: None,
+            dest_port: None,
+            inside: None,
+            sni: None,
+            method: http::Method::GET,
+            host: "h".into(),
+            path: "/".into(),
+            path_truncated: false,
+            route: None,
+            status: Some(200),
+            error: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            protocol: Protocol::H1,
+            tls: false,
+            decision: Decision::Allowed,
+            reason: String::new(),
+        }
+    }
+}

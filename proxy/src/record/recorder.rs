@@ -73,9 +73,13 @@ async fn run(
     counters: Arc<Counters>,
     access_log: bool,
 ) {
+    let mut events = super::events::Events::default();
     while let Some(rec) = rx.recv().await {
         if access_log {
             log(&rec);
+        }
+        for event in events.observe(&rec) {
+            super::events::log(&event, &rec);
         }
         recent.push(rec);
         counters.records_processed.fetch_add(1, Relaxed);
@@ -198,39 +202,14 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Direction, Protocol};
-    use sightline_policy::Decision;
+    use crate::record::Direction;
 
     fn record(i: u16) -> CallRecord {
         CallRecord {
             request_id: format!("r{i}"),
-            trace_id: [1; 16],
-            span_id: [2; 8],
-            parent_span_id: None,
-            start: std::time::SystemTime::now(),
-            duration: std::time::Duration::from_millis(1),
-            upstream_latency: None,
-            direction: Direction::Inbound,
-            source_addr: "127.0.0.1:1".parse().unwrap(),
-            source_identity: None,
             service: Some("s".into()),
-            upstream: None,
-            dest_port: None,
-            inside: None,
-            sni: None,
-            method: http::Method::GET,
-            host: "h".into(),
-            path: "/".into(),
-            path_truncated: false,
-            route: None,
             status: Some(200 + i % 2 * 300),
-            error: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            protocol: Protocol::H1,
-            tls: false,
-            decision: Decision::Allowed,
-            reason: String::new(),
+            ..CallRecord::sample()
         }
     }
 

@@ -78,17 +78,10 @@ pub(super) async fn inbound(
             // The handshake gets the header-read budget: a silent client cannot hold a slot.
             match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
-                    let identity = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|certs| certs.first())
-                        .and_then(sightline_certs::peer_identity)
-                        .map(Arc::<str>::from);
                     let info = Arc::new(ConnInfo {
                         peer,
                         tls: true,
-                        identity,
+                        identity: peer_identity(&tls),
                         activity,
                     });
                     serve(tls, info, shared, conn_limits, shutdown).await;
@@ -143,21 +136,66 @@ pub(super) async fn egress(
                 .as_ref()
                 .map_or(limits.idle_timeout, |e| e.idle_timeout);
             drop(active);
-            let info = Arc::new(ConnInfo {
-                peer,
-                tls: false,
-                identity: None,
-                activity: Arc::new(ConnActivity::tracked(ticket)),
-            });
-            let activity = info.activity.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                let info = info.clone();
-                async move { Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await) }
-            });
-            serve_connection(stream, svc, conn_limits(&limits, idle), &activity, shutdown).await;
+            let tls = shared.active().egress.as_ref().and_then(|e| e.tls.clone());
+            let activity = Arc::new(ConnActivity::tracked(ticket));
+            let limits = conn_limits(&limits, idle);
+            let Some(acceptor) = tls else {
+                let info = Arc::new(ConnInfo {
+                    peer,
+                    tls: false,
+                    identity: None,
+                    activity,
+                });
+                serve_egress(stream, info, shared, limits, shutdown).await;
+                return;
+            };
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let identity = peer_identity(&tls);
+                    let info = Arc::new(ConnInfo {
+                        peer,
+                        tls: true,
+                        identity,
+                        activity,
+                    });
+                    serve_egress(tls, info, shared, limits, shutdown).await;
+                }
+                _ => {
+                    let counters = shared.recorder.counters();
+                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                    tracing::debug!(%peer, "egress TLS handshake failed or timed out");
+                }
+            }
         });
     }
+}
+
+async fn serve_egress<I>(
+    io: I,
+    info: Arc<ConnInfo>,
+    shared: Arc<Shared>,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = info.activity.clone();
+    let svc = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let info = info.clone();
+        async move { Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await) }
+    });
+    serve_connection(io, svc, limits, &activity, shutdown).await;
+}
+
+/// The identity in a verified client certificate, if the client sent one.
+fn peer_identity<I>(tls: &tokio_rustls::server::TlsStream<I>) -> Option<Arc<str>> {
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(sightline_certs::peer_identity)
+        .map(Arc::<str>::from)
 }
 
 /// Accepts admin connections until shutdown.

@@ -29,8 +29,8 @@ pub struct Enclave {
     pub rules: Vec<EgressRule>,
     /// The mode for objections of rules without their own mode, and for refused destinations.
     pub mode: Mode,
-    /// Sightline's listening addresses; a wildcard address stands for loopback too. To refuse
-    /// the host's other interface addresses, list each `interface_ip:port` here.
+    /// Sightline's listening addresses; a wildcard address stands for loopback too. (The proxy
+    /// itself refuses the host's other addresses on a wildcard listener's port.)
     pub own_addrs: Vec<SocketAddr>,
 }
 

@@ -186,7 +186,13 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
                 println!("admin: http://{}", s.admin_addr());
                 println!("inbound: http://{}", s.inbound_addr());
                 if let Some(e) = s.egress_addr() {
-                    println!("egress: http://{e}");
+                    let tls = s
+                        .shared()
+                        .active()
+                        .egress
+                        .as_ref()
+                        .is_some_and(|e| e.tls.is_some());
+                    println!("egress: {}://{e}", if tls { "https" } else { "http" });
                 }
                 match crate::lifecycle::run_until_stopped(s).await {
                     Ok(_) => ExitCode::SUCCESS,

@@ -487,10 +487,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     for (name, s) in raw.services {
         let key = format!("services.{name}");
         if !valid_name(&name) {
-            check.issue(
-                &key,
-                "service names use letters, digits, '-', '_' and '.' only",
-            );
+            check.issue(&key, NAME_RULE);
         }
         if s.upstreams.is_empty() {
             check.issue(
@@ -579,6 +576,40 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
 
     let egress = raw.egress.map(|e| {
+        for (key, d) in [
+            ("egress.connect_timeout", e.connect_timeout),
+            ("egress.idle_timeout", e.idle_timeout),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                check.issue(key, "must be greater than zero");
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in e.sources.iter().enumerate() {
+            if !valid_name(&s.service) {
+                check.issue(&format!("egress.sources[{i}].service"), NAME_RULE);
+            }
+        }
+        for (i, c) in e.credentials.iter().enumerate() {
+            if !valid_name(&c.service) {
+                check.issue(&format!("egress.credentials[{i}].service"), NAME_RULE);
+            }
+            if !seen.insert(c.service.clone()) {
+                check.issue(
+                    &format!("egress.credentials[{i}].service"),
+                    format!("{} has credentials already", c.service),
+                );
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, id) in e.identities.iter().enumerate() {
+            if !valid_name(&id.service) {
+                check.issue(&format!("egress.identities[{i}].service"), NAME_RULE);
+            }
+            if !ids.insert(id.identity.clone()) {
+                check.issue(&format!("egress.identities[{i}].identity"), "listed twice");
+            }
+        }
         for (i, c) in e.credentials.iter().enumerate() {
             if c.token.len() < 16 {
                 check.issue(
@@ -628,6 +659,9 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             ),
         }
     }
+    if raw.dns.timeout.is_some_and(|d| d.0.is_zero()) {
+        check.issue("dns.timeout", "must be greater than zero");
+    }
     let dns = DnsConfig {
         servers: raw.dns.servers,
         hosts,
@@ -637,18 +671,27 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         file::ModeFile::Enforce => sightline_policy::Mode::Enforce,
         file::ModeFile::Report => sightline_policy::Mode::Report,
     };
-    let networks = raw
-        .enclave
-        .networks
-        .into_iter()
-        .map(|n| match n {
+    let mut networks = Vec::new();
+    for (i, n) in raw.enclave.networks.into_iter().enumerate() {
+        networks.push(match n {
             file::NetworkFile::Plain(net) => sightline_policy::Network::new(net),
-            file::NetworkFile::WithExceptions { net, except } => sightline_policy::Network {
-                net: net.trunc(),
-                except,
-            },
-        })
-        .collect();
+            file::NetworkFile::WithExceptions(n) => {
+                let net = n.net.trunc();
+                for (j, e) in n.except.iter().enumerate() {
+                    if !net.contains(e) {
+                        check.issue(
+                            &format!("enclave.networks[{i}].except[{j}]"),
+                            format!("{e} is not inside {net}"),
+                        );
+                    }
+                }
+                sightline_policy::Network {
+                    net,
+                    except: n.except,
+                }
+            }
+        });
+    }
     let mut rules = Vec::new();
     for (i, r) in raw.enclave.rules.into_iter().enumerate() {
         let mut patterns = Vec::new();
@@ -710,6 +753,9 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         source: ConfigSource::default(),
     }
 }
+
+const NAME_RULE: &str =
+    "service names start with a letter or digit and use letters, digits, '-', '_' and '.' only (at most 64)";
 
 fn valid_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_alphanumeric())

@@ -140,7 +140,13 @@ pub async fn handle(
     let active = shared.active();
     let trace = TraceContext::from_header(req.headers().get("traceparent").map(|v| v.as_bytes()));
     let request_id = trace::request_id();
-    let record = begin_record(&req, &conn, &trace, &request_id);
+    let record = begin_record(
+        &req,
+        &conn,
+        &trace,
+        &request_id,
+        active.config.recording.max_path_bytes,
+    );
     let Some(rt) = active.egress.as_ref() else {
         let guard = CallGuard::start(
             record,
@@ -294,6 +300,10 @@ fn check(
     let mut inside = true;
     for ip in ips {
         if loops_back(&rt.enclave.own_addrs, *ip, port) {
+            if let Some(rec) = guard.rec() {
+                rec.inside = Some(rt.enclave.is_inside(*ip));
+                rec.upstream = Some(Arc::from(SocketAddr::new(*ip, port).to_string()));
+            }
             return Err(ProxyError::EgressBlocked(format!(
                 "{ip}: destination is Sightline's own listener (an address of this host)"
             )));
@@ -332,8 +342,15 @@ fn check(
 /// address is local exactly when a socket can bind to it; the check only runs for the port of
 /// a wildcard listener.
 fn loops_back(own: &[SocketAddr], ip: IpAddr, port: u16) -> bool {
-    own.iter()
-        .any(|own| own.port() == port && own.ip().is_unspecified())
+    // Multicast and broadcast bind on Linux too; the policy refuses them anyway.
+    let unicast = match ip {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    };
+    unicast
+        && own
+            .iter()
+            .any(|own| own.port() == port && own.ip().is_unspecified())
         && std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
@@ -409,11 +426,12 @@ fn begin_record(
     conn: &ConnInfo,
     trace: &TraceContext,
     request_id: &str,
+    max_path: usize,
 ) -> CallRecord {
-    let path = if req.method() == Method::CONNECT {
-        String::new()
+    let (path, path_truncated) = if req.method() == Method::CONNECT {
+        (String::new(), false)
     } else {
-        req.uri().path().chars().take(2048).collect()
+        crate::record::cap_path(req.uri().path(), max_path)
     };
     CallRecord {
         request_id: request_id.to_owned(),
@@ -434,7 +452,7 @@ fn begin_record(
         method: req.method().clone(),
         host: req.uri().host().unwrap_or("").to_ascii_lowercase(),
         path,
-        path_truncated: false,
+        path_truncated,
         route: None,
         status: None,
         error: None,

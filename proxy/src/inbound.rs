@@ -312,16 +312,7 @@ fn begin_record(
     request_id: &str,
     max_path: usize,
 ) -> CallRecord {
-    let path = req.uri().path();
-    let (path, truncated) = if path.len() > max_path {
-        let mut cut = max_path;
-        while !path.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        (path[..cut].to_owned(), true)
-    } else {
-        (path.to_owned(), false)
-    };
+    let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
     CallRecord {
         request_id: request_id.to_owned(),
         trace_id: trace.trace_id,

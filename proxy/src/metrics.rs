@@ -136,7 +136,7 @@ pub fn render(shared: &Shared) -> String {
         ("sightline_connections_rejected_total", "counter", "Inbound connections refused at limits.max_connections.", c.connections_rejected.load(Relaxed)),
         ("sightline_connections_active", "gauge", "Inbound client connections open now (upgraded tunnels included).", shared.inbound_conns.count() as u64),
         ("sightline_egress_connections_active", "gauge", "Egress connections open now (CONNECT tunnels included).", shared.egress_conns.count() as u64),
-        ("sightline_tls_handshake_failures_total", "counter", "Inbound TLS handshakes that failed or timed out.", c.tls_handshake_failures.load(Relaxed)),
+        ("sightline_tls_handshake_failures_total", "counter", "TLS handshakes (inbound and egress listeners) that failed or timed out.", c.tls_handshake_failures.load(Relaxed)),
         ("sightline_upstream_ejections_total", "counter", "Upstreams taken out of rotation after consecutive failures.", c.upstream_ejections.load(Relaxed)),
         ("sightline_config_reloads_total", "counter", "Config reloads applied.", c.reloads_ok.load(Relaxed)),
         ("sightline_config_reload_failures_total", "counter", "Config reloads rejected (the running config kept serving).", c.reloads_failed.load(Relaxed)),

@@ -12,3 +12,15 @@ pub use body::{BodyLimitExceeded, CallGuard, CountingBody, RecordedBody, Respons
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass};
 pub use recorder::{RecentCalls, Recorder};
+
+/// `path` cut to at most `max` bytes on a character boundary, and whether it was cut.
+pub fn cap_path(path: &str, max: usize) -> (String, bool) {
+    if path.len() <= max {
+        return (path.to_owned(), false);
+    }
+    let mut cut = max;
+    while !path.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (path[..cut].to_owned(), true)
+}

@@ -164,7 +164,10 @@ impl Shared {
         if config.listen_addrs() != old.config.listen_addrs() {
             tracing::warn!("listen addresses changed; they take effect at the next restart");
         }
-        if config.recording != old.config.recording {
+        let (new, was) = (&config.recording, &old.config.recording);
+        if (new.queue, new.recent_calls, new.access_log)
+            != (was.queue, was.recent_calls, was.access_log)
+        {
             tracing::warn!("recording settings changed; they take effect at the next restart");
         }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;

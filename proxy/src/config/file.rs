@@ -113,11 +113,15 @@ pub(crate) enum ModeFile {
 )]
 pub(crate) enum NetworkFile {
     Plain(ipnet::IpNet),
-    WithExceptions {
-        net: ipnet::IpNet,
-        #[serde(default)]
-        except: Vec<ipnet::IpNet>,
-    },
+    WithExceptions(NetworkExceptFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "{ net: CIDR, except: [CIDR, ...] }")]
+pub(crate) struct NetworkExceptFile {
+    pub net: ipnet::IpNet,
+    #[serde(default)]
+    pub except: Vec<ipnet::IpNet>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

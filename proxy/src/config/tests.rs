@@ -155,3 +155,42 @@ fn example_config_is_accepted() {
     let text = std::fs::read_to_string(&path).unwrap();
     parse(&text).unwrap();
 }
+
+#[test]
+fn egress_and_enclave_mistakes_are_named() {
+    let cases = [
+        ("enclave:\n  networks: [ { net: 10.0.0.0/8, exept: [10.9.0.0/16] } ]\n", "enclave.networks"),
+        ("enclave:\n  networks: [ { net: 10.0.0.0/8, except: [192.168.0.0/16] } ]\n", "enclave.networks[0].except[0]"),
+        ("egress: { connect_timeout: 0s }\n", "egress.connect_timeout"),
+        ("dns: { timeout: 0s }\n", "dns.timeout"),
+        ("egress: { sources: [ { cidr: 10.0.0.0/8, service: \"-bad\" } ] }\n", "egress.sources[0].service"),
+        (
+            "egress:\n  credentials:\n    - { service: a, token: aaaaaaaaaaaaaaaaaaaa }\n    - { service: a, token: bbbbbbbbbbbbbbbbbbbb }\n",
+            "egress.credentials[1].service",
+        ),
+        ("enclave:\n  rules: [ { hosts: [\"10.*.0.1\"] } ]\n", "enclave.rules[0].hosts[0]"),
+    ];
+    for (extra, key) in cases {
+        let err = parse(&format!("{GOOD}{extra}")).unwrap_err();
+        assert!(
+            err.issues.iter().any(|i| i.key.starts_with(key)),
+            "{extra}: {err}"
+        );
+        assert!(
+            err.issues.iter().all(|i| i.line.is_some()),
+            "{extra}: {err}"
+        );
+    }
+}
+
+#[test]
+fn egress_section_enables_the_listener_with_defaults() {
+    let c = parse(&format!("{GOOD}egress: {{}}\n")).unwrap();
+    let e = c.egress.unwrap();
+    assert_eq!(e.listen, DEFAULT_EGRESS);
+    assert_eq!(e.connect_timeout, Duration::from_secs(5));
+    assert!(
+        parse(GOOD).unwrap().egress.is_none(),
+        "no egress section, no egress listener"
+    );
+}

@@ -75,21 +75,22 @@ pub async fn egress(proxy: SocketAddr, provider: SocketAddr, rate: u32) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        let (url, creds) = match fastrand::u8(..10) {
-            0..=6 => (
-                format!(
-                    "http://api.payments-provider.example:{}/v1/charges",
-                    provider.port()
-                ),
-                true,
-            ),
+        // The shadow-SaaS caller connects from an address no source rule names.
+        let provider_url = format!(
+            "http://api.payments-provider.example:{}/v1/charges",
+            provider.port()
+        );
+        let (url, creds, from) = match fastrand::u8(..10) {
+            0..=6 => (provider_url, true, None),
             7 => (
                 "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
                 false,
+                None,
             ),
             _ => (
                 "http://telemetry.shadow-saas.example/collect".to_owned(),
                 false,
+                Some([127, 0, 0, 5]),
             ),
         };
         // Absolute-form through the proxy: the client connects to the proxy, not the host.
@@ -102,7 +103,15 @@ pub async fn egress(proxy: SocketAddr, provider: SocketAddr, rate: u32) {
         };
         let conn = proxy;
         tokio::spawn(async move {
-            let Ok(tcp) = tokio::net::TcpStream::connect(conn).await else {
+            let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
+                return;
+            };
+            if let Some(ip) = from {
+                if socket.bind(SocketAddr::from((ip, 0))).is_err() {
+                    return;
+                }
+            }
+            let Ok(tcp) = socket.connect(conn).await else {
                 return;
             };
             let Ok((mut send, c)) =

@@ -1,5 +1,6 @@
-//! A CONNECT tunnel: after the 200, read the TLS ClientHello's server name (without terminating
-//! TLS), report a name that differs from the CONNECT target, then relay bytes both ways.
+//! A CONNECT tunnel: relay bytes both ways from the 200 on, reading the TLS ClientHello's
+//! server name as it passes (TLS is never terminated), and report a name that differs from the
+//! CONNECT target. Server-first protocols are not held up: nothing waits for the client.
 
 use super::sni::{self, Hello};
 use crate::record::CallGuard;
@@ -8,15 +9,35 @@ use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// How long to wait for the client's first bytes before relaying without an SNI.
-const HELLO_WAIT: Duration = Duration::from_secs(5);
+/// What the tunnel learned from the client's first bytes.
+#[derive(Default)]
+struct Sniffer {
+    first: Vec<u8>,
+    done: bool,
+    sni: Option<String>,
+}
+
+impl Sniffer {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.done {
+            return;
+        }
+        self.first.extend_from_slice(chunk);
+        match sni::parse(&self.first) {
+            Hello::Incomplete if self.first.len() < sni::MAX_HELLO => return,
+            Hello::Tls(name) => self.sni = name,
+            _ => {}
+        }
+        self.done = true;
+        self.first = Vec::new();
+    }
+}
 
 pub(super) async fn relay(
     upgrade: OnUpgrade,
-    mut upstream: TcpStream,
+    upstream: TcpStream,
     host: Host,
     mut guard: CallGuard,
     idle: Duration,
@@ -31,36 +52,13 @@ pub(super) async fn relay(
             return;
         }
     };
-    let mut client = TokioIo::new(client);
-
-    // Peek at the first record: the ClientHello names the server the client really wants.
-    let mut first = Vec::with_capacity(1024);
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + HELLO_WAIT;
-    loop {
-        match sni::parse(&first) {
-            Hello::Incomplete if first.len() < sni::MAX_HELLO => {}
-            Hello::Tls(name) => {
-                note_sni(&mut guard, &host, name);
-                break;
-            }
-            _ => break,
-        }
-        match tokio::time::timeout_at(deadline, client.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => first.extend_from_slice(&buf[..n]),
-        }
-    }
-    if !first.is_empty() && upstream.write_all(&first).await.is_err() {
-        if let Some(rec) = guard.rec() {
-            rec.error = Some("tunnel_failed");
-            rec.reason = "destination closed the tunnel".into();
-        }
-        return;
-    }
-    guard.bytes_in().fetch_add(first.len() as u64, Relaxed);
-
-    match crate::server::relay(client, upstream, idle).await {
+    let mut sniffer = Sniffer::default();
+    let result = crate::server::relay(TokioIo::new(client), upstream, idle, |chunk| {
+        sniffer.feed(chunk)
+    })
+    .await;
+    note_sni(&mut guard, &host, sniffer.sni);
+    match result {
         Ok((up, down)) => {
             guard.bytes_in().fetch_add(up, Relaxed);
             if let Some(rec) = guard.rec() {
@@ -85,9 +83,14 @@ fn note_sni(guard: &mut CallGuard, host: &Host, name: Option<String>) {
         // CONNECT to an address with a name in the hello: the name is the real destination.
         Host::Ip(_) => false,
     };
-    if differs && rec.decision == Decision::Allowed {
-        rec.decision = Decision::Reported;
-        rec.reason = format!("TLS server name {name:?} differs from the CONNECT host {host}");
+    if differs {
+        let note = format!("TLS server name {name:?} differs from the CONNECT host {host}");
+        if rec.decision == Decision::Allowed {
+            rec.decision = Decision::Reported;
+            rec.reason = note;
+        } else {
+            rec.reason = format!("{}; {note}", rec.reason);
+        }
     }
     rec.sni = Some(name);
 }

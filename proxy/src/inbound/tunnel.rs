@@ -23,7 +23,7 @@ pub(super) async fn relay(
             return;
         }
     };
-    match crate::server::relay(TokioIo::new(client), TokioIo::new(upstream), idle).await {
+    match crate::server::relay(TokioIo::new(client), TokioIo::new(upstream), idle, |_| {}).await {
         Ok((from_client, from_upstream)) => {
             guard.bytes_in().fetch_add(from_client, Relaxed);
             if let Some(rec) = guard.rec() {

@@ -128,8 +128,8 @@ impl CallRecord {
         match (self.direction, &self.service) {
             (Direction::Inbound, Some(s)) => s.to_string(),
             (Direction::Inbound, None) => "-".into(),
+            // The host is already bracketed when it is an IPv6 address.
             (Direction::Egress, _) => match self.dest_port {
-                Some(p) if self.host.contains(':') => format!("[{}]:{p}", self.host),
                 Some(p) => format!("{}:{p}", self.host),
                 None => self.host.clone(),
             },

@@ -176,9 +176,15 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
         }
     }
     if let Some(s) = &q.service {
-        // `-` selects unrouted calls, as in the metrics.
-        let want = (s != super::counters::UNROUTED).then_some(s.as_str());
-        if rec.service.as_deref() != want {
+        // The metrics' labels select calls without a service: `-` unrouted inbound calls,
+        // `unknown` egress calls from unidentified sources.
+        let ok = match (s.as_str(), rec.direction, rec.service.as_deref()) {
+            (super::counters::UNROUTED, super::Direction::Inbound, None) => true,
+            (crate::egress::UNKNOWN_SOURCE, super::Direction::Egress, None) => true,
+            (want, _, Some(have)) => want == have,
+            _ => false,
+        };
+        if !ok {
             return false;
         }
     }

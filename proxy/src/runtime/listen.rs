@@ -213,11 +213,16 @@ pub(super) async fn admin(
                 idle_timeout: Duration::from_secs(60),
                 max_head_bytes: 64 * 1024,
             };
+            let activity = Arc::new(ConnActivity::default());
+            let seen = activity.clone();
             let svc = hyper::service::service_fn(move |req| {
                 let view = view.clone();
-                async move { Ok::<_, Infallible>(view.handle(&req)) }
+                // Each request restarts the idle timer.
+                seen.request_started();
+                let resp = view.handle(&req);
+                seen.request_finished();
+                async move { Ok::<_, Infallible>(resp) }
             });
-            let activity = ConnActivity::default();
             serve_connection(stream, svc, limits, &activity, shutdown).await;
         });
     }

@@ -2,10 +2,18 @@
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::timeout;
 
-/// Copies both ways until both sides have closed, or nothing moved for `idle`; returns the
-/// bytes sent by the client and by the upstream.
-pub async fn relay<C, U>(client: C, upstream: U, idle: Duration) -> std::io::Result<(u64, u64)>
+/// Copies both ways until both sides have closed, or nothing moved for `idle` (a peer that
+/// stops reading counts as idle too). `inspect` sees every chunk the client sends, as it is
+/// relayed (the egress tunnel reads the TLS server name from it). Returns the bytes sent by
+/// the client and by the upstream.
+pub async fn relay<C, U>(
+    client: C,
+    upstream: U,
+    idle: Duration,
+    mut inspect: impl FnMut(&[u8]),
+) -> std::io::Result<(u64, u64)>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -15,25 +23,27 @@ where
     let (mut a, mut b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
     let (mut up, mut down) = (0u64, 0u64);
     let (mut client_open, mut upstream_open) = (true, true);
+    let stalled = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading");
     while client_open || upstream_open {
         tokio::select! {
             r = cr.read(&mut a), if client_open => match r {
                 Ok(0) | Err(_) => {
                     client_open = false;
-                    let _ = uw.shutdown().await;
+                    let _ = timeout(idle, uw.shutdown()).await;
                 }
                 Ok(n) => {
-                    uw.write_all(&a[..n]).await?;
+                    inspect(&a[..n]);
+                    timeout(idle, uw.write_all(&a[..n])).await.map_err(|_| stalled())??;
                     up += n as u64;
                 }
             },
             r = ur.read(&mut b), if upstream_open => match r {
                 Ok(0) | Err(_) => {
                     upstream_open = false;
-                    let _ = cw.shutdown().await;
+                    let _ = timeout(idle, cw.shutdown()).await;
                 }
                 Ok(n) => {
-                    cw.write_all(&b[..n]).await?;
+                    timeout(idle, cw.write_all(&b[..n])).await.map_err(|_| stalled())??;
                     down += n as u64;
                 }
             },

@@ -51,6 +51,39 @@ pub fn handle<B>(
             Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
         },
         "/api/status" => json(StatusCode::OK, &state.status()),
+        "/api/graph" | "/api/endpoints" => {
+            let window = match query::window(req.uri().query().unwrap_or("")) {
+                Ok(w) => w,
+                Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+            };
+            let result = if path == "/api/graph" {
+                state.graph(&window)
+            } else {
+                state.endpoints(&window)
+            };
+            match result {
+                Ok(v) => json(StatusCode::OK, &v),
+                Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+            }
+        }
+        "/api/anomalies" => json(StatusCode::OK, &state.anomalies()),
+        p if p.starts_with("/api/nodes/") => {
+            let raw = &p["/api/nodes/".len()..];
+            let Some(id) = query::decode(raw) else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_path",
+                    "bad percent-encoding in node id",
+                );
+            };
+            let window =
+                query::window(req.uri().query().unwrap_or("")).unwrap_or_else(|_| "5m".into());
+            match state.node(&id, &window) {
+                Ok(Some(v)) => json(StatusCode::OK, &v),
+                Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such node"),
+                Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+            }
+        }
         _ => match assets::find(path) {
             Some(asset) => assets::serve(asset),
             None => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),

@@ -102,4 +102,12 @@ pub trait AdminState: Send + Sync + 'static {
     fn calls(&self, query: &CallQuery) -> CallPage;
     /// A JSON summary of the running configuration and its reload status.
     fn status(&self) -> serde_json::Value;
+    /// The call graph over a window (`1m`, `5m`, `1h`, `24h`); `Err` names a bad window.
+    fn graph(&self, window: &str) -> Result<serde_json::Value, String>;
+    /// Endpoints with traffic in the window, current stats against their baselines.
+    fn endpoints(&self, window: &str) -> Result<serde_json::Value, String>;
+    /// First sightings and anomalies, newest first.
+    fn anomalies(&self) -> serde_json::Value;
+    /// One node with its edges and findings; `None` when unknown.
+    fn node(&self, id: &str, window: &str) -> Result<Option<serde_json::Value>, String>;
 }

@@ -1,5 +1,6 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
+use crate::analysis::graph::Window;
 use crate::metrics;
 use crate::record::CallRecord;
 use crate::runtime::Shared;
@@ -59,6 +60,35 @@ impl AdminState for AdminView {
         }
     }
 
+    fn graph(&self, w: &str) -> Result<serde_json::Value, String> {
+        let view = self
+            .shared
+            .recorder
+            .analysis()
+            .graph_view(window(w)?, now());
+        serde_json::to_value(view).map_err(|e| e.to_string())
+    }
+
+    fn endpoints(&self, w: &str) -> Result<serde_json::Value, String> {
+        let view = self
+            .shared
+            .recorder
+            .analysis()
+            .endpoints_view(window(w)?, now());
+        Ok(serde_json::json!({ "window": w, "endpoints": view }))
+    }
+
+    fn anomalies(&self) -> serde_json::Value {
+        let analysis = self.shared.recorder.analysis();
+        let findings: Vec<_> = analysis.findings().collect();
+        serde_json::json!({ "anomalies": findings })
+    }
+
+    fn node(&self, id: &str, w: &str) -> Result<Option<serde_json::Value>, String> {
+        let w = window(w)?;
+        Ok(self.shared.recorder.analysis().node_view(id, w, now()))
+    }
+
     fn status(&self) -> serde_json::Value {
         let active = self.shared.active();
         let reload = self.shared.reload_status();
@@ -94,11 +124,22 @@ impl AdminState for AdminView {
     }
 }
 
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn window(w: &str) -> Result<Window, String> {
+    Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
+}
+
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn view(seq: u64, r: &CallRecord) -> CallView {
+/// A call as the API (and the store's call log) shows it.
+pub fn view(seq: u64, r: &CallRecord) -> CallView {
     CallView {
         id: r.request_id.clone(),
         seq,

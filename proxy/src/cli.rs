@@ -1,4 +1,4 @@
-//! The command line: `run`, `check`, `proxy`, `demo` and `certs init`.
+//! The command line: `run`, `check`, `proxy`, `demo`, `certs init` and `baseline replay`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
@@ -74,6 +74,45 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// The call graph.
+    Graph {
+        /// What to do with the graph.
+        #[command(subcommand)]
+        command: GraphCommand,
+    },
+    /// Baselines and anomaly detection, offline.
+    Baseline {
+        /// What to do with baselines.
+        #[command(subcommand)]
+        command: BaselineCommand,
+    },
+}
+
+/// `sightline baseline …`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Run the detector over a `timestamp,value` CSV; print one JSON line per anomaly.
+    Replay(crate::analysis::replay::ReplayArgs),
+}
+
+/// `sightline graph …`.
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// Print the graph of a running instance as DOT or JSON.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::export::Format::Dot)]
+        format: crate::export::Format,
+        /// The instance's admin listener.
+        #[arg(long, default_value = "127.0.0.1:9900")]
+        admin: SocketAddr,
+        /// Window: 1m, 5m, 1h or 24h.
+        #[arg(long, default_value = "24h")]
+        window: String,
+        /// Admin bearer token, when the instance requires one.
+        #[arg(long, env = "SIGHTLINE_ADMIN_TOKEN")]
+        token: Option<String>,
+    },
 }
 
 /// `sightline certs …`.
@@ -144,6 +183,54 @@ pub fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("certs init: {e}");
                     ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Graph {
+            command:
+                GraphCommand::Export {
+                    format,
+                    admin,
+                    window,
+                    token,
+                },
+        } => block_on(async move {
+            match crate::export::export(admin, &window, token.as_deref(), format).await {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("graph export: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }),
+        Command::Baseline {
+            command: BaselineCommand::Replay(args),
+        } => {
+            use crate::analysis::replay::{run, ReplayError};
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match run(&args.csv, &args.config(), &mut out) {
+                Ok(stats) => {
+                    eprintln!(
+                        "{}: {} rows, step {} min, learning {} steps, persistence {} steps, {} anomalies",
+                        args.csv.display(),
+                        stats.rows,
+                        stats.step_minutes,
+                        stats.learning_steps,
+                        stats.persistence_steps,
+                        stats.anomalies
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e @ ReplayError::Write(_)) => {
+                    eprintln!("baseline replay: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+                Err(e) => {
+                    eprintln!("baseline replay: {e}");
+                    ExitCode::from(EXIT_CONFIG)
                 }
             }
         }

@@ -36,8 +36,45 @@ pub struct Config {
     pub dns: DnsConfig,
     /// Which destinations are inside the enclave and which outbound calls are allowed.
     pub enclave: EnclaveConfig,
+    /// Baselines and anomaly detection.
+    pub analysis: AnalysisSettings,
+    /// The embedded store; `None` keeps everything in memory only.
+    pub storage: Option<crate::store::StoreConfig>,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
+}
+
+/// Baselines and anomaly detection (changes apply at the next restart).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnalysisSettings {
+    /// No statistical anomaly before an endpoint has this much history (default 20% of a week).
+    pub learning: Duration,
+    /// A departure must last this long before it is an anomaly (default 3 minutes).
+    pub persistence: Duration,
+    /// Minimum traffic (calls per minute) for rate, error and latency rules (default 10).
+    pub min_rate: f64,
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        AnalysisSettings {
+            learning: Duration::from_secs(2016 * 60),
+            persistence: Duration::from_secs(180),
+            min_rate: 10.0,
+        }
+    }
+}
+
+impl AnalysisSettings {
+    /// The detector configuration these settings give.
+    pub fn detector(&self) -> crate::analysis::baseline::DetectorConfig {
+        crate::analysis::baseline::DetectorConfig {
+            learning_minutes: (self.learning.as_secs() / 60).max(1),
+            persistence_minutes: (self.persistence.as_secs() / 60).max(1),
+            min_rate: self.min_rate,
+            ..Default::default()
+        }
+    }
 }
 
 /// The egress listener: services send their outbound calls through it.
@@ -194,6 +231,9 @@ pub struct ServiceConfig {
     pub tls: Option<UpstreamTls>,
     /// Passive ejection of failing upstreams.
     pub ejection: Ejection,
+    /// An OpenAPI 3 document: its paths are the service's route templates, and calls outside
+    /// it are flagged as shadow endpoints.
+    pub openapi: Option<PathBuf>,
 }
 
 /// TLS to upstreams.
@@ -521,6 +561,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                     server_name: t.server_name,
                 }),
                 ejection,
+                openapi: s.openapi.map(resolve),
             },
         );
     }
@@ -725,6 +766,27 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         rules,
     };
 
+    let storage = raw.storage.map(|s| crate::store::StoreConfig {
+        path: resolve(s.path),
+        retention: s.retention.map_or(Duration::from_secs(86_400), |d| d.0),
+        max_calls: s.max_calls.unwrap_or(1_000_000),
+    });
+    let da = AnalysisSettings::default();
+    let analysis = AnalysisSettings {
+        learning: raw.analysis.learning.map_or(da.learning, |d| d.0),
+        persistence: raw.analysis.persistence.map_or(da.persistence, |d| d.0),
+        min_rate: raw.analysis.min_rate.unwrap_or(da.min_rate),
+    };
+    if analysis.persistence < Duration::from_secs(60) {
+        check.issue(
+            "analysis.persistence",
+            "at least 1m (anomalies are judged per minute)",
+        );
+    }
+    if !(analysis.min_rate >= 0.0 && analysis.min_rate.is_finite()) {
+        check.issue("analysis.min_rate", "must be zero or more calls per minute");
+    }
+
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
@@ -750,6 +812,8 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         egress,
         dns,
         enclave,
+        analysis,
+        storage,
         source: ConfigSource::default(),
     }
 }

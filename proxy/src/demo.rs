@@ -51,6 +51,12 @@ limits:
   request_timeout: 5s
 recording:
   access_log: false
+analysis:
+  learning: 10m
+  min_rate: 5
+storage:
+  path: \"{store}\"
+  retention: 1h
 egress:
   listen: \"{egress}\"
   credentials: [ {{ service: payments, token: demo-payments-token-0001 }} ]
@@ -65,6 +71,7 @@ enclave:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
 ",
         egress = args.egress,
+        store = std::env::temp_dir().join("sightline-demo").display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),
         admin = args.admin,
@@ -107,6 +114,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         println!("egress: http://{e}");
     }
     println!("dashboard: http://{}/", sightline.admin_addr());
+    println!("note: the demo learns baselines for 10 minutes before it reports anomalies (default: 20% of a week)");
     let mut generators = Vec::new();
     if args.rate > 0 {
         generators.push(tokio::spawn(traffic::generate(

@@ -6,17 +6,20 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod egress;
 pub mod errors;
+pub mod export;
 pub mod inbound;
 pub mod lifecycle;
 pub mod metrics;
 pub mod record;
 pub mod runtime;
 pub mod server;
+pub mod store;
 pub mod trace;
 pub mod upstream;
 

@@ -126,7 +126,7 @@ pub fn render(shared: &Shared) -> String {
         );
     }
 
-    let scalars: [(&str, &str, &str, u64); 13] = [
+    let mut scalars: Vec<(&str, &str, &str, u64)> = vec![
         ("sightline_record_queue_depth", "gauge", "Records waiting for the recorder.", rec.queue_depth() as u64),
         ("sightline_record_queue_capacity", "gauge", "Capacity of the record queue.", rec.queue_capacity() as u64),
         ("sightline_records_queued_total", "counter", "Records handed to the recorder.", c.records_queued.load(Relaxed)),
@@ -141,17 +141,75 @@ pub fn render(shared: &Shared) -> String {
         ("sightline_config_reloads_total", "counter", "Config reloads applied.", c.reloads_ok.load(Relaxed)),
         ("sightline_config_reload_failures_total", "counter", "Config reloads rejected (the running config kept serving).", c.reloads_failed.load(Relaxed)),
     ];
+    if let Some(store) = rec.store() {
+        let s = &store.stats;
+        scalars.extend([
+            (
+                "sightline_store_written_total",
+                "counter",
+                "Operations written to the embedded store.",
+                s.written.load(Relaxed),
+            ),
+            (
+                "sightline_store_dropped_total",
+                "counter",
+                "Store writes dropped (queue or retry buffer full).",
+                s.dropped.load(Relaxed),
+            ),
+            (
+                "sightline_store_errors_total",
+                "counter",
+                "Failed store batch writes (retried).",
+                s.errors.load(Relaxed),
+            ),
+            (
+                "sightline_store_pending",
+                "gauge",
+                "Store writes waiting.",
+                s.pending.load(Relaxed),
+            ),
+        ]);
+    }
+    let (detector_overflow, templates) = {
+        let a = rec.analysis();
+        (a.detector_overflow, a.template_stats())
+    };
+    scalars.extend([
+        (
+            "sightline_analysis_baseline_overflow_total",
+            "counter",
+            "Endpoints left without a baseline (cap reached).",
+            detector_overflow,
+        ),
+        (
+            "sightline_templates",
+            "gauge",
+            "Learned route templates.",
+            templates.templates as u64,
+        ),
+        (
+            "sightline_template_overflow_total",
+            "counter",
+            "Calls given the overflow template or host bucket (caps reached).",
+            templates.overflow_templates + templates.overflow_hosts,
+        ),
+        (
+            "sightline_store_open_failures_total",
+            "counter",
+            "Times the store could not be opened at start.",
+            c.store_open_failures.load(Relaxed),
+        ),
+        (
+            "sightline_config_generation",
+            "gauge",
+            "Generation of the config in force.",
+            active.generation,
+        ),
+    ]);
     for (name, kind, help, value) in scalars {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
-    family(
-        &mut out,
-        "sightline_config_generation",
-        "gauge",
-        "Generation of the config in force.",
-    );
-    let _ = writeln!(out, "sightline_config_generation {}", active.generation);
     out
 }
 

@@ -35,6 +35,8 @@ pub struct Active {
     pub unrouted: Arc<ServiceCounters>,
     /// The egress side, when the config enables it.
     pub egress: Option<crate::egress::EgressRuntime>,
+    /// OpenAPI documents to import: (host, or every host; document text).
+    pub openapi: Vec<(Option<String>, String)>,
     /// Increases with every applied config.
     pub generation: u64,
 }
@@ -93,6 +95,7 @@ impl Active {
                 Err(e) => issues.push(src.issue(&format!("services.{name}.tls"), e.to_string())),
             }
         }
+        let openapi = load_openapi(&config, &mut issues);
         if !issues.is_empty() {
             return Err(ConfigError { issues });
         }
@@ -102,6 +105,7 @@ impl Active {
             .as_ref()
             .map(|e| crate::egress::EgressRuntime::build(&config, e, own, counters, egress_tls));
         Ok(Active {
+            openapi,
             egress,
             router,
             pools,
@@ -110,6 +114,60 @@ impl Active {
             generation,
             config: Arc::new(config),
         })
+    }
+}
+
+/// Reads each service's OpenAPI document and checks it parses; returns (host, text) pairs for
+/// every host that routes to the service.
+fn load_openapi(config: &Config, issues: &mut Vec<ConfigIssue>) -> Vec<(Option<String>, String)> {
+    let mut out = Vec::new();
+    for (name, svc) in &config.services {
+        let Some(path) = &svc.openapi else { continue };
+        let key = format!("services.{name}.openapi");
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                issues.push(
+                    config
+                        .source
+                        .issue(&key, format!("{}: {e}", path.display())),
+                );
+                continue;
+            }
+        };
+        let mut probe = crate::analysis::template::Templater::default();
+        if let Err(e) = probe.import_openapi(None, &text) {
+            issues.push(
+                config
+                    .source
+                    .issue(&key, format!("{}: {e}", path.display())),
+            );
+            continue;
+        }
+        // Templates are kept per request host: a document applies to the exact hosts routed to
+        // its service, or to every host when this is the only service.
+        let only_service = config.services.len() == 1;
+        for r in config.inbound.routes.iter().filter(|r| r.service == *name) {
+            match &r.host {
+                crate::config::HostMatch::Exact(h) => out.push((Some(h.clone()), text.clone())),
+                _ if only_service => out.push((None, text.clone())),
+                _ => tracing::warn!(
+                    service = %name,
+                    "openapi: a route without an exact host cannot scope the document; it applies only to exact-host routes"
+                ),
+            }
+        }
+    }
+    out
+}
+
+fn import_openapi(
+    analysis: &mut crate::analysis::engine::Analysis,
+    docs: &[(Option<String>, String)],
+) {
+    for (host, text) in docs {
+        // Checked when the config was built.
+        let _ = analysis.templater().import_openapi(host.as_deref(), text);
     }
 }
 
@@ -164,6 +222,9 @@ impl Shared {
         if config.listen_addrs() != old.config.listen_addrs() {
             tracing::warn!("listen addresses changed; they take effect at the next restart");
         }
+        if config.analysis != old.config.analysis || config.storage != old.config.storage {
+            tracing::warn!("analysis and storage settings take effect at the next restart");
+        }
         let (new, was) = (&config.recording, &old.config.recording);
         if (new.queue, new.recent_calls, new.access_log)
             != (was.queue, was.recent_calls, was.access_log)
@@ -181,6 +242,11 @@ impl Shared {
         status.at = Some(SystemTime::now());
         match result {
             Ok(active) => {
+                {
+                    let mut analysis = self.recorder.analysis();
+                    analysis.set_enclave(active.config.enclave.networks.clone());
+                    import_openapi(&mut analysis, &active.openapi);
+                }
                 self.active.store(Arc::new(active));
                 self.recorder
                     .counters()
@@ -287,8 +353,37 @@ impl Sightline {
         };
         let mut listeners = vec![inbound_addr, admin_addr];
         listeners.extend(egress.as_ref().map(|(_, a)| *a));
-        let recorder = Recorder::start(&config.recording, counters.clone());
+        let mut analysis =
+            crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
+                detector: config.analysis.detector(),
+                ..Default::default()
+            });
+        analysis.set_enclave(config.enclave.networks.clone());
+        // A store that cannot open is reported and skipped: traffic never waits on storage.
+        let store = match &config.storage {
+            None => None,
+            Some(s) => match crate::store::Store::open(s) {
+                Ok((store, restored)) => {
+                    tracing::info!(
+                        path = %s.path.display(),
+                        nodes = restored.nodes.len(),
+                        findings = restored.findings.len(),
+                        baselines = restored.baselines.len(),
+                        "store opened"
+                    );
+                    analysis.restore(restored);
+                    Some(store)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "store unavailable; running without persistence");
+                    counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            },
+        };
         let active = Active::build(config, &counters, 1, &listeners)?;
+        import_openapi(&mut analysis, &active.openapi);
+        let recorder = Recorder::start(&active.config.recording, counters.clone(), analysis, store);
         let shared = Arc::new(Shared {
             active: ArcSwap::from_pointee(active),
             recorder,

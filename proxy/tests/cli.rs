@@ -242,6 +242,26 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     let (status, page) = get(admin, "/", "x").unwrap();
     assert_eq!(status, 200);
     assert!(page.contains("<title>Sightline</title>"));
+    // The demo's graph, exported for offline use.
+    let dot = wait_for("the demo's graph to have the catalog", || {
+        let out = Command::new(BIN)
+            .args([
+                "graph",
+                "export",
+                "--format",
+                "dot",
+                "--window",
+                "5m",
+                "--admin",
+                &admin.to_string(),
+            ])
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        (out.status.success() && text.contains("\"service:catalog\"")).then_some(text)
+    });
+    assert!(dot.starts_with("digraph sightline {"), "{dot}");
+    assert!(dot.contains("\"internet\" -> \"service:catalog\""), "{dot}");
     p.signal("TERM");
     assert_eq!(p.wait_exit(), 0);
 }

@@ -12,6 +12,7 @@
 //! | `/sink` | reads the body as it arrives (counted in `received`), answers its length |
 //! | `/upgrade` | 101, then echoes bytes back |
 //! | `/close` | drops the connection without answering |
+//! | `/callout?via=ADDR&url=URL` | calls `URL` through the egress proxy at `ADDR`, passing the request's `traceparent` on, and answers with the status it got |
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -158,7 +159,7 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
     let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // Routes may add a prefix (`/api/status/503`): the command is the first known segment.
     let known = [
-        "status", "slow", "hang", "close", "stream", "sink", "upgrade",
+        "status", "slow", "hang", "close", "stream", "sink", "upgrade", "callout",
     ];
     let start = all
         .iter()
@@ -186,6 +187,35 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
             full(StatusCode::OK, "")
         }
         ["close"] => return Err(Close),
+        ["callout"] => {
+            let q = req.uri().query().unwrap_or("").to_owned();
+            let param = |k: &str| {
+                q.split('&')
+                    .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let (via, url) = (param("via"), param("url"));
+            let tp = req.headers().get("traceparent").cloned();
+            let tcp = tokio::net::TcpStream::connect(via.as_str())
+                .await
+                .map_err(|_| Close)?;
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .map_err(|_| Close)?;
+            tokio::spawn(conn);
+            let mut out = Request::get(url.as_str());
+            if let Some(tp) = tp {
+                out = out.header("traceparent", tp);
+            }
+            let out = out
+                .body(http_body_util::Empty::<Bytes>::new())
+                .map_err(|_| Close)?;
+            let resp = send.send_request(out).await.map_err(|_| Close)?;
+            let status = resp.status();
+            let _ = resp.into_body().collect().await;
+            full(StatusCode::OK, status.as_u16().to_string())
+        }
         ["stream", n] => {
             let total: usize = n.parse().unwrap_or(0);
             let chunk = Bytes::from(vec![b'x'; 16 * 1024]);

@@ -82,3 +82,20 @@ fn percent_decode(s: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+/// The `window` parameter (default `5m`); other parameters are refused.
+pub(crate) fn window(raw: &str) -> Result<String, String> {
+    let mut window = "5m".to_owned();
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=').unwrap_or((pair, "")) {
+            ("window", v) => window = percent_decode(v).ok_or("window: bad percent-encoding")?,
+            (other, _) => return Err(format!("unknown parameter {other:?}")),
+        }
+    }
+    Ok(window)
+}
+
+/// Percent-decodes a path segment (`+` stays a plus sign there).
+pub(crate) fn decode(raw: &str) -> Option<String> {
+    percent_decode(&raw.replace('+', "%2B"))
+}

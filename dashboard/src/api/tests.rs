@@ -50,6 +50,21 @@ impl AdminState for Fixed {
     fn status(&self) -> serde_json::Value {
         serde_json::json!({})
     }
+    fn graph(&self, window: &str) -> Result<serde_json::Value, String> {
+        match window {
+            "5m" | "1h" => Ok(serde_json::json!({ "window": window, "nodes": [], "edges": [] })),
+            other => Err(format!("unknown window {other:?}")),
+        }
+    }
+    fn endpoints(&self, window: &str) -> Result<serde_json::Value, String> {
+        self.graph(window)
+    }
+    fn anomalies(&self) -> serde_json::Value {
+        serde_json::json!({ "findings": [] })
+    }
+    fn node(&self, id: &str, _window: &str) -> Result<Option<serde_json::Value>, String> {
+        Ok((id == "service:a b").then(|| serde_json::json!({ "id": id })))
+    }
 }
 
 fn get(path: &str, auth: &AdminAuth) -> (StatusCode, String) {
@@ -135,4 +150,36 @@ fn ui_is_served_with_strict_csp() {
     let csp = resp.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src 'self'"));
     assert!(!csp.contains("unsafe-inline"));
+}
+
+#[test]
+fn graph_routes_and_node_ids() {
+    let (status, body) = get("/api/graph?window=1h", &AdminAuth::default());
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("\"1h\""));
+    assert_eq!(
+        get("/api/graph", &AdminAuth::default()).0,
+        StatusCode::OK,
+        "5m is the default"
+    );
+    assert_eq!(
+        get("/api/graph?window=7y", &AdminAuth::default()).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/graph?bogus=1", &AdminAuth::default()).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/nodes/service:a%20b", &AdminAuth::default()).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/api/nodes/service:zzz", &AdminAuth::default()).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get("/api/anomalies", &AdminAuth::default()).0,
+        StatusCode::OK
+    );
 }

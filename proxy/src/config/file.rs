@@ -30,6 +30,28 @@ pub(crate) struct FileConfig {
     pub dns: DnsFile,
     #[serde(default)]
     pub enclave: EnclaveFile,
+    #[serde(default)]
+    pub analysis: AnalysisFile,
+    pub storage: Option<StorageFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with path, retention and max_calls"
+)]
+pub(crate) struct StorageFile {
+    pub path: PathBuf,
+    pub retention: Option<Dur>,
+    pub max_calls: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of analysis settings")]
+pub(crate) struct AnalysisFile {
+    pub learning: Option<Dur>,
+    pub persistence: Option<Dur>,
+    pub min_rate: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +228,7 @@ pub(crate) struct ServiceFile {
     pub protocol: ProtocolFile,
     pub tls: Option<UpstreamTlsFile>,
     pub ejection: Option<EjectionFile>,
+    pub openapi: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -155,6 +155,8 @@ pub struct Counters {
     pub tls_handshake_failures: AtomicU64,
     /// Upstream ejections.
     pub upstream_ejections: AtomicU64,
+    /// Times the store could not be opened at start.
+    pub store_open_failures: AtomicU64,
     /// Config reloads applied.
     pub reloads_ok: AtomicU64,
     /// Config reloads rejected (the running config kept serving).

@@ -1,6 +1,7 @@
 //! The bounded queue from the data path to the recorder task, and what that task keeps.
 
 use super::{CallRecord, Counters, ServiceCounters, StatusClass};
+use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
 use crate::trace::hex;
 use sightline_dashboard::CallQuery;
@@ -16,20 +17,56 @@ pub struct Recorder {
     tx: mpsc::Sender<CallRecord>,
     capacity: usize,
     recent: Arc<RecentCalls>,
+    analysis: Arc<Mutex<Analysis>>,
+    store: Option<crate::store::Store>,
 }
+
+/// How often nodes' last-seen times and baselines are written to the store.
+const SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often the analysis closes minutes without traffic (so silence is noticed).
+const TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Recorder {
     /// Starts the recorder task on the current runtime; it ends when the recorder is dropped.
-    pub fn start(config: &RecordingConfig, counters: Arc<Counters>) -> Arc<Recorder> {
+    pub fn start(
+        config: &RecordingConfig,
+        counters: Arc<Counters>,
+        analysis: Analysis,
+        store: Option<crate::store::Store>,
+    ) -> Arc<Recorder> {
         let (tx, rx) = mpsc::channel(config.queue);
         let recent = Arc::new(RecentCalls::new(config.recent_calls));
-        tokio::spawn(run(rx, recent.clone(), counters.clone(), config.access_log));
+        let analysis = Arc::new(Mutex::new(analysis));
+        let task = Task {
+            recent: recent.clone(),
+            counters: counters.clone(),
+            analysis: analysis.clone(),
+            access_log: config.access_log,
+            events: super::events::Events::default(),
+            store: store.clone(),
+            last_snapshot: std::time::Instant::now(),
+        };
+        tokio::spawn(task.run(rx));
         Arc::new(Recorder {
             counters,
             tx,
             capacity: config.queue,
             recent,
+            analysis,
+            store,
         })
+    }
+
+    /// The store's health, when there is a store.
+    pub fn store(&self) -> Option<&crate::store::Store> {
+        self.store.as_ref()
+    }
+
+    /// The analysis state (graph, templates, baselines, findings). Locked briefly by the
+    /// recorder task per record; readers should not hold it long either.
+    pub fn analysis(&self) -> std::sync::MutexGuard<'_, Analysis> {
+        self.analysis.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Counts the call exactly, then queues its record; a full queue drops the record and
@@ -67,23 +104,122 @@ impl Recorder {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<CallRecord>,
+/// The recorder task: access log, events, analysis, recent calls.
+struct Task {
     recent: Arc<RecentCalls>,
     counters: Arc<Counters>,
+    analysis: Arc<Mutex<Analysis>>,
     access_log: bool,
-) {
-    let mut events = super::events::Events::default();
-    while let Some(rec) = rx.recv().await {
-        if access_log {
+    events: super::events::Events,
+    store: Option<crate::store::Store>,
+    last_snapshot: std::time::Instant,
+}
+
+impl Task {
+    async fn run(mut self, mut rx: mpsc::Receiver<CallRecord>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                rec = rx.recv() => match rec {
+                    Some(rec) => self.handle(rec),
+                    None => return,
+                },
+                _ = tick.tick() => {
+                    let minute = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs() / 60);
+                    let found = self.lock().advance(minute);
+                    self.found(found);
+                    self.snapshot();
+                }
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Analysis> {
+        self.analysis.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn handle(&mut self, rec: CallRecord) {
+        if self.access_log {
             log(&rec);
         }
-        for event in events.observe(&rec) {
+        for event in self.events.observe(&rec) {
             super::events::log(&event, &rec);
         }
-        recent.push(rec);
-        counters.records_processed.fetch_add(1, Relaxed);
+        let found = self.lock().observe(&rec);
+        self.found(found);
+        if let Some(store) = &self.store {
+            let at = rec
+                .start
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            if let Ok(json) = serde_json::to_string(&crate::admin::view(0, &rec)) {
+                store.send(crate::store::Op::Call { at, json });
+            }
+        }
+        self.recent.push(rec);
+        self.counters.records_processed.fetch_add(1, Relaxed);
     }
+}
+
+impl Task {
+    fn found(&self, found: Vec<Finding>) {
+        for f in found {
+            log_finding(&f);
+            if let Some(store) = &self.store {
+                match &f.evidence {
+                    _ if f.kind == "new_node" => {
+                        if let Some(n) = self.lock().node(&f.subject) {
+                            store.send(crate::store::Op::Node(n));
+                        }
+                    }
+                    e if f.kind == "new_edge" => store.send(crate::store::Op::Edge {
+                        from: e["from"].as_str().unwrap_or_default().to_owned(),
+                        to: e["to"].as_str().unwrap_or_default().to_owned(),
+                        at: f.at,
+                    }),
+                    e if f.kind == "new_endpoint" => store.send(crate::store::Op::Endpoint {
+                        node: e["node"].as_str().unwrap_or_default().to_owned(),
+                        method: e["method"].as_str().unwrap_or_default().to_owned(),
+                        template: e["template"].as_str().unwrap_or_default().to_owned(),
+                    }),
+                    _ => {}
+                }
+                store.send(crate::store::Op::Finding(f));
+            }
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let Some(store) = &self.store else { return };
+        if self.last_snapshot.elapsed() < SNAPSHOT {
+            return;
+        }
+        self.last_snapshot = std::time::Instant::now();
+        let (nodes, baselines) = {
+            let a = self.analysis.lock().unwrap_or_else(|p| p.into_inner());
+            (a.nodes_snapshot(), a.baselines_snapshot())
+        };
+        for n in nodes {
+            store.send(crate::store::Op::Node(n));
+        }
+        for (key, json) in baselines {
+            store.send(crate::store::Op::Baseline { key, json });
+        }
+    }
+}
+
+fn log_finding(f: &Finding) {
+    tracing::info!(
+        target: "sightline::event",
+        kind = %f.kind,
+        subject = %f.subject,
+        evidence = %f.evidence,
+        "{}",
+        f.kind
+    );
 }
 
 fn log(rec: &CallRecord) {
@@ -230,7 +366,12 @@ mod tests {
             max_path_bytes: 100,
             access_log: false,
         };
-        let recorder = Recorder::start(&config, counters.clone());
+        let recorder = Recorder::start(
+            &config,
+            counters.clone(),
+            Analysis::new(Default::default()),
+            None,
+        );
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..10 {
             recorder.record(&svc, record(i));
@@ -262,7 +403,12 @@ mod tests {
             max_path_bytes: 100,
             access_log: false,
         };
-        let recorder = Recorder::start(&config, counters.clone());
+        let recorder = Recorder::start(
+            &config,
+            counters.clone(),
+            Analysis::new(Default::default()),
+            None,
+        );
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..8 {
             recorder.record(&svc, record(i));

@@ -1,0 +1,8 @@
+//! Traffic analysis: route templates, call graph, baselines and anomalies.
+
+pub mod baseline;
+pub mod engine;
+pub mod graph;
+pub mod replay;
+pub mod sketch;
+pub mod template;

@@ -1,0 +1,60 @@
+//! What a detector reports: the kind of anomaly, the signal, and observed vs expected.
+
+use serde::{Deserialize, Serialize};
+
+/// The signal a baseline tracks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Calls per step (per minute live; per series step in a replay).
+    Rate,
+    /// Failed calls divided by calls.
+    ErrorRatio,
+    /// The latency quantile of the step, in milliseconds.
+    Latency,
+}
+
+/// Which rule fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyKind {
+    /// Traffic well above its expected level.
+    RateSpike,
+    /// Traffic well below its expected level, silence included.
+    RateDrop,
+    /// The share of failed calls well above its expected level.
+    ErrorSurge,
+    /// Latency well above its expected level.
+    LatencyDegradation,
+}
+
+impl AnomalyKind {
+    /// The signal the rule watches.
+    pub fn signal(self) -> Signal {
+        match self {
+            Self::RateSpike | Self::RateDrop => Signal::Rate,
+            Self::ErrorSurge => Signal::ErrorRatio,
+            Self::LatencyDegradation => Signal::Latency,
+        }
+    }
+}
+
+/// One detected anomaly: the start of an episode, reported once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// Which rule fired.
+    pub kind: AnomalyKind,
+    /// The unix minute of the step at which the breach had persisted long enough.
+    pub minute: u64,
+    /// The observed value at that step.
+    pub observed: f64,
+    /// The value the baseline expected at that step.
+    pub expected: f64,
+    /// The normal band `(lo, hi)`: values outside it breach both the absolute and the relative
+    /// rule.
+    pub band: (f64, f64),
+    /// How long the breach lasted before firing, in minutes (the persistence window).
+    pub window_minutes: u64,
+    /// The signal concerned.
+    pub signal: Signal,
+}

@@ -1,0 +1,106 @@
+//! The detector's tunables, with the defaults the evaluation in `docs/DETECTION.md` measured.
+
+use serde::{Deserialize, Serialize};
+
+/// Tunables of baselines and detectors. Durations are in minutes of wall time; a baseline fed
+/// coarser steps (a replayed 5-minute series) converts them to steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// No statistical anomaly before this much history. Default 2016 (20% of a week).
+    pub learning_minutes: u64,
+    /// A breach must hold this many consecutive minutes before it fires. Default 3.
+    pub persistence_minutes: u64,
+    /// Minimum traffic, in calls per minute: a spike needs at least this rate observed, a drop
+    /// at least this rate expected, and error or latency rules at least this rate observed.
+    /// Default 10.
+    pub min_rate: f64,
+    /// The absolute rule: the change must exceed this many standard deviations of the
+    /// baseline's forecast error. Default 4.
+    pub sigmas: f64,
+    /// The relative rule: the change must exceed this fraction of the expected value.
+    /// Default 0.5 (a rise to 150% or a fall to 50%).
+    pub relative_change: f64,
+    /// An error surge must also raise the error ratio by at least this much (absolute, 0–1),
+    /// since a relative rise from an expected 0% means nothing. Default 0.05.
+    pub min_error_ratio_rise: f64,
+    /// A latency degradation must also add at least this many milliseconds. Default 20.
+    pub min_latency_rise_ms: f64,
+    /// Half-life of the adaptive level, in minutes: how fast a lasting change of level becomes
+    /// the new normal. Default 60.
+    pub level_half_life_minutes: f64,
+    /// Half-life of the global spread (forecast-error variance), in minutes. Default 1440.
+    pub spread_half_life_minutes: f64,
+    /// Seasonal slots (hour of week, hour of day) forget over about this many cycles (weeks,
+    /// days). Default 4.
+    pub profile_memory_cycles: f64,
+    /// A seasonal slot is trusted half-way once it has seen this many cycles' worth of
+    /// observations; until then it is blended with the coarser profile and the global stats.
+    /// Default 1.
+    pub profile_prior_cycles: f64,
+    /// A breach lasting this long is adopted: the level follows it in full from then on.
+    /// Default 60.
+    pub adopt_minutes: u64,
+    /// After an episode, the signal must stay calm this long before the rule re-arms. Default 3.
+    pub rearm_minutes: u64,
+    /// The spread learns forecast errors clipped at this multiple of the band's half-width.
+    /// Default 1.
+    pub spread_clip: f64,
+    /// The tail rule: the absolute rule rises to the standardised error that only this share
+    /// of the signal's recent steps reached. Default 0.001.
+    pub tail_share: f64,
+    /// Half-life of the tail histogram, in minutes. Default 10080 (a week).
+    pub tail_half_life_minutes: f64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            learning_minutes: 2016,
+            persistence_minutes: 3,
+            min_rate: 10.0,
+            sigmas: 4.0,
+            relative_change: 0.5,
+            min_error_ratio_rise: 0.05,
+            min_latency_rise_ms: 20.0,
+            level_half_life_minutes: 60.0,
+            spread_half_life_minutes: 1440.0,
+            profile_memory_cycles: 4.0,
+            profile_prior_cycles: 1.0,
+            adopt_minutes: 60,
+            rearm_minutes: 3,
+            spread_clip: 1.0,
+            tail_share: 0.001,
+            tail_half_life_minutes: 10080.0,
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Consecutive steps of `step_minutes` a breach must hold (at least one).
+    pub fn persistence_steps(&self, step_minutes: u64) -> u64 {
+        self.persistence_minutes
+            .div_ceil(step_minutes.max(1))
+            .max(1)
+    }
+
+    /// Consecutive calm steps before a rule re-arms (at least one).
+    pub fn rearm_steps(&self, step_minutes: u64) -> u64 {
+        self.rearm_minutes.div_ceil(step_minutes.max(1)).max(1)
+    }
+
+    /// Consecutive breaching steps after which the level follows the change in full.
+    pub fn adopt_steps(&self, step_minutes: u64) -> u64 {
+        self.adopt_minutes.div_ceil(step_minutes.max(1)).max(1)
+    }
+
+    /// Steps of `step_minutes` before any statistical anomaly.
+    pub fn learning_steps(&self, step_minutes: u64) -> u64 {
+        self.learning_minutes.div_ceil(step_minutes.max(1))
+    }
+
+    /// The minimum traffic for one step of `step_minutes`.
+    pub fn min_rate_per_step(&self, step_minutes: u64) -> f64 {
+        self.min_rate * step_minutes.max(1) as f64
+    }
+}

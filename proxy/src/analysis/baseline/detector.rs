@@ -1,0 +1,144 @@
+//! `Detector`: checks each step against the baseline's forecast, then lets the baseline learn it.
+
+use super::anomaly::{Anomaly, AnomalyKind};
+use super::config::DetectorConfig;
+use super::episode::Episode;
+use super::model::{signal_index, Baseline, SIGNALS};
+use super::{MinuteSample, Observation};
+use serde::{Deserialize, Serialize};
+
+/// The rules, in the order of [`Detector`]'s episodes.
+const KINDS: [AnomalyKind; 4] = [
+    AnomalyKind::RateSpike,
+    AnomalyKind::RateDrop,
+    AnomalyKind::ErrorSurge,
+    AnomalyKind::LatencyDegradation,
+];
+
+/// Baseline plus the four rules (rate spike, rate drop, error surge, latency degradation) of one
+/// endpoint or edge. Serialisable with its episodes, so a restart does not re-report an episode.
+///
+/// A step breaches a rule when it is outside the baseline's band (an absolute change of more
+/// than `sigmas` standard deviations AND a relative change of more than `relative_change`),
+/// in the rule's direction. A rule reports once the breach has held `persistence_minutes`, when
+/// past `learning_minutes` and the minimum traffic holds; then stays quiet until the signal has
+/// been calm as long again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detector {
+    config: DetectorConfig,
+    baseline: Baseline,
+    episodes: [Episode; 4],
+}
+
+impl Detector {
+    /// A detector of 1-minute steps.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self::with_step(config, 1)
+    }
+
+    /// A detector whose steps last `step_minutes` (durations in the config are converted).
+    pub fn with_step(config: DetectorConfig, step_minutes: u64) -> Self {
+        let baseline = Baseline::with_step(&config, step_minutes);
+        Self::from_baseline(config, baseline)
+    }
+
+    /// Resumes from a persisted baseline, with no episode under way.
+    pub fn from_baseline(config: DetectorConfig, baseline: Baseline) -> Self {
+        Self {
+            config,
+            baseline,
+            episodes: Default::default(),
+        }
+    }
+
+    /// The tunables.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// The learned baseline.
+    pub fn baseline(&self) -> &Baseline {
+        &self.baseline
+    }
+
+    /// Whether the learning period is still running (no statistical anomaly yet).
+    pub fn learning(&self) -> bool {
+        self.baseline.steps() < self.config.learning_steps(self.baseline.step_minutes())
+    }
+
+    /// Checks and learns one minute of traffic.
+    pub fn observe(&mut self, sample: &MinuteSample) -> Vec<Anomaly> {
+        self.observe_values(&Observation::from(sample))
+    }
+
+    /// Checks and learns a minute without any call (zero traffic: a drop for a busy endpoint).
+    pub fn observe_gap(&mut self, minute: u64) -> Vec<Anomaly> {
+        self.observe(&MinuteSample::silent(minute))
+    }
+
+    /// Checks and learns one step. Steps not after the last one are ignored.
+    pub fn observe_values(&mut self, obs: &Observation) -> Vec<Anomaly> {
+        if self
+            .baseline
+            .last_minute()
+            .is_some_and(|last| obs.minute <= last)
+        {
+            return Vec::new();
+        }
+        let step = self.baseline.step_minutes();
+        let persist = self.config.persistence_steps(step);
+        let rearm = self.config.rearm_steps(step);
+        let adopt = self.config.adopt_steps(step);
+        let min_rate = self.config.min_rate_per_step(step);
+        let learned = !self.learning();
+        let busy = |rate: f64| min_rate <= 0.0 || rate >= min_rate;
+        let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
+        let mut found = Vec::new();
+        for (i, kind) in KINDS.into_iter().enumerate() {
+            let signal = kind.signal();
+            let value = values[signal_index(signal)];
+            let check = value.zip(self.baseline.expectation(signal, obs.minute));
+            let (breach, reportable, evidence) = match check {
+                Some((value, e)) => {
+                    let band = self.baseline.band(signal, &e);
+                    let (breach, traffic) = match kind {
+                        AnomalyKind::RateDrop => (value < band.0, e.expected),
+                        _ => (value > band.1, obs.rate),
+                    };
+                    (breach, busy(traffic), Some((value, e.expected, band)))
+                }
+                None => (false, false, None),
+            };
+            let Some(episode) = self.episodes.get_mut(i) else {
+                continue;
+            };
+            if episode.step(breach, reportable, learned, persist, (rearm, adopt)) {
+                if let Some((observed, expected, band)) = evidence {
+                    found.push(Anomaly {
+                        kind,
+                        minute: obs.minute,
+                        observed,
+                        expected,
+                        band,
+                        window_minutes: persist * step,
+                        signal,
+                    });
+                }
+            }
+        }
+        let roles = SIGNALS.map(|signal| {
+            let mine = || {
+                KINDS
+                    .iter()
+                    .zip(&self.episodes)
+                    .filter(move |(kind, _)| kind.signal() == signal)
+                    .map(|(_, e)| e)
+            };
+            let follow = mine().any(|e| e.run() >= adopt);
+            let tail = !mine().any(|e| e.is_open() && e.run() > persist);
+            (follow, tail)
+        });
+        self.baseline.learn(obs, roles);
+        found
+    }
+}

@@ -1,0 +1,172 @@
+//! `Baseline`: what one endpoint or edge normally does, per signal, learned step by step.
+
+use super::anomaly::Signal;
+use super::config::DetectorConfig;
+use super::signal::{band_widths, Expectation, Learning, SignalModel, StepLearning};
+use super::stats::alpha_for_half_life;
+use super::{MinuteSample, Observation};
+use serde::{Deserialize, Serialize};
+
+/// Below this, a value is "zero" for the relative rule of the rate (keeps bands non-empty).
+const RATE_FLOOR: f64 = 1e-9;
+
+/// Learned behaviour of one endpoint or edge: rate, error ratio and latency, each an adaptive
+/// level with an hour-of-week profile. Serialisable, so the store can persist it.
+///
+/// Feed one step per call, in time order: [`observe`](Self::observe) for a step with calls,
+/// [`observe_gap`](Self::observe_gap) for a step without (a busy endpoint falling silent is then
+/// a drop of the rate to zero). Learning is robust: a value outside the normal band moves the
+/// baseline only as far as the band's edge (a [`Detector`](super::Detector) lets the level follow
+/// a confirmed change in full).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    step_minutes: u64,
+    learning: Learning,
+    /// Absolute floors of the band per signal: rate, error ratio, latency.
+    floors: [f64; 3],
+    steps: u64,
+    last_minute: Option<u64>,
+    rate: SignalModel,
+    error_ratio: SignalModel,
+    latency: SignalModel,
+}
+
+impl Baseline {
+    /// A baseline of 1-minute steps.
+    pub fn new(config: &DetectorConfig) -> Self {
+        Self::with_step(config, 1)
+    }
+
+    /// A baseline whose steps last `step_minutes` (a replayed series of coarser buckets).
+    pub fn with_step(config: &DetectorConfig, step_minutes: u64) -> Self {
+        let step = step_minutes.max(1);
+        let steps = step as f64;
+        // Observations one slot gets per cycle: an hour's worth of steps.
+        let per_slot_cycle = (60.0 / steps).max(1.0);
+        let memory = (config.profile_memory_cycles * per_slot_cycle).max(1.0);
+        let prior = (config.profile_prior_cycles * per_slot_cycle).max(0.0);
+        Self {
+            step_minutes: step,
+            learning: Learning {
+                level: alpha_for_half_life(config.level_half_life_minutes, steps),
+                spread: alpha_for_half_life(config.spread_half_life_minutes, steps),
+                week_floor: 1.0 / memory,
+                day_floor: 1.0 / memory,
+                week_prior: prior,
+                day_prior: prior,
+                sigmas: config.sigmas,
+                relative: config.relative_change,
+                spread_clip: config.spread_clip,
+                tail_decay: alpha_for_half_life(config.tail_half_life_minutes, steps),
+                tail_share: config.tail_share,
+                persist: config.persistence_steps(step),
+            },
+            floors: [
+                RATE_FLOOR,
+                config.min_error_ratio_rise,
+                config.min_latency_rise_ms,
+            ],
+            steps: 0,
+            last_minute: None,
+            rate: SignalModel::default(),
+            error_ratio: SignalModel::default(),
+            latency: SignalModel::default(),
+        }
+    }
+
+    /// Minutes per step.
+    pub fn step_minutes(&self) -> u64 {
+        self.step_minutes
+    }
+
+    /// Steps learned so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The minute of the last step learned.
+    pub fn last_minute(&self) -> Option<u64> {
+        self.last_minute
+    }
+
+    /// Learns one minute of traffic. Out-of-order minutes are ignored (returns `false`).
+    pub fn observe(&mut self, sample: &MinuteSample) -> bool {
+        self.learn(&Observation::from(sample), [(false, true); 3])
+    }
+
+    /// Learns a minute without any call: zero traffic.
+    pub fn observe_gap(&mut self, minute: u64) -> bool {
+        self.observe(&MinuteSample::silent(minute))
+    }
+
+    /// What the baseline expects of `signal` at `minute`; `None` while it has seen too little.
+    pub fn expectation(&self, signal: Signal, minute: u64) -> Option<Expectation> {
+        self.model(signal).forecast(minute, &self.learning)
+    }
+
+    /// The normal band `(lo, hi)` around an expectation of `signal`.
+    pub fn band(&self, signal: Signal, e: &Expectation) -> (f64, f64) {
+        let (below, above) = band_widths(e, &self.learning, self.floor(signal));
+        (e.expected - below, e.expected + above)
+    }
+
+    /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),
+    /// `(follow, tail)`: `follow` lets the level take the whole error, which the detector does
+    /// once a breach has lasted (a lasting change becomes the new normal); `tail` counts the step
+    /// in the tail histogram, which the detector skips while an episode is under way (one
+    /// incident must not teach that incidents are normal).
+    pub(crate) fn learn(&mut self, obs: &Observation, roles: [(bool, bool); 3]) -> bool {
+        if self.last_minute.is_some_and(|last| obs.minute <= last) {
+            return false;
+        }
+        self.last_minute = Some(obs.minute);
+        self.steps = self.steps.saturating_add(1);
+        let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
+        for ((signal, value), (follow, tail)) in SIGNALS.into_iter().zip(values).zip(roles) {
+            let Some(value) = value else { continue };
+            // Learning clips to the configured band, not to the one the tail rule widened: a
+            // burst on a bursty signal still moves the baseline no further than k sigma.
+            let clip = self.expectation(signal, obs.minute).map(|e| {
+                let plain = Expectation {
+                    sigmas_above: self.learning.sigmas,
+                    sigmas_below: self.learning.sigmas,
+                    ..e
+                };
+                band_widths(&plain, &self.learning, self.floor(signal))
+            });
+            let learning = &self.learning;
+            let model = match signal {
+                Signal::Rate => &mut self.rate,
+                Signal::ErrorRatio => &mut self.error_ratio,
+                Signal::Latency => &mut self.latency,
+            };
+            let step = StepLearning { clip, follow, tail };
+            model.learn(obs.minute, value, step, learning);
+        }
+        true
+    }
+
+    fn model(&self, signal: Signal) -> &SignalModel {
+        match signal {
+            Signal::Rate => &self.rate,
+            Signal::ErrorRatio => &self.error_ratio,
+            Signal::Latency => &self.latency,
+        }
+    }
+
+    fn floor(&self, signal: Signal) -> f64 {
+        self.floors[signal_index(signal)]
+    }
+}
+
+/// The signals in the order of the arrays above.
+pub(crate) const SIGNALS: [Signal; 3] = [Signal::Rate, Signal::ErrorRatio, Signal::Latency];
+
+/// The index of `signal` in [`SIGNALS`].
+pub(crate) fn signal_index(signal: Signal) -> usize {
+    match signal {
+        Signal::Rate => 0,
+        Signal::ErrorRatio => 1,
+        Signal::Latency => 2,
+    }
+}

@@ -1,0 +1,308 @@
+//! Synthetic traffic with injected anomalies, and series that must stay silent.
+
+use super::*;
+
+/// 2015-03-02 00:00 UTC, a Monday.
+const MONDAY: u64 = 16_496 * 1440;
+const DAY: u64 = 1440;
+
+/// A small deterministic generator (64-bit LCG, Knuth's constants).
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Roughly standard normal (Irwin–Hall with 12 terms).
+    fn normal(&mut self) -> f64 {
+        (0..12).map(|_| self.uniform()).sum::<f64>() - 6.0
+    }
+
+    /// A count around `mean` with Poisson-like spread.
+    fn count(&mut self, mean: f64) -> u64 {
+        (mean + mean.sqrt() * self.normal()).round().max(0.0) as u64
+    }
+}
+
+/// Normal traffic of a busy endpoint: ~`mean` calls, 1% errors, p90 ~ 50 ms.
+fn normal(rng: &mut Lcg, minute: u64, mean: f64) -> MinuteSample {
+    let count = rng.count(mean);
+    MinuteSample {
+        minute,
+        count,
+        errors: rng.count(count as f64 * 0.01),
+        latency_ms: 50.0 + 4.0 * rng.normal(),
+    }
+}
+
+/// Feeds `minutes` of normal traffic from `start`; returns what was reported.
+fn warm(d: &mut Detector, rng: &mut Lcg, start: u64, minutes: u64, mean: f64) -> Vec<Anomaly> {
+    (start..start + minutes)
+        .flat_map(|m| d.observe(&normal(rng, m, mean)))
+        .collect()
+}
+
+/// Three days of steady traffic, past the learning period.
+fn warmed() -> (Detector, Lcg, u64) {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(7);
+    let quiet = warm(&mut d, &mut rng, MONDAY, 3 * DAY, 100.0);
+    assert!(quiet.is_empty(), "steady traffic reported {quiet:?}");
+    assert!(!d.learning());
+    (d, rng, MONDAY + 3 * DAY)
+}
+
+fn kinds(found: &[Anomaly]) -> Vec<AnomalyKind> {
+    found.iter().map(|a| a.kind).collect()
+}
+
+#[test]
+fn spike_fires_once_within_persistence() {
+    let (mut d, mut rng, t) = warmed();
+    let mut found = Vec::new();
+    for m in t..t + 20 {
+        let mut s = normal(&mut rng, m, 100.0);
+        s.count *= 4;
+        for a in d.observe(&s) {
+            found.push((m - t, a));
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (offset, a) = &found[0];
+    assert_eq!(*offset, 2, "fires on the third minute");
+    assert_eq!(a.kind, AnomalyKind::RateSpike);
+    assert_eq!(a.signal, Signal::Rate);
+    assert_eq!(a.window_minutes, 3);
+    assert!(a.observed > a.band.1 && a.expected > 80.0 && a.expected < 130.0);
+    // Back to normal: no drop is reported for the return to the usual level.
+    assert!(warm(&mut d, &mut rng, t + 20, 120, 100.0).is_empty());
+}
+
+#[test]
+fn silence_of_a_busy_endpoint_is_a_drop() {
+    let (mut d, _, t) = warmed();
+    let found: Vec<_> = (t..t + 30).flat_map(|m| d.observe_gap(m)).collect();
+    assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop]);
+    assert_eq!(found[0].minute, t + 2);
+    assert_eq!(found[0].observed, 0.0);
+    assert!(found[0].band.0 > 0.0);
+}
+
+#[test]
+fn episodes_re_arm_after_recovery() {
+    let (mut d, mut rng, t) = warmed();
+    let mut found = Vec::new();
+    for round in 0..2 {
+        let start = t + round * 240;
+        found.extend((start..start + 10).flat_map(|m| d.observe_gap(m)));
+        found.extend(warm(&mut d, &mut rng, start + 10, 230, 100.0));
+    }
+    assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop; 2]);
+}
+
+#[test]
+fn error_surge_is_detected() {
+    let (mut d, mut rng, t) = warmed();
+    let mut found = Vec::new();
+    for m in t..t + 10 {
+        let mut s = normal(&mut rng, m, 100.0);
+        s.errors = s.count * 3 / 10;
+        found.extend(d.observe(&s));
+    }
+    assert_eq!(kinds(&found), vec![AnomalyKind::ErrorSurge]);
+    assert_eq!(found[0].minute, t + 2);
+    assert!(found[0].expected < 0.03 && found[0].observed > 0.25);
+}
+
+#[test]
+fn slowdown_is_detected() {
+    let (mut d, mut rng, t) = warmed();
+    let mut found = Vec::new();
+    for m in t..t + 10 {
+        let mut s = normal(&mut rng, m, 100.0);
+        s.latency_ms *= 6.0;
+        found.extend(d.observe(&s));
+    }
+    assert_eq!(kinds(&found), vec![AnomalyKind::LatencyDegradation]);
+    assert_eq!(found[0].minute, t + 2);
+    assert_eq!(found[0].signal, Signal::Latency);
+}
+
+#[test]
+fn nothing_during_learning() {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(11);
+    let mut found = warm(&mut d, &mut rng, MONDAY, 600, 100.0);
+    // Spike, silence, errors and slowness, all before 2016 minutes of history.
+    for m in MONDAY + 600..MONDAY + 630 {
+        let mut s = normal(&mut rng, m, 100.0);
+        s.count *= 5;
+        s.errors = s.count / 2;
+        s.latency_ms *= 10.0;
+        found.extend(d.observe(&s));
+    }
+    found.extend((MONDAY + 630..MONDAY + 660).flat_map(|m| d.observe_gap(m)));
+    found.extend(warm(&mut d, &mut rng, MONDAY + 660, 1300, 100.0));
+    assert!(d.learning());
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn noisy_daily_sine_stays_silent_for_two_weeks() {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(42);
+    let mut found = Vec::new();
+    for m in MONDAY..MONDAY + 14 * DAY {
+        let phase = (m % DAY) as f64 / DAY as f64 * std::f64::consts::TAU;
+        let mean = 200.0 + 150.0 * phase.sin();
+        let mut s = normal(&mut rng, m, mean);
+        // Extra noise beyond Poisson: +-10% multiplicative.
+        s.count = (s.count as f64 * (1.0 + 0.1 * rng.normal())).max(0.0) as u64;
+        found.extend(d.observe(&s));
+    }
+    assert!(found.len() <= 3, "{} alerts: {found:?}", found.len());
+}
+
+#[test]
+fn recurring_daily_peak_is_learned() {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(5);
+    let mut late = Vec::new();
+    for m in MONDAY..MONDAY + 14 * DAY {
+        // Ten times the traffic from 09:00 to 10:00 every day.
+        let hour = (m % DAY) / 60;
+        let mean = if hour == 9 { 500.0 } else { 50.0 };
+        let found = d.observe(&normal(&mut rng, m, mean));
+        if m >= MONDAY + 7 * DAY {
+            late.extend(found);
+        }
+    }
+    assert!(late.is_empty(), "{late:?}");
+    // The profile expects the peak.
+    let peak = MONDAY + 14 * DAY + 9 * 60 + 30;
+    let e = d.baseline().expectation(Signal::Rate, peak);
+    assert!(e.is_some_and(|e| e.expected > 300.0), "{e:?}");
+}
+
+#[test]
+fn weekly_profile_learns_the_weekend() {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(9);
+    let mut late = Vec::new();
+    for m in MONDAY..MONDAY + 28 * DAY {
+        let weekend = (m - MONDAY) / DAY % 7 >= 5;
+        let found = d.observe(&normal(&mut rng, m, if weekend { 20.0 } else { 200.0 }));
+        if m >= MONDAY + 21 * DAY {
+            late.extend(found);
+        }
+    }
+    assert!(late.is_empty(), "{late:?}");
+    let saturday = MONDAY + 33 * DAY + 12 * 60;
+    let e = d.baseline().expectation(Signal::Rate, saturday);
+    assert!(e.is_some_and(|e| e.expected < 80.0), "{e:?}");
+}
+
+#[test]
+fn tiny_endpoint_jitter_never_fires() {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(3);
+    let mut found = Vec::new();
+    for m in MONDAY..MONDAY + 7 * DAY {
+        // Mostly idle, sometimes a burst of up to 9 calls, some of them failing and slow.
+        let count = if rng.uniform() < 0.05 {
+            (rng.uniform() * 10.0) as u64
+        } else {
+            u64::from(rng.uniform() < 0.3)
+        };
+        let sample = MinuteSample {
+            minute: m,
+            count,
+            errors: count / 2,
+            latency_ms: 20.0 + 500.0 * rng.uniform(),
+        };
+        found.extend(if count == 0 {
+            d.observe_gap(m)
+        } else {
+            d.observe(&sample)
+        });
+    }
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn serialisation_round_trip() {
+    let (d, mut rng, t) = warmed();
+    let text = serde_json::to_string(d.baseline()).unwrap();
+    let back: Baseline = serde_json::from_str(&text).unwrap();
+    assert_eq!(&back, d.baseline());
+    assert_eq!(
+        back.expectation(Signal::Rate, t),
+        d.baseline().expectation(Signal::Rate, t)
+    );
+    // A detector resumed from its JSON behaves exactly like the original.
+    let text = serde_json::to_string(&d).unwrap();
+    let mut resumed: Detector = serde_json::from_str(&text).unwrap();
+    let mut original = d;
+    for m in t..t + 60 {
+        let mut s = normal(&mut rng, m, 100.0);
+        if m > t + 30 {
+            s.count *= 3;
+        }
+        assert_eq!(original.observe(&s), resumed.observe(&s));
+    }
+    assert_eq!(original, resumed);
+    let a = serde_json::to_value(Anomaly {
+        kind: AnomalyKind::RateDrop,
+        minute: 1,
+        observed: 0.0,
+        expected: 100.0,
+        band: (50.0, 150.0),
+        window_minutes: 3,
+        signal: Signal::Rate,
+    })
+    .unwrap();
+    assert_eq!(a["kind"], "rate_drop");
+    assert_eq!(a["band"], serde_json::json!([50.0, 150.0]));
+}
+
+#[test]
+fn out_of_order_minutes_are_ignored() {
+    let (mut d, _, t) = warmed();
+    let before = d.clone();
+    assert!(d.observe_gap(t - 5).is_empty());
+    assert_eq!(d, before);
+    let mut b = d.baseline().clone();
+    assert!(!b.observe_gap(t - 1));
+    assert!(b.observe_gap(t));
+}
+
+#[test]
+fn steps_convert_minutes() {
+    let c = DetectorConfig::default();
+    assert_eq!(c.persistence_steps(1), 3);
+    assert_eq!(c.persistence_steps(5), 1);
+    assert_eq!(c.learning_steps(5), 404);
+    assert_eq!(c.min_rate_per_step(5), 50.0);
+    let d = Detector::with_step(c, 5);
+    assert_eq!(d.baseline().step_minutes(), 5);
+}
+
+#[test]
+fn minute_sample_conversion() {
+    let o = Observation::from(&MinuteSample {
+        minute: 3,
+        count: 4,
+        errors: 9,
+        latency_ms: f64::NAN,
+    });
+    assert_eq!(o.rate, 4.0);
+    assert_eq!(o.error_ratio, Some(1.0));
+    assert_eq!(o.latency_ms, None);
+    let silent = Observation::from(&MinuteSample::silent(3));
+    assert_eq!((silent.error_ratio, silent.latency_ms), (None, None));
+}

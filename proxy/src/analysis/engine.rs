@@ -1,0 +1,597 @@
+//! The analysis task's state: every record becomes a graph observation under its route
+//! template; each closed minute feeds the endpoints' baselines; first sightings and
+//! statistical anomalies are kept (bounded) and logged as events.
+
+use super::baseline::{Anomaly, Detector, DetectorConfig, MinuteSample, Signal};
+use super::graph::{EdgeView, Graph, GraphLimits, NewEntity, NodeKind, Observation, Party, Window};
+use super::template::{TemplateConfig, Templater};
+use crate::record::{CallRecord, Direction};
+use serde::Serialize;
+use sightline_policy::{Decision, Network};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+/// Anomalies and first sightings kept for the API.
+pub const MAX_ANOMALIES: usize = 1_000;
+/// Endpoints (per edge) with a baseline; more are counted, not tracked.
+pub const MAX_DETECTORS: usize = 5_000;
+
+/// One endpoint of one edge: caller id, callee id, method, template.
+type EndpointKey = (Arc<str>, Arc<str>, String, Arc<str>);
+
+/// Traces remembered to link egress calls to the inbound call that caused them.
+pub const MAX_TRACES: usize = 10_000;
+/// Endpoint-level dependencies kept.
+pub const MAX_DEPENDENCIES: usize = 50_000;
+
+/// An inbound endpoint whose handling called out to a destination (linked by trace id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Dependency {
+    /// The service node id.
+    pub service: String,
+    /// The inbound endpoint, `METHOD template`.
+    pub endpoint: String,
+    /// The egress destination node id.
+    pub to: String,
+}
+
+/// Knobs of the analysis.
+#[derive(Clone, Debug, Default)]
+pub struct AnalysisConfig {
+    /// Graph caps.
+    pub graph: GraphLimits,
+    /// Templating.
+    pub templates: TemplateConfig,
+    /// Baselines and detectors.
+    pub detector: DetectorConfig,
+}
+
+/// Something the analysis reports: a first sighting or a departure from the baseline.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Increasing id.
+    pub id: u64,
+    /// `new_node`, `new_edge`, `new_endpoint` or an anomaly kind (`rate_spike`, …).
+    pub kind: String,
+    /// What it is about: a node id, `from -> to`, or `from -> to METHOD template`.
+    pub subject: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// For first sightings: the new entity; for anomalies: observed, expected, band, window.
+    pub evidence: serde_json::Value,
+}
+
+/// The analysis state.
+#[derive(Debug)]
+pub struct Analysis {
+    graph: Graph,
+    templater: Templater,
+    detectors: HashMap<EndpointKey, Detector>,
+    detector_config: DetectorConfig,
+    enclave: Vec<Network>,
+    minute: u64,
+    findings: VecDeque<Finding>,
+    next_id: u64,
+    /// Endpoints not given a baseline because of [`MAX_DETECTORS`].
+    pub detector_overflow: u64,
+    /// Endpoints served but absent from their host's OpenAPI document (bounded by the graph).
+    shadow: std::collections::HashSet<(String, String, String)>,
+    /// Egress destinations by trace id, waiting for the inbound call of the same trace.
+    traces: HashMap<[u8; 16], Vec<String>>,
+    trace_order: VecDeque<[u8; 16]>,
+    /// Endpoint-level dependencies with their call counts.
+    dependencies: HashMap<Dependency, u64>,
+}
+
+impl Analysis {
+    /// Empty state.
+    pub fn new(config: AnalysisConfig) -> Self {
+        Analysis {
+            graph: Graph::new(config.graph),
+            templater: Templater::new(config.templates),
+            detectors: HashMap::new(),
+            detector_config: config.detector,
+            enclave: Vec::new(),
+            minute: 0,
+            findings: VecDeque::new(),
+            next_id: 1,
+            detector_overflow: 0,
+            shadow: Default::default(),
+            traces: HashMap::new(),
+            trace_order: VecDeque::new(),
+            dependencies: HashMap::new(),
+        }
+    }
+
+    /// Takes back what a previous run stored: known nodes are not new again, findings and
+    /// baselines continue.
+    pub fn restore(&mut self, restored: crate::store::Restored) {
+        for n in restored.nodes {
+            self.graph.remember_node(n);
+        }
+        for (from, to, at) in restored.edges {
+            self.graph.remember_edge(&from, &to, at, at);
+        }
+        for (node, method, template) in restored.endpoints {
+            self.graph.remember_endpoint(&node, &method, &template);
+        }
+        for f in restored.findings {
+            self.next_id = self.next_id.max(f.id + 1);
+            if self.findings.len() == MAX_ANOMALIES {
+                self.findings.pop_front();
+            }
+            self.findings.push_back(f);
+        }
+        for (key, state) in restored.baselines {
+            let mut parts = key.splitn(4, '\u{1f}');
+            let (Some(from), Some(to), Some(method), Some(template)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(baseline) = serde_json::from_str(&state) else {
+                continue;
+            };
+            if self.detectors.len() < MAX_DETECTORS {
+                let det = Detector::from_baseline(self.detector_config.clone(), baseline);
+                self.detectors.insert(
+                    (from.into(), to.into(), method.to_owned(), template.into()),
+                    det,
+                );
+            }
+        }
+    }
+
+    /// Template counters, for metrics (walks the templates: not for every call).
+    pub fn template_stats(&self) -> super::template::TemplateStats {
+        self.templater.stats()
+    }
+
+    /// One node, for the store.
+    pub fn node(&self, id: &str) -> Option<super::graph::Node> {
+        self.graph.node_by_id(id).cloned()
+    }
+
+    /// Every node, for the store.
+    pub fn nodes_snapshot(&self) -> Vec<super::graph::Node> {
+        self.graph.nodes().cloned().collect()
+    }
+
+    /// Every baseline as `(key, json)`, for the store.
+    pub fn baselines_snapshot(&self) -> Vec<(String, String)> {
+        self.detectors
+            .iter()
+            .filter_map(|((from, to, method, template), d)| {
+                let json = serde_json::to_string(d.baseline()).ok()?;
+                Some((
+                    format!("{from}\u{1f}{to}\u{1f}{method}\u{1f}{template}"),
+                    json,
+                ))
+            })
+            .collect()
+    }
+
+    /// The enclave networks, to tell internal callers from the internet.
+    pub fn set_enclave(&mut self, networks: Vec<Network>) {
+        self.enclave = networks;
+    }
+
+    /// The templater, to declare routes and import OpenAPI documents.
+    pub fn templater(&mut self) -> &mut Templater {
+        &mut self.templater
+    }
+
+    fn inside(&self, ip: IpAddr) -> bool {
+        self.enclave.iter().any(|n| n.contains(ip))
+    }
+
+    /// The two parties of a record, or `None` when it has no place in the graph (unrouted).
+    fn parties(&self, rec: &CallRecord) -> Option<(Party, Party)> {
+        let party = |kind, label: &str| Party {
+            kind,
+            label: label.to_owned(),
+        };
+        match rec.direction {
+            Direction::Inbound => {
+                let to = party(NodeKind::Service, rec.service.as_deref()?);
+                let ip = rec.source_addr.ip();
+                let from = match &rec.source_identity {
+                    Some(id) => party(NodeKind::Client, id),
+                    None if self.inside(ip) => party(NodeKind::InternalUnknown, &ip.to_string()),
+                    None => party(NodeKind::Internet, "internet"),
+                };
+                Some((from, to))
+            }
+            Direction::Egress => {
+                let from = match &rec.service {
+                    Some(s) => party(NodeKind::Service, s),
+                    None => party(NodeKind::InternalUnknown, &rec.source_addr.ip().to_string()),
+                };
+                let kind = if rec.inside == Some(true) {
+                    NodeKind::InternalUnknown
+                } else {
+                    NodeKind::External
+                };
+                Some((from, party(kind, &rec.host)))
+            }
+        }
+    }
+
+    /// Adds one finished call; returns the findings it raised.
+    pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
+        let at = rec
+            .start
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut found = self.advance(at / 60);
+        let Some((from, to)) = self.parties(rec) else {
+            return found;
+        };
+        let (template, shadow): (Arc<str>, bool) =
+            if rec.protocol == crate::record::Protocol::Tunnel {
+                ("CONNECT".into(), false)
+            } else {
+                let c = self
+                    .templater
+                    .classify(&rec.host, &rec.method, &rec.path, rec.status);
+                (c.template, c.shadow)
+            };
+        let o = Observation {
+            from,
+            to,
+            method: rec.method.to_string(),
+            template,
+            at,
+            status: rec.status.unwrap_or(0),
+            duration: rec.duration,
+            bytes_in: rec.bytes_in,
+            bytes_out: rec.bytes_out,
+            blocked: rec.decision == Decision::Blocked,
+            reported: rec.decision == Decision::Reported,
+        };
+        self.link(rec, &o);
+        let (ids, news) = self.graph.observe_ids(&o);
+        for new in news {
+            if shadow {
+                if let NewEntity::Endpoint {
+                    node,
+                    method,
+                    template,
+                } = &new
+                {
+                    self.shadow
+                        .insert((node.clone(), method.clone(), template.clone()));
+                    let subject = format!("{node} {method} {template}");
+                    let evidence = serde_json::json!({ "node": node, "method": method, "template": template, "path": rec.path });
+                    found.push(self.push("shadow_endpoint".into(), subject, at, evidence));
+                }
+            }
+            found.push(self.sighting(new, at));
+        }
+        let Some((from, to)) = ids else {
+            return found;
+        };
+        let key = (from, to, o.method.clone(), o.template.clone());
+        if !self.detectors.contains_key(&key) {
+            if self.detectors.len() >= MAX_DETECTORS {
+                self.detector_overflow += 1;
+            } else {
+                self.detectors
+                    .insert(key, Detector::new(self.detector_config.clone()));
+            }
+        }
+        found
+    }
+
+    /// Links egress calls to the inbound endpoint of the same trace. Egress calls usually
+    /// finish first (the inbound response waits for them), so they wait here for it.
+    fn link(&mut self, rec: &CallRecord, o: &Observation) {
+        match rec.direction {
+            Direction::Egress => {
+                let to = Node::id(&o.to);
+                if let Some(list) = self.traces.get_mut(&rec.trace_id) {
+                    if list.len() < 64 && !list.contains(&to) {
+                        list.push(to);
+                    }
+                    return;
+                }
+                if self.traces.len() >= MAX_TRACES {
+                    if let Some(old) = self.trace_order.pop_front() {
+                        self.traces.remove(&old);
+                    }
+                }
+                self.traces.insert(rec.trace_id, vec![to]);
+                self.trace_order.push_back(rec.trace_id);
+            }
+            Direction::Inbound => {
+                let Some(dests) = self.traces.remove(&rec.trace_id) else {
+                    return;
+                };
+                let service = Node::id(&o.to);
+                let endpoint = format!("{} {}", o.method, o.template);
+                for to in dests {
+                    let dep = Dependency {
+                        service: service.clone(),
+                        endpoint: endpoint.clone(),
+                        to,
+                    };
+                    if let Some(n) = self.dependencies.get_mut(&dep) {
+                        *n += 1;
+                    } else if self.dependencies.len() < MAX_DEPENDENCIES {
+                        self.dependencies.insert(dep, 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Endpoint-level dependencies with call counts, sorted.
+    pub fn dependencies(&self) -> Vec<(Dependency, u64)> {
+        let mut v: Vec<_> = self
+            .dependencies
+            .iter()
+            .map(|(d, n)| (d.clone(), *n))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Closes every minute before `minute`, feeding the baselines; call it on a timer too, so
+    /// an endpoint falling silent is noticed without traffic.
+    pub fn advance(&mut self, minute: u64) -> Vec<Finding> {
+        if self.minute == 0 {
+            self.minute = minute;
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        // After a long pause only the last hour is replayed (the series keep no more).
+        let start = self.minute.max(minute.saturating_sub(60));
+        for m in start..minute {
+            let mut fired: Vec<(String, Anomaly)> = Vec::new();
+            for ((from, to, method, template), det) in &mut self.detectors {
+                let sample = match self.graph.endpoint_minute(from, to, method, template, m) {
+                    Some(b) => MinuteSample {
+                        minute: m,
+                        count: b.count,
+                        errors: b.e5xx,
+                        latency_ms: b.latency.quantile(0.9),
+                    },
+                    None => MinuteSample::silent(m),
+                };
+                for a in det.observe(&sample) {
+                    fired.push((format!("{from} -> {to} {method} {template}"), a));
+                }
+            }
+            for (subject, a) in fired {
+                let evidence = serde_json::json!({
+                    "signal": a.signal,
+                    "observed": a.observed,
+                    "expected": a.expected,
+                    "band": [a.band.0, a.band.1],
+                    "window_minutes": a.window_minutes,
+                });
+                let kind = serde_json::to_value(a.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "anomaly".into());
+                found.push(self.push(kind, subject, a.minute * 60, evidence));
+            }
+        }
+        self.minute = self.minute.max(minute);
+        found
+    }
+
+    fn sighting(&mut self, new: NewEntity, at: u64) -> Finding {
+        let (kind, subject) = match &new {
+            NewEntity::Node { id, .. } => ("new_node", id.clone()),
+            NewEntity::Edge { from, to } => ("new_edge", format!("{from} -> {to}")),
+            NewEntity::Endpoint {
+                node,
+                method,
+                template,
+            } => ("new_endpoint", format!("{node} {method} {template}")),
+        };
+        let evidence = serde_json::to_value(&new).unwrap_or_default();
+        self.push(kind.to_owned(), subject, at, evidence)
+    }
+
+    fn push(
+        &mut self,
+        kind: String,
+        subject: String,
+        at: u64,
+        evidence: serde_json::Value,
+    ) -> Finding {
+        let f = Finding {
+            id: self.next_id,
+            kind,
+            subject,
+            at,
+            evidence,
+        };
+        self.next_id += 1;
+        if self.findings.len() == MAX_ANOMALIES {
+            self.findings.pop_front();
+        }
+        self.findings.push_back(f.clone());
+        f
+    }
+
+    /// The graph over `window` ending at `now` (unix seconds).
+    pub fn graph_view(&self, window: Window, now: u64) -> GraphView {
+        let edges = self.graph.edges(window, now);
+        let mut nodes: Vec<NodeView> = self
+            .graph
+            .nodes()
+            .filter(|n| n.last_seen + window.secs() >= now)
+            .map(|n| NodeView {
+                id: n.id.to_string(),
+                kind: n.kind,
+                label: n.label.to_string(),
+                first_seen: n.first_seen,
+                last_seen: n.last_seen,
+                new: n.first_seen + window.secs() >= now,
+            })
+            .collect();
+        nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        let dependencies = self
+            .dependencies()
+            .into_iter()
+            .map(|(d, calls)| DependencyView {
+                dependency: d,
+                calls,
+            })
+            .collect();
+        GraphView {
+            window,
+            now,
+            nodes,
+            edges,
+            dependencies,
+            overflow: self.graph.overflow,
+        }
+    }
+
+    /// The findings, newest first.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().rev()
+    }
+
+    /// Every endpoint with traffic in `window`, with its baseline's expected rate (per minute)
+    /// and band when it has learned enough.
+    pub fn endpoints_view(&self, window: Window, now: u64) -> Vec<EndpointView> {
+        let minute = now / 60;
+        let mut out = Vec::new();
+        for e in self.graph.edges(window, now) {
+            for s in e.endpoints {
+                let key = (
+                    Arc::from(e.from.as_str()),
+                    Arc::from(e.to.as_str()),
+                    s.method.clone(),
+                    Arc::from(s.template.as_str()),
+                );
+                let baseline = self.detectors.get(&key).and_then(|d| {
+                    let b = d.baseline();
+                    let rate = b.expectation(Signal::Rate, minute)?;
+                    let (lo, hi) = b.band(Signal::Rate, &rate);
+                    Some(BaselineView {
+                        learning: d.learning(),
+                        rate_per_min: rate.expected,
+                        band: [lo.max(0.0), hi],
+                    })
+                });
+                let shadow =
+                    self.shadow
+                        .contains(&(e.to.clone(), s.method.clone(), s.template.clone()));
+                out.push(EndpointView {
+                    shadow,
+                    node: e.to.clone(),
+                    caller: e.from.clone(),
+                    stats: s,
+                    baseline,
+                });
+            }
+        }
+        out.sort_by_key(|e| std::cmp::Reverse(e.stats.count));
+        out
+    }
+
+    /// A node, its edges in and out over `window`, and its findings.
+    pub fn node_view(&self, id: &str, window: Window, now: u64) -> Option<serde_json::Value> {
+        let n = self.graph.node_by_id(id)?;
+        let edges: Vec<EdgeView> = self
+            .graph
+            .edges(window, now)
+            .into_iter()
+            .filter(|e| e.from == id || e.to == id)
+            .collect();
+        let findings: Vec<&Finding> = self
+            .findings()
+            .filter(|f| f.subject.split_whitespace().any(|t| t == id))
+            .take(50)
+            .collect();
+        Some(serde_json::json!({ "node": n, "edges": edges, "findings": findings }))
+    }
+}
+
+/// Node ids from parties.
+struct Node;
+
+impl Node {
+    fn id(p: &Party) -> String {
+        super::graph::Node::id_of(p.kind, &p.label)
+    }
+}
+
+/// A node as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeView {
+    /// Id.
+    pub id: String,
+    /// Kind.
+    pub kind: NodeKind,
+    /// Label.
+    pub label: String,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+    /// First seen inside the window.
+    pub new: bool,
+}
+
+/// The graph as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GraphView {
+    /// The window.
+    pub window: Window,
+    /// Its end, unix seconds.
+    pub now: u64,
+    /// Nodes active in the window.
+    pub nodes: Vec<NodeView>,
+    /// Edges with traffic in the window.
+    pub edges: Vec<EdgeView>,
+    /// Which inbound endpoints call which destinations (from propagated trace context; all time).
+    pub dependencies: Vec<DependencyView>,
+    /// Observations that did not fit under the caps.
+    pub overflow: u64,
+}
+
+/// An endpoint (of one edge) as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointView {
+    /// The callee's node id.
+    pub node: String,
+    /// The caller's node id.
+    pub caller: String,
+    /// Served, but absent from the host's OpenAPI document.
+    pub shadow: bool,
+    /// Current stats over the window.
+    #[serde(flatten)]
+    pub stats: super::graph::EndpointStats,
+    /// What the baseline expects, once it knows enough.
+    pub baseline: Option<BaselineView>,
+}
+
+/// An endpoint's expected rate.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineView {
+    /// Still inside the learning period (no statistical anomalies yet).
+    pub learning: bool,
+    /// Expected calls per minute now.
+    pub rate_per_min: f64,
+    /// The normal band of calls per minute.
+    pub band: [f64; 2],
+}
+
+/// A dependency with its call count.
+#[derive(Clone, Debug, Serialize)]
+pub struct DependencyView {
+    /// The dependency.
+    #[serde(flatten)]
+    pub dependency: Dependency,
+    /// Calls linked so far.
+    pub calls: u64,
+}

@@ -1,0 +1,367 @@
+//! The call graph: nodes (services, clients, internal-unknown callers, external destinations,
+//! the anonymous internet), edges between them, and per-endpoint stats over 1m, 5m, 1h and 24h.
+//! Every map is capped: what does not fit is counted, never stored.
+
+mod window;
+
+pub use window::{Bucket, EndpointStats, Window};
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use window::Series;
+
+/// The caller's and callee's node ids.
+pub type EdgeIds = (Arc<str>, Arc<str>);
+
+/// What a node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// A configured service (inbound target or identified egress caller).
+    Service,
+    /// A known client (identified by certificate).
+    Client,
+    /// Inside the enclave but not declared: an unknown caller or internal destination.
+    InternalUnknown,
+    /// A destination outside the enclave.
+    External,
+    /// Anonymous clients outside the enclave, aggregated.
+    Internet,
+}
+
+/// A node of the graph.
+#[derive(Clone, Debug, Serialize)]
+pub struct Node {
+    /// Stable id: `kind:label` (`service:orders`, `external:api.stripe.com`, `internet`).
+    pub id: Arc<str>,
+    /// Kind.
+    pub kind: NodeKind,
+    /// What people read.
+    pub label: Arc<str>,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+}
+
+impl Node {
+    /// A node id for `kind` and `label`.
+    pub fn id_of(kind: NodeKind, label: &str) -> String {
+        match kind {
+            NodeKind::Internet => "internet".to_owned(),
+            NodeKind::Service => format!("service:{label}"),
+            NodeKind::Client => format!("client:{label}"),
+            NodeKind::InternalUnknown => format!("internal-unknown:{label}"),
+            NodeKind::External => format!("external:{label}"),
+        }
+    }
+}
+
+/// One side of an observed call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Party {
+    /// Kind.
+    pub kind: NodeKind,
+    /// Label (service name, identity, address or host).
+    pub label: String,
+}
+
+/// A call as the graph sees it.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    /// Caller.
+    pub from: Party,
+    /// Callee.
+    pub to: Party,
+    /// Method.
+    pub method: String,
+    /// Route template (or `CONNECT` for tunnels).
+    pub template: Arc<str>,
+    /// Unix seconds when the call started.
+    pub at: u64,
+    /// Status sent (0 for none).
+    pub status: u16,
+    /// Duration.
+    pub duration: std::time::Duration,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+    /// Refused by policy.
+    pub blocked: bool,
+    /// Let through with an objection.
+    pub reported: bool,
+}
+
+/// Something seen for the first time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NewEntity {
+    /// A node (its kind says: new service, new internal-unknown caller, new external destination…).
+    Node {
+        /// Node id.
+        id: String,
+        /// Node kind.
+        node_kind: NodeKind,
+    },
+    /// An edge.
+    Edge {
+        /// Caller id.
+        from: String,
+        /// Callee id.
+        to: String,
+    },
+    /// An endpoint of a service.
+    Endpoint {
+        /// Callee id.
+        node: String,
+        /// Method.
+        method: String,
+        /// Template.
+        template: String,
+    },
+}
+
+/// An edge with its endpoints.
+#[derive(Debug)]
+pub struct Edge {
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+    endpoints: HashMap<(String, Arc<str>), Series>,
+}
+
+/// Caps on what the graph stores.
+#[derive(Clone, Copy, Debug)]
+pub struct GraphLimits {
+    /// Nodes.
+    pub max_nodes: usize,
+    /// Edges.
+    pub max_edges: usize,
+    /// Endpoints per edge.
+    pub max_endpoints_per_edge: usize,
+}
+
+impl Default for GraphLimits {
+    fn default() -> Self {
+        GraphLimits {
+            max_nodes: 10_000,
+            max_edges: 50_000,
+            max_endpoints_per_edge: 1_000,
+        }
+    }
+}
+
+/// The graph.
+#[derive(Debug, Default)]
+pub struct Graph {
+    limits: GraphLimits,
+    nodes: HashMap<Arc<str>, Node>,
+    edges: HashMap<(Arc<str>, Arc<str>), Edge>,
+    /// Endpoints ever seen per callee node (for "new endpoint" across callers).
+    known_endpoints: HashMap<Arc<str>, std::collections::HashSet<(String, Arc<str>)>>,
+    /// Observations that did not fit under a cap.
+    pub overflow: u64,
+}
+
+impl Graph {
+    /// An empty graph with these caps.
+    pub fn new(limits: GraphLimits) -> Self {
+        Graph {
+            limits,
+            ..Graph::default()
+        }
+    }
+
+    fn node(&mut self, p: &Party, at: u64, new: &mut Vec<NewEntity>) -> Option<Arc<str>> {
+        let id = Node::id_of(p.kind, &p.label);
+        if let Some(n) = self.nodes.get_mut(id.as_str()) {
+            n.last_seen = n.last_seen.max(at);
+            return Some(n.id.clone());
+        }
+        if self.nodes.len() >= self.limits.max_nodes {
+            return None;
+        }
+        let id: Arc<str> = id.into();
+        self.nodes.insert(
+            id.clone(),
+            Node {
+                id: id.clone(),
+                kind: p.kind,
+                label: p.label.as_str().into(),
+                first_seen: at,
+                last_seen: at,
+            },
+        );
+        new.push(NewEntity::Node {
+            id: id.to_string(),
+            node_kind: p.kind,
+        });
+        Some(id)
+    }
+
+    /// Adds a call; returns what it showed for the first time.
+    pub fn observe(&mut self, o: &Observation) -> Vec<NewEntity> {
+        self.observe_ids(o).1
+    }
+
+    /// [`Graph::observe`], also returning the caller's and callee's ids when both fit.
+    pub fn observe_ids(&mut self, o: &Observation) -> (Option<EdgeIds>, Vec<NewEntity>) {
+        let mut new = Vec::new();
+        let (Some(from), Some(to)) = (
+            self.node(&o.from, o.at, &mut new),
+            self.node(&o.to, o.at, &mut new),
+        ) else {
+            self.overflow += 1;
+            return (None, new);
+        };
+        let ids = Some((from.clone(), to.clone()));
+        let key = (from.clone(), to.clone());
+        if !self.edges.contains_key(&key) {
+            if self.edges.len() >= self.limits.max_edges {
+                self.overflow += 1;
+                return (ids, new);
+            }
+            self.edges.insert(
+                key.clone(),
+                Edge {
+                    first_seen: o.at,
+                    last_seen: o.at,
+                    endpoints: HashMap::new(),
+                },
+            );
+            new.push(NewEntity::Edge {
+                from: from.to_string(),
+                to: to.to_string(),
+            });
+        }
+        let max_endpoints = self.limits.max_endpoints_per_edge;
+        let Some(edge) = self.edges.get_mut(&key) else {
+            return (ids, new);
+        };
+        edge.last_seen = edge.last_seen.max(o.at);
+        let ep_key = (o.method.clone(), o.template.clone());
+        if !edge.endpoints.contains_key(&ep_key) && edge.endpoints.len() >= max_endpoints {
+            self.overflow += 1;
+            return (ids, new);
+        }
+        edge.endpoints
+            .entry(ep_key.clone())
+            .or_insert_with(|| Series::new(o.at))
+            .add(o);
+        let known = self.known_endpoints.entry(to.clone()).or_default();
+        // A refused call shows no endpoint: the first allowed call does.
+        if !o.blocked && known.len() < max_endpoints && known.insert(ep_key) {
+            new.push(NewEntity::Endpoint {
+                node: to.to_string(),
+                method: o.method.clone(),
+                template: o.template.to_string(),
+            });
+        }
+        (ids, new)
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    /// A node by id.
+    pub fn node_by_id(&self, id: &str) -> Option<&Node> {
+        self.nodes.get(id)
+    }
+
+    /// Every edge with its endpoints' stats over `window` ending at `now` (unix seconds); edges
+    /// with no traffic in the window are left out.
+    pub fn edges(&self, window: Window, now: u64) -> Vec<EdgeView> {
+        let mut out: Vec<EdgeView> = self
+            .edges
+            .iter()
+            .filter_map(|((from, to), e)| {
+                let mut endpoints: Vec<EndpointStats> = e
+                    .endpoints
+                    .iter()
+                    .map(|((m, t), s)| s.stats(m, t, window, now))
+                    .filter(|s| s.count > 0)
+                    .collect();
+                if endpoints.is_empty() {
+                    return None;
+                }
+                endpoints.sort_by_key(|e| std::cmp::Reverse(e.count));
+                Some(EdgeView {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    first_seen: e.first_seen,
+                    last_seen: e.last_seen,
+                    total: window::total(&endpoints, window, e.endpoints.values(), now),
+                    endpoints,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+        out
+    }
+
+    /// The bucket of one endpoint of one edge for unix minute `minute`, if it had traffic.
+    pub fn endpoint_minute(
+        &self,
+        from: &str,
+        to: &str,
+        method: &str,
+        template: &Arc<str>,
+        minute: u64,
+    ) -> Option<&Bucket> {
+        let edge = self.edges.get(&(Arc::from(from), Arc::from(to)))?;
+        edge.endpoints
+            .get(&(method.to_owned(), template.clone()))?
+            .minute(minute)
+    }
+
+    /// Restores a node known from a previous run (so it is not "new" again).
+    pub fn remember_node(&mut self, node: Node) {
+        if self.nodes.len() < self.limits.max_nodes {
+            self.nodes.insert(node.id.clone(), node);
+        }
+    }
+
+    /// Restores an edge known from a previous run (no traffic yet in this run).
+    pub fn remember_edge(&mut self, from: &str, to: &str, first_seen: u64, last_seen: u64) {
+        if self.edges.len() < self.limits.max_edges {
+            self.edges.entry((from.into(), to.into())).or_insert(Edge {
+                first_seen,
+                last_seen,
+                endpoints: HashMap::new(),
+            });
+        }
+    }
+
+    /// Restores an endpoint known from a previous run.
+    pub fn remember_endpoint(&mut self, node: &str, method: &str, template: &str) {
+        let known = self.known_endpoints.entry(node.into()).or_default();
+        if known.len() < self.limits.max_endpoints_per_edge {
+            known.insert((method.to_owned(), template.into()));
+        }
+    }
+}
+
+/// An edge as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct EdgeView {
+    /// Caller id.
+    pub from: String,
+    /// Callee id.
+    pub to: String,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+    /// All endpoints together.
+    pub total: EndpointStats,
+    /// Per endpoint, busiest first.
+    pub endpoints: Vec<EndpointStats>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,123 @@
+use super::*;
+use std::time::Duration;
+
+fn party(kind: NodeKind, label: &str) -> Party {
+    Party {
+        kind,
+        label: label.into(),
+    }
+}
+
+fn call(from: Party, to: Party, template: &str, at: u64, status: u16) -> Observation {
+    Observation {
+        from,
+        to,
+        method: "GET".into(),
+        template: template.into(),
+        at,
+        status,
+        duration: Duration::from_millis(10),
+        bytes_in: 1,
+        bytes_out: 2,
+        blocked: false,
+        reported: false,
+    }
+}
+
+#[test]
+fn first_sightings_are_reported_once() {
+    let mut g = Graph::default();
+    let internet = party(NodeKind::Internet, "internet");
+    let orders = party(NodeKind::Service, "orders");
+    let new = g.observe(&call(
+        internet.clone(),
+        orders.clone(),
+        "/orders/{int}",
+        1000,
+        200,
+    ));
+    assert_eq!(new.len(), 4, "{new:?}"); // two nodes, an edge, an endpoint
+    assert!(new.contains(&NewEntity::Node {
+        id: "service:orders".into(),
+        node_kind: NodeKind::Service
+    }));
+    assert!(g
+        .observe(&call(
+            internet.clone(),
+            orders.clone(),
+            "/orders/{int}",
+            1001,
+            200
+        ))
+        .is_empty());
+    let new = g.observe(&call(internet, orders, "/orders", 1002, 200));
+    assert_eq!(
+        new,
+        vec![NewEntity::Endpoint {
+            node: "service:orders".into(),
+            method: "GET".into(),
+            template: "/orders".into()
+        }]
+    );
+}
+
+#[test]
+fn windows_sum_the_right_buckets() {
+    let mut g = Graph::default();
+    let a = party(NodeKind::Service, "a");
+    let b = party(NodeKind::External, "api.example.com");
+    let now = 10_000 * 60;
+    // 10 calls almost an hour ago, 5 four minutes ago, 3 in the current minute (one 500, one 404).
+    for i in 0..10 {
+        g.observe(&call(a.clone(), b.clone(), "/x", now - 3500 + i, 200));
+    }
+    for i in 0..5 {
+        g.observe(&call(a.clone(), b.clone(), "/x", now - 240 + i, 200));
+    }
+    for status in [200, 500, 404] {
+        g.observe(&call(a.clone(), b.clone(), "/x", now + 5, status));
+    }
+    let count = |w| g.edges(w, now + 10)[0].total.count;
+    assert_eq!(count(Window::OneMinute), 3);
+    assert_eq!(count(Window::FiveMinutes), 8);
+    assert_eq!(count(Window::OneHour), 18);
+    assert_eq!(count(Window::OneDay), 18);
+    let e = &g.edges(Window::OneMinute, now + 10)[0];
+    assert!((e.total.ratio_5xx - 1.0 / 3.0).abs() < 1e-9);
+    assert!((e.total.ratio_4xx - 1.0 / 3.0).abs() < 1e-9);
+    assert!((e.total.rate - 3.0 / 60.0).abs() < 1e-9);
+    assert!(
+        g.edges(Window::OneMinute, now + 7200).is_empty(),
+        "quiet edges drop out of short windows"
+    );
+}
+
+#[test]
+fn caps_bound_the_graph() {
+    let mut g = Graph::new(GraphLimits {
+        max_nodes: 3,
+        max_edges: 2,
+        max_endpoints_per_edge: 2,
+    });
+    let a = party(NodeKind::Service, "a");
+    for i in 0..100 {
+        g.observe(&call(
+            a.clone(),
+            party(NodeKind::External, &format!("h{i}")),
+            &format!("/p{i}"),
+            1,
+            200,
+        ));
+    }
+    assert_eq!(g.nodes().count(), 3);
+    assert_eq!(g.edges(Window::OneDay, 1).len(), 2);
+    assert!(g.overflow >= 98);
+    let b = party(NodeKind::External, "h0");
+    for i in 0..10 {
+        g.observe(&call(a.clone(), b.clone(), &format!("/q{i}"), 1, 200));
+    }
+    assert!(g
+        .edges(Window::OneDay, 1)
+        .iter()
+        .all(|e| e.endpoints.len() <= 2));
+}

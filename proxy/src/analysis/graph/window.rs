@@ -1,0 +1,249 @@
+//! Per-endpoint time series: one bucket per minute for the last hour and one per hour for the
+//! last day, summed into the 1m, 5m, 1h and 24h windows.
+
+use super::Observation;
+use crate::analysis::sketch::{Quantiles, Sketch};
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// A window the API can ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Window {
+    /// The last minute.
+    #[serde(rename = "1m")]
+    OneMinute,
+    /// The last five minutes.
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// The last hour.
+    #[serde(rename = "1h")]
+    OneHour,
+    /// The last day.
+    #[serde(rename = "24h")]
+    OneDay,
+}
+
+impl Window {
+    /// Parses `1m`, `5m`, `1h`, `24h`.
+    pub fn parse(s: &str) -> Option<Window> {
+        Some(match s {
+            "1m" => Window::OneMinute,
+            "5m" => Window::FiveMinutes,
+            "1h" => Window::OneHour,
+            "24h" | "1d" => Window::OneDay,
+            _ => return None,
+        })
+    }
+
+    /// Length in seconds.
+    pub fn secs(self) -> u64 {
+        match self {
+            Window::OneMinute => 60,
+            Window::FiveMinutes => 300,
+            Window::OneHour => 3600,
+            Window::OneDay => 86_400,
+        }
+    }
+}
+
+/// Totals of one minute or one hour.
+#[derive(Clone, Debug, Default)]
+pub struct Bucket {
+    /// Minute or hour number since the epoch.
+    pub at: u64,
+    /// Calls.
+    pub count: u64,
+    /// 4xx answers.
+    pub e4xx: u64,
+    /// 5xx answers and calls that got no answer.
+    pub e5xx: u64,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+    /// Calls refused by policy.
+    pub blocked: u64,
+    /// Calls let through with an objection.
+    pub reported: u64,
+    /// Latency.
+    pub latency: Sketch,
+}
+
+impl Bucket {
+    fn add(&mut self, o: &Observation) {
+        self.count += 1;
+        match o.status {
+            400..=499 => self.e4xx += 1,
+            0 | 500..=599 => self.e5xx += 1,
+            _ => {}
+        }
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.blocked += u64::from(o.blocked);
+        self.reported += u64::from(o.reported);
+        self.latency.add(o.duration);
+    }
+
+    fn merge(&mut self, b: &Bucket) {
+        self.count += b.count;
+        self.e4xx += b.e4xx;
+        self.e5xx += b.e5xx;
+        self.bytes_in += b.bytes_in;
+        self.bytes_out += b.bytes_out;
+        self.blocked += b.blocked;
+        self.reported += b.reported;
+        self.latency.merge(&b.latency);
+    }
+}
+
+/// One endpoint's history.
+#[derive(Debug)]
+pub(super) struct Series {
+    first_seen: u64,
+    last_seen: u64,
+    minutes: VecDeque<Bucket>,
+    hours: VecDeque<Bucket>,
+}
+
+fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket> {
+    if ring.back().is_none_or(|b| b.at < at) {
+        ring.push_back(Bucket {
+            at,
+            ..Bucket::default()
+        });
+        while ring.len() > keep {
+            ring.pop_front();
+        }
+    }
+    // Late records (a long call finishing after newer ones) land in their own bucket if kept.
+    ring.iter_mut().rev().find(|b| b.at == at)
+}
+
+impl Series {
+    pub(super) fn new(at: u64) -> Self {
+        Series {
+            first_seen: at,
+            last_seen: at,
+            minutes: VecDeque::new(),
+            hours: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn add(&mut self, o: &Observation) {
+        self.last_seen = self.last_seen.max(o.at);
+        self.first_seen = self.first_seen.min(o.at);
+        if let Some(b) = push(&mut self.minutes, o.at / 60, 61) {
+            b.add(o);
+        }
+        if let Some(b) = push(&mut self.hours, o.at / 3600, 25) {
+            b.add(o);
+        }
+    }
+
+    /// The sum of the buckets inside `window` ending at `now`.
+    pub(super) fn merged(&self, window: Window, now: u64) -> Bucket {
+        let mut total = Bucket::default();
+        let (ring, since) = match window {
+            Window::OneDay => (&self.hours, (now / 3600).saturating_sub(23)),
+            w => (&self.minutes, (now / 60).saturating_sub(w.secs() / 60 - 1)),
+        };
+        for b in ring.iter().filter(|b| b.at >= since) {
+            total.merge(b);
+        }
+        total
+    }
+
+    /// The last full minutes' buckets up to (not including) minute `now_min`, for baselines.
+    pub(super) fn minute(&self, minute: u64) -> Option<&Bucket> {
+        self.minutes.iter().rev().find(|b| b.at == minute)
+    }
+
+    pub(super) fn stats(
+        &self,
+        method: &str,
+        template: &str,
+        window: Window,
+        now: u64,
+    ) -> EndpointStats {
+        let mut s = EndpointStats::from_bucket(&self.merged(window, now), window);
+        s.method = method.to_owned();
+        s.template = template.to_owned();
+        s.first_seen = self.first_seen;
+        s.last_seen = self.last_seen;
+        s
+    }
+}
+
+/// All series of an edge together.
+pub(super) fn total<'a>(
+    endpoints: &[EndpointStats],
+    window: Window,
+    series: impl Iterator<Item = &'a Series>,
+    now: u64,
+) -> EndpointStats {
+    let mut b = Bucket::default();
+    for s in series {
+        b.merge(&s.merged(window, now));
+    }
+    let mut s = EndpointStats::from_bucket(&b, window);
+    s.method = "*".into();
+    s.template = "*".into();
+    s.first_seen = endpoints.iter().map(|e| e.first_seen).min().unwrap_or(0);
+    s.last_seen = endpoints.iter().map(|e| e.last_seen).max().unwrap_or(0);
+    s
+}
+
+/// Stats of an endpoint (or edge) over a window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct EndpointStats {
+    /// Method (`*` for an edge total).
+    pub method: String,
+    /// Route template (`*` for an edge total).
+    pub template: String,
+    /// Calls.
+    pub count: u64,
+    /// Calls per second over the window.
+    pub rate: f64,
+    /// Share of 4xx answers.
+    pub ratio_4xx: f64,
+    /// Share of 5xx answers and calls without an answer.
+    pub ratio_5xx: f64,
+    /// Latency quantiles, milliseconds.
+    pub latency_ms: Quantiles,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+    /// Calls refused by policy.
+    pub blocked: u64,
+    /// Calls let through with an objection.
+    pub reported: u64,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+}
+
+impl EndpointStats {
+    fn from_bucket(b: &Bucket, window: Window) -> Self {
+        let ratio = |n: u64| {
+            if b.count == 0 {
+                0.0
+            } else {
+                n as f64 / b.count as f64
+            }
+        };
+        EndpointStats {
+            count: b.count,
+            rate: b.count as f64 / window.secs() as f64,
+            ratio_4xx: ratio(b.e4xx),
+            ratio_5xx: ratio(b.e5xx),
+            latency_ms: b.latency.quantiles(),
+            bytes_in: b.bytes_in,
+            bytes_out: b.bytes_out,
+            blocked: b.blocked,
+            reported: b.reported,
+            ..EndpointStats::default()
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The embedded store: SQLite in WAL mode on a dedicated thread, fed through a bounded queue
+//! and written in batches. It keeps the graph registry (nodes first and last seen), the
+//! findings, baseline snapshots and a bounded raw call log. The data path never waits on it:
+//! a full queue drops the write and counts it; a failing disk is counted and retried.
+
+mod schema;
+
+use crate::analysis::engine::Finding;
+use crate::analysis::graph::Node;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Queue length between the recorder task and the store thread.
+const QUEUE: usize = 65_536;
+/// Most operations written in one transaction.
+const BATCH: usize = 4_096;
+/// Operations kept for a retry after a failed write; beyond that they are dropped and counted.
+const RETRY_LIMIT: usize = 65_536;
+
+/// Where and how much to keep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The folder holding `sightline.db`.
+    pub path: PathBuf,
+    /// Raw calls older than this are deleted.
+    pub retention: Duration,
+    /// At most this many raw calls are kept.
+    pub max_calls: u64,
+}
+
+/// One write.
+#[derive(Debug)]
+pub enum Op {
+    /// A finished call, as the API's JSON.
+    Call {
+        /// Unix seconds.
+        at: u64,
+        /// The call.
+        json: String,
+    },
+    /// A first sighting or an anomaly.
+    Finding(Finding),
+    /// A node, new or seen again.
+    Node(Node),
+    /// An edge seen for the first time.
+    Edge {
+        /// Caller id.
+        from: String,
+        /// Callee id.
+        to: String,
+        /// Unix seconds.
+        at: u64,
+    },
+    /// An endpoint seen for the first time.
+    Endpoint {
+        /// Callee id.
+        node: String,
+        /// Method.
+        method: String,
+        /// Template.
+        template: String,
+    },
+    /// A baseline snapshot for an endpoint key.
+    Baseline {
+        /// The endpoint key.
+        key: String,
+        /// Serialised baseline.
+        json: String,
+    },
+}
+
+/// Store health, for metrics.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Operations written.
+    pub written: AtomicU64,
+    /// Operations dropped because the queue or the retry buffer was full.
+    pub dropped: AtomicU64,
+    /// Failed batch writes (each retried).
+    pub errors: AtomicU64,
+    /// Operations waiting to be written (approximate).
+    pub pending: AtomicU64,
+}
+
+/// The handle the recorder task writes through.
+#[derive(Debug, Clone)]
+pub struct Store {
+    tx: SyncSender<Op>,
+    /// Health counters.
+    pub stats: Arc<StoreStats>,
+}
+
+/// What a previous run left behind.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Known nodes.
+    pub nodes: Vec<Node>,
+    /// Known edges: (from, to, first seen).
+    pub edges: Vec<(String, String, u64)>,
+    /// Known endpoints: (node, method, template).
+    pub endpoints: Vec<(String, String, String)>,
+    /// Recent findings, oldest first.
+    pub findings: Vec<Finding>,
+    /// Baseline snapshots by endpoint key.
+    pub baselines: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Opens (or creates) the database, reads what it holds, and starts the writer thread.
+    pub fn open(config: &StoreConfig) -> Result<(Store, Restored), String> {
+        std::fs::create_dir_all(&config.path)
+            .map_err(|e| format!("{}: {e}", config.path.display()))?;
+        let file = config.path.join("sightline.db");
+        let conn = schema::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let restored = schema::restore(&conn).map_err(|e| format!("{}: {e}", file.display()))?;
+        let (tx, rx) = sync_channel(QUEUE);
+        let stats = Arc::new(StoreStats::default());
+        let writer = Writer {
+            conn,
+            stats: stats.clone(),
+            config: config.clone(),
+            retry: Vec::new(),
+            last_prune: Instant::now(),
+        };
+        std::thread::Builder::new()
+            .name("sightline-store".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| format!("store thread: {e}"))?;
+        Ok((Store { tx, stats }, restored))
+    }
+
+    /// Queues a write without waiting; a full queue drops it and counts the drop.
+    pub fn send(&self, op: Op) {
+        // Counted before it is sent, so the writer never subtracts what was not added yet.
+        self.stats.pending.fetch_add(1, Relaxed);
+        match self.tx.try_send(op) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.stats.pending.fetch_sub(1, Relaxed);
+                self.stats.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    stats: Arc<StoreStats>,
+    config: StoreConfig,
+    retry: Vec<Op>,
+    last_prune: Instant,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Op>) {
+        loop {
+            let mut batch = std::mem::take(&mut self.retry);
+            match rx.recv_timeout(Duration::from_millis(500)) {
+                Ok(op) => batch.push(op),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.write(batch);
+                    return;
+                }
+            }
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.write(batch);
+            }
+            if self.last_prune.elapsed() > Duration::from_secs(60) {
+                self.last_prune = Instant::now();
+                if let Err(e) = schema::prune(&self.conn, &self.config) {
+                    self.stats.errors.fetch_add(1, Relaxed);
+                    tracing::warn!(error = %e, "store: pruning the call log failed");
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batch: Vec<Op>) {
+        let n = batch.len() as u64;
+        match schema::write(&mut self.conn, &batch) {
+            Ok(()) => {
+                self.stats.written.fetch_add(n, Relaxed);
+                self.stats.pending.fetch_sub(n, Relaxed);
+            }
+            Err(e) => {
+                self.stats.errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, ops = n, "store: write failed; will retry");
+                let keep = RETRY_LIMIT.min(batch.len());
+                let dropped = batch.len() - keep;
+                self.stats.dropped.fetch_add(dropped as u64, Relaxed);
+                self.stats.pending.fetch_sub(dropped as u64, Relaxed);
+                self.retry = batch.into_iter().take(keep).collect();
+                // Back off so a full disk is not hammered.
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// The database file inside a store folder.
+pub fn db_file(dir: &Path) -> PathBuf {
+    dir.join("sightline.db")
+}

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 async fn accept(
     listener: &TcpListener,
@@ -39,6 +40,13 @@ fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
     }
 }
 
+/// Which stack a listener serves.
+#[derive(Clone, Copy, Debug)]
+enum Stack {
+    Inbound,
+    Egress,
+}
+
 /// Accepts client connections until shutdown.
 pub(super) async fn inbound(
     listener: TcpListener,
@@ -46,75 +54,39 @@ pub(super) async fn inbound(
     mut shutdown: watch::Receiver<bool>,
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
-        let counters = shared.recorder.counters().clone();
         let active = shared.active();
         let limits = active.config.limits;
         let ticket = shared.inbound_conns.open();
         if shared.inbound_conns.count() > limits.max_connections {
-            counters.connections_rejected.fetch_add(1, Relaxed);
+            shared
+                .recorder
+                .counters()
+                .connections_rejected
+                .fetch_add(1, Relaxed);
             drop(ticket);
             drop(stream);
             continue;
         }
-        counters.connections_accepted.fetch_add(1, Relaxed);
-        let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let conn_limits = conn_limits(&limits, limits.idle_timeout);
-            let activity = Arc::new(ConnActivity::tracked(ticket));
-            let Some(acceptor) = active.tls.clone() else {
-                drop(active);
-                let info = Arc::new(ConnInfo {
-                    peer,
-                    tls: false,
-                    identity: None,
-                    activity,
-                });
-                serve(stream, info, shared, conn_limits, shutdown).await;
-                return;
-            };
-            drop(active);
-            // The handshake gets the header-read budget: a silent client cannot hold a slot.
-            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let info = Arc::new(ConnInfo {
-                        peer,
-                        tls: true,
-                        identity: peer_identity(&tls),
-                        activity,
-                    });
-                    serve(tls, info, shared, conn_limits, shutdown).await;
-                }
-                Ok(Err(e)) => {
-                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                }
-                Err(_) => {
-                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                }
-            }
-        });
+        shared
+            .recorder
+            .counters()
+            .connections_accepted
+            .fetch_add(1, Relaxed);
+        let tls = active.tls.clone();
+        drop(active);
+        let activity = Arc::new(ConnActivity::tracked(ticket));
+        let limits = conn_limits(&limits, limits.idle_timeout);
+        tokio::spawn(serve_conn(
+            stream,
+            peer,
+            tls,
+            activity,
+            shared.clone(),
+            limits,
+            shutdown.clone(),
+            Stack::Inbound,
+        ));
     }
-}
-
-async fn serve<I>(
-    io: I,
-    info: Arc<ConnInfo>,
-    shared: Arc<Shared>,
-    limits: ConnLimits,
-    shutdown: watch::Receiver<bool>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = info.activity.clone();
-    let svc = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        let info = info.clone();
-        async move { Ok::<_, Infallible>(inbound::handle(shared, info, req).await) }
-    });
-    serve_connection(io, svc, limits, &activity, shutdown).await;
 }
 
 /// Accepts connections from services calling out, until shutdown.
@@ -125,57 +97,89 @@ pub(super) async fn egress(
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let ticket = shared.egress_conns.open();
-        let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let active = shared.active();
-            let limits = active.config.limits;
-            let idle = active
-                .egress
-                .as_ref()
-                .map_or(limits.idle_timeout, |e| e.idle_timeout);
-            drop(active);
-            let tls = shared.active().egress.as_ref().and_then(|e| e.tls.clone());
-            let activity = Arc::new(ConnActivity::tracked(ticket));
-            let limits = conn_limits(&limits, idle);
-            let Some(acceptor) = tls else {
-                let info = Arc::new(ConnInfo {
-                    peer,
-                    tls: false,
-                    identity: None,
-                    activity,
-                });
-                serve_egress(stream, info, shared, limits, shutdown).await;
-                return;
-            };
-            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let identity = peer_identity(&tls);
-                    let info = Arc::new(ConnInfo {
-                        peer,
-                        tls: true,
-                        identity,
-                        activity,
-                    });
-                    serve_egress(tls, info, shared, limits, shutdown).await;
-                }
-                _ => {
-                    let counters = shared.recorder.counters();
-                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
-                    tracing::debug!(%peer, "egress TLS handshake failed or timed out");
-                }
-            }
-        });
+        let active = shared.active();
+        let limits = active.config.limits;
+        let idle = active
+            .egress
+            .as_ref()
+            .map_or(limits.idle_timeout, |e| e.idle_timeout);
+        let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+        drop(active);
+        let activity = Arc::new(ConnActivity::tracked(ticket));
+        let limits = conn_limits(&limits, idle);
+        tokio::spawn(serve_conn(
+            stream,
+            peer,
+            tls,
+            activity,
+            shared.clone(),
+            limits,
+            shutdown.clone(),
+            Stack::Egress,
+        ));
     }
 }
 
-async fn serve_egress<I>(
+/// One accepted connection: TLS first when the listener has it (the handshake gets the
+/// header-read budget, so a silent client cannot hold a slot), then HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn serve_conn(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    tls: Option<TlsAcceptor>,
+    activity: Arc<ConnActivity>,
+    shared: Arc<Shared>,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+    stack: Stack,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = tls else {
+        let info = Arc::new(ConnInfo {
+            peer,
+            tls: false,
+            identity: None,
+            activity,
+        });
+        serve(stream, info, shared, limits, shutdown, stack).await;
+        return;
+    };
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            let info = Arc::new(ConnInfo {
+                peer,
+                tls: true,
+                identity: peer_identity(&tls),
+                activity,
+            });
+            serve(tls, info, shared, limits, shutdown, stack).await;
+        }
+        Ok(Err(e)) => {
+            shared
+                .recorder
+                .counters()
+                .tls_handshake_failures
+                .fetch_add(1, Relaxed);
+            tracing::debug!(%peer, ?stack, error = %e, "TLS handshake failed");
+        }
+        Err(_) => {
+            shared
+                .recorder
+                .counters()
+                .tls_handshake_failures
+                .fetch_add(1, Relaxed);
+            tracing::debug!(%peer, ?stack, "TLS handshake timed out");
+        }
+    }
+}
+
+async fn serve<I>(
     io: I,
     info: Arc<ConnInfo>,
     shared: Arc<Shared>,
     limits: ConnLimits,
     shutdown: watch::Receiver<bool>,
+    stack: Stack,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -183,7 +187,12 @@ async fn serve_egress<I>(
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let info = info.clone();
-        async move { Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await) }
+        async move {
+            Ok::<_, Infallible>(match stack {
+                Stack::Inbound => inbound::handle(shared, info, req).await,
+                Stack::Egress => crate::egress::handle(shared, info, req).await,
+            })
+        }
     });
     serve_connection(io, svc, limits, &activity, shutdown).await;
 }

@@ -1,7 +1,5 @@
 //! W3C trace context (`traceparent`): continue the caller's trace or start one.
 
-use std::fmt::Write;
-
 /// The trace context of one proxied call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceContext {
@@ -86,11 +84,13 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes` (a table lookup: this runs for every call).
 pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }

@@ -5,16 +5,17 @@ use crate::errors::ERROR_HEADER;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
-/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
+/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1). Names, not
+/// strings, so removing them needs no parsing on every call.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
 ];
 
 /// Whether the request asks for a protocol upgrade (`Connection: upgrade` plus `Upgrade`).
@@ -32,13 +33,17 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `Upgrade` and `Connection: upgrade` stay so the next hop can switch protocols.
 /// `TE: trailers` stays (gRPC needs it end to end).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
+    let named: Vec<HeaderName> = if !headers.contains_key(header::CONNECTION) {
+        Vec::new()
+    } else {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect()
+    };
     let te_trailers = headers
         .get(header::TE)
         .and_then(|v| v.to_str().ok())
@@ -52,7 +57,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         }
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
     if upgrade {

@@ -27,19 +27,22 @@ echo "== tests"
 cargo test --workspace --locked
 
 echo "== smoke: sightline demo"
-bin=target/debug/sightline
+bin=${CARGO_TARGET_DIR:-target}/debug/sightline
 log=$(mktemp)
-"$bin" demo --admin 127.0.0.1:19990 --inbound 127.0.0.1:19991 --egress 127.0.0.1:19992 >"$log" 2>&1 &
+# SMOKE_BASE picks the three ports (admin, inbound, egress) so parallel checkouts do not collide.
+base=${SMOKE_BASE:-19990}
+admin=127.0.0.1:$base inbound=127.0.0.1:$((base+1)) egress=127.0.0.1:$((base+2))
+"$bin" demo --admin "$admin" --inbound "$inbound" --egress "$egress" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 ok=""
 for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:19990/healthz; then ok=1; break; fi
+  if curl -fsS -o /dev/null --max-time 1 http://$admin/healthz; then ok=1; break; fi
   sleep 0.2
 done
 [ -n "$ok" ] || { cat "$log"; echo "demo did not become healthy"; exit 1; }
-curl -fsS --max-time 2 -H 'Host: shop.demo.internal' http://127.0.0.1:19991/products >/dev/null
-curl -fsS --max-time 2 http://127.0.0.1:19990/metrics | grep -q '^sightline_requests_total'
+curl -fsS --max-time 2 -H 'Host: shop.demo.internal' http://$inbound/products >/dev/null
+curl -fsS --max-time 2 http://$admin/metrics | grep -q '^sightline_requests_total'
 kill -TERM $pid
 for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then echo "demo did not stop on SIGTERM"; exit 1; fi

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod address;
+pub mod clients;
 mod decision;
 mod enclave;
 mod host;

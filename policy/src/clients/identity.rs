@@ -1,0 +1,134 @@
+//! Who a client is, strongest evidence first: a verified client certificate, an API key (only
+//! its hash is kept), a named client network, else its address. A forwarding header names the
+//! address only when the connection comes from a trusted proxy; IPv6 addresses are grouped by
+//! prefix so one host cannot rotate through its /64 around a limit.
+
+use ipnet::{IpNet, Ipv6Net};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// What the identity rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKind {
+    /// A verified client certificate.
+    Certificate,
+    /// An API key header.
+    ApiKey,
+    /// A configured client network.
+    Named,
+    /// Only the (grouped) address.
+    Address,
+}
+
+impl ClientKind {
+    /// `certificate`, `api_key`, `named`, `address`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Certificate => "certificate",
+            ClientKind::ApiKey => "api_key",
+            ClientKind::Named => "named",
+            ClientKind::Address => "address",
+        }
+    }
+}
+
+/// A client as every protection keys it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientId {
+    /// What the identity rests on.
+    pub kind: ClientKind,
+    /// The id: certificate identity, `key:<hash>`, network name, or address (`2001:db8::/64`).
+    pub id: Arc<str>,
+}
+
+impl ClientId {
+    /// Whether the client identified itself (anything but a bare address): known clients keep
+    /// service when anonymous ones are shed.
+    pub fn known(&self) -> bool {
+        self.kind != ClientKind::Address
+    }
+}
+
+/// The client's address as limits count it: IPv4 as is, IPv6 as its `/prefix` network.
+pub fn group_ip(ip: IpAddr, v6_prefix: u8) -> String {
+    match crate::network::canonical(ip) {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) if v6_prefix >= 128 => a.to_string(),
+        IpAddr::V6(a) => match Ipv6Net::new(a, v6_prefix) {
+            Ok(n) => n.trunc().to_string(),
+            Err(_) => a.to_string(),
+        },
+    }
+}
+
+/// The client address behind trusted proxies: the peer itself unless it is trusted; then the
+/// right-most address in `forwarded` (an `X-Forwarded-For` value) that is not a trusted proxy.
+pub fn forwarded_client(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| {
+        let ip = crate::network::canonical(*ip);
+        trusted.iter().any(|n| n.contains(&ip))
+    };
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(value) = forwarded else { return peer };
+    let mut last = peer;
+    for part in value.rsplit(',') {
+        let Some(ip) = parse_forwarded_addr(part.trim()) else {
+            // An unparsable hop: trust stops here.
+            return last;
+        };
+        if !is_trusted(&ip) {
+            return ip;
+        }
+        last = ip;
+    }
+    last
+}
+
+/// `1.2.3.4`, `1.2.3.4:567`, `2001:db8::1`, `[2001:db8::1]:567`.
+fn parse_forwarded_addr(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
+        return Some(sa.ip());
+    }
+    None
+}
+
+/// Decides the identity. `named` must be most specific first; `api_key_hash` is already hashed.
+pub fn identify(
+    certificate: Option<&str>,
+    api_key_hash: Option<&str>,
+    addr: IpAddr,
+    named: &[(IpNet, Arc<str>)],
+    v6_prefix: u8,
+) -> ClientId {
+    if let Some(c) = certificate {
+        return ClientId {
+            kind: ClientKind::Certificate,
+            id: c.into(),
+        };
+    }
+    if let Some(h) = api_key_hash {
+        return ClientId {
+            kind: ClientKind::ApiKey,
+            id: format!("key:{h}").into(),
+        };
+    }
+    let canon = crate::network::canonical(addr);
+    if let Some((_, name)) = named.iter().find(|(n, _)| n.contains(&canon)) {
+        return ClientId {
+            kind: ClientKind::Named,
+            id: name.clone(),
+        };
+    }
+    ClientId {
+        kind: ClientKind::Address,
+        id: group_ip(addr, v6_prefix).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -24,8 +24,9 @@ fn ipv6_addresses_group_by_prefix() {
 fn a_rotating_ipv6_host_stays_one_client() {
     let ids: std::collections::HashSet<String> = (0..1000u128)
         .map(|i| {
-            let a =
-                std::net::Ipv6Addr::from(0x2001_0db8_0001_0002_0000_0000_0000_0000u128 | i * 7919);
+            let a = std::net::Ipv6Addr::from(
+                0x2001_0db8_0001_0002_0000_0000_0000_0000u128 | (i * 7919),
+            );
             identify(None, None, IpAddr::V6(a), &[], 64).id.to_string()
         })
         .collect();

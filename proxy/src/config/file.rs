@@ -33,6 +33,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub analysis: AnalysisFile,
     pub storage: Option<StorageFile>,
+    pub clients: Option<super::clients::ClientsFile>,
 }
 
 #[derive(Debug, Deserialize)]

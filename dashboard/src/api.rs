@@ -14,6 +14,16 @@ pub fn handle<B>(
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
+    handle_with_body(req, &[], state, auth)
+}
+
+/// [`handle`] for a request whose body was read (state changes are POSTs with a JSON body).
+pub fn handle_with_body<B>(
+    req: &Request<B>,
+    body: &[u8],
+    state: &dyn AdminState,
+    auth: &AdminAuth,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let open = matches!(path, "/healthz" | "/readyz");
     if !open && !auth.permits(req.headers()) {
@@ -22,6 +32,9 @@ pub fn handle<B>(
             "unauthorized",
             "a bearer token is required",
         );
+    }
+    if req.method() == Method::POST {
+        return post(req, path, body, state);
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return error(
@@ -67,6 +80,11 @@ pub fn handle<B>(
             }
         }
         "/api/anomalies" => json(StatusCode::OK, &state.anomalies()),
+        "/api/clients" => match query::limit(req.uri().query().unwrap_or("")) {
+            Ok(limit) => json(StatusCode::OK, &state.clients(limit)),
+            Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+        },
+        "/api/bans" => json(StatusCode::OK, &state.bans()),
         p if p.starts_with("/api/nodes/") => {
             let raw = &p["/api/nodes/".len()..];
             let Some(id) = query::decode(raw) else {
@@ -88,6 +106,55 @@ pub fn handle<B>(
             Some(asset) => assets::serve(asset),
             None => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
         },
+    }
+}
+
+/// State changes. A JSON content type is required, so a cross-site form cannot send one.
+fn post<B>(
+    req: &Request<B>,
+    path: &str,
+    body: &[u8],
+    state: &dyn AdminState,
+) -> Response<Full<Bytes>> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim() == "application/json")
+        });
+    match path {
+        "/api/bans/lift" => {
+            if !is_json {
+                return error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "bad_content_type",
+                    "send the body as application/json",
+                );
+            }
+            #[derive(serde::Deserialize)]
+            struct Lift {
+                client: String,
+            }
+            match serde_json::from_slice::<Lift>(body) {
+                Ok(l) => match state.lift_ban(&l.client) {
+                    Some(v) => json(StatusCode::OK, &v),
+                    None => error(StatusCode::NOT_FOUND, "not_found", "that client has no ban"),
+                },
+                Err(_) => error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_body",
+                    "expected {\"client\": \"<id>\"}",
+                ),
+            }
+        }
+        _ => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path accepts GET only",
+        ),
     }
 }
 

@@ -11,6 +11,6 @@ mod assets;
 mod auth;
 mod state;
 
-pub use api::handle;
+pub use api::{handle, handle_with_body};
 pub use auth::AdminAuth;
 pub use state::{AdminState, CallPage, CallQuery, CallView, Readiness};

@@ -110,4 +110,16 @@ pub trait AdminState: Send + Sync + 'static {
     fn anomalies(&self) -> serde_json::Value;
     /// One node with its edges and findings; `None` when unknown.
     fn node(&self, id: &str, window: &str) -> Result<Option<serde_json::Value>, String>;
+    /// The busiest clients: `{"clients": [...]}`.
+    fn clients(&self, _limit: usize) -> serde_json::Value {
+        serde_json::json!({ "clients": [] })
+    }
+    /// Current bans: `{"bans": [...]}`.
+    fn bans(&self) -> serde_json::Value {
+        serde_json::json!({ "bans": [] })
+    }
+    /// Lifts one client's ban; `None` when it had none.
+    fn lift_ban(&self, _client: &str) -> Option<serde_json::Value> {
+        None
+    }
 }

@@ -27,10 +27,15 @@ impl AdminView {
 
     /// Answers one admin request with the token of the config in force.
     pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        self.handle_with_body(req, &[])
+    }
+
+    /// Answers one admin request whose body was read.
+    pub fn handle_with_body<B>(&self, req: &Request<B>, body: &[u8]) -> Response<Full<Bytes>> {
         let auth = AdminAuth {
             token: self.shared.active().config.admin.token.clone(),
         };
-        sightline_dashboard::handle(req, self, &auth)
+        sightline_dashboard::handle_with_body(req, body, self, &auth)
     }
 }
 
@@ -87,6 +92,21 @@ impl AdminState for AdminView {
     fn node(&self, id: &str, w: &str) -> Result<Option<serde_json::Value>, String> {
         let w = window(w)?;
         Ok(self.shared.recorder.analysis().node_view(id, w, now()))
+    }
+
+    fn clients(&self, limit: usize) -> serde_json::Value {
+        serde_json::json!({ "clients": self.shared.clients.client_views(limit) })
+    }
+
+    fn bans(&self) -> serde_json::Value {
+        serde_json::json!({ "bans": self.shared.clients.bans() })
+    }
+
+    fn lift_ban(&self, client: &str) -> Option<serde_json::Value> {
+        self.shared.clients.lift(client).then(|| {
+            tracing::info!(client = %client, "ban lifted through the admin API");
+            serde_json::json!({ "client": client, "lifted": true })
+        })
     }
 
     fn status(&self) -> serde_json::Value {

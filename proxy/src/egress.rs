@@ -462,6 +462,7 @@ fn begin_record(
         tls: conn.tls,
         decision: Decision::Allowed,
         reason: String::new(),
+        client: Default::default(),
     }
 }
 

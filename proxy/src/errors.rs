@@ -34,6 +34,12 @@ pub enum ProxyError {
         /// When the client may try again.
         retry_after: Option<Duration>,
     },
+    /// The client is banned (failed logins, scanning) or its address is listed.
+    #[error("{0}")]
+    ClientBlocked(String),
+    /// The concurrency limit is reached and this client is shed.
+    #[error("overloaded: too many requests in flight")]
+    Overloaded,
     /// Every upstream of the service is ejected.
     #[error("no healthy upstream for service {0}")]
     NoHealthyUpstream(String),
@@ -73,6 +79,8 @@ impl ProxyError {
             ProxyError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::ClientBlocked(_) => StatusCode::FORBIDDEN,
+            ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NoHealthyUpstream(_) | ProxyError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -95,6 +103,8 @@ impl ProxyError {
             ProxyError::UriTooLong(_) => "uri_too_long",
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::Limited { .. } => "rate_limited",
+            ProxyError::ClientBlocked(_) => "client_blocked",
+            ProxyError::Overloaded => "overloaded",
             ProxyError::NoHealthyUpstream(_) => "no_healthy_upstream",
             ProxyError::ShuttingDown => "shutting_down",
             ProxyError::UpstreamConnect(_) => "upstream_connect_failed",
@@ -147,6 +157,9 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
             HeaderValue::from(after.as_secs().max(1)),
         );
     }
+    if matches!(err, ProxyError::Overloaded) {
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if matches!(err, ProxyError::ShuttingDown) {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -181,6 +194,8 @@ mod tests {
             (ProxyError::ProxyAuth("x"), 407),
             (ProxyError::EgressBlocked("metadata".into()), 403),
             (ProxyError::Resolve("nx".into()), 502),
+            (ProxyError::ClientBlocked("banned".into()), 403),
+            (ProxyError::Overloaded, 503),
         ];
         for (err, status) in cases {
             let resp = rescue(&err, "req-1");

@@ -44,6 +44,8 @@ pub struct ConnInfo {
     pub identity: Option<Arc<str>>,
     /// Requests in flight, for the idle timer.
     pub activity: Arc<ConnActivity>,
+    /// What the client guard's accept phase learned (allow/deny list, address slot).
+    pub flags: crate::clients::ConnFlags,
 }
 
 /// Serves one inbound request. Never fails: every error becomes a response.
@@ -68,7 +70,68 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    match proxy(&active, &conn, req, &mut guard, &trace, &request_id).await {
+    let path = normalize::normalize_path(req.uri().path()).into_owned();
+    let method = req.method().clone();
+    let clients = &active.config.clients;
+    let client = clients.enabled.then(|| {
+        shared.clients.identify(
+            clients,
+            conn.peer.ip(),
+            conn.identity.as_deref(),
+            req.headers(),
+        )
+    });
+    let mut rate_headers = None;
+    if let Some(c) = &client {
+        if let Some(rec) = guard.rec() {
+            rec.client.client = Some(c.id.clone());
+            rec.client.kind = Some(c.kind.as_str());
+        }
+        match shared
+            .clients
+            .admit(clients, &conn.flags, c, &method, &path)
+        {
+            Ok(admitted) => {
+                if let Some(p) = admitted.permit {
+                    guard.hold(p);
+                }
+                rate_headers = admitted.rate;
+                if let (Some((p, why)), Some(rec)) = (admitted.reported, guard.rec()) {
+                    rec.decision = Decision::Reported;
+                    rec.reason = why;
+                    rec.client.protection = Some(p.as_str());
+                }
+            }
+            Err(refused) => return refuse(refused, guard, &request_id),
+        }
+    }
+    let result = proxy(
+        &active,
+        &conn,
+        req,
+        path.clone(),
+        &mut guard,
+        &trace,
+        &request_id,
+    )
+    .await;
+    if let Some(c) = &client {
+        let status = match &result {
+            Ok(Outcome::Response(r)) | Ok(Outcome::Upgraded(r, _, _)) => r.status().as_u16(),
+            Err(e) => e.status().as_u16(),
+        };
+        let endpoint = guard
+            .rec()
+            .and_then(|r| r.route.as_ref().map(|route| format!("{method} {route}")));
+        let signals =
+            shared
+                .clients
+                .observe(clients, c, &method, &path, status, endpoint.as_deref());
+        if let (false, Some(rec)) = (signals.is_empty(), guard.rec()) {
+            rec.client.signals = signals;
+        }
+    }
+    match result {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             finish_response_headers(
@@ -77,6 +140,9 @@ pub async fn handle(
                 parts.status,
                 &request_id,
             );
+            if let Some(h) = &rate_headers {
+                h.apply(&mut parts.headers);
+            }
             Response::from_parts(
                 parts,
                 RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
@@ -109,10 +175,38 @@ pub async fn handle(
                     rec.decision = Decision::Limited;
                 }
             }
-            rescue(&err, &request_id)
-                .map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
+            let mut resp = rescue(&err, &request_id);
+            if let Some(h) = &rate_headers {
+                h.apply(resp.headers_mut());
+            }
+            resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
         }
     }
+}
+
+/// The answer to a call the client guard refused, before any routing or upstream work.
+fn refuse(
+    refused: crate::clients::Refused,
+    mut guard: CallGuard,
+    request_id: &str,
+) -> Response<RecordedBody> {
+    let err = &refused.error;
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(err.status().as_u16());
+        rec.error = Some(err.code());
+        rec.reason = err.to_string();
+        rec.decision = refused.decision;
+        rec.client.protection = Some(refused.protection.as_str());
+    }
+    let mut resp = rescue(err, request_id);
+    if let Some(h) = &refused.rate {
+        h.apply(resp.headers_mut());
+    }
+    if refused.close {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
 }
 
 enum Outcome {
@@ -128,13 +222,13 @@ async fn proxy(
     active: &Active,
     conn: &ConnInfo,
     mut req: Request<Incoming>,
+    path: String,
     guard: &mut CallGuard,
     trace: &TraceContext,
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
     let host = request_authority(&req);
-    let path = normalize::normalize_path(req.uri().path()).into_owned();
     let route = active
         .router
         .route(&router::normalize_host(&host), &path)
@@ -346,5 +440,6 @@ fn begin_record(
         tls: conn.tls,
         decision: Decision::Allowed,
         reason: String::new(),
+        client: Default::default(),
     }
 }

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod analysis;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod egress;

@@ -1,5 +1,7 @@
 //! `/metrics` in the Prometheus text format, rendered from the exact counters.
 
+mod clients;
+
 use crate::record::counters::DURATION_BUCKETS;
 use crate::record::StatusClass;
 use crate::runtime::Shared;
@@ -210,6 +212,7 @@ pub fn render(shared: &Shared) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+    clients::render(&mut out, &shared.clients);
     out
 }
 

@@ -96,6 +96,10 @@ impl Active {
             }
         }
         let openapi = load_openapi(&config, &mut issues);
+        if let Err(e) = crate::clients::check_lists(&config.clients) {
+            let key = format!("clients.{}[{}]", e.key, e.index);
+            issues.push(src.issue(&key, e.to_string()));
+        }
         if !issues.is_empty() {
             return Err(ConfigError { issues });
         }
@@ -202,6 +206,8 @@ pub struct Shared {
     pub inbound_conns: Arc<ConnTracker>,
     /// Open egress connections.
     pub egress_conns: Arc<ConnTracker>,
+    /// The client guard (limits, bans, lists), kept across reloads.
+    pub clients: Arc<crate::clients::ClientGuard>,
 }
 
 impl Shared {
@@ -333,6 +339,16 @@ impl Sightline {
         config: Config,
         config_path: Option<PathBuf>,
     ) -> Result<Sightline, StartError> {
+        let clock = Arc::new(sightline_policy::clients::SystemClock);
+        Sightline::start_with_clock(config, config_path, clock).await
+    }
+
+    /// [`Sightline::start`] with the clock the client protections read (tests move it).
+    pub async fn start_with_clock(
+        config: Config,
+        config_path: Option<PathBuf>,
+        clock: Arc<dyn sightline_policy::clients::Clock>,
+    ) -> Result<Sightline, StartError> {
         let counters = Arc::new(Counters::default());
         // Check everything but sockets first, so a bad config never binds a port.
         Active::build(config.clone(), &counters, 0, &config.listen_addrs())?;
@@ -360,10 +376,12 @@ impl Sightline {
             });
         analysis.set_enclave(config.enclave.networks.clone());
         // A store that cannot open is reported and skipped: traffic never waits on storage.
+        let mut bans = Vec::new();
         let store = match &config.storage {
             None => None,
             Some(s) => match crate::store::Store::open(s) {
-                Ok((store, restored)) => {
+                Ok((store, mut restored)) => {
+                    bans = std::mem::take(&mut restored.bans);
                     tracing::info!(
                         path = %s.path.display(),
                         nodes = restored.nodes.len(),
@@ -381,6 +399,12 @@ impl Sightline {
                 }
             },
         };
+        let clients = Arc::new(crate::clients::ClientGuard::new(
+            &config.clients,
+            clock,
+            store.clone(),
+            bans,
+        ));
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
         let recorder = Recorder::start(&active.config.recording, counters.clone(), analysis, store);
@@ -395,14 +419,14 @@ impl Sightline {
             listeners,
             inbound_conns: Arc::new(ConnTracker::default()),
             egress_conns: Arc::new(ConnTracker::default()),
+            clients,
         });
         let (shutdown, rx) = watch::channel(false);
         let (admin_shutdown, admin_rx) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(listen::inbound(
-            inbound,
-            shared.clone(),
-            rx.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(listen::inbound(inbound, shared.clone(), rx.clone())),
+            tokio::spawn(crate::clients::watch_lists(shared.clone())),
+        ];
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);

@@ -3,6 +3,7 @@
 //! findings, baseline snapshots and a bounded raw call log. The data path never waits on it:
 //! a full queue drops the write and counts it; a failing disk is counted and retried.
 
+mod bans;
 mod schema;
 
 use crate::analysis::engine::Finding;
@@ -64,6 +65,18 @@ pub enum Op {
         /// Template.
         template: String,
     },
+    /// A client banned (or banned again).
+    Ban {
+        /// The client id.
+        client: String,
+        /// The ban.
+        ban: sightline_policy::clients::Ban,
+    },
+    /// A ban lifted by an operator.
+    Unban {
+        /// The client id.
+        client: String,
+    },
     /// A baseline snapshot for an endpoint key.
     Baseline {
         /// The endpoint key.
@@ -107,6 +120,8 @@ pub struct Restored {
     pub findings: Vec<Finding>,
     /// Baseline snapshots by endpoint key.
     pub baselines: Vec<(String, String)>,
+    /// Client bans and remembered strikes: (client, ban).
+    pub bans: Vec<(String, sightline_policy::clients::Ban)>,
 }
 
 impl Store {

@@ -99,3 +99,24 @@ pub(crate) fn window(raw: &str) -> Result<String, String> {
 pub(crate) fn decode(raw: &str) -> Option<String> {
     percent_decode(&raw.replace('+', "%2B"))
 }
+
+/// Parses `limit=…` alone (1 to 1000, default 100).
+pub(crate) fn limit(raw: &str) -> Result<usize, String> {
+    let mut limit = DEFAULT_LIMIT;
+    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "limit" => {
+                let n: usize = v
+                    .parse()
+                    .map_err(|_| format!("limit: not a number: {v:?}"))?;
+                if n == 0 || n > MAX_LIMIT {
+                    return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
+                }
+                limit = n;
+            }
+            other => return Err(format!("unknown parameter {other:?}")),
+        }
+    }
+    Ok(limit)
+}

@@ -89,7 +89,10 @@ pub(crate) struct ConnectionsFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with max and anonymous_share")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with max and anonymous_share"
+)]
 pub(crate) struct ConcurrencyFile {
     pub max: usize,
     pub anonymous_share: Option<f64>,
@@ -145,7 +148,10 @@ pub(crate) struct StuffingFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of uncommon-usage settings")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of uncommon-usage settings"
+)]
 pub(crate) struct UncommonFile {
     pub known_after: Option<u64>,
     pub surge_clients: Option<u32>,
@@ -160,7 +166,10 @@ pub(crate) struct FloodsFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping of protection: enforce | report")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of protection: enforce | report"
+)]
 pub(crate) struct ModesFile {
     pub rate: Option<ModeFile>,
     pub connections: Option<ModeFile>,
@@ -223,7 +232,9 @@ impl RouteSpec {
         let p = self.path.trim_end_matches('/');
         p.is_empty()
             || path == p
-            || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
+            || path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.starts_with('/'))
     }
 
     /// `POST /login` or `/login`.
@@ -447,7 +458,7 @@ pub(super) fn convert(
     let forwarded_header = header(check, "clients.forwarded_header", raw.forwarded_header)
         .unwrap_or(d.forwarded_header.clone());
     let ipv6_prefix = raw.ipv6_prefix.unwrap_or(64);
-    if ipv6_prefix > 128 || ipv6_prefix < 16 {
+    if !(16..=128).contains(&ipv6_prefix) {
         check.issue("clients.ipv6_prefix", "a prefix length from 16 to 128");
     }
     let mut named = Vec::new();
@@ -485,7 +496,10 @@ pub(super) fn convert(
                 route: r.route,
                 rate,
             }),
-            None => check.issue(&format!("clients.rate.routes[{i}].burst"), "must be at least 1"),
+            None => check.issue(
+                &format!("clients.rate.routes[{i}].burst"),
+                "must be at least 1",
+            ),
         }
     }
     let per_ip_connections = raw.connections.map(|c| c.per_ip);
@@ -556,7 +570,11 @@ pub(super) fn convert(
         stuffing_clients: raw.stuffing.clients.unwrap_or(dw.stuffing_clients).max(2),
         stuffing_within: raw.stuffing.within.map_or(dw.stuffing_within, |d| d.0),
         known_after: raw.uncommon.known_after.unwrap_or(dw.known_after),
-        surge_clients: raw.uncommon.surge_clients.unwrap_or(dw.surge_clients).max(2),
+        surge_clients: raw
+            .uncommon
+            .surge_clients
+            .unwrap_or(dw.surge_clients)
+            .max(2),
         rare_per_hour: raw.uncommon.rare_per_hour.unwrap_or(dw.rare_per_hour),
         flood_factor: raw.floods.factor.unwrap_or(dw.flood_factor),
         flood_min_per_minute: raw.floods.min_per_minute.unwrap_or(dw.flood_min_per_minute),

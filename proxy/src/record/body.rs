@@ -101,6 +101,7 @@ pub struct CallGuard {
     bytes_in: Arc<AtomicU64>,
     activity: Arc<ConnActivity>,
     complete: bool,
+    permit: Option<crate::clients::Permit>,
 }
 
 impl CallGuard {
@@ -120,7 +121,13 @@ impl CallGuard {
             bytes_in: Arc::new(AtomicU64::new(0)),
             activity,
             complete: false,
+            permit: None,
         }
+    }
+
+    /// Holds a concurrency slot until the call ends.
+    pub fn hold(&mut self, permit: crate::clients::Permit) {
+        self.permit = Some(permit);
     }
 
     /// The record being filled in. Always present until the guard drops.

@@ -109,6 +109,8 @@ pub struct CallRecord {
     pub decision: Decision,
     /// Why, when not simply allowed or when it failed.
     pub reason: String,
+    /// The client protections' part: client id, the protection that acted, what it set off.
+    pub client: crate::clients::ClientMark,
 }
 
 impl CallRecord {
@@ -170,6 +172,7 @@ impl CallRecord {
             tls: false,
             decision: Decision::Allowed,
             reason: String::new(),
+            client: Default::default(),
         }
     }
 }

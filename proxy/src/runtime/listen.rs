@@ -55,6 +55,15 @@ pub(super) async fn inbound(
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let active = shared.active();
+        // The client guard's accept phase: lists, banned addresses, per-address caps.
+        let flags = match shared.clients.accept(&active.config.clients, peer.ip()) {
+            crate::clients::Accept::Serve(flags) => flags,
+            crate::clients::Accept::Refuse(why) => {
+                tracing::debug!(%peer, protection = why.as_str(), "connection refused");
+                drop(stream);
+                continue;
+            }
+        };
         let limits = active.config.limits;
         let ticket = shared.inbound_conns.open();
         if shared.inbound_conns.count() > limits.max_connections {
@@ -80,7 +89,7 @@ pub(super) async fn inbound(
             stream,
             peer,
             tls,
-            activity,
+            (activity, flags),
             shared.clone(),
             limits,
             shutdown.clone(),
@@ -111,7 +120,7 @@ pub(super) async fn egress(
             stream,
             peer,
             tls,
-            activity,
+            (activity, Default::default()),
             shared.clone(),
             limits,
             shutdown.clone(),
@@ -127,7 +136,7 @@ async fn serve_conn(
     stream: TcpStream,
     peer: std::net::SocketAddr,
     tls: Option<TlsAcceptor>,
-    activity: Arc<ConnActivity>,
+    (activity, flags): (Arc<ConnActivity>, crate::clients::ConnFlags),
     shared: Arc<Shared>,
     limits: ConnLimits,
     shutdown: watch::Receiver<bool>,
@@ -140,6 +149,7 @@ async fn serve_conn(
             tls: false,
             identity: None,
             activity,
+            flags,
         });
         serve(stream, info, shared, limits, shutdown, stack).await;
         return;
@@ -151,6 +161,7 @@ async fn serve_conn(
                 tls: true,
                 identity: peer_identity(&tls),
                 activity,
+                flags,
             });
             serve(tls, info, shared, limits, shutdown, stack).await;
         }
@@ -207,6 +218,9 @@ fn peer_identity<I>(tls: &tokio_rustls::server::TlsStream<I>) -> Option<Arc<str>
         .map(Arc::<str>::from)
 }
 
+/// Largest admin request body read.
+const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+
 /// Accepts admin connections until shutdown.
 pub(super) async fn admin(
     listener: TcpListener,
@@ -224,14 +238,31 @@ pub(super) async fn admin(
             };
             let activity = Arc::new(ConnActivity::default());
             let seen = activity.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let view = view.clone();
-                // Each request restarts the idle timer.
-                seen.request_started();
-                let resp = view.handle(&req);
-                seen.request_finished();
-                async move { Ok::<_, Infallible>(resp) }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let view = view.clone();
+                    let seen = seen.clone();
+                    async move {
+                        // Each request restarts the idle timer.
+                        seen.request_started();
+                        let (parts, body) = req.into_parts();
+                        // State changes carry a small JSON body; nothing else is read.
+                        let body = if parts.method == http::Method::POST {
+                            use http_body_util::BodyExt;
+                            http_body_util::Limited::new(body, ADMIN_BODY_LIMIT)
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default()
+                        } else {
+                            bytes::Bytes::new()
+                        };
+                        let req = hyper::Request::from_parts(parts, ());
+                        let resp = view.handle_with_body(&req, &body);
+                        seen.request_finished();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
             serve_connection(stream, svc, limits, &activity, shutdown).await;
         });
     }

@@ -30,6 +30,7 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(super::bans::SCHEMA)?;
     Ok(conn)
 }
 
@@ -111,6 +112,7 @@ pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Restored> {
         endpoints,
         findings,
         baselines,
+        bans: super::bans::restore(conn)?,
     })
 }
 
@@ -170,6 +172,8 @@ pub(super) fn write(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()>
                 } => {
                     endpoint.execute(params![node, method, template])?;
                 }
+                Op::Ban { client, ban } => super::bans::put(&tx, client, ban)?,
+                Op::Unban { client } => super::bans::lift(&tx, client)?,
             }
         }
     }

@@ -34,11 +34,17 @@ fn a_full_section_converts() {
     .unwrap()
     .clients;
     assert!(c.enabled);
-    assert_eq!(c.api_key_header.as_ref().map(|h| h.as_str()), Some("x-api-key"));
+    assert_eq!(
+        c.api_key_header.as_ref().map(|h| h.as_str()),
+        Some("x-api-key")
+    );
     assert_eq!(c.ipv6_prefix, 56);
     assert_eq!(&*c.named[0].1, "acme-lab", "most specific first");
     let r = c.per_client.unwrap();
-    assert_eq!((r.count, r.per, r.burst), (100, Duration::from_secs(1), 200));
+    assert_eq!(
+        (r.count, r.per, r.burst),
+        (100, Duration::from_secs(1), 200)
+    );
     assert_eq!(c.routes[0].rate.burst, 5);
     assert_eq!(c.per_ip_connections, Some(50));
     assert_eq!(c.concurrency.map(|c| c.anonymous_share), Some(0.8));
@@ -58,7 +64,9 @@ fn a_full_section_converts() {
 #[test]
 fn without_the_section_nothing_is_protected() {
     let text = "version: 1\n";
-    let c = Config::parse(text, "t.yaml", Path::new("/")).unwrap().clients;
+    let c = Config::parse(text, "t.yaml", Path::new("/"))
+        .unwrap()
+        .clients;
     assert_eq!(c, ClientsConfig::default());
     assert!(!c.enabled && c.per_client.is_none());
 }
@@ -66,12 +74,37 @@ fn without_the_section_nothing_is_protected() {
 #[test]
 fn errors_name_file_line_and_key() {
     let cases = [
-        ("  rate: { per_client: 100/fortnight }\n", 7, "clients.rate.per_client", "invalid rate"),
-        ("  logins:\n    - { route: login }\n", 8, "clients.logins[0].route", "invalid route"),
-        ("  bans: { action: tarpit }\n", 7, "clients.bans.action", "unknown variant"),
+        (
+            "  rate: { per_client: 100/fortnight }\n",
+            7,
+            "clients.rate.per_client",
+            "invalid rate",
+        ),
+        (
+            "  logins:\n    - { route: login }\n",
+            8,
+            "clients.logins[0].route",
+            "invalid route",
+        ),
+        (
+            "  bans: { action: tarpit }\n",
+            7,
+            "clients.bans.action",
+            "unknown variant",
+        ),
         ("  ipv6_prefix: 8\n", 7, "clients.ipv6_prefix", "16 to 128"),
-        ("  api_key_header: \"bad header\"\n", 7, "clients.api_key_header", "not a header"),
-        ("  rate: { per_client: 1/s, burst: 0 }\n", 7, "clients.rate.burst", "at least 1"),
+        (
+            "  api_key_header: \"bad header\"\n",
+            7,
+            "clients.api_key_header",
+            "not a header",
+        ),
+        (
+            "  rate: { per_client: 1/s, burst: 0 }\n",
+            7,
+            "clients.rate.burst",
+            "at least 1",
+        ),
         ("  surprise: 1\n", 7, "clients", "unknown field"),
     ];
     for (yaml, line, key, msg) in cases {

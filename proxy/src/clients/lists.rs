@@ -1,0 +1,77 @@
+//! Deny and allow lists: CIDR files read at start and again whenever one changes (checked each
+//! second). A file that stops parsing keeps its previous contents in force and is reported.
+
+use sightline_policy::clients::CidrList;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// The lists in force.
+#[derive(Debug, Default)]
+pub struct Lists {
+    /// Networks refused at accept.
+    pub deny: CidrList,
+    /// Networks exempt from every protection.
+    pub allow: CidrList,
+    /// What each file looked like when read: path, modified time, length.
+    stamps: Vec<(PathBuf, Option<SystemTime>, u64)>,
+}
+
+/// Why a list could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ListFileError {
+    /// The file.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// Its index in its key (`deny_lists` or `allow_lists`).
+    pub index: usize,
+    /// `deny_lists` or `allow_lists`.
+    pub key: &'static str,
+}
+
+fn stamp(path: &Path) -> (PathBuf, Option<SystemTime>, u64) {
+    match std::fs::metadata(path) {
+        Ok(m) => (path.to_owned(), m.modified().ok(), m.len()),
+        Err(_) => (path.to_owned(), None, 0),
+    }
+}
+
+fn read(paths: &[PathBuf], key: &'static str) -> Result<CidrList, ListFileError> {
+    let mut all = CidrList::default();
+    for (index, p) in paths.iter().enumerate() {
+        let err = |message: String| ListFileError {
+            path: p.display().to_string(),
+            message,
+            index,
+            key,
+        };
+        let text = std::fs::read_to_string(p).map_err(|e| err(e.to_string()))?;
+        let list = CidrList::parse(&text).map_err(|e| err(e.to_string()))?;
+        all.extend(&list);
+    }
+    Ok(all)
+}
+
+impl Lists {
+    /// Reads every file.
+    pub fn load(deny: &[PathBuf], allow: &[PathBuf]) -> Result<Lists, ListFileError> {
+        let stamps = deny.iter().chain(allow).map(|p| stamp(p)).collect();
+        Ok(Lists {
+            deny: read(deny, "deny_lists")?,
+            allow: read(allow, "allow_lists")?,
+            stamps,
+        })
+    }
+
+    /// Whether these files (or their modification times and sizes) differ from what was read.
+    pub fn stale(&self, deny: &[PathBuf], allow: &[PathBuf]) -> bool {
+        let now: Vec<_> = deny.iter().chain(allow).map(|p| stamp(p)).collect();
+        now != self.stamps
+    }
+
+    /// Networks listed, deny then allow.
+    pub fn entries(&self) -> (usize, usize) {
+        (self.deny.entries(), self.allow.entries())
+    }
+}

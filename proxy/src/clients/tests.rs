@@ -1,0 +1,296 @@
+use super::*;
+use crate::config::Config;
+use sightline_policy::clients::ManualClock;
+use std::path::Path;
+
+const T0: Micros = 1_800_000_000_000_000;
+
+fn config(clients: &str) -> ClientsConfig {
+    let text = format!("version: 1\nclients:\n{clients}");
+    Config::parse(&text, "t.yaml", Path::new("/"))
+        .unwrap()
+        .clients
+}
+
+fn guard(cfg: &ClientsConfig) -> (ClientGuard, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::at(T0));
+    (
+        ClientGuard::new(cfg, clock.clone(), None, Vec::new()),
+        clock,
+    )
+}
+
+fn addr(s: &str) -> ClientId {
+    ClientId {
+        kind: ClientKind::Address,
+        id: s.into(),
+    }
+}
+
+fn admit(
+    g: &ClientGuard,
+    cfg: &ClientsConfig,
+    c: &ClientId,
+    path: &str,
+) -> Result<Admitted, Refused> {
+    g.admit(cfg, &ConnFlags::default(), c, &Method::GET, path)
+}
+
+#[test]
+fn failed_logins_ban_with_escalating_lengths() {
+    let cfg = config(
+        "  logins: [ { route: \"POST /login\", failures: 3, within: 1m, ban: 1m, escalation: 4, max_ban: 1h } ]\n",
+    );
+    let (g, clock) = guard(&cfg);
+    let c = addr("192.0.2.1");
+    let fail = |g: &ClientGuard| g.observe(&cfg, &c, &Method::POST, "/login", 401, None);
+    let mut lengths = Vec::new();
+    for round in 0..3 {
+        assert!(fail(&g).is_empty() && fail(&g).is_empty(), "round {round}");
+        let signals = fail(&g);
+        let Some(ClientSignal::Banned {
+            strikes,
+            until,
+            enforced: true,
+            ..
+        }) = signals.first()
+        else {
+            panic!("no ban in round {round}: {signals:?}");
+        };
+        assert_eq!(*strikes, round + 1);
+        lengths.push((until - g.now()) / 1_000_000);
+        let refused = admit(&g, &cfg, &c, "/anything").unwrap_err();
+        assert_eq!(refused.error.status().as_u16(), 403);
+        assert_eq!(refused.protection, Protection::Ban);
+        clock.advance(Duration::from_secs(3600));
+        assert!(admit(&g, &cfg, &c, "/anything").is_ok(), "the ban ends");
+    }
+    assert_eq!(lengths, [60, 240, 960]);
+    // A success, a wrong route or another status never counts.
+    for (method, path, status) in [
+        (Method::POST, "/login", 200),
+        (Method::GET, "/login", 401),
+        (Method::POST, "/other", 401),
+    ] {
+        for _ in 0..5 {
+            assert!(g.observe(&cfg, &c, &method, path, status, None).is_empty());
+        }
+    }
+    assert!(g.lift(&c.id) || g.bans().is_empty());
+}
+
+#[test]
+fn report_mode_lets_calls_through_and_says_what_it_would_do() {
+    let cfg = config(
+        "  rate: { per_client: 2/s }\n  logins: [ { route: /login, failures: 1 } ]\n  modes: { rate: report, logins: report }\n",
+    );
+    let (g, _) = guard(&cfg);
+    let c = addr("192.0.2.2");
+    for i in 0..5 {
+        let a = admit(&g, &cfg, &c, "/").unwrap();
+        assert_eq!(a.reported.is_some(), i >= 2, "call {i}");
+    }
+    let s = g.observe(&cfg, &c, &Method::POST, "/login", 401, None);
+    assert!(
+        matches!(
+            s[0],
+            ClientSignal::Banned {
+                enforced: false,
+                ..
+            }
+        ),
+        "{s:?}"
+    );
+    assert!(g.bans().is_empty(), "report mode never bans");
+}
+
+#[test]
+fn rate_headers_count_down_and_429_says_when() {
+    let cfg = config("  rate: { per_client: 10/s, burst: 3 }\n");
+    let (g, clock) = guard(&cfg);
+    let c = addr("192.0.2.3");
+    let left: Vec<u32> = (0..3)
+        .map(|_| admit(&g, &cfg, &c, "/").unwrap().rate.unwrap().remaining)
+        .collect();
+    assert_eq!(left, [2, 1, 0]);
+    let r = admit(&g, &cfg, &c, "/").unwrap_err();
+    assert_eq!(
+        r.error,
+        ProxyError::Limited {
+            retry_after: Some(Duration::from_millis(100))
+        }
+    );
+    let mut h = HeaderMap::new();
+    r.rate.unwrap().apply(&mut h);
+    assert_eq!(h["ratelimit-policy"], "\"rate_per_client\";q=3;w=1");
+    assert_eq!(h["ratelimit"], "\"rate_per_client\";r=0;t=1");
+    clock.advance(Duration::from_millis(100));
+    assert!(admit(&g, &cfg, &c, "/").is_ok());
+    assert!(
+        admit(&g, &cfg, &addr("192.0.2.4"), "/").is_ok(),
+        "other clients are not affected"
+    );
+}
+
+#[test]
+fn scanning_is_many_distinct_missing_paths() {
+    let cfg = config("  scanning: { distinct_paths: 5, within: 1m, ban: 10m }\n");
+    let (g, _) = guard(&cfg);
+    let c = addr("192.0.2.5");
+    for _ in 0..20 {
+        assert!(g
+            .observe(&cfg, &c, &Method::GET, "/same", 404, None)
+            .is_empty());
+    }
+    let mut all = Vec::new();
+    for i in 0..5 {
+        all.extend(g.observe(&cfg, &c, &Method::GET, &format!("/probe{i}"), 404, None));
+    }
+    assert!(
+        matches!(all[0], ClientSignal::Scanning { distinct_paths: 5 }),
+        "{all:?}"
+    );
+    assert!(matches!(
+        all[1],
+        ClientSignal::Banned {
+            reason: "scanning",
+            ..
+        }
+    ));
+    assert_eq!(g.bans()[0].reason, "scanning");
+}
+
+#[test]
+fn anonymous_clients_are_shed_before_known_ones() {
+    let cfg = config("  concurrency: { max: 10, anonymous_share: 0.5 }\n");
+    let (g, _) = guard(&cfg);
+    let anon = addr("192.0.2.6");
+    let known = ClientId {
+        kind: ClientKind::ApiKey,
+        id: "key:abc".into(),
+    };
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(admit(&g, &cfg, &anon, "/").unwrap().permit);
+    }
+    let shed = admit(&g, &cfg, &anon, "/").unwrap_err();
+    assert_eq!(shed.error, ProxyError::Overloaded);
+    for _ in 0..5 {
+        held.push(admit(&g, &cfg, &known, "/").unwrap().permit);
+    }
+    assert!(
+        admit(&g, &cfg, &known, "/").is_err(),
+        "the whole limit is full"
+    );
+    held.clear();
+    assert_eq!(g.inflight(), 0, "permits give their slot back");
+    assert!(admit(&g, &cfg, &anon, "/").is_ok());
+}
+
+#[test]
+fn credential_stuffing_is_many_clients_failing_on_one_route() {
+    let cfg = config(
+        "  logins: [ { route: \"POST /login\", failures: 100 } ]\n  stuffing: { clients: 5, within: 5m }\n",
+    );
+    let (g, _) = guard(&cfg);
+    let mut raised = Vec::new();
+    for i in 0..5 {
+        raised.extend(g.observe(
+            &cfg,
+            &addr(&format!("198.51.100.{i}")),
+            &Method::POST,
+            "/login",
+            401,
+            None,
+        ));
+    }
+    assert_eq!(
+        raised,
+        vec![ClientSignal::CredentialStuffing {
+            route: "POST /login".into(),
+            clients: 5
+        }]
+    );
+}
+
+#[test]
+fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
+    let cfg = config("  uncommon: { known_after: 3 }\n");
+    let (g, _) = guard(&cfg);
+    let c = ClientId {
+        kind: ClientKind::Certificate,
+        id: "spiffe://x/billing".into(),
+    };
+    let call = |e: &str| {
+        admit(&g, &cfg, &c, "/").unwrap();
+        g.observe(&cfg, &c, &Method::GET, "/", 200, Some(e))
+    };
+    assert!(call("GET /a").is_empty() && call("GET /b").is_empty() && call("GET /a").is_empty());
+    assert!(call("GET /a").is_empty());
+    assert_eq!(
+        call("GET /admin"),
+        vec![ClientSignal::UncommonEndpoint {
+            endpoint: "GET /admin".into()
+        }]
+    );
+    assert!(call("GET /admin").is_empty(), "only the first time");
+}
+
+#[test]
+fn lists_exempt_and_refuse_at_accept() {
+    let dir = std::env::temp_dir().join(format!("sightline-lists-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("deny.txt"), "203.0.113.0/24 ; SBL1\n").unwrap();
+    std::fs::write(dir.join("allow.txt"), "# office\n198.51.100.0/24\n").unwrap();
+    let cfg = config(&format!(
+        "  rate: {{ per_client: 1/m }}\n  deny_lists: [{}]\n  allow_lists: [{}]\n  connections: {{ per_ip: 2 }}\n",
+        dir.join("deny.txt").display(),
+        dir.join("allow.txt").display()
+    ));
+    let (g, _) = guard(&cfg);
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert!(matches!(
+        g.accept(&cfg, ip("203.0.113.9")),
+        Accept::Refuse(Protection::DenyList)
+    ));
+    let Accept::Serve(flags) = g.accept(&cfg, ip("198.51.100.1")) else {
+        panic!()
+    };
+    let c = addr("198.51.100.1");
+    for _ in 0..10 {
+        assert!(
+            g.admit(&cfg, &flags, &c, &Method::GET, "/").is_ok(),
+            "allow-listed: no limits"
+        );
+    }
+    let a = g.accept(&cfg, ip("192.0.2.7"));
+    let b = g.accept(&cfg, ip("192.0.2.7"));
+    assert!(matches!(
+        g.accept(&cfg, ip("192.0.2.7")),
+        Accept::Refuse(Protection::Connections)
+    ));
+    drop(a);
+    assert!(
+        matches!(g.accept(&cfg, ip("192.0.2.7")), Accept::Serve(_)),
+        "a closed connection frees its slot"
+    );
+    drop(b);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn api_keys_are_kept_only_as_a_hash() {
+    let cfg = config("  api_key_header: x-api-key\n");
+    let (g, _) = guard(&cfg);
+    let mut h = HeaderMap::new();
+    h.insert("x-api-key", HeaderValue::from_static("sk_live_secret"));
+    let id = g.identify(&cfg, "192.0.2.8".parse().unwrap(), None, &h);
+    assert_eq!(id.kind, ClientKind::ApiKey);
+    assert!(!id.id.contains("secret"));
+    assert_eq!(id.id.len(), "key:".len() + 32);
+    assert_eq!(
+        id,
+        g.identify(&cfg, "192.0.2.9".parse().unwrap(), None, &h),
+        "stable"
+    );
+}

@@ -81,6 +81,10 @@ pub struct CallView {
     pub error: Option<String>,
     /// W3C trace id of the call.
     pub trace_id: String,
+    /// Inbound: the client id the client protections keyed the call by.
+    pub client: Option<String>,
+    /// The client protection that limited, blocked or reported the call.
+    pub protection: Option<String>,
 }
 
 /// One page of calls, newest first.

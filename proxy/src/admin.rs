@@ -186,5 +186,7 @@ pub fn view(seq: u64, r: &CallRecord) -> CallView {
         reason: r.reason.clone(),
         error: r.error.map(Into::into),
         trace_id: hex(&r.trace_id),
+        client: r.client.client.as_deref().map(Into::into),
+        protection: r.client.protection.map(Into::into),
     }
 }

@@ -39,7 +39,18 @@ pub fn simple(upstream: SocketAddr, extra: &str) -> Config {
 impl TestProxy {
     /// Starts the proxy.
     pub async fn start(config: Config) -> TestProxy {
-        let sightline = Sightline::start(config, None).await.unwrap();
+        let clock = std::sync::Arc::new(sightline_policy::clients::SystemClock);
+        TestProxy::start_with_clock(config, clock).await
+    }
+
+    /// Starts the proxy with the clock its client protections read.
+    pub async fn start_with_clock(
+        config: Config,
+        clock: std::sync::Arc<dyn sightline_policy::clients::Clock>,
+    ) -> TestProxy {
+        let sightline = Sightline::start_with_clock(config, None, clock)
+            .await
+            .unwrap();
         TestProxy {
             inbound: sightline.inbound_addr(),
             admin: sightline.admin_addr(),

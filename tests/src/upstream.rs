@@ -12,6 +12,7 @@
 //! | `/sink` | reads the body as it arrives (counted in `received`), answers its length |
 //! | `/upgrade` | 101, then echoes bytes back |
 //! | `/close` | drops the connection without answering |
+//! | `/login` | 200 when the body contains `"password":"right"`, else 401 |
 //! | `/callout?via=ADDR&url=URL` | calls `URL` through the egress proxy at `ADDR`, passing the request's `traceparent` on, and answers with the status it got |
 
 use bytes::Bytes;
@@ -159,7 +160,7 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
     let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // Routes may add a prefix (`/api/status/503`): the command is the first known segment.
     let known = [
-        "status", "slow", "hang", "close", "stream", "sink", "upgrade", "callout",
+        "status", "slow", "hang", "close", "stream", "sink", "upgrade", "callout", "login",
     ];
     let start = all
         .iter()
@@ -187,6 +188,20 @@ async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<
             full(StatusCode::OK, "")
         }
         ["close"] => return Err(Close),
+        ["login"] => {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let ok = String::from_utf8_lossy(&body).contains("\"password\":\"right\"");
+            if ok {
+                full(StatusCode::OK, "{\"token\":\"t\"}")
+            } else {
+                full(StatusCode::UNAUTHORIZED, "{\"error\":\"bad credentials\"}")
+            }
+        }
         ["callout"] => {
             let q = req.uri().query().unwrap_or("").to_owned();
             let param = |k: &str| {

@@ -41,6 +41,8 @@ impl AdminState for Fixed {
             reason: String::new(),
             error: None,
             trace_id: "t".into(),
+            client: None,
+            protection: None,
         };
         CallPage {
             calls: vec![call],
@@ -182,4 +184,64 @@ fn graph_routes_and_node_ids() {
         get("/api/anomalies", &AdminAuth::default()).0,
         StatusCode::OK
     );
+}
+
+fn post(
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+    auth: &AdminAuth,
+) -> (StatusCode, String) {
+    let mut req = Request::post(path);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let req = req.body(()).unwrap();
+    let resp = crate::handle_with_body(&req, body.as_bytes(), &Fixed, auth);
+    let status = resp.status();
+    (status, futures_lite_block(resp.into_body().collect()))
+}
+
+#[test]
+fn client_routes_default_to_empty_and_lifting_needs_json() {
+    let open = AdminAuth::default();
+    assert_eq!(
+        get("/api/bans", &open),
+        (StatusCode::OK, r#"{"bans":[]}"#.into())
+    );
+    assert_eq!(get("/api/clients?limit=5", &open).0, StatusCode::OK);
+    assert_eq!(
+        get("/api/clients?limit=0", &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    let json = Some("application/json");
+    let (status, body) = post("/api/bans/lift", json, r#"{"client":"1.2.3.4"}"#, &open);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        post(
+            "/api/bans/lift",
+            Some("text/plain"),
+            r#"{"client":"x"}"#,
+            &open
+        )
+        .0,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "a cross-site form cannot lift a ban"
+    );
+    assert_eq!(
+        post("/api/bans/lift", json, "{}", &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post("/api/calls", json, "{}", &open).0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let guarded = AdminAuth {
+        token: Some("0123456789abcdef".into()),
+    };
+    assert_eq!(
+        post("/api/bans/lift", json, r#"{"client":"x"}"#, &guarded).0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get("/api/bans", &open).0, StatusCode::OK);
 }

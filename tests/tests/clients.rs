@@ -1,0 +1,380 @@
+//! Abusive-client protections end to end: real upstream (with a login route answering 401 on
+//! bad credentials), the real proxy, the real store, an injected clock where time matters.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use sightline_policy::clients::ManualClock;
+use sightline_tests::proxy::simple;
+use sightline_tests::{eventually, Client, Reply, TestProxy, TestUpstream};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const T0: u64 = 1_800_000_000_000_000;
+
+fn login(addr: SocketAddr, password: &str) -> Request<Full<Bytes>> {
+    Request::post("/login")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            "{{\"user\":\"ann\",\"password\":\"{password}\"}}"
+        ))))
+        .unwrap()
+}
+
+async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+    Client::http1().send(addr, req).await.unwrap()
+}
+
+/// One GET from a chosen loopback source address; `Err` when the proxy closed the connection.
+async fn get_from(src: [u8; 4], addr: SocketAddr, path: &str) -> Result<u16, String> {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(SocketAddr::from((src, 0)))
+        .map_err(|e| e.to_string())?;
+    let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = Request::get(path)
+        .header("host", "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    Ok(status)
+}
+
+async fn post_admin(px: &TestProxy, path: &str, body: &str) -> Reply {
+    let req = Request::post(path)
+        .header("host", px.admin.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    send(px.admin, req).await
+}
+
+#[tokio::test]
+async fn the_limit_is_exact_and_429_carries_retry_after_and_ratelimit_headers() {
+    let up = TestUpstream::plain().await;
+    // Routes only /api: the limit applies before routing, unrouted calls included.
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /api, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nclients:\n  rate: {{ per_client: 5/m }}\n",
+        up.addr
+    )))
+    .await;
+    let mut left = Vec::new();
+    for _ in 0..5 {
+        let r = Client::http1().get(px.inbound, "/api/echo").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("ratelimit-policy"), "\"rate_per_client\";q=5;w=60");
+        left.push(r.header("ratelimit").to_owned());
+    }
+    assert_eq!(left[0], "\"rate_per_client\";r=4;t=12");
+    assert!(left[4].starts_with("\"rate_per_client\";r=0;"), "{left:?}");
+    let refused = Client::http1().get(px.inbound, "/api/echo").await;
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("sightline-error"), "rate_limited");
+    let retry: u64 = refused.header("retry-after").parse().unwrap();
+    assert!((1..=12).contains(&retry), "retry-after {retry}");
+    assert!(refused.header("ratelimit").contains(";r=0;"));
+    let unrouted = Client::http1().get(px.inbound, "/nowhere").await;
+    assert_eq!(unrouted.status, 429, "unrouted calls are limited too");
+    assert_eq!(up.requests(), 5, "refused calls never reach the upstream");
+    let id = refused.header("x-request-id").to_owned();
+    let rec = px.call(&id).await;
+    assert_eq!(rec["decision"], "limited");
+    assert_eq!(rec["protection"], "rate_per_client");
+    assert_eq!(rec["client"], "127.0.0.1");
+    assert_eq!(rec["status"], 429);
+    assert_eq!(
+        px.metric(
+            "sightline_client_actions_total{protection=\"rate_per_client\",action=\"limited\"}"
+        )
+        .await,
+        2.0
+    );
+    let clients = px.admin_json("/api/clients").await;
+    let me = &clients["clients"][0];
+    assert_eq!(
+        (
+            me["id"].as_str(),
+            me["requests"].as_u64(),
+            me["limited"].as_u64()
+        ),
+        (Some("127.0.0.1"), Some(7), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_ban_escalate_and_are_lifted_through_the_api() {
+    let up = TestUpstream::plain().await;
+    let clock = Arc::new(ManualClock::at(T0));
+    let px = TestProxy::start_with_clock(
+        simple(
+            up.addr,
+            "clients:\n  logins: [ { route: \"POST /login\", failures: 3, within: 1m, ban: 1m, escalation: 4 } ]\n",
+        ),
+        clock.clone(),
+    )
+    .await;
+    assert_eq!(
+        send(px.inbound, login(px.inbound, "right")).await.status,
+        200
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            send(px.inbound, login(px.inbound, "guess")).await.status,
+            401
+        );
+    }
+    let seen = up.requests();
+    let banned = send(px.inbound, login(px.inbound, "right")).await;
+    assert_eq!(banned.status, 403, "even the right password, once banned");
+    assert_eq!(banned.header("sightline-error"), "client_blocked");
+    assert_eq!(
+        Client::http1().get(px.inbound, "/echo").await.status,
+        403,
+        "every route"
+    );
+    assert_eq!(
+        up.requests(),
+        seen,
+        "a banned client causes no upstream work"
+    );
+    let rec = px.call(banned.header("x-request-id")).await;
+    assert_eq!(
+        (rec["decision"].as_str(), rec["protection"].as_str()),
+        (Some("blocked"), Some("ban"))
+    );
+    let bans = px.admin_json("/api/bans").await;
+    let ban = &bans["bans"][0];
+    assert_eq!(ban["client"], "127.0.0.1");
+    assert_eq!(ban["reason"], "failed_logins");
+    assert_eq!(ban["strikes"], 1);
+    let since = humantime::parse_rfc3339(ban["since"].as_str().unwrap()).unwrap();
+    let until = humantime::parse_rfc3339(ban["until"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        until.duration_since(since).unwrap(),
+        Duration::from_secs(60)
+    );
+
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        send(px.inbound, login(px.inbound, "right")).await.status,
+        200,
+        "the ban ended"
+    );
+    for _ in 0..3 {
+        send(px.inbound, login(px.inbound, "guess")).await;
+    }
+    let bans = px.admin_json("/api/bans").await;
+    let ban = &bans["bans"][0];
+    assert_eq!(ban["strikes"], 2);
+    let since = humantime::parse_rfc3339(ban["since"].as_str().unwrap()).unwrap();
+    let until = humantime::parse_rfc3339(ban["until"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        until.duration_since(since).unwrap(),
+        Duration::from_secs(240),
+        "escalated 4x"
+    );
+    assert_eq!(
+        px.metric("sightline_client_bans_total{reason=\"failed_logins\"}")
+            .await,
+        2.0
+    );
+
+    let lifted = post_admin(&px, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await;
+    assert_eq!(lifted.status, 200, "{:?}", lifted.body);
+    assert_eq!(Client::http1().get(px.inbound, "/echo").await.status, 200);
+    assert_eq!(
+        px.admin_json("/api/bans").await["bans"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        post_admin(&px, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+            .await
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn bans_survive_a_restart_with_the_store() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-bans-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let cfg = || {
+        simple(
+            up.addr,
+            &format!(
+                "storage: {{ path: \"{}\" }}\nclients:\n  logins: [ {{ route: /login, failures: 2, ban: 1h }} ]\n",
+                dir.display()
+            ),
+        )
+    };
+    let first = TestProxy::start(cfg()).await;
+    for _ in 0..2 {
+        send(first.inbound, login(first.inbound, "guess")).await;
+    }
+    assert_eq!(
+        Client::http1().get(first.inbound, "/echo").await.status,
+        403
+    );
+    eventually("the ban to be stored", || async {
+        let pending = first.metric("sightline_store_pending").await;
+        let written = first.metric("sightline_store_written_total").await;
+        (pending == 0.0 && written >= 1.0).then_some(())
+    })
+    .await;
+    let before = first.admin_json("/api/bans").await;
+    assert!(first.sightline.shutdown().await);
+
+    let second = TestProxy::start(cfg()).await;
+    let seen = up.requests();
+    assert_eq!(
+        Client::http1().get(second.inbound, "/echo").await.status,
+        403,
+        "still banned"
+    );
+    assert_eq!(up.requests(), seen);
+    assert_eq!(second.admin_json("/api/bans").await, before);
+    assert_eq!(
+        post_admin(&second, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+            .await
+            .status,
+        200
+    );
+    assert!(second.sightline.shutdown().await);
+    let third = TestProxy::start(cfg()).await;
+    eventually("the lift to be stored too", || async {
+        (Client::http1().get(third.inbound, "/echo").await.status == 200).then_some(())
+    })
+    .await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn a_deny_list_change_applies_at_accept_without_a_restart() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-deny-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let list = dir.join("drop.txt");
+    std::fs::write(&list, "; Spamhaus DROP List\n192.0.2.0/24 ; SBL1\n").unwrap();
+    let px = TestProxy::start(simple(
+        up.addr,
+        &format!("clients:\n  deny_lists: [\"{}\"]\n", list.display()),
+    ))
+    .await;
+    assert_eq!(get_from([127, 0, 0, 2], px.inbound, "/echo").await, Ok(200));
+    std::fs::write(
+        &list,
+        "; Spamhaus DROP List\n192.0.2.0/24 ; SBL1\n127.0.0.2/32 ; SBL2\n",
+    )
+    .unwrap();
+    eventually("the new list to refuse 127.0.0.2", || async {
+        get_from([127, 0, 0, 2], px.inbound, "/echo")
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        get_from([127, 0, 0, 3], px.inbound, "/echo").await,
+        Ok(200),
+        "others are served"
+    );
+    assert_eq!(
+        px.metric("sightline_client_list_entries{list=\"deny\"}")
+            .await,
+        2.0
+    );
+    // A broken file keeps the lists in force.
+    std::fs::write(&list, "127.0.0.2/32\nnot a network\n").unwrap();
+    eventually("the broken list to be rejected", || async {
+        (px.metric("sightline_client_list_reload_failures_total")
+            .await
+            >= 1.0)
+            .then_some(())
+    })
+    .await;
+    assert!(get_from([127, 0, 0, 2], px.inbound, "/echo").await.is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn report_mode_lets_calls_through_and_records_what_it_would_do() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  rate: { per_client: 2/m }\n  logins: [ { route: /login, failures: 2 } ]\n  modes: { rate: report, logins: report }\n",
+    ))
+    .await;
+    let mut last = None;
+    for _ in 0..6 {
+        let r = send(px.inbound, login(px.inbound, "guess")).await;
+        assert_eq!(r.status, 401, "report mode never refuses");
+        last = Some(r.header("x-request-id").to_owned());
+    }
+    assert_eq!(up.requests(), 6);
+    let rec = px.call(&last.unwrap()).await;
+    assert_eq!(rec["decision"], "reported");
+    assert_eq!(rec["protection"], "rate_per_client");
+    assert!(
+        rec["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("would be limited"),
+        "{rec}"
+    );
+    assert_eq!(
+        px.admin_json("/api/bans").await["bans"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        px.metric(
+            "sightline_client_actions_total{protection=\"rate_per_client\",action=\"reported\"}"
+        )
+        .await,
+        4.0
+    );
+}
+
+#[tokio::test]
+async fn api_key_clients_have_their_own_limit_and_the_key_is_never_shown() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  api_key_header: x-api-key\n  rate: { per_client: 2/m }\n",
+    ))
+    .await;
+    let with_key = |key: &'static str| {
+        Request::get("/echo")
+            .header("host", "x")
+            .header("x-api-key", key)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(
+            send(px.inbound, with_key("sk_live_alpha"))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, [200, 200, 429]);
+    assert_eq!(
+        send(px.inbound, with_key("sk_live_beta")).await.status,
+        200,
+        "another key, another client"
+    );
+    let clients = px.admin_json("/api/clients").await.to_string();
+    assert!(!clients.contains("sk_live"), "{clients}");
+    assert!(clients.contains("\"kind\":\"api_key\""));
+}

@@ -578,9 +578,11 @@ impl ClientGuard {
     /// Learns from a finished call's status: failed logins and scans may ban; stuffing,
     /// uncommon endpoints, surges and floods become signals. `endpoint` is `METHOD route`
     /// when the call was routed.
+    #[allow(clippy::too_many_arguments)]
     pub fn observe(
         &self,
         cfg: &ClientsConfig,
+        flags: &ConnFlags,
         client: &ClientId,
         method: &Method,
         path: &str,
@@ -672,25 +674,10 @@ impl ClientGuard {
                 });
             }
         }
-        if let Some((reason, esc, mode)) = ban {
+        if let (Some((reason, esc, mode)), false) = (ban, flags.exempt) {
             signals.push(self.ban(client, reason, &esc, mode == Mode::Enforce, now));
         }
-        let reading = self
-            .global_meter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .count(now, w.flood_factor, w.flood_min_per_minute);
-        if let meter::Reading::Flood {
-            per_minute,
-            baseline,
-        } = reading
-        {
-            signals.push(ClientSignal::Flood {
-                scope: "global".into(),
-                per_minute,
-                baseline,
-            });
-        }
+        signals.extend(self.global_flood(cfg));
         if let Some(e) = endpoint {
             let key: Arc<str> = e.into();
             let client_hash = self.hasher.hash_one(&*client.id);
@@ -720,6 +707,30 @@ impl ClientGuard {
             }
         }
         signals
+    }
+
+    /// Counts a call (refused ones too) on the global meter; a flood signal once per minute.
+    pub fn global_flood(&self, cfg: &ClientsConfig) -> Option<ClientSignal> {
+        if !cfg.enabled {
+            return None;
+        }
+        let w = &cfg.watch;
+        let reading = self
+            .global_meter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .count(self.now(), w.flood_factor, w.flood_min_per_minute);
+        match reading {
+            meter::Reading::Flood {
+                per_minute,
+                baseline,
+            } => Some(ClientSignal::Flood {
+                scope: "global".into(),
+                per_minute,
+                baseline,
+            }),
+            meter::Reading::Normal => None,
+        }
     }
 
     /// Bans `client` (the next strike after its last ban) and persists the ban.

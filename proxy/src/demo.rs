@@ -1,6 +1,7 @@
 //! `sightline demo`: a few small services on loopback, the proxy in front of them with a
 //! built-in config, and a traffic generator, all in one process.
 
+mod abuse;
 mod services;
 mod traffic;
 
@@ -69,6 +70,12 @@ enclave:
   mode: enforce
   rules:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
+clients:
+  api_key_header: x-api-key
+  rate: {{ per_client: 20/s, burst: 40 }}
+  logins:
+    - {{ route: \"POST /users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
+  scanning: {{ distinct_paths: 10, within: 1m, ban: 5m }}
 ",
         egress = args.egress,
         store = std::env::temp_dir().join("sightline-demo").display(),
@@ -114,6 +121,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         println!("egress: http://{e}");
     }
     println!("dashboard: http://{}/", sightline.admin_addr());
+    println!("note: a brute-force client (127.0.0.20) and a scanner (127.0.0.21) are banned by the client guard: see /api/bans");
     println!("note: the demo learns baselines for 10 minutes before it reports anomalies (default: 20% of a week)");
     let mut generators = Vec::new();
     if args.rate > 0 {
@@ -121,6 +129,8 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             sightline.inbound_addr(),
             args.rate,
         )));
+        generators.push(tokio::spawn(abuse::brute_force(sightline.inbound_addr())));
+        generators.push(tokio::spawn(abuse::scanner(sightline.inbound_addr())));
         if let Some(e) = sightline.egress_addr() {
             generators.push(tokio::spawn(traffic::egress(
                 e,

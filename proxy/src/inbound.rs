@@ -102,7 +102,13 @@ pub async fn handle(
                     rec.client.protection = Some(p.as_str());
                 }
             }
-            Err(refused) => return refuse(refused, guard, &request_id),
+            Err(refused) => {
+                let flood = shared.clients.global_flood(clients);
+                if let (Some(f), Some(rec)) = (flood, guard.rec()) {
+                    rec.client.signals.push(f);
+                }
+                return refuse(refused, guard, &request_id);
+            }
         }
     }
     let result = proxy(
@@ -123,10 +129,15 @@ pub async fn handle(
         let endpoint = guard
             .rec()
             .and_then(|r| r.route.as_ref().map(|route| format!("{method} {route}")));
-        let signals =
-            shared
-                .clients
-                .observe(clients, c, &method, &path, status, endpoint.as_deref());
+        let signals = shared.clients.observe(
+            clients,
+            &conn.flags,
+            c,
+            &method,
+            &path,
+            status,
+            endpoint.as_deref(),
+        );
         if let (false, Some(rec)) = (signals.is_empty(), guard.rec()) {
             rec.client.signals = signals;
         }

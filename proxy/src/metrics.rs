@@ -212,7 +212,11 @@ pub fn render(shared: &Shared) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
-    clients::render(&mut out, &shared.clients);
+    clients::render(
+        &mut out,
+        &shared.clients,
+        c.client_event_evictions.load(Relaxed),
+    );
     out
 }
 

@@ -36,6 +36,18 @@ fn admit(
     g.admit(cfg, &ConnFlags::default(), c, &Method::GET, path)
 }
 
+fn failed_login(g: &ClientGuard, cfg: &ClientsConfig, c: &ClientId) -> Vec<ClientSignal> {
+    g.observe(
+        cfg,
+        &ConnFlags::default(),
+        c,
+        &Method::POST,
+        "/login",
+        401,
+        None,
+    )
+}
+
 #[test]
 fn failed_logins_ban_with_escalating_lengths() {
     let cfg = config(
@@ -43,7 +55,7 @@ fn failed_logins_ban_with_escalating_lengths() {
     );
     let (g, clock) = guard(&cfg);
     let c = addr("192.0.2.1");
-    let fail = |g: &ClientGuard| g.observe(&cfg, &c, &Method::POST, "/login", 401, None);
+    let fail = |g: &ClientGuard| failed_login(g, &cfg, &c);
     let mut lengths = Vec::new();
     for round in 0..3 {
         assert!(fail(&g).is_empty() && fail(&g).is_empty(), "round {round}");
@@ -73,7 +85,9 @@ fn failed_logins_ban_with_escalating_lengths() {
         (Method::POST, "/other", 401),
     ] {
         for _ in 0..5 {
-            assert!(g.observe(&cfg, &c, &method, path, status, None).is_empty());
+            assert!(g
+                .observe(&cfg, &ConnFlags::default(), &c, &method, path, status, None)
+                .is_empty());
         }
     }
     assert!(g.lift(&c.id) || g.bans().is_empty());
@@ -90,7 +104,7 @@ fn report_mode_lets_calls_through_and_says_what_it_would_do() {
         let a = admit(&g, &cfg, &c, "/").unwrap();
         assert_eq!(a.reported.is_some(), i >= 2, "call {i}");
     }
-    let s = g.observe(&cfg, &c, &Method::POST, "/login", 401, None);
+    let s = failed_login(&g, &cfg, &c);
     assert!(
         matches!(
             s[0],
@@ -139,12 +153,28 @@ fn scanning_is_many_distinct_missing_paths() {
     let c = addr("192.0.2.5");
     for _ in 0..20 {
         assert!(g
-            .observe(&cfg, &c, &Method::GET, "/same", 404, None)
+            .observe(
+                &cfg,
+                &ConnFlags::default(),
+                &c,
+                &Method::GET,
+                "/same",
+                404,
+                None
+            )
             .is_empty());
     }
     let mut all = Vec::new();
     for i in 0..5 {
-        all.extend(g.observe(&cfg, &c, &Method::GET, &format!("/probe{i}"), 404, None));
+        all.extend(g.observe(
+            &cfg,
+            &ConnFlags::default(),
+            &c,
+            &Method::GET,
+            &format!("/probe{i}"),
+            404,
+            None,
+        ));
     }
     assert!(
         matches!(all[0], ClientSignal::Scanning { distinct_paths: 5 }),
@@ -197,6 +227,7 @@ fn credential_stuffing_is_many_clients_failing_on_one_route() {
     for i in 0..5 {
         raised.extend(g.observe(
             &cfg,
+            &ConnFlags::default(),
             &addr(&format!("198.51.100.{i}")),
             &Method::POST,
             "/login",
@@ -223,7 +254,15 @@ fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
     };
     let call = |e: &str| {
         admit(&g, &cfg, &c, "/").unwrap();
-        g.observe(&cfg, &c, &Method::GET, "/", 200, Some(e))
+        g.observe(
+            &cfg,
+            &ConnFlags::default(),
+            &c,
+            &Method::GET,
+            "/",
+            200,
+            Some(e),
+        )
     };
     assert!(call("GET /a").is_empty() && call("GET /b").is_empty() && call("GET /a").is_empty());
     assert!(call("GET /a").is_empty());
@@ -293,4 +332,22 @@ fn api_keys_are_kept_only_as_a_hash() {
         g.identify(&cfg, "192.0.2.9".parse().unwrap(), None, &h),
         "stable"
     );
+}
+
+#[test]
+fn allow_listed_clients_are_never_banned() {
+    let cfg = config("  logins: [ { route: /login, failures: 1 } ]\n");
+    let (g, _) = guard(&cfg);
+    let flags = ConnFlags {
+        exempt: true,
+        ..ConnFlags::default()
+    };
+    let c = addr("198.51.100.9");
+    for _ in 0..3 {
+        assert!(g
+            .observe(&cfg, &flags, &c, &Method::POST, "/login", 401, None)
+            .is_empty());
+    }
+    assert!(g.bans().is_empty());
+    assert!(g.admit(&cfg, &flags, &c, &Method::POST, "/login").is_ok());
 }

@@ -103,8 +103,13 @@ fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 async fn answer(kind: Kind, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    // Drain the request body so the connection can be reused.
-    let _ = req.into_body().collect().await;
+    // Read the request body so the connection can be reused (and a login can be checked).
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let resp = match kind {
         Kind::Catalog => match segs.as_slice() {
@@ -145,6 +150,16 @@ async fn answer(kind: Kind, req: Request<Incoming>) -> Result<Response<Full<Byte
             }
         }
         Kind::Users(replica) => match segs.as_slice() {
+            ["users", "login"] if method == http::Method::POST => {
+                if body.windows(17).any(|w| w == br#""password":"demo""#) {
+                    json(StatusCode::OK, r#"{"token":"demo-session"}"#.into())
+                } else {
+                    json(
+                        StatusCode::UNAUTHORIZED,
+                        r#"{"error":"bad credentials"}"#.into(),
+                    )
+                }
+            }
             ["users", id] => match id.parse::<u32>() {
                 Ok(n) if n < 900 => json(
                     StatusCode::OK,

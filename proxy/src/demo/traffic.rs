@@ -29,11 +29,27 @@ fn next_call() -> (Method, String) {
     }
 }
 
+/// The legitimate callers: each sends its own API key, from its own loopback address, so the
+/// demo's limits and bans (and a client testing them from 127.0.0.1) never catch them.
+const CALLERS: [(&str, [u8; 4]); 3] = [
+    ("demo-web-frontend-key", [127, 0, 0, 10]),
+    ("demo-mobile-app-key", [127, 0, 0, 11]),
+    ("demo-partner-key", [127, 0, 0, 12]),
+];
+
 /// Sends about `rate` requests per second to `inbound` until aborted.
 pub async fn generate(inbound: SocketAddr, rate: u32) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http();
+    let clients: Vec<(&str, Client<_, Full<Bytes>>)> = CALLERS
+        .iter()
+        .map(|(key, ip)| {
+            let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+            http.set_local_address(Some(std::net::IpAddr::from(*ip)));
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build(http);
+            (*key, client)
+        })
+        .collect();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -44,11 +60,13 @@ pub async fn generate(inbound: SocketAddr, rate: u32) {
         } else {
             Bytes::new()
         };
+        let (key, client) = &clients[fastrand::usize(..clients.len())];
         let Ok(req) = Request::builder()
             .method(method)
             .uri(format!("http://{inbound}{path}"))
             .header("host", "shop.demo.internal")
             .header("content-type", "application/json")
+            .header("x-api-key", *key)
             .body(Full::new(body))
         else {
             continue;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Appends the client guard's families.
-pub(super) fn render(out: &mut String, g: &ClientGuard) {
+pub(super) fn render(out: &mut String, g: &ClientGuard, event_evictions: u64) {
     let s = &g.stats;
     family(
         out,
@@ -71,6 +71,12 @@ pub(super) fn render(out: &mut String, g: &ClientGuard) {
             "counter",
             "List files that failed to read or parse (the previous lists stayed).",
             s.list_reload_failures.load(Relaxed),
+        ),
+        (
+            "sightline_client_event_evictions_total",
+            "counter",
+            "(client, cause) pairs evicted from the event aggregation table (cap reached).",
+            event_evictions,
         ),
         (
             "sightline_client_inflight",

@@ -147,6 +147,8 @@ pub struct Counters {
     pub records_dropped: AtomicU64,
     /// Records the recorder task has processed.
     pub records_processed: AtomicU64,
+    /// (client, cause) pairs evicted from the event aggregation table (its cap reached).
+    pub client_event_evictions: AtomicU64,
     /// Client connections accepted.
     pub connections_accepted: AtomicU64,
     /// Client connections refused because `limits.max_connections` was reached.

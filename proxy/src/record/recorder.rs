@@ -148,6 +148,9 @@ impl Task {
         for event in self.events.observe(&rec) {
             super::events::log(&event, &rec);
         }
+        self.counters
+            .client_event_evictions
+            .store(self.events.cause_evictions(), Relaxed);
         let found = self.lock().observe(&rec);
         self.found(found);
         if let Some(store) = &self.store {

@@ -1,0 +1,90 @@
+//! The demo's abusive clients: a brute-force client guessing passwords on the login route and
+//! a scanner probing paths that do not exist. Each connects from its own loopback address, so
+//! the client guard bans them without touching the legitimate callers.
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The brute-force client's address.
+pub const BRUTE_FORCE: [u8; 4] = [127, 0, 0, 20];
+/// The scanner's address.
+pub const SCANNER: [u8; 4] = [127, 0, 0, 21];
+
+/// Paths a scanner typically tries.
+const PROBES: [&str; 12] = [
+    "/.env",
+    "/.git/config",
+    "/wp-admin/setup-config.php",
+    "/phpmyadmin/index.php",
+    "/admin/config.json",
+    "/actuator/env",
+    "/server-status",
+    "/cgi-bin/luci",
+    "/backup.sql",
+    "/api/v1/debug/vars",
+    "/console/login",
+    "/.aws/credentials",
+];
+
+/// One request on a fresh connection from `src`; the status, if any.
+async fn send_from(src: [u8; 4], to: SocketAddr, req: Request<Full<Bytes>>) -> Option<u16> {
+    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+    socket.bind(SocketAddr::from((src, 0))).ok()?;
+    let tcp = socket.connect(to).await.ok()?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let resp = send.send_request(req).await.ok()?;
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    Some(status)
+}
+
+/// Guesses passwords for one user, two a second, until aborted.
+pub async fn brute_force(inbound: SocketAddr) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let guess = format!(
+            r#"{{"user":"admin","password":"guess-{}"}}"#,
+            fastrand::u32(..)
+        );
+        let Ok(req) = Request::builder()
+            .method(Method::POST)
+            .uri("/users/login")
+            .header("host", "shop.demo.internal")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(guess)))
+        else {
+            continue;
+        };
+        send_from(BRUTE_FORCE, inbound, req).await;
+    }
+}
+
+/// Probes well-known and random paths, three a second, until aborted.
+pub async fn scanner(inbound: SocketAddr) {
+    let mut tick = tokio::time::interval(Duration::from_millis(333));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let path = match fastrand::usize(..PROBES.len() + 4) {
+            i if i < PROBES.len() => PROBES[i].to_owned(),
+            _ => format!("/{:08x}.php", fastrand::u32(..)),
+        };
+        let Ok(req) = Request::builder()
+            .uri(path)
+            .header("host", "shop.demo.internal")
+            .header("user-agent", "masscan-ng/1.3")
+            .body(Full::new(Bytes::new()))
+        else {
+            continue;
+        };
+        send_from(SCANNER, inbound, req).await;
+    }
+}

@@ -115,6 +115,9 @@ async fn a_refused_request_is_recorded_with_its_reason() {
     assert_eq!(calls[0]["error"], "bad_request");
 }
 
+/// Header fields as raw bytes, name then value.
+type RawFields<'a> = &'a [(&'a [u8], &'a [u8])];
+
 /// One HTTP/2 frame.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len() as u32;
@@ -126,7 +129,7 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 
 /// An HPACK block: GET http://x/ plus literal headers (no indexing, no Huffman), so bytes
 /// the h2 crate's own encoder would refuse to send can be sent.
-fn hpack(headers: &[(&[u8], &[u8])]) -> Vec<u8> {
+fn hpack(headers: RawFields<'_>) -> Vec<u8> {
     let mut b = vec![0x82, 0x86, 0x84, 0x41, 1, b'x'];
     for (name, value) in headers {
         b.push(0x00);
@@ -140,7 +143,7 @@ fn hpack(headers: &[(&[u8], &[u8])]) -> Vec<u8> {
 
 /// Sends one HTTP/2 request with the given extra headers; returns the frame types the
 /// server sent until it reset the stream, went away, or answered.
-async fn h2_exchange(addr: SocketAddr, headers: &[(&[u8], &[u8])]) -> Vec<u8> {
+async fn h2_exchange(addr: SocketAddr, headers: RawFields<'_>) -> Vec<u8> {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
     out.extend(frame(4, 0, 0, &[]));
@@ -186,7 +189,7 @@ async fn malformed_http2_is_reset_before_it_is_downgraded_to_http1() {
     );
     let served = up.requests();
     assert_eq!(served, 1);
-    let cases: &[(&str, &[(&[u8], &[u8])])] = &[
+    let cases: &[(&str, RawFields<'_>)] = &[
         ("CR LF in a value", &[(b"x-a", b"a\r\nx-injected: 1")]),
         ("LF in a value", &[(b"x-a", b"a\nb")]),
         ("NUL in a value", &[(b"x-a", b"a\0b")]),

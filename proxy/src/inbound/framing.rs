@@ -66,7 +66,9 @@ fn check_target(method: &Method, uri: &Uri) -> Result<(), ProxyError> {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+
+    fn headers(pairs: Fields<'_>) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
@@ -82,7 +84,7 @@ mod tests {
         let ok = Ok(());
         let bad = |m: &'static str| Err(ProxyError::BadRequest(m));
         let te_bad = bad("unsupported Transfer-Encoding (only a single chunked)");
-        let cases: Vec<(&[(&str, &str)], Result<(), ProxyError>)> = vec![
+        let cases: Vec<(Fields<'_>, Result<(), ProxyError>)> = vec![
             (&[("host", "a")], ok.clone()),
             (&[("host", "a"), ("content-length", "3")], ok.clone()),
             (

@@ -9,6 +9,7 @@
 //! 6. the response streams back through a [`RecordedBody`], which finishes the record;
 //! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
 
+mod framing;
 pub(crate) mod headers;
 mod normalize;
 pub mod router;
@@ -55,6 +56,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
+    let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
     let request_id = trace::request_id();
     let record = begin_record(
@@ -73,7 +75,10 @@ pub async fn handle(
     let path = normalize::normalize_path(req.uri().path()).into_owned();
     let method = req.method().clone();
     let clients = &active.config.clients;
-    let client = clients.enabled.then(|| {
+    // A request that fails the framing checks is answered (and its connection closed) by
+    // `proxy` before the guard would see it, as the chart in ARCHITECTURE.md draws.
+    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok();
+    let client = (clients.enabled && framed).then(|| {
         shared.clients.identify(
             clients,
             conn.peer.ip(),
@@ -190,6 +195,12 @@ pub async fn handle(
             if let Some(h) = &rate_headers {
                 h.apply(resp.headers_mut());
             }
+            // After a framing error the rest of the connection cannot be trusted to start
+            // at a request boundary: answer, then close.
+            if h1 && matches!(err, ProxyError::BadRequest(_)) {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
         }
     }
@@ -239,6 +250,7 @@ async fn proxy(
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
+    framing::check(req.version(), req.method(), req.uri(), req.headers())?;
     let host = request_authority(&req);
     let route = active
         .router

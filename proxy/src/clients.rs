@@ -460,7 +460,13 @@ impl ClientGuard {
             self.count(&self.stats.reported, Protection::DenyList);
             out.reported = Some((Protection::DenyList, "the address is on a deny list".into()));
         }
-        if let Some(ban) = self.active_ban(&client.id, now) {
+        let ban = self.active_ban(&client.id, now).or_else(|| {
+            let other = client.accountable();
+            (other != &client.id)
+                .then(|| self.active_ban(other, now))
+                .flatten()
+        });
+        if let Some(ban) = ban {
             self.note(client, |s| s.blocked += 1);
             self.count(&self.stats.blocked, Protection::Ban);
             return Err(Refused {
@@ -606,6 +612,31 @@ impl ClientGuard {
                 if (400..500).contains(&status) {
                     st.errors_4xx += 1;
                 }
+                if let (Some(h), true) = (endpoint_hash, client.known()) {
+                    let learned = st.requests > w.known_after;
+                    if !st.endpoints.contains(&h) && st.endpoints.len() < MAX_ENDPOINTS_PER_CLIENT {
+                        st.endpoints.push(h);
+                        if learned {
+                            signals.push(ClientSignal::UncommonEndpoint {
+                                endpoint: endpoint.unwrap_or_default().to_owned(),
+                            });
+                        }
+                    }
+                }
+            },
+        );
+        // Failures and scans count against whoever answers for them (an API-key client's
+        // address), in that entry's own state.
+        let accountable = client.accountable();
+        let kind = if accountable == &client.id {
+            client.kind
+        } else {
+            ClientKind::Address
+        };
+        self.clients.with(
+            accountable,
+            || ClientState::new(kind, now),
+            |st| {
                 for (i, rule) in cfg.logins.iter().enumerate() {
                     if !rule.statuses.contains(&status) || !rule.route.matches(method, path) {
                         continue;
@@ -636,17 +667,6 @@ impl ClientGuard {
                         }
                     }
                 }
-                if let (Some(h), true) = (endpoint_hash, client.known()) {
-                    let learned = st.requests > w.known_after;
-                    if !st.endpoints.contains(&h) && st.endpoints.len() < MAX_ENDPOINTS_PER_CLIENT {
-                        st.endpoints.push(h);
-                        if learned {
-                            signals.push(ClientSignal::UncommonEndpoint {
-                                endpoint: endpoint.unwrap_or_default().to_owned(),
-                            });
-                        }
-                    }
-                }
             },
         );
         for i in stuffing_routes {
@@ -657,7 +677,7 @@ impl ClientGuard {
                 }
                 let win = &mut all[i];
                 let n = win.note(
-                    self.hasher.hash_one(&*client.id),
+                    self.hasher.hash_one(&**accountable),
                     now,
                     w.stuffing_within,
                     w.stuffing_clients as usize,
@@ -742,11 +762,12 @@ impl ClientGuard {
         enforce: bool,
         now: Micros,
     ) -> ClientSignal {
+        let key = client.accountable();
         let ban = {
-            let mut shard = self.bans.shard(&client.id);
-            let ban = esc.next(shard.peek(&client.id), now, reason);
+            let mut shard = self.bans.shard(key);
+            let ban = esc.next(shard.peek(key), now, reason);
             if enforce {
-                shard.insert(client.id.clone(), ban.clone());
+                shard.insert(key.clone(), ban.clone());
             }
             ban
         };
@@ -759,12 +780,13 @@ impl ClientGuard {
             c.fetch_add(1, Relaxed);
             if let Some(store) = &self.store {
                 store.send(crate::store::Op::Ban {
-                    client: client.id.to_string(),
+                    client: key.to_string(),
                     ban: ban.clone(),
                 });
             }
         }
         ClientSignal::Banned {
+            client: key.clone(),
             reason,
             strikes: ban.strikes,
             until: ban.until,

@@ -378,3 +378,26 @@ async fn api_key_clients_have_their_own_limit_and_the_key_is_never_shown() {
     assert!(!clients.contains("sk_live"), "{clients}");
     assert!(clients.contains("\"kind\":\"api_key\""));
 }
+
+#[tokio::test]
+async fn a_brute_forcer_inventing_api_keys_is_banned_by_its_address() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  api_key_header: x-api-key\n  logins: [ { route: /login, failures: 3 } ]\n",
+    ))
+    .await;
+    let with_key = |key: String, password: &str| {
+        let mut req = login(px.inbound, password);
+        req.headers_mut().insert("x-api-key", key.parse().unwrap());
+        req
+    };
+    for i in 0..3 {
+        let r = send(px.inbound, with_key(format!("made-up-{i}"), "guess")).await;
+        assert_eq!(r.status, 401);
+    }
+    let fresh = send(px.inbound, with_key("made-up-99".into(), "right")).await;
+    assert_eq!(fresh.status, 403, "a new key does not escape the ban");
+    let bans = px.admin_json("/api/bans").await;
+    assert_eq!(bans["bans"][0]["client"], "127.0.0.1");
+}

@@ -39,6 +39,8 @@ pub struct ClientId {
     pub kind: ClientKind,
     /// The id: certificate identity, `key:<hash>`, network name, or address (`2001:db8::/64`).
     pub id: Arc<str>,
+    /// The (grouped) address the call came from, whatever the id.
+    pub address: Arc<str>,
 }
 
 impl ClientId {
@@ -46,6 +48,17 @@ impl ClientId {
     /// service when anonymous ones are shed.
     pub fn known(&self) -> bool {
         self.kind != ClientKind::Address
+    }
+
+    /// Whom failures and bans are counted against. An API key is only claimed (the proxy does
+    /// not verify it), so a client inventing keys could start afresh with each: for API-key
+    /// clients failures, scans and bans follow the address. Certificates and named networks
+    /// are not chosen by the client and keep their own id.
+    pub fn accountable(&self) -> &Arc<str> {
+        match self.kind {
+            ClientKind::ApiKey => &self.address,
+            _ => &self.id,
+        }
     }
 }
 
@@ -105,16 +118,19 @@ pub fn identify(
     named: &[(IpNet, Arc<str>)],
     v6_prefix: u8,
 ) -> ClientId {
+    let address: Arc<str> = group_ip(addr, v6_prefix).into();
     if let Some(c) = certificate {
         return ClientId {
             kind: ClientKind::Certificate,
             id: c.into(),
+            address,
         };
     }
     if let Some(h) = api_key_hash {
         return ClientId {
             kind: ClientKind::ApiKey,
             id: format!("key:{h}").into(),
+            address,
         };
     }
     let canon = crate::network::canonical(addr);
@@ -122,11 +138,13 @@ pub fn identify(
         return ClientId {
             kind: ClientKind::Named,
             id: name.clone(),
+            address,
         };
     }
     ClientId {
         kind: ClientKind::Address,
-        id: group_ip(addr, v6_prefix).into(),
+        id: address.clone(),
+        address,
     }
 }
 

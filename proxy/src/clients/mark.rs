@@ -23,6 +23,8 @@ pub struct ClientMark {
 pub enum ClientSignal {
     /// The client is banned from now on (or would be, in report mode).
     Banned {
+        /// Who is banned: the client id, or the address of an API-key client.
+        client: Arc<str>,
         /// `failed_logins` or `scanning`.
         reason: &'static str,
         /// Bans in a row, 1 for the first.

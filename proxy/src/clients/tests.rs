@@ -24,6 +24,7 @@ fn addr(s: &str) -> ClientId {
     ClientId {
         kind: ClientKind::Address,
         id: s.into(),
+        address: s.into(),
     }
 }
 
@@ -198,6 +199,7 @@ fn anonymous_clients_are_shed_before_known_ones() {
     let known = ClientId {
         kind: ClientKind::ApiKey,
         id: "key:abc".into(),
+        address: "192.0.2.30".into(),
     };
     let mut held = Vec::new();
     for _ in 0..5 {
@@ -251,6 +253,7 @@ fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
     let c = ClientId {
         kind: ClientKind::Certificate,
         id: "spiffe://x/billing".into(),
+        address: "192.0.2.31".into(),
     };
     let call = |e: &str| {
         admit(&g, &cfg, &c, "/").unwrap();
@@ -328,8 +331,8 @@ fn api_keys_are_kept_only_as_a_hash() {
     assert!(!id.id.contains("secret"));
     assert_eq!(id.id.len(), "key:".len() + 32);
     assert_eq!(
-        id,
-        g.identify(&cfg, "192.0.2.9".parse().unwrap(), None, &h),
+        id.id,
+        g.identify(&cfg, "192.0.2.9".parse().unwrap(), None, &h).id,
         "stable"
     );
 }

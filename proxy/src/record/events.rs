@@ -277,12 +277,13 @@ impl Events {
             let client = client.to_string();
             out.push(match s {
                 ClientSignal::Banned {
+                    client: banned,
                     reason,
                     strikes,
                     until,
                     enforced,
                 } => Event::ClientBanned {
-                    client,
+                    client: banned.to_string(),
                     reason,
                     strikes: *strikes,
                     until: crate::clients::views_rfc3339(*until),

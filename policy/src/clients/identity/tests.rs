@@ -77,4 +77,11 @@ fn strongest_evidence_wins() {
     let anon = identify(None, None, ip("192.0.2.1"), &named, 64);
     assert_eq!((anon.kind, anon.known()), (ClientKind::Address, false));
     assert!(key.known());
+    assert_eq!(
+        &**key.accountable(),
+        "10.1.2.3",
+        "a claimed key answers for its address"
+    );
+    assert_eq!(&**cert.accountable(), "spiffe://x/billing");
+    assert_eq!(&**anon.accountable(), "192.0.2.1");
 }

@@ -370,6 +370,7 @@ impl Analysis {
                     "observed": a.observed,
                     "expected": a.expected,
                     "band": [a.band.0, a.band.1],
+                    "score": a.score,
                     "window_minutes": a.window_minutes,
                 });
                 let kind = serde_json::to_value(a.kind)

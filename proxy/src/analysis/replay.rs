@@ -41,7 +41,7 @@ pub struct ReplayArgs {
     /// Relative rule, as a fraction of the expected value. Default 0.5.
     #[arg(long)]
     pub relative_change: Option<f64>,
-    /// Half-life of the adaptive level, in minutes. Default 60.
+    /// Half-life of the adaptive level, in minutes. Default 720.
     #[arg(long)]
     pub level_half_life: Option<f64>,
     /// Any other tunables, as a JSON object of `DetectorConfig` fields (the flags above win).
@@ -132,6 +132,7 @@ struct Line<'a> {
     observed: f64,
     expected: f64,
     band: (f64, f64),
+    score: f64,
     window_minutes: u64,
 }
 
@@ -211,6 +212,7 @@ fn write_line(
         observed: a.observed,
         expected: a.expected,
         band: a.band,
+        score: a.score,
         window_minutes: a.window_minutes,
     };
     let text =

@@ -70,7 +70,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, o: &Observation) {
+    pub(crate) fn add(&mut self, o: &Observation) {
         self.count += 1;
         match o.status {
             400..=499 => self.e4xx += 1,

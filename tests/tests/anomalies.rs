@@ -60,7 +60,11 @@ impl Endpoint {
             (Self::Orders, false) => vec!["/orders".into()],
             (Self::Orders, true) => vec![],
             (Self::Pay, injected) => {
-                let code = if injected && slot.is_multiple_of(2) { 500 } else { 200 };
+                let code = if injected && slot.is_multiple_of(2) {
+                    500
+                } else {
+                    200
+                };
                 vec![format!("/pay/status/{code}")]
             }
             (Self::Search, injected) => {

@@ -116,8 +116,11 @@ impl Analysis {
             }
             self.findings.push_back(f);
         }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         for (key, state) in restored.baselines {
-            self.watches.restore(&key, &state);
+            self.watches.restore(&key, &state, now_ms);
         }
     }
 

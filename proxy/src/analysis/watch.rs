@@ -20,6 +20,10 @@ pub const ANY_CALLER: &str = "*";
 /// After a pause longer than this many steps, only this many silent steps are replayed.
 const MAX_CATCH_UP: u64 = 60;
 
+/// A stored baseline last fed longer ago than this many steps (four weeks of minutes) is not
+/// resumed: it is out of date, or it comes from a run with longer steps.
+const STALE_STEPS: u64 = 4 * 7 * 1440;
+
 /// One watched endpoint: caller id (or [`ANY_CALLER`]), callee id, method, template.
 pub type WatchKey = (Arc<str>, Arc<str>, String, Arc<str>);
 
@@ -168,17 +172,25 @@ impl Watches {
             .collect()
     }
 
-    /// Resumes a baseline stored by [`snapshot`](Self::snapshot); unreadable ones are skipped.
-    pub fn restore(&mut self, key: &str, state: &str) -> bool {
+    /// Resumes a baseline stored by [`snapshot`](Self::snapshot), at `now_ms` (milliseconds
+    /// since the epoch); unreadable, stale and future ones are skipped.
+    pub fn restore(&mut self, key: &str, state: &str, now_ms: u64) -> bool {
         let mut parts = key.splitn(4, '\u{1f}');
         let (Some(from), Some(to), Some(method), Some(template)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return false;
         };
-        let Ok(baseline) = serde_json::from_str(state) else {
+        let Ok(baseline) = serde_json::from_str::<super::baseline::Baseline>(state) else {
             return false;
         };
+        let now = self.step_of(now_ms);
+        if baseline
+            .last_minute()
+            .is_some_and(|last| last > now || now - last > STALE_STEPS)
+        {
+            return false;
+        }
         if self.watches.len() >= MAX_WATCHES {
             self.overflow += 1;
             return false;

@@ -59,7 +59,9 @@ impl Baseline {
                 spread_clip: config.spread_clip,
                 recent: alpha_for_half_life(config.short_window_minutes, steps),
                 usual: alpha_for_half_life(config.long_window_minutes, steps),
-                usual_warm: (3.0 * config.short_window_minutes / steps).ceil().max(3.0) as u64,
+                usual_warm: ((3.0 * config.short_window_minutes / steps).ceil() as u64)
+                    .min(config.learning_steps(step))
+                    .max(3),
                 error_clip: config.error_clip,
             },
             floors: [

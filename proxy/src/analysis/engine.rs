@@ -14,6 +14,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Joins the parts of an endpoint key in the store.
+const KEY_SEPARATOR: &str = "\u{1f}";
+
 /// Anomalies and first sightings kept for the API.
 pub const MAX_ANOMALIES: usize = 1_000;
 
@@ -68,6 +71,9 @@ pub struct Analysis {
     graph: Graph,
     templater: Templater,
     watches: Watches,
+    /// The last minute whose totals were handed to the store (maybe incomplete then); 0
+    /// before the first.
+    stored_minute: u64,
     enclave: Vec<Network>,
     findings: VecDeque<Finding>,
     next_id: u64,
@@ -87,6 +93,7 @@ impl Analysis {
             graph: Graph::new(config.graph),
             templater: Templater::new(config.templates),
             watches: Watches::new(config.detector, config.step),
+            stored_minute: 0,
             enclave: Vec::new(),
             findings: VecDeque::new(),
             next_id: 1,
@@ -122,6 +129,18 @@ impl Analysis {
         for (key, state) in restored.baselines {
             self.watches.restore(&key, &state, now_ms);
         }
+        for (key, totals) in restored.minutes {
+            let mut parts = key.splitn(4, KEY_SEPARATOR);
+            let (Some(from), Some(to), Some(method), Some(template)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if let Ok(bucket) = serde_json::from_str::<super::graph::Bucket>(&totals) {
+                self.graph
+                    .restore_minute(from, to, method, template, &bucket);
+            }
+        }
     }
 
     /// Template counters, for metrics (walks the templates: not for every call).
@@ -142,6 +161,29 @@ impl Analysis {
     /// Every baseline as `(key, json)`, for the store.
     pub fn baselines_snapshot(&self) -> Vec<(String, String)> {
         self.watches.snapshot()
+    }
+
+    /// Each endpoint's totals as `(key, minute, json)`, for the store: the minute under way
+    /// (so far) and every minute since the last call (once more, now complete; the last hour
+    /// at most). A call that finishes after its minute was last handed out is in the graph but
+    /// not in the store.
+    pub fn minutes_to_store(&mut self, now: SystemTime) -> Vec<(String, u64, String)> {
+        let current = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        let start = self.stored_minute.max(current.saturating_sub(60));
+        let mut out = Vec::new();
+        for minute in start..=current {
+            for (from, to, method, template, b) in self.graph.minute_buckets(minute) {
+                let Ok(json) = serde_json::to_string(b) else {
+                    continue;
+                };
+                let key = [from, to, method, template].join(KEY_SEPARATOR);
+                out.push((key, minute, json));
+            }
+        }
+        self.stored_minute = self.stored_minute.max(current);
+        out
     }
 
     /// Endpoints not given a baseline because of [`super::watch::MAX_WATCHES`].

@@ -131,8 +131,10 @@ impl Task {
                     None => return,
                 },
                 _ = tick.tick() => {
-                    let found = self.lock().advance_to(std::time::SystemTime::now());
+                    let now = std::time::SystemTime::now();
+                    let found = self.lock().advance_to(now);
                     self.found(found);
+                    self.store_minutes(now);
                     self.snapshot();
                 }
             }
@@ -194,6 +196,15 @@ impl Task {
         }
     }
 
+    /// Hands the minutes' totals to the store, so the graph's windows survive a restart.
+    fn store_minutes(&self, now: std::time::SystemTime) {
+        let Some(store) = &self.store else { return };
+        let minutes = self.lock().minutes_to_store(now);
+        for (key, minute, json) in minutes {
+            store.send(crate::store::Op::Minute { key, minute, json });
+        }
+    }
+
     fn snapshot(&mut self) {
         let Some(store) = &self.store else { return };
         if self.last_snapshot.elapsed() < SNAPSHOT {
@@ -201,7 +212,7 @@ impl Task {
         }
         self.last_snapshot = std::time::Instant::now();
         let (nodes, baselines) = {
-            let a = self.analysis.lock().unwrap_or_else(|p| p.into_inner());
+            let a = self.lock();
             (a.nodes_snapshot(), a.baselines_snapshot())
         };
         for n in nodes {

@@ -42,6 +42,8 @@ pub struct Watches {
     /// The step under way; 0 before the first call.
     step: u64,
     watches: HashMap<WatchKey, Watch>,
+    /// [`ANY_CALLER`], allocated once.
+    any: Arc<str>,
     /// Endpoints not watched because of [`MAX_WATCHES`].
     pub overflow: u64,
 }
@@ -59,6 +61,7 @@ impl Watches {
             step_ms,
             step: 0,
             watches: HashMap::new(),
+            any: Arc::from(ANY_CALLER),
             overflow: 0,
         }
     }
@@ -82,7 +85,7 @@ impl Watches {
     /// step under way (a call that started in a step already closed counts in the open one).
     pub fn count(&mut self, key: WatchKey, o: &Observation) {
         let any = (
-            Arc::from(ANY_CALLER),
+            self.any.clone(),
             key.1.clone(),
             key.2.clone(),
             key.3.clone(),

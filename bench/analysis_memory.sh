@@ -90,6 +90,7 @@ LUA
 
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$sl/status"; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$sl/status"; }
+for _ in $(seq 1 100); do curl -fsS "http://$IN/warm/up" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://$IN/warm/up" >/dev/null
 before=$(rss)
 # wrk has no request count limit: run long enough for PATHS at the measured rate, bounded.

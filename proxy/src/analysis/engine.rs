@@ -14,9 +14,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Joins the parts of an endpoint key in the store.
-const KEY_SEPARATOR: &str = "\u{1f}";
-
 /// Anomalies and first sightings kept for the API.
 pub const MAX_ANOMALIES: usize = 1_000;
 
@@ -130,10 +127,7 @@ impl Analysis {
             self.watches.restore(&key, &state, now_ms);
         }
         for (key, totals) in restored.minutes {
-            let mut parts = key.splitn(4, KEY_SEPARATOR);
-            let (Some(from), Some(to), Some(method), Some(template)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            let Some((from, to, method, template)) = super::watch::split_key(&key) else {
                 continue;
             };
             if let Ok(bucket) = serde_json::from_str::<super::graph::Bucket>(&totals) {
@@ -178,7 +172,7 @@ impl Analysis {
                 let Ok(json) = serde_json::to_string(b) else {
                     continue;
                 };
-                let key = [from, to, method, template].join(KEY_SEPARATOR);
+                let key = super::watch::join_key(from, to, method, template);
                 out.push((key, minute, json));
             }
         }

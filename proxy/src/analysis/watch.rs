@@ -10,6 +10,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(test)]
+mod tests;
+
 /// Endpoints (edge endpoints and endpoints across callers) with a baseline; more are counted,
 /// not tracked.
 pub const MAX_WATCHES: usize = 5_000;
@@ -167,10 +170,7 @@ impl Watches {
             .iter()
             .filter_map(|((from, to, method, template), w)| {
                 let json = serde_json::to_string(w.detector.baseline()).ok()?;
-                Some((
-                    format!("{from}\u{1f}{to}\u{1f}{method}\u{1f}{template}"),
-                    json,
-                ))
+                Some((join_key(from, to, method, template), json))
             })
             .collect()
     }
@@ -178,10 +178,7 @@ impl Watches {
     /// Resumes a baseline stored by [`snapshot`](Self::snapshot), at `now_ms` (milliseconds
     /// since the epoch); unreadable, stale and future ones are skipped.
     pub fn restore(&mut self, key: &str, state: &str, now_ms: u64) -> bool {
-        let mut parts = key.splitn(4, '\u{1f}');
-        let (Some(from), Some(to), Some(method), Some(template)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some((from, to, method, template)) = split_key(key) else {
             return false;
         };
         let Ok(baseline) = serde_json::from_str::<super::baseline::Baseline>(state) else {
@@ -216,4 +213,15 @@ fn subject(from: &str, to: &str, method: &str, template: &str) -> String {
     } else {
         format!("{from} -> {to} {method} {template}")
     }
+}
+
+/// Joins the parts of an endpoint key for the store (caller, callee, method, template).
+pub fn join_key(from: &str, to: &str, method: &str, template: &str) -> String {
+    [from, to, method, template].join("\u{1f}")
+}
+
+/// The parts of a key made by [`join_key`].
+pub fn split_key(key: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut parts = key.splitn(4, '\u{1f}');
+    Some((parts.next()?, parts.next()?, parts.next()?, parts.next()?))
 }

@@ -35,10 +35,11 @@ pub struct ReplayArgs {
     /// Minutes a breach must last before it fires. Default 3.
     #[arg(long)]
     pub persistence: Option<u64>,
-    /// Absolute rule, in standard deviations of the forecast error. Default 4.
+    /// Absolute rule: how far the short window of standardised errors must lie from its usual
+    /// value, in its standard deviations. Default 4.
     #[arg(long)]
     pub sigmas: Option<f64>,
-    /// Relative rule, as a fraction of the expected value. Default 0.5.
+    /// Relative rule, as a fraction of the expected value. Default 0.2.
     #[arg(long)]
     pub relative_change: Option<f64>,
     /// Half-life of the adaptive level, in minutes. Default 720.

@@ -100,8 +100,14 @@ async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
 
 async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
     send.ready().await.unwrap();
+    // HTTP/1.1 needs a Host: the target's authority for the egress proxy, else the shop's.
+    let target: http::Uri = uri.parse().unwrap();
+    let host = target
+        .authority()
+        .map_or_else(|| "shop.test".to_owned(), |a| a.to_string());
+    let req = Request::get(uri).header(http::header::HOST, host);
     let resp = send
-        .send_request(Request::get(uri).body(Empty::new()).unwrap())
+        .send_request(req.body(Empty::new()).unwrap())
         .await
         .unwrap();
     let status = resp.status().as_u16();

@@ -2,6 +2,7 @@
 //! built-in config, and a traffic generator, all in one process.
 
 mod abuse;
+mod incident;
 mod services;
 mod traffic;
 
@@ -53,8 +54,10 @@ limits:
 recording:
   access_log: false
 analysis:
-  learning: 10m
-  min_rate: 5
+  step: {step}
+  learning: {learning}
+  persistence: {persistence}
+  min_rate: {min_rate}
 storage:
   path: \"{store}\"
   retention: 1h
@@ -77,6 +80,10 @@ clients:
     - {{ route: \"POST /users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
   scanning: {{ distinct_paths: 10, within: 1m, ban: 5m }}
 ",
+        step = incident::STEP,
+        learning = incident::LEARNING,
+        persistence = incident::PERSISTENCE,
+        min_rate = incident::MIN_RATE,
         egress = args.egress,
         store = std::env::temp_dir().join("sightline-demo").display(),
         provider_ip = s.provider.ip(),
@@ -122,7 +129,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     }
     println!("dashboard: http://{}/", sightline.admin_addr());
     println!("note: a brute-force client (127.0.0.20) and a scanner (127.0.0.21) are banned by the client guard: see /api/bans");
-    println!("note: the demo learns baselines for 10 minutes before it reports anomalies (default: 20% of a week)");
+    println!("{}", incident::note());
     let mut generators = Vec::new();
     if args.rate > 0 {
         generators.push(tokio::spawn(traffic::generate(
@@ -131,6 +138,10 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         )));
         generators.push(tokio::spawn(abuse::brute_force(sightline.inbound_addr())));
         generators.push(tokio::spawn(abuse::scanner(sightline.inbound_addr())));
+        generators.push(tokio::spawn(incident::flash_crowds(
+            sightline.inbound_addr(),
+            args.rate * 2,
+        )));
         if let Some(e) = sightline.egress_addr() {
             generators.push(tokio::spawn(traffic::egress(
                 e,

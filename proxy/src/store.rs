@@ -1,6 +1,7 @@
 //! The embedded store: SQLite in WAL mode on a dedicated thread, fed through a bounded queue
 //! and written in batches. It keeps the graph registry (nodes first and last seen), the
-//! findings, baseline snapshots and a bounded raw call log. The data path never waits on it:
+//! findings, baseline snapshots, the last day of per-endpoint minute totals and a bounded raw
+//! call log. The data path never waits on it:
 //! a full queue drops the write and counts it; a failing disk is counted and retried.
 
 mod bans;
@@ -77,6 +78,15 @@ pub enum Op {
         /// The client id.
         client: String,
     },
+    /// One closed minute of one endpoint's traffic (the graph's windows after a restart).
+    Minute {
+        /// The endpoint key: caller, callee, method and template joined by U+001F.
+        key: String,
+        /// Unix minutes.
+        minute: u64,
+        /// The minute's totals, serialised.
+        json: String,
+    },
     /// A baseline snapshot for an endpoint key.
     Baseline {
         /// The endpoint key.
@@ -122,6 +132,8 @@ pub struct Restored {
     pub baselines: Vec<(String, String)>,
     /// Client bans and remembered strikes: (client, ban).
     pub bans: Vec<(String, sightline_policy::clients::Ban)>,
+    /// The last day's minutes by endpoint key, oldest first: (key, serialised totals).
+    pub minutes: Vec<(String, String)>,
 }
 
 impl Store {

@@ -37,46 +37,62 @@ const CALLERS: [(&str, [u8; 4]); 3] = [
     ("demo-partner-key", [127, 0, 0, 12]),
 ];
 
+/// A client for the inbound listener from the loopback address `from`, keeping connections
+/// alive.
+pub(super) fn client(
+    from: [u8; 4],
+) -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_local_address(Some(std::net::IpAddr::from(from)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(http)
+}
+
+/// Sends one call to the demo shop through `inbound` in the background, with `key` as the
+/// caller's API key.
+pub(super) fn send(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    inbound: SocketAddr,
+    (method, path): (Method, &str),
+    key: &str,
+) {
+    let body = if method == Method::POST {
+        Bytes::from_static(br#"{"item":1,"qty":2}"#)
+    } else {
+        Bytes::new()
+    };
+    let Ok(req) = Request::builder()
+        .method(method)
+        .uri(format!("http://{inbound}{path}"))
+        .header("host", "shop.demo.internal")
+        .header("content-type", "application/json")
+        .header("x-api-key", key)
+        .body(Full::new(body))
+    else {
+        return;
+    };
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Ok(resp) = client.request(req).await {
+            let _ = resp.into_body().collect().await;
+        }
+    });
+}
+
 /// Sends about `rate` requests per second to `inbound` until aborted.
 pub async fn generate(inbound: SocketAddr, rate: u32) {
-    let clients: Vec<(&str, Client<_, Full<Bytes>>)> = CALLERS
+    let clients: Vec<_> = CALLERS
         .iter()
-        .map(|(key, ip)| {
-            let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-            http.set_local_address(Some(std::net::IpAddr::from(*ip)));
-            let client = Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(http);
-            (*key, client)
-        })
+        .map(|(key, ip)| (*key, client(*ip)))
         .collect();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let (method, path) = next_call();
-        let body = if method == Method::POST {
-            Bytes::from_static(br#"{"item":1,"qty":2}"#)
-        } else {
-            Bytes::new()
-        };
         let (key, client) = &clients[fastrand::usize(..clients.len())];
-        let Ok(req) = Request::builder()
-            .method(method)
-            .uri(format!("http://{inbound}{path}"))
-            .header("host", "shop.demo.internal")
-            .header("content-type", "application/json")
-            .header("x-api-key", *key)
-            .body(Full::new(body))
-        else {
-            continue;
-        };
-        let client = client.clone();
-        tokio::spawn(async move {
-            if let Ok(resp) = client.request(req).await {
-                let _ = resp.into_body().collect().await;
-            }
-        });
+        send(client, inbound, (method, &path), key);
     }
 }
 

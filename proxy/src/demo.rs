@@ -34,6 +34,7 @@ pub fn config(
     args: &DemoArgs,
     s: &services::DemoServices,
 ) -> Result<Config, crate::config::ConfigError> {
+    let allow = abuse::write_allow_list();
     let text = format!(
         "version: 1
 admin: {{ listen: \"{admin}\" }}
@@ -75,7 +76,8 @@ enclave:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
 clients:
   api_key_header: x-api-key
-  rate: {{ per_client: 20/s, burst: 40 }}
+  rate: {{ per_client: 10/m, burst: 60 }}
+  allow_lists: [\"{allow}\"]
   logins:
     - {{ route: \"POST /users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
   scanning: {{ distinct_paths: 10, within: 1m, ban: 5m }}
@@ -86,6 +88,7 @@ clients:
         min_rate = incident::MIN_RATE,
         egress = args.egress,
         store = std::env::temp_dir().join("sightline-demo").display(),
+        allow = allow.display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),
         admin = args.admin,

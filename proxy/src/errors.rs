@@ -152,10 +152,9 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         retry_after: Some(after),
     } = err
     {
-        h.insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(after.as_secs().max(1)),
-        );
+        // Rounded up: a client that waits this long is let through.
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
     if matches!(err, ProxyError::Overloaded) {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -228,5 +227,12 @@ mod tests {
             "r",
         );
         assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
+        let resp = rescue(
+            &ProxyError::Limited {
+                retry_after: Some(Duration::from_millis(1_200)),
+            },
+            "r",
+        );
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "2", "rounded up");
     }
 }

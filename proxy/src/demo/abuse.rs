@@ -29,6 +29,24 @@ const PROBES: [&str; 12] = [
     "/.aws/credentials",
 ];
 
+/// Writes the demo's allow list (its legitimate callers' addresses, exempt from the client
+/// protections) next to the demo store and returns its path. A failure to write shows up as
+/// a config error naming the file.
+pub fn write_allow_list() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join("sightline-demo");
+    let path = dir.join("allow.txt");
+    let text = "# The demo's legitimate callers and its flash crowd
+                127.0.0.10
+127.0.0.11
+127.0.0.12
+127.0.0.30
+";
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write the demo allow list");
+    }
+    path
+}
+
 /// One request on a fresh connection from `src`; the status, if any.
 async fn send_from(src: [u8; 4], to: SocketAddr, req: Request<Full<Bytes>>) -> Option<u16> {
     let socket = tokio::net::TcpSocket::new_v4().ok()?;

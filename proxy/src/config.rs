@@ -4,7 +4,12 @@
 mod error;
 mod file;
 mod locate;
+mod telemetry;
 mod values;
+
+pub use telemetry::{
+    MetricsConfig, OtlpConfig, OtlpProtocol, Sampler, TelemetryConfig, TracesConfig,
+};
 
 pub use error::{ConfigError, ConfigIssue};
 
@@ -40,6 +45,8 @@ pub struct Config {
     pub analysis: AnalysisSettings,
     /// The embedded store; `None` keeps everything in memory only.
     pub storage: Option<crate::store::StoreConfig>,
+    /// OpenTelemetry export, trace-context formats and metric label caps.
+    pub telemetry: TelemetryConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -787,6 +794,16 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         check.issue("analysis.min_rate", "must be zero or more calls per minute");
     }
 
+    let mut telemetry_issues = Vec::new();
+    let telemetry = telemetry::convert(
+        raw.telemetry.take(),
+        &|k| std::env::var(k).ok(),
+        &mut telemetry_issues,
+    );
+    for (key, message) in telemetry_issues {
+        check.issue(&key, message);
+    }
+
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
@@ -814,6 +831,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         enclave,
         analysis,
         storage,
+        telemetry,
         source: ConfigSource::default(),
     }
 }

@@ -438,6 +438,7 @@ fn begin_record(
         trace_id: trace.trace_id,
         span_id: trace.span_id,
         parent_span_id: trace.parent_id,
+        trace_flags: trace.flags,
         start: SystemTime::now(),
         duration: Duration::ZERO,
         upstream_latency: None,

@@ -210,16 +210,19 @@ pub fn render(shared: &Shared) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+    rec.telemetry().render(&mut out);
+    c.registry.render(&mut out);
     out
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Writes the HELP and TYPE lines of a metric family.
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escapes a label value (backslash, quote, newline).
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

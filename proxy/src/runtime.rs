@@ -383,7 +383,15 @@ impl Sightline {
         };
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
-        let recorder = Recorder::start(&active.config.recording, counters.clone(), analysis, store);
+        let telemetry =
+            crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
+        let recorder = Recorder::start_with(
+            &active.config.recording,
+            counters.clone(),
+            analysis,
+            store,
+            telemetry,
+        );
         let shared = Arc::new(Shared {
             active: ArcSwap::from_pointee(active),
             recorder,

@@ -3,6 +3,7 @@
 use super::{CallRecord, Counters, ServiceCounters, StatusClass};
 use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
+use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use sightline_dashboard::CallQuery;
 use std::collections::VecDeque;
@@ -19,6 +20,7 @@ pub struct Recorder {
     recent: Arc<RecentCalls>,
     analysis: Arc<Mutex<Analysis>>,
     store: Option<crate::store::Store>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// How often nodes' last-seen times and baselines are written to the store.
@@ -35,6 +37,19 @@ impl Recorder {
         analysis: Analysis,
         store: Option<crate::store::Store>,
     ) -> Arc<Recorder> {
+        let telemetry = Telemetry::disabled(&Default::default());
+        Recorder::start_with(config, counters, analysis, store, telemetry)
+    }
+
+    /// [`Recorder::start`] with span and metric export.
+    pub fn start_with(
+        config: &RecordingConfig,
+        counters: Arc<Counters>,
+        analysis: Analysis,
+        store: Option<crate::store::Store>,
+        telemetry: Telemetry,
+    ) -> Arc<Recorder> {
+        let telemetry = Arc::new(telemetry);
         let (tx, rx) = mpsc::channel(config.queue);
         let recent = Arc::new(RecentCalls::new(config.recent_calls));
         let analysis = Arc::new(Mutex::new(analysis));
@@ -46,6 +61,7 @@ impl Recorder {
             events: super::events::Events::default(),
             store: store.clone(),
             last_snapshot: std::time::Instant::now(),
+            telemetry: telemetry.clone(),
         };
         tokio::spawn(task.run(rx));
         Arc::new(Recorder {
@@ -55,7 +71,13 @@ impl Recorder {
             recent,
             analysis,
             store,
+            telemetry,
         })
+    }
+
+    /// Span export and the per-edge series.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The store's health, when there is a store.
@@ -113,6 +135,7 @@ struct Task {
     events: super::events::Events,
     store: Option<crate::store::Store>,
     last_snapshot: std::time::Instant,
+    telemetry: Arc<Telemetry>,
 }
 
 impl Task {
@@ -148,8 +171,13 @@ impl Task {
         for event in self.events.observe(&rec) {
             super::events::log(&event, &rec);
         }
-        let found = self.lock().observe(&rec);
+        let (found, template) = {
+            let mut a = self.lock();
+            let found = a.observe(&rec);
+            (found, a.last_template())
+        };
         self.found(found);
+        self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
             let at = rec
                 .start

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod dns;
 pub mod eventually;
+pub mod otel;
 pub mod proxy;
 pub mod upstream;
 

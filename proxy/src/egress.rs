@@ -138,7 +138,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let trace = TraceContext::from_header(req.headers().get("traceparent").map(|v| v.as_bytes()));
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
     let record = begin_record(
         &req,
@@ -393,9 +393,7 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(authority) {
         h.insert(header::HOST, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
-        h.insert("traceparent", v);
-    }
+    trace.propagate(h);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }

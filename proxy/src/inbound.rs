@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What the proxy knows about the client connection a request arrived on.
@@ -53,7 +52,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
     let record = begin_record(
         &req,
@@ -275,9 +274,7 @@ fn upstream_request(
             h.insert(header::HOST, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
-        h.insert(TRACEPARENT, v);
-    }
+    trace.propagate(h);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(REQUEST_ID, v);
     }

@@ -1,7 +1,7 @@
 //! Real OpenTelemetry receivers for tests: `oteltap` (PyPI), an OTLP/HTTP receiver that prints
 //! every span, metric and log it receives as one JSON line, and `rotel` (PyPI), an OTLP
-//! collector put in front of it to receive gRPC and forward over OTLP/HTTP. Both listen on
-//! loopback ports; `bash scripts/test.sh` installs them.
+//! collector that receives gRPC and prints what it got. Both listen on loopback ports;
+//! `bash scripts/test.sh` installs them.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -67,7 +67,10 @@ impl OtelTap {
                     "oteltap exited ({status}); install it: python3 -m pip install oteltap (bash scripts/test.sh does)"
                 );
             }
-            assert!(Instant::now() < deadline, "oteltap did not listen on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "oteltap did not listen on {addr}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         OtelTap {
@@ -152,10 +155,12 @@ pub fn attr(span: &serde_json::Value, key: &str) -> Option<serde_json::Value> {
         .cloned()
 }
 
-/// rotel: an OTLP collector receiving gRPC and forwarding over OTLP/HTTP to `to`.
+/// rotel: an OTLP collector receiving gRPC, printing each span it receives in its detailed
+/// debug format (and exporting nowhere).
 pub struct Rotel {
     /// Its gRPC endpoint URL.
     pub grpc: String,
+    out: Arc<Mutex<String>>,
     child: Child,
 }
 
@@ -177,25 +182,46 @@ fn rotel_binary() -> String {
 }
 
 impl Rotel {
-    /// Starts rotel forwarding what it receives to the OTLP/HTTP endpoint `to`.
-    pub fn start(to: &str) -> Rotel {
+    /// Starts rotel on free loopback ports.
+    pub fn start() -> Rotel {
         let grpc = free_port();
         let http = free_port();
         let mut child = Command::new(rotel_binary())
-            .args(["start", "--exporter", "otlp"])
+            .args(["start", "--exporter", "blackhole"])
             .arg(format!("--otlp-grpc-endpoint=127.0.0.1:{grpc}"))
             .arg(format!("--otlp-http-endpoint=127.0.0.1:{http}"))
-            .arg(format!("--otlp-exporter-endpoint={to}"))
-            .arg("--otlp-exporter-protocol=http")
-            .stdout(Stdio::null())
+            .arg("--debug-log=traces")
+            .arg("--debug-log-verbosity=detailed")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start rotel ({e})"));
-        wait_listening(SocketAddr::from(([127, 0, 0, 1], grpc)), "rotel", &mut child);
+        let out = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stdout.take().unwrap();
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        wait_listening(
+            SocketAddr::from(([127, 0, 0, 1], grpc)),
+            "rotel",
+            &mut child,
+        );
         Rotel {
             grpc: format!("http://127.0.0.1:{grpc}"),
+            out,
             child,
         }
+    }
+
+    /// Everything it printed so far (one block per received batch of spans).
+    pub fn printed(&self) -> String {
+        self.out.lock().unwrap().clone()
     }
 }
 

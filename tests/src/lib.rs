@@ -8,6 +8,7 @@ pub mod client;
 pub mod dns;
 pub mod eventually;
 pub mod otel;
+pub mod prometheus;
 pub mod proxy;
 pub mod upstream;
 

@@ -161,3 +161,99 @@ async fn metrics_are_pushed_over_otlp() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_per_edge_series() {
+    let app = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: shop }} ]\nservices:\n  shop: {{ upstreams: [\"{}\"] }}\n",
+        app.addr
+    )))
+    .await;
+    for i in 0..3 {
+        let r = Client::http1()
+            .get(px.inbound, &format!("/orders/{i}"))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let r = Client::http1().get(px.inbound, "/status/503").await;
+    assert_eq!(r.status, 503);
+    let prom = sightline_tests::prometheus::Prometheus::start(px.admin);
+    let ok = eventually("the per-edge series in Prometheus", || async {
+        let r = prom
+            .query(r#"sum by (destination_service, route) (sightline_mesh_requests_total{reporter="destination",status_class="2xx"})"#)
+            .await;
+        r.into_iter()
+            .find(|s| s["metric"]["route"] == "/orders/{int}")
+    })
+    .await;
+    assert_eq!(ok["metric"]["destination_service"], "shop");
+    assert_eq!(ok["value"][1], "3");
+    let errors = prom
+        .query(r#"sightline_mesh_requests_total{response_code="503"}"#)
+        .await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["metric"]["status_class"], "5xx");
+    let p99 = prom
+        .query("histogram_quantile(0.99, sum by (le) (sightline_mesh_request_duration_milliseconds_bucket))")
+        .await;
+    assert_eq!(p99.len(), 1, "{p99:?}");
+}
+
+#[tokio::test]
+async fn tracestate_and_baggage_pass_through_and_b3_is_accepted_when_enabled() {
+    let app = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(
+        app.addr,
+        "telemetry:\n  propagation: { b3: true }\n",
+    ))
+    .await;
+    let send = |headers: &'static [(&'static str, &'static str)]| {
+        let mut req = http::Request::get("/x");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        async { Client::http1().send(px.inbound, req).await.unwrap() }
+    };
+
+    send(&[
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("tracestate", "vendor=opaque"),
+        ("baggage", "tenant=acme"),
+    ])
+    .await;
+    let h = app.last_headers();
+    assert!(h["traceparent"]
+        .to_str()
+        .unwrap()
+        .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"));
+    assert_eq!(h["tracestate"], "vendor=opaque");
+    assert_eq!(h["baggage"], "tenant=acme");
+
+    send(&[("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1")]).await;
+    let h = app.last_headers();
+    let tp = h["traceparent"].to_str().unwrap().to_owned();
+    assert!(
+        tp.starts_with("00-80f198ee56343ba864fe8b2a57d3eff7-"),
+        "{tp}"
+    );
+    let b3 = h["b3"].to_str().unwrap();
+    assert_eq!(
+        b3,
+        format!("80f198ee56343ba864fe8b2a57d3eff7-{}-1", &tp[36..52])
+    );
+    let rec = eventually("the B3 call recorded", || async {
+        px.calls_at_least(2)
+            .await
+            .into_iter()
+            .find(|c| c["trace_id"] == "80f198ee56343ba864fe8b2a57d3eff7")
+    })
+    .await;
+    assert_eq!(rec["trace_id"], "80f198ee56343ba864fe8b2a57d3eff7");
+}

@@ -34,6 +34,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 /// Everything egress needs from one config.
 pub struct EgressRuntime {
@@ -162,7 +163,11 @@ pub async fn handle(
         rt.unknown.clone(),
         conn.activity.clone(),
     );
-    match proxy(rt, &conn, req, &mut guard, &trace, &request_id).await {
+    let span = trace.log_span(&request_id);
+    match proxy(rt, &conn, req, &mut guard, &trace, &request_id)
+        .instrument(span)
+        .await
+    {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             crate::inbound::finish_response_headers(

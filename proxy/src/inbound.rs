@@ -29,6 +29,7 @@ use sightline_policy::Decision;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
+use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -67,7 +68,11 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    match proxy(&active, &conn, req, &mut guard, &trace, &request_id).await {
+    let span = trace.log_span(&request_id);
+    match proxy(&active, &conn, req, &mut guard, &trace, &request_id)
+        .instrument(span)
+        .await
+    {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             finish_response_headers(

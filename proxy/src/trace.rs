@@ -81,6 +81,19 @@ impl TraceContext {
         )
     }
 
+    /// The log span of a call: every line logged while the call is served carries its trace
+    /// id, span id and request id. At the error level so that every level that logs anything
+    /// keeps it; target `sightline::call`, so `--log info,sightline::call=off` turns it off.
+    pub fn log_span(&self, request_id: &str) -> tracing::Span {
+        tracing::error_span!(
+            target: "sightline::call",
+            "call",
+            trace_id = %hex(&self.trace_id),
+            span_id = %hex(&self.span_id),
+            request_id = %request_id
+        )
+    }
+
     /// The trace id as 32 lowercase hex digits.
     pub fn trace_id_hex(&self) -> String {
         hex(&self.trace_id)

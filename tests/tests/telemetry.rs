@@ -257,3 +257,42 @@ async fn tracestate_and_baggage_pass_through_and_b3_is_accepted_when_enabled() {
     .await;
     assert_eq!(rec["trace_id"], "80f198ee56343ba864fe8b2a57d3eff7");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_collector_never_slows_calls_and_dropped_spans_are_counted() {
+    // A collector that accepts connections and never answers.
+    let stalled = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", stalled.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((c, _)) = stalled.accept().await {
+            conns.push(c);
+        }
+    });
+    let app = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(
+        app.addr,
+        &format!(
+            "telemetry:\n  otlp: {{ endpoint: \"{endpoint}\", protocol: http/protobuf, timeout: 5s }}\n  traces: {{ queue: 4, batch: 1, interval: 10ms }}\n  metrics: {{ otlp: false }}\n"
+        ),
+    ))
+    .await;
+    for i in 0..40 {
+        let r = Client::http1().get(px.inbound, &format!("/n/{i}")).await;
+        assert_eq!(r.status, 200);
+    }
+    let dropped = eventually("dropped spans counted", || async {
+        let d = px.metric("sightline_spans_dropped_total").await;
+        (px.metric("sightline_records_processed_total").await >= 40.0).then_some(d)
+    })
+    .await;
+    let queued = px.metric("sightline_spans_queued_total").await;
+    assert!(dropped >= 30.0, "dropped {dropped}, queued {queued}");
+    assert_eq!(
+        dropped + queued,
+        40.0,
+        "every span is queued or counted as dropped"
+    );
+    assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
+    held.abort();
+}

@@ -10,6 +10,7 @@ pub mod eventually;
 pub mod otel;
 pub mod prometheus;
 pub mod proxy;
+pub mod raw;
 pub mod upstream;
 
 pub use client::{Client, Reply};

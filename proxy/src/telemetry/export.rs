@@ -15,6 +15,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// Export requests in flight at most; the next batch is gathered while they are sent.
+const IN_FLIGHT: usize = 4;
+
 /// Services with their own exporter at most; spans of later ones are sent under the proxy's
 /// own service name.
 const MAX_SERVICES: usize = 256;
@@ -42,6 +45,7 @@ impl SpanQueue {
             interval: traces.interval,
             exporters: HashMap::new(),
             stats: stats.clone(),
+            in_flight: tokio::task::JoinSet::new(),
         };
         tokio::spawn(task.run(rx));
         SpanQueue { tx, stats }
@@ -66,15 +70,19 @@ struct ExportTask {
     proxy_name: String,
     batch: usize,
     interval: std::time::Duration,
-    exporters: HashMap<Arc<str>, Option<opentelemetry_otlp::SpanExporter>>,
+    exporters: HashMap<Arc<str>, Option<Arc<opentelemetry_otlp::SpanExporter>>>,
     stats: Arc<TelemetryStats>,
+    in_flight: tokio::task::JoinSet<()>,
 }
 
 impl ExportTask {
     async fn run(mut self, mut rx: mpsc::Receiver<(Arc<str>, SpanData)>) {
         let mut batch = Vec::with_capacity(self.batch);
         loop {
-            let Some(first) = rx.recv().await else { return };
+            let Some(first) = rx.recv().await else {
+                while self.in_flight.join_next().await.is_some() {}
+                return;
+            };
             batch.push(first);
             let deadline = Instant::now() + self.interval;
             let mut closed = false;
@@ -90,6 +98,7 @@ impl ExportTask {
             }
             self.export(std::mem::take(&mut batch)).await;
             if closed {
+                while self.in_flight.join_next().await.is_some() {}
                 return;
             }
         }
@@ -112,28 +121,34 @@ impl ExportTask {
                 .exporters
                 .entry(service.clone())
                 .or_insert_with(|| build(&self.otlp, &service, &self.proxy_name));
-            let Some(exporter) = exporter.as_ref() else {
+            let Some(exporter) = exporter.clone() else {
                 self.stats.spans_failed.fetch_add(n, Relaxed);
                 continue;
             };
+            while self.in_flight.len() >= IN_FLIGHT {
+                self.in_flight.join_next().await;
+            }
+            let stats = self.stats.clone();
             // The exporter has its own request timeout; this bound only guards against a
             // transport that never answers.
             let limit = self.otlp.timeout + std::time::Duration::from_secs(1);
-            match tokio::time::timeout(limit, exporter.export(spans)).await {
-                Ok(Ok(())) => {
-                    self.stats.spans_exported.fetch_add(n, Relaxed);
+            self.in_flight.spawn(async move {
+                match tokio::time::timeout(limit, exporter.export(spans)).await {
+                    Ok(Ok(())) => {
+                        stats.spans_exported.fetch_add(n, Relaxed);
+                    }
+                    Ok(Err(e)) => {
+                        stats.spans_failed.fetch_add(n, Relaxed);
+                        stats.export_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(error = %e, spans = n, "span export failed");
+                    }
+                    Err(_) => {
+                        stats.spans_failed.fetch_add(n, Relaxed);
+                        stats.export_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(spans = n, "span export timed out");
+                    }
                 }
-                Ok(Err(e)) => {
-                    self.stats.spans_failed.fetch_add(n, Relaxed);
-                    self.stats.export_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(error = %e, spans = n, "span export failed");
-                }
-                Err(_) => {
-                    self.stats.spans_failed.fetch_add(n, Relaxed);
-                    self.stats.export_errors.fetch_add(1, Relaxed);
-                    tracing::warn!(spans = n, "span export timed out");
-                }
-            }
+            });
         }
     }
 }
@@ -150,7 +165,7 @@ fn build(
     otlp: &OtlpConfig,
     service: &str,
     proxy_name: &str,
-) -> Option<opentelemetry_otlp::SpanExporter> {
+) -> Option<Arc<opentelemetry_otlp::SpanExporter>> {
     let built = match otlp.protocol {
         OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -169,7 +184,7 @@ fn build(
     match built {
         Ok(mut e) => {
             e.set_resource(&resource(service, proxy_name));
-            Some(e)
+            Some(Arc::new(e))
         }
         Err(e) => {
             tracing::error!(error = %e, endpoint = %otlp.endpoint, "cannot build the span exporter");

@@ -1,0 +1,126 @@
+use super::intake;
+use super::model::Kind;
+use crate::analysis::engine::Finding;
+use crate::record::events::Event;
+use crate::record::{CallRecord, Direction};
+use sightline_policy::Decision;
+
+fn egress(service: Option<&str>) -> CallRecord {
+    CallRecord {
+        direction: Direction::Egress,
+        service: service.map(Into::into),
+        source_addr: std::net::SocketAddr::from(([10, 0, 0, 9], 4000)),
+        host: "169.254.169.254".into(),
+        dest_port: Some(80),
+        path: "/latest/meta-data/".into(),
+        decision: Decision::Blocked,
+        reason: "special-purpose address".into(),
+        ..CallRecord::sample()
+    }
+}
+
+#[test]
+fn events_map_by_kind_name_with_subject_and_nodes_from_the_record() {
+    let s = intake::event(&Event::EgressBlocked, &egress(Some("orders"))).unwrap();
+    assert_eq!(s.kind, Kind::EgressBlocked);
+    assert_eq!(s.subject, "orders -> 169.254.169.254:80");
+    assert_eq!(s.nodes, ["service:orders", "external:169.254.169.254"]);
+    assert_eq!(s.evidence["path"], "/latest/meta-data/");
+    assert_eq!(s.evidence["reason"], "special-purpose address");
+    let u = intake::event(&Event::UnknownEgressSource, &egress(None)).unwrap();
+    assert_eq!(u.kind, Kind::UnknownEgressSource);
+    assert_eq!(u.subject, "unknown:10.0.0.9");
+    assert_eq!(u.nodes[0], "internal-unknown:10.0.0.9");
+}
+
+#[test]
+fn every_event_kind_has_an_alert_kind() {
+    for e in [
+        Event::EgressBlocked,
+        Event::EgressReported,
+        Event::UnknownEgressSource,
+    ] {
+        assert!(Kind::parse(e.kind()).is_some(), "{}", e.kind());
+    }
+}
+
+#[test]
+fn findings_map_to_alert_kinds_with_their_nodes() {
+    let f = |kind: &str, subject: &str, evidence| Finding {
+        id: 3,
+        kind: kind.into(),
+        subject: subject.into(),
+        at: 100,
+        evidence,
+    };
+    let cases = [
+        (
+            "new_node",
+            "external:x.example",
+            serde_json::json!({"kind": "node", "node_kind": "external"}),
+            Kind::NewExternalDestination,
+        ),
+        (
+            "new_node",
+            "service:orders",
+            serde_json::json!({"kind": "node", "node_kind": "service"}),
+            Kind::NewService,
+        ),
+        (
+            "new_edge",
+            "service:a -> service:b",
+            serde_json::json!({}),
+            Kind::NewEdge,
+        ),
+        (
+            "new_endpoint",
+            "service:a GET /x",
+            serde_json::json!({}),
+            Kind::NewEndpoint,
+        ),
+        (
+            "shadow_endpoint",
+            "service:a GET /x",
+            serde_json::json!({}),
+            Kind::ShadowEndpoint,
+        ),
+        (
+            "rate_spike",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::RateAnomaly,
+        ),
+        (
+            "rate_drop",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::RateAnomaly,
+        ),
+        (
+            "error_surge",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::ErrorAnomaly,
+        ),
+        (
+            "latency_degradation",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::LatencyAnomaly,
+        ),
+    ];
+    for (kind, subject, evidence, want) in cases {
+        let s = intake::finding(&f(kind, subject, evidence)).unwrap();
+        assert_eq!(s.kind, want, "{kind}");
+        assert_eq!(s.at, 100_000);
+        assert_eq!(s.evidence["finding"], kind);
+    }
+    let s = intake::finding(&f(
+        "rate_spike",
+        "internet -> service:a GET /x",
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    assert_eq!(s.nodes, ["internet", "service:a"]);
+    assert!(intake::finding(&f("something_else", "x", serde_json::json!({}))).is_none());
+}

@@ -18,7 +18,7 @@ pub struct Poster {
 impl Poster {
     /// A client with a per-attempt timeout.
     pub fn new(ca: Option<&std::path::Path>, timeout: Duration) -> Result<Poster, String> {
-        let tls = sightline_certs::client_config(ca, &[b"http/1.1"]).map_err(|e| e.to_string())?;
+        let tls = sightline_certs::client_config(ca, &[]).map_err(|e| e.to_string())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
-# server of the egress tests.
+# server of the egress tests, rsyslog and Alertmanager as the real alert receivers.
 packages=(curl dnsmasq-base)
+packages+=(rsyslog prometheus-alertmanager)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,216 @@
+//! Alert sinks against real receivers from Debian on loopback: rsyslog taking RFC 5424 with a
+//! CEF payload over TCP and UDP (lines parsed back, attacker-controlled strings checked field
+//! by field), and Alertmanager taking alerts through its API v2 and listing them back.
+
+use sightline::alerts::model::{Kind, Signal};
+use sightline::alerts::{Alerts, Faults};
+use sightline_tests::eventually;
+use sightline_tests::proxy::config;
+use sightline_tests::receivers::{Alertmanager, Rsyslog};
+use sightline_tests::Client;
+use std::collections::BTreeMap;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A blocked call whose path and host carry every character CEF must escape.
+fn hostile(kind: Kind, subject: &str) -> Signal {
+    Signal {
+        kind,
+        subject: subject.into(),
+        summary: format!("{}: {subject}", kind.as_str().replace('_', " ")),
+        evidence: serde_json::json!({
+            "path": "/x|y\\z=1\nCEF:0|forged|line",
+            "host": "evil|host=\\.example",
+            "source": "orders",
+            "source_addr": "10.1.2.3:4000",
+            "method": "GET",
+            "reason": "not allowed\r\nby policy",
+        }),
+        nodes: vec!["service:orders".into()],
+        at: now_ms(),
+        count: 1,
+    }
+}
+
+/// Splits a CEF record into its seven header fields and its extension map, undoing the
+/// escapes.
+fn parse_cef(rec: &str) -> (Vec<String>, BTreeMap<String, String>) {
+    let mut header = Vec::new();
+    let mut cur = String::new();
+    let mut chars = rec.chars();
+    while header.len() < 7 {
+        match chars.next().expect("a CEF header has 7 fields") {
+            '\\' => cur.push(chars.next().unwrap()),
+            '|' => header.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    let ext: String = chars.collect();
+    // Unescaped `=` ends a key: the key is the last word before it.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut buf = String::new();
+    let mut it = ext.chars();
+    while let Some(c) = it.next() {
+        match c {
+            '\\' => match it.next().unwrap() {
+                'n' => buf.push('\n'),
+                'r' => buf.push('\r'),
+                other => buf.push(other),
+            },
+            '=' => {
+                let (value, key) = match buf.rfind(' ') {
+                    Some(i) => (buf[..i].to_owned(), buf[i + 1..].to_owned()),
+                    None => (String::new(), buf.clone()),
+                };
+                if let Some(last) = pairs.last_mut() {
+                    last.1 = value;
+                }
+                pairs.push((key, String::new()));
+                buf.clear();
+            }
+            c => buf.push(c),
+        }
+    }
+    if let Some(last) = pairs.last_mut() {
+        last.1 = buf;
+    }
+    (header, pairs.into_iter().collect())
+}
+
+#[tokio::test]
+async fn rsyslog_receives_cef_over_tcp_and_udp_with_attacker_strings_escaped() {
+    let rsyslog = Rsyslog::start();
+    let cfg = config(&format!(
+        "alerts:
+  sinks:
+    - {{ name: siem-tcp, type: syslog, url: \"tcp://127.0.0.1:{}\", kinds: [egress_blocked] }}
+    - {{ name: siem-udp, type: syslog, url: \"udp://127.0.0.1:{}\", kinds: [egress_reported] }}
+",
+        rsyslog.tcp, rsyslog.udp
+    ));
+    // rsyslog starts its inputs together: once TCP accepts, UDP is bound too.
+    eventually("rsyslog listening", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", rsyslog.tcp))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
+    let subject = "orders -> evil|host=\\.example:80";
+    alerts.raise(hostile(Kind::EgressBlocked, subject));
+    alerts.raise(hostile(Kind::EgressReported, subject));
+    let lines = eventually("a CEF line over TCP and one over UDP", || async {
+        let lines: Vec<String> = rsyslog
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("CEF:0|Sightline"))
+            .collect();
+        (lines.len() >= 2).then_some(lines)
+    })
+    .await;
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let mut transports = Vec::new();
+    for line in &lines {
+        // <PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+        let parts: Vec<&str> = line.splitn(8, ' ').collect();
+        assert_eq!(parts.len(), 8, "{line}");
+        let (pri, cef_severity) = match parts[5] {
+            "egress_blocked" => ("<35>1", "8"),
+            _ => ("<36>1", "5"),
+        };
+        transports.push(parts[5].to_owned());
+        assert_eq!(
+            parts[0], pri,
+            "facility auth, severity by alert severity: {line}"
+        );
+        assert!(parts[1].ends_with('Z') && parts[1].contains('T'), "{line}");
+        assert_eq!(parts[3], "sightline");
+        assert_eq!(parts[4], std::process::id().to_string());
+        assert_eq!(parts[6], "-");
+        let (header, ext) = parse_cef(parts[7]);
+        assert_eq!(header[0], "CEF:0");
+        assert_eq!(header[1], "Sightline");
+        assert_eq!(header[4], parts[5]);
+        assert_eq!(
+            header[5],
+            format!("{}: {subject}", parts[5].replace('_', " "))
+        );
+        assert_eq!(header[6], cef_severity);
+        assert_eq!(ext["request"], "/x|y\\z=1\nCEF:0|forged|line");
+        assert_eq!(ext["dhost"], "evil|host=\\.example");
+        assert_eq!(ext["cs1"], subject);
+        assert_eq!(ext["cs1Label"], "subject");
+        assert_eq!(ext["reason"], "not allowed\r\nby policy");
+        assert_eq!(ext["src"], "10.1.2.3");
+        assert_eq!(ext["suser"], "orders");
+        assert_eq!(ext["cnt"], "1");
+        assert_eq!(ext["act"], "open");
+    }
+    transports.sort();
+    assert_eq!(
+        transports,
+        ["egress_blocked", "egress_reported"],
+        "TCP and UDP"
+    );
+    alerts.stop().await;
+}
+
+#[tokio::test]
+async fn alertmanager_receives_alerts_and_lists_them_through_its_api() {
+    let am = Alertmanager::start();
+    eventually("alertmanager ready", || async {
+        let r = Client::http1()
+            .send(am.addr, sightline_tests::client::get(am.addr, "/-/ready"))
+            .await
+            .ok()?;
+        (r.status == 200).then_some(())
+    })
+    .await;
+    let cfg = config(&format!(
+        "alerts:
+  sinks:
+    - {{ name: am, type: alertmanager, url: \"http://{}\", max_backoff: 200ms }}
+",
+        am.addr
+    ));
+    let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
+    alerts.raise(hostile(Kind::EgressBlocked, "orders -> 169.254.169.254:80"));
+    let listed = eventually("the alert listed by Alertmanager", || async {
+        let r = Client::http1()
+            .send(
+                am.addr,
+                sightline_tests::client::get(am.addr, "/api/v2/alerts"),
+            )
+            .await
+            .ok()?;
+        let list = r.json();
+        list.as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "egress_blocked")
+            .cloned()
+    })
+    .await;
+    assert_eq!(listed["labels"]["severity"], "high");
+    assert_eq!(listed["labels"]["subject"], "orders -> 169.254.169.254:80");
+    assert_eq!(listed["labels"]["source"], "sightline");
+    assert_eq!(listed["status"]["state"], "active");
+    assert_eq!(
+        listed["annotations"]["summary"],
+        "egress blocked: orders -> 169.254.169.254:80"
+    );
+    let id = alerts.list(&Default::default())["alerts"][0]["id"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(listed["labels"]["sightline_alert"], id.to_string());
+    eventually("delivery status visible", || async {
+        (alerts.get(id)?["delivery"]["am"] == "delivered").then_some(())
+    })
+    .await;
+    alerts.stop().await;
+}

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
-# server of the egress tests, rsyslog and Alertmanager as the real alert receivers.
+# server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
+# receivers.
 packages=(curl dnsmasq-base)
-packages+=(rsyslog prometheus-alertmanager)
+packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

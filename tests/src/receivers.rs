@@ -191,8 +191,8 @@ fn fastrand_suffix() -> u64 {
     h.finish()
 }
 
-/// rsyslog listening on loopback UDP and TCP, writing every message it receives (as received)
-/// to `messages.log` in its folder.
+/// rsyslog listening on loopback UDP and TCP (plain, or TLS with OpenSSL), writing every
+/// message it receives (as received) to `messages.log` in its folder.
 pub struct Rsyslog {
     /// The daemon.
     pub daemon: Daemon,
@@ -203,15 +203,41 @@ pub struct Rsyslog {
 }
 
 impl Rsyslog {
-    /// Starts `rsyslogd -n` with a temporary config.
+    /// Starts `rsyslogd -n` with a temporary config and plain TCP.
     pub fn start() -> Rsyslog {
+        Rsyslog::launch(None)
+    }
+
+    /// Starts `rsyslogd -n` whose TCP input speaks TLS with this certificate, key and CA.
+    pub fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Rsyslog {
+        let module = Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so");
+        assert!(
+            module.exists() || Path::new("/usr/lib/rsyslog/lmnsd_ossl.so").exists(),
+            "rsyslog's OpenSSL driver is not installed: run scripts/test.sh (it installs the Debian package rsyslog-openssl)"
+        );
+        Rsyslog::launch(Some((cert, key, ca)))
+    }
+
+    fn launch(tls: Option<(&Path, &Path, &Path)>) -> Rsyslog {
         let bin = require("rsyslogd", "rsyslog");
         let dir = scratch("rsyslog");
         let (udp, tcp) = (free_udp_port(), free_port());
+        let (global_tls, tcp_module) = match tls {
+            None => (String::new(), r#"module(load="imtcp")"#.to_owned()),
+            Some((cert, key, ca)) => (
+                format!(
+                    r#" defaultNetstreamDriver="ossl" defaultNetstreamDriverCAFile="{}" defaultNetstreamDriverCertFile="{}" defaultNetstreamDriverKeyFile="{}""#,
+                    ca.display(),
+                    cert.display(),
+                    key.display()
+                ),
+                r#"module(load="imtcp" streamDriver.name="ossl" streamDriver.mode="1" streamDriver.authMode="anon")"#.to_owned(),
+            ),
+        };
         let conf = format!(
-            r#"global(workDirectory="{d}" maxMessageSize="64k")
+            r#"global(workDirectory="{d}" maxMessageSize="64k"{global_tls})
 module(load="imudp")
-module(load="imtcp")
+{tcp_module}
 input(type="imudp" address="127.0.0.1" port="{udp}")
 input(type="imtcp" address="127.0.0.1" port="{tcp}")
 template(name="raw" type="string" string="%rawmsg%\n")

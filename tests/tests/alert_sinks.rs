@@ -162,6 +162,52 @@ async fn rsyslog_receives_cef_over_tcp_and_udp_with_attacker_strings_escaped() {
 }
 
 #[tokio::test]
+async fn rsyslog_receives_cef_over_tls_verified_against_the_configured_ca() {
+    let dir = std::env::temp_dir().join(format!("sightline-syslog-tls-{}", std::process::id()));
+    let m = sightline_certs::DevMaterial::write(&dir, &["localhost", "127.0.0.1"]).unwrap();
+    let rsyslog = Rsyslog::start_tls(&m.server_cert, &m.server_key, &m.ca);
+    eventually("rsyslog listening", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", rsyslog.tcp))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let cfg = config(&format!(
+        "alerts:
+  sinks:
+    - {{ name: siem-tls, type: syslog, url: \"tls://127.0.0.1:{}\", ca: {:?}, max_backoff: 200ms }}
+",
+        rsyslog.tcp,
+        m.ca.display().to_string()
+    ));
+    let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
+    let subject = "orders -> evil|host=\\.example:80";
+    alerts.raise(hostile(Kind::EgressBlocked, subject));
+    let line = eventually("a CEF line over TLS", || async {
+        rsyslog
+            .lines()
+            .into_iter()
+            .find(|l| l.contains("CEF:0|Sightline"))
+    })
+    .await;
+    let parts: Vec<&str> = line.splitn(8, ' ').collect();
+    assert_eq!(parts[5], "egress_blocked", "{line}");
+    let (header, ext) = parse_cef(parts[7]);
+    assert_eq!(header[5], format!("egress blocked: {subject}"));
+    assert_eq!(ext["request"], "/x|y\\z=1\nCEF:0|forged|line");
+    let id = alerts.list(&Default::default())["alerts"][0]["id"]
+        .as_u64()
+        .unwrap();
+    eventually("delivered over TLS", || async {
+        (alerts.get(id)?["delivery"]["siem-tls"] == "delivered").then_some(())
+    })
+    .await;
+    alerts.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn alertmanager_receives_alerts_and_lists_them_through_its_api() {
     let am = Alertmanager::start();
     eventually("alertmanager ready", || async {

@@ -336,3 +336,32 @@ async fn a_storm_of_ten_thousand_blocked_calls_is_one_alert_and_one_delivery() {
         0.0
     );
 }
+
+#[tokio::test]
+async fn a_post_from_another_origin_cannot_resolve_alerts() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(proxy_config(hook.addr, "")).await;
+    blocked(px.sightline.egress_addr().unwrap(), "/x").await;
+    let id = eventually("an alert", || async {
+        alerts(&px, "?kind=egress_blocked").await.first()?["id"].as_u64()
+    })
+    .await;
+    let client = Client::http1();
+    let send = |origin: String| {
+        let req = Request::post(format!("/api/alerts/{id}/resolve"))
+            .header("host", px.admin.to_string())
+            .header("origin", origin)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        client.send(px.admin, req)
+    };
+    let r = send("http://evil.example".into()).await.unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        alerts(&px, "?kind=egress_blocked").await[0]["state"],
+        "open"
+    );
+    let r = send(format!("http://{}", px.admin)).await.unwrap();
+    assert_eq!(r.status, 200, "the dashboard's own origin");
+    assert_eq!(r.json()["state"], "resolved");
+}

@@ -39,6 +39,13 @@ pub(super) fn route<B>(req: &Request<B>, state: &dyn AdminState) -> Option<Respo
             "acknowledge and resolve are POST only",
         ));
     }
+    if cross_origin(req) {
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "state changes are accepted only from the admin's own origin",
+        ));
+    }
     let Ok(id) = id.parse::<u64>() else {
         return Some(error(
             StatusCode::BAD_REQUEST,
@@ -50,6 +57,22 @@ pub(super) fn route<B>(req: &Request<B>, state: &dyn AdminState) -> Option<Respo
         Some(v) => json(StatusCode::OK, &v),
         None => error(StatusCode::NOT_FOUND, "not_found", "no such alert"),
     })
+}
+
+/// A browser POST from another site (a page cannot set `Origin`): without a token, a page
+/// the operator visits could otherwise resolve alerts on the loopback admin listener.
+fn cross_origin<B>(req: &Request<B>) -> bool {
+    let Some(origin) = req.headers().get(http::header::ORIGIN) else {
+        return false;
+    };
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let origin = origin.to_str().unwrap_or("");
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    host.is_empty() || origin_host != host
 }
 
 /// Parses `state=…&kind=…&severity=…&limit=…`.

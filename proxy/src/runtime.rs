@@ -182,7 +182,11 @@ fn start_alerts(
         counters: Some(counters.clone()),
         store: store.map(|s| s.stats.clone()),
     };
-    let dir = config.storage.as_ref().map(|s| s.path.as_path());
+    let dir = config
+        .storage
+        .as_ref()
+        .filter(|_| config.alerts.persist)
+        .map(|s| s.path.as_path());
     match crate::alerts::Alerts::start(
         &config.alerts,
         dir.filter(|_| store.is_some()),

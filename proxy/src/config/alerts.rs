@@ -20,6 +20,8 @@ pub struct AlertsConfig {
     pub severities: BTreeMap<Kind, Severity>,
     /// Where alerts go.
     pub sinks: Vec<SinkConfig>,
+    /// Keep alerts in the storage database (default); `false` keeps them in memory only.
+    pub persist: bool,
 }
 
 impl Default for AlertsConfig {
@@ -29,6 +31,7 @@ impl Default for AlertsConfig {
             incident_window: Duration::from_secs(10 * 60),
             severities: BTreeMap::new(),
             sinks: Vec::new(),
+            persist: true,
         }
     }
 }
@@ -109,6 +112,7 @@ pub(crate) struct AlertsFile {
     severities: BTreeMap<Kind, Severity>,
     #[serde(default)]
     sinks: Vec<SinkFile>,
+    persist: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +208,7 @@ pub(super) fn convert(
         incident_window,
         severities: raw.severities,
         sinks,
+        persist: raw.persist.unwrap_or(true),
     }
 }
 

@@ -11,6 +11,7 @@ fn sinks_convert_with_defaults_and_filters() {
         "version: 1
 alerts:
   quiet_period: 2m
+  persist: false
   severities: { new_edge: low, egress_blocked: critical }
   sinks:
     - { type: webhook, url: \"https://hooks.example/x\", secret: 0123456789abcdef, kinds: [egress_blocked], min_severity: high }
@@ -25,6 +26,11 @@ alerts:
     .unwrap();
     let a = &c.alerts;
     assert_eq!(a.quiet_period, Duration::from_secs(120));
+    assert!(!a.persist);
+    assert!(
+        parse("version: 1\n").unwrap().alerts.persist,
+        "kept by default"
+    );
     assert_eq!(a.incident_window, Duration::from_secs(600));
     assert_eq!(a.severities[&Kind::EgressBlocked], Severity::Critical);
     let names: Vec<_> = a.sinks.iter().map(|s| s.name.as_str()).collect();

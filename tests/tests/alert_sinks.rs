@@ -260,3 +260,59 @@ async fn alertmanager_receives_alerts_and_lists_them_through_its_api() {
     .await;
     alerts.stop().await;
 }
+
+#[tokio::test]
+async fn slack_and_json_lines_sinks_receive_their_formats_with_filters_applied() {
+    let slack = sightline_tests::receivers::WebhookReceiver::start().await;
+    let file = std::env::temp_dir().join(format!("sightline-alerts-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let cfg = config(&format!(
+        "alerts:
+  sinks:
+    - {{ name: chat, type: slack, url: \"http://{}/services/T/B/X\", min_severity: high }}
+    - {{ name: archive, type: jsonl, path: {:?}, kinds: [egress_reported] }}
+",
+        slack.addr,
+        file.display().to_string()
+    ));
+    let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
+    alerts.raise(hostile(Kind::EgressReported, "orders -> <!channel>:443"));
+    alerts.raise(hostile(Kind::EgressBlocked, "orders -> <@U123>:80"));
+    let msg = eventually("a Slack message", || async {
+        slack.received().first().cloned()
+    })
+    .await;
+    assert_eq!(
+        msg.json()["text"],
+        "[HIGH] egress_blocked: egress blocked: orders -&gt; &lt;@U123&gt;:80 (1x, alert 2)"
+    );
+    let line = eventually("a JSON line", || async {
+        let text = std::fs::read_to_string(&file).ok()?;
+        text.lines().next().map(str::to_owned)
+    })
+    .await;
+    let a: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(a["kind"], "egress_reported");
+    assert_eq!(a["subject"], "orders -> <!channel>:443");
+    eventually(
+        "both delivered, each only where its filter allows",
+        || async {
+            let list = alerts.list(&Default::default());
+            let list = list["alerts"].as_array()?.clone();
+            let by_kind = |k: &str| list.iter().find(|a| a["kind"] == k).cloned();
+            let reported = by_kind("egress_reported")?;
+            let blocked = by_kind("egress_blocked")?;
+            (reported["delivery"] == serde_json::json!({"archive": "delivered"})
+                && blocked["delivery"] == serde_json::json!({"chat": "delivered"}))
+            .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        slack.received().len(),
+        1,
+        "medium is below the Slack sink's minimum"
+    );
+    alerts.stop().await;
+    let _ = std::fs::remove_file(&file);
+}

@@ -124,3 +124,41 @@ fn findings_map_to_alert_kinds_with_their_nodes() {
     assert_eq!(s.nodes, ["internet", "service:a"]);
     assert!(intake::finding(&f("something_else", "x", serde_json::json!({}))).is_none());
 }
+
+#[tokio::test]
+async fn grown_fault_counters_become_alerts_counting_the_growth() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = std::sync::Arc::new(crate::record::Counters::default());
+    let store = std::sync::Arc::new(crate::store::StoreStats::default());
+    let alerts = super::Alerts::start(
+        &Default::default(),
+        None,
+        super::Faults {
+            counters: Some(counters.clone()),
+            store: Some(store.clone()),
+        },
+    )
+    .unwrap();
+    counters.records_dropped.fetch_add(5, Relaxed);
+    store.errors.fetch_add(2, Relaxed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let found = loop {
+        let list = alerts.list(&Default::default());
+        let list = list["alerts"].as_array().cloned().unwrap_or_default();
+        let by = |k: &str| list.iter().find(|a| a["kind"] == k).cloned();
+        if let (Some(d), Some(s)) = (by("dropped_records"), by("store_failing")) {
+            break (d, s);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fault alerts: {list:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(found.0["subject"], "recorder");
+    assert_eq!(found.0["count"], 5);
+    assert_eq!(found.0["evidence"]["total"], 5);
+    assert_eq!(found.1["subject"], "store");
+    assert_eq!(found.1["count"], 2);
+    alerts.stop().await;
+}

@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
-# server of the egress tests, Prometheus scraping /metrics in the telemetry tests.
-packages=(curl dnsmasq-base prometheus)
+# server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
+# receivers, Prometheus scraping /metrics in the telemetry tests.
+packages=(curl dnsmasq-base)
+packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
+packages+=(prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,6 +1,7 @@
 //! Sightline's configuration: one versioned YAML file read into serde structs (`file`), then
 //! checked and converted into the typed domain config below. Every error names file, line and key.
 
+pub mod alerts;
 mod error;
 mod file;
 mod locate;
@@ -47,6 +48,8 @@ pub struct Config {
     pub storage: Option<crate::store::StoreConfig>,
     /// OpenTelemetry export, trace-context formats and metric label caps.
     pub telemetry: TelemetryConfig,
+    /// Alert severities, grouping and sinks.
+    pub alerts: alerts::AlertsConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -814,6 +817,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     for (key, message) in telemetry_issues {
         check.issue(&key, message);
     }
+    let alerts = alerts::convert(raw.alerts, &resolve, check);
 
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
@@ -843,6 +847,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         analysis,
         storage,
         telemetry,
+        alerts,
         source: ConfigSource::default(),
     }
 }

@@ -210,6 +210,7 @@ pub fn render(shared: &Shared) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+    crate::alerts::metrics::render(&mut out, &shared.alerts);
     rec.telemetry().render(&mut out);
     c.registry.render(&mut out);
     out

@@ -11,6 +11,7 @@ pub mod otel;
 pub mod prometheus;
 pub mod proxy;
 pub mod raw;
+pub mod receivers;
 pub mod upstream;
 
 pub use client::{Client, Reply};

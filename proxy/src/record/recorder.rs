@@ -40,16 +40,28 @@ impl Recorder {
         analysis: Analysis,
         store: Option<crate::store::Store>,
     ) -> Arc<Recorder> {
-        let telemetry = Telemetry::disabled(&Default::default());
-        Recorder::start_with(config, counters, analysis, store, telemetry)
+        Recorder::start_with_alerts(config, counters, analysis, store, None)
     }
 
-    /// [`Recorder::start`] with span and metric export.
+    /// [`Recorder::start`], handing every security event and finding to `alerts`.
+    pub fn start_with_alerts(
+        config: &RecordingConfig,
+        counters: Arc<Counters>,
+        analysis: Analysis,
+        store: Option<crate::store::Store>,
+        alerts: Option<crate::alerts::Alerts>,
+    ) -> Arc<Recorder> {
+        let telemetry = Telemetry::disabled(&Default::default());
+        Recorder::start_with(config, counters, analysis, store, alerts, telemetry)
+    }
+
+    /// [`Recorder::start_with_alerts`] with span and metric export.
     pub fn start_with(
         config: &RecordingConfig,
         counters: Arc<Counters>,
         analysis: Analysis,
         store: Option<crate::store::Store>,
+        alerts: Option<crate::alerts::Alerts>,
         telemetry: Telemetry,
     ) -> Arc<Recorder> {
         let telemetry = Arc::new(telemetry);
@@ -65,6 +77,7 @@ impl Recorder {
             store: store.clone(),
             last_snapshot: std::time::Instant::now(),
             telemetry: telemetry.clone(),
+            alerts,
         };
         tokio::spawn(task.run(rx));
         Arc::new(Recorder {
@@ -139,6 +152,7 @@ struct Task {
     store: Option<crate::store::Store>,
     last_snapshot: std::time::Instant,
     telemetry: Arc<Telemetry>,
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Task {
@@ -174,6 +188,9 @@ impl Task {
         }
         for event in self.events.observe(&rec) {
             super::events::log(&event, &rec);
+            if let Some(alerts) = &self.alerts {
+                alerts.event(&event, &rec);
+            }
         }
         let (found, template) = {
             let mut a = self.lock();
@@ -200,6 +217,9 @@ impl Task {
     fn found(&self, found: Vec<Finding>) {
         for f in found {
             log_finding(&f);
+            if let Some(alerts) = &self.alerts {
+                alerts.finding(&f);
+            }
             if let Some(store) = &self.store {
                 match &f.evidence {
                     _ if f.kind == "new_node" => {

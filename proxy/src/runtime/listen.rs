@@ -228,7 +228,7 @@ pub(super) async fn admin(
                 let view = view.clone();
                 // Each request restarts the idle timer.
                 seen.request_started();
-                let resp = view.handle(&req);
+                let resp = view.handle_streaming(&req);
                 seen.request_finished();
                 async move { Ok::<_, Infallible>(resp) }
             });

@@ -1,5 +1,5 @@
 //! Named, labelled counters and gauges that any part of the proxy registers once and then bumps
-//! lock-free (client protections, alert sink deliveries, ...). Each is rendered on `/metrics`
+//! lock-free (client protections and the like). Each is rendered on `/metrics`
 //! and pushed over OTLP with the other metrics. The number of label sets is capped: past it,
 //! registrations share one `overflow` series per metric and are counted.
 
@@ -113,16 +113,6 @@ impl Registry {
             "sightline_protection_actions_total",
             "Client-protection actions (limits applied, bans started and lifted) by protection and action.",
             &[("protection", protection), ("action", action)],
-        )
-    }
-
-    /// The counter of one alert-sink outcome, `sightline_sink_deliveries_total{sink, outcome}`
-    /// with `outcome` `delivered`, `failed`, `retried` or `dropped`.
-    pub fn sink_delivery(&self, sink: &str, outcome: &str) -> Arc<AtomicU64> {
-        self.counter(
-            "sightline_sink_deliveries_total",
-            "Alert deliveries by sink and outcome.",
-            &[("sink", sink), ("outcome", outcome)],
         )
     }
 

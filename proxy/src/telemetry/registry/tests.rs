@@ -29,18 +29,13 @@ fn past_the_cap_registrations_share_an_overflow_series() {
 }
 
 #[test]
-fn protection_and_sink_counters_have_their_own_families() {
+fn protection_counters_have_their_own_family() {
     let r = Registry::default();
     r.protection_action("ban", "banned").fetch_add(1, Relaxed);
-    r.sink_delivery("webhook", "failed").fetch_add(2, Relaxed);
     let mut out = String::new();
     r.render(&mut out);
     assert!(
         out.contains("sightline_protection_actions_total{protection=\"ban\",action=\"banned\"} 1"),
-        "{out}"
-    );
-    assert!(
-        out.contains("sightline_sink_deliveries_total{sink=\"webhook\",outcome=\"failed\"} 2"),
         "{out}"
     );
 }

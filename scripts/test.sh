@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
-# server of the egress tests.
+# server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
+# receivers, Prometheus scraping /metrics in the telemetry tests.
 packages=(curl dnsmasq-base)
+packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
+packages+=(prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -16,8 +19,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# OTLP receivers of the telemetry tests (PyPI): oteltap (HTTP/protobuf, prints what it gets)
+# and rotel (a collector receiving gRPC).
+python3 -c 'import oteltap, rotel' 2>/dev/null ||
+  python3 -m pip install -q oteltap==1.0.0 rotel==0.0.1a15 2>/dev/null ||
+  python3 -m pip install -q --break-system-packages oteltap==1.0.0 rotel==0.0.1a15
 
 echo "== rustfmt"
 cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! Routing of admin requests to health checks, metrics, the JSON API and the UI assets.
 
+mod alerts;
 mod query;
 
 use crate::{assets, AdminAuth, AdminState};
@@ -32,6 +33,9 @@ pub fn handle_with_body<B>(
             "unauthorized",
             "a bearer token is required",
         );
+    }
+    if let Some(resp) = alerts::route(req, state) {
+        return resp;
     }
     if req.method() == Method::POST {
         return post(req, path, body, state);
@@ -180,7 +184,7 @@ fn respond(
     resp
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
         Ok(body) => respond(status, "application/json", body),
         Err(e) => respond(
@@ -191,7 +195,7 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     }
 }
 
-fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
     json(
         status,
         &serde_json::json!({ "error": error, "reason": reason }),

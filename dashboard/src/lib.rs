@@ -13,4 +13,4 @@ mod state;
 
 pub use api::{handle, handle_with_body};
 pub use auth::AdminAuth;
-pub use state::{AdminState, CallPage, CallQuery, CallView, Readiness};
+pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};

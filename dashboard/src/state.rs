@@ -96,6 +96,19 @@ pub struct CallPage {
     pub next: Option<u64>,
 }
 
+/// Filters of `GET /api/alerts`, as given; the proxy checks the names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: Option<String>,
+    /// An alert kind such as `egress_blocked`.
+    pub kind: Option<String>,
+    /// At least this severe: `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: Option<String>,
+    /// At most this many alerts, 1 to 1000 (default 100).
+    pub limit: usize,
+}
+
 /// What the admin surface needs from the running proxy.
 pub trait AdminState: Send + Sync + 'static {
     /// Readiness for `/readyz`.
@@ -124,6 +137,17 @@ pub trait AdminState: Send + Sync + 'static {
     }
     /// Lifts one client's ban; `None` when it had none.
     fn lift_ban(&self, _client: &str) -> Option<serde_json::Value> {
+        None
+    }
+    /// Alerts (newest first) and incidents: `{"alerts": [...], "incidents": [...]}`; `Err`
+    /// names a bad filter.
+    fn alerts(&self, filter: &AlertFilter) -> Result<serde_json::Value, String> {
+        let _ = filter;
+        Ok(serde_json::json!({ "alerts": [], "incidents": [] }))
+    }
+    /// Applies `ack` or `resolve` to an alert and returns it; `None` when there is no such alert.
+    fn alert_action(&self, id: u64, action: &str) -> Option<serde_json::Value> {
+        let _ = (id, action);
         None
     }
 }

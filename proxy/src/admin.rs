@@ -7,8 +7,11 @@ use crate::runtime::Shared;
 use crate::trace::hex;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
-use sightline_dashboard::{AdminAuth, AdminState, CallPage, CallQuery, CallView, Readiness};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use sightline_dashboard::{
+    AdminAuth, AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -36,6 +39,36 @@ impl AdminView {
             token: self.shared.active().config.admin.token.clone(),
         };
         sightline_dashboard::handle_with_body(req, body, self, &auth)
+    }
+
+    /// Answers one admin request; `GET /api/alerts/stream` gets a streamed body.
+    pub fn handle_streaming<B>(
+        &self,
+        req: &Request<B>,
+        body: &[u8],
+    ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>> {
+        let stream = req.uri().path() == "/api/alerts/stream" && req.method() == http::Method::GET;
+        let auth = AdminAuth {
+            token: self.shared.active().config.admin.token.clone(),
+        };
+        if !stream || !auth.permits(req.headers()) {
+            return self.handle_with_body(req, body).map(BodyExt::boxed_unsync);
+        }
+        let mut resp = Response::new(self.shared.alerts.stream_body());
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        h.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            http::HeaderValue::from_static("nosniff"),
+        );
+        resp
     }
 }
 
@@ -107,6 +140,37 @@ impl AdminState for AdminView {
             tracing::info!(client = %client, "ban lifted through the admin API");
             serde_json::json!({ "client": client, "lifted": true })
         })
+    }
+
+    fn alerts(&self, f: &AlertFilter) -> Result<serde_json::Value, String> {
+        use crate::alerts::model::{Kind, Severity, State};
+        let q = crate::alerts::AlertQuery {
+            state: f
+                .state
+                .as_deref()
+                .map(|s| State::parse(s).ok_or(format!("state: unknown value {s:?}")))
+                .transpose()?,
+            kind: f
+                .kind
+                .as_deref()
+                .map(|k| Kind::parse(k).ok_or(format!("kind: unknown value {k:?}")))
+                .transpose()?,
+            severity: f
+                .severity
+                .as_deref()
+                .map(|s| Severity::parse(s).ok_or(format!("severity: unknown value {s:?}")))
+                .transpose()?,
+            limit: f.limit,
+        };
+        Ok(self.shared.alerts.list(&q))
+    }
+
+    fn alert_action(&self, id: u64, action: &str) -> Option<serde_json::Value> {
+        match action {
+            "ack" => self.shared.alerts.acknowledge(id),
+            "resolve" => self.shared.alerts.resolve(id),
+            _ => None,
+        }
     }
 
     fn status(&self) -> serde_json::Value {

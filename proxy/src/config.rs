@@ -1,11 +1,17 @@
 //! Sightline's configuration: one versioned YAML file read into serde structs (`file`), then
 //! checked and converted into the typed domain config below. Every error names file, line and key.
 
+pub mod alerts;
 pub mod clients;
 mod error;
 mod file;
 mod locate;
+mod telemetry;
 mod values;
+
+pub use telemetry::{
+    MetricsConfig, OtlpConfig, OtlpProtocol, Sampler, TelemetryConfig, TracesConfig,
+};
 
 pub use error::{ConfigError, ConfigIssue};
 
@@ -43,6 +49,10 @@ pub struct Config {
     pub storage: Option<crate::store::StoreConfig>,
     /// Abusive-client protections (off when the section is absent).
     pub clients: clients::ClientsConfig,
+    /// OpenTelemetry export, trace-context formats and metric label caps.
+    pub telemetry: TelemetryConfig,
+    /// Alert severities, grouping and sinks.
+    pub alerts: alerts::AlertsConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -802,6 +812,16 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
 
     let clients = clients::convert(raw.clients.take(), resolve, check);
+    let mut telemetry_issues = Vec::new();
+    let telemetry = telemetry::convert(
+        raw.telemetry.take(),
+        &|k| std::env::var(k).ok(),
+        &mut telemetry_issues,
+    );
+    for (key, message) in telemetry_issues {
+        check.issue(&key, message);
+    }
+    let alerts = alerts::convert(raw.alerts, &resolve, check);
 
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
@@ -831,6 +851,8 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         analysis,
         storage,
         clients,
+        telemetry,
+        alerts,
         source: ConfigSource::default(),
     }
 }

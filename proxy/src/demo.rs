@@ -2,6 +2,7 @@
 //! built-in config, and a traffic generator, all in one process.
 
 mod abuse;
+mod alerts;
 mod incident;
 mod services;
 mod traffic;
@@ -27,6 +28,9 @@ pub struct DemoArgs {
     /// Requests per second from the traffic generator (0 turns it off).
     #[arg(long, default_value_t = 20)]
     pub rate: u32,
+    /// Also post every alert to this webhook URL (JSON, as the webhook sink sends it).
+    #[arg(long)]
+    pub webhook: Option<String>,
 }
 
 /// The demo's config, for the services listening at `ports`.
@@ -81,12 +85,13 @@ clients:
   logins:
     - {{ route: \"POST /users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
   scanning: {{ distinct_paths: 10, within: 1m, ban: 5m }}
-",
+{alerts}",
         step = incident::STEP,
         learning = incident::LEARNING,
         persistence = incident::PERSISTENCE,
         min_rate = incident::MIN_RATE,
         egress = args.egress,
+        alerts = alerts::section(args.webhook.as_deref()),
         store = std::env::temp_dir().join("sightline-demo").display(),
         allow = allow.display(),
         provider_ip = s.provider.ip(),

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod alerts;
 pub mod analysis;
 pub mod cli;
 pub mod clients;
@@ -21,6 +22,7 @@ pub mod record;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod trace;
 pub mod upstream;
 

@@ -217,16 +217,20 @@ pub fn render(shared: &Shared) -> String {
         &shared.clients,
         c.client_event_evictions.load(Relaxed),
     );
+    crate::alerts::metrics::render(&mut out, &shared.alerts);
+    rec.telemetry().render(&mut out);
+    c.registry.render(&mut out);
     out
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Writes the HELP and TYPE lines of a metric family.
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// Escapes a label value (backslash, quote, newline).
-fn escape(v: &str) -> String {
+pub(crate) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

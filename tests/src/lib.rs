@@ -7,8 +7,11 @@
 pub mod client;
 pub mod dns;
 pub mod eventually;
+pub mod otel;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
+pub mod receivers;
 pub mod upstream;
 
 pub use client::{Client, Reply};

@@ -34,6 +34,9 @@ pub(crate) struct FileConfig {
     pub analysis: AnalysisFile,
     pub storage: Option<StorageFile>,
     pub clients: Option<super::clients::ClientsFile>,
+    pub telemetry: Option<super::telemetry::TelemetryFile>,
+    #[serde(default)]
+    pub alerts: super::alerts::AlertsFile,
 }
 
 #[derive(Debug, Deserialize)]

@@ -258,7 +258,7 @@ pub(super) async fn admin(
                             bytes::Bytes::new()
                         };
                         let req = hyper::Request::from_parts(parts, ());
-                        let resp = view.handle_with_body(&req, &body);
+                        let resp = view.handle_streaming(&req, &body);
                         seen.request_finished();
                         Ok::<_, Infallible>(resp)
                     }

@@ -140,11 +140,11 @@ impl Event {
             Event::ClientBlocked { .. } => "client_blocked",
             Event::ClientReported { .. } => "client_reported",
             Event::ClientBanned { .. } => "client_banned",
-            Event::ScanningDetected { .. } => "scanning_detected",
+            Event::ScanningDetected { .. } => "scanning",
             Event::CredentialStuffing { .. } => "credential_stuffing",
-            Event::UncommonEndpoint { .. } => "uncommon_endpoint",
-            Event::EndpointSurge { .. } => "endpoint_surge",
-            Event::TrafficFlood { .. } => "traffic_flood",
+            Event::UncommonEndpoint { .. } => "uncommon_usage",
+            Event::EndpointSurge { .. } => "uncommon_usage",
+            Event::TrafficFlood { .. } => "flood",
         }
     }
 

@@ -9,6 +9,7 @@
 mod api;
 mod assets;
 mod auth;
+pub mod layout;
 mod state;
 
 pub use api::handle;

@@ -10,8 +10,9 @@ mod api;
 mod assets;
 mod auth;
 pub mod layout;
+mod openapi;
 mod state;
 
-pub use api::handle;
+pub use api::{handle, MAX_BODY};
 pub use auth::AdminAuth;
-pub use state::{AdminState, CallPage, CallQuery, CallView, Readiness};
+pub use state::{AdminState, AlertAction, AlertQuery, CallPage, CallQuery, CallView, Readiness};

@@ -92,6 +92,28 @@ pub struct CallPage {
     pub next: Option<u64>,
 }
 
+/// Filters for `GET /api/alerts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertQuery {
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: Option<String>,
+    /// An alert kind (`egress_blocked`, `rate_spike`, ...).
+    pub kind: Option<String>,
+    /// `info`, `low`, `medium`, `high` or `critical`.
+    pub severity: Option<String>,
+    /// At most this many alerts (1 to 1000, default 100).
+    pub limit: usize,
+}
+
+/// What a person does to an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertAction {
+    /// Seen and being handled.
+    Acknowledge,
+    /// Over.
+    Resolve,
+}
+
 /// What the admin surface needs from the running proxy.
 pub trait AdminState: Send + Sync + 'static {
     /// Readiness for `/readyz`.
@@ -110,4 +132,48 @@ pub trait AdminState: Send + Sync + 'static {
     fn anomalies(&self) -> serde_json::Value;
     /// One node with its edges and findings; `None` when unknown.
     fn node(&self, id: &str, window: &str) -> Result<Option<serde_json::Value>, String>;
+
+    /// One call by request id, when it is still among the recent calls.
+    fn call(&self, id: &str) -> Option<CallView> {
+        let q = CallQuery {
+            limit: 1000,
+            ..CallQuery::default()
+        };
+        self.calls(&q).calls.into_iter().find(|c| c.id == id)
+    }
+    /// Calls per minute over the last hour for one node (`node`) or one edge (`from`, `to`):
+    /// `{"minutes": [{"at", "count", "errors", "blocked", "p90_ms"}]}`; `None` when unknown.
+    fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
+        let _ = (node, edge);
+        None
+    }
+    /// Alerts and incidents: `{"alerts": [Alert], "incidents": [Incident]}`.
+    fn alerts(&self, query: &AlertQuery) -> serde_json::Value {
+        let _ = query;
+        serde_json::json!({ "alerts": [], "incidents": [] })
+    }
+    /// Acknowledges or resolves alert `id`; the updated alert, or `None` when there is none.
+    fn alert_action(&self, id: &str, action: AlertAction) -> Option<serde_json::Value> {
+        let _ = (id, action);
+        None
+    }
+    /// Top talkers: `{"clients": [{id, kind, requests, limited, blocked, errors_4xx, last_seen,
+    /// banned_until}]}`.
+    fn clients(&self, limit: usize) -> serde_json::Value {
+        let _ = limit;
+        serde_json::json!({ "clients": [] })
+    }
+    /// Bans in force: `{"bans": [{client, reason, since, until, strikes}]}`.
+    fn bans(&self) -> serde_json::Value {
+        serde_json::json!({ "bans": [] })
+    }
+    /// Lifts the ban on `client`; the lifted ban, or `None` when the client was not banned.
+    fn lift_ban(&self, client: &str) -> Option<serde_json::Value> {
+        let _ = client;
+        None
+    }
+    /// The effective enclave policy, client protections and reload status.
+    fn policy(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
 }

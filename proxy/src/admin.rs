@@ -1,5 +1,7 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
+mod policy;
+
 use crate::analysis::graph::Window;
 use crate::metrics;
 use crate::record::CallRecord;
@@ -25,12 +27,41 @@ impl AdminView {
         AdminView { shared }
     }
 
-    /// Answers one admin request with the token of the config in force.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    /// Answers one admin request (body already read) with the token of the config in force.
+    pub fn handle<B>(&self, req: &Request<B>, body: &[u8]) -> Response<Full<Bytes>> {
         let auth = AdminAuth {
             token: self.shared.active().config.admin.token.clone(),
         };
-        sightline_dashboard::handle(req, self, &auth)
+        sightline_dashboard::handle(req, body, self, &auth)
+    }
+
+    /// Reads a request's body (at most [`sightline_dashboard::MAX_BODY`] bytes; GET and HEAD
+    /// bodies are ignored) and answers it.
+    pub async fn handle_incoming<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        if head.method() == http::Method::GET || head.method() == http::Method::HEAD {
+            return self.handle(&head, &[]);
+        }
+        let limited = http_body_util::Limited::new(body, sightline_dashboard::MAX_BODY);
+        match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => self.handle(&head, &collected.to_bytes()),
+            Err(_) => {
+                let mut resp = Response::new(Full::new(Bytes::from_static(
+                    b"{\"error\":\"bad_body\",\"reason\":\"the body is too large or broken\"}",
+                )));
+                *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                resp
+            }
+        }
     }
 }
 
@@ -89,6 +120,22 @@ impl AdminState for AdminView {
         Ok(self.shared.recorder.analysis().node_view(id, w, now()))
     }
 
+    fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
+        let analysis = self.shared.recorder.analysis();
+        let minutes = match (node, edge) {
+            (Some(n), _) => analysis.graph().history(now(), |f, t| f == n || t == n),
+            (None, Some((from, to))) => {
+                analysis.graph().history(now(), |f, t| f == from && t == to)
+            }
+            (None, None) => None,
+        }?;
+        Some(serde_json::json!({ "minutes": minutes }))
+    }
+
+    fn policy(&self) -> serde_json::Value {
+        policy::view(&self.shared)
+    }
+
     fn status(&self) -> serde_json::Value {
         let active = self.shared.active();
         let reload = self.shared.reload_status();
@@ -134,7 +181,7 @@ fn window(w: &str) -> Result<Window, String> {
     Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 

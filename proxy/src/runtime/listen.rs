@@ -224,14 +224,18 @@ pub(super) async fn admin(
             };
             let activity = Arc::new(ConnActivity::default());
             let seen = activity.clone();
-            let svc = hyper::service::service_fn(move |req| {
-                let view = view.clone();
-                // Each request restarts the idle timer.
-                seen.request_started();
-                let resp = view.handle(&req);
-                seen.request_finished();
-                async move { Ok::<_, Infallible>(resp) }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let view = view.clone();
+                    let seen = seen.clone();
+                    // Each request restarts the idle timer.
+                    seen.request_started();
+                    async move {
+                        let resp = view.handle_incoming(req).await;
+                        seen.request_finished();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
             serve_connection(stream, svc, limits, &activity, shutdown).await;
         });
     }

@@ -84,7 +84,7 @@ impl Bucket {
         self.latency.add(o.duration);
     }
 
-    fn merge(&mut self, b: &Bucket) {
+    pub(super) fn merge(&mut self, b: &Bucket) {
         self.count += b.count;
         self.e4xx += b.e4xx;
         self.e5xx += b.e5xx;

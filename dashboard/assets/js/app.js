@@ -1,52 +1,83 @@
-// Sightline admin UI. Every value from the API is attacker-influenced (paths, hosts, headers):
-// it is only ever placed with textContent, never as HTML.
-"use strict";
+// Sightline dashboard: tabs, the window selector and the live refresh loop.
+import { api, clock } from "/js/dom.js";
+import { GraphView, legend } from "/js/graph.js";
+import { showDetails } from "/js/details.js";
+import { startAlertFeed, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
 
-const form = document.getElementById("filters");
-const tbody = document.querySelector("#calls tbody");
-const statusEl = document.getElementById("status");
+const $ = (id) => document.getElementById(id);
+const REFRESH_MS = 5000;
+const VIEWS = ["graph", "alerts", "endpoints", "calls", "clients", "policy"];
 
-function cell(text, cls) {
-  const td = document.createElement("td");
-  td.textContent = text === null || text === undefined ? "" : String(text);
-  if (cls) td.className = cls;
-  return td;
+let windowName = localStorage.getItem("sightline.window") || "5m";
+$("window").value = windowName;
+let lastGraph = null;
+
+const graph = new GraphView($("graph"), (kind, item) => {
+  if (!item) { $("details").hidden = true; return; }
+  showDetails(kind, item, lastGraph, windowName);
+});
+$("legend").replaceChildren(...legend());
+$("zoom-in").addEventListener("click", () => graph.zoom(1 / 1.3));
+$("zoom-out").addEventListener("click", () => graph.zoom(1.3));
+$("zoom-fit").addEventListener("click", () => graph.fit());
+$("details-close").addEventListener("click", () => graph.select(null, null));
+
+function currentView() {
+  const v = location.hash.replace("#", "");
+  return VIEWS.includes(v) ? v : "graph";
 }
 
+function showView() {
+  const v = currentView();
+  for (const name of VIEWS) $("view-" + name).hidden = name !== v;
+  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === v);
+  refresh();
+}
+
+async function refreshGraph() {
+  const g = await api("/api/graph?window=" + encodeURIComponent(windowName));
+  lastGraph = g;
+  graph.render(g);
+  const nodes = (g.nodes || []).length;
+  const edges = g.edges || [];
+  const blocked = edges.filter((e) => e.total && e.total.blocked > 0).length;
+  $("graph-empty").hidden = nodes > 0;
+  $("graph-summary").textContent = `${nodes} nodes · ${edges.length} edges · ${blocked} blocked · window ${g.window || windowName}`;
+  const sel = graph.current();
+  if (sel && !$("details").hidden && !document.querySelector("#details:hover")) showDetails(sel.kind, sel.item, g, windowName);
+}
+
+let busy = false;
 async function refresh() {
-  const params = new URLSearchParams();
-  for (const [k, v] of new FormData(form)) if (v) params.set(k, v);
-  params.set("limit", "100");
+  if (busy) return;
+  busy = true;
+  const live = $("live");
   try {
-    const resp = await fetch("/api/calls?" + params.toString(), { credentials: "same-origin" });
-    const data = await resp.json();
-    if (!resp.ok) throw new Error(data.reason || resp.statusText);
-    const rows = data.calls.map((c) => {
-      const tr = document.createElement("tr");
-      const cls = c.status >= 500 || c.status === 0 ? "bad" : c.status >= 400 ? "warn" : "";
-      tr.append(
-        cell(c.time.replace("T", " ").replace("Z", "")),
-        cell(c.direction),
-        cell(c.source),
-        cell(c.destination),
-        cell(c.method),
-        cell(c.host),
-        cell(c.path, "path"),
-        cell(c.status || "—", cls),
-        cell(c.duration_ms.toFixed(1)),
-        cell(c.decision, c.decision === "allowed" ? "" : "bad"),
-        cell(c.reason),
-      );
-      return tr;
-    });
-    tbody.replaceChildren(...rows);
-    statusEl.textContent = "updated " + new Date().toLocaleTimeString();
+    const v = currentView();
+    if (v === "graph") await refreshGraph();
+    else if (v === "alerts") await Promise.all([refreshAlerts(), refreshFindings()]);
+    else if (v === "endpoints") await refreshEndpoints(windowName);
+    else if (v === "calls") await refreshCalls();
+    else if (v === "clients") await refreshClients();
+    else if (v === "policy") await refreshPolicy();
+    live.textContent = "live · " + clock(new Date().toISOString());
+    live.classList.remove("stale");
   } catch (e) {
-    statusEl.textContent = "error: " + e.message;
+    live.textContent = "stale: " + e.message;
+    live.classList.add("stale");
+  } finally {
+    busy = false;
   }
 }
 
-form.addEventListener("input", refresh);
-form.addEventListener("submit", (e) => e.preventDefault());
-refresh();
-setInterval(refresh, 2000);
+$("window").addEventListener("change", () => {
+  windowName = $("window").value;
+  localStorage.setItem("sightline.window", windowName);
+  refresh();
+});
+window.addEventListener("hashchange", showView);
+
+showView();
+startAlertFeed();
+setInterval(() => { if (currentView() !== "calls") refresh(); }, REFRESH_MS);
+setInterval(() => { if (currentView() === "calls") refresh(); }, REFRESH_MS * 2);

@@ -1,0 +1,34 @@
+// A new blocked call appears in the alert feed without a reload (needs the alert pipeline's
+// /api/alerts and /api/alerts/stream).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startDemo, browser, eventually, request } from "./harness.mjs";
+
+let demo, chrome;
+
+before(async () => {
+  demo = await startDemo();
+  chrome = await browser();
+});
+
+after(async () => {
+  await chrome?.close();
+  await demo?.stop();
+});
+
+test("a new blocked call shows up in the open alerts live", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  await page.locator("#alerts-table").waitFor();
+  let navigations = 0;
+  page.on("framenavigated", () => { navigations++; });
+  const host = `exfil-${Date.now()}.example`;
+  const r = await request(`http://${host}/upload`, { proxy: demo.egress, headers: { host } });
+  assert.equal(r.status, 403);
+  await eventually(async () => (await page.locator("#alerts-table tbody").textContent()).includes(host), 20000, "the blocked call's alert");
+  assert.equal(navigations, 0, "no reload happened");
+  const row = page.locator("#alerts-table tbody tr", { hasText: host }).first();
+  await row.getByRole("button", { name: "Acknowledge" }).click();
+  await eventually(async () => (await row.textContent()).includes("acknowledged") || (await page.locator("#alerts-table tbody tr", { hasText: host }).count()) === 0, 10000, "the acknowledgement");
+  await page.close();
+});

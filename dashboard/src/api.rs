@@ -67,13 +67,28 @@ pub fn handle<B>(
         }
     }
     let raw_query = req.uri().query().unwrap_or("");
-    match serve(op, param.as_deref(), raw_query, body, state, auth) {
-        Ok(resp) => resp,
-        Err(resp) => resp,
+    serve(op, param.as_deref(), raw_query, body, state, auth)
+        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+}
+
+/// Why a request gets an error answer.
+struct Refusal {
+    status: StatusCode,
+    error: &'static str,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: &'static str, reason: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            error,
+            reason: reason.into(),
+        }
     }
 }
 
-type Answer = Result<Response<Full<Bytes>>, Response<Full<Bytes>>>;
+type Answer = Result<Response<Full<Bytes>>, Refusal>;
 
 fn serve(
     op: Op,
@@ -83,10 +98,10 @@ fn serve(
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Answer {
-    let bad = |reason: String| error(StatusCode::BAD_REQUEST, "bad_query", &reason);
+    let bad = |reason: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", reason);
     let param = match param.map(query::decode) {
         Some(None) => {
-            return Err(error(
+            return Err(Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "bad_path",
                 "bad percent-encoding in the path",
@@ -185,7 +200,7 @@ fn serve(
         Op::Login => {
             let token = body_field(body, "token")?;
             if !auth.token_matches(&token) {
-                return Err(error(
+                return Err(Refusal::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
                     "wrong token",
@@ -210,20 +225,20 @@ fn serve(
 }
 
 /// A string field of a JSON object body.
-fn body_field(body: &[u8], name: &str) -> Result<String, Response<Full<Bytes>>> {
+fn body_field(body: &[u8], name: &str) -> Result<String, Refusal> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        error(
+        Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad_body",
-            &format!("expected a JSON object: {e}"),
+            format!("expected a JSON object: {e}"),
         )
     })?;
     match v.get(name).and_then(|f| f.as_str()) {
         Some(s) if !s.is_empty() => Ok(s.to_owned()),
-        _ => Err(error(
+        _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "bad_body",
-            &format!("expected a non-empty string field {name:?}"),
+            format!("expected a non-empty string field {name:?}"),
         )),
     }
 }

@@ -95,9 +95,7 @@ pub(crate) fn cross_site(headers: &HeaderMap, credential: Credential) -> Option<
     if headers.get(CSRF_HEADER).is_none() {
         return Some("a POST from the dashboard must carry the x-sightline-request header");
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return None;
-    };
+    let origin = headers.get(header::ORIGIN)?;
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let origin_host = origin
         .to_str()

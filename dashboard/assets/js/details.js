@@ -136,25 +136,27 @@ export function bandState(ep) {
 
 function endpointTable(rows, nodeId, name) {
   if (!rows.length) return el("p", { class: "muted" }, "No endpoints with traffic in this window.");
-  const head = el("tr", {}, ...["Endpoint", "Rate", "4xx", "5xx", "p50", "p90", "p99", "Baseline"].map((h, i) => el("th", { class: i ? "num" : "" }, h)));
-  const body = rows.map((ep) => {
+  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Baseline"].map((h) => el("th", { class: "num" }, h)));
+  const body = rows.flatMap((ep) => {
     const q = ep.latency_ms || {};
     const st = bandState(ep);
     const band = ep.baseline
       ? (ep.baseline.learning ? "learning" : `${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)}/min`)
       : "–";
-    return el("tr", {},
-      el("td", { class: "mono" }, el("span", { class: "method" }, ep.method), " ", ep.template,
+    return [
+      el("tr", { class: "ep-title" }, el("td", { colspan: 7, class: "mono" }, el("span", { class: "method" }, ep.method), " ", ep.template,
         ep.shadow ? el("span", { class: "badge shadow" }, "shadow") : null,
-        nodeId && ep.caller !== nodeId ? el("span", { class: "muted small" }, " from " + name(ep.caller)) : null,
-        nodeId && ep.node !== nodeId ? el("span", { class: "muted small" }, " to " + name(ep.node)) : null),
-      el("td", { class: "num" }, rate(ep.rate)),
-      el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
-      el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
-      el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
-      el("td", { class: "num band-" + st }, band));
+        nodeId && ep.caller !== nodeId ? el("span", { class: "muted small" }, "  from " + name(ep.caller)) : null,
+        nodeId && ep.node !== nodeId ? el("span", { class: "muted small" }, "  to " + name(ep.node)) : null)),
+      el("tr", { class: "ep-stats" },
+        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
+        el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
+        el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
+        el("td", { class: "num band-" + st, title: "expected calls per minute now" }, band)),
+    ];
   });
-  return el("table", { class: "grid compact" }, el("thead", {}, head), el("tbody", {}, ...body));
+  return el("table", { class: "grid compact endpoints" }, el("thead", {}, head), el("tbody", {}, ...body));
 }
 
 function callTable(calls) {

@@ -10,7 +10,11 @@ const KINDS = {
   external: { glyph: "E", name: "External" },
 };
 const RECENT_SECS = 600;
+const FRESH_START_SECS = 60;
 const MAX_LABEL = 21;
+/** The smallest zoom the initial view uses: below it, 12 px labels are no longer legible. */
+const MIN_FIT_SCALE = 0.72;
+const TOOLBAR_PX = 40;
 
 /** The graph view, drawing into `svgEl`; `onSelect(kind, item)` opens details. */
 export class GraphView {
@@ -32,6 +36,9 @@ export class GraphView {
     const edges = graph.edges || [];
     const byId = new Map(nodes.map((n) => [n.id, n]));
     const now = graph.now || Date.now() / 1000;
+    // "New" means first seen lately, after watching had begun: on a fresh start nothing is.
+    const since = Math.min(...nodes.map((n) => n.first_seen || now), now);
+    const recent = (t) => t && now - t < RECENT_SECS && t - since > FRESH_START_SECS;
     const inbound = new Map();
     const outbound = new Map();
     for (const e of edges) {
@@ -63,7 +70,7 @@ export class GraphView {
       else if (t.reported > 0) { classes.push("reported"); arrow = "arrow-reported"; }
       else if ((t.ratio_5xx || 0) >= 0.2) { classes.push("err-high"); arrow = "arrow-err"; }
       else if ((t.ratio_5xx || 0) >= 0.02) { classes.push("err"); arrow = "arrow-err"; }
-      if (e.first_seen && now - e.first_seen < RECENT_SECS) classes.push("new");
+      if (recent(e.first_seen)) classes.push("new");
       if (e.backwards) classes.push("backwards");
       const d = curve(e.points);
       const width = 1.2 + Math.min(4, Math.log10(1 + (t.rate || 0) * 10) * 1.6);
@@ -85,7 +92,7 @@ export class GraphView {
     for (const n of nodes) {
       const kind = KINDS[n.kind] ? n.kind : "service";
       const classes = ["node", "kind-" + kind];
-      if (n.first_seen && now - n.first_seen < RECENT_SECS) classes.push("new");
+      if (recent(n.first_seen)) classes.push("new");
       const agg = inbound.get(n.id);
       const sub = agg
         ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}`
@@ -102,7 +109,8 @@ export class GraphView {
         svg("text", { class: "node-label", x: 40, y: 17 }, shown),
         svg("text", { class: "node-sub", x: 40, y: 31 }, sub));
       if (classes.includes("new")) {
-        g.append(svg("text", { class: "node-new", x: w - 8, y: 13 }, "NEW"));
+        g.append(svg("rect", { class: "node-new-pill", x: w - 34, y: -7, width: 30, height: 13, rx: 6.5 }),
+          svg("text", { class: "node-new", x: w - 19, y: 3 }, "NEW"));
       }
       g.addEventListener("click", (ev) => { ev.stopPropagation(); this.select("node", n.id); });
       nodeLayer.append(g);
@@ -178,16 +186,19 @@ export class GraphView {
     }
   }
 
+  /** Shows the whole graph, unless that would make labels unreadable: then the widest view
+   * that keeps them legible, from the top. */
   fit() {
     if (!this.size) return;
     const box = this.svg.getBoundingClientRect();
-    const aspect = box.width > 0 && box.height > 0 ? box.width / box.height : 16 / 9;
-    let { w, h } = this.size;
-    // Never blow a small graph up beyond its natural size.
-    w = Math.max(w, box.width || 0);
-    h = Math.max(h, box.height || 0);
-    if (w / h < aspect) w = h * aspect; else h = w / aspect;
-    this.view = { x: (this.size.w - w) / 2, y: (this.size.h - h) / 2, w, h };
+    const bw = box.width || 1200, bh = box.height || 700;
+    const whole = Math.min(bw / this.size.w, bh / this.size.h);
+    const scale = Math.min(1.4, Math.max(whole, MIN_FIT_SCALE));
+    const w = bw / scale, h = bh / scale;
+    const x = (this.size.w - w) / 2;
+    // Room for the toolbar above the first row when the view starts at the top.
+    const y = scale > whole && this.size.h > h ? -TOOLBAR_PX / scale : (this.size.h - h) / 2;
+    this.view = { x, y, w, h };
     this.touched = false;
     this.apply();
   }

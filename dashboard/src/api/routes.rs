@@ -104,7 +104,7 @@ pub(crate) fn find(method: &Method, path: &str) -> Found {
         }
     }
     match other {
-        Some(m) if m == "POST" => Found::WrongMethod("POST"),
+        Some("POST") => Found::WrongMethod("POST"),
         Some(_) => Found::WrongMethod("GET"),
         None => Found::None,
     }

@@ -9,6 +9,7 @@
 //! 6. the response streams back through a [`RecordedBody`], which finishes the record;
 //! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
 
+mod framing;
 pub(crate) mod headers;
 mod normalize;
 pub mod router;
@@ -53,6 +54,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
+    let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
     let request_id = trace::request_id();
     let record = begin_record(
@@ -109,8 +111,14 @@ pub async fn handle(
                     rec.decision = Decision::Limited;
                 }
             }
-            rescue(&err, &request_id)
-                .map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
+            let mut resp = rescue(&err, &request_id);
+            // After a framing error the rest of the connection cannot be trusted to start
+            // at a request boundary: answer, then close.
+            if h1 && matches!(err, ProxyError::BadRequest(_)) {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
         }
     }
 }
@@ -133,6 +141,7 @@ async fn proxy(
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
+    framing::check(req.version(), req.method(), req.uri(), req.headers())?;
     let host = request_authority(&req);
     let path = normalize::normalize_path(req.uri().path()).into_owned();
     let route = active

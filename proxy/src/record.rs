@@ -8,7 +8,9 @@ pub mod counters;
 pub mod events;
 mod recorder;
 
-pub use body::{BodyLimitExceeded, CallGuard, CountingBody, RecordedBody, ResponseBody};
+pub use body::{
+    BodyLimitExceeded, CallGuard, ClientBodyFailed, CountingBody, RecordedBody, ResponseBody,
+};
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass};
 pub use recorder::{RecentCalls, Recorder};

@@ -327,6 +327,23 @@ pub struct Sightline {
     admin_task: JoinHandle<()>,
 }
 
+/// Pending connections the kernel queues per listener before the accept loop takes them
+/// (capped by `net.core.somaxconn`). The usual 128 drops the SYNs of a burst of new clients,
+/// each of which then waits a full second to retry.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listening socket with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl Sightline {
     /// Binds the listeners and starts serving `config`. Must run inside a tokio runtime.
     pub async fn start(
@@ -337,9 +354,7 @@ impl Sightline {
         // Check everything but sockets first, so a bad config never binds a port.
         Active::build(config.clone(), &counters, 0, &config.listen_addrs())?;
         let bind = |addr: SocketAddr| async move {
-            let l = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind { addr, source })?;
+            let l = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
             let local = l
                 .local_addr()
                 .map_err(|source| StartError::Bind { addr, source })?;

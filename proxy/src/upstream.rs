@@ -6,7 +6,7 @@ mod client;
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
 use crate::errors::ProxyError;
-use crate::record::{BodyLimitExceeded, Counters, CountingBody, ServiceCounters};
+use crate::record::{BodyLimitExceeded, ClientBodyFailed, Counters, CountingBody, ServiceCounters};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -173,6 +173,9 @@ fn classify(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) ->
     while let Some(s) = source {
         if let Some(limit) = s.downcast_ref::<BodyLimitExceeded>() {
             return ProxyError::BodyTooLarge(limit.0);
+        }
+        if s.downcast_ref::<ClientBodyFailed>().is_some() {
+            return ProxyError::BadRequest("request body malformed or cut off");
         }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;

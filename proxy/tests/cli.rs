@@ -335,3 +335,57 @@ fn certs_init_writes_loadable_material() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Ten thousand clients at once, each holding its connection open until every one has sent a
+/// request: all are answered, and a newcomer is still served. The proxy runs as its own
+/// process so each side stays within its file-descriptor limit.
+#[test]
+fn ten_thousand_concurrent_connections_are_all_answered() {
+    const CLIENTS: usize = 10_000;
+    let dir = tmpdir("many");
+    let path = dir.join("sightline.yaml");
+    let text = format!(
+        "{}limits: {{ max_connections: {}, header_read_timeout: 60s, idle_timeout: 60s }}\nrecording: {{ access_log: false }}\n",
+        config_text(false, closed_port()),
+        CLIENTS + 100
+    );
+    std::fs::write(&path, text).unwrap();
+    let p = Proc::spawn(
+        &["run", "--config", path.to_str().unwrap()],
+        &["admin", "inbound"],
+    );
+    let inbound = p.addr("inbound");
+    let mut conns: Vec<TcpStream> = (0..CLIENTS)
+        .map(|i| {
+            TcpStream::connect_timeout(&inbound, Duration::from_secs(5))
+                .unwrap_or_else(|e| panic!("connection {i}: {e}"))
+        })
+        .collect();
+    // Every connection is open before any request is sent: they are all concurrent.
+    for (i, s) in conns.iter_mut().enumerate() {
+        write!(
+            s,
+            "GET /unrouted/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap_or_else(|e| panic!("request on connection {i}: {e}"));
+    }
+    let mut answered = 0;
+    for (i, s) in conns.iter_mut().enumerate() {
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .unwrap_or_else(|e| panic!("answer on connection {i}: {e}"));
+        assert!(out.starts_with("HTTP/1.1 404"), "connection {i}: {out}");
+        answered += 1;
+    }
+    assert_eq!(answered, CLIENTS);
+    drop(conns);
+    assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
+    let (_, metrics) = get(p.addr("admin"), "/metrics", "x").unwrap();
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sightline_connections_rejected_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("the rejected-connections counter is exported");
+    assert_eq!(refused, 0.0, "no connection was refused");
+}

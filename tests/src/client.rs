@@ -118,12 +118,18 @@ impl Client {
     pub async fn send_streaming<B>(
         &self,
         addr: SocketAddr,
-        req: Request<B>,
+        mut req: Request<B>,
     ) -> Result<http::Response<hyper::body::Incoming>, String>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        // HTTP/1.1 requires Host; like every real client, send the address when none is set.
+        if !self.h2 && !req.headers().contains_key(http::header::HOST) {
+            if let Ok(v) = addr.to_string().parse() {
+                req.headers_mut().insert(http::header::HOST, v);
+            }
+        }
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;

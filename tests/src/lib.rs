@@ -8,6 +8,7 @@ pub mod client;
 pub mod dns;
 pub mod eventually;
 pub mod proxy;
+pub mod raw;
 pub mod upstream;
 
 pub use client::{Client, Reply};

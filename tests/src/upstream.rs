@@ -54,7 +54,12 @@ pub struct Seen {
     pub received: AtomicU64,
     /// The last request's headers.
     pub last_headers: Mutex<Option<http::HeaderMap>>,
+    /// The first [`MAX_PATHS`] request targets (path and query), in arrival order.
+    pub paths: Mutex<Vec<String>>,
 }
+
+/// How many request targets an upstream remembers.
+pub const MAX_PATHS: usize = 10_000;
 
 /// A running upstream.
 pub struct TestUpstream {
@@ -116,6 +121,11 @@ impl TestUpstream {
         self.seen.requests.load(Ordering::SeqCst)
     }
 
+    /// The request targets seen so far (path and query).
+    pub fn paths(&self) -> Vec<String> {
+        self.seen.paths.lock().unwrap().clone()
+    }
+
     /// The last request's headers.
     pub fn last_headers(&self) -> http::HeaderMap {
         self.seen
@@ -155,6 +165,17 @@ impl std::error::Error for Close {}
 async fn answer(mut req: Request<Incoming>, seen: Arc<Seen>) -> Result<Response<Body>, Close> {
     seen.requests.fetch_add(1, Ordering::SeqCst);
     *seen.last_headers.lock().unwrap() = Some(req.headers().clone());
+    {
+        let mut paths = seen.paths.lock().unwrap();
+        if paths.len() < MAX_PATHS {
+            paths.push(
+                req.uri()
+                    .path_and_query()
+                    .map_or("", |p| p.as_str())
+                    .to_owned(),
+            );
+        }
+    }
     let path = req.uri().path().to_owned();
     let all: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     // Routes may add a prefix (`/api/status/503`): the command is the first known segment.

@@ -20,7 +20,15 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Whether the request asks for a protocol upgrade (`Connection: upgrade` plus `Upgrade`).
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    // `h2c` is never relayed: an upstream that switched would speak HTTP/2 straight to the
+    // client through the tunnel, past routing and recording. Its headers are then stripped
+    // as hop-by-hop and the request goes on as plain HTTP/1.1.
+    let h2c = headers
+        .get_all(header::UPGRADE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"h2c"));
+    !h2c && headers.contains_key(header::UPGRADE)
         && headers
             .get_all(header::CONNECTION)
             .iter()

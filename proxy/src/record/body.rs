@@ -20,6 +20,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[error("request body exceeds {0} bytes")]
 pub struct BodyLimitExceeded(pub u64);
 
+/// The client's request body broke off or was malformed (a bad chunk size, a cut-off
+/// message): the client's fault, not the upstream's.
+#[derive(Debug, thiserror::Error)]
+#[error("request body from the client failed: {0}")]
+pub struct ClientBodyFailed(#[source] pub hyper::Error);
+
 /// A client's request body on its way upstream: counts bytes and enforces the size limit
 /// while streaming.
 #[derive(Debug)]
@@ -74,7 +80,7 @@ impl Body for CountingBody {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -223,7 +229,7 @@ impl Body for RecordedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut self.inner {
             ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
                 Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,

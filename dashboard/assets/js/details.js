@@ -136,12 +136,12 @@ export function bandState(ep) {
 
 function endpointTable(rows, nodeId, name) {
   if (!rows.length) return el("p", { class: "muted" }, "No endpoints with traffic in this window.");
-  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Baseline"].map((h) => el("th", { class: "num" }, h)));
+  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Band/min"].map((h) => el("th", { class: "num" }, h)));
   const body = rows.flatMap((ep) => {
     const q = ep.latency_ms || {};
     const st = bandState(ep);
     const band = ep.baseline
-      ? (ep.baseline.learning ? "learning" : `${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)}/min`)
+      ? (ep.baseline.learning ? "learning" : `${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)}`)
       : "–";
     return [
       el("tr", { class: "ep-title" }, el("td", { colspan: 7, class: "mono" }, el("span", { class: "method" }, ep.method), " ", ep.template,

@@ -128,7 +128,12 @@ def main(argv):
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    nab = os.path.abspath(argv[0]) if argv else os.path.join(root, "..", "shared", "data", "nab")
+    if argv:
+        nab = os.path.abspath(argv[0])
+    else:
+        # The shared data sits next to the checkout, or next to its parent (worktrees).
+        candidates = [os.path.join(root, *[".."] * up, "shared", "data", "nab") for up in (1, 2)]
+        nab = next((c for c in candidates if os.path.isdir(c)), candidates[0])
     binary = os.path.join(root, "target", "release", "sightline")
     if not os.path.exists(binary):
         sys.exit(f"{binary} not found: run `cargo build --release` first")

@@ -49,7 +49,9 @@ for _ in $(seq 1 100); do
 done
 [ -n "$ok" ] || { cat "$log"; echo "demo did not become healthy"; exit 1; }
 curl -fsS --max-time 2 -H 'Host: shop.demo.internal' http://$inbound/products >/dev/null
-curl -fsS --max-time 2 http://$admin/metrics | grep -q '^sightline_requests_total'
+# Read the whole page first: grep -q stops reading at the first match.
+metrics=$(curl -fsS --max-time 2 http://$admin/metrics)
+grep -q '^sightline_requests_total' <<<"$metrics"
 kill -TERM $pid
 for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then echo "demo did not stop on SIGTERM"; exit 1; fi

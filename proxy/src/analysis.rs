@@ -6,3 +6,4 @@ pub mod graph;
 pub mod replay;
 pub mod sketch;
 pub mod template;
+pub mod watch;

@@ -47,17 +47,22 @@ pub struct Config {
 /// Baselines and anomaly detection (changes apply at the next restart).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AnalysisSettings {
+    /// The length of a baseline step (default a minute). Shorter steps compress time for demos
+    /// and tests: learning and persistence are counted in steps of this length.
+    pub step: Duration,
     /// No statistical anomaly before an endpoint has this much history (default 20% of a week).
     pub learning: Duration,
     /// A departure must last this long before it is an anomaly (default 3 minutes).
     pub persistence: Duration,
-    /// Minimum traffic (calls per minute) for rate, error and latency rules (default 10).
+    /// Minimum traffic (calls per step, a minute by default) for rate, error and latency rules
+    /// (default 10).
     pub min_rate: f64,
 }
 
 impl Default for AnalysisSettings {
     fn default() -> Self {
         AnalysisSettings {
+            step: Duration::from_secs(60),
             learning: Duration::from_secs(2016 * 60),
             persistence: Duration::from_secs(180),
             min_rate: 10.0,
@@ -66,11 +71,13 @@ impl Default for AnalysisSettings {
 }
 
 impl AnalysisSettings {
-    /// The detector configuration these settings give.
+    /// The detector configuration these settings give (the detector counts steps as minutes).
     pub fn detector(&self) -> crate::analysis::baseline::DetectorConfig {
+        let step = self.step.as_millis().max(1);
+        let steps = |d: Duration| (d.as_millis() / step).clamp(1, u128::from(u64::MAX)) as u64;
         crate::analysis::baseline::DetectorConfig {
-            learning_minutes: (self.learning.as_secs() / 60).max(1),
-            persistence_minutes: (self.persistence.as_secs() / 60).max(1),
+            learning_minutes: steps(self.learning),
+            persistence_minutes: steps(self.persistence),
             min_rate: self.min_rate,
             ..Default::default()
         }
@@ -773,18 +780,22 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     });
     let da = AnalysisSettings::default();
     let analysis = AnalysisSettings {
+        step: raw.analysis.step.map_or(da.step, |d| d.0),
         learning: raw.analysis.learning.map_or(da.learning, |d| d.0),
         persistence: raw.analysis.persistence.map_or(da.persistence, |d| d.0),
         min_rate: raw.analysis.min_rate.unwrap_or(da.min_rate),
     };
-    if analysis.persistence < Duration::from_secs(60) {
+    if analysis.step < Duration::from_millis(10) || analysis.step > Duration::from_secs(60) {
+        check.issue("analysis.step", "between 10ms and 1m");
+    }
+    if analysis.persistence < analysis.step {
         check.issue(
             "analysis.persistence",
-            "at least 1m (anomalies are judged per minute)",
+            "at least one step (1m unless analysis.step is shorter)",
         );
     }
     if !(analysis.min_rate >= 0.0 && analysis.min_rate.is_finite()) {
-        check.issue("analysis.min_rate", "must be zero or more calls per minute");
+        check.issue("analysis.min_rate", "must be zero or more calls per step");
     }
 
     let mut inbound = InboundConfig {

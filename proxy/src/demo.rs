@@ -1,6 +1,7 @@
 //! `sightline demo`: a few small services on loopback, the proxy in front of them with a
 //! built-in config, and a traffic generator, all in one process.
 
+mod incident;
 mod services;
 mod traffic;
 
@@ -52,8 +53,10 @@ limits:
 recording:
   access_log: false
 analysis:
-  learning: 10m
-  min_rate: 5
+  step: {step}
+  learning: {learning}
+  persistence: {persistence}
+  min_rate: {min_rate}
 storage:
   path: \"{store}\"
   retention: 1h
@@ -70,6 +73,10 @@ enclave:
   rules:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
 ",
+        step = incident::STEP,
+        learning = incident::LEARNING,
+        persistence = incident::PERSISTENCE,
+        min_rate = incident::MIN_RATE,
         egress = args.egress,
         store = std::env::temp_dir().join("sightline-demo").display(),
         provider_ip = s.provider.ip(),
@@ -114,12 +121,16 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         println!("egress: http://{e}");
     }
     println!("dashboard: http://{}/", sightline.admin_addr());
-    println!("note: the demo learns baselines for 10 minutes before it reports anomalies (default: 20% of a week)");
+    println!("{}", incident::note());
     let mut generators = Vec::new();
     if args.rate > 0 {
         generators.push(tokio::spawn(traffic::generate(
             sightline.inbound_addr(),
             args.rate,
+        )));
+        generators.push(tokio::spawn(incident::flash_crowds(
+            sightline.inbound_addr(),
+            args.rate * 2,
         )));
         if let Some(e) = sightline.egress_addr() {
             generators.push(tokio::spawn(traffic::egress(

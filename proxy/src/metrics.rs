@@ -172,7 +172,7 @@ pub fn render(shared: &Shared) -> String {
     }
     let (detector_overflow, templates) = {
         let a = rec.analysis();
-        (a.detector_overflow, a.template_stats())
+        (a.watch_overflow(), a.template_stats())
     };
     scalars.extend([
         (

@@ -371,6 +371,7 @@ impl Sightline {
         let mut analysis =
             crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
                 detector: config.analysis.detector(),
+                step: config.analysis.step,
                 ..Default::default()
             });
         analysis.set_enclave(config.enclave.networks.clone());

@@ -1,6 +1,7 @@
 //! The embedded store: SQLite in WAL mode on a dedicated thread, fed through a bounded queue
 //! and written in batches. It keeps the graph registry (nodes first and last seen), the
-//! findings, baseline snapshots and a bounded raw call log. The data path never waits on it:
+//! findings, baseline snapshots, the last day of per-endpoint minute totals and a bounded raw
+//! call log. The data path never waits on it:
 //! a full queue drops the write and counts it; a failing disk is counted and retried.
 
 mod schema;
@@ -64,6 +65,15 @@ pub enum Op {
         /// Template.
         template: String,
     },
+    /// One closed minute of one endpoint's traffic (the graph's windows after a restart).
+    Minute {
+        /// The endpoint key: caller, callee, method and template joined by U+001F.
+        key: String,
+        /// Unix minutes.
+        minute: u64,
+        /// The minute's totals, serialised.
+        json: String,
+    },
     /// A baseline snapshot for an endpoint key.
     Baseline {
         /// The endpoint key.
@@ -107,6 +117,8 @@ pub struct Restored {
     pub findings: Vec<Finding>,
     /// Baseline snapshots by endpoint key.
     pub baselines: Vec<(String, String)>,
+    /// The last day's minutes by endpoint key, oldest first: (key, serialised totals).
+    pub minutes: Vec<(String, String)>,
 }
 
 impl Store {

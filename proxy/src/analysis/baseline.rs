@@ -19,7 +19,6 @@ mod episode;
 mod model;
 mod signal;
 mod stats;
-mod tail;
 
 #[cfg(test)]
 mod tests;

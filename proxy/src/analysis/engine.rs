@@ -2,24 +2,20 @@
 //! template; each closed minute feeds the endpoints' baselines; first sightings and
 //! statistical anomalies are kept (bounded) and logged as events.
 
-use super::baseline::{Anomaly, Detector, DetectorConfig, MinuteSample, Signal};
+use super::baseline::{DetectorConfig, Signal};
 use super::graph::{EdgeView, Graph, GraphLimits, NewEntity, NodeKind, Observation, Party, Window};
 use super::template::{TemplateConfig, Templater};
+use super::watch::{WatchKey, Watches};
 use crate::record::{CallRecord, Direction};
 use serde::Serialize;
 use sightline_policy::{Decision, Network};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Anomalies and first sightings kept for the API.
 pub const MAX_ANOMALIES: usize = 1_000;
-/// Endpoints (per edge) with a baseline; more are counted, not tracked.
-pub const MAX_DETECTORS: usize = 5_000;
-
-/// One endpoint of one edge: caller id, callee id, method, template.
-type EndpointKey = (Arc<str>, Arc<str>, String, Arc<str>);
 
 /// Traces remembered to link egress calls to the inbound call that caused them.
 pub const MAX_TRACES: usize = 10_000;
@@ -46,6 +42,9 @@ pub struct AnalysisConfig {
     pub templates: TemplateConfig,
     /// Baselines and detectors.
     pub detector: DetectorConfig,
+    /// The length of a baseline step (zero: a minute). Shorter steps compress time for demos
+    /// and tests.
+    pub step: Duration,
 }
 
 /// Something the analysis reports: a first sighting or a departure from the baseline.
@@ -68,14 +67,13 @@ pub struct Finding {
 pub struct Analysis {
     graph: Graph,
     templater: Templater,
-    detectors: HashMap<EndpointKey, Detector>,
-    detector_config: DetectorConfig,
+    watches: Watches,
+    /// The last minute whose totals were handed to the store (maybe incomplete then); 0
+    /// before the first.
+    stored_minute: u64,
     enclave: Vec<Network>,
-    minute: u64,
     findings: VecDeque<Finding>,
     next_id: u64,
-    /// Endpoints not given a baseline because of [`MAX_DETECTORS`].
-    pub detector_overflow: u64,
     /// Endpoints served but absent from their host's OpenAPI document (bounded by the graph).
     shadow: std::collections::HashSet<(String, String, String)>,
     /// Egress destinations by trace id, waiting for the inbound call of the same trace.
@@ -91,13 +89,11 @@ impl Analysis {
         Analysis {
             graph: Graph::new(config.graph),
             templater: Templater::new(config.templates),
-            detectors: HashMap::new(),
-            detector_config: config.detector,
+            watches: Watches::new(config.detector, config.step),
+            stored_minute: 0,
             enclave: Vec::new(),
-            minute: 0,
             findings: VecDeque::new(),
             next_id: 1,
-            detector_overflow: 0,
             shadow: Default::default(),
             traces: HashMap::new(),
             trace_order: VecDeque::new(),
@@ -124,22 +120,19 @@ impl Analysis {
             }
             self.findings.push_back(f);
         }
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         for (key, state) in restored.baselines {
-            let mut parts = key.splitn(4, '\u{1f}');
-            let (Some(from), Some(to), Some(method), Some(template)) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
+            self.watches.restore(&key, &state, now_ms);
+        }
+        for (key, totals) in restored.minutes {
+            let Some((from, to, method, template)) = super::watch::split_key(&key) else {
                 continue;
             };
-            let Ok(baseline) = serde_json::from_str(&state) else {
-                continue;
-            };
-            if self.detectors.len() < MAX_DETECTORS {
-                let det = Detector::from_baseline(self.detector_config.clone(), baseline);
-                self.detectors.insert(
-                    (from.into(), to.into(), method.to_owned(), template.into()),
-                    det,
-                );
+            if let Ok(bucket) = serde_json::from_str::<super::graph::Bucket>(&totals) {
+                self.graph
+                    .restore_minute(from, to, method, template, &bucket);
             }
         }
     }
@@ -161,16 +154,40 @@ impl Analysis {
 
     /// Every baseline as `(key, json)`, for the store.
     pub fn baselines_snapshot(&self) -> Vec<(String, String)> {
-        self.detectors
-            .iter()
-            .filter_map(|((from, to, method, template), d)| {
-                let json = serde_json::to_string(d.baseline()).ok()?;
-                Some((
-                    format!("{from}\u{1f}{to}\u{1f}{method}\u{1f}{template}"),
-                    json,
-                ))
-            })
-            .collect()
+        self.watches.snapshot()
+    }
+
+    /// Each endpoint's totals as `(key, minute, json)`, for the store: the minute under way
+    /// (so far) and every minute since the last call (once more, now complete; the last hour
+    /// at most). A call that finishes after its minute was last handed out is in the graph but
+    /// not in the store.
+    pub fn minutes_to_store(&mut self, now: SystemTime) -> Vec<(String, u64, String)> {
+        let current = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        let start = self.stored_minute.max(current.saturating_sub(60));
+        let mut out = Vec::new();
+        for minute in start..=current {
+            for (from, to, method, template, b) in self.graph.minute_buckets(minute) {
+                let Ok(json) = serde_json::to_string(b) else {
+                    continue;
+                };
+                let key = super::watch::join_key(from, to, method, template);
+                out.push((key, minute, json));
+            }
+        }
+        self.stored_minute = self.stored_minute.max(current);
+        out
+    }
+
+    /// Endpoints not given a baseline because of [`super::watch::MAX_WATCHES`].
+    pub fn watch_overflow(&self) -> u64 {
+        self.watches.overflow
+    }
+
+    /// The length of a baseline step.
+    pub fn step(&self) -> Duration {
+        self.watches.step()
     }
 
     /// The enclave networks, to tell internal callers from the internet.
@@ -221,11 +238,12 @@ impl Analysis {
 
     /// Adds one finished call; returns the findings it raised.
     pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
-        let at = rec
+        let at_ms = rec
             .start
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let mut found = self.advance(at / 60);
+            .map_or(0, |d| d.as_millis() as u64);
+        let at = at_ms / 1000;
+        let mut found = self.advance_to_ms(at_ms);
         let Some((from, to)) = self.parties(rec) else {
             return found;
         };
@@ -273,15 +291,8 @@ impl Analysis {
         let Some((from, to)) = ids else {
             return found;
         };
-        let key = (from, to, o.method.clone(), o.template.clone());
-        if !self.detectors.contains_key(&key) {
-            if self.detectors.len() >= MAX_DETECTORS {
-                self.detector_overflow += 1;
-            } else {
-                self.detectors
-                    .insert(key, Detector::new(self.detector_config.clone()));
-            }
-        }
+        let key: WatchKey = (from, to, o.method.clone(), o.template.clone());
+        self.watches.count(key, &o);
         found
     }
 
@@ -338,48 +349,36 @@ impl Analysis {
         v
     }
 
-    /// Closes every minute before `minute`, feeding the baselines; call it on a timer too, so
-    /// an endpoint falling silent is noticed without traffic.
-    pub fn advance(&mut self, minute: u64) -> Vec<Finding> {
-        if self.minute == 0 {
-            self.minute = minute;
-            return Vec::new();
+    /// Closes every step before the one `now` falls in, feeding the baselines; call it on a
+    /// timer too, so an endpoint falling silent is noticed without traffic.
+    pub fn advance_to(&mut self, now: SystemTime) -> Vec<Finding> {
+        let ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.advance_to_ms(ms)
+    }
+
+    fn advance_to_ms(&mut self, unix_ms: u64) -> Vec<Finding> {
+        let step = self.watches.step_of(unix_ms);
+        let fired = self.watches.advance(step);
+        let mut found = Vec::with_capacity(fired.len());
+        for (subject, a) in fired {
+            let evidence = serde_json::json!({
+                "signal": a.signal,
+                "observed": a.observed,
+                "expected": a.expected,
+                "band": [a.band.0, a.band.1],
+                "score": a.score,
+                "window_minutes": a.window_minutes,
+                "step_seconds": self.watches.step().as_secs_f64(),
+            });
+            let kind = serde_json::to_value(a.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "anomaly".into());
+            let at = self.watches.step_start_secs(a.minute);
+            found.push(self.push(kind, subject, at, evidence));
         }
-        let mut found = Vec::new();
-        // After a long pause only the last hour is replayed (the series keep no more).
-        let start = self.minute.max(minute.saturating_sub(60));
-        for m in start..minute {
-            let mut fired: Vec<(String, Anomaly)> = Vec::new();
-            for ((from, to, method, template), det) in &mut self.detectors {
-                let sample = match self.graph.endpoint_minute(from, to, method, template, m) {
-                    Some(b) => MinuteSample {
-                        minute: m,
-                        count: b.count,
-                        errors: b.e5xx,
-                        latency_ms: b.latency.quantile(0.9),
-                    },
-                    None => MinuteSample::silent(m),
-                };
-                for a in det.observe(&sample) {
-                    fired.push((format!("{from} -> {to} {method} {template}"), a));
-                }
-            }
-            for (subject, a) in fired {
-                let evidence = serde_json::json!({
-                    "signal": a.signal,
-                    "observed": a.observed,
-                    "expected": a.expected,
-                    "band": [a.band.0, a.band.1],
-                    "window_minutes": a.window_minutes,
-                });
-                let kind = serde_json::to_value(a.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_else(|| "anomaly".into());
-                found.push(self.push(kind, subject, a.minute * 60, evidence));
-            }
-        }
-        self.minute = self.minute.max(minute);
         found
     }
 
@@ -467,7 +466,7 @@ impl Analysis {
     /// Every endpoint with traffic in `window`, with its baseline's expected rate (per minute)
     /// and band when it has learned enough.
     pub fn endpoints_view(&self, window: Window, now: u64) -> Vec<EndpointView> {
-        let minute = now / 60;
+        let step = self.watches.step_of(now.saturating_mul(1000));
         let mut out = Vec::new();
         for e in self.graph.edges(window, now) {
             for s in e.endpoints {
@@ -477,9 +476,9 @@ impl Analysis {
                     s.method.clone(),
                     Arc::from(s.template.as_str()),
                 );
-                let baseline = self.detectors.get(&key).and_then(|d| {
+                let baseline = self.watches.detector(&key).and_then(|d| {
                     let b = d.baseline();
-                    let rate = b.expectation(Signal::Rate, minute)?;
+                    let rate = b.expectation(Signal::Rate, step)?;
                     let (lo, hi) = b.band(Signal::Rate, &rate);
                     Some(BaselineView {
                         learning: d.learning(),

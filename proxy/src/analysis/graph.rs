@@ -306,19 +306,51 @@ impl Graph {
         out
     }
 
-    /// The bucket of one endpoint of one edge for unix minute `minute`, if it had traffic.
-    pub fn endpoint_minute(
-        &self,
+    /// Every endpoint's bucket of `minute` (unix minutes), for the store: caller, callee,
+    /// method, template and the bucket.
+    pub fn minute_buckets(&self, minute: u64) -> Vec<(&str, &str, &str, &str, &Bucket)> {
+        let mut out = Vec::new();
+        for ((from, to), edge) in &self.edges {
+            for ((method, template), series) in &edge.endpoints {
+                if let Some(b) = series.minute(minute) {
+                    out.push((
+                        from.as_ref(),
+                        to.as_ref(),
+                        method.as_str(),
+                        template.as_ref(),
+                        b,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes back a stored minute of an endpoint of a known edge (restored first), oldest
+    /// minutes first, so the windows show a previous run's traffic after a restart.
+    pub fn restore_minute(
+        &mut self,
         from: &str,
         to: &str,
         method: &str,
-        template: &Arc<str>,
-        minute: u64,
-    ) -> Option<&Bucket> {
-        let edge = self.edges.get(&(Arc::from(from), Arc::from(to)))?;
+        template: &str,
+        b: &Bucket,
+    ) {
+        let max_endpoints = self.limits.max_endpoints_per_edge;
+        let Some(edge) = self.edges.get_mut(&(Arc::from(from), Arc::from(to))) else {
+            return;
+        };
+        let key = (method.to_owned(), Arc::from(template));
+        if !edge.endpoints.contains_key(&key) && edge.endpoints.len() >= max_endpoints {
+            self.overflow += 1;
+            return;
+        }
+        let at = b.at.saturating_mul(60);
+        edge.last_seen = edge.last_seen.max(at);
         edge.endpoints
-            .get(&(method.to_owned(), template.clone()))?
-            .minute(minute)
+            .entry(key)
+            .or_insert_with(|| Series::new(at))
+            .absorb(b);
     }
 
     /// Restores a node known from a previous run (so it is not "new" again).

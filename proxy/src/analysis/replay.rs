@@ -35,13 +35,14 @@ pub struct ReplayArgs {
     /// Minutes a breach must last before it fires. Default 3.
     #[arg(long)]
     pub persistence: Option<u64>,
-    /// Absolute rule, in standard deviations of the forecast error. Default 4.
+    /// Absolute rule: how far the short window of standardised errors must lie from its usual
+    /// value, in its standard deviations. Default 4.
     #[arg(long)]
     pub sigmas: Option<f64>,
-    /// Relative rule, as a fraction of the expected value. Default 0.5.
+    /// Relative rule, as a fraction of the expected value. Default 0.2.
     #[arg(long)]
     pub relative_change: Option<f64>,
-    /// Half-life of the adaptive level, in minutes. Default 60.
+    /// Half-life of the adaptive level, in minutes. Default 720.
     #[arg(long)]
     pub level_half_life: Option<f64>,
     /// Any other tunables, as a JSON object of `DetectorConfig` fields (the flags above win).
@@ -132,6 +133,7 @@ struct Line<'a> {
     observed: f64,
     expected: f64,
     band: (f64, f64),
+    score: f64,
     window_minutes: u64,
 }
 
@@ -211,6 +213,7 @@ fn write_line(
         observed: a.observed,
         expected: a.expected,
         band: a.band,
+        score: a.score,
         window_minutes: a.window_minutes,
     };
     let text =

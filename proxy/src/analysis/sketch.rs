@@ -1,14 +1,14 @@
 //! A small mergeable latency sketch: log-spaced buckets (each 25% wider than the last, from
 //! 1 µs to about a minute), stored sparsely. Quantiles are within about 12% of the truth.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 const GROWTH: f64 = 1.25;
 const MAX_BUCKET: u8 = 80;
 
 /// Bucket counts, sorted by bucket index.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sketch {
     buckets: Vec<(u8, u32)>,
     count: u64,

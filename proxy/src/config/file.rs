@@ -49,6 +49,7 @@ pub(crate) struct StorageFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping of analysis settings")]
 pub(crate) struct AnalysisFile {
+    pub step: Option<Dur>,
     pub learning: Option<Dur>,
     pub persistence: Option<Dur>,
     pub min_rate: Option<f64>,

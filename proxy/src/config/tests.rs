@@ -194,3 +194,32 @@ fn egress_section_enables_the_listener_with_defaults() {
         "no egress section, no egress listener"
     );
 }
+
+#[test]
+fn a_compressed_step_turns_durations_into_steps() {
+    let c = parse(&format!(
+        "{GOOD}analysis: {{ step: 500ms, learning: 10s, persistence: 1500ms, min_rate: 2 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(c.analysis.step, Duration::from_millis(500));
+    let d = c.analysis.detector();
+    assert_eq!((d.learning_minutes, d.persistence_minutes), (20, 3));
+    assert_eq!(d.min_rate, 2.0);
+    // The default: minutes.
+    let d = parse(GOOD).unwrap().analysis.detector();
+    assert_eq!((d.learning_minutes, d.persistence_minutes), (2016, 3));
+}
+
+#[test]
+fn a_step_out_of_range_or_longer_than_the_persistence_is_refused() {
+    for (analysis, key) in [
+        ("{ step: 5ms }", "analysis.step"),
+        ("{ step: 2m }", "analysis.step"),
+        ("{ step: 1s, persistence: 500ms }", "analysis.persistence"),
+    ] {
+        let err = parse(&format!("{GOOD}analysis: {analysis}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(key), "{analysis}: {err}");
+    }
+}

@@ -29,36 +29,51 @@ fn next_call() -> (Method, String) {
     }
 }
 
+/// A client for the inbound listener, keeping connections alive.
+pub(super) fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http()
+}
+
+/// Sends one call to the demo shop through `inbound` in the background.
+pub(super) fn send(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    inbound: SocketAddr,
+    method: Method,
+    path: &str,
+) {
+    let body = if method == Method::POST {
+        Bytes::from_static(br#"{"item":1,"qty":2}"#)
+    } else {
+        Bytes::new()
+    };
+    let Ok(req) = Request::builder()
+        .method(method)
+        .uri(format!("http://{inbound}{path}"))
+        .header("host", "shop.demo.internal")
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+    else {
+        return;
+    };
+    let client = client.clone();
+    tokio::spawn(async move {
+        if let Ok(resp) = client.request(req).await {
+            let _ = resp.into_body().collect().await;
+        }
+    });
+}
+
 /// Sends about `rate` requests per second to `inbound` until aborted.
 pub async fn generate(inbound: SocketAddr, rate: u32) {
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build_http();
+    let client = client();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let (method, path) = next_call();
-        let body = if method == Method::POST {
-            Bytes::from_static(br#"{"item":1,"qty":2}"#)
-        } else {
-            Bytes::new()
-        };
-        let Ok(req) = Request::builder()
-            .method(method)
-            .uri(format!("http://{inbound}{path}"))
-            .header("host", "shop.demo.internal")
-            .header("content-type", "application/json")
-            .body(Full::new(body))
-        else {
-            continue;
-        };
-        let client = client.clone();
-        tokio::spawn(async move {
-            if let Ok(resp) = client.request(req).await {
-                let _ = resp.into_body().collect().await;
-            }
-        });
+        send(&client, inbound, method, &path);
     }
 }
 

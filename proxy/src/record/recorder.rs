@@ -27,6 +27,9 @@ const SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often the analysis closes minutes without traffic (so silence is noticed).
 const TICK: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The fastest tick, for compressed steps.
+const MIN_TICK: std::time::Duration = std::time::Duration::from_millis(5);
+
 impl Recorder {
     /// Starts the recorder task on the current runtime; it ends when the recorder is dropped.
     pub fn start(
@@ -117,7 +120,9 @@ struct Task {
 
 impl Task {
     async fn run(mut self, mut rx: mpsc::Receiver<CallRecord>) {
-        let mut tick = tokio::time::interval(TICK);
+        // Compressed steps (demos, tests) need a faster tick to close them on time.
+        let step = self.lock().step();
+        let mut tick = tokio::time::interval(TICK.min(step / 4).max(MIN_TICK));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -126,11 +131,10 @@ impl Task {
                     None => return,
                 },
                 _ = tick.tick() => {
-                    let minute = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs() / 60);
-                    let found = self.lock().advance(minute);
+                    let now = std::time::SystemTime::now();
+                    let found = self.lock().advance_to(now);
                     self.found(found);
+                    self.store_minutes(now);
                     self.snapshot();
                 }
             }
@@ -192,6 +196,15 @@ impl Task {
         }
     }
 
+    /// Hands the minutes' totals to the store, so the graph's windows survive a restart.
+    fn store_minutes(&self, now: std::time::SystemTime) {
+        let Some(store) = &self.store else { return };
+        let minutes = self.lock().minutes_to_store(now);
+        for (key, minute, json) in minutes {
+            store.send(crate::store::Op::Minute { key, minute, json });
+        }
+    }
+
     fn snapshot(&mut self) {
         let Some(store) = &self.store else { return };
         if self.last_snapshot.elapsed() < SNAPSHOT {
@@ -199,7 +212,7 @@ impl Task {
         }
         self.last_snapshot = std::time::Instant::now();
         let (nodes, baselines) = {
-            let a = self.analysis.lock().unwrap_or_else(|p| p.into_inner());
+            let a = self.lock();
             (a.nodes_snapshot(), a.baselines_snapshot())
         };
         for n in nodes {

@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
     node TEXT NOT NULL, method TEXT NOT NULL, template TEXT NOT NULL,
     PRIMARY KEY (node, method, template));
 CREATE TABLE IF NOT EXISTS baselines (key TEXT PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS minutes (
+    key TEXT NOT NULL, minute INTEGER NOT NULL, totals TEXT NOT NULL, PRIMARY KEY (key, minute));
+CREATE INDEX IF NOT EXISTS minutes_minute ON minutes(minute);
 CREATE TABLE IF NOT EXISTS calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, call TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS calls_at ON calls(at);
 ";
@@ -105,12 +108,21 @@ pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Restored> {
     for b in rows {
         baselines.push(b?);
     }
+    let mut minutes = Vec::new();
+    let mut stmt =
+        conn.prepare("SELECT key, totals FROM minutes WHERE minute >= ?1 ORDER BY minute")?;
+    let since = (now_secs() / 60).saturating_sub(MINUTES_KEPT) as i64;
+    let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    for m in rows {
+        minutes.push(m?);
+    }
     Ok(Restored {
         nodes,
         edges,
         endpoints,
         findings,
         baselines,
+        minutes,
     })
 }
 
@@ -128,6 +140,9 @@ pub(super) fn write(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()>
         )?;
         let mut baseline =
             tx.prepare_cached("INSERT OR REPLACE INTO baselines (key, state) VALUES (?1, ?2)")?;
+        let mut minute = tx.prepare_cached(
+            "INSERT OR REPLACE INTO minutes (key, minute, totals) VALUES (?1, ?2, ?3)",
+        )?;
         let mut edge = tx.prepare_cached(
             "INSERT OR IGNORE INTO edges (src, dst, first_seen) VALUES (?1, ?2, ?3)",
         )?;
@@ -160,6 +175,13 @@ pub(super) fn write(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()>
                 Op::Baseline { key, json } => {
                     baseline.execute(params![key, json])?;
                 }
+                Op::Minute {
+                    key,
+                    minute: at,
+                    json,
+                } => {
+                    minute.execute(params![key, *at as i64, json])?;
+                }
                 Op::Edge { from, to, at } => {
                     edge.execute(params![from, to, *at as i64])?;
                 }
@@ -176,11 +198,20 @@ pub(super) fn write(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()>
     tx.commit()
 }
 
-/// Deletes raw calls past the retention age or count.
-pub(super) fn prune(conn: &Connection, config: &StoreConfig) -> rusqlite::Result<()> {
-    let now = std::time::SystemTime::now()
+/// Minute totals kept: the graph's longest window (a day) and a little more.
+const MINUTES_KEPT: u64 = 25 * 60;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Deletes raw calls past the retention age or count, and minute totals older than a day.
+pub(super) fn prune(conn: &Connection, config: &StoreConfig) -> rusqlite::Result<()> {
+    let now = now_secs();
+    let old = (now / 60).saturating_sub(MINUTES_KEPT) as i64;
+    conn.execute("DELETE FROM minutes WHERE minute < ?1", params![old])?;
     let cutoff = now.saturating_sub(config.retention.as_secs()) as i64;
     conn.execute("DELETE FROM calls WHERE at < ?1", params![cutoff])?;
     conn.execute(

@@ -50,9 +50,12 @@ pub struct Anomaly {
     pub observed: f64,
     /// The value the baseline expected at that step.
     pub expected: f64,
-    /// The normal band `(lo, hi)`: values outside it breach both the absolute and the relative
-    /// rule.
+    /// The band `(lo, hi)` of the relative rule: the observed value lies outside it.
     pub band: (f64, f64),
+    /// The absolute rule's score: how far the short window of standardised forecast errors
+    /// lies from its usual value, in its standard deviations (negative below).
+    #[serde(default)]
+    pub score: f64,
     /// How long the breach lasted before firing, in minutes (the persistence window).
     pub window_minutes: u64,
     /// The signal concerned.

@@ -15,11 +15,12 @@ pub struct DetectorConfig {
     /// at least this rate expected, and error or latency rules at least this rate observed.
     /// Default 10.
     pub min_rate: f64,
-    /// The absolute rule: the change must exceed this many standard deviations of the
-    /// baseline's forecast error. Default 4.
+    /// The absolute rule: the short window of standardised forecast errors must lie this many
+    /// standard deviations from its usual value (a tail probability of about 3e-5 at 4).
+    /// Learning also clips errors at this many standard deviations. Default 4.
     pub sigmas: f64,
     /// The relative rule: the change must exceed this fraction of the expected value.
-    /// Default 0.5 (a rise to 150% or a fall to 50%).
+    /// Default 0.2 (a rise to 120% or a fall to 80%).
     pub relative_change: f64,
     /// An error surge must also raise the error ratio by at least this much (absolute, 0–1),
     /// since a relative rise from an expected 0% means nothing. Default 0.05.
@@ -27,7 +28,7 @@ pub struct DetectorConfig {
     /// A latency degradation must also add at least this many milliseconds. Default 20.
     pub min_latency_rise_ms: f64,
     /// Half-life of the adaptive level, in minutes: how fast a lasting change of level becomes
-    /// the new normal. Default 60.
+    /// the new normal. Default 720.
     pub level_half_life_minutes: f64,
     /// Half-life of the global spread (forecast-error variance), in minutes. Default 1440.
     pub spread_half_life_minutes: f64,
@@ -41,16 +42,21 @@ pub struct DetectorConfig {
     /// A breach lasting this long is adopted: the level follows it in full from then on.
     /// Default 60.
     pub adopt_minutes: u64,
-    /// After an episode, the signal must stay calm this long before the rule re-arms. Default 3.
+    /// After an episode, the signal must stay calm this long before the rule re-arms (one
+    /// finding per episode, however much it flaps). Default 720.
     pub rearm_minutes: u64,
     /// The spread learns forecast errors clipped at this multiple of the band's half-width.
     /// Default 1.
     pub spread_clip: f64,
-    /// The tail rule: the absolute rule rises to the standardised error that only this share
-    /// of the signal's recent steps reached. Default 0.001.
-    pub tail_share: f64,
-    /// Half-life of the tail histogram, in minutes. Default 10080 (a week).
-    pub tail_half_life_minutes: f64,
+    /// Half-life of the short window, in minutes: the exponentially weighted mean of the
+    /// recent standardised forecast errors that the absolute rule judges. Default 45.
+    pub short_window_minutes: f64,
+    /// Half-life of the long window, in minutes: how the short window is usually distributed
+    /// for this signal. Default 10080 (a week).
+    pub long_window_minutes: f64,
+    /// Each standardised forecast error counts at most this many standard deviations into the
+    /// short window. Default 30.
+    pub error_clip: f64,
 }
 
 impl Default for DetectorConfig {
@@ -60,18 +66,19 @@ impl Default for DetectorConfig {
             persistence_minutes: 3,
             min_rate: 10.0,
             sigmas: 4.0,
-            relative_change: 0.5,
+            relative_change: 0.2,
             min_error_ratio_rise: 0.05,
             min_latency_rise_ms: 20.0,
-            level_half_life_minutes: 60.0,
+            level_half_life_minutes: 720.0,
             spread_half_life_minutes: 1440.0,
             profile_memory_cycles: 4.0,
             profile_prior_cycles: 1.0,
             adopt_minutes: 60,
-            rearm_minutes: 3,
+            rearm_minutes: 720,
             spread_clip: 1.0,
-            tail_share: 0.001,
-            tail_half_life_minutes: 10080.0,
+            short_window_minutes: 45.0,
+            long_window_minutes: 10080.0,
+            error_clip: 30.0,
         }
     }
 }

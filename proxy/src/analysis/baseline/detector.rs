@@ -18,9 +18,10 @@ const KINDS: [AnomalyKind; 4] = [
 /// Baseline plus the four rules (rate spike, rate drop, error surge, latency degradation) of one
 /// endpoint or edge. Serialisable with its episodes, so a restart does not re-report an episode.
 ///
-/// A step breaches a rule when it is outside the baseline's band (an absolute change of more
-/// than `sigmas` standard deviations AND a relative change of more than `relative_change`),
-/// in the rule's direction. A rule reports once the breach has held `persistence_minutes`, when
+/// A step breaches a rule when, in the rule's direction, it changed by more than
+/// `relative_change` of the expected value (the relative rule) AND the short window of
+/// standardised forecast errors lies more than `sigmas` standard deviations from its usual value
+/// (the absolute rule, a tail probability over a short vs a long window). A rule reports once the breach has held `persistence_minutes`, when
 /// past `learning_minutes` and the minimum traffic holds; then stays quiet until the signal has
 /// been calm as long again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,11 +102,18 @@ impl Detector {
             let (breach, reportable, evidence) = match check {
                 Some((value, e)) => {
                     let band = self.baseline.band(signal, &e);
+                    let score = self.baseline.surprise(signal, value, &e).unwrap_or(0.0);
                     let (breach, traffic) = match kind {
-                        AnomalyKind::RateDrop => (value < band.0, e.expected),
-                        _ => (value > band.1, obs.rate),
+                        AnomalyKind::RateDrop => {
+                            (value < band.0 && score < -self.config.sigmas, e.expected)
+                        }
+                        _ => (value > band.1 && score > self.config.sigmas, obs.rate),
                     };
-                    (breach, busy(traffic), Some((value, e.expected, band)))
+                    (
+                        breach,
+                        busy(traffic),
+                        Some((value, e.expected, band, score)),
+                    )
                 }
                 None => (false, false, None),
             };
@@ -113,13 +121,14 @@ impl Detector {
                 continue;
             };
             if episode.step(breach, reportable, learned, persist, (rearm, adopt)) {
-                if let Some((observed, expected, band)) = evidence {
+                if let Some((observed, expected, band, score)) = evidence {
                     found.push(Anomaly {
                         kind,
                         minute: obs.minute,
                         observed,
                         expected,
                         band,
+                        score,
                         window_minutes: persist * step,
                         signal,
                     });
@@ -135,8 +144,8 @@ impl Detector {
                     .map(|(_, e)| e)
             };
             let follow = mine().any(|e| e.run() >= adopt);
-            let tail = !mine().any(|e| e.is_open() && e.run() > persist);
-            (follow, tail)
+            let usual = !mine().any(|e| e.is_open() && e.run() > persist);
+            (follow, usual)
         });
         self.baseline.learn(obs, roles);
         found

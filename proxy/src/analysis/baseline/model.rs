@@ -2,7 +2,7 @@
 
 use super::anomaly::Signal;
 use super::config::DetectorConfig;
-use super::signal::{band_widths, Expectation, Learning, SignalModel, StepLearning};
+use super::signal::{band_width, relative_width, Expectation, Learning, SignalModel, StepLearning};
 use super::stats::alpha_for_half_life;
 use super::{MinuteSample, Observation};
 use serde::{Deserialize, Serialize};
@@ -57,9 +57,12 @@ impl Baseline {
                 sigmas: config.sigmas,
                 relative: config.relative_change,
                 spread_clip: config.spread_clip,
-                tail_decay: alpha_for_half_life(config.tail_half_life_minutes, steps),
-                tail_share: config.tail_share,
-                persist: config.persistence_steps(step),
+                recent: alpha_for_half_life(config.short_window_minutes, steps),
+                usual: alpha_for_half_life(config.long_window_minutes, steps),
+                usual_warm: ((3.0 * config.short_window_minutes / steps).ceil() as u64)
+                    .min(config.learning_steps(step))
+                    .max(3),
+                error_clip: config.error_clip,
             },
             floors: [
                 RATE_FLOOR,
@@ -104,16 +107,25 @@ impl Baseline {
         self.model(signal).forecast(minute, &self.learning)
     }
 
-    /// The normal band `(lo, hi)` around an expectation of `signal`.
+    /// The band `(lo, hi)` of the relative rule around an expectation of `signal`: a value
+    /// outside it changed by more than `relative_change` (and the signal's floor).
     pub fn band(&self, signal: Signal, e: &Expectation) -> (f64, f64) {
-        let (below, above) = band_widths(e, &self.learning, self.floor(signal));
-        (e.expected - below, e.expected + above)
+        let width = relative_width(e, &self.learning, self.floor(signal));
+        (e.expected - width, e.expected + width)
+    }
+
+    /// How surprising `value` makes the recent steps of `signal`, given the expectation `e`: the
+    /// short window's mean standardised error, in standard deviations of its usual distribution
+    /// (positive above, negative below). `None` while the baseline has seen too little.
+    pub fn surprise(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
+        self.model(signal)
+            .surprise(value, e, self.floor(signal), &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),
-    /// `(follow, tail)`: `follow` lets the level take the whole error, which the detector does
-    /// once a breach has lasted (a lasting change becomes the new normal); `tail` counts the step
-    /// in the tail histogram, which the detector skips while an episode is under way (one
+    /// `(follow, usual)`: `follow` lets the level take the whole error, which the detector does
+    /// once a breach has lasted (a lasting change becomes the new normal); `usual` counts the
+    /// step in the long window, which the detector skips while an episode is under way (one
     /// incident must not teach that incidents are normal).
     pub(crate) fn learn(&mut self, obs: &Observation, roles: [(bool, bool); 3]) -> bool {
         if self.last_minute.is_some_and(|last| obs.minute <= last) {
@@ -122,17 +134,13 @@ impl Baseline {
         self.last_minute = Some(obs.minute);
         self.steps = self.steps.saturating_add(1);
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
-        for ((signal, value), (follow, tail)) in SIGNALS.into_iter().zip(values).zip(roles) {
+        for ((signal, value), (follow, usual)) in SIGNALS.into_iter().zip(values).zip(roles) {
             let Some(value) = value else { continue };
-            // Learning clips to the configured band, not to the one the tail rule widened: a
-            // burst on a bursty signal still moves the baseline no further than k sigma.
+            let floor = self.floor(signal);
+            // A burst moves the baseline no further than `sigmas` standard deviations.
             let clip = self.expectation(signal, obs.minute).map(|e| {
-                let plain = Expectation {
-                    sigmas_above: self.learning.sigmas,
-                    sigmas_below: self.learning.sigmas,
-                    ..e
-                };
-                band_widths(&plain, &self.learning, self.floor(signal))
+                let width = band_width(&e, &self.learning, floor);
+                (width, width)
             });
             let learning = &self.learning;
             let model = match signal {
@@ -140,7 +148,12 @@ impl Baseline {
                 Signal::ErrorRatio => &mut self.error_ratio,
                 Signal::Latency => &mut self.latency,
             };
-            let step = StepLearning { clip, follow, tail };
+            let step = StepLearning {
+                clip,
+                follow,
+                usual,
+                floor,
+            };
             model.learn(obs.minute, value, step, learning);
         }
         true

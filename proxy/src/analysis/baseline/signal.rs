@@ -7,11 +7,32 @@
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
 use super::stats::AdaptiveStats;
-use super::tail::TailHistogram;
 use serde::{Deserialize, Serialize};
 
 /// Forecast errors the global spread must have seen before the model forecasts at all.
 const WARM_STEPS: u64 = 3;
+
+/// Smallest standard deviation of the short window assumed (a perfectly regular series would
+/// otherwise make any wobble infinitely surprising).
+const MIN_USUAL_SD: f64 = 0.05;
+
+/// Smallest forecast-error scale assumed, relative to the expected value (a constant series has
+/// no spread at all).
+const MIN_RELATIVE_SIGMA: f64 = 0.01;
+
+/// The forecast error in units of the forecast's spread, clipped so one wild step counts as a
+/// bounded amount of evidence. The scale is at least the signal's `floor` divided by the
+/// threshold, so a change the floor deems meaningless stays unsurprising.
+fn standardised(error: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
+    let scale = e
+        .sigma
+        .max(MIN_RELATIVE_SIGMA * e.expected.abs())
+        .max(floor / learning.sigmas.max(1.0));
+    if scale <= 0.0 || !scale.is_finite() {
+        return 0.0;
+    }
+    (error / scale).clamp(-learning.error_clip, learning.error_clip)
+}
 
 /// What the baseline expects for one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,11 +41,6 @@ pub struct Expectation {
     pub expected: f64,
     /// The standard deviation of the forecast error.
     pub sigma: f64,
-    /// The absolute rule in force above the expected value, in standard deviations: the
-    /// configured one, raised to what this signal's own rises rarely exceeded.
-    pub sigmas_above: f64,
-    /// The same below the expected value, from this signal's own falls.
-    pub sigmas_below: f64,
 }
 
 /// Learning rates per step and the band shape, derived from the config and the step length.
@@ -48,22 +64,27 @@ pub(crate) struct Learning {
     pub relative: f64,
     /// The spread learns errors clipped at this multiple of the band's half-width.
     pub spread_clip: f64,
-    /// Weight by which the tail histogram ages per step.
-    pub tail_decay: f64,
-    /// Share of steps the tail rule lets through.
-    pub tail_share: f64,
-    /// Consecutive steps a breach must last: the tail rule measures runs this long.
-    pub persist: u64,
+    /// Weight of a new step in the short window.
+    pub recent: f64,
+    /// Weight of a new step in the long window (once warm).
+    pub usual: f64,
+    /// Steps the long window must have seen before it judges.
+    pub usual_warm: u64,
+    /// Standardised errors are clipped to this many standard deviations.
+    pub error_clip: f64,
 }
 
-/// How far below and above the expected value the band reaches: the larger of the absolute rule,
-/// the relative rule and the signal's own floor. A step outside breaches both rules.
-pub(crate) fn band_widths(e: &Expectation, learning: &Learning, floor: f64) -> (f64, f64) {
-    let relative = (learning.relative * e.expected.abs()).max(floor);
-    (
-        (e.sigmas_below * e.sigma).max(relative),
-        (e.sigmas_above * e.sigma).max(relative),
-    )
+/// How far from the expected value the band of the point rule reaches, both ways: the larger of
+/// `sigmas` standard deviations, the relative change and the signal's own floor. Learning clips
+/// errors to it.
+pub(crate) fn band_width(e: &Expectation, learning: &Learning, floor: f64) -> f64 {
+    (learning.sigmas * e.sigma).max(relative_width(e, learning, floor))
+}
+
+/// How far from the expected value the relative rule reaches: `relative_change` of the expected
+/// value, at least the signal's floor.
+pub(crate) fn relative_width(e: &Expectation, learning: &Learning, floor: f64) -> f64 {
+    (learning.relative * e.expected.abs()).max(floor)
 }
 
 /// How one step is learned.
@@ -73,8 +94,10 @@ pub(crate) struct StepLearning {
     pub clip: Option<(f64, f64)>,
     /// Let the level take the whole error (a breach adopted as the new normal).
     pub follow: bool,
-    /// Count the step in the tail histogram.
-    pub tail: bool,
+    /// Count the step in the long window (not while an episode is under way).
+    pub usual: bool,
+    /// The signal's floor (smallest meaningful change), in its unit.
+    pub floor: f64,
 }
 
 /// Learned behaviour of one signal.
@@ -88,12 +111,14 @@ pub(crate) struct SignalModel {
     week: Vec<AdaptiveStats>,
     /// Hour-of-day offsets from the level; empty until the second value.
     day: Vec<AdaptiveStats>,
-    /// Standardised errors of the steps above the forecast, for the tail rule.
-    rises: TailHistogram,
-    /// Standardised errors (magnitudes) of the steps below the forecast.
-    falls: TailHistogram,
-    /// Standardised errors of the last steps (one less than the persistence).
-    recent: Vec<f64>,
+    /// The short window: an exponentially weighted mean of the recent standardised forecast
+    /// errors (each clipped), so a sustained small shift adds up like a single large one.
+    #[serde(default)]
+    recent: f64,
+    /// The long window: how that short mean is normally distributed for this signal (mean and
+    /// variance), learned outside episodes and robustly (clipped to the threshold).
+    #[serde(default)]
+    usual: AdaptiveStats,
 }
 
 impl SignalModel {
@@ -106,22 +131,45 @@ impl SignalModel {
         Some(Expectation {
             expected,
             sigma: var.max(0.0).sqrt(),
-            sigmas_above: learning
-                .sigmas
-                .max(self.rises.threshold(learning.tail_share)),
-            sigmas_below: learning
-                .sigmas
-                .max(self.falls.threshold(learning.tail_share)),
         })
+    }
+
+    /// How unusual `value` at `minute` makes the short window, in standard deviations of the
+    /// short window's long-run distribution (positive above, negative below). `None` until the
+    /// long window has seen enough steps to say.
+    pub fn surprise(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> Option<f64> {
+        if self.usual.n < learning.usual_warm {
+            return None;
+        }
+        let recent = self.next_recent(value, e, floor, learning);
+        let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
+        Some((recent - self.usual.mean) / sd)
+    }
+
+    /// The short window after learning `value`.
+    fn next_recent(&self, value: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
+        let z = standardised(value - e.expected, e, floor, learning);
+        self.recent + learning.recent * (z - self.recent)
     }
 
     /// Learns `value` at `minute`. The forecast error is first limited to `clip` (the band),
     /// so one outlier moves the profile and the spread no further than the band's
     /// edge. With `follow`, the level alone takes the whole error: a confirmed change of level
-    /// becomes the new normal at the pace of the level's half-life. With `tail`, the step's
-    /// standardised error counts in the tail histogram.
+    /// becomes the new normal at the pace of the level's half-life. With `usual`, the short
+    /// window's value counts in its long-run distribution.
     pub fn learn(&mut self, minute: u64, value: f64, step: StepLearning, learning: &Learning) {
-        let StepLearning { clip, follow, tail } = step;
+        let StepLearning {
+            clip,
+            follow,
+            usual,
+            floor,
+        } = step;
         if !value.is_finite() {
             return;
         }
@@ -132,22 +180,19 @@ impl SignalModel {
         let level = self.level.unwrap_or(value);
         let error = value - expected;
         if let Some(e) = self.forecast(minute, learning) {
-            let z = if e.sigma > 0.0 { error / e.sigma } else { 0.0 };
-            if tail && e.sigma > 0.0 {
-                // What a breach must beat is a run of `persist` steps, so each side records the
-                // run's weakest step; and every step (zero on the other side), so both
-                // histograms measure a share of all steps.
-                let run = || self.recent.iter().copied().chain([z]);
-                let up = run().fold(f64::INFINITY, |m, z| m.min(z.max(0.0)));
-                let down = run().fold(f64::INFINITY, |m, z| m.min((-z).max(0.0)));
-                self.rises.record(up, learning.tail_decay);
-                self.falls.record(down, learning.tail_decay);
-            }
-            let keep = learning.persist.saturating_sub(1) as usize;
-            self.recent.push(z);
-            if self.recent.len() > keep {
-                let excess = self.recent.len() - keep;
-                self.recent.drain(..excess);
+            self.recent = self.next_recent(value, &e, floor, learning);
+            if usual {
+                // Robust: a value far out moves the long window no further than the threshold.
+                let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
+                let reach = learning.sigmas * sd;
+                let x = if self.usual.n < learning.usual_warm {
+                    self.recent
+                } else {
+                    self.recent
+                        .clamp(self.usual.mean - reach, self.usual.mean + reach)
+                };
+                let d = x - self.usual.mean;
+                self.usual.push(x, d * d, learning.usual);
             }
         }
         let clipped = clip.map_or(error, |(below, above)| error.clamp(-below, above));

@@ -88,8 +88,10 @@ fn silence_of_a_busy_endpoint_is_a_drop() {
     let (mut d, _, t) = warmed();
     let found: Vec<_> = (t..t + 30).flat_map(|m| d.observe_gap(m)).collect();
     assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop]);
-    assert_eq!(found[0].minute, t + 2);
+    // At the earliest after the persistence, within a few minutes.
+    assert!((t + 2..=t + 6).contains(&found[0].minute), "{found:?}");
     assert_eq!(found[0].observed, 0.0);
+    assert!(found[0].score < -4.0);
     assert!(found[0].band.0 > 0.0);
 }
 
@@ -97,12 +99,16 @@ fn silence_of_a_busy_endpoint_is_a_drop() {
 fn episodes_re_arm_after_recovery() {
     let (mut d, mut rng, t) = warmed();
     let mut found = Vec::new();
-    for round in 0..2 {
-        let start = t + round * 240;
+    // A second outage within the re-arm period belongs to the same episode; after a calm as
+    // long as the re-arm period, it is a new one.
+    let rearm = d.config().rearm_minutes;
+    let outages = [t, t + 120, t + 120 + rearm + 60];
+    for (i, &start) in outages.iter().enumerate() {
         found.extend((start..start + 10).flat_map(|m| d.observe_gap(m)));
-        found.extend(warm(&mut d, &mut rng, start + 10, 230, 100.0));
+        let next = outages.get(i + 1).copied().unwrap_or(start + 120);
+        found.extend(warm(&mut d, &mut rng, start + 10, next - start - 10, 100.0));
     }
-    assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop; 2]);
+    assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop; 2], "{found:?}");
 }
 
 #[test]
@@ -115,7 +121,7 @@ fn error_surge_is_detected() {
         found.extend(d.observe(&s));
     }
     assert_eq!(kinds(&found), vec![AnomalyKind::ErrorSurge]);
-    assert_eq!(found[0].minute, t + 2);
+    assert!((t + 2..=t + 5).contains(&found[0].minute), "{found:?}");
     assert!(found[0].expected < 0.03 && found[0].observed > 0.25);
 }
 
@@ -262,6 +268,7 @@ fn serialisation_round_trip() {
         observed: 0.0,
         expected: 100.0,
         band: (50.0, 150.0),
+        score: -6.0,
         window_minutes: 3,
         signal: Signal::Rate,
     })

@@ -47,7 +47,7 @@ impl Window {
 }
 
 /// Totals of one minute or one hour.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bucket {
     /// Minute or hour number since the epoch.
     pub at: u64,
@@ -70,7 +70,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, o: &Observation) {
+    pub(crate) fn add(&mut self, o: &Observation) {
         self.count += 1;
         match o.status {
             400..=499 => self.e4xx += 1,
@@ -84,7 +84,7 @@ impl Bucket {
         self.latency.add(o.duration);
     }
 
-    pub(super) fn merge(&mut self, b: &Bucket) {
+    pub(crate) fn merge(&mut self, b: &Bucket) {
         self.count += b.count;
         self.e4xx += b.e4xx;
         self.e5xx += b.e5xx;
@@ -153,9 +153,23 @@ impl Series {
         total
     }
 
-    /// The last full minutes' buckets up to (not including) minute `now_min`, for baselines.
+    /// The bucket of `minute` (unix minutes), if it had calls and is still kept.
     pub(super) fn minute(&self, minute: u64) -> Option<&Bucket> {
         self.minutes.iter().rev().find(|b| b.at == minute)
+    }
+
+    /// Takes back a stored minute (`b.at` in unix minutes) of a previous run; minutes come
+    /// oldest first, and older than every minute seen in this run.
+    pub(super) fn absorb(&mut self, b: &Bucket) {
+        let at = b.at.saturating_mul(60);
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+        if let Some(m) = push(&mut self.minutes, b.at, 61) {
+            m.merge(b);
+        }
+        if let Some(h) = push(&mut self.hours, b.at / 60, 25) {
+            h.merge(b);
+        }
     }
 
     pub(super) fn stats(

@@ -1,0 +1,227 @@
+//! The endpoints under watch: a detector per endpoint of each edge (caller → callee) and per
+//! endpoint across all its callers, fed one step at a time with that step's calls.
+//!
+//! A step lasts a minute in production. `analysis.step` compresses it (demos, tests): every
+//! duration of the detector (learning, persistence, half-lives) then counts steps as minutes.
+
+use super::baseline::{Anomaly, Detector, DetectorConfig, MinuteSample};
+use super::graph::{Bucket, Observation};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[cfg(test)]
+mod tests;
+
+/// Endpoints (edge endpoints and endpoints across callers) with a baseline; more are counted,
+/// not tracked.
+pub const MAX_WATCHES: usize = 5_000;
+
+/// The caller of a watch across every caller of the endpoint.
+pub const ANY_CALLER: &str = "*";
+
+/// After a pause longer than this many steps, only this many silent steps are replayed.
+const MAX_CATCH_UP: u64 = 60;
+
+/// A stored baseline last fed longer ago than this many steps (four weeks of minutes) is not
+/// resumed: it is out of date, or it comes from a run with longer steps.
+const STALE_STEPS: u64 = 4 * 7 * 1440;
+
+/// One watched endpoint: caller id (or [`ANY_CALLER`]), callee id, method, template.
+pub type WatchKey = (Arc<str>, Arc<str>, String, Arc<str>);
+
+/// A detector and the calls of the step under way.
+#[derive(Debug)]
+struct Watch {
+    detector: Detector,
+    open: Bucket,
+}
+
+/// Every watched endpoint, and the step clock.
+#[derive(Debug)]
+pub struct Watches {
+    config: DetectorConfig,
+    step_ms: u64,
+    /// The step under way; 0 before the first call.
+    step: u64,
+    watches: HashMap<WatchKey, Watch>,
+    /// [`ANY_CALLER`], allocated once.
+    any: Arc<str>,
+    /// Endpoints not watched because of [`MAX_WATCHES`].
+    pub overflow: u64,
+}
+
+impl Watches {
+    /// No watch yet; steps of `step` (a minute unless compressed; at least 10 ms).
+    pub fn new(config: DetectorConfig, step: Duration) -> Self {
+        let step_ms = if step.is_zero() {
+            60_000
+        } else {
+            (step.as_millis() as u64).max(10)
+        };
+        Self {
+            config,
+            step_ms,
+            step: 0,
+            watches: HashMap::new(),
+            any: Arc::from(ANY_CALLER),
+            overflow: 0,
+        }
+    }
+
+    /// The length of a step.
+    pub fn step(&self) -> Duration {
+        Duration::from_millis(self.step_ms)
+    }
+
+    /// The step a time (milliseconds since the epoch) falls in.
+    pub fn step_of(&self, unix_ms: u64) -> u64 {
+        unix_ms / self.step_ms
+    }
+
+    /// Unix seconds at the start of `step`.
+    pub fn step_start_secs(&self, step: u64) -> u64 {
+        step.saturating_mul(self.step_ms) / 1000
+    }
+
+    /// Counts one call of the edge endpoint `key` and of its endpoint across callers, in the
+    /// step under way (a call that started in a step already closed counts in the open one).
+    pub fn count(&mut self, key: WatchKey, o: &Observation) {
+        let any = (
+            self.any.clone(),
+            key.1.clone(),
+            key.2.clone(),
+            key.3.clone(),
+        );
+        for key in [key, any] {
+            if let Some(w) = self.watch(key) {
+                w.open.add(o);
+            }
+        }
+    }
+
+    fn watch(&mut self, key: WatchKey) -> Option<&mut Watch> {
+        if !self.watches.contains_key(&key) {
+            if self.watches.len() >= MAX_WATCHES {
+                self.overflow += 1;
+                return None;
+            }
+            let watch = Watch {
+                detector: Detector::new(self.config.clone()),
+                open: Bucket::default(),
+            };
+            self.watches.insert(key.clone(), watch);
+        }
+        self.watches.get_mut(&key)
+    }
+
+    /// Closes every step before `step`: the open one with its calls, the ones after it silent
+    /// (a busy endpoint falling silent is a drop). Returns the anomalies with their subjects.
+    pub fn advance(&mut self, step: u64) -> Vec<(String, Anomaly)> {
+        if self.step == 0 {
+            self.step = step;
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        if step <= self.step {
+            return found;
+        }
+        let start = self.step.max(step.saturating_sub(MAX_CATCH_UP));
+        for ((from, to, method, template), w) in &mut self.watches {
+            let open = std::mem::take(&mut w.open);
+            for s in start..step {
+                let sample = if s == self.step && open.count > 0 {
+                    MinuteSample {
+                        minute: s,
+                        count: open.count,
+                        errors: open.e5xx,
+                        latency_ms: open.latency.quantile(0.9),
+                    }
+                } else {
+                    MinuteSample::silent(s)
+                };
+                for a in w.detector.observe(&sample) {
+                    found.push((subject(from, to, method, template), a));
+                }
+            }
+        }
+        self.step = step;
+        found
+    }
+
+    /// The detector of `key`, if watched.
+    pub fn detector(&self, key: &WatchKey) -> Option<&Detector> {
+        self.watches.get(key).map(|w| &w.detector)
+    }
+
+    /// Watched endpoints.
+    pub fn len(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// No endpoint is watched.
+    pub fn is_empty(&self) -> bool {
+        self.watches.is_empty()
+    }
+
+    /// Every baseline as `(key, json)`, for the store.
+    pub fn snapshot(&self) -> Vec<(String, String)> {
+        self.watches
+            .iter()
+            .filter_map(|((from, to, method, template), w)| {
+                let json = serde_json::to_string(w.detector.baseline()).ok()?;
+                Some((join_key(from, to, method, template), json))
+            })
+            .collect()
+    }
+
+    /// Resumes a baseline stored by [`snapshot`](Self::snapshot), at `now_ms` (milliseconds
+    /// since the epoch); unreadable, stale and future ones are skipped.
+    pub fn restore(&mut self, key: &str, state: &str, now_ms: u64) -> bool {
+        let Some((from, to, method, template)) = split_key(key) else {
+            return false;
+        };
+        let Ok(baseline) = serde_json::from_str::<super::baseline::Baseline>(state) else {
+            return false;
+        };
+        let now = self.step_of(now_ms);
+        if baseline
+            .last_minute()
+            .is_some_and(|last| last > now || now - last > STALE_STEPS)
+        {
+            return false;
+        }
+        if self.watches.len() >= MAX_WATCHES {
+            self.overflow += 1;
+            return false;
+        }
+        let watch = Watch {
+            detector: Detector::from_baseline(self.config.clone(), baseline),
+            open: Bucket::default(),
+        };
+        let key = (from.into(), to.into(), method.to_owned(), template.into());
+        self.watches.insert(key, watch);
+        true
+    }
+}
+
+/// How a finding names a watched endpoint: `from -> to METHOD template` for an edge endpoint,
+/// `to METHOD template` across callers.
+fn subject(from: &str, to: &str, method: &str, template: &str) -> String {
+    if from == ANY_CALLER {
+        format!("{to} {method} {template}")
+    } else {
+        format!("{from} -> {to} {method} {template}")
+    }
+}
+
+/// Joins the parts of an endpoint key for the store (caller, callee, method, template).
+pub fn join_key(from: &str, to: &str, method: &str, template: &str) -> String {
+    [from, to, method, template].join("\u{1f}")
+}
+
+/// The parts of a key made by [`join_key`].
+pub fn split_key(key: &str) -> Option<(&str, &str, &str, &str)> {
+    let mut parts = key.splitn(4, '\u{1f}');
+    Some((parts.next()?, parts.next()?, parts.next()?, parts.next()?))
+}

@@ -22,7 +22,8 @@ test("a new blocked call shows up in the open alerts live", async () => {
   await page.locator("#alerts-table").waitFor();
   let navigations = 0;
   page.on("framenavigated", () => { navigations++; });
-  const host = `exfil-${Date.now()}.example`;
+  // A documentation address: refused by the enclave before any dial, so nothing leaves loopback.
+  const host = `198.51.100.${1 + (Date.now() % 250)}`;
   const r = await request(`http://${host}/upload`, { proxy: demo.egress, headers: { host } });
   assert.equal(r.status, 403);
   await eventually(async () => (await page.locator("#alerts-table tbody").textContent()).includes(host), 20000, "the blocked call's alert");

@@ -59,7 +59,17 @@ pub(super) fn view(shared: &Shared) -> Value {
             "tls": config.inbound.tls.is_some(),
             "routes": config.inbound.routes.len(),
         },
-        "limits": format!("{limits:?}"),
+        "limits": {
+            "header_read_timeout_ms": limits.header_read_timeout.as_millis() as u64,
+            "max_header_bytes": limits.max_header_bytes,
+            "max_uri_bytes": limits.max_uri_bytes,
+            "max_request_body": limits.max_request_body,
+            "request_timeout_ms": limits.request_timeout.as_millis() as u64,
+            "upstream_connect_timeout_ms": limits.upstream_connect_timeout.as_millis() as u64,
+            "idle_timeout_ms": limits.idle_timeout.as_millis() as u64,
+            "max_connections": limits.max_connections,
+            "drain_timeout_ms": limits.drain_timeout.as_millis() as u64,
+        },
         "admin": {
             "listen": config.admin.listen.to_string(),
             "token_required": config.admin.token.is_some(),

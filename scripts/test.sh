@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
-# server of the egress tests, chromium for the dashboard's browser tests.
-packages=(curl dnsmasq-base chromium)
+# server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
+# receivers, chromium for the dashboard's browser tests.
+packages=(curl dnsmasq-base)
+packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
+packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

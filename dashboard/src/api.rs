@@ -5,7 +5,6 @@ mod query;
 mod routes;
 
 use crate::auth::{self, Credential};
-use crate::state::AlertAction;
 use crate::{assets, openapi, AdminAuth, AdminState};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
@@ -169,17 +168,23 @@ fn serve(
                 None => not_found("no such node or edge"),
             }
         }
-        Op::Alerts => json(
-            StatusCode::OK,
-            &state.alerts(&query::alert_query(raw_query).map_err(bad)?),
-        ),
+        Op::Alerts => {
+            let filter = query::alert_query(raw_query).map_err(bad)?;
+            json(StatusCode::OK, &state.alerts(&filter).map_err(bad)?)
+        }
+        // The proxy streams this path itself; a host that cannot stream tells the browser to
+        // come back later, and the dashboard falls back to polling `/api/alerts`.
+        Op::AlertStream => respond(StatusCode::OK, "text/event-stream", "retry: 10000\n\n"),
         Op::AlertAck | Op::AlertResolve => {
-            let action = if op == Op::AlertAck {
-                AlertAction::Acknowledge
-            } else {
-                AlertAction::Resolve
-            };
-            match state.alert_action(&param, action) {
+            let action = if op == Op::AlertAck { "ack" } else { "resolve" };
+            let id: u64 = param.parse().map_err(|_| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_path",
+                    "an alert id is a number",
+                )
+            })?;
+            match state.alert_action(id, action) {
                 Some(v) => json(StatusCode::OK, &v),
                 None => not_found("no such alert"),
             }

@@ -15,4 +15,4 @@ mod state;
 
 pub use api::{handle, MAX_BODY};
 pub use auth::AdminAuth;
-pub use state::{AdminState, AlertAction, AlertQuery, CallPage, CallQuery, CallView, Readiness};
+pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};

@@ -36,6 +36,7 @@ const DOCS: &[Doc] = &[
     Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], body: &[], answer: "Object" },
     Doc { method: "get", path: "/api/history", tag: "graph", summary: "Calls per minute over the last hour for a node or an edge.", query: &[("node", "a node id"), ("from", "an edge's caller id"), ("to", "an edge's callee id")], body: &[], answer: "History" },
     Doc { method: "get", path: "/api/alerts", tag: "alerts", summary: "Alerts and incidents.", query: &[("state", "open, acknowledged or resolved"), ("kind", "an alert kind"), ("severity", "info, low, medium, high or critical"), LIMIT], body: &[], answer: "Alerts" },
+    Doc { method: "get", path: "/api/alerts/stream", tag: "alerts", summary: "Server-sent events: `event: alert` with the alert as JSON each time one opens or changes.", query: &[], body: &[], answer: "text/event-stream" },
     Doc { method: "post", path: "/api/alerts/{id}/ack", tag: "alerts", summary: "Acknowledges an alert; answers the updated alert.", query: &[], body: &[], answer: "Alert" },
     Doc { method: "post", path: "/api/alerts/{id}/resolve", tag: "alerts", summary: "Resolves an alert; answers the updated alert.", query: &[], body: &[], answer: "Alert" },
     Doc { method: "get", path: "/api/clients", tag: "clients", summary: "Top talkers with their limits and bans.", query: &[LIMIT], body: &[], answer: "Clients" },

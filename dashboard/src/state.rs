@@ -92,26 +92,17 @@ pub struct CallPage {
     pub next: Option<u64>,
 }
 
-/// Filters for `GET /api/alerts`.
+/// Filters of `GET /api/alerts`, as given; the proxy checks the names.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AlertQuery {
+pub struct AlertFilter {
     /// `open`, `acknowledged` or `resolved`.
     pub state: Option<String>,
-    /// An alert kind (`egress_blocked`, `rate_spike`, ...).
+    /// An alert kind such as `egress_blocked`.
     pub kind: Option<String>,
-    /// `info`, `low`, `medium`, `high` or `critical`.
+    /// At least this severe: `info`, `low`, `medium`, `high` or `critical`.
     pub severity: Option<String>,
-    /// At most this many alerts (1 to 1000, default 100).
+    /// At most this many alerts, 1 to 1000 (default 100).
     pub limit: usize,
-}
-
-/// What a person does to an alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertAction {
-    /// Seen and being handled.
-    Acknowledge,
-    /// Over.
-    Resolve,
 }
 
 /// What the admin surface needs from the running proxy.
@@ -132,6 +123,17 @@ pub trait AdminState: Send + Sync + 'static {
     fn anomalies(&self) -> serde_json::Value;
     /// One node with its edges and findings; `None` when unknown.
     fn node(&self, id: &str, window: &str) -> Result<Option<serde_json::Value>, String>;
+    /// Alerts (newest first) and incidents: `{"alerts": [...], "incidents": [...]}`; `Err`
+    /// names a bad filter.
+    fn alerts(&self, filter: &AlertFilter) -> Result<serde_json::Value, String> {
+        let _ = filter;
+        Ok(serde_json::json!({ "alerts": [], "incidents": [] }))
+    }
+    /// Applies `ack` or `resolve` to an alert and returns it; `None` when there is no such alert.
+    fn alert_action(&self, id: u64, action: &str) -> Option<serde_json::Value> {
+        let _ = (id, action);
+        None
+    }
 
     /// One call by request id, when it is still among the recent calls.
     fn call(&self, id: &str) -> Option<CallView> {
@@ -145,16 +147,6 @@ pub trait AdminState: Send + Sync + 'static {
     /// `{"minutes": [{"at", "count", "errors", "blocked", "p90_ms"}]}`; `None` when unknown.
     fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
         let _ = (node, edge);
-        None
-    }
-    /// Alerts and incidents: `{"alerts": [Alert], "incidents": [Incident]}`.
-    fn alerts(&self, query: &AlertQuery) -> serde_json::Value {
-        let _ = query;
-        serde_json::json!({ "alerts": [], "incidents": [] })
-    }
-    /// Acknowledges or resolves alert `id`; the updated alert, or `None` when there is none.
-    fn alert_action(&self, id: &str, action: AlertAction) -> Option<serde_json::Value> {
-        let _ = (id, action);
         None
     }
     /// Top talkers: `{"clients": [{id, kind, requests, limited, blocked, errors_4xx, last_seen,

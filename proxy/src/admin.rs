@@ -9,8 +9,11 @@ use crate::runtime::Shared;
 use crate::trace::hex;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
-use sightline_dashboard::{AdminAuth, AdminState, CallPage, CallQuery, CallView, Readiness};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use sightline_dashboard::{
+    AdminAuth, AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -35,9 +38,13 @@ impl AdminView {
         sightline_dashboard::handle(req, body, self, &auth)
     }
 
-    /// Reads a request's body (at most [`sightline_dashboard::MAX_BODY`] bytes; GET and HEAD
-    /// bodies are ignored) and answers it.
-    pub async fn handle_incoming<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    /// Answers one admin request: `GET /api/alerts/stream` gets a streamed body; for other
+    /// requests the body (at most [`sightline_dashboard::MAX_BODY`] bytes; ignored on GET and
+    /// HEAD) is read first.
+    pub async fn handle_incoming<B>(
+        &self,
+        req: Request<B>,
+    ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>>
     where
         B: http_body::Body,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -45,10 +52,10 @@ impl AdminView {
         let (parts, body) = req.into_parts();
         let head = Request::from_parts(parts, ());
         if head.method() == http::Method::GET || head.method() == http::Method::HEAD {
-            return self.handle(&head, &[]);
+            return self.handle_streaming(&head);
         }
         let limited = http_body_util::Limited::new(body, sightline_dashboard::MAX_BODY);
-        match http_body_util::BodyExt::collect(limited).await {
+        let resp = match limited.collect().await {
             Ok(collected) => self.handle(&head, &collected.to_bytes()),
             Err(_) => {
                 let mut resp = Response::new(Full::new(Bytes::from_static(
@@ -61,7 +68,37 @@ impl AdminView {
                 );
                 resp
             }
+        };
+        resp.map(BodyExt::boxed_unsync)
+    }
+
+    /// Answers a bodiless request; `GET /api/alerts/stream` gets a streamed body.
+    fn handle_streaming<B>(
+        &self,
+        req: &Request<B>,
+    ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>> {
+        let stream = req.uri().path() == "/api/alerts/stream" && req.method() == http::Method::GET;
+        let auth = AdminAuth {
+            token: self.shared.active().config.admin.token.clone(),
+        };
+        if !stream || !auth.permits(req.headers()) {
+            return self.handle(req, &[]).map(BodyExt::boxed_unsync);
         }
+        let mut resp = Response::new(self.shared.alerts.stream_body());
+        let h = resp.headers_mut();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        h.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            http::HeaderValue::from_static("nosniff"),
+        );
+        resp
     }
 }
 
@@ -134,6 +171,37 @@ impl AdminState for AdminView {
 
     fn policy(&self) -> serde_json::Value {
         policy::view(&self.shared)
+    }
+
+    fn alerts(&self, f: &AlertFilter) -> Result<serde_json::Value, String> {
+        use crate::alerts::model::{Kind, Severity, State};
+        let q = crate::alerts::AlertQuery {
+            state: f
+                .state
+                .as_deref()
+                .map(|s| State::parse(s).ok_or(format!("state: unknown value {s:?}")))
+                .transpose()?,
+            kind: f
+                .kind
+                .as_deref()
+                .map(|k| Kind::parse(k).ok_or(format!("kind: unknown value {k:?}")))
+                .transpose()?,
+            severity: f
+                .severity
+                .as_deref()
+                .map(|s| Severity::parse(s).ok_or(format!("severity: unknown value {s:?}")))
+                .transpose()?,
+            limit: f.limit,
+        };
+        Ok(self.shared.alerts.list(&q))
+    }
+
+    fn alert_action(&self, id: u64, action: &str) -> Option<serde_json::Value> {
+        match action {
+            "ack" => self.shared.alerts.acknowledge(id),
+            "resolve" => self.shared.alerts.resolve(id),
+            _ => None,
+        }
     }
 
     fn status(&self) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! Sightline's configuration: one versioned YAML file read into serde structs (`file`), then
 //! checked and converted into the typed domain config below. Every error names file, line and key.
 
+pub mod alerts;
 mod error;
 mod file;
 mod locate;
@@ -40,6 +41,8 @@ pub struct Config {
     pub analysis: AnalysisSettings,
     /// The embedded store; `None` keeps everything in memory only.
     pub storage: Option<crate::store::StoreConfig>,
+    /// Alert severities, grouping and sinks.
+    pub alerts: alerts::AlertsConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -798,6 +801,8 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         check.issue("analysis.min_rate", "must be zero or more calls per step");
     }
 
+    let alerts = alerts::convert(raw.alerts, &resolve, check);
+
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
@@ -825,6 +830,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         enclave,
         analysis,
         storage,
+        alerts,
         source: ConfigSource::default(),
     }
 }

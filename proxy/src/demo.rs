@@ -1,6 +1,7 @@
 //! `sightline demo`: a few small services on loopback, the proxy in front of them with a
 //! built-in config, and a traffic generator, all in one process.
 
+mod alerts;
 mod incident;
 mod services;
 mod traffic;
@@ -26,6 +27,9 @@ pub struct DemoArgs {
     /// Requests per second from the traffic generator (0 turns it off).
     #[arg(long, default_value_t = 20)]
     pub rate: u32,
+    /// Also post every alert to this webhook URL (JSON, as the webhook sink sends it).
+    #[arg(long)]
+    pub webhook: Option<String>,
 }
 
 /// The demo's config, for the services listening at `ports`.
@@ -72,12 +76,13 @@ enclave:
   mode: enforce
   rules:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
-",
+{alerts}",
         step = incident::STEP,
         learning = incident::LEARNING,
         persistence = incident::PERSISTENCE,
         min_rate = incident::MIN_RATE,
         egress = args.egress,
+        alerts = alerts::section(args.webhook.as_deref()),
         store = std::env::temp_dir().join("sightline-demo").display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),

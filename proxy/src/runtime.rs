@@ -171,6 +171,42 @@ fn import_openapi(
     }
 }
 
+/// The alert pipeline, its alerts kept with the store (in memory without one, or when the
+/// store's folder cannot hold them).
+fn start_alerts(
+    config: &Config,
+    counters: &Arc<Counters>,
+    store: Option<&crate::store::Store>,
+) -> crate::alerts::Alerts {
+    let faults = crate::alerts::Faults {
+        counters: Some(counters.clone()),
+        store: store.map(|s| s.stats.clone()),
+    };
+    let dir = config
+        .storage
+        .as_ref()
+        .filter(|_| config.alerts.persist)
+        .map(|s| s.path.as_path());
+    match crate::alerts::Alerts::start(
+        &config.alerts,
+        dir.filter(|_| store.is_some()),
+        faults.clone(),
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "alert store unavailable; alerts kept in memory only");
+            counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
+            match crate::alerts::Alerts::start(&config.alerts, None, faults) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(error = %e, "alerts disabled");
+                    crate::alerts::Alerts::disabled()
+                }
+            }
+        }
+    }
+}
+
 /// The outcome of the last reload, for the API and logs.
 #[derive(Clone, Debug, Default)]
 pub struct ReloadStatus {
@@ -202,6 +238,8 @@ pub struct Shared {
     pub inbound_conns: Arc<ConnTracker>,
     /// Open egress connections.
     pub egress_conns: Arc<ConnTracker>,
+    /// The alert pipeline.
+    pub alerts: crate::alerts::Alerts,
 }
 
 impl Shared {
@@ -399,7 +437,14 @@ impl Sightline {
         };
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
-        let recorder = Recorder::start(&active.config.recording, counters.clone(), analysis, store);
+        let alerts = start_alerts(&active.config, &counters, store.as_ref());
+        let recorder = Recorder::start_with_alerts(
+            &active.config.recording,
+            counters.clone(),
+            analysis,
+            store,
+            Some(alerts.clone()),
+        );
         let shared = Arc::new(Shared {
             active: ArcSwap::from_pointee(active),
             recorder,
@@ -411,6 +456,7 @@ impl Sightline {
             listeners,
             inbound_conns: Arc::new(ConnTracker::default()),
             egress_conns: Arc::new(ConnTracker::default()),
+            alerts,
         });
         let (shutdown, rx) = watch::channel(false);
         let (admin_shutdown, admin_rx) = watch::channel(false);
@@ -486,6 +532,7 @@ impl Sightline {
                 "drain deadline passed with connections open"
             );
         }
+        self.shared.alerts.stop().await;
         let _ = self.admin_shutdown.send(true);
         self.admin_task.abort();
         drained
@@ -494,6 +541,7 @@ impl Sightline {
 
 impl Drop for Sightline {
     fn drop(&mut self) {
+        self.shared.alerts.stop_now();
         let _ = self.shutdown.send(true);
         let _ = self.admin_shutdown.send(true);
         for t in &self.tasks {

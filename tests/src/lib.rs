@@ -9,6 +9,7 @@ pub mod dns;
 pub mod eventually;
 pub mod proxy;
 pub mod raw;
+pub mod receivers;
 pub mod upstream;
 
 pub use client::{Client, Reply};

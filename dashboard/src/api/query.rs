@@ -124,8 +124,8 @@ pub(crate) fn limit(raw: &str) -> Result<usize, String> {
 }
 
 /// `state=&kind=&severity=&limit=` for `GET /api/alerts`.
-pub(crate) fn alert_query(raw: &str) -> Result<crate::AlertQuery, String> {
-    let mut q = crate::AlertQuery {
+pub(crate) fn alert_query(raw: &str) -> Result<crate::AlertFilter, String> {
+    let mut q = crate::AlertFilter {
         limit: DEFAULT_LIMIT,
         ..Default::default()
     };

@@ -215,7 +215,7 @@ fn post(
 
 /// The path of a documented template with its parameter filled in.
 fn concrete(template: &str) -> String {
-    template.replace("{id}", "x")
+    template.replace("{id}", "7")
 }
 
 #[test]
@@ -360,10 +360,10 @@ fn login_sets_a_session_cookie_that_opens_the_api() {
         .unwrap();
     assert_eq!(handle(&req, &[], &Fixed, &auth).status(), StatusCode::OK);
     // The cookie alone does not make a POST: the custom header is still required.
-    let (status, _, _) = post("/api/alerts/a1/ack", "", &[("cookie", &cookie)], &auth);
+    let (status, _, _) = post("/api/alerts/41/ack", "", &[("cookie", &cookie)], &auth);
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _, _) = post(
-        "/api/alerts/a1/ack",
+        "/api/alerts/41/ack",
         "",
         &[("cookie", &cookie), marked[0]],
         &auth,
@@ -371,11 +371,11 @@ fn login_sets_a_session_cookie_that_opens_the_api() {
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
-        "reaches the state, which has no alert a1"
+        "reaches the state, which has no alert 41"
     );
     // A bearer token needs no custom header (a browser cannot send one cross-site).
     let (status, _, _) = post(
-        "/api/alerts/a1/ack",
+        "/api/alerts/41/ack",
         "",
         &[("authorization", "Bearer t0k-long-enough")],
         &auth,

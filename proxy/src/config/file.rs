@@ -33,6 +33,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub analysis: AnalysisFile,
     pub storage: Option<StorageFile>,
+    #[serde(default)]
+    pub alerts: super::alerts::AlertsFile,
 }
 
 #[derive(Debug, Deserialize)]

@@ -38,6 +38,17 @@ impl Recorder {
         analysis: Analysis,
         store: Option<crate::store::Store>,
     ) -> Arc<Recorder> {
+        Recorder::start_with_alerts(config, counters, analysis, store, None)
+    }
+
+    /// [`Recorder::start`], handing every security event and finding to `alerts`.
+    pub fn start_with_alerts(
+        config: &RecordingConfig,
+        counters: Arc<Counters>,
+        analysis: Analysis,
+        store: Option<crate::store::Store>,
+        alerts: Option<crate::alerts::Alerts>,
+    ) -> Arc<Recorder> {
         let (tx, rx) = mpsc::channel(config.queue);
         let recent = Arc::new(RecentCalls::new(config.recent_calls));
         let analysis = Arc::new(Mutex::new(analysis));
@@ -49,6 +60,7 @@ impl Recorder {
             events: super::events::Events::default(),
             store: store.clone(),
             last_snapshot: std::time::Instant::now(),
+            alerts,
         };
         tokio::spawn(task.run(rx));
         Arc::new(Recorder {
@@ -116,6 +128,7 @@ struct Task {
     events: super::events::Events,
     store: Option<crate::store::Store>,
     last_snapshot: std::time::Instant,
+    alerts: Option<crate::alerts::Alerts>,
 }
 
 impl Task {
@@ -151,6 +164,9 @@ impl Task {
         }
         for event in self.events.observe(&rec) {
             super::events::log(&event, &rec);
+            if let Some(alerts) = &self.alerts {
+                alerts.event(&event, &rec);
+            }
         }
         let found = self.lock().observe(&rec);
         self.found(found);
@@ -172,6 +188,9 @@ impl Task {
     fn found(&self, found: Vec<Finding>) {
         for f in found {
             log_finding(&f);
+            if let Some(alerts) = &self.alerts {
+                alerts.finding(&f);
+            }
             if let Some(store) = &self.store {
                 match &f.evidence {
                     _ if f.kind == "new_node" => {

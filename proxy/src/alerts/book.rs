@@ -1,0 +1,484 @@
+//! The alerts in force: one per kind and subject while it is not resolved, counting repeats;
+//! incidents grouping alerts that touch the same node within a window; resolve after a quiet
+//! period; which sink owes which alert a delivery. Pure state with the clock passed in.
+
+use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Alerts not resolved, at most; past that new subjects are counted, not tracked.
+pub const MAX_OPEN: usize = 10_000;
+/// Resolved alerts kept in memory for the API (the store keeps more).
+pub const MAX_RESOLVED: usize = 1_000;
+/// Alerts listed in one incident.
+pub const MAX_INCIDENT_ALERTS: usize = 1_000;
+/// Nodes counted in one incident.
+pub const MAX_INCIDENT_NODES: usize = 256;
+/// Incidents kept in memory.
+pub const MAX_INCIDENTS: usize = 2_000;
+
+/// A sink's name and what it wants to hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The sink's name.
+    pub sink: String,
+    /// Only these kinds; empty means every kind.
+    pub kinds: Vec<Kind>,
+    /// Only alerts at least this severe.
+    pub min_severity: Severity,
+}
+
+impl Route {
+    fn wants(&self, a: &Alert) -> bool {
+        a.severity >= self.min_severity && (self.kinds.is_empty() || self.kinds.contains(&a.kind))
+    }
+}
+
+/// Grouping and resolving knobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookSettings {
+    /// Severity per kind, when not the kind's default.
+    pub severities: BTreeMap<Kind, Severity>,
+    /// An alert without repeats for this long resolves itself (milliseconds).
+    pub quiet_ms: u64,
+    /// Alerts join an incident active within this window (milliseconds).
+    pub window_ms: u64,
+    /// The sinks.
+    pub routes: Vec<Route>,
+}
+
+/// What a signal did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Raised {
+    /// A new alert opened.
+    Opened(u64),
+    /// An existing alert counted a repeat.
+    Repeated(u64),
+    /// Dropped: too many alerts open.
+    Overflow,
+}
+
+/// The alerts and incidents.
+#[derive(Debug)]
+pub struct Book {
+    settings: BookSettings,
+    alerts: BTreeMap<u64, Alert>,
+    live: HashMap<(Kind, String), u64>,
+    incidents: BTreeMap<u64, Incident>,
+    next_alert: u64,
+    next_incident: u64,
+    dirty: BTreeSet<u64>,
+    dirty_incidents: BTreeSet<u64>,
+    in_flight: BTreeSet<(String, u64)>,
+    /// Signals dropped because [`MAX_OPEN`] alerts were open.
+    pub overflow: u64,
+}
+
+impl Book {
+    /// An empty book.
+    pub fn new(settings: BookSettings) -> Book {
+        Book {
+            settings,
+            alerts: BTreeMap::new(),
+            live: HashMap::new(),
+            incidents: BTreeMap::new(),
+            next_alert: 1,
+            next_incident: 1,
+            dirty: BTreeSet::new(),
+            dirty_incidents: BTreeSet::new(),
+            in_flight: BTreeSet::new(),
+            overflow: 0,
+        }
+    }
+
+    /// Takes back stored alerts and incidents. A configured sink that never heard of a live
+    /// alert owes it a delivery; sinks no longer configured are forgotten.
+    pub fn restore(&mut self, alerts: Vec<Alert>, incidents: Vec<Incident>, next: (u64, u64)) {
+        self.next_alert = self.next_alert.max(next.0);
+        self.next_incident = self.next_incident.max(next.1);
+        for i in incidents {
+            self.next_incident = self.next_incident.max(i.id + 1);
+            self.incidents.insert(i.id, i);
+        }
+        for mut a in alerts {
+            self.next_alert = self.next_alert.max(a.id + 1);
+            a.delivery
+                .retain(|name, _| self.settings.routes.iter().any(|r| &r.sink == name));
+            for r in &self.settings.routes {
+                if a.state != State::Resolved && !a.delivery.contains_key(&r.sink) && r.wants(&a) {
+                    a.delivery.insert(
+                        r.sink.clone(),
+                        Delivery {
+                            wanted: a.version,
+                            ..Delivery::default()
+                        },
+                    );
+                    self.dirty.insert(a.id);
+                }
+            }
+            if a.state != State::Resolved {
+                self.live.insert((a.kind, a.subject.clone()), a.id);
+            }
+            self.alerts.insert(a.id, a);
+        }
+    }
+
+    /// Counts a signal into its alert, opening one (and placing it in an incident) if needed.
+    pub fn raise(&mut self, s: Signal) -> Raised {
+        if let Some(&id) = self.live.get(&(s.kind, s.subject.clone())) {
+            if let Some(a) = self.alerts.get_mut(&id) {
+                a.count = a.count.saturating_add(s.count);
+                a.last_seen = a.last_seen.max(s.at);
+                a.evidence = s.evidence;
+                a.summary = s.summary;
+                let incident = a.incident;
+                self.dirty.insert(id);
+                if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
+                    if i.last_seen < s.at {
+                        i.last_seen = s.at;
+                        self.dirty_incidents.insert(i.id);
+                    }
+                }
+                return Raised::Repeated(id);
+            }
+        }
+        if self.live.len() >= MAX_OPEN {
+            self.overflow += 1;
+            return Raised::Overflow;
+        }
+        let id = self.next_alert;
+        self.next_alert += 1;
+        let severity = self
+            .settings
+            .severities
+            .get(&s.kind)
+            .copied()
+            .unwrap_or(s.kind.default_severity());
+        let mut a = Alert {
+            id,
+            kind: s.kind,
+            severity,
+            state: State::Open,
+            subject: s.subject,
+            summary: s.summary,
+            count: s.count,
+            first_seen: s.at,
+            last_seen: s.at,
+            evidence: s.evidence,
+            incident: None,
+            nodes: s.nodes,
+            version: 0,
+            delivery: BTreeMap::new(),
+        };
+        a.incident = Some(self.place(&a));
+        self.notify(&mut a);
+        self.live.insert((a.kind, a.subject.clone()), id);
+        self.alerts.insert(id, a);
+        self.dirty.insert(id);
+        self.prune();
+        Raised::Opened(id)
+    }
+
+    /// A new version for the sinks that want this alert.
+    fn notify(&self, a: &mut Alert) {
+        a.version += 1;
+        for r in &self.settings.routes {
+            if r.wants(a) {
+                a.delivery.entry(r.sink.clone()).or_default().wanted = a.version;
+            }
+        }
+    }
+
+    /// The incident for a new alert: an active one sharing a node, or a new one.
+    fn place(&mut self, a: &Alert) -> u64 {
+        let since = a.first_seen.saturating_sub(self.settings.window_ms);
+        let found = self
+            .incidents
+            .values()
+            .rev()
+            .find(|i| {
+                i.state != State::Resolved
+                    && i.last_seen >= since
+                    && a.nodes.iter().any(|n| i.nodes.contains_key(n))
+            })
+            .map(|i| i.id);
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = self.next_incident;
+                self.next_incident += 1;
+                let root = a
+                    .nodes
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| a.subject.clone());
+                self.incidents.insert(
+                    id,
+                    Incident {
+                        id,
+                        root,
+                        state: State::Open,
+                        alerts: Vec::new(),
+                        nodes: BTreeMap::new(),
+                        first_seen: a.first_seen,
+                        last_seen: a.first_seen,
+                    },
+                );
+                if self.incidents.len() > MAX_INCIDENTS {
+                    let old = self
+                        .incidents
+                        .values()
+                        .find(|i| i.state == State::Resolved)
+                        .map(|i| i.id);
+                    if let Some(old) = old {
+                        self.incidents.remove(&old);
+                    }
+                }
+                id
+            }
+        };
+        if let Some(i) = self.incidents.get_mut(&id) {
+            if i.alerts.len() < MAX_INCIDENT_ALERTS {
+                i.alerts.push(a.id);
+            }
+            for n in &a.nodes {
+                if i.nodes.len() < MAX_INCIDENT_NODES || i.nodes.contains_key(n) {
+                    *i.nodes.entry(n.clone()).or_default() += 1;
+                }
+            }
+            // The root is the node most of its alerts touch; the current root keeps a tie.
+            let max = i.nodes.values().copied().max().unwrap_or(0);
+            if i.nodes.get(&i.root).copied() != Some(max) {
+                if let Some((n, _)) = i.nodes.iter().find(|(_, c)| **c == max) {
+                    i.root = n.clone();
+                }
+            }
+            i.last_seen = i.last_seen.max(a.first_seen);
+            i.state = State::Open;
+            self.dirty_incidents.insert(id);
+        }
+        id
+    }
+
+    /// Marks an alert acknowledged; repeats keep counting into it.
+    pub fn acknowledge(&mut self, id: u64) -> Option<&Alert> {
+        let a = self.alerts.get_mut(&id)?;
+        if a.state == State::Open {
+            a.state = State::Acknowledged;
+            self.dirty.insert(id);
+        }
+        self.alerts.get(&id)
+    }
+
+    /// Resolves an alert; the next signal of its kind and subject opens a new one.
+    pub fn resolve(&mut self, id: u64) -> Option<&Alert> {
+        let mut a = self.alerts.remove(&id)?;
+        if a.state != State::Resolved {
+            a.state = State::Resolved;
+            self.live.remove(&(a.kind, a.subject.clone()));
+            self.notify(&mut a);
+            self.dirty.insert(id);
+            if let Some(inc) = a.incident {
+                self.alerts.insert(id, a);
+                self.close_incident(inc);
+            } else {
+                self.alerts.insert(id, a);
+            }
+        } else {
+            self.alerts.insert(id, a);
+        }
+        self.alerts.get(&id)
+    }
+
+    fn close_incident(&mut self, id: u64) {
+        let Some(i) = self.incidents.get(&id) else {
+            return;
+        };
+        let done = i.alerts.iter().all(|a| {
+            self.alerts
+                .get(a)
+                .is_none_or(|a| a.state == State::Resolved)
+        });
+        if done {
+            if let Some(i) = self.incidents.get_mut(&id) {
+                i.state = State::Resolved;
+                self.dirty_incidents.insert(id);
+            }
+        }
+    }
+
+    /// Resolves every alert without a repeat for the quiet period; returns their ids.
+    pub fn expire(&mut self, now: u64) -> Vec<u64> {
+        let quiet: Vec<u64> = self
+            .live
+            .values()
+            .filter(|id| {
+                self.alerts
+                    .get(id)
+                    .is_some_and(|a| a.last_seen + self.settings.quiet_ms <= now)
+            })
+            .copied()
+            .collect();
+        for id in &quiet {
+            self.resolve(*id);
+        }
+        quiet
+    }
+
+    /// Drops the oldest resolved alerts past [`MAX_RESOLVED`] once no sink owes them.
+    fn prune(&mut self) {
+        let resolved = self.alerts.len().saturating_sub(self.live.len());
+        if resolved <= MAX_RESOLVED {
+            return;
+        }
+        let extra = resolved - MAX_RESOLVED;
+        let old: Vec<u64> = self
+            .alerts
+            .values()
+            .filter(|a| {
+                a.state == State::Resolved
+                    && !a.delivery.values().any(Delivery::owed)
+                    && !self.dirty.contains(&a.id)
+            })
+            .take(extra)
+            .map(|a| a.id)
+            .collect();
+        for id in old {
+            self.alerts.remove(&id);
+        }
+    }
+
+    /// One alert.
+    pub fn get(&self, id: u64) -> Option<&Alert> {
+        self.alerts.get(&id)
+    }
+
+    /// Every alert in memory, newest first.
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.values().rev()
+    }
+
+    /// Every incident in memory, newest first.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values().rev()
+    }
+
+    /// Alerts not resolved.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Takes the alerts and incidents changed since the last call.
+    pub fn take_dirty(&mut self) -> (Vec<Alert>, Vec<Incident>) {
+        let a = std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|id| self.alerts.get(&id).cloned())
+            .collect();
+        let i = std::mem::take(&mut self.dirty_incidents)
+            .into_iter()
+            .filter_map(|id| self.incidents.get(&id).cloned())
+            .collect();
+        (a, i)
+    }
+
+    /// Marks these alerts changed again (their write failed).
+    pub fn redirty(&mut self, alerts: &[Alert], incidents: &[Incident]) {
+        self.dirty.extend(alerts.iter().map(|a| a.id));
+        self.dirty_incidents.extend(incidents.iter().map(|i| i.id));
+    }
+
+    /// Alert ids a sink owes, stored as they are now and not already in its hands; marks them
+    /// in flight.
+    pub fn owed(&mut self, sink: &str, max: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        for a in self.alerts.values() {
+            if out.len() == max {
+                break;
+            }
+            let owes = a.delivery.get(sink).is_some_and(Delivery::owed);
+            if owes
+                && !self.dirty.contains(&a.id)
+                && !self.in_flight.contains(&(sink.to_owned(), a.id))
+            {
+                out.push(a.id);
+            }
+        }
+        for id in &out {
+            self.in_flight.insert((sink.to_owned(), *id));
+        }
+        out
+    }
+
+    /// The sink gave up on a queued job (its queue was full).
+    pub fn release(&mut self, sink: &str, id: u64) {
+        self.in_flight.remove(&(sink.to_owned(), id));
+    }
+
+    /// What a sink should send for an alert now, or `None` when it owes nothing.
+    pub fn deliverable(&self, sink: &str, id: u64) -> Option<Alert> {
+        let a = self.alerts.get(&id)?;
+        a.delivery.get(sink).filter(|d| d.owed())?;
+        Some(a.clone())
+    }
+
+    /// A sink confirmed `version` of an alert.
+    pub fn delivered(&mut self, sink: &str, id: u64, version: u64) {
+        self.in_flight.remove(&(sink.to_owned(), id));
+        if let Some(d) = self
+            .alerts
+            .get_mut(&id)
+            .and_then(|a| a.delivery.get_mut(sink))
+        {
+            d.done = d.done.max(version);
+            d.failures = 0;
+            d.error = None;
+            self.dirty.insert(id);
+        }
+    }
+
+    /// A sink failed to deliver an alert; returns the failures in a row.
+    pub fn failed(&mut self, sink: &str, id: u64, error: String) -> u32 {
+        let Some(d) = self
+            .alerts
+            .get_mut(&id)
+            .and_then(|a| a.delivery.get_mut(sink))
+        else {
+            return 0;
+        };
+        d.failures = d.failures.saturating_add(1);
+        d.error = Some(error);
+        let n = d.failures;
+        self.dirty.insert(id);
+        n
+    }
+
+    /// The sink stopped working on an alert (delivered, or it no longer owes it).
+    pub fn done(&mut self, sink: &str, id: u64) {
+        self.in_flight.remove(&(sink.to_owned(), id));
+    }
+
+    /// Deliveries owed per sink, for metrics.
+    pub fn owed_counts(&self) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = self
+            .settings
+            .routes
+            .iter()
+            .map(|r| (r.sink.clone(), 0))
+            .collect();
+        for a in self.alerts.values() {
+            for (sink, d) in &a.delivery {
+                if d.owed() {
+                    *out.entry(sink.clone()).or_default() += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// The next ids, for the store.
+    pub fn next_ids(&self) -> (u64, u64) {
+        (self.next_alert, self.next_incident)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+use super::*;
+use crate::alerts::model::{Kind, Severity, Signal, State};
+
+const MIN: u64 = 60_000;
+
+fn settings() -> BookSettings {
+    BookSettings {
+        severities: [(Kind::NewEdge, Severity::Low)].into(),
+        quiet_ms: 15 * MIN,
+        window_ms: 10 * MIN,
+        routes: vec![
+            Route {
+                sink: "all".into(),
+                kinds: vec![],
+                min_severity: Severity::Info,
+            },
+            Route {
+                sink: "pager".into(),
+                kinds: vec![],
+                min_severity: Severity::High,
+            },
+        ],
+    }
+}
+
+fn signal(kind: Kind, subject: &str, nodes: &[&str], at: u64) -> Signal {
+    Signal {
+        kind,
+        subject: subject.into(),
+        summary: format!("{} {subject}", kind.as_str()),
+        evidence: serde_json::json!({ "at": at }),
+        nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        at,
+        count: 1,
+    }
+}
+
+#[test]
+fn ten_thousand_identical_signals_make_one_alert_counting_them() {
+    let mut b = Book::new(settings());
+    let mut opened = 0;
+    for i in 0..10_000u64 {
+        let s = signal(
+            Kind::EgressBlocked,
+            "orders -> 169.254.169.254:80",
+            &["service:orders"],
+            1_000 + i,
+        );
+        if let Raised::Opened(_) = b.raise(s) {
+            opened += 1;
+        }
+    }
+    assert_eq!(opened, 1);
+    let a: Vec<_> = b.alerts().collect();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].count, 10_000);
+    assert_eq!(a[0].first_seen, 1_000);
+    assert_eq!(a[0].last_seen, 10_999);
+    assert_eq!(a[0].evidence["at"], 10_999, "evidence of the latest repeat");
+    assert_eq!(
+        a[0].version, 1,
+        "repeats do not make sinks hear of it again"
+    );
+    assert_eq!(a[0].delivery["all"].wanted, 1);
+    assert_eq!(a[0].delivery["pager"].wanted, 1, "egress_blocked is high");
+}
+
+#[test]
+fn severities_come_from_config_and_filter_sinks() {
+    let mut b = Book::new(settings());
+    let Raised::Opened(id) = b.raise(signal(Kind::NewEdge, "a -> b", &[], 1)) else {
+        panic!("not opened");
+    };
+    let a = b.get(id).unwrap();
+    assert_eq!(a.severity, Severity::Low);
+    assert!(a.delivery.contains_key("all"));
+    assert!(
+        !a.delivery.contains_key("pager"),
+        "below the pager's minimum"
+    );
+}
+
+#[test]
+fn a_resolved_alert_is_not_reopened_a_new_one_is() {
+    let mut b = Book::new(settings());
+    let s = || signal(Kind::EgressBlocked, "x -> y", &["service:x"], 5);
+    let Raised::Opened(first) = b.raise(s()) else {
+        panic!()
+    };
+    assert_eq!(b.acknowledge(first).unwrap().state, State::Acknowledged);
+    assert_eq!(
+        b.raise(s()),
+        Raised::Repeated(first),
+        "acknowledged still counts"
+    );
+    assert_eq!(b.get(first).unwrap().count, 2);
+    let r = b.resolve(first).unwrap();
+    assert_eq!(r.state, State::Resolved);
+    assert_eq!(r.version, 2, "sinks hear of the resolve");
+    let Raised::Opened(second) = b.raise(s()) else {
+        panic!("a repeat after resolve opens a new alert")
+    };
+    assert_ne!(first, second);
+}
+
+#[test]
+fn quiet_alerts_resolve_themselves_by_the_clock_given() {
+    let mut b = Book::new(settings());
+    b.raise(signal(Kind::EgressBlocked, "a", &["service:a"], 0));
+    b.raise(signal(Kind::EgressBlocked, "b", &["service:b"], 10 * MIN));
+    assert!(b.expire(15 * MIN - 1).is_empty());
+    let gone = b.expire(15 * MIN);
+    assert_eq!(gone.len(), 1);
+    assert_eq!(b.get(gone[0]).unwrap().subject, "a");
+    assert_eq!(b.live_count(), 1);
+    b.raise(signal(Kind::EgressBlocked, "b", &["service:b"], 20 * MIN));
+    assert!(
+        b.expire(25 * MIN).is_empty(),
+        "a repeat restarts the quiet period"
+    );
+    assert_eq!(b.expire(35 * MIN).len(), 1);
+    let incident = b.incidents().find(|i| i.alerts.contains(&gone[0])).unwrap();
+    assert_eq!(incident.state, State::Resolved);
+}
+
+#[test]
+fn alerts_sharing_a_node_within_the_window_form_one_incident_with_that_root() {
+    let mut b = Book::new(settings());
+    let out = |b: &mut Book, k, subj: &str, nodes: &[&str], at| match b
+        .raise(signal(k, subj, nodes, at))
+    {
+        Raised::Opened(id) => b.get(id).unwrap().incident.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let i1 = out(
+        &mut b,
+        Kind::NewEdge,
+        "service:orders -> external:evil.example",
+        &["service:orders", "external:evil.example"],
+        0,
+    );
+    let i2 = out(
+        &mut b,
+        Kind::EgressBlocked,
+        "orders -> 169.254.169.254:80",
+        &["service:orders", "external:169.254.169.254"],
+        MIN,
+    );
+    let i3 = out(
+        &mut b,
+        Kind::RateAnomaly,
+        "service:orders -> external:evil.example GET /x",
+        &["service:orders", "external:evil.example"],
+        2 * MIN,
+    );
+    assert_eq!(i1, i2);
+    assert_eq!(i1, i3);
+    let unrelated = out(
+        &mut b,
+        Kind::NewService,
+        "service:users",
+        &["service:users"],
+        3 * MIN,
+    );
+    assert_ne!(unrelated, i1, "no shared node");
+    let late = out(
+        &mut b,
+        Kind::ShadowEndpoint,
+        "service:orders GET /debug",
+        &["service:orders"],
+        2 * MIN + 10 * MIN + 1,
+    );
+    assert_ne!(late, i1, "outside the window");
+    let inc = b.incidents().find(|i| i.id == i1).unwrap();
+    assert_eq!(inc.root, "service:orders");
+    assert_eq!(inc.alerts.len(), 3);
+    assert_eq!(inc.first_seen, 0);
+    assert_eq!(inc.last_seen, 2 * MIN);
+}
+
+#[test]
+fn open_alerts_are_capped_and_the_overflow_counted() {
+    let mut b = Book::new(settings());
+    for i in 0..(MAX_OPEN + 3) {
+        b.raise(signal(
+            Kind::UnknownEgressSource,
+            &format!("unknown:{i}"),
+            &[],
+            1,
+        ));
+    }
+    assert_eq!(b.live_count(), MAX_OPEN);
+    assert_eq!(b.overflow, 3);
+}
+
+#[test]
+fn deliveries_are_owed_until_confirmed_and_never_handed_out_twice() {
+    let mut b = Book::new(settings());
+    let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &[], 1)) else {
+        panic!()
+    };
+    assert!(b.owed("all", 10).is_empty(), "not stored yet");
+    let (dirty, _) = b.take_dirty();
+    assert_eq!(dirty.len(), 1);
+    assert_eq!(b.owed("all", 10), vec![id]);
+    assert!(b.owed("all", 10).is_empty(), "already in the sink's hands");
+    assert_eq!(b.failed("all", id, "refused".into()), 1);
+    assert_eq!(b.get(id).unwrap().delivery["all"].status(), "failed");
+    let v = b.deliverable("all", id).unwrap().version;
+    b.delivered("all", id, v);
+    assert_eq!(b.get(id).unwrap().delivery["all"].status(), "delivered");
+    assert!(b.deliverable("all", id).is_none());
+    assert_eq!(b.get(id).unwrap().delivery["pager"].status(), "pending");
+}
+
+#[test]
+fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
+    let mut b = Book::new(settings());
+    let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &["service:s"], 1)) else {
+        panic!()
+    };
+    b.delivered("all", id, 1);
+    let alerts: Vec<_> = b.alerts().cloned().collect();
+    let incidents: Vec<_> = b.incidents().cloned().collect();
+    let mut s = settings();
+    s.routes.push(Route {
+        sink: "new".into(),
+        kinds: vec![],
+        min_severity: Severity::Info,
+    });
+    let mut again = Book::new(s);
+    again.restore(alerts, incidents, b.next_ids());
+    let a = again.get(id).unwrap();
+    assert!(!a.delivery["all"].owed());
+    assert!(a.delivery["new"].owed());
+    assert_eq!(
+        again.raise(signal(Kind::EgressBlocked, "s", &[], 2)),
+        Raised::Repeated(id)
+    );
+    let Raised::Opened(next) = again.raise(signal(Kind::EgressBlocked, "t", &[], 3)) else {
+        panic!()
+    };
+    assert!(next > id, "ids continue");
+}

@@ -1,0 +1,90 @@
+//! One task per sink: takes owed alert ids, sends the alert as it is now, retries with
+//! doubling backoff until the receiver takes it, and records the outcome in the book. A sink
+//! that keeps failing raises a `sink_failing` alert; its alerts stay owed, in the store too.
+
+use super::book::Book;
+use super::model::Kind;
+use super::sinks::Sink;
+use super::{intake, lock, AlertStats, Msg};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// First wait after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Failures in a row before the sink counts as failing.
+const FAILING_AFTER: u32 = 3;
+
+pub(super) struct Delivery {
+    pub name: String,
+    pub sink: Sink,
+    pub timeout: Duration,
+    pub max_backoff: Duration,
+    pub book: Arc<Mutex<Book>>,
+    pub intake: SyncSender<Msg>,
+    pub stats: Arc<AlertStats>,
+}
+
+impl Delivery {
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let id = tokio::select! {
+                id = jobs.recv() => match id { Some(id) => id, None => return },
+                _ = stop.changed() => return,
+            };
+            let mut backoff = FIRST_BACKOFF;
+            loop {
+                let Some(alert) = lock(&self.book).deliverable(&self.name, id) else {
+                    lock(&self.book).done(&self.name, id);
+                    break;
+                };
+                let attempt = tokio::time::timeout(self.timeout, self.sink.send(&alert));
+                let result = tokio::select! {
+                    r = attempt => r.unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout))),
+                    _ = stop.changed() => return,
+                };
+                let sink_stats = self.stats.sink(&self.name);
+                match result {
+                    Ok(()) => {
+                        lock(&self.book).delivered(&self.name, id, alert.version);
+                        if let Some(s) = sink_stats {
+                            s.delivered.fetch_add(1, Relaxed);
+                        }
+                        let _ = self.intake.try_send(Msg::Wake);
+                        break;
+                    }
+                    Err(e) => {
+                        let n = lock(&self.book).failed(&self.name, id, e.clone());
+                        if let Some(s) = sink_stats {
+                            s.failed.fetch_add(1, Relaxed);
+                        }
+                        if n == 1 || n.is_multiple_of(20) {
+                            tracing::warn!(sink = %self.name, alert = id, failures = n, error = %e, "alert delivery failed; will retry");
+                        }
+                        let about_itself =
+                            alert.kind == Kind::SinkFailing && alert.subject == self.name;
+                        if n == FAILING_AFTER && !about_itself {
+                            let signal = intake::fault(
+                                Kind::SinkFailing,
+                                &self.name,
+                                1,
+                                serde_json::json!({ "sink": self.name, "error": e, "alert": id }),
+                            );
+                            if self.intake.try_send(Msg::Signal(signal)).is_err() {
+                                self.stats.dropped.fetch_add(1, Relaxed);
+                            }
+                        }
+                        let _ = self.intake.try_send(Msg::Wake);
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(self.max_backoff.max(FIRST_BACKOFF));
+                    }
+                }
+            }
+        }
+    }
+}

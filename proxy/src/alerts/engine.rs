@@ -1,0 +1,204 @@
+//! The alert thread: takes signals off the bounded intake queue, counts them into the book,
+//! resolves quiet alerts, watches Sightline's own fault counters, writes every change to the
+//! store and only then streams it and hands owed deliveries to the sinks.
+
+use super::book::{Book, Raised};
+use super::intake;
+use super::model::{Kind, Signal};
+use super::store::AlertStore;
+use super::{lock, AlertStats, Msg};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+
+/// Most signals counted between two writes.
+const BATCH: usize = 20_000;
+/// How often quiet alerts and fault counters are checked, and owed deliveries offered again.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Counters the engine turns into fault alerts when they grow.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The recorder's counters (dropped records).
+    pub counters: Option<Arc<crate::record::Counters>>,
+    /// The store's health.
+    pub store: Option<Arc<crate::store::StoreStats>>,
+}
+
+/// A counter's last seen value, to raise only on growth.
+#[derive(Default)]
+struct Seen {
+    last: BTreeMap<&'static str, u64>,
+}
+
+impl Seen {
+    fn grew(&mut self, name: &'static str, now: u64) -> u64 {
+        let last = self.last.insert(name, now).unwrap_or(0);
+        now.saturating_sub(last)
+    }
+}
+
+pub(super) struct Engine {
+    pub book: Arc<Mutex<Book>>,
+    pub store: AlertStore,
+    pub rx: Receiver<Msg>,
+    pub sinks: Vec<(String, mpsc::Sender<u64>)>,
+    pub stream: broadcast::Sender<Arc<str>>,
+    pub stats: Arc<AlertStats>,
+    pub faults: Faults,
+    pub stop: Arc<AtomicBool>,
+    pub clock: fn() -> u64,
+}
+
+impl Engine {
+    pub fn run(mut self) {
+        let mut seen = Seen::default();
+        let mut last_tick: Option<Instant> = None;
+        let mut last_prune = Instant::now();
+        loop {
+            let mut stopping = self.stop.load(std::sync::atomic::Ordering::Acquire);
+            let mut batch = Vec::new();
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(m) => batch.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            while batch.len() < BATCH {
+                match self.rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let tick = last_tick.is_none_or(|t| t.elapsed() >= TICK);
+            {
+                let mut book = lock(&self.book);
+                for m in batch {
+                    if let Msg::Signal(s) = m {
+                        self.count(&mut book, s);
+                    }
+                }
+                if tick {
+                    last_tick = Some(Instant::now());
+                    book.expire((self.clock)());
+                    for s in self.faults(&mut seen) {
+                        self.count(&mut book, s);
+                    }
+                }
+            }
+            let wrote = self.persist();
+            if wrote || tick {
+                self.dispatch();
+            }
+            if last_prune.elapsed() > Duration::from_secs(600) {
+                last_prune = Instant::now();
+                let _ = self.store.prune();
+            }
+            if stopping {
+                self.persist();
+                return;
+            }
+        }
+    }
+
+    fn count(&self, book: &mut Book, s: Signal) {
+        self.stats.raised.fetch_add(1, Relaxed);
+        if book.raise(s) == Raised::Overflow {
+            self.stats.overflow.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Fault signals for counters that grew since the last tick.
+    fn faults(&self, seen: &mut Seen) -> Vec<Signal> {
+        let mut out = Vec::new();
+        let mut check = |name, subject: &str, kind, value: u64| {
+            let n = seen.grew(name, value);
+            if n > 0 {
+                out.push(intake::fault(
+                    kind,
+                    subject,
+                    n,
+                    serde_json::json!({ "counter": name, "total": value, "new": n }),
+                ));
+            }
+        };
+        if let Some(c) = &self.faults.counters {
+            check(
+                "records_dropped",
+                "recorder",
+                Kind::DroppedRecords,
+                c.records_dropped.load(Relaxed),
+            );
+        }
+        if let Some(s) = &self.faults.store {
+            check(
+                "store_errors",
+                "store",
+                Kind::StoreFailing,
+                s.errors.load(Relaxed),
+            );
+            check(
+                "store_dropped",
+                "store",
+                Kind::DroppedRecords,
+                s.dropped.load(Relaxed),
+            );
+        }
+        check(
+            "alert_signals_dropped",
+            "alerts",
+            Kind::DroppedRecords,
+            self.stats.dropped.load(Relaxed),
+        );
+        check(
+            "alert_store_errors",
+            "alert-store",
+            Kind::StoreFailing,
+            self.stats.store_errors.load(Relaxed),
+        );
+        out
+    }
+
+    /// Writes what changed; only a written change is streamed. Returns whether it wrote.
+    fn persist(&mut self) -> bool {
+        let (alerts, incidents, next) = {
+            let mut book = lock(&self.book);
+            let (a, i) = book.take_dirty();
+            (a, i, book.next_ids())
+        };
+        if alerts.is_empty() && incidents.is_empty() {
+            return false;
+        }
+        if let Err(e) = self.store.write(&alerts, &incidents, next) {
+            let n = self.stats.store_errors.fetch_add(1, Relaxed);
+            if n.is_multiple_of(100) {
+                tracing::warn!(error = %e, "alert store: write failed; will retry");
+            }
+            lock(&self.book).redirty(&alerts, &incidents);
+            std::thread::sleep(Duration::from_millis(500));
+            return false;
+        }
+        for a in &alerts {
+            let _ = self.stream.send(Arc::from(a.to_json().to_string()));
+        }
+        true
+    }
+
+    /// Offers each sink the stored alerts it is owed, as many as its queue takes.
+    fn dispatch(&self) {
+        for (name, tx) in &self.sinks {
+            let room = tx.capacity();
+            if room == 0 {
+                continue;
+            }
+            let ids = lock(&self.book).owed(name, room);
+            for id in ids {
+                if tx.try_send(id).is_err() {
+                    lock(&self.book).release(name, id);
+                }
+            }
+        }
+    }
+}

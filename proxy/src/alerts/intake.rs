@@ -1,0 +1,150 @@
+//! Turning what the proxy notices into alert signals: each security [`Event`] with the record
+//! that raised it, each analysis [`Finding`], and Sightline's own faults.
+//!
+//! An event maps by its `kind()` name to the alert kind of the same name, so a new event
+//! variant only needs a kind name that [`Kind::parse`] knows. Its subject and evidence come
+//! from the record: egress events are about `source -> destination`, unknown sources about the
+//! address, inbound (client) events about the client.
+
+use super::model::{Kind, Signal};
+use crate::analysis::engine::Finding;
+use crate::record::events::Event;
+use crate::record::{CallRecord, Direction};
+
+fn millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The node id of a record's caller, as the graph names it.
+fn source_node(rec: &CallRecord) -> String {
+    match (rec.direction, &rec.service, &rec.source_identity) {
+        (Direction::Egress, Some(s), _) => format!("service:{s}"),
+        (Direction::Egress, None, _) => format!("internal-unknown:{}", rec.source_addr.ip()),
+        (Direction::Inbound, _, Some(id)) => format!("client:{id}"),
+        (Direction::Inbound, _, None) => format!("client:{}", rec.source_addr.ip()),
+    }
+}
+
+/// The node id of what a record called.
+fn destination_node(rec: &CallRecord) -> Option<String> {
+    match rec.direction {
+        Direction::Egress if rec.inside == Some(true) => {
+            Some(format!("internal-unknown:{}", rec.host))
+        }
+        Direction::Egress => Some(format!("external:{}", rec.host)),
+        Direction::Inbound => rec.service.as_ref().map(|s| format!("service:{s}")),
+    }
+}
+
+/// The signal for a security event; `None` when no alert kind has the event's name.
+pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
+    let kind = Kind::parse(event.kind())?;
+    let source = rec.source_label();
+    let destination = rec.destination_label();
+    let subject = match (kind, rec.direction) {
+        (Kind::UnknownEgressSource, _) => source.clone(),
+        (_, Direction::Egress) => format!("{source} -> {destination}"),
+        (_, Direction::Inbound) => source.clone(),
+    };
+    let mut nodes = vec![source_node(rec)];
+    nodes.extend(destination_node(rec));
+    let mut summary = format!("{}: {subject}", kind.as_str().replace('_', " "));
+    if !rec.reason.is_empty() {
+        summary.push_str(&format!(" ({})", rec.reason));
+    }
+    let evidence = serde_json::json!({
+        "request_id": rec.request_id,
+        "direction": rec.direction.as_str(),
+        "source": source,
+        "source_addr": rec.source_addr.to_string(),
+        "destination": destination,
+        "method": rec.method.as_str(),
+        "host": rec.host,
+        "path": rec.path,
+        "sni": rec.sni,
+        "status": rec.status,
+        "decision": rec.decision.as_str(),
+        "reason": rec.reason,
+    });
+    Some(Signal {
+        kind,
+        subject,
+        summary,
+        evidence,
+        nodes,
+        at: millis(rec.start),
+        count: 1,
+    })
+}
+
+/// The alert kind of a finding.
+fn finding_kind(f: &Finding) -> Option<Kind> {
+    Some(match f.kind.as_str() {
+        "new_node" if f.evidence["node_kind"] == "external" => Kind::NewExternalDestination,
+        "new_node" => Kind::NewService,
+        "new_edge" => Kind::NewEdge,
+        "new_endpoint" => Kind::NewEndpoint,
+        "shadow_endpoint" => Kind::ShadowEndpoint,
+        "rate_spike" | "rate_drop" => Kind::RateAnomaly,
+        "error_surge" => Kind::ErrorAnomaly,
+        "latency_degradation" => Kind::LatencyAnomaly,
+        other => return Kind::parse(other),
+    })
+}
+
+/// Whether a token of a finding's subject is a graph node id.
+fn is_node(token: &str) -> bool {
+    token == "internet"
+        || ["service:", "client:", "internal-unknown:", "external:"]
+            .iter()
+            .any(|p| token.starts_with(p))
+}
+
+/// The signal for an analysis finding; `None` for a kind no alert has.
+pub fn finding(f: &Finding) -> Option<Signal> {
+    let kind = finding_kind(f)?;
+    let nodes: Vec<String> = f
+        .subject
+        .split_whitespace()
+        .filter(|t| is_node(t))
+        .map(str::to_owned)
+        .collect();
+    let summary = match kind {
+        Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly => format!(
+            "{}: {} (observed {}, expected {})",
+            f.kind.replace('_', " "),
+            f.subject,
+            f.evidence["observed"],
+            f.evidence["expected"]
+        ),
+        _ => format!("{}: {}", kind.as_str().replace('_', " "), f.subject),
+    };
+    let mut evidence = f.evidence.clone();
+    if let Some(o) = evidence.as_object_mut() {
+        o.insert("finding".into(), f.kind.clone().into());
+        o.insert("finding_id".into(), f.id.into());
+    }
+    Some(Signal {
+        kind,
+        subject: f.subject.clone(),
+        summary,
+        evidence,
+        nodes,
+        at: f.at.saturating_mul(1000),
+        count: 1,
+    })
+}
+
+/// A fault of Sightline itself, counted `count` times since the last one.
+pub fn fault(kind: Kind, subject: &str, count: u64, detail: serde_json::Value) -> Signal {
+    Signal {
+        kind,
+        subject: subject.to_owned(),
+        summary: format!("{}: {subject}", kind.as_str().replace('_', " ")),
+        evidence: detail,
+        nodes: vec![format!("sightline:{subject}")],
+        at: millis(std::time::SystemTime::now()),
+        count,
+    }
+}

@@ -1,0 +1,53 @@
+//! Alertmanager API v2: `POST /api/v2/alerts` with labels Alertmanager routes and silences on.
+
+use super::http::Poster;
+use crate::alerts::model::{rfc3339, Alert, State};
+
+/// An Alertmanager.
+#[derive(Debug)]
+pub struct Alertmanager {
+    /// `{base}/api/v2/alerts`.
+    pub url: http::Uri,
+    /// The client.
+    pub poster: Poster,
+}
+
+/// The v2 alert list for one alert: `endsAt` is set once it is resolved.
+pub fn payload(a: &Alert) -> serde_json::Value {
+    let mut alert = serde_json::json!({
+        "labels": {
+            "alertname": a.kind.as_str(),
+            "severity": a.severity.as_str(),
+            "subject": a.subject,
+            "sightline_alert": a.id.to_string(),
+            "source": "sightline",
+        },
+        "annotations": {
+            "summary": a.summary,
+            "count": a.count.to_string(),
+            "evidence": a.evidence.to_string(),
+            "incident": a.incident.map(|i| i.to_string()).unwrap_or_default(),
+        },
+        "startsAt": rfc3339(a.first_seen),
+    });
+    if a.state == State::Resolved {
+        alert["endsAt"] = rfc3339(a.last_seen.max(a.first_seen)).into();
+    }
+    serde_json::json!([alert])
+}
+
+/// `{base}/api/v2/alerts` for a configured base URL.
+pub fn alerts_url(base: &http::Uri) -> Result<http::Uri, String> {
+    let s = base.to_string();
+    format!("{}/api/v2/alerts", s.trim_end_matches('/'))
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| e.to_string())
+}
+
+impl Alertmanager {
+    /// Posts the alert.
+    pub async fn send(&self, a: &Alert) -> Result<(), String> {
+        let body = serde_json::to_vec(&payload(a)).map_err(|e| e.to_string())?;
+        self.poster.post(&self.url, body, &[]).await
+    }
+}

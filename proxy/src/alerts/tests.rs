@@ -1,0 +1,164 @@
+use super::intake;
+use super::model::Kind;
+use crate::analysis::engine::Finding;
+use crate::record::events::Event;
+use crate::record::{CallRecord, Direction};
+use sightline_policy::Decision;
+
+fn egress(service: Option<&str>) -> CallRecord {
+    CallRecord {
+        direction: Direction::Egress,
+        service: service.map(Into::into),
+        source_addr: std::net::SocketAddr::from(([10, 0, 0, 9], 4000)),
+        host: "169.254.169.254".into(),
+        dest_port: Some(80),
+        path: "/latest/meta-data/".into(),
+        decision: Decision::Blocked,
+        reason: "special-purpose address".into(),
+        ..CallRecord::sample()
+    }
+}
+
+#[test]
+fn events_map_by_kind_name_with_subject_and_nodes_from_the_record() {
+    let s = intake::event(&Event::EgressBlocked, &egress(Some("orders"))).unwrap();
+    assert_eq!(s.kind, Kind::EgressBlocked);
+    assert_eq!(s.subject, "orders -> 169.254.169.254:80");
+    assert_eq!(s.nodes, ["service:orders", "external:169.254.169.254"]);
+    assert_eq!(s.evidence["path"], "/latest/meta-data/");
+    assert_eq!(s.evidence["reason"], "special-purpose address");
+    let u = intake::event(&Event::UnknownEgressSource, &egress(None)).unwrap();
+    assert_eq!(u.kind, Kind::UnknownEgressSource);
+    assert_eq!(u.subject, "unknown:10.0.0.9");
+    assert_eq!(u.nodes[0], "internal-unknown:10.0.0.9");
+}
+
+#[test]
+fn every_event_kind_has_an_alert_kind() {
+    for e in [
+        Event::EgressBlocked,
+        Event::EgressReported,
+        Event::UnknownEgressSource,
+    ] {
+        assert!(Kind::parse(e.kind()).is_some(), "{}", e.kind());
+    }
+}
+
+#[test]
+fn findings_map_to_alert_kinds_with_their_nodes() {
+    let f = |kind: &str, subject: &str, evidence| Finding {
+        id: 3,
+        kind: kind.into(),
+        subject: subject.into(),
+        at: 100,
+        evidence,
+    };
+    let cases = [
+        (
+            "new_node",
+            "external:x.example",
+            serde_json::json!({"kind": "node", "node_kind": "external"}),
+            Kind::NewExternalDestination,
+        ),
+        (
+            "new_node",
+            "service:orders",
+            serde_json::json!({"kind": "node", "node_kind": "service"}),
+            Kind::NewService,
+        ),
+        (
+            "new_edge",
+            "service:a -> service:b",
+            serde_json::json!({}),
+            Kind::NewEdge,
+        ),
+        (
+            "new_endpoint",
+            "service:a GET /x",
+            serde_json::json!({}),
+            Kind::NewEndpoint,
+        ),
+        (
+            "shadow_endpoint",
+            "service:a GET /x",
+            serde_json::json!({}),
+            Kind::ShadowEndpoint,
+        ),
+        (
+            "rate_spike",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::RateAnomaly,
+        ),
+        (
+            "rate_drop",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::RateAnomaly,
+        ),
+        (
+            "error_surge",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::ErrorAnomaly,
+        ),
+        (
+            "latency_degradation",
+            "internet -> service:a GET /x",
+            serde_json::json!({}),
+            Kind::LatencyAnomaly,
+        ),
+    ];
+    for (kind, subject, evidence, want) in cases {
+        let s = intake::finding(&f(kind, subject, evidence)).unwrap();
+        assert_eq!(s.kind, want, "{kind}");
+        assert_eq!(s.at, 100_000);
+        assert_eq!(s.evidence["finding"], kind);
+    }
+    let s = intake::finding(&f(
+        "rate_spike",
+        "internet -> service:a GET /x",
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    assert_eq!(s.nodes, ["internet", "service:a"]);
+    assert!(intake::finding(&f("something_else", "x", serde_json::json!({}))).is_none());
+}
+
+#[tokio::test]
+async fn grown_fault_counters_become_alerts_counting_the_growth() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counters = std::sync::Arc::new(crate::record::Counters::default());
+    let store = std::sync::Arc::new(crate::store::StoreStats::default());
+    let alerts = super::Alerts::start(
+        &Default::default(),
+        None,
+        super::Faults {
+            counters: Some(counters.clone()),
+            store: Some(store.clone()),
+        },
+    )
+    .unwrap();
+    counters.records_dropped.fetch_add(5, Relaxed);
+    store.errors.fetch_add(2, Relaxed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let found = loop {
+        let list = alerts.list(&Default::default());
+        let list = list["alerts"].as_array().cloned().unwrap_or_default();
+        let by = |k: &str| list.iter().find(|a| a["kind"] == k).cloned();
+        if let (Some(d), Some(s)) = (by("dropped_records"), by("store_failing")) {
+            break (d, s);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no fault alerts: {list:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(found.0["subject"], "recorder");
+    assert_eq!(found.0["count"], 5);
+    assert_eq!(found.0["evidence"]["total"], 5);
+    assert_eq!(found.1["subject"], "store");
+    assert_eq!(found.1["count"], 2);
+    alerts.stop().await;
+}

@@ -1,0 +1,336 @@
+//! The `alerts:` section: sinks with their filters, severities per kind, the quiet period and
+//! the incident window.
+
+use super::values::Dur;
+use super::Checker;
+use crate::alerts::model::{Kind, Severity};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Alerting, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// An alert without repeats for this long resolves itself (default 15m).
+    pub quiet_period: Duration,
+    /// Alerts touching the same node within this window form one incident (default 10m).
+    pub incident_window: Duration,
+    /// Severity per kind where it differs from the kind's default.
+    pub severities: BTreeMap<Kind, Severity>,
+    /// Where alerts go.
+    pub sinks: Vec<SinkConfig>,
+    /// Keep alerts in the storage database (default); `false` keeps them in memory only.
+    pub persist: bool,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            quiet_period: Duration::from_secs(15 * 60),
+            incident_window: Duration::from_secs(10 * 60),
+            severities: BTreeMap::new(),
+            sinks: Vec::new(),
+            persist: true,
+        }
+    }
+}
+
+/// One sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkConfig {
+    /// Unique name (delivery status and metrics are per name).
+    pub name: String,
+    /// Where and how.
+    pub target: SinkTarget,
+    /// Only these kinds; empty means every kind.
+    pub kinds: Vec<Kind>,
+    /// Only alerts at least this severe.
+    pub min_severity: Severity,
+    /// Time allowed for one delivery attempt.
+    pub timeout: Duration,
+    /// Longest wait between retries (they start at 500ms and double).
+    pub max_backoff: Duration,
+}
+
+/// Where a sink delivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkTarget {
+    /// HTTP POST of the alert JSON (or a Slack message), signed when a secret is set.
+    Webhook {
+        /// `http://` or `https://` URL.
+        url: http::Uri,
+        /// HMAC-SHA256 key for the `X-Sightline-Signature` header.
+        secret: Option<String>,
+        /// Slack incoming-webhook message instead of the alert JSON.
+        slack: bool,
+        /// CA for an `https` URL (default: system roots).
+        ca: Option<PathBuf>,
+    },
+    /// RFC 5424 syslog with a CEF (or JSON) message.
+    Syslog {
+        /// UDP, TCP or TLS.
+        transport: Transport,
+        /// `host:port`.
+        addr: String,
+        /// CEF (default) or the alert JSON.
+        cef: bool,
+        /// CA for TLS (default: system roots).
+        ca: Option<PathBuf>,
+    },
+    /// Alertmanager API v2: `POST {url}/api/v2/alerts`.
+    Alertmanager {
+        /// Base URL.
+        url: http::Uri,
+        /// CA for an `https` URL.
+        ca: Option<PathBuf>,
+    },
+    /// One JSON line per delivery; `None` writes to standard output.
+    Jsonl {
+        /// The file, appended to.
+        path: Option<PathBuf>,
+    },
+}
+
+/// Syslog transports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// One datagram per message.
+    Udp,
+    /// Octet-counted frames (RFC 6587).
+    Tcp,
+    /// Octet-counted frames over TLS (RFC 5425).
+    Tls,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of alert settings")]
+pub(crate) struct AlertsFile {
+    quiet_period: Option<Dur>,
+    incident_window: Option<Dur>,
+    #[serde(default)]
+    severities: BTreeMap<Kind, Severity>,
+    #[serde(default)]
+    sinks: Vec<SinkFile>,
+    persist: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a sink mapping such as { type: webhook, url: https://hooks.example/x }"
+)]
+struct SinkFile {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: SinkType,
+    url: Option<String>,
+    path: Option<PathBuf>,
+    format: Option<String>,
+    secret: Option<String>,
+    ca: Option<PathBuf>,
+    #[serde(default)]
+    kinds: Vec<Kind>,
+    min_severity: Option<Severity>,
+    timeout: Option<Dur>,
+    max_backoff: Option<Dur>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum SinkType {
+    Webhook,
+    Slack,
+    Syslog,
+    Alertmanager,
+    Jsonl,
+}
+
+impl SinkType {
+    fn as_str(self) -> &'static str {
+        match self {
+            SinkType::Webhook => "webhook",
+            SinkType::Slack => "slack",
+            SinkType::Syslog => "syslog",
+            SinkType::Alertmanager => "alertmanager",
+            SinkType::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// Checks the section; `resolve` makes relative paths absolute.
+pub(super) fn convert(
+    raw: AlertsFile,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> AlertsConfig {
+    let d = AlertsConfig::default();
+    let quiet_period = raw.quiet_period.map_or(d.quiet_period, |x| x.0);
+    let incident_window = raw.incident_window.map_or(d.incident_window, |x| x.0);
+    if quiet_period < Duration::from_secs(1) {
+        check.issue("alerts.quiet_period", "at least 1s");
+    }
+    let mut sinks: Vec<SinkConfig> = Vec::new();
+    for (i, s) in raw.sinks.into_iter().enumerate() {
+        let key = format!("alerts.sinks[{i}]");
+        let name = s.name.clone().unwrap_or_else(|| s.kind.as_str().to_owned());
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            check.issue(
+                &format!("{key}.name"),
+                "use letters, digits, '-', '_' and '.' only (at most 64)",
+            );
+        }
+        if sinks.iter().any(|x| x.name == name) {
+            check.issue(
+                &format!("{key}.name"),
+                format!("another sink is named {name:?}; give each sink a distinct name"),
+            );
+        }
+        let Some(target) = target(&s, &key, resolve, check) else {
+            continue;
+        };
+        sinks.push(SinkConfig {
+            name,
+            target,
+            kinds: s.kinds,
+            min_severity: s.min_severity.unwrap_or(Severity::Info),
+            timeout: s.timeout.map_or(Duration::from_secs(5), |x| x.0),
+            max_backoff: s.max_backoff.map_or(Duration::from_secs(60), |x| x.0),
+        });
+    }
+    AlertsConfig {
+        quiet_period,
+        incident_window,
+        severities: raw.severities,
+        sinks,
+        persist: raw.persist.unwrap_or(true),
+    }
+}
+
+fn target(
+    s: &SinkFile,
+    key: &str,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> Option<SinkTarget> {
+    let ca = s.ca.clone().map(resolve);
+    let format = s.format.as_deref();
+    let allowed: &[&str] = match s.kind {
+        SinkType::Webhook => &["json", "slack"],
+        SinkType::Syslog => &["cef", "json"],
+        _ => &[],
+    };
+    if let Some(f) = format {
+        if !allowed.contains(&f) {
+            let msg = if allowed.is_empty() {
+                format!("a {} sink has no format choice", s.kind.as_str())
+            } else {
+                format!("unknown format {f:?}; use {}", allowed.join(" or "))
+            };
+            check.issue(&format!("{key}.format"), msg);
+        }
+    }
+    if s.secret.is_some() && s.kind != SinkType::Webhook {
+        check.issue(
+            &format!("{key}.secret"),
+            "only webhook sinks sign their deliveries",
+        );
+    }
+    if let Some(secret) = &s.secret {
+        if secret.len() < 16 {
+            check.issue(
+                &format!("{key}.secret"),
+                "use a secret of at least 16 characters",
+            );
+        }
+    }
+    let need_url = |check: &mut Checker<'_>| {
+        let url = s.url.as_deref();
+        if url.is_none() {
+            check.issue(
+                &format!("{key}.url"),
+                format!("a {} sink needs url", s.kind.as_str()),
+            );
+        }
+        url
+    };
+    match s.kind {
+        SinkType::Webhook | SinkType::Slack | SinkType::Alertmanager => {
+            let url = http_url(need_url(check)?, &format!("{key}.url"), check)?;
+            Some(match s.kind {
+                SinkType::Alertmanager => SinkTarget::Alertmanager { url, ca },
+                kind => SinkTarget::Webhook {
+                    url,
+                    secret: s.secret.clone(),
+                    slack: kind == SinkType::Slack || format == Some("slack"),
+                    ca,
+                },
+            })
+        }
+        SinkType::Syslog => {
+            let url = need_url(check)?;
+            let (scheme, addr) = url.split_once("://").unwrap_or(("", url));
+            let transport = match scheme {
+                "udp" => Transport::Udp,
+                "tcp" => Transport::Tcp,
+                "tls" => Transport::Tls,
+                _ => {
+                    check.issue(
+                        &format!("{key}.url"),
+                        format!(
+                            "{url:?}: write udp://host:port, tcp://host:port or tls://host:port"
+                        ),
+                    );
+                    return None;
+                }
+            };
+            let port_ok = addr
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !port_ok {
+                check.issue(&format!("{key}.url"), format!("{url:?}: needs host:port"));
+                return None;
+            }
+            Some(SinkTarget::Syslog {
+                transport,
+                addr: addr.to_owned(),
+                cef: format != Some("json"),
+                ca,
+            })
+        }
+        SinkType::Jsonl => {
+            let path = match s.path.as_deref() {
+                None => {
+                    check.issue(
+                        &format!("{key}.path"),
+                        "a jsonl sink needs path (a file, or - for standard output)",
+                    );
+                    return None;
+                }
+                Some(p) if p == Path::new("-") => None,
+                Some(p) => Some(resolve(p.to_owned())),
+            };
+            Some(SinkTarget::Jsonl { path })
+        }
+    }
+}
+
+fn http_url(url: &str, key: &str, check: &mut Checker<'_>) -> Option<http::Uri> {
+    match url.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => {
+            Some(u)
+        }
+        _ => {
+            check.issue(key, format!("{url:?}: write an http:// or https:// URL"));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

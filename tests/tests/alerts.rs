@@ -1,0 +1,369 @@
+//! Alerts end to end through the proxy: blocked egress calls become one alert per subject,
+//! delivered to a real webhook receiver that checks the signature; acknowledge and resolve
+//! through the admin API; the SSE stream; a receiver down across a restart gets everything;
+//! a storm of 10,000 blocked calls makes one alert and one delivery.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use sightline_tests::proxy::config;
+use sightline_tests::receivers::{free_port, signature_ok, WebhookReceiver};
+use sightline_tests::{eventually, Client, TestProxy};
+use std::net::SocketAddr;
+use std::path::Path;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "webhook-secret-0123456789";
+
+fn proxy_config(hook: SocketAddr, extra: &str) -> sightline::Config {
+    config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
+alerts:
+  sinks:
+    - {{ name: hook, type: webhook, url: \"http://{hook}/hook\", secret: {SECRET}, kinds: [egress_blocked, sink_failing], max_backoff: 200ms, timeout: 2s }}
+{extra}"
+    ))
+}
+
+/// A blocked call: the metadata address is never allowed.
+async fn blocked(egress: SocketAddr, path: &str) {
+    let req = Request::get(format!("http://169.254.169.254{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1().send(egress, req).await.unwrap();
+    assert_eq!(r.status, 403);
+}
+
+async fn post(admin: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let req = Request::post(path)
+        .header("host", admin.to_string())
+        .header("x-sightline-request", "test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1().send(admin, req).await.unwrap();
+    (r.status.as_u16(), r.json())
+}
+
+async fn alerts(px: &TestProxy, query: &str) -> Vec<serde_json::Value> {
+    px.admin_json(&format!("/api/alerts{query}")).await["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(proxy_config(hook.addr, "")).await;
+    let e = px.sightline.egress_addr().unwrap();
+    for _ in 0..3 {
+        blocked(e, "/latest/meta-data/").await;
+    }
+    let got = eventually("one webhook delivery", || async {
+        let r = hook.received();
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    let d = &got[0];
+    assert_eq!(d.path, "/hook");
+    assert!(
+        signature_ok(SECRET, &d.body, d.header("x-sightline-signature")),
+        "bad signature {:?}",
+        d.header("x-sightline-signature")
+    );
+    assert!(!signature_ok(
+        "another-secret-000000",
+        &d.body,
+        d.header("x-sightline-signature")
+    ));
+    let a = d.json();
+    assert_eq!(a["kind"], "egress_blocked");
+    assert_eq!(a["severity"], "high");
+    assert_eq!(a["state"], "open");
+    assert_eq!(a["subject"], "orders -> 169.254.169.254:80");
+    assert_eq!(a["evidence"]["path"], "/latest/meta-data/");
+    assert_eq!(d.header("x-sightline-delivery"), format!("{}.1", a["id"]));
+
+    let id = a["id"].as_u64().unwrap();
+    let listed = eventually("the alert counted 3 times and delivered", || async {
+        let list = alerts(&px, "?kind=egress_blocked").await;
+        list.into_iter()
+            .find(|x| x["id"] == id && x["count"] == 3 && x["delivery"]["hook"] == "delivered")
+    })
+    .await;
+    assert!(listed["first_seen"].as_str().unwrap().ends_with('Z'));
+    assert!(listed["incident"].is_u64());
+    let all = px.admin_json("/api/alerts").await;
+    let incident = all["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == listed["incident"])
+        .cloned()
+        .unwrap();
+    assert_eq!(incident["root"], "service:orders");
+    assert!(incident["alerts"]
+        .as_array()
+        .unwrap()
+        .contains(&listed["id"]));
+    assert_eq!(
+        px.metric("sightline_alert_deliveries_total{sink=\"hook\",result=\"delivered\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(alerts(&px, "?state=resolved").await.len(), 0);
+    assert_eq!(
+        Client::http1()
+            .get(px.admin, "/api/alerts?severity=loud")
+            .await
+            .status,
+        400
+    );
+
+    // State changes are POST only.
+    let r = Client::http1()
+        .get(px.admin, &format!("/api/alerts/{id}/ack"))
+        .await;
+    assert_eq!(r.status, 405);
+    let (status, acked) = post(px.admin, &format!("/api/alerts/{id}/ack")).await;
+    assert_eq!(status, 200);
+    assert_eq!(acked["state"], "acknowledged");
+    assert_eq!(post(px.admin, "/api/alerts/999999/ack").await.0, 404);
+    let (status, resolved) = post(px.admin, &format!("/api/alerts/{id}/resolve")).await;
+    assert_eq!(status, 200);
+    assert_eq!(resolved["state"], "resolved");
+    let second = eventually("the resolve delivered too", || async {
+        hook.received().get(1).cloned()
+    })
+    .await;
+    assert_eq!(second.json()["state"], "resolved");
+    assert_eq!(second.header("x-sightline-delivery"), format!("{id}.2"));
+    // After a resolve the next blocked call opens a new alert.
+    blocked(e, "/latest/meta-data/").await;
+    eventually("a new open alert", || async {
+        let list = alerts(&px, "?state=open&kind=egress_blocked").await;
+        list.into_iter().find(|x| x["id"] != id)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_stream_carries_each_change_as_a_server_sent_event() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(proxy_config(hook.addr, "")).await;
+    let e = px.sightline.egress_addr().unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(px.admin).await.unwrap();
+    tcp.write_all(
+        format!(
+            "GET /api/alerts/stream HTTP/1.1\r\nhost: {}\r\naccept: text/event-stream\r\n\r\n",
+            px.admin
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let read = |seen: &mut String, n: usize, buf: &[u8]| {
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    };
+    // The headers and the first comment arrive before any alert.
+    while !seen.contains(": connected") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "stream closed: {seen}");
+        read(&mut seen, n, &buf);
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen
+        .to_ascii_lowercase()
+        .contains("content-type: text/event-stream"));
+    blocked(e, "/sse").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let data = loop {
+        if let Some(line) = seen
+            .lines()
+            .find(|l| l.starts_with("data: {") && l.contains("egress_blocked"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert event: {seen}"
+        );
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "stream closed: {seen}");
+        read(&mut seen, n, &buf);
+    };
+    assert!(seen.contains("event: alert\n"), "{seen}");
+    let json: serde_json::Value = serde_json::from_str(data.trim_start_matches("data: ")).unwrap();
+    assert_eq!(json["kind"], "egress_blocked");
+    assert_eq!(json["evidence"]["path"], "/sse");
+}
+
+fn store_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sightline-alerts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[tokio::test]
+async fn a_receiver_down_across_a_restart_gets_every_alert_when_back() {
+    let dir = store_dir("restart");
+    let port = free_port();
+    let hook_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let extra = format!("storage: {{ path: {:?} }}\n", dir.display().to_string());
+    let px = TestProxy::start(proxy_config(hook_addr, &extra)).await;
+    let e = px.sightline.egress_addr().unwrap();
+    for path in ["/a", "/b"] {
+        blocked(e, path).await;
+    }
+    // Two subjects: the metadata address on port 80 and on another port.
+    let req = Request::get("http://169.254.169.254:8080/c")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(Client::http1().send(e, req).await.unwrap().status, 403);
+    // One sink delivers in order: the first alert fails and is retried, the second waits.
+    let failed = eventually("two alerts owed, the first failing", || async {
+        let list = alerts(&px, "?kind=egress_blocked").await;
+        let owed: Vec<u64> = list
+            .iter()
+            .filter(|a| a["delivery"]["hook"] != "delivered")
+            .map(|a| a["id"].as_u64().unwrap())
+            .collect();
+        let failing = list.iter().any(|a| a["delivery"]["hook"] == "failed");
+        (owed.len() == 2 && failing).then_some(owed)
+    })
+    .await;
+    eventually("the sink reported failing", || async {
+        let owed = px
+            .metric("sightline_alert_deliveries_owed{sink=\"hook\"}")
+            .await;
+        let sink_alert = alerts(&px, "?kind=sink_failing").await;
+        (owed >= 2.0 && sink_alert.first().is_some_and(|a| a["subject"] == "hook")).then_some(())
+    })
+    .await;
+    assert!(px.sightline.shutdown().await);
+
+    let hook = WebhookReceiver::on(port).await;
+    let px = TestProxy::start(proxy_config(hook_addr, &extra)).await;
+    let got = eventually("both alerts delivered after the restart", || async {
+        let ids: std::collections::BTreeSet<u64> = hook
+            .received()
+            .iter()
+            .filter(|r| signature_ok(SECRET, &r.body, r.header("x-sightline-signature")))
+            .map(|r| r.json())
+            .filter(|a| a["kind"] == "egress_blocked")
+            .map(|a| a["id"].as_u64().unwrap())
+            .collect();
+        failed.iter().all(|id| ids.contains(id)).then_some(ids)
+    })
+    .await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    let sink_failing = eventually("the sink_failing alert delivered too", || async {
+        hook.received()
+            .into_iter()
+            .map(|r| r.json())
+            .find(|a| a["kind"] == "sink_failing")
+    })
+    .await;
+    assert_eq!(sink_failing["subject"], "hook");
+    eventually("the API shows them delivered", || async {
+        let list = alerts(&px, "?kind=egress_blocked").await;
+        list.iter()
+            .filter(|a| failed.contains(&a["id"].as_u64().unwrap()))
+            .all(|a| a["delivery"]["hook"] == "delivered")
+            .then_some(())
+    })
+    .await;
+    drop(px);
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// Sends `n` blocked calls on one kept-alive connection.
+async fn blocked_burst(egress: SocketAddr, n: usize) {
+    let tcp = tokio::net::TcpStream::connect(egress).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..n {
+        let req = Request::get("http://169.254.169.254/storm")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send.ready().await.unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 403);
+        let _ = resp.into_body().collect().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_ten_thousand_blocked_calls_is_one_alert_and_one_delivery() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(proxy_config(hook.addr, "")).await;
+    let e = px.sightline.egress_addr().unwrap();
+    let bursts: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(blocked_burst(e, 2_500)))
+        .collect();
+    for b in bursts {
+        b.await.unwrap();
+    }
+    assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
+    let alert = eventually("one alert counting 10,000", || async {
+        let list = alerts(&px, "?kind=egress_blocked").await;
+        assert_eq!(list.len(), 1, "{list:?}");
+        let a = list.into_iter().next()?;
+        (a["count"] == 10_000 && a["delivery"]["hook"] == "delivered").then_some(a)
+    })
+    .await;
+    assert_eq!(alert["subject"], "orders -> 169.254.169.254:80");
+    assert_eq!(hook.received().len(), 1, "one delivery, not one per event");
+    assert_eq!(
+        px.metric("sightline_alert_deliveries_total{sink=\"hook\",result=\"delivered\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        px.metric("sightline_alert_signals_dropped_total").await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_post_from_another_origin_cannot_resolve_alerts() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(proxy_config(hook.addr, "")).await;
+    blocked(px.sightline.egress_addr().unwrap(), "/x").await;
+    let id = eventually("an alert", || async {
+        alerts(&px, "?kind=egress_blocked").await.first()?["id"].as_u64()
+    })
+    .await;
+    let client = Client::http1();
+    let send = |origin: String| {
+        let req = Request::post(format!("/api/alerts/{id}/resolve"))
+            .header("host", px.admin.to_string())
+            .header("x-sightline-request", "dashboard")
+            .header("origin", origin)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        client.send(px.admin, req)
+    };
+    let r = send("http://evil.example".into()).await.unwrap();
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        alerts(&px, "?kind=egress_blocked").await[0]["state"],
+        "open"
+    );
+    let r = send(format!("http://{}", px.admin)).await.unwrap();
+    assert_eq!(r.status, 200, "the dashboard's own origin");
+    assert_eq!(r.json()["state"], "resolved");
+}

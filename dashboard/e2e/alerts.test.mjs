@@ -1,5 +1,5 @@
-// A new blocked call appears in the alert feed without a reload (needs the alert pipeline's
-// /api/alerts and /api/alerts/stream).
+// A new blocked call appears in the alert feed without a reload, through the alert pipeline's
+// /api/alerts and /api/alerts/stream.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startDemo, browser, eventually, request } from "./harness.mjs";
@@ -29,7 +29,14 @@ test("a new blocked call shows up in the open alerts live", async () => {
   await eventually(async () => (await page.locator("#alerts-table tbody").textContent()).includes(host), 20000, "the blocked call's alert");
   assert.equal(navigations, 0, "no reload happened");
   const row = page.locator("#alerts-table tbody tr", { hasText: host }).first();
-  await row.getByRole("button", { name: "Acknowledge" }).click();
-  await eventually(async () => (await row.textContent()).includes("acknowledged") || (await page.locator("#alerts-table tbody tr", { hasText: host }).count()) === 0, 10000, "the acknowledgement");
+  const id = await row.getAttribute("data-id");
+  await row.locator("button", { hasText: "Acknowledge" }).click();
+  await eventually(async () => {
+    const acked = JSON.parse((await request(demo.admin + "/api/alerts?state=acknowledged")).body);
+    return acked.alerts.some((a) => String(a.id) === id);
+  }, 10000, "the acknowledgement in the API");
+  // The open-alerts view drops it without a reload.
+  await eventually(async () => (await page.locator(`#alerts-table tbody tr[data-id="${id}"]`).count()) === 0, 10000, "the row to leave the open view");
+  assert.equal(navigations, 0, "no reload happened");
   await page.close();
 });

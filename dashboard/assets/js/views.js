@@ -25,7 +25,7 @@ function connectStream() {
   stream.addEventListener("alert", (ev) => {
     try {
       const a = JSON.parse(ev.data);
-      if (a && a.id !== undefined) { alerts.set(String(a.id), a); renderAlerts(); }
+      if (a && a.id !== undefined) { alerts.set(String(a.id), a); scheduleRender(); }
     } catch (_) { /* a malformed event is skipped */ }
     $("alert-feed-status").textContent = "live";
   });
@@ -49,6 +49,36 @@ export async function refreshAlerts() {
   }
 }
 
+/** Rows by alert id, rebuilt only when the alert changed, so buttons stay put under a stream
+ * of updates. */
+const alertRows = new Map();
+let renderTimer = null;
+
+/** Coalesces bursts of events into at most a few renders a second. */
+function scheduleRender() {
+  if (renderTimer) return;
+  renderTimer = setTimeout(() => { renderTimer = null; renderAlerts(); }, 300);
+}
+
+function alertRow(a) {
+  const sig = [a.state, a.severity, a.count, a.last_seen, a.summary].join("\u0000");
+  const old = alertRows.get(String(a.id));
+  if (old && old.sig === sig) return old.tr;
+  const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
+    el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
+    el("td", { class: "mono" }, a.kind),
+    el("td", { class: "mono clip" }, a.subject),
+    el("td", { class: "clip" }, a.summary),
+    el("td", { class: "num" }, a.count),
+    el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
+    el("td", {}, a.state),
+    el("td", { class: "actions" },
+      a.state === "open" ? el("button", { type: "button", onclick: () => act(a.id, "ack") }, "Acknowledge") : null,
+      a.state !== "resolved" ? el("button", { type: "button", class: "ghost", onclick: () => act(a.id, "resolve") }, "Resolve") : null));
+  alertRows.set(String(a.id), { sig, tr });
+  return tr;
+}
+
 function renderAlerts() {
   const state = $("alert-state").value;
   const severity = $("alert-severity").value;
@@ -57,17 +87,8 @@ function renderAlerts() {
     .sort((a, b) => (a.state === "open" ? 0 : 1) - (b.state === "open" ? 0 : 1)
       || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9)
       || String(b.last_seen).localeCompare(String(a.last_seen)));
-  const rows = list.map((a) => el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
-    el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
-    el("td", { class: "mono" }, a.kind),
-    el("td", { class: "mono clip" }, a.subject),
-    el("td", { class: "clip" }, a.summary),
-    el("td", { class: "num" }, a.count),
-    el("td", {}, ago(a.last_seen)),
-    el("td", {}, a.state),
-    el("td", { class: "actions" },
-      a.state === "open" ? el("button", { type: "button", onclick: () => act(a.id, "ack") }, "Acknowledge") : null,
-      a.state !== "resolved" ? el("button", { type: "button", class: "ghost", onclick: () => act(a.id, "resolve") }, "Resolve") : null)));
+  const rows = list.map(alertRow);
+  for (const td of document.querySelectorAll("#alerts-table td.ago")) td.textContent = ago(td.dataset.t);
   fillTable(document.querySelector("#alerts-table tbody"), rows, $("alerts-empty"));
   const open = [...alerts.values()].filter((a) => a.state === "open").length;
   const badge = $("alert-count");

@@ -38,8 +38,11 @@ export async function eventually(check, ms = 20000, what = "condition") {
 
 /** Starts `sightline ...args`; resolves once it printed its admin and inbound addresses. */
 function start(args) {
+  // A temp dir of its own: the demo keeps its store there, so runs never share a graph.
+  const tmp = mkdtempSync(join(tmpdir(), "sightline-run-"));
   return new Promise((resolve, reject) => {
-    const child = spawn(binary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(binary(), args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TMPDIR: tmp } });
+    child.once("exit", () => rmSync(tmp, { recursive: true, force: true }));
     let out = "";
     let err = "";
     const timer = setTimeout(() => { child.kill("SIGKILL"); reject(new Error("sightline did not start: " + err)); }, 30000);

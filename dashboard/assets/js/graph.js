@@ -14,7 +14,7 @@ const FRESH_START_SECS = 60;
 const MAX_LABEL = 21;
 /** The smallest zoom the initial view uses: below it, 12 px labels are no longer legible. */
 const MIN_FIT_SCALE = 0.72;
-const TOOLBAR_PX = 40;
+const TOOLBAR_PX = 60;
 
 /** The graph view, drawing into `svgEl`; `onSelect(kind, item)` opens details. */
 export class GraphView {

@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
 # server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
-# receivers, chromium for the dashboard's browser tests.
+# receivers, Prometheus scraping /metrics in the telemetry tests, chromium for the dashboard's
+# browser tests.
 packages=(curl dnsmasq-base)
 packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
+packages+=(prometheus)
 packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
@@ -21,8 +23,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# OTLP receivers of the telemetry tests (PyPI): oteltap (HTTP/protobuf, prints what it gets)
+# and rotel (a collector receiving gRPC).
+python3 -c 'import oteltap, rotel' 2>/dev/null ||
+  python3 -m pip install -q oteltap==1.0.0 rotel==0.0.1a15 2>/dev/null ||
+  python3 -m pip install -q --break-system-packages oteltap==1.0.0 rotel==0.0.1a15
 
 echo "== rustfmt"
 cargo fmt --all -- --check

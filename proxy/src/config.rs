@@ -5,7 +5,12 @@ pub mod alerts;
 mod error;
 mod file;
 mod locate;
+mod telemetry;
 mod values;
+
+pub use telemetry::{
+    MetricsConfig, OtlpConfig, OtlpProtocol, Sampler, TelemetryConfig, TracesConfig,
+};
 
 pub use error::{ConfigError, ConfigIssue};
 
@@ -41,6 +46,8 @@ pub struct Config {
     pub analysis: AnalysisSettings,
     /// The embedded store; `None` keeps everything in memory only.
     pub storage: Option<crate::store::StoreConfig>,
+    /// OpenTelemetry export, trace-context formats and metric label caps.
+    pub telemetry: TelemetryConfig,
     /// Alert severities, grouping and sinks.
     pub alerts: alerts::AlertsConfig,
     /// Where the config came from, to name file and line in errors found later.
@@ -801,6 +808,15 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         check.issue("analysis.min_rate", "must be zero or more calls per step");
     }
 
+    let mut telemetry_issues = Vec::new();
+    let telemetry = telemetry::convert(
+        raw.telemetry.take(),
+        &|k| std::env::var(k).ok(),
+        &mut telemetry_issues,
+    );
+    for (key, message) in telemetry_issues {
+        check.issue(&key, message);
+    }
     let alerts = alerts::convert(raw.alerts, &resolve, check);
 
     let mut inbound = InboundConfig {
@@ -830,6 +846,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         enclave,
         analysis,
         storage,
+        telemetry,
         alerts,
         source: ConfigSource::default(),
     }

@@ -34,6 +34,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 /// Everything egress needs from one config.
 pub struct EgressRuntime {
@@ -138,7 +139,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let trace = TraceContext::from_header(req.headers().get("traceparent").map(|v| v.as_bytes()));
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
     let record = begin_record(
         &req,
@@ -162,7 +163,11 @@ pub async fn handle(
         rt.unknown.clone(),
         conn.activity.clone(),
     );
-    match proxy(rt, &conn, req, &mut guard, &trace, &request_id).await {
+    let span = trace.log_span(&request_id);
+    match proxy(rt, &conn, req, &mut guard, &trace, &request_id)
+        .instrument(span)
+        .await
+    {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             crate::inbound::finish_response_headers(
@@ -393,9 +398,7 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(authority) {
         h.insert(header::HOST, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
-        h.insert("traceparent", v);
-    }
+    trace.propagate(h);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
@@ -438,6 +441,7 @@ fn begin_record(
         trace_id: trace.trace_id,
         span_id: trace.span_id,
         parent_span_id: trace.parent_id,
+        trace_flags: trace.flags,
         start: SystemTime::now(),
         duration: Duration::ZERO,
         upstream_latency: None,

@@ -30,8 +30,8 @@ use sightline_policy::Decision;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
+use tracing::Instrument;
 
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What the proxy knows about the client connection a request arrived on.
@@ -55,7 +55,7 @@ pub async fn handle(
 ) -> Response<RecordedBody> {
     let active = shared.active();
     let h1 = req.version() < Version::HTTP_2;
-    let trace = TraceContext::from_header(req.headers().get(TRACEPARENT).map(|v| v.as_bytes()));
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
     let record = begin_record(
         &req,
@@ -70,7 +70,11 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    match proxy(&active, &conn, req, &mut guard, &trace, &request_id).await {
+    let span = trace.log_span(&request_id);
+    match proxy(&active, &conn, req, &mut guard, &trace, &request_id)
+        .instrument(span)
+        .await
+    {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             finish_response_headers(
@@ -284,9 +288,7 @@ fn upstream_request(
             h.insert(header::HOST, v);
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&trace.header_value()) {
-        h.insert(TRACEPARENT, v);
-    }
+    trace.propagate(h);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert(REQUEST_ID, v);
     }
@@ -327,6 +329,7 @@ fn begin_record(
         trace_id: trace.trace_id,
         span_id: trace.span_id,
         parent_span_id: trace.parent_id,
+        trace_flags: trace.flags,
         start: SystemTime::now(),
         duration: Default::default(),
         upstream_latency: None,

@@ -21,6 +21,7 @@ pub mod record;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod trace;
 pub mod upstream;
 

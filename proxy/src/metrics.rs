@@ -211,9 +211,12 @@ pub fn render(shared: &Shared) -> String {
         let _ = writeln!(out, "{name} {value}");
     }
     crate::alerts::metrics::render(&mut out, &shared.alerts);
+    rec.telemetry().render(&mut out);
+    c.registry.render(&mut out);
     out
 }
 
+/// Writes the HELP and TYPE lines of a metric family.
 pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -438,12 +438,15 @@ impl Sightline {
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
         let alerts = start_alerts(&active.config, &counters, store.as_ref());
-        let recorder = Recorder::start_with_alerts(
+        let telemetry =
+            crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
+        let recorder = Recorder::start_with(
             &active.config.recording,
             counters.clone(),
             analysis,
             store,
             Some(alerts.clone()),
+            telemetry,
         );
         let shared = Arc::new(Shared {
             active: ArcSwap::from_pointee(active),

@@ -1,4 +1,10 @@
-//! W3C trace context (`traceparent`): continue the caller's trace or start one.
+//! W3C trace context (`traceparent`, `tracestate`): continue the caller's trace or start one,
+//! and pass it on with this hop as the parent. B3 headers ([`b3`]) are accepted as an option.
+//! `baggage` and a continued trace's `tracestate` pass through untouched.
+
+pub mod b3;
+
+use http::HeaderMap;
 
 /// The trace context of one proxied call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +39,38 @@ impl TraceContext {
         }
     }
 
+    /// Reads a request's trace context: `traceparent` when valid, else (with `b3` on) the B3
+    /// single `b3` header or the multi `X-B3-*` headers, else a new sampled trace.
+    pub fn from_headers(h: &HeaderMap, b3: bool) -> Self {
+        let tp = h.get("traceparent").map(|v| v.as_bytes());
+        let t = TraceContext::from_header(tp);
+        if t.parent_id.is_some() || !b3 {
+            return t;
+        }
+        match b3::parse(h) {
+            Some((trace_id, parent, sampled)) => TraceContext {
+                trace_id,
+                parent_id: Some(parent),
+                span_id: t.span_id,
+                flags: u8::from(sampled),
+            },
+            None => t,
+        }
+    }
+
+    /// Sets the headers sent upstream: `traceparent` with this hop as the parent; a
+    /// `tracestate` is dropped when the trace was restarted (it belonged to another trace);
+    /// B3 headers the caller sent are rewritten to the same context.
+    pub fn propagate(&self, h: &mut HeaderMap) {
+        if let Ok(v) = http::HeaderValue::from_str(&self.header_value()) {
+            h.insert("traceparent", v);
+        }
+        if self.parent_id.is_none() {
+            h.remove("tracestate");
+        }
+        b3::rewrite(h, self);
+    }
+
     /// The `traceparent` value to send upstream: this hop as the parent.
     pub fn header_value(&self) -> String {
         format!(
@@ -40,6 +78,19 @@ impl TraceContext {
             hex(&self.trace_id),
             hex(&self.span_id),
             self.flags
+        )
+    }
+
+    /// The log span of a call: every line logged while the call is served carries its trace
+    /// id, span id and request id. At the error level so that every level that logs anything
+    /// keeps it; target `sightline::call`, so `--log info,sightline::call=off` turns it off.
+    pub fn log_span(&self, request_id: &str) -> tracing::Span {
+        tracing::error_span!(
+            target: "sightline::call",
+            "call",
+            trace_id = %hex(&self.trace_id),
+            span_id = %hex(&self.span_id),
+            request_id = %request_id
         )
     }
 

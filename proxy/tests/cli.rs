@@ -366,6 +366,58 @@ fn certs_init_writes_loadable_material() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[test]
+fn json_log_lines_logged_during_a_call_carry_its_trace_id() {
+    let dir = tmpdir("logs");
+    let path = dir.join("sightline.yaml");
+    let dead = closed_port();
+    let listen = closed_port();
+    std::fs::write(
+        &path,
+        format!(
+            "version: 1\nadmin: {{ listen: 127.0.0.1:0 }}\ninbound:\n  listen: {listen}\n  routes: [ {{ path_prefix: /, service: dead }} ]\nservices:\n  dead: {{ upstreams: [\"{dead}\"], ejection: {{ consecutive_failures: 1 }} }}\nrecording: {{ access_log: false }}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json", "--log", "warn", "run", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for("the inbound listener", || {
+        TcpStream::connect_timeout(&listen, Duration::from_millis(100)).ok()
+    });
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut s = TcpStream::connect(listen).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.1\r\nHost: x\r\ntraceparent: 00-{trace}-00f067aa0ba902b7-01\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 502"), "{reply}");
+    let line = wait_for("the ejection warning", || {
+        let line = rx.recv_timeout(Duration::from_millis(100)).ok()?;
+        line.contains("upstream ejected").then_some(line)
+    });
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["span"]["trace_id"], trace, "{line}");
+    assert!(v["span"]["request_id"].is_string(), "{line}");
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// Ten thousand clients at once, each holding its connection open until every one has sent a
 /// request: all are answered, and a newcomer is still served. The proxy runs as its own
 /// process so each side stays within its file-descriptor limit.

@@ -7,6 +7,8 @@
 pub mod client;
 pub mod dns;
 pub mod eventually;
+pub mod otel;
+pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod receivers;

@@ -81,6 +81,8 @@ pub struct Analysis {
     trace_order: VecDeque<[u8; 16]>,
     /// Endpoint-level dependencies with their call counts.
     dependencies: HashMap<Dependency, u64>,
+    /// The route template of the call [`Analysis::observe`] saw last.
+    last_template: Option<Arc<str>>,
 }
 
 impl Analysis {
@@ -98,7 +100,14 @@ impl Analysis {
             traces: HashMap::new(),
             trace_order: VecDeque::new(),
             dependencies: HashMap::new(),
+            last_template: None,
         }
+    }
+
+    /// The route template of the call last observed (`None` when it had no place in the
+    /// graph); span names and metric labels use it.
+    pub fn last_template(&self) -> Option<Arc<str>> {
+        self.last_template.clone()
     }
 
     /// Takes back what a previous run stored: known nodes are not new again, findings and
@@ -238,6 +247,7 @@ impl Analysis {
 
     /// Adds one finished call; returns the findings it raised.
     pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
+        self.last_template = None;
         let at_ms = rec
             .start
             .duration_since(UNIX_EPOCH)
@@ -256,6 +266,7 @@ impl Analysis {
                     .classify(&rec.host, &rec.method, &rec.path, rec.status);
                 (c.template, c.shadow)
             };
+        self.last_template = Some(template.clone());
         let o = Observation {
             from,
             to,

@@ -33,6 +33,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub analysis: AnalysisFile,
     pub storage: Option<StorageFile>,
+    pub telemetry: Option<super::telemetry::TelemetryFile>,
     #[serde(default)]
     pub alerts: super::alerts::AlertsFile,
 }

@@ -60,6 +60,8 @@ pub struct CallRecord {
     pub span_id: [u8; 8],
     /// The caller's span id, when it sent `traceparent`.
     pub parent_span_id: Option<[u8; 8]>,
+    /// W3C trace flags (bit 0: sampled) as sent upstream.
+    pub trace_flags: u8,
     /// When the request arrived.
     pub start: SystemTime,
     /// Until the end of the response body (or of the tunnel, for upgrades).
@@ -146,6 +148,7 @@ impl CallRecord {
             trace_id: [1; 16],
             span_id: [2; 8],
             parent_span_id: None,
+            trace_flags: 1,
             start: std::time::SystemTime::now(),
             duration: Duration::from_millis(1),
             upstream_latency: None,

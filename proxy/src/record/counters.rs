@@ -161,6 +161,9 @@ pub struct Counters {
     pub reloads_ok: AtomicU64,
     /// Config reloads rejected (the running config kept serving).
     pub reloads_failed: AtomicU64,
+    /// Labelled counters and gauges registered by other parts of the proxy (client
+    /// protections, alert sinks, ...), rendered on `/metrics` and pushed over OTLP.
+    pub registry: crate::telemetry::Registry,
 }
 
 impl Counters {

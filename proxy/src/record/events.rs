@@ -73,6 +73,7 @@ pub fn log(event: &Event, rec: &CallRecord) {
         target: "sightline::event",
         kind = event.kind(),
         request_id = %rec.request_id,
+        trace_id = %crate::trace::hex(&rec.trace_id),
         source = %rec.source_label(),
         destination = %rec.destination_label(),
         dialed = rec.upstream.as_deref().unwrap_or("-"),

@@ -3,6 +3,7 @@
 use super::{CallRecord, Counters, ServiceCounters, StatusClass};
 use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
+use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use sightline_dashboard::CallQuery;
 use std::collections::VecDeque;
@@ -19,6 +20,7 @@ pub struct Recorder {
     recent: Arc<RecentCalls>,
     analysis: Arc<Mutex<Analysis>>,
     store: Option<crate::store::Store>,
+    telemetry: Arc<Telemetry>,
 }
 
 /// How often nodes' last-seen times and baselines are written to the store.
@@ -49,6 +51,20 @@ impl Recorder {
         store: Option<crate::store::Store>,
         alerts: Option<crate::alerts::Alerts>,
     ) -> Arc<Recorder> {
+        let telemetry = Telemetry::disabled(&Default::default());
+        Recorder::start_with(config, counters, analysis, store, alerts, telemetry)
+    }
+
+    /// [`Recorder::start_with_alerts`] with span and metric export.
+    pub fn start_with(
+        config: &RecordingConfig,
+        counters: Arc<Counters>,
+        analysis: Analysis,
+        store: Option<crate::store::Store>,
+        alerts: Option<crate::alerts::Alerts>,
+        telemetry: Telemetry,
+    ) -> Arc<Recorder> {
+        let telemetry = Arc::new(telemetry);
         let (tx, rx) = mpsc::channel(config.queue);
         let recent = Arc::new(RecentCalls::new(config.recent_calls));
         let analysis = Arc::new(Mutex::new(analysis));
@@ -60,6 +76,7 @@ impl Recorder {
             events: super::events::Events::default(),
             store: store.clone(),
             last_snapshot: std::time::Instant::now(),
+            telemetry: telemetry.clone(),
             alerts,
         };
         tokio::spawn(task.run(rx));
@@ -70,7 +87,13 @@ impl Recorder {
             recent,
             analysis,
             store,
+            telemetry,
         })
+    }
+
+    /// Span export and the per-edge series.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
     }
 
     /// The store's health, when there is a store.
@@ -128,6 +151,7 @@ struct Task {
     events: super::events::Events,
     store: Option<crate::store::Store>,
     last_snapshot: std::time::Instant,
+    telemetry: Arc<Telemetry>,
     alerts: Option<crate::alerts::Alerts>,
 }
 
@@ -168,8 +192,13 @@ impl Task {
                 alerts.event(&event, &rec);
             }
         }
-        let found = self.lock().observe(&rec);
+        let (found, template) = {
+            let mut a = self.lock();
+            let found = a.observe(&rec);
+            (found, a.last_template())
+        };
         self.found(found);
+        self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
             let at = rec
                 .start

@@ -1,0 +1,389 @@
+//! Per-edge request series shaped like Istio's standard metrics (`istio_requests_total`,
+//! `istio_request_duration_milliseconds`, `istio_request_bytes`, `istio_response_bytes`), so
+//! graph tools that read those from Prometheus can draw Sightline's traffic. Fed by the
+//! recorder task (off the data path), keyed by bounded labels: route templates instead of raw
+//! paths, and a cap on label sets past which calls share one `overflow` series.
+
+use crate::metrics::{escape, family as head};
+use crate::record::{CallRecord, Direction, Protocol, StatusClass};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+
+/// Upper bounds (milliseconds) of the duration buckets (Istio's defaults).
+pub const DURATION_MS_BUCKETS: [f64; 14] = [
+    0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+];
+
+/// Upper bounds (bytes) of the size buckets.
+pub const SIZE_BUCKETS: [f64; 9] = [
+    1.0,
+    10.0,
+    100.0,
+    1000.0,
+    10_000.0,
+    100_000.0,
+    1_000_000.0,
+    10_000_000.0,
+    100_000_000.0,
+];
+
+/// The labels of one series, in export order.
+pub const LABELS: [&str; 15] = [
+    "reporter",
+    "source_workload",
+    "source_canonical_service",
+    "source_principal",
+    "destination_workload",
+    "destination_service",
+    "destination_service_name",
+    "destination_canonical_service",
+    "request_protocol",
+    "request_method",
+    "route",
+    "response_code",
+    "status_class",
+    "decision",
+    "destination_enclave",
+];
+
+/// The label values of one series.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    /// `destination` for inbound calls (Sightline in front of the callee), `source` for egress.
+    pub reporter: &'static str,
+    /// The caller: its verified identity or egress service, else `unknown`.
+    pub source: String,
+    /// The caller's verified identity, else `unknown`.
+    pub principal: String,
+    /// The callee: the inbound service, or the egress destination host.
+    pub destination: String,
+    /// The called service as `service` (inbound) or `host:port` (egress).
+    pub destination_service: String,
+    /// `http` or `tcp` (CONNECT tunnels).
+    pub protocol: &'static str,
+    /// The request method (unknown methods as `other`).
+    pub method: &'static str,
+    /// The route template, `-` when none.
+    pub route: String,
+    /// The status code, `0` when none was sent.
+    pub code: u16,
+    /// `2xx`…, `error`.
+    pub class: &'static str,
+    /// `allowed`, `reported`, `blocked`, `limited`.
+    pub decision: &'static str,
+    /// Egress: `inside` or `outside` the enclave; `-` otherwise.
+    pub enclave: &'static str,
+}
+
+impl SeriesKey {
+    /// The key of `rec`.
+    pub fn of(rec: &CallRecord, template: Option<&str>) -> SeriesKey {
+        let unknown = || "unknown".to_owned();
+        let (reporter, source, destination, destination_service) = match rec.direction {
+            Direction::Inbound => (
+                "destination",
+                rec.source_identity
+                    .as_deref()
+                    .map_or_else(unknown, str::to_owned),
+                rec.service.as_deref().unwrap_or("-").to_owned(),
+                rec.service.as_deref().unwrap_or("-").to_owned(),
+            ),
+            Direction::Egress => (
+                "source",
+                rec.service.as_deref().map_or_else(unknown, str::to_owned),
+                rec.host.clone(),
+                rec.destination_label(),
+            ),
+        };
+        SeriesKey {
+            reporter,
+            source,
+            principal: rec
+                .source_identity
+                .as_deref()
+                .map_or_else(unknown, str::to_owned),
+            destination,
+            destination_service,
+            protocol: if rec.protocol == Protocol::Tunnel {
+                "tcp"
+            } else {
+                "http"
+            },
+            method: method(&rec.method),
+            route: template.unwrap_or("-").to_owned(),
+            code: rec.status.unwrap_or(0),
+            class: StatusClass::of(rec.status).as_str(),
+            decision: rec.decision.as_str(),
+            enclave: match rec.inside {
+                Some(true) => "inside",
+                Some(false) => "outside",
+                None => "-",
+            },
+        }
+    }
+
+    /// The series every call shares once the cap is reached.
+    pub fn overflow() -> SeriesKey {
+        let o = || "overflow".to_owned();
+        SeriesKey {
+            reporter: "overflow",
+            source: o(),
+            principal: o(),
+            destination: o(),
+            destination_service: o(),
+            protocol: "overflow",
+            method: "overflow",
+            route: o(),
+            code: 0,
+            class: "overflow",
+            decision: "overflow",
+            enclave: "overflow",
+        }
+    }
+
+    /// The label values in [`LABELS`] order.
+    pub fn values(&self) -> [String; 15] {
+        [
+            self.reporter.to_owned(),
+            self.source.clone(),
+            self.source.clone(),
+            self.principal.clone(),
+            self.destination.clone(),
+            self.destination_service.clone(),
+            self.destination.clone(),
+            self.destination.clone(),
+            self.protocol.to_owned(),
+            self.method.to_owned(),
+            self.route.clone(),
+            self.code.to_string(),
+            self.class.to_owned(),
+            self.decision.to_owned(),
+            self.enclave.to_owned(),
+        ]
+    }
+}
+
+fn method(m: &http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The counts of one series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// Calls.
+    pub requests: u64,
+    /// Non-cumulative duration bucket counts; the last is +Inf.
+    pub duration: [u64; DURATION_MS_BUCKETS.len() + 1],
+    /// Sum of durations, milliseconds.
+    pub duration_sum_ms: f64,
+    /// Request body size buckets.
+    pub request_bytes: [u64; SIZE_BUCKETS.len() + 1],
+    /// Sum of request body bytes.
+    pub request_bytes_sum: u64,
+    /// Response body size buckets.
+    pub response_bytes: [u64; SIZE_BUCKETS.len() + 1],
+    /// Sum of response body bytes.
+    pub response_bytes_sum: u64,
+}
+
+fn bucket(bounds: &[f64], v: f64) -> usize {
+    bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len())
+}
+
+impl Series {
+    fn add(&mut self, rec: &CallRecord) {
+        self.requests += 1;
+        let ms = rec.duration.as_secs_f64() * 1e3;
+        self.duration[bucket(&DURATION_MS_BUCKETS, ms)] += 1;
+        self.duration_sum_ms += ms;
+        self.request_bytes[bucket(&SIZE_BUCKETS, rec.bytes_in as f64)] += 1;
+        self.request_bytes_sum += rec.bytes_in;
+        self.response_bytes[bucket(&SIZE_BUCKETS, rec.bytes_out as f64)] += 1;
+        self.response_bytes_sum += rec.bytes_out;
+    }
+}
+
+/// The series, capped.
+#[derive(Debug)]
+pub struct Mesh {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    series: HashMap<SeriesKey, Series>,
+    cap: usize,
+    overflowed: u64,
+}
+
+impl Mesh {
+    /// An empty set holding at most `cap` label sets (plus the overflow series).
+    pub fn new(cap: usize) -> Self {
+        Mesh {
+            inner: Mutex::new(Inner {
+                series: HashMap::new(),
+                cap,
+                overflowed: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one call; returns the key it was counted under (the overflow key past the cap).
+    pub fn observe(&self, rec: &CallRecord, template: Option<&str>) -> SeriesKey {
+        let key = SeriesKey::of(rec, template);
+        let mut inner = self.lock();
+        let key = if inner.series.contains_key(&key) || inner.series.len() < inner.cap {
+            key
+        } else {
+            inner.overflowed += 1;
+            SeriesKey::overflow()
+        };
+        inner.series.entry(key.clone()).or_default().add(rec);
+        key
+    }
+
+    /// Every series, sorted by labels, and the calls counted under the overflow series.
+    pub fn snapshot(&self) -> (Vec<(SeriesKey, Series)>, u64) {
+        let inner = self.lock();
+        let mut all: Vec<_> = inner
+            .series
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by_key(|a| a.0.values());
+        (all, inner.overflowed)
+    }
+
+    /// Renders the series in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let (all, overflowed) = self.snapshot();
+        let labels: Vec<String> = all.iter().map(|(k, _)| label_text(k)).collect();
+        head(
+            out,
+            "sightline_mesh_requests_total",
+            "counter",
+            "Calls per edge, route template, status and decision (Istio's istio_requests_total labels).",
+        );
+        for ((_, s), l) in all.iter().zip(&labels) {
+            let _ = writeln!(out, "sightline_mesh_requests_total{{{l}}} {}", s.requests);
+        }
+        histogram(
+            out,
+            "sightline_mesh_request_duration_milliseconds",
+            "Call duration per edge and route template, milliseconds (istio_request_duration_milliseconds).",
+            &DURATION_MS_BUCKETS,
+            all.iter()
+                .zip(&labels)
+                .map(|((_, s), l)| (l.as_str(), &s.duration[..], s.duration_sum_ms)),
+        );
+        histogram(
+            out,
+            "sightline_mesh_request_bytes",
+            "Request body size per edge and route template (istio_request_bytes).",
+            &SIZE_BUCKETS,
+            all.iter()
+                .zip(&labels)
+                .map(|((_, s), l)| (l.as_str(), &s.request_bytes[..], s.request_bytes_sum as f64)),
+        );
+        histogram(
+            out,
+            "sightline_mesh_response_bytes",
+            "Response body size per edge and route template (istio_response_bytes).",
+            &SIZE_BUCKETS,
+            all.iter().zip(&labels).map(|((_, s), l)| {
+                (
+                    l.as_str(),
+                    &s.response_bytes[..],
+                    s.response_bytes_sum as f64,
+                )
+            }),
+        );
+        head(
+            out,
+            "sightline_mesh_series_overflow_total",
+            "counter",
+            "Calls counted under the overflow series because telemetry.metrics.max_series was reached.",
+        );
+        let _ = writeln!(out, "sightline_mesh_series_overflow_total {overflowed}");
+
+        // Egress decisions by caller, destination and enclave side.
+        let mut egress: std::collections::BTreeMap<(String, String, &str, &str), u64> =
+            Default::default();
+        for (k, s) in &all {
+            if k.reporter == "source" {
+                *egress
+                    .entry((
+                        k.source.clone(),
+                        k.destination_service.clone(),
+                        k.enclave,
+                        k.decision,
+                    ))
+                    .or_default() += s.requests;
+            }
+        }
+        head(
+            out,
+            "sightline_egress_decisions_total",
+            "counter",
+            "Egress calls by calling service, destination, enclave side and policy decision.",
+        );
+        for ((src, dst, enclave, decision), n) in egress {
+            let _ = writeln!(
+                out,
+                "sightline_egress_decisions_total{{source_workload=\"{}\",destination_service=\"{}\",destination_enclave=\"{enclave}\",decision=\"{decision}\"}} {n}",
+                escape(&src),
+                escape(&dst)
+            );
+        }
+    }
+}
+
+fn label_text(k: &SeriesKey) -> String {
+    let mut s = String::with_capacity(256);
+    for (i, (name, value)) in LABELS.iter().zip(k.values()).enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(s, "{name}=\"{}\"", escape(&value));
+    }
+    s
+}
+
+fn histogram<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    bounds: &[f64],
+    series: impl Iterator<Item = (&'a str, &'a [u64], f64)>,
+) {
+    head(out, name, "histogram", help);
+    for (labels, buckets, sum) in series {
+        let mut cumulative = 0;
+        for (i, n) in buckets.iter().enumerate() {
+            cumulative += n;
+            let le = bounds.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+}
+
+#[cfg(test)]
+mod tests;

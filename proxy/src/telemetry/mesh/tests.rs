@@ -1,0 +1,50 @@
+use super::*;
+use crate::record::CallRecord;
+
+#[test]
+fn series_are_capped_and_the_overflow_is_counted() {
+    let mesh = Mesh::new(2);
+    for route in ["/a", "/b", "/c", "/d"] {
+        mesh.observe(
+            &CallRecord {
+                service: Some("s".into()),
+                ..CallRecord::sample()
+            },
+            Some(route),
+        );
+    }
+    let (all, overflowed) = mesh.snapshot();
+    assert_eq!(all.len(), 3, "two series and the overflow series");
+    assert_eq!(overflowed, 2);
+    let mut out = String::new();
+    mesh.render(&mut out);
+    assert!(out.contains("route=\"overflow\""), "{out}");
+    assert!(out.contains("sightline_mesh_series_overflow_total 2"));
+}
+
+#[test]
+fn labels_follow_the_istio_names_and_are_escaped() {
+    let mesh = Mesh::new(10);
+    let rec = CallRecord {
+        service: Some("orders".into()),
+        source_identity: Some("spiffe://x/\"web\"".into()),
+        ..CallRecord::sample()
+    };
+    mesh.observe(&rec, Some("/orders/{int}"));
+    let mut out = String::new();
+    mesh.render(&mut out);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sightline_mesh_requests_total{"))
+        .unwrap_or_default();
+    assert!(line.contains("reporter=\"destination\""), "{line}");
+    assert!(
+        line.contains("source_workload=\"spiffe://x/\\\"web\\\"\""),
+        "{line}"
+    );
+    assert!(line.contains("destination_service=\"orders\""), "{line}");
+    assert!(line.contains("route=\"/orders/{int}\""), "{line}");
+    assert!(line.contains("response_code=\"200\""), "{line}");
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(out.contains("sightline_mesh_request_duration_milliseconds_bucket{"));
+}

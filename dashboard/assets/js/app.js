@@ -2,7 +2,7 @@
 import { api, clock } from "/js/dom.js";
 import { GraphView, legend } from "/js/graph.js";
 import { showDetails } from "/js/details.js";
-import { startAlertFeed, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
+import { startAlertFeed, liveAlerts, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
@@ -31,6 +31,7 @@ function showView() {
   const v = currentView();
   for (const name of VIEWS) $("view-" + name).hidden = name !== v;
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === v);
+  liveAlerts(v === "alerts");
   refresh();
 }
 

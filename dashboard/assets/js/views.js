@@ -12,15 +12,21 @@ const alerts = new Map();
 let incidents = [];
 let stream = null;
 
-/** Starts the live alert feed: server-sent events, with polling as the safety net. */
+/** Starts the alert feed: polling always (for the tab's count), server-sent events while the
+ * alerts view is open (`live(true)`), so other views hold no endless request. */
 export function startAlertFeed() {
   refreshAlerts();
   setInterval(refreshAlerts, 5000);
-  connectStream();
+}
+
+/** Opens or closes the live stream. */
+export function liveAlerts(on) {
+  if (on && !stream) connectStream();
+  if (!on && stream) { stream.close(); stream = null; }
 }
 
 function connectStream() {
-  if (!window.EventSource) return;
+  if (!window.EventSource || !location.hash.startsWith("#alerts")) return;
   stream = new EventSource("/api/alerts/stream");
   stream.addEventListener("alert", (ev) => {
     try {

@@ -6,14 +6,18 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use: curl for the smoke check below, dnsmasq as the real DNS
 # server of the egress tests, rsyslog (with its TLS driver) and Alertmanager as the real alert
-# receivers, Prometheus scraping /metrics in the telemetry tests.
+# receivers, Prometheus scraping /metrics in the telemetry tests, chromium for the dashboard's
+# browser tests.
 packages=(curl dnsmasq-base)
 packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
 packages+=(prometheus)
+packages+=(chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# Node and npm drive Chromium in the dashboard tests (Debian's, unless some node is installed).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_cmd=""
@@ -33,6 +37,11 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== dashboard in headless Chromium"
+# playwright-core from the committed lock file, driving Debian's /usr/bin/chromium (no browser
+# download); the tests start the debug binary the cargo tests just built.
+(cd dashboard/e2e && npm ci --no-audit --no-fund --loglevel=error && npm test)
 
 echo "== smoke: sightline demo"
 bin=${CARGO_TARGET_DIR:-target}/debug/sightline

@@ -1,55 +1,117 @@
 //! Routing of admin requests to health checks, metrics, the JSON API and the UI assets.
 
-mod alerts;
+mod graph;
 mod query;
+mod routes;
 
-use crate::{assets, AdminAuth, AdminState};
+use crate::auth::{self, Credential};
+use crate::{assets, openapi, AdminAuth, AdminState};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
+use routes::{Found, Op};
 use serde::Serialize;
 
-/// Answers one admin request. Never panics; unknown paths get a JSON 404.
-pub fn handle<B>(
-    req: &Request<B>,
-    state: &dyn AdminState,
-    auth: &AdminAuth,
-) -> Response<Full<Bytes>> {
-    handle_with_body(req, &[], state, auth)
-}
+/// The largest request body the admin API reads (login and ban-lift bodies are tiny).
+pub const MAX_BODY: usize = 16 * 1024;
 
-/// [`handle`] for a request whose body was read (state changes are POSTs with a JSON body).
-pub fn handle_with_body<B>(
+/// Answers one admin request whose body (at most [`MAX_BODY`] bytes) is `body`. Never panics;
+/// unknown paths get a JSON 404.
+pub fn handle<B>(
     req: &Request<B>,
     body: &[u8],
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    let open = matches!(path, "/healthz" | "/readyz");
-    if !open && !auth.permits(req.headers()) {
+    let (op, param) = match routes::find(req.method(), path) {
+        Found::Route(op, param) => (op, param),
+        Found::WrongMethod(allowed) => {
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                &format!("this path accepts {allowed} only"),
+            );
+            if let Ok(v) = allowed.parse() {
+                resp.headers_mut().insert(header::ALLOW, v);
+            }
+            return resp;
+        }
+        Found::None => {
+            return match (req.method(), assets::find(path)) {
+                (&Method::GET | &Method::HEAD, Some(asset)) => assets::serve(asset),
+                (_, Some(_)) => error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this path accepts GET only",
+                ),
+                (_, None) => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
+            };
+        }
+    };
+    let open = matches!(op, Op::Healthz | Op::Readyz | Op::Login | Op::Logout);
+    let credential = auth.credential(req.headers());
+    if !open && credential.is_none() {
         return error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "a bearer token is required",
+            "a bearer token or a dashboard login is required",
         );
-    }
-    if let Some(resp) = alerts::route(req, state) {
-        return resp;
     }
     if req.method() == Method::POST {
-        return post(req, path, body, state);
+        if let Some(reason) =
+            auth::cross_site(req.headers(), credential.unwrap_or(Credential::Cookie))
+        {
+            return error(StatusCode::FORBIDDEN, "cross_site", reason);
+        }
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this path accepts GET only",
-        );
+    let raw_query = req.uri().query().unwrap_or("");
+    serve(op, param.as_deref(), raw_query, body, state, auth)
+        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+}
+
+/// Why a request gets an error answer.
+struct Refusal {
+    status: StatusCode,
+    error: &'static str,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: &'static str, reason: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            error,
+            reason: reason.into(),
+        }
     }
-    match path {
-        "/healthz" => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        "/readyz" => {
+}
+
+type Answer = Result<Response<Full<Bytes>>, Refusal>;
+
+fn serve(
+    op: Op,
+    param: Option<&str>,
+    raw_query: &str,
+    body: &[u8],
+    state: &dyn AdminState,
+    auth: &AdminAuth,
+) -> Answer {
+    let bad = |reason: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_query", reason);
+    let param = match param.map(query::decode) {
+        Some(None) => {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                "bad percent-encoding in the path",
+            ))
+        }
+        Some(Some(p)) => p,
+        None => String::new(),
+    };
+    Ok(match op {
+        Op::Healthz => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        Op::Readyz => {
             let r = state.readiness();
             let code = if r.ready {
                 StatusCode::OK
@@ -58,107 +120,131 @@ pub fn handle_with_body<B>(
             };
             json(code, &r)
         }
-        "/metrics" => respond(
+        Op::Metrics => respond(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics(),
         ),
-        "/api/calls" => match query::call_query(req.uri().query().unwrap_or("")) {
-            Ok(q) => json(StatusCode::OK, &state.calls(&q)),
-            Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
-        },
-        "/api/status" => json(StatusCode::OK, &state.status()),
-        "/api/graph" | "/api/endpoints" => {
-            let window = match query::window(req.uri().query().unwrap_or("")) {
-                Ok(w) => w,
-                Err(reason) => return error(StatusCode::BAD_REQUEST, "bad_query", &reason),
-            };
-            let result = if path == "/api/graph" {
-                state.graph(&window)
-            } else {
-                state.endpoints(&window)
-            };
-            match result {
-                Ok(v) => json(StatusCode::OK, &v),
-                Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+        Op::OpenApi => json(StatusCode::OK, &openapi::document()),
+        Op::Status => json(StatusCode::OK, &state.status()),
+        Op::Calls => {
+            let q = query::call_query(raw_query).map_err(bad)?;
+            json(StatusCode::OK, &state.calls(&q))
+        }
+        Op::Call => {
+            query::params(raw_query, &[]).map_err(bad)?;
+            match state.call(&param) {
+                Some(c) => json(StatusCode::OK, &c),
+                None => not_found("no such call among the recent ones"),
             }
         }
-        "/api/anomalies" => json(StatusCode::OK, &state.anomalies()),
-        "/api/clients" => match query::limit(req.uri().query().unwrap_or("")) {
-            Ok(limit) => json(StatusCode::OK, &state.clients(limit)),
-            Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
-        },
-        "/api/bans" => json(StatusCode::OK, &state.bans()),
-        p if p.starts_with("/api/nodes/") => {
-            let raw = &p["/api/nodes/".len()..];
-            let Some(id) = query::decode(raw) else {
-                return error(
+        Op::Graph => {
+            let window = query::window(raw_query).map_err(bad)?;
+            let g = state.graph(&window).map_err(bad)?;
+            json(StatusCode::OK, &graph::with_layout(g))
+        }
+        Op::Endpoints => {
+            let window = query::window(raw_query).map_err(bad)?;
+            json(StatusCode::OK, &state.endpoints(&window).map_err(bad)?)
+        }
+        Op::Anomalies => json(StatusCode::OK, &state.anomalies()),
+        Op::Node => {
+            let window = query::window(raw_query).map_err(bad)?;
+            match state.node(&param, &window).map_err(bad)? {
+                Some(v) => json(StatusCode::OK, &v),
+                None => not_found("no such node"),
+            }
+        }
+        Op::History => {
+            let p = query::params(raw_query, &["node", "from", "to"]).map_err(bad)?;
+            let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let found = match (get("node"), get("from"), get("to")) {
+                (Some(n), None, None) => state.history(Some(n), None),
+                (None, Some(f), Some(t)) => state.history(None, Some((f, t))),
+                _ => return Err(bad("give node=ID, or from=ID and to=ID".into())),
+            };
+            match found {
+                Some(v) => json(StatusCode::OK, &v),
+                None => not_found("no such node or edge"),
+            }
+        }
+        Op::Alerts => {
+            let filter = query::alert_query(raw_query).map_err(bad)?;
+            json(StatusCode::OK, &state.alerts(&filter).map_err(bad)?)
+        }
+        // The proxy streams this path itself; a host that cannot stream tells the browser to
+        // come back later, and the dashboard falls back to polling `/api/alerts`.
+        Op::AlertStream => respond(StatusCode::OK, "text/event-stream", "retry: 10000\n\n"),
+        Op::AlertAck | Op::AlertResolve => {
+            let action = if op == Op::AlertAck { "ack" } else { "resolve" };
+            let id: u64 = param.parse().map_err(|_| {
+                Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "bad_path",
-                    "bad percent-encoding in node id",
-                );
-            };
-            let window =
-                query::window(req.uri().query().unwrap_or("")).unwrap_or_else(|_| "5m".into());
-            match state.node(&id, &window) {
-                Ok(Some(v)) => json(StatusCode::OK, &v),
-                Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such node"),
-                Err(reason) => error(StatusCode::BAD_REQUEST, "bad_query", &reason),
+                    "an alert id is a number",
+                )
+            })?;
+            match state.alert_action(id, action) {
+                Some(v) => json(StatusCode::OK, &v),
+                None => not_found("no such alert"),
             }
         }
-        _ => match assets::find(path) {
-            Some(asset) => assets::serve(asset),
-            None => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
-        },
-    }
+        Op::Clients => {
+            let limit = query::limit(raw_query).map_err(bad)?;
+            json(StatusCode::OK, &state.clients(limit))
+        }
+        Op::Bans => json(StatusCode::OK, &state.bans()),
+        Op::LiftBan => {
+            let client = body_field(body, "client")?;
+            match state.lift_ban(&client) {
+                Some(v) => json(StatusCode::OK, &v),
+                None => not_found("that client is not banned"),
+            }
+        }
+        Op::Policy => json(StatusCode::OK, &state.policy()),
+        Op::Login => {
+            let token = body_field(body, "token")?;
+            if !auth.token_matches(&token) {
+                return Err(Refusal::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "wrong token",
+                ));
+            }
+            let mut resp = json(
+                StatusCode::OK,
+                &serde_json::json!({ "ok": true, "token_required": auth.token.is_some() }),
+            );
+            if let Some(cookie) = auth.login_cookie() {
+                resp.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            resp
+        }
+        Op::Logout => {
+            let mut resp = json(StatusCode::OK, &serde_json::json!({ "ok": true }));
+            resp.headers_mut()
+                .insert(header::SET_COOKIE, auth::logout_cookie());
+            resp
+        }
+    })
 }
 
-/// State changes. A JSON content type is required, so a cross-site form cannot send one.
-fn post<B>(
-    req: &Request<B>,
-    path: &str,
-    body: &[u8],
-    state: &dyn AdminState,
-) -> Response<Full<Bytes>> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim() == "application/json")
-        });
-    match path {
-        "/api/bans/lift" => {
-            if !is_json {
-                return error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "bad_content_type",
-                    "send the body as application/json",
-                );
-            }
-            #[derive(serde::Deserialize)]
-            struct Lift {
-                client: String,
-            }
-            match serde_json::from_slice::<Lift>(body) {
-                Ok(l) => match state.lift_ban(&l.client) {
-                    Some(v) => json(StatusCode::OK, &v),
-                    None => error(StatusCode::NOT_FOUND, "not_found", "that client has no ban"),
-                },
-                Err(_) => error(
-                    StatusCode::BAD_REQUEST,
-                    "bad_body",
-                    "expected {\"client\": \"<id>\"}",
-                ),
-            }
-        }
-        _ => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this path accepts GET only",
-        ),
+/// A string field of a JSON object body.
+fn body_field(body: &[u8], name: &str) -> Result<String, Refusal> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("expected a JSON object: {e}"),
+        )
+    })?;
+    match v.get(name).and_then(|f| f.as_str()) {
+        Some(s) if !s.is_empty() => Ok(s.to_owned()),
+        _ => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            format!("expected a non-empty string field {name:?}"),
+        )),
     }
 }
 
@@ -184,7 +270,7 @@ fn respond(
     resp
 }
 
-pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
         Ok(body) => respond(status, "application/json", body),
         Err(e) => respond(
@@ -195,7 +281,11 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full
     }
 }
 
-pub(crate) fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
+fn not_found(reason: &str) -> Response<Full<Bytes>> {
+    error(StatusCode::NOT_FOUND, "not_found", reason)
+}
+
+fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
     json(
         status,
         &serde_json::json!({ "error": error, "reason": reason }),

@@ -6,36 +6,81 @@ use http_body_util::Full;
 
 /// One embedded file.
 pub(crate) struct Asset {
+    /// Where it is served.
+    pub(crate) path: &'static str,
     content_type: &'static str,
-    body: &'static [u8],
+    body: &'static str,
 }
+
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// Every embedded file. Scripts and styles are files of their own: the CSP forbids inline ones.
+pub(crate) const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/",
+        content_type: HTML,
+        body: include_str!("../assets/index.html"),
+    },
+    Asset {
+        path: "/index.html",
+        content_type: HTML,
+        body: include_str!("../assets/index.html"),
+    },
+    Asset {
+        path: "/login",
+        content_type: HTML,
+        body: include_str!("../assets/login.html"),
+    },
+    Asset {
+        path: "/style.css",
+        content_type: CSS,
+        body: include_str!("../assets/style.css"),
+    },
+    Asset {
+        path: "/js/app.js",
+        content_type: JS,
+        body: include_str!("../assets/js/app.js"),
+    },
+    Asset {
+        path: "/js/dom.js",
+        content_type: JS,
+        body: include_str!("../assets/js/dom.js"),
+    },
+    Asset {
+        path: "/js/graph.js",
+        content_type: JS,
+        body: include_str!("../assets/js/graph.js"),
+    },
+    Asset {
+        path: "/js/details.js",
+        content_type: JS,
+        body: include_str!("../assets/js/details.js"),
+    },
+    Asset {
+        path: "/js/views.js",
+        content_type: JS,
+        body: include_str!("../assets/js/views.js"),
+    },
+    Asset {
+        path: "/js/login.js",
+        content_type: JS,
+        body: include_str!("../assets/js/login.js"),
+    },
+];
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The asset served at `path`, if any.
-pub(crate) fn find(path: &str) -> Option<Asset> {
-    let (content_type, body): (&str, &[u8]) = match path {
-        "/" | "/index.html" => (
-            "text/html; charset=utf-8",
-            include_bytes!("../assets/index.html"),
-        ),
-        "/app.js" => (
-            "text/javascript; charset=utf-8",
-            include_bytes!("../assets/app.js"),
-        ),
-        "/style.css" => (
-            "text/css; charset=utf-8",
-            include_bytes!("../assets/style.css"),
-        ),
-        _ => return None,
-    };
-    Some(Asset { content_type, body })
+pub(crate) fn find(path: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == path)
 }
 
 /// The response for an asset, with security headers.
-pub(crate) fn serve(asset: Asset) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(asset.body)));
+pub(crate) fn serve(asset: &Asset) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(asset.body.as_bytes())));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(
@@ -57,4 +102,9 @@ pub(crate) fn serve(asset: Asset) -> Response<Full<Bytes>> {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
+}
+
+/// Whether an asset is an HTML page (the OpenAPI document lists pages and files apart).
+pub(crate) fn is_page(asset: &Asset) -> bool {
+    asset.content_type == HTML
 }

@@ -9,8 +9,10 @@
 mod api;
 mod assets;
 mod auth;
+pub mod layout;
+mod openapi;
 mod state;
 
-pub use api::{handle, handle_with_body};
+pub use api::{handle, MAX_BODY};
 pub use auth::AdminAuth;
 pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};

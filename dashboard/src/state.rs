@@ -150,4 +150,23 @@ pub trait AdminState: Send + Sync + 'static {
         let _ = (id, action);
         None
     }
+
+    /// One call by request id, when it is still among the recent calls.
+    fn call(&self, id: &str) -> Option<CallView> {
+        let q = CallQuery {
+            limit: 1000,
+            ..CallQuery::default()
+        };
+        self.calls(&q).calls.into_iter().find(|c| c.id == id)
+    }
+    /// Calls per minute over the last hour for one node (`node`) or one edge (`from`, `to`):
+    /// `{"minutes": [{"at", "count", "errors", "blocked", "p90_ms"}]}`; `None` when unknown.
+    fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
+        let _ = (node, edge);
+        None
+    }
+    /// The effective enclave policy, client protections and reload status.
+    fn policy(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
 }

@@ -1,5 +1,7 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
+mod policy;
+
 use crate::analysis::graph::Window;
 use crate::metrics;
 use crate::record::CallRecord;
@@ -28,31 +30,59 @@ impl AdminView {
         AdminView { shared }
     }
 
-    /// Answers one admin request with the token of the config in force.
-    pub fn handle<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
-        self.handle_with_body(req, &[])
-    }
-
-    /// Answers one admin request whose body was read.
-    pub fn handle_with_body<B>(&self, req: &Request<B>, body: &[u8]) -> Response<Full<Bytes>> {
+    /// Answers one admin request (body already read) with the token of the config in force.
+    pub fn handle<B>(&self, req: &Request<B>, body: &[u8]) -> Response<Full<Bytes>> {
         let auth = AdminAuth {
             token: self.shared.active().config.admin.token.clone(),
         };
-        sightline_dashboard::handle_with_body(req, body, self, &auth)
+        sightline_dashboard::handle(req, body, self, &auth)
     }
 
-    /// Answers one admin request; `GET /api/alerts/stream` gets a streamed body.
-    pub fn handle_streaming<B>(
+    /// Answers one admin request: `GET /api/alerts/stream` gets a streamed body; for other
+    /// requests the body (at most [`sightline_dashboard::MAX_BODY`] bytes; ignored on GET and
+    /// HEAD) is read first.
+    pub async fn handle_incoming<B>(
+        &self,
+        req: Request<B>,
+    ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>>
+    where
+        B: http_body::Body,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
+        if head.method() == http::Method::GET || head.method() == http::Method::HEAD {
+            return self.handle_streaming(&head);
+        }
+        let limited = http_body_util::Limited::new(body, sightline_dashboard::MAX_BODY);
+        let resp = match limited.collect().await {
+            Ok(collected) => self.handle(&head, &collected.to_bytes()),
+            Err(_) => {
+                let mut resp = Response::new(Full::new(Bytes::from_static(
+                    b"{\"error\":\"bad_body\",\"reason\":\"the body is too large or broken\"}",
+                )));
+                *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                resp
+            }
+        };
+        resp.map(BodyExt::boxed_unsync)
+    }
+
+    /// Answers a bodiless request; `GET /api/alerts/stream` gets a streamed body.
+    fn handle_streaming<B>(
         &self,
         req: &Request<B>,
-        body: &[u8],
     ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>> {
         let stream = req.uri().path() == "/api/alerts/stream" && req.method() == http::Method::GET;
         let auth = AdminAuth {
             token: self.shared.active().config.admin.token.clone(),
         };
         if !stream || !auth.permits(req.headers()) {
-            return self.handle_with_body(req, body).map(BodyExt::boxed_unsync);
+            return self.handle(req, &[]).map(BodyExt::boxed_unsync);
         }
         let mut resp = Response::new(self.shared.alerts.stream_body());
         let h = resp.headers_mut();
@@ -142,6 +172,22 @@ impl AdminState for AdminView {
         })
     }
 
+    fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
+        let analysis = self.shared.recorder.analysis();
+        let minutes = match (node, edge) {
+            (Some(n), _) => analysis.graph().history(now(), |f, t| f == n || t == n),
+            (None, Some((from, to))) => {
+                analysis.graph().history(now(), |f, t| f == from && t == to)
+            }
+            (None, None) => None,
+        }?;
+        Some(serde_json::json!({ "minutes": minutes }))
+    }
+
+    fn policy(&self) -> serde_json::Value {
+        policy::view(&self.shared)
+    }
+
     fn alerts(&self, f: &AlertFilter) -> Result<serde_json::Value, String> {
         use crate::alerts::model::{Kind, Severity, State};
         let q = crate::alerts::AlertQuery {
@@ -218,7 +264,7 @@ fn window(w: &str) -> Result<Window, String> {
     Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 

@@ -40,6 +40,7 @@ async fn blocked(egress: SocketAddr, path: &str) {
 async fn post(admin: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let req = Request::post(path)
         .header("host", admin.to_string())
+        .header("x-sightline-request", "test")
         .body(Full::new(Bytes::new()))
         .unwrap();
     let r = Client::http1().send(admin, req).await.unwrap();
@@ -350,6 +351,7 @@ async fn a_post_from_another_origin_cannot_resolve_alerts() {
     let send = |origin: String| {
         let req = Request::post(format!("/api/alerts/{id}/resolve"))
             .header("host", px.admin.to_string())
+            .header("x-sightline-request", "dashboard")
             .header("origin", origin)
             .body(Full::new(Bytes::new()))
             .unwrap();

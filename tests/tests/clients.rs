@@ -53,6 +53,8 @@ async fn post_admin(px: &TestProxy, path: &str, body: &str) -> Reply {
     let req = Request::post(path)
         .header("host", px.admin.to_string())
         .header("content-type", "application/json")
+        // Admin POSTs without a bearer token must say they are not a cross-site form.
+        .header("x-sightline-request", "test")
         .body(Full::new(Bytes::from(body.to_owned())))
         .unwrap();
     send(px.admin, req).await

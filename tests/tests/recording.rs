@@ -166,10 +166,31 @@ async fn attacker_controlled_strings_come_back_as_data() {
     let call = px.call(r.header("x-request-id")).await;
     assert_eq!(call["path"], "/%3Cscript%3Ealert(1)%3C/script%3E");
     assert_eq!(call["host"], "evil\"host");
-    let ui = Client::http1().get(px.admin, "/app.js").await;
-    let js = String::from_utf8_lossy(&ui.body);
-    assert!(
-        js.contains("textContent") && !js.contains("innerHTML"),
-        "UI must render text, not HTML"
-    );
+    // Every dashboard script places values as text nodes and never parses markup.
+    let mut all = String::new();
+    for script in [
+        "/js/app.js",
+        "/js/dom.js",
+        "/js/graph.js",
+        "/js/details.js",
+        "/js/views.js",
+        "/js/login.js",
+    ] {
+        let ui = Client::http1().get(px.admin, script).await;
+        assert_eq!(ui.status, 200, "{script}");
+        let js = String::from_utf8_lossy(&ui.body).into_owned();
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(
+                !js.contains(sink),
+                "{script} uses {sink}: UI must render text, not HTML"
+            );
+        }
+        all.push_str(&js);
+    }
+    assert!(all.contains("createTextNode") && all.contains("textContent"));
 }

@@ -43,15 +43,7 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
                         .map_err(|_| format!("before: not a cursor: {v:?}"))?,
                 )
             }
-            "limit" => {
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("limit: not a number: {v:?}"))?;
-                if n == 0 || n > MAX_LIMIT {
-                    return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
-                }
-                q.limit = n;
-            }
+            "limit" => q.limit = parse_limit(&v)?,
             other => return Err(format!("unknown parameter {other:?}")),
         }
     }
@@ -86,11 +78,8 @@ fn percent_decode(s: &str) -> Option<String> {
 /// The `window` parameter (default `5m`); other parameters are refused.
 pub(crate) fn window(raw: &str) -> Result<String, String> {
     let mut window = "5m".to_owned();
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=').unwrap_or((pair, "")) {
-            ("window", v) => window = percent_decode(v).ok_or("window: bad percent-encoding")?,
-            (other, _) => return Err(format!("unknown parameter {other:?}")),
-        }
+    for (_, v) in params(raw, &["window"])? {
+        window = v;
     }
     Ok(window)
 }
@@ -100,23 +89,63 @@ pub(crate) fn decode(raw: &str) -> Option<String> {
     percent_decode(&raw.replace('+', "%2B"))
 }
 
-/// Parses `limit=…` alone (1 to 1000, default 100).
+/// Decoded `name=value` pairs, refusing names outside `allowed`.
+pub(crate) fn params(raw: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, String> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if !allowed.contains(&k) {
+                return Err(format!("unknown parameter {k:?}"));
+            }
+            let v = percent_decode(v).ok_or_else(|| format!("{k}: bad percent-encoding"))?;
+            Ok((k.to_owned(), v))
+        })
+        .collect()
+}
+
+fn parse_limit(v: &str) -> Result<usize, String> {
+    let n: usize = v
+        .parse()
+        .map_err(|_| format!("limit: not a number: {v:?}"))?;
+    if n == 0 || n > MAX_LIMIT {
+        return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
+    }
+    Ok(n)
+}
+
+/// The `limit` parameter alone (default 100).
 pub(crate) fn limit(raw: &str) -> Result<usize, String> {
     let mut limit = DEFAULT_LIMIT;
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "limit" => {
-                let n: usize = v
-                    .parse()
-                    .map_err(|_| format!("limit: not a number: {v:?}"))?;
-                if n == 0 || n > MAX_LIMIT {
-                    return Err(format!("limit: must be 1 to {MAX_LIMIT}"));
-                }
-                limit = n;
-            }
-            other => return Err(format!("unknown parameter {other:?}")),
-        }
+    for (_, v) in params(raw, &["limit"])? {
+        limit = parse_limit(&v)?;
     }
     Ok(limit)
+}
+
+/// `state=&kind=&severity=&limit=` for `GET /api/alerts`.
+pub(crate) fn alert_query(raw: &str) -> Result<crate::AlertFilter, String> {
+    let mut q = crate::AlertFilter {
+        limit: DEFAULT_LIMIT,
+        ..Default::default()
+    };
+    for (k, v) in params(raw, &["state", "kind", "severity", "limit"])? {
+        match k.as_str() {
+            "state" if matches!(v.as_str(), "open" | "acknowledged" | "resolved") => {
+                q.state = Some(v)
+            }
+            "state" => {
+                return Err(format!(
+                    "state: expected open, acknowledged or resolved, got {v:?}"
+                ))
+            }
+            "severity" if matches!(v.as_str(), "info" | "low" | "medium" | "high" | "critical") => {
+                q.severity = Some(v)
+            }
+            "severity" => return Err(format!("severity: unknown value {v:?}")),
+            "kind" => q.kind = Some(v),
+            _ => q.limit = parse_limit(&v)?,
+        }
+    }
+    Ok(q)
 }

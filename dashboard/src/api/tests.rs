@@ -1,3 +1,4 @@
+use super::routes::ROUTES;
 use super::*;
 use crate::{CallPage, CallQuery, CallView, Readiness};
 use http_body_util::BodyExt;
@@ -54,7 +55,14 @@ impl AdminState for Fixed {
     }
     fn graph(&self, window: &str) -> Result<serde_json::Value, String> {
         match window {
-            "5m" | "1h" => Ok(serde_json::json!({ "window": window, "nodes": [], "edges": [] })),
+            "5m" | "1h" => Ok(serde_json::json!({
+                "window": window,
+                "nodes": [
+                    { "id": "internet", "kind": "internet", "label": "internet" },
+                    { "id": "service:a b", "kind": "service", "label": "a b" },
+                ],
+                "edges": [{ "from": "internet", "to": "service:a b" }],
+            })),
             other => Err(format!("unknown window {other:?}")),
         }
     }
@@ -71,7 +79,7 @@ impl AdminState for Fixed {
 
 fn get(path: &str, auth: &AdminAuth) -> (StatusCode, String) {
     let req = Request::get(path).body(()).unwrap();
-    let resp = handle(&req, &Fixed, auth);
+    let resp = handle(&req, &[], &Fixed, auth);
     let status = resp.status();
     let body = futures_lite_block(resp.into_body().collect());
     (status, body)
@@ -147,7 +155,7 @@ fn query_decoding() {
 #[test]
 fn ui_is_served_with_strict_csp() {
     let req = Request::get("/").body(()).unwrap();
-    let resp = handle(&req, &Fixed, &AdminAuth::default());
+    let resp = handle(&req, &[], &Fixed, &AdminAuth::default());
     assert_eq!(resp.status(), StatusCode::OK);
     let csp = resp.headers()["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src 'self'"));
@@ -188,60 +196,239 @@ fn graph_routes_and_node_ids() {
 
 fn post(
     path: &str,
-    content_type: Option<&str>,
     body: &str,
+    headers: &[(&str, &str)],
     auth: &AdminAuth,
-) -> (StatusCode, String) {
+) -> (StatusCode, http::HeaderMap, String) {
     let mut req = Request::post(path);
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let req = req.body(()).unwrap();
-    let resp = crate::handle_with_body(&req, body.as_bytes(), &Fixed, auth);
+    let resp = handle(&req, body.as_bytes(), &Fixed, auth);
     let status = resp.status();
-    (status, futures_lite_block(resp.into_body().collect()))
+    let headers = resp.headers().clone();
+    (
+        status,
+        headers,
+        futures_lite_block(resp.into_body().collect()),
+    )
+}
+
+/// The path of a documented template with its parameter filled in.
+fn concrete(template: &str) -> String {
+    template.replace("{id}", "7")
 }
 
 #[test]
-fn client_routes_default_to_empty_and_lifting_needs_json() {
+fn the_openapi_document_lists_exactly_the_served_routes() {
+    let (status, body) = get("/api/openapi.json", &AdminAuth::default());
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut served = std::collections::BTreeSet::new();
+    for r in ROUTES {
+        served.insert((r.method.to_string(), r.path.to_owned()));
+    }
+    for a in crate::assets::ASSETS {
+        served.insert(("GET".to_owned(), a.path.to_owned()));
+    }
+    assert_eq!(documented, served);
+    // And each documented operation really answers: never the router's "no such path".
+    for (method, path) in &documented {
+        let req = Request::builder()
+            .method(method.as_str())
+            .uri(concrete(path))
+            .header("x-sightline-request", "1")
+            .body(())
+            .unwrap();
+        let resp = handle(
+            &req,
+            b"{\"client\":\"c\",\"token\":\"t\"}",
+            &Fixed,
+            &AdminAuth::default(),
+        );
+        let status = resp.status();
+        let text = futures_lite_block(resp.into_body().collect());
+        assert!(
+            !text.contains("no such admin path") && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status} {text}"
+        );
+        // Every $ref points at a defined component.
+        for r in body.split("\"$ref\":\"#/components/").skip(1) {
+            let (section, rest) = r.split_once('/').unwrap();
+            let name = rest.split('"').next().unwrap();
+            assert!(
+                doc["components"][section][name].is_object(),
+                "{section}/{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn state_changes_refuse_get() {
+    for path in [
+        "/api/alerts/a1/ack",
+        "/api/alerts/a1/resolve",
+        "/api/bans/lift",
+        "/api/login",
+    ] {
+        let (status, _) = get(path, &AdminAuth::default());
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    }
+    let (status, _, _) = post(
+        "/api/graph",
+        "",
+        &[("x-sightline-request", "1")],
+        &AdminAuth::default(),
+    );
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[test]
+fn posts_without_the_custom_header_or_from_another_origin_are_refused() {
+    let open = AdminAuth::default();
+    let body = r#"{"client":"ip:10.0.0.1"}"#;
+    let (status, _, text) = post("/api/bans/lift", body, &[], &open);
+    assert_eq!(status, StatusCode::FORBIDDEN, "{text}");
+    let cross = [
+        ("x-sightline-request", "1"),
+        ("host", "127.0.0.1:9900"),
+        ("origin", "http://evil.example"),
+    ];
+    assert_eq!(
+        post("/api/bans/lift", body, &cross, &open).0,
+        StatusCode::FORBIDDEN
+    );
+    let same = [
+        ("x-sightline-request", "1"),
+        ("host", "127.0.0.1:9900"),
+        ("origin", "http://127.0.0.1:9900"),
+    ];
+    // Reaches the state: the client is not banned there.
+    assert_eq!(
+        post("/api/bans/lift", body, &same, &open).0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post("/api/bans/lift", "not json", &same, &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post("/api/bans/lift", "{\"client\":\"\"}", &same, &open).0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn login_sets_a_session_cookie_that_opens_the_api() {
+    let auth = AdminAuth {
+        token: Some("t0k-long-enough".into()),
+    };
+    let marked = [("x-sightline-request", "1")];
+    let (status, _, _) = post("/api/login", r#"{"token":"nope"}"#, &marked, &auth);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = post("/api/login", r#"{"token":"t0k-long-enough"}"#, &[], &auth);
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "login needs the custom header too"
+    );
+    let (status, headers, _) = post(
+        "/api/login",
+        r#"{"token":"t0k-long-enough"}"#,
+        &marked,
+        &auth,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let cookie = headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let req = Request::get("/api/status")
+        .header("cookie", &cookie)
+        .body(())
+        .unwrap();
+    assert_eq!(handle(&req, &[], &Fixed, &auth).status(), StatusCode::OK);
+    // The cookie alone does not make a POST: the custom header is still required.
+    let (status, _, _) = post("/api/alerts/41/ack", "", &[("cookie", &cookie)], &auth);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(
+        "/api/alerts/41/ack",
+        "",
+        &[("cookie", &cookie), marked[0]],
+        &auth,
+    );
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "reaches the state, which has no alert 41"
+    );
+    // A bearer token needs no custom header (a browser cannot send one cross-site).
+    let (status, _, _) = post(
+        "/api/alerts/41/ack",
+        "",
+        &[("authorization", "Bearer t0k-long-enough")],
+        &auth,
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, headers, _) = post("/api/logout", "", &marked, &auth);
+    assert!(headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    // The pages load without a token (they hold no data); the API does not.
+    assert_eq!(get("/login", &auth).0, StatusCode::OK);
+    assert_eq!(get("/api/graph", &auth).0, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn the_graph_comes_with_positions() {
+    let (status, body) = get("/api/graph?window=5m", &AdminAuth::default());
+    assert_eq!(status, StatusCode::OK);
+    let g: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(g["nodes"][0]["layer"], 0, "internet first");
+    assert_eq!(g["nodes"][1]["layer"], 1);
+    assert_eq!(g["edges"][0]["points"].as_array().unwrap().len(), 2);
+    assert!(g["layout"]["width"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn alert_and_history_queries_are_checked() {
     let open = AdminAuth::default();
     assert_eq!(
-        get("/api/bans", &open),
-        (StatusCode::OK, r#"{"bans":[]}"#.into())
+        get("/api/alerts?state=open&severity=high&limit=5", &open).0,
+        StatusCode::OK
     );
-    assert_eq!(get("/api/clients?limit=5", &open).0, StatusCode::OK);
+    assert_eq!(
+        get("/api/alerts?state=gone", &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/alerts?severity=urgent", &open).0,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         get("/api/clients?limit=0", &open).0,
         StatusCode::BAD_REQUEST
     );
-    let json = Some("application/json");
-    let (status, body) = post("/api/bans/lift", json, r#"{"client":"1.2.3.4"}"#, &open);
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(get("/api/history", &open).0, StatusCode::BAD_REQUEST);
+    assert_eq!(get("/api/history?from=a", &open).0, StatusCode::BAD_REQUEST);
     assert_eq!(
-        post(
-            "/api/bans/lift",
-            Some("text/plain"),
-            r#"{"client":"x"}"#,
-            &open
-        )
-        .0,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "a cross-site form cannot lift a ban"
+        get("/api/history?node=internet", &open).0,
+        StatusCode::NOT_FOUND
     );
-    assert_eq!(
-        post("/api/bans/lift", json, "{}", &open).0,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        post("/api/calls", json, "{}", &open).0,
-        StatusCode::METHOD_NOT_ALLOWED
-    );
-    let guarded = AdminAuth {
-        token: Some("0123456789abcdef".into()),
-    };
-    assert_eq!(
-        post("/api/bans/lift", json, r#"{"client":"x"}"#, &guarded).0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(get("/api/bans", &open).0, StatusCode::OK);
+    assert_eq!(get("/api/calls/r1", &open).0, StatusCode::OK);
+    assert_eq!(get("/api/calls/r2", &open).0, StatusCode::NOT_FOUND);
 }

@@ -464,6 +464,11 @@ impl Analysis {
         }
     }
 
+    /// The call graph itself.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
     /// The findings, newest first.
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.findings.iter().rev()

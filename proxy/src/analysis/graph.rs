@@ -2,8 +2,10 @@
 //! the anonymous internet), edges between them, and per-endpoint stats over 1m, 5m, 1h and 24h.
 //! Every map is capped: what does not fit is counted, never stored.
 
+mod history;
 mod window;
 
+pub use history::MinuteView;
 pub use window::{Bucket, EndpointStats, Window};
 
 use serde::Serialize;

@@ -218,9 +218,6 @@ fn peer_identity<I>(tls: &tokio_rustls::server::TlsStream<I>) -> Option<Arc<str>
         .map(Arc::<str>::from)
 }
 
-/// Largest admin request body read.
-const ADMIN_BODY_LIMIT: usize = 64 * 1024;
-
 /// Accepts admin connections until shutdown.
 pub(super) async fn admin(
     listener: TcpListener,
@@ -242,23 +239,10 @@ pub(super) async fn admin(
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let view = view.clone();
                     let seen = seen.clone();
+                    // Each request restarts the idle timer.
+                    seen.request_started();
                     async move {
-                        // Each request restarts the idle timer.
-                        seen.request_started();
-                        let (parts, body) = req.into_parts();
-                        // State changes carry a small JSON body; nothing else is read.
-                        let body = if parts.method == http::Method::POST {
-                            use http_body_util::BodyExt;
-                            http_body_util::Limited::new(body, ADMIN_BODY_LIMIT)
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes())
-                                .unwrap_or_default()
-                        } else {
-                            bytes::Bytes::new()
-                        };
-                        let req = hyper::Request::from_parts(parts, ());
-                        let resp = view.handle_streaming(&req, &body);
+                        let resp = view.handle_incoming(req).await;
                         seen.request_finished();
                         Ok::<_, Infallible>(resp)
                     }

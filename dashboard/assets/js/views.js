@@ -1,0 +1,304 @@
+// The table views: alerts (live), endpoints, calls, clients and policy.
+import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath } from "/js/dom.js";
+import { bandState } from "/js/details.js";
+
+const $ = (id) => document.getElementById(id);
+const SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+
+// ---------- alerts ----------
+
+/** Alerts by id, kept current by the stream and by polling. */
+const alerts = new Map();
+let incidents = [];
+let stream = null;
+
+/** Starts the alert feed: polling always (for the tab's count), server-sent events while the
+ * alerts view is open (`live(true)`), so other views hold no endless request. */
+export function startAlertFeed() {
+  refreshAlerts();
+  setInterval(refreshAlerts, 5000);
+}
+
+/** Opens or closes the live stream. */
+export function liveAlerts(on) {
+  if (on && !stream) connectStream();
+  if (!on && stream) { stream.close(); stream = null; }
+}
+
+function connectStream() {
+  if (!window.EventSource || !location.hash.startsWith("#alerts")) return;
+  stream = new EventSource("/api/alerts/stream");
+  stream.addEventListener("alert", (ev) => {
+    try {
+      const a = JSON.parse(ev.data);
+      if (a && a.id !== undefined) { alerts.set(String(a.id), a); scheduleRender(); }
+    } catch (_) { /* a malformed event is skipped */ }
+    $("alert-feed-status").textContent = "live";
+  });
+  stream.onerror = () => {
+    $("alert-feed-status").textContent = "polling";
+    if (stream && stream.readyState === EventSource.CLOSED) {
+      stream = null;
+      setTimeout(connectStream, 15000);
+    }
+  };
+}
+
+export async function refreshAlerts() {
+  try {
+    const data = await api("/api/alerts?limit=500");
+    for (const a of data.alerts || []) alerts.set(String(a.id), a);
+    incidents = data.incidents || [];
+    renderAlerts();
+  } catch (e) {
+    $("alert-feed-status").textContent = "alerts unavailable: " + e.message;
+  }
+}
+
+/** Rows by alert id, rebuilt only when the alert changed, so buttons stay put under a stream
+ * of updates. */
+const alertRows = new Map();
+let renderTimer = null;
+
+/** Coalesces bursts of events into at most a few renders a second. */
+function scheduleRender() {
+  if (renderTimer) return;
+  renderTimer = setTimeout(() => { renderTimer = null; renderAlerts(); }, 300);
+}
+
+function alertRow(a) {
+  const sig = [a.state, a.severity, a.count, a.last_seen, a.summary].join("\u0000");
+  const old = alertRows.get(String(a.id));
+  if (old && old.sig === sig) return old.tr;
+  const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
+    el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
+    el("td", { class: "mono" }, a.kind),
+    el("td", { class: "mono clip" }, a.subject),
+    el("td", { class: "clip" }, a.summary),
+    el("td", { class: "num" }, a.count),
+    el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
+    el("td", {}, a.state),
+    el("td", { class: "actions" },
+      a.state === "open" ? el("button", { type: "button", onclick: () => act(a.id, "ack") }, "Acknowledge") : null,
+      a.state !== "resolved" ? el("button", { type: "button", class: "ghost", onclick: () => act(a.id, "resolve") }, "Resolve") : null));
+  alertRows.set(String(a.id), { sig, tr });
+  return tr;
+}
+
+function renderAlerts() {
+  const state = $("alert-state").value;
+  const severity = $("alert-severity").value;
+  const list = [...alerts.values()]
+    .filter((a) => (!state || a.state === state) && (!severity || a.severity === severity))
+    .sort((a, b) => (a.state === "open" ? 0 : 1) - (b.state === "open" ? 0 : 1)
+      || (SEVERITY_ORDER[a.severity] ?? 9) - (SEVERITY_ORDER[b.severity] ?? 9)
+      || String(b.last_seen).localeCompare(String(a.last_seen)));
+  const rows = list.map(alertRow);
+  for (const td of document.querySelectorAll("#alerts-table td.ago")) td.textContent = ago(td.dataset.t);
+  fillTable(document.querySelector("#alerts-table tbody"), rows, $("alerts-empty"));
+  const open = [...alerts.values()].filter((a) => a.state === "open").length;
+  const badge = $("alert-count");
+  badge.hidden = open === 0;
+  badge.textContent = String(open);
+  $("incidents").replaceChildren(...(incidents.length
+    ? incidents.map((i) => el("div", { class: "incident state-" + i.state },
+      el("div", {}, el("strong", {}, i.root), " ", el("span", { class: "muted" }, i.state)),
+      el("div", { class: "muted small" }, `${(i.alerts || []).length} alerts · since ${ago(i.first_seen)}`)))
+    : [el("p", { class: "muted" }, "No incidents.")]));
+}
+
+async function act(id, action) {
+  try {
+    const a = await post(`/api/alerts/${encodeURIComponent(id)}/${action}`);
+    if (a && a.id !== undefined) alerts.set(String(a.id), a);
+    renderAlerts();
+  } catch (e) {
+    $("alert-feed-status").textContent = `${action} failed: ${e.message}`;
+  }
+}
+
+export async function refreshFindings() {
+  try {
+    const data = await api("/api/anomalies");
+    const items = (data.anomalies || []).slice(0, 40).map((f) => el("div", { class: "finding kind-" + f.kind },
+      el("span", { class: "badge finding-kind" }, f.kind.replaceAll("_", " ")), " ",
+      el("span", { class: "mono" }, f.subject), " ", el("span", { class: "muted small" }, ago(f.at))));
+    $("findings").replaceChildren(...(items.length ? items : [el("p", { class: "muted" }, "No findings yet.")]));
+  } catch (_) { /* shown as stale */ }
+}
+
+$("alert-state").addEventListener("change", renderAlerts);
+$("alert-severity").addEventListener("change", renderAlerts);
+
+// ---------- endpoints ----------
+
+let endpointRows = [];
+let endpointSort = { key: "rate", dir: -1 };
+
+export async function refreshEndpoints(windowName) {
+  const data = await api("/api/endpoints?window=" + encodeURIComponent(windowName));
+  endpointRows = data.endpoints || [];
+  renderEndpoints();
+}
+
+function endpointValue(ep, key) {
+  const q = ep.latency_ms || {};
+  if (key === "p50" || key === "p90" || key === "p99") return q[key] || 0;
+  if (key === "baseline") return ep.baseline ? ep.baseline.rate_per_min : -1;
+  return ep[key];
+}
+
+function renderEndpoints() {
+  const f = $("endpoint-filter").value.trim().toLowerCase();
+  const shadowOnly = $("endpoint-shadow").checked;
+  const { key, dir } = endpointSort;
+  const rows = endpointRows
+    .filter((ep) => (!shadowOnly || ep.shadow)
+      && (!f || [ep.node, ep.caller, ep.method, ep.template].some((s) => String(s).toLowerCase().includes(f))))
+    .sort((a, b) => {
+      const x = endpointValue(a, key), y = endpointValue(b, key);
+      return (typeof x === "number" ? x - y : String(x).localeCompare(String(y))) * dir;
+    })
+    .map((ep) => {
+      const q = ep.latency_ms || {};
+      const st = bandState(ep);
+      return el("tr", { class: ep.shadow ? "row-shadow" : "" },
+        el("td", { class: "mono" }, ep.node.replace(/^service:/, "")),
+        el("td", { class: "mono" }, ep.caller),
+        el("td", {}, el("span", { class: "method" }, ep.method)),
+        el("td", { class: "mono clip" }, ep.template, ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
+        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
+        el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
+        el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
+        el("td", { class: "band-" + st }, ep.baseline
+          ? (ep.baseline.learning ? "learning" : `${ep.baseline.rate_per_min.toFixed(1)} (${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)})`)
+          : "–"));
+    });
+  fillTable(document.querySelector("#endpoints-table tbody"), rows, $("endpoints-empty"));
+  for (const th of document.querySelectorAll("#endpoints-table th")) {
+    th.classList.toggle("sorted", th.dataset.key === key);
+    th.classList.toggle("asc", th.dataset.key === key && dir > 0);
+  }
+}
+
+for (const th of document.querySelectorAll("#endpoints-table th[data-key]")) {
+  th.addEventListener("click", () => {
+    const key = th.dataset.key;
+    endpointSort = { key, dir: endpointSort.key === key ? -endpointSort.dir : (["node", "caller", "method", "template"].includes(key) ? 1 : -1) };
+    renderEndpoints();
+  });
+}
+$("endpoint-filter").addEventListener("input", renderEndpoints);
+$("endpoint-shadow").addEventListener("change", renderEndpoints);
+
+// ---------- calls ----------
+
+const callForm = $("call-filters");
+let selectedCall = null;
+
+export async function refreshCalls() {
+  const params = new URLSearchParams();
+  for (const [k, v] of new FormData(callForm)) if (v) params.set(k, String(v).trim());
+  params.set("limit", "200");
+  let data;
+  try {
+    data = await api("/api/calls?" + params.toString());
+  } catch (e) {
+    $("calls-empty").hidden = false;
+    $("calls-empty").textContent = "Cannot list calls: " + e.message;
+    return;
+  }
+  $("calls-empty").textContent = "No calls match.";
+  const rows = (data.calls || []).map((c) => {
+    const tr = el("tr", { class: "clickable" + (c.decision !== "allowed" ? " row-" + c.decision : "") + (c.id === selectedCall ? " selected" : ""), dataset: { id: c.id } },
+      el("td", {}, clock(c.time)),
+      el("td", {}, c.direction === "egress" ? "out" : "in"),
+      el("td", { class: "mono clip" }, c.source),
+      el("td", { class: "mono clip" }, c.destination),
+      el("td", {}, el("span", { class: "method" }, c.method)),
+      el("td", { class: "mono clip path", title: c.path }, readablePath(c.path)),
+      el("td", { class: "num" + (c.status >= 500 || c.status === 0 ? " bad" : c.status >= 400 ? " warn" : "") }, c.status || "–"),
+      el("td", { class: "num" }, c.duration_ms.toFixed(1)),
+      el("td", {}, el("span", { class: "badge decision-" + c.decision }, c.decision)));
+    tr.addEventListener("click", () => showCall(c.id));
+    return tr;
+  });
+  fillTable(document.querySelector("#calls-table tbody"), rows, $("calls-empty"));
+}
+
+async function showCall(id) {
+  selectedCall = id;
+  for (const tr of document.querySelectorAll("#calls-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
+  const box = $("call-record");
+  try {
+    const c = await api("/api/calls/" + encodeURIComponent(id));
+    const dl = el("dl", { class: "record-fields" });
+    const fields = Object.entries(c);
+    const decoded = readablePath(c.path);
+    if (decoded !== c.path) fields.splice(fields.findIndex(([k]) => k === "path") + 1, 0, ["path (decoded)", decoded]);
+    for (const [k, v] of fields) {
+      dl.append(el("dt", {}, k), el("dd", { class: "mono" }, v === null || v === undefined || v === "" ? "–" : typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)));
+    }
+    box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), dl);
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "muted" }, "That call is no longer among the recent ones (" + e.message + ")."));
+  }
+}
+
+callForm.addEventListener("input", () => refreshCalls());
+callForm.addEventListener("submit", (e) => e.preventDefault());
+
+// ---------- clients ----------
+
+export async function refreshClients() {
+  const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
+  const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
+  fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
+    el("td", { class: "mono clip" }, c.id), el("td", {}, c.kind),
+    el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
+    el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
+    el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));
+  const bl = bans.status === "fulfilled" ? bans.value.bans || [] : [];
+  fillTable(document.querySelector("#bans-table tbody"), bl.map((b) => el("tr", {},
+    el("td", { class: "mono clip" }, b.client), el("td", { class: "clip" }, b.reason),
+    el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes),
+    el("td", { class: "actions" }, el("button", { type: "button", onclick: () => lift(b.client) }, "Lift ban")))), $("bans-empty"));
+  $("clients-status").textContent = clients.status === "fulfilled" ? "" : "client data unavailable";
+}
+
+async function lift(client) {
+  try {
+    await post("/api/bans/lift", { client });
+    $("clients-status").textContent = "ban lifted";
+  } catch (e) {
+    $("clients-status").textContent = "lift failed: " + e.message;
+  }
+  refreshClients();
+}
+
+// ---------- policy ----------
+
+export async function refreshPolicy() {
+  const [policy, status] = await Promise.allSettled([api("/api/policy"), api("/api/status")]);
+  const p = policy.status === "fulfilled" ? policy.value : {};
+  const enclave = p.enclave || {};
+  $("enclave-mode").textContent = enclave.mode || "";
+  $("enclave-mode").className = "badge mode-" + (enclave.mode || "none");
+  const rules = enclave.rules || [];
+  fillTable(document.querySelector("#rules-table tbody"), rules.map((r, i) => el("tr", {},
+    el("td", { class: "num" }, i + 1), el("td", { class: "mono" }, r.service || "any"),
+    el("td", {}, el("span", { class: "badge action-" + r.action }, r.action)),
+    el("td", { class: "mono" }, (r.hosts || []).join(", ") || "–"), el("td", { class: "mono" }, (r.cidrs || []).join(", ") || "–"),
+    el("td", { class: "mono" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
+  const nets = enclave.networks || [];
+  $("networks").replaceChildren(...(nets.length
+    ? nets.map((n) => el("li", { class: "mono" }, n.net, (n.except || []).length ? " except " + n.except.join(", ") : ""))
+    : [el("li", { class: "muted" }, "None declared: only special-purpose ranges are judged inside.")]));
+  const reload = p.reload || {};
+  $("reload-status").textContent = reload.at
+    ? `generation ${reload.generation} · last reload ${ago(reload.at)} ${reload.ok ? "applied" : "rejected: " + (reload.error || "")}`
+    : `generation ${reload.generation ?? "–"} · no reload since start`;
+  const effective = { policy: p, status: status.status === "fulfilled" ? status.value : null };
+  $("effective-config").textContent = JSON.stringify(effective, null, 2);
+}

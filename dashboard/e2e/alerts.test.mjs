@@ -1,0 +1,42 @@
+// A new blocked call appears in the alert feed without a reload, through the alert pipeline's
+// /api/alerts and /api/alerts/stream.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startDemo, browser, eventually, request } from "./harness.mjs";
+
+let demo, chrome;
+
+before(async () => {
+  demo = await startDemo();
+  chrome = await browser();
+});
+
+after(async () => {
+  await chrome?.close();
+  await demo?.stop();
+});
+
+test("a new blocked call shows up in the open alerts live", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  await page.locator("#alerts-table").waitFor();
+  let navigations = 0;
+  page.on("framenavigated", () => { navigations++; });
+  // A documentation address: refused by the enclave before any dial, so nothing leaves loopback.
+  const host = `198.51.100.${1 + (Date.now() % 250)}`;
+  const r = await request(`http://${host}/upload`, { proxy: demo.egress, headers: { host } });
+  assert.equal(r.status, 403);
+  await eventually(async () => (await page.locator("#alerts-table tbody").textContent()).includes(host), 20000, "the blocked call's alert");
+  assert.equal(navigations, 0, "no reload happened");
+  const row = page.locator("#alerts-table tbody tr", { hasText: host }).first();
+  const id = await row.getAttribute("data-id");
+  await row.locator("button", { hasText: "Acknowledge" }).click();
+  await eventually(async () => {
+    const acked = JSON.parse((await request(demo.admin + "/api/alerts?state=acknowledged")).body);
+    return acked.alerts.some((a) => String(a.id) === id);
+  }, 10000, "the acknowledgement in the API");
+  // The open-alerts view drops it without a reload.
+  await eventually(async () => (await page.locator(`#alerts-table tbody tr[data-id="${id}"]`).count()) === 0, 10000, "the row to leave the open view");
+  assert.equal(navigations, 0, "no reload happened");
+  await page.close();
+});

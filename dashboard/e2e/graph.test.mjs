@@ -1,0 +1,74 @@
+// The call graph in a real browser against the demo's scripted traffic.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startDemo, browser, eventually, request } from "./harness.mjs";
+
+let demo, chrome, page;
+
+before(async () => {
+  demo = await startDemo();
+  chrome = await browser();
+  page = await chrome.context.newPage();
+  // The demo's orders service probes the metadata address through the egress proxy: blocked.
+  await eventually(async () => {
+    const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+    return g.edges.some((e) => e.to === "external:169.254.169.254" && e.total.blocked > 0);
+  }, 30000, "a blocked edge in the API");
+});
+
+after(async () => {
+  await chrome?.close();
+  await demo?.stop();
+});
+
+test("the graph shows the demo's services, callers and destinations", async () => {
+  await page.goto(demo.admin + "/");
+  for (const id of ["internet", "service:catalog", "service:orders", "service:payments", "service:users",
+    "external:api.payments-provider.example", "external:169.254.169.254"]) {
+    await page.locator(`svg#graph .node[data-id="${id}"]`).waitFor({ timeout: 15000 });
+  }
+  // Kinds are told apart, and columns follow the traffic: internet left of services left of externals.
+  const x = async (id) => (await page.locator(`svg#graph .node[data-id="${id}"]`).boundingBox()).x;
+  assert.ok(await x("internet") < await x("service:orders"));
+  assert.ok(await x("service:orders") < await x("external:169.254.169.254"));
+  assert.equal(await page.locator('svg#graph .node.kind-external[data-id="external:169.254.169.254"]').count(), 1);
+  assert.equal(await page.locator('svg#graph .node.kind-internet[data-id="internet"]').count(), 1);
+});
+
+test("a blocked edge stands out and clicking it shows its endpoints", async () => {
+  await page.goto(demo.admin + "/");
+  const edge = page.locator('svg#graph .edge.blocked[data-to="external:169.254.169.254"]');
+  // A straight edge has no height, so wait for it to exist rather than to be "visible".
+  await edge.waitFor({ state: "attached", timeout: 15000 });
+  const line = edge.locator(".edge-line");
+  const dash = await line.evaluate((el) => getComputedStyle(el).strokeDasharray);
+  assert.notEqual(dash, "none", "blocked edges are dashed");
+  await edge.dispatchEvent("click");
+  const details = page.locator("#details");
+  await details.waitFor({ state: "visible" });
+  assert.match(await page.locator("#details-title").textContent(), /orders → 169\.254\.169\.254/);
+  await eventually(async () => (await details.textContent()).includes("/latest/meta-data/iam"), 10000, "the edge's endpoint in the details");
+  assert.match(await details.textContent(), /Blocked/);
+});
+
+test("clicking a node opens its endpoints and last hour", async () => {
+  await page.goto(demo.admin + "/");
+  const node = page.locator('svg#graph .node[data-id="service:catalog"]');
+  await node.waitFor({ timeout: 15000 });
+  await node.click();
+  await eventually(async () => (await page.locator("#details").textContent()).includes("/products/{int}"), 10000, "catalog's endpoints");
+  await page.locator("#details svg.chart").waitFor({ timeout: 10000 });
+});
+
+test("the window selector and the other views load", async () => {
+  await page.goto(demo.admin + "/");
+  await page.selectOption("#window", "1h");
+  await page.locator('svg#graph .node[data-id="service:orders"]').waitFor({ timeout: 15000 });
+  await page.goto(demo.admin + "/#endpoints");
+  await page.locator("#endpoints-table tbody tr").first().waitFor({ timeout: 15000 });
+  await page.fill("#endpoint-filter", "meta-data");
+  await eventually(async () => (await page.locator("#endpoints-table tbody tr").count()) === 1, 5000, "the filter");
+  await page.goto(demo.admin + "/#policy");
+  await eventually(async () => (await page.locator("#rules-table tbody").textContent()).includes("api.payments-provider.example"), 10000, "the enclave rule");
+  await page.selectOption("#window", "5m");
+});

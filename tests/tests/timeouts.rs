@@ -1,29 +1,11 @@
 //! Connection-level limits: header-read timeout (slowloris), idle close, connection cap.
 
 use sightline_tests::proxy::simple;
+use sightline_tests::raw::read_until_closed;
 use sightline_tests::{Client, TestProxy, TestUpstream};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// Reads until EOF or error; returns what was read, or panics if the peer keeps the
-/// connection open past `deadline`.
-async fn read_until_closed(s: &mut TcpStream, deadline: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + deadline;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, s.read(&mut buf)).await {
-            Err(_) => panic!(
-                "connection still open after {deadline:?}; read so far: {}",
-                String::from_utf8_lossy(&out)
-            ),
-            Ok(Ok(0)) | Ok(Err(_)) => return out,
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-}
 
 #[tokio::test]
 async fn slow_headers_are_cut_off_while_others_are_served() {

@@ -92,7 +92,7 @@ clients:
         min_rate = incident::MIN_RATE,
         egress = args.egress,
         alerts = alerts::section(args.webhook.as_deref()),
-        store = std::env::temp_dir().join("sightline-demo").display(),
+        store = data_dir().display(),
         allow = allow.display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),
@@ -105,6 +105,13 @@ clients:
         users2 = s.users[1],
     );
     Config::parse(&text, "demo", Path::new("."))
+}
+
+/// Where this demo run keeps its store and allow list: a folder of its own, so every run
+/// starts from an empty graph, no bans and no findings, whatever ran before on the machine.
+/// Removed when the demo stops.
+pub fn data_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("sightline-demo-{}", std::process::id()))
 }
 
 /// Runs the demo until SIGTERM or SIGINT.
@@ -163,6 +170,9 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         g.abort();
     }
     services.stop();
+    if let Err(e) = std::fs::remove_dir_all(data_dir()) {
+        tracing::debug!(error = %e, "demo data folder not removed");
+    }
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

@@ -272,7 +272,7 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     assert!(dot.starts_with("digraph sightline {"), "{dot}");
     assert!(dot.contains("\"internet\" -> \"service:catalog\""), "{dot}");
     // The scripted flash crowd is reported as a statistical anomaly within 30 s of the start
-    // (the demo's store may hold findings of earlier runs: only a new one counts).
+    // (each demo run has a store of its own, so any rate spike is this run's).
     wait_up_to(
         Duration::from_secs(30).saturating_sub(started.elapsed()),
         "the flash crowd's rate spike",

@@ -33,7 +33,7 @@ const PROBES: [&str; 12] = [
 /// protections) next to the demo store and returns its path. A failure to write shows up as
 /// a config error naming the file.
 pub fn write_allow_list() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join("sightline-demo");
+    let dir = super::data_dir();
     let path = dir.join("allow.txt");
     let text = "# The demo's legitimate callers and its flash crowd
                 127.0.0.10

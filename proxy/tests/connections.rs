@@ -7,6 +7,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "support/http.rs"]
+mod http;
+use http::get;
+
 const BIN: &str = env!("CARGO_BIN_EXE_sightline");
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -15,25 +19,6 @@ fn free_port() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
-}
-
-/// Plain HTTP/1.1 GET with `Connection: close`; returns status and body.
-fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.get(9..12)?.parse().ok()?;
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 struct Proc(Child);
@@ -69,7 +54,7 @@ fn ten_thousand_concurrent_connections_are_all_answered() {
             .unwrap(),
     );
     let end = Instant::now() + PATIENCE;
-    while get(admin, "/healthz").is_none() {
+    while get(admin, "/healthz", "x").is_none() {
         assert!(Instant::now() < end, "sightline did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -98,8 +83,8 @@ fn ten_thousand_concurrent_connections_are_all_answered() {
     }
     assert_eq!(answered, CLIENTS);
     drop(conns);
-    assert_eq!(get(inbound, "/dead").unwrap().0, 502);
-    let (_, metrics) = get(admin, "/metrics").unwrap();
+    assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
+    let (_, metrics) = get(admin, "/metrics", "x").unwrap();
     let refused: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("sightline_connections_rejected_total "))

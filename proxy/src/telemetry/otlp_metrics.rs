@@ -161,33 +161,29 @@ fn register(meter: &Meter, counters: Arc<Counters>, telemetry: &Telemetry) {
     meter
         .u64_observable_counter("sightline.registered")
         .with_description("Registered protection, sink and other labelled counters.")
-        .with_callback(move |o| {
-            c.registry.each(|name, fam| {
-                if fam.kind != super::registry::Kind::Counter {
-                    return;
-                }
-                for (labels, v) in &fam.series {
-                    let mut attrs = vec![KeyValue::new("metric", name)];
-                    attrs.extend(labels.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
-                    o.observe(v.load(Relaxed), &attrs);
-                }
-            });
-        })
+        .with_callback(move |o| observe_registered(o, &c, super::registry::Kind::Counter))
         .build();
     meter
         .u64_observable_gauge("sightline.registered.gauges")
         .with_description("Registered labelled gauges.")
-        .with_callback(move |o| {
-            counters.registry.each(|name, fam| {
-                if fam.kind != super::registry::Kind::Gauge {
-                    return;
-                }
-                for (labels, v) in &fam.series {
-                    let mut attrs = vec![KeyValue::new("metric", name)];
-                    attrs.extend(labels.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
-                    o.observe(v.load(Relaxed), &attrs);
-                }
-            });
-        })
+        .with_callback(move |o| observe_registered(o, &counters, super::registry::Kind::Gauge))
         .build();
+}
+
+/// Observes every registered series of one kind, named by a `metric` attribute.
+fn observe_registered(
+    o: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
+    counters: &Counters,
+    kind: super::registry::Kind,
+) {
+    counters.registry.each(|name, fam| {
+        if fam.kind != kind {
+            return;
+        }
+        for (labels, v) in &fam.series {
+            let mut attrs = vec![KeyValue::new("metric", name)];
+            attrs.extend(labels.iter().map(|(k, v)| KeyValue::new(*k, v.clone())));
+            o.observe(v.load(Relaxed), &attrs);
+        }
+    });
 }

@@ -1,8 +1,9 @@
-//! Serving HTTP on accepted connections: hyper's auto (h1 + h2) server with upgrades, the
+//! Serving HTTP on accepted connections: hyper's HTTP/1.1 (with upgrades) or HTTP/2 server, the
 //! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
 
 mod conn;
 mod relay;
+mod sniff;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};

@@ -4,7 +4,11 @@
 
 pub mod b3;
 
+use http::header::HeaderName;
 use http::HeaderMap;
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The trace context of one proxied call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,23 +66,28 @@ impl TraceContext {
     /// `tracestate` is dropped when the trace was restarted (it belonged to another trace);
     /// B3 headers the caller sent are rewritten to the same context.
     pub fn propagate(&self, h: &mut HeaderMap) {
-        if let Ok(v) = http::HeaderValue::from_str(&self.header_value()) {
-            h.insert("traceparent", v);
+        if let Ok(v) = http::HeaderValue::from_bytes(&self.header_bytes()) {
+            h.insert(TRACEPARENT, v);
         }
         if self.parent_id.is_none() {
-            h.remove("tracestate");
+            h.remove(TRACESTATE);
         }
         b3::rewrite(h, self);
     }
 
     /// The `traceparent` value to send upstream: this hop as the parent.
     pub fn header_value(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            hex(&self.trace_id),
-            hex(&self.span_id),
-            self.flags
-        )
+        String::from_utf8(self.header_bytes().to_vec()).unwrap_or_default()
+    }
+
+    /// [`TraceContext::header_value`] without an allocation: `00-<trace>-<span>-<flags>`.
+    fn header_bytes(&self) -> [u8; 55] {
+        let mut out = [b'-'; 55];
+        out[..2].copy_from_slice(b"00");
+        hex_into(&self.trace_id, &mut out[3..35]);
+        hex_into(&self.span_id, &mut out[36..52]);
+        hex_into(&[self.flags], &mut out[53..55]);
+        out
     }
 
     /// The log span of a call: every line logged while the call is served carries its trace
@@ -88,8 +97,8 @@ impl TraceContext {
         tracing::error_span!(
             target: "sightline::call",
             "call",
-            trace_id = %hex(&self.trace_id),
-            span_id = %hex(&self.span_id),
+            trace_id = %Hex(&self.trace_id),
+            span_id = %Hex(&self.span_id),
             request_id = %request_id
         )
     }
@@ -137,13 +146,33 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
 
 /// Lowercase hex of `bytes` (a table lookup: this runs for every call).
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the lowercase hex of `bytes` into `out`, which holds twice as many bytes.
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
     }
-    s
+}
+
+/// Formats bytes as lowercase hex without building a string first (log fields).
+pub struct Hex<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut buf = [0u8; 64];
+        for chunk in self.0.chunks(32) {
+            let out = &mut buf[..chunk.len() * 2];
+            hex_into(chunk, out);
+            f.write_str(std::str::from_utf8(out).map_err(|_| std::fmt::Error)?)?;
+        }
+        Ok(())
+    }
 }
 
 fn random_nonzero<const N: usize>() -> [u8; N] {
@@ -158,7 +187,7 @@ fn random_nonzero<const N: usize>() -> [u8; N] {
 
 /// A new request id: 16 hex digits.
 pub fn request_id() -> String {
-    format!("{:016x}", fastrand::u64(1..))
+    hex(&fastrand::u64(1..).to_be_bytes())
 }
 
 #[cfg(test)]

@@ -41,6 +41,14 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `Upgrade` and `Connection: upgrade` stay so the next hop can switch protocols.
 /// `TE: trailers` stays (gRPC needs it end to end).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of them: one pass over the names instead of a lookup each.
+    if !upgrade
+        && !headers
+            .keys()
+            .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = if !headers.contains_key(header::CONNECTION) {
         Vec::new()
     } else {
@@ -80,28 +88,57 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
 
 /// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
 pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: &str) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let prior: Vec<String> = headers
-        .get_all(&xff)
+    let prior: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .map(str::to_owned)
         .collect();
     let value = if prior.is_empty() {
-        client.to_string()
+        ip_value(client)
     } else {
-        format!("{}, {client}", prior.join(", "))
+        HeaderValue::from_str(&format!("{}, {client}", prior.join(", ")))
     };
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(xff, v);
+    if let Ok(v) = value {
+        headers.insert(X_FORWARDED_FOR, v);
     }
     headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if tls { "https" } else { "http" }),
     );
     if let Ok(v) = HeaderValue::from_str(host) {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), v);
+        headers.insert(X_FORWARDED_HOST, v);
     }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// An address as a header value; IPv4 written by hand (this runs for every call, and the
+/// formatting machinery costs more than the rest of the header rewrite).
+fn ip_value(ip: IpAddr) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string());
+    };
+    let mut buf = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    HeaderValue::from_bytes(&buf[..len])
 }
 
 /// Appends this hop to `Via`.
@@ -112,10 +149,10 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
         _ => "1.1 sightline",
     };
     let value = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {hop}"),
-        None => hop.to_owned(),
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {hop}")),
+        None => Ok(HeaderValue::from_static(hop)),
     };
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    if let Ok(v) = value {
         headers.insert(header::VIA, v);
     }
 }
@@ -180,5 +217,29 @@ mod tests {
         append_via(&mut h, http::Version::HTTP_11);
         append_via(&mut h, http::Version::HTTP_2);
         assert_eq!(h["via"], "1.1 sightline, 2 sightline");
+    }
+
+    #[test]
+    fn addresses_are_written_as_text() {
+        for ip in [
+            "0.0.0.0",
+            "9.10.99.100",
+            "255.255.255.255",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let mut h = HeaderMap::new();
+            set_forwarded(&mut h, ip.parse().unwrap(), true, "");
+            assert_eq!(h["x-forwarded-for"], ip);
+            assert_eq!(h["x-forwarded-proto"], "https");
+        }
+    }
+
+    #[test]
+    fn headers_without_hop_by_hop_names_stay_as_they_are() {
+        let mut h = map(&[("x-kept", "yes"), ("te", "trailers")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 2, "{h:?}");
     }
 }

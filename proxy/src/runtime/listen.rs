@@ -154,7 +154,12 @@ async fn serve_conn(
         serve(stream, info, shared, limits, shutdown, stack).await;
         return;
     };
-    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+    // The TLS state is tens of KiB and boxed, so that a plain connection's task stays small.
+    let handshake = Box::pin(tokio::time::timeout(
+        limits.header_read_timeout,
+        acceptor.accept(stream),
+    ));
+    match handshake.await {
         Ok(Ok(tls)) => {
             let info = Arc::new(ConnInfo {
                 peer,
@@ -163,7 +168,7 @@ async fn serve_conn(
                 activity,
                 flags,
             });
-            serve(tls, info, shared, limits, shutdown, stack).await;
+            Box::pin(serve(tls, info, shared, limits, shutdown, stack)).await;
         }
         Ok(Err(e)) => {
             shared
@@ -198,12 +203,14 @@ async fn serve<I>(
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let info = info.clone();
-        async move {
+        // Boxed per request: the connection keeps a slot for its request's future for as
+        // long as it is open, and the stack's future is kilobytes; a pointer idles cheaper.
+        Box::pin(async move {
             Ok::<_, Infallible>(match stack {
                 Stack::Inbound => inbound::handle(shared, info, req).await,
                 Stack::Egress => crate::egress::handle(shared, info, req).await,
             })
-        }
+        })
     });
     serve_connection(io, svc, limits, &activity, shutdown).await;
 }

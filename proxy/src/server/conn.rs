@@ -1,12 +1,15 @@
-//! One client connection: hyper auto (HTTP/1.1 and HTTP/2, h2c by prior knowledge) with
-//! upgrades, closed gracefully on shutdown or after an idle period with no request in flight.
+//! One client connection: HTTP/1.1 (with upgrades) or HTTP/2 (h2c by prior knowledge), told
+//! apart by the first bytes, closed gracefully on shutdown or after an idle period with no
+//! request in flight.
 
+use super::sniff::{sniff, Proto};
 use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -79,6 +82,10 @@ impl ConnActivity {
 
 /// Serves HTTP on `io` until the client closes, the connection idles out, or `shutdown`
 /// turns true (then in-flight requests finish and the connection closes).
+///
+/// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
+/// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
+/// Waiting for them counts against `header_read_timeout` and the idle timeout.
 pub async fn serve_connection<I, S, B>(
     io: I,
     service: S,
@@ -94,23 +101,73 @@ pub async fn serve_connection<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_head_bytes.max(8192))
-        .half_close(false);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(conn);
+    let sniffed = tokio::select! {
+        r = tokio::time::timeout(limits.header_read_timeout, sniff(io)) => r,
+        _ = super::stopped(&mut shutdown) => return,
+        _ = activity.idle(limits.idle_timeout) => {
+            tracing::debug!("closing idle connection");
+            return;
+        }
+    };
+    let (proto, io) = match sniffed {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection ended before its first request");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("no request within the header read timeout");
+            return;
+        }
+    };
+    match proto {
+        Proto::H1 => {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_head_bytes.max(8192))
+                .half_close(false)
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            drive(conn, |c| c.graceful_shutdown(), limits, activity, shutdown).await;
+        }
+        Proto::H2 => {
+            // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
+            let mut conn = Box::pin(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .timer(TokioTimer::new())
+                    .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+                    .max_concurrent_streams(256)
+                    .keep_alive_interval(Some(Duration::from_secs(30)))
+                    .serve_connection(TokioIo::new(io), service),
+            );
+            drive(
+                conn.as_mut(),
+                |c| c.graceful_shutdown(),
+                limits,
+                activity,
+                shutdown,
+            )
+            .await;
+        }
+    }
+}
+
+/// Runs a connection until it ends, closing it gracefully on shutdown or when idle.
+async fn drive<C, E>(
+    mut conn: Pin<&mut C>,
+    close: fn(Pin<&mut C>),
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    C: Future<Output = Result<(), E>> + ?Sized,
+    E: std::fmt::Display,
+{
     if *shutdown.borrow() {
-        conn.as_mut().graceful_shutdown();
+        close(conn.as_mut());
     }
     tokio::select! {
         res = conn.as_mut() => {
@@ -124,7 +181,7 @@ pub async fn serve_connection<I, S, B>(
             tracing::debug!("closing idle connection");
         }
     }
-    conn.as_mut().graceful_shutdown();
+    close(conn.as_mut());
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "connection ended with an error while closing");
     }

@@ -3,7 +3,11 @@
 //! ids are widened to 128 bits with leading zeros.
 
 use super::{hex, TraceContext};
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
+
+const B3: HeaderName = HeaderName::from_static("b3");
+const B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
 
 /// The trace id, the caller's span id and whether it is sampled, from B3 headers.
 pub fn parse(h: &HeaderMap) -> Option<([u8; 16], [u8; 8], bool)> {
@@ -48,13 +52,13 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
 /// Rewrites whichever B3 form the caller sent so the upstream sees this hop as the parent.
 pub fn rewrite(h: &mut HeaderMap, t: &TraceContext) {
     let sampled = if t.flags & 1 == 1 { "1" } else { "0" };
-    if h.contains_key("b3") {
+    if h.contains_key(B3) {
         let v = format!("{}-{}-{sampled}", hex(&t.trace_id), hex(&t.span_id));
         if let Ok(v) = HeaderValue::from_str(&v) {
             h.insert("b3", v);
         }
     }
-    if h.contains_key("x-b3-traceid") {
+    if h.contains_key(B3_TRACE_ID) {
         for (name, value) in [
             ("x-b3-traceid", hex(&t.trace_id)),
             ("x-b3-spanid", hex(&t.span_id)),

@@ -11,6 +11,11 @@ use sightline_certs::rustls;
 use sightline_certs::TlsError;
 use std::sync::Arc;
 
+/// Idle connections kept per upstream. A burst of concurrent calls opens as many
+/// connections as it needs; once it is over, those past this many are closed instead of
+/// each holding its buffers and task until `limits.idle_timeout`.
+pub const MAX_IDLE_PER_UPSTREAM: usize = 256;
+
 /// The connector every service client uses.
 pub type UpstreamConnector = HttpsConnector<HttpConnector>;
 
@@ -51,6 +56,7 @@ pub(super) fn build(
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(limits.idle_timeout)
+        .pool_max_idle_per_host(MAX_IDLE_PER_UPSTREAM)
         .http2_only(config.protocol == UpstreamProtocol::Http2)
         .build(connector))
 }

@@ -69,6 +69,13 @@ impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
             let n = rest.len().min(buf.remaining());
             buf.put_slice(&rest[..n]);
             self.pos += n as u8;
+            // Hand over what else has arrived in the same read, so the server sees the
+            // request as the client sent it, not cut after the sniffed bytes (a cut head
+            // makes hyper grow its read buffer to twice the size for good).
+            // Nothing more yet, the end or an error: the next read sees it again.
+            if self.pos == self.len && buf.remaining() > 0 {
+                let _ = Pin::new(&mut self.io).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)

@@ -94,7 +94,10 @@ impl Watches {
             key.3.clone(),
         );
         for key in [key, any] {
-            if let Some(w) = self.watch(key) {
+            // A known watch (nearly every call) costs one lookup.
+            if let Some(w) = self.watches.get_mut(&key) {
+                w.open.add(o);
+            } else if let Some(w) = self.watch(key) {
                 w.open.add(o);
             }
         }

@@ -41,15 +41,18 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `Upgrade` and `Connection: upgrade` stay so the next hop can switch protocols.
 /// `TE: trailers` stays (gRPC needs it end to end).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
-    // Most messages carry none of them: one pass over the names instead of a lookup each.
-    if !upgrade
-        && !headers
-            .keys()
-            .any(|k| k == header::UPGRADE || HOP_BY_HOP.contains(k))
-    {
+    // One pass over the names finds the hop-by-hop ones present (most messages carry none,
+    // or only `Connection`), instead of a lookup for each name that could be there.
+    let mut present: Vec<HeaderName> = Vec::new();
+    for k in headers.keys() {
+        if (k == header::UPGRADE || HOP_BY_HOP.contains(k)) && !present.contains(k) {
+            present.push(k.clone());
+        }
+    }
+    if present.is_empty() && !upgrade {
         return;
     }
-    let named: Vec<HeaderName> = if !headers.contains_key(header::CONNECTION) {
+    let named: Vec<HeaderName> = if !present.contains(&header::CONNECTION) {
         Vec::new()
     } else {
         headers
@@ -60,25 +63,28 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
             .collect()
     };
-    let te_trailers = headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
+    let te_trailers = present.contains(&header::TE)
+        && headers
+            .get(header::TE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            });
     for name in named {
         if upgrade && name == header::UPGRADE {
             continue;
         }
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for name in &present {
+        if name != header::UPGRADE {
+            headers.remove(name);
+        }
     }
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if present.contains(&header::UPGRADE) {
         headers.remove(header::UPGRADE);
     }
     if te_trailers {

@@ -23,6 +23,13 @@ pub struct Recorder {
     telemetry: Arc<Telemetry>,
 }
 
+/// How often the recorder task takes the queued records. The data path only queues: it
+/// never wakes the task (nor, through it, a parked worker thread) for each call.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Records handled between yields to the connections' tasks.
+const DRAIN_SLICE: u32 = 32;
+
 /// How often nodes' last-seen times and baselines are written to the store.
 const SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -161,11 +168,14 @@ impl Task {
         let step = self.lock().step();
         let mut tick = tokio::time::interval(TICK.min(step / 4).max(MIN_TICK));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut drain = tokio::time::interval(DRAIN);
+        drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                rec = rx.recv() => match rec {
-                    Some(rec) => self.handle(rec),
-                    None => return,
+                _ = drain.tick() => {
+                    if !self.drain(&mut rx).await {
+                        return;
+                    }
                 },
                 _ = tick.tick() => {
                     let now = std::time::SystemTime::now();
@@ -174,6 +184,23 @@ impl Task {
                     self.store_minutes(now);
                     self.snapshot();
                 }
+            }
+        }
+    }
+
+    /// Handles every record queued; false once the data path's side is gone. Yields now
+    /// and then, so a long backlog does not hold a worker thread from the connections.
+    async fn drain(&mut self, rx: &mut mpsc::Receiver<CallRecord>) -> bool {
+        let mut handled = 0u32;
+        loop {
+            match rx.try_recv() {
+                Ok(rec) => self.handle(rec),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+            handled += 1;
+            if handled.is_multiple_of(DRAIN_SLICE) {
+                tokio::task::yield_now().await;
             }
         }
     }

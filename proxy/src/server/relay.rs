@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::time::timeout;
+use tokio::time::{timeout, Instant};
+
+/// Bytes read at a time from each side.
+const BUF: usize = 32 * 1024;
 
 /// Copies both ways until both sides have closed, or nothing moved for `idle` (a peer that
 /// stops reading counts as idle too). `inspect` sees every chunk the client sends, as it is
@@ -20,10 +23,15 @@ where
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut ur, mut uw) = tokio::io::split(upstream);
-    let (mut a, mut b) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let (mut a, mut b) = (vec![0u8; BUF], vec![0u8; BUF]);
     let (mut up, mut down) = (0u64, 0u64);
     let (mut client_open, mut upstream_open) = (true, true);
     let stalled = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading");
+    // One timer for the whole relay, moved only when it fires: bytes moving just note the
+    // time, so a busy tunnel does no timer work per chunk.
+    let mut last = Instant::now();
+    let quiet = tokio::time::sleep(idle);
+    tokio::pin!(quiet);
     while client_open || upstream_open {
         tokio::select! {
             r = cr.read(&mut a), if client_open => match r {
@@ -35,6 +43,7 @@ where
                     inspect(&a[..n]);
                     timeout(idle, uw.write_all(&a[..n])).await.map_err(|_| stalled())??;
                     up += n as u64;
+                    last = Instant::now();
                 }
             },
             r = ur.read(&mut b), if upstream_open => match r {
@@ -45,9 +54,16 @@ where
                 Ok(n) => {
                     timeout(idle, cw.write_all(&b[..n])).await.map_err(|_| stalled())??;
                     down += n as u64;
+                    last = Instant::now();
                 }
             },
-            _ = tokio::time::sleep(idle) => break,
+            _ = quiet.as_mut() => {
+                let due = last + idle;
+                if due <= Instant::now() {
+                    break;
+                }
+                quiet.as_mut().reset(due);
+            }
         }
     }
     Ok((up, down))

@@ -1,0 +1,93 @@
+"""CONNECT tunnel load: each thread opens one tunnel through an HTTP proxy (or connects
+directly), then sends keep-alive GETs for `path` over it and reads each whole response, until
+the time or the request budget is spent. Prints `<bytes/s> <req/s> <requests>`.
+
+    python3 bench/connect.py PROXY|direct TARGET PATH CONNS SECONDS MAX_REQUESTS
+"""
+import socket
+import sys
+import threading
+import time
+
+
+def open_tunnel(proxy, target):
+    host, port = target.split(":")
+    if proxy == "direct":
+        return socket.create_connection((host, int(port)), timeout=10)
+    phost, pport = proxy.split(":")
+    s = socket.create_connection((phost, int(pport)), timeout=10)
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise RuntimeError("proxy closed before answering CONNECT")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 200") and not head.startswith(b"HTTP/1.0 200"):
+        raise RuntimeError(f"CONNECT refused: {head[:80]!r}")
+    return s
+
+
+def worker(proxy, target, path, deadline, budget, totals, lock):
+    s = open_tunnel(proxy, target)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = f"GET {path} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    done = 0
+    moved = 0
+    pending = b""
+    while time.monotonic() < deadline and done < budget:
+        s.sendall(request)
+        data = pending
+        while b"\r\n\r\n" not in data:
+            n = s.recv_into(view)
+            if n == 0:
+                raise RuntimeError("closed mid-response")
+            data += bytes(view[:n])
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        got = len(rest)
+        while got < length:
+            n = s.recv_into(view)
+            if n == 0:
+                raise RuntimeError("closed mid-body")
+            got += n
+        # Keep-alive responses end exactly at Content-Length; nothing is pipelined.
+        pending = b""
+        moved += len(head) + 4 + length
+        done += 1
+    s.close()
+    with lock:
+        totals[0] += moved
+        totals[1] += done
+
+
+def main():
+    proxy, target, path = sys.argv[1], sys.argv[2], sys.argv[3]
+    conns, seconds, budget = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
+    totals = [0, 0]
+    lock = threading.Lock()
+    start = time.monotonic()
+    deadline = start + seconds
+    threads = [
+        threading.Thread(
+            target=worker,
+            args=(proxy, target, path, deadline, budget // conns, totals, lock),
+        )
+        for _ in range(conns)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + 30)
+    elapsed = time.monotonic() - start
+    print(f"{totals[0] / elapsed:.0f} {totals[1] / elapsed:.1f} {totals[1]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -59,13 +59,16 @@ pub async fn handle(
     let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
-    let record = begin_record(
+    let mut record = begin_record(
         &req,
         &conn,
         &trace,
         &request_id,
         active.config.recording.max_path_bytes,
     );
+    record.caller_service = active.egress.as_ref().and_then(|e| {
+        crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+    });
     let mut guard = CallGuard::start(
         record,
         shared.recorder.clone(),
@@ -442,6 +445,7 @@ fn begin_record(
         direction: Direction::Inbound,
         source_addr: conn.peer,
         source_identity: conn.identity.clone(),
+        caller_service: None,
         service: None,
         upstream: None,
         dest_port: None,

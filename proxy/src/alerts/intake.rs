@@ -21,6 +21,12 @@ fn source_node(rec: &CallRecord) -> String {
     match (rec.direction, &rec.service, &rec.source_identity) {
         (Direction::Egress, Some(s), _) => format!("service:{s}"),
         (Direction::Egress, None, _) => format!("internal-unknown:{}", rec.source_addr.ip()),
+        (Direction::Inbound, _, _) if rec.caller_service.is_some() => {
+            format!(
+                "service:{}",
+                rec.caller_service.as_deref().unwrap_or_default()
+            )
+        }
         (Direction::Inbound, _, Some(id)) => format!("client:{id}"),
         (Direction::Inbound, _, None) => format!("client:{}", rec.source_addr.ip()),
     }

@@ -83,8 +83,9 @@ impl SeriesKey {
         let (reporter, source, destination, destination_service) = match rec.direction {
             Direction::Inbound => (
                 "destination",
-                rec.source_identity
+                rec.caller_service
                     .as_deref()
+                    .or(rec.source_identity.as_deref())
                     .map_or_else(unknown, str::to_owned),
                 rec.service.as_deref().unwrap_or("-").to_owned(),
                 rec.service.as_deref().unwrap_or("-").to_owned(),

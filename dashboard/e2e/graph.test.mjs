@@ -23,13 +23,17 @@ after(async () => {
 
 test("the graph shows the demo's services, callers and destinations", async () => {
   await page.goto(demo.admin + "/");
-  for (const id of ["internet", "service:catalog", "service:orders", "service:payments", "service:users",
-    "external:api.payments-provider.example", "external:169.254.169.254"]) {
+  for (const id of ["internet", "service:gateway", "service:catalog", "service:orders", "service:payments",
+    "service:users", "service:shop-db", "external:api.payments-provider.example",
+    "external:api.shipping-partner.example", "external:169.254.169.254"]) {
     await page.locator(`svg#graph .node[data-id="${id}"]`).waitFor({ timeout: 15000 });
   }
-  // Kinds are told apart, and columns follow the traffic: internet left of services left of externals.
+  // Kinds are told apart, and columns follow the traffic: the internet, then the gateway it
+  // calls, then the services behind it, then the datastore, then the destinations outside.
   const x = async (id) => (await page.locator(`svg#graph .node[data-id="${id}"]`).boundingBox()).x;
-  assert.ok(await x("internet") < await x("service:orders"));
+  assert.ok(await x("internet") < await x("service:gateway"));
+  assert.ok(await x("service:gateway") < await x("service:orders"));
+  assert.ok(await x("service:catalog") < await x("service:shop-db"));
   assert.ok(await x("service:orders") < await x("external:169.254.169.254"));
   assert.equal(await page.locator('svg#graph .node.kind-external[data-id="external:169.254.169.254"]').count(), 1);
   assert.equal(await page.locator('svg#graph .node.kind-internet[data-id="internet"]').count(), 1);

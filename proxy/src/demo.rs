@@ -95,7 +95,10 @@ enclave:
 clients:
   api_key_header: x-api-key
   trusted_proxies: [127.0.0.40/32]
-  rate: {{ per_client: 10/m, burst: 60 }}
+  rate:
+    per_client: 10/m
+    burst: 60
+    routes: [ {{ route: \"POST /api/users/login\", rate: 10/m, burst: 10 }} ]
   allow_lists: [\"{allow}\"]
   logins:
     - {{ route: \"POST /api/users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}

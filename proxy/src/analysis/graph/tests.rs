@@ -93,6 +93,24 @@ fn windows_sum_the_right_buckets() {
 }
 
 #[test]
+fn a_new_edge_rate_counts_from_its_first_call() {
+    let mut g = Graph::default();
+    let a = party(NodeKind::Internet, "internet");
+    let b = party(NodeKind::Service, "shop");
+    let start = 10_000 * 60;
+    // Two calls a second for the 20 seconds since the edge appeared.
+    for i in 0..40 {
+        g.observe(&call(a.clone(), b.clone(), "/x", start + i / 2, 200));
+    }
+    let now = start + 19;
+    for w in [Window::FiveMinutes, Window::OneHour] {
+        let e = &g.edges(w, now)[0];
+        assert!((e.total.rate - 2.0).abs() < 1e-9, "{w:?}: {}", e.total.rate);
+        assert!((e.endpoints[0].rate - 2.0).abs() < 1e-9);
+    }
+}
+
+#[test]
 fn caps_bound_the_graph() {
     let mut g = Graph::new(GraphLimits {
         max_nodes: 3,

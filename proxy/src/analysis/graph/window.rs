@@ -179,7 +179,8 @@ impl Series {
         window: Window,
         now: u64,
     ) -> EndpointStats {
-        let mut s = EndpointStats::from_bucket(&self.merged(window, now), window);
+        let span = observed_secs(window, self.first_seen, now);
+        let mut s = EndpointStats::from_bucket(&self.merged(window, now), span);
         s.method = method.to_owned();
         s.template = template.to_owned();
         s.first_seen = self.first_seen;
@@ -199,12 +200,22 @@ pub(super) fn total<'a>(
     for s in series {
         b.merge(&s.merged(window, now));
     }
-    let mut s = EndpointStats::from_bucket(&b, window);
+    let first_seen = endpoints.iter().map(|e| e.first_seen).min().unwrap_or(0);
+    let mut s = EndpointStats::from_bucket(&b, observed_secs(window, first_seen, now));
     s.method = "*".into();
     s.template = "*".into();
-    s.first_seen = endpoints.iter().map(|e| e.first_seen).min().unwrap_or(0);
+    s.first_seen = first_seen;
     s.last_seen = endpoints.iter().map(|e| e.last_seen).max().unwrap_or(0);
     s
+}
+
+/// The seconds of `window` during which a series first seen at `first_seen` existed: the whole
+/// window, or less when it first appeared within it (so a new endpoint's rate is not diluted
+/// by the part of the window before its first call).
+fn observed_secs(window: Window, first_seen: u64, now: u64) -> u64 {
+    window
+        .secs()
+        .min(now.saturating_sub(first_seen).saturating_add(1))
 }
 
 /// Stats of an endpoint (or edge) over a window.
@@ -216,7 +227,7 @@ pub struct EndpointStats {
     pub template: String,
     /// Calls.
     pub count: u64,
-    /// Calls per second over the window.
+    /// Calls per second over the window, or since the first call when that came later.
     pub rate: f64,
     /// Share of 4xx answers.
     pub ratio_4xx: f64,
@@ -239,7 +250,7 @@ pub struct EndpointStats {
 }
 
 impl EndpointStats {
-    fn from_bucket(b: &Bucket, window: Window) -> Self {
+    fn from_bucket(b: &Bucket, span_secs: u64) -> Self {
         let ratio = |n: u64| {
             if b.count == 0 {
                 0.0
@@ -249,7 +260,7 @@ impl EndpointStats {
         };
         EndpointStats {
             count: b.count,
-            rate: b.count as f64 / window.secs() as f64,
+            rate: b.count as f64 / span_secs.max(1) as f64,
             ratio_4xx: ratio(b.e4xx),
             ratio_5xx: ratio(b.e5xx),
             latency_ms: b.latency.quantiles(),

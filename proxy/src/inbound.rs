@@ -89,16 +89,20 @@ pub async fn handle(
             req.headers(),
         )
     });
+    // Behind a trusted proxy the lists judge the forwarded client, not the proxy.
+    let forwarded = client.as_ref().and_then(|_| {
+        shared
+            .clients
+            .forwarded_flags(clients, conn.peer.ip(), req.headers())
+    });
+    let flags = forwarded.as_ref().unwrap_or(&conn.flags);
     let mut rate_headers = None;
     if let Some(c) = &client {
         if let Some(rec) = guard.rec() {
             rec.client.client = Some(c.id.clone());
             rec.client.kind = Some(c.kind.as_str());
         }
-        match shared
-            .clients
-            .admit(clients, &conn.flags, c, &method, &path)
-        {
+        match shared.clients.admit(clients, flags, c, &method, &path) {
             Ok(admitted) => {
                 if let Some(p) = admitted.permit {
                     guard.hold(p);
@@ -141,7 +145,7 @@ pub async fn handle(
             .and_then(|r| r.route.as_ref().map(|route| format!("{method} {route}")));
         let signals = shared.clients.observe(
             clients,
-            &conn.flags,
+            flags,
             c,
             &method,
             &path,

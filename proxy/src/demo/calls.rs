@@ -23,20 +23,23 @@ pub(super) struct Links {
 /// A service's client: every call leaves from the service's own loopback address.
 pub(super) struct Caller {
     from: [u8; 4],
+    passes: &'static [&'static str],
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl Caller {
-    /// A client calling from `from`.
-    pub fn new(from: [u8; 4]) -> Self {
+    /// A client calling from `from`, passing on the `passes` headers of the request it
+    /// serves.
+    pub fn new(from: [u8; 4], passes: &'static [&'static str]) -> Self {
         Self {
             from,
+            passes,
             client: super::traffic::client(from),
         }
     }
 
-    /// Calls `path` on another service through the inbound listener, passing on the request
-    /// headers that belong to the caller (key, trace, forwarding). The status and body, or
+    /// Calls `path` on another service through the inbound listener, passing on the headers
+    /// this caller passes of the request it serves (`headers`). The status and body, or
     /// `None` when the call failed.
     pub async fn inbound(
         &self,
@@ -46,7 +49,7 @@ impl Caller {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Option<(StatusCode, Bytes)> {
-        let req = super::services::forward(headers, Request::builder())
+        let req = super::services::forward(headers, self.passes, Request::builder())
             .method(method)
             .uri(format!("http://{inbound}{path}"))
             .header("host", "shop.demo.internal")

@@ -105,7 +105,14 @@ pub async fn start() -> std::io::Result<DemoServices> {
             let ctx = Arc::new(Ctx {
                 kind,
                 links,
-                caller: from.map(Caller::new),
+                caller: from.map(|ip| {
+                    let passes = if matches!(kind, Kind::Gateway) {
+                        GATEWAY_PASSES
+                    } else {
+                        SERVICE_PASSES
+                    };
+                    Caller::new(ip, passes)
+                }),
             });
             tasks.push(tokio::spawn(serve(l, ctx)));
             Ok(addr)
@@ -327,19 +334,28 @@ async fn store(method: &Method, segs: &[&str]) -> Response<Full<Bytes>> {
     }
 }
 
-/// Headers a service passes on to the calls it makes for a request.
-pub(super) const FORWARDED: [&str; 4] = [
+/// Headers the gateway passes on: the caller's key and address (it is a trusted proxy), the
+/// body's type and the trace.
+pub(super) const GATEWAY_PASSES: &[&str] = &[
     "x-api-key",
     "content-type",
     "traceparent",
     "x-forwarded-for",
 ];
 
-/// Copies the [`FORWARDED`] headers of `from` onto a request being built.
-pub(super) fn forward(from: &HeaderMap, mut req: http::request::Builder) -> http::request::Builder {
-    for name in FORWARDED {
-        if let Some(v) = from.get(name) {
-            req = req.header(name, v);
+/// Headers the services behind it pass on to their own calls: the trace only (they call as
+/// themselves).
+pub(super) const SERVICE_PASSES: &[&str] = &["traceparent"];
+
+/// Copies the `names` headers of `from` onto a request being built.
+pub(super) fn forward(
+    from: &HeaderMap,
+    names: &[&str],
+    mut req: http::request::Builder,
+) -> http::request::Builder {
+    for name in names {
+        if let Some(v) = from.get(*name) {
+            req = req.header(*name, v);
         }
     }
     req

@@ -29,8 +29,10 @@ pub const SIZE_BUCKETS: [f64; 9] = [
 ];
 
 /// The labels of one series, in export order.
-pub const LABELS: [&str; 15] = [
+pub const LABELS: [&str; 17] = [
     "reporter",
+    "source",
+    "destination",
     "source_workload",
     "source_canonical_service",
     "source_principal",
@@ -144,9 +146,11 @@ impl SeriesKey {
     }
 
     /// The label values in [`LABELS`] order.
-    pub fn values(&self) -> [String; 15] {
+    pub fn values(&self) -> [String; 17] {
         [
             self.reporter.to_owned(),
+            self.source.clone(),
+            self.destination.clone(),
             self.source.clone(),
             self.source.clone(),
             self.principal.clone(),

@@ -25,6 +25,9 @@ pub struct Route {
     pub kinds: Vec<Kind>,
     /// Only alerts at least this severe.
     pub min_severity: Severity,
+    /// Send every alert that is not resolved again this often (milliseconds): receivers such
+    /// as Alertmanager end an alert that is not re-sent.
+    pub refresh_ms: Option<u64>,
 }
 
 impl Route {
@@ -69,6 +72,8 @@ pub struct Book {
     dirty: BTreeSet<u64>,
     dirty_incidents: BTreeSet<u64>,
     in_flight: BTreeSet<(String, u64)>,
+    /// When each sink with a refresh period was last refreshed.
+    refreshed: BTreeMap<String, u64>,
     /// Signals dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
 }
@@ -86,6 +91,7 @@ impl Book {
             dirty: BTreeSet::new(),
             dirty_incidents: BTreeSet::new(),
             in_flight: BTreeSet::new(),
+            refreshed: BTreeMap::new(),
             overflow: 0,
         }
     }
@@ -384,6 +390,33 @@ impl Book {
     pub fn redirty(&mut self, alerts: &[Alert], incidents: &[Incident]) {
         self.dirty.extend(alerts.iter().map(|a| a.id));
         self.dirty_incidents.extend(incidents.iter().map(|i| i.id));
+    }
+
+    /// For each sink with a refresh period that has passed since its last refresh (or since
+    /// the first call): every alert not resolved that it has is owed to it again. Returns how
+    /// many alerts were owed again.
+    pub fn refresh(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        for r in &self.settings.routes {
+            let Some(every) = r.refresh_ms else { continue };
+            let last = self.refreshed.entry(r.sink.clone()).or_insert(now);
+            if now.saturating_sub(*last) < every {
+                continue;
+            }
+            *last = now;
+            for a in self.alerts.values_mut() {
+                if a.state == State::Resolved {
+                    continue;
+                }
+                if let Some(d) = a.delivery.get_mut(&r.sink) {
+                    if !d.owed() && d.wanted > 0 {
+                        d.done = 0;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
     }
 
     /// Alert ids a sink owes, stored as they are now and not already in its hands; marks them

@@ -13,11 +13,13 @@ fn settings() -> BookSettings {
                 sink: "all".into(),
                 kinds: vec![],
                 min_severity: Severity::Info,
+                refresh_ms: None,
             },
             Route {
                 sink: "pager".into(),
                 kinds: vec![],
                 min_severity: Severity::High,
+                refresh_ms: None,
             },
         ],
     }
@@ -214,6 +216,44 @@ fn deliveries_are_owed_until_confirmed_and_never_handed_out_twice() {
 }
 
 #[test]
+fn a_refreshed_sink_is_owed_its_open_alerts_again_each_period() {
+    let mut s = settings();
+    s.routes.push(Route {
+        sink: "am".into(),
+        kinds: vec![],
+        min_severity: Severity::Info,
+        refresh_ms: Some(MIN),
+    });
+    let mut b = Book::new(s);
+    let Raised::Opened(open) = b.raise(signal(Kind::EgressBlocked, "s", &[], 1)) else {
+        panic!()
+    };
+    let Raised::Opened(done) = b.raise(signal(Kind::EgressBlocked, "t", &[], 1)) else {
+        panic!()
+    };
+    for id in [open, done] {
+        for sink in ["all", "am"] {
+            b.delivered(sink, id, 1);
+        }
+    }
+    b.resolve(done);
+    b.delivered("am", done, 2);
+    b.take_dirty();
+    assert_eq!(b.refresh(1_000), 0, "the first call starts the period");
+    assert_eq!(b.refresh(MIN), 0, "not a whole period yet");
+    assert_eq!(b.refresh(1_000 + MIN), 1, "the open alert only");
+    assert!(b.get(open).unwrap().delivery["am"].owed());
+    assert!(
+        !b.get(open).unwrap().delivery["all"].owed(),
+        "other sinks keep theirs"
+    );
+    assert!(!b.get(done).unwrap().delivery["am"].owed());
+    assert_eq!(b.owed("am", 10), vec![open]);
+    b.delivered("am", open, b.deliverable("am", open).unwrap().version);
+    assert_eq!(b.refresh(1_000 + 2 * MIN), 1, "and again a period later");
+}
+
+#[test]
 fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
     let mut b = Book::new(settings());
     let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &["service:s"], 1)) else {
@@ -227,6 +267,7 @@ fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
         sink: "new".into(),
         kinds: vec![],
         min_severity: Severity::Info,
+        refresh_ms: None,
     });
     let mut again = Book::new(s);
     again.restore(alerts, incidents, b.next_ids());

@@ -136,16 +136,19 @@ impl Recorder {
     }
 
     /// On shutdown, once no call is in flight: handles every queued record, hands the store
-    /// the totals of the minute under way, the nodes and the baselines, and waits for the store
-    /// to write them, all within `within`. Returns whether everything landed in time.
+    /// the totals of the minute under way, the nodes and the baselines, sends the queued spans,
+    /// and waits for the store and the collector to take them, all within `within`. Returns
+    /// whether everything landed in time.
     pub async fn flush(&self, within: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         let (done, handled) = tokio::sync::oneshot::channel();
         let asked = tokio::time::timeout_at(deadline, self.flush.send(done)).await;
         let task = matches!(asked, Ok(Ok(())))
             && matches!(tokio::time::timeout_at(deadline, handled).await, Ok(Ok(())));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let spans = self.telemetry.flush(left).await;
         let Some(store) = &self.store else {
-            return task;
+            return task && spans;
         };
         while store.stats.pending.load(Relaxed) > 0 {
             if tokio::time::Instant::now() >= deadline {
@@ -153,7 +156,7 @@ impl Recorder {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        task
+        task && spans
     }
 
     /// The queue's capacity.

@@ -172,14 +172,21 @@ impl Series {
         }
     }
 
+    /// When the series' first call came (unix seconds).
+    pub(super) fn first_seen(&self) -> u64 {
+        self.first_seen
+    }
+
+    /// Stats over `window` ending at `now`, rated over the part of it since `since` (the
+    /// graph's first call) when that is shorter.
     pub(super) fn stats(
         &self,
         method: &str,
         template: &str,
         window: Window,
-        now: u64,
+        (since, now): (u64, u64),
     ) -> EndpointStats {
-        let span = observed_secs(window, self.first_seen, now);
+        let span = observed_secs(window, since, now);
         let mut s = EndpointStats::from_bucket(&self.merged(window, now), span);
         s.method = method.to_owned();
         s.template = template.to_owned();
@@ -189,33 +196,30 @@ impl Series {
     }
 }
 
-/// All series of an edge together.
+/// All series of an edge together, rated like [`Series::stats`].
 pub(super) fn total<'a>(
-    endpoints: &[EndpointStats],
     window: Window,
-    series: impl Iterator<Item = &'a Series>,
-    now: u64,
+    series: impl Iterator<Item = &'a Series> + Clone,
+    (since, now): (u64, u64),
 ) -> EndpointStats {
     let mut b = Bucket::default();
-    for s in series {
+    for s in series.clone() {
         b.merge(&s.merged(window, now));
     }
-    let first_seen = endpoints.iter().map(|e| e.first_seen).min().unwrap_or(0);
-    let mut s = EndpointStats::from_bucket(&b, observed_secs(window, first_seen, now));
+    let mut s = EndpointStats::from_bucket(&b, observed_secs(window, since, now));
     s.method = "*".into();
     s.template = "*".into();
-    s.first_seen = first_seen;
-    s.last_seen = endpoints.iter().map(|e| e.last_seen).max().unwrap_or(0);
+    s.first_seen = series.clone().map(|e| e.first_seen).min().unwrap_or(0);
+    s.last_seen = series.map(|e| e.last_seen).max().unwrap_or(0);
     s
 }
 
-/// The seconds of `window` during which a series first seen at `first_seen` existed: the whole
-/// window, or less when it first appeared within it (so a new endpoint's rate is not diluted
-/// by the part of the window before its first call).
-fn observed_secs(window: Window, first_seen: u64, now: u64) -> u64 {
+/// The seconds of `window` with traffic to rate over: the whole window, or less when the
+/// graph's first call (`since`) came within it.
+fn observed_secs(window: Window, since: u64, now: u64) -> u64 {
     window
         .secs()
-        .min(now.saturating_sub(first_seen).saturating_add(1))
+        .min(now.saturating_sub(since).saturating_add(1))
 }
 
 /// Stats of an endpoint (or edge) over a window.
@@ -227,7 +231,7 @@ pub struct EndpointStats {
     pub template: String,
     /// Calls.
     pub count: u64,
-    /// Calls per second over the window, or since the first call when that came later.
+    /// Calls per second over the window, or since the graph's first call when that came later.
     pub rate: f64,
     /// Share of 4xx answers.
     pub ratio_4xx: f64,

@@ -197,18 +197,24 @@ impl Book {
     /// The incident for a new alert: an active one sharing a node, or a new one.
     fn place(&mut self, a: &Alert) -> u64 {
         let since = a.first_seen.saturating_sub(self.settings.window_ms);
-        let found = self
+        let found: Vec<u64> = self
             .incidents
             .values()
-            .rev()
-            .find(|i| {
+            .filter(|i| {
                 i.state != State::Resolved
                     && i.last_seen >= since
                     && a.nodes.iter().any(|n| i.nodes.contains_key(n))
             })
-            .map(|i| i.id);
-        let id = match found {
-            Some(id) => id,
+            .map(|i| i.id)
+            .collect();
+        // An alert that links several active incidents joins them into the oldest.
+        let id = match found.split_first() {
+            Some((&oldest, others)) => {
+                for &other in others {
+                    self.fold(other, oldest);
+                }
+                oldest
+            }
             None => {
                 let id = self.next_incident;
                 self.next_incident += 1;
@@ -263,6 +269,42 @@ impl Book {
             self.dirty_incidents.insert(id);
         }
         id
+    }
+
+    /// Moves the alerts and nodes of incident `from` into `into`; `from` is left empty and
+    /// resolved (and no longer listed).
+    fn fold(&mut self, from: u64, into: u64) {
+        let Some(f) = self.incidents.get_mut(&from) else {
+            return;
+        };
+        let alerts = std::mem::take(&mut f.alerts);
+        let nodes = std::mem::take(&mut f.nodes);
+        let (first, last) = (f.first_seen, f.last_seen);
+        f.state = State::Resolved;
+        self.dirty_incidents.insert(from);
+        for id in &alerts {
+            if let Some(a) = self.alerts.get_mut(id) {
+                a.incident = Some(into);
+                self.dirty.insert(*id);
+            }
+        }
+        let Some(i) = self.incidents.get_mut(&into) else {
+            return;
+        };
+        for id in alerts {
+            if i.alerts.len() < MAX_INCIDENT_ALERTS {
+                i.alerts.push(id);
+            }
+        }
+        i.alerts.sort_unstable();
+        for (n, c) in nodes {
+            if i.nodes.len() < MAX_INCIDENT_NODES || i.nodes.contains_key(&n) {
+                *i.nodes.entry(n).or_default() += c;
+            }
+        }
+        i.first_seen = i.first_seen.min(first);
+        i.last_seen = i.last_seen.max(last);
+        self.dirty_incidents.insert(into);
     }
 
     /// Marks an alert acknowledged; repeats keep counting into it.
@@ -363,9 +405,12 @@ impl Book {
         self.alerts.values().rev()
     }
 
-    /// Every incident in memory, newest first.
+    /// Every incident in memory with alerts, newest first (one folded into another has none).
     pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.incidents.values().rev()
+        self.incidents
+            .values()
+            .rev()
+            .filter(|i| !i.alerts.is_empty())
     }
 
     /// Alerts not resolved.

@@ -196,6 +196,49 @@ fn open_alerts_are_capped_and_the_overflow_counted() {
 }
 
 #[test]
+fn an_alert_linking_two_incidents_joins_them_into_the_older() {
+    let mut b = Book::new(settings());
+    let raise = |b: &mut Book, kind, subject: &str, nodes: &[&str], at| {
+        let Raised::Opened(id) = b.raise(signal(kind, subject, nodes, at)) else {
+            panic!()
+        };
+        b.get(id).unwrap().incident.unwrap()
+    };
+    let first = raise(
+        &mut b,
+        Kind::NewService,
+        "service:gateway",
+        &["service:gateway"],
+        1,
+    );
+    let second = raise(
+        &mut b,
+        Kind::NewService,
+        "service:catalog",
+        &["service:catalog"],
+        2,
+    );
+    assert_ne!(first, second);
+    let edge = &["service:gateway", "service:catalog"];
+    let joined = raise(
+        &mut b,
+        Kind::NewEdge,
+        "service:gateway -> service:catalog",
+        edge,
+        3,
+    );
+    assert_eq!(joined, first);
+    let listed: Vec<_> = b.incidents().collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].alerts.len(), 3);
+    assert!(b.alerts().all(|a| a.incident == Some(first)));
+    let (_, dirty) = b.take_dirty();
+    let folded = dirty.iter().find(|i| i.id == second).unwrap();
+    assert_eq!(folded.state, State::Resolved);
+    assert!(folded.alerts.is_empty());
+}
+
+#[test]
 fn deliveries_are_owed_until_confirmed_and_never_handed_out_twice() {
     let mut b = Book::new(settings());
     let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &[], 1)) else {

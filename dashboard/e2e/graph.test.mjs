@@ -23,13 +23,17 @@ after(async () => {
 
 test("the graph shows the demo's services, callers and destinations", async () => {
   await page.goto(demo.admin + "/");
-  for (const id of ["internet", "service:catalog", "service:orders", "service:payments", "service:users",
-    "external:api.payments-provider.example", "external:169.254.169.254"]) {
+  for (const id of ["internet", "service:gateway", "service:catalog", "service:orders", "service:payments",
+    "service:users", "service:shop-db", "external:api.payments-provider.example",
+    "external:api.shipping-partner.example", "external:169.254.169.254"]) {
     await page.locator(`svg#graph .node[data-id="${id}"]`).waitFor({ timeout: 15000 });
   }
-  // Kinds are told apart, and columns follow the traffic: internet left of services left of externals.
+  // Kinds are told apart, and columns follow the traffic: the internet, then the gateway it
+  // calls, then the services behind it, then the datastore, then the destinations outside.
   const x = async (id) => (await page.locator(`svg#graph .node[data-id="${id}"]`).boundingBox()).x;
-  assert.ok(await x("internet") < await x("service:orders"));
+  assert.ok(await x("internet") < await x("service:gateway"));
+  assert.ok(await x("service:gateway") < await x("service:orders"));
+  assert.ok(await x("service:catalog") < await x("service:shop-db"));
   assert.ok(await x("service:orders") < await x("external:169.254.169.254"));
   assert.equal(await page.locator('svg#graph .node.kind-external[data-id="external:169.254.169.254"]').count(), 1);
   assert.equal(await page.locator('svg#graph .node.kind-internet[data-id="internet"]').count(), 1);
@@ -70,5 +74,10 @@ test("the window selector and the other views load", async () => {
   await eventually(async () => (await page.locator("#endpoints-table tbody tr").count()) === 1, 5000, "the filter");
   await page.goto(demo.admin + "/#policy");
   await eventually(async () => (await page.locator("#rules-table tbody").textContent()).includes("api.payments-provider.example"), 10000, "the enclave rule");
+  // The client protections in force, as the demo configures them.
+  const protections = await page.locator("#protections-table tbody").textContent();
+  assert.match(protections, /POST \/api\/users\/login: 5 failures \(401, 403\) within 1m/);
+  assert.match(protections, /10 distinct 404\/405 paths within 1m/);
+  assert.match(await page.locator("#client-identity").textContent(), /x-api-key/);
   await page.selectOption("#window", "5m");
 });

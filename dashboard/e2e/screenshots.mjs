@@ -16,10 +16,14 @@ const shot = (page, name) => page.screenshot({ path: join(SCREENSHOTS, name + ".
 async function demoViews(chrome) {
   const demo = await startDemo();
   try {
+    // The showcase: the shop's tiers, a blocked call, both abusers banned, the flash crowd seen.
     await eventually(async () => {
       const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
-      return g.edges.some((e) => e.total.blocked > 0) && g.nodes.length >= 8;
-    }, 30000, "the demo graph");
+      const found = JSON.parse((await request(demo.admin + "/api/anomalies")).body).anomalies;
+      const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
+      return g.edges.some((e) => e.total.blocked > 0) && g.nodes.length >= 12 && bans.length >= 2
+        && found.some((f) => f.kind === "rate_spike");
+    }, 45000, "the demo graph");
     const page = await chrome.context.newPage();
     await page.goto(demo.admin + "/");
     await page.locator('svg#graph .edge.blocked[data-to="external:169.254.169.254"]').waitFor({ state: "attached" });

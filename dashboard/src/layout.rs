@@ -5,7 +5,7 @@
 //! the classic ones:
 //! 1. cycle removal: edges closing a cycle are reversed for layering (depth-first, in id order);
 //! 2. layer assignment: longest path from the sources, callers pinned to the first column and
-//!    external destinations to the last;
+//!    external destinations to the last, parties nobody calls right before what they call;
 //! 3. long edges broken into chains of dummy points, one per layer crossed;
 //! 4. crossing reduction: barycentre sweeps down and up, keeping the best order seen;
 //! 5. coordinates: each column stacked with fixed gaps, then pulled towards the mean height of
@@ -359,6 +359,21 @@ fn assign_layers(n: usize, edges: &[(usize, usize)], bands: &[Band]) -> Vec<usiz
     }
     if changed {
         return layer;
+    }
+    // A party nobody calls (an unknown internal caller, a batch job) sits right before the
+    // first node it calls, not in the entry column.
+    let mut called = vec![false; n];
+    for &(_, b) in edges {
+        called[b] = true;
+    }
+    for v in 0..n {
+        if bands[v] != Band::Middle || called[v] {
+            continue;
+        }
+        let first = edges.iter().filter(|e| e.0 == v).map(|e| layer[e.1]).min();
+        if let Some(first) = first {
+            layer[v] = layer[v].max(first.saturating_sub(1));
+        }
     }
     let last_middle = (0..n)
         .filter(|&v| bands[v] != Band::Sink)

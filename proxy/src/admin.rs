@@ -1,6 +1,7 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
 mod policy;
+mod protections;
 
 use crate::analysis::graph::Window;
 use crate::metrics;

@@ -168,6 +168,11 @@ impl Alerts {
                 sink: s.name.clone(),
                 kinds: s.kinds.clone(),
                 min_severity: s.min_severity,
+                refresh_ms: matches!(
+                    s.target,
+                    crate::config::alerts::SinkTarget::Alertmanager { .. }
+                )
+                .then_some(sinks::alertmanager::REFRESH.as_millis() as u64),
             })
             .collect();
         let mut book = Book::new(BookSettings {

@@ -277,8 +277,26 @@ pub struct ConnFlags {
     pub exempt: bool,
     /// On a deny list in report mode: each call is reported.
     pub listed: bool,
+    /// A client behind a trusted proxy whose forwarded address is on a deny list in enforce
+    /// mode: each call is refused (the proxy's connection stays open).
+    pub denied: bool,
     /// Held while the connection is open.
     pub slot: Option<ConnSlot>,
+}
+
+/// The client's address: the peer, or behind a trusted proxy the address it forwarded.
+fn client_addr(cfg: &ClientsConfig, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if cfg.trusted_proxies.is_empty() {
+        return peer;
+    }
+    let values: Vec<&str> = headers
+        .get_all(&cfg.forwarded_header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let joined = values.join(",");
+    let forwarded = (!values.is_empty()).then_some(joined.as_str());
+    forwarded_client(peer, forwarded, &cfg.trusted_proxies)
 }
 
 /// The client guard's state, kept across reloads (the config in force is passed to each call).
@@ -398,18 +416,7 @@ impl ClientGuard {
         certificate: Option<&str>,
         headers: &HeaderMap,
     ) -> ClientId {
-        let addr = if cfg.trusted_proxies.is_empty() {
-            peer
-        } else {
-            let values: Vec<&str> = headers
-                .get_all(&cfg.forwarded_header)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let joined = values.join(",");
-            let forwarded = (!values.is_empty()).then_some(joined.as_str());
-            forwarded_client(peer, forwarded, &cfg.trusted_proxies)
-        };
+        let addr = client_addr(cfg, peer, headers);
         let key = cfg
             .api_key_header
             .as_ref()
@@ -425,7 +432,34 @@ impl ClientGuard {
         )
     }
 
-    /// Decides whether the call may go on. `flags` come from the accept phase.
+    /// The allow and deny lists judged on the client of one request, when a trusted proxy
+    /// forwarded it: the proxy's own connection may well be allow-listed, but what counts is
+    /// the address behind it. `None` when the client is the peer (the connection's flags hold).
+    pub fn forwarded_flags(
+        &self,
+        cfg: &ClientsConfig,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Option<ConnFlags> {
+        if !cfg.enabled || !cfg.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+            return None;
+        }
+        let addr = client_addr(cfg, peer, headers);
+        if addr == peer {
+            return None;
+        }
+        let lists = self.lists.load();
+        let deny = lists.deny.contains(addr);
+        Some(ConnFlags {
+            exempt: lists.allow.contains(addr),
+            listed: deny && cfg.modes.lists != Mode::Enforce,
+            denied: deny && cfg.modes.lists == Mode::Enforce,
+            slot: None,
+        })
+    }
+
+    /// Decides whether the call may go on. `flags` come from the accept phase, or from
+    /// [`ClientGuard::forwarded_flags`] for a client behind a trusted proxy.
     pub fn admit(
         &self,
         cfg: &ClientsConfig,
@@ -455,6 +489,17 @@ impl ClientGuard {
         );
         if flags.exempt {
             return Ok(out);
+        }
+        if flags.denied {
+            self.note(client, |s| s.blocked += 1);
+            self.count(&self.stats.blocked, Protection::DenyList);
+            return Err(Refused {
+                protection: Protection::DenyList,
+                error: ProxyError::ClientBlocked("the client address is on a deny list".into()),
+                decision: Decision::Blocked,
+                rate: None,
+                close: false,
+            });
         }
         if flags.listed {
             self.count(&self.stats.reported, Protection::DenyList);
@@ -612,7 +657,7 @@ impl ClientGuard {
                 if (400..500).contains(&status) {
                     st.errors_4xx += 1;
                 }
-                if let (Some(h), true) = (endpoint_hash, client.known()) {
+                if let (Some(h), true, false) = (endpoint_hash, client.known(), flags.exempt) {
                     let learned = st.requests > w.known_after;
                     if !st.endpoints.contains(&h) && st.endpoints.len() < MAX_ENDPOINTS_PER_CLIENT {
                         st.endpoints.push(h);
@@ -637,6 +682,10 @@ impl ClientGuard {
             accountable,
             || ClientState::new(kind, now),
             |st| {
+                // An allow-listed client is exempt from bans and from being judged a scanner.
+                if flags.exempt {
+                    return;
+                }
                 for (i, rule) in cfg.logins.iter().enumerate() {
                     if !rule.statuses.contains(&status) || !rule.route.matches(method, path) {
                         continue;

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod alerts;
+mod calls;
 mod incident;
 mod services;
 mod traffic;
@@ -33,6 +34,9 @@ pub struct DemoArgs {
     pub webhook: Option<String>,
 }
 
+/// The payments service's egress credentials, as it sends them.
+const PAYMENTS_CREDENTIALS: &str = "Basic cGF5bWVudHM6ZGVtby1wYXltZW50cy10b2tlbi0wMDAx";
+
 /// The demo's config, for the services listening at `ports`.
 pub fn config(
     args: &DemoArgs,
@@ -45,15 +49,19 @@ admin: {{ listen: \"{admin}\" }}
 inbound:
   listen: \"{inbound}\"
   routes:
+    - {{ path_prefix: /api, service: gateway }}
     - {{ path_prefix: /products, service: catalog }}
     - {{ path_prefix: /orders, service: orders }}
     - {{ path_prefix: /payments, service: payments }}
     - {{ path_prefix: /users, service: users }}
+    - {{ path_prefix: /shop-db, service: shop-db }}
 services:
+  gateway: {{ upstreams: [\"{gateway}\"] }}
   catalog: {{ upstreams: [\"{catalog}\"] }}
   orders: {{ upstreams: [\"{orders}\"], protocol: http2 }}
   payments: {{ upstreams: [\"{payments}\"] }}
   users: {{ upstreams: [\"{users}\", \"{users2}\"] }}
+  shop-db: {{ upstreams: [\"{store}\"] }}
 limits:
   request_timeout: 5s
 recording:
@@ -64,26 +72,36 @@ analysis:
   persistence: {persistence}
   min_rate: {min_rate}
 storage:
-  path: \"{store}\"
+  path: \"{data}\"
   retention: 1h
 egress:
   listen: \"{egress}\"
   credentials: [ {{ service: payments, token: demo-payments-token-0001 }} ]
-  sources: [ {{ cidr: 127.0.0.1/32, service: orders }} ]
+  sources:
+    - {{ cidr: 127.0.0.40/32, service: gateway }}
+    - {{ cidr: 127.0.0.41/32, service: orders }}
+    - {{ cidr: 127.0.0.42/32, service: catalog }}
+    - {{ cidr: 127.0.0.43/32, service: payments }}
 dns:
   hosts:
     api.payments-provider.example: [\"{provider_ip}\"]
+    api.shipping-partner.example: [\"{shipping_ip}\"]
     telemetry.shadow-saas.example: [127.0.0.3]
 enclave:
   mode: enforce
   rules:
     - {{ service: payments, hosts: [api.payments-provider.example], cidrs: [\"{provider_ip}/32\"], ports: [{provider_port}] }}
+    - {{ service: orders, hosts: [api.shipping-partner.example], cidrs: [\"{shipping_ip}/32\"], ports: [{shipping_port}] }}
 clients:
   api_key_header: x-api-key
-  rate: {{ per_client: 10/m, burst: 60 }}
+  trusted_proxies: [127.0.0.40/32]
+  rate:
+    per_client: 10/m
+    burst: 60
+    routes: [ {{ route: \"POST /api/users/login\", rate: 10/m, burst: 10 }} ]
   allow_lists: [\"{allow}\"]
   logins:
-    - {{ route: \"POST /users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
+    - {{ route: \"POST /api/users/login\", failures: 5, within: 1m, ban: 2m, escalation: 2 }}
   scanning: {{ distinct_paths: 10, within: 1m, ban: 5m }}
 {alerts}",
         step = incident::STEP,
@@ -92,10 +110,14 @@ clients:
         min_rate = incident::MIN_RATE,
         egress = args.egress,
         alerts = alerts::section(args.webhook.as_deref()),
-        store = data_dir().display(),
+        data = data_dir().display(),
         allow = allow.display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),
+        shipping_ip = s.shipping.ip(),
+        shipping_port = s.shipping.port(),
+        gateway = s.gateway,
+        store = s.store,
         admin = args.admin,
         inbound = args.inbound,
         catalog = s.catalog,
@@ -137,6 +159,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             return ExitCode::from(crate::cli::EXIT_RUNTIME);
         }
     };
+    services.link(sightline.inbound_addr(), sightline.egress_addr());
     println!("admin: http://{}", sightline.admin_addr());
     println!("inbound: http://{}", sightline.inbound_addr());
     if let Some(e) = sightline.egress_addr() {
@@ -158,11 +181,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
             args.rate * 2,
         )));
         if let Some(e) = sightline.egress_addr() {
-            generators.push(tokio::spawn(traffic::egress(
-                e,
-                services.provider,
-                (args.rate / 5).max(1),
-            )));
+            generators.push(tokio::spawn(traffic::egress(e, (args.rate / 10).max(1))));
         }
     }
     let result = crate::lifecycle::run_until_stopped(sightline).await;

@@ -448,6 +448,7 @@ fn begin_record(
         direction: Direction::Egress,
         source_addr: conn.peer,
         source_identity: conn.identity.clone(),
+        caller_service: None,
         service: None,
         upstream: None,
         dest_port: None,

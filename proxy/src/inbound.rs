@@ -59,13 +59,16 @@ pub async fn handle(
     let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
-    let record = begin_record(
+    let mut record = begin_record(
         &req,
         &conn,
         &trace,
         &request_id,
         active.config.recording.max_path_bytes,
     );
+    record.caller_service = active.egress.as_ref().and_then(|e| {
+        crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+    });
     let mut guard = CallGuard::start(
         record,
         shared.recorder.clone(),
@@ -86,16 +89,20 @@ pub async fn handle(
             req.headers(),
         )
     });
+    // Behind a trusted proxy the lists judge the forwarded client, not the proxy.
+    let forwarded = client.as_ref().and_then(|_| {
+        shared
+            .clients
+            .forwarded_flags(clients, conn.peer.ip(), req.headers())
+    });
+    let flags = forwarded.as_ref().unwrap_or(&conn.flags);
     let mut rate_headers = None;
     if let Some(c) = &client {
         if let Some(rec) = guard.rec() {
             rec.client.client = Some(c.id.clone());
             rec.client.kind = Some(c.kind.as_str());
         }
-        match shared
-            .clients
-            .admit(clients, &conn.flags, c, &method, &path)
-        {
+        match shared.clients.admit(clients, flags, c, &method, &path) {
             Ok(admitted) => {
                 if let Some(p) = admitted.permit {
                     guard.hold(p);
@@ -138,7 +145,7 @@ pub async fn handle(
             .and_then(|r| r.route.as_ref().map(|route| format!("{method} {route}")));
         let signals = shared.clients.observe(
             clients,
-            &conn.flags,
+            flags,
             c,
             &method,
             &path,
@@ -442,6 +449,7 @@ fn begin_record(
         direction: Direction::Inbound,
         source_addr: conn.peer,
         source_identity: conn.identity.clone(),
+        caller_service: None,
         service: None,
         upstream: None,
         dest_port: None,

@@ -371,6 +371,10 @@ pub struct Sightline {
     admin_task: JoinHandle<()>,
 }
 
+/// Time the recorder and the store get on shutdown to take the last records, even when the
+/// connections used up the drain timeout.
+const FLUSH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Pending connections the kernel queues per listener before the accept loop takes them
 /// (capped by `net.core.somaxconn`). The usual 128 drops the SYNs of a burst of new clients,
 /// each of which then waits a full second to retry.
@@ -557,6 +561,15 @@ impl Sightline {
                 inbound = self.shared.inbound_conns.count(),
                 egress = self.shared.egress_conns.count(),
                 "drain deadline passed with connections open"
+            );
+        }
+        // What the last calls left in the recorder's queue reaches the graph, the store and
+        // the alerts before they stop.
+        let left = deadline.saturating_sub(start.elapsed()).max(FLUSH_AT_LEAST);
+        if !self.shared.recorder.flush(left).await {
+            tracing::warn!(
+                queued = self.shared.recorder.queue_depth(),
+                "stopping before every record reached the store"
             );
         }
         self.shared.alerts.stop().await;

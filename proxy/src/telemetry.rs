@@ -83,6 +83,15 @@ impl Telemetry {
         t
     }
 
+    /// On shutdown: sends the queued spans at once and waits for them within `within`.
+    /// Returns whether every queued span was exported (or counted as failed) in time.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        match &self.spans {
+            Some(q) => q.flush(within).await,
+            None => true,
+        }
+    }
+
     /// No OTLP export; the per-edge series are still kept for `/metrics`.
     pub fn disabled(config: &TelemetryConfig) -> Telemetry {
         Telemetry {

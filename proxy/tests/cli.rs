@@ -213,6 +213,7 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
         .as_secs();
     let admin = closed_port();
     let inbound = closed_port();
+    let egress = closed_port();
     let mut p = Proc::spawn(
         &[
             "demo",
@@ -220,6 +221,8 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
             &admin.to_string(),
             "--inbound",
             &inbound.to_string(),
+            "--egress",
+            &egress.to_string(),
             "--rate",
             "50",
         ],
@@ -237,7 +240,14 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     assert_eq!(status, 200);
     assert!(page.contains("<title>Sightline</title>"));
     // The demo's graph, exported for offline use.
-    let dot = wait_for("the demo's graph to have the catalog", || {
+    // Clients call the gateway, which calls the services, which call the datastore.
+    let edges = [
+        "\"internet\" -> \"service:gateway\"",
+        "\"service:gateway\" -> \"service:catalog\"",
+        "\"service:catalog\" -> \"service:shop-db\"",
+        "\"service:orders\" -> \"service:payments\"",
+    ];
+    let dot = wait_for("the demo's graph to have its tiers", || {
         let out = Command::new(BIN)
             .args([
                 "graph",
@@ -252,15 +262,14 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
             .output()
             .ok()?;
         let text = String::from_utf8(out.stdout).ok()?;
-        (out.status.success() && text.contains("\"service:catalog\"")).then_some(text)
+        (out.status.success() && edges.iter().all(|e| text.contains(e))).then_some(text)
     });
     assert!(dot.starts_with("digraph sightline {"), "{dot}");
-    assert!(dot.contains("\"internet\" -> \"service:catalog\""), "{dot}");
-    // Within 30 s of the start the demo's first sightings are findings: its services, edges
-    // and endpoints (each demo run has a store of its own, so they are this run's).
+    // Within 30 s of the start: the demo's first sightings (each demo run has a store of its
+    // own, so they are this run's) and the flash crowd as a rate spike on the gateway.
     wait_up_to(
         Duration::from_secs(30).saturating_sub(started.elapsed()),
-        "the demo's first sightings",
+        "the demo's first sightings and its flash crowd",
         || {
             let (_, body) = get(admin, "/api/anomalies", "x")?;
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
@@ -274,7 +283,8 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
             };
             (has("new_node", "service:catalog")
                 && has("new_edge", "service:catalog")
-                && has("new_endpoint", "GET /products"))
+                && has("new_endpoint", "GET /products")
+                && has("rate_spike", "GET /api/products"))
             .then_some(())
         },
     );

@@ -246,6 +246,13 @@ async fn alertmanager_receives_alerts_and_lists_them_through_its_api() {
     assert_eq!(listed["labels"]["subject"], "orders -> 169.254.169.254:80");
     assert_eq!(listed["labels"]["source"], "sightline");
     assert_eq!(listed["status"]["state"], "active");
+    // Sent with an end minutes ahead, so Alertmanager keeps it firing between re-sends
+    // instead of ending it after its resolve_timeout.
+    let ends = humantime::parse_rfc3339_weak(listed["endsAt"].as_str().unwrap()).unwrap();
+    let ahead = ends
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    assert!(ahead > std::time::Duration::from_secs(180), "{listed}");
     assert_eq!(
         listed["annotations"]["summary"],
         "egress blocked: orders -> 169.254.169.254:80"

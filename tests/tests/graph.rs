@@ -8,14 +8,32 @@ use sightline_tests::proxy::config;
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 
+/// The address the orders service calls from.
+const ORDERS: [u8; 4] = [127, 0, 0, 2];
+
+/// One GET of `url` (absolute form for egress, a path for inbound) to `proxy`, from `src`.
 async fn via(proxy: SocketAddr, url: &str) -> u16 {
-    let tcp = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    via_from(ORDERS, proxy, url).await
+}
+
+async fn via_from(src: [u8; 4], proxy: SocketAddr, url: &str) -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((src, 0))).unwrap();
+    let tcp = socket.connect(proxy).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .unwrap();
     tokio::spawn(conn);
     let resp = send
-        .send_request(Request::get(url).body(Empty::<Bytes>::new()).unwrap())
+        .send_request(
+            if url.starts_with('/') {
+                Request::get(url).header("host", "shop.test")
+            } else {
+                Request::get(url)
+            }
+            .body(Empty::<Bytes>::new())
+            .unwrap(),
+        )
         .await
         .unwrap();
     let status = resp.status().as_u16();
@@ -26,22 +44,27 @@ async fn via(proxy: SocketAddr, url: &str) -> u16 {
 #[tokio::test]
 async fn inbound_and_egress_traffic_draw_the_graph() {
     let orders = TestUpstream::plain().await;
+    let payments = TestUpstream::plain().await;
     let provider = TestUpstream::plain().await;
     let px = TestProxy::start(config(&format!(
         "inbound:
   listen: 127.0.0.1:0
-  routes: [ {{ path_prefix: /orders, service: orders }} ]
+  routes:
+    - {{ path_prefix: /orders, service: orders }}
+    - {{ path_prefix: /payments, service: payments }}
 services:
   orders: {{ upstreams: [\"{}\"] }}
+  payments: {{ upstreams: [\"{}\"] }}
 egress:
   listen: 127.0.0.1:0
-  sources: [ {{ cidr: 127.0.0.1/32, service: orders }} ]
+  sources: [ {{ cidr: 127.0.0.2/32, service: orders }} ]
 dns:
   hosts: {{ api.provider.example: [127.0.0.1] }}
 enclave:
   rules: [ {{ service: orders, cidrs: [127.0.0.1/32], ports: [{}] }} ]
 ",
         orders.addr,
+        payments.addr,
         provider.addr.port()
     )))
     .await;
@@ -76,15 +99,20 @@ enclave:
         );
     }
     assert_eq!(via(egress, "http://169.254.169.254/latest/").await, 403);
+    // East-west: the orders service calls payments through the inbound listener, from its
+    // source address, so the edge starts at the service, not at the internet.
+    for _ in 0..2 {
+        assert_eq!(via(px.inbound, "/payments/charge").await, 200);
+    }
 
-    let graph = eventually("10 calls in the graph", || async {
+    let graph = eventually("12 calls in the graph", || async {
         let g = px.admin_json("/api/graph?window=5m").await;
         let total: u64 = g["edges"]
             .as_array()?
             .iter()
             .map(|e| e["total"]["count"].as_u64().unwrap_or(0))
             .sum();
-        (total == 10).then_some(g)
+        (total == 12).then_some(g)
     })
     .await;
     let kinds: std::collections::HashMap<String, String> = graph["nodes"]
@@ -131,6 +159,16 @@ enclave:
     assert_eq!(out["total"]["count"], 3);
     let blocked = edge("service:orders", "external:169.254.169.254");
     assert_eq!(blocked["total"]["blocked"], 1);
+    let east_west = edge("service:orders", "service:payments");
+    assert_eq!(east_west["total"]["count"], 2);
+    assert!(
+        graph["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["to"] != "service:payments" || e["from"] == "service:orders"),
+        "{graph}"
+    );
 
     // First sightings are findings.
     let found = px.admin_json("/api/anomalies").await;
@@ -151,8 +189,8 @@ enclave:
     assert_eq!(node["node"]["kind"], "service");
     assert_eq!(
         node["edges"].as_array().unwrap().len(),
-        3,
-        "in from the internet, out to two destinations"
+        4,
+        "in from the internet, out to two destinations and to payments"
     );
     let eps = px.admin_json("/api/endpoints?window=1h").await;
     assert!(eps["endpoints"].as_array().unwrap().len() >= 4);

@@ -73,6 +73,28 @@ async fn the_graph_windows_come_back_after_a_restart() {
 }
 
 #[tokio::test]
+async fn shutdown_hands_the_last_calls_to_the_store() {
+    let dir = store_dir("flush");
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(proxy_config(up.addr, &dir)).await;
+    for id in 1..=200 {
+        let path = format!("/invoices/{id}");
+        assert_eq!(Client::http1().get(px.inbound, &path).await.status, 200);
+    }
+    // At once, while the last records may still wait for the recorder or the store.
+    assert!(px.sightline.shutdown().await);
+    assert_eq!(
+        query_u64(&dir, "SELECT COUNT(*) FROM calls"),
+        Some(200),
+        "every call in the call log"
+    );
+    let sql = "SELECT COALESCE(SUM(json_extract(totals, '$.count')), 0) FROM minutes";
+    assert_eq!(query_u64(&dir, sql), Some(200), "every call in the minutes");
+    assert!(query_u64(&dir, "SELECT COUNT(*) FROM baselines").is_some_and(|n| n >= 1));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn a_locked_store_never_holds_traffic_up_and_its_writes_are_retried() {
     let dir = store_dir("locked");
     let up = TestUpstream::plain().await;

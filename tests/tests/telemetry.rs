@@ -122,6 +122,37 @@ async fn an_inbound_call_and_the_egress_call_it_makes_arrive_as_one_trace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_sends_the_spans_still_queued() {
+    let tap = OtelTap::start();
+    let app = TestUpstream::plain().await;
+    // A batch interval far longer than the test: only the shutdown can send them.
+    let px = TestProxy::start(config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: shop }} ]\nservices:\n  shop: {{ upstreams: [\"{}\"] }}\ntelemetry:\n  otlp: {{ endpoint: \"{}\", protocol: http/protobuf }}\n  traces: {{ interval: 10m, batch: 1000 }}\n  metrics: {{ otlp: false }}\n",
+        app.addr, tap.endpoint
+    )))
+    .await;
+    for i in 0..20 {
+        let r = Client::http1()
+            .get(px.inbound, &format!("/orders/{i}"))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    // Held like the process holds it until it exits: the export queue stays open, so only
+    // the shutdown's flush sends the spans (the runtime ends right after it in the binary).
+    let _shared = px.sightline.shared().clone();
+    assert!(px.sightline.shutdown().await);
+    eventually("the 20 queued spans at the collector", || async {
+        let n = tap
+            .spans()
+            .iter()
+            .filter(|s| s["name"] == "GET /orders/{int}")
+            .count();
+        (n == 20).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_sent_over_grpc_reach_the_collector() {
     let collector = Rotel::start();
     let app = TestUpstream::plain().await;

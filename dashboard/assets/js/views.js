@@ -295,6 +295,18 @@ export async function refreshPolicy() {
   $("networks").replaceChildren(...(nets.length
     ? nets.map((n) => el("li", { class: "mono" }, n.net, (n.except || []).length ? " except " + n.except.join(", ") : ""))
     : [el("li", { class: "muted" }, "None declared: only special-purpose ranges are judged inside.")]));
+  const clients = p.clients || {};
+  fillTable(document.querySelector("#protections-table tbody"), (clients.protections || []).map((r) => el("tr", {},
+    el("td", {}, r.protection), el("td", { class: "mono" }, r.setting),
+    el("td", {}, el("span", { class: "badge mode-" + r.mode.replace(" ", "-") }, r.mode)))), $("protections-empty"));
+  const id = clients.identity || {};
+  const ways = [];
+  if (id.api_key_header) ways.push(`API key header ${id.api_key_header} (hashed)`);
+  if ((id.trusted_proxies || []).length) ways.push(`${id.forwarded_header} believed from ${id.trusted_proxies.join(", ")}`);
+  if ((id.named || []).length) ways.push(`named networks: ${id.named.map((n) => n.name + " " + n.cidr).join(", ")}`);
+  $("client-identity").textContent = clients.enabled
+    ? `Clients are identified by certificate, ${ways.length ? ways.join("; ") + ", " : ""}else by address (IPv6 per /${id.ipv6_prefix}); banned clients get ${clients.bans?.action === "close" ? "their connection closed" : "403"}.`
+    : "";
   const reload = p.reload || {};
   $("reload-status").textContent = reload.at
     ? `generation ${reload.generation} · last reload ${ago(reload.at)} ${reload.ok ? "applied" : "rejected: " + (reload.error || "")}`

@@ -98,8 +98,10 @@ fn callers_come_first_and_external_destinations_last() {
         node("client:mobile", Band::Source),
         node("service:db", Band::Middle),
         node("external:169.254.169.254", Band::Sink),
+        node("internal-unknown:10.0.0.5", Band::Middle),
     ];
     let edges = vec![
+        edge("internal-unknown:10.0.0.5", "external:169.254.169.254"),
         edge("internet", "service:gateway"),
         edge("client:mobile", "service:gateway"),
         edge("service:gateway", "service:orders"),
@@ -116,8 +118,10 @@ fn callers_come_first_and_external_destinations_last() {
     assert_eq!(at["service:db"].layer, 3);
     assert_eq!(at["external:api.partner.example"].layer, 4);
     assert_eq!(at["external:169.254.169.254"].layer, 4);
+    // Nobody calls the unknown caller: it sits next to what it calls.
+    assert_eq!(at["internal-unknown:10.0.0.5"].layer, 3);
     // The gateway's call to the partner crosses two columns: a polyline with a bend in each.
-    let partner = l.edges[4].as_ref().unwrap();
+    let partner = l.edges[5].as_ref().unwrap();
     assert_eq!(partner.points.len(), 4);
     assert_eq!(partner.points[0][0], at["service:gateway"].x + NODE_WIDTH);
     assert_eq!(partner.points[3][0], at["external:api.partner.example"].x);

@@ -54,6 +54,7 @@ pub(super) fn view(shared: &Shared) -> Value {
             "rules": rules,
         },
         "egress": egress,
+        "clients": super::protections::view(&config.clients),
         "inbound": {
             "listen": config.inbound.listen.to_string(),
             "tls": config.inbound.tls.is_some(),

@@ -25,6 +25,9 @@ pub struct Route {
     pub kinds: Vec<Kind>,
     /// Only alerts at least this severe.
     pub min_severity: Severity,
+    /// Send every alert that is not resolved again this often (milliseconds): receivers such
+    /// as Alertmanager end an alert that is not re-sent.
+    pub refresh_ms: Option<u64>,
 }
 
 impl Route {
@@ -69,6 +72,8 @@ pub struct Book {
     dirty: BTreeSet<u64>,
     dirty_incidents: BTreeSet<u64>,
     in_flight: BTreeSet<(String, u64)>,
+    /// When each sink with a refresh period was last refreshed.
+    refreshed: BTreeMap<String, u64>,
     /// Signals dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
 }
@@ -86,6 +91,7 @@ impl Book {
             dirty: BTreeSet::new(),
             dirty_incidents: BTreeSet::new(),
             in_flight: BTreeSet::new(),
+            refreshed: BTreeMap::new(),
             overflow: 0,
         }
     }
@@ -191,18 +197,24 @@ impl Book {
     /// The incident for a new alert: an active one sharing a node, or a new one.
     fn place(&mut self, a: &Alert) -> u64 {
         let since = a.first_seen.saturating_sub(self.settings.window_ms);
-        let found = self
+        let found: Vec<u64> = self
             .incidents
             .values()
-            .rev()
-            .find(|i| {
+            .filter(|i| {
                 i.state != State::Resolved
                     && i.last_seen >= since
                     && a.nodes.iter().any(|n| i.nodes.contains_key(n))
             })
-            .map(|i| i.id);
-        let id = match found {
-            Some(id) => id,
+            .map(|i| i.id)
+            .collect();
+        // An alert that links several active incidents joins them into the oldest.
+        let id = match found.split_first() {
+            Some((&oldest, others)) => {
+                for &other in others {
+                    self.fold(other, oldest);
+                }
+                oldest
+            }
             None => {
                 let id = self.next_incident;
                 self.next_incident += 1;
@@ -257,6 +269,42 @@ impl Book {
             self.dirty_incidents.insert(id);
         }
         id
+    }
+
+    /// Moves the alerts and nodes of incident `from` into `into`; `from` is left empty and
+    /// resolved (and no longer listed).
+    fn fold(&mut self, from: u64, into: u64) {
+        let Some(f) = self.incidents.get_mut(&from) else {
+            return;
+        };
+        let alerts = std::mem::take(&mut f.alerts);
+        let nodes = std::mem::take(&mut f.nodes);
+        let (first, last) = (f.first_seen, f.last_seen);
+        f.state = State::Resolved;
+        self.dirty_incidents.insert(from);
+        for id in &alerts {
+            if let Some(a) = self.alerts.get_mut(id) {
+                a.incident = Some(into);
+                self.dirty.insert(*id);
+            }
+        }
+        let Some(i) = self.incidents.get_mut(&into) else {
+            return;
+        };
+        for id in alerts {
+            if i.alerts.len() < MAX_INCIDENT_ALERTS {
+                i.alerts.push(id);
+            }
+        }
+        i.alerts.sort_unstable();
+        for (n, c) in nodes {
+            if i.nodes.len() < MAX_INCIDENT_NODES || i.nodes.contains_key(&n) {
+                *i.nodes.entry(n).or_default() += c;
+            }
+        }
+        i.first_seen = i.first_seen.min(first);
+        i.last_seen = i.last_seen.max(last);
+        self.dirty_incidents.insert(into);
     }
 
     /// Marks an alert acknowledged; repeats keep counting into it.
@@ -357,9 +405,12 @@ impl Book {
         self.alerts.values().rev()
     }
 
-    /// Every incident in memory, newest first.
+    /// Every incident in memory with alerts, newest first (one folded into another has none).
     pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.incidents.values().rev()
+        self.incidents
+            .values()
+            .rev()
+            .filter(|i| !i.alerts.is_empty())
     }
 
     /// Alerts not resolved.
@@ -384,6 +435,33 @@ impl Book {
     pub fn redirty(&mut self, alerts: &[Alert], incidents: &[Incident]) {
         self.dirty.extend(alerts.iter().map(|a| a.id));
         self.dirty_incidents.extend(incidents.iter().map(|i| i.id));
+    }
+
+    /// For each sink with a refresh period that has passed since its last refresh (or since
+    /// the first call): every alert not resolved that it has is owed to it again. Returns how
+    /// many alerts were owed again.
+    pub fn refresh(&mut self, now: u64) -> usize {
+        let mut n = 0;
+        for r in &self.settings.routes {
+            let Some(every) = r.refresh_ms else { continue };
+            let last = self.refreshed.entry(r.sink.clone()).or_insert(now);
+            if now.saturating_sub(*last) < every {
+                continue;
+            }
+            *last = now;
+            for a in self.alerts.values_mut() {
+                if a.state == State::Resolved {
+                    continue;
+                }
+                if let Some(d) = a.delivery.get_mut(&r.sink) {
+                    if !d.owed() && d.wanted > 0 {
+                        d.done = 0;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
     }
 
     /// Alert ids a sink owes, stored as they are now and not already in its hands; marks them

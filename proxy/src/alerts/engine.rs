@@ -83,6 +83,7 @@ impl Engine {
                 if tick {
                     last_tick = Some(Instant::now());
                     book.expire((self.clock)());
+                    book.refresh((self.clock)());
                     for s in self.faults(&mut seen) {
                         self.count(&mut book, s);
                     }

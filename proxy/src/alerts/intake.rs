@@ -21,6 +21,12 @@ fn source_node(rec: &CallRecord) -> String {
     match (rec.direction, &rec.service, &rec.source_identity) {
         (Direction::Egress, Some(s), _) => format!("service:{s}"),
         (Direction::Egress, None, _) => format!("internal-unknown:{}", rec.source_addr.ip()),
+        (Direction::Inbound, _, _) if rec.caller_service.is_some() => {
+            format!(
+                "service:{}",
+                rec.caller_service.as_deref().unwrap_or_default()
+            )
+        }
         (Direction::Inbound, _, Some(id)) => format!("client:{id}"),
         (Direction::Inbound, _, None) => format!("client:{}", rec.source_addr.ip()),
     }
@@ -45,7 +51,14 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
     let subject = match (kind, rec.direction) {
         (Kind::UnknownEgressSource, _) => source.clone(),
         (_, Direction::Egress) => format!("{source} -> {destination}"),
-        (_, Direction::Inbound) => source.clone(),
+        // A client protection's event is about the client it names (behind a trusted proxy,
+        // the address the proxy forwarded; for a ban, who is banned), not the peer.
+        (_, Direction::Inbound) => event
+            .fields()
+            .get("client")
+            .and_then(|c| c.as_str().map(str::to_owned))
+            .or_else(|| rec.client.client.as_deref().map(str::to_owned))
+            .unwrap_or_else(|| source.clone()),
     };
     let mut nodes = vec![source_node(rec)];
     nodes.extend(destination_node(rec));

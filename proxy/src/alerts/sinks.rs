@@ -1,7 +1,7 @@
 //! The sinks alerts are delivered to, built from their config. Each delivers one alert per
 //! call and says whether the receiver took it.
 
-mod alertmanager;
+pub(crate) mod alertmanager;
 pub mod cef;
 mod http;
 mod jsonl;

@@ -34,6 +34,35 @@ fn events_map_by_kind_name_with_subject_and_nodes_from_the_record() {
 }
 
 #[test]
+fn a_client_event_is_about_the_client_not_the_proxy_in_front_of_it() {
+    // A scanner behind a trusted gateway: the peer is the gateway, the client the scanner.
+    let mut rec = CallRecord {
+        source_addr: std::net::SocketAddr::from(([10, 0, 0, 40], 4000)),
+        caller_service: Some("gateway".into()),
+        service: Some("catalog".into()),
+        ..CallRecord::sample()
+    };
+    rec.client.client = Some("203.0.113.7".into());
+    let scan = Event::ScanningDetected {
+        client: "203.0.113.7".into(),
+        distinct_paths: 10,
+    };
+    let s = intake::event(&scan, &rec).unwrap();
+    assert_eq!(s.subject, "203.0.113.7");
+    assert_eq!(s.nodes, ["service:gateway", "service:catalog"]);
+    // A ban of an API-key client is the ban of its address.
+    rec.client.client = Some("key:0123456789abcdef".into());
+    let ban = Event::ClientBanned {
+        client: "203.0.113.7".into(),
+        reason: "failed_logins",
+        strikes: 1,
+        until: String::new(),
+        enforced: true,
+    };
+    assert_eq!(intake::event(&ban, &rec).unwrap().subject, "203.0.113.7");
+}
+
+#[test]
 fn every_event_kind_has_an_alert_kind() {
     for e in [
         Event::EgressBlocked,

@@ -223,10 +223,13 @@ impl Analysis {
             Direction::Inbound => {
                 let to = party(NodeKind::Service, rec.service.as_deref()?);
                 let ip = rec.source_addr.ip();
-                let from = match &rec.source_identity {
-                    Some(id) => party(NodeKind::Client, id),
-                    None if self.inside(ip) => party(NodeKind::InternalUnknown, &ip.to_string()),
-                    None => party(NodeKind::Internet, "internet"),
+                let from = match (&rec.caller_service, &rec.source_identity) {
+                    (Some(s), _) => party(NodeKind::Service, s),
+                    (None, Some(id)) => party(NodeKind::Client, id),
+                    (None, None) if self.inside(ip) => {
+                        party(NodeKind::InternalUnknown, &ip.to_string())
+                    }
+                    (None, None) => party(NodeKind::Internet, "internet"),
                 };
                 Some((from, to))
             }

@@ -278,6 +278,15 @@ impl Graph {
     /// Every edge with its endpoints' stats over `window` ending at `now` (unix seconds); edges
     /// with no traffic in the window are left out.
     pub fn edges(&self, window: Window, now: u64) -> Vec<EdgeView> {
+        // Rates count from the first call the graph holds when that is inside the window (a
+        // proxy that started a minute ago has a minute of traffic, not five).
+        let since = self
+            .edges
+            .values()
+            .flat_map(|e| e.endpoints.values())
+            .map(window::Series::first_seen)
+            .min()
+            .unwrap_or(now);
         let mut out: Vec<EdgeView> = self
             .edges
             .iter()
@@ -285,7 +294,7 @@ impl Graph {
                 let mut endpoints: Vec<EndpointStats> = e
                     .endpoints
                     .iter()
-                    .map(|((m, t), s)| s.stats(m, t, window, now))
+                    .map(|((m, t), s)| s.stats(m, t, window, (since, now)))
                     .filter(|s| s.count > 0)
                     .collect();
                 if endpoints.is_empty() {
@@ -297,7 +306,7 @@ impl Graph {
                     to: to.to_string(),
                     first_seen: e.first_seen,
                     last_seen: e.last_seen,
-                    total: window::total(&endpoints, window, e.endpoints.values(), now),
+                    total: window::total(window, e.endpoints.values(), (since, now)),
                     endpoints,
                 })
             })

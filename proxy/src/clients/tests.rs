@@ -321,6 +321,73 @@ fn lists_exempt_and_refuse_at_accept() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_the_lists_judge_the_forwarded_client() {
+    let dir = std::env::temp_dir().join(format!("sightline-fwd-lists-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("deny.txt"), "203.0.113.0/24\n").unwrap();
+    // The gateway itself is allow-listed, and so is one office network behind it.
+    std::fs::write(dir.join("allow.txt"), "10.0.0.40/32\n198.51.100.0/24\n").unwrap();
+    let cfg = config(&format!(
+        "  rate: {{ per_client: 1/m }}\n  trusted_proxies: [10.0.0.40/32]\n  deny_lists: [{}]\n  allow_lists: [{}]\n  scanning: {{ distinct_paths: 2, within: 1m, ban: 1m }}\n",
+        dir.join("deny.txt").display(),
+        dir.join("allow.txt").display()
+    ));
+    let (g, _) = guard(&cfg);
+    let gateway: IpAddr = "10.0.0.40".parse().unwrap();
+    let Accept::Serve(conn) = g.accept(&cfg, gateway) else {
+        panic!()
+    };
+    assert!(conn.exempt, "the gateway's own connection is allow-listed");
+    let behind = |client: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static(client));
+        let id = g.identify(&cfg, gateway, None, &h);
+        (g.forwarded_flags(&cfg, gateway, &h), id)
+    };
+    // An ordinary client behind the gateway is limited, and judged a scanner, as itself.
+    let (flags, c) = behind("192.0.2.5");
+    let flags = flags.expect("forwarded");
+    assert!(!flags.exempt);
+    assert!(g.admit(&cfg, &flags, &c, &Method::GET, "/").is_ok());
+    assert!(g.admit(&cfg, &flags, &c, &Method::GET, "/").is_err(), "1/m");
+    let scans: Vec<_> = ["/a", "/b"]
+        .iter()
+        .flat_map(|p| g.observe(&cfg, &flags, &c, &Method::GET, p, 404, None))
+        .collect();
+    assert!(
+        scans
+            .iter()
+            .any(|s| matches!(s, ClientSignal::Scanning { .. })),
+        "{scans:?}"
+    );
+    // A deny-listed client behind it is refused per call; an allow-listed one is exempt.
+    let (flags, c) = behind("203.0.113.9");
+    let refused = g
+        .admit(&cfg, &flags.expect("forwarded"), &c, &Method::GET, "/")
+        .unwrap_err();
+    assert_eq!(refused.protection, Protection::DenyList);
+    assert!(!refused.close, "the gateway's connection stays open");
+    let (flags, c) = behind("198.51.100.7");
+    let flags = flags.expect("forwarded");
+    for _ in 0..5 {
+        assert!(g.admit(&cfg, &flags, &c, &Method::GET, "/").is_ok());
+    }
+    assert!(g
+        .observe(&cfg, &flags, &c, &Method::GET, "/x", 404, None)
+        .is_empty());
+    assert!(g
+        .observe(&cfg, &flags, &c, &Method::GET, "/y", 404, None)
+        .is_empty());
+    // A peer that is not a trusted proxy keeps its connection's flags.
+    let mut h = HeaderMap::new();
+    h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.7"));
+    assert!(g
+        .forwarded_flags(&cfg, "192.0.2.77".parse().unwrap(), &h)
+        .is_none());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn api_keys_are_kept_only_as_a_hash() {
     let cfg = config("  api_key_header: x-api-key\n");
     let (g, _) = guard(&cfg);

@@ -36,10 +36,12 @@ pub fn write_allow_list() -> std::path::PathBuf {
     let dir = super::data_dir();
     let path = dir.join("allow.txt");
     let text = "# The demo's legitimate callers and its flash crowd
-                127.0.0.10
+127.0.0.10
 127.0.0.11
 127.0.0.12
 127.0.0.30
+# Its services calling each other (gateway, orders, catalog, payments)
+127.0.0.40/30
 ";
     if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the demo allow list");
@@ -74,7 +76,7 @@ pub async fn brute_force(inbound: SocketAddr) {
         );
         let Ok(req) = Request::builder()
             .method(Method::POST)
-            .uri("/users/login")
+            .uri("/api/users/login")
             .header("host", "shop.demo.internal")
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(guess)))

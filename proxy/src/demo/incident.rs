@@ -29,7 +29,7 @@ const CROWD_SIZE: usize = 16;
 pub fn note() -> String {
     format!(
         "note: the demo's baselines use {STEP} steps (a minute in production) and learn for \
-         {LEARNING} (default: 20% of a week); a flash crowd on GET /products begins {}s in and \
+         {LEARNING} (default: 20% of a week); a flash crowd on GET /api/products begins {}s in and \
          every {}s, for {}s: watch /api/anomalies",
         FIRST.as_secs(),
         EVERY.as_secs(),
@@ -52,7 +52,7 @@ pub async fn flash_crowds(inbound: SocketAddr, rate: u32) {
             tick.tick().await;
             n = n.wrapping_add(1);
             let key = &keys[n % keys.len()];
-            super::traffic::send(&client, inbound, (Method::GET, "/products"), key);
+            super::traffic::send(&client, inbound, (Method::GET, "/api/products"), key);
         }
         tokio::time::sleep(EVERY.saturating_sub(LENGTH)).await;
     }

@@ -11,20 +11,11 @@ use std::time::Duration;
 fn next_call() -> (Method, String) {
     let id = fastrand::u32(1..1000);
     match fastrand::u8(..100) {
-        0..=24 => (Method::GET, "/products".into()),
-        25..=44 => (Method::GET, format!("/products/{id}")),
-        45..=59 => (Method::GET, format!("/users/{id}")),
-        60..=74 => (Method::POST, "/orders".into()),
-        75..=84 => (Method::GET, "/orders".into()),
-        85..=96 => (
-            Method::POST,
-            format!(
-                "/payments/{:08x}-{:04x}-4000-8000-{:012x}",
-                fastrand::u32(..),
-                fastrand::u16(..),
-                fastrand::u64(..1 << 48)
-            ),
-        ),
+        0..=29 => (Method::GET, "/api/products".into()),
+        30..=51 => (Method::GET, format!("/api/products/{id}")),
+        52..=68 => (Method::GET, format!("/api/users/{id}")),
+        69..=83 => (Method::POST, "/api/orders".into()),
+        84..=96 => (Method::GET, "/api/orders".into()),
         _ => (Method::GET, "/wp-login.php".into()),
     }
 }
@@ -96,67 +87,26 @@ pub async fn generate(inbound: SocketAddr, rate: u32) {
     }
 }
 
-/// Sends about `rate` outbound calls per second through the egress proxy: the payments
-/// service charging its provider (allowed), the orders service probing the cloud metadata
-/// address (blocked), and an undeclared caller reaching a SaaS nobody approved (blocked).
-pub async fn egress(proxy: SocketAddr, provider: SocketAddr, rate: u32) {
-    use base64::Engine;
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("payments:demo-payments-token-0001")
-    );
+/// Sends about `rate` outbound calls per second through the egress proxy that the enclave
+/// refuses: the orders service probing the cloud metadata address, and an undeclared caller
+/// reaching a SaaS nobody approved. (The allowed partner calls come from the services.)
+pub async fn egress(proxy: SocketAddr, rate: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         // The shadow-SaaS caller connects from an address no source rule names.
-        let provider_url = format!(
-            "http://api.payments-provider.example:{}/v1/charges",
-            provider.port()
-        );
-        let (url, creds, from) = match fastrand::u8(..10) {
-            0..=6 => (provider_url, true, None),
-            7 => (
-                "http://169.254.169.254/latest/meta-data/iam/".to_owned(),
-                false,
-                None,
-            ),
-            _ => (
-                "http://telemetry.shadow-saas.example/collect".to_owned(),
-                false,
-                Some([127, 0, 0, 5]),
-            ),
+        let (url, from) = if fastrand::u8(..3) == 0 {
+            (
+                "http://169.254.169.254/latest/meta-data/iam/",
+                super::services::ORDERS_FROM,
+            )
+        } else {
+            (
+                "http://telemetry.shadow-saas.example/collect",
+                [127, 0, 0, 5],
+            )
         };
-        // Absolute-form through the proxy: the client connects to the proxy, not the host.
-        let mut req = Request::builder().method(Method::GET).uri(url);
-        if creds {
-            req = req.header("proxy-authorization", auth.as_str());
-        }
-        let Ok(req) = req.body(Full::new(Bytes::new())) else {
-            continue;
-        };
-        let conn = proxy;
-        tokio::spawn(async move {
-            let Ok(socket) = tokio::net::TcpSocket::new_v4() else {
-                return;
-            };
-            if let Some(ip) = from {
-                if socket.bind(SocketAddr::from((ip, 0))).is_err() {
-                    return;
-                }
-            }
-            let Ok(tcp) = socket.connect(conn).await else {
-                return;
-            };
-            let Ok((mut send, c)) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
-            else {
-                return;
-            };
-            tokio::spawn(c);
-            if let Ok(resp) = send.send_request(req).await {
-                let _ = resp.into_body().collect().await;
-            }
-        });
+        tokio::spawn(super::calls::via_egress(from, proxy, url, None));
     }
 }

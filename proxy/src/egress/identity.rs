@@ -35,15 +35,34 @@ pub fn identify(
             _ => Err(ProxyError::ProxyAuth("unknown service or wrong token")),
         };
     }
+    Ok(source_service(rt, peer))
+}
+
+/// The service behind the caller of an inbound call, if it is one: a certificate identity
+/// listed in `egress.identities`, else (without a certificate) the source network. Callers
+/// that are not services (clients) are `None`.
+pub fn caller_service(
+    rt: &EgressRuntime,
+    peer: IpAddr,
+    cert_identity: Option<&str>,
+) -> Option<Arc<str>> {
+    match cert_identity {
+        Some(id) => rt.identities.get(id).cloned(),
+        None => source_service(rt, peer),
+    }
+}
+
+/// The service of the most specific source network containing `peer` (IPv4-mapped IPv6 peers
+/// judged as IPv4).
+fn source_service(rt: &EgressRuntime, peer: IpAddr) -> Option<Arc<str>> {
     let peer = match peer {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
-    Ok(rt
-        .sources
+    rt.sources
         .iter()
         .find(|(net, _)| net.contains(&peer))
-        .map(|(_, name)| name.clone()))
+        .map(|(_, name)| name.clone())
 }
 
 /// `Basic base64(service:token)`.

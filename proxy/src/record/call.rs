@@ -77,6 +77,9 @@ pub struct CallRecord {
     /// The service the call belongs to: the one called (inbound, when routed) or the one
     /// calling out (egress, when identified).
     pub service: Option<Arc<str>>,
+    /// Inbound: the calling service, when the caller's address or certificate identity names
+    /// one in `egress.sources` or `egress.identities` (east-west calls through the proxy).
+    pub caller_service: Option<Arc<str>>,
     /// The upstream address dialed.
     pub upstream: Option<Arc<str>>,
     /// Egress: the destination port asked for.
@@ -117,11 +120,17 @@ pub struct CallRecord {
 
 impl CallRecord {
     /// The caller as shown in the graph and API: for egress the calling service (or
-    /// `unknown:<ip>`), for inbound the client's identity, else its IP.
+    /// `unknown:<ip>`), for inbound the calling service, else the client's identity, else its
+    /// IP.
     pub fn source_label(&self) -> String {
         match (self.direction, &self.service, &self.source_identity) {
             (Direction::Egress, Some(svc), _) => svc.to_string(),
             (Direction::Egress, None, _) => format!("unknown:{}", self.source_addr.ip()),
+            (Direction::Inbound, _, _) if self.caller_service.is_some() => self
+                .caller_service
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
             (Direction::Inbound, _, Some(id)) => id.to_string(),
             (Direction::Inbound, _, None) => self.source_addr.ip().to_string(),
         }
@@ -158,6 +167,7 @@ impl CallRecord {
             source_addr: SocketAddr::from(([127, 0, 0, 1], 1)),
             source_identity: None,
             service: None,
+            caller_service: None,
             upstream: None,
             dest_port: None,
             inside: None,

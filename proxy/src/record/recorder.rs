@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 pub struct Recorder {
     counters: Arc<Counters>,
     tx: mpsc::Sender<CallRecord>,
+    /// Asks the task to handle every queued record and hand the store what it holds.
+    flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
     capacity: usize,
     recent: Arc<RecentCalls>,
     analysis: Arc<Mutex<Analysis>>,
@@ -86,10 +88,12 @@ impl Recorder {
             telemetry: telemetry.clone(),
             alerts,
         };
-        tokio::spawn(task.run(rx));
+        let (flush, flush_rx) = mpsc::channel(1);
+        tokio::spawn(task.run(rx, flush_rx));
         Arc::new(Recorder {
             counters,
             tx,
+            flush,
             capacity: config.queue,
             recent,
             analysis,
@@ -138,6 +142,30 @@ impl Recorder {
         self.capacity.saturating_sub(self.tx.capacity())
     }
 
+    /// On shutdown, once no call is in flight: handles every queued record, hands the store
+    /// the totals of the minute under way, the nodes and the baselines, sends the queued spans,
+    /// and waits for the store and the collector to take them, all within `within`. Returns
+    /// whether everything landed in time.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        let (done, handled) = tokio::sync::oneshot::channel();
+        let asked = tokio::time::timeout_at(deadline, self.flush.send(done)).await;
+        let task = matches!(asked, Ok(Ok(())))
+            && matches!(tokio::time::timeout_at(deadline, handled).await, Ok(Ok(())));
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let spans = self.telemetry.flush(left).await;
+        let Some(store) = &self.store else {
+            return task && spans;
+        };
+        while store.stats.pending.load(Relaxed) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        task && spans
+    }
+
     /// The queue's capacity.
     pub fn queue_capacity(&self) -> usize {
         self.capacity
@@ -163,7 +191,11 @@ struct Task {
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<CallRecord>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CallRecord>,
+        mut flush: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+    ) {
         // Compressed steps (demos, tests) need a faster tick to close them on time.
         let step = self.lock().step();
         let mut tick = tokio::time::interval(TICK.min(step / 4).max(MIN_TICK));
@@ -183,6 +215,18 @@ impl Task {
                     self.found(found);
                     self.store_minutes(now);
                     self.snapshot();
+                }
+                Some(done) = flush.recv() => {
+                    while let Ok(rec) = rx.try_recv() {
+                        self.handle(rec);
+                    }
+                    let now = std::time::SystemTime::now();
+                    let found = self.lock().advance_to(now);
+                    self.found(found);
+                    self.store_minutes(now);
+                    self.last_snapshot = std::time::Instant::now() - SNAPSHOT;
+                    self.snapshot();
+                    let _ = done.send(());
                 }
             }
         }

@@ -27,6 +27,8 @@ const MAX_SERVICES: usize = 256;
 pub struct SpanQueue {
     tx: mpsc::Sender<(Arc<str>, SpanData)>,
     stats: Arc<TelemetryStats>,
+    /// Tells the export task to send what it holds now instead of at the batch interval.
+    flush: Arc<tokio::sync::Notify>,
 }
 
 impl SpanQueue {
@@ -38,7 +40,9 @@ impl SpanQueue {
         stats: Arc<TelemetryStats>,
     ) -> SpanQueue {
         let (tx, rx) = mpsc::channel(traces.queue);
+        let flush = Arc::new(tokio::sync::Notify::new());
         let task = ExportTask {
+            flush: flush.clone(),
             otlp,
             proxy_name,
             batch: traces.batch,
@@ -48,7 +52,26 @@ impl SpanQueue {
             in_flight: tokio::task::JoinSet::new(),
         };
         tokio::spawn(task.run(rx));
-        SpanQueue { tx, stats }
+        SpanQueue { tx, stats, flush }
+    }
+
+    /// On shutdown: exports what is queued at once and waits, within `within`, until every
+    /// queued span was exported or counted as failed. Returns whether that happened in time.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let deadline = Instant::now() + within;
+        let settled = || {
+            let s = &self.stats;
+            s.spans_exported.load(Relaxed) + s.spans_failed.load(Relaxed)
+                >= s.spans_queued.load(Relaxed)
+        };
+        while !settled() {
+            self.flush.notify_one();
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Queues a span; never waits. A full queue drops it and counts the drop.
@@ -73,6 +96,7 @@ struct ExportTask {
     exporters: HashMap<Arc<str>, Option<Arc<opentelemetry_otlp::SpanExporter>>>,
     stats: Arc<TelemetryStats>,
     in_flight: tokio::task::JoinSet<()>,
+    flush: Arc<tokio::sync::Notify>,
 }
 
 impl ExportTask {
@@ -87,7 +111,11 @@ impl ExportTask {
             let deadline = Instant::now() + self.interval;
             let mut closed = false;
             while batch.len() < self.batch {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                let next = tokio::select! {
+                    next = tokio::time::timeout_at(deadline, rx.recv()) => next,
+                    () = self.flush.notified() => break,
+                };
+                match next {
                     Ok(Some(s)) => batch.push(s),
                     Ok(None) => {
                         closed = true;

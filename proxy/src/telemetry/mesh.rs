@@ -29,8 +29,10 @@ pub const SIZE_BUCKETS: [f64; 9] = [
 ];
 
 /// The labels of one series, in export order.
-pub const LABELS: [&str; 15] = [
+pub const LABELS: [&str; 17] = [
     "reporter",
+    "source",
+    "destination",
     "source_workload",
     "source_canonical_service",
     "source_principal",
@@ -83,8 +85,9 @@ impl SeriesKey {
         let (reporter, source, destination, destination_service) = match rec.direction {
             Direction::Inbound => (
                 "destination",
-                rec.source_identity
+                rec.caller_service
                     .as_deref()
+                    .or(rec.source_identity.as_deref())
                     .map_or_else(unknown, str::to_owned),
                 rec.service.as_deref().unwrap_or("-").to_owned(),
                 rec.service.as_deref().unwrap_or("-").to_owned(),
@@ -143,9 +146,11 @@ impl SeriesKey {
     }
 
     /// The label values in [`LABELS`] order.
-    pub fn values(&self) -> [String; 15] {
+    pub fn values(&self) -> [String; 17] {
         [
             self.reporter.to_owned(),
+            self.source.clone(),
+            self.destination.clone(),
             self.source.clone(),
             self.source.clone(),
             self.principal.clone(),

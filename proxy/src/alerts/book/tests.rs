@@ -13,11 +13,13 @@ fn settings() -> BookSettings {
                 sink: "all".into(),
                 kinds: vec![],
                 min_severity: Severity::Info,
+                refresh_ms: None,
             },
             Route {
                 sink: "pager".into(),
                 kinds: vec![],
                 min_severity: Severity::High,
+                refresh_ms: None,
             },
         ],
     }
@@ -194,6 +196,49 @@ fn open_alerts_are_capped_and_the_overflow_counted() {
 }
 
 #[test]
+fn an_alert_linking_two_incidents_joins_them_into_the_older() {
+    let mut b = Book::new(settings());
+    let raise = |b: &mut Book, kind, subject: &str, nodes: &[&str], at| {
+        let Raised::Opened(id) = b.raise(signal(kind, subject, nodes, at)) else {
+            panic!()
+        };
+        b.get(id).unwrap().incident.unwrap()
+    };
+    let first = raise(
+        &mut b,
+        Kind::NewService,
+        "service:gateway",
+        &["service:gateway"],
+        1,
+    );
+    let second = raise(
+        &mut b,
+        Kind::NewService,
+        "service:catalog",
+        &["service:catalog"],
+        2,
+    );
+    assert_ne!(first, second);
+    let edge = &["service:gateway", "service:catalog"];
+    let joined = raise(
+        &mut b,
+        Kind::NewEdge,
+        "service:gateway -> service:catalog",
+        edge,
+        3,
+    );
+    assert_eq!(joined, first);
+    let listed: Vec<_> = b.incidents().collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].alerts.len(), 3);
+    assert!(b.alerts().all(|a| a.incident == Some(first)));
+    let (_, dirty) = b.take_dirty();
+    let folded = dirty.iter().find(|i| i.id == second).unwrap();
+    assert_eq!(folded.state, State::Resolved);
+    assert!(folded.alerts.is_empty());
+}
+
+#[test]
 fn deliveries_are_owed_until_confirmed_and_never_handed_out_twice() {
     let mut b = Book::new(settings());
     let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &[], 1)) else {
@@ -214,6 +259,44 @@ fn deliveries_are_owed_until_confirmed_and_never_handed_out_twice() {
 }
 
 #[test]
+fn a_refreshed_sink_is_owed_its_open_alerts_again_each_period() {
+    let mut s = settings();
+    s.routes.push(Route {
+        sink: "am".into(),
+        kinds: vec![],
+        min_severity: Severity::Info,
+        refresh_ms: Some(MIN),
+    });
+    let mut b = Book::new(s);
+    let Raised::Opened(open) = b.raise(signal(Kind::EgressBlocked, "s", &[], 1)) else {
+        panic!()
+    };
+    let Raised::Opened(done) = b.raise(signal(Kind::EgressBlocked, "t", &[], 1)) else {
+        panic!()
+    };
+    for id in [open, done] {
+        for sink in ["all", "am"] {
+            b.delivered(sink, id, 1);
+        }
+    }
+    b.resolve(done);
+    b.delivered("am", done, 2);
+    b.take_dirty();
+    assert_eq!(b.refresh(1_000), 0, "the first call starts the period");
+    assert_eq!(b.refresh(MIN), 0, "not a whole period yet");
+    assert_eq!(b.refresh(1_000 + MIN), 1, "the open alert only");
+    assert!(b.get(open).unwrap().delivery["am"].owed());
+    assert!(
+        !b.get(open).unwrap().delivery["all"].owed(),
+        "other sinks keep theirs"
+    );
+    assert!(!b.get(done).unwrap().delivery["am"].owed());
+    assert_eq!(b.owed("am", 10), vec![open]);
+    b.delivered("am", open, b.deliverable("am", open).unwrap().version);
+    assert_eq!(b.refresh(1_000 + 2 * MIN), 1, "and again a period later");
+}
+
+#[test]
 fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
     let mut b = Book::new(settings());
     let Raised::Opened(id) = b.raise(signal(Kind::EgressBlocked, "s", &["service:s"], 1)) else {
@@ -227,6 +310,7 @@ fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
         sink: "new".into(),
         kinds: vec![],
         min_severity: Severity::Info,
+        refresh_ms: None,
     });
     let mut again = Book::new(s);
     again.restore(alerts, incidents, b.next_ids());

@@ -12,8 +12,14 @@ pub struct Alertmanager {
     pub poster: Poster,
 }
 
-/// The v2 alert list for one alert: `endsAt` is set once it is resolved.
-pub fn payload(a: &Alert) -> serde_json::Value {
+/// How often alerts that are not resolved are sent again. Alertmanager ends an alert that is
+/// not re-sent before its `endsAt` (or, without one, its `resolve_timeout`).
+pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The v2 alert list for one alert at `now` (milliseconds since the epoch): `endsAt` is when
+/// it resolved, or, while it is not resolved, four refresh periods ahead (so Alertmanager keeps
+/// it firing while Sightline keeps sending it, and ends it if Sightline stops).
+pub fn payload(a: &Alert, now: u64) -> serde_json::Value {
     let mut alert = serde_json::json!({
         "labels": {
             "alertname": a.kind.as_str(),
@@ -30,9 +36,12 @@ pub fn payload(a: &Alert) -> serde_json::Value {
         },
         "startsAt": rfc3339(a.first_seen),
     });
-    if a.state == State::Resolved {
-        alert["endsAt"] = rfc3339(a.last_seen.max(a.first_seen)).into();
-    }
+    let ends = if a.state == State::Resolved {
+        a.last_seen.max(a.first_seen)
+    } else {
+        now.saturating_add(4 * REFRESH.as_millis() as u64)
+    };
+    alert["endsAt"] = rfc3339(ends).into();
     serde_json::json!([alert])
 }
 
@@ -47,7 +56,10 @@ pub fn alerts_url(base: &http::Uri) -> Result<http::Uri, String> {
 impl Alertmanager {
     /// Posts the alert.
     pub async fn send(&self, a: &Alert) -> Result<(), String> {
-        let body = serde_json::to_vec(&payload(a)).map_err(|e| e.to_string())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let body = serde_json::to_vec(&payload(a, now)).map_err(|e| e.to_string())?;
         self.poster.post(&self.url, body, &[]).await
     }
 }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Forecast errors the global spread must have seen before the model forecasts at all.
 const WARM_STEPS: u64 = 3;
 
+/// Steps over which a new level is the plain average of the values seen.
+const LEVEL_WARM_STEPS: u64 = 10;
+
 /// Smallest standard deviation of the short window assumed (a perfectly regular series would
 /// otherwise make any wobble infinitely surprising).
 const MIN_USUAL_SD: f64 = 0.05;
@@ -196,9 +199,17 @@ impl SignalModel {
             }
         }
         let clipped = clip.map_or(error, |(below, above)| error.clamp(-below, above));
-        self.level = Some(level + learning.level * if follow { error } else { clipped });
+        // A young level is the plain average of its first values (the first step of a new
+        // endpoint is often partial), then an exponential one with the configured half-life.
+        let seen = self.spread.n.saturating_add(2);
+        let rate = if seen <= LEVEL_WARM_STEPS {
+            (1.0 / seen as f64).max(learning.level)
+        } else {
+            learning.level
+        };
+        self.level = Some(level + rate * if follow { error } else { clipped });
         // The slots learn the offset the clipped value implies from the (clipped) new level.
-        let offset = expected + clipped - (level + learning.level * clipped);
+        let offset = expected + clipped - (level + rate * clipped);
         let wide = clip.map_or(error, |(below, above)| {
             let k = learning.spread_clip;
             error.clamp(-below * k, above * k)

@@ -313,3 +313,54 @@ fn minute_sample_conversion() {
     let silent = Observation::from(&MinuteSample::silent(3));
     assert_eq!((silent.error_ratio, silent.latency_ms), (None, None));
 }
+
+/// The demo's settings: short learning, compressed steps, low traffic.
+fn short_learning() -> DetectorConfig {
+    DetectorConfig {
+        learning_minutes: 20,
+        min_rate: 2.0,
+        ..DetectorConfig::default()
+    }
+}
+
+#[test]
+fn a_partial_first_step_does_not_bias_the_level() {
+    // A new endpoint is first seen part-way through a step: 1 call, then ~30 a step.
+    let mut d = Detector::new(short_learning());
+    let mut rng = Lcg(11);
+    d.observe(&MinuteSample {
+        minute: MONDAY,
+        count: 1,
+        errors: 0,
+        latency_ms: 50.0,
+    });
+    let found = warm(&mut d, &mut rng, MONDAY + 1, 20, 30.0);
+    assert!(found.is_empty(), "{found:?}");
+    // Still in the first hour's profile slot, and in the next one, which is young, so the
+    // level rules there: it is the average of the first steps, not the first step's 1 call.
+    for m in [MONDAY + 21, MONDAY + 61] {
+        let e = d.baseline().expectation(Signal::Rate, m);
+        assert!(
+            e.is_some_and(|e| (e.expected - 30.0).abs() < 4.5),
+            "{m}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_flash_crowd_right_after_a_short_learning_is_reported() {
+    // ~3 calls a step, then nine times as many: within a few steps, as in the demo.
+    for seed in 1..=20 {
+        let mut d = Detector::new(short_learning());
+        let mut rng = Lcg(seed);
+        d.observe(&MinuteSample::silent(MONDAY));
+        let quiet = warm(&mut d, &mut rng, MONDAY + 1, 29, 3.0);
+        assert!(quiet.is_empty(), "seed {seed}: {quiet:?}");
+        let crowd = warm(&mut d, &mut rng, MONDAY + 30, 20, 27.0);
+        let spikes = crowd
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::RateSpike)
+            .count();
+        assert_eq!(spikes, 1, "seed {seed}: {crowd:?}");
+    }
+}

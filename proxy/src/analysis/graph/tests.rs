@@ -93,6 +93,42 @@ fn windows_sum_the_right_buckets() {
 }
 
 #[test]
+fn rates_count_from_the_graphs_first_call_when_it_is_inside_the_window() {
+    let mut g = Graph::default();
+    let a = party(NodeKind::Internet, "internet");
+    let b = party(NodeKind::Service, "shop");
+    let c = party(NodeKind::Service, "late");
+    let start = 10_000 * 60;
+    // Two calls a second for the 20 seconds since the first call the graph saw.
+    for i in 0..40 {
+        g.observe(&call(a.clone(), b.clone(), "/x", start + i / 2, 200));
+    }
+    // One call to an edge that appeared ten seconds after the first.
+    g.observe(&call(a.clone(), c.clone(), "/y", start + 10, 200));
+    let now = start + 19;
+    for w in [Window::FiveMinutes, Window::OneHour] {
+        let edges = g.edges(w, now);
+        let shop = edges.iter().find(|e| e.to == "service:shop").unwrap();
+        assert!(
+            (shop.total.rate - 2.0).abs() < 1e-9,
+            "{w:?}: {}",
+            shop.total.rate
+        );
+        assert!((shop.endpoints[0].rate - 2.0).abs() < 1e-9);
+        // Rated over the 20 s the graph has watched, not the 10 s since it appeared.
+        let late = edges.iter().find(|e| e.to == "service:late").unwrap();
+        assert!(
+            (late.total.rate - 1.0 / 20.0).abs() < 1e-9,
+            "{}",
+            late.total.rate
+        );
+    }
+    // Once the window is full, over the whole window.
+    let e = &g.edges(Window::OneMinute, start + 600)[..];
+    assert!(e.is_empty(), "quiet for ten minutes");
+}
+
+#[test]
 fn caps_bound_the_graph() {
     let mut g = Graph::new(GraphLimits {
         max_nodes: 3,

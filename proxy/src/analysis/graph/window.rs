@@ -172,14 +172,22 @@ impl Series {
         }
     }
 
+    /// When the series' first call came (unix seconds).
+    pub(super) fn first_seen(&self) -> u64 {
+        self.first_seen
+    }
+
+    /// Stats over `window` ending at `now`, rated over the part of it since `since` (the
+    /// graph's first call) when that is shorter.
     pub(super) fn stats(
         &self,
         method: &str,
         template: &str,
         window: Window,
-        now: u64,
+        (since, now): (u64, u64),
     ) -> EndpointStats {
-        let mut s = EndpointStats::from_bucket(&self.merged(window, now), window);
+        let span = observed_secs(window, since, now);
+        let mut s = EndpointStats::from_bucket(&self.merged(window, now), span);
         s.method = method.to_owned();
         s.template = template.to_owned();
         s.first_seen = self.first_seen;
@@ -188,23 +196,30 @@ impl Series {
     }
 }
 
-/// All series of an edge together.
+/// All series of an edge together, rated like [`Series::stats`].
 pub(super) fn total<'a>(
-    endpoints: &[EndpointStats],
     window: Window,
-    series: impl Iterator<Item = &'a Series>,
-    now: u64,
+    series: impl Iterator<Item = &'a Series> + Clone,
+    (since, now): (u64, u64),
 ) -> EndpointStats {
     let mut b = Bucket::default();
-    for s in series {
+    for s in series.clone() {
         b.merge(&s.merged(window, now));
     }
-    let mut s = EndpointStats::from_bucket(&b, window);
+    let mut s = EndpointStats::from_bucket(&b, observed_secs(window, since, now));
     s.method = "*".into();
     s.template = "*".into();
-    s.first_seen = endpoints.iter().map(|e| e.first_seen).min().unwrap_or(0);
-    s.last_seen = endpoints.iter().map(|e| e.last_seen).max().unwrap_or(0);
+    s.first_seen = series.clone().map(|e| e.first_seen).min().unwrap_or(0);
+    s.last_seen = series.map(|e| e.last_seen).max().unwrap_or(0);
     s
+}
+
+/// The seconds of `window` with traffic to rate over: the whole window, or less when the
+/// graph's first call (`since`) came within it.
+fn observed_secs(window: Window, since: u64, now: u64) -> u64 {
+    window
+        .secs()
+        .min(now.saturating_sub(since).saturating_add(1))
 }
 
 /// Stats of an endpoint (or edge) over a window.
@@ -216,7 +231,7 @@ pub struct EndpointStats {
     pub template: String,
     /// Calls.
     pub count: u64,
-    /// Calls per second over the window.
+    /// Calls per second over the window, or since the graph's first call when that came later.
     pub rate: f64,
     /// Share of 4xx answers.
     pub ratio_4xx: f64,
@@ -239,7 +254,7 @@ pub struct EndpointStats {
 }
 
 impl EndpointStats {
-    fn from_bucket(b: &Bucket, window: Window) -> Self {
+    fn from_bucket(b: &Bucket, span_secs: u64) -> Self {
         let ratio = |n: u64| {
             if b.count == 0 {
                 0.0
@@ -249,7 +264,7 @@ impl EndpointStats {
         };
         EndpointStats {
             count: b.count,
-            rate: b.count as f64 / window.secs() as f64,
+            rate: b.count as f64 / span_secs.max(1) as f64,
             ratio_4xx: ratio(b.e4xx),
             ratio_5xx: ratio(b.e5xx),
             latency_ms: b.latency.quantiles(),

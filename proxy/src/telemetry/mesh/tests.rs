@@ -43,6 +43,12 @@ fn labels_follow_the_istio_names_and_are_escaped() {
         "{line}"
     );
     assert!(line.contains("destination_service=\"orders\""), "{line}");
+    // The short names, for tools that do not speak Istio's.
+    assert!(
+        line.contains(",source=\"spiffe://x/\\\"web\\\"\","),
+        "{line}"
+    );
+    assert!(line.contains(",destination=\"orders\","), "{line}");
     assert!(line.contains("route=\"/orders/{int}\""), "{line}");
     assert!(line.contains("response_code=\"200\""), "{line}");
     assert!(line.ends_with(" 1"), "{line}");

@@ -29,6 +29,14 @@ def open_tunnel(proxy, target):
 
 
 def worker(proxy, target, path, deadline, budget, totals, lock):
+    try:
+        run(proxy, target, path, deadline, budget, totals, lock)
+    except (OSError, RuntimeError, ValueError) as e:
+        with lock:
+            totals[2].append(str(e))
+
+
+def run(proxy, target, path, deadline, budget, totals, lock):
     s = open_tunnel(proxy, target)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     request = f"GET {path} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
@@ -46,6 +54,8 @@ def worker(proxy, target, path, deadline, budget, totals, lock):
                 raise RuntimeError("closed mid-response")
             data += bytes(view[:n])
         head, _, rest = data.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"answer is not 200: {head[:60]!r}")
         length = 0
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
@@ -70,7 +80,7 @@ def worker(proxy, target, path, deadline, budget, totals, lock):
 def main():
     proxy, target, path = sys.argv[1], sys.argv[2], sys.argv[3]
     conns, seconds, budget = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-    totals = [0, 0]
+    totals = [0, 0, []]
     lock = threading.Lock()
     start = time.monotonic()
     deadline = start + seconds
@@ -86,6 +96,10 @@ def main():
     for t in threads:
         t.join(seconds + 30)
     elapsed = time.monotonic() - start
+    for e in totals[2]:
+        print(f"tunnel failed: {e}", file=sys.stderr)
+    if totals[2]:
+        sys.exit(1)
     print(f"{totals[0] / elapsed:.0f} {totals[1] / elapsed:.1f} {totals[1]}")
 
 

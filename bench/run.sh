@@ -22,8 +22,10 @@ fi
 cargo build --release -q
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d /tmp/sightline-bench.XXXX)
+# nginx's workers run unprivileged: they must be able to read the files they serve.
+chmod 755 "$work"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 UP=127.0.0.1:18081 NGX=127.0.0.1:18082 HAP=127.0.0.1:18083 SL=127.0.0.1:18084 SLADMIN=127.0.0.1:18085
@@ -120,6 +122,11 @@ run_wrk() { # name addr conns path
   l50=$(echo "$out" | awk '$1=="50%" {print $2}')
   l99=$(echo "$out" | awk '$1=="99%" {print $2}')
   echo "$1 c=$3 $4 round: ${r} req/s p50 ${l50} p99 ${l99}" >&2
+  # Every answer must be the upstream's 200: a rate of errors measures nothing.
+  if echo "$out" | grep -q "Non-2xx"; then
+    echo "$1 c=$3 $4: $(echo "$out" | grep Non-2xx)" >&2
+    bad="$bad $1:c=$3:$4"
+  fi
   if [ "$1" = sightline ]; then
     sent=$((sent + $(echo "$out" | awk '/requests in/ {print $1} END {if (NR==0) print 0}' | head -1)))
   fi
@@ -132,6 +139,7 @@ print(0 if not m else float(m.group(1))*{'us':1,'ms':1000,'s':1e6}[m.group(2)])"
 median() { python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[1:] if x]; print(round(statistics.median(v),1) if v else 0)" $1; }
 
 sent=0
+bad=""
 targets=("direct $UP" "sightline $SL" "nginx $NGX" "haproxy $HAP")
 sightline_before=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_requests_total/ {s+=$2} END {print s+0}')
 for round in $(seq "$ROUNDS"); do
@@ -202,7 +210,8 @@ for s in socks:
         answered += bool(s.recv(4096))
     except OSError:
         pass
-open(sys.argv[3], "w").write(f"{len(socks)} {answered}")
+with open(sys.argv[3], "w") as ready:
+    ready.write(f"{len(socks)} {answered}\n")
 time.sleep(30)
 PY
 holder=$!; pids+=($holder)
@@ -210,7 +219,8 @@ for _ in $(seq 900); do [ -f "$work/idle-ready" ] && break; sleep 0.1; done
 sleep 2
 busy_rss=$(rss_kib $SLPID)
 active=$(curl -fsS "http://$SLADMIN/metrics" | awk '/^sightline_connections_active/ {print $2}')
-read -r opened answered < "$work/idle-ready" || { opened=0; answered=0; }
+opened=0 answered=0
+[ -s "$work/idle-ready" ] && read -r opened answered < "$work/idle-ready"
 kill $holder 2>/dev/null || true
 
 # Report.
@@ -255,6 +265,8 @@ print(f'- \`$path\` c=$conns: Sightline/nginx req/s {s/n:.2f}, Sightline/direct 
 s,q,d=map(float,'$(median "${tun_rps[sightline]}") $(median "${tun_rps[squid]}") $(median "${tun_rps[direct]}")'.split())
 sb,qb,db=map(float,'$(median "${tun_bps[sightline]}") $(median "${tun_bps[squid]}") $(median "${tun_bps[direct]}")'.split())
 print(f'- CONNECT: Sightline/squid req/s {s/q:.2f}, bytes/s {sb/qb:.2f}; Sightline/direct req/s {s/d:.2f}, bytes/s {sb/db:.2f}')"
+  echo
+  echo "Answers other than 2xx/3xx: ${bad:-none}."
   echo
   echo "Counting: the load generators completed $sent requests through Sightline; Sightline counted $((sightline_after - sightline_before)); records dropped from the recorder queue: ${dropped:-0}."
   echo

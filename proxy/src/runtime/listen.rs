@@ -154,12 +154,28 @@ async fn serve_conn(
         serve(stream, info, shared, limits, shutdown, stack).await;
         return;
     };
-    // The TLS state is tens of KiB and boxed, so that a plain connection's task stays small.
-    let handshake = Box::pin(tokio::time::timeout(
-        limits.header_read_timeout,
-        acceptor.accept(stream),
-    ));
-    match handshake.await {
+    // The TLS state (handshake, stream, and the handshake's result while it is matched) is
+    // KiBs: boxed, so that a plain connection's task does not carry room for it.
+    let conn = (activity, flags);
+    Box::pin(serve_tls(
+        stream, peer, acceptor, conn, shared, limits, shutdown, stack,
+    ))
+    .await;
+}
+
+/// [`serve_conn`] for a TLS listener: the handshake within the header-read budget, then HTTP.
+#[allow(clippy::too_many_arguments)]
+async fn serve_tls(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: TlsAcceptor,
+    (activity, flags): (Arc<ConnActivity>, crate::clients::ConnFlags),
+    shared: Arc<Shared>,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+    stack: Stack,
+) {
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
             let info = Arc::new(ConnInfo {
                 peer,
@@ -168,7 +184,7 @@ async fn serve_conn(
                 activity,
                 flags,
             });
-            Box::pin(serve(tls, info, shared, limits, shutdown, stack)).await;
+            serve(tls, info, shared, limits, shutdown, stack).await;
         }
         Ok(Err(e)) => {
             shared

@@ -54,11 +54,9 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
         // A client protection's event is about the client it names (behind a trusted proxy,
         // the address the proxy forwarded; for a ban, who is banned), not the peer.
         (_, Direction::Inbound) => event
-            .fields()
-            .get("client")
-            .and_then(|c| c.as_str().map(str::to_owned))
-            .or_else(|| rec.client.client.as_deref().map(str::to_owned))
-            .unwrap_or_else(|| source.clone()),
+            .client()
+            .or(rec.client.client.as_deref())
+            .map_or_else(|| source.clone(), str::to_owned),
     };
     let mut nodes = vec![source_node(rec)];
     nodes.extend(destination_node(rec));

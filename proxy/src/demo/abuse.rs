@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -49,21 +49,6 @@ pub fn write_allow_list() -> std::path::PathBuf {
     path
 }
 
-/// One request on a fresh connection from `src`; the status, if any.
-async fn send_from(src: [u8; 4], to: SocketAddr, req: Request<Full<Bytes>>) -> Option<u16> {
-    let socket = tokio::net::TcpSocket::new_v4().ok()?;
-    socket.bind(SocketAddr::from((src, 0))).ok()?;
-    let tcp = socket.connect(to).await.ok()?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .ok()?;
-    tokio::spawn(conn);
-    let resp = send.send_request(req).await.ok()?;
-    let status = resp.status().as_u16();
-    let _ = resp.into_body().collect().await;
-    Some(status)
-}
-
 /// Guesses passwords for one user, two a second, until aborted.
 pub async fn brute_force(inbound: SocketAddr) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -83,7 +68,7 @@ pub async fn brute_force(inbound: SocketAddr) {
         else {
             continue;
         };
-        send_from(BRUTE_FORCE, inbound, req).await;
+        super::calls::send_from(BRUTE_FORCE, inbound, req).await;
     }
 }
 
@@ -105,6 +90,6 @@ pub async fn scanner(inbound: SocketAddr) {
         else {
             continue;
         };
-        send_from(SCANNER, inbound, req).await;
+        super::calls::send_from(SCANNER, inbound, req).await;
     }
 }

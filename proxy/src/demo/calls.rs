@@ -84,10 +84,20 @@ pub(super) async fn via_egress(
         req = req.header("proxy-authorization", a);
     }
     let req = req.body(Full::new(Bytes::new())).ok()?;
+    send_from(from, proxy, req).await
+}
+
+/// One HTTP/1.1 request to `to` on a fresh connection from the loopback address `src`; the
+/// status, if the exchange completed within [`CALL_TIMEOUT`].
+pub(super) async fn send_from(
+    src: [u8; 4],
+    to: SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> Option<StatusCode> {
     let exchange = async {
         let socket = tokio::net::TcpSocket::new_v4().ok()?;
-        socket.bind(SocketAddr::from((from, 0))).ok()?;
-        let tcp = socket.connect(proxy).await.ok()?;
+        socket.bind(SocketAddr::from((src, 0))).ok()?;
+        let tcp = socket.connect(to).await.ok()?;
         let (mut send, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
                 .await

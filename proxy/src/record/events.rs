@@ -148,6 +148,19 @@ impl Event {
         }
     }
 
+    /// The client the event is about, for the client protections' kinds.
+    pub fn client(&self) -> Option<&str> {
+        match self {
+            Event::ClientLimited { client, .. }
+            | Event::ClientBlocked { client, .. }
+            | Event::ClientReported { client, .. }
+            | Event::ClientBanned { client, .. }
+            | Event::ScanningDetected { client, .. }
+            | Event::UncommonEndpoint { client, .. } => Some(client),
+            _ => None,
+        }
+    }
+
     /// The event's own fields as JSON (empty for the egress kinds, whose detail is the record).
     pub fn fields(&self) -> serde_json::Value {
         use serde_json::json;

@@ -1,11 +1,11 @@
 //! Routing of admin requests to health checks, metrics, the JSON API and the UI assets.
 
 mod graph;
-mod query;
+pub(crate) mod query;
 mod routes;
 
 use crate::auth::{self, Credential};
-use crate::{assets, openapi, AdminAuth, AdminState};
+use crate::{assets, openapi, views, AdminAuth, AlertAction, AdminState};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -32,19 +32,23 @@ pub fn handle<B>(
                 "method_not_allowed",
                 &format!("this path accepts {allowed} only"),
             );
-            if let Ok(v) = allowed.parse() {
-                resp.headers_mut().insert(header::ALLOW, v);
-            }
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
             return resp;
         }
         Found::None => {
             return match (req.method(), assets::find(path)) {
                 (&Method::GET | &Method::HEAD, Some(asset)) => assets::serve(asset),
-                (_, Some(_)) => error(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "this path accepts GET only",
-                ),
+                (_, Some(_)) => {
+                    let mut resp = error(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "method_not_allowed",
+                        "this path accepts GET and HEAD only",
+                    );
+                    resp.headers_mut()
+                        .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+                    resp
+                }
                 (_, None) => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
             };
         }
@@ -110,7 +114,12 @@ fn serve(
         None => String::new(),
     };
     Ok(match op {
-        Op::Healthz => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+        Op::Healthz => json(
+            StatusCode::OK,
+            &views::Health {
+                status: "ok".into(),
+            },
+        ),
         Op::Readyz => {
             let r = state.readiness();
             let code = if r.ready {
@@ -156,14 +165,8 @@ fn serve(
             }
         }
         Op::History => {
-            let p = query::params(raw_query, &["node", "from", "to"]).map_err(bad)?;
-            let get = |k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let found = match (get("node"), get("from"), get("to")) {
-                (Some(n), None, None) => state.history(Some(n), None),
-                (None, Some(f), Some(t)) => state.history(None, Some((f, t))),
-                _ => return Err(bad("give node=ID, or from=ID and to=ID".into())),
-            };
-            match found {
+            let q = query::history_query(raw_query).map_err(bad)?;
+            match state.history(&q) {
                 Some(v) => json(StatusCode::OK, &v),
                 None => not_found("no such node or edge"),
             }
@@ -176,7 +179,11 @@ fn serve(
         // come back later, and the dashboard falls back to polling `/api/alerts`.
         Op::AlertStream => respond(StatusCode::OK, "text/event-stream", "retry: 10000\n\n"),
         Op::AlertAck | Op::AlertResolve => {
-            let action = if op == Op::AlertAck { "ack" } else { "resolve" };
+            let action = if op == Op::AlertAck {
+                AlertAction::Acknowledge
+            } else {
+                AlertAction::Resolve
+            };
             let id: u64 = param.parse().map_err(|_| {
                 Refusal::new(
                     StatusCode::BAD_REQUEST,
@@ -213,7 +220,10 @@ fn serve(
             }
             let mut resp = json(
                 StatusCode::OK,
-                &serde_json::json!({ "ok": true, "token_required": auth.token.is_some() }),
+                &views::LoggedIn {
+                    ok: true,
+                    token_required: auth.token.is_some(),
+                },
             );
             if let Some(cookie) = auth.login_cookie() {
                 resp.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -221,7 +231,7 @@ fn serve(
             resp
         }
         Op::Logout => {
-            let mut resp = json(StatusCode::OK, &serde_json::json!({ "ok": true }));
+            let mut resp = json(StatusCode::OK, &views::LoggedOut { ok: true });
             resp.headers_mut()
                 .insert(header::SET_COOKIE, auth::logout_cookie());
             resp
@@ -288,7 +298,10 @@ fn not_found(reason: &str) -> Response<Full<Bytes>> {
 fn error(status: StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
     json(
         status,
-        &serde_json::json!({ "error": error, "reason": reason }),
+        &views::ErrorBody {
+            error: error.into(),
+            reason: reason.into(),
+        },
     )
 }
 

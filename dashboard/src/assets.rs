@@ -73,6 +73,16 @@ pub(crate) const ASSETS: &[Asset] = &[
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+impl Asset {
+    /// The media type it is served as, without parameters.
+    pub(crate) fn media_type(&self) -> &'static str {
+        self.content_type
+            .split(';')
+            .next()
+            .unwrap_or(self.content_type)
+    }
+}
+
 /// The asset served at `path`, if any.
 pub(crate) fn find(path: &str) -> Option<&'static Asset> {
     ASSETS.iter().find(|a| a.path == path)

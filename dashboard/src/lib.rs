@@ -12,7 +12,9 @@ mod auth;
 pub mod layout;
 mod openapi;
 mod state;
+pub mod views;
 
 pub use api::{handle, MAX_BODY};
 pub use auth::AdminAuth;
-pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};
+pub use state::{AdminState, AlertAction, AlertFilter, CallQuery};
+pub use views::{CallPage, CallView, Readiness};

@@ -1,8 +1,14 @@
 //! The OpenAPI 3 description of the whole admin surface, served at `/api/openapi.json`.
 //!
-//! A test checks that every route the router serves is described here, and nothing else.
+//! Paths come from the table below, which a test checks against the router; the schemas of
+//! JSON answers are generated from the types in [`crate::views`] that the router serializes,
+//! so they cannot drift from what is sent. Query parameters are described with exactly the
+//! values the parsers in `api::query` accept.
 
+use crate::api::query;
 use crate::assets;
+use crate::views::{self, ALERT_KINDS, WINDOWS};
+use schemars::generate::{Contract, SchemaSettings};
 use serde_json::{json, Map, Value};
 
 /// One documented operation.
@@ -11,40 +17,97 @@ struct Doc {
     path: &'static str,
     tag: &'static str,
     summary: &'static str,
-    /// Query parameters: (name, description).
-    query: &'static [(&'static str, &'static str)],
+    /// Query parameters.
+    query: &'static [Param],
+    /// The path parameter `{id}`, when the path has one.
+    id: Option<Kind>,
     /// The JSON request body's string fields, for POSTs that take one.
     body: &'static [&'static str],
-    /// A schema reference (`#/components/schemas/...`) or a media type for non-JSON answers.
-    answer: &'static str,
+    /// What a success answers.
+    answer: Answer,
 }
 
-const WINDOW: (&str, &str) = ("window", "1m, 5m (default), 1h or 24h");
-const LIMIT: (&str, &str) = ("limit", "1 to 1000 (default 100)");
+/// What a successful operation answers.
+enum Answer {
+    /// JSON of a schema under `#/components/schemas/`.
+    Json(&'static str),
+    /// Prometheus text.
+    Metrics,
+    /// Server-sent events, each an alert.
+    AlertEvents,
+}
+
+/// One query parameter: name, description and which values it takes.
+struct Param(&'static str, &'static str, Kind);
+
+/// The values a parameter takes.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Any text.
+    Text,
+    /// One of these names.
+    OneOf(&'static [&'static str]),
+    /// Text matching this pattern.
+    Pattern(&'static str),
+    /// An integer from `min` to `max`.
+    Int(u64, u64),
+}
+
+impl Kind {
+    fn schema(self) -> Value {
+        match self {
+            Kind::Text => json!({ "type": "string" }),
+            Kind::OneOf(names) => json!({ "type": "string", "enum": names }),
+            Kind::Pattern(p) => json!({ "type": "string", "pattern": p }),
+            Kind::Int(min, max) => json!({ "type": "integer", "minimum": min, "maximum": max }),
+        }
+    }
+}
+
+const WINDOW: Param = Param("window", "1m, 5m (default), 1h or 24h", Kind::OneOf(WINDOWS));
+const LIMIT: Param = Param(
+    "limit",
+    "1 to 1000 (default 100)",
+    Kind::Int(1, query::MAX_LIMIT as u64),
+);
+const DECISIONS: &[&str] = &["allowed", "reported", "blocked", "limited"];
 
 const DOCS: &[Doc] = &[
-    Doc { method: "get", path: "/healthz", tag: "health", summary: "Liveness: the process answers.", query: &[], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/readyz", tag: "health", summary: "Readiness: 503 while draining.", query: &[], body: &[], answer: "Readiness" },
-    Doc { method: "get", path: "/metrics", tag: "health", summary: "Prometheus text exposition.", query: &[], body: &[], answer: "text/plain" },
-    Doc { method: "get", path: "/api/openapi.json", tag: "meta", summary: "This document.", query: &[], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/api/status", tag: "meta", summary: "Version, listeners, services and reload status.", query: &[], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/api/calls", tag: "calls", summary: "Recent calls, newest first, with cursor paging.", query: &[("service", "calls to (inbound) or from (egress) this service"), ("status", "503, 5xx or error"), ("decision", "allowed, reported, blocked or limited"), ("direction", "inbound or egress"), ("before", "cursor from a previous page's next"), LIMIT], body: &[], answer: "CallPage" },
-    Doc { method: "get", path: "/api/calls/{id}", tag: "calls", summary: "One recent call's full record, by request id.", query: &[], body: &[], answer: "Call" },
-    Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge).", query: &[WINDOW], body: &[], answer: "Graph" },
-    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged.", query: &[WINDOW], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/api/anomalies", tag: "graph", summary: "First sightings and anomalies, newest first.", query: &[], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], body: &[], answer: "Object" },
-    Doc { method: "get", path: "/api/history", tag: "graph", summary: "Calls per minute over the last hour for a node or an edge.", query: &[("node", "a node id"), ("from", "an edge's caller id"), ("to", "an edge's callee id")], body: &[], answer: "History" },
-    Doc { method: "get", path: "/api/alerts", tag: "alerts", summary: "Alerts and incidents.", query: &[("state", "open, acknowledged or resolved"), ("kind", "an alert kind"), ("severity", "info, low, medium, high or critical"), LIMIT], body: &[], answer: "Alerts" },
-    Doc { method: "get", path: "/api/alerts/stream", tag: "alerts", summary: "Server-sent events: `event: alert` with the alert as JSON each time one opens or changes.", query: &[], body: &[], answer: "text/event-stream" },
-    Doc { method: "post", path: "/api/alerts/{id}/ack", tag: "alerts", summary: "Acknowledges an alert; answers the updated alert.", query: &[], body: &[], answer: "Alert" },
-    Doc { method: "post", path: "/api/alerts/{id}/resolve", tag: "alerts", summary: "Resolves an alert; answers the updated alert.", query: &[], body: &[], answer: "Alert" },
-    Doc { method: "get", path: "/api/clients", tag: "clients", summary: "Top talkers with their limits and bans.", query: &[LIMIT], body: &[], answer: "Clients" },
-    Doc { method: "get", path: "/api/bans", tag: "clients", summary: "Bans in force.", query: &[], body: &[], answer: "Bans" },
-    Doc { method: "post", path: "/api/bans/lift", tag: "clients", summary: "Lifts the ban on a client.", query: &[], body: &["client"], answer: "Object" },
-    Doc { method: "get", path: "/api/policy", tag: "policy", summary: "The effective enclave policy, client protections and reload status.", query: &[], body: &[], answer: "Object" },
-    Doc { method: "post", path: "/api/login", tag: "session", summary: "Checks the token and sets the HttpOnly, SameSite=Strict session cookie.", query: &[], body: &["token"], answer: "Object" },
-    Doc { method: "post", path: "/api/logout", tag: "session", summary: "Clears the session cookie.", query: &[], body: &[], answer: "Object" },
+    Doc { method: "get", path: "/healthz", tag: "health", summary: "Liveness: the process answers.", query: &[], id: None, body: &[], answer: Answer::Json("Health") },
+    Doc { method: "get", path: "/readyz", tag: "health", summary: "Readiness: 503 while draining.", query: &[], id: None, body: &[], answer: Answer::Json("Readiness") },
+    Doc { method: "get", path: "/metrics", tag: "health", summary: "Prometheus text exposition.", query: &[], id: None, body: &[], answer: Answer::Metrics },
+    Doc { method: "get", path: "/api/openapi.json", tag: "meta", summary: "This document.", query: &[], id: None, body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/status", tag: "meta", summary: "Version, listeners, services and reload status.", query: &[], id: None, body: &[], answer: Answer::Json("Status") },
+    Doc { method: "get", path: "/api/calls", tag: "calls", summary: "Recent calls, newest first, with cursor paging.", query: &[
+        Param("service", "calls to (inbound) or from (egress) this service", Kind::Text),
+        Param("status", "an exact status (503), a class (5xx) or error (no status)", Kind::Pattern(query::STATUS_PATTERN)),
+        Param("decision", "allowed, reported, blocked or limited", Kind::OneOf(DECISIONS)),
+        Param("direction", "inbound or egress", Kind::OneOf(&["inbound", "egress"])),
+        Param("before", "cursor from a previous page's next", Kind::Int(0, u64::MAX)),
+        LIMIT], id: None, body: &[], answer: Answer::Json("CallPage") },
+    Doc { method: "get", path: "/api/calls/{id}", tag: "calls", summary: "One recent call's full record, by request id.", query: &[], id: Some(Kind::Text), body: &[], answer: Answer::Json("Call") },
+    Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge).", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Graph") },
+    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged.", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/anomalies", tag: "graph", summary: "First sightings and anomalies, newest first.", query: &[], id: None, body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], id: Some(Kind::Text), body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/history", tag: "graph", summary: "Calls per minute over the last hour, summed over the edges that touch node, start at from and end at to (each one given narrows the edges; 404 when none is left).", query: &[
+        Param("node", "a node id at either end", Kind::Text),
+        Param("from", "the caller's node id", Kind::Text),
+        Param("to", "the callee's node id", Kind::Text)], id: None, body: &[], answer: Answer::Json("History") },
+    Doc { method: "get", path: "/api/alerts", tag: "alerts", summary: "Alerts and incidents.", query: &[
+        Param("state", "open, acknowledged or resolved", Kind::OneOf(&["open", "acknowledged", "resolved"])),
+        Param("kind", "an alert kind", Kind::OneOf(ALERT_KINDS)),
+        Param("severity", "at least this severe", Kind::OneOf(&["info", "low", "medium", "high", "critical"])),
+        LIMIT], id: None, body: &[], answer: Answer::Json("Alerts") },
+    Doc { method: "get", path: "/api/alerts/stream", tag: "alerts", summary: "Server-sent events: `event: alert` with the alert as JSON each time one opens or changes.", query: &[], id: None, body: &[], answer: Answer::AlertEvents },
+    Doc { method: "post", path: "/api/alerts/{id}/ack", tag: "alerts", summary: "Acknowledges an alert; answers the updated alert.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Alert") },
+    Doc { method: "post", path: "/api/alerts/{id}/resolve", tag: "alerts", summary: "Resolves an alert; answers the updated alert.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Alert") },
+    Doc { method: "get", path: "/api/clients", tag: "clients", summary: "Top talkers with their limits and bans.", query: &[LIMIT], id: None, body: &[], answer: Answer::Json("Clients") },
+    Doc { method: "get", path: "/api/bans", tag: "clients", summary: "Bans in force.", query: &[], id: None, body: &[], answer: Answer::Json("Bans") },
+    Doc { method: "post", path: "/api/bans/lift", tag: "clients", summary: "Lifts the ban on a client.", query: &[], id: None, body: &["client"], answer: Answer::Json("BanLifted") },
+    Doc { method: "get", path: "/api/policy", tag: "policy", summary: "The effective enclave policy, client protections and reload status.", query: &[], id: None, body: &[], answer: Answer::Json("Object") },
+    Doc { method: "post", path: "/api/login", tag: "session", summary: "Checks the token and sets the HttpOnly, SameSite=Strict session cookie.", query: &[], id: None, body: &["token"], answer: Answer::Json("LoggedIn") },
+    Doc { method: "post", path: "/api/logout", tag: "session", summary: "Clears the session cookie.", query: &[], id: None, body: &[], answer: Answer::Json("LoggedOut") },
 ];
 
 /// The document.
@@ -57,11 +120,12 @@ pub(crate) fn document() -> Value {
         }
     }
     for a in assets::ASSETS {
-        let (summary, media) = if assets::is_page(a) {
-            ("A dashboard page.", "text/html")
+        let summary = if assets::is_page(a) {
+            "A dashboard page."
         } else {
-            ("A dashboard script or style sheet.", "text/plain")
+            "A dashboard script or style sheet."
         };
+        let media = a.media_type();
         paths.insert(
             a.path.to_owned(),
             json!({ "get": {
@@ -93,19 +157,30 @@ fn operation(d: &Doc) -> Value {
     let mut params: Vec<Value> = d
         .query
         .iter()
-        .map(|(name, desc)| {
+        .map(|Param(name, desc, kind)| {
             json!({ "name": name, "in": "query", "required": false, "description": desc,
-                    "schema": { "type": "string" } })
+                    "schema": kind.schema() })
         })
         .collect();
-    if d.path.contains("{id}") {
+    if let Some(kind) = d.id {
         params.push(json!({ "name": "id", "in": "path", "required": true,
-            "description": "percent-encoded id", "schema": { "type": "string" } }));
+            "description": "percent-encoded id", "schema": kind.schema() }));
     }
-    let content = if d.answer.contains('/') {
-        json!({ d.answer: { "schema": { "type": "string" } } })
-    } else {
-        json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{}", d.answer) } } })
+    let content = match d.answer {
+        Answer::Json(schema) => json!({ "application/json": {
+            "schema": { "$ref": format!("#/components/schemas/{schema}") } } }),
+        Answer::Metrics => json!({ "text/plain": { "schema": { "type": "string" } } }),
+        // Before OpenAPI 3.2, the schema of an event stream describes one event.
+        Answer::AlertEvents => json!({ "text/event-stream": { "schema": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": { "type": "string", "enum": ["alert"] },
+                "data": { "type": "string", "contentMediaType": "application/json",
+                    "contentSchema": { "$ref": "#/components/schemas/Alert" } },
+                "id": { "type": "string" },
+                "retry": { "type": "integer", "minimum": 0 },
+            } } } }),
     };
     let mut op = json!({
         "tags": [d.tag],
@@ -124,12 +199,18 @@ fn operation(d: &Doc) -> Value {
     ) {
         op["security"] = json!([]);
     }
+    if d.path == "/readyz" {
+        op["responses"]["503"] = json!({ "description": "Not ready (draining).",
+            "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/Readiness" } } } });
+    }
     if d.method == "post" {
         op["responses"]["403"] = json!({ "$ref": "#/components/responses/Error" });
+        op["responses"]["413"] = json!({ "$ref": "#/components/responses/Error" });
         let props: Map<String, Value> = d
             .body
             .iter()
-            .map(|f| ((*f).to_owned(), json!({ "type": "string" })))
+            .map(|f| ((*f).to_owned(), json!({ "type": "string", "minLength": 1 })))
             .collect();
         if !d.body.is_empty() {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": {
@@ -139,36 +220,33 @@ fn operation(d: &Doc) -> Value {
     op
 }
 
+/// The schemas of the typed answers, generated from [`crate::views`].
+fn generated_schemas() -> Map<String, Value> {
+    let mut generator = SchemaSettings::openapi3()
+        .with(|s| s.contract = Contract::Serialize)
+        .into_generator();
+    generator.subschema_for::<views::Health>();
+    generator.subschema_for::<views::ErrorBody>();
+    generator.subschema_for::<views::Readiness>();
+    generator.subschema_for::<views::CallPage>();
+    generator.subschema_for::<views::StatusView>();
+    generator.subschema_for::<views::History>();
+    generator.subschema_for::<views::AlertList>();
+    generator.subschema_for::<views::ClientList>();
+    generator.subschema_for::<views::BanList>();
+    generator.subschema_for::<views::BanLifted>();
+    generator.subschema_for::<views::LoggedIn>();
+    generator.subschema_for::<views::LoggedOut>();
+    generator.take_definitions(true)
+}
+
 fn components() -> Value {
     let s = |t: &str| json!({ "type": t });
-    let time = json!({ "type": "string", "format": "date-time" });
-    let nullable_time = json!({ "type": "string", "format": "date-time", "nullable": true });
-    json!({
-        "securitySchemes": {
-            "bearer": { "type": "http", "scheme": "bearer" },
-            "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::COOKIE },
-        },
-        "responses": {
-            "Error": { "description": "An error with a reason.", "content": { "application/json": {
-                "schema": { "$ref": "#/components/schemas/Error" } } } },
-        },
-        "schemas": {
-            "Object": { "type": "object" },
-            "Error": { "type": "object", "properties": { "error": s("string"), "reason": s("string") } },
-            "Readiness": { "type": "object", "properties": { "ready": s("boolean"), "reason": s("string") } },
-            "Call": { "type": "object", "properties": {
-                "id": s("string"), "seq": s("integer"), "time": time, "direction": s("string"),
-                "source": s("string"), "source_addr": s("string"), "destination": s("string"),
-                "upstream": s("string"), "inside_enclave": s("boolean"), "sni": s("string"),
-                "method": s("string"), "host": s("string"), "path": s("string"), "route": s("string"),
-                "status": s("integer"), "duration_ms": s("number"), "upstream_ms": s("number"),
-                "bytes_in": s("integer"), "bytes_out": s("integer"), "protocol": s("string"),
-                "tls": s("boolean"), "decision": s("string"), "reason": s("string"),
-                "error": s("string"), "trace_id": s("string") } },
-            "CallPage": { "type": "object", "properties": {
-                "calls": { "type": "array", "items": { "$ref": "#/components/schemas/Call" } },
-                "next": { "type": "integer", "nullable": true } } },
-            "Graph": { "type": "object", "properties": {
+    let mut schemas = generated_schemas();
+    schemas.insert("Object".into(), json!({ "type": "object" }));
+    schemas.insert(
+        "Graph".into(),
+        json!({ "type": "object", "properties": {
                 "window": s("string"), "now": s("integer"),
                 "nodes": { "type": "array", "items": { "type": "object", "properties": {
                     "id": s("string"), "kind": { "type": "string",
@@ -183,32 +261,17 @@ fn components() -> Value {
                     "backwards": s("boolean") } } },
                 "layout": { "type": "object", "properties": { "width": s("number"),
                     "height": s("number"), "node_width": s("number"), "node_height": s("number"),
-                    "crossings": s("integer") } } } },
-            "History": { "type": "object", "properties": { "minutes": { "type": "array", "items": {
-                "type": "object", "properties": { "at": s("integer"), "count": s("integer"),
-                "errors": s("integer"), "blocked": s("integer"), "p90_ms": s("number") } } } } },
-            "Alert": { "type": "object", "properties": {
-                "id": s("string"), "kind": s("string"),
-                "severity": { "type": "string", "enum": ["info", "low", "medium", "high", "critical"] },
-                "state": { "type": "string", "enum": ["open", "acknowledged", "resolved"] },
-                "subject": s("string"), "summary": s("string"), "count": s("integer"),
-                "first_seen": time, "last_seen": time, "evidence": s("object"),
-                "incident": { "type": "string", "nullable": true },
-                "delivery": { "type": "object", "additionalProperties": { "type": "string",
-                    "enum": ["pending", "delivered", "failed"] } } } },
-            "Incident": { "type": "object", "properties": { "id": s("string"), "root": s("string"),
-                "state": s("string"), "alerts": { "type": "array", "items": s("string") },
-                "first_seen": time, "last_seen": time } },
-            "Alerts": { "type": "object", "properties": {
-                "alerts": { "type": "array", "items": { "$ref": "#/components/schemas/Alert" } },
-                "incidents": { "type": "array", "items": { "$ref": "#/components/schemas/Incident" } } } },
-            "Clients": { "type": "object", "properties": { "clients": { "type": "array", "items": {
-                "type": "object", "properties": { "id": s("string"), "kind": s("string"),
-                "requests": s("integer"), "limited": s("integer"), "blocked": s("integer"),
-                "errors_4xx": s("integer"), "last_seen": time, "banned_until": nullable_time } } } } },
-            "Bans": { "type": "object", "properties": { "bans": { "type": "array", "items": {
-                "type": "object", "properties": { "client": s("string"), "reason": s("string"),
-                "since": time, "until": time, "strikes": s("integer") } } } } },
+                    "crossings": s("integer") } } } }),
+    );
+    json!({
+        "securitySchemes": {
+            "bearer": { "type": "http", "scheme": "bearer" },
+            "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::COOKIE },
         },
+        "responses": {
+            "Error": { "description": "An error with a reason.", "content": { "application/json": {
+                "schema": { "$ref": "#/components/schemas/Error" } } } },
+        },
+        "schemas": schemas,
     })
 }

@@ -12,8 +12,12 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+use sightline_dashboard::views::{
+    self, AlertList, AlertView, BanLifted, BanList, ClientList, History, HistoryQuery,
+    IncidentView, StatusView,
+};
 use sightline_dashboard::{
-    AdminAuth, AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness,
+    AdminAuth, AdminState, AlertAction, AlertFilter, CallPage, CallQuery, CallView, Readiness,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -129,6 +133,14 @@ impl AdminState for AdminView {
         }
     }
 
+    fn call(&self, id: &str) -> Option<CallView> {
+        let q = CallQuery {
+            limit: 1000,
+            ..CallQuery::default()
+        };
+        self.calls(&q).calls.into_iter().find(|c| c.id == id)
+    }
+
     fn graph(&self, w: &str) -> Result<serde_json::Value, String> {
         let view = self
             .shared
@@ -158,38 +170,79 @@ impl AdminState for AdminView {
         Ok(self.shared.recorder.analysis().node_view(id, w, now()))
     }
 
-    fn clients(&self, limit: usize) -> serde_json::Value {
-        serde_json::json!({ "clients": self.shared.clients.client_views(limit) })
+    fn clients(&self, limit: usize) -> ClientList {
+        let clients = self.shared.clients.client_views(limit);
+        ClientList {
+            clients: clients
+                .into_iter()
+                .map(|c| views::ClientView {
+                    id: c.id,
+                    kind: c.kind.into(),
+                    requests: c.requests,
+                    limited: c.limited,
+                    blocked: c.blocked,
+                    errors_4xx: c.errors_4xx,
+                    last_seen: c.last_seen,
+                    banned_until: c.banned_until,
+                })
+                .collect(),
+        }
     }
 
-    fn bans(&self) -> serde_json::Value {
-        serde_json::json!({ "bans": self.shared.clients.bans() })
+    fn bans(&self) -> BanList {
+        BanList {
+            bans: self
+                .shared
+                .clients
+                .bans()
+                .into_iter()
+                .map(|b| views::BanView {
+                    client: b.client,
+                    reason: b.reason,
+                    since: b.since,
+                    until: b.until,
+                    strikes: b.strikes,
+                })
+                .collect(),
+        }
     }
 
-    fn lift_ban(&self, client: &str) -> Option<serde_json::Value> {
+    fn lift_ban(&self, client: &str) -> Option<BanLifted> {
         self.shared.clients.lift(client).then(|| {
             tracing::info!(client = %client, "ban lifted through the admin API");
-            serde_json::json!({ "client": client, "lifted": true })
+            BanLifted {
+                client: client.into(),
+                lifted: true,
+            }
         })
     }
 
-    fn history(&self, node: Option<&str>, edge: Option<(&str, &str)>) -> Option<serde_json::Value> {
+    fn history(&self, q: &HistoryQuery) -> Option<History> {
         let analysis = self.shared.recorder.analysis();
-        let minutes = match (node, edge) {
-            (Some(n), _) => analysis.graph().history(now(), |f, t| f == n || t == n),
-            (None, Some((from, to))) => {
-                analysis.graph().history(now(), |f, t| f == from && t == to)
-            }
-            (None, None) => None,
-        }?;
-        Some(serde_json::json!({ "minutes": minutes }))
+        let minutes = analysis.graph().history(now(), |f, t| {
+            q.node.as_deref().is_none_or(|n| f == n || t == n)
+                && q.from.as_deref().is_none_or(|x| f == x)
+                && q.to.as_deref().is_none_or(|x| t == x)
+        })?;
+        Some(History {
+            minutes: minutes
+                .into_iter()
+                .map(|m| views::Minute {
+                    at: m.at,
+                    count: m.count,
+                    errors: m.errors,
+                    blocked: m.blocked,
+                    p90_ms: m.p90_ms,
+                })
+                .collect(),
+        })
     }
 
     fn policy(&self) -> serde_json::Value {
         policy::view(&self.shared)
     }
 
-    fn alerts(&self, f: &AlertFilter) -> Result<serde_json::Value, String> {
+    fn alerts(&self, f: &AlertFilter) -> Result<AlertList, String> {
         use crate::alerts::model::{Kind, Severity, State};
         let q = crate::alerts::AlertQuery {
             state: f
@@ -209,49 +262,114 @@ impl AdminState for AdminView {
                 .transpose()?,
             limit: f.limit,
         };
-        Ok(self.shared.alerts.list(&q))
+        let (alerts, incidents) = self.shared.alerts.list_with(&q, alert_view, incident_view);
+        Ok(AlertList { alerts, incidents })
     }
 
-    fn alert_action(&self, id: u64, action: &str) -> Option<serde_json::Value> {
+    fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView> {
         match action {
-            "ack" => self.shared.alerts.acknowledge(id),
-            "resolve" => self.shared.alerts.resolve(id),
-            _ => None,
+            AlertAction::Acknowledge => self.shared.alerts.acknowledge_with(id, alert_view),
+            AlertAction::Resolve => self.shared.alerts.resolve_with(id, alert_view),
         }
     }
 
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> StatusView {
         let active = self.shared.active();
         let reload = self.shared.reload_status();
-        let services: Vec<_> = active
+        let services = active
             .pools
             .iter()
-            .map(|(name, pool)| {
-                serde_json::json!({
-                    "name": name,
-                    "upstreams": active.config.services.get(name).map(|s| s.upstreams.clone()).unwrap_or_default(),
-                    "healthy_upstreams": pool.healthy(),
-                })
+            .map(|(name, pool)| views::ServiceStatus {
+                name: name.clone(),
+                upstreams: active
+                    .config
+                    .services
+                    .get(name)
+                    .map(|s| s.upstreams.clone())
+                    .unwrap_or_default(),
+                healthy_upstreams: pool.healthy() as u64,
             })
             .collect();
-        serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "started": rfc3339(self.shared.started),
-            "config": {
-                "file": self.shared.config_path.as_ref().map(|p| p.display().to_string()),
-                "generation": active.generation,
-                "last_reload": reload.at.map(rfc3339),
-                "last_reload_ok": reload.at.map(|_| reload.ok),
-                "last_reload_error": reload.error,
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            started: rfc3339(self.shared.started),
+            config: views::ConfigStatus {
+                file: self
+                    .shared
+                    .config_path
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                generation: active.generation,
+                last_reload: reload.at.map(rfc3339),
+                last_reload_ok: reload.at.map(|_| reload.ok),
+                last_reload_error: reload.error,
             },
-            "listeners": {
-                "inbound": self.shared.listeners.first().map(ToString::to_string),
-                "inbound_tls": active.config.inbound.tls.is_some(),
-                "admin": self.shared.listeners.get(1).map(ToString::to_string),
-                "egress": self.shared.listeners.get(2).map(ToString::to_string),
+            listeners: views::Listeners {
+                inbound: self.shared.listeners.first().map(ToString::to_string),
+                inbound_tls: active.config.inbound.tls.is_some(),
+                admin: self.shared.listeners.get(1).map(ToString::to_string),
+                egress: self.shared.listeners.get(2).map(ToString::to_string),
             },
-            "services": services,
-        })
+            services,
+        }
+    }
+}
+
+/// An alert as the API, the alert stream and the sinks show it.
+pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
+    use crate::alerts::model::Severity;
+    AlertView {
+        id: a.id,
+        kind: a.kind.as_str().into(),
+        severity: match a.severity {
+            Severity::Info => views::Severity::Info,
+            Severity::Low => views::Severity::Low,
+            Severity::Medium => views::Severity::Medium,
+            Severity::High => views::Severity::High,
+            Severity::Critical => views::Severity::Critical,
+        },
+        state: state_view(a.state),
+        subject: a.subject.clone(),
+        summary: a.summary.clone(),
+        count: a.count,
+        first_seen: crate::alerts::model::rfc3339(a.first_seen),
+        last_seen: crate::alerts::model::rfc3339(a.last_seen),
+        evidence: a.evidence.clone(),
+        incident: a.incident,
+        nodes: a.nodes.clone(),
+        delivery: a
+            .delivery
+            .iter()
+            .map(|(name, d)| {
+                let status = match d.status() {
+                    "delivered" => views::DeliveryStatus::Delivered,
+                    "failed" => views::DeliveryStatus::Failed,
+                    _ => views::DeliveryStatus::Pending,
+                };
+                (name.clone(), status)
+            })
+            .collect(),
+    }
+}
+
+/// An incident as the API shows it.
+pub fn incident_view(i: &crate::alerts::model::Incident) -> IncidentView {
+    IncidentView {
+        id: i.id,
+        root: i.root.clone(),
+        state: state_view(i.state),
+        alerts: i.alerts.clone(),
+        first_seen: crate::alerts::model::rfc3339(i.first_seen),
+        last_seen: crate::alerts::model::rfc3339(i.last_seen),
+    }
+}
+
+fn state_view(s: crate::alerts::model::State) -> views::AlertState {
+    use crate::alerts::model::State;
+    match s {
+        State::Open => views::AlertState::Open,
+        State::Acknowledged => views::AlertState::Acknowledged,
+        State::Resolved => views::AlertState::Resolved,
     }
 }
 

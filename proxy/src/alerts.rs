@@ -293,22 +293,31 @@ impl Alerts {
 
     /// Alerts (newest first) and incidents, as `GET /api/alerts` shows them.
     pub fn list(&self, q: &AlertQuery) -> serde_json::Value {
+        let (alerts, incidents) =
+            self.list_with(q, model::Alert::to_json, model::Incident::to_json);
+        serde_json::json!({ "alerts": alerts, "incidents": incidents })
+    }
+
+    /// Alerts (newest first) matching `q` and incidents (newest first), each shown by `alert`
+    /// and `incident`.
+    pub fn list_with<A, I>(
+        &self,
+        q: &AlertQuery,
+        alert: impl Fn(&model::Alert) -> A,
+        incident: impl Fn(&model::Incident) -> I,
+    ) -> (Vec<A>, Vec<I>) {
         let book = lock(&self.inner.book);
         let limit = if q.limit == 0 { 100 } else { q.limit };
-        let alerts: Vec<serde_json::Value> = book
+        let alerts = book
             .alerts()
             .filter(|a| q.state.is_none_or(|s| a.state == s))
             .filter(|a| q.kind.is_none_or(|k| a.kind == k))
             .filter(|a| q.severity.is_none_or(|s| a.severity >= s))
             .take(limit)
-            .map(model::Alert::to_json)
+            .map(alert)
             .collect();
-        let incidents: Vec<serde_json::Value> = book
-            .incidents()
-            .take(limit)
-            .map(model::Incident::to_json)
-            .collect();
-        serde_json::json!({ "alerts": alerts, "incidents": incidents })
+        let incidents = book.incidents().take(limit).map(incident).collect();
+        (alerts, incidents)
     }
 
     /// One alert as JSON.
@@ -316,22 +325,18 @@ impl Alerts {
         lock(&self.inner.book).get(id).map(model::Alert::to_json)
     }
 
-    /// Acknowledges an alert; `None` when there is no such alert.
-    pub fn acknowledge(&self, id: u64) -> Option<serde_json::Value> {
-        let json = lock(&self.inner.book)
-            .acknowledge(id)
-            .map(model::Alert::to_json);
+    /// Acknowledges an alert and shows it with `view`; `None` when there is no such alert.
+    pub fn acknowledge_with<T>(&self, id: u64, view: impl Fn(&model::Alert) -> T) -> Option<T> {
+        let shown = lock(&self.inner.book).acknowledge(id).map(view);
         let _ = self.inner.tx.try_send(Msg::Wake);
-        json
+        shown
     }
 
-    /// Resolves an alert; `None` when there is no such alert.
-    pub fn resolve(&self, id: u64) -> Option<serde_json::Value> {
-        let json = lock(&self.inner.book)
-            .resolve(id)
-            .map(model::Alert::to_json);
+    /// Resolves an alert and shows it with `view`; `None` when there is no such alert.
+    pub fn resolve_with<T>(&self, id: u64, view: impl Fn(&model::Alert) -> T) -> Option<T> {
+        let shown = lock(&self.inner.book).resolve(id).map(view);
         let _ = self.inner.tx.try_send(Msg::Wake);
-        json
+        shown
     }
 
     /// A subscription to alert changes (JSON per change).

@@ -1,9 +1,10 @@
 //! The `GET /api/calls` query string.
 
+use crate::views::{HistoryQuery, ALERT_KINDS, WINDOWS};
 use crate::CallQuery;
 
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
+pub(crate) const MAX_LIMIT: usize = 1000;
 
 /// Parses `service=…&status=5xx&decision=…&direction=…&before=…&limit=…`.
 pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
@@ -17,10 +18,7 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
         match k {
             "service" => q.service = Some(v),
             "status" => {
-                let ok = v == "error"
-                    || (v.len() == 3 && v.ends_with("xx") && v.as_bytes()[0].is_ascii_digit())
-                    || v.parse::<u16>().is_ok();
-                if !ok {
+                if !status_filter(&v) {
                     return Err(format!("status: expected 503, 5xx or error, got {v:?}"));
                 }
                 q.status = Some(v);
@@ -48,6 +46,18 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
         }
     }
     Ok(q)
+}
+
+/// The pattern of the `status` filter, as the OpenAPI document states it.
+pub(crate) const STATUS_PATTERN: &str = "^([1-5][0-9][0-9]|[1-5]xx|error)$";
+
+/// `error`, a status 100 to 599, or a class `1xx` to `5xx` (see [`STATUS_PATTERN`]).
+fn status_filter(v: &str) -> bool {
+    let b = v.as_bytes();
+    v == "error"
+        || (b.len() == 3
+            && (b'1'..=b'5').contains(&b[0])
+            && (&b[1..] == b"xx" || (b[1].is_ascii_digit() && b[2].is_ascii_digit())))
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -79,9 +89,25 @@ fn percent_decode(s: &str) -> Option<String> {
 pub(crate) fn window(raw: &str) -> Result<String, String> {
     let mut window = "5m".to_owned();
     for (_, v) in params(raw, &["window"])? {
+        if !WINDOWS.contains(&v.as_str()) {
+            return Err(format!("unknown window {v:?}; use 1m, 5m, 1h or 24h"));
+        }
         window = v;
     }
     Ok(window)
+}
+
+/// `node=&from=&to=` for `GET /api/history`: each one given narrows the edges summed.
+pub(crate) fn history_query(raw: &str) -> Result<HistoryQuery, String> {
+    let mut q = HistoryQuery::default();
+    for (k, v) in params(raw, &["node", "from", "to"])? {
+        match k.as_str() {
+            "node" => q.node = Some(v),
+            "from" => q.from = Some(v),
+            _ => q.to = Some(v),
+        }
+    }
+    Ok(q)
 }
 
 /// Percent-decodes a path segment (`+` stays a plus sign there).
@@ -143,7 +169,8 @@ pub(crate) fn alert_query(raw: &str) -> Result<crate::AlertFilter, String> {
                 q.severity = Some(v)
             }
             "severity" => return Err(format!("severity: unknown value {v:?}")),
-            "kind" => q.kind = Some(v),
+            "kind" if ALERT_KINDS.contains(&v.as_str()) => q.kind = Some(v),
+            "kind" => return Err(format!("kind: unknown value {v:?}")),
             _ => q.limit = parse_limit(&v)?,
         }
     }

@@ -83,7 +83,7 @@ pub(crate) const ROUTES: &[Route] = &[
 pub(crate) enum Found {
     /// A route, with the raw (still percent-encoded) value of its one parameter, if any.
     Route(Op, Option<String>),
-    /// The path exists, but not for this method.
+    /// The path exists, but not for this method: the `Allow` header's value.
     WrongMethod(&'static str),
     /// No route has this path.
     None,
@@ -107,7 +107,7 @@ pub(crate) fn find(method: &Method, path: &str) -> Found {
     }
     match other {
         Some("POST") => Found::WrongMethod("POST"),
-        Some(_) => Found::WrongMethod("GET"),
+        Some(_) => Found::WrongMethod("GET, HEAD"),
         None => Found::None,
     }
 }

@@ -1,6 +1,6 @@
 use super::routes::ROUTES;
 use super::*;
-use crate::{CallPage, CallQuery, CallView, Readiness};
+use crate::{views, AlertAction, CallPage, CallQuery, CallView, Readiness};
 use http_body_util::BodyExt;
 
 struct Fixed;
@@ -50,8 +50,29 @@ impl AdminState for Fixed {
             next: None,
         }
     }
-    fn status(&self) -> serde_json::Value {
-        serde_json::json!({})
+    fn call(&self, id: &str) -> Option<CallView> {
+        let q = CallQuery::default();
+        self.calls(&q).calls.into_iter().find(|c| c.id == id)
+    }
+    fn status(&self) -> views::StatusView {
+        views::StatusView {
+            version: "0".into(),
+            started: "2026-01-01T00:00:00Z".into(),
+            config: views::ConfigStatus {
+                file: None,
+                generation: 1,
+                last_reload: None,
+                last_reload_ok: None,
+                last_reload_error: None,
+            },
+            listeners: views::Listeners {
+                inbound: None,
+                inbound_tls: false,
+                admin: None,
+                egress: None,
+            },
+            services: vec![],
+        }
     }
     fn graph(&self, window: &str) -> Result<serde_json::Value, String> {
         match window {
@@ -74,6 +95,30 @@ impl AdminState for Fixed {
     }
     fn node(&self, id: &str, _window: &str) -> Result<Option<serde_json::Value>, String> {
         Ok((id == "service:a b").then(|| serde_json::json!({ "id": id })))
+    }
+    fn clients(&self, _limit: usize) -> views::ClientList {
+        views::ClientList { clients: vec![] }
+    }
+    fn bans(&self) -> views::BanList {
+        views::BanList { bans: vec![] }
+    }
+    fn lift_ban(&self, _client: &str) -> Option<views::BanLifted> {
+        None
+    }
+    fn alerts(&self, _filter: &crate::AlertFilter) -> Result<views::AlertList, String> {
+        Ok(views::AlertList {
+            alerts: vec![],
+            incidents: vec![],
+        })
+    }
+    fn alert_action(&self, _id: u64, _action: AlertAction) -> Option<views::AlertView> {
+        None
+    }
+    fn history(&self, q: &views::HistoryQuery) -> Option<views::History> {
+        (q.from.as_deref() == Some("internet")).then(|| views::History { minutes: vec![] })
+    }
+    fn policy(&self) -> serde_json::Value {
+        serde_json::json!({})
     }
 }
 
@@ -123,6 +168,9 @@ fn bad_filters_are_400_with_reason() {
         "limit=0",
         "limit=x",
         "status=7zz",
+        "status=0",
+        "status=699",
+        "status=6xx",
         "direction=sideways",
         "nope=1",
         "service=%zz",
@@ -294,6 +342,57 @@ fn state_changes_refuse_get() {
 }
 
 #[test]
+fn every_405_names_the_allowed_methods() {
+    for (method, path, allow) in [
+        ("GET", "/api/alerts/1/ack", "POST"),
+        ("DELETE", "/api/calls", "GET, HEAD"),
+        ("TRACE", "/", "GET, HEAD"),
+        ("POST", "/js/app.js", "GET, HEAD"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
+        let resp = handle(&req, &[], &Fixed, &AdminAuth::default());
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(resp.headers()[header::ALLOW], allow, "{method} {path}");
+    }
+}
+
+#[test]
+fn assets_are_documented_with_the_media_type_they_are_served_as() {
+    let (_, body) = get("/api/openapi.json", &AdminAuth::default());
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for a in crate::assets::ASSETS {
+        let (_, _) = get(a.path, &AdminAuth::default());
+        let req = Request::get(a.path).body(()).unwrap();
+        let resp = handle(&req, &[], &Fixed, &AdminAuth::default());
+        let served = resp.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        let media = served.split(';').next().unwrap();
+        let content = &doc["paths"][a.path]["get"]["responses"]["200"]["content"];
+        assert!(content.get(media).is_some(), "{}: {served} not in {content}", a.path);
+    }
+}
+
+#[test]
+fn generated_schemas_declare_what_may_be_null() {
+    let (_, body) = get("/api/openapi.json", &AdminAuth::default());
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let call = &doc["components"]["schemas"]["Call"]["properties"];
+    for field in ["upstream", "inside_enclave", "sni", "upstream_ms", "error"] {
+        assert_eq!(call[field]["nullable"], true, "{field}");
+    }
+    assert_eq!(call["id"]["type"], "string");
+    let alert = &doc["components"]["schemas"]["Alert"]["properties"];
+    assert_eq!(alert["id"]["type"], "integer");
+    assert_eq!(alert["incident"]["type"], "integer");
+    assert_eq!(alert["incident"]["nullable"], true);
+    let incident = &doc["components"]["schemas"]["Incident"]["properties"];
+    assert_eq!(incident["alerts"]["items"]["type"], "integer");
+}
+
+#[test]
 fn posts_without_the_custom_header_or_from_another_origin_are_refused() {
     let open = AdminAuth::default();
     let body = r#"{"client":"ip:10.0.0.1"}"#;
@@ -423,8 +522,24 @@ fn alert_and_history_queries_are_checked() {
         get("/api/clients?limit=0", &open).0,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(get("/api/history", &open).0, StatusCode::BAD_REQUEST);
-    assert_eq!(get("/api/history?from=a", &open).0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        get("/api/history?edge=a", &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(get("/api/history?from=internet", &open).0, StatusCode::OK);
+    assert_eq!(get("/api/history?from=a", &open).0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get("/api/alerts?kind=new_edge", &open).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get("/api/alerts?kind=made_up", &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/api/graph?window=", &open).0,
+        StatusCode::BAD_REQUEST
+    );
     assert_eq!(
         get("/api/history?node=internet", &open).0,
         StatusCode::NOT_FOUND

@@ -30,6 +30,11 @@ fi
 python3 -c 'import oteltap, rotel' 2>/dev/null ||
   python3 -m pip install -q oteltap==1.0.0 rotel==0.0.1a15 2>/dev/null ||
   python3 -m pip install -q --break-system-packages oteltap==1.0.0 rotel==0.0.1a15
+# schemathesis (PyPI) checks the admin API against its OpenAPI document.
+schemathesis_version=4.32.5
+[ "$(schemathesis --version 2>/dev/null)" = "schemathesis, version $schemathesis_version" ] ||
+  python3 -m pip install -q "schemathesis==$schemathesis_version" 2>/dev/null ||
+  python3 -m pip install -q --break-system-packages "schemathesis==$schemathesis_version"
 
 echo "== rustfmt"
 cargo fmt --all -- --check
@@ -67,3 +72,8 @@ for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then echo "demo did not stop on SIGTERM"; exit 1; fi
 trap - EXIT
 echo "1 passed, 0 failed: demo smoke"
+
+echo "== admin API contract: schemathesis against a demo"
+# Ports above the smoke test's three; bounded to about a minute.
+SCHEMATHESIS_BASE=${SCHEMATHESIS_BASE:-$((base+10))} tests/schemathesis.sh "$bin"
+echo "1 passed, 0 failed: admin API contract"

@@ -29,7 +29,7 @@ pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 ok=""
 for _ in $(seq 1 100); do
-  if curl -fsS -o /dev/null --max-time 1 "http://$admin/healthz"; then ok=1; break; fi
+  if curl -fsS -o /dev/null --max-time 1 "http://$admin/healthz" 2>/dev/null; then ok=1; break; fi
   sleep 0.2
 done
 [ -n "$ok" ] || { cat "$work/demo.log"; echo "demo did not become healthy"; exit 1; }

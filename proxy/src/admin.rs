@@ -419,3 +419,6 @@ pub fn view(seq: u64, r: &CallRecord) -> CallView {
         protection: r.client.protection.map(Into::into),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -87,9 +87,9 @@ const DOCS: &[Doc] = &[
         LIMIT], id: None, body: &[], answer: Answer::Json("CallPage") },
     Doc { method: "get", path: "/api/calls/{id}", tag: "calls", summary: "One recent call's full record, by request id.", query: &[], id: Some(Kind::Text), body: &[], answer: Answer::Json("Call") },
     Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge).", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Graph") },
-    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged.", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Object") },
-    Doc { method: "get", path: "/api/anomalies", tag: "graph", summary: "First sightings and anomalies, newest first.", query: &[], id: None, body: &[], answer: Answer::Json("Object") },
-    Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], id: Some(Kind::Text), body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged.", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Endpoints") },
+    Doc { method: "get", path: "/api/anomalies", tag: "graph", summary: "First sightings and anomalies, newest first.", query: &[], id: None, body: &[], answer: Answer::Json("Anomalies") },
+    Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], id: Some(Kind::Text), body: &[], answer: Answer::Json("NodeDetail") },
     Doc { method: "get", path: "/api/history", tag: "graph", summary: "Calls per minute over the last hour, summed over the edges that touch node, start at from and end at to (each one given narrows the edges; 404 when none is left).", query: &[
         Param("node", "a node id at either end", Kind::Text),
         Param("from", "the caller's node id", Kind::Text),
@@ -231,6 +231,10 @@ fn generated_schemas() -> Map<String, Value> {
     generator.subschema_for::<views::CallPage>();
     generator.subschema_for::<views::StatusView>();
     generator.subschema_for::<views::History>();
+    generator.subschema_for::<views::PlacedGraph>();
+    generator.subschema_for::<views::EndpointList>();
+    generator.subschema_for::<views::FindingList>();
+    generator.subschema_for::<views::NodeDetail>();
     generator.subschema_for::<views::AlertList>();
     generator.subschema_for::<views::ClientList>();
     generator.subschema_for::<views::BanList>();
@@ -241,28 +245,8 @@ fn generated_schemas() -> Map<String, Value> {
 }
 
 fn components() -> Value {
-    let s = |t: &str| json!({ "type": t });
     let mut schemas = generated_schemas();
     schemas.insert("Object".into(), json!({ "type": "object" }));
-    schemas.insert(
-        "Graph".into(),
-        json!({ "type": "object", "properties": {
-                "window": s("string"), "now": s("integer"),
-                "nodes": { "type": "array", "items": { "type": "object", "properties": {
-                    "id": s("string"), "kind": { "type": "string",
-                        "enum": ["service", "client", "internal-unknown", "external", "internet"] },
-                    "label": s("string"), "first_seen": s("integer"), "last_seen": s("integer"),
-                    "new": s("boolean"), "x": s("number"), "y": s("number"), "layer": s("integer") } } },
-                "edges": { "type": "array", "items": { "type": "object", "properties": {
-                    "from": s("string"), "to": s("string"), "first_seen": s("integer"),
-                    "last_seen": s("integer"), "total": s("object"),
-                    "endpoints": { "type": "array", "items": s("object") },
-                    "points": { "type": "array", "items": { "type": "array", "items": s("number") } },
-                    "backwards": s("boolean") } } },
-                "layout": { "type": "object", "properties": { "width": s("number"),
-                    "height": s("number"), "node_width": s("number"), "node_height": s("number"),
-                    "crossings": s("integer") } } } }),
-    );
     json!({
         "securitySchemes": {
             "bearer": { "type": "http", "scheme": "bearer" },

@@ -1,8 +1,8 @@
 //! The narrow view of the proxy that the admin surface reads.
 
 use crate::views::{
-    AlertList, AlertView, BanLifted, BanList, CallPage, CallView, ClientList, History,
-    HistoryQuery, Readiness, StatusView,
+    AlertList, AlertView, BanLifted, BanList, CallPage, CallView, ClientList, EndpointList,
+    FindingList, GraphView, History, HistoryQuery, NodeDetail, Readiness, StatusView,
 };
 
 /// Filters and paging for `GET /api/calls`.
@@ -49,13 +49,13 @@ pub trait AdminState: Send + Sync + 'static {
     /// The running configuration, listeners and reload status.
     fn status(&self) -> StatusView;
     /// The call graph over a window (`1m`, `5m`, `1h`, `24h`); `Err` names a bad window.
-    fn graph(&self, window: &str) -> Result<serde_json::Value, String>;
+    fn graph(&self, window: &str) -> Result<GraphView, String>;
     /// Endpoints with traffic in the window, current stats against their baselines.
-    fn endpoints(&self, window: &str) -> Result<serde_json::Value, String>;
+    fn endpoints(&self, window: &str) -> Result<EndpointList, String>;
     /// First sightings and anomalies, newest first.
-    fn anomalies(&self) -> serde_json::Value;
+    fn anomalies(&self) -> FindingList;
     /// One node with its edges and findings; `None` when unknown.
-    fn node(&self, id: &str, window: &str) -> Result<Option<serde_json::Value>, String>;
+    fn node(&self, id: &str, window: &str) -> Result<Option<NodeDetail>, String>;
     /// The busiest clients, at most `limit`.
     fn clients(&self, limit: usize) -> ClientList;
     /// Current bans.

@@ -406,3 +406,281 @@ pub struct LoggedOut {
     /// Always true.
     pub ok: bool,
 }
+
+/// What a graph node is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// A configured service (inbound target or identified egress caller).
+    Service,
+    /// A known client (identified by certificate).
+    Client,
+    /// Inside the enclave but not declared: an unknown caller or internal destination.
+    InternalUnknown,
+    /// A destination outside the enclave.
+    External,
+    /// Anonymous clients outside the enclave, aggregated.
+    Internet,
+}
+
+impl NodeKind {
+    /// The kind's name, as the API shows it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Service => "service",
+            NodeKind::Client => "client",
+            NodeKind::InternalUnknown => "internal-unknown",
+            NodeKind::External => "external",
+            NodeKind::Internet => "internet",
+        }
+    }
+}
+
+/// A node of the call graph.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Node {
+    /// Stable id: `kind:label` (`service:orders`, `external:api.stripe.com`, `internet`).
+    pub id: String,
+    /// What it is.
+    pub kind: NodeKind,
+    /// What people read.
+    pub label: String,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+}
+
+/// A node active in a graph window.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GraphNode {
+    /// The node.
+    #[serde(flatten)]
+    pub node: Node,
+    /// First seen inside the window.
+    pub new: bool,
+}
+
+/// Latency quantiles, milliseconds.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+}
+
+/// Traffic of an endpoint (or of a whole edge) over a window.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EndpointStats {
+    /// Method (`*` for an edge total).
+    pub method: String,
+    /// Route template (`*` for an edge total).
+    pub template: String,
+    /// Calls.
+    pub count: u64,
+    /// Calls per second.
+    pub rate: f64,
+    /// Share of 4xx answers.
+    pub ratio_4xx: f64,
+    /// Share of 5xx answers and calls without an answer.
+    pub ratio_5xx: f64,
+    /// Latency quantiles, milliseconds.
+    pub latency_ms: Quantiles,
+    /// Request body bytes.
+    pub bytes_in: u64,
+    /// Response body bytes.
+    pub bytes_out: u64,
+    /// Calls refused by policy.
+    pub blocked: u64,
+    /// Calls let through with an objection.
+    pub reported: u64,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+}
+
+/// An edge (caller to callee) with traffic in a window.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Edge {
+    /// Caller id.
+    pub from: String,
+    /// Callee id.
+    pub to: String,
+    /// Unix seconds.
+    pub first_seen: u64,
+    /// Unix seconds.
+    pub last_seen: u64,
+    /// All endpoints together.
+    pub total: EndpointStats,
+    /// Per endpoint, busiest first.
+    pub endpoints: Vec<EndpointStats>,
+}
+
+/// An inbound endpoint whose handling called out to a destination (linked by trace id).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Dependency {
+    /// The service node id.
+    pub service: String,
+    /// The inbound endpoint, `METHOD template`.
+    pub endpoint: String,
+    /// The egress destination node id.
+    pub to: String,
+    /// Calls linked so far.
+    pub calls: u64,
+}
+
+/// The call graph over a window, as the analysis knows it.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct GraphView {
+    /// The window (`1m`, `5m`, `1h`, `24h`).
+    pub window: String,
+    /// Its end, unix seconds.
+    pub now: u64,
+    /// Nodes active in the window.
+    pub nodes: Vec<GraphNode>,
+    /// Edges with traffic in the window.
+    pub edges: Vec<Edge>,
+    /// Which inbound endpoints call which destinations (all time).
+    pub dependencies: Vec<Dependency>,
+    /// Observations that did not fit under the caps.
+    pub overflow: u64,
+}
+
+/// A node placed in the drawing.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlacedNode {
+    /// The node.
+    #[serde(flatten)]
+    pub node: GraphNode,
+    /// Left edge of its box, drawing units.
+    pub x: f64,
+    /// Top edge of its box, drawing units.
+    pub y: f64,
+    /// Column, left to right.
+    pub layer: u64,
+}
+
+/// An edge routed in the drawing.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct PlacedEdge {
+    /// The edge.
+    #[serde(flatten)]
+    pub edge: Edge,
+    /// The polyline from caller to callee, when both ends are drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<[f64; 2]>>,
+    /// Whether it runs right to left (a call back to an earlier column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backwards: Option<bool>,
+}
+
+/// The drawing's size.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Drawing {
+    /// Drawing units.
+    pub width: f64,
+    /// Drawing units.
+    pub height: f64,
+    /// A node box's width.
+    pub node_width: f64,
+    /// A node box's height.
+    pub node_height: f64,
+    /// Edge crossings the layout could not remove.
+    pub crossings: u64,
+}
+
+/// `GET /api/graph`: the graph laid out in columns.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Graph")]
+pub struct PlacedGraph {
+    /// The window.
+    pub window: String,
+    /// Its end, unix seconds.
+    pub now: u64,
+    /// Nodes with positions.
+    pub nodes: Vec<PlacedNode>,
+    /// Edges with routes.
+    pub edges: Vec<PlacedEdge>,
+    /// Which inbound endpoints call which destinations (all time).
+    pub dependencies: Vec<Dependency>,
+    /// Observations that did not fit under the caps.
+    pub overflow: u64,
+    /// The drawing's size.
+    pub layout: Drawing,
+}
+
+/// What the baseline expects of an endpoint.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Baseline {
+    /// Still inside the learning period (no statistical anomalies yet).
+    pub learning: bool,
+    /// Expected calls per minute now.
+    pub rate_per_min: f64,
+    /// The normal band of calls per minute.
+    pub band: [f64; 2],
+}
+
+/// An endpoint with traffic, against its baseline.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Endpoint {
+    /// The callee's node id.
+    pub node: String,
+    /// The caller's node id.
+    pub caller: String,
+    /// Served, but absent from the host's OpenAPI document.
+    pub shadow: bool,
+    /// Current traffic over the window.
+    #[serde(flatten)]
+    pub stats: EndpointStats,
+    /// What the baseline expects, once it knows enough.
+    pub baseline: Option<Baseline>,
+}
+
+/// `GET /api/endpoints`.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Endpoints")]
+pub struct EndpointList {
+    /// The window.
+    pub window: String,
+    /// Busiest first.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A first sighting or a departure from the baseline.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct Finding {
+    /// Increasing id.
+    pub id: u64,
+    /// `new_node`, `new_edge`, `new_endpoint` or an anomaly kind.
+    pub kind: String,
+    /// What it is about: a node id, `from -> to`, or `from -> to METHOD template`.
+    pub subject: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// For first sightings the new entity; for anomalies observed, expected, band, window.
+    pub evidence: serde_json::Value,
+}
+
+/// `GET /api/anomalies`: newest first.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Anomalies")]
+pub struct FindingList {
+    /// The findings.
+    pub anomalies: Vec<Finding>,
+}
+
+/// `GET /api/nodes/{id}`: a node with its edges in and out and its findings.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "NodeDetail")]
+pub struct NodeDetail {
+    /// The node.
+    pub node: Node,
+    /// Its edges with traffic in the window.
+    pub edges: Vec<Edge>,
+    /// Findings about it (at most 50).
+    pub findings: Vec<Finding>,
+}

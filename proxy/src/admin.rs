@@ -141,33 +141,106 @@ impl AdminState for AdminView {
         self.calls(&q).calls.into_iter().find(|c| c.id == id)
     }
 
-    fn graph(&self, w: &str) -> Result<serde_json::Value, String> {
-        let view = self
+    fn graph(&self, w: &str) -> Result<views::GraphView, String> {
+        let g = self
             .shared
             .recorder
             .analysis()
             .graph_view(window(w)?, now());
-        serde_json::to_value(view).map_err(|e| e.to_string())
+        Ok(views::GraphView {
+            window: w.into(),
+            now: g.now,
+            nodes: g
+                .nodes
+                .into_iter()
+                .map(|n| views::GraphNode {
+                    node: views::Node {
+                        id: n.id,
+                        kind: node_kind(n.kind),
+                        label: n.label,
+                        first_seen: n.first_seen,
+                        last_seen: n.last_seen,
+                    },
+                    new: n.new,
+                })
+                .collect(),
+            edges: g.edges.iter().map(edge_view).collect(),
+            dependencies: g
+                .dependencies
+                .into_iter()
+                .map(|d| views::Dependency {
+                    service: d.dependency.service,
+                    endpoint: d.dependency.endpoint,
+                    to: d.dependency.to,
+                    calls: d.calls,
+                })
+                .collect(),
+            overflow: g.overflow,
+        })
     }
 
-    fn endpoints(&self, w: &str) -> Result<serde_json::Value, String> {
-        let view = self
+    fn endpoints(&self, w: &str) -> Result<views::EndpointList, String> {
+        let endpoints = self
             .shared
             .recorder
             .analysis()
             .endpoints_view(window(w)?, now());
-        Ok(serde_json::json!({ "window": w, "endpoints": view }))
+        Ok(views::EndpointList {
+            window: w.into(),
+            endpoints: endpoints
+                .into_iter()
+                .map(|e| views::Endpoint {
+                    node: e.node,
+                    caller: e.caller,
+                    shadow: e.shadow,
+                    stats: stats_view(&e.stats),
+                    baseline: e.baseline.map(|b| views::Baseline {
+                        learning: b.learning,
+                        rate_per_min: b.rate_per_min,
+                        band: b.band,
+                    }),
+                })
+                .collect(),
+        })
     }
 
-    fn anomalies(&self) -> serde_json::Value {
+    fn anomalies(&self) -> views::FindingList {
         let analysis = self.shared.recorder.analysis();
-        let findings: Vec<_> = analysis.findings().collect();
-        serde_json::json!({ "anomalies": findings })
+        views::FindingList {
+            anomalies: analysis.findings().map(finding_view).collect(),
+        }
     }
 
-    fn node(&self, id: &str, w: &str) -> Result<Option<serde_json::Value>, String> {
+    fn node(&self, id: &str, w: &str) -> Result<Option<views::NodeDetail>, String> {
         let w = window(w)?;
-        Ok(self.shared.recorder.analysis().node_view(id, w, now()))
+        let analysis = self.shared.recorder.analysis();
+        let Some(n) = analysis.graph().node_by_id(id) else {
+            return Ok(None);
+        };
+        let edges = analysis
+            .graph()
+            .edges(w, now())
+            .iter()
+            .filter(|e| e.from == id || e.to == id)
+            .map(edge_view)
+            .collect();
+        let findings = analysis
+            .findings()
+            .filter(|f| f.subject.split_whitespace().any(|t| t == id))
+            .take(50)
+            .map(finding_view)
+            .collect();
+        Ok(Some(views::NodeDetail {
+            node: views::Node {
+                id: n.id.to_string(),
+                kind: node_kind(n.kind),
+                label: n.label.to_string(),
+                first_seen: n.first_seen,
+                last_seen: n.last_seen,
+            },
+            edges,
+            findings,
+        }))
     }
 
     fn clients(&self, limit: usize) -> ClientList {
@@ -349,6 +422,60 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
                 (name.clone(), status)
             })
             .collect(),
+    }
+}
+
+fn node_kind(k: crate::analysis::graph::NodeKind) -> views::NodeKind {
+    use crate::analysis::graph::NodeKind;
+    match k {
+        NodeKind::Service => views::NodeKind::Service,
+        NodeKind::Client => views::NodeKind::Client,
+        NodeKind::InternalUnknown => views::NodeKind::InternalUnknown,
+        NodeKind::External => views::NodeKind::External,
+        NodeKind::Internet => views::NodeKind::Internet,
+    }
+}
+
+fn stats_view(s: &crate::analysis::graph::EndpointStats) -> views::EndpointStats {
+    views::EndpointStats {
+        method: s.method.clone(),
+        template: s.template.clone(),
+        count: s.count,
+        rate: s.rate,
+        ratio_4xx: s.ratio_4xx,
+        ratio_5xx: s.ratio_5xx,
+        latency_ms: views::Quantiles {
+            p50: s.latency_ms.p50,
+            p90: s.latency_ms.p90,
+            p99: s.latency_ms.p99,
+        },
+        bytes_in: s.bytes_in,
+        bytes_out: s.bytes_out,
+        blocked: s.blocked,
+        reported: s.reported,
+        first_seen: s.first_seen,
+        last_seen: s.last_seen,
+    }
+}
+
+fn edge_view(e: &crate::analysis::graph::EdgeView) -> views::Edge {
+    views::Edge {
+        from: e.from.clone(),
+        to: e.to.clone(),
+        first_seen: e.first_seen,
+        last_seen: e.last_seen,
+        total: stats_view(&e.total),
+        endpoints: e.endpoints.iter().map(stats_view).collect(),
+    }
+}
+
+fn finding_view(f: &crate::analysis::engine::Finding) -> views::Finding {
+    views::Finding {
+        id: f.id,
+        kind: f.kind.clone(),
+        subject: f.subject.clone(),
+        at: f.at,
+        evidence: f.evidence.clone(),
     }
 }
 

@@ -1,62 +1,57 @@
 //! The call graph as the dashboard draws it: the analysis' nodes and edges with positions.
 
 use crate::layout::{self, Band, NodeIn};
-use serde_json::{json, Value};
+use crate::views::{Drawing, GraphView, PlacedEdge, PlacedGraph, PlacedNode};
 
-/// Adds `x`, `y` and `layer` to every node, `points` and `backwards` to every edge, and a
-/// `layout` object (drawing size, box size, crossings left) to a graph from the analysis.
-pub(crate) fn with_layout(mut graph: Value) -> Value {
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+/// Places every node (`x`, `y`, `layer`), routes every edge (`points`, `backwards`) and adds
+/// the drawing's size and the crossings left.
+pub(crate) fn with_layout(graph: GraphView) -> PlacedGraph {
     let nodes: Vec<NodeIn> = graph
-        .get("nodes")
-        .and_then(Value::as_array)
-        .map(|ns| {
-            ns.iter()
-                .map(|n| NodeIn {
-                    id: text(n, "id"),
-                    band: Band::of_kind(&text(n, "kind")),
-                })
-                .collect()
+        .nodes
+        .iter()
+        .map(|n| NodeIn {
+            id: n.node.id.clone(),
+            band: Band::of_kind(n.node.kind.as_str()),
         })
-        .unwrap_or_default();
+        .collect();
     let edges: Vec<(String, String)> = graph
-        .get("edges")
-        .and_then(Value::as_array)
-        .map(|es| {
-            es.iter()
-                .map(|e| (text(e, "from"), text(e, "to")))
-                .collect()
-        })
-        .unwrap_or_default();
+        .edges
+        .iter()
+        .map(|e| (e.from.clone(), e.to.clone()))
+        .collect();
     let placed = layout::layout(&nodes, &edges);
-    if let Some(ns) = graph.get_mut("nodes").and_then(Value::as_array_mut) {
-        for (n, p) in ns.iter_mut().zip(&placed.nodes) {
-            if let Some(o) = n.as_object_mut() {
-                o.insert("x".into(), json!(p.x));
-                o.insert("y".into(), json!(p.y));
-                o.insert("layer".into(), json!(p.layer));
-            }
-        }
+    PlacedGraph {
+        window: graph.window,
+        now: graph.now,
+        nodes: graph
+            .nodes
+            .into_iter()
+            .zip(&placed.nodes)
+            .map(|(node, p)| PlacedNode {
+                node,
+                x: p.x,
+                y: p.y,
+                layer: p.layer as u64,
+            })
+            .collect(),
+        edges: graph
+            .edges
+            .into_iter()
+            .zip(&placed.edges)
+            .map(|(edge, p)| PlacedEdge {
+                edge,
+                points: p.as_ref().map(|p| p.points.clone()),
+                backwards: p.as_ref().map(|p| p.backwards),
+            })
+            .collect(),
+        dependencies: graph.dependencies,
+        overflow: graph.overflow,
+        layout: Drawing {
+            width: placed.width,
+            height: placed.height,
+            node_width: layout::NODE_WIDTH,
+            node_height: layout::NODE_HEIGHT,
+            crossings: placed.crossings as u64,
+        },
     }
-    if let Some(es) = graph.get_mut("edges").and_then(Value::as_array_mut) {
-        for (e, p) in es.iter_mut().zip(&placed.edges) {
-            if let (Some(o), Some(p)) = (e.as_object_mut(), p) {
-                o.insert("points".into(), json!(p.points));
-                o.insert("backwards".into(), json!(p.backwards));
-            }
-        }
-    }
-    if let Some(o) = graph.as_object_mut() {
-        o.insert(
-            "layout".into(),
-            json!({
-                "width": placed.width,
-                "height": placed.height,
-                "node_width": layout::NODE_WIDTH,
-                "node_height": layout::NODE_HEIGHT,
-                "crossings": placed.crossings,
-            }),
-        );
-    }
-    graph
 }

@@ -74,27 +74,53 @@ impl AdminState for Fixed {
             services: vec![],
         }
     }
-    fn graph(&self, window: &str) -> Result<serde_json::Value, String> {
+    fn graph(&self, window: &str) -> Result<views::GraphView, String> {
+        let node = |id: &str, kind, label: &str| views::GraphNode {
+            node: views::Node {
+                id: id.into(),
+                kind,
+                label: label.into(),
+                first_seen: 1,
+                last_seen: 2,
+            },
+            new: false,
+        };
         match window {
-            "5m" | "1h" => Ok(serde_json::json!({
-                "window": window,
-                "nodes": [
-                    { "id": "internet", "kind": "internet", "label": "internet" },
-                    { "id": "service:a b", "kind": "service", "label": "a b" },
+            "5m" | "1h" => Ok(views::GraphView {
+                window: window.into(),
+                now: 2,
+                nodes: vec![
+                    node("internet", views::NodeKind::Internet, "internet"),
+                    node("service:a b", views::NodeKind::Service, "a b"),
                 ],
-                "edges": [{ "from": "internet", "to": "service:a b" }],
-            })),
+                edges: vec![edge("internet", "service:a b")],
+                dependencies: vec![],
+                overflow: 0,
+            }),
             other => Err(format!("unknown window {other:?}")),
         }
     }
-    fn endpoints(&self, window: &str) -> Result<serde_json::Value, String> {
-        self.graph(window)
+    fn endpoints(&self, window: &str) -> Result<views::EndpointList, String> {
+        self.graph(window).map(|g| views::EndpointList {
+            window: g.window,
+            endpoints: vec![],
+        })
     }
-    fn anomalies(&self) -> serde_json::Value {
-        serde_json::json!({ "findings": [] })
+    fn anomalies(&self) -> views::FindingList {
+        views::FindingList { anomalies: vec![] }
     }
-    fn node(&self, id: &str, _window: &str) -> Result<Option<serde_json::Value>, String> {
-        Ok((id == "service:a b").then(|| serde_json::json!({ "id": id })))
+    fn node(&self, id: &str, _window: &str) -> Result<Option<views::NodeDetail>, String> {
+        Ok((id == "service:a b").then(|| views::NodeDetail {
+            node: views::Node {
+                id: id.into(),
+                kind: views::NodeKind::Service,
+                label: "a b".into(),
+                first_seen: 1,
+                last_seen: 2,
+            },
+            edges: vec![edge("internet", id)],
+            findings: vec![],
+        }))
     }
     fn clients(&self, _limit: usize) -> views::ClientList {
         views::ClientList { clients: vec![] }
@@ -119,6 +145,36 @@ impl AdminState for Fixed {
     }
     fn policy(&self) -> serde_json::Value {
         serde_json::json!({})
+    }
+}
+
+fn edge(from: &str, to: &str) -> views::Edge {
+    let stats = views::EndpointStats {
+        method: "*".into(),
+        template: "*".into(),
+        count: 1,
+        rate: 0.1,
+        ratio_4xx: 0.0,
+        ratio_5xx: 0.0,
+        latency_ms: views::Quantiles {
+            p50: 1.0,
+            p90: 2.0,
+            p99: 3.0,
+        },
+        bytes_in: 0,
+        bytes_out: 0,
+        blocked: 0,
+        reported: 0,
+        first_seen: 1,
+        last_seen: 2,
+    };
+    views::Edge {
+        from: from.into(),
+        to: to.into(),
+        first_seen: 1,
+        last_seen: 2,
+        total: stats.clone(),
+        endpoints: vec![stats],
     }
 }
 

@@ -5,7 +5,7 @@ pub(crate) mod query;
 mod routes;
 
 use crate::auth::{self, Credential};
-use crate::{assets, openapi, views, AdminAuth, AlertAction, AdminState};
+use crate::{assets, openapi, views, AdminAuth, AdminState, AlertAction};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;

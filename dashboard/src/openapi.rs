@@ -64,7 +64,11 @@ impl Kind {
     }
 }
 
-const WINDOW: Param = Param("window", "1m, 5m (default), 1h or 24h", Kind::OneOf(WINDOWS));
+const WINDOW: Param = Param(
+    "window",
+    "1m, 5m (default), 1h or 24h",
+    Kind::OneOf(WINDOWS),
+);
 const LIMIT: Param = Param(
     "limit",
     "1 to 1000 (default 100)",
@@ -105,7 +109,7 @@ const DOCS: &[Doc] = &[
     Doc { method: "get", path: "/api/clients", tag: "clients", summary: "Top talkers with their limits and bans.", query: &[LIMIT], id: None, body: &[], answer: Answer::Json("Clients") },
     Doc { method: "get", path: "/api/bans", tag: "clients", summary: "Bans in force.", query: &[], id: None, body: &[], answer: Answer::Json("Bans") },
     Doc { method: "post", path: "/api/bans/lift", tag: "clients", summary: "Lifts the ban on a client.", query: &[], id: None, body: &["client"], answer: Answer::Json("BanLifted") },
-    Doc { method: "get", path: "/api/policy", tag: "policy", summary: "The effective enclave policy, client protections and reload status.", query: &[], id: None, body: &[], answer: Answer::Json("Object") },
+    Doc { method: "get", path: "/api/policy", tag: "policy", summary: "The effective enclave policy, client protections and reload status.", query: &[], id: None, body: &[], answer: Answer::Json("Policy") },
     Doc { method: "post", path: "/api/login", tag: "session", summary: "Checks the token and sets the HttpOnly, SameSite=Strict session cookie.", query: &[], id: None, body: &["token"], answer: Answer::Json("LoggedIn") },
     Doc { method: "post", path: "/api/logout", tag: "session", summary: "Clears the session cookie.", query: &[], id: None, body: &[], answer: Answer::Json("LoggedOut") },
 ];
@@ -235,6 +239,7 @@ fn generated_schemas() -> Map<String, Value> {
     generator.subschema_for::<views::EndpointList>();
     generator.subschema_for::<views::FindingList>();
     generator.subschema_for::<views::NodeDetail>();
+    generator.subschema_for::<views::PolicyView>();
     generator.subschema_for::<views::AlertList>();
     generator.subschema_for::<views::ClientList>();
     generator.subschema_for::<views::BanList>();

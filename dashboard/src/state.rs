@@ -2,7 +2,7 @@
 
 use crate::views::{
     AlertList, AlertView, BanLifted, BanList, CallPage, CallView, ClientList, EndpointList,
-    FindingList, GraphView, History, HistoryQuery, NodeDetail, Readiness, StatusView,
+    FindingList, GraphView, History, HistoryQuery, NodeDetail, PolicyView, Readiness, StatusView,
 };
 
 /// Filters and paging for `GET /api/calls`.
@@ -70,7 +70,7 @@ pub trait AdminState: Send + Sync + 'static {
     /// none.
     fn history(&self, query: &HistoryQuery) -> Option<History>;
     /// The effective enclave policy, client protections and reload status.
-    fn policy(&self) -> serde_json::Value;
+    fn policy(&self) -> PolicyView;
 }
 
 /// What `POST /api/alerts/{id}/...` does to an alert.

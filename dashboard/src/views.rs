@@ -684,3 +684,202 @@ pub struct NodeDetail {
     /// Findings about it (at most 50).
     pub findings: Vec<Finding>,
 }
+
+/// `GET /api/policy`: the effective policy of the config in force, with its reload status.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Policy")]
+pub struct PolicyView {
+    /// The enclave and its egress rules.
+    pub enclave: EnclavePolicy,
+    /// The egress listener, when configured.
+    pub egress: Option<EgressPolicy>,
+    /// Client identification and protections.
+    pub clients: ClientsPolicy,
+    /// The inbound listener.
+    pub inbound: InboundPolicy,
+    /// Timeouts and size limits on the data path.
+    pub limits: LimitsPolicy,
+    /// The admin listener.
+    pub admin: AdminPolicy,
+    /// The config file and the last reload.
+    pub reload: ReloadPolicy,
+}
+
+/// The enclave.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EnclavePolicy {
+    /// `enforce` or `report`.
+    pub mode: String,
+    /// The networks inside the enclave.
+    pub networks: Vec<NetworkPolicy>,
+    /// Egress rules, in order.
+    pub rules: Vec<RulePolicy>,
+}
+
+/// One enclave network.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct NetworkPolicy {
+    /// CIDR.
+    pub net: String,
+    /// CIDRs carved out of it.
+    pub except: Vec<String>,
+}
+
+/// One egress rule.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RulePolicy {
+    /// The calling service it applies to (all when null).
+    pub service: Option<String>,
+    /// `allow` or `deny`.
+    pub action: String,
+    /// Host patterns.
+    pub hosts: Vec<String>,
+    /// Destination networks.
+    pub cidrs: Vec<String>,
+    /// Destination ports (all when empty).
+    pub ports: Vec<u16>,
+    /// `enforce` or `report`.
+    pub mode: String,
+}
+
+/// The egress listener.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct EgressPolicy {
+    /// Where it listens.
+    pub listen: String,
+    /// Source networks and the service each one is.
+    pub sources: Vec<SourcePolicy>,
+    /// Services that may authenticate with a credential (never the secret).
+    pub credentials: Vec<String>,
+    /// Client-certificate identities and the service each one is.
+    pub identities: BTreeMap<String, String>,
+    /// Milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Whether it terminates TLS.
+    pub tls: bool,
+}
+
+/// A source network of the egress listener.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct SourcePolicy {
+    /// CIDR.
+    pub cidr: String,
+    /// The service calling from it.
+    pub service: String,
+}
+
+/// How clients are identified and protected.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ClientsPolicy {
+    /// Whether the `clients` section was given.
+    pub enabled: bool,
+    /// How callers are identified.
+    pub identity: IdentityPolicy,
+    /// What a ban does.
+    pub bans: BanPolicy,
+    /// One row per protection in force.
+    pub protections: Vec<ProtectionRow>,
+}
+
+/// How callers are identified.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct IdentityPolicy {
+    /// The header carrying an API key.
+    pub api_key_header: Option<String>,
+    /// The header naming the client behind a trusted proxy.
+    pub forwarded_header: String,
+    /// Peers whose forwarding header is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Named client networks.
+    pub named: Vec<NamedNetwork>,
+    /// IPv6 clients are grouped by this prefix length.
+    pub ipv6_prefix: u8,
+}
+
+/// A named client network.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct NamedNetwork {
+    /// CIDR.
+    pub cidr: String,
+    /// The client name.
+    pub name: String,
+}
+
+/// What a ban does.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct BanPolicy {
+    /// `forbid` (403) or `close` (drop the connection).
+    pub action: String,
+}
+
+/// One client protection.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ProtectionRow {
+    /// What it is (`rate per client`, `failed logins`, ...).
+    pub protection: String,
+    /// Its setting, for people.
+    pub setting: String,
+    /// `enforce`, `report` or `report only`.
+    pub mode: String,
+}
+
+/// The inbound listener.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct InboundPolicy {
+    /// Where it listens.
+    pub listen: String,
+    /// Whether it terminates TLS.
+    pub tls: bool,
+    /// How many routes it has.
+    pub routes: u64,
+}
+
+/// Timeouts and size limits on the data path.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct LimitsPolicy {
+    /// Milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Bytes.
+    pub max_header_bytes: u64,
+    /// Bytes.
+    pub max_uri_bytes: u64,
+    /// Bytes; null for no limit.
+    pub max_request_body: Option<u64>,
+    /// Milliseconds.
+    pub request_timeout_ms: u64,
+    /// Milliseconds.
+    pub upstream_connect_timeout_ms: u64,
+    /// Milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Concurrent client connections.
+    pub max_connections: u64,
+    /// Milliseconds.
+    pub drain_timeout_ms: u64,
+}
+
+/// The admin listener.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct AdminPolicy {
+    /// Where it listens.
+    pub listen: String,
+    /// Whether the API needs the token.
+    pub token_required: bool,
+}
+
+/// The config file and the last reload.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct ReloadPolicy {
+    /// The file (none for the demo).
+    pub file: Option<String>,
+    /// Bumped on every applied reload.
+    pub generation: u64,
+    /// When a reload was last tried, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub at: Option<String>,
+    /// Whether it was applied.
+    pub ok: Option<bool>,
+    /// Why it was rejected.
+    pub error: Option<String>,
+}

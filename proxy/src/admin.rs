@@ -311,7 +311,7 @@ impl AdminState for AdminView {
         })
     }
 
-    fn policy(&self) -> serde_json::Value {
+    fn policy(&self) -> views::PolicyView {
         policy::view(&self.shared)
     }
 

@@ -143,8 +143,56 @@ impl AdminState for Fixed {
     fn history(&self, q: &views::HistoryQuery) -> Option<views::History> {
         (q.from.as_deref() == Some("internet")).then(|| views::History { minutes: vec![] })
     }
-    fn policy(&self) -> serde_json::Value {
-        serde_json::json!({})
+    fn policy(&self) -> views::PolicyView {
+        views::PolicyView {
+            enclave: views::EnclavePolicy {
+                mode: "enforce".into(),
+                networks: vec![],
+                rules: vec![],
+            },
+            egress: None,
+            clients: views::ClientsPolicy {
+                enabled: false,
+                identity: views::IdentityPolicy {
+                    api_key_header: None,
+                    forwarded_header: "x-forwarded-for".into(),
+                    trusted_proxies: vec![],
+                    named: vec![],
+                    ipv6_prefix: 64,
+                },
+                bans: views::BanPolicy {
+                    action: "forbid".into(),
+                },
+                protections: vec![],
+            },
+            inbound: views::InboundPolicy {
+                listen: "127.0.0.1:8080".into(),
+                tls: false,
+                routes: 1,
+            },
+            limits: views::LimitsPolicy {
+                header_read_timeout_ms: 1,
+                max_header_bytes: 1,
+                max_uri_bytes: 1,
+                max_request_body: None,
+                request_timeout_ms: 1,
+                upstream_connect_timeout_ms: 1,
+                idle_timeout_ms: 1,
+                max_connections: 1,
+                drain_timeout_ms: 1,
+            },
+            admin: views::AdminPolicy {
+                listen: "127.0.0.1:9900".into(),
+                token_required: false,
+            },
+            reload: views::ReloadPolicy {
+                file: None,
+                generation: 1,
+                at: None,
+                ok: None,
+                error: None,
+            },
+        }
     }
 }
 
@@ -411,7 +459,11 @@ fn every_405_names_the_allowed_methods() {
             .body(())
             .unwrap();
         let resp = handle(&req, &[], &Fixed, &AdminAuth::default());
-        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         assert_eq!(resp.headers()[header::ALLOW], allow, "{method} {path}");
     }
 }
@@ -427,7 +479,11 @@ fn assets_are_documented_with_the_media_type_they_are_served_as() {
         let served = resp.headers()[header::CONTENT_TYPE].to_str().unwrap();
         let media = served.split(';').next().unwrap();
         let content = &doc["paths"][a.path]["get"]["responses"]["200"]["content"];
-        assert!(content.get(media).is_some(), "{}: {served} not in {content}", a.path);
+        assert!(
+            content.get(media).is_some(),
+            "{}: {served} not in {content}",
+            a.path
+        );
     }
 }
 
@@ -578,24 +634,15 @@ fn alert_and_history_queries_are_checked() {
         get("/api/clients?limit=0", &open).0,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        get("/api/history?edge=a", &open).0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(get("/api/history?edge=a", &open).0, StatusCode::BAD_REQUEST);
     assert_eq!(get("/api/history?from=internet", &open).0, StatusCode::OK);
     assert_eq!(get("/api/history?from=a", &open).0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        get("/api/alerts?kind=new_edge", &open).0,
-        StatusCode::OK
-    );
+    assert_eq!(get("/api/alerts?kind=new_edge", &open).0, StatusCode::OK);
     assert_eq!(
         get("/api/alerts?kind=made_up", &open).0,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        get("/api/graph?window=", &open).0,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(get("/api/graph?window=", &open).0, StatusCode::BAD_REQUEST);
     assert_eq!(
         get("/api/history?node=internet", &open).0,
         StatusCode::NOT_FOUND

@@ -2,7 +2,9 @@
 //! protection in force, one row each, as the config says it (never an API key).
 
 use crate::config::clients::{BanAction, ClientsConfig, RouteSpec};
-use serde_json::{json, Value};
+use sightline_dashboard::views::{
+    BanPolicy, ClientsPolicy, IdentityPolicy, NamedNetwork, ProtectionRow,
+};
 use sightline_policy::clients::Escalation;
 use std::time::Duration;
 
@@ -30,13 +32,17 @@ fn bans(e: &Escalation) -> String {
     }
 }
 
-fn row(protection: &str, setting: String, mode: &str) -> Value {
-    json!({ "protection": protection, "setting": setting, "mode": mode })
+fn row(protection: &str, setting: String, mode: &str) -> ProtectionRow {
+    ProtectionRow {
+        protection: protection.into(),
+        setting,
+        mode: mode.into(),
+    }
 }
 
 /// The identification rules and one row per protection: `{protection, setting, mode}`, where
 /// mode is `enforce`, `report` or `report only` (detectors that never refuse a call).
-pub(super) fn view(c: &ClientsConfig) -> Value {
+pub(super) fn view(c: &ClientsConfig) -> ClientsPolicy {
     let m = &c.modes;
     let mut rows = Vec::new();
     if let Some(r) = &c.per_client {
@@ -110,18 +116,29 @@ pub(super) fn view(c: &ClientsConfig) -> Value {
         );
         rows.push(row("floods", flood, only));
     }
-    json!({
-        "enabled": c.enabled,
-        "identity": {
-            "api_key_header": c.api_key_header.as_ref().map(ToString::to_string),
-            "forwarded_header": c.forwarded_header.to_string(),
-            "trusted_proxies": c.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "named": c.named.iter().map(|(net, name)| json!({ "cidr": net.to_string(), "name": name.as_ref() })).collect::<Vec<_>>(),
-            "ipv6_prefix": c.ipv6_prefix,
+    ClientsPolicy {
+        enabled: c.enabled,
+        identity: IdentityPolicy {
+            api_key_header: c.api_key_header.as_ref().map(ToString::to_string),
+            forwarded_header: c.forwarded_header.to_string(),
+            trusted_proxies: c.trusted_proxies.iter().map(ToString::to_string).collect(),
+            named: c
+                .named
+                .iter()
+                .map(|(net, name)| NamedNetwork {
+                    cidr: net.to_string(),
+                    name: name.to_string(),
+                })
+                .collect(),
+            ipv6_prefix: c.ipv6_prefix,
         },
-        "bans": {
-            "action": match c.ban_action { BanAction::Forbid => "forbid", BanAction::Close => "close" },
+        bans: BanPolicy {
+            action: match c.ban_action {
+                BanAction::Forbid => "forbid",
+                BanAction::Close => "close",
+            }
+            .into(),
         },
-        "protections": rows,
-    })
+        protections: rows,
+    }
 }

@@ -47,7 +47,11 @@ fn the_typed_alert_is_the_json_the_stream_and_sinks_send() {
             let a = alert(
                 severity,
                 state,
-                &[("a", delivered.clone()), ("b", failed.clone()), ("c", pending.clone())],
+                &[
+                    ("a", delivered.clone()),
+                    ("b", failed.clone()),
+                    ("c", pending.clone()),
+                ],
             );
             let typed = serde_json::to_value(alert_view(&a)).unwrap();
             assert_eq!(typed, a.to_json(), "{severity:?} {state:?}");
@@ -62,7 +66,10 @@ fn the_typed_alert_is_the_json_the_stream_and_sinks_send() {
         first_seen: 1_700_000_000_000,
         last_seen: 1_700_000_060_000,
     };
-    assert_eq!(serde_json::to_value(incident_view(&i)).unwrap(), i.to_json());
+    assert_eq!(
+        serde_json::to_value(incident_view(&i)).unwrap(),
+        i.to_json()
+    );
 }
 
 #[test]

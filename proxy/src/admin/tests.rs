@@ -84,3 +84,59 @@ fn every_documented_window_is_understood() {
         assert!(window(w).is_ok(), "{w}");
     }
 }
+
+#[test]
+fn typed_graph_parts_are_the_json_the_analysis_shows() {
+    use crate::analysis::engine::Finding;
+    use crate::analysis::graph::{EdgeView, EndpointStats, NodeKind};
+    let stats = |method: &str, count| EndpointStats {
+        method: method.into(),
+        template: "/orders/{id}".into(),
+        count,
+        rate: 0.5,
+        ratio_4xx: 0.25,
+        ratio_5xx: 0.125,
+        bytes_in: 10,
+        bytes_out: 20,
+        blocked: 1,
+        reported: 2,
+        first_seen: 3,
+        last_seen: 4,
+        ..EndpointStats::default()
+    };
+    let e = EdgeView {
+        from: "internet".into(),
+        to: "service:orders".into(),
+        first_seen: 3,
+        last_seen: 4,
+        total: stats("*", 9),
+        endpoints: vec![stats("GET", 5), stats("POST", 4)],
+    };
+    assert_eq!(
+        serde_json::to_value(edge_view(&e)).unwrap(),
+        serde_json::to_value(&e).unwrap()
+    );
+    for k in [
+        NodeKind::Service,
+        NodeKind::Client,
+        NodeKind::InternalUnknown,
+        NodeKind::External,
+        NodeKind::Internet,
+    ] {
+        assert_eq!(
+            serde_json::to_value(node_kind(k)).unwrap(),
+            serde_json::to_value(k).unwrap()
+        );
+    }
+    let f = Finding {
+        id: 3,
+        kind: "rate_spike".into(),
+        subject: "internet -> service:orders".into(),
+        at: 5,
+        evidence: serde_json::json!({ "observed": 9.0, "expected": 1.0 }),
+    };
+    assert_eq!(
+        serde_json::to_value(finding_view(&f)).unwrap(),
+        serde_json::to_value(&f).unwrap()
+    );
+}

@@ -34,6 +34,7 @@ fn hostile(kind: Kind, subject: &str) -> Signal {
         nodes: vec!["service:orders".into()],
         at: now_ms(),
         count: 1,
+        group: None,
     }
 }
 

@@ -367,3 +367,78 @@ async fn a_post_from_another_origin_cannot_resolve_alerts() {
     assert_eq!(r.status, 200, "the dashboard's own origin");
     assert_eq!(r.json()["state"], "resolved");
 }
+
+/// Sends `n` blocked calls, each to a different link-local address, on one kept-alive
+/// connection from `from`.
+async fn blocked_to_many(egress: SocketAddr, from: std::net::IpAddr, n: u32) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let tcp = socket.connect(egress).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for i in 0..n {
+        let req = Request::get(format!("http://169.254.{}.{}/x", 1 + i / 250, 1 + i % 250))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send.ready().await.unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 403);
+        let _ = resp.into_body().collect().await;
+    }
+}
+
+/// 10,000 blocked calls from one service, each to a different address (10,000 subjects),
+/// used to fill the alert book so that every later alert was dropped with only a metric. The
+/// service's subjects now count into one alert for the source, and a later alert about
+/// another service opens and is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_subjects_cannot_silence_later_alerts() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources:
+    - {{ cidr: 127.0.0.0/8, service: orders }}
+    - {{ cidr: 127.0.0.2/32, service: payments }}
+alerts:
+  sinks:
+    - {{ name: hook, type: webhook, url: \"http://{}/hook\", secret: {SECRET}, kinds: [egress_blocked], max_backoff: 200ms, timeout: 2s }}
+",
+        hook.addr
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    blocked_to_many(e, [127, 0, 0, 1].into(), 10_000).await;
+    assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
+    let group = eventually("the source's subjects counted into one alert", || async {
+        let list = alerts(&px, "?kind=egress_blocked&limit=1000").await;
+        list.into_iter()
+            .find(|a| a["subject"] == "orders -> *" && a["count"] == 10_000 - 20)
+    })
+    .await;
+    assert!(
+        group["summary"]
+            .as_str()
+            .unwrap()
+            .contains("more than 20 subjects from one source"),
+        "{group}"
+    );
+    let blocked = alerts(&px, "?kind=egress_blocked&limit=1000").await;
+    assert_eq!(blocked.len(), 21, "20 subjects and the source's alert");
+
+    blocked_to_many(e, [127, 0, 0, 2].into(), 1).await;
+    let later = eventually("the later alert delivered", || async {
+        hook.received()
+            .into_iter()
+            .find(|d| d.json()["subject"] == "payments -> 169.254.1.1:80")
+    })
+    .await;
+    assert_eq!(later.json()["state"], "open");
+    assert_eq!(
+        px.metric("sightline_alert_signals_dropped_total").await,
+        0.0
+    );
+    assert!(px.metric("sightline_alert_overflow_total").await >= 9_980.0);
+}

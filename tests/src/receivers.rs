@@ -127,23 +127,63 @@ impl Drop for WebhookReceiver {
     }
 }
 
-/// Checks `sha256=<hex>` against HMAC-SHA256 of `body` under `secret`.
-pub fn signature_ok(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(hex) = header.strip_prefix("sha256=") else {
+/// Verifies a webhook delivery as a Standard Webhooks receiver does: `webhook-signature`
+/// holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` under the
+/// secret (a `whsec_` secret is the base64 of the key), and `webhook-timestamp` is within five
+/// minutes of `now` (unix seconds). A receiver also remembers the ids it took within that
+/// window and drops repeats.
+pub fn webhook_verified(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now: u64,
+) -> bool {
+    use base64::Engine as _;
+    let Ok(ts) = timestamp.parse::<u64>() else {
         return false;
     };
-    let Some(tag) = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-    else {
+    if ts.abs_diff(now) > 300 {
         return false;
+    }
+    let key = match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        None => secret.as_bytes().to_vec(),
     };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    ring::hmac::verify(&key, body, &tag).is_ok()
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    // Several space-separated signatures may be sent (key rotation); one must verify.
+    signature.split(' ').any(|sig| {
+        sig.strip_prefix("v1,")
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .is_some_and(|tag| ring::hmac::verify(&key, &signed, &tag).is_ok())
+    })
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Received {
+    /// Whether the delivery verifies under `secret` now (see [`webhook_verified`]).
+    pub fn verified(&self, secret: &str) -> bool {
+        webhook_verified(
+            secret,
+            self.header("webhook-id"),
+            self.header("webhook-timestamp"),
+            &self.body,
+            self.header("webhook-signature"),
+            unix_now(),
+        )
+    }
 }
 
 /// The path of a daemon binary, or a failed test naming the package that provides it.

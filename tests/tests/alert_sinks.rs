@@ -285,15 +285,20 @@ async fn slack_and_json_lines_sinks_receive_their_formats_with_filters_applied()
     ));
     let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
     alerts.raise(hostile(Kind::EgressReported, "orders -> <!channel>:443"));
-    alerts.raise(hostile(Kind::EgressBlocked, "orders -> <@U123>:80"));
+    alerts.raise(hostile(
+        Kind::EgressBlocked,
+        "orders -> <@U123>:80 <https://evil.example|click> &amp;",
+    ));
     let msg = eventually("a Slack message", || async {
         slack.received().first().cloned()
     })
     .await;
     assert_eq!(
         msg.json()["text"],
-        "[HIGH] egress_blocked: egress blocked: orders -&gt; &lt;@U123&gt;:80 (1x, alert 2)"
+        "[HIGH] egress_blocked: egress blocked: orders -&gt; &lt;@U123&gt;:80 &lt;https://evil.example|click&gt; &amp;amp; (1x, alert 2)"
     );
+    assert_eq!(msg.json()["unfurl_links"], false);
+    assert_eq!(msg.json()["unfurl_media"], false);
     let line = eventually("a JSON line", || async {
         let text = std::fs::read_to_string(&file).ok()?;
         text.lines().next().map(str::to_owned)

@@ -8,7 +8,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sightline_tests::proxy::config;
-use sightline_tests::receivers::{free_port, signature_ok, WebhookReceiver};
+use sightline_tests::receivers::{free_port, unix_now, webhook_verified, WebhookReceiver};
 use sightline_tests::{eventually, Client, TestProxy};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -69,16 +69,49 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     .await;
     let d = &got[0];
     assert_eq!(d.path, "/hook");
-    assert!(
-        signature_ok(SECRET, &d.body, d.header("x-sightline-signature")),
-        "bad signature {:?}",
-        d.header("x-sightline-signature")
+    // Signed as Standard Webhooks specifies: the id and the time of sending with the body.
+    assert!(d.verified(SECRET), "bad signature {:?}", d.headers);
+    assert!(!d.verified("another-secret-000000"));
+    let (id, ts, sig) = (
+        d.header("webhook-id"),
+        d.header("webhook-timestamp"),
+        d.header("webhook-signature"),
     );
-    assert!(!signature_ok(
-        "another-secret-000000",
+    assert!(sig.starts_with("v1,"), "{sig}");
+    assert!(ts.parse::<u64>().unwrap().abs_diff(unix_now()) < 60, "{ts}");
+    // A replay cannot pass as fresh: moving the timestamp, or reusing the signature under
+    // another delivery id, breaks the signature; replayed as it is, the old timestamp is
+    // refused once it is more than five minutes old (and the id is a repeat meanwhile).
+    let later = (ts.parse::<u64>().unwrap() + 600).to_string();
+    assert!(!webhook_verified(
+        SECRET,
+        id,
+        &later,
         &d.body,
-        d.header("x-sightline-signature")
+        sig,
+        unix_now() + 600
     ));
+    assert!(!webhook_verified(
+        SECRET,
+        id,
+        ts,
+        &d.body,
+        sig,
+        unix_now() + 600
+    ));
+    assert!(!webhook_verified(
+        SECRET,
+        "999.1",
+        ts,
+        &d.body,
+        sig,
+        unix_now()
+    ));
+    assert_eq!(
+        d.header("x-sightline-signature"),
+        "",
+        "the replayable body-only signature is gone"
+    );
     let a = d.json();
     assert_eq!(a["kind"], "egress_blocked");
     assert_eq!(a["severity"], "high");
@@ -86,6 +119,7 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     assert_eq!(a["subject"], "orders -> 169.254.169.254:80");
     assert_eq!(a["evidence"]["path"], "/latest/meta-data/");
     assert_eq!(d.header("x-sightline-delivery"), format!("{}.1", a["id"]));
+    assert_eq!(d.header("webhook-id"), format!("{}.1", a["id"]));
 
     let id = a["id"].as_u64().unwrap();
     let listed = eventually("the alert counted 3 times and delivered", || async {
@@ -141,6 +175,8 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     .await;
     assert_eq!(second.json()["state"], "resolved");
     assert_eq!(second.header("x-sightline-delivery"), format!("{id}.2"));
+    assert_eq!(second.header("webhook-id"), format!("{id}.2"));
+    assert!(second.verified(SECRET));
     // After a resolve the next blocked call opens a new alert.
     blocked(e, "/latest/meta-data/").await;
     eventually("a new open alert", || async {
@@ -259,7 +295,7 @@ async fn a_receiver_down_across_a_restart_gets_every_alert_when_back() {
         let ids: std::collections::BTreeSet<u64> = hook
             .received()
             .iter()
-            .filter(|r| signature_ok(SECRET, &r.body, r.header("x-sightline-signature")))
+            .filter(|r| r.verified(SECRET))
             .map(|r| r.json())
             .filter(|a| a["kind"] == "egress_blocked")
             .map(|a| a["id"].as_u64().unwrap())

@@ -14,5 +14,5 @@ mod openapi;
 mod state;
 
 pub use api::{handle, MAX_BODY};
-pub use auth::AdminAuth;
+pub use auth::{AdminAuth, Sessions, DEFAULT_SESSION_LIFETIME, MAX_SESSIONS};
 pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};

@@ -88,16 +88,19 @@ impl AdminAuth {
         if self.token.is_some() {
             return None;
         }
-        let host = match req.headers().get(header::HOST) {
-            Some(h) => h.to_str().ok(),
-            // No host at all is no browser's request, so no other site's page sent it.
-            None => match req.uri().authority() {
-                Some(a) => Some(a.as_str()),
-                None => return None,
-            },
-        };
-        let ok = host.is_some_and(|h| self.is_local_authority(h));
-        (!ok).then_some(
+        // Both the Host header and an authority in the target (HTTP/2, or an absolute-form
+        // target) must name this listener. No host at all is no browser's request, so no
+        // other site's page sent it.
+        let header_ok = req
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .all(|h| h.to_str().is_ok_and(|h| self.is_local_authority(h)));
+        let target_ok = req
+            .uri()
+            .authority()
+            .is_none_or(|a| self.is_local_authority(a.as_str()));
+        (!(header_ok && target_ok)).then_some(
             "without admin.token the admin listener answers only requests addressed to localhost or a loopback address at its port",
         )
     }

@@ -185,6 +185,15 @@ fn without_a_token_only_local_names_at_the_listener_port_are_answered() {
         open.misdirected(&request_to(None, "http://localhost:9900/api/calls")),
         None
     );
+    // An absolute-form target names the host too.
+    assert!(open
+        .misdirected(&request_to(
+            Some("localhost:9900"),
+            "http://evil.example:9900/"
+        ))
+        .is_some());
+    // No host at all is not a browser's request.
+    assert_eq!(open.misdirected(&request_to(None, "/")), None);
     // With a token the token decides.
     let guarded = AdminAuth {
         listen_port: Some(9900),

@@ -23,6 +23,13 @@ pub fn handle<B>(
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
+    if let Some(reason) = auth.misdirected(req) {
+        return error(
+            StatusCode::MISDIRECTED_REQUEST,
+            "misdirected_request",
+            reason,
+        );
+    }
     let path = req.uri().path();
     let (op, param) = match routes::find(req.method(), path) {
         Found::Route(op, param) => (op, param),
@@ -68,6 +75,9 @@ pub fn handle<B>(
         {
             return error(StatusCode::FORBIDDEN, "cross_site", reason);
         }
+    }
+    if matches!(op, Op::Logout) {
+        auth.end_sessions(req.headers());
     }
     let raw_query = req.uri().query().unwrap_or("");
     serve(op, param.as_deref(), raw_query, body, state, auth)
@@ -233,7 +243,7 @@ fn serve(
         Op::Logout => {
             let mut resp = json(StatusCode::OK, &views::LoggedOut { ok: true });
             resp.headers_mut()
-                .insert(header::SET_COOKIE, auth::logout_cookie());
+                .insert(header::SET_COOKIE, auth.clear_cookie());
             resp
         }
     })

@@ -15,6 +15,6 @@ mod state;
 pub mod views;
 
 pub use api::{handle, MAX_BODY};
-pub use auth::AdminAuth;
+pub use auth::{AdminAuth, Sessions, DEFAULT_SESSION_LIFETIME, MAX_SESSIONS};
 pub use state::{AdminState, AlertAction, AlertFilter, CallQuery};
 pub use views::{CallPage, CallView, Readiness};

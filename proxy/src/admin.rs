@@ -23,24 +23,45 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// What an admin connection knows of its listener.
+#[derive(Clone, Debug, Default)]
+pub struct AdminListener {
+    /// The dashboard's sessions, shared by every connection of the listener.
+    pub sessions: Arc<sightline_dashboard::Sessions>,
+    /// The port it is bound to.
+    pub port: u16,
+    /// This connection speaks TLS.
+    pub tls: bool,
+}
+
 /// A read-only view of the running proxy for the admin API.
 #[derive(Debug)]
 pub struct AdminView {
     shared: Arc<Shared>,
+    listener: AdminListener,
 }
 
 impl AdminView {
-    /// A view of `shared`.
-    pub fn new(shared: Arc<Shared>) -> Self {
-        AdminView { shared }
+    /// A view of `shared` for a connection of `listener`.
+    pub fn new(shared: Arc<Shared>, listener: AdminListener) -> Self {
+        AdminView { shared, listener }
+    }
+
+    /// How requests are authorised under the config in force.
+    fn auth(&self) -> AdminAuth {
+        let active = self.shared.active();
+        AdminAuth {
+            token: active.config.admin.token.clone(),
+            listen_port: Some(self.listener.port),
+            tls: self.listener.tls,
+            sessions: self.listener.sessions.clone(),
+            session_lifetime: active.config.admin.session_lifetime,
+        }
     }
 
     /// Answers one admin request (body already read) with the token of the config in force.
     pub fn handle<B>(&self, req: &Request<B>, body: &[u8]) -> Response<Full<Bytes>> {
-        let auth = AdminAuth {
-            token: self.shared.active().config.admin.token.clone(),
-        };
-        sightline_dashboard::handle(req, body, self, &auth)
+        sightline_dashboard::handle(req, body, self, &self.auth())
     }
 
     /// Answers one admin request: `GET /api/alerts/stream` gets a streamed body; for other
@@ -83,10 +104,8 @@ impl AdminView {
         req: &Request<B>,
     ) -> Response<UnsyncBoxBody<Bytes, std::convert::Infallible>> {
         let stream = req.uri().path() == "/api/alerts/stream" && req.method() == http::Method::GET;
-        let auth = AdminAuth {
-            token: self.shared.active().config.admin.token.clone(),
-        };
-        if !stream || !auth.permits(req.headers()) {
+        let auth = self.auth();
+        if !stream || auth.misdirected(req).is_some() || !auth.permits(req.headers()) {
             return self.handle(req, &[]).map(BodyExt::boxed_unsync);
         }
         let mut resp = Response::new(self.shared.alerts.stream_body());

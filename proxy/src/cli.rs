@@ -270,7 +270,9 @@ fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
                 ExitCode::from(EXIT_RUNTIME)
             }
             Ok(s) => {
-                println!("admin: http://{}", s.admin_addr());
+                let admin_tls = s.shared().active().admin_tls.is_some();
+                let scheme = if admin_tls { "https" } else { "http" };
+                println!("admin: {scheme}://{}", s.admin_addr());
                 println!("inbound: http://{}", s.inbound_addr());
                 if let Some(e) = s.egress_addr() {
                     let tls = s

@@ -183,6 +183,10 @@ pub struct AdminConfig {
     pub listen: SocketAddr,
     /// Bearer token required for everything but health checks.
     pub token: Option<String>,
+    /// TLS for the admin listener, when configured (then session cookies are `Secure`).
+    pub tls: Option<InboundTls>,
+    /// How long a dashboard login lasts; the server forgets the session after it.
+    pub session_lifetime: Duration,
 }
 
 /// The inbound listener.
@@ -459,10 +463,21 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
-    let admin = AdminConfig {
+    let mut admin = AdminConfig {
         listen: raw.admin.listen.unwrap_or(defaults::ADMIN),
         token: raw.admin.token.filter(|t| !t.is_empty()),
+        tls: None,
+        session_lifetime: raw
+            .admin
+            .session_lifetime
+            .map_or(sightline_dashboard::DEFAULT_SESSION_LIFETIME, |d| d.0),
     };
+    if admin.session_lifetime < Duration::from_secs(1) {
+        check.issue(
+            "admin.session_lifetime",
+            "use a session lifetime of at least 1s",
+        );
+    }
     if !admin.listen.ip().is_loopback() && admin.token.is_none() {
         check.issue(
             "admin.listen",
@@ -494,6 +509,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         .tls
         .take()
         .map(|t| listener_tls(t, "inbound.tls"));
+    admin.tls = raw.admin.tls.take().map(|t| listener_tls(t, "admin.tls"));
     let egress_tls = raw
         .egress
         .as_mut()

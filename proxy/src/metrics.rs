@@ -172,9 +172,14 @@ pub fn render(shared: &Shared) -> String {
             ),
         ]);
     }
-    let (detector_overflow, templates) = {
+    let (detector_overflow, templates, links, shadow) = {
         let a = rec.analysis();
-        (a.watch_overflow(), a.template_stats())
+        (
+            a.watch_overflow(),
+            a.template_stats(),
+            a.link_overflow(),
+            a.shadow_counts().0,
+        )
     };
     scalars.extend([
         (
@@ -182,6 +187,18 @@ pub fn render(shared: &Shared) -> String {
             "counter",
             "Endpoints left without a baseline (cap reached).",
             detector_overflow,
+        ),
+        (
+            "sightline_analysis_traces_evicted_total",
+            "counter",
+            "Traces with egress calls forgotten before their inbound call came (cap reached).",
+            links.traces_evicted,
+        ),
+        (
+            "sightline_analysis_link_overflow_total",
+            "counter",
+            "Destinations and dependencies not kept by trace linking (caps reached).",
+            links.destinations_dropped + links.dependencies_dropped + shadow,
         ),
         (
             "sightline_templates",

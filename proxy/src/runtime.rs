@@ -31,6 +31,8 @@ pub struct Active {
     pub pools: BTreeMap<String, Arc<ServicePool>>,
     /// TLS for the inbound listener, when configured.
     pub tls: Option<TlsAcceptor>,
+    /// TLS for the admin listener, when configured.
+    pub admin_tls: Option<TlsAcceptor>,
     /// Counters for calls that matched no route.
     pub unrouted: Arc<ServiceCounters>,
     /// The egress side, when the config enables it.
@@ -81,6 +83,7 @@ impl Active {
             }
         };
         let tls = acceptor(config.inbound.tls.as_ref(), "inbound.tls");
+        let admin_tls = acceptor(config.admin.tls.as_ref(), "admin.tls");
         let egress_tls = acceptor(
             config.egress.as_ref().and_then(|e| e.tls.as_ref()),
             "egress.tls",
@@ -114,6 +117,7 @@ impl Active {
             router,
             pools,
             tls,
+            admin_tls,
             unrouted: counters.service(Direction::Inbound, UNROUTED),
             generation,
             config: Arc::new(config),

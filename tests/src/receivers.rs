@@ -127,23 +127,63 @@ impl Drop for WebhookReceiver {
     }
 }
 
-/// Checks `sha256=<hex>` against HMAC-SHA256 of `body` under `secret`.
-pub fn signature_ok(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some(hex) = header.strip_prefix("sha256=") else {
+/// Verifies a webhook delivery as a Standard Webhooks receiver does: `webhook-signature`
+/// holds `v1,<base64 HMAC-SHA256 of "<webhook-id>.<webhook-timestamp>.<body>">` under the
+/// secret (a `whsec_` secret is the base64 of the key), and `webhook-timestamp` is within five
+/// minutes of `now` (unix seconds). A receiver also remembers the ids it took within that
+/// window and drops repeats.
+pub fn webhook_verified(
+    secret: &str,
+    id: &str,
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now: u64,
+) -> bool {
+    use base64::Engine as _;
+    let Ok(ts) = timestamp.parse::<u64>() else {
         return false;
     };
-    let Some(tag) = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-    else {
+    if ts.abs_diff(now) > 300 {
         return false;
+    }
+    let key = match secret.strip_prefix("whsec_") {
+        Some(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        None => secret.as_bytes().to_vec(),
     };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    ring::hmac::verify(&key, body, &tag).is_ok()
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    // Several space-separated signatures may be sent (key rotation); one must verify.
+    signature.split(' ').any(|sig| {
+        sig.strip_prefix("v1,")
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .is_some_and(|tag| ring::hmac::verify(&key, &signed, &tag).is_ok())
+    })
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl Received {
+    /// Whether the delivery verifies under `secret` now (see [`webhook_verified`]).
+    pub fn verified(&self, secret: &str) -> bool {
+        webhook_verified(
+            secret,
+            self.header("webhook-id"),
+            self.header("webhook-timestamp"),
+            &self.body,
+            self.header("webhook-signature"),
+            unix_now(),
+        )
+    }
 }
 
 /// The path of a daemon binary, or a failed test naming the package that provides it.
@@ -307,6 +347,133 @@ impl Alertmanager {
         Alertmanager {
             daemon: Daemon { child, dir },
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+/// A syslog receiver for octet-counted frames over TCP (RFC 6587) on loopback, reading each
+/// connection strictly by the frame lengths, as rsyslog does. It can be held (accepted
+/// connections are not read, and its receive buffer is small, so a sender's writes stall)
+/// and released. A connection that ends inside a frame drops that frame, as receivers do.
+pub struct SyslogStreamReceiver {
+    /// Its address.
+    pub addr: SocketAddr,
+    state: Arc<Mutex<StreamState>>,
+    release: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    messages: Vec<String>,
+    /// Frames whose length prefix was not a number, or whose message was not syslog.
+    bad_frames: Vec<String>,
+    connections: usize,
+    cut_frames: usize,
+}
+
+impl SyslogStreamReceiver {
+    /// Starts on a port chosen by the OS, held: nothing is read until [`Self::release`].
+    pub async fn start_held() -> SyslogStreamReceiver {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // Small, so that a held receiver makes the sender's writes stall.
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let listener = socket.listen(16).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state: Arc<Mutex<StreamState>> = Arc::default();
+        let (release, released) = tokio::sync::watch::channel(false);
+        let keep = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                keep.lock().unwrap().connections += 1;
+                let keep = keep.clone();
+                let mut released = released.clone();
+                tokio::spawn(async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    read_frames(tcp, &keep).await;
+                });
+            }
+        });
+        SyslogStreamReceiver {
+            addr,
+            state,
+            release,
+            task,
+        }
+    }
+
+    /// Starts reading every connection, held ones included.
+    pub fn release(&self) {
+        let _ = self.release.send(true);
+    }
+
+    /// The messages of every whole frame received so far.
+    pub fn messages(&self) -> Vec<String> {
+        self.state.lock().unwrap().messages.clone()
+    }
+
+    /// Frames that were not `<length> <syslog message>`: what a sender that lost the frame
+    /// boundary produces.
+    pub fn bad_frames(&self) -> Vec<String> {
+        self.state.lock().unwrap().bad_frames.clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.lock().unwrap().connections
+    }
+
+    /// Frames cut short by the end of their connection (dropped).
+    pub fn cut_frames(&self) -> usize {
+        self.state.lock().unwrap().cut_frames
+    }
+}
+
+impl Drop for SyslogStreamReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads `<length> <message>` frames until the connection ends.
+async fn read_frames(tcp: tokio::net::TcpStream, state: &Mutex<StreamState>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    let mut r = BufReader::new(tcp);
+    loop {
+        let mut len = Vec::new();
+        match r.read_until(b' ', &mut len).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if len.last() != Some(&b' ') {
+            state.lock().unwrap().cut_frames += 1;
+            return;
+        }
+        let digits = &len[..len.len() - 1];
+        let parsed = std::str::from_utf8(digits)
+            .ok()
+            .filter(|d| !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse::<usize>().ok());
+        let Some(n) = parsed else {
+            let shown = String::from_utf8_lossy(&len[..len.len().min(80)]).into_owned();
+            state.lock().unwrap().bad_frames.push(shown);
+            return;
+        };
+        let mut msg = vec![0u8; n];
+        if r.read_exact(&mut msg).await.is_err() {
+            state.lock().unwrap().cut_frames += 1;
+            return;
+        }
+        let msg = String::from_utf8_lossy(&msg).into_owned();
+        let mut s = state.lock().unwrap();
+        if msg.starts_with('<') {
+            s.messages.push(msg);
+        } else {
+            s.bad_frames.push(msg.chars().take(80).collect());
         }
     }
 }

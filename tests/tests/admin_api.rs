@@ -88,3 +88,231 @@ async fn policy_history_and_posts_through_the_admin_listener() {
         .json();
     assert!(doc["paths"].as_object().unwrap().len() >= 20);
 }
+
+fn with_host(method: http::Method, path: &str, host: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", host)
+        .header("x-sightline-request", "1")
+        .header("origin", format!("http://{host}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            br#"{"client":"ip:127.0.0.9"}"#,
+        )))
+        .unwrap()
+}
+
+/// A page on another site whose name the attacker makes resolve to 127.0.0.1 (DNS rebinding)
+/// reaches a token-less admin listener from the victim's browser, with its own name as Host
+/// and as a same-origin Origin. Only localhost and loopback names at the listener's port are
+/// answered; anything else is 421, on every path and over HTTP/2 too.
+#[tokio::test]
+async fn a_tokenless_admin_answers_only_requests_addressed_to_this_machine() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    let port = px.admin.port();
+    let client = Client::http1();
+    for host in [
+        format!("rebind.evil.example:{port}"),
+        "rebind.evil.example".into(),
+        format!("127.0.0.1:{}", port.wrapping_add(1)),
+        format!("localhost.evil.example:{port}"),
+    ] {
+        for (method, path) in [
+            (http::Method::GET, "/api/calls"),
+            (http::Method::GET, "/api/alerts/stream"),
+            (http::Method::GET, "/metrics"),
+            (http::Method::POST, "/api/bans/lift"),
+        ] {
+            let r = client
+                .send(px.admin, with_host(method.clone(), path, &host))
+                .await
+                .unwrap();
+            assert_eq!(r.status, 421, "{method} {path} Host {host}");
+            assert_eq!(r.json()["error"], "misdirected_request");
+        }
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let r = client
+            .send(px.admin, with_host(http::Method::GET, "/api/calls", &host))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "Host {host}");
+        let r = client
+            .send(
+                px.admin,
+                with_host(http::Method::POST, "/api/bans/lift", &host),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status, 404,
+            "reached the state: nobody is banned ({host})"
+        );
+    }
+    // HTTP/2 names the host in the :authority pseudo-header.
+    let h2 = Client::h2c();
+    let req = |authority: String| {
+        Request::get(format!("http://{authority}/api/calls"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let r = h2
+        .send(px.admin, req(format!("rebind.evil.example:{port}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 421);
+    let r = h2
+        .send(px.admin, req(format!("localhost:{port}")))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+const TOKEN: &str = "admin-token-0123456789";
+
+fn login(host: std::net::SocketAddr) -> Request<Full<Bytes>> {
+    Request::post("/api/login")
+        .header("host", host.to_string())
+        .header("x-sightline-request", "1")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(r#"{{"token":"{TOKEN}"}}"#))))
+        .unwrap()
+}
+
+fn with_cookie(method: http::Method, path: &str, cookie: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("cookie", cookie)
+        .header("x-sightline-request", "1")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// The `name=value` pair of a Set-Cookie answer.
+fn cookie_of(r: &sightline_tests::Reply) -> String {
+    r.header("set-cookie").split(';').next().unwrap().to_owned()
+}
+
+/// The session cookie used to be the token in hex: it gave the token away, never expired on
+/// the server and outlived logout. Now it names a random session the server ends at logout
+/// and at its lifetime.
+#[tokio::test]
+async fn dashboard_sessions_are_random_and_end_at_logout_and_expiry() {
+    let up = TestUpstream::plain().await;
+    let mut cfg = simple(up.addr, "");
+    cfg.admin.token = Some(TOKEN.into());
+    cfg.admin.session_lifetime = std::time::Duration::from_secs(2);
+    let px = TestProxy::start(cfg).await;
+    let client = Client::http1();
+    let first = client.send(px.admin, login(px.admin)).await.unwrap();
+    assert_eq!(first.status, 200);
+    let set = first.header("set-cookie").to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    assert!(!set.contains("Secure"), "plain HTTP: {set}");
+    assert!(set.contains("Max-Age=2"), "{set}");
+    let a = cookie_of(&first);
+    let hex: String = TOKEN.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(!a.contains(TOKEN) && !a.contains(&hex), "{a}");
+    let b = cookie_of(&client.send(px.admin, login(px.admin)).await.unwrap());
+    assert_ne!(a, b, "each login is a session of its own");
+    let status = |cookie: String| {
+        let client = client.clone();
+        let admin = px.admin;
+        async move {
+            client
+                .send(admin, with_cookie(http::Method::GET, "/api/calls", &cookie))
+                .await
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(status(a.clone()).await, 200);
+    assert_eq!(status(b.clone()).await, 200);
+    // The cookie of the old scheme opens nothing.
+    assert_eq!(status(format!("sightline_session={hex}")).await, 401);
+
+    let out = client
+        .send(px.admin, with_cookie(http::Method::POST, "/api/logout", &a))
+        .await
+        .unwrap();
+    assert_eq!(out.status, 200);
+    assert!(out.header("set-cookie").contains("Max-Age=0"));
+    assert_eq!(
+        status(a.clone()).await,
+        401,
+        "logout ends the session on the server"
+    );
+    assert_eq!(status(b.clone()).await, 200, "other sessions go on");
+    // The server ends the session at its lifetime, even for a client that keeps the cookie.
+    eventually("the session expired on the server", || async {
+        (status(b.clone()).await == 401).then_some(())
+    })
+    .await;
+}
+
+/// `admin.tls` puts the admin listener behind TLS (the inbound listener's certificate
+/// handling); the session cookie is then `Secure`.
+#[tokio::test]
+async fn the_admin_listener_speaks_tls_and_its_cookie_is_secure() {
+    let dir = std::env::temp_dir().join(format!("sightline-admin-tls-{}", std::process::id()));
+    let m = sightline_certs::DevMaterial::write(&dir, &["localhost", "127.0.0.1"]).unwrap();
+    let up = TestUpstream::plain().await;
+    let text = format!(
+        "version: 1
+admin:
+  listen: 127.0.0.1:0
+  token: {TOKEN}
+  tls: {{ cert: {:?}, key: {:?} }}
+inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /, service: app }} ]
+services:
+  app: {{ upstreams: [\"{}\"] }}
+",
+        m.server_cert.display().to_string(),
+        m.server_key.display().to_string(),
+        up.addr
+    );
+    let cfg = sightline::config::Config::parse(&text, "test.yaml", std::path::Path::new("/"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let px = TestProxy::start(cfg).await;
+    let tls = Client::tls(&m.ca, false, None);
+    let r = tls.send(px.admin, login(px.admin)).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("set-cookie").ends_with("; Secure"),
+        "{}",
+        r.header("set-cookie")
+    );
+    let cookie = cookie_of(&r);
+    let r = tls
+        .send(
+            px.admin,
+            with_cookie(http::Method::GET, "/api/calls", &cookie),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let out = tls
+        .send(
+            px.admin,
+            with_cookie(http::Method::POST, "/api/logout", &cookie),
+        )
+        .await
+        .unwrap();
+    assert!(out.header("set-cookie").contains("Secure"));
+    // Plain HTTP gets no answer from a TLS listener.
+    let plain = Client::http1().send(px.admin, login(px.admin)).await;
+    assert!(plain.is_err(), "{:?}", plain.map(|r| r.status));
+    let _ = std::fs::remove_dir_all(&dir);
+}

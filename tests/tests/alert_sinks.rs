@@ -34,6 +34,7 @@ fn hostile(kind: Kind, subject: &str) -> Signal {
         nodes: vec!["service:orders".into()],
         at: now_ms(),
         count: 1,
+        group: None,
     }
 }
 
@@ -284,15 +285,20 @@ async fn slack_and_json_lines_sinks_receive_their_formats_with_filters_applied()
     ));
     let alerts = Alerts::start(&cfg.alerts, None, Faults::default()).unwrap();
     alerts.raise(hostile(Kind::EgressReported, "orders -> <!channel>:443"));
-    alerts.raise(hostile(Kind::EgressBlocked, "orders -> <@U123>:80"));
+    alerts.raise(hostile(
+        Kind::EgressBlocked,
+        "orders -> <@U123>:80 <https://evil.example|click> &amp;",
+    ));
     let msg = eventually("a Slack message", || async {
         slack.received().first().cloned()
     })
     .await;
     assert_eq!(
         msg.json()["text"],
-        "[HIGH] egress_blocked: egress blocked: orders -&gt; &lt;@U123&gt;:80 (1x, alert 2)"
+        "[HIGH] egress_blocked: egress blocked: orders -&gt; &lt;@U123&gt;:80 &lt;https://evil.example|click&gt; &amp;amp; (1x, alert 2)"
     );
+    assert_eq!(msg.json()["unfurl_links"], false);
+    assert_eq!(msg.json()["unfurl_media"], false);
     let line = eventually("a JSON line", || async {
         let text = std::fs::read_to_string(&file).ok()?;
         text.lines().next().map(str::to_owned)
@@ -322,4 +328,70 @@ async fn slack_and_json_lines_sinks_receive_their_formats_with_filters_applied()
     );
     alerts.stop().await;
     let _ = std::fs::remove_file(&file);
+}
+
+/// An alert as the book hands it to a sink.
+fn alert(id: u64, summary: String) -> sightline::alerts::model::Alert {
+    sightline::alerts::model::Alert {
+        id,
+        kind: Kind::EgressBlocked,
+        severity: sightline::alerts::model::Severity::High,
+        state: sightline::alerts::model::State::Open,
+        subject: "orders -> 203.0.113.9:443".into(),
+        summary,
+        count: 1,
+        first_seen: now_ms(),
+        last_seen: now_ms(),
+        evidence: serde_json::json!({}),
+        incident: None,
+        nodes: vec![],
+        version: 1,
+        delivery: BTreeMap::new(),
+    }
+}
+
+/// A syslog frame cut off by the delivery timeout (the receiver stopped reading) must never be
+/// followed by another frame on the same connection: the receiver would read the next alert
+/// as the rest of the cut one. The sink drops the connection on any partial write and the
+/// next alert arrives whole, on a new connection.
+#[tokio::test]
+async fn a_syslog_frame_cut_by_the_timeout_does_not_shift_the_next_ones() {
+    use sightline::alerts::sinks::syslog::Syslog;
+    use sightline::config::alerts::Transport;
+    use std::time::Duration;
+    let receiver = sightline_tests::receivers::SyslogStreamReceiver::start_held().await;
+    let mut sink = Syslog::new(Transport::Tcp, receiver.addr.to_string(), false, None).unwrap();
+    // Far larger than the socket buffers: the write stalls part-way while the receiver is
+    // held, and the delivery gives up on it as the sink task does.
+    let huge = alert(1, "x".repeat(16 << 20));
+    let cut = tokio::time::timeout(Duration::from_millis(300), sink.send(&huge)).await;
+    assert!(cut.is_err(), "the write should stall: {cut:?}");
+    receiver.release();
+    for id in 2..=4 {
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            sink.send(&alert(id, format!("after {id}"))),
+        )
+        .await;
+        assert!(matches!(sent, Ok(Ok(()))), "alert {id}: {sent:?}");
+    }
+    let messages = eventually("the three later alerts, each whole", || async {
+        let m = receiver.messages();
+        (m.len() >= 3).then_some(m)
+    })
+    .await;
+    for (i, id) in (2..=4).enumerate() {
+        let json = messages[i].split_once(" - ").unwrap().1;
+        let a: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(a["id"], id, "{}", messages[i]);
+        assert_eq!(a["summary"], format!("after {id}"));
+    }
+    assert_eq!(receiver.bad_frames(), Vec::<String>::new());
+    // The first connection, read to its end, held only the cut frame.
+    eventually("the cut frame dropped with its connection", || async {
+        (receiver.cut_frames() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.connections(), 2);
+    assert_eq!(receiver.bad_frames(), Vec::<String>::new());
 }

@@ -8,7 +8,7 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use sightline_tests::proxy::config;
-use sightline_tests::receivers::{free_port, signature_ok, WebhookReceiver};
+use sightline_tests::receivers::{free_port, unix_now, webhook_verified, WebhookReceiver};
 use sightline_tests::{eventually, Client, TestProxy};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -69,16 +69,49 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     .await;
     let d = &got[0];
     assert_eq!(d.path, "/hook");
-    assert!(
-        signature_ok(SECRET, &d.body, d.header("x-sightline-signature")),
-        "bad signature {:?}",
-        d.header("x-sightline-signature")
+    // Signed as Standard Webhooks specifies: the id and the time of sending with the body.
+    assert!(d.verified(SECRET), "bad signature {:?}", d.headers);
+    assert!(!d.verified("another-secret-000000"));
+    let (id, ts, sig) = (
+        d.header("webhook-id"),
+        d.header("webhook-timestamp"),
+        d.header("webhook-signature"),
     );
-    assert!(!signature_ok(
-        "another-secret-000000",
+    assert!(sig.starts_with("v1,"), "{sig}");
+    assert!(ts.parse::<u64>().unwrap().abs_diff(unix_now()) < 60, "{ts}");
+    // A replay cannot pass as fresh: moving the timestamp, or reusing the signature under
+    // another delivery id, breaks the signature; replayed as it is, the old timestamp is
+    // refused once it is more than five minutes old (and the id is a repeat meanwhile).
+    let later = (ts.parse::<u64>().unwrap() + 600).to_string();
+    assert!(!webhook_verified(
+        SECRET,
+        id,
+        &later,
         &d.body,
-        d.header("x-sightline-signature")
+        sig,
+        unix_now() + 600
     ));
+    assert!(!webhook_verified(
+        SECRET,
+        id,
+        ts,
+        &d.body,
+        sig,
+        unix_now() + 600
+    ));
+    assert!(!webhook_verified(
+        SECRET,
+        "999.1",
+        ts,
+        &d.body,
+        sig,
+        unix_now()
+    ));
+    assert_eq!(
+        d.header("x-sightline-signature"),
+        "",
+        "the replayable body-only signature is gone"
+    );
     let a = d.json();
     assert_eq!(a["kind"], "egress_blocked");
     assert_eq!(a["severity"], "high");
@@ -86,6 +119,7 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     assert_eq!(a["subject"], "orders -> 169.254.169.254:80");
     assert_eq!(a["evidence"]["path"], "/latest/meta-data/");
     assert_eq!(d.header("x-sightline-delivery"), format!("{}.1", a["id"]));
+    assert_eq!(d.header("webhook-id"), format!("{}.1", a["id"]));
 
     let id = a["id"].as_u64().unwrap();
     let listed = eventually("the alert counted 3 times and delivered", || async {
@@ -141,6 +175,8 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     .await;
     assert_eq!(second.json()["state"], "resolved");
     assert_eq!(second.header("x-sightline-delivery"), format!("{id}.2"));
+    assert_eq!(second.header("webhook-id"), format!("{id}.2"));
+    assert!(second.verified(SECRET));
     // After a resolve the next blocked call opens a new alert.
     blocked(e, "/latest/meta-data/").await;
     eventually("a new open alert", || async {
@@ -259,7 +295,7 @@ async fn a_receiver_down_across_a_restart_gets_every_alert_when_back() {
         let ids: std::collections::BTreeSet<u64> = hook
             .received()
             .iter()
-            .filter(|r| signature_ok(SECRET, &r.body, r.header("x-sightline-signature")))
+            .filter(|r| r.verified(SECRET))
             .map(|r| r.json())
             .filter(|a| a["kind"] == "egress_blocked")
             .map(|a| a["id"].as_u64().unwrap())
@@ -366,4 +402,79 @@ async fn a_post_from_another_origin_cannot_resolve_alerts() {
     let r = send(format!("http://{}", px.admin)).await.unwrap();
     assert_eq!(r.status, 200, "the dashboard's own origin");
     assert_eq!(r.json()["state"], "resolved");
+}
+
+/// Sends `n` blocked calls, each to a different link-local address, on one kept-alive
+/// connection from `from`.
+async fn blocked_to_many(egress: SocketAddr, from: std::net::IpAddr, n: u32) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(from, 0)).unwrap();
+    let tcp = socket.connect(egress).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for i in 0..n {
+        let req = Request::get(format!("http://169.254.{}.{}/x", 1 + i / 250, 1 + i % 250))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send.ready().await.unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 403);
+        let _ = resp.into_body().collect().await;
+    }
+}
+
+/// 10,000 blocked calls from one service, each to a different address (10,000 subjects),
+/// used to fill the alert book so that every later alert was dropped with only a metric. The
+/// service's subjects now count into one alert for the source, and a later alert about
+/// another service opens and is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_subjects_cannot_silence_later_alerts() {
+    let hook = WebhookReceiver::start().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources:
+    - {{ cidr: 127.0.0.0/8, service: orders }}
+    - {{ cidr: 127.0.0.2/32, service: payments }}
+alerts:
+  sinks:
+    - {{ name: hook, type: webhook, url: \"http://{}/hook\", secret: {SECRET}, kinds: [egress_blocked], max_backoff: 200ms, timeout: 2s }}
+",
+        hook.addr
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    blocked_to_many(e, [127, 0, 0, 1].into(), 10_000).await;
+    assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
+    let group = eventually("the source's subjects counted into one alert", || async {
+        let list = alerts(&px, "?kind=egress_blocked&limit=1000").await;
+        list.into_iter()
+            .find(|a| a["subject"] == "orders -> *" && a["count"] == 10_000 - 20)
+    })
+    .await;
+    assert!(
+        group["summary"]
+            .as_str()
+            .unwrap()
+            .contains("more than 20 subjects from one source"),
+        "{group}"
+    );
+    let blocked = alerts(&px, "?kind=egress_blocked&limit=1000").await;
+    assert_eq!(blocked.len(), 21, "20 subjects and the source's alert");
+
+    blocked_to_many(e, [127, 0, 0, 2].into(), 1).await;
+    let later = eventually("the later alert delivered", || async {
+        hook.received()
+            .into_iter()
+            .find(|d| d.json()["subject"] == "payments -> 169.254.1.1:80")
+    })
+    .await;
+    assert_eq!(later.json()["state"], "open");
+    assert_eq!(
+        px.metric("sightline_alert_signals_dropped_total").await,
+        0.0
+    );
+    assert!(px.metric("sightline_alert_overflow_total").await >= 9_980.0);
 }

@@ -289,6 +289,7 @@ fn bad_filters_are_400_with_reason() {
 fn token_guards_everything_but_health() {
     let auth = AdminAuth {
         token: Some("t0k".into()),
+        ..AdminAuth::default()
     };
     assert_eq!(get("/healthz", &auth).0, StatusCode::OK);
     assert_eq!(get("/api/calls", &auth).0, StatusCode::UNAUTHORIZED);
@@ -543,6 +544,7 @@ fn posts_without_the_custom_header_or_from_another_origin_are_refused() {
 fn login_sets_a_session_cookie_that_opens_the_api() {
     let auth = AdminAuth {
         token: Some("t0k-long-enough".into()),
+        ..AdminAuth::default()
     };
     let marked = [("x-sightline-request", "1")];
     let (status, _, _) = post("/api/login", r#"{"token":"nope"}"#, &marked, &auth);
@@ -594,11 +596,20 @@ fn login_sets_a_session_cookie_that_opens_the_api() {
         &auth,
     );
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, headers, _) = post("/api/logout", "", &marked, &auth);
+    let (_, headers, _) = post("/api/logout", "", &[("cookie", &cookie), marked[0]], &auth);
     assert!(headers["set-cookie"]
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
+    // Logging out ends the session on the server: the cookie, kept or replayed, opens nothing.
+    let req = Request::get("/api/status")
+        .header("cookie", &cookie)
+        .body(())
+        .unwrap();
+    assert_eq!(
+        handle(&req, &[], &Fixed, &auth).status(),
+        StatusCode::UNAUTHORIZED
+    );
     // The pages load without a token (they hold no data); the API does not.
     assert_eq!(get("/login", &auth).0, StatusCode::OK);
     assert_eq!(get("/api/graph", &auth).0, StatusCode::UNAUTHORIZED);

@@ -5,8 +5,18 @@
 use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Alerts not resolved, at most; past that new subjects are counted, not tracked.
+/// Alerts not resolved, at most. Each kind has room of its own within it
+/// ([`MAX_OPEN_PER_KIND`] plus its overflow alert), so this is only reached by a restored book.
 pub const MAX_OPEN: usize = 10_000;
+/// Alerts of one kind not resolved, at most (besides the kind's overflow alert): a flood of
+/// one kind never takes the room of another.
+pub const MAX_OPEN_PER_KIND: usize = MAX_OPEN / Kind::ALL.len() - 1;
+/// Alerts of one kind open for subjects of one source (a signal's `group`) before the source's
+/// further subjects count into one alert for the group.
+pub const MAX_OPEN_PER_GROUP: usize = 20;
+/// The subject of a kind's overflow alert, which counts the signals of new subjects once the
+/// kind has [`MAX_OPEN_PER_KIND`] alerts open.
+pub const OVERFLOW_SUBJECT: &str = "*";
 /// Resolved alerts kept in memory for the API (the store keeps more).
 pub const MAX_RESOLVED: usize = 1_000;
 /// Alerts listed in one incident.
@@ -56,6 +66,9 @@ pub enum Raised {
     Opened(u64),
     /// An existing alert counted a repeat.
     Repeated(u64),
+    /// Counted into an alert standing for many subjects (its source's group alert, or its
+    /// kind's overflow alert), which opened if it was not open.
+    Aggregated(u64),
     /// Dropped: too many alerts open.
     Overflow,
 }
@@ -66,6 +79,11 @@ pub struct Book {
     settings: BookSettings,
     alerts: BTreeMap<u64, Alert>,
     live: HashMap<(Kind, String), u64>,
+    /// Alerts not resolved, per kind.
+    live_per_kind: HashMap<Kind, usize>,
+    /// Alerts not resolved, per kind and group; and the group of each such alert.
+    live_per_group: HashMap<(Kind, String), usize>,
+    groups: HashMap<u64, String>,
     incidents: BTreeMap<u64, Incident>,
     next_alert: u64,
     next_incident: u64,
@@ -74,7 +92,8 @@ pub struct Book {
     in_flight: BTreeSet<(String, u64)>,
     /// When each sink with a refresh period was last refreshed.
     refreshed: BTreeMap<String, u64>,
-    /// Signals dropped because [`MAX_OPEN`] alerts were open.
+    /// Signals that did not get an alert of their own: counted into a group or overflow alert,
+    /// or dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
 }
 
@@ -85,6 +104,9 @@ impl Book {
             settings,
             alerts: BTreeMap::new(),
             live: HashMap::new(),
+            live_per_kind: HashMap::new(),
+            live_per_group: HashMap::new(),
+            groups: HashMap::new(),
             incidents: BTreeMap::new(),
             next_alert: 1,
             next_incident: 1,
@@ -121,36 +143,88 @@ impl Book {
                     self.dirty.insert(a.id);
                 }
             }
-            if a.state != State::Resolved {
-                self.live.insert((a.kind, a.subject.clone()), a.id);
+            if a.state != State::Resolved
+                && self
+                    .live
+                    .insert((a.kind, a.subject.clone()), a.id)
+                    .is_none()
+            {
+                *self.live_per_kind.entry(a.kind).or_default() += 1;
             }
             self.alerts.insert(a.id, a);
         }
     }
 
     /// Counts a signal into its alert, opening one (and placing it in an incident) if needed.
-    pub fn raise(&mut self, s: Signal) -> Raised {
-        if let Some(&id) = self.live.get(&(s.kind, s.subject.clone())) {
-            if let Some(a) = self.alerts.get_mut(&id) {
-                a.count = a.count.saturating_add(s.count);
-                a.last_seen = a.last_seen.max(s.at);
-                a.evidence = s.evidence;
-                a.summary = s.summary;
-                let incident = a.incident;
-                self.dirty.insert(id);
-                if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
-                    if i.last_seen < s.at {
-                        i.last_seen = s.at;
-                        self.dirty_incidents.insert(i.id);
-                    }
+    /// A new subject whose source already has [`MAX_OPEN_PER_GROUP`] alerts of the kind open
+    /// counts into the source's group alert instead; one that finds its kind's room full
+    /// counts into the kind's overflow alert, which says so.
+    pub fn raise(&mut self, mut s: Signal) -> Raised {
+        if let Some(id) = self.repeat(&mut s) {
+            return Raised::Repeated(id);
+        }
+        let mut aggregated = false;
+        if let Some(group) = s.group.take() {
+            let full = self
+                .live_per_group
+                .get(&(s.kind, group.clone()))
+                .is_some_and(|n| *n >= MAX_OPEN_PER_GROUP);
+            if full {
+                s = grouped(s, group);
+                aggregated = true;
+                if let Some(id) = self.repeat(&mut s) {
+                    self.overflow += 1;
+                    return Raised::Aggregated(id);
                 }
-                return Raised::Repeated(id);
+            } else {
+                s.group = Some(group);
             }
         }
-        if self.live.len() >= MAX_OPEN {
+        let kind_full = self
+            .live_per_kind
+            .get(&s.kind)
+            .is_some_and(|n| *n >= MAX_OPEN_PER_KIND);
+        if kind_full {
+            s = overflowing(s);
+            aggregated = true;
+            if let Some(id) = self.repeat(&mut s) {
+                self.overflow += 1;
+                return Raised::Aggregated(id);
+            }
+        } else if self.live.len() >= MAX_OPEN {
             self.overflow += 1;
             return Raised::Overflow;
         }
+        let id = self.open(s);
+        if aggregated {
+            self.overflow += 1;
+            Raised::Aggregated(id)
+        } else {
+            Raised::Opened(id)
+        }
+    }
+
+    /// Counts the signal into the open alert of its kind and subject, if there is one.
+    fn repeat(&mut self, s: &mut Signal) -> Option<u64> {
+        let id = *self.live.get(&(s.kind, s.subject.clone()))?;
+        let a = self.alerts.get_mut(&id)?;
+        a.count = a.count.saturating_add(s.count);
+        a.last_seen = a.last_seen.max(s.at);
+        a.evidence = std::mem::take(&mut s.evidence);
+        a.summary = std::mem::take(&mut s.summary);
+        let incident = a.incident;
+        self.dirty.insert(id);
+        if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
+            if i.last_seen < s.at {
+                i.last_seen = s.at;
+                self.dirty_incidents.insert(i.id);
+            }
+        }
+        Some(id)
+    }
+
+    /// Opens an alert for the signal.
+    fn open(&mut self, s: Signal) -> u64 {
         let id = self.next_alert;
         self.next_alert += 1;
         let severity = self
@@ -178,10 +252,34 @@ impl Book {
         a.incident = Some(self.place(&a));
         self.notify(&mut a);
         self.live.insert((a.kind, a.subject.clone()), id);
+        *self.live_per_kind.entry(a.kind).or_default() += 1;
+        if let Some(group) = s.group {
+            *self
+                .live_per_group
+                .entry((a.kind, group.clone()))
+                .or_default() += 1;
+            self.groups.insert(id, group);
+        }
         self.alerts.insert(id, a);
         self.dirty.insert(id);
         self.prune();
-        Raised::Opened(id)
+        id
+    }
+
+    /// Forgets a resolved alert in the per-kind and per-group counts.
+    fn forget_live(&mut self, kind: Kind, id: u64) {
+        if let Some(n) = self.live_per_kind.get_mut(&kind) {
+            *n = n.saturating_sub(1);
+        }
+        if let Some(group) = self.groups.remove(&id) {
+            let key = (kind, group);
+            if let Some(n) = self.live_per_group.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.live_per_group.remove(&key);
+                }
+            }
+        }
     }
 
     /// A new version for the sinks that want this alert.
@@ -322,7 +420,9 @@ impl Book {
         let mut a = self.alerts.remove(&id)?;
         if a.state != State::Resolved {
             a.state = State::Resolved;
-            self.live.remove(&(a.kind, a.subject.clone()));
+            if self.live.remove(&(a.kind, a.subject.clone())).is_some() {
+                self.forget_live(a.kind, id);
+            }
             self.notify(&mut a);
             self.dirty.insert(id);
             if let Some(inc) = a.incident {
@@ -555,6 +655,47 @@ impl Book {
     /// The next ids, for the store.
     pub fn next_ids(&self) -> (u64, u64) {
         (self.next_alert, self.next_incident)
+    }
+}
+
+/// The signal as counted into its source's group alert: many subjects from one source.
+fn grouped(s: Signal, group: String) -> Signal {
+    let words = s.kind.as_str().replace('_', " ");
+    Signal {
+        summary: format!(
+            "{words}: {group} (more than {MAX_OPEN_PER_GROUP} subjects from one source; latest {})",
+            s.subject
+        ),
+        evidence: serde_json::json!({
+            "aggregate": "source",
+            "latest_subject": s.subject,
+            "latest": s.evidence,
+        }),
+        // The source's node only: the many destinations are not one node.
+        nodes: s.nodes.into_iter().take(1).collect(),
+        subject: group,
+        group: None,
+        ..s
+    }
+}
+
+/// The signal as counted into its kind's overflow alert.
+fn overflowing(s: Signal) -> Signal {
+    let words = s.kind.as_str().replace('_', " ");
+    Signal {
+        summary: format!(
+            "{words}: more than {MAX_OPEN_PER_KIND} alerts of this kind open; further subjects are counted here (latest {})",
+            s.subject
+        ),
+        evidence: serde_json::json!({
+            "aggregate": "kind",
+            "latest_subject": s.subject,
+            "latest": s.evidence,
+        }),
+        nodes: vec!["sightline:alerts".into()],
+        subject: OVERFLOW_SUBJECT.into(),
+        group: None,
+        ..s
     }
 }
 

@@ -106,7 +106,7 @@ impl Engine {
 
     fn count(&self, book: &mut Book, s: Signal) {
         self.stats.raised.fetch_add(1, Relaxed);
-        if book.raise(s) == Raised::Overflow {
+        if matches!(book.raise(s), Raised::Overflow | Raised::Aggregated(_)) {
             self.stats.overflow.fetch_add(1, Relaxed);
         }
     }

@@ -58,6 +58,14 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
             .or(rec.client.client.as_deref())
             .map_or_else(|| source.clone(), str::to_owned),
     };
+    let group = match (kind, rec.direction) {
+        (Kind::UnknownEgressSource, _) => subject
+            .strip_prefix("unknown:")
+            .and_then(network_of)
+            .map(|n| format!("unknown:{n}")),
+        (_, Direction::Egress) => Some(format!("{source} -> *")),
+        (_, Direction::Inbound) => network_of(&subject),
+    };
     let mut nodes = vec![source_node(rec)];
     nodes.extend(destination_node(rec));
     let mut summary = format!("{}: {subject}", kind.as_str().replace('_', " "));
@@ -86,7 +94,39 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
         nodes,
         at: millis(rec.start),
         count: 1,
+        group,
     })
+}
+
+/// The network an address subject belongs to (a /24 for IPv4, a /64 for IPv6), naming the
+/// alert that stands for many addresses of it; `None` when the subject is not an address
+/// (a client identity or key).
+fn network_of(subject: &str) -> Option<String> {
+    let ip: std::net::IpAddr = subject
+        .parse()
+        .or_else(|_| subject.parse::<std::net::SocketAddr>().map(|a| a.ip()))
+        .ok()?;
+    let net = match ip {
+        std::net::IpAddr::V4(v4) => ipnet::IpNet::V4(ipnet::Ipv4Net::new(v4, 24).ok()?.trunc()),
+        std::net::IpAddr::V6(v6) => ipnet::IpNet::V6(ipnet::Ipv6Net::new(v6, 64).ok()?.trunc()),
+    };
+    Some(net.to_string())
+}
+
+/// The group of a finding's subject: the caller of an edge (`from -> *`) or the node of an
+/// endpoint (`node *`); `None` for a node.
+fn finding_group(kind: Kind, subject: &str) -> Option<String> {
+    match kind {
+        Kind::NewService | Kind::NewExternalDestination => None,
+        _ => {
+            if let Some((from, _)) = subject.split_once(" -> ") {
+                Some(format!("{from} -> *"))
+            } else {
+                let (node, _) = subject.split_once(' ')?;
+                Some(format!("{node} *"))
+            }
+        }
+    }
 }
 
 /// The alert kind of a finding.
@@ -144,6 +184,7 @@ pub fn finding(f: &Finding) -> Option<Signal> {
         nodes,
         at: f.at.saturating_mul(1000),
         count: 1,
+        group: finding_group(kind, &f.subject),
     })
 }
 
@@ -157,5 +198,6 @@ pub fn fault(kind: Kind, subject: &str, count: u64, detail: serde_json::Value) -
         nodes: vec![format!("sightline:{subject}")],
         at: millis(std::time::SystemTime::now()),
         count,
+        group: None,
     }
 }

@@ -37,7 +37,7 @@ pub fn render(out: &mut String, alerts: &Alerts) {
         (
             "sightline_alert_overflow_total",
             "counter",
-            "Signals dropped because too many alerts were open.",
+            "Signals without an alert of their own: counted into a per-source or per-kind aggregate alert, or dropped.",
             s.overflow.load(Relaxed),
         ),
         (

@@ -358,4 +358,9 @@ pub struct Signal {
     pub at: u64,
     /// How many occurrences it stands for (faults are counted in batches).
     pub count: u64,
+    /// The subject of the alert that stands for many subjects from the same source (such as
+    /// `orders -> *` for `orders -> 203.0.113.7:443`, or a client's network): once a source has
+    /// [`crate::alerts::book::MAX_OPEN_PER_GROUP`] alerts of a kind open, its further subjects
+    /// count into that one. `None` when the subject has no source to group by.
+    pub group: Option<String>,
 }

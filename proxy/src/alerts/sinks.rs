@@ -50,9 +50,7 @@ impl Sink {
                 ca,
             } => Sink::Webhook(webhook::Webhook {
                 url: url.clone(),
-                key: secret
-                    .as_ref()
-                    .map(|s| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, s.as_bytes())),
+                key: secret.as_deref().map(webhook::signing_key),
                 slack: *slack,
                 poster: http::Poster::new(ca.as_deref(), c.timeout)?,
             }),

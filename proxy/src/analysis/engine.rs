@@ -9,7 +9,7 @@ use super::watch::{WatchKey, Watches};
 use crate::record::{CallRecord, Direction};
 use serde::Serialize;
 use sightline_policy::{Decision, Network};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,10 +17,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// Anomalies and first sightings kept for the API.
 pub const MAX_ANOMALIES: usize = 1_000;
 
-/// Traces remembered to link egress calls to the inbound call that caused them.
-pub const MAX_TRACES: usize = 10_000;
-/// Endpoint-level dependencies kept.
-pub const MAX_DEPENDENCIES: usize = 50_000;
+/// Shadow endpoints remembered (served, absent from their OpenAPI document).
+pub const MAX_SHADOW: usize = 10_000;
+
+mod links;
+
+pub use links::{
+    LinkOverflow, LinkSizes, MAX_DEPENDENCIES, MAX_DESTINATIONS_PER_TRACE, MAX_TRACES,
+};
 
 /// An inbound endpoint whose handling called out to a destination (linked by trace id).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -74,13 +78,13 @@ pub struct Analysis {
     enclave: Vec<Network>,
     findings: VecDeque<Finding>,
     next_id: u64,
-    /// Endpoints served but absent from their host's OpenAPI document (bounded by the graph).
-    shadow: std::collections::HashSet<(String, String, String)>,
-    /// Egress destinations by trace id, waiting for the inbound call of the same trace.
-    traces: HashMap<[u8; 16], Vec<String>>,
-    trace_order: VecDeque<[u8; 16]>,
-    /// Endpoint-level dependencies with their call counts.
-    dependencies: HashMap<Dependency, u64>,
+    /// Endpoints served but absent from their host's OpenAPI document (at most
+    /// [`MAX_SHADOW`]).
+    shadow: HashSet<(String, String, String)>,
+    /// Shadow endpoints not remembered because of [`MAX_SHADOW`].
+    shadow_overflow: u64,
+    /// Egress calls waiting for their inbound call, and the dependencies found.
+    links: links::TraceLinks,
     /// The route template of the call [`Analysis::observe`] saw last.
     last_template: Option<Arc<str>>,
 }
@@ -96,10 +100,9 @@ impl Analysis {
             enclave: Vec::new(),
             findings: VecDeque::new(),
             next_id: 1,
-            shadow: Default::default(),
-            traces: HashMap::new(),
-            trace_order: VecDeque::new(),
-            dependencies: HashMap::new(),
+            shadow: HashSet::new(),
+            shadow_overflow: 0,
+            links: links::TraceLinks::default(),
             last_template: None,
         }
     }
@@ -293,8 +296,12 @@ impl Analysis {
                     template,
                 } = &new
                 {
-                    self.shadow
-                        .insert((node.clone(), method.clone(), template.clone()));
+                    if self.shadow.len() < MAX_SHADOW {
+                        self.shadow
+                            .insert((node.clone(), method.clone(), template.clone()));
+                    } else {
+                        self.shadow_overflow += 1;
+                    }
                     let subject = format!("{node} {method} {template}");
                     let evidence = serde_json::json!({ "node": node, "method": method, "template": template, "path": rec.path });
                     found.push(self.push("shadow_endpoint".into(), subject, at, evidence));
@@ -314,53 +321,34 @@ impl Analysis {
     /// finish first (the inbound response waits for them), so they wait here for it.
     fn link(&mut self, rec: &CallRecord, o: &Observation) {
         match rec.direction {
-            Direction::Egress => {
-                let to = Node::id(&o.to);
-                if let Some(list) = self.traces.get_mut(&rec.trace_id) {
-                    if list.len() < 64 && !list.contains(&to) {
-                        list.push(to);
-                    }
-                    return;
-                }
-                if self.traces.len() >= MAX_TRACES {
-                    if let Some(old) = self.trace_order.pop_front() {
-                        self.traces.remove(&old);
-                    }
-                }
-                self.traces.insert(rec.trace_id, vec![to]);
-                self.trace_order.push_back(rec.trace_id);
-            }
+            Direction::Egress => self.links.egress(rec.trace_id, Node::id(&o.to)),
             Direction::Inbound => {
-                let Some(dests) = self.traces.remove(&rec.trace_id) else {
-                    return;
-                };
-                let service = Node::id(&o.to);
                 let endpoint = format!("{} {}", o.method, o.template);
-                for to in dests {
-                    let dep = Dependency {
-                        service: service.clone(),
-                        endpoint: endpoint.clone(),
-                        to,
-                    };
-                    if let Some(n) = self.dependencies.get_mut(&dep) {
-                        *n += 1;
-                    } else if self.dependencies.len() < MAX_DEPENDENCIES {
-                        self.dependencies.insert(dep, 1);
-                    }
-                }
+                self.links
+                    .inbound(rec.trace_id, &Node::id(&o.to), &endpoint);
             }
         }
     }
 
     /// Endpoint-level dependencies with call counts, sorted.
     pub fn dependencies(&self) -> Vec<(Dependency, u64)> {
-        let mut v: Vec<_> = self
-            .dependencies
-            .iter()
-            .map(|(d, n)| (d.clone(), *n))
-            .collect();
-        v.sort();
-        v
+        self.links.dependencies()
+    }
+
+    /// What the trace-linking caps let go.
+    pub fn link_overflow(&self) -> LinkOverflow {
+        self.links.overflow()
+    }
+
+    /// The sizes of the trace-linking tables.
+    pub fn link_sizes(&self) -> LinkSizes {
+        self.links.sizes()
+    }
+
+    /// Shadow endpoints not remembered because of [`MAX_SHADOW`] (and the shadow endpoints
+    /// remembered).
+    pub fn shadow_counts(&self) -> (u64, usize) {
+        (self.shadow_overflow, self.shadow.len())
     }
 
     /// Closes every step before the one `now` falls in, feeding the baselines; call it on a
@@ -613,3 +601,6 @@ pub struct DependencyView {
     /// Calls linked so far.
     pub calls: u64,
 }
+
+#[cfg(test)]
+mod tests;

@@ -182,6 +182,8 @@ pub(crate) struct RuleFile {
 pub(crate) struct AdminFile {
     pub listen: Option<SocketAddr>,
     pub token: Option<String>,
+    pub tls: Option<InboundTlsFile>,
+    pub session_lifetime: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

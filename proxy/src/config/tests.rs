@@ -126,6 +126,25 @@ fn public_admin_needs_a_token() {
 }
 
 #[test]
+fn admin_tls_and_session_lifetime() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.admin.session_lifetime, Duration::from_secs(12 * 3600));
+    assert_eq!(c.admin.tls, None);
+    let text = format!(
+        "{GOOD}admin: {{ listen: 0.0.0.0:9900, token: 0123456789abcdef0123, session_lifetime: 30m, tls: {{ cert: admin.pem, key: admin-key.pem }} }}\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.admin.session_lifetime, Duration::from_secs(1800));
+    let tls = c.admin.tls.unwrap();
+    assert_eq!(tls.cert, Path::new("/etc/sightline/admin.pem"));
+    assert_eq!(tls.key, Path::new("/etc/sightline/admin-key.pem"));
+    let err = parse(&format!("{GOOD}admin: {{ session_lifetime: 10ms }}\n")).unwrap_err();
+    assert_eq!(err.issues[0].key, "admin.session_lifetime");
+    let err = parse(&format!("{GOOD}admin: {{ tls: {{ cert: a.pem }} }}\n")).unwrap_err();
+    assert!(err.to_string().contains("key"), "{err}");
+}
+
+#[test]
 fn syntax_errors_have_a_line() {
     let err = parse("version: 1\ninbound: [\n").unwrap_err();
     assert!(err.issues[0].line.is_some(), "{err}");

@@ -2,7 +2,7 @@
 //! and the admin one.
 
 use super::Shared;
-use crate::admin::AdminView;
+use crate::admin::{AdminListener, AdminView};
 use crate::inbound::{self, ConnInfo};
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use std::convert::Infallible;
@@ -241,36 +241,70 @@ fn peer_identity<I>(tls: &tokio_rustls::server::TlsStream<I>) -> Option<Arc<str>
         .map(Arc::<str>::from)
 }
 
-/// Accepts admin connections until shutdown.
+/// Accepts admin connections until shutdown; with `admin.tls`, the handshake comes first
+/// (within the header-read budget).
 pub(super) async fn admin(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, _peer)) = accept(&listener, &mut shutdown).await {
-        let view = Arc::new(AdminView::new(shared.clone()));
+    let port = listener.local_addr().map_or(0, |a| a.port());
+    // One table for the listener's life: sessions outlive connections and reloads.
+    let sessions = Arc::new(sightline_dashboard::Sessions::default());
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+        let shared = shared.clone();
         let shutdown = shutdown.clone();
+        let tls = shared.active().admin_tls.clone();
+        let mut known = AdminListener {
+            sessions: sessions.clone(),
+            port,
+            tls: tls.is_some(),
+        };
         tokio::spawn(async move {
             let limits = ConnLimits {
                 header_read_timeout: Duration::from_secs(10),
                 idle_timeout: Duration::from_secs(60),
                 max_head_bytes: 64 * 1024,
             };
-            let activity = Arc::new(ConnActivity::default());
-            let seen = activity.clone();
-            let svc =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let view = view.clone();
-                    let seen = seen.clone();
-                    // Each request restarts the idle timer.
-                    seen.request_started();
-                    async move {
-                        let resp = view.handle_incoming(req).await;
-                        seen.request_finished();
-                        Ok::<_, Infallible>(resp)
-                    }
-                });
-            serve_connection(stream, svc, limits, &activity, shutdown).await;
+            let Some(acceptor) = tls else {
+                serve_admin(stream, shared, known, limits, shutdown).await;
+                return;
+            };
+            match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    known.tls = true;
+                    serve_admin(tls, shared, known, limits, shutdown).await;
+                }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "admin TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "admin TLS handshake timed out"),
+            }
         });
     }
+}
+
+/// HTTP on one admin connection.
+async fn serve_admin<I>(
+    io: I,
+    shared: Arc<Shared>,
+    known: AdminListener,
+    limits: ConnLimits,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let view = Arc::new(AdminView::new(shared, known));
+    let activity = Arc::new(ConnActivity::default());
+    let seen = activity.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let view = view.clone();
+        let seen = seen.clone();
+        // Each request restarts the idle timer.
+        seen.request_started();
+        async move {
+            let resp = view.handle_incoming(req).await;
+            seen.request_finished();
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    serve_connection(io, svc, limits, &activity, shutdown).await;
 }

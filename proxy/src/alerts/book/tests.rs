@@ -34,6 +34,7 @@ fn signal(kind: Kind, subject: &str, nodes: &[&str], at: u64) -> Signal {
         nodes: nodes.iter().map(|n| n.to_string()).collect(),
         at,
         count: 1,
+        group: None,
     }
 }
 
@@ -180,19 +181,115 @@ fn alerts_sharing_a_node_within_the_window_form_one_incident_with_that_root() {
     assert_eq!(inc.last_seen, 2 * MIN);
 }
 
+/// A flood of distinct subjects (10,000 destinations from one source, then 10,000 sources
+/// each from a network of its own) neither fills the book nor silences later alerts: one
+/// source's subjects count into its group alert, a kind's into its overflow alert (which says
+/// so), and every other kind keeps its room.
 #[test]
-fn open_alerts_are_capped_and_the_overflow_counted() {
+fn a_flood_of_distinct_subjects_is_aggregated_and_never_crowds_out_other_alerts() {
     let mut b = Book::new(settings());
-    for i in 0..(MAX_OPEN + 3) {
-        b.raise(signal(
-            Kind::UnknownEgressSource,
-            &format!("unknown:{i}"),
-            &[],
+    for i in 0..10_000u32 {
+        let mut s = signal(
+            Kind::EgressBlocked,
+            &format!(
+                "orders -> 10.{}.{}.{}:443",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ),
+            &["service:orders", "external:x"],
             1,
-        ));
+        );
+        s.group = Some("orders -> *".into());
+        b.raise(s);
     }
-    assert_eq!(b.live_count(), MAX_OPEN);
-    assert_eq!(b.overflow, 3);
+    let blocked: Vec<&Alert> = b
+        .alerts()
+        .filter(|a| a.kind == Kind::EgressBlocked)
+        .collect();
+    assert_eq!(blocked.len(), MAX_OPEN_PER_GROUP + 1);
+    let group = blocked
+        .iter()
+        .find(|a| a.subject == "orders -> *")
+        .expect("the source's group alert");
+    assert_eq!(group.count, 10_000 - MAX_OPEN_PER_GROUP as u64);
+    assert_eq!(group.evidence["latest_subject"], "orders -> 10.0.39.15:443");
+    assert!(group
+        .summary
+        .contains("more than 20 subjects from one source"));
+    assert_eq!(b.overflow, 10_000 - MAX_OPEN_PER_GROUP as u64);
+
+    // Distinct sources, each in a network of its own: the kind's room fills.
+    for i in 0..10_000u32 {
+        let mut s = signal(
+            Kind::ClientBanned,
+            &format!("10.{}.{}.1", i >> 8, i & 255),
+            &[],
+            2,
+        );
+        s.group = Some(format!("10.{}.{}.0/24", i >> 8, i & 255));
+        b.raise(s);
+    }
+    let banned: Vec<&Alert> = b
+        .alerts()
+        .filter(|a| a.kind == Kind::ClientBanned)
+        .collect();
+    assert_eq!(banned.len(), MAX_OPEN_PER_KIND + 1);
+    let over = banned
+        .iter()
+        .find(|a| a.subject == OVERFLOW_SUBJECT)
+        .expect("the kind's overflow alert");
+    assert_eq!(over.count, 10_000 - MAX_OPEN_PER_KIND as u64);
+    assert!(
+        over.summary.contains("alerts of this kind open"),
+        "{}",
+        over.summary
+    );
+    assert_eq!(
+        over.delivery["all"].wanted, 1,
+        "the overflow alert is delivered"
+    );
+
+    // Later alerts of other kinds still open.
+    assert!(matches!(
+        b.raise(signal(Kind::CredentialStuffing, "POST /login", &[], 3)),
+        Raised::Opened(_)
+    ));
+    assert!(matches!(
+        b.raise(signal(
+            Kind::EgressBlocked,
+            "payments -> 10.9.9.9:443",
+            &[],
+            3
+        )),
+        Raised::Opened(_)
+    ));
+    assert!(b.live_count() <= MAX_OPEN);
+
+    // Resolving frees the room: a new subject of the source gets an alert of its own again.
+    let first = b
+        .alerts()
+        .find(|a| a.subject == "orders -> 10.0.0.0:443")
+        .map(|a| a.id)
+        .unwrap();
+    b.resolve(first);
+    let mut s = signal(Kind::EgressBlocked, "orders -> 192.0.2.1:443", &[], 4);
+    s.group = Some("orders -> *".into());
+    assert!(matches!(b.raise(s), Raised::Opened(_)));
+}
+
+/// Every kind's room fits in the book together with its overflow alert.
+#[test]
+fn every_kind_has_room_of_its_own() {
+    assert!((MAX_OPEN_PER_KIND + 1) * Kind::ALL.len() <= MAX_OPEN);
+    let mut b = Book::new(settings());
+    for kind in Kind::ALL {
+        for i in 0..(MAX_OPEN_PER_KIND + 5) {
+            b.raise(signal(kind, &format!("s{i}"), &[], 1));
+        }
+    }
+    assert_eq!(b.live_count(), (MAX_OPEN_PER_KIND + 1) * Kind::ALL.len());
+    assert_eq!(b.overflow, 5 * Kind::ALL.len() as u64);
 }
 
 #[test]

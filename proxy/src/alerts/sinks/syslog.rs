@@ -106,11 +106,7 @@ impl Syslog {
             Transport::Udp => self.send_udp(msg).await,
             Transport::Tcp | Transport::Tls => {
                 let frame = format!("{} {msg}", msg.len());
-                let result = self.send_stream(frame.as_bytes()).await;
-                if result.is_err() {
-                    self.conn = None;
-                }
-                result
+                self.send_stream(frame.as_bytes()).await
             }
         }
     }
@@ -152,37 +148,43 @@ impl Syslog {
         }
     }
 
+    /// Writes one octet-counted frame. The connection is taken out for the write and put back
+    /// only once the whole frame is flushed: a write that fails, or is abandoned half-way (the
+    /// delivery's timeout drops this future), drops the connection with it, so a partial frame
+    /// is never followed by another frame on the same stream (the receiver would read the next
+    /// frame's bytes as the rest of the cut one, and every frame after it shifted).
     async fn send_stream(&mut self, frame: &[u8]) -> Result<(), String> {
-        if self.conn.is_none() {
-            let tcp = tokio::net::TcpStream::connect(&self.addr)
-                .await
-                .map_err(|e| format!("{}: {e}", self.addr))?;
-            let _ = tcp.set_nodelay(true);
-            let stream: Stream = match &self.tls {
-                None => Box::new(tcp),
-                Some(tls) => {
-                    let host = self
-                        .addr
-                        .rsplit_once(':')
-                        .map_or(self.addr.as_str(), |(h, _)| h)
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_owned();
-                    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
-                        .map_err(|e| format!("{}: {e}", self.addr))?;
-                    Box::new(
-                        tls.connect(name, tcp)
-                            .await
-                            .map_err(|e| format!("{}: tls: {e}", self.addr))?,
-                    )
-                }
-            };
-            self.conn = Some(stream);
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err("no connection".into());
+        let mut conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => connect(&self.addr, self.tls.as_ref()).await?,
         };
         conn.write_all(frame).await.map_err(|e| e.to_string())?;
-        conn.flush().await.map_err(|e| e.to_string())
+        conn.flush().await.map_err(|e| e.to_string())?;
+        self.conn = Some(conn);
+        Ok(())
     }
+}
+
+/// A stream to `addr`, TLS when `tls` is given (the server name is the host of `addr`).
+async fn connect(addr: &str, tls: Option<&tokio_rustls::TlsConnector>) -> Result<Stream, String> {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(Box::new(tcp));
+    };
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
+        .map_err(|e| format!("{addr}: {e}"))?;
+    Ok(Box::new(
+        tls.connect(name, tcp)
+            .await
+            .map_err(|e| format!("{addr}: tls: {e}"))?,
+    ))
 }

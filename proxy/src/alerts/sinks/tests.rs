@@ -1,6 +1,6 @@
 use super::cef;
 use super::syslog::message;
-use super::webhook::{signature, slack_escape, slack_message};
+use super::webhook::{signature, signing_key, slack_escape, slack_message};
 use crate::alerts::model::{Alert, Kind, Severity, State};
 use std::collections::BTreeMap;
 
@@ -85,12 +85,37 @@ fn slack_text_cannot_form_links_or_mentions() {
 }
 
 #[test]
-fn webhook_signature_is_hmac_sha256_of_the_body() {
-    // RFC 4231 test case 2.
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe");
+fn webhook_signature_follows_standard_webhooks() {
+    // The example of the Standard Webhooks specification.
+    let key = signing_key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let body = br#"{"test": 2432232314}"#;
     assert_eq!(
-        signature(&key, b"what do ya want for nothing?"),
-        "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+    // The id and the time are signed: the same body at another time or under another id
+    // does not verify.
+    assert_ne!(
+        signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265331, body),
+        signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    );
+    assert_ne!(
+        signature(&key, "msg_other", 1614265330, body),
+        signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body)
+    );
+    // Any other secret is the key as its bytes.
+    let raw = signing_key("Jefe");
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe"),
+        b"1.2.3.{}",
+    );
+    use base64::Engine as _;
+    assert_eq!(
+        signature(&raw, "1.2", 3, b"{}"),
+        format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
+        )
     );
 }
 

@@ -23,6 +23,27 @@ pub fn handle<B>(
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
+    let (op, param) = match admit(req, auth) {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let raw_query = req.uri().query().unwrap_or("");
+    serve(op, param.as_deref(), raw_query, body, state, auth)
+        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+}
+
+/// The answer to a request refused on its head alone (unknown path, wrong method, missing
+/// credentials, cross-site POST), if it is. The caller reads a request's body only when this
+/// is `None`, so no one without the token can make the server wait for, or buffer, a body.
+pub fn refuse_before_body<B>(req: &Request<B>, auth: &AdminAuth) -> Option<Response<Full<Bytes>>> {
+    admit(req, auth).err()
+}
+
+/// Routing, authentication and the cross-site check: everything decided from the head.
+fn admit<B>(
+    req: &Request<B>,
+    auth: &AdminAuth,
+) -> Result<(Op, Option<String>), Response<Full<Bytes>>> {
     let path = req.uri().path();
     let (op, param) = match routes::find(req.method(), path) {
         Found::Route(op, param) => (op, param),
@@ -35,10 +56,10 @@ pub fn handle<B>(
             if let Ok(v) = allowed.parse() {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
-            return resp;
+            return Err(resp);
         }
         Found::None => {
-            return match (req.method(), assets::find(path)) {
+            return Err(match (req.method(), assets::find(path)) {
                 (&Method::GET | &Method::HEAD, Some(asset)) => assets::serve(asset),
                 (_, Some(_)) => error(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -46,28 +67,26 @@ pub fn handle<B>(
                     "this path accepts GET only",
                 ),
                 (_, None) => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
-            };
+            });
         }
     };
     let open = matches!(op, Op::Healthz | Op::Readyz | Op::Login | Op::Logout);
     let credential = auth.credential(req.headers());
     if !open && credential.is_none() {
-        return error(
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a bearer token or a dashboard login is required",
-        );
+        ));
     }
     if req.method() == Method::POST {
         if let Some(reason) =
             auth::cross_site(req.headers(), credential.unwrap_or(Credential::Cookie))
         {
-            return error(StatusCode::FORBIDDEN, "cross_site", reason);
+            return Err(error(StatusCode::FORBIDDEN, "cross_site", reason));
         }
     }
-    let raw_query = req.uri().query().unwrap_or("");
-    serve(op, param.as_deref(), raw_query, body, state, auth)
-        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+    Ok((op, param))
 }
 
 /// Why a request gets an error answer.

@@ -13,6 +13,6 @@ pub mod layout;
 mod openapi;
 mod state;
 
-pub use api::{handle, MAX_BODY};
+pub use api::{handle, refuse_before_body, MAX_BODY};
 pub use auth::AdminAuth;
 pub use state::{AdminState, AlertFilter, CallPage, CallQuery, CallView, Readiness};

@@ -662,7 +662,10 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         ),
         ("limits.idle_timeout", limits.idle_timeout.is_zero()),
         ("limits.max_connections", limits.max_connections == 0),
-        ("limits.body_idle_timeout", limits.body_idle_timeout.is_zero()),
+        (
+            "limits.body_idle_timeout",
+            limits.body_idle_timeout.is_zero(),
+        ),
     ] {
         if zero {
             check.issue(key, "must be greater than zero");

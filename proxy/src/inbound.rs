@@ -282,17 +282,7 @@ async fn proxy(
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let out = upstream_request(
-        &path,
-        req,
-        pool,
-        upstream,
-        conn,
-        &host,
-        trace,
-        request_id,
-        guard,
-        limits,
-        upgrade,
+        &path, req, pool, upstream, conn, &host, trace, request_id, guard, limits, upgrade,
     )?;
 
     let sent = pool

@@ -4,6 +4,7 @@
 mod conn;
 mod relay;
 mod sniff;
+mod stall;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};

@@ -7,8 +7,8 @@ use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
 use crate::errors::{Health, ProxyError};
 use crate::record::{
-    BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters,
-    CountingBody, ServiceCounters,
+    BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
+    ServiceCounters,
 };
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;

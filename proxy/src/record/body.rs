@@ -274,7 +274,10 @@ impl Drop for CallGuard {
         if let Some(mut rec) = self.rec.take() {
             rec.duration = self.started.elapsed();
             rec.bytes_in = self.bytes_in.load(Relaxed);
-            if !self.complete && rec.error.is_none() {
+            if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
+                rec.error = Some("downstream_stalled");
+                rec.reason = "the client stopped reading the response".into();
+            } else if !self.complete && rec.error.is_none() {
                 rec.error = Some("downstream_aborted");
                 rec.reason = if rec.status.is_some() {
                     "the client went away before the response ended".into()
@@ -363,7 +366,10 @@ impl Body for RecordedBody {
                     Some((limit, Poll::Ready(()))) => {
                         if let Some(rec) = this.guard.as_mut().and_then(|g| g.rec()) {
                             rec.error = Some("upstream_body_timeout");
-                            rec.reason = format!("upstream response body stalled: {}", UpstreamBodyTimeout(limit));
+                            rec.reason = format!(
+                                "upstream response body stalled: {}",
+                                UpstreamBodyTimeout(limit)
+                            );
                         }
                         this.guard.take();
                         // Dropping the upstream body releases its connection.

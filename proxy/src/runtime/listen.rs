@@ -37,6 +37,7 @@ fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
         header_read_timeout: limits.header_read_timeout,
         idle_timeout: idle,
         max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
+        write_stall_timeout: limits.body_idle_timeout,
     }
 }
 
@@ -107,6 +108,21 @@ pub(super) async fn egress(
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let ticket = shared.egress_conns.open();
         let active = shared.active();
+        let cap = active
+            .config
+            .egress
+            .as_ref()
+            .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
+        if shared.egress_conns.count() > cap {
+            shared
+                .recorder
+                .counters()
+                .egress_connections_rejected
+                .fetch_add(1, Relaxed);
+            drop(ticket);
+            drop(stream);
+            continue;
+        }
         let limits = active.config.limits;
         let idle = active
             .egress
@@ -247,16 +263,31 @@ pub(super) async fn admin(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Admin connections are counted here only, for the cap: the drain does not wait for them.
+    let open = Arc::new(crate::server::ConnTracker::default());
     while let Some((stream, _peer)) = accept(&listener, &mut shutdown).await {
+        let ticket = open.open();
+        let admin = shared.active().config.admin.clone();
+        if open.count() > admin.max_connections {
+            shared
+                .recorder
+                .counters()
+                .admin_connections_rejected
+                .fetch_add(1, Relaxed);
+            drop(ticket);
+            drop(stream);
+            continue;
+        }
         let view = Arc::new(AdminView::new(shared.clone()));
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let limits = ConnLimits {
-                header_read_timeout: Duration::from_secs(10),
-                idle_timeout: Duration::from_secs(60),
+                header_read_timeout: admin.read_timeout,
+                idle_timeout: admin.idle_timeout,
                 max_head_bytes: 64 * 1024,
+                write_stall_timeout: admin.idle_timeout,
             };
-            let activity = Arc::new(ConnActivity::default());
+            let activity = Arc::new(ConnActivity::tracked(ticket));
             let seen = activity.clone();
             let svc =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {

@@ -10,7 +10,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
@@ -24,6 +25,9 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     /// Largest request head hyper will buffer (HTTP/1) or accept (HTTP/2 header list).
     pub max_head_bytes: usize,
+    /// A write to the client that waits this long (the client stopped reading) fails the
+    /// connection.
+    pub write_stall_timeout: Duration,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -34,6 +38,7 @@ pub struct ConnLimits {
 pub struct ConnActivity {
     inflight: AtomicUsize,
     changed: Notify,
+    stalled: Arc<AtomicBool>,
     _ticket: Option<ConnTicket>,
 }
 
@@ -44,6 +49,11 @@ impl ConnActivity {
             _ticket: Some(ticket),
             ..ConnActivity::default()
         }
+    }
+
+    /// Whether the connection was cut because the client stopped reading.
+    pub fn write_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
     }
 
     /// A request began.
@@ -101,6 +111,8 @@ pub async fn serve_connection<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let io =
+        super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
     let sniffed = tokio::select! {
         r = tokio::time::timeout(limits.header_read_timeout, sniff(io)) => r,
         _ = super::stopped(&mut shutdown) => return,

@@ -24,8 +24,8 @@ pub fn handle<B>(
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
     let (op, param) = match admit(req, auth) {
-        Ok(found) => found,
-        Err(refused) => return refused,
+        Admission::Pass(op, param) => (op, param),
+        Admission::Decided(refused) => return refused,
     };
     let raw_query = req.uri().query().unwrap_or("");
     serve(op, param.as_deref(), raw_query, body, state, auth)
@@ -36,14 +36,22 @@ pub fn handle<B>(
 /// credentials, cross-site POST), if it is. The caller reads a request's body only when this
 /// is `None`, so no one without the token can make the server wait for, or buffer, a body.
 pub fn refuse_before_body<B>(req: &Request<B>, auth: &AdminAuth) -> Option<Response<Full<Bytes>>> {
-    admit(req, auth).err()
+    match admit(req, auth) {
+        Admission::Pass(..) => None,
+        Admission::Decided(refused) => Some(refused),
+    }
+}
+
+/// What the head of a request decides.
+enum Admission {
+    /// A route the request may use, with its raw parameter.
+    Pass(Op, Option<String>),
+    /// The answer, decided on the head alone: a refusal, or a static file.
+    Decided(Response<Full<Bytes>>),
 }
 
 /// Routing, authentication and the cross-site check: everything decided from the head.
-fn admit<B>(
-    req: &Request<B>,
-    auth: &AdminAuth,
-) -> Result<(Op, Option<String>), Response<Full<Bytes>>> {
+fn admit<B>(req: &Request<B>, auth: &AdminAuth) -> Admission {
     let path = req.uri().path();
     let (op, param) = match routes::find(req.method(), path) {
         Found::Route(op, param) => (op, param),
@@ -56,10 +64,10 @@ fn admit<B>(
             if let Ok(v) = allowed.parse() {
                 resp.headers_mut().insert(header::ALLOW, v);
             }
-            return Err(resp);
+            return Admission::Decided(resp);
         }
         Found::None => {
-            return Err(match (req.method(), assets::find(path)) {
+            return Admission::Decided(match (req.method(), assets::find(path)) {
                 (&Method::GET | &Method::HEAD, Some(asset)) => assets::serve(asset),
                 (_, Some(_)) => error(
                     StatusCode::METHOD_NOT_ALLOWED,
@@ -73,7 +81,7 @@ fn admit<B>(
     let open = matches!(op, Op::Healthz | Op::Readyz | Op::Login | Op::Logout);
     let credential = auth.credential(req.headers());
     if !open && credential.is_none() {
-        return Err(error(
+        return Admission::Decided(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a bearer token or a dashboard login is required",
@@ -83,10 +91,10 @@ fn admit<B>(
         if let Some(reason) =
             auth::cross_site(req.headers(), credential.unwrap_or(Credential::Cookie))
         {
-            return Err(error(StatusCode::FORBIDDEN, "cross_site", reason));
+            return Admission::Decided(error(StatusCode::FORBIDDEN, "cross_site", reason));
         }
     }
-    Ok((op, param))
+    Admission::Pass(op, param)
 }
 
 /// Why a request gets an error answer.

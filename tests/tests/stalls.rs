@@ -221,6 +221,72 @@ async fn a_client_that_stops_reading_is_cut_off_and_its_call_recorded() {
     drop(s);
 }
 
+/// One HTTP/2 frame.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[tokio::test]
+async fn an_http2_client_that_withholds_flow_control_credit_is_cut_off() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "limits: { body_idle_timeout: 300ms }")).await;
+    let mut s = TcpStream::connect(px.inbound).await.unwrap();
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: the client never lets a stream send a byte of body,
+    // while the connection itself stays readable.
+    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    out.extend(frame(4, 0, 0, &[0, 4, 0, 0, 0, 0]));
+    // GET http://x/stream/1048576, literal headers without indexing.
+    let mut block = vec![0x82, 0x86, 0x41, 1, b'x', 0x04, 15];
+    block.extend_from_slice(b"/stream/1048576");
+    out.extend(frame(1, 0x5, 1, &block));
+    s.write_all(&out).await.unwrap();
+
+    let mut kinds = Vec::new();
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    'read: loop {
+        while buf.len() >= 9 {
+            let len =
+                (usize::from(buf[0]) << 16) | (usize::from(buf[1]) << 8) | usize::from(buf[2]);
+            if buf.len() < 9 + len {
+                break;
+            }
+            let (kind, flags) = (buf[3], buf[4]);
+            let stream = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) & 0x7fff_ffff;
+            buf.drain(..9 + len);
+            kinds.push(kind);
+            if kind == 4 && flags & 1 == 0 {
+                s.write_all(&frame(4, 1, 0, &[])).await.unwrap();
+            }
+            if stream == 1 && kind == 3 {
+                break 'read;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, s.read(&mut chunk)).await {
+            Err(_) => panic!("stream 1 was never reset; frames so far {kinds:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => panic!("connection closed; frames {kinds:?}"),
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    // Response headers (1), then the reset (3); never a DATA frame (0).
+    assert!(kinds.contains(&1), "{kinds:?}");
+    assert!(!kinds.contains(&0), "{kinds:?}");
+    let call = eventually("the stalled HTTP/2 call to be recorded", || async {
+        let page = px.admin_json("/api/calls?limit=10").await;
+        page["calls"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["path"] == "/stream/1048576").cloned())
+    })
+    .await;
+    assert_eq!(call["error"], "downstream_stalled");
+    assert_eq!(call["protocol"], "h2");
+}
+
 /// Opens `n` connections to `addr` and has each answered once, so the listener holds them.
 async fn hold(addr: SocketAddr, request: &[u8], n: usize) -> Vec<TcpStream> {
     let mut held = Vec::new();

@@ -307,15 +307,31 @@ pub struct RecordedBody {
     inner: ResponseBody,
     guard: Option<CallGuard>,
     idle: Option<IdleTimer>,
+    /// On HTTP/2: tells the stream's watch when the body waits for the client.
+    clock: Option<Arc<crate::server::StreamClock>>,
 }
 
 impl RecordedBody {
     /// Wraps `inner`; `guard` finishes when the body ends or is dropped.
     pub fn new(inner: ResponseBody, guard: Option<CallGuard>) -> Self {
+        let empty = match &inner {
+            ResponseBody::Upstream(b) => b.is_end_stream(),
+            ResponseBody::Local(b) => b.is_end_stream(),
+        };
+        // An empty body is over with the headers; any other waits for its client from now.
+        let clock = if empty {
+            None
+        } else {
+            crate::server::current_stream_clock()
+        };
+        if let Some(c) = &clock {
+            c.waiting_on_client();
+        }
         RecordedBody {
             inner,
             guard,
             idle: None,
+            clock,
         }
     }
 
@@ -336,6 +352,14 @@ impl RecordedBody {
 
 impl Drop for RecordedBody {
     fn drop(&mut self) {
+        if self.clock.as_ref().is_some_and(|c| c.was_cut()) {
+            if let Some(rec) = self.guard.as_mut().and_then(|g| g.rec()) {
+                if rec.error.is_none() {
+                    rec.error = Some("downstream_stalled");
+                    rec.reason = "the client stopped taking the response".into();
+                }
+            }
+        }
         // hyper may never poll a body that is empty from the start.
         if self.is_end_stream() {
             self.finish();
@@ -352,6 +376,9 @@ impl Body for RecordedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(c) = &this.clock {
+            c.asked();
+        }
         let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
             ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
@@ -388,6 +415,9 @@ impl Body for RecordedBody {
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
+                if let Some(c) = &self.clock {
+                    c.waiting_on_client();
+                }
                 if let (Some(data), Some(g)) = (frame.data_ref(), self.guard.as_mut()) {
                     g.add_out(data.len() as u64);
                 }

@@ -7,7 +7,7 @@ use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -148,12 +148,15 @@ pub async fn serve_connection<I, S, B>(
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             let mut conn = Box::pin(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
-                    .max_concurrent_streams(256)
-                    .keep_alive_interval(Some(Duration::from_secs(30)))
-                    .serve_connection(TokioIo::new(io), service),
+                // Each stream's task is watched for a client that takes nothing of its response.
+                hyper::server::conn::http2::Builder::new(super::StreamExecutor {
+                    limit: limits.write_stall_timeout,
+                })
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(256)
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .serve_connection(TokioIo::new(io), service),
             );
             drive(
                 conn.as_mut(),

@@ -395,3 +395,27 @@ async fn a_slow_admin_body_is_cut_off_at_the_read_timeout() {
     assert_eq!(statuses(&got), [408], "{}", String::from_utf8_lossy(&got));
     assert!(String::from_utf8_lossy(&got).contains("request_timeout"));
 }
+
+#[tokio::test]
+async fn a_slow_caller_body_on_egress_is_the_callers_fault() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(
+        "egress:\n  listen: 127.0.0.1:0\n  sources: [ { cidr: 127.0.0.0/8, service: orders } ]\nenclave:\n  networks: [127.0.0.0/8]\nlimits: { request_timeout: 300ms }\n",
+    ))
+    .await;
+    let egress = px.sightline.egress_addr().unwrap();
+    let mut s = TcpStream::connect(egress).await.unwrap();
+    s.write_all(
+        format!(
+            "POST http://{0}/sink HTTP/1.1\r\nHost: {0}\r\nContent-Length: 1000\r\n\r\na",
+            up.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let got = read_until_closed(&mut s, PATIENCE).await;
+    assert_eq!(statuses(&got), [408], "{}", String::from_utf8_lossy(&got));
+    let call = px.call(&request_id(&got)).await;
+    assert_eq!(call["error"], "client_timeout");
+}

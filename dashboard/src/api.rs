@@ -23,12 +23,44 @@ pub fn handle<B>(
     state: &dyn AdminState,
     auth: &AdminAuth,
 ) -> Response<Full<Bytes>> {
+    let (op, param) = match admit(req, auth) {
+        Admission::Pass(op, param) => (op, param),
+        Admission::Decided(refused) => return refused,
+    };
+    if matches!(op, Op::Logout) {
+        auth.end_sessions(req.headers());
+    }
+    let raw_query = req.uri().query().unwrap_or("");
+    serve(op, param.as_deref(), raw_query, body, state, auth)
+        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+}
+
+/// The answer to a request refused on its head alone (unknown path, wrong method, missing
+/// credentials, cross-site POST), if it is. The caller reads a request's body only when this
+/// is `None`, so no one without the token can make the server wait for, or buffer, a body.
+pub fn refuse_before_body<B>(req: &Request<B>, auth: &AdminAuth) -> Option<Response<Full<Bytes>>> {
+    match admit(req, auth) {
+        Admission::Pass(..) => None,
+        Admission::Decided(refused) => Some(refused),
+    }
+}
+
+/// What the head of a request decides.
+enum Admission {
+    /// A route the request may use, with its raw parameter.
+    Pass(Op, Option<String>),
+    /// The answer, decided on the head alone: a refusal, or a static file.
+    Decided(Response<Full<Bytes>>),
+}
+
+/// Routing, authentication and the cross-site check: everything decided from the head.
+fn admit<B>(req: &Request<B>, auth: &AdminAuth) -> Admission {
     if let Some(reason) = auth.misdirected(req) {
-        return error(
+        return Admission::Decided(error(
             StatusCode::MISDIRECTED_REQUEST,
             "misdirected_request",
             reason,
-        );
+        ));
     }
     let path = req.uri().path();
     let (op, param) = match routes::find(req.method(), path) {
@@ -41,10 +73,10 @@ pub fn handle<B>(
             );
             resp.headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
-            return resp;
+            return Admission::Decided(resp);
         }
         Found::None => {
-            return match (req.method(), assets::find(path)) {
+            return Admission::Decided(match (req.method(), assets::find(path)) {
                 (&Method::GET | &Method::HEAD, Some(asset)) => assets::serve(asset),
                 (_, Some(_)) => {
                     let mut resp = error(
@@ -57,31 +89,26 @@ pub fn handle<B>(
                     resp
                 }
                 (_, None) => error(StatusCode::NOT_FOUND, "not_found", "no such admin path"),
-            };
+            });
         }
     };
     let open = matches!(op, Op::Healthz | Op::Readyz | Op::Login | Op::Logout);
     let credential = auth.credential(req.headers());
     if !open && credential.is_none() {
-        return error(
+        return Admission::Decided(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a bearer token or a dashboard login is required",
-        );
+        ));
     }
     if req.method() == Method::POST {
         if let Some(reason) =
             auth::cross_site(req.headers(), credential.unwrap_or(Credential::Cookie))
         {
-            return error(StatusCode::FORBIDDEN, "cross_site", reason);
+            return Admission::Decided(error(StatusCode::FORBIDDEN, "cross_site", reason));
         }
     }
-    if matches!(op, Op::Logout) {
-        auth.end_sessions(req.headers());
-    }
-    let raw_query = req.uri().query().unwrap_or("");
-    serve(op, param.as_deref(), raw_query, body, state, auth)
-        .unwrap_or_else(|r| error(r.status, r.error, &r.reason))
+    Admission::Pass(op, param)
 }
 
 /// Why a request gets an error answer.

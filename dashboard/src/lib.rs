@@ -14,7 +14,7 @@ mod openapi;
 mod state;
 pub mod views;
 
-pub use api::{handle, MAX_BODY};
+pub use api::{handle, refuse_before_body, MAX_BODY};
 pub use auth::{AdminAuth, Sessions, DEFAULT_SESSION_LIFETIME, MAX_SESSIONS};
 pub use state::{AdminState, AlertAction, AlertFilter, CallQuery};
 pub use views::{CallPage, CallView, Readiness};

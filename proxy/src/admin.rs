@@ -80,17 +80,32 @@ impl AdminView {
         if head.method() == http::Method::GET || head.method() == http::Method::HEAD {
             return self.handle_streaming(&head);
         }
+        // Authentication and routing first: a body is read only for a request that may have
+        // one answered, and within the read timeout.
+        let auth = self.auth();
+        let read_timeout = self.shared.active().config.admin.read_timeout;
+        if let Some(refused) = sightline_dashboard::refuse_before_body(&head, &auth) {
+            return refused.map(BodyExt::boxed_unsync);
+        }
         let limited = http_body_util::Limited::new(body, sightline_dashboard::MAX_BODY);
-        let resp = match limited.collect().await {
-            Ok(collected) => self.handle(&head, &collected.to_bytes()),
+        let resp = match tokio::time::timeout(read_timeout, limited.collect()).await {
+            Ok(Ok(collected)) => {
+                sightline_dashboard::handle(&head, &collected.to_bytes(), self, &auth)
+            }
+            Ok(Err(_)) => body_error(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "bad_body",
+                "the body is too large or broken",
+            ),
             Err(_) => {
-                let mut resp = Response::new(Full::new(Bytes::from_static(
-                    b"{\"error\":\"bad_body\",\"reason\":\"the body is too large or broken\"}",
-                )));
-                *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                let mut resp = body_error(
+                    http::StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    &format!("the request body did not arrive within {read_timeout:?}"),
+                );
                 resp.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
                 );
                 resp
             }
@@ -124,6 +139,18 @@ impl AdminView {
         );
         resp
     }
+}
+
+/// A JSON error answer for a body that could not be read.
+fn body_error(status: http::StatusCode, error: &str, reason: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "error": error, "reason": reason });
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 impl AdminState for AdminView {

@@ -110,6 +110,8 @@ pub struct EgressConfig {
     pub connect_timeout: Duration,
     /// A tunnel or connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
+    /// Maximum concurrent connections on the egress listener.
+    pub max_connections: usize,
     /// TLS on the egress listener; with `client_ca`, a client certificate identifies the caller.
     pub tls: Option<InboundTls>,
     /// Client-certificate identities (URI or DNS SAN) and the service each one is.
@@ -150,6 +152,9 @@ impl EnclaveConfig {
     }
 }
 
+/// Default `egress.max_connections`.
+pub const EGRESS_MAX_CONNECTIONS: usize = 10_000;
+
 /// Default egress listen address.
 pub const DEFAULT_EGRESS: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 3128);
@@ -187,6 +192,21 @@ pub struct AdminConfig {
     pub tls: Option<InboundTls>,
     /// How long a dashboard login lasts; the server forgets the session after it.
     pub session_lifetime: Duration,
+    /// Maximum concurrent connections on the admin listener.
+    pub max_connections: usize,
+    /// Time to receive a request's headers, and then its body.
+    pub read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl AdminConfig {
+    /// Default `admin.max_connections`: dashboards, scrapers and alert streams are few.
+    pub const MAX_CONNECTIONS: usize = 256;
+    /// Default `admin.read_timeout`.
+    pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default `admin.idle_timeout`.
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 /// The inbound listener.
@@ -298,6 +318,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Maximum concurrent client connections on the inbound listener.
     pub max_connections: usize,
+    /// A request or response body (inbound, and egress forwarding) that moves no byte for
+    /// this long is cut off, and so is a client connection whose writes make no progress
+    /// for this long (a client that stopped reading).
+    pub body_idle_timeout: Duration,
     /// On shutdown, time allowed for in-flight requests to finish.
     pub drain_timeout: Duration,
 }
@@ -313,6 +337,7 @@ impl Default for Limits {
             upstream_connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            body_idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -471,12 +496,33 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             .admin
             .session_lifetime
             .map_or(sightline_dashboard::DEFAULT_SESSION_LIFETIME, |d| d.0),
+        max_connections: raw
+            .admin
+            .max_connections
+            .unwrap_or(AdminConfig::MAX_CONNECTIONS),
+        read_timeout: raw
+            .admin
+            .read_timeout
+            .map_or(AdminConfig::READ_TIMEOUT, |d| d.0),
+        idle_timeout: raw
+            .admin
+            .idle_timeout
+            .map_or(AdminConfig::IDLE_TIMEOUT, |d| d.0),
     };
     if admin.session_lifetime < Duration::from_secs(1) {
         check.issue(
             "admin.session_lifetime",
             "use a session lifetime of at least 1s",
         );
+    }
+    for (key, zero) in [
+        ("admin.max_connections", admin.max_connections == 0),
+        ("admin.read_timeout", admin.read_timeout.is_zero()),
+        ("admin.idle_timeout", admin.idle_timeout.is_zero()),
+    ] {
+        if zero {
+            check.issue(key, "must be greater than zero");
+        }
     }
     if !admin.listen.ip().is_loopback() && admin.token.is_none() {
         check.issue(
@@ -617,6 +663,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             .map_or(d.upstream_connect_timeout, |v| v.0),
         idle_timeout: l.idle_timeout.map_or(d.idle_timeout, |v| v.0),
         max_connections: l.max_connections.unwrap_or(d.max_connections),
+        body_idle_timeout: l.body_idle_timeout.map_or(d.body_idle_timeout, |v| v.0),
         drain_timeout: l.drain_timeout.map_or(d.drain_timeout, |v| v.0),
     };
     for (key, zero) in [
@@ -631,6 +678,10 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         ),
         ("limits.idle_timeout", limits.idle_timeout.is_zero()),
         ("limits.max_connections", limits.max_connections == 0),
+        (
+            "limits.body_idle_timeout",
+            limits.body_idle_timeout.is_zero(),
+        ),
     ] {
         if zero {
             check.issue(key, "must be greater than zero");
@@ -660,6 +711,9 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             if d.is_some_and(|d| d.0.is_zero()) {
                 check.issue(key, "must be greater than zero");
             }
+        }
+        if e.max_connections == Some(0) {
+            check.issue("egress.max_connections", "must be greater than zero");
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, s) in e.sources.iter().enumerate() {
@@ -709,6 +763,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 .collect(),
             connect_timeout: e.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
             idle_timeout: e.idle_timeout.map_or(Duration::from_secs(300), |d| d.0),
+            max_connections: e.max_connections.unwrap_or(EGRESS_MAX_CONNECTIONS),
             tls: egress_tls,
             identities: e
                 .identities

@@ -58,6 +58,8 @@ pub struct EgressRuntime {
     pub idle_timeout: Duration,
     /// Time for a forwarded request's response headers (`limits.request_timeout`).
     pub request_timeout: Duration,
+    /// Time a forwarded body may move no byte (`limits.body_idle_timeout`).
+    pub body_idle_timeout: Duration,
 }
 
 impl std::fmt::Debug for EgressRuntime {
@@ -121,6 +123,7 @@ impl EgressRuntime {
             connect_timeout: egress.connect_timeout,
             idle_timeout: egress.idle_timeout,
             request_timeout: config.limits.request_timeout,
+            body_idle_timeout: config.limits.body_idle_timeout,
         }
     }
 
@@ -178,7 +181,8 @@ pub async fn handle(
             );
             Response::from_parts(
                 parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
+                RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
+                    .idle_timeout(rt.body_idle_timeout),
             )
         }
         Ok(Outcome::Tunnel(upgrade, stream, host)) => {
@@ -286,7 +290,7 @@ async fn proxy(
         trace,
         request_id,
         guard,
-        rt.request_timeout,
+        (rt.request_timeout, rt.body_idle_timeout),
     )
     .await?;
     Ok(Outcome::Response(resp))
@@ -378,7 +382,7 @@ async fn forward(
     trace: &TraceContext,
     request_id: &str,
     guard: &mut CallGuard,
-    timeout: Duration,
+    (timeout, idle): (Duration, Duration),
 ) -> Result<Response<Incoming>, ProxyError> {
     let (mut parts, body) = req.into_parts();
     let pq = parts
@@ -402,7 +406,8 @@ async fn forward(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
-    let body = crate::record::CountingBody::new(body, guard.bytes_in(), None);
+    let body = crate::record::CountingBody::new(body, guard.bytes_in(), None).idle_timeout(idle);
+    let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -414,8 +419,11 @@ async fn forward(
     });
     let resp = tokio::time::timeout(timeout, send.send_request(req))
         .await
-        .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
+        .map_err(|e| {
+            crate::upstream::request_body_fault(&e)
+                .unwrap_or_else(|| ProxyError::Upstream(e.to_string()))
+        })?;
     let elapsed = guard.elapsed();
     if let Some(rec) = guard.rec() {
         rec.status = Some(resp.status().as_u16());

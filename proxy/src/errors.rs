@@ -55,6 +55,10 @@ pub enum ProxyError {
     /// The upstream accepted but did not answer in time.
     #[error("upstream did not respond within {0:?}")]
     UpstreamTimeout(Duration),
+    /// The client was still sending its request body when the time ran out: at
+    /// `request_timeout`, or after `body_idle_timeout` without a byte.
+    #[error("the client did not send its request body in time ({0:?})")]
+    ClientTimeout(Duration),
     /// The upstream broke the exchange (reset, malformed response).
     #[error("upstream failed: {0}")]
     Upstream(String),
@@ -88,6 +92,7 @@ impl ProxyError {
             ProxyError::UpstreamConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            ProxyError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::ProxyAuth(_) => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
             ProxyError::EgressBlocked(_) => StatusCode::FORBIDDEN,
             ProxyError::Resolve(_) => StatusCode::BAD_GATEWAY,
@@ -111,21 +116,78 @@ impl ProxyError {
             ProxyError::UpstreamConnectTimeout(_) => "upstream_connect_timeout",
             ProxyError::UpstreamTimeout(_) => "upstream_timeout",
             ProxyError::Upstream(_) => "upstream_failed",
+            ProxyError::ClientTimeout(_) => "client_timeout",
             ProxyError::ProxyAuth(_) => "proxy_auth_required",
             ProxyError::EgressBlocked(_) => "egress_blocked",
             ProxyError::Resolve(_) => "dns_failed",
         }
     }
 
-    /// Whether the upstream is to blame (counts toward its ejection).
-    pub fn is_gateway_failure(&self) -> bool {
-        matches!(
-            self,
+    /// Who caused this failure. Only [`Fault::Upstream`] counts toward an upstream's
+    /// ejection; the others say nothing about its health.
+    pub fn fault(&self) -> Fault {
+        match self {
             ProxyError::UpstreamConnect(_)
-                | ProxyError::UpstreamConnectTimeout(_)
-                | ProxyError::UpstreamTimeout(_)
-                | ProxyError::Upstream(_)
-        )
+            | ProxyError::UpstreamConnectTimeout(_)
+            | ProxyError::UpstreamTimeout(_)
+            | ProxyError::Upstream(_)
+            | ProxyError::Resolve(_) => Fault::Upstream,
+            ProxyError::BadRequest(_)
+            | ProxyError::HeadersTooLarge(_)
+            | ProxyError::UriTooLong(_)
+            | ProxyError::BodyTooLarge(_)
+            | ProxyError::ClientTimeout(_)
+            | ProxyError::NoRoute
+            | ProxyError::ProxyAuth(_) => Fault::Client,
+            ProxyError::Limited { .. }
+            | ProxyError::ClientBlocked(_)
+            | ProxyError::Overloaded
+            | ProxyError::NoHealthyUpstream(_)
+            | ProxyError::ShuttingDown
+            | ProxyError::EgressBlocked(_) => Fault::Proxy,
+        }
+    }
+}
+
+/// Who caused a failed call: the upstream (or destination), the client, or the proxy's own
+/// decision. Like a local-origin error in other proxies' outlier detection, a client's fault
+/// (a slow or broken request body) never counts against the upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The upstream refused, reset, broke the exchange or did not answer in time.
+    Upstream,
+    /// The client sent something wrong, too large, or too slowly.
+    Client,
+    /// The proxy refused the call by its own rules.
+    Proxy,
+}
+
+/// What a finished exchange says about an upstream's health, for passive ejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// The upstream answered (any status but 502, 503 or 504): its failure count resets.
+    Answered,
+    /// The upstream failed: counts toward ejection.
+    Failed,
+    /// The call failed for a reason that is not the upstream's: the count is left alone.
+    NotJudged,
+}
+
+impl Health {
+    /// The verdict for an upstream's response status.
+    pub fn of_status(status: StatusCode) -> Health {
+        match status.as_u16() {
+            502..=504 => Health::Failed,
+            _ => Health::Answered,
+        }
+    }
+
+    /// The verdict for a failed exchange.
+    pub fn of_error(err: &ProxyError) -> Health {
+        match err.fault() {
+            Fault::Upstream => Health::Failed,
+            Fault::Client | Fault::Proxy => Health::NotJudged,
+        }
     }
 }
 
@@ -190,6 +252,7 @@ mod tests {
             (ProxyError::ShuttingDown, 503),
             (ProxyError::UpstreamConnectTimeout(d), 504),
             (ProxyError::UpstreamTimeout(d), 504),
+            (ProxyError::ClientTimeout(d), 408),
             (ProxyError::ProxyAuth("x"), 407),
             (ProxyError::EgressBlocked("metadata".into()), 403),
             (ProxyError::Resolve("nx".into()), 502),
@@ -216,6 +279,29 @@ mod tests {
             assert_eq!(v["request_id"], "req-1");
             assert!(!v["reason"].as_str().unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn only_the_upstreams_own_failures_count_against_it() {
+        let d = Duration::from_secs(1);
+        assert_eq!(
+            Health::of_error(&ProxyError::UpstreamTimeout(d)),
+            Health::Failed
+        );
+        assert_eq!(
+            Health::of_error(&ProxyError::UpstreamConnect("refused".into())),
+            Health::Failed
+        );
+        for client in [
+            ProxyError::ClientTimeout(d),
+            ProxyError::BadRequest("request body malformed or cut off"),
+            ProxyError::BodyTooLarge(1),
+        ] {
+            assert_eq!(client.fault(), Fault::Client, "{client}");
+            assert_eq!(Health::of_error(&client), Health::NotJudged, "{client}");
+        }
+        assert_eq!(Health::of_status(StatusCode::BAD_GATEWAY), Health::Failed);
+        assert_eq!(Health::of_status(StatusCode::NOT_FOUND), Health::Answered);
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod normalize;
 pub mod router;
 mod tunnel;
 
-use crate::errors::{rescue, ProxyError};
+use crate::errors::{rescue, Health, ProxyError};
 use crate::record::{
     CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
 };
@@ -170,7 +170,8 @@ pub async fn handle(
             }
             Response::from_parts(
                 parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
+                RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
+                    .idle_timeout(active.config.limits.body_idle_timeout),
             )
         }
         Ok(Outcome::Upgraded(resp, client, upstream)) => {
@@ -281,17 +282,7 @@ async fn proxy(
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let out = upstream_request(
-        &path,
-        req,
-        pool,
-        upstream,
-        conn,
-        &host,
-        trace,
-        request_id,
-        guard,
-        limits.max_request_body,
-        upgrade,
+        &path, req, pool, upstream, conn, &host, trace, request_id, guard, limits, upgrade,
     )?;
 
     let sent = pool
@@ -301,12 +292,12 @@ async fn proxy(
     let resp = match sent {
         Ok(resp) => resp,
         Err(e) => {
-            pool.report(upstream, e.is_gateway_failure());
+            pool.report(upstream, Health::of_error(&e));
             return Err(e);
         }
     };
     let status = resp.status();
-    pool.report(upstream, matches!(status.as_u16(), 502..=504));
+    pool.report(upstream, Health::of_status(status));
     if let Some(rec) = guard.rec() {
         rec.status = Some(status.as_u16());
         rec.upstream_latency = Some(elapsed);
@@ -378,7 +369,7 @@ fn upstream_request(
     trace: &TraceContext,
     request_id: &str,
     guard: &CallGuard,
-    max_body: Option<u64>,
+    limits: &crate::config::Limits,
     upgrade: bool,
 ) -> Result<Request<CountingBody>, ProxyError> {
     let (mut parts, body) = req.into_parts();
@@ -408,7 +399,8 @@ fn upstream_request(
     let body = if upgrade {
         CountingBody::empty(guard.bytes_in())
     } else {
-        CountingBody::new(body, guard.bytes_in(), max_body)
+        CountingBody::new(body, guard.bytes_in(), limits.max_request_body)
+            .idle_timeout(limits.body_idle_timeout)
     };
     Ok(Request::from_parts(parts, body))
 }

@@ -136,6 +136,8 @@ pub fn render(shared: &Shared) -> String {
         ("sightline_records_processed_total", "counter", "Records the recorder has processed.", c.records_processed.load(Relaxed)),
         ("sightline_connections_accepted_total", "counter", "Inbound client connections accepted.", c.connections_accepted.load(Relaxed)),
         ("sightline_connections_rejected_total", "counter", "Inbound connections refused at limits.max_connections.", c.connections_rejected.load(Relaxed)),
+        ("sightline_egress_connections_rejected_total", "counter", "Egress connections refused at egress.max_connections.", c.egress_connections_rejected.load(Relaxed)),
+        ("sightline_admin_connections_rejected_total", "counter", "Admin connections refused at admin.max_connections.", c.admin_connections_rejected.load(Relaxed)),
         ("sightline_connections_active", "gauge", "Inbound client connections open now (upgraded tunnels included).", shared.inbound_conns.count() as u64),
         ("sightline_egress_connections_active", "gauge", "Egress connections open now (CONNECT tunnels included).", shared.egress_conns.count() as u64),
         ("sightline_tls_handshake_failures_total", "counter", "TLS handshakes (inbound and egress listeners) that failed or timed out.", c.tls_handshake_failures.load(Relaxed)),

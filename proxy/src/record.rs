@@ -9,7 +9,8 @@ pub mod events;
 mod recorder;
 
 pub use body::{
-    BodyLimitExceeded, CallGuard, ClientBodyFailed, CountingBody, RecordedBody, ResponseBody,
+    BodyLimitExceeded, CallGuard, ClientBodyFailed, ClientBodyTimeout, ClientSending, CountingBody,
+    RecordedBody, ResponseBody, UpstreamBodyTimeout,
 };
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass};

@@ -4,10 +4,13 @@
 mod conn;
 mod relay;
 mod sniff;
+mod stall;
+mod stream_watch;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};
 pub use relay::relay;
+pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};
 
 /// Returns once `shutdown` turns true (or its sender is gone).

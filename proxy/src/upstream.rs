@@ -5,8 +5,11 @@ mod client;
 
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
-use crate::errors::ProxyError;
-use crate::record::{BodyLimitExceeded, ClientBodyFailed, Counters, CountingBody, ServiceCounters};
+use crate::errors::{Health, ProxyError};
+use crate::record::{
+    BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
+    ServiceCounters,
+};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -101,11 +104,17 @@ impl ServicePool {
             .ok_or_else(|| ProxyError::NoHealthyUpstream(self.name.to_string()))
     }
 
-    /// Records the outcome of a call to `upstream`; enough consecutive gateway failures eject it.
-    pub fn report(&self, upstream: &Upstream, gateway_failure: bool) {
-        if !gateway_failure {
-            upstream.failures.store(0, Relaxed);
-            return;
+    /// Records the outcome of a call to `upstream`; enough consecutive failures of its own
+    /// eject it. A call that failed for another reason (the client's, the proxy's) neither
+    /// counts nor resets the count, so no client can take an upstream out of rotation.
+    pub fn report(&self, upstream: &Upstream, health: Health) {
+        match health {
+            Health::Answered => {
+                upstream.failures.store(0, Relaxed);
+                return;
+            }
+            Health::NotJudged => return,
+            Health::Failed => {}
         }
         let failures = upstream.failures.fetch_add(1, Relaxed) + 1;
         if failures >= self.ejection.consecutive_failures {
@@ -157,26 +166,53 @@ impl ServicePool {
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<http::Response<Incoming>, ProxyError> {
+        let sending = req.body().client_sending();
         match tokio::time::timeout(timeout, self.client.request(req)).await {
-            Err(_) => Err(ProxyError::UpstreamTimeout(timeout)),
+            Err(_) => Err(timed_out(timeout, &sending)),
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(classify(&e, connect_timeout)),
         }
     }
 }
 
+/// The cause when no response headers came within `timeout`: the client's when its request
+/// body was still arriving (408, like a client body timeout), else the upstream's (504).
+pub(crate) fn timed_out(timeout: Duration, sending: &ClientSending) -> ProxyError {
+    if sending.waiting() {
+        ProxyError::ClientTimeout(timeout)
+    } else {
+        ProxyError::UpstreamTimeout(timeout)
+    }
+}
+
+/// The client's part in a failed exchange, if the request body it sent is what failed:
+/// too large, malformed or cut off, or stalled.
+pub(crate) fn request_body_fault(e: &(dyn std::error::Error + 'static)) -> Option<ProxyError> {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(limit) = s.downcast_ref::<BodyLimitExceeded>() {
+            return Some(ProxyError::BodyTooLarge(limit.0));
+        }
+        if s.downcast_ref::<ClientBodyFailed>().is_some() {
+            return Some(ProxyError::BadRequest("request body malformed or cut off"));
+        }
+        if let Some(t) = s.downcast_ref::<ClientBodyTimeout>() {
+            return Some(ProxyError::ClientTimeout(t.0));
+        }
+        source = s.source();
+    }
+    None
+}
+
 /// Names the cause of a client error.
 fn classify(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) -> ProxyError {
+    if let Some(client) = request_body_fault(e) {
+        return client;
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     let mut root = e.to_string();
     let mut timed_out = false;
     while let Some(s) = source {
-        if let Some(limit) = s.downcast_ref::<BodyLimitExceeded>() {
-            return ProxyError::BodyTooLarge(limit.0);
-        }
-        if s.downcast_ref::<ClientBodyFailed>().is_some() {
-            return ProxyError::BadRequest("request body malformed or cut off");
-        }
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }

@@ -661,3 +661,39 @@ fn alert_and_history_queries_are_checked() {
     assert_eq!(get("/api/calls/r1", &open).0, StatusCode::OK);
     assert_eq!(get("/api/calls/r2", &open).0, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn the_head_alone_refuses_a_post_before_its_body_is_read() {
+    let auth = AdminAuth {
+        token: Some("0123456789abcdef0123".into()),
+        ..AdminAuth::default()
+    };
+    let post = |path: &str, bearer: bool| {
+        let mut b = Request::post(path).header("host", "127.0.0.1:9900");
+        if bearer {
+            b = b.header("authorization", "Bearer 0123456789abcdef0123");
+        }
+        b.body(()).unwrap()
+    };
+    let refused = |req: &Request<()>| refuse_before_body(req, &auth).map(|r| r.status());
+    assert_eq!(
+        refused(&post("/api/bans/lift", false)),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    assert_eq!(
+        refused(&post("/api/nope", true)),
+        Some(StatusCode::NOT_FOUND)
+    );
+    assert_eq!(
+        refused(&post("/api/calls", true)),
+        Some(StatusCode::METHOD_NOT_ALLOWED)
+    );
+    // Without the bearer token, a POST must prove it is not cross-site before its body.
+    let cookie_less = Request::post("/api/login")
+        .header("host", "127.0.0.1:9900")
+        .body(())
+        .unwrap();
+    assert_eq!(refused(&cookie_less), Some(StatusCode::FORBIDDEN));
+    // A request that may be answered is left for its body to be read.
+    assert_eq!(refused(&post("/api/bans/lift", true)), None);
+}

@@ -69,6 +69,7 @@ pub(crate) struct EgressFile {
     pub credentials: Vec<CredentialFile>,
     pub connect_timeout: Option<Dur>,
     pub idle_timeout: Option<Dur>,
+    pub max_connections: Option<usize>,
     pub tls: Option<InboundTlsFile>,
     #[serde(default)]
     pub identities: Vec<IdentityFile>,
@@ -184,6 +185,9 @@ pub(crate) struct AdminFile {
     pub token: Option<String>,
     pub tls: Option<InboundTlsFile>,
     pub session_lifetime: Option<Dur>,
+    pub max_connections: Option<usize>,
+    pub read_timeout: Option<Dur>,
+    pub idle_timeout: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -274,6 +278,7 @@ pub(crate) struct LimitsFile {
     pub upstream_connect_timeout: Option<Dur>,
     pub idle_timeout: Option<Dur>,
     pub max_connections: Option<usize>,
+    pub body_idle_timeout: Option<Dur>,
     pub drain_timeout: Option<Dur>,
 }
 

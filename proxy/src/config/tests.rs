@@ -242,3 +242,40 @@ fn a_step_out_of_range_or_longer_than_the_persistence_is_refused() {
         assert!(err.contains(key), "{analysis}: {err}");
     }
 }
+
+#[test]
+fn body_idle_timeout_and_listener_caps_have_defaults_and_must_be_positive() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.limits.body_idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.admin.max_connections, AdminConfig::MAX_CONNECTIONS);
+    assert_eq!(c.admin.read_timeout, AdminConfig::READ_TIMEOUT);
+    assert_eq!(c.admin.idle_timeout, AdminConfig::IDLE_TIMEOUT);
+
+    let text = format!(
+        "{GOOD}  body_idle_timeout: 5s\nadmin: {{ max_connections: 8, read_timeout: 2s, idle_timeout: 30s }}\negress: {{ max_connections: 50 }}\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.limits.body_idle_timeout, Duration::from_secs(5));
+    assert_eq!(c.admin.max_connections, 8);
+    assert_eq!(c.admin.read_timeout, Duration::from_secs(2));
+    assert_eq!(c.admin.idle_timeout, Duration::from_secs(30));
+    assert_eq!(c.egress.as_ref().map(|e| e.max_connections), Some(50));
+    assert_eq!(
+        parse(&format!("{GOOD}egress: {{}}\n"))
+            .unwrap()
+            .egress
+            .map(|e| e.max_connections),
+        Some(EGRESS_MAX_CONNECTIONS)
+    );
+
+    for (extra, key) in [
+        ("  body_idle_timeout: 0s\n", "limits.body_idle_timeout"),
+        ("admin: { max_connections: 0 }\n", "admin.max_connections"),
+        ("admin: { read_timeout: 0s }\n", "admin.read_timeout"),
+        ("admin: { idle_timeout: 0s }\n", "admin.idle_timeout"),
+        ("egress: { max_connections: 0 }\n", "egress.max_connections"),
+    ] {
+        let err = parse(&format!("{GOOD}{extra}")).unwrap_err();
+        assert!(err.issues.iter().any(|i| i.key == key), "{extra}: {err}");
+    }
+}

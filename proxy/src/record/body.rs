@@ -11,7 +11,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -26,13 +27,83 @@ pub struct BodyLimitExceeded(pub u64);
 #[error("request body from the client failed: {0}")]
 pub struct ClientBodyFailed(#[source] pub hyper::Error);
 
-/// A client's request body on its way upstream: counts bytes and enforces the size limit
-/// while streaming.
+/// The client's request body moved no byte for `limits.body_idle_timeout`: the client's
+/// fault, answered 408 when no response has started.
+#[derive(Debug, thiserror::Error)]
+#[error("no byte of the request body from the client for {0:?}")]
+pub struct ClientBodyTimeout(pub Duration);
+
+/// The upstream's (or destination's) response body moved no byte for
+/// `limits.body_idle_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("no byte of the response body for {0:?}")]
+pub struct UpstreamBodyTimeout(pub Duration);
+
+/// Cuts off a body whose source has sent nothing for a while. Runs only while the source
+/// has nothing to give: time a consumer takes between polls is not counted.
+#[derive(Debug)]
+struct IdleTimer {
+    limit: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl IdleTimer {
+    fn new(limit: Duration) -> Self {
+        IdleTimer {
+            limit,
+            sleep: None,
+            armed: false,
+        }
+    }
+
+    /// The source gave something: the next wait starts afresh.
+    fn progress(&mut self) {
+        self.armed = false;
+    }
+
+    /// The source has nothing yet: ready once it has had nothing for the limit.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.armed {
+            let deadline = tokio::time::Instant::now() + self.limit;
+            match self.sleep.as_mut() {
+                Some(s) => s.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        match self.sleep.as_mut() {
+            Some(s) => std::future::Future::poll(s.as_mut(), cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Whether a request body is waiting on the client: its last poll found no data from the
+/// client yet, and the body has not ended. A timeout that strikes then is the client's.
+#[derive(Clone, Debug, Default)]
+pub struct ClientSending(Arc<std::sync::atomic::AtomicBool>);
+
+impl ClientSending {
+    /// True while the body waits on bytes the client has not sent.
+    pub fn waiting(&self) -> bool {
+        self.0.load(Relaxed)
+    }
+
+    fn set(&self, waiting: bool) {
+        self.0.store(waiting, Relaxed);
+    }
+}
+
+/// A client's request body on its way upstream: counts bytes, enforces the size limit and
+/// the idle timeout while streaming, and tells whether it is waiting on the client.
 #[derive(Debug)]
 pub struct CountingBody {
     inner: Option<Incoming>,
     count: Arc<AtomicU64>,
     limit: Option<u64>,
+    idle: Option<IdleTimer>,
+    sending: ClientSending,
 }
 
 impl CountingBody {
@@ -42,6 +113,8 @@ impl CountingBody {
             inner: Some(inner),
             count,
             limit,
+            idle: None,
+            sending: ClientSending::default(),
         }
     }
 
@@ -51,7 +124,20 @@ impl CountingBody {
             inner: None,
             count,
             limit: None,
+            idle: None,
+            sending: ClientSending::default(),
         }
+    }
+
+    /// Fails the body with [`ClientBodyTimeout`] when the client sends nothing for `limit`.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle = Some(IdleTimer::new(limit));
+        self
+    }
+
+    /// Whether the body is waiting on the client, readable while the body is sent.
+    pub fn client_sending(&self) -> ClientSending {
+        self.sending.clone()
     }
 }
 
@@ -63,10 +149,25 @@ impl Body for CountingBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let Some(inner) = self.inner.as_mut() else {
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(inner).poll_frame(cx) {
+        let polled = Pin::new(inner).poll_frame(cx);
+        this.sending.set(polled.is_pending());
+        if polled.is_pending() {
+            if let Some(idle) = this.idle.as_mut() {
+                if idle.poll_expired(cx).is_ready() {
+                    let limit = idle.limit;
+                    this.inner = None;
+                    this.sending.set(false);
+                    return Poll::Ready(Some(Err(Box::new(ClientBodyTimeout(limit)))));
+                }
+            }
+        } else if let Some(idle) = this.idle.as_mut() {
+            idle.progress();
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let total =
@@ -173,7 +274,10 @@ impl Drop for CallGuard {
         if let Some(mut rec) = self.rec.take() {
             rec.duration = self.started.elapsed();
             rec.bytes_in = self.bytes_in.load(Relaxed);
-            if !self.complete && rec.error.is_none() {
+            if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
+                rec.error = Some("downstream_stalled");
+                rec.reason = "the client stopped reading the response".into();
+            } else if !self.complete && rec.error.is_none() {
                 rec.error = Some("downstream_aborted");
                 rec.reason = if rec.status.is_some() {
                     "the client went away before the response ended".into()
@@ -202,12 +306,41 @@ pub enum ResponseBody {
 pub struct RecordedBody {
     inner: ResponseBody,
     guard: Option<CallGuard>,
+    idle: Option<IdleTimer>,
+    /// On HTTP/2: tells the stream's watch when the body waits for the client.
+    clock: Option<Arc<crate::server::StreamClock>>,
 }
 
 impl RecordedBody {
     /// Wraps `inner`; `guard` finishes when the body ends or is dropped.
     pub fn new(inner: ResponseBody, guard: Option<CallGuard>) -> Self {
-        RecordedBody { inner, guard }
+        let empty = match &inner {
+            ResponseBody::Upstream(b) => b.is_end_stream(),
+            ResponseBody::Local(b) => b.is_end_stream(),
+        };
+        // An empty body is over with the headers; any other waits for its client from now.
+        let clock = if empty {
+            None
+        } else {
+            crate::server::current_stream_clock()
+        };
+        if let Some(c) = &clock {
+            c.waiting_on_client();
+        }
+        RecordedBody {
+            inner,
+            guard,
+            idle: None,
+            clock,
+        }
+    }
+
+    /// Fails the body with [`UpstreamBodyTimeout`] when the upstream sends nothing for
+    /// `limit`; the client's connection (HTTP/1.1) or stream (HTTP/2) is then cut, and the
+    /// upstream connection is released.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle = Some(IdleTimer::new(limit));
+        self
     }
 
     fn finish(&mut self) {
@@ -219,6 +352,14 @@ impl RecordedBody {
 
 impl Drop for RecordedBody {
     fn drop(&mut self) {
+        if self.clock.as_ref().is_some_and(|c| c.was_cut()) {
+            if let Some(rec) = self.guard.as_mut().and_then(|g| g.rec()) {
+                if rec.error.is_none() {
+                    rec.error = Some("downstream_stalled");
+                    rec.reason = "the client stopped taking the response".into();
+                }
+            }
+        }
         // hyper may never poll a body that is empty from the start.
         if self.is_end_stream() {
             self.finish();
@@ -234,12 +375,36 @@ impl Body for RecordedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut self.inner {
+        let this = &mut *self;
+        if let Some(c) = &this.clock {
+            c.asked();
+        }
+        let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
             ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
                 Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
-                Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
+                Poll::Ready(Some(Ok(f))) => {
+                    if let Some(idle) = this.idle.as_mut() {
+                        idle.progress();
+                    }
+                    Poll::Ready(Some(Ok(f)))
+                }
                 Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => match this.idle.as_mut().map(|i| (i.limit, i.poll_expired(cx))) {
+                    Some((limit, Poll::Ready(()))) => {
+                        if let Some(rec) = this.guard.as_mut().and_then(|g| g.rec()) {
+                            rec.error = Some("upstream_body_timeout");
+                            rec.reason = format!(
+                                "upstream response body stalled: {}",
+                                UpstreamBodyTimeout(limit)
+                            );
+                        }
+                        this.guard.take();
+                        // Dropping the upstream body releases its connection.
+                        this.inner = ResponseBody::Local(Full::default());
+                        return Poll::Ready(Some(Err(Box::new(UpstreamBodyTimeout(limit)))));
+                    }
+                    _ => Poll::Pending,
+                },
             },
             ResponseBody::Local(b) => match Pin::new(b).poll_frame(cx) {
                 Poll::Ready(Some(Ok(f))) => Poll::Ready(Some(Ok(f))),
@@ -250,6 +415,9 @@ impl Body for RecordedBody {
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
+                if let Some(c) = &self.clock {
+                    c.waiting_on_client();
+                }
                 if let (Some(data), Some(g)) = (frame.data_ref(), self.guard.as_mut()) {
                     g.add_out(data.len() as u64);
                 }

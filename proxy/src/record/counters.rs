@@ -153,6 +153,10 @@ pub struct Counters {
     pub connections_accepted: AtomicU64,
     /// Client connections refused because `limits.max_connections` was reached.
     pub connections_rejected: AtomicU64,
+    /// Egress connections refused because `egress.max_connections` was reached.
+    pub egress_connections_rejected: AtomicU64,
+    /// Admin connections refused because `admin.max_connections` was reached.
+    pub admin_connections_rejected: AtomicU64,
     /// TLS handshakes that failed.
     pub tls_handshake_failures: AtomicU64,
     /// Upstream ejections.

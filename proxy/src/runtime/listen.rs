@@ -37,6 +37,7 @@ fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
         header_read_timeout: limits.header_read_timeout,
         idle_timeout: idle,
         max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
+        write_stall_timeout: limits.body_idle_timeout,
     }
 }
 
@@ -107,6 +108,21 @@ pub(super) async fn egress(
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let ticket = shared.egress_conns.open();
         let active = shared.active();
+        let cap = active
+            .config
+            .egress
+            .as_ref()
+            .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
+        if shared.egress_conns.count() > cap {
+            shared
+                .recorder
+                .counters()
+                .egress_connections_rejected
+                .fetch_add(1, Relaxed);
+            drop(ticket);
+            drop(stream);
+            continue;
+        }
         let limits = active.config.limits;
         let idle = active
             .egress
@@ -251,7 +267,21 @@ pub(super) async fn admin(
     let port = listener.local_addr().map_or(0, |a| a.port());
     // One table for the listener's life: sessions outlive connections and reloads.
     let sessions = Arc::new(sightline_dashboard::Sessions::default());
+    // Admin connections are counted here only, for the cap: the drain does not wait for them.
+    let open = Arc::new(crate::server::ConnTracker::default());
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+        let ticket = open.open();
+        let admin = shared.active().config.admin.clone();
+        if open.count() > admin.max_connections {
+            shared
+                .recorder
+                .counters()
+                .admin_connections_rejected
+                .fetch_add(1, Relaxed);
+            drop(ticket);
+            drop(stream);
+            continue;
+        }
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = shared.active().admin_tls.clone();
@@ -262,18 +292,20 @@ pub(super) async fn admin(
         };
         tokio::spawn(async move {
             let limits = ConnLimits {
-                header_read_timeout: Duration::from_secs(10),
-                idle_timeout: Duration::from_secs(60),
+                header_read_timeout: admin.read_timeout,
+                idle_timeout: admin.idle_timeout,
                 max_head_bytes: 64 * 1024,
+                write_stall_timeout: admin.idle_timeout,
             };
+            let activity = Arc::new(ConnActivity::tracked(ticket));
             let Some(acceptor) = tls else {
-                serve_admin(stream, shared, known, limits, shutdown).await;
+                serve_admin(stream, shared, known, limits, activity, shutdown).await;
                 return;
             };
             match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     known.tls = true;
-                    serve_admin(tls, shared, known, limits, shutdown).await;
+                    serve_admin(tls, shared, known, limits, activity, shutdown).await;
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "admin TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "admin TLS handshake timed out"),
@@ -288,12 +320,12 @@ async fn serve_admin<I>(
     shared: Arc<Shared>,
     known: AdminListener,
     limits: ConnLimits,
+    activity: Arc<ConnActivity>,
     shutdown: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let view = Arc::new(AdminView::new(shared, known));
-    let activity = Arc::new(ConnActivity::default());
     let seen = activity.clone();
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let view = view.clone();

@@ -7,10 +7,11 @@ use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
@@ -24,6 +25,9 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     /// Largest request head hyper will buffer (HTTP/1) or accept (HTTP/2 header list).
     pub max_head_bytes: usize,
+    /// A write to the client that waits this long (the client stopped reading) fails the
+    /// connection.
+    pub write_stall_timeout: Duration,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -34,6 +38,7 @@ pub struct ConnLimits {
 pub struct ConnActivity {
     inflight: AtomicUsize,
     changed: Notify,
+    stalled: Arc<AtomicBool>,
     _ticket: Option<ConnTicket>,
 }
 
@@ -44,6 +49,11 @@ impl ConnActivity {
             _ticket: Some(ticket),
             ..ConnActivity::default()
         }
+    }
+
+    /// Whether the connection was cut because the client stopped reading.
+    pub fn write_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
     }
 
     /// A request began.
@@ -101,6 +111,8 @@ pub async fn serve_connection<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let io =
+        super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
     let sniffed = tokio::select! {
         r = tokio::time::timeout(limits.header_read_timeout, sniff(io)) => r,
         _ = super::stopped(&mut shutdown) => return,
@@ -136,12 +148,15 @@ pub async fn serve_connection<I, S, B>(
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             let mut conn = Box::pin(
-                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .timer(TokioTimer::new())
-                    .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
-                    .max_concurrent_streams(256)
-                    .keep_alive_interval(Some(Duration::from_secs(30)))
-                    .serve_connection(TokioIo::new(io), service),
+                // Each stream's task is watched for a client that takes nothing of its response.
+                hyper::server::conn::http2::Builder::new(super::StreamExecutor {
+                    limit: limits.write_stall_timeout,
+                })
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(256)
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .serve_connection(TokioIo::new(io), service),
             );
             drive(
                 conn.as_mut(),

@@ -1,8 +1,9 @@
-//! The command line: `run`, `check`, `proxy`, `demo`, `certs init` and `baseline replay`.
+//! The command line: `run`, `check`, `proxy`, `demo`, `certs init`, `baseline replay`,
+//! `completions` and `man`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,6 +87,14 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
+    /// Print a shell completion script: `sightline completions bash > /etc/bash_completion.d/sightline`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `sightline man > /usr/local/share/man/man1/sightline.1`.
+    Man,
 }
 
 /// `sightline baseline …`.
@@ -206,6 +215,21 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sightline", &mut script);
+            print_bytes("completions", &script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => print_bytes("man", &page),
+                Err(e) => {
+                    eprintln!("man: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
         Command::Baseline {
             command: BaselineCommand::Replay(args),
         } => {
@@ -243,6 +267,19 @@ fn check(path: &std::path::Path) -> Result<(), crate::config::ConfigError> {
     let counters = std::sync::Arc::new(crate::record::Counters::default());
     let own = config.listen_addrs();
     crate::runtime::Active::build(config, &counters, 0, &own).map(|_| ())
+}
+
+/// Writes generated text to stdout; a closed pipe is an error, not a panic.
+fn print_bytes(what: &str, bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
 }
 
 fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {

@@ -223,3 +223,17 @@ fn a_step_out_of_range_or_longer_than_the_persistence_is_refused() {
         assert!(err.contains(key), "{analysis}: {err}");
     }
 }
+
+#[test]
+fn duplicate_keys_and_wrong_scalars_name_line_key_and_value() {
+    let err =
+        parse("version: 1\nlimits:\n  max_connections: 5\n  max_connections: 6\n").unwrap_err();
+    let issue = &err.issues[0];
+    assert_eq!(issue.line, Some(4), "{err}");
+    assert_eq!(issue.key, "limits.max_connections", "{err}");
+    let err = parse("version: 1\nlimits:\n  max_connections: -3\n").unwrap_err();
+    let issue = &err.issues[0];
+    assert_eq!(issue.line, Some(3), "{err}");
+    assert_eq!(issue.key, "limits.max_connections", "{err}");
+    assert!(issue.message.contains("`-3`"), "{err}");
+}

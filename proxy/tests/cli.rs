@@ -510,3 +510,42 @@ fn man_page_is_roff_that_names_every_subcommand() {
     }
     assert!(text.contains("SYNOPSIS"), "{text}");
 }
+
+#[test]
+fn health_exits_0_while_ready_and_1_when_nothing_answers() {
+    let admin = closed_port();
+    let listen = closed_port();
+    let p = Proc::spawn(
+        &[
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--to",
+            &closed_port().to_string(),
+            "--admin",
+            &admin.to_string(),
+            "--no-access-log",
+        ],
+        &["admin", "inbound"],
+    );
+    let health = |addr: SocketAddr, path: &str| {
+        Command::new(BIN)
+            .args(["health", "--admin", &addr.to_string(), "--path", path])
+            .output()
+            .unwrap()
+    };
+    let ready = health(p.addr("admin"), "/readyz");
+    assert_eq!(
+        ready.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    // A path the admin listener answers with something else than 200.
+    let missing = health(p.addr("admin"), "/no-such-path");
+    assert_eq!(missing.status.code(), Some(1));
+    drop(p);
+    let gone = health(closed_port(), "/readyz");
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(!gone.stderr.is_empty());
+}

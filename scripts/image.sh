@@ -25,7 +25,8 @@ fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 bin=${SIGHTLINE_BIN:-}
 if [ -z "$bin" ]; then
-  cargo build --release --locked -p sightline --bin sightline >&2
+  # The whole workspace, as `cargo build --release` does: the same features, so no rebuild.
+  cargo build --release --locked >&2
   target=$(cargo metadata --format-version 1 --no-deps |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
   bin=$target/release/sightline
@@ -34,11 +35,11 @@ fi
 
 ctx=$(mktemp -d /tmp/sightline-image.XXXXXX)
 trap 'rm -rf "$ctx"' EXIT
-bash deploy/container/rootfs.sh "$bin" "$ctx/rootfs"
+bash deploy/container/rootfs.sh "$bin" "$ctx/image"
 # The runtime stage as written, reading the local folder where it reads the build stage.
 sed -n '/^FROM scratch AS runtime$/,$p' deploy/container/Containerfile |
-  sed 's|--from=build /rootfs/|rootfs/|' >"$ctx/Containerfile"
-grep -q '^COPY rootfs/ /$' "$ctx/Containerfile" || {
+  sed 's|--from=build \(.*\)/image/|\1image/|' >"$ctx/Containerfile"
+grep -q '^COPY image/root/ /$' "$ctx/Containerfile" || {
   echo "image.sh: the Containerfile's runtime stage has changed shape; update this script" >&2
   exit 1
 }

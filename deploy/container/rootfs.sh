@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Assembles the root file system of the Sightline image in OUT from a built binary: the binary,
-# the shared libraries ldd says it loads (and their loader), the CA bundle for upstream TLS, a
-# passwd and group file naming the unprivileged user, and the store and config folders.
+# Assembles the Sightline image's files in OUT from a built binary. OUT/root is the root file
+# system: the binary, the shared libraries ldd says it loads (and their loader), the CA bundle
+# for upstream TLS, a passwd and group file naming the unprivileged user, the config folder.
+# OUT/store is the (empty) store folder, copied to /var/lib/sightline owned by that user.
 # Used by the Containerfile's build stage and by scripts/image.sh alike.
 #
 #   deploy/container/rootfs.sh BINARY OUT
@@ -12,7 +13,9 @@ uid=65532
 
 [ -x "$bin" ] || { echo "rootfs.sh: $bin is not an executable" >&2; exit 1; }
 rm -rf "$out"
-mkdir -p "$out/usr/local/bin" "$out/etc/sightline" "$out/var/lib/sightline" "$out/tmp"
+mkdir -p "$out/store"
+out=$out/root
+mkdir -p "$out/usr/local/bin" "$out/etc/sightline" "$out/var/lib" "$out/tmp"
 chmod 1777 "$out/tmp"
 install -m 0755 "$bin" "$out/usr/local/bin/sightline"
 

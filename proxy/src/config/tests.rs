@@ -236,4 +236,7 @@ fn duplicate_keys_and_wrong_scalars_name_line_key_and_value() {
     assert_eq!(issue.line, Some(3), "{err}");
     assert_eq!(issue.key, "limits.max_connections", "{err}");
     assert!(issue.message.contains("`-3`"), "{err}");
+    let err = parse("version: 1\ninbound: [1]\n").unwrap_err();
+    assert_eq!(err.issues[0].key, "inbound", "{err}");
+    assert!(err.issues[0].message.contains("mapping"), "{err}");
 }

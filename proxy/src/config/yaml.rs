@@ -91,6 +91,11 @@ fn message(e: &serde_saphyr::Error, text: &str) -> String {
             }
         }
         E::DuplicateMappingKey { .. } => "duplicate key: each key may appear once".to_owned(),
+        E::Unexpected { expected, .. } => match *expected {
+            "mapping start" => "expected a mapping (`key: value` lines or `{ key: value }`)".into(),
+            "sequence start" => "expected a list (`- item` lines or `[a, b]`)".into(),
+            other => format!("expected {other}"),
+        },
         other => serde_saphyr::DefaultMessageFormatter
             .format_message(other)
             .into_owned(),

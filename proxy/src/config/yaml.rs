@@ -117,3 +117,51 @@ fn expected(ty: &str) -> String {
         other => other.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nine levels of ten aliases each: a billion nodes if expanded.
+    fn alias_bomb() -> String {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for level in 1..=9 {
+            let prev = format!("*a{}", level - 1);
+            let items = vec![prev.as_str(); 10].join(", ");
+            doc.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        doc
+    }
+
+    #[test]
+    fn aliases_expanding_past_the_budget_are_refused() {
+        // Ignored keys are walked too (an OpenAPI document's `x-` extensions, say).
+        let err = from_str::<serde::de::IgnoredAny>(&alias_bomb()).unwrap_err();
+        assert!(err.line.is_some(), "{err}");
+        assert!(
+            err.message.contains("alias") || err.message.contains("budget"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn errors_carry_line_key_and_message() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            outer: Inner,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            port: u16,
+        }
+        let err = from_str::<Doc>("outer:\n  port: many\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(2), "outer.port"));
+        assert_eq!(
+            err.to_string(),
+            format!("line 2 column 9: outer.port: {}", err.message)
+        );
+        assert!(err.message.contains("`many`"), "{err}");
+    }
+}

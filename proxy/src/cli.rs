@@ -1,5 +1,5 @@
 //! The command line: `run`, `check`, `proxy`, `demo`, `certs init`, `baseline replay`,
-//! `completions` and `man`.
+//! `health`, `completions` and `man`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
@@ -87,13 +87,17 @@ pub enum Command {
         #[command(subcommand)]
         command: BaselineCommand,
     },
-    /// Print a shell completion script: `sightline completions bash > /etc/bash_completion.d/sightline`.
+    /// Print the shell completion script for bash, zsh or fish.
+    ///
+    /// For example `sightline completions bash > /etc/bash_completion.d/sightline`.
     Completions {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff): `sightline man > /usr/local/share/man/man1/sightline.1`.
+    /// Print the man page (roff).
+    ///
+    /// For example `sightline man > /usr/local/share/man/man1/sightline.1`.
     Man,
     /// Ask a running instance's admin listener for `/readyz`; exit 0 on 200, 1 otherwise (a
     /// container health check that needs no shell or curl).

@@ -40,8 +40,10 @@ impl fmt::Display for YamlError {
 
 /// Parses one YAML document into `T`.
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    // YAML 1.2 booleans: `yes`, `no`, `on`, `off` are strings, never a surprise `true`.
     let options = serde_saphyr::options! {
         with_snippet: false,
+        strict_booleans: true,
     };
     let mut key = String::new();
     let result = serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| {
@@ -91,6 +93,8 @@ fn message(e: &serde_saphyr::Error, text: &str) -> String {
             }
         }
         E::DuplicateMappingKey { .. } => "duplicate key: each key may appear once".to_owned(),
+        E::MultipleDocuments { .. } => "more than one document (`---`); write one".to_owned(),
+        E::Eof { .. } => "the document is empty or ends too early".to_owned(),
         E::Unexpected { expected, .. } => match *expected {
             "mapping start" => "expected a mapping (`key: value` lines or `{ key: value }`)".into(),
             "sequence start" => "expected a list (`- item` lines or `[a, b]`)".into(),
@@ -142,6 +146,23 @@ mod tests {
             err.message.contains("alias") || err.message.contains("budget"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn booleans_are_yaml_1_2_and_one_document_is_read() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            on: bool,
+        }
+        assert!(from_str::<Doc>("on: true\n").is_ok());
+        let err = from_str::<Doc>("on: yes\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(1), "on"), "{err}");
+        let err = from_str::<Doc>("on: true\n---\non: false\n").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("more than one document"), "{err}");
+        let err = from_str::<Doc>("").unwrap_err();
+        assert!(err.message.contains("empty"), "{err}");
     }
 
     #[test]

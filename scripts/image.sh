@@ -47,7 +47,7 @@ grep -q '^COPY image/root/ /$' "$ctx/Containerfile" || {
 tags=(-t "${IMAGE:-sightline:$version}")
 [ -n "${IMAGE:-}" ] || tags+=(-t sightline:latest)
 iidfile=$ctx/iid
-"${build[@]}" --format docker --pull=never --iidfile "$iidfile" "${tags[@]}" \
+"${build[@]}" --format docker --pull=never --layers=false --iidfile "$iidfile" "${tags[@]}" \
   --label "org.opencontainers.image.version=$version" \
   --label "org.opencontainers.image.source=https://github.com/sightline-proxy/sightline" \
   --label "org.opencontainers.image.licenses=Apache-2.0" \

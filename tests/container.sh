@@ -25,7 +25,7 @@ name=sightline-test-$$
 volume=sightline-test-$$
 pids=()
 cleanup() {
-  podman rm -f -t 0 "$name" "$name-quick" >/dev/null 2>&1 || true
+  podman rm -f -v -t 0 "$name" "$name-quick" >/dev/null 2>&1 || true
   podman volume rm -f "$volume" >/dev/null 2>&1 || true
   podman rmi -f "$tag" >/dev/null 2>&1 || true
   for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done

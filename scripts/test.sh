@@ -12,6 +12,9 @@ packages=(curl dnsmasq-base)
 packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
 packages+=(prometheus)
 packages+=(chromium)
+# podman (with runc, which works in unprivileged CI containers) runs the container image test;
+# python3-venv holds kubernetes-validate for the Kubernetes manifest test.
+packages+=(podman runc python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -42,6 +45,12 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked
+
+echo "== Kubernetes manifests (kubernetes-validate)"
+bash tests/kubernetes.sh
+
+echo "== container image (scripts/image.sh, podman)"
+bash tests/container.sh
 
 echo "== dashboard in headless Chromium"
 # playwright-core from the committed lock file, driving Debian's /usr/bin/chromium (no browser

@@ -39,8 +39,8 @@ impl DevCa {
         ];
         let cert = params.self_signed(&key)?;
         let issued = IssuedCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            cert_pem: pem("CERTIFICATE", cert.der()),
+            key_pem: pem("PRIVATE KEY", &key.serialize_der()),
         };
         Ok(DevCa {
             issuer: Issuer::new(params, key),
@@ -85,10 +85,24 @@ impl DevCa {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(IssuedCert {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
+            cert_pem: pem("CERTIFICATE", cert.der()),
+            key_pem: pem("PRIVATE KEY", &key.serialize_der()),
         })
     }
+}
+
+/// RFC 7468 text encoding: the DER in base64, 64 characters a line, between the label's lines.
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    // Base64 output is ASCII, so every 64-byte chunk is a whole string.
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// The files `sightline certs init` writes.

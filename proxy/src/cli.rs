@@ -1,8 +1,9 @@
-//! The command line: `run`, `check`, `proxy`, `demo`, `certs init` and `baseline replay`.
+//! The command line: `run`, `check`, `proxy`, `demo`, `certs init`, `baseline replay`,
+//! `health`, `completions` and `man`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +86,28 @@ pub enum Command {
         /// What to do with baselines.
         #[command(subcommand)]
         command: BaselineCommand,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    ///
+    /// For example `sightline completions bash > /etc/bash_completion.d/sightline`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    ///
+    /// For example `sightline man > /usr/local/share/man/man1/sightline.1`.
+    Man,
+    /// Ask a running instance's admin listener for `/readyz`; exit 0 on 200, 1 otherwise (a
+    /// container health check that needs no shell or curl).
+    Health {
+        /// The admin listener.
+        #[arg(long, default_value = "127.0.0.1:9900", env = "SIGHTLINE_HEALTH_ADMIN")]
+        admin: SocketAddr,
+        /// The path to ask: `/readyz` (503 while draining) or `/healthz`.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
     },
 }
 
@@ -206,6 +229,31 @@ pub fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sightline", &mut script);
+            print_bytes("completions", &script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => print_bytes("man", &page),
+                Err(e) => {
+                    eprintln!("man: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Health { admin, path } => match health(admin, &path) {
+            Ok(()) => {
+                println!("{admin}{path}: ok");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{admin}{path}: {e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
         Command::Baseline {
             command: BaselineCommand::Replay(args),
         } => {
@@ -243,6 +291,58 @@ fn check(path: &std::path::Path) -> Result<(), crate::config::ConfigError> {
     let counters = std::sync::Arc::new(crate::record::Counters::default());
     let own = config.listen_addrs();
     crate::runtime::Active::build(config, &counters, 0, &own).map(|_| ())
+}
+
+/// One plain HTTP/1.1 GET to the admin listener, three seconds at most per step; Ok on 200.
+fn health(admin: SocketAddr, path: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let patience = std::time::Duration::from_secs(3);
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the path must start with / and hold no spaces".to_owned());
+    }
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&admin, patience).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(patience))
+        .and_then(|()| stream.set_write_timeout(Some(patience)))
+        .and_then(|()| {
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n"
+            )
+        })
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < head.len() {
+        match stream.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let head = String::from_utf8_lossy(&head[..got]);
+    let status = head.lines().next().unwrap_or_default();
+    if status.starts_with("HTTP/1.1 200 ") || status == "HTTP/1.1 200" {
+        Ok(())
+    } else if status.is_empty() {
+        Err("no answer".to_owned())
+    } else {
+        Err(status.escape_debug().to_string())
+    }
+}
+
+/// Writes generated text to stdout; a closed pipe is an error, not a panic.
+fn print_bytes(what: &str, bytes: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{what}: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
 }
 
 fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {

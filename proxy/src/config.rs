@@ -8,6 +8,7 @@ mod file;
 mod locate;
 mod telemetry;
 mod values;
+pub(crate) mod yaml;
 
 pub use telemetry::{
     MetricsConfig, OtlpConfig, OtlpProtocol, Sampler, TelemetryConfig, TracesConfig,
@@ -389,20 +390,14 @@ impl Config {
 
     /// Checks config text; `file` names it in errors, `base` resolves relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let de = serde_norway::Deserializer::from_str(text);
-        let raw: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let location = e.inner().location();
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            ConfigError {
-                issues: vec![ConfigIssue {
-                    file: file.to_owned(),
-                    line: location.as_ref().map(|l| l.line()),
-                    column: location.as_ref().map(|l| l.column()),
-                    message: strip_prefix_path(&strip_location(&e.inner().to_string()), &key),
-                    key,
-                }],
-            }
+        let raw: FileConfig = yaml::from_str(text).map_err(|e| ConfigError {
+            issues: vec![ConfigIssue {
+                file: file.to_owned(),
+                line: e.line,
+                column: e.column,
+                key: e.key,
+                message: e.message,
+            }],
         })?;
         let mut check = Checker {
             text,
@@ -440,23 +435,6 @@ impl Config {
             "version: 1\nadmin: {{ listen: \"{admin}\" }}\ninbound:\n  listen: \"{listen}\"\n  routes: [ {{ path_prefix: /, service: upstream }} ]\nservices:\n  upstream: {{ upstreams: [ {to:?} ] }}\n"
         );
         Config::parse(&text, "--to", Path::new("."))
-    }
-}
-
-/// serde_norway appends " at line L column C"; the location is reported separately.
-fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
-}
-
-/// serde_norway may start a message with part of the key path (`limits: invalid …`); the
-/// key is reported separately.
-fn strip_prefix_path(msg: &str, key: &str) -> String {
-    match msg.split_once(": ") {
-        Some((head, rest)) if !head.contains(' ') && key.starts_with(head) => rest.to_owned(),
-        _ => msg.to_owned(),
     }
 }
 

@@ -413,3 +413,139 @@ fn json_log_lines_logged_during_a_call_carry_its_trace_id() {
     let _ = child.wait();
     std::fs::remove_dir_all(dir).ok();
 }
+
+fn sightline_stdout(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "sightline {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bash_completion_completes_subcommands_and_flags() {
+    let dir = tmpdir("completions");
+    let script = dir.join("sightline.bash");
+    std::fs::write(&script, sightline_stdout(&["completions", "bash"])).unwrap();
+    // Load the script the way bash-completion does and ask it what `sightline pro<TAB>` and
+    // `sightline proxy --li<TAB>` complete to.
+    let complete = |words: &str| {
+        let probe = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _sightline sightline \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &probe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let subcommands = complete("sightline pro");
+    assert_eq!(subcommands.trim(), "proxy", "{subcommands}");
+    let flags = complete("sightline proxy --li");
+    assert_eq!(flags.trim(), "--listen", "{flags}");
+    std::fs::remove_dir_all(&dir).ok();
+
+    let zsh = sightline_stdout(&["completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef sightline"), "{zsh}");
+    let fish = sightline_stdout(&["completions", "fish"]);
+    assert!(fish.contains("complete -c sightline"), "{fish}");
+    assert!(fish.contains("completions"), "{fish}");
+    let out = Command::new(BIN)
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_page_is_roff_that_names_every_subcommand() {
+    let page = sightline_stdout(&["man"]);
+    assert!(page.contains(".TH sightline 1"), "{page}");
+    // Rendered by man(1) itself where it is installed, as a reader would see it.
+    let text = match Command::new("man")
+        .args(["-l", "-"])
+        .env("MANWIDTH", "100")
+        .env_remove("MAN_KEEP_FORMATTING")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(mut man) => {
+            man.stdin
+                .take()
+                .unwrap()
+                .write_all(page.as_bytes())
+                .unwrap();
+            let out = man.wait_with_output().unwrap();
+            assert!(out.status.success(), "man -l failed");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        Err(_) => page,
+    };
+    for sub in [
+        "run",
+        "check",
+        "proxy",
+        "demo",
+        "certs",
+        "completions",
+        "man",
+    ] {
+        assert!(text.contains(sub), "man page lacks `{sub}`: {text}");
+    }
+    assert!(text.contains("SYNOPSIS"), "{text}");
+}
+
+#[test]
+fn health_exits_0_while_ready_and_1_when_nothing_answers() {
+    let admin = closed_port();
+    let listen = closed_port();
+    let p = Proc::spawn(
+        &[
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--to",
+            &closed_port().to_string(),
+            "--admin",
+            &admin.to_string(),
+            "--no-access-log",
+        ],
+        &["admin", "inbound"],
+    );
+    let health = |addr: SocketAddr, path: &str| {
+        Command::new(BIN)
+            .args(["health", "--admin", &addr.to_string(), "--path", path])
+            .output()
+            .unwrap()
+    };
+    let ready = health(p.addr("admin"), "/readyz");
+    assert_eq!(
+        ready.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    // A path the admin listener answers with something else than 200.
+    let missing = health(p.addr("admin"), "/no-such-path");
+    assert_eq!(missing.status.code(), Some(1));
+    drop(p);
+    let gone = health(closed_port(), "/readyz");
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(!gone.stderr.is_empty());
+}

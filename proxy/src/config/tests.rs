@@ -279,3 +279,20 @@ fn body_idle_timeout_and_listener_caps_have_defaults_and_must_be_positive() {
         assert!(err.issues.iter().any(|i| i.key == key), "{extra}: {err}");
     }
 }
+
+#[test]
+fn duplicate_keys_and_wrong_scalars_name_line_key_and_value() {
+    let err =
+        parse("version: 1\nlimits:\n  max_connections: 5\n  max_connections: 6\n").unwrap_err();
+    let issue = &err.issues[0];
+    assert_eq!(issue.line, Some(4), "{err}");
+    assert_eq!(issue.key, "limits.max_connections", "{err}");
+    let err = parse("version: 1\nlimits:\n  max_connections: -3\n").unwrap_err();
+    let issue = &err.issues[0];
+    assert_eq!(issue.line, Some(3), "{err}");
+    assert_eq!(issue.key, "limits.max_connections", "{err}");
+    assert!(issue.message.contains("`-3`"), "{err}");
+    let err = parse("version: 1\ninbound: [1]\n").unwrap_err();
+    assert_eq!(err.issues[0].key, "inbound", "{err}");
+    assert!(err.issues[0].message.contains("mapping"), "{err}");
+}

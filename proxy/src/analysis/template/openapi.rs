@@ -89,8 +89,7 @@ pub(super) fn operations(text: &str) -> Result<Vec<Operation>, TemplateError> {
             detail: e.to_string(),
         })?
     } else {
-        let de = serde_norway::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| TemplateError::OpenApi {
+        crate::config::yaml::from_str(text).map_err(|e| TemplateError::OpenApi {
             format: "YAML",
             detail: e.to_string(),
         })?

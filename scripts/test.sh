@@ -12,6 +12,9 @@ packages=(curl dnsmasq-base)
 packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
 packages+=(prometheus)
 packages+=(chromium)
+# iproute2 brings up loopback in the network namespaces of the egress metadata tests (unshare is
+# in util-linux, always installed).
+packages+=(iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -8,6 +8,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use sightline_certs::DevMaterial;
 use sightline_policy::METADATA_ENDPOINTS;
+use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::config;
 use sightline_tests::{Reply, TestProxy, TestUpstream, UpstreamKind};
 use std::net::SocketAddr;
@@ -586,16 +587,21 @@ async fn an_unreadable_client_hello_closes_the_tunnel_before_the_destination_see
     let (mut io, stalled) = connect(e, &format!("api.internal:{port}")).await;
     io.write_all(&records[..2].concat()).await.unwrap();
     let mut rest = Vec::new();
-    let _ = io.read_to_end(&mut rest).await;
+    let closed = tokio::time::timeout(PATIENCE, io.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a stalled hello keeps the tunnel open");
     // A hello that goes on as something other than handshake records: cut at once.
     let (mut io, garbled) = connect(e, &format!("api.internal:{port}")).await;
     let mut bytes = records[..2].concat();
     bytes.extend_from_slice(&[0x17, 3, 3, 0, 1, 0]);
     io.write_all(&bytes).await.unwrap();
-    let _ = io.read_to_end(&mut rest).await;
+    let closed = tokio::time::timeout(PATIENCE, io.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a garbled hello keeps the tunnel open");
 
     assert_eq!(
-        received.await.unwrap(),
+        tokio::time::timeout(PATIENCE, received)
+            .await
+            .unwrap()
+            .unwrap(),
         0,
         "no byte of the hello reached the destination"
     );

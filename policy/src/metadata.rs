@@ -35,8 +35,7 @@ const fn endpoint(ip: IpAddr, service: &'static str) -> MetadataEndpoint {
 pub const METADATA_ENDPOINTS: &[MetadataEndpoint] = &[
     endpoint(
         v4(169, 254, 169, 254),
-        "instance metadata of AWS, Google Cloud, Azure, Oracle, DigitalOcean, Hetzner, \
-         OpenStack, Akamai and others",
+        "instance metadata of AWS, Google Cloud, Azure, Oracle and others",
     ),
     endpoint(
         v6(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),

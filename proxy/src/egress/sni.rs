@@ -71,6 +71,10 @@ impl HelloReader {
     /// Consumes part of `chunk`; an answer when one is reached.
     fn step(&mut self, chunk: &mut &[u8]) -> Option<Hello> {
         if self.remaining == 0 {
+            if self.header.is_empty() && self.seen + 6 > MAX_HELLO {
+                // No further record (a header and a byte) fits.
+                return Some(Hello::Unreadable("the ClientHello exceeds 64 KiB"));
+            }
             // A record header, possibly across chunks.
             let want = 5 - self.header.len();
             let n = want.min(chunk.len());

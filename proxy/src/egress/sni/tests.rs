@@ -160,15 +160,22 @@ fn a_hello_at_the_bound_is_read_and_one_byte_more_is_not() {
         parse(&over),
         Hello::Unreadable("the ClientHello exceeds 64 KiB")
     );
-    // Records that fill the bound without ending the hello: the next byte is one too many.
-    let unfinished = records(&message(Some("big.example"), fits + 100), 1 << 14);
+    // Records that fill the bound without ending a hello announced at 64 KiB: the next byte is
+    // one too many.
+    let unfinished = records(&message(Some("big.example"), fits + 20), 1 << 14);
     let mut r = HelloReader::new();
-    assert_eq!(r.feed(&unfinished[..MAX_HELLO - 80]), Hello::Incomplete);
-    let mut r = HelloReader::new();
-    let filled = [&unfinished[..3 * (5 + (1 << 14))], &[0x16, 3, 1, 0x3f, 0xec], &[1; 0x3fec]].concat();
+    let filled = [
+        &unfinished[..3 * (5 + (1 << 14))],
+        &[0x16, 3, 1, 0x3f, 0xec],
+        &[1; 0x3fec],
+    ]
+    .concat();
     assert_eq!(filled.len(), MAX_HELLO);
     assert_eq!(r.feed(&filled), Hello::Incomplete);
-    assert_eq!(r.feed(&[0x16]), Hello::Unreadable("the ClientHello exceeds 64 KiB"));
+    assert_eq!(
+        r.feed(&[0x16]),
+        Hello::Unreadable("the ClientHello exceeds 64 KiB")
+    );
 }
 
 #[test]

@@ -4,9 +4,10 @@
 //! 2. the destination authority is parsed and normalised (numeric IPv4 forms become addresses);
 //! 3. [`resolve`] resolves the name once;
 //! 4. every resolved address is checked against the enclave policy ([`check`]);
-//! 5. a refused call gets 403 and is recorded as blocked; an allowed one dials exactly the
-//!    address that was checked — a forward request ([`forward`]) or a CONNECT tunnel
-//!    ([`tunnel`], which reads the TLS SNI on the way);
+//! 5. a refused call gets 403 (the rule and reason, no address) and is recorded as blocked (with
+//!    the address); an allowed one dials exactly the address that was checked — a forward
+//!    request ([`forward`]) or a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's
+//!    server name before passing the client's bytes on);
 //! 6. the record is finished when the response body or the tunnel ends.
 
 pub mod identity;

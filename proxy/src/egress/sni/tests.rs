@@ -201,7 +201,11 @@ fn malformed_hellos_never_panic_and_pieces_change_nothing() {
         // However the bytes arrive, the answer is the same.
         let whole = parse(&m);
         for piece in [1, 3, 50] {
-            assert_eq!(fed(&m, piece).last(), Some(&whole), "byte {i}, pieces of {piece}");
+            assert_eq!(
+                fed(&m, piece).last(),
+                Some(&whole),
+                "byte {i}, pieces of {piece}"
+            );
         }
     }
 }

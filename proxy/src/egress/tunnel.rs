@@ -1,9 +1,9 @@
 //! A CONNECT tunnel: from the 200 on, read the client's first bytes until they are a whole TLS
 //! ClientHello (reassembled across records) or plainly not TLS, then relay bytes both ways. TLS
 //! is never terminated. A server name that differs from the CONNECT host is reported; a TLS
-//! start whose ClientHello cannot be read within [`super::sni::MAX_HELLO`] bytes and the hello timeout
-//! closes the tunnel before any of those bytes reach the destination (fail closed: the server
-//! name check cannot be skipped by an unreadable hello).
+//! start whose ClientHello cannot be read within [`super::sni::MAX_HELLO`] bytes and the hello
+//! timeout closes the tunnel before any of those bytes reach the destination (fail closed: the
+//! server name check cannot be skipped by an unreadable hello).
 //!
 //! Server-first protocols are not held up: while the client's first bytes are awaited, the
 //! destination's bytes flow to the client.

@@ -49,8 +49,13 @@ pub fn add_address(ip: IpAddr) {
         "addresses are only added inside a test namespace"
     );
     let prefix = if ip.is_ipv4() { 32 } else { 128 };
-    let status = Command::new("ip")
-        .args(["address", "add", &format!("{ip}/{prefix}"), "dev", "lo"])
+    let mut cmd = Command::new("ip");
+    cmd.args(["address", "add", &format!("{ip}/{prefix}"), "dev", "lo"]);
+    if ip.is_ipv6() {
+        // Usable at once: no duplicate address detection, during which binding it fails.
+        cmd.arg("nodad");
+    }
+    let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run ip (iproute2): {e}"));
     assert!(status.success(), "ip address add {ip}/{prefix}: {status}");

@@ -15,6 +15,9 @@ packages+=(chromium)
 # podman (with runc, which works in unprivileged CI containers) runs the container image test;
 # python3-venv holds kubernetes-validate for the Kubernetes manifest test.
 packages+=(podman runc python3-venv)
+# iproute2 brings up loopback in the network namespaces of the egress metadata tests (unshare is
+# in util-linux, always installed).
+packages+=(iproute2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

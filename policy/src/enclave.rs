@@ -2,7 +2,9 @@
 //!
 //! Steps, in order:
 //! 1. Sightline's own listeners are never a destination, in any mode.
-//! 2. Special-purpose addresses (loopback, private, link-local, ...) are refused unless named by
+//! 2. Cloud metadata endpoints ([`crate::METADATA_ENDPOINTS`]) are blocked in every mode unless
+//!    an allow rule's CIDR is exactly that address; no enclave network opens one. Other
+//!    special-purpose addresses (loopback, private, link-local, ...) are refused unless named by
 //!    an enclave network or an allow rule's CIDR at least as specific as the special range. A
 //!    host name never opens one: a name that resolves to 169.254.169.254 is DNS rebinding.
 //!    Loopback, unspecified and link-local stay blocked even in report mode.
@@ -16,6 +18,7 @@ pub use rule::{EgressRule, Mode, RuleAction};
 use crate::address::{classify, effective_ip, special_range, AddressClass};
 use crate::decision::{Decision, Verdict};
 use crate::host::Host;
+use crate::metadata::metadata_endpoint;
 use crate::network::Network;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
@@ -45,12 +48,48 @@ pub struct EgressVerdict {
     pub inside: bool,
     /// The index of the rule that decided, if one did.
     pub rule: Option<usize>,
+    /// What decided, without the addresses involved.
+    pub cause: Cause,
+}
+
+/// What decided a call. Unlike the reason, it never names an address, so it is what the caller
+/// may be told: a name's resolved addresses stay in the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// The destination is one of Sightline's own listeners.
+    OwnListener,
+    /// A cloud metadata endpoint that no allow rule names exactly.
+    Metadata,
+    /// A special-purpose address that nothing names.
+    SpecialAddress,
+    /// The egress rule of [`EgressVerdict::rule`].
+    Rule,
+    /// No rule matched; the destination is inside the enclave.
+    Inside,
+    /// No rule matched; the destination is outside the enclave.
+    Outside,
 }
 
 impl EgressVerdict {
     /// The decision and reason alone, as carried in call records.
     pub fn verdict(&self) -> Verdict {
         Verdict::new(self.decision, self.reason.clone())
+    }
+
+    /// The reason without any address: what the caller is told.
+    pub fn public_reason(&self) -> String {
+        match self.cause {
+            Cause::Metadata => {
+                "destination is a cloud metadata endpoint that no allow rule names exactly".into()
+            }
+            Cause::SpecialAddress => "destination is a special-purpose address that no enclave \
+                                      network or allow rule CIDR names"
+                .into(),
+            // These reasons name no address.
+            Cause::OwnListener | Cause::Rule | Cause::Inside | Cause::Outside => {
+                self.reason.clone()
+            }
+        }
     }
 }
 
@@ -71,15 +110,16 @@ impl Enclave {
         port: u16,
     ) -> EgressVerdict {
         let inside = self.is_inside(ip);
-        let verdict = |decision, reason: String, rule| EgressVerdict {
+        let verdict = |decision, reason: String, rule, cause| EgressVerdict {
             decision,
             reason,
             inside,
             rule,
+            cause,
         };
         if self.is_own_listener(ip, port) {
             let reason = "destination is Sightline's own listener".to_owned();
-            return verdict(Decision::Blocked, reason, None);
+            return verdict(Decision::Blocked, reason, None, Cause::OwnListener);
         }
         let refusal = self.special_refusal(source_service, ip, port);
         let matched = self
@@ -92,34 +132,43 @@ impl Enclave {
                 let decision = rule.mode.unwrap_or(self.mode).objection();
                 match refusal {
                     // A deny that only reports must not soften a refusal that always blocks.
-                    Some((Decision::Blocked, reason)) if decision != Decision::Blocked => {
-                        verdict(Decision::Blocked, reason, None)
+                    Some(r) if r.decision == Decision::Blocked && decision != Decision::Blocked => {
+                        verdict(r.decision, r.reason, None, r.cause)
                     }
-                    _ => verdict(decision, format!("denied by egress rule {i}"), Some(i)),
+                    _ => verdict(
+                        decision,
+                        format!("denied by egress rule {i}"),
+                        Some(i),
+                        Cause::Rule,
+                    ),
                 }
             }
-            (_, Some((decision, reason))) => verdict(decision, reason, None),
+            (_, Some(r)) => verdict(r.decision, r.reason, None, r.cause),
             (Some((i, rule)), None) => match rule.mode {
                 Some(Mode::Report) => verdict(
                     Decision::Reported,
                     format!("allowed by egress rule {i} in report mode"),
                     Some(i),
+                    Cause::Rule,
                 ),
                 _ => verdict(
                     Decision::Allowed,
                     format!("allowed by egress rule {i}"),
                     Some(i),
+                    Cause::Rule,
                 ),
             },
             (None, None) if inside => verdict(
                 Decision::Allowed,
                 "internal call inside the enclave".to_owned(),
                 None,
+                Cause::Inside,
             ),
             (None, None) => verdict(
                 self.mode.objection(),
                 "destination outside the enclave".to_owned(),
                 None,
+                Cause::Outside,
             ),
         }
     }
@@ -139,18 +188,34 @@ impl Enclave {
         })
     }
 
-    /// The refusal for a special-purpose address that nothing names, with its reason.
-    fn special_refusal(
-        &self,
-        source: Option<&str>,
-        ip: IpAddr,
-        port: u16,
-    ) -> Option<(Decision, String)> {
+    /// The refusal for a metadata endpoint or special-purpose address that nothing names.
+    fn special_refusal(&self, source: Option<&str>, ip: IpAddr, port: u16) -> Option<Refusal> {
+        let eff = effective_ip(ip);
+        let carried = if eff == ip {
+            String::new()
+        } else {
+            format!(" (carried in {ip})")
+        };
+        // Before the classes: some endpoints sit in public or report-only ranges.
+        if let Some(endpoint) = metadata_endpoint(ip) {
+            if self.names_exactly(source, eff, port) {
+                return None;
+            }
+            let reason = format!(
+                "cloud metadata address {eff}{carried} ({}) is opened only by an allow rule \
+                 whose CIDR is exactly that address",
+                endpoint.service
+            );
+            return Some(Refusal {
+                decision: Decision::Blocked,
+                reason,
+                cause: Cause::Metadata,
+            });
+        }
         let class = classify(ip);
         if !class.is_special() {
             return None;
         }
-        let eff = effective_ip(ip);
         // No range would be a bug in the table; refuse rather than open.
         if special_range(ip).is_some_and(|range| self.names(source, eff, port, range)) {
             return None;
@@ -161,15 +226,27 @@ impl Enclave {
             }
             _ => self.mode.objection(),
         };
-        let carried = if eff == ip {
-            String::new()
-        } else {
-            format!(" (carried in {ip})")
-        };
         let reason = format!(
             "{class} address {eff}{carried} is not named by an enclave network or allow rule CIDR"
         );
-        Some((decision, reason))
+        Some(Refusal {
+            decision,
+            reason,
+            cause: Cause::SpecialAddress,
+        })
+    }
+
+    /// Whether the CIDR of an allow rule that fits this source and port is exactly `eff` (a
+    /// `/32` or `/128`): the only way to open a metadata endpoint.
+    fn names_exactly(&self, source: Option<&str>, eff: IpAddr, port: u16) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.action == RuleAction::Allow
+                && rule.admits(source, port)
+                && rule
+                    .cidrs
+                    .iter()
+                    .any(|net| net.prefix_len() == net.max_prefix_len() && net.addr() == eff)
+        })
     }
 
     /// Whether an enclave network, or the CIDR of an allow rule that fits this source and port,
@@ -190,6 +267,13 @@ impl Enclave {
         });
         by_network || by_rule
     }
+}
+
+/// Why a special destination is refused.
+struct Refusal {
+    decision: Decision,
+    reason: String,
+    cause: Cause,
 }
 
 #[cfg(test)]

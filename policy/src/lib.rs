@@ -9,10 +9,12 @@ pub mod clients;
 mod decision;
 mod enclave;
 mod host;
+mod metadata;
 mod network;
 
 pub use address::{classify, effective_ip, special_range, AddressClass};
 pub use decision::{Decision, Verdict};
-pub use enclave::{EgressRule, EgressVerdict, Enclave, Mode, RuleAction};
+pub use enclave::{Cause, EgressRule, EgressVerdict, Enclave, Mode, RuleAction};
 pub use host::{parse_authority, parse_host, Host, HostError, HostPattern};
+pub use metadata::{metadata_endpoint, MetadataEndpoint, METADATA_ENDPOINTS};
 pub use network::Network;

@@ -4,9 +4,10 @@
 //! 2. the destination authority is parsed and normalised (numeric IPv4 forms become addresses);
 //! 3. [`resolve`] resolves the name once;
 //! 4. every resolved address is checked against the enclave policy ([`check`]);
-//! 5. a refused call gets 403 and is recorded as blocked; an allowed one dials exactly the
-//!    address that was checked — a forward request ([`forward`]) or a CONNECT tunnel
-//!    ([`tunnel`], which reads the TLS SNI on the way);
+//! 5. a refused call gets 403 (the rule and reason, no address) and is recorded as blocked (with
+//!    the address); an allowed one dials exactly the address that was checked — a forward
+//!    request ([`forward`]) or a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's
+//!    server name before passing the client's bytes on);
 //! 6. the record is finished when the response body or the tunnel ends.
 
 pub mod identity;
@@ -60,6 +61,9 @@ pub struct EgressRuntime {
     pub request_timeout: Duration,
     /// Time a forwarded body may move no byte (`limits.body_idle_timeout`).
     pub body_idle_timeout: Duration,
+    /// Time from a tunnel client's first byte for its TLS ClientHello to be whole
+    /// (`limits.header_read_timeout`).
+    pub hello_timeout: Duration,
 }
 
 impl std::fmt::Debug for EgressRuntime {
@@ -124,6 +128,7 @@ impl EgressRuntime {
             idle_timeout: egress.idle_timeout,
             request_timeout: config.limits.request_timeout,
             body_idle_timeout: config.limits.body_idle_timeout,
+            hello_timeout: config.limits.header_read_timeout,
         }
     }
 
@@ -186,8 +191,11 @@ pub async fn handle(
             )
         }
         Ok(Outcome::Tunnel(upgrade, stream, host)) => {
-            let idle = rt.idle_timeout;
-            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, idle));
+            let limits = tunnel::TunnelTimeouts {
+                idle: rt.idle_timeout,
+                hello: rt.hello_timeout,
+            };
+            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, limits));
             let mut resp = Response::new(RecordedBody::new(
                 ResponseBody::Local(Default::default()),
                 None,
@@ -205,9 +213,12 @@ fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Resp
     if let Some(rec) = guard.rec() {
         rec.status = Some(err.status().as_u16());
         rec.error = Some(err.code());
-        if let ProxyError::EgressBlocked(reason) = &err {
+        if let ProxyError::EgressBlocked(_) = &err {
+            // `check` recorded the detail, with the address; the answer carries no address.
             rec.decision = Decision::Blocked;
-            rec.reason = reason.clone();
+            if rec.reason.is_empty() {
+                rec.reason = err.to_string();
+            }
         } else {
             rec.reason = err.to_string();
         }
@@ -297,6 +308,9 @@ async fn proxy(
 }
 
 /// Checks every resolved address; all must pass. Returns the address to dial.
+///
+/// A refusal's detail, with the address it judged, goes to the record; the caller is told the
+/// rule and reason only, so a 403 never reveals what a name resolved to.
 fn check(
     rt: &EgressRuntime,
     service: Option<&str>,
@@ -308,29 +322,33 @@ fn check(
     let mut reported: Option<String> = None;
     let mut inside = true;
     for ip in ips {
-        if loops_back(&rt.enclave.own_addrs, *ip, port) {
-            if let Some(rec) = guard.rec() {
-                rec.inside = Some(rt.enclave.is_inside(*ip));
-                rec.upstream = Some(Arc::from(SocketAddr::new(*ip, port).to_string()));
-            }
-            return Err(ProxyError::EgressBlocked(format!(
-                "{ip}: destination is Sightline's own listener (an address of this host)"
-            )));
-        }
-        let v = rt.enclave.decide(service, host, *ip, port);
-        inside &= v.inside;
-        match v.decision {
-            Decision::Blocked | Decision::Limited => {
-                if let Some(rec) = guard.rec() {
-                    rec.inside = Some(v.inside);
-                    rec.upstream = Some(Arc::from(SocketAddr::new(*ip, port).to_string()));
+        let refusal = if loops_back(&rt.enclave.own_addrs, *ip, port) {
+            let detail =
+                format!("{ip}: destination is Sightline's own listener (an address of this host)");
+            let public = "destination is Sightline's own listener".to_owned();
+            Some((rt.enclave.is_inside(*ip), detail, public))
+        } else {
+            let v = rt.enclave.decide(service, host, *ip, port);
+            inside &= v.inside;
+            match v.decision {
+                Decision::Blocked | Decision::Limited => {
+                    Some((v.inside, format!("{ip}: {}", v.reason), v.public_reason()))
                 }
-                return Err(ProxyError::EgressBlocked(format!("{ip}: {}", v.reason)));
+                Decision::Reported => {
+                    reported.get_or_insert(v.reason);
+                    None
+                }
+                Decision::Allowed => None,
             }
-            Decision::Reported => {
-                reported.get_or_insert(v.reason);
+        };
+        if let Some((inside, detail, public)) = refusal {
+            if let Some(rec) = guard.rec() {
+                rec.inside = Some(inside);
+                rec.upstream = Some(Arc::from(SocketAddr::new(*ip, port).to_string()));
+                rec.decision = Decision::Blocked;
+                rec.reason = detail;
             }
-            Decision::Allowed => {}
+            return Err(ProxyError::EgressBlocked(public));
         }
     }
     let ip = *ips

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod dns;
 pub mod eventually;
+pub mod netns;
 pub mod otel;
 pub mod prometheus;
 pub mod proxy;

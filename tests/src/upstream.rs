@@ -85,7 +85,13 @@ impl TestUpstream {
 
     /// Starts an upstream of the given kind on 127.0.0.1, port 0.
     pub async fn start(kind: UpstreamKind) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(kind, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts an upstream of the given kind on `addr` (an address of a test network namespace,
+    /// see [`crate::netns`], or loopback).
+    pub async fn start_on(kind: UpstreamKind, addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Seen::default());
         let acceptor = match &kind {

@@ -7,6 +7,8 @@ use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use sightline_certs::DevMaterial;
+use sightline_policy::METADATA_ENDPOINTS;
+use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::config;
 use sightline_tests::{Reply, TestProxy, TestUpstream, UpstreamKind};
 use std::net::SocketAddr;
@@ -180,6 +182,47 @@ async fn unknown_sources_are_named_by_address() {
     );
 }
 
+/// A TLS client trusting `ca` whose records carry at most `fragment` bytes, when given.
+fn tls_client(
+    ca: &std::path::Path,
+    fragment: Option<usize>,
+) -> std::sync::Arc<tokio_rustls::rustls::ClientConfig> {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in sightline_certs::load_certs(ca).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let mut cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.max_fragment_size = fragment;
+    std::sync::Arc::new(cfg)
+}
+
+/// The first flight `cfg` sends to `sni`: the TLS records of its ClientHello.
+fn client_hello_records(
+    cfg: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    sni: &str,
+) -> Vec<Vec<u8>> {
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
+    let mut conn = tokio_rustls::rustls::ClientConnection::new(cfg, name).unwrap();
+    let mut flight = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut flight).unwrap();
+    }
+    let mut records = Vec::new();
+    let mut rest = &flight[..];
+    while rest.len() >= 5 {
+        let len = 5 + u16::from_be_bytes([rest[3], rest[4]]) as usize;
+        records.push(rest[..len].to_vec());
+        rest = &rest[len..];
+    }
+    records
+}
+
 /// CONNECT through the proxy, then TLS to `sni` trusting `ca`; returns the reply to GET /echo
 /// and the CONNECT response's request id.
 async fn tunnel_get(
@@ -187,6 +230,16 @@ async fn tunnel_get(
     target: &str,
     sni: &str,
     ca: &std::path::Path,
+) -> (u16, String, String) {
+    tunnel_get_with(e, target, sni, tls_client(ca, None)).await
+}
+
+/// [`tunnel_get`] with the given TLS client.
+async fn tunnel_get_with(
+    e: SocketAddr,
+    target: &str,
+    sni: &str,
+    cfg: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
 ) -> (u16, String, String) {
     let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
@@ -207,19 +260,8 @@ async fn tunnel_get(
         return (status, rid, String::new());
     }
     let upgraded = hyper::upgrade::on(&mut resp).await.unwrap();
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    for c in sightline_certs::load_certs(ca).unwrap() {
-        roots.add(c).unwrap();
-    }
-    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let name = tokio_rustls::rustls::pki_types::ServerName::try_from(sni.to_owned()).unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+    let mut tls = tokio_rustls::TlsConnector::from(cfg)
         .connect(name, TokioIo::new(upgraded))
         .await
         .unwrap();
@@ -460,4 +502,329 @@ async fn names_resolve_once_through_a_real_dns_server() {
     let r = via(e, get("http://nxdomain.example/")).await;
     assert_eq!(r.status, 502);
     assert_eq!(r.header("sightline-error"), "dns_failed");
+}
+
+/// CONNECT through the proxy; the tunnel's client end and the request id.
+async fn connect(e: SocketAddr, target: &str) -> (TokioIo<hyper::upgrade::Upgraded>, String) {
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = Request::connect(target)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let mut resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let rid = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let io = TokioIo::new(hyper::upgrade::on(&mut resp).await.unwrap());
+    (io, rid)
+}
+
+#[tokio::test]
+async fn a_client_hello_split_across_records_is_still_checked() {
+    let dir = std::env::temp_dir().join(format!("sightline-egress-split-{}", std::process::id()));
+    let m = DevMaterial::write(&dir, &["localhost"]).unwrap();
+    let up = TestUpstream::start(UpstreamKind::Tls {
+        cert: m.server_cert.clone(),
+        key: m.server_key.clone(),
+    })
+    .await;
+    let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
+    // A real TLS client whose records carry at most 64 bytes: its ClientHello spans several.
+    let cfg = tls_client(&m.ca, Some(64));
+    assert!(client_hello_records(cfg.clone(), "localhost").len() >= 3);
+
+    // The server name differs from the CONNECT host: reported, and the handshake completes.
+    let target = format!("api.internal:{}", up.addr.port());
+    let (status, rid, body) = tunnel_get_with(e, &target, "localhost", cfg.clone()).await;
+    assert_eq!(status, 200);
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let call = px.call(&rid).await;
+    assert_eq!(call["sni"], "localhost", "{call}");
+    assert_eq!(call["decision"], "reported", "{call}");
+    assert!(call["reason"]
+        .as_str()
+        .unwrap()
+        .contains("differs from the CONNECT host"));
+
+    // The same split hello to the host it names is allowed.
+    let target = format!("localhost:{}", up.addr.port());
+    let (status, rid, _) = tunnel_get_with(e, &target, "localhost", cfg).await;
+    assert_eq!(status, 200);
+    let call = px.call(&rid).await;
+    assert_eq!(
+        (&call["sni"], &call["decision"]),
+        (&"localhost".into(), &"allowed".into())
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn an_unreadable_client_hello_closes_the_tunnel_before_the_destination_sees_it() {
+    // A destination that counts what reaches it.
+    let dest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = dest.local_addr().unwrap().port();
+    let received = tokio::spawn(async move {
+        let mut total = 0;
+        for _ in 0..2 {
+            let (mut s, _) = dest.accept().await.unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got).await;
+            total += got.len();
+        }
+        total
+    });
+    let (px, e) =
+        start("enclave:\n  networks: [127.0.0.0/8]\nlimits: { header_read_timeout: 300ms }\n")
+            .await;
+    let dir = std::env::temp_dir().join(format!("sightline-egress-cut-{}", std::process::id()));
+    let m = DevMaterial::write(&dir, &["localhost"]).unwrap();
+    let records = client_hello_records(tls_client(&m.ca, Some(64)), "evil.example");
+    assert!(records.len() >= 3);
+
+    // The first two records of a hello, then silence: cut when the hello timeout passes.
+    let (mut io, stalled) = connect(e, &format!("api.internal:{port}")).await;
+    io.write_all(&records[..2].concat()).await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(PATIENCE, io.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a stalled hello keeps the tunnel open");
+    // A hello that goes on as something other than handshake records: cut at once.
+    let (mut io, garbled) = connect(e, &format!("api.internal:{port}")).await;
+    let mut bytes = records[..2].concat();
+    bytes.extend_from_slice(&[0x17, 3, 3, 0, 1, 0]);
+    io.write_all(&bytes).await.unwrap();
+    let closed = tokio::time::timeout(PATIENCE, io.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a garbled hello keeps the tunnel open");
+
+    assert_eq!(
+        tokio::time::timeout(PATIENCE, received)
+            .await
+            .unwrap()
+            .unwrap(),
+        0,
+        "no byte of the hello reached the destination"
+    );
+    for rid in [stalled, garbled] {
+        let call = px.call(&rid).await;
+        assert_eq!(call["decision"], "blocked", "{call}");
+        assert_eq!(call["error"], "tunnel_refused", "{call}");
+        assert!(call["reason"]
+            .as_str()
+            .unwrap()
+            .contains("TLS ClientHello unreadable"));
+        assert_eq!(call["bytes_in"], 0);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn refusals_tell_the_caller_the_rule_and_reason_but_no_address() {
+    let px = TestProxy::start(config(
+        "egress:
+  listen: 127.0.0.1:0
+dns:
+  hosts:
+    private.example: [192.168.7.7]
+    loopback.example: [127.0.0.1]
+    meta.example: [169.254.169.254]
+    outside.example: [93.184.216.34]
+    denied.example: [10.1.2.3]
+enclave:
+  networks: [10.0.0.0/8]
+  rules: [ { hosts: [denied.example], action: deny } ]
+",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let special =
+        "destination is a special-purpose address that no enclave network or allow rule CIDR names";
+    let cases = [
+        ("private.example", "192.168.7.7", special),
+        ("loopback.example", "127.0.0.1", special),
+        (
+            "meta.example",
+            "169.254.169.254",
+            "destination is a cloud metadata endpoint that no allow rule names exactly",
+        ),
+        (
+            "outside.example",
+            "93.184.216.34",
+            "destination outside the enclave",
+        ),
+        ("denied.example", "10.1.2.3", "denied by egress rule 0"),
+    ];
+    for (name, address, reason) in cases {
+        let r = via(e, get(&format!("http://{name}/"))).await;
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert_eq!(r.status, 403, "{name}: {body}");
+        assert_eq!(
+            r.json()["reason"],
+            format!("egress blocked: {reason}"),
+            "{name}"
+        );
+        assert!(
+            !body.contains(address),
+            "{name}: the answer reveals {address}: {body}"
+        );
+        let call = px.call(r.header("x-request-id")).await;
+        assert_eq!(call["decision"], "blocked", "{name}");
+        assert!(
+            call["reason"].as_str().unwrap().contains(address),
+            "{name}: the record keeps the detail: {call}"
+        );
+    }
+}
+
+/// Names of the metadata endpoints in `dns.hosts`, and the enclave networks and rules that try
+/// every way but the right one to open them.
+fn metadata_yaml(mode: &str) -> String {
+    let mut hosts = String::new();
+    let mut exact = Vec::new();
+    for (i, endpoint) in METADATA_ENDPOINTS.iter().enumerate() {
+        hosts.push_str(&format!("    meta{i}.example: [\"{}\"]\n", endpoint.ip));
+        let bits = if endpoint.ip.is_ipv4() { 32 } else { 128 };
+        exact.push(format!("\"{}/{bits}\"", endpoint.ip));
+    }
+    let wide = r#""0.0.0.0/0", "::/0", "fd00::/8", "fc00::/7", "fe80::/10", "100.64.0.0/10", "169.254.0.0/16", "168.63.0.0/16", "192.0.0.0/24""#;
+    format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
+dns:
+  hosts:
+{hosts}enclave:
+  mode: {mode}
+  networks: [{wide}, {exact}]
+  rules:
+    - {{ hosts: [\"*.example\"] }}
+    - {{ cidrs: [{wide}] }}
+",
+        exact = exact.join(", ")
+    )
+}
+
+/// The URLs that reach `ip`: through a name, as a literal and, for IPv4, in IPv6 forms that
+/// carry it.
+fn metadata_urls(i: usize, ip: std::net::IpAddr) -> Vec<String> {
+    let mut urls = vec![format!("http://meta{i}.example/latest/meta-data/")];
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let nat64 = std::net::Ipv6Addr::from_bits((0x64_ff9b << 96) | u128::from(v4.to_bits()));
+            urls.push(format!("http://{v4}/"));
+            urls.push(format!("http://[{}]/", v4.to_ipv6_mapped()));
+            urls.push(format!("http://[{nat64}]/"));
+        }
+        std::net::IpAddr::V6(v6) => urls.push(format!("http://[{v6}]/")),
+    }
+    urls
+}
+
+/// A fake metadata service on every endpoint address that can be dialed without a zone, on the
+/// loopback of the test's network namespace.
+async fn fake_metadata_services() -> Vec<TestUpstream> {
+    let mut fakes = Vec::new();
+    for endpoint in METADATA_ENDPOINTS {
+        sightline_tests::netns::add_address(endpoint.ip);
+        let link_local_v6 =
+            matches!(endpoint.ip, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local());
+        if !link_local_v6 {
+            let addr = SocketAddr::new(endpoint.ip, 80);
+            fakes.push(TestUpstream::start_on(UpstreamKind::Plain, addr).await);
+        }
+    }
+    fakes
+}
+
+#[tokio::test]
+async fn cloud_metadata_is_refused_in_both_modes_whatever_the_enclave_says() {
+    // In a network namespace of its own: even a regression dials only the fakes.
+    if !sightline_tests::netns::isolated(
+        "cloud_metadata_is_refused_in_both_modes_whatever_the_enclave_says",
+    ) {
+        return;
+    }
+    let fakes = fake_metadata_services().await;
+    for mode in ["enforce", "report"] {
+        let px = TestProxy::start(config(&metadata_yaml(mode))).await;
+        let e = px.sightline.egress_addr().unwrap();
+        for (i, endpoint) in METADATA_ENDPOINTS.iter().enumerate() {
+            let address = endpoint.ip.to_string();
+            for url in metadata_urls(i, endpoint.ip) {
+                let what = format!("{mode} {url} ({address})");
+                let r = via(e, get(&url)).await;
+                let body = String::from_utf8_lossy(&r.body).into_owned();
+                assert_eq!(r.status, 403, "{what}: {body}");
+                assert_eq!(r.header("sightline-error"), "egress_blocked", "{what}");
+                assert!(!body.contains(&address), "{what}: {body}");
+                let call = px.call(r.header("x-request-id")).await;
+                assert_eq!(call["decision"], "blocked", "{what}");
+                let reason = call["reason"].as_str().unwrap();
+                assert!(reason.contains(endpoint.service), "{what}: {reason}");
+                assert!(reason.contains(&address), "{what}: {reason}");
+            }
+        }
+    }
+    for fake in &fakes {
+        assert_eq!(fake.requests(), 0, "{} was reached", fake.addr);
+    }
+}
+
+#[tokio::test]
+async fn only_an_allow_rule_naming_the_exact_address_opens_a_metadata_endpoint() {
+    if !sightline_tests::netns::isolated(
+        "only_an_allow_rule_naming_the_exact_address_opens_a_metadata_endpoint",
+    ) {
+        return;
+    }
+    let fakes = fake_metadata_services().await;
+    let px = TestProxy::start(config(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ { cidr: 127.0.0.0/8, service: orders } ]
+  credentials: [ { service: billing, token: billing-token-0123456789 } ]
+dns:
+  hosts:
+    alibaba.example: [100.100.100.200]
+    aws6.example: [\"fd00:ec2::254\"]
+    gcp6.example: [\"fd20:ce::254\"]
+enclave:
+  mode: report
+  rules:
+    - { service: orders, cidrs: [100.100.100.200/32, \"fd00:ec2::254/128\"], ports: [80] }
+    - { service: orders, cidrs: [\"fd20:ce::/32\"] }
+",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    for (url, status) in [
+        ("http://alibaba.example/latest/meta-data/", 200),
+        ("http://[::ffff:100.100.100.200]/", 200),
+        ("http://aws6.example/latest/meta-data/", 200),
+        ("http://alibaba.example:8080/", 403),
+        ("http://gcp6.example/", 403),
+    ] {
+        let r = via(e, get(url)).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{url}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    // Another service is not opened by a rule for orders.
+    let req = Request::get("http://alibaba.example/")
+        .header(
+            "proxy-authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode("billing:billing-token-0123456789")
+            ),
+        )
+        .body(Empty::new())
+        .unwrap();
+    assert_eq!(via(e, req).await.status, 403);
+    let reached: u64 = fakes.iter().map(|f| f.requests()).sum();
+    assert_eq!(reached, 3);
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::host::HostPattern;
+use crate::metadata::METADATA_ENDPOINTS;
 use Decision::{Allowed, Blocked, Reported};
 
 fn net(s: &str) -> IpNet {
@@ -263,15 +264,21 @@ fn reasons_read_well() {
         ("s3.amazonaws.com", "52.1.1.1", 443, "allowed by egress rule 3 in report mode"),
         (
             "x.example",
-            "169.254.169.254",
+            "169.254.1.1",
             80,
-            "link-local address 169.254.169.254 is not named by an enclave network or allow rule CIDR",
+            "link-local address 169.254.1.1 is not named by an enclave network or allow rule CIDR",
         ),
         (
             "x.example",
-            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::a9fe:101",
             80,
-            "link-local address 169.254.169.254 (carried in 64:ff9b::a9fe:a9fe) is not named by an enclave network or allow rule CIDR",
+            "link-local address 169.254.1.1 (carried in 64:ff9b::a9fe:101) is not named by an enclave network or allow rule CIDR",
+        ),
+        (
+            "x.example",
+            "64:ff9b::6464:64c8",
+            80,
+            "cloud metadata address 100.100.100.200 (carried in 64:ff9b::6464:64c8) (Alibaba Cloud instance metadata) is opened only by an allow rule whose CIDR is exactly that address",
         ),
     ];
     for (host, ip, port, want) in cases {
@@ -282,6 +289,25 @@ fn reasons_read_well() {
         got.verdict(),
         Verdict::new(Blocked, "destination outside the enclave")
     );
+    // What the caller is told names no address.
+    let public = [
+        ("127.0.0.1", 3128, "destination is Sightline's own listener"),
+        ("8.8.8.8", 443, "destination outside the enclave"),
+        ("10.66.0.5", 5432, "denied by egress rule 1"),
+        (
+            "169.254.1.1",
+            80,
+            "destination is a special-purpose address that no enclave network or allow rule CIDR names",
+        ),
+        (
+            "::ffff:169.254.169.254",
+            80,
+            "destination is a cloud metadata endpoint that no allow rule names exactly",
+        ),
+    ];
+    for (ip, port, want) in public {
+        assert_eq!(decide("x.example", ip, port).public_reason(), want, "{ip}");
+    }
 }
 
 #[test]
@@ -316,4 +342,155 @@ fn names_of_modes_and_actions() {
     assert_eq!(Mode::Report.as_str(), "report");
     assert_eq!(RuleAction::Allow.as_str(), "allow");
     assert_eq!(RuleAction::Deny.as_str(), "deny");
+}
+
+/// An enclave that tries every way but the right one to open the metadata endpoints: networks
+/// cover each of them down to the exact address, and rules open everything else. Only rule 0,
+/// whose CIDRs are exactly the endpoints, opens them, for `monitoring` on port 80.
+fn metadata_enclave(mode: Mode) -> Enclave {
+    let wide = [
+        "0.0.0.0/0",
+        "::/0",
+        "fd00::/8",
+        "fc00::/7",
+        "fe80::/10",
+        "100.64.0.0/10",
+        "169.254.0.0/16",
+        "168.63.0.0/16",
+        "192.0.0.0/24",
+    ];
+    let exact: Vec<IpNet> = METADATA_ENDPOINTS
+        .iter()
+        .map(|e| IpNet::from(e.ip))
+        .collect();
+    let mut networks: Vec<Network> = wide.iter().map(|n| Network::new(net(n))).collect();
+    networks.extend(exact.iter().map(|n| Network::new(*n)));
+    let near: Vec<IpNet> = exact
+        .iter()
+        .map(|n| {
+            IpNet::new(n.addr(), n.max_prefix_len() - 1)
+                .unwrap()
+                .trunc()
+        })
+        .chain(wide.iter().map(|n| net(n)))
+        .collect();
+    Enclave {
+        networks,
+        rules: vec![
+            EgressRule {
+                service: Some("monitoring".into()),
+                cidrs: exact,
+                ports: vec![80],
+                ..rule(RuleAction::Allow)
+            },
+            EgressRule {
+                hosts: hosts(&["*.example"]),
+                ..rule(RuleAction::Allow)
+            },
+            EgressRule {
+                cidrs: near,
+                ..rule(RuleAction::Allow)
+            },
+            EgressRule {
+                service: Some("reporter".into()),
+                mode: Some(Mode::Report),
+                ..rule(RuleAction::Deny)
+            },
+        ],
+        mode,
+        own_addrs: addrs(&["127.0.0.1:3128"]),
+    }
+}
+
+/// The address itself and, for IPv4, the IPv6 forms that carry it.
+fn forms(ip: IpAddr) -> Vec<IpAddr> {
+    let IpAddr::V4(v4) = ip else {
+        return vec![ip];
+    };
+    let bits = u128::from(v4.to_bits());
+    let mut out = vec![ip, IpAddr::V6(v4.to_ipv6_mapped())];
+    for carrier in [(0x64_ff9b << 96) | bits, (0x2002 << 112) | (bits << 80)] {
+        out.push(IpAddr::V6(std::net::Ipv6Addr::from_bits(carrier)));
+    }
+    out
+}
+
+#[test]
+fn metadata_endpoints_are_blocked_in_every_mode_unless_named_exactly() {
+    for mode in [Mode::Enforce, Mode::Report] {
+        let enclave = metadata_enclave(mode);
+        for endpoint in METADATA_ENDPOINTS {
+            for ip in forms(endpoint.ip) {
+                #[rustfmt::skip]
+                let cases = [
+                    // (source, host as asked, port, decision, deciding rule)
+                    (Some("monitoring"), "meta.example", 80, Allowed, Some(0)),
+                    (Some("monitoring"), "meta.example", 443, Blocked, None),
+                    (Some("orders"), "meta.example", 80, Blocked, None),
+                    (None, "meta.example", 80, Blocked, None),
+                    (Some("orders"), "meta.internal", 80, Blocked, None),
+                    (Some("reporter"), "meta.internal", 80, Blocked, None),
+                ];
+                for (source, host, port, decision, rule) in cases {
+                    let what = format!("{mode:?} {source:?} -> {host}@{ip}:{port}");
+                    let got = enclave.decide(source, &host.parse().unwrap(), ip, port);
+                    assert_eq!(
+                        (got.decision, got.rule),
+                        (decision, rule),
+                        "{what}: {}",
+                        got.reason
+                    );
+                    if decision == Blocked {
+                        assert_eq!(got.cause, Cause::Metadata, "{what}");
+                        assert!(
+                            got.reason.contains(endpoint.service),
+                            "{what}: {}",
+                            got.reason
+                        );
+                        let public = got.public_reason();
+                        let eff = crate::address::effective_ip(ip).to_string();
+                        assert!(
+                            !public.contains(&eff) && !public.contains(&ip.to_string()),
+                            "{what}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn only_an_allow_rule_names_a_metadata_endpoint() {
+    let meta = "100.100.100.200/32";
+    let enclave = |rules: Vec<EgressRule>| Enclave {
+        networks: vec![Network::new(net(meta))],
+        rules,
+        mode: Mode::Report,
+        own_addrs: Vec::new(),
+    };
+    let host: Host = "x.example".parse().unwrap();
+    let ip = "100.100.100.200".parse().unwrap();
+    let deny_exact = EgressRule {
+        cidrs: cidrs(&[meta]),
+        ..rule(RuleAction::Deny)
+    };
+    let allow_exact = EgressRule {
+        cidrs: cidrs(&[meta]),
+        ..rule(RuleAction::Allow)
+    };
+    let got = enclave(vec![deny_exact]).decide(None, &host, ip, 80);
+    assert_eq!(
+        (got.decision, got.rule),
+        (Blocked, None),
+        "a deny rule names nothing, and reporting does not soften the block"
+    );
+    let got = enclave(vec![allow_exact]).decide(None, &host, ip, 80);
+    assert_eq!((got.decision, got.rule), (Allowed, Some(0)));
+    let got = enclave(Vec::new()).decide(None, &host, ip, 80);
+    assert_eq!(
+        (got.decision, got.inside),
+        (Blocked, true),
+        "inside, yet blocked"
+    );
 }

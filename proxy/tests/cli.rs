@@ -182,7 +182,7 @@ fn run_reloads_on_sighup_and_on_file_change_and_drains_on_sigterm() {
     p.signal("HUP");
     // The watcher may see the same change as SIGHUP: one or two rejections.
     wait_for("the rejected reload to be counted", || {
-        let (_, m) = get(p.addr("admin"), "/metrics", "x")?;
+        let (_, m) = get(p.addr("admin"), "/metrics", &p.addr("admin").to_string())?;
         let n: u64 = m
             .lines()
             .find_map(|l| l.strip_prefix("sightline_config_reload_failures_total "))?
@@ -233,10 +233,10 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     let (status, _) = get(inbound, "/products/1", "shop.demo.internal").unwrap();
     assert_eq!(status, 200);
     wait_for("the generator's calls to be recorded", || {
-        let (_, body) = get(admin, "/api/calls?direction=inbound&limit=200", "x")?;
+        let (_, body) = get(admin, "/api/calls?direction=inbound&limit=200", &admin.to_string())?;
         (body.matches("\"direction\":\"inbound\"").count() >= 20).then_some(())
     });
-    let (status, page) = get(admin, "/", "x").unwrap();
+    let (status, page) = get(admin, "/", &admin.to_string()).unwrap();
     assert_eq!(status, 200);
     assert!(page.contains("<title>Sightline</title>"));
     // The demo's graph, exported for offline use.
@@ -271,7 +271,7 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
         Duration::from_secs(30).saturating_sub(started.elapsed()),
         "the demo's first sightings and its flash crowd",
         || {
-            let (_, body) = get(admin, "/api/anomalies", "x")?;
+            let (_, body) = get(admin, "/api/anomalies", &admin.to_string())?;
             let v: serde_json::Value = serde_json::from_str(&body).ok()?;
             let found = v["anomalies"].as_array()?;
             let has = |kind: &str, subject: &str| {

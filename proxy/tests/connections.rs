@@ -54,7 +54,7 @@ fn ten_thousand_concurrent_connections_are_all_answered() {
             .unwrap(),
     );
     let end = Instant::now() + PATIENCE;
-    while get(admin, "/healthz", "x").is_none() {
+    while get(admin, "/healthz", &admin.to_string()).is_none() {
         assert!(Instant::now() < end, "sightline did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -84,7 +84,7 @@ fn ten_thousand_concurrent_connections_are_all_answered() {
     assert_eq!(answered, CLIENTS);
     drop(conns);
     assert_eq!(get(inbound, "/dead", "x").unwrap().0, 502);
-    let (_, metrics) = get(admin, "/metrics", "x").unwrap();
+    let (_, metrics) = get(admin, "/metrics", &admin.to_string()).unwrap();
     let refused: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("sightline_connections_rejected_total "))

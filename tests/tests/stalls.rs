@@ -326,7 +326,8 @@ async fn egress_and_admin_connections_over_their_caps_are_refused_and_counted() 
     );
     drop(held);
 
-    let to_admin = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let to_admin = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", px.admin);
+    let to_admin = to_admin.as_bytes();
     let held = hold(px.admin, to_admin, 2).await;
     assert!(
         refused(px.admin, to_admin).await,

@@ -287,7 +287,7 @@ pub struct ConnFlags {
 /// The client's address: the peer, or behind a trusted proxy the address it forwarded.
 fn client_addr(cfg: &ClientsConfig, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     if cfg.trusted_proxies.is_empty() {
-        return peer;
+        return sightline_policy::canonical(peer);
     }
     let values: Vec<&str> = headers
         .get_all(&cfg.forwarded_header)
@@ -382,7 +382,7 @@ impl ClientGuard {
             self.count(&self.stats.blocked, Protection::Ban);
             return Accept::Refuse(Protection::Ban);
         }
-        let behind_proxy = cfg.trusted_proxies.iter().any(|n| n.contains(&peer));
+        let behind_proxy = cfg.trusted_proxy(peer);
         if let (Some(cap), false) = (cfg.per_ip_connections, behind_proxy) {
             let over = self.conns.with(
                 &key,
@@ -441,11 +441,11 @@ impl ClientGuard {
         peer: IpAddr,
         headers: &HeaderMap,
     ) -> Option<ConnFlags> {
-        if !cfg.enabled || !cfg.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+        if !cfg.enabled || !cfg.trusted_proxy(peer) {
             return None;
         }
         let addr = client_addr(cfg, peer, headers);
-        if addr == peer {
+        if addr == sightline_policy::canonical(peer) {
             return None;
         }
         let lists = self.lists.load();

@@ -23,6 +23,7 @@ use crate::runtime::{Active, Shared};
 use crate::server::ConnActivity;
 use crate::trace::{self, TraceContext};
 use crate::upstream::{ServicePool, Upstream};
+use router::Authority;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
@@ -33,6 +34,7 @@ use std::time::SystemTime;
 use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// What the proxy knows about the client connection a request arrived on.
 #[derive(Debug)]
@@ -59,12 +61,16 @@ pub async fn handle(
     let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
+    // The authority and the canonical path are worked out once: routing, the client guard,
+    // the record and the upstream request all use these.
+    let target = request_target(&req, &active.config.inbound.paths);
     let mut record = begin_record(
         &req,
         &conn,
         &trace,
         &request_id,
         active.config.recording.max_path_bytes,
+        target.as_ref().map_or("", |(a, _)| a.host.as_str()),
     );
     record.caller_service = active.egress.as_ref().and_then(|e| {
         crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
@@ -75,12 +81,24 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    let path = normalize::normalize_path(req.uri().path()).into_owned();
+    // Routes are looked up before the guard runs, so a route's case folding applies to the
+    // protections too; an unrouted call is still limited before it is answered 404.
+    let route = target
+        .as_ref()
+        .ok()
+        .and_then(|(a, p)| active.router.route(&a.host, p));
+    let path = match (&target, route) {
+        (Ok((_, p)), Some(r)) => r.path(p).into_owned(),
+        (Ok((_, p)), None) => p.clone(),
+        (Err(_), _) => String::new(),
+    };
     let method = req.method().clone();
     let clients = &active.config.clients;
-    // A request that fails the framing checks is answered (and its connection closed) by
-    // `proxy` before the guard would see it, as the chart in ARCHITECTURE.md draws.
-    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok();
+    // A request that fails the framing checks, or whose Host or path is refused, is answered
+    // (and its connection closed) by `proxy` before the guard would see it, as the chart in
+    // ARCHITECTURE.md draws.
+    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok()
+        && target.is_ok();
     let client = (clients.enabled && framed).then(|| {
         shared.clients.identify(
             clients,
@@ -128,7 +146,8 @@ pub async fn handle(
         &active,
         &conn,
         req,
-        path.clone(),
+        target.map(|(a, _)| (a, path.clone())),
+        route,
         &mut guard,
         &trace,
         &request_id,
@@ -249,22 +268,21 @@ enum Outcome {
     ),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn proxy(
     active: &Active,
     conn: &ConnInfo,
     mut req: Request<Incoming>,
-    path: String,
+    target: Result<(Authority, String), ProxyError>,
+    route: Option<&router::RouteEntry>,
     guard: &mut CallGuard,
     trace: &TraceContext,
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
     framing::check(req.version(), req.method(), req.uri(), req.headers())?;
-    let host = request_authority(&req);
-    let route = active
-        .router
-        .route(&router::normalize_host(&host), &path)
-        .ok_or(ProxyError::NoRoute)?;
+    let (authority, path) = target?;
+    let route = route.ok_or(ProxyError::NoRoute)?;
     let pool = &route.pool;
     guard.set_counters(pool.counters.clone());
     if let Some(rec) = guard.rec() {
@@ -280,13 +298,21 @@ async fn proxy(
 
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let clients = &active.config.clients;
+    let forwarding = headers::Forwarding {
+        peer: conn.peer.ip(),
+        trusted: clients.trusted_proxy(conn.peer.ip()),
+        client_header: (clients.forwarded_header != X_FORWARDED_FOR)
+            .then_some(&clients.forwarded_header),
+        tls: conn.tls,
+        host: &authority.header,
+    };
     let out = upstream_request(
         &path,
         req,
         pool,
         upstream,
-        conn,
-        &host,
+        forwarding,
         trace,
         request_id,
         guard,
@@ -355,16 +381,28 @@ fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
     }
 }
 
-/// The authority the client asked for: the URI's (HTTP/2, absolute-form) or the Host header.
-fn request_authority(req: &Request<Incoming>) -> String {
-    if let Some(a) = req.uri().authority() {
-        return a.as_str().to_owned();
-    }
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+/// The authority the client asked for, strictly parsed, and the canonical path. The
+/// authority is the URI's (HTTP/2 `:authority`, absolute-form), else the `Host` header; none
+/// at all (HTTP/1.0 without `Host`) routes only to routes for any host.
+fn request_target(
+    req: &Request<Incoming>,
+    paths: &crate::config::PathRules,
+) -> Result<(Authority, String), ProxyError> {
+    const BAD_HOST: ProxyError =
+        ProxyError::BadRequest("invalid Host: a host name or address and an optional port only");
+    let raw = match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => match req.headers().get(header::HOST) {
+            Some(v) => Some(v.to_str().map_err(|_| BAD_HOST)?),
+            None => None,
+        },
+    };
+    let authority = match raw {
+        Some(raw) => Authority::parse(raw).map_err(|_| BAD_HOST)?,
+        None => Authority::default(),
+    };
+    let path = normalize::normalize_path(req.uri().path(), paths)?.into_owned();
+    Ok((authority, path))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -373,8 +411,7 @@ fn upstream_request(
     req: Request<Incoming>,
     pool: &ServicePool,
     upstream: &Upstream,
-    conn: &ConnInfo,
-    host: &str,
+    forwarding: headers::Forwarding<'_>,
     trace: &TraceContext,
     request_id: &str,
     guard: &CallGuard,
@@ -394,11 +431,15 @@ fn upstream_request(
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, upgrade);
     headers::strip_spoofable(h);
-    headers::set_forwarded(h, conn.peer.ip(), conn.tls, host);
+    headers::set_forwarded(h, forwarding);
     headers::append_via(h, inbound_version);
-    if !host.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(host) {
+    // Only the normalised authority goes upstream, never the client's spelling of it.
+    match HeaderValue::from_str(forwarding.host) {
+        Ok(v) if !forwarding.host.is_empty() => {
             h.insert(header::HOST, v);
+        }
+        _ => {
+            h.remove(header::HOST);
         }
     }
     trace.propagate(h);
@@ -435,6 +476,7 @@ fn begin_record(
     trace: &TraceContext,
     request_id: &str,
     max_path: usize,
+    host: &str,
 ) -> CallRecord {
     let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
     CallRecord {
@@ -456,7 +498,7 @@ fn begin_record(
         inside: None,
         sni: None,
         method: req.method().clone(),
-        host: router::normalize_host(&request_authority(req)),
+        host: host.to_owned(),
         path,
         path_truncated: truncated,
         route: None,

@@ -76,18 +76,20 @@ pub fn group_ip(ip: IpAddr, v6_prefix: u8) -> String {
 
 /// The client address behind trusted proxies: the peer itself unless it is trusted; then the
 /// right-most address in `forwarded` (an `X-Forwarded-For` value) that is not a trusted proxy.
+/// IPv4-mapped IPv6 addresses come back as IPv4.
 pub fn forwarded_client(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| {
         let ip = crate::network::canonical(*ip);
         trusted.iter().any(|n| n.contains(&ip))
     };
+    let peer = crate::network::canonical(peer);
     if !is_trusted(&peer) {
         return peer;
     }
     let Some(value) = forwarded else { return peer };
     let mut last = peer;
     for part in value.rsplit(',') {
-        let Some(ip) = parse_forwarded_addr(part.trim()) else {
+        let Some(ip) = parse_forwarded_addr(part.trim()).map(crate::network::canonical) else {
             // An unparsable hop: trust stops here.
             return last;
         };

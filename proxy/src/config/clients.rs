@@ -427,6 +427,14 @@ impl Default for ClientsConfig {
     }
 }
 
+impl ClientsConfig {
+    /// Whether `peer` is a trusted proxy (an IPv4-mapped IPv6 peer is judged as IPv4).
+    pub fn trusted_proxy(&self, peer: std::net::IpAddr) -> bool {
+        let peer = sightline_policy::canonical(peer);
+        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+}
+
 fn mode(m: Option<ModeFile>) -> Mode {
     match m {
         Some(ModeFile::Report) => Mode::Report,

@@ -269,7 +269,7 @@ mod tests {
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
     }
 
-    fn fwd(peer: &str, trusted: bool, tls: bool, host: &str) -> Forwarding<'_> {
+    fn fwd<'a>(peer: &str, trusted: bool, tls: bool, host: &'a str) -> Forwarding<'a> {
         Forwarding {
             peer: peer.parse().unwrap(),
             trusted,

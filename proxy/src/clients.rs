@@ -571,14 +571,8 @@ impl ClientGuard {
                     || ClientState::new(ClientKind::Address, now),
                     |st| r.gcra().take(&mut st.rate, now),
                 );
-                let h = self.rate_outcome(
-                    cfg,
-                    client,
-                    Protection::RatePerClient,
-                    &r,
-                    taken,
-                    &mut out,
-                )?;
+                let h =
+                    self.rate_outcome(cfg, client, Protection::RatePerClient, &r, taken, &mut out)?;
                 out.rate = Some(h.tighter(out.rate.take()));
             }
         }

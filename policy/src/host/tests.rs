@@ -161,7 +161,10 @@ fn host_header_values_are_a_host_and_an_optional_port_only() {
     type HostPort = Result<(Host, Option<u16>), HostError>;
     let cases: &[(&str, HostPort)] = &[
         ("x.example.com", Ok((name("x.example.com"), None))),
-        ("X.Example.COM.:8080", Ok((name("x.example.com"), Some(8080)))),
+        (
+            "X.Example.COM.:8080",
+            Ok((name("x.example.com"), Some(8080))),
+        ),
         ("[::1]:8443", Ok((ip("::1"), Some(8443)))),
         ("0x7f.1", Ok((ip("127.0.0.1"), None))),
         ("evil.com/.example.com", Err(HostError::InvalidChar('/'))),

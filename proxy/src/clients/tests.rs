@@ -445,9 +445,16 @@ fn an_address_claims_only_a_few_distinct_keys() {
     assert_eq!(with_key("b").kind, ClientKind::ApiKey);
     assert_eq!(with_key("a").kind, ClientKind::ApiKey, "a key already seen");
     let third = with_key("c");
-    assert_eq!((third.kind, &*third.id), (ClientKind::Address, "192.0.2.40"));
+    assert_eq!(
+        (third.kind, &*third.id),
+        (ClientKind::Address, "192.0.2.40")
+    );
     clock.advance(Duration::from_secs(61));
-    assert_eq!(with_key("c").kind, ClientKind::ApiKey, "the window moved on");
+    assert_eq!(
+        with_key("c").kind,
+        ClientKind::ApiKey,
+        "the window moved on"
+    );
 }
 
 #[test]
@@ -473,5 +480,8 @@ fn a_claimed_key_also_pays_from_its_address_bucket() {
         kind: ClientKind::VerifiedKey,
         ..key("d")
     };
-    assert!(admit(&g, &cfg, &verified, "/x").is_ok(), "a verified key is its own client");
+    assert!(
+        admit(&g, &cfg, &verified, "/x").is_ok(),
+        "a verified key is its own client"
+    );
 }

@@ -315,7 +315,13 @@ mod tests {
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(h["x-forwarded-for"], "192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "https");
-        for gone in ["x-forwarded-host", "forwarded", "x-real-ip", "true-client-ip", "x-client"] {
+        for gone in [
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+            "true-client-ip",
+            "x-client",
+        ] {
             assert!(h.get(gone).is_none(), "{gone} passed: {h:?}");
         }
         assert_eq!(h["x-kept"], "yes");

@@ -36,7 +36,9 @@ pub fn normalize_path<'a>(path: &'a str, rules: &PathRules) -> Result<Cow<'a, st
     let needs_decode = path.contains('%');
     let has_params = path.contains(';');
     if has_params && rules.params == PathParams::Reject {
-        return Err(ProxyError::BadRequest("path parameters (;) are not accepted"));
+        return Err(ProxyError::BadRequest(
+            "path parameters (;) are not accepted",
+        ));
     }
     let needs_segments = (has_params && rules.params == PathParams::Strip)
         || (rules.merge_slashes && path.contains("//"))
@@ -79,7 +81,11 @@ fn decode(path: &str, slashes: EscapedSlashes) -> Result<String, ProxyError> {
                 } else {
                     // Keep the escape, with uppercase hex as RFC 3986 recommends.
                     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                    out.extend_from_slice(&[b'%', HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
+                    out.extend_from_slice(&[
+                        b'%',
+                        HEX[usize::from(c >> 4)],
+                        HEX[usize::from(c & 15)],
+                    ]);
                 }
                 i += 3;
                 continue;
@@ -150,7 +156,11 @@ mod tests {
             ("/", "/"),
         ];
         for (raw, want) in cases {
-            assert_eq!(norm(raw, &PathRules::default()).as_deref(), Ok(want), "{raw}");
+            assert_eq!(
+                norm(raw, &PathRules::default()).as_deref(),
+                Ok(want),
+                "{raw}"
+            );
         }
     }
 
@@ -179,7 +189,12 @@ mod tests {
     #[test]
     fn escaped_slashes_are_refused_decoded_or_kept() {
         let mut r = PathRules::default();
-        for raw in ["/api%2Flogin", "/api%2flogin", "/api%5Clogin", "/a/..%2F..%2Fadmin"] {
+        for raw in [
+            "/api%2Flogin",
+            "/api%2flogin",
+            "/api%5Clogin",
+            "/a/..%2F..%2Fadmin",
+        ] {
             assert!(norm(raw, &r).is_err(), "{raw}");
         }
         r.escaped_slashes = EscapedSlashes::Decode;

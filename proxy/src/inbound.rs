@@ -92,6 +92,12 @@ pub async fn handle(
         (Ok((_, p)), None) => p.clone(),
         (Err(_), _) => String::new(),
     };
+    if path != req.uri().path() && !path.is_empty() {
+        if let Some(rec) = guard.rec() {
+            let max = active.config.recording.max_path_bytes;
+            rec.canonical_path = Some(crate::record::cap_path(&path, max).0);
+        }
+    }
     let method = req.method().clone();
     let clients = &active.config.clients;
     // A request that fails the framing checks, or whose Host or path is refused, is answered
@@ -501,6 +507,7 @@ fn begin_record(
         host: host.to_owned(),
         path,
         path_truncated: truncated,
+        canonical_path: None,
         route: None,
         status: None,
         error: None,

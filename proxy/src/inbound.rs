@@ -70,7 +70,11 @@ pub async fn handle(
         &trace,
         &request_id,
         active.config.recording.max_path_bytes,
-        target.as_ref().map_or("", |(a, _)| a.host.as_str()),
+        &match &target {
+            Ok((a, _)) => a.host.clone(),
+            // Refused, but kept as evidence (shown as data, like every recorded string).
+            Err(_) => crate::record::cap_path(raw_authority(&req).unwrap_or(""), MAX_HOST).0,
+        },
     );
     record.caller_service = active.egress.as_ref().and_then(|e| {
         crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
@@ -396,19 +400,25 @@ fn request_target(
 ) -> Result<(Authority, String), ProxyError> {
     const BAD_HOST: ProxyError =
         ProxyError::BadRequest("invalid Host: a host name or address and an optional port only");
-    let raw = match req.uri().authority() {
-        Some(a) => Some(a.as_str()),
-        None => match req.headers().get(header::HOST) {
-            Some(v) => Some(v.to_str().map_err(|_| BAD_HOST)?),
-            None => None,
-        },
-    };
-    let authority = match raw {
+    let given = req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
+    let authority = match raw_authority(req) {
         Some(raw) => Authority::parse(raw).map_err(|_| BAD_HOST)?,
+        None if given => return Err(BAD_HOST),
         None => Authority::default(),
     };
     let path = normalize::normalize_path(req.uri().path(), paths)?.into_owned();
     Ok((authority, path))
+}
+
+/// Longest host kept in a record when the Host was refused.
+const MAX_HOST: usize = 255;
+
+/// The authority as the client wrote it: the URI's, else the `Host` header (when it is text).
+fn raw_authority(req: &Request<Incoming>) -> Option<&str> {
+    match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => req.headers().get(header::HOST)?.to_str().ok(),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,8 +1,10 @@
 //! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
 //!
 //! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
-//! 2. the path is normalised ([`normalize`]: dot segments, encoded unreserved characters)
-//!    and the [`router`] picks the service by host and path prefix;
+//! 2. the authority is parsed strictly (host and optional port) and the path made canonical
+//!    ([`normalize`]: escapes, encoded slashes, `;` parameters, repeated slashes, dot
+//!    segments); the [`router`] picks the service by host and path prefix, and the client guard
+//!    judges the call on that same path;
 //! 3. [`check_limits`] rejects oversized targets, headers and declared bodies;
 //! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
 //! 5. [`upstream_request`] rewrites headers and streams the body upstream;

@@ -421,4 +421,19 @@ async fn encoded_slashes_and_path_parameters_cannot_change_what_a_path_means() {
             "{raw} reaches the upstream canonical"
         );
     }
+    // Route templates learn from the same canonical path: two endpoints, not four.
+    let mut eps = sightline_tests::eventually("the endpoints of the four calls", || async {
+        let v = px.admin_json("/api/endpoints").await;
+        let templates: Vec<String> = v["endpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["template"].as_str())
+            .filter(|t| t.contains("echo"))
+            .map(str::to_owned)
+            .collect();
+        (templates.len() >= 2).then_some(templates)
+    })
+    .await;
+    eps.sort();
+    assert_eq!(eps, ["/echo", "/echo/a"]);
 }

@@ -466,6 +466,50 @@ async fn a_brute_forcer_inventing_api_keys_is_banned_by_its_address() {
     assert_eq!(bans["bans"][0]["client"], "127.0.0.1");
 }
 
+#[tokio::test]
+async fn claimed_api_keys_are_shed_with_the_anonymous_and_verified_ones_are_not() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-shed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hashes = dir.join("keys.sha256");
+    std::fs::write(&hashes, format!("{}\n", sha256_hex("sk_live_known"))).unwrap();
+    // Two calls in flight at most; anonymous clients may fill one of them.
+    let px = TestProxy::start(simple(
+        up.addr,
+        &format!(
+            "clients:\n  api_key_header: x-api-key\n  api_keys: {{ hashes: \"{}\" }}\n  concurrency: {{ max: 2, anonymous_share: 0.5 }}\n",
+            hashes.display()
+        ),
+    ))
+    .await;
+    let with_key = |key: &str, path: &str| {
+        Request::get(path)
+            .header("host", "x")
+            .header("x-api-key", key)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let inbound = px.inbound;
+    let hanging = with_key("made-up-1", "/hang");
+    let held = tokio::spawn(async move { Client::http1().send(inbound, hanging).await });
+    eventually("one call in flight", || async {
+        (px.metric("sightline_client_inflight").await == 1.0).then_some(())
+    })
+    .await;
+    let shed = send(px.inbound, with_key("made-up-2", "/echo")).await;
+    assert_eq!(shed.status, 503, "a claimed key is anonymous under load");
+    assert_eq!(shed.header("sightline-error"), "overloaded");
+    assert_eq!(
+        send(px.inbound, with_key("sk_live_known", "/echo"))
+            .await
+            .status,
+        200,
+        "a verified key keeps the room kept for known clients"
+    );
+    held.abort();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `POST {path}` with a wrong password.
 fn failed_login_at(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
     let mut req = login(addr, "guess");

@@ -517,6 +517,20 @@ impl ClientsConfig {
     }
 }
 
+/// A network as peers are compared with it: host bits cleared, and an IPv4-mapped IPv6 network
+/// (`::ffff:10.0.0.0/104`) written as the IPv4 network it covers (`10.0.0.0/8`), since peers
+/// arrive as IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    let net = net.trunc();
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
+    }
+}
+
 fn mode(m: Option<ModeFile>) -> Mode {
     match m {
         Some(ModeFile::Report) => Mode::Report,
@@ -577,7 +591,7 @@ pub(super) fn convert(
         if !super::valid_name(&n.name) {
             check.issue(&format!("clients.named[{i}].name"), super::NAME_RULE);
         }
-        named.push((n.cidr.trunc(), Arc::<str>::from(n.name)));
+        named.push((canonical_net(n.cidr), Arc::<str>::from(n.name)));
     }
     named.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
     let max_clients = raw.max_clients.unwrap_or(d.max_clients);
@@ -699,7 +713,7 @@ pub(super) fn convert(
         api_key_header,
         api_keys,
         forwarded_header,
-        trusted_proxies: raw.trusted_proxies.into_iter().map(|n| n.trunc()).collect(),
+        trusted_proxies: raw.trusted_proxies.into_iter().map(canonical_net).collect(),
         ipv6_prefix,
         named,
         max_clients: max_clients.max(1),

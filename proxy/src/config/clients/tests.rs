@@ -161,3 +161,16 @@ fn api_key_hashes_are_read_and_checked() {
     assert!(err.contains("at least 1"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn mapped_ipv6_networks_are_written_as_ipv4() {
+    let c =
+        parse("  trusted_proxies: [\"::ffff:10.0.0.0/104\", 192.0.2.7/24, \"2001:db8::/32\"]\n")
+            .unwrap()
+            .clients;
+    let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"]);
+    assert!(c.trusted_proxy("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(c.trusted_proxy("10.1.2.3".parse().unwrap()));
+    assert!(!c.trusted_proxy("11.1.2.3".parse().unwrap()));
+}

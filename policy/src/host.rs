@@ -75,6 +75,18 @@ pub fn parse_host(raw: &str) -> Result<Host, HostError> {
 /// Parses `host:port`, `[v6]:port` or a bare `host` (which gets `default_port`). Ports are
 /// 1..=65535; an IPv6 address needs brackets here.
 pub fn parse_authority(raw: &str, default_port: u16) -> Result<(Host, u16), HostError> {
+    let (host, port) = parse_host_port(raw)?;
+    match port {
+        Some(port) => Ok((host, port)),
+        None if default_port != 0 => Ok((host, default_port)),
+        None => Err(HostError::InvalidPort),
+    }
+}
+
+/// Parses `host:port`, `[v6]:port` or a bare `host`, saying whether a port was given. This is
+/// the whole of an HTTP `Host` or `:authority`: anything else (userinfo, a path, a fragment,
+/// an empty port) is an error.
+pub fn parse_host_port(raw: &str) -> Result<(Host, Option<u16>), HostError> {
     let s = raw.trim();
     let (host, port) = if s.starts_with('[') {
         let end = s.find(']').ok_or(HostError::InvalidIpv6)?;
@@ -95,11 +107,7 @@ pub fn parse_authority(raw: &str, default_port: u16) -> Result<(Host, u16), Host
         }
     };
     let host = parse_trimmed(host)?;
-    let port = match port {
-        Some(port) => parse_port(port)?,
-        None if default_port != 0 => default_port,
-        None => return Err(HostError::InvalidPort),
-    };
+    let port = port.map(parse_port).transpose()?;
     Ok((host, port))
 }
 

@@ -15,6 +15,6 @@ mod network;
 pub use address::{classify, effective_ip, special_range, AddressClass};
 pub use decision::{Decision, Verdict};
 pub use enclave::{Cause, EgressRule, EgressVerdict, Enclave, Mode, RuleAction};
-pub use host::{parse_authority, parse_host, Host, HostError, HostPattern};
+pub use host::{parse_authority, parse_host, parse_host_port, Host, HostError, HostPattern};
 pub use metadata::{metadata_endpoint, MetadataEndpoint, METADATA_ENDPOINTS};
-pub use network::Network;
+pub use network::{canonical, Network};

@@ -29,7 +29,9 @@ impl Network {
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are judged as the IPv4 address they carry.
-pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+/// A dual-stack (`[::]`) listener sees IPv4 peers in that form; every comparison of a peer with
+/// an IPv4 network goes through here.
+pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -4,7 +4,9 @@
 //!
 //! 1. [`ClientGuard::accept`] (per connection, before TLS or HTTP): allow list → exempt; deny
 //!    list → closed; a banned address with `bans.action: close` → closed; per-address cap;
-//! 2. [`ClientGuard::identify`]: certificate, API-key hash, named network, else address;
+//! 2. [`ClientGuard::identify`]: certificate, API key (verified against the configured hashes,
+//!    else only claimed: charged to its address too, a few per address), named network, else
+//!    address;
 //! 3. [`ClientGuard::admit`]: ban → 403; per-client, per-client-route and global GCRA rates →
 //!    429 with `Retry-After` and `RateLimit` headers; concurrency (anonymous clients shed
 //!    first) → 503;
@@ -287,7 +289,7 @@ pub struct ConnFlags {
 /// The client's address: the peer, or behind a trusted proxy the address it forwarded.
 fn client_addr(cfg: &ClientsConfig, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     if cfg.trusted_proxies.is_empty() {
-        return peer;
+        return sightline_policy::canonical(peer);
     }
     let values: Vec<&str> = headers
         .get_all(&cfg.forwarded_header)
@@ -307,6 +309,8 @@ pub struct ClientGuard {
     route_rates: Table<(Arc<str>, usize), RateState>,
     bans: Table<Arc<str>, Ban>,
     conns: Arc<Table<Arc<str>, usize>>,
+    /// Per (grouped) address: the unverified API keys it used lately (a hash and when).
+    keys: Table<Arc<str>, Vec<(u64, Micros)>>,
     endpoints: Table<Arc<str>, meter::Meter>,
     global_rate: Mutex<RateState>,
     global_meter: Mutex<meter::Meter>,
@@ -335,6 +339,7 @@ impl ClientGuard {
             route_rates: Table::new(config.max_clients),
             bans: Table::new(config.max_bans),
             conns: Arc::new(Table::new(config.max_clients)),
+            keys: Table::new(config.max_clients),
             endpoints: Table::new(MAX_ENDPOINTS),
             global_rate: Mutex::new(RateState::default()),
             global_meter: Mutex::new(meter::Meter::default()),
@@ -382,7 +387,7 @@ impl ClientGuard {
             self.count(&self.stats.blocked, Protection::Ban);
             return Accept::Refuse(Protection::Ban);
         }
-        let behind_proxy = cfg.trusted_proxies.iter().any(|n| n.contains(&peer));
+        let behind_proxy = cfg.trusted_proxy(peer);
         if let (Some(cap), false) = (cfg.per_ip_connections, behind_proxy) {
             let over = self.conns.with(
                 &key,
@@ -408,7 +413,9 @@ impl ClientGuard {
         Accept::Serve(flags)
     }
 
-    /// Who the client is.
+    /// Who the client is. An API key in the configured hashes is a verified identity; any
+    /// other key is only claimed, and an address may claim at most `api_keys.per_address`
+    /// distinct keys within `api_keys.within`: calls with further keys are the address's own.
     pub fn identify(
         &self,
         cfg: &ClientsConfig,
@@ -417,19 +424,46 @@ impl ClientGuard {
         headers: &HeaderMap,
     ) -> ClientId {
         let addr = client_addr(cfg, peer, headers);
-        let key = cfg
-            .api_key_header
-            .as_ref()
-            .and_then(|h| headers.get(h))
-            .filter(|v| !v.is_empty())
-            .map(|v| hash_api_key(v.as_bytes()));
+        let key = match (certificate, &cfg.api_key_header) {
+            (None, Some(h)) => headers.get(h).filter(|v| !v.is_empty()),
+            _ => None,
+        };
+        let key = key.and_then(|v| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, v.as_bytes());
+            let digest: &[u8] = digest.as_ref();
+            let hash = crate::trace::hex(&digest[..16]);
+            if <[u8; 32]>::try_from(digest).is_ok_and(|d| cfg.api_keys.verified.contains(&d)) {
+                return Some((hash, true));
+            }
+            self.claim_key(cfg, addr, self.hasher.hash_one(digest))
+                .then_some((hash, false))
+        });
         identify(
             certificate,
-            key.as_deref(),
+            key.as_ref().map(|(h, verified)| (h.as_str(), *verified)),
             addr,
             &cfg.named,
             cfg.ipv6_prefix,
         )
+    }
+
+    /// Whether the address `addr` may use one more (or this already seen) unverified key.
+    fn claim_key(&self, cfg: &ClientsConfig, addr: IpAddr, key: u64) -> bool {
+        let now = self.now();
+        let within = sightline_policy::clients::micros(cfg.api_keys.within);
+        let address: Arc<str> = group_ip(addr, cfg.ipv6_prefix).into();
+        self.keys.with(&address, Vec::new, |seen| {
+            seen.retain(|(_, at)| now.saturating_sub(*at) < within);
+            if let Some(entry) = seen.iter_mut().find(|(k, _)| *k == key) {
+                entry.1 = now;
+                true
+            } else if seen.len() < cfg.api_keys.per_address {
+                seen.push((key, now));
+                true
+            } else {
+                false
+            }
+        })
     }
 
     /// The allow and deny lists judged on the client of one request, when a trusted proxy
@@ -441,11 +475,11 @@ impl ClientGuard {
         peer: IpAddr,
         headers: &HeaderMap,
     ) -> Option<ConnFlags> {
-        if !cfg.enabled || !cfg.trusted_proxies.iter().any(|n| n.contains(&peer)) {
+        if !cfg.enabled || !cfg.trusted_proxy(peer) {
             return None;
         }
         let addr = client_addr(cfg, peer, headers);
-        if addr == peer {
+        if addr == sightline_policy::canonical(peer) {
             return None;
         }
         let lists = self.lists.load();
@@ -530,6 +564,17 @@ impl ClientGuard {
             let h =
                 self.rate_outcome(cfg, client, Protection::RatePerClient, &r, taken, &mut out)?;
             out.rate = Some(h);
+            // A claimed key never earns more than its address: the address pays too.
+            if client.claimed() {
+                let taken = self.clients.with(
+                    &client.address,
+                    || ClientState::new(ClientKind::Address, now),
+                    |st| r.gcra().take(&mut st.rate, now),
+                );
+                let h =
+                    self.rate_outcome(cfg, client, Protection::RatePerClient, &r, taken, &mut out)?;
+                out.rate = Some(h.tighter(out.rate.take()));
+            }
         }
         if let Some((i, limit)) = cfg
             .routes
@@ -537,19 +582,25 @@ impl ClientGuard {
             .enumerate()
             .find(|(_, l)| l.route.matches(method, path))
         {
-            let key = (client.id.clone(), i);
-            let taken = self.route_rates.with(&key, RateState::default, |st| {
-                limit.rate.gcra().take(st, now)
-            });
-            let h = self.rate_outcome(
-                cfg,
-                client,
-                Protection::RatePerRoute,
-                &limit.rate,
-                taken,
-                &mut out,
-            )?;
-            out.rate = Some(h.tighter(out.rate.take()));
+            let mut payers = vec![&client.id];
+            if client.claimed() {
+                payers.push(&client.address);
+            }
+            for payer in payers {
+                let key = (payer.clone(), i);
+                let taken = self.route_rates.with(&key, RateState::default, |st| {
+                    limit.rate.gcra().take(st, now)
+                });
+                let h = self.rate_outcome(
+                    cfg,
+                    client,
+                    Protection::RatePerRoute,
+                    &limit.rate,
+                    taken,
+                    &mut out,
+                )?;
+                out.rate = Some(h.tighter(out.rate.take()));
+            }
         }
         if let Some(g) = &cfg.global {
             let taken = {
@@ -657,7 +708,8 @@ impl ClientGuard {
                 if (400..500).contains(&status) {
                     st.errors_4xx += 1;
                 }
-                if let (Some(h), true, false) = (endpoint_hash, client.known(), flags.exempt) {
+                let named = client.kind != ClientKind::Address;
+                if let (Some(h), true, false) = (endpoint_hash, named, flags.exempt) {
                     let learned = st.requests > w.known_after;
                     if !st.endpoints.contains(&h) && st.endpoints.len() < MAX_ENDPOINTS_PER_CLIENT {
                         st.endpoints.push(h);
@@ -911,7 +963,7 @@ impl ClientGuard {
     }
 
     /// Sizes, caps and evictions of each client-keyed table: (name, len, cap, evictions).
-    pub fn tables(&self) -> [(&'static str, usize, usize, u64); 5] {
+    pub fn tables(&self) -> [(&'static str, usize, usize, u64); 6] {
         [
             (
                 "clients",
@@ -942,6 +994,12 @@ impl ClientGuard {
                 self.endpoints.len(),
                 self.endpoints.cap(),
                 self.endpoints.evictions(),
+            ),
+            (
+                "api_keys",
+                self.keys.len(),
+                self.keys.cap(),
+                self.keys.evictions(),
             ),
         ]
     }

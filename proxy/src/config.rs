@@ -217,8 +217,54 @@ pub struct InboundConfig {
     pub listen: SocketAddr,
     /// TLS termination, when configured.
     pub tls: Option<InboundTls>,
+    /// How request paths are canonicalised before routing and the client protections.
+    pub paths: PathRules,
     /// Routes, tried most specific first (exact host before wildcard before any; longer prefix first).
     pub routes: Vec<Route>,
+}
+
+/// How request paths are canonicalised: the one form routing, the client protections, route
+/// templates and the upstream all see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathRules {
+    /// `//a///b` is `/a/b`.
+    pub merge_slashes: bool,
+    /// What happens to `;` parameters in a segment (`/login;jsessionid=1`).
+    pub params: PathParams,
+    /// What happens to `%2F` and `%5C` (an encoded `/` or `\`).
+    pub escaped_slashes: EscapedSlashes,
+}
+
+impl Default for PathRules {
+    fn default() -> Self {
+        PathRules {
+            merge_slashes: true,
+            params: PathParams::Strip,
+            escaped_slashes: EscapedSlashes::Reject,
+        }
+    }
+}
+
+/// `;` parameters in path segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathParams {
+    /// Removed from every segment (`/login;a=1/x` is `/login/x`).
+    Strip,
+    /// Left as part of the segment.
+    Keep,
+    /// A path with a `;` is answered 400.
+    Reject,
+}
+
+/// `%2F` and `%5C` in a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EscapedSlashes {
+    /// Answered 400.
+    Reject,
+    /// Decoded to `/` (both), then the path is canonicalised as usual.
+    Decode,
+    /// Left encoded: a segment with an encoded slash stays one segment.
+    Keep,
 }
 
 /// TLS termination for the inbound listener.
@@ -254,6 +300,9 @@ pub struct Route {
     pub path_prefix: String,
     /// The service name (a key of `services`).
     pub service: String,
+    /// The service treats paths case-insensitively: the path is lowercased (ASCII) for
+    /// matching the route, for the client protections and towards the upstream.
+    pub ignore_case: bool,
 }
 
 /// The protocol spoken to a service's upstreams.
@@ -566,10 +615,16 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 }
             },
         };
+        let path_prefix = if r.ignore_case {
+            r.path_prefix.0.to_ascii_lowercase()
+        } else {
+            r.path_prefix.0
+        };
         let route = Route {
             host,
-            path_prefix: r.path_prefix.0,
+            path_prefix,
             service: r.service,
+            ignore_case: r.ignore_case,
         };
         if let Some(j) = routes
             .iter()
@@ -872,9 +927,24 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
     let alerts = alerts::convert(raw.alerts, &resolve, check);
 
+    let p = &raw.inbound.paths;
+    let paths = PathRules {
+        merge_slashes: p.merge_slashes.unwrap_or(true),
+        params: match p.path_params {
+            None | Some(file::PathParamsFile::Strip) => PathParams::Strip,
+            Some(file::PathParamsFile::Keep) => PathParams::Keep,
+            Some(file::PathParamsFile::Reject) => PathParams::Reject,
+        },
+        escaped_slashes: match p.escaped_slashes {
+            None | Some(file::EscapedSlashesFile::Reject) => EscapedSlashes::Reject,
+            Some(file::EscapedSlashesFile::Decode) => EscapedSlashes::Decode,
+            Some(file::EscapedSlashesFile::Keep) => EscapedSlashes::Keep,
+        },
+    };
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
+        paths,
         routes,
     };
     // Most specific first: exact hosts, then suffixes (longest first), then any; longer prefixes first.

@@ -484,6 +484,7 @@ fn begin_record(
         host: req.uri().host().unwrap_or("").to_ascii_lowercase(),
         path,
         path_truncated,
+        canonical_path: None,
         route: None,
         status: None,
         error: None,

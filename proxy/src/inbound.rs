@@ -1,8 +1,10 @@
 //! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
 //!
 //! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
-//! 2. the path is normalised ([`normalize`]: dot segments, encoded unreserved characters)
-//!    and the [`router`] picks the service by host and path prefix;
+//! 2. the authority is parsed strictly (host and optional port) and the path made canonical
+//!    ([`normalize`]: escapes, encoded slashes, `;` parameters, repeated slashes, dot
+//!    segments); the [`router`] picks the service by host and path prefix, and the client guard
+//!    judges the call on that same path;
 //! 3. [`check_limits`] rejects oversized targets, headers and declared bodies;
 //! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
 //! 5. [`upstream_request`] rewrites headers and streams the body upstream;
@@ -26,6 +28,7 @@ use crate::upstream::{ServicePool, Upstream};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
+use router::Authority;
 use sightline_policy::Decision;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +36,7 @@ use std::time::SystemTime;
 use tracing::Instrument;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// What the proxy knows about the client connection a request arrived on.
 #[derive(Debug)]
@@ -59,12 +63,20 @@ pub async fn handle(
     let h1 = req.version() < Version::HTTP_2;
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
+    // The authority and the canonical path are worked out once: routing, the client guard,
+    // the record and the upstream request all use these.
+    let target = request_target(&req, &active.config.inbound.paths);
     let mut record = begin_record(
         &req,
         &conn,
         &trace,
         &request_id,
         active.config.recording.max_path_bytes,
+        &match &target {
+            Ok((a, _)) => a.host.clone(),
+            // Refused, but kept as evidence (shown as data, like every recorded string).
+            Err(_) => crate::record::cap_path(raw_authority(&req).unwrap_or(""), MAX_HOST).0,
+        },
     );
     record.caller_service = active.egress.as_ref().and_then(|e| {
         crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
@@ -75,12 +87,30 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    let path = normalize::normalize_path(req.uri().path()).into_owned();
+    // Routes are looked up before the guard runs, so a route's case folding applies to the
+    // protections too; an unrouted call is still limited before it is answered 404.
+    let route = target
+        .as_ref()
+        .ok()
+        .and_then(|(a, p)| active.router.route(&a.host, p));
+    let path = match (&target, route) {
+        (Ok((_, p)), Some(r)) => r.path(p).into_owned(),
+        (Ok((_, p)), None) => p.clone(),
+        (Err(_), _) => String::new(),
+    };
+    if path != req.uri().path() && !path.is_empty() {
+        if let Some(rec) = guard.rec() {
+            let max = active.config.recording.max_path_bytes;
+            rec.canonical_path = Some(crate::record::cap_path(&path, max).0);
+        }
+    }
     let method = req.method().clone();
     let clients = &active.config.clients;
-    // A request that fails the framing checks is answered (and its connection closed) by
-    // `proxy` before the guard would see it, as the chart in ARCHITECTURE.md draws.
-    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok();
+    // A request that fails the framing checks, or whose Host or path is refused, is answered
+    // (and its connection closed) by `proxy` before the guard would see it, as the chart in
+    // ARCHITECTURE.md draws.
+    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok()
+        && target.is_ok();
     let client = (clients.enabled && framed).then(|| {
         shared.clients.identify(
             clients,
@@ -128,7 +158,8 @@ pub async fn handle(
         &active,
         &conn,
         req,
-        path.clone(),
+        target.map(|(a, _)| (a, path.clone())),
+        route,
         &mut guard,
         &trace,
         &request_id,
@@ -250,22 +281,21 @@ enum Outcome {
     ),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn proxy(
     active: &Active,
     conn: &ConnInfo,
     mut req: Request<Incoming>,
-    path: String,
+    target: Result<(Authority, String), ProxyError>,
+    route: Option<&router::RouteEntry>,
     guard: &mut CallGuard,
     trace: &TraceContext,
     request_id: &str,
 ) -> Result<Outcome, ProxyError> {
     let limits = &active.config.limits;
     framing::check(req.version(), req.method(), req.uri(), req.headers())?;
-    let host = request_authority(&req);
-    let route = active
-        .router
-        .route(&router::normalize_host(&host), &path)
-        .ok_or(ProxyError::NoRoute)?;
+    let (authority, path) = target?;
+    let route = route.ok_or(ProxyError::NoRoute)?;
     let pool = &route.pool;
     guard.set_counters(pool.counters.clone());
     if let Some(rec) = guard.rec() {
@@ -281,8 +311,17 @@ async fn proxy(
 
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let clients = &active.config.clients;
+    let forwarding = headers::Forwarding {
+        peer: conn.peer.ip(),
+        trusted: clients.trusted_proxy(conn.peer.ip()),
+        client_header: (clients.forwarded_header != X_FORWARDED_FOR)
+            .then_some(&clients.forwarded_header),
+        tls: conn.tls,
+        host: &authority.header,
+    };
     let out = upstream_request(
-        &path, req, pool, upstream, conn, &host, trace, request_id, guard, limits, upgrade,
+        &path, req, pool, upstream, forwarding, trace, request_id, guard, limits, upgrade,
     )?;
 
     let sent = pool
@@ -346,16 +385,34 @@ fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
     }
 }
 
-/// The authority the client asked for: the URI's (HTTP/2, absolute-form) or the Host header.
-fn request_authority(req: &Request<Incoming>) -> String {
-    if let Some(a) = req.uri().authority() {
-        return a.as_str().to_owned();
+/// The authority the client asked for, strictly parsed, and the canonical path. The
+/// authority is the URI's (HTTP/2 `:authority`, absolute-form), else the `Host` header; none
+/// at all (HTTP/1.0 without `Host`) routes only to routes for any host.
+fn request_target(
+    req: &Request<Incoming>,
+    paths: &crate::config::PathRules,
+) -> Result<(Authority, String), ProxyError> {
+    const BAD_HOST: ProxyError =
+        ProxyError::BadRequest("invalid Host: a host name or address and an optional port only");
+    let given = req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
+    let authority = match raw_authority(req) {
+        Some(raw) => Authority::parse(raw).map_err(|_| BAD_HOST)?,
+        None if given => return Err(BAD_HOST),
+        None => Authority::default(),
+    };
+    let path = normalize::normalize_path(req.uri().path(), paths)?.into_owned();
+    Ok((authority, path))
+}
+
+/// Longest host kept in a record when the Host was refused.
+const MAX_HOST: usize = 255;
+
+/// The authority as the client wrote it: the URI's, else the `Host` header (when it is text).
+fn raw_authority(req: &Request<Incoming>) -> Option<&str> {
+    match req.uri().authority() {
+        Some(a) => Some(a.as_str()),
+        None => req.headers().get(header::HOST)?.to_str().ok(),
     }
-    req.headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -364,8 +421,7 @@ fn upstream_request(
     req: Request<Incoming>,
     pool: &ServicePool,
     upstream: &Upstream,
-    conn: &ConnInfo,
-    host: &str,
+    forwarding: headers::Forwarding<'_>,
     trace: &TraceContext,
     request_id: &str,
     guard: &CallGuard,
@@ -385,11 +441,15 @@ fn upstream_request(
     let h = &mut parts.headers;
     headers::strip_hop_by_hop(h, upgrade);
     headers::strip_spoofable(h);
-    headers::set_forwarded(h, conn.peer.ip(), conn.tls, host);
+    headers::set_forwarded(h, forwarding);
     headers::append_via(h, inbound_version);
-    if !host.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(host) {
+    // Only the normalised authority goes upstream, never the client's spelling of it.
+    match HeaderValue::from_str(forwarding.host) {
+        Ok(v) if !forwarding.host.is_empty() => {
             h.insert(header::HOST, v);
+        }
+        _ => {
+            h.remove(header::HOST);
         }
     }
     trace.propagate(h);
@@ -427,6 +487,7 @@ fn begin_record(
     trace: &TraceContext,
     request_id: &str,
     max_path: usize,
+    host: &str,
 ) -> CallRecord {
     let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
     CallRecord {
@@ -448,9 +509,10 @@ fn begin_record(
         inside: None,
         sni: None,
         method: req.method().clone(),
-        host: router::normalize_host(&request_authority(req)),
+        host: host.to_owned(),
         path,
         path_truncated: truncated,
+        canonical_path: None,
         route: None,
         status: None,
         error: None,

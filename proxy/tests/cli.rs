@@ -233,7 +233,11 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
     let (status, _) = get(inbound, "/products/1", "shop.demo.internal").unwrap();
     assert_eq!(status, 200);
     wait_for("the generator's calls to be recorded", || {
-        let (_, body) = get(admin, "/api/calls?direction=inbound&limit=200", &admin.to_string())?;
+        let (_, body) = get(
+            admin,
+            "/api/calls?direction=inbound&limit=200",
+            &admin.to_string(),
+        )?;
         (body.matches("\"direction\":\"inbound\"").count() >= 20).then_some(())
     });
     let (status, page) = get(admin, "/", &admin.to_string()).unwrap();

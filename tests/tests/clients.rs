@@ -346,12 +346,33 @@ async fn report_mode_lets_calls_through_and_records_what_it_would_do() {
     );
 }
 
+/// The hex SHA-256 of a key, as `sha256sum` prints it.
+fn sha256_hex(key: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, key.as_bytes());
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[tokio::test]
-async fn api_key_clients_have_their_own_limit_and_the_key_is_never_shown() {
+async fn verified_api_keys_have_their_own_limit_and_the_key_is_never_shown() {
     let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hashes = dir.join("keys.sha256");
+    std::fs::write(
+        &hashes,
+        format!(
+            "# issued keys\n{}  alpha\n{}\n",
+            sha256_hex("sk_live_alpha"),
+            sha256_hex("sk_live_beta")
+        ),
+    )
+    .unwrap();
     let px = TestProxy::start(simple(
         up.addr,
-        "clients:\n  api_key_header: x-api-key\n  rate: { per_client: 2/m }\n",
+        &format!(
+            "clients:\n  api_key_header: x-api-key\n  api_keys: {{ hashes: \"{}\" }}\n  rate: {{ per_client: 2/m }}\n",
+            hashes.display()
+        ),
     ))
     .await;
     let with_key = |key: &'static str| {
@@ -374,11 +395,52 @@ async fn api_key_clients_have_their_own_limit_and_the_key_is_never_shown() {
     assert_eq!(
         send(px.inbound, with_key("sk_live_beta")).await.status,
         200,
-        "another key, another client"
+        "another verified key, another client"
     );
     let clients = px.admin_json("/api/clients").await.to_string();
     assert!(!clients.contains("sk_live"), "{clients}");
-    assert!(clients.contains("\"kind\":\"api_key\""));
+    assert!(clients.contains("\"kind\":\"verified_key\""), "{clients}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn invented_api_keys_get_no_more_than_their_address() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  api_key_header: x-api-key\n  rate: { per_client: 2/m }\n",
+    ))
+    .await;
+    let get_with = |key: String| {
+        Request::get("/echo")
+            .header("host", "x")
+            .header("x-api-key", key)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let mut codes = Vec::new();
+    for i in 0..4 {
+        codes.push(
+            send(px.inbound, get_with(format!("made-up-{i}")))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        codes,
+        [200, 200, 429, 429],
+        "a fresh key is no fresh bucket"
+    );
+    let refused = send(px.inbound, get_with("made-up-9".into())).await;
+    let rec = px.call(refused.header("x-request-id")).await;
+    assert_eq!(rec["protection"], "rate_per_client");
+    assert_eq!(
+        Client::http1().get(px.inbound, "/echo").await.status,
+        429,
+        "the address spent its own bucket through the keys"
+    );
+    assert_eq!(up.requests(), 2);
 }
 
 #[tokio::test]
@@ -402,4 +464,144 @@ async fn a_brute_forcer_inventing_api_keys_is_banned_by_its_address() {
     assert_eq!(fresh.status, 403, "a new key does not escape the ban");
     let bans = px.admin_json("/api/bans").await;
     assert_eq!(bans["bans"][0]["client"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn claimed_api_keys_are_shed_with_the_anonymous_and_verified_ones_are_not() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-shed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let hashes = dir.join("keys.sha256");
+    std::fs::write(&hashes, format!("{}\n", sha256_hex("sk_live_known"))).unwrap();
+    // Two calls in flight at most; anonymous clients may fill one of them.
+    let px = TestProxy::start(simple(
+        up.addr,
+        &format!(
+            "clients:\n  api_key_header: x-api-key\n  api_keys: {{ hashes: \"{}\" }}\n  concurrency: {{ max: 2, anonymous_share: 0.5 }}\n",
+            hashes.display()
+        ),
+    ))
+    .await;
+    let with_key = |key: &str, path: &str| {
+        Request::get(path)
+            .header("host", "x")
+            .header("x-api-key", key)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let inbound = px.inbound;
+    let hanging = with_key("made-up-1", "/hang");
+    let held = tokio::spawn(async move { Client::http1().send(inbound, hanging).await });
+    eventually("one call in flight", || async {
+        (px.metric("sightline_client_inflight").await == 1.0).then_some(())
+    })
+    .await;
+    let shed = send(px.inbound, with_key("made-up-2", "/echo")).await;
+    assert_eq!(shed.status, 503, "a claimed key is anonymous under load");
+    assert_eq!(shed.header("sightline-error"), "overloaded");
+    assert_eq!(
+        send(px.inbound, with_key("sk_live_known", "/echo"))
+            .await
+            .status,
+        200,
+        "a verified key keeps the room kept for known clients"
+    );
+    held.abort();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `POST {path}` with a wrong password.
+fn failed_login_at(addr: SocketAddr, path: &str) -> Request<Full<Bytes>> {
+    let mut req = login(addr, "guess");
+    *req.uri_mut() = path.parse().unwrap();
+    req
+}
+
+#[tokio::test]
+async fn spellings_of_the_login_path_count_against_the_login_ban() {
+    let up = TestUpstream::plain().await;
+    // The upstream here treats paths case-insensitively, and its catch-all route says so.
+    let cfg = || {
+        sightline_tests::proxy::config(&format!(
+            "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: app, ignore_case: true }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nclients:\n  logins: [ {{ route: \"POST /login\", failures: 3, within: 1m, ban: 1m }} ]\n",
+            up.addr
+        ))
+    };
+    for variant in ["//login", "/login;jsessionid=1", "/LOGIN", "/x/..;/Login"] {
+        let px = TestProxy::start(cfg()).await;
+        for _ in 0..3 {
+            let r = send(px.inbound, failed_login_at(px.inbound, variant)).await;
+            assert_eq!(r.status, 401, "{variant}");
+        }
+        let r = send(px.inbound, login(px.inbound, "right")).await;
+        assert_eq!(
+            r.status, 403,
+            "three failures through {variant} ban the client"
+        );
+        assert_eq!(r.header("sightline-error"), "client_blocked");
+        assert!(px.sightline.shutdown().await);
+    }
+}
+
+#[tokio::test]
+async fn a_login_route_limit_holds_for_every_spelling_of_the_path() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  rate: { routes: [ { route: \"POST /login\", rate: 2/m } ] }\n",
+    ))
+    .await;
+    let mut codes = Vec::new();
+    for path in ["/login", "//login", "/login;a=1", "/%6cogin"] {
+        codes.push(
+            send(px.inbound, failed_login_at(px.inbound, path))
+                .await
+                .status
+                .as_u16(),
+        );
+    }
+    assert_eq!(codes, [401, 401, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_dual_stack_listener_judges_ipv4_peers_as_ipv4() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-dual-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deny = dir.join("deny.txt");
+    std::fs::write(&deny, "203.0.113.9/32\n").unwrap();
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:\n  listen: \"[::]:0\"\n  routes: [ {{ path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\nclients:\n  trusted_proxies: [127.0.0.1/32]\n  connections: {{ per_ip: 1 }}\n  deny_lists: [\"{}\"]\n",
+        up.addr,
+        deny.display()
+    )))
+    .await;
+    // Reach the [::] listener over IPv4: the peer arrives as ::ffff:127.0.0.1.
+    let v4 = SocketAddr::from(([127, 0, 0, 1], px.inbound.port()));
+    let from = |client: &str| {
+        Request::get("/echo")
+            .header("host", "x")
+            .header("x-forwarded-for", client)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    // The trusted balancer holds one connection open; the per-address cap does not apply to it.
+    let held = tokio::net::TcpStream::connect(v4).await.unwrap();
+    let denied = send(v4, from("203.0.113.9")).await;
+    assert_eq!(
+        denied.status, 403,
+        "the deny list judges the client behind the trusted proxy"
+    );
+    assert_eq!(denied.header("sightline-error"), "client_blocked");
+    let served = send(v4, from("198.51.100.7")).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        served.json()["headers"]["x-forwarded-for"],
+        "198.51.100.7, 127.0.0.1",
+        "the balancer is appended as IPv4"
+    );
+    let rec = px.call(served.header("x-request-id")).await;
+    assert_eq!(rec["client"], "198.51.100.7");
+    drop(held);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -318,3 +318,118 @@ async fn a_slow_body_is_cut_off_while_others_are_served() {
     let answers = statuses(&got);
     assert!(answers == [408], "{}", String::from_utf8_lossy(&got));
 }
+
+/// A `Host` that a suffix match would read as a subdomain, but that is a host name followed by
+/// a path, a fragment, or preceded by userinfo.
+const HOSTILE_HOSTS: &[&str] = &[
+    "evil.com/.example.com",
+    "evil.com#.example.com",
+    "evil.com?.example.com",
+    "a@x.example.com",
+    "evil.com:80@x.example.com",
+    "evil.com\\.example.com",
+    "%65vil.example.com",
+    "x.example.com:",
+    "",
+];
+
+#[tokio::test]
+async fn a_host_that_is_not_a_host_and_port_is_refused_and_only_the_normalised_one_is_forwarded() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ host: \"*.example.com\", path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{}\"] }}\n",
+        up.addr
+    )))
+    .await;
+    for host in HOSTILE_HOSTS {
+        let req = format!("GET /echo HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let got = exchange(px.inbound, req.as_bytes(), PATIENCE).await;
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(statuses(&got), [400], "Host: {host}: {text}");
+        assert!(text.contains("invalid Host"), "Host: {host}: {text}");
+    }
+    // The same through HTTP/2's :authority and an HTTP/1.1 absolute-form target.
+    let h2 = Client::h2c()
+        .send(
+            px.inbound,
+            http::Request::get("http://a@x.example.com/echo")
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h2.status, 400, "userinfo in :authority");
+    let absolute = exchange(
+        px.inbound,
+        b"GET http://a@x.example.com/echo HTTP/1.1\r\nHost: x.example.com\r\nConnection: close\r\n\r\n",
+        PATIENCE,
+    )
+    .await;
+    assert_eq!(statuses(&absolute), [400], "userinfo in an absolute target");
+    assert_eq!(up.requests(), 0, "no hostile Host reached the upstream");
+
+    let ok = exchange(
+        px.inbound,
+        b"GET /echo HTTP/1.1\r\nHost: API.Example.COM.:8080\r\nX-Forwarded-Host: evil.com\r\nConnection: close\r\n\r\n",
+        PATIENCE,
+    )
+    .await;
+    assert_eq!(statuses(&ok), [200], "{}", String::from_utf8_lossy(&ok));
+    let h = up.last_headers();
+    assert_eq!(h["host"], "api.example.com:8080");
+    assert_eq!(h["x-forwarded-host"], "api.example.com:8080");
+    let text = String::from_utf8_lossy(&ok);
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .unwrap();
+    assert_eq!(px.call(id.trim()).await["host"], "api.example.com");
+}
+
+#[tokio::test]
+async fn encoded_slashes_and_path_parameters_cannot_change_what_a_path_means() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for raw in [
+        "/api%2Flogin",
+        "/api%2flogin",
+        "/api%5Clogin",
+        "/a/..%2F..%2Fadmin",
+    ] {
+        let req = format!("GET {raw} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let got = exchange(px.inbound, req.as_bytes(), PATIENCE).await;
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(statuses(&got), [400], "{raw}: {text}");
+        assert!(text.contains("encoded slash"), "{raw}: {text}");
+    }
+    assert_eq!(up.requests(), 0);
+    for (raw, canonical) in [
+        ("//echo//a", "/echo/a"),
+        ("/echo;jsessionid=1/a;b=2", "/echo/a"),
+        ("/x/..;/echo", "/echo"),
+        ("/%65cho", "/echo"),
+    ] {
+        let r = Client::http1().get(px.inbound, raw).await;
+        assert_eq!(r.status, 200, "{raw}");
+        assert_eq!(
+            r.json()["path"],
+            canonical,
+            "{raw} reaches the upstream canonical"
+        );
+    }
+    // Route templates learn from the same canonical path: two endpoints, not four.
+    let mut eps = sightline_tests::eventually("the endpoints of the four calls", || async {
+        let v = px.admin_json("/api/endpoints").await;
+        let templates: Vec<String> = v["endpoints"]
+            .as_array()?
+            .iter()
+            .filter_map(|e| e["template"].as_str())
+            .filter(|t| t.contains("echo"))
+            .map(str::to_owned)
+            .collect();
+        (templates.len() >= 2).then_some(templates)
+    })
+    .await;
+    eps.sort();
+    assert_eq!(eps, ["/echo", "/echo/a"]);
+}

@@ -15,6 +15,9 @@ async fn h1_request_reaches_upstream_with_forwarding_headers() {
     let req = Request::get("/echo/a?x=1")
         .header("host", "api.example.internal")
         .header("x-forwarded-for", "203.0.113.9")
+        .header("x-forwarded-host", "evil.example")
+        .header("forwarded", "for=203.0.113.9")
+        .header("x-real-ip", "203.0.113.9")
         .header("connection", "keep-alive, x-drop-me")
         .header("x-drop-me", "secret")
         .header("keep-alive", "timeout=5")
@@ -27,7 +30,10 @@ async fn h1_request_reaches_upstream_with_forwarding_headers() {
     assert_eq!(echo["path"], "/echo/a");
     let h = &echo["headers"];
     assert_eq!(h["host"], "api.example.internal");
-    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    // The peer is no trusted proxy: what it claims about the client is dropped.
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert!(h.get("forwarded").is_none(), "Forwarded passed: {h}");
+    assert!(h.get("x-real-ip").is_none(), "X-Real-IP passed: {h}");
     assert_eq!(h["x-forwarded-proto"], "http");
     assert_eq!(h["x-forwarded-host"], "api.example.internal");
     assert_eq!(h["via"], "1.1 sightline");
@@ -42,6 +48,28 @@ async fn h1_request_reaches_upstream_with_forwarding_headers() {
     // Hop-by-hop headers of the response are dropped too.
     assert!(r.headers.get("x-upstream-hop").is_none());
     assert_eq!(r.header("via"), "1.1 sightline");
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_has_the_peer_appended_to_its_forwarding_headers() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(
+        up.addr,
+        "clients:\n  trusted_proxies: [127.0.0.1/32]\n",
+    ))
+    .await;
+    let req = Request::get("/echo")
+        .header("host", "api.example.internal")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("forwarded", "for=203.0.113.9")
+        .header("x-real-ip", "203.0.113.9")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1().send(px.inbound, req).await.unwrap();
+    let h = &r.json()["headers"];
+    assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(h["forwarded"], "for=203.0.113.9");
+    assert_eq!(h["x-real-ip"], "203.0.113.9");
 }
 
 #[tokio::test]

@@ -43,7 +43,16 @@ impl CidrList {
             entries += 1;
             match net.trunc() {
                 IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()))),
-                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
+                // An IPv4-mapped network (`::ffff:192.0.2.0/120`) lists IPv4 addresses, which
+                // are looked up as IPv4.
+                IpNet::V6(n) => {
+                    match (n.network().to_ipv4_mapped(), n.broadcast().to_ipv4_mapped()) {
+                        (Some(lo), Some(hi)) if n.prefix_len() >= 96 => {
+                            v4.push((u32::from(lo), u32::from(hi)))
+                        }
+                        _ => v6.push((u128::from(n.network()), u128::from(n.broadcast()))),
+                    }
+                }
             }
         }
         Ok(CidrList {

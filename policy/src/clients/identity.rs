@@ -12,8 +12,11 @@ use std::sync::Arc;
 pub enum ClientKind {
     /// A verified client certificate.
     Certificate,
-    /// An API key header.
+    /// An API key header the proxy could not verify: only claimed, so it never earns more
+    /// than the address it comes from.
     ApiKey,
+    /// An API key found in the configured list of key hashes: a real identity.
+    VerifiedKey,
     /// A configured client network.
     Named,
     /// Only the (grouped) address.
@@ -21,11 +24,12 @@ pub enum ClientKind {
 }
 
 impl ClientKind {
-    /// `certificate`, `api_key`, `named`, `address`.
+    /// `certificate`, `api_key`, `verified_key`, `named`, `address`.
     pub const fn as_str(self) -> &'static str {
         match self {
             ClientKind::Certificate => "certificate",
             ClientKind::ApiKey => "api_key",
+            ClientKind::VerifiedKey => "verified_key",
             ClientKind::Named => "named",
             ClientKind::Address => "address",
         }
@@ -44,10 +48,16 @@ pub struct ClientId {
 }
 
 impl ClientId {
-    /// Whether the client identified itself (anything but a bare address): known clients keep
-    /// service when anonymous ones are shed.
+    /// Whether the client is identified by something it cannot invent (a certificate, a
+    /// verified API key, a named network): known clients keep service when anonymous ones are
+    /// shed. A claimed API key is anonymous here, like a bare address.
     pub fn known(&self) -> bool {
-        self.kind != ClientKind::Address
+        !matches!(self.kind, ClientKind::Address | ClientKind::ApiKey)
+    }
+
+    /// Whether the identity is a claimed API key, which is also charged to its address.
+    pub fn claimed(&self) -> bool {
+        self.kind == ClientKind::ApiKey
     }
 
     /// Whom failures and bans are counted against. An API key is only claimed (the proxy does
@@ -76,18 +86,20 @@ pub fn group_ip(ip: IpAddr, v6_prefix: u8) -> String {
 
 /// The client address behind trusted proxies: the peer itself unless it is trusted; then the
 /// right-most address in `forwarded` (an `X-Forwarded-For` value) that is not a trusted proxy.
+/// IPv4-mapped IPv6 addresses come back as IPv4.
 pub fn forwarded_client(peer: IpAddr, forwarded: Option<&str>, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| {
         let ip = crate::network::canonical(*ip);
         trusted.iter().any(|n| n.contains(&ip))
     };
+    let peer = crate::network::canonical(peer);
     if !is_trusted(&peer) {
         return peer;
     }
     let Some(value) = forwarded else { return peer };
     let mut last = peer;
     for part in value.rsplit(',') {
-        let Some(ip) = parse_forwarded_addr(part.trim()) else {
+        let Some(ip) = parse_forwarded_addr(part.trim()).map(crate::network::canonical) else {
             // An unparsable hop: trust stops here.
             return last;
         };
@@ -110,10 +122,11 @@ fn parse_forwarded_addr(s: &str) -> Option<IpAddr> {
     None
 }
 
-/// Decides the identity. `named` must be most specific first; `api_key_hash` is already hashed.
+/// Decides the identity. `named` must be most specific first; `api_key` is the key's hash
+/// (already hashed) and whether it was verified.
 pub fn identify(
     certificate: Option<&str>,
-    api_key_hash: Option<&str>,
+    api_key: Option<(&str, bool)>,
     addr: IpAddr,
     named: &[(IpNet, Arc<str>)],
     v6_prefix: u8,
@@ -126,9 +139,13 @@ pub fn identify(
             address,
         };
     }
-    if let Some(h) = api_key_hash {
+    if let Some((h, verified)) = api_key {
         return ClientId {
-            kind: ClientKind::ApiKey,
+            kind: if verified {
+                ClientKind::VerifiedKey
+            } else {
+                ClientKind::ApiKey
+            },
             id: format!("key:{h}").into(),
             address,
         };

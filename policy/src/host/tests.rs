@@ -157,6 +157,32 @@ fn parse_authority_table() {
 }
 
 #[test]
+fn host_header_values_are_a_host_and_an_optional_port_only() {
+    type HostPort = Result<(Host, Option<u16>), HostError>;
+    let cases: &[(&str, HostPort)] = &[
+        ("x.example.com", Ok((name("x.example.com"), None))),
+        (
+            "X.Example.COM.:8080",
+            Ok((name("x.example.com"), Some(8080))),
+        ),
+        ("[::1]:8443", Ok((ip("::1"), Some(8443)))),
+        ("0x7f.1", Ok((ip("127.0.0.1"), None))),
+        ("evil.com/.example.com", Err(HostError::InvalidChar('/'))),
+        ("evil.com#.example.com", Err(HostError::InvalidChar('#'))),
+        ("evil.com?.example.com", Err(HostError::InvalidChar('?'))),
+        ("evil.com\\.example.com", Err(HostError::InvalidChar('\\'))),
+        ("a@x.example.com", Err(HostError::InvalidChar('@'))),
+        ("%65vil.example.com", Err(HostError::InvalidChar('%'))),
+        ("evil.com:80@x.example.com", Err(HostError::InvalidPort)),
+        ("x.example.com:", Err(HostError::InvalidPort)),
+        ("", Err(HostError::Empty)),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(&parse_host_port(raw), want, "{raw:?}");
+    }
+}
+
+#[test]
 fn display_is_an_authority_host() {
     let cases = [
         ("example.com", "example.com"),

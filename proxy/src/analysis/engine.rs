@@ -267,9 +267,9 @@ impl Analysis {
             if rec.protocol == crate::record::Protocol::Tunnel {
                 ("CONNECT".into(), false)
             } else {
-                let c = self
-                    .templater
-                    .classify(&rec.host, &rec.method, &rec.path, rec.status);
+                let c =
+                    self.templater
+                        .classify(&rec.host, &rec.method, rec.matched_path(), rec.status);
                 (c.template, c.shadow)
             };
         self.last_template = Some(template.clone());

@@ -197,9 +197,13 @@ fn anonymous_clients_are_shed_before_known_ones() {
     let (g, _) = guard(&cfg);
     let anon = addr("192.0.2.6");
     let known = ClientId {
-        kind: ClientKind::ApiKey,
+        kind: ClientKind::VerifiedKey,
         id: "key:abc".into(),
         address: "192.0.2.30".into(),
+    };
+    let claimed = ClientId {
+        kind: ClientKind::ApiKey,
+        ..known.clone()
     };
     let mut held = Vec::new();
     for _ in 0..5 {
@@ -207,6 +211,11 @@ fn anonymous_clients_are_shed_before_known_ones() {
     }
     let shed = admit(&g, &cfg, &anon, "/").unwrap_err();
     assert_eq!(shed.error, ProxyError::Overloaded);
+    assert_eq!(
+        admit(&g, &cfg, &claimed, "/").unwrap_err().error,
+        ProxyError::Overloaded,
+        "a claimed key is shed with the anonymous"
+    );
     for _ in 0..5 {
         held.push(admit(&g, &cfg, &known, "/").unwrap().permit);
     }
@@ -420,4 +429,59 @@ fn allow_listed_clients_are_never_banned() {
     }
     assert!(g.bans().is_empty());
     assert!(g.admit(&cfg, &flags, &c, &Method::POST, "/login").is_ok());
+}
+
+#[test]
+fn an_address_claims_only_a_few_distinct_keys() {
+    let cfg = config("  api_key_header: x-api-key\n  api_keys: { per_address: 2, within: 1m }\n");
+    let (g, clock) = guard(&cfg);
+    let peer: IpAddr = "192.0.2.40".parse().unwrap();
+    let with_key = |k: &str| {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", k.parse().unwrap());
+        g.identify(&cfg, peer, None, &h)
+    };
+    assert_eq!(with_key("a").kind, ClientKind::ApiKey);
+    assert_eq!(with_key("b").kind, ClientKind::ApiKey);
+    assert_eq!(with_key("a").kind, ClientKind::ApiKey, "a key already seen");
+    let third = with_key("c");
+    assert_eq!(
+        (third.kind, &*third.id),
+        (ClientKind::Address, "192.0.2.40")
+    );
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        with_key("c").kind,
+        ClientKind::ApiKey,
+        "the window moved on"
+    );
+}
+
+#[test]
+fn a_claimed_key_also_pays_from_its_address_bucket() {
+    let cfg = config(
+        "  api_key_header: x-api-key\n  rate: { per_client: 2/m, routes: [ { route: /login, rate: 3/m } ] }\n",
+    );
+    let (g, _) = guard(&cfg);
+    let key = |k: &str| ClientId {
+        kind: ClientKind::ApiKey,
+        id: format!("key:{k}").into(),
+        address: "192.0.2.41".into(),
+    };
+    assert!(admit(&g, &cfg, &key("a"), "/x").is_ok());
+    assert!(admit(&g, &cfg, &key("b"), "/x").is_ok());
+    let refused = admit(&g, &cfg, &key("c"), "/x").unwrap_err();
+    assert_eq!(refused.protection, Protection::RatePerClient);
+    assert!(
+        admit(&g, &cfg, &addr("192.0.2.41"), "/x").is_err(),
+        "the address itself spent its bucket through the keys"
+    );
+    let verified = ClientId {
+        kind: ClientKind::VerifiedKey,
+        ..key("d")
+    };
+    assert!(
+        admit(&g, &cfg, &verified, "/x").is_ok(),
+        "a verified key is its own client"
+    );
 }

@@ -20,6 +20,8 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, expecting = "a mapping of client protections")]
 pub(crate) struct ClientsFile {
     pub api_key_header: Option<String>,
+    #[serde(default)]
+    pub api_keys: ApiKeysFile,
     pub forwarded_header: Option<String>,
     #[serde(default)]
     pub trusted_proxies: Vec<IpNet>,
@@ -48,6 +50,17 @@ pub(crate) struct ClientsFile {
     pub allow_lists: Vec<PathBuf>,
     #[serde(default)]
     pub modes: ModesFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { hashes: keys.sha256, per_address: 10, within: 10m }"
+)]
+pub(crate) struct ApiKeysFile {
+    pub hashes: Option<PathBuf>,
+    pub per_address: Option<usize>,
+    pub within: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +270,72 @@ impl<'de> Deserialize<'de> for RouteSpec {
     }
 }
 
+/// API keys: which are verified, and how many unverified ones an address may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeys {
+    /// The hashes file, when keys are verified.
+    pub hashes_file: Option<PathBuf>,
+    /// SHA-256 digests of the valid keys (from `hashes_file`); a key found here is a verified
+    /// identity, any other key is only claimed.
+    pub verified: Arc<std::collections::HashSet<[u8; 32]>>,
+    /// Distinct unverified keys one (grouped) address may use within `within`; calls with
+    /// further keys are identified by the address alone.
+    pub per_address: usize,
+    /// The window of `per_address`.
+    pub within: Duration,
+}
+
+impl Default for ApiKeys {
+    fn default() -> Self {
+        ApiKeys {
+            hashes_file: None,
+            verified: Arc::default(),
+            per_address: 10,
+            within: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Reads a hashes file: one SHA-256 digest of a key per line, in hex (what `sha256sum` prints
+/// for the key; text after the digest is ignored), `#` starts a comment.
+pub fn read_key_hashes(
+    path: &std::path::Path,
+) -> Result<std::collections::HashSet<[u8; 32]>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let Some(digest) = line.split_whitespace().next() else {
+            continue;
+        };
+        let bytes = digest.as_bytes();
+        let mut d = [0u8; 32];
+        let ok = bytes.len() == 64
+            && bytes.iter().all(u8::is_ascii_hexdigit)
+            && d.iter_mut().enumerate().all(|(i, b)| {
+                match std::str::from_utf8(&bytes[2 * i..2 * i + 2])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        *b = v;
+                        true
+                    }
+                    None => false,
+                }
+            });
+        if !ok {
+            return Err(format!(
+                "{}:{}: not a SHA-256 digest in hex (64 characters)",
+                path.display(),
+                n + 1
+            ));
+        }
+        out.insert(d);
+    }
+    Ok(out)
+}
+
 /// What a banned client gets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BanAction {
@@ -354,6 +433,8 @@ pub struct ClientsConfig {
     pub enabled: bool,
     /// Header carrying an API key (only its hash is kept).
     pub api_key_header: Option<HeaderName>,
+    /// Verified keys and the per-address cap on unverified ones.
+    pub api_keys: ApiKeys,
     /// Header naming the client behind a trusted proxy.
     pub forwarded_header: HeaderName,
     /// Peers whose forwarding header is believed.
@@ -397,6 +478,7 @@ impl Default for ClientsConfig {
         ClientsConfig {
             enabled: false,
             api_key_header: None,
+            api_keys: ApiKeys::default(),
             forwarded_header: HeaderName::from_static("x-forwarded-for"),
             trusted_proxies: Vec::new(),
             ipv6_prefix: 64,
@@ -424,6 +506,28 @@ impl Default for ClientsConfig {
             allow_lists: Vec::new(),
             modes: Modes::default(),
         }
+    }
+}
+
+impl ClientsConfig {
+    /// Whether `peer` is a trusted proxy (an IPv4-mapped IPv6 peer is judged as IPv4).
+    pub fn trusted_proxy(&self, peer: std::net::IpAddr) -> bool {
+        let peer = sightline_policy::canonical(peer);
+        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+}
+
+/// A network as peers are compared with it: host bits cleared, and an IPv4-mapped IPv6 network
+/// (`::ffff:10.0.0.0/104`) written as the IPv4 network it covers (`10.0.0.0/8`), since peers
+/// arrive as IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    let net = net.trunc();
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        _ => net,
     }
 }
 
@@ -455,6 +559,27 @@ pub(super) fn convert(
         }
     };
     let api_key_header = header(check, "clients.api_key_header", raw.api_key_header);
+    let mut api_keys = ApiKeys {
+        per_address: raw.api_keys.per_address.unwrap_or(d.api_keys.per_address),
+        within: raw.api_keys.within.map_or(d.api_keys.within, |w| w.0),
+        ..ApiKeys::default()
+    };
+    if api_keys.per_address == 0 {
+        check.issue("clients.api_keys.per_address", "must be at least 1");
+    }
+    if let Some(file) = raw.api_keys.hashes.map(&resolve) {
+        if api_key_header.is_none() {
+            check.issue(
+                "clients.api_keys.hashes",
+                "needs clients.api_key_header to name the header carrying the key",
+            );
+        }
+        match read_key_hashes(&file) {
+            Ok(set) => api_keys.verified = Arc::new(set),
+            Err(e) => check.issue("clients.api_keys.hashes", e),
+        }
+        api_keys.hashes_file = Some(file);
+    }
     let forwarded_header = header(check, "clients.forwarded_header", raw.forwarded_header)
         .unwrap_or(d.forwarded_header.clone());
     let ipv6_prefix = raw.ipv6_prefix.unwrap_or(64);
@@ -466,7 +591,7 @@ pub(super) fn convert(
         if !super::valid_name(&n.name) {
             check.issue(&format!("clients.named[{i}].name"), super::NAME_RULE);
         }
-        named.push((n.cidr.trunc(), Arc::<str>::from(n.name)));
+        named.push((canonical_net(n.cidr), Arc::<str>::from(n.name)));
     }
     named.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
     let max_clients = raw.max_clients.unwrap_or(d.max_clients);
@@ -586,8 +711,9 @@ pub(super) fn convert(
     ClientsConfig {
         enabled: true,
         api_key_header,
+        api_keys,
         forwarded_header,
-        trusted_proxies: raw.trusted_proxies.into_iter().map(|n| n.trunc()).collect(),
+        trusted_proxies: raw.trusted_proxies.into_iter().map(canonical_net).collect(),
         ipv6_prefix,
         named,
         max_clients: max_clients.max(1),

@@ -196,7 +196,36 @@ pub(crate) struct InboundFile {
     pub listen: Option<SocketAddr>,
     pub tls: Option<InboundTlsFile>,
     #[serde(default)]
+    pub paths: PathsFile,
+    #[serde(default)]
     pub routes: Vec<RouteFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with merge_slashes, path_params and escaped_slashes"
+)]
+pub(crate) struct PathsFile {
+    pub merge_slashes: Option<bool>,
+    pub path_params: Option<PathParamsFile>,
+    pub escaped_slashes: Option<EscapedSlashesFile>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum PathParamsFile {
+    Strip,
+    Keep,
+    Reject,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum EscapedSlashesFile {
+    Reject,
+    Decode,
+    Keep,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +258,8 @@ pub(crate) struct RouteFile {
     #[serde(default)]
     pub path_prefix: PathPrefix,
     pub service: String,
+    #[serde(default)]
+    pub ignore_case: bool,
 }
 
 #[derive(Debug, Deserialize)]

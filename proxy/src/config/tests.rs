@@ -296,3 +296,42 @@ fn duplicate_keys_and_wrong_scalars_name_line_key_and_value() {
     assert_eq!(err.issues[0].key, "inbound", "{err}");
     assert!(err.issues[0].message.contains("mapping"), "{err}");
 }
+
+#[test]
+fn path_rules_default_to_the_strict_form_and_routes_may_ignore_case() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.inbound.paths, PathRules::default());
+    assert_eq!(
+        (
+            c.inbound.paths.merge_slashes,
+            c.inbound.paths.params,
+            c.inbound.paths.escaped_slashes
+        ),
+        (true, PathParams::Strip, EscapedSlashes::Reject)
+    );
+    assert!(c.inbound.routes.iter().all(|r| !r.ignore_case));
+    let c = parse(
+        "version: 1
+inbound:
+  paths: { merge_slashes: false, path_params: reject, escaped_slashes: decode }
+  routes: [ { path_prefix: /Legacy, service: web, ignore_case: true } ]
+services:
+  web: { upstreams: [127.0.0.1:7003] }
+",
+    )
+    .unwrap();
+    assert_eq!(
+        c.inbound.paths,
+        PathRules {
+            merge_slashes: false,
+            params: PathParams::Reject,
+            escaped_slashes: EscapedSlashes::Decode,
+        }
+    );
+    assert!(c.inbound.routes[0].ignore_case);
+    assert_eq!(c.inbound.routes[0].path_prefix, "/legacy");
+    let err = parse("version: 1\ninbound:\n  paths: { escaped_slashes: maybe }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("inbound.paths.escaped_slashes"), "{err}");
+}

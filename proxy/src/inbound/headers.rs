@@ -92,27 +92,86 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-/// Sets `X-Forwarded-For` (appending the client), `-Proto` and `-Host`.
-pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, tls: bool, host: &str) {
-    let prior: Vec<&str> = headers
-        .get_all(X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let value = if prior.is_empty() {
-        ip_value(client)
+/// Headers through which a client could claim an address, a scheme or a host of its own.
+/// Only a trusted proxy may pass them on; from any other peer they are dropped.
+const CLIENT_CLAIMS: [HeaderName; 12] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("fastly-client-ip"),
+    HeaderName::from_static("x-original-forwarded-for"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-server"),
+];
+
+/// Who sent the request, as the forwarding headers describe it.
+#[derive(Clone, Copy, Debug)]
+pub struct Forwarding<'a> {
+    /// The peer's address (canonical: IPv4-mapped IPv6 as IPv4).
+    pub peer: IpAddr,
+    /// Whether the peer is a trusted proxy, whose forwarding headers are believed.
+    pub trusted: bool,
+    /// A further header naming the client (`clients.forwarded_header`), when not XFF.
+    pub client_header: Option<&'a HeaderName>,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The normalised authority the client asked for (`host[:port]`), or empty.
+    pub host: &'a str,
+}
+
+/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From a trusted proxy the peer is appended to
+/// the `X-Forwarded-For` it sent and its other forwarding headers pass; from any other peer
+/// every forwarding header the client sent is dropped and `X-Forwarded-For` is the peer alone.
+pub fn set_forwarded(headers: &mut HeaderMap, f: Forwarding<'_>) {
+    let value = if f.trusted {
+        let prior: Vec<&str> = headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if prior.is_empty() {
+            ip_value(f.peer)
+        } else {
+            HeaderValue::from_str(&format!("{}, {}", prior.join(", "), f.peer))
+        }
     } else {
-        HeaderValue::from_str(&format!("{}, {client}", prior.join(", ")))
+        // One pass over the names: most requests carry none of these.
+        let mut present: Vec<HeaderName> = Vec::new();
+        for k in headers.keys() {
+            let claim = CLIENT_CLAIMS.contains(k) || f.client_header == Some(k);
+            if claim && !present.contains(k) {
+                present.push(k.clone());
+            }
+        }
+        for name in present {
+            headers.remove(name);
+        }
+        ip_value(f.peer)
     };
-    if let Ok(v) = value {
-        headers.insert(X_FORWARDED_FOR, v);
+    match value {
+        Ok(v) => {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+        Err(_) => {
+            headers.remove(X_FORWARDED_FOR);
+        }
     }
     headers.insert(
         X_FORWARDED_PROTO,
-        HeaderValue::from_static(if tls { "https" } else { "http" }),
+        HeaderValue::from_static(if f.tls { "https" } else { "http" }),
     );
-    if let Ok(v) = HeaderValue::from_str(host) {
-        headers.insert(X_FORWARDED_HOST, v);
+    match HeaderValue::from_str(f.host) {
+        Ok(v) if !f.host.is_empty() => {
+            headers.insert(X_FORWARDED_HOST, v);
+        }
+        _ => {
+            headers.remove(X_FORWARDED_HOST);
+        }
     }
 }
 
@@ -210,19 +269,62 @@ mod tests {
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
     }
 
+    fn fwd<'a>(peer: &str, trusted: bool, tls: bool, host: &'a str) -> Forwarding<'a> {
+        Forwarding {
+            peer: peer.parse().unwrap(),
+            trusted,
+            client_header: None,
+            tls,
+            host,
+        }
+    }
+
     #[test]
-    fn forwarded_headers_append_the_client() {
+    fn a_trusted_proxy_has_the_peer_appended() {
         let mut h = map(&[
             ("x-forwarded-for", "10.0.0.1"),
             ("x-forwarded-proto", "https"),
+            ("forwarded", "for=10.0.0.1"),
         ]);
-        set_forwarded(&mut h, "192.0.2.7".parse().unwrap(), false, "api.example");
+        set_forwarded(&mut h, fwd("192.0.2.7", true, false, "api.example"));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example");
+        assert_eq!(h["forwarded"], "for=10.0.0.1");
         append_via(&mut h, http::Version::HTTP_11);
         append_via(&mut h, http::Version::HTTP_2);
         assert_eq!(h["via"], "1.1 sightline, 2 sightline");
+    }
+
+    #[test]
+    fn any_other_peer_loses_its_forwarding_claims() {
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-for", "10.0.0.2"),
+            ("x-forwarded-host", "evil.example"),
+            ("forwarded", "for=10.0.0.1;host=evil.example"),
+            ("x-real-ip", "10.0.0.1"),
+            ("true-client-ip", "10.0.0.1"),
+            ("x-client", "10.0.0.3"),
+            ("x-kept", "yes"),
+        ]);
+        let custom = HeaderName::from_static("x-client");
+        let mut f = fwd("192.0.2.7", false, true, "");
+        f.client_header = Some(&custom);
+        set_forwarded(&mut h, f);
+        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        for gone in [
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+            "true-client-ip",
+            "x-client",
+        ] {
+            assert!(h.get(gone).is_none(), "{gone} passed: {h:?}");
+        }
+        assert_eq!(h["x-kept"], "yes");
     }
 
     #[test]
@@ -236,7 +338,7 @@ mod tests {
             "2001:db8::7",
         ] {
             let mut h = HeaderMap::new();
-            set_forwarded(&mut h, ip.parse().unwrap(), true, "");
+            set_forwarded(&mut h, fwd(ip, false, true, ""));
             assert_eq!(h["x-forwarded-for"], ip);
             assert_eq!(h["x-forwarded-proto"], "https");
         }

@@ -1,7 +1,20 @@
-//! Path normalisation before routing: percent-encoded unreserved characters are decoded and
-//! dot segments removed (RFC 3986 §6.2.2), so `/public/../admin` and `/public/%2e%2e/admin`
-//! are routed, and forwarded, as `/admin`.
+//! Path canonicalisation before routing. One canonical form is what routing, the client
+//! protections, route templates and the upstream all see, so no spelling of a path reaches the
+//! service while slipping past a rule written for it:
+//!
+//! - percent-encoded unreserved characters are decoded, other escapes written in uppercase
+//!   hex (RFC 3986 §6.2.2): `/%6cogin` is `/login`;
+//! - `%2F` and `%5C` (an encoded `/` or `\`) are refused, decoded or kept
+//!   ([`EscapedSlashes`]);
+//! - `;` parameters are stripped from each segment, kept or refused ([`PathParams`]):
+//!   `/login;jsessionid=1` is `/login`, and `/..;/admin` is `/admin`;
+//! - repeated slashes are merged (`merge_slashes`): `//login` is `/login`;
+//! - dot segments are removed (RFC 3986 §5.2.4): `/public/../admin` is `/admin`.
+//!
+//! Case folding belongs to a route (`ignore_case`), so it is applied after routing.
 
+use crate::config::{EscapedSlashes, PathParams, PathRules};
+use crate::errors::ProxyError;
 use std::borrow::Cow;
 
 fn unreserved(b: u8) -> bool {
@@ -17,22 +30,33 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// The normalised form of `path` (borrowed when already normal).
-pub fn normalize_path(path: &str) -> Cow<'_, str> {
+/// The canonical form of `path` under `rules` (borrowed when already canonical), or a 400 for
+/// a path the rules refuse.
+pub fn normalize_path<'a>(path: &'a str, rules: &PathRules) -> Result<Cow<'a, str>, ProxyError> {
     let needs_decode = path.contains('%');
-    let needs_dots = path.split('/').any(|s| s == "." || s == "..");
-    if !needs_decode && !needs_dots {
-        return Cow::Borrowed(path);
+    let has_params = path.contains(';');
+    if has_params && rules.params == PathParams::Reject {
+        return Err(ProxyError::BadRequest(
+            "path parameters (;) are not accepted",
+        ));
+    }
+    let needs_segments = (has_params && rules.params == PathParams::Strip)
+        || (rules.merge_slashes && path.contains("//"))
+        || path.split('/').any(|s| s == "." || s == "..");
+    if !needs_decode && !needs_segments {
+        return Ok(Cow::Borrowed(path));
     }
     let decoded = if needs_decode {
-        decode_unreserved(path)
+        Cow::Owned(decode(path, rules.escaped_slashes)?)
     } else {
-        path.to_owned()
+        Cow::Borrowed(path)
     };
-    Cow::Owned(remove_dot_segments(&decoded))
+    Ok(Cow::Owned(canonical_segments(&decoded, rules)))
 }
 
-fn decode_unreserved(path: &str) -> String {
+/// Decodes unreserved characters (and, with [`EscapedSlashes::Decode`], `%2F` and `%5C` to
+/// `/`); other escapes stay, in uppercase hex.
+fn decode(path: &str, slashes: EscapedSlashes) -> Result<String, ProxyError> {
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -42,9 +66,26 @@ fn decode_unreserved(path: &str) -> String {
                 let c = h << 4 | l;
                 if unreserved(c) {
                     out.push(c);
+                } else if c == b'/' || c == b'\\' {
+                    match slashes {
+                        EscapedSlashes::Reject => {
+                            return Err(ProxyError::BadRequest(
+                                "encoded slash (%2F or %5C) in the path",
+                            ))
+                        }
+                        EscapedSlashes::Decode => out.push(b'/'),
+                        EscapedSlashes::Keep => {
+                            out.extend_from_slice(if c == b'/' { b"%2F" } else { b"%5C" })
+                        }
+                    }
                 } else {
                     // Keep the escape, with uppercase hex as RFC 3986 recommends.
-                    out.extend_from_slice(format!("%{c:02X}").as_bytes());
+                    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                    out.extend_from_slice(&[
+                        b'%',
+                        HEX[usize::from(c >> 4)],
+                        HEX[usize::from(c & 15)],
+                    ]);
                 }
                 i += 3;
                 continue;
@@ -54,16 +95,24 @@ fn decode_unreserved(path: &str) -> String {
         i += 1;
     }
     // Only ASCII was decoded, so the bytes stay valid UTF-8.
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// RFC 3986 §5.2.4 for an absolute path; the result always starts with `/`.
-fn remove_dot_segments(path: &str) -> String {
+/// Strips `;` parameters, merges slashes and removes dot segments (RFC 3986 §5.2.4) in one pass
+/// over the segments; the result always starts with `/`. Parameters go first, so `..;x` is a
+/// dot segment, as servers that strip them read it.
+fn canonical_segments(path: &str, rules: &PathRules) -> String {
     let mut out: Vec<&str> = Vec::new();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let last = segments.len().saturating_sub(1);
-    for (i, seg) in segments.iter().enumerate() {
-        match *seg {
+    for (i, raw) in segments.iter().enumerate() {
+        let seg = match (rules.params, raw.split_once(';')) {
+            (PathParams::Strip, Some((s, _))) => s,
+            _ => raw,
+        };
+        match seg {
+            "" if rules.merge_slashes && i != last => {}
             "." => {
                 if i == last {
                     out.push("");
@@ -85,6 +134,10 @@ fn remove_dot_segments(path: &str) -> String {
 mod tests {
     use super::*;
 
+    fn norm(raw: &str, rules: &PathRules) -> Result<String, ProxyError> {
+        normalize_path(raw, rules).map(Cow::into_owned)
+    }
+
     #[test]
     fn dot_segments_and_encodings() {
         let cases = [
@@ -96,13 +149,84 @@ mod tests {
             ("/a/b/..", "/a/"),
             ("/../../etc/passwd", "/etc/passwd"),
             ("/%7Euser/%41", "/~user/A"),
-            ("/a%2fb", "/a%2Fb"),
+            ("/a%3fb", "/a%3Fb"),
             ("/a%zz", "/a%zz"),
             ("/trailing%", "/trailing%"),
+            ("/trailing%4", "/trailing%4"),
             ("/", "/"),
         ];
         for (raw, want) in cases {
-            assert_eq!(normalize_path(raw), want, "{raw}");
+            assert_eq!(
+                norm(raw, &PathRules::default()).as_deref(),
+                Ok(want),
+                "{raw}"
+            );
         }
+    }
+
+    #[test]
+    fn every_spelling_of_login_is_login_by_default() {
+        let d = PathRules::default();
+        for raw in [
+            "/login",
+            "//login",
+            "///login",
+            "/./login",
+            "/%6cogin",
+            "/login;jsessionid=1",
+            "/;x/login",
+            "/x/..;/login",
+            "/x/%2e%2e;y/login",
+            "/x//../login",
+        ] {
+            assert_eq!(norm(raw, &d).as_deref(), Ok("/login"), "{raw}");
+        }
+        assert_eq!(norm("/login/", &d).as_deref(), Ok("/login/"));
+        assert_eq!(norm("/a//b//", &d).as_deref(), Ok("/a/b/"));
+        assert_eq!(norm("/a/b;v=1/c;d", &d).as_deref(), Ok("/a/b/c"));
+    }
+
+    #[test]
+    fn escaped_slashes_are_refused_decoded_or_kept() {
+        let mut r = PathRules::default();
+        for raw in [
+            "/api%2Flogin",
+            "/api%2flogin",
+            "/api%5Clogin",
+            "/a/..%2F..%2Fadmin",
+        ] {
+            assert!(norm(raw, &r).is_err(), "{raw}");
+        }
+        r.escaped_slashes = EscapedSlashes::Decode;
+        assert_eq!(norm("/api%2Flogin", &r).as_deref(), Ok("/api/login"));
+        assert_eq!(norm("/api%5clogin", &r).as_deref(), Ok("/api/login"));
+        assert_eq!(norm("/a/..%2F..%2Fadmin", &r).as_deref(), Ok("/admin"));
+        r.escaped_slashes = EscapedSlashes::Keep;
+        assert_eq!(norm("/api%2flogin", &r).as_deref(), Ok("/api%2Flogin"));
+    }
+
+    #[test]
+    fn params_and_slashes_can_be_left_alone_or_refused() {
+        let keep = PathRules {
+            merge_slashes: false,
+            params: PathParams::Keep,
+            escaped_slashes: EscapedSlashes::Keep,
+        };
+        assert_eq!(norm("//login;a=1", &keep).as_deref(), Ok("//login;a=1"));
+        assert_eq!(norm("/a//../b", &keep).as_deref(), Ok("/a/b"));
+        let reject = PathRules {
+            params: PathParams::Reject,
+            ..PathRules::default()
+        };
+        assert!(norm("/login;a=1", &reject).is_err());
+        assert_eq!(norm("/login", &reject).as_deref(), Ok("/login"));
+    }
+
+    #[test]
+    fn a_canonical_path_is_borrowed() {
+        assert!(matches!(
+            normalize_path("/api/v1/orders", &PathRules::default()),
+            Ok(Cow::Borrowed(_))
+        ));
     }
 }

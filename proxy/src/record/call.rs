@@ -96,6 +96,9 @@ pub struct CallRecord {
     pub path: String,
     /// Whether `path` was cut.
     pub path_truncated: bool,
+    /// Inbound: the canonical path routing, the client protections and route templates used
+    /// (cut like `path`), when it differs from `path`.
+    pub canonical_path: Option<String>,
     /// The matched route (its path prefix until route templates exist).
     pub route: Option<Arc<str>>,
     /// The status sent to the client, if any was.
@@ -150,6 +153,13 @@ impl CallRecord {
     }
 }
 
+impl CallRecord {
+    /// The path as routing and templates see it: the canonical path, else the path received.
+    pub fn matched_path(&self) -> &str {
+        self.canonical_path.as_deref().unwrap_or(&self.path)
+    }
+}
+
 #[cfg(test)]
 impl CallRecord {
     /// A plain inbound call, for tests to adjust.
@@ -176,6 +186,7 @@ impl CallRecord {
             host: "h".into(),
             path: "/".into(),
             path_truncated: false,
+            canonical_path: None,
             route: None,
             status: Some(200),
             error: None,

@@ -20,7 +20,9 @@ async fn accept(
     loop {
         tokio::select! {
             r = listener.accept() => match r {
-                Ok(pair) => return Some(pair),
+                // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`: every consumer
+                // (lists, trusted proxies, limits, forwarding headers, records) gets the IPv4.
+                Ok((stream, peer)) => return Some((stream, canonical_peer(peer))),
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
@@ -30,6 +32,11 @@ async fn accept(
             _ = crate::server::stopped(shutdown) => return None,
         }
     }
+}
+
+/// The peer as every later comparison wants it: an IPv4-mapped IPv6 address as IPv4.
+fn canonical_peer(peer: std::net::SocketAddr) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(sightline_policy::canonical(peer.ip()), peer.port())
 }
 
 fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {

@@ -75,3 +75,12 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn ipv4_mapped_entries_list_ipv4_addresses() {
+    let l = CidrList::parse("::ffff:192.0.2.0/120\n::ffff:198.51.100.7\n").unwrap();
+    assert!(l.contains(ip("192.0.2.9")));
+    assert!(l.contains(ip("::ffff:192.0.2.9")));
+    assert!(l.contains(ip("198.51.100.7")));
+    assert!(!l.contains(ip("198.51.100.8")));
+}

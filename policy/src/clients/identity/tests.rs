@@ -45,6 +45,15 @@ fn forwarding_header_is_trusted_only_from_trusted_proxies() {
         ("10.2.2.2", Some("garbage, 10.1.1.1"), "10.1.1.1"),
         ("10.2.2.2", Some("[2001:db8::1]:443"), "2001:db8::1"),
         ("10.2.2.2", Some("203.0.113.5:8080"), "203.0.113.5"),
+        // A dual-stack listener's view of IPv4 peers, and of forwarded IPv4 clients.
+        ("::ffff:10.2.2.2", xff, "203.0.113.5"),
+        ("::ffff:192.0.2.1", xff, "192.0.2.1"),
+        ("10.2.2.2", Some("::ffff:203.0.113.5"), "203.0.113.5"),
+        (
+            "10.2.2.2",
+            Some("198.51.100.7, ::ffff:10.1.1.1"),
+            "198.51.100.7",
+        ),
     ];
     for (peer, header, want) in table {
         assert_eq!(
@@ -62,13 +71,29 @@ fn strongest_evidence_wins() {
         ("10.0.0.0/8".parse().unwrap(), "corp".into()),
     ];
     let a = ip("10.1.2.3");
-    let cert = identify(Some("spiffe://x/billing"), Some("ab"), a, &named, 64);
+    let cert = identify(
+        Some("spiffe://x/billing"),
+        Some(("ab", true)),
+        a,
+        &named,
+        64,
+    );
     assert_eq!(
         (cert.kind, &*cert.id),
         (ClientKind::Certificate, "spiffe://x/billing")
     );
-    let key = identify(None, Some("ab12"), a, &named, 64);
+    let key = identify(None, Some(("ab12", false)), a, &named, 64);
     assert_eq!((key.kind, &*key.id), (ClientKind::ApiKey, "key:ab12"));
+    let verified = identify(None, Some(("ab12", true)), a, &named, 64);
+    assert_eq!(
+        (verified.kind, &*verified.id, verified.known()),
+        (ClientKind::VerifiedKey, "key:ab12", true)
+    );
+    assert_eq!(
+        &**verified.accountable(),
+        "key:ab12",
+        "a verified key answers for itself"
+    );
     assert_eq!(&*identify(None, None, a, &named, 64).id, "partner-acme");
     assert_eq!(
         &*identify(None, None, ip("10.9.0.1"), &named, 64).id,
@@ -76,7 +101,10 @@ fn strongest_evidence_wins() {
     );
     let anon = identify(None, None, ip("192.0.2.1"), &named, 64);
     assert_eq!((anon.kind, anon.known()), (ClientKind::Address, false));
-    assert!(key.known());
+    assert!(
+        !key.known(),
+        "a claimed key is anonymous when clients are shed"
+    );
     assert_eq!(
         &**key.accountable(),
         "10.1.2.3",

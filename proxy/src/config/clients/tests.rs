@@ -116,3 +116,61 @@ fn errors_name_file_line_and_key() {
         assert!(err.to_string().contains(msg), "{yaml}: {err}");
     }
 }
+
+#[test]
+fn api_key_hashes_are_read_and_checked() {
+    let dir = std::env::temp_dir().join(format!("sightline-keycfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.sha256");
+    let digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    std::fs::write(&good, format!("# keys\n{digest}  -\n\n")).unwrap();
+    let c = parse(&format!(
+        "  api_key_header: x-api-key\n  api_keys: {{ hashes: \"{}\", per_address: 3, within: 1m }}\n",
+        good.display()
+    ))
+    .unwrap()
+    .clients;
+    assert_eq!(c.api_keys.verified.len(), 1);
+    assert_eq!(
+        (c.api_keys.per_address, c.api_keys.within),
+        (3, Duration::from_secs(60))
+    );
+    let defaults = parse("  api_key_header: x-api-key\n").unwrap().clients;
+    assert_eq!(defaults.api_keys.per_address, 10);
+    assert!(defaults.api_keys.verified.is_empty());
+
+    let bad = dir.join("bad.sha256");
+    std::fs::write(&bad, format!("{digest}\n+{}\n", &digest[1..])).unwrap();
+    let err = parse(&format!(
+        "  api_key_header: x-api-key\n  api_keys: {{ hashes: \"{}\" }}\n",
+        bad.display()
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("bad.sha256:2: not a SHA-256 digest"), "{err}");
+    let err = parse(&format!(
+        "  api_keys: {{ hashes: \"{}\" }}\n",
+        good.display()
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("needs clients.api_key_header"), "{err}");
+    let err = parse("  api_keys: { per_address: 0 }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 1"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn mapped_ipv6_networks_are_written_as_ipv4() {
+    let c =
+        parse("  trusted_proxies: [\"::ffff:10.0.0.0/104\", 192.0.2.7/24, \"2001:db8::/32\"]\n")
+            .unwrap()
+            .clients;
+    let nets: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(nets, ["10.0.0.0/8", "192.0.2.0/24", "2001:db8::/32"]);
+    assert!(c.trusted_proxy("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(c.trusted_proxy("10.1.2.3".parse().unwrap()));
+    assert!(!c.trusted_proxy("11.1.2.3".parse().unwrap()));
+}

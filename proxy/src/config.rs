@@ -296,6 +296,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// On shutdown, time allowed for in-flight requests to finish.
     pub drain_timeout: Duration,
+    /// On shutdown, how long `/readyz` answers 503 while the listeners still accept and serve
+    /// as usual, before the drain begins (time for load balancers to stop sending).
+    pub accept_grace: Duration,
+    /// During the drain, a kept-alive HTTP/1.1 connection that sends no request for this long
+    /// is closed; one that does gets its answer with `Connection: close`.
+    pub drain_idle_grace: Duration,
 }
 
 impl Default for Limits {
@@ -310,6 +316,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(30),
+            accept_grace: Duration::ZERO,
+            drain_idle_grace: Duration::from_secs(1),
         }
     }
 }
@@ -602,6 +610,8 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         idle_timeout: l.idle_timeout.map_or(d.idle_timeout, |v| v.0),
         max_connections: l.max_connections.unwrap_or(d.max_connections),
         drain_timeout: l.drain_timeout.map_or(d.drain_timeout, |v| v.0),
+        accept_grace: l.accept_grace.map_or(d.accept_grace, |v| v.0),
+        drain_idle_grace: l.drain_idle_grace.map_or(d.drain_idle_grace, |v| v.0),
     };
     for (key, zero) in [
         (

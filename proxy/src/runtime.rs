@@ -365,8 +365,10 @@ pub struct Sightline {
     inbound_addr: SocketAddr,
     admin_addr: SocketAddr,
     egress_addr: Option<SocketAddr>,
+    stop_accepting: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     admin_shutdown: watch::Sender<bool>,
+    accept_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
     admin_task: JoinHandle<()>,
 }
@@ -490,17 +492,21 @@ impl Sightline {
             clients,
             alerts,
         });
+        let (stop_accepting, stop_rx) = watch::channel(false);
         let (shutdown, rx) = watch::channel(false);
         let (admin_shutdown, admin_rx) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(listen::inbound(inbound, shared.clone(), rx.clone())),
-            tokio::spawn(crate::clients::watch_lists(shared.clone())),
-        ];
+        let mut accept_tasks = vec![tokio::spawn(listen::inbound(
+            inbound,
+            shared.clone(),
+            stop_rx.clone(),
+            rx.clone(),
+        ))];
+        let tasks = vec![tokio::spawn(crate::clients::watch_lists(shared.clone()))];
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);
         if let Some((l, _)) = egress {
-            tasks.push(tokio::spawn(listen::egress(l, shared.clone(), rx)));
+            accept_tasks.push(tokio::spawn(listen::egress(l, shared.clone(), stop_rx, rx)));
         }
         tracing::info!(inbound = %inbound_addr, admin = %admin_addr, egress = ?egress_addr, "sightline serving");
         Ok(Sightline {
@@ -508,8 +514,10 @@ impl Sightline {
             inbound_addr,
             admin_addr,
             egress_addr,
+            stop_accepting,
             shutdown,
             admin_shutdown,
+            accept_tasks,
             tasks,
             admin_task,
         })
@@ -540,11 +548,27 @@ impl Sightline {
         self.shared.apply(config)
     }
 
-    /// Stops accepting, lets in-flight requests finish within the config's drain timeout, then
-    /// returns whether every connection closed in time.
-    pub async fn shutdown(self) -> bool {
-        let deadline = self.shared.active().config.limits.drain_timeout;
+    /// Shuts down without refusing a connection or losing a request a client has sent:
+    /// `/readyz` turns 503 at once; the listeners keep accepting for `limits.accept_grace`;
+    /// then they close, and the open connections drain (each answers its next request with
+    /// `Connection: close`, HTTP/2 gets GOAWAY, idle ones close after `limits.drain_idle_grace`)
+    /// within `limits.drain_timeout`. Returns whether every connection closed in time.
+    pub async fn shutdown(mut self) -> bool {
+        let limits = self.shared.active().config.limits;
         self.shared.draining.store(true, Ordering::Release);
+        if !limits.accept_grace.is_zero() {
+            tracing::info!(grace = ?limits.accept_grace, "not ready; still accepting connections");
+            tokio::time::sleep(limits.accept_grace).await;
+        }
+        // The listeners close before any connection is told to drain: a client that reconnects
+        // after its `Connection: close` answer is refused at once instead of landing in a
+        // backlog that is about to be reset.
+        let _ = self.stop_accepting.send(true);
+        for t in std::mem::take(&mut self.accept_tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+        let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
         for t in &self.tasks {
             t.abort();
@@ -582,9 +606,10 @@ impl Sightline {
 impl Drop for Sightline {
     fn drop(&mut self) {
         self.shared.alerts.stop_now();
+        let _ = self.stop_accepting.send(true);
         let _ = self.shutdown.send(true);
         let _ = self.admin_shutdown.send(true);
-        for t in &self.tasks {
+        for t in self.tasks.iter().chain(&self.accept_tasks) {
             t.abort();
         }
         self.admin_task.abort();

@@ -273,6 +273,8 @@ pub(crate) struct LimitsFile {
     pub idle_timeout: Option<Dur>,
     pub max_connections: Option<usize>,
     pub drain_timeout: Option<Dur>,
+    pub accept_grace: Option<Dur>,
+    pub drain_idle_grace: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]

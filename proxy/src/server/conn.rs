@@ -1,6 +1,12 @@
 //! One client connection: HTTP/1.1 (with upgrades) or HTTP/2 (h2c by prior knowledge), told
-//! apart by the first bytes, closed gracefully on shutdown or after an idle period with no
-//! request in flight.
+//! apart by the first bytes, closed after an idle period with no request in flight, and
+//! drained on shutdown without cutting a request the client has already sent.
+//!
+//! The drain: an HTTP/2 connection gets GOAWAY (its open streams finish). An HTTP/1.1
+//! connection keeps serving: the request in flight, or the next one the client sends, is
+//! answered with `Connection: close` and the connection closes after that response. Only a
+//! connection that stays idle for the drain's idle grace is closed without a response, so a
+//! client that sent a request just as the drain began still gets its answer.
 
 use super::sniff::{sniff, Proto};
 use super::ConnTicket;
@@ -11,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
@@ -24,6 +31,8 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     /// Largest request head hyper will buffer (HTTP/1) or accept (HTTP/2 header list).
     pub max_head_bytes: usize,
+    /// During the drain, an HTTP/1.1 connection that sends no request for this long is closed.
+    pub drain_idle_grace: Duration,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -58,6 +67,30 @@ impl ConnActivity {
         self.changed.notify_waiters();
     }
 
+    /// Counts one request in flight until the returned guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.request_started();
+        InFlight(self.clone())
+    }
+
+    /// Returns as soon as a request is in flight, or once `grace` passes without one.
+    async fn busy_within(&self, grace: Duration) {
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.inflight.load(Ordering::Acquire) > 0 {
+                return;
+            }
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = notified => {}
+            }
+        }
+    }
+
     /// Returns once the connection has had no request in flight for `timeout`.
     async fn idle(&self, timeout: Duration) {
         loop {
@@ -80,8 +113,18 @@ impl ConnActivity {
     }
 }
 
+/// One request in flight on a connection, from [`ConnActivity::begin`].
+#[derive(Debug)]
+pub struct InFlight(Arc<ConnActivity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
 /// Serves HTTP on `io` until the client closes, the connection idles out, or `shutdown`
-/// turns true (then in-flight requests finish and the connection closes).
+/// turns true and the connection is drained (see the module's documentation).
 ///
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
 /// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
@@ -101,9 +144,18 @@ pub async fn serve_connection<I, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
+    tokio::pin!(sniffing);
     let sniffed = tokio::select! {
-        r = tokio::time::timeout(limits.header_read_timeout, sniff(io)) => r,
-        _ = super::stopped(&mut shutdown) => return,
+        r = &mut sniffing => r,
+        _ = super::stopped(&mut shutdown) => {
+            // Draining: the client may have sent its first request already; it gets an
+            // answer if its first bytes come within the idle grace.
+            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
         _ = activity.idle(limits.idle_timeout) => {
             tracing::debug!("closing idle connection");
             return;
@@ -131,7 +183,8 @@ pub async fn serve_connection<I, S, B>(
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades();
             tokio::pin!(conn);
-            drive(conn, |c| c.graceful_shutdown(), limits, activity, shutdown).await;
+            let drain = Drain::AtNextRequest(limits.drain_idle_grace);
+            drive(conn, |c| c.graceful_shutdown(), drain, limits, activity, shutdown).await;
         }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
@@ -146,6 +199,7 @@ pub async fn serve_connection<I, S, B>(
             drive(
                 conn.as_mut(),
                 |c| c.graceful_shutdown(),
+                Drain::Now,
                 limits,
                 activity,
                 shutdown,
@@ -155,10 +209,21 @@ pub async fn serve_connection<I, S, B>(
     }
 }
 
-/// Runs a connection until it ends, closing it gracefully on shutdown or when idle.
+/// When a connection's graceful close is asked for once the drain begins.
+#[derive(Clone, Copy, Debug)]
+enum Drain {
+    /// At once: the protocol announces it (HTTP/2 GOAWAY) and open streams finish.
+    Now,
+    /// HTTP/1.1: once a request is in flight (its response then carries `Connection: close`),
+    /// or after the grace with none.
+    AtNextRequest(Duration),
+}
+
+/// Runs a connection until it ends, closing it gracefully when drained or when idle.
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     close: fn(Pin<&mut C>),
+    drain: Drain,
     limits: ConnLimits,
     activity: &ConnActivity,
     mut shutdown: watch::Receiver<bool>,
@@ -166,19 +231,37 @@ async fn drive<C, E>(
     C: Future<Output = Result<(), E>> + ?Sized,
     E: std::fmt::Display,
 {
-    if *shutdown.borrow() {
-        close(conn.as_mut());
-    }
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "connection ended with an error");
+    let draining = *shutdown.borrow();
+    if !draining {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-            return;
+            _ = super::stopped(&mut shutdown) => {}
+            _ = activity.idle(limits.idle_timeout) => {
+                tracing::debug!("closing idle connection");
+                close(conn.as_mut());
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error while closing");
+                }
+                return;
+            }
         }
-        _ = super::stopped(&mut shutdown) => {}
-        _ = activity.idle(limits.idle_timeout) => {
-            tracing::debug!("closing idle connection");
+    }
+    if let Drain::AtNextRequest(grace) = drain {
+        // Closing an idle HTTP/1.1 connection now would lose a request already on its way;
+        // instead the next request is answered, with `Connection: close`.
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = activity.busy_within(grace) => {}
         }
     }
     close(conn.as_mut());

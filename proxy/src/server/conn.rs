@@ -73,24 +73,6 @@ impl ConnActivity {
         InFlight(self.clone())
     }
 
-    /// Returns as soon as a request is in flight, or once `grace` passes without one.
-    async fn busy_within(&self, grace: Duration) {
-        let deadline = tokio::time::sleep(grace);
-        tokio::pin!(deadline);
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.inflight.load(Ordering::Acquire) > 0 {
-                return;
-            }
-            tokio::select! {
-                _ = &mut deadline => return,
-                _ = notified => {}
-            }
-        }
-    }
-
     /// Returns once the connection has had no request in flight for `timeout`.
     async fn idle(&self, timeout: Duration) {
         loop {
@@ -180,10 +162,16 @@ pub async fn serve_connection<I, S, B>(
                 .header_read_timeout(limits.header_read_timeout)
                 .max_buf_size(limits.max_head_bytes.max(8192))
                 .half_close(false)
-                .serve_connection(TokioIo::new(io), service)
+                .serve_connection(
+                    TokioIo::new(io),
+                    CloseWhenDraining {
+                        inner: service,
+                        draining: shutdown.clone(),
+                    },
+                )
                 .with_upgrades();
             tokio::pin!(conn);
-            let drain = Drain::AtNextRequest(limits.drain_idle_grace);
+            let drain = Drain::WhenIdleFor(limits.drain_idle_grace);
             drive(conn, |c| c.graceful_shutdown(), drain, limits, activity, shutdown).await;
         }
         Proto::H2 => {
@@ -209,14 +197,50 @@ pub async fn serve_connection<I, S, B>(
     }
 }
 
+/// An HTTP/1.1 service whose responses say `Connection: close` once the drain has begun;
+/// hyper then closes the connection after writing the response.
+struct CloseWhenDraining<S> {
+    inner: S,
+    draining: watch::Receiver<bool>,
+}
+
+impl<S, B> Service<Request<Incoming>> for CloseWhenDraining<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // A tunnel's connection is the tunnel: it is not closed after the response head.
+        let tunnel = req.method() == hyper::Method::CONNECT;
+        let fut = self.inner.call(req);
+        let draining = self.draining.clone();
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+            if *draining.borrow() && !tunnel && !upgrade {
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(resp)
+        })
+    }
+}
+
 /// When a connection's graceful close is asked for once the drain begins.
 #[derive(Clone, Copy, Debug)]
 enum Drain {
     /// At once: the protocol announces it (HTTP/2 GOAWAY) and open streams finish.
     Now,
-    /// HTTP/1.1: once a request is in flight (its response then carries `Connection: close`),
-    /// or after the grace with none.
-    AtNextRequest(Duration),
+    /// HTTP/1.1: only after the grace with no request in flight; until then each response
+    /// carries `Connection: close` (see [`CloseWhenDraining`]).
+    WhenIdleFor(Duration),
 }
 
 /// Runs a connection until it ends, closing it gracefully when drained or when idle.
@@ -251,7 +275,7 @@ async fn drive<C, E>(
             }
         }
     }
-    if let Drain::AtNextRequest(grace) = drain {
+    if let Drain::WhenIdleFor(grace) = drain {
         // Closing an idle HTTP/1.1 connection now would lose a request already on its way;
         // instead the next request is answered, with `Connection: close`.
         tokio::select! {
@@ -261,7 +285,7 @@ async fn drive<C, E>(
                 }
                 return;
             }
-            _ = activity.busy_within(grace) => {}
+            _ = activity.idle(grace) => {}
         }
     }
     close(conn.as_mut());

@@ -403,6 +403,41 @@ impl Config {
         }
     }
 
+    /// The effective config as text (every default filled in), with every secret masked: the
+    /// admin token, egress credentials, webhook URLs and signing secrets, OTLP header values.
+    /// For `sightline check --print`.
+    pub fn masked(&self) -> String {
+        const MASK: &str = "***";
+        let mut c = self.clone();
+        if let Some(t) = &mut c.admin.token {
+            *t = MASK.into();
+        }
+        if let Some(e) = &mut c.egress {
+            e.credentials.values_mut().for_each(|t| *t = MASK.into());
+        }
+        for sink in &mut c.alerts.sinks {
+            if let alerts::SinkTarget::Webhook { url, secret, .. } = &mut sink.target {
+                // The scheme and host say where alerts go; the path may be the credential.
+                let shown = format!(
+                    "{}://{}/{MASK}",
+                    url.scheme_str().unwrap_or("https"),
+                    url.authority().map_or("", |a| a.as_str())
+                );
+                if let Ok(u) = shown.parse() {
+                    *url = u;
+                }
+                if let Some(s) = secret {
+                    *s = MASK.into();
+                }
+            }
+        }
+        if let Some(o) = &mut c.telemetry.otlp {
+            o.headers.values_mut().for_each(|v| *v = MASK.into());
+        }
+        c.source.text = "".into();
+        format!("{c:#?}")
+    }
+
     /// The addresses this config listens on (the proxy never dials them through egress).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         let mut v = vec![self.inbound.listen, self.admin.listen];
@@ -455,6 +490,52 @@ impl Checker<'_> {
     }
 }
 
+/// A secret written inline as `key` or read from the file `key_file` (relative to the config's
+/// folder; surrounding whitespace and the final newline are dropped). Setting both is an error.
+fn secret(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    key: &str,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> Option<String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            check.issue(
+                &format!("{key}_file"),
+                format!("set {key} or {key}_file, not both"),
+            );
+            None
+        }
+        (Some(v), None) => Some(v),
+        (None, Some(path)) => {
+            let path = resolve(path);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text.trim().to_owned()),
+                Err(e) => {
+                    check.issue(
+                        &format!("{key}_file"),
+                        format!("{}: cannot read: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+/// The JSON Schema of the config file, generated from the types that read it (for editor
+/// completion and validation: `sightline config schema`).
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(FileConfig);
+    schema.insert(
+        "title".into(),
+        serde_json::Value::String("Sightline configuration (version 1)".into()),
+    );
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     if raw.version != VERSION {
         check.issue(
@@ -467,9 +548,16 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
+    let token = secret(
+        raw.admin.token.take(),
+        raw.admin.token_file.take(),
+        "admin.token",
+        &resolve,
+        check,
+    );
     let admin = AdminConfig {
         listen: raw.admin.listen.unwrap_or(defaults::ADMIN),
-        token: raw.admin.token.filter(|t| !t.is_empty()),
+        token: token.filter(|t| !t.is_empty()),
     };
     if !admin.listen.ip().is_loopback() && admin.token.is_none() {
         check.issue(
@@ -681,13 +769,17 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 check.issue(&format!("egress.identities[{i}].identity"), "listed twice");
             }
         }
-        for (i, c) in e.credentials.iter().enumerate() {
-            if c.token.len() < 16 {
-                check.issue(
-                    &format!("egress.credentials[{i}].token"),
-                    "use a token of at least 16 characters",
-                );
+        let mut credentials = BTreeMap::new();
+        for (i, c) in e.credentials.into_iter().enumerate() {
+            let key = format!("egress.credentials[{i}].token");
+            let Some(token) = secret(c.token, c.token_file, &key, &resolve, check) else {
+                check.issue(&key, "set token or token_file");
+                continue;
+            };
+            if token.len() < 16 {
+                check.issue(&key, "use a token of at least 16 characters");
             }
+            credentials.insert(c.service, token);
         }
         EgressConfig {
             listen: e.listen.unwrap_or(DEFAULT_EGRESS),
@@ -696,11 +788,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 .into_iter()
                 .map(|s| (s.cidr.trunc(), s.service))
                 .collect(),
-            credentials: e
-                .credentials
-                .into_iter()
-                .map(|c| (c.service, c.token))
-                .collect(),
+            credentials,
             connect_timeout: e.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
             idle_timeout: e.idle_timeout.map_or(Duration::from_secs(300), |d| d.0),
             tls: egress_tls,

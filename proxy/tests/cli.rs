@@ -145,7 +145,7 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("bad.yaml:{line}")), "{err}");
     assert!(err.contains("no_such_key_xyz"), "{err}");
@@ -157,8 +157,8 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(64),
-        "run must exit 64 on a bad config"
+        Some(78),
+        "run must exit 78 (EX_CONFIG) on a bad config"
     );
     std::fs::remove_dir_all(dir).ok();
 }
@@ -412,4 +412,129 @@ fn json_log_lines_logged_during_a_call_carry_its_trace_id() {
     let _ = child.kill();
     let _ = child.wait();
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn check_and_run_read_sightline_config_when_no_config_flag_is_given() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
+    let out = Command::new(BIN)
+        .arg("check")
+        .env("SIGHTLINE_CONFIG", &example)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sightline.yaml: ok"));
+
+    // --config wins over the environment.
+    let dir = tmpdir("envconfig");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nno_such_key: 1\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .env("SIGHTLINE_CONFIG", &example)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+
+    // Neither: the default path, named in the error when it is missing.
+    let out = Command::new(BIN)
+        .arg("check")
+        .env_remove("SIGHTLINE_CONFIG")
+        .output()
+        .unwrap();
+    if !Path::new("/etc/sightline/sightline.yaml").exists() {
+        assert_eq!(out.status.code(), Some(78));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("/etc/sightline/sightline.yaml"), "{err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn secrets_come_from_files_and_check_print_masks_them() {
+    let dir = tmpdir("secrets");
+    let secrets = [
+        ("admin-token", "admin-token-from-file-0123456789"),
+        ("orders-token", "orders-egress-token-0123456789"),
+        ("hook-url", "https://hooks.example/services/T000/B000/xyzzy-secret-path"),
+        ("hook-secret", "webhook-signing-secret-0123456789"),
+    ];
+    for (name, value) in secrets {
+        std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
+    }
+    let cfg = dir.join("sightline.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\n\
+         admin: { listen: 127.0.0.1:0, token_file: admin-token }\n\
+         inbound: { listen: 127.0.0.1:0 }\n\
+         egress:\n  listen: 127.0.0.1:0\n  credentials: [ { service: orders, token_file: orders-token } ]\n\
+         alerts:\n  sinks: [ { type: webhook, url_file: hook-url, secret_file: hook-secret } ]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--print", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (_, value) in secrets {
+        assert!(!printed.contains(value), "secret printed: {printed}");
+    }
+    assert!(printed.contains("hooks.example"), "{printed}");
+    assert!(printed.contains("drain_timeout"), "defaults are shown: {printed}");
+    assert!(printed.contains("***"), "{printed}");
+
+    // Inline and from a file at once is an error naming the key.
+    let both = dir.join("both.yaml");
+    std::fs::write(
+        &both,
+        "version: 1\nadmin: { token: inline-token-0123456789, token_file: admin-token }\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&both)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_file"));
+
+    // The server takes the token from its file.
+    let p = Proc::spawn(&["run", "--config", cfg.to_str().unwrap()], &["admin"]);
+    let status = |token: &str| {
+        let mut s = TcpStream::connect(p.addr("admin")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        let _ = s.read_to_string(&mut r);
+        r.get(9..12).unwrap_or("").to_owned()
+    };
+    assert_eq!(status(secrets[0].1), "200");
+    assert_eq!(status("wrong-token"), "401");
+    drop(p);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn config_schema_describes_every_section_and_rejects_unknown_keys() {
+    let out = Command::new(BIN).args(["config", "schema"]).output().unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "version", "admin", "inbound", "services", "limits", "egress", "enclave", "clients",
+        "telemetry", "alerts", "storage",
+    ] {
+        assert!(props.contains_key(key), "{key} missing from the schema");
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    let admin = &schema["$defs"]["AdminFile"]["properties"];
+    assert!(admin.get("token_file").is_some(), "{admin}");
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The section as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with service_name, otlp, traces, metrics and propagation"
@@ -24,7 +24,7 @@ pub(crate) struct TelemetryFile {
     pub propagation: PropagationFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with endpoint, protocol, timeout and headers"
@@ -37,7 +37,7 @@ pub(crate) struct OtlpFile {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with enabled, sampler, sampler_arg, queue, batch and interval"
@@ -51,7 +51,7 @@ pub(crate) struct TracesFile {
     pub interval: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with otlp, interval and max_series"
@@ -62,7 +62,7 @@ pub(crate) struct MetricsFile {
     pub max_series: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with b3")]
 pub(crate) struct PropagationFile {
     pub b3: Option<bool>,

@@ -12,6 +12,8 @@ packages=(curl dnsmasq-base)
 packages+=(rsyslog rsyslog-openssl prometheus-alertmanager)
 packages+=(prometheus)
 packages+=(chromium)
+# systemd-analyze verifies the systemd unit; wrk drives the load across a SIGTERM drain.
+packages+=(systemd wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -538,3 +538,127 @@ fn config_schema_describes_every_section_and_rejects_unknown_keys() {
     let admin = &schema["$defs"]["AdminFile"]["properties"];
     assert!(admin.get("token_file").is_some(), "{admin}");
 }
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/sightline.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "RestartPreventExitStatus=78",
+        "StateDirectory=sightline",
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(text.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED: systemd-analyze is not installed (scripts/test.sh installs systemd)");
+        return;
+    };
+    assert!(version.status.success());
+    // The unit as installed, with ExecStart pointing at this build so that every check applies.
+    let dir = tmpdir("systemd");
+    let copy = dir.join("sightline.service");
+    std::fs::write(&copy, text.replace("/usr/local/bin/sightline", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let said: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stdout).lines())
+        // Without a running systemd (a container) it cannot reach the manager; not the unit's fault.
+        .filter(|l| !l.contains("Failed to connect") && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(out.status.success() && said.is_empty(), "{said:#?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Receives one notification datagram within the patience.
+fn notification(sock: &std::os::unix::net::UnixDatagram) -> String {
+    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("a notification");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn run_tells_systemd_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tmpdir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let cfg = dir.join("sightline.yaml");
+    std::fs::write(&cfg, config_text(false, closed_port())).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &path)
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let ready = notification(&sock);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    // READY=1 comes once the listeners are bound: the admin listener answers now.
+    let admin: SocketAddr = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("admin: http://").and_then(|a| a.parse().ok()))
+        .unwrap();
+    assert_eq!(get(admin, "/healthz", "x").map(|r| r.0), Some(200));
+
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("HUP");
+    let reloading = notification(&sock);
+    let mut lines = reloading.lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading}");
+    let usec = lines.next().and_then(|l| l.strip_prefix("MONOTONIC_USEC="));
+    assert!(usec.is_some_and(|u| u.parse::<u64>().is_ok()), "{reloading}");
+    let ready = notification(&sock);
+    assert!(ready.starts_with("READY=1"), "{ready}");
+
+    kill("TERM");
+    let stopping = notification(&sock);
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+    let status = wait_for("the process to exit", || child.try_wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn proxy_mode_notifies_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::UnixDatagram;
+    let name = format!("sightline-cli-notify-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+    let sock = UnixDatagram::bind_addr(&addr).unwrap();
+    let listen = closed_port();
+    let admin = closed_port();
+    let mut child = Command::new(BIN)
+        .args(["proxy", "--listen", &listen.to_string(), "--admin", &admin.to_string()])
+        .args(["--to", &closed_port().to_string(), "--no-access-log"])
+        .env("NOTIFY_SOCKET", format!("@{name}"))
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = notification(&sock);
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

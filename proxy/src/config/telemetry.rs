@@ -101,7 +101,7 @@ impl Default for TelemetryConfig {
 pub enum OtlpProtocol {
     /// OTLP over gRPC (default port 4317).
     Grpc,
-    /// OTLP over HTTP with protobuf bodies (default port 4318).
+    /// OTLP over HTTP with protobuf bodies (default port 4318); the default.
     HttpProtobuf,
 }
 
@@ -209,8 +209,9 @@ pub(crate) fn convert(
         .protocol
         .map(|p| ("telemetry.otlp.protocol", p))
         .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL").map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p)));
+    // http/protobuf by default, as the OTLP exporter specification recommends.
     let protocol = match protocol_text {
-        None => OtlpProtocol::Grpc,
+        None => OtlpProtocol::HttpProtobuf,
         Some((_, p)) if p.trim() == "grpc" => OtlpProtocol::Grpc,
         Some((_, p)) if p.trim() == "http/protobuf" => OtlpProtocol::HttpProtobuf,
         Some((key, p)) => {
@@ -218,7 +219,7 @@ pub(crate) fn convert(
                 key,
                 format!("unsupported protocol {p:?}; use grpc or http/protobuf"),
             );
-            OtlpProtocol::Grpc
+            OtlpProtocol::HttpProtobuf
         }
     };
     let timeout = match o.timeout {

@@ -422,7 +422,11 @@ fn check_and_run_read_sightline_config_when_no_config_flag_is_given() {
         .env("SIGHTLINE_CONFIG", &example)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sightline.yaml: ok"));
 
     // --config wins over the environment.
@@ -457,7 +461,10 @@ fn secrets_come_from_files_and_check_print_masks_them() {
     let secrets = [
         ("admin-token", "admin-token-from-file-0123456789"),
         ("orders-token", "orders-egress-token-0123456789"),
-        ("hook-url", "https://hooks.example/services/T000/B000/xyzzy-secret-path"),
+        (
+            "hook-url",
+            "https://hooks.example/services/T000/B000/xyzzy-secret-path",
+        ),
         ("hook-secret", "webhook-signing-secret-0123456789"),
     ];
     for (name, value) in secrets {
@@ -479,12 +486,19 @@ fn secrets_come_from_files_and_check_print_masks_them() {
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for (_, value) in secrets {
         assert!(!printed.contains(value), "secret printed: {printed}");
     }
     assert!(printed.contains("hooks.example"), "{printed}");
-    assert!(printed.contains("drain_timeout"), "defaults are shown: {printed}");
+    assert!(
+        printed.contains("drain_timeout"),
+        "defaults are shown: {printed}"
+    );
     assert!(printed.contains("***"), "{printed}");
 
     // Inline and from a file at once is an error naming the key.
@@ -524,13 +538,25 @@ fn secrets_come_from_files_and_check_print_masks_them() {
 
 #[test]
 fn config_schema_describes_every_section_and_rejects_unknown_keys() {
-    let out = Command::new(BIN).args(["config", "schema"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "schema"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let props = schema["properties"].as_object().unwrap();
     for key in [
-        "version", "admin", "inbound", "services", "limits", "egress", "enclave", "clients",
-        "telemetry", "alerts", "storage",
+        "version",
+        "admin",
+        "inbound",
+        "services",
+        "limits",
+        "egress",
+        "enclave",
+        "clients",
+        "telemetry",
+        "alerts",
+        "storage",
     ] {
         assert!(props.contains_key(key), "{key} missing from the schema");
     }
@@ -612,7 +638,10 @@ fn run_tells_systemd_ready_reloading_and_stopping() {
     let admin: SocketAddr = stdout
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("admin: http://").and_then(|a| a.parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix("admin: http://")
+                .and_then(|a| a.parse().ok())
+        })
         .unwrap();
     assert_eq!(get(admin, "/healthz", "x").map(|r| r.0), Some(200));
 
@@ -628,7 +657,10 @@ fn run_tells_systemd_ready_reloading_and_stopping() {
     let mut lines = reloading.lines();
     assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading}");
     let usec = lines.next().and_then(|l| l.strip_prefix("MONOTONIC_USEC="));
-    assert!(usec.is_some_and(|u| u.parse::<u64>().is_ok()), "{reloading}");
+    assert!(
+        usec.is_some_and(|u| u.parse::<u64>().is_ok()),
+        "{reloading}"
+    );
     let ready = notification(&sock);
     assert!(ready.starts_with("READY=1"), "{ready}");
 
@@ -650,7 +682,13 @@ fn proxy_mode_notifies_an_abstract_socket() {
     let listen = closed_port();
     let admin = closed_port();
     let mut child = Command::new(BIN)
-        .args(["proxy", "--listen", &listen.to_string(), "--admin", &admin.to_string()])
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
         .args(["--to", &closed_port().to_string(), "--no-access-log"])
         .env("NOTIFY_SOCKET", format!("@{name}"))
         .env("SIGHTLINE_LOG", "warn")

@@ -278,7 +278,10 @@ async fn shutdown_under_keep_alive_load_answers_every_request_sent() {
         );
         answered += run.answered;
     }
-    assert!(answered as u64 >= before, "{answered} answered, {before} before the drain");
+    assert!(
+        answered as u64 >= before,
+        "{answered} answered, {before} before the drain"
+    );
     assert!(
         tokio::net::TcpStream::connect(inbound).await.is_err(),
         "the listener still accepts after the drain"

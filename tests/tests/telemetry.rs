@@ -344,22 +344,31 @@ async fn a_span_names_the_client_a_trusted_proxy_forwarded() {
     let mut req = sightline_tests::client::get(px.inbound, "/forwarded");
     req.headers_mut()
         .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
-    assert_eq!(Client::http1().send(px.inbound, req).await.unwrap().status, 200);
+    assert_eq!(
+        Client::http1().send(px.inbound, req).await.unwrap().status,
+        200
+    );
     assert_eq!(Client::http1().get(px.inbound, "/direct").await.status, 200);
-    let spans = eventually("both spans at the collector (sent over the default protocol)", || async {
-        let spans = tap.spans();
-        let find = |p: &str| {
-            spans
-                .iter()
-                .find(|s| attr(s, "url.path").is_some_and(|v| v == p))
-                .cloned()
-        };
-        Some((find("/forwarded")?, find("/direct")?))
-    })
+    let spans = eventually(
+        "both spans at the collector (sent over the default protocol)",
+        || async {
+            let spans = tap.spans();
+            let find = |p: &str| {
+                spans
+                    .iter()
+                    .find(|s| attr(s, "url.path").is_some_and(|v| v == p))
+                    .cloned()
+            };
+            Some((find("/forwarded")?, find("/direct")?))
+        },
+    )
     .await;
     let (forwarded, direct) = spans;
     assert_eq!(attr(&forwarded, "client.address").unwrap(), "203.0.113.7");
-    assert_eq!(attr(&forwarded, "network.peer.address").unwrap(), "127.0.0.1");
+    assert_eq!(
+        attr(&forwarded, "network.peer.address").unwrap(),
+        "127.0.0.1"
+    );
     assert_eq!(attr(&direct, "client.address").unwrap(), "127.0.0.1");
 }
 
@@ -378,7 +387,10 @@ async fn metrics_name_the_build_the_process_and_the_protections() {
         .lines()
         .find(|l| l.starts_with("sightline_build_info{"))
         .unwrap_or_else(|| panic!("no build info:\n{m}"));
-    assert!(line.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))), "{line}");
+    assert!(
+        line.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
     assert!(line.contains("rustc=\"rustc "), "{line}");
     assert!(line.contains("git_commit=\""), "{line}");
     for family in [
@@ -395,8 +407,10 @@ async fn metrics_name_the_build_the_process_and_the_protections() {
         assert!(present, "{family} missing:\n{m}");
     }
     assert_eq!(
-        px.metric(r#"sightline_protection_actions_total{protection="rate_per_client",action="limited"}"#)
-            .await,
+        px.metric(
+            r#"sightline_protection_actions_total{protection="rate_per_client",action="limited"}"#
+        )
+        .await,
         1.0
     );
     // The duration buckets reach the request timeout (30 s by default) and past it.
@@ -405,11 +419,14 @@ async fn metrics_name_the_build_the_process_and_the_protections() {
         "{m}"
     );
     // The per-edge series come from the recorder, which takes calls in batches.
-    eventually("per-edge duration buckets reaching five minutes", || async {
-        px.metrics()
-            .await
-            .contains(r#",le="300000"}"#)
-            .then_some(())
-    })
+    eventually(
+        "per-edge duration buckets reaching five minutes",
+        || async {
+            px.metrics()
+                .await
+                .contains(r#",le="300000"}"#)
+                .then_some(())
+        },
+    )
     .await;
 }

@@ -172,7 +172,15 @@ pub async fn serve_connection<I, S, B>(
                 .with_upgrades();
             tokio::pin!(conn);
             let drain = Drain::WhenIdleFor(limits.drain_idle_grace);
-            drive(conn, |c| c.graceful_shutdown(), drain, limits, activity, shutdown).await;
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                drain,
+                limits,
+                activity,
+                shutdown,
+            )
+            .await;
         }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.

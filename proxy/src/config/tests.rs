@@ -223,3 +223,28 @@ fn a_step_out_of_range_or_longer_than_the_persistence_is_refused() {
         assert!(err.contains(key), "{analysis}: {err}");
     }
 }
+
+#[test]
+fn secrets_are_read_from_files_next_to_the_config() {
+    let dir = std::env::temp_dir().join(format!("sightline-secret-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "egress-token-from-a-file-0123\n").unwrap();
+    let text = "version: 1\negress:\n  credentials: [ { service: orders, token_file: token } ]\n";
+    let c = Config::parse(text, "test.yaml", &dir).unwrap();
+    assert_eq!(
+        c.egress.unwrap().credentials["orders"],
+        "egress-token-from-a-file-0123"
+    );
+
+    let text = "version: 1\nadmin: { token_file: missing }\negress:\n  credentials: [ { service: orders } ]\n";
+    let e = Config::parse(text, "test.yaml", &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("test.yaml:2: admin.token_file"), "{e}");
+    assert!(e.contains("missing: cannot read"), "{e}");
+    assert!(
+        e.contains("egress.credentials[0].token: set token or token_file"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

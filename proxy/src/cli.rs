@@ -158,6 +158,10 @@ pub enum CertsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, cli.log.as_deref());
+    // Before any thread starts: taking the sockets clears LISTEN_FDS from the environment.
+    if matches!(cli.command, Command::Run { .. } | Command::Proxy { .. }) {
+        crate::runtime::inherit::from_env();
+    }
     match cli.command {
         Command::Check { config, print } => match check(&config) {
             Ok(effective) => {

@@ -2,6 +2,7 @@
 //! each step told to systemd when it supervises the process (`Type=notify`).
 
 mod notify;
+mod upgrade;
 
 pub use notify::Notifier;
 
@@ -21,6 +22,7 @@ pub async fn run_until_stopped(sightline: Sightline) -> std::io::Result<bool> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
     let notifier = Notifier::from_env();
     let shared = sightline.shared().clone();
     notifier.ready(&status(&shared));
@@ -28,10 +30,25 @@ pub async fn run_until_stopped(sightline: Sightline) -> std::io::Result<bool> {
         .config_path
         .clone()
         .map(|path| tokio::spawn(watch_file(shared.clone(), path, notifier.clone())));
+    let mut upgraded = false;
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = usr2.recv() => {
+                tracing::info!("SIGUSR2: upgrading");
+                match upgrade::start_successor(sightline.listen_fds()).await {
+                    Ok(pid) => {
+                        tracing::info!(pid, "upgrade: the successor serves; draining");
+                        println!("upgraded: successor pid {pid}");
+                        // Under systemd the successor becomes the service's main process.
+                        notifier.send(&format!("MAINPID={pid}"));
+                        upgraded = true;
+                        break;
+                    }
+                    Err(e) => tracing::error!(error = %e, "upgrade failed; still serving"),
+                }
+            }
             _ = hup.recv() => {
                 if shared.config_path.is_some() {
                     tracing::info!("SIGHUP: reloading config");
@@ -46,11 +63,14 @@ pub async fn run_until_stopped(sightline: Sightline) -> std::io::Result<bool> {
             }
         }
     }
-    notifier.stopping();
-    tracing::info!("stopping: not ready; draining connections");
     if let Some(w) = watcher {
         w.abort();
     }
+    if upgraded {
+        return Ok(sightline.hand_over().await);
+    }
+    notifier.stopping();
+    tracing::info!("stopping: not ready; draining connections");
     Ok(sightline.shutdown().await)
 }
 

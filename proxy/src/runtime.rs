@@ -1,6 +1,7 @@
 //! The running proxy: the config in force (swapped atomically on reload), the listeners, and
 //! graceful shutdown.
 
+pub mod inherit;
 mod listen;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
@@ -370,6 +371,7 @@ pub struct Sightline {
     admin_shutdown: watch::Sender<bool>,
     accept_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    listen_fds: Vec<std::os::fd::OwnedFd>,
     admin_task: JoinHandle<()>,
 }
 
@@ -382,8 +384,13 @@ const FLUSH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(2);
 /// each of which then waits a full second to retry.
 pub const LISTEN_BACKLOG: u32 = 4096;
 
-/// Binds a listening socket with [`LISTEN_BACKLOG`].
+/// The listening socket for `addr`: the one systemd or the previous Sightline passed, else a new
+/// one with [`LISTEN_BACKLOG`].
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if let Some(l) = inherit::take(addr) {
+        l.set_nonblocking(true)?;
+        return TcpListener::from_std(l);
+    }
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -426,6 +433,22 @@ impl Sightline {
             Some(e) => Some(bind(e.listen).await?),
             None => None,
         };
+        inherit::close_unclaimed();
+        let mut listen_fds = Vec::new();
+        for l in [
+            Some(&inbound),
+            Some(&admin),
+            egress.as_ref().map(|(l, _)| l),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // Kept for an upgrade's successor (a duplicate: closing it never closes the socket).
+            match std::os::fd::AsFd::as_fd(l).try_clone_to_owned() {
+                Ok(fd) => listen_fds.push(fd),
+                Err(e) => tracing::warn!(error = %e, "cannot keep a listener for upgrades"),
+            }
+        }
         let mut listeners = vec![inbound_addr, admin_addr];
         listeners.extend(egress.as_ref().map(|(_, a)| *a));
         let mut analysis =
@@ -519,8 +542,14 @@ impl Sightline {
             admin_shutdown,
             accept_tasks,
             tasks,
+            listen_fds,
             admin_task,
         })
+    }
+
+    /// Duplicates of the listening sockets (inbound, admin, then egress), for a successor.
+    pub fn listen_fds(&self) -> &[std::os::fd::OwnedFd] {
+        &self.listen_fds
     }
 
     /// The egress listener's bound address, when egress is enabled.
@@ -553,12 +582,23 @@ impl Sightline {
     /// then they close, and the open connections drain (each answers its next request with
     /// `Connection: close`, HTTP/2 gets GOAWAY, idle ones close after `limits.drain_idle_grace`)
     /// within `limits.drain_timeout`. Returns whether every connection closed in time.
-    pub async fn shutdown(mut self) -> bool {
+    pub async fn shutdown(self) -> bool {
+        let grace = self.shared.active().config.limits.accept_grace;
+        self.drain(grace).await
+    }
+
+    /// [`Sightline::shutdown`] once a successor serves the same listening sockets: it accepts
+    /// already, so this process stops accepting at once and drains.
+    pub async fn hand_over(self) -> bool {
+        self.drain(std::time::Duration::ZERO).await
+    }
+
+    async fn drain(mut self, accept_grace: std::time::Duration) -> bool {
         let limits = self.shared.active().config.limits;
         self.shared.draining.store(true, Ordering::Release);
-        if !limits.accept_grace.is_zero() {
-            tracing::info!(grace = ?limits.accept_grace, "not ready; still accepting connections");
-            tokio::time::sleep(limits.accept_grace).await;
+        if !accept_grace.is_zero() {
+            tracing::info!(grace = ?accept_grace, "not ready; still accepting connections");
+            tokio::time::sleep(accept_grace).await;
         }
         // The listeners close before any connection is told to drain: a client that reconnects
         // after its `Connection: close` answer is refused at once instead of landing in a

@@ -700,3 +700,200 @@ fn proxy_mode_notifies_an_abstract_socket() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A keep-alive HTTP/1.1 upstream on loopback answering every request `200 ok`.
+fn ok_upstream() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// What one load client saw: requests answered, and each failure (refused connection, a
+/// request without a whole response, a status other than 200).
+#[derive(Debug, Default)]
+struct LoadRun {
+    answered: usize,
+    failures: Vec<String>,
+}
+
+/// Sends requests on a kept-alive connection (a new one after `Connection: close`) until `stop`
+/// or `max` requests.
+fn load_client(addr: SocketAddr, stop: &std::sync::atomic::AtomicBool, max: usize) -> LoadRun {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut run = LoadRun::default();
+    let mut conn: Option<(TcpStream, Vec<u8>)> = None;
+    let mut chunk = [0u8; 4096];
+    'requests: while !stop.load(Relaxed) && run.answered + run.failures.len() < max {
+        let (s, buf) = match &mut conn {
+            Some(c) => c,
+            None => match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    conn.insert((s, Vec::new()))
+                }
+                Err(e) => {
+                    run.failures.push(format!("connect: {e}"));
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = s.write_all(b"GET /load HTTP/1.1\r\nHost: app\r\n\r\n") {
+            run.failures.push(format!("write: {e}"));
+            conn = None;
+            continue;
+        }
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    buf.drain(..end + 4 + len);
+                    if head.starts_with("http/1.1 200") {
+                        run.answered += 1;
+                    } else {
+                        run.failures
+                            .push(head.lines().next().unwrap_or("").to_owned());
+                    }
+                    if head
+                        .lines()
+                        .any(|l| l.starts_with("connection:") && l.contains("close"))
+                    {
+                        conn = None;
+                    }
+                    continue 'requests;
+                }
+            }
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    run.failures.push("closed without a response".into());
+                    conn = None;
+                    continue 'requests;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    run.failures.push(format!("read: {e}"));
+                    conn = None;
+                    continue 'requests;
+                }
+            }
+        }
+    }
+    run
+}
+
+#[test]
+fn sigusr2_upgrades_to_a_new_process_under_load_without_a_failed_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+    let up = ok_upstream();
+    let listen = closed_port();
+    let admin = closed_port();
+    let mut old = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--to", &up.to_string(), "--no-access-log"])
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = old.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for("the proxy to serve", || {
+        get(listen, "/", "app").filter(|r| r.0 == 200)
+    });
+
+    // Bounded load: 4 kept-alive clients, at most 20,000 requests each.
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, progress) = (stop.clone(), progress.clone());
+            std::thread::spawn(move || {
+                let run = load_client(listen, &stop, 20_000);
+                progress.fetch_add(run.answered, Relaxed);
+                run
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = |sig: &str, pid: u32| {
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("USR2", old.id());
+    let successor: u32 = wait_for("the successor's pid", || {
+        rx.recv_timeout(Duration::from_millis(100))
+            .ok()?
+            .strip_prefix("upgraded: successor pid ")?
+            .parse()
+            .ok()
+    });
+    // Stopped whatever happens below.
+    struct Successor(u32);
+    impl Drop for Successor {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
+    let _successor = Successor(successor);
+    let status = wait_for("the old process to drain and exit", || {
+        old.try_wait().unwrap()
+    });
+    // Keep the load on the successor alone for a moment, then stop it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Relaxed);
+    let runs: Vec<LoadRun> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let served_by_new = get(listen, "/", "app").map(|r| r.0);
+    assert_eq!(status.code(), Some(0));
+    let failures: Vec<&String> = runs.iter().flat_map(|r| &r.failures).collect();
+    let answered: usize = runs.iter().map(|r| r.answered).sum();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {failures:?}",
+        failures.len(),
+        answered + failures.len()
+    );
+    eprintln!("{answered} requests across the upgrade, none failed");
+    assert!(answered > 0);
+    assert_eq!(served_by_new, Some(200), "the successor does not serve");
+}

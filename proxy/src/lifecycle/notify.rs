@@ -10,7 +10,13 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, Default)]
 pub struct Notifier {
     target: Option<Target>,
+    /// On an upgrade, the socket the Sightline being replaced waits on for this one's first
+    /// READY=1 (`SIGHTLINE_READY_SOCKET`); told once.
+    handoff: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
 }
+
+/// The variable naming the socket an upgrading Sightline waits on for its successor's READY=1.
+pub const READY_SOCKET_VAR: &str = "SIGHTLINE_READY_SOCKET";
 
 #[derive(Clone, Debug)]
 enum Target {
@@ -32,7 +38,11 @@ impl Notifier {
                 }
             }
         });
-        Notifier { target }
+        let handoff = std::env::var_os(READY_SOCKET_VAR).map(PathBuf::from);
+        Notifier {
+            target,
+            handoff: std::sync::Arc::new(std::sync::Mutex::new(handoff)),
+        }
     }
 
     /// Sends `state` (newline-separated `KEY=VALUE` lines). Failures are logged, never fatal:
@@ -47,6 +57,16 @@ impl Notifier {
     /// The listeners are bound and serving.
     pub fn ready(&self, status: &str) {
         self.send(&format!("READY=1\nSTATUS={status}"));
+        let handoff = self
+            .handoff
+            .lock()
+            .map(|mut h| h.take())
+            .unwrap_or_default();
+        if let Some(path) = handoff {
+            if let Err(e) = send_to(&Target::Path(path), b"READY=1") {
+                tracing::warn!(error = %e, "cannot tell the Sightline being replaced");
+            }
+        }
     }
 
     /// A reload begins; [`Notifier::ready`] ends it.
@@ -98,6 +118,7 @@ mod tests {
         let listener = UnixDatagram::bind(&path).unwrap();
         let n = Notifier {
             target: Some(Target::Path(path)),
+            ..Notifier::default()
         };
         n.reloading();
         let mut buf = [0u8; 256];
@@ -121,6 +142,7 @@ mod tests {
             let listener = UnixDatagram::bind_addr(&addr).unwrap();
             let n = Notifier {
                 target: Some(Target::Abstract(name.into_bytes())),
+                ..Notifier::default()
             };
             n.stopping();
             let len = listener.recv(&mut buf).unwrap();

@@ -897,3 +897,47 @@ fn sigusr2_upgrades_to_a_new_process_under_load_without_a_failed_request() {
     assert!(answered > 0);
     assert_eq!(served_by_new, Some(200), "the successor does not serve");
 }
+
+#[test]
+fn systemd_socket_activation_hands_over_the_listeners() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-socket-activate is not installed (scripts/test.sh installs systemd)"
+        );
+        return;
+    }
+    let up = ok_upstream();
+    let listen = closed_port();
+    let admin = closed_port();
+    // The activator holds both sockets and starts Sightline on the first connection, with
+    // LISTEN_FDS and LISTEN_PID: binding them itself would fail (they are taken).
+    let mut child = Command::new("systemd-socket-activate")
+        .args(["-l", &listen.to_string(), "-l", &admin.to_string(), BIN])
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--to", &up.to_string(), "--no-access-log"])
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = wait_for("the activator to listen", || {
+        TcpStream::connect(listen).ok()
+    });
+    drop(first);
+    let served = wait_for("a request through the activated proxy", || {
+        get(listen, "/", "app").filter(|r| r.0 == 200)
+    });
+    assert_eq!(served.0, 200);
+    assert_eq!(get(admin, "/healthz", "x").map(|r| r.0), Some(200));
+    let _ = child.kill();
+    let _ = child.wait();
+}

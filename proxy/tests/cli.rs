@@ -604,6 +604,18 @@ fn the_systemd_unit_verifies() {
         .map(str::to_owned)
         .collect();
     assert!(out.status.success() && said.is_empty(), "{said:#?}");
+    let socket = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/sightline.socket");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&socket)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = said
+        .lines()
+        .filter(|l| !l.contains("Failed to connect") && !l.trim().is_empty())
+        .collect();
+    assert!(out.status.success() && said.is_empty(), "{said:#?}");
     std::fs::remove_dir_all(dir).ok();
 }
 

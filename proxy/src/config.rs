@@ -490,38 +490,62 @@ impl Checker<'_> {
     }
 }
 
-/// A secret written inline as `key` or read from the file `key_file` (relative to the config's
-/// folder; surrounding whitespace and the final newline are dropped). Setting both is an error.
-fn secret(
+/// Where a secret comes from: written inline as `key`, read from the file `key_file` (relative
+/// to the config's folder; surrounding whitespace and the final newline are dropped), or from
+/// the environment variable `key_env` names. At most one of them.
+#[derive(Debug, Default)]
+struct SecretFrom {
     inline: Option<String>,
     file: Option<PathBuf>,
+    env: Option<String>,
+}
+
+fn secret(
+    from: SecretFrom,
     key: &str,
     resolve: &dyn Fn(PathBuf) -> PathBuf,
     check: &mut Checker<'_>,
 ) -> Option<String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
+    let given = [
+        from.inline.is_some(),
+        from.file.is_some(),
+        from.env.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        let at = if from.file.is_some() {
+            format!("{key}_file")
+        } else {
+            format!("{key}_env")
+        };
+        check.issue(&at, format!("set one of {key}, {key}_file and {key}_env"));
+        return None;
+    }
+    if let Some(v) = from.inline {
+        return Some(v);
+    }
+    if let Some(path) = from.file {
+        let path = resolve(path);
+        return match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) => {
+                check.issue(
+                    &format!("{key}_file"),
+                    format!("{}: cannot read: {e}", path.display()),
+                );
+                None
+            }
+        };
+    }
+    let name = from.env?;
+    match std::env::var(&name) {
+        Ok(v) => Some(v.trim().to_owned()),
+        Err(_) => {
             check.issue(
-                &format!("{key}_file"),
-                format!("set {key} or {key}_file, not both"),
+                &format!("{key}_env"),
+                format!("environment variable {name} is not set"),
             );
             None
         }
-        (Some(v), None) => Some(v),
-        (None, Some(path)) => {
-            let path = resolve(path);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Some(text.trim().to_owned()),
-                Err(e) => {
-                    check.issue(
-                        &format!("{key}_file"),
-                        format!("{}: cannot read: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        (None, None) => None,
     }
 }
 
@@ -549,8 +573,11 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
     let token = secret(
-        raw.admin.token.take(),
-        raw.admin.token_file.take(),
+        SecretFrom {
+            inline: raw.admin.token.take(),
+            file: raw.admin.token_file.take(),
+            env: raw.admin.token_env.take(),
+        },
         "admin.token",
         &resolve,
         check,
@@ -772,8 +799,13 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         let mut credentials = BTreeMap::new();
         for (i, c) in e.credentials.into_iter().enumerate() {
             let key = format!("egress.credentials[{i}].token");
-            let Some(token) = secret(c.token, c.token_file, &key, &resolve, check) else {
-                check.issue(&key, "set token or token_file");
+            let from = SecretFrom {
+                inline: c.token,
+                file: c.token_file,
+                env: c.token_env,
+            };
+            let Some(token) = secret(from, &key, &resolve, check) else {
+                check.issue(&key, "set token, token_file or token_env");
                 continue;
             };
             if token.len() < 16 {

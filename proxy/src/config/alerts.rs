@@ -127,10 +127,12 @@ struct SinkFile {
     kind: SinkType,
     url: Option<String>,
     url_file: Option<PathBuf>,
+    url_env: Option<String>,
     path: Option<PathBuf>,
     format: Option<String>,
     secret: Option<String>,
     secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
     ca: Option<PathBuf>,
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -179,20 +181,18 @@ pub(super) fn convert(
     for (i, mut s) in raw.sinks.into_iter().enumerate() {
         let key = format!("alerts.sinks[{i}]");
         // A webhook's URL often embeds its credential (Slack's does): both may come from files.
-        s.url = super::secret(
-            s.url.take(),
-            s.url_file.take(),
-            &format!("{key}.url"),
-            resolve,
-            check,
-        );
-        s.secret = super::secret(
-            s.secret.take(),
-            s.secret_file.take(),
-            &format!("{key}.secret"),
-            resolve,
-            check,
-        );
+        let url = super::SecretFrom {
+            inline: s.url.take(),
+            file: s.url_file.take(),
+            env: s.url_env.take(),
+        };
+        s.url = super::secret(url, &format!("{key}.url"), resolve, check);
+        let secret = super::SecretFrom {
+            inline: s.secret.take(),
+            file: s.secret_file.take(),
+            env: s.secret_env.take(),
+        };
+        s.secret = super::secret(secret, &format!("{key}.secret"), resolve, check);
         let name = s.name.clone().unwrap_or_else(|| s.kind.as_str().to_owned());
         if name.is_empty()
             || name.len() > 64

@@ -104,6 +104,7 @@ pub(crate) struct CredentialFile {
     pub service: String,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -188,6 +189,7 @@ pub(crate) struct AdminFile {
     pub listen: Option<SocketAddr>,
     pub token: Option<String>,
     pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

@@ -243,8 +243,24 @@ fn secrets_are_read_from_files_next_to_the_config() {
     assert!(e.contains("test.yaml:2: admin.token_file"), "{e}");
     assert!(e.contains("missing: cannot read"), "{e}");
     assert!(
-        e.contains("egress.credentials[0].token: set token or token_file"),
+        e.contains("egress.credentials[0].token: set token, token_file or token_env"),
         "{e}"
     );
+
+    // From the environment: a variable this test alone sets.
+    let var = format!("SIGHTLINE_TEST_ADMIN_TOKEN_{}", std::process::id());
+    std::env::set_var(&var, "admin-token-from-the-environment-01");
+    let text = format!("version: 1\nadmin: {{ token_env: {var} }}\n");
+    let c = Config::parse(&text, "test.yaml", &dir).unwrap();
+    assert_eq!(
+        c.admin.token.as_deref(),
+        Some("admin-token-from-the-environment-01")
+    );
+    std::env::remove_var(&var);
+    let e = Config::parse(&text, "test.yaml", &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("admin.token_env"), "{e}");
+    assert!(e.contains("is not set"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -608,6 +608,8 @@ impl Sightline {
             t.abort();
             let _ = t.await;
         }
+        // The copies kept for an upgrade hold the sockets open too (a successor has its own).
+        self.listen_fds.clear();
         let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
         for t in &self.tasks {

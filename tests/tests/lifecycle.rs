@@ -175,6 +175,9 @@ struct KeepAliveRun {
     answered: usize,
     told_to_close: bool,
     failure: Option<String>,
+    /// After `Connection: close`, whether a new connection was refused at once (rather than
+    /// accepted by a socket nobody serves any more).
+    reconnect_refused: Option<bool>,
 }
 
 /// Reads one response (head and `Content-Length` body) from `s`; `Err` when the connection
@@ -231,6 +234,8 @@ async fn keep_alive_client(addr: SocketAddr, max: usize) -> KeepAliveRun {
                 run.answered += 1;
                 if close {
                     run.told_to_close = true;
+                    run.reconnect_refused =
+                        Some(tokio::net::TcpStream::connect(addr).await.is_err());
                     return run;
                 }
             }
@@ -275,6 +280,11 @@ async fn shutdown_under_keep_alive_load_answers_every_request_sent() {
         assert!(
             run.told_to_close,
             "a connection ended without Connection: close: {run:?}"
+        );
+        assert_eq!(
+            run.reconnect_refused,
+            Some(true),
+            "the listener still accepted during the drain"
         );
         answered += run.answered;
     }

@@ -415,7 +415,7 @@ fn json_log_lines_logged_during_a_call_carry_its_trace_id() {
 }
 
 #[test]
-fn check_and_run_read_sightline_config_when_no_config_flag_is_given() {
+fn check_reads_sightline_config_when_no_config_flag_is_given() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
     let out = Command::new(BIN)
         .arg("check")

@@ -322,3 +322,42 @@ async fn readyz_turns_503_and_the_listener_keeps_accepting_during_the_accept_gra
     assert!(!stopping.is_finished());
     stopping.abort();
 }
+
+#[tokio::test]
+async fn an_http2_connection_gets_goaway_and_its_open_stream_finishes() {
+    use http_body_util::BodyExt;
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(up.addr, "")).await;
+    let tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = |path: &str| {
+        hyper::Request::get(format!("http://app{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let slow = sender.send_request(req("/slow/600"));
+    let slow = tokio::spawn(slow);
+    eventually("the slow request to be in flight", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
+    let drained = tokio::spawn(px.sightline.shutdown());
+    let r = slow.await.unwrap().expect("the open stream was cut");
+    assert_eq!(r.status(), 200);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"slow done");
+    // GOAWAY: the connection ends cleanly (no error), and the drain with it.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), conn)
+        .await
+        .expect("the connection stayed open after the drain")
+        .unwrap();
+    assert!(ended.is_ok(), "{ended:?}");
+    assert!(drained.await.unwrap());
+    assert_eq!(up.requests(), 1);
+}

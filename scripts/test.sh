@@ -18,6 +18,8 @@ packages+=(podman runc python3-venv)
 # iproute2 brings up loopback in the network namespaces of the egress metadata tests (unshare is
 # in util-linux, always installed).
 packages+=(iproute2)
+# systemd-analyze verifies the systemd unit; wrk drives the load across a SIGTERM drain.
+packages+=(systemd wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

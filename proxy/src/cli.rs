@@ -1,5 +1,5 @@
-//! The command line: `run`, `check`, `proxy`, `demo`, `certs init`, `baseline replay`,
-//! `health`, `completions` and `man`.
+//! The command line: `run`, `check`, `config schema`, `proxy`, `demo`, `certs init`,
+//! `baseline replay`, `health`, `completions` and `man`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
@@ -8,8 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit status for an invalid config (EX_USAGE); malformed command lines exit 2.
-pub const EXIT_CONFIG: u8 = 64;
+/// Exit status for an invalid config file (sysexits EX_CONFIG); malformed command lines exit 2.
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit status for a command-line value that does not make a config, such as `proxy --to`
+/// without a port (sysexits EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status for bad input data, such as an unreadable CSV row (sysexits EX_DATAERR).
+pub const EXIT_DATAERR: u8 = 65;
+/// The config file `run` and `check` read when neither `--config` nor `SIGHTLINE_CONFIG` names
+/// one.
+pub const DEFAULT_CONFIG: &str = "/etc/sightline/sightline.yaml";
 /// Exit status when a listener cannot bind or the runtime fails.
 pub const EXIT_RUNTIME: u8 = 1;
 
@@ -43,14 +51,23 @@ pub enum Command {
     /// Serve with a config file; reloads on SIGHUP and when the file changes.
     Run {
         /// The config file.
-        #[arg(long, short)]
+        #[arg(long, short, env = "SIGHTLINE_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Validate a config file offline (TLS files included) and exit.
     Check {
         /// The config file.
-        #[arg(long, short)]
+        #[arg(long, short, env = "SIGHTLINE_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print the effective config (defaults filled in, secrets masked).
+        #[arg(long)]
+        print: bool,
+    },
+    /// The config file format.
+    Config {
+        /// What to print.
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Proxy every request to one upstream with the default policy; no config file.
     Proxy {
@@ -111,6 +128,13 @@ pub enum Command {
     },
 }
 
+/// `sightline config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the JSON Schema of the config file (for editor completion and validation).
+    Schema,
+}
+
 /// `sightline baseline …`.
 #[derive(Debug, Subcommand)]
 pub enum BaselineCommand {
@@ -156,9 +180,16 @@ pub enum CertsCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format, cli.log.as_deref());
+    // Before any thread starts: taking the sockets clears LISTEN_FDS from the environment.
+    if matches!(cli.command, Command::Run { .. } | Command::Proxy { .. }) {
+        crate::runtime::inherit::from_env();
+    }
     match cli.command {
-        Command::Check { config } => match check(&config) {
-            Ok(()) => {
+        Command::Check { config, print } => match check(&config) {
+            Ok(effective) => {
+                if print {
+                    println!("{}", effective.masked());
+                }
                 println!("{}: ok", config.display());
                 ExitCode::SUCCESS
             }
@@ -182,13 +213,19 @@ pub fn main() -> ExitCode {
         } => match Config::quick(listen, &to, admin) {
             Err(e) => {
                 eprintln!("{e}");
-                ExitCode::from(EXIT_CONFIG)
+                ExitCode::from(EXIT_USAGE)
             }
             Ok(mut c) => {
                 c.recording.access_log = !no_access_log;
                 serve(c, None)
             }
         },
+        Command::Config {
+            command: ConfigCommand::Schema,
+        } => {
+            println!("{}", crate::config::json_schema());
+            ExitCode::SUCCESS
+        }
         Command::Demo(args) => block_on(crate::demo::run(args)),
         Command::Certs {
             command: CertsCommand::Init { out, names },
@@ -278,19 +315,19 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("baseline replay: {e}");
-                    ExitCode::from(EXIT_CONFIG)
+                    ExitCode::from(EXIT_DATAERR)
                 }
             }
         }
     }
 }
 
-/// `check`: parse and build everything but sockets.
-fn check(path: &std::path::Path) -> Result<(), crate::config::ConfigError> {
+/// `check`: parse and build everything but sockets; returns the effective config.
+fn check(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
     let config = Config::load(path)?;
     let counters = std::sync::Arc::new(crate::record::Counters::default());
     let own = config.listen_addrs();
-    crate::runtime::Active::build(config, &counters, 0, &own).map(|_| ())
+    crate::runtime::Active::build(config, &counters, 0, &own).map(|a| (*a.config).clone())
 }
 
 /// One plain HTTP/1.1 GET to the admin listener, three seconds at most per step; Ok on 200.

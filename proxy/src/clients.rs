@@ -466,6 +466,17 @@ impl ClientGuard {
         })
     }
 
+    /// The client's address when a trusted proxy forwarded the request, `None` when the client
+    /// is the peer.
+    pub fn forwarded_for(
+        &self,
+        cfg: &ClientsConfig,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Option<IpAddr> {
+        Some(client_addr(cfg, peer, headers)).filter(|a| *a != peer)
+    }
+
     /// The allow and deny lists judged on the client of one request, when a trusted proxy
     /// forwarded it: the proxy's own connection may well be allow-listed, but what counts is
     /// the address behind it. `None` when the client is the peer (the connection's flags hold).

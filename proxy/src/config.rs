@@ -374,6 +374,12 @@ pub struct Limits {
     pub body_idle_timeout: Duration,
     /// On shutdown, time allowed for in-flight requests to finish.
     pub drain_timeout: Duration,
+    /// On shutdown, how long `/readyz` answers 503 while the listeners still accept and serve
+    /// as usual, before the drain begins (time for load balancers to stop sending).
+    pub accept_grace: Duration,
+    /// During the drain, a kept-alive HTTP/1.1 connection that sends no request for this long
+    /// is closed; one that does gets its answer with `Connection: close`.
+    pub drain_idle_grace: Duration,
 }
 
 impl Default for Limits {
@@ -389,6 +395,8 @@ impl Default for Limits {
             max_connections: 10_000,
             body_idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
+            accept_grace: Duration::ZERO,
+            drain_idle_grace: Duration::from_secs(1),
         }
     }
 }
@@ -468,6 +476,41 @@ impl Config {
         }
     }
 
+    /// The effective config as text (every default filled in), with every secret masked: the
+    /// admin token, egress credentials, webhook URLs and signing secrets, OTLP header values.
+    /// For `sightline check --print`.
+    pub fn masked(&self) -> String {
+        const MASK: &str = "***";
+        let mut c = self.clone();
+        if let Some(t) = &mut c.admin.token {
+            *t = MASK.into();
+        }
+        if let Some(e) = &mut c.egress {
+            e.credentials.values_mut().for_each(|t| *t = MASK.into());
+        }
+        for sink in &mut c.alerts.sinks {
+            if let alerts::SinkTarget::Webhook { url, secret, .. } = &mut sink.target {
+                // The scheme and host say where alerts go; the path may be the credential.
+                let shown = format!(
+                    "{}://{}/{MASK}",
+                    url.scheme_str().unwrap_or("https"),
+                    url.authority().map_or("", |a| a.as_str())
+                );
+                if let Ok(u) = shown.parse() {
+                    *url = u;
+                }
+                if let Some(s) = secret {
+                    *s = MASK.into();
+                }
+            }
+        }
+        if let Some(o) = &mut c.telemetry.otlp {
+            o.headers.values_mut().for_each(|v| *v = MASK.into());
+        }
+        c.source.text = "".into();
+        format!("{c:#?}")
+    }
+
     /// The addresses this config listens on (the proxy never dials them through egress).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         let mut v = vec![self.inbound.listen, self.admin.listen];
@@ -503,6 +546,76 @@ impl Checker<'_> {
     }
 }
 
+/// Where a secret comes from: written inline as `key`, read from the file `key_file` (relative
+/// to the config's folder; surrounding whitespace and the final newline are dropped), or from
+/// the environment variable `key_env` names. At most one of them.
+#[derive(Debug, Default)]
+struct SecretFrom {
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    env: Option<String>,
+}
+
+fn secret(
+    from: SecretFrom,
+    key: &str,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> Option<String> {
+    let given = [
+        from.inline.is_some(),
+        from.file.is_some(),
+        from.env.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        let at = if from.file.is_some() {
+            format!("{key}_file")
+        } else {
+            format!("{key}_env")
+        };
+        check.issue(&at, format!("set one of {key}, {key}_file and {key}_env"));
+        return None;
+    }
+    if let Some(v) = from.inline {
+        return Some(v);
+    }
+    if let Some(path) = from.file {
+        let path = resolve(path);
+        return match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(e) => {
+                check.issue(
+                    &format!("{key}_file"),
+                    format!("{}: cannot read: {e}", path.display()),
+                );
+                None
+            }
+        };
+    }
+    let name = from.env?;
+    match std::env::var(&name) {
+        Ok(v) => Some(v.trim().to_owned()),
+        Err(_) => {
+            check.issue(
+                &format!("{key}_env"),
+                format!("environment variable {name} is not set"),
+            );
+            None
+        }
+    }
+}
+
+/// The JSON Schema of the config file, generated from the types that read it (for editor
+/// completion and validation: `sightline config schema`).
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(FileConfig);
+    schema.insert(
+        "title".into(),
+        serde_json::Value::String("Sightline configuration (version 1)".into()),
+    );
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
 fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config {
     if raw.version != VERSION {
         check.issue(
@@ -515,9 +628,19 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
+    let token = secret(
+        SecretFrom {
+            inline: raw.admin.token.take(),
+            file: raw.admin.token_file.take(),
+            env: raw.admin.token_env.take(),
+        },
+        "admin.token",
+        &resolve,
+        check,
+    );
     let mut admin = AdminConfig {
         listen: raw.admin.listen.unwrap_or(defaults::ADMIN),
-        token: raw.admin.token.filter(|t| !t.is_empty()),
+        token: token.filter(|t| !t.is_empty()),
         tls: None,
         session_lifetime: raw
             .admin
@@ -698,6 +821,8 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         max_connections: l.max_connections.unwrap_or(d.max_connections),
         body_idle_timeout: l.body_idle_timeout.map_or(d.body_idle_timeout, |v| v.0),
         drain_timeout: l.drain_timeout.map_or(d.drain_timeout, |v| v.0),
+        accept_grace: l.accept_grace.map_or(d.accept_grace, |v| v.0),
+        drain_idle_grace: l.drain_idle_grace.map_or(d.drain_idle_grace, |v| v.0),
     };
     for (key, zero) in [
         (
@@ -774,13 +899,22 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 check.issue(&format!("egress.identities[{i}].identity"), "listed twice");
             }
         }
-        for (i, c) in e.credentials.iter().enumerate() {
-            if c.token.len() < 16 {
-                check.issue(
-                    &format!("egress.credentials[{i}].token"),
-                    "use a token of at least 16 characters",
-                );
+        let mut credentials = BTreeMap::new();
+        for (i, c) in e.credentials.into_iter().enumerate() {
+            let key = format!("egress.credentials[{i}].token");
+            let from = SecretFrom {
+                inline: c.token,
+                file: c.token_file,
+                env: c.token_env,
+            };
+            let Some(token) = secret(from, &key, &resolve, check) else {
+                check.issue(&key, "set token, token_file or token_env");
+                continue;
+            };
+            if token.len() < 16 {
+                check.issue(&key, "use a token of at least 16 characters");
             }
+            credentials.insert(c.service, token);
         }
         EgressConfig {
             listen: e.listen.unwrap_or(DEFAULT_EGRESS),
@@ -789,11 +923,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 .into_iter()
                 .map(|s| (s.cidr.trunc(), s.service))
                 .collect(),
-            credentials: e
-                .credentials
-                .into_iter()
-                .map(|c| (c.service, c.token))
-                .collect(),
+            credentials,
             connect_timeout: e.connect_timeout.map_or(Duration::from_secs(5), |d| d.0),
             idle_timeout: e.idle_timeout.map_or(Duration::from_secs(300), |d| d.0),
             max_connections: e.max_connections.unwrap_or(EGRESS_MAX_CONNECTIONS),

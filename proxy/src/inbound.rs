@@ -131,6 +131,10 @@ pub async fn handle(
         if let Some(rec) = guard.rec() {
             rec.client.client = Some(c.id.clone());
             rec.client.kind = Some(c.kind.as_str());
+            rec.client.forwarded_for =
+                shared
+                    .clients
+                    .forwarded_for(clients, conn.peer.ip(), req.headers());
         }
         match shared.clients.admit(clients, flags, c, &method, &path) {
             Ok(admitted) => {

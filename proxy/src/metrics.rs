@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format, rendered from the exact counters.
 
 mod clients;
+mod process;
 
 use crate::record::counters::DURATION_BUCKETS;
 use crate::record::StatusClass;
@@ -237,6 +238,7 @@ pub fn render(shared: &Shared) -> String {
         c.client_event_evictions.load(Relaxed),
     );
     crate::alerts::metrics::render(&mut out, &shared.alerts);
+    process::render(&mut out, shared.started);
     rec.telemetry().render(&mut out);
     c.registry.render(&mut out);
     out

@@ -1,6 +1,7 @@
 //! The running proxy: the config in force (swapped atomically on reload), the listeners, and
 //! graceful shutdown.
 
+pub mod inherit;
 mod listen;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
@@ -369,9 +370,12 @@ pub struct Sightline {
     inbound_addr: SocketAddr,
     admin_addr: SocketAddr,
     egress_addr: Option<SocketAddr>,
+    stop_accepting: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     admin_shutdown: watch::Sender<bool>,
+    accept_tasks: Vec<JoinHandle<()>>,
     tasks: Vec<JoinHandle<()>>,
+    listen_fds: Vec<std::os::fd::OwnedFd>,
     admin_task: JoinHandle<()>,
 }
 
@@ -384,8 +388,13 @@ const FLUSH_AT_LEAST: std::time::Duration = std::time::Duration::from_secs(2);
 /// each of which then waits a full second to retry.
 pub const LISTEN_BACKLOG: u32 = 4096;
 
-/// Binds a listening socket with [`LISTEN_BACKLOG`].
+/// The listening socket for `addr`: the one systemd or the previous Sightline passed, else a new
+/// one with [`LISTEN_BACKLOG`].
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if let Some(l) = inherit::take(addr) {
+        l.set_nonblocking(true)?;
+        return TcpListener::from_std(l);
+    }
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -428,6 +437,22 @@ impl Sightline {
             Some(e) => Some(bind(e.listen).await?),
             None => None,
         };
+        inherit::close_unclaimed();
+        let mut listen_fds = Vec::new();
+        for l in [
+            Some(&inbound),
+            Some(&admin),
+            egress.as_ref().map(|(l, _)| l),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // Kept for an upgrade's successor (a duplicate: closing it never closes the socket).
+            match std::os::fd::AsFd::as_fd(l).try_clone_to_owned() {
+                Ok(fd) => listen_fds.push(fd),
+                Err(e) => tracing::warn!(error = %e, "cannot keep a listener for upgrades"),
+            }
+        }
         let mut listeners = vec![inbound_addr, admin_addr];
         listeners.extend(egress.as_ref().map(|(_, a)| *a));
         let mut analysis =
@@ -494,17 +519,21 @@ impl Sightline {
             clients,
             alerts,
         });
+        let (stop_accepting, stop_rx) = watch::channel(false);
         let (shutdown, rx) = watch::channel(false);
         let (admin_shutdown, admin_rx) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(listen::inbound(inbound, shared.clone(), rx.clone())),
-            tokio::spawn(crate::clients::watch_lists(shared.clone())),
-        ];
+        let mut accept_tasks = vec![tokio::spawn(listen::inbound(
+            inbound,
+            shared.clone(),
+            stop_rx.clone(),
+            rx.clone(),
+        ))];
+        let tasks = vec![tokio::spawn(crate::clients::watch_lists(shared.clone()))];
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);
         if let Some((l, _)) = egress {
-            tasks.push(tokio::spawn(listen::egress(l, shared.clone(), rx)));
+            accept_tasks.push(tokio::spawn(listen::egress(l, shared.clone(), stop_rx, rx)));
         }
         tracing::info!(inbound = %inbound_addr, admin = %admin_addr, egress = ?egress_addr, "sightline serving");
         Ok(Sightline {
@@ -512,11 +541,19 @@ impl Sightline {
             inbound_addr,
             admin_addr,
             egress_addr,
+            stop_accepting,
             shutdown,
             admin_shutdown,
+            accept_tasks,
             tasks,
+            listen_fds,
             admin_task,
         })
+    }
+
+    /// Duplicates of the listening sockets (inbound, admin, then egress), for a successor.
+    pub fn listen_fds(&self) -> &[std::os::fd::OwnedFd] {
+        &self.listen_fds
     }
 
     /// The egress listener's bound address, when egress is enabled.
@@ -544,11 +581,40 @@ impl Sightline {
         self.shared.apply(config)
     }
 
-    /// Stops accepting, lets in-flight requests finish within the config's drain timeout, then
-    /// returns whether every connection closed in time.
+    /// Shuts down without refusing a connection or losing a request a client has sent:
+    /// `/readyz` turns 503 at once; the listeners keep accepting for `limits.accept_grace`;
+    /// then they close, and the open connections drain (each answers its next request with
+    /// `Connection: close`, HTTP/2 gets GOAWAY, idle ones close after `limits.drain_idle_grace`)
+    /// within `limits.drain_timeout`. Returns whether every connection closed in time.
     pub async fn shutdown(self) -> bool {
-        let deadline = self.shared.active().config.limits.drain_timeout;
+        let grace = self.shared.active().config.limits.accept_grace;
+        self.drain(grace).await
+    }
+
+    /// [`Sightline::shutdown`] once a successor serves the same listening sockets: it accepts
+    /// already, so this process stops accepting at once and drains.
+    pub async fn hand_over(self) -> bool {
+        self.drain(std::time::Duration::ZERO).await
+    }
+
+    async fn drain(mut self, accept_grace: std::time::Duration) -> bool {
+        let limits = self.shared.active().config.limits;
         self.shared.draining.store(true, Ordering::Release);
+        if !accept_grace.is_zero() {
+            tracing::info!(grace = ?accept_grace, "not ready; still accepting connections");
+            tokio::time::sleep(accept_grace).await;
+        }
+        // The listeners close before any connection is told to drain: a client that reconnects
+        // after its `Connection: close` answer is refused at once instead of landing in a
+        // backlog that is about to be reset.
+        let _ = self.stop_accepting.send(true);
+        for t in std::mem::take(&mut self.accept_tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+        // The copies kept for an upgrade hold the sockets open too (a successor has its own).
+        self.listen_fds.clear();
+        let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
         for t in &self.tasks {
             t.abort();
@@ -586,9 +652,10 @@ impl Sightline {
 impl Drop for Sightline {
     fn drop(&mut self) {
         self.shared.alerts.stop_now();
+        let _ = self.stop_accepting.send(true);
         let _ = self.shutdown.send(true);
         let _ = self.admin_shutdown.send(true);
-        for t in &self.tasks {
+        for t in self.tasks.iter().chain(&self.accept_tasks) {
             t.abort();
         }
         self.admin_task.abort();

@@ -117,6 +117,7 @@ impl Telemetry {
                 .map(|(name, v)| KeyValue::new(*name, v))
                 .collect();
             m.duration.record(rec.duration.as_secs_f64() * 1e3, &attrs);
+            http_durations(m, rec, template);
         }
         let Some(spans) = &self.spans else { return };
         if !span::sampled(&self.config.traces.sampler, rec) {
@@ -208,5 +209,55 @@ impl Telemetry {
             crate::metrics::family(out, name, kind, help);
             let _ = writeln!(out, "{name} {v}");
         }
+    }
+}
+
+/// Records the call under OpenTelemetry's HTTP metric names, with the semantic conventions'
+/// attributes (bounded: the method set, route templates, status codes).
+fn http_durations(m: &otlp_metrics::OtlpMetrics, rec: &CallRecord, template: Option<&str>) {
+    let secs = rec.duration.as_secs_f64();
+    let mut attrs = Vec::with_capacity(6);
+    attrs.push(KeyValue::new(
+        "http.request.method",
+        mesh::method(&rec.method),
+    ));
+    if let Some(s) = rec.status {
+        attrs.push(KeyValue::new("http.response.status_code", i64::from(s)));
+    }
+    if let Some(e) = rec.error {
+        attrs.push(KeyValue::new("error.type", e));
+    } else if rec.status.is_some_and(|s| s >= 500) {
+        attrs.push(KeyValue::new(
+            "error.type",
+            rec.status.unwrap_or_default().to_string(),
+        ));
+    }
+    let forwarded = rec.upstream.is_some();
+    let mut server = attrs.clone();
+    if let Some(t) = template.filter(|_| rec.protocol != crate::record::Protocol::Tunnel) {
+        server.push(KeyValue::new("http.route", t.to_owned()));
+    }
+    server.push(KeyValue::new(
+        "url.scheme",
+        if rec.tls { "https" } else { "http" },
+    ));
+    m.server_duration.record(secs, &server);
+    if forwarded {
+        let mut client = attrs;
+        match rec.direction {
+            // Inbound: the service is the server; egress: the destination host.
+            Direction::Inbound => {
+                if let Some(s) = &rec.service {
+                    client.push(KeyValue::new("server.address", s.to_string()));
+                }
+            }
+            Direction::Egress => {
+                client.push(KeyValue::new("server.address", rec.host.clone()));
+                if let Some(p) = rec.dest_port {
+                    client.push(KeyValue::new("server.port", i64::from(p)));
+                }
+            }
+        }
+        m.client_duration.record(secs, &client);
     }
 }

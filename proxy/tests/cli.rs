@@ -145,7 +145,7 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(64));
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("bad.yaml:{line}")), "{err}");
     assert!(err.contains("no_such_key_xyz"), "{err}");
@@ -157,8 +157,8 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
         .unwrap();
     assert_eq!(
         out.status.code(),
-        Some(64),
-        "run must exit 64 on a bad config"
+        Some(78),
+        "run must exit 78 (EX_CONFIG) on a bad config"
     );
     std::fs::remove_dir_all(dir).ok();
 }
@@ -552,4 +552,550 @@ fn health_exits_0_while_ready_and_1_when_nothing_answers() {
     let gone = health(closed_port(), "/readyz");
     assert_eq!(gone.status.code(), Some(1));
     assert!(!gone.stderr.is_empty());
+}
+
+#[test]
+fn check_reads_sightline_config_when_no_config_flag_is_given() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
+    let out = Command::new(BIN)
+        .arg("check")
+        .env("SIGHTLINE_CONFIG", &example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sightline.yaml: ok"));
+
+    // --config wins over the environment.
+    let dir = tmpdir("envconfig");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nno_such_key: 1\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&bad)
+        .env("SIGHTLINE_CONFIG", &example)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+
+    // Neither: the default path, named in the error when it is missing.
+    let out = Command::new(BIN)
+        .arg("check")
+        .env_remove("SIGHTLINE_CONFIG")
+        .output()
+        .unwrap();
+    if !Path::new("/etc/sightline/sightline.yaml").exists() {
+        assert_eq!(out.status.code(), Some(78));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("/etc/sightline/sightline.yaml"), "{err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn secrets_come_from_files_and_check_print_masks_them() {
+    let dir = tmpdir("secrets");
+    let secrets = [
+        ("admin-token", "admin-token-from-file-0123456789"),
+        ("orders-token", "orders-egress-token-0123456789"),
+        (
+            "hook-url",
+            "https://hooks.example/services/T000/B000/xyzzy-secret-path",
+        ),
+        ("hook-secret", "webhook-signing-secret-0123456789"),
+    ];
+    for (name, value) in secrets {
+        std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
+    }
+    let cfg = dir.join("sightline.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\n\
+         admin: { listen: 127.0.0.1:0, token_file: admin-token }\n\
+         inbound: { listen: 127.0.0.1:0 }\n\
+         egress:\n  listen: 127.0.0.1:0\n  credentials: [ { service: orders, token_file: orders-token } ]\n\
+         alerts:\n  sinks: [ { type: webhook, url_file: hook-url, secret_file: hook-secret } ]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--print", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (_, value) in secrets {
+        assert!(!printed.contains(value), "secret printed: {printed}");
+    }
+    assert!(printed.contains("hooks.example"), "{printed}");
+    assert!(
+        printed.contains("drain_timeout"),
+        "defaults are shown: {printed}"
+    );
+    assert!(printed.contains("***"), "{printed}");
+
+    // Inline and from a file at once is an error naming the key.
+    let both = dir.join("both.yaml");
+    std::fs::write(
+        &both,
+        "version: 1\nadmin: { token: inline-token-0123456789, token_file: admin-token }\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&both)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_file"));
+
+    // The server takes the token from its file.
+    let p = Proc::spawn(&["run", "--config", cfg.to_str().unwrap()], &["admin"]);
+    let status = |token: &str| {
+        let mut s = TcpStream::connect(p.addr("admin")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut r = String::new();
+        let _ = s.read_to_string(&mut r);
+        r.get(9..12).unwrap_or("").to_owned()
+    };
+    assert_eq!(status(secrets[0].1), "200");
+    assert_eq!(status("wrong-token"), "401");
+    drop(p);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn config_schema_describes_every_section_and_rejects_unknown_keys() {
+    let out = Command::new(BIN)
+        .args(["config", "schema"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in [
+        "version",
+        "admin",
+        "inbound",
+        "services",
+        "limits",
+        "egress",
+        "enclave",
+        "clients",
+        "telemetry",
+        "alerts",
+        "storage",
+    ] {
+        assert!(props.contains_key(key), "{key} missing from the schema");
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    let admin = &schema["$defs"]["AdminFile"]["properties"];
+    assert!(admin.get("token_file").is_some(), "{admin}");
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/sightline.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "RestartPreventExitStatus=78",
+        "StateDirectory=sightline",
+        "DynamicUser=yes",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(text.lines().any(|l| l == line), "the unit lacks {line}");
+    }
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("SKIPPED: systemd-analyze is not installed (scripts/test.sh installs systemd)");
+        return;
+    };
+    assert!(version.status.success());
+    // The unit as installed, with ExecStart pointing at this build so that every check applies.
+    let dir = tmpdir("systemd");
+    let copy = dir.join("sightline.service");
+    std::fs::write(&copy, text.replace("/usr/local/bin/sightline", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    let said: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stdout).lines())
+        // Without a running systemd (a container) it cannot reach the manager; not the unit's fault.
+        .filter(|l| !l.contains("Failed to connect") && !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(out.status.success() && said.is_empty(), "{said:#?}");
+    let socket = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd/sightline.socket");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&socket)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said: Vec<&str> = said
+        .lines()
+        .filter(|l| !l.contains("Failed to connect") && !l.trim().is_empty())
+        .collect();
+    assert!(out.status.success() && said.is_empty(), "{said:#?}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Receives one notification datagram within the patience.
+fn notification(sock: &std::os::unix::net::UnixDatagram) -> String {
+    sock.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("a notification");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[test]
+fn run_tells_systemd_ready_reloading_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tmpdir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    let cfg = dir.join("sightline.yaml");
+    std::fs::write(&cfg, config_text(false, closed_port())).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &path)
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let ready = notification(&sock);
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    // READY=1 comes once the listeners are bound: the admin listener answers now.
+    let admin: SocketAddr = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("admin: http://")
+                .and_then(|a| a.parse().ok())
+        })
+        .unwrap();
+    assert_eq!(
+        get(admin, "/healthz", &admin.to_string()).map(|r| r.0),
+        Some(200)
+    );
+
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("HUP");
+    let reloading = notification(&sock);
+    let mut lines = reloading.lines();
+    assert_eq!(lines.next(), Some("RELOADING=1"), "{reloading}");
+    let usec = lines.next().and_then(|l| l.strip_prefix("MONOTONIC_USEC="));
+    assert!(
+        usec.is_some_and(|u| u.parse::<u64>().is_ok()),
+        "{reloading}"
+    );
+    let ready = notification(&sock);
+    assert!(ready.starts_with("READY=1"), "{ready}");
+
+    kill("TERM");
+    let stopping = notification(&sock);
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+    let status = wait_for("the process to exit", || child.try_wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn proxy_mode_notifies_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::UnixDatagram;
+    let name = format!("sightline-cli-notify-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+    let sock = UnixDatagram::bind_addr(&addr).unwrap();
+    let listen = closed_port();
+    let admin = closed_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--to", &closed_port().to_string(), "--no-access-log"])
+        .env("NOTIFY_SOCKET", format!("@{name}"))
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = notification(&sock);
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A keep-alive HTTP/1.1 upstream on loopback answering every request `200 ok`.
+fn ok_upstream() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// What one load client saw: requests answered, and each failure (refused connection, a
+/// request without a whole response, a status other than 200).
+#[derive(Debug, Default)]
+struct LoadRun {
+    answered: usize,
+    failures: Vec<String>,
+}
+
+/// Sends requests on a kept-alive connection (a new one after `Connection: close`) until `stop`
+/// or `max` requests.
+fn load_client(addr: SocketAddr, stop: &std::sync::atomic::AtomicBool, max: usize) -> LoadRun {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut run = LoadRun::default();
+    let mut conn: Option<(TcpStream, Vec<u8>)> = None;
+    let mut chunk = [0u8; 4096];
+    'requests: while !stop.load(Relaxed) && run.answered + run.failures.len() < max {
+        let (s, buf) = match &mut conn {
+            Some(c) => c,
+            None => match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    conn.insert((s, Vec::new()))
+                }
+                Err(e) => {
+                    run.failures.push(format!("connect: {e}"));
+                    continue;
+                }
+            },
+        };
+        if let Err(e) = s.write_all(b"GET /load HTTP/1.1\r\nHost: app\r\n\r\n") {
+            run.failures.push(format!("write: {e}"));
+            conn = None;
+            continue;
+        }
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    buf.drain(..end + 4 + len);
+                    if head.starts_with("http/1.1 200") {
+                        run.answered += 1;
+                    } else {
+                        run.failures
+                            .push(head.lines().next().unwrap_or("").to_owned());
+                    }
+                    if head
+                        .lines()
+                        .any(|l| l.starts_with("connection:") && l.contains("close"))
+                    {
+                        conn = None;
+                    }
+                    continue 'requests;
+                }
+            }
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    run.failures.push("closed without a response".into());
+                    conn = None;
+                    continue 'requests;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    run.failures.push(format!("read: {e}"));
+                    conn = None;
+                    continue 'requests;
+                }
+            }
+        }
+    }
+    run
+}
+
+#[test]
+fn sigusr2_upgrades_to_a_new_process_under_load_without_a_failed_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    use std::sync::Arc;
+    let up = ok_upstream();
+    let listen = closed_port();
+    let admin = closed_port();
+    let mut old = Command::new(BIN)
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--to", &up.to_string(), "--no-access-log"])
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = old.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    wait_for("the proxy to serve", || {
+        get(listen, "/", "app").filter(|r| r.0 == 200)
+    });
+
+    // Bounded load: 4 kept-alive clients, at most 20,000 requests each.
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, progress) = (stop.clone(), progress.clone());
+            std::thread::spawn(move || {
+                let run = load_client(listen, &stop, 20_000);
+                progress.fetch_add(run.answered, Relaxed);
+                run
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = |sig: &str, pid: u32| {
+        assert!(Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+    };
+    kill("USR2", old.id());
+    let successor: u32 = wait_for("the successor's pid", || {
+        rx.recv_timeout(Duration::from_millis(100))
+            .ok()?
+            .strip_prefix("upgraded: successor pid ")?
+            .parse()
+            .ok()
+    });
+    // Stopped whatever happens below.
+    struct Successor(u32);
+    impl Drop for Successor {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
+    let _successor = Successor(successor);
+    let status = wait_for("the old process to drain and exit", || {
+        old.try_wait().unwrap()
+    });
+    // Keep the load on the successor alone for a moment, then stop it.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Relaxed);
+    let runs: Vec<LoadRun> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let served_by_new = get(listen, "/", "app").map(|r| r.0);
+    assert_eq!(status.code(), Some(0));
+    let failures: Vec<&String> = runs.iter().flat_map(|r| &r.failures).collect();
+    let answered: usize = runs.iter().map(|r| r.answered).sum();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {failures:?}",
+        failures.len(),
+        answered + failures.len()
+    );
+    eprintln!("{answered} requests across the upgrade, none failed");
+    assert!(answered > 0);
+    assert_eq!(served_by_new, Some(200), "the successor does not serve");
+}
+
+#[test]
+fn systemd_socket_activation_hands_over_the_listeners() {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-socket-activate is not installed (scripts/test.sh installs systemd)"
+        );
+        return;
+    }
+    let up = ok_upstream();
+    let listen = closed_port();
+    let admin = closed_port();
+    // The activator holds both sockets and starts Sightline on the first connection, with
+    // LISTEN_FDS and LISTEN_PID: binding them itself would fail (they are taken).
+    let mut child = Command::new("systemd-socket-activate")
+        .args(["-l", &listen.to_string(), "-l", &admin.to_string(), BIN])
+        .args([
+            "proxy",
+            "--listen",
+            &listen.to_string(),
+            "--admin",
+            &admin.to_string(),
+        ])
+        .args(["--to", &up.to_string(), "--no-access-log"])
+        .env("SIGHTLINE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = wait_for("the activator to listen", || {
+        TcpStream::connect(listen).ok()
+    });
+    drop(first);
+    let served = wait_for("a request through the activated proxy", || {
+        get(listen, "/", "app").filter(|r| r.0 == 200)
+    });
+    assert_eq!(served.0, 200);
+    assert_eq!(
+        get(admin, "/healthz", &admin.to_string()).map(|r| r.0),
+        Some(200)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -165,3 +165,199 @@ async fn a_client_that_leaves_before_the_response_is_recorded() {
     assert_eq!(call["status"], 0);
     assert_eq!(call["destination"], "app");
 }
+
+/// One kept-alive HTTP/1.1 client sending requests back to back, as a load generator does:
+/// how many requests it wrote, how many got a whole response, and whether the last one said
+/// `Connection: close`.
+#[derive(Debug, Default)]
+struct KeepAliveRun {
+    sent: usize,
+    answered: usize,
+    told_to_close: bool,
+    failure: Option<String>,
+    /// After `Connection: close`, whether a new connection was refused at once (rather than
+    /// accepted by a socket nobody serves any more).
+    reconnect_refused: Option<bool>,
+}
+
+/// Reads one response (head and `Content-Length` body) from `s`; `Err` when the connection
+/// ended or failed before it was whole.
+async fn read_response(
+    s: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(u16, bool), String> {
+    use tokio::io::AsyncReadExt;
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| format!("response without content-length: {head}"))?;
+            let close = head
+                .lines()
+                .any(|l| l.starts_with("connection:") && l.contains("close"));
+            if buf.len() >= end + 4 + len {
+                buf.drain(..end + 4 + len);
+                return Ok((status, close));
+            }
+        }
+        match s.read(&mut chunk).await {
+            Ok(0) => return Err(format!("closed with {} bytes of a response", buf.len())),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+async fn keep_alive_client(addr: SocketAddr, max: usize) -> KeepAliveRun {
+    use tokio::io::AsyncWriteExt;
+    let mut run = KeepAliveRun::default();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    while run.sent < max {
+        let req = format!("GET /echo/{} HTTP/1.1\r\nHost: app\r\n\r\n", run.sent);
+        run.sent += 1;
+        if let Err(e) = s.write_all(req.as_bytes()).await {
+            run.failure = Some(format!("request {} not written: {e}", run.sent));
+            return run;
+        }
+        match read_response(&mut s, &mut buf).await {
+            Ok((status, close)) => {
+                if status != 200 {
+                    run.failure = Some(format!("request {} answered {status}", run.sent));
+                    return run;
+                }
+                run.answered += 1;
+                if close {
+                    run.told_to_close = true;
+                    run.reconnect_refused =
+                        Some(tokio::net::TcpStream::connect(addr).await.is_err());
+                    return run;
+                }
+            }
+            Err(e) => {
+                run.failure = Some(format!("request {} lost: {e}", run.sent));
+                return run;
+            }
+        }
+    }
+    run
+}
+
+#[tokio::test]
+async fn shutdown_under_keep_alive_load_answers_every_request_sent() {
+    let up = TestUpstream::plain().await;
+    // A generous idle grace: these clients are never idle, so every connection must end on a
+    // `Connection: close` answer, not on the grace.
+    let px = TestProxy::start(sightline_tests::proxy::simple(
+        up.addr,
+        "limits: { drain_timeout: 20s, drain_idle_grace: 10s }\n",
+    ))
+    .await;
+    let inbound = px.inbound;
+    const CLIENTS: usize = 8;
+    // Bounded: each client stops after this many requests whatever happens.
+    const MAX_PER_CLIENT: usize = 20_000;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| tokio::spawn(keep_alive_client(inbound, MAX_PER_CLIENT)))
+        .collect();
+    eventually("every client to be under way", || async {
+        (up.requests() >= (CLIENTS * 20) as u64).then_some(())
+    })
+    .await;
+    let before = up.requests();
+    let drained = px.sightline.shutdown().await;
+    assert!(drained, "the drain did not finish before its deadline");
+    let mut answered = 0;
+    for c in clients {
+        let run = c.await.unwrap();
+        assert_eq!(run.failure, None, "{run:?}");
+        assert_eq!(run.sent, run.answered, "{run:?}");
+        assert!(
+            run.told_to_close,
+            "a connection ended without Connection: close: {run:?}"
+        );
+        assert_eq!(
+            run.reconnect_refused,
+            Some(true),
+            "the listener still accepted during the drain"
+        );
+        answered += run.answered;
+    }
+    assert!(
+        answered as u64 >= before,
+        "{answered} answered, {before} before the drain"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(inbound).await.is_err(),
+        "the listener still accepts after the drain"
+    );
+}
+
+#[tokio::test]
+async fn readyz_turns_503_and_the_listener_keeps_accepting_during_the_accept_grace() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(
+        up.addr,
+        "limits: { accept_grace: 30s, drain_timeout: 5s }\n",
+    ))
+    .await;
+    let (inbound, admin) = (px.inbound, px.admin);
+    let stopping = tokio::spawn(px.sightline.shutdown());
+    eventually("/readyz to answer 503 once stopping", || async {
+        let r = Client::http1()
+            .send(admin, sightline_tests::client::get(admin, "/readyz"))
+            .await
+            .ok()?;
+        (r.status == 503).then_some(())
+    })
+    .await;
+    // Not ready, but a client that was still sent here is served on a new connection.
+    let r = Client::http1().get(inbound, "/echo").await;
+    assert_eq!(r.status, 200);
+    assert!(!stopping.is_finished());
+    stopping.abort();
+}
+
+#[tokio::test]
+async fn an_http2_connection_gets_goaway_and_its_open_stream_finishes() {
+    use http_body_util::BodyExt;
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(up.addr, "")).await;
+    let tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = |path: &str| {
+        hyper::Request::get(format!("http://app{path}"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let slow = sender.send_request(req("/slow/600"));
+    let slow = tokio::spawn(slow);
+    eventually("the slow request to be in flight", || async {
+        (up.requests() == 1).then_some(())
+    })
+    .await;
+    let drained = tokio::spawn(px.sightline.shutdown());
+    let r = slow.await.unwrap().expect("the open stream was cut");
+    assert_eq!(r.status(), 200);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"slow done");
+    // GOAWAY: the connection ends cleanly (no error), and the drain with it.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), conn)
+        .await
+        .expect("the connection stayed open after the drain")
+        .unwrap();
+    assert!(ended.is_ok(), "{ended:?}");
+    assert!(drained.await.unwrap());
+    assert_eq!(up.requests(), 1);
+}

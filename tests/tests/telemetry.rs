@@ -187,7 +187,10 @@ async fn metrics_are_pushed_over_otlp() {
     eventually("the per-edge request metric over OTLP", || async {
         let names = tap.metric_names();
         (names.iter().any(|n| n == "sightline.mesh.requests")
-            && names.iter().any(|n| n == "sightline.mesh.request.duration"))
+            && names.iter().any(|n| n == "sightline.mesh.request.duration")
+            // OpenTelemetry's own HTTP metric names, beside the mesh series.
+            && names.iter().any(|n| n == "http.server.request.duration")
+            && names.iter().any(|n| n == "http.client.request.duration"))
         .then_some(())
     })
     .await;
@@ -327,4 +330,103 @@ async fn a_stalled_collector_never_slows_calls_and_dropped_spans_are_counted() {
     );
     assert_eq!(px.metric("sightline_records_dropped_total").await, 0.0);
     held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_span_names_the_client_a_trusted_proxy_forwarded() {
+    let tap = OtelTap::start();
+    let app = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: shop }} ]\nservices:\n  shop: {{ upstreams: [\"{}\"] }}\nclients:\n  trusted_proxies: [127.0.0.1/32]\ntelemetry:\n  otlp: {{ endpoint: \"{}\" }}\n  traces: {{ interval: 50ms }}\n  metrics: {{ otlp: false }}\n",
+        app.addr, tap.endpoint
+    )))
+    .await;
+    let mut req = sightline_tests::client::get(px.inbound, "/forwarded");
+    req.headers_mut()
+        .insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+    assert_eq!(
+        Client::http1().send(px.inbound, req).await.unwrap().status,
+        200
+    );
+    assert_eq!(Client::http1().get(px.inbound, "/direct").await.status, 200);
+    let spans = eventually(
+        "both spans at the collector (sent over the default protocol)",
+        || async {
+            let spans = tap.spans();
+            let find = |p: &str| {
+                spans
+                    .iter()
+                    .find(|s| attr(s, "url.path").is_some_and(|v| v == p))
+                    .cloned()
+            };
+            Some((find("/forwarded")?, find("/direct")?))
+        },
+    )
+    .await;
+    let (forwarded, direct) = spans;
+    assert_eq!(attr(&forwarded, "client.address").unwrap(), "203.0.113.7");
+    assert_eq!(
+        attr(&forwarded, "network.peer.address").unwrap(),
+        "127.0.0.1"
+    );
+    assert_eq!(attr(&direct, "client.address").unwrap(), "127.0.0.1");
+}
+
+#[tokio::test]
+async fn metrics_name_the_build_the_process_and_the_protections() {
+    let app = TestUpstream::plain().await;
+    let px = TestProxy::start(sightline_tests::proxy::simple(
+        app.addr,
+        "clients:\n  rate: { per_client: 1/m, burst: 1 }\n",
+    ))
+    .await;
+    assert_eq!(Client::http1().get(px.inbound, "/a").await.status, 200);
+    assert_eq!(Client::http1().get(px.inbound, "/b").await.status, 429);
+    let m = px.metrics().await;
+    let line = m
+        .lines()
+        .find(|l| l.starts_with("sightline_build_info{"))
+        .unwrap_or_else(|| panic!("no build info:\n{m}"));
+    assert!(
+        line.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))),
+        "{line}"
+    );
+    assert!(line.contains("rustc=\"rustc "), "{line}");
+    assert!(line.contains("git_commit=\""), "{line}");
+    for family in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        let present = m.lines().any(|l| {
+            l.strip_prefix(family)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .is_some()
+        });
+        assert!(present, "{family} missing:\n{m}");
+    }
+    assert_eq!(
+        px.metric(
+            r#"sightline_protection_actions_total{protection="rate_per_client",action="limited"}"#
+        )
+        .await,
+        1.0
+    );
+    // The duration buckets reach the request timeout (30 s by default) and past it.
+    assert!(
+        m.contains(r#"sightline_request_duration_seconds_bucket{direction="inbound",service="app",le="30"}"#),
+        "{m}"
+    );
+    // The per-edge series come from the recorder, which takes calls in batches.
+    eventually(
+        "per-edge duration buckets reaching five minutes",
+        || async {
+            px.metrics()
+                .await
+                .contains(r#",le="300000"}"#)
+                .then_some(())
+        },
+    )
+    .await;
 }

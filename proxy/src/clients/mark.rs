@@ -16,6 +16,9 @@ pub struct ClientMark {
     pub protection: Option<&'static str>,
     /// What this call set off.
     pub signals: Vec<ClientSignal>,
+    /// The client's address as a trusted proxy forwarded it (`None` when the client is the
+    /// peer): the span's `client.address`.
+    pub forwarded_for: Option<std::net::IpAddr>,
 }
 
 /// Something a call set off, raised as an event by the recorder.

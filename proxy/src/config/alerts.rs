@@ -103,19 +103,20 @@ pub enum Transport {
     Tls,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of alert settings")]
 pub(crate) struct AlertsFile {
     quiet_period: Option<Dur>,
     incident_window: Option<Dur>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     severities: BTreeMap<Kind, Severity>,
     #[serde(default)]
     sinks: Vec<SinkFile>,
     persist: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a sink mapping such as { type: webhook, url: https://hooks.example/x }"
@@ -125,18 +126,24 @@ struct SinkFile {
     #[serde(rename = "type")]
     kind: SinkType,
     url: Option<String>,
+    url_file: Option<PathBuf>,
+    url_env: Option<String>,
     path: Option<PathBuf>,
     format: Option<String>,
     secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
     ca: Option<PathBuf>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     kinds: Vec<Kind>,
+    #[schemars(with = "Option<String>")]
     min_severity: Option<Severity>,
     timeout: Option<Dur>,
     max_backoff: Option<Dur>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum SinkType {
     Webhook,
@@ -171,8 +178,21 @@ pub(super) fn convert(
         check.issue("alerts.quiet_period", "at least 1s");
     }
     let mut sinks: Vec<SinkConfig> = Vec::new();
-    for (i, s) in raw.sinks.into_iter().enumerate() {
+    for (i, mut s) in raw.sinks.into_iter().enumerate() {
         let key = format!("alerts.sinks[{i}]");
+        // A webhook's URL often embeds its credential (Slack's does): both may come from files.
+        let url = super::SecretFrom {
+            inline: s.url.take(),
+            file: s.url_file.take(),
+            env: s.url_env.take(),
+        };
+        s.url = super::secret(url, &format!("{key}.url"), resolve, check);
+        let secret = super::SecretFrom {
+            inline: s.secret.take(),
+            file: s.secret_file.take(),
+            env: s.secret_env.take(),
+        };
+        s.secret = super::secret(secret, &format!("{key}.secret"), resolve, check);
         let name = s.name.clone().unwrap_or_else(|| s.kind.as_str().to_owned());
         if name.is_empty()
             || name.len() > 64

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The `clients:` section as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of client protections")]
 pub(crate) struct ClientsFile {
     pub api_key_header: Option<String>,
@@ -24,6 +24,7 @@ pub(crate) struct ClientsFile {
     pub api_keys: ApiKeysFile,
     pub forwarded_header: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub trusted_proxies: Vec<IpNet>,
     pub ipv6_prefix: Option<u8>,
     #[serde(default)]
@@ -52,7 +53,7 @@ pub(crate) struct ClientsFile {
     pub modes: ModesFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping such as { hashes: keys.sha256, per_address: 10, within: 10m }"
@@ -63,17 +64,18 @@ pub(crate) struct ApiKeysFile {
     pub within: Option<Dur>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a named network such as { cidr: 10.1.0.0/16, name: partner-acme }"
 )]
 pub(crate) struct NamedFile {
+    #[schemars(with = "String")]
     pub cidr: IpNet,
     pub name: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of rate limits")]
 pub(crate) struct RateFile {
     pub per_client: Option<RateText>,
@@ -84,7 +86,7 @@ pub(crate) struct RateFile {
     pub routes: Vec<RouteRateFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a route limit such as { route: \"POST /login\", rate: 5/m, burst: 5 }"
@@ -95,13 +97,13 @@ pub(crate) struct RouteRateFile {
     pub burst: Option<u32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with per_ip")]
 pub(crate) struct ConnectionsFile {
     pub per_ip: usize,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with max and anonymous_share"
@@ -111,7 +113,7 @@ pub(crate) struct ConcurrencyFile {
     pub anonymous_share: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a login route such as { route: \"POST /login\", failures: 5, within: 1m, ban: 10m }"
@@ -127,7 +129,7 @@ pub(crate) struct LoginFile {
     pub max_ban: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of ban settings")]
 pub(crate) struct BansFile {
     pub action: Option<BanActionFile>,
@@ -135,14 +137,14 @@ pub(crate) struct BansFile {
     pub max_bans: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum BanActionFile {
     Forbid,
     Close,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping such as { distinct_paths: 20, within: 1m, ban: 10m }"
@@ -153,14 +155,14 @@ pub(crate) struct ScanningFile {
     pub ban: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with clients and within")]
 pub(crate) struct StuffingFile {
     pub clients: Option<u32>,
     pub within: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping of uncommon-usage settings"
@@ -171,14 +173,14 @@ pub(crate) struct UncommonFile {
     pub rare_per_hour: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of flood settings")]
 pub(crate) struct FloodsFile {
     pub factor: Option<f64>,
     pub min_per_minute: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping of protection: enforce | report"
@@ -203,6 +205,17 @@ impl<'de> Deserialize<'de> for RateText {
         Ok(RateText(s))
     }
 }
+
+super::values::text_schema!(
+    RateText,
+    "Rate",
+    "A rate: a count per second, minute or hour, such as 100/s, 5/m or 1000/h."
+);
+super::values::text_schema!(
+    RouteSpec,
+    "RouteSpec",
+    "A route: an optional method and a path, such as \"POST /login\" or /api/search."
+);
 
 impl RateText {
     fn with_burst(&self, burst: Option<u32>) -> Option<Rate> {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The whole file, version 1.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "the config document (a mapping with `version: 1`)"
@@ -39,7 +39,7 @@ pub(crate) struct FileConfig {
     pub alerts: super::alerts::AlertsFile,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with path, retention and max_calls"
@@ -50,7 +50,7 @@ pub(crate) struct StorageFile {
     pub max_calls: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of analysis settings")]
 pub(crate) struct AnalysisFile {
     pub step: Option<Dur>,
@@ -59,7 +59,7 @@ pub(crate) struct AnalysisFile {
     pub min_rate: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of egress settings")]
 pub(crate) struct EgressFile {
     pub listen: Option<SocketAddr>,
@@ -75,7 +75,7 @@ pub(crate) struct EgressFile {
     pub identities: Vec<IdentityFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "an identity mapping such as { identity: spiffe://example/orders, service: orders }"
@@ -85,27 +85,30 @@ pub(crate) struct IdentityFile {
     pub service: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a source mapping such as { cidr: 10.0.1.0/24, service: orders }"
 )]
 pub(crate) struct SourceFile {
+    #[schemars(with = "String")]
     pub cidr: ipnet::IpNet,
     pub service: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a credential mapping such as { service: orders, token: ... }"
 )]
 pub(crate) struct CredentialFile {
     pub service: String,
-    pub token: String,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of DNS settings")]
 pub(crate) struct DnsFile {
     #[serde(default)]
@@ -115,7 +118,7 @@ pub(crate) struct DnsFile {
     pub timeout: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of enclave settings")]
 pub(crate) struct EnclaveFile {
     #[serde(default)]
@@ -126,7 +129,7 @@ pub(crate) struct EnclaveFile {
     pub rules: Vec<RuleFile>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ModeFile {
     #[default]
@@ -134,25 +137,27 @@ pub(crate) enum ModeFile {
     Report,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     untagged,
     expecting = "a CIDR such as 10.0.0.0/8, or { net: 10.0.0.0/8, except: [10.9.0.0/16] }"
 )]
 pub(crate) enum NetworkFile {
-    Plain(ipnet::IpNet),
+    Plain(#[schemars(with = "String")] ipnet::IpNet),
     WithExceptions(NetworkExceptFile),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "{ net: CIDR, except: [CIDR, ...] }")]
 pub(crate) struct NetworkExceptFile {
+    #[schemars(with = "String")]
     pub net: ipnet::IpNet,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub except: Vec<ipnet::IpNet>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ActionFile {
     #[default]
@@ -160,7 +165,7 @@ pub(crate) enum ActionFile {
     Deny,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a rule such as { service: payments, hosts: [api.stripe.com], ports: [443] }"
@@ -170,6 +175,7 @@ pub(crate) struct RuleFile {
     #[serde(default)]
     pub hosts: Vec<String>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub cidrs: Vec<ipnet::IpNet>,
     #[serde(default)]
     pub ports: Vec<u16>,
@@ -178,7 +184,7 @@ pub(crate) struct RuleFile {
     pub mode: Option<ModeFile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of admin settings")]
 pub(crate) struct AdminFile {
     pub listen: Option<SocketAddr>,
@@ -188,9 +194,11 @@ pub(crate) struct AdminFile {
     pub max_connections: Option<usize>,
     pub read_timeout: Option<Dur>,
     pub idle_timeout: Option<Dur>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of inbound settings")]
 pub(crate) struct InboundFile {
     pub listen: Option<SocketAddr>,
@@ -201,7 +209,7 @@ pub(crate) struct InboundFile {
     pub routes: Vec<RouteFile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with merge_slashes, path_params and escaped_slashes"
@@ -212,7 +220,7 @@ pub(crate) struct PathsFile {
     pub escaped_slashes: Option<EscapedSlashesFile>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum PathParamsFile {
     Strip,
@@ -220,7 +228,7 @@ pub(crate) enum PathParamsFile {
     Reject,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum EscapedSlashesFile {
     Reject,
@@ -228,7 +236,7 @@ pub(crate) enum EscapedSlashesFile {
     Keep,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with cert and key")]
 pub(crate) struct InboundTlsFile {
     pub cert: PathBuf,
@@ -238,7 +246,7 @@ pub(crate) struct InboundTlsFile {
     pub client_auth: ClientAuthFile,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ClientAuthFile {
     /// Ask for a certificate when `client_ca` is set, accept callers without one.
@@ -248,7 +256,7 @@ pub(crate) enum ClientAuthFile {
     Required,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a route mapping such as { path_prefix: /, service: name }"
@@ -262,7 +270,7 @@ pub(crate) struct RouteFile {
     pub ignore_case: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a service mapping with upstreams")]
 pub(crate) struct ServiceFile {
     pub upstreams: Vec<Authority>,
@@ -273,7 +281,7 @@ pub(crate) struct ServiceFile {
     pub openapi: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ProtocolFile {
     #[default]
@@ -281,14 +289,14 @@ pub(crate) enum ProtocolFile {
     Http2,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of upstream TLS settings")]
 pub(crate) struct UpstreamTlsFile {
     pub ca: Option<PathBuf>,
     pub server_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with consecutive_failures and duration"
@@ -298,7 +306,7 @@ pub(crate) struct EjectionFile {
     pub duration: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of limits")]
 pub(crate) struct LimitsFile {
     pub header_read_timeout: Option<Dur>,
@@ -311,9 +319,11 @@ pub(crate) struct LimitsFile {
     pub max_connections: Option<usize>,
     pub body_idle_timeout: Option<Dur>,
     pub drain_timeout: Option<Dur>,
+    pub accept_grace: Option<Dur>,
+    pub drain_idle_grace: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping of recording settings")]
 pub(crate) struct RecordingFile {
     pub queue: Option<usize>,

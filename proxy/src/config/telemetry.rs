@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The section as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with service_name, otlp, traces, metrics and propagation"
@@ -24,7 +24,7 @@ pub(crate) struct TelemetryFile {
     pub propagation: PropagationFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with endpoint, protocol, timeout and headers"
@@ -37,7 +37,7 @@ pub(crate) struct OtlpFile {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with enabled, sampler, sampler_arg, queue, batch and interval"
@@ -51,7 +51,7 @@ pub(crate) struct TracesFile {
     pub interval: Option<Dur>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
     expecting = "a mapping with otlp, interval and max_series"
@@ -62,7 +62,7 @@ pub(crate) struct MetricsFile {
     pub max_series: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, expecting = "a mapping with b3")]
 pub(crate) struct PropagationFile {
     pub b3: Option<bool>,
@@ -101,7 +101,7 @@ impl Default for TelemetryConfig {
 pub enum OtlpProtocol {
     /// OTLP over gRPC (default port 4317).
     Grpc,
-    /// OTLP over HTTP with protobuf bodies (default port 4318).
+    /// OTLP over HTTP with protobuf bodies (default port 4318); the default.
     HttpProtobuf,
 }
 
@@ -209,8 +209,9 @@ pub(crate) fn convert(
         .protocol
         .map(|p| ("telemetry.otlp.protocol", p))
         .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL").map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p)));
+    // http/protobuf by default, as the OTLP exporter specification recommends.
     let protocol = match protocol_text {
-        None => OtlpProtocol::Grpc,
+        None => OtlpProtocol::HttpProtobuf,
         Some((_, p)) if p.trim() == "grpc" => OtlpProtocol::Grpc,
         Some((_, p)) if p.trim() == "http/protobuf" => OtlpProtocol::HttpProtobuf,
         Some((key, p)) => {
@@ -218,7 +219,7 @@ pub(crate) fn convert(
                 key,
                 format!("unsupported protocol {p:?}; use grpc or http/protobuf"),
             );
-            OtlpProtocol::Grpc
+            OtlpProtocol::HttpProtobuf
         }
     };
     let timeout = match o.timeout {

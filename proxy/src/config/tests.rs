@@ -335,3 +335,44 @@ services:
         .to_string();
     assert!(err.contains("inbound.paths.escaped_slashes"), "{err}");
 }
+
+#[test]
+fn secrets_are_read_from_files_next_to_the_config() {
+    let dir = std::env::temp_dir().join(format!("sightline-secret-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("token"), "egress-token-from-a-file-0123\n").unwrap();
+    let text = "version: 1\negress:\n  credentials: [ { service: orders, token_file: token } ]\n";
+    let c = Config::parse(text, "test.yaml", &dir).unwrap();
+    assert_eq!(
+        c.egress.unwrap().credentials["orders"],
+        "egress-token-from-a-file-0123"
+    );
+
+    let text = "version: 1\nadmin: { token_file: missing }\negress:\n  credentials: [ { service: orders } ]\n";
+    let e = Config::parse(text, "test.yaml", &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("test.yaml:2: admin.token_file"), "{e}");
+    assert!(e.contains("missing: cannot read"), "{e}");
+    assert!(
+        e.contains("egress.credentials[0].token: set token, token_file or token_env"),
+        "{e}"
+    );
+
+    // From the environment: a variable this test alone sets.
+    let var = format!("SIGHTLINE_TEST_ADMIN_TOKEN_{}", std::process::id());
+    std::env::set_var(&var, "admin-token-from-the-environment-01");
+    let text = format!("version: 1\nadmin: {{ token_env: {var} }}\n");
+    let c = Config::parse(&text, "test.yaml", &dir).unwrap();
+    assert_eq!(
+        c.admin.token.as_deref(),
+        Some("admin-token-from-the-environment-01")
+    );
+    std::env::remove_var(&var);
+    let e = Config::parse(&text, "test.yaml", &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("admin.token_env"), "{e}");
+    assert!(e.contains("is not set"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}

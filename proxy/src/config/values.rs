@@ -126,3 +126,43 @@ mod tests {
         assert_eq!(parse_size("99999999999999999999G"), None);
     }
 }
+
+/// A JSON Schema for a value written as a string (or, with `integer`, a number too).
+macro_rules! text_schema {
+    ($ty:ty, $name:literal, $description:literal $(, $also:literal)?) => {
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": ["string" $(, $also)?],
+                    "description": $description,
+                })
+            }
+        }
+    };
+}
+pub(crate) use text_schema;
+
+text_schema!(
+    Dur,
+    "Duration",
+    "A duration: a number and a unit, such as 500ms, 30s, 5m, 1h or 7d."
+);
+text_schema!(
+    ByteSize,
+    "ByteSize",
+    "A size in bytes: a number, or with a unit such as 64KiB, 10MiB or 1GB.",
+    "integer"
+);
+text_schema!(
+    Authority,
+    "Authority",
+    "An upstream as host:port (a name or an IP address; IPv6 in brackets)."
+);
+text_schema!(
+    PathPrefix,
+    "PathPrefix",
+    "A path prefix starting with '/', matched on whole segments."
+);

@@ -31,6 +31,41 @@ pub(super) fn render(out: &mut String, g: &ClientGuard, event_evictions: u64) {
             }
         }
     }
+    // The same actions under the name the telemetry registry reserves for them, with the bans
+    // started and lifted: one family that answers "what did the protections do".
+    family(
+        out,
+        "sightline_protection_actions_total",
+        "counter",
+        "Client-protection actions (limits applied, bans started and lifted) by protection and action.",
+    );
+    for p in Protection::ALL {
+        let i = p as usize;
+        for (action, v) in [
+            ("limited", &s.limited[i]),
+            ("blocked", &s.blocked[i]),
+            ("reported", &s.reported[i]),
+        ] {
+            let n = v.load(Relaxed);
+            if n > 0 {
+                let _ = writeln!(
+                    out,
+                    "sightline_protection_actions_total{{protection=\"{}\",action=\"{action}\"}} {n}",
+                    p.as_str()
+                );
+            }
+        }
+    }
+    let banned = s.bans_logins.load(Relaxed) + s.bans_scanning.load(Relaxed);
+    let lifted = s.bans_lifted.load(Relaxed);
+    let _ = writeln!(
+        out,
+        "sightline_protection_actions_total{{protection=\"ban\",action=\"banned\"}} {banned}"
+    );
+    let _ = writeln!(
+        out,
+        "sightline_protection_actions_total{{protection=\"ban\",action=\"lifted\"}} {lifted}"
+    );
     family(
         out,
         "sightline_client_bans_total",

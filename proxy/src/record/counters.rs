@@ -63,9 +63,12 @@ impl StatusClass {
     }
 }
 
-/// Upper bounds (seconds) of the duration histogram buckets.
-pub const DURATION_BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+/// Upper bounds (seconds) of the duration histogram buckets. They reach past the default
+/// request timeout (30 s) to five minutes, so calls cut by a timeout and long streamed responses
+/// land in a bucket of their own rather than in `+Inf`.
+pub const DURATION_BUCKETS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0,
 ];
 
 /// Counters of one (direction, service) pair.

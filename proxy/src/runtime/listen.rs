@@ -45,6 +45,7 @@ fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
         idle_timeout: idle,
         max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
         write_stall_timeout: limits.body_idle_timeout,
+        drain_idle_grace: limits.drain_idle_grace,
     }
 }
 
@@ -56,12 +57,15 @@ enum Stack {
 }
 
 /// Accepts client connections until shutdown.
+/// `stop` ends accepting (the listener closes when this returns); `shutdown` drains the
+/// connections.
 pub(super) async fn inbound(
     listener: TcpListener,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+    while let Some((stream, peer)) = accept(&listener, &mut stop).await {
         let active = shared.active();
         // The client guard's accept phase: lists, banned addresses, per-address caps.
         let flags = match shared.clients.accept(&active.config.clients, peer.ip()) {
@@ -107,12 +111,15 @@ pub(super) async fn inbound(
 }
 
 /// Accepts connections from services calling out, until shutdown.
+/// `stop` ends accepting (the listener closes when this returns); `shutdown` drains the
+/// connections.
 pub(super) async fn egress(
     listener: TcpListener,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
+    while let Some((stream, peer)) = accept(&listener, &mut stop).await {
         let ticket = shared.egress_conns.open();
         let active = shared.active();
         let cap = active
@@ -242,9 +249,13 @@ async fn serve<I>(
     let svc = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let info = info.clone();
+        // Every request counts as in flight until its response head is ready (the call's
+        // record keeps counting its body), so a drain answers it instead of closing.
+        let inflight = info.activity.begin();
         // Boxed per request: the connection keeps a slot for its request's future for as
         // long as it is open, and the stack's future is kilobytes; a pointer idles cheaper.
         Box::pin(async move {
+            let _inflight = inflight;
             Ok::<_, Infallible>(match stack {
                 Stack::Inbound => inbound::handle(shared, info, req).await,
                 Stack::Egress => crate::egress::handle(shared, info, req).await,
@@ -303,6 +314,7 @@ pub(super) async fn admin(
                 idle_timeout: admin.idle_timeout,
                 max_head_bytes: 64 * 1024,
                 write_stall_timeout: admin.idle_timeout,
+                drain_idle_grace: Duration::from_secs(1),
             };
             let activity = Arc::new(ConnActivity::tracked(ticket));
             let Some(acceptor) = tls else {

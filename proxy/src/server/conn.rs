@@ -1,6 +1,12 @@
 //! One client connection: HTTP/1.1 (with upgrades) or HTTP/2 (h2c by prior knowledge), told
-//! apart by the first bytes, closed gracefully on shutdown or after an idle period with no
-//! request in flight.
+//! apart by the first bytes, closed after an idle period with no request in flight, and
+//! drained on shutdown without cutting a request the client has already sent.
+//!
+//! The drain: an HTTP/2 connection gets GOAWAY (its open streams finish). An HTTP/1.1
+//! connection keeps serving: the request in flight, or the next one the client sends, is
+//! answered with `Connection: close` and the connection closes after that response. Only a
+//! connection that stays idle for the drain's idle grace is closed without a response, so a
+//! client that sent a request just as the drain began still gets its answer.
 
 use super::sniff::{sniff, Proto};
 use super::ConnTicket;
@@ -28,6 +34,8 @@ pub struct ConnLimits {
     /// A write to the client that waits this long (the client stopped reading) fails the
     /// connection.
     pub write_stall_timeout: Duration,
+    /// During the drain, an HTTP/1.1 connection that sends no request for this long is closed.
+    pub drain_idle_grace: Duration,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -68,6 +76,12 @@ impl ConnActivity {
         self.changed.notify_waiters();
     }
 
+    /// Counts one request in flight until the returned guard drops.
+    pub fn begin(self: &Arc<Self>) -> InFlight {
+        self.request_started();
+        InFlight(self.clone())
+    }
+
     /// Returns once the connection has had no request in flight for `timeout`.
     async fn idle(&self, timeout: Duration) {
         loop {
@@ -90,8 +104,18 @@ impl ConnActivity {
     }
 }
 
+/// One request in flight on a connection, from [`ConnActivity::begin`].
+#[derive(Debug)]
+pub struct InFlight(Arc<ConnActivity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
 /// Serves HTTP on `io` until the client closes, the connection idles out, or `shutdown`
-/// turns true (then in-flight requests finish and the connection closes).
+/// turns true and the connection is drained (see the module's documentation).
 ///
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
 /// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
@@ -113,9 +137,18 @@ pub async fn serve_connection<I, S, B>(
 {
     let io =
         super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
+    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
+    tokio::pin!(sniffing);
     let sniffed = tokio::select! {
-        r = tokio::time::timeout(limits.header_read_timeout, sniff(io)) => r,
-        _ = super::stopped(&mut shutdown) => return,
+        r = &mut sniffing => r,
+        _ = super::stopped(&mut shutdown) => {
+            // Draining: the client may have sent its first request already; it gets an
+            // answer if its first bytes come within the idle grace.
+            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
         _ = activity.idle(limits.idle_timeout) => {
             tracing::debug!("closing idle connection");
             return;
@@ -140,10 +173,25 @@ pub async fn serve_connection<I, S, B>(
                 .header_read_timeout(limits.header_read_timeout)
                 .max_buf_size(limits.max_head_bytes.max(8192))
                 .half_close(false)
-                .serve_connection(TokioIo::new(io), service)
+                .serve_connection(
+                    TokioIo::new(io),
+                    CloseWhenDraining {
+                        inner: service,
+                        draining: shutdown.clone(),
+                    },
+                )
                 .with_upgrades();
             tokio::pin!(conn);
-            drive(conn, |c| c.graceful_shutdown(), limits, activity, shutdown).await;
+            let drain = Drain::WhenIdleFor(limits.drain_idle_grace);
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                drain,
+                limits,
+                activity,
+                shutdown,
+            )
+            .await;
         }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
@@ -161,6 +209,7 @@ pub async fn serve_connection<I, S, B>(
             drive(
                 conn.as_mut(),
                 |c| c.graceful_shutdown(),
+                Drain::Now,
                 limits,
                 activity,
                 shutdown,
@@ -170,10 +219,57 @@ pub async fn serve_connection<I, S, B>(
     }
 }
 
-/// Runs a connection until it ends, closing it gracefully on shutdown or when idle.
+/// An HTTP/1.1 service whose responses say `Connection: close` once the drain has begun;
+/// hyper then closes the connection after writing the response.
+struct CloseWhenDraining<S> {
+    inner: S,
+    draining: watch::Receiver<bool>,
+}
+
+impl<S, B> Service<Request<Incoming>> for CloseWhenDraining<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        // A tunnel's connection is the tunnel: it is not closed after the response head.
+        let tunnel = req.method() == hyper::Method::CONNECT;
+        let fut = self.inner.call(req);
+        let draining = self.draining.clone();
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+            if *draining.borrow() && !tunnel && !upgrade {
+                resp.headers_mut().insert(
+                    hyper::header::CONNECTION,
+                    hyper::header::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// When a connection's graceful close is asked for once the drain begins.
+#[derive(Clone, Copy, Debug)]
+enum Drain {
+    /// At once: the protocol announces it (HTTP/2 GOAWAY) and open streams finish.
+    Now,
+    /// HTTP/1.1: only after the grace with no request in flight; until then each response
+    /// carries `Connection: close` (see [`CloseWhenDraining`]).
+    WhenIdleFor(Duration),
+}
+
+/// Runs a connection until it ends, closing it gracefully when drained or when idle.
 async fn drive<C, E>(
     mut conn: Pin<&mut C>,
     close: fn(Pin<&mut C>),
+    drain: Drain,
     limits: ConnLimits,
     activity: &ConnActivity,
     mut shutdown: watch::Receiver<bool>,
@@ -181,19 +277,37 @@ async fn drive<C, E>(
     C: Future<Output = Result<(), E>> + ?Sized,
     E: std::fmt::Display,
 {
-    if *shutdown.borrow() {
-        close(conn.as_mut());
-    }
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "connection ended with an error");
+    let draining = *shutdown.borrow();
+    if !draining {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
             }
-            return;
+            _ = super::stopped(&mut shutdown) => {}
+            _ = activity.idle(limits.idle_timeout) => {
+                tracing::debug!("closing idle connection");
+                close(conn.as_mut());
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "connection ended with an error while closing");
+                }
+                return;
+            }
         }
-        _ = super::stopped(&mut shutdown) => {}
-        _ = activity.idle(limits.idle_timeout) => {
-            tracing::debug!("closing idle connection");
+    }
+    if let Drain::WhenIdleFor(grace) = drain {
+        // Closing an idle HTTP/1.1 connection now would lose a request already on its way;
+        // instead the next request is answered, with `Connection: close`.
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = activity.idle(grace) => {}
         }
     }
     close(conn.as_mut());

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-/// Upper bounds (milliseconds) of the duration buckets (Istio's defaults).
-pub const DURATION_MS_BUCKETS: [f64; 14] = [
+/// Upper bounds (milliseconds) of the duration buckets: Istio's defaults, then on past the
+/// default request timeout (30 s) to five minutes.
+pub const DURATION_MS_BUCKETS: [f64; 17] = [
     0.5, 1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0,
+    60000.0, 120000.0, 300000.0,
 ];
 
 /// Upper bounds (bytes) of the size buckets.
@@ -169,7 +171,8 @@ impl SeriesKey {
     }
 }
 
-fn method(m: &http::Method) -> &'static str {
+/// The method as a bounded label value (`other` for extension methods).
+pub(crate) fn method(m: &http::Method) -> &'static str {
     match m.as_str() {
         "GET" => "GET",
         "POST" => "POST",

@@ -21,7 +21,19 @@ pub struct OtlpMetrics {
     provider: SdkMeterProvider,
     /// Per-edge call duration, milliseconds.
     pub duration: Histogram<f64>,
+    /// OpenTelemetry's `http.server.request.duration` (seconds): every call Sightline served.
+    pub server_duration: Histogram<f64>,
+    /// OpenTelemetry's `http.client.request.duration` (seconds): every call Sightline
+    /// forwarded to an upstream or destination.
+    pub client_duration: Histogram<f64>,
 }
+
+/// Bucket bounds (seconds) of the OpenTelemetry HTTP duration histograms: the semantic
+/// conventions' advice, then on past the default request timeout (30 s) to five minutes.
+pub const HTTP_DURATION_BUCKETS: [f64; 18] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 30.0, 60.0,
+    120.0, 300.0,
+];
 
 impl OtlpMetrics {
     /// Builds the exporter and registers the instruments; `None` (logged) when the exporter
@@ -70,7 +82,24 @@ impl OtlpMetrics {
             .with_description("Call duration per edge and route template.")
             .with_boundaries(super::mesh::DURATION_MS_BUCKETS.to_vec())
             .build();
-        Some(OtlpMetrics { provider, duration })
+        let server_duration = meter
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests.")
+            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+            .build();
+        let client_duration = meter
+            .f64_histogram("http.client.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP client requests.")
+            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+            .build();
+        Some(OtlpMetrics {
+            provider,
+            duration,
+            server_duration,
+            client_duration,
+        })
     }
 }
 

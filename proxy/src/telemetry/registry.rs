@@ -105,17 +105,6 @@ impl Registry {
         fam.series.entry(key).or_default().clone()
     }
 
-    /// The counter of one client-protection action, `sightline_protection_actions_total
-    /// {protection, action}`: e.g. `("rate_limit", "limited")`, `("ban", "banned")`,
-    /// `("ban", "lifted")`. Register once per (protection, action) and keep the handle.
-    pub fn protection_action(&self, protection: &str, action: &str) -> Arc<AtomicU64> {
-        self.counter(
-            "sightline_protection_actions_total",
-            "Client-protection actions (limits applied, bans started and lifted) by protection and action.",
-            &[("protection", protection), ("action", action)],
-        )
-    }
-
     /// Registrations that went to an overflow series.
     pub fn overflowed(&self) -> u64 {
         self.overflowed.load(Relaxed)

@@ -60,7 +60,12 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
             if !rec.host.is_empty() {
                 a.push(KeyValue::new("server.address", rec.host.clone()));
             }
-            a.push(KeyValue::new("client.address", peer_ip.clone()));
+            // The client as a trusted proxy forwarded it; else the peer.
+            let client = rec
+                .client
+                .forwarded_for
+                .map_or_else(|| peer_ip.clone(), |a| a.to_string());
+            a.push(KeyValue::new("client.address", client));
             a.push(KeyValue::new("network.peer.address", peer_ip));
             a.push(KeyValue::new(
                 "network.peer.port",

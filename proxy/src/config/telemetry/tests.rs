@@ -46,7 +46,7 @@ fn the_file_wins_over_the_environment_and_bad_values_are_named() {
     let file = TelemetryFile {
         service_name: Some("file".into()),
         otlp: Some(OtlpFile {
-            endpoint: Some("http://c:4317".into()),
+            endpoint: Some("http://c:4318".into()),
             ..Default::default()
         }),
         ..Default::default()
@@ -57,7 +57,8 @@ fn the_file_wins_over_the_environment_and_bad_values_are_named() {
     ]);
     let c = convert(Some(file), &e, &mut issues);
     assert_eq!(c.service_name, "file");
-    assert_eq!(c.otlp.map(|o| o.protocol), Some(OtlpProtocol::Grpc));
+    // Without a protocol anywhere: http/protobuf, the specification's default.
+    assert_eq!(c.otlp.map(|o| o.protocol), Some(OtlpProtocol::HttpProtobuf));
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0].0, "telemetry.traces.sampler");
 

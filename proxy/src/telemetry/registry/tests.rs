@@ -27,15 +27,3 @@ fn past_the_cap_registrations_share_an_overflow_series() {
     r.render(&mut out);
     assert!(out.contains("sightline_z_total{k=\"overflow\"} 3"));
 }
-
-#[test]
-fn protection_counters_have_their_own_family() {
-    let r = Registry::default();
-    r.protection_action("ban", "banned").fetch_add(1, Relaxed);
-    let mut out = String::new();
-    r.render(&mut out);
-    assert!(
-        out.contains("sightline_protection_actions_total{protection=\"ban\",action=\"banned\"} 1"),
-        "{out}"
-    );
-}

@@ -72,6 +72,26 @@ pub(crate) struct EgressFile {
     pub tls: Option<InboundTlsFile>,
     #[serde(default)]
     pub identities: Vec<IdentityFile>,
+    pub inspect: Option<InspectFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{ ca: { cert: FILE, key: FILE }, hosts: [PATTERN, ...], upstream_ca: FILE }"
+)]
+pub(crate) struct InspectFile {
+    pub ca: CaPairFile,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub upstream_ca: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "{ cert: FILE, key: FILE }")]
+pub(crate) struct CaPairFile {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,6 +192,10 @@ pub(crate) struct RuleFile {
     pub cidrs: Vec<ipnet::IpNet>,
     #[serde(default)]
     pub ports: Vec<u16>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
     #[serde(default)]
     pub action: ActionFile,
     pub mode: Option<ModeFile>,

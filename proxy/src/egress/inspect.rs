@@ -435,6 +435,8 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
     crate::inbound::headers::strip_hop_by_hop(h, false);
+    crate::inbound::headers::strip_spoofable(h);
+    crate::inbound::headers::append_via(h, parts.version);
     trace.propagate(h);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);

@@ -209,6 +209,9 @@ pub struct InboundConfig {
     pub tls: Option<InboundTls>,
     /// Routes, tried most specific first (exact host before wildcard before any; longer prefix first).
     pub routes: Vec<Route>,
+    /// Peers that must open each connection with a PROXY protocol header naming the client
+    /// (`inbound.proxy_protocol.from`); empty when off.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
 }
 
 /// TLS termination for the inbound listener.
@@ -877,10 +880,26 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
     }
     let alerts = alerts::convert(raw.alerts, &resolve, check);
 
+    if raw
+        .inbound
+        .proxy_protocol
+        .as_ref()
+        .is_some_and(|p| p.from.is_empty())
+    {
+        check.issue(
+            "inbound.proxy_protocol.from",
+            "name the networks of the load balancers that send the header",
+        );
+    }
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
         routes,
+        proxy_protocol_from: raw
+            .inbound
+            .proxy_protocol
+            .map(|p| p.from.into_iter().map(|n| n.trunc()).collect())
+            .unwrap_or_default(),
     };
     // Most specific first: exact hosts, then suffixes (longest first), then any; longer prefixes first.
     inbound.routes.sort_by(|a, b| {

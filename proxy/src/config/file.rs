@@ -213,8 +213,18 @@ pub(crate) struct AdminFile {
 pub(crate) struct InboundFile {
     pub listen: Option<SocketAddr>,
     pub tls: Option<InboundTlsFile>,
+    pub proxy_protocol: Option<ProxyProtocolFile>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { from: [10.0.0.0/24] } (the networks of the load balancers)"
+)]
+pub(crate) struct ProxyProtocolFile {
+    pub from: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Deserialize)]

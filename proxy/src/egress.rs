@@ -189,7 +189,6 @@ pub async fn handle(
                 guard,
                 trace,
                 active: active.clone(),
-                conn: conn.clone(),
                 recorder: shared.recorder.clone(),
             }));
             let mut resp = Response::new(RecordedBody::new(

@@ -325,3 +325,116 @@ async fn an_inspection_key_readable_by_others_is_refused() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn python_urllib_trusting_the_ca_gets_its_request_recorded() {
+    let s = setup("urllib").await;
+    let url = format!("https://partner.test:{}/v1/py/7", s.partner.addr.port());
+    let script = "import ssl, sys, urllib.request\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+        proxy = urllib.request.ProxyHandler({'https': sys.argv[3]})\n\
+        opener = urllib.request.build_opener(proxy, urllib.request.HTTPSHandler(context=ctx))\n\
+        r = opener.open(urllib.request.Request(sys.argv[1], data=b'x' * 100, method='POST'), timeout=20)\n\
+        print(r.status)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, &url])
+        .arg(&s.ca)
+        .arg(format!("http://{}", s.egress));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let call = record(&s.px, "POST", "/v1/py/7").await;
+    assert_eq!(call["protocol"], "inspected", "{call}");
+    assert_eq!(call["status"], 200, "{call}");
+    assert_eq!(call["bytes_in"], 100, "{call}");
+}
+
+#[tokio::test]
+async fn an_idle_inspected_connection_is_closed_after_the_egress_idle_timeout() {
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("sightline-inspect-idle-{}", std::process::id()));
+    let sl = DevMaterial::write(&dir.join("sl"), &["unused.test"]).unwrap();
+    let dest = DevMaterial::write(&dir.join("dest"), &["partner.test"]).unwrap();
+    let partner = TestUpstream::start(UpstreamKind::Tls {
+        cert: dest.server_cert.clone(),
+        key: dest.server_key.clone(),
+    })
+    .await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  idle_timeout: 300ms
+  inspect:
+    ca: {{ cert: \"{}\", key: \"{}\" }}
+    hosts: [partner.test]
+    upstream_ca: \"{}\"
+dns:
+  hosts: {{ partner.test: [127.0.0.1] }}
+enclave:
+  rules: [ {{ cidrs: [127.0.0.1/32], ports: [{}] }} ]
+",
+        sl.ca.display(),
+        dir.join("sl/ca-key.pem").display(),
+        dest.ca.display(),
+        partner.addr.port()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = http::Request::connect(format!("partner.test:{}", partner.addr.port()))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let upgraded = hyper::upgrade::on(&mut resp).await.unwrap();
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots
+        .add(sightline_certs::load_certs(&sl.ca).unwrap().remove(0))
+        .unwrap();
+    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("partner.test").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, TokioIo::new(upgraded))
+        .await
+        .unwrap();
+    tls.write_all(b"GET /echo HTTP/1.1\r\nHost: partner.test\r\n\r\n")
+        .await
+        .unwrap();
+    // Read the answer, then nothing more is sent: the proxy must close the connection.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle inspected connection stayed open");
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -16,12 +16,12 @@
 
 use super::{answer_error, EgressRuntime};
 use crate::errors::ProxyError;
-use crate::inbound::ConnInfo;
 use crate::record::{
     CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, Recorder, ResponseBody,
     ServiceCounters,
 };
 use crate::runtime::Active;
+use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::trace::{self, TraceContext};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};
@@ -82,14 +82,13 @@ pub(super) struct Tunnel {
     pub guard: CallGuard,
     pub trace: TraceContext,
     pub active: Arc<Active>,
-    pub conn: Arc<ConnInfo>,
     pub recorder: Arc<Recorder>,
 }
 
 /// What each request inside the tunnel shares.
 struct Inner {
+    activity: Arc<ConnActivity>,
     active: Arc<Active>,
-    conn: Arc<ConnInfo>,
     recorder: Arc<Recorder>,
     counters: Arc<ServiceCounters>,
     /// The CONNECT's record: source, service, destination fields are copied from it.
@@ -114,7 +113,6 @@ pub(super) async fn serve(t: Tunnel) {
         mut guard,
         trace,
         active,
-        conn,
         recorder,
     } = t;
     let Some(rt) = active.egress.as_ref() else {
@@ -229,14 +227,16 @@ pub(super) async fn serve(t: Tunnel) {
             rec.error = Some("upstream_tls");
         }
     }
-    let h2 = client.get_ref().1.alpn_protocol() == Some(ALPN_H2);
     let template = guard.rec().map(|r| r.clone());
     let Some(template) = template else { return };
     let service = template.service.clone();
+    // The inner connection has its own activity, so it idles out after egress.idle_timeout
+    // with no request in flight; the CONNECT's record keeps the egress connection counted.
+    let activity = Arc::new(ConnActivity::default());
     let inner = Arc::new(Inner {
+        activity: activity.clone(),
         counters: rt.counters_for(service.as_ref()),
         active: active.clone(),
-        conn,
         recorder,
         template,
         trace,
@@ -248,21 +248,16 @@ pub(super) async fn serve(t: Tunnel) {
         let inner = inner.clone();
         async move { Ok::<_, Infallible>(request(inner, req).await) }
     });
-    let io = TokioIo::new(client);
-    let served = if h2 {
-        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-            .serve_connection(io, svc)
-            .await
-    } else {
-        hyper::server::conn::http1::Builder::new()
-            .header_read_timeout(rt.hello_timeout)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .serve_connection(io, svc)
-            .await
+    let l = &active.config.limits;
+    let limits = ConnLimits {
+        header_read_timeout: rt.hello_timeout,
+        idle_timeout: rt.idle_timeout,
+        max_head_bytes: l.max_header_bytes + l.max_uri_bytes + 1024,
     };
-    if let Err(e) = served {
-        tracing::debug!(error = %e, "inspected connection ended with an error");
-    }
+    // Tunnels are not cut by a drain; this sender, never used, keeps the connection from
+    // reading its absence as one.
+    let (_open, never) = tokio::sync::watch::channel(false);
+    serve_connection(client, svc, limits, &activity, never).await;
     guard.complete();
 }
 
@@ -354,7 +349,7 @@ async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Recorded
         rec,
         inner.recorder.clone(),
         inner.counters.clone(),
-        inner.conn.activity.clone(),
+        inner.activity.clone(),
     );
     let Some(rt) = inner.active.egress.as_ref() else {
         return answer_error(ProxyError::ShuttingDown, guard, &request_id);

@@ -116,6 +116,9 @@ pub struct EgressConfig {
     pub identities: BTreeMap<String, String>,
     /// TLS inspection of listed destinations.
     pub inspect: Option<InspectConfig>,
+    /// Peers that must open each connection with a PROXY protocol header naming the caller
+    /// (`egress.proxy_protocol.from`); empty when off.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
 }
 
 /// TLS inspection: CONNECT tunnels to these hosts are terminated and their requests recorded.
@@ -715,8 +718,18 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
                 upstream_ca: i.upstream_ca.map(&resolve),
             }
         });
+        if e.proxy_protocol.as_ref().is_some_and(|p| p.from.is_empty()) {
+            check.issue(
+                "egress.proxy_protocol.from",
+                "name the networks of the load balancers that send the header",
+            );
+        }
         EgressConfig {
             inspect,
+            proxy_protocol_from: e
+                .proxy_protocol
+                .map(|p| p.from.into_iter().map(|n| n.trunc()).collect())
+                .unwrap_or_default(),
             listen: e.listen.unwrap_or(DEFAULT_EGRESS),
             sources: e
                 .sources

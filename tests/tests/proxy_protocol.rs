@@ -148,3 +148,48 @@ clients:
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn on_egress_the_named_caller_is_the_source_service() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  proxy_protocol: {{ from: [127.0.0.2/32] }}
+  sources:
+    - {{ cidr: 198.51.100.0/24, service: billing }}
+    - {{ cidr: 127.0.0.0/8, service: balancer }}
+enclave:
+  rules: [ {{ cidrs: [127.0.0.1/32], ports: [{}] }} ]
+",
+        up.addr.port()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let req = |path: &str| {
+        format!(
+            "GET http://{}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            up.addr, up.addr
+        )
+    };
+    let mut bytes = b"PROXY TCP4 198.51.100.5 127.0.0.1 40000 3128\r\n".to_vec();
+    bytes.extend(req("/named").as_bytes());
+    let out = send_from("127.0.0.2", e, &bytes).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let out = send_from("127.0.0.2", e, req("/bare").as_bytes()).await;
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    let call = eventually("the egress record", || async {
+        let page = px.admin_json("/api/calls?direction=egress&limit=100").await;
+        page["calls"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["path"] == "/named").cloned())
+    })
+    .await;
+    assert_eq!(call["source"], "billing", "{call}");
+    assert_eq!(call["source_addr"], "198.51.100.5:40000", "{call}");
+    assert_eq!(up.paths(), ["/named"]);
+}

@@ -73,6 +73,7 @@ pub(crate) struct EgressFile {
     #[serde(default)]
     pub identities: Vec<IdentityFile>,
     pub inspect: Option<InspectFile>,
+    pub proxy_protocol: Option<ProxyProtocolFile>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -68,6 +68,7 @@ pub(super) async fn inbound(
                 budget,
                 shared.clone(),
                 shutdown.clone(),
+                Stack::Inbound,
             ));
             continue;
         }
@@ -76,18 +77,25 @@ pub(super) async fn inbound(
     }
 }
 
-/// A connection from a network of `inbound.proxy_protocol.from`: its PROXY header names the
-/// client, or the connection is closed.
+/// A connection from a network of `proxy_protocol.from` of its listener: its PROXY header
+/// names the client, or the connection is closed.
 async fn behind_balancer(
     mut stream: TcpStream,
     peer: std::net::SocketAddr,
     budget: Duration,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    stack: Stack,
 ) {
     use crate::server::proxy_protocol::read_header;
     match tokio::time::timeout(budget, read_header(&mut stream)).await {
-        Ok(Ok(client)) => admit_inbound(stream, client.unwrap_or(peer), &shared, &shutdown),
+        Ok(Ok(client)) => {
+            let client = client.unwrap_or(peer);
+            match stack {
+                Stack::Inbound => admit_inbound(stream, client, &shared, &shutdown),
+                Stack::Egress => admit_egress(stream, client, &shared, &shutdown),
+            }
+        }
         Ok(Err(why)) => {
             tracing::debug!(%peer, %why, "PROXY header refused");
         }
@@ -155,28 +163,60 @@ pub(super) async fn egress(
     mut shutdown: watch::Receiver<bool>,
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
-        let ticket = shared.egress_conns.open();
         let active = shared.active();
-        let limits = active.config.limits;
-        let idle = active
+        let from = active
+            .config
             .egress
             .as_ref()
-            .map_or(limits.idle_timeout, |e| e.idle_timeout);
-        let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+            .map_or(&[][..], |e| &e.proxy_protocol_from[..]);
+        let peer_ip = sightline_policy::effective_ip(peer.ip());
+        if from.iter().any(|n| n.contains(&peer_ip)) {
+            let budget = active.config.limits.header_read_timeout;
+            drop(active);
+            tokio::spawn(behind_balancer(
+                stream,
+                peer,
+                budget,
+                shared.clone(),
+                shutdown.clone(),
+                Stack::Egress,
+            ));
+            continue;
+        }
         drop(active);
-        let activity = Arc::new(ConnActivity::tracked(ticket));
-        let limits = conn_limits(&limits, idle);
-        tokio::spawn(serve_conn(
-            stream,
-            peer,
-            tls,
-            (activity, Default::default()),
-            shared.clone(),
-            limits,
-            shutdown.clone(),
-            Stack::Egress,
-        ));
+        admit_egress(stream, peer, &shared, &shutdown);
     }
+}
+
+/// Admits an egress connection from `peer` (the caller, as the socket or a PROXY header names
+/// it).
+fn admit_egress(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let ticket = shared.egress_conns.open();
+    let active = shared.active();
+    let limits = active.config.limits;
+    let idle = active
+        .egress
+        .as_ref()
+        .map_or(limits.idle_timeout, |e| e.idle_timeout);
+    let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+    drop(active);
+    let activity = Arc::new(ConnActivity::tracked(ticket));
+    let limits = conn_limits(&limits, idle);
+    tokio::spawn(serve_conn(
+        stream,
+        peer,
+        tls,
+        (activity, Default::default()),
+        shared.clone(),
+        limits,
+        shutdown.clone(),
+        Stack::Egress,
+    ));
 }
 
 /// One accepted connection: TLS first when the listener has it (the handshake gets the

@@ -519,7 +519,11 @@ fn begin_record(
         error: None,
         bytes_in: 0,
         bytes_out: 0,
-        protocol: Protocol::H1,
+        protocol: if req.version() == Version::HTTP_2 {
+            Protocol::H2
+        } else {
+            Protocol::H1
+        },
         tls: conn.tls,
         decision: Decision::Allowed,
         reason: String::new(),

@@ -438,3 +438,30 @@ enclave:
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn http2_clients_of_the_egress_listener_are_recorded_as_h2() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:\n  listen: 127.0.0.1:0\nenclave:\n  rules: [ {{ cidrs: [127.0.0.1/32], ports: [{}] }} ]\n",
+        up.addr.port()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/over-h2", up.addr))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let _ = resp.into_body().collect().await.unwrap();
+    let call = record(&px, "GET", "/over-h2").await;
+    assert_eq!(call["protocol"], "h2", "{call}");
+}

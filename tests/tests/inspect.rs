@@ -465,3 +465,19 @@ async fn http2_clients_of_the_egress_listener_are_recorded_as_h2() {
     let call = record(&px, "GET", "/over-h2").await;
     assert_eq!(call["protocol"], "h2", "{call}");
 }
+
+#[tokio::test]
+async fn a_destination_closing_its_connection_does_not_end_the_tunnel() {
+    let s = setup("redial").await;
+    let port = s.partner.addr.port();
+    let urls = vec![
+        format!("https://partner.test:{port}/close"),
+        format!("https://partner.test:{port}/v1/after-close"),
+    ];
+    let out = curl(s.egress, Some(&s.ca), &["--http1.1"], &urls).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("502 "), "{out}");
+    // Same tunnel (no new connection by curl); Sightline dialed the destination again.
+    assert_eq!(lines[1], "200 1.1 0", "{out}");
+    assert_eq!(record(&s.px, "GET", "/v1/after-close").await["status"], 200);
+}

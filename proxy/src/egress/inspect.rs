@@ -482,9 +482,11 @@ async fn forward(
             parts.version = Version::HTTP_11;
             let req = Request::from_parts(parts, body);
             let mut send = send.lock().await;
-            send.ready()
-                .await
-                .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+            if send.ready().await.is_err() {
+                // The destination closed its connection (after a response, or on an error):
+                // a new one to the same, already checked, address.
+                *send = redial_h1(rt, inner).await?;
+            }
             tokio::time::timeout(timeout, send.send_request(req)).await
         }
     };
@@ -497,6 +499,27 @@ async fn forward(
         rec.upstream_latency = Some(elapsed);
     }
     Ok(resp)
+}
+
+/// A new HTTP/1.1 connection to the tunnel's dialed address, verified as the first one was.
+async fn redial_h1(
+    rt: &EgressRuntime,
+    inner: &Inner,
+) -> Result<hyper::client::conn::http1::SendRequest<CountingBody>, ProxyError> {
+    let (Some(inspector), Host::Name(name)) = (rt.inspector.as_ref(), &inner.host) else {
+        return Err(ProxyError::Upstream(
+            "the destination closed the connection".into(),
+        ));
+    };
+    let stream = super::dial(inner.addr, rt.connect_timeout).await?;
+    let h1 = [ALPN_H1.to_vec()];
+    let (tls, _) = connect_upstream(inspector, name, stream, &h1, rt.connect_timeout)
+        .await
+        .map_err(ProxyError::UpstreamTls)?;
+    match handshake(tls, None).await.map_err(ProxyError::Upstream)? {
+        Sender::H1(send) => Ok(send.into_inner()),
+        Sender::H2(_) => Err(ProxyError::Upstream("unexpected HTTP/2".into())),
+    }
 }
 
 /// A certificate resolver that always answers with one leaf.

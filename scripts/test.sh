@@ -15,6 +15,9 @@ packages+=(chromium)
 # iproute2 brings up loopback in the network namespaces of the egress metadata tests (unshare is
 # in util-linux, always installed).
 packages+=(iproute2)
+# The inspection tests drive curl (HTTP/1.1 and HTTP/2 through the egress proxy) and Python's
+# urllib as clients of inspected tunnels.
+packages+=(curl python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -20,6 +20,9 @@ packages+=(podman runc python3-venv)
 packages+=(iproute2)
 # systemd-analyze verifies the systemd unit; wrk drives the load across a SIGTERM drain.
 packages+=(systemd wrk)
+# The inspection tests drive curl (HTTP/1.1 and HTTP/2 through the egress proxy) and Python's
+# urllib as clients of inspected tunnels.
+packages+=(curl python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

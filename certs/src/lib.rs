@@ -7,11 +7,13 @@
 mod config;
 mod dev;
 mod identity;
+mod mint;
 mod pem;
 
 pub use config::{client_config, server_config, ClientAuth, ALPN_H1, ALPN_H2};
 pub use dev::{DevCa, DevMaterial, IssuedCert};
 pub use identity::peer_identity;
+pub use mint::{InspectCa, LeafCache, LEAF_CACHE, LEAF_REUSE};
 pub use pem::{load_certs, load_key};
 pub use rustls;
 

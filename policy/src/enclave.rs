@@ -20,6 +20,7 @@ use crate::decision::{Decision, Verdict};
 use crate::host::Host;
 use crate::metadata::metadata_endpoint;
 use crate::network::Network;
+use crate::request::RequestLine;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -100,14 +101,28 @@ impl Enclave {
         self.networks.iter().any(|n| n.contains(ip))
     }
 
-    /// Decides a call from `source_service` to `host` (as the caller asked for it) that will be
-    /// dialed at `ip`:`port` (the resolved address; check what you dial).
+    /// Decides a connection from `source_service` to `host` (as the caller asked for it) that
+    /// will be dialed at `ip`:`port` (the resolved address; check what you dial). Request rules
+    /// (with methods or paths) are not judged here.
     pub fn decide(
         &self,
         source_service: Option<&str>,
         host: &Host,
         ip: IpAddr,
         port: u16,
+    ) -> EgressVerdict {
+        self.decide_request(source_service, host, ip, port, None)
+    }
+
+    /// [`Enclave::decide`] for one request carried to that destination: request rules are
+    /// judged too, in their place in the list. `None` judges the connection alone.
+    pub fn decide_request(
+        &self,
+        source_service: Option<&str>,
+        host: &Host,
+        ip: IpAddr,
+        port: u16,
+        request: Option<RequestLine<'_>>,
     ) -> EgressVerdict {
         let inside = self.is_inside(ip);
         let verdict = |decision, reason: String, rule, cause| EgressVerdict {
@@ -121,12 +136,12 @@ impl Enclave {
             let reason = "destination is Sightline's own listener".to_owned();
             return verdict(Decision::Blocked, reason, None, Cause::OwnListener);
         }
-        let refusal = self.special_refusal(source_service, ip, port);
+        let refusal = self.special_refusal(source_service, ip, port, request);
         let matched = self
             .rules
             .iter()
             .enumerate()
-            .find(|(_, rule)| rule.matches(source_service, host, ip, port));
+            .find(|(_, rule)| rule.matches(source_service, host, ip, port, request));
         match (matched, refusal) {
             (Some((i, rule)), refusal) if rule.action == RuleAction::Deny => {
                 let decision = rule.mode.unwrap_or(self.mode).objection();
@@ -189,7 +204,13 @@ impl Enclave {
     }
 
     /// The refusal for a metadata endpoint or special-purpose address that nothing names.
-    fn special_refusal(&self, source: Option<&str>, ip: IpAddr, port: u16) -> Option<Refusal> {
+    fn special_refusal(
+        &self,
+        source: Option<&str>,
+        ip: IpAddr,
+        port: u16,
+        request: Option<RequestLine<'_>>,
+    ) -> Option<Refusal> {
         let eff = effective_ip(ip);
         let carried = if eff == ip {
             String::new()
@@ -198,7 +219,7 @@ impl Enclave {
         };
         // Before the classes: some endpoints sit in public or report-only ranges.
         if let Some(endpoint) = metadata_endpoint(ip) {
-            if self.names_exactly(source, eff, port) {
+            if self.names_exactly(source, eff, port, request) {
                 return None;
             }
             let reason = format!(
@@ -217,7 +238,7 @@ impl Enclave {
             return None;
         }
         // No range would be a bug in the table; refuse rather than open.
-        if special_range(ip).is_some_and(|range| self.names(source, eff, port, range)) {
+        if special_range(ip).is_some_and(|range| self.names(source, eff, port, range, request)) {
             return None;
         }
         let decision = match class {
@@ -238,10 +259,16 @@ impl Enclave {
 
     /// Whether the CIDR of an allow rule that fits this source and port is exactly `eff` (a
     /// `/32` or `/128`): the only way to open a metadata endpoint.
-    fn names_exactly(&self, source: Option<&str>, eff: IpAddr, port: u16) -> bool {
+    fn names_exactly(
+        &self,
+        source: Option<&str>,
+        eff: IpAddr,
+        port: u16,
+        request: Option<RequestLine<'_>>,
+    ) -> bool {
         self.rules.iter().any(|rule| {
             rule.action == RuleAction::Allow
-                && rule.admits(source, port)
+                && rule.admits(source, port, request)
                 && rule
                     .cidrs
                     .iter()
@@ -251,7 +278,14 @@ impl Enclave {
 
     /// Whether an enclave network, or the CIDR of an allow rule that fits this source and port,
     /// contains `eff` and is at least as specific as the special `range` around it.
-    fn names(&self, source: Option<&str>, eff: IpAddr, port: u16, range: IpNet) -> bool {
+    fn names(
+        &self,
+        source: Option<&str>,
+        eff: IpAddr,
+        port: u16,
+        range: IpNet,
+        request: Option<RequestLine<'_>>,
+    ) -> bool {
         let specific = |net: &IpNet| net.prefix_len() >= range.prefix_len();
         let by_network = self
             .networks
@@ -259,7 +293,7 @@ impl Enclave {
             .any(|n| n.contains(eff) && specific(&n.net));
         let by_rule = self.rules.iter().any(|rule| {
             rule.action == RuleAction::Allow
-                && rule.admits(source, port)
+                && rule.admits(source, port, request)
                 && rule
                     .cidrs
                     .iter()

@@ -11,6 +11,7 @@ mod enclave;
 mod host;
 mod metadata;
 mod network;
+mod request;
 
 pub use address::{classify, effective_ip, special_range, AddressClass};
 pub use decision::{Decision, Verdict};
@@ -18,3 +19,4 @@ pub use enclave::{Cause, EgressRule, EgressVerdict, Enclave, Mode, RuleAction};
 pub use host::{parse_authority, parse_host, parse_host_port, Host, HostError, HostPattern};
 pub use metadata::{metadata_endpoint, MetadataEndpoint, METADATA_ENDPOINTS};
 pub use network::{canonical, Network};
+pub use request::{canonical_segments, PathPattern, PathPatternError, RequestLine};

@@ -117,6 +117,24 @@ pub struct EgressConfig {
     pub tls: Option<InboundTls>,
     /// Client-certificate identities (URI or DNS SAN) and the service each one is.
     pub identities: BTreeMap<String, String>,
+    /// TLS inspection of listed destinations.
+    pub inspect: Option<InspectConfig>,
+    /// Peers that must open each connection with a PROXY protocol header naming the caller
+    /// (`egress.proxy_protocol.from`); empty when off.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
+}
+
+/// TLS inspection: CONNECT tunnels to these hosts are terminated and their requests recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InspectConfig {
+    /// The CA certificate that signs the leaves clients see.
+    pub ca_cert: PathBuf,
+    /// Its private key (readable by its owner only).
+    pub ca_key: PathBuf,
+    /// Destinations inspected, matched against the CONNECT host.
+    pub hosts: Vec<sightline_policy::HostPattern>,
+    /// CA(s) trusted for destinations' certificates; `None` for the system's roots.
+    pub upstream_ca: Option<PathBuf>,
 }
 
 /// Name resolution for egress.
@@ -221,6 +239,9 @@ pub struct InboundConfig {
     pub paths: PathRules,
     /// Routes, tried most specific first (exact host before wildcard before any; longer prefix first).
     pub routes: Vec<Route>,
+    /// Peers that must open each connection with a PROXY protocol header naming the client
+    /// (`inbound.proxy_protocol.from`); empty when off.
+    pub proxy_protocol_from: Vec<ipnet::IpNet>,
 }
 
 /// How request paths are canonicalised: the one form routing, the client protections, route
@@ -916,7 +937,36 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             }
             credentials.insert(c.service, token);
         }
+        let inspect = e.inspect.map(|i| {
+            let mut hosts = Vec::new();
+            for (j, h) in i.hosts.iter().enumerate() {
+                match h.parse::<sightline_policy::HostPattern>() {
+                    Ok(p) => hosts.push(p),
+                    Err(err) => check.issue(
+                        &format!("egress.inspect.hosts[{j}]"),
+                        format!("invalid host pattern {h:?}: {err}"),
+                    ),
+                }
+            }
+            InspectConfig {
+                ca_cert: resolve(i.ca.cert),
+                ca_key: resolve(i.ca.key),
+                hosts,
+                upstream_ca: i.upstream_ca.map(&resolve),
+            }
+        });
+        if e.proxy_protocol.as_ref().is_some_and(|p| p.from.is_empty()) {
+            check.issue(
+                "egress.proxy_protocol.from",
+                "name the networks of the load balancers that send the header",
+            );
+        }
         EgressConfig {
+            inspect,
+            proxy_protocol_from: e
+                .proxy_protocol
+                .map(|p| p.from.into_iter().map(|n| n.trunc()).collect())
+                .unwrap_or_default(),
             listen: e.listen.unwrap_or(DEFAULT_EGRESS),
             sources: e
                 .sources
@@ -1002,11 +1052,31 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         if r.ports.contains(&0) {
             check.issue(&format!("enclave.rules[{i}].ports"), "ports are 1 to 65535");
         }
+        for (j, m) in r.methods.iter().enumerate() {
+            if http::Method::from_bytes(m.as_bytes()).is_err() || m.is_empty() {
+                check.issue(
+                    &format!("enclave.rules[{i}].methods[{j}]"),
+                    format!("invalid method {m:?}"),
+                );
+            }
+        }
+        let mut paths = Vec::new();
+        for (j, p) in r.paths.iter().enumerate() {
+            match p.parse::<sightline_policy::PathPattern>() {
+                Ok(p) => paths.push(p),
+                Err(e) => check.issue(
+                    &format!("enclave.rules[{i}].paths[{j}]"),
+                    format!("invalid path pattern {p:?}: {e}"),
+                ),
+            }
+        }
         rules.push(sightline_policy::EgressRule {
             service: r.service,
             hosts: patterns,
             cidrs: r.cidrs.into_iter().map(|c| c.trunc()).collect(),
             ports: r.ports,
+            methods: r.methods,
+            paths,
             action: match r.action {
                 file::ActionFile::Allow => sightline_policy::RuleAction::Allow,
                 file::ActionFile::Deny => sightline_policy::RuleAction::Deny,
@@ -1071,11 +1141,27 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
             Some(file::EscapedSlashesFile::Keep) => EscapedSlashes::Keep,
         },
     };
+    if raw
+        .inbound
+        .proxy_protocol
+        .as_ref()
+        .is_some_and(|p| p.from.is_empty())
+    {
+        check.issue(
+            "inbound.proxy_protocol.from",
+            "name the networks of the load balancers that send the header",
+        );
+    }
     let mut inbound = InboundConfig {
         listen: raw.inbound.listen.unwrap_or(defaults::INBOUND),
         tls,
         paths,
         routes,
+        proxy_protocol_from: raw
+            .inbound
+            .proxy_protocol
+            .map(|p| p.from.into_iter().map(|n| n.trunc()).collect())
+            .unwrap_or_default(),
     };
     // Most specific first: exact hosts, then suffixes (longest first), then any; longer prefixes first.
     inbound.routes.sort_by(|a, b| {

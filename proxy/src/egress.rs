@@ -6,11 +6,14 @@
 //! 4. every resolved address is checked against the enclave policy ([`check`]);
 //! 5. a refused call gets 403 (the rule and reason, no address) and is recorded as blocked (with
 //!    the address); an allowed one dials exactly the address that was checked — a forward
-//!    request ([`forward`]) or a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's
-//!    server name before passing the client's bytes on);
+//!    request ([`forward`], judged with the request rules too), a CONNECT tunnel ([`tunnel`],
+//!    which reads the TLS ClientHello's server name before passing the client's bytes on), or,
+//!    for a host listed in `egress.inspect.hosts`, an inspected tunnel ([`inspect`]: TLS
+//!    terminated with a leaf from the inspection CA, each request inside judged and recorded);
 //! 6. the record is finished when the response body or the tunnel ends.
 
 pub mod identity;
+pub mod inspect;
 pub mod resolve;
 pub mod sni;
 mod tunnel;
@@ -64,6 +67,8 @@ pub struct EgressRuntime {
     /// Time from a tunnel client's first byte for its TLS ClientHello to be whole
     /// (`limits.header_read_timeout`).
     pub hello_timeout: Duration,
+    /// TLS inspection of listed destinations, when configured.
+    pub inspector: Option<inspect::Inspector>,
 }
 
 impl std::fmt::Debug for EgressRuntime {
@@ -87,6 +92,7 @@ impl EgressRuntime {
         own: &[SocketAddr],
         counters: &Counters,
         tls: Option<tokio_rustls::TlsAcceptor>,
+        inspector: Option<inspect::Inspector>,
     ) -> Self {
         let mut sources: Vec<(ipnet::IpNet, Arc<str>)> = egress
             .sources
@@ -129,6 +135,7 @@ impl EgressRuntime {
             request_timeout: config.limits.request_timeout,
             body_idle_timeout: config.limits.body_idle_timeout,
             hello_timeout: config.limits.header_read_timeout,
+            inspector,
         }
     }
 
@@ -176,6 +183,26 @@ pub async fn handle(
         .instrument(span)
         .await
     {
+        Ok(Outcome::Inspect(upgrade, stream, host, addr)) => {
+            tokio::spawn(inspect::serve(inspect::Tunnel {
+                upgrade,
+                stream,
+                host,
+                addr,
+                guard,
+                trace,
+                active: active.clone(),
+                recorder: shared.recorder.clone(),
+            }));
+            let mut resp = Response::new(RecordedBody::new(
+                ResponseBody::Local(Default::default()),
+                None,
+            ));
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-request-id", v);
+            }
+            resp
+        }
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             crate::inbound::finish_response_headers(
@@ -236,6 +263,7 @@ fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Resp
 enum Outcome {
     Response(Response<Incoming>),
     Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
+    Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
 }
 
 async fn proxy(
@@ -279,7 +307,13 @@ async fn proxy(
         .resolve(&host)
         .await
         .map_err(|e| ProxyError::Resolve(e.to_string()))?;
-    let ip = check(rt, service.as_deref(), &host, &ips, port, guard)?;
+    // A forward request is judged with the request rules too; a CONNECT on its own (request
+    // rules are judged per request inside an inspected tunnel).
+    let line = (!connect).then(|| sightline_policy::RequestLine {
+        method: req.method().as_str(),
+        path: req.uri().path(),
+    });
+    let ip = check(rt, service.as_deref(), &host, &ips, port, line, guard)?;
     let addr = SocketAddr::new(ip, port);
     if let Some(rec) = guard.rec() {
         rec.upstream = Some(Arc::from(addr.to_string()));
@@ -292,6 +326,9 @@ async fn proxy(
             rec.status = Some(200);
         }
         let upgrade = hyper::upgrade::on(&mut req);
+        if rt.inspector.as_ref().is_some_and(|i| i.covers(&host)) {
+            return Ok(Outcome::Inspect(upgrade, stream, host, addr));
+        }
         return Ok(Outcome::Tunnel(upgrade, stream, host));
     }
     let resp = forward(
@@ -317,6 +354,7 @@ fn check(
     host: &Host,
     ips: &[IpAddr],
     port: u16,
+    request: Option<sightline_policy::RequestLine<'_>>,
     guard: &mut CallGuard,
 ) -> Result<IpAddr, ProxyError> {
     let mut reported: Option<String> = None;
@@ -328,7 +366,7 @@ fn check(
             let public = "destination is Sightline's own listener".to_owned();
             Some((rt.enclave.is_inside(*ip), detail, public))
         } else {
-            let v = rt.enclave.decide(service, host, *ip, port);
+            let v = rt.enclave.decide_request(service, host, *ip, port, request);
             inside &= v.inside;
             match v.decision {
                 Decision::Blocked | Decision::Limited => {
@@ -490,7 +528,11 @@ fn begin_record(
         error: None,
         bytes_in: 0,
         bytes_out: 0,
-        protocol: Protocol::H1,
+        protocol: if req.version() == Version::HTTP_2 {
+            Protocol::H2
+        } else {
+            Protocol::H1
+        },
         tls: conn.tls,
         decision: Decision::Allowed,
         reason: String::new(),

@@ -68,6 +68,10 @@ pub enum ProxyError {
     /// Egress: the enclave policy refused the destination.
     #[error("egress blocked: {0}")]
     EgressBlocked(String),
+    /// Egress: the destination's TLS certificate did not verify for the name asked for (or its
+    /// TLS handshake failed) in an inspected tunnel.
+    #[error("destination TLS failed: {0}")]
+    UpstreamTls(String),
     /// Egress: the destination name did not resolve.
     #[error("{0}")]
     Resolve(String),
@@ -88,7 +92,9 @@ impl ProxyError {
             ProxyError::NoHealthyUpstream(_) | ProxyError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ProxyError::UpstreamConnect(_) | ProxyError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamConnect(_)
+            | ProxyError::Upstream(_)
+            | ProxyError::UpstreamTls(_) => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamConnectTimeout(_) | ProxyError::UpstreamTimeout(_) => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -117,6 +123,7 @@ impl ProxyError {
             ProxyError::UpstreamTimeout(_) => "upstream_timeout",
             ProxyError::Upstream(_) => "upstream_failed",
             ProxyError::ClientTimeout(_) => "client_timeout",
+            ProxyError::UpstreamTls(_) => "upstream_tls",
             ProxyError::ProxyAuth(_) => "proxy_auth_required",
             ProxyError::EgressBlocked(_) => "egress_blocked",
             ProxyError::Resolve(_) => "dns_failed",
@@ -131,6 +138,7 @@ impl ProxyError {
             | ProxyError::UpstreamConnectTimeout(_)
             | ProxyError::UpstreamTimeout(_)
             | ProxyError::Upstream(_)
+            | ProxyError::UpstreamTls(_)
             | ProxyError::Resolve(_) => Fault::Upstream,
             ProxyError::BadRequest(_)
             | ProxyError::HeadersTooLarge(_)
@@ -248,6 +256,7 @@ mod tests {
             (ProxyError::HeadersTooLarge(1), 431),
             (ProxyError::UpstreamConnect("refused".into()), 502),
             (ProxyError::Upstream("reset".into()), 502),
+            (ProxyError::UpstreamTls("unknown issuer".into()), 502),
             (ProxyError::NoHealthyUpstream("s".into()), 503),
             (ProxyError::ShuttingDown, 503),
             (ProxyError::UpstreamConnectTimeout(d), 504),

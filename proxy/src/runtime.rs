@@ -89,6 +89,16 @@ impl Active {
             config.egress.as_ref().and_then(|e| e.tls.as_ref()),
             "egress.tls",
         );
+        let inspector = match config.egress.as_ref().and_then(|e| e.inspect.as_ref()) {
+            None => None,
+            Some(i) => match crate::egress::inspect::Inspector::load(i) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    issues.push(src.issue("egress.inspect", e.to_string()));
+                    None
+                }
+            },
+        };
         let mut pools = BTreeMap::new();
         for (name, svc) in &config.services {
             let c = counters.service(Direction::Inbound, name);
@@ -108,10 +118,9 @@ impl Active {
             return Err(ConfigError { issues });
         }
         let router = Router::new(&config.inbound.routes, |s| pools.get(s).cloned());
-        let egress = config
-            .egress
-            .as_ref()
-            .map(|e| crate::egress::EgressRuntime::build(&config, e, own, counters, egress_tls));
+        let egress = config.egress.as_ref().map(|e| {
+            crate::egress::EgressRuntime::build(&config, e, own, counters, egress_tls, inspector)
+        });
         Ok(Active {
             openapi,
             egress,

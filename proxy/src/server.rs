@@ -2,6 +2,7 @@
 //! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
 
 mod conn;
+pub mod proxy_protocol;
 mod relay;
 mod sniff;
 mod stall;

@@ -3,6 +3,7 @@
 use crate::address::effective_ip;
 use crate::decision::Decision;
 use crate::host::{Host, HostPattern};
+use crate::request::{PathPattern, RequestLine};
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -65,6 +66,10 @@ pub struct EgressRule {
     pub cidrs: Vec<IpNet>,
     /// Destination ports; empty for any port.
     pub ports: Vec<u16>,
+    /// Request methods; empty for any. With `paths`, makes this a request rule.
+    pub methods: Vec<String>,
+    /// Request path patterns; empty for any. With `methods`, makes this a request rule.
+    pub paths: Vec<PathPattern>,
     /// Allow or deny.
     pub action: RuleAction,
     /// Overrides the enclave's mode for this rule.
@@ -72,11 +77,20 @@ pub struct EgressRule {
 }
 
 impl EgressRule {
-    /// Whether this rule covers a call from `source` to `host` (as asked) dialed at `ip`:`port`.
+    /// Whether this rule covers a call from `source` to `host` (as asked) dialed at `ip`:`port`,
+    /// carrying `request` (`None` for a connection: a CONNECT tunnel before any request).
     /// Hosts OR CIDRs must cover the destination; a rule with neither covers every destination.
-    /// CIDRs are matched against [`effective_ip`] of `ip`.
-    pub fn matches(&self, source: Option<&str>, host: &Host, ip: IpAddr, port: u16) -> bool {
-        if !self.admits(source, port) {
+    /// CIDRs are matched against [`effective_ip`] of `ip`. A request rule never covers a
+    /// connection.
+    pub fn matches(
+        &self,
+        source: Option<&str>,
+        host: &Host,
+        ip: IpAddr,
+        port: u16,
+        request: Option<RequestLine<'_>>,
+    ) -> bool {
+        if !self.admits(source, port, request) {
             return false;
         }
         if self.hosts.is_empty() && self.cidrs.is_empty() {
@@ -86,12 +100,33 @@ impl EgressRule {
         self.hosts.iter().any(|p| p.matches(host)) || self.cidrs.iter().any(|net| net.contains(&ip))
     }
 
-    /// Whether the source and port fit, whatever the destination.
-    pub(crate) fn admits(&self, source: Option<&str>, port: u16) -> bool {
+    /// Whether the source, port and request fit, whatever the destination.
+    pub(crate) fn admits(
+        &self,
+        source: Option<&str>,
+        port: u16,
+        request: Option<RequestLine<'_>>,
+    ) -> bool {
         let service_fits = match &self.service {
             None => true,
             Some(service) => source == Some(service.as_str()),
         };
-        service_fits && (self.ports.is_empty() || self.ports.contains(&port))
+        service_fits
+            && (self.ports.is_empty() || self.ports.contains(&port))
+            && self.fits_request(request)
+    }
+
+    /// Whether this rule is judged on requests only (it names methods or paths).
+    pub fn is_request_rule(&self) -> bool {
+        !self.methods.is_empty() || !self.paths.is_empty()
+    }
+
+    fn fits_request(&self, request: Option<RequestLine<'_>>) -> bool {
+        if !self.is_request_rule() {
+            return true;
+        }
+        let Some(req) = request else { return false };
+        (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method))
+            && (self.paths.is_empty() || self.paths.iter().any(|p| p.matches(req.path)))
     }
 }

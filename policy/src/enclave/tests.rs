@@ -13,6 +13,8 @@ fn rule(action: RuleAction) -> EgressRule {
         hosts: Vec::new(),
         cidrs: Vec::new(),
         ports: Vec::new(),
+        methods: Vec::new(),
+        paths: Vec::new(),
         action,
         mode: None,
     }
@@ -492,5 +494,86 @@ fn only_an_allow_rule_names_a_metadata_endpoint() {
         (got.decision, got.inside),
         (Blocked, true),
         "inside, yet blocked"
+    );
+}
+
+#[test]
+fn request_rules_judge_requests_and_never_the_connection() {
+    use crate::request::RequestLine;
+    let e = Enclave {
+        rules: vec![
+            EgressRule {
+                service: Some("app".into()),
+                cidrs: cidrs(&["203.0.113.0/24"]),
+                paths: vec!["/admin".parse().unwrap()],
+                ..rule(RuleAction::Deny)
+            },
+            EgressRule {
+                service: Some("app".into()),
+                methods: vec!["DELETE".into()],
+                ..rule(RuleAction::Deny)
+            },
+            EgressRule {
+                service: Some("app".into()),
+                methods: vec!["POST".into()],
+                paths: vec!["/v1/charges".parse().unwrap()],
+                mode: Some(Mode::Report),
+                ..rule(RuleAction::Deny)
+            },
+            EgressRule {
+                service: Some("app".into()),
+                cidrs: cidrs(&["203.0.113.0/24"]),
+                ..rule(RuleAction::Allow)
+            },
+        ],
+        ..Enclave::default()
+    };
+    let host = Host::Name("api.partner.example".into());
+    let ip: IpAddr = "203.0.113.7".parse().unwrap();
+    let req = |method, path| Some(RequestLine { method, path });
+    let cases: &[(Option<RequestLine<'_>>, Decision, Option<usize>)] = &[
+        // The CONNECT: request rules are skipped, the allow rule decides.
+        (None, Decision::Allowed, Some(3)),
+        (req("GET", "/v1/orders/42"), Decision::Allowed, Some(3)),
+        (req("GET", "/admin/users"), Decision::Blocked, Some(0)),
+        (req("GET", "/%61dmin/users"), Decision::Blocked, Some(0)),
+        (req("GET", "/v1/../admin"), Decision::Blocked, Some(0)),
+        (req("GET", "/administrator"), Decision::Allowed, Some(3)),
+        (req("DELETE", "/v1/orders/42"), Decision::Blocked, Some(1)),
+        (req("delete", "/v1/orders/42"), Decision::Allowed, Some(3)),
+        (req("POST", "/v1/charges"), Decision::Reported, Some(2)),
+        (req("GET", "/v1/charges"), Decision::Allowed, Some(3)),
+    ];
+    for (r, want, rule) in cases {
+        let v = e.decide_request(Some("app"), &host, ip, 443, *r);
+        assert_eq!((v.decision, v.rule), (*want, *rule), "{r:?}");
+    }
+    // Another source: no rule applies to it, outside the enclave.
+    let v = e.decide_request(Some("web"), &host, ip, 443, req("GET", "/admin"));
+    assert_eq!(v.decision, Decision::Blocked);
+    assert_eq!(v.rule, None);
+}
+
+#[test]
+fn a_request_allow_rule_opens_no_special_address_for_the_connection() {
+    use crate::request::RequestLine;
+    let e = Enclave {
+        rules: vec![EgressRule {
+            cidrs: cidrs(&["10.1.2.3/32"]),
+            paths: vec!["/public".parse().unwrap()],
+            ..rule(RuleAction::Allow)
+        }],
+        ..Enclave::default()
+    };
+    let host = Host::Name("svc.internal".into());
+    let ip: IpAddr = "10.1.2.3".parse().unwrap();
+    assert_eq!(e.decide(None, &host, ip, 80).decision, Decision::Blocked);
+    let public = Some(RequestLine {
+        method: "GET",
+        path: "/public/x",
+    });
+    assert_eq!(
+        e.decide_request(None, &host, ip, 80, public).decision,
+        Decision::Allowed
     );
 }

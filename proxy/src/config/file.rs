@@ -73,6 +73,27 @@ pub(crate) struct EgressFile {
     pub tls: Option<InboundTlsFile>,
     #[serde(default)]
     pub identities: Vec<IdentityFile>,
+    pub inspect: Option<InspectFile>,
+    pub proxy_protocol: Option<ProxyProtocolFile>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "{ ca: { cert: FILE, key: FILE }, hosts: [PATTERN, ...], upstream_ca: FILE }"
+)]
+pub(crate) struct InspectFile {
+    pub ca: CaPairFile,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    pub upstream_ca: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "{ cert: FILE, key: FILE }")]
+pub(crate) struct CaPairFile {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -180,6 +201,10 @@ pub(crate) struct RuleFile {
     #[serde(default)]
     pub ports: Vec<u16>,
     #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
     pub action: ActionFile,
     pub mode: Option<ModeFile>,
 }
@@ -203,6 +228,7 @@ pub(crate) struct AdminFile {
 pub(crate) struct InboundFile {
     pub listen: Option<SocketAddr>,
     pub tls: Option<InboundTlsFile>,
+    pub proxy_protocol: Option<ProxyProtocolFile>,
     #[serde(default)]
     pub paths: PathsFile,
     #[serde(default)]
@@ -234,6 +260,16 @@ pub(crate) enum EscapedSlashesFile {
     Reject,
     Decode,
     Keep,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as { from: [10.0.0.0/24] } (the networks of the load balancers)"
+)]
+pub(crate) struct ProxyProtocolFile {
+    #[schemars(with = "Vec<String>")]
+    pub from: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

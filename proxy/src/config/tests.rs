@@ -376,3 +376,59 @@ fn secrets_are_read_from_files_next_to_the_config() {
     assert!(e.contains("is not set"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn inspection_request_rules_and_proxy_protocol_are_read_and_checked() {
+    let c = parse(
+        "version: 1
+inbound: { proxy_protocol: { from: [10.0.0.0/24] } }
+egress:
+  proxy_protocol: { from: [10.0.1.5/32] }
+  inspect:
+    ca: { cert: ca.pem, key: /keys/ca-key.pem }
+    hosts: [api.partner.example, \"*.saas.example\"]
+enclave:
+  rules:
+    - { service: payments, methods: [POST], paths: [/v1/charges, \"/v1/customers/{id}\"] }
+",
+    )
+    .unwrap();
+    let e = c.egress.as_ref().unwrap();
+    let i = e.inspect.as_ref().unwrap();
+    assert_eq!(i.ca_cert, Path::new("/etc/sightline/ca.pem"));
+    assert_eq!(i.ca_key, Path::new("/keys/ca-key.pem"));
+    assert_eq!(i.hosts.len(), 2);
+    assert_eq!(i.upstream_ca, None);
+    assert_eq!(e.proxy_protocol_from, ["10.0.1.5/32".parse().unwrap()]);
+    assert_eq!(
+        c.inbound.proxy_protocol_from,
+        ["10.0.0.0/24".parse().unwrap()]
+    );
+    let rule = &c.enclave.rules[0];
+    assert_eq!(rule.methods, ["POST"]);
+    assert!(rule.paths[1].matches("/v1/customers/cus_1/cards"));
+
+    let err = parse(
+        "version: 1
+inbound: { proxy_protocol: { from: [] } }
+egress:
+  inspect:
+    ca: { cert: ca.pem, key: ca-key.pem }
+    hosts: [\"10.0.0.1\"]
+enclave:
+  rules:
+    - { methods: [\"GE T\"], paths: [v1, \"/a{b}\"] }
+",
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+    for key in [
+        "inbound.proxy_protocol.from",
+        "egress.inspect.hosts[0]",
+        "enclave.rules[0].methods[0]",
+        "enclave.rules[0].paths[0]",
+        "enclave.rules[0].paths[1]",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+}

@@ -208,7 +208,7 @@ where
     }
 }
 
-fn note_sni(guard: &mut CallGuard, host: &Host, name: Option<String>) {
+pub(super) fn note_sni(guard: &mut CallGuard, host: &Host, name: Option<String>) {
     let Some(rec) = guard.rec() else { return };
     let Some(name) = name else { return };
     let differs = match host {

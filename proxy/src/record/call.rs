@@ -35,16 +35,19 @@ pub enum Protocol {
     Upgrade,
     /// A CONNECT tunnel through the egress proxy (any TCP, typically TLS).
     Tunnel,
+    /// One HTTP request inside an inspected CONNECT tunnel (TLS terminated by Sightline).
+    Inspected,
 }
 
 impl Protocol {
-    /// `h1`, `h2`, `upgrade`, `tunnel`.
+    /// `h1`, `h2`, `upgrade`, `tunnel`, `inspected`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::H1 => "h1",
             Protocol::H2 => "h2",
             Protocol::Upgrade => "upgrade",
             Protocol::Tunnel => "tunnel",
+            Protocol::Inspected => "inspected",
         }
     }
 }

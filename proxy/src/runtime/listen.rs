@@ -67,47 +67,105 @@ pub(super) async fn inbound(
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut stop).await {
         let active = shared.active();
-        // The client guard's accept phase: lists, banned addresses, per-address caps.
-        let flags = match shared.clients.accept(&active.config.clients, peer.ip()) {
-            crate::clients::Accept::Serve(flags) => flags,
-            crate::clients::Accept::Refuse(why) => {
-                tracing::debug!(%peer, protection = why.as_str(), "connection refused");
-                drop(stream);
-                continue;
-            }
-        };
-        let limits = active.config.limits;
-        let ticket = shared.inbound_conns.open();
-        if shared.inbound_conns.count() > limits.max_connections {
-            shared
-                .recorder
-                .counters()
-                .connections_rejected
-                .fetch_add(1, Relaxed);
-            drop(ticket);
-            drop(stream);
+        let from = &active.config.inbound.proxy_protocol_from;
+        let peer_ip = sightline_policy::effective_ip(peer.ip());
+        if from.iter().any(|n| n.contains(&peer_ip)) {
+            // The header is read in the connection's task, within the header-read budget; the
+            // client it names then goes through the same admission as a direct one.
+            let budget = active.config.limits.header_read_timeout;
+            drop(active);
+            tokio::spawn(behind_balancer(
+                stream,
+                peer,
+                budget,
+                shared.clone(),
+                shutdown.clone(),
+                Stack::Inbound,
+            ));
             continue;
         }
+        drop(active);
+        admit_inbound(stream, peer, &shared, &shutdown);
+    }
+}
+
+/// A connection from a network of `proxy_protocol.from` of its listener: its PROXY header
+/// names the client, or the connection is closed.
+async fn behind_balancer(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    budget: Duration,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    stack: Stack,
+) {
+    use crate::server::proxy_protocol::read_header;
+    match tokio::time::timeout(budget, read_header(&mut stream)).await {
+        Ok(Ok(client)) => {
+            let client = client.unwrap_or(peer);
+            match stack {
+                Stack::Inbound => admit_inbound(stream, client, &shared, &shutdown),
+                Stack::Egress => admit_egress(stream, client, &shared, &shutdown),
+            }
+        }
+        Ok(Err(why)) => {
+            tracing::debug!(%peer, %why, "PROXY header refused");
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no PROXY header within header_read_timeout");
+        }
+    }
+}
+
+/// Admits an inbound connection from `peer` (the client, as the socket or a PROXY header names
+/// it): the client guard, the connection cap, then serving.
+fn admit_inbound(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let active = shared.active();
+    // The client guard's accept phase: lists, banned addresses, per-address caps.
+    let flags = match shared.clients.accept(&active.config.clients, peer.ip()) {
+        crate::clients::Accept::Serve(flags) => flags,
+        crate::clients::Accept::Refuse(why) => {
+            tracing::debug!(%peer, protection = why.as_str(), "connection refused");
+            drop(stream);
+            return;
+        }
+    };
+    let limits = active.config.limits;
+    let ticket = shared.inbound_conns.open();
+    if shared.inbound_conns.count() > limits.max_connections {
         shared
             .recorder
             .counters()
-            .connections_accepted
+            .connections_rejected
             .fetch_add(1, Relaxed);
-        let tls = active.tls.clone();
-        drop(active);
-        let activity = Arc::new(ConnActivity::tracked(ticket));
-        let limits = conn_limits(&limits, limits.idle_timeout);
-        tokio::spawn(serve_conn(
-            stream,
-            peer,
-            tls,
-            (activity, flags),
-            shared.clone(),
-            limits,
-            shutdown.clone(),
-            Stack::Inbound,
-        ));
+        drop(ticket);
+        drop(stream);
+        return;
     }
+    shared
+        .recorder
+        .counters()
+        .connections_accepted
+        .fetch_add(1, Relaxed);
+    let tls = active.tls.clone();
+    drop(active);
+    let activity = Arc::new(ConnActivity::tracked(ticket));
+    let limits = conn_limits(&limits, limits.idle_timeout);
+    tokio::spawn(serve_conn(
+        stream,
+        peer,
+        tls,
+        (activity, flags),
+        shared.clone(),
+        limits,
+        shutdown.clone(),
+        Stack::Inbound,
+    ));
 }
 
 /// Accepts connections from services calling out, until shutdown.
@@ -120,43 +178,73 @@ pub(super) async fn egress(
     shutdown: watch::Receiver<bool>,
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut stop).await {
-        let ticket = shared.egress_conns.open();
         let active = shared.active();
-        let cap = active
+        let from = active
             .config
             .egress
             .as_ref()
-            .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
-        if shared.egress_conns.count() > cap {
-            shared
-                .recorder
-                .counters()
-                .egress_connections_rejected
-                .fetch_add(1, Relaxed);
-            drop(ticket);
-            drop(stream);
+            .map_or(&[][..], |e| &e.proxy_protocol_from[..]);
+        let peer_ip = sightline_policy::effective_ip(peer.ip());
+        if from.iter().any(|n| n.contains(&peer_ip)) {
+            let budget = active.config.limits.header_read_timeout;
+            drop(active);
+            tokio::spawn(behind_balancer(
+                stream,
+                peer,
+                budget,
+                shared.clone(),
+                shutdown.clone(),
+                Stack::Egress,
+            ));
             continue;
         }
-        let limits = active.config.limits;
-        let idle = active
-            .egress
-            .as_ref()
-            .map_or(limits.idle_timeout, |e| e.idle_timeout);
-        let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
         drop(active);
-        let activity = Arc::new(ConnActivity::tracked(ticket));
-        let limits = conn_limits(&limits, idle);
-        tokio::spawn(serve_conn(
-            stream,
-            peer,
-            tls,
-            (activity, Default::default()),
-            shared.clone(),
-            limits,
-            shutdown.clone(),
-            Stack::Egress,
-        ));
+        admit_egress(stream, peer, &shared, &shutdown);
     }
+}
+
+/// Admits an egress connection from `peer` (the caller, as the socket or a PROXY header names
+/// it).
+fn admit_egress(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let ticket = shared.egress_conns.open();
+    let active = shared.active();
+    let cap = active
+        .config
+        .egress
+        .as_ref()
+        .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
+    if shared.egress_conns.count() > cap {
+        shared
+            .recorder
+            .counters()
+            .egress_connections_rejected
+            .fetch_add(1, Relaxed);
+        return;
+    }
+    let limits = active.config.limits;
+    let idle = active
+        .egress
+        .as_ref()
+        .map_or(limits.idle_timeout, |e| e.idle_timeout);
+    let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+    drop(active);
+    let activity = Arc::new(ConnActivity::tracked(ticket));
+    let limits = conn_limits(&limits, idle);
+    tokio::spawn(serve_conn(
+        stream,
+        peer,
+        tls,
+        (activity, Default::default()),
+        shared.clone(),
+        limits,
+        shutdown.clone(),
+        Stack::Egress,
+    ));
 }
 
 /// One accepted connection: TLS first when the listener has it (the handshake gets the

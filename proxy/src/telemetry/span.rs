@@ -108,7 +108,7 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
             a.push(KeyValue::new("network.protocol.version", "1.1"));
         }
         Protocol::H2 => a.push(KeyValue::new("network.protocol.version", "2")),
-        Protocol::Tunnel => {}
+        Protocol::Tunnel | Protocol::Inspected => {}
     }
     let error_type = error_type(rec, kind.clone());
     if let Some(e) = &error_type {

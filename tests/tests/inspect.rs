@@ -1,0 +1,483 @@
+//! TLS inspection of listed egress destinations, through the real egress listener with curl as
+//! the client and real loopback TLS destinations: per-request records over HTTP/1.1 and HTTP/2,
+//! request rules inside the tunnel, destination verification, clients that do not trust the CA.
+
+use sightline_certs::DevMaterial;
+use sightline_tests::eventually::eventually;
+use sightline_tests::proxy::config;
+use sightline_tests::{TestProxy, TestUpstream, UpstreamKind};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+struct Setup {
+    px: TestProxy,
+    egress: SocketAddr,
+    /// The inspection CA clients trust.
+    ca: PathBuf,
+    partner: TestUpstream,
+    bad: TestUpstream,
+    dir: PathBuf,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+async fn setup(tag: &str) -> Setup {
+    let dir = std::env::temp_dir().join(format!("sightline-inspect-{tag}-{}", std::process::id()));
+    // Sightline's inspection CA, the destinations' CA, and an unrelated CA for `bad.test`.
+    let sl = DevMaterial::write(&dir.join("sl"), &["unused.test"]).unwrap();
+    let dest = DevMaterial::write(&dir.join("dest"), &["partner.test"]).unwrap();
+    let other = DevMaterial::write(&dir.join("other"), &["bad.test"]).unwrap();
+    let partner = TestUpstream::start(UpstreamKind::Tls {
+        cert: dest.server_cert.clone(),
+        key: dest.server_key.clone(),
+    })
+    .await;
+    let bad = TestUpstream::start(UpstreamKind::Tls {
+        cert: other.server_cert.clone(),
+        key: other.server_key.clone(),
+    })
+    .await;
+    let cfg = config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: app }} ]
+  inspect:
+    ca: {{ cert: \"{ca}\", key: \"{key}\" }}
+    hosts: [partner.test, \"*.bad.test\", bad.test]
+    upstream_ca: \"{dest_ca}\"
+dns:
+  hosts: {{ partner.test: [127.0.0.1], bad.test: [127.0.0.1] }}
+enclave:
+  rules:
+    - {{ service: app, cidrs: [127.0.0.1/32], paths: [/admin], action: deny }}
+    - {{ service: app, methods: [DELETE], action: deny }}
+    - {{ service: app, cidrs: [127.0.0.1/32], ports: [{p}, {b}] }}
+",
+        ca = sl.ca.display(),
+        key = dir.join("sl/ca-key.pem").display(),
+        dest_ca = dest.ca.display(),
+        p = partner.addr.port(),
+        b = bad.addr.port(),
+    ));
+    let px = TestProxy::start(cfg).await;
+    let egress = px.sightline.egress_addr().unwrap();
+    Setup {
+        px,
+        egress,
+        ca: sl.ca,
+        partner,
+        bad,
+        dir,
+    }
+}
+
+/// Runs curl through the egress proxy; returns stdout (one line per URL from `-w`).
+async fn curl(egress: SocketAddr, ca: Option<&Path>, args: &[&str], urls: &[String]) -> String {
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20"])
+        .args(["-x", &format!("http://{egress}")])
+        .args(["-w", "%{http_code} %{http_version} %{num_connects}\\n"])
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY");
+    if let Some(ca) = ca {
+        cmd.arg("--cacert").arg(ca);
+    }
+    cmd.args(args);
+    for url in urls {
+        cmd.args(["-o", "/dev/null", url]);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits for the egress record of `method path` and returns it.
+async fn record(px: &TestProxy, method: &str, path: &str) -> serde_json::Value {
+    eventually(&format!("an egress record for {method} {path}"), || async {
+        let page = px
+            .admin_json("/api/calls?direction=egress&limit=1000")
+            .await;
+        page["calls"].as_array().and_then(|c| {
+            c.iter()
+                .find(|c| c["method"] == method && c["path"] == path)
+                .cloned()
+        })
+    })
+    .await
+}
+
+#[tokio::test]
+async fn inspected_requests_over_http1_and_http2_are_recorded_one_by_one() {
+    let s = setup("records").await;
+    let port = s.partner.addr.port();
+    for (flag, version, tag) in [("--http1.1", "1.1", "h1"), ("--http2", "2", "h2")] {
+        let urls = vec![
+            format!("https://partner.test:{port}/v1/orders/{tag}"),
+            format!("https://partner.test:{port}/v1/items/{tag}?q=1"),
+        ];
+        let out = curl(s.egress, Some(&s.ca), &[flag], &urls).await;
+        // Both requests answered over the protocol asked for, the second on the same tunnel.
+        assert_eq!(out, format!("200 {version} 1\n200 {version} 0\n"), "{flag}");
+        for path in [format!("/v1/orders/{tag}"), format!("/v1/items/{tag}")] {
+            let call = record(&s.px, "GET", &path).await;
+            assert_eq!(call["protocol"], "inspected", "{call}");
+            assert_eq!(call["status"], 200, "{call}");
+            assert_eq!(call["decision"], "allowed", "{call}");
+            assert_eq!(call["source"], "app", "{call}");
+            assert_eq!(call["host"], "partner.test", "{call}");
+            assert_eq!(call["sni"], "partner.test", "{call}");
+            assert!(call["bytes_out"].as_u64().unwrap() > 20, "{call}");
+            assert!(call["duration_ms"].as_f64().is_some(), "{call}");
+        }
+    }
+    // The destination saw the requests, and HTTP/2 end to end (ALPN passed through).
+    let paths = s.partner.paths();
+    assert!(paths.contains(&"/v1/orders/h1".to_owned()), "{paths:?}");
+    assert!(paths.contains(&"/v1/items/h2?q=1".to_owned()), "{paths:?}");
+    let tunnels =
+        s.px.admin_json("/api/calls?direction=egress&limit=1000")
+            .await;
+    let connects = tunnels["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == "CONNECT")
+        .count();
+    assert_eq!(connects, 2, "one record per tunnel: {tunnels}");
+}
+
+#[tokio::test]
+async fn http2_reaches_the_destination_as_http2() {
+    let s = setup("h2").await;
+    let port = s.partner.addr.port();
+    let url = format!("https://partner.test:{port}/echo/version");
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--max-time", "20", "--http2"])
+        .args(["-x", &format!("http://{}", s.egress)])
+        .arg("--cacert")
+        .arg(&s.ca)
+        .arg(&url);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["version"], "HTTP/2.0", "{body}");
+}
+
+#[tokio::test]
+async fn request_rules_deny_inside_the_tunnel_and_the_connection_stays_usable() {
+    let s = setup("rules").await;
+    let port = s.partner.addr.port();
+    for flag in ["--http1.1", "--http2"] {
+        let urls = vec![
+            format!("https://partner.test:{port}/admin/users"),
+            format!("https://partner.test:{port}/%61dmin/keys"),
+            format!("https://partner.test:{port}/v1/after-deny"),
+        ];
+        let out = curl(s.egress, Some(&s.ca), &[flag], &urls).await;
+        let codes: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(codes, ["403", "403", "200"], "{flag}: {out}");
+        assert!(out.lines().nth(2).unwrap().ends_with(" 0"), "reused: {out}");
+    }
+    let call = record(&s.px, "GET", "/admin/users").await;
+    assert_eq!(call["decision"], "blocked", "{call}");
+    assert_eq!(call["error"], "egress_blocked", "{call}");
+    assert_eq!(call["status"], 403, "{call}");
+    assert_eq!(call["protocol"], "inspected", "{call}");
+    // Methods too: DELETE is refused anywhere for this service.
+    let out = curl(
+        s.egress,
+        Some(&s.ca),
+        &["-X", "DELETE"],
+        &[format!("https://partner.test:{port}/v1/orders/1")],
+    )
+    .await;
+    assert!(out.starts_with("403 "), "{out}");
+    assert_eq!(
+        record(&s.px, "DELETE", "/v1/orders/1").await["decision"],
+        "blocked"
+    );
+    let paths = s.partner.paths();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.contains("admin") || p.contains("dmin")),
+        "{paths:?}"
+    );
+    assert!(!paths.contains(&"/v1/orders/1".to_owned()), "{paths:?}");
+}
+
+#[tokio::test]
+async fn path_rules_apply_to_plain_http_egress_but_not_to_connect() {
+    let up = TestUpstream::plain().await;
+    let port = up.addr.port();
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: app }} ]
+dns:
+  hosts: {{ partner.test: [127.0.0.1] }}
+enclave:
+  rules:
+    - {{ service: app, paths: [/admin], action: deny }}
+    - {{ service: app, cidrs: [127.0.0.1/32], ports: [{port}] }}
+"
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let out = curl(
+        e,
+        None,
+        &[],
+        &[
+            format!("http://partner.test:{port}/admin/x"),
+            format!("http://partner.test:{port}/ok"),
+        ],
+    )
+    .await;
+    let codes: Vec<&str> = out.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(codes, ["403", "200"], "{out}");
+    assert_eq!(record(&px, "GET", "/admin/x").await["decision"], "blocked");
+    assert_eq!(up.paths(), ["/ok"]);
+    // A CONNECT to the same destination is judged without the request rule: the tunnel opens
+    // (then carries plain bytes, which curl's --proxytunnel shows as a normal exchange).
+    let out = curl(
+        e,
+        None,
+        &["--proxytunnel"],
+        &[format!("http://partner.test:{port}/admin/through-tunnel")],
+    )
+    .await;
+    assert!(out.starts_with("200 "), "{out}");
+}
+
+#[tokio::test]
+async fn a_destination_that_fails_verification_gets_502_and_a_record() {
+    let s = setup("verify").await;
+    let url = format!("https://bad.test:{}/x", s.bad.addr.port());
+    let out = curl(s.egress, Some(&s.ca), &[], &[url]).await;
+    assert!(out.starts_with("502 "), "{out}");
+    let call = record(&s.px, "GET", "/x").await;
+    assert_eq!(call["error"], "upstream_tls", "{call}");
+    assert_eq!(call["status"], 502, "{call}");
+    assert_eq!(call["protocol"], "inspected", "{call}");
+    assert_eq!(
+        s.bad.requests(),
+        0,
+        "nothing was sent to an unverified destination"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_trust_the_ca_is_recorded() {
+    let s = setup("distrust").await;
+    let url = format!("https://partner.test:{}/never", s.partner.addr.port());
+    // curl with only the system's roots: the inspection leaf does not verify.
+    let out = curl(s.egress, None, &[], &[url]).await;
+    assert!(out.starts_with("000 "), "{out}");
+    let call = eventually(
+        "the CONNECT record with the client's TLS failure",
+        || async {
+            let page =
+                s.px.admin_json("/api/calls?direction=egress&limit=1000")
+                    .await;
+            page["calls"].as_array().and_then(|c| {
+                c.iter()
+                    .find(|c| c["method"] == "CONNECT" && c["error"] == "client_tls")
+                    .cloned()
+            })
+        },
+    )
+    .await;
+    assert!(
+        call["reason"].as_str().unwrap().contains("inspection CA"),
+        "{call}"
+    );
+    assert_eq!(s.partner.requests(), 0);
+}
+
+#[tokio::test]
+async fn an_inspection_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("sightline-inspect-perm-{}", std::process::id()));
+    let sl = DevMaterial::write(&dir, &["unused.test"]).unwrap();
+    let key = dir.join("ca-key.pem");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let cfg = config(&format!(
+        "egress:\n  listen: 127.0.0.1:0\n  inspect:\n    ca: {{ cert: \"{}\", key: \"{}\" }}\n    hosts: [partner.test]\n",
+        sl.ca.display(),
+        key.display()
+    ));
+    let Err(err) = sightline::Sightline::start(cfg, None).await else {
+        panic!("a CA key readable by its group was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("egress.inspect") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn python_urllib_trusting_the_ca_gets_its_request_recorded() {
+    let s = setup("urllib").await;
+    let url = format!("https://partner.test:{}/v1/py/7", s.partner.addr.port());
+    let script = "import ssl, sys, urllib.request\n\
+        ctx = ssl.create_default_context(cafile=sys.argv[2])\n\
+        proxy = urllib.request.ProxyHandler({'https': sys.argv[3]})\n\
+        opener = urllib.request.build_opener(proxy, urllib.request.HTTPSHandler(context=ctx))\n\
+        r = opener.open(urllib.request.Request(sys.argv[1], data=b'x' * 100, method='POST'), timeout=20)\n\
+        print(r.status)\n";
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-c", script, &url])
+        .arg(&s.ca)
+        .arg(format!("http://{}", s.egress));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let call = record(&s.px, "POST", "/v1/py/7").await;
+    assert_eq!(call["protocol"], "inspected", "{call}");
+    assert_eq!(call["status"], 200, "{call}");
+    assert_eq!(call["bytes_in"], 100, "{call}");
+}
+
+#[tokio::test]
+async fn an_idle_inspected_connection_is_closed_after_the_egress_idle_timeout() {
+    use http_body_util::Empty;
+    use hyper_util::rt::TokioIo;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = std::env::temp_dir().join(format!("sightline-inspect-idle-{}", std::process::id()));
+    let sl = DevMaterial::write(&dir.join("sl"), &["unused.test"]).unwrap();
+    let dest = DevMaterial::write(&dir.join("dest"), &["partner.test"]).unwrap();
+    let partner = TestUpstream::start(UpstreamKind::Tls {
+        cert: dest.server_cert.clone(),
+        key: dest.server_key.clone(),
+    })
+    .await;
+    let px = TestProxy::start(config(&format!(
+        "egress:
+  listen: 127.0.0.1:0
+  idle_timeout: 300ms
+  inspect:
+    ca: {{ cert: \"{}\", key: \"{}\" }}
+    hosts: [partner.test]
+    upstream_ca: \"{}\"
+dns:
+  hosts: {{ partner.test: [127.0.0.1] }}
+enclave:
+  rules: [ {{ cidrs: [127.0.0.1/32], ports: [{}] }} ]
+",
+        sl.ca.display(),
+        dir.join("sl/ca-key.pem").display(),
+        dest.ca.display(),
+        partner.addr.port()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn.with_upgrades());
+    let req = http::Request::connect(format!("partner.test:{}", partner.addr.port()))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let mut resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let upgraded = hyper::upgrade::on(&mut resp).await.unwrap();
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots
+        .add(sightline_certs::load_certs(&sl.ca).unwrap().remove(0))
+        .unwrap();
+    let cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from("partner.test").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(name, TokioIo::new(upgraded))
+        .await
+        .unwrap();
+    tls.write_all(b"GET /echo HTTP/1.1\r\nHost: partner.test\r\n\r\n")
+        .await
+        .unwrap();
+    // Read the answer, then nothing more is sent: the proxy must close the connection.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle inspected connection stayed open");
+    assert!(
+        seen.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn http2_clients_of_the_egress_listener_are_recorded_as_h2() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "egress:\n  listen: 127.0.0.1:0\nenclave:\n  rules: [ {{ cidrs: [127.0.0.1/32], ports: [{}] }} ]\n",
+        up.addr.port()
+    )))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("http://{}/over-h2", up.addr))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let _ = resp.into_body().collect().await.unwrap();
+    let call = record(&px, "GET", "/over-h2").await;
+    assert_eq!(call["protocol"], "h2", "{call}");
+}
+
+#[tokio::test]
+async fn a_destination_closing_its_connection_does_not_end_the_tunnel() {
+    let s = setup("redial").await;
+    let port = s.partner.addr.port();
+    let urls = vec![
+        format!("https://partner.test:{port}/close"),
+        format!("https://partner.test:{port}/v1/after-close"),
+    ];
+    let out = curl(s.egress, Some(&s.ca), &["--http1.1"], &urls).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("502 "), "{out}");
+    // Same tunnel (no new connection by curl); Sightline dialed the destination again.
+    assert_eq!(lines[1], "200 1.1 0", "{out}");
+    assert_eq!(record(&s.px, "GET", "/v1/after-close").await["status"], 200);
+}

@@ -1,11 +1,13 @@
-// Sightline dashboard: tabs, the window selector and the live refresh loop.
-import { api, clock } from "/js/dom.js";
+// Sightline dashboard: tabs, the window selector, the live refresh loop and the connection state.
+import { api, clock, connection, onConnection } from "/js/dom.js";
 import { GraphView, legend } from "/js/graph.js";
 import { showDetails } from "/js/details.js";
-import { startAlertFeed, liveAlerts, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
+import { startAlertFeed, liveAlerts, forgetAlerts, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
+/** Without a successful update for this long, the page no longer calls itself live. */
+const STALE_MS = REFRESH_MS * 2 + 2000;
 const VIEWS = ["graph", "alerts", "endpoints", "calls", "clients", "policy"];
 
 let windowName = localStorage.getItem("sightline.window") || "5m";
@@ -20,7 +22,7 @@ $("legend").replaceChildren(...legend());
 $("zoom-in").addEventListener("click", () => graph.zoom(1 / 1.3));
 $("zoom-out").addEventListener("click", () => graph.zoom(1.3));
 $("zoom-fit").addEventListener("click", () => graph.fit());
-$("details-close").addEventListener("click", () => graph.select(null, null));
+$("details-close").addEventListener("click", () => graph.select(null, null, { restoreFocus: true }));
 
 function currentView() {
   const v = location.hash.replace("#", "");
@@ -30,7 +32,12 @@ function currentView() {
 function showView() {
   const v = currentView();
   for (const name of VIEWS) $("view-" + name).hidden = name !== v;
-  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.dataset.view === v);
+  for (const a of document.querySelectorAll("#tabs a")) {
+    const on = a.dataset.view === v;
+    a.classList.toggle("active", on);
+    if (on) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
   liveAlerts(v === "alerts");
   refresh();
 }
@@ -48,11 +55,43 @@ async function refreshGraph() {
   if (sel && !$("details").hidden && !document.querySelector("#details:hover")) showDetails(sel.kind, sel.item, g, windowName);
 }
 
+// ---------- live, stale and disconnected ----------
+
+/** When the shown data last came in (ms since the epoch), and why the last refresh failed. */
+let lastUpdate = null;
+let lastError = null;
+
+/** The header's state: "live" only while updates keep arriving. */
+function showLiveState() {
+  const live = $("live");
+  const state = $("live-state");
+  const time = $("live-time");
+  let text, cls;
+  if (!connection.ok) { text = "disconnected"; cls = "down"; }
+  else if (lastUpdate === null) { text = lastError ? "error: " + lastError : "connecting"; cls = lastError ? "stale" : "pending"; }
+  else if (Date.now() - lastUpdate > STALE_MS || lastError) { text = lastError ? "stale: " + lastError : "stale"; cls = "stale"; }
+  else { text = "live"; cls = "ok"; }
+  // Only a change of state is written, so screen readers hear "live" or "disconnected" once.
+  if (state.textContent !== text) state.textContent = text;
+  time.textContent = lastUpdate ? " · " + clock(new Date(lastUpdate).toISOString()) : "";
+  live.className = "live " + cls;
+  const banner = $("conn-banner");
+  banner.hidden = connection.ok;
+  document.body.classList.toggle("disconnected", !connection.ok);
+  if (!connection.ok) {
+    const since = clock(new Date(connection.since).toISOString());
+    const shown = lastUpdate ? `showing data from ${clock(new Date(lastUpdate).toISOString())}` : "no data yet";
+    $("conn-title").textContent = `Disconnected since ${since}.`;
+    $("conn-text").textContent = `The admin API does not answer; ${shown}. Retrying every ${REFRESH_MS / 1000} s; actions are disabled until it answers.`;
+  }
+}
+onConnection(showLiveState);
+setInterval(showLiveState, 1000);
+
 let busy = false;
 async function refresh() {
   if (busy) return;
   busy = true;
-  const live = $("live");
   try {
     const v = currentView();
     if (v === "graph") await refreshGraph();
@@ -61,15 +100,40 @@ async function refresh() {
     else if (v === "calls") await refreshCalls();
     else if (v === "clients") await refreshClients();
     else if (v === "policy") await refreshPolicy();
-    live.textContent = "live · " + clock(new Date().toISOString());
-    live.classList.remove("stale");
+    lastUpdate = Date.now();
+    lastError = null;
   } catch (e) {
-    live.textContent = "stale: " + e.message;
-    live.classList.add("stale");
+    lastError = e.message;
   } finally {
     busy = false;
+    showLiveState();
   }
 }
+
+// ---------- restarts ----------
+
+/** The proxy's start time as first seen: a different one means it restarted under the page. */
+let started = null;
+
+async function heartbeat() {
+  let status;
+  try {
+    status = await api("/api/status");
+  } catch (_) {
+    showLiveState();
+    return;
+  }
+  if (started !== null && status.started !== started) {
+    forgetAlerts();
+    $("restart-text").textContent = `Sightline restarted at ${clock(status.started)} (it had been running since ${clock(started)}). `
+      + "Counters, rates and recent calls start over from the restart; alerts and findings from before it may be gone.";
+    $("restart-banner").hidden = false;
+    refresh();
+  }
+  started = status.started;
+}
+$("restart-dismiss").addEventListener("click", () => { $("restart-banner").hidden = true; });
+$("conn-retry").addEventListener("click", () => { heartbeat(); refresh(); });
 
 $("window").addEventListener("change", () => {
   windowName = $("window").value;
@@ -79,6 +143,9 @@ $("window").addEventListener("change", () => {
 window.addEventListener("hashchange", showView);
 
 showView();
+heartbeat();
 startAlertFeed();
-setInterval(() => { if (currentView() !== "calls") refresh(); }, REFRESH_MS);
-setInterval(() => { if (currentView() === "calls") refresh(); }, REFRESH_MS * 2);
+setInterval(heartbeat, REFRESH_MS);
+// While the API is away every view retries at the heartbeat's pace.
+setInterval(() => { if (currentView() !== "calls" || !connection.ok) refresh(); }, REFRESH_MS);
+setInterval(() => { if (currentView() === "calls" && connection.ok) refresh(); }, REFRESH_MS * 2);

@@ -44,8 +44,47 @@ export class ApiError extends Error {
   }
 }
 
+/** Whether the admin API answered the last request, and since when it has not. Any answer at
+ * all (even an error status) means it is reachable; only a failed or timed-out request does not. */
+export const connection = { ok: true, since: null, lastOk: null };
+const connectionListeners = new Set();
+/** How long a request may take before the API counts as unreachable. */
+const REQUEST_TIMEOUT_MS = 8000;
+
+/** Calls `fn(connection)` whenever reachability changes. */
+export function onConnection(fn) {
+  connectionListeners.add(fn);
+}
+
+function reachable(ok) {
+  const changed = ok !== connection.ok;
+  connection.ok = ok;
+  if (ok) { connection.lastOk = Date.now(); connection.since = null; }
+  else if (changed || connection.since === null) connection.since = Date.now();
+  if (changed) {
+    syncActions();
+    for (const fn of connectionListeners) fn(connection);
+  }
+}
+
+/** Buttons that change state on the server (class "act") work only while the API answers. */
+export function syncActions(root = document) {
+  for (const b of root.querySelectorAll("button.act")) {
+    b.disabled = !connection.ok;
+    if (connection.ok) b.removeAttribute("title");
+    else b.title = "Unavailable while the admin API cannot be reached";
+  }
+}
+
 async function request(path, init, opts) {
-  const resp = await fetch(path, { credentials: "same-origin", ...init });
+  let resp;
+  try {
+    resp = await fetch(path, { credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...init });
+  } catch (e) {
+    reachable(false);
+    throw new ApiError(0, e && e.name === "TimeoutError" ? "no answer within 8 s" : "cannot reach the admin API");
+  }
+  reachable(true);
   if (resp.status === 401 && opts.redirect !== false) {
     location.replace("/login");
     throw new ApiError(401, "sign-in required");
@@ -130,6 +169,7 @@ export function clock(t) {
 /** Replaces a table body's rows, or shows the "empty" note instead. */
 export function fillTable(tbody, rows, emptyEl) {
   tbody.replaceChildren(...rows);
+  syncActions(tbody);
   if (emptyEl) emptyEl.hidden = rows.length > 0;
 }
 

@@ -1,5 +1,5 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
-import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath } from "/js/dom.js";
+import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath, onConnection } from "/js/dom.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +19,20 @@ export function startAlertFeed() {
   setInterval(refreshAlerts, 5000);
 }
 
+/** Drops every alert held: after a restart the server's ids start over. */
+export function forgetAlerts() {
+  alerts.clear();
+  alertRows.clear();
+  incidents = [];
+  renderAlerts();
+}
+
+// The stream says nothing while the API is away: the feed is not live then.
+onConnection((c) => {
+  if (!c.ok) $("alert-feed-status").textContent = "feed paused: not connected";
+  else if ($("alert-feed-status").textContent.startsWith("feed paused")) $("alert-feed-status").textContent = "";
+});
+
 /** Opens or closes the live stream. */
 export function liveAlerts(on) {
   if (on && !stream) connectStream();
@@ -33,10 +47,10 @@ function connectStream() {
       const a = JSON.parse(ev.data);
       if (a && a.id !== undefined) { alerts.set(String(a.id), a); scheduleRender(); }
     } catch (_) { /* a malformed event is skipped */ }
-    $("alert-feed-status").textContent = "live";
+    $("alert-feed-status").textContent = "streaming";
   });
   stream.onerror = () => {
-    $("alert-feed-status").textContent = "polling";
+    $("alert-feed-status").textContent = "stream interrupted, polling";
     if (stream && stream.readyState === EventSource.CLOSED) {
       stream = null;
       setTimeout(connectStream, 15000);
@@ -71,16 +85,16 @@ function alertRow(a) {
   const old = alertRows.get(String(a.id));
   if (old && old.sig === sig) return old.tr;
   const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
+    el("td", { class: "actions pin" },
+      a.state === "open" ? el("button", { type: "button", class: "act", "aria-label": `Acknowledge ${a.kind} ${a.subject}`, onclick: () => act(a, "ack") }, "Acknowledge") : null,
+      a.state !== "resolved" ? el("button", { type: "button", class: "act ghost", "aria-label": `Resolve ${a.kind} ${a.subject}`, onclick: () => act(a, "resolve") }, "Resolve") : null),
     el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
-    el("td", { class: "mono" }, a.kind),
-    el("td", { class: "mono clip" }, a.subject),
-    el("td", { class: "clip" }, a.summary),
+    el("td", { class: "mono wrap" }, a.kind.replaceAll("_", " ")),
+    el("td", { class: "mono wrap" }, a.subject),
+    el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
     el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
-    el("td", {}, a.state),
-    el("td", { class: "actions" },
-      a.state === "open" ? el("button", { type: "button", onclick: () => act(a.id, "ack") }, "Acknowledge") : null,
-      a.state !== "resolved" ? el("button", { type: "button", class: "ghost", onclick: () => act(a.id, "resolve") }, "Resolve") : null));
+    el("td", {}, a.state));
   alertRows.set(String(a.id), { sig, tr });
   return tr;
 }
@@ -107,13 +121,19 @@ function renderAlerts() {
     : [el("p", { class: "muted" }, "No incidents.")]));
 }
 
-async function act(id, action) {
+async function act(alert, action) {
+  const done = action === "ack" ? "acknowledged" : "resolved";
+  const what = `${alert.kind.replaceAll("_", " ")} ${alert.subject}`;
+  const note = $("alert-action-status");
   try {
-    const a = await post(`/api/alerts/${encodeURIComponent(id)}/${action}`);
+    const a = await post(`/api/alerts/${encodeURIComponent(alert.id)}/${action}`);
     if (a && a.id !== undefined) alerts.set(String(a.id), a);
     renderAlerts();
+    note.className = "action-note ok";
+    note.textContent = `Alert ${done}: ${what}.`;
   } catch (e) {
-    $("alert-feed-status").textContent = `${action} failed: ${e.message}`;
+    note.className = "action-note bad";
+    note.textContent = `Could not mark ${what} ${done}: ${e.message}.`;
   }
 }
 
@@ -131,6 +151,12 @@ $("alert-state").addEventListener("change", renderAlerts);
 $("alert-severity").addEventListener("change", renderAlerts);
 
 // ---------- endpoints ----------
+
+/** A per-second rate as calls per minute: the unit of this view and of its baselines. */
+function perMin(perSec) {
+  const v = (perSec || 0) * 60;
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
+}
 
 let endpointRows = [];
 let endpointSort = { key: "rate", dir: -1 };
@@ -163,11 +189,11 @@ function renderEndpoints() {
       const q = ep.latency_ms || {};
       const st = bandState(ep);
       return el("tr", { class: ep.shadow ? "row-shadow" : "" },
-        el("td", { class: "mono" }, ep.node.replace(/^service:/, "")),
-        el("td", { class: "mono" }, ep.caller),
+        el("td", { class: "mono wrap" }, ep.node.replace(/^service:/, "")),
+        el("td", { class: "mono wrap" }, ep.caller.replace(/^service:/, "")),
         el("td", {}, el("span", { class: "method" }, ep.method)),
-        el("td", { class: "mono clip" }, ep.template, ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
-        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "mono wrap path" }, ep.template, ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
+        el("td", { class: "num" }, perMin(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
@@ -176,18 +202,24 @@ function renderEndpoints() {
           : "–"));
     });
   fillTable(document.querySelector("#endpoints-table tbody"), rows, $("endpoints-empty"));
-  for (const th of document.querySelectorAll("#endpoints-table th")) {
-    th.classList.toggle("sorted", th.dataset.key === key);
-    th.classList.toggle("asc", th.dataset.key === key && dir > 0);
+  for (const th of document.querySelectorAll("#endpoints-table th[data-key]")) {
+    const on = th.dataset.key === key;
+    th.classList.toggle("sorted", on);
+    th.classList.toggle("asc", on && dir > 0);
+    th.setAttribute("aria-sort", on ? (dir > 0 ? "ascending" : "descending") : "none");
   }
 }
 
+// Sortable headers are buttons: reachable by Tab, pressed with Enter or Space.
 for (const th of document.querySelectorAll("#endpoints-table th[data-key]")) {
-  th.addEventListener("click", () => {
+  const button = el("button", { type: "button", class: "sort" }, ...th.childNodes);
+  button.addEventListener("click", () => {
     const key = th.dataset.key;
     endpointSort = { key, dir: endpointSort.key === key ? -endpointSort.dir : (["node", "caller", "method", "template"].includes(key) ? 1 : -1) };
     renderEndpoints();
   });
+  th.replaceChildren(button);
+  th.setAttribute("aria-sort", "none");
 }
 $("endpoint-filter").addEventListener("input", renderEndpoints);
 $("endpoint-shadow").addEventListener("change", renderEndpoints);
@@ -255,15 +287,15 @@ export async function refreshClients() {
   const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
   const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
   fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
-    el("td", { class: "mono clip" }, c.id), el("td", {}, c.kind),
+    el("td", { class: "mono wrap" }, c.id), el("td", {}, c.kind),
     el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
     el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
     el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));
   const bl = bans.status === "fulfilled" ? bans.value.bans || [] : [];
   fillTable(document.querySelector("#bans-table tbody"), bl.map((b) => el("tr", {},
-    el("td", { class: "mono clip" }, b.client), el("td", { class: "clip" }, b.reason),
-    el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes),
-    el("td", { class: "actions" }, el("button", { type: "button", onclick: () => lift(b.client) }, "Lift ban")))), $("bans-empty"));
+    el("td", { class: "actions pin" }, el("button", { type: "button", class: "act", "aria-label": "Lift the ban on " + b.client, onclick: () => lift(b.client) }, "Lift ban")),
+    el("td", { class: "mono wrap" }, b.client), el("td", { class: "wrap" }, b.reason),
+    el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes))), $("bans-empty"));
   $("clients-status").textContent = clients.status === "fulfilled" ? "" : "client data unavailable";
 }
 
@@ -289,15 +321,15 @@ export async function refreshPolicy() {
   fillTable(document.querySelector("#rules-table tbody"), rules.map((r, i) => el("tr", {},
     el("td", { class: "num" }, i + 1), el("td", { class: "mono" }, r.service || "any"),
     el("td", {}, el("span", { class: "badge action-" + r.action }, r.action)),
-    el("td", { class: "mono" }, (r.hosts || []).join(", ") || "–"), el("td", { class: "mono" }, (r.cidrs || []).join(", ") || "–"),
-    el("td", { class: "mono" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
+    el("td", { class: "mono wrap" }, (r.hosts || []).join(", ") || "–"), el("td", { class: "mono wrap" }, (r.cidrs || []).join(", ") || "–"),
+    el("td", { class: "mono wrap" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
   const nets = enclave.networks || [];
   $("networks").replaceChildren(...(nets.length
     ? nets.map((n) => el("li", { class: "mono" }, n.net, (n.except || []).length ? " except " + n.except.join(", ") : ""))
     : [el("li", { class: "muted" }, "None declared: only special-purpose ranges are judged inside.")]));
   const clients = p.clients || {};
   fillTable(document.querySelector("#protections-table tbody"), (clients.protections || []).map((r) => el("tr", {},
-    el("td", {}, r.protection), el("td", { class: "mono" }, r.setting),
+    el("td", { class: "wrap" }, r.protection), el("td", { class: "mono wrap" }, r.setting),
     el("td", {}, el("span", { class: "badge mode-" + r.mode.replace(" ", "-") }, r.mode)))), $("protections-empty"));
   const id = clients.identity || {};
   const ways = [];

@@ -23,6 +23,13 @@ $("zoom-in").addEventListener("click", () => graph.zoom(1 / 1.3));
 $("zoom-out").addEventListener("click", () => graph.zoom(1.3));
 $("zoom-fit").addEventListener("click", () => graph.fit());
 $("details-close").addEventListener("click", () => graph.select(null, null, { restoreFocus: true }));
+// Escape closes the details panel from anywhere in the graph view; focus returns to the graph.
+document.addEventListener("keydown", (ev) => {
+  if (ev.key === "Escape" && currentView() === "graph" && !$("details").hidden) {
+    ev.preventDefault();
+    graph.select(null, null);
+  }
+});
 
 function currentView() {
   const v = location.hash.replace("#", "");

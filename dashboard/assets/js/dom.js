@@ -114,6 +114,17 @@ export function post(path, body, opts = {}) {
   );
 }
 
+/** Text that may wrap after separators ("/", ".", ":", "-", ">", ","), as text nodes and
+ * <wbr> elements: long paths and hosts break where a reader expects, never mid-word. */
+export function breakable(text) {
+  const out = [];
+  for (const part of String(text).split(/(?<=[/.:\-,>])/)) {
+    if (out.length) out.push(document.createElement("wbr"));
+    out.push(document.createTextNode(part));
+  }
+  return out;
+}
+
 /** A recorded (percent-encoded) path as people read it; the raw form when it does not decode. */
 export function readablePath(p) {
   try {

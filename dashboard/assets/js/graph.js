@@ -11,7 +11,6 @@ const KINDS = {
 };
 const RECENT_SECS = 600;
 const FRESH_START_SECS = 60;
-const MAX_LABEL = 21;
 /** The smallest zoom the initial view uses: below it, 12 px labels are no longer legible. */
 const MIN_FIT_SCALE = 0.72;
 const TOOLBAR_PX = 60;
@@ -25,7 +24,11 @@ export class GraphView {
     this.touched = false;
     this.selected = null;
     this.data = null;
+    /** The node and the edge that hold the graph's two tab stops (roving tabindex). */
+    this.focusNode = null;
+    this.focusEdge = null;
     this.installPanZoom();
+    this.installKeyboard();
   }
 
   /** Draws `graph` (from /api/graph), keeping the current pan and zoom. */
@@ -51,7 +54,10 @@ export class GraphView {
       outbound.set(e.from, (outbound.get(e.from) || 0) + (t.rate || 0));
     }
 
+    // Node names are cut at the box's edge by a clip, not shortened: the whole name stays in
+    // the text (for screen readers and search), and in the tooltip and the panel.
     const defs = svg("defs", {},
+      svg("clipPath", { id: "node-text-clip" }, svg("rect", { x: 0, y: 0, width: L.node_width - 8, height: L.node_height })),
       marker("arrow", "edge-arrow"),
       marker("arrow-blocked", "edge-arrow blocked"),
       marker("arrow-reported", "edge-arrow reported"),
@@ -75,7 +81,8 @@ export class GraphView {
       const d = curve(e.points);
       const width = 1.2 + Math.min(4, Math.log10(1 + (t.rate || 0) * 10) * 1.6);
       const key = e.from + "\u0000" + e.to;
-      const g = svg("g", { class: classes.join(" "), dataset: { from: e.from, to: e.to, key } },
+      const g = svg("g", { class: classes.join(" "), dataset: { from: e.from, to: e.to, key }, tabindex: -1, role: "button",
+        "aria-label": edgeTitle(e, byId).replaceAll("\n", ", ") },
         svg("path", { d, class: "edge-hit" }),
         svg("path", { d, class: "edge-line", "stroke-width": width.toFixed(2), "marker-end": `url(#${arrow})` }),
         svg("title", {}, edgeTitle(e, byId)));
@@ -98,16 +105,17 @@ export class GraphView {
         ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}`
         : outbound.has(n.id) ? `${rate(outbound.get(n.id))} out` : KINDS[kind].name.toLowerCase();
       const label = n.label || n.id;
-      const shown = label.length > MAX_LABEL ? label.slice(0, MAX_LABEL - 1) + "…" : label;
       const w = L.node_width, h = L.node_height;
-      const g = svg("g", { class: classes.join(" "), transform: `translate(${n.x},${n.y})`, dataset: { id: n.id } },
-        svg("title", {}, `${KINDS[kind].name}: ${label}`),
+      const g = svg("g", { class: classes.join(" "), transform: `translate(${n.x},${n.y})`, dataset: { id: n.id, layer: n.layer, x: n.x, y: n.y },
+        tabindex: -1, role: "button" },
+        // The tooltip and the accessible name: the full name, its kind and its traffic.
+        svg("title", {}, `${KINDS[kind].name}: ${label}, ${sub}${classes.includes("new") ? ", new" : ""}`),
         svg("rect", { class: "node-box", width: w, height: h, rx: kind === "internet" ? h / 2 : 6 }),
         svg("rect", { class: "node-stripe", width: 4, height: h - 12, x: 0, y: 6, rx: 2 }),
         svg("circle", { class: "node-icon", cx: 22, cy: h / 2, r: 11 }),
-        svg("text", { class: "node-glyph", x: 22, y: h / 2 + 4 }, KINDS[kind].glyph),
-        svg("text", { class: "node-label", x: 40, y: 17 }, shown),
-        svg("text", { class: "node-sub", x: 40, y: 31 }, sub));
+        svg("text", { class: "node-glyph", x: 22, y: h / 2 + 4, "aria-hidden": "true" }, KINDS[kind].glyph),
+        svg("text", { class: "node-label", x: 40, y: 17, "clip-path": "url(#node-text-clip)" }, label),
+        svg("text", { class: "node-sub", x: 40, y: 31, "clip-path": "url(#node-text-clip)" }, sub));
       if (classes.includes("new")) {
         g.append(svg("rect", { class: "node-new-pill", x: w - 34, y: -7, width: 30, height: 13, rx: 6.5 }),
           svg("text", { class: "node-new", x: w - 19, y: 3 }, "NEW"));
@@ -116,7 +124,11 @@ export class GraphView {
       nodeLayer.append(g);
     }
 
+    // Keyboard focus survives the redraw: the same node or edge takes it back.
+    const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
     this.svg.replaceChildren(defs, columns, edgeLayer, labelLayer, nodeLayer);
+    this.roving();
+    if (active) { const again = this.find(active); if (again) again.focus({ preventScroll: true }); }
     this.svg.classList.toggle("dense", edges.length > 60);
     this.size = { w: Math.max(L.width, 200), h: Math.max(L.height, 120) };
     if (!this.view || !this.touched) this.fit();
@@ -144,9 +156,120 @@ export class GraphView {
     return out;
   }
 
-  /** Selects a node (`id`) or an edge (`from\0to`) and tells the details panel. */
-  select(kind, key) {
+  /** The element for a key from `itemKey`. */
+  find(k) {
+    if (!k) return null;
+    const [kind, key] = [k.slice(0, 4), k.slice(5)];
+    for (const g of this.svg.querySelectorAll(kind === "node" ? ".node" : ".edge")) {
+      if ((kind === "node" ? g.dataset.id : g.dataset.key) === key) return g;
+    }
+    return null;
+  }
+
+  /** One node and one edge are in the tab order; arrow keys move within each. */
+  roving() {
+    const nodes = [...this.svg.querySelectorAll(".node")];
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    // Without a choice yet, the tab stop is the first node of the first column.
+    const first = () => nodes.reduce((best, g) => (!best || Number(g.dataset.layer) < Number(best.dataset.layer)
+      || (g.dataset.layer === best.dataset.layer && Number(g.dataset.y) < Number(best.dataset.y)) ? g : best), null);
+    const node = this.find(this.focusNode) || first();
+    const edge = this.find(this.focusEdge) || edges[0];
+    for (const g of nodes) g.setAttribute("tabindex", g === node ? "0" : "-1");
+    for (const g of edges) g.setAttribute("tabindex", g === edge ? "0" : "-1");
+  }
+
+  /** Moves keyboard focus to `g`, panning it into view if it is outside. */
+  focusItem(g) {
+    if (!g) return;
+    const k = itemKey(g);
+    if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
+    this.roving();
+    g.focus({ preventScroll: true });
+    const box = g.getBoundingClientRect();
+    const frame = this.svg.getBoundingClientRect();
+    if (this.view && (box.left < frame.left || box.right > frame.right || box.top < frame.top || box.bottom > frame.bottom)) {
+      const v = this.view;
+      const cx = v.x + ((box.left + box.width / 2 - frame.left) / frame.width) * v.w;
+      const cy = v.y + ((box.top + box.height / 2 - frame.top) / frame.height) * v.h;
+      this.view = { ...v, x: cx - v.w / 2, y: cy - v.h / 2 };
+      this.touched = true;
+      this.apply();
+    }
+  }
+
+  installKeyboard() {
+    this.svg.addEventListener("keydown", (ev) => {
+      const g = ev.target.closest && ev.target.closest(".node, .edge");
+      if (!g) return;
+      const isNode = g.classList.contains("node");
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        if (isNode) this.select("node", g.dataset.id); else this.select("edge", g.dataset.key);
+        return;
+      }
+      if (ev.key === "Escape") {
+        if (this.selected) { ev.preventDefault(); this.select(null, null); }
+        return;
+      }
+      const next = isNode ? this.nodeToward(g, ev.key) : this.edgeToward(g, ev.key);
+      if (next !== undefined) { ev.preventDefault(); this.focusItem(next); }
+    });
+    this.svg.addEventListener("focusin", (ev) => {
+      const g = ev.target.closest && ev.target.closest(".node, .edge");
+      if (!g) return;
+      const k = itemKey(g);
+      if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
+    });
+  }
+
+  /** The node an arrow key leads to: up and down within a column, left and right to the
+   * nearest node of the next column; `undefined` for other keys. */
+  nodeToward(g, key) {
+    const nodes = [...this.svg.querySelectorAll(".node")].map((n) => ({ g: n, layer: Number(n.dataset.layer), x: Number(n.dataset.x), y: Number(n.dataset.y) }));
+    const me = nodes.find((n) => n.g === g);
+    if (!me) return undefined;
+    if (key === "Home") return nodes[0].g;
+    if (key === "End") return nodes[nodes.length - 1].g;
+    if (key === "ArrowUp" || key === "ArrowDown") {
+      const col = nodes.filter((n) => n.layer === me.layer).sort((a, b) => a.y - b.y);
+      const i = col.indexOf(me) + (key === "ArrowDown" ? 1 : -1);
+      return (col[i] || me).g;
+    }
+    if (key === "ArrowLeft" || key === "ArrowRight") {
+      const layers = [...new Set(nodes.map((n) => n.layer))].sort((a, b) => a - b);
+      const layer = layers[layers.indexOf(me.layer) + (key === "ArrowRight" ? 1 : -1)];
+      if (layer === undefined) return me.g;
+      const col = nodes.filter((n) => n.layer === layer);
+      col.sort((a, b) => Math.abs(a.y - me.y) - Math.abs(b.y - me.y));
+      return col[0].g;
+    }
+    return undefined;
+  }
+
+  /** The edge an arrow key leads to, in drawing order. */
+  edgeToward(g, key) {
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    const i = edges.indexOf(g);
+    if (key === "Home") return edges[0];
+    if (key === "End") return edges[edges.length - 1];
+    if (key === "ArrowDown" || key === "ArrowRight") return edges[Math.min(edges.length - 1, i + 1)];
+    if (key === "ArrowUp" || key === "ArrowLeft") return edges[Math.max(0, i - 1)];
+    return undefined;
+  }
+
+  /** Selects a node (`id`) or an edge (`from\0to`) and tells the details panel; closing the
+   * panel (`key` null) gives keyboard focus back to what was selected. */
+  select(kind, key, { restoreFocus = true } = {}) {
+    const before = this.selected;
     this.selected = key === null ? null : { kind, key };
+    if (this.selected) {
+      if (kind === "node") this.focusNode = "node:" + key; else this.focusEdge = "edge:" + key;
+      this.roving();
+    } else if (before && restoreFocus) {
+      const g = this.find(before.kind + ":" + before.key);
+      if (g) g.focus({ preventScroll: true });
+    }
     this.highlight();
     if (!this.data || !this.selected) { this.onSelect(null, null); return; }
     if (kind === "node") this.onSelect("node", (this.data.nodes || []).find((n) => n.id === key));
@@ -262,9 +385,16 @@ export class GraphView {
       drag = null;
       this.svg.classList.remove("panning");
     });
-    this.svg.addEventListener("click", () => this.select(null, null));
+    this.svg.addEventListener("click", () => this.select(null, null, { restoreFocus: false }));
     window.addEventListener("resize", () => { if (!this.touched) this.fit(); });
   }
+}
+
+/** "node:<id>" or "edge:<from\0to>" for a graph element. */
+function itemKey(g) {
+  if (g.classList.contains("node")) return "node:" + g.dataset.id;
+  if (g.classList.contains("edge")) return "edge:" + g.dataset.key;
+  return null;
 }
 
 /** The legend, as HTML. */

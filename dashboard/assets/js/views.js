@@ -1,5 +1,5 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
-import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath, onConnection } from "/js/dom.js";
+import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -90,7 +90,7 @@ function alertRow(a) {
       a.state !== "resolved" ? el("button", { type: "button", class: "act ghost", "aria-label": `Resolve ${a.kind} ${a.subject}`, onclick: () => act(a, "resolve") }, "Resolve") : null),
     el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
     el("td", { class: "mono wrap" }, a.kind.replaceAll("_", " ")),
-    el("td", { class: "mono wrap" }, a.subject),
+    el("td", { class: "mono wrap" }, breakable(a.subject)),
     el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
     el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
@@ -152,6 +152,12 @@ $("alert-severity").addEventListener("change", renderAlerts);
 
 // ---------- endpoints ----------
 
+/** Milliseconds without the unit (the column header carries it). */
+function msNum(v) {
+  if (v === null || v === undefined) return "–";
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+}
+
 /** A per-second rate as calls per minute: the unit of this view and of its baselines. */
 function perMin(perSec) {
   const v = (perSec || 0) * 60;
@@ -192,12 +198,12 @@ function renderEndpoints() {
         el("td", { class: "mono wrap" }, ep.node.replace(/^service:/, "")),
         el("td", { class: "mono wrap" }, ep.caller.replace(/^service:/, "")),
         el("td", {}, el("span", { class: "method" }, ep.method)),
-        el("td", { class: "mono wrap path" }, ep.template, ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
+        el("td", { class: "mono wrap path" }, breakable(ep.template), ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
         el("td", { class: "num" }, perMin(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
-        el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
-        el("td", { class: "band-" + st }, ep.baseline
+        el("td", { class: "num" }, msNum(q.p50)), el("td", { class: "num" }, msNum(q.p90)), el("td", { class: "num" }, msNum(q.p99)),
+        el("td", { class: "band band-" + st }, ep.baseline
           ? (ep.baseline.learning ? "learning" : `${ep.baseline.rate_per_min.toFixed(1)} (${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)})`)
           : "–"));
     });
@@ -287,14 +293,14 @@ export async function refreshClients() {
   const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
   const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
   fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
-    el("td", { class: "mono wrap" }, c.id), el("td", {}, c.kind),
+    el("td", { class: "mono wrap" }, breakable(c.id)), el("td", {}, c.kind),
     el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
     el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
     el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));
   const bl = bans.status === "fulfilled" ? bans.value.bans || [] : [];
   fillTable(document.querySelector("#bans-table tbody"), bl.map((b) => el("tr", {},
-    el("td", { class: "actions pin" }, el("button", { type: "button", class: "act", "aria-label": "Lift the ban on " + b.client, onclick: () => lift(b.client) }, "Lift ban")),
-    el("td", { class: "mono wrap" }, b.client), el("td", { class: "wrap" }, b.reason),
+    el("td", { class: "actions pin" }, el("button", { type: "button", class: "act", "aria-label": "Lift ban on " + b.client, onclick: () => lift(b.client) }, "Lift ban")),
+    el("td", { class: "mono wrap" }, breakable(b.client)), el("td", { class: "wrap" }, b.reason),
     el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes))), $("bans-empty"));
   $("clients-status").textContent = clients.status === "fulfilled" ? "" : "client data unavailable";
 }
@@ -321,7 +327,7 @@ export async function refreshPolicy() {
   fillTable(document.querySelector("#rules-table tbody"), rules.map((r, i) => el("tr", {},
     el("td", { class: "num" }, i + 1), el("td", { class: "mono" }, r.service || "any"),
     el("td", {}, el("span", { class: "badge action-" + r.action }, r.action)),
-    el("td", { class: "mono wrap" }, (r.hosts || []).join(", ") || "–"), el("td", { class: "mono wrap" }, (r.cidrs || []).join(", ") || "–"),
+    el("td", { class: "mono wrap" }, breakable((r.hosts || []).join(", ") || "–")), el("td", { class: "mono wrap" }, breakable((r.cidrs || []).join(", ") || "–")),
     el("td", { class: "mono wrap" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
   const nets = enclave.networks || [];
   $("networks").replaceChildren(...(nets.length

@@ -81,3 +81,43 @@ test("the window selector and the other views load", async () => {
   assert.match(await page.locator("#client-identity").textContent(), /x-api-key/);
   await page.selectOption("#window", "5m");
 });
+
+test("blocked calls are counted as blocked, never as the destination's 4xx", async () => {
+  const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+  const edge = g.edges.find((e) => e.to === "external:169.254.169.254");
+  assert.ok(edge.total.blocked > 0);
+  assert.equal(edge.total.ratio_4xx, 0, "Sightline's refusals are not the metadata service's 4xx");
+  await page.goto(demo.admin + "/");
+  const node = page.locator('svg#graph .node[data-id="external:169.254.169.254"]');
+  await node.waitFor({ timeout: 15000 });
+  await eventually(async () => /^\d+ blocked$/.test(await node.locator(".node-sub").textContent()), 10000, "the node's blocked count");
+  assert.doesNotMatch(await node.locator(".node-sub").textContent(), /\bin\b/, "no traffic in: none reached it");
+  assert.match(await page.locator("#graph-summary").textContent(), /\d+ calls blocked on \d+ edges?/);
+});
+
+test("the selection and window live in the address, and the panel keeps its scroll on refresh", async () => {
+  await page.goto(demo.admin + "/#graph?node=" + encodeURIComponent("service:orders") + "&window=1h");
+  await page.locator("#details").waitFor({ state: "visible", timeout: 15000 });
+  assert.equal(await page.locator("#details-title").textContent(), "orders");
+  assert.equal(await page.locator("#window").inputValue(), "1h");
+  await page.locator('svg#graph .node[data-id="service:catalog"]').click();
+  await eventually(async () => decodeURIComponent(page.url()).includes("node=service:catalog"), 5000, "the address to follow");
+  await eventually(async () => (await page.locator("#details").textContent()).includes("/products/{int}"), 10000, "catalog's endpoints");
+  const panel = page.locator("#details");
+  await panel.evaluate((p) => { p.scrollTop = p.scrollHeight; });
+  const top = await panel.evaluate((p) => p.scrollTop);
+  assert.ok(top > 0, "the panel scrolls");
+  // Watch through at least one 5-second refresh: no "loading" placeholder, no jump.
+  const flashes = await panel.evaluate((p) => new Promise((resolve) => {
+    let seen = 0;
+    const obs = new MutationObserver(() => { if (p.textContent.includes("loading")) seen++; });
+    obs.observe(p, { childList: true, subtree: true, characterData: true });
+    setTimeout(() => { obs.disconnect(); resolve(seen); }, 7000);
+  }));
+  assert.equal(flashes, 0);
+  assert.ok(Math.abs(await panel.evaluate((p) => p.scrollTop) - top) < 2, "scroll position kept");
+  await page.keyboard.press("Escape");
+  await panel.waitFor({ state: "hidden" });
+  assert.doesNotMatch(page.url(), /node=/);
+  await page.selectOption("#window", "5m");
+});

@@ -10,12 +10,48 @@ const REFRESH_MS = 5000;
 const STALE_MS = REFRESH_MS * 2 + 2000;
 const VIEWS = ["graph", "alerts", "endpoints", "calls", "clients", "policy"];
 
-let windowName = localStorage.getItem("sightline.window") || "5m";
+/** The address's parameters after the view: `#graph?node=<id>&window=1h`. */
+function hashParams() {
+  const q = location.hash.indexOf("?");
+  return new URLSearchParams(q < 0 ? "" : location.hash.slice(q + 1));
+}
+
+const WINDOWS = ["5m", "1h", "24h"];
+let windowName = hashParams().get("window") || localStorage.getItem("sightline.window") || "5m";
+if (!WINDOWS.includes(windowName)) windowName = "5m";
 $("window").value = windowName;
 let lastGraph = null;
+/** A selection named by the address, applied once the graph has drawn. */
+let pendingSelection = null;
+
+/** Takes the selection and window from the address (on load and when it is edited or followed). */
+function readAddress() {
+  const p = hashParams();
+  pendingSelection = p.has("node") ? { kind: "node", key: p.get("node") }
+    : p.has("edge") ? { kind: "edge", key: p.get("edge") } : null;
+  const w = p.get("window");
+  if (w && WINDOWS.includes(w) && w !== windowName) {
+    windowName = w;
+    $("window").value = w;
+    localStorage.setItem("sightline.window", w);
+  }
+}
+readAddress();
+
+/** Writes the view, window and selection into the address (a deep link), without a reload. */
+function syncAddress() {
+  const v = currentView();
+  const p = new URLSearchParams();
+  const sel = v === "graph" ? graph.selected : null;
+  if (sel) p.set(sel.kind, sel.key);
+  if (windowName !== "5m") p.set("window", windowName);
+  const hash = "#" + v + (p.toString() ? "?" + p.toString() : "");
+  if (location.hash !== hash && (location.hash || hash !== "#graph")) history.replaceState(null, "", hash);
+}
 
 const graph = new GraphView($("graph"), (kind, item) => {
-  if (!item) { $("details").hidden = true; return; }
+  syncAddress();
+  if (!item) { $("details").hidden = true; delete $("details").dataset.item; return; }
   showDetails(kind, item, lastGraph, windowName);
 });
 $("legend").replaceChildren(...legend());
@@ -32,7 +68,7 @@ document.addEventListener("keydown", (ev) => {
 });
 
 function currentView() {
-  const v = location.hash.replace("#", "");
+  const v = location.hash.replace("#", "").split("?")[0];
   return VIEWS.includes(v) ? v : "graph";
 }
 
@@ -46,6 +82,7 @@ function showView() {
     else a.removeAttribute("aria-current");
   }
   liveAlerts(v === "alerts");
+  if (!pendingSelection) syncAddress();
   refresh();
 }
 
@@ -53,11 +90,18 @@ async function refreshGraph() {
   const g = await api("/api/graph?window=" + encodeURIComponent(windowName));
   lastGraph = g;
   graph.render(g);
+  if (pendingSelection) {
+    const { kind, key } = pendingSelection;
+    pendingSelection = null;
+    const known = kind === "node" ? (g.nodes || []).some((n) => n.id === key) : (g.edges || []).some((e) => e.from + "\u0000" + e.to === key);
+    if (known) graph.select(kind, key);
+  }
   const nodes = (g.nodes || []).length;
   const edges = g.edges || [];
-  const blocked = edges.filter((e) => e.total && e.total.blocked > 0).length;
+  const blockedEdges = edges.filter((e) => e.total && e.total.blocked > 0).length;
+  const blockedCalls = edges.reduce((n, e) => n + ((e.total && e.total.blocked) || 0), 0);
   $("graph-empty").hidden = nodes > 0;
-  $("graph-summary").textContent = `${nodes} nodes · ${edges.length} edges · ${blocked} blocked · window ${g.window || windowName}`;
+  $("graph-summary").textContent = `${nodes} nodes · ${edges.length} edges · ${blockedCalls} calls blocked on ${blockedEdges} ${blockedEdges === 1 ? "edge" : "edges"} · window ${g.window || windowName}`;
   const sel = graph.current();
   if (sel && !$("details").hidden && !document.querySelector("#details:hover")) showDetails(sel.kind, sel.item, g, windowName);
 }
@@ -145,9 +189,10 @@ $("conn-retry").addEventListener("click", () => { heartbeat(); refresh(); });
 $("window").addEventListener("change", () => {
   windowName = $("window").value;
   localStorage.setItem("sightline.window", windowName);
+  syncAddress();
   refresh();
 });
-window.addEventListener("hashchange", showView);
+window.addEventListener("hashchange", () => { readAddress(); showView(); });
 
 showView();
 heartbeat();

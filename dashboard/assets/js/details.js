@@ -18,6 +18,11 @@ export async function showDetails(kind, item, graph, windowName) {
   const body = document.getElementById("details-body");
   if (!item) { panel.hidden = true; return; }
   panel.hidden = false;
+  // A refresh of what is already shown keeps the old content (and its scroll position) until
+  // the new one is complete: no "loading…" flash, no jump to the top.
+  const itemId = kind === "node" ? "node:" + item.id : "edge:" + item.from + "\u0000" + item.to;
+  const refreshing = panel.dataset.item === itemId;
+  panel.dataset.item = itemId;
   const byId = new Map((graph.nodes || []).map((n) => [n.id, n]));
   const name = (id) => (byId.get(id) && byId.get(id).label) || id;
   const kindEl = document.getElementById("details-kind");
@@ -69,11 +74,12 @@ export async function showDetails(kind, item, graph, windowName) {
   const endpointsBox = el("div", {}, el("p", { class: "muted" }, "loading endpoints…"));
   const callsBox = el("div", {}, el("p", { class: "muted" }, "loading recent calls…"));
   const alertsBox = el("div", {}, el("p", { class: "muted" }, "loading alerts…"));
-  body.replaceChildren(summary,
+  const parts = [summary,
     el("h3", {}, "Last hour"), chartBox,
     el("h3", {}, "Endpoints"), endpointsBox,
     el("h3", {}, "Open alerts"), alertsBox,
-    el("h3", {}, "Recent calls"), callsBox);
+    el("h3", {}, "Recent calls"), callsBox];
+  if (!refreshing) body.replaceChildren(...parts);
 
   const still = () => panel.dataset.token === mine;
   const [history, endpoints, calls, alerts] = await Promise.allSettled([
@@ -84,6 +90,12 @@ export async function showDetails(kind, item, graph, windowName) {
   ]);
   if (!still()) return;
   void token;
+  const swap = () => {
+    if (!refreshing || !still()) return;
+    const top = panel.scrollTop;
+    body.replaceChildren(...parts);
+    panel.scrollTop = top;
+  };
 
   if (history.status === "fulfilled" && history.value && history.value.minutes) {
     chartBox.replaceChildren(minuteChart(history.value.minutes));
@@ -112,6 +124,7 @@ export async function showDetails(kind, item, graph, windowName) {
     ? el("ul", { class: "alert-list" }, ...open.map((a) => el("li", { class: "sev-" + a.severity },
       el("span", { class: "badge sev-" + a.severity }, a.severity), " ", el("strong", {}, a.kind), " ", a.summary || a.subject)))
     : el("p", { class: "muted" }, "No open alerts."));
+  swap();
 }
 
 function stats(pairs) {

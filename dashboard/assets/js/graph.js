@@ -46,10 +46,13 @@ export class GraphView {
     const outbound = new Map();
     for (const e of edges) {
       const t = e.total || {};
-      const agg = inbound.get(e.to) || { rate: 0, errors: 0, count: 0 };
-      agg.rate += t.rate || 0;
-      agg.count += t.count || 0;
-      agg.errors += (t.ratio_5xx || 0) * (t.count || 0);
+      const agg = inbound.get(e.to) || { rate: 0, errors: 0, count: 0, blocked: 0 };
+      // Refused calls never reached the node: they count as blocked, not as traffic in.
+      const let_through = (t.count || 0) - (t.blocked || 0);
+      agg.rate += (t.rate || 0) * (t.count ? let_through / t.count : 1);
+      agg.count += let_through;
+      agg.blocked += t.blocked || 0;
+      agg.errors += (t.ratio_5xx || 0) * let_through;
       inbound.set(e.to, agg);
       outbound.set(e.from, (outbound.get(e.from) || 0) + (t.rate || 0));
     }
@@ -101,8 +104,10 @@ export class GraphView {
       const classes = ["node", "kind-" + kind];
       if (recent(n.first_seen)) classes.push("new");
       const agg = inbound.get(n.id);
-      const sub = agg
-        ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}`
+      const sub = agg && agg.count === 0 && agg.blocked > 0
+        ? `${agg.blocked} blocked`
+        : agg
+        ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}${agg.blocked ? ` · ${agg.blocked} blocked` : ""}`
         : outbound.has(n.id) ? `${rate(outbound.get(n.id))} out` : KINDS[kind].name.toLowerCase();
       const label = n.label || n.id;
       const w = L.node_width, h = L.node_height;
@@ -434,9 +439,9 @@ function midpoint(points) {
 function edgeTitle(e, byId) {
   const name = (id) => (byId.get(id) && byId.get(id).label) || id;
   const t = e.total || {};
-  const parts = [`${name(e.from)} → ${name(e.to)}`, `${t.count || 0} calls, ${rate(t.rate)}`,
-    `4xx ${pct(t.ratio_4xx)}, 5xx ${pct(t.ratio_5xx)}`];
-  if (t.blocked) parts.push(`${t.blocked} blocked`);
+  const parts = [`${name(e.from)} → ${name(e.to)}`, `${t.count || 0} calls, ${rate(t.rate)}`];
+  if (t.blocked) parts.push(`${t.blocked} blocked by Sightline`);
+  if ((t.count || 0) > (t.blocked || 0)) parts.push(`answers from the destination: 4xx ${pct(t.ratio_4xx)}, 5xx ${pct(t.ratio_5xx)}`);
   if (t.reported) parts.push(`${t.reported} reported`);
   if (e.last_seen) parts.push(`last ${clock(e.last_seen * 1000)}`);
   return parts.join("\n");

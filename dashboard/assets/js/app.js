@@ -75,6 +75,7 @@ function currentView() {
 function showView() {
   const v = currentView();
   for (const name of VIEWS) $("view-" + name).hidden = name !== v;
+  $("menu-button").textContent = "☰ " + v.charAt(0).toUpperCase() + v.slice(1);
   for (const a of document.querySelectorAll("#tabs a")) {
     const on = a.dataset.view === v;
     a.classList.toggle("active", on);
@@ -193,6 +194,15 @@ $("window").addEventListener("change", () => {
   refresh();
 });
 window.addEventListener("hashchange", () => { readAddress(); showView(); });
+
+// On small screens the tabs fold into a menu.
+function setMenu(open) {
+  $("menu-button").setAttribute("aria-expanded", String(open));
+  document.body.classList.toggle("menu-open", open);
+}
+$("menu-button").addEventListener("click", () => setMenu($("menu-button").getAttribute("aria-expanded") !== "true"));
+for (const a of document.querySelectorAll("#tabs a")) a.addEventListener("click", () => setMenu(false));
+document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && document.body.classList.contains("menu-open")) setMenu(false); });
 
 showView();
 heartbeat();

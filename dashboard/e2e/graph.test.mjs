@@ -121,3 +121,19 @@ test("the selection and window live in the address, and the panel keeps its scro
   assert.doesNotMatch(page.url(), /node=/);
   await page.selectOption("#window", "5m");
 });
+
+test("refreshes update the drawing in place: nodes keep their identity, titles are unique", async () => {
+  await page.goto(demo.admin + "/");
+  const node = page.locator('svg#graph .node[data-id="service:orders"]');
+  await node.waitFor({ timeout: 15000 });
+  await node.evaluate((g) => { g.__marked = true; });
+  await eventually(async () => (await page.locator("#live-time").textContent()) !== "", 15000, "a first update");
+  const before = await page.locator("#live-time").textContent();
+  // Through at least one 5-second refresh.
+  await eventually(async () => (await page.locator("#live-time").textContent()) !== before, 15000, "a refresh");
+  assert.equal(await node.evaluate((g) => g.__marked === true), true, "the same element, updated");
+  const titles = await page.locator("svg#graph .column-title").allTextContents();
+  assert.equal(new Set(titles).size, titles.length, `one title per column: ${titles.join(", ")}`);
+  // The legend lists only kinds that are drawn: the demo has no client nodes.
+  assert.doesNotMatch(await page.locator("#legend").textContent(), /Client/);
+});

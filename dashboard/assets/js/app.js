@@ -99,10 +99,19 @@ async function refreshGraph() {
   }
   const nodes = (g.nodes || []).length;
   const edges = g.edges || [];
+  // The legend names the kinds drawn, nothing else.
+  const kinds = new Set((g.nodes || []).map((n) => n.kind));
+  const kindsKey = [...kinds].sort().join(",");
+  if ($("legend").dataset.kinds !== kindsKey) { $("legend").dataset.kinds = kindsKey; $("legend").replaceChildren(...legend(kinds)); }
+  // Say so when the data covers less than the window chosen.
+  const now = g.now || Date.now() / 1000;
+  const since = Math.min(now, ...(g.nodes || []).map((n) => n.first_seen || now));
+  const windowSecs = { "5m": 300, "1h": 3600, "24h": 86400 }[windowName] || 300;
+  const covers = now - since < windowSecs - 60 ? ` (data covers the last ${Math.max(1, Math.round((now - since) / 60))} min)` : "";
   const blockedEdges = edges.filter((e) => e.total && e.total.blocked > 0).length;
   const blockedCalls = edges.reduce((n, e) => n + ((e.total && e.total.blocked) || 0), 0);
   $("graph-empty").hidden = nodes > 0;
-  $("graph-summary").textContent = `${nodes} nodes · ${edges.length} edges · ${blockedCalls} calls blocked on ${blockedEdges} ${blockedEdges === 1 ? "edge" : "edges"} · window ${g.window || windowName}`;
+  $("graph-summary").textContent = `${nodes} nodes · ${edges.length} edges · ${blockedCalls} calls blocked on ${blockedEdges} ${blockedEdges === 1 ? "edge" : "edges"} · window ${g.window || windowName}${covers}`;
   const sel = graph.current();
   if (sel && !$("details").hidden && !document.querySelector("#details:hover")) showDetails(sel.kind, sel.item, g, windowName);
 }

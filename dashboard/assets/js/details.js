@@ -119,7 +119,9 @@ export async function showDetails(kind, item, graph, windowName) {
     callsBox.replaceChildren(mineCalls.length ? callTable(mineCalls) : el("p", { class: "muted" }, "No recent calls kept for this."));
   } else callsBox.replaceChildren(el("p", { class: "muted" }, "Calls unavailable."));
 
-  const open = alerts.status === "fulfilled" ? (alerts.value.alerts || []).filter(matchAlert) : [];
+  const order = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+  const open = (alerts.status === "fulfilled" ? (alerts.value.alerts || []).filter(matchAlert) : [])
+    .sort((a, b) => (order[a.severity] ?? 9) - (order[b.severity] ?? 9));
   alertsBox.replaceChildren(open.length
     ? el("ul", { class: "alert-list" }, ...open.map((a) => el("li", { class: "sev-" + a.severity },
       el("span", { class: "badge sev-" + a.severity }, a.severity), " ", el("strong", {}, a.kind), " ", a.summary || a.subject)))

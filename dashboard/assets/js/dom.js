@@ -36,6 +36,31 @@ function append(node, children) {
   }
 }
 
+/** Makes `parent`'s children look like `next` (freshly built nodes), reusing the elements that
+ * are already there: same tag and same `data-id`/`data-key` keep their identity (so focus,
+ * hover, tooltips and listeners survive a refresh) and only changed attributes and text are
+ * written. */
+export function morph(parent, next) {
+  const old = [...parent.childNodes];
+  next.forEach((n, i) => {
+    const o = old[i];
+    const same = o && o.nodeType === n.nodeType && o.nodeName === n.nodeName
+      && (n.nodeType !== 1 || (o.getAttribute("data-id") === n.getAttribute("data-id") && o.getAttribute("data-key") === n.getAttribute("data-key")));
+    if (!same) {
+      if (o) parent.replaceChild(n, o); else parent.append(n);
+      return;
+    }
+    if (n.nodeType !== 1) {
+      if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+      return;
+    }
+    for (const a of [...o.attributes]) if (!n.hasAttribute(a.name)) o.removeAttribute(a.name);
+    for (const a of n.attributes) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+    morph(o, [...n.childNodes]);
+  });
+  for (let i = next.length; i < old.length; i++) old[i].remove();
+}
+
 /** An error from the API, with its HTTP status. */
 export class ApiError extends Error {
   constructor(status, message) {

@@ -1,6 +1,6 @@
 // The call graph view: the server lays the graph out in columns; this draws it as SVG with
 // pan, zoom, selection and highlighting. Labels are SVG text nodes, never markup.
-import { el, svg, rate, pct, clock } from "/js/dom.js";
+import { el, svg, rate, pct, clock, morph } from "/js/dom.js";
 
 const KINDS = {
   internet: { glyph: "⊕", name: "Internet" },
@@ -129,11 +129,15 @@ export class GraphView {
       nodeLayer.append(g);
     }
 
-    // Keyboard focus survives the redraw: the same node or edge takes it back.
+    // An update, not a rebuild: elements that are still there stay (with their focus, hover and
+    // tooltip); only what changed is written.
     const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
-    this.svg.replaceChildren(defs, columns, edgeLayer, labelLayer, nodeLayer);
+    morph(this.svg, [defs, columns, edgeLayer, labelLayer, nodeLayer]);
     this.roving();
-    if (active) { const again = this.find(active); if (again) again.focus({ preventScroll: true }); }
+    if (active && !this.svg.contains(document.activeElement)) {
+      const again = this.find(active);
+      if (again) again.focus({ preventScroll: true });
+    }
     this.svg.classList.toggle("dense", edges.length > 60);
     this.size = { w: Math.max(L.width, 200), h: Math.max(L.height, 120) };
     if (!this.view || !this.touched) this.fit();
@@ -150,11 +154,17 @@ export class GraphView {
     }
     const count = layers.size;
     const out = [];
+    // One title per column: a second column of internal services is the tier they call.
+    let internal = 0;
     for (const [layer, info] of [...layers.entries()].sort((a, b) => a[0] - b[0])) {
-      let title = "Internal services";
+      let title;
       if (info.kinds.has("external") && [...info.kinds].every((k) => k === "external")) title = "External destinations";
       else if (layer === 0 && [...info.kinds].some((k) => k === "internet" || k === "client")) title = "Internet & clients";
       else if (layer === 1 || count <= 2) title = "Entry services";
+      else {
+        internal++;
+        title = internal === 1 ? "Internal services" : internal === 2 ? "Called by internal services" : `Internal tier ${internal}`;
+      }
       out.push(svg("rect", { class: "column-band", x: info.x - 14, y: 0, width: L.node_width + 28, height: Math.max(L.height, 60), rx: 10 }));
       out.push(svg("text", { class: "column-title", x: info.x + L.node_width / 2, y: 14 }, title.toUpperCase()));
     }
@@ -402,9 +412,9 @@ function itemKey(g) {
   return null;
 }
 
-/** The legend, as HTML. */
-export function legend() {
-  const items = Object.entries(KINDS).map(([k, v]) =>
+/** The legend, as HTML: the kinds of node in `kinds` (all when not given). */
+export function legend(kinds) {
+  const items = Object.entries(KINDS).filter(([k]) => !kinds || kinds.has(k)).map(([k, v]) =>
     el("span", { class: "legend-item" }, el("span", { class: "swatch kind-" + k }), v.name));
   items.push(
     el("span", { class: "legend-item" }, el("span", { class: "line blocked" }), "Blocked"),

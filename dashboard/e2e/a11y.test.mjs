@@ -98,6 +98,10 @@ for (const view of ["graph", "alerts", "endpoints", "calls", "clients", "policy"
       await eventually(async () => (await page.locator("#details").textContent()).includes("POST"), 10000, "node details");
     }
     if (view === "calls") await page.locator("#calls-table tbody tr").first().click();
+    if (view === "alerts") {
+      await page.locator("#alerts-table tbody button.linkish").first().click();
+      await page.locator("#alert-detail").waitFor({ state: "visible" });
+    }
     const violations = await axeSerious(page);
     assert.deepEqual(violations, [], JSON.stringify(violations, null, 1));
     await page.close();

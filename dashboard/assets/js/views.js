@@ -89,7 +89,7 @@ function alertRow(a) {
       a.state === "open" ? el("button", { type: "button", class: "act", "aria-label": `Acknowledge ${a.kind} ${a.subject}`, onclick: () => act(a, "ack") }, "Acknowledge") : null,
       a.state !== "resolved" ? el("button", { type: "button", class: "act ghost", "aria-label": `Resolve ${a.kind} ${a.subject}`, onclick: () => act(a, "resolve") }, "Resolve") : null),
     el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
-    el("td", { class: "mono wrap" }, a.kind.replaceAll("_", " ")),
+    el("td", { class: "wrap" }, el("button", { type: "button", class: "linkish", "aria-label": `${a.kind.replaceAll("_", " ")}: details`, onclick: () => showAlert(String(a.id)) }, a.kind.replaceAll("_", " "))),
     el("td", { class: "mono wrap" }, breakable(a.subject)),
     el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
@@ -110,6 +110,8 @@ function renderAlerts() {
   const rows = list.map(alertRow);
   for (const td of document.querySelectorAll("#alerts-table td.ago")) td.textContent = ago(td.dataset.t);
   fillTable(document.querySelector("#alerts-table tbody"), rows, $("alerts-empty"));
+  for (const tr of rows) tr.classList.toggle("selected", tr.dataset.id === shownAlert);
+  if (shownAlert && !$("alert-detail").hidden && alerts.has(shownAlert) && !$("alert-detail").matches(":hover")) showAlert(shownAlert);
   const open = [...alerts.values()].filter((a) => a.state === "open").length;
   const badge = $("alert-count");
   badge.hidden = open === 0;
@@ -120,6 +122,53 @@ function renderAlerts() {
       el("div", { class: "muted small" }, `${(i.alerts || []).length} alerts · since ${ago(i.first_seen)}`)))
     : [el("p", { class: "muted" }, "No incidents.")]));
 }
+
+/** A number as people read it: a few significant digits, not sixteen. */
+function readable(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(3)));
+  if (v === null || v === undefined || v === "") return "–";
+  if (typeof v === "object") return JSON.stringify(v, (_, x) => (typeof x === "number" && !Number.isInteger(x) ? Number(x.toPrecision(3)) : x));
+  return String(v);
+}
+
+let shownAlert = null;
+
+/** The detail of one alert: its facts, evidence, nodes (links into the graph) and delivery. */
+function showAlert(id) {
+  const a = alerts.get(id);
+  const box = $("alert-detail");
+  if (!a) { box.hidden = true; shownAlert = null; return; }
+  shownAlert = id;
+  for (const tr of document.querySelectorAll("#alerts-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
+  $("alert-detail-title").textContent = a.kind.replaceAll("_", " ");
+  const facts = el("dl", { class: "record-fields" });
+  const add = (k, v) => facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
+  add("severity", el("span", { class: "badge sev-" + a.severity }, a.severity));
+  add("state", a.state);
+  add("subject", breakable(a.subject));
+  add("summary", a.summary);
+  add("count", String(a.count));
+  add("first seen", `${clock(a.first_seen)} (${ago(a.first_seen)})`);
+  add("last seen", `${clock(a.last_seen)} (${ago(a.last_seen)})`);
+  if (a.incident !== null && a.incident !== undefined) add("incident", String(a.incident));
+  const evidence = el("dl", { class: "record-fields" });
+  for (const [k, v] of Object.entries(a.evidence && typeof a.evidence === "object" ? a.evidence : { value: a.evidence })) {
+    evidence.append(el("dt", {}, k.replaceAll("_", " ")), el("dd", { class: "mono" }, breakable(readable(v))));
+  }
+  const nodes = (a.nodes || []).map((n) => el("li", {}, el("a", { href: "#graph?node=" + encodeURIComponent(n), class: "mono" }, n)));
+  const delivery = Object.entries(a.delivery || {}).map(([sink, st]) => `${sink}: ${st}`).join(", ");
+  $("alert-detail-body").replaceChildren(facts,
+    el("h3", {}, "Evidence"), evidence.childNodes.length ? evidence : el("p", { class: "muted" }, "None recorded."),
+    el("h3", {}, "In the graph"), nodes.length ? el("ul", { class: "plain" }, ...nodes) : el("p", { class: "muted" }, "No graph node."),
+    delivery ? el("p", { class: "muted small" }, "Delivery: " + delivery) : null);
+  box.hidden = false;
+}
+
+$("alert-detail-close").addEventListener("click", () => {
+  $("alert-detail").hidden = true;
+  shownAlert = null;
+  for (const tr of document.querySelectorAll("#alerts-table tbody tr.selected")) tr.classList.remove("selected");
+});
 
 async function act(alert, action) {
   const done = action === "ack" ? "acknowledged" : "resolved";

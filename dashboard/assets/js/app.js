@@ -121,6 +121,8 @@ async function refreshGraph() {
 /** When the shown data last came in (ms since the epoch), and why the last refresh failed. */
 let lastUpdate = null;
 let lastError = null;
+/** Whether the view holds its updates on purpose (the calls list, paused or paged back). */
+let paused = false;
 
 /** The header's state: "live" only while updates keep arriving. */
 function showLiveState() {
@@ -130,6 +132,7 @@ function showLiveState() {
   let text, cls;
   if (!connection.ok) { text = "disconnected"; cls = "down"; }
   else if (lastUpdate === null) { text = lastError ? "error: " + lastError : "connecting"; cls = lastError ? "stale" : "pending"; }
+  else if (paused && currentView() === "calls") { text = "paused"; cls = "stale"; }
   else if (Date.now() - lastUpdate > STALE_MS || lastError) { text = lastError ? "stale: " + lastError : "stale"; cls = "stale"; }
   else { text = "live"; cls = "ok"; }
   // Only a change of state is written, so screen readers hear "live" or "disconnected" once.
@@ -153,15 +156,16 @@ let busy = false;
 async function refresh() {
   if (busy) return;
   busy = true;
+  paused = false;
   try {
     const v = currentView();
     if (v === "graph") await refreshGraph();
     else if (v === "alerts") await Promise.all([refreshAlerts(), refreshFindings()]);
     else if (v === "endpoints") await refreshEndpoints(windowName);
-    else if (v === "calls") await refreshCalls();
+    else if (v === "calls") paused = (await refreshCalls()) === "paused";
     else if (v === "clients") await refreshClients();
     else if (v === "policy") await refreshPolicy();
-    lastUpdate = Date.now();
+    if (!paused) lastUpdate = Date.now();
     lastError = null;
   } catch (e) {
     lastError = e.message;

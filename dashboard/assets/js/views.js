@@ -284,21 +284,57 @@ $("endpoint-shadow").addEventListener("change", renderEndpoints);
 const callForm = $("call-filters");
 let selectedCall = null;
 
-export async function refreshCalls() {
+/** Calls shown, the cursor to the page before them, and whether updates are held. */
+let callList = [];
+let callsNext = null;
+let callsPaused = false;
+let olderShown = false;
+
+function callParams() {
   const params = new URLSearchParams();
   for (const [k, v] of new FormData(callForm)) if (v) params.set(k, String(v).trim());
   params.set("limit", "200");
+  return params;
+}
+
+/** Reloads the newest calls, unless updates are held: paused, older pages open, or the pointer
+ * on the table (rows must not move under it). Resolves to "paused" when held. */
+export async function refreshCalls({ force = false } = {}) {
+  if (!force && (callsPaused || olderShown || $("calls-table").matches(":hover"))) return "paused";
   let data;
   try {
-    data = await api("/api/calls?" + params.toString());
+    data = await api("/api/calls?" + callParams().toString());
   } catch (e) {
     $("calls-empty").hidden = false;
     $("calls-empty").textContent = "Cannot list calls: " + e.message;
-    return;
+    throw e;
   }
+  olderShown = false;
+  callList = data.calls || [];
+  callsNext = data.next ?? null;
+  renderCalls();
+  return "ok";
+}
+
+async function olderCalls() {
+  if (callsNext === null) return;
+  const params = callParams();
+  params.set("before", String(callsNext));
+  try {
+    const data = await api("/api/calls?" + params.toString());
+    callList = callList.concat(data.calls || []);
+    callsNext = data.next ?? null;
+    olderShown = true;
+    renderCalls();
+  } catch (e) {
+    $("calls-status").textContent = "Cannot load older calls: " + e.message;
+  }
+}
+
+function renderCalls() {
   $("calls-empty").textContent = "No calls match.";
-  const rows = (data.calls || []).map((c) => {
-    const tr = el("tr", { class: "clickable" + (c.decision !== "allowed" ? " row-" + c.decision : "") + (c.id === selectedCall ? " selected" : ""), dataset: { id: c.id } },
+  const rows = callList.map((c) => {
+    const tr = el("tr", { class: "clickable" + (c.decision !== "allowed" ? " row-" + c.decision : "") + (c.id === selectedCall ? " selected" : ""), dataset: { id: c.id }, tabindex: 0 },
       el("td", {}, clock(c.time)),
       el("td", {}, c.direction === "egress" ? "out" : "in"),
       el("td", { class: "mono clip" }, c.source),
@@ -309,10 +345,25 @@ export async function refreshCalls() {
       el("td", { class: "num" }, c.duration_ms.toFixed(1)),
       el("td", {}, el("span", { class: "badge decision-" + c.decision }, c.decision)));
     tr.addEventListener("click", () => showCall(c.id));
+    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showCall(c.id); });
     return tr;
   });
   fillTable(document.querySelector("#calls-table tbody"), rows, $("calls-empty"));
+  const held = callsPaused ? "paused" : olderShown ? "held while older calls are shown" : "updating every 10 s";
+  const span = callList.length ? ` from ${clock(callList[callList.length - 1].time)} to ${clock(callList[0].time)}` : "";
+  $("calls-status").textContent = `${callList.length} calls${span} · ${held}`;
+  $("calls-older").disabled = callsNext === null;
 }
+
+$("calls-pause").addEventListener("click", () => {
+  callsPaused = !callsPaused;
+  $("calls-pause").setAttribute("aria-pressed", String(callsPaused));
+  $("calls-pause").textContent = callsPaused ? "Resume" : "Pause";
+  if (!callsPaused) refreshCalls({ force: true }).catch(() => {});
+  else renderCalls();
+});
+$("calls-older").addEventListener("click", olderCalls);
+$("calls-newest").addEventListener("click", () => refreshCalls({ force: true }).catch(() => {}));
 
 async function showCall(id) {
   selectedCall = id;
@@ -333,7 +384,7 @@ async function showCall(id) {
   }
 }
 
-callForm.addEventListener("input", () => refreshCalls());
+callForm.addEventListener("input", () => refreshCalls({ force: true }).catch(() => {}));
 callForm.addEventListener("submit", (e) => e.preventDefault());
 
 // ---------- clients ----------

@@ -1,6 +1,6 @@
 // The details panel of the graph view: one node or one edge, its endpoints against their
 // baselines, the last hour, recent calls and open alerts.
-import { el, api, rate, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
+import { el, api, rate, perMinute, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
 
 /** Whether a call's source or destination (`value`, maybe with a port or a kind prefix) names `label`. */
 function names(value, label) {
@@ -151,7 +151,7 @@ export function bandState(ep) {
 
 function endpointTable(rows, nodeId, name) {
   if (!rows.length) return el("p", { class: "muted" }, "No endpoints with traffic in this window.");
-  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Band/min"].map((h) => el("th", { class: "num" }, h)));
+  const head = el("tr", {}, ...["Calls/min", "4xx", "5xx", "p50", "p90", "p99", "Expected/min"].map((h) => el("th", { class: "num" }, h)));
   const body = rows.flatMap((ep) => {
     const q = ep.latency_ms || {};
     const st = bandState(ep);
@@ -164,7 +164,7 @@ function endpointTable(rows, nodeId, name) {
         nodeId && ep.caller !== nodeId ? el("span", { class: "muted small" }, "  from " + name(ep.caller)) : null,
         nodeId && ep.node !== nodeId ? el("span", { class: "muted small" }, "  to " + name(ep.node)) : null)),
       el("tr", { class: "ep-stats" },
-        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "num" }, perMinute(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),

@@ -159,13 +159,20 @@ export function readablePath(p) {
   }
 }
 
-/** Calls per second, compactly. */
+/** Calls per second, compactly, always per second: one unit across the graph, so two numbers
+ * side by side compare at a glance. */
 export function rate(perSec) {
   if (!perSec) return "0/s";
   if (perSec >= 100) return perSec.toFixed(0) + "/s";
   if (perSec >= 1) return perSec.toFixed(1) + "/s";
-  if (perSec * 60 >= 1) return (perSec * 60).toFixed(1) + "/min";
-  return (perSec * 3600).toFixed(1) + "/h";
+  if (perSec >= 0.01) return perSec.toFixed(2) + "/s";
+  return "<0.01/s";
+}
+
+/** Calls per minute, the unit of baselines: a number without the unit (headers carry it). */
+export function perMinute(perSec) {
+  const v = (perSec || 0) * 60;
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
 /** A ratio as a percentage. */

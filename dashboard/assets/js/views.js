@@ -1,5 +1,5 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
-import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
+import { el, api, post, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -207,12 +207,6 @@ function msNum(v) {
   return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
 }
 
-/** A per-second rate as calls per minute: the unit of this view and of its baselines. */
-function perMin(perSec) {
-  const v = (perSec || 0) * 60;
-  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-}
-
 let endpointRows = [];
 let endpointSort = { key: "rate", dir: -1 };
 
@@ -244,11 +238,11 @@ function renderEndpoints() {
       const q = ep.latency_ms || {};
       const st = bandState(ep);
       return el("tr", { class: ep.shadow ? "row-shadow" : "" },
-        el("td", { class: "mono wrap" }, ep.node.replace(/^service:/, "")),
-        el("td", { class: "mono wrap" }, ep.caller.replace(/^service:/, "")),
+        el("td", { class: "mono wrap" }, breakable(ep.node.replace(/^service:/, ""))),
+        el("td", { class: "mono wrap" }, breakable(ep.caller.replace(/^service:/, ""))),
         el("td", {}, el("span", { class: "method" }, ep.method)),
         el("td", { class: "mono wrap path" }, breakable(ep.template), ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
-        el("td", { class: "num" }, perMin(ep.rate)),
+        el("td", { class: "num" }, perMinute(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, msNum(q.p50)), el("td", { class: "num" }, msNum(q.p90)), el("td", { class: "num" }, msNum(q.p99)),
@@ -393,7 +387,7 @@ export async function refreshClients() {
   const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
   const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
   fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
-    el("td", { class: "mono wrap" }, breakable(c.id)), el("td", {}, c.kind),
+    el("td", { class: "mono wrap" }, breakable(c.id)), el("td", { class: "wrap" }, c.kind),
     el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
     el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
     el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));

@@ -137,3 +137,33 @@ test("refreshes update the drawing in place: nodes keep their identity, titles a
   // The legend lists only kinds that are drawn: the demo has no client nodes.
   assert.doesNotMatch(await page.locator("#legend").textContent(), /Client/);
 });
+
+test("graph filters: find a node, blocked only, hide external; they are kept in the address", async () => {
+  await page.goto(demo.admin + "/#graph");
+  await page.locator('svg#graph .node[data-id="service:catalog"]').waitFor({ timeout: 15000 });
+  await page.fill("#graph-search", "catal");
+  const dimmed = (id) => page.locator(`svg#graph .node[data-id="${id}"]`).evaluate((g) => g.classList.contains("dim"));
+  assert.equal(await dimmed("service:catalog"), false);
+  assert.equal(await dimmed("service:payments"), true, "unrelated nodes fade");
+  assert.equal(await dimmed("service:gateway"), false, "a neighbour stays");
+  assert.match(decodeURIComponent(page.url()), /q=catal/);
+  await page.fill("#graph-search", "");
+  await page.check('#graph-filters input[name="blocked"]');
+  assert.equal(await dimmed("external:169.254.169.254"), false, "the blocked destination stays");
+  assert.equal(await dimmed("service:catalog"), true);
+  assert.equal(await page.locator("svg#graph .edge:not(.dim):not(.blocked)").count(), 0, "only blocked edges stay");
+  await page.uncheck('#graph-filters input[name="blocked"]');
+  await page.check('#graph-filters input[name="external"]');
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  // A link with the filters opens the same picture, and they survive a refresh.
+  const url = page.url();
+  assert.match(url, /external=1/);
+  await page.goto("about:blank");
+  await page.goto(url);
+  await page.locator('svg#graph .node[data-id="service:catalog"]').waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('#graph-filters input[name="external"]').isChecked(), true);
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  await page.waitForTimeout(5500);
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  await page.uncheck('#graph-filters input[name="external"]');
+});

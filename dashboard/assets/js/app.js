@@ -29,6 +29,9 @@ function readAddress() {
   const p = hashParams();
   pendingSelection = p.has("node") ? { kind: "node", key: p.get("node") }
     : p.has("edge") ? { kind: "edge", key: p.get("edge") } : null;
+  const form = $("graph-filters");
+  form.q.value = p.get("q") || "";
+  for (const k of ["blocked", "errors", "external"]) form[k].checked = p.get(k) === "1";
   const w = p.get("window");
   if (w && WINDOWS.includes(w) && w !== windowName) {
     windowName = w;
@@ -38,12 +41,24 @@ function readAddress() {
 }
 readAddress();
 
-/** Writes the view, window and selection into the address (a deep link), without a reload. */
+/** The graph's filters as the form holds them. */
+function graphFilter() {
+  const form = $("graph-filters");
+  return { q: form.q.value, blocked: form.blocked.checked, errors: form.errors.checked, external: form.external.checked };
+}
+
+/** Writes the view, window, selection and graph filters into the address (a deep link),
+ * without a reload. */
 function syncAddress() {
   const v = currentView();
   const p = new URLSearchParams();
   const sel = v === "graph" ? graph.selected : null;
   if (sel) p.set(sel.kind, sel.key);
+  if (v === "graph") {
+    const f = graphFilter();
+    if (f.q) p.set("q", f.q);
+    for (const k of ["blocked", "errors", "external"]) if (f[k]) p.set(k, "1");
+  }
   if (windowName !== "5m") p.set("window", windowName);
   const hash = "#" + v + (p.toString() ? "?" + p.toString() : "");
   if (location.hash !== hash && (location.hash || hash !== "#graph")) history.replaceState(null, "", hash);
@@ -55,6 +70,9 @@ const graph = new GraphView($("graph"), (kind, item) => {
   showDetails(kind, item, lastGraph, windowName);
 });
 $("legend").replaceChildren(...legend());
+graph.setFilter(graphFilter());
+$("graph-filters").addEventListener("input", () => { graph.setFilter(graphFilter()); syncAddress(); });
+$("graph-filters").addEventListener("submit", (ev) => ev.preventDefault());
 $("zoom-in").addEventListener("click", () => graph.zoom(1 / 1.3));
 $("zoom-out").addEventListener("click", () => graph.zoom(1.3));
 $("zoom-fit").addEventListener("click", () => graph.fit());
@@ -206,7 +224,7 @@ $("window").addEventListener("change", () => {
   syncAddress();
   refresh();
 });
-window.addEventListener("hashchange", () => { readAddress(); showView(); });
+window.addEventListener("hashchange", () => { readAddress(); graph.setFilter(graphFilter()); showView(); });
 
 // On small screens the tabs fold into a menu.
 function setMenu(open) {

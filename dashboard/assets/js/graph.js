@@ -134,6 +134,7 @@ export class GraphView {
     const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
     morph(this.svg, [defs, columns, edgeLayer, labelLayer, nodeLayer]);
     this.roving();
+    this.applyFilter();
     if (active && !this.svg.contains(document.activeElement)) {
       const again = this.find(active);
       if (again) again.focus({ preventScroll: true });
@@ -169,6 +170,45 @@ export class GraphView {
       out.push(svg("text", { class: "column-title", x: info.x + L.node_width / 2, y: 14 }, title.toUpperCase()));
     }
     return out;
+  }
+
+  /** Dims what the filters leave out: `q` a name substring, `blocked`/`errors` only edges with
+   * blocked calls or errors (and their ends), `external` hides external destinations. */
+  setFilter(f) {
+    this.filter = f;
+    this.applyFilter();
+  }
+
+  applyFilter() {
+    const f = this.filter || {};
+    const q = (f.q || "").trim().toLowerCase();
+    const active = !!(q || f.blocked || f.errors || f.external);
+    this.svg.classList.toggle("filtered", active);
+    const nodes = [...this.svg.querySelectorAll(".node")];
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    const external = new Set(nodes.filter((g) => g.classList.contains("kind-external")).map((g) => g.dataset.id));
+    const named = new Set(nodes.filter((g) => !q || g.dataset.id.toLowerCase().includes(q)
+      || g.querySelector(".node-label").textContent.toLowerCase().includes(q)).map((g) => g.dataset.id));
+    const keep = new Set();
+    for (const g of edges) {
+      const ok = (!f.blocked || g.classList.contains("blocked"))
+        && (!f.errors || g.classList.contains("err") || g.classList.contains("err-high"))
+        && (!f.external || (!external.has(g.dataset.from) && !external.has(g.dataset.to)))
+        && (!q || named.has(g.dataset.from) || named.has(g.dataset.to));
+      g.classList.toggle("dim", active && !ok);
+      if (ok) { keep.add(g.dataset.from); keep.add(g.dataset.to); }
+    }
+    for (const g of nodes) {
+      const id = g.dataset.id;
+      const gone = !!f.external && external.has(id);
+      const ok = !gone && (q ? named.has(id) || (!f.blocked && !f.errors && keep.has(id)) : (!f.blocked && !f.errors) || keep.has(id));
+      g.classList.toggle("gone", gone);
+      g.classList.toggle("dim", active && !ok);
+      g.classList.toggle("match", !!q && named.has(id));
+    }
+    const labels = [...this.svg.querySelectorAll(".edge-label")];
+    labels.forEach((t, i) => t.classList.toggle("dim", !!edges[i] && edges[i].classList.contains("dim")));
+    for (const g of edges) g.classList.toggle("gone", !!f.external && (external.has(g.dataset.from) || external.has(g.dataset.to)));
   }
 
   /** The element for a key from `itemKey`. */

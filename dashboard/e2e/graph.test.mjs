@@ -74,11 +74,15 @@ test("the window selector and the other views load", async () => {
   await eventually(async () => (await page.locator("#endpoints-table tbody tr").count()) === 1, 5000, "the filter");
   await page.goto(demo.admin + "/#policy");
   await eventually(async () => (await page.locator("#rules-table tbody").textContent()).includes("api.payments-provider.example"), 10000, "the enclave rule");
+  // The window does not apply to the policy: the selector says so instead of being ignored.
+  assert.equal(await page.locator("#window").isDisabled(), true);
+  assert.equal(await page.locator("#window-note").isVisible(), true);
   // The client protections in force, as the demo configures them.
   const protections = await page.locator("#protections-table tbody").textContent();
   assert.match(protections, /POST \/api\/users\/login: 5 failures \(401, 403\) within 1m/);
   assert.match(protections, /10 distinct 404\/405 paths within 1m/);
   assert.match(await page.locator("#client-identity").textContent(), /x-api-key/);
+  await page.goto(demo.admin + "/#graph");
   await page.selectOption("#window", "5m");
 });
 

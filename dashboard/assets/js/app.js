@@ -100,6 +100,11 @@ function showView() {
     if (on) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
+  // Only the graph and the endpoints are summed over the window; elsewhere it says so.
+  const windowed = v === "graph" || v === "endpoints";
+  $("window").disabled = !windowed;
+  $("window").title = windowed ? "" : "The window applies to Graph and Endpoints; this view lists the latest state";
+  $("window-note").hidden = windowed;
   liveAlerts(v === "alerts");
   if (!pendingSelection) syncAddress();
   refresh();

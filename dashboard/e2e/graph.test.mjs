@@ -171,3 +171,20 @@ test("graph filters: find a node, blocked only, hide external; they are kept in 
   assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
   await page.uncheck('#graph-filters input[name="external"]');
 });
+
+test("opening the details panel keeps the graph's labels at their size", async () => {
+  await page.goto(demo.admin + "/#graph");
+  const label = page.locator('svg#graph .node[data-id="service:gateway"] .node-label');
+  await label.waitFor({ timeout: 15000 });
+  const before = (await label.boundingBox()).height;
+  await page.locator('svg#graph .node[data-id="service:gateway"]').click();
+  await page.locator("#details").waitFor({ state: "visible" });
+  // Through a refresh as well.
+  await page.waitForTimeout(5500);
+  const after = (await label.boundingBox()).height;
+  assert.ok(after >= before * 0.95, `label height ${before} → ${after}`);
+  const box = await page.locator('svg#graph .node[data-id="service:gateway"]').boundingBox();
+  const panel = await page.locator("#details").boundingBox();
+  assert.ok(box.x + box.width <= panel.x, "the selected node stays in sight beside the panel");
+  await page.keyboard.press("Escape");
+});

@@ -241,6 +241,11 @@ export class GraphView {
     if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
     this.roving();
     g.focus({ preventScroll: true });
+    this.reveal(g);
+  }
+
+  /** Pans so that `g` is in sight, when it is not. */
+  reveal(g) {
     const box = g.getBoundingClientRect();
     const frame = this.svg.getBoundingClientRect();
     if (this.view && (box.left < frame.left || box.right > frame.right || box.top < frame.top || box.bottom > frame.bottom)) {
@@ -386,6 +391,7 @@ export class GraphView {
     this.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
     const box = this.svg.getBoundingClientRect();
     const scale = box.width ? box.width / v.w : 1;
+    this.scale = scale;
     this.svg.classList.toggle("zoomed", scale > 1.3);
   }
 
@@ -442,6 +448,25 @@ export class GraphView {
     });
     this.svg.addEventListener("click", () => this.select(null, null, { restoreFocus: false }));
     window.addEventListener("resize", () => { if (!this.touched) this.fit(); });
+    // When the drawing area changes size for another reason (the details panel opening or
+    // closing), the scale stays: labels keep their size and the view gains or loses room at
+    // the right and bottom, then pans just enough to keep the selection in sight.
+    let last = null;
+    new ResizeObserver(() => {
+      const box = this.svg.getBoundingClientRect();
+      if (!box.width || !box.height) return;
+      const now = { width: box.width, height: box.height, iw: window.innerWidth, ih: window.innerHeight };
+      const windowResized = last && (last.iw !== now.iw || last.ih !== now.ih);
+      if (last && !windowResized && this.view && this.scale && (last.width !== now.width || last.height !== now.height)) {
+        this.view = { ...this.view, w: box.width / this.scale, h: box.height / this.scale };
+        // A chosen scale from now on: refreshes must not refit to the narrower area.
+        this.touched = true;
+        this.apply();
+        const sel = this.selected && this.find(this.selected.kind + ":" + this.selected.key);
+        if (sel) this.reveal(sel);
+      }
+      last = now;
+    }).observe(this.svg);
   }
 }
 

@@ -40,3 +40,25 @@ test("a new blocked call shows up in the open alerts live", async () => {
   assert.equal(navigations, 0, "no reload happened");
   await page.close();
 });
+
+test("an alert opens its detail, with evidence and links into the graph, and ack says it worked", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  const row = page.locator("#alerts-table tbody tr", { hasText: "egress blocked" }).first();
+  await row.waitFor({ timeout: 20000 });
+  await row.locator("button.linkish").click();
+  const detail = page.locator("#alert-detail");
+  await detail.waitFor({ state: "visible" });
+  assert.match(await detail.textContent(), /Evidence/);
+  const link = detail.locator('a[href^="#graph?node="]').first();
+  const href = await link.getAttribute("href");
+  const nodeId = decodeURIComponent(href.split("node=")[1]);
+  // Acknowledging says so in words, for sighted users and screen readers alike.
+  const ack = page.locator("#alerts-table tbody tr", { hasText: "egress blocked" }).first().locator("button", { hasText: "Acknowledge" });
+  await ack.click();
+  await eventually(async () => /Alert acknowledged/.test(await page.locator("#alert-action-status").textContent()), 10000, "the acknowledgement note");
+  await link.click();
+  await page.locator("#details").waitFor({ state: "visible", timeout: 15000 });
+  assert.ok(decodeURIComponent(page.url()).includes("node=" + nodeId));
+  await page.close();
+});

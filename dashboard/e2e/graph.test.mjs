@@ -74,10 +74,117 @@ test("the window selector and the other views load", async () => {
   await eventually(async () => (await page.locator("#endpoints-table tbody tr").count()) === 1, 5000, "the filter");
   await page.goto(demo.admin + "/#policy");
   await eventually(async () => (await page.locator("#rules-table tbody").textContent()).includes("api.payments-provider.example"), 10000, "the enclave rule");
+  // The window does not apply to the policy: the selector says so instead of being ignored.
+  assert.equal(await page.locator("#window").isDisabled(), true);
+  assert.equal(await page.locator("#window-note").isVisible(), true);
   // The client protections in force, as the demo configures them.
   const protections = await page.locator("#protections-table tbody").textContent();
   assert.match(protections, /POST \/api\/users\/login: 5 failures \(401, 403\) within 1m/);
   assert.match(protections, /10 distinct 404\/405 paths within 1m/);
   assert.match(await page.locator("#client-identity").textContent(), /x-api-key/);
+  await page.goto(demo.admin + "/#graph");
   await page.selectOption("#window", "5m");
+});
+
+test("blocked calls are counted as blocked, never as the destination's 4xx", async () => {
+  const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+  const edge = g.edges.find((e) => e.to === "external:169.254.169.254");
+  assert.ok(edge.total.blocked > 0);
+  assert.equal(edge.total.ratio_4xx, 0, "Sightline's refusals are not the metadata service's 4xx");
+  await page.goto(demo.admin + "/");
+  const node = page.locator('svg#graph .node[data-id="external:169.254.169.254"]');
+  await node.waitFor({ timeout: 15000 });
+  await eventually(async () => /^\d+ blocked$/.test(await node.locator(".node-sub").textContent()), 10000, "the node's blocked count");
+  assert.doesNotMatch(await node.locator(".node-sub").textContent(), /\bin\b/, "no traffic in: none reached it");
+  assert.match(await page.locator("#graph-summary").textContent(), /\d+ calls blocked on \d+ edges?/);
+});
+
+test("the selection and window live in the address, and the panel keeps its scroll on refresh", async () => {
+  await page.goto(demo.admin + "/#graph?node=" + encodeURIComponent("service:orders") + "&window=1h");
+  await page.locator("#details").waitFor({ state: "visible", timeout: 15000 });
+  assert.equal(await page.locator("#details-title").textContent(), "orders");
+  assert.equal(await page.locator("#window").inputValue(), "1h");
+  await page.locator('svg#graph .node[data-id="service:catalog"]').click();
+  await eventually(async () => decodeURIComponent(page.url()).includes("node=service:catalog"), 5000, "the address to follow");
+  await eventually(async () => (await page.locator("#details").textContent()).includes("/products/{int}"), 10000, "catalog's endpoints");
+  const panel = page.locator("#details");
+  await panel.evaluate((p) => { p.scrollTop = p.scrollHeight; });
+  const top = await panel.evaluate((p) => p.scrollTop);
+  assert.ok(top > 0, "the panel scrolls");
+  // Watch through at least one 5-second refresh: no "loading" placeholder, no jump.
+  const flashes = await panel.evaluate((p) => new Promise((resolve) => {
+    let seen = 0;
+    const obs = new MutationObserver(() => { if (p.textContent.includes("loading")) seen++; });
+    obs.observe(p, { childList: true, subtree: true, characterData: true });
+    setTimeout(() => { obs.disconnect(); resolve(seen); }, 7000);
+  }));
+  assert.equal(flashes, 0);
+  assert.ok(Math.abs(await panel.evaluate((p) => p.scrollTop) - top) < 2, "scroll position kept");
+  await page.keyboard.press("Escape");
+  await panel.waitFor({ state: "hidden" });
+  assert.doesNotMatch(page.url(), /node=/);
+  await page.selectOption("#window", "5m");
+});
+
+test("refreshes update the drawing in place: nodes keep their identity, titles are unique", async () => {
+  await page.goto(demo.admin + "/");
+  const node = page.locator('svg#graph .node[data-id="service:orders"]');
+  await node.waitFor({ timeout: 15000 });
+  await node.evaluate((g) => { g.__marked = true; });
+  await eventually(async () => (await page.locator("#live-time").textContent()) !== "", 15000, "a first update");
+  const before = await page.locator("#live-time").textContent();
+  // Through at least one 5-second refresh.
+  await eventually(async () => (await page.locator("#live-time").textContent()) !== before, 15000, "a refresh");
+  assert.equal(await node.evaluate((g) => g.__marked === true), true, "the same element, updated");
+  const titles = await page.locator("svg#graph .column-title").allTextContents();
+  assert.equal(new Set(titles).size, titles.length, `one title per column: ${titles.join(", ")}`);
+  // The legend lists only kinds that are drawn: the demo has no client nodes.
+  assert.doesNotMatch(await page.locator("#legend").textContent(), /Client/);
+});
+
+test("graph filters: find a node, blocked only, hide external; they are kept in the address", async () => {
+  await page.goto(demo.admin + "/#graph");
+  await page.locator('svg#graph .node[data-id="service:catalog"]').waitFor({ timeout: 15000 });
+  await page.fill("#graph-search", "catal");
+  const dimmed = (id) => page.locator(`svg#graph .node[data-id="${id}"]`).evaluate((g) => g.classList.contains("dim"));
+  assert.equal(await dimmed("service:catalog"), false);
+  assert.equal(await dimmed("service:payments"), true, "unrelated nodes fade");
+  assert.equal(await dimmed("service:gateway"), false, "a neighbour stays");
+  assert.match(decodeURIComponent(page.url()), /q=catal/);
+  await page.fill("#graph-search", "");
+  await page.check('#graph-filters input[name="blocked"]');
+  assert.equal(await dimmed("external:169.254.169.254"), false, "the blocked destination stays");
+  assert.equal(await dimmed("service:catalog"), true);
+  assert.equal(await page.locator("svg#graph .edge:not(.dim):not(.blocked)").count(), 0, "only blocked edges stay");
+  await page.uncheck('#graph-filters input[name="blocked"]');
+  await page.check('#graph-filters input[name="external"]');
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  // A link with the filters opens the same picture, and they survive a refresh.
+  const url = page.url();
+  assert.match(url, /external=1/);
+  await page.goto("about:blank");
+  await page.goto(url);
+  await page.locator('svg#graph .node[data-id="service:catalog"]').waitFor({ timeout: 15000 });
+  assert.equal(await page.locator('#graph-filters input[name="external"]').isChecked(), true);
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  await page.waitForTimeout(5500);
+  assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  await page.uncheck('#graph-filters input[name="external"]');
+});
+
+test("opening the details panel keeps the graph's labels at their size", async () => {
+  await page.goto(demo.admin + "/#graph");
+  const label = page.locator('svg#graph .node[data-id="service:gateway"] .node-label');
+  await label.waitFor({ timeout: 15000 });
+  const before = (await label.boundingBox()).height;
+  await page.locator('svg#graph .node[data-id="service:gateway"]').click();
+  await page.locator("#details").waitFor({ state: "visible" });
+  // Through a refresh as well.
+  await page.waitForTimeout(5500);
+  const after = (await label.boundingBox()).height;
+  assert.ok(after >= before * 0.95, `label height ${before} → ${after}`);
+  const box = await page.locator('svg#graph .node[data-id="service:gateway"]').boundingBox();
+  const panel = await page.locator("#details").boundingBox();
+  assert.ok(box.x + box.width <= panel.x, "the selected node stays in sight beside the panel");
+  await page.keyboard.press("Escape");
 });

@@ -1,7 +1,9 @@
 // Test harness: starts a real Sightline (the demo with its scripted traffic, or a config with
 // real loopback upstreams), and a fresh headless Chromium driven by playwright-core.
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, rmSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,8 +67,27 @@ function start(args) {
 }
 
 /** `sightline demo` on ports chosen by the system, with its traffic generator. */
-export function startDemo() {
-  return start(["demo", "--admin", "127.0.0.1:0", "--inbound", "127.0.0.1:0", "--egress", "127.0.0.1:0", "--rate", "20"]);
+export function startDemo({ admin = "127.0.0.1:0" } = {}) {
+  return start(["demo", "--admin", admin, "--inbound", "127.0.0.1:0", "--egress", "127.0.0.1:0", "--rate", "20"]);
+}
+
+/** A loopback port free right now (for a proxy that must come back on the same address). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => { const { port } = server.address(); server.close(() => resolve(port)); });
+  });
+}
+
+/** Runs axe-core in `page` (evaluated through the debugger protocol, so the page's CSP does not
+ * stand in the way); resolves to the violations of impact "serious" or "critical". */
+export async function axeSerious(page) {
+  const source = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  await page.evaluate(source);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ") + ": " + n.failureSummary) }));
 }
 
 /** A loopback upstream answering 200 with a small JSON body. */

@@ -1,6 +1,6 @@
 // The details panel of the graph view: one node or one edge, its endpoints against their
 // baselines, the last hour, recent calls and open alerts.
-import { el, api, rate, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
+import { el, api, rate, perMinute, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
 
 /** Whether a call's source or destination (`value`, maybe with a port or a kind prefix) names `label`. */
 function names(value, label) {
@@ -18,6 +18,11 @@ export async function showDetails(kind, item, graph, windowName) {
   const body = document.getElementById("details-body");
   if (!item) { panel.hidden = true; return; }
   panel.hidden = false;
+  // A refresh of what is already shown keeps the old content (and its scroll position) until
+  // the new one is complete: no "loading…" flash, no jump to the top.
+  const itemId = kind === "node" ? "node:" + item.id : "edge:" + item.from + "\u0000" + item.to;
+  const refreshing = panel.dataset.item === itemId;
+  panel.dataset.item = itemId;
   const byId = new Map((graph.nodes || []).map((n) => [n.id, n]));
   const name = (id) => (byId.get(id) && byId.get(id).label) || id;
   const kindEl = document.getElementById("details-kind");
@@ -69,11 +74,12 @@ export async function showDetails(kind, item, graph, windowName) {
   const endpointsBox = el("div", {}, el("p", { class: "muted" }, "loading endpoints…"));
   const callsBox = el("div", {}, el("p", { class: "muted" }, "loading recent calls…"));
   const alertsBox = el("div", {}, el("p", { class: "muted" }, "loading alerts…"));
-  body.replaceChildren(summary,
+  const parts = [summary,
     el("h3", {}, "Last hour"), chartBox,
     el("h3", {}, "Endpoints"), endpointsBox,
     el("h3", {}, "Open alerts"), alertsBox,
-    el("h3", {}, "Recent calls"), callsBox);
+    el("h3", {}, "Recent calls"), callsBox];
+  if (!refreshing) body.replaceChildren(...parts);
 
   const still = () => panel.dataset.token === mine;
   const [history, endpoints, calls, alerts] = await Promise.allSettled([
@@ -84,6 +90,12 @@ export async function showDetails(kind, item, graph, windowName) {
   ]);
   if (!still()) return;
   void token;
+  const swap = () => {
+    if (!refreshing || !still()) return;
+    const top = panel.scrollTop;
+    body.replaceChildren(...parts);
+    panel.scrollTop = top;
+  };
 
   if (history.status === "fulfilled" && history.value && history.value.minutes) {
     chartBox.replaceChildren(minuteChart(history.value.minutes));
@@ -107,11 +119,14 @@ export async function showDetails(kind, item, graph, windowName) {
     callsBox.replaceChildren(mineCalls.length ? callTable(mineCalls) : el("p", { class: "muted" }, "No recent calls kept for this."));
   } else callsBox.replaceChildren(el("p", { class: "muted" }, "Calls unavailable."));
 
-  const open = alerts.status === "fulfilled" ? (alerts.value.alerts || []).filter(matchAlert) : [];
+  const order = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+  const open = (alerts.status === "fulfilled" ? (alerts.value.alerts || []).filter(matchAlert) : [])
+    .sort((a, b) => (order[a.severity] ?? 9) - (order[b.severity] ?? 9));
   alertsBox.replaceChildren(open.length
     ? el("ul", { class: "alert-list" }, ...open.map((a) => el("li", { class: "sev-" + a.severity },
       el("span", { class: "badge sev-" + a.severity }, a.severity), " ", el("strong", {}, a.kind), " ", a.summary || a.subject)))
     : el("p", { class: "muted" }, "No open alerts."));
+  swap();
 }
 
 function stats(pairs) {
@@ -136,7 +151,7 @@ export function bandState(ep) {
 
 function endpointTable(rows, nodeId, name) {
   if (!rows.length) return el("p", { class: "muted" }, "No endpoints with traffic in this window.");
-  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Band/min"].map((h) => el("th", { class: "num" }, h)));
+  const head = el("tr", {}, ...["Calls/min", "4xx", "5xx", "p50", "p90", "p99", "Expected/min"].map((h) => el("th", { class: "num" }, h)));
   const body = rows.flatMap((ep) => {
     const q = ep.latency_ms || {};
     const st = bandState(ep);
@@ -149,7 +164,7 @@ function endpointTable(rows, nodeId, name) {
         nodeId && ep.caller !== nodeId ? el("span", { class: "muted small" }, "  from " + name(ep.caller)) : null,
         nodeId && ep.node !== nodeId ? el("span", { class: "muted small" }, "  to " + name(ep.node)) : null)),
       el("tr", { class: "ep-stats" },
-        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "num" }, perMinute(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),

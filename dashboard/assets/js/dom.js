@@ -36,6 +36,31 @@ function append(node, children) {
   }
 }
 
+/** Makes `parent`'s children look like `next` (freshly built nodes), reusing the elements that
+ * are already there: same tag and same `data-id`/`data-key` keep their identity (so focus,
+ * hover, tooltips and listeners survive a refresh) and only changed attributes and text are
+ * written. */
+export function morph(parent, next) {
+  const old = [...parent.childNodes];
+  next.forEach((n, i) => {
+    const o = old[i];
+    const same = o && o.nodeType === n.nodeType && o.nodeName === n.nodeName
+      && (n.nodeType !== 1 || (o.getAttribute("data-id") === n.getAttribute("data-id") && o.getAttribute("data-key") === n.getAttribute("data-key")));
+    if (!same) {
+      if (o) parent.replaceChild(n, o); else parent.append(n);
+      return;
+    }
+    if (n.nodeType !== 1) {
+      if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+      return;
+    }
+    for (const a of [...o.attributes]) if (!n.hasAttribute(a.name)) o.removeAttribute(a.name);
+    for (const a of n.attributes) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+    morph(o, [...n.childNodes]);
+  });
+  for (let i = next.length; i < old.length; i++) old[i].remove();
+}
+
 /** An error from the API, with its HTTP status. */
 export class ApiError extends Error {
   constructor(status, message) {
@@ -44,8 +69,47 @@ export class ApiError extends Error {
   }
 }
 
+/** Whether the admin API answered the last request, and since when it has not. Any answer at
+ * all (even an error status) means it is reachable; only a failed or timed-out request does not. */
+export const connection = { ok: true, since: null, lastOk: null };
+const connectionListeners = new Set();
+/** How long a request may take before the API counts as unreachable. */
+const REQUEST_TIMEOUT_MS = 8000;
+
+/** Calls `fn(connection)` whenever reachability changes. */
+export function onConnection(fn) {
+  connectionListeners.add(fn);
+}
+
+function reachable(ok) {
+  const changed = ok !== connection.ok;
+  connection.ok = ok;
+  if (ok) { connection.lastOk = Date.now(); connection.since = null; }
+  else if (changed || connection.since === null) connection.since = Date.now();
+  if (changed) {
+    syncActions();
+    for (const fn of connectionListeners) fn(connection);
+  }
+}
+
+/** Buttons that change state on the server (class "act") work only while the API answers. */
+export function syncActions(root = document) {
+  for (const b of root.querySelectorAll("button.act")) {
+    b.disabled = !connection.ok;
+    if (connection.ok) b.removeAttribute("title");
+    else b.title = "Unavailable while the admin API cannot be reached";
+  }
+}
+
 async function request(path, init, opts) {
-  const resp = await fetch(path, { credentials: "same-origin", ...init });
+  let resp;
+  try {
+    resp = await fetch(path, { credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), ...init });
+  } catch (e) {
+    reachable(false);
+    throw new ApiError(0, e && e.name === "TimeoutError" ? "no answer within 8 s" : "cannot reach the admin API");
+  }
+  reachable(true);
   if (resp.status === 401 && opts.redirect !== false) {
     location.replace("/login");
     throw new ApiError(401, "sign-in required");
@@ -75,6 +139,17 @@ export function post(path, body, opts = {}) {
   );
 }
 
+/** Text that may wrap after separators ("/", ".", ":", "-", ">", ","), as text nodes and
+ * <wbr> elements: long paths and hosts break where a reader expects, never mid-word. */
+export function breakable(text) {
+  const out = [];
+  for (const part of String(text).split(/(?<=[/.:\-,>])/)) {
+    if (out.length) out.push(document.createElement("wbr"));
+    out.push(document.createTextNode(part));
+  }
+  return out;
+}
+
 /** A recorded (percent-encoded) path as people read it; the raw form when it does not decode. */
 export function readablePath(p) {
   try {
@@ -84,13 +159,20 @@ export function readablePath(p) {
   }
 }
 
-/** Calls per second, compactly. */
+/** Calls per second, compactly, always per second: one unit across the graph, so two numbers
+ * side by side compare at a glance. */
 export function rate(perSec) {
   if (!perSec) return "0/s";
   if (perSec >= 100) return perSec.toFixed(0) + "/s";
   if (perSec >= 1) return perSec.toFixed(1) + "/s";
-  if (perSec * 60 >= 1) return (perSec * 60).toFixed(1) + "/min";
-  return (perSec * 3600).toFixed(1) + "/h";
+  if (perSec >= 0.01) return perSec.toFixed(2) + "/s";
+  return "<0.01/s";
+}
+
+/** Calls per minute, the unit of baselines: a number without the unit (headers carry it). */
+export function perMinute(perSec) {
+  const v = (perSec || 0) * 60;
+  return v >= 100 ? v.toFixed(0) : v.toFixed(1);
 }
 
 /** A ratio as a percentage. */
@@ -130,6 +212,7 @@ export function clock(t) {
 /** Replaces a table body's rows, or shows the "empty" note instead. */
 export function fillTable(tbody, rows, emptyEl) {
   tbody.replaceChildren(...rows);
+  syncActions(tbody);
   if (emptyEl) emptyEl.hidden = rows.length > 0;
 }
 

@@ -1,6 +1,6 @@
 // The call graph view: the server lays the graph out in columns; this draws it as SVG with
 // pan, zoom, selection and highlighting. Labels are SVG text nodes, never markup.
-import { el, svg, rate, pct, clock } from "/js/dom.js";
+import { el, svg, rate, pct, clock, morph } from "/js/dom.js";
 
 const KINDS = {
   internet: { glyph: "⊕", name: "Internet" },
@@ -11,7 +11,6 @@ const KINDS = {
 };
 const RECENT_SECS = 600;
 const FRESH_START_SECS = 60;
-const MAX_LABEL = 21;
 /** The smallest zoom the initial view uses: below it, 12 px labels are no longer legible. */
 const MIN_FIT_SCALE = 0.72;
 const TOOLBAR_PX = 60;
@@ -25,7 +24,11 @@ export class GraphView {
     this.touched = false;
     this.selected = null;
     this.data = null;
+    /** The node and the edge that hold the graph's two tab stops (roving tabindex). */
+    this.focusNode = null;
+    this.focusEdge = null;
     this.installPanZoom();
+    this.installKeyboard();
   }
 
   /** Draws `graph` (from /api/graph), keeping the current pan and zoom. */
@@ -43,15 +46,21 @@ export class GraphView {
     const outbound = new Map();
     for (const e of edges) {
       const t = e.total || {};
-      const agg = inbound.get(e.to) || { rate: 0, errors: 0, count: 0 };
-      agg.rate += t.rate || 0;
-      agg.count += t.count || 0;
-      agg.errors += (t.ratio_5xx || 0) * (t.count || 0);
+      const agg = inbound.get(e.to) || { rate: 0, errors: 0, count: 0, blocked: 0 };
+      // Refused calls never reached the node: they count as blocked, not as traffic in.
+      const let_through = (t.count || 0) - (t.blocked || 0);
+      agg.rate += (t.rate || 0) * (t.count ? let_through / t.count : 1);
+      agg.count += let_through;
+      agg.blocked += t.blocked || 0;
+      agg.errors += (t.ratio_5xx || 0) * let_through;
       inbound.set(e.to, agg);
       outbound.set(e.from, (outbound.get(e.from) || 0) + (t.rate || 0));
     }
 
+    // Node names are cut at the box's edge by a clip, not shortened: the whole name stays in
+    // the text (for screen readers and search), and in the tooltip and the panel.
     const defs = svg("defs", {},
+      svg("clipPath", { id: "node-text-clip" }, svg("rect", { x: 0, y: 0, width: L.node_width - 8, height: L.node_height })),
       marker("arrow", "edge-arrow"),
       marker("arrow-blocked", "edge-arrow blocked"),
       marker("arrow-reported", "edge-arrow reported"),
@@ -75,7 +84,8 @@ export class GraphView {
       const d = curve(e.points);
       const width = 1.2 + Math.min(4, Math.log10(1 + (t.rate || 0) * 10) * 1.6);
       const key = e.from + "\u0000" + e.to;
-      const g = svg("g", { class: classes.join(" "), dataset: { from: e.from, to: e.to, key } },
+      const g = svg("g", { class: classes.join(" "), dataset: { from: e.from, to: e.to, key }, tabindex: -1, role: "button",
+        "aria-label": edgeTitle(e, byId).replaceAll("\n", ", ") },
         svg("path", { d, class: "edge-hit" }),
         svg("path", { d, class: "edge-line", "stroke-width": width.toFixed(2), "marker-end": `url(#${arrow})` }),
         svg("title", {}, edgeTitle(e, byId)));
@@ -94,20 +104,23 @@ export class GraphView {
       const classes = ["node", "kind-" + kind];
       if (recent(n.first_seen)) classes.push("new");
       const agg = inbound.get(n.id);
-      const sub = agg
-        ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}`
+      const sub = agg && agg.count === 0 && agg.blocked > 0
+        ? `${agg.blocked} blocked`
+        : agg
+        ? `${rate(agg.rate)} in${agg.errors ? " · " + pct(agg.errors / Math.max(1, agg.count)) + " err" : ""}${agg.blocked ? ` · ${agg.blocked} blocked` : ""}`
         : outbound.has(n.id) ? `${rate(outbound.get(n.id))} out` : KINDS[kind].name.toLowerCase();
       const label = n.label || n.id;
-      const shown = label.length > MAX_LABEL ? label.slice(0, MAX_LABEL - 1) + "…" : label;
       const w = L.node_width, h = L.node_height;
-      const g = svg("g", { class: classes.join(" "), transform: `translate(${n.x},${n.y})`, dataset: { id: n.id } },
-        svg("title", {}, `${KINDS[kind].name}: ${label}`),
+      const g = svg("g", { class: classes.join(" "), transform: `translate(${n.x},${n.y})`, dataset: { id: n.id, layer: n.layer, x: n.x, y: n.y },
+        tabindex: -1, role: "button" },
+        // The tooltip and the accessible name: the full name, its kind and its traffic.
+        svg("title", {}, `${KINDS[kind].name}: ${label}, ${sub}${classes.includes("new") ? ", new" : ""}`),
         svg("rect", { class: "node-box", width: w, height: h, rx: kind === "internet" ? h / 2 : 6 }),
         svg("rect", { class: "node-stripe", width: 4, height: h - 12, x: 0, y: 6, rx: 2 }),
         svg("circle", { class: "node-icon", cx: 22, cy: h / 2, r: 11 }),
-        svg("text", { class: "node-glyph", x: 22, y: h / 2 + 4 }, KINDS[kind].glyph),
-        svg("text", { class: "node-label", x: 40, y: 17 }, shown),
-        svg("text", { class: "node-sub", x: 40, y: 31 }, sub));
+        svg("text", { class: "node-glyph", x: 22, y: h / 2 + 4, "aria-hidden": "true" }, KINDS[kind].glyph),
+        svg("text", { class: "node-label", x: 40, y: 17, "clip-path": "url(#node-text-clip)" }, label),
+        svg("text", { class: "node-sub", x: 40, y: 31, "clip-path": "url(#node-text-clip)" }, sub));
       if (classes.includes("new")) {
         g.append(svg("rect", { class: "node-new-pill", x: w - 34, y: -7, width: 30, height: 13, rx: 6.5 }),
           svg("text", { class: "node-new", x: w - 19, y: 3 }, "NEW"));
@@ -116,7 +129,16 @@ export class GraphView {
       nodeLayer.append(g);
     }
 
-    this.svg.replaceChildren(defs, columns, edgeLayer, labelLayer, nodeLayer);
+    // An update, not a rebuild: elements that are still there stay (with their focus, hover and
+    // tooltip); only what changed is written.
+    const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
+    morph(this.svg, [defs, columns, edgeLayer, labelLayer, nodeLayer]);
+    this.roving();
+    this.applyFilter();
+    if (active && !this.svg.contains(document.activeElement)) {
+      const again = this.find(active);
+      if (again) again.focus({ preventScroll: true });
+    }
     this.svg.classList.toggle("dense", edges.length > 60);
     this.size = { w: Math.max(L.width, 200), h: Math.max(L.height, 120) };
     if (!this.view || !this.touched) this.fit();
@@ -133,20 +155,181 @@ export class GraphView {
     }
     const count = layers.size;
     const out = [];
+    // One title per column: a second column of internal services is the tier they call.
+    let internal = 0;
     for (const [layer, info] of [...layers.entries()].sort((a, b) => a[0] - b[0])) {
-      let title = "Internal services";
+      let title;
       if (info.kinds.has("external") && [...info.kinds].every((k) => k === "external")) title = "External destinations";
       else if (layer === 0 && [...info.kinds].some((k) => k === "internet" || k === "client")) title = "Internet & clients";
       else if (layer === 1 || count <= 2) title = "Entry services";
+      else {
+        internal++;
+        title = internal === 1 ? "Internal services" : internal === 2 ? "Called by internal services" : `Internal tier ${internal}`;
+      }
       out.push(svg("rect", { class: "column-band", x: info.x - 14, y: 0, width: L.node_width + 28, height: Math.max(L.height, 60), rx: 10 }));
       out.push(svg("text", { class: "column-title", x: info.x + L.node_width / 2, y: 14 }, title.toUpperCase()));
     }
     return out;
   }
 
-  /** Selects a node (`id`) or an edge (`from\0to`) and tells the details panel. */
-  select(kind, key) {
+  /** Dims what the filters leave out: `q` a name substring, `blocked`/`errors` only edges with
+   * blocked calls or errors (and their ends), `external` hides external destinations. */
+  setFilter(f) {
+    this.filter = f;
+    this.applyFilter();
+  }
+
+  applyFilter() {
+    const f = this.filter || {};
+    const q = (f.q || "").trim().toLowerCase();
+    const active = !!(q || f.blocked || f.errors || f.external);
+    this.svg.classList.toggle("filtered", active);
+    const nodes = [...this.svg.querySelectorAll(".node")];
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    const external = new Set(nodes.filter((g) => g.classList.contains("kind-external")).map((g) => g.dataset.id));
+    const named = new Set(nodes.filter((g) => !q || g.dataset.id.toLowerCase().includes(q)
+      || g.querySelector(".node-label").textContent.toLowerCase().includes(q)).map((g) => g.dataset.id));
+    const keep = new Set();
+    for (const g of edges) {
+      const ok = (!f.blocked || g.classList.contains("blocked"))
+        && (!f.errors || g.classList.contains("err") || g.classList.contains("err-high"))
+        && (!f.external || (!external.has(g.dataset.from) && !external.has(g.dataset.to)))
+        && (!q || named.has(g.dataset.from) || named.has(g.dataset.to));
+      g.classList.toggle("dim", active && !ok);
+      if (ok) { keep.add(g.dataset.from); keep.add(g.dataset.to); }
+    }
+    for (const g of nodes) {
+      const id = g.dataset.id;
+      const gone = !!f.external && external.has(id);
+      const ok = !gone && (q ? named.has(id) || (!f.blocked && !f.errors && keep.has(id)) : (!f.blocked && !f.errors) || keep.has(id));
+      g.classList.toggle("gone", gone);
+      g.classList.toggle("dim", active && !ok);
+      g.classList.toggle("match", !!q && named.has(id));
+    }
+    const labels = [...this.svg.querySelectorAll(".edge-label")];
+    labels.forEach((t, i) => t.classList.toggle("dim", !!edges[i] && edges[i].classList.contains("dim")));
+    for (const g of edges) g.classList.toggle("gone", !!f.external && (external.has(g.dataset.from) || external.has(g.dataset.to)));
+  }
+
+  /** The element for a key from `itemKey`. */
+  find(k) {
+    if (!k) return null;
+    const [kind, key] = [k.slice(0, 4), k.slice(5)];
+    for (const g of this.svg.querySelectorAll(kind === "node" ? ".node" : ".edge")) {
+      if ((kind === "node" ? g.dataset.id : g.dataset.key) === key) return g;
+    }
+    return null;
+  }
+
+  /** One node and one edge are in the tab order; arrow keys move within each. */
+  roving() {
+    const nodes = [...this.svg.querySelectorAll(".node")];
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    // Without a choice yet, the tab stop is the first node of the first column.
+    const first = () => nodes.reduce((best, g) => (!best || Number(g.dataset.layer) < Number(best.dataset.layer)
+      || (g.dataset.layer === best.dataset.layer && Number(g.dataset.y) < Number(best.dataset.y)) ? g : best), null);
+    const node = this.find(this.focusNode) || first();
+    const edge = this.find(this.focusEdge) || edges[0];
+    for (const g of nodes) g.setAttribute("tabindex", g === node ? "0" : "-1");
+    for (const g of edges) g.setAttribute("tabindex", g === edge ? "0" : "-1");
+  }
+
+  /** Moves keyboard focus to `g`, panning it into view if it is outside. */
+  focusItem(g) {
+    if (!g) return;
+    const k = itemKey(g);
+    if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
+    this.roving();
+    g.focus({ preventScroll: true });
+    this.reveal(g);
+  }
+
+  /** Pans so that `g` is in sight, when it is not. */
+  reveal(g) {
+    const box = g.getBoundingClientRect();
+    const frame = this.svg.getBoundingClientRect();
+    if (this.view && (box.left < frame.left || box.right > frame.right || box.top < frame.top || box.bottom > frame.bottom)) {
+      const v = this.view;
+      const cx = v.x + ((box.left + box.width / 2 - frame.left) / frame.width) * v.w;
+      const cy = v.y + ((box.top + box.height / 2 - frame.top) / frame.height) * v.h;
+      this.view = { ...v, x: cx - v.w / 2, y: cy - v.h / 2 };
+      this.touched = true;
+      this.apply();
+    }
+  }
+
+  installKeyboard() {
+    this.svg.addEventListener("keydown", (ev) => {
+      const g = ev.target.closest && ev.target.closest(".node, .edge");
+      if (!g) return;
+      const isNode = g.classList.contains("node");
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        if (isNode) this.select("node", g.dataset.id); else this.select("edge", g.dataset.key);
+        return;
+      }
+      if (ev.key === "Escape") {
+        if (this.selected) { ev.preventDefault(); this.select(null, null); }
+        return;
+      }
+      const next = isNode ? this.nodeToward(g, ev.key) : this.edgeToward(g, ev.key);
+      if (next !== undefined) { ev.preventDefault(); this.focusItem(next); }
+    });
+    this.svg.addEventListener("focusin", (ev) => {
+      const g = ev.target.closest && ev.target.closest(".node, .edge");
+      if (!g) return;
+      const k = itemKey(g);
+      if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
+    });
+  }
+
+  /** The node an arrow key leads to: up and down within a column, left and right to the
+   * nearest node of the next column; `undefined` for other keys. */
+  nodeToward(g, key) {
+    const nodes = [...this.svg.querySelectorAll(".node")].map((n) => ({ g: n, layer: Number(n.dataset.layer), x: Number(n.dataset.x), y: Number(n.dataset.y) }));
+    const me = nodes.find((n) => n.g === g);
+    if (!me) return undefined;
+    if (key === "Home") return nodes[0].g;
+    if (key === "End") return nodes[nodes.length - 1].g;
+    if (key === "ArrowUp" || key === "ArrowDown") {
+      const col = nodes.filter((n) => n.layer === me.layer).sort((a, b) => a.y - b.y);
+      const i = col.indexOf(me) + (key === "ArrowDown" ? 1 : -1);
+      return (col[i] || me).g;
+    }
+    if (key === "ArrowLeft" || key === "ArrowRight") {
+      const layers = [...new Set(nodes.map((n) => n.layer))].sort((a, b) => a - b);
+      const layer = layers[layers.indexOf(me.layer) + (key === "ArrowRight" ? 1 : -1)];
+      if (layer === undefined) return me.g;
+      const col = nodes.filter((n) => n.layer === layer);
+      col.sort((a, b) => Math.abs(a.y - me.y) - Math.abs(b.y - me.y));
+      return col[0].g;
+    }
+    return undefined;
+  }
+
+  /** The edge an arrow key leads to, in drawing order. */
+  edgeToward(g, key) {
+    const edges = [...this.svg.querySelectorAll(".edge")];
+    const i = edges.indexOf(g);
+    if (key === "Home") return edges[0];
+    if (key === "End") return edges[edges.length - 1];
+    if (key === "ArrowDown" || key === "ArrowRight") return edges[Math.min(edges.length - 1, i + 1)];
+    if (key === "ArrowUp" || key === "ArrowLeft") return edges[Math.max(0, i - 1)];
+    return undefined;
+  }
+
+  /** Selects a node (`id`) or an edge (`from\0to`) and tells the details panel; closing the
+   * panel (`key` null) gives keyboard focus back to what was selected. */
+  select(kind, key, { restoreFocus = true } = {}) {
+    const before = this.selected;
     this.selected = key === null ? null : { kind, key };
+    if (this.selected) {
+      if (kind === "node") this.focusNode = "node:" + key; else this.focusEdge = "edge:" + key;
+      this.roving();
+    } else if (before && restoreFocus) {
+      const g = this.find(before.kind + ":" + before.key);
+      if (g) g.focus({ preventScroll: true });
+    }
     this.highlight();
     if (!this.data || !this.selected) { this.onSelect(null, null); return; }
     if (kind === "node") this.onSelect("node", (this.data.nodes || []).find((n) => n.id === key));
@@ -208,6 +391,7 @@ export class GraphView {
     this.svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
     const box = this.svg.getBoundingClientRect();
     const scale = box.width ? box.width / v.w : 1;
+    this.scale = scale;
     this.svg.classList.toggle("zoomed", scale > 1.3);
   }
 
@@ -262,14 +446,40 @@ export class GraphView {
       drag = null;
       this.svg.classList.remove("panning");
     });
-    this.svg.addEventListener("click", () => this.select(null, null));
+    this.svg.addEventListener("click", () => this.select(null, null, { restoreFocus: false }));
     window.addEventListener("resize", () => { if (!this.touched) this.fit(); });
+    // When the drawing area changes size for another reason (the details panel opening or
+    // closing), the scale stays: labels keep their size and the view gains or loses room at
+    // the right and bottom, then pans just enough to keep the selection in sight.
+    let last = null;
+    new ResizeObserver(() => {
+      const box = this.svg.getBoundingClientRect();
+      if (!box.width || !box.height) return;
+      const now = { width: box.width, height: box.height, iw: window.innerWidth, ih: window.innerHeight };
+      const windowResized = last && (last.iw !== now.iw || last.ih !== now.ih);
+      if (last && !windowResized && this.view && this.scale && (last.width !== now.width || last.height !== now.height)) {
+        this.view = { ...this.view, w: box.width / this.scale, h: box.height / this.scale };
+        // A chosen scale from now on: refreshes must not refit to the narrower area.
+        this.touched = true;
+        this.apply();
+        const sel = this.selected && this.find(this.selected.kind + ":" + this.selected.key);
+        if (sel) this.reveal(sel);
+      }
+      last = now;
+    }).observe(this.svg);
   }
 }
 
-/** The legend, as HTML. */
-export function legend() {
-  const items = Object.entries(KINDS).map(([k, v]) =>
+/** "node:<id>" or "edge:<from\0to>" for a graph element. */
+function itemKey(g) {
+  if (g.classList.contains("node")) return "node:" + g.dataset.id;
+  if (g.classList.contains("edge")) return "edge:" + g.dataset.key;
+  return null;
+}
+
+/** The legend, as HTML: the kinds of node in `kinds` (all when not given). */
+export function legend(kinds) {
+  const items = Object.entries(KINDS).filter(([k]) => !kinds || kinds.has(k)).map(([k, v]) =>
     el("span", { class: "legend-item" }, el("span", { class: "swatch kind-" + k }), v.name));
   items.push(
     el("span", { class: "legend-item" }, el("span", { class: "line blocked" }), "Blocked"),
@@ -304,9 +514,9 @@ function midpoint(points) {
 function edgeTitle(e, byId) {
   const name = (id) => (byId.get(id) && byId.get(id).label) || id;
   const t = e.total || {};
-  const parts = [`${name(e.from)} → ${name(e.to)}`, `${t.count || 0} calls, ${rate(t.rate)}`,
-    `4xx ${pct(t.ratio_4xx)}, 5xx ${pct(t.ratio_5xx)}`];
-  if (t.blocked) parts.push(`${t.blocked} blocked`);
+  const parts = [`${name(e.from)} → ${name(e.to)}`, `${t.count || 0} calls, ${rate(t.rate)}`];
+  if (t.blocked) parts.push(`${t.blocked} blocked by Sightline`);
+  if ((t.count || 0) > (t.blocked || 0)) parts.push(`answers from the destination: 4xx ${pct(t.ratio_4xx)}, 5xx ${pct(t.ratio_5xx)}`);
   if (t.reported) parts.push(`${t.reported} reported`);
   if (e.last_seen) parts.push(`last ${clock(e.last_seen * 1000)}`);
   return parts.join("\n");

@@ -1,5 +1,5 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
-import { el, api, post, rate, pct, ms, ago, clock, fillTable, readablePath } from "/js/dom.js";
+import { el, api, post, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -19,6 +19,20 @@ export function startAlertFeed() {
   setInterval(refreshAlerts, 5000);
 }
 
+/** Drops every alert held: after a restart the server's ids start over. */
+export function forgetAlerts() {
+  alerts.clear();
+  alertRows.clear();
+  incidents = [];
+  renderAlerts();
+}
+
+// The stream says nothing while the API is away: the feed is not live then.
+onConnection((c) => {
+  if (!c.ok) $("alert-feed-status").textContent = "feed paused: not connected";
+  else if ($("alert-feed-status").textContent.startsWith("feed paused")) $("alert-feed-status").textContent = "";
+});
+
 /** Opens or closes the live stream. */
 export function liveAlerts(on) {
   if (on && !stream) connectStream();
@@ -33,10 +47,10 @@ function connectStream() {
       const a = JSON.parse(ev.data);
       if (a && a.id !== undefined) { alerts.set(String(a.id), a); scheduleRender(); }
     } catch (_) { /* a malformed event is skipped */ }
-    $("alert-feed-status").textContent = "live";
+    $("alert-feed-status").textContent = "streaming";
   });
   stream.onerror = () => {
-    $("alert-feed-status").textContent = "polling";
+    $("alert-feed-status").textContent = "stream interrupted, polling";
     if (stream && stream.readyState === EventSource.CLOSED) {
       stream = null;
       setTimeout(connectStream, 15000);
@@ -71,16 +85,16 @@ function alertRow(a) {
   const old = alertRows.get(String(a.id));
   if (old && old.sig === sig) return old.tr;
   const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
+    el("td", { class: "actions pin" },
+      a.state === "open" ? el("button", { type: "button", class: "act", "aria-label": `Acknowledge ${a.kind} ${a.subject}`, onclick: () => act(a, "ack") }, "Acknowledge") : null,
+      a.state !== "resolved" ? el("button", { type: "button", class: "act ghost", "aria-label": `Resolve ${a.kind} ${a.subject}`, onclick: () => act(a, "resolve") }, "Resolve") : null),
     el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
-    el("td", { class: "mono" }, a.kind),
-    el("td", { class: "mono clip" }, a.subject),
-    el("td", { class: "clip" }, a.summary),
+    el("td", { class: "wrap" }, el("button", { type: "button", class: "linkish", "aria-label": `${a.kind.replaceAll("_", " ")}: details`, onclick: () => showAlert(String(a.id)) }, a.kind.replaceAll("_", " "))),
+    el("td", { class: "mono wrap" }, breakable(a.subject)),
+    el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
     el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
-    el("td", {}, a.state),
-    el("td", { class: "actions" },
-      a.state === "open" ? el("button", { type: "button", onclick: () => act(a.id, "ack") }, "Acknowledge") : null,
-      a.state !== "resolved" ? el("button", { type: "button", class: "ghost", onclick: () => act(a.id, "resolve") }, "Resolve") : null));
+    el("td", {}, a.state));
   alertRows.set(String(a.id), { sig, tr });
   return tr;
 }
@@ -96,6 +110,8 @@ function renderAlerts() {
   const rows = list.map(alertRow);
   for (const td of document.querySelectorAll("#alerts-table td.ago")) td.textContent = ago(td.dataset.t);
   fillTable(document.querySelector("#alerts-table tbody"), rows, $("alerts-empty"));
+  for (const tr of rows) tr.classList.toggle("selected", tr.dataset.id === shownAlert);
+  if (shownAlert && !$("alert-detail").hidden && alerts.has(shownAlert) && !$("alert-detail").matches(":hover")) showAlert(shownAlert);
   const open = [...alerts.values()].filter((a) => a.state === "open").length;
   const badge = $("alert-count");
   badge.hidden = open === 0;
@@ -107,13 +123,66 @@ function renderAlerts() {
     : [el("p", { class: "muted" }, "No incidents.")]));
 }
 
-async function act(id, action) {
+/** A number as people read it: a few significant digits, not sixteen. */
+function readable(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(3)));
+  if (v === null || v === undefined || v === "") return "–";
+  if (typeof v === "object") return JSON.stringify(v, (_, x) => (typeof x === "number" && !Number.isInteger(x) ? Number(x.toPrecision(3)) : x));
+  return String(v);
+}
+
+let shownAlert = null;
+
+/** The detail of one alert: its facts, evidence, nodes (links into the graph) and delivery. */
+function showAlert(id) {
+  const a = alerts.get(id);
+  const box = $("alert-detail");
+  if (!a) { box.hidden = true; shownAlert = null; return; }
+  shownAlert = id;
+  for (const tr of document.querySelectorAll("#alerts-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
+  $("alert-detail-title").textContent = a.kind.replaceAll("_", " ");
+  const facts = el("dl", { class: "record-fields" });
+  const add = (k, v) => facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
+  add("severity", el("span", { class: "badge sev-" + a.severity }, a.severity));
+  add("state", a.state);
+  add("subject", breakable(a.subject));
+  add("summary", a.summary);
+  add("count", String(a.count));
+  add("first seen", `${clock(a.first_seen)} (${ago(a.first_seen)})`);
+  add("last seen", `${clock(a.last_seen)} (${ago(a.last_seen)})`);
+  if (a.incident !== null && a.incident !== undefined) add("incident", String(a.incident));
+  const evidence = el("dl", { class: "record-fields" });
+  for (const [k, v] of Object.entries(a.evidence && typeof a.evidence === "object" ? a.evidence : { value: a.evidence })) {
+    evidence.append(el("dt", {}, k.replaceAll("_", " ")), el("dd", { class: "mono" }, breakable(readable(v))));
+  }
+  const nodes = (a.nodes || []).map((n) => el("li", {}, el("a", { href: "#graph?node=" + encodeURIComponent(n), class: "mono" }, n)));
+  const delivery = Object.entries(a.delivery || {}).map(([sink, st]) => `${sink}: ${st}`).join(", ");
+  $("alert-detail-body").replaceChildren(facts,
+    el("h3", {}, "Evidence"), evidence.childNodes.length ? evidence : el("p", { class: "muted" }, "None recorded."),
+    el("h3", {}, "In the graph"), nodes.length ? el("ul", { class: "plain" }, ...nodes) : el("p", { class: "muted" }, "No graph node."),
+    delivery ? el("p", { class: "muted small" }, "Delivery: " + delivery) : null);
+  box.hidden = false;
+}
+
+$("alert-detail-close").addEventListener("click", () => {
+  $("alert-detail").hidden = true;
+  shownAlert = null;
+  for (const tr of document.querySelectorAll("#alerts-table tbody tr.selected")) tr.classList.remove("selected");
+});
+
+async function act(alert, action) {
+  const done = action === "ack" ? "acknowledged" : "resolved";
+  const what = `${alert.kind.replaceAll("_", " ")} ${alert.subject}`;
+  const note = $("alert-action-status");
   try {
-    const a = await post(`/api/alerts/${encodeURIComponent(id)}/${action}`);
+    const a = await post(`/api/alerts/${encodeURIComponent(alert.id)}/${action}`);
     if (a && a.id !== undefined) alerts.set(String(a.id), a);
     renderAlerts();
+    note.className = "action-note ok";
+    note.textContent = `Alert ${done}: ${what}.`;
   } catch (e) {
-    $("alert-feed-status").textContent = `${action} failed: ${e.message}`;
+    note.className = "action-note bad";
+    note.textContent = `Could not mark ${what} ${done}: ${e.message}.`;
   }
 }
 
@@ -131,6 +200,12 @@ $("alert-state").addEventListener("change", renderAlerts);
 $("alert-severity").addEventListener("change", renderAlerts);
 
 // ---------- endpoints ----------
+
+/** Milliseconds without the unit (the column header carries it). */
+function msNum(v) {
+  if (v === null || v === undefined) return "–";
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+}
 
 let endpointRows = [];
 let endpointSort = { key: "rate", dir: -1 };
@@ -163,31 +238,37 @@ function renderEndpoints() {
       const q = ep.latency_ms || {};
       const st = bandState(ep);
       return el("tr", { class: ep.shadow ? "row-shadow" : "" },
-        el("td", { class: "mono" }, ep.node.replace(/^service:/, "")),
-        el("td", { class: "mono" }, ep.caller),
+        el("td", { class: "mono wrap" }, breakable(ep.node.replace(/^service:/, ""))),
+        el("td", { class: "mono wrap" }, breakable(ep.caller.replace(/^service:/, ""))),
         el("td", {}, el("span", { class: "method" }, ep.method)),
-        el("td", { class: "mono clip" }, ep.template, ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
-        el("td", { class: "num" }, rate(ep.rate)),
+        el("td", { class: "mono wrap path" }, breakable(ep.template), ep.shadow ? el("span", { class: "badge shadow", title: "served but not in the service's OpenAPI document" }, "shadow") : null),
+        el("td", { class: "num" }, perMinute(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
-        el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
-        el("td", { class: "band-" + st }, ep.baseline
+        el("td", { class: "num" }, msNum(q.p50)), el("td", { class: "num" }, msNum(q.p90)), el("td", { class: "num" }, msNum(q.p99)),
+        el("td", { class: "band band-" + st }, ep.baseline
           ? (ep.baseline.learning ? "learning" : `${ep.baseline.rate_per_min.toFixed(1)} (${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)})`)
           : "–"));
     });
   fillTable(document.querySelector("#endpoints-table tbody"), rows, $("endpoints-empty"));
-  for (const th of document.querySelectorAll("#endpoints-table th")) {
-    th.classList.toggle("sorted", th.dataset.key === key);
-    th.classList.toggle("asc", th.dataset.key === key && dir > 0);
+  for (const th of document.querySelectorAll("#endpoints-table th[data-key]")) {
+    const on = th.dataset.key === key;
+    th.classList.toggle("sorted", on);
+    th.classList.toggle("asc", on && dir > 0);
+    th.setAttribute("aria-sort", on ? (dir > 0 ? "ascending" : "descending") : "none");
   }
 }
 
+// Sortable headers are buttons: reachable by Tab, pressed with Enter or Space.
 for (const th of document.querySelectorAll("#endpoints-table th[data-key]")) {
-  th.addEventListener("click", () => {
+  const button = el("button", { type: "button", class: "sort" }, ...th.childNodes);
+  button.addEventListener("click", () => {
     const key = th.dataset.key;
     endpointSort = { key, dir: endpointSort.key === key ? -endpointSort.dir : (["node", "caller", "method", "template"].includes(key) ? 1 : -1) };
     renderEndpoints();
   });
+  th.replaceChildren(button);
+  th.setAttribute("aria-sort", "none");
 }
 $("endpoint-filter").addEventListener("input", renderEndpoints);
 $("endpoint-shadow").addEventListener("change", renderEndpoints);
@@ -197,21 +278,57 @@ $("endpoint-shadow").addEventListener("change", renderEndpoints);
 const callForm = $("call-filters");
 let selectedCall = null;
 
-export async function refreshCalls() {
+/** Calls shown, the cursor to the page before them, and whether updates are held. */
+let callList = [];
+let callsNext = null;
+let callsPaused = false;
+let olderShown = false;
+
+function callParams() {
   const params = new URLSearchParams();
   for (const [k, v] of new FormData(callForm)) if (v) params.set(k, String(v).trim());
   params.set("limit", "200");
+  return params;
+}
+
+/** Reloads the newest calls, unless updates are held: paused, older pages open, or the pointer
+ * on the table (rows must not move under it). Resolves to "paused" when held. */
+export async function refreshCalls({ force = false } = {}) {
+  if (!force && (callsPaused || olderShown || $("calls-table").matches(":hover"))) return "paused";
   let data;
   try {
-    data = await api("/api/calls?" + params.toString());
+    data = await api("/api/calls?" + callParams().toString());
   } catch (e) {
     $("calls-empty").hidden = false;
     $("calls-empty").textContent = "Cannot list calls: " + e.message;
-    return;
+    throw e;
   }
+  olderShown = false;
+  callList = data.calls || [];
+  callsNext = data.next ?? null;
+  renderCalls();
+  return "ok";
+}
+
+async function olderCalls() {
+  if (callsNext === null) return;
+  const params = callParams();
+  params.set("before", String(callsNext));
+  try {
+    const data = await api("/api/calls?" + params.toString());
+    callList = callList.concat(data.calls || []);
+    callsNext = data.next ?? null;
+    olderShown = true;
+    renderCalls();
+  } catch (e) {
+    $("calls-status").textContent = "Cannot load older calls: " + e.message;
+  }
+}
+
+function renderCalls() {
   $("calls-empty").textContent = "No calls match.";
-  const rows = (data.calls || []).map((c) => {
-    const tr = el("tr", { class: "clickable" + (c.decision !== "allowed" ? " row-" + c.decision : "") + (c.id === selectedCall ? " selected" : ""), dataset: { id: c.id } },
+  const rows = callList.map((c) => {
+    const tr = el("tr", { class: "clickable" + (c.decision !== "allowed" ? " row-" + c.decision : "") + (c.id === selectedCall ? " selected" : ""), dataset: { id: c.id }, tabindex: 0 },
       el("td", {}, clock(c.time)),
       el("td", {}, c.direction === "egress" ? "out" : "in"),
       el("td", { class: "mono clip" }, c.source),
@@ -222,10 +339,25 @@ export async function refreshCalls() {
       el("td", { class: "num" }, c.duration_ms.toFixed(1)),
       el("td", {}, el("span", { class: "badge decision-" + c.decision }, c.decision)));
     tr.addEventListener("click", () => showCall(c.id));
+    tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showCall(c.id); });
     return tr;
   });
   fillTable(document.querySelector("#calls-table tbody"), rows, $("calls-empty"));
+  const held = callsPaused ? "paused" : olderShown ? "held while older calls are shown" : "updating every 10 s";
+  const span = callList.length ? ` from ${clock(callList[callList.length - 1].time)} to ${clock(callList[0].time)}` : "";
+  $("calls-status").textContent = `${callList.length} calls${span} · ${held}`;
+  $("calls-older").disabled = callsNext === null;
 }
+
+$("calls-pause").addEventListener("click", () => {
+  callsPaused = !callsPaused;
+  $("calls-pause").setAttribute("aria-pressed", String(callsPaused));
+  $("calls-pause").textContent = callsPaused ? "Resume" : "Pause";
+  if (!callsPaused) refreshCalls({ force: true }).catch(() => {});
+  else renderCalls();
+});
+$("calls-older").addEventListener("click", olderCalls);
+$("calls-newest").addEventListener("click", () => refreshCalls({ force: true }).catch(() => {}));
 
 async function showCall(id) {
   selectedCall = id;
@@ -246,7 +378,7 @@ async function showCall(id) {
   }
 }
 
-callForm.addEventListener("input", () => refreshCalls());
+callForm.addEventListener("input", () => refreshCalls({ force: true }).catch(() => {}));
 callForm.addEventListener("submit", (e) => e.preventDefault());
 
 // ---------- clients ----------
@@ -255,15 +387,15 @@ export async function refreshClients() {
   const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
   const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
   fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
-    el("td", { class: "mono clip" }, c.id), el("td", {}, c.kind),
+    el("td", { class: "mono wrap" }, breakable(c.id)), el("td", { class: "wrap" }, c.kind),
     el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
     el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
     el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));
   const bl = bans.status === "fulfilled" ? bans.value.bans || [] : [];
   fillTable(document.querySelector("#bans-table tbody"), bl.map((b) => el("tr", {},
-    el("td", { class: "mono clip" }, b.client), el("td", { class: "clip" }, b.reason),
-    el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes),
-    el("td", { class: "actions" }, el("button", { type: "button", onclick: () => lift(b.client) }, "Lift ban")))), $("bans-empty"));
+    el("td", { class: "actions pin" }, el("button", { type: "button", class: "act", "aria-label": "Lift ban on " + b.client, onclick: () => lift(b.client) }, "Lift ban")),
+    el("td", { class: "mono wrap" }, breakable(b.client)), el("td", { class: "wrap" }, b.reason),
+    el("td", {}, ago(b.since)), el("td", {}, clock(b.until)), el("td", { class: "num" }, b.strikes))), $("bans-empty"));
   $("clients-status").textContent = clients.status === "fulfilled" ? "" : "client data unavailable";
 }
 
@@ -289,15 +421,15 @@ export async function refreshPolicy() {
   fillTable(document.querySelector("#rules-table tbody"), rules.map((r, i) => el("tr", {},
     el("td", { class: "num" }, i + 1), el("td", { class: "mono" }, r.service || "any"),
     el("td", {}, el("span", { class: "badge action-" + r.action }, r.action)),
-    el("td", { class: "mono" }, (r.hosts || []).join(", ") || "–"), el("td", { class: "mono" }, (r.cidrs || []).join(", ") || "–"),
-    el("td", { class: "mono" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
+    el("td", { class: "mono wrap" }, breakable((r.hosts || []).join(", ") || "–")), el("td", { class: "mono wrap" }, breakable((r.cidrs || []).join(", ") || "–")),
+    el("td", { class: "mono wrap" }, (r.ports || []).join(", ") || "any"), el("td", {}, r.mode))), $("rules-empty"));
   const nets = enclave.networks || [];
   $("networks").replaceChildren(...(nets.length
     ? nets.map((n) => el("li", { class: "mono" }, n.net, (n.except || []).length ? " except " + n.except.join(", ") : ""))
     : [el("li", { class: "muted" }, "None declared: only special-purpose ranges are judged inside.")]));
   const clients = p.clients || {};
   fillTable(document.querySelector("#protections-table tbody"), (clients.protections || []).map((r) => el("tr", {},
-    el("td", {}, r.protection), el("td", { class: "mono" }, r.setting),
+    el("td", { class: "wrap" }, r.protection), el("td", { class: "mono wrap" }, r.setting),
     el("td", {}, el("span", { class: "badge mode-" + r.mode.replace(" ", "-") }, r.mode)))), $("protections-empty"));
   const id = clients.identity || {};
   const ways = [];

@@ -62,6 +62,42 @@ fn first_sightings_are_reported_once() {
 }
 
 #[test]
+fn refused_calls_count_as_blocked_not_as_the_destinations_errors() {
+    let mut g = Graph::default();
+    let a = party(NodeKind::Service, "orders");
+    let b = party(NodeKind::External, "169.254.169.254");
+    let now = 10_000 * 60;
+    for i in 0..4 {
+        let mut c = call(a.clone(), b.clone(), "/latest/meta-data", now + i, 403);
+        c.blocked = true;
+        g.observe(&c);
+    }
+    let e = &g.edges(Window::OneMinute, now + 10)[0];
+    assert_eq!((e.total.count, e.total.blocked), (4, 4));
+    assert_eq!(
+        e.total.ratio_4xx, 0.0,
+        "Sightline's 403s are not the destination's 4xx"
+    );
+    // Of the calls let through, one in two failed: the share is of those, not of all four.
+    g.observe(&call(
+        a.clone(),
+        b.clone(),
+        "/latest/meta-data",
+        now + 5,
+        200,
+    ));
+    g.observe(&call(
+        a.clone(),
+        b.clone(),
+        "/latest/meta-data",
+        now + 6,
+        404,
+    ));
+    let e = &g.edges(Window::OneMinute, now + 10)[0];
+    assert!((e.total.ratio_4xx - 0.5).abs() < 1e-9);
+}
+
+#[test]
 fn windows_sum_the_right_buckets() {
     let mut g = Graph::default();
     let a = party(NodeKind::Service, "a");

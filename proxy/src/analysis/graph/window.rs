@@ -53,9 +53,9 @@ pub struct Bucket {
     pub at: u64,
     /// Calls.
     pub count: u64,
-    /// 4xx answers.
+    /// 4xx answers from the destination (not Sightline's refusals).
     pub e4xx: u64,
-    /// 5xx answers and calls that got no answer.
+    /// 5xx answers and calls that got no answer, from calls that were let through.
     pub e5xx: u64,
     /// Request body bytes.
     pub bytes_in: u64,
@@ -72,7 +72,10 @@ pub struct Bucket {
 impl Bucket {
     pub(crate) fn add(&mut self, o: &Observation) {
         self.count += 1;
+        // A refused call's status is Sightline's own answer, not the destination's: it counts
+        // as blocked, never as a 4xx or 5xx of the callee.
         match o.status {
+            _ if o.blocked => {}
             400..=499 => self.e4xx += 1,
             0 | 500..=599 => self.e5xx += 1,
             _ => {}
@@ -233,9 +236,9 @@ pub struct EndpointStats {
     pub count: u64,
     /// Calls per second over the window, or since the graph's first call when that came later.
     pub rate: f64,
-    /// Share of 4xx answers.
+    /// Share of 4xx answers among the calls let through to the destination.
     pub ratio_4xx: f64,
-    /// Share of 5xx answers and calls without an answer.
+    /// Share of 5xx answers and calls without an answer, among the calls let through.
     pub ratio_5xx: f64,
     /// Latency quantiles, milliseconds.
     pub latency_ms: Quantiles,
@@ -255,11 +258,14 @@ pub struct EndpointStats {
 
 impl EndpointStats {
     fn from_bucket(b: &Bucket, span_secs: u64) -> Self {
+        // Error shares are of the calls that reached the destination: refused ones had no
+        // answer from it.
+        let reached = b.count.saturating_sub(b.blocked);
         let ratio = |n: u64| {
-            if b.count == 0 {
+            if reached == 0 {
                 0.0
             } else {
-                n as f64 / b.count as f64
+                n as f64 / reached as f64
             }
         };
         EndpointStats {

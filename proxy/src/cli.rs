@@ -1,4 +1,5 @@
-//! The command line: `run`, `check`, `proxy`, `demo`, `certs init` and `baseline replay`.
+//! The command line: `run`, `check`, `proxy`, `demo`, `certs init`, `baseline replay` and
+//! `baseline score`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
@@ -93,6 +94,9 @@ pub enum Command {
 pub enum BaselineCommand {
     /// Run the detector over a `timestamp,value` CSV; print one JSON line per anomaly.
     Replay(crate::analysis::replay::ReplayArgs),
+    /// Run the detector over every CSV under a directory and score it against labelled windows
+    /// (NAB's standard, reward-low-FP and reward-low-FN profiles); print a table per folder.
+    Score(crate::analysis::replay::score::ScoreArgs),
 }
 
 /// `sightline graph …`.
@@ -230,6 +234,23 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("baseline replay: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            }
+        }
+        Command::Baseline {
+            command: BaselineCommand::Score(args),
+        } => {
+            use crate::analysis::replay::score::{run, ScoreError};
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match run(&args, &mut out) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e @ ScoreError::Write(_)) => {
+                    eprintln!("baseline score: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+                Err(e) => {
+                    eprintln!("baseline score: {e}");
                     ExitCode::from(EXIT_CONFIG)
                 }
             }

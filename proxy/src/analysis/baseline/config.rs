@@ -57,6 +57,14 @@ pub struct DetectorConfig {
     /// Each standardised forecast error counts at most this many standard deviations into the
     /// short window. Default 30.
     pub error_clip: f64,
+    /// The point rule (for single-step spikes and dips, which the short window dilutes): a
+    /// step's standardised forecast error breaches when it reaches at least this many standard
+    /// deviations and `point_margin` times the envelope of recent errors. Default 6.
+    pub point_sigmas: f64,
+    /// The point rule's margin over the largest errors of the recent past (a decaying envelope
+    /// with the long window's half-life, learned outside episodes): a quiet series is judged by
+    /// `point_sigmas`, a bursty one by its own bursts. 0 turns the point rule off. Default 1.5.
+    pub point_margin: f64,
 }
 
 impl Default for DetectorConfig {
@@ -79,6 +87,8 @@ impl Default for DetectorConfig {
             short_window_minutes: 45.0,
             long_window_minutes: 10080.0,
             error_clip: 30.0,
+            point_sigmas: 6.0,
+            point_margin: 1.5,
         }
     }
 }

@@ -103,11 +103,14 @@ impl Detector {
                 Some((value, e)) => {
                     let band = self.baseline.band(signal, &e);
                     let score = self.baseline.surprise(signal, value, &e).unwrap_or(0.0);
+                    let point = self.baseline.point(signal, value, &e).unwrap_or(0.0);
+                    let sigmas = self.config.sigmas;
                     let (breach, traffic) = match kind {
-                        AnomalyKind::RateDrop => {
-                            (value < band.0 && score < -self.config.sigmas, e.expected)
-                        }
-                        _ => (value > band.1 && score > self.config.sigmas, obs.rate),
+                        AnomalyKind::RateDrop => (
+                            value < band.0 && (score < -sigmas || point < -1.0),
+                            e.expected,
+                        ),
+                        _ => (value > band.1 && (score > sigmas || point > 1.0), obs.rate),
                     };
                     (
                         breach,

@@ -63,6 +63,8 @@ impl Baseline {
                     .min(config.learning_steps(step))
                     .max(3),
                 error_clip: config.error_clip,
+                point_sigmas: config.point_sigmas,
+                point_margin: config.point_margin,
             },
             floors: [
                 RATE_FLOOR,
@@ -120,6 +122,14 @@ impl Baseline {
     pub fn surprise(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .surprise(value, e, self.floor(signal), &self.learning)
+    }
+
+    /// The point rule for `value` given the expectation `e`: its single-step standardised error
+    /// as a fraction of the rule's threshold (beyond 1 or -1: it breaches). `None` while the
+    /// baseline has seen too little, or with the rule off.
+    pub fn point(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
+        self.model(signal)
+            .point(value, e, self.floor(signal), &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

@@ -181,7 +181,11 @@ mod tests {
             let normal = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
             lognormal.push(20.0 * (1.2 * normal).exp());
             let fast = i % 10 != 0;
-            bimodal.push(if fast { 0.3 + 0.2 * u1 } else { 800.0 + 400.0 * u2 });
+            bimodal.push(if fast {
+                0.3 + 0.2 * u1
+            } else {
+                800.0 + 400.0 * u2
+            });
         }
         for values in [lognormal, bimodal] {
             let mut sketch = Sketch::default();

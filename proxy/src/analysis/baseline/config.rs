@@ -65,6 +65,10 @@ pub struct DetectorConfig {
     /// with the long window's half-life, learned outside episodes): a quiet series is judged by
     /// `point_sigmas`, a bursty one by its own bursts. 0 turns the point rule off. Default 1.5.
     pub point_margin: f64,
+    /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
+    /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
+    /// none (UTC).
+    pub timezone: Option<String>,
 }
 
 impl Default for DetectorConfig {
@@ -89,6 +93,7 @@ impl Default for DetectorConfig {
             error_clip: 30.0,
             point_sigmas: 6.0,
             point_margin: 1.5,
+            timezone: None,
         }
     }
 }

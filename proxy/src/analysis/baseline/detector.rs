@@ -1,6 +1,7 @@
 //! `Detector`: checks each step against the baseline's forecast, then lets the baseline learn it.
 
 use super::anomaly::{Anomaly, AnomalyKind};
+use super::calendar::Zone;
 use super::config::DetectorConfig;
 use super::episode::Episode;
 use super::model::{signal_index, Baseline, SIGNALS};
@@ -44,7 +45,9 @@ impl Detector {
     }
 
     /// Resumes from a persisted baseline, with no episode under way.
-    pub fn from_baseline(config: DetectorConfig, baseline: Baseline) -> Self {
+    /// The baseline follows the configured time zone.
+    pub fn from_baseline(config: DetectorConfig, mut baseline: Baseline) -> Self {
+        baseline.set_zone(Zone::new(config.timezone.as_deref()).unwrap_or_default());
         Self {
             config,
             baseline,

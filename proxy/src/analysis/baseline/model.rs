@@ -1,6 +1,7 @@
 //! `Baseline`: what one endpoint or edge normally does, per signal, learned step by step.
 
 use super::anomaly::Signal;
+use super::calendar::Zone;
 use super::config::DetectorConfig;
 use super::signal::{band_width, relative_width, Expectation, Learning, SignalModel, StepLearning};
 use super::stats::alpha_for_half_life;
@@ -29,6 +30,9 @@ pub struct Baseline {
     rate: SignalModel,
     error_ratio: SignalModel,
     latency: SignalModel,
+    /// The time zone the seasonal profiles follow (UTC unless configured).
+    #[serde(default)]
+    zone: Zone,
 }
 
 impl Baseline {
@@ -76,7 +80,13 @@ impl Baseline {
             rate: SignalModel::default(),
             error_ratio: SignalModel::default(),
             latency: SignalModel::default(),
+            zone: Zone::new(config.timezone.as_deref()).unwrap_or_default(),
         }
+    }
+
+    /// Follows `zone` from now on (a restored baseline takes the configured zone).
+    pub(crate) fn set_zone(&mut self, zone: Zone) {
+        self.zone = zone;
     }
 
     /// Minutes per step.
@@ -106,7 +116,8 @@ impl Baseline {
 
     /// What the baseline expects of `signal` at `minute`; `None` while it has seen too little.
     pub fn expectation(&self, signal: Signal, minute: u64) -> Option<Expectation> {
-        self.model(signal).forecast(minute, &self.learning)
+        self.model(signal)
+            .forecast(self.zone.local(minute), &self.learning)
     }
 
     /// The band `(lo, hi)` of the relative rule around an expectation of `signal`: a value
@@ -144,6 +155,7 @@ impl Baseline {
         self.last_minute = Some(obs.minute);
         self.steps = self.steps.saturating_add(1);
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
+        let local = self.zone.local(obs.minute);
         for ((signal, value), (follow, usual)) in SIGNALS.into_iter().zip(values).zip(roles) {
             let Some(value) = value else { continue };
             let floor = self.floor(signal);
@@ -164,7 +176,7 @@ impl Baseline {
                 usual,
                 floor,
             };
-            model.learn(obs.minute, value, step, learning);
+            model.learn(local, value, step, learning);
         }
         true
     }

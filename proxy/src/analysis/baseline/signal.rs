@@ -170,7 +170,13 @@ impl SignalModel {
     /// threshold (the larger of `point_sigmas` and `point_margin` times the envelope of recent
     /// errors in that direction), as a fraction: above 1 above, below -1 below, else within.
     /// `None` until the long window is warm or with the rule off.
-    pub fn point(&self, value: f64, e: &Expectation, floor: f64, learning: &Learning) -> Option<f64> {
+    pub fn point(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> Option<f64> {
         if self.usual.n < learning.usual_warm || learning.point_margin <= 0.0 {
             return None;
         }

@@ -364,3 +364,34 @@ fn a_flash_crowd_right_after_a_short_learning_is_reported() {
         assert_eq!(spikes, 1, "seed {seed}: {crowd:?}");
     }
 }
+
+/// A daily peak at 09:00–10:00 Berlin time, ten times the usual traffic, for five weeks that
+/// cross the change to summer time (2015-03-29): what the detector reports from the second
+/// week on, with the profiles in `timezone`.
+fn local_peak_findings(timezone: Option<&str>) -> Vec<Anomaly> {
+    let berlin = Zone::new(Some("Europe/Berlin")).unwrap();
+    let mut d = Detector::new(DetectorConfig {
+        timezone: timezone.map(str::to_string),
+        ..DetectorConfig::default()
+    });
+    let mut rng = Lcg(17);
+    let mut late = Vec::new();
+    for m in MONDAY..MONDAY + 35 * DAY {
+        let hour = (berlin.local(m) % DAY) / 60;
+        let mean = if hour == 9 { 500.0 } else { 50.0 };
+        let found = d.observe(&normal(&mut rng, m, mean));
+        if m >= MONDAY + 7 * DAY {
+            late.extend(found);
+        }
+    }
+    late
+}
+
+#[test]
+fn a_local_daily_peak_stays_silent_across_daylight_saving() {
+    let local = local_peak_findings(Some("Europe/Berlin"));
+    assert!(local.is_empty(), "{local:?}");
+    // Profiles kept in UTC see the peak move an hour earlier: that is what the zone prevents.
+    let utc = local_peak_findings(None);
+    assert!(!utc.is_empty());
+}

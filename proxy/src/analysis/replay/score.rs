@@ -396,7 +396,10 @@ pub fn write_table(report: &Report, out: &mut impl Write) -> std::io::Result<()>
     writeln!(out, "{}", "-".repeat(header.len()))?;
     write_row(out, "all", &report.total)?;
     for name in &report.unlabelled {
-        writeln!(out, "not in the windows file (scored as anomaly-free): {name}")?;
+        writeln!(
+            out,
+            "not in the windows file (scored as anomaly-free): {name}"
+        )?;
     }
     Ok(())
 }

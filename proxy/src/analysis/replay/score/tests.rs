@@ -95,7 +95,10 @@ fn hand_computed_positions() {
     assert!(close(after.raw[0], 1.0 + 0.11 * cost));
     // In the probation nothing counts, not even a window lying wholly inside it.
     let early = score_series(4000, &[(100, 199)], &[150, 300]);
-    assert_eq!((early.windows, early.detected, early.false_positives), (0, 0, 0));
+    assert_eq!(
+        (early.windows, early.detected, early.false_positives),
+        (0, 0, 0)
+    );
     assert_eq!(early.raw, [0.0; 3]);
 }
 
@@ -162,7 +165,9 @@ fn scores_a_directory_per_folder() {
     assert!(close(labelled.normalised()[0].unwrap(), want));
     assert_eq!(report.folders["clean"].false_positives, 0);
     assert_eq!(report.folders["clean"].normalised(), [None; 3]);
-    for needle in ["labelled", "clean", "all", "standard", "low FP", "low FN", "n/a"] {
+    for needle in [
+        "labelled", "clean", "all", "standard", "low FP", "low FN", "n/a",
+    ] {
         assert!(table.contains(needle), "{needle}: {table}");
     }
     // A window that covers no row of its series is an error naming the file.

@@ -51,6 +51,9 @@ pub struct DetectorConfig {
     /// Half-life of the short window, in minutes: the exponentially weighted mean of the
     /// recent standardised forecast errors that the absolute rule judges. Default 45.
     pub short_window_minutes: f64,
+    /// The short window's half-life is at least this many steps: with coarse steps (a replayed
+    /// 5-minute series) a window of few samples is too noisy to judge. Default 12.
+    pub short_window_min_steps: f64,
     /// Half-life of the long window, in minutes: how the short window is usually distributed
     /// for this signal. Default 10080 (a week).
     pub long_window_minutes: f64,
@@ -89,6 +92,7 @@ impl Default for DetectorConfig {
             rearm_minutes: 720,
             spread_clip: 1.0,
             short_window_minutes: 45.0,
+            short_window_min_steps: 12.0,
             long_window_minutes: 10080.0,
             error_clip: 30.0,
             point_sigmas: 6.0,

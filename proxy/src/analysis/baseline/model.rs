@@ -49,6 +49,11 @@ impl Baseline {
         let per_slot_cycle = (60.0 / steps).max(1.0);
         let memory = (config.profile_memory_cycles * per_slot_cycle).max(1.0);
         let prior = (config.profile_prior_cycles * per_slot_cycle).max(0.0);
+        // The short window spans at least `short_window_min_steps` samples, however coarse
+        // the steps: fewer make its distribution too noisy to judge.
+        let short = config
+            .short_window_minutes
+            .max(config.short_window_min_steps * steps);
         Self {
             step_minutes: step,
             learning: Learning {
@@ -61,9 +66,9 @@ impl Baseline {
                 sigmas: config.sigmas,
                 relative: config.relative_change,
                 spread_clip: config.spread_clip,
-                recent: alpha_for_half_life(config.short_window_minutes, steps),
+                recent: alpha_for_half_life(short, steps),
                 usual: alpha_for_half_life(config.long_window_minutes, steps),
-                usual_warm: ((3.0 * config.short_window_minutes / steps).ceil() as u64)
+                usual_warm: ((3.0 * short / steps).ceil() as u64)
                     .min(config.learning_steps(step))
                     .max(3),
                 error_clip: config.error_clip,

@@ -129,8 +129,8 @@ pub(crate) struct SignalModel {
     #[serde(default)]
     usual: AdaptiveStats,
     /// The point rule's envelope: the largest standardised errors of the recent past, above and
-    /// below, each decaying with the long window's half-life (learned outside episodes, clipped
-    /// at the rule's threshold, so one outlier does not blind it).
+    /// below, each decaying with the long window's half-life (learned outside episodes, from
+    /// steps within the rule's threshold only, so an outlier does not blind it).
     #[serde(default)]
     peaks: (f64, f64),
 }
@@ -239,8 +239,10 @@ impl SignalModel {
                     let z = standardised(error, &e, floor, learning);
                     let (up, down) = self.point_thresholds(learning);
                     let keep = 1.0 - learning.usual;
-                    self.peaks.0 = (self.peaks.0 * keep).max(z.clamp(0.0, up));
-                    self.peaks.1 = (self.peaks.1 * keep).max((-z).clamp(0.0, down));
+                    // A step beyond the threshold is an outlier, not part of the envelope.
+                    let within = |x: f64, limit: f64| if x <= limit { x.max(0.0) } else { 0.0 };
+                    self.peaks.0 = (self.peaks.0 * keep).max(within(z, up));
+                    self.peaks.1 = (self.peaks.1 * keep).max(within(-z, down));
                 }
             }
         }

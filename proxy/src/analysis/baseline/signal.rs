@@ -129,10 +129,17 @@ pub(crate) struct SignalModel {
     #[serde(default)]
     usual: AdaptiveStats,
     /// The point rule's envelope: the largest standardised errors of the recent past, above and
-    /// below, each decaying with the long window's half-life (learned outside episodes, from
-    /// steps within the rule's threshold only, so an outlier does not blind it).
+    /// below, each decaying with the long window's half-life (learned outside episodes; a step
+    /// beyond the threshold counts, clipped to it, only if it was a lone burst).
     #[serde(default)]
     peaks: (f64, f64),
+    /// A step beyond the point rule's threshold, learned into the envelope once the next step
+    /// shows it was a lone burst.
+    #[serde(default)]
+    burst: Option<f64>,
+    /// The last step was beyond the point rule's threshold.
+    #[serde(default)]
+    in_run: bool,
 }
 
 impl SignalModel {
@@ -239,10 +246,25 @@ impl SignalModel {
                     let z = standardised(error, &e, floor, learning);
                     let (up, down) = self.point_thresholds(learning);
                     let keep = 1.0 - learning.usual;
-                    // A step beyond the threshold is an outlier, not part of the envelope.
-                    let within = |x: f64, limit: f64| if x <= limit { x.max(0.0) } else { 0.0 };
-                    self.peaks.0 = (self.peaks.0 * keep).max(within(z, up));
-                    self.peaks.1 = (self.peaks.1 * keep).max(within(-z, down));
+                    self.peaks.0 *= keep;
+                    self.peaks.1 *= keep;
+                    if z > up || -z > down {
+                        // Beyond the threshold: a lone burst (the next step is back within)
+                        // raises the envelope to the threshold, one step late; a run of them is
+                        // an incident and teaches nothing.
+                        self.burst = if self.burst.is_none() && !self.in_run {
+                            Some(z.clamp(-down, up))
+                        } else {
+                            None
+                        };
+                        self.in_run = true;
+                    } else {
+                        for x in self.burst.take().into_iter().chain([z]) {
+                            self.peaks.0 = self.peaks.0.max(x);
+                            self.peaks.1 = self.peaks.1.max(-x);
+                        }
+                        self.in_run = false;
+                    }
                 }
             }
         }

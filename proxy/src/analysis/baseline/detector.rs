@@ -106,7 +106,12 @@ impl Detector {
                 Some((value, e)) => {
                     let band = self.baseline.band(signal, &e);
                     let score = self.baseline.surprise(signal, value, &e).unwrap_or(0.0);
-                    let point = self.baseline.point(signal, value, &e).unwrap_or(0.0);
+                    // The point rule judges only once learned: its envelope is still filling
+                    // during learning, and a silent episode opened then would blind the rule.
+                    let point = match learned {
+                        true => self.baseline.point(signal, value, &e).unwrap_or(0.0),
+                        false => 0.0,
+                    };
                     let sigmas = self.config.sigmas;
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (

@@ -63,17 +63,17 @@ pub struct TuningArgs {
     pub level_half_life: Option<f64>,
     /// Any other tunables, as a JSON object of `DetectorConfig` fields (the flags above win).
     #[arg(long, value_parser = parse_tuning)]
-    pub tuning: Option<DetectorConfig>,
+    pub tuning: Option<Box<DetectorConfig>>,
 }
 
-fn parse_tuning(text: &str) -> Result<DetectorConfig, String> {
+fn parse_tuning(text: &str) -> Result<Box<DetectorConfig>, String> {
     serde_json::from_str(text).map_err(|e| format!("bad --tuning: {e}"))
 }
 
 impl TuningArgs {
     /// The detector config: defaults with the flags given applied.
     pub fn config(&self) -> DetectorConfig {
-        let mut c = self.tuning.clone().unwrap_or_default();
+        let mut c = self.tuning.as_deref().cloned().unwrap_or_default();
         if let Some(v) = self.learning {
             c.learning_minutes = v;
         }

@@ -57,8 +57,8 @@ fn null_and_perfect_normalise_to_0_and_100() {
     let windows = [(1000, 1099), (2000, 2049)];
     let null = score_series(4000, &windows, &[]);
     let perfect = score_series(4000, &windows, &[1000, 2000]);
-    for p in 0..PROFILES.len() {
-        assert!(close(null.raw[p], -PROFILES[p].fn_ * 2.0));
+    for (p, profile) in PROFILES.iter().enumerate() {
+        assert!(close(null.raw[p], -profile.fn_ * 2.0));
         assert!(close(null.null[p], null.raw[p]));
         assert!(close(perfect.raw[p], 2.0));
         assert!(close(perfect.perfect[p], 2.0));

@@ -4,6 +4,7 @@
 Usage (from the repository root, after `cargo build --release -p sightline`):
     python3 bench/nab_cv.py [NAB_DIR] GRID.json
 
+The binary is $SIGHTLINE_BIN if set, else the release build under $CARGO_TARGET_DIR or target/.
 GRID.json is a list of settings, each a JSON object of `DetectorConfig` fields (merged over
 `{"min_rate": 0}`). Every setting is scored once over every folder (one sequential run each);
 then, for each split of the folders into a tuning pair and a checking pair, the setting with
@@ -25,6 +26,8 @@ SPLITS = [
 
 
 def binary():
+    if os.environ.get("SIGHTLINE_BIN"):
+        return os.environ["SIGHTLINE_BIN"]
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target"
     )

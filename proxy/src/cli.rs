@@ -1,5 +1,5 @@
 //! The command line: `run`, `check`, `config schema`, `proxy`, `demo`, `certs init`,
-//! `baseline replay`, `health`, `completions` and `man`.
+//! `baseline replay`, `baseline score`, `health`, `completions` and `man`.
 
 use crate::config::Config;
 use crate::runtime::{Sightline, StartError};
@@ -140,6 +140,9 @@ pub enum ConfigCommand {
 pub enum BaselineCommand {
     /// Run the detector over a `timestamp,value` CSV; print one JSON line per anomaly.
     Replay(crate::analysis::replay::ReplayArgs),
+    /// Run the detector over every CSV under a directory and score it against labelled windows
+    /// (NAB's standard, reward-low-FP and reward-low-FN profiles); print a table per folder.
+    Score(crate::analysis::replay::score::ScoreArgs),
 }
 
 /// `sightline graph …`.
@@ -315,6 +318,23 @@ pub fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("baseline replay: {e}");
+                    ExitCode::from(EXIT_DATAERR)
+                }
+            }
+        }
+        Command::Baseline {
+            command: BaselineCommand::Score(args),
+        } => {
+            use crate::analysis::replay::score::{run, ScoreError};
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            match run(&args, &mut out) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e @ ScoreError::Write(_)) => {
+                    eprintln!("baseline score: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+                Err(e) => {
+                    eprintln!("baseline score: {e}");
                     ExitCode::from(EXIT_DATAERR)
                 }
             }

@@ -59,7 +59,7 @@ pub struct Config {
 }
 
 /// Baselines and anomaly detection (changes apply at the next restart).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AnalysisSettings {
     /// The length of a baseline step (default a minute). Shorter steps compress time for demos
     /// and tests: learning and persistence are counted in steps of this length.
@@ -71,6 +71,8 @@ pub struct AnalysisSettings {
     /// Minimum traffic (calls per step, a minute by default) for rate, error and latency rules
     /// (default 10).
     pub min_rate: f64,
+    /// The time zone of the seasonal profiles, an IANA name (default none: UTC).
+    pub timezone: Option<String>,
 }
 
 impl Default for AnalysisSettings {
@@ -80,6 +82,7 @@ impl Default for AnalysisSettings {
             learning: Duration::from_secs(2016 * 60),
             persistence: Duration::from_secs(180),
             min_rate: 10.0,
+            timezone: None,
         }
     }
 }
@@ -93,6 +96,7 @@ impl AnalysisSettings {
             learning_minutes: steps(self.learning),
             persistence_minutes: steps(self.persistence),
             min_rate: self.min_rate,
+            timezone: self.timezone.clone(),
             ..Default::default()
         }
     }
@@ -1101,7 +1105,11 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         learning: raw.analysis.learning.map_or(da.learning, |d| d.0),
         persistence: raw.analysis.persistence.map_or(da.persistence, |d| d.0),
         min_rate: raw.analysis.min_rate.unwrap_or(da.min_rate),
+        timezone: raw.analysis.timezone.take(),
     };
+    if let Err(reason) = crate::analysis::baseline::Zone::new(analysis.timezone.as_deref()) {
+        check.issue("analysis.timezone", reason);
+    }
     if analysis.step < Duration::from_millis(10) || analysis.step > Duration::from_secs(60) {
         check.issue("analysis.step", "between 10ms and 1m");
     }

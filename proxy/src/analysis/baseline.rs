@@ -24,6 +24,7 @@ mod stats;
 mod tests;
 
 pub use anomaly::{Anomaly, AnomalyKind, Signal};
+pub use calendar::Zone;
 pub use config::DetectorConfig;
 pub use detector::Detector;
 pub use model::Baseline;

@@ -6,6 +6,7 @@
 //! anomaly: `{"timestamp", "line", "kind", "signal", "observed", "expected", "band", ...}`.
 
 mod csv;
+pub mod score;
 
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,21 @@ pub struct ReplayArgs {
     /// The series: a CSV with the header `timestamp,value`.
     #[arg(long)]
     pub csv: PathBuf,
+    /// The detector's tunables.
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+}
+
+impl ReplayArgs {
+    /// The detector config: defaults with the flags given applied.
+    pub fn config(&self) -> DetectorConfig {
+        self.tuning.config()
+    }
+}
+
+/// The tunables a replay or a score may override.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct TuningArgs {
     /// Learning period in minutes (capped at 15% of the series). Default 2016.
     #[arg(long)]
     pub learning: Option<u64>,
@@ -47,17 +63,17 @@ pub struct ReplayArgs {
     pub level_half_life: Option<f64>,
     /// Any other tunables, as a JSON object of `DetectorConfig` fields (the flags above win).
     #[arg(long, value_parser = parse_tuning)]
-    pub tuning: Option<DetectorConfig>,
+    pub tuning: Option<Box<DetectorConfig>>,
 }
 
-fn parse_tuning(text: &str) -> Result<DetectorConfig, String> {
+fn parse_tuning(text: &str) -> Result<Box<DetectorConfig>, String> {
     serde_json::from_str(text).map_err(|e| format!("bad --tuning: {e}"))
 }
 
-impl ReplayArgs {
+impl TuningArgs {
     /// The detector config: defaults with the flags given applied.
     pub fn config(&self) -> DetectorConfig {
-        let mut c = self.tuning.clone().unwrap_or_default();
+        let mut c = self.tuning.as_deref().cloned().unwrap_or_default();
         if let Some(v) = self.learning {
             c.learning_minutes = v;
         }
@@ -157,7 +173,21 @@ pub fn run_from(
     config: &DetectorConfig,
     out: &mut impl Write,
 ) -> Result<ReplayStats, ReplayError> {
-    let rows = csv::read_rows(input).map_err(|e| match e {
+    let rows = read_series(path, input)?;
+    let (mut stats, found) = detect(&rows, config);
+    for (index, anomaly) in &found {
+        if let Some(row) = rows.get(*index) {
+            write_line(out, &row.timestamp, row.line, anomaly)?;
+            stats.anomalies += 1;
+        }
+    }
+    out.flush().map_err(ReplayError::Write)?;
+    Ok(stats)
+}
+
+/// Reads a `timestamp,value` series; `path` only names the source in errors.
+pub(crate) fn read_series(path: &Path, input: impl BufRead) -> Result<Vec<csv::Row>, ReplayError> {
+    csv::read_rows(input).map_err(|e| match e {
         csv::ReadError::Io(source) => ReplayError::Read {
             path: path.to_path_buf(),
             source,
@@ -167,8 +197,16 @@ pub fn run_from(
             line,
             reason,
         },
-    })?;
-    let step = csv::step_minutes(&rows);
+    })
+}
+
+/// Runs the detector over `rows` in one pass, as the live analysis would: the anomalies, each
+/// with the index of the row that raised it.
+pub(crate) fn detect(
+    rows: &[csv::Row],
+    config: &DetectorConfig,
+) -> (ReplayStats, Vec<(usize, Anomaly)>) {
+    let step = csv::step_minutes(rows);
     let mut config = config.clone();
     let share = (rows.len() as f64 * SERIES_LEARNING_SHARE).floor() as u64;
     config.learning_minutes = config.learning_minutes.min(share.saturating_mul(step));
@@ -180,7 +218,8 @@ pub fn run_from(
         ..ReplayStats::default()
     };
     let mut detector = Detector::with_step(config, step);
-    for row in &rows {
+    let mut found = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
         if detector
             .baseline()
             .last_minute()
@@ -189,14 +228,10 @@ pub fn run_from(
             stats.skipped += 1;
             continue;
         }
-        let found = detector.observe_values(&Observation::rate_only(row.minute, row.value));
-        for anomaly in found {
-            write_line(out, &row.timestamp, row.line, &anomaly)?;
-            stats.anomalies += 1;
-        }
+        let anomalies = detector.observe_values(&Observation::rate_only(row.minute, row.value));
+        found.extend(anomalies.into_iter().map(|a| (index, a)));
     }
-    out.flush().map_err(ReplayError::Write)?;
-    Ok(stats)
+    (stats, found)
 }
 
 fn write_line(

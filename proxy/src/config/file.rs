@@ -57,6 +57,7 @@ pub(crate) struct AnalysisFile {
     pub learning: Option<Dur>,
     pub persistence: Option<Dur>,
     pub min_rate: Option<f64>,
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

@@ -227,6 +227,16 @@ fn a_compressed_step_turns_durations_into_steps() {
     // The default: minutes.
     let d = parse(GOOD).unwrap().analysis.detector();
     assert_eq!((d.learning_minutes, d.persistence_minutes), (2016, 3));
+    assert_eq!(d.timezone, None);
+}
+
+#[test]
+fn the_seasonal_profiles_follow_the_configured_time_zone() {
+    let c = parse(&format!("{GOOD}analysis: {{ timezone: Europe/Berlin }}\n")).unwrap();
+    assert_eq!(
+        c.analysis.detector().timezone.as_deref(),
+        Some("Europe/Berlin")
+    );
 }
 
 #[test]
@@ -235,6 +245,7 @@ fn a_step_out_of_range_or_longer_than_the_persistence_is_refused() {
         ("{ step: 5ms }", "analysis.step"),
         ("{ step: 2m }", "analysis.step"),
         ("{ step: 1s, persistence: 500ms }", "analysis.persistence"),
+        ("{ timezone: Mars/Olympus }", "analysis.timezone"),
     ] {
         let err = parse(&format!("{GOOD}analysis: {analysis}\n"))
             .unwrap_err()

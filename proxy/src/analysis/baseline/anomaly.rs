@@ -53,7 +53,8 @@ pub struct Anomaly {
     /// The band `(lo, hi)` of the relative rule: the observed value lies outside it.
     pub band: (f64, f64),
     /// The absolute rule's score: how far the short window of standardised forecast errors
-    /// lies from its usual value, in its standard deviations (negative below).
+    /// lies from its usual value, in its standard deviations (negative below). When the point
+    /// rule fired (one step far beyond anything recent), it may still lie within the threshold.
     #[serde(default)]
     pub score: f64,
     /// How long the breach lasted before firing, in minutes (the persistence window).

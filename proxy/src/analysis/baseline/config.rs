@@ -51,12 +51,27 @@ pub struct DetectorConfig {
     /// Half-life of the short window, in minutes: the exponentially weighted mean of the
     /// recent standardised forecast errors that the absolute rule judges. Default 45.
     pub short_window_minutes: f64,
+    /// The short window's half-life is at least this many steps: with coarse steps (a replayed
+    /// 5-minute series) a window of few samples is too noisy to judge. Default 12.
+    pub short_window_min_steps: f64,
     /// Half-life of the long window, in minutes: how the short window is usually distributed
     /// for this signal. Default 10080 (a week).
     pub long_window_minutes: f64,
     /// Each standardised forecast error counts at most this many standard deviations into the
     /// short window. Default 30.
     pub error_clip: f64,
+    /// The point rule (for single-step spikes and dips, which the short window dilutes): a
+    /// step's standardised forecast error breaches when it reaches at least this many standard
+    /// deviations and `point_margin` times the envelope of recent errors. Default 6.
+    pub point_sigmas: f64,
+    /// The point rule's margin over the largest errors of the recent past (a decaying envelope
+    /// with the long window's half-life, learned outside episodes): a quiet series is judged by
+    /// `point_sigmas`, a bursty one by its own bursts. 0 turns the point rule off. Default 1.5.
+    pub point_margin: f64,
+    /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
+    /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
+    /// none (UTC).
+    pub timezone: Option<String>,
 }
 
 impl Default for DetectorConfig {
@@ -77,8 +92,12 @@ impl Default for DetectorConfig {
             rearm_minutes: 720,
             spread_clip: 1.0,
             short_window_minutes: 45.0,
+            short_window_min_steps: 12.0,
             long_window_minutes: 10080.0,
             error_clip: 30.0,
+            point_sigmas: 6.0,
+            point_margin: 1.5,
+            timezone: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `Detector`: checks each step against the baseline's forecast, then lets the baseline learn it.
 
 use super::anomaly::{Anomaly, AnomalyKind};
+use super::calendar::Zone;
 use super::config::DetectorConfig;
 use super::episode::Episode;
 use super::model::{signal_index, Baseline, SIGNALS};
@@ -44,7 +45,9 @@ impl Detector {
     }
 
     /// Resumes from a persisted baseline, with no episode under way.
-    pub fn from_baseline(config: DetectorConfig, baseline: Baseline) -> Self {
+    /// The baseline follows the configured time zone.
+    pub fn from_baseline(config: DetectorConfig, mut baseline: Baseline) -> Self {
+        baseline.set_zone(Zone::new(config.timezone.as_deref()).unwrap_or_default());
         Self {
             config,
             baseline,
@@ -103,11 +106,19 @@ impl Detector {
                 Some((value, e)) => {
                     let band = self.baseline.band(signal, &e);
                     let score = self.baseline.surprise(signal, value, &e).unwrap_or(0.0);
+                    // The point rule judges only once learned: its envelope is still filling
+                    // during learning, and a silent episode opened then would blind the rule.
+                    let point = match learned {
+                        true => self.baseline.point(signal, value, &e).unwrap_or(0.0),
+                        false => 0.0,
+                    };
+                    let sigmas = self.config.sigmas;
                     let (breach, traffic) = match kind {
-                        AnomalyKind::RateDrop => {
-                            (value < band.0 && score < -self.config.sigmas, e.expected)
-                        }
-                        _ => (value > band.1 && score > self.config.sigmas, obs.rate),
+                        AnomalyKind::RateDrop => (
+                            value < band.0 && (score < -sigmas || point < -1.0),
+                            e.expected,
+                        ),
+                        _ => (value > band.1 && (score > sigmas || point > 1.0), obs.rate),
                     };
                     (
                         breach,

@@ -1,6 +1,7 @@
 //! `Baseline`: what one endpoint or edge normally does, per signal, learned step by step.
 
 use super::anomaly::Signal;
+use super::calendar::Zone;
 use super::config::DetectorConfig;
 use super::signal::{band_width, relative_width, Expectation, Learning, SignalModel, StepLearning};
 use super::stats::alpha_for_half_life;
@@ -29,6 +30,9 @@ pub struct Baseline {
     rate: SignalModel,
     error_ratio: SignalModel,
     latency: SignalModel,
+    /// The time zone the seasonal profiles follow (UTC unless configured).
+    #[serde(default)]
+    zone: Zone,
 }
 
 impl Baseline {
@@ -45,6 +49,11 @@ impl Baseline {
         let per_slot_cycle = (60.0 / steps).max(1.0);
         let memory = (config.profile_memory_cycles * per_slot_cycle).max(1.0);
         let prior = (config.profile_prior_cycles * per_slot_cycle).max(0.0);
+        // The short window spans at least `short_window_min_steps` samples, however coarse
+        // the steps: fewer make its distribution too noisy to judge.
+        let short = config
+            .short_window_minutes
+            .max(config.short_window_min_steps * steps);
         Self {
             step_minutes: step,
             learning: Learning {
@@ -57,12 +66,14 @@ impl Baseline {
                 sigmas: config.sigmas,
                 relative: config.relative_change,
                 spread_clip: config.spread_clip,
-                recent: alpha_for_half_life(config.short_window_minutes, steps),
+                recent: alpha_for_half_life(short, steps),
                 usual: alpha_for_half_life(config.long_window_minutes, steps),
-                usual_warm: ((3.0 * config.short_window_minutes / steps).ceil() as u64)
+                usual_warm: ((3.0 * short / steps).ceil() as u64)
                     .min(config.learning_steps(step))
                     .max(3),
                 error_clip: config.error_clip,
+                point_sigmas: config.point_sigmas,
+                point_margin: config.point_margin,
             },
             floors: [
                 RATE_FLOOR,
@@ -74,7 +85,13 @@ impl Baseline {
             rate: SignalModel::default(),
             error_ratio: SignalModel::default(),
             latency: SignalModel::default(),
+            zone: Zone::new(config.timezone.as_deref()).unwrap_or_default(),
         }
+    }
+
+    /// Follows `zone` from now on (a restored baseline takes the configured zone).
+    pub(crate) fn set_zone(&mut self, zone: Zone) {
+        self.zone = zone;
     }
 
     /// Minutes per step.
@@ -104,7 +121,8 @@ impl Baseline {
 
     /// What the baseline expects of `signal` at `minute`; `None` while it has seen too little.
     pub fn expectation(&self, signal: Signal, minute: u64) -> Option<Expectation> {
-        self.model(signal).forecast(minute, &self.learning)
+        self.model(signal)
+            .forecast(self.zone.local(minute), &self.learning)
     }
 
     /// The band `(lo, hi)` of the relative rule around an expectation of `signal`: a value
@@ -122,6 +140,14 @@ impl Baseline {
             .surprise(value, e, self.floor(signal), &self.learning)
     }
 
+    /// The point rule for `value` given the expectation `e`: its single-step standardised error
+    /// as a fraction of the rule's threshold (beyond 1 or -1: it breaches). `None` while the
+    /// baseline has seen too little, or with the rule off.
+    pub fn point(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
+        self.model(signal)
+            .point(value, e, self.floor(signal), &self.learning)
+    }
+
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),
     /// `(follow, usual)`: `follow` lets the level take the whole error, which the detector does
     /// once a breach has lasted (a lasting change becomes the new normal); `usual` counts the
@@ -134,6 +160,7 @@ impl Baseline {
         self.last_minute = Some(obs.minute);
         self.steps = self.steps.saturating_add(1);
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
+        let local = self.zone.local(obs.minute);
         for ((signal, value), (follow, usual)) in SIGNALS.into_iter().zip(values).zip(roles) {
             let Some(value) = value else { continue };
             let floor = self.floor(signal);
@@ -154,7 +181,7 @@ impl Baseline {
                 usual,
                 floor,
             };
-            model.learn(obs.minute, value, step, learning);
+            model.learn(local, value, step, learning);
         }
         true
     }

@@ -75,6 +75,12 @@ pub(crate) struct Learning {
     pub usual_warm: u64,
     /// Standardised errors are clipped to this many standard deviations.
     pub error_clip: f64,
+    /// The point rule's smallest threshold, in standard deviations.
+    #[serde(default)]
+    pub point_sigmas: f64,
+    /// The point rule's margin over the envelope of recent errors (0: no point rule).
+    #[serde(default)]
+    pub point_margin: f64,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -122,6 +128,18 @@ pub(crate) struct SignalModel {
     /// variance), learned outside episodes and robustly (clipped to the threshold).
     #[serde(default)]
     usual: AdaptiveStats,
+    /// The point rule's envelope: the largest standardised errors of the recent past, above and
+    /// below, each decaying with the long window's half-life (learned outside episodes; a step
+    /// beyond the threshold counts, clipped to it, only if it was a lone burst).
+    #[serde(default)]
+    peaks: (f64, f64),
+    /// A step beyond the point rule's threshold, learned into the envelope once the next step
+    /// shows it was a lone burst.
+    #[serde(default)]
+    burst: Option<f64>,
+    /// The last step was beyond the point rule's threshold.
+    #[serde(default)]
+    in_run: bool,
 }
 
 impl SignalModel {
@@ -153,6 +171,34 @@ impl SignalModel {
         let recent = self.next_recent(value, e, floor, learning);
         let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
         Some((recent - self.usual.mean) / sd)
+    }
+
+    /// The point rule: how far this single step's standardised error reaches beyond its
+    /// threshold (the larger of `point_sigmas` and `point_margin` times the envelope of recent
+    /// errors in that direction), as a fraction: above 1 above, below -1 below, else within.
+    /// `None` until the long window is warm or with the rule off.
+    pub fn point(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> Option<f64> {
+        if self.usual.n < learning.usual_warm || learning.point_margin <= 0.0 {
+            return None;
+        }
+        let z = standardised(value - e.expected, e, floor, learning);
+        let (up, down) = self.point_thresholds(learning);
+        Some(if z >= 0.0 { z / up } else { z / down })
+    }
+
+    /// The point rule's thresholds above and below, in standard deviations.
+    fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
+        let min = learning.point_sigmas.max(1.0);
+        (
+            (learning.point_margin * self.peaks.0).max(min),
+            (learning.point_margin * self.peaks.1).max(min),
+        )
     }
 
     /// The short window after learning `value`.
@@ -196,6 +242,30 @@ impl SignalModel {
                 };
                 let d = x - self.usual.mean;
                 self.usual.push(x, d * d, learning.usual);
+                if self.usual.n >= learning.usual_warm {
+                    let z = standardised(error, &e, floor, learning);
+                    let (up, down) = self.point_thresholds(learning);
+                    let keep = 1.0 - learning.usual;
+                    self.peaks.0 *= keep;
+                    self.peaks.1 *= keep;
+                    if z > up || -z > down {
+                        // Beyond the threshold: a lone burst (the next step is back within)
+                        // raises the envelope to the threshold, one step late; a run of them is
+                        // an incident and teaches nothing.
+                        self.burst = if self.burst.is_none() && !self.in_run {
+                            Some(z.clamp(-down, up))
+                        } else {
+                            None
+                        };
+                        self.in_run = true;
+                    } else {
+                        for x in self.burst.take().into_iter().chain([z]) {
+                            self.peaks.0 = self.peaks.0.max(x);
+                            self.peaks.1 = self.peaks.1.max(-x);
+                        }
+                        self.in_run = false;
+                    }
+                }
             }
         }
         let clipped = clip.map_or(error, |(below, above)| error.clamp(-below, above));

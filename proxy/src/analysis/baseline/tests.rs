@@ -88,10 +88,11 @@ fn silence_of_a_busy_endpoint_is_a_drop() {
     let (mut d, _, t) = warmed();
     let found: Vec<_> = (t..t + 30).flat_map(|m| d.observe_gap(m)).collect();
     assert_eq!(kinds(&found), vec![AnomalyKind::RateDrop]);
-    // At the earliest after the persistence, within a few minutes.
-    assert!((t + 2..=t + 6).contains(&found[0].minute), "{found:?}");
+    // Right after the persistence: the point rule sees the first silent minute as far below
+    // anything the endpoint did before (the short window's score is still on its way down).
+    assert_eq!(found[0].minute, t + 2, "{found:?}");
     assert_eq!(found[0].observed, 0.0);
-    assert!(found[0].score < -4.0);
+    assert!(found[0].score < 0.0);
     assert!(found[0].band.0 > 0.0);
 }
 
@@ -363,4 +364,72 @@ fn a_flash_crowd_right_after_a_short_learning_is_reported() {
             .count();
         assert_eq!(spikes, 1, "seed {seed}: {crowd:?}");
     }
+}
+
+/// A daily peak at 09:00–10:00 Berlin time, ten times the usual traffic, for five weeks that
+/// cross the change to summer time (2015-03-29): what the detector reports from the second
+/// week on, with the profiles in `timezone`.
+fn local_peak_findings(timezone: Option<&str>) -> Vec<Anomaly> {
+    let berlin = Zone::new(Some("Europe/Berlin")).unwrap();
+    let mut d = Detector::new(DetectorConfig {
+        timezone: timezone.map(str::to_string),
+        ..DetectorConfig::default()
+    });
+    let mut rng = Lcg(17);
+    let mut late = Vec::new();
+    for m in MONDAY..MONDAY + 35 * DAY {
+        let hour = (berlin.local(m) % DAY) / 60;
+        let mean = if hour == 9 { 500.0 } else { 50.0 };
+        let found = d.observe(&normal(&mut rng, m, mean));
+        if m >= MONDAY + 7 * DAY {
+            late.extend(found);
+        }
+    }
+    late
+}
+
+#[test]
+fn a_local_daily_peak_stays_silent_across_daylight_saving() {
+    let local = local_peak_findings(Some("Europe/Berlin"));
+    assert!(local.is_empty(), "{local:?}");
+    // Profiles kept in UTC see the peak move an hour earlier: that is what the zone prevents.
+    let utc = local_peak_findings(None);
+    assert!(!utc.is_empty());
+}
+
+/// Steps (1-minute) from the start of an anomaly to its finding, with the default settings
+/// after three days of ~100 calls a minute, 1% errors, p90 ~50 ms.
+fn steps_to_detect(kind: AnomalyKind, change: impl Fn(&mut MinuteSample)) -> Option<u64> {
+    let (mut d, mut rng, t) = warmed();
+    for m in t..t + 30 {
+        let mut s = normal(&mut rng, m, 100.0);
+        change(&mut s);
+        let found = if s.count == 0 {
+            d.observe_gap(m)
+        } else {
+            d.observe(&s)
+        };
+        if let Some(a) = found.iter().find(|a| a.kind == kind) {
+            return Some(a.minute - t + 1);
+        }
+    }
+    None
+}
+
+#[test]
+fn time_to_detect_per_kind() {
+    let spike = steps_to_detect(AnomalyKind::RateSpike, |s| s.count *= 5);
+    let drop = steps_to_detect(AnomalyKind::RateDrop, |s| {
+        *s = MinuteSample::silent(s.minute)
+    });
+    let errors = steps_to_detect(AnomalyKind::ErrorSurge, |s| s.errors = s.count / 5);
+    let slow = steps_to_detect(AnomalyKind::LatencyDegradation, |s| s.latency_ms *= 3.0);
+    eprintln!(
+        "steps to detect: 5x spike {spike:?}, drop to zero {drop:?}, 20% errors {errors:?}, \
+         3x latency {slow:?}"
+    );
+    assert!(spike.is_some_and(|n| n <= 3), "{spike:?}");
+    assert!(drop.is_some_and(|n| n <= 5), "{drop:?}");
+    assert!(errors.is_some_and(|n| n <= 3), "{errors:?}");
+    assert!(slow.is_some_and(|n| n <= 5), "{slow:?}");
 }

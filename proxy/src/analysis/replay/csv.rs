@@ -9,6 +9,8 @@ pub(crate) struct Row {
     pub line: usize,
     /// The timestamp as written in the file.
     pub timestamp: String,
+    /// Unix time of the timestamp, in seconds.
+    pub seconds: u64,
     /// Unix minute of the timestamp.
     pub minute: u64,
     /// The value.
@@ -73,6 +75,7 @@ pub(crate) fn read_rows<R: BufRead>(input: R) -> Result<Vec<Row>, ReadError> {
         rows.push(Row {
             line: number,
             timestamp: timestamp.to_string(),
+            seconds,
             minute: seconds / 60,
             value,
         });

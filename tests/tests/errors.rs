@@ -6,7 +6,7 @@ use http::Request;
 use http_body_util::Full;
 use sightline_tests::client::channel_body;
 use sightline_tests::proxy::{config, simple};
-use sightline_tests::{Client, Reply, TestProxy, TestUpstream};
+use sightline_tests::{Client, Reply, TestProxy, TestUpstream, UpstreamKind};
 use std::net::SocketAddr;
 
 fn assert_proxy_error(r: &Reply, status: u16, code: &str) {
@@ -56,6 +56,21 @@ async fn refused_upstream_is_502() {
     let call = px.call(body["request_id"].as_str().unwrap()).await;
     assert_eq!(call["status"], 502);
     assert_eq!(call["error"], "upstream_connect_failed");
+}
+
+#[tokio::test]
+async fn an_upstream_that_starts_listening_moments_later_is_reached() {
+    // An upstream restarting: nothing listens when the request arrives, and the port opens
+    // 150 ms later, inside the connection retries (600 ms): the caller gets the answer.
+    let addr = closed_port().await;
+    let px = TestProxy::start(simple(addr, "")).await;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        TestUpstream::start_on(UpstreamKind::Plain, addr).await
+    });
+    let r = Client::http1().get(px.inbound, "/x").await;
+    let _up = late.await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
 #[tokio::test]

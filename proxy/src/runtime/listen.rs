@@ -62,16 +62,44 @@ enum Stack {
 pub(super) async fn inbound(
     listener: TcpListener,
     shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, shared, stop, shutdown, Stack::Inbound).await;
+}
+
+/// Accepts services calling out, until shutdown; `stop` and `shutdown` as for [`inbound`].
+pub(super) async fn egress(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, shared, stop, shutdown, Stack::Egress).await;
+}
+
+/// The accept loop of either stack: a peer in the listener's `proxy_protocol.from` first
+/// sends its PROXY header (read in the connection's task, within the header-read budget);
+/// the client it names then goes through the same admission as a direct one.
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
+    stack: Stack,
 ) {
     while let Some((stream, peer)) = accept(&listener, &mut stop).await {
         let active = shared.active();
-        let from = &active.config.inbound.proxy_protocol_from;
+        let from = match stack {
+            Stack::Inbound => &active.config.inbound.proxy_protocol_from[..],
+            Stack::Egress => active
+                .config
+                .egress
+                .as_ref()
+                .map_or(&[][..], |e| &e.proxy_protocol_from[..]),
+        };
         let peer_ip = sightline_policy::effective_ip(peer.ip());
         if from.iter().any(|n| n.contains(&peer_ip)) {
-            // The header is read in the connection's task, within the header-read budget; the
-            // client it names then goes through the same admission as a direct one.
             let budget = active.config.limits.header_read_timeout;
             drop(active);
             tokio::spawn(behind_balancer(
@@ -80,12 +108,27 @@ pub(super) async fn inbound(
                 budget,
                 shared.clone(),
                 shutdown.clone(),
-                Stack::Inbound,
+                stack,
             ));
             continue;
         }
         drop(active);
-        admit_inbound(stream, peer, &shared, &shutdown);
+        admit(stream, peer, &shared, &shutdown, stack);
+    }
+}
+
+/// Admits a connection to `stack`'s listener from `peer` (as the socket or a PROXY header
+/// names it).
+fn admit(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    shared: &Arc<Shared>,
+    shutdown: &watch::Receiver<bool>,
+    stack: Stack,
+) {
+    match stack {
+        Stack::Inbound => admit_inbound(stream, peer, shared, shutdown),
+        Stack::Egress => admit_egress(stream, peer, shared, shutdown),
     }
 }
 
@@ -102,11 +145,7 @@ async fn behind_balancer(
     use crate::server::proxy_protocol::read_header;
     match tokio::time::timeout(budget, read_header(&mut stream)).await {
         Ok(Ok(client)) => {
-            let client = client.unwrap_or(peer);
-            match stack {
-                Stack::Inbound => admit_inbound(stream, client, &shared, &shutdown),
-                Stack::Egress => admit_egress(stream, client, &shared, &shutdown),
-            }
+            admit(stream, client.unwrap_or(peer), &shared, &shutdown, stack);
         }
         Ok(Err(why)) => {
             tracing::debug!(%peer, %why, "PROXY header refused");
@@ -166,41 +205,6 @@ fn admit_inbound(
         shutdown.clone(),
         Stack::Inbound,
     ));
-}
-
-/// Accepts connections from services calling out, until shutdown.
-/// `stop` ends accepting (the listener closes when this returns); `shutdown` drains the
-/// connections.
-pub(super) async fn egress(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-    shutdown: watch::Receiver<bool>,
-) {
-    while let Some((stream, peer)) = accept(&listener, &mut stop).await {
-        let active = shared.active();
-        let from = active
-            .config
-            .egress
-            .as_ref()
-            .map_or(&[][..], |e| &e.proxy_protocol_from[..]);
-        let peer_ip = sightline_policy::effective_ip(peer.ip());
-        if from.iter().any(|n| n.contains(&peer_ip)) {
-            let budget = active.config.limits.header_read_timeout;
-            drop(active);
-            tokio::spawn(behind_balancer(
-                stream,
-                peer,
-                budget,
-                shared.clone(),
-                shutdown.clone(),
-                Stack::Egress,
-            ));
-            continue;
-        }
-        drop(active);
-        admit_egress(stream, peer, &shared, &shutdown);
-    }
 }
 
 /// Admits an egress connection from `peer` (the caller, as the socket or a PROXY header names

@@ -2,6 +2,7 @@
 
 use crate::config::{Limits, ServiceConfig, UpstreamProtocol};
 use crate::record::CountingBody;
+use http::Uri;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -9,7 +10,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::ServerName;
 use sightline_certs::rustls;
 use sightline_certs::TlsError;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Idle connections kept per upstream. A burst of concurrent calls opens as many
 /// connections as it needs; once it is over, those past this many are closed instead of
@@ -17,7 +22,70 @@ use std::sync::Arc;
 pub const MAX_IDLE_PER_UPSTREAM: usize = 256;
 
 /// The connector every service client uses.
-pub type UpstreamConnector = HttpsConnector<HttpConnector>;
+pub type UpstreamConnector = HttpsConnector<RetryRefused>;
+
+/// Pauses before each new attempt when an upstream refuses a connection: three retries within
+/// 600 ms, as a load balancer's connection retries (HAProxy's `retries 3`) ride over an
+/// upstream that is restarting or not yet listening. A refused connection carried no byte of
+/// the request, so any method may be tried again; every other failure, a connect timeout
+/// included, is final at once.
+pub const REFUSED_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(300),
+];
+
+/// The plain TCP connector, trying a refused connection again after each of
+/// [`REFUSED_RETRY_DELAYS`].
+#[derive(Clone, Debug)]
+pub struct RetryRefused {
+    inner: HttpConnector,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for RetryRefused {
+    type Response = <HttpConnector as tower_service::Service<Uri>>::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            let mut delays = REFUSED_RETRY_DELAYS.iter();
+            loop {
+                match inner.call(uri.clone()).await {
+                    Ok(io) => return Ok(io),
+                    Err(e) => {
+                        let e: BoxError = e.into();
+                        match delays.next() {
+                            Some(delay) if refused(&*e) => tokio::time::sleep(*delay).await,
+                            _ => return Err(e),
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Whether the connection was refused (nothing listens at the address).
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
 
 pub(super) fn build(
     config: &ServiceConfig,
@@ -48,6 +116,7 @@ pub(super) fn build(
         }
         None => builder,
     };
+    let http = RetryRefused { inner: http };
     let connector = match config.protocol {
         UpstreamProtocol::Http1 => builder.enable_http1().wrap_connector(http),
         UpstreamProtocol::Http2 => builder.enable_http2().wrap_connector(http),

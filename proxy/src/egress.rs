@@ -420,12 +420,22 @@ fn loops_back(own: &[SocketAddr], ip: IpAddr, port: u16) -> bool {
 }
 
 async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-        Err(_) => Err(ProxyError::UpstreamConnectTimeout(timeout)),
-        Ok(Err(e)) => Err(ProxyError::UpstreamConnect(e.to_string())),
-        Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
-            Ok(s)
+    // A refused connection is tried again, as the inbound stack's upstream connections are
+    // (`upstream::REFUSED_RETRY_DELAYS`); always the same, checked address.
+    let mut delays = crate::upstream::REFUSED_RETRY_DELAYS.iter();
+    loop {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(ProxyError::UpstreamConnectTimeout(timeout)),
+            Ok(Err(e)) => match delays.next() {
+                Some(delay) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    tokio::time::sleep(*delay).await;
+                }
+                _ => return Err(ProxyError::UpstreamConnect(e.to_string())),
+            },
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use client::UpstreamConnector;
+pub use client::{UpstreamConnector, REFUSED_RETRY_DELAYS};
 
 /// One upstream address of a service.
 #[derive(Debug)]

@@ -376,6 +376,33 @@ enclave:
 }
 
 #[tokio::test]
+async fn a_destination_that_starts_listening_moments_later_is_reached() {
+    // Nothing listens when the call arrives; the port opens 150 ms later, inside the
+    // connection retries: the caller gets the destination's answer.
+    let addr = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (_px, e) = start(&format!(
+        "enclave:\n  rules: [ {{ service: orders, cidrs: [127.0.0.1/32], ports: [{}] }} ]\n",
+        addr.port()
+    ))
+    .await;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        TestUpstream::start_on(sightline_tests::UpstreamKind::Plain, addr).await
+    });
+    let r = via(
+        e,
+        get(&format!("http://127.0.0.1:{}/echo/late", addr.port())),
+    )
+    .await;
+    let _up = late.await.unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
 async fn refused_slow_and_unreachable_destinations() {
     let up = TestUpstream::plain().await;
     let refused = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -36,10 +36,12 @@ pub const REFUSED_RETRY_DELAYS: [Duration; 3] = [
 ];
 
 /// The plain TCP connector, trying a refused connection again after each of
-/// [`REFUSED_RETRY_DELAYS`].
+/// [`REFUSED_RETRY_DELAYS`] that ends within `budget` of the first attempt (half the request
+/// timeout), so that a refused upstream is still answered 502, never 504.
 #[derive(Clone, Debug)]
 pub struct RetryRefused {
     inner: HttpConnector,
+    budget: Duration,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -55,7 +57,9 @@ impl tower_service::Service<Uri> for RetryRefused {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let mut inner = self.inner.clone();
+        let budget = self.budget;
         Box::pin(async move {
+            let start = tokio::time::Instant::now();
             let mut delays = REFUSED_RETRY_DELAYS.iter();
             loop {
                 match inner.call(uri.clone()).await {
@@ -63,7 +67,9 @@ impl tower_service::Service<Uri> for RetryRefused {
                     Err(e) => {
                         let e: BoxError = e.into();
                         match delays.next() {
-                            Some(delay) if refused(&*e) => tokio::time::sleep(*delay).await,
+                            Some(delay) if refused(&*e) && start.elapsed() + *delay < budget => {
+                                tokio::time::sleep(*delay).await;
+                            }
                             _ => return Err(e),
                         }
                     }
@@ -116,7 +122,10 @@ pub(super) fn build(
         }
         None => builder,
     };
-    let http = RetryRefused { inner: http };
+    let http = RetryRefused {
+        inner: http,
+        budget: limits.request_timeout / 2,
+    };
     let connector = match config.protocol {
         UpstreamProtocol::Http1 => builder.enable_http1().wrap_connector(http),
         UpstreamProtocol::Http2 => builder.enable_http2().wrap_connector(http),

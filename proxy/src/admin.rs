@@ -4,6 +4,7 @@ mod policy;
 mod protections;
 
 use crate::analysis::graph::Window;
+use crate::clock::{self, rfc3339};
 use crate::metrics;
 use crate::record::CallRecord;
 use crate::runtime::Shared;
@@ -451,8 +452,8 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
         subject: a.subject.clone(),
         summary: a.summary.clone(),
         count: a.count,
-        first_seen: crate::alerts::model::rfc3339(a.first_seen),
-        last_seen: crate::alerts::model::rfc3339(a.last_seen),
+        first_seen: rfc3339(clock::from_millis(a.first_seen)),
+        last_seen: rfc3339(clock::from_millis(a.last_seen)),
         evidence: a.evidence.clone(),
         incident: a.incident,
         nodes: a.nodes.clone(),
@@ -532,8 +533,8 @@ pub fn incident_view(i: &crate::alerts::model::Incident) -> IncidentView {
         root: i.root.clone(),
         state: state_view(i.state),
         alerts: i.alerts.clone(),
-        first_seen: crate::alerts::model::rfc3339(i.first_seen),
-        last_seen: crate::alerts::model::rfc3339(i.last_seen),
+        first_seen: rfc3339(clock::from_millis(i.first_seen)),
+        last_seen: rfc3339(clock::from_millis(i.last_seen)),
     }
 }
 
@@ -554,10 +555,6 @@ fn now() -> u64 {
 
 fn window(w: &str) -> Result<Window, String> {
     Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
-}
-
-pub(crate) fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// A call as the API (and the store's call log) shows it.

@@ -8,18 +8,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit status for an invalid config file (sysexits EX_CONFIG); malformed command lines exit 2.
-pub const EXIT_CONFIG: u8 = 78;
-/// Exit status for a command-line value that does not make a config, such as `proxy --to`
-/// without a port (sysexits EX_USAGE).
-pub const EXIT_USAGE: u8 = 64;
-/// Exit status for bad input data, such as an unreadable CSV row (sysexits EX_DATAERR).
-pub const EXIT_DATAERR: u8 = 65;
+pub use crate::errors::exit::{EXIT_CONFIG, EXIT_DATAERR, EXIT_RUNTIME, EXIT_USAGE};
+
 /// The config file `run` and `check` read when neither `--config` nor `SIGHTLINE_CONFIG` names
 /// one.
 pub const DEFAULT_CONFIG: &str = "/etc/sightline/sightline.yaml";
-/// Exit status when a listener cannot bind or the runtime fails.
-pub const EXIT_RUNTIME: u8 = 1;
 
 /// Sightline: a proxy that records every API call and maps who calls whom.
 #[derive(Debug, Parser)]

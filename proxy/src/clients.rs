@@ -22,7 +22,7 @@ mod views;
 
 pub use lists::{ListFileError, Lists};
 pub use mark::{ClientMark, ClientSignal};
-pub use views::{rfc3339 as views_rfc3339, BanView, ClientView};
+pub use views::{BanView, ClientView};
 
 use crate::config::clients::{BanAction, ClientsConfig};
 use crate::errors::ProxyError;
@@ -564,7 +564,7 @@ impl ClientGuard {
                 error: ProxyError::ClientBlocked(format!(
                     "client banned ({}) until {}",
                     ban.reason,
-                    views::rfc3339(ban.until)
+                    crate::clock::rfc3339(crate::clock::from_micros(ban.until))
                 )),
                 decision: Decision::Blocked,
                 rate: None,

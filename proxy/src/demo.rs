@@ -142,21 +142,21 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("demo services: {e}");
-            return ExitCode::from(crate::cli::EXIT_RUNTIME);
+            return ExitCode::from(crate::errors::exit::EXIT_RUNTIME);
         }
     };
     let config = match config(&args, &services) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(crate::cli::EXIT_CONFIG);
+            return ExitCode::from(crate::errors::exit::EXIT_CONFIG);
         }
     };
     let sightline = match Sightline::start(config, None).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
-            return ExitCode::from(crate::cli::EXIT_RUNTIME);
+            return ExitCode::from(crate::errors::exit::EXIT_RUNTIME);
         }
     };
     services.link(sightline.inbound_addr(), sightline.egress_addr());
@@ -196,7 +196,7 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("signal handling failed: {e}");
-            ExitCode::from(crate::cli::EXIT_RUNTIME)
+            ExitCode::from(crate::errors::exit::EXIT_RUNTIME)
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Why the proxy answered a request itself, and the one rescue point that turns each cause into
 //! a status, a small JSON body and the `sightline-error` header.
 
+pub mod exit;
+
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod analysis;
 pub mod cli;
 pub mod clients;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod egress;

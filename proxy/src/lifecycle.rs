@@ -6,10 +6,11 @@ mod upgrade;
 
 pub use notify::Notifier;
 
+use crate::clock::file_stamp;
 use crate::runtime::{Shared, Sightline};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
 /// How often the config file is checked for changes.
@@ -92,20 +93,15 @@ fn status(shared: &Shared) -> String {
     }
 }
 
-fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// Polls the file's modification time and size; polling also sees editors that replace the
 /// file by renaming, and works on every filesystem.
 async fn watch_file(shared: Arc<Shared>, path: PathBuf, notifier: Notifier) {
-    let mut last = stamp(&path);
+    let mut last = file_stamp(&path);
     let mut tick = tokio::time::interval(WATCH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = stamp(&path);
+        let now = file_stamp(&path);
         if now.is_some() && now != last {
             last = now;
             tracing::info!(file = %path.display(), "config file changed: reloading");

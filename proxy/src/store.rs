@@ -7,6 +7,8 @@
 mod bans;
 mod schema;
 
+pub use crate::analysis::engine::Restored;
+
 use crate::analysis::engine::Finding;
 use crate::analysis::graph::Node;
 use rusqlite::Connection;
@@ -115,25 +117,6 @@ pub struct Store {
     tx: SyncSender<Op>,
     /// Health counters.
     pub stats: Arc<StoreStats>,
-}
-
-/// What a previous run left behind.
-#[derive(Debug, Default)]
-pub struct Restored {
-    /// Known nodes.
-    pub nodes: Vec<Node>,
-    /// Known edges: (from, to, first seen).
-    pub edges: Vec<(String, String, u64)>,
-    /// Known endpoints: (node, method, template).
-    pub endpoints: Vec<(String, String, String)>,
-    /// Recent findings, oldest first.
-    pub findings: Vec<Finding>,
-    /// Baseline snapshots by endpoint key.
-    pub baselines: Vec<(String, String)>,
-    /// Client bans and remembered strikes: (client, ban).
-    pub bans: Vec<(String, sightline_policy::clients::Ban)>,
-    /// The last day's minutes by endpoint key, oldest first: (key, serialised totals).
-    pub minutes: Vec<(String, String)>,
 }
 
 impl Store {

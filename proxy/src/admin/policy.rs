@@ -1,6 +1,6 @@
 //! `GET /api/policy`: the enclave policy and protections in force, as the config says them.
 
-use super::rfc3339;
+use crate::clock::rfc3339;
 use crate::runtime::Shared;
 use sightline_dashboard::views::{
     AdminPolicy, EgressPolicy, EnclavePolicy, InboundPolicy, LimitsPolicy, NetworkPolicy,

@@ -1,6 +1,7 @@
 //! The alert model: kinds with their default severities, states, the alert and the incident,
 //! and the JSON the admin API shows for them.
 
+use crate::clock::{from_millis, rfc3339};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -292,8 +293,8 @@ impl Alert {
             "subject": self.subject,
             "summary": self.summary,
             "count": self.count,
-            "first_seen": rfc3339(self.first_seen),
-            "last_seen": rfc3339(self.last_seen),
+            "first_seen": rfc3339(from_millis(self.first_seen)),
+            "last_seen": rfc3339(from_millis(self.last_seen)),
             "evidence": self.evidence,
             "incident": self.incident,
             "nodes": self.nodes,
@@ -329,16 +330,10 @@ impl Incident {
             "root": self.root,
             "state": self.state.as_str(),
             "alerts": self.alerts,
-            "first_seen": rfc3339(self.first_seen),
-            "last_seen": rfc3339(self.last_seen),
+            "first_seen": rfc3339(from_millis(self.first_seen)),
+            "last_seen": rfc3339(from_millis(self.last_seen)),
         })
     }
-}
-
-/// Unix milliseconds as RFC 3339 UTC with milliseconds.
-pub fn rfc3339(ms: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// One occurrence handed to the pipeline.

@@ -21,10 +21,12 @@ pub const MAX_ANOMALIES: usize = 1_000;
 pub const MAX_SHADOW: usize = 10_000;
 
 mod links;
+mod restored;
 
 pub use links::{
     LinkOverflow, LinkSizes, MAX_DEPENDENCIES, MAX_DESTINATIONS_PER_TRACE, MAX_TRACES,
 };
+pub use restored::Restored;
 
 /// An inbound endpoint whose handling called out to a destination (linked by trace id).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -115,7 +117,7 @@ impl Analysis {
 
     /// Takes back what a previous run stored: known nodes are not new again, findings and
     /// baselines continue.
-    pub fn restore(&mut self, restored: crate::store::Restored) {
+    pub fn restore(&mut self, restored: Restored) {
         for n in restored.nodes {
             self.graph.remember_node(n);
         }

@@ -13,7 +13,7 @@ pub struct Lists {
     /// Networks exempt from every protection.
     pub allow: CidrList,
     /// What each file looked like when read: path, modified time, length.
-    stamps: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    stamps: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
 }
 
 /// Why a list could not be read.
@@ -30,11 +30,8 @@ pub struct ListFileError {
     pub key: &'static str,
 }
 
-fn stamp(path: &Path) -> (PathBuf, Option<SystemTime>, u64) {
-    match std::fs::metadata(path) {
-        Ok(m) => (path.to_owned(), m.modified().ok(), m.len()),
-        Err(_) => (path.to_owned(), None, 0),
-    }
+fn stamp(path: &Path) -> (PathBuf, Option<(SystemTime, u64)>) {
+    (path.to_owned(), crate::clock::file_stamp(path))
 }
 
 fn read(paths: &[PathBuf], key: &'static str) -> Result<CidrList, ListFileError> {

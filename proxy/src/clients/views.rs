@@ -1,14 +1,8 @@
 //! What the admin API shows of the guard: clients and bans.
 
 use super::ClientGuard;
+use crate::clock::{from_micros, rfc3339};
 use serde::Serialize;
-use sightline_policy::clients::Micros;
-use std::time::{Duration, UNIX_EPOCH};
-
-/// RFC 3339 UTC, to the millisecond.
-pub fn rfc3339(t: Micros) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_micros(t)).to_string()
-}
 
 /// One client, as `GET /api/clients` lists it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -59,8 +53,8 @@ impl ClientGuard {
                         BanView {
                             client: client.to_string(),
                             reason: b.reason.clone(),
-                            since: rfc3339(b.since),
-                            until: rfc3339(b.until),
+                            since: rfc3339(from_micros(b.since)),
+                            until: rfc3339(from_micros(b.until)),
                             strikes: b.strikes,
                         },
                     ));
@@ -84,7 +78,7 @@ impl ClientGuard {
                     limited: st.limited,
                     blocked: st.blocked,
                     errors_4xx: st.errors_4xx,
-                    last_seen: rfc3339(st.last_seen),
+                    last_seen: rfc3339(from_micros(st.last_seen)),
                     banned_until: None,
                 });
             }
@@ -93,7 +87,7 @@ impl ClientGuard {
         all.truncate(limit);
         for c in &mut all {
             let key: std::sync::Arc<str> = c.id.as_str().into();
-            c.banned_until = self.active_ban(&key, now).map(|b| rfc3339(b.until));
+            c.banned_until = self.active_ban(&key, now).map(|b| rfc3339(from_micros(b.until)));
         }
         all
     }

@@ -299,7 +299,7 @@ impl Events {
                     client: banned.to_string(),
                     reason,
                     strikes: *strikes,
-                    until: crate::clients::views_rfc3339(*until),
+                    until: crate::clock::rfc3339(crate::clock::from_micros(*until)),
                     enforced: *enforced,
                 },
                 ClientSignal::Scanning { distinct_paths } => Event::ScanningDetected {

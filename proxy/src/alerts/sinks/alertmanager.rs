@@ -1,7 +1,8 @@
 //! Alertmanager API v2: `POST /api/v2/alerts` with labels Alertmanager routes and silences on.
 
 use super::http::Poster;
-use crate::alerts::model::{rfc3339, Alert, State};
+use crate::alerts::model::{Alert, State};
+use crate::clock::{from_millis, rfc3339};
 
 /// An Alertmanager.
 #[derive(Debug)]
@@ -34,14 +35,14 @@ pub fn payload(a: &Alert, now: u64) -> serde_json::Value {
             "evidence": a.evidence.to_string(),
             "incident": a.incident.map(|i| i.to_string()).unwrap_or_default(),
         },
-        "startsAt": rfc3339(a.first_seen),
+        "startsAt": rfc3339(from_millis(a.first_seen)),
     });
     let ends = if a.state == State::Resolved {
         a.last_seen.max(a.first_seen)
     } else {
         now.saturating_add(4 * REFRESH.as_millis() as u64)
     };
-    alert["endsAt"] = rfc3339(ends).into();
+    alert["endsAt"] = rfc3339(from_millis(ends)).into();
     serde_json::json!([alert])
 }
 

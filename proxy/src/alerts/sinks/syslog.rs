@@ -67,7 +67,7 @@ pub fn message(a: &Alert, cef: bool, hostname: &str, now: SystemTime) -> String 
     };
     format!(
         "<{pri}>1 {} {hostname} sightline {} {} - {body}",
-        humantime::format_rfc3339_millis(now),
+        crate::clock::rfc3339(now),
         std::process::id(),
         a.kind.as_str()
     )

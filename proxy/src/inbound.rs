@@ -14,7 +14,6 @@
 mod framing;
 pub(crate) mod headers;
 mod normalize;
-pub mod router;
 mod tunnel;
 
 use crate::errors::{rescue, Health, ProxyError};
@@ -24,11 +23,11 @@ use crate::record::{
 use crate::runtime::{Active, Shared};
 use crate::server::ConnActivity;
 use crate::trace::{self, TraceContext};
+use crate::upstream::router::{self, Authority};
 use crate::upstream::{ServicePool, Upstream};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
-use router::Authority;
 use sightline_policy::Decision;
 use std::net::SocketAddr;
 use std::sync::Arc;

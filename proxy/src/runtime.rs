@@ -5,7 +5,7 @@ pub mod inherit;
 mod listen;
 
 use crate::config::{Config, ConfigError, ConfigIssue};
-use crate::inbound::router::Router;
+use crate::upstream::router::Router;
 use crate::record::counters::UNROUTED;
 use crate::record::{Counters, Direction, Recorder, ServiceCounters};
 use crate::server::ConnTracker;

@@ -1,7 +1,9 @@
-//! A service's upstreams: round robin over the ones not ejected, passive ejection of an upstream
-//! that keeps failing, and the pooled HTTP client that talks to them.
+//! A service's upstreams: the [`router`] that picks the service by host and path prefix, round
+//! robin over the upstreams not ejected, passive ejection of an upstream that keeps failing, and
+//! the pooled HTTP client that talks to them.
 
 mod client;
+pub mod router;
 
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};

@@ -1,7 +1,7 @@
 //! Host and path-prefix routing to services.
 
 use crate::config::{HostMatch, Route};
-use crate::upstream::ServicePool;
+use super::ServicePool;
 use std::sync::Arc;
 
 /// A route ready for the data path.

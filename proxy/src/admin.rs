@@ -7,7 +7,7 @@ use crate::analysis::graph::Window;
 use crate::clock::{self, rfc3339};
 use crate::metrics;
 use crate::record::CallRecord;
-use crate::runtime::Shared;
+use crate::state::Shared;
 use crate::trace::hex;
 use bytes::Bytes;
 use http::{Request, Response};

@@ -340,7 +340,7 @@ fn check(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
     let config = Config::load(path)?;
     let counters = std::sync::Arc::new(crate::record::Counters::default());
     let own = config.listen_addrs();
-    crate::runtime::Active::build(config, &counters, 0, &own).map(|a| (*a.config).clone())
+    crate::state::Active::build(config, &counters, 0, &own).map(|a| (*a.config).clone())
 }
 
 /// One plain HTTP/1.1 GET to the admin listener, three seconds at most per step; Ok on 200.

@@ -1029,7 +1029,7 @@ pub fn check_lists(cfg: &ClientsConfig) -> Result<(), ListFileError> {
 }
 
 /// Re-reads changed list files each second until the proxy stops.
-pub async fn watch_lists(shared: Arc<crate::runtime::Shared>) {
+pub async fn watch_lists(shared: Arc<crate::state::Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

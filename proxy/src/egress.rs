@@ -25,7 +25,7 @@ use crate::record::{
     CallGuard, CallRecord, Counters, Direction, Protocol, RecordedBody, ResponseBody,
     ServiceCounters,
 };
-use crate::runtime::Shared;
+use crate::state::Shared;
 use crate::trace::{self, TraceContext};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};

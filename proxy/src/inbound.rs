@@ -20,7 +20,7 @@ use crate::errors::{rescue, Health, ProxyError};
 use crate::record::{
     CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
 };
-use crate::runtime::{Active, Shared};
+use crate::state::{Active, Shared};
 use crate::server::ConnActivity;
 use crate::trace::{self, TraceContext};
 use crate::upstream::router::{self, Authority};

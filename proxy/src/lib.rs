@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod record;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod trace;

@@ -7,7 +7,8 @@ mod upgrade;
 pub use notify::Notifier;
 
 use crate::clock::file_stamp;
-use crate::runtime::{Shared, Sightline};
+use crate::runtime::Sightline;
+use crate::state::Shared;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@ mod process;
 
 use crate::record::counters::DURATION_BUCKETS;
 use crate::record::StatusClass;
-use crate::runtime::Shared;
+use crate::state::Shared;
 use sightline_policy::Decision;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;

@@ -1,7 +1,7 @@
 //! `GET /api/policy`: the enclave policy and protections in force, as the config says them.
 
 use crate::clock::rfc3339;
-use crate::runtime::Shared;
+use crate::state::Shared;
 use sightline_dashboard::views::{
     AdminPolicy, EgressPolicy, EnclavePolicy, InboundPolicy, LimitsPolicy, NetworkPolicy,
     PolicyView, ReloadPolicy, RulePolicy, SourcePolicy,

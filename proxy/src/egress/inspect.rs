@@ -20,7 +20,7 @@ use crate::record::{
     CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, Recorder, ResponseBody,
     ServiceCounters,
 };
-use crate::runtime::Active;
+use crate::state::Active;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::trace::{self, TraceContext};
 use http::header::{self, HeaderValue};

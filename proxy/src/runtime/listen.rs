@@ -1,7 +1,7 @@
 //! Accept loops: the inbound listener (connection cap, TLS, client identity), the egress one,
 //! and the admin one.
 
-use super::Shared;
+use crate::state::Shared;
 use crate::admin::{AdminListener, AdminView};
 use crate::inbound::{self, ConnInfo};
 use crate::server::{serve_connection, ConnActivity, ConnLimits};

@@ -15,13 +15,12 @@
 //!    are signals on the record, raised as events by the recorder.
 
 mod lists;
-mod mark;
 mod meter;
 mod table;
 mod views;
 
 pub use lists::{ListFileError, Lists};
-pub use mark::{ClientMark, ClientSignal};
+pub use crate::record::{ClientMark, ClientSignal};
 pub use views::{BanView, ClientView};
 
 use crate::config::clients::{BanAction, ClientsConfig};

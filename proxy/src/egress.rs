@@ -81,8 +81,7 @@ impl std::fmt::Debug for EgressRuntime {
     }
 }
 
-/// The counters label for calls from unidentified sources.
-pub const UNKNOWN_SOURCE: &str = "unknown";
+pub use crate::record::UNKNOWN_SOURCE;
 
 impl EgressRuntime {
     /// Builds the egress side of `config`; `own` are the proxy's bound listener addresses.

@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod lifecycle;
 pub mod metrics;
 pub mod record;
+pub mod recorder;
 pub mod runtime;
 pub mod server;
 pub mod state;

@@ -6,7 +6,8 @@ pub mod inherit;
 mod listen;
 
 use crate::config::{Config, ConfigError};
-use crate::record::{Counters, Recorder};
+use crate::record::Counters;
+use crate::recorder::Recorder;
 use crate::state::{import_openapi, Active, Shared, SharedParts};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,7 +5,8 @@
 
 use crate::config::{Config, ConfigError, ConfigIssue};
 use crate::record::counters::UNROUTED;
-use crate::record::{Counters, Direction, Recorder, ServiceCounters};
+use crate::record::{Counters, Direction, ServiceCounters};
+use crate::recorder::Recorder;
 use crate::server::ConnTracker;
 use crate::upstream::router::Router;
 use crate::upstream::ServicePool;

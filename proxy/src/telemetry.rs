@@ -135,7 +135,7 @@ impl Telemetry {
     fn span_service(&self, rec: &CallRecord) -> Arc<str> {
         match (rec.direction, &rec.service) {
             (_, Some(s)) => s.clone(),
-            (Direction::Egress, None) => Arc::from(crate::egress::UNKNOWN_SOURCE),
+            (Direction::Egress, None) => Arc::from(crate::record::UNKNOWN_SOURCE),
             (Direction::Inbound, None) => Arc::from(self.config.service_name.as_str()),
         }
     }

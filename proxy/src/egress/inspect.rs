@@ -17,9 +17,9 @@
 use super::{answer_error, EgressRuntime};
 use crate::errors::ProxyError;
 use crate::record::{
-    CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, Recorder, ResponseBody,
-    ServiceCounters,
+    CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, ResponseBody, ServiceCounters,
 };
+use crate::recorder::Recorder;
 use crate::state::Active;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::trace::{self, TraceContext};

@@ -1,7 +1,7 @@
 //! Bodies that count their bytes, and the guard that turns a call into a record when its
 //! response is over: at the end of the body, or when the client goes away, whichever is first.
 
-use super::{CallRecord, Recorder, ServiceCounters};
+use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
 use crate::server::ConnActivity;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -203,19 +203,19 @@ impl Body for CountingBody {
 pub struct CallGuard {
     rec: Option<CallRecord>,
     started: Instant,
-    recorder: Arc<Recorder>,
+    recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
     bytes_in: Arc<AtomicU64>,
     activity: Arc<ConnActivity>,
     complete: bool,
-    permit: Option<crate::clients::Permit>,
+    held: Option<DropToken>,
 }
 
 impl CallGuard {
     /// Starts a call: the connection counts one more request in flight until the guard drops.
     pub fn start(
         rec: CallRecord,
-        recorder: Arc<Recorder>,
+        recorder: Arc<dyn RecordSink>,
         counters: Arc<ServiceCounters>,
         activity: Arc<ConnActivity>,
     ) -> Self {
@@ -228,13 +228,13 @@ impl CallGuard {
             bytes_in: Arc::new(AtomicU64::new(0)),
             activity,
             complete: false,
-            permit: None,
+            held: None,
         }
     }
 
-    /// Holds a concurrency slot until the call ends.
-    pub fn hold(&mut self, permit: crate::clients::Permit) {
-        self.permit = Some(permit);
+    /// Holds `held` (a concurrency slot) until the call ends.
+    pub fn hold(&mut self, held: impl Send + Sync + 'static) {
+        self.held = Some(DropToken::new(held));
     }
 
     /// The record being filled in. Always present until the guard drops.

@@ -121,7 +121,7 @@ pub struct CallRecord {
     /// Why, when not simply allowed or when it failed.
     pub reason: String,
     /// The client protections' part: client id, the protection that acted, what it set off.
-    pub client: crate::clients::ClientMark,
+    pub client: super::ClientMark,
 }
 
 impl CallRecord {

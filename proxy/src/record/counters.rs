@@ -139,6 +139,9 @@ impl ServiceCounters {
 /// The label used for calls that matched no service.
 pub const UNROUTED: &str = "-";
 
+/// The counters label for calls from unidentified sources.
+pub const UNKNOWN_SOURCE: &str = "unknown";
+
 /// Every counter the proxy keeps. Per-service counters are created when a config is built, so
 /// the data path only follows an `Arc` it already holds.
 #[derive(Debug, Default)]

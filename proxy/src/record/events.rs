@@ -6,7 +6,7 @@
 //! uncommon endpoints, surges and floods.
 
 use super::{CallRecord, Direction};
-use crate::clients::ClientSignal;
+use super::ClientSignal;
 use sightline_policy::clients::CappedMap;
 use sightline_policy::Decision;
 use std::collections::HashSet;

@@ -1,8 +1,16 @@
-//! The bounded queue from the data path to the recorder task, and what that task keeps.
+//! The recorder pipeline: the bounded queue from the data path to the recorder task, and what
+//! that task does with each record, off the data path: access log, security events, analysis
+//! (graph, templates, baselines, findings), span and metric export, alerts, the store, and the
+//! recent calls the API lists. A full queue drops the record and counts the drop instead of
+//! waiting.
 
-use super::{CallRecord, Counters, ServiceCounters, StatusClass};
 use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
+use crate::record::events::{self, Events};
+use crate::record::{
+    CallRecord, Counters, Direction, RecordSink, ServiceCounters, StatusClass, UNKNOWN_SOURCE,
+    UNROUTED,
+};
 use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use sightline_dashboard::CallQuery;
@@ -43,7 +51,8 @@ const MIN_TICK: std::time::Duration = std::time::Duration::from_millis(5);
 
 impl Recorder {
     /// Starts the recorder task on the current runtime; it ends when the recorder is dropped.
-    pub fn start(
+    #[cfg(test)]
+    pub(crate) fn start(
         config: &RecordingConfig,
         counters: Arc<Counters>,
         analysis: Analysis,
@@ -53,7 +62,8 @@ impl Recorder {
     }
 
     /// [`Recorder::start`], handing every security event and finding to `alerts`.
-    pub fn start_with_alerts(
+    #[cfg(test)]
+    pub(crate) fn start_with_alerts(
         config: &RecordingConfig,
         counters: Arc<Counters>,
         analysis: Analysis,
@@ -64,7 +74,8 @@ impl Recorder {
         Recorder::start_with(config, counters, analysis, store, alerts, telemetry)
     }
 
-    /// [`Recorder::start_with_alerts`] with span and metric export.
+    /// Starts the recorder task on the current runtime, handing every security event and
+    /// finding to `alerts`, with span and metric export; it ends when the recorder is dropped.
     pub fn start_with(
         config: &RecordingConfig,
         counters: Arc<Counters>,
@@ -82,7 +93,7 @@ impl Recorder {
             counters: counters.clone(),
             analysis: analysis.clone(),
             access_log: config.access_log,
-            events: super::events::Events::default(),
+            events: Events::default(),
             store: store.clone(),
             last_snapshot: std::time::Instant::now(),
             telemetry: telemetry.clone(),
@@ -177,13 +188,19 @@ impl Recorder {
     }
 }
 
+impl RecordSink for Recorder {
+    fn record(&self, service: &ServiceCounters, rec: CallRecord) {
+        Recorder::record(self, service, rec);
+    }
+}
+
 /// The recorder task: access log, events, analysis, recent calls.
 struct Task {
     recent: Arc<RecentCalls>,
     counters: Arc<Counters>,
     analysis: Arc<Mutex<Analysis>>,
     access_log: bool,
-    events: super::events::Events,
+    events: Events,
     store: Option<crate::store::Store>,
     last_snapshot: std::time::Instant,
     telemetry: Arc<Telemetry>,
@@ -258,7 +275,7 @@ impl Task {
             log(&rec);
         }
         for event in self.events.observe(&rec) {
-            super::events::log(&event, &rec);
+            events::log(&event, &rec);
             if let Some(alerts) = &self.alerts {
                 alerts.event(&event, &rec);
             }
@@ -278,7 +295,7 @@ impl Task {
                 .start
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            if let Ok(json) = serde_json::to_string(&crate::admin::view(0, &rec)) {
+            if let Ok(json) = serde_json::to_string(&crate::record::view(0, &rec)) {
                 store.send(crate::store::Op::Call { at, json });
             }
         }
@@ -450,8 +467,8 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
         // The metrics' labels select calls without a service: `-` unrouted inbound calls,
         // `unknown` egress calls from unidentified sources.
         let ok = match (s.as_str(), rec.direction, rec.service.as_deref()) {
-            (super::counters::UNROUTED, super::Direction::Inbound, None) => true,
-            (crate::egress::UNKNOWN_SOURCE, super::Direction::Egress, None) => true,
+            (UNROUTED, Direction::Inbound, None) => true,
+            (UNKNOWN_SOURCE, Direction::Egress, None) => true,
             (want, _, Some(have)) => want == have,
             _ => false,
         };
@@ -479,7 +496,6 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Direction;
 
     fn record(i: u16) -> CallRecord {
         CallRecord {

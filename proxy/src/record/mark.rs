@@ -1,6 +1,6 @@
-//! What the client protections leave on a [`crate::record::CallRecord`]: who the client was,
-//! which protection fired, and what the call set off (a ban, a scan, a surge). The recorder
-//! turns these into security events, off the data path.
+//! What the client protections leave on a [`super::CallRecord`]: who the client was, which
+//! protection fired, and what the call set off (a ban, a scan, a surge). The recorder turns
+//! these into security events, off the data path.
 
 use sightline_policy::clients::Micros;
 use std::sync::Arc;

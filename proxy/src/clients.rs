@@ -19,8 +19,8 @@ mod meter;
 mod table;
 mod views;
 
-pub use lists::{ListFileError, Lists};
 pub use crate::record::{ClientMark, ClientSignal};
+pub use lists::{ListFileError, Lists};
 pub use views::{BanView, ClientView};
 
 use crate::config::clients::{BanAction, ClientsConfig};

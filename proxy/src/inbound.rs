@@ -20,8 +20,8 @@ use crate::errors::{rescue, Health, ProxyError};
 use crate::record::{
     CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
 };
-use crate::state::{Active, Shared};
 use crate::server::ConnActivity;
+use crate::state::{Active, Shared};
 use crate::trace::{self, TraceContext};
 use crate::upstream::router::{self, Authority};
 use crate::upstream::{ServicePool, Upstream};

@@ -87,7 +87,9 @@ impl ClientGuard {
         all.truncate(limit);
         for c in &mut all {
             let key: std::sync::Arc<str> = c.id.as_str().into();
-            c.banned_until = self.active_ban(&key, now).map(|b| rfc3339(from_micros(b.until)));
+            c.banned_until = self
+                .active_ban(&key, now)
+                .map(|b| rfc3339(from_micros(b.until)));
         }
         all
     }

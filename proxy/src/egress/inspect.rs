@@ -20,8 +20,8 @@ use crate::record::{
     CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, ResponseBody, ServiceCounters,
 };
 use crate::recorder::Recorder;
-use crate::state::Active;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::state::Active;
 use crate::trace::{self, TraceContext};
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Version};

@@ -1,10 +1,10 @@
 //! Accept loops: the inbound listener (connection cap, TLS, client identity), the egress one,
 //! and the admin one.
 
-use crate::state::Shared;
 use crate::admin::{AdminListener, AdminView};
 use crate::inbound::{self, ConnInfo};
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::state::Shared;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Host and path-prefix routing to services.
 
-use crate::config::{HostMatch, Route};
 use super::ServicePool;
+use crate::config::{HostMatch, Route};
 use std::sync::Arc;
 
 /// A route ready for the data path.

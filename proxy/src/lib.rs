@@ -1,8 +1,9 @@
 //! Sightline: an inline proxy that records every API call crossing it, so platform and security
 //! teams can see which services exist, who calls whom, and stop what should not happen.
 //!
-//! The inbound stack is read top to bottom in [`inbound`]; the config in [`config`]; the
-//! running process in [`runtime`]. `docs/ARCHITECTURE.md` draws the request phases.
+//! The inbound stack is read top to bottom in [`inbound`]; the config in [`config`]; what a
+//! request reads of the config in force in [`state`]; the running process in [`runtime`].
+//! `docs/ARCHITECTURE.md` draws the layers the modules form and the request phases.
 #![forbid(unsafe_code)]
 
 pub mod admin;

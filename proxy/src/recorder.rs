@@ -7,17 +7,16 @@
 use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
 use crate::record::events::{self, Events};
-use crate::record::{
-    CallRecord, Counters, Direction, RecordSink, ServiceCounters, StatusClass, UNKNOWN_SOURCE,
-    UNROUTED,
-};
+use crate::record::{CallRecord, Counters, RecordSink, ServiceCounters};
 use crate::telemetry::Telemetry;
 use crate::trace::hex;
-use sightline_dashboard::CallQuery;
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+
+mod recent;
+
+pub use recent::RecentCalls;
 
 /// Takes finished calls from the data path without ever waiting.
 #[derive(Debug)]
@@ -398,104 +397,11 @@ fn log(rec: &CallRecord) {
     );
 }
 
-/// The most recent calls, numbered in the order they finished.
-#[derive(Debug)]
-pub struct RecentCalls {
-    inner: Mutex<Ring>,
-}
-
-#[derive(Debug)]
-struct Ring {
-    calls: VecDeque<(u64, Arc<CallRecord>)>,
-    cap: usize,
-    next_seq: u64,
-}
-
-impl RecentCalls {
-    fn new(cap: usize) -> Self {
-        RecentCalls {
-            inner: Mutex::new(Ring {
-                calls: VecDeque::with_capacity(cap.min(65_536)),
-                cap,
-                next_seq: 1,
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn push(&self, rec: CallRecord) {
-        let mut ring = self.lock();
-        if ring.cap == 0 {
-            return;
-        }
-        if ring.calls.len() == ring.cap {
-            ring.calls.pop_front();
-        }
-        let seq = ring.next_seq;
-        ring.next_seq += 1;
-        ring.calls.push_back((seq, Arc::new(rec)));
-    }
-
-    /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.
-    pub fn query(&self, q: &CallQuery) -> (Vec<(u64, Arc<CallRecord>)>, Option<u64>) {
-        let ring = self.lock();
-        let mut out = Vec::with_capacity(q.limit.min(1000));
-        for (seq, rec) in ring.calls.iter().rev() {
-            if q.before.is_some_and(|b| *seq >= b) || !matches(q, rec) {
-                continue;
-            }
-            if out.len() == q.limit {
-                let next = out.last().map(|(s, _): &(u64, _)| *s);
-                return (out, next);
-            }
-            out.push((*seq, rec.clone()));
-        }
-        (out, None)
-    }
-}
-
-fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
-    if let Some(d) = &q.direction {
-        if d != rec.direction.as_str() {
-            return false;
-        }
-    }
-    if let Some(s) = &q.service {
-        // The metrics' labels select calls without a service: `-` unrouted inbound calls,
-        // `unknown` egress calls from unidentified sources.
-        let ok = match (s.as_str(), rec.direction, rec.service.as_deref()) {
-            (UNROUTED, Direction::Inbound, None) => true,
-            (UNKNOWN_SOURCE, Direction::Egress, None) => true,
-            (want, _, Some(have)) => want == have,
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    if let Some(d) = &q.decision {
-        if d != rec.decision.as_str() {
-            return false;
-        }
-    }
-    if let Some(s) = &q.status {
-        let ok = match s.parse::<u16>() {
-            Ok(code) => rec.status == Some(code),
-            Err(_) => StatusClass::of(rec.status).as_str() == s,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Direction;
+    use sightline_dashboard::CallQuery;
 
     fn record(i: u16) -> CallRecord {
         CallRecord {

@@ -111,6 +111,100 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// The listeners, bound (or inherited) before anything serves.
+struct Bound {
+    inbound: (TcpListener, SocketAddr),
+    admin: (TcpListener, SocketAddr),
+    egress: Option<(TcpListener, SocketAddr)>,
+    /// Duplicates kept for an upgrade's successor.
+    listen_fds: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Bound {
+    fn bind(config: &Config) -> Result<Bound, StartError> {
+        let bind = |addr: SocketAddr| {
+            let l = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source })?;
+            Ok::<_, StartError>((l, local))
+        };
+        let inbound = bind(config.inbound.listen)?;
+        let admin = bind(config.admin.listen)?;
+        let egress = match &config.egress {
+            Some(e) => Some(bind(e.listen)?),
+            None => None,
+        };
+        inherit::close_unclaimed();
+        let mut listen_fds = Vec::new();
+        for (l, _) in [Some(&inbound), Some(&admin), egress.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            // Kept for an upgrade's successor (a duplicate: closing it never closes the socket).
+            match std::os::fd::AsFd::as_fd(l).try_clone_to_owned() {
+                Ok(fd) => listen_fds.push(fd),
+                Err(e) => tracing::warn!(error = %e, "cannot keep a listener for upgrades"),
+            }
+        }
+        Ok(Bound {
+            inbound,
+            admin,
+            egress,
+            listen_fds,
+        })
+    }
+
+    /// The bound addresses: inbound, admin, then egress.
+    fn addrs(&self) -> Vec<SocketAddr> {
+        let mut out = vec![self.inbound.1, self.admin.1];
+        out.extend(self.egress.as_ref().map(|(_, a)| *a));
+        out
+    }
+}
+
+/// The analysis for `config`, with what the store kept from a previous run, the store, and the
+/// client bans it kept. A store that cannot open is reported and skipped: traffic never waits
+/// on storage.
+fn restore(
+    config: &Config,
+    counters: &Counters,
+) -> (
+    crate::analysis::engine::Analysis,
+    Option<crate::store::Store>,
+    Vec<(String, sightline_policy::clients::Ban)>,
+) {
+    let mut analysis =
+        crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
+            detector: config.analysis.detector(),
+            step: config.analysis.step,
+            ..Default::default()
+        });
+    analysis.set_enclave(config.enclave.networks.clone());
+    let Some(s) = &config.storage else {
+        return (analysis, None, Vec::new());
+    };
+    match crate::store::Store::open(s) {
+        Ok((store, mut restored)) => {
+            let bans = std::mem::take(&mut restored.bans);
+            tracing::info!(
+                path = %s.path.display(),
+                nodes = restored.nodes.len(),
+                findings = restored.findings.len(),
+                baselines = restored.baselines.len(),
+                "store opened"
+            );
+            analysis.restore(restored);
+            (analysis, Some(store), bans)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store unavailable; running without persistence");
+            counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
+            (analysis, None, Vec::new())
+        }
+    }
+}
+
 impl Sightline {
     /// Binds the listeners and starts serving `config`. Must run inside a tokio runtime.
     pub async fn start(
@@ -130,75 +224,15 @@ impl Sightline {
         let counters = Arc::new(Counters::default());
         // Check everything but sockets first, so a bad config never binds a port.
         Active::build(config.clone(), &counters, 0, &config.listen_addrs())?;
-        let bind = |addr: SocketAddr| async move {
-            let l = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
-            let local = l
-                .local_addr()
-                .map_err(|source| StartError::Bind { addr, source })?;
-            Ok::<_, StartError>((l, local))
-        };
-        let (inbound, inbound_addr) = bind(config.inbound.listen).await?;
-        let (admin, admin_addr) = bind(config.admin.listen).await?;
-        let egress = match &config.egress {
-            Some(e) => Some(bind(e.listen).await?),
-            None => None,
-        };
-        inherit::close_unclaimed();
-        let mut listen_fds = Vec::new();
-        for l in [
-            Some(&inbound),
-            Some(&admin),
-            egress.as_ref().map(|(l, _)| l),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            // Kept for an upgrade's successor (a duplicate: closing it never closes the socket).
-            match std::os::fd::AsFd::as_fd(l).try_clone_to_owned() {
-                Ok(fd) => listen_fds.push(fd),
-                Err(e) => tracing::warn!(error = %e, "cannot keep a listener for upgrades"),
-            }
-        }
-        let mut listeners = vec![inbound_addr, admin_addr];
-        listeners.extend(egress.as_ref().map(|(_, a)| *a));
-        let mut analysis =
-            crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
-                detector: config.analysis.detector(),
-                step: config.analysis.step,
-                ..Default::default()
-            });
-        analysis.set_enclave(config.enclave.networks.clone());
-        // A store that cannot open is reported and skipped: traffic never waits on storage.
-        let mut bans = Vec::new();
-        let store = match &config.storage {
-            None => None,
-            Some(s) => match crate::store::Store::open(s) {
-                Ok((store, mut restored)) => {
-                    bans = std::mem::take(&mut restored.bans);
-                    tracing::info!(
-                        path = %s.path.display(),
-                        nodes = restored.nodes.len(),
-                        findings = restored.findings.len(),
-                        baselines = restored.baselines.len(),
-                        "store opened"
-                    );
-                    analysis.restore(restored);
-                    Some(store)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "store unavailable; running without persistence");
-                    counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
-                    None
-                }
-            },
-        };
+        let bound = Bound::bind(&config)?;
+        let (mut analysis, store, bans) = restore(&config, &counters);
         let clients = Arc::new(crate::clients::ClientGuard::new(
             &config.clients,
             clock,
             store.clone(),
             bans,
         ));
-        let active = Active::build(config, &counters, 1, &listeners)?;
+        let active = Active::build(config, &counters, 1, &bound.addrs())?;
         import_openapi(&mut analysis, &active.openapi);
         let alerts = start_alerts(&active.config, &counters, store.as_ref());
         let telemetry =
@@ -216,14 +250,25 @@ impl Sightline {
             SharedParts {
                 recorder,
                 config_path,
-                listeners,
+                listeners: bound.addrs(),
                 clients,
                 alerts,
             },
         ));
+        Ok(Sightline::serve(shared, bound))
+    }
+
+    /// Starts the accept loops, the list watcher and the admin listener on `bound`.
+    fn serve(shared: Arc<Shared>, bound: Bound) -> Sightline {
         let (stop_accepting, stop_rx) = watch::channel(false);
         let (shutdown, rx) = watch::channel(false);
         let (admin_shutdown, admin_rx) = watch::channel(false);
+        let Bound {
+            inbound: (inbound, inbound_addr),
+            admin: (admin, admin_addr),
+            egress,
+            listen_fds,
+        } = bound;
         let mut accept_tasks = vec![tokio::spawn(listen::inbound(
             inbound,
             shared.clone(),
@@ -238,7 +283,7 @@ impl Sightline {
             accept_tasks.push(tokio::spawn(listen::egress(l, shared.clone(), stop_rx, rx)));
         }
         tracing::info!(inbound = %inbound_addr, admin = %admin_addr, egress = ?egress_addr, "sightline serving");
-        Ok(Sightline {
+        Sightline {
             shared,
             inbound_addr,
             admin_addr,
@@ -250,7 +295,7 @@ impl Sightline {
             tasks,
             listen_fds,
             admin_task,
-        })
+        }
     }
 
     /// Duplicates of the listening sockets (inbound, admin, then egress), for a successor.

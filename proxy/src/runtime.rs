@@ -466,7 +466,7 @@ impl Sightline {
         listeners.extend(egress.as_ref().map(|(_, a)| *a));
         let mut analysis =
             crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
-                detector: config.analysis.detector(),
+                detector: crate::analysis::baseline::DetectorConfig::from(&config.analysis),
                 step: config.analysis.step,
                 ..Default::default()
             });

@@ -4,7 +4,7 @@
 //! Each top-level key has its own module holding its checked types and its converter; every
 //! converter has the same shape (see `context`): it takes the section as read and the
 //! conversion in progress, records each problem there, and returns the checked section.
-//! [`convert`] calls them in file order.
+//! `convert` calls them in file order.
 
 mod admin;
 pub mod alerts;

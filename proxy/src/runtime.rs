@@ -176,7 +176,7 @@ fn restore(
 ) {
     let mut analysis =
         crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
-            detector: config.analysis.detector(),
+            detector: crate::analysis::baseline::DetectorConfig::from(&config.analysis),
             step: config.analysis.step,
             ..Default::default()
         });

@@ -25,16 +25,7 @@ const BATCH: usize = 4_096;
 /// Operations kept for a retry after a failed write; beyond that they are dropped and counted.
 const RETRY_LIMIT: usize = 65_536;
 
-/// Where and how much to keep.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreConfig {
-    /// The folder holding `sightline.db`.
-    pub path: PathBuf,
-    /// Raw calls older than this are deleted.
-    pub retention: Duration,
-    /// At most this many raw calls are kept.
-    pub max_calls: u64,
-}
+pub use crate::config::StoreConfig;
 
 /// One write.
 #[derive(Debug)]

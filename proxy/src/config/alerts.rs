@@ -1,9 +1,13 @@
 //! The `alerts:` section: sinks with their filters, severities per kind, the quiet period and
-//! the incident window.
+//! the incident window. The alert kinds and severities are defined here (`kind`), since the
+//! file names them.
 
+mod kind;
+
+pub use kind::{Kind, Severity};
+
+use super::context::{Convert, SecretFrom};
 use super::values::Dur;
-use super::Checker;
-use crate::alerts::model::{Kind, Severity};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,63 +169,19 @@ impl SinkType {
     }
 }
 
-/// Checks the section; `resolve` makes relative paths absolute.
-pub(super) fn convert(
-    raw: AlertsFile,
-    resolve: &dyn Fn(PathBuf) -> PathBuf,
-    check: &mut Checker<'_>,
-) -> AlertsConfig {
+/// Checks the section.
+pub(super) fn convert(raw: AlertsFile, cx: &mut Convert<'_>) -> AlertsConfig {
     let d = AlertsConfig::default();
     let quiet_period = raw.quiet_period.map_or(d.quiet_period, |x| x.0);
     let incident_window = raw.incident_window.map_or(d.incident_window, |x| x.0);
     if quiet_period < Duration::from_secs(1) {
-        check.issue("alerts.quiet_period", "at least 1s");
+        cx.issue("alerts.quiet_period", "at least 1s");
     }
     let mut sinks: Vec<SinkConfig> = Vec::new();
-    for (i, mut s) in raw.sinks.into_iter().enumerate() {
-        let key = format!("alerts.sinks[{i}]");
-        // A webhook's URL often embeds its credential (Slack's does): both may come from files.
-        let url = super::SecretFrom {
-            inline: s.url.take(),
-            file: s.url_file.take(),
-            env: s.url_env.take(),
-        };
-        s.url = super::secret(url, &format!("{key}.url"), resolve, check);
-        let secret = super::SecretFrom {
-            inline: s.secret.take(),
-            file: s.secret_file.take(),
-            env: s.secret_env.take(),
-        };
-        s.secret = super::secret(secret, &format!("{key}.secret"), resolve, check);
-        let name = s.name.clone().unwrap_or_else(|| s.kind.as_str().to_owned());
-        if name.is_empty()
-            || name.len() > 64
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            check.issue(
-                &format!("{key}.name"),
-                "use letters, digits, '-', '_' and '.' only (at most 64)",
-            );
+    for (i, s) in raw.sinks.into_iter().enumerate() {
+        if let Some(sink) = sink(s, &format!("alerts.sinks[{i}]"), &sinks, cx) {
+            sinks.push(sink);
         }
-        if sinks.iter().any(|x| x.name == name) {
-            check.issue(
-                &format!("{key}.name"),
-                format!("another sink is named {name:?}; give each sink a distinct name"),
-            );
-        }
-        let Some(target) = target(&s, &key, resolve, check) else {
-            continue;
-        };
-        sinks.push(SinkConfig {
-            name,
-            target,
-            kinds: s.kinds,
-            min_severity: s.min_severity.unwrap_or(Severity::Info),
-            timeout: s.timeout.map_or(Duration::from_secs(5), |x| x.0),
-            max_backoff: s.max_backoff.map_or(Duration::from_secs(60), |x| x.0),
-        });
     }
     AlertsConfig {
         quiet_period,
@@ -232,47 +192,97 @@ pub(super) fn convert(
     }
 }
 
-fn target(
-    s: &SinkFile,
+/// Checks the sink at `key`; `before` are the sinks already checked (names are unique).
+fn sink(
+    mut s: SinkFile,
     key: &str,
-    resolve: &dyn Fn(PathBuf) -> PathBuf,
-    check: &mut Checker<'_>,
-) -> Option<SinkTarget> {
-    let ca = s.ca.clone().map(resolve);
-    let format = s.format.as_deref();
+    before: &[SinkConfig],
+    cx: &mut Convert<'_>,
+) -> Option<SinkConfig> {
+    // A webhook's URL often embeds its credential (Slack's does): both may come from files.
+    let url = SecretFrom {
+        inline: s.url.take(),
+        file: s.url_file.take(),
+        env: s.url_env.take(),
+    };
+    s.url = cx.secret(url, &format!("{key}.url"));
+    let secret = SecretFrom {
+        inline: s.secret.take(),
+        file: s.secret_file.take(),
+        env: s.secret_env.take(),
+    };
+    s.secret = cx.secret(secret, &format!("{key}.secret"));
+    let name = s.name.clone().unwrap_or_else(|| s.kind.as_str().to_owned());
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        cx.issue(
+            &format!("{key}.name"),
+            "use letters, digits, '-', '_' and '.' only (at most 64)",
+        );
+    }
+    if before.iter().any(|x| x.name == name) {
+        cx.issue(
+            &format!("{key}.name"),
+            format!("another sink is named {name:?}; give each sink a distinct name"),
+        );
+    }
+    let target = target(&s, key, cx)?;
+    Some(SinkConfig {
+        name,
+        target,
+        kinds: s.kinds,
+        min_severity: s.min_severity.unwrap_or(Severity::Info),
+        timeout: s.timeout.map_or(Duration::from_secs(5), |x| x.0),
+        max_backoff: s.max_backoff.map_or(Duration::from_secs(60), |x| x.0),
+    })
+}
+
+/// The format, secret and signing checks every sink type shares.
+fn check_options(s: &SinkFile, key: &str, cx: &mut Convert<'_>) {
     let allowed: &[&str] = match s.kind {
         SinkType::Webhook => &["json", "slack"],
         SinkType::Syslog => &["cef", "json"],
         _ => &[],
     };
-    if let Some(f) = format {
+    if let Some(f) = s.format.as_deref() {
         if !allowed.contains(&f) {
             let msg = if allowed.is_empty() {
                 format!("a {} sink has no format choice", s.kind.as_str())
             } else {
                 format!("unknown format {f:?}; use {}", allowed.join(" or "))
             };
-            check.issue(&format!("{key}.format"), msg);
+            cx.issue(&format!("{key}.format"), msg);
         }
     }
     if s.secret.is_some() && s.kind != SinkType::Webhook {
-        check.issue(
+        cx.issue(
             &format!("{key}.secret"),
             "only webhook sinks sign their deliveries",
         );
     }
     if let Some(secret) = &s.secret {
         if secret.len() < 16 {
-            check.issue(
+            cx.issue(
                 &format!("{key}.secret"),
                 "use a secret of at least 16 characters",
             );
         }
     }
-    let need_url = |check: &mut Checker<'_>| {
+}
+
+/// Where the sink at `key` delivers.
+fn target(s: &SinkFile, key: &str, cx: &mut Convert<'_>) -> Option<SinkTarget> {
+    check_options(s, key, cx);
+    let ca = s.ca.clone().map(|p| cx.resolve(p));
+    let format = s.format.as_deref();
+    let need_url = |cx: &mut Convert<'_>| {
         let url = s.url.as_deref();
         if url.is_none() {
-            check.issue(
+            cx.issue(
                 &format!("{key}.url"),
                 format!("a {} sink needs url", s.kind.as_str()),
             );
@@ -281,7 +291,7 @@ fn target(
     };
     match s.kind {
         SinkType::Webhook | SinkType::Slack | SinkType::Alertmanager => {
-            let url = http_url(need_url(check)?, &format!("{key}.url"), check)?;
+            let url = http_url(need_url(cx)?, &format!("{key}.url"), cx)?;
             Some(match s.kind {
                 SinkType::Alertmanager => SinkTarget::Alertmanager { url, ca },
                 kind => SinkTarget::Webhook {
@@ -292,61 +302,67 @@ fn target(
                 },
             })
         }
-        SinkType::Syslog => {
-            let url = need_url(check)?;
-            let (scheme, addr) = url.split_once("://").unwrap_or(("", url));
-            let transport = match scheme {
-                "udp" => Transport::Udp,
-                "tcp" => Transport::Tcp,
-                "tls" => Transport::Tls,
-                _ => {
-                    check.issue(
-                        &format!("{key}.url"),
-                        format!(
-                            "{url:?}: write udp://host:port, tcp://host:port or tls://host:port"
-                        ),
-                    );
-                    return None;
-                }
-            };
-            let port_ok = addr
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !port_ok {
-                check.issue(&format!("{key}.url"), format!("{url:?}: needs host:port"));
-                return None;
-            }
-            Some(SinkTarget::Syslog {
-                transport,
-                addr: addr.to_owned(),
-                cef: format != Some("json"),
-                ca,
-            })
-        }
+        SinkType::Syslog => syslog(need_url(cx)?, key, format, ca, cx),
         SinkType::Jsonl => {
             let path = match s.path.as_deref() {
                 None => {
-                    check.issue(
+                    cx.issue(
                         &format!("{key}.path"),
                         "a jsonl sink needs path (a file, or - for standard output)",
                     );
                     return None;
                 }
                 Some(p) if p == Path::new("-") => None,
-                Some(p) => Some(resolve(p.to_owned())),
+                Some(p) => Some(cx.resolve(p.to_owned())),
             };
             Some(SinkTarget::Jsonl { path })
         }
     }
 }
 
-fn http_url(url: &str, key: &str, check: &mut Checker<'_>) -> Option<http::Uri> {
+/// A syslog sink at `url` (`udp://`, `tcp://` or `tls://` and `host:port`).
+fn syslog(
+    url: &str,
+    key: &str,
+    format: Option<&str>,
+    ca: Option<PathBuf>,
+    cx: &mut Convert<'_>,
+) -> Option<SinkTarget> {
+    let (scheme, addr) = url.split_once("://").unwrap_or(("", url));
+    let transport = match scheme {
+        "udp" => Transport::Udp,
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => {
+            cx.issue(
+                &format!("{key}.url"),
+                format!("{url:?}: write udp://host:port, tcp://host:port or tls://host:port"),
+            );
+            return None;
+        }
+    };
+    let port_ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !port_ok {
+        cx.issue(&format!("{key}.url"), format!("{url:?}: needs host:port"));
+        return None;
+    }
+    Some(SinkTarget::Syslog {
+        transport,
+        addr: addr.to_owned(),
+        cef: format != Some("json"),
+        ca,
+    })
+}
+
+fn http_url(url: &str, key: &str, cx: &mut Convert<'_>) -> Option<http::Uri> {
     match url.parse::<http::Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some() => {
             Some(u)
         }
         _ => {
-            check.issue(key, format!("{url:?}: write an http:// or https:// URL"));
+            cx.issue(key, format!("{url:?}: write an http:// or https:// URL"));
             None
         }
     }

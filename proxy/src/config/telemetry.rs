@@ -2,6 +2,7 @@
 //! trace-context formats and the label caps of the Prometheus series. Keys left out of the
 //! file fall back to the standard `OTEL_*` environment variables, then to defaults.
 
+use super::context::Convert;
 use super::values::Dur;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -181,41 +182,65 @@ impl Default for MetricsConfig {
     }
 }
 
-/// A problem found while converting: the key (or environment variable) and the message.
-pub(crate) type Issue = (String, String);
-
-/// Converts the section, filling unset keys from `env` (the `OTEL_*` variables).
-pub(crate) fn convert(
-    raw: Option<TelemetryFile>,
-    env: &dyn Fn(&str) -> Option<String>,
-    issues: &mut Vec<Issue>,
-) -> TelemetryConfig {
+/// Checks the section, filling unset keys from the `OTEL_*` environment variables.
+pub(crate) fn convert(raw: Option<TelemetryFile>, cx: &mut Convert<'_>) -> TelemetryConfig {
     let raw = raw.unwrap_or_default();
-    let d = TelemetryConfig::default();
-    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-    let mut issue = |k: &str, m: String| issues.push((k.to_owned(), m));
-
     let service_name = raw
         .service_name
-        .or_else(|| env("OTEL_SERVICE_NAME"))
-        .unwrap_or(d.service_name);
+        .or_else(|| env(cx, "OTEL_SERVICE_NAME"))
+        .unwrap_or_else(|| TelemetryConfig::default().service_name);
+    let otlp = otlp(raw.otlp.unwrap_or_default(), cx);
+    let traces = traces(raw.traces, cx);
+    let metrics = metrics(raw.metrics, cx);
+    let b3 = raw.propagation.b3.unwrap_or_else(|| {
+        env(cx, "OTEL_PROPAGATORS")
+            .is_some_and(|p| p.split(',').any(|x| matches!(x.trim(), "b3" | "b3multi")))
+    });
+    TelemetryConfig {
+        service_name,
+        otlp,
+        traces,
+        metrics,
+        b3,
+    }
+}
 
-    let o = raw.otlp.unwrap_or_default();
+/// An environment variable that is set and not blank.
+fn env(cx: &Convert<'_>, name: &str) -> Option<String> {
+    cx.env(name).filter(|v| !v.trim().is_empty())
+}
+
+/// A whole number from the environment variable `name`, when set.
+fn env_usize(cx: &mut Convert<'_>, name: &str) -> Option<usize> {
+    match env(cx, name).map(|v| v.trim().parse::<usize>()) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => {
+            cx.issue(name, "must be a whole number");
+            None
+        }
+        None => None,
+    }
+}
+
+/// Checks `telemetry.otlp`; `None` without an endpoint.
+fn otlp(o: OtlpFile, cx: &mut Convert<'_>) -> Option<OtlpConfig> {
     let endpoint = o
         .endpoint
-        .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
-        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        .or_else(|| env(cx, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .or_else(|| env(cx, "OTEL_EXPORTER_OTLP_ENDPOINT"));
     let protocol_text = o
         .protocol
         .map(|p| ("telemetry.otlp.protocol", p))
-        .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL").map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p)));
+        .or_else(|| {
+            env(cx, "OTEL_EXPORTER_OTLP_PROTOCOL").map(|p| ("OTEL_EXPORTER_OTLP_PROTOCOL", p))
+        });
     // http/protobuf by default, as the OTLP exporter specification recommends.
     let protocol = match protocol_text {
         None => OtlpProtocol::HttpProtobuf,
         Some((_, p)) if p.trim() == "grpc" => OtlpProtocol::Grpc,
         Some((_, p)) if p.trim() == "http/protobuf" => OtlpProtocol::HttpProtobuf,
         Some((key, p)) => {
-            issue(
+            cx.issue(
                 key,
                 format!("unsupported protocol {p:?}; use grpc or http/protobuf"),
             );
@@ -224,179 +249,157 @@ pub(crate) fn convert(
     };
     let timeout = match o.timeout {
         Some(t) => t.0,
-        None => match env("OTEL_EXPORTER_OTLP_TIMEOUT").map(|v| v.trim().parse::<u64>()) {
+        None => match env(cx, "OTEL_EXPORTER_OTLP_TIMEOUT").map(|v| v.trim().parse::<u64>()) {
             Some(Ok(ms)) => Duration::from_millis(ms),
             Some(Err(_)) => {
-                issue(
+                cx.issue(
                     "OTEL_EXPORTER_OTLP_TIMEOUT",
-                    "must be a number of milliseconds".into(),
+                    "must be a number of milliseconds",
                 );
                 Duration::from_secs(10)
             }
             None => Duration::from_secs(10),
         },
     };
-    let mut headers = o.headers;
-    if headers.is_empty() {
-        if let Some(h) = env("OTEL_EXPORTER_OTLP_HEADERS") {
-            for pair in h.split(',').filter(|p| !p.trim().is_empty()) {
-                match pair.split_once('=') {
-                    Some((k, v)) => {
-                        headers.insert(k.trim().to_owned(), v.trim().to_owned());
-                    }
-                    None => issue(
-                        "OTEL_EXPORTER_OTLP_HEADERS",
-                        format!("{pair:?} is not key=value"),
-                    ),
-                }
-            }
+    let headers = headers(o.headers, cx);
+    let endpoint = endpoint?.trim().trim_end_matches('/').to_owned();
+    match endpoint.parse::<http::Uri>() {
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+            Some(OtlpConfig {
+                endpoint,
+                protocol,
+                timeout,
+                headers,
+            })
         }
-    }
-    let otlp = endpoint.and_then(|endpoint| {
-        let endpoint = endpoint.trim().trim_end_matches('/').to_owned();
-        match endpoint.parse::<http::Uri>() {
-            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
-                Some(OtlpConfig {
-                    endpoint,
-                    protocol,
-                    timeout,
-                    headers,
-                })
-            }
-            _ => {
-                issue(
-                    "telemetry.otlp.endpoint",
-                    format!("{endpoint:?} is not an http:// or https:// URL"),
-                );
-                None
-            }
-        }
-    });
-
-    let t = raw.traces;
-    let sampler_name = t.sampler.or_else(|| env("OTEL_TRACES_SAMPLER"));
-    let sampler_arg = match t.sampler_arg {
-        Some(a) => Some(a),
-        None => match env("OTEL_TRACES_SAMPLER_ARG").map(|v| v.trim().parse::<f64>()) {
-            Some(Ok(a)) => Some(a),
-            Some(Err(_)) => {
-                issue(
-                    "OTEL_TRACES_SAMPLER_ARG",
-                    "must be a number from 0 to 1".into(),
-                );
-                None
-            }
-            None => None,
-        },
-    };
-    if sampler_arg.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
-        issue(
-            "telemetry.traces.sampler_arg",
-            "must be a number from 0 to 1".into(),
-        );
-    }
-    let ratio = sampler_arg.unwrap_or(1.0).clamp(0.0, 1.0);
-    let sampler = match sampler_name.as_deref().map(str::trim) {
-        None | Some("parentbased_always_on") => Sampler {
-            parent_based: true,
-            ratio: 1.0,
-        },
-        Some("always_on") => Sampler {
-            parent_based: false,
-            ratio: 1.0,
-        },
-        Some("always_off") => Sampler {
-            parent_based: false,
-            ratio: 0.0,
-        },
-        Some("parentbased_always_off") => Sampler {
-            parent_based: true,
-            ratio: 0.0,
-        },
-        Some("traceidratio") => Sampler {
-            parent_based: false,
-            ratio,
-        },
-        Some("parentbased_traceidratio") => Sampler {
-            parent_based: true,
-            ratio,
-        },
-        Some(other) => {
-            issue(
-                "telemetry.traces.sampler",
-                format!(
-                    "unknown sampler {other:?}; use always_on, always_off, traceidratio or their parentbased_ forms"
-                ),
+        _ => {
+            cx.issue(
+                "telemetry.otlp.endpoint",
+                format!("{endpoint:?} is not an http:// or https:// URL"),
             );
-            d.traces.sampler
-        }
-    };
-    let env_usize = |k: &str, issue: &mut dyn FnMut(&str, String)| match env(k)
-        .map(|v| v.trim().parse::<usize>())
-    {
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => {
-            issue(k, "must be a whole number".into());
             None
         }
-        None => None,
+    }
+}
+
+/// The export headers: from the file, else from `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k=v`).
+fn headers(
+    mut headers: BTreeMap<String, String>,
+    cx: &mut Convert<'_>,
+) -> BTreeMap<String, String> {
+    if !headers.is_empty() {
+        return headers;
+    }
+    let Some(h) = env(cx, "OTEL_EXPORTER_OTLP_HEADERS") else {
+        return headers;
     };
+    for pair in h.split(',').filter(|p| !p.trim().is_empty()) {
+        match pair.split_once('=') {
+            Some((k, v)) => {
+                headers.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+            None => cx.issue(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                format!("{pair:?} is not key=value"),
+            ),
+        }
+    }
+    headers
+}
+
+/// Checks `telemetry.traces`.
+fn traces(t: TracesFile, cx: &mut Convert<'_>) -> TracesConfig {
+    let d = TracesConfig::default();
+    let sampler = sampler(t.sampler, t.sampler_arg, cx);
     let queue = t
         .queue
-        .or_else(|| env_usize("OTEL_BSP_MAX_QUEUE_SIZE", &mut issue))
-        .unwrap_or(d.traces.queue);
+        .or_else(|| env_usize(cx, "OTEL_BSP_MAX_QUEUE_SIZE"))
+        .unwrap_or(d.queue);
     let batch = t
         .batch
-        .or_else(|| env_usize("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &mut issue))
-        .unwrap_or(d.traces.batch);
+        .or_else(|| env_usize(cx, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"))
+        .unwrap_or(d.batch);
     if queue == 0 || batch == 0 {
-        issue(
+        cx.issue(
             "telemetry.traces.queue",
-            "queue and batch must be at least 1".into(),
+            "queue and batch must be at least 1",
         );
     }
     let interval = t
         .interval
         .map(|d| d.0)
         .or_else(|| {
-            env_usize("OTEL_BSP_SCHEDULE_DELAY", &mut issue)
-                .map(|ms| Duration::from_millis(ms as u64))
+            env_usize(cx, "OTEL_BSP_SCHEDULE_DELAY").map(|ms| Duration::from_millis(ms as u64))
         })
-        .unwrap_or(d.traces.interval);
-    let traces = TracesConfig {
+        .unwrap_or(d.interval);
+    TracesConfig {
         enabled: t.enabled.unwrap_or(true),
         sampler,
         queue: queue.max(1),
         batch: batch.max(1),
         interval: interval.max(Duration::from_millis(10)),
-    };
+    }
+}
 
-    let m = raw.metrics;
-    let metrics = MetricsConfig {
-        otlp: m.otlp.unwrap_or(d.metrics.otlp),
+/// The sampler named in the file or by `OTEL_TRACES_SAMPLER`, with its argument.
+fn sampler(name: Option<String>, arg: Option<f64>, cx: &mut Convert<'_>) -> Sampler {
+    let name = name.or_else(|| env(cx, "OTEL_TRACES_SAMPLER"));
+    let arg = match arg {
+        Some(a) => Some(a),
+        None => match env(cx, "OTEL_TRACES_SAMPLER_ARG").map(|v| v.trim().parse::<f64>()) {
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => {
+                cx.issue("OTEL_TRACES_SAMPLER_ARG", "must be a number from 0 to 1");
+                None
+            }
+            None => None,
+        },
+    };
+    if arg.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+        cx.issue(
+            "telemetry.traces.sampler_arg",
+            "must be a number from 0 to 1",
+        );
+    }
+    let ratio = arg.unwrap_or(1.0).clamp(0.0, 1.0);
+    let (parent_based, ratio) = match name.as_deref().map(str::trim) {
+        None | Some("parentbased_always_on") => (true, 1.0),
+        Some("always_on") => (false, 1.0),
+        Some("always_off") => (false, 0.0),
+        Some("parentbased_always_off") => (true, 0.0),
+        Some("traceidratio") => (false, ratio),
+        Some("parentbased_traceidratio") => (true, ratio),
+        Some(other) => {
+            cx.issue(
+                "telemetry.traces.sampler",
+                format!(
+                    "unknown sampler {other:?}; use always_on, always_off, traceidratio or their parentbased_ forms"
+                ),
+            );
+            return TracesConfig::default().sampler;
+        }
+    };
+    Sampler {
+        parent_based,
+        ratio,
+    }
+}
+
+/// Checks `telemetry.metrics`.
+fn metrics(m: MetricsFile, cx: &mut Convert<'_>) -> MetricsConfig {
+    let d = MetricsConfig::default();
+    MetricsConfig {
+        otlp: m.otlp.unwrap_or(d.otlp),
         interval: m
             .interval
             .map(|d| d.0)
             .or_else(|| {
-                env_usize("OTEL_METRIC_EXPORT_INTERVAL", &mut issue)
+                env_usize(cx, "OTEL_METRIC_EXPORT_INTERVAL")
                     .map(|ms| Duration::from_millis(ms as u64))
             })
-            .unwrap_or(d.metrics.interval)
+            .unwrap_or(d.interval)
             .max(Duration::from_millis(100)),
-        max_series: m.max_series.unwrap_or(d.metrics.max_series),
-    };
-
-    let b3 = raw.propagation.b3.unwrap_or_else(|| {
-        env("OTEL_PROPAGATORS")
-            .is_some_and(|p| p.split(',').any(|x| matches!(x.trim(), "b3" | "b3multi")))
-    });
-
-    TelemetryConfig {
-        service_name,
-        otlp,
-        traces,
-        metrics,
-        b3,
+        max_series: m.max_series.unwrap_or(d.max_series),
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::Duration;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, "test.yaml", Path::new("/etc/sightline"))
@@ -211,31 +212,6 @@ fn egress_section_enables_the_listener_with_defaults() {
     assert!(
         parse(GOOD).unwrap().egress.is_none(),
         "no egress section, no egress listener"
-    );
-}
-
-#[test]
-fn a_compressed_step_turns_durations_into_steps() {
-    let c = parse(&format!(
-        "{GOOD}analysis: {{ step: 500ms, learning: 10s, persistence: 1500ms, min_rate: 2 }}\n"
-    ))
-    .unwrap();
-    assert_eq!(c.analysis.step, Duration::from_millis(500));
-    let d = c.analysis.detector();
-    assert_eq!((d.learning_minutes, d.persistence_minutes), (20, 3));
-    assert_eq!(d.min_rate, 2.0);
-    // The default: minutes.
-    let d = parse(GOOD).unwrap().analysis.detector();
-    assert_eq!((d.learning_minutes, d.persistence_minutes), (2016, 3));
-    assert_eq!(d.timezone, None);
-}
-
-#[test]
-fn the_seasonal_profiles_follow_the_configured_time_zone() {
-    let c = parse(&format!("{GOOD}analysis: {{ timezone: Europe/Berlin }}\n")).unwrap();
-    assert_eq!(
-        c.analysis.detector().timezone.as_deref(),
-        Some("Europe/Berlin")
     );
 }
 

@@ -35,9 +35,7 @@ impl Zone {
         let Some(name) = name else {
             return Ok(Self::default());
         };
-        let tz = jiff::tz::TimeZone::get(name).map_err(|_| {
-            format!("unknown time zone `{name}` (expected an IANA name such as Europe/Berlin)")
-        })?;
+        let tz = crate::config::time_zone(name)?;
         Ok(Self {
             name: Some(name.to_string()),
             tz: Some(tz),

@@ -130,3 +130,67 @@ impl DetectorConfig {
         self.min_rate * step_minutes.max(1) as f64
     }
 }
+
+impl From<&crate::config::AnalysisSettings> for DetectorConfig {
+    /// The detector configuration the `analysis:` settings give: the detector counts steps as
+    /// minutes, so learning and persistence become whole steps of `step` (at least one).
+    fn from(settings: &crate::config::AnalysisSettings) -> Self {
+        let step = settings.step.as_millis().max(1);
+        let steps =
+            |d: std::time::Duration| (d.as_millis() / step).clamp(1, u128::from(u64::MAX)) as u64;
+        DetectorConfig {
+            learning_minutes: steps(settings.learning),
+            persistence_minutes: steps(settings.persistence),
+            min_rate: settings.min_rate,
+            timezone: settings.timezone.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DetectorConfig;
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+    use std::time::Duration;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.yaml", Path::new("/etc/sightline"))
+    }
+
+    const GOOD: &str = "\
+version: 1
+inbound:
+  routes:
+    - { path_prefix: /, service: web }
+services:
+  web:
+    upstreams: [127.0.0.1:7003]
+";
+
+    #[test]
+    fn a_compressed_step_turns_durations_into_steps() {
+        let c = parse(&format!(
+            "{GOOD}analysis: {{ step: 500ms, learning: 10s, persistence: 1500ms, min_rate: 2 }}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.analysis.step, Duration::from_millis(500));
+        let d = DetectorConfig::from(&c.analysis);
+        assert_eq!((d.learning_minutes, d.persistence_minutes), (20, 3));
+        assert_eq!(d.min_rate, 2.0);
+        // The default: minutes.
+        let d = DetectorConfig::from(&parse(GOOD).unwrap().analysis);
+        assert_eq!((d.learning_minutes, d.persistence_minutes), (2016, 3));
+        assert_eq!(d.timezone, None);
+    }
+
+    #[test]
+    fn the_seasonal_profiles_follow_the_configured_time_zone() {
+        let c = parse(&format!("{GOOD}analysis: {{ timezone: Europe/Berlin }}\n")).unwrap();
+        assert_eq!(
+            DetectorConfig::from(&c.analysis).timezone.as_deref(),
+            Some("Europe/Berlin")
+        );
+    }
+}

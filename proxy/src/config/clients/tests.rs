@@ -1,5 +1,7 @@
 use super::*;
 use crate::config::{Config, ConfigError};
+use http::Method;
+use sightline_policy::Mode;
 use std::path::Path;
 
 fn parse(clients: &str) -> Result<Config, ConfigError> {

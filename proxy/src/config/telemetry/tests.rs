@@ -1,5 +1,17 @@
 use super::*;
 
+/// The section converted with `env` as the environment; its issues as (key, message).
+fn convert(
+    raw: Option<TelemetryFile>,
+    env: &dyn Fn(&str) -> Option<String>,
+    issues: &mut Vec<(String, String)>,
+) -> TelemetryConfig {
+    let mut cx = Convert::new("", "test.yaml", std::path::Path::new("."), env);
+    let c = super::convert(raw, &mut cx);
+    issues.extend(cx.issues.into_iter().map(|i| (i.key, i.message)));
+    c
+}
+
 fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
     move |k| {
         pairs

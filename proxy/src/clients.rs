@@ -17,6 +17,7 @@
 mod lists;
 mod mark;
 mod meter;
+pub mod metrics;
 mod table;
 mod views;
 

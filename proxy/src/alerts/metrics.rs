@@ -55,7 +55,11 @@ pub fn render(w: &mut Writer, alerts: &Alerts) {
         w.single(name, kind, help, value);
     }
     let name = "sightline_alert_deliveries_total";
-    w.family(name, Kind::Counter, "Delivery attempts per sink and result.");
+    w.family(
+        name,
+        Kind::Counter,
+        "Delivery attempts per sink and result.",
+    );
     for (sink, st) in &s.sinks {
         for (result, n) in [
             ("delivered", st.delivered.load(Relaxed)),

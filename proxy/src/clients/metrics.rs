@@ -58,7 +58,11 @@ pub fn render(w: &mut Writer, g: &ClientGuard, event_evictions: u64) {
             &[("reason", "failed_logins")],
             s.bans_logins.load(Relaxed),
         )
-        .sample(name, &[("reason", "scanning")], s.bans_scanning.load(Relaxed));
+        .sample(
+            name,
+            &[("reason", "scanning")],
+            s.bans_scanning.load(Relaxed),
+        );
     scalars(w, g, event_evictions);
     tables(w, g);
 }

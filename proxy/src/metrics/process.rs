@@ -20,7 +20,11 @@ pub fn render(w: &mut Writer, started: SystemTime) {
     )
     .sample(
         "sightline_build_info",
-        &[("version", VERSION), ("rustc", RUSTC), ("git_commit", GIT_COMMIT)],
+        &[
+            ("version", VERSION),
+            ("rustc", RUSTC),
+            ("git_commit", GIT_COMMIT),
+        ],
         1,
     );
     if let Some(start) = started

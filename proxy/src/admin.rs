@@ -1,11 +1,11 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
+pub mod exposition;
 mod policy;
 mod protections;
 
 use crate::analysis::graph::Window;
 use crate::clock::{self, rfc3339};
-use crate::metrics;
 pub use crate::record::view;
 use crate::state::Shared;
 use bytes::Bytes;
@@ -168,7 +168,18 @@ impl AdminState for AdminView {
     }
 
     fn metrics(&self) -> String {
-        metrics::render(&self.shared)
+        let shared = &self.shared;
+        let active = shared.active();
+        exposition::render(&exposition::Exposition {
+            recorder: &shared.recorder,
+            pools: &active.pools,
+            generation: active.generation,
+            inbound_connections: shared.inbound_conns.count(),
+            egress_connections: shared.egress_conns.count(),
+            clients: &shared.clients,
+            alerts: &shared.alerts,
+            started: shared.started,
+        })
     }
 
     fn calls(&self, query: &CallQuery) -> CallPage {

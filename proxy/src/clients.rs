@@ -16,6 +16,7 @@
 
 mod lists;
 mod meter;
+pub mod metrics;
 mod table;
 mod views;
 

@@ -1,8 +1,7 @@
 //! The build and the process: `sightline_build_info` and the standard `process_*` families
 //! (read from `/proc/self` at each scrape; absent where there is no procfs).
 
-use super::{escape, family};
-use std::fmt::Write;
+use super::{Kind, Writer};
 use std::time::SystemTime;
 
 /// The version, the compiler and the commit this binary was built from.
@@ -12,69 +11,65 @@ pub const RUSTC: &str = env!("SIGHTLINE_RUSTC_VERSION");
 /// The git commit built, or `unknown` (a source archive).
 pub const GIT_COMMIT: &str = env!("SIGHTLINE_GIT_COMMIT");
 
-/// Appends `sightline_build_info` and the process families.
-pub(super) fn render(out: &mut String, started: SystemTime) {
-    family(
-        out,
+/// Writes `sightline_build_info` and the process families of a process started at `started`.
+pub fn render(w: &mut Writer, started: SystemTime) {
+    w.family(
         "sightline_build_info",
-        "gauge",
+        Kind::Gauge,
         "Always 1; the labels say which build is running.",
-    );
-    let _ = writeln!(
-        out,
-        "sightline_build_info{{version=\"{}\",rustc=\"{}\",git_commit=\"{}\"}} 1",
-        escape(VERSION),
-        escape(RUSTC),
-        escape(GIT_COMMIT)
+    )
+    .sample(
+        "sightline_build_info",
+        &[
+            ("version", VERSION),
+            ("rustc", RUSTC),
+            ("git_commit", GIT_COMMIT),
+        ],
+        1,
     );
     if let Some(start) = started
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_secs_f64())
     {
-        family(
-            out,
+        w.single(
             "process_start_time_seconds",
-            "gauge",
+            Kind::Gauge,
             "Start time of the process since the Unix epoch, in seconds.",
+            format_args!("{start:.3}"),
         );
-        let _ = writeln!(out, "process_start_time_seconds {start:.3}");
     }
     if let Some(cpu) = cpu_seconds() {
-        family(
-            out,
+        w.single(
             "process_cpu_seconds_total",
-            "counter",
+            Kind::Counter,
             "User and system CPU time spent, in seconds.",
+            format_args!("{cpu:.2}"),
         );
-        let _ = writeln!(out, "process_cpu_seconds_total {cpu:.2}");
     }
     if let Some(rss) = resident_bytes() {
-        family(
-            out,
+        w.single(
             "process_resident_memory_bytes",
-            "gauge",
+            Kind::Gauge,
             "Resident memory size, in bytes.",
+            rss,
         );
-        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-        family(
-            out,
+        w.single(
             "process_open_fds",
-            "gauge",
+            Kind::Gauge,
             "Open file descriptors (connections included).",
+            fds.count(),
         );
-        let _ = writeln!(out, "process_open_fds {}", fds.count());
     }
     if let Some(max) = max_fds() {
-        family(
-            out,
+        w.single(
             "process_max_fds",
-            "gauge",
+            Kind::Gauge,
             "The soft limit on open file descriptors.",
+            max,
         );
-        let _ = writeln!(out, "process_max_fds {max}");
     }
 }
 

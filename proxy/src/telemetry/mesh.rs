@@ -4,10 +4,9 @@
 //! recorder task (off the data path), keyed by bounded labels: route templates instead of raw
 //! paths, and a cap on label sets past which calls share one `overflow` series.
 
-use crate::metrics::{escape, family as head};
+use crate::metrics::{Kind, Labels, Writer};
 use crate::record::{CallRecord, Direction, Protocol, StatusClass};
-use std::collections::HashMap;
-use std::fmt::Write;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// Upper bounds (milliseconds) of the duration buckets: Istio's defaults, then on past the
@@ -283,118 +282,90 @@ impl Mesh {
         (all, inner.overflowed)
     }
 
-    /// Renders the series in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    /// Writes the series: calls, the duration and size histograms, the overflow count, and
+    /// the egress decisions summed over the labels they do not name.
+    pub fn render(&self, w: &mut Writer) {
         let (all, overflowed) = self.snapshot();
-        let labels: Vec<String> = all.iter().map(|(k, _)| label_text(k)).collect();
-        head(
-            out,
-            "sightline_mesh_requests_total",
-            "counter",
+        let labels: Vec<Labels> = all
+            .iter()
+            .map(|(k, _)| Labels::new(LABELS.iter().zip(k.values())))
+            .collect();
+        let name = "sightline_mesh_requests_total";
+        w.family(
+            name,
+            Kind::Counter,
             "Calls per edge, route template, status and decision (Istio's istio_requests_total labels).",
         );
         for ((_, s), l) in all.iter().zip(&labels) {
-            let _ = writeln!(out, "sightline_mesh_requests_total{{{l}}} {}", s.requests);
+            w.sample(name, l, s.requests);
         }
-        histogram(
-            out,
-            "sightline_mesh_request_duration_milliseconds",
-            "Call duration per edge and route template, milliseconds (istio_request_duration_milliseconds).",
-            &DURATION_MS_BUCKETS,
-            all.iter()
-                .zip(&labels)
-                .map(|((_, s), l)| (l.as_str(), &s.duration[..], s.duration_sum_ms)),
-        );
-        histogram(
-            out,
-            "sightline_mesh_request_bytes",
-            "Request body size per edge and route template (istio_request_bytes).",
-            &SIZE_BUCKETS,
-            all.iter()
-                .zip(&labels)
-                .map(|((_, s), l)| (l.as_str(), &s.request_bytes[..], s.request_bytes_sum as f64)),
-        );
-        histogram(
-            out,
-            "sightline_mesh_response_bytes",
-            "Response body size per edge and route template (istio_response_bytes).",
-            &SIZE_BUCKETS,
-            all.iter().zip(&labels).map(|((_, s), l)| {
-                (
-                    l.as_str(),
-                    &s.response_bytes[..],
-                    s.response_bytes_sum as f64,
-                )
-            }),
-        );
-        head(
-            out,
-            "sightline_mesh_series_overflow_total",
-            "counter",
-            "Calls counted under the overflow series because telemetry.metrics.max_series was reached.",
-        );
-        let _ = writeln!(out, "sightline_mesh_series_overflow_total {overflowed}");
-
-        // Egress decisions by caller, destination and enclave side.
-        let mut egress: std::collections::BTreeMap<(String, String, &str, &str), u64> =
-            Default::default();
-        for (k, s) in &all {
-            if k.reporter == "source" {
-                *egress
-                    .entry((
-                        k.source.clone(),
-                        k.destination_service.clone(),
-                        k.enclave,
-                        k.decision,
-                    ))
-                    .or_default() += s.requests;
+        let histograms: [(&str, &str, &[f64], Figures); 3] = [
+            (
+                "sightline_mesh_request_duration_milliseconds",
+                "Call duration per edge and route template, milliseconds (istio_request_duration_milliseconds).",
+                &DURATION_MS_BUCKETS,
+                |s| (&s.duration[..], s.duration_sum_ms),
+            ),
+            (
+                "sightline_mesh_request_bytes",
+                "Request body size per edge and route template (istio_request_bytes).",
+                &SIZE_BUCKETS,
+                |s| (&s.request_bytes[..], s.request_bytes_sum as f64),
+            ),
+            (
+                "sightline_mesh_response_bytes",
+                "Response body size per edge and route template (istio_response_bytes).",
+                &SIZE_BUCKETS,
+                |s| (&s.response_bytes[..], s.response_bytes_sum as f64),
+            ),
+        ];
+        for (name, help, bounds, figures) in histograms {
+            w.family(name, Kind::Histogram, help);
+            for ((_, s), l) in all.iter().zip(&labels) {
+                let (buckets, sum) = figures(s);
+                w.histogram(name, l, bounds, buckets, sum);
             }
         }
-        head(
-            out,
-            "sightline_egress_decisions_total",
-            "counter",
-            "Egress calls by calling service, destination, enclave side and policy decision.",
+        w.single(
+            "sightline_mesh_series_overflow_total",
+            Kind::Counter,
+            "Calls counted under the overflow series because telemetry.metrics.max_series was reached.",
+            overflowed,
         );
-        for ((src, dst, enclave, decision), n) in egress {
-            let _ = writeln!(
-                out,
-                "sightline_egress_decisions_total{{source_workload=\"{}\",destination_service=\"{}\",destination_enclave=\"{enclave}\",decision=\"{decision}\"}} {n}",
-                escape(&src),
-                escape(&dst)
-            );
-        }
+        egress_decisions(w, &all);
     }
 }
 
-fn label_text(k: &SeriesKey) -> String {
-    let mut s = String::with_capacity(256);
-    for (i, (name, value)) in LABELS.iter().zip(k.values()).enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, "{name}=\"{}\"", escape(&value));
-    }
-    s
-}
+/// The buckets and the sum of one histogram of a series.
+type Figures = fn(&Series) -> (&[u64], f64);
 
-fn histogram<'a>(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    bounds: &[f64],
-    series: impl Iterator<Item = (&'a str, &'a [u64], f64)>,
-) {
-    head(out, name, "histogram", help);
-    for (labels, buckets, sum) in series {
-        let mut cumulative = 0;
-        for (i, n) in buckets.iter().enumerate() {
-            cumulative += n;
-            let le = bounds.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+/// Egress decisions by caller, destination and enclave side.
+fn egress_decisions(w: &mut Writer, all: &[(SeriesKey, Series)]) {
+    let mut egress: BTreeMap<(&str, &str, &str, &str), u64> = BTreeMap::new();
+    for (k, s) in all {
+        if k.reporter == "source" {
+            *egress
+                .entry((&k.source, &k.destination_service, k.enclave, k.decision))
+                .or_default() += s.requests;
         }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {cumulative}");
+    }
+    let name = "sightline_egress_decisions_total";
+    w.family(
+        name,
+        Kind::Counter,
+        "Egress calls by calling service, destination, enclave side and policy decision.",
+    );
+    for ((source, destination, enclave, decision), n) in egress {
+        w.sample(
+            name,
+            &[
+                ("source_workload", source),
+                ("destination_service", destination),
+                ("destination_enclave", enclave),
+                ("decision", decision),
+            ],
+            n,
+        );
     }
 }
 

@@ -190,12 +190,12 @@ fn register(meter: &Meter, counters: Arc<Counters>, telemetry: &Telemetry) {
     meter
         .u64_observable_counter("sightline.registered")
         .with_description("Registered protection, sink and other labelled counters.")
-        .with_callback(move |o| observe_registered(o, &c, super::registry::Kind::Counter))
+        .with_callback(move |o| observe_registered(o, &c, crate::metrics::Kind::Counter))
         .build();
     meter
         .u64_observable_gauge("sightline.registered.gauges")
         .with_description("Registered labelled gauges.")
-        .with_callback(move |o| observe_registered(o, &counters, super::registry::Kind::Gauge))
+        .with_callback(move |o| observe_registered(o, &counters, crate::metrics::Kind::Gauge))
         .build();
 }
 
@@ -203,7 +203,7 @@ fn register(meter: &Meter, counters: Arc<Counters>, telemetry: &Telemetry) {
 fn observe_registered(
     o: &dyn opentelemetry::metrics::AsyncInstrument<u64>,
     counters: &Counters,
-    kind: super::registry::Kind,
+    kind: crate::metrics::Kind,
 ) {
     counters.registry.each(|name, fam| {
         if fam.kind != kind {

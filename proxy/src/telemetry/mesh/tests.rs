@@ -16,8 +16,9 @@ fn series_are_capped_and_the_overflow_is_counted() {
     let (all, overflowed) = mesh.snapshot();
     assert_eq!(all.len(), 3, "two series and the overflow series");
     assert_eq!(overflowed, 2);
-    let mut out = String::new();
-    mesh.render(&mut out);
+    let mut w = Writer::default();
+    mesh.render(&mut w);
+    let out = w.finish();
     assert!(out.contains("route=\"overflow\""), "{out}");
     assert!(out.contains("sightline_mesh_series_overflow_total 2"));
 }
@@ -31,8 +32,9 @@ fn labels_follow_the_istio_names_and_are_escaped() {
         ..CallRecord::sample()
     };
     mesh.observe(&rec, Some("/orders/{int}"));
-    let mut out = String::new();
-    mesh.render(&mut out);
+    let mut w = Writer::default();
+    mesh.render(&mut w);
+    let out = w.finish();
     let line = out
         .lines()
         .find(|l| l.starts_with("sightline_mesh_requests_total{"))

@@ -8,8 +8,9 @@ fn registered_counters_are_shared_and_rendered() {
     a.fetch_add(2, Relaxed);
     b.fetch_add(1, Relaxed);
     r.gauge("sightline_y", "Y.", &[]).store(7, Relaxed);
-    let mut out = String::new();
-    r.render(&mut out);
+    let mut w = Writer::default();
+    r.render(&mut w);
+    let out = w.finish();
     assert!(out.contains("# TYPE sightline_x_total counter"), "{out}");
     assert!(out.contains("sightline_x_total{kind=\"ban\"} 3"), "{out}");
     assert!(out.contains("sightline_y 7"), "{out}");
@@ -23,7 +24,8 @@ fn past_the_cap_registrations_share_an_overflow_series() {
             .fetch_add(1, Relaxed);
     }
     assert_eq!(r.overflowed(), 3);
-    let mut out = String::new();
-    r.render(&mut out);
+    let mut w = Writer::default();
+    r.render(&mut w);
+    let out = w.finish();
     assert!(out.contains("sightline_z_total{k=\"overflow\"} 3"));
 }

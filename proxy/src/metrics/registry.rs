@@ -3,6 +3,7 @@
 //! and pushed over OTLP with the other metrics. The number of label sets is capped: past it,
 //! registrations share one `overflow` series per metric and are counted.
 
+use super::{Kind, Writer};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -10,31 +11,12 @@ use std::sync::{Arc, RwLock};
 /// Label sets at most across all registered metrics.
 pub const MAX_SERIES: usize = 4096;
 
-/// Counter (only goes up) or gauge (set to the current value).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// A monotonic counter: `fetch_add`.
-    Counter,
-    /// A gauge: `store` the current value.
-    Gauge,
-}
-
-impl Kind {
-    /// `counter` or `gauge`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-        }
-    }
-}
-
 /// One metric family.
 #[derive(Debug)]
 pub struct Family {
     /// The help text.
     pub help: &'static str,
-    /// Counter or gauge.
+    /// Counter or gauge (registrations make no histograms).
     pub kind: Kind,
     /// Label pairs (sorted by how they were given) and the value.
     pub series: BTreeMap<Vec<(&'static str, String)>, Arc<AtomicU64>>,
@@ -118,34 +100,19 @@ impl Registry {
         }
     }
 
-    /// Renders every family in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write;
+    /// Writes every family, then the count of registrations past the series cap.
+    pub fn render(&self, w: &mut Writer) {
         self.each(|name, fam| {
-            crate::metrics::family(out, name, fam.kind.as_str(), fam.help);
+            w.family(name, fam.kind, fam.help);
             for (labels, v) in &fam.series {
-                let text: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", crate::metrics::escape(v)))
-                    .collect();
-                let v = v.load(Relaxed);
-                if text.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{}}} {v}", text.join(","));
-                }
+                w.sample(name, labels.as_slice(), v.load(Relaxed));
             }
         });
-        crate::metrics::family(
-            out,
+        w.single(
             "sightline_metric_series_overflow_total",
-            "counter",
+            Kind::Counter,
             "Metric registrations that shared an overflow series because the series cap was reached.",
-        );
-        let _ = writeln!(
-            out,
-            "sightline_metric_series_overflow_total {}",
-            self.overflowed()
+            self.overflowed(),
         );
     }
 }

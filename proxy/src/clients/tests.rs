@@ -1,5 +1,10 @@
 use super::*;
 use crate::config::Config;
+use crate::errors::ProxyError;
+use http::{HeaderMap, HeaderValue, Method};
+use sightline_policy::clients::{ClientId, ClientKind};
+use std::net::IpAddr;
+use std::time::Duration;
 use sightline_policy::clients::ManualClock;
 use std::path::Path;
 

@@ -2,11 +2,10 @@ use super::*;
 use crate::config::Config;
 use crate::errors::ProxyError;
 use http::{HeaderMap, HeaderValue, Method};
-use sightline_policy::clients::{ClientId, ClientKind};
+use sightline_policy::clients::{ClientId, ClientKind, ManualClock};
 use std::net::IpAddr;
-use std::time::Duration;
-use sightline_policy::clients::ManualClock;
 use std::path::Path;
+use std::time::Duration;
 
 const T0: Micros = 1_800_000_000_000_000;
 

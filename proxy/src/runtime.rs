@@ -4,6 +4,7 @@
 
 pub mod inherit;
 mod listen;
+mod watchers;
 
 use crate::config::{Config, ConfigError};
 use crate::record::Counters;
@@ -275,7 +276,7 @@ impl Sightline {
             stop_rx.clone(),
             rx.clone(),
         ))];
-        let tasks = vec![tokio::spawn(crate::clients::watch_lists(shared.clone()))];
+        let tasks = vec![tokio::spawn(watchers::watch_lists(shared.clone()))];
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);

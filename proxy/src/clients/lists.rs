@@ -1,8 +1,13 @@
-//! Deny and allow lists: CIDR files read at start and again whenever one changes (checked each
-//! second). A file that stops parsing keeps its previous contents in force and is reported.
+//! Deny and allow lists: CIDR files read at start and again whenever one changes (the runtime
+//! asks each second, [`ClientGuard::refresh_lists`]). A file that stops parsing keeps its
+//! previous contents in force and is reported.
 
+use super::ClientGuard;
+use crate::config::clients::ClientsConfig;
 use sightline_policy::clients::CidrList;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// The lists in force.
@@ -70,5 +75,44 @@ impl Lists {
     /// Networks listed, deny then allow.
     pub fn entries(&self) -> (usize, usize) {
         (self.deny.entries(), self.allow.entries())
+    }
+}
+
+/// Checks the list files of a config (for `check` and reload).
+pub fn check_lists(cfg: &ClientsConfig) -> Result<(), ListFileError> {
+    Lists::load(&cfg.deny_lists, &cfg.allow_lists).map(|_| ())
+}
+
+impl ClientGuard {
+    /// Re-reads the list files when they changed; a file that fails keeps the old lists.
+    pub fn refresh_lists(&self, cfg: &ClientsConfig) {
+        if !self.lists.load().stale(&cfg.deny_lists, &cfg.allow_lists) {
+            return;
+        }
+        match Lists::load(&cfg.deny_lists, &cfg.allow_lists) {
+            Ok(l) => {
+                let (deny, allow) = l.entries();
+                tracing::info!(deny, allow, "client lists reloaded");
+                self.lists.store(Arc::new(l));
+                self.stats.list_reloads.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                // Counted once per change: the stamps are not updated, so retry next time.
+                self.stats.list_reload_failures.fetch_add(1, Relaxed);
+                tracing::error!(error = %e, "client list rejected; the previous lists stay in force");
+            }
+        }
+    }
+
+    /// The lists in force.
+    pub fn lists(&self) -> Arc<Lists> {
+        self.lists.load_full()
+    }
+
+    /// Whether any network is listed in force (lists read earlier may have to be dropped
+    /// after a reload that removed their files).
+    pub fn has_lists(&self) -> bool {
+        let (d, a) = self.lists.load().entries();
+        d + a > 0
     }
 }

@@ -1,7 +1,11 @@
 use super::*;
 use crate::config::Config;
-use sightline_policy::clients::ManualClock;
+use crate::errors::ProxyError;
+use http::{HeaderMap, HeaderValue, Method};
+use sightline_policy::clients::{ClientId, ClientKind, ManualClock};
+use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 const T0: Micros = 1_800_000_000_000_000;
 

@@ -175,7 +175,7 @@ pub struct Counters {
     pub reloads_failed: AtomicU64,
     /// Labelled counters and gauges registered by other parts of the proxy (client
     /// protections, alert sinks, ...), rendered on `/metrics` and pushed over OTLP.
-    pub registry: crate::telemetry::Registry,
+    pub registry: crate::metrics::Registry,
 }
 
 impl Counters {

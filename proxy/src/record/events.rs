@@ -5,8 +5,7 @@
 //! calls (aggregated per client and cause, with a count), bans, scans, credential stuffing,
 //! uncommon endpoints, surges and floods.
 
-use super::ClientSignal;
-use super::{CallRecord, Direction};
+use super::{CallRecord, ClientSignal, Direction};
 use sightline_policy::clients::CappedMap;
 use sightline_policy::Decision;
 use std::collections::HashSet;

@@ -206,6 +206,7 @@ impl Alerts {
                 book: book.clone(),
                 intake: tx.clone(),
                 stats: stats.clone(),
+                claims: faults.claims.clone(),
             };
             tokio::spawn(d.run(jobs_rx, stop_rx.clone()));
         }

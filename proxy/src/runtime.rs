@@ -195,10 +195,12 @@ fn start_alerts(
     config: &Config,
     counters: &Arc<Counters>,
     store: Option<&crate::store::Store>,
+    claims: Option<Arc<crate::fleet::postgres::Postgres>>,
 ) -> crate::alerts::Alerts {
     let faults = crate::alerts::Faults {
         counters: Some(counters.clone()),
         store: store.map(|s| s.stats.clone()),
+        claims,
     };
     let dir = config
         .storage
@@ -260,6 +262,8 @@ pub struct Shared {
     pub clients: Arc<crate::clients::ClientGuard>,
     /// The alert pipeline.
     pub alerts: crate::alerts::Alerts,
+    /// The fleet's shared store, when `fleet.postgres` is set.
+    pub postgres: Option<Arc<crate::fleet::postgres::Postgres>>,
 }
 
 impl Shared {
@@ -472,28 +476,37 @@ impl Sightline {
             });
         analysis.set_enclave(config.enclave.networks.clone());
         // A store that cannot open is reported and skipped: traffic never waits on storage.
+        // A fleet's PostgreSQL takes the embedded store's place.
         let mut bans = Vec::new();
-        let store = match &config.storage {
+        let mut postgres = None;
+        let opened = match crate::fleet::postgres::Settings::from_config(&config, admin_addr) {
+            Some(settings) => Some(crate::fleet::postgres::Postgres::start(settings).await.map(
+                |(pg, store, restored)| {
+                    postgres = Some(pg);
+                    (store, restored)
+                },
+            )),
+            None => config.storage.as_ref().map(crate::store::Store::open),
+        };
+        let store = match opened {
             None => None,
-            Some(s) => match crate::store::Store::open(s) {
-                Ok((store, mut restored)) => {
-                    bans = std::mem::take(&mut restored.bans);
-                    tracing::info!(
-                        path = %s.path.display(),
-                        nodes = restored.nodes.len(),
-                        findings = restored.findings.len(),
-                        baselines = restored.baselines.len(),
-                        "store opened"
-                    );
-                    analysis.restore(restored);
-                    Some(store)
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "store unavailable; running without persistence");
-                    counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
-                    None
-                }
-            },
+            Some(Ok((store, mut restored))) => {
+                bans = std::mem::take(&mut restored.bans);
+                tracing::info!(
+                    shared = postgres.is_some(),
+                    nodes = restored.nodes.len(),
+                    findings = restored.findings.len(),
+                    baselines = restored.baselines.len(),
+                    "store opened"
+                );
+                analysis.restore(restored);
+                Some(store)
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "store unavailable; running without persistence");
+                counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
+                None
+            }
         };
         let clients = Arc::new(crate::clients::ClientGuard::new(
             &config.clients,
@@ -503,7 +516,7 @@ impl Sightline {
         ));
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
-        let alerts = start_alerts(&active.config, &counters, store.as_ref());
+        let alerts = start_alerts(&active.config, &counters, store.as_ref(), postgres.clone());
         let telemetry =
             crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
         let recorder = Recorder::start_with(
@@ -527,6 +540,7 @@ impl Sightline {
             egress_conns: Arc::new(ConnTracker::default()),
             clients,
             alerts,
+            postgres,
         });
         let (stop_accepting, stop_rx) = watch::channel(false);
         let (shutdown, rx) = watch::channel(false);

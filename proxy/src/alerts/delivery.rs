@@ -25,6 +25,8 @@ pub(super) struct Delivery {
     pub book: Arc<Mutex<Book>>,
     pub intake: SyncSender<Msg>,
     pub stats: Arc<AlertStats>,
+    /// The fleet's shared store: an alert another instance claimed is not sent again.
+    pub claims: Option<Arc<crate::fleet::postgres::Postgres>>,
 }
 
 impl Delivery {
@@ -40,6 +42,21 @@ impl Delivery {
                     lock(&self.book).done(&self.name, id);
                     break;
                 };
+                let phase = match alert.state {
+                    super::model::State::Resolved => "resolved",
+                    _ => "open",
+                };
+                if let Some(fleet) = &self.claims {
+                    let json = alert.to_json().to_string();
+                    let claim = fleet
+                        .claim(&self.name, alert.kind.as_str(), &alert.subject, phase, &json)
+                        .await;
+                    if claim == crate::fleet::postgres::Claim::Theirs {
+                        // Another instance of the fleet delivers this one.
+                        lock(&self.book).delivered(&self.name, id, alert.version);
+                        break;
+                    }
+                }
                 let attempt = tokio::time::timeout(self.timeout, self.sink.send(&alert));
                 let result = tokio::select! {
                     r = attempt => r.unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout))),
@@ -48,6 +65,11 @@ impl Delivery {
                 let sink_stats = self.stats.sink(&self.name);
                 match result {
                     Ok(()) => {
+                        if let Some(fleet) = &self.claims {
+                            fleet
+                                .delivered(&self.name, alert.kind.as_str(), &alert.subject, phase)
+                                .await;
+                        }
                         lock(&self.book).delivered(&self.name, id, alert.version);
                         if let Some(s) = sink_stats {
                             s.delivered.fetch_add(1, Relaxed);

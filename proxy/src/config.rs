@@ -4,8 +4,8 @@
 pub mod alerts;
 pub mod clients;
 mod error;
-pub mod fleet;
 mod file;
+pub mod fleet;
 mod locate;
 mod telemetry;
 mod values;

@@ -72,6 +72,7 @@ impl AdminState for Fixed {
                 egress: None,
             },
             services: vec![],
+            fleet: None,
         }
     }
     fn graph(&self, window: &str) -> Result<views::GraphView, String> {

@@ -49,7 +49,13 @@ impl Delivery {
                 if let Some(fleet) = &self.claims {
                     let json = alert.to_json().to_string();
                     let claim = fleet
-                        .claim(&self.name, alert.kind.as_str(), &alert.subject, phase, &json)
+                        .claim(
+                            &self.name,
+                            alert.kind.as_str(),
+                            &alert.subject,
+                            phase,
+                            &json,
+                        )
                         .await;
                     if claim == crate::fleet::postgres::Claim::Theirs {
                         // Another instance of the fleet delivers this one.

@@ -59,7 +59,10 @@ pub(super) fn convert(
     );
     if let Some(r) = &redis {
         if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
-            check.issue("fleet.redis", "a Redis URL starts with redis:// or rediss://");
+            check.issue(
+                "fleet.redis",
+                "a Redis URL starts with redis:// or rediss://",
+            );
         }
     }
     let postgres = secret(

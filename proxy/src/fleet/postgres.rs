@@ -8,6 +8,7 @@
 //! A second task heartbeats this instance and reads the other instances' graph into
 //! [`FleetView`], which the admin API merges into its answers.
 
+pub mod merge;
 mod schema;
 
 use crate::store::{Op, Restored, Store, StoreStats};
@@ -232,7 +233,9 @@ impl Postgres {
             }
             Err(_) => {
                 this.failed("no answer at start");
-                tracing::warn!("shared store did not answer at start; starting empty, will catch up");
+                tracing::warn!(
+                    "shared store did not answer at start; starting empty, will catch up"
+                );
                 Restored::default()
             }
         };
@@ -317,7 +320,14 @@ impl Postgres {
     /// same alert (kind and subject) in the same state, the first to claim delivers it. A claim
     /// lasts the alerts' quiet period; a claim not marked delivered within
     /// [`CLAIM_STALE`] (its instance died) may be taken over.
-    pub async fn claim(&self, sink: &str, kind: &str, subject: &str, state: &str, alert: &str) -> Claim {
+    pub async fn claim(
+        &self,
+        sink: &str,
+        kind: &str,
+        subject: &str,
+        state: &str,
+        alert: &str,
+    ) -> Claim {
         let run = async {
             let client = self.client().await?;
             let hold = self.settings.claim_for.as_secs_f64();

@@ -328,7 +328,10 @@ pub(super) async fn write(
 pub(super) async fn restore(client: &Client, instance: &str) -> Result<Restored, Error> {
     let mut r = Restored::default();
     for row in client
-        .query("SELECT id, kind, label, first_seen, last_seen FROM nodes", &[])
+        .query(
+            "SELECT id, kind, label, first_seen, last_seen FROM nodes",
+            &[],
+        )
         .await?
     {
         r.nodes.push(Node {

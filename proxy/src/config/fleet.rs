@@ -95,3 +95,53 @@ fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "sightline".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::Config;
+    use std::path::Path;
+
+    #[test]
+    fn the_fleet_section_names_the_instance_and_the_shared_store() {
+        let text = "version: 1\nfleet:\n  instance: gw-1\n  postgres: postgres://sightline@127.0.0.1:5432/sightline\n";
+        let f = Config::parse(text, "t.yaml", Path::new("/"))
+            .unwrap()
+            .fleet
+            .unwrap();
+        assert_eq!(f.instance, "gw-1");
+        assert_eq!(
+            f.postgres.as_deref(),
+            Some("postgres://sightline@127.0.0.1:5432/sightline")
+        );
+        assert_eq!(f.redis, None);
+        let c = Config::parse("version: 1\n", "t.yaml", Path::new("/")).unwrap();
+        assert_eq!(c.fleet, None, "standalone by default");
+    }
+
+    #[test]
+    fn the_postgres_url_is_read_from_a_file_and_checked() {
+        let dir = std::env::temp_dir().join(format!("sightline-fleet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pg"), "postgresql://u:p@db.internal/sightline\n").unwrap();
+        let text = "version: 1\nfleet: { instance: a, postgres_file: pg }\n";
+        let f = Config::parse(text, "t.yaml", &dir).unwrap().fleet.unwrap();
+        assert_eq!(
+            f.postgres.as_deref(),
+            Some("postgresql://u:p@db.internal/sightline")
+        );
+        let text = "version: 1\nfleet: { instance: a, postgres: \"mysql://x/y\" }\n";
+        let e = Config::parse(text, "t.yaml", &dir).unwrap_err().to_string();
+        assert!(
+            e.contains("fleet.postgres") && e.contains("postgres://"),
+            "{e}"
+        );
+        let text = "version: 1\nfleet: { instance: a, postgres: p, postgres_file: pg }\n";
+        let e = Config::parse(text, "t.yaml", &dir).unwrap_err().to_string();
+        assert!(e.contains("fleet.postgres_file"), "{e}");
+        let text = "version: 1\nfleet: { instance: \"a b\" }\n";
+        let e = Config::parse(text, "t.yaml", &dir).unwrap_err().to_string();
+        assert!(e.contains("fleet.instance"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -14,9 +14,13 @@ command -v haproxy >/dev/null || { echo "haproxy is not installed (apt-get insta
 
 work=$(mktemp -d /tmp/sightline-fleet.XXXXXX)
 pids=()
+instances=()
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then chown nobody "$work"; as_pg=(runuser -u nobody --); fi
 cleanup() {
+  # The instances first, while the database still takes their last writes.
+  for p in "${instances[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${instances[@]}"; do wait "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   "${as_pg[@]}" "$pgbin/pg_ctl" -D "$work/pg" -m fast -w stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
@@ -49,7 +53,7 @@ for n in 1 2 3; do
   mkdir -p "$work/gw-$n"
   cp "$here/gw-$n.yaml" "$work/gw-$n/sightline.yaml"
   (cd "$work/gw-$n" && exec "$bin" run --config sightline.yaml) >"$work/gw-$n.log" 2>&1 &
-  pids+=($!)
+  instances+=($!)
 done
 haproxy -f "$here/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
 pids+=($!)

@@ -1,7 +1,7 @@
 //! Fleet mode with a real PostgreSQL (Debian's, started by the test on loopback): three
 //! instances sharing one store. The graph from any admin shows edges only the others saw;
 //! `/api/status` lists every instance's heartbeat; a blocked call seen by all three is
-//! delivered to the webhook once; the database stopped and restarted under load: traffic keeps
+//! delivered to the webhook once, also when the instance that claimed it dies first; the database stopped and restarted under load: traffic keeps
 //! flowing, nothing is lost beyond what is counted, and the store catches up.
 
 use bytes::Bytes;
@@ -9,7 +9,7 @@ use http::Request;
 use http_body_util::Full;
 use sightline_tests::postgres::Postgres;
 use sightline_tests::proxy::config;
-use sightline_tests::receivers::WebhookReceiver;
+use sightline_tests::receivers::{free_port, WebhookReceiver};
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 
@@ -107,41 +107,53 @@ async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
     }
 }
 
-#[tokio::test]
-async fn an_alert_raised_by_three_instances_is_delivered_once() {
-    let pg = Postgres::start();
-    let up = TestUpstream::plain().await;
-    let hook = WebhookReceiver::start().await;
-    let extra = format!(
+fn alerting(hook_port: u16) -> String {
+    format!(
         "egress:
   listen: 127.0.0.1:0
   sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
 alerts:
   sinks:
-    - {{ name: hook, type: webhook, url: \"http://{}/hook\", kinds: [egress_blocked], max_backoff: 200ms, timeout: 2s }}
-",
-        hook.addr
-    );
-    let fleet = fleet(&pg, up.addr, &extra).await;
+    - {{ name: hook, type: webhook, url: \"http://127.0.0.1:{hook_port}/hook\", kinds: [egress_blocked], max_backoff: 200ms, timeout: 1s }}
+"
+    )
+}
+
+/// A call to the metadata address: refused, and an `egress_blocked` alert.
+async fn blocked(px: &TestProxy) {
+    let req = Request::get("http://169.254.169.254/latest/meta-data/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1()
+        .send(px.sightline.egress_addr().unwrap(), req)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+}
+
+/// Waits until `px` has raised the alert and settled its delivery (sent, or sent by the
+/// instance that claimed it).
+async fn settled(px: &TestProxy) {
+    eventually("the alert settled", || async {
+        let a = px.admin_json("/api/alerts?kind=egress_blocked").await;
+        let alerts = a["alerts"].as_array().cloned().unwrap_or_default();
+        (alerts.len() == 1 && alerts[0]["delivery"]["hook"] == "delivered").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_alert_raised_by_three_instances_is_delivered_once() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let hook = WebhookReceiver::start().await;
+    let fleet = fleet(&pg, up.addr, &alerting(hook.addr.port())).await;
     for px in &fleet {
-        let req = Request::get("http://169.254.169.254/latest/meta-data/")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let r = Client::http1()
-            .send(px.sightline.egress_addr().unwrap(), req)
-            .await
-            .unwrap();
-        assert_eq!(r.status, 403);
+        blocked(px).await;
     }
-    // Every instance has raised the alert and settled its delivery (sent, or left to the
-    // instance that claimed it): only then is the receiver's count final.
+    // Only once every instance has settled is the receiver's count final.
     for px in &fleet {
-        eventually("the alert settled on every instance", || async {
-            let a = px.admin_json("/api/alerts?kind=egress_blocked").await;
-            let alerts = a["alerts"].as_array().cloned().unwrap_or_default();
-            (alerts.len() == 1 && alerts[0]["delivery"]["hook"] == "delivered").then_some(())
-        })
-        .await;
+        settled(px).await;
     }
     let got = hook.received();
     assert_eq!(got.len(), 1, "one delivery for the fleet: {got:?}");
@@ -150,6 +162,34 @@ alerts:
         pg.query("SELECT count(*) FROM alert_claims WHERE delivered_at IS NOT NULL"),
         "1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_claimed_by_an_instance_that_dies_is_delivered_by_another() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    // The receiver is down at first: the instance that claims the alert cannot deliver it.
+    let port = free_port();
+    let mut fleet = fleet(&pg, up.addr, &alerting(port)).await;
+    blocked(&fleet[0]).await;
+    eventually("gw-1 holds the claim, undelivered", || async {
+        let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NULL");
+        (holder == "gw-1").then_some(())
+    })
+    .await;
+    let gone = fleet.remove(0);
+    assert!(gone.sightline.shutdown().await);
+    let hook = WebhookReceiver::on(port).await;
+    for px in &fleet {
+        blocked(px).await;
+    }
+    for px in &fleet {
+        settled(px).await;
+    }
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "delivered once, by a survivor: {got:?}");
+    let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NOT NULL");
+    assert!(holder == "gw-2" || holder == "gw-3", "{holder}");
 }
 
 async fn send(px: &TestProxy, n: usize) {
@@ -163,7 +203,7 @@ async fn status(px: &TestProxy) -> serde_json::Value {
     px.admin_json("/api/status").await["fleet"]["postgres"].clone()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
     let pg = Postgres::start();
     let up = TestUpstream::plain().await;

@@ -14,6 +14,8 @@ use tokio::sync::{mpsc, watch};
 
 /// First wait after a failure.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The shortest time a fleet-wide delivery claim is held without renewal.
+const CLAIM_STALE_MIN: Duration = Duration::from_secs(5);
 /// Failures in a row before the sink counts as failing.
 const FAILING_AFTER: u32 = 3;
 
@@ -47,7 +49,10 @@ impl Delivery {
                     _ => "open",
                 };
                 if let Some(fleet) = &self.claims {
+                    use crate::fleet::postgres::Claim;
                     let json = alert.to_json().to_string();
+                    // Renewed at every try, so it outlives the longest wait between two.
+                    let stale = ((self.timeout + self.max_backoff) * 2).max(CLAIM_STALE_MIN);
                     let claim = fleet
                         .claim(
                             &self.name,
@@ -55,12 +60,23 @@ impl Delivery {
                             &alert.subject,
                             phase,
                             &json,
+                            stale,
                         )
                         .await;
-                    if claim == crate::fleet::postgres::Claim::Theirs {
-                        // Another instance of the fleet delivers this one.
+                    if claim == Claim::Theirs {
+                        // Another instance of the fleet delivered this one.
                         lock(&self.book).delivered(&self.name, id, alert.version);
                         break;
+                    }
+                    if claim == Claim::Pending {
+                        // Another instance is delivering it; it stays owed here until that
+                        // instance reports it delivered, or stops renewing its claim.
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = stop.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(self.max_backoff.max(FIRST_BACKOFF));
+                        continue;
                     }
                 }
                 let attempt = tokio::time::timeout(self.timeout, self.sink.send(&alert));

@@ -30,8 +30,6 @@ const ALIVE: Duration = Duration::from_secs(10);
 const ROUND: Duration = Duration::from_secs(5);
 /// Wait after a failed write before the next try.
 const BACKOFF: Duration = Duration::from_millis(500);
-/// A claimed alert not delivered within this long may be claimed by another instance.
-const CLAIM_STALE: Duration = Duration::from_secs(30);
 
 /// Checks that `url` is a PostgreSQL connection URL.
 pub fn check_url(url: &str) -> Result<(), String> {
@@ -160,8 +158,11 @@ pub struct Health {
 pub enum Claim {
     /// This instance delivers it.
     Mine,
-    /// Another instance has it.
+    /// Another instance delivered it.
     Theirs,
+    /// Another instance holds it and has not delivered it yet: ask again later (it is taken
+    /// over if that instance stops renewing it).
+    Pending,
     /// The database did not answer: deliver (a repeat beats a loss).
     Unknown,
 }
@@ -318,8 +319,9 @@ impl Postgres {
 
     /// Claims the delivery of an alert to `sink` for the fleet: of the instances raising the
     /// same alert (kind and subject) in the same state, the first to claim delivers it. A claim
-    /// lasts the alerts' quiet period; a claim not marked delivered within
-    /// [`CLAIM_STALE`] (its instance died) may be taken over.
+    /// lasts the alerts' quiet period. Its holder renews it at each try; a claim neither
+    /// delivered nor renewed for `stale` (its instance died, or lost the database) is taken
+    /// over by the next instance that claims the alert, so the alert still goes out.
     pub async fn claim(
         &self,
         sink: &str,
@@ -327,32 +329,40 @@ impl Postgres {
         subject: &str,
         state: &str,
         alert: &str,
+        stale: Duration,
     ) -> Claim {
         let run = async {
             let client = self.client().await?;
             let hold = self.settings.claim_for.as_secs_f64();
-            let stale = CLAIM_STALE.as_secs_f64();
-            let rows = client
-                .query(
-                    "INSERT INTO alert_claims AS c
-                       (sink, kind, subject, state, instance, claimed_at, delivered_at, alert)
-                     VALUES ($1, $2, $3, $4, $5, now(), NULL, $6)
-                     ON CONFLICT (sink, kind, subject, state) DO UPDATE SET
-                       instance = excluded.instance, claimed_at = now(), delivered_at = NULL,
-                       alert = excluded.alert
-                     WHERE c.claimed_at < now() - make_interval(secs => $7)
-                        OR (c.delivered_at IS NULL AND c.instance = excluded.instance)
-                        OR (c.delivered_at IS NULL AND c.claimed_at < now() - make_interval(secs => $8))
-                     RETURNING instance",
+            let stale = stale.as_secs_f64();
+            // The outer SELECT reads the row as it was before the statement: when the claim is
+            // not won, it tells whether the holder has delivered yet.
+            let row = client
+                .query_one(
+                    "WITH won AS (
+                       INSERT INTO alert_claims AS c
+                         (sink, kind, subject, state, instance, claimed_at, delivered_at, alert)
+                       VALUES ($1, $2, $3, $4, $5, now(), NULL, $6)
+                       ON CONFLICT (sink, kind, subject, state) DO UPDATE SET
+                         instance = excluded.instance, claimed_at = now(), delivered_at = NULL,
+                         alert = excluded.alert
+                       WHERE c.claimed_at < now() - make_interval(secs => $7)
+                          OR (c.delivered_at IS NULL AND c.instance = excluded.instance)
+                          OR (c.delivered_at IS NULL AND c.claimed_at < now() - make_interval(secs => $8))
+                       RETURNING instance)
+                     SELECT EXISTS (SELECT 1 FROM won),
+                       COALESCE((SELECT delivered_at IS NOT NULL FROM alert_claims
+                         WHERE sink = $1 AND kind = $2 AND subject = $3 AND state = $4), false)",
                     &[&sink, &kind, &subject, &state, &self.settings.instance, &alert, &hold, &stale],
                 )
                 .await
                 .map_err(pg)?;
-            Ok::<_, String>(!rows.is_empty())
+            Ok::<_, String>((row.get::<_, bool>(0), row.get::<_, bool>(1)))
         };
         match tokio::time::timeout(ROUND, run).await {
-            Ok(Ok(true)) => Claim::Mine,
-            Ok(Ok(false)) => Claim::Theirs,
+            Ok(Ok((true, _))) => Claim::Mine,
+            Ok(Ok((false, true))) => Claim::Theirs,
+            Ok(Ok((false, false))) => Claim::Pending,
             Ok(Err(e)) => {
                 self.claim_errors.fetch_add(1, Relaxed);
                 tracing::warn!(error = %e, "alert claim failed; delivering anyway");
@@ -677,8 +687,15 @@ mod tests {
         assert!(s.pending.load(Relaxed) <= 8 + BATCH as u64);
         assert!(s.dropped.load(Relaxed) >= SENT - 8 - BATCH as u64);
         assert_eq!(
-            pg.claim("hook", "egress_blocked", "a -> b", "open", "{}")
-                .await,
+            pg.claim(
+                "hook",
+                "egress_blocked",
+                "a -> b",
+                "open",
+                "{}",
+                Duration::from_secs(5)
+            )
+            .await,
             Claim::Unknown,
             "an unanswered claim delivers anyway"
         );

@@ -42,12 +42,18 @@ else
   echo "(redis-server not installed: the instances run without shared limits)"
 fi
 
-echo "== upstream on 127.0.0.1:18081"
+echo "== upstream on 127.0.0.1:18581"
 mkdir -p "$work/www/products" "$work/www/orders"
 echo '[{"id":1}]' >"$work/www/products/index.html"
 echo '[{"id":7}]' >"$work/www/orders/index.html"
-(cd "$work/www" && exec python3 -m http.server 18081 --bind 127.0.0.1) >"$work/www.log" 2>&1 &
+(cd "$work/www" && exec python3 -m http.server 18581 --bind 127.0.0.1) >"$work/www.log" 2>&1 &
 pids+=($!)
+for _ in $(seq 1 50); do
+  [ "$(curl -fsS --max-time 1 http://127.0.0.1:18581/products/ 2>/dev/null)" = '[{"id":1}]' ] && break
+  sleep 0.2
+done
+[ "$(curl -fsS --max-time 1 http://127.0.0.1:18581/products/ 2>/dev/null)" = '[{"id":1}]' ] ||
+  { cat "$work/www.log"; echo "the upstream did not start (is port 18581 taken?)"; exit 1; }
 
 for n in 1 2 3; do
   mkdir -p "$work/gw-$n"

@@ -24,6 +24,9 @@ use tokio::sync::mpsc;
 const BATCH: usize = 4_096;
 /// How often this instance heartbeats and reads the fleet's view.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The other instances' minute totals are read every this many heartbeats (they change once
+/// a minute per endpoint, and their read scans a day of rows).
+const TOTALS_EVERY: u64 = 5;
 /// An instance whose last heartbeat is older than this is shown as gone.
 const ALIVE: Duration = Duration::from_secs(10);
 /// Longest wait for one database round (a batch, a heartbeat, a claim).
@@ -394,7 +397,9 @@ impl Postgres {
         }
     }
 
-    async fn beat(&self) -> Result<(), String> {
+    /// Heartbeats and reads the instances and the registry; with `totals`, also the other
+    /// instances' minute totals (the heavier read), else keeps the last ones read.
+    async fn beat(&self, totals: bool) -> Result<(), String> {
         let client = self.client().await?;
         let started = i64::try_from(self.started).unwrap_or(0);
         client
@@ -412,9 +417,12 @@ impl Postgres {
             )
             .await
             .map_err(pg)?;
-        let view = read_view(&client, &self.settings.instance)
+        let mut view = read_view(&client, &self.settings.instance, totals)
             .await
             .map_err(pg)?;
+        if !totals {
+            view.endpoints = self.view.load().endpoints.clone();
+        }
         self.view.store(Arc::new(view));
         Ok(())
     }
@@ -424,6 +432,7 @@ impl Postgres {
 async fn read_view(
     client: &tokio_postgres::Client,
     me: &str,
+    totals: bool,
 ) -> Result<FleetView, tokio_postgres::Error> {
     let mut view = FleetView::default();
     let alive = ALIVE.as_secs_f64();
@@ -477,6 +486,9 @@ async fn read_view(
             last_seen: row.get::<_, i64>(4).max(0) as u64,
         });
     }
+    if !totals {
+        return Ok(view);
+    }
     let minute = i64::try_from(now / 60).unwrap_or(0);
     let since = [minute - 1, minute - 5, minute - 60, minute - 1440];
     for row in client
@@ -522,9 +534,12 @@ async fn read_view(
 
 /// Heartbeats and reads the fleet's view every [`HEARTBEAT`] while the store lives.
 async fn heartbeat(pg: Weak<Postgres>) {
+    let mut beats: u64 = 0;
     loop {
         let Some(this) = pg.upgrade() else { return };
-        match tokio::time::timeout(ROUND, this.beat()).await {
+        let totals = beats.is_multiple_of(TOTALS_EVERY);
+        beats += 1;
+        match tokio::time::timeout(ROUND, this.beat(totals)).await {
             Ok(Ok(())) => this.ok(),
             Ok(Err(e)) => this.failed(&e),
             Err(_) => this.failed("no answer"),
@@ -610,7 +625,7 @@ impl Writer {
             let mut client = pg.client().await?;
             schema::write(&mut client, &pg.settings.instance, self.boot, &batch)
                 .await
-                .map_err(pg_err)
+                .map_err(schema::pg)
         };
         let result = match tokio::time::timeout(ROUND, attempt).await {
             Ok(r) => r,
@@ -646,10 +661,6 @@ impl Writer {
             self.stats.errors.fetch_add(1, Relaxed);
         }
     }
-}
-
-fn pg_err(e: tokio_postgres::Error) -> String {
-    pg(e)
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ packages+=(systemd wrk)
 # The inspection tests drive curl (HTTP/1.1 and HTTP/2 through the egress proxy) and Python's
 # urllib as clients of inspected tunnels.
 packages+=(curl python3)
+# PostgreSQL: the fleet tests start their own throwaway cluster on loopback.
+packages+=(postgresql)  # fleet tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

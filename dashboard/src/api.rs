@@ -185,13 +185,14 @@ fn serve(
             }
         }
         Op::Graph => {
-            let window = query::window(raw_query).map_err(bad)?;
-            let g = state.graph(&window).map_err(bad)?;
+            let (window, instance) = query::window_instance(raw_query).map_err(bad)?;
+            let g = state.graph_of(&window, instance.as_deref()).map_err(bad)?;
             json(StatusCode::OK, &graph::with_layout(g))
         }
         Op::Endpoints => {
-            let window = query::window(raw_query).map_err(bad)?;
-            json(StatusCode::OK, &state.endpoints(&window).map_err(bad)?)
+            let (window, instance) = query::window_instance(raw_query).map_err(bad)?;
+            let e = state.endpoints_of(&window, instance.as_deref());
+            json(StatusCode::OK, &e.map_err(bad)?)
         }
         Op::Anomalies => json(StatusCode::OK, &state.anomalies()),
         Op::Node => {

@@ -69,6 +69,11 @@ const WINDOW: Param = Param(
     "1m, 5m (default), 1h or 24h",
     Kind::OneOf(WINDOWS),
 );
+const INSTANCE: Param = Param(
+    "instance",
+    "one instance of a fleet (default: the whole fleet)",
+    Kind::Text,
+);
 const LIMIT: Param = Param(
     "limit",
     "1 to 1000 (default 100)",
@@ -90,8 +95,8 @@ const DOCS: &[Doc] = &[
         Param("before", "cursor from a previous page's next", Kind::Int(0, u64::MAX)),
         LIMIT], id: None, body: &[], answer: Answer::Json("CallPage") },
     Doc { method: "get", path: "/api/calls/{id}", tag: "calls", summary: "One recent call's full record, by request id.", query: &[], id: Some(Kind::Text), body: &[], answer: Answer::Json("Call") },
-    Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge).", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Graph") },
-    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged.", query: &[WINDOW], id: None, body: &[], answer: Answer::Json("Endpoints") },
+    Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge); in a fleet, merged over instances.", query: &[WINDOW, INSTANCE], id: None, body: &[], answer: Answer::Json("Graph") },
+    Doc { method: "get", path: "/api/endpoints", tag: "graph", summary: "Endpoints with traffic in the window against their baselines; shadow endpoints flagged; in a fleet, merged over instances.", query: &[WINDOW, INSTANCE], id: None, body: &[], answer: Answer::Json("Endpoints") },
     Doc { method: "get", path: "/api/anomalies", tag: "graph", summary: "First sightings and anomalies, newest first.", query: &[], id: None, body: &[], answer: Answer::Json("Anomalies") },
     Doc { method: "get", path: "/api/nodes/{id}", tag: "graph", summary: "One node with its edges in and out and its findings.", query: &[WINDOW], id: Some(Kind::Text), body: &[], answer: Answer::Json("NodeDetail") },
     Doc { method: "get", path: "/api/history", tag: "graph", summary: "Calls per minute over the last hour, summed over the edges that touch node, start at from and end at to (each one given narrows the edges; 404 when none is left).", query: &[

@@ -52,6 +52,10 @@ pub trait AdminState: Send + Sync + 'static {
     fn graph(&self, window: &str) -> Result<GraphView, String>;
     /// Endpoints with traffic in the window, current stats against their baselines.
     fn endpoints(&self, window: &str) -> Result<EndpointList, String>;
+    /// The graph as one instance of a fleet saw it (`None`: the whole fleet).
+    fn graph_of(&self, window: &str, instance: Option<&str>) -> Result<GraphView, String>;
+    /// The endpoints as one instance of a fleet saw them (`None`: the whole fleet).
+    fn endpoints_of(&self, window: &str, instance: Option<&str>) -> Result<EndpointList, String>;
     /// First sightings and anomalies, newest first.
     fn anomalies(&self) -> FindingList;
     /// One node with its edges and findings; `None` when unknown.

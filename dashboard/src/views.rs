@@ -349,6 +349,48 @@ pub struct StatusView {
     pub listeners: Listeners,
     /// Services with their upstreams.
     pub services: Vec<ServiceStatus>,
+    /// The fleet this instance belongs to; none when it stands alone.
+    pub fleet: Option<FleetStatus>,
+}
+
+/// This instance's place in a fleet.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FleetStatus {
+    /// This instance's name.
+    pub instance: String,
+    /// The shared store (PostgreSQL), when one is configured.
+    pub postgres: Option<BackendStatus>,
+    /// Every instance that heartbeats into the shared store, this one included.
+    pub instances: Vec<InstanceStatus>,
+}
+
+/// A shared back-end's state.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct BackendStatus {
+    /// `up`, `down` or `connecting`.
+    pub state: String,
+    /// The last error while it is not up.
+    pub error: Option<String>,
+    /// Writes waiting for it.
+    pub pending: u64,
+    /// Writes dropped while it was away and the buffer was full.
+    pub dropped: u64,
+}
+
+/// One instance of a fleet.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct InstanceStatus {
+    /// Its name.
+    pub instance: String,
+    /// Its version.
+    pub version: String,
+    /// Its admin address.
+    pub admin: String,
+    /// Its last heartbeat, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub last_heartbeat: String,
+    /// Whether it heartbeated within the last ten seconds.
+    pub alive: bool,
 }
 
 /// The configuration in force.

@@ -261,6 +261,32 @@ impl AdminState for AdminView {
         })
     }
 
+    fn graph_of(&self, w: &str, instance: Option<&str>) -> Result<views::GraphView, String> {
+        let mut g = self.graph(w)?;
+        if let Some(pg) = &self.shared.postgres {
+            let secs = window(w)?.secs();
+            let fleet = pg.view();
+            crate::fleet::postgres::merge::graph(&mut g, &fleet, pg.instance(), secs, instance);
+        }
+        Ok(g)
+    }
+
+    fn endpoints_of(&self, w: &str, instance: Option<&str>) -> Result<views::EndpointList, String> {
+        let mut list = self.endpoints(w)?;
+        if let Some(pg) = &self.shared.postgres {
+            let secs = window(w)?.secs();
+            let fleet = pg.view();
+            crate::fleet::postgres::merge::endpoints(
+                &mut list,
+                &fleet,
+                pg.instance(),
+                secs,
+                instance,
+            );
+        }
+        Ok(list)
+    }
+
     fn anomalies(&self) -> views::FindingList {
         let analysis = self.shared.recorder.analysis();
         views::FindingList {
@@ -441,7 +467,46 @@ impl AdminState for AdminView {
                 egress: self.shared.listeners.get(2).map(ToString::to_string),
             },
             services,
+            fleet: self
+                .shared
+                .postgres
+                .as_ref()
+                .map(|pg| fleet_status(pg, self.shared.recorder.store())),
         }
+    }
+}
+
+/// This instance's place in its fleet: the shared store's state and the instances' heartbeats.
+fn fleet_status(
+    pg: &crate::fleet::postgres::Postgres,
+    store: Option<&crate::store::Store>,
+) -> views::FleetStatus {
+    let health = pg.health();
+    let count = |f: fn(&crate::store::StoreStats) -> &std::sync::atomic::AtomicU64| {
+        store.map_or(0, |s| f(&s.stats).load(Ordering::Relaxed))
+    };
+    views::FleetStatus {
+        instance: pg.instance().to_owned(),
+        postgres: Some(views::BackendStatus {
+            state: health.state.into(),
+            error: health.error,
+            pending: count(|s| &s.pending),
+            dropped: count(|s| &s.dropped),
+        }),
+        instances: pg
+            .view()
+            .instances
+            .iter()
+            .map(|i| views::InstanceStatus {
+                instance: i.name.clone(),
+                version: i.version.clone(),
+                admin: i.admin.clone(),
+                last_heartbeat: rfc3339(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(i.last_heartbeat),
+                ),
+                alive: i.alive,
+            })
+            .collect(),
     }
 }
 
@@ -482,15 +547,8 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
     }
 }
 
-fn node_kind(k: crate::analysis::graph::NodeKind) -> views::NodeKind {
-    use crate::analysis::graph::NodeKind;
-    match k {
-        NodeKind::Service => views::NodeKind::Service,
-        NodeKind::Client => views::NodeKind::Client,
-        NodeKind::InternalUnknown => views::NodeKind::InternalUnknown,
-        NodeKind::External => views::NodeKind::External,
-        NodeKind::Internet => views::NodeKind::Internet,
-    }
+pub(crate) fn node_kind(k: crate::analysis::graph::NodeKind) -> views::NodeKind {
+    k.view()
 }
 
 fn stats_view(s: &crate::analysis::graph::EndpointStats) -> views::EndpointStats {

@@ -24,6 +24,7 @@ use crate::analysis::engine::Finding;
 use crate::config::alerts::AlertsConfig;
 use crate::record::events::Event;
 use crate::record::CallRecord;
+pub use delivery::{Claim, ClaimFuture, Claims};
 pub use engine::Faults;
 use model::{Kind, Severity, Signal, State};
 use std::collections::BTreeMap;
@@ -206,6 +207,7 @@ impl Alerts {
                 book: book.clone(),
                 intake: tx.clone(),
                 stats: stats.clone(),
+                claims: faults.claims.clone(),
             };
             tokio::spawn(d.run(jobs_rx, stop_rx.clone()));
         }

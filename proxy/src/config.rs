@@ -16,6 +16,7 @@ mod egress;
 mod enclave;
 mod error;
 mod file;
+pub mod fleet;
 mod inbound;
 mod limits;
 mod locate;
@@ -81,6 +82,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Alert severities, grouping and sinks.
     pub alerts: alerts::AlertsConfig,
+    /// The fleet this instance shares state with (`None`: it stands alone).
+    pub fleet: Option<fleet::FleetConfig>,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -244,6 +247,7 @@ fn convert(raw: FileConfig, cx: &mut Convert<'_>) -> Config {
         clients: clients::convert(raw.clients, cx),
         telemetry: telemetry::convert(raw.telemetry, cx),
         alerts: alerts::convert(raw.alerts, cx),
+        fleet: raw.fleet.map(|f| fleet::convert(f, cx)),
         source: ConfigSource::default(),
     }
 }

@@ -24,10 +24,12 @@ fn start_alerts(
     config: &Config,
     counters: &Arc<Counters>,
     store: Option<&crate::store::Store>,
+    claims: Option<Arc<crate::fleet::postgres::Postgres>>,
 ) -> crate::alerts::Alerts {
     let faults = crate::alerts::Faults {
         counters: Some(counters.clone()),
         store: store.map(|s| s.stats.clone()),
+        claims: claims.map(|p| -> Arc<dyn crate::alerts::Claims> { p }),
     };
     let dir = config
         .storage
@@ -167,14 +169,11 @@ impl Bound {
 /// The analysis for `config`, with what the store kept from a previous run, the store, and the
 /// client bans it kept. A store that cannot open is reported and skipped: traffic never waits
 /// on storage.
-fn restore(
+async fn restore(
     config: &Config,
     counters: &Counters,
-) -> (
-    crate::analysis::engine::Analysis,
-    Option<crate::store::Store>,
-    Vec<(String, sightline_policy::clients::Ban)>,
-) {
+    admin: SocketAddr,
+) -> Restoration {
     let mut analysis =
         crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
             detector: crate::analysis::baseline::DetectorConfig::from(&config.analysis),
@@ -182,28 +181,52 @@ fn restore(
             ..Default::default()
         });
     analysis.set_enclave(config.enclave.networks.clone());
-    let Some(s) = &config.storage else {
-        return (analysis, None, Vec::new());
+    // A fleet's PostgreSQL takes the embedded store's place.
+    let mut postgres = None;
+    let opened = match crate::fleet::postgres::Settings::from_config(config, admin) {
+        Some(settings) => Some(crate::fleet::postgres::Postgres::start(settings).await.map(
+            |(pg, store, restored)| {
+                postgres = Some(pg);
+                (store, restored)
+            },
+        )),
+        None => config.storage.as_ref().map(crate::store::Store::open),
     };
-    match crate::store::Store::open(s) {
-        Ok((store, mut restored)) => {
+    let (store, bans) = match opened {
+        None => (None, Vec::new()),
+        Some(Ok((store, mut restored))) => {
             let bans = std::mem::take(&mut restored.bans);
             tracing::info!(
-                path = %s.path.display(),
+                shared = postgres.is_some(),
                 nodes = restored.nodes.len(),
                 findings = restored.findings.len(),
                 baselines = restored.baselines.len(),
                 "store opened"
             );
             analysis.restore(restored);
-            (analysis, Some(store), bans)
+            (Some(store), bans)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             tracing::error!(error = %e, "store unavailable; running without persistence");
             counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
-            (analysis, None, Vec::new())
+            (None, Vec::new())
         }
+    };
+    Restoration {
+        analysis,
+        store,
+        bans,
+        postgres,
     }
+}
+
+/// What start restores before serving: the analysis state, the store and the bans it kept,
+/// and the fleet's shared store when there is one.
+struct Restoration {
+    analysis: crate::analysis::engine::Analysis,
+    store: Option<crate::store::Store>,
+    bans: Vec<(String, sightline_policy::clients::Ban)>,
+    postgres: Option<Arc<crate::fleet::postgres::Postgres>>,
 }
 
 impl Sightline {
@@ -226,7 +249,12 @@ impl Sightline {
         // Check everything but sockets first, so a bad config never binds a port.
         Active::build(config.clone(), &counters, 0, &config.listen_addrs())?;
         let bound = Bound::bind(&config)?;
-        let (mut analysis, store, bans) = restore(&config, &counters);
+        let Restoration {
+            mut analysis,
+            store,
+            bans,
+            postgres,
+        } = restore(&config, &counters, bound.admin.1).await;
         let clients = Arc::new(crate::clients::ClientGuard::new(
             &config.clients,
             clock,
@@ -235,7 +263,7 @@ impl Sightline {
         ));
         let active = Active::build(config, &counters, 1, &bound.addrs())?;
         import_openapi(&mut analysis, &active.openapi);
-        let alerts = start_alerts(&active.config, &counters, store.as_ref());
+        let alerts = start_alerts(&active.config, &counters, store.as_ref(), postgres.clone());
         let telemetry =
             crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
         let recorder = Recorder::start_with(
@@ -254,6 +282,7 @@ impl Sightline {
                 listeners: bound.addrs(),
                 clients,
                 alerts,
+                postgres,
             },
         ));
         Ok(Sightline::serve(shared, bound))

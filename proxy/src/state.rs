@@ -222,6 +222,8 @@ pub struct Shared {
     pub clients: Arc<crate::clients::ClientGuard>,
     /// The alert pipeline.
     pub alerts: crate::alerts::Alerts,
+    /// The fleet's shared store, when `fleet.postgres` is set.
+    pub postgres: Option<Arc<crate::fleet::postgres::Postgres>>,
 }
 
 /// What [`Shared::new`] is made of besides the config in force.
@@ -237,6 +239,8 @@ pub struct SharedParts {
     pub clients: Arc<crate::clients::ClientGuard>,
     /// The alert pipeline.
     pub alerts: crate::alerts::Alerts,
+    /// The fleet's shared store, when `fleet.postgres` is set.
+    pub postgres: Option<Arc<crate::fleet::postgres::Postgres>>,
 }
 
 impl Shared {
@@ -248,6 +252,7 @@ impl Shared {
             listeners,
             clients,
             alerts,
+            postgres,
         } = parts;
         Shared {
             generation: AtomicU64::new(active.generation),
@@ -262,6 +267,7 @@ impl Shared {
             egress_conns: Arc::new(ConnTracker::default()),
             clients,
             alerts,
+            postgres,
         }
     }
 

@@ -105,7 +105,7 @@ pub struct StoreStats {
 /// The handle the recorder task writes through.
 #[derive(Debug, Clone)]
 pub struct Store {
-    tx: SyncSender<Op>,
+    tx: Sink,
     /// Health counters.
     pub stats: Arc<StoreStats>,
 }
@@ -131,21 +131,47 @@ impl Store {
             .name("sightline-store".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| format!("store thread: {e}"))?;
-        Ok((Store { tx, stats }, restored))
+        Ok((
+            Store {
+                tx: Sink::Embedded(tx),
+                stats,
+            },
+            restored,
+        ))
+    }
+
+    /// A store whose writes go to another back-end through `tx`; that back-end keeps `stats`.
+    pub fn forwarding(tx: tokio::sync::mpsc::Sender<Op>, stats: Arc<StoreStats>) -> Store {
+        Store {
+            tx: Sink::Forward(tx),
+            stats,
+        }
     }
 
     /// Queues a write without waiting; a full queue drops it and counts the drop.
     pub fn send(&self, op: Op) {
         // Counted before it is sent, so the writer never subtracts what was not added yet.
         self.stats.pending.fetch_add(1, Relaxed);
-        match self.tx.try_send(op) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.stats.pending.fetch_sub(1, Relaxed);
-                self.stats.dropped.fetch_add(1, Relaxed);
-            }
+        let sent = match &self.tx {
+            Sink::Embedded(tx) => match tx.try_send(op) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+            },
+            Sink::Forward(tx) => tx.try_send(op).is_ok(),
+        };
+        if !sent {
+            self.stats.pending.fetch_sub(1, Relaxed);
+            self.stats.dropped.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// Where the writes go: the embedded database's thread, or another back-end's task (the
+/// fleet's shared store) that keeps the same counters.
+#[derive(Debug, Clone)]
+enum Sink {
+    Embedded(SyncSender<Op>),
+    Forward(tokio::sync::mpsc::Sender<Op>),
 }
 
 struct Writer {

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["record"],
     &["analysis", "store", "alerts", "telemetry"],
-    &["recorder", "clients", "upstream", "enclave"],
+    &["recorder", "clients", "upstream", "enclave", "fleet"],
     &["state"],
     &["inbound", "egress", "admin"],
     &["runtime", "lifecycle"],

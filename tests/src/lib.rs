@@ -9,6 +9,7 @@ pub mod dns;
 pub mod eventually;
 pub mod netns;
 pub mod otel;
+pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
 pub mod raw;

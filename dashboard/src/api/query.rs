@@ -97,6 +97,22 @@ pub(crate) fn window(raw: &str) -> Result<String, String> {
     Ok(window)
 }
 
+/// The `window` and `instance` parameters of the graph and endpoint lists.
+pub(crate) fn window_instance(raw: &str) -> Result<(String, Option<String>), String> {
+    let mut window = "5m".to_owned();
+    let mut instance = None;
+    for (k, v) in params(raw, &["window", "instance"])? {
+        if k == "instance" {
+            instance = Some(v);
+        } else if !WINDOWS.contains(&v.as_str()) {
+            return Err(format!("unknown window {v:?}; use 1m, 5m, 1h or 24h"));
+        } else {
+            window = v;
+        }
+    }
+    Ok((window, instance))
+}
+
 /// `node=&from=&to=` for `GET /api/history`: each one given narrows the edges summed.
 pub(crate) fn history_query(raw: &str) -> Result<HistoryQuery, String> {
     let mut q = HistoryQuery::default();

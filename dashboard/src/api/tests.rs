@@ -72,6 +72,7 @@ impl AdminState for Fixed {
                 egress: None,
             },
             services: vec![],
+            fleet: None,
         }
     }
     fn graph(&self, window: &str) -> Result<views::GraphView, String> {
@@ -100,6 +101,18 @@ impl AdminState for Fixed {
             other => Err(format!("unknown window {other:?}")),
         }
     }
+    fn graph_of(&self, window: &str, _instance: Option<&str>) -> Result<views::GraphView, String> {
+        self.graph(window)
+    }
+
+    fn endpoints_of(
+        &self,
+        window: &str,
+        _instance: Option<&str>,
+    ) -> Result<views::EndpointList, String> {
+        self.endpoints(window)
+    }
+
     fn endpoints(&self, window: &str) -> Result<views::EndpointList, String> {
         self.graph(window).map(|g| views::EndpointList {
             window: g.window,

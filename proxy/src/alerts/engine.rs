@@ -26,6 +26,9 @@ pub struct Faults {
     pub counters: Option<Arc<crate::record::Counters>>,
     /// The store's health.
     pub store: Option<Arc<crate::store::StoreStats>>,
+    /// The fleet's shared store, where deliveries are claimed so each alert is sent once per
+    /// fleet.
+    pub claims: Option<Arc<dyn super::delivery::Claims>>,
 }
 
 /// A counter's last seen value, to raise only on growth.

@@ -165,6 +165,7 @@ async fn grown_fault_counters_become_alerts_counting_the_growth() {
         super::Faults {
             counters: Some(counters.clone()),
             store: Some(store.clone()),
+            claims: None,
         },
     )
     .unwrap();

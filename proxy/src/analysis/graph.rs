@@ -32,6 +32,20 @@ pub enum NodeKind {
     Internet,
 }
 
+impl NodeKind {
+    /// The dashboard's name for this kind.
+    pub fn view(self) -> sightline_dashboard::views::NodeKind {
+        use sightline_dashboard::views::NodeKind as V;
+        match self {
+            NodeKind::Service => V::Service,
+            NodeKind::Client => V::Client,
+            NodeKind::InternalUnknown => V::InternalUnknown,
+            NodeKind::External => V::External,
+            NodeKind::Internet => V::Internet,
+        }
+    }
+}
+
 /// A node of the graph.
 #[derive(Clone, Debug, Serialize)]
 pub struct Node {

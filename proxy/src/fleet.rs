@@ -1,0 +1,3 @@
+//! Fleet mode: several instances sharing state through Redis and PostgreSQL.
+
+pub mod postgres;

@@ -1,0 +1,458 @@
+//! The shared store's tables, their versioned migrations, and the statements that write a
+//! batch of store operations, restore an instance and read the fleet's view.
+
+use crate::analysis::engine::Finding;
+use crate::analysis::graph::{Node, NodeKind};
+use crate::store::{Op, Restored};
+use std::collections::BTreeMap;
+use tokio_postgres::{Client, Error};
+
+/// The migrations in order: (version, statements). A migration is never edited once released;
+/// a change is a new version.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    "
+CREATE TABLE instances (
+    instance TEXT PRIMARY KEY, version TEXT NOT NULL, admin TEXT NOT NULL,
+    started TIMESTAMPTZ NOT NULL, last_heartbeat TIMESTAMPTZ NOT NULL);
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, label TEXT NOT NULL,
+    first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL);
+CREATE TABLE edges (
+    instance TEXT NOT NULL, src TEXT NOT NULL, dst TEXT NOT NULL,
+    first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, PRIMARY KEY (instance, src, dst));
+CREATE TABLE endpoints (
+    instance TEXT NOT NULL, node TEXT NOT NULL, method TEXT NOT NULL, template TEXT NOT NULL,
+    PRIMARY KEY (instance, node, method, template));
+CREATE TABLE minutes (
+    instance TEXT NOT NULL, key TEXT NOT NULL, minute BIGINT NOT NULL, totals TEXT NOT NULL,
+    PRIMARY KEY (instance, key, minute));
+CREATE INDEX minutes_minute ON minutes (minute);
+CREATE TABLE findings (
+    instance TEXT NOT NULL, id BIGINT NOT NULL, at BIGINT NOT NULL, kind TEXT NOT NULL,
+    subject TEXT NOT NULL, evidence TEXT NOT NULL, PRIMARY KEY (instance, id));
+CREATE TABLE baselines (
+    instance TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (instance, key));
+CREATE TABLE bans (
+    client TEXT PRIMARY KEY, reason TEXT NOT NULL, since BIGINT NOT NULL, until BIGINT NOT NULL,
+    strikes INTEGER NOT NULL, instance TEXT NOT NULL);
+CREATE TABLE calls (
+    instance TEXT NOT NULL, boot BIGINT NOT NULL, n BIGINT NOT NULL, at BIGINT NOT NULL,
+    call TEXT NOT NULL, PRIMARY KEY (instance, boot, n));
+CREATE INDEX calls_at ON calls (at);
+CREATE TABLE alert_claims (
+    sink TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, state TEXT NOT NULL,
+    instance TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL, delivered_at TIMESTAMPTZ,
+    alert TEXT NOT NULL, PRIMARY KEY (sink, kind, subject, state));
+",
+)];
+
+/// The newest schema version this build knows.
+pub(super) const LATEST: i32 = 1;
+
+/// Applies the migrations the database lacks, under an advisory lock so instances starting
+/// together apply each once. A database newer than this build is refused.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), String> {
+    let tx = client.transaction().await.map_err(pg)?;
+    // An arbitrary constant: the lock is the migrations', held until the transaction ends.
+    tx.execute("SELECT pg_advisory_xact_lock(7283541906)", &[])
+        .await
+        .map_err(pg)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS sightline_migrations (
+            version INTEGER PRIMARY KEY, applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(pg)?;
+    let row = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM sightline_migrations",
+            &[],
+        )
+        .await
+        .map_err(pg)?;
+    let current: i32 = row.get(0);
+    if current > LATEST {
+        return Err(format!(
+            "the database schema is version {current}; this build knows up to {LATEST}"
+        ));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(sql).await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO sightline_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .map_err(pg)?;
+    }
+    tx.commit().await.map_err(pg)
+}
+
+/// An error as one line (the server's message when there is one).
+pub(super) fn pg(e: Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{}: {}", d.code().code(), d.message()),
+        None => e.to_string(),
+    }
+}
+
+pub(super) fn kind_from(s: &str) -> NodeKind {
+    match s {
+        "service" => NodeKind::Service,
+        "client" => NodeKind::Client,
+        "internal-unknown" => NodeKind::InternalUnknown,
+        "internet" => NodeKind::Internet,
+        _ => NodeKind::External,
+    }
+}
+
+fn kind_str(k: NodeKind) -> &'static str {
+    match k {
+        NodeKind::Service => "service",
+        NodeKind::Client => "client",
+        NodeKind::InternalUnknown => "internal-unknown",
+        NodeKind::External => "external",
+        NodeKind::Internet => "internet",
+    }
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A store operation as the writer holds it: calls get their number when first taken, so a
+/// batch written again after an unclear failure does not store a call twice.
+#[derive(Debug)]
+pub(super) enum Queued {
+    Call { n: i64, at: u64, json: String },
+    Other(Op),
+}
+
+/// Writes a batch in one transaction, one bulk statement per table.
+pub(super) async fn write(
+    client: &mut Client,
+    instance: &str,
+    boot: i64,
+    batch: &[Queued],
+) -> Result<(), Error> {
+    let mut calls = (Vec::new(), Vec::new(), Vec::new());
+    let mut nodes: BTreeMap<&str, &Node> = BTreeMap::new();
+    let mut edges: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
+    let mut endpoints: BTreeMap<(&str, &str, &str), ()> = BTreeMap::new();
+    let mut minutes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
+    let mut findings: BTreeMap<i64, &Finding> = BTreeMap::new();
+    let mut baselines: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut bans = Vec::new();
+    for q in batch {
+        let op = match q {
+            Queued::Call { n, at, json } => {
+                calls.0.push(*n);
+                calls.1.push(int(*at));
+                calls.2.push(json.as_str());
+                continue;
+            }
+            Queued::Other(op) => op,
+        };
+        match op {
+            Op::Call { .. } => {}
+            Op::Node(n) => {
+                let keep = nodes
+                    .get(n.id.as_ref())
+                    .is_none_or(|old| old.last_seen <= n.last_seen);
+                if keep {
+                    nodes.insert(n.id.as_ref(), n);
+                }
+            }
+            Op::Edge { from, to, at } => {
+                let e = edges
+                    .entry((from.as_str(), to.as_str()))
+                    .or_insert((int(*at), int(*at)));
+                e.0 = e.0.min(int(*at));
+                e.1 = e.1.max(int(*at));
+            }
+            Op::Endpoint {
+                node,
+                method,
+                template,
+            } => {
+                endpoints.insert((node.as_str(), method.as_str(), template.as_str()), ());
+            }
+            Op::Minute { key, minute, json } => {
+                minutes.insert((key.as_str(), int(*minute)), json.as_str());
+                let mut parts = key.split('\u{1f}');
+                if let (Some(from), Some(to), Some(method), Some(template)) =
+                    (parts.next(), parts.next(), parts.next(), parts.next())
+                {
+                    let start = int(minute.saturating_mul(60));
+                    let e = edges.entry((from, to)).or_insert((start, start + 59));
+                    e.0 = e.0.min(start);
+                    e.1 = e.1.max(start + 59);
+                    endpoints.insert((to, method, template), ());
+                }
+            }
+            Op::Finding(f) => {
+                findings.insert(int(f.id), f);
+            }
+            Op::Baseline { key, json } => {
+                baselines.insert(key.as_str(), json.as_str());
+            }
+            Op::Ban { .. } | Op::Unban { .. } => bans.push(op),
+        }
+    }
+    let tx = client.transaction().await?;
+    if !calls.0.is_empty() {
+        tx.execute(
+            "INSERT INTO calls (instance, boot, n, at, call)
+             SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::text[])
+             ON CONFLICT DO NOTHING",
+            &[&instance, &boot, &calls.0, &calls.1, &calls.2],
+        )
+        .await?;
+    }
+    if !nodes.is_empty() {
+        let ids: Vec<&str> = nodes.keys().copied().collect();
+        let kinds: Vec<&str> = nodes.values().map(|n| kind_str(n.kind)).collect();
+        let labels: Vec<&str> = nodes.values().map(|n| n.label.as_ref()).collect();
+        let first: Vec<i64> = nodes.values().map(|n| int(n.first_seen)).collect();
+        let last: Vec<i64> = nodes.values().map(|n| int(n.last_seen)).collect();
+        tx.execute(
+            "INSERT INTO nodes (id, kind, label, first_seen, last_seen)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (id) DO UPDATE SET
+               first_seen = LEAST(nodes.first_seen, excluded.first_seen),
+               last_seen = GREATEST(nodes.last_seen, excluded.last_seen)",
+            &[&ids, &kinds, &labels, &first, &last],
+        )
+        .await?;
+    }
+    if !edges.is_empty() {
+        let src: Vec<&str> = edges.keys().map(|k| k.0).collect();
+        let dst: Vec<&str> = edges.keys().map(|k| k.1).collect();
+        let first: Vec<i64> = edges.values().map(|v| v.0).collect();
+        let last: Vec<i64> = edges.values().map(|v| v.1).collect();
+        tx.execute(
+            "INSERT INTO edges (instance, src, dst, first_seen, last_seen)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (instance, src, dst) DO UPDATE SET
+               first_seen = LEAST(edges.first_seen, excluded.first_seen),
+               last_seen = GREATEST(edges.last_seen, excluded.last_seen)",
+            &[&instance, &src, &dst, &first, &last],
+        )
+        .await?;
+    }
+    if !endpoints.is_empty() {
+        let node: Vec<&str> = endpoints.keys().map(|k| k.0).collect();
+        let method: Vec<&str> = endpoints.keys().map(|k| k.1).collect();
+        let template: Vec<&str> = endpoints.keys().map(|k| k.2).collect();
+        tx.execute(
+            "INSERT INTO endpoints (instance, node, method, template)
+             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
+             ON CONFLICT DO NOTHING",
+            &[&instance, &node, &method, &template],
+        )
+        .await?;
+    }
+    if !minutes.is_empty() {
+        let key: Vec<&str> = minutes.keys().map(|k| k.0).collect();
+        let minute: Vec<i64> = minutes.keys().map(|k| k.1).collect();
+        let totals: Vec<&str> = minutes.values().copied().collect();
+        tx.execute(
+            "INSERT INTO minutes (instance, key, minute, totals)
+             SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])
+             ON CONFLICT (instance, key, minute) DO UPDATE SET totals = excluded.totals",
+            &[&instance, &key, &minute, &totals],
+        )
+        .await?;
+    }
+    if !findings.is_empty() {
+        let id: Vec<i64> = findings.keys().copied().collect();
+        let at: Vec<i64> = findings.values().map(|f| int(f.at)).collect();
+        let kind: Vec<&str> = findings.values().map(|f| f.kind.as_str()).collect();
+        let subject: Vec<&str> = findings.values().map(|f| f.subject.as_str()).collect();
+        let evidence: Vec<String> = findings.values().map(|f| f.evidence.to_string()).collect();
+        tx.execute(
+            "INSERT INTO findings (instance, id, at, kind, subject, evidence)
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+             ON CONFLICT (instance, id) DO UPDATE SET at = excluded.at, kind = excluded.kind,
+               subject = excluded.subject, evidence = excluded.evidence",
+            &[&instance, &id, &at, &kind, &subject, &evidence],
+        )
+        .await?;
+    }
+    if !baselines.is_empty() {
+        let key: Vec<&str> = baselines.keys().copied().collect();
+        let state: Vec<&str> = baselines.values().copied().collect();
+        tx.execute(
+            "INSERT INTO baselines (instance, key, state)
+             SELECT $1, * FROM unnest($2::text[], $3::text[])
+             ON CONFLICT (instance, key) DO UPDATE SET state = excluded.state",
+            &[&instance, &key, &state],
+        )
+        .await?;
+    }
+    // Bans in order: a ban and its lifting in one batch must end lifted.
+    for op in bans {
+        match op {
+            Op::Ban { client, ban } => {
+                let strikes = i32::try_from(ban.strikes).unwrap_or(i32::MAX);
+                tx.execute(
+                    "INSERT INTO bans (client, reason, since, until, strikes, instance)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (client) DO UPDATE SET reason = excluded.reason,
+                       since = excluded.since, until = excluded.until,
+                       strikes = excluded.strikes, instance = excluded.instance",
+                    &[
+                        client,
+                        &ban.reason,
+                        &int(ban.since),
+                        &int(ban.until),
+                        &strikes,
+                        &instance,
+                    ],
+                )
+                .await?;
+            }
+            Op::Unban { client } => {
+                tx.execute("DELETE FROM bans WHERE client = $1", &[client])
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    tx.commit().await
+}
+
+/// What an instance starts from: the fleet's registry and bans, its own findings, baselines
+/// and last day of minutes.
+pub(super) async fn restore(client: &Client, instance: &str) -> Result<Restored, Error> {
+    let mut r = Restored::default();
+    for row in client
+        .query(
+            "SELECT id, kind, label, first_seen, last_seen FROM nodes",
+            &[],
+        )
+        .await?
+    {
+        r.nodes.push(Node {
+            id: row.get::<_, String>(0).into(),
+            kind: kind_from(row.get(1)),
+            label: row.get::<_, String>(2).into(),
+            first_seen: row.get::<_, i64>(3).max(0) as u64,
+            last_seen: row.get::<_, i64>(4).max(0) as u64,
+        });
+    }
+    for row in client
+        .query(
+            "SELECT src, dst, MIN(first_seen) FROM edges GROUP BY src, dst",
+            &[],
+        )
+        .await?
+    {
+        r.edges
+            .push((row.get(0), row.get(1), row.get::<_, i64>(2).max(0) as u64));
+    }
+    for row in client
+        .query("SELECT DISTINCT node, method, template FROM endpoints", &[])
+        .await?
+    {
+        r.endpoints.push((row.get(0), row.get(1), row.get(2)));
+    }
+    for row in client
+        .query(
+            "SELECT id, at, kind, subject, evidence FROM (
+               SELECT * FROM findings WHERE instance = $1 ORDER BY id DESC LIMIT 1000) f
+             ORDER BY id",
+            &[&instance],
+        )
+        .await?
+    {
+        r.findings.push(Finding {
+            id: row.get::<_, i64>(0).max(0) as u64,
+            at: row.get::<_, i64>(1).max(0) as u64,
+            kind: row.get(2),
+            subject: row.get(3),
+            evidence: serde_json::from_str(row.get(4)).unwrap_or_default(),
+        });
+    }
+    for row in client
+        .query(
+            "SELECT key, state FROM baselines WHERE instance = $1",
+            &[&instance],
+        )
+        .await?
+    {
+        r.baselines.push((row.get(0), row.get(1)));
+    }
+    for row in client
+        .query(
+            "SELECT client, reason, since, until, strikes FROM bans",
+            &[],
+        )
+        .await?
+    {
+        r.bans.push((
+            row.get(0),
+            sightline_policy::clients::Ban {
+                reason: row.get(1),
+                since: row.get::<_, i64>(2).max(0) as u64,
+                until: row.get::<_, i64>(3).max(0) as u64,
+                strikes: row.get::<_, i32>(4).max(1) as u32,
+            },
+        ));
+    }
+    let since = int((super::now_secs() / 60).saturating_sub(MINUTES_KEPT));
+    for row in client
+        .query(
+            "SELECT key, totals FROM minutes WHERE instance = $1 AND minute >= $2 ORDER BY minute",
+            &[&instance, &since],
+        )
+        .await?
+    {
+        r.minutes.push((row.get(0), row.get(1)));
+    }
+    Ok(r)
+}
+
+/// Minute totals kept: the graph's longest window (a day) and a little more.
+pub(super) const MINUTES_KEPT: u64 = 25 * 60;
+
+/// Deletes this instance's rows past their age or count.
+pub(super) async fn prune(
+    client: &Client,
+    instance: &str,
+    retention_secs: u64,
+    max_calls: u64,
+) -> Result<(), Error> {
+    let now = super::now_secs();
+    let old = int((now / 60).saturating_sub(MINUTES_KEPT));
+    client
+        .execute(
+            "DELETE FROM minutes WHERE instance = $1 AND minute < $2",
+            &[&instance, &old],
+        )
+        .await?;
+    let cutoff = int(now.saturating_sub(retention_secs));
+    client
+        .execute(
+            "DELETE FROM calls WHERE instance = $1 AND at < $2",
+            &[&instance, &cutoff],
+        )
+        .await?;
+    client
+        .execute(
+            "DELETE FROM calls WHERE instance = $1 AND (boot, n) IN (
+               SELECT boot, n FROM calls WHERE instance = $1
+               ORDER BY boot DESC, n DESC OFFSET $2)",
+            &[&instance, &int(max_calls)],
+        )
+        .await?;
+    client
+        .execute(
+            "DELETE FROM findings WHERE instance = $1 AND id <= (
+               SELECT MAX(id) FROM findings WHERE instance = $1) - 100000",
+            &[&instance],
+        )
+        .await?;
+    Ok(())
+}

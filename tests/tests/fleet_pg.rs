@@ -1,0 +1,244 @@
+//! Fleet mode with a real PostgreSQL (Debian's, started by the test on loopback): three
+//! instances sharing one store. The graph from any admin shows edges only the others saw;
+//! `/api/status` lists every instance's heartbeat; a blocked call seen by all three is
+//! delivered to the webhook once, also when the instance that claimed it dies first; the database stopped and restarted under load: traffic keeps
+//! flowing, nothing is lost beyond what is counted, and the store catches up.
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use sightline_tests::postgres::Postgres;
+use sightline_tests::proxy::config;
+use sightline_tests::receivers::{free_port, WebhookReceiver};
+use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
+use std::net::SocketAddr;
+
+/// Instance `n` of a fleet: its own service `app{n}` behind `upstream`, plus `extra`.
+fn instance(n: usize, pg: &Postgres, upstream: SocketAddr, extra: &str) -> sightline::Config {
+    config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /, service: app{n} }} ]
+services:
+  app{n}: {{ upstreams: [\"{upstream}\"] }}
+fleet:
+  instance: gw-{n}
+  postgres: {url}
+{extra}",
+        url = pg.url()
+    ))
+}
+
+async fn fleet(pg: &Postgres, upstream: SocketAddr, extra: &str) -> Vec<TestProxy> {
+    let mut out = Vec::new();
+    for n in 1..=3 {
+        out.push(TestProxy::start(instance(n, pg, upstream, extra)).await);
+    }
+    out
+}
+
+fn edges_to(graph: &serde_json::Value) -> Vec<String> {
+    let mut to: Vec<String> = graph["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap().to_owned())
+        .collect();
+    to.sort();
+    to
+}
+
+#[tokio::test]
+async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let fleet = fleet(&pg, up.addr, "").await;
+    for px in &fleet {
+        let r = Client::http1().get(px.inbound, "/orders/1").await;
+        assert_eq!(r.status, 200);
+    }
+    let all = vec!["service:app1", "service:app2", "service:app3"];
+    for px in &fleet {
+        eventually("every instance's edge in this admin's graph", || async {
+            let g = px.admin_json("/api/graph?window=1h").await;
+            let to = edges_to(&g);
+            let nodes: Vec<&str> = g["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["id"].as_str().unwrap())
+                .collect();
+            (to == all && all.iter().all(|id| nodes.contains(id))).then_some(())
+        })
+        .await;
+    }
+    // The instance filter: one instance's slice, read from another's admin.
+    let g = fleet[0]
+        .admin_json("/api/graph?window=1h&instance=gw-2")
+        .await;
+    assert_eq!(edges_to(&g), vec!["service:app2"]);
+    let g = fleet[1]
+        .admin_json("/api/graph?window=1h&instance=gw-2")
+        .await;
+    assert_eq!(edges_to(&g), vec!["service:app2"]);
+    // Every instance heartbeats: any admin lists all three, alive.
+    let status = eventually("three live instances in /api/status", || async {
+        let s = fleet[2].admin_json("/api/status").await;
+        let live = s["fleet"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["alive"] == true)
+            .count();
+        (live == 3).then_some(s)
+    })
+    .await;
+    assert_eq!(status["fleet"]["instance"], "gw-3");
+    assert_eq!(status["fleet"]["postgres"]["state"], "up");
+    let names: Vec<&str> = status["fleet"]["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instance"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["gw-1", "gw-2", "gw-3"]);
+    for i in status["fleet"]["instances"].as_array().unwrap() {
+        assert!(i["last_heartbeat"].as_str().unwrap().ends_with('Z'), "{i}");
+    }
+}
+
+fn alerting(hook_port: u16) -> String {
+    format!(
+        "egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
+alerts:
+  sinks:
+    - {{ name: hook, type: webhook, url: \"http://127.0.0.1:{hook_port}/hook\", kinds: [egress_blocked], max_backoff: 200ms, timeout: 1s }}
+"
+    )
+}
+
+/// A call to the metadata address: refused, and an `egress_blocked` alert.
+async fn blocked(px: &TestProxy) {
+    let req = Request::get("http://169.254.169.254/latest/meta-data/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1()
+        .send(px.sightline.egress_addr().unwrap(), req)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+}
+
+/// Waits until `px` has raised the alert and settled its delivery (sent, or sent by the
+/// instance that claimed it).
+async fn settled(px: &TestProxy) {
+    eventually("the alert settled", || async {
+        let a = px.admin_json("/api/alerts?kind=egress_blocked").await;
+        let alerts = a["alerts"].as_array().cloned().unwrap_or_default();
+        (alerts.len() == 1 && alerts[0]["delivery"]["hook"] == "delivered").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_alert_raised_by_three_instances_is_delivered_once() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let hook = WebhookReceiver::start().await;
+    let fleet = fleet(&pg, up.addr, &alerting(hook.addr.port())).await;
+    for px in &fleet {
+        blocked(px).await;
+    }
+    // Only once every instance has settled is the receiver's count final.
+    for px in &fleet {
+        settled(px).await;
+    }
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "one delivery for the fleet: {got:?}");
+    assert_eq!(got[0].json()["kind"], "egress_blocked");
+    assert_eq!(
+        pg.query("SELECT count(*) FROM alert_claims WHERE delivered_at IS NOT NULL"),
+        "1"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_claimed_by_an_instance_that_dies_is_delivered_by_another() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    // The receiver is down at first: the instance that claims the alert cannot deliver it.
+    let port = free_port();
+    let mut fleet = fleet(&pg, up.addr, &alerting(port)).await;
+    blocked(&fleet[0]).await;
+    eventually("gw-1 holds the claim, undelivered", || async {
+        let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NULL");
+        (holder == "gw-1").then_some(())
+    })
+    .await;
+    let gone = fleet.remove(0);
+    assert!(gone.sightline.shutdown().await);
+    let hook = WebhookReceiver::on(port).await;
+    for px in &fleet {
+        blocked(px).await;
+    }
+    for px in &fleet {
+        settled(px).await;
+    }
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "delivered once, by a survivor: {got:?}");
+    let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NOT NULL");
+    assert!(holder == "gw-2" || holder == "gw-3", "{holder}");
+}
+
+async fn send(px: &TestProxy, n: usize) {
+    for i in 0..n {
+        let r = Client::http1().get(px.inbound, &format!("/load/{i}")).await;
+        assert_eq!(r.status, 200, "traffic flows whatever the store does");
+    }
+}
+
+async fn status(px: &TestProxy) -> serde_json::Value {
+    px.admin_json("/api/status").await["fleet"]["postgres"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(instance(1, &pg, up.addr, "")).await;
+    const EACH: usize = 150;
+    send(&px, EACH).await;
+    pg.stop();
+    send(&px, EACH).await;
+    eventually("the shared store reported down", || async {
+        (status(&px).await["state"] == "down").then_some(())
+    })
+    .await;
+    assert!(px.metric("sightline_store_errors_total ").await >= 1.0);
+    send(&px, EACH).await;
+    pg.resume();
+    send(&px, EACH).await;
+    let total = 4 * EACH as u64;
+    // Catch-up: every call is either in PostgreSQL or counted as dropped, nothing pending.
+    eventually("the store caught up", || async {
+        let s = status(&px).await;
+        let stored: u64 = pg
+            .query("SELECT count(*) FROM calls WHERE instance = 'gw-1'")
+            .parse()
+            .unwrap();
+        let dropped = s["dropped"].as_u64().unwrap();
+        (s["state"] == "up" && s["pending"] == 0 && stored + dropped == total).then_some(())
+    })
+    .await;
+    // The buffer holds far more than this load: nothing had to be dropped.
+    assert_eq!(status(&px).await["dropped"], 0);
+    assert_eq!(
+        pg.query("SELECT count(*) FROM calls WHERE instance = 'gw-1'"),
+        total.to_string()
+    );
+    let edges =
+        pg.query("SELECT count(*) FROM edges WHERE instance = 'gw-1' AND dst = 'service:app1'");
+    assert_eq!(edges, "1");
+}

@@ -20,13 +20,15 @@ mod tunnel;
 
 use crate::config::{Config, EgressConfig};
 use crate::errors::{rescue, ProxyError};
-use crate::inbound::ConnInfo;
 use crate::record::{
     CallGuard, CallRecord, Counters, Direction, Protocol, RecordedBody, ResponseBody,
     ServiceCounters,
 };
 use crate::runtime::Shared;
 use crate::trace::{self, TraceContext};
+use crate::wire::headers;
+
+type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
@@ -198,14 +200,12 @@ pub async fn handle(
                 ResponseBody::Local(Default::default()),
                 None,
             ));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
+            crate::wire::set_request_id(resp.headers_mut(), &request_id);
             resp
         }
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
-            crate::inbound::finish_response_headers(
+            crate::wire::finish_response_headers(
                 &mut parts.version,
                 &mut parts.headers,
                 parts.status,
@@ -227,9 +227,7 @@ pub async fn handle(
                 ResponseBody::Local(Default::default()),
                 None,
             ));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
+            crate::wire::set_request_id(resp.headers_mut(), &request_id);
             resp
         }
         Err(err) => answer_error(err, guard, &request_id),
@@ -462,16 +460,14 @@ async fn forward(
     let inbound_version = parts.version;
     parts.version = Version::HTTP_11;
     let h = &mut parts.headers;
-    crate::inbound::headers::strip_hop_by_hop(h, false);
-    crate::inbound::headers::strip_spoofable(h);
-    crate::inbound::headers::append_via(h, inbound_version);
+    headers::strip_hop_by_hop(h, false);
+    headers::strip_spoofable(h);
+    headers::append_via(h, inbound_version);
     if let Ok(v) = HeaderValue::from_str(authority) {
         h.insert(header::HOST, v);
     }
     trace.propagate(h);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    crate::wire::set_request_id(h, request_id);
     let body = crate::record::CountingBody::new(body, guard.bytes_in(), None).idle_timeout(idle);
     let sending = body.client_sending();
     let req = Request::from_parts(parts, body);

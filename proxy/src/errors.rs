@@ -6,9 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use std::time::Duration;
 
-/// The response header that marks an answer as the proxy's own. Stripped from upstream
-/// responses, so an upstream can never pass its errors off as Sightline's.
-pub const ERROR_HEADER: &str = "sightline-error";
+pub use crate::wire::ERROR_HEADER;
 
 /// A cause for the proxy to answer instead of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -215,15 +213,12 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
     );
     h.insert(ERROR_HEADER, HeaderValue::from_static(err.code()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    crate::wire::set_request_id(h, request_id);
     if let ProxyError::Limited {
         retry_after: Some(after),
     } = err
     {
-        // Rounded up: a client that waits this long is let through.
-        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        let secs = crate::wire::retry_after_secs(*after);
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
     if matches!(err, ProxyError::Overloaded) {

@@ -12,7 +12,6 @@
 //! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
 
 mod framing;
-pub(crate) mod headers;
 mod normalize;
 pub mod router;
 mod tunnel;
@@ -22,36 +21,20 @@ use crate::record::{
     CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
 };
 use crate::runtime::{Active, Shared};
-use crate::server::ConnActivity;
 use crate::trace::{self, TraceContext};
 use crate::upstream::{ServicePool, Upstream};
+use crate::wire::{headers, raw_authority as raw_authority_of, Authority, REQUEST_ID};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
-use router::Authority;
 use sightline_policy::Decision;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tracing::Instrument;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
-/// What the proxy knows about the client connection a request arrived on.
-#[derive(Debug)]
-pub struct ConnInfo {
-    /// The client's socket address.
-    pub peer: SocketAddr,
-    /// Whether the connection is TLS.
-    pub tls: bool,
-    /// The verified client-certificate identity (URI SAN, else DNS SAN, else subject CN).
-    pub identity: Option<Arc<str>>,
-    /// Requests in flight, for the idle timer.
-    pub activity: Arc<ConnActivity>,
-    /// What the client guard's accept phase learned (allow/deny list, address slot).
-    pub flags: crate::clients::ConnFlags,
-}
+type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
 
 /// Serves one inbound request. Never fails: every error becomes a response.
 pub async fn handle(
@@ -194,7 +177,7 @@ pub async fn handle(
     match result {
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
-            finish_response_headers(
+            crate::wire::finish_response_headers(
                 &mut parts.version,
                 &mut parts.headers,
                 parts.status,
@@ -211,7 +194,7 @@ pub async fn handle(
         }
         Ok(Outcome::Upgraded(resp, client, upstream)) => {
             let (mut parts, _) = resp.into_parts();
-            finish_response_headers(
+            crate::wire::finish_response_headers(
                 &mut parts.version,
                 &mut parts.headers,
                 parts.status,
@@ -413,10 +396,7 @@ const MAX_HOST: usize = 255;
 
 /// The authority as the client wrote it: the URI's, else the `Host` header (when it is text).
 fn raw_authority(req: &Request<Incoming>) -> Option<&str> {
-    match req.uri().authority() {
-        Some(a) => Some(a.as_str()),
-        None => req.headers().get(header::HOST)?.to_str().ok(),
-    }
+    raw_authority_of(req.uri(), req.headers())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -467,22 +447,6 @@ fn upstream_request(
             .idle_timeout(limits.body_idle_timeout)
     };
     Ok(Request::from_parts(parts, body))
-}
-
-pub(crate) fn finish_response_headers(
-    version: &mut Version,
-    h: &mut http::HeaderMap,
-    status: StatusCode,
-    request_id: &str,
-) {
-    // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
-    *version = Version::HTTP_11;
-    headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
-    headers::strip_spoofable(h);
-    headers::append_via(h, Version::HTTP_11);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(REQUEST_ID, v);
-    }
 }
 
 fn begin_record(

@@ -25,6 +25,7 @@ pub mod store;
 pub mod telemetry;
 pub mod trace;
 pub mod upstream;
+pub mod wire;
 
 pub use config::Config;
 pub use runtime::{Sightline, StartError};

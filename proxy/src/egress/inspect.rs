@@ -366,7 +366,7 @@ async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Response<Recorded
     match forward(sender, req, &inner, &trace, &request_id, &mut guard, rt).await {
         Ok(resp) => {
             let (mut parts, body) = resp.into_parts();
-            crate::inbound::finish_response_headers(
+            crate::wire::finish_response_headers(
                 &mut parts.version,
                 &mut parts.headers,
                 parts.status,
@@ -431,13 +431,11 @@ async fn forward(
 ) -> Result<Response<Incoming>, ProxyError> {
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
-    crate::inbound::headers::strip_hop_by_hop(h, false);
-    crate::inbound::headers::strip_spoofable(h);
-    crate::inbound::headers::append_via(h, parts.version);
+    crate::wire::headers::strip_hop_by_hop(h, false);
+    crate::wire::headers::strip_spoofable(h);
+    crate::wire::headers::append_via(h, parts.version);
     trace.propagate(h);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    crate::wire::set_request_id(h, request_id);
     let body = CountingBody::new(body, guard.bytes_in(), None);
     let timeout = rt.request_timeout;
     let sent = match sender {

@@ -62,7 +62,7 @@ pub async fn handle(
         },
     );
     record.caller_service = active.egress.as_ref().and_then(|e| {
-        crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+        crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
     });
     let mut guard = CallGuard::start(
         record,

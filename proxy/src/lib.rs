@@ -13,6 +13,7 @@ pub mod clients;
 pub mod config;
 pub mod demo;
 pub mod egress;
+pub mod enclave;
 pub mod errors;
 pub mod export;
 pub mod inbound;

@@ -15,6 +15,7 @@
 //! the tunnel with the failure on the CONNECT's record.
 
 use super::{answer_error, EgressRuntime};
+pub use crate::enclave::Inspector;
 use crate::errors::ProxyError;
 use crate::record::{
     CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, Recorder, ResponseBody,
@@ -29,49 +30,14 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sightline_certs::rustls;
-use sightline_certs::{LeafCache, ALPN_H1, ALPN_H2};
-use sightline_policy::{Decision, Host, HostPattern, RequestLine};
+use sightline_certs::{ALPN_H1, ALPN_H2};
+use sightline_policy::{Decision, Host, RequestLine};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-
-/// What inspection needs: which hosts, the CA's leaves, and the TLS client for destinations.
-pub struct Inspector {
-    hosts: Vec<HostPattern>,
-    leaves: LeafCache,
-    upstream: Arc<rustls::ClientConfig>,
-}
-
-impl std::fmt::Debug for Inspector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inspector")
-            .field("hosts", &self.hosts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Inspector {
-    /// Loads the CA pair (checked: key matches, CA usage, key private to its owner) and the
-    /// roots destinations are verified against.
-    pub fn load(config: &crate::config::InspectConfig) -> Result<Self, sightline_certs::TlsError> {
-        let ca = sightline_certs::InspectCa::load(&config.ca_cert, &config.ca_key)?;
-        let upstream = sightline_certs::client_config(config.upstream_ca.as_deref(), &[])?;
-        Ok(Inspector {
-            hosts: config.hosts.clone(),
-            leaves: LeafCache::new(ca, sightline_certs::LEAF_CACHE, sightline_certs::LEAF_REUSE),
-            upstream: Arc::new(upstream),
-        })
-    }
-
-    /// Whether a CONNECT to `host` is inspected. Only names are: an address has no name to
-    /// verify the destination's certificate against.
-    pub fn covers(&self, host: &Host) -> bool {
-        matches!(host, Host::Name(_)) && self.hosts.iter().any(|p| p.matches(host))
-    }
-}
 
 /// One inspected tunnel, as `handle` hands it over.
 pub(super) struct Tunnel {

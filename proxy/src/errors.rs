@@ -2,7 +2,7 @@
 //! a status, a small JSON body and the `sightline-error` header.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use std::time::Duration;
 
@@ -225,6 +225,31 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if matches!(err, ProxyError::ShuttingDown) {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// The one answer path both stacks send their own answers through: [`rescue`]'s response,
+/// with `Proxy-Authenticate` when a caller must authenticate to the egress proxy, the rate
+/// headers of the limit that applied (`rate`), and `Connection: close` when the connection
+/// cannot be trusted with another request (`close`).
+pub fn answer(
+    err: &ProxyError,
+    request_id: &str,
+    rate: impl FnOnce(&mut HeaderMap),
+    close: bool,
+) -> Response<Full<Bytes>> {
+    let mut resp = rescue(err, request_id);
+    let h = resp.headers_mut();
+    if matches!(err, ProxyError::ProxyAuth(_)) {
+        h.insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sightline\""),
+        );
+    }
+    rate(h);
+    if close {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp

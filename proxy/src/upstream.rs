@@ -2,6 +2,7 @@
 //! that keeps failing, and the pooled HTTP client that talks to them.
 
 mod client;
+pub mod relay;
 
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};

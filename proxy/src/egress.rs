@@ -18,9 +18,9 @@ mod tunnel;
 
 pub use crate::enclave::{identity, resolve, EgressRuntime, UNKNOWN_SOURCE};
 
-use crate::errors::{rescue, ProxyError};
+use crate::errors::{answer, ProxyError};
 use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
-use crate::runtime::Shared;
+use crate::runtime::{Active, Shared};
 use crate::trace::{self, TraceContext};
 use crate::wire::headers;
 
@@ -32,7 +32,7 @@ use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -43,128 +43,102 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
-    let record = begin_record(
-        &req,
-        &conn,
-        &trace,
-        &request_id,
-        active.config.recording.max_path_bytes,
-    );
+    let (guard, trace, request_id) = begin(&shared, &active, &conn, &req);
     let Some(rt) = active.egress.as_ref() else {
-        let guard = CallGuard::start(
-            record,
-            shared.recorder.clone(),
-            active.unrouted.clone(),
-            conn.activity.clone(),
-        );
         return answer_error(ProxyError::ShuttingDown, guard, &request_id);
     };
-    let mut guard = CallGuard::start(
+    let mut call = Call {
+        rt,
+        guard,
+        trace,
+        request_id,
+    };
+    let span = call.trace.log_span(&call.request_id);
+    let result = async {
+        let service = identify(&mut call, &conn, &req)?;
+        let dest = destination(&mut call, &req)?;
+        let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
+        let stream = dial(addr, rt.connect_timeout).await?;
+        connect(&mut call, dest, addr, stream, req).await
+    }
+    .instrument(span)
+    .await;
+    respond(call, result, &shared, &active)
+}
+
+/// One egress call in flight: the policy in force, the record's guard, the trace context.
+struct Call<'a> {
+    rt: &'a EgressRuntime,
+    guard: CallGuard,
+    trace: TraceContext,
+    request_id: String,
+}
+
+/// Starts the call: its record and guard, counted as an unknown source until identified.
+fn begin(
+    shared: &Shared,
+    active: &Active,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> (CallGuard, TraceContext, String) {
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
+    let request_id = trace::request_id();
+    let path = if req.method() == Method::CONNECT {
+        (String::new(), false)
+    } else {
+        crate::record::cap_path(req.uri().path(), active.config.recording.max_path_bytes)
+    };
+    let host = req.uri().host().unwrap_or("").to_ascii_lowercase();
+    let caller = (conn.peer, conn.identity.clone(), conn.tls);
+    let record = CallRecord::begin(
+        Direction::Egress,
+        req,
+        &trace,
+        &request_id,
+        caller,
+        host,
+        path,
+    );
+    let counters = match &active.egress {
+        Some(rt) => rt.unknown_counters(),
+        None => active.unrouted.clone(),
+    };
+    let guard = CallGuard::start(
         record,
         shared.recorder.clone(),
-        rt.unknown_counters(),
+        counters,
         conn.activity.clone(),
     );
-    let span = trace.log_span(&request_id);
-    match proxy(rt, &conn, req, &mut guard, &trace, &request_id)
-        .instrument(span)
-        .await
-    {
-        Ok(Outcome::Inspect(upgrade, stream, host, addr)) => {
-            tokio::spawn(inspect::serve(inspect::Tunnel {
-                upgrade,
-                stream,
-                host,
-                addr,
-                guard,
-                trace,
-                active: active.clone(),
-                recorder: shared.recorder.clone(),
-            }));
-            let mut resp = Response::new(RecordedBody::new(
-                ResponseBody::Local(Default::default()),
-                None,
-            ));
-            crate::wire::set_request_id(resp.headers_mut(), &request_id);
-            resp
-        }
-        Ok(Outcome::Response(resp)) => {
-            let (mut parts, body) = resp.into_parts();
-            crate::wire::finish_response_headers(
-                &mut parts.version,
-                &mut parts.headers,
-                parts.status,
-                &request_id,
-            );
-            Response::from_parts(
-                parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
-                    .idle_timeout(rt.body_idle_timeout),
-            )
-        }
-        Ok(Outcome::Tunnel(upgrade, stream, host)) => {
-            let limits = tunnel::TunnelTimeouts {
-                idle: rt.idle_timeout,
-                hello: rt.hello_timeout,
-            };
-            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, limits));
-            let mut resp = Response::new(RecordedBody::new(
-                ResponseBody::Local(Default::default()),
-                None,
-            ));
-            crate::wire::set_request_id(resp.headers_mut(), &request_id);
-            resp
-        }
-        Err(err) => answer_error(err, guard, &request_id),
-    }
+    (guard, trace, request_id)
 }
 
-fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Response<RecordedBody> {
-    if let Some(rec) = guard.rec() {
-        rec.status = Some(err.status().as_u16());
-        rec.error = Some(err.code());
-        if let ProxyError::EgressBlocked(_) = &err {
-            // `check` recorded the detail, with the address; the answer carries no address.
-            rec.decision = Decision::Blocked;
-            if rec.reason.is_empty() {
-                rec.reason = err.to_string();
-            }
-        } else {
-            rec.reason = err.to_string();
-        }
-    }
-    let mut resp = rescue(&err, request_id);
-    if matches!(err, ProxyError::ProxyAuth(_)) {
-        resp.headers_mut().insert(
-            header::PROXY_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"sightline\""),
-        );
-    }
-    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
-}
-
-enum Outcome {
-    Response(Response<Incoming>),
-    Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
-    Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
-}
-
-async fn proxy(
-    rt: &EgressRuntime,
+/// Who is calling out ([`identity`]); the call counts toward that service.
+fn identify(
+    call: &mut Call<'_>,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
-    guard: &mut CallGuard,
-    trace: &TraceContext,
-    request_id: &str,
-) -> Result<Outcome, ProxyError> {
+    req: &Request<Incoming>,
+) -> Result<Option<Arc<str>>, ProxyError> {
+    let rt = call.rt;
     let service = identity::identify(rt, conn.peer.ip(), conn.identity.as_deref(), req.headers())?;
-    guard.set_counters(rt.counters_for(service.as_ref()));
-    if let Some(rec) = guard.rec() {
+    call.guard.set_counters(rt.counters_for(service.as_ref()));
+    if let Some(rec) = call.guard.rec() {
         rec.service = service.clone();
     }
+    Ok(service)
+}
 
+/// Where the call goes: the destination host (numeric IPv4 forms as addresses) and port.
+struct Destination {
+    host: Host,
+    port: u16,
+    /// The authority as asked for, sent on as `Host` by a forward request.
+    authority: String,
+    /// A CONNECT tunnel, not a forward request.
+    connect: bool,
+}
+
+/// Parses and normalises the destination authority.
+fn destination(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<Destination, ProxyError> {
     let connect = req.method() == Method::CONNECT;
     let authority = req
         .uri()
@@ -182,51 +156,154 @@ async fn proxy(
     let default_port = if connect { 443 } else { 80 };
     let (host, port) = sightline_policy::parse_authority(&authority, default_port)
         .map_err(|_| ProxyError::BadRequest("invalid destination host"))?;
-    if let Some(rec) = guard.rec() {
+    if let Some(rec) = call.guard.rec() {
         rec.host = host.to_string();
         rec.dest_port = Some(port);
     }
+    Ok(Destination {
+        host,
+        port,
+        authority,
+        connect,
+    })
+}
 
-    let ips = rt
+/// Resolves the name once and checks every address against the enclave policy; returns the
+/// address to dial, the one that was checked.
+async fn judge(
+    call: &mut Call<'_>,
+    service: Option<&str>,
+    dest: &Destination,
+    req: &Request<Incoming>,
+) -> Result<SocketAddr, ProxyError> {
+    let ips = call
+        .rt
         .resolver
-        .resolve(&host)
+        .resolve(&dest.host)
         .await
         .map_err(|e| ProxyError::Resolve(e.to_string()))?;
     // A forward request is judged with the request rules too; a CONNECT on its own (request
     // rules are judged per request inside an inspected tunnel).
-    let line = (!connect).then(|| sightline_policy::RequestLine {
+    let line = (!dest.connect).then(|| sightline_policy::RequestLine {
         method: req.method().as_str(),
         path: req.uri().path(),
     });
-    let ip = check(rt, service.as_deref(), &host, &ips, port, line, guard)?;
+    let (host, port) = (&dest.host, dest.port);
+    let ip = check(call.rt, service, host, &ips, port, line, &mut call.guard)?;
     let addr = SocketAddr::new(ip, port);
-    if let Some(rec) = guard.rec() {
+    if let Some(rec) = call.guard.rec() {
         rec.upstream = Some(Arc::from(addr.to_string()));
     }
-    let stream = dial(addr, rt.connect_timeout).await?;
+    Ok(addr)
+}
 
-    if connect {
-        if let Some(rec) = guard.rec() {
-            rec.protocol = Protocol::Tunnel;
-            rec.status = Some(200);
-        }
-        let upgrade = hyper::upgrade::on(&mut req);
-        if rt.inspector.as_ref().is_some_and(|i| i.covers(&host)) {
-            return Ok(Outcome::Inspect(upgrade, stream, host, addr));
-        }
-        return Ok(Outcome::Tunnel(upgrade, stream, host));
+/// What the dialed destination carries next.
+enum Outcome {
+    Response(Response<Incoming>),
+    Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
+    Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
+}
+
+/// A CONNECT becomes a tunnel (inspected when its host is listed); a forward request is sent.
+async fn connect(
+    call: &mut Call<'_>,
+    dest: Destination,
+    addr: SocketAddr,
+    stream: TcpStream,
+    mut req: Request<Incoming>,
+) -> Result<Outcome, ProxyError> {
+    if !dest.connect {
+        let resp = forward(call, req, stream, &dest.authority).await?;
+        return Ok(Outcome::Response(resp));
     }
-    let resp = forward(
-        req,
-        stream,
-        &authority,
+    if let Some(rec) = call.guard.rec() {
+        rec.protocol = Protocol::Tunnel;
+        rec.status = Some(200);
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    if call
+        .rt
+        .inspector
+        .as_ref()
+        .is_some_and(|i| i.covers(&dest.host))
+    {
+        return Ok(Outcome::Inspect(upgrade, stream, dest.host, addr));
+    }
+    Ok(Outcome::Tunnel(upgrade, stream, dest.host))
+}
+
+/// The response to the caller: the destination's, the 200 of a tunnel (relayed, or inspected)
+/// or the proxy's own answer.
+fn respond(
+    call: Call<'_>,
+    result: Result<Outcome, ProxyError>,
+    shared: &Shared,
+    active: &Arc<Active>,
+) -> Response<RecordedBody> {
+    let Call {
+        rt,
+        guard,
         trace,
         request_id,
-        guard,
-        (rt.request_timeout, rt.body_idle_timeout),
-    )
-    .await?;
-    Ok(Outcome::Response(resp))
+    } = call;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(err) => return answer_error(err, guard, &request_id),
+    };
+    match outcome {
+        Outcome::Response(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            let h = &mut parts.headers;
+            crate::wire::finish_response_headers(&mut parts.version, h, parts.status, &request_id);
+            let body = RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
+                .idle_timeout(rt.body_idle_timeout);
+            return Response::from_parts(parts, body);
+        }
+        Outcome::Inspect(upgrade, stream, host, addr) => {
+            tokio::spawn(inspect::serve(inspect::Tunnel {
+                upgrade,
+                stream,
+                host,
+                addr,
+                guard,
+                trace,
+                active: active.clone(),
+                recorder: shared.recorder.clone(),
+            }));
+        }
+        Outcome::Tunnel(upgrade, stream, host) => {
+            let limits = tunnel::TunnelTimeouts {
+                idle: rt.idle_timeout,
+                hello: rt.hello_timeout,
+            };
+            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, limits));
+        }
+    }
+    let mut resp = Response::new(RecordedBody::new(
+        ResponseBody::Local(Default::default()),
+        None,
+    ));
+    crate::wire::set_request_id(resp.headers_mut(), &request_id);
+    resp
+}
+
+/// Records why the proxy answered (a refusal's detail, with the address, is already in the
+/// record; the answer carries no address), then answers through the one answer path.
+fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Response<RecordedBody> {
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(err.status().as_u16());
+        rec.error = Some(err.code());
+        if let ProxyError::EgressBlocked(_) = &err {
+            rec.decision = Decision::Blocked;
+            if rec.reason.is_empty() {
+                rec.reason = err.to_string();
+            }
+        } else {
+            rec.reason = err.to_string();
+        }
+    }
+    let resp = answer(&err, request_id, |_| {}, false);
+    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
 }
 
 /// Checks every resolved address; all must pass. Returns the address to dial.
@@ -327,14 +404,13 @@ async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyErr
 
 /// Sends an absolute-form request to the dialed destination in origin form.
 async fn forward(
+    call: &mut Call<'_>,
     req: Request<Incoming>,
     stream: TcpStream,
     authority: &str,
-    trace: &TraceContext,
-    request_id: &str,
-    guard: &mut CallGuard,
-    (timeout, idle): (Duration, Duration),
 ) -> Result<Response<Incoming>, ProxyError> {
+    let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
+    let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
     let (mut parts, body) = req.into_parts();
     let pq = parts
         .uri
@@ -379,58 +455,6 @@ async fn forward(
         rec.upstream_latency = Some(elapsed);
     }
     Ok(resp)
-}
-
-fn begin_record(
-    req: &Request<Incoming>,
-    conn: &ConnInfo,
-    trace: &TraceContext,
-    request_id: &str,
-    max_path: usize,
-) -> CallRecord {
-    let (path, path_truncated) = if req.method() == Method::CONNECT {
-        (String::new(), false)
-    } else {
-        crate::record::cap_path(req.uri().path(), max_path)
-    };
-    CallRecord {
-        request_id: request_id.to_owned(),
-        trace_id: trace.trace_id,
-        span_id: trace.span_id,
-        parent_span_id: trace.parent_id,
-        trace_flags: trace.flags,
-        start: SystemTime::now(),
-        duration: Duration::ZERO,
-        upstream_latency: None,
-        direction: Direction::Egress,
-        source_addr: conn.peer,
-        source_identity: conn.identity.clone(),
-        caller_service: None,
-        service: None,
-        upstream: None,
-        dest_port: None,
-        inside: None,
-        sni: None,
-        method: req.method().clone(),
-        host: req.uri().host().unwrap_or("").to_ascii_lowercase(),
-        path,
-        path_truncated,
-        canonical_path: None,
-        route: None,
-        status: None,
-        error: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        protocol: if req.version() == Version::HTTP_2 {
-            Protocol::H2
-        } else {
-            Protocol::H1
-        },
-        tls: conn.tls,
-        decision: Decision::Allowed,
-        reason: String::new(),
-        client: Default::default(),
-    }
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@ mod normalize;
 pub mod router;
 
 use crate::clients::{ConnFlags, RateHeaders, Refused};
-use sightline_policy::clients::ClientId;
 use crate::errors::{answer, ProxyError};
 use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
 use crate::runtime::{Active, Shared};
@@ -34,6 +33,7 @@ use forward::{forward, Outcome};
 use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
 use router::RouteEntry;
+use sightline_policy::clients::ClientId;
 use sightline_policy::Decision;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -143,7 +143,12 @@ fn begin<'a>(
             let (route, p) = look_up_route(active, &a, p);
             (a, p, route, framing.err())
         }
-        Err(e) => (Authority::default(), String::new(), None, framing.err().or(Some(e))),
+        Err(e) => (
+            Authority::default(),
+            String::new(),
+            None,
+            framing.err().or(Some(e)),
+        ),
     };
     if path != req.uri().path() && !path.is_empty() {
         if let Some(rec) = guard.rec() {
@@ -281,10 +286,11 @@ fn observe(call: &mut Call<'_>, result: &Result<Outcome, ProxyError>) {
         Ok(Outcome::Response(r)) | Ok(Outcome::Upgraded(r, _, _)) => r.status().as_u16(),
         Err(e) => e.status().as_u16(),
     };
-    let endpoint = call
-        .guard
-        .rec()
-        .and_then(|r| r.route.as_ref().map(|route| format!("{} {route}", call.method)));
+    let endpoint = call.guard.rec().and_then(|r| {
+        r.route
+            .as_ref()
+            .map(|route| format!("{} {route}", call.method))
+    });
     let signals = call.shared.clients.observe(
         &call.active.config.clients,
         call.flags(),

@@ -27,7 +27,14 @@ pub async fn upgraded(
         }
     };
     let (client, upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    recorded(client, upstream, idle, &mut guard, "upgraded connection failed").await;
+    recorded(
+        client,
+        upstream,
+        idle,
+        &mut guard,
+        "upgraded connection failed",
+    )
+    .await;
 }
 
 /// Copies both ways until either side closes (or nothing moves for `idle`) and records the

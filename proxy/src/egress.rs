@@ -1,16 +1,23 @@
-//! The egress stack: services calling out through the proxy. Read top to bottom, one request:
+//! The egress stack: services calling out through the proxy. [`handle`] runs one request
+//! through these phases, in order, over one per-call state ([`Call`]):
 //!
-//! 1. [`handle`] starts the call's record and identifies the source service ([`identity`]);
-//! 2. the destination authority is parsed and normalised (numeric IPv4 forms become addresses);
-//! 3. [`resolve`] resolves the name once;
-//! 4. every resolved address is checked against the enclave policy ([`check`]);
-//! 5. a refused call gets 403 (the rule and reason, no address) and is recorded as blocked (with
-//!    the address); an allowed one dials exactly the address that was checked — a forward
-//!    request ([`forward`], judged with the request rules too), a CONNECT tunnel ([`tunnel`],
-//!    which reads the TLS ClientHello's server name before passing the client's bytes on), or,
-//!    for a host listed in `egress.inspect.hosts`, an inspected tunnel ([`inspect`]: TLS
-//!    terminated with a leaf from the inspection CA, each request inside judged and recorded);
-//! 6. the record is finished when the response body or the tunnel ends.
+//! 1. **begin** ([`begin`]): the call's record and its guard;
+//! 2. **identify** ([`identify`]): the source service ([`identity`]: certificate, else
+//!    `Proxy-Authorization`, else source network);
+//! 3. **destination** ([`destination`]): the authority parsed and normalised (numeric IPv4
+//!    forms become addresses);
+//! 4. **judge** ([`judge`]): the name resolved once ([`resolve`]) and every address checked
+//!    against the enclave policy ([`check`]); a refused call gets 403 (the rule and reason, no
+//!    address) and is recorded as blocked (with the address);
+//! 5. **dial** ([`dial`]): exactly the address that was checked;
+//! 6. **connect** ([`connect`]): a forward request ([`forward`], judged with the request rules
+//!    too), a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's server name before
+//!    passing the client's bytes on), or, for a host listed in `egress.inspect.hosts`, an
+//!    inspected tunnel ([`inspect`]: TLS terminated with a leaf from the inspection CA, each
+//!    request inside judged and recorded);
+//! 7. **respond** ([`respond`]): the destination's response, or the tunnel's 200; any error
+//!    becomes a response at the one answer path, [`crate::errors::answer`]. The record is
+//!    finished when the response body or the tunnel ends.
 
 pub mod inspect;
 pub mod sni;

@@ -350,4 +350,22 @@ mod tests {
         );
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2", "rounded up");
     }
+
+    #[test]
+    fn answers_carry_the_authentication_challenge_the_close_and_the_rate_headers() {
+        let auth = answer(&ProxyError::ProxyAuth("x"), "r", |_| {}, false);
+        assert_eq!(
+            auth.headers()[header::PROXY_AUTHENTICATE],
+            "Basic realm=\"sightline\""
+        );
+        assert!(!auth.headers().contains_key(header::CONNECTION));
+        let rate = |h: &mut HeaderMap| {
+            h.insert("ratelimit", HeaderValue::from_static("\"client\";r=0;t=3"));
+        };
+        let bad = answer(&ProxyError::BadRequest("x"), "r", rate, true);
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(bad.headers()[header::CONNECTION], "close");
+        assert_eq!(bad.headers()["ratelimit"], "\"client\";r=0;t=3");
+        assert!(!bad.headers().contains_key(header::PROXY_AUTHENTICATE));
+    }
 }

@@ -1,150 +1,47 @@
-//! The egress stack: services calling out through the proxy. Read top to bottom, one request:
+//! The egress stack: services calling out through the proxy. [`handle`] runs one request
+//! through these phases, in order, over one per-call state ([`Call`]):
 //!
-//! 1. [`handle`] starts the call's record and identifies the source service ([`identity`]);
-//! 2. the destination authority is parsed and normalised (numeric IPv4 forms become addresses);
-//! 3. [`resolve`] resolves the name once;
-//! 4. every resolved address is checked against the enclave policy ([`check`]);
-//! 5. a refused call gets 403 (the rule and reason, no address) and is recorded as blocked (with
-//!    the address); an allowed one dials exactly the address that was checked — a forward
-//!    request ([`forward`], judged with the request rules too), a CONNECT tunnel ([`tunnel`],
-//!    which reads the TLS ClientHello's server name before passing the client's bytes on), or,
-//!    for a host listed in `egress.inspect.hosts`, an inspected tunnel ([`inspect`]: TLS
-//!    terminated with a leaf from the inspection CA, each request inside judged and recorded);
-//! 6. the record is finished when the response body or the tunnel ends.
+//! 1. **begin** ([`begin`]): the call's record and its guard;
+//! 2. **identify** ([`identify`]): the source service ([`identity`]: certificate, else
+//!    `Proxy-Authorization`, else source network);
+//! 3. **destination** ([`destination`]): the authority parsed and normalised (numeric IPv4
+//!    forms become addresses);
+//! 4. **judge** ([`judge`]): the name resolved once ([`resolve`]) and every address checked
+//!    against the enclave policy ([`check`]); a refused call gets 403 (the rule and reason, no
+//!    address) and is recorded as blocked (with the address);
+//! 5. **dial** ([`dial`]): exactly the address that was checked;
+//! 6. **connect** ([`connect`]): a forward request ([`forward`], judged with the request rules
+//!    too), a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's server name before
+//!    passing the client's bytes on), or, for a host listed in `egress.inspect.hosts`, an
+//!    inspected tunnel ([`inspect`]: TLS terminated with a leaf from the inspection CA, each
+//!    request inside judged and recorded);
+//! 7. **respond** ([`respond`]): the destination's response, or the tunnel's 200; any error
+//!    becomes a response at the one answer path, [`crate::errors::answer`]. The record is
+//!    finished when the response body or the tunnel ends.
 
-pub mod identity;
 pub mod inspect;
-pub mod resolve;
 pub mod sni;
 mod tunnel;
 
-use crate::config::{Config, EgressConfig};
-use crate::errors::{rescue, ProxyError};
-use crate::inbound::ConnInfo;
-use crate::record::{
-    CallGuard, CallRecord, Counters, Direction, Protocol, RecordedBody, ResponseBody,
-    ServiceCounters,
-};
-use crate::state::Shared;
+pub use crate::enclave::{identity, resolve, EgressRuntime, UNKNOWN_SOURCE};
+
+use crate::errors::{answer, ProxyError};
+use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
+use crate::state::{Active, Shared};
 use crate::trace::{self, TraceContext};
+use crate::wire::headers;
+
+type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use resolve::Resolver;
-use sightline_policy::{Decision, Enclave, Host};
-use std::collections::HashMap;
+use sightline_policy::{Decision, Host};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tracing::Instrument;
-
-/// Everything egress needs from one config.
-pub struct EgressRuntime {
-    /// The enclave policy (with the proxy's own listeners as forbidden destinations).
-    pub enclave: Enclave,
-    /// The resolver.
-    pub resolver: Resolver,
-    /// Source networks, most specific first.
-    pub sources: Vec<(ipnet::IpNet, Arc<str>)>,
-    /// Credentials by service name: (name, token).
-    pub credentials: HashMap<String, (Arc<str>, String)>,
-    /// Client-certificate identities and the service each one is.
-    pub identities: HashMap<String, Arc<str>>,
-    /// TLS on the egress listener, when configured.
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
-    counters: HashMap<Arc<str>, Arc<ServiceCounters>>,
-    unknown: Arc<ServiceCounters>,
-    /// Time to connect to a destination.
-    pub connect_timeout: Duration,
-    /// Idle time after which a tunnel is closed.
-    pub idle_timeout: Duration,
-    /// Time for a forwarded request's response headers (`limits.request_timeout`).
-    pub request_timeout: Duration,
-    /// Time a forwarded body may move no byte (`limits.body_idle_timeout`).
-    pub body_idle_timeout: Duration,
-    /// Time from a tunnel client's first byte for its TLS ClientHello to be whole
-    /// (`limits.header_read_timeout`).
-    pub hello_timeout: Duration,
-    /// TLS inspection of listed destinations, when configured.
-    pub inspector: Option<inspect::Inspector>,
-}
-
-impl std::fmt::Debug for EgressRuntime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EgressRuntime")
-            .field("enclave", &self.enclave)
-            .field("sources", &self.sources)
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-pub use crate::record::UNKNOWN_SOURCE;
-
-impl EgressRuntime {
-    /// Builds the egress side of `config`; `own` are the proxy's bound listener addresses.
-    pub fn build(
-        config: &Config,
-        egress: &EgressConfig,
-        own: &[SocketAddr],
-        counters: &Counters,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-        inspector: Option<inspect::Inspector>,
-    ) -> Self {
-        let mut sources: Vec<(ipnet::IpNet, Arc<str>)> = egress
-            .sources
-            .iter()
-            .map(|(n, s)| (*n, Arc::from(s.as_str())))
-            .collect();
-        sources.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix_len()));
-        let credentials: HashMap<String, (Arc<str>, String)> = egress
-            .credentials
-            .iter()
-            .map(|(s, t)| (s.clone(), (Arc::from(s.as_str()), t.clone())))
-            .collect();
-        let identities: HashMap<String, Arc<str>> = egress
-            .identities
-            .iter()
-            .map(|(id, s)| (id.clone(), Arc::from(s.as_str())))
-            .collect();
-        let names = sources
-            .iter()
-            .map(|(_, s)| s.clone())
-            .chain(credentials.values().map(|(s, _)| s.clone()))
-            .chain(identities.values().cloned());
-        let service_counters = names
-            .map(|s| {
-                let c = counters.service(Direction::Egress, &s);
-                (s, c)
-            })
-            .collect();
-        EgressRuntime {
-            enclave: config.enclave.policy(own),
-            resolver: Resolver::new(&config.dns),
-            sources,
-            credentials,
-            identities,
-            tls,
-            counters: service_counters,
-            unknown: counters.service(Direction::Egress, UNKNOWN_SOURCE),
-            connect_timeout: egress.connect_timeout,
-            idle_timeout: egress.idle_timeout,
-            request_timeout: config.limits.request_timeout,
-            body_idle_timeout: config.limits.body_idle_timeout,
-            hello_timeout: config.limits.header_read_timeout,
-            inspector,
-        }
-    }
-
-    fn counters_for(&self, service: Option<&Arc<str>>) -> Arc<ServiceCounters> {
-        service
-            .and_then(|s| self.counters.get(s))
-            .cloned()
-            .unwrap_or_else(|| self.unknown.clone())
-    }
-}
 
 /// Serves one egress request (absolute-form or CONNECT). Never fails: errors become responses.
 pub async fn handle(
@@ -153,132 +50,102 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
-    let record = begin_record(
-        &req,
-        &conn,
-        &trace,
-        &request_id,
-        active.config.recording.max_path_bytes,
-    );
+    let (guard, trace, request_id) = begin(&shared, &active, &conn, &req);
     let Some(rt) = active.egress.as_ref() else {
-        let guard = CallGuard::start(
-            record,
-            shared.recorder.clone(),
-            active.unrouted.clone(),
-            conn.activity.clone(),
-        );
         return answer_error(ProxyError::ShuttingDown, guard, &request_id);
     };
-    let mut guard = CallGuard::start(
+    let mut call = Call {
+        rt,
+        guard,
+        trace,
+        request_id,
+    };
+    let span = call.trace.log_span(&call.request_id);
+    let result = async {
+        let service = identify(&mut call, &conn, &req)?;
+        let dest = destination(&mut call, &req)?;
+        let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
+        let stream = dial(addr, rt.connect_timeout).await?;
+        connect(&mut call, dest, addr, stream, req).await
+    }
+    .instrument(span)
+    .await;
+    respond(call, result, &shared, &active)
+}
+
+/// One egress call in flight: the policy in force, the record's guard, the trace context.
+struct Call<'a> {
+    rt: &'a EgressRuntime,
+    guard: CallGuard,
+    trace: TraceContext,
+    request_id: String,
+}
+
+/// Starts the call: its record and guard, counted as an unknown source until identified.
+fn begin(
+    shared: &Shared,
+    active: &Active,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> (CallGuard, TraceContext, String) {
+    let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
+    let request_id = trace::request_id();
+    let path = if req.method() == Method::CONNECT {
+        (String::new(), false)
+    } else {
+        crate::record::cap_path(req.uri().path(), active.config.recording.max_path_bytes)
+    };
+    let host = req.uri().host().unwrap_or("").to_ascii_lowercase();
+    let caller = (conn.peer, conn.identity.clone(), conn.tls);
+    let record = CallRecord::begin(
+        Direction::Egress,
+        req,
+        &trace,
+        &request_id,
+        caller,
+        host,
+        path,
+    );
+    let counters = match &active.egress {
+        Some(rt) => rt.unknown_counters(),
+        None => active.unrouted.clone(),
+    };
+    let guard = CallGuard::start(
         record,
         shared.recorder.clone(),
-        rt.unknown.clone(),
+        counters,
         conn.activity.clone(),
     );
-    let span = trace.log_span(&request_id);
-    match proxy(rt, &conn, req, &mut guard, &trace, &request_id)
-        .instrument(span)
-        .await
-    {
-        Ok(Outcome::Inspect(upgrade, stream, host, addr)) => {
-            tokio::spawn(inspect::serve(inspect::Tunnel {
-                upgrade,
-                stream,
-                host,
-                addr,
-                guard,
-                trace,
-                active: active.clone(),
-                recorder: shared.recorder.clone(),
-            }));
-            let mut resp = Response::new(RecordedBody::new(
-                ResponseBody::Local(Default::default()),
-                None,
-            ));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            resp
-        }
-        Ok(Outcome::Response(resp)) => {
-            let (mut parts, body) = resp.into_parts();
-            crate::inbound::finish_response_headers(
-                &mut parts.version,
-                &mut parts.headers,
-                parts.status,
-                &request_id,
-            );
-            Response::from_parts(
-                parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
-                    .idle_timeout(rt.body_idle_timeout),
-            )
-        }
-        Ok(Outcome::Tunnel(upgrade, stream, host)) => {
-            let limits = tunnel::TunnelTimeouts {
-                idle: rt.idle_timeout,
-                hello: rt.hello_timeout,
-            };
-            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, limits));
-            let mut resp = Response::new(RecordedBody::new(
-                ResponseBody::Local(Default::default()),
-                None,
-            ));
-            if let Ok(v) = HeaderValue::from_str(&request_id) {
-                resp.headers_mut().insert("x-request-id", v);
-            }
-            resp
-        }
-        Err(err) => answer_error(err, guard, &request_id),
-    }
+    (guard, trace, request_id)
 }
 
-fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Response<RecordedBody> {
-    if let Some(rec) = guard.rec() {
-        rec.status = Some(err.status().as_u16());
-        rec.error = Some(err.code());
-        if let ProxyError::EgressBlocked(_) = &err {
-            // `check` recorded the detail, with the address; the answer carries no address.
-            rec.decision = Decision::Blocked;
-            if rec.reason.is_empty() {
-                rec.reason = err.to_string();
-            }
-        } else {
-            rec.reason = err.to_string();
-        }
-    }
-    let mut resp = rescue(&err, request_id);
-    if matches!(err, ProxyError::ProxyAuth(_)) {
-        resp.headers_mut().insert(
-            header::PROXY_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"sightline\""),
-        );
-    }
-    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
-}
-
-enum Outcome {
-    Response(Response<Incoming>),
-    Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
-    Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
-}
-
-async fn proxy(
-    rt: &EgressRuntime,
+/// Who is calling out ([`identity`]); the call counts toward that service.
+fn identify(
+    call: &mut Call<'_>,
     conn: &ConnInfo,
-    mut req: Request<Incoming>,
-    guard: &mut CallGuard,
-    trace: &TraceContext,
-    request_id: &str,
-) -> Result<Outcome, ProxyError> {
+    req: &Request<Incoming>,
+) -> Result<Option<Arc<str>>, ProxyError> {
+    let rt = call.rt;
     let service = identity::identify(rt, conn.peer.ip(), conn.identity.as_deref(), req.headers())?;
-    guard.set_counters(rt.counters_for(service.as_ref()));
-    if let Some(rec) = guard.rec() {
+    call.guard.set_counters(rt.counters_for(service.as_ref()));
+    if let Some(rec) = call.guard.rec() {
         rec.service = service.clone();
     }
+    Ok(service)
+}
 
+/// Where the call goes: the destination host (numeric IPv4 forms as addresses) and port.
+struct Destination {
+    host: Host,
+    port: u16,
+    /// The authority as asked for, sent on as `Host` by a forward request.
+    authority: String,
+    /// A CONNECT tunnel, not a forward request.
+    connect: bool,
+}
+
+/// Parses and normalises the destination authority.
+fn destination(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<Destination, ProxyError> {
     let connect = req.method() == Method::CONNECT;
     let authority = req
         .uri()
@@ -296,51 +163,154 @@ async fn proxy(
     let default_port = if connect { 443 } else { 80 };
     let (host, port) = sightline_policy::parse_authority(&authority, default_port)
         .map_err(|_| ProxyError::BadRequest("invalid destination host"))?;
-    if let Some(rec) = guard.rec() {
+    if let Some(rec) = call.guard.rec() {
         rec.host = host.to_string();
         rec.dest_port = Some(port);
     }
+    Ok(Destination {
+        host,
+        port,
+        authority,
+        connect,
+    })
+}
 
-    let ips = rt
+/// Resolves the name once and checks every address against the enclave policy; returns the
+/// address to dial, the one that was checked.
+async fn judge(
+    call: &mut Call<'_>,
+    service: Option<&str>,
+    dest: &Destination,
+    req: &Request<Incoming>,
+) -> Result<SocketAddr, ProxyError> {
+    let ips = call
+        .rt
         .resolver
-        .resolve(&host)
+        .resolve(&dest.host)
         .await
         .map_err(|e| ProxyError::Resolve(e.to_string()))?;
     // A forward request is judged with the request rules too; a CONNECT on its own (request
     // rules are judged per request inside an inspected tunnel).
-    let line = (!connect).then(|| sightline_policy::RequestLine {
+    let line = (!dest.connect).then(|| sightline_policy::RequestLine {
         method: req.method().as_str(),
         path: req.uri().path(),
     });
-    let ip = check(rt, service.as_deref(), &host, &ips, port, line, guard)?;
+    let (host, port) = (&dest.host, dest.port);
+    let ip = check(call.rt, service, host, &ips, port, line, &mut call.guard)?;
     let addr = SocketAddr::new(ip, port);
-    if let Some(rec) = guard.rec() {
+    if let Some(rec) = call.guard.rec() {
         rec.upstream = Some(Arc::from(addr.to_string()));
     }
-    let stream = dial(addr, rt.connect_timeout).await?;
+    Ok(addr)
+}
 
-    if connect {
-        if let Some(rec) = guard.rec() {
-            rec.protocol = Protocol::Tunnel;
-            rec.status = Some(200);
-        }
-        let upgrade = hyper::upgrade::on(&mut req);
-        if rt.inspector.as_ref().is_some_and(|i| i.covers(&host)) {
-            return Ok(Outcome::Inspect(upgrade, stream, host, addr));
-        }
-        return Ok(Outcome::Tunnel(upgrade, stream, host));
+/// What the dialed destination carries next.
+enum Outcome {
+    Response(Response<Incoming>),
+    Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
+    Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
+}
+
+/// A CONNECT becomes a tunnel (inspected when its host is listed); a forward request is sent.
+async fn connect(
+    call: &mut Call<'_>,
+    dest: Destination,
+    addr: SocketAddr,
+    stream: TcpStream,
+    mut req: Request<Incoming>,
+) -> Result<Outcome, ProxyError> {
+    if !dest.connect {
+        let resp = forward(call, req, stream, &dest.authority).await?;
+        return Ok(Outcome::Response(resp));
     }
-    let resp = forward(
-        req,
-        stream,
-        &authority,
+    if let Some(rec) = call.guard.rec() {
+        rec.protocol = Protocol::Tunnel;
+        rec.status = Some(200);
+    }
+    let upgrade = hyper::upgrade::on(&mut req);
+    if call
+        .rt
+        .inspector
+        .as_ref()
+        .is_some_and(|i| i.covers(&dest.host))
+    {
+        return Ok(Outcome::Inspect(upgrade, stream, dest.host, addr));
+    }
+    Ok(Outcome::Tunnel(upgrade, stream, dest.host))
+}
+
+/// The response to the caller: the destination's, the 200 of a tunnel (relayed, or inspected)
+/// or the proxy's own answer.
+fn respond(
+    call: Call<'_>,
+    result: Result<Outcome, ProxyError>,
+    shared: &Shared,
+    active: &Arc<Active>,
+) -> Response<RecordedBody> {
+    let Call {
+        rt,
+        guard,
         trace,
         request_id,
-        guard,
-        (rt.request_timeout, rt.body_idle_timeout),
-    )
-    .await?;
-    Ok(Outcome::Response(resp))
+    } = call;
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(err) => return answer_error(err, guard, &request_id),
+    };
+    match outcome {
+        Outcome::Response(resp) => {
+            let (mut parts, body) = resp.into_parts();
+            let h = &mut parts.headers;
+            crate::wire::finish_response_headers(&mut parts.version, h, parts.status, &request_id);
+            let body = RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
+                .idle_timeout(rt.body_idle_timeout);
+            return Response::from_parts(parts, body);
+        }
+        Outcome::Inspect(upgrade, stream, host, addr) => {
+            tokio::spawn(inspect::serve(inspect::Tunnel {
+                upgrade,
+                stream,
+                host,
+                addr,
+                guard,
+                trace,
+                active: active.clone(),
+                recorder: shared.recorder.clone(),
+            }));
+        }
+        Outcome::Tunnel(upgrade, stream, host) => {
+            let limits = tunnel::TunnelTimeouts {
+                idle: rt.idle_timeout,
+                hello: rt.hello_timeout,
+            };
+            tokio::spawn(tunnel::relay(upgrade, stream, host, guard, limits));
+        }
+    }
+    let mut resp = Response::new(RecordedBody::new(
+        ResponseBody::Local(Default::default()),
+        None,
+    ));
+    crate::wire::set_request_id(resp.headers_mut(), &request_id);
+    resp
+}
+
+/// Records why the proxy answered (a refusal's detail, with the address, is already in the
+/// record; the answer carries no address), then answers through the one answer path.
+fn answer_error(err: ProxyError, mut guard: CallGuard, request_id: &str) -> Response<RecordedBody> {
+    if let Some(rec) = guard.rec() {
+        rec.status = Some(err.status().as_u16());
+        rec.error = Some(err.code());
+        if let ProxyError::EgressBlocked(_) = &err {
+            rec.decision = Decision::Blocked;
+            if rec.reason.is_empty() {
+                rec.reason = err.to_string();
+            }
+        } else {
+            rec.reason = err.to_string();
+        }
+    }
+    let resp = answer(&err, request_id, |_| {}, false);
+    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
 }
 
 /// Checks every resolved address; all must pass. Returns the address to dial.
@@ -441,14 +411,13 @@ async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyErr
 
 /// Sends an absolute-form request to the dialed destination in origin form.
 async fn forward(
+    call: &mut Call<'_>,
     req: Request<Incoming>,
     stream: TcpStream,
     authority: &str,
-    trace: &TraceContext,
-    request_id: &str,
-    guard: &mut CallGuard,
-    (timeout, idle): (Duration, Duration),
 ) -> Result<Response<Incoming>, ProxyError> {
+    let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
+    let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
     let (mut parts, body) = req.into_parts();
     let pq = parts
         .uri
@@ -461,16 +430,14 @@ async fn forward(
     let inbound_version = parts.version;
     parts.version = Version::HTTP_11;
     let h = &mut parts.headers;
-    crate::inbound::headers::strip_hop_by_hop(h, false);
-    crate::inbound::headers::strip_spoofable(h);
-    crate::inbound::headers::append_via(h, inbound_version);
+    headers::strip_hop_by_hop(h, false);
+    headers::strip_spoofable(h);
+    headers::append_via(h, inbound_version);
     if let Ok(v) = HeaderValue::from_str(authority) {
         h.insert(header::HOST, v);
     }
     trace.propagate(h);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    crate::wire::set_request_id(h, request_id);
     let body = crate::record::CountingBody::new(body, guard.bytes_in(), None).idle_timeout(idle);
     let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
@@ -495,58 +462,6 @@ async fn forward(
         rec.upstream_latency = Some(elapsed);
     }
     Ok(resp)
-}
-
-fn begin_record(
-    req: &Request<Incoming>,
-    conn: &ConnInfo,
-    trace: &TraceContext,
-    request_id: &str,
-    max_path: usize,
-) -> CallRecord {
-    let (path, path_truncated) = if req.method() == Method::CONNECT {
-        (String::new(), false)
-    } else {
-        crate::record::cap_path(req.uri().path(), max_path)
-    };
-    CallRecord {
-        request_id: request_id.to_owned(),
-        trace_id: trace.trace_id,
-        span_id: trace.span_id,
-        parent_span_id: trace.parent_id,
-        trace_flags: trace.flags,
-        start: SystemTime::now(),
-        duration: Duration::ZERO,
-        upstream_latency: None,
-        direction: Direction::Egress,
-        source_addr: conn.peer,
-        source_identity: conn.identity.clone(),
-        caller_service: None,
-        service: None,
-        upstream: None,
-        dest_port: None,
-        inside: None,
-        sni: None,
-        method: req.method().clone(),
-        host: req.uri().host().unwrap_or("").to_ascii_lowercase(),
-        path,
-        path_truncated,
-        canonical_path: None,
-        route: None,
-        status: None,
-        error: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        protocol: if req.version() == Version::HTTP_2 {
-            Protocol::H2
-        } else {
-            Protocol::H1
-        },
-        tls: conn.tls,
-        decision: Decision::Allowed,
-        reason: String::new(),
-        client: Default::default(),
-    }
 }
 
 #[cfg(test)]

@@ -4,13 +4,11 @@
 pub mod exit;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use std::time::Duration;
 
-/// The response header that marks an answer as the proxy's own. Stripped from upstream
-/// responses, so an upstream can never pass its errors off as Sightline's.
-pub const ERROR_HEADER: &str = "sightline-error";
+pub use crate::wire::ERROR_HEADER;
 
 /// A cause for the proxy to answer instead of the upstream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -217,21 +215,43 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
     );
     h.insert(ERROR_HEADER, HeaderValue::from_static(err.code()));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
+    crate::wire::set_request_id(h, request_id);
     if let ProxyError::Limited {
         retry_after: Some(after),
     } = err
     {
-        // Rounded up: a client that waits this long is let through.
-        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        let secs = crate::wire::retry_after_secs(*after);
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
     if matches!(err, ProxyError::Overloaded) {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if matches!(err, ProxyError::ShuttingDown) {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// The one answer path both stacks send their own answers through: [`rescue`]'s response,
+/// with `Proxy-Authenticate` when a caller must authenticate to the egress proxy, the rate
+/// headers of the limit that applied (`rate`), and `Connection: close` when the connection
+/// cannot be trusted with another request (`close`).
+pub fn answer(
+    err: &ProxyError,
+    request_id: &str,
+    rate: impl FnOnce(&mut HeaderMap),
+    close: bool,
+) -> Response<Full<Bytes>> {
+    let mut resp = rescue(err, request_id);
+    let h = resp.headers_mut();
+    if matches!(err, ProxyError::ProxyAuth(_)) {
+        h.insert(
+            header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"sightline\""),
+        );
+    }
+    rate(h);
+    if close {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     resp
@@ -331,5 +351,23 @@ mod tests {
             "r",
         );
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2", "rounded up");
+    }
+
+    #[test]
+    fn answers_carry_the_authentication_challenge_the_close_and_the_rate_headers() {
+        let auth = answer(&ProxyError::ProxyAuth("x"), "r", |_| {}, false);
+        assert_eq!(
+            auth.headers()[header::PROXY_AUTHENTICATE],
+            "Basic realm=\"sightline\""
+        );
+        assert!(!auth.headers().contains_key(header::CONNECTION));
+        let rate = |h: &mut HeaderMap| {
+            h.insert("ratelimit", HeaderValue::from_static("\"client\";r=0;t=3"));
+        };
+        let bad = answer(&ProxyError::BadRequest("x"), "r", rate, true);
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(bad.headers()[header::CONNECTION], "close");
+        assert_eq!(bad.headers()["ratelimit"], "\"client\";r=0;t=3");
+        assert!(!bad.headers().contains_key(header::PROXY_AUTHENTICATE));
     }
 }

@@ -1,56 +1,42 @@
-//! The inbound stack: clients calling services behind the proxy. Read top to bottom, one request:
+//! The inbound stack: clients calling services behind the proxy. [`handle`] runs one request
+//! through these phases, in order, over one per-call state ([`Call`]):
 //!
-//! 1. [`handle`] starts the call's record (request id, trace context) and its guard;
-//! 2. the authority is parsed strictly (host and optional port) and the path made canonical
-//!    ([`normalize`]: escapes, encoded slashes, `;` parameters, repeated slashes, dot
-//!    segments); the [`router`] picks the service by host and path prefix, and the client guard
-//!    judges the call on that same path;
-//! 3. [`check_limits`] rejects oversized targets, headers and declared bodies;
-//! 4. the service's pool picks an upstream (round robin, ejected ones skipped);
-//! 5. [`upstream_request`] rewrites headers and streams the body upstream;
-//! 6. the response streams back through a [`RecordedBody`], which finishes the record;
-//! 7. any error becomes a response at the one rescue point, [`crate::errors::rescue`].
+//! 1. **begin** ([`begin`]): the record (request id, trace context, caller service) and its
+//!    guard; framing checked once ([`framing`]); the authority parsed strictly once (host and
+//!    optional port, [`crate::wire::Authority`]) and the path made canonical ([`normalize`]:
+//!    escapes, encoded slashes, `;` parameters, repeated slashes, dot segments); the
+//!    [`router`] looked up by host and path prefix, whose case folding the guard sees too;
+//! 2. **guard** ([`guard`]): the client protections judge the call on that same path (a
+//!    request refused by framing or its Host is answered before the guard would see it);
+//! 3. **route** ([`route`]): a refused request, or one no route matches, ends here; else the
+//!    service and route go into the record;
+//! 4. **limits** ([`limits`]): oversized targets, headers and declared bodies are rejected;
+//! 5. **forward** ([`forward`]): the service's pool picks an upstream (round robin, ejected
+//!    ones skipped), the headers are rewritten and the body streamed upstream;
+//! 6. **observe** ([`observe`]): the client protections see the outcome;
+//! 7. **respond** ([`respond`]): the response streams back through a [`RecordedBody`], which
+//!    finishes the record; an upgrade is relayed; any error becomes a response at the one
+//!    answer path, [`crate::errors::answer`].
 
+mod forward;
 mod framing;
-pub(crate) mod headers;
 mod normalize;
-mod tunnel;
-
-use crate::errors::{rescue, Health, ProxyError};
-use crate::record::{
-    CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
-};
-use crate::server::ConnActivity;
+use crate::clients::{ConnFlags, RateHeaders, Refused};
+use crate::errors::{answer, ProxyError};
+use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
 use crate::state::{Active, Shared};
 use crate::trace::{self, TraceContext};
-use crate::upstream::router::{self, Authority};
-use crate::upstream::{ServicePool, Upstream};
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Request, Response, StatusCode, Version};
+use crate::wire::{raw_authority, Authority};
+use forward::{forward, Outcome};
+use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
+use crate::upstream::router::{self, RouteEntry};
+use sightline_policy::clients::ClientId;
 use sightline_policy::Decision;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
 use tracing::Instrument;
 
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
-/// What the proxy knows about the client connection a request arrived on.
-#[derive(Debug)]
-pub struct ConnInfo {
-    /// The client's socket address.
-    pub peer: SocketAddr,
-    /// Whether the connection is TLS.
-    pub tls: bool,
-    /// The verified client-certificate identity (URI SAN, else DNS SAN, else subject CN).
-    pub identity: Option<Arc<str>>,
-    /// Requests in flight, for the idle timer.
-    pub activity: Arc<ConnActivity>,
-    /// What the client guard's accept phase learned (allow/deny list, address slot).
-    pub flags: crate::clients::ConnFlags,
-}
+type ConnInfo = crate::wire::ConnInfo<ConnFlags>;
 
 /// Serves one inbound request. Never fails: every error becomes a response.
 pub async fn handle(
@@ -59,26 +45,90 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
-    let h1 = req.version() < Version::HTTP_2;
+    let mut call = begin(&shared, &active, conn, &req);
+    if let Err(refused) = guard(&mut call, &req) {
+        return refuse(call, refused);
+    }
+    let span = call.trace.log_span(&call.request_id);
+    let result = async {
+        let route = route(&mut call)?;
+        limits(&req, &active.config.limits)?;
+        forward(&mut call, route, req).await
+    }
+    .instrument(span)
+    .await;
+    observe(&mut call, &result);
+    respond(call, result)
+}
+
+/// One inbound call in flight: what [`begin`] worked out once, and what later phases add.
+struct Call<'a> {
+    shared: &'a Shared,
+    active: &'a Active,
+    conn: Arc<ConnInfo>,
+    trace: TraceContext,
+    request_id: String,
+    guard: CallGuard,
+    method: Method,
+    /// HTTP/1: after a framing error the connection is closed.
+    h1: bool,
+    /// Why the request is refused before routing (framing, then its Host or path), if it is.
+    refused: Option<ProxyError>,
+    /// The authority asked for (empty when refused or absent).
+    authority: Authority,
+    /// The canonical path as the route sees it (empty when refused).
+    path: String,
+    route: Option<&'a RouteEntry>,
+    /// The client as the guard identified it, when the protections are on.
+    client: Option<ClientId>,
+    /// Behind a trusted proxy: the list flags of the forwarded client.
+    forwarded: Option<ConnFlags>,
+    /// The rate headers of the limit closest to refusing, for the response.
+    rate: Option<RateHeaders>,
+}
+
+impl Call<'_> {
+    /// The list flags the protections judge by: the forwarded client's, else the connection's.
+    fn flags(&self) -> &ConnFlags {
+        self.forwarded.as_ref().unwrap_or(&self.conn.flags)
+    }
+}
+
+/// Starts the call: its record and guard, framing checked, the authority and canonical path
+/// worked out, and the route looked up. Routing, the client guard, the record and the
+/// upstream request all use these.
+fn begin<'a>(
+    shared: &'a Shared,
+    active: &'a Active,
+    conn: Arc<ConnInfo>,
+    req: &Request<Incoming>,
+) -> Call<'a> {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
-    // The authority and the canonical path are worked out once: routing, the client guard,
-    // the record and the upstream request all use these.
-    let target = request_target(&req, &active.config.inbound.paths);
-    let mut record = begin_record(
-        &req,
-        &conn,
+    let max_path = active.config.recording.max_path_bytes;
+    let framing = framing::check(req.version(), req.method(), req.uri(), req.headers());
+    let target = request_target(req, &active.config.inbound.paths);
+    let host = match &target {
+        Ok((a, _)) => a.host.clone(),
+        // Refused, but kept as evidence (shown as data, like every recorded string).
+        Err(_) => {
+            let raw = raw_authority(req.uri(), req.headers()).unwrap_or("");
+            crate::record::cap_path(raw, MAX_HOST).0
+        }
+    };
+    let caller = (conn.peer, conn.identity.clone(), conn.tls);
+    let path = crate::record::cap_path(req.uri().path(), max_path);
+    let mut record = CallRecord::begin(
+        Direction::Inbound,
+        req,
         &trace,
         &request_id,
-        active.config.recording.max_path_bytes,
-        &match &target {
-            Ok((a, _)) => a.host.clone(),
-            // Refused, but kept as evidence (shown as data, like every recorded string).
-            Err(_) => crate::record::cap_path(raw_authority(&req).unwrap_or(""), MAX_HOST).0,
-        },
+        caller,
+        host,
+        path,
     );
     record.caller_service = active.egress.as_ref().and_then(|e| {
-        crate::egress::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+        crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
     });
     let mut guard = CallGuard::start(
         record,
@@ -86,276 +136,115 @@ pub async fn handle(
         active.unrouted.clone(),
         conn.activity.clone(),
     );
-    // Routes are looked up before the guard runs, so a route's case folding applies to the
-    // protections too; an unrouted call is still limited before it is answered 404.
-    let route = target
-        .as_ref()
-        .ok()
-        .and_then(|(a, p)| active.router.route(&a.host, p));
-    let path = match (&target, route) {
-        (Ok((_, p)), Some(r)) => r.path(p).into_owned(),
-        (Ok((_, p)), None) => p.clone(),
-        (Err(_), _) => String::new(),
+    let (authority, path, route, refused) = match target {
+        Ok((a, p)) => {
+            let (route, p) = look_up_route(active, &a, p);
+            (a, p, route, framing.err())
+        }
+        Err(e) => (
+            Authority::default(),
+            String::new(),
+            None,
+            framing.err().or(Some(e)),
+        ),
     };
     if path != req.uri().path() && !path.is_empty() {
         if let Some(rec) = guard.rec() {
-            let max = active.config.recording.max_path_bytes;
-            rec.canonical_path = Some(crate::record::cap_path(&path, max).0);
+            rec.canonical_path = Some(crate::record::cap_path(&path, max_path).0);
         }
     }
-    let method = req.method().clone();
-    let clients = &active.config.clients;
-    // A request that fails the framing checks, or whose Host or path is refused, is answered
-    // (and its connection closed) by `proxy` before the guard would see it, as the chart in
-    // ARCHITECTURE.md draws.
-    let framed = framing::check(req.version(), req.method(), req.uri(), req.headers()).is_ok()
-        && target.is_ok();
-    let client = (clients.enabled && framed).then(|| {
-        shared.clients.identify(
-            clients,
-            conn.peer.ip(),
-            conn.identity.as_deref(),
-            req.headers(),
-        )
-    });
-    // Behind a trusted proxy the lists judge the forwarded client, not the proxy.
-    let forwarded = client.as_ref().and_then(|_| {
-        shared
-            .clients
-            .forwarded_flags(clients, conn.peer.ip(), req.headers())
-    });
-    let flags = forwarded.as_ref().unwrap_or(&conn.flags);
-    let mut rate_headers = None;
-    if let Some(c) = &client {
-        if let Some(rec) = guard.rec() {
-            rec.client.client = Some(c.id.clone());
-            rec.client.kind = Some(c.kind.as_str());
-            rec.client.forwarded_for =
-                shared
-                    .clients
-                    .forwarded_for(clients, conn.peer.ip(), req.headers());
-        }
-        match shared.clients.admit(clients, flags, c, &method, &path) {
-            Ok(admitted) => {
-                if let Some(p) = admitted.permit {
-                    guard.hold(p);
-                }
-                rate_headers = admitted.rate;
-                if let (Some((p, why)), Some(rec)) = (admitted.reported, guard.rec()) {
-                    rec.decision = Decision::Reported;
-                    rec.reason = why;
-                    rec.client.protection = Some(p.as_str());
-                }
-            }
-            Err(refused) => {
-                let flood = shared.clients.global_flood(clients);
-                if let (Some(f), Some(rec)) = (flood, guard.rec()) {
-                    rec.client.signals.push(f);
-                }
-                return refuse(refused, guard, &request_id);
-            }
-        }
-    }
-    let span = trace.log_span(&request_id);
-    let result = proxy(
-        &active,
-        &conn,
-        req,
-        target.map(|(a, _)| (a, path.clone())),
+    Call {
+        shared,
+        active,
+        conn,
+        trace,
+        request_id,
+        guard,
+        method: req.method().clone(),
+        h1: req.version() < Version::HTTP_2,
+        refused,
+        authority,
+        path,
         route,
-        &mut guard,
-        &trace,
-        &request_id,
-    )
-    .instrument(span)
-    .await;
-    if let Some(c) = &client {
-        let status = match &result {
-            Ok(Outcome::Response(r)) | Ok(Outcome::Upgraded(r, _, _)) => r.status().as_u16(),
-            Err(e) => e.status().as_u16(),
-        };
-        let endpoint = guard
-            .rec()
-            .and_then(|r| r.route.as_ref().map(|route| format!("{method} {route}")));
-        let signals = shared.clients.observe(
-            clients,
-            flags,
-            c,
-            &method,
-            &path,
-            status,
-            endpoint.as_deref(),
-        );
-        if let (false, Some(rec)) = (signals.is_empty(), guard.rec()) {
-            rec.client.signals = signals;
-        }
-    }
-    match result {
-        Ok(Outcome::Response(resp)) => {
-            let (mut parts, body) = resp.into_parts();
-            finish_response_headers(
-                &mut parts.version,
-                &mut parts.headers,
-                parts.status,
-                &request_id,
-            );
-            if let Some(h) = &rate_headers {
-                h.apply(&mut parts.headers);
-            }
-            Response::from_parts(
-                parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
-                    .idle_timeout(active.config.limits.body_idle_timeout),
-            )
-        }
-        Ok(Outcome::Upgraded(resp, client, upstream)) => {
-            let (mut parts, _) = resp.into_parts();
-            finish_response_headers(
-                &mut parts.version,
-                &mut parts.headers,
-                parts.status,
-                &request_id,
-            );
-            if let Some(rec) = guard.rec() {
-                rec.protocol = Protocol::Upgrade;
-            }
-            let idle = active.config.limits.idle_timeout;
-            tokio::spawn(tunnel::relay(client, upstream, guard, idle));
-            Response::from_parts(
-                parts,
-                RecordedBody::new(ResponseBody::Local(Default::default()), None),
-            )
-        }
-        Err(err) => {
-            if let Some(rec) = guard.rec() {
-                rec.status = Some(err.status().as_u16());
-                rec.error = Some(err.code());
-                rec.reason = err.to_string();
-                if matches!(err, ProxyError::Limited { .. }) {
-                    rec.decision = Decision::Limited;
-                }
-            }
-            let mut resp = rescue(&err, &request_id);
-            if let Some(h) = &rate_headers {
-                h.apply(resp.headers_mut());
-            }
-            // After a framing error the rest of the connection cannot be trusted to start
-            // at a request boundary: answer, then close.
-            if h1 && matches!(err, ProxyError::BadRequest(_)) {
-                resp.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            }
-            resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
-        }
+        client: None,
+        forwarded: None,
+        rate: None,
     }
 }
 
-/// The answer to a call the client guard refused, before any routing or upstream work.
-fn refuse(
-    refused: crate::clients::Refused,
-    mut guard: CallGuard,
-    request_id: &str,
-) -> Response<RecordedBody> {
-    let err = &refused.error;
-    if let Some(rec) = guard.rec() {
-        rec.status = Some(err.status().as_u16());
-        rec.error = Some(err.code());
-        rec.reason = err.to_string();
-        rec.decision = refused.decision;
-        rec.client.protection = Some(refused.protection.as_str());
+/// Looks the route up before the guard runs, so a route's case folding applies to the
+/// protections too (an unrouted call is still limited before it is answered 404). Returns the
+/// route and the canonical path as it sees it.
+fn look_up_route<'a>(
+    active: &'a Active,
+    authority: &Authority,
+    path: String,
+) -> (Option<&'a RouteEntry>, String) {
+    let route = active.router.route(&authority.host, &path);
+    match route {
+        Some(r) => {
+            let path = r.path(&path).into_owned();
+            (route, path)
+        }
+        None => (None, path),
     }
-    let mut resp = rescue(err, request_id);
-    if let Some(h) = &refused.rate {
-        h.apply(resp.headers_mut());
-    }
-    if refused.close {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(guard)))
 }
 
-enum Outcome {
-    Response(Response<Incoming>),
-    Upgraded(
-        Response<Incoming>,
-        hyper::upgrade::OnUpgrade,
-        hyper::upgrade::OnUpgrade,
-    ),
+/// The client guard: identifies the client and admits the call or refuses it. A request that
+/// fails the framing checks, or whose Host or path is refused, is answered (and its connection
+/// closed) by [`route`] before the guard would see it, as the chart in ARCHITECTURE.md draws.
+fn guard(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<(), Refused> {
+    let clients = &call.active.config.clients;
+    if !clients.enabled || call.refused.is_some() {
+        return Ok(());
+    }
+    let guards = &call.shared.clients;
+    let (peer, headers) = (call.conn.peer.ip(), req.headers());
+    let client = guards.identify(clients, peer, call.conn.identity.as_deref(), headers);
+    // Behind a trusted proxy the lists judge the forwarded client, not the proxy.
+    call.forwarded = guards.forwarded_flags(clients, peer, headers);
+    if let Some(rec) = call.guard.rec() {
+        rec.client.client = Some(client.id.clone());
+        rec.client.kind = Some(client.kind.as_str());
+        rec.client.forwarded_for = guards.forwarded_for(clients, peer, headers);
+    }
+    let admitted = guards.admit(clients, call.flags(), &client, &call.method, &call.path);
+    call.client = Some(client);
+    let admitted = admitted.inspect_err(|_| {
+        let flood = guards.global_flood(clients);
+        if let (Some(f), Some(rec)) = (flood, call.guard.rec()) {
+            rec.client.signals.push(f);
+        }
+    })?;
+    if let Some(p) = admitted.permit {
+        call.guard.hold(p);
+    }
+    call.rate = admitted.rate;
+    if let (Some((p, why)), Some(rec)) = (admitted.reported, call.guard.rec()) {
+        rec.decision = Decision::Reported;
+        rec.reason = why;
+        rec.client.protection = Some(p.as_str());
+    }
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn proxy(
-    active: &Active,
-    conn: &ConnInfo,
-    mut req: Request<Incoming>,
-    target: Result<(Authority, String), ProxyError>,
-    route: Option<&router::RouteEntry>,
-    guard: &mut CallGuard,
-    trace: &TraceContext,
-    request_id: &str,
-) -> Result<Outcome, ProxyError> {
-    let limits = &active.config.limits;
-    framing::check(req.version(), req.method(), req.uri(), req.headers())?;
-    let (authority, path) = target?;
-    let route = route.ok_or(ProxyError::NoRoute)?;
-    let pool = &route.pool;
-    guard.set_counters(pool.counters.clone());
-    if let Some(rec) = guard.rec() {
-        rec.service = Some(pool.name.clone());
+/// Applies the route: a request refused by its framing, Host or path, or one no route
+/// matches, ends here; else the call counts toward the service and its record names it.
+fn route<'a>(call: &mut Call<'a>) -> Result<&'a RouteEntry, ProxyError> {
+    if let Some(err) = call.refused.take() {
+        return Err(err);
+    }
+    let route = call.route.ok_or(ProxyError::NoRoute)?;
+    call.guard.set_counters(route.pool.counters.clone());
+    if let Some(rec) = call.guard.rec() {
+        rec.service = Some(route.pool.name.clone());
         rec.route = Some(route.label.clone());
     }
-    check_limits(&req, limits)?;
-
-    let upstream = pool.pick()?;
-    if let Some(rec) = guard.rec() {
-        rec.upstream = Some(upstream.authority.clone());
-    }
-
-    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let clients = &active.config.clients;
-    let forwarding = headers::Forwarding {
-        peer: conn.peer.ip(),
-        trusted: clients.trusted_proxy(conn.peer.ip()),
-        client_header: (clients.forwarded_header != X_FORWARDED_FOR)
-            .then_some(&clients.forwarded_header),
-        tls: conn.tls,
-        host: &authority.header,
-    };
-    let out = upstream_request(
-        &path, req, pool, upstream, forwarding, trace, request_id, guard, limits, upgrade,
-    )?;
-
-    let sent = pool
-        .send(out, limits.request_timeout, limits.upstream_connect_timeout)
-        .await;
-    let elapsed = guard.elapsed();
-    let resp = match sent {
-        Ok(resp) => resp,
-        Err(e) => {
-            pool.report(upstream, Health::of_error(&e));
-            return Err(e);
-        }
-    };
-    let status = resp.status();
-    pool.report(upstream, Health::of_status(status));
-    if let Some(rec) = guard.rec() {
-        rec.status = Some(status.as_u16());
-        rec.upstream_latency = Some(elapsed);
-    }
-    match client_upgrade {
-        Some(client) if status == StatusCode::SWITCHING_PROTOCOLS => {
-            let mut resp = resp;
-            let upstream = hyper::upgrade::on(&mut resp);
-            Ok(Outcome::Upgraded(resp, client, upstream))
-        }
-        _ => Ok(Outcome::Response(resp)),
-    }
+    Ok(route)
 }
 
 /// Rejects requests over the configured sizes before any upstream work.
-fn check_limits(req: &Request<Incoming>, limits: &crate::config::Limits) -> Result<(), ProxyError> {
+fn limits(req: &Request<Incoming>, limits: &crate::config::Limits) -> Result<(), ProxyError> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong(limits.max_uri_bytes));
@@ -377,7 +266,7 @@ fn check_limits(req: &Request<Incoming>, limits: &crate::config::Limits) -> Resu
 }
 
 fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
-    match req.headers().get(header::CONTENT_LENGTH) {
+    match req.headers().get(http::header::CONTENT_LENGTH) {
         None => Ok(None),
         Some(v) => v
             .to_str()
@@ -386,6 +275,109 @@ fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
             .map(Some)
             .ok_or(ProxyError::BadRequest("invalid content-length")),
     }
+}
+
+/// The client protections see how the call ended (status, endpoint).
+fn observe(call: &mut Call<'_>, result: &Result<Outcome, ProxyError>) {
+    let Some(client) = &call.client else { return };
+    let status = match result {
+        Ok(Outcome::Response(r)) | Ok(Outcome::Upgraded(r, _, _)) => r.status().as_u16(),
+        Err(e) => e.status().as_u16(),
+    };
+    let endpoint = call.guard.rec().and_then(|r| {
+        r.route
+            .as_ref()
+            .map(|route| format!("{} {route}", call.method))
+    });
+    let signals = call.shared.clients.observe(
+        &call.active.config.clients,
+        call.flags(),
+        client,
+        &call.method,
+        &call.path,
+        status,
+        endpoint.as_deref(),
+    );
+    if let (false, Some(rec)) = (signals.is_empty(), call.guard.rec()) {
+        rec.client.signals = signals;
+    }
+}
+
+/// The response to the client: the upstream's (headers finished, body recorded), the 101 of
+/// a relayed upgrade, or the proxy's own answer.
+fn respond(mut call: Call<'_>, result: Result<Outcome, ProxyError>) -> Response<RecordedBody> {
+    let request_id = &call.request_id;
+    match result {
+        Ok(Outcome::Response(resp)) => {
+            let (mut parts, body) = resp.into_parts();
+            let h = &mut parts.headers;
+            crate::wire::finish_response_headers(&mut parts.version, h, parts.status, request_id);
+            if let Some(rate) = &call.rate {
+                rate.apply(&mut parts.headers);
+            }
+            let body = RecordedBody::new(ResponseBody::Upstream(body), Some(call.guard))
+                .idle_timeout(call.active.config.limits.body_idle_timeout);
+            Response::from_parts(parts, body)
+        }
+        Ok(Outcome::Upgraded(resp, client, upstream)) => {
+            let (mut parts, _) = resp.into_parts();
+            let h = &mut parts.headers;
+            crate::wire::finish_response_headers(&mut parts.version, h, parts.status, request_id);
+            if let Some(rec) = call.guard.rec() {
+                rec.protocol = Protocol::Upgrade;
+            }
+            let idle = call.active.config.limits.idle_timeout;
+            tokio::spawn(crate::upstream::relay::upgraded(
+                client, upstream, call.guard, idle,
+            ));
+            let body = RecordedBody::new(ResponseBody::Local(Default::default()), None);
+            Response::from_parts(parts, body)
+        }
+        Err(err) => {
+            let decision = matches!(err, ProxyError::Limited { .. }).then_some(Decision::Limited);
+            // After a framing error the rest of the connection cannot be trusted to start
+            // at a request boundary: answer, then close.
+            let close = call.h1 && matches!(err, ProxyError::BadRequest(_));
+            let rate = call.rate.take();
+            fail(call, &err, (decision, None), rate.as_ref(), close)
+        }
+    }
+}
+
+/// The answer to a call the client guard refused, before any routing or upstream work.
+fn refuse(call: Call<'_>, refused: Refused) -> Response<RecordedBody> {
+    let how = (Some(refused.decision), Some(refused.protection.as_str()));
+    let rate = refused.rate.as_ref();
+    fail(call, &refused.error, how, rate, refused.close)
+}
+
+/// Records why the proxy answered (and, when given, the decision and the protection that
+/// acted), then answers through the one answer path.
+fn fail(
+    mut call: Call<'_>,
+    err: &ProxyError,
+    (decision, protection): (Option<Decision>, Option<&'static str>),
+    rate: Option<&RateHeaders>,
+    close: bool,
+) -> Response<RecordedBody> {
+    if let Some(rec) = call.guard.rec() {
+        rec.status = Some(err.status().as_u16());
+        rec.error = Some(err.code());
+        rec.reason = err.to_string();
+        if let Some(d) = decision {
+            rec.decision = d;
+        }
+        if protection.is_some() {
+            rec.client.protection = protection;
+        }
+    }
+    let rate = |h: &mut http::HeaderMap| {
+        if let Some(r) = rate {
+            r.apply(h);
+        }
+    };
+    let resp = answer(err, &call.request_id, rate, close);
+    resp.map(|b| RecordedBody::new(ResponseBody::Local(b), Some(call.guard)))
 }
 
 /// The authority the client asked for, strictly parsed, and the canonical path. The
@@ -397,138 +389,10 @@ fn request_target(
 ) -> Result<(Authority, String), ProxyError> {
     const BAD_HOST: ProxyError =
         ProxyError::BadRequest("invalid Host: a host name or address and an optional port only");
-    let given = req.uri().authority().is_some() || req.headers().contains_key(header::HOST);
-    let authority = match raw_authority(req) {
-        Some(raw) => Authority::parse(raw).map_err(|_| BAD_HOST)?,
-        None if given => return Err(BAD_HOST),
-        None => Authority::default(),
-    };
+    let authority = Authority::of_request(req.uri(), req.headers()).map_err(|_| BAD_HOST)?;
     let path = normalize::normalize_path(req.uri().path(), paths)?.into_owned();
     Ok((authority, path))
 }
 
 /// Longest host kept in a record when the Host was refused.
 const MAX_HOST: usize = 255;
-
-/// The authority as the client wrote it: the URI's, else the `Host` header (when it is text).
-fn raw_authority(req: &Request<Incoming>) -> Option<&str> {
-    match req.uri().authority() {
-        Some(a) => Some(a.as_str()),
-        None => req.headers().get(header::HOST)?.to_str().ok(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn upstream_request(
-    path: &str,
-    req: Request<Incoming>,
-    pool: &ServicePool,
-    upstream: &Upstream,
-    forwarding: headers::Forwarding<'_>,
-    trace: &TraceContext,
-    request_id: &str,
-    guard: &CallGuard,
-    limits: &crate::config::Limits,
-    upgrade: bool,
-) -> Result<Request<CountingBody>, ProxyError> {
-    let (mut parts, body) = req.into_parts();
-    // The normalised path is what was routed, so it is what the upstream gets.
-    let pq = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
-    };
-    parts.uri = pool.uri(upstream, &pq)?;
-    let inbound_version = parts.version;
-    parts.version = pool.version();
-
-    let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    headers::strip_spoofable(h);
-    headers::set_forwarded(h, forwarding);
-    headers::append_via(h, inbound_version);
-    // Only the normalised authority goes upstream, never the client's spelling of it.
-    match HeaderValue::from_str(forwarding.host) {
-        Ok(v) if !forwarding.host.is_empty() => {
-            h.insert(header::HOST, v);
-        }
-        _ => {
-            h.remove(header::HOST);
-        }
-    }
-    trace.propagate(h);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(REQUEST_ID, v);
-    }
-    let body = if upgrade {
-        CountingBody::empty(guard.bytes_in())
-    } else {
-        CountingBody::new(body, guard.bytes_in(), limits.max_request_body)
-            .idle_timeout(limits.body_idle_timeout)
-    };
-    Ok(Request::from_parts(parts, body))
-}
-
-pub(crate) fn finish_response_headers(
-    version: &mut Version,
-    h: &mut http::HeaderMap,
-    status: StatusCode,
-    request_id: &str,
-) {
-    // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
-    *version = Version::HTTP_11;
-    headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
-    headers::strip_spoofable(h);
-    headers::append_via(h, Version::HTTP_11);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert(REQUEST_ID, v);
-    }
-}
-
-fn begin_record(
-    req: &Request<Incoming>,
-    conn: &ConnInfo,
-    trace: &TraceContext,
-    request_id: &str,
-    max_path: usize,
-    host: &str,
-) -> CallRecord {
-    let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
-    CallRecord {
-        request_id: request_id.to_owned(),
-        trace_id: trace.trace_id,
-        span_id: trace.span_id,
-        parent_span_id: trace.parent_id,
-        trace_flags: trace.flags,
-        start: SystemTime::now(),
-        duration: Default::default(),
-        upstream_latency: None,
-        direction: Direction::Inbound,
-        source_addr: conn.peer,
-        source_identity: conn.identity.clone(),
-        caller_service: None,
-        service: None,
-        upstream: None,
-        dest_port: None,
-        inside: None,
-        sni: None,
-        method: req.method().clone(),
-        host: host.to_owned(),
-        path,
-        path_truncated: truncated,
-        canonical_path: None,
-        route: None,
-        status: None,
-        error: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        protocol: if req.version() == Version::HTTP_2 {
-            Protocol::H2
-        } else {
-            Protocol::H1
-        },
-        tls: conn.tls,
-        decision: Decision::Allowed,
-        reason: String::new(),
-        client: Default::default(),
-    }
-}

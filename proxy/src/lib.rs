@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod egress;
+pub mod enclave;
 pub mod errors;
 pub mod export;
 pub mod fleet;
@@ -30,6 +31,7 @@ pub mod store;
 pub mod telemetry;
 pub mod trace;
 pub mod upstream;
+pub mod wire;
 
 pub use config::Config;
 pub use runtime::{Sightline, StartError};

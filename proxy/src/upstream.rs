@@ -3,6 +3,7 @@
 //! the pooled HTTP client that talks to them.
 
 mod client;
+pub mod relay;
 pub mod router;
 
 use crate::config::Limits;

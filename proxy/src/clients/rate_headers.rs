@@ -4,7 +4,6 @@
 
 use http::{HeaderMap, HeaderValue};
 use sightline_policy::clients::{Passed, Rate, Throttled};
-use std::time::Duration;
 
 /// The `RateLimit-Policy` and `RateLimit` header values of the limit closest to refusing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,9 +15,7 @@ pub struct RateHeaders {
     pub(super) reset: u64,
 }
 
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
-}
+use crate::wire::retry_after_secs as ceil_secs;
 
 impl RateHeaders {
     /// The headers of limit `name` (`rate`) that let a call through.

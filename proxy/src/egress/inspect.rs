@@ -14,64 +14,28 @@
 //! `upstream_tls` and recorded. A client that refuses the leaf (it does not trust the CA) ends
 //! the tunnel with the failure on the CONNECT's record.
 
-use super::{answer_error, EgressRuntime};
-use crate::errors::ProxyError;
-use crate::record::{
-    CallGuard, CallRecord, CountingBody, Protocol, RecordedBody, ResponseBody, ServiceCounters,
-};
+use super::EgressRuntime;
+pub use crate::enclave::Inspector;
+
+mod request;
+use crate::record::{CallGuard, CallRecord, CountingBody, ServiceCounters};
 use crate::recorder::Recorder;
-use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::state::Active;
-use crate::trace::{self, TraceContext};
-use http::header::{self, HeaderValue};
-use http::{Request, Response, Version};
+use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::trace::TraceContext;
+use http::Request;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use sightline_certs::rustls;
-use sightline_certs::{LeafCache, ALPN_H1, ALPN_H2};
-use sightline_policy::{Decision, Host, HostPattern, RequestLine};
+use sightline_certs::{ALPN_H1, ALPN_H2};
+use sightline_policy::Host;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-
-/// What inspection needs: which hosts, the CA's leaves, and the TLS client for destinations.
-pub struct Inspector {
-    hosts: Vec<HostPattern>,
-    leaves: LeafCache,
-    upstream: Arc<rustls::ClientConfig>,
-}
-
-impl std::fmt::Debug for Inspector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inspector")
-            .field("hosts", &self.hosts)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Inspector {
-    /// Loads the CA pair (checked: key matches, CA usage, key private to its owner) and the
-    /// roots destinations are verified against.
-    pub fn load(config: &crate::config::InspectConfig) -> Result<Self, sightline_certs::TlsError> {
-        let ca = sightline_certs::InspectCa::load(&config.ca_cert, &config.ca_key)?;
-        let upstream = sightline_certs::client_config(config.upstream_ca.as_deref(), &[])?;
-        Ok(Inspector {
-            hosts: config.hosts.clone(),
-            leaves: LeafCache::new(ca, sightline_certs::LEAF_CACHE, sightline_certs::LEAF_REUSE),
-            upstream: Arc::new(upstream),
-        })
-    }
-
-    /// Whether a CONNECT to `host` is inspected. Only names are: an address has no name to
-    /// verify the destination's certificate against.
-    pub fn covers(&self, host: &Host) -> bool {
-        matches!(host, Host::Name(_)) && self.hosts.iter().any(|p| p.matches(host))
-    }
-}
 
 /// One inspected tunnel, as `handle` hands it over.
 pub(super) struct Tunnel {
@@ -104,6 +68,12 @@ enum Sender {
     H2(hyper::client::conn::http2::SendRequest<CountingBody>),
 }
 
+/// Why an inspected tunnel ended early: the error code and reason for the CONNECT's record,
+/// or nothing to record (a CONNECT to an address, which is never inspected).
+type Ended = Option<(&'static str, String)>;
+
+/// Runs one inspected tunnel: the client's hello, the destination's TLS, the client's
+/// handshake with a leaf for the CONNECT host, then HTTP served inside.
 pub(super) async fn serve(t: Tunnel) {
     let Tunnel {
         upgrade,
@@ -121,106 +91,12 @@ pub(super) async fn serve(t: Tunnel) {
     let Some(inspector) = rt.inspector.as_ref() else {
         return;
     };
-    let fail = |guard: &mut CallGuard, code: &'static str, reason: String| {
-        if let Some(rec) = guard.rec() {
-            rec.error = Some(code);
-            rec.reason = if rec.reason.is_empty() {
-                reason
-            } else {
-                format!("{}; {reason}", rec.reason)
-            };
-        }
+    let opened = open(rt, inspector, upgrade, stream, &host, &mut guard).await;
+    let (client, sender) = match opened {
+        Ok(pair) => pair,
+        Err(Some((code, reason))) => return fail(&mut guard, code, reason),
+        Err(None) => return,
     };
-    let client = match upgrade.await {
-        Ok(u) => TokioIo::new(u),
-        Err(e) => return fail(&mut guard, "tunnel_failed", format!("CONNECT upgrade: {e}")),
-    };
-    let Host::Name(name) = &host else { return };
-    let acceptor =
-        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), client);
-    let start = match tokio::time::timeout(rt.hello_timeout, acceptor).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            return fail(
-                &mut guard,
-                "client_tls",
-                format!("no readable TLS ClientHello: {e}"),
-            )
-        }
-        Err(_) => {
-            return fail(
-                &mut guard,
-                "client_tls",
-                format!("no TLS ClientHello within {:?}", rt.hello_timeout),
-            )
-        }
-    };
-    let hello = start.client_hello();
-    let sni = hello.server_name().map(str::to_owned);
-    let offered: Vec<Vec<u8>> = hello
-        .alpn()
-        .map(|it| {
-            it.filter(|p| *p == ALPN_H2 || *p == ALPN_H1)
-                .map(<[u8]>::to_vec)
-                .collect()
-        })
-        .unwrap_or_default();
-    super::tunnel::note_sni(&mut guard, &host, sni);
-
-    // The destination first: its ALPN choice is what the client is offered.
-    let upstream = connect_upstream(inspector, name, stream, &offered, rt.connect_timeout).await;
-    let (sender, chosen) = match upstream {
-        Ok((tls, alpn)) => match handshake(tls, alpn.as_deref()).await {
-            Ok(s) => (Ok(s), alpn),
-            Err(e) => (Err(e), None),
-        },
-        Err(e) => (Err(e), None),
-    };
-    // With no protocol chosen by the destination, HTTP/1.1 if the client offered it.
-    let alpn = match chosen {
-        Some(p) => vec![p],
-        None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
-        None => Vec::new(),
-    };
-    let leaf = match inspector.leaves.leaf(name) {
-        Ok(l) => l,
-        Err(e) => return fail(&mut guard, "inspect_failed", format!("minting a leaf: {e}")),
-    };
-    let mut server = match rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(OneLeaf(leaf))),
-        Err(e) => return fail(&mut guard, "inspect_failed", e.to_string()),
-    };
-    server.alpn_protocols = alpn;
-    let client =
-        match tokio::time::timeout(rt.hello_timeout, start.into_stream(Arc::new(server))).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return fail(
-                    &mut guard,
-                    "client_tls",
-                    format!(
-                        "the client's TLS handshake with the inspection certificate failed \
-                     (does it trust the inspection CA?): {e}"
-                    ),
-                )
-            }
-            Err(_) => {
-                return fail(
-                    &mut guard,
-                    "client_tls",
-                    format!(
-                        "the client's TLS handshake took over {:?}",
-                        rt.hello_timeout
-                    ),
-                )
-            }
-        };
     if let Err(e) = &sender {
         if let Some(rec) = guard.rec() {
             rec.reason = format!("destination TLS failed: {e}");
@@ -246,7 +122,7 @@ pub(super) async fn serve(t: Tunnel) {
     });
     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let inner = inner.clone();
-        async move { Ok::<_, Infallible>(request(inner, req).await) }
+        async move { Ok::<_, Infallible>(request::request(inner, req).await) }
     });
     let l = &active.config.limits;
     let limits = ConnLimits {
@@ -261,6 +137,125 @@ pub(super) async fn serve(t: Tunnel) {
     let (_open, never) = tokio::sync::watch::channel(false);
     serve_connection(client, svc, limits, &activity, never).await;
     guard.complete();
+}
+
+fn fail(guard: &mut CallGuard, code: &'static str, reason: String) {
+    if let Some(rec) = guard.rec() {
+        rec.error = Some(code);
+        rec.reason = if rec.reason.is_empty() {
+            reason
+        } else {
+            format!("{}; {reason}", rec.reason)
+        };
+    }
+}
+
+/// The client's side of an inspected tunnel: its TLS terminated with the inspection CA's leaf.
+type ClientTls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Reads the client's ClientHello, opens the destination's TLS (its ALPN choice is what the
+/// client is offered), then completes the client's handshake with a leaf for the CONNECT
+/// host. A destination whose TLS failed still gets the client's handshake: each request
+/// inside is then answered 502.
+async fn open(
+    rt: &EgressRuntime,
+    inspector: &Inspector,
+    upgrade: OnUpgrade,
+    stream: TcpStream,
+    host: &Host,
+    guard: &mut CallGuard,
+) -> Result<(ClientTls, Result<Sender, String>), Ended> {
+    let client = match upgrade.await {
+        Ok(u) => TokioIo::new(u),
+        Err(e) => return Err(Some(("tunnel_failed", format!("CONNECT upgrade: {e}")))),
+    };
+    let Host::Name(name) = host else {
+        return Err(None);
+    };
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), client);
+    let start = match tokio::time::timeout(rt.hello_timeout, acceptor).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let why = format!("no readable TLS ClientHello: {e}");
+            return Err(Some(("client_tls", why)));
+        }
+        Err(_) => {
+            let why = format!("no TLS ClientHello within {:?}", rt.hello_timeout);
+            return Err(Some(("client_tls", why)));
+        }
+    };
+    let hello = start.client_hello();
+    let sni = hello.server_name().map(str::to_owned);
+    let offered: Vec<Vec<u8>> = hello
+        .alpn()
+        .map(|it| {
+            it.filter(|p| *p == ALPN_H2 || *p == ALPN_H1)
+                .map(<[u8]>::to_vec)
+                .collect()
+        })
+        .unwrap_or_default();
+    super::tunnel::note_sni(guard, host, sni);
+
+    // The destination first: its ALPN choice is what the client is offered.
+    let upstream = connect_upstream(inspector, name, stream, &offered, rt.connect_timeout).await;
+    let (sender, chosen) = match upstream {
+        Ok((tls, alpn)) => match handshake(tls, alpn.as_deref()).await {
+            Ok(s) => (Ok(s), alpn),
+            Err(e) => (Err(e), None),
+        },
+        Err(e) => (Err(e), None),
+    };
+    let server = leaf_config(inspector, name, chosen, &offered)?;
+    let client = match tokio::time::timeout(rt.hello_timeout, start.into_stream(server)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            let why = format!(
+                "the client's TLS handshake with the inspection certificate failed \
+                 (does it trust the inspection CA?): {e}"
+            );
+            return Err(Some(("client_tls", why)));
+        }
+        Err(_) => {
+            let why = format!(
+                "the client's TLS handshake took over {:?}",
+                rt.hello_timeout
+            );
+            return Err(Some(("client_tls", why)));
+        }
+    };
+    Ok((client, sender))
+}
+
+/// The client side's TLS: a leaf for `name` from the inspection CA, offering the protocol the
+/// destination chose (with none chosen, HTTP/1.1 if the client offered it).
+fn leaf_config(
+    inspector: &Inspector,
+    name: &str,
+    chosen: Option<Vec<u8>>,
+    offered: &[Vec<u8>],
+) -> Result<Arc<rustls::ServerConfig>, Ended> {
+    let alpn = match chosen {
+        Some(p) => vec![p],
+        None if offered.iter().any(|p| p == ALPN_H1) => vec![ALPN_H1.to_vec()],
+        None => Vec::new(),
+    };
+    let leaf = match inspector.leaves.leaf(name) {
+        Ok(l) => l,
+        Err(e) => return Err(Some(("inspect_failed", format!("minting a leaf: {e}")))),
+    };
+    let mut server = match rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    {
+        Ok(b) => b
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(OneLeaf(leaf))),
+        Err(e) => return Err(Some(("inspect_failed", e.to_string()))),
+    };
+    server.alpn_protocols = alpn;
+    Ok(Arc::new(server))
 }
 
 /// Opens TLS to the destination, verifying its certificate for `name`; returns the stream and
@@ -315,212 +310,6 @@ async fn handshake(
             }
         });
         Ok(Sender::H1(Mutex::new(send)))
-    }
-}
-
-/// One request inside the tunnel: judged, forwarded, recorded.
-async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Response<RecordedBody> {
-    let b3 = inner.active.config.telemetry.b3;
-    let trace = if req.headers().contains_key("traceparent") {
-        TraceContext::from_headers(req.headers(), b3)
-    } else {
-        // Continue the CONNECT's trace.
-        TraceContext::from_header(Some(inner.trace.header_value().as_bytes()))
-    };
-    let request_id = trace::request_id();
-    let max_path = inner.active.config.recording.max_path_bytes;
-    let mut rec = inner.template.clone();
-    let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
-    rec.request_id = request_id.clone();
-    rec.trace_id = trace.trace_id;
-    rec.span_id = trace.span_id;
-    rec.parent_span_id = trace.parent_id;
-    rec.trace_flags = trace.flags;
-    rec.start = SystemTime::now();
-    rec.method = req.method().clone();
-    rec.path = path;
-    rec.path_truncated = truncated;
-    rec.protocol = Protocol::Inspected;
-    rec.status = None;
-    rec.error = None;
-    rec.bytes_in = 0;
-    rec.bytes_out = 0;
-    rec.decision = Decision::Allowed;
-    rec.reason = String::new();
-    let mut guard = CallGuard::start(
-        rec,
-        inner.recorder.clone(),
-        inner.counters.clone(),
-        inner.activity.clone(),
-    );
-    let Some(rt) = inner.active.egress.as_ref() else {
-        return answer_error(ProxyError::ShuttingDown, guard, &request_id);
-    };
-    if let Err(e) = judge(rt, &inner, &req, &mut guard) {
-        return answer_error(e, guard, &request_id);
-    }
-    let sender = match &inner.upstream {
-        Ok(s) => s,
-        Err(e) => return answer_error(ProxyError::UpstreamTls(e.clone()), guard, &request_id),
-    };
-    match forward(sender, req, &inner, &trace, &request_id, &mut guard, rt).await {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            crate::inbound::finish_response_headers(
-                &mut parts.version,
-                &mut parts.headers,
-                parts.status,
-                &request_id,
-            );
-            Response::from_parts(
-                parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
-            )
-        }
-        Err(e) => answer_error(e, guard, &request_id),
-    }
-}
-
-/// The request rules, judged on this request at the tunnel's dialed address.
-fn judge(
-    rt: &EgressRuntime,
-    inner: &Inner,
-    req: &Request<Incoming>,
-    guard: &mut CallGuard,
-) -> Result<(), ProxyError> {
-    let line = RequestLine {
-        method: req.method().as_str(),
-        path: req.uri().path(),
-    };
-    let service = inner.template.service.as_deref();
-    let v = rt.enclave.decide_request(
-        service,
-        &inner.host,
-        inner.addr.ip(),
-        inner.addr.port(),
-        Some(line),
-    );
-    match v.decision {
-        Decision::Blocked | Decision::Limited => {
-            let public = v.public_reason();
-            if let Some(rec) = guard.rec() {
-                rec.decision = Decision::Blocked;
-                rec.reason = format!("{}: {}", inner.addr.ip(), v.reason);
-            }
-            Err(ProxyError::EgressBlocked(public))
-        }
-        Decision::Reported => {
-            if let Some(rec) = guard.rec() {
-                rec.decision = Decision::Reported;
-                rec.reason = v.reason;
-            }
-            Ok(())
-        }
-        Decision::Allowed => Ok(()),
-    }
-}
-
-async fn forward(
-    sender: &Sender,
-    req: Request<Incoming>,
-    inner: &Inner,
-    trace: &TraceContext,
-    request_id: &str,
-    guard: &mut CallGuard,
-    rt: &EgressRuntime,
-) -> Result<Response<Incoming>, ProxyError> {
-    let (mut parts, body) = req.into_parts();
-    let h = &mut parts.headers;
-    crate::inbound::headers::strip_hop_by_hop(h, false);
-    crate::inbound::headers::strip_spoofable(h);
-    crate::inbound::headers::append_via(h, parts.version);
-    trace.propagate(h);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
-    let body = CountingBody::new(body, guard.bytes_in(), None);
-    let timeout = rt.request_timeout;
-    let sent = match sender {
-        Sender::H2(send) => {
-            // HTTP/2 needs the scheme and authority; the client sent them (:authority).
-            let authority = parts
-                .uri
-                .authority()
-                .map(|a| a.as_str().to_owned())
-                .or_else(|| {
-                    parts
-                        .headers
-                        .get(header::HOST)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                })
-                .unwrap_or_else(|| inner.host.to_string());
-            let pq = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            parts.uri = format!("https://{authority}{pq}")
-                .parse()
-                .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
-            parts.version = Version::HTTP_2;
-            parts.headers.remove(header::HOST);
-            let mut send = send.clone();
-            let req = Request::from_parts(parts, body);
-            tokio::time::timeout(timeout, send.send_request(req)).await
-        }
-        Sender::H1(send) => {
-            let pq = parts
-                .uri
-                .path_and_query()
-                .map_or("/", |pq| pq.as_str())
-                .to_owned();
-            if !parts.headers.contains_key(header::HOST) {
-                if let Some(a) = parts.uri.authority() {
-                    if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                        parts.headers.insert(header::HOST, v);
-                    }
-                }
-            }
-            parts.uri = pq
-                .parse()
-                .map_err(|_| ProxyError::BadRequest("invalid request target"))?;
-            parts.version = Version::HTTP_11;
-            let req = Request::from_parts(parts, body);
-            let mut send = send.lock().await;
-            if send.ready().await.is_err() {
-                // The destination closed its connection (after a response, or on an error):
-                // a new one to the same, already checked, address.
-                *send = redial_h1(rt, inner).await?;
-            }
-            tokio::time::timeout(timeout, send.send_request(req)).await
-        }
-    };
-    let resp = sent
-        .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-    let elapsed = guard.elapsed();
-    if let Some(rec) = guard.rec() {
-        rec.status = Some(resp.status().as_u16());
-        rec.upstream_latency = Some(elapsed);
-    }
-    Ok(resp)
-}
-
-/// A new HTTP/1.1 connection to the tunnel's dialed address, verified as the first one was.
-async fn redial_h1(
-    rt: &EgressRuntime,
-    inner: &Inner,
-) -> Result<hyper::client::conn::http1::SendRequest<CountingBody>, ProxyError> {
-    let (Some(inspector), Host::Name(name)) = (rt.inspector.as_ref(), &inner.host) else {
-        return Err(ProxyError::Upstream(
-            "the destination closed the connection".into(),
-        ));
-    };
-    let stream = super::dial(inner.addr, rt.connect_timeout).await?;
-    let h1 = [ALPN_H1.to_vec()];
-    let (tls, _) = connect_upstream(inspector, name, stream, &h1, rt.connect_timeout)
-        .await
-        .map_err(ProxyError::UpstreamTls)?;
-    match handshake(tls, None).await.map_err(ProxyError::Upstream)? {
-        Sender::H1(send) => Ok(send.into_inner()),
-        Sender::H2(_) => Err(ProxyError::Upstream("unexpected HTTP/2".into())),
     }
 }
 

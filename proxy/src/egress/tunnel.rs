@@ -10,6 +10,7 @@
 
 use super::sni::{Hello, HelloReader};
 use crate::record::CallGuard;
+use crate::upstream::relay;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};
@@ -52,19 +53,13 @@ pub(super) async fn relay(
 ) {
     let client = match upgrade.await {
         Ok(u) => u,
-        Err(e) => {
-            if let Some(rec) = guard.rec() {
-                rec.error = Some("tunnel_failed");
-                rec.reason = format!("CONNECT upgrade failed: {e}");
-            }
-            return;
-        }
+        Err(e) => return relay::failed(&mut guard, "CONNECT upgrade failed", &e),
     };
     let mut client = TokioIo::new(client);
     let (opening, down) = match opening(&mut client, &mut upstream, limits).await {
         Ok(v) => v,
         Err(e) => {
-            fail(&mut guard, &e);
+            relay::failed(&mut guard, FAILED, &e);
             return;
         }
     };
@@ -90,32 +85,19 @@ pub(super) async fn relay(
             Ok(Ok(())) => {
                 guard.bytes_in().fetch_add(held.len() as u64, Relaxed);
             }
-            Ok(Err(e)) => return fail(&mut guard, &e),
-            Err(_) => return fail(&mut guard, &stalled()),
+            Ok(Err(e)) => return relay::failed(&mut guard, FAILED, &e),
+            Err(_) => return relay::failed(&mut guard, FAILED, &stalled()),
         }
     }
-    match crate::server::relay(client, upstream, limits.idle, |_| {}).await {
-        Ok((up, down)) => {
-            guard.bytes_in().fetch_add(up, Relaxed);
-            if let Some(rec) = guard.rec() {
-                rec.bytes_out += down;
-            }
-            guard.complete();
-        }
-        Err(e) => fail(&mut guard, &e),
-    }
+    relay::recorded(client, upstream, limits.idle, &mut guard, FAILED).await;
 }
 
 fn stalled() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading")
 }
 
-fn fail(guard: &mut CallGuard, e: &std::io::Error) {
-    if let Some(rec) = guard.rec() {
-        rec.error = Some("tunnel_failed");
-        rec.reason = format!("tunnel failed: {e}");
-    }
-}
+/// The reason a broken tunnel is recorded with, before its cause.
+const FAILED: &str = "tunnel failed";
 
 /// Closes the tunnel over an unreadable ClientHello: blocked in every mode, since a hello the
 /// proxy cannot read is one whose server name it cannot check.

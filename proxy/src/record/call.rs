@@ -157,6 +157,61 @@ impl CallRecord {
 }
 
 impl CallRecord {
+    /// The record of a call whose request just arrived, for either stack: `caller` is the
+    /// connection's peer, verified identity and TLS; `host` and `path` (cut, and whether it
+    /// was) are as the stack read them. Everything learned later starts empty.
+    pub fn begin<B>(
+        direction: Direction,
+        req: &http::Request<B>,
+        trace: &crate::trace::TraceContext,
+        request_id: &str,
+        caller: (SocketAddr, Option<Arc<str>>, bool),
+        host: String,
+        (path, path_truncated): (String, bool),
+    ) -> Self {
+        let (source_addr, source_identity, tls) = caller;
+        CallRecord {
+            request_id: request_id.to_owned(),
+            trace_id: trace.trace_id,
+            span_id: trace.span_id,
+            parent_span_id: trace.parent_id,
+            trace_flags: trace.flags,
+            start: SystemTime::now(),
+            duration: Duration::ZERO,
+            upstream_latency: None,
+            direction,
+            source_addr,
+            source_identity,
+            caller_service: None,
+            service: None,
+            upstream: None,
+            dest_port: None,
+            inside: None,
+            sni: None,
+            method: req.method().clone(),
+            host,
+            path,
+            path_truncated,
+            canonical_path: None,
+            route: None,
+            status: None,
+            error: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            protocol: if req.version() == http::Version::HTTP_2 {
+                Protocol::H2
+            } else {
+                Protocol::H1
+            },
+            tls,
+            decision: Decision::Allowed,
+            reason: String::new(),
+            client: Default::default(),
+        }
+    }
+}
+
+impl CallRecord {
     /// The path as routing and templates see it: the canonical path, else the path received.
     pub fn matched_path(&self) -> &str {
         self.canonical_path.as_deref().unwrap_or(&self.path)

@@ -2,9 +2,10 @@
 //! and the admin one.
 
 use crate::admin::{AdminListener, AdminView};
-use crate::inbound::{self, ConnInfo};
+use crate::inbound;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::state::Shared;
+use crate::wire::ConnInfo;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -329,7 +330,7 @@ async fn serve_tls(
 
 async fn serve<I>(
     io: I,
-    info: Arc<ConnInfo>,
+    info: Arc<ConnInfo<crate::clients::ConnFlags>>,
     shared: Arc<Shared>,
     limits: ConnLimits,
     shutdown: watch::Receiver<bool>,

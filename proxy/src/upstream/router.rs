@@ -73,35 +73,6 @@ impl RouteEntry {
     }
 }
 
-/// The authority a request asked for, parsed strictly once.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Authority {
-    /// The host as routes and records compare it: lowercase, no port, brackets or trailing
-    /// dot; IDNs as punycode, numeric IPv4 forms as the address. Empty when the request named
-    /// none (HTTP/1.0 without `Host`, HTTP/2 without `:authority`).
-    pub host: String,
-    /// What `Host` and `X-Forwarded-Host` carry upstream: the normalised host, IPv6 in
-    /// brackets, and the port when the client gave one.
-    pub header: String,
-}
-
-impl Authority {
-    /// Parses a `Host` value or `:authority`: a host and an optional port, nothing else.
-    pub fn parse(raw: &str) -> Result<Authority, sightline_policy::HostError> {
-        let (host, port) = sightline_policy::parse_host_port(raw)?;
-        let shown = host.to_string();
-        let header = match port {
-            Some(p) => format!("{shown}:{p}"),
-            None => shown,
-        };
-        let host = match host {
-            sightline_policy::Host::Ip(ip) => ip.to_string(),
-            sightline_policy::Host::Name(n) => n,
-        };
-        Ok(Authority { host, header })
-    }
-}
-
 fn host_matches(m: &HostMatch, host: &str) -> bool {
     match m {
         HostMatch::Any => true,
@@ -146,24 +117,5 @@ mod tests {
             &HostMatch::Suffix(".example.com".into()),
             "evilexample.com"
         ));
-        let a = |raw: &str| Authority::parse(raw).map(|a| (a.host, a.header));
-        let ok = |h: &str, v: &str| Ok((h.to_owned(), v.to_owned()));
-        assert_eq!(
-            a("API.Example.com:8080"),
-            ok("api.example.com", "api.example.com:8080")
-        );
-        assert_eq!(a("example.com."), ok("example.com", "example.com"));
-        assert_eq!(a("[::1]:8080"), ok("::1", "[::1]:8080"));
-        assert_eq!(a("127.0.0.1"), ok("127.0.0.1", "127.0.0.1"));
-        assert_eq!(a("0x7f.1:80"), ok("127.0.0.1", "127.0.0.1:80"));
-        for bad in [
-            "evil.com/.example.com",
-            "evil.com#.example.com",
-            "a@x.example.com",
-            "x.example.com:",
-            "",
-        ] {
-            assert!(a(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! Header rewriting between client and upstream: hop-by-hop removal, the forwarding headers,
 //! `Via`, and removal of the proxy's own error header from upstream responses.
 
-use crate::errors::ERROR_HEADER;
+use super::ERROR_HEADER;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 

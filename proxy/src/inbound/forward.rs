@@ -1,0 +1,122 @@
+//! The forward phase of the inbound stack: an upstream picked from the routed service's pool,
+//! the request rewritten for it (the canonical path, the normalised authority, forwarding
+//! headers, `Via`, trace context and request id) and sent, and its health judged by the answer.
+
+use super::Call;
+use crate::errors::{Health, ProxyError};
+use crate::record::CountingBody;
+use crate::upstream::{ServicePool, Upstream};
+use crate::wire::headers;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// What the upstream answered: a response to stream back, or a 101 whose connection (and the
+/// client's) is relayed next.
+pub(super) enum Outcome {
+    Response(Response<Incoming>),
+    Upgraded(Response<Incoming>, OnUpgrade, OnUpgrade),
+}
+
+/// Picks an upstream of the routed service, sends the rewritten request and reports the
+/// upstream's health by the outcome.
+pub(super) async fn forward(
+    call: &mut Call<'_>,
+    route: &super::router::RouteEntry,
+    mut req: Request<Incoming>,
+) -> Result<Outcome, ProxyError> {
+    let limits = &call.active.config.limits;
+    let pool = &route.pool;
+    let upstream = pool.pick()?;
+    if let Some(rec) = call.guard.rec() {
+        rec.upstream = Some(upstream.authority.clone());
+    }
+    let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let out = upstream_request(call, pool, upstream, req, upgrade)?;
+    let sent = pool
+        .send(out, limits.request_timeout, limits.upstream_connect_timeout)
+        .await;
+    let elapsed = call.guard.elapsed();
+    let resp = match sent {
+        Ok(resp) => resp,
+        Err(e) => {
+            pool.report(upstream, Health::of_error(&e));
+            return Err(e);
+        }
+    };
+    let status = resp.status();
+    pool.report(upstream, Health::of_status(status));
+    if let Some(rec) = call.guard.rec() {
+        rec.status = Some(status.as_u16());
+        rec.upstream_latency = Some(elapsed);
+    }
+    match client_upgrade {
+        Some(client) if status == StatusCode::SWITCHING_PROTOCOLS => {
+            let mut resp = resp;
+            let upstream = hyper::upgrade::on(&mut resp);
+            Ok(Outcome::Upgraded(resp, client, upstream))
+        }
+        _ => Ok(Outcome::Response(resp)),
+    }
+}
+
+/// The request as `upstream` gets it: the routed (canonical) path, the pool's version, the
+/// headers rewritten and the body counted (empty for an upgrade: its bytes are relayed).
+fn upstream_request(
+    call: &Call<'_>,
+    pool: &ServicePool,
+    upstream: &Upstream,
+    req: Request<Incoming>,
+    upgrade: bool,
+) -> Result<Request<CountingBody>, ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    // The normalised path is what was routed, so it is what the upstream gets.
+    let path = &call.path;
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    parts.uri = pool.uri(upstream, &pq)?;
+    let inbound_version = parts.version;
+    parts.version = pool.version();
+
+    let clients = &call.active.config.clients;
+    let peer = call.conn.peer.ip();
+    let host = call.authority.header.as_str();
+    let forwarding = headers::Forwarding {
+        peer,
+        trusted: clients.trusted_proxy(peer),
+        client_header: (clients.forwarded_header != X_FORWARDED_FOR)
+            .then_some(&clients.forwarded_header),
+        tls: call.conn.tls,
+        host,
+    };
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, upgrade);
+    headers::strip_spoofable(h);
+    headers::set_forwarded(h, forwarding);
+    headers::append_via(h, inbound_version);
+    // Only the normalised authority goes upstream, never the client's spelling of it.
+    match HeaderValue::from_str(host) {
+        Ok(v) if !host.is_empty() => {
+            h.insert(header::HOST, v);
+        }
+        _ => {
+            h.remove(header::HOST);
+        }
+    }
+    call.trace.propagate(h);
+    crate::wire::set_request_id(h, &call.request_id);
+    let limits = &call.active.config.limits;
+    let body = if upgrade {
+        CountingBody::empty(call.guard.bytes_in())
+    } else {
+        CountingBody::new(body, call.guard.bytes_in(), limits.max_request_body)
+            .idle_timeout(limits.body_idle_timeout)
+    };
+    Ok(Request::from_parts(parts, body))
+}

@@ -1,0 +1,68 @@
+//! What both stacks share about HTTP on the wire: the connection a request arrived on, the
+//! authority it names, the headers rewritten between client and upstream (hop-by-hop,
+//! forwarding, `Via`, the proxy's own error header), the finishing of every response's
+//! headers, the request-id header and the rounding of `Retry-After`.
+
+mod authority;
+pub mod headers;
+
+pub use authority::{raw_authority, Authority, BadAuthority};
+
+use crate::server::ConnActivity;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{StatusCode, Version};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The response header that marks an answer as the proxy's own. Stripped from upstream
+/// responses, so an upstream can never pass its errors off as Sightline's.
+pub const ERROR_HEADER: &str = "sightline-error";
+
+/// The header carrying the call's request id, to the upstream and back to the client.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What the proxy knows about the client connection a request arrived on; `F` is what the
+/// client guard's accept phase learned about it.
+#[derive(Debug)]
+pub struct ConnInfo<F> {
+    /// The client's socket address.
+    pub peer: SocketAddr,
+    /// Whether the connection is TLS.
+    pub tls: bool,
+    /// The verified client-certificate identity (URI SAN, else DNS SAN, else subject CN).
+    pub identity: Option<Arc<str>>,
+    /// Requests in flight, for the idle timer.
+    pub activity: Arc<ConnActivity>,
+    /// What the client guard's accept phase learned (allow/deny list, address slot).
+    pub flags: F,
+}
+
+/// Sets the request-id header (an id that is not a header value is left out).
+pub fn set_request_id(h: &mut HeaderMap, request_id: &str) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+}
+
+/// Finishes an upstream response's headers for the client: its version, hop-by-hop and
+/// spoofable headers removed, this hop in `Via`, and the request id.
+pub fn finish_response_headers(
+    version: &mut Version,
+    h: &mut HeaderMap,
+    status: StatusCode,
+    request_id: &str,
+) {
+    // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
+    *version = Version::HTTP_11;
+    headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
+    headers::strip_spoofable(h);
+    headers::append_via(h, Version::HTTP_11);
+    set_request_id(h, request_id);
+}
+
+/// Whole seconds for `Retry-After` and the rate headers, rounded up: a client that waits this
+/// long is let through.
+pub fn retry_after_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}

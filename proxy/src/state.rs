@@ -34,7 +34,7 @@ pub struct Active {
     /// Counters for calls that matched no route.
     pub unrouted: Arc<ServiceCounters>,
     /// The egress side, when the config enables it.
-    pub egress: Option<crate::egress::EgressRuntime>,
+    pub egress: Option<crate::enclave::EgressRuntime>,
     /// OpenAPI documents to import: (host, or every host; document text).
     pub openapi: Vec<(Option<String>, String)>,
     /// Increases with every applied config.
@@ -88,7 +88,7 @@ impl Active {
         );
         let inspector = match config.egress.as_ref().and_then(|e| e.inspect.as_ref()) {
             None => None,
-            Some(i) => match crate::egress::inspect::Inspector::load(i) {
+            Some(i) => match crate::enclave::Inspector::load(i) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     issues.push(src.issue("egress.inspect", e.to_string()));
@@ -116,7 +116,7 @@ impl Active {
         }
         let router = Router::new(&config.inbound.routes, |s| pools.get(s).cloned());
         let egress = config.egress.as_ref().map(|e| {
-            crate::egress::EgressRuntime::build(&config, e, own, counters, egress_tls, inspector)
+            crate::enclave::EgressRuntime::build(&config, e, own, counters, egress_tls, inspector)
         });
         Ok(Active {
             openapi,

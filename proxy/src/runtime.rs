@@ -169,11 +169,7 @@ impl Bound {
 /// The analysis for `config`, with what the store kept from a previous run, the store, and the
 /// client bans it kept. A store that cannot open is reported and skipped: traffic never waits
 /// on storage.
-async fn restore(
-    config: &Config,
-    counters: &Counters,
-    admin: SocketAddr,
-) -> Restoration {
+async fn restore(config: &Config, counters: &Counters, admin: SocketAddr) -> Restoration {
     let mut analysis =
         crate::analysis::engine::Analysis::new(crate::analysis::engine::AnalysisConfig {
             detector: crate::analysis::baseline::DetectorConfig::from(&config.analysis),

@@ -646,6 +646,32 @@ impl Writer {
     }
 }
 
+impl crate::alerts::Claims for Postgres {
+    fn claim<'a>(
+        &'a self,
+        sink: &'a str,
+        kind: &'a str,
+        subject: &'a str,
+        state: &'a str,
+        alert: &'a str,
+        stale: Duration,
+    ) -> crate::alerts::ClaimFuture<'a, Claim> {
+        Box::pin(Postgres::claim(
+            self, sink, kind, subject, state, alert, stale,
+        ))
+    }
+
+    fn delivered<'a>(
+        &'a self,
+        sink: &'a str,
+        kind: &'a str,
+        subject: &'a str,
+        state: &'a str,
+    ) -> crate::alerts::ClaimFuture<'a, ()> {
+        Box::pin(Postgres::delivered(self, sink, kind, subject, state))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -701,29 +727,5 @@ mod tests {
         assert!(check_url("postgresql://u:p@db/sightline?connect_timeout=3").is_ok());
         assert!(check_url("redis://127.0.0.1").is_err());
         assert!(check_url("postgres://u@h/db?sslmode=bogus").is_err());
-    }
-}
-
-impl crate::alerts::Claims for Postgres {
-    fn claim<'a>(
-        &'a self,
-        sink: &'a str,
-        kind: &'a str,
-        subject: &'a str,
-        state: &'a str,
-        alert: &'a str,
-        stale: Duration,
-    ) -> crate::alerts::ClaimFuture<'a, Claim> {
-        Box::pin(Postgres::claim(self, sink, kind, subject, state, alert, stale))
-    }
-
-    fn delivered<'a>(
-        &'a self,
-        sink: &'a str,
-        kind: &'a str,
-        subject: &'a str,
-        state: &'a str,
-    ) -> crate::alerts::ClaimFuture<'a, ()> {
-        Box::pin(Postgres::delivered(self, sink, kind, subject, state))
     }
 }

@@ -161,6 +161,12 @@ impl AdminState for AdminView {
                 reason: "draining".into(),
             };
         }
+        if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
+            return Readiness {
+                ready: false,
+                reason,
+            };
+        }
         Readiness {
             ready: true,
             reason: String::new(),
@@ -430,6 +436,10 @@ impl AdminState for AdminView {
                 egress: self.shared.listeners.get(2).map(ToString::to_string),
             },
             services,
+            fleet: self.shared.clients.fleet().map(|f| views::FleetStatus {
+                instance: f.instance().to_owned(),
+                backends: vec![f.status()],
+            }),
         }
     }
 }

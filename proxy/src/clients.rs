@@ -26,6 +26,7 @@ pub use views::{rfc3339 as views_rfc3339, BanView, ClientView};
 
 use crate::config::clients::{BanAction, ClientsConfig};
 use crate::errors::ProxyError;
+use crate::fleet::Scope;
 use arc_swap::ArcSwap;
 use http::{HeaderMap, HeaderValue, Method};
 use sightline_policy::clients::{
@@ -318,6 +319,8 @@ pub struct ClientGuard {
     inflight: Arc<AtomicUsize>,
     lists: ArcSwap<Lists>,
     store: Option<crate::store::Store>,
+    /// The fleet's shared limits and bans, when `fleet.redis` is set.
+    fleet: std::sync::OnceLock<Arc<crate::fleet::RedisFleet>>,
     hasher: RandomState,
     /// Counters for `/metrics`.
     pub stats: GuardStats,
@@ -347,6 +350,7 @@ impl ClientGuard {
             inflight: Arc::new(AtomicUsize::new(0)),
             lists: ArcSwap::from_pointee(lists),
             store,
+            fleet: std::sync::OnceLock::new(),
             hasher: RandomState::new(),
             stats: GuardStats::default(),
         };
@@ -528,8 +532,13 @@ impl ClientGuard {
                 if flags.exempt {
                     return None;
                 }
-                cfg.per_client
-                    .map(|r| (r, r.gcra().take(&mut st.rate, now)))
+                cfg.per_client.map(|r| {
+                    let shared = self.shared_take(Scope::Client, &client.id, &r);
+                    (
+                        r,
+                        shared.unwrap_or_else(|| r.gcra().take(&mut st.rate, now)),
+                    )
+                })
             },
         );
         if flags.exempt {
@@ -580,7 +589,10 @@ impl ClientGuard {
                 let taken = self.clients.with(
                     &client.address,
                     || ClientState::new(ClientKind::Address, now),
-                    |st| r.gcra().take(&mut st.rate, now),
+                    |st| {
+                        self.shared_take(Scope::Client, &client.address, &r)
+                            .unwrap_or_else(|| r.gcra().take(&mut st.rate, now))
+                    },
                 );
                 let h =
                     self.rate_outcome(cfg, client, Protection::RatePerClient, &r, taken, &mut out)?;
@@ -600,7 +612,8 @@ impl ClientGuard {
             for payer in payers {
                 let key = (payer.clone(), i);
                 let taken = self.route_rates.with(&key, RateState::default, |st| {
-                    limit.rate.gcra().take(st, now)
+                    self.shared_take(Scope::Route(&limit.route), payer, &limit.rate)
+                        .unwrap_or_else(|| limit.rate.gcra().take(st, now))
                 });
                 let h = self.rate_outcome(
                     cfg,
@@ -616,7 +629,8 @@ impl ClientGuard {
         if let Some(g) = &cfg.global {
             let taken = {
                 let mut st = self.global_rate.lock().unwrap_or_else(|p| p.into_inner());
-                g.gcra().take(&mut st, now)
+                self.shared_take(Scope::Global, "", g)
+                    .unwrap_or_else(|| g.gcra().take(&mut st, now))
             };
             self.rate_outcome(cfg, client, Protection::RateGlobal, g, taken, &mut out)?;
         }
@@ -896,6 +910,12 @@ impl ClientGuard {
                     ban: ban.clone(),
                 });
             }
+            if let Some(fleet) = self.fleet.get() {
+                let keep = ban
+                    .until
+                    .saturating_add(sightline_policy::clients::micros(esc.forget));
+                fleet.ban(key, &ban, keep);
+            }
         }
         ClientSignal::Banned {
             client: key.clone(),
@@ -921,6 +941,9 @@ impl ClientGuard {
         if let Some(st) = self.clients.shard(&key).get_mut(&key) {
             st.failures.clear();
             st.scan.clear();
+        }
+        if let Some(fleet) = self.fleet.get() {
+            fleet.lift(client);
         }
         if had {
             self.stats.bans_lifted.fetch_add(1, Relaxed);
@@ -1047,6 +1070,45 @@ impl ClientGuard {
     fn has_lists(&self) -> bool {
         let (d, a) = self.lists.load().entries();
         d + a > 0
+    }
+
+    /// Shares this guard's limits and bans with the fleet (once, at start).
+    pub fn set_fleet(&self, fleet: Arc<crate::fleet::RedisFleet>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// The fleet's shared limits and bans, when configured.
+    pub fn fleet(&self) -> Option<&Arc<crate::fleet::RedisFleet>> {
+        self.fleet.get()
+    }
+
+    /// A shared limit's decision from this instance's lease, `None` to decide locally.
+    fn shared_take(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        rate: &Rate,
+    ) -> Option<Result<Passed, Throttled>> {
+        self.fleet.get()?.take(scope, id, rate)
+    }
+
+    /// Whether the client (or the address that answers for it) is banned now.
+    pub fn banned(&self, client: &ClientId) -> bool {
+        let now = self.now();
+        self.active_ban(&client.id, now).is_some()
+            || self.active_ban(client.accountable(), now).is_some()
+    }
+
+    /// A ban another instance of the fleet set.
+    pub fn apply_shared_ban(&self, client: &str, ban: Ban) {
+        let key: Arc<str> = client.into();
+        self.bans.shard(&key).insert(key.clone(), ban);
+    }
+
+    /// A ban another instance of the fleet lifted.
+    pub fn apply_shared_lift(&self, client: &str) {
+        let key: Arc<str> = client.into();
+        self.bans.shard(&key).remove(&key);
     }
 }
 

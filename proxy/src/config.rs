@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod clients;
 mod error;
 mod file;
+pub mod fleet;
 mod locate;
 mod telemetry;
 mod values;
@@ -54,6 +55,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Alert severities, grouping and sinks.
     pub alerts: alerts::AlertsConfig,
+    /// The fleet this instance belongs to and its shared back-ends (`None`: standalone).
+    pub fleet: Option<fleet::FleetConfig>,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -1134,6 +1137,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         check.issue(&key, message);
     }
     let alerts = alerts::convert(raw.alerts, &resolve, check);
+    let fleet = fleet::convert(raw.fleet.take(), &resolve, check);
 
     let p = &raw.inbound.paths;
     let paths = PathRules {
@@ -1196,6 +1200,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         clients,
         telemetry,
         alerts,
+        fleet,
         source: ConfigSource::default(),
     }
 }

@@ -136,7 +136,7 @@ pub async fn handle(
                     .clients
                     .forwarded_for(clients, conn.peer.ip(), req.headers());
         }
-        match shared.clients.admit(clients, flags, c, &method, &path) {
+        match crate::fleet::admit(&shared.clients, clients, flags, c, &method, &path).await {
             Ok(admitted) => {
                 if let Some(p) = admitted.permit {
                     guard.hold(p);

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod egress;
 pub mod errors;
 pub mod export;
+pub mod fleet;
 pub mod inbound;
 pub mod lifecycle;
 pub mod metrics;

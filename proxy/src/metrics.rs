@@ -238,6 +238,7 @@ pub fn render(shared: &Shared) -> String {
         c.client_event_evictions.load(Relaxed),
     );
     crate::alerts::metrics::render(&mut out, &shared.alerts);
+    crate::fleet::render_metrics(&shared.clients, &mut out);
     process::render(&mut out, shared.started);
     rec.telemetry().render(&mut out);
     c.registry.render(&mut out);

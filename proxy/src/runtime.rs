@@ -501,6 +501,7 @@ impl Sightline {
             store.clone(),
             bans,
         ));
+        let fleet_config = config.fleet.clone();
         let active = Active::build(config, &counters, 1, &listeners)?;
         import_openapi(&mut analysis, &active.openapi);
         let alerts = start_alerts(&active.config, &counters, store.as_ref());
@@ -537,7 +538,12 @@ impl Sightline {
             stop_rx.clone(),
             rx.clone(),
         ))];
-        let tasks = vec![tokio::spawn(crate::clients::watch_lists(shared.clone()))];
+        let mut tasks = vec![tokio::spawn(crate::clients::watch_lists(shared.clone()))];
+        tasks.extend(crate::fleet::start(
+            fleet_config.as_ref(),
+            &shared.clients,
+            &shared.alerts,
+        ));
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);

@@ -1,0 +1,204 @@
+//! The `fleet:` section: the instance's name and the shared back-ends several instances use
+//! together — Redis for client protections (limits, bans), PostgreSQL for the store. Either may
+//! be set alone; without the section an instance keeps everything to itself.
+
+use super::Checker;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// The `fleet:` section as written.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with instance, redis (or redis_file), postgres (or postgres_file) and fail"
+)]
+pub(crate) struct FleetFile {
+    pub instance: Option<String>,
+    pub redis: Option<String>,
+    pub redis_file: Option<PathBuf>,
+    pub postgres: Option<String>,
+    pub postgres_file: Option<PathBuf>,
+    pub fail: Option<FailMode>,
+}
+
+/// What the client protections do while Redis cannot be reached.
+#[derive(Clone, Copy, Debug, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FailMode {
+    /// Each instance applies the limits alone (a fleet of N then lets through up to N times a
+    /// limit); bans already known stay in force. Counted, and alerted as
+    /// `fleet_backend_failing`.
+    #[default]
+    Open,
+    /// Calls a shared limit would judge are refused with 503 until Redis answers again.
+    Closed,
+}
+
+impl FailMode {
+    /// `open` or `closed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FailMode::Open => "open",
+            FailMode::Closed => "closed",
+        }
+    }
+}
+
+/// A checked `fleet:` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// This instance's name in the fleet (default: the host name).
+    pub instance: String,
+    /// The Redis URL (`redis://` or `rediss://`) for shared limits, bans and windows.
+    pub redis: Option<String>,
+    /// The PostgreSQL URL for the shared store.
+    pub postgres: Option<String>,
+    /// What the client protections do while Redis is down.
+    pub on_redis_failure: FailMode,
+}
+
+/// The host name, or `sightline` when it cannot be read.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "sightline".to_owned())
+}
+
+/// A URL written inline or in a file (which keeps a password out of the config).
+fn url(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    key: &str,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> Option<String> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            check.issue(
+                &format!("fleet.{key}_file"),
+                format!("set one of {key} and {key}_file"),
+            );
+            None
+        }
+        (Some(u), None) => Some(u.trim().to_owned()),
+        (None, Some(path)) => {
+            let path = resolve(path);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => Some(text.trim().to_owned()),
+                Err(e) => {
+                    check.issue(
+                        &format!("fleet.{key}_file"),
+                        format!("{}: cannot read: {e}", path.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+/// Why a Redis URL is not one, or `None` when it is.
+pub fn redis_url_problem(url: &str) -> Option<String> {
+    if !(url.starts_with("redis://")
+        || url.starts_with("rediss://")
+        || url.starts_with("redis+unix://")
+        || url.starts_with("unix://"))
+    {
+        return Some("write a redis:// (or rediss://) URL, e.g. redis://127.0.0.1:6379/0".into());
+    }
+    redis::Client::open(url)
+        .err()
+        .map(|e| format!("not a Redis URL: {}", e.detail().unwrap_or("malformed")))
+}
+
+/// Why a PostgreSQL URL is not one, or `None` when it is (the syntax only; the server is asked
+/// at start).
+pub fn postgres_url_problem(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"));
+    let Some(rest) = rest else {
+        return Some(
+            "write a postgres:// URL, e.g. postgres://sightline@127.0.0.1:5432/sightline".into(),
+        );
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let ok =
+        rest.chars().all(|c| c.is_ascii_graphic()) && (!host.is_empty() || rest.contains("host="));
+    (!ok).then(|| "not a PostgreSQL URL: name a host, e.g. postgres://user@host:5432/db".into())
+}
+
+pub(super) fn convert(
+    raw: Option<FleetFile>,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+    check: &mut Checker<'_>,
+) -> Option<FleetConfig> {
+    let raw = raw?;
+    let instance = match raw.instance {
+        Some(name) => {
+            if !super::valid_name(&name) {
+                check.issue(
+                    "fleet.instance",
+                    "instance names start with a letter or digit and use letters, digits, '-', '_' and '.' only (at most 64)",
+                );
+            }
+            name
+        }
+        None => host_name(),
+    };
+    let redis = url(raw.redis, raw.redis_file, "redis", resolve, check);
+    if let Some(problem) = redis.as_deref().and_then(redis_url_problem) {
+        check.issue("fleet.redis", problem);
+    }
+    let postgres = url(raw.postgres, raw.postgres_file, "postgres", resolve, check);
+    if let Some(problem) = postgres.as_deref().and_then(postgres_url_problem) {
+        check.issue("fleet.postgres", problem);
+    }
+    if raw.fail.is_some() && redis.is_none() {
+        check.issue("fleet.fail", "fail applies to redis: set fleet.redis too");
+    }
+    Some(FleetConfig {
+        instance,
+        redis,
+        postgres,
+        on_redis_failure: raw.fail.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_are_checked() {
+        assert_eq!(redis_url_problem("redis://127.0.0.1:6379/0"), None);
+        assert_eq!(
+            redis_url_problem("rediss://user:pw@cache.example:6380"),
+            None
+        );
+        assert!(redis_url_problem("127.0.0.1:6379").is_some());
+        assert!(redis_url_problem("http://127.0.0.1:6379").is_some());
+        assert!(redis_url_problem("redis://127.0.0.1:notaport").is_some());
+    }
+
+    #[test]
+    fn postgres_urls_are_checked() {
+        assert_eq!(
+            postgres_url_problem("postgres://sightline@127.0.0.1:5432/sightline"),
+            None
+        );
+        assert_eq!(postgres_url_problem("postgresql://db.example/x"), None);
+        assert!(postgres_url_problem("mysql://db/x").is_some());
+        assert!(postgres_url_problem("postgres:///x").is_some());
+        assert!(postgres_url_problem("postgres://a b@host/x").is_some());
+    }
+}

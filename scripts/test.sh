@@ -23,6 +23,9 @@ packages+=(systemd wrk)
 # The inspection tests drive curl (HTTP/1.1 and HTTP/2 through the egress proxy) and Python's
 # urllib as clients of inspected tunnels.
 packages+=(curl python3)
+# redis-server is the real shared back-end of the fleet tests (started by each test on a
+# loopback port, never as a service).
+packages+=(redis-server)  # fleet tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

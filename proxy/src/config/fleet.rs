@@ -49,7 +49,7 @@ impl FailMode {
 pub struct FleetConfig {
     /// This instance's name in the fleet (default: the host name).
     pub instance: String,
-    /// The Redis URL (`redis://` or `rediss://`) for shared limits, bans and windows.
+    /// The Redis URL (`redis://`) for shared limits and bans.
     pub redis: Option<String>,
     /// The PostgreSQL URL for the shared store.
     pub postgres: Option<String>,
@@ -107,12 +107,22 @@ fn url(
 
 /// Why a Redis URL is not one, or `None` when it is.
 pub fn redis_url_problem(url: &str) -> Option<String> {
-    if !(url.starts_with("redis://")
-        || url.starts_with("rediss://")
-        || url.starts_with("redis+unix://")
-        || url.starts_with("unix://"))
-    {
-        return Some("write a redis:// (or rediss://) URL, e.g. redis://127.0.0.1:6379/0".into());
+    if url.starts_with("rediss://") {
+        return Some("TLS to Redis (rediss://) is not supported by this build: use redis:// on a private network or a TLS tunnel".into());
+    }
+    if !(url.starts_with("redis://") || url.starts_with("unix://")) {
+        return Some("write a redis:// URL, e.g. redis://127.0.0.1:6379/0".into());
+    }
+    if let Some(rest) = url.strip_prefix("redis://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit('@').next().unwrap_or_default();
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+            _ => (host_port, None),
+        };
+        if host.is_empty() || port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Some("not a Redis URL: write redis://host:port/db".into());
+        }
     }
     redis::Client::open(url)
         .err()
@@ -182,12 +192,54 @@ mod tests {
     fn redis_urls_are_checked() {
         assert_eq!(redis_url_problem("redis://127.0.0.1:6379/0"), None);
         assert_eq!(
-            redis_url_problem("rediss://user:pw@cache.example:6380"),
+            redis_url_problem("redis://user:pw@cache.example:6380"),
             None
         );
+        assert!(redis_url_problem("rediss://cache.example:6380").is_some());
         assert!(redis_url_problem("127.0.0.1:6379").is_some());
         assert!(redis_url_problem("http://127.0.0.1:6379").is_some());
         assert!(redis_url_problem("redis://127.0.0.1:notaport").is_some());
+        assert!(redis_url_problem("redis:///0").is_some());
+        assert_eq!(redis_url_problem("redis://[::1]:6379"), None);
+    }
+
+    fn parse(fleet: &str) -> Result<crate::config::Config, String> {
+        let text = format!("version: 1\n{fleet}");
+        crate::config::Config::parse(&text, "t.yaml", std::path::Path::new("/"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_section_is_read_and_its_urls_checked_by_check() {
+        let c = parse("fleet: { instance: gw-1, redis: redis://127.0.0.1:6379/0, fail: closed }")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let f = c.fleet.unwrap_or_else(|| panic!("no fleet"));
+        assert_eq!(f.instance, "gw-1");
+        assert_eq!(f.redis.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert_eq!(f.postgres, None);
+        assert_eq!(f.on_redis_failure, FailMode::Closed);
+        assert_eq!(parse("version: 1").ok().and_then(|c| c.fleet), None);
+        let e = parse("fleet: { redis: \"localhost:6379\" }")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("fleet.redis") && e.contains("redis://"), "{e}");
+        let e = parse("fleet: { postgres: \"mysql://db\" }")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("fleet.postgres"), "{e}");
+        let e = parse("fleet: { instance: \"gw 1\" }")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("fleet.instance"), "{e}");
+        let e = parse("fleet: { redis: redis://a, redis_file: x }")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("set one of redis and redis_file"), "{e}");
+        let e = parse("fleet: { fail: open }").err().unwrap_or_default();
+        assert!(e.contains("fleet.fail"), "{e}");
+        // Without an instance name, the host's.
+        let c = parse("fleet: { redis: redis://127.0.0.1 }").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.fleet.map(|f| f.instance).unwrap_or_default().is_empty());
     }
 
     #[test]

@@ -155,10 +155,13 @@ struct Owed {
     cells: i64,
 }
 
+/// One shard of the lease table.
+type Shard = Mutex<HashMap<Arc<str>, Entry>>;
+
 /// This instance's leases, sharded behind short std mutexes (never held across an await).
 #[derive(Debug)]
 pub struct Leases {
-    shards: Box<[Mutex<HashMap<Arc<str>, Entry>>]>,
+    shards: Box<[Shard]>,
     hasher: RandomState,
     owed: Mutex<Vec<Owed>>,
 }

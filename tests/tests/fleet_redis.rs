@@ -10,6 +10,8 @@ use sightline_tests::proxy::simple;
 use sightline_tests::redis::TestRedis;
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn fleet_yaml(redis: &TestRedis, instance: &str, fail: &str, clients: &str) -> String {
@@ -203,20 +205,38 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
         "  rate: { per_client: 100000/s, global: 100000/s }\n",
     )
     .await;
-    let mut statuses = Vec::new();
-    let send = |i: usize| {
-        let px = &fleet[i % 3];
+    // The load: calls round-robin over the three instances until told to stop (at most 20000
+    // calls or 60 s).
+    let inbound: Vec<SocketAddr> = fleet.iter().map(|p| p.inbound).collect();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (sent, stop) = (sent.clone(), stop.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut statuses = Vec::new();
+            for i in 0..20_000 {
+                if stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                let r = Client::http1().get(inbound[i % 3], "/echo").await;
+                statuses.push(r.status.as_u16());
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+            statuses
+        })
+    };
+    let more = |n: usize| {
+        let sent = sent.clone();
         async move {
-            Client::http1()
-                .get(px.inbound, "/echo")
-                .await
-                .status
-                .as_u16()
+            let from = sent.load(Ordering::Relaxed);
+            eventually(&format!("{n} more calls sent"), || async {
+                (sent.load(Ordering::Relaxed) >= from + n).then_some(())
+            })
+            .await;
         }
     };
-    for i in 0..60 {
-        statuses.push(send(i).await);
-    }
+    more(60).await;
     redis.stop().await;
     for px in &fleet {
         eventually("the instance sees Redis down", || async {
@@ -227,13 +247,7 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
         // Fail open: still ready.
         assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
     }
-    for i in 0..60 {
-        statuses.push(send(i).await);
-    }
-    assert!(
-        statuses.iter().all(|s| *s == 200),
-        "every call passes while Redis is away: {statuses:?}"
-    );
+    more(60).await;
     for px in &fleet {
         assert!(
             px.metric("sightline_fleet_local_decisions_total").await > 0.0,
@@ -247,20 +261,27 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
         })
         .await;
     }
-    let ops_down: Vec<f64> = {
-        let mut v = Vec::new();
-        for px in &fleet {
-            v.push(px.metric("sightline_fleet_redis_ops_total").await);
-        }
-        v
-    };
+    let mut ops_down = Vec::new();
+    for px in &fleet {
+        ops_down.push(px.metric("sightline_fleet_redis_ops_total").await);
+    }
     redis.resume().await;
-    for (px, before) in fleet.iter().zip(ops_down) {
+    for px in &fleet {
         eventually("the instance reconnects without a restart", || async {
             let s = px.admin_json("/api/status").await;
             (s["fleet"]["backends"][0]["state"] == "up").then_some(())
         })
         .await;
+    }
+    more(60).await;
+    stop.store(true, Ordering::Relaxed);
+    let statuses = load.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "every call passes while Redis goes away and comes back: {statuses:?}"
+    );
+    // Back on the shared limits: leases come from Redis again, no decision is local.
+    for (px, before) in fleet.iter().zip(ops_down) {
         let local = px.metric("sightline_fleet_local_decisions_total").await;
         for _ in 0..5 {
             assert_eq!(Client::http1().get(px.inbound, "/echo").await.status, 200);

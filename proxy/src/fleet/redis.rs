@@ -263,7 +263,7 @@ impl RedisFleet {
         rate: &Rate,
     ) -> Option<Result<Passed, Throttled>> {
         let out = lease::take(self, scope, id, rate);
-        if out.is_none() {
+        if out.is_none() && !self.is_up() {
             self.stats.local_decisions.fetch_add(1, Relaxed);
         }
         out

@@ -54,9 +54,11 @@ async def main():
 asyncio.run(main())
 PY
 python3 "$work/upstream.py" "$UP" & pids+=($!)
+for _ in $(seq 1 100); do curl -fsS "http://$UP/" >/dev/null 2>&1 && break; sleep 0.1; done
 mkdir -p "$work/redis"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no --dir "$work/redis" \
   --loglevel warning >"$work/redis.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 100); do [ "$(printf 'PING\r\n' | timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT; cat >&3; head -c5 <&3" 2>/dev/null)" = "+PONG" ] && break; sleep 0.1; done
 
 config() { # $1: extra YAML (the fleet section or nothing)
   cat <<YAML
@@ -99,8 +101,9 @@ run() { # $1: name, $2: extra YAML
   p50[$1]=$(awk '$1 == "50%" { print $2 }' <<<"$out")
   p99[$1]=$(awk '$1 == "99%" { print $2 }' <<<"$out")
   opr[$1]=$(python3 -c "print(f'{($ops1 - $ops0) / max(1, $req1 - $req0):.4f}')")
-  non2xx=$(awk '/Non-2xx/ { print $4 }' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ { print $5 }' <<<"$out")
   [ -z "$non2xx" ] || echo "warning: $1: $non2xx non-2xx answers" >&2
+  [ -z "${DEBUG_BENCH:-}" ] || { echo "$out" >&2; curl -fsS "http://$ADMIN/metrics" | grep -E "^sightline_(requests_total|fleet|client_actions)" >&2; }
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

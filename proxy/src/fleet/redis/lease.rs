@@ -280,10 +280,6 @@ async fn request(fleet: Arc<RedisFleet>, key: Arc<str>, cost: Cost, want: u32, d
     match answer {
         Some((granted, ahead)) => {
             let ahead = u64::try_from(ahead).unwrap_or(0);
-            if e.tokens > 0 {
-                // A lease is only ever extended while it is fresh.
-                e.granted = now;
-            }
             e.tokens = e.tokens.saturating_add(granted);
             if granted > 0 {
                 e.granted = now;

@@ -25,6 +25,9 @@ packages+=(systemd wrk)
 packages+=(curl python3)
 # PostgreSQL: the fleet tests start their own throwaway cluster on loopback.
 packages+=(postgresql)  # fleet tests
+# redis-server is the real shared back-end of the fleet tests (started by each test on a
+# loopback port, never as a service).
+packages+=(redis-server)  # fleet tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -28,6 +28,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "store_failing",
     "sink_failing",
     "dropped_records",
+    "fleet_backend_failing",
 ];
 
 /// The windows the graph views accept.
@@ -349,15 +350,18 @@ pub struct StatusView {
     pub listeners: Listeners,
     /// Services with their upstreams.
     pub services: Vec<ServiceStatus>,
-    /// The fleet this instance belongs to; none when it stands alone.
+    /// The fleet this instance belongs to, when `fleet` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fleet: Option<FleetStatus>,
 }
 
-/// This instance's place in a fleet.
+/// The fleet this instance belongs to and the state of its shared back-ends.
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct FleetStatus {
     /// This instance's name.
     pub instance: String,
+    /// Each shared back-end (`redis`, `postgres`).
+    pub backends: Vec<FleetBackend>,
     /// The shared store (PostgreSQL), when one is configured.
     pub postgres: Option<BackendStatus>,
     /// Every instance that heartbeats into the shared store, this one included.
@@ -391,6 +395,28 @@ pub struct InstanceStatus {
     pub last_heartbeat: String,
     /// Whether it heartbeated within the last ten seconds.
     pub alive: bool,
+}
+
+/// One shared back-end of the fleet.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct FleetBackend {
+    /// `redis` or `postgres`.
+    pub name: String,
+    /// Where it is (scheme, host, port, database; never credentials).
+    pub target: String,
+    /// `up` or `down`.
+    pub state: String,
+    /// Since when, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub since: String,
+    /// The last error, while down (or `connecting`).
+    pub error: Option<String>,
+    /// What the protections do while it is down: `open` or `closed` (Redis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail: Option<String>,
+    /// Live instances it counts (Redis heartbeats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<u64>,
 }
 
 /// The configuration in force.

@@ -161,6 +161,12 @@ impl AdminState for AdminView {
                 reason: "draining".into(),
             };
         }
+        if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
+            return Readiness {
+                ready: false,
+                reason,
+            };
+        }
         Readiness {
             ready: true,
             reason: String::new(),
@@ -467,17 +473,35 @@ impl AdminState for AdminView {
                 egress: self.shared.listeners.get(2).map(ToString::to_string),
             },
             services,
-            fleet: self
-                .shared
-                .postgres
-                .as_ref()
-                .map(|pg| fleet_status(pg, self.shared.recorder.store())),
+            fleet: self.fleet_status(),
         }
     }
 }
 
 /// This instance's place in its fleet: the shared store's state and the instances' heartbeats.
-fn fleet_status(
+impl AdminView {
+    /// The fleet this instance belongs to: its shared store and instances (PostgreSQL) and
+    /// the state of its shared protections' back-end (Redis).
+    fn fleet_status(&self) -> Option<views::FleetStatus> {
+        let active = self.shared.active();
+        let cfg = active.config.fleet.as_ref()?;
+        let mut status = match &self.shared.postgres {
+            Some(pg) => postgres_status(pg, self.shared.recorder.store()),
+            None => views::FleetStatus {
+                instance: cfg.instance.clone(),
+                backends: Vec::new(),
+                postgres: None,
+                instances: Vec::new(),
+            },
+        };
+        if let Some(f) = self.shared.clients.fleet() {
+            status.backends.push(f.status());
+        }
+        Some(status)
+    }
+}
+
+fn postgres_status(
     pg: &crate::fleet::postgres::Postgres,
     store: Option<&crate::store::Store>,
 ) -> views::FleetStatus {
@@ -487,6 +511,7 @@ fn fleet_status(
     };
     views::FleetStatus {
         instance: pg.instance().to_owned(),
+        backends: Vec::new(),
         postgres: Some(views::BackendStatus {
             state: health.state.into(),
             error: health.error,

@@ -33,6 +33,7 @@ pub mod metrics;
 mod observe;
 mod protection;
 mod rate_headers;
+mod shared;
 mod table;
 mod views;
 
@@ -43,6 +44,7 @@ pub use identify::hash_api_key;
 pub use lists::{check_lists, ListFileError, Lists};
 pub use protection::{GuardStats, Protection};
 pub use rate_headers::RateHeaders;
+pub use shared::{Pending, Scope, SharedProtections};
 pub use views::{BanView, ClientView};
 
 use crate::config::clients::ClientsConfig;
@@ -74,6 +76,8 @@ pub struct ClientGuard {
     inflight: Arc<AtomicUsize>,
     lists: ArcSwap<Lists>,
     store: Option<crate::store::Store>,
+    /// The fleet's shared limits and bans, when `fleet.redis` is set.
+    fleet: std::sync::OnceLock<Arc<dyn SharedProtections>>,
     hasher: RandomState,
     /// Counters for `/metrics`.
     pub stats: GuardStats,
@@ -103,6 +107,7 @@ impl ClientGuard {
             inflight: Arc::new(AtomicUsize::new(0)),
             lists: ArcSwap::from_pointee(lists),
             store,
+            fleet: std::sync::OnceLock::new(),
             hasher: RandomState::new(),
             stats: GuardStats::default(),
         };

@@ -247,7 +247,7 @@ fn convert(raw: FileConfig, cx: &mut Convert<'_>) -> Config {
         clients: clients::convert(raw.clients, cx),
         telemetry: telemetry::convert(raw.telemetry, cx),
         alerts: alerts::convert(raw.alerts, cx),
-        fleet: raw.fleet.map(|f| fleet::convert(f, cx)),
+        fleet: fleet::convert(raw.fleet, cx),
         source: ConfigSource::default(),
     }
 }

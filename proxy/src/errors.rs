@@ -40,6 +40,9 @@ pub enum ProxyError {
     /// The concurrency limit is reached and this client is shed.
     #[error("overloaded: too many requests in flight")]
     Overloaded,
+    /// The fleet's shared limits cannot be reached and `fleet.fail` is `closed`.
+    #[error("shared rate limits unavailable: the fleet's Redis does not answer")]
+    SharedLimitsDown,
     /// Every upstream of the service is ejected.
     #[error("no healthy upstream for service {0}")]
     NoHealthyUpstream(String),
@@ -88,7 +91,9 @@ impl ProxyError {
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Limited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::ClientBlocked(_) => StatusCode::FORBIDDEN,
-            ProxyError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Overloaded | ProxyError::SharedLimitsDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::NoHealthyUpstream(_) | ProxyError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -116,6 +121,7 @@ impl ProxyError {
             ProxyError::Limited { .. } => "rate_limited",
             ProxyError::ClientBlocked(_) => "client_blocked",
             ProxyError::Overloaded => "overloaded",
+            ProxyError::SharedLimitsDown => "shared_limits_unavailable",
             ProxyError::NoHealthyUpstream(_) => "no_healthy_upstream",
             ProxyError::ShuttingDown => "shutting_down",
             ProxyError::UpstreamConnect(_) => "upstream_connect_failed",
@@ -150,6 +156,7 @@ impl ProxyError {
             ProxyError::Limited { .. }
             | ProxyError::ClientBlocked(_)
             | ProxyError::Overloaded
+            | ProxyError::SharedLimitsDown
             | ProxyError::NoHealthyUpstream(_)
             | ProxyError::ShuttingDown
             | ProxyError::EgressBlocked(_) => Fault::Proxy,
@@ -223,7 +230,7 @@ pub fn rescue(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         let secs = crate::wire::retry_after_secs(*after);
         h.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     }
-    if matches!(err, ProxyError::Overloaded) {
+    if matches!(err, ProxyError::Overloaded | ProxyError::SharedLimitsDown) {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if matches!(err, ProxyError::ShuttingDown) {

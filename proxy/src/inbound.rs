@@ -46,7 +46,7 @@ pub async fn handle(
 ) -> Response<RecordedBody> {
     let active = shared.active();
     let mut call = begin(&shared, &active, conn, &req);
-    if let Err(refused) = guard(&mut call, &req) {
+    if let Err(refused) = guard(&mut call, &req).await {
         return refuse(call, refused);
     }
     let span = call.trace.log_span(&call.request_id);
@@ -193,7 +193,7 @@ fn look_up_route<'a>(
 /// The client guard: identifies the client and admits the call or refuses it. A request that
 /// fails the framing checks, or whose Host or path is refused, is answered (and its connection
 /// closed) by [`route`] before the guard would see it, as the chart in ARCHITECTURE.md draws.
-fn guard(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<(), Refused> {
+async fn guard(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<(), Refused> {
     let clients = &call.active.config.clients;
     if !clients.enabled || call.refused.is_some() {
         return Ok(());
@@ -208,7 +208,16 @@ fn guard(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<(), Refused> {
         rec.client.kind = Some(client.kind.as_str());
         rec.client.forwarded_for = guards.forwarded_for(clients, peer, headers);
     }
-    let admitted = guards.admit(clients, call.flags(), &client, &call.method, &call.path);
+    // With a fleet, the shared limits' leases are made ready first (a bounded wait).
+    let admitted = crate::fleet::admit(
+        guards,
+        clients,
+        call.flags(),
+        &client,
+        &call.method,
+        &call.path,
+    )
+    .await;
     call.client = Some(client);
     let admitted = admitted.inspect_err(|_| {
         let flood = guards.global_flood(clients);

@@ -301,7 +301,13 @@ impl Sightline {
             stop_rx.clone(),
             rx.clone(),
         ))];
-        let tasks = vec![tokio::spawn(watchers::watch_lists(shared.clone()))];
+        let mut tasks = vec![tokio::spawn(watchers::watch_lists(shared.clone()))];
+        let fleet = shared.active().config.fleet.clone();
+        tasks.extend(crate::fleet::start(
+            fleet.as_ref(),
+            &shared.clients,
+            &shared.alerts,
+        ));
         // The admin listener outlives the drain, so probes see /readyz turn 503.
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);

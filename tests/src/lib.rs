@@ -14,6 +14,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod raw;
 pub mod receivers;
+pub mod redis;
 pub mod upstream;
 
 pub use client::{Client, Reply};

@@ -56,6 +56,7 @@ impl AdminState for Fixed {
     }
     fn status(&self) -> views::StatusView {
         views::StatusView {
+            fleet: None,
             version: "0".into(),
             started: "2026-01-01T00:00:00Z".into(),
             config: views::ConfigStatus {
@@ -72,7 +73,6 @@ impl AdminState for Fixed {
                 egress: None,
             },
             services: vec![],
-            fleet: None,
         }
     }
     fn graph(&self, window: &str) -> Result<views::GraphView, String> {

@@ -57,6 +57,7 @@ pub fn render(e: &Exposition<'_>) -> String {
         counters.client_event_evictions.load(Relaxed),
     );
     crate::alerts::metrics::render(&mut w, e.alerts);
+    crate::fleet::render_metrics(e.clients, &mut w);
     crate::metrics::process::render(&mut w, e.started);
     e.recorder.telemetry().render(&mut w);
     counters.registry.render(&mut w);

@@ -4,6 +4,7 @@
 //! with the objection noted.
 
 use super::entry::ClientState;
+use super::shared::Scope;
 use super::{ClientGuard, ConnFlags, Protection, RateHeaders};
 use crate::config::clients::{BanAction, ClientsConfig};
 use crate::errors::ProxyError;
@@ -114,8 +115,13 @@ impl ClientGuard {
                 if flags.exempt {
                     return None;
                 }
-                cfg.per_client
-                    .map(|r| (r, r.gcra().take(&mut st.rate, now)))
+                cfg.per_client.map(|r| {
+                    let shared = self.shared_take(Scope::Client, &client.id, &r);
+                    (
+                        r,
+                        shared.unwrap_or_else(|| r.gcra().take(&mut st.rate, now)),
+                    )
+                })
             },
         )
     }
@@ -189,7 +195,10 @@ impl ClientGuard {
             let taken = self.clients.with(
                 &client.address,
                 || ClientState::new(ClientKind::Address, now),
-                |st| r.gcra().take(&mut st.rate, now),
+                |st| {
+                    self.shared_take(Scope::Client, &client.address, r)
+                        .unwrap_or_else(|| r.gcra().take(&mut st.rate, now))
+                },
             );
             let h = self.rate_outcome(cfg, client, Protection::RatePerClient, r, taken, out)?;
             out.rate = Some(h.tighter(out.rate.take()));
@@ -223,7 +232,8 @@ impl ClientGuard {
         for payer in payers {
             let key = (payer.clone(), i);
             let taken = self.route_rates.with(&key, RateState::default, |st| {
-                limit.rate.gcra().take(st, now)
+                self.shared_take(Scope::Route(&limit.route), payer, &limit.rate)
+                    .unwrap_or_else(|| limit.rate.gcra().take(st, now))
             });
             let h = self.rate_outcome(
                 cfg,
@@ -249,7 +259,8 @@ impl ClientGuard {
         if let Some(g) = &cfg.global {
             let taken = {
                 let mut st = self.global_rate.lock().unwrap_or_else(|p| p.into_inner());
-                g.gcra().take(&mut st, now)
+                self.shared_take(Scope::Global, "", g)
+                    .unwrap_or_else(|| g.gcra().take(&mut st, now))
             };
             self.rate_outcome(cfg, client, Protection::RateGlobal, g, taken, out)?;
         }

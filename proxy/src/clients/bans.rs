@@ -47,6 +47,12 @@ impl ClientGuard {
                     ban: ban.clone(),
                 });
             }
+            if let Some(fleet) = self.fleet.get() {
+                let keep = ban
+                    .until
+                    .saturating_add(sightline_policy::clients::micros(esc.forget));
+                fleet.ban(key, &ban, keep);
+            }
         }
         ClientSignal::Banned {
             client: key.clone(),
@@ -73,6 +79,9 @@ impl ClientGuard {
         if let Some(st) = self.clients.shard(&key).get_mut(&key) {
             st.failures.clear();
             st.scan.clear();
+        }
+        if let Some(fleet) = self.fleet.get() {
+            fleet.lift(client);
         }
         if had {
             self.stats.bans_lifted.fetch_add(1, Relaxed);

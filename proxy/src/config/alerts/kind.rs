@@ -47,11 +47,13 @@ pub enum Kind {
     SinkFailing,
     /// Records or alert signals dropped because a queue was full.
     DroppedRecords,
+    /// A fleet back-end (Redis) failing: shared protections run on the fail mode.
+    FleetBackendFailing,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::EgressBlocked,
         Kind::EgressReported,
         Kind::UnknownEgressSource,
@@ -72,6 +74,7 @@ impl Kind {
         Kind::StoreFailing,
         Kind::SinkFailing,
         Kind::DroppedRecords,
+        Kind::FleetBackendFailing,
     ];
 
     /// The kind's name, as in config, API and sinks.
@@ -97,6 +100,7 @@ impl Kind {
             Kind::StoreFailing => "store_failing",
             Kind::SinkFailing => "sink_failing",
             Kind::DroppedRecords => "dropped_records",
+            Kind::FleetBackendFailing => "fleet_backend_failing",
         }
     }
 
@@ -125,7 +129,8 @@ impl Kind {
             | Kind::CredentialStuffing
             | Kind::Flood
             | Kind::StoreFailing
-            | Kind::SinkFailing => Severity::High,
+            | Kind::SinkFailing
+            | Kind::FleetBackendFailing => Severity::High,
         }
     }
 
@@ -133,7 +138,10 @@ impl Kind {
     pub const fn is_fault(self) -> bool {
         matches!(
             self,
-            Kind::StoreFailing | Kind::SinkFailing | Kind::DroppedRecords
+            Kind::StoreFailing
+                | Kind::SinkFailing
+                | Kind::DroppedRecords
+                | Kind::FleetBackendFailing
         )
     }
 }

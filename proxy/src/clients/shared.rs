@@ -1,0 +1,87 @@
+//! Limits and bans shared with the other instances of a fleet, as the guard sees them: a
+//! back-end (Redis, in `fleet`) answers for a shared limit from its lease, hears of bans set
+//! elsewhere and is told of those set here. Without one, every decision is local.
+
+use super::ClientGuard;
+use crate::config::clients::RouteSpec;
+use sightline_dashboard::views::FleetBackend;
+use sightline_policy::clients::ClientId;
+use sightline_policy::clients::{Ban, Passed, Rate, Throttled};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Which limit a shared decision is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The per-client rate.
+    Client,
+    /// A per-client rate on one route.
+    Route(&'a RouteSpec),
+    /// The rate over all clients.
+    Global,
+}
+
+/// A future the guard awaits for a shared back-end.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The fleet's shared protections.
+pub trait SharedProtections: Send + Sync + std::fmt::Debug {
+    /// One call taken from the lease on a shared limit; `None` when the back-end has no
+    /// answer for the key (the guard's local limit decides).
+    fn take(&self, scope: Scope<'_>, id: &str, rate: &Rate) -> Option<Result<Passed, Throttled>>;
+    /// Makes the leases of `keys` ready, waiting a bounded time; false when the call must be
+    /// refused (the back-end cannot answer and fails closed).
+    fn prepare<'a>(&'a self, keys: &'a [(Scope<'a>, &'a str, Rate)]) -> Pending<'a, bool>;
+    /// Tells the fleet about a ban set here, kept until `keep_until` (Unix µs).
+    fn ban(&self, client: &str, ban: &Ban, keep_until: u64);
+    /// Tells the fleet a ban was lifted here.
+    fn lift(&self, client: &str);
+    /// Readiness: `Err` names why calls are refused.
+    fn ready(&self) -> Result<(), String>;
+    /// The back-end's state for `/api/status`.
+    fn status(&self) -> FleetBackend;
+    /// The back-end's families of `/metrics`.
+    fn render_metrics(&self, out: &mut crate::metrics::Writer);
+}
+
+impl ClientGuard {
+    /// Shares this guard's limits and bans with the fleet (once, at start).
+    pub fn set_fleet(&self, fleet: Arc<dyn SharedProtections>) {
+        let _ = self.fleet.set(fleet);
+    }
+
+    /// The fleet's shared limits and bans, when configured.
+    pub fn fleet(&self) -> Option<&Arc<dyn SharedProtections>> {
+        self.fleet.get()
+    }
+
+    /// A shared limit's decision from this instance's lease, `None` to decide locally.
+    pub(super) fn shared_take(
+        &self,
+        scope: Scope<'_>,
+        id: &str,
+        rate: &Rate,
+    ) -> Option<Result<Passed, Throttled>> {
+        self.fleet.get()?.take(scope, id, rate)
+    }
+
+    /// Whether the client (or the address that answers for it) is banned now.
+    pub fn banned(&self, client: &ClientId) -> bool {
+        let now = self.now();
+        self.active_ban(&client.id, now).is_some()
+            || self.active_ban(client.accountable(), now).is_some()
+    }
+
+    /// A ban another instance of the fleet set.
+    pub fn apply_shared_ban(&self, client: &str, ban: Ban) {
+        let key: Arc<str> = client.into();
+        self.bans.shard(&key).insert(key.clone(), ban);
+    }
+
+    /// A ban another instance of the fleet lifted.
+    pub fn apply_shared_lift(&self, client: &str) {
+        let key: Arc<str> = client.into();
+        self.bans.shard(&key).remove(&key);
+    }
+}

@@ -6,6 +6,7 @@ pub mod clients;
 mod error;
 mod file;
 mod locate;
+mod runtime;
 mod telemetry;
 mod values;
 pub(crate) mod yaml;
@@ -15,6 +16,7 @@ pub use telemetry::{
 };
 
 pub use error::{ConfigError, ConfigIssue};
+pub use runtime::{available_cpus, RuntimeConfig};
 
 use file::{ClientAuthFile, FileConfig, ProtocolFile};
 use std::collections::BTreeMap;
@@ -54,6 +56,8 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Alert severities, grouping and sinks.
     pub alerts: alerts::AlertsConfig,
+    /// Worker threads (applies at the next restart).
+    pub runtime: RuntimeConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -1134,6 +1138,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         check.issue(&key, message);
     }
     let alerts = alerts::convert(raw.alerts, &resolve, check);
+    let runtime = runtime::convert(raw.runtime.take(), check);
 
     let p = &raw.inbound.paths;
     let paths = PathRules {
@@ -1196,6 +1201,7 @@ fn convert(mut raw: FileConfig, base: &Path, check: &mut Checker<'_>) -> Config 
         clients,
         telemetry,
         alerts,
+        runtime,
         source: ConfigSource::default(),
     }
 }

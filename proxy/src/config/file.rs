@@ -37,6 +37,7 @@ pub(crate) struct FileConfig {
     pub telemetry: Option<super::telemetry::TelemetryFile>,
     #[serde(default)]
     pub alerts: super::alerts::AlertsFile,
+    pub runtime: Option<super::runtime::RuntimeFile>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

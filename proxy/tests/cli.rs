@@ -697,6 +697,7 @@ fn config_schema_describes_every_section_and_rejects_unknown_keys() {
         "telemetry",
         "alerts",
         "storage",
+        "runtime",
     ] {
         assert!(props.contains_key(key), "{key} missing from the schema");
     }

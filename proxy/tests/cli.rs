@@ -1134,7 +1134,10 @@ fn one_worker_serves_concurrent_clients_through_the_listener() {
         })
         .collect();
     let answered: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
-    assert_eq!(answered, 40, "every request answered 200 ok by the upstream");
+    assert_eq!(
+        answered, 40,
+        "every request answered 200 ok by the upstream"
+    );
     let counted = wait_for("the 40 calls to be counted", || {
         let (status, body) = get(p.addr("admin"), "/metrics", "x")?;
         let total: f64 = body

@@ -1139,7 +1139,8 @@ fn one_worker_serves_concurrent_clients_through_the_listener() {
         "every request answered 200 ok by the upstream"
     );
     let counted = wait_for("the 40 calls to be counted", || {
-        let (status, body) = get(p.addr("admin"), "/metrics", "x")?;
+        let admin = p.addr("admin");
+        let (status, body) = get(admin, "/metrics", &admin.to_string())?;
         let total: f64 = body
             .lines()
             .filter(|l| l.starts_with("sightline_requests_total"))

@@ -26,8 +26,9 @@ TOP=${TOP:-15}
 for b in valgrind callgrind_control callgrind_annotate nginx h2load curl; do
   command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl)" >&2; exit 1; }
 done
-cargo build --release -q -p sightline --bin sightline
-BIN=${CARGO_TARGET_DIR:-target}/release/sightline
+# SIGHTLINE_BIN measures a given build instead of building this checkout.
+BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
+[ -n "${SIGHTLINE_BIN:-}" ] || cargo build --release -q -p sightline --bin sightline
 work=$(mktemp -d /tmp/sightline-profile.XXXX)
 chmod 755 "$work"
 pids=()

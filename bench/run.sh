@@ -37,8 +37,9 @@ if [ "$(nproc --all)" -lt 2 ]; then
   echo "the pinned layout needs 2 CPUs" >&2
   exit 1
 fi
-cargo build --release -q -p sightline --bin sightline
-BIN=${CARGO_TARGET_DIR:-target}/release/sightline
+# SIGHTLINE_BIN measures a given build instead of building this checkout.
+BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
+[ -n "${SIGHTLINE_BIN:-}" ] || cargo build --release -q -p sightline --bin sightline
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 HZ=$(getconf CLK_TCK)
 work=$(mktemp -d /tmp/sightline-bench.XXXX)

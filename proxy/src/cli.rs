@@ -413,7 +413,7 @@ fn print_bytes(what: &str, bytes: &[u8]) -> ExitCode {
 /// the listeners, connections and background tasks all run on the thread that calls this, with
 /// no hand-off between threads (cheaper per request than a one-worker multi-thread runtime).
 fn block_on<F: std::future::Future<Output = ExitCode>>(workers: usize, f: F) -> ExitCode {
-    let built = if workers <= 1 && std::env::var_os("SL_TMP_MT1").is_none() {
+    let built = if workers <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

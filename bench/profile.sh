@@ -17,7 +17,7 @@
 # All traffic stays on 127.0.0.1; every load step is bounded by its request count and `timeout`.
 #
 #   bash bench/profile.sh
-#   REQUESTS=50000 TOP=25 bash bench/profile.sh
+#   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}
@@ -153,10 +153,12 @@ echo "Sightline, top $TOP functions by inclusive instructions (frames above 90% 
 echo
 echo "| instructions / request | share | function |"
 echo "|---|---|---|"
-annotate --inclusive=yes
+annotate --inclusive=yes || true
 echo
 echo "Sightline, top $TOP functions by self instructions:"
 echo
 echo "| instructions / request | share | function |"
 echo "|---|---|---|"
-annotate --inclusive=no
+annotate --inclusive=no || true
+# KEEP=FILE keeps Sightline's callgrind dump for callgrind_annotate or kcachegrind.
+if [ -n "${KEEP:-}" ]; then cp "$work/sightline.callgrind" "$KEEP"; fi

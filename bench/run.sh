@@ -102,7 +102,7 @@ NGX
 haproxy_conf() { # threads listen h2-listen upstream
   cat <<HAP
 global
-  maxconn 20000
+  maxconn 8000
   nbthread $1
 defaults
   mode http
@@ -340,7 +340,7 @@ PY
   for _ in $(seq 900); do [ -f "$work/idle-ready" ] && break; sleep 0.1; done
   sleep 2
   idle_rss[$n]=$(rss_kib "${PID[$n]}")
-  idle_open[$n]=$(cat "$work/idle-ready" 2>/dev/null | tr ' ' '/')
+  idle_open[$n]=$(tr ' ' '/' < "$work/idle-ready" 2>/dev/null || echo "0/0")
   kill $holder 2>/dev/null || true
   wait $holder 2>/dev/null || true
 done

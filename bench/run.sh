@@ -48,8 +48,9 @@ chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-on_proxy() { taskset -c "$PROXY_CPU" "$@"; }
-on_load() { taskset -c "$LOAD_CPU" "$@"; }
+# Started through `taskset` (which execs), so $! is the process itself and cleanup reaches it.
+on_proxy=(taskset -c "$PROXY_CPU")
+on_load=(taskset -c "$LOAD_CPU")
 
 # Ports: upstream (pinned) 18081 and h2 18091; pinned proxies 1808x (h2 1809x); egress 18094
 # (squid), 18096 (Sightline); scaling: upstream 18111, proxies 1811x (h2 1812x).
@@ -157,13 +158,13 @@ runtime: { workers: 1 }
 EGY
 
 declare -A PID
-on_load nginx -c "$work/upstream.conf" & pids+=($!)
+"${on_load[@]}" nginx -c "$work/upstream.conf" & pids+=($!)
 nginx -c "$work/upstream2.conf" & pids+=($!)
-on_proxy nginx -c "$work/nginx.conf" & PID[nginx]=$!; pids+=($!)
-on_proxy haproxy -f "$work/haproxy.cfg" & PID[haproxy]=$!; pids+=($!)
-on_proxy "$BIN" --log warn proxy --workers 1 --listen $SL --to $UP --admin $SLADMIN --no-access-log > "$work/sightline.log" 2>&1 & PID[sightline]=$!; pids+=($!)
-on_proxy squid -f "$work/squid.conf" -N > "$work/squid/out.log" 2>&1 & PID[squid]=$!; pids+=($!)
-on_proxy "$BIN" --log warn run --config "$work/egress.yaml" > "$work/sightline-egress.log" 2>&1 & PID[sightline-egress]=$!; pids+=($!)
+"${on_proxy[@]}" nginx -c "$work/nginx.conf" & PID[nginx]=$!; pids+=($!)
+"${on_proxy[@]}" haproxy -f "$work/haproxy.cfg" & PID[haproxy]=$!; pids+=($!)
+"${on_proxy[@]}" "$BIN" --log warn proxy --workers 1 --listen $SL --to $UP --admin $SLADMIN --no-access-log > "$work/sightline.log" 2>&1 & PID[sightline]=$!; pids+=($!)
+"${on_proxy[@]}" squid -f "$work/squid.conf" -N > "$work/squid/out.log" 2>&1 & PID[squid]=$!; pids+=($!)
+"${on_proxy[@]}" "$BIN" --log warn run --config "$work/egress.yaml" > "$work/sightline-egress.log" 2>&1 & PID[sightline-egress]=$!; pids+=($!)
 nginx -c "$work/nginx2.conf" & PID[nginx2]=$!; pids+=($!)
 haproxy -f "$work/haproxy2.cfg" & PID[haproxy2]=$!; pids+=($!)
 "$BIN" --log warn proxy --workers 2 --listen $SL2 --to $UP2 --admin $SL2ADMIN --no-access-log > "$work/sightline2.log" 2>&1 & PID[sightline2]=$!; pids+=($!)
@@ -316,7 +317,7 @@ declare -A after_rss idle_rss idle_open
 for n in nginx haproxy sightline; do
   after_rss[$n]=$(rss_kib "${PID[$n]}")
   rm -f "$work/idle-ready"
-  on_load python3 - "${addr[$n]}" "$IDLE_CONNS" "$work/idle-ready" <<'PY' &
+  "${on_load[@]}" python3 - "${addr[$n]}" "$IDLE_CONNS" "$work/idle-ready" <<'PY' &
 import socket, sys, time
 host, port = sys.argv[1].split(":"); n = int(sys.argv[2]); socks = []
 deadline = time.monotonic() + 60

@@ -138,10 +138,11 @@ annotate() { # --inclusive=yes|no
   callgrind_annotate "$1" --threshold=100 "$work/sightline.callgrind" 2>/dev/null |
     awk -v req="$REQUESTS" -v top="$TOP" '
       /file:function/ { go = 1; next }
-      go && /^ *[0-9,]+ \(/ {
-        v = $1; gsub(",", "", v); pct = $2; gsub(/[()%]/, "", pct)
+      go && /^ *[0-9,]+ +\( *[0-9.]+%\)/ {
+        v = $0; sub(/^ */, "", v); sub(/ .*/, "", v); gsub(",", "", v)
+        pct = $0; sub(/^[^(]*\( */, "", pct); sub(/%\).*/, "", pct)
         if (pct + 0 > 90) next
-        $1 = ""; $2 = ""; sub(/^ +/, "")
+        sub(/^[^)]*\) +/, "")
         sub(/ \[[^]]*\]$/, "")
         sub(/^\?\?\?:/, "")
         if (length($0) > 110) $0 = substr($0, 1, 107) "..."

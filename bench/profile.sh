@@ -129,7 +129,7 @@ done
 
 echo "| per request (keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10) | Sightline | nginx | Sightline / nginx |"
 echo "|---|---|---|---|"
-echo "| instructions (callgrind, proxy process, user space) | $(printf "%'d" "${ir[sightline]}") | $(printf "%'d" "${ir[nginx]}") | $(python3 -c "print(f'{${ir[sightline]}/${ir[nginx]}:.1f}')") |"
+echo "| instructions (callgrind, proxy process, user space) | $(python3 -c "print(f'{${ir[sightline]}:,}')") | $(python3 -c "print(f'{${ir[nginx]}:,}')") | $(python3 -c "print(f'{${ir[sightline]}/${ir[nginx]}:.1f}')") |"
 echo "| heap allocations (DHAT blocks) | ${alloc[sightline]} | ${alloc[nginx]} | $(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[nginx]},0.01):.1f}')") |"
 echo "| heap bytes allocated (DHAT) | ${bytes[sightline]} | ${bytes[nginx]} | |"
 echo
@@ -146,7 +146,7 @@ annotate() { # --inclusive=yes|no
         sub(/ \[[^]]*\]$/, "")
         sub(/^\?\?\?:/, "")
         if (length($0) > 110) $0 = substr($0, 1, 107) "..."
-        printf "| %s | %s%% | `%s` |\n", int(v / req), pct, $0
+        printf "| %d | %s%% | `%s` |\n", v / req, pct, $0
         if (++n >= top) exit
       }'
 }

@@ -385,7 +385,8 @@ ratio() { python3 -c "a,b=float('$1'),float('$2'); print(f'{a/b:.2f}' if b else 
   echo "Ratios, Sightline / nginx (Sightline / haproxy):"
   echo
   for c in c50 16k h2; do
-    echo "- $c req/s: $(ratio "$(cellv sightline $c)" "$(cellv nginx $c)") ($(ratio "$(cellv sightline $c)" "$(cellv haproxy $c)"))"
+    label=$(case $c in c50) echo "c=50 req/s" ;; 16k) echo "16 KiB c=50 req/s" ;; h2) echo "HTTP/2 req/s" ;; esac)
+    echo "- $label: $(ratio "$(cellv sightline $c)" "$(cellv nginx $c)") ($(ratio "$(cellv sightline $c)" "$(cellv haproxy $c)"))"
   done
   echo "- req per proxy CPU-s: $(ratio "$(median "${cpu[sightline,c50]}")" "$(median "${cpu[nginx,c50]}")") ($(ratio "$(median "${cpu[sightline,c50]}")" "$(median "${cpu[haproxy,c50]}")"))"
   echo "- c=50 p99: $(ratio "$(median "${p99[sightline,c50]}")" "$(median "${p99[nginx,c50]}")") ($(ratio "$(median "${p99[sightline,c50]}")" "$(median "${p99[haproxy,c50]}")")); c=1 p99: $(ratio "$(median "${p99[sightline,c1]}")" "$(median "${p99[nginx,c1]}")") ($(ratio "$(median "${p99[sightline,c1]}")" "$(median "${p99[haproxy,c1]}")"))"

@@ -76,6 +76,9 @@ pub enum Command {
         /// Do not write an access-log line per call.
         #[arg(long)]
         no_access_log: bool,
+        /// Worker threads (default: the CPUs this process may run on, its scheduler affinity).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        workers: Option<u16>,
     },
     /// Start demo services, the proxy in front of them and a traffic generator.
     Demo(crate::demo::DemoArgs),
@@ -206,6 +209,7 @@ pub fn main() -> ExitCode {
             to,
             admin,
             no_access_log,
+            workers,
         } => match Config::quick(listen, &to, admin) {
             Err(e) => {
                 eprintln!("{e}");
@@ -213,6 +217,9 @@ pub fn main() -> ExitCode {
             }
             Ok(mut c) => {
                 c.recording.access_log = !no_access_log;
+                if let Some(n) = workers {
+                    c.runtime.workers = Some(usize::from(n));
+                }
                 serve(c, None)
             }
         },
@@ -222,7 +229,7 @@ pub fn main() -> ExitCode {
             println!("{}", crate::config::json_schema());
             ExitCode::SUCCESS
         }
-        Command::Demo(args) => block_on(crate::demo::run(args)),
+        Command::Demo(args) => block_on(crate::config::available_cpus(), crate::demo::run(args)),
         Command::Certs {
             command: CertsCommand::Init { out, names },
         } => {
@@ -250,7 +257,7 @@ pub fn main() -> ExitCode {
                     window,
                     token,
                 },
-        } => block_on(async move {
+        } => block_on(1, async move {
             match crate::export::export(admin, &window, token.as_deref(), format).await {
                 Ok(text) => {
                     print!("{text}");
@@ -395,11 +402,21 @@ fn print_bytes(what: &str, bytes: &[u8]) -> ExitCode {
     }
 }
 
-fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+/// Runs `f` on a runtime with `workers` worker threads. One worker is a current-thread runtime:
+/// the listeners, connections and background tasks all run on the thread that calls this, with
+/// no hand-off between threads (cheaper per request than a one-worker multi-thread runtime).
+fn block_on<F: std::future::Future<Output = ExitCode>>(workers: usize, f: F) -> ExitCode {
+    let built = if workers <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    };
+    match built {
         Ok(rt) => rt.block_on(f),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -409,7 +426,7 @@ fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
 }
 
 fn serve(config: Config, path: Option<PathBuf>) -> ExitCode {
-    block_on(async move {
+    block_on(config.runtime.worker_count(), async move {
         match Sightline::start(config, path).await {
             Err(StartError::Config(e)) => {
                 eprintln!("{e}");

@@ -21,6 +21,7 @@ mod inbound;
 mod limits;
 mod locate;
 mod recording;
+mod runtime;
 mod services;
 mod storage;
 mod telemetry;
@@ -44,6 +45,7 @@ pub use telemetry::{
 };
 pub use tls::InboundTls;
 
+pub use runtime::{available_cpus, RuntimeConfig};
 use context::Convert;
 use file::FileConfig;
 use std::collections::BTreeMap;
@@ -84,6 +86,8 @@ pub struct Config {
     pub alerts: alerts::AlertsConfig,
     /// The fleet this instance shares state with (`None`: it stands alone).
     pub fleet: Option<fleet::FleetConfig>,
+    /// Worker threads (applies at the next restart).
+    pub runtime: RuntimeConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,
 }
@@ -248,6 +252,7 @@ fn convert(raw: FileConfig, cx: &mut Convert<'_>) -> Config {
         telemetry: telemetry::convert(raw.telemetry, cx),
         alerts: alerts::convert(raw.alerts, cx),
         fleet: fleet::convert(raw.fleet, cx),
+        runtime: runtime::convert(raw.runtime, cx),
         source: ConfigSource::default(),
     }
 }

@@ -291,6 +291,9 @@ impl Shared {
         if config.analysis != old.config.analysis || config.storage != old.config.storage {
             tracing::warn!("analysis and storage settings take effect at the next restart");
         }
+        if config.runtime != old.config.runtime {
+            tracing::warn!("runtime.workers takes effect at the next restart");
+        }
         let (new, was) = (&config.recording, &old.config.recording);
         if (new.queue, new.recent_calls, new.access_log)
             != (was.queue, was.recent_calls, was.access_log)

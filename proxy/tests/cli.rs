@@ -697,6 +697,7 @@ fn config_schema_describes_every_section_and_rejects_unknown_keys() {
         "telemetry",
         "alerts",
         "storage",
+        "runtime",
     ] {
         assert!(props.contains_key(key), "{key} missing from the schema");
     }
@@ -1098,4 +1099,93 @@ fn systemd_socket_activation_hands_over_the_listeners() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn one_worker_serves_concurrent_clients_through_the_listener() {
+    let upstream = ok_upstream();
+    let (admin, listen) = (closed_port(), closed_port());
+    let p = Proc::spawn(
+        &[
+            "proxy",
+            "--workers",
+            "1",
+            "--listen",
+            &listen.to_string(),
+            "--to",
+            &upstream.to_string(),
+            "--admin",
+            &admin.to_string(),
+            "--no-access-log",
+        ],
+        &["admin", "inbound"],
+    );
+    let inbound = p.addr("inbound");
+    // Four clients at once: one worker thread must interleave them (and the recorder and the
+    // admin listener) without any of them waiting on another thread.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| get(inbound, &format!("/w/{i}"), "bench"))
+                    .filter(|r| matches!(r, Some((200, body)) if body == "ok"))
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(
+        answered, 40,
+        "every request answered 200 ok by the upstream"
+    );
+    let counted = wait_for("the 40 calls to be counted", || {
+        let admin = p.addr("admin");
+        let (status, body) = get(admin, "/metrics", &admin.to_string())?;
+        let total: f64 = body
+            .lines()
+            .filter(|l| l.starts_with("sightline_requests_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        (status == 200 && total >= 40.0).then_some(total)
+    });
+    assert_eq!(counted, 40.0);
+
+    let out = Command::new(BIN)
+        .args(["proxy", "--workers", "0", "--to", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--workers 0 is a usage error");
+}
+
+#[test]
+fn check_rejects_zero_runtime_workers_naming_file_and_line() {
+    let dir = tmpdir("workers");
+    let path = dir.join("workers.yaml");
+    let mut text = config_text(false, closed_port());
+    text.push_str("runtime:\n  workers: 0\n");
+    let line = text.lines().count();
+    std::fs::write(&path, &text).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("workers.yaml:{line}")), "{err}");
+    assert!(err.contains("runtime.workers"), "{err}");
+
+    let ok = text.replace("workers: 0", "workers: 2");
+    std::fs::write(&path, ok).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -38,6 +38,7 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     pub alerts: super::alerts::AlertsFile,
     pub fleet: Option<super::fleet::FleetFile>,
+    pub runtime: Option<super::runtime::RuntimeFile>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

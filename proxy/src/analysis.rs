@@ -3,6 +3,7 @@
 pub mod baseline;
 pub mod engine;
 pub mod graph;
+pub mod keyed;
 pub mod replay;
 pub mod sketch;
 pub mod template;

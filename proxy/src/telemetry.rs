@@ -111,8 +111,8 @@ impl Telemetry {
     /// Counts and exports one finished call; `template` is its route template, when the
     /// analysis matched one. Never waits.
     pub fn observe(&self, rec: &CallRecord, template: Option<&str>) {
-        let key = self.mesh.observe(rec, template);
         if let Some(m) = &self.metrics {
+            let key = self.mesh.observe(rec, template);
             let attrs: Vec<KeyValue> = mesh::LABELS
                 .iter()
                 .zip(key.values())
@@ -120,6 +120,8 @@ impl Telemetry {
                 .collect();
             m.duration.record(rec.duration.as_secs_f64() * 1e3, &attrs);
             http_durations(m, rec, template);
+        } else {
+            self.mesh.count(rec, template);
         }
         let Some(spans) = &self.spans else { return };
         if !span::sampled(&self.config.traces.sampler, rec) {

@@ -5,7 +5,7 @@
 use super::baseline::{DetectorConfig, Signal};
 use super::graph::{EdgeView, Graph, GraphLimits, NewEntity, NodeKind, Observation, Party, Window};
 use super::template::{TemplateConfig, Templater};
-use super::watch::{WatchKey, Watches};
+use super::watch::Watches;
 use crate::record::{CallRecord, Direction};
 use serde::Serialize;
 use sightline_policy::{Decision, Network};
@@ -288,8 +288,13 @@ impl Analysis {
             blocked: rec.decision == Decision::Blocked,
             reported: rec.decision == Decision::Reported,
         };
-        self.link(rec, &o);
-        let (ids, news) = self.graph.observe_ids(&o);
+        let (ids, news, places) = self.graph.observe_call(&o);
+        if let Some((from, to)) = &ids {
+            let mut unplaced = Default::default();
+            let places = places.unwrap_or(&mut unplaced);
+            self.watches.count_call(from, to, &o, places);
+        }
+        self.link(rec, &o, ids.as_ref().map(|(_, to)| to));
         for new in news {
             if shadow {
                 if let NewEntity::Endpoint {
@@ -311,23 +316,27 @@ impl Analysis {
             }
             found.push(self.sighting(new, at));
         }
-        let Some((from, to)) = ids else {
-            return found;
-        };
-        let key: WatchKey = (from, to, o.method.clone(), o.template.clone());
-        self.watches.count(key, &o);
         found
     }
 
     /// Links egress calls to the inbound endpoint of the same trace. Egress calls usually
-    /// finish first (the inbound response waits for them), so they wait here for it.
-    fn link(&mut self, rec: &CallRecord, o: &Observation) {
+    /// finish first (the inbound response waits for them), so they wait here for it. `to` is
+    /// the callee's node id when the graph holds the node.
+    fn link(&mut self, rec: &CallRecord, o: &Observation, to: Option<&Arc<str>>) {
+        let to = || -> std::borrow::Cow<'_, str> {
+            match to {
+                Some(id) => std::borrow::Cow::Borrowed(id),
+                None => Node::id(&o.to).into(),
+            }
+        };
         match rec.direction {
-            Direction::Egress => self.links.egress(rec.trace_id, Node::id(&o.to)),
+            Direction::Egress => self.links.egress(rec.trace_id, &to()),
             Direction::Inbound => {
-                let endpoint = format!("{} {}", o.method, o.template);
-                self.links
-                    .inbound(rec.trace_id, &Node::id(&o.to), &endpoint);
+                // Only a trace with egress calls waiting needs the endpoint's name.
+                if self.links.waiting(&rec.trace_id) {
+                    let endpoint = format!("{} {}", o.method, o.template);
+                    self.links.inbound(rec.trace_id, &to(), &endpoint);
+                }
             }
         }
     }

@@ -8,8 +8,10 @@ mod window;
 pub use history::MinuteView;
 pub use window::{Bucket, EndpointStats, Window};
 
+use super::keyed::{KeyedMap, KeyedSet, Pair};
+use super::watch::WatchPlaces;
+use hashbrown::hash_map::EntryRef;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 use window::Series;
 
@@ -64,13 +66,27 @@ pub struct Node {
 impl Node {
     /// A node id for `kind` and `label`.
     pub fn id_of(kind: NodeKind, label: &str) -> String {
-        match kind {
-            NodeKind::Internet => "internet".to_owned(),
-            NodeKind::Service => format!("service:{label}"),
-            NodeKind::Client => format!("client:{label}"),
-            NodeKind::InternalUnknown => format!("internal-unknown:{label}"),
-            NodeKind::External => format!("external:{label}"),
-        }
+        let mut id = String::new();
+        Node::write_id(&mut id, kind, label);
+        id
+    }
+
+    /// Writes the node id for `kind` and `label` into `out` (cleared first).
+    pub fn write_id(out: &mut String, kind: NodeKind, label: &str) {
+        out.clear();
+        let prefix = match kind {
+            NodeKind::Internet => {
+                out.push_str("internet");
+                return;
+            }
+            NodeKind::Service => "service:",
+            NodeKind::Client => "client:",
+            NodeKind::InternalUnknown => "internal-unknown:",
+            NodeKind::External => "external:",
+        };
+        out.reserve(prefix.len() + label.len());
+        out.push_str(prefix);
+        out.push_str(label);
     }
 }
 
@@ -146,7 +162,7 @@ pub struct Edge {
     pub first_seen: u64,
     /// Unix seconds.
     pub last_seen: u64,
-    endpoints: HashMap<(String, Arc<str>), Series>,
+    endpoints: KeyedMap<(String, Arc<str>), Series>,
 }
 
 /// Caps on what the graph stores.
@@ -174,12 +190,14 @@ impl Default for GraphLimits {
 #[derive(Debug, Default)]
 pub struct Graph {
     limits: GraphLimits,
-    nodes: HashMap<Arc<str>, Node>,
-    edges: HashMap<(Arc<str>, Arc<str>), Edge>,
+    nodes: KeyedMap<Arc<str>, Node>,
+    edges: KeyedMap<(Arc<str>, Arc<str>), Edge>,
     /// Endpoints ever seen per callee node (for "new endpoint" across callers).
-    known_endpoints: HashMap<Arc<str>, std::collections::HashSet<(String, Arc<str>)>>,
+    known_endpoints: KeyedMap<Arc<str>, KeyedSet<(String, Arc<str>)>>,
     /// Observations that did not fit under a cap.
     pub overflow: u64,
+    /// Where a party's node id is written to find its node, reused from call to call.
+    id_buf: String,
 }
 
 impl Graph {
@@ -192,15 +210,15 @@ impl Graph {
     }
 
     fn node(&mut self, p: &Party, at: u64, new: &mut Vec<NewEntity>) -> Option<Arc<str>> {
-        let id = Node::id_of(p.kind, &p.label);
-        if let Some(n) = self.nodes.get_mut(id.as_str()) {
+        Node::write_id(&mut self.id_buf, p.kind, &p.label);
+        if let Some(n) = self.nodes.get_mut(self.id_buf.as_str()) {
             n.last_seen = n.last_seen.max(at);
             return Some(n.id.clone());
         }
         if self.nodes.len() >= self.limits.max_nodes {
             return None;
         }
-        let id: Arc<str> = id.into();
+        let id: Arc<str> = self.id_buf.as_str().into();
         self.nodes.insert(
             id.clone(),
             Node {
@@ -225,58 +243,79 @@ impl Graph {
 
     /// [`Graph::observe`], also returning the caller's and callee's ids when both fit.
     pub fn observe_ids(&mut self, o: &Observation) -> (Option<EdgeIds>, Vec<NewEntity>) {
+        let (ids, new, _) = self.observe_call(o);
+        (ids, new)
+    }
+
+    /// [`Graph::observe_ids`], also returning where the endpoint keeps its watches' places
+    /// when the graph holds the endpoint.
+    pub fn observe_call(
+        &mut self,
+        o: &Observation,
+    ) -> (Option<EdgeIds>, Vec<NewEntity>, Option<&mut WatchPlaces>) {
         let mut new = Vec::new();
         let (Some(from), Some(to)) = (
             self.node(&o.from, o.at, &mut new),
             self.node(&o.to, o.at, &mut new),
         ) else {
             self.overflow += 1;
-            return (None, new);
+            return (None, new, None);
         };
-        let ids = Some((from.clone(), to.clone()));
-        let key = (from.clone(), to.clone());
-        if !self.edges.contains_key(&key) {
-            if self.edges.len() >= self.limits.max_edges {
+        // A known edge, endpoint and callee (nearly every call) cost one lookup each and no
+        // copy of their keys.
+        let edges_full = self.edges.len() >= self.limits.max_edges;
+        let edge = match self.edges.entry_ref(&Pair(&from, &to)) {
+            EntryRef::Occupied(e) => e.into_mut(),
+            EntryRef::Vacant(_) if edges_full => {
                 self.overflow += 1;
-                return (ids, new);
+                return (Some((from, to)), new, None);
             }
-            self.edges.insert(
-                key.clone(),
-                Edge {
-                    first_seen: o.at,
-                    last_seen: o.at,
-                    endpoints: HashMap::new(),
-                },
-            );
-            new.push(NewEntity::Edge {
-                from: from.to_string(),
-                to: to.to_string(),
-            });
-        }
-        let max_endpoints = self.limits.max_endpoints_per_edge;
-        let Some(edge) = self.edges.get_mut(&key) else {
-            return (ids, new);
+            EntryRef::Vacant(e) => {
+                new.push(NewEntity::Edge {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+                e.insert_with_key(
+                    (from.clone(), to.clone()),
+                    Edge {
+                        first_seen: o.at,
+                        last_seen: o.at,
+                        endpoints: KeyedMap::default(),
+                    },
+                )
+            }
         };
+        let max_endpoints = self.limits.max_endpoints_per_edge;
         edge.last_seen = edge.last_seen.max(o.at);
-        let ep_key = (o.method.clone(), o.template.clone());
-        if !edge.endpoints.contains_key(&ep_key) && edge.endpoints.len() >= max_endpoints {
-            self.overflow += 1;
-            return (ids, new);
-        }
-        edge.endpoints
-            .entry(ep_key.clone())
-            .or_insert_with(|| Series::new(o.at))
-            .add(o);
-        let known = self.known_endpoints.entry(to.clone()).or_default();
+        let ep_key = Pair(&o.method, &o.template);
+        let endpoints_full = edge.endpoints.len() >= max_endpoints;
+        let series = match edge.endpoints.entry_ref(&ep_key) {
+            EntryRef::Occupied(e) => e.into_mut(),
+            EntryRef::Vacant(_) if endpoints_full => {
+                self.overflow += 1;
+                return (Some((from, to)), new, None);
+            }
+            EntryRef::Vacant(e) => {
+                e.insert_with_key((o.method.clone(), o.template.clone()), Series::new(o.at))
+            }
+        };
+        series.add(o);
         // A refused call shows no endpoint: the first allowed call does.
-        if !o.blocked && known.len() < max_endpoints && known.insert(ep_key) {
-            new.push(NewEntity::Endpoint {
-                node: to.to_string(),
-                method: o.method.clone(),
-                template: o.template.to_string(),
-            });
+        if !o.blocked {
+            let known = match self.known_endpoints.entry_ref(&*to) {
+                EntryRef::Occupied(e) => e.into_mut(),
+                EntryRef::Vacant(e) => e.insert_with_key(to.clone(), KeyedSet::default()),
+            };
+            if known.len() < max_endpoints && !known.contains(&ep_key) {
+                known.insert((o.method.clone(), o.template.clone()));
+                new.push(NewEntity::Endpoint {
+                    node: to.to_string(),
+                    method: o.method.clone(),
+                    template: o.template.to_string(),
+                });
+            }
         }
-        (ids, new)
+        (Some((from, to)), new, Some(&mut series.watches))
     }
 
     /// Every node.
@@ -360,18 +399,19 @@ impl Graph {
         b: &Bucket,
     ) {
         let max_endpoints = self.limits.max_endpoints_per_edge;
-        let Some(edge) = self.edges.get_mut(&(Arc::from(from), Arc::from(to))) else {
+        let Some(edge) = self.edges.get_mut(&Pair(from, to)) else {
             return;
         };
-        let key = (method.to_owned(), Arc::from(template));
-        if !edge.endpoints.contains_key(&key) && edge.endpoints.len() >= max_endpoints {
+        if !edge.endpoints.contains_key(&Pair(method, template))
+            && edge.endpoints.len() >= max_endpoints
+        {
             self.overflow += 1;
             return;
         }
         let at = b.at.saturating_mul(60);
         edge.last_seen = edge.last_seen.max(at);
         edge.endpoints
-            .entry(key)
+            .entry((method.to_owned(), Arc::from(template)))
             .or_insert_with(|| Series::new(at))
             .absorb(b);
     }
@@ -389,7 +429,7 @@ impl Graph {
             self.edges.entry((from.into(), to.into())).or_insert(Edge {
                 first_seen,
                 last_seen,
-                endpoints: HashMap::new(),
+                endpoints: KeyedMap::default(),
             });
         }
     }

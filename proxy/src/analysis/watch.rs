@@ -6,7 +6,7 @@
 
 use super::baseline::{Anomaly, Detector, DetectorConfig, MinuteSample};
 use super::graph::{Bucket, Observation};
-use std::collections::HashMap;
+use super::keyed::{KeyedMap, Quad};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,11 @@ const STALE_STEPS: u64 = 4 * 7 * 1440;
 /// One watched endpoint: caller id (or [`ANY_CALLER`]), callee id, method, template.
 pub type WatchKey = (Arc<str>, Arc<str>, String, Arc<str>);
 
+/// Where the two watches of one edge endpoint are (the edge's, the endpoint's across callers),
+/// once known; kept with the endpoint by the graph.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WatchPlaces([Option<u32>; 2]);
+
 /// A detector and the calls of the step under way.
 #[derive(Debug)]
 struct Watch {
@@ -44,7 +49,9 @@ pub struct Watches {
     step_ms: u64,
     /// The step under way; 0 before the first call.
     step: u64,
-    watches: HashMap<WatchKey, Watch>,
+    /// Each watch's place in `slots` (watches are never removed, so a place stays valid).
+    watches: KeyedMap<WatchKey, u32>,
+    slots: Vec<Watch>,
     /// [`ANY_CALLER`], allocated once.
     any: Arc<str>,
     /// Endpoints not watched because of [`MAX_WATCHES`].
@@ -63,7 +70,8 @@ impl Watches {
             config,
             step_ms,
             step: 0,
-            watches: HashMap::new(),
+            watches: KeyedMap::default(),
+            slots: Vec::new(),
             any: Arc::from(ANY_CALLER),
             overflow: 0,
         }
@@ -87,35 +95,89 @@ impl Watches {
     /// Counts one call of the edge endpoint `key` and of its endpoint across callers, in the
     /// step under way (a call that started in a step already closed counts in the open one).
     pub fn count(&mut self, key: WatchKey, o: &Observation) {
-        let any = (
-            self.any.clone(),
-            key.1.clone(),
-            key.2.clone(),
-            key.3.clone(),
-        );
-        for key in [key, any] {
-            // A known watch (nearly every call) costs one lookup.
-            if let Some(w) = self.watches.get_mut(&key) {
-                w.open.add(o);
-            } else if let Some(w) = self.watch(key) {
+        self.count_endpoint(&key.0, &key.1, &key.2, &key.3, o);
+    }
+
+    /// [`Watches::count`] for the call `o` from node `from` to node `to` (its method and
+    /// template), copying no key unless the call starts a watch. `places` remembers, for the
+    /// caller's edge endpoint, where its two watches are: a call of a known endpoint then
+    /// looks nothing up.
+    pub fn count_call(
+        &mut self,
+        from: &Arc<str>,
+        to: &Arc<str>,
+        o: &Observation,
+        places: &mut WatchPlaces,
+    ) {
+        for (caller, place) in [from, &self.any].into_iter().zip(&mut places.0) {
+            let slot = match *place {
+                Some(slot) => Some(slot),
+                None => {
+                    let found = Self::place(
+                        &mut self.watches,
+                        &mut self.slots,
+                        &mut self.overflow,
+                        &self.config,
+                        Quad(caller, to, &o.method, &o.template),
+                    );
+                    *place = found;
+                    found
+                }
+            };
+            if let Some(w) = slot.and_then(|s| self.slots.get_mut(s as usize)) {
                 w.open.add(o);
             }
         }
     }
 
-    fn watch(&mut self, key: WatchKey) -> Option<&mut Watch> {
-        if !self.watches.contains_key(&key) {
-            if self.watches.len() >= MAX_WATCHES {
-                self.overflow += 1;
-                return None;
+    fn count_endpoint(
+        &mut self,
+        from: &Arc<str>,
+        to: &Arc<str>,
+        method: &str,
+        template: &Arc<str>,
+        o: &Observation,
+    ) {
+        for caller in [from, &self.any] {
+            let slot = Self::place(
+                &mut self.watches,
+                &mut self.slots,
+                &mut self.overflow,
+                &self.config,
+                Quad(caller, to, method, template),
+            );
+            if let Some(w) = slot.and_then(|s| self.slots.get_mut(s as usize)) {
+                w.open.add(o);
             }
-            let watch = Watch {
-                detector: Detector::new(self.config.clone()),
-                open: Bucket::default(),
-            };
-            self.watches.insert(key.clone(), watch);
         }
-        self.watches.get_mut(&key)
+    }
+
+    /// The place of the watch of `key`, started when new; `None` (counted) past the cap.
+    fn place(
+        watches: &mut KeyedMap<WatchKey, u32>,
+        slots: &mut Vec<Watch>,
+        overflow: &mut u64,
+        config: &DetectorConfig,
+        key: Quad<'_>,
+    ) -> Option<u32> {
+        if let Some(&slot) = watches.get(&key) {
+            return Some(slot);
+        }
+        if slots.len() >= MAX_WATCHES {
+            *overflow += 1;
+            return None;
+        }
+        let slot = u32::try_from(slots.len()).ok()?;
+        slots.push(Watch {
+            detector: Detector::new(config.clone()),
+            open: Bucket::default(),
+        });
+        let Quad(from, to, method, template) = key;
+        watches.insert(
+            (from.into(), to.into(), method.to_owned(), template.into()),
+            slot,
+        );
+        Some(slot)
     }
 
     /// Closes every step before `step`: the open one with its calls, the ones after it silent
@@ -130,7 +192,10 @@ impl Watches {
             return found;
         }
         let start = self.step.max(step.saturating_sub(MAX_CATCH_UP));
-        for ((from, to, method, template), w) in &mut self.watches {
+        for ((from, to, method, template), &slot) in &self.watches {
+            let Some(w) = self.slots.get_mut(slot as usize) else {
+                continue;
+            };
             let open = std::mem::take(&mut w.open);
             for s in start..step {
                 let sample = if s == self.step && open.count > 0 {
@@ -154,7 +219,8 @@ impl Watches {
 
     /// The detector of `key`, if watched.
     pub fn detector(&self, key: &WatchKey) -> Option<&Detector> {
-        self.watches.get(key).map(|w| &w.detector)
+        let slot = *self.watches.get(key)?;
+        self.slots.get(slot as usize).map(|w| &w.detector)
     }
 
     /// Watched endpoints.
@@ -171,7 +237,8 @@ impl Watches {
     pub fn snapshot(&self) -> Vec<(String, String)> {
         self.watches
             .iter()
-            .filter_map(|((from, to, method, template), w)| {
+            .filter_map(|((from, to, method, template), &slot)| {
+                let w = self.slots.get(slot as usize)?;
                 let json = serde_json::to_string(w.detector.baseline()).ok()?;
                 Some((join_key(from, to, method, template), json))
             })
@@ -194,7 +261,7 @@ impl Watches {
         {
             return false;
         }
-        if self.watches.len() >= MAX_WATCHES {
+        if self.slots.len() >= MAX_WATCHES {
             self.overflow += 1;
             return false;
         }
@@ -202,8 +269,18 @@ impl Watches {
             detector: Detector::from_baseline(self.config.clone(), baseline),
             open: Bucket::default(),
         };
+        if let Some(&slot) = self.watches.get(&Quad(from, to, method, template)) {
+            if let Some(w) = self.slots.get_mut(slot as usize) {
+                *w = watch;
+            }
+            return true;
+        }
+        let Ok(slot) = u32::try_from(self.slots.len()) else {
+            return false;
+        };
+        self.slots.push(watch);
         let key = (from.into(), to.into(), method.to_owned(), template.into());
-        self.watches.insert(key, watch);
+        self.watches.insert(key, slot);
         true
     }
 }

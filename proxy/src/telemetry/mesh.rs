@@ -6,7 +6,10 @@
 
 use crate::metrics::{Kind, Labels, Writer};
 use crate::record::{CallRecord, Direction, Protocol, StatusClass};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::collections::hash_map::RandomState;
+use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 /// Upper bounds (milliseconds) of the duration buckets: Istio's defaults, then on past the
@@ -170,6 +173,151 @@ impl SeriesKey {
     }
 }
 
+/// The label values of one series, borrowed from the call: finds a known series without
+/// copying its key. Hashed and compared exactly like [`SeriesKey`] (its fields in order).
+#[derive(Debug)]
+struct SeriesRef<'a> {
+    reporter: &'static str,
+    source: &'a str,
+    principal: &'a str,
+    destination: &'a str,
+    destination_service: &'a str,
+    protocol: &'static str,
+    method: &'static str,
+    route: &'a str,
+    code: u16,
+    class: &'static str,
+    decision: &'static str,
+    enclave: &'static str,
+}
+
+impl<'a> SeriesRef<'a> {
+    /// The key of `rec`; an egress call's `host:port` is written into `buf`.
+    fn of(rec: &'a CallRecord, template: Option<&'a str>, buf: &'a mut String) -> Self {
+        const UNKNOWN: &str = "unknown";
+        let (reporter, source, destination, destination_service) = match rec.direction {
+            Direction::Inbound => (
+                "destination",
+                rec.caller_service
+                    .as_deref()
+                    .or(rec.source_identity.as_deref())
+                    .unwrap_or(UNKNOWN),
+                rec.service.as_deref().unwrap_or("-"),
+                rec.service.as_deref().unwrap_or("-"),
+            ),
+            Direction::Egress => {
+                let service: &'a str = match rec.dest_port {
+                    Some(p) => {
+                        buf.clear();
+                        let _ = write!(buf, "{}:{p}", rec.host);
+                        let buf: &'a String = buf;
+                        buf
+                    }
+                    None => &rec.host,
+                };
+                (
+                    "source",
+                    rec.service.as_deref().unwrap_or(UNKNOWN),
+                    rec.host.as_str(),
+                    service,
+                )
+            }
+        };
+        SeriesRef {
+            reporter,
+            source,
+            principal: rec.source_identity.as_deref().unwrap_or(UNKNOWN),
+            destination,
+            destination_service,
+            protocol: if rec.protocol == Protocol::Tunnel {
+                "tcp"
+            } else {
+                "http"
+            },
+            method: method(&rec.method),
+            route: template.unwrap_or("-"),
+            code: rec.status.unwrap_or(0),
+            class: StatusClass::of(rec.status).as_str(),
+            decision: rec.decision.as_str(),
+            enclave: match rec.inside {
+                Some(true) => "inside",
+                Some(false) => "outside",
+                None => "-",
+            },
+        }
+    }
+
+    /// The overflow series.
+    fn overflow() -> Self {
+        const O: &str = "overflow";
+        SeriesRef {
+            reporter: O,
+            source: O,
+            principal: O,
+            destination: O,
+            destination_service: O,
+            protocol: O,
+            method: O,
+            route: O,
+            code: 0,
+            class: O,
+            decision: O,
+            enclave: O,
+        }
+    }
+
+    fn to_key(&self) -> SeriesKey {
+        SeriesKey {
+            reporter: self.reporter,
+            source: self.source.to_owned(),
+            principal: self.principal.to_owned(),
+            destination: self.destination.to_owned(),
+            destination_service: self.destination_service.to_owned(),
+            protocol: self.protocol,
+            method: self.method,
+            route: self.route.to_owned(),
+            code: self.code,
+            class: self.class,
+            decision: self.decision,
+            enclave: self.enclave,
+        }
+    }
+}
+
+impl Hash for SeriesRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.reporter.hash(state);
+        self.source.hash(state);
+        self.principal.hash(state);
+        self.destination.hash(state);
+        self.destination_service.hash(state);
+        self.protocol.hash(state);
+        self.method.hash(state);
+        self.route.hash(state);
+        self.code.hash(state);
+        self.class.hash(state);
+        self.decision.hash(state);
+        self.enclave.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, k: &SeriesKey) -> bool {
+        self.reporter == k.reporter
+            && self.source == k.source
+            && self.principal == k.principal
+            && self.destination == k.destination
+            && self.destination_service == k.destination_service
+            && self.protocol == k.protocol
+            && self.method == k.method
+            && self.route == k.route
+            && self.code == k.code
+            && self.class == k.class
+            && self.decision == k.decision
+            && self.enclave == k.enclave
+    }
+}
+
 /// The method as a bounded label value (`other` for extension methods).
 pub(crate) fn method(m: &http::Method) -> &'static str {
     match m.as_str() {
@@ -230,9 +378,12 @@ pub struct Mesh {
 
 #[derive(Debug)]
 struct Inner {
-    series: HashMap<SeriesKey, Series>,
+    /// Keyed by attacker-chosen labels: SipHash under a per-process random key.
+    series: hashbrown::HashMap<SeriesKey, Series, RandomState>,
     cap: usize,
     overflowed: u64,
+    /// Where an egress call's `host:port` is written to find its series.
+    buf: String,
 }
 
 impl Mesh {
@@ -240,9 +391,10 @@ impl Mesh {
     pub fn new(cap: usize) -> Self {
         Mesh {
             inner: Mutex::new(Inner {
-                series: HashMap::new(),
+                series: hashbrown::HashMap::default(),
                 cap,
                 overflowed: 0,
+                buf: String::new(),
             }),
         }
     }
@@ -253,21 +405,34 @@ impl Mesh {
 
     /// Counts one call; returns the key it was counted under (the overflow key past the cap).
     pub fn observe(&self, rec: &CallRecord, template: Option<&str>) -> SeriesKey {
-        let key = SeriesKey::of(rec, template);
-        let mut inner = self.lock();
+        if self.count(rec, template) {
+            SeriesKey::of(rec, template)
+        } else {
+            SeriesKey::overflow()
+        }
+    }
+
+    /// Counts one call; false when it was counted under the overflow series (past the cap).
+    pub fn count(&self, rec: &CallRecord, template: Option<&str>) -> bool {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let key = SeriesRef::of(rec, template, &mut inner.buf);
         // A known series (nearly every call) is found with one lookup and no copy of its key.
         if let Some(series) = inner.series.get_mut(&key) {
             series.add(rec);
-            return key;
+            return true;
         }
-        let key = if inner.series.len() < inner.cap {
-            key
-        } else {
-            inner.overflowed += 1;
-            SeriesKey::overflow()
-        };
-        inner.series.entry(key.clone()).or_default().add(rec);
-        key
+        if inner.series.len() < inner.cap {
+            inner.series.entry(key.to_key()).or_default().add(rec);
+            return true;
+        }
+        inner.overflowed += 1;
+        let overflow = SeriesRef::overflow();
+        match inner.series.get_mut(&overflow) {
+            Some(series) => series.add(rec),
+            None => inner.series.entry(overflow.to_key()).or_default().add(rec),
+        }
+        false
     }
 
     /// Every series, sorted by labels, and the calls counted under the overflow series.

@@ -56,13 +56,13 @@ pub struct TraceLinks {
 
 impl TraceLinks {
     /// An egress call of `trace` to destination node `to`.
-    pub fn egress(&mut self, trace: [u8; 16], to: String) {
+    pub fn egress(&mut self, trace: [u8; 16], to: &str) {
         if let Some(w) = self.waiting.get_mut(&trace) {
-            if w.destinations.contains(&to) {
+            if w.destinations.iter().any(|d| d == to) {
                 return;
             }
             if w.destinations.len() < MAX_DESTINATIONS_PER_TRACE {
-                w.destinations.push(to);
+                w.destinations.push(to.to_owned());
             } else {
                 self.overflow.destinations_dropped += 1;
             }
@@ -82,9 +82,14 @@ impl TraceLinks {
             trace,
             Waiting {
                 seq,
-                destinations: vec![to],
+                destinations: vec![to.to_owned()],
             },
         );
+    }
+
+    /// Egress calls of `trace` wait for its inbound call.
+    pub fn waiting(&self, trace: &[u8; 16]) -> bool {
+        self.waiting.contains_key(trace)
     }
 
     /// The inbound call of `trace`, served by node `service` at `endpoint` (`METHOD

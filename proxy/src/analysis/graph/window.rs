@@ -106,6 +106,8 @@ pub(super) struct Series {
     last_seen: u64,
     minutes: VecDeque<Bucket>,
     hours: VecDeque<Bucket>,
+    /// Where the endpoint's watches are, once known.
+    pub(super) watches: crate::analysis::watch::WatchPlaces,
 }
 
 fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket> {
@@ -129,6 +131,7 @@ impl Series {
             last_seen: at,
             minutes: VecDeque::new(),
             hours: VecDeque::new(),
+            watches: Default::default(),
         }
     }
 

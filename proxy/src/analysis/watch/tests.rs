@@ -77,3 +77,25 @@ fn stale_future_and_unreadable_baselines_are_not_resumed() {
     assert!(!w.restore("no separators", state, 1_010 * minute_ms));
     assert_eq!(w.len(), 1);
 }
+
+#[test]
+fn a_call_counted_through_remembered_places_feeds_the_same_watches_as_a_lookup() {
+    let mut w = Watches::new(DetectorConfig::default(), Duration::from_secs(60));
+    w.advance(100);
+    let (from, to): (Arc<str>, Arc<str>) = ("client:a".into(), "service:shop".into());
+    let mut places = WatchPlaces::default();
+    w.count_call(&from, &to, &observation(200), &mut places);
+    w.count_call(&from, &to, &observation(200), &mut places);
+    w.count(key("client:a"), &observation(200));
+    assert_eq!(
+        w.len(),
+        2,
+        "one edge endpoint and the endpoint across callers"
+    );
+    let open = |w: &Watches, k: &WatchKey| {
+        let slot = *w.watches.get(k).unwrap();
+        w.slots[slot as usize].open.count
+    };
+    assert_eq!(open(&w, &key("client:a")), 3);
+    assert_eq!(open(&w, &key(ANY_CALLER)), 3);
+}

@@ -56,3 +56,25 @@ fn labels_follow_the_istio_names_and_are_escaped() {
     assert!(line.ends_with(" 1"), "{line}");
     assert!(out.contains("sightline_mesh_request_duration_milliseconds_bucket{"));
 }
+
+#[test]
+fn a_known_series_found_by_its_borrowed_labels_counts_the_call_under_the_same_key() {
+    let mesh = Mesh::new(10);
+    let rec = CallRecord {
+        direction: Direction::Egress,
+        service: Some("orders".into()),
+        host: "pay.example".into(),
+        dest_port: Some(443),
+        inside: Some(false),
+        ..CallRecord::sample()
+    };
+    assert!(mesh.count(&rec, Some("/charge")));
+    assert!(mesh.count(&rec, Some("/charge")));
+    let key = mesh.observe(&rec, Some("/charge"));
+    assert_eq!(key.destination_service, "pay.example:443");
+    let (all, overflowed) = mesh.snapshot();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all[0].0, key);
+    assert_eq!(all[0].1.requests, 3);
+    assert_eq!(overflowed, 0);
+}

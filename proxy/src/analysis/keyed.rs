@@ -1,0 +1,81 @@
+//! Maps keyed by what calls carry (hosts, paths, templates, node ids: attacker-chosen), hashed
+//! with SipHash under a per-process random key, and looked up by borrowed keys: a call finds
+//! its graph edge, endpoint and watch with one lookup each and copies no key unless it adds one.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// A map with a keyed hasher.
+pub type KeyedMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
+
+/// A set with a keyed hasher.
+pub type KeyedSet<K> = hashbrown::HashSet<K, RandomState>;
+
+/// Two strings, borrowed: finds a `(String, Arc<str>)` or `(Arc<str>, Arc<str>)` key (hashed
+/// like them: each string in order).
+#[derive(Clone, Copy, Debug)]
+pub struct Pair<'a>(pub &'a str, pub &'a str);
+
+impl Hash for Pair<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<(String, Arc<str>)> for Pair<'_> {
+    fn equivalent(&self, key: &(String, Arc<str>)) -> bool {
+        self.0 == key.0 && self.1 == &*key.1
+    }
+}
+
+impl hashbrown::Equivalent<(Arc<str>, Arc<str>)> for Pair<'_> {
+    fn equivalent(&self, key: &(Arc<str>, Arc<str>)) -> bool {
+        self.0 == &*key.0 && self.1 == &*key.1
+    }
+}
+
+/// Four strings, borrowed: finds a [`super::watch::WatchKey`].
+#[derive(Clone, Copy, Debug)]
+pub struct Quad<'a>(pub &'a str, pub &'a str, pub &'a str, pub &'a str);
+
+impl Hash for Quad<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+        self.2.hash(state);
+        self.3.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<super::watch::WatchKey> for Quad<'_> {
+    fn equivalent(&self, key: &super::watch::WatchKey) -> bool {
+        self.0 == &*key.0 && self.1 == &*key.1 && self.2 == key.2 && self.3 == &*key.3
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn borrowed_keys_hash_and_compare_like_the_owned_ones() {
+        let s = RandomState::new();
+        let owned: (String, Arc<str>) = ("GET".into(), "/items/{int}".into());
+        assert_eq!(s.hash_one(&owned), s.hash_one(Pair("GET", "/items/{int}")));
+        let ids: (Arc<str>, Arc<str>) = ("client:a".into(), "service:shop".into());
+        assert_eq!(
+            s.hash_one(&ids),
+            s.hash_one(Pair("client:a", "service:shop"))
+        );
+        let watch: super::super::watch::WatchKey =
+            ("a".into(), "b".into(), "GET".into(), "/x".into());
+        assert_eq!(s.hash_one(&watch), s.hash_one(Quad("a", "b", "GET", "/x")));
+        let mut m: KeyedMap<(String, Arc<str>), u32> = KeyedMap::default();
+        m.insert(owned, 1);
+        assert_eq!(m.get(&Pair("GET", "/items/{int}")), Some(&1));
+        assert_eq!(m.get(&Pair("GE", "T/items/{int}")), None);
+    }
+}

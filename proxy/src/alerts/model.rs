@@ -91,6 +91,10 @@ pub struct Alert {
     pub last_seen: u64,
     /// Facts of the latest repeat (observed vs expected, the call, the reason).
     pub evidence: serde_json::Value,
+    /// Resolved by hand: until when (unix milliseconds) repeats of its cause count on it
+    /// instead of opening a new alert.
+    #[serde(default)]
+    pub snoozed_until: Option<u64>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
     /// Graph node ids it touches (for grouping).

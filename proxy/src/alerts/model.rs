@@ -124,6 +124,9 @@ impl Alert {
             "first_seen": rfc3339(from_millis(self.first_seen)),
             "last_seen": rfc3339(from_millis(self.last_seen)),
             "evidence": self.evidence,
+            "snoozed_until": self.snoozed_until
+                .filter(|_| self.state == State::Resolved)
+                .map(|t| rfc3339(from_millis(t))),
             "incident": self.incident,
             "nodes": self.nodes,
             "delivery": delivery,

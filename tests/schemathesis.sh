@@ -10,7 +10,7 @@
 #
 # Only the admin listener's loopback URL is handed to schemathesis: the document names no
 # servers, so every request goes to that origin. The demo is thrown away afterwards, so the
-# state-changing operations (acknowledge and resolve alerts, lift bans, log in and out) are
+# state-changing operations (acknowledge, resolve and reopen alerts, lift bans, log in and out) are
 # exercised too: each request carries the `x-sightline-request` header that POSTs need.
 set -euo pipefail
 cd "$(dirname "$0")/.."

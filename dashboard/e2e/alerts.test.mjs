@@ -62,3 +62,25 @@ test("an alert opens its detail, with evidence and links into the graph, and ack
   assert.ok(decodeURIComponent(page.url()).includes("node=" + nodeId));
   await page.close();
 });
+
+test("resolving an alert offers an undo that opens it again", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  await page.locator("#alerts-table").waitFor();
+  const host = `203.0.113.${1 + (Date.now() % 250)}`;
+  const r = await request(`http://${host}/export`, { proxy: demo.egress, headers: { host } });
+  assert.equal(r.status, 403);
+  const row = page.locator("#alerts-table tbody tr", { hasText: host }).first();
+  await row.waitFor({ timeout: 20000 });
+  const id = await row.getAttribute("data-id");
+  await row.locator("button", { hasText: "Resolve" }).click();
+  const note = page.locator("#alert-action-status");
+  await eventually(async () => /Alert resolved/.test(await note.textContent()), 10000, "the resolve note");
+  const state = async () => JSON.parse((await request(`${demo.admin}/api/alerts?limit=500`)).body).alerts.find((a) => String(a.id) === id)?.state;
+  assert.equal(await state(), "resolved");
+  await note.locator("button", { hasText: "Undo" }).click();
+  await eventually(async () => (await state()) === "open", 10000, "the alert open again in the API");
+  await eventually(async () => /Alert reopened/.test(await note.textContent()), 10000, "the reopen note");
+  await page.locator(`#alerts-table tbody tr[data-id="${id}"]`).waitFor({ timeout: 10000 });
+  await page.close();
+});

@@ -216,11 +216,11 @@ fn serve(
         // The proxy streams this path itself; a host that cannot stream tells the browser to
         // come back later, and the dashboard falls back to polling `/api/alerts`.
         Op::AlertStream => respond(StatusCode::OK, "text/event-stream", "retry: 10000\n\n"),
-        Op::AlertAck | Op::AlertResolve => {
-            let action = if op == Op::AlertAck {
-                AlertAction::Acknowledge
-            } else {
-                AlertAction::Resolve
+        Op::AlertAck | Op::AlertResolve | Op::AlertReopen => {
+            let action = match op {
+                Op::AlertAck => AlertAction::Acknowledge,
+                Op::AlertResolve => AlertAction::Resolve,
+                _ => AlertAction::Reopen,
             };
             let id: u64 = param.parse().map_err(|_| {
                 Refusal::new(

@@ -68,7 +68,7 @@ pub trait AdminState: Send + Sync + 'static {
     fn lift_ban(&self, client: &str) -> Option<BanLifted>;
     /// Alerts (newest first) and incidents; `Err` names a bad filter.
     fn alerts(&self, filter: &AlertFilter) -> Result<AlertList, String>;
-    /// Applies `ack` or `resolve` to an alert and returns it; `None` when there is no such alert.
+    /// Applies `ack`, `resolve` or `reopen` to an alert and returns it; `None` when there is no such alert.
     fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView>;
     /// Calls per minute over the last hour of the edges the query picks; `None` when it picks
     /// none.
@@ -84,4 +84,6 @@ pub enum AlertAction {
     Acknowledge,
     /// `resolve`: it is over.
     Resolve,
+    /// `reopen`: undo an acknowledge or a resolve.
+    Reopen,
 }

@@ -15,6 +15,7 @@ pub const ALERT_KINDS: &[&str] = &[
     "new_edge",
     "new_endpoint",
     "new_external_destination",
+    "inventory",
     "shadow_endpoint",
     "rate_anomaly",
     "error_anomaly",
@@ -197,6 +198,10 @@ pub struct AlertView {
     pub last_seen: String,
     /// Facts of the latest repeat (observed against expected, the call, the reason).
     pub evidence: serde_json::Value,
+    /// Resolved by hand: until when (RFC 3339 UTC) repeats of its cause count on it instead of
+    /// opening a new alert.
+    #[schemars(extend("format" = "date-time"))]
+    pub snoozed_until: Option<String>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
     /// Graph node ids it touches.
@@ -257,6 +262,11 @@ pub struct ClientView {
     /// End of the current ban, RFC 3339 UTC.
     #[schemars(extend("format" = "date-time"))]
     pub banned_until: Option<String>,
+    /// The internal service this client is (its address is an egress source network of the
+    /// service, or its certificate an egress identity of it); null for other clients.
+    pub service: Option<String>,
+    /// The client's address is on an allow list: it is never limited or banned.
+    pub allow_listed: bool,
 }
 
 /// `GET /api/clients`: the busiest clients.

@@ -334,10 +334,24 @@ impl AdminState for AdminView {
 
     fn clients(&self, limit: usize) -> ClientList {
         let clients = self.shared.clients.client_views(limit);
+        let active = self.shared.active();
+        let egress = active.config.egress.as_ref();
+        let lists = self.shared.clients.lists();
+        let address = |c: &crate::clients::ClientView| {
+            (c.kind == "address")
+                .then(|| c.id.parse::<std::net::IpAddr>().ok())
+                .flatten()
+        };
         ClientList {
             clients: clients
                 .into_iter()
                 .map(|c| views::ClientView {
+                    service: egress.and_then(|e| match address(&c) {
+                        Some(ip) => source_service(&e.sources, ip),
+                        None if c.kind == "certificate" => e.identities.get(&c.id).cloned(),
+                        None => None,
+                    }),
+                    allow_listed: address(&c).is_some_and(|ip| lists.allow.contains(ip)),
                     id: c.id,
                     kind: c.kind.into(),
                     requests: c.requests,
@@ -432,6 +446,7 @@ impl AdminState for AdminView {
         match action {
             AlertAction::Acknowledge => self.shared.alerts.acknowledge_with(id, alert_view),
             AlertAction::Resolve => self.shared.alerts.resolve_with(id, alert_view),
+            AlertAction::Reopen => self.shared.alerts.reopen_with(id, alert_view),
         }
     }
 
@@ -535,6 +550,21 @@ fn postgres_status(
     }
 }
 
+/// The service whose egress source network (the most specific one) holds `ip`.
+fn source_service(sources: &[(ipnet::IpNet, String)], ip: std::net::IpAddr) -> Option<String> {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    sources
+        .iter()
+        .filter(|(net, _)| net.contains(&ip))
+        .max_by_key(|(net, _)| net.prefix_len())
+        .map(|(_, name)| name.clone())
+}
+
 /// An alert as the API, the alert stream and the sinks show it.
 pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
     use crate::alerts::model::Severity;
@@ -555,6 +585,10 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
         first_seen: rfc3339(clock::from_millis(a.first_seen)),
         last_seen: rfc3339(clock::from_millis(a.last_seen)),
         evidence: a.evidence.clone(),
+        snoozed_until: a
+            .snoozed_until
+            .filter(|_| a.state == crate::alerts::model::State::Resolved)
+            .map(|t| rfc3339(clock::from_millis(t))),
         incident: a.incident,
         nodes: a.nodes.clone(),
         delivery: a

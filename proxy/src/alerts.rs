@@ -334,9 +334,20 @@ impl Alerts {
         shown
     }
 
-    /// Resolves an alert and shows it with `view`; `None` when there is no such alert.
+    /// Resolves an alert by hand, snoozing it for [`book::SNOOZE_MS`] (repeats meanwhile count
+    /// on it), and shows it with `view`; `None` when there is no such alert.
     pub fn resolve_with<T>(&self, id: u64, view: impl Fn(&model::Alert) -> T) -> Option<T> {
-        let shown = lock(&self.inner.book).resolve(id).map(view);
+        let shown = lock(&self.inner.book)
+            .resolve_by_hand(id, now_ms())
+            .map(view);
+        let _ = self.inner.tx.try_send(Msg::Wake);
+        shown
+    }
+
+    /// Opens an acknowledged or resolved alert again (an undo) and shows it with `view`;
+    /// `None` when there is no such alert.
+    pub fn reopen_with<T>(&self, id: u64, view: impl Fn(&model::Alert) -> T) -> Option<T> {
+        let shown = lock(&self.inner.book).reopen(id).map(view);
         let _ = self.inner.tx.try_send(Msg::Wake);
         shown
     }

@@ -45,9 +45,9 @@ pub use telemetry::{
 };
 pub use tls::InboundTls;
 
-pub use runtime::{available_cpus, RuntimeConfig};
 use context::Convert;
 use file::FileConfig;
+pub use runtime::{available_cpus, RuntimeConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -343,6 +343,7 @@ fn alert(id: u64, summary: String) -> sightline::alerts::model::Alert {
         first_seen: now_ms(),
         last_seen: now_ms(),
         evidence: serde_json::json!({}),
+        snoozed_until: None,
         incident: None,
         nodes: vec![],
         version: 1,

@@ -177,11 +177,29 @@ async fn blocked_calls_reach_a_signed_webhook_and_the_api() {
     assert_eq!(second.header("x-sightline-delivery"), format!("{id}.2"));
     assert_eq!(second.header("webhook-id"), format!("{id}.2"));
     assert!(second.verified(SECRET));
-    // After a resolve the next blocked call opens a new alert.
+    // Resolved by hand while the cause goes on: snoozed, the repeat counts on it.
+    let until = resolved["snoozed_until"].as_str().unwrap();
+    assert!(until.ends_with('Z') && until > resolved["last_seen"].as_str().unwrap());
     blocked(e, "/latest/meta-data/").await;
-    eventually("a new open alert", || async {
+    eventually("the repeat counted on the resolved alert", || async {
+        let list = alerts(&px, "?kind=egress_blocked").await;
+        list.into_iter()
+            .find(|x| x["id"] == id && x["count"] == 4 && x["state"] == "resolved")
+    })
+    .await;
+    assert!(alerts(&px, "?state=open&kind=egress_blocked")
+        .await
+        .is_empty());
+    // Undo: the resolve is taken back and repeats count into the open alert again.
+    assert_eq!(post(px.admin, "/api/alerts/999999/reopen").await.0, 404);
+    let (status, back) = post(px.admin, &format!("/api/alerts/{id}/reopen")).await;
+    assert_eq!(status, 200);
+    assert_eq!(back["state"], "open");
+    assert!(back["snoozed_until"].is_null());
+    blocked(e, "/latest/meta-data/").await;
+    eventually("the repeat counted on the reopened alert", || async {
         let list = alerts(&px, "?state=open&kind=egress_blocked").await;
-        list.into_iter().find(|x| x["id"] != id)
+        (list.len() == 1 && list[0]["id"] == id && list[0]["count"] == 5).then_some(())
     })
     .await;
 }
@@ -477,4 +495,86 @@ alerts:
         0.0
     );
     assert!(px.metric("sightline_alert_overflow_total").await >= 9_980.0);
+}
+
+/// A proxy in front of one service, `shop`, with an egress listener for `orders`.
+async fn shop_proxy(shop: SocketAddr) -> TestProxy {
+    TestProxy::start(config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /shop, service: shop }} ]
+services:
+  shop: {{ upstreams: [\"{shop}\"] }}
+egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.0/8, service: orders }} ]
+"
+    )))
+    .await
+}
+
+const SHOP_PATHS: [&str; 12] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+    "kilo", "lima",
+];
+
+#[tokio::test]
+async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
+    let shop = sightline_tests::TestUpstream::plain().await;
+    let px = shop_proxy(shop.addr).await;
+    for p in SHOP_PATHS {
+        let r = Client::http1().get(px.inbound, &format!("/shop/{p}")).await;
+        assert_eq!(r.status, 200);
+    }
+    blocked(px.sightline.egress_addr().unwrap(), "/latest/meta-data/").await;
+    // The service, then its twelve endpoints: one notice counting thirteen things, listing them.
+    let notice = eventually("one inventory notice for the shop counting 13", || async {
+        let list = alerts(&px, "?state=open&kind=inventory").await;
+        list.into_iter()
+            .find(|a| a["subject"] == "service:shop" && a["count"] == 13)
+    })
+    .await;
+    assert_eq!(notice["severity"], "info");
+    assert_eq!(notice["nodes"], serde_json::json!(["service:shop"]));
+    assert_eq!(notice["evidence"]["appeared_total"], 13);
+    let listed: Vec<&str> = notice["evidence"]["appeared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 13);
+    assert!(
+        listed.contains(&"service:shop GET /shop/lima"),
+        "{listed:?}"
+    );
+    let summary = notice["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("inventory: 13 new things on service:shop"),
+        "{summary}"
+    );
+    let open = alerts(&px, "?state=open").await;
+    for kind in [
+        "new_service",
+        "new_edge",
+        "new_endpoint",
+        "new_external_destination",
+    ] {
+        assert!(
+            open.iter().all(|a| a["kind"] != kind),
+            "{kind} still alerts one by one: {open:?}"
+        );
+    }
+    let per_node = open
+        .iter()
+        .filter(|a| a["kind"] == "inventory" && a["subject"] == "service:shop")
+        .count();
+    assert_eq!(per_node, 1);
+    // A blocked call stays an alert of its own.
+    let blocked: Vec<_> = open
+        .iter()
+        .filter(|a| a["kind"] == "egress_blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{open:?}");
+    assert_eq!(blocked[0]["subject"], "orders -> 169.254.169.254:80");
 }

@@ -605,3 +605,61 @@ async fn a_dual_stack_listener_judges_ipv4_peers_as_ipv4() {
     drop(held);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn the_clients_view_names_internal_services_and_says_who_is_allow_listed() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-allow-view-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let allow = dir.join("allow.txt");
+    std::fs::write(&allow, "127.0.0.42/32\n").unwrap();
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /api, service: app }} ]
+services:
+  app: {{ upstreams: [\"{}\"] }}
+egress:
+  listen: 127.0.0.1:0
+  sources: [ {{ cidr: 127.0.0.40/29, service: shop }}, {{ cidr: 127.0.0.42/32, service: catalog }} ]
+clients:
+  rate: {{ per_client: 2/m }}
+  allow_lists: [\"{}\"]
+",
+        up.addr,
+        allow.display()
+    )))
+    .await;
+    // The catalog service calls from 127.0.0.42, on the allow list: never limited.
+    for _ in 0..5 {
+        assert_eq!(
+            get_from([127, 0, 0, 42], px.inbound, "/api/x").await,
+            Ok(200)
+        );
+    }
+    assert_eq!(
+        get_from([127, 0, 0, 51], px.inbound, "/api/x").await,
+        Ok(200)
+    );
+    let clients = px.admin_json("/api/clients").await;
+    let list = clients["clients"].as_array().unwrap();
+    let row = |id: &str| list.iter().find(|c| c["id"] == id).cloned().unwrap();
+    let catalog = row("127.0.0.42");
+    assert_eq!(
+        catalog["service"], "catalog",
+        "the most specific source wins"
+    );
+    assert_eq!(catalog["allow_listed"], true);
+    assert_eq!(
+        (catalog["requests"].as_u64(), catalog["limited"].as_u64()),
+        (Some(5), Some(0))
+    );
+    let other = row("127.0.0.51");
+    assert!(other["service"].is_null());
+    assert_eq!(other["allow_listed"], false);
+    assert!(
+        list.iter().all(|c| c["requests"].as_u64() > Some(0)),
+        "no row without requests: {list:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

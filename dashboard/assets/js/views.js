@@ -150,6 +150,7 @@ function showAlert(id) {
   add("count", String(a.count));
   add("first seen", `${clock(a.first_seen)} (${ago(a.first_seen)})`);
   add("last seen", `${clock(a.last_seen)} (${ago(a.last_seen)})`);
+  if (a.snoozed_until) add("snoozed until", `${clock(a.snoozed_until)} (repeats count on this alert)`);
   if (a.incident !== null && a.incident !== undefined) add("incident", String(a.incident));
   const evidence = el("dl", { class: "record-fields" });
   for (const [k, v] of Object.entries(a.evidence && typeof a.evidence === "object" ? a.evidence : { value: a.evidence })) {
@@ -170,8 +171,10 @@ $("alert-detail-close").addEventListener("click", () => {
   for (const tr of document.querySelectorAll("#alerts-table tbody tr.selected")) tr.classList.remove("selected");
 });
 
+/** Acknowledges, resolves or reopens an alert; the note says what happened and, after an
+ * acknowledge or a resolve, offers to undo it. */
 async function act(alert, action) {
-  const done = action === "ack" ? "acknowledged" : "resolved";
+  const done = { ack: "acknowledged", resolve: "resolved", reopen: "reopened" }[action];
   const what = `${alert.kind.replaceAll("_", " ")} ${alert.subject}`;
   const note = $("alert-action-status");
   try {
@@ -179,7 +182,10 @@ async function act(alert, action) {
     if (a && a.id !== undefined) alerts.set(String(a.id), a);
     renderAlerts();
     note.className = "action-note ok";
-    note.textContent = `Alert ${done}: ${what}.`;
+    const snooze = a && a.snoozed_until ? ` Repeats until ${clock(a.snoozed_until)} count on it.` : "";
+    const undo = action === "reopen" ? null
+      : el("button", { type: "button", class: "act ghost undo", "aria-label": `Undo: reopen ${what}`, onclick: () => act(alert, "reopen") }, "Undo");
+    note.replaceChildren(`Alert ${done}: ${what}.${snooze} `, ...(undo ? [undo] : []));
   } catch (e) {
     note.className = "action-note bad";
     note.textContent = `Could not mark ${what} ${done}: ${e.message}.`;
@@ -387,8 +393,14 @@ export async function refreshClients() {
   const [clients, bans] = await Promise.allSettled([api("/api/clients?limit=100"), api("/api/bans")]);
   const cl = clients.status === "fulfilled" ? clients.value.clients || [] : [];
   fillTable(document.querySelector("#clients-table tbody"), cl.map((c) => el("tr", { class: c.banned_until ? "row-blocked" : "" },
-    el("td", { class: "mono wrap" }, breakable(c.id)), el("td", { class: "wrap" }, c.kind),
-    el("td", { class: "num" }, c.requests), el("td", { class: "num" + (c.limited ? " warn" : "") }, c.limited),
+    el("td", { class: "mono wrap" }, c.service
+      ? [el("strong", { class: "client-service" }, c.service), " ", el("span", { class: "muted small" }, breakable(c.id))]
+      : breakable(c.id)),
+    el("td", { class: "wrap" }, c.service ? "service" : c.kind),
+    el("td", { class: "num" }, c.requests),
+    el("td", { class: "num" + (c.limited ? " warn" : "") }, c.allow_listed
+      ? el("span", { class: "muted", title: "On an allow list: never limited or banned" }, "allow-listed")
+      : c.limited),
     el("td", { class: "num" + (c.blocked ? " bad" : "") }, c.blocked), el("td", { class: "num" }, c.errors_4xx),
     el("td", {}, ago(c.last_seen)), el("td", {}, c.banned_until ? clock(c.banned_until) : "–"))), $("clients-empty"));
   const bl = bans.status === "fulfilled" ? bans.value.bans || [] : [];

@@ -444,6 +444,7 @@ fn state_changes_refuse_get() {
     for path in [
         "/api/alerts/a1/ack",
         "/api/alerts/a1/resolve",
+        "/api/alerts/a1/reopen",
         "/api/bans/lift",
         "/api/login",
     ] {

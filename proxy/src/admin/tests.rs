@@ -14,6 +14,7 @@ fn alert(severity: Severity, state: State, delivery: &[(&str, Delivery)]) -> Ale
         first_seen: 1_700_000_000_000,
         last_seen: 1_700_000_060_000,
         evidence: serde_json::json!({ "path": "/latest/meta-data/" }),
+        snoozed_until: Some(1_800_000_600_000),
         incident: Some(11),
         nodes: vec!["service:svc".into()],
         version: 2,

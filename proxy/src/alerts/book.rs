@@ -17,6 +17,12 @@ pub const MAX_OPEN_PER_GROUP: usize = 20;
 /// The subject of a kind's overflow alert, which counts the signals of new subjects once the
 /// kind has [`MAX_OPEN_PER_KIND`] alerts open.
 pub const OVERFLOW_SUBJECT: &str = "*";
+/// How long an alert resolved by hand stays snoozed (milliseconds): repeats of its cause
+/// meanwhile count on the resolved alert instead of opening a new one at once; the first repeat
+/// after it opens a new alert.
+pub const SNOOZE_MS: u64 = 10 * 60 * 1000;
+/// First sightings listed in the evidence of a node's inventory notice (all are counted).
+pub const MAX_INVENTORY_LISTED: usize = 100;
 /// Resolved alerts kept in memory for the API (the store keeps more).
 pub const MAX_RESOLVED: usize = 1_000;
 /// Alerts listed in one incident.
@@ -92,6 +98,9 @@ pub struct Book {
     in_flight: BTreeSet<(String, u64)>,
     /// When each sink with a refresh period was last refreshed.
     refreshed: BTreeMap<String, u64>,
+    /// Alerts resolved by hand whose snooze has not ended: per kind and subject, the alert and
+    /// the end of its snooze (unix milliseconds).
+    snoozed: HashMap<(Kind, String), (u64, u64)>,
     /// Signals that did not get an alert of their own: counted into a group or overflow alert,
     /// or dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
@@ -114,6 +123,7 @@ impl Book {
             dirty_incidents: BTreeSet::new(),
             in_flight: BTreeSet::new(),
             refreshed: BTreeMap::new(),
+            snoozed: HashMap::new(),
             overflow: 0,
         }
     }
@@ -143,6 +153,10 @@ impl Book {
                     self.dirty.insert(a.id);
                 }
             }
+            if let (State::Resolved, Some(until)) = (a.state, a.snoozed_until) {
+                self.snoozed
+                    .insert((a.kind, a.subject.clone()), (a.id, until));
+            }
             if a.state != State::Resolved
                 && self
                     .live
@@ -161,6 +175,9 @@ impl Book {
     /// counts into the kind's overflow alert, which says so.
     pub fn raise(&mut self, mut s: Signal) -> Raised {
         if let Some(id) = self.repeat(&mut s) {
+            return Raised::Repeated(id);
+        }
+        if let Some(id) = self.snoozed_repeat(&s) {
             return Raised::Repeated(id);
         }
         let mut aggregated = false;
@@ -210,8 +227,12 @@ impl Book {
         let a = self.alerts.get_mut(&id)?;
         a.count = a.count.saturating_add(s.count);
         a.last_seen = a.last_seen.max(s.at);
-        a.evidence = std::mem::take(&mut s.evidence);
-        a.summary = std::mem::take(&mut s.summary);
+        if a.kind == Kind::Inventory {
+            add_to_inventory(a, s);
+        } else {
+            a.evidence = std::mem::take(&mut s.evidence);
+            a.summary = std::mem::take(&mut s.summary);
+        }
         let incident = a.incident;
         self.dirty.insert(id);
         if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
@@ -220,6 +241,24 @@ impl Book {
                 self.dirty_incidents.insert(i.id);
             }
         }
+        Some(id)
+    }
+
+    /// Counts the signal on the resolved alert of its kind and subject while that alert's snooze
+    /// lasts; forgets an ended snooze.
+    fn snoozed_repeat(&mut self, s: &Signal) -> Option<u64> {
+        let key = (s.kind, s.subject.clone());
+        let (id, until) = *self.snoozed.get(&key)?;
+        let a = match self.alerts.get_mut(&id) {
+            Some(a) if s.at < until && a.state == State::Resolved => a,
+            _ => {
+                self.snoozed.remove(&key);
+                return None;
+            }
+        };
+        a.count = a.count.saturating_add(s.count);
+        a.last_seen = a.last_seen.max(s.at);
+        self.dirty.insert(id);
         Some(id)
     }
 
@@ -244,6 +283,7 @@ impl Book {
             first_seen: s.at,
             last_seen: s.at,
             evidence: s.evidence,
+            snoozed_until: None,
             incident: None,
             nodes: s.nodes,
             version: 0,
@@ -411,6 +451,64 @@ impl Book {
         if a.state == State::Open {
             a.state = State::Acknowledged;
             self.dirty.insert(id);
+        }
+        self.alerts.get(&id)
+    }
+
+    /// Resolves an alert by hand at `now` (unix milliseconds) and snoozes it for
+    /// [`SNOOZE_MS`]: a cause still occurring counts on it meanwhile rather than opening a new
+    /// alert at once.
+    pub fn resolve_by_hand(&mut self, id: u64, now: u64) -> Option<&Alert> {
+        let a = self.alerts.get(&id)?;
+        if a.state != State::Resolved {
+            let key = (a.kind, a.subject.clone());
+            let until = now.saturating_add(SNOOZE_MS);
+            self.snoozed.insert(key, (id, until));
+            if self.snoozed.len() > MAX_RESOLVED {
+                self.snoozed.retain(|_, (_, until)| *until > now);
+            }
+            if let Some(a) = self.alerts.get_mut(&id) {
+                a.snoozed_until = Some(until);
+            }
+        }
+        self.resolve(id)
+    }
+
+    /// Opens again an alert acknowledged or resolved (an undo): repeats count into it again and
+    /// sinks hear of it. A resolved alert whose kind and subject has opened a new alert since
+    /// stays resolved.
+    pub fn reopen(&mut self, id: u64) -> Option<&Alert> {
+        let a = self.alerts.get(&id)?;
+        let key = (a.kind, a.subject.clone());
+        match a.state {
+            State::Open => {}
+            State::Acknowledged => {
+                if let Some(a) = self.alerts.get_mut(&id) {
+                    a.state = State::Open;
+                }
+                self.dirty.insert(id);
+            }
+            State::Resolved if self.live.contains_key(&key) => {}
+            State::Resolved => {
+                if self.snoozed.get(&key).is_some_and(|(s, _)| *s == id) {
+                    self.snoozed.remove(&key);
+                }
+                self.live.insert(key, id);
+                let kind = a.kind;
+                *self.live_per_kind.entry(kind).or_default() += 1;
+                let incident = a.incident;
+                if let Some(mut a) = self.alerts.remove(&id) {
+                    a.state = State::Open;
+                    a.snoozed_until = None;
+                    self.notify(&mut a);
+                    self.alerts.insert(id, a);
+                }
+                self.dirty.insert(id);
+                if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
+                    i.state = State::Open;
+                    self.dirty_incidents.insert(i.id);
+                }
+            }
         }
         self.alerts.get(&id)
     }
@@ -656,6 +754,36 @@ impl Book {
     pub fn next_ids(&self) -> (u64, u64) {
         (self.next_alert, self.next_incident)
     }
+}
+
+/// Counts a first sighting into a node's inventory notice: the evidence lists what appeared
+/// (the first [`MAX_INVENTORY_LISTED`]) and how many things did; the summary says so.
+fn add_to_inventory(a: &mut Alert, s: &mut Signal) {
+    let new: Vec<serde_json::Value> = s
+        .evidence
+        .get_mut("appeared")
+        .and_then(serde_json::Value::as_array_mut)
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let latest = new
+        .last()
+        .map(|i| {
+            let kind = i["kind"].as_str().unwrap_or_default().replace('_', " ");
+            format!("{kind} {}", i["subject"].as_str().unwrap_or_default())
+        })
+        .unwrap_or_default();
+    if !a.evidence.is_object() {
+        a.evidence = serde_json::json!({});
+    }
+    if let Some(o) = a.evidence.as_object_mut() {
+        let listed = o.entry("appeared").or_insert_with(|| serde_json::json!([]));
+        if let Some(list) = listed.as_array_mut() {
+            let room = MAX_INVENTORY_LISTED.saturating_sub(list.len());
+            list.extend(new.into_iter().take(room));
+        }
+        o.insert("appeared_total".into(), a.count.into());
+    }
+    a.summary = super::intake::inventory_summary(&a.subject, a.count, &latest);
 }
 
 /// The signal as counted into its source's group alert: many subjects from one source.

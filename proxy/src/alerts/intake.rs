@@ -152,9 +152,51 @@ fn is_node(token: &str) -> bool {
             .any(|p| token.starts_with(p))
 }
 
+/// The signal counting a first sighting into the inventory notice of the node it extends,
+/// when that node's baseline still learns: while a node is being learned, what appears on it is
+/// its inventory, not something to act on one by one. `None` for anything else.
+fn inventory(kind: Kind, f: &Finding) -> Option<Signal> {
+    let first_sighting = matches!(
+        kind,
+        Kind::NewService | Kind::NewEdge | Kind::NewEndpoint | Kind::NewExternalDestination
+    );
+    if !first_sighting || f.evidence["learning"] != true {
+        return None;
+    }
+    let owner = f.evidence["owner"].as_str()?.to_owned();
+    let what = kind.as_str().replace('_', " ");
+    let item = serde_json::json!({ "kind": kind.as_str(), "subject": f.subject });
+    Some(Signal {
+        kind: Kind::Inventory,
+        summary: inventory_summary(&owner, 1, &format!("{what} {}", f.subject)),
+        evidence: serde_json::json!({
+            "node": owner,
+            "appeared": [item],
+            "appeared_total": 1,
+            "learning": true,
+        }),
+        nodes: vec![owner.clone()],
+        subject: owner,
+        at: f.at.saturating_mul(1000),
+        count: 1,
+        group: None,
+    })
+}
+
+/// The one line of a node's inventory notice after `total` first sightings.
+pub(crate) fn inventory_summary(node: &str, total: u64, latest: &str) -> String {
+    let things = if total == 1 { "thing" } else { "things" };
+    format!(
+        "inventory: {total} new {things} on {node} while its baseline learns (latest: {latest})"
+    )
+}
+
 /// The signal for an analysis finding; `None` for a kind no alert has.
 pub fn finding(f: &Finding) -> Option<Signal> {
     let kind = finding_kind(f)?;
+    if let Some(s) = inventory(kind, f) {
+        return Some(s);
+    }
     let nodes: Vec<String> = f
         .subject
         .split_whitespace()
@@ -162,13 +204,14 @@ pub fn finding(f: &Finding) -> Option<Signal> {
         .map(str::to_owned)
         .collect();
     let summary = match kind {
-        Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly => format!(
-            "{}: {} (observed {}, expected {})",
-            f.kind.replace('_', " "),
-            f.subject,
-            f.evidence["observed"],
-            f.evidence["expected"]
-        ),
+        Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly => {
+            let (observed, expected) = observed_expected(&f.evidence);
+            format!(
+                "{}: {} (observed {observed}, expected {expected})",
+                f.kind.replace('_', " "),
+                f.subject,
+            )
+        }
         _ => format!("{}: {}", kind.as_str().replace('_', " "), f.subject),
     };
     let mut evidence = f.evidence.clone();
@@ -186,6 +229,63 @@ pub fn finding(f: &Finding) -> Option<Signal> {
         count: 1,
         group: finding_group(kind, &f.subject),
     })
+}
+
+/// A number rounded to about three significant digits, without trailing zeros.
+fn rounded(v: f64) -> String {
+    let a = v.abs();
+    let decimals = if a >= 100.0 || a == 0.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    };
+    if s == "-0" {
+        "0".into()
+    } else {
+        s
+    }
+}
+
+/// An anomaly's observed and expected values as people read them, in one unit: a rate per
+/// second (or per minute when under one a second) from calls per step, an error ratio as a
+/// percentage, latency in milliseconds.
+pub(crate) fn observed_expected(evidence: &serde_json::Value) -> (String, String) {
+    let value = |k: &str| evidence[k].as_f64();
+    let (Some(observed), Some(expected)) = (value("observed"), value("expected")) else {
+        return (
+            evidence["observed"].to_string(),
+            evidence["expected"].to_string(),
+        );
+    };
+    let show = |scale: f64, unit: &str| {
+        (
+            format!("{}{unit}", rounded(observed * scale)),
+            format!("{}{unit}", rounded(expected * scale)),
+        )
+    };
+    match evidence["signal"].as_str() {
+        Some("error_ratio") => show(100.0, "%"),
+        Some("latency") => show(1.0, " ms"),
+        Some("rate") => {
+            let step = value("step_seconds").filter(|s| *s > 0.0).unwrap_or(60.0);
+            if observed.max(expected) / step >= 1.0 {
+                show(1.0 / step, "/s")
+            } else {
+                show(60.0 / step, "/min")
+            }
+        }
+        _ => show(1.0, ""),
+    }
 }
 
 /// A fault of Sightline itself, counted `count` times since the last one.

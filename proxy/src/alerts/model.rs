@@ -91,6 +91,10 @@ pub struct Alert {
     pub last_seen: u64,
     /// Facts of the latest repeat (observed vs expected, the call, the reason).
     pub evidence: serde_json::Value,
+    /// Resolved by hand: until when (unix milliseconds) repeats of its cause count on it
+    /// instead of opening a new alert.
+    #[serde(default)]
+    pub snoozed_until: Option<u64>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
     /// Graph node ids it touches (for grouping).
@@ -120,6 +124,9 @@ impl Alert {
             "first_seen": rfc3339(from_millis(self.first_seen)),
             "last_seen": rfc3339(from_millis(self.last_seen)),
             "evidence": self.evidence,
+            "snoozed_until": self.snoozed_until
+                .filter(|_| self.state == State::Resolved)
+                .map(|t| rfc3339(from_millis(t))),
             "incident": self.incident,
             "nodes": self.nodes,
             "delivery": delivery,

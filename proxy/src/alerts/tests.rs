@@ -192,3 +192,39 @@ async fn grown_fault_counters_become_alerts_counting_the_growth() {
     assert_eq!(found.1["count"], 2);
     alerts.stop().await;
 }
+
+#[test]
+fn anomaly_summaries_print_rounded_numbers_with_units() {
+    let f = |kind: &str, evidence| Finding {
+        id: 9,
+        kind: kind.into(),
+        subject: "internet -> service:a GET /x".into(),
+        at: 100,
+        evidence,
+    };
+    let summary = |kind, evidence| intake::finding(&f(kind, evidence)).unwrap().summary;
+    // Calls per 500 ms step: 3.337 calls a step is 6.67 a second.
+    let rate = serde_json::json!({"signal": "rate", "observed": 12.0, "expected": 3.337333051555391, "step_seconds": 0.5});
+    assert_eq!(
+        summary("rate_spike", rate),
+        "rate spike: internet -> service:a GET /x (observed 24/s, expected 6.67/s)"
+    );
+    // Per-minute steps under one call a second read per minute.
+    let slow = serde_json::json!({"signal": "rate", "observed": 2.0, "expected": 41.2345, "step_seconds": 60.0});
+    assert_eq!(
+        summary("rate_drop", slow),
+        "rate drop: internet -> service:a GET /x (observed 2/min, expected 41.2/min)"
+    );
+    let errors =
+        serde_json::json!({"signal": "error_ratio", "observed": 0.4166666, "expected": 0.0123456});
+    assert_eq!(
+        summary("error_surge", errors),
+        "error surge: internet -> service:a GET /x (observed 41.7%, expected 1.23%)"
+    );
+    let latency =
+        serde_json::json!({"signal": "latency", "observed": 812.49, "expected": 35.123456});
+    assert_eq!(
+        summary("latency_degradation", latency),
+        "latency degradation: internet -> service:a GET /x (observed 812 ms, expected 35.1 ms)"
+    );
+}

@@ -405,7 +405,22 @@ impl Analysis {
                 template,
             } => ("new_endpoint", format!("{node} {method} {template}")),
         };
-        let evidence = serde_json::to_value(&new).unwrap_or_default();
+        // The node whose inventory this extends (an edge belongs to its caller) still learns
+        // while it is younger than the baselines' learning period.
+        let owner = match &new {
+            NewEntity::Node { id, .. } => id,
+            NewEntity::Edge { from, .. } => from,
+            NewEntity::Endpoint { node, .. } => node,
+        };
+        let learning = self
+            .graph
+            .node_by_id(owner)
+            .is_none_or(|n| at.saturating_sub(n.first_seen) < self.watches.learning().as_secs());
+        let mut evidence = serde_json::to_value(&new).unwrap_or_default();
+        if let Some(o) = evidence.as_object_mut() {
+            o.insert("owner".into(), owner.as_str().into());
+            o.insert("learning".into(), learning.into());
+        }
         self.push(kind.to_owned(), subject, at, evidence)
     }
 

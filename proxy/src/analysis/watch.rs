@@ -77,6 +77,11 @@ impl Watches {
         }
     }
 
+    /// How long a baseline learns before any statistical anomaly (its learning steps).
+    pub fn learning(&self) -> Duration {
+        Duration::from_millis(self.config.learning_minutes.saturating_mul(self.step_ms))
+    }
+
     /// The length of a step.
     pub fn step(&self) -> Duration {
         Duration::from_millis(self.step_ms)

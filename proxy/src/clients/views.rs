@@ -71,6 +71,10 @@ impl ClientGuard {
         let mut all = Vec::new();
         self.clients.for_each(|shard| {
             for (id, st) in shard.iter() {
+                // Known only from a connection or a ban, with no call: nothing to show.
+                if st.requests == 0 {
+                    continue;
+                }
                 all.push(ClientView {
                     id: id.to_string(),
                     kind: st.kind.as_str(),

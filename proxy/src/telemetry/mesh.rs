@@ -6,8 +6,8 @@
 
 use crate::metrics::{Kind, Labels, Writer};
 use crate::record::{CallRecord, Direction, Protocol, StatusClass};
-use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;

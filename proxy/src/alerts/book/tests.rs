@@ -423,3 +423,48 @@ fn restored_alerts_are_owed_to_new_sinks_and_keep_counting() {
     };
     assert!(next > id, "ids continue");
 }
+
+#[test]
+fn a_cause_still_occurring_after_a_resolve_by_hand_counts_on_it_until_the_snooze_ends() {
+    let mut b = Book::new(settings());
+    let subject = "orders -> 169.254.169.254:80";
+    let s = |at| signal(Kind::EgressBlocked, subject, &["service:orders"], at);
+    let Raised::Opened(id) = b.raise(s(1_000)) else {
+        panic!("not opened")
+    };
+    let resolved = b.resolve_by_hand(id, 2_000).unwrap();
+    assert_eq!(resolved.state, State::Resolved);
+    assert_eq!(resolved.snoozed_until, Some(2_000 + SNOOZE_MS));
+    // Within the snooze: counted on the resolved alert, nothing opens.
+    assert_eq!(b.raise(s(3_000)), Raised::Repeated(id));
+    assert_eq!(b.raise(s(2_000 + SNOOZE_MS - 1)), Raised::Repeated(id));
+    let a = b.get(id).unwrap();
+    assert_eq!((a.state, a.count), (State::Resolved, 3));
+    assert_eq!(b.live_count(), 0);
+    // After it: a new alert.
+    let Raised::Opened(next) = b.raise(s(2_000 + SNOOZE_MS)) else {
+        panic!("a repeat after the snooze must open a new alert")
+    };
+    assert_ne!(next, id);
+    // The old one cannot be reopened over the new one; the new one can be undone.
+    assert_eq!(b.reopen(id).unwrap().state, State::Resolved);
+    b.resolve_by_hand(next, 2_000 + SNOOZE_MS + 1);
+    let back = b.reopen(next).unwrap();
+    assert_eq!((back.state, back.snoozed_until), (State::Open, None));
+    assert_eq!(b.raise(s(2_000 + SNOOZE_MS + 2)), Raised::Repeated(next));
+    assert_eq!(b.live_count(), 1);
+    // Undo of an acknowledge.
+    b.acknowledge(next);
+    assert_eq!(b.reopen(next).unwrap().state, State::Open);
+}
+
+#[test]
+fn a_quiet_alert_resolved_by_itself_is_not_snoozed() {
+    let mut b = Book::new(settings());
+    let s = |at| signal(Kind::EgressBlocked, "a -> b:80", &["service:a"], at);
+    let Raised::Opened(id) = b.raise(s(0)) else {
+        panic!("not opened")
+    };
+    assert_eq!(b.expire(15 * MIN), vec![id]);
+    assert!(matches!(b.raise(s(15 * MIN + 1)), Raised::Opened(n) if n != id));
+}

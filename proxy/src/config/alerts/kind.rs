@@ -21,6 +21,9 @@ pub enum Kind {
     NewEndpoint,
     /// A destination outside the enclave seen for the first time.
     NewExternalDestination,
+    /// First sightings (node, edges, endpoints) of a node whose baseline still learns, counted
+    /// into one notice per node.
+    Inventory,
     /// An endpoint served but absent from its OpenAPI document.
     ShadowEndpoint,
     /// Call rate far above or below its baseline.
@@ -53,7 +56,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::EgressBlocked,
         Kind::EgressReported,
         Kind::UnknownEgressSource,
@@ -61,6 +64,7 @@ impl Kind {
         Kind::NewEdge,
         Kind::NewEndpoint,
         Kind::NewExternalDestination,
+        Kind::Inventory,
         Kind::ShadowEndpoint,
         Kind::RateAnomaly,
         Kind::ErrorAnomaly,
@@ -87,6 +91,7 @@ impl Kind {
             Kind::NewEdge => "new_edge",
             Kind::NewEndpoint => "new_endpoint",
             Kind::NewExternalDestination => "new_external_destination",
+            Kind::Inventory => "inventory",
             Kind::ShadowEndpoint => "shadow_endpoint",
             Kind::RateAnomaly => "rate_anomaly",
             Kind::ErrorAnomaly => "error_anomaly",
@@ -112,7 +117,9 @@ impl Kind {
     /// The severity unless the config says otherwise.
     pub const fn default_severity(self) -> Severity {
         match self {
-            Kind::NewService | Kind::NewEdge | Kind::NewEndpoint => Severity::Info,
+            Kind::NewService | Kind::NewEdge | Kind::NewEndpoint | Kind::Inventory => {
+                Severity::Info
+            }
             Kind::NewExternalDestination | Kind::ClientLimited | Kind::UncommonUsage => {
                 Severity::Low
             }

@@ -1,3 +1,5 @@
+use super::api::window;
+use super::views::{edge_view, finding_view, node_kind};
 use super::*;
 use crate::alerts::model::{Alert, Delivery, Incident, Kind, Severity, State};
 use std::collections::BTreeMap;

@@ -2,8 +2,8 @@
 //! template; each closed minute feeds the endpoints' baselines; first sightings and
 //! statistical anomalies are kept (bounded) and logged as events.
 
-use super::baseline::{DetectorConfig, Signal};
-use super::graph::{EdgeView, Graph, GraphLimits, NewEntity, NodeKind, Observation, Party, Window};
+use super::baseline::DetectorConfig;
+use super::graph::{Graph, GraphLimits, NewEntity, NodeKind, Observation, Party};
 use super::template::{TemplateConfig, Templater};
 use super::watch::Watches;
 use crate::record::{CallRecord, Direction};
@@ -20,13 +20,17 @@ pub const MAX_ANOMALIES: usize = 1_000;
 /// Shadow endpoints remembered (served, absent from their OpenAPI document).
 pub const MAX_SHADOW: usize = 10_000;
 
+mod findings;
 mod links;
 mod restored;
+mod views;
 
+pub use findings::Finding;
 pub use links::{
     LinkOverflow, LinkSizes, MAX_DEPENDENCIES, MAX_DESTINATIONS_PER_TRACE, MAX_TRACES,
 };
 pub use restored::Restored;
+pub use views::{BaselineView, DependencyView, EndpointView, GraphView, NodeView};
 
 /// An inbound endpoint whose handling called out to a destination (linked by trace id).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -51,21 +55,6 @@ pub struct AnalysisConfig {
     /// The length of a baseline step (zero: a minute). Shorter steps compress time for demos
     /// and tests.
     pub step: Duration,
-}
-
-/// Something the analysis reports: a first sighting or a departure from the baseline.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    /// Increasing id.
-    pub id: u64,
-    /// `new_node`, `new_edge`, `new_endpoint` or an anomaly kind (`rate_spike`, …).
-    pub kind: String,
-    /// What it is about: a node id, `from -> to`, or `from -> to METHOD template`.
-    pub subject: String,
-    /// Unix seconds.
-    pub at: u64,
-    /// For first sightings: the new entity; for anomalies: observed, expected, band, window.
-    pub evidence: serde_json::Value,
 }
 
 /// The analysis state.
@@ -362,189 +351,9 @@ impl Analysis {
         (self.shadow_overflow, self.shadow.len())
     }
 
-    /// Closes every step before the one `now` falls in, feeding the baselines; call it on a
-    /// timer too, so an endpoint falling silent is noticed without traffic.
-    pub fn advance_to(&mut self, now: SystemTime) -> Vec<Finding> {
-        let ms = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        self.advance_to_ms(ms)
-    }
-
-    fn advance_to_ms(&mut self, unix_ms: u64) -> Vec<Finding> {
-        let step = self.watches.step_of(unix_ms);
-        let fired = self.watches.advance(step);
-        let mut found = Vec::with_capacity(fired.len());
-        for (subject, a) in fired {
-            let evidence = serde_json::json!({
-                "signal": a.signal,
-                "observed": a.observed,
-                "expected": a.expected,
-                "band": [a.band.0, a.band.1],
-                "score": a.score,
-                "window_minutes": a.window_minutes,
-                "step_seconds": self.watches.step().as_secs_f64(),
-            });
-            let kind = serde_json::to_value(a.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_else(|| "anomaly".into());
-            let at = self.watches.step_start_secs(a.minute);
-            found.push(self.push(kind, subject, at, evidence));
-        }
-        found
-    }
-
-    fn sighting(&mut self, new: NewEntity, at: u64) -> Finding {
-        let (kind, subject) = match &new {
-            NewEntity::Node { id, .. } => ("new_node", id.clone()),
-            NewEntity::Edge { from, to } => ("new_edge", format!("{from} -> {to}")),
-            NewEntity::Endpoint {
-                node,
-                method,
-                template,
-            } => ("new_endpoint", format!("{node} {method} {template}")),
-        };
-        // The node whose inventory this extends (an edge belongs to its caller) still learns
-        // while it is younger than the baselines' learning period.
-        let owner = match &new {
-            NewEntity::Node { id, .. } => id,
-            NewEntity::Edge { from, .. } => from,
-            NewEntity::Endpoint { node, .. } => node,
-        };
-        let learning = self
-            .graph
-            .node_by_id(owner)
-            .is_none_or(|n| at.saturating_sub(n.first_seen) < self.watches.learning().as_secs());
-        let mut evidence = serde_json::to_value(&new).unwrap_or_default();
-        if let Some(o) = evidence.as_object_mut() {
-            o.insert("owner".into(), owner.as_str().into());
-            o.insert("learning".into(), learning.into());
-        }
-        self.push(kind.to_owned(), subject, at, evidence)
-    }
-
-    fn push(
-        &mut self,
-        kind: String,
-        subject: String,
-        at: u64,
-        evidence: serde_json::Value,
-    ) -> Finding {
-        let f = Finding {
-            id: self.next_id,
-            kind,
-            subject,
-            at,
-            evidence,
-        };
-        self.next_id += 1;
-        if self.findings.len() == MAX_ANOMALIES {
-            self.findings.pop_front();
-        }
-        self.findings.push_back(f.clone());
-        f
-    }
-
-    /// The graph over `window` ending at `now` (unix seconds).
-    pub fn graph_view(&self, window: Window, now: u64) -> GraphView {
-        let edges = self.graph.edges(window, now);
-        let mut nodes: Vec<NodeView> = self
-            .graph
-            .nodes()
-            .filter(|n| n.last_seen + window.secs() >= now)
-            .map(|n| NodeView {
-                id: n.id.to_string(),
-                kind: n.kind,
-                label: n.label.to_string(),
-                first_seen: n.first_seen,
-                last_seen: n.last_seen,
-                new: n.first_seen + window.secs() >= now,
-            })
-            .collect();
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        let dependencies = self
-            .dependencies()
-            .into_iter()
-            .map(|(d, calls)| DependencyView {
-                dependency: d,
-                calls,
-            })
-            .collect();
-        GraphView {
-            window,
-            now,
-            nodes,
-            edges,
-            dependencies,
-            overflow: self.graph.overflow,
-        }
-    }
-
     /// The call graph itself.
     pub fn graph(&self) -> &Graph {
         &self.graph
-    }
-
-    /// The findings, newest first.
-    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().rev()
-    }
-
-    /// Every endpoint with traffic in `window`, with its baseline's expected rate (per minute)
-    /// and band when it has learned enough.
-    pub fn endpoints_view(&self, window: Window, now: u64) -> Vec<EndpointView> {
-        let step = self.watches.step_of(now.saturating_mul(1000));
-        let mut out = Vec::new();
-        for e in self.graph.edges(window, now) {
-            for s in e.endpoints {
-                let key = (
-                    Arc::from(e.from.as_str()),
-                    Arc::from(e.to.as_str()),
-                    s.method.clone(),
-                    Arc::from(s.template.as_str()),
-                );
-                let baseline = self.watches.detector(&key).and_then(|d| {
-                    let b = d.baseline();
-                    let rate = b.expectation(Signal::Rate, step)?;
-                    let (lo, hi) = b.band(Signal::Rate, &rate);
-                    Some(BaselineView {
-                        learning: d.learning(),
-                        rate_per_min: rate.expected,
-                        band: [lo.max(0.0), hi],
-                    })
-                });
-                let shadow =
-                    self.shadow
-                        .contains(&(e.to.clone(), s.method.clone(), s.template.clone()));
-                out.push(EndpointView {
-                    shadow,
-                    node: e.to.clone(),
-                    caller: e.from.clone(),
-                    stats: s,
-                    baseline,
-                });
-            }
-        }
-        out.sort_by_key(|e| std::cmp::Reverse(e.stats.count));
-        out
-    }
-
-    /// A node, its edges in and out over `window`, and its findings.
-    pub fn node_view(&self, id: &str, window: Window, now: u64) -> Option<serde_json::Value> {
-        let n = self.graph.node_by_id(id)?;
-        let edges: Vec<EdgeView> = self
-            .graph
-            .edges(window, now)
-            .into_iter()
-            .filter(|e| e.from == id || e.to == id)
-            .collect();
-        let findings: Vec<&Finding> = self
-            .findings()
-            .filter(|f| f.subject.split_whitespace().any(|t| t == id))
-            .take(50)
-            .collect();
-        Some(serde_json::json!({ "node": n, "edges": edges, "findings": findings }))
     }
 }
 
@@ -555,77 +364,6 @@ impl Node {
     fn id(p: &Party) -> String {
         super::graph::Node::id_of(p.kind, &p.label)
     }
-}
-
-/// A node as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeView {
-    /// Id.
-    pub id: String,
-    /// Kind.
-    pub kind: NodeKind,
-    /// Label.
-    pub label: String,
-    /// Unix seconds.
-    pub first_seen: u64,
-    /// Unix seconds.
-    pub last_seen: u64,
-    /// First seen inside the window.
-    pub new: bool,
-}
-
-/// The graph as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct GraphView {
-    /// The window.
-    pub window: Window,
-    /// Its end, unix seconds.
-    pub now: u64,
-    /// Nodes active in the window.
-    pub nodes: Vec<NodeView>,
-    /// Edges with traffic in the window.
-    pub edges: Vec<EdgeView>,
-    /// Which inbound endpoints call which destinations (from propagated trace context; all time).
-    pub dependencies: Vec<DependencyView>,
-    /// Observations that did not fit under the caps.
-    pub overflow: u64,
-}
-
-/// An endpoint (of one edge) as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct EndpointView {
-    /// The callee's node id.
-    pub node: String,
-    /// The caller's node id.
-    pub caller: String,
-    /// Served, but absent from the host's OpenAPI document.
-    pub shadow: bool,
-    /// Current stats over the window.
-    #[serde(flatten)]
-    pub stats: super::graph::EndpointStats,
-    /// What the baseline expects, once it knows enough.
-    pub baseline: Option<BaselineView>,
-}
-
-/// An endpoint's expected rate.
-#[derive(Clone, Debug, Serialize)]
-pub struct BaselineView {
-    /// Still inside the learning period (no statistical anomalies yet).
-    pub learning: bool,
-    /// Expected calls per minute now.
-    pub rate_per_min: f64,
-    /// The normal band of calls per minute.
-    pub band: [f64; 2],
-}
-
-/// A dependency with its call count.
-#[derive(Clone, Debug, Serialize)]
-pub struct DependencyView {
-    /// The dependency.
-    #[serde(flatten)]
-    pub dependency: Dependency,
-    /// Calls linked so far.
-    pub calls: u64,
 }
 
 #[cfg(test)]

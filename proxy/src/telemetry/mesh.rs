@@ -4,12 +4,14 @@
 //! recorder task (off the data path), keyed by bounded labels: route templates instead of raw
 //! paths, and a cap on label sets past which calls share one `overflow` series.
 
-use crate::metrics::{Kind, Labels, Writer};
+mod lookup;
+mod render;
+
+use lookup::SeriesRef;
+
 use crate::record::{CallRecord, Direction, Protocol, StatusClass};
 use std::collections::hash_map::RandomState;
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Mutex;
 
 /// Upper bounds (milliseconds) of the duration buckets: Istio's defaults, then on past the
@@ -173,151 +175,6 @@ impl SeriesKey {
     }
 }
 
-/// The label values of one series, borrowed from the call: finds a known series without
-/// copying its key. Hashed and compared exactly like [`SeriesKey`] (its fields in order).
-#[derive(Debug)]
-struct SeriesRef<'a> {
-    reporter: &'static str,
-    source: &'a str,
-    principal: &'a str,
-    destination: &'a str,
-    destination_service: &'a str,
-    protocol: &'static str,
-    method: &'static str,
-    route: &'a str,
-    code: u16,
-    class: &'static str,
-    decision: &'static str,
-    enclave: &'static str,
-}
-
-impl<'a> SeriesRef<'a> {
-    /// The key of `rec`; an egress call's `host:port` is written into `buf`.
-    fn of(rec: &'a CallRecord, template: Option<&'a str>, buf: &'a mut String) -> Self {
-        const UNKNOWN: &str = "unknown";
-        let (reporter, source, destination, destination_service) = match rec.direction {
-            Direction::Inbound => (
-                "destination",
-                rec.caller_service
-                    .as_deref()
-                    .or(rec.source_identity.as_deref())
-                    .unwrap_or(UNKNOWN),
-                rec.service.as_deref().unwrap_or("-"),
-                rec.service.as_deref().unwrap_or("-"),
-            ),
-            Direction::Egress => {
-                let service: &'a str = match rec.dest_port {
-                    Some(p) => {
-                        buf.clear();
-                        let _ = write!(buf, "{}:{p}", rec.host);
-                        let buf: &'a String = buf;
-                        buf
-                    }
-                    None => &rec.host,
-                };
-                (
-                    "source",
-                    rec.service.as_deref().unwrap_or(UNKNOWN),
-                    rec.host.as_str(),
-                    service,
-                )
-            }
-        };
-        SeriesRef {
-            reporter,
-            source,
-            principal: rec.source_identity.as_deref().unwrap_or(UNKNOWN),
-            destination,
-            destination_service,
-            protocol: if rec.protocol == Protocol::Tunnel {
-                "tcp"
-            } else {
-                "http"
-            },
-            method: method(&rec.method),
-            route: template.unwrap_or("-"),
-            code: rec.status.unwrap_or(0),
-            class: StatusClass::of(rec.status).as_str(),
-            decision: rec.decision.as_str(),
-            enclave: match rec.inside {
-                Some(true) => "inside",
-                Some(false) => "outside",
-                None => "-",
-            },
-        }
-    }
-
-    /// The overflow series.
-    fn overflow() -> Self {
-        const O: &str = "overflow";
-        SeriesRef {
-            reporter: O,
-            source: O,
-            principal: O,
-            destination: O,
-            destination_service: O,
-            protocol: O,
-            method: O,
-            route: O,
-            code: 0,
-            class: O,
-            decision: O,
-            enclave: O,
-        }
-    }
-
-    fn to_key(&self) -> SeriesKey {
-        SeriesKey {
-            reporter: self.reporter,
-            source: self.source.to_owned(),
-            principal: self.principal.to_owned(),
-            destination: self.destination.to_owned(),
-            destination_service: self.destination_service.to_owned(),
-            protocol: self.protocol,
-            method: self.method,
-            route: self.route.to_owned(),
-            code: self.code,
-            class: self.class,
-            decision: self.decision,
-            enclave: self.enclave,
-        }
-    }
-}
-
-impl Hash for SeriesRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.reporter.hash(state);
-        self.source.hash(state);
-        self.principal.hash(state);
-        self.destination.hash(state);
-        self.destination_service.hash(state);
-        self.protocol.hash(state);
-        self.method.hash(state);
-        self.route.hash(state);
-        self.code.hash(state);
-        self.class.hash(state);
-        self.decision.hash(state);
-        self.enclave.hash(state);
-    }
-}
-
-impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
-    fn equivalent(&self, k: &SeriesKey) -> bool {
-        self.reporter == k.reporter
-            && self.source == k.source
-            && self.principal == k.principal
-            && self.destination == k.destination
-            && self.destination_service == k.destination_service
-            && self.protocol == k.protocol
-            && self.method == k.method
-            && self.route == k.route
-            && self.code == k.code
-            && self.class == k.class
-            && self.decision == k.decision
-            && self.enclave == k.enclave
-    }
-}
-
 /// The method as a bounded label value (`other` for extension methods).
 pub(crate) fn method(m: &http::Method) -> &'static str {
     match m.as_str() {
@@ -445,92 +302,6 @@ impl Mesh {
             .collect();
         all.sort_by_key(|a| a.0.values());
         (all, inner.overflowed)
-    }
-
-    /// Writes the series: calls, the duration and size histograms, the overflow count, and
-    /// the egress decisions summed over the labels they do not name.
-    pub fn render(&self, w: &mut Writer) {
-        let (all, overflowed) = self.snapshot();
-        let labels: Vec<Labels> = all
-            .iter()
-            .map(|(k, _)| Labels::new(LABELS.iter().zip(k.values())))
-            .collect();
-        let name = "sightline_mesh_requests_total";
-        w.family(
-            name,
-            Kind::Counter,
-            "Calls per edge, route template, status and decision (Istio's istio_requests_total labels).",
-        );
-        for ((_, s), l) in all.iter().zip(&labels) {
-            w.sample(name, l, s.requests);
-        }
-        let histograms: [(&str, &str, &[f64], Figures); 3] = [
-            (
-                "sightline_mesh_request_duration_milliseconds",
-                "Call duration per edge and route template, milliseconds (istio_request_duration_milliseconds).",
-                &DURATION_MS_BUCKETS,
-                |s| (&s.duration[..], s.duration_sum_ms),
-            ),
-            (
-                "sightline_mesh_request_bytes",
-                "Request body size per edge and route template (istio_request_bytes).",
-                &SIZE_BUCKETS,
-                |s| (&s.request_bytes[..], s.request_bytes_sum as f64),
-            ),
-            (
-                "sightline_mesh_response_bytes",
-                "Response body size per edge and route template (istio_response_bytes).",
-                &SIZE_BUCKETS,
-                |s| (&s.response_bytes[..], s.response_bytes_sum as f64),
-            ),
-        ];
-        for (name, help, bounds, figures) in histograms {
-            w.family(name, Kind::Histogram, help);
-            for ((_, s), l) in all.iter().zip(&labels) {
-                let (buckets, sum) = figures(s);
-                w.histogram(name, l, bounds, buckets, sum);
-            }
-        }
-        w.single(
-            "sightline_mesh_series_overflow_total",
-            Kind::Counter,
-            "Calls counted under the overflow series because telemetry.metrics.max_series was reached.",
-            overflowed,
-        );
-        egress_decisions(w, &all);
-    }
-}
-
-/// The buckets and the sum of one histogram of a series.
-type Figures = fn(&Series) -> (&[u64], f64);
-
-/// Egress decisions by caller, destination and enclave side.
-fn egress_decisions(w: &mut Writer, all: &[(SeriesKey, Series)]) {
-    let mut egress: BTreeMap<(&str, &str, &str, &str), u64> = BTreeMap::new();
-    for (k, s) in all {
-        if k.reporter == "source" {
-            *egress
-                .entry((&k.source, &k.destination_service, k.enclave, k.decision))
-                .or_default() += s.requests;
-        }
-    }
-    let name = "sightline_egress_decisions_total";
-    w.family(
-        name,
-        Kind::Counter,
-        "Egress calls by calling service, destination, enclave side and policy decision.",
-    );
-    for ((source, destination, enclave, decision), n) in egress {
-        w.sample(
-            name,
-            &[
-                ("source_workload", source),
-                ("destination_service", destination),
-                ("destination_enclave", enclave),
-                ("decision", decision),
-            ],
-            n,
-        );
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::Writer;
 use crate::record::CallRecord;
 
 #[test]

@@ -1,0 +1,367 @@
+//! The JSON API's answers: `AdminState` for `AdminView`, reading the analysis, alerts, clients,
+//! recent calls and config in force into the dashboard crate's typed views.
+
+use super::views::{
+    alert_view, edge_view, finding_view, incident_view, node_kind, source_service, stats_view,
+};
+use super::{exposition, policy, view, AdminView};
+use crate::analysis::graph::Window;
+use crate::clock::rfc3339;
+use sightline_dashboard::views::{
+    self, AlertList, AlertView, BanLifted, BanList, ClientList, History, HistoryQuery, StatusView,
+};
+use sightline_dashboard::{
+    AdminState, AlertAction, AlertFilter, CallPage, CallQuery, CallView, Readiness,
+};
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+impl AdminState for AdminView {
+    fn readiness(&self) -> Readiness {
+        if self.shared.draining.load(Ordering::Acquire) {
+            return Readiness {
+                ready: false,
+                reason: "draining".into(),
+            };
+        }
+        if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
+            return Readiness {
+                ready: false,
+                reason,
+            };
+        }
+        Readiness {
+            ready: true,
+            reason: String::new(),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let shared = &self.shared;
+        let active = shared.active();
+        exposition::render(&exposition::Exposition {
+            recorder: &shared.recorder,
+            pools: &active.pools,
+            generation: active.generation,
+            inbound_connections: shared.inbound_conns.count(),
+            egress_connections: shared.egress_conns.count(),
+            clients: &shared.clients,
+            alerts: &shared.alerts,
+            started: shared.started,
+        })
+    }
+
+    fn calls(&self, query: &CallQuery) -> CallPage {
+        let (calls, next) = self.shared.recorder.recent().query(query);
+        CallPage {
+            calls: calls.iter().map(|(seq, rec)| view(*seq, rec)).collect(),
+            next,
+        }
+    }
+
+    fn call(&self, id: &str) -> Option<CallView> {
+        let q = CallQuery {
+            limit: 1000,
+            ..CallQuery::default()
+        };
+        self.calls(&q).calls.into_iter().find(|c| c.id == id)
+    }
+
+    fn graph(&self, w: &str) -> Result<views::GraphView, String> {
+        let g = self
+            .shared
+            .recorder
+            .analysis()
+            .graph_view(window(w)?, now());
+        Ok(views::GraphView {
+            window: w.into(),
+            now: g.now,
+            nodes: g
+                .nodes
+                .into_iter()
+                .map(|n| views::GraphNode {
+                    node: views::Node {
+                        id: n.id,
+                        kind: node_kind(n.kind),
+                        label: n.label,
+                        first_seen: n.first_seen,
+                        last_seen: n.last_seen,
+                    },
+                    new: n.new,
+                })
+                .collect(),
+            edges: g.edges.iter().map(edge_view).collect(),
+            dependencies: g
+                .dependencies
+                .into_iter()
+                .map(|d| views::Dependency {
+                    service: d.dependency.service,
+                    endpoint: d.dependency.endpoint,
+                    to: d.dependency.to,
+                    calls: d.calls,
+                })
+                .collect(),
+            overflow: g.overflow,
+        })
+    }
+
+    fn endpoints(&self, w: &str) -> Result<views::EndpointList, String> {
+        let endpoints = self
+            .shared
+            .recorder
+            .analysis()
+            .endpoints_view(window(w)?, now());
+        Ok(views::EndpointList {
+            window: w.into(),
+            endpoints: endpoints
+                .into_iter()
+                .map(|e| views::Endpoint {
+                    node: e.node,
+                    caller: e.caller,
+                    shadow: e.shadow,
+                    stats: stats_view(&e.stats),
+                    baseline: e.baseline.map(|b| views::Baseline {
+                        learning: b.learning,
+                        rate_per_min: b.rate_per_min,
+                        band: b.band,
+                    }),
+                })
+                .collect(),
+        })
+    }
+
+    fn graph_of(&self, w: &str, instance: Option<&str>) -> Result<views::GraphView, String> {
+        let mut g = self.graph(w)?;
+        if let Some(pg) = &self.shared.postgres {
+            let secs = window(w)?.secs();
+            let fleet = pg.view();
+            crate::fleet::postgres::merge::graph(&mut g, &fleet, pg.instance(), secs, instance);
+        }
+        Ok(g)
+    }
+
+    fn endpoints_of(&self, w: &str, instance: Option<&str>) -> Result<views::EndpointList, String> {
+        let mut list = self.endpoints(w)?;
+        if let Some(pg) = &self.shared.postgres {
+            let secs = window(w)?.secs();
+            let fleet = pg.view();
+            crate::fleet::postgres::merge::endpoints(
+                &mut list,
+                &fleet,
+                pg.instance(),
+                secs,
+                instance,
+            );
+        }
+        Ok(list)
+    }
+
+    fn anomalies(&self) -> views::FindingList {
+        let analysis = self.shared.recorder.analysis();
+        views::FindingList {
+            anomalies: analysis.findings().map(finding_view).collect(),
+        }
+    }
+
+    fn node(&self, id: &str, w: &str) -> Result<Option<views::NodeDetail>, String> {
+        let w = window(w)?;
+        let analysis = self.shared.recorder.analysis();
+        let Some(n) = analysis.graph().node_by_id(id) else {
+            return Ok(None);
+        };
+        let edges = analysis
+            .graph()
+            .edges(w, now())
+            .iter()
+            .filter(|e| e.from == id || e.to == id)
+            .map(edge_view)
+            .collect();
+        let findings = analysis
+            .findings()
+            .filter(|f| f.subject.split_whitespace().any(|t| t == id))
+            .take(50)
+            .map(finding_view)
+            .collect();
+        Ok(Some(views::NodeDetail {
+            node: views::Node {
+                id: n.id.to_string(),
+                kind: node_kind(n.kind),
+                label: n.label.to_string(),
+                first_seen: n.first_seen,
+                last_seen: n.last_seen,
+            },
+            edges,
+            findings,
+        }))
+    }
+
+    fn clients(&self, limit: usize) -> ClientList {
+        let clients = self.shared.clients.client_views(limit);
+        let active = self.shared.active();
+        let egress = active.config.egress.as_ref();
+        let lists = self.shared.clients.lists();
+        let address = |c: &crate::clients::ClientView| {
+            (c.kind == "address")
+                .then(|| c.id.parse::<std::net::IpAddr>().ok())
+                .flatten()
+        };
+        ClientList {
+            clients: clients
+                .into_iter()
+                .map(|c| views::ClientView {
+                    service: egress.and_then(|e| match address(&c) {
+                        Some(ip) => source_service(&e.sources, ip),
+                        None if c.kind == "certificate" => e.identities.get(&c.id).cloned(),
+                        None => None,
+                    }),
+                    allow_listed: address(&c).is_some_and(|ip| lists.allow.contains(ip)),
+                    id: c.id,
+                    kind: c.kind.into(),
+                    requests: c.requests,
+                    limited: c.limited,
+                    blocked: c.blocked,
+                    errors_4xx: c.errors_4xx,
+                    last_seen: c.last_seen,
+                    banned_until: c.banned_until,
+                })
+                .collect(),
+        }
+    }
+
+    fn bans(&self) -> BanList {
+        BanList {
+            bans: self
+                .shared
+                .clients
+                .bans()
+                .into_iter()
+                .map(|b| views::BanView {
+                    client: b.client,
+                    reason: b.reason,
+                    since: b.since,
+                    until: b.until,
+                    strikes: b.strikes,
+                })
+                .collect(),
+        }
+    }
+
+    fn lift_ban(&self, client: &str) -> Option<BanLifted> {
+        self.shared.clients.lift(client).then(|| {
+            tracing::info!(client = %client, "ban lifted through the admin API");
+            BanLifted {
+                client: client.into(),
+                lifted: true,
+            }
+        })
+    }
+
+    fn history(&self, q: &HistoryQuery) -> Option<History> {
+        let analysis = self.shared.recorder.analysis();
+        let minutes = analysis.graph().history(now(), |f, t| {
+            q.node.as_deref().is_none_or(|n| f == n || t == n)
+                && q.from.as_deref().is_none_or(|x| f == x)
+                && q.to.as_deref().is_none_or(|x| t == x)
+        })?;
+        Some(History {
+            minutes: minutes
+                .into_iter()
+                .map(|m| views::Minute {
+                    at: m.at,
+                    count: m.count,
+                    errors: m.errors,
+                    blocked: m.blocked,
+                    p90_ms: m.p90_ms,
+                })
+                .collect(),
+        })
+    }
+
+    fn policy(&self) -> views::PolicyView {
+        policy::view(&self.shared)
+    }
+
+    fn alerts(&self, f: &AlertFilter) -> Result<AlertList, String> {
+        use crate::alerts::model::{Kind, Severity, State};
+        let q = crate::alerts::AlertQuery {
+            state: f
+                .state
+                .as_deref()
+                .map(|s| State::parse(s).ok_or(format!("state: unknown value {s:?}")))
+                .transpose()?,
+            kind: f
+                .kind
+                .as_deref()
+                .map(|k| Kind::parse(k).ok_or(format!("kind: unknown value {k:?}")))
+                .transpose()?,
+            severity: f
+                .severity
+                .as_deref()
+                .map(|s| Severity::parse(s).ok_or(format!("severity: unknown value {s:?}")))
+                .transpose()?,
+            limit: f.limit,
+        };
+        let (alerts, incidents) = self.shared.alerts.list_with(&q, alert_view, incident_view);
+        Ok(AlertList { alerts, incidents })
+    }
+
+    fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView> {
+        match action {
+            AlertAction::Acknowledge => self.shared.alerts.acknowledge_with(id, alert_view),
+            AlertAction::Resolve => self.shared.alerts.resolve_with(id, alert_view),
+            AlertAction::Reopen => self.shared.alerts.reopen_with(id, alert_view),
+        }
+    }
+
+    fn status(&self) -> StatusView {
+        let active = self.shared.active();
+        let reload = self.shared.reload_status();
+        let services = active
+            .pools
+            .iter()
+            .map(|(name, pool)| views::ServiceStatus {
+                name: name.clone(),
+                upstreams: active
+                    .config
+                    .services
+                    .get(name)
+                    .map(|s| s.upstreams.clone())
+                    .unwrap_or_default(),
+                healthy_upstreams: pool.healthy() as u64,
+            })
+            .collect();
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").into(),
+            started: rfc3339(self.shared.started),
+            config: views::ConfigStatus {
+                file: self
+                    .shared
+                    .config_path
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                generation: active.generation,
+                last_reload: reload.at.map(rfc3339),
+                last_reload_ok: reload.at.map(|_| reload.ok),
+                last_reload_error: reload.error,
+            },
+            listeners: views::Listeners {
+                inbound: self.shared.listeners.first().map(ToString::to_string),
+                inbound_tls: active.config.inbound.tls.is_some(),
+                admin: self.shared.listeners.get(1).map(ToString::to_string),
+                egress: self.shared.listeners.get(2).map(ToString::to_string),
+            },
+            services,
+            fleet: self.fleet_status(),
+        }
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(super) fn window(w: &str) -> Result<Window, String> {
+    Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
+}

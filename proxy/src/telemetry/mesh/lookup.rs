@@ -1,0 +1,152 @@
+//! The borrowed key that finds a known series without copying its labels: built from the
+//! call, hashed and compared exactly like [`SeriesKey`].
+
+use super::{method, SeriesKey};
+use crate::record::{CallRecord, Direction, Protocol, StatusClass};
+use std::fmt::Write;
+use std::hash::{Hash, Hasher};
+
+/// The label values of one series, borrowed from the call: finds a known series without
+/// copying its key. Hashed and compared exactly like [`SeriesKey`] (its fields in order).
+#[derive(Debug)]
+pub(super) struct SeriesRef<'a> {
+    reporter: &'static str,
+    source: &'a str,
+    principal: &'a str,
+    destination: &'a str,
+    destination_service: &'a str,
+    protocol: &'static str,
+    method: &'static str,
+    route: &'a str,
+    code: u16,
+    class: &'static str,
+    decision: &'static str,
+    enclave: &'static str,
+}
+
+impl<'a> SeriesRef<'a> {
+    /// The key of `rec`; an egress call's `host:port` is written into `buf`.
+    pub(super) fn of(rec: &'a CallRecord, template: Option<&'a str>, buf: &'a mut String) -> Self {
+        const UNKNOWN: &str = "unknown";
+        let (reporter, source, destination, destination_service) = match rec.direction {
+            Direction::Inbound => (
+                "destination",
+                rec.caller_service
+                    .as_deref()
+                    .or(rec.source_identity.as_deref())
+                    .unwrap_or(UNKNOWN),
+                rec.service.as_deref().unwrap_or("-"),
+                rec.service.as_deref().unwrap_or("-"),
+            ),
+            Direction::Egress => {
+                let service: &'a str = match rec.dest_port {
+                    Some(p) => {
+                        buf.clear();
+                        let _ = write!(buf, "{}:{p}", rec.host);
+                        let buf: &'a String = buf;
+                        buf
+                    }
+                    None => &rec.host,
+                };
+                (
+                    "source",
+                    rec.service.as_deref().unwrap_or(UNKNOWN),
+                    rec.host.as_str(),
+                    service,
+                )
+            }
+        };
+        SeriesRef {
+            reporter,
+            source,
+            principal: rec.source_identity.as_deref().unwrap_or(UNKNOWN),
+            destination,
+            destination_service,
+            protocol: if rec.protocol == Protocol::Tunnel {
+                "tcp"
+            } else {
+                "http"
+            },
+            method: method(&rec.method),
+            route: template.unwrap_or("-"),
+            code: rec.status.unwrap_or(0),
+            class: StatusClass::of(rec.status).as_str(),
+            decision: rec.decision.as_str(),
+            enclave: match rec.inside {
+                Some(true) => "inside",
+                Some(false) => "outside",
+                None => "-",
+            },
+        }
+    }
+
+    /// The overflow series.
+    pub(super) fn overflow() -> Self {
+        const O: &str = "overflow";
+        SeriesRef {
+            reporter: O,
+            source: O,
+            principal: O,
+            destination: O,
+            destination_service: O,
+            protocol: O,
+            method: O,
+            route: O,
+            code: 0,
+            class: O,
+            decision: O,
+            enclave: O,
+        }
+    }
+
+    pub(super) fn to_key(&self) -> SeriesKey {
+        SeriesKey {
+            reporter: self.reporter,
+            source: self.source.to_owned(),
+            principal: self.principal.to_owned(),
+            destination: self.destination.to_owned(),
+            destination_service: self.destination_service.to_owned(),
+            protocol: self.protocol,
+            method: self.method,
+            route: self.route.to_owned(),
+            code: self.code,
+            class: self.class,
+            decision: self.decision,
+            enclave: self.enclave,
+        }
+    }
+}
+
+impl Hash for SeriesRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.reporter.hash(state);
+        self.source.hash(state);
+        self.principal.hash(state);
+        self.destination.hash(state);
+        self.destination_service.hash(state);
+        self.protocol.hash(state);
+        self.method.hash(state);
+        self.route.hash(state);
+        self.code.hash(state);
+        self.class.hash(state);
+        self.decision.hash(state);
+        self.enclave.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
+    fn equivalent(&self, k: &SeriesKey) -> bool {
+        self.reporter == k.reporter
+            && self.source == k.source
+            && self.principal == k.principal
+            && self.destination == k.destination
+            && self.destination_service == k.destination_service
+            && self.protocol == k.protocol
+            && self.method == k.method
+            && self.route == k.route
+            && self.code == k.code
+            && self.class == k.class
+            && self.decision == k.decision
+            && self.enclave == k.enclave
+    }
+}

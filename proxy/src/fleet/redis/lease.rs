@@ -13,8 +13,15 @@
 //! A slice not used within [`LEASE_TTL`] goes back (the timestamp moves back by what was left),
 //! so a quiet instance holds nothing for long. Refusals are cached until Redis's retry time: a
 //! client over its limit costs one round trip per retry interval, not per call.
+//!
+//! This file holds the lease table, leasing a slice and taking calls from it; giving back and
+//! charging what is owed to Redis (the settle path) is in `settle.rs`.
+
+mod settle;
 
 use super::{RedisFleet, Scope, WAIT};
+pub(super) use settle::settle;
+pub use settle::settle_script;
 use sightline_policy::clients::{Passed, Rate, Throttled};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -30,8 +37,6 @@ const MAX_SLICE: u32 = 1_000;
 const SHARDS: usize = 64;
 /// Keys remembered per shard (an idle key is forgotten after [`LEASE_TTL`]).
 const PER_SHARD: usize = 4_096;
-/// Keys settled per script call.
-const SETTLE_BATCH: usize = 256;
 
 const LEASE_LUA: &str = r"
 local t = redis.call('TIME')
@@ -52,38 +57,11 @@ end
 return {grant, tat - now}
 ";
 
-const SETTLE_LUA: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[2 * i - 1])
-  local cells = tonumber(ARGV[2 * i])
-  local tat = tonumber(redis.call('GET', key))
-  if cells < 0 and (not tat or tat < now) then tat = now end
-  if tat then
-    tat = tat - cells * interval
-    if tat > now then
-      redis.call('SET', key, string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
-    else
-      redis.call('DEL', key)
-    end
-  end
-end
-return #KEYS
-";
-
 /// The script that leases a slice: `KEYS[1]`; interval µs, tolerance µs, cells wanted, debt.
 /// Returns `{granted, µs the timestamp is ahead of now}`.
 pub fn lease_script() -> &'static ::redis::Script {
     static S: OnceLock<::redis::Script> = OnceLock::new();
     S.get_or_init(|| ::redis::Script::new(LEASE_LUA))
-}
-
-/// The script that settles many keys at once: per key, interval µs and cells (positive: unused
-/// cells given back; negative: a debt charged).
-pub fn settle_script() -> &'static ::redis::Script {
-    static S: OnceLock<::redis::Script> = OnceLock::new();
-    S.get_or_init(|| ::redis::Script::new(SETTLE_LUA))
 }
 
 /// A rate in GCRA terms.
@@ -432,76 +410,5 @@ pub(super) fn take(
     }))
 }
 
-/// Gives back expired leases, charges debts of idle keys, forgets idle keys; sends what is
-/// owed in a few script calls.
-pub(super) async fn settle(fleet: &Arc<RedisFleet>) {
-    let now = Instant::now();
-    let leases = &fleet.leases;
-    for shard in leases.shards.iter() {
-        let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
-        shard.retain(|key, e| {
-            leases.expire(key, e, now);
-            let idle = now.duration_since(e.touched) > LEASE_TTL && e.pending.is_none();
-            if idle {
-                leases.owe(
-                    key,
-                    e.cost.interval,
-                    i64::from(e.tokens) - i64::from(e.debt),
-                );
-            }
-            !idle
-        });
-    }
-    let owed = std::mem::take(&mut *leases.owed.lock().unwrap_or_else(|p| p.into_inner()));
-    for batch in owed.chunks(SETTLE_BATCH) {
-        let mut call = settle_script().prepare_invoke();
-        for o in batch {
-            call.key(&*o.key).arg(o.interval).arg(o.cells);
-        }
-        let sent: Option<i64> = fleet
-            .run(1, |mut c| async move { call.invoke_async(&mut c).await })
-            .await;
-        if sent.is_none() {
-            // Given back cells are lost (Redis lets them drain); debts wait for the next try.
-            let mut again = leases.owed.lock().unwrap_or_else(|p| p.into_inner());
-            for o in batch.iter().filter(|o| o.cells < 0) {
-                again.push(Owed {
-                    key: o.key.clone(),
-                    interval: o.interval,
-                    cells: o.cells,
-                });
-            }
-            break;
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slices_are_half_a_burst_shared_by_the_members() {
-        let rate = Rate::parse("100/s", None).unwrap_or_else(|e| panic!("{e}"));
-        let cost = Cost::of(&rate);
-        assert_eq!(cost.interval, 10_000);
-        assert_eq!(cost.tolerance, 990_000);
-        assert_eq!(cost.slice(1), 50);
-        assert_eq!(cost.slice(3), 16);
-        let strict = Rate::parse("5/m", Some(1)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(Cost::of(&strict).slice(3), 1);
-    }
-
-    #[test]
-    fn keys_depend_on_scope_rate_and_client_only() {
-        let r = Rate::parse("100/s", None).unwrap_or_else(|e| panic!("{e}"));
-        let r2 = Rate::parse("100/s", Some(10)).unwrap_or_else(|e| panic!("{e}"));
-        let a = key_name("p:", Scope::Client, "10.0.0.1", &r);
-        assert_eq!(a, key_name("p:", Scope::Client, "10.0.0.1", &r));
-        assert_ne!(a, key_name("p:", Scope::Client, "10.0.0.2", &r));
-        assert_ne!(a, key_name("p:", Scope::Global, "10.0.0.1", &r));
-        assert_ne!(a, key_name("p:", Scope::Client, "10.0.0.1", &r2));
-        let long = "x".repeat(10_000);
-        assert_eq!(key_name("p:", Scope::Client, &long, &r).len(), a.len());
-    }
-}
+mod tests;

@@ -1,0 +1,173 @@
+//! Heartbeats: this instance's row in `instances`, and the fleet's view read back each second
+//! (the instances, the registry, the other instances' edges and, every few beats, their minute
+//! totals).
+
+use super::{
+    now_secs, pg, schema, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE,
+    HEARTBEAT, ROUND, TOTALS_EVERY,
+};
+use std::sync::{Arc, Weak};
+
+impl Postgres {
+    /// Heartbeats and reads the instances and the registry; with `totals`, also the other
+    /// instances' minute totals (the heavier read), else keeps the last ones read.
+    async fn beat(&self, totals: bool) -> Result<(), String> {
+        let client = self.client().await?;
+        let started = i64::try_from(self.started).unwrap_or(0);
+        client
+            .execute(
+                "INSERT INTO instances (instance, version, admin, started, last_heartbeat)
+                 VALUES ($1, $2, $3, to_timestamp($4), now())
+                 ON CONFLICT (instance) DO UPDATE SET version = excluded.version,
+                   admin = excluded.admin, started = excluded.started, last_heartbeat = now()",
+                &[
+                    &self.settings.instance,
+                    &env!("CARGO_PKG_VERSION"),
+                    &self.settings.admin,
+                    &(started as f64),
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        let mut view = read_view(&client, &self.settings.instance, totals)
+            .await
+            .map_err(pg)?;
+        if !totals {
+            view.endpoints = self.view.load().endpoints.clone();
+        }
+        self.view.store(Arc::new(view));
+        Ok(())
+    }
+}
+
+/// Reads the instances and the other instances' graph of the last day.
+async fn read_view(
+    client: &tokio_postgres::Client,
+    me: &str,
+    totals: bool,
+) -> Result<FleetView, tokio_postgres::Error> {
+    let mut view = FleetView::default();
+    let alive = ALIVE.as_secs_f64();
+    for row in client
+        .query(
+            "SELECT instance, version, admin, extract(epoch from last_heartbeat)::bigint,
+                    last_heartbeat > now() - make_interval(secs => $1)
+             FROM instances ORDER BY instance",
+            &[&alive],
+        )
+        .await?
+    {
+        view.instances.push(Instance {
+            name: row.get(0),
+            version: row.get(1),
+            admin: row.get(2),
+            last_heartbeat: row.get::<_, i64>(3).max(0) as u64,
+            alive: row.get(4),
+        });
+    }
+    let now = now_secs();
+    let day = i64::try_from(now.saturating_sub(86_400)).unwrap_or(0);
+    for row in client
+        .query(
+            "SELECT id, kind, label, first_seen, last_seen FROM nodes WHERE last_seen >= $1",
+            &[&day],
+        )
+        .await?
+    {
+        view.nodes.push(crate::analysis::graph::Node {
+            id: row.get::<_, String>(0).into(),
+            kind: schema::kind_from(row.get(1)),
+            label: row.get::<_, String>(2).into(),
+            first_seen: row.get::<_, i64>(3).max(0) as u64,
+            last_seen: row.get::<_, i64>(4).max(0) as u64,
+        });
+    }
+    for row in client
+        .query(
+            "SELECT instance, src, dst, first_seen, last_seen FROM edges
+             WHERE instance <> $1 AND last_seen >= $2",
+            &[&me, &day],
+        )
+        .await?
+    {
+        view.edges.push(RemoteEdge {
+            instance: row.get(0),
+            from: row.get(1),
+            to: row.get(2),
+            first_seen: row.get::<_, i64>(3).max(0) as u64,
+            last_seen: row.get::<_, i64>(4).max(0) as u64,
+        });
+    }
+    if !totals {
+        return Ok(view);
+    }
+    read_totals(client, me, now, &mut view).await?;
+    Ok(view)
+}
+
+/// Reads the other instances' minute totals of the last day per endpoint into `view`.
+async fn read_totals(
+    client: &tokio_postgres::Client,
+    me: &str,
+    now: u64,
+    view: &mut FleetView,
+) -> Result<(), tokio_postgres::Error> {
+    let minute = i64::try_from(now / 60).unwrap_or(0);
+    let since = [minute - 1, minute - 5, minute - 60, minute - 1440];
+    for row in client
+        .query(
+            "SELECT instance, key,
+               COALESCE(SUM(c) FILTER (WHERE minute >= $2), 0)::bigint,
+               COALESCE(SUM(c) FILTER (WHERE minute >= $3), 0)::bigint,
+               COALESCE(SUM(c) FILTER (WHERE minute >= $4), 0)::bigint,
+               COALESCE(SUM(c), 0)::bigint,
+               COALESCE(SUM(b) FILTER (WHERE minute >= $2), 0)::bigint,
+               COALESCE(SUM(b) FILTER (WHERE minute >= $3), 0)::bigint,
+               COALESCE(SUM(b) FILTER (WHERE minute >= $4), 0)::bigint,
+               COALESCE(SUM(b), 0)::bigint
+             FROM (SELECT instance, key, minute,
+                     COALESCE((totals::jsonb->>'count')::bigint, 0) AS c,
+                     COALESCE((totals::jsonb->>'blocked')::bigint, 0) AS b
+                   FROM minutes WHERE instance <> $1 AND minute >= $5) m
+             GROUP BY instance, key",
+            &[&me, &since[0], &since[1], &since[2], &since[3]],
+        )
+        .await?
+    {
+        let key: String = row.get(1);
+        let mut parts = key.split('\u{1f}');
+        let (Some(from), Some(to), Some(method), Some(template)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let n = |i: usize| row.get::<_, i64>(i).max(0) as u64;
+        view.endpoints.push(RemoteEndpoint {
+            instance: row.get(0),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            method: method.to_owned(),
+            template: template.to_owned(),
+            calls: [n(2), n(3), n(4), n(5)],
+            blocked: [n(6), n(7), n(8), n(9)],
+        });
+    }
+    Ok(())
+}
+
+/// Heartbeats and reads the fleet's view every [`HEARTBEAT`] while the store lives.
+pub(super) async fn heartbeat(pg: Weak<Postgres>) {
+    let mut beats: u64 = 0;
+    loop {
+        let Some(this) = pg.upgrade() else { return };
+        let totals = beats.is_multiple_of(TOTALS_EVERY);
+        beats += 1;
+        match tokio::time::timeout(ROUND, this.beat(totals)).await {
+            Ok(Ok(())) => this.ok(),
+            Ok(Err(e)) => this.failed(&e),
+            Err(_) => this.failed("no answer"),
+        }
+        drop(this);
+        tokio::time::sleep(HEARTBEAT).await;
+    }
+}

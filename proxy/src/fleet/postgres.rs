@@ -32,13 +32,10 @@ use writer::Writer;
 
 /// Most operations written in one transaction.
 const BATCH: usize = 4_096;
-/// How often this instance heartbeats and reads the fleet's view.
+/// How often this instance heartbeats and reads the fleet's view (the other instances'
+/// minute totals included: each instance writes its minute under way every few seconds, so an
+/// endpoint seen only elsewhere is at most a recorder tick and a heartbeat behind).
 const HEARTBEAT: Duration = Duration::from_secs(1);
-/// The other instances' minute totals are read every this many heartbeats. Each instance
-/// writes its minute under way every few seconds, so reading them each round keeps an endpoint
-/// seen only elsewhere at most a recorder tick and a heartbeat behind (the read scans a day of
-/// rows: see OPERATIONS.md for sizing).
-const TOTALS_EVERY: u64 = 1;
 /// An instance whose last heartbeat is older than this is shown as gone.
 const ALIVE: Duration = Duration::from_secs(10);
 /// Longest wait for one database round (a batch, a heartbeat, a claim).

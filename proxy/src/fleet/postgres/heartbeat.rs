@@ -1,17 +1,16 @@
 //! Heartbeats: this instance's row in `instances`, and the fleet's view read back each second
-//! (the instances, the registry, the other instances' edges and, every few beats, their minute
-//! totals).
+//! (the instances, the registry, the other instances' edges and their minute totals).
 
 use super::{
     now_secs, pg, schema, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE,
-    HEARTBEAT, ROUND, TOTALS_EVERY,
+    HEARTBEAT, ROUND,
 };
 use std::sync::{Arc, Weak};
 
 impl Postgres {
-    /// Heartbeats and reads the instances and the registry; with `totals`, also the other
-    /// instances' minute totals (the heavier read), else keeps the last ones read.
-    async fn beat(&self, totals: bool) -> Result<(), String> {
+    /// Heartbeats and reads the instances, the registry and the other instances' minute
+    /// totals.
+    async fn beat(&self) -> Result<(), String> {
         let client = self.client().await?;
         let started = i64::try_from(self.started).unwrap_or(0);
         client
@@ -29,12 +28,9 @@ impl Postgres {
             )
             .await
             .map_err(pg)?;
-        let mut view = read_view(&client, &self.settings.instance, totals)
+        let view = read_view(&client, &self.settings.instance)
             .await
             .map_err(pg)?;
-        if !totals {
-            view.endpoints = self.view.load().endpoints.clone();
-        }
         self.view.store(Arc::new(view));
         Ok(())
     }
@@ -44,7 +40,6 @@ impl Postgres {
 async fn read_view(
     client: &tokio_postgres::Client,
     me: &str,
-    totals: bool,
 ) -> Result<FleetView, tokio_postgres::Error> {
     let mut view = FleetView::default();
     let alive = ALIVE.as_secs_f64();
@@ -97,9 +92,6 @@ async fn read_view(
             first_seen: row.get::<_, i64>(3).max(0) as u64,
             last_seen: row.get::<_, i64>(4).max(0) as u64,
         });
-    }
-    if !totals {
-        return Ok(view);
     }
     read_totals(client, me, now, &mut view).await?;
     Ok(view)
@@ -157,12 +149,9 @@ async fn read_totals(
 
 /// Heartbeats and reads the fleet's view every [`HEARTBEAT`] while the store lives.
 pub(super) async fn heartbeat(pg: Weak<Postgres>) {
-    let mut beats: u64 = 0;
     loop {
         let Some(this) = pg.upgrade() else { return };
-        let totals = beats.is_multiple_of(TOTALS_EVERY);
-        beats += 1;
-        match tokio::time::timeout(ROUND, this.beat(totals)).await {
+        match tokio::time::timeout(ROUND, this.beat()).await {
             Ok(Ok(())) => this.ok(),
             Ok(Err(e)) => this.failed(&e),
             Err(_) => this.failed("no answer"),

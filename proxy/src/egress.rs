@@ -262,7 +262,7 @@ fn respond(
             let (mut parts, body) = resp.into_parts();
             let h = &mut parts.headers;
             crate::wire::finish_response_headers(&mut parts.version, h, parts.status, &request_id);
-            let body = RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
+            let body = RecordedBody::new(ResponseBody::Upstream(body.into()), Some(guard))
                 .idle_timeout(rt.body_idle_timeout);
             return Response::from_parts(parts, body);
         }

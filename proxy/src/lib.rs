@@ -19,6 +19,7 @@ pub mod enclave;
 pub mod errors;
 pub mod export;
 pub mod fleet;
+pub mod h1pool;
 pub mod inbound;
 pub mod lifecycle;
 pub mod metrics;

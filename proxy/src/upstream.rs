@@ -1,6 +1,7 @@
 //! A service's upstreams: the [`router`] that picks the service by host and path prefix, round
 //! robin over the upstreams not ejected, passive ejection of an upstream that keeps failing, and
-//! the pooled HTTP client that talks to them.
+//! the clients that talk to them: HTTP/1 calls over connections their own task drives, kept
+//! alive per upstream ([`crate::h1pool`]), HTTP/2 and upgrades through a shared pooled client.
 
 mod client;
 pub mod relay;
@@ -13,13 +14,18 @@ use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
 };
-use hyper::body::Incoming;
+use crate::h1pool::{self, Conn, Io};
+use http::header::HOST;
+use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::Client;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use client::{UpstreamConnector, REFUSED_RETRY_DELAYS};
+
+/// A response body from an upstream, driving its pooled connection while it is read.
+pub type UpstreamBody = h1pool::UpstreamBody<CountingBody>;
 
 /// One upstream address of a service.
 #[derive(Debug)]
@@ -29,6 +35,12 @@ pub struct Upstream {
     failures: AtomicU32,
     /// Milliseconds since the pool's epoch until which the upstream is out; 0 when in.
     ejected_until: AtomicU64,
+    /// `scheme://authority/`, what the connector is asked to reach.
+    connect_uri: Uri,
+    /// The `Host` sent when the client's request had none.
+    host: Option<HeaderValue>,
+    /// Its idle HTTP/1 connections.
+    idle: Arc<h1pool::Pool<CountingBody>>,
 }
 
 /// The upstreams of one service and the client that reaches them.
@@ -43,6 +55,7 @@ pub struct ServicePool {
     epoch: Instant,
     scheme: http::uri::Scheme,
     protocol: UpstreamProtocol,
+    connector: UpstreamConnector,
     client: Client<UpstreamConnector, CountingBody>,
     counters_all: Arc<Counters>,
 }
@@ -65,28 +78,45 @@ impl ServicePool {
         counters: Arc<ServiceCounters>,
         all: Arc<Counters>,
     ) -> Result<Self, sightline_certs::TlsError> {
-        let client = client::build(config, limits)?;
-        Ok(ServicePool {
-            name: name.into(),
-            counters,
-            upstreams: config
-                .upstreams
-                .iter()
-                .map(|a| Upstream {
+        let connector = client::connector(config, limits)?;
+        let client = client::shared(config, limits, connector.clone());
+        let scheme = if config.tls.is_some() {
+            http::uri::Scheme::HTTPS
+        } else {
+            http::uri::Scheme::HTTP
+        };
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|a| {
+                // The address was checked as `host:port` with the configuration; were it not
+                // a URI after all, every connection attempt fails (502), nothing else.
+                let connect_uri = Uri::builder()
+                    .scheme(scheme.clone())
+                    .authority(a.as_str())
+                    .path_and_query("/")
+                    .build()
+                    .unwrap_or_default();
+                Upstream {
                     authority: a.as_str().into(),
                     failures: AtomicU32::new(0),
                     ejected_until: AtomicU64::new(0),
-                })
-                .collect(),
+                    host: host_header(&connect_uri),
+                    connect_uri,
+                    idle: h1pool::Pool::new(limits.upstream_max_idle, limits.idle_timeout),
+                }
+            })
+            .collect();
+        Ok(ServicePool {
+            name: name.into(),
+            counters,
+            upstreams,
             next: AtomicUsize::new(0),
             ejection: config.ejection,
             epoch: Instant::now(),
-            scheme: if config.tls.is_some() {
-                http::uri::Scheme::HTTPS
-            } else {
-                http::uri::Scheme::HTTP
-            },
+            scheme,
             protocol: config.protocol,
+            connector,
             client,
             counters_all: all,
         })
@@ -144,14 +174,25 @@ impl ServicePool {
             .count()
     }
 
-    /// The URI to send to `upstream` for a request whose path and query are `pq`.
-    pub fn uri(&self, upstream: &Upstream, pq: &str) -> Result<http::Uri, ProxyError> {
-        http::Uri::builder()
+    /// Whether a call goes over the connections this pool drives itself (plain HTTP/1, not an
+    /// upgrade), rather than through the shared client.
+    pub fn drives(&self, upgrade: bool) -> bool {
+        self.protocol == UpstreamProtocol::Http1 && !upgrade
+    }
+
+    /// The URI to send to `upstream` for a request whose path and query are `pq`: origin-form
+    /// on the connections this pool drives, absolute for the shared client.
+    pub fn uri(&self, upstream: &Upstream, pq: String, upgrade: bool) -> Result<Uri, ProxyError> {
+        const BAD: ProxyError = ProxyError::BadRequest("request target cannot be forwarded");
+        if self.drives(upgrade) {
+            return Uri::try_from(pq).map_err(|_| BAD);
+        }
+        Uri::builder()
             .scheme(self.scheme.clone())
             .authority(&*upstream.authority)
             .path_and_query(pq)
             .build()
-            .map_err(|_| ProxyError::BadRequest("request target cannot be forwarded"))
+            .map_err(|_| BAD)
     }
 
     /// The HTTP version to speak upstream.
@@ -162,19 +203,139 @@ impl ServicePool {
         }
     }
 
-    /// Sends `req` and waits for the response headers, within `timeout`.
+    /// Sends `req` (its URI made by [`Self::uri`]) to `upstream` and waits for the response
+    /// headers, within `timeout`.
     pub async fn send(
         &self,
+        upstream: &Upstream,
         req: http::Request<CountingBody>,
+        upgrade: bool,
         timeout: Duration,
         connect_timeout: Duration,
-    ) -> Result<http::Response<Incoming>, ProxyError> {
+    ) -> Result<http::Response<UpstreamBody>, ProxyError> {
         let sending = req.body().client_sending();
+        if self.drives(upgrade) {
+            return match tokio::time::timeout(timeout, self.send_h1(upstream, req)).await {
+                Err(_) => Err(timed_out(timeout, &sending)),
+                Ok(Ok(resp)) => Ok(resp),
+                Ok(Err(e)) => Err(e.classify(connect_timeout)),
+            };
+        }
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Err(_) => Err(timed_out(timeout, &sending)),
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::from)),
             Ok(Err(e)) => Err(classify(&e, connect_timeout)),
         }
+    }
+
+    /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one. A request
+    /// that an idle connection gave back unwritten (the upstream had closed it) goes on the
+    /// next one; on a new connection nothing is tried again.
+    async fn send_h1(
+        &self,
+        upstream: &Upstream,
+        mut req: http::Request<CountingBody>,
+    ) -> Result<http::Response<UpstreamBody>, H1Error> {
+        if let Some(host) = &upstream.host {
+            req.headers_mut().entry(HOST).or_insert_with(|| host.clone());
+        }
+        loop {
+            let (mut conn, reused) = match upstream.idle.checkout() {
+                Some(conn) => (conn, true),
+                None => (self.connect(upstream).await?, false),
+            };
+            match conn.send(req).await {
+                Ok(resp) => {
+                    let pool = upstream.idle.clone();
+                    return Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(H1Error::Exchange(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// A new HTTP/1 connection to `upstream`.
+    async fn connect(&self, upstream: &Upstream) -> Result<Box<Conn<CountingBody>>, H1Error> {
+        use tower_service::Service;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(H1Error::Connect)?;
+        let io: Io = connector
+            .call(upstream.connect_uri.clone())
+            .await
+            .map_err(H1Error::Connect)?;
+        Conn::handshake(io)
+            .await
+            .map_err(|e| H1Error::Connect(e.into()))
+    }
+}
+
+/// The `Host` for a request to `uri` that came without one: its authority, the port left out
+/// when it is the scheme's default.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default = if uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    match uri.port_u16() {
+        Some(port) if port != default => HeaderValue::try_from(format!("{host}:{port}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
+}
+
+/// How an exchange over a driven HTTP/1 connection failed.
+#[derive(Debug)]
+enum H1Error {
+    /// No connection: refused, unreachable, timed out, TLS failed.
+    Connect(BoxError),
+    /// The exchange on a connection.
+    Exchange(hyper::Error),
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl H1Error {
+    fn classify(self, connect_timeout: Duration) -> ProxyError {
+        match self {
+            H1Error::Connect(e) => connect_error(&*e, connect_timeout),
+            H1Error::Exchange(e) => {
+                if let Some(client) = request_body_fault(&e) {
+                    return client;
+                }
+                ProxyError::Upstream(root_cause(&e).0)
+            }
+        }
+    }
+}
+
+/// The innermost cause's text, and whether any cause was an I/O time-out.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> (String, bool) {
+    let mut root = e.to_string();
+    let mut timed_out = false;
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+        }
+        root = s.to_string();
+        source = s.source();
+    }
+    (root, timed_out)
+}
+
+/// Names a failure to connect.
+fn connect_error(e: &(dyn std::error::Error + 'static), connect_timeout: Duration) -> ProxyError {
+    let (root, timed_out) = root_cause(e);
+    if timed_out || root.contains("timed out") || root.contains("timeout") {
+        ProxyError::UpstreamConnectTimeout(connect_timeout)
+    } else {
+        ProxyError::UpstreamConnect(root)
     }
 }
 
@@ -212,23 +373,9 @@ fn classify(e: &hyper_util::client::legacy::Error, connect_timeout: Duration) ->
     if let Some(client) = request_body_fault(e) {
         return client;
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    let mut root = e.to_string();
-    let mut timed_out = false;
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
-        }
-        root = s.to_string();
-        source = s.source();
-    }
     if e.is_connect() {
-        if timed_out || root.contains("timed out") || root.contains("timeout") {
-            ProxyError::UpstreamConnectTimeout(connect_timeout)
-        } else {
-            ProxyError::UpstreamConnect(root)
-        }
+        connect_error(e, connect_timeout)
     } else {
-        ProxyError::Upstream(root)
+        ProxyError::Upstream(root_cause(e).0)
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// a layer no two modules may import each other (that is a cycle).
 const LAYERS: &[&[&str]] = &[
     &[
-        "errors", "trace", "export", "server", "wire", "metrics", "clock",
+        "errors", "trace", "export", "server", "wire", "metrics", "clock", "h1pool",
     ],
     &["config"],
     &["record"],

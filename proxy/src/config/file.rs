@@ -355,6 +355,7 @@ pub(crate) struct LimitsFile {
     pub request_timeout: Option<Dur>,
     pub upstream_connect_timeout: Option<Dur>,
     pub idle_timeout: Option<Dur>,
+    pub upstream_max_idle: Option<usize>,
     pub max_connections: Option<usize>,
     pub body_idle_timeout: Option<Dur>,
     pub drain_timeout: Option<Dur>,

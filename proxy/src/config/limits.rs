@@ -22,6 +22,10 @@ pub struct Limits {
     /// A client connection with no request in flight for this long is closed; also the
     /// idle time of pooled upstream connections.
     pub idle_timeout: Duration,
+    /// Idle connections kept per upstream address: a burst of concurrent calls opens as many
+    /// connections as it needs; once it is over, those past this many are closed instead of
+    /// each holding its buffers until `idle_timeout`.
+    pub upstream_max_idle: usize,
     /// Maximum concurrent client connections on the inbound listener.
     pub max_connections: usize,
     /// A request or response body (inbound, and egress forwarding) that moves no byte for
@@ -48,6 +52,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             upstream_connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
+            upstream_max_idle: 256,
             max_connections: 10_000,
             body_idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
@@ -72,6 +77,7 @@ pub(super) fn convert(l: LimitsFile, cx: &mut Convert<'_>) -> Limits {
             .upstream_connect_timeout
             .map_or(d.upstream_connect_timeout, |v| v.0),
         idle_timeout: l.idle_timeout.map_or(d.idle_timeout, |v| v.0),
+        upstream_max_idle: l.upstream_max_idle.unwrap_or(d.upstream_max_idle),
         max_connections: l.max_connections.unwrap_or(d.max_connections),
         body_idle_timeout: l.body_idle_timeout.map_or(d.body_idle_timeout, |v| v.0),
         drain_timeout: l.drain_timeout.map_or(d.drain_timeout, |v| v.0),

@@ -5,7 +5,7 @@
 use super::Call;
 use crate::errors::{Health, ProxyError};
 use crate::record::CountingBody;
-use crate::upstream::{ServicePool, Upstream};
+use crate::upstream::{ServicePool, Upstream, UpstreamBody};
 use crate::wire::headers;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
@@ -17,8 +17,8 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// What the upstream answered: a response to stream back, or a 101 whose connection (and the
 /// client's) is relayed next.
 pub(super) enum Outcome {
-    Response(Response<Incoming>),
-    Upgraded(Response<Incoming>, OnUpgrade, OnUpgrade),
+    Response(Response<UpstreamBody>),
+    Upgraded(Response<UpstreamBody>, OnUpgrade, OnUpgrade),
 }
 
 /// Picks an upstream of the routed service, sends the rewritten request and reports the
@@ -38,7 +38,13 @@ pub(super) async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let out = upstream_request(call, pool, upstream, req, upgrade)?;
     let sent = pool
-        .send(out, limits.request_timeout, limits.upstream_connect_timeout)
+        .send(
+            upstream,
+            out,
+            upgrade,
+            limits.request_timeout,
+            limits.upstream_connect_timeout,
+        )
         .await;
     let elapsed = call.guard.elapsed();
     let resp = match sent {
@@ -80,7 +86,7 @@ fn upstream_request(
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     };
-    parts.uri = pool.uri(upstream, &pq)?;
+    parts.uri = pool.uri(upstream, pq, upgrade)?;
     let inbound_version = parts.version;
     parts.version = pool.version();
 

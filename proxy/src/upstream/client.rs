@@ -16,11 +16,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-/// Idle connections kept per upstream. A burst of concurrent calls opens as many
-/// connections as it needs; once it is over, those past this many are closed instead of
-/// each holding its buffers and task until `limits.idle_timeout`.
-pub const MAX_IDLE_PER_UPSTREAM: usize = 256;
-
 /// The connector every service client uses.
 pub type UpstreamConnector = HttpsConnector<RetryRefused>;
 
@@ -93,10 +88,12 @@ fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-pub(super) fn build(
+/// The connector of a service's upstreams: TCP with the connect timeout and the retries of a
+/// refused connection, then TLS when the service's upstreams speak it.
+pub(super) fn connector(
     config: &ServiceConfig,
     limits: &Limits,
-) -> Result<Client<UpstreamConnector, CountingBody>, TlsError> {
+) -> Result<UpstreamConnector, TlsError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -126,15 +123,25 @@ pub(super) fn build(
         inner: http,
         budget: limits.request_timeout / 2,
     };
-    let connector = match config.protocol {
+    Ok(match config.protocol {
         UpstreamProtocol::Http1 => builder.enable_http1().wrap_connector(http),
         UpstreamProtocol::Http2 => builder.enable_http2().wrap_connector(http),
-    };
-    Ok(Client::builder(TokioExecutor::new())
+    })
+}
+
+/// The shared client of a service: every call to an HTTP/2 upstream, and HTTP/1 upgrades
+/// (whose connections leave HTTP after the 101). Plain HTTP/1 calls go through the
+/// connections of [`crate::h1pool`] instead.
+pub(super) fn shared(
+    config: &ServiceConfig,
+    limits: &Limits,
+    connector: UpstreamConnector,
+) -> Client<UpstreamConnector, CountingBody> {
+    Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(limits.idle_timeout)
-        .pool_max_idle_per_host(MAX_IDLE_PER_UPSTREAM)
+        .pool_max_idle_per_host(limits.upstream_max_idle)
         .http2_only(config.protocol == UpstreamProtocol::Http2)
-        .build(connector))
+        .build(connector)
 }

@@ -70,7 +70,7 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
             );
             Response::from_parts(
                 parts,
-                RecordedBody::new(ResponseBody::Upstream(body), Some(guard)),
+                RecordedBody::new(ResponseBody::Upstream(body.into()), Some(guard)),
             )
         }
         Err(e) => answer_error(e, guard, &request_id),

@@ -1,0 +1,302 @@
+//! Upstream HTTP/1 connections driven by the task of the call that uses them, and the keep-alive
+//! pool that holds them between calls.
+//!
+//! A [`Conn`] keeps a hyper client connection's two halves together: the sender of requests
+//! and the connection future that reads and writes the socket. No task of its own runs it: the
+//! call that checks it out polls it alongside its request until the response head arrives
+//! ([`Conn::send`]), then the response body ([`UpstreamBody`]) owns it and polls it while the
+//! body is read. When the body ends cleanly and the connection can take another request, it
+//! goes back to its [`Pool`]; every other ending (an error, a client gone mid-body, a stall cut
+//! off) drops it, which closes it. So a call crosses no task boundary on the way upstream and
+//! back, and nothing is spawned per connection or per request.
+//!
+//! The pool is sharded by worker thread: a worker checks connections in and out of its own
+//! shard, whose lock no other worker normally takes. On checkout, a connection idle for longer
+//! than the idle timeout, or one the upstream closed while it sat idle (seen by polling it once
+//! without waiting), is dropped and the next one tried; at most a bounded number stay idle.
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{Connection, SendRequest};
+use hyper::client::conn::TrySendError;
+use hyper_util::rt::TokioIo;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// The socket of an upstream connection: TCP, or TLS over TCP.
+pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a request body sent on a pooled connection must be.
+pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
+
+impl<B> RequestBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{}
+
+/// One upstream HTTP/1 connection: the request sender and the connection future, polled by
+/// whoever holds it.
+pub struct Conn<B: RequestBody> {
+    send: SendRequest<B>,
+    conn: Connection<Io, B>,
+    /// The connection future has finished: the connection is closed (or failed).
+    closed: bool,
+    /// When it last went idle.
+    idle_since: Instant,
+}
+
+impl<B: RequestBody> std::fmt::Debug for Conn<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: RequestBody> Conn<B> {
+    /// Starts HTTP/1.1 on a connected socket. Boxed once here, so that checking the
+    /// connection in and out of the pool moves a pointer, never the connection's state.
+    pub async fn handshake(io: Io) -> hyper::Result<Box<Self>> {
+        let (send, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await?;
+        Ok(Box::new(Conn {
+            send,
+            conn,
+            closed: false,
+            idle_since: Instant::now(),
+        }))
+    }
+
+    /// Moves the connection on (writes the request and its body, reads the response) as far
+    /// as it goes without waiting.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if !self.closed && Pin::new(&mut self.conn).poll(cx).is_ready() {
+            self.closed = true;
+        }
+    }
+
+    /// Whether the connection can take another request now: polled once without waiting (so
+    /// that a close by the upstream, or the end of the last exchange, is taken in), then asked.
+    fn reusable(&mut self) -> bool {
+        self.drive(&mut Context::from_waker(Waker::noop()));
+        !self.closed && self.send.is_ready()
+    }
+
+    /// Sends `req` and drives the connection until the response head has arrived. An error
+    /// that carries the request back means none of it was written: it may be sent again on
+    /// another connection.
+    pub async fn send(
+        &mut self,
+        req: Request<B>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<B>>> {
+        let mut response = std::pin::pin!(self.send.try_send_request(req));
+        std::future::poll_fn(|cx| {
+            // The connection first: it takes the request, writes it and reads what came;
+            // then the response is looked at, so nothing waits for another wake-up.
+            self.drive(cx);
+            response.as_mut().poll(cx)
+        })
+        .await
+    }
+}
+
+/// Idle connections to one upstream address.
+pub struct Pool<B: RequestBody> {
+    /// One per worker thread (at most [`MAX_SHARDS`]), each with its own bound.
+    shards: Box<[Shard<B>]>,
+    idle_timeout: Duration,
+}
+
+struct Shard<B: RequestBody> {
+    /// Most recently used last: checkout takes the newest, expiry drops from the front.
+    idle: Mutex<VecDeque<Box<Conn<B>>>>,
+    max: usize,
+}
+
+impl<B: RequestBody> std::fmt::Debug for Pool<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("shards", &self.shards.len())
+            .field("idle", &self.idle())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most shards a pool has (one per worker thread, up to this).
+pub const MAX_SHARDS: usize = 16;
+
+/// The number of the worker thread running this code, for picking its shard.
+fn worker_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Relaxed);
+    }
+    INDEX.with(|i| *i)
+}
+
+impl<B: RequestBody> Pool<B> {
+    /// A pool keeping at most `max_idle` idle connections in all (split among the shards of
+    /// the current runtime's workers), each for at most `idle_timeout`.
+    pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Self> {
+        let workers = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.metrics().num_workers(),
+            Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let n = workers.min(MAX_SHARDS).min(max_idle).max(1);
+        let shards = (0..n)
+            .map(|i| Shard {
+                idle: Mutex::new(VecDeque::new()),
+                // `max_idle` split as evenly as it goes: the first `max_idle % n` get one more.
+                max: max_idle / n + usize::from(i < max_idle % n),
+            })
+            .collect();
+        Arc::new(Pool {
+            shards,
+            idle_timeout,
+        })
+    }
+
+    fn shard(&self) -> &Shard<B> {
+        &self.shards[worker_index() % self.shards.len()]
+    }
+
+    /// An idle connection ready for a request, if this worker has one. Connections past the
+    /// idle timeout, and ones closed while idle, are dropped on the way.
+    pub fn checkout(&self) -> Option<Box<Conn<B>>> {
+        let shard = self.shard();
+        let now = Instant::now();
+        loop {
+            let mut conn = shard
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_back()?;
+            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout
+                && conn.reusable()
+            {
+                return Some(conn);
+            }
+        }
+    }
+
+    /// Keeps `conn` for a later call, unless this worker already keeps as many as it may.
+    /// Connections of this worker past the idle timeout are dropped first.
+    fn checkin(&self, mut conn: Box<Conn<B>>) {
+        let shard = self.shard();
+        let now = Instant::now();
+        conn.idle_since = now;
+        let mut idle = shard.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        while idle
+            .front()
+            .is_some_and(|c| now.saturating_duration_since(c.idle_since) >= self.idle_timeout)
+        {
+            idle.pop_front();
+        }
+        if idle.len() < shard.max {
+            idle.push_back(conn);
+        }
+    }
+
+    /// Idle connections kept now, across all workers.
+    pub fn idle(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.idle.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+}
+
+/// A connection lent to one call, and the pool it returns to.
+struct Lease<B: RequestBody> {
+    conn: Box<Conn<B>>,
+    pool: Arc<Pool<B>>,
+}
+
+/// An upstream's response body. When it came over a pooled connection, it owns that connection
+/// and drives it while the body is read; a body that ends cleanly returns it to its pool.
+pub struct UpstreamBody<B: RequestBody> {
+    body: Incoming,
+    lease: Option<Lease<B>>,
+}
+
+impl<B: RequestBody> std::fmt::Debug for UpstreamBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamBody")
+            .field("pooled", &self.lease.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: RequestBody> From<Incoming> for UpstreamBody<B> {
+    /// A body whose connection someone else drives.
+    fn from(body: Incoming) -> Self {
+        UpstreamBody { body, lease: None }
+    }
+}
+
+impl<B: RequestBody> UpstreamBody<B> {
+    /// The body of a response that came over `conn`, lent from `pool`. An empty body is over
+    /// already, and so is the connection's part in this call.
+    pub fn pooled(body: Incoming, conn: Box<Conn<B>>, pool: Arc<Pool<B>>) -> Self {
+        let mut out = UpstreamBody {
+            body,
+            lease: Some(Lease { conn, pool }),
+        };
+        if out.body.is_end_stream() {
+            out.release();
+        }
+        out
+    }
+
+    /// The body has ended cleanly: its connection goes back to the pool if it can take
+    /// another request, else it is closed.
+    fn release(&mut self) {
+        if let Some(mut lease) = self.lease.take() {
+            if lease.conn.reusable() {
+                lease.pool.checkin(lease.conn);
+            }
+        }
+    }
+}
+
+impl<B: RequestBody> Body for UpstreamBody<B> {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(lease) = &mut this.lease {
+            lease.conn.drive(cx);
+        }
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            // A body of known length is over with its last byte: the server may not ask
+            // again, so the connection is released now.
+            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(None) => this.release(),
+            // Broken off mid-body: the connection cannot be trusted with another request.
+            Poll::Ready(Some(Err(_))) => this.lease = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

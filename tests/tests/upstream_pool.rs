@@ -1,0 +1,164 @@
+//! Keep-alive connections to upstreams: sequential calls share one connection, an upstream
+//! that closes its idle connections costs no call, and no more idle connections are kept than
+//! `limits.upstream_max_idle`.
+
+use sightline_tests::proxy::simple;
+use sightline_tests::{eventually, Client, TestProxy};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How the counting upstream treats its connections.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// Keep-alive, as long as the proxy wants.
+    KeepAlive,
+    /// Answers one request as keep-alive, then closes the connection while it sits idle.
+    CloseWhenIdle,
+    /// Keep-alive, but holds every answer until this many connections were accepted.
+    HoldUntil(u64),
+}
+
+/// A loopback HTTP/1.1 upstream answering `200 ok` to body-less requests, counting the
+/// connections it accepted and those that have closed.
+struct CountingUpstream {
+    addr: SocketAddr,
+    accepted: watch::Receiver<u64>,
+    closed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CountingUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CountingUpstream {
+    async fn start(mode: Mode) -> CountingUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (accepted_tx, accepted) = watch::channel(0u64);
+        let accepted_tx = Arc::new(accepted_tx);
+        let closed = Arc::new(AtomicU64::new(0));
+        let counted = closed.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                accepted_tx.send_modify(|n| *n += 1);
+                let gate = accepted_tx.subscribe();
+                let closed = counted.clone();
+                tokio::spawn(async move {
+                    serve(tcp, mode, gate).await;
+                    closed.fetch_add(1, SeqCst);
+                });
+            }
+        });
+        CountingUpstream {
+            addr,
+            accepted,
+            closed,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> u64 {
+        *self.accepted.borrow()
+    }
+
+    fn closed(&self) -> u64 {
+        self.closed.load(SeqCst)
+    }
+}
+
+/// Answers request heads on `tcp` until the peer closes (or, in `CloseWhenIdle`, after one).
+async fn serve(mut tcp: TcpStream, mode: Mode, mut accepted: watch::Receiver<u64>) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        buf.drain(..end);
+        if let Mode::HoldUntil(n) = mode {
+            if accepted.wait_for(|a| *a >= n).await.is_err() {
+                return;
+            }
+        }
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\n\r\nok\n";
+        if tcp.write_all(reply).await.is_err() {
+            return;
+        }
+        if let Mode::CloseWhenIdle = mode {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sequential_calls_share_one_upstream_connection() {
+    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for i in 0..20 {
+        let r = Client::http1().get(px.inbound, &format!("/n/{i}")).await;
+        assert_eq!(r.status, 200, "call {i}");
+        assert_eq!(&r.body[..], b"ok\n");
+    }
+    assert_eq!(up.accepted(), 1, "every call rode the first connection");
+    assert_eq!(up.closed(), 0);
+    let calls = px.calls_at_least(20).await;
+    assert_eq!(calls.len(), 20);
+    assert!(calls.iter().all(|c| c["status"] == 200), "{calls:?}");
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_fails_no_call() {
+    let up = CountingUpstream::start(Mode::CloseWhenIdle).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for i in 0..10u64 {
+        let r = Client::http1().get(px.inbound, "/").await;
+        assert_eq!(r.status, 200, "call {i}: {}", String::from_utf8_lossy(&r.body));
+        // The upstream has closed the connection the proxy keeps idle before the next call.
+        eventually("the upstream closed its connection", || async {
+            (up.closed() > i).then_some(())
+        })
+        .await;
+    }
+    assert_eq!(up.accepted(), 10, "a new connection for each call");
+    let calls = px.calls_at_least(10).await;
+    assert!(calls.iter().all(|c| c["status"] == 200), "{calls:?}");
+}
+
+#[tokio::test]
+async fn idle_connections_past_the_bound_are_closed_and_the_rest_reused() {
+    const BURST: u64 = 6;
+    let up = CountingUpstream::start(Mode::HoldUntil(BURST)).await;
+    let px = TestProxy::start(simple(up.addr, "limits:\n  upstream_max_idle: 2\n")).await;
+    // Every answer waits until all calls have their own upstream connection.
+    let calls: Vec<_> = (0..BURST)
+        .map(|_| {
+            let inbound = px.inbound;
+            tokio::spawn(async move { Client::http1().get(inbound, "/").await })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().status, 200);
+    }
+    assert_eq!(up.accepted(), BURST);
+    eventually("all but 2 idle connections closed", || async {
+        (up.closed() == BURST - 2).then_some(())
+    })
+    .await;
+    // The two kept serve the next calls.
+    for _ in 0..4 {
+        assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
+    }
+    assert_eq!(up.accepted(), BURST, "no new connection after the burst");
+    assert_eq!(up.closed(), BURST - 2);
+}

@@ -179,8 +179,7 @@ impl<B: RequestBody> Pool<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop_back()?;
-            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout
-                && conn.reusable()
+            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout && conn.reusable()
             {
                 return Some(conn);
             }

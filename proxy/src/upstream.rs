@@ -10,11 +10,11 @@ pub mod router;
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
 use crate::errors::{Health, ProxyError};
+use crate::h1pool::{self, Conn, Io};
 use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
 };
-use crate::h1pool::{self, Conn, Io};
 use http::header::HOST;
 use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::Client;
@@ -237,7 +237,9 @@ impl ServicePool {
         mut req: http::Request<CountingBody>,
     ) -> Result<http::Response<UpstreamBody>, H1Error> {
         if let Some(host) = &upstream.host {
-            req.headers_mut().entry(HOST).or_insert_with(|| host.clone());
+            req.headers_mut()
+                .entry(HOST)
+                .or_insert_with(|| host.clone());
         }
         loop {
             let (mut conn, reused) = match upstream.idle.checkout() {

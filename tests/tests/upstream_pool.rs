@@ -123,7 +123,12 @@ async fn an_upstream_closing_idle_connections_fails_no_call() {
     let px = TestProxy::start(simple(up.addr, "")).await;
     for i in 0..10u64 {
         let r = Client::http1().get(px.inbound, "/").await;
-        assert_eq!(r.status, 200, "call {i}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "call {i}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         // The upstream has closed the connection the proxy keeps idle before the next call.
         eventually("the upstream closed its connection", || async {
             (up.closed() > i).then_some(())

@@ -145,10 +145,13 @@ fn worker_index() -> usize {
 impl<B: RequestBody> Pool<B> {
     /// A pool keeping at most `max_idle` idle connections in all (split among the shards of
     /// the current runtime's workers), each for at most `idle_timeout`.
+    /// Built inside a runtime, a task of that runtime also drops expired connections while no
+    /// call comes to do it.
     pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Self> {
-        let workers = match tokio::runtime::Handle::try_current() {
-            Ok(rt) => rt.metrics().num_workers(),
-            Err(_) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let workers = match &runtime {
+            Some(rt) => rt.metrics().num_workers(),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let n = workers.min(MAX_SHARDS).min(max_idle).max(1);
         let shards = (0..n)
@@ -158,10 +161,23 @@ impl<B: RequestBody> Pool<B> {
                 max: max_idle / n + usize::from(i < max_idle % n),
             })
             .collect();
-        Arc::new(Pool {
+        let pool = Arc::new(Pool {
             shards,
             idle_timeout,
-        })
+        });
+        if let Some(rt) = runtime.filter(|_| max_idle > 0) {
+            rt.spawn(sweep(Arc::downgrade(&pool)));
+        }
+        pool
+    }
+
+    /// Drops the idle connections past the idle timeout, in every shard.
+    fn drop_expired(&self) {
+        let now = Instant::now();
+        for shard in &self.shards {
+            let mut idle = shard.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.retain(|c| now.saturating_duration_since(c.idle_since) < self.idle_timeout);
+        }
     }
 
     fn shard(&self) -> &Shard<B> {
@@ -212,6 +228,24 @@ impl<B: RequestBody> Pool<B> {
             .sum()
     }
 }
+
+/// Drops a pool's expired connections every half idle timeout, until the pool is gone: an
+/// upstream is not left holding connections nobody will use once traffic stops.
+async fn sweep<B: RequestBody>(pool: std::sync::Weak<Pool<B>>) {
+    let Some(period) = pool.upgrade().map(|p| (p.idle_timeout / 2).max(SWEEP_MIN)) else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        match pool.upgrade() {
+            Some(pool) => pool.drop_expired(),
+            None => return,
+        }
+    }
+}
+
+/// The shortest pause between two sweeps of a pool.
+const SWEEP_MIN: Duration = Duration::from_millis(50);
 
 /// A connection lent to one call, and the pool it returns to.
 struct Lease<B: RequestBody> {

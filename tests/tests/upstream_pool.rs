@@ -1,6 +1,6 @@
 //! Keep-alive connections to upstreams: sequential calls share one connection, an upstream
-//! that closes its idle connections costs no call, and no more idle connections are kept than
-//! `limits.upstream_max_idle`.
+//! that closes its idle connections costs no call, no more idle connections are kept than
+//! `limits.upstream_max_idle`, and none is kept past `limits.idle_timeout`.
 
 use sightline_tests::proxy::simple;
 use sightline_tests::{eventually, Client, TestProxy};
@@ -166,4 +166,19 @@ async fn idle_connections_past_the_bound_are_closed_and_the_rest_reused() {
     }
     assert_eq!(up.accepted(), BURST, "no new connection after the burst");
     assert_eq!(up.closed(), BURST - 2);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout_without_more_traffic() {
+    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let px = TestProxy::start(simple(up.addr, "limits:\n  idle_timeout: 300ms\n")).await;
+    assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
+    assert_eq!(up.accepted(), 1);
+    eventually("the idle upstream connection closed", || async {
+        (up.closed() == 1).then_some(())
+    })
+    .await;
+    // The next call opens a fresh one.
+    assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
+    assert_eq!(up.accepted(), 2);
 }

@@ -90,6 +90,12 @@ impl<B: RequestBody> Conn<B> {
         !self.closed && self.send.is_ready()
     }
 
+    /// Whether the exchange just over left the connection ready for another request; it is
+    /// polled only when it has not told so already.
+    fn ready_again(&mut self) -> bool {
+        !self.closed && (self.send.is_ready() || self.reusable())
+    }
+
     /// Sends `req` and drives the connection until the response head has arrived. An error
     /// that carries the request back means none of it was written: it may be sent again on
     /// another connection.
@@ -293,7 +299,7 @@ impl<B: RequestBody> UpstreamBody<B> {
     /// another request, else it is closed.
     fn release(&mut self) {
         if let Some(mut lease) = self.lease.take() {
-            if lease.conn.reusable() {
+            if lease.conn.ready_again() {
                 lease.pool.checkin(lease.conn);
             }
         }

@@ -83,7 +83,13 @@ fn upstream_request(
     // The normalised path is what was routed, so it is what the upstream gets.
     let path = &call.path;
     let pq = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
+        Some(q) => {
+            let mut pq = String::with_capacity(path.len() + 1 + q.len());
+            pq.push_str(path);
+            pq.push('?');
+            pq.push_str(q);
+            pq
+        }
         None => path.to_owned(),
     };
     parts.uri = pool.uri(upstream, pq, upgrade)?;
@@ -107,12 +113,20 @@ fn upstream_request(
     headers::set_forwarded(h, forwarding);
     headers::append_via(h, inbound_version);
     // Only the normalised authority goes upstream, never the client's spelling of it.
-    match HeaderValue::from_str(host) {
-        Ok(v) if !host.is_empty() => {
-            h.insert(header::HOST, v);
-        }
-        _ => {
-            h.remove(header::HOST);
+    // A single `Host` already spelled as the normalised authority is kept as it is.
+    let mut hosts = h.get_all(header::HOST).iter();
+    let kept = matches!(
+        (hosts.next(), hosts.next()),
+        (Some(v), None) if !host.is_empty() && v.as_bytes() == host.as_bytes()
+    );
+    if !kept {
+        match HeaderValue::from_str(host) {
+            Ok(v) if !host.is_empty() => {
+                h.insert(header::HOST, v);
+            }
+            _ => {
+                h.remove(header::HOST);
+            }
         }
     }
     call.trace.propagate(h);

@@ -22,8 +22,9 @@ enum Mode {
     HoldUntil(u64),
 }
 
-/// A loopback HTTP/1.1 upstream answering `200 ok` to body-less requests, counting the
-/// connections it accepted and those that have closed.
+/// A loopback HTTP/1.1 upstream answering `200 ok` to body-less requests (`GET /stall`: the
+/// first 3 bytes of a 10-byte body, then silence), counting the connections it accepted and
+/// those that have closed.
 struct CountingUpstream {
     addr: SocketAddr,
     accepted: watch::Receiver<u64>,
@@ -85,7 +86,16 @@ async fn serve(mut tcp: TcpStream, mode: Mode, mut accepted: watch::Receiver<u64
             }
         }
         let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let stall = buf.starts_with(b"GET /stall ");
         buf.drain(..end);
+        if stall {
+            // Three bytes of ten, then nothing more: the rest would arrive later, if ever.
+            let _ = tcp
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+                .await;
+            while matches!(tcp.read(&mut chunk).await, Ok(n) if n > 0) {}
+            return;
+        }
         if let Mode::HoldUntil(n) = mode {
             if accepted.wait_for(|a| *a >= n).await.is_err() {
                 return;
@@ -180,5 +190,27 @@ async fn idle_connections_are_closed_after_the_idle_timeout_without_more_traffic
     .await;
     // The next call opens a fresh one.
     assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
+    assert_eq!(up.accepted(), 2);
+}
+
+#[tokio::test]
+async fn a_connection_whose_response_was_cut_off_is_never_reused() {
+    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let px = TestProxy::start(simple(up.addr, "limits:\n  body_idle_timeout: 200ms\n")).await;
+    let cut = Client::http1()
+        .send(
+            px.inbound,
+            sightline_tests::client::get(px.inbound, "/stall"),
+        )
+        .await;
+    assert!(cut.is_err(), "the stalled body is cut off: {cut:?}");
+    eventually("the stalled upstream connection closed", || async {
+        (up.closed() == 1).then_some(())
+    })
+    .await;
+    // The next call gets its own answer on a new connection, never the rest of the cut one.
+    let r = Client::http1().get(px.inbound, "/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(&r.body[..], b"ok\n");
     assert_eq!(up.accepted(), 2);
 }

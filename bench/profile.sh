@@ -84,7 +84,7 @@ wait_ready() { # pid
 load() { # requests
   local out
   out=$(timeout 900 h2load --h1 -n "$1" -c 10 "http://$PX/")
-  echo "$out" | grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" || {
+  grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" <<< "$out" || {
     echo "load did not complete: $(grep -E '^requests|^status' <<< "$out")" >&2
     return 1
   }

@@ -519,7 +519,7 @@ const SHOP_PATHS: [&str; 12] = [
 ];
 
 #[tokio::test]
-async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
+async fn first_sightings_while_learning_are_one_inventory_digest() {
     let shop = sightline_tests::TestUpstream::plain().await;
     let px = shop_proxy(shop.addr).await;
     for p in SHOP_PATHS {
@@ -527,30 +527,46 @@ async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
         assert_eq!(r.status, 200);
     }
     blocked(px.sightline.egress_addr().unwrap(), "/latest/meta-data/").await;
-    // The service, then its twelve endpoints: one notice counting thirteen things, listing them.
-    let notice = eventually("one inventory notice for the shop counting 13", || async {
-        let list = alerts(&px, "?state=open&kind=inventory").await;
-        list.into_iter()
-            .find(|a| a["subject"] == "service:shop" && a["count"] == 13)
-    })
+    // The shop, its twelve endpoints, its callers and the blocked destination, on several
+    // nodes: one digest for the learning period, counting and listing them.
+    let digest = eventually(
+        "one inventory digest with the shop and the blocked host",
+        || async {
+            let list = alerts(&px, "?state=open&kind=inventory").await;
+            list.into_iter().find(|a| {
+                let nodes = a["evidence"]["nodes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                a["evidence"]["counts"]["new_endpoint"].as_u64() >= Some(12)
+                    && nodes.contains(&"service:shop".into())
+                    && nodes.contains(&"external:169.254.169.254".into())
+            })
+        },
+    )
     .await;
-    assert_eq!(notice["severity"], "info");
-    assert_eq!(notice["nodes"], serde_json::json!(["service:shop"]));
-    assert_eq!(notice["evidence"]["appeared_total"], 13);
-    let listed: Vec<&str> = notice["evidence"]["appeared"]
+    assert_eq!(digest["severity"], "info");
+    assert_eq!(digest["subject"], "learning period");
+    let total = digest["evidence"]["appeared_total"].as_u64().unwrap();
+    assert_eq!(digest["count"].as_u64(), Some(total));
+    let listed: Vec<&str> = digest["evidence"]["appeared"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["subject"].as_str().unwrap())
         .collect();
-    assert_eq!(listed.len(), 13);
+    assert_eq!(listed.len() as u64, total);
+    for subject in [
+        "service:shop",
+        "service:shop GET /shop/lima",
+        "external:169.254.169.254",
+    ] {
+        assert!(listed.contains(&subject), "{subject} not in {listed:?}");
+    }
+    let summary = digest["summary"].as_str().unwrap();
     assert!(
-        listed.contains(&"service:shop GET /shop/lima"),
-        "{listed:?}"
-    );
-    let summary = notice["summary"].as_str().unwrap();
-    assert!(
-        summary.starts_with("inventory: 13 new things on service:shop"),
+        summary.starts_with(&format!("inventory: {total} new while baselines learn: "))
+            && summary.contains("12 endpoints"),
         "{summary}"
     );
     let open = alerts(&px, "?state=open").await;
@@ -565,11 +581,8 @@ async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
             "{kind} still alerts one by one: {open:?}"
         );
     }
-    let per_node = open
-        .iter()
-        .filter(|a| a["kind"] == "inventory" && a["subject"] == "service:shop")
-        .count();
-    assert_eq!(per_node, 1);
+    let digests = open.iter().filter(|a| a["kind"] == "inventory").count();
+    assert_eq!(digests, 1, "{open:?}");
     // A blocked call stays an alert of its own.
     let blocked: Vec<_> = open
         .iter()

@@ -13,7 +13,7 @@ mod owed;
 mod states;
 
 use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
-use aggregate::{add_to_inventory, grouped, overflowing};
+use aggregate::{add_to_chain, add_to_inventory, appeared, grouped, links_chain, overflowing};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Alerts not resolved, at most. Each kind has room of its own within it
@@ -34,6 +34,11 @@ pub const OVERFLOW_SUBJECT: &str = "*";
 pub const SNOOZE_MS: u64 = 10 * 60 * 1000;
 /// First sightings listed in the evidence of a node's inventory notice (all are counted).
 pub const MAX_INVENTORY_LISTED: usize = 100;
+/// Subjects listed in the evidence of an anomaly alert standing for a call chain (all are
+/// counted).
+pub const MAX_CHAIN_LISTED: usize = 50;
+/// Nodes an anomaly alert standing for a call chain names.
+pub const MAX_CHAIN_NODES: usize = 32;
 /// Resolved alerts kept in memory for the API (the store keeps more).
 pub const MAX_RESOLVED: usize = 1_000;
 /// Alerts listed in one incident.
@@ -191,6 +196,9 @@ impl Book {
         if let Some(id) = self.snoozed_repeat(&s) {
             return Raised::Repeated(id);
         }
+        if let Some(id) = self.chain_repeat(&mut s) {
+            return Raised::Repeated(id);
+        }
         let mut aggregated = false;
         if let Some(group) = s.group.take() {
             let full = self
@@ -239,7 +247,7 @@ impl Book {
         a.count = a.count.saturating_add(s.count);
         a.last_seen = a.last_seen.max(s.at);
         if a.kind == Kind::Inventory {
-            add_to_inventory(a, s);
+            add_to_inventory(a, appeared(&mut s.evidence));
         } else {
             a.evidence = std::mem::take(&mut s.evidence);
             a.summary = std::mem::take(&mut s.summary);
@@ -251,6 +259,64 @@ impl Book {
                 i.last_seen = s.at;
                 self.dirty_incidents.insert(i.id);
             }
+        }
+        Some(id)
+    }
+
+    /// Counts an anomaly into the alert of its kind for the call chain it is part of: an alert
+    /// of the same kind, not resolved (or resolved by hand and still snoozed), seen within the
+    /// incident window and sharing a service with it (one flash crowd shows on every edge and
+    /// endpoint along gateway, catalog and datastore: that is one thing to act on).
+    fn chain_repeat(&mut self, s: &mut Signal) -> Option<u64> {
+        if !matches!(
+            s.kind,
+            Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly
+        ) {
+            return None;
+        }
+        let since = s.at.saturating_sub(self.settings.window_ms);
+        let shares = |a: &Alert| {
+            a.kind == s.kind
+                && a.last_seen >= since
+                && a.nodes
+                    .iter()
+                    .any(|n| links_chain(n) && s.nodes.contains(n))
+        };
+        let live = self
+            .live
+            .iter()
+            .filter(|((k, _), _)| *k == s.kind)
+            .map(|(_, id)| *id);
+        let snoozed = self
+            .snoozed
+            .iter()
+            .filter(|((k, _), (_, until))| *k == s.kind && s.at < *until)
+            .map(|(_, (id, _))| *id);
+        let id = live
+            .chain(snoozed)
+            .filter(|id| self.alerts.get(id).is_some_and(shares))
+            .min()?;
+        let a = self.alerts.get_mut(&id)?;
+        a.count = a.count.saturating_add(s.count);
+        a.last_seen = a.last_seen.max(s.at);
+        let mut added = Vec::new();
+        for n in &s.nodes {
+            if !a.nodes.contains(n) && a.nodes.len() < MAX_CHAIN_NODES {
+                a.nodes.push(n.clone());
+                added.push(n.clone());
+            }
+        }
+        add_to_chain(a, s);
+        let incident = a.incident;
+        self.dirty.insert(id);
+        if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
+            i.last_seen = i.last_seen.max(s.at);
+            for n in added {
+                if i.nodes.len() < MAX_INCIDENT_NODES || i.nodes.contains_key(&n) {
+                    *i.nodes.entry(n).or_default() += 1;
+                }
+            }
+            self.dirty_incidents.insert(i.id);
         }
         Some(id)
     }
@@ -282,6 +348,10 @@ impl Book {
             version: 0,
             delivery: BTreeMap::new(),
         };
+        if a.kind == Kind::Inventory {
+            let first = appeared(&mut a.evidence);
+            add_to_inventory(&mut a, first);
+        }
         a.incident = Some(self.place(&a));
         self.notify(&mut a);
         self.live.insert((a.kind, a.subject.clone()), id);

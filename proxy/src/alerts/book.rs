@@ -13,7 +13,9 @@ mod owed;
 mod states;
 
 use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
-use aggregate::{add_to_chain, add_to_inventory, appeared, grouped, links_chain, overflowing};
+use aggregate::{
+    add_to_chain, add_to_inventory, appeared, chain_of, grouped, links_chain, overflowing,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Alerts not resolved, at most. Each kind has room of its own within it
@@ -292,21 +294,48 @@ impl Book {
             .iter()
             .filter(|((k, _), (_, until))| *k == s.kind && s.at < *until)
             .map(|(_, (id, _))| *id);
-        let id = live
-            .chain(snoozed)
+        let mut live: Vec<u64> = live
             .filter(|id| self.alerts.get(id).is_some_and(shares))
-            .min()?;
+            .collect();
+        live.sort_unstable();
+        // A live alert is preferred: a chain resolved by hand and snoozed takes repeats only
+        // when no live alert does.
+        let (id, others) = match live.split_first() {
+            Some((&id, others)) => (id, others.to_vec()),
+            None => (
+                snoozed
+                    .filter(|id| self.alerts.get(id).is_some_and(shares))
+                    .min()?,
+                Vec::new(),
+            ),
+        };
+        // A subject linking two chains joins them: the later alerts count into the oldest and
+        // resolve, saying where they went.
+        let mut joined = Vec::new();
+        let mut joined_nodes = Vec::new();
+        let mut joined_count = 0u64;
+        for other in others {
+            let Some(o) = self.alerts.get_mut(&other) else {
+                continue;
+            };
+            joined.extend(chain_of(o));
+            joined_nodes.extend(o.nodes.iter().cloned());
+            joined_count = joined_count.saturating_add(o.count);
+            o.summary = format!("{} (joined into alert {id})", o.summary);
+            o.evidence["joined_into"] = id.into();
+            self.resolve(other);
+        }
         let a = self.alerts.get_mut(&id)?;
-        a.count = a.count.saturating_add(s.count);
+        a.count = a.count.saturating_add(s.count).saturating_add(joined_count);
         a.last_seen = a.last_seen.max(s.at);
         let mut added = Vec::new();
-        for n in &s.nodes {
+        for n in joined_nodes.iter().chain(&s.nodes) {
             if !a.nodes.contains(n) && a.nodes.len() < MAX_CHAIN_NODES {
                 a.nodes.push(n.clone());
                 added.push(n.clone());
             }
         }
-        add_to_chain(a, s);
+        add_to_chain(a, s, joined);
         let incident = a.incident;
         self.dirty.insert(id);
         if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {

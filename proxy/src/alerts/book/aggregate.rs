@@ -105,19 +105,40 @@ pub(super) fn links_chain(node: &str) -> bool {
     node != "internet" && !node.starts_with("client:")
 }
 
-/// Counts an anomaly of another subject along the same call chain into the chain's alert
-/// (whose count and nodes already include it): the evidence is the latest subject's, with the
-/// chain's subjects listed (the first [`MAX_CHAIN_LISTED`]), each with its latest summary; the
-/// summary names the nodes along the chain.
-pub(super) fn add_to_chain(a: &mut Alert, s: &mut Signal) {
-    let mut chain = match a.evidence.get_mut("chain").map(Value::take) {
-        Some(Value::Array(c)) => c,
+/// The subjects an anomaly alert stands for, each with its count and latest summary.
+pub(super) fn chain_of(a: &Alert) -> Vec<Value> {
+    match a.evidence.get("chain") {
+        Some(Value::Array(c)) => c.clone(),
         _ => vec![serde_json::json!({
             "subject": a.subject,
             "summary": a.summary,
-            "count": a.count.saturating_sub(s.count),
+            "count": a.count,
         })],
+    }
+}
+
+/// Counts an anomaly of another subject along the same call chain into the chain's alert
+/// (whose count and nodes already include it, and the subjects of alerts it joined, listed in
+/// `joined`): the evidence is the latest subject's, with the chain's subjects listed (the first
+/// [`MAX_CHAIN_LISTED`]), each with its latest summary; the summary names the nodes along the
+/// chain.
+pub(super) fn add_to_chain(a: &mut Alert, s: &mut Signal, joined: Vec<Value>) {
+    let mut chain = {
+        let others: u64 = joined.iter().filter_map(|j| j["count"].as_u64()).sum();
+        let before = a.count.saturating_sub(s.count).saturating_sub(others);
+        let mut c = chain_of(a);
+        if a.evidence.get("chain").is_none() {
+            if let Some(first) = c.first_mut() {
+                first["count"] = before.into();
+            }
+        }
+        c
     };
+    for j in joined {
+        if chain.len() < MAX_CHAIN_LISTED && !chain.iter().any(|c| c["subject"] == j["subject"]) {
+            chain.push(j);
+        }
+    }
     let listed = chain.len();
     match chain
         .iter_mut()

@@ -204,10 +204,44 @@ pub struct AlertView {
     pub snoozed_until: Option<String>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
+    /// The silence that matched it: recorded and shown, never sent to sinks.
+    pub silenced_by: Option<u64>,
     /// Graph node ids it touches.
     pub nodes: Vec<String>,
     /// Delivery per sink name.
     pub delivery: BTreeMap<String, DeliveryStatus>,
+}
+
+/// A silence: alerts of a kind (about one subject, or any) that open while it lasts are
+/// recorded and shown as silenced, but not sent to sinks.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Silence")]
+pub struct SilenceView {
+    /// Increasing id.
+    pub id: u64,
+    /// The alert kind it silences.
+    #[schemars(extend("enum" = ALERT_KINDS))]
+    pub kind: String,
+    /// Only this subject; null: every subject of the kind.
+    pub subject: Option<String>,
+    /// Its end, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub until: String,
+    /// Why, for the next person.
+    pub reason: String,
+    /// Its start, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub created: String,
+    /// Whether it is in force now.
+    pub active: bool,
+}
+
+/// `GET /api/silences`: the silences, newest first.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Silences")]
+pub struct SilenceList {
+    /// The silences.
+    pub silences: Vec<SilenceView>,
 }
 
 /// Related alerts around one root subject.

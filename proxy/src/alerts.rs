@@ -124,7 +124,11 @@ pub(crate) fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
     book.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> u64 {
+/// The longest silence.
+pub const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -183,6 +187,7 @@ impl Alerts {
             routes,
         });
         book.restore(stored.alerts, stored.incidents, stored.next);
+        book.restore_silences(stored.silences);
         let book = Arc::new(Mutex::new(book));
         let stats = Arc::new(AlertStats {
             sinks: config
@@ -348,6 +353,46 @@ impl Alerts {
     /// `None` when there is no such alert.
     pub fn reopen_with<T>(&self, id: u64, view: impl Fn(&model::Alert) -> T) -> Option<T> {
         let shown = lock(&self.inner.book).reopen(id).map(view);
+        let _ = self.inner.tx.try_send(Msg::Wake);
+        shown
+    }
+
+    /// The silences, newest first, each shown by `view` (with now in unix milliseconds).
+    pub fn silences_with<T>(&self, view: impl Fn(&model::Silence, u64) -> T) -> Vec<T> {
+        let now = now_ms();
+        lock(&self.inner.book)
+            .silences()
+            .map(|s| view(s, now))
+            .collect()
+    }
+
+    /// Silences `kind` (about `subject`, or any) until `until` (unix milliseconds) and shows the
+    /// silence with `view`; `Err` when too many are in force.
+    pub fn silence_with<T>(
+        &self,
+        kind: Kind,
+        subject: Option<String>,
+        until: u64,
+        reason: String,
+        view: impl Fn(&model::Silence, u64) -> T,
+    ) -> Result<T, String> {
+        let now = now_ms();
+        let shown = lock(&self.inner.book)
+            .silence(kind, subject, until, reason, now)
+            .map(|s| view(&s, now));
+        let _ = self.inner.tx.try_send(Msg::Wake);
+        shown
+    }
+
+    /// Ends a silence and shows it with `view`; `None` when there is no such silence.
+    pub fn unsilence_with<T>(
+        &self,
+        id: u64,
+        view: impl Fn(&model::Silence, u64) -> T,
+    ) -> Option<T> {
+        let shown = lock(&self.inner.book)
+            .unsilence(id)
+            .map(|s| view(&s, now_ms()));
         let _ = self.inner.tx.try_send(Msg::Wake);
         shown
     }

@@ -591,3 +591,138 @@ async fn first_sightings_while_learning_are_one_inventory_digest() {
     assert_eq!(blocked.len(), 1, "{open:?}");
     assert_eq!(blocked[0]["subject"], "orders -> 169.254.169.254:80");
 }
+
+async fn request(
+    admin: SocketAddr,
+    method: http::Method,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", admin.to_string())
+        .header("x-sightline-request", "test")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let r = Client::http1().send(admin, req).await.unwrap();
+    (r.status.as_u16(), r.json())
+}
+
+/// A silence on one kind and subject: its alerts are recorded and shown as silenced but never
+/// reach the webhook, while another subject of the kind still does; the silence survives a
+/// restart and can be ended; bad requests get a reason.
+#[tokio::test]
+async fn a_silence_keeps_its_alerts_from_sinks_but_not_from_the_api() {
+    let dir = store_dir("silence");
+    let hook = WebhookReceiver::start().await;
+    let extra = format!("storage: {{ path: {:?} }}\n", dir.display().to_string());
+    let px = TestProxy::start(proxy_config(hook.addr, &extra)).await;
+    let admin = px.admin;
+    use http::Method;
+    for (body, reason) in [
+        (
+            r#"{"kind":"no_such_kind","duration":"1h","reason":"x"}"#,
+            "kind",
+        ),
+        (r#"{"kind":"egress_blocked","reason":"x"}"#, "exactly one"),
+        (
+            r#"{"kind":"egress_blocked","duration":"1h","until":"2030-01-01T00:00:00Z","reason":"x"}"#,
+            "exactly one",
+        ),
+        (
+            r#"{"kind":"egress_blocked","duration":"soon","reason":"x"}"#,
+            "duration",
+        ),
+        (
+            r#"{"kind":"egress_blocked","until":"2001-01-01T00:00:00Z","reason":"x"}"#,
+            "until",
+        ),
+        (r#"{"kind":"egress_blocked","duration":"1h"}"#, "reason"),
+        (
+            r#"{"kind":"egress_blocked","duration":"1h","reason":"x","extra":1}"#,
+            "unknown field",
+        ),
+    ] {
+        let (status, v) = request(admin, Method::POST, "/api/silences", body).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["reason"].as_str().unwrap().contains(reason),
+            "{body}: {v}"
+        );
+    }
+    let subject = "orders -> 169.254.169.254:80";
+    let (status, silence) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        &serde_json::json!({
+            "kind": "egress_blocked",
+            "subject": subject,
+            "duration": "1h",
+            "reason": "red team exercise",
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{silence}");
+    let id = silence["id"].as_u64().unwrap();
+    assert_eq!(silence["active"], true);
+    assert_eq!(silence["subject"], subject);
+
+    let e = px.sightline.egress_addr().unwrap();
+    blocked(e, "/latest/meta-data/").await;
+    // Another subject of the same kind: the metadata address on another port.
+    let req = Request::get("http://169.254.169.254:8080/c")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(Client::http1().send(e, req).await.unwrap().status, 403);
+    let other = eventually("the other subject delivered", || async {
+        hook.received()
+            .into_iter()
+            .map(|r| r.json())
+            .find(|a| a["subject"] == "orders -> 169.254.169.254:8080")
+    })
+    .await;
+    assert_eq!(other["silenced_by"], serde_json::Value::Null);
+    let list = alerts(&px, "?kind=egress_blocked").await;
+    let muted = list.iter().find(|a| a["subject"] == subject).unwrap();
+    assert_eq!(muted["silenced_by"], id);
+    assert_eq!(muted["state"], "open");
+    assert_eq!(muted["delivery"], serde_json::json!({}), "{muted}");
+    assert!(
+        muted["id"].as_u64() < other["id"].as_u64(),
+        "the silenced alert opened first, so the sink would have sent it first"
+    );
+    assert!(
+        hook.received()
+            .iter()
+            .all(|r| r.json()["subject"] != subject),
+        "a silenced alert reached the webhook"
+    );
+    assert!(px.sightline.shutdown().await);
+
+    let px = TestProxy::start(proxy_config(hook.addr, &extra)).await;
+    let admin = px.admin;
+    let listed = px.admin_json("/api/silences").await;
+    assert_eq!(listed["silences"][0]["id"], id, "{listed}");
+    assert_eq!(listed["silences"][0]["reason"], "red team exercise");
+    let (status, ended) = request(admin, Method::DELETE, &format!("/api/silences/{id}"), "").await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["id"], id);
+    let (status, _) = request(admin, Method::DELETE, &format!("/api/silences/{id}"), "").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        px.admin_json("/api/silences").await["silences"],
+        serde_json::json!([])
+    );
+    assert!(
+        hook.received()
+            .iter()
+            .all(|r| r.json()["subject"] != subject),
+        "ending a silence sends what it muted"
+    );
+    drop(px);
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}

@@ -2,7 +2,8 @@
 //! recent calls and config in force into the dashboard crate's typed views.
 
 use super::views::{
-    alert_view, edge_view, finding_view, incident_view, node_kind, source_service, stats_view,
+    alert_view, edge_view, finding_view, incident_view, node_kind, silence_view, source_service,
+    stats_view,
 };
 use super::{exposition, policy, view, AdminView};
 use crate::analysis::graph::Window;
@@ -303,6 +304,54 @@ impl AdminState for AdminView {
         };
         let (alerts, incidents) = self.shared.alerts.list_with(&q, alert_view, incident_view);
         Ok(AlertList { alerts, incidents })
+    }
+
+    fn silences(&self) -> views::SilenceList {
+        views::SilenceList {
+            silences: self.shared.alerts.silences_with(silence_view),
+        }
+    }
+
+    fn add_silence(
+        &self,
+        r: &sightline_dashboard::SilenceRequest,
+    ) -> Result<views::SilenceView, String> {
+        let kind = crate::alerts::model::Kind::parse(&r.kind)
+            .ok_or(format!("kind: unknown value {:?}", r.kind))?;
+        let now = crate::alerts::now_ms();
+        let until = match (&r.duration, &r.until) {
+            (Some(d), _) => {
+                let d = humantime::parse_duration(d)
+                    .map_err(|e| format!("duration: {e} (such as 30m, 2h or 1d)"))?;
+                if d.is_zero() || d > crate::alerts::MAX_SILENCE {
+                    return Err("duration: more than nothing and at most 90 days".into());
+                }
+                now.saturating_add(d.as_millis() as u64)
+            }
+            (None, Some(t)) => {
+                let t = humantime::parse_rfc3339_weak(t)
+                    .map_err(|e| format!("until: {e} (an RFC 3339 time)"))?;
+                let ms = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                if ms <= now || ms - now > crate::alerts::MAX_SILENCE.as_millis() as u64 {
+                    return Err("until: after now and at most 90 days ahead".into());
+                }
+                ms
+            }
+            (None, None) => return Err("give exactly one of duration and until".into()),
+        };
+        self.shared.alerts.silence_with(
+            kind,
+            r.subject.clone(),
+            until,
+            r.reason.clone(),
+            silence_view,
+        )
+    }
+
+    fn delete_silence(&self, id: u64) -> Option<views::SilenceView> {
+        self.shared.alerts.unsilence_with(id, silence_view)
     }
 
     fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView> {

@@ -10,9 +10,10 @@
 mod aggregate;
 mod incidents;
 mod owed;
+mod silences;
 mod states;
 
-use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
+use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, Silence, State};
 use aggregate::{
     add_to_chain, add_to_inventory, appeared, chain_of, grouped, links_chain, overflowing,
 };
@@ -41,6 +42,8 @@ pub const MAX_INVENTORY_LISTED: usize = 100;
 pub const MAX_CHAIN_LISTED: usize = 50;
 /// Nodes an anomaly alert standing for a call chain names.
 pub const MAX_CHAIN_NODES: usize = 32;
+/// Silences in force at once, at most.
+pub const MAX_SILENCES: usize = 1_000;
 /// Resolved alerts kept in memory for the API (the store keeps more).
 pub const MAX_RESOLVED: usize = 1_000;
 /// Alerts listed in one incident.
@@ -119,6 +122,10 @@ pub struct Book {
     /// Alerts resolved by hand whose snooze has not ended: per kind and subject, the alert and
     /// the end of its snooze (unix milliseconds).
     snoozed: HashMap<(Kind, String), (u64, u64)>,
+    /// Silences, by id.
+    silences: BTreeMap<u64, Silence>,
+    next_silence: u64,
+    silences_dirty: bool,
     /// Signals that did not get an alert of their own: counted into a group or overflow alert,
     /// or dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
@@ -142,6 +149,9 @@ impl Book {
             in_flight: BTreeSet::new(),
             refreshed: BTreeMap::new(),
             snoozed: HashMap::new(),
+            silences: BTreeMap::new(),
+            next_silence: 1,
+            silences_dirty: false,
             overflow: 0,
         }
     }
@@ -160,7 +170,11 @@ impl Book {
             a.delivery
                 .retain(|name, _| self.settings.routes.iter().any(|r| &r.sink == name));
             for r in &self.settings.routes {
-                if a.state != State::Resolved && !a.delivery.contains_key(&r.sink) && r.wants(&a) {
+                if a.state != State::Resolved
+                    && a.silenced_by.is_none()
+                    && !a.delivery.contains_key(&r.sink)
+                    && r.wants(&a)
+                {
                     a.delivery.insert(
                         r.sink.clone(),
                         Delivery {
@@ -373,6 +387,7 @@ impl Book {
             evidence: s.evidence,
             snoozed_until: None,
             incident: None,
+            silenced_by: None,
             nodes: s.nodes,
             version: 0,
             delivery: BTreeMap::new(),
@@ -382,6 +397,7 @@ impl Book {
             add_to_inventory(&mut a, first);
         }
         a.incident = Some(self.place(&a));
+        a.silenced_by = self.silencing(a.kind, &a.subject, a.first_seen);
         self.notify(&mut a);
         self.live.insert((a.kind, a.subject.clone()), id);
         *self.live_per_kind.entry(a.kind).or_default() += 1;
@@ -417,6 +433,9 @@ impl Book {
     /// A new version for the sinks that want this alert.
     fn notify(&self, a: &mut Alert) {
         a.version += 1;
+        if a.silenced_by.is_some() {
+            return;
+        }
         for r in &self.settings.routes {
             if r.wants(a) {
                 a.delivery.entry(r.sink.clone()).or_default().wanted = a.version;

@@ -647,3 +647,68 @@ fn first_sightings_while_learning_are_one_digest() {
         "{next:?}"
     );
 }
+
+/// A silence on a kind and subject: an alert already open is sent nothing more, a new one is
+/// recorded but owed to no sink (neither its opening nor its end), other subjects still are;
+/// a silence over or ended mutes nothing new.
+#[test]
+fn silenced_alerts_are_recorded_but_owed_to_no_sink() {
+    let mut b = Book::new(settings());
+    let subject = "orders -> 169.254.169.254:80";
+    let open = |b: &mut Book, subject: &str, at| match b.raise(signal(
+        Kind::EgressBlocked,
+        subject,
+        &["service:orders"],
+        at,
+    )) {
+        Raised::Opened(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let before = open(&mut b, subject, 0);
+    assert!(b.get(before).unwrap().delivery["pager"].owed());
+    let s = b
+        .silence(
+            Kind::EgressBlocked,
+            Some(subject.into()),
+            10 * MIN,
+            "drill".into(),
+            MIN,
+        )
+        .unwrap();
+    let a = b.get(before).unwrap();
+    assert_eq!(a.silenced_by, Some(s.id));
+    assert!(a.delivery.values().all(|d| !d.owed()), "{:?}", a.delivery);
+    b.resolve(before);
+    assert!(b.get(before).unwrap().delivery.values().all(|d| !d.owed()));
+    let muted = open(&mut b, subject, 2 * MIN);
+    let a = b.get(muted).unwrap();
+    assert_eq!(a.silenced_by, Some(s.id));
+    assert!(a.delivery.is_empty());
+    b.expire(2 * MIN + 15 * MIN);
+    assert!(
+        b.get(muted).unwrap().delivery.is_empty(),
+        "its end is not sent"
+    );
+    let other = open(&mut b, "orders -> 169.254.169.254:8080", 3 * MIN);
+    assert_eq!(b.get(other).unwrap().silenced_by, None);
+    assert!(b.get(other).unwrap().delivery["pager"].owed());
+    // Over: a new alert of the subject is sent again.
+    let after = open(&mut b, subject, 11 * MIN + 15 * MIN);
+    assert_eq!(b.get(after).unwrap().silenced_by, None);
+    // A silence of the whole kind, then ended.
+    let all = b
+        .silence(
+            Kind::ShadowEndpoint,
+            None,
+            100 * MIN,
+            "noisy".into(),
+            30 * MIN,
+        )
+        .unwrap();
+    assert_eq!(b.silences().count(), 1, "the silence over is forgotten");
+    assert_eq!(b.take_silences().map(|s| s.len()), Some(1));
+    assert_eq!(b.take_silences(), None);
+    assert_eq!(b.unsilence(all.id).map(|s| s.id), Some(all.id));
+    assert_eq!(b.take_silences(), Some(vec![]));
+    assert_eq!(b.unsilence(all.id), None);
+}

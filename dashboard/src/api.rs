@@ -240,10 +240,10 @@ fn serve(
         }
         Op::AddSilence => {
             let request = silence_request(body)?;
-            match state.add_silence(&request) {
-                Ok(v) => json(StatusCode::CREATED, &v),
-                Err(reason) => Err(Refusal::new(StatusCode::BAD_REQUEST, "bad_body", reason))?,
-            }
+            let v = state
+                .add_silence(&request)
+                .map_err(|reason| Refusal::new(StatusCode::BAD_REQUEST, "bad_body", reason))?;
+            json(StatusCode::CREATED, &v)
         }
         Op::DeleteSilence => {
             let id: u64 = param.parse().map_err(|_| {

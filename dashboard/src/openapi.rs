@@ -246,10 +246,10 @@ fn operation(d: &Doc) -> Value {
                 "properties": {
                     "kind": { "type": "string", "enum": ALERT_KINDS },
                     "subject": text,
-                    "duration": { "type": "string", "pattern": "^[0-9]+ ?[a-z]+$",
-                        "description": "for how long: 30m, 2h, 1d (at most 90 days)" },
+                    "duration": { "type": "string", "pattern": "^[1-9][0-9]{0,5}[mhd]$",
+                        "description": "for how long: 30m, 2h, 1d; longer than 90 days ends after 90 days" },
                     "until": { "type": "string", "format": "date-time",
-                        "description": "until when (RFC 3339), instead of duration" },
+                        "description": "until when (RFC 3339), instead of duration; a time past makes a silence already over, one more than 90 days ahead ends after 90 days" },
                     "reason": text,
                 },
                 "oneOf": [ { "required": ["duration"] }, { "required": ["until"] } ],

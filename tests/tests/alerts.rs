@@ -636,7 +636,7 @@ async fn a_silence_keeps_its_alerts_from_sinks_but_not_from_the_api() {
             "duration",
         ),
         (
-            r#"{"kind":"egress_blocked","until":"2001-01-01T00:00:00Z","reason":"x"}"#,
+            r#"{"kind":"egress_blocked","until":"yesterday","reason":"x"}"#,
             "until",
         ),
         (r#"{"kind":"egress_blocked","duration":"1h"}"#, "reason"),
@@ -652,6 +652,46 @@ async fn a_silence_keeps_its_alerts_from_sinks_but_not_from_the_api() {
             "{body}: {v}"
         );
     }
+    // A time past makes a silence already over; one too far ahead ends after 90 days.
+    let (status, over) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        r#"{"kind":"egress_blocked","until":"2001-01-01T00:00:00+02:00","reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &over["active"]),
+        (201, &serde_json::json!(false)),
+        "{over}"
+    );
+    let (status, far) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        r#"{"kind":"flood","duration":"400d","reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{far}");
+    let days = (unix_secs(far["until"].as_str().unwrap()) - unix_now() as f64) / 86_400.0;
+    assert!((89.9..=90.1).contains(&days), "{far}");
+    // The one over is forgotten once another is added.
+    let (status, _) = request(
+        admin,
+        Method::DELETE,
+        &format!("/api/silences/{}", over["id"]),
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = request(
+        admin,
+        Method::DELETE,
+        &format!("/api/silences/{}", far["id"]),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
     let subject = "orders -> 169.254.169.254:80";
     let (status, silence) = request(
         admin,
@@ -725,4 +765,13 @@ async fn a_silence_keeps_its_alerts_from_sinks_but_not_from_the_api() {
     );
     drop(px);
     let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// Unix seconds of an RFC 3339 UTC time.
+fn unix_secs(t: &str) -> f64 {
+    humantime::parse_rfc3339(t)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

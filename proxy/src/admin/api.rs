@@ -321,26 +321,21 @@ impl AdminState for AdminView {
         let now = crate::alerts::now_ms();
         let until = match (&r.duration, &r.until) {
             (Some(d), _) => {
-                let d = humantime::parse_duration(d)
-                    .map_err(|e| format!("duration: {e} (such as 30m, 2h or 1d)"))?;
-                if d.is_zero() || d > crate::alerts::MAX_SILENCE {
-                    return Err("duration: more than nothing and at most 90 days".into());
-                }
+                let d = silence_duration(d)
+                    .ok_or("duration: a number and m, h or d, such as 30m, 2h or 1d")?;
                 now.saturating_add(d.as_millis() as u64)
             }
             (None, Some(t)) => {
-                let t = humantime::parse_rfc3339_weak(t)
+                let t: jiff::Timestamp = t
+                    .parse()
                     .map_err(|e| format!("until: {e} (an RFC 3339 time)"))?;
-                let ms = t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                if ms <= now || ms - now > crate::alerts::MAX_SILENCE.as_millis() as u64 {
-                    return Err("until: after now and at most 90 days ahead".into());
-                }
-                ms
+                // A time already past makes a silence that is over (it mutes nothing).
+                u64::try_from(t.as_millisecond()).unwrap_or(0)
             }
             (None, None) => return Err("give exactly one of duration and until".into()),
         };
+        // The longest silence: one asked for longer ends then (its `until` says so).
+        let until = until.min(now.saturating_add(crate::alerts::MAX_SILENCE.as_millis() as u64));
         self.shared.alerts.silence_with(
             kind,
             r.subject.clone(),
@@ -413,4 +408,16 @@ fn now() -> u64 {
 
 pub(super) fn window(w: &str) -> Result<Window, String> {
     Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
+}
+
+/// A silence's duration: a whole number, then `m`, `h` or `d`.
+fn silence_duration(text: &str) -> Option<std::time::Duration> {
+    let unit = match text.chars().last()? {
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = text[..text.len() - 1].trim_end().parse().ok()?;
+    (n > 0).then(|| std::time::Duration::from_secs(n.saturating_mul(unit)))
 }

@@ -730,10 +730,13 @@ pub struct PlacedGraph {
 pub struct Baseline {
     /// Still inside the learning period (no statistical anomalies yet).
     pub learning: bool,
-    /// Expected calls per minute now.
+    /// Expected calls per minute now (whatever the baseline's step).
     pub rate_per_min: f64,
     /// The normal band of calls per minute.
     pub band: [f64; 2],
+    /// The baseline's step, seconds (60 by default): what it counts calls over, before they
+    /// are shown per minute.
+    pub step_seconds: f64,
 }
 
 /// An endpoint with traffic, against its baseline.

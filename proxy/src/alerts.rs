@@ -165,30 +165,7 @@ impl Alerts {
             let _ = std::fs::create_dir_all(dir);
         }
         let store = store::AlertStore::open(file.as_deref()).map_err(err)?;
-        let stored = store.load().map_err(err)?;
-        let routes = config
-            .sinks
-            .iter()
-            .map(|s| Route {
-                sink: s.name.clone(),
-                kinds: s.kinds.clone(),
-                min_severity: s.min_severity,
-                refresh_ms: matches!(
-                    s.target,
-                    crate::config::alerts::SinkTarget::Alertmanager { .. }
-                )
-                .then_some(sinks::alertmanager::REFRESH.as_millis() as u64),
-            })
-            .collect();
-        let mut book = Book::new(BookSettings {
-            severities: config.severities.clone(),
-            quiet_ms: config.quiet_period.as_millis() as u64,
-            window_ms: config.incident_window.as_millis() as u64,
-            routes,
-        });
-        book.restore(stored.alerts, stored.incidents, stored.next);
-        book.restore_silences(stored.silences);
-        let book = Arc::new(Mutex::new(book));
+        let book = Arc::new(Mutex::new(restored_book(config, &store).map_err(err)?));
         let stats = Arc::new(AlertStats {
             sinks: config
                 .sinks
@@ -200,22 +177,7 @@ impl Alerts {
         let (tx, rx) = sync_channel(INTAKE);
         let (stream, _) = broadcast::channel(stream::BUFFER);
         let (stop_sinks, stop_rx) = watch::channel(false);
-        let mut sinks = Vec::new();
-        for s in &config.sinks {
-            let (jobs_tx, jobs_rx) = mpsc::channel(SINK_QUEUE);
-            sinks.push((s.name.clone(), jobs_tx));
-            let d = delivery::Delivery {
-                name: s.name.clone(),
-                sink: sinks::Sink::build(s),
-                timeout: s.timeout,
-                max_backoff: s.max_backoff,
-                book: book.clone(),
-                intake: tx.clone(),
-                stats: stats.clone(),
-                claims: faults.claims.clone(),
-            };
-            tokio::spawn(d.run(jobs_rx, stop_rx.clone()));
-        }
+        let sinks = spawn_sinks(config, &book, &tx, &stats, &faults, &stop_rx);
         let stop_engine = Arc::new(AtomicBool::new(false));
         let engine = engine::Engine {
             book: book.clone(),
@@ -450,6 +412,62 @@ impl Alerts {
             .store(true, std::sync::atomic::Ordering::Release);
         let _ = self.inner.tx.try_send(Msg::Wake);
     }
+}
+
+/// The book with what the store kept: alerts, incidents and silences.
+fn restored_book(config: &AlertsConfig, store: &store::AlertStore) -> rusqlite::Result<Book> {
+    let stored = store.load()?;
+    let routes = config
+        .sinks
+        .iter()
+        .map(|s| Route {
+            sink: s.name.clone(),
+            kinds: s.kinds.clone(),
+            min_severity: s.min_severity,
+            refresh_ms: matches!(
+                s.target,
+                crate::config::alerts::SinkTarget::Alertmanager { .. }
+            )
+            .then_some(sinks::alertmanager::REFRESH.as_millis() as u64),
+        })
+        .collect();
+    let mut book = Book::new(BookSettings {
+        severities: config.severities.clone(),
+        quiet_ms: config.quiet_period.as_millis() as u64,
+        window_ms: config.incident_window.as_millis() as u64,
+        routes,
+    });
+    book.restore(stored.alerts, stored.incidents, stored.next);
+    book.restore_silences(stored.silences);
+    Ok(book)
+}
+
+/// One delivery task per configured sink; returns each sink's job queue.
+fn spawn_sinks(
+    config: &AlertsConfig,
+    book: &Arc<Mutex<Book>>,
+    intake: &SyncSender<Msg>,
+    stats: &Arc<AlertStats>,
+    faults: &Faults,
+    stop: &watch::Receiver<bool>,
+) -> Vec<(String, mpsc::Sender<u64>)> {
+    let mut sinks = Vec::new();
+    for s in &config.sinks {
+        let (jobs_tx, jobs_rx) = mpsc::channel(SINK_QUEUE);
+        sinks.push((s.name.clone(), jobs_tx));
+        let d = delivery::Delivery {
+            name: s.name.clone(),
+            sink: sinks::Sink::build(s),
+            timeout: s.timeout,
+            max_backoff: s.max_backoff,
+            book: book.clone(),
+            intake: intake.clone(),
+            stats: stats.clone(),
+            claims: faults.claims.clone(),
+        };
+        tokio::spawn(d.run(jobs_rx, stop.clone()));
+    }
+    sinks
 }
 
 #[cfg(test)]

@@ -303,6 +303,14 @@ function endpointValue(ep, key) {
   return ep[key];
 }
 
+/** What the baseline cell means: calls per minute, like the rate beside it, whatever the step. */
+function baselineTitle(b, st) {
+  if (!b) return "no baseline yet";
+  const step = b.step_seconds && b.step_seconds !== 60 ? ` (learned over ${b.step_seconds} s steps, shown per minute)` : "";
+  const where = { high: "above the band", low: "below the band", ok: "inside the band", learning: "still learning" }[st];
+  return `expected calls per minute now and its normal band${step}; the rate is ${where}`;
+}
+
 function renderEndpoints() {
   const f = $("endpoint-filter").value.trim().toLowerCase();
   const shadowOnly = $("endpoint-shadow").checked;
@@ -326,8 +334,8 @@ function renderEndpoints() {
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, msNum(q.p50)), el("td", { class: "num" }, msNum(q.p90)), el("td", { class: "num" }, msNum(q.p99)),
-        el("td", { class: "band band-" + st }, ep.baseline
-          ? (ep.baseline.learning ? "learning" : `${ep.baseline.rate_per_min.toFixed(1)} (${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)})`)
+        el("td", { class: "band band-" + st, title: baselineTitle(ep.baseline, st) }, ep.baseline
+          ? (ep.baseline.learning ? "learning" : `${perMinute(ep.baseline.rate_per_min / 60)} (${perMinute(ep.baseline.band[0] / 60)}–${perMinute(ep.baseline.band[1] / 60)})`)
           : "–"));
     });
   fillTable(document.querySelector("#endpoints-table tbody"), rows, $("endpoints-empty"));

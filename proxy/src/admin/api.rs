@@ -107,11 +107,13 @@ impl AdminState for AdminView {
     }
 
     fn endpoints(&self, w: &str) -> Result<views::EndpointList, String> {
-        let endpoints = self
-            .shared
-            .recorder
-            .analysis()
-            .endpoints_view(window(w)?, now());
+        let (endpoints, step) = {
+            let analysis = self.shared.recorder.analysis();
+            (analysis.endpoints_view(window(w)?, now()), analysis.step())
+        };
+        // Baselines count calls per step (a minute by default, shorter in the demo): shown per
+        // minute, the unit of the rate beside them.
+        let per_min = 60.0 / step.as_secs_f64().max(0.001);
         Ok(views::EndpointList {
             window: w.into(),
             endpoints: endpoints
@@ -123,8 +125,9 @@ impl AdminState for AdminView {
                     stats: stats_view(&e.stats),
                     baseline: e.baseline.map(|b| views::Baseline {
                         learning: b.learning,
-                        rate_per_min: b.rate_per_min,
-                        band: b.band,
+                        rate_per_min: b.rate_per_min * per_min,
+                        band: [b.band[0] * per_min, b.band[1] * per_min],
+                        step_seconds: step.as_secs_f64(),
                     }),
                 })
                 .collect(),

@@ -19,6 +19,14 @@ pub struct CallQuery {
     pub direction: Option<String>,
     /// Only calls older than this cursor (from a previous page's `next`).
     pub before: Option<u64>,
+    /// Only calls that started at or after this time (unix seconds). With `until` or `trace`,
+    /// the calls come from the store's call log (when the proxy keeps one), not only the
+    /// recent ones in memory; `before` then pages through that log.
+    pub since: Option<u64>,
+    /// Only calls that started at or before this time (unix seconds).
+    pub until: Option<u64>,
+    /// Only calls of this W3C trace id (32 lowercase hex digits).
+    pub trace: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     pub limit: usize,
 }

@@ -61,8 +61,8 @@ pub struct Readiness {
     pub reason: String,
 }
 
-/// One call as the API shows it.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+/// One call as the API shows it (and as the store's call log keeps it).
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
 #[schemars(rename = "Call")]
 pub struct CallView {
     /// The request id (also in the `x-request-id` header and error bodies).

@@ -53,11 +53,19 @@ impl AdminState for AdminView {
     }
 
     fn calls(&self, query: &CallQuery) -> CallPage {
-        let (calls, next) = self.shared.recorder.recent().query(query);
-        CallPage {
-            calls: calls.iter().map(|(seq, rec)| view(*seq, rec)).collect(),
-            next,
-        }
+        let store = self
+            .shared
+            .active()
+            .config
+            .storage
+            .as_ref()
+            .map(|s| s.path.clone());
+        super::calls::page(
+            query,
+            store.as_deref(),
+            |q| self.shared.recorder.recent().query(q),
+            view,
+        )
     }
 
     fn call(&self, id: &str) -> Option<CallView> {

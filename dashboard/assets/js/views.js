@@ -372,17 +372,45 @@ let callsNext = null;
 let callsPaused = false;
 let olderShown = false;
 
+/** The start of the chosen time range (unix seconds), fixed when the newest page loads so
+ * older pages cover the same range. */
+let rangeSince = null;
+
+const TRACE = /^[0-9a-f]{32}$/;
+
 function callParams() {
   const params = new URLSearchParams();
-  for (const [k, v] of new FormData(callForm)) if (v) params.set(k, String(v).trim());
+  for (const [k, v] of new FormData(callForm)) {
+    const text = String(v).trim();
+    if (!text || k === "range") continue;
+    // A trace id counts once it is whole; the API refuses a partial one.
+    if (k === "trace" && !TRACE.test(text.toLowerCase())) continue;
+    params.set(k, k === "trace" ? text.toLowerCase() : text);
+  }
+  if (rangeSince !== null) params.set("since", String(rangeSince));
   params.set("limit", "200");
   return params;
+}
+
+/** Fixes the start of the chosen time range at now. */
+function fixRange() {
+  const secs = Number(callForm.elements.range.value || 0);
+  rangeSince = secs ? Math.floor(Date.now() / 1000) - secs : null;
+}
+
+/** What the list holds: a trace, a range of the call log, or the recent calls. */
+function callScope() {
+  const trace = String(callForm.elements.trace.value || "").trim().toLowerCase();
+  if (TRACE.test(trace)) return `trace ${trace}`;
+  const range = callForm.elements.range;
+  return range.value ? range.options[range.selectedIndex].textContent : "recent calls";
 }
 
 /** Reloads the newest calls, unless updates are held: paused, older pages open, or the pointer
  * on the table (rows must not move under it). Resolves to "paused" when held. */
 export async function refreshCalls({ force = false } = {}) {
   if (!force && (callsPaused || olderShown || $("calls-table").matches(":hover"))) return "paused";
+  fixRange();
   let data;
   try {
     data = await api("/api/calls?" + callParams().toString());
@@ -433,7 +461,7 @@ function renderCalls() {
   fillTable(document.querySelector("#calls-table tbody"), rows, $("calls-empty"));
   const held = callsPaused ? "paused" : olderShown ? "held while older calls are shown" : "updating every 10 s";
   const span = callList.length ? ` from ${clock(callList[callList.length - 1].time)} to ${clock(callList[0].time)}` : "";
-  $("calls-status").textContent = `${callList.length} calls${span} · ${held}`;
+  $("calls-status").textContent = `${callScope()}: ${callList.length} calls${span}${callsNext !== null ? " (more older)" : ""} · ${held}`;
   $("calls-older").disabled = callsNext === null;
 }
 
@@ -452,7 +480,8 @@ async function showCall(id) {
   for (const tr of document.querySelectorAll("#calls-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
   const box = $("call-record");
   try {
-    const c = await api("/api/calls/" + encodeURIComponent(id));
+    // A call of the log may have left the recent ones: the list already holds its record.
+    const c = callList.find((x) => x.id === id) || await api("/api/calls/" + encodeURIComponent(id));
     const dl = el("dl", { class: "record-fields" });
     const fields = Object.entries(c);
     const decoded = readablePath(c.path);
@@ -460,10 +489,19 @@ async function showCall(id) {
     for (const [k, v] of fields) {
       dl.append(el("dt", {}, k), el("dd", { class: "mono" }, v === null || v === undefined || v === "" ? "–" : typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)));
     }
-    box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), dl);
+    const trace = c.trace_id && TRACE.test(c.trace_id)
+      ? el("button", { type: "button", class: "ghost", id: "call-trace", "aria-label": `Show every call of trace ${c.trace_id}`, onclick: () => showTrace(c.trace_id) }, "Calls of this trace")
+      : null;
+    box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), trace, dl);
   } catch (e) {
     box.replaceChildren(el("p", { class: "muted" }, "That call is no longer among the recent ones (" + e.message + ")."));
   }
+}
+
+/** Lists the calls sharing a trace id, from the call log, oldest step of the trace last. */
+function showTrace(id) {
+  callForm.elements.trace.value = id;
+  refreshCalls({ force: true }).catch(() => {});
 }
 
 callForm.addEventListener("input", () => refreshCalls({ force: true }).catch(() => {}));

@@ -490,7 +490,7 @@ async function showCall(id) {
       dl.append(el("dt", {}, k), el("dd", { class: "mono" }, v === null || v === undefined || v === "" ? "–" : typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)));
     }
     const trace = c.trace_id && TRACE.test(c.trace_id)
-      ? el("button", { type: "button", class: "ghost", id: "call-trace", "aria-label": `Show every call of trace ${c.trace_id}`, onclick: () => showTrace(c.trace_id) }, "Calls of this trace")
+      ? el("button", { type: "button", class: "ghost", id: "call-trace", "aria-label": `Calls of this trace: ${c.trace_id}`, onclick: () => showTrace(c.trace_id) }, "Calls of this trace")
       : null;
     box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), trace, dl);
   } catch (e) {

@@ -16,9 +16,7 @@ use http::get;
 const BIN: &str = env!("CARGO_BIN_EXE_sightline");
 const PATIENCE: Duration = Duration::from_secs(20);
 /// Time from one of the demo's flash crowds to the next (as `sightline demo` prints it).
-fn incident_every() -> Duration {
-    Duration::from_secs(120)
-}
+const CROWD_EVERY: Duration = Duration::from_secs(120);
 
 /// How long the demo gets for each thing it is waited on for. A deadline, not a schedule: every
 /// wait returns as soon as its condition holds, however busy the machine is. The flash crowd
@@ -315,7 +313,7 @@ fn demo_prints_its_urls_serves_traffic_and_stops_on_sigterm() {
         .then_some(())
     });
     wait_up_to(
-        incident_every() + DEMO_PATIENCE,
+        CROWD_EVERY + DEMO_PATIENCE,
         "the demo's flash crowd as a rate spike",
         || has(&findings()?, "rate_spike", "GET /api/products").then_some(()),
     );

@@ -84,3 +84,43 @@ test("resolving an alert offers an undo that opens it again", async () => {
   await page.locator(`#alerts-table tbody tr[data-id="${id}"]`).waitFor({ timeout: 10000 });
   await page.close();
 });
+
+test("an alert's detail silences its kind and subject: marked silenced, listed, and undone", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  await page.locator("#alerts-table").waitFor();
+  const host = `192.0.2.${1 + (Date.now() % 250)}`;
+  const r = await request(`http://${host}/beacon`, { proxy: demo.egress, headers: { host } });
+  assert.equal(r.status, 403);
+  const row = page.locator("#alerts-table tbody tr", { hasText: host }).first();
+  await row.waitFor({ timeout: 20000 });
+  const id = await row.getAttribute("data-id");
+  const subject = JSON.parse((await request(`${demo.admin}/api/alerts?limit=500`)).body).alerts.find((a) => String(a.id) === id).subject;
+  await row.locator("button.linkish").click();
+  const detail = page.locator("#alert-detail");
+  await detail.waitFor({ state: "visible" });
+  await page.getByLabel("Scope").selectOption("subject");
+  await page.getByLabel("For", { exact: true }).selectOption("4h");
+  await page.getByLabel("Reason").fill("known scanner <b>test</b>");
+  await detail.getByRole("button", { name: "Silence", exact: true }).click();
+  const note = page.locator("#alert-action-status");
+  await eventually(async () => /Silenced egress blocked .* until/.test(await note.textContent()), 10000, "the silence note");
+  const active = async () => JSON.parse((await request(`${demo.admin}/api/silences`)).body).silences.filter((s) => s.active && s.subject === subject);
+  const [s] = await active();
+  assert.equal(s.kind, "egress_blocked");
+  assert.equal(s.reason, "known scanner <b>test</b>");
+  // The open alert it matches is marked, in the table and in the API.
+  await eventually(async () => (await page.locator(`#alerts-table tbody tr[data-id="${id}"] .badge.silenced`).count()) === 1, 15000, "the silenced badge");
+  const a = JSON.parse((await request(`${demo.admin}/api/alerts?limit=500`)).body).alerts.find((x) => String(x.id) === id);
+  assert.equal(a.silenced_by, s.id);
+  // Listed with its reason as text, never as markup.
+  const listed = page.locator(`#silences .silence[data-id="${s.id}"]`);
+  await listed.waitFor({ timeout: 10000 });
+  assert.match(await listed.textContent(), /known scanner <b>test<\/b>/);
+  assert.equal(await listed.locator("b").count(), 0);
+  await note.getByRole("button", { name: /Undo/ }).click();
+  await eventually(async () => /Silence ended/.test(await note.textContent()), 10000, "the end note");
+  assert.equal((await active()).length, 0);
+  await eventually(async () => (await page.locator(`#silences .silence[data-id="${s.id}"]`).count()) === 0, 10000, "the silence to leave the list");
+  await page.close();
+});

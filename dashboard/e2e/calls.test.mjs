@@ -37,3 +37,36 @@ test("older calls page back, pause holds the list, and the header says it is pau
   await eventually(async () => (await page.locator("#calls-table tbody tr").first().getAttribute("data-id")) !== top, 15000, "updates again");
   await page.close();
 });
+
+test("a call's trace lists every call sharing its trace id, and a time range pages the call log", async () => {
+  const trace = [...Array(32)].map((_, i) => "0123456789abcdef"[(Date.now() + i * 7) % 16]).join("");
+  for (let i = 0; i < 3; i++) {
+    const r = await request(`${demo.inbound}/products/${i + 1}`, { headers: { host: "shop.demo.internal", traceparent: `00-${trace}-00f067aa0ba902b${i}-01` } });
+    assert.equal(r.status, 200);
+  }
+  // The store writes its call log off the data path.
+  await eventually(async () => JSON.parse((await request(`${demo.admin}/api/calls?trace=${trace}`)).body).calls.length >= 3, 20000, "the trace in the call log");
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#calls");
+  await page.locator("#calls-table tbody tr").first().waitFor({ timeout: 15000 });
+  await page.getByLabel("Trace id").fill(trace);
+  await eventually(async () => (await page.locator("#calls-status").textContent()).startsWith(`trace ${trace}:`), 10000, "the trace's calls");
+  const rows = page.locator("#calls-table tbody tr");
+  const n = await rows.count();
+  assert.ok(n >= 3, `${n} calls of the trace`);
+  // From a call's record to its trace: the same list.
+  await page.getByLabel("Trace id").fill("");
+  await eventually(async () => !(await page.locator("#calls-status").textContent()).startsWith("trace"), 10000, "the recent calls again");
+  await page.getByLabel("Trace id").fill(trace);
+  await eventually(async () => (await page.locator("#calls-status").textContent()).startsWith(`trace ${trace}: ${n} calls`), 10000, "the trace again");
+  await rows.first().click();
+  await page.locator("#call-trace").click();
+  await eventually(async () => (await page.locator("#calls-status").textContent()).startsWith(`trace ${trace}: ${n} calls`), 10000, "the trace from the record");
+  // A time range reads the call log, with older pages.
+  await page.getByLabel("Trace id").fill("");
+  await page.getByLabel("Time range").selectOption("3600");
+  await eventually(async () => /^last hour \(call log\): 200 calls/.test(await page.locator("#calls-status").textContent()), 15000, "a page of the last hour");
+  await page.locator("#calls-older").click();
+  await eventually(async () => (await rows.count()) > 200, 15000, "older calls of the last hour");
+  await page.close();
+});

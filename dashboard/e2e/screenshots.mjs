@@ -25,6 +25,7 @@ async function demoViews(chrome) {
         && found.some((f) => f.kind === "rate_spike");
     }, 45000, "the demo graph");
     const page = await chrome.context.newPage();
+    await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto(demo.admin + "/");
     await page.locator('svg#graph .edge.blocked[data-to="external:169.254.169.254"]').waitFor({ state: "attached" });
     await shot(page, "graph");
@@ -39,12 +40,24 @@ async function demoViews(chrome) {
     for (const view of ["alerts", "endpoints", "clients", "policy"]) {
       await page.goto(demo.admin + "/#" + view);
       await page.waitForTimeout(1500);
+      if (view === "alerts") {
+        // The most severe alert's detail, with its evidence and the silence form.
+        await page.locator("#alerts-table tbody tr button.linkish").first().click();
+        await page.locator("#alert-detail").waitFor({ state: "visible" });
+      }
       await shot(page, view);
     }
     await page.goto(demo.admin + "/#calls");
     await page.locator("#calls-table tbody tr.row-blocked").first().click();
     await page.locator("#call-record dl").waitFor();
     await shot(page, "calls");
+    // A phone: the tabs are a menu, the details a sheet.
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const view of ["graph", "alerts", "calls"]) {
+      await page.goto(demo.admin + "/#" + view);
+      await page.waitForTimeout(1500);
+      await shot(page, "mobile-" + view);
+    }
     await page.close();
   } finally {
     await demo.stop();
@@ -115,6 +128,7 @@ enclave:
     const g = JSON.parse((await request(addrs.admin + "/api/graph")).body);
     console.log(`big graph: ${g.nodes.length} nodes, ${g.edges.length} edges, ${g.layout.crossings} crossings`);
     const page = await chrome.context.newPage();
+    await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto(addrs.admin + "/");
     await page.locator("svg#graph .node").first().waitFor();
     await page.waitForTimeout(500);

@@ -5,7 +5,7 @@ pub(crate) mod query;
 mod routes;
 
 use crate::auth::{self, Credential};
-use crate::{assets, openapi, views, AdminAuth, AdminState, AlertAction};
+use crate::{assets, openapi, views, AdminAuth, AdminState, AlertAction, SilenceRequest};
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -101,7 +101,7 @@ fn admit<B>(req: &Request<B>, auth: &AdminAuth) -> Admission {
             "a bearer token or a dashboard login is required",
         ));
     }
-    if req.method() == Method::POST {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
         if let Some(reason) =
             auth::cross_site(req.headers(), credential.unwrap_or(Credential::Cookie))
         {
@@ -234,6 +234,30 @@ fn serve(
                 None => not_found("no such alert"),
             }
         }
+        Op::Silences => {
+            query::params(raw_query, &[]).map_err(bad)?;
+            json(StatusCode::OK, &state.silences())
+        }
+        Op::AddSilence => {
+            let request = silence_request(body)?;
+            let v = state
+                .add_silence(&request)
+                .map_err(|reason| Refusal::new(StatusCode::BAD_REQUEST, "bad_body", reason))?;
+            json(StatusCode::CREATED, &v)
+        }
+        Op::DeleteSilence => {
+            let id: u64 = param.parse().map_err(|_| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_path",
+                    "a silence id is a number",
+                )
+            })?;
+            match state.delete_silence(id) {
+                Some(v) => json(StatusCode::OK, &v),
+                None => not_found("no such silence"),
+            }
+        }
         Op::Clients => {
             let limit = query::limit(raw_query).map_err(bad)?;
             json(StatusCode::OK, &state.clients(limit))
@@ -276,6 +300,53 @@ fn serve(
         }
     })
 }
+
+/// The body of `POST /api/silences`: `kind` and `reason`, `duration` or `until`, and an
+/// optional `subject`, each a string.
+fn silence_request(body: &[u8]) -> Result<SilenceRequest, Refusal> {
+    let bad = |reason: String| Refusal::new(StatusCode::BAD_REQUEST, "bad_body", reason);
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("expected a JSON object: {e}")))?;
+    let Some(o) = v.as_object() else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    let known = ["kind", "subject", "duration", "until", "reason"];
+    if let Some(k) = o.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "unknown field {k:?}; expected {}",
+            known.join(", ")
+        )));
+    }
+    let text = |name: &str| -> Result<Option<String>, Refusal> {
+        match o.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => {
+                Err(bad(format!("{name}: must not be empty")))
+            }
+            Some(serde_json::Value::String(s)) if s.chars().count() > MAX_SILENCE_TEXT => Err(bad(
+                format!("{name}: at most {MAX_SILENCE_TEXT} characters"),
+            )),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(format!("{name}: expected a string"))),
+        }
+    };
+    let kind = text("kind")?.ok_or_else(|| bad("kind: required".into()))?;
+    let reason = text("reason")?.ok_or_else(|| bad("reason: required".into()))?;
+    let (duration, until) = (text("duration")?, text("until")?);
+    if duration.is_some() == until.is_some() {
+        return Err(bad("give exactly one of duration and until".into()));
+    }
+    Ok(SilenceRequest {
+        kind,
+        subject: text("subject")?,
+        duration,
+        until,
+        reason,
+    })
+}
+
+/// The longest text field of a silence.
+const MAX_SILENCE_TEXT: usize = 1_000;
 
 /// A string field of a JSON object body.
 fn body_field(body: &[u8], name: &str) -> Result<String, Refusal> {

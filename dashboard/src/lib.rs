@@ -16,5 +16,5 @@ pub mod views;
 
 pub use api::{handle, refuse_before_body, MAX_BODY};
 pub use auth::{AdminAuth, Sessions, DEFAULT_SESSION_LIFETIME, MAX_SESSIONS};
-pub use state::{AdminState, AlertAction, AlertFilter, CallQuery};
+pub use state::{AdminState, AlertAction, AlertFilter, CallQuery, SilenceRequest};
 pub use views::{CallPage, CallView, Readiness};

@@ -93,6 +93,9 @@ const DOCS: &[Doc] = &[
         Param("decision", "allowed, reported, blocked or limited", Kind::OneOf(DECISIONS)),
         Param("direction", "inbound or egress", Kind::OneOf(&["inbound", "egress"])),
         Param("before", "cursor from a previous page's next", Kind::Int(0, u64::MAX)),
+        Param("since", "only calls that started at or after this time, unix seconds (with until or trace: read from the store's call log when there is one)", Kind::Int(0, u64::MAX)),
+        Param("until", "only calls that started at or before this time, unix seconds", Kind::Int(0, u64::MAX)),
+        Param("trace", "only the calls of this W3C trace id", Kind::Pattern("^[0-9a-f]{32}$")),
         LIMIT], id: None, body: &[], answer: Answer::Json("CallPage") },
     Doc { method: "get", path: "/api/calls/{id}", tag: "calls", summary: "One recent call's full record, by request id.", query: &[], id: Some(Kind::Text), body: &[], answer: Answer::Json("Call") },
     Doc { method: "get", path: "/api/graph", tag: "graph", summary: "The call graph over a window, laid out in columns (x, y per node, points per edge); in a fleet, merged over instances.", query: &[WINDOW, INSTANCE], id: None, body: &[], answer: Answer::Json("Graph") },
@@ -112,6 +115,9 @@ const DOCS: &[Doc] = &[
     Doc { method: "post", path: "/api/alerts/{id}/ack", tag: "alerts", summary: "Acknowledges an alert; answers the updated alert.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Alert") },
     Doc { method: "post", path: "/api/alerts/{id}/resolve", tag: "alerts", summary: "Resolves an alert and snoozes it for 10 minutes (repeats of its cause meanwhile count on it; `snoozed_until` says until when); answers the updated alert.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Alert") },
     Doc { method: "post", path: "/api/alerts/{id}/reopen", tag: "alerts", summary: "Opens an acknowledged or resolved alert again (undo); answers the updated alert.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Alert") },
+    Doc { method: "get", path: "/api/silences", tag: "alerts", summary: "Silences, newest first (those over too, until one is added).", query: &[], id: None, body: &[], answer: Answer::Json("Silences") },
+    Doc { method: "post", path: "/api/silences", tag: "alerts", summary: "Silences a kind of alert (about one subject, or any) for a duration or until a time: alerts that open meanwhile are recorded and shown as silenced (`silenced_by`) but not sent to sinks, and open ones it matches are sent nothing more; answers the silence (201).", query: &[], id: None, body: &["kind", "reason"], answer: Answer::Json("Silence") },
+    Doc { method: "delete", path: "/api/silences/{id}", tag: "alerts", summary: "Ends a silence early (what it muted is not sent); answers the silence.", query: &[], id: Some(Kind::Int(0, u64::MAX)), body: &[], answer: Answer::Json("Silence") },
     Doc { method: "get", path: "/api/clients", tag: "clients", summary: "Top talkers with their limits and bans.", query: &[LIMIT], id: None, body: &[], answer: Answer::Json("Clients") },
     Doc { method: "get", path: "/api/bans", tag: "clients", summary: "Bans in force.", query: &[], id: None, body: &[], answer: Answer::Json("Bans") },
     Doc { method: "post", path: "/api/bans/lift", tag: "clients", summary: "Lifts the ban on a client.", query: &[], id: None, body: &["client"], answer: Answer::Json("BanLifted") },
@@ -214,7 +220,7 @@ fn operation(d: &Doc) -> Value {
             "content": { "application/json": {
                 "schema": { "$ref": "#/components/schemas/Readiness" } } } });
     }
-    if d.method == "post" {
+    if d.method == "post" || d.method == "delete" {
         op["responses"]["403"] = json!({ "$ref": "#/components/responses/Error" });
         op["responses"]["413"] = json!({ "$ref": "#/components/responses/Error" });
         let props: Map<String, Value> = d
@@ -226,6 +232,31 @@ fn operation(d: &Doc) -> Value {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": {
                 "schema": { "type": "object", "required": d.body, "properties": props } } } });
         }
+    }
+    if d.path == "/api/silences" && d.method == "post" {
+        // 201, not 200; the body has optional fields and exactly one of duration and until.
+        if let Some(r) = op["responses"].as_object_mut() {
+            if let Some(ok) = r.remove("200") {
+                r.insert("201".into(), ok);
+            }
+        }
+        let text = json!({ "type": "string", "minLength": 1, "maxLength": 1000 });
+        op["requestBody"] = json!({ "required": true, "content": { "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["kind", "reason"],
+                "additionalProperties": false,
+                "properties": {
+                    "kind": { "type": "string", "enum": ALERT_KINDS },
+                    "subject": text,
+                    "duration": { "type": "string", "pattern": "^[1-9][0-9]{0,5}[mhd]$",
+                        "description": "for how long: 30m, 2h, 1d; longer than 90 days ends after 90 days" },
+                    "until": { "type": "string", "format": "date-time",
+                        "description": "until when (RFC 3339), instead of duration; a time past makes a silence already over, one more than 90 days ahead ends after 90 days" },
+                    "reason": text,
+                },
+                "oneOf": [ { "required": ["duration"] }, { "required": ["until"] } ],
+            } } } });
     }
     op
 }
@@ -247,6 +278,8 @@ fn generated_schemas() -> Map<String, Value> {
     generator.subschema_for::<views::NodeDetail>();
     generator.subschema_for::<views::PolicyView>();
     generator.subschema_for::<views::AlertList>();
+    generator.subschema_for::<views::SilenceView>();
+    generator.subschema_for::<views::SilenceList>();
     generator.subschema_for::<views::ClientList>();
     generator.subschema_for::<views::BanList>();
     generator.subschema_for::<views::BanLifted>();

@@ -2,7 +2,8 @@
 
 use crate::views::{
     AlertList, AlertView, BanLifted, BanList, CallPage, CallView, ClientList, EndpointList,
-    FindingList, GraphView, History, HistoryQuery, NodeDetail, PolicyView, Readiness, StatusView,
+    FindingList, GraphView, History, HistoryQuery, NodeDetail, PolicyView, Readiness, SilenceList,
+    SilenceView, StatusView,
 };
 
 /// Filters and paging for `GET /api/calls`.
@@ -18,6 +19,14 @@ pub struct CallQuery {
     pub direction: Option<String>,
     /// Only calls older than this cursor (from a previous page's `next`).
     pub before: Option<u64>,
+    /// Only calls that started at or after this time (unix seconds). With `until` or `trace`,
+    /// the calls come from the store's call log (when the proxy keeps one), not only the
+    /// recent ones in memory; `before` then pages through that log.
+    pub since: Option<u64>,
+    /// Only calls that started at or before this time (unix seconds).
+    pub until: Option<u64>,
+    /// Only calls of this W3C trace id (32 lowercase hex digits).
+    pub trace: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     pub limit: usize,
 }
@@ -33,6 +42,21 @@ pub struct AlertFilter {
     pub severity: Option<String>,
     /// At most this many alerts, 1 to 1000 (default 100).
     pub limit: usize,
+}
+
+/// `POST /api/silences`, as given; the proxy checks the kind and the times.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SilenceRequest {
+    /// An alert kind such as `rate_anomaly`.
+    pub kind: String,
+    /// Only this subject; `None`: every subject of the kind.
+    pub subject: Option<String>,
+    /// For how long (`30m`, `2h`, `1d`), unless `until` is given.
+    pub duration: Option<String>,
+    /// Until when (RFC 3339), unless `duration` is given.
+    pub until: Option<String>,
+    /// Why.
+    pub reason: String,
 }
 
 /// What the admin surface needs from the running proxy. Every answer is one of the typed
@@ -70,6 +94,12 @@ pub trait AdminState: Send + Sync + 'static {
     fn alerts(&self, filter: &AlertFilter) -> Result<AlertList, String>;
     /// Applies `ack`, `resolve` or `reopen` to an alert and returns it; `None` when there is no such alert.
     fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView>;
+    /// The silences, newest first.
+    fn silences(&self) -> SilenceList;
+    /// Starts a silence; `Err` names what is wrong with the request.
+    fn add_silence(&self, request: &SilenceRequest) -> Result<SilenceView, String>;
+    /// Ends a silence; `None` when there is no such silence.
+    fn delete_silence(&self, id: u64) -> Option<SilenceView>;
     /// Calls per minute over the last hour of the edges the query picks; `None` when it picks
     /// none.
     fn history(&self, query: &HistoryQuery) -> Option<History>;

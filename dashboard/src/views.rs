@@ -61,8 +61,8 @@ pub struct Readiness {
     pub reason: String,
 }
 
-/// One call as the API shows it.
-#[derive(Clone, Debug, Serialize, JsonSchema)]
+/// One call as the API shows it (and as the store's call log keeps it).
+#[derive(Clone, Debug, Serialize, serde::Deserialize, JsonSchema)]
 #[schemars(rename = "Call")]
 pub struct CallView {
     /// The request id (also in the `x-request-id` header and error bodies).
@@ -204,10 +204,44 @@ pub struct AlertView {
     pub snoozed_until: Option<String>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
+    /// The silence that matched it: recorded and shown, never sent to sinks.
+    pub silenced_by: Option<u64>,
     /// Graph node ids it touches.
     pub nodes: Vec<String>,
     /// Delivery per sink name.
     pub delivery: BTreeMap<String, DeliveryStatus>,
+}
+
+/// A silence: alerts of a kind (about one subject, or any) that open while it lasts are
+/// recorded and shown as silenced, but not sent to sinks.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Silence")]
+pub struct SilenceView {
+    /// Increasing id.
+    pub id: u64,
+    /// The alert kind it silences.
+    #[schemars(extend("enum" = ALERT_KINDS))]
+    pub kind: String,
+    /// Only this subject; null: every subject of the kind.
+    pub subject: Option<String>,
+    /// Its end, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub until: String,
+    /// Why, for the next person.
+    pub reason: String,
+    /// Its start, RFC 3339 UTC.
+    #[schemars(extend("format" = "date-time"))]
+    pub created: String,
+    /// Whether it is in force now.
+    pub active: bool,
+}
+
+/// `GET /api/silences`: the silences, newest first.
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Silences")]
+pub struct SilenceList {
+    /// The silences.
+    pub silences: Vec<SilenceView>,
 }
 
 /// Related alerts around one root subject.
@@ -696,10 +730,13 @@ pub struct PlacedGraph {
 pub struct Baseline {
     /// Still inside the learning period (no statistical anomalies yet).
     pub learning: bool,
-    /// Expected calls per minute now.
+    /// Expected calls per minute now (whatever the baseline's step).
     pub rate_per_min: f64,
     /// The normal band of calls per minute.
     pub band: [f64; 2],
+    /// The baseline's step, seconds (60 by default): what it counts calls over, before they
+    /// are shown per minute.
+    pub step_seconds: f64,
 }
 
 /// An endpoint with traffic, against its baseline.

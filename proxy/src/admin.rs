@@ -1,6 +1,7 @@
 //! The proxy's side of the admin surface: what the dashboard crate may read.
 
 mod api;
+mod calls;
 pub mod exposition;
 mod policy;
 mod protections;

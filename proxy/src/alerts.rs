@@ -124,7 +124,11 @@ pub(crate) fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
     book.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn now_ms() -> u64 {
+/// The longest silence.
+pub const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
+
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -161,29 +165,7 @@ impl Alerts {
             let _ = std::fs::create_dir_all(dir);
         }
         let store = store::AlertStore::open(file.as_deref()).map_err(err)?;
-        let stored = store.load().map_err(err)?;
-        let routes = config
-            .sinks
-            .iter()
-            .map(|s| Route {
-                sink: s.name.clone(),
-                kinds: s.kinds.clone(),
-                min_severity: s.min_severity,
-                refresh_ms: matches!(
-                    s.target,
-                    crate::config::alerts::SinkTarget::Alertmanager { .. }
-                )
-                .then_some(sinks::alertmanager::REFRESH.as_millis() as u64),
-            })
-            .collect();
-        let mut book = Book::new(BookSettings {
-            severities: config.severities.clone(),
-            quiet_ms: config.quiet_period.as_millis() as u64,
-            window_ms: config.incident_window.as_millis() as u64,
-            routes,
-        });
-        book.restore(stored.alerts, stored.incidents, stored.next);
-        let book = Arc::new(Mutex::new(book));
+        let book = Arc::new(Mutex::new(restored_book(config, &store).map_err(err)?));
         let stats = Arc::new(AlertStats {
             sinks: config
                 .sinks
@@ -195,22 +177,7 @@ impl Alerts {
         let (tx, rx) = sync_channel(INTAKE);
         let (stream, _) = broadcast::channel(stream::BUFFER);
         let (stop_sinks, stop_rx) = watch::channel(false);
-        let mut sinks = Vec::new();
-        for s in &config.sinks {
-            let (jobs_tx, jobs_rx) = mpsc::channel(SINK_QUEUE);
-            sinks.push((s.name.clone(), jobs_tx));
-            let d = delivery::Delivery {
-                name: s.name.clone(),
-                sink: sinks::Sink::build(s),
-                timeout: s.timeout,
-                max_backoff: s.max_backoff,
-                book: book.clone(),
-                intake: tx.clone(),
-                stats: stats.clone(),
-                claims: faults.claims.clone(),
-            };
-            tokio::spawn(d.run(jobs_rx, stop_rx.clone()));
-        }
+        let sinks = spawn_sinks(config, &book, &tx, &stats, &faults, &stop_rx);
         let stop_engine = Arc::new(AtomicBool::new(false));
         let engine = engine::Engine {
             book: book.clone(),
@@ -352,6 +319,46 @@ impl Alerts {
         shown
     }
 
+    /// The silences, newest first, each shown by `view` (with now in unix milliseconds).
+    pub fn silences_with<T>(&self, view: impl Fn(&model::Silence, u64) -> T) -> Vec<T> {
+        let now = now_ms();
+        lock(&self.inner.book)
+            .silences()
+            .map(|s| view(s, now))
+            .collect()
+    }
+
+    /// Silences `kind` (about `subject`, or any) until `until` (unix milliseconds) and shows the
+    /// silence with `view`; `Err` when too many are in force.
+    pub fn silence_with<T>(
+        &self,
+        kind: Kind,
+        subject: Option<String>,
+        until: u64,
+        reason: String,
+        view: impl Fn(&model::Silence, u64) -> T,
+    ) -> Result<T, String> {
+        let now = now_ms();
+        let shown = lock(&self.inner.book)
+            .silence(kind, subject, until, reason, now)
+            .map(|s| view(&s, now));
+        let _ = self.inner.tx.try_send(Msg::Wake);
+        shown
+    }
+
+    /// Ends a silence and shows it with `view`; `None` when there is no such silence.
+    pub fn unsilence_with<T>(
+        &self,
+        id: u64,
+        view: impl Fn(&model::Silence, u64) -> T,
+    ) -> Option<T> {
+        let shown = lock(&self.inner.book)
+            .unsilence(id)
+            .map(|s| view(&s, now_ms()));
+        let _ = self.inner.tx.try_send(Msg::Wake);
+        shown
+    }
+
     /// A subscription to alert changes (JSON per change).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.inner.stream.subscribe()
@@ -405,6 +412,62 @@ impl Alerts {
             .store(true, std::sync::atomic::Ordering::Release);
         let _ = self.inner.tx.try_send(Msg::Wake);
     }
+}
+
+/// The book with what the store kept: alerts, incidents and silences.
+fn restored_book(config: &AlertsConfig, store: &store::AlertStore) -> rusqlite::Result<Book> {
+    let stored = store.load()?;
+    let routes = config
+        .sinks
+        .iter()
+        .map(|s| Route {
+            sink: s.name.clone(),
+            kinds: s.kinds.clone(),
+            min_severity: s.min_severity,
+            refresh_ms: matches!(
+                s.target,
+                crate::config::alerts::SinkTarget::Alertmanager { .. }
+            )
+            .then_some(sinks::alertmanager::REFRESH.as_millis() as u64),
+        })
+        .collect();
+    let mut book = Book::new(BookSettings {
+        severities: config.severities.clone(),
+        quiet_ms: config.quiet_period.as_millis() as u64,
+        window_ms: config.incident_window.as_millis() as u64,
+        routes,
+    });
+    book.restore(stored.alerts, stored.incidents, stored.next);
+    book.restore_silences(stored.silences);
+    Ok(book)
+}
+
+/// One delivery task per configured sink; returns each sink's job queue.
+fn spawn_sinks(
+    config: &AlertsConfig,
+    book: &Arc<Mutex<Book>>,
+    intake: &SyncSender<Msg>,
+    stats: &Arc<AlertStats>,
+    faults: &Faults,
+    stop: &watch::Receiver<bool>,
+) -> Vec<(String, mpsc::Sender<u64>)> {
+    let mut sinks = Vec::new();
+    for s in &config.sinks {
+        let (jobs_tx, jobs_rx) = mpsc::channel(SINK_QUEUE);
+        sinks.push((s.name.clone(), jobs_tx));
+        let d = delivery::Delivery {
+            name: s.name.clone(),
+            sink: sinks::Sink::build(s),
+            timeout: s.timeout,
+            max_backoff: s.max_backoff,
+            book: book.clone(),
+            intake: intake.clone(),
+            stats: stats.clone(),
+            claims: faults.claims.clone(),
+        };
+        tokio::spawn(d.run(jobs_rx, stop.clone()));
+    }
+    sinks
 }
 
 #[cfg(test)]

@@ -316,3 +316,85 @@ services:
     assert!(plain.is_err(), "{:?}", plain.map(|r| r.status));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A time range or a trace id reads the store's call log: the calls of one trace, newest
+/// first, paged with `before`; ranges that hold nothing answer nothing; bad values are 400.
+#[tokio::test]
+async fn calls_of_a_time_range_and_of_a_trace_come_from_the_call_log() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!("sightline-admin-calls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let px = TestProxy::start(simple(
+        up.addr,
+        &format!("storage: {{ path: {:?} }}\n", dir.display().to_string()),
+    ))
+    .await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let started = sightline_tests::receivers::unix_now();
+    for i in 0..7 {
+        let mut req = Request::get(format!("/items/{i}")).header("host", "app");
+        if i % 2 == 0 {
+            req = req.header("traceparent", format!("00-{trace}-00f067aa0ba902b{i}-01"));
+        }
+        let r = Client::http1()
+            .send(px.inbound, req.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    // The store writes off the data path: wait until the log has the four calls of the trace.
+    let calls = eventually("the trace's calls in the call log", || async {
+        let page = px.admin_json(&format!("/api/calls?trace={trace}")).await;
+        let calls = page["calls"].as_array().cloned().unwrap_or_default();
+        (calls.len() == 4).then_some(calls)
+    })
+    .await;
+    let paths: Vec<&str> = calls.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/items/6", "/items/4", "/items/2", "/items/0"]);
+    assert!(calls.iter().all(|c| c["trace_id"] == trace));
+    // Paged through the log, two at a time, from the start of the test on.
+    let since = started.saturating_sub(1);
+    let first = px
+        .admin_json(&format!("/api/calls?since={since}&limit=2"))
+        .await;
+    let next = first["next"].as_u64().expect("a cursor to older calls");
+    let second = px
+        .admin_json(&format!("/api/calls?since={since}&limit=2&before={next}"))
+        .await;
+    let seqs = |p: &serde_json::Value| -> Vec<u64> {
+        p["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["seq"].as_u64().unwrap())
+            .collect()
+    };
+    let (a, b) = (seqs(&first), seqs(&second));
+    assert_eq!((a.len(), b.len()), (2, 2), "{first} {second}");
+    assert!(a[1] > b[0], "older calls on the next page: {a:?} {b:?}");
+    let all = px
+        .admin_json(&format!("/api/calls?since={since}&limit=100"))
+        .await;
+    assert_eq!(all["calls"].as_array().unwrap().len(), 7, "{all}");
+    assert_eq!(all["next"], serde_json::Value::Null);
+    let future = px
+        .admin_json(&format!("/api/calls?since={}", started + 3_600))
+        .await;
+    assert_eq!(future["calls"], serde_json::json!([]));
+    let past = px.admin_json("/api/calls?until=1000").await;
+    assert_eq!(past["calls"], serde_json::json!([]));
+    for bad in [
+        "trace=xyz",
+        "since=yesterday",
+        "until=-1",
+        "trace=4BF92F3577B34DA6A3CE929D0E0E4736",
+    ] {
+        let r = Client::http1()
+            .get(px.admin, &format!("/api/calls?{bad}"))
+            .await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(r.json()["reason"].is_string(), "{bad}");
+    }
+    drop(px);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -345,6 +345,7 @@ fn alert(id: u64, summary: String) -> sightline::alerts::model::Alert {
         evidence: serde_json::json!({}),
         snoozed_until: None,
         incident: None,
+        silenced_by: None,
         nodes: vec![],
         version: 1,
         delivery: BTreeMap::new(),

@@ -519,7 +519,7 @@ const SHOP_PATHS: [&str; 12] = [
 ];
 
 #[tokio::test]
-async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
+async fn first_sightings_while_learning_are_one_inventory_digest() {
     let shop = sightline_tests::TestUpstream::plain().await;
     let px = shop_proxy(shop.addr).await;
     for p in SHOP_PATHS {
@@ -527,30 +527,46 @@ async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
         assert_eq!(r.status, 200);
     }
     blocked(px.sightline.egress_addr().unwrap(), "/latest/meta-data/").await;
-    // The service, then its twelve endpoints: one notice counting thirteen things, listing them.
-    let notice = eventually("one inventory notice for the shop counting 13", || async {
-        let list = alerts(&px, "?state=open&kind=inventory").await;
-        list.into_iter()
-            .find(|a| a["subject"] == "service:shop" && a["count"] == 13)
-    })
+    // The shop, its twelve endpoints, its callers and the blocked destination, on several
+    // nodes: one digest for the learning period, counting and listing them.
+    let digest = eventually(
+        "one inventory digest with the shop and the blocked host",
+        || async {
+            let list = alerts(&px, "?state=open&kind=inventory").await;
+            list.into_iter().find(|a| {
+                let nodes = a["evidence"]["nodes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                a["evidence"]["counts"]["new_endpoint"].as_u64() >= Some(12)
+                    && nodes.contains(&"service:shop".into())
+                    && nodes.contains(&"external:169.254.169.254".into())
+            })
+        },
+    )
     .await;
-    assert_eq!(notice["severity"], "info");
-    assert_eq!(notice["nodes"], serde_json::json!(["service:shop"]));
-    assert_eq!(notice["evidence"]["appeared_total"], 13);
-    let listed: Vec<&str> = notice["evidence"]["appeared"]
+    assert_eq!(digest["severity"], "info");
+    assert_eq!(digest["subject"], "learning period");
+    let total = digest["evidence"]["appeared_total"].as_u64().unwrap();
+    assert_eq!(digest["count"].as_u64(), Some(total));
+    let listed: Vec<&str> = digest["evidence"]["appeared"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["subject"].as_str().unwrap())
         .collect();
-    assert_eq!(listed.len(), 13);
+    assert_eq!(listed.len() as u64, total);
+    for subject in [
+        "service:shop",
+        "service:shop GET /shop/lima",
+        "external:169.254.169.254",
+    ] {
+        assert!(listed.contains(&subject), "{subject} not in {listed:?}");
+    }
+    let summary = digest["summary"].as_str().unwrap();
     assert!(
-        listed.contains(&"service:shop GET /shop/lima"),
-        "{listed:?}"
-    );
-    let summary = notice["summary"].as_str().unwrap();
-    assert!(
-        summary.starts_with("inventory: 13 new things on service:shop"),
+        summary.starts_with(&format!("inventory: {total} new while baselines learn: "))
+            && summary.contains("12 endpoints"),
         "{summary}"
     );
     let open = alerts(&px, "?state=open").await;
@@ -565,11 +581,8 @@ async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
             "{kind} still alerts one by one: {open:?}"
         );
     }
-    let per_node = open
-        .iter()
-        .filter(|a| a["kind"] == "inventory" && a["subject"] == "service:shop")
-        .count();
-    assert_eq!(per_node, 1);
+    let digests = open.iter().filter(|a| a["kind"] == "inventory").count();
+    assert_eq!(digests, 1, "{open:?}");
     // A blocked call stays an alert of its own.
     let blocked: Vec<_> = open
         .iter()
@@ -577,4 +590,188 @@ async fn first_sightings_while_learning_are_one_inventory_notice_per_node() {
         .collect();
     assert_eq!(blocked.len(), 1, "{open:?}");
     assert_eq!(blocked[0]["subject"], "orders -> 169.254.169.254:80");
+}
+
+async fn request(
+    admin: SocketAddr,
+    method: http::Method,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", admin.to_string())
+        .header("x-sightline-request", "test")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let r = Client::http1().send(admin, req).await.unwrap();
+    (r.status.as_u16(), r.json())
+}
+
+/// A silence on one kind and subject: its alerts are recorded and shown as silenced but never
+/// reach the webhook, while another subject of the kind still does; the silence survives a
+/// restart and can be ended; bad requests get a reason.
+#[tokio::test]
+async fn a_silence_keeps_its_alerts_from_sinks_but_not_from_the_api() {
+    let dir = store_dir("silence");
+    let hook = WebhookReceiver::start().await;
+    let extra = format!("storage: {{ path: {:?} }}\n", dir.display().to_string());
+    let px = TestProxy::start(proxy_config(hook.addr, &extra)).await;
+    let admin = px.admin;
+    use http::Method;
+    for (body, reason) in [
+        (
+            r#"{"kind":"no_such_kind","duration":"1h","reason":"x"}"#,
+            "kind",
+        ),
+        (r#"{"kind":"egress_blocked","reason":"x"}"#, "exactly one"),
+        (
+            r#"{"kind":"egress_blocked","duration":"1h","until":"2030-01-01T00:00:00Z","reason":"x"}"#,
+            "exactly one",
+        ),
+        (
+            r#"{"kind":"egress_blocked","duration":"soon","reason":"x"}"#,
+            "duration",
+        ),
+        (
+            r#"{"kind":"egress_blocked","until":"yesterday","reason":"x"}"#,
+            "until",
+        ),
+        (r#"{"kind":"egress_blocked","duration":"1h"}"#, "reason"),
+        (
+            r#"{"kind":"egress_blocked","duration":"1h","reason":"x","extra":1}"#,
+            "unknown field",
+        ),
+    ] {
+        let (status, v) = request(admin, Method::POST, "/api/silences", body).await;
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["reason"].as_str().unwrap().contains(reason),
+            "{body}: {v}"
+        );
+    }
+    // A time past makes a silence already over; one too far ahead ends after 90 days.
+    let (status, over) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        r#"{"kind":"egress_blocked","until":"2001-01-01T00:00:00+02:00","reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, &over["active"]),
+        (201, &serde_json::json!(false)),
+        "{over}"
+    );
+    let (status, far) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        r#"{"kind":"flood","duration":"400d","reason":"x"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{far}");
+    let days = (unix_secs(far["until"].as_str().unwrap()) - unix_now() as f64) / 86_400.0;
+    assert!((89.9..=90.1).contains(&days), "{far}");
+    // The one over is forgotten once another is added.
+    let (status, _) = request(
+        admin,
+        Method::DELETE,
+        &format!("/api/silences/{}", over["id"]),
+        "",
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = request(
+        admin,
+        Method::DELETE,
+        &format!("/api/silences/{}", far["id"]),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let subject = "orders -> 169.254.169.254:80";
+    let (status, silence) = request(
+        admin,
+        Method::POST,
+        "/api/silences",
+        &serde_json::json!({
+            "kind": "egress_blocked",
+            "subject": subject,
+            "duration": "1h",
+            "reason": "red team exercise",
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{silence}");
+    let id = silence["id"].as_u64().unwrap();
+    assert_eq!(silence["active"], true);
+    assert_eq!(silence["subject"], subject);
+
+    let e = px.sightline.egress_addr().unwrap();
+    blocked(e, "/latest/meta-data/").await;
+    // Another subject of the same kind: the metadata address on another port.
+    let req = Request::get("http://169.254.169.254:8080/c")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(Client::http1().send(e, req).await.unwrap().status, 403);
+    let other = eventually("the other subject delivered", || async {
+        hook.received()
+            .into_iter()
+            .map(|r| r.json())
+            .find(|a| a["subject"] == "orders -> 169.254.169.254:8080")
+    })
+    .await;
+    assert_eq!(other["silenced_by"], serde_json::Value::Null);
+    let list = alerts(&px, "?kind=egress_blocked").await;
+    let muted = list.iter().find(|a| a["subject"] == subject).unwrap();
+    assert_eq!(muted["silenced_by"], id);
+    assert_eq!(muted["state"], "open");
+    assert_eq!(muted["delivery"], serde_json::json!({}), "{muted}");
+    assert!(
+        muted["id"].as_u64() < other["id"].as_u64(),
+        "the silenced alert opened first, so the sink would have sent it first"
+    );
+    assert!(
+        hook.received()
+            .iter()
+            .all(|r| r.json()["subject"] != subject),
+        "a silenced alert reached the webhook"
+    );
+    assert!(px.sightline.shutdown().await);
+
+    let px = TestProxy::start(proxy_config(hook.addr, &extra)).await;
+    let admin = px.admin;
+    let listed = px.admin_json("/api/silences").await;
+    assert_eq!(listed["silences"][0]["id"], id, "{listed}");
+    assert_eq!(listed["silences"][0]["reason"], "red team exercise");
+    let (status, ended) = request(admin, Method::DELETE, &format!("/api/silences/{id}"), "").await;
+    assert_eq!(status, 200, "{ended}");
+    assert_eq!(ended["id"], id);
+    let (status, _) = request(admin, Method::DELETE, &format!("/api/silences/{id}"), "").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        px.admin_json("/api/silences").await["silences"],
+        serde_json::json!([])
+    );
+    assert!(
+        hook.received()
+            .iter()
+            .all(|r| r.json()["subject"] != subject),
+        "ending a silence sends what it muted"
+    );
+    drop(px);
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// Unix seconds of an RFC 3339 UTC time.
+fn unix_secs(t: &str) -> f64 {
+    humantime::parse_rfc3339(t)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }

@@ -2,7 +2,7 @@
 import { api, clock, connection, onConnection } from "/js/dom.js";
 import { GraphView, legend } from "/js/graph.js";
 import { showDetails } from "/js/details.js";
-import { startAlertFeed, liveAlerts, forgetAlerts, refreshAlerts, refreshFindings, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
+import { startAlertFeed, liveAlerts, forgetAlerts, refreshAlerts, refreshFindings, refreshSilences, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
@@ -183,7 +183,7 @@ async function refresh() {
   try {
     const v = currentView();
     if (v === "graph") await refreshGraph();
-    else if (v === "alerts") await Promise.all([refreshAlerts(), refreshFindings()]);
+    else if (v === "alerts") await Promise.all([refreshAlerts(), refreshFindings(), refreshSilences()]);
     else if (v === "endpoints") await refreshEndpoints(windowName);
     else if (v === "calls") paused = (await refreshCalls()) === "paused";
     else if (v === "clients") await refreshClients();

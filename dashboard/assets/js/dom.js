@@ -139,6 +139,11 @@ export function post(path, body, opts = {}) {
   );
 }
 
+/** DELETE a resource, with the header that marks the dashboard's own requests. */
+export function del(path, opts = {}) {
+  return request(path, { method: "DELETE", headers: { "x-sightline-request": "dashboard" } }, opts);
+}
+
 /** Text that may wrap after separators ("/", ".", ":", "-", ">", ","), as text nodes and
  * <wbr> elements: long paths and hosts break where a reader expects, never mid-word. */
 export function breakable(text) {

@@ -1,5 +1,5 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
-import { el, api, post, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
+import { el, api, post, del, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -81,7 +81,7 @@ function scheduleRender() {
 }
 
 function alertRow(a) {
-  const sig = [a.state, a.severity, a.count, a.last_seen, a.summary].join("\u0000");
+  const sig = [a.state, a.severity, a.count, a.last_seen, a.summary, a.silenced_by].join("\u0000");
   const old = alertRows.get(String(a.id));
   if (old && old.sig === sig) return old.tr;
   const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
@@ -94,7 +94,7 @@ function alertRow(a) {
     el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
     el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
-    el("td", {}, a.state));
+    el("td", {}, a.state, a.silenced_by != null ? [" ", el("span", { class: "badge silenced", title: `Silence ${a.silenced_by}: not sent to sinks` }, "silenced")] : null));
   alertRows.set(String(a.id), { sig, tr });
   return tr;
 }
@@ -111,7 +111,9 @@ function renderAlerts() {
   for (const td of document.querySelectorAll("#alerts-table td.ago")) td.textContent = ago(td.dataset.t);
   fillTable(document.querySelector("#alerts-table tbody"), rows, $("alerts-empty"));
   for (const tr of rows) tr.classList.toggle("selected", tr.dataset.id === shownAlert);
-  if (shownAlert && !$("alert-detail").hidden && alerts.has(shownAlert) && !$("alert-detail").matches(":hover")) showAlert(shownAlert);
+  const detail = $("alert-detail");
+  // Not under the pointer or the keyboard: a refresh never takes away what someone is typing.
+  if (shownAlert && !detail.hidden && alerts.has(shownAlert) && !detail.matches(":hover") && !detail.contains(document.activeElement)) showAlert(shownAlert);
   const open = [...alerts.values()].filter((a) => a.state === "open").length;
   const badge = $("alert-count");
   badge.hidden = open === 0;
@@ -152,6 +154,7 @@ function showAlert(id) {
   add("last seen", `${clock(a.last_seen)} (${ago(a.last_seen)})`);
   if (a.snoozed_until) add("snoozed until", `${clock(a.snoozed_until)} (repeats count on this alert)`);
   if (a.incident !== null && a.incident !== undefined) add("incident", String(a.incident));
+  if (a.silenced_by != null) add("silenced", `by silence ${a.silenced_by}: recorded here, not sent to sinks`);
   const evidence = el("dl", { class: "record-fields" });
   for (const [k, v] of Object.entries(a.evidence && typeof a.evidence === "object" ? a.evidence : { value: a.evidence })) {
     evidence.append(el("dt", {}, k.replaceAll("_", " ")), el("dd", { class: "mono" }, breakable(readable(v))));
@@ -161,8 +164,79 @@ function showAlert(id) {
   $("alert-detail-body").replaceChildren(facts,
     el("h3", {}, "Evidence"), evidence.childNodes.length ? evidence : el("p", { class: "muted" }, "None recorded."),
     el("h3", {}, "In the graph"), nodes.length ? el("ul", { class: "plain" }, ...nodes) : el("p", { class: "muted" }, "No graph node."),
-    delivery ? el("p", { class: "muted small" }, "Delivery: " + delivery) : null);
+    delivery ? el("p", { class: "muted small" }, "Delivery: " + delivery) : null,
+    silenceForm(a));
   box.hidden = false;
+}
+
+/** The form that silences an alert's kind, for its subject or for every subject. */
+function silenceForm(a) {
+  const words = a.kind.replaceAll("_", " ");
+  const scope = el("select", { id: "silence-scope" },
+    el("option", { value: "subject" }, "this subject only"),
+    el("option", { value: "kind" }, `every ${words} alert`));
+  const duration = el("select", { id: "silence-duration" },
+    ...[["1h", "1 hour"], ["4h", "4 hours"], ["1d", "1 day"], ["7d", "7 days"]].map(([v, t]) => el("option", { value: v }, t)));
+  const reason = el("input", { id: "silence-reason", type: "text", required: "", maxlength: "1000", placeholder: "why (for the next person)" });
+  const form = el("form", { class: "silence-form", "aria-labelledby": "silence-title" },
+    el("h3", { id: "silence-title" }, "Silence"),
+    el("p", { class: "muted small" }, "Matching alerts are still recorded and shown here, marked silenced, but not sent to sinks."),
+    el("label", { for: "silence-scope" }, "Scope"), scope,
+    el("label", { for: "silence-duration" }, "For"), duration,
+    el("label", { for: "silence-reason" }, "Reason"), reason,
+    el("button", { type: "submit", class: "act" }, "Silence"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (!reason.value.trim()) { reason.focus(); return; }
+    silence(a, scope.value === "subject" ? a.subject : null, duration.value, reason.value.trim());
+  });
+  return form;
+}
+
+/** Starts a silence; the note says until when and offers to end it. */
+async function silence(a, subject, duration, reason) {
+  const what = `${a.kind.replaceAll("_", " ")}${subject ? " " + subject : " (every subject)"}`;
+  const note = $("alert-action-status");
+  try {
+    const s = await post("/api/silences", { kind: a.kind, subject, duration, reason });
+    note.className = "action-note ok";
+    const undo = el("button", { type: "button", class: "act ghost undo", "aria-label": `Undo: end the silence of ${what}`, onclick: () => endSilence(s, what) }, "Undo");
+    note.replaceChildren(`Silenced ${what} until ${clock(s.until)}. `, undo);
+    refreshSilences();
+  } catch (e) {
+    note.className = "action-note bad";
+    note.textContent = `Could not silence ${what}: ${e.message}.`;
+  }
+}
+
+async function endSilence(s, what) {
+  const note = $("alert-action-status");
+  try {
+    await del(`/api/silences/${encodeURIComponent(s.id)}`);
+    note.className = "action-note ok";
+    note.textContent = `Silence ended: ${what}.`;
+  } catch (e) {
+    note.className = "action-note bad";
+    note.textContent = `Could not end the silence of ${what}: ${e.message}.`;
+  }
+  refreshSilences();
+}
+
+/** The silences in force, each with a button to end it. */
+export async function refreshSilences() {
+  let list = [];
+  try {
+    list = ((await api("/api/silences")).silences || []).filter((s) => s.active);
+  } catch (_) { return; }
+  $("silences").replaceChildren(...(list.length
+    ? list.map((s) => {
+      const what = `${s.kind.replaceAll("_", " ")}${s.subject ? " " + s.subject : " (every subject)"}`;
+      return el("div", { class: "silence", dataset: { id: String(s.id) } },
+        el("div", {}, el("strong", {}, s.kind.replaceAll("_", " ")), " ", el("span", { class: "mono" }, breakable(s.subject || "every subject"))),
+        el("div", { class: "muted small" }, `until ${clock(s.until)} · ${s.reason}`),
+        el("button", { type: "button", class: "act ghost", "aria-label": `End the silence of ${what}`, onclick: () => endSilence(s, what) }, "End"));
+    })
+    : [el("p", { class: "muted" }, "No silences.")]));
 }
 
 $("alert-detail-close").addEventListener("click", () => {
@@ -229,6 +303,14 @@ function endpointValue(ep, key) {
   return ep[key];
 }
 
+/** What the baseline cell means: calls per minute, like the rate beside it, whatever the step. */
+function baselineTitle(b, st) {
+  if (!b) return "no baseline yet";
+  const step = b.step_seconds && b.step_seconds !== 60 ? ` (learned over ${b.step_seconds} s steps, shown per minute)` : "";
+  const where = { high: "above the band", low: "below the band", ok: "inside the band", learning: "still learning" }[st];
+  return `expected calls per minute now and its normal band${step}; the rate is ${where}`;
+}
+
 function renderEndpoints() {
   const f = $("endpoint-filter").value.trim().toLowerCase();
   const shadowOnly = $("endpoint-shadow").checked;
@@ -252,8 +334,8 @@ function renderEndpoints() {
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, msNum(q.p50)), el("td", { class: "num" }, msNum(q.p90)), el("td", { class: "num" }, msNum(q.p99)),
-        el("td", { class: "band band-" + st }, ep.baseline
-          ? (ep.baseline.learning ? "learning" : `${ep.baseline.rate_per_min.toFixed(1)} (${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)})`)
+        el("td", { class: "band band-" + st, title: baselineTitle(ep.baseline, st) }, ep.baseline
+          ? (ep.baseline.learning ? "learning" : `${perMinute(ep.baseline.rate_per_min / 60)} (${perMinute(ep.baseline.band[0] / 60)}–${perMinute(ep.baseline.band[1] / 60)})`)
           : "–"));
     });
   fillTable(document.querySelector("#endpoints-table tbody"), rows, $("endpoints-empty"));
@@ -290,17 +372,45 @@ let callsNext = null;
 let callsPaused = false;
 let olderShown = false;
 
+/** The start of the chosen time range (unix seconds), fixed when the newest page loads so
+ * older pages cover the same range. */
+let rangeSince = null;
+
+const TRACE = /^[0-9a-f]{32}$/;
+
 function callParams() {
   const params = new URLSearchParams();
-  for (const [k, v] of new FormData(callForm)) if (v) params.set(k, String(v).trim());
+  for (const [k, v] of new FormData(callForm)) {
+    const text = String(v).trim();
+    if (!text || k === "range") continue;
+    // A trace id counts once it is whole; the API refuses a partial one.
+    if (k === "trace" && !TRACE.test(text.toLowerCase())) continue;
+    params.set(k, k === "trace" ? text.toLowerCase() : text);
+  }
+  if (rangeSince !== null) params.set("since", String(rangeSince));
   params.set("limit", "200");
   return params;
+}
+
+/** Fixes the start of the chosen time range at now. */
+function fixRange() {
+  const secs = Number(callForm.elements.range.value || 0);
+  rangeSince = secs ? Math.floor(Date.now() / 1000) - secs : null;
+}
+
+/** What the list holds: a trace, a range of the call log, or the recent calls. */
+function callScope() {
+  const trace = String(callForm.elements.trace.value || "").trim().toLowerCase();
+  if (TRACE.test(trace)) return `trace ${trace}`;
+  const range = callForm.elements.range;
+  return range.value ? range.options[range.selectedIndex].textContent : "recent calls";
 }
 
 /** Reloads the newest calls, unless updates are held: paused, older pages open, or the pointer
  * on the table (rows must not move under it). Resolves to "paused" when held. */
 export async function refreshCalls({ force = false } = {}) {
   if (!force && (callsPaused || olderShown || $("calls-table").matches(":hover"))) return "paused";
+  fixRange();
   let data;
   try {
     data = await api("/api/calls?" + callParams().toString());
@@ -351,7 +461,7 @@ function renderCalls() {
   fillTable(document.querySelector("#calls-table tbody"), rows, $("calls-empty"));
   const held = callsPaused ? "paused" : olderShown ? "held while older calls are shown" : "updating every 10 s";
   const span = callList.length ? ` from ${clock(callList[callList.length - 1].time)} to ${clock(callList[0].time)}` : "";
-  $("calls-status").textContent = `${callList.length} calls${span} · ${held}`;
+  $("calls-status").textContent = `${callScope()}: ${callList.length} calls${span}${callsNext !== null ? " (more older)" : ""} · ${held}`;
   $("calls-older").disabled = callsNext === null;
 }
 
@@ -370,7 +480,8 @@ async function showCall(id) {
   for (const tr of document.querySelectorAll("#calls-table tbody tr")) tr.classList.toggle("selected", tr.dataset.id === id);
   const box = $("call-record");
   try {
-    const c = await api("/api/calls/" + encodeURIComponent(id));
+    // A call of the log may have left the recent ones: the list already holds its record.
+    const c = callList.find((x) => x.id === id) || await api("/api/calls/" + encodeURIComponent(id));
     const dl = el("dl", { class: "record-fields" });
     const fields = Object.entries(c);
     const decoded = readablePath(c.path);
@@ -378,10 +489,19 @@ async function showCall(id) {
     for (const [k, v] of fields) {
       dl.append(el("dt", {}, k), el("dd", { class: "mono" }, v === null || v === undefined || v === "" ? "–" : typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)));
     }
-    box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), dl);
+    const trace = c.trace_id && TRACE.test(c.trace_id)
+      ? el("button", { type: "button", class: "ghost", id: "call-trace", "aria-label": `Calls of this trace: ${c.trace_id}`, onclick: () => showTrace(c.trace_id) }, "Calls of this trace")
+      : null;
+    box.replaceChildren(el("h3", {}, "Call ", el("span", { class: "mono" }, c.id)), trace, dl);
   } catch (e) {
     box.replaceChildren(el("p", { class: "muted" }, "That call is no longer among the recent ones (" + e.message + ")."));
   }
+}
+
+/** Lists the calls sharing a trace id, from the call log, oldest step of the trace last. */
+function showTrace(id) {
+  callForm.elements.trace.value = id;
+  refreshCalls({ force: true }).catch(() => {});
 }
 
 callForm.addEventListener("input", () => refreshCalls({ force: true }).catch(() => {}));

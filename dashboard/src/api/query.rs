@@ -41,6 +41,28 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
                         .map_err(|_| format!("before: not a cursor: {v:?}"))?,
                 )
             }
+            "since" | "until" => {
+                let t: u64 = v
+                    .parse()
+                    .map_err(|_| format!("{k}: expected unix seconds, got {v:?}"))?;
+                if k == "since" {
+                    q.since = Some(t);
+                } else {
+                    q.until = Some(t);
+                }
+            }
+            "trace" => {
+                if v.len() != 32
+                    || !v
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(format!(
+                        "trace: expected 32 lowercase hex digits, got {v:?}"
+                    ));
+                }
+                q.trace = Some(v);
+            }
             "limit" => q.limit = parse_limit(&v)?,
             other => return Err(format!("unknown parameter {other:?}")),
         }

@@ -23,6 +23,9 @@ pub(crate) enum Op {
     AlertAck,
     AlertResolve,
     AlertReopen,
+    Silences,
+    AddSilence,
+    DeleteSilence,
     Clients,
     Bans,
     LiftBan,
@@ -54,6 +57,14 @@ const fn post(path: &'static str, op: Op) -> Route {
     }
 }
 
+const fn delete(path: &'static str, op: Op) -> Route {
+    Route {
+        method: Method::DELETE,
+        path,
+        op,
+    }
+}
+
 /// Every API route.
 pub(crate) const ROUTES: &[Route] = &[
     get("/healthz", Op::Healthz),
@@ -73,6 +84,9 @@ pub(crate) const ROUTES: &[Route] = &[
     post("/api/alerts/{id}/ack", Op::AlertAck),
     post("/api/alerts/{id}/resolve", Op::AlertResolve),
     post("/api/alerts/{id}/reopen", Op::AlertReopen),
+    get("/api/silences", Op::Silences),
+    post("/api/silences", Op::AddSilence),
+    delete("/api/silences/{id}", Op::DeleteSilence),
     get("/api/clients", Op::Clients),
     get("/api/bans", Op::Bans),
     post("/api/bans/lift", Op::LiftBan),
@@ -98,19 +112,23 @@ pub(crate) fn find(method: &Method, path: &str) -> Found {
     } else {
         method
     };
-    let mut other = None;
+    let (mut get, mut post, mut delete) = (false, false, false);
     for r in ROUTES {
         if let Some(param) = matches(r.path, path) {
             if r.method == *method {
                 return Found::Route(r.op, param);
             }
-            other = Some(r.method.as_str());
+            get |= r.method == Method::GET;
+            post |= r.method == Method::POST;
+            delete |= r.method == Method::DELETE;
         }
     }
-    match other {
-        Some("POST") => Found::WrongMethod("POST"),
-        Some(_) => Found::WrongMethod("GET, HEAD"),
-        None => Found::None,
+    match (get, post, delete) {
+        (false, false, false) => Found::None,
+        (true, true, _) => Found::WrongMethod("GET, HEAD, POST"),
+        (_, _, true) => Found::WrongMethod("DELETE"),
+        (false, true, _) => Found::WrongMethod("POST"),
+        (true, false, _) => Found::WrongMethod("GET, HEAD"),
     }
 }
 

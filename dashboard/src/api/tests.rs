@@ -153,6 +153,34 @@ impl AdminState for Fixed {
     fn alert_action(&self, _id: u64, _action: AlertAction) -> Option<views::AlertView> {
         None
     }
+    fn silences(&self) -> views::SilenceList {
+        views::SilenceList { silences: vec![] }
+    }
+    fn add_silence(&self, r: &crate::SilenceRequest) -> Result<views::SilenceView, String> {
+        if r.kind != "rate_anomaly" {
+            return Err(format!("kind: unknown value {:?}", r.kind));
+        }
+        Ok(views::SilenceView {
+            id: 1,
+            kind: r.kind.clone(),
+            subject: r.subject.clone(),
+            until: "2030-01-01T00:00:00Z".into(),
+            reason: r.reason.clone(),
+            created: "2029-12-31T00:00:00Z".into(),
+            active: true,
+        })
+    }
+    fn delete_silence(&self, id: u64) -> Option<views::SilenceView> {
+        (id == 1).then(|| views::SilenceView {
+            id,
+            kind: "rate_anomaly".into(),
+            subject: None,
+            until: "2030-01-01T00:00:00Z".into(),
+            reason: "maintenance".into(),
+            created: "2029-12-31T00:00:00Z".into(),
+            active: true,
+        })
+    }
     fn history(&self, q: &views::HistoryQuery) -> Option<views::History> {
         (q.from.as_deref() == Some("internet")).then(|| views::History { minutes: vec![] })
     }
@@ -467,6 +495,8 @@ fn every_405_names_the_allowed_methods() {
         ("DELETE", "/api/calls", "GET, HEAD"),
         ("TRACE", "/", "GET, HEAD"),
         ("POST", "/js/app.js", "GET, HEAD"),
+        ("PUT", "/api/silences", "GET, HEAD, POST"),
+        ("GET", "/api/silences/1", "DELETE"),
     ] {
         let req = Request::builder()
             .method(method)
@@ -710,4 +740,74 @@ fn the_head_alone_refuses_a_post_before_its_body_is_read() {
     assert_eq!(refused(&cookie_less), Some(StatusCode::FORBIDDEN));
     // A request that may be answered is left for its body to be read.
     assert_eq!(refused(&post("/api/bans/lift", true)), None);
+}
+
+#[test]
+fn silences_are_added_listed_and_ended_with_the_custom_header_only() {
+    let open = AdminAuth::default();
+    let same = [("x-sightline-request", "1")];
+    let (status, _, text) = post(
+        "/api/silences",
+        r#"{"kind":"rate_anomaly","duration":"1h","reason":"deploy"}"#,
+        &same,
+        &open,
+    );
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["kind"], "rate_anomaly");
+    assert_eq!(v["subject"], serde_json::Value::Null);
+    for (body, reason) in [
+        ("not json", "JSON object"),
+        ("[]", "JSON object"),
+        (r#"{"kind":"rate_anomaly","reason":"x"}"#, "exactly one"),
+        (
+            r#"{"kind":"rate_anomaly","duration":"1h","until":"2030-01-01T00:00:00Z","reason":"x"}"#,
+            "exactly one",
+        ),
+        (r#"{"kind":"rate_anomaly","duration":"1h"}"#, "reason"),
+        (
+            r#"{"kind":"rate_anomaly","duration":"1h","reason":""}"#,
+            "reason",
+        ),
+        (
+            r#"{"kind":"rate_anomaly","duration":1,"reason":"x"}"#,
+            "duration",
+        ),
+        (
+            r#"{"kind":"rate_anomaly","duration":"1h","reason":"x","silenced":true}"#,
+            "unknown field",
+        ),
+        (r#"{"kind":"nope","duration":"1h","reason":"x"}"#, "kind"),
+    ] {
+        let (status, _, text) = post("/api/silences", body, &same, &open);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {text}");
+        assert!(text.contains(reason), "{body}: {text}");
+    }
+    let long = "x".repeat(1_001);
+    let body = format!(r#"{{"kind":"rate_anomaly","duration":"1h","reason":"{long}"}}"#);
+    assert_eq!(
+        post("/api/silences", &body, &same, &open).0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, _, _) = post(
+        "/api/silences",
+        r#"{"kind":"rate_anomaly","duration":"1h","reason":"deploy"}"#,
+        &[],
+        &open,
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "no custom header");
+    let (status, body) = get("/api/silences", &open);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, r#"{"silences":[]}"#);
+    let delete = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = Request::delete(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        handle(&req.body(()).unwrap(), &[], &Fixed, &open).status()
+    };
+    assert_eq!(delete("/api/silences/1", &[]), StatusCode::FORBIDDEN);
+    assert_eq!(delete("/api/silences/1", &same), StatusCode::OK);
+    assert_eq!(delete("/api/silences/2", &same), StatusCode::NOT_FOUND);
+    assert_eq!(delete("/api/silences/x", &same), StatusCode::BAD_REQUEST);
 }

@@ -2,7 +2,8 @@
 //! recent calls and config in force into the dashboard crate's typed views.
 
 use super::views::{
-    alert_view, edge_view, finding_view, incident_view, node_kind, source_service, stats_view,
+    alert_view, edge_view, finding_view, incident_view, node_kind, silence_view, source_service,
+    stats_view,
 };
 use super::{exposition, policy, view, AdminView};
 use crate::analysis::graph::Window;
@@ -52,11 +53,19 @@ impl AdminState for AdminView {
     }
 
     fn calls(&self, query: &CallQuery) -> CallPage {
-        let (calls, next) = self.shared.recorder.recent().query(query);
-        CallPage {
-            calls: calls.iter().map(|(seq, rec)| view(*seq, rec)).collect(),
-            next,
-        }
+        let store = self
+            .shared
+            .active()
+            .config
+            .storage
+            .as_ref()
+            .map(|s| s.path.clone());
+        super::calls::page(
+            query,
+            store.as_deref(),
+            |q| self.shared.recorder.recent().query(q),
+            view,
+        )
     }
 
     fn call(&self, id: &str) -> Option<CallView> {
@@ -106,11 +115,13 @@ impl AdminState for AdminView {
     }
 
     fn endpoints(&self, w: &str) -> Result<views::EndpointList, String> {
-        let endpoints = self
-            .shared
-            .recorder
-            .analysis()
-            .endpoints_view(window(w)?, now());
+        let (endpoints, step) = {
+            let analysis = self.shared.recorder.analysis();
+            (analysis.endpoints_view(window(w)?, now()), analysis.step())
+        };
+        // Baselines count calls per step (a minute by default, shorter in the demo): shown per
+        // minute, the unit of the rate beside them.
+        let per_min = 60.0 / step.as_secs_f64().max(0.001);
         Ok(views::EndpointList {
             window: w.into(),
             endpoints: endpoints
@@ -122,8 +133,9 @@ impl AdminState for AdminView {
                     stats: stats_view(&e.stats),
                     baseline: e.baseline.map(|b| views::Baseline {
                         learning: b.learning,
-                        rate_per_min: b.rate_per_min,
-                        band: b.band,
+                        rate_per_min: b.rate_per_min * per_min,
+                        band: [b.band[0] * per_min, b.band[1] * per_min],
+                        step_seconds: step.as_secs_f64(),
                     }),
                 })
                 .collect(),
@@ -305,6 +317,49 @@ impl AdminState for AdminView {
         Ok(AlertList { alerts, incidents })
     }
 
+    fn silences(&self) -> views::SilenceList {
+        views::SilenceList {
+            silences: self.shared.alerts.silences_with(silence_view),
+        }
+    }
+
+    fn add_silence(
+        &self,
+        r: &sightline_dashboard::SilenceRequest,
+    ) -> Result<views::SilenceView, String> {
+        let kind = crate::alerts::model::Kind::parse(&r.kind)
+            .ok_or(format!("kind: unknown value {:?}", r.kind))?;
+        let now = crate::alerts::now_ms();
+        let until = match (&r.duration, &r.until) {
+            (Some(d), _) => {
+                let d = silence_duration(d)
+                    .ok_or("duration: a number and m, h or d, such as 30m, 2h or 1d")?;
+                now.saturating_add(d.as_millis() as u64)
+            }
+            (None, Some(t)) => {
+                let t: jiff::Timestamp = t
+                    .parse()
+                    .map_err(|e| format!("until: {e} (an RFC 3339 time)"))?;
+                // A time already past makes a silence that is over (it mutes nothing).
+                u64::try_from(t.as_millisecond()).unwrap_or(0)
+            }
+            (None, None) => return Err("give exactly one of duration and until".into()),
+        };
+        // The longest silence: one asked for longer ends then (its `until` says so).
+        let until = until.min(now.saturating_add(crate::alerts::MAX_SILENCE.as_millis() as u64));
+        self.shared.alerts.silence_with(
+            kind,
+            r.subject.clone(),
+            until,
+            r.reason.clone(),
+            silence_view,
+        )
+    }
+
+    fn delete_silence(&self, id: u64) -> Option<views::SilenceView> {
+        self.shared.alerts.unsilence_with(id, silence_view)
+    }
+
     fn alert_action(&self, id: u64, action: AlertAction) -> Option<AlertView> {
         match action {
             AlertAction::Acknowledge => self.shared.alerts.acknowledge_with(id, alert_view),
@@ -364,4 +419,16 @@ fn now() -> u64 {
 
 pub(super) fn window(w: &str) -> Result<Window, String> {
     Window::parse(w).ok_or_else(|| format!("unknown window {w:?}; use 1m, 5m, 1h or 24h"))
+}
+
+/// A silence's duration: a whole number, then `m`, `h` or `d`.
+fn silence_duration(text: &str) -> Option<std::time::Duration> {
+    let unit = match text.chars().last()? {
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = text[..text.len() - 1].trim_end().parse().ok()?;
+    (n > 0).then(|| std::time::Duration::from_secs(n.saturating_mul(unit)))
 }

@@ -18,6 +18,7 @@ fn alert(severity: Severity, state: State, delivery: &[(&str, Delivery)]) -> Ale
         evidence: serde_json::json!({ "path": "/latest/meta-data/" }),
         snoozed_until: Some(1_800_000_600_000),
         incident: Some(11),
+        silenced_by: None,
         nodes: vec!["service:svc".into()],
         version: 2,
         delivery: delivery

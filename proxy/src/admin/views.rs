@@ -82,6 +82,19 @@ pub(super) fn source_service(
         .map(|(_, name)| name.clone())
 }
 
+/// A silence as the API shows it, `now` in unix milliseconds.
+pub fn silence_view(s: &crate::alerts::model::Silence, now: u64) -> views::SilenceView {
+    views::SilenceView {
+        id: s.id,
+        kind: s.kind.as_str().into(),
+        subject: s.subject.clone(),
+        until: rfc3339(clock::from_millis(s.until)),
+        reason: s.reason.clone(),
+        created: rfc3339(clock::from_millis(s.created)),
+        active: now < s.until,
+    }
+}
+
 /// An alert as the API, the alert stream and the sinks show it.
 pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
     use crate::alerts::model::Severity;
@@ -107,6 +120,7 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
             .filter(|_| a.state == crate::alerts::model::State::Resolved)
             .map(|t| rfc3339(clock::from_millis(t))),
         incident: a.incident,
+        silenced_by: a.silenced_by,
         nodes: a.nodes.clone(),
         delivery: a
             .delivery

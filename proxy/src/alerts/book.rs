@@ -10,10 +10,13 @@
 mod aggregate;
 mod incidents;
 mod owed;
+mod silences;
 mod states;
 
-use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, State};
-use aggregate::{add_to_inventory, grouped, overflowing};
+use super::model::{Alert, Delivery, Incident, Kind, Severity, Signal, Silence, State};
+use aggregate::{
+    add_to_chain, add_to_inventory, appeared, chain_of, grouped, links_chain, overflowing,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Alerts not resolved, at most. Each kind has room of its own within it
@@ -34,6 +37,13 @@ pub const OVERFLOW_SUBJECT: &str = "*";
 pub const SNOOZE_MS: u64 = 10 * 60 * 1000;
 /// First sightings listed in the evidence of a node's inventory notice (all are counted).
 pub const MAX_INVENTORY_LISTED: usize = 100;
+/// Subjects listed in the evidence of an anomaly alert standing for a call chain (all are
+/// counted).
+pub const MAX_CHAIN_LISTED: usize = 50;
+/// Nodes an anomaly alert standing for a call chain names.
+pub const MAX_CHAIN_NODES: usize = 32;
+/// Silences in force at once, at most.
+pub const MAX_SILENCES: usize = 1_000;
 /// Resolved alerts kept in memory for the API (the store keeps more).
 pub const MAX_RESOLVED: usize = 1_000;
 /// Alerts listed in one incident.
@@ -112,6 +122,10 @@ pub struct Book {
     /// Alerts resolved by hand whose snooze has not ended: per kind and subject, the alert and
     /// the end of its snooze (unix milliseconds).
     snoozed: HashMap<(Kind, String), (u64, u64)>,
+    /// Silences, by id.
+    silences: BTreeMap<u64, Silence>,
+    next_silence: u64,
+    silences_dirty: bool,
     /// Signals that did not get an alert of their own: counted into a group or overflow alert,
     /// or dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
@@ -135,6 +149,9 @@ impl Book {
             in_flight: BTreeSet::new(),
             refreshed: BTreeMap::new(),
             snoozed: HashMap::new(),
+            silences: BTreeMap::new(),
+            next_silence: 1,
+            silences_dirty: false,
             overflow: 0,
         }
     }
@@ -153,7 +170,11 @@ impl Book {
             a.delivery
                 .retain(|name, _| self.settings.routes.iter().any(|r| &r.sink == name));
             for r in &self.settings.routes {
-                if a.state != State::Resolved && !a.delivery.contains_key(&r.sink) && r.wants(&a) {
+                if a.state != State::Resolved
+                    && a.silenced_by.is_none()
+                    && !a.delivery.contains_key(&r.sink)
+                    && r.wants(&a)
+                {
                     a.delivery.insert(
                         r.sink.clone(),
                         Delivery {
@@ -189,6 +210,9 @@ impl Book {
             return Raised::Repeated(id);
         }
         if let Some(id) = self.snoozed_repeat(&s) {
+            return Raised::Repeated(id);
+        }
+        if let Some(id) = self.chain_repeat(&mut s) {
             return Raised::Repeated(id);
         }
         let mut aggregated = false;
@@ -239,7 +263,7 @@ impl Book {
         a.count = a.count.saturating_add(s.count);
         a.last_seen = a.last_seen.max(s.at);
         if a.kind == Kind::Inventory {
-            add_to_inventory(a, s);
+            add_to_inventory(a, appeared(&mut s.evidence));
         } else {
             a.evidence = std::mem::take(&mut s.evidence);
             a.summary = std::mem::take(&mut s.summary);
@@ -251,6 +275,91 @@ impl Book {
                 i.last_seen = s.at;
                 self.dirty_incidents.insert(i.id);
             }
+        }
+        Some(id)
+    }
+
+    /// Counts an anomaly into the alert of its kind for the call chain it is part of: an alert
+    /// of the same kind, not resolved (or resolved by hand and still snoozed), seen within the
+    /// incident window and sharing a service with it (one flash crowd shows on every edge and
+    /// endpoint along gateway, catalog and datastore: that is one thing to act on).
+    fn chain_repeat(&mut self, s: &mut Signal) -> Option<u64> {
+        if !matches!(
+            s.kind,
+            Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly
+        ) {
+            return None;
+        }
+        let since = s.at.saturating_sub(self.settings.window_ms);
+        let shares = |a: &Alert| {
+            a.kind == s.kind
+                && a.last_seen >= since
+                && a.nodes
+                    .iter()
+                    .any(|n| links_chain(n) && s.nodes.contains(n))
+        };
+        let live = self
+            .live
+            .iter()
+            .filter(|((k, _), _)| *k == s.kind)
+            .map(|(_, id)| *id);
+        let snoozed = self
+            .snoozed
+            .iter()
+            .filter(|((k, _), (_, until))| *k == s.kind && s.at < *until)
+            .map(|(_, (id, _))| *id);
+        let mut live: Vec<u64> = live
+            .filter(|id| self.alerts.get(id).is_some_and(shares))
+            .collect();
+        live.sort_unstable();
+        // A live alert is preferred: a chain resolved by hand and snoozed takes repeats only
+        // when no live alert does.
+        let (id, others) = match live.split_first() {
+            Some((&id, others)) => (id, others.to_vec()),
+            None => (
+                snoozed
+                    .filter(|id| self.alerts.get(id).is_some_and(shares))
+                    .min()?,
+                Vec::new(),
+            ),
+        };
+        // A subject linking two chains joins them: the later alerts count into the oldest and
+        // resolve, saying where they went.
+        let mut joined = Vec::new();
+        let mut joined_nodes = Vec::new();
+        let mut joined_count = 0u64;
+        for other in others {
+            let Some(o) = self.alerts.get_mut(&other) else {
+                continue;
+            };
+            joined.extend(chain_of(o));
+            joined_nodes.extend(o.nodes.iter().cloned());
+            joined_count = joined_count.saturating_add(o.count);
+            o.summary = format!("{} (joined into alert {id})", o.summary);
+            o.evidence["joined_into"] = id.into();
+            self.resolve(other);
+        }
+        let a = self.alerts.get_mut(&id)?;
+        a.count = a.count.saturating_add(s.count).saturating_add(joined_count);
+        a.last_seen = a.last_seen.max(s.at);
+        let mut added = Vec::new();
+        for n in joined_nodes.iter().chain(&s.nodes) {
+            if !a.nodes.contains(n) && a.nodes.len() < MAX_CHAIN_NODES {
+                a.nodes.push(n.clone());
+                added.push(n.clone());
+            }
+        }
+        add_to_chain(a, s, joined);
+        let incident = a.incident;
+        self.dirty.insert(id);
+        if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
+            i.last_seen = i.last_seen.max(s.at);
+            for n in added {
+                if i.nodes.len() < MAX_INCIDENT_NODES || i.nodes.contains_key(&n) {
+                    *i.nodes.entry(n).or_default() += 1;
+                }
+            }
+            self.dirty_incidents.insert(i.id);
         }
         Some(id)
     }
@@ -278,11 +387,17 @@ impl Book {
             evidence: s.evidence,
             snoozed_until: None,
             incident: None,
+            silenced_by: None,
             nodes: s.nodes,
             version: 0,
             delivery: BTreeMap::new(),
         };
+        if a.kind == Kind::Inventory {
+            let first = appeared(&mut a.evidence);
+            add_to_inventory(&mut a, first);
+        }
         a.incident = Some(self.place(&a));
+        a.silenced_by = self.silencing(a.kind, &a.subject, a.first_seen);
         self.notify(&mut a);
         self.live.insert((a.kind, a.subject.clone()), id);
         *self.live_per_kind.entry(a.kind).or_default() += 1;
@@ -318,6 +433,9 @@ impl Book {
     /// A new version for the sinks that want this alert.
     fn notify(&self, a: &mut Alert) {
         a.version += 1;
+        if a.silenced_by.is_some() {
+            return;
+        }
         for r in &self.settings.routes {
             if r.wants(a) {
                 a.delivery.entry(r.sink.clone()).or_default().wanted = a.version;

@@ -71,6 +71,16 @@ pub(super) struct Delivery {
     pub claims: Option<Arc<dyn Claims>>,
 }
 
+/// What one attempt at a job came to.
+enum Step {
+    /// Done with this alert (delivered, delivered elsewhere, or owed no more).
+    Done,
+    /// Try again after the backoff.
+    Again,
+    /// Stopping.
+    Stop,
+}
+
 impl Delivery {
     pub async fn run(mut self, mut jobs: mpsc::Receiver<u64>, mut stop: watch::Receiver<bool>) {
         loop {
@@ -80,86 +90,10 @@ impl Delivery {
             };
             let mut backoff = FIRST_BACKOFF;
             loop {
-                let Some(alert) = lock(&self.book).deliverable(&self.name, id) else {
-                    lock(&self.book).done(&self.name, id);
-                    break;
-                };
-                let phase = match alert.state {
-                    super::model::State::Resolved => "resolved",
-                    _ => "open",
-                };
-                if let Some(fleet) = &self.claims {
-                    let json = alert.to_json().to_string();
-                    // Renewed at every try, so it outlives the longest wait between two.
-                    let stale = ((self.timeout + self.max_backoff) * 2).max(CLAIM_STALE_MIN);
-                    let claim = fleet
-                        .claim(
-                            &self.name,
-                            alert.kind.as_str(),
-                            &alert.subject,
-                            phase,
-                            &json,
-                            stale,
-                        )
-                        .await;
-                    if claim == Claim::Theirs {
-                        // Another instance of the fleet delivered this one.
-                        lock(&self.book).delivered(&self.name, id, alert.version);
-                        break;
-                    }
-                    if claim == Claim::Pending {
-                        // Another instance is delivering it; it stays owed here until that
-                        // instance reports it delivered, or stops renewing its claim.
-                        tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
-                            _ = stop.changed() => return,
-                        }
-                        backoff = (backoff * 2).min(self.max_backoff.max(FIRST_BACKOFF));
-                        continue;
-                    }
-                }
-                let attempt = tokio::time::timeout(self.timeout, self.sink.send(&alert));
-                let result = tokio::select! {
-                    r = attempt => r.unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout))),
-                    _ = stop.changed() => return,
-                };
-                let sink_stats = self.stats.sink(&self.name);
-                match result {
-                    Ok(()) => {
-                        if let Some(fleet) = &self.claims {
-                            fleet
-                                .delivered(&self.name, alert.kind.as_str(), &alert.subject, phase)
-                                .await;
-                        }
-                        lock(&self.book).delivered(&self.name, id, alert.version);
-                        if let Some(s) = sink_stats {
-                            s.delivered.fetch_add(1, Relaxed);
-                        }
-                        let _ = self.intake.try_send(Msg::Wake);
-                        break;
-                    }
-                    Err(e) => {
-                        let n = lock(&self.book).failed(&self.name, id, e.clone());
-                        if let Some(s) = sink_stats {
-                            s.failed.fetch_add(1, Relaxed);
-                        }
-                        if n == 1 || n.is_multiple_of(20) {
-                            tracing::warn!(sink = %self.name, alert = id, failures = n, error = %e, "alert delivery failed; will retry");
-                        }
-                        let about_itself =
-                            alert.kind == Kind::SinkFailing && alert.subject == self.name;
-                        if n == FAILING_AFTER && !about_itself {
-                            let signal = intake::fault(
-                                Kind::SinkFailing,
-                                &self.name,
-                                1,
-                                serde_json::json!({ "sink": self.name, "error": e, "alert": id }),
-                            );
-                            if self.intake.try_send(Msg::Signal(signal)).is_err() {
-                                self.stats.dropped.fetch_add(1, Relaxed);
-                            }
-                        }
-                        let _ = self.intake.try_send(Msg::Wake);
+                match self.attempt(id, &mut stop).await {
+                    Step::Done => break,
+                    Step::Stop => return,
+                    Step::Again => {
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = stop.changed() => return,
@@ -170,4 +104,104 @@ impl Delivery {
             }
         }
     }
+
+    /// One try at delivering alert `id` as it is now.
+    async fn attempt(&mut self, id: u64, stop: &mut watch::Receiver<bool>) -> Step {
+        let Some(alert) = lock(&self.book).deliverable(&self.name, id) else {
+            lock(&self.book).done(&self.name, id);
+            return Step::Done;
+        };
+        let phase = match alert.state {
+            super::model::State::Resolved => "resolved",
+            _ => "open",
+        };
+        // Renewed at every try, so it outlives the longest wait between two.
+        let stale = ((self.timeout + self.max_backoff) * 2).max(CLAIM_STALE_MIN);
+        match claim(self.claims.as_deref(), &self.name, &alert, phase, stale).await {
+            Claim::Theirs => {
+                // Another instance of the fleet delivered this one.
+                lock(&self.book).delivered(&self.name, id, alert.version);
+                return Step::Done;
+            }
+            // Another instance is delivering it; it stays owed here until that instance
+            // reports it delivered, or stops renewing its claim.
+            Claim::Pending => return Step::Again,
+            Claim::Mine | Claim::Unknown => {}
+        }
+        let attempt = tokio::time::timeout(self.timeout, self.sink.send(&alert));
+        let result = tokio::select! {
+            r = attempt => r.unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout))),
+            _ = stop.changed() => return Step::Stop,
+        };
+        match result {
+            Ok(()) => {
+                if let Some(fleet) = &self.claims {
+                    fleet
+                        .delivered(&self.name, alert.kind.as_str(), &alert.subject, phase)
+                        .await;
+                }
+                lock(&self.book).delivered(&self.name, id, alert.version);
+                if let Some(s) = self.stats.sink(&self.name) {
+                    s.delivered.fetch_add(1, Relaxed);
+                }
+                let _ = self.intake.try_send(Msg::Wake);
+                Step::Done
+            }
+            Err(e) => {
+                self.failed(&alert, e);
+                Step::Again
+            }
+        }
+    }
+
+    /// Records a failed attempt; the third in a row raises a `sink_failing` alert (unless the
+    /// alert is that one).
+    fn failed(&self, alert: &super::model::Alert, e: String) {
+        let id = alert.id;
+        let n = lock(&self.book).failed(&self.name, id, e.clone());
+        if let Some(s) = self.stats.sink(&self.name) {
+            s.failed.fetch_add(1, Relaxed);
+        }
+        if n == 1 || n.is_multiple_of(20) {
+            tracing::warn!(sink = %self.name, alert = id, failures = n, error = %e, "alert delivery failed; will retry");
+        }
+        let about_itself = alert.kind == Kind::SinkFailing && alert.subject == self.name;
+        if n == FAILING_AFTER && !about_itself {
+            let signal = intake::fault(
+                Kind::SinkFailing,
+                &self.name,
+                1,
+                serde_json::json!({ "sink": self.name, "error": e, "alert": id }),
+            );
+            if self.intake.try_send(Msg::Signal(signal)).is_err() {
+                self.stats.dropped.fetch_add(1, Relaxed);
+            }
+        }
+        let _ = self.intake.try_send(Msg::Wake);
+    }
+}
+
+/// The fleet-wide claim of `sink` on delivering the alert in this phase; [`Claim::Mine`]
+/// without a fleet.
+async fn claim(
+    fleet: Option<&dyn Claims>,
+    sink: &str,
+    alert: &super::model::Alert,
+    phase: &str,
+    stale: Duration,
+) -> Claim {
+    let Some(fleet) = fleet else {
+        return Claim::Mine;
+    };
+    let json = alert.to_json().to_string();
+    fleet
+        .claim(
+            sink,
+            alert.kind.as_str(),
+            &alert.subject,
+            phase,
+            &json,
+            stale,
+        )
+        .await
 }

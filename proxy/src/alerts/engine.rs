@@ -167,20 +167,28 @@ impl Engine {
 
     /// Writes what changed; only a written change is streamed. Returns whether it wrote.
     fn persist(&mut self) -> bool {
-        let (alerts, incidents, next) = {
+        let (alerts, incidents, silences, next) = {
             let mut book = lock(&self.book);
             let (a, i) = book.take_dirty();
-            (a, i, book.next_ids())
+            (a, i, book.take_silences(), book.next_ids())
         };
-        if alerts.is_empty() && incidents.is_empty() {
+        if alerts.is_empty() && incidents.is_empty() && silences.is_none() {
             return false;
         }
-        if let Err(e) = self.store.write(&alerts, &incidents, next) {
+        if let Err(e) = self
+            .store
+            .write(&alerts, &incidents, silences.as_deref(), next)
+        {
             let n = self.stats.store_errors.fetch_add(1, Relaxed);
             if n.is_multiple_of(100) {
                 tracing::warn!(error = %e, "alert store: write failed; will retry");
             }
-            lock(&self.book).redirty(&alerts, &incidents);
+            let mut book = lock(&self.book);
+            book.redirty(&alerts, &incidents);
+            if silences.is_some() {
+                book.redirty_silences();
+            }
+            drop(book);
             std::thread::sleep(Duration::from_millis(500));
             return false;
         }

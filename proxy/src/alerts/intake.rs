@@ -152,9 +152,14 @@ fn is_node(token: &str) -> bool {
             .any(|p| token.starts_with(p))
 }
 
-/// The signal counting a first sighting into the inventory notice of the node it extends,
-/// when that node's baseline still learns: while a node is being learned, what appears on it is
-/// its inventory, not something to act on one by one. `None` for anything else.
+/// The subject of the inventory digest: one alert per learning period.
+pub const INVENTORY_SUBJECT: &str = "learning period";
+
+/// The signal counting a first sighting into the inventory digest, when the baseline of the
+/// node it extends still learns: while baselines learn, what appears is the inventory, not
+/// something to act on one by one. One digest stands for every node of a learning period (it
+/// lists each node, edge and endpoint that appeared); the next opens once it resolves after
+/// the quiet period. `None` for anything else.
 fn inventory(kind: Kind, f: &Finding) -> Option<Signal> {
     let first_sighting = matches!(
         kind,
@@ -164,31 +169,24 @@ fn inventory(kind: Kind, f: &Finding) -> Option<Signal> {
         return None;
     }
     let owner = f.evidence["owner"].as_str()?.to_owned();
+    let item = serde_json::json!({
+        "kind": kind.as_str(),
+        "subject": f.subject,
+        "node": owner,
+        "finding_id": f.id,
+    });
     let what = kind.as_str().replace('_', " ");
-    let item = serde_json::json!({ "kind": kind.as_str(), "subject": f.subject });
     Some(Signal {
         kind: Kind::Inventory,
-        summary: inventory_summary(&owner, 1, &format!("{what} {}", f.subject)),
-        evidence: serde_json::json!({
-            "node": owner,
-            "appeared": [item],
-            "appeared_total": 1,
-            "learning": true,
-        }),
-        nodes: vec![owner.clone()],
-        subject: owner,
+        summary: format!("inventory: {what} {}", f.subject),
+        evidence: serde_json::json!({ "appeared": [item], "learning": true }),
+        // The digest touches no node of its own: it must not join every node's incident.
+        nodes: Vec::new(),
+        subject: INVENTORY_SUBJECT.to_owned(),
         at: f.at.saturating_mul(1000),
         count: 1,
         group: None,
     })
-}
-
-/// The one line of a node's inventory notice after `total` first sightings.
-pub(crate) fn inventory_summary(node: &str, total: u64, latest: &str) -> String {
-    let things = if total == 1 { "thing" } else { "things" };
-    format!(
-        "inventory: {total} new {things} on {node} while its baseline learns (latest: {latest})"
-    )
 }
 
 /// The signal for an analysis finding; `None` for a kind no alert has.

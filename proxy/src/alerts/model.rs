@@ -97,6 +97,10 @@ pub struct Alert {
     pub snoozed_until: Option<u64>,
     /// The incident it belongs to.
     pub incident: Option<u64>,
+    /// The silence that matched it when it opened: it is recorded and shown, never sent to
+    /// sinks.
+    #[serde(default)]
+    pub silenced_by: Option<u64>,
     /// Graph node ids it touches (for grouping).
     pub nodes: Vec<String>,
     /// Bumped each time sinks must hear of it again (opened, resolved).
@@ -128,9 +132,35 @@ impl Alert {
                 .filter(|_| self.state == State::Resolved)
                 .map(|t| rfc3339(from_millis(t))),
             "incident": self.incident,
+            "silenced_by": self.silenced_by,
             "nodes": self.nodes,
             "delivery": delivery,
         })
+    }
+}
+
+/// A silence: alerts of a kind (about one subject, or any) that open while it lasts are recorded
+/// and shown as silenced, but no sink is sent them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Increasing id.
+    pub id: u64,
+    /// The kind it silences.
+    pub kind: Kind,
+    /// Only this subject; `None`: every subject of the kind.
+    pub subject: Option<String>,
+    /// Unix milliseconds of its end.
+    pub until: u64,
+    /// Why, for the next person.
+    pub reason: String,
+    /// Unix milliseconds of its start.
+    pub created: u64,
+}
+
+impl Silence {
+    /// Whether it silences an alert of `kind` about `subject` at `at` (unix milliseconds).
+    pub fn matches(&self, kind: Kind, subject: &str, at: u64) -> bool {
+        self.kind == kind && at < self.until && self.subject.as_deref().is_none_or(|s| s == subject)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Alerts and incidents in the embedded SQLite database (the store's file, or memory when
 //! the proxy runs without storage). An alert is written here before any sink sees it.
 
-use super::model::{Alert, Incident, State};
+use super::model::{Alert, Incident, Silence, State};
 use rusqlite::{params, Connection};
 use std::path::Path;
 
@@ -12,6 +12,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_live ON alerts(state, owed);
 CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY, state TEXT NOT NULL, last_seen INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alert_silences (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alert_ids (one INTEGER PRIMARY KEY CHECK (one = 1),
     next_alert INTEGER NOT NULL, next_incident INTEGER NOT NULL);
 ";
@@ -28,6 +29,8 @@ pub struct Stored {
     pub incidents: Vec<Incident>,
     /// Next alert id and next incident id.
     pub next: (u64, u64),
+    /// Silences (some may be over).
+    pub silences: Vec<Silence>,
 }
 
 /// The alert tables.
@@ -86,21 +89,42 @@ impl AlertStore {
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
             .unwrap_or((1, 1));
+        let mut silences = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM alert_silences ORDER BY id")?;
+        for body in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            if let Ok(s) = serde_json::from_str::<Silence>(&body?) {
+                silences.push(s);
+            }
+        }
         Ok(Stored {
             alerts,
             incidents,
             next,
+            silences,
         })
     }
 
-    /// Writes changed alerts and incidents in one transaction.
+    /// Writes changed alerts and incidents, and every silence when they changed, in one
+    /// transaction.
     pub fn write(
         &mut self,
         alerts: &[Alert],
         incidents: &[Incident],
+        silences: Option<&[Silence]>,
         next: (u64, u64),
     ) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
+        if let Some(silences) = silences {
+            tx.execute("DELETE FROM alert_silences", [])?;
+            let mut s =
+                tx.prepare_cached("INSERT INTO alert_silences (id, body) VALUES (?1, ?2)")?;
+            for x in silences {
+                let body = serde_json::to_string(x).unwrap_or_default();
+                s.execute(params![x.id as i64, body])?;
+            }
+        }
         {
             let mut a = tx.prepare_cached(
                 "INSERT OR REPLACE INTO alerts (id, state, owed, last_seen, body) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -19,7 +19,7 @@ impl Book {
             }
             *last = now;
             for a in self.alerts.values_mut() {
-                if a.state == State::Resolved {
+                if a.state == State::Resolved || a.silenced_by.is_some() {
                     continue;
                 }
                 if let Some(d) = a.delivery.get_mut(&r.sink) {

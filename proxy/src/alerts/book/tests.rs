@@ -468,3 +468,247 @@ fn a_quiet_alert_resolved_by_itself_is_not_snoozed() {
     assert_eq!(b.expire(15 * MIN), vec![id]);
     assert!(matches!(b.raise(s(15 * MIN + 1)), Raised::Opened(n) if n != id));
 }
+
+/// A flash crowd shows as a rate anomaly on every edge and endpoint along gateway, catalog and
+/// datastore: one alert for the chain, counting and listing each subject; an anomaly of
+/// another kind, one on an unrelated service, one linked only through the internet, and one
+/// after the window stay alerts of their own.
+#[test]
+fn anomalies_along_one_call_chain_are_one_alert() {
+    let mut b = Book::new(settings());
+    let chain = [
+        (
+            "internet -> service:gateway GET /api/products",
+            vec!["internet", "service:gateway"],
+        ),
+        ("service:gateway GET /api/products", vec!["service:gateway"]),
+        (
+            "service:gateway -> service:catalog GET /products",
+            vec!["service:gateway", "service:catalog"],
+        ),
+        ("service:catalog GET /products", vec!["service:catalog"]),
+        (
+            "service:catalog -> service:shop-db GET /shop-db/products",
+            vec!["service:catalog", "service:shop-db"],
+        ),
+        (
+            "service:shop-db GET /shop-db/products",
+            vec!["service:shop-db"],
+        ),
+    ];
+    // The catalogue's endpoint is seen before the edge that links it to the gateway: two
+    // alerts until that edge joins them.
+    let mut ids = Vec::new();
+    for (i, n) in [0, 3, 2, 1, 4, 5].into_iter().enumerate() {
+        let (subject, nodes) = &chain[n];
+        match b.raise(signal(Kind::RateAnomaly, subject, nodes, 1_000 + i as u64)) {
+            Raised::Opened(id) | Raised::Repeated(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_ne!(ids[1], ids[0]);
+    let joined = b.get(ids[1]).unwrap();
+    assert_eq!(joined.state, State::Resolved);
+    assert_eq!(joined.evidence["joined_into"], ids[0]);
+    assert!(ids[2..].iter().all(|id| *id == ids[0]), "{ids:?}");
+    // The same subject again counts into the chain's alert too.
+    let again = b.raise(signal(Kind::RateAnomaly, chain[3].0, &chain[3].1, 2_000));
+    assert_eq!(again, Raised::Repeated(ids[0]));
+    assert_eq!(b.live_count(), 1);
+    let a = b.get(ids[0]).unwrap().clone();
+    assert_eq!(a.count, 7);
+    assert_eq!(a.state, State::Open);
+    assert_eq!(a.version, 1, "sinks hear of the chain once");
+    assert_eq!(a.first_seen, 1_000);
+    assert_eq!(
+        a.nodes,
+        [
+            "internet",
+            "service:gateway",
+            "service:catalog",
+            "service:shop-db"
+        ]
+    );
+    let listed = a.evidence["chain"].as_array().unwrap();
+    assert_eq!(listed.len(), 6);
+    let catalog = listed.iter().find(|c| c["subject"] == chain[3].0).unwrap();
+    assert_eq!(catalog["count"], 2);
+    let total: u64 = listed.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 7);
+    assert_eq!(a.evidence["latest_subject"], chain[3].0);
+    assert_eq!(a.evidence["at"], 2_000, "the latest subject's evidence");
+    assert!(
+        a.summary.starts_with(
+            "rate anomaly along service:gateway \u{2192} service:catalog \u{2192} service:shop-db: 6 endpoints and edges"
+        ),
+        "{}",
+        a.summary
+    );
+    let own = |b: &mut Book, k, subject: &str, nodes: &[&str], at| match b
+        .raise(signal(k, subject, nodes, at))
+    {
+        Raised::Opened(id) => id,
+        other => panic!("{subject}: {other:?}"),
+    };
+    own(
+        &mut b,
+        Kind::LatencyAnomaly,
+        "service:catalog GET /products",
+        &["service:catalog"],
+        3_000,
+    );
+    own(
+        &mut b,
+        Kind::RateAnomaly,
+        "service:users GET /users",
+        &["service:users"],
+        3_000,
+    );
+    own(
+        &mut b,
+        Kind::RateAnomaly,
+        "internet -> service:orders GET /api/orders",
+        &["internet", "service:orders"],
+        3_000,
+    );
+    own(
+        &mut b,
+        Kind::RateAnomaly,
+        "service:shop-db GET /shop-db/orders",
+        &["service:shop-db"],
+        2_000 + 10 * MIN + 1,
+    );
+    assert_eq!(b.live_count(), 5);
+}
+
+/// First sightings while baselines learn, on any node, count into one digest for the learning
+/// period, which counts them per kind and names the nodes; after it resolves the next learning
+/// period's sightings open a new one.
+#[test]
+fn first_sightings_while_learning_are_one_digest() {
+    let mut b = Book::new(settings());
+    let sighting = |kind: &str, subject: &str, node: &str, at| Signal {
+        kind: Kind::Inventory,
+        subject: crate::alerts::intake::INVENTORY_SUBJECT.into(),
+        summary: String::new(),
+        evidence: serde_json::json!({
+            "appeared": [{ "kind": kind, "subject": subject, "node": node }],
+            "learning": true,
+        }),
+        nodes: vec![],
+        at,
+        count: 1,
+        group: None,
+    };
+    let mut ids = Vec::new();
+    for (i, (kind, subject, node)) in [
+        ("new_service", "service:a", "service:a"),
+        ("new_endpoint", "service:a GET /x", "service:a"),
+        ("new_service", "service:b", "service:b"),
+        ("new_edge", "service:a -> service:b", "service:a"),
+        ("new_endpoint", "service:b GET /y", "service:b"),
+        (
+            "new_external_destination",
+            "external:x.example",
+            "external:x.example",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match b.raise(sighting(kind, subject, node, i as u64)) {
+            Raised::Opened(id) | Raised::Repeated(id) => ids.push(id),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let a = b.get(ids[0]).unwrap().clone();
+    assert_eq!(a.count, 6);
+    assert_eq!(a.severity, Severity::Info);
+    assert_eq!(a.evidence["appeared_total"], 6);
+    assert_eq!(
+        a.evidence["counts"],
+        serde_json::json!({ "new_service": 2, "new_endpoint": 2, "new_edge": 1, "new_external_destination": 1 })
+    );
+    assert_eq!(
+        a.evidence["nodes"],
+        serde_json::json!(["service:a", "service:b", "external:x.example"])
+    );
+    assert_eq!(a.evidence["appeared"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        a.summary,
+        "inventory: 6 new while baselines learn: 2 nodes, 1 external destination, 1 edge, 2 endpoints (latest: external destination external:x.example)"
+    );
+    b.expire(5 + 15 * MIN);
+    assert_eq!(b.get(ids[0]).unwrap().state, State::Resolved);
+    let next = b.raise(sighting("new_service", "service:c", "service:c", 20 * MIN));
+    assert!(
+        matches!(next, Raised::Opened(id) if id != ids[0]),
+        "{next:?}"
+    );
+}
+
+/// A silence on a kind and subject: an alert already open is sent nothing more, a new one is
+/// recorded but owed to no sink (neither its opening nor its end), other subjects still are;
+/// a silence over or ended mutes nothing new.
+#[test]
+fn silenced_alerts_are_recorded_but_owed_to_no_sink() {
+    let mut b = Book::new(settings());
+    let subject = "orders -> 169.254.169.254:80";
+    let open = |b: &mut Book, subject: &str, at| match b.raise(signal(
+        Kind::EgressBlocked,
+        subject,
+        &["service:orders"],
+        at,
+    )) {
+        Raised::Opened(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let before = open(&mut b, subject, 0);
+    assert!(b.get(before).unwrap().delivery["pager"].owed());
+    let s = b
+        .silence(
+            Kind::EgressBlocked,
+            Some(subject.into()),
+            10 * MIN,
+            "drill".into(),
+            MIN,
+        )
+        .unwrap();
+    let a = b.get(before).unwrap();
+    assert_eq!(a.silenced_by, Some(s.id));
+    assert!(a.delivery.values().all(|d| !d.owed()), "{:?}", a.delivery);
+    b.resolve(before);
+    assert!(b.get(before).unwrap().delivery.values().all(|d| !d.owed()));
+    let muted = open(&mut b, subject, 2 * MIN);
+    let a = b.get(muted).unwrap();
+    assert_eq!(a.silenced_by, Some(s.id));
+    assert!(a.delivery.is_empty());
+    b.expire(2 * MIN + 15 * MIN);
+    assert!(
+        b.get(muted).unwrap().delivery.is_empty(),
+        "its end is not sent"
+    );
+    let other = open(&mut b, "orders -> 169.254.169.254:8080", 3 * MIN);
+    assert_eq!(b.get(other).unwrap().silenced_by, None);
+    assert!(b.get(other).unwrap().delivery["pager"].owed());
+    // Over: a new alert of the subject is sent again.
+    let after = open(&mut b, subject, 11 * MIN + 15 * MIN);
+    assert_eq!(b.get(after).unwrap().silenced_by, None);
+    // A silence of the whole kind, then ended.
+    let all = b
+        .silence(
+            Kind::ShadowEndpoint,
+            None,
+            100 * MIN,
+            "noisy".into(),
+            30 * MIN,
+        )
+        .unwrap();
+    assert_eq!(b.silences().count(), 1, "the silence over is forgotten");
+    assert_eq!(b.take_silences().map(|s| s.len()), Some(1));
+    assert_eq!(b.take_silences(), None);
+    assert_eq!(b.unsilence(all.id).map(|s| s.id), Some(all.id));
+    assert_eq!(b.take_silences(), Some(vec![]));
+    assert_eq!(b.unsilence(all.id), None);
+}

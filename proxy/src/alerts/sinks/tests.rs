@@ -20,6 +20,7 @@ fn alert(summary: &str, path: &str, host: &str) -> Alert {
             "source_addr": "10.0.0.9:4000", "method": "GET", "reason": "not allowed",
         }),
         snoozed_until: None,
+        silenced_by: None,
         incident: Some(2),
         nodes: vec![],
         version: 1,

@@ -21,8 +21,8 @@ pub enum Kind {
     NewEndpoint,
     /// A destination outside the enclave seen for the first time.
     NewExternalDestination,
-    /// First sightings (node, edges, endpoints) of a node whose baseline still learns, counted
-    /// into one notice per node.
+    /// First sightings (nodes, edges, endpoints) while baselines still learn, counted into one
+    /// digest per learning period.
     Inventory,
     /// An endpoint served but absent from its OpenAPI document.
     ShadowEndpoint,

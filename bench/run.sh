@@ -229,7 +229,7 @@ wrk_run() { # threads conns url [script]
   local out
   out=$(timeout $((SECONDS_PER + 20)) "${load_prefix[@]}" wrk -t"$1" -c"$2" -d"${SECONDS_PER}s" --latency ${4:+-s "$4"} "$3" 2>&1 || true)
   # Every answer must be the upstream's 200: a rate of errors measures nothing.
-  if echo "$out" | grep -q "Non-2xx\|Socket errors"; then
+  if grep -q "Non-2xx\|Socket errors" <<< "$out"; then
     echo "$3 c=$2: $(echo "$out" | grep -E "Non-2xx|Socket errors" | tr -s ' ' | tr '\n' ';')" >> "$work/bad"
   fi
   local n r l99 b

@@ -21,6 +21,7 @@
 
 pub mod inspect;
 pub mod sni;
+pub mod transparent;
 mod tunnel;
 
 pub use crate::enclave::{identity, resolve, EgressRuntime, UNKNOWN_SOURCE};
@@ -267,16 +268,19 @@ fn respond(
             return Response::from_parts(parts, body);
         }
         Outcome::Inspect(upgrade, stream, host, addr) => {
-            tokio::spawn(inspect::serve(inspect::Tunnel {
-                upgrade,
-                stream,
-                host,
-                addr,
-                guard,
-                trace,
-                active: active.clone(),
-                recorder: shared.recorder.clone(),
-            }));
+            let client = inspect::ClientSide::Connect(upgrade);
+            tokio::spawn(inspect::serve(
+                client,
+                inspect::Tunnel {
+                    stream,
+                    host,
+                    addr,
+                    guard,
+                    trace,
+                    active: active.clone(),
+                    recorder: shared.recorder.clone(),
+                },
+            ));
         }
         Outcome::Tunnel(upgrade, stream, host) => {
             let limits = tunnel::TunnelTimeouts {

@@ -28,6 +28,9 @@ packages+=(postgresql)  # fleet tests
 # redis-server is the real shared back-end of the fleet tests (started by each test on a
 # loopback port, never as a service).
 packages+=(redis-server)  # fleet tests
+# nftables redirects a client's connections to the transparent egress listener inside the
+# test's network namespace.
+packages+=(nftables)  # transparent egress test
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

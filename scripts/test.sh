@@ -31,6 +31,8 @@ packages+=(redis-server)  # fleet tests
 # nftables redirects a client's connections to the transparent egress listener inside the
 # test's network namespace.
 packages+=(nftables)  # transparent egress test
+# haproxy sends PROXY protocol v2 in front of the inbound listener.
+packages+=(haproxy)  # proxy_protocol test
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

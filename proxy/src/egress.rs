@@ -60,10 +60,12 @@ pub async fn handle(
         guard,
         trace,
         request_id,
+        max_body: active.config.limits.max_request_body,
     };
     let span = call.trace.log_span(&call.request_id);
     let result = async {
         let service = identify(&mut call, &conn, &req)?;
+        crate::inbound::limits(&req, &active.config.limits)?;
         let dest = destination(&mut call, &req)?;
         let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
         let stream = dial(addr, rt.connect_timeout).await?;
@@ -80,6 +82,8 @@ struct Call<'a> {
     guard: CallGuard,
     trace: TraceContext,
     request_id: String,
+    /// `limits.max_request_body`, enforced on a forwarded request's body as it streams.
+    max_body: Option<u64>,
 }
 
 /// Starts the call: its record and guard, counted as an unknown source until identified.
@@ -253,6 +257,7 @@ fn respond(
         guard,
         trace,
         request_id,
+        ..
     } = call;
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -420,6 +425,7 @@ async fn forward(
     stream: TcpStream,
     authority: &str,
 ) -> Result<Response<Incoming>, ProxyError> {
+    let max_body = call.max_body;
     let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
     let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
     let (mut parts, body) = req.into_parts();
@@ -442,7 +448,8 @@ async fn forward(
     }
     trace.propagate(h);
     crate::wire::set_request_id(h, request_id);
-    let body = crate::record::CountingBody::new(body, guard.bytes_in(), None).idle_timeout(idle);
+    let body =
+        crate::record::CountingBody::new(body, guard.bytes_in(), max_body).idle_timeout(idle);
     let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

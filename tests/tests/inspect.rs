@@ -26,6 +26,11 @@ impl Drop for Setup {
 }
 
 async fn setup(tag: &str) -> Setup {
+    setup_with(tag, "").await
+}
+
+/// [`setup`] with more top-level config (`extra`, YAML).
+async fn setup_with(tag: &str, extra: &str) -> Setup {
     let dir = std::env::temp_dir().join(format!("sightline-inspect-{tag}-{}", std::process::id()));
     // Sightline's inspection CA, the destinations' CA, and an unrelated CA for `bad.test`.
     let sl = DevMaterial::write(&dir.join("sl"), &["unused.test"]).unwrap();
@@ -56,7 +61,7 @@ enclave:
     - {{ service: app, cidrs: [127.0.0.1/32], paths: [/admin], action: deny }}
     - {{ service: app, methods: [DELETE], action: deny }}
     - {{ service: app, cidrs: [127.0.0.1/32], ports: [{p}, {b}] }}
-",
+{extra}",
         ca = sl.ca.display(),
         key = dir.join("sl/ca-key.pem").display(),
         dest_ca = dest.ca.display(),
@@ -480,4 +485,58 @@ async fn a_destination_closing_its_connection_does_not_end_the_tunnel() {
     // Same tunnel (no new connection by curl); Sightline dialed the destination again.
     assert_eq!(lines[1], "200 1.1 0", "{out}");
     assert_eq!(record(&s.px, "GET", "/v1/after-close").await["status"], 200);
+}
+
+#[tokio::test]
+async fn requests_inside_the_tunnel_get_the_inbound_size_limits() {
+    let s = setup_with(
+        "limits",
+        "limits: { max_uri_bytes: 1KiB, max_header_bytes: 4KiB, max_request_body: 1KiB }\n",
+    )
+    .await;
+    let port = s.partner.addr.port();
+    let base = format!("https://partner.test:{port}");
+    let body = "b".repeat(2000);
+    let big_header = format!("X-Big: {}", "h".repeat(4200));
+    for flag in ["--http1.1", "--http2"] {
+        let long = format!("{base}/{}", "u".repeat(1100));
+        let out = curl(s.egress, Some(&s.ca), &[flag], &[long]).await;
+        assert!(out.starts_with("414 "), "{flag} long URI: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "-H", &big_header],
+            &[format!("{base}/v1/big-header")],
+        )
+        .await;
+        assert!(out.starts_with("431 "), "{flag} large headers: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "--data-binary", &body],
+            &[format!("{base}/sink")],
+        )
+        .await;
+        assert!(out.starts_with("413 "), "{flag} body over the limit: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "--data-binary", "small"],
+            &[format!("{base}/sink")],
+        )
+        .await;
+        assert!(
+            out.starts_with("200 "),
+            "{flag} body within the limit: {out}"
+        );
+    }
+    let paths = s.partner.paths();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("/u") || p == "/v1/big-header"),
+        "{paths:?}"
+    );
+    let call = record(&s.px, "POST", "/sink").await;
+    assert_eq!(call["protocol"], "inspected", "{call}");
 }

@@ -284,6 +284,7 @@ fn respond(
                     trace,
                     active: active.clone(),
                     recorder: shared.recorder.clone(),
+                    drain: shared.drain.subscribe(),
                 },
             ));
         }

@@ -428,6 +428,7 @@ impl Sightline {
         self.listen_fds.clear();
         let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
+        self.shared.drain.send_replace(true);
         for t in &self.tasks {
             t.abort();
         }

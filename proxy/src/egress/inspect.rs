@@ -54,6 +54,8 @@ pub(super) struct Tunnel {
     pub trace: TraceContext,
     pub active: Arc<Active>,
     pub recorder: Arc<Recorder>,
+    /// Turns true when Sightline drains ([`crate::state::Shared::drain`]).
+    pub drain: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What each request inside the tunnel shares.
@@ -108,6 +110,7 @@ where
         trace,
         active,
         recorder,
+        drain,
     } = t;
     let Some(rt) = active.egress.as_ref() else {
         return;
@@ -156,10 +159,10 @@ where
         write_stall_timeout: l.body_idle_timeout,
         drain_idle_grace: l.drain_idle_grace,
     };
-    // Tunnels are not cut by a drain; this sender, never used, keeps the connection from
-    // reading its absence as one.
-    let (_open, never) = tokio::sync::watch::channel(false);
-    serve_connection(client, svc, limits, &activity, never).await;
+    // A drain ends the tunnel as it ends a listener's connection: the request in flight is
+    // answered (`Connection: close`, or GOAWAY over HTTP/2), an idle tunnel closes after
+    // `limits.drain_idle_grace`.
+    serve_connection(client, svc, limits, &activity, drain).await;
     guard.complete();
 }
 

@@ -340,6 +340,7 @@ pub async fn serve(
             trace,
             active: active.clone(),
             recorder: shared.recorder.clone(),
+            drain: shared.drain.subscribe(),
         };
         drop(active);
         inspect::serve(inspect::ClientSide::Transparent(client), tunnel).await;

@@ -188,6 +188,12 @@ enclave:
     .await;
     assert!(out.starts_with("000"), "{out}");
     assert_eq!(blocked.requests(), 0, "the blocked destination was reached");
+    // A connection straight to the transparent listener (not redirected) is its own original
+    // destination: refused as Sightline's own listener.
+    let url = format!("http://127.0.0.1:{port}/loop");
+    assert_eq!(curl(CLIENT4, &[&url]).await, "403 exit=0");
+    let own = record(&px, "the direct connection's record", path("/loop")).await;
+    assert_eq!(own["decision"], "blocked", "{own}");
 
     // TLS to a host that is not inspected: relayed untouched, the server name recorded.
     let out = curl(

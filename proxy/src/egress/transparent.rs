@@ -265,13 +265,19 @@ pub async fn serve(
         .body(())
         .unwrap_or_default();
     let path = crate::record::cap_path(&path, active.config.recording.max_path_bytes);
+    // The name the caller claims, normalised as a CONNECT host is (its port is not used: the
+    // original destination's is).
+    let claimed = claimed
+        .as_deref()
+        .and_then(|c| sightline_policy::parse_authority(c, 443).ok())
+        .map(|(h, _)| h);
     let mut record = CallRecord::begin(
         Direction::Egress,
         &req,
         &trace,
         &request_id,
         (peer, None, false),
-        claimed.clone().unwrap_or_default().to_ascii_lowercase(),
+        claimed.as_ref().map_or_else(String::new, Host::to_string),
         path,
     );
     record.protocol = Protocol::Transparent;
@@ -312,15 +318,7 @@ pub async fn serve(
         }
         return;
     }
-    let host = match judge(
-        rt,
-        service.as_deref(),
-        claimed.as_deref(),
-        original,
-        &mut guard,
-    )
-    .await
-    {
+    let host = match judge(rt, service.as_deref(), claimed, original, &mut guard).await {
         Ok(h) => h,
         Err(e) => return refuse(&mut guard, stream, &opening, e).await,
     };
@@ -369,15 +367,12 @@ async fn relay(client: Held, upstream: TcpStream, idle: Duration, mut guard: Cal
 async fn judge(
     rt: &super::EgressRuntime,
     service: Option<&str>,
-    claimed: Option<&str>,
+    claimed: Option<Host>,
     original: SocketAddr,
     guard: &mut CallGuard,
 ) -> Result<Host, ProxyError> {
     let ip = original.ip();
-    let name = claimed
-        .and_then(|c| sightline_policy::parse_authority(c, original.port()).ok())
-        .map(|(h, _)| h);
-    let host = match name {
+    let host = match claimed {
         Some(Host::Name(n)) => {
             let named = Host::Name(n);
             let resolved = rt.resolver.resolve(&named).await.unwrap_or_default();

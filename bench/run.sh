@@ -58,6 +58,8 @@ UP=127.0.0.1:18081 UPH2=127.0.0.1:18091
 NGX=127.0.0.1:18082 NGXH2=127.0.0.1:18092 HAP=127.0.0.1:18083 HAPH2=127.0.0.1:18093
 SL=127.0.0.1:18084 SLADMIN=127.0.0.1:18085
 SQUID=127.0.0.1:18094 EG=127.0.0.1:18096
+# TLS upstream (nginx, pinned with the upstream) for Sightline's CONNECT vs inspected row.
+UPTLS_PORT=18088
 UP2=127.0.0.1:18111 NGX2=127.0.0.1:18112 HAP2=127.0.0.1:18113 SL2=127.0.0.1:18114 SL2ADMIN=127.0.0.1:18115
 head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
 head -c 1048576 /dev/zero > "$work/1m"
@@ -120,6 +122,27 @@ backend be
   server up $4
 HAP
 }
+# The TLS upstream: one certificate for the tunnelled and the inspected name, from its own CA;
+# Sightline's inspection CA is another one.
+"$BIN" certs init --out "$work/tls-up" --name bench-tls.test --name bench-inspected.test >/dev/null
+"$BIN" certs init --out "$work/tls-inspect" --name unused.test >/dev/null
+cat > "$work/upstream-tls.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/upstream-tls.pid;
+error_log $work/upstream-tls-error.log warn;
+events { worker_connections 2000; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$UPTLS_PORT ssl;
+    ssl_certificate $work/tls-up/server.pem;
+    ssl_certificate_key $work/tls-up/server-key.pem;
+    keepalive_requests 1000000;
+    location = / { return 200 "ok\n"; }
+  }
+}
+NGX
 upstream_conf 1 $UP $UPH2 upstream > "$work/upstream.conf"
 upstream_conf 2 $UP2 127.0.0.1:18121 upstream2 > "$work/upstream2.conf"
 proxy_conf 1 $NGX $NGXH2 $UP nginx > "$work/nginx.conf"
@@ -152,6 +175,12 @@ services:
 egress:
   listen: "$EG"
   sources: [ { cidr: 127.0.0.0/8, service: bench } ]
+  inspect:
+    ca: { cert: "$work/tls-inspect/ca.pem", key: "$work/tls-inspect/ca-key.pem" }
+    hosts: [bench-inspected.test]
+    upstream_ca: "$work/tls-up/ca.pem"
+dns:
+  hosts: { bench-tls.test: [127.0.0.1], bench-inspected.test: [127.0.0.1] }
 enclave: { mode: enforce, networks: [127.0.0.0/8] }
 recording: { access_log: false }
 runtime: { workers: 1 }
@@ -159,6 +188,7 @@ EGY
 
 declare -A PID
 "${on_load[@]}" nginx -c "$work/upstream.conf" & pids+=($!)
+"${on_load[@]}" nginx -c "$work/upstream-tls.conf" & pids+=($!)
 nginx -c "$work/upstream2.conf" & pids+=($!)
 "${on_proxy[@]}" nginx -c "$work/nginx.conf" & PID[nginx]=$!; pids+=($!)
 "${on_proxy[@]}" haproxy -f "$work/haproxy.cfg" & PID[haproxy]=$!; pids+=($!)
@@ -251,6 +281,11 @@ connect_run() { # proxy|direct path budget
   read -r b r n < <(timeout $((SECONDS_PER + 40)) "${load_prefix[@]}" python3 bench/connect.py "$1" "$UP" "$2" 4 "$SECONDS_PER" "$3" 2>> "$work/bad" || echo "0 0 0")
   echo "${n:-0} ${r:-0} 0 ${b:-0}"
 }
+tls_connect_run() { # proxy host: TLS inside the tunnel, to the TLS upstream by that name
+  local b r n
+  read -r b r n < <(CONNECT_TLS_CA="$work/${3:-tls-up}/ca.pem" timeout $((SECONDS_PER + 40)) "${load_prefix[@]}" python3 bench/connect.py "$1" "$2:$UPTLS_PORT" / 4 "$SECONDS_PER" 2000000 2>> "$work/bad" || echo "0 0 0")
+  echo "${n:-0} ${r:-0} 0 ${b:-0}"
+}
 # wrk sends absolute-form requests (`GET http://upstream/ HTTP/1.1`) to a forward proxy.
 for p in / /1m; do
   printf 'wrk.path = "http://%s%s"\nwrk.headers["Host"] = "%s"\n' "$UP" "$p" "$UP" > "$work/forward${p//\//_}.lua"
@@ -290,6 +325,10 @@ for round in $(seq "$ROUNDS"); do
     measure "eg-$n" "${egpid[$n]}" tun connect_run "$a" / 2000000
     measure "eg-$n" "${egpid[$n]}" tun1m connect_run "$a" /1m 20000
   done
+  # Sightline only: TLS through a plain CONNECT tunnel, and the same TLS inspected (the client
+  # trusts the inspection CA; Sightline terminates, records each GET and opens its own TLS).
+  measure eg-sightline "${PID[sightline-egress]}" tlstun tls_connect_run "$EG" bench-tls.test
+  measure eg-sightline "${PID[sightline-egress]}" tlsinsp tls_connect_run "$EG" bench-inspected.test tls-inspect
 done
 
 # Every request wrk and h2load completed through Sightline must be counted, none dropped.
@@ -409,6 +448,18 @@ ratio() { python3 -c "a,b=float('$1'),float('$2'); print(f'{a/b:.2f}' if b else 
   done
   echo
   echo "Sightline / squid: forward req/s $(ratio "$(cellv eg-sightline fwd)" "$(cellv eg-squid fwd)"), bytes/s $(ratio "$(median "${bps[eg-sightline,fwd1m]}")" "$(median "${bps[eg-squid,fwd1m]}")"); CONNECT req/s $(ratio "$(cellv eg-sightline tun)" "$(cellv eg-squid tun)"), bytes/s $(ratio "$(median "${bps[eg-sightline,tun1m]}")" "$(median "${bps[eg-squid,tun1m]}")")."
+  echo
+  echo "Sightline's CONNECT tunnels against its TLS inspection: 4 tunnels carrying TLS (HTTP/1.1) to an"
+  echo "nginx TLS upstream (\`bench/connect.py\` with \`CONNECT_TLS_CA\`), keep-alive GETs of \`ok\\n\` inside."
+  echo "Tunnelled, the client's TLS goes end to end; inspected, Sightline terminates it with a leaf from"
+  echo "its inspection CA, judges and records each GET, and opens its own TLS to the upstream."
+  echo
+  echo "| Sightline egress, TLS inside | req/s | req per proxy CPU-s |"
+  echo "|---|---|---|"
+  echo "| CONNECT tunnel | $(fmt "$(cellv eg-sightline tlstun)" '') | $(fmt "$(median "${cpu[eg-sightline,tlstun]}")" '') |"
+  echo "| inspected | $(fmt "$(cellv eg-sightline tlsinsp)" '') | $(fmt "$(median "${cpu[eg-sightline,tlsinsp]}")" '') |"
+  echo
+  echo "Inspected / tunnelled: req/s $(ratio "$(cellv eg-sightline tlsinsp)" "$(cellv eg-sightline tlstun)"), req per proxy CPU-s $(ratio "$(median "${cpu[eg-sightline,tlsinsp]}")" "$(median "${cpu[eg-sightline,tlstun]}")")."
   echo
   echo "## Scaling: two workers each"
   echo

@@ -28,6 +28,11 @@ packages+=(postgresql)  # fleet tests
 # redis-server is the real shared back-end of the fleet tests (started by each test on a
 # loopback port, never as a service).
 packages+=(redis-server)  # fleet tests
+# nftables redirects a client's connections to the transparent egress listener inside the
+# test's network namespace.
+packages+=(nftables)  # transparent egress test
+# haproxy sends PROXY protocol v2 in front of the inbound listener.
+packages+=(haproxy)  # proxy_protocol test
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

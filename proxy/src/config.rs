@@ -200,6 +200,7 @@ impl Config {
         let mut v = vec![self.inbound.listen, self.admin.listen];
         if let Some(e) = &self.egress {
             v.push(e.listen);
+            v.extend(e.transparent);
         }
         v
     }

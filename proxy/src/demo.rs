@@ -76,6 +76,10 @@ storage:
   retention: 1h
 egress:
   listen: \"{egress}\"
+  inspect:
+    ca: {{ cert: \"{inspection_ca}\", key: \"{inspection_key}\" }}
+    hosts: [api.payments-provider.example]
+    upstream_ca: \"{partner_ca}\"
   credentials: [ {{ service: payments, token: demo-payments-token-0001 }} ]
   sources:
     - {{ cidr: 127.0.0.40/32, service: gateway }}
@@ -112,6 +116,9 @@ clients:
         alerts = alerts::section(args.webhook.as_deref()),
         data = data_dir().display(),
         allow = allow.display(),
+        inspection_ca = s.tls.inspection_ca.0.display(),
+        inspection_key = s.tls.inspection_ca.1.display(),
+        partner_ca = s.tls.partner_ca.display(),
         provider_ip = s.provider.ip(),
         provider_port = s.provider.port(),
         shipping_ip = s.shipping.ip(),

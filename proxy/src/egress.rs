@@ -21,6 +21,7 @@
 
 pub mod inspect;
 pub mod sni;
+pub mod transparent;
 mod tunnel;
 
 pub use crate::enclave::{identity, resolve, EgressRuntime, UNKNOWN_SOURCE};
@@ -59,10 +60,12 @@ pub async fn handle(
         guard,
         trace,
         request_id,
+        max_body: active.config.limits.max_request_body,
     };
     let span = call.trace.log_span(&call.request_id);
     let result = async {
         let service = identify(&mut call, &conn, &req)?;
+        crate::inbound::limits(&req, &active.config.limits)?;
         let dest = destination(&mut call, &req)?;
         let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
         let stream = dial(addr, rt.connect_timeout).await?;
@@ -79,6 +82,8 @@ struct Call<'a> {
     guard: CallGuard,
     trace: TraceContext,
     request_id: String,
+    /// `limits.max_request_body`, enforced on a forwarded request's body as it streams.
+    max_body: Option<u64>,
 }
 
 /// Starts the call: its record and guard, counted as an unknown source until identified.
@@ -252,6 +257,7 @@ fn respond(
         guard,
         trace,
         request_id,
+        ..
     } = call;
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -267,16 +273,20 @@ fn respond(
             return Response::from_parts(parts, body);
         }
         Outcome::Inspect(upgrade, stream, host, addr) => {
-            tokio::spawn(inspect::serve(inspect::Tunnel {
-                upgrade,
-                stream,
-                host,
-                addr,
-                guard,
-                trace,
-                active: active.clone(),
-                recorder: shared.recorder.clone(),
-            }));
+            let client = inspect::ClientSide::Connect(upgrade);
+            tokio::spawn(inspect::serve(
+                client,
+                inspect::Tunnel {
+                    stream,
+                    host,
+                    addr,
+                    guard,
+                    trace,
+                    active: active.clone(),
+                    recorder: shared.recorder.clone(),
+                    drain: shared.drain.subscribe(),
+                },
+            ));
         }
         Outcome::Tunnel(upgrade, stream, host) => {
             let limits = tunnel::TunnelTimeouts {
@@ -416,6 +426,7 @@ async fn forward(
     stream: TcpStream,
     authority: &str,
 ) -> Result<Response<Incoming>, ProxyError> {
+    let max_body = call.max_body;
     let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
     let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
     let (mut parts, body) = req.into_parts();
@@ -438,7 +449,8 @@ async fn forward(
     }
     trace.propagate(h);
     crate::wire::set_request_id(h, request_id);
-    let body = crate::record::CountingBody::new(body, guard.bytes_in(), None).idle_timeout(idle);
+    let body =
+        crate::record::CountingBody::new(body, guard.bytes_in(), max_body).idle_timeout(idle);
     let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

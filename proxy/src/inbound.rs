@@ -252,8 +252,12 @@ fn route<'a>(call: &mut Call<'a>) -> Result<&'a RouteEntry, ProxyError> {
     Ok(route)
 }
 
-/// Rejects requests over the configured sizes before any upstream work.
-fn limits(req: &Request<Incoming>, limits: &crate::config::Limits) -> Result<(), ProxyError> {
+/// Rejects requests over the configured sizes before any upstream work (the egress stack
+/// applies the same limits to its requests, inspected ones included).
+pub(crate) fn limits(
+    req: &Request<Incoming>,
+    limits: &crate::config::Limits,
+) -> Result<(), ProxyError> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > limits.max_uri_bytes {
         return Err(ProxyError::UriTooLong(limits.max_uri_bytes));

@@ -269,7 +269,7 @@ impl Task {
         self.analysis.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn handle(&mut self, rec: CallRecord) {
+    fn handle(&mut self, mut rec: CallRecord) {
         if self.access_log {
             log(&rec);
         }
@@ -288,6 +288,11 @@ impl Task {
             (found, a.last_template())
         };
         self.found(found);
+        // A request inside an inspected tunnel has no inbound route: its route is the template
+        // its endpoint is known by.
+        if rec.protocol == crate::record::Protocol::Inspected && rec.route.is_none() {
+            rec.route = template.clone();
+        }
         self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
             let at = rec

@@ -79,6 +79,7 @@ pub struct Sightline {
     inbound_addr: SocketAddr,
     admin_addr: SocketAddr,
     egress_addr: Option<SocketAddr>,
+    transparent_addr: Option<SocketAddr>,
     stop_accepting: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     admin_shutdown: watch::Sender<bool>,
@@ -119,6 +120,8 @@ struct Bound {
     inbound: (TcpListener, SocketAddr),
     admin: (TcpListener, SocketAddr),
     egress: Option<(TcpListener, SocketAddr)>,
+    /// The transparent egress listener, when `egress.transparent` is set.
+    transparent: Option<(TcpListener, SocketAddr)>,
     /// Duplicates kept for an upgrade's successor.
     listen_fds: Vec<std::os::fd::OwnedFd>,
 }
@@ -138,12 +141,19 @@ impl Bound {
             Some(e) => Some(bind(e.listen)?),
             None => None,
         };
+        let transparent = match config.egress.as_ref().and_then(|e| e.transparent) {
+            Some(addr) => Some(bind(addr)?),
+            None => None,
+        };
         inherit::close_unclaimed();
         let mut listen_fds = Vec::new();
-        for (l, _) in [Some(&inbound), Some(&admin), egress.as_ref()]
-            .into_iter()
-            .flatten()
-        {
+        let all = [
+            Some(&inbound),
+            Some(&admin),
+            egress.as_ref(),
+            transparent.as_ref(),
+        ];
+        for (l, _) in all.into_iter().flatten() {
             // Kept for an upgrade's successor (a duplicate: closing it never closes the socket).
             match std::os::fd::AsFd::as_fd(l).try_clone_to_owned() {
                 Ok(fd) => listen_fds.push(fd),
@@ -154,14 +164,16 @@ impl Bound {
             inbound,
             admin,
             egress,
+            transparent,
             listen_fds,
         })
     }
 
-    /// The bound addresses: inbound, admin, then egress.
+    /// The bound addresses: inbound, admin, then egress and the transparent listener.
     fn addrs(&self) -> Vec<SocketAddr> {
         let mut out = vec![self.inbound.1, self.admin.1];
         out.extend(self.egress.as_ref().map(|(_, a)| *a));
+        out.extend(self.transparent.as_ref().map(|(_, a)| *a));
         out
     }
 }
@@ -293,6 +305,7 @@ impl Sightline {
             inbound: (inbound, inbound_addr),
             admin: (admin, admin_addr),
             egress,
+            transparent,
             listen_fds,
         } = bound;
         let mut accept_tasks = vec![tokio::spawn(listen::inbound(
@@ -312,7 +325,21 @@ impl Sightline {
         let admin_task = tokio::spawn(listen::admin(admin, shared.clone(), admin_rx));
         let egress_addr = egress.as_ref().map(|(_, a)| *a);
         if let Some((l, _)) = egress {
-            accept_tasks.push(tokio::spawn(listen::egress(l, shared.clone(), stop_rx, rx)));
+            let (stop, shutdown) = (stop_rx.clone(), rx.clone());
+            accept_tasks.push(tokio::spawn(listen::egress(
+                l,
+                shared.clone(),
+                stop,
+                shutdown,
+            )));
+        }
+        let transparent_addr = transparent.as_ref().map(|(_, a)| *a);
+        if let Some((l, _)) = transparent {
+            accept_tasks.push(tokio::spawn(listen::transparent(
+                l,
+                shared.clone(),
+                stop_rx,
+            )));
         }
         tracing::info!(inbound = %inbound_addr, admin = %admin_addr, egress = ?egress_addr, "sightline serving");
         Sightline {
@@ -320,6 +347,7 @@ impl Sightline {
             inbound_addr,
             admin_addr,
             egress_addr,
+            transparent_addr,
             stop_accepting,
             shutdown,
             admin_shutdown,
@@ -333,6 +361,11 @@ impl Sightline {
     /// Duplicates of the listening sockets (inbound, admin, then egress), for a successor.
     pub fn listen_fds(&self) -> &[std::os::fd::OwnedFd] {
         &self.listen_fds
+    }
+
+    /// The transparent egress listener's bound address, when `egress.transparent` is set.
+    pub fn transparent_addr(&self) -> Option<SocketAddr> {
+        self.transparent_addr
     }
 
     /// The egress listener's bound address, when egress is enabled.
@@ -395,6 +428,7 @@ impl Sightline {
         self.listen_fds.clear();
         let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
+        self.shared.drain.send_replace(true);
         for t in &self.tasks {
             t.abort();
         }

@@ -206,6 +206,9 @@ pub struct Shared {
     pub recorder: Arc<Recorder>,
     /// Set when shutdown begins.
     pub draining: AtomicBool,
+    /// Turns true when the connections are told to drain: inspected tunnels, served apart from
+    /// the listener's connection, drain on it too.
+    pub drain: tokio::sync::watch::Sender<bool>,
     generation: AtomicU64,
     reload: Mutex<ReloadStatus>,
     /// The config file, when the proxy was started from one.
@@ -259,6 +262,7 @@ impl Shared {
             active: ArcSwap::from_pointee(active),
             recorder,
             draining: AtomicBool::new(false),
+            drain: tokio::sync::watch::Sender::new(false),
             reload: Mutex::new(ReloadStatus::default()),
             config_path,
             started: SystemTime::now(),

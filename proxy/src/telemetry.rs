@@ -236,7 +236,7 @@ fn http_durations(m: &otlp_metrics::OtlpMetrics, rec: &CallRecord, template: Opt
     }
     let forwarded = rec.upstream.is_some();
     let mut server = attrs.clone();
-    if let Some(t) = template.filter(|_| rec.protocol != crate::record::Protocol::Tunnel) {
+    if let Some(t) = template.filter(|_| !rec.protocol.opaque()) {
         server.push(KeyValue::new("http.route", t.to_owned()));
     }
     server.push(KeyValue::new(

@@ -855,3 +855,82 @@ enclave:
     let reached: u64 = fakes.iter().map(|f| f.requests()).sum();
     assert_eq!(reached, 3);
 }
+
+#[tokio::test]
+async fn egress_requests_get_the_inbound_size_limits_and_the_listener_its_cap() {
+    let up = TestUpstream::plain().await;
+    let port = up.addr.port();
+    let (px, e) = start(&format!(
+        "limits: {{ max_uri_bytes: 1KiB, max_header_bytes: 4KiB, max_request_body: 1KiB }}
+enclave:\n  rules: [ {{ service: orders, cidrs: [127.0.0.1/32], ports: [{port}] }} ]\n"
+    ))
+    .await;
+    let target = format!("http://127.0.0.1:{port}");
+    let long_uri = format!("/{}", "u".repeat(1100));
+    let big_header = "h".repeat(4200);
+    let big_body = "b".repeat(2000);
+    let chunked = format!("{:x}\r\n{big_body}\r\n0\r\n\r\n", big_body.len());
+    let cases = [
+        (
+            "a long URI",
+            format!("GET {target}{long_uri} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+            414,
+        ),
+        (
+            "large headers",
+            format!("GET {target}/h HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {big_header}\r\nConnection: close\r\n\r\n"),
+            431,
+        ),
+        (
+            "a declared body over the limit",
+            format!("POST {target}/sink HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big_body}", big_body.len()),
+            413,
+        ),
+        (
+            "a chunked body that grows over the limit",
+            format!("POST {target}/sink HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{chunked}"),
+            413,
+        ),
+    ];
+    for (what, raw, status) in cases {
+        let out = sightline_tests::raw::exchange(e, raw.as_bytes(), PATIENCE).await;
+        let statuses = sightline_tests::raw::statuses(&out);
+        assert_eq!(
+            statuses,
+            [status],
+            "{what}: {}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    // The declared-length refusal never reached the destination; within the limits it does.
+    let ok = format!("POST {target}/sink HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789");
+    let out = sightline_tests::raw::exchange(e, ok.as_bytes(), PATIENCE).await;
+    assert_eq!(sightline_tests::raw::statuses(&out), [200]);
+    let paths = up.paths();
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/u") || p == "/h"),
+        "{paths:?}"
+    );
+    px.calls_at_least(5).await;
+    drop(px);
+
+    // The connection cap: open connections past egress.max_connections are closed at once.
+    let px = TestProxy::start(config(
+        "egress:\n  listen: 127.0.0.1:0\n  max_connections: 2\n  sources: [ { cidr: 127.0.0.0/8, service: orders } ]\n",
+    ))
+    .await;
+    let e = px.sightline.egress_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(tokio::net::TcpStream::connect(e).await.unwrap());
+    }
+    let mut extra = tokio::net::TcpStream::connect(e).await.unwrap();
+    let out = sightline_tests::raw::read_until_closed(&mut extra, PATIENCE).await;
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        px.metric("sightline_egress_connections_rejected_total")
+            .await,
+        1.0
+    );
+    drop(held);
+}

@@ -16,16 +16,24 @@ struct Setup {
     ca: PathBuf,
     partner: TestUpstream,
     bad: TestUpstream,
-    dir: PathBuf,
+    _dir: TempDir,
 }
 
-impl Drop for Setup {
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
     fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
+        std::fs::remove_dir_all(&self.0).ok();
     }
 }
 
 async fn setup(tag: &str) -> Setup {
+    setup_with(tag, "").await
+}
+
+/// [`setup`] with more top-level config (`extra`, YAML).
+async fn setup_with(tag: &str, extra: &str) -> Setup {
     let dir = std::env::temp_dir().join(format!("sightline-inspect-{tag}-{}", std::process::id()));
     // Sightline's inspection CA, the destinations' CA, and an unrelated CA for `bad.test`.
     let sl = DevMaterial::write(&dir.join("sl"), &["unused.test"]).unwrap();
@@ -56,7 +64,7 @@ enclave:
     - {{ service: app, cidrs: [127.0.0.1/32], paths: [/admin], action: deny }}
     - {{ service: app, methods: [DELETE], action: deny }}
     - {{ service: app, cidrs: [127.0.0.1/32], ports: [{p}, {b}] }}
-",
+{extra}",
         ca = sl.ca.display(),
         key = dir.join("sl/ca-key.pem").display(),
         dest_ca = dest.ca.display(),
@@ -71,7 +79,7 @@ enclave:
         ca: sl.ca,
         partner,
         bad,
-        dir,
+        _dir: TempDir(dir),
     }
 }
 
@@ -480,4 +488,149 @@ async fn a_destination_closing_its_connection_does_not_end_the_tunnel() {
     // Same tunnel (no new connection by curl); Sightline dialed the destination again.
     assert_eq!(lines[1], "200 1.1 0", "{out}");
     assert_eq!(record(&s.px, "GET", "/v1/after-close").await["status"], 200);
+}
+
+#[tokio::test]
+async fn requests_inside_the_tunnel_get_the_inbound_size_limits() {
+    let s = setup_with(
+        "limits",
+        "limits: { max_uri_bytes: 1KiB, max_header_bytes: 4KiB, max_request_body: 1KiB }\n",
+    )
+    .await;
+    let port = s.partner.addr.port();
+    let base = format!("https://partner.test:{port}");
+    let body = "b".repeat(2000);
+    let big_header = format!("X-Big: {}", "h".repeat(4200));
+    for flag in ["--http1.1", "--http2"] {
+        let long = format!("{base}/{}", "u".repeat(1100));
+        let out = curl(s.egress, Some(&s.ca), &[flag], &[long]).await;
+        assert!(out.starts_with("414 "), "{flag} long URI: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "-H", &big_header],
+            &[format!("{base}/v1/big-header")],
+        )
+        .await;
+        assert!(out.starts_with("431 "), "{flag} large headers: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "--data-binary", &body],
+            &[format!("{base}/sink")],
+        )
+        .await;
+        assert!(out.starts_with("413 "), "{flag} body over the limit: {out}");
+        let out = curl(
+            s.egress,
+            Some(&s.ca),
+            &[flag, "--data-binary", "small"],
+            &[format!("{base}/sink")],
+        )
+        .await;
+        assert!(
+            out.starts_with("200 "),
+            "{flag} body within the limit: {out}"
+        );
+    }
+    let paths = s.partner.paths();
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("/u") || p == "/v1/big-header"),
+        "{paths:?}"
+    );
+    let call = record(&s.px, "POST", "/sink").await;
+    assert_eq!(call["protocol"], "inspected", "{call}");
+}
+
+/// CONNECT through `egress` to `target`, then TLS to `name` trusting `ca` over HTTP/1.1: the
+/// request sender of the inspected tunnel (its connection task runs until the tunnel ends, and
+/// is returned).
+async fn inspected_h1(
+    egress: SocketAddr,
+    target: &str,
+    name: &str,
+    ca: &Path,
+) -> (
+    hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(egress).await.unwrap();
+    let connect = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+    tcp.write_all(connect.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        assert_eq!(
+            tcp.read(&mut b).await.unwrap(),
+            1,
+            "the CONNECT answer ended early"
+        );
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for c in sightline_certs::load_certs(ca).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let mut cfg = tokio_rustls::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server_name =
+        tokio_rustls::rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(server_name, tcp)
+        .await
+        .unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+        .await
+        .unwrap();
+    (send, tokio::spawn(conn))
+}
+
+#[tokio::test]
+async fn inspected_records_carry_their_route_and_a_drain_ends_open_tunnels_in_time() {
+    use http_body_util::BodyExt;
+    let s = setup_with(
+        "drain",
+        "limits: { drain_timeout: 10s, drain_idle_grace: 200ms, accept_grace: 10ms }\n",
+    )
+    .await;
+    let port = s.partner.addr.port();
+    let target = format!("partner.test:{port}");
+    let (mut send, conn) = inspected_h1(s.egress, &target, "partner.test", &s.ca).await;
+    for id in ["12345", "67890"] {
+        let req = http::Request::get(format!("/v1/orders/{id}"))
+            .header("host", &target)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+    }
+    let call = record(&s.px, "GET", "/v1/orders/67890").await;
+    assert_eq!(call["route"], "/v1/orders/{int}", "{call}");
+
+    // The tunnel is open and idle; the drain closes it, and Sightline stops in time.
+    let Setup { px, .. } = s;
+    assert!(
+        px.sightline.shutdown().await,
+        "a connection outlived the drain"
+    );
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), conn).await;
+    assert!(
+        ended.is_ok(),
+        "the inspected tunnel is still open after the drain"
+    );
 }

@@ -193,3 +193,129 @@ enclave:
     assert_eq!(call["source_addr"], "198.51.100.5:40000", "{call}");
     assert_eq!(up.paths(), ["/named"]);
 }
+
+/// haproxy (Debian's) in TCP mode on `listen`, sending a PROXY v2 header to each server from the
+/// source address given with it. Stopped on drop.
+struct Haproxy {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl Haproxy {
+    /// One frontend per `(listen, source, server)`: connections to `listen` go to `server`,
+    /// dialed from `source`, with `send-proxy-v2`.
+    fn start(frontends: &[(SocketAddr, &str, SocketAddr)]) -> Haproxy {
+        let dir = std::env::temp_dir().join(format!(
+            "sightline-haproxy-{}-{}",
+            std::process::id(),
+            frontends[0].0.port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg = String::from(
+            "global\n  maxconn 100\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n",
+        );
+        for (i, (listen, source, server)) in frontends.iter().enumerate() {
+            cfg.push_str(&format!(
+                "listen fe{i}\n  bind {listen}\n  server s{i} {server} send-proxy-v2 source {source}\n"
+            ));
+        }
+        let file = dir.join("haproxy.cfg");
+        std::fs::write(&file, cfg).unwrap();
+        let child = std::process::Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start haproxy ({e}); install it (scripts/test.sh)"));
+        let mut h = Haproxy { child, dir };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        for (listen, _, _) in frontends {
+            while std::net::TcpStream::connect_timeout(listen, Duration::from_millis(100)).is_err()
+            {
+                if let Ok(Some(status)) = h.child.try_wait() {
+                    panic!("haproxy exited: {status}");
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "haproxy is not listening on {listen}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        h
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], sightline_tests::receivers::free_port()))
+}
+
+#[tokio::test]
+async fn haproxy_sending_v2_gives_the_real_client_and_an_untrusted_one_is_refused() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  proxy_protocol: {{ from: [127.0.0.2/32] }}
+  routes: [ {{ path_prefix: /, service: app }} ]
+services:
+  app: {{ upstreams: [\"{}\"] }}
+",
+        up.addr
+    )))
+    .await;
+    // The trusted balancer dials from 127.0.0.2; a second one, from 127.0.0.3, is not trusted.
+    let (trusted, untrusted) = (free_addr(), free_addr());
+    let _haproxy = Haproxy::start(&[
+        (trusted, "127.0.0.2", px.inbound),
+        (untrusted, "127.0.0.3", px.inbound),
+    ]);
+    let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n");
+
+    let out = send_from("127.0.0.9", trusted, req("/via-haproxy").as_bytes()).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    let sources = eventually("the record of the request through haproxy", || async {
+        let s = inbound_sources(&px).await;
+        s.into_iter().find(|s| s.contains("/via-haproxy"))
+    })
+    .await;
+    assert!(
+        sources.starts_with("\"127.0.0.9:"),
+        "the record names the client haproxy saw: {sources}"
+    );
+
+    // Through the untrusted balancer the header is not believed: the request never reaches
+    // the service.
+    let out = send_from("127.0.0.9", untrusted, req("/untrusted").as_bytes()).await;
+    assert!(
+        !out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(
+        up.requests(),
+        1,
+        "only the trusted path reached the upstream"
+    );
+    let sources = inbound_sources(&px).await;
+    assert!(
+        !sources
+            .iter()
+            .any(|s| s.contains("127.0.0.9") && s.contains("/untrusted")),
+        "{sources:?}"
+    );
+}

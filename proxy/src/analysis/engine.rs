@@ -254,15 +254,14 @@ impl Analysis {
         let Some((from, to)) = self.parties(rec) else {
             return found;
         };
-        let (template, shadow): (Arc<str>, bool) =
-            if rec.protocol == crate::record::Protocol::Tunnel {
-                ("CONNECT".into(), false)
-            } else {
-                let c =
-                    self.templater
-                        .classify(&rec.host, &rec.method, rec.matched_path(), rec.status);
-                (c.template, c.shadow)
-            };
+        let (template, shadow): (Arc<str>, bool) = if rec.protocol.opaque() {
+            ("CONNECT".into(), false)
+        } else {
+            let c = self
+                .templater
+                .classify(&rec.host, &rec.method, rec.matched_path(), rec.status);
+            (c.template, c.shadow)
+        };
         self.last_template = Some(template.clone());
         let o = Observation {
             from,

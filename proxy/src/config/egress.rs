@@ -33,6 +33,9 @@ pub struct EgressConfig {
     /// Peers that must open each connection with a PROXY protocol header naming the caller
     /// (`egress.proxy_protocol.from`); empty when off.
     pub proxy_protocol_from: Vec<ipnet::IpNet>,
+    /// The transparent listener (`egress.transparent.listen`): connections redirected to it by
+    /// nftables or iptables (REDIRECT), judged on their original destination.
+    pub transparent: Option<SocketAddr>,
 }
 
 /// TLS inspection: CONNECT tunnels to these hosts are terminated and their requests recorded.
@@ -79,13 +82,22 @@ pub(super) fn convert(raw: Option<EgressFile>, cx: &mut Convert<'_>) -> Option<E
             "name the networks of the load balancers that send the header",
         );
     }
+    let listen = e.listen.unwrap_or(DEFAULT_EGRESS);
+    let transparent = e.transparent.map(|t| t.listen);
+    if transparent.is_some_and(|t| t == listen && t.port() != 0) {
+        cx.issue(
+            "egress.transparent.listen",
+            "must differ from egress.listen: redirected connections carry no proxy request",
+        );
+    }
     Some(EgressConfig {
         inspect,
+        transparent,
         proxy_protocol_from: e
             .proxy_protocol
             .map(|p| p.from.into_iter().map(|n| n.trunc()).collect())
             .unwrap_or_default(),
-        listen: e.listen.unwrap_or(DEFAULT_EGRESS),
+        listen,
         sources: e
             .sources
             .into_iter()

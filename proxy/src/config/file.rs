@@ -78,6 +78,13 @@ pub(crate) struct EgressFile {
     pub identities: Vec<IdentityFile>,
     pub inspect: Option<InspectFile>,
     pub proxy_protocol: Option<ProxyProtocolFile>,
+    pub transparent: Option<TransparentFile>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "{ listen: ADDR }")]
+pub(crate) struct TransparentFile {
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

@@ -419,3 +419,36 @@ enclave:
         assert!(keys.contains(&key), "{key} missing from {keys:?}");
     }
 }
+
+#[test]
+fn the_transparent_listener_is_read_and_checked_with_its_line() {
+    let c = parse(
+        "version: 1
+egress:
+  listen: 127.0.0.1:3128
+  transparent: { listen: \"[::]:15001\" }
+",
+    )
+    .unwrap();
+    let e = c.egress.as_ref().unwrap();
+    assert_eq!(e.transparent, Some("[::]:15001".parse().unwrap()));
+    assert!(c.listen_addrs().contains(&"[::]:15001".parse().unwrap()));
+
+    let err = parse(
+        "version: 1
+egress:
+  listen: 127.0.0.1:3128
+  transparent:
+    listen: 127.0.0.1:3128
+",
+    )
+    .unwrap_err();
+    let issue = err
+        .issues
+        .iter()
+        .find(|i| i.key == "egress.transparent.listen")
+        .unwrap();
+    assert_eq!(issue.line, Some(5), "{issue:?}");
+    let err = parse("version: 1\negress: { transparent: { port: 1 } }\n").unwrap_err();
+    assert!(err.to_string().contains("listen"), "{err}");
+}

@@ -18,6 +18,9 @@ pub(super) struct Links {
     pub egress: Option<SocketAddr>,
     pub provider: SocketAddr,
     pub shipping: SocketAddr,
+    /// TLS as the services see the partners: the payment provider through inspection (its
+    /// leaf is from Sightline's inspection CA), the shipping partner end to end.
+    pub tls: super::services::PartnerTls,
 }
 
 /// A service's client: every call leaves from the service's own loopback address.
@@ -64,11 +67,74 @@ impl Caller {
         tokio::time::timeout(CALL_TIMEOUT, exchange).await.ok()?
     }
 
-    /// Calls `url` through the egress listener, with `auth` as `Proxy-Authorization` when
-    /// given. The status, or `None` when there is no egress listener or the call failed.
-    pub async fn egress(&self, links: &Links, url: &str, auth: Option<&str>) -> Option<StatusCode> {
-        via_egress(self.from, links.egress?, url, auth).await
+    /// Calls a partner over HTTPS through the egress listener (a CONNECT to `host:port`, TLS
+    /// verified with `tls`), with `auth` as `Proxy-Authorization` when given. The status, or
+    /// `None` when there is no egress listener or the call failed.
+    pub async fn egress(
+        &self,
+        links: &Links,
+        (host, port): (&str, u16),
+        request: (Method, &str),
+        auth: Option<&str>,
+        tls: &std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+    ) -> Option<StatusCode> {
+        let proxy = (self.from, links.egress?);
+        via_connect(proxy, (host, port), request, auth, tls.clone()).await
     }
+}
+
+/// A CONNECT to `host:port` through the egress proxy at `proxy` from `from` (with `auth` as
+/// `Proxy-Authorization`), then TLS to `host` verified with `tls`, then one `method` request
+/// for `path`: the status, if the exchange completed.
+pub(super) async fn via_connect(
+    (from, proxy): ([u8; 4], SocketAddr),
+    (host, port): (&str, u16),
+    (method, path): (Method, &str),
+    auth: Option<&str>,
+    tls: std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+) -> Option<StatusCode> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let socket = tokio::net::TcpSocket::new_v4().ok()?;
+        socket.bind(SocketAddr::from((from, 0))).ok()?;
+        let mut tcp = socket.connect(proxy).await.ok()?;
+        let auth = auth.map_or(String::new(), |a| format!("Proxy-Authorization: {a}\r\n"));
+        let connect =
+            format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n");
+        tcp.write_all(connect.as_bytes()).await.ok()?;
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 4096 {
+            let mut b = [0u8; 1];
+            if tcp.read(&mut b).await.ok()? == 0 {
+                return None;
+            }
+            head.push(b[0]);
+        }
+        if !head.starts_with(b"HTTP/1.1 200") {
+            return None;
+        }
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
+        let tls = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .ok()?;
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+                .await
+                .ok()?;
+        tokio::spawn(conn);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host)
+            .body(Full::new(Bytes::new()))
+            .ok()?;
+        let resp = send.send_request(req).await.ok()?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await;
+        Some(status)
+    };
+    tokio::time::timeout(CALL_TIMEOUT, exchange).await.ok()?
 }
 
 /// One absolute-form GET of `url` through the egress proxy at `proxy`, on a connection of its

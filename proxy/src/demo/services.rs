@@ -1,6 +1,7 @@
 //! The demo shop: a gateway in front of a catalog, orders (HTTP/2), payments (slow, sometimes
 //! failing) and two replicas of users; a document store behind the catalog and orders; and two
-//! partner APIs outside the enclave (a payment provider and a shipping partner).
+//! partner APIs outside the enclave, called over HTTPS: a payment provider (its TLS inspected by
+//! Sightline, so its endpoints show in the graph) and a shipping partner (tunnelled).
 //!
 //! The services call each other through Sightline's inbound listener and call out through its
 //! egress listener, each from a loopback address of its own that `egress.sources` names, so the
@@ -29,6 +30,53 @@ pub(super) const CATALOG_FROM: [u8; 4] = [127, 0, 0, 42];
 /// The payments service's address.
 pub(super) const PAYMENTS_FROM: [u8; 4] = [127, 0, 0, 43];
 
+/// The payment provider's name: called over HTTPS and inspected.
+pub(super) const PROVIDER_HOST: &str = "api.payments-provider.example";
+/// The shipping partner's name: called over HTTPS through a plain tunnel.
+pub(super) const SHIPPING_HOST: &str = "api.shipping-partner.example";
+
+/// The demo's TLS: the partners' certificates (from a CA of their own) and Sightline's
+/// inspection CA, written into the demo's data folder.
+#[derive(Clone)]
+pub(super) struct PartnerTls {
+    /// What the payments service trusts: Sightline's inspection CA.
+    pub inspected: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// What the orders service trusts for the shipping partner: the partners' CA.
+    pub tunnelled: Arc<tokio_rustls::rustls::ClientConfig>,
+    /// The partners' CA (Sightline verifies the inspected partner with it).
+    pub partner_ca: std::path::PathBuf,
+    /// The inspection CA's certificate and key.
+    pub inspection_ca: (std::path::PathBuf, std::path::PathBuf),
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl PartnerTls {
+    fn write(dir: &std::path::Path) -> std::io::Result<PartnerTls> {
+        use sightline_certs::DevMaterial;
+        let err = |e: sightline_certs::TlsError| std::io::Error::other(e.to_string());
+        let partners = DevMaterial::write(&dir.join("partners"), &[PROVIDER_HOST, SHIPPING_HOST])
+            .map_err(err)?;
+        let inspection = DevMaterial::write(&dir.join("inspection"), &["inspection.demo.internal"])
+            .map_err(err)?;
+        let h1: &[&[u8]] = &[sightline_certs::ALPN_H1];
+        let client = |ca: &std::path::Path| {
+            sightline_certs::client_config(Some(ca), h1)
+                .map(Arc::new)
+                .map_err(err)
+        };
+        let server =
+            sightline_certs::server_config(&partners.server_cert, &partners.server_key, None)
+                .map_err(err)?;
+        Ok(PartnerTls {
+            inspected: client(&inspection.ca)?,
+            tunnelled: client(&partners.ca)?,
+            partner_ca: partners.ca,
+            inspection_ca: (inspection.ca, dir.join("inspection").join("ca-key.pem")),
+            acceptor: tokio_rustls::TlsAcceptor::from(server),
+        })
+    }
+}
+
 /// The demo services' addresses and tasks.
 pub struct DemoServices {
     pub(super) gateway: SocketAddr,
@@ -41,6 +89,8 @@ pub struct DemoServices {
     pub(super) provider: SocketAddr,
     /// The shipping partner the orders service calls through egress.
     pub(super) shipping: SocketAddr,
+    /// The partners' TLS and the inspection CA.
+    pub(super) tls: PartnerTls,
     links: Arc<OnceLock<Links>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -54,6 +104,7 @@ impl DemoServices {
             egress,
             provider: self.provider,
             shipping: self.shipping,
+            tls: self.tls.clone(),
         });
     }
 
@@ -88,6 +139,7 @@ struct Ctx {
 pub async fn start() -> std::io::Result<DemoServices> {
     let links = Arc::new(OnceLock::new());
     let mut tasks = Vec::new();
+    let tls = PartnerTls::write(&super::data_dir())?;
     let mut spawn = |kind, ip: [u8; 4]| {
         let links = links.clone();
         let bound = std::net::TcpListener::bind(SocketAddr::from((ip, 0)));
@@ -114,7 +166,10 @@ pub async fn start() -> std::io::Result<DemoServices> {
                     Caller::new(ip, passes)
                 }),
             });
-            tasks.push(tokio::spawn(serve(l, ctx)));
+            // The partners answer over TLS only.
+            let acceptor =
+                matches!(kind, Kind::Provider | Kind::Shipping).then(|| tls.acceptor.clone());
+            tasks.push(tokio::spawn(serve(l, ctx, acceptor)));
             Ok(addr)
         })
     };
@@ -137,22 +192,29 @@ pub async fn start() -> std::io::Result<DemoServices> {
         store,
         provider,
         shipping,
+        tls,
         links,
         tasks,
     })
 }
 
-async fn serve(listener: TcpListener, ctx: Arc<Ctx>) {
+async fn serve(listener: TcpListener, ctx: Arc<Ctx>, tls: Option<tokio_rustls::TlsAcceptor>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let ctx = ctx.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| answer(ctx.clone(), req));
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let server = auto::Builder::new(TokioExecutor::new());
+            let _ = match tls {
+                None => server.serve_connection(TokioIo::new(stream), svc).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(s) => server.serve_connection(TokioIo::new(s), svc).await,
+                    Err(_) => return,
+                },
+            };
         });
     }
 }
@@ -242,11 +304,9 @@ async fn answer(
                 // One order in four asks the shipping partner for a quote.
                 if fastrand::u8(..4) == 0 {
                     if let (Some(c), Some(l)) = (ctx.caller.as_ref(), links) {
-                        let url = format!(
-                            "http://api.shipping-partner.example:{}/v2/quotes",
-                            l.shipping.port()
-                        );
-                        c.egress(l, &url, None).await;
+                        let to = (SHIPPING_HOST, l.shipping.port());
+                        let quote = (Method::GET, "/v2/quotes");
+                        c.egress(l, to, quote, None, &l.tls.tunnelled).await;
                     }
                 }
                 match (stored, paid) {
@@ -272,11 +332,11 @@ async fn answer(
             } else {
                 let charged = match (ctx.caller.as_ref(), links) {
                     (Some(c), Some(l)) => {
-                        let url = format!(
-                            "http://api.payments-provider.example:{}/v1/charges",
-                            l.provider.port()
-                        );
-                        c.egress(l, &url, Some(super::PAYMENTS_CREDENTIALS)).await
+                        let to = (PROVIDER_HOST, l.provider.port());
+                        let charge = (Method::POST, "/v1/charges");
+                        let tls = &l.tls.inspected;
+                        c.egress(l, to, charge, Some(super::PAYMENTS_CREDENTIALS), tls)
+                            .await
                     }
                     _ => None,
                 };

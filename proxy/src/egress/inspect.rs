@@ -34,12 +34,19 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-/// One inspected tunnel, as `handle` hands it over.
+/// The client's side of an inspected tunnel before its TLS: a CONNECT's upgrade, or a
+/// transparent connection (its first bytes, already read, handed out again).
+pub(super) enum ClientSide {
+    Connect(OnUpgrade),
+    Transparent(super::transparent::Held),
+}
+
+/// One inspected tunnel, as `handle` (or the transparent listener) hands it over.
 pub(super) struct Tunnel {
-    pub upgrade: OnUpgrade,
     pub stream: TcpStream,
     pub host: Host,
     pub addr: SocketAddr,
@@ -47,6 +54,8 @@ pub(super) struct Tunnel {
     pub trace: TraceContext,
     pub active: Arc<Active>,
     pub recorder: Arc<Recorder>,
+    /// Turns true when Sightline drains ([`crate::state::Shared::drain`]).
+    pub drain: tokio::sync::watch::Receiver<bool>,
 }
 
 /// What each request inside the tunnel shares.
@@ -74,9 +83,26 @@ type Ended = Option<(&'static str, String)>;
 
 /// Runs one inspected tunnel: the client's hello, the destination's TLS, the client's
 /// handshake with a leaf for the CONNECT host, then HTTP served inside.
-pub(super) async fn serve(t: Tunnel) {
+pub(super) async fn serve(client: ClientSide, mut t: Tunnel) {
+    match client {
+        ClientSide::Connect(upgrade) => match upgrade.await {
+            Ok(u) => run(TokioIo::new(u), t).await,
+            Err(e) => fail(
+                &mut t.guard,
+                "tunnel_failed",
+                format!("CONNECT upgrade: {e}"),
+            ),
+        },
+        ClientSide::Transparent(held) => run(held, t).await,
+    }
+}
+
+/// [`serve`] once the client's byte stream is at hand.
+async fn run<C>(client: C, t: Tunnel)
+where
+    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let Tunnel {
-        upgrade,
         stream,
         host,
         addr,
@@ -84,6 +110,7 @@ pub(super) async fn serve(t: Tunnel) {
         trace,
         active,
         recorder,
+        drain,
     } = t;
     let Some(rt) = active.egress.as_ref() else {
         return;
@@ -91,7 +118,7 @@ pub(super) async fn serve(t: Tunnel) {
     let Some(inspector) = rt.inspector.as_ref() else {
         return;
     };
-    let opened = open(rt, inspector, upgrade, stream, &host, &mut guard).await;
+    let opened = open(rt, inspector, client, stream, &host, &mut guard).await;
     let (client, sender) = match opened {
         Ok(pair) => pair,
         Err(Some((code, reason))) => return fail(&mut guard, code, reason),
@@ -132,10 +159,10 @@ pub(super) async fn serve(t: Tunnel) {
         write_stall_timeout: l.body_idle_timeout,
         drain_idle_grace: l.drain_idle_grace,
     };
-    // Tunnels are not cut by a drain; this sender, never used, keeps the connection from
-    // reading its absence as one.
-    let (_open, never) = tokio::sync::watch::channel(false);
-    serve_connection(client, svc, limits, &activity, never).await;
+    // A drain ends the tunnel as it ends a listener's connection: the request in flight is
+    // answered (`Connection: close`, or GOAWAY over HTTP/2), an idle tunnel closes after
+    // `limits.drain_idle_grace`.
+    serve_connection(client, svc, limits, &activity, drain).await;
     guard.complete();
 }
 
@@ -151,24 +178,23 @@ fn fail(guard: &mut CallGuard, code: &'static str, reason: String) {
 }
 
 /// The client's side of an inspected tunnel: its TLS terminated with the inspection CA's leaf.
-type ClientTls = tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>;
+type ClientTls<C> = tokio_rustls::server::TlsStream<C>;
 
 /// Reads the client's ClientHello, opens the destination's TLS (its ALPN choice is what the
 /// client is offered), then completes the client's handshake with a leaf for the CONNECT
 /// host. A destination whose TLS failed still gets the client's handshake: each request
 /// inside is then answered 502.
-async fn open(
+async fn open<C>(
     rt: &EgressRuntime,
     inspector: &Inspector,
-    upgrade: OnUpgrade,
+    client: C,
     stream: TcpStream,
     host: &Host,
     guard: &mut CallGuard,
-) -> Result<(ClientTls, Result<Sender, String>), Ended> {
-    let client = match upgrade.await {
-        Ok(u) => TokioIo::new(u),
-        Err(e) => return Err(Some(("tunnel_failed", format!("CONNECT upgrade: {e}")))),
-    };
+) -> Result<(ClientTls<C>, Result<Sender, String>), Ended>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
     let Host::Name(name) = host else {
         return Err(None);
     };

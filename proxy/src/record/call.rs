@@ -37,10 +37,13 @@ pub enum Protocol {
     Tunnel,
     /// One HTTP request inside an inspected CONNECT tunnel (TLS terminated by Sightline).
     Inspected,
+    /// A connection redirected to the transparent egress listener, relayed as bytes (or, for
+    /// an inspected host, the tunnel its requests are recorded under).
+    Transparent,
 }
 
 impl Protocol {
-    /// `h1`, `h2`, `upgrade`, `tunnel`, `inspected`.
+    /// `h1`, `h2`, `upgrade`, `tunnel`, `inspected`, `transparent`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Protocol::H1 => "h1",
@@ -48,7 +51,14 @@ impl Protocol {
             Protocol::Upgrade => "upgrade",
             Protocol::Tunnel => "tunnel",
             Protocol::Inspected => "inspected",
+            Protocol::Transparent => "transparent",
         }
+    }
+
+    /// A byte relay whose requests the proxy does not see (a CONNECT tunnel or a transparent
+    /// connection): no method and path of its own to template.
+    pub const fn opaque(self) -> bool {
+        matches!(self, Protocol::Tunnel | Protocol::Transparent)
     }
 }
 

@@ -79,6 +79,48 @@ pub(super) async fn egress(
     accept_loop(listener, shared, stop, shutdown, Stack::Egress).await;
 }
 
+/// Accepts connections redirected to the transparent egress listener until `stop`; they count
+/// toward the egress connections (their cap and the drain).
+pub(super) async fn transparent(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while let Some((stream, peer)) = accept(&listener, &mut stop).await {
+        let Some(ticket) = egress_ticket(&shared) else {
+            continue;
+        };
+        let activity = Arc::new(ConnActivity::tracked(ticket));
+        tokio::spawn(crate::egress::transparent::serve(
+            stream,
+            peer,
+            shared.clone(),
+            activity,
+        ));
+    }
+}
+
+/// A place among the egress connections, or `None` (counted) when `egress.max_connections`
+/// are open.
+fn egress_ticket(shared: &Shared) -> Option<crate::server::ConnTicket> {
+    let ticket = shared.egress_conns.open();
+    let cap = shared
+        .active()
+        .config
+        .egress
+        .as_ref()
+        .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
+    if shared.egress_conns.count() > cap {
+        shared
+            .recorder
+            .counters()
+            .egress_connections_rejected
+            .fetch_add(1, Relaxed);
+        return None;
+    }
+    Some(ticket)
+}
+
 /// The accept loop of either stack: a peer in the listener's `proxy_protocol.from` first
 /// sends its PROXY header (read in the connection's task, within the header-read budget);
 /// the client it names then goes through the same admission as a direct one.
@@ -216,21 +258,10 @@ fn admit_egress(
     shared: &Arc<Shared>,
     shutdown: &watch::Receiver<bool>,
 ) {
-    let ticket = shared.egress_conns.open();
-    let active = shared.active();
-    let cap = active
-        .config
-        .egress
-        .as_ref()
-        .map_or(crate::config::EGRESS_MAX_CONNECTIONS, |e| e.max_connections);
-    if shared.egress_conns.count() > cap {
-        shared
-            .recorder
-            .counters()
-            .egress_connections_rejected
-            .fetch_add(1, Relaxed);
+    let Some(ticket) = egress_ticket(shared) else {
         return;
-    }
+    };
+    let active = shared.active();
     let limits = active.config.limits;
     let idle = active
         .egress

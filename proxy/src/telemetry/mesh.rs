@@ -9,7 +9,7 @@ mod render;
 
 use lookup::SeriesRef;
 
-use crate::record::{CallRecord, Direction, Protocol, StatusClass};
+use crate::record::{CallRecord, Direction, StatusClass};
 use std::collections::hash_map::RandomState;
 use std::hash::Hash;
 use std::sync::Mutex;
@@ -114,11 +114,7 @@ impl SeriesKey {
                 .map_or_else(unknown, str::to_owned),
             destination,
             destination_service,
-            protocol: if rec.protocol == Protocol::Tunnel {
-                "tcp"
-            } else {
-                "http"
-            },
+            protocol: if rec.protocol.opaque() { "tcp" } else { "http" },
             method: method(&rec.method),
             route: template.unwrap_or("-").to_owned(),
             code: rec.status.unwrap_or(0),

@@ -38,12 +38,12 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
     };
     let method = rec.method.as_str();
     let name = match template {
-        Some(t) if rec.protocol != Protocol::Tunnel => format!("{method} {t}"),
+        Some(t) if !rec.protocol.opaque() => format!("{method} {t}"),
         _ => method.to_owned(),
     };
     let mut a = Vec::with_capacity(24);
     a.push(KeyValue::new("http.request.method", method.to_owned()));
-    if let Some(t) = template.filter(|_| rec.protocol != Protocol::Tunnel) {
+    if let Some(t) = template.filter(|_| !rec.protocol.opaque()) {
         a.push(KeyValue::new("http.route", t.to_owned()));
     }
     if let Some(s) = rec.status {
@@ -77,7 +77,7 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
             if let Some(p) = rec.dest_port {
                 a.push(KeyValue::new("server.port", i64::from(p)));
             }
-            if rec.protocol != Protocol::Tunnel {
+            if !rec.protocol.opaque() {
                 let port = rec.dest_port.filter(|p| *p != 80);
                 let full = match port {
                     Some(p) => format!("http://{}:{p}{}", rec.host, rec.path),
@@ -108,7 +108,7 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
             a.push(KeyValue::new("network.protocol.version", "1.1"));
         }
         Protocol::H2 => a.push(KeyValue::new("network.protocol.version", "2")),
-        Protocol::Tunnel | Protocol::Inspected => {}
+        Protocol::Tunnel | Protocol::Inspected | Protocol::Transparent => {}
     }
     let error_type = error_type(rec, kind.clone());
     if let Some(e) = &error_type {

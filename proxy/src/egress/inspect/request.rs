@@ -52,6 +52,9 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
     let Some(rt) = inner.active.egress.as_ref() else {
         return answer_error(ProxyError::ShuttingDown, guard, &request_id);
     };
+    if let Err(e) = crate::inbound::limits(&req, &inner.active.config.limits) {
+        return answer_error(e, guard, &request_id);
+    }
     if let Err(e) = judge(rt, &inner, &req, &mut guard) {
         return answer_error(e, guard, &request_id);
     }
@@ -132,7 +135,8 @@ async fn forward(
     crate::wire::headers::append_via(h, parts.version);
     trace.propagate(h);
     crate::wire::set_request_id(h, request_id);
-    let body = CountingBody::new(body, guard.bytes_in(), None);
+    let max_body = inner.active.config.limits.max_request_body;
+    let body = CountingBody::new(body, guard.bytes_in(), max_body);
     let timeout = rt.request_timeout;
     let sent = match sender {
         Sender::H2(send) => {
@@ -188,7 +192,10 @@ async fn forward(
     };
     let resp = sent
         .map_err(|_| ProxyError::UpstreamTimeout(timeout))?
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+        .map_err(|e| {
+            crate::upstream::request_body_fault(&e)
+                .unwrap_or_else(|| ProxyError::Upstream(e.to_string()))
+        })?;
     let elapsed = guard.elapsed();
     if let Some(rec) = guard.rec() {
         rec.status = Some(resp.status().as_u16());

@@ -2,7 +2,7 @@
 //! call, hashed and compared exactly like [`SeriesKey`].
 
 use super::{method, SeriesKey};
-use crate::record::{CallRecord, Direction, Protocol, StatusClass};
+use crate::record::{CallRecord, Direction, StatusClass};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
@@ -62,11 +62,7 @@ impl<'a> SeriesRef<'a> {
             principal: rec.source_identity.as_deref().unwrap_or(UNKNOWN),
             destination,
             destination_service,
-            protocol: if rec.protocol == Protocol::Tunnel {
-                "tcp"
-            } else {
-                "http"
-            },
+            protocol: if rec.protocol.opaque() { "tcp" } else { "http" },
             method: method(&rec.method),
             route: template.unwrap_or("-"),
             code: rec.status.unwrap_or(0),

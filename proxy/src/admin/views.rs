@@ -146,6 +146,14 @@ pub(super) fn stats_view(s: &crate::analysis::graph::EndpointStats) -> views::En
         reported: s.reported,
         first_seen: s.first_seen,
         last_seen: s.last_seen,
+        samples: s
+            .samples
+            .iter()
+            .map(|p| views::PathSample {
+                path: p.path.clone(),
+                last_seen: p.last_seen,
+            })
+            .collect(),
     }
 }
 

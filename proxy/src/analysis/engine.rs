@@ -133,9 +133,9 @@ impl Analysis {
             let Some((from, to, method, template)) = super::watch::split_key(&key) else {
                 continue;
             };
-            if let Ok(bucket) = serde_json::from_str::<super::graph::Bucket>(&totals) {
+            if let Ok(totals) = serde_json::from_str::<super::graph::MinuteTotals>(&totals) {
                 self.graph
-                    .restore_minute(from, to, method, template, &bucket);
+                    .restore_minute(from, to, method, template, &totals);
             }
         }
     }
@@ -171,11 +171,11 @@ impl Analysis {
         let start = self.stored_minute.max(current.saturating_sub(60));
         let mut out = Vec::new();
         for minute in start..=current {
-            for (from, to, method, template, b) in self.graph.minute_buckets(minute) {
-                let Ok(json) = serde_json::to_string(b) else {
+            for m in self.graph.minute_buckets(minute) {
+                let Ok(json) = serde_json::to_string(&m.totals) else {
                     continue;
                 };
-                let key = super::watch::join_key(from, to, method, template);
+                let key = super::watch::join_key(m.from, m.to, m.method, m.template);
                 out.push((key, minute, json));
             }
         }
@@ -282,6 +282,11 @@ impl Analysis {
             let mut unplaced = Default::default();
             let places = places.unwrap_or(&mut unplaced);
             self.watches.count_call(from, to, &o, places);
+            if super::graph::hides_paths(&o.template) {
+                let ends = (from.as_ref(), to.as_ref());
+                self.graph
+                    .sample(ends, &o.method, &o.template, &rec.path, at);
+            }
         }
         self.link(rec, &o, ids.as_ref().map(|(_, to)| to));
         for new in news {

@@ -136,6 +136,9 @@ pub struct RemoteEndpoint {
     pub calls: [u64; 4],
     /// Refused calls over the same windows.
     pub blocked: [u64; 4],
+    /// Sample paths of a template that hides them, last seen in the last day (minute
+    /// resolution), most recent first.
+    pub samples: Vec<crate::analysis::graph::PathSample>,
 }
 
 /// What the other instances saw, as last read.

@@ -107,6 +107,54 @@ async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
     }
 }
 
+/// The `samples` paths of the `/{unmatched}` endpoints of `service:{to}` in an API answer's
+/// endpoint list.
+fn unmatched_samples(endpoints: &serde_json::Value, to: &str) -> Vec<String> {
+    endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["template"] == "/{unmatched}" && e["node"].as_str().is_none_or(|n| n == to))
+        .flat_map(|e| e["samples"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A probe answered 404 on one instance is collapsed into `/{unmatched}`; the other
+/// instances' admins show its raw path among that endpoint's samples.
+#[tokio::test]
+async fn a_path_probed_on_one_instance_shows_in_the_others_unmatched_samples() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let fleet = fleet(&pg, up.addr, "").await;
+    let probe = "/only-on-gw-2/status/404";
+    let r = Client::http1()
+        .get(fleet[1].inbound, &format!("{probe}?k=secret"))
+        .await;
+    assert_eq!(r.status, 404);
+    for px in [&fleet[0], &fleet[2]] {
+        eventually("gw-2's probe among this admin's samples", || async {
+            let v = px.admin_json("/api/endpoints?window=5m").await;
+            let got = unmatched_samples(&v["endpoints"], "service:app2");
+            (got == vec![probe.to_owned()]).then_some(())
+        })
+        .await;
+    }
+    let g = fleet[0].admin_json("/api/graph?window=1h").await;
+    let edge = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to"] == "service:app2")
+        .unwrap_or_else(|| panic!("{g}"));
+    assert_eq!(unmatched_samples(&edge["endpoints"], "service:app2"), vec![probe]);
+    // The instance filter keeps them: gw-2's slice read from gw-3.
+    let v = fleet[2]
+        .admin_json("/api/endpoints?window=5m&instance=gw-2")
+        .await;
+    assert_eq!(unmatched_samples(&v["endpoints"], "service:app2"), vec![probe]);
+}
+
 fn alerting(hook_port: u16) -> String {
     format!(
         "egress:

@@ -436,7 +436,8 @@ impl Graph {
             .entry((method.to_owned(), Arc::from(template)))
             .or_insert_with(|| Series::new(at));
         series.absorb(b);
-        for s in &totals.samples {
+        // Stored most recent first: noted oldest first, so the order survives.
+        for s in totals.samples.iter().rev() {
             series.samples.note(sample_of(&s.path), s.last_seen);
         }
     }

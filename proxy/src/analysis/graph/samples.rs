@@ -39,7 +39,7 @@ pub struct PathSample {
     pub last_seen: u64,
 }
 
-/// One endpoint's samples.
+/// One endpoint's samples, least recently noted first.
 #[derive(Debug, Default)]
 pub(super) struct Samples(Vec<(Box<str>, u64)>);
 
@@ -47,19 +47,22 @@ impl Samples {
     /// Notes `path` (already cut by [`sample_of`]) seen at `at`: a known path is seen again;
     /// a new one takes a free place or the place of the least recent, unless that one is newer.
     pub(super) fn note(&mut self, path: &str, at: u64) {
-        if let Some(s) = self.0.iter_mut().find(|(p, _)| &**p == path) {
-            s.1 = s.1.max(at);
+        if let Some(i) = self.0.iter().position(|(p, _)| &**p == path) {
+            let (p, t) = self.0.remove(i);
+            self.0.push((p, t.max(at)));
             return;
         }
-        if self.0.len() < MAX_SAMPLES {
-            self.0.push((path.into(), at));
-            return;
-        }
-        if let Some(oldest) = self.0.iter_mut().min_by_key(|(_, t)| *t) {
-            if oldest.1 <= at {
-                *oldest = (path.into(), at);
+        if self.0.len() >= MAX_SAMPLES {
+            // The first of the oldest is the least recently noted of them.
+            let oldest = self.0.iter().enumerate().min_by_key(|(_, (_, t))| *t);
+            match oldest {
+                Some((i, (_, t))) if *t <= at => {
+                    self.0.remove(i);
+                }
+                _ => return,
             }
         }
+        self.0.push((path.into(), at));
     }
 
     /// The samples last seen from `since` to `until` (unix seconds), most recent first.
@@ -67,6 +70,7 @@ impl Samples {
         let mut out: Vec<PathSample> = self
             .0
             .iter()
+            .rev()
             .filter(|(_, t)| (since..=until).contains(t))
             .map(|(p, t)| PathSample {
                 path: p.to_string(),
@@ -78,9 +82,9 @@ impl Samples {
     }
 }
 
-/// Most recent first, then by path (a stable order for equal times).
+/// Most recent first (a stable sort: equal times keep their order).
 fn sort(samples: &mut [PathSample]) {
-    samples.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.path.cmp(&b.path)));
+    samples.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
 }
 
 /// Merges `more` into `into`: one entry per path (its latest time), most recent first, at
@@ -124,6 +128,14 @@ mod tests {
         let cut = sample_of(&long);
         assert!(cut.len() <= MAX_SAMPLE_LEN && cut.starts_with("/é"));
         assert_eq!(sample_of("/a?token=secret#x"), "/a");
+        // Within one second, the last noted are kept, newest first.
+        let mut s = Samples::default();
+        for i in 0..20 {
+            s.note(&format!("/p{i}"), 7);
+        }
+        let kept: Vec<String> = s.between(0, 7).into_iter().map(|p| p.path).collect();
+        let want: Vec<String> = (12..20).rev().map(|i| format!("/p{i}")).collect();
+        assert_eq!(kept, want);
         assert!(hides_paths(UNMATCHED) && hides_paths(OVERFLOW) && !hides_paths("/users/{int}"));
     }
 

@@ -376,6 +376,9 @@ pub struct FleetStatus {
     pub postgres: Option<BackendStatus>,
     /// Every instance that heartbeats into the shared store, this one included.
     pub instances: Vec<InstanceStatus>,
+    /// Whether this instance runs the detection on the fleet's totals (it holds the
+    /// PostgreSQL advisory lock; one instance at a time). False without PostgreSQL.
+    pub detection_leader: bool,
 }
 
 /// A shared back-end's state.

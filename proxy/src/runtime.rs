@@ -188,6 +188,9 @@ async fn restore(config: &Config, counters: &Counters, admin: SocketAddr) -> Res
         )),
         None => config.storage.as_ref().map(crate::store::Store::open),
     };
+    if let Some(d) = postgres.as_ref().and_then(|p| p.detection()) {
+        analysis.set_fleet_detection(d);
+    }
     let (store, bans) = match opened {
         None => (None, Vec::new()),
         Some(Ok((store, mut restored))) => {
@@ -395,6 +398,9 @@ impl Sightline {
         self.listen_fds.clear();
         let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
+        if let Some(pg) = &self.shared.postgres {
+            pg.stop();
+        }
         for t in &self.tasks {
             t.abort();
         }

@@ -21,6 +21,7 @@ impl AdminView {
                 backends: Vec::new(),
                 postgres: None,
                 instances: Vec::new(),
+                detection_leader: false,
             },
         };
         if let Some(f) = self.shared.clients.fleet() {
@@ -61,6 +62,7 @@ fn postgres_status(
                 alive: i.alive,
             })
             .collect(),
+        detection_leader: pg.detection().is_some_and(|d| d.is_leader()),
     }
 }
 

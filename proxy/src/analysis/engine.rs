@@ -21,11 +21,13 @@ pub const MAX_ANOMALIES: usize = 1_000;
 pub const MAX_SHADOW: usize = 10_000;
 
 mod findings;
+mod fleet;
 mod links;
 mod restored;
 mod views;
 
 pub use findings::Finding;
+pub use fleet::FleetDetection;
 pub use links::{
     LinkOverflow, LinkSizes, MAX_DEPENDENCIES, MAX_DESTINATIONS_PER_TRACE, MAX_TRACES,
 };
@@ -78,6 +80,8 @@ pub struct Analysis {
     links: links::TraceLinks,
     /// The route template of the call [`Analysis::observe`] saw last.
     last_template: Option<Arc<str>>,
+    /// A fleet's detection, when it detects on the fleet's totals.
+    fleet: Option<Arc<dyn FleetDetection>>,
 }
 
 impl Analysis {
@@ -95,6 +99,7 @@ impl Analysis {
             shadow_overflow: 0,
             links: links::TraceLinks::default(),
             last_template: None,
+            fleet: None,
         }
     }
 

@@ -9,8 +9,9 @@ use tokio_postgres::{Client, Error};
 
 /// The migrations in order: (version, statements). A migration is never edited once released;
 /// a change is a new version.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
     "
 CREATE TABLE instances (
     instance TEXT PRIMARY KEY, version TEXT NOT NULL, admin TEXT NOT NULL,
@@ -45,10 +46,21 @@ CREATE TABLE alert_claims (
     instance TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL, delivered_at TIMESTAMPTZ,
     alert TEXT NOT NULL, PRIMARY KEY (sink, kind, subject, state));
 ",
-)];
+    ),
+    (
+        2,
+        "
+CREATE TABLE fleet_steps (
+    instance TEXT NOT NULL, key TEXT NOT NULL, step BIGINT NOT NULL, count BIGINT NOT NULL,
+    errors BIGINT NOT NULL, latency DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (instance, key, step));
+CREATE INDEX fleet_steps_step ON fleet_steps (step);
+",
+    ),
+];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 1;
+pub(super) const LATEST: i32 = 2;
 
 /// Applies the migrations the database lacks, under an advisory lock so instances starting
 /// together apply each once. A database newer than this build is refused.

@@ -271,6 +271,7 @@ impl Postgres {
             &this,
             this.settings.detector.clone(),
             this.settings.step,
+            stats.clone(),
         );
         let _ = this.detection.set(detection);
         Ok((this.clone(), Store::forwarding(tx, stats), restored))

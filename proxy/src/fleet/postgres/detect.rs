@@ -46,8 +46,9 @@ pub struct Detection {
     leader: AtomicBool,
     found: Mutex<Vec<(String, Anomaly)>>,
     any_found: AtomicBool,
-    /// Closed steps not written (queue full or write failed).
-    pub dropped: AtomicU64,
+    /// The shared store's counters: a closed step not written (queue full, write failed)
+    /// counts as a store error.
+    stats: Arc<crate::store::StoreStats>,
     /// Times this instance became the leader.
     pub elected: AtomicU64,
 }
@@ -66,7 +67,7 @@ impl Detection {
 impl crate::analysis::engine::FleetDetection for Detection {
     fn closed(&self, samples: Vec<(String, MinuteSample)>) {
         if self.tx.try_send(samples).is_err() {
-            self.dropped.fetch_add(1, Relaxed);
+            self.stats.errors.fetch_add(1, Relaxed);
         }
     }
 
@@ -101,6 +102,7 @@ pub(super) fn start(
     pg: &Arc<Postgres>,
     config: DetectorConfig,
     step: Duration,
+    stats: Arc<crate::store::StoreStats>,
 ) -> Arc<Detection> {
     let step_ms = if step.is_zero() {
         60_000
@@ -115,7 +117,7 @@ pub(super) fn start(
         leader: AtomicBool::new(false),
         found: Mutex::new(Vec::new()),
         any_found: AtomicBool::new(false),
-        dropped: AtomicU64::new(0),
+        stats,
         elected: AtomicU64::new(0),
     });
     tokio::spawn(write_steps(Arc::downgrade(pg), d.clone(), rx));
@@ -154,7 +156,7 @@ async fn write_steps(
             Ok::<_, String>(())
         };
         if !matches!(tokio::time::timeout(ROUND, run).await, Ok(Ok(()))) {
-            d.dropped.fetch_add(1, Relaxed);
+            d.stats.errors.fetch_add(1, Relaxed);
         }
     }
 }

@@ -147,12 +147,18 @@ async fn a_path_probed_on_one_instance_shows_in_the_others_unmatched_samples() {
         .iter()
         .find(|e| e["to"] == "service:app2")
         .unwrap_or_else(|| panic!("{g}"));
-    assert_eq!(unmatched_samples(&edge["endpoints"], "service:app2"), vec![probe]);
+    assert_eq!(
+        unmatched_samples(&edge["endpoints"], "service:app2"),
+        vec![probe]
+    );
     // The instance filter keeps them: gw-2's slice read from gw-3.
     let v = fleet[2]
         .admin_json("/api/endpoints?window=5m&instance=gw-2")
         .await;
-    assert_eq!(unmatched_samples(&v["endpoints"], "service:app2"), vec![probe]);
+    assert_eq!(
+        unmatched_samples(&v["endpoints"], "service:app2"),
+        vec![probe]
+    );
 }
 
 fn alerting(hook_port: u16) -> String {
@@ -409,7 +415,12 @@ async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals
     );
     for (i, px) in fleet.iter().enumerate() {
         if i != leader {
-            assert_eq!(spikes(px).await, Vec::<serde_json::Value>::new(), "gw-{}", i + 1);
+            assert_eq!(
+                spikes(px).await,
+                Vec::<serde_json::Value>::new(),
+                "gw-{}",
+                i + 1
+            );
         }
     }
     assert_eq!(leaders(&fleet).await, vec![leader]);

@@ -399,7 +399,10 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
             .status,
         404
     );
-    assert!(all_answer(&fleet, 200).await, "a repeated path counted twice");
+    assert!(
+        all_answer(&fleet, 200).await,
+        "a repeated path counted twice"
+    );
     assert_eq!(
         Client::http1()
             .get(fleet[1].inbound, "/probe-5/status/404")

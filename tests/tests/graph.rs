@@ -408,7 +408,10 @@ services:
     let scan = eventually("the scan as one endpoint", || async {
         let v = px.admin_json("/api/endpoints?window=5m").await;
         let eps = v["endpoints"].as_array()?.clone();
-        let scan = eps.iter().find(|e| e["template"] == "/{unmatched}")?.clone();
+        let scan = eps
+            .iter()
+            .find(|e| e["template"] == "/{unmatched}")?
+            .clone();
         (eps.len() == 1 && scan["count"] == PROBES as u64).then_some(scan)
     })
     .await;
@@ -427,7 +430,12 @@ services:
     );
     // The most recent probes (all within the same second or two: each is among the last 8).
     for p in &samples {
-        let n: usize = p["/probe-".len()..].split('/').next().unwrap().parse().unwrap();
+        let n: usize = p["/probe-".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(n >= PROBES - 8, "{samples:?}");
     }
     let g = px.admin_json("/api/graph?window=5m").await;

@@ -7,9 +7,7 @@ mod samples;
 mod window;
 
 pub use history::MinuteView;
-pub use samples::{
-    hides_paths, merge_samples, sample_of, PathSample, MAX_SAMPLES, MAX_SAMPLE_LEN,
-};
+pub use samples::{hides_paths, merge_samples, sample_of, PathSample, MAX_SAMPLES, MAX_SAMPLE_LEN};
 pub use window::{Bucket, EndpointStats, Window};
 
 use super::keyed::{KeyedMap, KeyedSet, Pair};
@@ -375,7 +373,14 @@ impl Graph {
     /// Notes a raw path seen under an endpoint whose template hides paths (see
     /// [`hides_paths`]); `path` is cut by [`sample_of`]. An endpoint the graph does not hold
     /// keeps nothing.
-    pub fn sample(&mut self, (from, to): (&str, &str), method: &str, template: &str, path: &str, at: u64) {
+    pub fn sample(
+        &mut self,
+        (from, to): (&str, &str),
+        method: &str,
+        template: &str,
+        path: &str,
+        at: u64,
+    ) {
         if let Some(series) = self
             .edges
             .get_mut(&Pair(from, to))

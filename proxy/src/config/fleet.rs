@@ -237,7 +237,8 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            e.contains("fleet.postgres_env") && e.contains("SIGHTLINE_TEST_UNSET_PG_URL is not set"),
+            e.contains("fleet.postgres_env")
+                && e.contains("SIGHTLINE_TEST_UNSET_PG_URL is not set"),
             "{e}"
         );
         let e = parse("fleet: { fail: open }").err().unwrap_or_default();

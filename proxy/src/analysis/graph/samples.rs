@@ -168,7 +168,11 @@ mod tests {
         };
         a.observe(&ok);
         let endpoints = a.endpoints_view(Window::FiveMinutes, secs);
-        assert_eq!(endpoints.len(), 2, "the scan is one endpoint: {endpoints:?}");
+        assert_eq!(
+            endpoints.len(),
+            2,
+            "the scan is one endpoint: {endpoints:?}"
+        );
         let scan = endpoints
             .iter()
             .find(|e| e.stats.template == UNMATCHED)
@@ -176,7 +180,9 @@ mod tests {
         assert_eq!(scan.stats.count, 30);
         let paths: Vec<&str> = scan.stats.samples.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(paths.len(), MAX_SAMPLES);
-        assert!(paths.iter().all(|p| p.starts_with("/wp-admin/") && !p.contains('?')));
+        assert!(paths
+            .iter()
+            .all(|p| p.starts_with("/wp-admin/") && !p.contains('?')));
         let home = endpoints.iter().find(|e| e.stats.template == "/home");
         assert!(home.is_some_and(|e| e.stats.samples.is_empty()));
         // The stored minute carries them; a fresh analysis restored from it shows them.
@@ -185,12 +191,18 @@ mod tests {
             .iter()
             .find(|(k, _, _)| k.ends_with(UNMATCHED))
             .unwrap_or_else(|| panic!("{minutes:?}"));
-        assert!(json.contains("\"samples\"") && json.contains("/wp-admin/29.php"), "{json}");
+        assert!(
+            json.contains("\"samples\"") && json.contains("/wp-admin/29.php"),
+            "{json}"
+        );
         let parts = crate::analysis::watch::split_key(key).unwrap_or_default();
         let mut b = Analysis::new(AnalysisConfig::default());
         b.restore(crate::analysis::engine::Restored {
             edges: vec![(parts.0.into(), parts.1.into(), secs)],
-            minutes: minutes.iter().map(|(k, _, j)| (k.clone(), j.clone())).collect(),
+            minutes: minutes
+                .iter()
+                .map(|(k, _, j)| (k.clone(), j.clone()))
+                .collect(),
             ..Default::default()
         });
         let restored = b.endpoints_view(Window::FiveMinutes, secs);
@@ -208,12 +220,19 @@ mod tests {
             last_seen: 5,
         }];
         let more = (0..10).map(|i| PathSample {
-            path: if i == 0 { "/x".into() } else { format!("/y{i}") },
+            path: if i == 0 {
+                "/x".into()
+            } else {
+                format!("/y{i}")
+            },
             last_seen: 10 + i,
         });
         merge_samples(&mut a, more);
         assert_eq!(a.len(), MAX_SAMPLES);
         assert_eq!(a[0].path, "/y9");
-        assert!(a.iter().all(|s| s.path != "/x"), "the oldest falls out: {a:?}");
+        assert!(
+            a.iter().all(|s| s.path != "/x"),
+            "the oldest falls out: {a:?}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! (the instances, the registry, the other instances' edges and their minute totals).
 
 use super::{
-    now_secs, pg, schema, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE,
-    HEARTBEAT, ROUND,
+    now_secs, pg, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE, HEARTBEAT,
+    ROUND,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -70,13 +70,13 @@ async fn read_view(
         )
         .await?
     {
-        view.nodes.push(crate::analysis::graph::Node {
-            id: row.get::<_, String>(0).into(),
-            kind: schema::kind_from(row.get(1)),
-            label: row.get::<_, String>(2).into(),
-            first_seen: row.get::<_, i64>(3).max(0) as u64,
-            last_seen: row.get::<_, i64>(4).max(0) as u64,
-        });
+        view.nodes.push(crate::store::rows::node(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+        ));
     }
     for row in client
         .query(

@@ -84,7 +84,7 @@ impl Samples {
 
 /// Most recent first (a stable sort: equal times keep their order).
 fn sort(samples: &mut [PathSample]) {
-    samples.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    samples.sort_by_key(|s| std::cmp::Reverse(s.last_seen));
 }
 
 /// Merges `more` into `into`: one entry per path (its latest time), most recent first, at

@@ -298,16 +298,16 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
 }
 
 /// The detection's step in the fleet tests (a minute in production).
-const STEP_MS: u64 = 100;
+const STEP_MS: u64 = 150;
 /// Steps of learning before any statistical anomaly.
 const LEARN: u64 = 100;
 /// Steps of normal traffic before the spike.
 const WARM: u64 = 120;
 /// Steps the spike lasts.
-const SPIKE: u64 = 12;
+const SPIKE: u64 = 15;
 /// Calls per step each instance gets (normal, during the spike): the fleet sees three times
 /// that, and only the fleet's totals reach `min_rate`.
-const CALLS: (usize, usize) = (2, 6);
+const CALLS: (usize, usize) = (2, 8);
 const MIN_RATE: usize = 10;
 
 /// Instance `n` serving the same service as the others, detecting on compressed steps.
@@ -386,11 +386,26 @@ async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals
     for px in &fleet {
         let inbound = px.inbound;
         senders.push(tokio::spawn(async move {
+            // One kept-alive connection per instance: the calls land inside their step.
+            let tcp = tokio::net::TcpStream::connect(inbound).await.unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
             for i in 0..WARM + SPIKE + 10 {
                 until_step(first + i).await;
                 let spike = (WARM..WARM + SPIKE).contains(&i);
                 for _ in 0..if spike { CALLS.1 } else { CALLS.0 } {
-                    assert_eq!(Client::http1().get(inbound, "/items").await.status, 200);
+                    let req = Request::get("/items")
+                        .header("host", "shop.test")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    let resp = send.send_request(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    http_body_util::BodyExt::collect(resp.into_body())
+                        .await
+                        .unwrap();
                 }
             }
         }));

@@ -410,6 +410,9 @@ pub struct FleetStatus {
     pub postgres: Option<BackendStatus>,
     /// Every instance that heartbeats into the shared store, this one included.
     pub instances: Vec<InstanceStatus>,
+    /// Whether this instance runs the detection on the fleet's totals (it holds the
+    /// PostgreSQL advisory lock; one instance at a time). False without PostgreSQL.
+    pub detection_leader: bool,
 }
 
 /// A shared back-end's state.
@@ -612,6 +615,21 @@ pub struct EndpointStats {
     /// Unix seconds.
     pub first_seen: u64,
     /// Unix seconds.
+    pub last_seen: u64,
+    /// For a template that stands for raw paths it does not show (`/{unmatched}`: calls
+    /// answered 404 or 405 that match no endpoint; `/{overflow}`: past the template cap): a few
+    /// of the paths seen in the window, across the fleet, most recent first (at most 8, each
+    /// at most 160 bytes, no query). Absent for other endpoints. Attacker-chosen text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<PathSample>,
+}
+
+/// A raw path seen under an endpoint whose template hides paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct PathSample {
+    /// The path as the client sent it, without the query.
+    pub path: String,
+    /// Unix seconds it was last seen.
     pub last_seen: u64,
 }
 

@@ -44,7 +44,7 @@ pub use identify::hash_api_key;
 pub use lists::{check_lists, ListFileError, Lists};
 pub use protection::{GuardStats, Protection};
 pub use rate_headers::RateHeaders;
-pub use shared::{Pending, Scope, SharedProtections};
+pub use shared::{Pending, Scope, SharedProtections, WindowEvent};
 pub use views::{BanView, ClientView};
 
 use crate::config::clients::ClientsConfig;

@@ -200,6 +200,9 @@ async fn restore(config: &Config, counters: &Counters, admin: SocketAddr) -> Res
         )),
         None => config.storage.as_ref().map(crate::store::Store::open),
     };
+    if let Some(d) = postgres.as_ref().and_then(|p| p.detection()) {
+        analysis.set_fleet_detection(d);
+    }
     let (store, bans) = match opened {
         None => (None, Vec::new()),
         Some(Ok((store, mut restored))) => {
@@ -429,6 +432,9 @@ impl Sightline {
         let deadline = limits.drain_timeout;
         let _ = self.shutdown.send(true);
         self.shared.drain.send_replace(true);
+        if let Some(pg) = &self.shared.postgres {
+            pg.stop();
+        }
         for t in &self.tasks {
             t.abort();
         }

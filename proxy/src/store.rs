@@ -5,6 +5,7 @@
 //! a full queue drops the write and counts it; a failing disk is counted and retried.
 
 mod bans;
+pub(crate) mod rows;
 mod schema;
 
 pub use crate::analysis::engine::Restored;

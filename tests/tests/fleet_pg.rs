@@ -107,6 +107,60 @@ async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
     }
 }
 
+/// The `samples` paths of the `/{unmatched}` endpoints of `service:{to}` in an API answer's
+/// endpoint list.
+fn unmatched_samples(endpoints: &serde_json::Value, to: &str) -> Vec<String> {
+    endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["template"] == "/{unmatched}" && e["node"].as_str().is_none_or(|n| n == to))
+        .flat_map(|e| e["samples"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A probe answered 404 on one instance is collapsed into `/{unmatched}`; the other
+/// instances' admins show its raw path among that endpoint's samples.
+#[tokio::test]
+async fn a_path_probed_on_one_instance_shows_in_the_others_unmatched_samples() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let fleet = fleet(&pg, up.addr, "").await;
+    let probe = "/only-on-gw-2/status/404";
+    let r = Client::http1()
+        .get(fleet[1].inbound, &format!("{probe}?k=secret"))
+        .await;
+    assert_eq!(r.status, 404);
+    for px in [&fleet[0], &fleet[2]] {
+        eventually("gw-2's probe among this admin's samples", || async {
+            let v = px.admin_json("/api/endpoints?window=5m").await;
+            let got = unmatched_samples(&v["endpoints"], "service:app2");
+            (got == vec![probe.to_owned()]).then_some(())
+        })
+        .await;
+    }
+    let g = fleet[0].admin_json("/api/graph?window=1h").await;
+    let edge = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to"] == "service:app2")
+        .unwrap_or_else(|| panic!("{g}"));
+    assert_eq!(
+        unmatched_samples(&edge["endpoints"], "service:app2"),
+        vec![probe]
+    );
+    // The instance filter keeps them: gw-2's slice read from gw-3.
+    let v = fleet[2]
+        .admin_json("/api/endpoints?window=5m&instance=gw-2")
+        .await;
+    assert_eq!(
+        unmatched_samples(&v["endpoints"], "service:app2"),
+        vec![probe]
+    );
+}
+
 fn alerting(hook_port: u16) -> String {
     format!(
         "egress:
@@ -241,4 +295,163 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
     let edges =
         pg.query("SELECT count(*) FROM edges WHERE instance = 'gw-1' AND dst = 'service:app1'");
     assert_eq!(edges, "1");
+}
+
+/// The detection's step in the fleet tests (a minute in production).
+const STEP_MS: u64 = 150;
+/// Steps of learning before any statistical anomaly.
+const LEARN: u64 = 100;
+/// Steps of normal traffic before the spike.
+const WARM: u64 = 120;
+/// Steps the spike lasts.
+const SPIKE: u64 = 15;
+/// Calls per step each instance gets (normal, during the spike): the fleet sees three times
+/// that, and only the fleet's totals reach `min_rate`.
+const CALLS: (usize, usize) = (2, 8);
+const MIN_RATE: usize = 10;
+
+/// Instance `n` serving the same service as the others, detecting on compressed steps.
+fn same_service(n: usize, pg: &Postgres, upstream: SocketAddr) -> sightline::Config {
+    config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /, service: shop }} ]
+services:
+  shop: {{ upstreams: [\"{upstream}\"] }}
+analysis: {{ step: {STEP_MS}ms, learning: {learn}ms, persistence: {persist}ms, min_rate: {MIN_RATE} }}
+fleet:
+  instance: gw-{n}
+  postgres: {url}
+",
+        url = pg.url(),
+        learn = LEARN * STEP_MS,
+        persist = 3 * STEP_MS,
+    ))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Sleeps until `step` has begun (and a few milliseconds more).
+async fn until_step(step: u64) {
+    let at = step * STEP_MS + 5;
+    let now = now_ms();
+    if at > now {
+        tokio::time::sleep(std::time::Duration::from_millis(at - now)).await;
+    }
+}
+
+async fn leaders(fleet: &[TestProxy]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, px) in fleet.iter().enumerate() {
+        if px.admin_json("/api/status").await["fleet"]["detection_leader"] == true {
+            out.push(i);
+        }
+    }
+    out
+}
+
+async fn spikes(px: &TestProxy) -> Vec<serde_json::Value> {
+    let list = px.admin_json("/api/anomalies").await["anomalies"].clone();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "rate_spike")
+        .cloned()
+        .collect()
+}
+
+/// A spike spread evenly over three instances, each below `min_rate` on its own, is raised
+/// once, by the instance elected to detect on the fleet's totals; when that instance dies,
+/// another takes the lead over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let mut fleet = Vec::new();
+    for n in 1..=3 {
+        fleet.push(TestProxy::start(same_service(n, &pg, up.addr)).await);
+    }
+    let leader = eventually("one leader", || async {
+        let l = leaders(&fleet).await;
+        (l.len() == 1).then(|| l[0])
+    })
+    .await;
+    let first = now_ms() / STEP_MS + 2;
+    let mut senders = Vec::new();
+    for px in &fleet {
+        let inbound = px.inbound;
+        senders.push(tokio::spawn(async move {
+            // One kept-alive connection per instance: the calls land inside their step.
+            let tcp = tokio::net::TcpStream::connect(inbound).await.unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            for i in 0..WARM + SPIKE + 10 {
+                until_step(first + i).await;
+                let spike = (WARM..WARM + SPIKE).contains(&i);
+                for _ in 0..if spike { CALLS.1 } else { CALLS.0 } {
+                    let req = Request::get("/items")
+                        .header("host", "shop.test")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                    let resp = send.send_request(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    http_body_util::BodyExt::collect(resp.into_body())
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    let found = eventually("the fleet's rate spike", || async {
+        let s = spikes(&fleet[leader]).await;
+        (!s.is_empty()).then_some(s)
+    })
+    .await;
+    let across = found
+        .iter()
+        .filter(|f| f["subject"] == "service:shop GET /items")
+        .count();
+    assert_eq!(across, 1, "raised once: {found:?}");
+    let observed = found[0]["evidence"]["observed"].as_f64().unwrap();
+    assert!(
+        observed > CALLS.1 as f64,
+        "judged on the fleet's total, not one instance's: {found:?}"
+    );
+    for (i, px) in fleet.iter().enumerate() {
+        if i != leader {
+            assert_eq!(
+                spikes(px).await,
+                Vec::<serde_json::Value>::new(),
+                "gw-{}",
+                i + 1
+            );
+        }
+    }
+    assert_eq!(leaders(&fleet).await, vec![leader]);
+    // The leader dies: another instance takes the lead.
+    let gone = fleet.remove(leader);
+    let died = std::time::Instant::now();
+    assert!(gone.sightline.shutdown().await);
+    let next = eventually("a new leader", || async {
+        let l = leaders(&fleet).await;
+        (l.len() == 1).then(|| l[0])
+    })
+    .await;
+    let status = fleet[next].admin_json("/api/status").await;
+    eprintln!(
+        "{} took the lead over {:?} after the leader began to stop",
+        status["fleet"]["instance"].as_str().unwrap(),
+        died.elapsed()
+    );
 }

@@ -327,3 +327,101 @@ async fn with_fail_closed_a_redis_outage_refuses_limited_calls_with_503_until_it
     .await;
     assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
 }
+
+/// Whether every instance of `fleet` answers `/echo` with `status`.
+async fn all_answer(fleet: &[TestProxy], status: u16) -> bool {
+    for px in fleet {
+        if Client::http1().get(px.inbound, "/echo").await.status != status {
+            return false;
+        }
+    }
+    true
+}
+
+/// A brute force spread over three instances is banned fleet-wide after the rule's count of
+/// failures in all (each instance saw a third of them), and so is a scan spread over them after
+/// the rule's count of distinct missing paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_wide() {
+    let up = TestUpstream::plain().await;
+    let redis = TestRedis::start().await;
+    let fleet = three(
+        up.addr,
+        &redis,
+        "open",
+        "  logins: [ { route: \"POST /login\", failures: 6, within: 1m, ban: 10m } ]
+  scanning: { distinct_paths: 6, within: 1m, ban: 10m }
+",
+    )
+    .await;
+    // Five failures, spread: under the count, nobody bans.
+    for i in 0..5 {
+        let px = &fleet[i % 3];
+        let r = Client::http1()
+            .send(px.inbound, login(px.inbound, "guess"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 401);
+    }
+    assert!(all_answer(&fleet, 200).await, "banned before the count");
+    // The sixth, on an instance that saw only one before: the fleet's count is reached.
+    let r = Client::http1()
+        .send(fleet[2].inbound, login(fleet[2].inbound, "guess"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 401);
+    eventually("the brute force banned on every instance", || async {
+        all_answer(&fleet, 403).await.then_some(())
+    })
+    .await;
+    for px in &fleet {
+        let bans = px.admin_json("/api/bans").await;
+        assert_eq!(bans["bans"][0]["reason"], "failed_logins", "{bans}");
+    }
+    assert_eq!(
+        post_admin(&fleet[0], "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await,
+        200
+    );
+    eventually("lifted everywhere", || async {
+        all_answer(&fleet, 200).await.then_some(())
+    })
+    .await;
+    // A scan: five distinct missing paths spread over the instances, one of them twice.
+    for i in 0..5 {
+        let px = &fleet[i % 3];
+        let path = format!("/probe-{i}/status/404");
+        assert_eq!(Client::http1().get(px.inbound, &path).await.status, 404);
+    }
+    assert_eq!(
+        Client::http1()
+            .get(fleet[1].inbound, "/probe-0/status/404")
+            .await
+            .status,
+        404
+    );
+    assert!(
+        all_answer(&fleet, 200).await,
+        "a repeated path counted twice"
+    );
+    assert_eq!(
+        Client::http1()
+            .get(fleet[1].inbound, "/probe-5/status/404")
+            .await
+            .status,
+        404
+    );
+    eventually("the scanner banned on every instance", || async {
+        all_answer(&fleet, 403).await.then_some(())
+    })
+    .await;
+    let bans = fleet[2].admin_json("/api/bans").await;
+    assert_eq!(bans["bans"][0]["reason"], "scanning", "{bans}");
+    let filled: f64 = {
+        let mut n = 0.0;
+        for px in &fleet {
+            n += px.metric("sightline_fleet_windows_filled_total").await;
+        }
+        n
+    };
+    assert_eq!(filled, 2.0, "one instance filled each window");
+}

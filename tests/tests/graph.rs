@@ -383,3 +383,86 @@ async fn trace_context_links_egress_calls_to_the_inbound_endpoint_that_made_them
     assert_eq!(dep["to"], "internal-unknown:127.0.0.1");
     assert_eq!(dep["calls"], 1);
 }
+
+/// A scan answered 404 stays one `/{unmatched}` endpoint (the template cap), and that endpoint
+/// shows a few of the raw paths tried, most recent first, without their query, in
+/// `/api/endpoints` and in `/api/graph`.
+#[tokio::test]
+async fn a_scan_answered_404_is_one_endpoint_that_shows_a_few_of_its_paths() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /, service: shop }} ]
+services:
+  shop: {{ upstreams: [\"{}\"] }}
+",
+        up.addr
+    )))
+    .await;
+    const PROBES: usize = 20;
+    for i in 0..PROBES {
+        let path = format!("/probe-{i}/%3Cscript%3E/status/404?token=secret{i}");
+        assert_eq!(Client::http1().get(px.inbound, &path).await.status, 404);
+    }
+    let scan = eventually("the scan as one endpoint", || async {
+        let v = px.admin_json("/api/endpoints?window=5m").await;
+        let eps = v["endpoints"].as_array()?.clone();
+        let scan = eps
+            .iter()
+            .find(|e| e["template"] == "/{unmatched}")?
+            .clone();
+        (eps.len() == 1 && scan["count"] == PROBES as u64).then_some(scan)
+    })
+    .await;
+    let samples: Vec<&str> = scan["samples"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no samples: {scan}"))
+        .iter()
+        .map(|s| s["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(samples.len(), 8, "bounded: {samples:?}");
+    assert!(
+        samples
+            .iter()
+            .all(|p| p.starts_with("/probe-") && p.ends_with("/%3Cscript%3E/status/404")),
+        "raw paths without their query: {samples:?}"
+    );
+    // The most recent probes (all within the same second or two: each is among the last 8).
+    for p in &samples {
+        let n: usize = p["/probe-".len()..]
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n >= PROBES - 8, "{samples:?}");
+    }
+    let g = px.admin_json("/api/graph?window=5m").await;
+    let in_graph: Vec<serde_json::Value> = g["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["endpoints"].as_array().unwrap().clone())
+        .filter(|ep| ep["template"] == "/{unmatched}")
+        .collect();
+    assert_eq!(in_graph.len(), 1, "{g}");
+    assert_eq!(in_graph[0]["samples"], scan["samples"]);
+    // Endpoints with their own template show no samples.
+    assert_eq!(
+        Client::http1().get(px.inbound, "/orders/1").await.status,
+        200
+    );
+    let v = eventually("the answered endpoint", || async {
+        let v = px.admin_json("/api/endpoints?window=5m").await;
+        (v["endpoints"].as_array()?.len() == 2).then_some(v)
+    })
+    .await;
+    let answered = v["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["template"] != "/{unmatched}")
+        .unwrap();
+    assert!(answered.get("samples").is_none(), "{answered}");
+}

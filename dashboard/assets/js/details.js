@@ -169,9 +169,19 @@ function endpointTable(rows, nodeId, name) {
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
         el("td", { class: "num band-" + st, title: "expected calls per minute now" }, band)),
+      samplesRow(ep.samples),
     ];
   });
   return el("table", { class: "grid compact endpoints" }, el("thead", {}, head), el("tbody", {}, ...body));
+}
+
+/** The raw paths a template such as /{unmatched} stands for (a few, most recent first); they
+ * are whatever a client sent, so they only ever become text. */
+function samplesRow(samples) {
+  if (!samples || !samples.length) return null;
+  return el("tr", { class: "ep-samples" }, el("td", { colspan: 7, class: "mono small" },
+    el("span", { class: "muted" }, "paths: "),
+    ...samples.map((s) => el("span", { class: "chip sample", title: "last seen " + ago(s.last_seen) }, readablePath(s.path)))));
 }
 
 function callTable(calls) {

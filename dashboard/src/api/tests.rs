@@ -256,6 +256,7 @@ fn edge(from: &str, to: &str) -> views::Edge {
         reported: 0,
         first_seen: 1,
         last_seen: 2,
+        samples: Vec::new(),
     };
     views::Edge {
         from: from.into(),

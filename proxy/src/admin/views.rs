@@ -21,6 +21,7 @@ impl AdminView {
                 backends: Vec::new(),
                 postgres: None,
                 instances: Vec::new(),
+                detection_leader: false,
             },
         };
         if let Some(f) = self.shared.clients.fleet() {
@@ -61,6 +62,7 @@ fn postgres_status(
                 alive: i.alive,
             })
             .collect(),
+        detection_leader: pg.detection().is_some_and(|d| d.is_leader()),
     }
 }
 
@@ -160,6 +162,14 @@ pub(super) fn stats_view(s: &crate::analysis::graph::EndpointStats) -> views::En
         reported: s.reported,
         first_seen: s.first_seen,
         last_seen: s.last_seen,
+        samples: s
+            .samples
+            .iter()
+            .map(|p| views::PathSample {
+                path: p.path.clone(),
+                last_seen: p.last_seen,
+            })
+            .collect(),
     }
 }
 

@@ -21,11 +21,13 @@ pub const MAX_ANOMALIES: usize = 1_000;
 pub const MAX_SHADOW: usize = 10_000;
 
 mod findings;
+mod fleet;
 mod links;
 mod restored;
 mod views;
 
 pub use findings::Finding;
+pub use fleet::FleetDetection;
 pub use links::{
     LinkOverflow, LinkSizes, MAX_DEPENDENCIES, MAX_DESTINATIONS_PER_TRACE, MAX_TRACES,
 };
@@ -78,6 +80,8 @@ pub struct Analysis {
     links: links::TraceLinks,
     /// The route template of the call [`Analysis::observe`] saw last.
     last_template: Option<Arc<str>>,
+    /// A fleet's detection, when it detects on the fleet's totals.
+    fleet: Option<Arc<dyn FleetDetection>>,
 }
 
 impl Analysis {
@@ -95,6 +99,7 @@ impl Analysis {
             shadow_overflow: 0,
             links: links::TraceLinks::default(),
             last_template: None,
+            fleet: None,
         }
     }
 
@@ -133,9 +138,9 @@ impl Analysis {
             let Some((from, to, method, template)) = super::watch::split_key(&key) else {
                 continue;
             };
-            if let Ok(bucket) = serde_json::from_str::<super::graph::Bucket>(&totals) {
+            if let Ok(totals) = serde_json::from_str::<super::graph::MinuteTotals>(&totals) {
                 self.graph
-                    .restore_minute(from, to, method, template, &bucket);
+                    .restore_minute(from, to, method, template, &totals);
             }
         }
     }
@@ -171,11 +176,11 @@ impl Analysis {
         let start = self.stored_minute.max(current.saturating_sub(60));
         let mut out = Vec::new();
         for minute in start..=current {
-            for (from, to, method, template, b) in self.graph.minute_buckets(minute) {
-                let Ok(json) = serde_json::to_string(b) else {
+            for m in self.graph.minute_buckets(minute) {
+                let Ok(json) = serde_json::to_string(&m.totals) else {
                     continue;
                 };
-                let key = super::watch::join_key(from, to, method, template);
+                let key = super::watch::join_key(m.from, m.to, m.method, m.template);
                 out.push((key, minute, json));
             }
         }
@@ -281,6 +286,11 @@ impl Analysis {
             let mut unplaced = Default::default();
             let places = places.unwrap_or(&mut unplaced);
             self.watches.count_call(from, to, &o, places);
+            if super::graph::hides_paths(&o.template) {
+                let ends = (from.as_ref(), to.as_ref());
+                self.graph
+                    .sample(ends, &o.method, &o.template, &rec.path, at);
+            }
         }
         self.link(rec, &o, ids.as_ref().map(|(_, to)| to));
         for new in news {

@@ -3,9 +3,11 @@
 //! Every map is capped: what does not fit is counted, never stored.
 
 mod history;
+mod samples;
 mod window;
 
 pub use history::MinuteView;
+pub use samples::{hides_paths, merge_samples, sample_of, PathSample, MAX_SAMPLES, MAX_SAMPLE_LEN};
 pub use window::{Bucket, EndpointStats, Window};
 
 use super::keyed::{KeyedMap, KeyedSet, Pair};
@@ -368,20 +370,43 @@ impl Graph {
         out
     }
 
-    /// Every endpoint's bucket of `minute` (unix minutes), for the store: caller, callee,
-    /// method, template and the bucket.
-    pub fn minute_buckets(&self, minute: u64) -> Vec<(&str, &str, &str, &str, &Bucket)> {
+    /// Notes a raw path seen under an endpoint whose template hides paths (see
+    /// [`hides_paths`]); `path` is cut by [`sample_of`]. An endpoint the graph does not hold
+    /// keeps nothing.
+    pub fn sample(
+        &mut self,
+        (from, to): (&str, &str),
+        method: &str,
+        template: &str,
+        path: &str,
+        at: u64,
+    ) {
+        if let Some(series) = self
+            .edges
+            .get_mut(&Pair(from, to))
+            .and_then(|e| e.endpoints.get_mut(&Pair(method, template)))
+        {
+            series.samples.note(sample_of(path), at);
+        }
+    }
+
+    /// Every endpoint's totals of `minute` (unix minutes), for the store.
+    pub fn minute_buckets(&self, minute: u64) -> Vec<StoredMinute<'_>> {
         let mut out = Vec::new();
+        let (start, end) = (minute.saturating_mul(60), minute.saturating_mul(60) + 59);
         for ((from, to), edge) in &self.edges {
             for ((method, template), series) in &edge.endpoints {
-                if let Some(b) = series.minute(minute) {
-                    out.push((
-                        from.as_ref(),
-                        to.as_ref(),
-                        method.as_str(),
-                        template.as_ref(),
-                        b,
-                    ));
+                if let Some(bucket) = series.minute(minute) {
+                    out.push(StoredMinute {
+                        from: from.as_ref(),
+                        to: to.as_ref(),
+                        method: method.as_str(),
+                        template: template.as_ref(),
+                        totals: MinuteTotals {
+                            bucket: std::borrow::Cow::Borrowed(bucket),
+                            samples: series.samples.between(start, end),
+                        },
+                    });
                 }
             }
         }
@@ -396,7 +421,7 @@ impl Graph {
         to: &str,
         method: &str,
         template: &str,
-        b: &Bucket,
+        totals: &MinuteTotals<'_>,
     ) {
         let max_endpoints = self.limits.max_endpoints_per_edge;
         let Some(edge) = self.edges.get_mut(&Pair(from, to)) else {
@@ -408,12 +433,18 @@ impl Graph {
             self.overflow += 1;
             return;
         }
+        let b = &totals.bucket;
         let at = b.at.saturating_mul(60);
         edge.last_seen = edge.last_seen.max(at);
-        edge.endpoints
+        let series = edge
+            .endpoints
             .entry((method.to_owned(), Arc::from(template)))
-            .or_insert_with(|| Series::new(at))
-            .absorb(b);
+            .or_insert_with(|| Series::new(at));
+        series.absorb(b);
+        // Stored most recent first: noted oldest first, so the order survives.
+        for s in totals.samples.iter().rev() {
+            series.samples.note(sample_of(&s.path), s.last_seen);
+        }
     }
 
     /// Restores a node known from a previous run (so it is not "new" again).
@@ -441,6 +472,33 @@ impl Graph {
             known.insert((method.to_owned(), template.into()));
         }
     }
+}
+
+/// One endpoint's totals of one minute, as stored: the bucket and the sample paths last seen
+/// in that minute. Its JSON is the bucket's fields plus `samples` when there are any.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct MinuteTotals<'a> {
+    /// The totals.
+    #[serde(flatten)]
+    pub bucket: std::borrow::Cow<'a, Bucket>,
+    /// Sample paths (see [`hides_paths`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<PathSample>,
+}
+
+/// An endpoint's minute for the store: caller, callee, method, template and the totals.
+#[derive(Clone, Debug)]
+pub struct StoredMinute<'a> {
+    /// Caller id.
+    pub from: &'a str,
+    /// Callee id.
+    pub to: &'a str,
+    /// Method.
+    pub method: &'a str,
+    /// Template.
+    pub template: &'a str,
+    /// The totals.
+    pub totals: MinuteTotals<'a>,
 }
 
 /// An edge as the API shows it.

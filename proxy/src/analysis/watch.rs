@@ -56,6 +56,10 @@ pub struct Watches {
     any: Arc<str>,
     /// Endpoints not watched because of [`MAX_WATCHES`].
     pub overflow: u64,
+    /// Whether closed steps are kept for [`Watches::take_closed`] (a fleet's detection).
+    export: bool,
+    /// The closed steps' samples with calls, by key, until taken.
+    closed: Vec<(String, MinuteSample)>,
 }
 
 impl Watches {
@@ -74,6 +78,8 @@ impl Watches {
             slots: Vec::new(),
             any: Arc::from(ANY_CALLER),
             overflow: 0,
+            export: false,
+            closed: Vec::new(),
         }
     }
 
@@ -213,6 +219,10 @@ impl Watches {
                 } else {
                     MinuteSample::silent(s)
                 };
+                if self.export && sample.count > 0 {
+                    self.closed
+                        .push((join_key(from, to, method, template), sample));
+                }
                 for a in w.detector.observe(&sample) {
                     found.push((subject(from, to, method, template), a));
                 }
@@ -220,6 +230,17 @@ impl Watches {
         }
         self.step = step;
         found
+    }
+
+    /// Keeps each closed step's samples (of endpoints with calls) for
+    /// [`Watches::take_closed`]: a fleet sums them over its instances.
+    pub fn export_closed(&mut self) {
+        self.export = true;
+    }
+
+    /// The samples of the steps closed since the last call, as `(key, sample)`.
+    pub fn take_closed(&mut self) -> Vec<(String, MinuteSample)> {
+        std::mem::take(&mut self.closed)
     }
 
     /// The detector of `key`, if watched.
@@ -292,7 +313,7 @@ impl Watches {
 
 /// How a finding names a watched endpoint: `from -> to METHOD template` for an edge endpoint,
 /// `to METHOD template` across callers.
-fn subject(from: &str, to: &str, method: &str, template: &str) -> String {
+pub fn subject(from: &str, to: &str, method: &str, template: &str) -> String {
     if from == ANY_CALLER {
         format!("{to} {method} {template}")
     } else {

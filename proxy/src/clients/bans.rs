@@ -25,7 +25,18 @@ impl ClientGuard {
         enforce: bool,
         now: Micros,
     ) -> ClientSignal {
-        let key = client.accountable();
+        self.ban_key(client.accountable(), reason, esc, enforce, now)
+    }
+
+    /// [`ClientGuard::ban`] of the client that answers as `key`.
+    pub(super) fn ban_key(
+        &self,
+        key: &Arc<str>,
+        reason: &'static str,
+        esc: &Escalation,
+        enforce: bool,
+        now: Micros,
+    ) -> ClientSignal {
         let ban = {
             let mut shard = self.bans.shard(key);
             let ban = esc.next(shard.peek(key), now, reason);

@@ -74,6 +74,10 @@ impl ClientGuard {
         };
         signals.extend(self.learn_endpoint(cfg, flags, client, &call));
         let judged = self.judge(cfg, flags, client, &call, &mut signals);
+        if !flags.exempt {
+            let accountable = client.accountable();
+            self.share_windows(cfg, accountable, &judged.failed_logins, path, status);
+        }
         for rule in judged.failed_logins {
             signals.extend(self.stuffing(cfg, rule, client.accountable(), call.now));
         }

@@ -22,6 +22,30 @@ pub enum Scope<'a> {
     Global,
 }
 
+/// An event of a window the fleet counts together: a failed login, or a missing path. The
+/// instance whose event fills the window (`threshold` events, or distinct paths, within
+/// `within`) bans the client with the rule's escalation.
+#[derive(Clone, Debug)]
+pub struct WindowEvent {
+    /// The client that answers for the event.
+    pub client: Arc<str>,
+    /// `failed_logins` or `scanning`.
+    pub reason: &'static str,
+    /// Which window of the client: `login <rule index>` or `scan`.
+    pub window: String,
+    /// For a distinct-path window, the path: events of one path count once. `None`: every
+    /// event counts.
+    pub path: Option<String>,
+    /// The window's length.
+    pub within: std::time::Duration,
+    /// Events (or distinct paths) that fill it.
+    pub threshold: u32,
+    /// The ban's escalation.
+    pub escalation: sightline_policy::clients::Escalation,
+    /// Whether the ban is enforced (the rule's mode).
+    pub enforce: bool,
+}
+
 /// A future the guard awaits for a shared back-end.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -37,6 +61,10 @@ pub trait SharedProtections: Send + Sync + std::fmt::Debug {
     fn ban(&self, client: &str, ban: &Ban, keep_until: u64);
     /// Tells the fleet a ban was lifted here.
     fn lift(&self, client: &str);
+    /// Counts an event of a fleet-wide window; when it fills the window, the back-end calls
+    /// [`ClientGuard::fleet_window_full`]. Must not block. Without a back-end answer (down),
+    /// only the local windows count.
+    fn count(&self, _event: WindowEvent) {}
     /// Readiness: `Err` names why calls are refused.
     fn ready(&self) -> Result<(), String>;
     /// The back-end's state for `/api/status`.
@@ -71,6 +99,68 @@ impl ClientGuard {
         let now = self.now();
         self.active_ban(&client.id, now).is_some()
             || self.active_ban(client.accountable(), now).is_some()
+    }
+
+    /// A fleet-wide window of `event`'s client filled with `event`: the client is banned as
+    /// the rule says, unless a ban is already in force (set here or heard from the fleet).
+    pub fn fleet_window_full(&self, event: &WindowEvent) {
+        let now = self.now();
+        if self.active_ban(&event.client, now).is_some() {
+            return;
+        }
+        let signal = self.ban_key(
+            &event.client,
+            event.reason,
+            &event.escalation,
+            event.enforce,
+            now,
+        );
+        tracing::info!(client = %event.client, reason = event.reason, ?signal, "banned by a fleet-wide window");
+    }
+
+    /// Hands the call's failed logins and missing path to the fleet's shared windows (the
+    /// local windows judged them already).
+    pub(super) fn share_windows(
+        &self,
+        cfg: &crate::config::clients::ClientsConfig,
+        client: &Arc<str>,
+        failed_logins: &[usize],
+        path: &str,
+        status: u16,
+    ) {
+        let Some(fleet) = self.fleet.get() else {
+            return;
+        };
+        for &i in failed_logins {
+            let Some(rule) = cfg.logins.get(i) else {
+                continue;
+            };
+            fleet.count(WindowEvent {
+                client: client.clone(),
+                reason: "failed_logins",
+                window: format!("login {i}"),
+                path: None,
+                within: rule.within,
+                threshold: rule.failures,
+                escalation: rule.escalation,
+                enforce: cfg.modes.logins == sightline_policy::Mode::Enforce,
+            });
+        }
+        if let (Some(scan), 404 | 405) = (&cfg.scanning, status) {
+            // Without a ban to set, the local signal is all the rule asks for.
+            if let Some(escalation) = scan.ban {
+                fleet.count(WindowEvent {
+                    client: client.clone(),
+                    reason: "scanning",
+                    window: "scan".into(),
+                    path: Some(path.to_owned()),
+                    within: scan.within,
+                    threshold: scan.distinct_paths,
+                    escalation,
+                    enforce: cfg.modes.scanning == sightline_policy::Mode::Enforce,
+                });
+            }
+        }
     }
 
     /// A ban another instance of the fleet set.

@@ -2,7 +2,7 @@
 //! together — Redis for client protections (limits, bans), PostgreSQL for the store. Either may
 //! be set alone; without the section an instance keeps everything to itself.
 
-use super::context::{valid_name, Convert};
+use super::context::{valid_name, Convert, SecretFrom};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -10,14 +10,16 @@ use std::path::PathBuf;
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping with instance, redis (or redis_file), postgres (or postgres_file) and fail"
+    expecting = "a mapping with instance, redis (or redis_file, redis_env), postgres (or postgres_file, postgres_env) and fail"
 )]
 pub(crate) struct FleetFile {
     pub instance: Option<String>,
     pub redis: Option<String>,
     pub redis_file: Option<PathBuf>,
+    pub redis_env: Option<String>,
     pub postgres: Option<String>,
     pub postgres_file: Option<PathBuf>,
+    pub postgres_env: Option<String>,
     pub fail: Option<FailMode>,
 }
 
@@ -71,37 +73,18 @@ fn host_name() -> String {
         .unwrap_or_else(|| "sightline".to_owned())
 }
 
-/// A URL written inline or in a file (which keeps a password out of the config).
+/// A URL written inline, in a file or in an environment variable (the last two keep a
+/// password out of the config), read like every other secret of the config.
 fn url(
     inline: Option<String>,
     file: Option<PathBuf>,
+    env: Option<String>,
     key: &str,
     cx: &mut Convert<'_>,
 ) -> Option<String> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            cx.issue(
-                &format!("fleet.{key}_file"),
-                format!("set one of {key} and {key}_file"),
-            );
-            None
-        }
-        (Some(u), None) => Some(u.trim().to_owned()),
-        (None, Some(path)) => {
-            let path = cx.resolve(path);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => Some(text.trim().to_owned()),
-                Err(e) => {
-                    cx.issue(
-                        &format!("fleet.{key}_file"),
-                        format!("{}: cannot read: {e}", path.display()),
-                    );
-                    None
-                }
-            }
-        }
-        (None, None) => None,
-    }
+    let from = SecretFrom { inline, file, env };
+    cx.secret(from, &format!("fleet.{key}"))
+        .map(|u| u.trim().to_owned())
 }
 
 /// Why a Redis URL is not one, or `None` when it is.
@@ -170,11 +153,17 @@ pub(super) fn convert(raw: Option<FleetFile>, cx: &mut Convert<'_>) -> Option<Fl
         }
         None => host_name(),
     };
-    let redis = url(raw.redis, raw.redis_file, "redis", cx);
+    let redis = url(raw.redis, raw.redis_file, raw.redis_env, "redis", cx);
     if let Some(problem) = redis.as_deref().and_then(redis_url_problem) {
         cx.issue("fleet.redis", problem);
     }
-    let postgres = url(raw.postgres, raw.postgres_file, "postgres", cx);
+    let postgres = url(
+        raw.postgres,
+        raw.postgres_file,
+        raw.postgres_env,
+        "postgres",
+        cx,
+    );
     if let Some(problem) = postgres.as_deref().and_then(postgres_url_problem) {
         cx.issue("fleet.postgres", problem);
     }
@@ -239,7 +228,19 @@ mod tests {
         let e = parse("fleet: { redis: redis://a, redis_file: x }")
             .err()
             .unwrap_or_default();
-        assert!(e.contains("set one of redis and redis_file"), "{e}");
+        assert!(
+            e.contains("fleet.redis_file")
+                && e.contains("set one of fleet.redis, fleet.redis_file and fleet.redis_env"),
+            "{e}"
+        );
+        let e = parse("fleet: { postgres_env: SIGHTLINE_TEST_UNSET_PG_URL }")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("fleet.postgres_env")
+                && e.contains("SIGHTLINE_TEST_UNSET_PG_URL is not set"),
+            "{e}"
+        );
         let e = parse("fleet: { fail: open }").err().unwrap_or_default();
         assert!(e.contains("fleet.fail"), "{e}");
         // Without an instance name, the host's.

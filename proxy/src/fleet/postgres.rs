@@ -14,6 +14,7 @@
 //! the merge of the view into the admin API's answers in `merge.rs`.
 
 mod claims;
+pub mod detect;
 mod heartbeat;
 pub mod merge;
 mod schema;
@@ -66,6 +67,10 @@ pub struct Settings {
     /// How long an alert claimed by one instance stays claimed (the alerts' quiet period):
     /// the same alert raised again within it is not delivered again.
     pub claim_for: Duration,
+    /// The detectors' tunables, for the fleet's detection.
+    pub detector: crate::analysis::baseline::DetectorConfig,
+    /// The analysis step (zero: a minute).
+    pub step: Duration,
 }
 
 /// Operations queued for the shared store while the database is slow or away.
@@ -85,6 +90,8 @@ impl Settings {
             max_calls: storage.map_or(1_000_000, |s| s.max_calls),
             admin: admin.to_string(),
             claim_for: config.alerts.quiet_period,
+            detector: crate::analysis::baseline::DetectorConfig::from(&config.analysis),
+            step: config.analysis.step,
         })
     }
 }
@@ -136,6 +143,9 @@ pub struct RemoteEndpoint {
     pub calls: [u64; 4],
     /// Refused calls over the same windows.
     pub blocked: [u64; 4],
+    /// Sample paths of a template that hides them, last seen in the last day (minute
+    /// resolution), most recent first.
+    pub samples: Vec<crate::analysis::graph::PathSample>,
 }
 
 /// What the other instances saw, as last read.
@@ -174,6 +184,9 @@ pub struct Postgres {
     /// Alert claims that failed (the alert was delivered anyway).
     pub claim_errors: AtomicU64,
     started: u64,
+    /// Set at shutdown: the background tasks end (the detection lead is released).
+    stopped: AtomicBool,
+    detection: std::sync::OnceLock<Arc<detect::Detection>>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -219,6 +232,8 @@ impl Postgres {
             view: ArcSwap::from_pointee(FleetView::default()),
             claim_errors: AtomicU64::new(0),
             started: now_secs(),
+            stopped: AtomicBool::new(false),
+            detection: std::sync::OnceLock::new(),
         });
         let restored = match tokio::time::timeout(ROUND, this.restore()).await {
             Ok(Ok(r)) => r,
@@ -252,6 +267,13 @@ impl Postgres {
         };
         tokio::spawn(writer.run(rx));
         tokio::spawn(heartbeat(Arc::downgrade(&this)));
+        let detection = detect::start(
+            &this,
+            this.settings.detector.clone(),
+            this.settings.step,
+            stats.clone(),
+        );
+        let _ = this.detection.set(detection);
         Ok((this.clone(), Store::forwarding(tx, stats), restored))
     }
 
@@ -305,6 +327,21 @@ impl Postgres {
         };
         let error = self.error.lock().ok().and_then(|e| e.clone());
         Health { state, error }
+    }
+
+    /// The fleet's detection as this instance takes part in it.
+    pub fn detection(&self) -> Option<Arc<detect::Detection>> {
+        self.detection.get().cloned()
+    }
+
+    /// Stops the background tasks (at shutdown): the detection lead, when held, is released
+    /// within a round, so another instance takes it over.
+    pub fn stop(&self) {
+        self.stopped.store(true, Relaxed);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stopped.load(Relaxed)
     }
 
     /// What the other instances saw, as last read (at most a second or so old).

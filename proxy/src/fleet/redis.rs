@@ -9,6 +9,7 @@
 
 pub mod bans;
 pub mod lease;
+pub mod windows;
 
 use super::{FailMode, Scope};
 use crate::alerts::Alerts;
@@ -52,6 +53,8 @@ pub struct FleetStats {
     pub bans_published: AtomicU64,
     /// Bans and lifts received from other instances.
     pub bans_received: AtomicU64,
+    /// Fleet-wide failed-login and distinct-path windows this instance saw fill.
+    pub windows_filled: AtomicU64,
 }
 
 /// The state of the back-end since its last change.
@@ -77,6 +80,10 @@ pub struct RedisFleet {
     leases: lease::Leases,
     /// Key prefix: every key and channel Sightline uses starts with it.
     prefix: String,
+    /// The guard, for the bans of fleet-wide windows (set by [`RedisFleet::spawn`]).
+    guard: std::sync::OnceLock<Weak<ClientGuard>>,
+    /// Failed logins counted so far (their members in the shared windows).
+    window_events: AtomicU64,
     /// Counters for `/metrics`.
     pub stats: FleetStats,
 }
@@ -107,6 +114,8 @@ impl RedisFleet {
             members: AtomicU32::new(1),
             leases: lease::Leases::new(),
             prefix: "sightline:".into(),
+            guard: std::sync::OnceLock::new(),
+            window_events: AtomicU64::new(0),
             stats: FleetStats::default(),
         })
     }
@@ -138,6 +147,7 @@ impl RedisFleet {
         guard: Weak<ClientGuard>,
         alerts: Alerts,
     ) -> Vec<JoinHandle<()>> {
+        let _ = self.guard.set(guard.clone());
         vec![
             tokio::spawn(keeper(self.clone(), alerts)),
             tokio::spawn(bans::subscriber(self.clone(), guard)),
@@ -370,6 +380,11 @@ impl RedisFleet {
                 "Bans and lifts received from other instances.",
                 &s.bans_received,
             ),
+            (
+                "sightline_fleet_windows_filled_total",
+                "Fleet-wide failed-login and distinct-path windows filled by this instance's events.",
+                &s.windows_filled,
+            ),
         ] {
             out.single(name, Kind::Counter, help, v.load(Relaxed));
         }
@@ -456,6 +471,10 @@ impl crate::clients::SharedProtections for Shared {
 
     fn lift(&self, client: &str) {
         self.0.lift(client);
+    }
+
+    fn count(&self, event: crate::clients::WindowEvent) {
+        windows::count(&self.0, event);
     }
 
     fn ready(&self) -> Result<(), String> {

@@ -15,12 +15,7 @@ pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Vec<(String, Ban)>>
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
-            Ban {
-                reason: r.get(1)?,
-                since: r.get::<_, i64>(2)? as u64,
-                until: r.get::<_, i64>(3)? as u64,
-                strikes: r.get::<_, i64>(4)?.clamp(1, i64::from(u32::MAX)) as u32,
-            },
+            super::rows::ban(r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
         ))
     })?;
     rows.collect()

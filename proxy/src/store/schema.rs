@@ -1,8 +1,6 @@
 //! The tables and the statements that read and write them.
 
 use super::{Op, Restored, StoreConfig};
-use crate::analysis::engine::Finding;
-use crate::analysis::graph::{Node, NodeKind};
 use rusqlite::{params, Connection};
 use std::path::Path;
 
@@ -37,38 +35,20 @@ pub(super) fn open(file: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn kind_from(s: &str) -> NodeKind {
-    match s {
-        "service" => NodeKind::Service,
-        "client" => NodeKind::Client,
-        "internal-unknown" => NodeKind::InternalUnknown,
-        "internet" => NodeKind::Internet,
-        _ => NodeKind::External,
-    }
-}
-
-fn kind_str(k: NodeKind) -> &'static str {
-    match k {
-        NodeKind::Service => "service",
-        NodeKind::Client => "client",
-        NodeKind::InternalUnknown => "internal-unknown",
-        NodeKind::External => "external",
-        NodeKind::Internet => "internet",
-    }
-}
+use super::rows::{finding as finding_row, kind_str, node as node_row};
 
 /// Reads the registry, the last 1,000 findings and the baselines.
 pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Restored> {
     let mut nodes = Vec::new();
     let mut stmt = conn.prepare("SELECT id, kind, label, first_seen, last_seen FROM nodes")?;
     let rows = stmt.query_map([], |r| {
-        Ok(Node {
-            id: r.get::<_, String>(0)?.into(),
-            kind: kind_from(&r.get::<_, String>(1)?),
-            label: r.get::<_, String>(2)?.into(),
-            first_seen: r.get::<_, i64>(3)? as u64,
-            last_seen: r.get::<_, i64>(4)? as u64,
-        })
+        Ok(node_row(
+            r.get(0)?,
+            &r.get::<_, String>(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+        ))
     })?;
     for n in rows {
         nodes.push(n?);
@@ -78,13 +58,13 @@ pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Restored> {
         "SELECT id, at, kind, subject, evidence FROM (SELECT * FROM findings ORDER BY id DESC LIMIT 1000) ORDER BY id",
     )?;
     let rows = stmt.query_map([], |r| {
-        Ok(Finding {
-            id: r.get::<_, i64>(0)? as u64,
-            at: r.get::<_, i64>(1)? as u64,
-            kind: r.get(2)?,
-            subject: r.get(3)?,
-            evidence: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
-        })
+        Ok(finding_row(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            &r.get::<_, String>(4)?,
+        ))
     })?;
     for f in rows {
         findings.push(f?);

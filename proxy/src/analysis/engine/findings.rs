@@ -34,6 +34,7 @@ impl Analysis {
     pub(super) fn advance_to_ms(&mut self, unix_ms: u64) -> Vec<Finding> {
         let step = self.watches.step_of(unix_ms);
         let fired = self.watches.advance(step);
+        let fired = self.fleet_anomalies(fired);
         let mut found = Vec::with_capacity(fired.len());
         for (subject, a) in fired {
             let evidence = serde_json::json!({

@@ -108,6 +108,8 @@ pub(super) struct Series {
     hours: VecDeque<Bucket>,
     /// Where the endpoint's watches are, once known.
     pub(super) watches: crate::analysis::watch::WatchPlaces,
+    /// Raw paths seen, for a template that hides them.
+    pub(super) samples: super::samples::Samples,
 }
 
 fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket> {
@@ -132,6 +134,7 @@ impl Series {
             minutes: VecDeque::new(),
             hours: VecDeque::new(),
             watches: Default::default(),
+            samples: Default::default(),
         }
     }
 
@@ -198,6 +201,9 @@ impl Series {
         s.template = template.to_owned();
         s.first_seen = self.first_seen;
         s.last_seen = self.last_seen;
+        s.samples = self
+            .samples
+            .between(now.saturating_sub(window.secs() - 1), u64::MAX);
         s
     }
 }
@@ -257,6 +263,10 @@ pub struct EndpointStats {
     pub first_seen: u64,
     /// Unix seconds.
     pub last_seen: u64,
+    /// For a template that stands for raw paths (`/{unmatched}`, `/{overflow}`): a few of the
+    /// paths seen in the window, most recent first. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<super::PathSample>,
 }
 
 impl EndpointStats {

@@ -2,9 +2,10 @@
 //! (the instances, the registry, the other instances' edges and their minute totals).
 
 use super::{
-    now_secs, pg, schema, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE,
-    HEARTBEAT, ROUND,
+    now_secs, pg, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE, HEARTBEAT,
+    ROUND,
 };
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 impl Postgres {
@@ -69,13 +70,13 @@ async fn read_view(
         )
         .await?
     {
-        view.nodes.push(crate::analysis::graph::Node {
-            id: row.get::<_, String>(0).into(),
-            kind: schema::kind_from(row.get(1)),
-            label: row.get::<_, String>(2).into(),
-            first_seen: row.get::<_, i64>(3).max(0) as u64,
-            last_seen: row.get::<_, i64>(4).max(0) as u64,
-        });
+        view.nodes.push(crate::store::rows::node(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+        ));
     }
     for row in client
         .query(
@@ -142,7 +143,53 @@ async fn read_totals(
             template: template.to_owned(),
             calls: [n(2), n(3), n(4), n(5)],
             blocked: [n(6), n(7), n(8), n(9)],
+            samples: Vec::new(),
         });
+    }
+    read_samples(client, me, since[3], view).await
+}
+
+/// Minute rows with sample paths read per heartbeat, newest first (each holds at most a few).
+const SAMPLE_ROWS: i64 = 2_000;
+
+/// Reads the sample paths of the other instances' endpoints (see
+/// [`crate::analysis::graph::hides_paths`]) into the endpoints of `view`.
+async fn read_samples(
+    client: &tokio_postgres::Client,
+    me: &str,
+    since: i64,
+    view: &mut FleetView,
+) -> Result<(), tokio_postgres::Error> {
+    use crate::analysis::graph::{merge_samples, PathSample};
+    let rows = client
+        .query(
+            "SELECT instance, key, minute, (totals::jsonb->'samples')::text FROM minutes
+             WHERE instance <> $1 AND minute >= $2 AND strpos(totals, '\"samples\"') > 0
+             ORDER BY minute DESC LIMIT $3",
+            &[&me, &since, &SAMPLE_ROWS],
+        )
+        .await?;
+    let mut by_key: HashMap<(String, String), Vec<PathSample>> = HashMap::new();
+    for row in rows {
+        let Some(text) = row.get::<_, Option<String>>(3) else {
+            continue;
+        };
+        let Ok(samples) = serde_json::from_str::<Vec<PathSample>>(&text) else {
+            continue;
+        };
+        let minute = row.get::<_, i64>(2).max(0) as u64;
+        let at = samples.into_iter().map(|s| PathSample {
+            // Stored times are the instance's own; bounded to the row's minute.
+            last_seen: s.last_seen.clamp(minute * 60, minute * 60 + 59),
+            path: s.path,
+        });
+        merge_samples(by_key.entry((row.get(0), row.get(1))).or_default(), at);
+    }
+    for e in &mut view.endpoints {
+        let key = crate::analysis::watch::join_key(&e.from, &e.to, &e.method, &e.template);
+        if let Some(samples) = by_key.remove(&(e.instance.clone(), key)) {
+            e.samples = samples;
+        }
     }
     Ok(())
 }

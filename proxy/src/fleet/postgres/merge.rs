@@ -2,6 +2,7 @@
 //! the view the heartbeat task last read).
 
 use super::{FleetView, RemoteEndpoint};
+use crate::analysis::graph::PathSample;
 use sightline_dashboard::views;
 
 /// Which of a remote endpoint's four window totals a window of `secs` reads.
@@ -14,12 +15,42 @@ fn slot(secs: u64) -> usize {
     }
 }
 
+/// The remote endpoint's sample paths seen since `since` (unix seconds).
+fn samples(e: &RemoteEndpoint, since: u64) -> impl Iterator<Item = views::PathSample> + '_ {
+    e.samples
+        .iter()
+        .filter(move |s| s.last_seen >= since)
+        .map(|s| views::PathSample {
+            path: s.path.clone(),
+            last_seen: s.last_seen,
+        })
+}
+
+/// Adds `more` to `into` with the graph's rule: each path once, most recent first, bounded.
+fn merge_samples(into: &mut Vec<views::PathSample>, more: impl Iterator<Item = views::PathSample>) {
+    let mut merged = Vec::new();
+    let all = into.drain(..).chain(more).map(|s| PathSample {
+        path: s.path,
+        last_seen: s.last_seen,
+    });
+    crate::analysis::graph::merge_samples(&mut merged, all);
+    into.extend(merged.into_iter().map(|s| views::PathSample {
+        path: s.path,
+        last_seen: s.last_seen,
+    }));
+}
+
 fn stats(
     method: &str,
     template: &str,
     e: Option<&RemoteEndpoint>,
     w: usize,
+    since: u64,
 ) -> views::EndpointStats {
+    let mut samples_seen = Vec::new();
+    if let Some(e) = e {
+        merge_samples(&mut samples_seen, samples(e, since));
+    }
     views::EndpointStats {
         method: method.to_owned(),
         template: template.to_owned(),
@@ -38,13 +69,17 @@ fn stats(
         reported: 0,
         first_seen: 0,
         last_seen: 0,
+        samples: samples_seen,
     }
 }
 
-fn add(into: &mut views::EndpointStats, e: &RemoteEndpoint, w: usize, secs: u64) {
+fn add(into: &mut views::EndpointStats, e: &RemoteEndpoint, w: usize, secs: u64, since: u64) {
     into.count += e.calls[w];
     into.blocked += e.blocked[w];
     into.rate = into.count as f64 / secs.max(1) as f64;
+    if !e.samples.is_empty() {
+        merge_samples(&mut into.samples, samples(e, since));
+    }
 }
 
 fn node_view(fleet: &FleetView, id: &str, since: u64) -> views::GraphNode {
@@ -96,7 +131,7 @@ pub fn graph(g: &mut views::GraphView, fleet: &FleetView, me: &str, secs: u64, o
                     to: e.to.clone(),
                     first_seen: e.first_seen,
                     last_seen: e.last_seen,
-                    total: stats("*", "*", None, w),
+                    total: stats("*", "*", None, w, since),
                     endpoints: Vec::new(),
                 });
                 g.edges.len() - 1
@@ -110,16 +145,18 @@ pub fn graph(g: &mut views::GraphView, fleet: &FleetView, me: &str, secs: u64, o
             .iter()
             .filter(|x| x.instance == e.instance && x.from == e.from && x.to == e.to)
         {
-            add(&mut edge.total, ep, w, secs);
+            edge.total.count += ep.calls[w];
+            edge.total.blocked += ep.blocked[w];
+            edge.total.rate = edge.total.count as f64 / secs.max(1) as f64;
             match edge
                 .endpoints
                 .iter_mut()
                 .find(|s| s.method == ep.method && s.template == ep.template)
             {
-                Some(s) => add(s, ep, w, secs),
+                Some(s) => add(s, ep, w, secs, since),
                 None => edge
                     .endpoints
-                    .push(stats(&ep.method, &ep.template, Some(ep), w)),
+                    .push(stats(&ep.method, &ep.template, Some(ep), w, since)),
             }
         }
         for id in [&e.from, &e.to] {
@@ -148,6 +185,7 @@ pub fn endpoints(
         list.endpoints.clear();
     }
     let w = slot(secs);
+    let since = super::now_secs().saturating_sub(secs);
     for ep in fleet
         .endpoints
         .iter()
@@ -159,9 +197,9 @@ pub fn endpoints(
                 && x.stats.method == ep.method
                 && x.stats.template == ep.template
         }) {
-            Some(x) => add(&mut x.stats, ep, w, secs),
+            Some(x) => add(&mut x.stats, ep, w, secs, since),
             None => {
-                let mut s = stats(&ep.method, &ep.template, Some(ep), w);
+                let mut s = stats(&ep.method, &ep.template, Some(ep), w, since);
                 s.rate = s.count as f64 / secs.max(1) as f64;
                 list.endpoints.push(views::Endpoint {
                     node: ep.to.clone(),

@@ -2,16 +2,17 @@
 //! batch of store operations, restore an instance and read the fleet's view.
 
 use crate::analysis::engine::Finding;
-use crate::analysis::graph::{Node, NodeKind};
+use crate::analysis::graph::Node;
 use crate::store::{Op, Restored};
 use std::collections::BTreeMap;
-use tokio_postgres::{Client, Error};
+use tokio_postgres::{Client, Error, Transaction};
 
 /// The migrations in order: (version, statements). A migration is never edited once released;
 /// a change is a new version.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE TABLE instances (
     instance TEXT PRIMARY KEY, version TEXT NOT NULL, admin TEXT NOT NULL,
     started TIMESTAMPTZ NOT NULL, last_heartbeat TIMESTAMPTZ NOT NULL);
@@ -45,10 +46,21 @@ CREATE TABLE alert_claims (
     instance TEXT NOT NULL, claimed_at TIMESTAMPTZ NOT NULL, delivered_at TIMESTAMPTZ,
     alert TEXT NOT NULL, PRIMARY KEY (sink, kind, subject, state));
 ",
-)];
+    ),
+    (
+        2,
+        "
+CREATE TABLE fleet_steps (
+    instance TEXT NOT NULL, key TEXT NOT NULL, step BIGINT NOT NULL, count BIGINT NOT NULL,
+    errors BIGINT NOT NULL, latency DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (instance, key, step));
+CREATE INDEX fleet_steps_step ON fleet_steps (step);
+",
+    ),
+];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 1;
+pub(super) const LATEST: i32 = 2;
 
 /// Applies the migrations the database lacks, under an advisory lock so instances starting
 /// together apply each once. A database newer than this build is refused.
@@ -97,25 +109,7 @@ pub(super) fn pg(e: Error) -> String {
     }
 }
 
-pub(super) fn kind_from(s: &str) -> NodeKind {
-    match s {
-        "service" => NodeKind::Service,
-        "client" => NodeKind::Client,
-        "internal-unknown" => NodeKind::InternalUnknown,
-        "internet" => NodeKind::Internet,
-        _ => NodeKind::External,
-    }
-}
-
-fn kind_str(k: NodeKind) -> &'static str {
-    match k {
-        NodeKind::Service => "service",
-        NodeKind::Client => "client",
-        NodeKind::InternalUnknown => "internal-unknown",
-        NodeKind::External => "external",
-        NodeKind::Internet => "internet",
-    }
-}
+use crate::store::rows::{self, kind_str};
 
 fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -129,6 +123,85 @@ pub(super) enum Queued {
     Other(Op),
 }
 
+/// A batch sorted by table, each row once (the latest wins), ready for one bulk statement per
+/// table.
+#[derive(Default)]
+struct Tables<'a> {
+    calls: (Vec<i64>, Vec<i64>, Vec<&'a str>),
+    nodes: BTreeMap<&'a str, &'a Node>,
+    edges: BTreeMap<(&'a str, &'a str), (i64, i64)>,
+    endpoints: BTreeMap<(&'a str, &'a str, &'a str), ()>,
+    minutes: BTreeMap<(&'a str, i64), &'a str>,
+    findings: BTreeMap<i64, &'a Finding>,
+    baselines: BTreeMap<&'a str, &'a str>,
+    /// Bans and their lifting, in order.
+    bans: Vec<&'a Op>,
+}
+
+impl<'a> Tables<'a> {
+    fn of(batch: &'a [Queued]) -> Self {
+        let mut t = Tables::default();
+        for q in batch {
+            match q {
+                Queued::Call { n, at, json } => {
+                    t.calls.0.push(*n);
+                    t.calls.1.push(int(*at));
+                    t.calls.2.push(json.as_str());
+                }
+                Queued::Other(op) => t.add(op),
+            }
+        }
+        t
+    }
+
+    fn edge(&mut self, from: &'a str, to: &'a str, first: i64, last: i64) {
+        let e = self.edges.entry((from, to)).or_insert((first, last));
+        e.0 = e.0.min(first);
+        e.1 = e.1.max(last);
+    }
+
+    fn add(&mut self, op: &'a Op) {
+        match op {
+            Op::Call { .. } => {}
+            Op::Node(n) => {
+                let keep = self
+                    .nodes
+                    .get(n.id.as_ref())
+                    .is_none_or(|old| old.last_seen <= n.last_seen);
+                if keep {
+                    self.nodes.insert(n.id.as_ref(), n);
+                }
+            }
+            Op::Edge { from, to, at } => self.edge(from, to, int(*at), int(*at)),
+            Op::Endpoint {
+                node,
+                method,
+                template,
+            } => {
+                self.endpoints
+                    .insert((node.as_str(), method.as_str(), template.as_str()), ());
+            }
+            Op::Minute { key, minute, json } => {
+                self.minutes
+                    .insert((key.as_str(), int(*minute)), json.as_str());
+                // A minute of an endpoint also shows its edge and the endpoint.
+                if let Some((from, to, method, template)) = crate::analysis::watch::split_key(key) {
+                    let start = int(minute.saturating_mul(60));
+                    self.edge(from, to, start, start + 59);
+                    self.endpoints.insert((to, method, template), ());
+                }
+            }
+            Op::Finding(f) => {
+                self.findings.insert(int(f.id), f);
+            }
+            Op::Baseline { key, json } => {
+                self.baselines.insert(key.as_str(), json.as_str());
+            }
+            Op::Ban { .. } | Op::Unban { .. } => self.bans.push(op),
+        }
+    }
+}
+
 /// Writes a batch in one transaction, one bulk statement per table.
 pub(super) async fn write(
     client: &mut Client,
@@ -136,86 +209,41 @@ pub(super) async fn write(
     boot: i64,
     batch: &[Queued],
 ) -> Result<(), Error> {
-    let mut calls = (Vec::new(), Vec::new(), Vec::new());
-    let mut nodes: BTreeMap<&str, &Node> = BTreeMap::new();
-    let mut edges: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
-    let mut endpoints: BTreeMap<(&str, &str, &str), ()> = BTreeMap::new();
-    let mut minutes: BTreeMap<(&str, i64), &str> = BTreeMap::new();
-    let mut findings: BTreeMap<i64, &Finding> = BTreeMap::new();
-    let mut baselines: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut bans = Vec::new();
-    for q in batch {
-        let op = match q {
-            Queued::Call { n, at, json } => {
-                calls.0.push(*n);
-                calls.1.push(int(*at));
-                calls.2.push(json.as_str());
-                continue;
-            }
-            Queued::Other(op) => op,
-        };
-        match op {
-            Op::Call { .. } => {}
-            Op::Node(n) => {
-                let keep = nodes
-                    .get(n.id.as_ref())
-                    .is_none_or(|old| old.last_seen <= n.last_seen);
-                if keep {
-                    nodes.insert(n.id.as_ref(), n);
-                }
-            }
-            Op::Edge { from, to, at } => {
-                let e = edges
-                    .entry((from.as_str(), to.as_str()))
-                    .or_insert((int(*at), int(*at)));
-                e.0 = e.0.min(int(*at));
-                e.1 = e.1.max(int(*at));
-            }
-            Op::Endpoint {
-                node,
-                method,
-                template,
-            } => {
-                endpoints.insert((node.as_str(), method.as_str(), template.as_str()), ());
-            }
-            Op::Minute { key, minute, json } => {
-                minutes.insert((key.as_str(), int(*minute)), json.as_str());
-                let mut parts = key.split('\u{1f}');
-                if let (Some(from), Some(to), Some(method), Some(template)) =
-                    (parts.next(), parts.next(), parts.next(), parts.next())
-                {
-                    let start = int(minute.saturating_mul(60));
-                    let e = edges.entry((from, to)).or_insert((start, start + 59));
-                    e.0 = e.0.min(start);
-                    e.1 = e.1.max(start + 59);
-                    endpoints.insert((to, method, template), ());
-                }
-            }
-            Op::Finding(f) => {
-                findings.insert(int(f.id), f);
-            }
-            Op::Baseline { key, json } => {
-                baselines.insert(key.as_str(), json.as_str());
-            }
-            Op::Ban { .. } | Op::Unban { .. } => bans.push(op),
-        }
-    }
+    let t = Tables::of(batch);
     let tx = client.transaction().await?;
-    if !calls.0.is_empty() {
+    write_calls(&tx, instance, boot, &t).await?;
+    write_graph(&tx, instance, &t).await?;
+    write_analysis(&tx, instance, &t).await?;
+    write_bans(&tx, instance, &t.bans).await?;
+    tx.commit().await
+}
+
+async fn write_calls(
+    tx: &Transaction<'_>,
+    instance: &str,
+    boot: i64,
+    t: &Tables<'_>,
+) -> Result<(), Error> {
+    if !t.calls.0.is_empty() {
         tx.execute(
             "INSERT INTO calls (instance, boot, n, at, call)
              SELECT $1, $2, * FROM unnest($3::bigint[], $4::bigint[], $5::text[])
              ON CONFLICT DO NOTHING",
-            &[&instance, &boot, &calls.0, &calls.1, &calls.2],
+            &[&instance, &boot, &t.calls.0, &t.calls.1, &t.calls.2],
         )
         .await?;
     }
-    if !nodes.is_empty() {
-        let ids: Vec<&str> = nodes.keys().copied().collect();
-        let kinds: Vec<&str> = nodes.values().map(|n| kind_str(n.kind)).collect();
-        let labels: Vec<&str> = nodes.values().map(|n| n.label.as_ref()).collect();
-        let first: Vec<i64> = nodes.values().map(|n| int(n.first_seen)).collect();
-        let last: Vec<i64> = nodes.values().map(|n| int(n.last_seen)).collect();
+    Ok(())
+}
+
+/// The registry: nodes, edges and endpoints.
+async fn write_graph(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> Result<(), Error> {
+    if !t.nodes.is_empty() {
+        let ids: Vec<&str> = t.nodes.keys().copied().collect();
+        let kinds: Vec<&str> = t.nodes.values().map(|n| kind_str(n.kind)).collect();
+        let labels: Vec<&str> = t.nodes.values().map(|n| n.label.as_ref()).collect();
+        let first: Vec<i64> = t.nodes.values().map(|n| int(n.first_seen)).collect();
+        let last: Vec<i64> = t.nodes.values().map(|n| int(n.last_seen)).collect();
         tx.execute(
             "INSERT INTO nodes (id, kind, label, first_seen, last_seen)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
@@ -226,11 +254,11 @@ pub(super) async fn write(
         )
         .await?;
     }
-    if !edges.is_empty() {
-        let src: Vec<&str> = edges.keys().map(|k| k.0).collect();
-        let dst: Vec<&str> = edges.keys().map(|k| k.1).collect();
-        let first: Vec<i64> = edges.values().map(|v| v.0).collect();
-        let last: Vec<i64> = edges.values().map(|v| v.1).collect();
+    if !t.edges.is_empty() {
+        let src: Vec<&str> = t.edges.keys().map(|k| k.0).collect();
+        let dst: Vec<&str> = t.edges.keys().map(|k| k.1).collect();
+        let first: Vec<i64> = t.edges.values().map(|v| v.0).collect();
+        let last: Vec<i64> = t.edges.values().map(|v| v.1).collect();
         tx.execute(
             "INSERT INTO edges (instance, src, dst, first_seen, last_seen)
              SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
@@ -241,10 +269,10 @@ pub(super) async fn write(
         )
         .await?;
     }
-    if !endpoints.is_empty() {
-        let node: Vec<&str> = endpoints.keys().map(|k| k.0).collect();
-        let method: Vec<&str> = endpoints.keys().map(|k| k.1).collect();
-        let template: Vec<&str> = endpoints.keys().map(|k| k.2).collect();
+    if !t.endpoints.is_empty() {
+        let node: Vec<&str> = t.endpoints.keys().map(|k| k.0).collect();
+        let method: Vec<&str> = t.endpoints.keys().map(|k| k.1).collect();
+        let template: Vec<&str> = t.endpoints.keys().map(|k| k.2).collect();
         tx.execute(
             "INSERT INTO endpoints (instance, node, method, template)
              SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])
@@ -253,10 +281,15 @@ pub(super) async fn write(
         )
         .await?;
     }
-    if !minutes.is_empty() {
-        let key: Vec<&str> = minutes.keys().map(|k| k.0).collect();
-        let minute: Vec<i64> = minutes.keys().map(|k| k.1).collect();
-        let totals: Vec<&str> = minutes.values().copied().collect();
+    Ok(())
+}
+
+/// What the analysis keeps: minute totals, findings and baselines.
+async fn write_analysis(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> Result<(), Error> {
+    if !t.minutes.is_empty() {
+        let key: Vec<&str> = t.minutes.keys().map(|k| k.0).collect();
+        let minute: Vec<i64> = t.minutes.keys().map(|k| k.1).collect();
+        let totals: Vec<&str> = t.minutes.values().copied().collect();
         tx.execute(
             "INSERT INTO minutes (instance, key, minute, totals)
              SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[])
@@ -265,12 +298,13 @@ pub(super) async fn write(
         )
         .await?;
     }
-    if !findings.is_empty() {
-        let id: Vec<i64> = findings.keys().copied().collect();
-        let at: Vec<i64> = findings.values().map(|f| int(f.at)).collect();
-        let kind: Vec<&str> = findings.values().map(|f| f.kind.as_str()).collect();
-        let subject: Vec<&str> = findings.values().map(|f| f.subject.as_str()).collect();
-        let evidence: Vec<String> = findings.values().map(|f| f.evidence.to_string()).collect();
+    if !t.findings.is_empty() {
+        let f = &t.findings;
+        let id: Vec<i64> = f.keys().copied().collect();
+        let at: Vec<i64> = f.values().map(|f| int(f.at)).collect();
+        let kind: Vec<&str> = f.values().map(|f| f.kind.as_str()).collect();
+        let subject: Vec<&str> = f.values().map(|f| f.subject.as_str()).collect();
+        let evidence: Vec<String> = f.values().map(|f| f.evidence.to_string()).collect();
         tx.execute(
             "INSERT INTO findings (instance, id, at, kind, subject, evidence)
              SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
@@ -280,9 +314,9 @@ pub(super) async fn write(
         )
         .await?;
     }
-    if !baselines.is_empty() {
-        let key: Vec<&str> = baselines.keys().copied().collect();
-        let state: Vec<&str> = baselines.values().copied().collect();
+    if !t.baselines.is_empty() {
+        let key: Vec<&str> = t.baselines.keys().copied().collect();
+        let state: Vec<&str> = t.baselines.values().copied().collect();
         tx.execute(
             "INSERT INTO baselines (instance, key, state)
              SELECT $1, * FROM unnest($2::text[], $3::text[])
@@ -291,7 +325,11 @@ pub(super) async fn write(
         )
         .await?;
     }
-    // Bans in order: a ban and its lifting in one batch must end lifted.
+    Ok(())
+}
+
+/// Bans in order: a ban and its lifting in one batch must end lifted.
+async fn write_bans(tx: &Transaction<'_>, instance: &str, bans: &[&Op]) -> Result<(), Error> {
     for op in bans {
         match op {
             Op::Ban { client, ban } => {
@@ -320,7 +358,7 @@ pub(super) async fn write(
             _ => {}
         }
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// What an instance starts from: the fleet's registry and bans, its own findings, baselines
@@ -334,13 +372,13 @@ pub(super) async fn restore(client: &Client, instance: &str) -> Result<Restored,
         )
         .await?
     {
-        r.nodes.push(Node {
-            id: row.get::<_, String>(0).into(),
-            kind: kind_from(row.get(1)),
-            label: row.get::<_, String>(2).into(),
-            first_seen: row.get::<_, i64>(3).max(0) as u64,
-            last_seen: row.get::<_, i64>(4).max(0) as u64,
-        });
+        r.nodes.push(rows::node(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+        ));
     }
     for row in client
         .query(
@@ -367,13 +405,13 @@ pub(super) async fn restore(client: &Client, instance: &str) -> Result<Restored,
         )
         .await?
     {
-        r.findings.push(Finding {
-            id: row.get::<_, i64>(0).max(0) as u64,
-            at: row.get::<_, i64>(1).max(0) as u64,
-            kind: row.get(2),
-            subject: row.get(3),
-            evidence: serde_json::from_str(row.get(4)).unwrap_or_default(),
-        });
+        r.findings.push(rows::finding(
+            row.get(0),
+            row.get(1),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+        ));
     }
     for row in client
         .query(
@@ -391,14 +429,10 @@ pub(super) async fn restore(client: &Client, instance: &str) -> Result<Restored,
         )
         .await?
     {
+        let strikes: i32 = row.get(4);
         r.bans.push((
             row.get(0),
-            sightline_policy::clients::Ban {
-                reason: row.get(1),
-                since: row.get::<_, i64>(2).max(0) as u64,
-                until: row.get::<_, i64>(3).max(0) as u64,
-                strikes: row.get::<_, i32>(4).max(1) as u32,
-            },
+            rows::ban(row.get(1), row.get(2), row.get(3), i64::from(strikes)),
         ));
     }
     let since = int((super::now_secs() / 60).saturating_sub(MINUTES_KEPT));

@@ -13,6 +13,8 @@ async fn an_unreachable_database_never_blocks_the_sender_and_every_drop_is_count
         max_calls: 10,
         admin: "127.0.0.1:9901".into(),
         claim_for: Duration::from_secs(60),
+        detector: Default::default(),
+        step: Duration::ZERO,
     })
     .await
     .unwrap();

@@ -34,7 +34,6 @@ use hyper::body::Incoming;
 use sightline_policy::clients::ClientId;
 use sightline_policy::Decision;
 use std::sync::Arc;
-use tracing::Instrument;
 
 type ConnInfo = crate::wire::ConnInfo<ConnFlags>;
 
@@ -49,13 +48,12 @@ pub async fn handle(
     if let Err(refused) = guard(&mut call, &req).await {
         return refuse(call, refused);
     }
-    let span = call.trace.log_span(&call.request_id);
-    let result = async {
+    let ids = call.trace.log_ids(&call.request_id);
+    let result = trace::in_call(ids, async {
         let route = route(&mut call)?;
         limits(&req, &active.config.limits)?;
         forward(&mut call, route, req).await
-    }
-    .instrument(span)
+    })
     .await;
     observe(&mut call, &result);
     respond(call, result)
@@ -67,7 +65,7 @@ struct Call<'a> {
     active: &'a Active,
     conn: Arc<ConnInfo>,
     trace: TraceContext,
-    request_id: String,
+    request_id: trace::RequestId,
     guard: CallGuard,
     method: Method,
     /// HTTP/1: after a framing error the connection is closed.
@@ -104,7 +102,7 @@ fn begin<'a>(
     req: &Request<Incoming>,
 ) -> Call<'a> {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
+    let request_id = trace::RequestId::new();
     let max_path = active.config.recording.max_path_bytes;
     let framing = framing::check(req.version(), req.method(), req.uri(), req.headers());
     let target = request_target(req, &active.config.inbound.paths);

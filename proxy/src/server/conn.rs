@@ -234,24 +234,50 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+    type Future = Closing<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // A tunnel's connection is the tunnel: it is not closed after the response head.
         let tunnel = req.method() == hyper::Method::CONNECT;
-        let fut = self.inner.call(req);
-        let draining = self.draining.clone();
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-            if *draining.borrow() && !tunnel && !upgrade {
-                resp.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            Ok(resp)
-        })
+        Closing {
+            fut: self.inner.call(req),
+            draining: self.draining.clone(),
+            tunnel,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response on its way through [`CloseWhenDraining`]: the inner service's future, not
+    /// boxed again (the inner future is the request's one allocation).
+    pub struct Closing<F> {
+        #[pin]
+        fut: F,
+        draining: watch::Receiver<bool>,
+        tunnel: bool,
+    }
+}
+
+impl<F, B, E> Future for Closing<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = std::task::ready!(this.fut.poll(cx))?;
+        let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+        if *this.draining.borrow() && !*this.tunnel && !upgrade {
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        std::task::Poll::Ready(Ok(resp))
     }
 }
 

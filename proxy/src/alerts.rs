@@ -30,7 +30,7 @@ use model::{Kind, Severity, Signal, State};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use crate::recorder::queue::{channel as sync_channel, Sender as SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, watch};
 

@@ -14,7 +14,9 @@ use crate::analysis::graph::Node;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use crate::recorder::queue::{
+    channel as sync_channel, Receiver, RecvTimeoutError, Sender as SyncSender, TrySendError,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@ use super::model::Kind;
 use super::sinks::Sink;
 use super::{intake, lock, AlertStats, Msg};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::SyncSender;
+use crate::recorder::queue::Sender as SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};

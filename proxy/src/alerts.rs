@@ -24,13 +24,13 @@ use crate::analysis::engine::Finding;
 use crate::config::alerts::AlertsConfig;
 use crate::record::events::Event;
 use crate::record::CallRecord;
+use crate::recorder::queue::{channel as sync_channel, Sender as SyncSender, TrySendError};
 pub use delivery::{Claim, ClaimFuture, Claims};
 pub use engine::Faults;
 use model::{Kind, Severity, Signal, State};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use crate::recorder::queue::{channel as sync_channel, Sender as SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, watch};
 

@@ -49,7 +49,7 @@ impl TraceContext {
     /// Reads a request's trace context: `traceparent` when valid, else (with `b3` on) the B3
     /// single `b3` header or the multi `X-B3-*` headers, else a new sampled trace.
     pub fn from_headers(h: &HeaderMap, b3: bool) -> Self {
-        let tp = h.get("traceparent").map(|v| v.as_bytes());
+        let tp = h.get(TRACEPARENT).map(|v| v.as_bytes());
         let t = TraceContext::from_header(tp);
         if t.parent_id.is_some() || !b3 {
             return t;

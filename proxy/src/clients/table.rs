@@ -88,3 +88,44 @@ impl<K: Hash + Eq + Clone, V> Table<K, V> {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// With one hashing pass per call (the shard's hash reused inside it), every client still
+    /// finds its own entry, counts stay exact, and the table keeps to its cap.
+    #[test]
+    fn each_client_keeps_its_own_exact_count_within_the_cap() {
+        let t: Table<Arc<str>, u64> = Table::new(1_600);
+        let keys: Vec<Arc<str>> = (0..1_000)
+            .map(|i| format!("10.0.{}.{}", i / 256, i % 256).into())
+            .collect();
+        for round in 1..=5u64 {
+            for k in &keys {
+                assert_eq!(
+                    t.with(
+                        k,
+                        || 0,
+                        |n| {
+                            *n += 1;
+                            *n
+                        }
+                    ),
+                    round
+                );
+            }
+        }
+        assert_eq!(t.len(), 1_000);
+        let (shard, hash) = t.shard_hashed(&keys[7]);
+        assert_eq!(shard.peek_hashed(hash, &keys[7]), Some(&5));
+        drop(shard);
+        for i in 0..10_000 {
+            let k: Arc<str> = format!("flood-{i}").into();
+            t.with(&k, || 0, |n| *n += 1);
+        }
+        assert!(t.len() <= t.cap(), "{} > {}", t.len(), t.cap());
+        assert_eq!(t.evictions() as usize + t.len(), 11_000);
+    }
+}

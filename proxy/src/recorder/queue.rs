@@ -115,7 +115,9 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap(), 0);
         tx2.try_send(3).unwrap();
         assert!(matches!(tx.try_send(9), Err(TrySendError::Full(9))));
-        let got: Vec<_> = (0..3).map(|_| rx.recv_timeout(Duration::ZERO).unwrap()).collect();
+        let got: Vec<_> = (0..3)
+            .map(|_| rx.recv_timeout(Duration::ZERO).unwrap())
+            .collect();
         assert_eq!(got, [1, 2, 3]);
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
         drop(rx);

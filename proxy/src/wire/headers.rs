@@ -94,7 +94,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
                 }
             }
         }
-        let names = if long.is_empty() { &short[..len] } else { &long[..] };
+        let names = if long.is_empty() {
+            &short[..len]
+        } else {
+            &long[..]
+        };
         let tokens = names
             .split(|b| *b == b',')
             .filter_map(|t| std::str::from_utf8(t).ok())
@@ -304,7 +308,10 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         assert_eq!(left, ["x-kept", "te"], "{h:?}");
-        assert_eq!(h["te"], "trailers", "TE: trailers stays even when Connection names it");
+        assert_eq!(
+            h["te"], "trailers",
+            "TE: trailers stays even when Connection names it"
+        );
     }
 
     #[test]

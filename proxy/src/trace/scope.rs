@@ -99,12 +99,12 @@ impl Drop for Restore {
 /// Runs `fut` as the call `ids`: every line it logs carries them (see the module). When the
 /// `sightline::call` target is off, `fut` runs as it is.
 pub async fn in_call<F: Future>(ids: CallIds, fut: F) -> F::Output {
-    if !tracing::span_enabled!(target: "sightline::call", tracing::Level::ERROR, "call") {
-        return fut.await;
-    }
+    let ids = tracing::span_enabled!(target: "sightline::call", tracing::Level::ERROR, "call")
+        .then_some(ids);
+    // One path either way, so the future holds `fut` once.
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
-        let _restore = Restore(CURRENT.replace(Some(ids)));
+        let _restore = Restore(CURRENT.replace(ids));
         fut.as_mut().poll(cx)
     })
     .await

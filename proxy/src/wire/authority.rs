@@ -45,39 +45,63 @@ impl Authority {
     /// anything else (upper case, IDNs, IPv6, numeric forms, a trailing dot, blanks, bad
     /// ports), which the general parser judges.
     fn already_normal(raw: &str) -> Option<Authority> {
-        let (host, port) = match raw.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (raw, None),
-        };
-        if let Some(p) = port {
-            let digits = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
-            if !digits || p.starts_with('0') || p.parse::<u16>().is_err() {
+        // One pass over the bytes each: this runs for every request.
+        let colon = raw.bytes().position(|c| c == b':');
+        let host = &raw[..colon.unwrap_or(raw.len())];
+        if let Some(c) = colon {
+            let port = &raw.as_bytes()[c + 1..];
+            if port.is_empty() || port.len() > 5 || port[0] == b'0' {
+                return None;
+            }
+            let mut value = 0u32;
+            for &d in port {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                value = value * 10 + u32::from(d - b'0');
+            }
+            if value > u32::from(u16::MAX) {
                 return None;
             }
         }
-        let ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b);
-        if host.is_empty() || host.len() > 253 || !host.bytes().all(ok) {
+        if host.len() > 253 {
             return None;
         }
-        let mut labels = 0;
-        for label in host.split('.') {
-            if label.is_empty() || label.len() > 63 {
+        let (mut labels, mut label_len, mut last_start) = (1, 0, 0);
+        for (i, &c) in host.as_bytes().iter().enumerate() {
+            match c {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label_len += 1,
+                b'.' if label_len > 0 => {
+                    labels += 1;
+                    label_len = 0;
+                    last_start = i + 1;
+                }
+                _ => return None,
+            }
+            if label_len > 63 {
                 return None;
             }
-            labels += 1;
         }
-        let last = host.rsplit('.').next().unwrap_or(host);
+        // Also refuses an empty host, an empty last label and a trailing dot.
+        if label_len == 0 {
+            return None;
+        }
         // A last label that starts with a digit may make the host a numeric IPv4 form: only
-        // the canonical dotted quad is taken here.
-        if last.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-            let canonical = |part: &str| {
-                part.len() <= 3
-                    && part.bytes().all(|b| b.is_ascii_digit())
-                    && (part == "0" || !part.starts_with('0'))
-                    && part.parse::<u8>().is_ok()
-            };
-            if labels != 4 || !host.split('.').all(canonical) {
+        // the canonical dotted quad (no leading zeros, each part at most 255) is taken here.
+        if host.as_bytes()[last_start].is_ascii_digit() {
+            if labels != 4 {
                 return None;
+            }
+            for part in host.split('.') {
+                let p = part.as_bytes();
+                let digits = p.iter().all(u8::is_ascii_digit);
+                if !digits || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+                    return None;
+                }
+                let value = p.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+                if value > 255 {
+                    return None;
+                }
             }
         }
         Some(Authority {

@@ -9,6 +9,7 @@ mod call;
 pub mod counters;
 pub mod events;
 mod mark;
+pub mod queue;
 mod view;
 
 pub use body::{

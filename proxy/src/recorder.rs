@@ -14,7 +14,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-pub mod queue;
 mod recent;
 
 pub use recent::RecentCalls;

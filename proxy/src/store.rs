@@ -11,7 +11,7 @@ pub use crate::analysis::engine::Restored;
 
 use crate::analysis::engine::Finding;
 use crate::analysis::graph::Node;
-use crate::recorder::queue::{
+use crate::record::queue::{
     channel as sync_channel, Receiver, RecvTimeoutError, Sender as SyncSender, TrySendError,
 };
 use rusqlite::Connection;

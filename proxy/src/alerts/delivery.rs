@@ -6,7 +6,7 @@ use super::book::Book;
 use super::model::Kind;
 use super::sinks::Sink;
 use super::{intake, lock, AlertStats, Msg};
-use crate::recorder::queue::Sender as SyncSender;
+use crate::record::queue::Sender as SyncSender;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

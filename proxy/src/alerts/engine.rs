@@ -7,7 +7,7 @@ use super::intake;
 use super::model::{Kind, Signal};
 use super::store::AlertStore;
 use super::{lock, AlertStats, Msg};
-use crate::recorder::queue::{Receiver, RecvTimeoutError};
+use crate::record::queue::{Receiver, RecvTimeoutError};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -64,16 +64,21 @@ impl ConnActivity {
         self.stalled.load(Ordering::Acquire)
     }
 
-    /// A request began.
+    /// A request began. Only the step from none in flight to one wakes the idle timer (it
+    /// waits for nothing else): a request counted twice, by the connection and by its record,
+    /// wakes the connection's task once when it starts and once when it ends.
     pub fn request_started(&self) {
-        self.inflight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
+        if self.inflight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.changed.notify_waiters();
+        }
     }
 
-    /// A request (its response body, or its upgraded tunnel) ended.
+    /// A request (its response body, or its upgraded tunnel) ended. Only the step to none in
+    /// flight wakes the idle timer.
     pub fn request_finished(&self) {
-        self.inflight.fetch_sub(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Counts one request in flight until the returned guard drops.

@@ -35,11 +35,13 @@ struct Sharded {
 impl Sharded {
     fn new(cap: usize) -> Self {
         let per = cap.div_ceil(SHARDS).max(1);
+        // As the proxy's table: one hasher for all shards, so the shard's hash files the key.
+        let hasher = RandomState::new();
         Sharded {
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(CappedMap::new(per)))
+                .map(|_| Mutex::new(CappedMap::with_hasher(per, hasher.clone())))
                 .collect(),
-            hasher: RandomState::new(),
+            hasher,
         }
     }
 }
@@ -57,9 +59,10 @@ impl Table for Sharded {
     }
 
     fn touch(&self, key: &Arc<str>) {
-        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        let hash = self.hasher.hash_one(key);
+        let i = ((hash >> 32) as usize) % SHARDS;
         let mut shard = self.shards[i].lock().unwrap_or_else(|p| p.into_inner());
-        shard.entry(key, Entry::default).requests += 1;
+        shard.entry_hashed(hash, key, Entry::default).requests += 1;
     }
 
     fn len(&self) -> usize {

@@ -23,6 +23,7 @@ pub mod stream;
 use crate::analysis::engine::Finding;
 use crate::config::alerts::AlertsConfig;
 use crate::record::events::Event;
+use crate::record::queue::{channel as sync_channel, Sender as SyncSender, TrySendError};
 use crate::record::CallRecord;
 pub use delivery::{Claim, ClaimFuture, Claims};
 pub use engine::Faults;
@@ -30,7 +31,6 @@ use model::{Kind, Severity, Signal, State};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{broadcast, mpsc, watch};
 

@@ -471,12 +471,21 @@ pub fn init_tracing(format: LogFormat, filter: Option<&str>) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     // Colours only for a terminal: a log file or collector gets plain text, and the escape
     // codes around every span field cost more than the rest of the call's log span.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    // The inbound call's ids are written into its lines only when a line is logged.
+    use crate::trace::CallFormat;
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .map_event_format(CallFormat::json)
+            .try_init(),
+        LogFormat::Text => builder
+            .map_event_format(|f| CallFormat::text(f.with_ansi(ansi), ansi))
+            .try_init(),
     };
 }

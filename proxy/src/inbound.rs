@@ -34,7 +34,6 @@ use hyper::body::Incoming;
 use sightline_policy::clients::ClientId;
 use sightline_policy::Decision;
 use std::sync::Arc;
-use tracing::Instrument;
 
 type ConnInfo = crate::wire::ConnInfo<ConnFlags>;
 
@@ -49,13 +48,12 @@ pub async fn handle(
     if let Err(refused) = guard(&mut call, &req).await {
         return refuse(call, refused);
     }
-    let span = call.trace.log_span(&call.request_id);
-    let result = async {
+    let ids = call.trace.log_ids(&call.request_id);
+    let result = trace::in_call(ids, async {
         let route = route(&mut call)?;
         limits(&req, &active.config.limits)?;
         forward(&mut call, route, req).await
-    }
-    .instrument(span)
+    })
     .await;
     observe(&mut call, &result);
     respond(call, result)
@@ -67,14 +65,15 @@ struct Call<'a> {
     active: &'a Active,
     conn: Arc<ConnInfo>,
     trace: TraceContext,
-    request_id: String,
+    request_id: trace::RequestId,
     guard: CallGuard,
     method: Method,
     /// HTTP/1: after a framing error the connection is closed.
     h1: bool,
     /// Why the request is refused before routing (framing, then its Host or path), if it is.
     refused: Option<ProxyError>,
-    /// The authority asked for (empty when refused or absent).
+    /// The authority asked for (empty when refused or absent). Its `host` has gone into the
+    /// record once routing used it; `header` is what goes upstream.
     authority: Authority,
     /// The canonical path as the route sees it (empty when refused).
     path: String,
@@ -104,39 +103,12 @@ fn begin<'a>(
     req: &Request<Incoming>,
 ) -> Call<'a> {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
+    let request_id = trace::RequestId::new();
     let max_path = active.config.recording.max_path_bytes;
     let framing = framing::check(req.version(), req.method(), req.uri(), req.headers());
     let target = request_target(req, &active.config.inbound.paths);
-    let host = match &target {
-        Ok((a, _)) => a.host.clone(),
-        // Refused, but kept as evidence (shown as data, like every recorded string).
-        Err(_) => {
-            let raw = raw_authority(req.uri(), req.headers()).unwrap_or("");
-            crate::record::cap_path(raw, MAX_HOST).0
-        }
-    };
-    let caller = (conn.peer, conn.identity.clone(), conn.tls);
-    let path = crate::record::cap_path(req.uri().path(), max_path);
-    let mut record = CallRecord::begin(
-        Direction::Inbound,
-        req,
-        &trace,
-        &request_id,
-        caller,
-        host,
-        path,
-    );
-    record.caller_service = active.egress.as_ref().and_then(|e| {
-        crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
-    });
-    let mut guard = CallGuard::start(
-        record,
-        shared.recorder.clone(),
-        active.unrouted.clone(),
-        conn.activity.clone(),
-    );
-    let (authority, path, route, refused) = match target {
+    let target_ok = target.is_ok();
+    let (mut authority, path, route, refused) = match target {
         Ok((a, p)) => {
             let (route, p) = look_up_route(active, &a, p);
             (a, p, route, framing.err())
@@ -148,11 +120,37 @@ fn begin<'a>(
             framing.err().or(Some(e)),
         ),
     };
+    let host = if target_ok {
+        // Routing is done with the host: the record takes it rather than a copy.
+        std::mem::take(&mut authority.host)
+    } else {
+        // Refused, but kept as evidence (shown as data, like every recorded string).
+        let raw = raw_authority(req.uri(), req.headers()).unwrap_or("");
+        crate::record::cap_path(raw, MAX_HOST).0
+    };
+    let caller = (conn.peer, conn.identity.clone(), conn.tls);
+    let record_path = crate::record::cap_path(req.uri().path(), max_path);
+    let mut record = CallRecord::begin(
+        Direction::Inbound,
+        req,
+        &trace,
+        &request_id,
+        caller,
+        host,
+        record_path,
+    );
+    record.caller_service = active.egress.as_ref().and_then(|e| {
+        crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+    });
     if path != req.uri().path() && !path.is_empty() {
-        if let Some(rec) = guard.rec() {
-            rec.canonical_path = Some(crate::record::cap_path(&path, max_path).0);
-        }
+        record.canonical_path = Some(crate::record::cap_path(&path, max_path).0);
     }
+    let guard = CallGuard::start(
+        record,
+        shared.recorder.clone(),
+        active.unrouted.clone(),
+        conn.activity.clone(),
+    );
     Call {
         shared,
         active,
@@ -181,12 +179,10 @@ fn look_up_route<'a>(
     path: String,
 ) -> (Option<&'a RouteEntry>, String) {
     let route = active.router.route(&authority.host, &path);
-    match route {
-        Some(r) => {
-            let path = r.path(&path).into_owned();
-            (route, path)
-        }
-        None => (None, path),
+    match route.map(|r| r.path(&path)) {
+        // Only a case-folding route changes the path; otherwise it is used as it is.
+        Some(std::borrow::Cow::Owned(folded)) => (route, folded),
+        _ => (route, path),
     }
 }
 

@@ -9,6 +9,7 @@ mod call;
 pub mod counters;
 pub mod events;
 mod mark;
+pub mod queue;
 mod view;
 
 pub use body::{
@@ -25,7 +26,7 @@ pub use view::view;
 pub trait RecordSink: std::fmt::Debug + Send + Sync {
     /// Counts the call against `service` and queues its record; a full queue drops the record
     /// and counts the drop.
-    fn record(&self, service: &ServiceCounters, rec: CallRecord);
+    fn record(&self, service: &ServiceCounters, rec: std::sync::Arc<CallRecord>);
 }
 
 /// Something a call holds until it ends, such as a concurrency slot: dropped with the call's

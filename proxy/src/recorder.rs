@@ -22,7 +22,7 @@ pub use recent::RecentCalls;
 #[derive(Debug)]
 pub struct Recorder {
     counters: Arc<Counters>,
-    tx: mpsc::Sender<CallRecord>,
+    tx: mpsc::Sender<Arc<CallRecord>>,
     /// Asks the task to handle every queued record and hand the store what it holds.
     flush: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
     capacity: usize,
@@ -130,7 +130,7 @@ impl Recorder {
 
     /// Counts the call exactly, then queues its record; a full queue drops the record and
     /// counts the drop.
-    pub fn record(&self, service: &ServiceCounters, rec: CallRecord) {
+    pub fn record(&self, service: &ServiceCounters, rec: Arc<CallRecord>) {
         self.counters.observe(service, &rec);
         match self.tx.try_send(rec) {
             Ok(()) => {
@@ -188,7 +188,7 @@ impl Recorder {
 }
 
 impl RecordSink for Recorder {
-    fn record(&self, service: &ServiceCounters, rec: CallRecord) {
+    fn record(&self, service: &ServiceCounters, rec: Arc<CallRecord>) {
         Recorder::record(self, service, rec);
     }
 }
@@ -209,7 +209,7 @@ struct Task {
 impl Task {
     async fn run(
         mut self,
-        mut rx: mpsc::Receiver<CallRecord>,
+        mut rx: mpsc::Receiver<Arc<CallRecord>>,
         mut flush: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
     ) {
         // Compressed steps (demos, tests) need a faster tick to close them on time.
@@ -250,7 +250,7 @@ impl Task {
 
     /// Handles every record queued; false once the data path's side is gone. Yields now
     /// and then, so a long backlog does not hold a worker thread from the connections.
-    async fn drain(&mut self, rx: &mut mpsc::Receiver<CallRecord>) -> bool {
+    async fn drain(&mut self, rx: &mut mpsc::Receiver<Arc<CallRecord>>) -> bool {
         let mut handled = 0u32;
         loop {
             match rx.try_recv() {
@@ -269,7 +269,7 @@ impl Task {
         self.analysis.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn handle(&mut self, mut rec: CallRecord) {
+    fn handle(&mut self, mut rec: Arc<CallRecord>) {
         if self.access_log {
             log(&rec);
         }
@@ -291,7 +291,7 @@ impl Task {
         // A request inside an inspected tunnel has no inbound route: its route is the template
         // its endpoint is known by.
         if rec.protocol == crate::record::Protocol::Inspected && rec.route.is_none() {
-            rec.route = template.clone();
+            Arc::make_mut(&mut rec).route = template.clone();
         }
         self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
@@ -436,7 +436,7 @@ mod tests {
         );
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..10 {
-            recorder.record(&svc, record(i));
+            recorder.record(&svc, Arc::new(record(i)));
         }
         assert_eq!(svc.total(), 10, "counters are exact even when records drop");
         assert_eq!(counters.records_queued.load(Relaxed), 4);
@@ -473,7 +473,7 @@ mod tests {
         );
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..8 {
-            recorder.record(&svc, record(i));
+            recorder.record(&svc, Arc::new(record(i)));
         }
         while counters.records_processed.load(Relaxed) < 8 {
             tokio::task::yield_now().await;

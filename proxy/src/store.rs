@@ -12,10 +12,12 @@ pub use crate::analysis::engine::Restored;
 
 use crate::analysis::engine::Finding;
 use crate::analysis::graph::Node;
+use crate::record::queue::{
+    channel as sync_channel, Receiver, RecvTimeoutError, Sender as SyncSender, TrySendError,
+};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,9 @@
 //! `baggage` and a continued trace's `tracestate` pass through untouched.
 
 pub mod b3;
+mod scope;
+
+pub use scope::{in_call, CallFormat, CallIds, RequestId};
 
 use http::header::HeaderName;
 use http::HeaderMap;
@@ -46,7 +49,7 @@ impl TraceContext {
     /// Reads a request's trace context: `traceparent` when valid, else (with `b3` on) the B3
     /// single `b3` header or the multi `X-B3-*` headers, else a new sampled trace.
     pub fn from_headers(h: &HeaderMap, b3: bool) -> Self {
-        let tp = h.get("traceparent").map(|v| v.as_bytes());
+        let tp = h.get(TRACEPARENT).map(|v| v.as_bytes());
         let t = TraceContext::from_header(tp);
         if t.parent_id.is_some() || !b3 {
             return t;
@@ -101,6 +104,12 @@ impl TraceContext {
             span_id = %Hex(&self.span_id),
             request_id = %request_id
         )
+    }
+
+    /// What the log lines of a call served by [`in_call`] carry: the same trace id, span id
+    /// and request id as [`TraceContext::log_span`], at a fraction of the cost.
+    pub fn log_ids(&self, request_id: &RequestId) -> CallIds {
+        CallIds::new(self.trace_id, self.span_id, *request_id)
     }
 
     /// The trace id as 32 lowercase hex digits.

@@ -45,13 +45,13 @@ pub struct ConnSlot {
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        let mut shard = self.table.shard(&self.key);
-        let empty = shard.get_mut(&self.key).is_some_and(|n| {
+        let (mut shard, hash) = self.table.shard_hashed(&self.key);
+        let empty = shard.get_mut_hashed(hash, &self.key).is_some_and(|n| {
             *n = n.saturating_sub(1);
             *n == 0
         });
         if empty {
-            shard.remove(&self.key);
+            shard.remove_hashed(hash, &self.key);
         }
     }
 }

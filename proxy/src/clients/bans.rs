@@ -76,9 +76,9 @@ impl ClientGuard {
 
     /// `client`'s ban, when one is in force at `now`.
     pub(super) fn active_ban(&self, client: &Arc<str>, now: Micros) -> Option<Ban> {
-        self.bans
-            .shard(client)
-            .peek(client)
+        let (shard, hash) = self.bans.shard_hashed(client);
+        shard
+            .peek_hashed(hash, client)
             .filter(|b| b.active(now))
             .cloned()
     }

@@ -199,9 +199,12 @@ impl Body for CountingBody {
 }
 
 /// Holds a call's record until the call is over, then hands it to the recorder exactly once.
+/// The record is allocated once, shared-ready: the guard is its only owner until it is handed
+/// over, then the queue, the recorder task and the recent calls pass the pointer, not the
+/// record's few hundred bytes.
 #[derive(Debug)]
 pub struct CallGuard {
-    rec: Option<CallRecord>,
+    rec: Option<Arc<CallRecord>>,
     started: Instant,
     recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
@@ -221,7 +224,7 @@ impl CallGuard {
     ) -> Self {
         activity.request_started();
         CallGuard {
-            rec: Some(rec),
+            rec: Some(Arc::new(rec)),
             started: Instant::now(),
             recorder,
             counters,
@@ -239,7 +242,7 @@ impl CallGuard {
 
     /// The record being filled in. Always present until the guard drops.
     pub fn rec(&mut self) -> Option<&mut CallRecord> {
-        self.rec.as_mut()
+        self.rec.as_mut().and_then(Arc::get_mut)
     }
 
     /// The counter of request body bytes, shared with the [`CountingBody`].
@@ -263,7 +266,7 @@ impl CallGuard {
     }
 
     fn add_out(&mut self, n: u64) {
-        if let Some(rec) = self.rec.as_mut() {
+        if let Some(rec) = self.rec() {
             rec.bytes_out += n;
         }
     }
@@ -271,24 +274,35 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        if let Some(mut rec) = self.rec.take() {
-            rec.duration = self.started.elapsed();
-            rec.bytes_in = self.bytes_in.load(Relaxed);
-            if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
-                rec.error = Some("downstream_stalled");
-                rec.reason = "the client stopped reading the response".into();
-            } else if !self.complete && rec.error.is_none() {
-                rec.error = Some("downstream_aborted");
-                rec.reason = if rec.status.is_some() {
-                    "the client went away before the response ended".into()
-                } else {
-                    // The request future was dropped: the client left while we waited.
-                    "the client went away before a response".into()
-                };
+        if let Some(mut shared) = self.rec.take() {
+            // The guard is the record's only owner until here, so this always finishes it;
+            // were it shared, it would still be counted and recorded as it stands.
+            if let Some(rec) = Arc::get_mut(&mut shared) {
+                self.finish(rec);
             }
-            self.recorder.record(&self.counters, rec);
+            self.recorder.record(&self.counters, shared);
         }
         self.activity.request_finished();
+    }
+}
+
+impl CallGuard {
+    /// The record's last fields, as the call ends.
+    fn finish(&self, rec: &mut CallRecord) {
+        rec.duration = self.started.elapsed();
+        rec.bytes_in = self.bytes_in.load(Relaxed);
+        if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
+            rec.error = Some("downstream_stalled");
+            rec.reason = "the client stopped reading the response".into();
+        } else if !self.complete && rec.error.is_none() {
+            rec.error = Some("downstream_aborted");
+            rec.reason = if rec.status.is_some() {
+                "the client went away before the response ended".into()
+            } else {
+                // The request future was dropped: the client left while we waited.
+                "the client went away before a response".into()
+            };
+        }
     }
 }
 

@@ -34,7 +34,7 @@ impl RecentCalls {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn push(&self, rec: CallRecord) {
+    pub(super) fn push(&self, rec: Arc<CallRecord>) {
         let mut ring = self.lock();
         if ring.cap == 0 {
             return;
@@ -44,7 +44,7 @@ impl RecentCalls {
         }
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        ring.calls.push_back((seq, Arc::new(rec)));
+        ring.calls.push_back((seq, rec));
     }
 
     /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.

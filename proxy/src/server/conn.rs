@@ -64,16 +64,21 @@ impl ConnActivity {
         self.stalled.load(Ordering::Acquire)
     }
 
-    /// A request began.
+    /// A request began. Only the step from none in flight to one wakes the idle timer (it
+    /// waits for nothing else): a request counted twice, by the connection and by its record,
+    /// wakes the connection's task once when it starts and once when it ends.
     pub fn request_started(&self) {
-        self.inflight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
+        if self.inflight.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.changed.notify_waiters();
+        }
     }
 
-    /// A request (its response body, or its upgraded tunnel) ended.
+    /// A request (its response body, or its upgraded tunnel) ended. Only the step to none in
+    /// flight wakes the idle timer.
     pub fn request_finished(&self) {
-        self.inflight.fetch_sub(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Counts one request in flight until the returned guard drops.
@@ -234,24 +239,50 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, S::Error>> + Send>>;
+    type Future = Closing<S::Future>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // A tunnel's connection is the tunnel: it is not closed after the response head.
         let tunnel = req.method() == hyper::Method::CONNECT;
-        let fut = self.inner.call(req);
-        let draining = self.draining.clone();
-        Box::pin(async move {
-            let mut resp = fut.await?;
-            let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-            if *draining.borrow() && !tunnel && !upgrade {
-                resp.headers_mut().insert(
-                    hyper::header::CONNECTION,
-                    hyper::header::HeaderValue::from_static("close"),
-                );
-            }
-            Ok(resp)
-        })
+        Closing {
+            fut: self.inner.call(req),
+            draining: self.draining.clone(),
+            tunnel,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response on its way through [`CloseWhenDraining`]: the inner service's future, not
+    /// boxed again (the inner future is the request's one allocation).
+    pub struct Closing<F> {
+        #[pin]
+        fut: F,
+        draining: watch::Receiver<bool>,
+        tunnel: bool,
+    }
+}
+
+impl<F, B, E> Future for Closing<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = std::task::ready!(this.fut.poll(cx))?;
+        let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+        if *this.draining.borrow() && !*this.tunnel && !upgrade {
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        std::task::Poll::Ready(Ok(resp))
     }
 }
 

@@ -22,6 +22,9 @@ pub struct BadAuthority;
 impl Authority {
     /// Parses a `Host` value or `:authority`: a host and an optional port, nothing else.
     pub fn parse(raw: &str) -> Result<Authority, sightline_policy::HostError> {
+        if let Some(a) = Authority::already_normal(raw) {
+            return Ok(a);
+        }
         let (host, port) = sightline_policy::parse_host_port(raw)?;
         let shown = host.to_string();
         let header = match port {
@@ -33,6 +36,78 @@ impl Authority {
             sightline_policy::Host::Name(n) => n,
         };
         Ok(Authority { host, header })
+    }
+
+    /// The common case without the general parser: an authority already in the form the
+    /// parser would give (a lowercase ASCII name whose last label is not numeric, or a
+    /// dotted-quad IPv4 address as `Ipv4Addr` writes it, then an optional port as the parser
+    /// reads it) is its own normal form, so host and header are slices of it. `None` for
+    /// anything else (upper case, IDNs, IPv6, numeric forms, a trailing dot, blanks, bad
+    /// ports), which the general parser judges.
+    fn already_normal(raw: &str) -> Option<Authority> {
+        // One pass over the bytes each: this runs for every request.
+        let colon = raw.bytes().position(|c| c == b':');
+        let host = &raw[..colon.unwrap_or(raw.len())];
+        if let Some(c) = colon {
+            let port = &raw.as_bytes()[c + 1..];
+            if port.is_empty() || port.len() > 5 || port[0] == b'0' {
+                return None;
+            }
+            let mut value = 0u32;
+            for &d in port {
+                if !d.is_ascii_digit() {
+                    return None;
+                }
+                value = value * 10 + u32::from(d - b'0');
+            }
+            if value > u32::from(u16::MAX) {
+                return None;
+            }
+        }
+        if host.len() > 253 {
+            return None;
+        }
+        let (mut labels, mut label_len, mut last_start) = (1, 0, 0);
+        for (i, &c) in host.as_bytes().iter().enumerate() {
+            match c {
+                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label_len += 1,
+                b'.' if label_len > 0 => {
+                    labels += 1;
+                    label_len = 0;
+                    last_start = i + 1;
+                }
+                _ => return None,
+            }
+            if label_len > 63 {
+                return None;
+            }
+        }
+        // Also refuses an empty host, an empty last label and a trailing dot.
+        if label_len == 0 {
+            return None;
+        }
+        // A last label that starts with a digit may make the host a numeric IPv4 form: only
+        // the canonical dotted quad (no leading zeros, each part at most 255) is taken here.
+        if host.as_bytes()[last_start].is_ascii_digit() {
+            if labels != 4 {
+                return None;
+            }
+            for part in host.split('.') {
+                let p = part.as_bytes();
+                let digits = p.iter().all(u8::is_ascii_digit);
+                if !digits || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+                    return None;
+                }
+                let value = p.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
+                if value > 255 {
+                    return None;
+                }
+            }
+        }
+        Some(Authority {
+            host: host.to_owned(),
+            header: raw.to_owned(),
+        })
     }
 
     /// The authority of a request: the URI's (HTTP/2 `:authority`, absolute-form), else the
@@ -72,6 +147,11 @@ mod tests {
         assert_eq!(a("[::1]:8080"), ok("::1", "[::1]:8080"));
         assert_eq!(a("127.0.0.1"), ok("127.0.0.1", "127.0.0.1"));
         assert_eq!(a("0x7f.1:80"), ok("127.0.0.1", "127.0.0.1:80"));
+        assert_eq!(
+            a("api.example.com:08"),
+            ok("api.example.com", "api.example.com:8")
+        );
+        assert_eq!(a("010.0.0.1"), ok("8.0.0.1", "8.0.0.1"));
         for bad in [
             "evil.com/.example.com",
             "evil.com#.example.com",
@@ -81,5 +161,80 @@ mod tests {
         ] {
             assert!(a(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The short path for authorities already in normal form gives exactly what the general
+    /// parser gives, and leaves everything else to it.
+    #[test]
+    fn the_short_path_agrees_with_the_general_parser() {
+        let general = |raw: &str| {
+            let (host, port) = sightline_policy::parse_host_port(raw).ok()?;
+            let header = match port {
+                Some(p) => format!("{host}:{p}"),
+                None => host.to_string(),
+            };
+            let host = match host {
+                sightline_policy::Host::Ip(ip) => ip.to_string(),
+                sightline_policy::Host::Name(n) => n,
+            };
+            Some((host, header))
+        };
+        let hosts = [
+            "example.com",
+            "api.example.com",
+            "a",
+            "a-b_c.d",
+            "127.0.0.1",
+            "10.0.0.255",
+            "0.0.0.0",
+            "256.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "0x7f.1",
+            "127.1",
+            "2130706433",
+            "example.123",
+            "example.0x1",
+            "x.1a",
+            "1a.example",
+            "ex--ample.com",
+            "Example.com",
+            "example.com.",
+            ".example.com",
+            "a..b",
+            "",
+            " example.com",
+            "example.com ",
+            "exa mple.com",
+            "bücher.de",
+            "[::1]",
+            "::1",
+            "a@b",
+            "a/b",
+            &"a".repeat(63),
+            &"a".repeat(64),
+            &format!("{}.com", "a.".repeat(125)),
+            &format!("{}.com", "a.".repeat(126)),
+        ];
+        let ports = [
+            "", ":80", ":8080", ":65535", ":65536", ":0", ":00", ":080", ":", ":8a", ":123456",
+        ];
+        let mut short = 0;
+        for h in hosts {
+            for p in ports {
+                let raw = format!("{h}{p}");
+                if let Some(a) = Authority::already_normal(&raw) {
+                    short += 1;
+                    assert_eq!(general(&raw), Some((a.host, a.header)), "{raw:?}");
+                }
+                let parsed = Authority::parse(&raw).ok().map(|a| (a.host, a.header));
+                assert_eq!(parsed, general(&raw), "{raw:?}");
+            }
+        }
+        assert!(
+            short >= 40,
+            "the short path takes the common forms ({short})"
+        );
     }
 }

@@ -42,28 +42,27 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `TE: trailers` stays (gRPC needs it end to end).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // One pass over the names finds the hop-by-hop ones present (most messages carry none,
-    // or only `Connection`), instead of a lookup for each name that could be there.
-    let mut present: Vec<HeaderName> = Vec::new();
+    // or only `Connection`), instead of a lookup for each name that could be there. Bit i is
+    // `HOP_BY_HOP[i]`, bit 8 `Upgrade`: nothing is copied or allocated for this.
+    const UPGRADE_BIT: u16 = 1 << 8;
+    let mut present = 0u16;
     for k in headers.keys() {
-        if (k == header::UPGRADE || HOP_BY_HOP.contains(k)) && !present.contains(k) {
-            present.push(k.clone());
+        if *k == header::UPGRADE {
+            present |= UPGRADE_BIT;
+        } else if let Some(i) = HOP_BY_HOP.iter().position(|h| h == k) {
+            present |= 1 << i;
         }
     }
-    if present.is_empty() && !upgrade {
+    if present == 0 && !upgrade {
         return;
     }
-    let named: Vec<HeaderName> = if !present.contains(&header::CONNECTION) {
-        Vec::new()
-    } else {
-        headers
-            .get_all(header::CONNECTION)
+    let has = |name: &HeaderName| {
+        HOP_BY_HOP
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .collect()
+            .position(|h| h == name)
+            .is_some_and(|i| present & (1 << i) != 0)
     };
-    let te_trailers = present.contains(&header::TE)
+    let te_trailers = has(&header::TE)
         && headers
             .get(header::TE)
             .and_then(|v| v.to_str().ok())
@@ -71,20 +70,55 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
                 v.split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
             });
-    for name in named {
-        if upgrade && name == header::UPGRADE {
-            continue;
+    if has(&header::CONNECTION) {
+        // The names are copied out (onto the stack when short, as they nearly always are)
+        // so the map can change while they are read; each is looked up as text, with no
+        // header name built.
+        let mut short = [0u8; 128];
+        let mut long = Vec::new();
+        let mut len = 0;
+        for v in headers.get_all(header::CONNECTION) {
+            let Ok(v) = v.to_str() else { continue };
+            match short.get_mut(len..len + v.len() + 1) {
+                Some(room) if long.is_empty() => {
+                    room[..v.len()].copy_from_slice(v.as_bytes());
+                    room[v.len()] = b',';
+                    len += v.len() + 1;
+                }
+                _ => {
+                    if long.is_empty() {
+                        long.extend_from_slice(&short[..len]);
+                    }
+                    long.extend_from_slice(v.as_bytes());
+                    long.push(b',');
+                }
+            }
         }
-        headers.remove(name);
+        let names = if long.is_empty() {
+            &short[..len]
+        } else {
+            &long[..]
+        };
+        let tokens = names
+            .split(|b| *b == b',')
+            .filter_map(|t| std::str::from_utf8(t).ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        for name in tokens {
+            if upgrade && name.eq_ignore_ascii_case("upgrade") {
+                continue;
+            }
+            headers.remove(name);
+        }
     }
-    for name in &present {
-        if name != header::UPGRADE {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
             headers.remove(name);
         }
     }
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else if present.contains(&header::UPGRADE) {
+    } else if present & UPGRADE_BIT != 0 {
         headers.remove(header::UPGRADE);
     }
     if te_trailers {
@@ -257,6 +291,27 @@ mod tests {
         assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(h["x-kept"], "yes");
         assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn every_connection_value_names_headers_that_go() {
+        let long = format!("{}, X-Far", "x-pad, ".repeat(30));
+        let mut h = map(&[
+            ("connection", "X-One ,te"),
+            ("connection", &long),
+            ("x-one", "1"),
+            ("x-far", "2"),
+            ("x-pad", "3"),
+            ("te", "trailers"),
+            ("x-kept", "yes"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept", "te"], "{h:?}");
+        assert_eq!(
+            h["te"], "trailers",
+            "TE: trailers stays even when Connection names it"
+        );
     }
 
     #[test]

@@ -49,3 +49,38 @@ fn insert_replace_remove_and_retain() {
         "removed keys do not pile up behind the hand"
     );
 }
+
+/// A key that counts how often it is hashed.
+#[derive(Clone, PartialEq, Eq)]
+struct Counted(u32, std::rc::Rc<std::cell::Cell<u32>>);
+
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.1.set(self.1.get() + 1);
+        self.0.hash(h);
+    }
+}
+
+#[test]
+fn each_call_hashes_its_key_once_even_when_growing_and_evicting() {
+    let hashed = std::rc::Rc::new(std::cell::Cell::new(0));
+    let key = |i| Counted(i, hashed.clone());
+    let mut m = CappedMap::new(100);
+    // Fills past every growth of the table, then evicts on every new key.
+    for i in 0..1_000 {
+        let before = hashed.get();
+        *m.entry(&key(i), || 0u32) += 1;
+        assert_eq!(hashed.get() - before, 1, "new key {i}");
+        let before = hashed.get();
+        *m.entry(&key(i), || 0u32) += 1;
+        assert_eq!(hashed.get() - before, 1, "known key {i}");
+    }
+    assert_eq!((m.len(), m.evictions()), (100, 900));
+    // A caller that already has the hash (a sharded table) does not hash again.
+    let k = key(999);
+    let h = m.hash(&k);
+    let before = hashed.get();
+    assert_eq!(m.entry_hashed(h, &k, || 0), &mut 2);
+    assert_eq!(m.peek_hashed(h, &k), Some(&2));
+    assert_eq!(hashed.get(), before);
+}

@@ -283,6 +283,11 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
     );
     // Steps follow the test's clock, not the machine's load: every label is found.
     assert_eq!(found.len(), 5, "{:?}", run.findings);
+    // One statistical anomaly is one finding, not one on the edge and one across callers.
+    for (i, e) in Endpoint::ALL.iter().enumerate() {
+        let n = matched.iter().filter(|m| **m == Some(i)).count();
+        assert_eq!(n, 1, "{:?}: {:?}", e.label(), run.findings);
+    }
     assert!(
         precision >= 0.95,
         "precision {precision}: {:?}",
@@ -294,4 +299,44 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
 async fn the_same_traffic_without_injection_raises_nothing() {
     let run = run(false).await;
     assert!(run.findings.is_empty(), "{:?}", run.findings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_incident_after_recovery_is_reported_again() {
+    let upstream = TestUpstream::plain().await;
+    let mut t = Stepped::start(&shop(upstream.addr)).await;
+    let mut conns = Vec::new();
+    for _ in 0..SLOTS {
+        conns.push(connect(t.px.inbound).await);
+    }
+    // Two 6-step spikes, four calm hours apart (recovered: the calm is far longer than the
+    // incident); a third one only 20 steps after the second belongs to it.
+    let spike = |i: u64| {
+        (WARM..WARM + 6).contains(&i)
+            || (WARM + 246..WARM + 252).contains(&i)
+            || (WARM + 272..WARM + 275).contains(&i)
+    };
+    for i in 0..WARM + 290 {
+        let calls = if spike(i) { 4 } else { 1 };
+        for conn in &mut conns {
+            for _ in 0..calls {
+                t.call(conn, "/items").await;
+            }
+        }
+        t.next_step().await;
+    }
+    let findings = t.findings(&mut conns[0]).await;
+    let spikes: Vec<u64> = findings
+        .iter()
+        .filter(|f| f["kind"] == "rate_spike")
+        .filter_map(|f| f["at"].as_u64())
+        .collect();
+    assert_eq!(spikes.len(), 2, "{findings:?}");
+    let first = spikes.iter().min().copied().unwrap();
+    let second = spikes.iter().max().copied().unwrap();
+    // The second finding is the second spike's (it starts 246 steps after the first).
+    assert!(
+        second - first >= 246 * 60 && second - first < 252 * 60,
+        "{spikes:?}"
+    );
 }

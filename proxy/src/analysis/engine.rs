@@ -81,6 +81,8 @@ pub struct Analysis {
     last_template: Option<Arc<str>>,
     /// The clock that closes steps: the system's, or one a test moves step by step.
     clock: Arc<dyn Clock>,
+    /// Statistical incidents under way.
+    incidents: Vec<findings::OpenIncident>,
 }
 
 impl Analysis {
@@ -99,6 +101,7 @@ impl Analysis {
             links: links::TraceLinks::default(),
             last_template: None,
             clock: Arc::new(SystemClock),
+            incidents: Vec::new(),
         }
     }
 

@@ -309,14 +309,14 @@ async fn a_second_incident_after_recovery_is_reported_again() {
     for _ in 0..SLOTS {
         conns.push(connect(t.px.inbound).await);
     }
-    // Two 6-step spikes, four calm hours apart (recovered: the calm is far longer than the
+    // Two 6-step spikes, seven calm hours apart (recovered: the calm is far longer than the
     // incident); a third one only 20 steps after the second belongs to it.
     let spike = |i: u64| {
         (WARM..WARM + 6).contains(&i)
-            || (WARM + 246..WARM + 252).contains(&i)
-            || (WARM + 272..WARM + 275).contains(&i)
+            || (WARM + 426..WARM + 432).contains(&i)
+            || (WARM + 452..WARM + 455).contains(&i)
     };
-    for i in 0..WARM + 290 {
+    for i in 0..WARM + 470 {
         let calls = if spike(i) { 4 } else { 1 };
         for conn in &mut conns {
             for _ in 0..calls {

@@ -45,10 +45,12 @@ pub struct DetectorConfig {
     /// After an episode, the signal must stay calm this long before the rule re-arms (one
     /// finding per episode, however much it flaps). Default 720.
     pub rearm_minutes: u64,
-    /// A reported episode that was short re-arms after a calm four times its length, and at
-    /// least this long (at most `rearm_minutes`): a second incident after recovery is reported
-    /// again. Default 180.
+    /// A reported episode that was short re-arms after a calm `recovery_factor` times its
+    /// length, and at least this long (at most `rearm_minutes`): a second incident after
+    /// recovery is reported again. Default 360.
     pub recovery_minutes: u64,
+    /// See `recovery_minutes`. Default 12.
+    pub recovery_factor: u64,
     /// The spread learns forecast errors clipped at this multiple of the band's half-width.
     /// Default 1.
     pub spread_clip: f64,
@@ -109,7 +111,8 @@ impl Default for DetectorConfig {
             profile_prior_cycles: 1.0,
             adopt_minutes: 60,
             rearm_minutes: 720,
-            recovery_minutes: 180,
+            recovery_minutes: 360,
+            recovery_factor: 12,
             spread_clip: 1.0,
             short_window_minutes: 45.0,
             short_window_min_steps: 12.0,

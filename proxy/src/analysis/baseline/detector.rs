@@ -101,7 +101,10 @@ impl Detector {
         let persist = self.config.persistence_steps(step);
         let rearm = self.config.rearm_steps(step);
         let adopt = self.config.adopt_steps(step);
-        let recovery = self.config.recovery_steps(step);
+        let recovery = (
+            self.config.recovery_factor,
+            self.config.recovery_steps(step),
+        );
         let min_rate = self.config.min_rate_per_step(step);
         let learned = !self.learning();
         let busy = |rate: f64| min_rate <= 0.0 || rate >= min_rate;

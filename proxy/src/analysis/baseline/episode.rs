@@ -23,16 +23,12 @@ pub(crate) struct Episode {
     span: u64,
 }
 
-/// A reported episode re-arms after a calm this many times as long as the episode itself (at
-/// most the configured re-arm time): a short incident that has recovered can be reported
-/// again, a long or flapping one stays one finding.
-const RECOVERY_FACTOR: u64 = 4;
-
 impl Episode {
     /// Feeds one step: whether it breaches the band, and whether an anomaly may be reported now
     /// (past learning, enough traffic). Returns `true` when the episode must be reported.
     /// `rearm` is the longest calm a reported episode needs to re-arm, `adopt` the breach after
-    /// which it is the new normal, `recovery` the shortest calm after a short reported one.
+    /// which it is the new normal; a short reported one re-arms after a calm `recovery.0` times
+    /// as long as itself and at least `recovery.1` steps.
     ///
     /// An episode opens after `persist` consecutive breaching steps and closes (re-arms) after
     /// `persist` consecutive calm ones. It is reported once, at the first step it is open and
@@ -43,7 +39,7 @@ impl Episode {
         reportable: bool,
         learned: bool,
         persist: u64,
-        (rearm, adopt, recovery): (u64, u64, u64),
+        (rearm, adopt, recovery): (u64, u64, (u64, u64)),
     ) -> bool {
         if breach {
             self.run = self.run.saturating_add(1);
@@ -70,7 +66,8 @@ impl Episode {
                 // A reported one that was short re-arms sooner: after a calm several times
                 // its own length (at least `recovery`), once it has recovered.
                 let needed = if self.adopted || self.fired {
-                    let recovered = RECOVERY_FACTOR.saturating_mul(self.span).max(recovery);
+                    let (factor, least) = recovery;
+                    let recovered = factor.saturating_mul(self.span).max(least);
                     rearm.max(adopt).min(recovered)
                 } else {
                     rearm
@@ -116,7 +113,7 @@ mod tests {
             .iter()
             .enumerate()
             .filter_map(|(i, &b)| {
-                e.step(b, true, true, persist, (persist, persist, persist))
+                e.step(b, true, true, persist, (persist, persist, (4, persist)))
                     .then_some(i)
             })
             .collect()
@@ -157,7 +154,7 @@ mod tests {
             .chain([vec![false; 12], vec![true; 3]].concat())
             .collect();
         for (i, &b) in steps.iter().enumerate() {
-            if e.step(b, true, true, 3, (100, 10, 5)) {
+            if e.step(b, true, true, 3, (100, 10, (4, 5))) {
                 fired.push(i);
             }
         }
@@ -168,7 +165,7 @@ mod tests {
         let fired: Vec<usize> = steps
             .iter()
             .enumerate()
-            .filter_map(|(i, &b)| e.step(b, true, true, 3, (100, 10, 5)).then_some(i))
+            .filter_map(|(i, &b)| e.step(b, true, true, 3, (100, 10, (4, 5))).then_some(i))
             .collect();
         assert_eq!(fired, vec![2, 17]);
     }
@@ -176,17 +173,17 @@ mod tests {
     #[test]
     fn waits_for_traffic_then_fires() {
         let mut e = Episode::default();
-        assert!(!e.step(true, false, true, 1, (1, 1, 1)));
-        assert!(e.step(true, true, true, 1, (1, 1, 1)));
-        assert!(!e.step(true, true, true, 1, (1, 1, 1)));
+        assert!(!e.step(true, false, true, 1, (1, 1, (4, 1))));
+        assert!(e.step(true, true, true, 1, (1, 1, (4, 1))));
+        assert!(!e.step(true, true, true, 1, (1, 1, (4, 1))));
     }
 
     #[test]
     fn episode_open_while_learning_stays_silent() {
         let mut e = Episode::default();
-        assert!(!e.step(true, true, false, 1, (1, 1, 1)));
-        assert!(!e.step(true, true, true, 1, (1, 1, 1)));
-        assert!(!e.step(false, true, true, 1, (1, 1, 1)));
-        assert!(e.step(true, true, true, 1, (1, 1, 1)));
+        assert!(!e.step(true, true, false, 1, (1, 1, (4, 1))));
+        assert!(!e.step(true, true, true, 1, (1, 1, (4, 1))));
+        assert!(!e.step(false, true, true, 1, (1, 1, (4, 1))));
+        assert!(e.step(true, true, true, 1, (1, 1, (4, 1))));
     }
 }

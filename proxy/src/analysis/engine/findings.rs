@@ -112,8 +112,7 @@ impl Analysis {
     /// incident id and whether it is the root.
     fn incidents_of(&mut self, fired: Vec<Fired>) -> Vec<(Fired, (u64, bool))> {
         let mut out = Vec::with_capacity(fired.len());
-        let mut next_id = self.next_id;
-        for f in fired {
+        for (next_id, f) in (self.next_id..).zip(fired) {
             let minute = f.anomaly.minute;
             self.incidents
                 .retain(|i| minute.saturating_sub(i.last_minute) <= INCIDENT_STEPS);
@@ -144,7 +143,6 @@ impl Analysis {
                     (next_id, true)
                 }
             };
-            next_id += 1;
             out.push((f, link));
         }
         out

@@ -41,10 +41,21 @@ enum Endpoint {
     Pay,
     /// Slowdown: every call takes 100 ms more.
     Search,
+    /// Slow latency leak: 5 ms more every step, for 30 steps.
+    Report,
+    /// Error surge on a low-volume endpoint (5 calls a step): two of them answer 500.
+    Ledger,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 4] = [Self::Items, Self::Orders, Self::Pay, Self::Search];
+    const ALL: [Endpoint; 6] = [
+        Self::Items,
+        Self::Orders,
+        Self::Pay,
+        Self::Search,
+        Self::Report,
+        Self::Ledger,
+    ];
 
     /// The template the proxy gives the endpoint, and the anomaly expected on it.
     fn label(self) -> (&'static str, &'static str) {
@@ -53,11 +64,15 @@ impl Endpoint {
             Self::Orders => ("GET /orders", "rate_drop"),
             Self::Pay => ("GET /pay/status/{int}", "error_surge"),
             Self::Search => ("GET /search/slow/{int}", "latency_degradation"),
+            Self::Report => ("GET /report/slow/{int}", "latency_degradation"),
+            Self::Ledger => ("GET /ledger/status/{int}", "error_surge"),
         }
     }
 
-    /// The paths one slot calls in one step.
-    fn calls(self, slot: usize, injected: bool) -> Vec<String> {
+    /// The paths one slot calls in one step; `since` is the number of steps since the
+    /// injection began (`None` before it, or without injection).
+    fn calls(self, slot: usize, since: Option<u64>) -> Vec<String> {
+        let injected = since.is_some_and(|k| k < INJECTED);
         match (self, injected) {
             (Self::Items, false) => vec!["/items".into()],
             (Self::Items, true) => vec!["/items".into(); 4],
@@ -74,6 +89,15 @@ impl Endpoint {
             (Self::Search, injected) => {
                 vec![format!("/search/slow/{}", if injected { 100 } else { 0 })]
             }
+            (Self::Report, _) => {
+                let ms = since.map_or(0, |k| 5 * (k + 1).min(30));
+                vec![format!("/report/slow/{ms}")]
+            }
+            (Self::Ledger, injected) => match slot {
+                5 => vec![],
+                0 | 1 if injected => vec!["/ledger/status/500".into()],
+                _ => vec!["/ledger/status/200".into()],
+            },
         }
     }
 }
@@ -88,7 +112,9 @@ async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
 }
 
 async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
-    send.ready().await.unwrap();
+    if let Err(e) = send.ready().await {
+        panic!("{uri}: {e}");
+    }
     // HTTP/1.1 needs a Host: the target's authority for the egress proxy, else the shop's.
     let target: http::Uri = uri.parse().unwrap();
     let host = target
@@ -220,9 +246,15 @@ async fn run(inject: bool) -> Run {
     let mut out = connect(egress).await;
     let first = t.now_secs() / 60 * 60;
     for i in 0..WARM + INJECTED + TAIL {
-        let injected = inject && (WARM..WARM + INJECTED).contains(&i);
+        let since = (inject && i >= WARM).then(|| i - WARM);
         for (endpoint, slot, conn) in &mut conns {
-            for path in endpoint.calls(*slot, injected) {
+            let paths = endpoint.calls(*slot, since);
+            // A connection idle longer than the proxy's keep-alive (no call for several slow
+            // steps) is closed by the proxy: open a new one.
+            if !paths.is_empty() && conn.is_closed() {
+                *conn = connect(t.px.inbound).await;
+            }
+            for path in paths {
                 t.call(conn, &path).await;
             }
         }
@@ -254,11 +286,14 @@ async fn run(inject: bool) -> Run {
     Run { findings }
 }
 
-/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], or 4 for the new
-/// destination.
+/// Labels: one per endpoint of [`Endpoint::ALL`] and the new destination.
+const LABELS: usize = Endpoint::ALL.len() + 1;
+
+/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], or the last for
+/// the new destination.
 fn label_of(kind: &str, subject: &str) -> Option<usize> {
     if subject.contains("api.new.example") && kind.starts_with("new_") {
-        return Some(4);
+        return Some(LABELS - 1);
     }
     Endpoint::ALL.iter().position(|e| {
         let (endpoint, expected) = e.label();
@@ -273,16 +308,16 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
     let true_positives = matched.iter().filter(|m| m.is_some()).count();
     let precision = true_positives as f64 / run.findings.len().max(1) as f64;
     let found: std::collections::BTreeSet<usize> = matched.iter().flatten().copied().collect();
-    let recall = found.len() as f64 / 5.0;
+    let recall = found.len() as f64 / LABELS as f64;
     eprintln!(
         "synthetic traffic: {} findings, {true_positives} true, precision {precision:.2}, \
-         recall {recall:.2} ({} of 5 labels): {:?}",
+         recall {recall:.2} ({} of {LABELS} labels): {:?}",
         run.findings.len(),
         found.len(),
         run.findings
     );
     // Steps follow the test's clock, not the machine's load: every label is found.
-    assert_eq!(found.len(), 5, "{:?}", run.findings);
+    assert_eq!(found.len(), LABELS, "{:?}", run.findings);
     // One statistical anomaly is one finding, not one on the edge and one across callers.
     for (i, e) in Endpoint::ALL.iter().enumerate() {
         let n = matched.iter().filter(|m| **m == Some(i)).count();

@@ -19,7 +19,8 @@ pub struct Finding {
     pub subject: String,
     /// Unix seconds.
     pub at: u64,
-    /// For first sightings: the new entity; for anomalies: observed, expected, band, window.
+    /// For first sightings: the new entity; for anomalies: observed, expected, band, window,
+    /// `incident` (the incident's root finding id), `root` and maybe `callers`.
     pub evidence: serde_json::Value,
 }
 

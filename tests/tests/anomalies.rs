@@ -228,6 +228,8 @@ enclave:
 struct Run {
     /// Findings raised for the injected steps and after (kind, subject).
     findings: Vec<(String, String)>,
+    /// The same findings as the API shows them.
+    raw: Vec<serde_json::Value>,
 }
 
 /// Sends the whole schedule through a fresh proxy, step by step; with `inject`, the anomalies
@@ -271,11 +273,14 @@ async fn run(inject: bool) -> Run {
     }
     let from = t.step_secs(first, WARM);
     let (_, _, conn) = &mut conns[0];
-    let findings = t
+    let raw: Vec<serde_json::Value> = t
         .findings(conn)
         .await
-        .iter()
+        .into_iter()
         .filter(|f| f["at"].as_u64().unwrap_or(0) >= from)
+        .collect();
+    let findings = raw
+        .iter()
         .map(|f| {
             (
                 f["kind"].as_str().unwrap_or("").to_owned(),
@@ -283,7 +288,7 @@ async fn run(inject: bool) -> Run {
             )
         })
         .collect();
-    Run { findings }
+    Run { findings, raw }
 }
 
 /// Labels: one per endpoint of [`Endpoint::ALL`] and the new destination.
@@ -328,6 +333,19 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
         "precision {precision}: {:?}",
         run.findings
     );
+    // Every statistical finding names its incident; a root's incident is its own id.
+    let statistical: Vec<&serde_json::Value> = run
+        .raw
+        .iter()
+        .filter(|f| f["evidence"]["signal"].is_string())
+        .collect();
+    assert_eq!(statistical.len(), Endpoint::ALL.len(), "{:?}", run.raw);
+    for f in statistical {
+        let incident = f["evidence"]["incident"].as_u64().unwrap_or(0);
+        let root = f["evidence"]["root"].as_bool().unwrap();
+        assert!(incident > 0 && incident <= f["id"].as_u64().unwrap(), "{f}");
+        assert_eq!(root, Some(incident) == f["id"].as_u64(), "{f}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -227,7 +227,7 @@ impl Task {
                 },
                 _ = tick.tick() => {
                     let now = std::time::SystemTime::now();
-                    let found = self.lock().advance_to(now);
+                    let found = self.lock().advance_now();
                     self.found(found);
                     self.store_minutes(now);
                     self.snapshot();
@@ -237,7 +237,7 @@ impl Task {
                         self.handle(rec);
                     }
                     let now = std::time::SystemTime::now();
-                    let found = self.lock().advance_to(now);
+                    let found = self.lock().advance_now();
                     self.found(found);
                     self.store_minutes(now);
                     self.last_snapshot = std::time::Instant::now() - SNAPSHOT;

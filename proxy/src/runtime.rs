@@ -266,6 +266,7 @@ impl Sightline {
             bans,
             postgres,
         } = restore(&config, &counters, bound.admin.1).await;
+        analysis.set_clock(clock.clone());
         let clients = Arc::new(crate::clients::ClientGuard::new(
             &config.clients,
             clock,

@@ -2,21 +2,25 @@
 //! spike, rate drop, error surge, slowdown and new destination must be found (precision and
 //! recall bounds), and the same traffic without injection must stay silent.
 //!
-//! Time is compressed: `analysis.step` makes a baseline step 80 ms instead of a minute, and the
-//! traffic is sent step by step, aligned on the proxy's step boundaries (the wall clock divided
-//! by the step), so each run takes about 16 s.
+//! Time is the proxy's own clock, held two days behind the wall clock and moved by the test one
+//! minute (one baseline step) at a time, once the recorder has processed every call of the step:
+//! each call lands in its step however loaded the machine is, and a run takes seconds.
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use sightline_policy::clients::{Clock, ManualClock};
 use sightline_tests::proxy::config;
 use sightline_tests::{eventually, TestProxy, TestUpstream};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const STEP_MS: u64 = 80;
+/// A baseline step: a minute, as in production.
+const STEP: Duration = Duration::from_secs(60);
 /// Steps of normal traffic before the injection (past the 140-step learning period).
 const WARM: u64 = 160;
 /// Steps the injected anomalies last.
@@ -35,12 +39,23 @@ enum Endpoint {
     Orders,
     /// Error surge: half the calls answer 500.
     Pay,
-    /// Slowdown: every call takes 50 ms more.
+    /// Slowdown: every call takes 100 ms more.
     Search,
+    /// Slow latency leak: 5 ms more every step, for 30 steps.
+    Report,
+    /// Error surge on a low-volume endpoint (5 calls a step): two of them answer 500.
+    Ledger,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 4] = [Self::Items, Self::Orders, Self::Pay, Self::Search];
+    const ALL: [Endpoint; 6] = [
+        Self::Items,
+        Self::Orders,
+        Self::Pay,
+        Self::Search,
+        Self::Report,
+        Self::Ledger,
+    ];
 
     /// The template the proxy gives the endpoint, and the anomaly expected on it.
     fn label(self) -> (&'static str, &'static str) {
@@ -49,11 +64,15 @@ impl Endpoint {
             Self::Orders => ("GET /orders", "rate_drop"),
             Self::Pay => ("GET /pay/status/{int}", "error_surge"),
             Self::Search => ("GET /search/slow/{int}", "latency_degradation"),
+            Self::Report => ("GET /report/slow/{int}", "latency_degradation"),
+            Self::Ledger => ("GET /ledger/status/{int}", "error_surge"),
         }
     }
 
-    /// The paths one slot calls in one step.
-    fn calls(self, slot: usize, injected: bool) -> Vec<String> {
+    /// The paths one slot calls in one step; `since` is the number of steps since the
+    /// injection began (`None` before it, or without injection).
+    fn calls(self, slot: usize, since: Option<u64>) -> Vec<String> {
+        let injected = since.is_some_and(|k| k < INJECTED);
         match (self, injected) {
             (Self::Items, false) => vec!["/items".into()],
             (Self::Items, true) => vec!["/items".into(); 4],
@@ -68,24 +87,18 @@ impl Endpoint {
                 vec![format!("/pay/status/{code}")]
             }
             (Self::Search, injected) => {
-                vec![format!("/search/slow/{}", if injected { 50 } else { 0 })]
+                vec![format!("/search/slow/{}", if injected { 100 } else { 0 })]
             }
+            (Self::Report, _) => {
+                let ms = since.map_or(0, |k| 5 * (k + 1).min(30));
+                vec![format!("/report/slow/{ms}")]
+            }
+            (Self::Ledger, injected) => match slot {
+                5 => vec![],
+                0 | 1 if injected => vec!["/ledger/status/500".into()],
+                _ => vec!["/ledger/status/200".into()],
+            },
         }
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Sleeps until `step` has begun (plus a few milliseconds, so calls fall inside it).
-async fn until_step(step: u64) {
-    let at = step * STEP_MS + 5;
-    let now = now_ms();
-    if at > now {
-        tokio::time::sleep(Duration::from_millis(at - now)).await;
     }
 }
 
@@ -99,7 +112,9 @@ async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
 }
 
 async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
-    send.ready().await.unwrap();
+    if let Err(e) = send.ready().await {
+        panic!("{uri}: {e}");
+    }
     // HTTP/1.1 needs a Host: the target's authority for the egress proxy, else the shop's.
     let target: http::Uri = uri.parse().unwrap();
     let host = target
@@ -115,22 +130,90 @@ async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
     status
 }
 
-struct Run {
-    /// Findings raised from the first injected step on (kind, subject).
-    findings: Vec<(String, String)>,
+/// The proxy under test on a clock the test moves one step at a time.
+struct Stepped {
+    px: TestProxy,
+    clock: Arc<ManualClock>,
+    /// Calls sent so far (each makes one record).
+    sent: u64,
 }
 
-/// Sends the whole schedule through a fresh proxy; with `inject`, the anomalies too.
-async fn run(inject: bool) -> Run {
-    let upstream = TestUpstream::plain().await;
-    let port = upstream.addr.port();
-    let px = TestProxy::start(config(&format!(
+impl Stepped {
+    /// Starts the proxy with `yaml` on a clock two days behind the wall clock, at the start
+    /// of a step.
+    async fn start(yaml: &str) -> Stepped {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        let step = STEP.as_micros() as u64;
+        let at = (wall - 2 * 86_400_000_000) / step * step + 1_000_000;
+        let clock = Arc::new(ManualClock::at(at));
+        let px = TestProxy::start_with_clock(config(yaml), clock.clone()).await;
+        Stepped { px, clock, sent: 0 }
+    }
+
+    /// Unix seconds at the start of the step `i` steps after the first.
+    fn step_secs(&self, first: u64, i: u64) -> u64 {
+        first + i * STEP.as_secs()
+    }
+
+    /// The clock's now, in Unix seconds.
+    fn now_secs(&self) -> u64 {
+        self.clock.now() / 1_000_000
+    }
+
+    /// Sends one call through `conn` and counts it.
+    async fn call(&mut self, conn: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
+        self.sent += 1;
+        call(conn, uri).await
+    }
+
+    /// Waits until the recorder has processed every call sent, then moves the clock to the
+    /// next step.
+    async fn next_step(&mut self) {
+        let recorder = self.px.sightline.shared().recorder.clone();
+        let sent = self.sent;
+        eventually("the recorder to process every call of the step", || async {
+            (recorder.counters().records_processed.load(Relaxed) >= sent).then_some(())
+        })
+        .await;
+        self.clock.advance(STEP);
+    }
+
+    /// Every finding so far, once a marker call made after the last step is seen (its record
+    /// first closes every step before it), without the marker's own.
+    async fn findings(&mut self, conn: &mut SendRequest<Empty<Bytes>>) -> Vec<serde_json::Value> {
+        self.call(conn, "/done").await;
+        let all = eventually("the marker call's first sighting", || async {
+            let list = self.px.admin_json("/api/anomalies").await["anomalies"].clone();
+            let list = list.as_array()?.clone();
+            list.iter()
+                .any(|f| {
+                    f["subject"]
+                        .as_str()
+                        .is_some_and(|s| s.ends_with("GET /done"))
+                })
+                .then_some(list)
+        })
+        .await;
+        all.into_iter()
+            .filter(|f| !f["subject"].as_str().unwrap_or("").ends_with("GET /done"))
+            .collect()
+    }
+}
+
+/// The shop's config on `upstream`: minute steps, learning 140 minutes, persistence 3 minutes,
+/// minimum traffic 3 calls a minute; egress for the shop to the upstream's port.
+fn shop(upstream: SocketAddr) -> String {
+    let port = upstream.port();
+    format!(
         "inbound:
   listen: 127.0.0.1:0
   routes: [ {{ path_prefix: /, service: app }} ]
 services:
-  app: {{ upstreams: [\"{}\"] }}
-analysis: {{ step: {STEP_MS}ms, learning: {}ms, persistence: {}ms, min_rate: 3 }}
+  app: {{ upstreams: [\"{upstream}\"] }}
+analysis: {{ learning: 140m, persistence: 3m, min_rate: 3 }}
 egress:
   listen: 127.0.0.1:0
   sources: [ {{ cidr: 127.0.0.1/32, service: app }} ]
@@ -138,92 +221,84 @@ dns:
   hosts: {{ api.known.example: [127.0.0.1], api.new.example: [127.0.0.1] }}
 enclave:
   rules: [ {{ service: app, cidrs: [127.0.0.1/32], ports: [{port}] }} ]
-",
-        upstream.addr,
-        140 * STEP_MS,
-        3 * STEP_MS,
-    )))
-    .await;
-    let egress = px.sightline.egress_addr().unwrap();
-    let first = now_ms() / STEP_MS + 2;
-    let injected = move |i: u64| inject && (WARM..WARM + INJECTED).contains(&i);
-    let mut senders = Vec::new();
+"
+    )
+}
+
+struct Run {
+    /// Findings raised for the injected steps and after (kind, subject).
+    findings: Vec<(String, String)>,
+    /// The same findings as the API shows them.
+    raw: Vec<serde_json::Value>,
+}
+
+/// Sends the whole schedule through a fresh proxy, step by step; with `inject`, the anomalies
+/// too.
+async fn run(inject: bool) -> Run {
+    let upstream = TestUpstream::plain().await;
+    let port = upstream.addr.port();
+    let mut t = Stepped::start(&shop(upstream.addr)).await;
+    let egress = t.px.sightline.egress_addr().unwrap();
+    let mut conns = Vec::new();
     for endpoint in Endpoint::ALL {
         for slot in 0..SLOTS {
-            let mut conn = connect(px.inbound).await;
-            senders.push(tokio::spawn(async move {
-                for i in 0..WARM + INJECTED + TAIL {
-                    until_step(first + i).await;
-                    for path in endpoint.calls(slot, injected(i)) {
-                        call(&mut conn, &path).await;
-                    }
-                }
-            }));
+            conns.push((endpoint, slot, connect(t.px.inbound).await));
         }
     }
-    // Egress: a known destination now and then; a new one once during the injection.
-    senders.push(tokio::spawn(async move {
-        let mut conn = connect(egress).await;
-        for i in (0..WARM + INJECTED + TAIL).step_by(10) {
-            until_step(first + i).await;
-            let url = format!("http://api.known.example:{port}/rates");
-            assert_eq!(call(&mut conn, &url).await, 200);
-            if inject && i == WARM {
-                until_step(first + i + 2).await;
-                let url = format!("http://api.new.example:{port}/upload");
-                assert_eq!(call(&mut conn, &url).await, 200);
+    let mut out = connect(egress).await;
+    let first = t.now_secs() / 60 * 60;
+    for i in 0..WARM + INJECTED + TAIL {
+        let since = (inject && i >= WARM).then(|| i - WARM);
+        for (endpoint, slot, conn) in &mut conns {
+            let paths = endpoint.calls(*slot, since);
+            // A connection idle longer than the proxy's keep-alive (no call for several slow
+            // steps) is closed by the proxy: open a new one.
+            if !paths.is_empty() && conn.is_closed() {
+                *conn = connect(t.px.inbound).await;
+            }
+            for path in paths {
+                t.call(conn, &path).await;
             }
         }
-    }));
-    // Everything raised before the injection is the warm-up's first sightings.
-    until_step(first + WARM).await;
-    let mark = last_id(&px).await;
-    for s in senders {
-        s.await.unwrap();
+        // Egress: a known destination now and then; a new one once during the injection.
+        if i % 10 == 0 {
+            let url = format!("http://api.known.example:{port}/rates");
+            assert_eq!(t.call(&mut out, &url).await, 200);
+        }
+        if inject && i == WARM + 2 {
+            let url = format!("http://api.new.example:{port}/upload");
+            assert_eq!(t.call(&mut out, &url).await, 200);
+        }
+        t.next_step().await;
     }
-    // A call after the last step closes every step before it (its record advances the
-    // analysis first), so once its own first sighting is visible, so are all step findings.
-    until_step(first + WARM + INJECTED + TAIL + 1).await;
-    let mut conn = connect(px.inbound).await;
-    call(&mut conn, "/done").await;
-    let all = eventually("the marker call's first sighting", || async {
-        let list = px.admin_json("/api/anomalies").await["anomalies"].clone();
-        let list = list.as_array()?.clone();
-        list.iter()
-            .any(|f| {
-                f["subject"]
-                    .as_str()
-                    .is_some_and(|s| s.ends_with("GET /done"))
-            })
-            .then_some(list)
-    })
-    .await;
-    let findings = all
+    let from = t.step_secs(first, WARM);
+    let (_, _, conn) = &mut conns[0];
+    let raw: Vec<serde_json::Value> = t
+        .findings(conn)
+        .await
+        .into_iter()
+        .filter(|f| f["at"].as_u64().unwrap_or(0) >= from)
+        .collect();
+    let findings = raw
         .iter()
-        .filter(|f| f["id"].as_u64().unwrap_or(0) > mark)
         .map(|f| {
             (
                 f["kind"].as_str().unwrap_or("").to_owned(),
                 f["subject"].as_str().unwrap_or("").to_owned(),
             )
         })
-        .filter(|(_, subject)| !subject.ends_with("GET /done"))
         .collect();
-    Run { findings }
+    Run { findings, raw }
 }
 
-async fn last_id(px: &TestProxy) -> u64 {
-    let list = px.admin_json("/api/anomalies").await["anomalies"].clone();
-    list.as_array()
-        .map(|l| l.iter().filter_map(|f| f["id"].as_u64()).max().unwrap_or(0))
-        .unwrap_or(0)
-}
+/// Labels: one per endpoint of [`Endpoint::ALL`] and the new destination.
+const LABELS: usize = Endpoint::ALL.len() + 1;
 
-/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], or 4 for the new
-/// destination.
+/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], or the last for
+/// the new destination.
 fn label_of(kind: &str, subject: &str) -> Option<usize> {
     if subject.contains("api.new.example") && kind.starts_with("new_") {
-        return Some(4);
+        return Some(LABELS - 1);
     }
     Endpoint::ALL.iter().position(|e| {
         let (endpoint, expected) = e.label();
@@ -238,30 +313,83 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
     let true_positives = matched.iter().filter(|m| m.is_some()).count();
     let precision = true_positives as f64 / run.findings.len().max(1) as f64;
     let found: std::collections::BTreeSet<usize> = matched.iter().flatten().copied().collect();
-    let recall = found.len() as f64 / 5.0;
+    let recall = found.len() as f64 / LABELS as f64;
     eprintln!(
         "synthetic traffic: {} findings, {true_positives} true, precision {precision:.2}, \
-         recall {recall:.2} ({} of 5 labels): {:?}",
+         recall {recall:.2} ({} of {LABELS} labels): {:?}",
         run.findings.len(),
         found.len(),
         run.findings
     );
-    assert!(recall >= 0.8, "recall {recall}: {:?}", run.findings);
+    // Steps follow the test's clock, not the machine's load: every label is found.
+    assert_eq!(found.len(), LABELS, "{:?}", run.findings);
+    // One statistical anomaly is one finding, not one on the edge and one across callers.
+    for (i, e) in Endpoint::ALL.iter().enumerate() {
+        let n = matched.iter().filter(|m| **m == Some(i)).count();
+        assert_eq!(n, 1, "{:?}: {:?}", e.label(), run.findings);
+    }
     assert!(
-        precision >= 0.8,
+        precision >= 0.95,
         "precision {precision}: {:?}",
         run.findings
     );
-    // The rate spike and the error surge are unmistakable: both must be among them.
-    assert!(
-        found.contains(&0) && found.contains(&2),
-        "{:?}",
-        run.findings
-    );
+    // Every statistical finding names its incident; a root's incident is its own id.
+    let statistical: Vec<&serde_json::Value> = run
+        .raw
+        .iter()
+        .filter(|f| f["evidence"]["signal"].is_string())
+        .collect();
+    assert_eq!(statistical.len(), Endpoint::ALL.len(), "{:?}", run.raw);
+    for f in statistical {
+        let incident = f["evidence"]["incident"].as_u64().unwrap_or(0);
+        let root = f["evidence"]["root"].as_bool().unwrap();
+        assert!(incident > 0 && incident <= f["id"].as_u64().unwrap(), "{f}");
+        assert_eq!(root, Some(incident) == f["id"].as_u64(), "{f}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_traffic_without_injection_raises_nothing() {
     let run = run(false).await;
     assert!(run.findings.is_empty(), "{:?}", run.findings);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_incident_after_recovery_is_reported_again() {
+    let upstream = TestUpstream::plain().await;
+    let mut t = Stepped::start(&shop(upstream.addr)).await;
+    let mut conns = Vec::new();
+    for _ in 0..SLOTS {
+        conns.push(connect(t.px.inbound).await);
+    }
+    // Two 6-step spikes, seven calm hours apart (recovered: the calm is far longer than the
+    // incident); a third one only 20 steps after the second belongs to it.
+    let spike = |i: u64| {
+        (WARM..WARM + 6).contains(&i)
+            || (WARM + 426..WARM + 432).contains(&i)
+            || (WARM + 452..WARM + 455).contains(&i)
+    };
+    for i in 0..WARM + 470 {
+        let calls = if spike(i) { 4 } else { 1 };
+        for conn in &mut conns {
+            for _ in 0..calls {
+                t.call(conn, "/items").await;
+            }
+        }
+        t.next_step().await;
+    }
+    let findings = t.findings(&mut conns[0]).await;
+    let spikes: Vec<u64> = findings
+        .iter()
+        .filter(|f| f["kind"] == "rate_spike")
+        .filter_map(|f| f["at"].as_u64())
+        .collect();
+    assert_eq!(spikes.len(), 2, "{findings:?}");
+    let first = spikes.iter().min().copied().unwrap();
+    let second = spikes.iter().max().copied().unwrap();
+    // The second finding is the second spike's (it starts 426 steps after the first).
+    assert!(
+        second - first >= 426 * 60 && second - first < 432 * 60,
+        "{spikes:?}"
+    );
 }

@@ -8,6 +8,7 @@ use super::template::{TemplateConfig, Templater};
 use super::watch::Watches;
 use crate::record::{CallRecord, Direction};
 use serde::Serialize;
+use sightline_policy::clients::{Clock, SystemClock};
 use sightline_policy::{Decision, Network};
 use std::collections::{HashSet, VecDeque};
 use std::net::IpAddr;
@@ -82,6 +83,10 @@ pub struct Analysis {
     last_template: Option<Arc<str>>,
     /// A fleet's detection, when it detects on the fleet's totals.
     fleet: Option<Arc<dyn FleetDetection>>,
+    /// The clock that closes steps: the system's, or one a test moves step by step.
+    clock: Arc<dyn Clock>,
+    /// Statistical incidents under way.
+    incidents: Vec<findings::OpenIncident>,
 }
 
 impl Analysis {
@@ -100,7 +105,27 @@ impl Analysis {
             links: links::TraceLinks::default(),
             last_template: None,
             fleet: None,
+            clock: Arc::new(SystemClock),
+            incidents: Vec::new(),
         }
+    }
+
+    /// Reads time from `clock` (the runtime's clock): steps close when it moves on, and a call
+    /// counts in the step of its start or of the clock's now, whichever is earlier. With the
+    /// system clock that is always the call's start; a clock held behind the wall clock (a
+    /// test's) drives the steps one by one, whatever the machine's load.
+    pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// The clock's now, in milliseconds since the epoch.
+    fn now_ms(&self) -> u64 {
+        self.clock.now() / 1000
+    }
+
+    /// Closes every step before the clock's now (see [`Analysis::advance_to`]).
+    pub fn advance_now(&mut self) -> Vec<Finding> {
+        self.advance_to_ms(self.now_ms())
     }
 
     /// The route template of the call last observed (`None` when it had no place in the
@@ -253,7 +278,8 @@ impl Analysis {
         let at_ms = rec
             .start
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+            .map_or(0, |d| d.as_millis() as u64)
+            .min(self.now_ms());
         let at = at_ms / 1000;
         let mut found = self.advance_to_ms(at_ms);
         let Some((from, to)) = self.parties(rec) else {

@@ -35,6 +35,22 @@ pub type WatchKey = (Arc<str>, Arc<str>, String, Arc<str>);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WatchPlaces([Option<u32>; 2]);
 
+/// A statistical anomaly of one watched endpoint, as [`Watches::advance`] reports it.
+#[derive(Clone, Debug)]
+pub struct Fired {
+    /// `from -> to METHOD template`, or `to METHOD template` across callers.
+    pub subject: String,
+    /// The caller's node id, or [`ANY_CALLER`].
+    pub from: Arc<str>,
+    /// The endpoint's node id.
+    pub to: Arc<str>,
+    /// The anomaly.
+    pub anomaly: Anomaly,
+    /// For a watch across callers: the callers whose own edge watch breached the same way at
+    /// the same step (merged into this finding).
+    pub callers: Vec<String>,
+}
+
 /// A detector and the calls of the step under way.
 #[derive(Debug)]
 struct Watch {
@@ -192,18 +208,19 @@ impl Watches {
     }
 
     /// Closes every step before `step`: the open one with its calls, the ones after it silent
-    /// (a busy endpoint falling silent is a drop). Returns the anomalies with their subjects.
-    pub fn advance(&mut self, step: u64) -> Vec<(String, Anomaly)> {
+    /// (a busy endpoint falling silent is a drop). Returns the anomalies, one per endpoint and
+    /// kind: see [`Watches::merge`].
+    pub fn advance(&mut self, step: u64) -> Vec<Fired> {
         if self.step == 0 {
             self.step = step;
             return Vec::new();
         }
-        let mut found = Vec::new();
         if step <= self.step {
-            return found;
+            return Vec::new();
         }
+        let mut found = Vec::new();
         let start = self.step.max(step.saturating_sub(MAX_CATCH_UP));
-        for ((from, to, method, template), &slot) in &self.watches {
+        for (key, &slot) in &self.watches {
             let Some(w) = self.slots.get_mut(slot as usize) else {
                 continue;
             };
@@ -224,12 +241,76 @@ impl Watches {
                         .push((join_key(from, to, method, template), sample));
                 }
                 for a in w.detector.observe(&sample) {
-                    found.push((subject(from, to, method, template), a));
+                    found.push((key.clone(), a));
                 }
             }
         }
         self.step = step;
-        found
+        self.merge(found)
+    }
+
+    /// One finding per statistical anomaly: an endpoint's edge watch (one caller) and its watch
+    /// across callers usually breach together. Of those breaching the same way at the same
+    /// step, the watch across callers speaks for all (naming the callers that breached too);
+    /// a watch whose sibling already reported the episode under way stays silent.
+    fn merge(&self, found: Vec<(WatchKey, Anomaly)>) -> Vec<Fired> {
+        let mut groups: Vec<(WatchKey, Anomaly, Vec<String>)> = Vec::new();
+        for (key, a) in found {
+            let same = groups.iter_mut().find(|(k, g, _)| {
+                k.1 == key.1
+                    && k.2 == key.2
+                    && k.3 == key.3
+                    && g.kind == a.kind
+                    && g.minute == a.minute
+            });
+            match same {
+                Some((k, g, callers)) => {
+                    if &*key.0 == ANY_CALLER {
+                        callers.push(k.0.to_string());
+                        *k = key;
+                        *g = a;
+                    } else {
+                        callers.push(key.0.to_string());
+                    }
+                }
+                None => groups.push((key, a, Vec::new())),
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for (key, anomaly, mut callers) in groups {
+            let (from, to, method, template) = &key;
+            let reported_elsewhere = self.watches.iter().any(|((f, t, m, tp), &slot)| {
+                t == to
+                    && m == method
+                    && tp == template
+                    && f != from
+                    && !callers.iter().any(|c| **c == **f)
+                    && self
+                        .slots
+                        .get(slot as usize)
+                        .is_some_and(|w| w.detector.reported(anomaly.kind))
+            });
+            if reported_elsewhere {
+                continue;
+            }
+            callers.sort();
+            out.push(Fired {
+                subject: subject(from, to, method, template),
+                from: from.clone(),
+                to: to.clone(),
+                anomaly,
+                callers,
+            });
+        }
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        out
+    }
+
+    /// Whether an edge endpoint from node `from` to node `to` is watched (the two have talked).
+    pub fn has_edge(&self, from: &str, to: &str) -> bool {
+        self.watches
+            .keys()
+            .any(|(f, t, _, _)| &**f == from && &**t == to)
     }
 
     /// Keeps each closed step's samples (of endpoints with calls) for

@@ -45,6 +45,12 @@ pub struct DetectorConfig {
     /// After an episode, the signal must stay calm this long before the rule re-arms (one
     /// finding per episode, however much it flaps). Default 720.
     pub rearm_minutes: u64,
+    /// A reported episode that was short re-arms after a calm `recovery_factor` times its
+    /// length, and at least this long (at most `rearm_minutes`): a second incident after
+    /// recovery is reported again. Default 360.
+    pub recovery_minutes: u64,
+    /// See `recovery_minutes`. Default 12.
+    pub recovery_factor: u64,
     /// The spread learns forecast errors clipped at this multiple of the band's half-width.
     /// Default 1.
     pub spread_clip: f64,
@@ -68,6 +74,21 @@ pub struct DetectorConfig {
     /// with the long window's half-life, learned outside episodes): a quiet series is judged by
     /// `point_sigmas`, a bursty one by its own bursts. 0 turns the point rule off. Default 1.5.
     pub point_margin: f64,
+    /// The shift rule (a two-sided cumulative sum of standardised forecast errors, for a
+    /// lasting change of level): the allowance per step, in standard deviations. Default 1.5.
+    pub shift_slack: f64,
+    /// The shift rule breaches when a cumulative sum reaches this many standard deviations;
+    /// 0 turns the rule off. Default 8.
+    pub shift_threshold: f64,
+    /// Each standardised error counts at most this many standard deviations into the shift
+    /// rule's sums (robust to lone bursts). Default 3.
+    pub shift_clip: f64,
+    /// The likelihood rule (the tail probability of the recent mean of error magnitudes under
+    /// their long-run distribution): the short mean's half-life in steps; 0 turns the rule
+    /// off. Default 0.
+    pub likelihood_steps: f64,
+    /// The likelihood rule breaches beyond this many standard deviations. Default 5.
+    pub likelihood_sigmas: f64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -90,6 +111,8 @@ impl Default for DetectorConfig {
             profile_prior_cycles: 1.0,
             adopt_minutes: 60,
             rearm_minutes: 720,
+            recovery_minutes: 360,
+            recovery_factor: 12,
             spread_clip: 1.0,
             short_window_minutes: 45.0,
             short_window_min_steps: 12.0,
@@ -97,6 +120,11 @@ impl Default for DetectorConfig {
             error_clip: 30.0,
             point_sigmas: 6.0,
             point_margin: 1.5,
+            shift_slack: 1.5,
+            shift_threshold: 8.0,
+            shift_clip: 3.0,
+            likelihood_steps: 0.0,
+            likelihood_sigmas: 5.0,
             timezone: None,
         }
     }
@@ -113,6 +141,11 @@ impl DetectorConfig {
     /// Consecutive calm steps before a rule re-arms (at least one).
     pub fn rearm_steps(&self, step_minutes: u64) -> u64 {
         self.rearm_minutes.div_ceil(step_minutes.max(1)).max(1)
+    }
+
+    /// Consecutive calm steps after which a short reported episode re-arms (at least one).
+    pub fn recovery_steps(&self, step_minutes: u64) -> u64 {
+        self.recovery_minutes.div_ceil(step_minutes.max(1)).max(1)
     }
 
     /// Consecutive breaching steps after which the level follows the change in full.

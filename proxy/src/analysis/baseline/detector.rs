@@ -65,6 +65,14 @@ impl Detector {
         &self.baseline
     }
 
+    /// Whether an episode of `kind` is under way and was reported.
+    pub fn reported(&self, kind: AnomalyKind) -> bool {
+        KINDS
+            .iter()
+            .zip(&self.episodes)
+            .any(|(k, e)| *k == kind && e.is_reported())
+    }
+
     /// Whether the learning period is still running (no statistical anomaly yet).
     pub fn learning(&self) -> bool {
         self.baseline.steps() < self.config.learning_steps(self.baseline.step_minutes())
@@ -93,6 +101,10 @@ impl Detector {
         let persist = self.config.persistence_steps(step);
         let rearm = self.config.rearm_steps(step);
         let adopt = self.config.adopt_steps(step);
+        let recovery = (
+            self.config.recovery_factor,
+            self.config.recovery_steps(step),
+        );
         let min_rate = self.config.min_rate_per_step(step);
         let learned = !self.learning();
         let busy = |rate: f64| min_rate <= 0.0 || rate >= min_rate;
@@ -112,13 +124,24 @@ impl Detector {
                         true => self.baseline.point(signal, value, &e).unwrap_or(0.0),
                         false => 0.0,
                     };
+                    let shift = match learned {
+                        true => self.baseline.shift(signal, value, &e).unwrap_or(0.0),
+                        false => 0.0,
+                    };
+                    let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
+                        > self.config.likelihood_sigmas;
                     let sigmas = self.config.sigmas;
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
-                            value < band.0 && (score < -sigmas || point < -1.0),
+                            value < band.0
+                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
                             e.expected,
                         ),
-                        _ => (value > band.1 && (score > sigmas || point > 1.0), obs.rate),
+                        _ => (
+                            value > band.1
+                                && (score > sigmas || point > 1.0 || shift > 1.0 || likely),
+                            obs.rate,
+                        ),
                     };
                     (
                         breach,
@@ -131,7 +154,13 @@ impl Detector {
             let Some(episode) = self.episodes.get_mut(i) else {
                 continue;
             };
-            if episode.step(breach, reportable, learned, persist, (rearm, adopt)) {
+            if episode.step(
+                breach,
+                reportable,
+                learned,
+                persist,
+                (rearm, adopt, recovery),
+            ) {
                 if let Some((observed, expected, band, score)) = evidence {
                     found.push(Anomaly {
                         kind,

@@ -74,6 +74,15 @@ impl Baseline {
                 error_clip: config.error_clip,
                 point_sigmas: config.point_sigmas,
                 point_margin: config.point_margin,
+                shift_slack: config.shift_slack,
+                shift_threshold: config.shift_threshold,
+                shift_clip: config.shift_clip,
+                likelihood_recent: if config.likelihood_steps > 0.0 {
+                    alpha_for_half_life(config.likelihood_steps, 1.0)
+                } else {
+                    0.0
+                },
+                likelihood_sigmas: config.likelihood_sigmas,
             },
             floors: [
                 RATE_FLOOR,
@@ -146,6 +155,20 @@ impl Baseline {
     pub fn point(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .point(value, e, self.floor(signal), &self.learning)
+    }
+
+    /// The shift rule for `value`: the larger cumulative sum of excess errors as a fraction of
+    /// its threshold, signed (beyond 1 or -1: it breaches). `None` while young or off.
+    pub fn shift(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
+        self.model(signal)
+            .shift(value, e, self.floor(signal), &self.learning)
+    }
+
+    /// The likelihood rule for `value`: the recent mean error magnitude, in standard deviations
+    /// of its usual distribution. `None` while young or off.
+    pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
+        self.model(signal)
+            .likelihood(value, e, self.floor(signal), &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

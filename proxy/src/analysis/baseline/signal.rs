@@ -81,6 +81,22 @@ pub(crate) struct Learning {
     /// The point rule's margin over the envelope of recent errors (0: no point rule).
     #[serde(default)]
     pub point_margin: f64,
+    /// The shift rule's allowance per step, in standard deviations (0 with the rule off).
+    #[serde(default)]
+    pub shift_slack: f64,
+    /// The shift rule's threshold: the cumulative sum of excess errors that breaches.
+    #[serde(default)]
+    pub shift_threshold: f64,
+    /// Each standardised error counts at most this many standard deviations into the sums.
+    #[serde(default)]
+    pub shift_clip: f64,
+    /// Weight of a new step in the likelihood rule's short mean of error magnitudes (0: off).
+    #[serde(default)]
+    pub likelihood_recent: f64,
+    /// The likelihood rule's threshold, in standard deviations of the short mean's usual
+    /// distribution.
+    #[serde(default)]
+    pub likelihood_sigmas: f64,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -140,6 +156,15 @@ pub(crate) struct SignalModel {
     /// The last step was beyond the point rule's threshold.
     #[serde(default)]
     in_run: bool,
+    /// The shift rule's cumulative sums of excess standardised errors, above and below.
+    #[serde(default)]
+    shift: (f64, f64),
+    /// The likelihood rule's short mean of the error magnitudes.
+    #[serde(default)]
+    magnitude: f64,
+    /// How that short mean is usually distributed (learned outside episodes, clipped).
+    #[serde(default)]
+    magnitude_usual: AdaptiveStats,
 }
 
 impl SignalModel {
@@ -192,6 +217,63 @@ impl SignalModel {
         Some(if z >= 0.0 { z / up } else { z / down })
     }
 
+    /// The shift rule (a cumulative sum, for a lasting change of level too small for the
+    /// short window): the sums after `value`, as a fraction of the threshold, the larger side
+    /// signed (above 1 above, below -1 below). `None` until warm or with the rule off.
+    pub fn shift(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> Option<f64> {
+        if self.usual.n < learning.usual_warm || learning.shift_threshold <= 0.0 {
+            return None;
+        }
+        let (up, down) = self.next_shift(value, e, floor, learning);
+        Some(if up >= down { up } else { -down } / learning.shift_threshold)
+    }
+
+    fn next_shift(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> (f64, f64) {
+        let clip = learning.shift_clip.max(learning.shift_slack);
+        let z = standardised(value - e.expected, e, floor, learning).clamp(-clip, clip);
+        // Bounded, so the sums fall back within a bounded time once the level has followed.
+        let cap = 2.0 * learning.shift_threshold;
+        (
+            (self.shift.0 + z - learning.shift_slack).clamp(0.0, cap),
+            (self.shift.1 - z - learning.shift_slack).clamp(0.0, cap),
+        )
+    }
+
+    /// The likelihood rule (the tail of the recent mean of error magnitudes under their usual
+    /// distribution): how far the short mean after `value` lies above its usual value, in its
+    /// standard deviations. `None` until warm or with the rule off.
+    pub fn likelihood(
+        &self,
+        value: f64,
+        e: &Expectation,
+        floor: f64,
+        learning: &Learning,
+    ) -> Option<f64> {
+        if self.magnitude_usual.n < learning.usual_warm || learning.likelihood_recent <= 0.0 {
+            return None;
+        }
+        let m = self.next_magnitude(value, e, floor, learning);
+        let sd = self.magnitude_usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
+        Some((m - self.magnitude_usual.mean) / sd)
+    }
+
+    fn next_magnitude(&self, value: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
+        let z = standardised(value - e.expected, e, floor, learning).abs();
+        self.magnitude + learning.likelihood_recent * (z - self.magnitude)
+    }
+
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -230,6 +312,24 @@ impl SignalModel {
         let error = value - expected;
         if let Some(e) = self.forecast(minute, learning) {
             self.recent = self.next_recent(value, &e, floor, learning);
+            if learning.shift_threshold > 0.0 {
+                self.shift = self.next_shift(value, &e, floor, learning);
+            }
+            if learning.likelihood_recent > 0.0 {
+                self.magnitude = self.next_magnitude(value, &e, floor, learning);
+                if usual {
+                    let u = &mut self.magnitude_usual;
+                    let sd = u.var.max(0.0).sqrt().max(MIN_USUAL_SD);
+                    let reach = learning.likelihood_sigmas.max(1.0) * sd;
+                    let x = if u.n < learning.usual_warm {
+                        self.magnitude
+                    } else {
+                        self.magnitude.clamp(u.mean - reach, u.mean + reach)
+                    };
+                    let d = x - u.mean;
+                    u.push(x, d * d, learning.usual);
+                }
+            }
             if usual {
                 // Robust: a value far out moves the long window no further than the threshold.
                 let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);

@@ -3,7 +3,9 @@
 
 use super::{Analysis, MAX_ANOMALIES};
 use crate::analysis::graph::NewEntity;
+use crate::analysis::watch::{Fired, Watches};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Something the analysis reports: a first sighting or a departure from the baseline.
@@ -17,8 +19,51 @@ pub struct Finding {
     pub subject: String,
     /// Unix seconds.
     pub at: u64,
-    /// For first sightings: the new entity; for anomalies: observed, expected, band, window.
+    /// For first sightings: the new entity; for anomalies: observed, expected, band, window,
+    /// `incident` (the incident's root finding id), `root` and maybe `callers`.
     pub evidence: serde_json::Value,
+}
+
+/// Steps after an incident's last finding during which a related finding still joins it.
+pub const INCIDENT_STEPS: u64 = 30;
+
+/// Incidents under way remembered at once (the oldest is closed first).
+const MAX_OPEN_INCIDENTS: usize = 64;
+
+/// Nodes remembered per incident.
+const MAX_INCIDENT_NODES: usize = 64;
+
+/// A statistical incident under way: findings on related nodes close in time.
+#[derive(Debug)]
+pub(super) struct OpenIncident {
+    /// The root finding's id.
+    id: u64,
+    /// The nodes of its findings' endpoints.
+    nodes: Vec<Arc<str>>,
+    /// The step of its latest finding.
+    last_minute: u64,
+}
+
+/// Orders the findings of one step so that the one whose endpoint is called by another's node
+/// comes after it: the incident's root is where it started, upstream.
+fn upstream_first(watches: &Watches, mut fired: Vec<Fired>) -> Vec<Fired> {
+    let mut ordered = Vec::with_capacity(fired.len());
+    while !fired.is_empty() {
+        let first = (0..fired.len())
+            .find(|&i| {
+                let earliest = fired.iter().map(|f| f.anomaly.minute).min().unwrap_or(0);
+                fired[i].anomaly.minute == earliest
+                    && !fired.iter().enumerate().any(|(j, g)| {
+                        j != i
+                            && g.anomaly.minute == earliest
+                            && g.to != fired[i].to
+                            && watches.has_edge(&g.to, &fired[i].to)
+                    })
+            })
+            .unwrap_or(0);
+        ordered.push(fired.remove(first));
+    }
+    ordered
 }
 
 impl Analysis {
@@ -36,8 +81,9 @@ impl Analysis {
         let fired = self.watches.advance(step);
         let fired = self.fleet_anomalies(fired);
         let mut found = Vec::with_capacity(fired.len());
-        for (subject, a) in fired {
-            let evidence = serde_json::json!({
+        for (f, (incident, root)) in self.incidents_of(upstream_first(&self.watches, fired)) {
+            let a = &f.anomaly;
+            let mut evidence = serde_json::json!({
                 "signal": a.signal,
                 "observed": a.observed,
                 "expected": a.expected,
@@ -45,15 +91,63 @@ impl Analysis {
                 "score": a.score,
                 "window_minutes": a.window_minutes,
                 "step_seconds": self.watches.step().as_secs_f64(),
+                "incident": incident,
+                "root": root,
             });
+            if !f.callers.is_empty() {
+                evidence["callers"] = f.callers.clone().into();
+            }
             let kind = serde_json::to_value(a.kind)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_else(|| "anomaly".into());
             let at = self.watches.step_start_secs(a.minute);
-            found.push(self.push(kind, subject, at, evidence));
+            found.push(self.push(kind, f.subject, at, evidence));
         }
         found
+    }
+
+    /// Groups statistical findings into incidents: a finding joins an incident under way (its
+    /// last finding at most [`INCIDENT_STEPS`] steps earlier) when its endpoint's node is one
+    /// of the incident's nodes or talks to one of them; otherwise it starts one and is its
+    /// root. The incident's id is its root finding's id. Returns each finding with its
+    /// incident id and whether it is the root.
+    fn incidents_of(&mut self, fired: Vec<Fired>) -> Vec<(Fired, (u64, bool))> {
+        let mut out = Vec::with_capacity(fired.len());
+        for (next_id, f) in (self.next_id..).zip(fired) {
+            let minute = f.anomaly.minute;
+            self.incidents
+                .retain(|i| minute.saturating_sub(i.last_minute) <= INCIDENT_STEPS);
+            let joined = self.incidents.iter_mut().find(|i| {
+                i.nodes.iter().any(|n| {
+                    **n == *f.to
+                        || self.watches.has_edge(n, &f.to)
+                        || self.watches.has_edge(&f.to, n)
+                })
+            });
+            let link = match joined {
+                Some(i) => {
+                    i.last_minute = i.last_minute.max(minute);
+                    if !i.nodes.contains(&f.to) && i.nodes.len() < MAX_INCIDENT_NODES {
+                        i.nodes.push(f.to.clone());
+                    }
+                    (i.id, false)
+                }
+                None => {
+                    if self.incidents.len() >= MAX_OPEN_INCIDENTS {
+                        self.incidents.remove(0);
+                    }
+                    self.incidents.push(OpenIncident {
+                        id: next_id,
+                        nodes: vec![f.to.clone()],
+                        last_minute: minute,
+                    });
+                    (next_id, true)
+                }
+            };
+            out.push((f, link));
+        }
+        out
     }
 
     pub(super) fn sighting(&mut self, new: NewEntity, at: u64) -> Finding {

@@ -117,3 +117,91 @@ fn trace_linking_stays_bounded_over_millions_of_calls() {
         .map(|(_, n)| n);
     assert!(d1.is_some_and(|n| n > 1), "{d1:?}");
 }
+
+/// One call of a six-service chain: hop 0 is the entry (called from the internet), hop `h`
+/// is called by service `h - 1`.
+fn hop(h: usize, minute: u64) -> CallRecord {
+    CallRecord {
+        service: Some(format!("svc{h}").into()),
+        caller_service: (h > 0).then(|| format!("svc{}", h - 1).into()),
+        host: format!("svc{h}.internal"),
+        path: if h == 0 {
+            "/enter".into()
+        } else {
+            "/hop".into()
+        },
+        start: UNIX_EPOCH + Duration::from_secs(minute * 60 + 1),
+        ..CallRecord::sample()
+    }
+}
+
+#[test]
+fn a_flash_crowd_across_six_hops_is_one_incident_rooted_at_the_entry() {
+    // The crowd reaches every hop in the same minute, or one hop a minute later.
+    for lag in [0u64, 1] {
+        let mut config = AnalysisConfig::default();
+        config.detector.learning_minutes = 140;
+        config.detector.min_rate = 3.0;
+        let mut a = Analysis::new(config);
+        let start = 1_000_000u64;
+        let mut found = Vec::new();
+        for m in start..start + 220 {
+            for h in 0..6usize {
+                let crowd = m >= start + 180 + lag * h as u64;
+                for _ in 0..if crowd { 50 } else { 10 } {
+                    found.extend(a.observe(&hop(h, m)));
+                }
+            }
+        }
+        found.extend(a.advance_to(UNIX_EPOCH + Duration::from_secs((start + 221) * 60)));
+        let spikes: Vec<&Finding> = found.iter().filter(|f| f.kind == "rate_spike").collect();
+        let subjects: Vec<&str> = spikes.iter().map(|f| f.subject.as_str()).collect();
+        // One finding per endpoint (not one per edge and one across callers).
+        assert_eq!(spikes.len(), 6, "lag {lag}: {subjects:?}");
+        let roots: Vec<&&Finding> = spikes
+            .iter()
+            .filter(|f| f.evidence["root"] == true)
+            .collect();
+        assert_eq!(roots.len(), 1, "lag {lag}: {subjects:?}");
+        assert_eq!(roots[0].subject, "service:svc0 GET /enter", "lag {lag}");
+        let incident = roots[0].id;
+        assert!(
+            spikes.iter().all(|f| f.evidence["incident"] == incident),
+            "lag {lag}: {:?}",
+            spikes.iter().map(|f| &f.evidence).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn unrelated_anomalies_at_the_same_time_are_separate_incidents() {
+    let mut config = AnalysisConfig::default();
+    config.detector.learning_minutes = 140;
+    config.detector.min_rate = 3.0;
+    let mut a = Analysis::new(config);
+    let start = 1_000_000u64;
+    let mut found = Vec::new();
+    // Two entry services that never talk to each other.
+    let entry = |name: &str, m: u64| CallRecord {
+        service: Some(name.into()),
+        host: format!("{name}.internal"),
+        path: "/enter".into(),
+        start: UNIX_EPOCH + Duration::from_secs(m * 60 + 1),
+        ..CallRecord::sample()
+    };
+    for m in start..start + 200 {
+        for name in ["left", "right"] {
+            for _ in 0..if m >= start + 180 { 50 } else { 10 } {
+                found.extend(a.observe(&entry(name, m)));
+            }
+        }
+    }
+    found.extend(a.advance_to(UNIX_EPOCH + Duration::from_secs((start + 201) * 60)));
+    let spikes: Vec<&Finding> = found.iter().filter(|f| f.kind == "rate_spike").collect();
+    assert_eq!(spikes.len(), 2);
+    assert!(spikes.iter().all(|f| f.evidence["root"] == true));
+    assert_ne!(
+        spikes[0].evidence["incident"],
+        spikes[1].evidence["incident"]
+    );
+}

@@ -237,6 +237,7 @@ impl Watches {
                     MinuteSample::silent(s)
                 };
                 if self.export && sample.count > 0 {
+                    let (from, to, method, template) = key;
                     self.closed
                         .push((join_key(from, to, method, template), sample));
                 }

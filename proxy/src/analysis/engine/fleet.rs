@@ -4,7 +4,8 @@
 //! to detect, and are raised there like any other finding.
 
 use super::Analysis;
-use crate::analysis::baseline::{Anomaly, MinuteSample};
+use crate::analysis::baseline::MinuteSample;
+use crate::analysis::watch::Fired;
 use std::sync::Arc;
 
 /// Where an instance's closed steps go, and the fleet's anomalies come from.
@@ -12,9 +13,9 @@ pub trait FleetDetection: Send + Sync + std::fmt::Debug {
     /// This instance's samples of a closed step (endpoints with calls), as `(key, sample)`.
     /// Must not block.
     fn closed(&self, samples: Vec<(String, MinuteSample)>);
-    /// The anomalies of the fleet's totals found since the last call, as `(subject, anomaly)`
+    /// The anomalies of the fleet's totals found since the last call, each with its subject
     /// (only on the instance that detects for the fleet).
-    fn take(&self) -> Vec<(String, Anomaly)>;
+    fn take(&self) -> Vec<Fired>;
 }
 
 impl Analysis {
@@ -26,10 +27,7 @@ impl Analysis {
 
     /// The anomalies to raise for the steps just closed: this instance's own (`fired`), or,
     /// in a fleet, the fleet's.
-    pub(super) fn fleet_anomalies(
-        &mut self,
-        fired: Vec<(String, Anomaly)>,
-    ) -> Vec<(String, Anomaly)> {
+    pub(super) fn fleet_anomalies(&mut self, fired: Vec<Fired>) -> Vec<Fired> {
         let Some(fleet) = &self.fleet else {
             return fired;
         };

@@ -14,8 +14,8 @@
 //! and an instance whose write comes later than the grace counts as silent in that step.
 
 use super::{pg, Postgres, ROUND};
-use crate::analysis::baseline::{Anomaly, Baseline, Detector, DetectorConfig, MinuteSample};
-use crate::analysis::watch::{split_key, subject, MAX_WATCHES};
+use crate::analysis::baseline::{Baseline, Detector, DetectorConfig, MinuteSample};
+use crate::analysis::watch::{split_key, subject, Fired, MAX_WATCHES};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
@@ -44,7 +44,7 @@ pub struct Detection {
     step_ms: u64,
     tx: mpsc::Sender<Vec<(String, MinuteSample)>>,
     leader: AtomicBool,
-    found: Mutex<Vec<(String, Anomaly)>>,
+    found: Mutex<Vec<Fired>>,
     any_found: AtomicBool,
     /// The shared store's counters: a closed step not written (queue full, write failed)
     /// counts as a store error.
@@ -71,7 +71,7 @@ impl crate::analysis::engine::FleetDetection for Detection {
         }
     }
 
-    fn take(&self) -> Vec<(String, Anomaly)> {
+    fn take(&self) -> Vec<Fired> {
         if !self.any_found.swap(false, Relaxed) {
             return Vec::new();
         }
@@ -315,7 +315,13 @@ async fn evaluate(d: &Detection, l: &mut Leading) -> Result<(), String> {
                 .unwrap_or_else(|| MinuteSample::silent(step));
             for a in detector.observe(&sample) {
                 if let Some((from, to, method, template)) = split_key(key) {
-                    found.push((subject(from, to, method, template), a));
+                    found.push(Fired {
+                        subject: subject(from, to, method, template),
+                        from: from.into(),
+                        to: to.into(),
+                        anomaly: a,
+                        callers: Vec::new(),
+                    });
                 }
             }
         }

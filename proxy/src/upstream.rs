@@ -221,7 +221,7 @@ impl ServicePool {
                 Ok(Err(e)) => Err(e.classify(connect_timeout)),
             };
         }
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+        match tokio::time::timeout(timeout, Box::pin(self.client.request(req))).await {
             Err(_) => Err(timed_out(timeout, &sending)),
             Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::from)),
             Ok(Err(e)) => Err(classify(&e, connect_timeout)),
@@ -244,7 +244,9 @@ impl ServicePool {
         loop {
             let (mut conn, reused) = match upstream.idle.checkout() {
                 Some(conn) => (conn, true),
-                None => (self.connect(upstream).await?, false),
+                // Boxed: connecting (and a TLS handshake) is the rare path, and its future
+                // is kilobytes that every call's future would otherwise carry and copy.
+                None => (Box::pin(self.connect(upstream)).await?, false),
             };
             match conn.send(req).await {
                 Ok(resp) => {

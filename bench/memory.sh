@@ -41,25 +41,7 @@ kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 echo "at start: RSS $(kib $px VmRSS) KiB (anonymous $(kib $px RssAnon), file $(kib $px RssFile))"
 echo "largest anonymous mappings at start (KiB resident):"
 awk '/^[0-9a-f]+-/ {name = $6} /^Rss:/ && name == "" && $2 > 256 {print "  " $2}' "/proc/$px/smaps" | sort -rn | head -5
-timeout 120 python3 - "$PX" "$N" "$work/ready" <<'PY' & holder=$!; pids+=($holder)
-import socket, sys, time
-host, port = sys.argv[1].split(":"); n = int(sys.argv[2]); socks = []
-deadline = time.monotonic() + 60
-for i in range(n):
-    if time.monotonic() > deadline:
-        break
-    s = socket.create_connection((host, int(port)), timeout=10)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-    socks.append(s)
-answered = 0
-for s in socks:
-    try:
-        answered += bool(s.recv(4096))
-    except OSError:
-        pass
-open(sys.argv[3], "w").write(f"{len(socks)} {answered}\n")
-time.sleep(30)
-PY
+timeout 120 python3 bench/idle_conns.py "$PX" "$N" "$work/ready" & holder=$!; pids+=($holder)
 for _ in $(seq 900); do [ -f "$work/ready" ] && break; sleep 0.1; done
 sleep 2
 read -r opened answered < "$work/ready"

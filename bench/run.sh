@@ -356,26 +356,7 @@ declare -A after_rss idle_rss idle_open
 for n in nginx haproxy sightline; do
   after_rss[$n]=$(rss_kib "${PID[$n]}")
   rm -f "$work/idle-ready"
-  "${on_load[@]}" python3 - "${addr[$n]}" "$IDLE_CONNS" "$work/idle-ready" <<'PY' &
-import socket, sys, time
-host, port = sys.argv[1].split(":"); n = int(sys.argv[2]); socks = []
-deadline = time.monotonic() + 60
-for i in range(n):
-    if time.monotonic() > deadline:
-        break
-    s = socket.create_connection((host, int(port)), timeout=10)
-    s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
-    socks.append(s)
-answered = 0
-for s in socks:
-    try:
-        answered += bool(s.recv(4096))
-    except OSError:
-        pass
-with open(sys.argv[3], "w") as ready:
-    ready.write(f"{len(socks)} {answered}\n")
-time.sleep(30)
-PY
+  "${on_load[@]}" python3 bench/idle_conns.py "${addr[$n]}" "$IDLE_CONNS" "$work/idle-ready" &
   holder=$!; pids+=($holder)
   for _ in $(seq 900); do [ -f "$work/idle-ready" ] && break; sleep 0.1; done
   sleep 2

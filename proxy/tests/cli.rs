@@ -124,6 +124,15 @@ fn config_text(extra_route: bool, dead: SocketAddr) -> String {
     s
 }
 
+/// `sightline check --config PATH`, run to the end.
+fn check_config(path: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 fn closed_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -134,11 +143,7 @@ fn closed_port() -> SocketAddr {
 #[test]
 fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/sightline.yaml");
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
+    let out = check_config(&example);
     assert!(
         out.status.success(),
         "{}",
@@ -151,11 +156,7 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
     text.push_str("\nno_such_key_xyz: 1\n");
     let line = text.lines().count();
     std::fs::write(&bad, text).unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = check_config(&bad);
     assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("bad.yaml:{line}")), "{err}");
@@ -378,11 +379,7 @@ fn certs_init_writes_loadable_material() {
         "version: 1\ninbound:\n  tls: { cert: server.pem, key: server-key.pem, client_ca: ca.pem }\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = check_config(&cfg);
     assert!(
         out.status.success(),
         "{}",
@@ -673,11 +670,7 @@ fn secrets_come_from_files_and_check_print_masks_them() {
         "version: 1\nadmin: { token: inline-token-0123456789, token_file: admin-token }\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&both)
-        .output()
-        .unwrap();
+    let out = check_config(&both);
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("admin.token_file"));
 
@@ -1190,11 +1183,7 @@ fn check_rejects_zero_runtime_workers_naming_file_and_line() {
     text.push_str("runtime:\n  workers: 0\n");
     let line = text.lines().count();
     std::fs::write(&path, &text).unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert_eq!(out.status.code(), Some(78), "EX_CONFIG");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("workers.yaml:{line}")), "{err}");
@@ -1202,11 +1191,7 @@ fn check_rejects_zero_runtime_workers_naming_file_and_line() {
 
     let ok = text.replace("workers: 0", "workers: 2");
     std::fs::write(&path, ok).unwrap();
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = check_config(&path);
     assert!(
         out.status.success(),
         "{}",

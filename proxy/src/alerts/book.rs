@@ -73,6 +73,29 @@ impl Route {
     }
 }
 
+/// Alerts joined into a chain's alert: their subjects, nodes and counts.
+#[derive(Default)]
+struct Chain {
+    subjects: Vec<serde_json::Value>,
+    nodes: Vec<String>,
+    count: u64,
+}
+
+/// The analysis' incident of an anomaly signal (`evidence.incident`), if it names one.
+fn analysis_incident(s: &Signal) -> Option<u64> {
+    let anomaly = matches!(
+        s.kind,
+        Kind::RateAnomaly | Kind::ErrorAnomaly | Kind::LatencyAnomaly
+    );
+    anomaly
+        .then(|| {
+            s.evidence
+                .get("incident")
+                .and_then(serde_json::Value::as_u64)
+        })
+        .flatten()
+}
+
 /// Grouping and resolving knobs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BookSettings {
@@ -126,6 +149,9 @@ pub struct Book {
     silences: BTreeMap<u64, Silence>,
     next_silence: u64,
     silences_dirty: bool,
+    /// The alert standing for each of the analysis' incidents (by the incident's id). Kept in
+    /// memory only: incident ids of an earlier run mean nothing to this one.
+    by_incident: HashMap<u64, u64>,
     /// Signals that did not get an alert of their own: counted into a group or overflow alert,
     /// or dropped because [`MAX_OPEN`] alerts were open.
     pub overflow: u64,
@@ -152,6 +178,7 @@ impl Book {
             silences: BTreeMap::new(),
             next_silence: 1,
             silences_dirty: false,
+            by_incident: HashMap::new(),
             overflow: 0,
         }
     }
@@ -205,15 +232,72 @@ impl Book {
     /// A new subject whose source already has [`MAX_OPEN_PER_GROUP`] alerts of the kind open
     /// counts into the source's group alert instead; one that finds its kind's room full
     /// counts into the kind's overflow alert, which says so.
+    ///
+    /// An anomaly the analysis placed in an incident (`evidence.incident`) counts into the one
+    /// alert of that incident, whatever its kind or subject; only anomalies without one are
+    /// grouped by the call chain rule ([`Book::chain_repeat`]).
     pub fn raise(&mut self, mut s: Signal) -> Raised {
+        let incident = analysis_incident(&s);
+        if let Some(inc) = incident {
+            // The incident's alert, else an alert still open for this kind and subject (the
+            // same cause, carried on from an earlier incident): one incident, one alert.
+            let id = self
+                .incident_alert(inc, s.at)
+                .or_else(|| self.live.get(&(s.kind, s.subject.clone())).copied());
+            if let Some(id) = id {
+                self.remember_incident(inc, id);
+                self.count_into_chain(id, &mut s, Chain::default());
+                return Raised::Repeated(id);
+            }
+        }
+        let raised = self.raise_alone(s, incident.is_none());
+        if let (Some(inc), Raised::Opened(id) | Raised::Repeated(id) | Raised::Aggregated(id)) =
+            (incident, raised)
+        {
+            self.remember_incident(inc, id);
+        }
+        raised
+    }
+
+    /// The alert standing for the analysis' incident `inc`, while it takes repeats: not
+    /// resolved, or resolved by hand and still snoozed at `at`.
+    fn incident_alert(&mut self, inc: u64, at: u64) -> Option<u64> {
+        let id = *self.by_incident.get(&inc)?;
+        let takes = self.alerts.get(&id).is_some_and(|a| {
+            a.state != State::Resolved || a.snoozed_until.is_some_and(|until| at < until)
+        });
+        if !takes {
+            self.by_incident.remove(&inc);
+            return None;
+        }
+        Some(id)
+    }
+
+    /// Notes that alert `id` stands for the analysis' incident `inc`; forgets incidents whose
+    /// alert resolved once there are too many.
+    fn remember_incident(&mut self, inc: u64, id: u64) {
+        self.by_incident.insert(inc, id);
+        if self.by_incident.len() > MAX_INCIDENTS {
+            let alerts = &self.alerts;
+            self.by_incident
+                .retain(|_, id| alerts.get(id).is_some_and(|a| a.state != State::Resolved));
+        }
+    }
+
+    /// Counts a signal into its alert or opens one, without the analysis' incident: repeats of
+    /// the kind and subject, snoozed alerts, the call chain rule (when `chain`), then the
+    /// source's group alert and the kind's overflow alert.
+    fn raise_alone(&mut self, mut s: Signal, chain: bool) -> Raised {
         if let Some(id) = self.repeat(&mut s) {
             return Raised::Repeated(id);
         }
         if let Some(id) = self.snoozed_repeat(&s) {
             return Raised::Repeated(id);
         }
-        if let Some(id) = self.chain_repeat(&mut s) {
-            return Raised::Repeated(id);
+        if chain {
+            if let Some(id) = self.chain_repeat(&mut s) {
+                return Raised::Repeated(id);
+            }
         }
         let mut aggregated = false;
         if let Some(group) = s.group.take() {
@@ -339,18 +423,47 @@ impl Book {
             o.evidence["joined_into"] = id.into();
             self.resolve(other);
         }
-        let a = self.alerts.get_mut(&id)?;
-        a.count = a.count.saturating_add(s.count).saturating_add(joined_count);
+        self.count_into_chain(
+            id,
+            s,
+            Chain {
+                subjects: joined,
+                nodes: joined_nodes,
+                count: joined_count,
+            },
+        );
+        Some(id)
+    }
+
+    /// Counts an anomaly (and the alerts `joined` into it) into alert `id`, which stands for
+    /// a chain of subjects: its nodes grow along the chain, its evidence lists the subjects,
+    /// and its severity rises to the most severe kind counted in.
+    fn count_into_chain(&mut self, id: u64, s: &mut Signal, joined: Chain) {
+        let severity = self
+            .settings
+            .severities
+            .get(&s.kind)
+            .copied()
+            .unwrap_or(s.kind.default_severity());
+        let Some(mut a) = self.alerts.remove(&id) else {
+            return;
+        };
+        a.count = a.count.saturating_add(s.count).saturating_add(joined.count);
         a.last_seen = a.last_seen.max(s.at);
         let mut added = Vec::new();
-        for n in joined_nodes.iter().chain(&s.nodes) {
+        for n in joined.nodes.iter().chain(&s.nodes) {
             if !a.nodes.contains(n) && a.nodes.len() < MAX_CHAIN_NODES {
                 a.nodes.push(n.clone());
                 added.push(n.clone());
             }
         }
-        add_to_chain(a, s, joined);
+        add_to_chain(&mut a, s, joined.subjects);
+        if severity > a.severity {
+            a.severity = severity;
+            self.notify(&mut a);
+        }
         let incident = a.incident;
+        self.alerts.insert(id, a);
         self.dirty.insert(id);
         if let Some(i) = incident.and_then(|i| self.incidents.get_mut(&i)) {
             i.last_seen = i.last_seen.max(s.at);
@@ -361,7 +474,6 @@ impl Book {
             }
             self.dirty_incidents.insert(i.id);
         }
-        Some(id)
     }
 
     /// Opens an alert for the signal.

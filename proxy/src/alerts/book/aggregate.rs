@@ -110,6 +110,7 @@ pub(super) fn chain_of(a: &Alert) -> Vec<Value> {
     match a.evidence.get("chain") {
         Some(Value::Array(c)) => c.clone(),
         _ => vec![serde_json::json!({
+            "kind": a.kind.as_str(),
             "subject": a.subject,
             "summary": a.summary,
             "count": a.count,
@@ -148,8 +149,10 @@ pub(super) fn add_to_chain(a: &mut Alert, s: &mut Signal, joined: Vec<Value>) {
             let n = c["count"].as_u64().unwrap_or(0).saturating_add(s.count);
             c["count"] = n.into();
             c["summary"] = s.summary.clone().into();
+            c["kind"] = s.kind.as_str().into();
         }
         None if listed < MAX_CHAIN_LISTED => chain.push(serde_json::json!({
+            "kind": s.kind.as_str(),
             "subject": s.subject,
             "summary": s.summary,
             "count": s.count,
@@ -157,6 +160,11 @@ pub(super) fn add_to_chain(a: &mut Alert, s: &mut Signal, joined: Vec<Value>) {
         None => {}
     }
     let subjects = chain.len();
+    // Anomalies of several kinds in one incident (a spike and the errors it causes) read as
+    // anomalies, not as the kind of the first.
+    let mixed = chain
+        .iter()
+        .any(|c| c["kind"].as_str().is_some_and(|k| k != a.kind.as_str()));
     let mut evidence = std::mem::take(&mut s.evidence);
     if !evidence.is_object() {
         evidence = serde_json::json!({ "latest": evidence });
@@ -172,7 +180,11 @@ pub(super) fn add_to_chain(a: &mut Alert, s: &mut Signal, joined: Vec<Value>) {
         .map(String::as_str)
         .filter(|n| links_chain(n))
         .collect();
-    let words = a.kind.as_str().replace('_', " ");
+    let words = if mixed {
+        "anomalies".to_owned()
+    } else {
+        a.kind.as_str().replace('_', " ")
+    };
     a.summary = format!(
         "{words} along {}: {subjects} endpoints and edges (latest: {})",
         path.join(" \u{2192} "),

@@ -712,3 +712,88 @@ fn silenced_alerts_are_recorded_but_owed_to_no_sink() {
     assert_eq!(b.take_silences(), Some(vec![]));
     assert_eq!(b.unsilence(all.id), None);
 }
+
+fn in_incident(kind: Kind, subject: &str, nodes: &[&str], at: u64, incident: u64) -> Signal {
+    let mut s = signal(kind, subject, nodes, at);
+    s.evidence["incident"] = incident.into();
+    s
+}
+
+/// Anomalies the analysis placed in one incident are one alert, whatever their kind and
+/// whether they share a node; anomalies of another incident on unrelated nodes are another
+/// alert, even of the same kind along the same service (the chain rule would have joined them).
+#[test]
+fn anomalies_of_one_analysis_incident_are_one_alert() {
+    let mut b = Book::new(settings());
+    let first = match b.raise(in_incident(
+        Kind::RateAnomaly,
+        "service:catalog GET /products",
+        &["service:catalog"],
+        1_000,
+        7,
+    )) {
+        Raised::Opened(id) => id,
+        other => panic!("{other:?}"),
+    };
+    // An error surge downstream, in the same incident: counted in, though another kind.
+    let errors = b.raise(in_incident(
+        Kind::ErrorAnomaly,
+        "service:shop-db GET /rows",
+        &["service:shop-db"],
+        1_500,
+        7,
+    ));
+    assert_eq!(errors, Raised::Repeated(first));
+    // Another incident on the same service: an alert of its own.
+    let other = b.raise(in_incident(
+        Kind::RateAnomaly,
+        "service:catalog GET /search",
+        &["service:catalog"],
+        2_000,
+        9,
+    ));
+    let Raised::Opened(second) = other else {
+        panic!("{other:?}")
+    };
+    assert_ne!(second, first);
+    // Its later findings join it, not the first.
+    assert_eq!(
+        b.raise(in_incident(
+            Kind::LatencyAnomaly,
+            "service:search GET /q",
+            &["service:search"],
+            2_500,
+            9
+        )),
+        Raised::Repeated(second)
+    );
+    assert_eq!(b.live_count(), 2);
+    let a = b.get(first).unwrap();
+    assert_eq!(a.count, 2);
+    assert_eq!(a.kind, Kind::RateAnomaly);
+    assert_eq!(a.nodes, ["service:catalog", "service:shop-db"]);
+    let kinds: Vec<&str> = a.evidence["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["rate_anomaly", "error_anomaly"]);
+    assert!(a.summary.starts_with("anomalies along "), "{}", a.summary);
+    assert_eq!(a.evidence["incident"], 7);
+    // Resolved by hand while the incident goes on: its findings count on the snoozed alert
+    // rather than opening a new one at once.
+    b.resolve_by_hand(first, 3_000);
+    assert_eq!(
+        b.raise(in_incident(
+            Kind::RateAnomaly,
+            "service:gateway GET /products",
+            &["service:gateway"],
+            3_500,
+            7
+        )),
+        Raised::Repeated(first)
+    );
+    assert_eq!(b.get(first).unwrap().state, State::Resolved);
+    assert_eq!(b.live_count(), 1);
+}

@@ -80,6 +80,11 @@ pub struct CallView {
     pub source_addr: String,
     /// The service (inbound) or host (egress) called; `-` when unrouted.
     pub destination: String,
+    /// The service the call belongs to, as the `service` filter selects it: the one called
+    /// (inbound) or the one calling out (egress); none for unrouted inbound calls and egress
+    /// calls from unidentified sources.
+    #[serde(default)]
+    pub service: Option<String>,
     /// The upstream address that answered, when one was dialed.
     pub upstream: Option<String>,
     /// Egress: whether the destination is inside the enclave.

@@ -398,3 +398,106 @@ async fn calls_of_a_time_range_and_of_a_trace_come_from_the_call_log() {
     drop(px);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sends one egress call for `host` from the local address `from`; returns its status.
+async fn egress_from(egress: std::net::SocketAddr, from: std::net::IpAddr, host: &str) -> u16 {
+    use http_body_util::BodyExt;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let tcp = socket.connect(egress).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get(format!("http://{host}/x"))
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
+/// The `service` filter selects the same calls from the store's call log (a time range) as
+/// from the recent calls in memory: inbound calls of the service called, egress calls of the
+/// service calling out, `-` for unrouted calls and `unknown` for unidentified egress sources,
+/// and never a service whose name merely starts like another's.
+#[tokio::test]
+async fn the_service_filter_selects_the_same_calls_from_the_call_log_as_from_memory() {
+    let up = TestUpstream::plain().await;
+    let dir = std::env::temp_dir().join(format!(
+        "sightline-admin-service-filter-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let px = TestProxy::start(sightline_tests::proxy::config(&format!(
+        "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /items, service: app }} ]
+services:
+  app: {{ upstreams: [\"{}\"] }}
+egress:
+  listen: 127.0.0.1:0
+  sources:
+    - {{ cidr: 127.0.0.1/32, service: app }}
+    - {{ cidr: 127.0.0.2/32, service: unknown-jobs }}
+storage: {{ path: {:?} }}
+",
+        up.addr,
+        dir.display().to_string()
+    )))
+    .await;
+    let started = sightline_tests::receivers::unix_now().saturating_sub(1);
+    for path in ["/items/1", "/items/2", "/elsewhere"] {
+        Client::http1().get(px.inbound, path).await;
+    }
+    let egress = px.sightline.egress_addr().unwrap();
+    // The metadata address is refused whoever asks: each call is recorded, blocked.
+    for from in ["127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3"] {
+        let status = egress_from(egress, from.parse().unwrap(), "169.254.169.254").await;
+        assert_eq!(status, 403, "from {from}");
+    }
+    let ids = |page: serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = page["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    // The store writes off the data path: wait for all seven calls in the log.
+    eventually("every call in the call log", || async {
+        let page = px
+            .admin_json(&format!("/api/calls?since={started}&limit=100"))
+            .await;
+        (ids(page).len() == 7).then_some(())
+    })
+    .await;
+    for (service, expected) in [
+        ("app", 3),
+        ("unknown-jobs", 2),
+        ("unknown", 1),
+        ("-", 1),
+        ("unknown-", 0),
+        ("ap", 0),
+    ] {
+        let memory = ids(px
+            .admin_json(&format!("/api/calls?service={service}&limit=100"))
+            .await);
+        let log = ids(px
+            .admin_json(&format!(
+                "/api/calls?service={service}&since={started}&limit=100"
+            ))
+            .await);
+        assert_eq!(memory.len(), expected, "{service} in memory: {memory:?}");
+        assert_eq!(log, memory, "{service}: the call log against memory");
+    }
+    let page = px.admin_json("/api/calls?service=unknown-jobs").await;
+    assert_eq!(page["calls"][0]["service"], "unknown-jobs");
+    assert_eq!(page["calls"][0]["source"], "unknown-jobs");
+    drop(px);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -775,3 +775,155 @@ fn unix_secs(t: &str) -> f64 {
         .unwrap()
         .as_secs_f64()
 }
+
+/// One call on a kept-alive connection (a new one when the proxy closed it); its status.
+async fn call_on(
+    conn: &mut Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    addr: SocketAddr,
+    path: &str,
+) -> u16 {
+    if conn.as_ref().is_none_or(|c| c.is_closed()) {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (send, c) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .unwrap();
+        tokio::spawn(c);
+        *conn = Some(send);
+    }
+    let send = conn.as_mut().unwrap();
+    send.ready().await.unwrap();
+    let req = Request::get(path)
+        .header("host", "shop.test")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
+/// A spike on one endpoint of a service and an error surge on another, at once: the analysis
+/// places both in one incident, and that incident is one alert (counting every finding of it,
+/// listing both kinds), where grouping by kind along the call chain made two. Time is the
+/// proxy's own clock, moved one baseline step at a time once every call of the step is recorded.
+#[tokio::test]
+async fn one_incident_of_the_analysis_is_one_alert_whatever_its_kinds() {
+    use sightline_policy::clients::{Clock, ManualClock};
+    use std::sync::atomic::Ordering::Relaxed;
+    const STEP: std::time::Duration = std::time::Duration::from_secs(60);
+    const WARM: u64 = 30;
+    const INJECTED: u64 = 8;
+    let shop = sightline_tests::TestUpstream::plain().await;
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let step = STEP.as_micros() as u64;
+    let clock = std::sync::Arc::new(ManualClock::at(
+        (wall - 2 * 86_400_000_000) / step * step + 1_000_000,
+    ));
+    let px = TestProxy::start_with_clock(
+        config(&format!(
+            "inbound:
+  listen: 127.0.0.1:0
+  routes: [ {{ path_prefix: /, service: app }} ]
+services:
+  app: {{ upstreams: [\"{}\"] }}
+analysis: {{ learning: 20m, persistence: 3m, min_rate: 3 }}
+",
+            shop.addr
+        )),
+        clock.clone(),
+    )
+    .await;
+    let recorder = px.sightline.shared().recorder.clone();
+    let (mut items, mut pay) = (None, None);
+    let mut sent = 0u64;
+    let injected_from = clock.now() / 1_000_000 + WARM * 60;
+    for i in 0..WARM + INJECTED {
+        let injected = i >= WARM;
+        for n in 0..6 {
+            for _ in 0..if injected { 4 } else { 1 } {
+                call_on(&mut items, px.inbound, "/items").await;
+                sent += 1;
+            }
+            let code = if injected && n % 2 == 0 { 500 } else { 200 };
+            call_on(&mut pay, px.inbound, &format!("/pay/status/{code}")).await;
+            sent += 1;
+        }
+        eventually("the recorder to process every call of the step", || async {
+            (recorder.counters().records_processed.load(Relaxed) >= sent).then_some(())
+        })
+        .await;
+        clock.advance(STEP);
+    }
+    // A last call closes the final step.
+    call_on(&mut items, px.inbound, "/items").await;
+    let anomaly = |a: &serde_json::Value| {
+        ["rate_anomaly", "error_anomaly", "latency_anomaly"].contains(&a["kind"].as_str().unwrap())
+    };
+    // Both kinds found, in one incident of the analysis.
+    let findings = eventually("a rate spike and an error surge", || async {
+        let all = px.admin_json("/api/anomalies").await["anomalies"].clone();
+        let stats: Vec<serde_json::Value> = all
+            .as_array()?
+            .iter()
+            .filter(|f| f["evidence"]["incident"].is_u64())
+            .cloned()
+            .collect();
+        let kinds: Vec<&str> = stats.iter().filter_map(|f| f["kind"].as_str()).collect();
+        (kinds.contains(&"rate_spike") && kinds.contains(&"error_surge")).then_some(stats)
+    })
+    .await;
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["at"].as_u64().unwrap() >= injected_from),
+        "nothing before the injection: {findings:?}"
+    );
+    let incident = findings[0]["evidence"]["incident"].clone();
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["evidence"]["incident"] == incident),
+        "one incident: {findings:?}"
+    );
+    let alert = eventually("the incident's alert counting every finding", || async {
+        let open: Vec<serde_json::Value> = alerts(&px, "?state=open")
+            .await
+            .into_iter()
+            .filter(anomaly)
+            .collect();
+        let counted = open
+            .iter()
+            .map(|a| a["count"].as_u64().unwrap())
+            .sum::<u64>();
+        (counted as usize >= findings.len()).then_some(open)
+    })
+    .await;
+    assert_eq!(alert.len(), 1, "one alert for the incident: {alert:?}");
+    let a = &alert[0];
+    assert_eq!(a["count"].as_u64(), Some(findings.len() as u64), "{a}");
+    assert_eq!(a["evidence"]["incident"], incident);
+    let kinds: Vec<&str> = a["evidence"]["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"rate_anomaly") && kinds.contains(&"error_anomaly"),
+        "{kinds:?}"
+    );
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("anomalies along service:app"),
+        "{a}"
+    );
+    assert!(a["nodes"]
+        .as_array()
+        .unwrap()
+        .contains(&"service:app".into()));
+}

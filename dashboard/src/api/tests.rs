@@ -24,6 +24,7 @@ impl AdminState for Fixed {
             source: "127.0.0.1".into(),
             source_addr: "127.0.0.1:5000".into(),
             destination: "orders".into(),
+            service: Some("orders".into()),
             upstream: None,
             inside_enclave: None,
             sni: None,

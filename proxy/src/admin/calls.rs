@@ -4,7 +4,8 @@
 //! pages on to older ones; a request reads at most [`MAX_SCAN`] calls of the log, then answers
 //! what it found with a cursor to go on.
 
-use crate::record::{CallRecord, StatusClass, UNKNOWN_SOURCE};
+use crate::record::{CallRecord, Direction, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+use crate::recorder::service_selects;
 use sightline_dashboard::views::{CallPage, CallView};
 use sightline_dashboard::CallQuery;
 use std::path::Path;
@@ -126,14 +127,26 @@ fn wanted(q: &CallQuery, c: &CallView) -> bool {
             Ok(code) => c.status == code,
             Err(_) => StatusClass::of((c.status != 0).then_some(c.status)).as_str() == s,
         })
-        && q.service
-            .as_deref()
-            .is_none_or(|s| match c.direction.as_str() {
-                "egress" => {
-                    c.source == s || (s == UNKNOWN_SOURCE && c.source.starts_with("unknown"))
-                }
-                _ => c.destination == s,
-            })
+        && q.service.as_deref().is_none_or(|s| {
+            let direction = if c.direction == "egress" {
+                Direction::Egress
+            } else {
+                Direction::Inbound
+            };
+            service_selects(s, direction, c.service.as_deref())
+        })
+}
+
+/// The service of a call logged before calls carried theirs: the calling service (egress) or
+/// the one called (inbound), as their labels name them.
+fn logged_service(c: &CallView) -> Option<String> {
+    let label = if c.direction == "egress" {
+        &c.source
+    } else {
+        &c.destination
+    };
+    let none = label == UNROUTED || label.starts_with(&format!("{UNKNOWN_SOURCE}:"));
+    (!none).then(|| label.clone())
 }
 
 /// Unix seconds of an RFC 3339 time.
@@ -169,8 +182,15 @@ fn from_log(file: &Path, q: &CallQuery) -> rusqlite::Result<CallPage> {
         for row in rows {
             let (seq, json) = row?;
             read += 1;
-            if let Ok(mut c) = serde_json::from_str::<CallView>(&json) {
+            let Ok(logged) = serde_json::from_str::<serde_json::Value>(&json) else {
+                continue;
+            };
+            let legacy = logged.get("service").is_none();
+            if let Ok(mut c) = serde_json::from_value::<CallView>(logged) {
                 c.seq = seq as u64;
+                if legacy {
+                    c.service = logged_service(&c);
+                }
                 calls.push(c);
             }
         }

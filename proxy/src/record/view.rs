@@ -15,6 +15,7 @@ pub fn view(seq: u64, r: &CallRecord) -> CallView {
         source: r.source_label(),
         source_addr: r.source_addr.to_string(),
         destination: r.destination_label(),
+        service: r.service.as_deref().map(str::to_owned),
         upstream: r.upstream.as_deref().map(Into::into),
         inside_enclave: r.inside,
         sni: r.sni.clone(),

@@ -65,6 +65,19 @@ impl RecentCalls {
     }
 }
 
+/// Whether the API's `service` filter `want` selects a call of `direction` belonging to
+/// `service`: the service's name exactly, or one of the metrics' labels for calls without a
+/// service (`-` unrouted inbound calls, `unknown` egress calls from unidentified sources). The
+/// recent calls and the store's call log both filter by this.
+pub fn service_selects(want: &str, direction: Direction, service: Option<&str>) -> bool {
+    match (want, direction, service) {
+        (UNROUTED, Direction::Inbound, None) => true,
+        (UNKNOWN_SOURCE, Direction::Egress, None) => true,
+        (want, _, Some(have)) => want == have,
+        _ => false,
+    }
+}
+
 fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
     if let Some(d) = &q.direction {
         if d != rec.direction.as_str() {
@@ -72,15 +85,7 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
         }
     }
     if let Some(s) = &q.service {
-        // The metrics' labels select calls without a service: `-` unrouted inbound calls,
-        // `unknown` egress calls from unidentified sources.
-        let ok = match (s.as_str(), rec.direction, rec.service.as_deref()) {
-            (UNROUTED, Direction::Inbound, None) => true,
-            (UNKNOWN_SOURCE, Direction::Egress, None) => true,
-            (want, _, Some(have)) => want == have,
-            _ => false,
-        };
-        if !ok {
+        if !service_selects(s, rec.direction, rec.service.as_deref()) {
             return false;
         }
     }

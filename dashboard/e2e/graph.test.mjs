@@ -188,3 +188,73 @@ test("opening the details panel keeps the graph's labels at their size", async (
   assert.ok(box.x + box.width <= panel.x, "the selected node stays in sight beside the panel");
   await page.keyboard.press("Escape");
 });
+
+/** For the node with the most edges leaving it: each edge's label, whether it is shown, its box
+ * on screen, and its centre's distance (in drawing units) from its own edge's curve. */
+function leavingLabels() {
+  const edges = [...document.querySelectorAll("svg#graph .edge")];
+  const from = new Map();
+  for (const g of edges) from.set(g.dataset.from, [...(from.get(g.dataset.from) || []), g]);
+  const [node, out] = [...from.entries()].sort((a, b) => b[1].length - a[1].length)[0];
+  const labels = [...document.querySelectorAll("svg#graph .edge-label")];
+  return {
+    node,
+    labels: out.map((g) => {
+      const t = labels.find((l) => l.dataset.key === g.dataset.key);
+      const line = g.querySelector(".edge-line");
+      const x = Number(t.getAttribute("x")), y = Number(t.getAttribute("y"));
+      let distance = Infinity;
+      const length = line.getTotalLength();
+      for (let i = 0; i <= 400; i++) {
+        const p = line.getPointAtLength((length * i) / 400);
+        distance = Math.min(distance, Math.hypot(p.x - x, p.y - y));
+      }
+      const r = t.getBoundingClientRect();
+      // The text's own centre, as drawn, against the point it was given.
+      const box = t.getBBox();
+      const drawn = Math.hypot(box.x + box.width / 2 - x, box.y + box.height / 2 - y);
+      return {
+        key: g.dataset.key, text: t.textContent, shown: getComputedStyle(t).display !== "none",
+        crowded: t.classList.contains("crowded"), box: { l: r.left, t: r.top, r: r.right, b: r.bottom },
+        distance, drawn,
+      };
+    }),
+  };
+}
+
+test("labels of the edges leaving one node do not overlap and each sits on its edge's curve", async () => {
+  await eventually(async () => {
+    const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+    const out = new Map();
+    for (const e of g.edges) out.set(e.from, (out.get(e.from) || 0) + 1);
+    return Math.max(...out.values()) >= 4;
+  }, 30000, "a node with four edges leaving it");
+  for (const [width, height] of [[1440, 900], [1024, 768]]) {
+    await page.setViewportSize({ width, height });
+    await page.goto(demo.admin + "/#graph");
+    await page.locator("svg#graph .edge-label").first().waitFor({ state: "attached", timeout: 15000 });
+    const { node, labels } = await page.evaluate(leavingLabels);
+    assert.ok(labels.length >= 4, `${node}: ${labels.length} edges leave it`);
+    for (const l of labels) {
+      // On its own curve (its centre within 1.5 units of it), whether shown or not.
+      assert.ok(l.distance < 1.5, `${l.text} (${l.key}) is ${l.distance.toFixed(1)} from its edge`);
+      assert.ok(l.drawn < 3, `${l.text} is drawn ${l.drawn.toFixed(1)} off its point`);
+      assert.equal(l.shown, !l.crowded, `${l.text}: shown unless crowded`);
+    }
+    const shown = labels.filter((l) => l.shown);
+    for (let i = 0; i < shown.length; i++) {
+      for (let j = i + 1; j < shown.length; j++) {
+        const [a, b] = [shown[i].box, shown[j].box];
+        const overlap = a.l < b.r && a.r > b.l && a.t < b.b && a.b > b.t;
+        assert.ok(!overlap, `"${shown[i].text}" and "${shown[j].text}" overlap at ${width}×${height}`);
+      }
+    }
+    // A label with no room of its own shows, on its curve, while its edge is pointed at.
+    for (const l of labels.filter((x) => x.crowded)) {
+      await page.locator(`svg#graph .edge[data-key="${l.key}"] .edge-hit`).hover({ force: true });
+      const visible = await page.locator("svg#graph .edge-label.shown").evaluateAll((ts) => ts.map((t) => getComputedStyle(t).display !== "none"));
+      assert.deepEqual(visible, [true], `${l.text} shows on hover`);
+    }
+  }
+  await page.setViewportSize({ width: 1600, height: 900 });
+});

@@ -91,11 +91,13 @@ export class GraphView {
         svg("title", {}, edgeTitle(e, byId)));
       g.addEventListener("click", (ev) => { ev.stopPropagation(); this.select("edge", key); });
       edgeLayer.append(g);
-      const mid = midpoint(e.points);
+      const mid = pointAt(e.points, 0.5);
       const label = t.blocked > 0
         ? `blocked ${t.blocked}`
         : `${rate(t.rate)}${t.ratio_5xx ? " · " + pct(t.ratio_5xx) + " err" : ""}`;
-      const text = svg("text", { x: mid[0], y: mid[1] - 5, class: "edge-label " + classes.slice(1).join(" ") }, label);
+      // Centred on its own edge's curve; `placeLabels` moves it along the curve, away from
+      // other labels and the nodes.
+      const text = svg("text", { x: mid[0], y: mid[1], dataset: { key }, class: "edge-label " + classes.slice(1).join(" ") }, label);
       labelLayer.append(text);
     }
 
@@ -133,6 +135,7 @@ export class GraphView {
     // tooltip); only what changed is written.
     const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
     morph(this.svg, [defs, columns, edgeLayer, labelLayer, nodeLayer]);
+    this.placeLabels(edges, nodes, L);
     this.roving();
     this.applyFilter();
     if (active && !this.svg.contains(document.activeElement)) {
@@ -144,6 +147,50 @@ export class GraphView {
     if (!this.view || !this.touched) this.fit();
     else this.apply();
     this.highlight();
+    const pointed = this.svg.querySelector(".edge:hover") || (this.svg.contains(document.activeElement) && document.activeElement.closest(".edge"));
+    if (pointed) this.showLabel(pointed);
+  }
+
+  /** Places each edge label on its own edge's curve where it overlaps no other label and no
+   * node: the middle of the curve if free, else the nearest free spot along it. A label that
+   * finds no free spot is hidden ("crowded") and shown, on its curve, while its edge is
+   * hovered, focused or selected. Blocked edges place first, then by errors and rate. */
+  placeLabels(edges, nodes, L) {
+    const texts = new Map([...this.svg.querySelectorAll(".edge-label")].map((t) => [t.dataset.key, t]));
+    const pad = 2;
+    const taken = nodes.map((n) => ({ x0: n.x - pad, y0: n.y - pad, x1: n.x + L.node_width + pad, y1: n.y + L.node_height + pad }));
+    const weight = (e) => {
+      const t = e.total || {};
+      return (t.blocked > 0 ? 1e9 : 0) + (t.ratio_5xx || 0) * 1e6 + (t.rate || 0);
+    };
+    const order = edges.filter((e) => e.points && e.points.length >= 2).sort((a, b) => weight(b) - weight(a));
+    const overlaps = (b) => taken.some((o) => b.x0 < o.x1 && b.x1 > o.x0 && b.y0 < o.y1 && b.y1 > o.y0);
+    for (const e of order) {
+      const text = texts.get(e.from + "\u0000" + e.to);
+      if (!text) continue;
+      let width = 0;
+      try { width = text.getComputedTextLength(); } catch (_) { /* not laid out */ }
+      if (!width) width = text.textContent.length * 6.2;
+      const h = 13;
+      let placed = null;
+      for (const f of LABEL_SPOTS) {
+        const [x, y] = pointAt(e.points, f);
+        const box = { x0: x - width / 2 - pad, y0: y - h / 2 - pad, x1: x + width / 2 + pad, y1: y + h / 2 + pad };
+        if (!overlaps(box)) { placed = { x, y, box }; break; }
+      }
+      const [x, y] = placed ? [placed.x, placed.y] : pointAt(e.points, 0.5);
+      text.setAttribute("x", x.toFixed(1));
+      text.setAttribute("y", y.toFixed(1));
+      text.classList.toggle("crowded", !placed);
+      if (placed) taken.push(placed.box);
+    }
+  }
+
+  /** Shows the label of the edge `g` (hovered or focused), hiding any other shown so. */
+  showLabel(g) {
+    for (const t of this.svg.querySelectorAll(".edge-label.shown")) if (!g || t.dataset.key !== g.dataset.key) t.classList.remove("shown");
+    if (!g) return;
+    for (const t of this.svg.querySelectorAll(".edge-label")) if (t.dataset.key === g.dataset.key) t.classList.add("shown");
   }
 
   columnBands(nodes, L) {
@@ -206,8 +253,8 @@ export class GraphView {
       g.classList.toggle("dim", active && !ok);
       g.classList.toggle("match", !!q && named.has(id));
     }
-    const labels = [...this.svg.querySelectorAll(".edge-label")];
-    labels.forEach((t, i) => t.classList.toggle("dim", !!edges[i] && edges[i].classList.contains("dim")));
+    const dimmed = new Set(edges.filter((g) => g.classList.contains("dim")).map((g) => g.dataset.key));
+    for (const t of this.svg.querySelectorAll(".edge-label")) t.classList.toggle("dim", dimmed.has(t.dataset.key));
     for (const g of edges) g.classList.toggle("gone", !!f.external && (external.has(g.dataset.from) || external.has(g.dataset.to)));
   }
 
@@ -275,9 +322,14 @@ export class GraphView {
       const next = isNode ? this.nodeToward(g, ev.key) : this.edgeToward(g, ev.key);
       if (next !== undefined) { ev.preventDefault(); this.focusItem(next); }
     });
+    // A label hidden for want of room shows on its curve while its edge is pointed at or focused.
+    this.svg.addEventListener("pointerover", (ev) => this.showLabel(ev.target.closest && ev.target.closest(".edge")));
+    this.svg.addEventListener("pointerleave", () => this.showLabel(document.activeElement && document.activeElement.closest && document.activeElement.closest("svg#graph .edge")));
+    this.svg.addEventListener("focusout", () => this.showLabel(null));
     this.svg.addEventListener("focusin", (ev) => {
       const g = ev.target.closest && ev.target.closest(".node, .edge");
       if (!g) return;
+      if (g.classList.contains("edge")) this.showLabel(g);
       const k = itemKey(g);
       if (k.startsWith("node")) this.focusNode = k; else this.focusEdge = k;
     });
@@ -363,10 +415,13 @@ export class GraphView {
       g.classList.toggle("selected", !!sel && sel.kind === "node" && g.dataset.id === sel.key);
       g.classList.toggle("near", near.has(g.dataset.id));
     }
+    const on = new Set();
     for (const g of this.svg.querySelectorAll(".edge")) {
-      const on = !!sel && (sel.kind === "edge" ? g.dataset.key === sel.key : g.dataset.from === sel.key || g.dataset.to === sel.key);
-      g.classList.toggle("selected", on);
+      const yes = !!sel && (sel.kind === "edge" ? g.dataset.key === sel.key : g.dataset.from === sel.key || g.dataset.to === sel.key);
+      g.classList.toggle("selected", yes);
+      if (yes) on.add(g.dataset.key);
     }
+    for (const t of this.svg.querySelectorAll(".edge-label")) t.classList.toggle("selected", on.has(t.dataset.key));
   }
 
   /** Shows the whole graph, unless that would make labels unreadable: then the widest view
@@ -506,9 +561,22 @@ function curve(points) {
   return d;
 }
 
-function midpoint(points) {
-  if (points.length === 2) return [(points[0][0] + points[1][0]) / 2, (points[0][1] + points[1][1]) / 2];
-  return points[Math.floor(points.length / 2)];
+/** Where along a curve a label may sit, best first: the middle, then outwards. */
+const LABEL_SPOTS = [0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78, 0.15, 0.85];
+
+/** The point of the curve `curve(points)` draws at `f` (0 its start, 1 its end; each segment
+ * of the curve an equal share). */
+function pointAt(points, f) {
+  const n = points.length - 1;
+  const s = Math.min(n - 1, Math.floor(f * n));
+  const u = f * n - s;
+  const [x0, y0] = points[s];
+  const [x1, y1] = points[s + 1];
+  const dx = (x1 - x0) / 2;
+  // The cubic Bézier from (x0,y0) through (x0+dx,y0), (x1-dx,y1) to (x1,y1).
+  const c = [[x0, y0], [x0 + dx, y0], [x1 - dx, y1], [x1, y1]];
+  const w = [(1 - u) ** 3, 3 * u * (1 - u) ** 2, 3 * u * u * (1 - u), u ** 3];
+  return [0, 1].map((k) => c.reduce((a, p, i) => a + p[k] * w[i], 0));
 }
 
 function edgeTitle(e, byId) {

@@ -70,3 +70,55 @@ test("at 390×844 the details panel is a sheet above the zoom buttons", async ()
   await sheet.waitFor({ state: "hidden" });
   await page.close();
 });
+
+/** What of the visible tables' rows lies outside the screen or scrolls sideways. */
+function sideways() {
+  const out = [];
+  const vw = document.documentElement.clientWidth;
+  for (const table of document.querySelectorAll(".view:not([hidden]) table.grid")) {
+    if (!table.offsetParent) continue;
+    for (let p = table; p && p !== document.body; p = p.parentElement) {
+      if (p.scrollWidth > p.clientWidth + 1 && getComputedStyle(p).overflowX !== "visible") {
+        out.push(`#${table.id} scrolls sideways in ${p.id || p.className || p.tagName} (${p.scrollWidth} > ${p.clientWidth})`);
+        break;
+      }
+    }
+    for (const el of table.querySelectorAll("tbody td, tbody button")) {
+      const r = el.getBoundingClientRect();
+      if (r.width && (r.left < -1 || r.right > vw + 1)) out.push(`#${table.id} ${el.tagName} "${el.textContent.slice(0, 30)}" at ${Math.round(r.left)}–${Math.round(r.right)}`);
+    }
+  }
+  return out;
+}
+
+test("at 390×844 table rows are cards: nothing scrolls sideways and every field is named", async () => {
+  const page = await chrome.context.newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  const ready = {
+    alerts: "#alerts-table tbody tr", endpoints: "#endpoints-table tbody tr", calls: "#calls-table tbody tr",
+    clients: "#clients-table tbody tr", policy: "#rules-table tbody tr",
+  };
+  for (const [view, row] of Object.entries(ready)) {
+    await page.goto(demo.admin + "/#" + view);
+    await page.locator(row).first().waitFor({ timeout: 20000 });
+    assert.deepEqual(await page.evaluate(sideways), [], view);
+    // Each field of a card says which column it is.
+    const unnamed = await page.locator(row).first().evaluate((tr) => [...tr.children]
+      .filter((td) => !td.matches(".actions") && getComputedStyle(td, "::before").content.replace(/"/g, "") !== td.dataset.label)
+      .map((td) => td.textContent));
+    assert.deepEqual(unnamed, [], `${view}: fields without their column's name`);
+  }
+  // Alerts: every card shows its actions on screen.
+  await page.goto(demo.admin + "/#alerts");
+  await page.locator("#alerts-table tbody tr button", { hasText: "Acknowledge" }).first().waitFor({ timeout: 20000 });
+  const actions = await page.evaluate(() => [...document.querySelectorAll("#alerts-table tbody tr")].map((tr) => {
+    const b = [...tr.querySelectorAll("td.actions button")];
+    return b.length > 0 && b.every((x) => { const r = x.getBoundingClientRect(); return r.left >= 0 && r.right <= document.documentElement.clientWidth; });
+  }));
+  assert.ok(actions.length > 0 && actions.every(Boolean), `actions on screen: ${actions}`);
+  // The alert's detail opens on screen too.
+  await page.locator("#alerts-table tbody tr button.linkish").first().click();
+  await page.locator("#alert-detail").waitFor({ state: "visible" });
+  assert.ok(await pageWidth(page) <= 390, "the detail fits");
+  await page.close();
+});

@@ -216,6 +216,11 @@ export function clock(t) {
 
 /** Replaces a table body's rows, or shows the "empty" note instead. */
 export function fillTable(tbody, rows, emptyEl) {
+  // Each cell names its column: on a phone the rows are cards and the names head their fields.
+  const heads = [...tbody.closest("table").querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const tr of rows) {
+    [...tr.children].forEach((td, i) => { if (heads[i] && !td.hasAttribute("data-label")) td.setAttribute("data-label", heads[i]); });
+  }
   tbody.replaceChildren(...rows);
   syncActions(tbody);
   if (emptyEl) emptyEl.hidden = rows.length > 0;

@@ -30,7 +30,7 @@ test("a script in a request path and host header renders inert", async () => {
   // Open the record with the payload too: every field rendered.
   await page.locator("#calls-table tbody tr", { hasText: "<img src=x" }).first().click();
   await eventually(async () => (await page.locator("#call-record").textContent()).includes("onerror"), 5000, "the call's record");
-  await page.fill('#call-filters input[name="service"]', "");
+  await page.fill('#call-filters input[name="find"]', "");
   await page.locator("#calls-table tbody tr", { hasText: "/x" }).first().click();
   await eventually(async () => (await page.locator("#call-record").textContent()).includes(hostPayload), 5000, "the host header as text");
   await page.goto(demo.admin + "/#graph");

@@ -89,6 +89,7 @@ const DOCS: &[Doc] = &[
     Doc { method: "get", path: "/api/status", tag: "meta", summary: "Version, listeners, services and reload status.", query: &[], id: None, body: &[], answer: Answer::Json("Status") },
     Doc { method: "get", path: "/api/calls", tag: "calls", summary: "Recent calls, newest first, with cursor paging.", query: &[
         Param("service", "calls to (inbound) or from (egress) this service", Kind::Text),
+        Param("find", "only calls whose service, source, destination, host or path contains this text, in any case (at most 200 bytes)", Kind::Text),
         Param("status", "an exact status (503), a class (5xx) or error (no status)", Kind::Pattern(query::STATUS_PATTERN)),
         Param("decision", "allowed, reported, blocked or limited", Kind::OneOf(DECISIONS)),
         Param("direction", "inbound or egress", Kind::OneOf(&["inbound", "egress"])),

@@ -11,6 +11,9 @@ use crate::views::{
 pub struct CallQuery {
     /// Only calls to (inbound) or from (egress) this service.
     pub service: Option<String>,
+    /// Only calls whose service, source, destination, host or path contains this text, in any
+    /// case (held lowercase).
+    pub find: Option<String>,
     /// An exact status (`503`) or a class (`5xx`); `error` for calls that got no status.
     pub status: Option<String>,
     /// `allowed`, `reported`, `blocked` or `limited`.

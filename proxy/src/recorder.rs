@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 mod recent;
 
-pub use recent::{service_selects, RecentCalls};
+pub use recent::{finds, service_selects, RecentCalls};
 
 /// Takes finished calls from the data path without ever waiting.
 #[derive(Debug)]

@@ -422,7 +422,8 @@ async fn egress_from(egress: std::net::SocketAddr, from: std::net::IpAddr, host:
 /// The `service` filter selects the same calls from the store's call log (a time range) as
 /// from the recent calls in memory: inbound calls of the service called, egress calls of the
 /// service calling out, `-` for unrouted calls and `unknown` for unidentified egress sources,
-/// and never a service whose name merely starts like another's.
+/// and never a service whose name merely starts like another's; `find` looks for text in any of
+/// a call's names and its path.
 #[tokio::test]
 async fn the_service_filter_selects_the_same_calls_from_the_call_log_as_from_memory() {
     let up = TestUpstream::plain().await;
@@ -495,6 +496,29 @@ storage: {{ path: {:?} }}
         assert_eq!(memory.len(), expected, "{service} in memory: {memory:?}");
         assert_eq!(log, memory, "{service}: the call log against memory");
     }
+    // `find` matches text anywhere in the service, source, destination, host or path, in any
+    // case, from memory and from the log alike.
+    for (find, expected) in [
+        ("ITEMS", 2),
+        ("jobs", 2),
+        ("169.254", 4),
+        ("elsew", 1),
+        ("nowhere", 0),
+    ] {
+        let memory = ids(px
+            .admin_json(&format!("/api/calls?find={find}&limit=100"))
+            .await);
+        let log = ids(px
+            .admin_json(&format!("/api/calls?find={find}&since={started}&limit=100"))
+            .await);
+        assert_eq!(memory.len(), expected, "find {find} in memory: {memory:?}");
+        assert_eq!(log, memory, "find {find}: the call log against memory");
+    }
+    let long = "x".repeat(201);
+    let r = Client::http1()
+        .get(px.admin, &format!("/api/calls?find={long}"))
+        .await;
+    assert_eq!(r.status, 400);
     let page = px.admin_json("/api/calls?service=unknown-jobs").await;
     assert_eq!(page["calls"][0]["service"], "unknown-jobs");
     assert_eq!(page["calls"][0]["source"], "unknown-jobs");

@@ -1,6 +1,6 @@
 // The details panel of the graph view: one node or one edge, its endpoints against their
 // baselines, the last hour, recent calls and open alerts.
-import { el, api, rate, perMinute, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
+import { el, api, rate, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
 
 /** Whether a call's source or destination (`value`, maybe with a port or a kind prefix) names `label`. */
 function names(value, label) {
@@ -151,12 +151,13 @@ export function bandState(ep) {
 
 function endpointTable(rows, nodeId, name) {
   if (!rows.length) return el("p", { class: "muted" }, "No endpoints with traffic in this window.");
-  const head = el("tr", {}, ...["Calls/min", "4xx", "5xx", "p50", "p90", "p99", "Expected/min"].map((h) => el("th", { class: "num" }, h)));
+  // Rates per second, like every rate of the graph view; the baseline band in the same unit.
+  const head = el("tr", {}, ...["Rate", "4xx", "5xx", "p50", "p90", "p99", "Expected"].map((h) => el("th", { class: "num" }, h)));
   const body = rows.flatMap((ep) => {
     const q = ep.latency_ms || {};
     const st = bandState(ep);
     const band = ep.baseline
-      ? (ep.baseline.learning ? "learning" : `${ep.baseline.band[0].toFixed(1)}–${ep.baseline.band[1].toFixed(1)}`)
+      ? (ep.baseline.learning ? "learning" : `${rate(ep.baseline.band[0] / 60)}–${rate(ep.baseline.band[1] / 60)}`)
       : "–";
     return [
       el("tr", { class: "ep-title" }, el("td", { colspan: 7, class: "mono" }, el("span", { class: "method" }, ep.method), " ", ep.template,
@@ -164,11 +165,11 @@ function endpointTable(rows, nodeId, name) {
         nodeId && ep.caller !== nodeId ? el("span", { class: "muted small" }, "  from " + name(ep.caller)) : null,
         nodeId && ep.node !== nodeId ? el("span", { class: "muted small" }, "  to " + name(ep.node)) : null)),
       el("tr", { class: "ep-stats" },
-        el("td", { class: "num" }, perMinute(ep.rate)),
+        el("td", { class: "num" }, rate(ep.rate)),
         el("td", { class: "num" + (ep.ratio_4xx > 0.05 ? " warn" : "") }, pct(ep.ratio_4xx)),
         el("td", { class: "num" + (ep.ratio_5xx > 0.01 ? " bad" : "") }, pct(ep.ratio_5xx)),
         el("td", { class: "num" }, ms(q.p50)), el("td", { class: "num" }, ms(q.p90)), el("td", { class: "num" }, ms(q.p99)),
-        el("td", { class: "num band-" + st, title: "expected calls per minute now" }, band)),
+        el("td", { class: "num band-" + st, title: "the band of calls per second expected now" }, band)),
       samplesRow(ep.samples),
     ];
   });

@@ -242,6 +242,6 @@ export function minuteChart(minutes, width = 320, height = 70) {
   chart.append(svg("line", { x1: 0, x2: width, y1: height + 0.5, y2: height + 0.5, class: "axis" }));
   chart.append(svg("text", { x: 0, y: height + 12, class: "axis-label" }, "−60 min"));
   chart.append(svg("text", { x: width, y: height + 12, class: "axis-label end" }, "now"));
-  chart.append(svg("text", { x: width, y: 10, class: "axis-label end" }, `peak ${max}/min`));
+  chart.append(svg("text", { x: width, y: 10, class: "axis-label end" }, `busiest minute: ${max} calls`));
   return chart;
 }

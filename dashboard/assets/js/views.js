@@ -133,6 +133,42 @@ function readable(v) {
   return String(v);
 }
 
+/** How an anomaly's values read (the unit of its signal): rates per second, or per minute when
+ * under one a second, from calls per step; error ratios in %; latency in ms. */
+function evidenceUnit(ev) {
+  const step = Number(ev.step_seconds) > 0 ? Number(ev.step_seconds) : 60;
+  if (ev.signal === "error_ratio") return { scale: 100, unit: "%" };
+  if (ev.signal === "latency") return { scale: 1, unit: " ms" };
+  if (ev.signal === "rate") {
+    const top = Math.max(Number(ev.observed) || 0, Number(ev.expected) || 0);
+    return top / step >= 1 ? { scale: 1 / step, unit: "/s" } : { scale: 60 / step, unit: "/min" };
+  }
+  return null;
+}
+
+/** One evidence value as people read it, with its unit where it has one. */
+function evidenceValue(k, v, ev) {
+  const u = evidenceUnit(ev);
+  const num = (x) => readable(Number(x) * u.scale) + u.unit;
+  if (u && ["observed", "expected"].includes(k) && typeof v === "number") return num(v);
+  if (u && k === "band" && Array.isArray(v) && v.length === 2) return `${num(v[0])} – ${num(v[1])}`;
+  if (k === "step_seconds" && typeof v === "number") return `${readable(v)} s`;
+  if (k === "window_minutes" && typeof v === "number") return `${v} steps${ev.step_seconds ? ` of ${readable(Number(ev.step_seconds))} s` : ""}`;
+  if (k.startsWith("ratio") && typeof v === "number") return pct(v);
+  if (k.endsWith("_ms") && typeof v === "number") return ms(v);
+  return readable(v);
+}
+
+/** An evidence entry: lists of subjects (a chain, first sightings) as lists, the rest as text. */
+function evidenceEntry(k, v, ev) {
+  if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === "object" && (x.summary || x.subject))) {
+    return el("ul", { class: "plain evidence-list" }, ...v.map((x) => el("li", {},
+      breakable(x.summary || `${String(x.kind || "").replaceAll("_", " ")} ${x.subject}`),
+      x.count !== undefined ? el("span", { class: "muted" }, ` · ${x.count}×`) : null)));
+  }
+  return breakable(evidenceValue(k, v, ev));
+}
+
 let shownAlert = null;
 
 /** The detail of one alert: its facts, evidence, nodes (links into the graph) and delivery. */
@@ -156,8 +192,10 @@ function showAlert(id) {
   if (a.incident !== null && a.incident !== undefined) add("incident", String(a.incident));
   if (a.silenced_by != null) add("silenced", `by silence ${a.silenced_by}: recorded here, not sent to sinks`);
   const evidence = el("dl", { class: "record-fields" });
-  for (const [k, v] of Object.entries(a.evidence && typeof a.evidence === "object" ? a.evidence : { value: a.evidence })) {
-    evidence.append(el("dt", {}, k.replaceAll("_", " ")), el("dd", { class: "mono" }, breakable(readable(v))));
+  const ev = a.evidence && typeof a.evidence === "object" && !Array.isArray(a.evidence) ? a.evidence : { value: a.evidence };
+  for (const [k, v] of Object.entries(ev)) {
+    const name = k === "window_minutes" ? "window" : k === "step_seconds" ? "step" : k.replaceAll("_", " ");
+    evidence.append(el("dt", {}, name), el("dd", { class: "mono" }, evidenceEntry(k, v, ev)));
   }
   const nodes = (a.nodes || []).map((n) => el("li", {}, el("a", { href: "#graph?node=" + encodeURIComponent(n), class: "mono" }, n)));
   const delivery = Object.entries(a.delivery || {}).map(([sink, st]) => `${sink}: ${st}`).join(", ");

@@ -5,6 +5,8 @@ use crate::CallQuery;
 
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 pub(crate) const MAX_LIMIT: usize = 1000;
+/// The longest text `find` looks for.
+const MAX_FIND: usize = 200;
 
 /// Parses `service=…&status=5xx&decision=…&direction=…&before=…&limit=…`.
 pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
@@ -17,6 +19,12 @@ pub(crate) fn call_query(raw: &str) -> Result<CallQuery, String> {
         let v = percent_decode(v).ok_or_else(|| format!("{k}: bad percent-encoding"))?;
         match k {
             "service" => q.service = Some(v),
+            "find" => {
+                if v.len() > MAX_FIND {
+                    return Err(format!("find: at most {MAX_FIND} bytes"));
+                }
+                q.find = (!v.is_empty()).then(|| v.to_lowercase());
+            }
             "status" => {
                 if !status_filter(&v) {
                     return Err(format!("status: expected 503, 5xx or error, got {v:?}"));

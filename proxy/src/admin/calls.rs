@@ -5,7 +5,7 @@
 //! what it found with a cursor to go on.
 
 use crate::record::{CallRecord, Direction, StatusClass, UNKNOWN_SOURCE, UNROUTED};
-use crate::recorder::service_selects;
+use crate::recorder::{finds, service_selects};
 use sightline_dashboard::views::{CallPage, CallView};
 use sightline_dashboard::CallQuery;
 use std::path::Path;
@@ -134,6 +134,10 @@ fn wanted(q: &CallQuery, c: &CallView) -> bool {
                 Direction::Inbound
             };
             service_selects(s, direction, c.service.as_deref())
+        })
+        && q.find.as_deref().is_none_or(|f| {
+            let service = c.service.as_deref().unwrap_or_default();
+            finds(f, &[service, &c.source, &c.destination, &c.host, &c.path])
         })
 }
 

@@ -78,6 +78,13 @@ pub fn service_selects(want: &str, direction: Direction, service: Option<&str>) 
     }
 }
 
+/// Whether any of a call's `fields` (its service, source, destination, host and path)
+/// contains `find` (lowercase), in any case. The recent calls and the call log both filter by
+/// this.
+pub fn finds(find: &str, fields: &[&str]) -> bool {
+    fields.iter().any(|f| f.to_lowercase().contains(find))
+}
+
 fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
     if let Some(d) = &q.direction {
         if d != rec.direction.as_str() {
@@ -86,6 +93,18 @@ fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
     }
     if let Some(s) = &q.service {
         if !service_selects(s, rec.direction, rec.service.as_deref()) {
+            return false;
+        }
+    }
+    if let Some(f) = &q.find {
+        let fields = [
+            rec.service.as_deref().unwrap_or_default(),
+            &rec.source_label(),
+            &rec.destination_label(),
+            &rec.host,
+            &rec.path,
+        ];
+        if !finds(f, &fields) {
             return false;
         }
     }

@@ -84,9 +84,11 @@ test("sortable headers are buttons with aria-sort; the active tab is marked curr
   await page.close();
 });
 
-for (const view of ["graph", "alerts", "endpoints", "calls", "clients", "policy"]) {
-  test(`axe-core finds no serious or critical violation on ${view}`, async () => {
+for (const [view, size] of ["graph", "alerts", "endpoints", "calls", "clients", "policy"]
+  .flatMap((v) => [[v, null], [v, { width: 390, height: 844 }]])) {
+  test(`axe-core finds no serious or critical violation on ${view}${size ? " at 390×844" : ""}`, async () => {
     const page = await chrome.context.newPage();
+    if (size) await page.setViewportSize(size);
     await page.goto(demo.admin + "/#" + view);
     const ready = {
       graph: "svg#graph .node", alerts: "#alerts-table tbody tr", endpoints: "#endpoints-table tbody tr",
@@ -94,7 +96,7 @@ for (const view of ["graph", "alerts", "endpoints", "calls", "clients", "policy"
     }[view];
     await page.locator(ready).first().waitFor({ timeout: 15000 });
     if (view === "graph") {
-      await page.locator('svg#graph .node[data-id="service:orders"]').click();
+      await page.locator('svg#graph .node[data-id="service:orders"]').dispatchEvent("click");
       await eventually(async () => (await page.locator("#details").textContent()).includes("POST"), 10000, "node details");
     }
     if (view === "calls") await page.locator("#calls-table tbody tr").first().click();

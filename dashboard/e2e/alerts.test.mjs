@@ -16,6 +16,41 @@ after(async () => {
   await demo?.stop();
 });
 
+const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+
+test("60 s after the demo starts at most 15 alerts are open, each one to act on, most severe first", async () => {
+  const started = Date.parse(JSON.parse((await request(demo.admin + "/api/status")).body).started);
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#alerts");
+  await eventually(async () => Date.now() - started >= 60000, 75000, "a minute of the demo");
+  const open = JSON.parse((await request(demo.admin + "/api/alerts?state=open&limit=500")).body).alerts;
+  console.log(`open alerts 60 s after start: ${open.length} (${open.map((a) => a.kind).join(", ")})`);
+  assert.ok(open.length <= 15, `${open.length} open alerts`);
+  // First sightings while baselines learn are one digest, not an alert each.
+  assert.deepEqual(open.filter((a) => a.kind.startsWith("new_")).map((a) => a.subject), []);
+  assert.ok(open.filter((a) => a.kind === "inventory").length <= 1);
+  // The table lists them most severe first, and the tab counts them.
+  await eventually(async () => (await page.locator("#alerts-table tbody tr").count()) >= open.length, 10000, "every open alert listed");
+  const severities = await page.locator("#alerts-table tbody tr .badge[class*=sev-]").allTextContents();
+  const ranks = severities.map((s) => SEVERITY[s.trim()]);
+  assert.deepEqual(ranks, [...ranks].sort((a, b) => a - b), `severity order: ${severities.join(", ")}`);
+  // An anomaly's evidence reads in units: observed, expected and the band.
+  const anomaly = await eventually(async () => JSON.parse((await request(demo.admin + "/api/alerts?state=open&limit=500")).body).alerts
+    .find((a) => a.evidence && a.evidence.signal), 30000, "an anomaly alert");
+  await page.locator(`#alerts-table tbody tr[data-id="${anomaly.id}"] button.linkish`).click();
+  const detail = page.locator("#alert-detail");
+  await detail.waitFor({ state: "visible" });
+  const unit = { rate: /\/(s|min)$/, error_ratio: /%$/, latency: / ms$/ }[anomaly.evidence.signal];
+  for (const field of ["observed", "expected"]) {
+    const dd = detail.locator("dt", { hasText: new RegExp(`^${field}$`) }).locator("xpath=following-sibling::dd[1]");
+    assert.match((await dd.textContent()).trim(), unit, `${field} with its unit`);
+  }
+  const band = detail.locator("dt", { hasText: /^band$/ }).locator("xpath=following-sibling::dd[1]");
+  assert.match((await band.textContent()).trim(), new RegExp(`^\\S+ – \\S+`));
+  assert.doesNotMatch(await detail.textContent(), /\d\.\d{5,}/, "no long raw numbers");
+  await page.close();
+});
+
 test("a new blocked call shows up in the open alerts live", async () => {
   const page = await chrome.context.newPage();
   await page.goto(demo.admin + "/#alerts");

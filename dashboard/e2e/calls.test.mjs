@@ -70,3 +70,20 @@ test("a call's trace lists every call sharing its trace id, and a time range pag
   await eventually(async () => (await rows.count()) > 200, 15000, "older calls of the last hour");
   await page.close();
 });
+
+test("the find filter matches text anywhere in a call's names and path, in any case", async () => {
+  const page = await chrome.context.newPage();
+  await page.goto(demo.admin + "/#calls");
+  await page.locator("#calls-table tbody tr").first().waitFor({ timeout: 15000 });
+  await page.getByLabel("Find in service, source, destination, host or path").fill("PRODUC");
+  await eventually(async () => {
+    const rows = await page.locator("#calls-table tbody tr").evaluateAll((trs) => trs.map((tr) => tr.textContent.toLowerCase()));
+    return rows.length > 0 && rows.every((t) => t.includes("produc"));
+  }, 10000, "only calls with 'produc' in them");
+  // The same filter over the call log.
+  await page.getByLabel("Time range").selectOption("900");
+  await eventually(async () => /^last 15 minutes \(call log\): [1-9]/.test(await page.locator("#calls-status").textContent()), 15000, "the log's calls");
+  const rows = await page.locator("#calls-table tbody tr").evaluateAll((trs) => trs.map((tr) => tr.textContent.toLowerCase()));
+  assert.ok(rows.every((t) => t.includes("produc")), "log rows match too");
+  await page.close();
+});

@@ -258,3 +258,21 @@ test("labels of the edges leaving one node do not overlap and each sits on its e
   }
   await page.setViewportSize({ width: 1600, height: 900 });
 });
+
+test("the graph view speaks of rates in one unit, and names nodes in full on hover and in the panel", async () => {
+  await page.goto(demo.admin + "/#graph?node=" + encodeURIComponent("service:orders"));
+  await page.locator("#details").waitFor({ state: "visible", timeout: 15000 });
+  await eventually(async () => (await page.locator("#details").textContent()).includes("POST"), 10000, "orders' endpoints");
+  const text = await page.locator("#view-graph").evaluate((v) => v.textContent);
+  assert.match(text, /\d\/s/, "rates per second");
+  assert.doesNotMatch(text, /\/min\b|per min/, "no second rate unit");
+  // The longest external name is cut on the box by a clip, never lost: whole in its tooltip
+  // (and accessible name) and in the panel's title.
+  const id = "external:api.payments-provider.example";
+  const node = page.locator(`svg#graph .node[data-id="${id}"]`);
+  assert.match(await node.locator("title").textContent(), /api\.payments-provider\.example/);
+  assert.equal(await node.locator(".node-label").textContent(), "api.payments-provider.example");
+  await node.dispatchEvent("click");
+  await eventually(async () => (await page.locator("#details-title").textContent()) === "api.payments-provider.example", 5000, "the full name in the panel");
+  await page.keyboard.press("Escape");
+});

@@ -93,3 +93,21 @@ test("at 1024×768 every Alerts row shows its actions inside the viewport", asyn
   assert.ok(incidents.y > table.y + table.height - 1, "incidents below the table");
   await page.close();
 });
+
+test("Clients names internal services, lists no idle client, and says why an allow-listed one is never limited", async () => {
+  const page = await chrome.context.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(demo.admin + "/#clients");
+  const rows = page.locator("#clients-table tbody tr");
+  // The demo's catalogue calls the gateway from 127.0.0.42: a service, named.
+  const catalog = rows.filter({ has: page.locator("strong.client-service", { hasText: /^catalog$/ }) });
+  await catalog.first().waitFor({ timeout: 20000 });
+  assert.match(await catalog.first().locator("td").nth(1).textContent(), /service/);
+  const requests = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[2].textContent)));
+  assert.ok(requests.length > 0 && requests.every((n) => n > 0), `requests per row: ${requests}`);
+  // An allow-listed client says so where "Limited" would be, and why on hover.
+  const allowed = page.locator("#clients-table tbody td span", { hasText: "allow-listed" }).first();
+  await allowed.waitFor({ timeout: 10000 });
+  assert.match(await allowed.getAttribute("title"), /allow list: never limited or banned/);
+  await page.close();
+});

@@ -25,6 +25,8 @@ test("stopping the proxy shows the banner within 10 s, greys the data and disabl
   await eventually(async () => (await liveText(page)).startsWith("live"), 15000, "the page to be live");
   await page.locator("#alerts-table tbody button", { hasText: "Acknowledge" }).first().waitFor({ timeout: 20000 });
   assert.equal(await page.locator("#conn-banner").isVisible(), false);
+  // Screen readers hear the state change: the header's state is a polite live region.
+  assert.equal(await page.locator("#live").getAttribute("role"), "status");
 
   await demo.stop();
   const stoppedAt = Date.now();

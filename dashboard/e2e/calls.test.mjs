@@ -26,6 +26,13 @@ test("older calls page back, pause holds the list, and the header says it is pau
   assert.match(await page.locator("#calls-status").textContent(), /held while older calls are shown/);
   await page.locator("#calls-newest").click();
   await eventually(async () => (await page.locator("#calls-table tbody tr").count()) <= 200, 10000, "back to the newest page");
+  // Rows hold still under the pointer.
+  const topRow = async () => page.locator("#calls-table tbody tr").first().getAttribute("data-id");
+  await page.locator("#calls-table tbody tr").nth(3).hover();
+  const under = await topRow();
+  await page.waitForTimeout(11000);
+  assert.equal(await topRow(), under, "no reshuffle under the pointer");
+  await page.mouse.move(0, 0);
   await page.locator("#calls-pause").click();
   assert.equal(await page.locator("#calls-pause").getAttribute("aria-pressed"), "true");
   const top = await page.locator("#calls-table tbody tr").first().getAttribute("data-id");

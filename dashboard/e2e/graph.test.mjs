@@ -55,11 +55,15 @@ test("a blocked edge stands out and clicking it shows its endpoints", async () =
   assert.match(await details.textContent(), /Blocked/);
 });
 
-test("clicking a node opens its endpoints and last hour", async () => {
+test("clicking a node opens its endpoints and last hour, and focuses the graph on its neighbours", async () => {
   await page.goto(demo.admin + "/");
   const node = page.locator('svg#graph .node[data-id="service:catalog"]');
   await node.waitFor({ timeout: 15000 });
   await node.click();
+  const opacity = (id) => page.locator(`svg#graph .node[data-id="${id}"]`).evaluate((g) => Number(getComputedStyle(g).opacity));
+  assert.equal(await opacity("service:gateway"), 1, "a caller stays");
+  assert.equal(await opacity("service:shop-db"), 1, "a callee stays");
+  assert.ok(await opacity("service:payments") < 0.5, "the rest fades");
   await eventually(async () => (await page.locator("#details").textContent()).includes("/products/{int}"), 10000, "catalog's endpoints");
   await page.locator("#details svg.chart").waitFor({ timeout: 10000 });
 });
@@ -68,6 +72,8 @@ test("the window selector and the other views load", async () => {
   await page.goto(demo.admin + "/");
   await page.selectOption("#window", "1h");
   await page.locator('svg#graph .node[data-id="service:orders"]').waitFor({ timeout: 15000 });
+  // An hour's window over a minute of data says how much the data covers.
+  await eventually(async () => /window 1h \(data covers the last \d+ min\)/.test(await page.locator("#graph-summary").textContent()), 10000, "the coverage note");
   await page.goto(demo.admin + "/#endpoints");
   await page.locator("#endpoints-table tbody tr").first().waitFor({ timeout: 15000 });
   await page.fill("#endpoint-filter", "meta-data");

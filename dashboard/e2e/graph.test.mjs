@@ -165,6 +165,8 @@ test("graph filters: find a node, blocked only, hide external; they are kept in 
   await page.uncheck('#graph-filters input[name="blocked"]');
   await page.check('#graph-filters input[name="external"]');
   assert.equal(await page.locator('svg#graph .node.kind-external:not(.gone)').count(), 0);
+  const shownLabels = await page.locator('svg#graph .edge-label[data-key*="external:"]').evaluateAll((ts) => ts.filter((t) => getComputedStyle(t).display !== "none").length);
+  assert.equal(shownLabels, 0, "the hidden edges' labels go with them");
   // A link with the filters opens the same picture, and they survive a refresh.
   const url = page.url();
   assert.match(url, /external=1/);

@@ -135,7 +135,7 @@ export class GraphView {
     // tooltip); only what changed is written.
     const active = this.svg.contains(document.activeElement) ? itemKey(document.activeElement) : null;
     morph(this.svg, [defs, columns, edgeLayer, labelLayer, nodeLayer]);
-    this.placeLabels(edges, nodes, L);
+    this.drawn = { edges, nodes, L };
     this.roving();
     this.applyFilter();
     if (active && !this.svg.contains(document.activeElement)) {
@@ -154,14 +154,19 @@ export class GraphView {
   /** Places each edge label on its own edge's curve where it overlaps no other label and no
    * node: the middle of the curve if free, else the nearest free spot along it. A label that
    * finds no free spot is hidden ("crowded") and shown, on its curve, while its edge is
-   * hovered, focused or selected. Blocked edges place first, then by errors and rate. */
-  placeLabels(edges, nodes, L) {
+   * hovered or focused. The selection's edges place first, then blocked edges, then by errors
+   * and rate. */
+  placeLabels() {
+    if (!this.drawn) return;
+    const { edges, nodes, L } = this.drawn;
+    const sel = this.selected;
+    const chosen = (e) => !!sel && (sel.kind === "edge" ? e.from + "\u0000" + e.to === sel.key : e.from === sel.key || e.to === sel.key);
     const texts = new Map([...this.svg.querySelectorAll(".edge-label")].map((t) => [t.dataset.key, t]));
     const pad = 2;
     const taken = nodes.map((n) => ({ x0: n.x - pad, y0: n.y - pad, x1: n.x + L.node_width + pad, y1: n.y + L.node_height + pad }));
     const weight = (e) => {
       const t = e.total || {};
-      return (t.blocked > 0 ? 1e9 : 0) + (t.ratio_5xx || 0) * 1e6 + (t.rate || 0);
+      return (chosen(e) ? 1e12 : 0) + (t.blocked > 0 ? 1e9 : 0) + (t.ratio_5xx || 0) * 1e6 + (t.rate || 0);
     };
     const order = edges.filter((e) => e.points && e.points.length >= 2).sort((a, b) => weight(b) - weight(a));
     const overlaps = (b) => taken.some((o) => b.x0 < o.x1 && b.x1 > o.x0 && b.y0 < o.y1 && b.y1 > o.y0);
@@ -253,9 +258,14 @@ export class GraphView {
       g.classList.toggle("dim", active && !ok);
       g.classList.toggle("match", !!q && named.has(id));
     }
-    const dimmed = new Set(edges.filter((g) => g.classList.contains("dim")).map((g) => g.dataset.key));
-    for (const t of this.svg.querySelectorAll(".edge-label")) t.classList.toggle("dim", dimmed.has(t.dataset.key));
     for (const g of edges) g.classList.toggle("gone", !!f.external && (external.has(g.dataset.from) || external.has(g.dataset.to)));
+    // A label goes with its edge: faded or gone alike.
+    const state = new Map(edges.map((g) => [g.dataset.key, g.classList]));
+    for (const t of this.svg.querySelectorAll(".edge-label")) {
+      const c = state.get(t.dataset.key);
+      t.classList.toggle("dim", !!c && c.contains("dim"));
+      t.classList.toggle("gone", !!c && c.contains("gone"));
+    }
   }
 
   /** The element for a key from `itemKey`. */
@@ -399,6 +409,7 @@ export class GraphView {
   }
 
   highlight() {
+    this.placeLabels();
     const sel = this.selected;
     this.svg.classList.toggle("has-selection", !!sel);
     const near = new Set();

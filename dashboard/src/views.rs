@@ -210,6 +210,9 @@ pub struct AlertView {
     pub nodes: Vec<String>,
     /// Delivery per sink name.
     pub delivery: BTreeMap<String, DeliveryStatus>,
+    /// In a fleet: the instance that raised it, when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A silence: alerts of a kind (about one subject, or any) that open while it lasts are
@@ -262,6 +265,9 @@ pub struct IncidentView {
     /// RFC 3339 UTC.
     #[schemars(extend("format" = "date-time"))]
     pub last_seen: String,
+    /// In a fleet: the instance that raised it, when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// `GET /api/alerts`: alerts (newest first) and incidents.
@@ -796,6 +802,9 @@ pub struct Finding {
     pub at: u64,
     /// For first sightings the new entity; for anomalies observed, expected, band, window.
     pub evidence: serde_json::Value,
+    /// In a fleet: the instance that raised it (the fleet's anomalies: the detection leader), when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// `GET /api/anomalies`: newest first.

@@ -29,6 +29,7 @@ fn start_alerts(
     let faults = crate::alerts::Faults {
         counters: Some(counters.clone()),
         store: store.map(|s| s.stats.clone()),
+        mirror: claims.as_ref().and(store.cloned()),
         claims: claims.map(|p| -> Arc<dyn crate::alerts::Claims> { p }),
     };
     let dir = config

@@ -59,6 +59,10 @@ pub struct Readiness {
     pub ready: bool,
     /// Why not, when not ready (for example "draining").
     pub reason: String,
+    /// In a fleet: each shared back-end's state, `redis` and `postgres` to `up`, `down` or
+    /// `connecting` (a PostgreSQL that is down leaves the instance ready: writes are buffered).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub backends: BTreeMap<String, String>,
 }
 
 /// One call as the API shows it (and as the store's call log keeps it).

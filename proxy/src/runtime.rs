@@ -277,6 +277,9 @@ impl Sightline {
         let active = Active::build(config, &counters, 1, &bound.addrs())?;
         import_openapi(&mut analysis, &active.openapi);
         let alerts = start_alerts(&active.config, &counters, store.as_ref(), postgres.clone());
+        if let Some(pg) = &postgres {
+            crate::fleet::postgres::adopt::start(pg, alerts.clone());
+        }
         let telemetry =
             crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
         let recorder = Recorder::start_with(

@@ -306,6 +306,45 @@ async fn an_alert_raised_on_one_instance_shows_everywhere_and_outlives_it() {
     assert_eq!(hook.received().len(), 1, "delivered once");
 }
 
+/// An alert only one instance raised, claimed by it but not delivered (the receiver was
+/// down), is delivered once by a survivor after that instance dies, although no survivor saw
+/// its cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_owed_by_an_instance_that_dies_is_delivered_once_by_a_survivor() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let port = free_port();
+    let mut fleet = fleet(&pg, up.addr, &alerting(port)).await;
+    blocked(&fleet[0]).await;
+    eventually("gw-1 holds the claim, undelivered, and stored the alert owed", || async {
+        let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NULL");
+        let owed = pg.query(
+            "SELECT count(*) FROM alerts WHERE instance = 'gw-1' AND kind = 'egress_blocked' AND owed",
+        );
+        (holder == "gw-1" && owed == "1").then_some(())
+    })
+    .await;
+    let gone = fleet.remove(0);
+    assert!(gone.sightline.shutdown().await);
+    let hook = WebhookReceiver::on(port).await;
+    // gw-1 counts as gone after its heartbeats stop for 10 s; then a survivor raises it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while hook.received().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the owed alert was not delivered by a survivor"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for px in &fleet {
+        settled(px).await;
+    }
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "delivered once, by a survivor: {got:?}");
+    assert_eq!(got[0].json()["kind"], "egress_blocked");
+    assert_eq!(got[0].json()["evidence"]["raised_by"], "gw-1");
+}
+
 async fn send(px: &TestProxy, n: usize) {
     for i in 0..n {
         let r = Client::http1().get(px.inbound, &format!("/load/{i}")).await;
@@ -331,6 +370,10 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
     })
     .await;
     assert!(px.metric("sightline_store_errors_total ").await >= 1.0);
+    // Still ready (writes are buffered), and /readyz says the store is down.
+    let ready = Client::http1().get(px.admin, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["backends"]["postgres"], "down");
     send(&px, EACH).await;
     pg.resume();
     send(&px, EACH).await;
@@ -346,6 +389,8 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
         (s["state"] == "up" && s["pending"] == 0 && stored + dropped == total).then_some(())
     })
     .await;
+    let ready = Client::http1().get(px.admin, "/readyz").await;
+    assert_eq!(ready.json()["backends"]["postgres"], "up");
     // The buffer holds far more than this load: nothing had to be dropped.
     assert_eq!(status(&px).await["dropped"], 0);
     assert_eq!(

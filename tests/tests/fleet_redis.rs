@@ -244,8 +244,10 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
             (s["fleet"]["backends"][0]["state"] == "down").then_some(())
         })
         .await;
-        // Fail open: still ready.
-        assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
+        // Fail open: still ready, and /readyz says which back-end is down.
+        let ready = Client::http1().get(px.admin, "/readyz").await;
+        assert_eq!(ready.status, 200);
+        assert_eq!(ready.json()["backends"]["redis"], "down");
     }
     more(60).await;
     for px in &fleet {
@@ -272,6 +274,8 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
             (s["fleet"]["backends"][0]["state"] == "up").then_some(())
         })
         .await;
+        let ready = Client::http1().get(px.admin, "/readyz").await;
+        assert_eq!(ready.json()["backends"]["redis"], "up");
     }
     more(60).await;
     stop.store(true, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
 import { el, api, post, del, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
+import { instanceQuery } from "/js/fleet.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -291,7 +292,7 @@ let endpointRows = [];
 let endpointSort = { key: "rate", dir: -1 };
 
 export async function refreshEndpoints(windowName) {
-  const data = await api("/api/endpoints?window=" + encodeURIComponent(windowName));
+  const data = await api("/api/endpoints?window=" + encodeURIComponent(windowName) + instanceQuery());
   endpointRows = data.endpoints || [];
   renderEndpoints();
 }

@@ -19,21 +19,25 @@ use std::time::SystemTime;
 
 impl AdminState for AdminView {
     fn readiness(&self) -> Readiness {
-        if self.shared.draining.load(Ordering::Acquire) {
-            return Readiness {
-                ready: false,
-                reason: "draining".into(),
-            };
+        let mut backends = std::collections::BTreeMap::new();
+        if let Some(f) = self.shared.clients.fleet() {
+            let s = f.status();
+            backends.insert(s.name, s.state);
         }
-        if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
-            return Readiness {
-                ready: false,
-                reason,
-            };
+        if let Some(pg) = &self.shared.postgres {
+            backends.insert("postgres".to_owned(), pg.health().state.to_owned());
         }
+        let (ready, reason) = if self.shared.draining.load(Ordering::Acquire) {
+            (false, "draining".into())
+        } else if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
+            (false, reason)
+        } else {
+            (true, String::new())
+        };
         Readiness {
-            ready: true,
-            reason: String::new(),
+            ready,
+            reason,
+            backends,
         }
     }
 

@@ -13,6 +13,7 @@
 //! delivery claims in `claims.rs`, the tables with their reads and writes in `schema.rs`, and
 //! the merge of the view into the admin API's answers in `merge.rs`.
 
+pub mod adopt;
 mod claims;
 pub mod detect;
 mod heartbeat;

@@ -81,6 +81,20 @@ async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
         .admin_json("/api/graph?window=1h&instance=gw-2")
         .await;
     assert_eq!(edges_to(&g), vec!["service:app2"]);
+    // The endpoints too (the dashboard's instance picker sets the same filter).
+    eventually("gw-3's endpoints alone in gw-1's filtered list", || async {
+        let e = fleet[0]
+            .admin_json("/api/endpoints?window=1h&instance=gw-3")
+            .await;
+        let nodes: Vec<String> = e["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].as_str().unwrap().to_owned())
+            .collect();
+        (nodes == vec!["service:app3"]).then_some(())
+    })
+    .await;
     // Every instance heartbeats: any admin lists all three, alive.
     let status = eventually("three live instances in /api/status", || async {
         let s = fleet[2].admin_json("/api/status").await;

@@ -16,9 +16,11 @@ export function instanceQuery() {
   return chosen ? "&instance=" + encodeURIComponent(chosen) : "";
 }
 
-/** Takes the instance from the address's parameters. */
+/** Takes the instance from the address's parameters (a tab's plain link keeps the one chosen,
+ * like the window). */
 export function readInstance(params) {
-  chosen = params.get("instance") || "";
+  if (!params.has("instance")) return;
+  chosen = params.get("instance");
   const sel = $("instance");
   if (sel && sel.value !== chosen) showInstances(lastInstances);
 }

@@ -1,8 +1,11 @@
 //! Fleet mode with a real PostgreSQL (Debian's, started by the test on loopback): three
-//! instances sharing one store. The graph from any admin shows edges only the others saw;
-//! `/api/status` lists every instance's heartbeat; a blocked call seen by all three is
-//! delivered to the webhook once, also when the instance that claimed it dies first; the database stopped and restarted under load: traffic keeps
-//! flowing, nothing is lost beyond what is counted, and the store catches up.
+//! instances sharing one store. The graph and endpoints from any admin show what only the
+//! others saw; `/api/status` lists every instance's heartbeat; a blocked call seen by all three
+//! is delivered to the webhook once, also when the instance that claimed it dies first; an
+//! alert shows on every admin and outlives the instance that raised it (delivered once, by a
+//! survivor when it died owing it); the fleet's findings show on every admin; a new detection
+//! leader resumes the saved baselines; the database stopped and restarted under load: traffic
+//! keeps flowing, nothing is lost beyond what is counted, and the store catches up.
 
 use bytes::Bytes;
 use http::Request;

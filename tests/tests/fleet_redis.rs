@@ -382,6 +382,19 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
         let bans = px.admin_json("/api/bans").await;
         assert_eq!(bans["bans"][0]["reason"], "failed_logins", "{bans}");
     }
+    // The ban was set after the call that filled the window had gone; its signal rides on the
+    // next call that instance records, so the fleet raises one `client_banned` alert.
+    let banned = eventually("one client_banned alert in the fleet", || async {
+        let mut n = 0;
+        for px in &fleet {
+            Client::http1().get(px.inbound, "/echo").await;
+            let a = px.admin_json("/api/alerts?kind=client_banned").await;
+            n += a["alerts"].as_array().unwrap().len();
+        }
+        (n >= 1).then_some(n)
+    })
+    .await;
+    assert_eq!(banned, 1);
     assert_eq!(
         post_admin(&fleet[0], "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await,
         200

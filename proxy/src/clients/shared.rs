@@ -129,7 +129,7 @@ impl ClientGuard {
     }
 
     /// The fleet windows' signals waiting for a call to carry them (cheap when none wait).
-    pub(super) fn take_fleet_signals(&self) -> Vec<ClientSignal> {
+    pub(crate) fn take_fleet_signals(&self) -> Vec<ClientSignal> {
         self.fleet_signals.take()
     }
 

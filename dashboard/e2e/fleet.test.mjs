@@ -81,6 +81,31 @@ test("in a fleet the picker lists the instances and filters graph and endpoints 
   await page.close();
 });
 
+test("another instance's alert is listed beside a local one of the same id, without actions", async () => {
+  const page = await chrome.context.newPage();
+  await page.route("**/api/alerts?*", async (route) => {
+    const real = await route.fetch();
+    const data = await real.json();
+    const local = (data.alerts || []).find((a) => a.state === "open");
+    if (local) data.alerts.push({ ...local, subject: "seen-on-gw-2", instance: "gw-2", delivery: {} });
+    await route.fulfill({ response: real, json: data });
+  });
+  await page.goto(demo.admin + "/#alerts");
+  const remote = page.locator("#alerts-table tbody tr", { hasText: "seen-on-gw-2" });
+  await remote.waitFor({ timeout: 20000 });
+  assert.equal(await remote.locator("button.act").count(), 0, "no actions on another instance's alert");
+  assert.match(await remote.locator("td.actions").textContent(), /on gw-2/);
+  const id = await remote.getAttribute("data-id");
+  assert.match(id, /^gw-2\/\d+$/);
+  // The local alert of the same id keeps its row and its actions.
+  const local = page.locator(`#alerts-table tbody tr[data-id="${id.split("/")[1]}"]`);
+  assert.equal(await local.count(), 1);
+  assert.ok(await local.locator("button.act").count() > 0);
+  await remote.locator("button.linkish").click();
+  await eventually(async () => /raised on\s*gw-2/.test(await page.locator("#alert-detail-body").textContent()), 5000, "the detail names the instance");
+  await page.close();
+});
+
 function location(page) {
   return page.url();
 }

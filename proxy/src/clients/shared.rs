@@ -230,7 +230,11 @@ impl Later {
     }
 
     fn take(&self) -> Vec<ClientSignal> {
-        if !self.any.swap(false, std::sync::atomic::Ordering::Acquire) {
+        // A plain load first: every call asks, and a write per call would bounce the line
+        // between cores.
+        if !self.any.load(std::sync::atomic::Ordering::Acquire)
+            || !self.any.swap(false, std::sync::atomic::Ordering::Acquire)
+        {
             return Vec::new();
         }
         std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()))

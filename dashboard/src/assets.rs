@@ -64,6 +64,11 @@ pub(crate) const ASSETS: &[Asset] = &[
         body: include_str!("../assets/js/views.js"),
     },
     Asset {
+        path: "/js/fleet.js",
+        content_type: JS,
+        body: include_str!("../assets/js/fleet.js"),
+    },
+    Asset {
         path: "/js/login.js",
         content_type: JS,
         body: include_str!("../assets/js/login.js"),

@@ -59,6 +59,10 @@ pub struct Readiness {
     pub ready: bool,
     /// Why not, when not ready (for example "draining").
     pub reason: String,
+    /// In a fleet: each shared back-end's state, `redis` and `postgres` to `up`, `down` or
+    /// `connecting` (a PostgreSQL that is down leaves the instance ready: writes are buffered).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub backends: BTreeMap<String, String>,
 }
 
 /// One call as the API shows it (and as the store's call log keeps it).
@@ -215,6 +219,9 @@ pub struct AlertView {
     pub nodes: Vec<String>,
     /// Delivery per sink name.
     pub delivery: BTreeMap<String, DeliveryStatus>,
+    /// In a fleet: the instance that raised it, when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A silence: alerts of a kind (about one subject, or any) that open while it lasts are
@@ -267,6 +274,9 @@ pub struct IncidentView {
     /// RFC 3339 UTC.
     #[schemars(extend("format" = "date-time"))]
     pub last_seen: String,
+    /// In a fleet: the instance that raised it, when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// `GET /api/alerts`: alerts (newest first) and incidents.
@@ -801,6 +811,9 @@ pub struct Finding {
     pub at: u64,
     /// For first sightings the new entity; for anomalies observed, expected, band, window.
     pub evidence: serde_json::Value,
+    /// In a fleet: the instance that raised it (the fleet's anomalies: the detection leader), when another than the one answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// `GET /api/anomalies`: newest first.

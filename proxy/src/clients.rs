@@ -78,6 +78,9 @@ pub struct ClientGuard {
     store: Option<crate::store::Store>,
     /// The fleet's shared limits and bans, when `fleet.redis` is set.
     fleet: std::sync::OnceLock<Arc<dyn SharedProtections>>,
+    /// Signals of the fleet's windows (a ban, credential stuffing), decided after the call
+    /// that filled them had gone: they ride on the next call observed.
+    fleet_signals: shared::Later,
     hasher: RandomState,
     /// Counters for `/metrics`.
     pub stats: GuardStats,
@@ -108,6 +111,7 @@ impl ClientGuard {
             lists: ArcSwap::from_pointee(lists),
             store,
             fleet: std::sync::OnceLock::new(),
+            fleet_signals: shared::Later::default(),
             hasher: RandomState::new(),
             stats: GuardStats::default(),
         };

@@ -354,7 +354,12 @@ fn respond(mut call: Call<'_>, result: Result<Outcome, ProxyError>) -> Response<
 }
 
 /// The answer to a call the client guard refused, before any routing or upstream work.
-fn refuse(call: Call<'_>, refused: Refused) -> Response<RecordedBody> {
+fn refuse(mut call: Call<'_>, refused: Refused) -> Response<RecordedBody> {
+    // Signals of the fleet's shared windows ride on the next call recorded, refused or not.
+    let later = call.shared.clients.take_fleet_signals();
+    if let (false, Some(rec)) = (later.is_empty(), call.guard.rec()) {
+        rec.client.signals.extend(later);
+    }
     let how = (Some(refused.decision), Some(refused.protection.as_str()));
     let rate = refused.rate.as_ref();
     fail(call, &refused.error, how, rate, refused.close)

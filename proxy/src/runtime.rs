@@ -29,6 +29,7 @@ fn start_alerts(
     let faults = crate::alerts::Faults {
         counters: Some(counters.clone()),
         store: store.map(|s| s.stats.clone()),
+        mirror: claims.as_ref().and(store.cloned()),
         claims: claims.map(|p| -> Arc<dyn crate::alerts::Claims> { p }),
     };
     let dir = config
@@ -276,6 +277,9 @@ impl Sightline {
         let active = Active::build(config, &counters, 1, &bound.addrs())?;
         import_openapi(&mut analysis, &active.openapi);
         let alerts = start_alerts(&active.config, &counters, store.as_ref(), postgres.clone());
+        if let Some(pg) = &postgres {
+            crate::fleet::postgres::adopt::start(pg, alerts.clone());
+        }
         let telemetry =
             crate::telemetry::Telemetry::start(&active.config.telemetry, counters.clone());
         let recorder = Recorder::start_with(

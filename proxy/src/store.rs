@@ -90,6 +90,12 @@ pub enum Op {
         /// Serialised baseline.
         json: String,
     },
+    /// An alert as it changed, copied to the fleet's shared store (the embedded database
+    /// keeps alerts in tables of their own and ignores it).
+    Alert(Box<crate::alerts::model::Alert>),
+    /// An incident as it changed, copied to the fleet's shared store (ignored by the
+    /// embedded database, like [`Op::Alert`]).
+    Incident(Box<crate::alerts::model::Incident>),
 }
 
 /// Store health, for metrics.

@@ -175,6 +175,39 @@ fn check_accepts_the_example_and_names_file_line_and_key_otherwise() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `sightline check` validates the fleet's back-end URLs (without connecting to them).
+#[test]
+fn check_validates_the_fleet_urls() {
+    let dir = tmpdir("check-fleet");
+    let path = dir.join("fleet.yaml");
+    let fleet = |redis: &str, postgres: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "version: 1\nfleet:\n  instance: gw-1\n  redis: \"{redis}\"\n  postgres: \"{postgres}\"\n"
+            ),
+        )
+        .unwrap();
+        check_config(&path)
+    };
+    let out = fleet(
+        "redis://127.0.0.1:1/0",
+        "postgres://sightline@127.0.0.1:1/sightline",
+    );
+    assert!(
+        out.status.success(),
+        "valid URLs of back-ends that are not running pass: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fleet("localhost:6379", "postgres://sightline@127.0.0.1/sightline");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fleet.redis"));
+    let out = fleet("redis://127.0.0.1/0", "mysql://db/sightline");
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fleet.postgres"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn run_reloads_on_sighup_and_on_file_change_and_drains_on_sigterm() {
     let dir = tmpdir("run");

@@ -1,8 +1,11 @@
 //! Fleet mode with a real PostgreSQL (Debian's, started by the test on loopback): three
-//! instances sharing one store. The graph from any admin shows edges only the others saw;
-//! `/api/status` lists every instance's heartbeat; a blocked call seen by all three is
-//! delivered to the webhook once, also when the instance that claimed it dies first; the database stopped and restarted under load: traffic keeps
-//! flowing, nothing is lost beyond what is counted, and the store catches up.
+//! instances sharing one store. The graph and endpoints from any admin show what only the
+//! others saw; `/api/status` lists every instance's heartbeat; a blocked call seen by all three
+//! is delivered to the webhook once, also when the instance that claimed it dies first; an
+//! alert shows on every admin and outlives the instance that raised it (delivered once, by a
+//! survivor when it died owing it); the fleet's findings show on every admin; a new detection
+//! leader resumes the saved baselines; the database stopped and restarted under load: traffic
+//! keeps flowing, nothing is lost beyond what is counted, and the store catches up.
 
 use bytes::Bytes;
 use http::Request;
@@ -81,6 +84,20 @@ async fn the_graph_from_any_admin_shows_edges_seen_only_by_the_others() {
         .admin_json("/api/graph?window=1h&instance=gw-2")
         .await;
     assert_eq!(edges_to(&g), vec!["service:app2"]);
+    // The endpoints too (the dashboard's instance picker sets the same filter).
+    eventually("gw-3's endpoints alone in gw-1's filtered list", || async {
+        let e = fleet[0]
+            .admin_json("/api/endpoints?window=1h&instance=gw-3")
+            .await;
+        let nodes: Vec<String> = e["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"].as_str().unwrap().to_owned())
+            .collect();
+        (nodes == vec!["service:app3"]).then_some(())
+    })
+    .await;
     // Every instance heartbeats: any admin lists all three, alive.
     let status = eventually("three live instances in /api/status", || async {
         let s = fleet[2].admin_json("/api/status").await;
@@ -246,6 +263,105 @@ async fn an_alert_claimed_by_an_instance_that_dies_is_delivered_by_another() {
     assert!(holder == "gw-2" || holder == "gw-3", "{holder}");
 }
 
+/// An alert raised on one instance is stored in PostgreSQL with its incident, shown by every
+/// admin of the fleet (naming the instance that raised it), and still shown once that instance
+/// is gone; it was delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_raised_on_one_instance_shows_everywhere_and_outlives_it() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let hook = WebhookReceiver::start().await;
+    let mut fleet = fleet(&pg, up.addr, &alerting(hook.addr.port())).await;
+    blocked(&fleet[0]).await;
+    settled(&fleet[0]).await;
+    let own = fleet[0].admin_json("/api/alerts").await;
+    assert_eq!(own["alerts"][0].get("instance"), None, "its own alert");
+    let incidents = own["incidents"].as_array().unwrap().len();
+    let shown = |px: &TestProxy| {
+        let admin = px.admin;
+        async move {
+            let a = Client::http1()
+                .get(admin, "/api/alerts?kind=egress_blocked")
+                .await
+                .json();
+            let alerts = a["alerts"].as_array().cloned().unwrap_or_default();
+            (alerts.len() == 1
+                && alerts[0]["instance"] == "gw-1"
+                && alerts[0]["delivery"]["hook"] == "delivered"
+                && a["incidents"].as_array().unwrap().len() == incidents)
+                .then_some(a)
+        }
+    };
+    for px in &fleet[1..] {
+        eventually("gw-1's alert in this admin", || shown(px)).await;
+    }
+    assert_eq!(
+        pg.query("SELECT count(*) FROM alerts WHERE instance = 'gw-1' AND kind = 'egress_blocked' AND NOT owed"),
+        "1"
+    );
+    assert_eq!(
+        pg.query("SELECT count(*) FROM incidents WHERE instance = 'gw-1'"),
+        incidents.to_string()
+    );
+    let gone = fleet.remove(0);
+    assert!(gone.sightline.shutdown().await);
+    eventually("gw-1 gone from the heartbeats", || async {
+        let s = fleet[0].admin_json("/api/status").await;
+        let gw1 = s["fleet"]["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["instance"] == "gw-1")
+            .cloned()
+            .unwrap();
+        (gw1["alive"] == false).then_some(())
+    })
+    .await;
+    for px in &fleet {
+        eventually("gw-1's alert outlives it", || shown(px)).await;
+    }
+    assert_eq!(hook.received().len(), 1, "delivered once");
+}
+
+/// An alert only one instance raised, claimed by it but not delivered (the receiver was
+/// down), is delivered once by a survivor after that instance dies, although no survivor saw
+/// its cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_owed_by_an_instance_that_dies_is_delivered_once_by_a_survivor() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let port = free_port();
+    let mut fleet = fleet(&pg, up.addr, &alerting(port)).await;
+    blocked(&fleet[0]).await;
+    eventually("gw-1 holds the claim, undelivered, and stored the alert owed", || async {
+        let holder = pg.query("SELECT instance FROM alert_claims WHERE delivered_at IS NULL");
+        let owed = pg.query(
+            "SELECT count(*) FROM alerts WHERE instance = 'gw-1' AND kind = 'egress_blocked' AND owed",
+        );
+        (holder == "gw-1" && owed == "1").then_some(())
+    })
+    .await;
+    let gone = fleet.remove(0);
+    assert!(gone.sightline.shutdown().await);
+    let hook = WebhookReceiver::on(port).await;
+    // gw-1 counts as gone after its heartbeats stop for 10 s; then a survivor raises it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while hook.received().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the owed alert was not delivered by a survivor"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for px in &fleet {
+        settled(px).await;
+    }
+    let got = hook.received();
+    assert_eq!(got.len(), 1, "delivered once, by a survivor: {got:?}");
+    assert_eq!(got[0].json()["kind"], "egress_blocked");
+    assert_eq!(got[0].json()["evidence"]["raised_by"], "gw-1");
+}
+
 async fn send(px: &TestProxy, n: usize) {
     for i in 0..n {
         let r = Client::http1().get(px.inbound, &format!("/load/{i}")).await;
@@ -271,6 +387,10 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
     })
     .await;
     assert!(px.metric("sightline_store_errors_total ").await >= 1.0);
+    // Still ready (writes are buffered), and /readyz says the store is down.
+    let ready = Client::http1().get(px.admin, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["backends"]["postgres"], "down");
     send(&px, EACH).await;
     pg.resume();
     send(&px, EACH).await;
@@ -286,6 +406,8 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
         (s["state"] == "up" && s["pending"] == 0 && stored + dropped == total).then_some(())
     })
     .await;
+    let ready = Client::http1().get(px.admin, "/readyz").await;
+    assert_eq!(ready.json()["backends"]["postgres"], "up");
     // The buffer holds far more than this load: nothing had to be dropped.
     assert_eq!(status(&px).await["dropped"], 0);
     assert_eq!(
@@ -301,14 +423,21 @@ async fn postgres_stopped_and_restarted_under_load_loses_nothing_uncounted() {
 const STEP_MS: u64 = 150;
 /// Steps of learning before any statistical anomaly.
 const LEARN: u64 = 100;
-/// Steps of normal traffic before the spike.
-const WARM: u64 = 120;
+/// The step at which the first leader stops (past its learning, with a few steps to spare
+/// for the leader's grace behind the live step).
+const HANDOVER: u64 = LEARN + 20;
+/// Steps of normal traffic before the spike: the spike comes 20 steps after the hand-over, far
+/// fewer than a successor learning from scratch would need.
+const WARM: u64 = HANDOVER + 20;
 /// Steps the spike lasts.
 const SPIKE: u64 = 15;
-/// Calls per step each instance gets (normal, during the spike): the fleet sees three times
-/// that, and only the fleet's totals reach `min_rate`.
-const CALLS: (usize, usize) = (2, 8);
-const MIN_RATE: usize = 10;
+/// Calls per step over the fleet, normally: 3 on each of four instances, then 4 on each of
+/// the three left.
+const NORMAL: usize = 12;
+/// Calls per step on each of the three instances during the spike: the fleet sees three
+/// times that, and only the fleet's totals reach `min_rate`.
+const SPIKE_CALLS: usize = 12;
+const MIN_RATE: usize = 13;
 
 /// Instance `n` serving the same service as the others, detecting on compressed steps.
 fn same_service(n: usize, pg: &Postgres, upstream: SocketAddr) -> sightline::Config {
@@ -365,15 +494,50 @@ async fn spikes(px: &TestProxy) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// A spike spread evenly over three instances, each below `min_rate` on its own, is raised
-/// once, by the instance elected to detect on the fleet's totals; when that instance dies,
-/// another takes the lead over.
+/// Sends `calls(i)` calls in each step `first + i` over one kept-alive connection (the calls
+/// land inside their step), for `steps` steps.
+fn steady(
+    inbound: SocketAddr,
+    first: u64,
+    steps: u64,
+    calls: impl Fn(u64) -> usize + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let tcp = tokio::net::TcpStream::connect(inbound).await.unwrap();
+        let (mut send, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        for i in 0..steps {
+            until_step(first + i).await;
+            for _ in 0..calls(i) {
+                let req = Request::get("/items")
+                    .header("host", "shop.test")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let resp = send.send_request(req).await.unwrap();
+                assert_eq!(resp.status(), 200);
+                http_body_util::BodyExt::collect(resp.into_body())
+                    .await
+                    .unwrap();
+            }
+        }
+    })
+}
+
+/// The fleet's detection survives its leader: the leader of four instances stops after the
+/// baselines are learned, another takes the lead over and resumes the saved baselines, so a
+/// spike 20 steps later (a fresh start would still be learning for 80 more) is raised. The
+/// spike is spread evenly over the three instances left, each below `min_rate` on its own; it
+/// is raised once, from the fleet's totals, and every instance's `/api/anomalies` shows it
+/// once (the others naming the instance that raised it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals() {
     let pg = Postgres::start();
     let up = TestUpstream::plain().await;
     let mut fleet = Vec::new();
-    for n in 1..=3 {
+    for n in 1..=4 {
         fleet.push(TestProxy::start(same_service(n, &pg, up.addr)).await);
     }
     let leader = eventually("one leader", || async {
@@ -383,38 +547,46 @@ async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals
     .await;
     let first = now_ms() / STEP_MS + 2;
     let mut senders = Vec::new();
-    for px in &fleet {
-        let inbound = px.inbound;
-        senders.push(tokio::spawn(async move {
-            // One kept-alive connection per instance: the calls land inside their step.
-            let tcp = tokio::net::TcpStream::connect(inbound).await.unwrap();
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
-            for i in 0..WARM + SPIKE + 10 {
-                until_step(first + i).await;
-                let spike = (WARM..WARM + SPIKE).contains(&i);
-                for _ in 0..if spike { CALLS.1 } else { CALLS.0 } {
-                    let req = Request::get("/items")
-                        .header("host", "shop.test")
-                        .body(Full::new(Bytes::new()))
-                        .unwrap();
-                    let resp = send.send_request(req).await.unwrap();
-                    assert_eq!(resp.status(), 200);
-                    http_body_util::BodyExt::collect(resp.into_body())
-                        .await
-                        .unwrap();
-                }
-            }
-        }));
+    for (n, px) in fleet.iter().enumerate() {
+        let calls = move |i: u64| match i {
+            i if i < HANDOVER => NORMAL / 4,
+            _ if n == leader => 0,
+            i if (WARM..WARM + SPIKE).contains(&i) => SPIKE_CALLS,
+            _ => NORMAL / 3,
+        };
+        let steps = if n == leader {
+            HANDOVER
+        } else {
+            WARM + SPIKE + 10
+        };
+        senders.push(steady(px.inbound, first, steps, calls));
     }
+    until_step(first + HANDOVER).await;
+    let gone = fleet.remove(leader);
+    let died = std::time::Instant::now();
+    assert!(gone.sightline.shutdown().await);
+    let next = eventually("a new leader", || async {
+        let l = leaders(&fleet).await;
+        (l.len() == 1).then(|| l[0])
+    })
+    .await;
+    let name = fleet[next].admin_json("/api/status").await["fleet"]["instance"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eprintln!(
+        "{name} took the lead over {:?} after the leader began to stop",
+        died.elapsed()
+    );
+    assert!(
+        now_ms() / STEP_MS < first + WARM,
+        "the new leader was elected before the spike"
+    );
     for s in senders {
         s.await.unwrap();
     }
     let found = eventually("the fleet's rate spike", || async {
-        let s = spikes(&fleet[leader]).await;
+        let s = spikes(&fleet[next]).await;
         (!s.is_empty()).then_some(s)
     })
     .await;
@@ -425,33 +597,41 @@ async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals
     assert_eq!(across, 1, "raised once: {found:?}");
     let observed = found[0]["evidence"]["observed"].as_f64().unwrap();
     assert!(
-        observed > CALLS.1 as f64,
+        observed > SPIKE_CALLS as f64,
         "judged on the fleet's total, not one instance's: {found:?}"
     );
+    assert!(
+        found.iter().all(|f| f.get("instance").is_none()),
+        "the leader's own findings"
+    );
+    // Every instance shows the fleet's findings once each, naming the instance that raised
+    // them.
+    let subjects = |list: &[serde_json::Value]| {
+        let mut v: Vec<(String, u64)> = list
+            .iter()
+            .map(|f| {
+                (
+                    f["subject"].as_str().unwrap().to_owned(),
+                    f["at"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
     for (i, px) in fleet.iter().enumerate() {
-        if i != leader {
-            assert_eq!(
-                spikes(px).await,
-                Vec::<serde_json::Value>::new(),
-                "gw-{}",
-                i + 1
+        if i != next {
+            let shown = eventually("the fleet's spike in this admin", || async {
+                let s = spikes(px).await;
+                (s.len() >= found.len()).then_some(s)
+            })
+            .await;
+            assert_eq!(subjects(&shown), subjects(&found), "{shown:?}");
+            assert!(
+                shown.iter().all(|f| f["instance"] == name.as_str()),
+                "{shown:?}"
             );
         }
     }
-    assert_eq!(leaders(&fleet).await, vec![leader]);
-    // The leader dies: another instance takes the lead.
-    let gone = fleet.remove(leader);
-    let died = std::time::Instant::now();
-    assert!(gone.sightline.shutdown().await);
-    let next = eventually("a new leader", || async {
-        let l = leaders(&fleet).await;
-        (l.len() == 1).then(|| l[0])
-    })
-    .await;
-    let status = fleet[next].admin_json("/api/status").await;
-    eprintln!(
-        "{} took the lead over {:?} after the leader began to stop",
-        status["fleet"]["instance"].as_str().unwrap(),
-        died.elapsed()
-    );
+    assert_eq!(leaders(&fleet).await, vec![next]);
 }

@@ -244,8 +244,10 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
             (s["fleet"]["backends"][0]["state"] == "down").then_some(())
         })
         .await;
-        // Fail open: still ready.
-        assert_eq!(Client::http1().get(px.admin, "/readyz").await.status, 200);
+        // Fail open: still ready, and /readyz says which back-end is down.
+        let ready = Client::http1().get(px.admin, "/readyz").await;
+        assert_eq!(ready.status, 200);
+        assert_eq!(ready.json()["backends"]["redis"], "down");
     }
     more(60).await;
     for px in &fleet {
@@ -272,6 +274,8 @@ async fn redis_stopped_and_restarted_mid_load_traffic_keeps_flowing_counted_and_
             (s["fleet"]["backends"][0]["state"] == "up").then_some(())
         })
         .await;
+        let ready = Client::http1().get(px.admin, "/readyz").await;
+        assert_eq!(ready.json()["backends"]["redis"], "up");
     }
     more(60).await;
     stop.store(true, Ordering::Relaxed);
@@ -378,6 +382,19 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
         let bans = px.admin_json("/api/bans").await;
         assert_eq!(bans["bans"][0]["reason"], "failed_logins", "{bans}");
     }
+    // The ban was set after the call that filled the window had gone; its signal rides on the
+    // next call that instance records, so the fleet raises one `client_banned` alert.
+    let banned = eventually("one client_banned alert in the fleet", || async {
+        let mut n = 0;
+        for px in &fleet {
+            Client::http1().get(px.inbound, "/echo").await;
+            let a = px.admin_json("/api/alerts?kind=client_banned").await;
+            n += a["alerts"].as_array().unwrap().len();
+        }
+        (n >= 1).then_some(n)
+    })
+    .await;
+    assert_eq!(banned, 1);
     assert_eq!(
         post_admin(&fleet[0], "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await,
         200
@@ -424,4 +441,86 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
         n
     };
     assert_eq!(filled, 2.0, "one instance filled each window");
+}
+
+/// A failed login from `ip` (a loopback address) through `to`; its status.
+async fn failed_login_from(ip: &str, to: SocketAddr) -> u16 {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+    let tcp = sock.connect(to).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send.send_request(login(to, "guess"))
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Credential stuffing spread over three instances: six clients fail on the login route, two
+/// through each instance (under the rule's count of six on every one of them); the fleet's
+/// distinct count reaches it and one `credential_stuffing` alert is raised for the fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_stuffing_spread_over_three_instances_is_counted_fleet_wide() {
+    let up = TestUpstream::plain().await;
+    let redis = TestRedis::start().await;
+    let fleet = three(
+        up.addr,
+        &redis,
+        "open",
+        "  logins: [ { route: \"POST /login\", failures: 100, within: 1m, ban: 10m } ]
+  stuffing: { clients: 6, within: 5m }
+",
+    )
+    .await;
+    let stuffing = |px: &TestProxy| {
+        let admin = px.admin;
+        async move {
+            let a = Client::http1()
+                .get(admin, "/api/alerts?kind=credential_stuffing")
+                .await
+                .json();
+            a["alerts"].as_array().unwrap().len()
+        }
+    };
+    // Five clients, and the first again: five distinct, under the count everywhere.
+    for (i, ip) in [
+        "127.0.0.11",
+        "127.0.0.12",
+        "127.0.0.13",
+        "127.0.0.14",
+        "127.0.0.15",
+        "127.0.0.11",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert_eq!(failed_login_from(ip, fleet[i % 3].inbound).await, 401);
+    }
+    // The sixth distinct client.
+    assert_eq!(failed_login_from("127.0.0.16", fleet[2].inbound).await, 401);
+    eventually("the fleet's window filled", || async {
+        let mut n = 0.0;
+        for px in &fleet {
+            n += px.metric("sightline_fleet_windows_filled_total").await;
+        }
+        (n == 1.0).then_some(())
+    })
+    .await;
+    // The alert rides on the next call the instance that filled it observes.
+    let raised = eventually("one credential_stuffing alert in the fleet", || async {
+        let mut n = 0;
+        for px in &fleet {
+            assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
+            n += stuffing(px).await;
+        }
+        (n >= 1).then_some(n)
+    })
+    .await;
+    assert_eq!(
+        raised, 1,
+        "raised once, by the instance that filled the window"
+    );
 }

@@ -2,6 +2,7 @@
 import { api, clock, connection, onConnection } from "/js/dom.js";
 import { GraphView, legend } from "/js/graph.js";
 import { showDetails } from "/js/details.js";
+import { instanceQuery, instance, readInstance, showInstances, onInstance } from "/js/fleet.js";
 import { startAlertFeed, liveAlerts, forgetAlerts, refreshAlerts, refreshFindings, refreshSilences, refreshEndpoints, refreshCalls, refreshClients, refreshPolicy } from "/js/views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -32,6 +33,7 @@ function readAddress() {
   const form = $("graph-filters");
   form.q.value = p.get("q") || "";
   for (const k of ["blocked", "errors", "external"]) form[k].checked = p.get(k) === "1";
+  readInstance(p);
   const w = p.get("window");
   if (w && WINDOWS.includes(w) && w !== windowName) {
     windowName = w;
@@ -60,6 +62,7 @@ function syncAddress() {
     for (const k of ["blocked", "errors", "external"]) if (f[k]) p.set(k, "1");
   }
   if (windowName !== "5m") p.set("window", windowName);
+  if (instance()) p.set("instance", instance());
   const hash = "#" + v + (p.toString() ? "?" + p.toString() : "");
   if (location.hash !== hash && (location.hash || hash !== "#graph")) history.replaceState(null, "", hash);
 }
@@ -105,13 +108,14 @@ function showView() {
   $("window").disabled = !windowed;
   $("window").title = windowed ? "" : "The window applies to Graph and Endpoints; this view lists the latest state";
   $("window-note").hidden = windowed;
+  $("instance").disabled = !windowed;
   liveAlerts(v === "alerts");
   if (!pendingSelection) syncAddress();
   refresh();
 }
 
 async function refreshGraph() {
-  const g = await api("/api/graph?window=" + encodeURIComponent(windowName));
+  const g = await api("/api/graph?window=" + encodeURIComponent(windowName) + instanceQuery());
   lastGraph = g;
   graph.render(g);
   if (pendingSelection) {
@@ -219,6 +223,7 @@ async function heartbeat() {
     refresh();
   }
   started = status.started;
+  showInstances(status.fleet && status.fleet.instances);
 }
 $("restart-dismiss").addEventListener("click", () => { $("restart-banner").hidden = true; });
 $("conn-retry").addEventListener("click", () => { heartbeat(); refresh(); });
@@ -229,6 +234,7 @@ $("window").addEventListener("change", () => {
   syncAddress();
   refresh();
 });
+onInstance(() => { syncAddress(); refresh(); });
 window.addEventListener("hashchange", () => { readAddress(); graph.setFilter(graphFilter()); showView(); });
 
 // On small screens the tabs fold into a menu.

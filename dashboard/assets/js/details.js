@@ -1,6 +1,7 @@
 // The details panel of the graph view: one node or one edge, its endpoints against their
 // baselines, the last hour, recent calls and open alerts.
 import { el, api, rate, pct, ms, ago, clock, minuteChart, readablePath } from "/js/dom.js";
+import { instanceQuery } from "/js/fleet.js";
 
 /** Whether a call's source or destination (`value`, maybe with a port or a kind prefix) names `label`. */
 function names(value, label) {
@@ -84,7 +85,7 @@ export async function showDetails(kind, item, graph, windowName) {
   const still = () => panel.dataset.token === mine;
   const [history, endpoints, calls, alerts] = await Promise.allSettled([
     api(historyUrl),
-    api("/api/endpoints?window=" + encodeURIComponent(windowName)),
+    api("/api/endpoints?window=" + encodeURIComponent(windowName) + instanceQuery()),
     api("/api/calls?limit=300"),
     api("/api/alerts?state=open&limit=200"),
   ]);

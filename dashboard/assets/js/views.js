@@ -1,5 +1,6 @@
 // The table views: alerts (live), endpoints, calls, clients and policy.
 import { el, api, post, del, rate, perMinute, pct, ms, ago, clock, fillTable, readablePath, onConnection, breakable } from "/js/dom.js";
+import { instanceQuery } from "/js/fleet.js";
 import { bandState } from "/js/details.js";
 
 const $ = (id) => document.getElementById(id);
@@ -45,7 +46,7 @@ function connectStream() {
   stream.addEventListener("alert", (ev) => {
     try {
       const a = JSON.parse(ev.data);
-      if (a && a.id !== undefined) { alerts.set(String(a.id), a); scheduleRender(); }
+      if (a && a.id !== undefined) { alerts.set(alertKey(a), a); scheduleRender(); }
     } catch (_) { /* a malformed event is skipped */ }
     $("alert-feed-status").textContent = "streaming";
   });
@@ -61,7 +62,7 @@ function connectStream() {
 export async function refreshAlerts() {
   try {
     const data = await api("/api/alerts?limit=500");
-    for (const a of data.alerts || []) alerts.set(String(a.id), a);
+    for (const a of data.alerts || []) alerts.set(alertKey(a), a);
     incidents = data.incidents || [];
     renderAlerts();
   } catch (e) {
@@ -80,22 +81,29 @@ function scheduleRender() {
   renderTimer = setTimeout(() => { renderTimer = null; renderAlerts(); }, 300);
 }
 
+/** An alert's key: its id, or in a fleet the instance that raised it and its id there. */
+function alertKey(a) {
+  return a.instance ? a.instance + "/" + a.id : String(a.id);
+}
+
 function alertRow(a) {
   const sig = [a.state, a.severity, a.count, a.last_seen, a.summary, a.silenced_by].join("\u0000");
-  const old = alertRows.get(String(a.id));
+  const key = alertKey(a);
+  const old = alertRows.get(key);
   if (old && old.sig === sig) return old.tr;
-  const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: String(a.id) } },
-    el("td", { class: "actions pin" },
+  // Another instance's alert is acted on from that instance's admin.
+  const tr = el("tr", { class: "alert-row state-" + a.state, dataset: { id: key } },
+    a.instance ? el("td", { class: "actions pin muted small" }, "on " + a.instance) : el("td", { class: "actions pin" },
       a.state === "open" ? el("button", { type: "button", class: "act", "aria-label": `Acknowledge ${a.kind} ${a.subject}`, onclick: () => act(a, "ack") }, "Acknowledge") : null,
       a.state !== "resolved" ? el("button", { type: "button", class: "act ghost", "aria-label": `Resolve ${a.kind} ${a.subject}`, onclick: () => act(a, "resolve") }, "Resolve") : null),
     el("td", {}, el("span", { class: "badge sev-" + a.severity }, a.severity)),
-    el("td", { class: "wrap" }, el("button", { type: "button", class: "linkish", "aria-label": `${a.kind.replaceAll("_", " ")}: details`, onclick: () => showAlert(String(a.id)) }, a.kind.replaceAll("_", " "))),
+    el("td", { class: "wrap" }, el("button", { type: "button", class: "linkish", "aria-label": `${a.kind.replaceAll("_", " ")}: details`, onclick: () => showAlert(key) }, a.kind.replaceAll("_", " "))),
     el("td", { class: "mono wrap" }, breakable(a.subject)),
     el("td", { class: "wrap summary" }, a.summary),
     el("td", { class: "num" }, a.count),
     el("td", { class: "ago", dataset: { t: a.last_seen } }, ago(a.last_seen)),
     el("td", {}, a.state, a.silenced_by != null ? [" ", el("span", { class: "badge silenced", title: `Silence ${a.silenced_by}: not sent to sinks` }, "silenced")] : null));
-  alertRows.set(String(a.id), { sig, tr });
+  alertRows.set(key, { sig, tr });
   return tr;
 }
 
@@ -183,6 +191,7 @@ function showAlert(id) {
   const add = (k, v) => facts.append(el("dt", {}, k), el("dd", { class: "mono" }, v));
   add("severity", el("span", { class: "badge sev-" + a.severity }, a.severity));
   add("state", a.state);
+  if (a.instance) add("raised on", a.instance);
   add("subject", breakable(a.subject));
   add("summary", a.summary);
   add("count", String(a.count));
@@ -291,7 +300,7 @@ async function act(alert, action) {
   const note = $("alert-action-status");
   try {
     const a = await post(`/api/alerts/${encodeURIComponent(alert.id)}/${action}`);
-    if (a && a.id !== undefined) alerts.set(String(a.id), a);
+    if (a && a.id !== undefined) alerts.set(alertKey(a), a);
     renderAlerts();
     note.className = "action-note ok";
     const snooze = a && a.snoozed_until ? ` Repeats until ${clock(a.snoozed_until)} count on it.` : "";
@@ -329,7 +338,7 @@ let endpointRows = [];
 let endpointSort = { key: "rate", dir: -1 };
 
 export async function refreshEndpoints(windowName) {
-  const data = await api("/api/endpoints?window=" + encodeURIComponent(windowName));
+  const data = await api("/api/endpoints?window=" + encodeURIComponent(windowName) + instanceQuery());
   endpointRows = data.endpoints || [];
   renderEndpoints();
 }

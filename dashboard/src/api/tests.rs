@@ -10,6 +10,7 @@ impl AdminState for Fixed {
         Readiness {
             ready: false,
             reason: "draining".into(),
+            backends: Default::default(),
         }
     }
     fn metrics(&self) -> String {

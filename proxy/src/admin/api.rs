@@ -19,21 +19,25 @@ use std::time::SystemTime;
 
 impl AdminState for AdminView {
     fn readiness(&self) -> Readiness {
-        if self.shared.draining.load(Ordering::Acquire) {
-            return Readiness {
-                ready: false,
-                reason: "draining".into(),
-            };
+        let mut backends = std::collections::BTreeMap::new();
+        if let Some(f) = self.shared.clients.fleet() {
+            let s = f.status();
+            backends.insert(s.name, s.state);
         }
-        if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
-            return Readiness {
-                ready: false,
-                reason,
-            };
+        if let Some(pg) = &self.shared.postgres {
+            backends.insert("postgres".to_owned(), pg.health().state.to_owned());
         }
+        let (ready, reason) = if self.shared.draining.load(Ordering::Acquire) {
+            (false, "draining".into())
+        } else if let Some(Err(reason)) = self.shared.clients.fleet().map(|f| f.ready()) {
+            (false, reason)
+        } else {
+            (true, String::new())
+        };
         Readiness {
-            ready: true,
-            reason: String::new(),
+            ready,
+            reason,
+            backends,
         }
     }
 
@@ -170,9 +174,11 @@ impl AdminState for AdminView {
 
     fn anomalies(&self) -> views::FindingList {
         let analysis = self.shared.recorder.analysis();
-        views::FindingList {
-            anomalies: analysis.findings().map(finding_view).collect(),
+        let mut anomalies: Vec<_> = analysis.findings().map(finding_view).collect();
+        if let Some(pg) = &self.shared.postgres {
+            crate::fleet::postgres::shown::findings(&mut anomalies, &pg.view());
         }
+        views::FindingList { anomalies }
     }
 
     fn node(&self, id: &str, w: &str) -> Result<Option<views::NodeDetail>, String> {
@@ -313,7 +319,24 @@ impl AdminState for AdminView {
                 .transpose()?,
             limit: f.limit,
         };
-        let (alerts, incidents) = self.shared.alerts.list_with(&q, alert_view, incident_view);
+        let (mut alerts, mut incidents) =
+            self.shared.alerts.list_with(&q, alert_view, incident_view);
+        if let Some(pg) = &self.shared.postgres {
+            let keep = |a: &crate::alerts::model::Alert| {
+                q.state.is_none_or(|s| a.state == s)
+                    && q.kind.is_none_or(|k| a.kind == k)
+                    && q.severity.is_none_or(|s| a.severity >= s)
+            };
+            crate::fleet::postgres::shown::alerts(
+                &mut alerts,
+                &mut incidents,
+                &pg.view(),
+                keep,
+                alert_view,
+                incident_view,
+                if q.limit == 0 { 100 } else { q.limit },
+            );
+        }
         Ok(AlertList { alerts, incidents })
     }
 

@@ -136,6 +136,7 @@ pub fn alert_view(a: &crate::alerts::model::Alert) -> AlertView {
                 (name.clone(), status)
             })
             .collect(),
+        instance: None,
     }
 }
 
@@ -191,6 +192,7 @@ pub(super) fn finding_view(f: &crate::analysis::engine::Finding) -> views::Findi
         subject: f.subject.clone(),
         at: f.at,
         evidence: f.evidence.clone(),
+        instance: None,
     }
 }
 
@@ -203,6 +205,7 @@ pub fn incident_view(i: &crate::alerts::model::Incident) -> IncidentView {
         alerts: i.alerts.clone(),
         first_seen: rfc3339(clock::from_millis(i.first_seen)),
         last_seen: rfc3339(clock::from_millis(i.last_seen)),
+        instance: None,
     }
 }
 

@@ -29,6 +29,10 @@ pub struct Faults {
     /// The fleet's shared store, where deliveries are claimed so each alert is sent once per
     /// fleet.
     pub claims: Option<Arc<dyn super::delivery::Claims>>,
+    /// The fleet's shared store, where every written change of an alert or incident is
+    /// copied (without waiting: a full queue drops and counts the copy) so that every
+    /// instance shows it and it outlives this instance.
+    pub mirror: Option<crate::store::Store>,
 }
 
 /// A counter's last seen value, to raise only on growth.
@@ -191,6 +195,14 @@ impl Engine {
             drop(book);
             std::thread::sleep(Duration::from_millis(500));
             return false;
+        }
+        if let Some(m) = &self.faults.mirror {
+            for a in &alerts {
+                m.send(crate::store::Op::Alert(Box::new(a.clone())));
+            }
+            for i in &incidents {
+                m.send(crate::store::Op::Incident(Box::new(i.clone())));
+            }
         }
         for a in &alerts {
             let _ = self.stream.send(Arc::from(a.to_json().to_string()));

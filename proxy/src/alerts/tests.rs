@@ -166,6 +166,7 @@ async fn grown_fault_counters_become_alerts_counting_the_growth() {
             counters: Some(counters.clone()),
             store: Some(store.clone()),
             claims: None,
+            mirror: None,
         },
     )
     .unwrap();

@@ -72,6 +72,7 @@ impl ClientGuard {
             endpoint,
             now: self.now(),
         };
+        signals.extend(self.take_fleet_signals());
         signals.extend(self.learn_endpoint(cfg, flags, client, &call));
         let judged = self.judge(cfg, flags, client, &call, &mut signals);
         if !flags.exempt {

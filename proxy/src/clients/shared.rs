@@ -4,6 +4,7 @@
 
 use super::ClientGuard;
 use crate::config::clients::RouteSpec;
+use crate::record::ClientSignal;
 use sightline_dashboard::views::FleetBackend;
 use sightline_policy::clients::ClientId;
 use sightline_policy::clients::{Ban, Passed, Rate, Throttled};
@@ -104,6 +105,14 @@ impl ClientGuard {
     /// A fleet-wide window of `event`'s client filled with `event`: the client is banned as
     /// the rule says, unless a ban is already in force (set here or heard from the fleet).
     pub fn fleet_window_full(&self, event: &WindowEvent) {
+        if event.reason == STUFFING {
+            // A report, not a ban: `client` is the login route.
+            self.fleet_signals.push(ClientSignal::CredentialStuffing {
+                route: event.client.to_string(),
+                clients: event.threshold,
+            });
+            return;
+        }
         let now = self.now();
         if self.active_ban(&event.client, now).is_some() {
             return;
@@ -116,6 +125,12 @@ impl ClientGuard {
             now,
         );
         tracing::info!(client = %event.client, reason = event.reason, ?signal, "banned by a fleet-wide window");
+        self.fleet_signals.push(signal);
+    }
+
+    /// The fleet windows' signals waiting for a call to carry them (cheap when none wait).
+    pub(crate) fn take_fleet_signals(&self) -> Vec<ClientSignal> {
+        self.fleet_signals.take()
     }
 
     /// Hands the call's failed logins and missing path to the fleet's shared windows (the
@@ -146,6 +161,22 @@ impl ClientGuard {
                 enforce: cfg.modes.logins == sightline_policy::Mode::Enforce,
             });
         }
+        for &i in failed_logins {
+            let Some(rule) = cfg.logins.get(i) else {
+                continue;
+            };
+            // Credential stuffing: distinct failing clients on the route, fleet-wide.
+            fleet.count(WindowEvent {
+                client: rule.route.label().into(),
+                reason: STUFFING,
+                window: format!("stuffing {i}"),
+                path: Some(client.to_string()),
+                within: cfg.watch.stuffing_within,
+                threshold: cfg.watch.stuffing_clients,
+                escalation: rule.escalation,
+                enforce: false,
+            });
+        }
         if let (Some(scan), 404 | 405) = (&cfg.scanning, status) {
             // Without a ban to set, the local signal is all the rule asks for.
             if let Some(escalation) = scan.ban {
@@ -173,5 +204,39 @@ impl ClientGuard {
     pub fn apply_shared_lift(&self, client: &str) {
         let key: Arc<str> = client.into();
         self.bans.shard(&key).remove(&key);
+    }
+}
+
+/// The reason of a fleet window that counts distinct clients failing on one login route.
+pub(super) const STUFFING: &str = "credential_stuffing";
+
+/// Most signals held for the next call; beyond that they are dropped (the ban itself is set).
+const LATER_MAX: usize = 1_000;
+
+/// Signals held for the next observed call.
+#[derive(Debug, Default)]
+pub(super) struct Later {
+    any: std::sync::atomic::AtomicBool,
+    held: std::sync::Mutex<Vec<ClientSignal>>,
+}
+
+impl Later {
+    fn push(&self, s: ClientSignal) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.len() < LATER_MAX {
+            held.push(s);
+            self.any.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    fn take(&self) -> Vec<ClientSignal> {
+        // A plain load first: every call asks, and a write per call would bounce the line
+        // between cores.
+        if !self.any.load(std::sync::atomic::Ordering::Acquire)
+            || !self.any.swap(false, std::sync::atomic::Ordering::Acquire)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.held.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

@@ -13,11 +13,13 @@
 //! delivery claims in `claims.rs`, the tables with their reads and writes in `schema.rs`, and
 //! the merge of the view into the admin API's answers in `merge.rs`.
 
+pub mod adopt;
 mod claims;
 pub mod detect;
 mod heartbeat;
 pub mod merge;
 mod schema;
+pub mod shown;
 mod writer;
 
 use crate::store::{Restored, Store, StoreStats};
@@ -159,6 +161,14 @@ pub struct FleetView {
     pub edges: Vec<RemoteEdge>,
     /// Endpoint totals of other instances in the last day.
     pub endpoints: Vec<RemoteEndpoint>,
+    /// The latest findings of other instances (the fleet's anomalies are raised by the
+    /// detection leader), with the instance that raised each.
+    pub findings: Vec<(String, crate::analysis::engine::Finding)>,
+    /// Other instances' alerts: every one not resolved or still owed to a sink, and the
+    /// latest resolved ones, with the instance that raised each (dead instances included).
+    pub alerts: Vec<(String, crate::alerts::model::Alert)>,
+    /// Other instances' incidents: those not resolved and the latest resolved ones.
+    pub incidents: Vec<(String, crate::alerts::model::Incident)>,
 }
 
 /// The shared store's state, for `/api/status`.

@@ -176,6 +176,8 @@ pub(super) fn write(conn: &mut Connection, batch: &[Op]) -> rusqlite::Result<()>
                 }
                 Op::Ban { client, ban } => super::bans::put(&tx, client, ban)?,
                 Op::Unban { client } => super::bans::lift(&tx, client)?,
+                // Alerts and incidents have their own tables (`alerts::store`).
+                Op::Alert(_) | Op::Incident(_) => {}
             }
         }
     }

@@ -26,8 +26,10 @@ use tokio::sync::mpsc;
 const LEADER_LOCK: i64 = 7_283_541_907;
 /// How often a follower tries to become the leader.
 pub const TRY_EVERY: Duration = Duration::from_secs(1);
-/// How often the leader saves the fleet's baselines.
+/// How often the leader saves the fleet's baselines at most: every ten steps, and at least
+/// every [`SAVE_EVERY`]; a leader that stops saves them before it lets the lead go.
 const SAVE_EVERY: Duration = Duration::from_secs(30);
+const SAVE_STEPS: u64 = 10;
 /// Closed steps waiting to be written; beyond that they are dropped (counted).
 const QUEUE: usize = 64;
 /// Steps the leader evaluates in one round (after a pause it skips ahead).
@@ -188,8 +190,13 @@ async fn elect(pg: Weak<Postgres>, d: Arc<Detection>) {
     let mut leading: Option<Leading> = None;
     let tick = Duration::from_millis((d.step_ms / 2).clamp(50, 1_000));
     let mut last_try: Option<Instant> = None;
+    let save_every = Duration::from_millis(d.step_ms.saturating_mul(SAVE_STEPS)).min(SAVE_EVERY);
     loop {
         let Some(this) = pg.upgrade().filter(|p| !p.stopped()) else {
+            if let Some(l) = leading.take() {
+                // The successor resumes from what this leader learned up to now.
+                let _ = tokio::time::timeout(ROUND, save(&l)).await;
+            }
             d.leader.store(false, Relaxed);
             return;
         };
@@ -210,7 +217,7 @@ async fn elect(pg: Weak<Postgres>, d: Arc<Detection>) {
                     tracing::warn!("lost the fleet's detection lead (connection lost)");
                     d.leader.store(false, Relaxed);
                     leading = None;
-                } else if l.saved.elapsed() >= SAVE_EVERY {
+                } else if l.saved.elapsed() >= save_every {
                     l.saved = Instant::now();
                     // Best effort: a new leader resumes from the last copy saved.
                     let _ = tokio::time::timeout(ROUND, save(l)).await;

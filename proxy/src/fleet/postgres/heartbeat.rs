@@ -95,7 +95,63 @@ async fn read_view(
         });
     }
     read_totals(client, me, now, &mut view).await?;
+    read_findings_and_alerts(client, me, &mut view).await?;
     Ok(view)
+}
+
+/// Findings, alerts and incidents of other instances read per heartbeat (the newest).
+const SHOWN: i64 = 500;
+
+/// Reads the other instances' latest findings, their live (or still owed) alerts and the
+/// latest resolved ones, and their incidents, into `view`.
+async fn read_findings_and_alerts(
+    client: &tokio_postgres::Client,
+    me: &str,
+    view: &mut FleetView,
+) -> Result<(), tokio_postgres::Error> {
+    for row in client
+        .query(
+            "SELECT instance, id, at, kind, subject, evidence FROM findings
+             WHERE instance <> $1 AND instance <> '' ORDER BY at DESC, id DESC LIMIT $2",
+            &[&me, &SHOWN],
+        )
+        .await?
+    {
+        let f =
+            crate::store::rows::finding(row.get(1), row.get(2), row.get(3), row.get(4), row.get(5));
+        view.findings.push((row.get(0), f));
+    }
+    for row in client
+        .query(
+            "(SELECT instance, body FROM alerts WHERE instance <> $1
+                AND (state <> 'resolved' OR owed) ORDER BY last_seen DESC LIMIT $2)
+             UNION
+             (SELECT instance, body FROM alerts WHERE instance <> $1
+                ORDER BY last_seen DESC LIMIT $2)",
+            &[&me, &SHOWN],
+        )
+        .await?
+    {
+        if let Ok(a) = serde_json::from_str(row.get::<_, &str>(1)) {
+            view.alerts.push((row.get(0), a));
+        }
+    }
+    for row in client
+        .query(
+            "(SELECT instance, body FROM incidents WHERE instance <> $1 AND state <> 'resolved'
+                ORDER BY last_seen DESC LIMIT $2)
+             UNION
+             (SELECT instance, body FROM incidents WHERE instance <> $1
+                ORDER BY last_seen DESC LIMIT $2)",
+            &[&me, &SHOWN],
+        )
+        .await?
+    {
+        if let Ok(i) = serde_json::from_str(row.get::<_, &str>(1)) {
+            view.incidents.push((row.get(0), i));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the other instances' minute totals of the last day per endpoint into `view`.

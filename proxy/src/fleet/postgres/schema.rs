@@ -57,10 +57,25 @@ CREATE TABLE fleet_steps (
 CREATE INDEX fleet_steps_step ON fleet_steps (step);
 ",
     ),
+    (
+        3,
+        "
+CREATE TABLE alerts (
+    instance TEXT NOT NULL, id BIGINT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    state TEXT NOT NULL, owed BOOLEAN NOT NULL, last_seen BIGINT NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (instance, id));
+CREATE INDEX alerts_last_seen ON alerts (last_seen);
+CREATE TABLE incidents (
+    instance TEXT NOT NULL, id BIGINT NOT NULL, state TEXT NOT NULL, last_seen BIGINT NOT NULL,
+    body TEXT NOT NULL, PRIMARY KEY (instance, id));
+CREATE INDEX incidents_last_seen ON incidents (last_seen);
+CREATE INDEX findings_at ON findings (at);
+",
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 2;
+pub(super) const LATEST: i32 = 3;
 
 /// Applies the migrations the database lacks, under an advisory lock so instances starting
 /// together apply each once. A database newer than this build is refused.
@@ -136,6 +151,8 @@ struct Tables<'a> {
     baselines: BTreeMap<&'a str, &'a str>,
     /// Bans and their lifting, in order.
     bans: Vec<&'a Op>,
+    alerts: BTreeMap<i64, &'a crate::alerts::model::Alert>,
+    incidents: BTreeMap<i64, &'a crate::alerts::model::Incident>,
 }
 
 impl<'a> Tables<'a> {
@@ -198,6 +215,12 @@ impl<'a> Tables<'a> {
                 self.baselines.insert(key.as_str(), json.as_str());
             }
             Op::Ban { .. } | Op::Unban { .. } => self.bans.push(op),
+            Op::Alert(a) => {
+                self.alerts.insert(int(a.id), a);
+            }
+            Op::Incident(i) => {
+                self.incidents.insert(int(i.id), i);
+            }
         }
     }
 }
@@ -215,7 +238,57 @@ pub(super) async fn write(
     write_graph(&tx, instance, &t).await?;
     write_analysis(&tx, instance, &t).await?;
     write_bans(&tx, instance, &t.bans).await?;
+    write_alerts(&tx, instance, &t).await?;
     tx.commit().await
+}
+
+/// Alerts and incidents as they changed (the latest copy of each wins).
+async fn write_alerts(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> Result<(), Error> {
+    if !t.alerts.is_empty() {
+        let a = &t.alerts;
+        let id: Vec<i64> = a.keys().copied().collect();
+        let kind: Vec<&str> = a.values().map(|a| a.kind.as_str()).collect();
+        let subject: Vec<&str> = a.values().map(|a| a.subject.as_str()).collect();
+        let state: Vec<&str> = a.values().map(|a| a.state.as_str()).collect();
+        let owed: Vec<bool> = a
+            .values()
+            .map(|a| a.delivery.values().any(|d| d.owed()))
+            .collect();
+        let last: Vec<i64> = a.values().map(|a| int(a.last_seen)).collect();
+        let body: Vec<String> = a
+            .values()
+            .map(|a| serde_json::to_string(a).unwrap_or_default())
+            .collect();
+        tx.execute(
+            "INSERT INTO alerts (instance, id, kind, subject, state, owed, last_seen, body)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
+               $6::bool[], $7::bigint[], $8::text[])
+             ON CONFLICT (instance, id) DO UPDATE SET kind = excluded.kind,
+               subject = excluded.subject, state = excluded.state, owed = excluded.owed,
+               last_seen = excluded.last_seen, body = excluded.body",
+            &[&instance, &id, &kind, &subject, &state, &owed, &last, &body],
+        )
+        .await?;
+    }
+    if !t.incidents.is_empty() {
+        let i = &t.incidents;
+        let id: Vec<i64> = i.keys().copied().collect();
+        let state: Vec<&str> = i.values().map(|i| i.state.as_str()).collect();
+        let last: Vec<i64> = i.values().map(|i| int(i.last_seen)).collect();
+        let body: Vec<String> = i
+            .values()
+            .map(|i| serde_json::to_string(i).unwrap_or_default())
+            .collect();
+        tx.execute(
+            "INSERT INTO incidents (instance, id, state, last_seen, body)
+             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[])
+             ON CONFLICT (instance, id) DO UPDATE SET state = excluded.state,
+               last_seen = excluded.last_seen, body = excluded.body",
+            &[&instance, &id, &state, &last, &body],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn write_calls(
@@ -486,6 +559,21 @@ pub(super) async fn prune(
             "DELETE FROM findings WHERE instance = $1 AND id <= (
                SELECT MAX(id) FROM findings WHERE instance = $1) - 100000",
             &[&instance],
+        )
+        .await?;
+    // Resolved alerts and incidents nobody is owed, past the retention (milliseconds).
+    let cutoff_ms = cutoff.saturating_mul(1000);
+    client
+        .execute(
+            "DELETE FROM alerts WHERE instance = $1 AND state = 'resolved' AND NOT owed
+               AND last_seen < $2",
+            &[&instance, &cutoff_ms],
+        )
+        .await?;
+    client
+        .execute(
+            "DELETE FROM incidents WHERE instance = $1 AND state = 'resolved' AND last_seen < $2",
+            &[&instance, &cutoff_ms],
         )
         .await?;
     Ok(())

@@ -149,16 +149,20 @@ impl Detector {
         let learned = !self.learning();
         let busy = |rate: f64| min_rate <= 0.0 || rate >= min_rate;
         let keep = 1.0 - 1.0 / persist as f64;
-        let failed = obs.error_ratio.unwrap_or(0.0) * obs.rate;
+        // Calls are counts; a replayed series may hold anything, which counts as no call.
+        let calls_now = Some(obs.rate)
+            .filter(|r| r.is_finite())
+            .unwrap_or(0.0)
+            .max(0.0);
+        let ratio_now = obs.error_ratio.filter(|r| r.is_finite()).unwrap_or(0.0);
         self.recent_calls = (
-            self.recent_calls.0 * keep + obs.rate,
-            self.recent_calls.1 * keep + failed,
+            self.recent_calls.0 * keep + calls_now,
+            self.recent_calls.1 * keep + ratio_now.clamp(0.0, 1.0) * calls_now,
         );
         let (calls, failures) = self.recent_calls;
         // Below the minimum traffic, failed calls count when too many for chance.
         let unlikely = |expected_ratio: f64| {
-            calls.is_finite()
-                && calls <= COUNT_MAX_CALLS
+            calls <= COUNT_MAX_CALLS
                 && binomial_tail(
                     calls.round() as u64,
                     failures.round() as u64,

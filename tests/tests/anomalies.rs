@@ -1,6 +1,7 @@
 //! Labelled synthetic traffic through the real proxy to real loopback upstreams: injected rate
-//! spike, rate drop, error surge, slowdown and new destination must be found (precision and
-//! recall bounds), and the same traffic without injection must stay silent.
+//! spike, rate drop, error surge, slowdown, new destination and a known client on a new endpoint
+//! at an hour it never used must be found (precision and recall bounds, steps to detect), and
+//! the same traffic without injection must stay silent.
 //!
 //! Time is the proxy's own clock, held two days behind the wall clock and moved by the test one
 //! minute (one baseline step) at a time, once the recorder has processed every call of the step:
@@ -33,7 +34,7 @@ const SLOTS: usize = 6;
 /// The endpoints of the synthetic service and what is injected into each.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Endpoint {
-    /// Rate spike: four times the calls.
+    /// Rate spike: five times the calls.
     Items,
     /// Rate drop: no call at all.
     Orders,
@@ -46,6 +47,15 @@ enum Endpoint {
     /// Error surge on a low-volume endpoint (5 calls a step): two of them answer 500.
     Ledger,
 }
+
+/// The API key of a batch client: it calls `/batch` once a step over the first
+/// [`BATCH_STEPS`] steps (then falls silent), and with the injection once `/items`, an endpoint
+/// it never called, more than an hour after its last call: an hour of the day it never used.
+const BATCH_KEY: &str = "batch-client-key";
+/// Steps during which the batch client calls.
+const BATCH_STEPS: u64 = 100;
+/// The injected step (after [`WARM`]) of the batch client's call to `/items`.
+const BATCH_AT: u64 = 5;
 
 impl Endpoint {
     const ALL: [Endpoint; 6] = [
@@ -75,7 +85,7 @@ impl Endpoint {
         let injected = since.is_some_and(|k| k < INJECTED);
         match (self, injected) {
             (Self::Items, false) => vec!["/items".into()],
-            (Self::Items, true) => vec!["/items".into(); 4],
+            (Self::Items, true) => vec!["/items".into(); 5],
             (Self::Orders, false) => vec!["/orders".into()],
             (Self::Orders, true) => vec![],
             (Self::Pay, injected) => {
@@ -112,6 +122,11 @@ async fn connect(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
 }
 
 async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
+    call_as(send, uri, None).await
+}
+
+/// A call carrying `key` in the `x-api-key` header, when given.
+async fn call_as(send: &mut SendRequest<Empty<Bytes>>, uri: &str, key: Option<&str>) -> u16 {
     if let Err(e) = send.ready().await {
         panic!("{uri}: {e}");
     }
@@ -120,7 +135,10 @@ async fn call(send: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
     let host = target
         .authority()
         .map_or_else(|| "shop.test".to_owned(), |a| a.to_string());
-    let req = Request::get(uri).header(http::header::HOST, host);
+    let mut req = Request::get(uri).header(http::header::HOST, host);
+    if let Some(key) = key {
+        req = req.header("x-api-key", key);
+    }
     let resp = send
         .send_request(req.body(Empty::new()).unwrap())
         .await
@@ -169,6 +187,12 @@ impl Stepped {
         call(conn, uri).await
     }
 
+    /// Sends one call as the batch client (its API key) and counts it.
+    async fn call_batch(&mut self, conn: &mut SendRequest<Empty<Bytes>>, uri: &str) -> u16 {
+        self.sent += 1;
+        call_as(conn, uri, Some(BATCH_KEY)).await
+    }
+
     /// Waits until the recorder has processed every call sent, then moves the clock to the
     /// next step.
     async fn next_step(&mut self) {
@@ -204,16 +228,19 @@ impl Stepped {
 }
 
 /// The shop's config on `upstream`: minute steps, learning 140 minutes, persistence 3 minutes,
-/// minimum traffic 3 calls a minute; egress for the shop to the upstream's port.
+/// minimum traffic 3 calls a minute; clients identified by an `x-api-key` header and known
+/// after 20 calls (a client's endpoints are the inbound routes it calls: `/batch` and the rest);
+/// egress for the shop to the upstream's port.
 fn shop(upstream: SocketAddr) -> String {
     let port = upstream.port();
     format!(
         "inbound:
   listen: 127.0.0.1:0
-  routes: [ {{ path_prefix: /, service: app }} ]
+  routes: [ {{ path_prefix: /batch, service: app }}, {{ path_prefix: /, service: app }} ]
 services:
   app: {{ upstreams: [\"{upstream}\"] }}
 analysis: {{ learning: 140m, persistence: 3m, min_rate: 3 }}
+clients: {{ api_key_header: x-api-key, uncommon: {{ known_after: 20 }} }}
 egress:
   listen: 127.0.0.1:0
   sources: [ {{ cidr: 127.0.0.1/32, service: app }} ]
@@ -226,10 +253,14 @@ enclave:
 }
 
 struct Run {
-    /// Findings raised for the injected steps and after (kind, subject).
+    /// Findings raised for the injected steps and after (kind, subject), then the client
+    /// alerts of kind `uncommon_usage` (kind, subject; `uncommon_hour` when the evidence names
+    /// an unusual hour).
     findings: Vec<(String, String)>,
-    /// The same findings as the API shows them.
+    /// The findings as the API shows them (without the client alerts).
     raw: Vec<serde_json::Value>,
+    /// Unix seconds at the start of the first injected step.
+    from: u64,
 }
 
 /// Sends the whole schedule through a fresh proxy, step by step; with `inject`, the anomalies
@@ -246,6 +277,7 @@ async fn run(inject: bool) -> Run {
         }
     }
     let mut out = connect(egress).await;
+    let mut batch = connect(t.px.inbound).await;
     let first = t.now_secs() / 60 * 60;
     for i in 0..WARM + INJECTED + TAIL {
         let since = (inject && i >= WARM).then(|| i - WARM);
@@ -265,6 +297,19 @@ async fn run(inject: bool) -> Run {
             let url = format!("http://api.known.example:{port}/rates");
             assert_eq!(t.call(&mut out, &url).await, 200);
         }
+        // The batch client: once a step early on; with the injection, one call to an
+        // endpoint it never used, in an hour of the day it never called in.
+        let batch_path = match i {
+            _ if i < BATCH_STEPS => Some("/batch"),
+            _ if inject && i == WARM + BATCH_AT => Some("/items"),
+            _ => None,
+        };
+        if let Some(path) = batch_path {
+            if batch.is_closed() {
+                batch = connect(t.px.inbound).await;
+            }
+            assert_eq!(t.call_batch(&mut batch, path).await, 200);
+        }
         if inject && i == WARM + 2 {
             let url = format!("http://api.new.example:{port}/upload");
             assert_eq!(t.call(&mut out, &url).await, 200);
@@ -279,7 +324,7 @@ async fn run(inject: bool) -> Run {
         .into_iter()
         .filter(|f| f["at"].as_u64().unwrap_or(0) >= from)
         .collect();
-    let findings = raw
+    let mut findings: Vec<(String, String)> = raw
         .iter()
         .map(|f| {
             (
@@ -288,16 +333,45 @@ async fn run(inject: bool) -> Run {
             )
         })
         .collect();
-    Run { findings, raw }
+    // Client events are alerts; with the injection, wait for the one expected (the recorder
+    // has processed every call, the alert book may still be taking it in).
+    let uncommon = || async {
+        let alerts = t.px.admin_json("/api/alerts").await["alerts"].clone();
+        let list: Vec<serde_json::Value> = alerts
+            .as_array()?
+            .iter()
+            .filter(|a| a["kind"] == "uncommon_usage")
+            .cloned()
+            .collect();
+        (!inject || !list.is_empty()).then_some(list)
+    };
+    for a in eventually("the uncommon-usage alert", uncommon).await {
+        let kind = match a["evidence"]["event"]["unusual_hour"].is_u64() {
+            true => "uncommon_hour",
+            false => "uncommon_usage",
+        };
+        let subject = a["subject"].as_str().unwrap_or("").to_owned();
+        findings.push((kind.to_owned(), subject));
+    }
+    Run {
+        findings,
+        raw,
+        from,
+    }
 }
 
-/// Labels: one per endpoint of [`Endpoint::ALL`] and the new destination.
-const LABELS: usize = Endpoint::ALL.len() + 1;
+/// Labels: one per endpoint of [`Endpoint::ALL`], the new destination and the batch client's
+/// call at an unusual hour.
+const LABELS: usize = Endpoint::ALL.len() + 2;
 
-/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], or the last for
-/// the new destination.
+/// Which label a finding matches: the endpoint's index in [`Endpoint::ALL`], then the new
+/// destination, then the batch client's call at an unusual hour (its subject is the client,
+/// `key:` and the key's digest).
 fn label_of(kind: &str, subject: &str) -> Option<usize> {
     if subject.contains("api.new.example") && kind.starts_with("new_") {
+        return Some(LABELS - 2);
+    }
+    if kind == "uncommon_hour" && subject.starts_with("key:") {
         return Some(LABELS - 1);
     }
     Endpoint::ALL.iter().position(|e| {
@@ -340,6 +414,28 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
         .filter(|f| f["evidence"]["signal"].is_string())
         .collect();
     assert_eq!(statistical.len(), Endpoint::ALL.len(), "{:?}", run.raw);
+    // Steps from the first injected step to the finding, the injected step counted.
+    let steps = |e: Endpoint| {
+        let (endpoint, kind) = e.label();
+        run.raw
+            .iter()
+            .find(|f| f["kind"] == kind && f["subject"].as_str().unwrap_or("").ends_with(endpoint))
+            .and_then(|f| f["at"].as_u64())
+            .map(|at| (at - run.from) / STEP.as_secs() + 1)
+    };
+    let taken: Vec<(&str, Option<u64>)> = Endpoint::ALL
+        .iter()
+        .map(|e| (e.label().1, steps(*e)))
+        .collect();
+    eprintln!("steps to detect (1-minute steps): {taken:?}");
+    let within = |e: Endpoint, n: u64| {
+        let s = steps(e);
+        assert!(s.is_some_and(|s| s <= n), "{:?}: {s:?} steps", e.label());
+    };
+    within(Endpoint::Items, 3);
+    within(Endpoint::Orders, 5);
+    within(Endpoint::Pay, 3);
+    within(Endpoint::Search, 5);
     for f in statistical {
         let incident = f["evidence"]["incident"].as_u64().unwrap_or(0);
         let root = f["evidence"]["root"].as_bool().unwrap();
@@ -392,4 +488,50 @@ async fn a_second_incident_after_recovery_is_reported_again() {
         second - first >= 426 * 60 && second - first < 432 * 60,
         "{spikes:?}"
     );
+}
+
+/// An endpoint of five calls a step under the default minimum traffic (10 calls a minute) for
+/// 160 steps; then, with `surge`, one call in five answers 500 for 12 steps. The statistical
+/// findings, and the Unix seconds at the start of the first surging step.
+async fn low_volume_run(surge: bool) -> (Vec<serde_json::Value>, u64) {
+    let upstream = TestUpstream::plain().await;
+    let yaml = shop(upstream.addr).replace(", min_rate: 3", "");
+    assert!(!yaml.contains("min_rate"));
+    let mut t = Stepped::start(&yaml).await;
+    let mut conns = Vec::new();
+    for _ in 0..5 {
+        conns.push(connect(t.px.inbound).await);
+    }
+    let first = t.now_secs() / 60 * 60;
+    for i in 0..WARM + INJECTED + TAIL {
+        let failing = surge && (WARM..WARM + INJECTED).contains(&i);
+        for (slot, conn) in conns.iter_mut().enumerate() {
+            let code = if failing && slot == 0 { 500 } else { 200 };
+            t.call(conn, &format!("/ledger/status/{code}")).await;
+        }
+        t.next_step().await;
+    }
+    let found = t
+        .findings(&mut conns[0])
+        .await
+        .into_iter()
+        .filter(|f| f["evidence"]["signal"].is_string())
+        .collect();
+    (found, t.step_secs(first, WARM))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_volume_error_surge_is_found_at_the_default_minimum_traffic() {
+    let (found, from) = low_volume_run(true).await;
+    let kinds: Vec<&str> = found.iter().filter_map(|f| f["kind"].as_str()).collect();
+    // One finding for the endpoint across its callers.
+    assert_eq!(kinds, ["error_surge"], "{found:?}");
+    // Within the persistence: the count test sees two failures in the last steps' calls.
+    let steps = found[0]["at"]
+        .as_u64()
+        .map(|at| (at - from) / STEP.as_secs() + 1);
+    eprintln!("low-volume error surge to 20%: found at step {steps:?}");
+    assert!(steps.is_some_and(|s| s <= 3), "{steps:?}");
+    let (clean, _) = low_volume_run(false).await;
+    assert!(clean.is_empty(), "{clean:?}");
 }

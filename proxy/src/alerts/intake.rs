@@ -85,6 +85,7 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
         "status": rec.status,
         "decision": rec.decision.as_str(),
         "reason": rec.reason,
+        "event": event.fields(),
     });
     Some(Signal {
         kind,

@@ -24,6 +24,8 @@ pub(super) struct ClientState {
     pub(super) scan: DistinctWindow,
     /// Hashes of the endpoints the client called.
     pub(super) endpoints: Vec<u64>,
+    /// The hours of the day (UTC) the client has called in: bit `h` for hour `h`.
+    pub(super) hours: u32,
 }
 
 impl ClientState {
@@ -39,6 +41,7 @@ impl ClientState {
             failures: Vec::new(),
             scan: DistinctWindow::default(),
             endpoints: Vec::new(),
+            hours: 0,
         }
     }
 }

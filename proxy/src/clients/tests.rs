@@ -285,10 +285,69 @@ fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
     assert_eq!(
         call("GET /admin"),
         vec![ClientSignal::UncommonEndpoint {
-            endpoint: "GET /admin".into()
+            endpoint: "GET /admin".into(),
+            unusual_hour: None,
         }]
     );
     assert!(call("GET /admin").is_empty(), "only the first time");
+}
+
+#[test]
+fn a_known_client_on_a_new_endpoint_at_an_hour_it_never_used_is_flagged() {
+    let cfg = config("  uncommon: { known_after: 3 }\n");
+    let (g, clock) = guard(&cfg);
+    let c = ClientId {
+        kind: ClientKind::Certificate,
+        id: "spiffe://x/batch".into(),
+        address: "192.0.2.32".into(),
+    };
+    let call = |e: &str| {
+        admit(&g, &cfg, &c, "/").unwrap();
+        g.observe(
+            &cfg,
+            &ConnFlags::default(),
+            &c,
+            &Method::GET,
+            "/",
+            200,
+            Some(e),
+        )
+    };
+    let hour = |t: Micros| ((t / 3_600_000_000) % 24) as u8;
+    // Known over two hours of the day, on one endpoint.
+    for _ in 0..3 {
+        assert!(call("GET /a").is_empty());
+    }
+    clock.advance(Duration::from_secs(3600));
+    assert!(call("GET /a").is_empty());
+    // A new endpoint in an hour it has used: uncommon, at a usual hour.
+    assert_eq!(
+        call("GET /b"),
+        vec![ClientSignal::UncommonEndpoint {
+            endpoint: "GET /b".into(),
+            unusual_hour: None,
+        }]
+    );
+    // Five hours later, an hour it never used: a known endpoint says nothing, a new one is
+    // flagged with the hour.
+    clock.advance(Duration::from_secs(5 * 3600));
+    assert!(call("GET /a").is_empty());
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        call("GET /admin"),
+        vec![ClientSignal::UncommonEndpoint {
+            endpoint: "GET /admin".into(),
+            unusual_hour: Some(hour(T0 + 7 * 3_600_000_000)),
+        }]
+    );
+    // The hour is now one it has used.
+    assert_eq!(
+        call("GET /export"),
+        vec![ClientSignal::UncommonEndpoint {
+            endpoint: "GET /export".into(),
+            unusual_hour: None,
+        }]
+    );
 }
 
 #[test]

@@ -109,6 +109,9 @@ pub enum Event {
         client: String,
         /// `METHOD route`.
         endpoint: String,
+        /// The hour of the day (UTC) of the call, when the client had never been active at
+        /// that hour before.
+        unusual_hour: Option<u8>,
     },
     /// A rarely used endpoint suddenly called by many clients.
     EndpointSurge {
@@ -201,8 +204,12 @@ impl Event {
             Event::CredentialStuffing { route, clients } => {
                 json!({"route": route, "clients": clients})
             }
-            Event::UncommonEndpoint { client, endpoint } => {
-                json!({"client": client, "endpoint": endpoint})
+            Event::UncommonEndpoint {
+                client,
+                endpoint,
+                unusual_hour,
+            } => {
+                json!({"client": client, "endpoint": endpoint, "unusual_hour": unusual_hour})
             }
             Event::EndpointSurge { endpoint, clients } => {
                 json!({"endpoint": endpoint, "clients": clients})
@@ -309,9 +316,13 @@ impl Events {
                     route: route.clone(),
                     clients: *clients,
                 },
-                ClientSignal::UncommonEndpoint { endpoint } => Event::UncommonEndpoint {
+                ClientSignal::UncommonEndpoint {
+                    endpoint,
+                    unusual_hour,
+                } => Event::UncommonEndpoint {
                     client,
                     endpoint: endpoint.clone(),
+                    unusual_hour: *unusual_hour,
                 },
                 ClientSignal::EndpointSurge { endpoint, clients } => Event::EndpointSurge {
                     endpoint: endpoint.clone(),

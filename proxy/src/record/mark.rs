@@ -53,6 +53,9 @@ pub enum ClientSignal {
     UncommonEndpoint {
         /// `METHOD route`.
         endpoint: String,
+        /// The hour of the day (UTC, 0–23) of the call when the client had never been active
+        /// at that hour before: a new endpoint at an unusual hour for this client.
+        unusual_hour: Option<u8>,
     },
     /// A rarely used endpoint suddenly called by many clients.
     EndpointSurge {

@@ -13,7 +13,8 @@ pub struct DetectorConfig {
     pub persistence_minutes: u64,
     /// Minimum traffic, in calls per minute: a spike needs at least this rate observed, a drop
     /// at least this rate expected, and error or latency rules at least this rate observed.
-    /// Default 10.
+    /// Below it, an error surge is still reported when its failed calls of the last few steps
+    /// are too many for the expected error ratio (a binomial tail below 1%). Default 10.
     pub min_rate: f64,
     /// The absolute rule: the short window of standardised forecast errors must lie this many
     /// standard deviations from its usual value (a tail probability of about 3e-5 at 4).
@@ -58,7 +59,7 @@ pub struct DetectorConfig {
     /// recent standardised forecast errors that the absolute rule judges. Default 45.
     pub short_window_minutes: f64,
     /// The short window's half-life is at least this many steps: with coarse steps (a replayed
-    /// 5-minute series) a window of few samples is too noisy to judge. Default 12.
+    /// 5-minute series) a window of few samples is too noisy to judge. Default 18.
     pub short_window_min_steps: f64,
     /// Half-life of the long window, in minutes: how the short window is usually distributed
     /// for this signal. Default 10080 (a week).
@@ -115,7 +116,7 @@ impl Default for DetectorConfig {
             recovery_factor: 12,
             spread_clip: 1.0,
             short_window_minutes: 45.0,
-            short_window_min_steps: 12.0,
+            short_window_min_steps: 18.0,
             long_window_minutes: 10080.0,
             error_clip: 30.0,
             point_sigmas: 6.0,

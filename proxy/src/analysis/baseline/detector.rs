@@ -16,6 +16,41 @@ const KINDS: [AnomalyKind; 4] = [
     AnomalyKind::LatencyDegradation,
 ];
 
+/// The count test's false-alarm probability per step: an error surge below the minimum traffic
+/// is reported when the failed calls of the last few steps have a binomial tail below this
+/// under the expected error ratio.
+const COUNT_ALPHA: f64 = 0.01;
+
+/// The error ratio the count test assumes at least (an endpoint that never failed still fails
+/// now and then).
+const COUNT_MIN_RATIO: f64 = 0.01;
+
+/// The count test judges at most this many calls (above the minimum traffic it is not needed).
+const COUNT_MAX_CALLS: f64 = 1000.0;
+
+/// `P(X >= k)` for `X ~ Binomial(n, p)`, summed over the terms below `k` (`k` is small here).
+pub(super) fn binomial_tail(n: u64, k: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    let p = p.clamp(0.0, 1.0);
+    let q = 1.0 - p;
+    // P(X = 0), then P(X = i + 1) = P(X = i) · (n − i) / (i + 1) · p / q.
+    let mut term = q.powf(n as f64);
+    let mut below = 0.0;
+    for i in 0..k {
+        below += term;
+        if q <= 0.0 {
+            break;
+        }
+        term *= (n - i) as f64 / (i + 1) as f64 * p / q;
+    }
+    (1.0 - below).max(0.0)
+}
+
 /// Baseline plus the four rules (rate spike, rate drop, error surge, latency degradation) of one
 /// endpoint or edge. Serialisable with its episodes, so a restart does not re-report an episode.
 ///
@@ -30,6 +65,10 @@ pub struct Detector {
     config: DetectorConfig,
     baseline: Baseline,
     episodes: [Episode; 4],
+    /// Calls and failed calls of the recent steps, each step's weight decaying by
+    /// `1 − 1/persistence`: the evidence the count test judges on a low-volume endpoint.
+    #[serde(default)]
+    recent_calls: (f64, f64),
 }
 
 impl Detector {
@@ -52,6 +91,7 @@ impl Detector {
             config,
             baseline,
             episodes: Default::default(),
+            recent_calls: (0.0, 0.0),
         }
     }
 
@@ -108,6 +148,27 @@ impl Detector {
         let min_rate = self.config.min_rate_per_step(step);
         let learned = !self.learning();
         let busy = |rate: f64| min_rate <= 0.0 || rate >= min_rate;
+        let keep = 1.0 - 1.0 / persist as f64;
+        // Calls are counts; a replayed series may hold anything, which counts as no call.
+        let calls_now = Some(obs.rate)
+            .filter(|r| r.is_finite())
+            .unwrap_or(0.0)
+            .max(0.0);
+        let ratio_now = obs.error_ratio.filter(|r| r.is_finite()).unwrap_or(0.0);
+        self.recent_calls = (
+            self.recent_calls.0 * keep + calls_now,
+            self.recent_calls.1 * keep + ratio_now.clamp(0.0, 1.0) * calls_now,
+        );
+        let (calls, failures) = self.recent_calls;
+        // Below the minimum traffic, failed calls count when too many for chance.
+        let unlikely = |expected_ratio: f64| {
+            calls <= COUNT_MAX_CALLS
+                && binomial_tail(
+                    calls.round() as u64,
+                    failures.round() as u64,
+                    expected_ratio.max(COUNT_MIN_RATIO),
+                ) < COUNT_ALPHA
+        };
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
         let mut found = Vec::new();
         for (i, kind) in KINDS.into_iter().enumerate() {
@@ -131,6 +192,9 @@ impl Detector {
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
                     let sigmas = self.config.sigmas;
+                    // Below the minimum traffic, an error surge is judged on its counts.
+                    let counted =
+                        kind == AnomalyKind::ErrorSurge && !busy(obs.rate) && unlikely(e.expected);
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
@@ -139,15 +203,16 @@ impl Detector {
                         ),
                         _ => (
                             value > band.1
-                                && (score > sigmas || point > 1.0 || shift > 1.0 || likely),
+                                && (score > sigmas
+                                    || point > 1.0
+                                    || shift > 1.0
+                                    || likely
+                                    || counted),
                             obs.rate,
                         ),
                     };
-                    (
-                        breach,
-                        busy(traffic),
-                        Some((value, e.expected, band, score)),
-                    )
+                    let reportable = busy(traffic) || counted;
+                    (breach, reportable, Some((value, e.expected, band, score)))
                 }
                 None => (false, false, None),
             };

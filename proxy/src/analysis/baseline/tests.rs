@@ -433,3 +433,62 @@ fn time_to_detect_per_kind() {
     assert!(errors.is_some_and(|n| n <= 3), "{errors:?}");
     assert!(slow.is_some_and(|n| n <= 5), "{slow:?}");
 }
+
+#[test]
+fn the_binomial_tail_matches_hand_computed_values() {
+    use super::detector::binomial_tail;
+    assert_eq!(binomial_tail(5, 0, 0.01), 1.0);
+    assert_eq!(binomial_tail(5, 6, 0.01), 0.0);
+    // 1 − 0.99⁵ and 1 − 0.99⁵ − 5 · 0.01 · 0.99⁴.
+    assert!((binomial_tail(5, 1, 0.01) - 0.049_009_9).abs() < 1e-6);
+    assert!((binomial_tail(5, 2, 0.01) - 0.000_980_1).abs() < 1e-6);
+    assert!((binomial_tail(10, 5, 0.5) - 0.623_046_875).abs() < 1e-9);
+}
+
+/// A week of a low-volume endpoint (~5 calls a minute, each failing with probability
+/// `failing`), then, with `surge`, 12 minutes with one call in five failing. Default settings:
+/// the minimum traffic (10 a minute) is never reached.
+fn low_volume(failing: f64, surge: bool) -> Vec<Anomaly> {
+    let mut d = Detector::new(DetectorConfig::default());
+    let mut rng = Lcg(11);
+    let end = MONDAY + 7 * DAY;
+    let mut found = Vec::new();
+    for m in MONDAY..end + 12 {
+        let count = rng.count(5.0).min(9);
+        let errors = if surge && m >= end {
+            count.div_ceil(5)
+        } else {
+            (0..count).filter(|_| rng.uniform() < failing).count() as u64
+        };
+        let sample = MinuteSample {
+            minute: m,
+            count,
+            errors,
+            latency_ms: 50.0 + 4.0 * rng.normal(),
+        };
+        found.extend(if count == 0 {
+            d.observe_gap(m)
+        } else {
+            d.observe(&sample)
+        });
+    }
+    found
+}
+
+#[test]
+fn a_low_volume_error_surge_is_reported_below_the_minimum_traffic() {
+    let found = low_volume(0.01, true);
+    assert_eq!(kinds(&found), vec![AnomalyKind::ErrorSurge], "{found:?}");
+    // Found within four steps of the surge's start (three failures in fifteen calls are
+    // needed to tell it from chance at a 1% error ratio).
+    let end = MONDAY + 7 * DAY;
+    assert!(found[0].minute < end + 4, "{found:?}");
+}
+
+#[test]
+fn scattered_failures_on_a_low_volume_endpoint_stay_silent() {
+    for failing in [0.0, 0.01, 0.03] {
+        let found = low_volume(failing, false);
+        assert!(found.is_empty(), "{failing}: {found:?}");
+    }
+}

@@ -2,6 +2,7 @@
 //! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
 
 mod conn;
+pub mod h1;
 pub mod proxy_protocol;
 mod relay;
 mod sniff;
@@ -10,6 +11,7 @@ mod stream_watch;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};
+pub use h1::{NativeBody, RequestBody, ServerBody};
 pub use relay::relay;
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};

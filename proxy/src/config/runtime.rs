@@ -6,10 +6,24 @@ use serde::Deserialize;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "a mapping with workers")]
+#[serde(deny_unknown_fields, expecting = "a mapping with workers and http1")]
 pub(crate) struct RuntimeFile {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,
+    /// The HTTP/1.1 server of the inbound listener: `native` or `hyper` (default).
+    pub http1: Option<Http1Server>,
+}
+
+/// Which server serves HTTP/1.x on the inbound listener (`runtime.http1`). HTTP/2, upgrades
+/// and CONNECT are served by hyper either way; the egress and admin listeners use hyper.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Http1Server {
+    /// Sightline's own HTTP/1.1 framing over httparse: no buffer held by an idle connection.
+    Native,
+    /// hyper's HTTP/1.1 server.
+    #[default]
+    Hyper,
 }
 
 /// The most worker threads a config may ask for.
@@ -21,6 +35,8 @@ pub struct RuntimeConfig {
     /// Worker threads; `None` follows the CPUs in the process's scheduler affinity (and cgroup
     /// CPU quota), as nginx's `worker_processes auto`.
     pub workers: Option<usize>,
+    /// The inbound listener's HTTP/1.1 server (read as each connection is accepted).
+    pub http1: Http1Server,
 }
 
 impl RuntimeConfig {
@@ -48,5 +64,6 @@ pub(super) fn convert(raw: Option<RuntimeFile>, cx: &mut Convert<'_>) -> Runtime
     }
     RuntimeConfig {
         workers: raw.workers,
+        http1: raw.http1.unwrap_or_default(),
     }
 }

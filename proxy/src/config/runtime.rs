@@ -20,9 +20,9 @@ pub(crate) struct RuntimeFile {
 #[serde(rename_all = "lowercase")]
 pub enum Http1Server {
     /// Sightline's own HTTP/1.1 framing over httparse: no buffer held by an idle connection.
+    #[default]
     Native,
     /// hyper's HTTP/1.1 server.
-    #[default]
     Hyper,
 }
 

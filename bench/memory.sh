@@ -33,7 +33,7 @@ http {
 }
 NGX
 nginx -c "$work/upstream.conf" & pids+=($!)
-"$BIN" --log warn proxy --workers 1 --listen "$PX" --to "$UP" --admin "$ADMIN" --no-access-log \
+"$BIN" --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen "$PX" --to "$UP" --admin "$ADMIN" --no-access-log \
   > "$work/sightline.log" 2>&1 & px=$!; pids+=($px)
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://$PX/" 2>/dev/null && break; sleep 0.1; done
 sleep 1

@@ -68,7 +68,7 @@ nginx -c "$work/upstream.conf" & pids+=($!)
 
 proxy_cmd() { # name
   case $1 in
-    sightline) echo "$BIN --log warn proxy --workers 1 --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
+    sightline) echo "$BIN --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
     nginx) echo "nginx -c $work/nginx.conf" ;;
   esac
 }

@@ -274,9 +274,10 @@ fn admit_egress(
         .as_ref()
         .map_or(limits.idle_timeout, |e| e.idle_timeout);
     let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+    let http1 = active.config.runtime.http1;
     drop(active);
     let activity = Arc::new(ConnActivity::tracked(ticket));
-    let limits = conn_limits(&limits, idle, crate::config::Http1Server::Hyper);
+    let limits = conn_limits(&limits, idle, http1);
     tokio::spawn(serve_conn(
         stream,
         peer,

@@ -13,3 +13,6 @@ mod encode;
 
 pub use body::{NativeBody, RequestBody, ServerBody};
 pub(super) use conn::serve;
+
+#[cfg(test)]
+mod tests;

@@ -12,23 +12,49 @@ pub const BUF_SIZE: usize = 4096;
 /// in the common case; beyond it buffers are allocated and freed.
 const KEPT: usize = 64;
 
+/// Most bytes a write buffer may have grown to and still be kept for the next response.
+const WRITE_KEPT: usize = 64 * 1024;
+
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_WRITE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// An empty buffer of `BUF_SIZE` capacity: from this worker's free list, or new.
+/// An empty write buffer (at least `BUF_SIZE` of capacity): from this worker's free list, or
+/// new.
+pub fn take_write() -> Vec<u8> {
+    FREE_WRITE
+        .with(|f| f.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+}
+
+/// Gives a write buffer back (one grown past 64 KiB is freed).
+pub fn give_write(mut buf: Vec<u8>) {
+    if buf.capacity() > WRITE_KEPT {
+        return;
+    }
+    buf.clear();
+    FREE_WRITE.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEPT {
+            f.push(buf);
+        }
+    });
+}
+
+/// A buffer of `BUF_SIZE` bytes (initialised once, when first allocated): from this worker's
+/// free list, or new.
 pub fn take() -> Vec<u8> {
     FREE.with(|f| f.borrow_mut().pop())
-        .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+        .unwrap_or_else(|| vec![0; BUF_SIZE])
 }
 
 /// Gives `buf` back to this worker's free list (a grown one, or one over the list's size, is
 /// freed).
-pub fn give(mut buf: Vec<u8>) {
-    if buf.capacity() != BUF_SIZE {
+pub fn give(buf: Vec<u8>) {
+    if buf.len() != BUF_SIZE {
         return;
     }
-    buf.clear();
     FREE.with(|f| {
         let mut f = f.borrow_mut();
         if f.len() < KEPT {
@@ -37,56 +63,59 @@ pub fn give(mut buf: Vec<u8>) {
     });
 }
 
-/// A connection's read buffer: bytes read but not yet used, in a buffer that is present only
-/// while it holds some.
+/// A connection's read buffer: bytes read but not yet used (`start..end` of a buffer that is
+/// present only while it holds some). The buffer's bytes are all initialised, so reads go
+/// straight into it without zeroing it again.
 #[derive(Debug, Default)]
 pub struct ReadBuf {
     buf: Option<Vec<u8>>,
     start: usize,
+    end: usize,
 }
 
 impl ReadBuf {
     /// The bytes read and not yet consumed.
     pub fn data(&self) -> &[u8] {
-        self.buf.as_ref().map_or(&[][..], |b| &b[self.start..])
+        self.buf.as_ref().map_or(&[][..], |b| &b[self.start..self.end])
     }
 
     /// Whether nothing is buffered.
     pub fn is_empty(&self) -> bool {
-        self.data().is_empty()
+        self.start == self.end
     }
 
     /// Marks `n` buffered bytes as used; an emptied buffer goes back to the free list.
     pub fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.buf.as_ref().is_some_and(|b| self.start >= b.len()) {
-            self.release();
-        }
+        self.start = (self.start + n).min(self.end);
+        self.release();
     }
 
     /// Gives the buffer back if nothing is left in it.
     pub fn release(&mut self) {
-        if self.is_empty() {
+        if self.start == self.end {
             if let Some(b) = self.buf.take() {
                 give(b);
             }
             self.start = 0;
+            self.end = 0;
         }
     }
 
     /// Room to read into, growing the buffer up to `max` bytes held. Empty when `max` bytes are
     /// already buffered.
-    pub fn spare(&mut self, max: usize) -> &mut Vec<u8> {
+    pub fn spare(&mut self, max: usize) -> &mut [u8] {
         let buf = self.buf.get_or_insert_with(take);
-        if self.start > 0 && (buf.len() == buf.capacity() || self.start == buf.len()) {
-            buf.drain(..self.start);
+        if self.start > 0 && self.end == buf.len() {
+            buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let held = buf.len() - self.start;
-        if buf.len() == buf.capacity() && held < max {
-            buf.reserve((held.max(BUF_SIZE)).min(max - held));
+        let held = self.end - self.start;
+        if self.end == buf.len() && held < max {
+            let grown = (buf.len() * 2).min(max.max(buf.len()));
+            buf.resize(grown, 0);
         }
-        buf
+        &mut buf[self.end..]
     }
 
     /// Reads from `io` into the buffer (at most `max` bytes held). With nothing to read yet,
@@ -98,22 +127,16 @@ impl ReadBuf {
         max: usize,
     ) -> std::task::Poll<std::io::Result<usize>> {
         use std::task::Poll;
-        let buf = self.spare(max);
-        let len = buf.len();
-        let room = buf.capacity() - len;
-        if room == 0 {
+        let room = self.spare(max);
+        if room.is_empty() {
             return Poll::Ready(Err(std::io::Error::other("buffer full")));
         }
-        buf.resize(len + room, 0);
-        let mut rb = tokio::io::ReadBuf::new(&mut buf[len..]);
+        let mut rb = tokio::io::ReadBuf::new(room);
         let polled = std::pin::Pin::new(io).poll_read(cx, &mut rb);
-        let n = match &polled {
-            Poll::Ready(Ok(())) => rb.filled().len(),
-            _ => 0,
-        };
-        buf.truncate(len + n);
+        let n = rb.filled().len();
         match polled {
             Poll::Ready(Ok(())) => {
+                self.end += n;
                 if n == 0 {
                     self.release();
                 }
@@ -146,21 +169,29 @@ mod tests {
     #[test]
     fn a_drained_buffer_goes_back_and_is_reused() {
         let mut r = ReadBuf::default();
-        r.spare(1024).extend_from_slice(b"abc");
+        r.spare(1024)[..3].copy_from_slice(b"abc");
+        r.end += 3;
+        assert_eq!(r.data(), b"abc");
         let ptr = r.data().as_ptr();
         r.consume(3);
         assert!(r.buf.is_none(), "an emptied buffer is given back");
-        r.spare(1024).push(b'x');
+        r.spare(1024)[0] = b'x';
+        r.end += 1;
         assert_eq!(r.data().as_ptr(), ptr, "the same buffer comes from the free list");
     }
 
     #[test]
     fn a_buffer_grows_to_the_limit_and_no_further() {
         let mut r = ReadBuf::default();
-        let b = r.spare(10_000);
-        b.resize(b.capacity(), b'a');
-        let b = r.spare(10_000);
-        assert!(b.capacity() > BUF_SIZE);
-        assert!(b.capacity() < 2 * 10_000);
+        let n = r.spare(10_000).len();
+        assert_eq!(n, BUF_SIZE);
+        r.end += n;
+        let n = r.spare(10_000).len();
+        r.end += n;
+        assert_eq!(r.data().len(), 2 * BUF_SIZE);
+        let n = r.spare(10_000).len();
+        r.end += n;
+        assert_eq!(r.data().len(), 10_000);
+        assert!(r.spare(10_000).is_empty());
     }
 }

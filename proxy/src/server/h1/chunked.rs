@@ -162,6 +162,9 @@ impl Decoder {
         let seen = self.trailers.len();
         self.trailers.extend_from_slice(rest);
         if let Some(end) = find(&self.trailers, b"\r\n\r\n") {
+            if end + 4 > MAX_TRAILERS {
+                return Err(ChunkError::Trailers);
+            }
             let used = end + 4 - seen;
             let fields = parse_trailers(&self.trailers[..end + 4])?;
             self.trailers = Vec::new();

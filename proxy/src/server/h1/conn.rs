@@ -226,7 +226,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
 
 /// What waiting for the next request found.
 enum Next {
-    Head(Box<Head>, usize),
+    Head(Head, usize),
     Refuse(ProxyError),
     Close,
 }
@@ -283,7 +283,7 @@ pub async fn serve<I, S, B, Rb>(
             keep_alive,
             expect_continue,
             upgrade: _,
-        } = *head;
+        } = head;
         let body = begin_body(&link, len, framing, expect_continue);
         let Some(body) = Rb::from_native(body) else {
             return;
@@ -424,7 +424,7 @@ async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
         });
         match parsed {
             None => return Next::Close,
-            Some(Ok(Some((head, len)))) => return Next::Head(Box::new(head), len),
+            Some(Ok(Some((head, len)))) => return Next::Head(head, len),
             Some(Ok(None)) => {}
             Some(Err(HeadError::Malformed(why))) => {
                 return Next::Refuse(ProxyError::BadRequest(why));
@@ -457,7 +457,33 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>, err: &ProxyEr
     };
     if respond(link, resp, x).await.is_ok() {
         close(link).await;
+        linger(link).await;
     }
+}
+
+/// After answering and closing the write side, reads (and drops) what the client is still
+/// sending, for a short while: closing with unread bytes would reset the connection, and the
+/// client could lose the answer.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>) {
+    const MOST: usize = 256 * 1024;
+    let mut dropped = 0;
+    let discard = |w: &mut Wire<I>| {
+        let len = w.rbuf.data().len();
+        w.rbuf.consume(len);
+    };
+    link.with(discard);
+    let drain = async {
+        while dropped < MOST {
+            match poll_fn(|cx| link.poll_fill(cx, BODY_READ)).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    dropped += n;
+                    link.with(discard);
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
 }
 
 /// Closes the connection's write side (TLS: with its close notification).
@@ -475,7 +501,7 @@ where
 {
     let (mut parts, body) = resp.into_parts();
     x.body_len = body.size_hint().exact();
-    let mut out = buffers::take();
+    let mut out = buffers::take_write();
     let (framing, keep_alive) = encode::head(&mut out, parts.status, &mut parts.headers, x);
     let mut body = pin!(body);
     let mut sent: u64 = 0;
@@ -555,7 +581,7 @@ where
         }
     }
     link.write_out(&mut out).await?;
-    buffers::give(out);
+    buffers::give_write(out);
     Ok(keep_alive && framing != BodyFraming::Close)
 }
 

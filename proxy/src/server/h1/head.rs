@@ -46,9 +46,9 @@ pub enum HeadError {
 /// Parses one request head at the start of `buf`. `Ok(None)`: the head is not complete yet.
 /// On success, also returns the head's length in bytes.
 pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut fields);
-    let len = match req.parse(buf) {
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),

@@ -171,7 +171,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
 
     fn poll_fill(&self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         self.with(|w| w.rbuf.poll_fill(&mut w.io, cx, max))
-            .unwrap_or(Poll::Ready(Err(io::Error::other("connection state lost"))))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
     }
 
     /// Ready when the client has closed (or failed) the connection. Watched only while the
@@ -196,12 +196,12 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
 
     fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.with(|w| std::pin::Pin::new(&mut w.io).poll_write(cx, buf))
-            .unwrap_or(Poll::Ready(Err(io::Error::other("connection state lost"))))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.with(|w| std::pin::Pin::new(&mut w.io).poll_flush(cx))
-            .unwrap_or(Poll::Ready(Err(io::Error::other("connection state lost"))))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
     }
 
     fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

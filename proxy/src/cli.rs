@@ -79,7 +79,7 @@ pub enum Command {
         /// Worker threads (default: the CPUs this process may run on, its scheduler affinity).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         workers: Option<u16>,
-        /// The HTTP/1.1 server of the listener (`runtime.http1`).
+        /// The HTTP/1.1 server of the listener (`runtime.http1`; default: native).
         #[arg(long, value_parser = ["native", "hyper"])]
         http1: Option<String>,
     },

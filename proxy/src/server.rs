@@ -1,5 +1,6 @@
-//! Serving HTTP on accepted connections: hyper's HTTP/1.1 (with upgrades) or HTTP/2 server, the
-//! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
+//! Serving HTTP on accepted connections: the native HTTP/1.1 server ([`h1`]), hyper's HTTP/1.1
+//! (with upgrades) or HTTP/2 server, the connection limits, idle close and graceful drain shared
+//! by the inbound, egress and admin listeners.
 
 mod conn;
 pub mod h1;

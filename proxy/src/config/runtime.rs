@@ -10,12 +10,12 @@ use serde::Deserialize;
 pub(crate) struct RuntimeFile {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,
-    /// The HTTP/1.1 server of the inbound listener: `native` or `hyper` (default).
+    /// The HTTP/1.1 server of the inbound and egress listeners: `native` (default) or `hyper`.
     pub http1: Option<Http1Server>,
 }
 
-/// Which server serves HTTP/1.x on the inbound listener (`runtime.http1`). HTTP/2, upgrades
-/// and CONNECT are served by hyper either way; the egress and admin listeners use hyper.
+/// Which server serves HTTP/1.x on the inbound and egress listeners (`runtime.http1`). HTTP/2,
+/// upgrades and CONNECT are served by hyper either way, and so is the admin listener.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Http1Server {
@@ -35,7 +35,7 @@ pub struct RuntimeConfig {
     /// Worker threads; `None` follows the CPUs in the process's scheduler affinity (and cgroup
     /// CPU quota), as nginx's `worker_processes auto`.
     pub workers: Option<usize>,
-    /// The inbound listener's HTTP/1.1 server (read as each connection is accepted).
+    /// The inbound and egress listeners' HTTP/1.1 server (read as each connection is accepted).
     pub http1: Http1Server,
 }
 

@@ -37,7 +37,8 @@ pub struct ConnLimits {
     pub write_stall_timeout: Duration,
     /// During the drain, an HTTP/1.1 connection that sends no request for this long is closed.
     pub drain_idle_grace: Duration,
-    /// Which server serves HTTP/1.x (where the service takes [`super::RequestBody`]).
+    /// Which server serves HTTP/1.x (the native one only for services that take
+    /// [`super::RequestBody`]).
     pub http1: crate::config::Http1Server,
 }
 

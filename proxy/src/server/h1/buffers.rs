@@ -18,6 +18,35 @@ const WRITE_KEPT: usize = 64 * 1024;
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static FREE_WRITE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_MAPS: RefCell<Vec<http::HeaderMap>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most fields a header map may have room for and still be kept for the next request.
+const MAP_KEPT: usize = 128;
+
+/// An empty header map with room for `fields`: a response's map given back to this worker's
+/// free list (a request's head reuses it, as its fields are about as many), or new.
+pub fn take_map(fields: usize) -> http::HeaderMap {
+    let mut map = FREE_MAPS
+        .with(|f| f.borrow_mut().pop())
+        .unwrap_or_default();
+    // Room for what the stack adds upstream (forwarding headers, `Via`, trace context).
+    map.reserve(fields + 8);
+    map
+}
+
+/// Gives a header map back for a later request (emptied; a very large one is freed).
+pub fn give_map(mut map: http::HeaderMap) {
+    if map.capacity() > MAP_KEPT {
+        return;
+    }
+    map.clear();
+    FREE_MAPS.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEPT {
+            f.push(map);
+        }
+    });
 }
 
 /// An empty write buffer (at least `BUF_SIZE` of capacity): from this worker's free list, or

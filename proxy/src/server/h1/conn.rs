@@ -503,6 +503,9 @@ where
     x.body_len = body.size_hint().exact();
     let mut out = buffers::take_write();
     let (framing, keep_alive) = encode::head(&mut out, parts.status, &mut parts.headers, x);
+    // The response's map serves a later request's head.
+    buffers::give_map(std::mem::take(&mut parts.headers));
+    drop(parts);
     let mut body = pin!(body);
     let mut sent: u64 = 0;
     if framing != BodyFraming::None && !body.is_end_stream() {
@@ -675,3 +678,4 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
         std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
+

@@ -70,7 +70,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
     let target = slice(req.path.unwrap_or("").as_bytes());
     let uri =
         Uri::from_maybe_shared(target).map_err(|_| HeadError::Malformed("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    let mut headers = super::buffers::take_map(req.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = None;
     let mut conn_close = false;

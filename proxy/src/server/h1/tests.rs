@@ -153,3 +153,4 @@ async fn an_idle_connection_closes_when_the_drain_begins() {
     let text = read_to_close(&mut c).await;
     assert_eq!(text, "");
 }
+

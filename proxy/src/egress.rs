@@ -33,9 +33,9 @@ use crate::trace::{self, TraceContext};
 use crate::wire::headers;
 
 type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
+use crate::server::RequestBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
-use crate::server::RequestBody;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};

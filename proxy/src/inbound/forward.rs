@@ -5,11 +5,11 @@
 use super::Call;
 use crate::errors::{Health, ProxyError};
 use crate::record::CountingBody;
+use crate::server::RequestBody;
 use crate::upstream::{ServicePool, Upstream, UpstreamBody};
 use crate::wire::headers;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use crate::server::RequestBody;
 use hyper::upgrade::OnUpgrade;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

@@ -3,10 +3,10 @@
 
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
 use crate::server::ConnActivity;
+use crate::server::RequestBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use crate::server::RequestBody;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;

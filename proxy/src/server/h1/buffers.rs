@@ -27,9 +27,7 @@ const MAP_KEPT: usize = 128;
 /// An empty header map with room for `fields`: a response's map given back to this worker's
 /// free list (a request's head reuses it, as its fields are about as many), or new.
 pub fn take_map(fields: usize) -> http::HeaderMap {
-    let mut map = FREE_MAPS
-        .with(|f| f.borrow_mut().pop())
-        .unwrap_or_default();
+    let mut map = FREE_MAPS.with(|f| f.borrow_mut().pop()).unwrap_or_default();
     // Room for what the stack adds upstream (forwarding headers, `Via`, trace context).
     map.reserve(fields + 8);
     map
@@ -105,7 +103,9 @@ pub struct ReadBuf {
 impl ReadBuf {
     /// The bytes read and not yet consumed.
     pub fn data(&self) -> &[u8] {
-        self.buf.as_ref().map_or(&[][..], |b| &b[self.start..self.end])
+        self.buf
+            .as_ref()
+            .map_or(&[][..], |b| &b[self.start..self.end])
     }
 
     /// Whether nothing is buffered.
@@ -206,7 +206,11 @@ mod tests {
         assert!(r.buf.is_none(), "an emptied buffer is given back");
         r.spare(1024)[0] = b'x';
         r.end += 1;
-        assert_eq!(r.data().as_ptr(), ptr, "the same buffer comes from the free list");
+        assert_eq!(
+            r.data().as_ptr(),
+            ptr,
+            "the same buffer comes from the free list"
+        );
     }
 
     #[test]

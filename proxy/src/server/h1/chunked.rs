@@ -236,8 +236,9 @@ mod tests {
 
     #[test]
     fn chunks_extensions_and_trailers_decode() {
-        let (data, trailers, used) =
-            decode_all(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\nGET").unwrap().unwrap();
+        let (data, trailers, used) = decode_all(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\nGET")
+            .unwrap()
+            .unwrap();
         assert_eq!(data, b"abcde");
         assert!(trailers.is_none());
         assert_eq!(used, 24);
@@ -278,7 +279,10 @@ mod tests {
     fn bad_sizes_and_line_ends_are_refused() {
         let cases: &[(&[u8], ChunkError)] = &[
             (b"zz\r\nabc\r\n0\r\n\r\n", ChunkError::Size),
-            (b"ffffffffffffffffff1\r\nabc\r\n0\r\n\r\n", ChunkError::Overflow),
+            (
+                b"ffffffffffffffffff1\r\nabc\r\n0\r\n\r\n",
+                ChunkError::Overflow,
+            ),
             (b"3\nabc\r\n0\r\n\r\n", ChunkError::Size),
             (b"3\r\nabcd\r\n0\r\n\r\n", ChunkError::DataEnd),
             (b"-1\r\n", ChunkError::Size),

@@ -224,7 +224,9 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
     }
 }
 
-/// What waiting for the next request found.
+/// What waiting for the next request found. Not boxed: it is returned once per request, and a
+/// box would be an allocation per request.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Head(Head, usize),
     Refuse(ProxyError),
@@ -258,8 +260,7 @@ pub async fn serve<I, S, B, Rb>(
     })));
     let max_head = limits.max_head_bytes.max(8192);
     loop {
-        let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await
-        {
+        let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await {
             Next::Head(head, len) => (head, len),
             Next::Close => return,
             Next::Refuse(err) => {
@@ -667,7 +668,10 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
         self.io.is_write_vectored()
     }
 
-    fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         std::pin::Pin::new(&mut self.io).poll_flush(cx)
     }
 
@@ -678,4 +682,3 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
         std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
-

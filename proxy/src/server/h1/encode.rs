@@ -53,7 +53,10 @@ pub fn head(
     } else if headers.contains_key(header::TRANSFER_ENCODING) {
         headers.remove(header::CONTENT_LENGTH);
         if x.version == Version::HTTP_11 {
-            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
             BodyFraming::Chunked
         } else {
             headers.remove(header::TRANSFER_ENCODING);
@@ -70,7 +73,10 @@ pub fn head(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         BodyFraming::Length(n)
     } else if x.version == Version::HTTP_11 {
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         BodyFraming::Chunked
     } else {
         BodyFraming::Close
@@ -211,7 +217,11 @@ mod tests {
         let (text, _, keep) = encode(200, &[], closing);
         assert!(text.contains("connection: close\r\n"));
         assert!(!keep);
-        let (text, _, keep) = encode(400, &[("connection", "close")], x(Version::HTTP_11, Some(0)));
+        let (text, _, keep) = encode(
+            400,
+            &[("connection", "close")],
+            x(Version::HTTP_11, Some(0)),
+        );
         assert_eq!(text.matches("connection").count(), 1, "{text}");
         assert!(!keep);
     }

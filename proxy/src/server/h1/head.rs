@@ -68,8 +68,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
         _ => Version::HTTP_11,
     };
     let target = slice(req.path.unwrap_or("").as_bytes());
-    let uri =
-        Uri::from_maybe_shared(target).map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let uri = Uri::from_maybe_shared(target)
+        .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let mut headers = super::buffers::take_map(req.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = None;
@@ -88,8 +88,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             }
             chunked = Some(last_coding_is_chunked(f.value));
         } else if name == header::CONTENT_LENGTH {
-            let n = content_length(f.value)
-                .ok_or(HeadError::Malformed("invalid Content-Length"))?;
+            let n =
+                content_length(f.value).ok_or(HeadError::Malformed("invalid Content-Length"))?;
             match length {
                 Some(prev) if prev != n => {
                     return Err(HeadError::Malformed("conflicting Content-Length"))
@@ -256,7 +256,8 @@ mod tests {
                 String::from_utf8_lossy(raw)
             );
         }
-        let same = ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4, 4\r\n\r\n");
+        let same =
+            ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4, 4\r\n\r\n");
         assert_eq!(same.framing, Framing::Length(4));
         assert_eq!(same.headers.get_all("content-length").iter().count(), 1);
     }
@@ -294,10 +295,16 @@ mod tests {
 
     #[test]
     fn upgrades_tunnels_and_expectations_are_noticed() {
-        assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n").upgrade);
+        assert!(
+            ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+                .upgrade
+        );
         assert!(!ok(b"GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n").upgrade);
         assert!(ok(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n").upgrade);
-        assert!(ok(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+        assert!(
+            ok(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+                .expect_continue
+        );
     }
 
     #[test]

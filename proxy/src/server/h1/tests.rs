@@ -77,9 +77,11 @@ async fn pipelined_requests_are_answered_in_order_and_close_ends_the_connection(
 #[tokio::test]
 async fn a_client_that_expects_100_continue_gets_it_before_sending_its_body() {
     let (mut c, _stop) = start();
-    c.write_all(b"POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
-        .await
-        .unwrap();
+    c.write_all(
+        b"POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut first = [0u8; 25];
     tokio::time::timeout(Duration::from_secs(5), c.read_exact(&mut first))
         .await
@@ -96,9 +98,11 @@ async fn a_client_that_expects_100_continue_gets_it_before_sending_its_body() {
 #[tokio::test]
 async fn a_malformed_head_is_answered_400_with_its_reason_and_closed() {
     let (mut c, _stop) = start();
-    c.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    c.write_all(
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let text = read_to_close(&mut c).await;
     assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
     assert!(text.contains("\"error\":\"bad_request\""), "{text}");
@@ -137,7 +141,10 @@ async fn head_answers_have_no_body_and_http10_closes() {
     let (head, rest) = text.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(!head.contains("transfer-encoding"), "{text}");
-    assert!(rest.starts_with("HTTP/1.1 200 OK"), "HEAD sent a body: {text}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200 OK"),
+        "HEAD sent a body: {text}"
+    );
     assert!(rest.ends_with("GET /old: "), "{text}");
     assert!(rest.contains("connection: close"), "{text}");
 }
@@ -145,7 +152,9 @@ async fn head_answers_have_no_body_and_http10_closes() {
 #[tokio::test]
 async fn an_idle_connection_closes_when_the_drain_begins() {
     let (mut c, stop) = start();
-    c.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    c.write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = c.read(&mut buf).await.unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
@@ -153,4 +162,3 @@ async fn an_idle_connection_closes_when_the_drain_begins() {
     let text = read_to_close(&mut c).await;
     assert_eq!(text, "");
 }
-

@@ -286,6 +286,19 @@ fn declared_length<B>(req: &Request<B>) -> Result<Option<u64>, ProxyError> {
     }
 }
 
+/// The answer to a request head the HTTP/1.1 server refused: the one answer path's JSON error
+/// (400 `bad_request` with the parser's reason, or 431), then the connection closes.
+pub(crate) fn refused_head(
+    why: crate::server::HeadRefused,
+) -> Response<http_body_util::Full<bytes::Bytes>> {
+    let err = match why {
+        crate::server::HeadRefused::Malformed(reason) => ProxyError::BadRequest(reason),
+        crate::server::HeadRefused::TooLarge(n) => ProxyError::HeadersTooLarge(n),
+    };
+    let id = crate::trace::RequestId::new();
+    crate::errors::answer(&err, id.as_str(), |_| {}, true)
+}
+
 /// The client protections see how the call ended (status, endpoint).
 fn observe(call: &mut Call<'_>, result: &Result<Outcome, ProxyError>) {
     let Some(client) = &call.client else { return };

@@ -2,6 +2,7 @@
 //! restart, not on reload).
 
 use super::context::Convert;
+pub use crate::server::Http1Server;
 use serde::Deserialize;
 
 /// The section as written.
@@ -12,18 +13,6 @@ pub(crate) struct RuntimeFile {
     pub workers: Option<usize>,
     /// The HTTP/1.1 server of the inbound and egress listeners: `native` (default) or `hyper`.
     pub http1: Option<Http1Server>,
-}
-
-/// Which server serves HTTP/1.x on the inbound and egress listeners (`runtime.http1`). HTTP/2,
-/// upgrades and CONNECT are served by hyper either way, and so is the admin listener.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Http1Server {
-    /// Sightline's own HTTP/1.1 framing over httparse: no buffer held by an idle connection.
-    #[default]
-    Native,
-    /// hyper's HTTP/1.1 server.
-    Hyper,
 }
 
 /// The most worker threads a config may ask for.

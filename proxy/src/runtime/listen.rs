@@ -47,6 +47,7 @@ fn conn_limits(
 ) -> ConnLimits {
     ConnLimits {
         http1,
+        refuse: inbound::refused_head,
         header_read_timeout: limits.header_read_timeout,
         idle_timeout: idle,
         max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
@@ -462,6 +463,7 @@ pub(super) async fn admin(
                 write_stall_timeout: admin.idle_timeout,
                 drain_idle_grace: Duration::from_secs(1),
                 http1: crate::config::Http1Server::Hyper,
+                refuse: inbound::refused_head,
             };
             let activity = Arc::new(ConnActivity::tracked(ticket));
             let Some(acceptor) = tls else {

@@ -39,7 +39,9 @@ pub struct ConnLimits {
     pub drain_idle_grace: Duration,
     /// Which server serves HTTP/1.x (the native one only for services that take
     /// [`super::RequestBody`]).
-    pub http1: crate::config::Http1Server,
+    pub http1: crate::server::Http1Server,
+    /// The answer to a request head the native server refuses (the listener's error format).
+    pub refuse: fn(super::HeadRefused) -> Response<http_body_util::Full<bytes::Bytes>>,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -177,10 +179,11 @@ pub async fn serve_connection<I, S, B, Rb>(
         }
     };
     match proto {
-        Proto::H1 if Rb::NATIVE && limits.http1 == crate::config::Http1Server::Native => {
+        Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
             super::h1::serve(io, service, limits, activity, shutdown).await;
         }
-        Proto::H1 => serve_hyper_h1(io, service, limits, activity, shutdown).await,
+        // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
+        Proto::H1 => Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown)).await,
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             let mut conn = Box::pin(

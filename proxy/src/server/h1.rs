@@ -12,6 +12,15 @@ pub mod head;
 mod encode;
 
 pub use body::{NativeBody, RequestBody, ServerBody};
+
+/// Why the native server refused a request head, for the listener to answer in its format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadRefused {
+    /// Malformed (400), with the reason.
+    Malformed(&'static str),
+    /// Larger than this many bytes, or with too many fields (431).
+    TooLarge(usize),
+}
 pub(super) use conn::serve;
 
 #[cfg(test)]

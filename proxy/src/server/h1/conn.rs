@@ -8,7 +8,6 @@ use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
-use crate::errors::ProxyError;
 use crate::server::conn::{ConnActivity, ConnLimits};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
@@ -229,7 +228,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
 #[allow(clippy::large_enum_variant)]
 enum Next {
     Head(Head, usize),
-    Refuse(ProxyError),
+    Refuse(super::HeadRefused),
     Close,
 }
 
@@ -263,8 +262,9 @@ pub async fn serve<I, S, B, Rb>(
         let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await {
             Next::Head(head, len) => (head, len),
             Next::Close => return,
-            Next::Refuse(err) => {
-                refuse(&link, &err).await;
+            Next::Refuse(why) => {
+                // Boxed: rare, and the connection's future need not be sized for it.
+                Box::pin(refuse(&link, (limits.refuse)(why))).await;
                 return;
             }
         };
@@ -294,45 +294,15 @@ pub async fn serve<I, S, B, Rb>(
         *req.uri_mut() = uri;
         *req.version_mut() = version;
         *req.headers_mut() = headers;
-        let head_request = req.method() == Method::HEAD;
-        let resp = {
-            let mut fut = pin!(service.call(req));
-            poll_fn(|cx| {
-                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                link.poll_closed(cx, max_head).map(|()| None)
-            })
-            .await
-        };
-        let resp = match resp {
-            Some(Ok(resp)) => resp,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e.into(), "service failed");
-                return;
-            }
-            None => {
-                tracing::debug!("client closed the connection before the response");
-                return;
-            }
-        };
-        let draining = *shutdown.borrow();
-        let x = Exchange {
-            head_request,
-            version,
-            keep_alive: keep_alive && !draining,
-            body_len: None,
-        };
-        match respond(&link, resp, x).await {
-            Ok(true) => {}
-            Ok(false) => {
-                close(&link).await;
-                return;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "response not delivered");
-                return;
-            }
+        // The request's part of the connection's state (the call's future, the response being
+        // written) is boxed for the request's length: the connection's own future, which an
+        // idle connection keeps, stays the size of its wait for the next head.
+        if !Box::pin(exchange(
+            &link, &service, req, keep_alive, &shutdown, max_head,
+        ))
+        .await
+        {
+            return;
         }
         // The next request starts where this one's body ends: unread body bytes leave the
         // connection at an unknown place, so it closes.
@@ -344,6 +314,67 @@ pub async fn serve<I, S, B, Rb>(
             return;
         }
     }
+}
+
+/// Serves one request: waits for the service's response (watching for the client closing once
+/// the request body is read), then writes it. Returns whether the connection may go on.
+async fn exchange<I, S, B, Rb>(
+    link: &Link<I>,
+    service: &S,
+    req: Request<Rb>,
+    keep_alive: bool,
+    shutdown: &watch::Receiver<bool>,
+    max_head: usize,
+) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<Rb>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let head_request = req.method() == Method::HEAD;
+    let version = req.version();
+    let resp = {
+        let mut fut = pin!(service.call(req));
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            link.poll_closed(cx, max_head).map(|()| None)
+        })
+        .await
+    };
+    let resp = match resp {
+        Some(Ok(resp)) => resp,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e.into(), "service failed");
+            return false;
+        }
+        None => {
+            tracing::debug!("client closed the connection before the response");
+            return false;
+        }
+    };
+    let draining = *shutdown.borrow();
+    let x = Exchange {
+        head_request,
+        version,
+        keep_alive: keep_alive && !draining,
+        body_len: None,
+    };
+    match respond(link, resp, x).await {
+        Ok(true) => {}
+        Ok(false) => {
+            close(link).await;
+            return false;
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "response not delivered");
+            return false;
+        }
+    }
+    true
 }
 
 /// Marks the head's bytes read and sets up the request's body.
@@ -428,10 +459,10 @@ async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
             Some(Ok(Some((head, len)))) => return Next::Head(head, len),
             Some(Ok(None)) => {}
             Some(Err(HeadError::Malformed(why))) => {
-                return Next::Refuse(ProxyError::BadRequest(why));
+                return Next::Refuse(super::HeadRefused::Malformed(why));
             }
             Some(Err(HeadError::TooLarge)) => {
-                return Next::Refuse(ProxyError::HeadersTooLarge(limits.max_head_bytes));
+                return Next::Refuse(super::HeadRefused::TooLarge(limits.max_head_bytes));
             }
         }
         let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
@@ -446,10 +477,12 @@ async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Answers a head that cannot be served (with the JSON reason) and closes.
-async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>, err: &ProxyError) {
-    let id = crate::trace::RequestId::new();
-    let resp = crate::errors::answer(err, id.as_str(), |_| {}, true);
+/// Answers a head that cannot be served (the listener's answer, e.g. a JSON reason) and
+/// closes.
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
+    link: &Link<I>,
+    resp: Response<http_body_util::Full<Bytes>>,
+) {
     let x = Exchange {
         head_request: false,
         version: Version::HTTP_11,

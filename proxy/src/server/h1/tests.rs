@@ -2,7 +2,7 @@
 //! refusals, HEAD, HTTP/1.0 and the close.
 
 use super::RequestBody;
-use crate::config::Http1Server;
+use crate::server::Http1Server;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use bytes::Bytes;
 use http::{Request, Response};
@@ -19,6 +19,20 @@ fn limits() -> ConnLimits {
         write_stall_timeout: Duration::from_secs(5),
         drain_idle_grace: Duration::from_secs(1),
         http1: Http1Server::Native,
+        refuse: |why| {
+            let (status, text) = match why {
+                super::HeadRefused::Malformed(r) => (
+                    400,
+                    format!("{{\"error\":\"bad_request\",\"reason\":\"{r}\"}}"),
+                ),
+                super::HeadRefused::TooLarge(_) => (431, String::new()),
+            };
+            let mut resp = Response::new(Full::new(Bytes::from(text)));
+            *resp.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            resp.headers_mut()
+                .insert("connection", http::HeaderValue::from_static("close"));
+            resp
+        },
     }
 }
 

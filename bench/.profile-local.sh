@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Cost per request of Sightline and of nginx as a reverse proxy, measured the same way:
+#
+# - instructions per request: the proxy runs under callgrind; after WARMUP keep-alive requests
+#   its counters are zeroed, then exactly REQUESTS keep-alive requests for `/` are sent by
+#   `h2load --h1 -c 10` and the counters dumped; the dump's total over REQUESTS is the proxy's
+#   user-space instructions per request (the client, the upstream and the kernel are not
+#   counted; the proxy's background tasks during the run are).
+# - heap allocations per request: the proxy runs under valgrind's DHAT twice, once with the
+#   warm-up alone and once with the warm-up and REQUESTS more; the difference in blocks (and
+#   bytes) allocated over REQUESTS is the allocations per request, start-up excluded.
+#
+# Both proxies have one worker (Sightline `--workers 1`, default config: recording, analysis
+# and metrics on, access log off; nginx `worker_processes 1`, `master_process off`, access log
+# off) in front of the same upstream (nginx answering `ok\n`, not under valgrind). Prints a
+# Markdown table and the top functions of Sightline's profile (inclusive and self).
+# All traffic stays on 127.0.0.1; every load step is bounded by its request count and `timeout`.
+#
+#   bash bench/profile.sh
+#   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQUESTS=${REQUESTS:-20000}
+WARMUP=${WARMUP:-2000}
+TOP=${TOP:-15}
+for b in valgrind callgrind_control callgrind_annotate nginx h2load curl; do
+  command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl)" >&2; exit 1; }
+done
+# SIGHTLINE_BIN measures a given build instead of building this checkout.
+BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
+[ -n "${SIGHTLINE_BIN:-}" ] || cargo build --release -q -p sightline --bin sightline
+work=$(mktemp -d /tmp/sightline-profile.XXXX)
+chmod 755 "$work"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+UP=127.0.0.1:18661 PX=127.0.0.1:18662 ADMIN=127.0.0.1:18663
+cat > "$work/upstream.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $work/upstream.pid;
+error_log $work/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server { listen $UP; keepalive_requests 1000000; location = / { return 200 "ok\n"; } }
+}
+NGX
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server $UP; keepalive 128; }
+  server {
+    listen $PX;
+    keepalive_requests 1000000;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGX
+nginx -c "$work/upstream.conf" & pids+=($!)
+
+proxy_cmd() { # name
+  case $1 in
+    sightline) echo "$BIN --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
+    nginx) echo "nginx -c $work/nginx.conf" ;;
+  esac
+}
+wait_ready() { # pid
+  for _ in $(seq 1200); do
+    curl -fsS -o /dev/null "http://$PX/" 2>/dev/null && return 0
+    kill -0 "$1" 2>/dev/null || { echo "the proxy under valgrind exited" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "the proxy under valgrind did not answer in 120 s" >&2
+  return 1
+}
+load() { # requests
+  local out
+  out=$(timeout 900 h2load --h1 -n "$1" -c 10 "http://$PX/")
+  grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" <<< "$out" || {
+    echo "load did not complete: $(grep -E '^requests|^status' <<< "$out")" >&2
+    return 1
+  }
+}
+stop() { # pid
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 600); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+declare -A ir alloc bytes
+for name in sightline nginx; do
+  # Instructions: one run, counters zeroed after the warm-up, dumped after the measured part.
+  # shellcheck disable=SC2046
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.$name" $(proxy_cmd $name) > "$work/cg.$name.log" 2>&1 &
+  pid=$!; pids+=($pid)
+  wait_ready $pid
+  load "$WARMUP"
+  callgrind_control -z $pid > /dev/null
+  load "$REQUESTS"
+  callgrind_control -d $pid > /dev/null
+  stop $pid
+  total=$(awk '/^summary:/ {print $2}' "$work/cg.$name.1")
+  ir[$name]=$((total / REQUESTS))
+  [ "$name" = sightline ] && cp "$work/cg.$name.1" "$work/sightline.callgrind"
+  # Allocations: two runs under DHAT, the difference of their totals.
+  for n in 0 "$REQUESTS"; do
+    # shellcheck disable=SC2046
+    valgrind --tool=dhat --dhat-out-file=/dev/null $(proxy_cmd $name) > "$work/dhat.$name.$n.log" 2>&1 &
+    pid=$!; pids+=($pid)
+    wait_ready $pid
+    load "$WARMUP"
+    [ "$n" -gt 0 ] && load "$n"
+    stop $pid
+  done
+  read -r b0 k0 < <(awk '/Total:/ {gsub(",", ""); print $3, $6; exit}' "$work/dhat.$name.0.log")
+  read -r b1 k1 < <(awk '/Total:/ {gsub(",", ""); print $3, $6; exit}' "$work/dhat.$name.$REQUESTS.log")
+  alloc[$name]=$(python3 -c "print(f'{($k1 - $k0) / $REQUESTS:.1f}')")
+  bytes[$name]=$(python3 -c "print(f'{($b1 - $b0) / $REQUESTS:,.0f}')")
+  echo "$name: ${ir[$name]} instructions, ${alloc[$name]} allocations (${bytes[$name]} bytes) per request" >&2
+done
+
+echo "| per request (keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10) | Sightline | nginx | Sightline / nginx |"
+echo "|---|---|---|---|"
+echo "| instructions (callgrind, proxy process, user space) | $(python3 -c "print(f'{${ir[sightline]}:,}')") | $(python3 -c "print(f'{${ir[nginx]}:,}')") | $(python3 -c "print(f'{${ir[sightline]}/${ir[nginx]}:.1f}')") |"
+echo "| heap allocations (DHAT blocks) | ${alloc[sightline]} | ${alloc[nginx]} | $(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[nginx]},0.01):.1f}')") |"
+echo "| heap bytes allocated (DHAT) | ${bytes[sightline]} | ${bytes[nginx]} | |"
+echo
+# Generic frames (thread start, the runtime's loop) include everything; list what is below them.
+annotate() { # --inclusive=yes|no
+  callgrind_annotate "$1" --threshold=100 "$work/sightline.callgrind" 2>/dev/null |
+    awk -v req="$REQUESTS" -v top="$TOP" '
+      /file:function/ { go = 1; next }
+      go && /^ *[0-9,]+ +\( *[0-9.]+%\)/ {
+        v = $0; sub(/^ */, "", v); sub(/ .*/, "", v); gsub(",", "", v)
+        pct = $0; sub(/^[^(]*\( */, "", pct); sub(/%\).*/, "", pct)
+        if (pct + 0 > 90) next
+        sub(/^[^)]*\) +/, "")
+        sub(/ \[[^]]*\]$/, "")
+        sub(/^\?\?\?:/, "")
+        if (length($0) > 110) $0 = substr($0, 1, 107) "..."
+        printf "| %d | %s%% | `%s` |\n", v / req, pct, $0
+        if (++n >= top) exit
+      }'
+}
+echo "Sightline, top $TOP functions by inclusive instructions (frames above 90% — thread start, the runtime's loop — left out):"
+echo
+echo "| instructions / request | share | function |"
+echo "|---|---|---|"
+annotate --inclusive=yes || true
+echo
+echo "Sightline, top $TOP functions by self instructions:"
+echo
+echo "| instructions / request | share | function |"
+echo "|---|---|---|"
+annotate --inclusive=no || true
+# KEEP=FILE keeps Sightline's callgrind dump for callgrind_annotate or kcachegrind.
+if [ -n "${KEEP:-}" ]; then cp "$work/sightline.callgrind" "$KEEP"; fi

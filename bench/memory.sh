@@ -6,6 +6,7 @@
 #
 #   bash bench/memory.sh
 #   N=2000 SIGHTLINE_BIN=/path/to/sightline bash bench/memory.sh
+#   HTTP1=hyper bash bench/memory.sh   # hyper's HTTP/1.1 server instead of the native one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}

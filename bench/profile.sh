@@ -18,6 +18,7 @@
 #
 #   bash bench/profile.sh
 #   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
+#   HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 server instead of the native one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}

@@ -311,6 +311,66 @@ mod tests {
         assert_eq!(decode_all(&raw).unwrap_err(), ChunkError::Trailers);
     }
 
+    /// The fuzz target's property on mutated bodies: any split into two reads decodes as the
+    /// whole does (same data and trailers, or the same refusal), and nothing panics.
+    #[test]
+    fn two_reads_decode_as_one_on_mutated_bodies() {
+        let seeds: &[&[u8]] = &[
+            b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+            b"A \r\n0123456789\r\n0\r\nX-Sum: 1\r\n\r\n",
+            b"1\r\na\r\n0\r\nA: b\r\nC: d\r\n\r\nGET / HTTP/1.1\r\n",
+        ];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let mut body = seeds[rng.usize(..seeds.len())].to_vec();
+            for _ in 0..rng.usize(0..4) {
+                let at = rng.usize(..body.len());
+                match rng.u8(0..3) {
+                    0 => body[at] = rng.u8(..),
+                    1 => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, b"\r\n;0aF \t"[rng.usize(..8)]),
+                }
+            }
+            let cut = rng.usize(..=body.len());
+            let whole = decode_all(&body);
+            let mut d = Decoder::default();
+            let mut data = Vec::new();
+            let mut pending = body[..cut].to_vec();
+            let mut rest = &body[cut..];
+            let split = loop {
+                match d.decode(&pending) {
+                    Err(e) => break Err(e),
+                    Ok((n, Step::Data(len))) => {
+                        data.extend_from_slice(&pending[n - len..n]);
+                        pending.drain(..n);
+                    }
+                    Ok((n, Step::Done(t))) => {
+                        pending.drain(..n);
+                        break Ok(Some((data, t)));
+                    }
+                    Ok((n, Step::NeedMore)) => {
+                        pending.drain(..n);
+                        if rest.is_empty() {
+                            break Ok(None);
+                        }
+                        pending.extend_from_slice(rest);
+                        rest = &[];
+                    }
+                }
+            };
+            match (whole, split) {
+                (Ok(Some((a, ta, _))), Ok(Some((b, tb)))) => {
+                    assert_eq!((a, ta), (b, tb), "{body:?} cut at {cut}");
+                }
+                (Ok(None), Ok(None)) => {}
+                (Err(a), Err(b)) => assert_eq!(a, b, "{body:?} cut at {cut}"),
+                (w, s) => panic!("{body:?} cut at {cut}: whole {w:?}, split {s:?}"),
+            }
+        }
+    }
+
     #[test]
     fn an_unfinished_body_needs_more() {
         assert_eq!(decode_all(b"5\r\nab").unwrap(), None);

@@ -79,6 +79,9 @@ pub enum Command {
         /// Worker threads (default: the CPUs this process may run on, its scheduler affinity).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         workers: Option<u16>,
+        /// The HTTP/1.1 server of the listener (`runtime.http1`; default: native).
+        #[arg(long, value_parser = ["native", "hyper"])]
+        http1: Option<String>,
     },
     /// Start demo services, the proxy in front of them and a traffic generator.
     Demo(crate::demo::DemoArgs),
@@ -210,6 +213,7 @@ pub fn main() -> ExitCode {
             admin,
             no_access_log,
             workers,
+            http1,
         } => match Config::quick(listen, &to, admin) {
             Err(e) => {
                 eprintln!("{e}");
@@ -220,6 +224,11 @@ pub fn main() -> ExitCode {
                 if let Some(n) = workers {
                     c.runtime.workers = Some(usize::from(n));
                 }
+                c.runtime.http1 = match http1.as_deref() {
+                    Some("hyper") => crate::config::Http1Server::Hyper,
+                    Some(_) => crate::config::Http1Server::Native,
+                    None => c.runtime.http1,
+                };
                 serve(c, None)
             }
         },

@@ -47,7 +47,7 @@ pub use tls::InboundTls;
 
 use context::Convert;
 use file::FileConfig;
-pub use runtime::{available_cpus, RuntimeConfig};
+pub use runtime::{available_cpus, Http1Server, RuntimeConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -86,7 +86,7 @@ pub struct Config {
     pub alerts: alerts::AlertsConfig,
     /// The fleet this instance shares state with (`None`: it stands alone).
     pub fleet: Option<fleet::FleetConfig>,
-    /// Worker threads (applies at the next restart).
+    /// Worker threads (applies at the next restart) and the inbound HTTP/1.1 server.
     pub runtime: RuntimeConfig,
     /// Where the config came from, to name file and line in errors found later.
     pub source: ConfigSource,

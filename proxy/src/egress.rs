@@ -33,6 +33,7 @@ use crate::trace::{self, TraceContext};
 use crate::wire::headers;
 
 type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
+use crate::server::RequestBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
@@ -48,7 +49,7 @@ use tracing::Instrument;
 pub async fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
     let (guard, trace, request_id) = begin(&shared, &active, &conn, &req);
@@ -91,7 +92,7 @@ fn begin(
     shared: &Shared,
     active: &Active,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> (CallGuard, TraceContext, String) {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::request_id();
@@ -128,7 +129,7 @@ fn begin(
 fn identify(
     call: &mut Call<'_>,
     conn: &ConnInfo,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Result<Option<Arc<str>>, ProxyError> {
     let rt = call.rt;
     let service = identity::identify(rt, conn.peer.ip(), conn.identity.as_deref(), req.headers())?;
@@ -150,7 +151,7 @@ struct Destination {
 }
 
 /// Parses and normalises the destination authority.
-fn destination(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<Destination, ProxyError> {
+fn destination(call: &mut Call<'_>, req: &Request<RequestBody>) -> Result<Destination, ProxyError> {
     let connect = req.method() == Method::CONNECT;
     let authority = req
         .uri()
@@ -186,7 +187,7 @@ async fn judge(
     call: &mut Call<'_>,
     service: Option<&str>,
     dest: &Destination,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Result<SocketAddr, ProxyError> {
     let ips = call
         .rt
@@ -222,7 +223,7 @@ async fn connect(
     dest: Destination,
     addr: SocketAddr,
     stream: TcpStream,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
 ) -> Result<Outcome, ProxyError> {
     if !dest.connect {
         let resp = forward(call, req, stream, &dest.authority).await?;
@@ -422,7 +423,7 @@ async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyErr
 /// Sends an absolute-form request to the dialed destination in origin form.
 async fn forward(
     call: &mut Call<'_>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     stream: TcpStream,
     authority: &str,
 ) -> Result<Response<Incoming>, ProxyError> {

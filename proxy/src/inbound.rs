@@ -24,13 +24,13 @@ mod normalize;
 use crate::clients::{ConnFlags, RateHeaders, Refused};
 use crate::errors::{answer, ProxyError};
 use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
+use crate::server::RequestBody;
 use crate::state::{Active, Shared};
 use crate::trace::{self, TraceContext};
 use crate::upstream::router::{self, RouteEntry};
 use crate::wire::{raw_authority, Authority};
 use forward::{forward, Outcome};
 use http::{Method, Request, Response, Version};
-use hyper::body::Incoming;
 use sightline_policy::clients::ClientId;
 use sightline_policy::Decision;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ type ConnInfo = crate::wire::ConnInfo<ConnFlags>;
 pub async fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Response<RecordedBody> {
     let active = shared.active();
     let mut call = begin(&shared, &active, conn, &req);
@@ -100,7 +100,7 @@ fn begin<'a>(
     shared: &'a Shared,
     active: &'a Active,
     conn: Arc<ConnInfo>,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Call<'a> {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
     let request_id = trace::RequestId::new();
@@ -189,7 +189,7 @@ fn look_up_route<'a>(
 /// The client guard: identifies the client and admits the call or refuses it. A request that
 /// fails the framing checks, or whose Host or path is refused, is answered (and its connection
 /// closed) by [`route`] before the guard would see it, as the chart in ARCHITECTURE.md draws.
-async fn guard(call: &mut Call<'_>, req: &Request<Incoming>) -> Result<(), Refused> {
+async fn guard(call: &mut Call<'_>, req: &Request<RequestBody>) -> Result<(), Refused> {
     let clients = &call.active.config.clients;
     if !clients.enabled || call.refused.is_some() {
         return Ok(());
@@ -250,8 +250,8 @@ fn route<'a>(call: &mut Call<'a>) -> Result<&'a RouteEntry, ProxyError> {
 
 /// Rejects requests over the configured sizes before any upstream work (the egress stack
 /// applies the same limits to its requests, inspected ones included).
-pub(crate) fn limits(
-    req: &Request<Incoming>,
+pub(crate) fn limits<B>(
+    req: &Request<B>,
     limits: &crate::config::Limits,
 ) -> Result<(), ProxyError> {
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -274,7 +274,7 @@ pub(crate) fn limits(
     Ok(())
 }
 
-fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
+fn declared_length<B>(req: &Request<B>) -> Result<Option<u64>, ProxyError> {
     match req.headers().get(http::header::CONTENT_LENGTH) {
         None => Ok(None),
         Some(v) => v
@@ -284,6 +284,19 @@ fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ProxyError> {
             .map(Some)
             .ok_or(ProxyError::BadRequest("invalid content-length")),
     }
+}
+
+/// The answer to a request head the HTTP/1.1 server refused: the one answer path's JSON error
+/// (400 `bad_request` with the parser's reason, or 431), then the connection closes.
+pub(crate) fn refused_head(
+    why: crate::server::HeadRefused,
+) -> Response<http_body_util::Full<bytes::Bytes>> {
+    let err = match why {
+        crate::server::HeadRefused::Malformed(reason) => ProxyError::BadRequest(reason),
+        crate::server::HeadRefused::TooLarge(n) => ProxyError::HeadersTooLarge(n),
+    };
+    let id = crate::trace::RequestId::new();
+    crate::errors::answer(&err, id.as_str(), |_| {}, true)
 }
 
 /// The client protections see how the call ended (status, endpoint).
@@ -398,7 +411,7 @@ fn fail(
 /// authority is the URI's (HTTP/2 `:authority`, absolute-form), else the `Host` header; none
 /// at all (HTTP/1.0 without `Host`) routes only to routes for any host.
 fn request_target(
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     paths: &crate::config::PathRules,
 ) -> Result<(Authority, String), ProxyError> {
     const BAD_HOST: ProxyError =

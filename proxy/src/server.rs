@@ -1,7 +1,9 @@
-//! Serving HTTP on accepted connections: hyper's HTTP/1.1 (with upgrades) or HTTP/2 server, the
-//! connection limits, idle close and graceful drain shared by the inbound and admin listeners.
+//! Serving HTTP on accepted connections: the native HTTP/1.1 server ([`h1`]), hyper's HTTP/1.1
+//! (with upgrades) or HTTP/2 server, the connection limits, idle close and graceful drain shared
+//! by the inbound, egress and admin listeners.
 
 mod conn;
+pub mod h1;
 pub mod proxy_protocol;
 mod relay;
 mod sniff;
@@ -10,6 +12,7 @@ mod stream_watch;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnLimits};
+pub use h1::{HeadRefused, NativeBody, RequestBody, ServerBody};
 pub use relay::relay;
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};
@@ -17,4 +20,16 @@ pub use tracker::{ConnTicket, ConnTracker};
 /// Returns once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
+}
+
+/// Which server serves HTTP/1.x on the inbound and egress listeners (`runtime.http1`). HTTP/2,
+/// upgrades and CONNECT are served by hyper either way, and so is the admin listener.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Http1Server {
+    /// Sightline's own HTTP/1.1 framing over httparse: no buffer held by an idle connection.
+    #[default]
+    Native,
+    /// hyper's HTTP/1.1 server.
+    Hyper,
 }

@@ -295,7 +295,7 @@ impl Shared {
         if config.analysis != old.config.analysis || config.storage != old.config.storage {
             tracing::warn!("analysis and storage settings take effect at the next restart");
         }
-        if config.runtime != old.config.runtime {
+        if config.runtime.workers != old.config.runtime.workers {
             tracing::warn!("runtime.workers takes effect at the next restart");
         }
         let (new, was) = (&config.recording, &old.config.recording);

@@ -57,10 +57,20 @@ const H1_CASES: &[(&str, &[u8], Expect)] = &[
 
 #[tokio::test]
 async fn smuggling_and_malformed_http1_never_reach_the_upstream_twice() {
+    smuggling_cases("runtime: { http1: native }").await;
+}
+
+/// The same cases through hyper's HTTP/1.1 server (`runtime.http1: hyper`).
+#[tokio::test]
+async fn smuggling_and_malformed_http1_never_reach_the_upstream_twice_through_hyper() {
+    smuggling_cases("runtime: { http1: hyper }").await;
+}
+
+async fn smuggling_cases(server: &str) {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(
         up.addr,
-        "limits: { idle_timeout: 300ms, header_read_timeout: 1s }",
+        &format!("limits: {{ idle_timeout: 300ms, header_read_timeout: 1s }}\n{server}"),
     ))
     .await;
     for (name, bytes, expect) in H1_CASES {
@@ -95,6 +105,30 @@ async fn smuggling_and_malformed_http1_never_reach_the_upstream_twice() {
             "after {name}"
         );
     }
+}
+
+/// The native server answers a head it cannot parse through the one answer path: the status,
+/// the JSON reason and the close, and nothing reaches the upstream.
+#[tokio::test]
+async fn a_malformed_or_oversized_head_is_answered_with_a_json_reason() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "limits: { max_header_bytes: 1024 }")).await;
+    let got = exchange(
+        px.inbound,
+        b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+        PATIENCE,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(statuses(&got), [400], "{text}");
+    assert!(text.contains("\"error\":\"bad_request\""), "{text}");
+    assert!(text.contains("invalid header name"), "{text}");
+    let mut big = b"GET /a HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    big.extend(std::iter::repeat_n(b'a', 16 * 1024));
+    big.extend_from_slice(b"\r\n\r\n");
+    let got = exchange(px.inbound, &big, PATIENCE).await;
+    assert_eq!(statuses(&got), [431], "{}", String::from_utf8_lossy(&got));
+    assert!(up.paths().is_empty(), "forwarded {:?}", up.paths());
 }
 
 #[tokio::test]

@@ -2,14 +2,17 @@
 //! restart, not on reload).
 
 use super::context::Convert;
+pub use crate::server::Http1Server;
 use serde::Deserialize;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "a mapping with workers")]
+#[serde(deny_unknown_fields, expecting = "a mapping with workers and http1")]
 pub(crate) struct RuntimeFile {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,
+    /// The HTTP/1.1 server of the inbound and egress listeners: `native` (default) or `hyper`.
+    pub http1: Option<Http1Server>,
 }
 
 /// The most worker threads a config may ask for.
@@ -21,6 +24,8 @@ pub struct RuntimeConfig {
     /// Worker threads; `None` follows the CPUs in the process's scheduler affinity (and cgroup
     /// CPU quota), as nginx's `worker_processes auto`.
     pub workers: Option<usize>,
+    /// The inbound and egress listeners' HTTP/1.1 server (read as each connection is accepted).
+    pub http1: Http1Server,
 }
 
 impl RuntimeConfig {
@@ -48,5 +53,6 @@ pub(super) fn convert(raw: Option<RuntimeFile>, cx: &mut Convert<'_>) -> Runtime
     }
     RuntimeConfig {
         workers: raw.workers,
+        http1: raw.http1.unwrap_or_default(),
     }
 }

@@ -452,3 +452,13 @@ egress:
     let err = parse("version: 1\negress: { transparent: { port: 1 } }\n").unwrap_err();
     assert!(err.to_string().contains("listen"), "{err}");
 }
+
+#[test]
+fn the_http1_server_is_native_unless_hyper_is_chosen() {
+    use crate::config::Http1Server;
+    assert_eq!(parse(GOOD).unwrap().runtime.http1, Http1Server::Native);
+    let hyper = parse(&format!("{GOOD}runtime: {{ http1: hyper }}\n")).unwrap();
+    assert_eq!(hyper.runtime.http1, Http1Server::Hyper);
+    let err = parse(&format!("{GOOD}runtime: {{ http1: fast }}\n")).unwrap_err();
+    assert!(err.to_string().contains("http1"), "{err}");
+}

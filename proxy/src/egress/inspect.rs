@@ -158,6 +158,8 @@ where
         max_head_bytes: l.max_header_bytes + l.max_uri_bytes + 1024,
         write_stall_timeout: l.body_idle_timeout,
         drain_idle_grace: l.drain_idle_grace,
+        http1: crate::config::Http1Server::Hyper,
+        refuse: crate::inbound::refused_head,
     };
     // A drain ends the tunnel as it ends a listener's connection: the request in flight is
     // answered (`Connection: close`, or GOAWAY over HTTP/2), an idle tunnel closes after

@@ -5,11 +5,11 @@
 use super::Call;
 use crate::errors::{Health, ProxyError};
 use crate::record::CountingBody;
+use crate::server::RequestBody;
 use crate::upstream::{ServicePool, Upstream, UpstreamBody};
 use crate::wire::headers;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -26,7 +26,7 @@ pub(super) enum Outcome {
 pub(super) async fn forward(
     call: &mut Call<'_>,
     route: &super::router::RouteEntry,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
 ) -> Result<Outcome, ProxyError> {
     let limits = &call.active.config.limits;
     let pool = &route.pool;
@@ -76,7 +76,7 @@ fn upstream_request(
     call: &Call<'_>,
     pool: &ServicePool,
     upstream: &Upstream,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     upgrade: bool,
 ) -> Result<Request<CountingBody>, ProxyError> {
     let (mut parts, body) = req.into_parts();

@@ -3,10 +3,10 @@
 
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
 use crate::server::ConnActivity;
+use crate::server::RequestBody;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ pub struct BodyLimitExceeded(pub u64);
 /// message): the client's fault, not the upstream's.
 #[derive(Debug, thiserror::Error)]
 #[error("request body from the client failed: {0}")]
-pub struct ClientBodyFailed(#[source] pub hyper::Error);
+pub struct ClientBodyFailed(#[source] pub BoxError);
 
 /// The client's request body moved no byte for `limits.body_idle_timeout`: the client's
 /// fault, answered 408 when no response has started.
@@ -99,7 +99,7 @@ impl ClientSending {
 /// the idle timeout while streaming, and tells whether it is waiting on the client.
 #[derive(Debug)]
 pub struct CountingBody {
-    inner: Option<Incoming>,
+    inner: Option<RequestBody>,
     count: Arc<AtomicU64>,
     limit: Option<u64>,
     idle: Option<IdleTimer>,
@@ -108,9 +108,9 @@ pub struct CountingBody {
 
 impl CountingBody {
     /// Wraps `inner`; bytes are added to `count`.
-    pub fn new(inner: Incoming, count: Arc<AtomicU64>, limit: Option<u64>) -> Self {
+    pub fn new(inner: impl Into<RequestBody>, count: Arc<AtomicU64>, limit: Option<u64>) -> Self {
         CountingBody {
-            inner: Some(inner),
+            inner: Some(inner.into()),
             count,
             limit,
             idle: None,
@@ -395,7 +395,9 @@ impl Body for RecordedBody {
         }
         let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
             ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
+                Poll::Ready(Some(Err(e))) => {
+                    Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e.into())))))
+                }
                 Poll::Ready(Some(Ok(f))) => {
                     if let Some(idle) = this.idle.as_mut() {
                         idle.progress();

@@ -6,7 +6,6 @@ use crate::inbound;
 use crate::server::{serve_connection, ConnActivity, ConnLimits};
 use crate::state::Shared;
 use crate::wire::ConnInfo;
-use futures_util::future::Either;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -41,8 +40,14 @@ fn canonical_peer(peer: std::net::SocketAddr) -> std::net::SocketAddr {
     std::net::SocketAddr::new(sightline_policy::canonical(peer.ip()), peer.port())
 }
 
-fn conn_limits(limits: &crate::config::Limits, idle: Duration) -> ConnLimits {
+fn conn_limits(
+    limits: &crate::config::Limits,
+    idle: Duration,
+    http1: crate::config::Http1Server,
+) -> ConnLimits {
     ConnLimits {
+        http1,
+        refuse: inbound::refused_head,
         header_read_timeout: limits.header_read_timeout,
         idle_timeout: idle,
         max_head_bytes: limits.max_header_bytes + limits.max_uri_bytes + 1024,
@@ -236,9 +241,10 @@ fn admit_inbound(
         .connections_accepted
         .fetch_add(1, Relaxed);
     let tls = active.tls.clone();
+    let http1 = active.config.runtime.http1;
     drop(active);
     let activity = Arc::new(ConnActivity::tracked(ticket));
-    let limits = conn_limits(&limits, limits.idle_timeout);
+    let limits = conn_limits(&limits, limits.idle_timeout, http1);
     tokio::spawn(serve_conn(
         stream,
         peer,
@@ -269,9 +275,10 @@ fn admit_egress(
         .as_ref()
         .map_or(limits.idle_timeout, |e| e.idle_timeout);
     let tls = active.egress.as_ref().and_then(|e| e.tls.clone());
+    let http1 = active.config.runtime.http1;
     drop(active);
     let activity = Arc::new(ConnActivity::tracked(ticket));
-    let limits = conn_limits(&limits, idle);
+    let limits = conn_limits(&limits, idle, http1);
     tokio::spawn(serve_conn(
         stream,
         peer,
@@ -371,28 +378,38 @@ async fn serve<I>(
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = info.activity.clone();
-    let svc = hyper::service::service_fn(move |req| {
-        let shared = shared.clone();
-        let info = info.clone();
-        // Every request counts as in flight until its response head is ready (the call's
-        // record keeps counting its body), so a drain answers it instead of closing.
-        let inflight = info.activity.begin();
-        // Boxed per request: the connection keeps a slot for its request's future for as
-        // long as it is open, and the stack's future is kilobytes; a pointer idles cheaper.
-        // Each stack is boxed on its own, so an inbound call's future is no larger (and no
-        // more to copy) than the inbound stack needs; the egress stack's is twice as large.
-        match stack {
-            Stack::Inbound => Either::Left(Box::pin(async move {
-                let _inflight = inflight;
-                Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
-            })),
-            Stack::Egress => Either::Right(Box::pin(async move {
-                let _inflight = inflight;
-                Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
-            })),
+    // Every request counts as in flight until its response head is ready (the call's record
+    // keeps counting its body), so a drain answers it instead of closing.
+    // Boxed per request: the connection keeps a slot for its request's future for as long as
+    // it is open, and the stack's future is kilobytes; a pointer idles cheaper. Each stack is
+    // boxed on its own, so an inbound call's future is no larger (and no more to copy) than
+    // the inbound stack needs; the egress stack's is twice as large.
+    match stack {
+        Stack::Inbound => {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                let info = info.clone();
+                let inflight = info.activity.begin();
+                Box::pin(async move {
+                    let _inflight = inflight;
+                    Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
+                })
+            });
+            serve_connection(io, svc, limits, &activity, shutdown).await;
         }
-    });
-    serve_connection(io, svc, limits, &activity, shutdown).await;
+        Stack::Egress => {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                let info = info.clone();
+                let inflight = info.activity.begin();
+                Box::pin(async move {
+                    let _inflight = inflight;
+                    Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
+                })
+            });
+            serve_connection(io, svc, limits, &activity, shutdown).await;
+        }
+    }
 }
 
 /// The identity in a verified client certificate, if the client sent one.
@@ -445,6 +462,8 @@ pub(super) async fn admin(
                 max_head_bytes: 64 * 1024,
                 write_stall_timeout: admin.idle_timeout,
                 drain_idle_grace: Duration::from_secs(1),
+                http1: crate::config::Http1Server::Hyper,
+                refuse: inbound::refused_head,
             };
             let activity = Arc::new(ConnActivity::tracked(ticket));
             let Some(acceptor) = tls else {

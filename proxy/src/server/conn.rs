@@ -8,6 +8,7 @@
 //! connection that stays idle for the drain's idle grace is closed without a response, so a
 //! client that sent a request just as the drain began still gets its answer.
 
+use super::h1::ServerBody;
 use super::sniff::{sniff, Proto};
 use super::ConnTicket;
 use hyper::body::Incoming;
@@ -36,6 +37,11 @@ pub struct ConnLimits {
     pub write_stall_timeout: Duration,
     /// During the drain, an HTTP/1.1 connection that sends no request for this long is closed.
     pub drain_idle_grace: Duration,
+    /// Which server serves HTTP/1.x (the native one only for services that take
+    /// [`super::RequestBody`]).
+    pub http1: crate::server::Http1Server,
+    /// The answer to a request head the native server refuses (the listener's error format).
+    pub refuse: fn(super::HeadRefused) -> Response<http_body_util::Full<bytes::Bytes>>,
 }
 
 /// Requests in flight on one connection; the idle timer runs only while there are none.
@@ -88,7 +94,7 @@ impl ConnActivity {
     }
 
     /// Returns once the connection has had no request in flight for `timeout`.
-    async fn idle(&self, timeout: Duration) {
+    pub(super) async fn idle(&self, timeout: Duration) {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
@@ -125,7 +131,7 @@ impl Drop for InFlight {
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
 /// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
 /// Waiting for them counts against `header_read_timeout` and the idle timeout.
-pub async fn serve_connection<I, S, B>(
+pub async fn serve_connection<I, S, B, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
@@ -133,7 +139,8 @@ pub async fn serve_connection<I, S, B>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    Rb: ServerBody,
+    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: http_body::Body + Send + 'static,
@@ -172,32 +179,11 @@ pub async fn serve_connection<I, S, B>(
         }
     };
     match proto {
-        Proto::H1 => {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .max_buf_size(limits.max_head_bytes.max(8192))
-                .half_close(false)
-                .serve_connection(
-                    TokioIo::new(io),
-                    CloseWhenDraining {
-                        inner: service,
-                        draining: shutdown.clone(),
-                    },
-                )
-                .with_upgrades();
-            tokio::pin!(conn);
-            let drain = Drain::WhenIdleFor(limits.drain_idle_grace);
-            drive(
-                conn,
-                |c| c.graceful_shutdown(),
-                drain,
-                limits,
-                activity,
-                shutdown,
-            )
-            .await;
+        Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
+            super::h1::serve(io, service, limits, activity, shutdown).await;
         }
+        // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
+        Proto::H1 => Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown)).await,
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             let mut conn = Box::pin(
@@ -209,7 +195,7 @@ pub async fn serve_connection<I, S, B>(
                 .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
                 .max_concurrent_streams(256)
                 .keep_alive_interval(Some(Duration::from_secs(30)))
-                .serve_connection(TokioIo::new(io), service),
+                .serve_connection(TokioIo::new(io), MapBody::new(service)),
             );
             drive(
                 conn.as_mut(),
@@ -221,6 +207,73 @@ pub async fn serve_connection<I, S, B>(
             )
             .await;
         }
+    }
+}
+
+/// HTTP/1.x served by hyper (with upgrades) until the client closes, the connection idles
+/// out, or the drain ends it.
+pub(super) async fn serve_hyper_h1<I, S, B, Rb>(
+    io: I,
+    service: S,
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_head_bytes.max(8192))
+        .half_close(false)
+        .serve_connection(
+            TokioIo::new(io),
+            CloseWhenDraining {
+                inner: MapBody::new(service),
+                draining: shutdown.clone(),
+            },
+        )
+        .with_upgrades();
+    tokio::pin!(conn);
+    let drain = Drain::WhenIdleFor(limits.drain_idle_grace);
+    drive(
+        conn,
+        |c| c.graceful_shutdown(),
+        drain,
+        limits,
+        activity,
+        shutdown,
+    )
+    .await;
+}
+
+/// A service on the stack's request body type, served by hyper.
+struct MapBody<S, Rb>(S, std::marker::PhantomData<fn(Rb)>);
+
+impl<S, Rb> MapBody<S, Rb> {
+    fn new(inner: S) -> Self {
+        MapBody(inner, std::marker::PhantomData)
+    }
+}
+
+impl<S, Rb> Service<Request<Incoming>> for MapBody<S, Rb>
+where
+    S: Service<Request<Rb>>,
+    Rb: ServerBody,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.0.call(req.map(Rb::from_hyper))
     }
 }
 

@@ -1,0 +1,230 @@
+//! Per-worker free lists of connection buffers. A keep-alive connection holds no buffer while
+//! it waits for its next request: it takes one when bytes arrive and gives it back once a head
+//! is parsed and nothing is left in it, as nginx frees its header buffer between requests.
+
+use std::cell::RefCell;
+
+/// Size of a read or write buffer as taken from the free list. A head larger than this grows
+/// its buffer (up to the head limit); a grown buffer is freed, not kept.
+pub const BUF_SIZE: usize = 4096;
+
+/// Buffers kept per worker thread: enough for the requests one worker has in progress at once
+/// in the common case; beyond it buffers are allocated and freed.
+const KEPT: usize = 64;
+
+/// Most bytes a write buffer may have grown to and still be kept for the next response.
+const WRITE_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_WRITE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static FREE_MAPS: RefCell<Vec<http::HeaderMap>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most fields a header map may have room for and still be kept for the next request.
+const MAP_KEPT: usize = 128;
+
+/// An empty header map with room for `fields`: a response's map given back to this worker's
+/// free list (a request's head reuses it, as its fields are about as many), or new.
+pub fn take_map(fields: usize) -> http::HeaderMap {
+    let mut map = FREE_MAPS.with(|f| f.borrow_mut().pop()).unwrap_or_default();
+    // Room for what the stack adds upstream (forwarding headers, `Via`, trace context).
+    map.reserve(fields + 8);
+    map
+}
+
+/// Gives a header map back for a later request (emptied; a very large one is freed).
+pub fn give_map(mut map: http::HeaderMap) {
+    if map.capacity() > MAP_KEPT {
+        return;
+    }
+    map.clear();
+    FREE_MAPS.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEPT {
+            f.push(map);
+        }
+    });
+}
+
+/// An empty write buffer (at least `BUF_SIZE` of capacity): from this worker's free list, or
+/// new.
+pub fn take_write() -> Vec<u8> {
+    FREE_WRITE
+        .with(|f| f.borrow_mut().pop())
+        .unwrap_or_else(|| Vec::with_capacity(BUF_SIZE))
+}
+
+/// Gives a write buffer back (one grown past 64 KiB is freed).
+pub fn give_write(mut buf: Vec<u8>) {
+    if buf.capacity() > WRITE_KEPT {
+        return;
+    }
+    buf.clear();
+    FREE_WRITE.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEPT {
+            f.push(buf);
+        }
+    });
+}
+
+/// A buffer of `BUF_SIZE` bytes (initialised once, when first allocated): from this worker's
+/// free list, or new.
+pub fn take() -> Vec<u8> {
+    FREE.with(|f| f.borrow_mut().pop())
+        .unwrap_or_else(|| vec![0; BUF_SIZE])
+}
+
+/// Gives `buf` back to this worker's free list (a grown one, or one over the list's size, is
+/// freed).
+pub fn give(buf: Vec<u8>) {
+    if buf.len() != BUF_SIZE {
+        return;
+    }
+    FREE.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.len() < KEPT {
+            f.push(buf);
+        }
+    });
+}
+
+/// A connection's read buffer: bytes read but not yet used (`start..end` of a buffer that is
+/// present only while it holds some). The buffer's bytes are all initialised, so reads go
+/// straight into it without zeroing it again.
+#[derive(Debug, Default)]
+pub struct ReadBuf {
+    buf: Option<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// The bytes read and not yet consumed.
+    pub fn data(&self) -> &[u8] {
+        self.buf
+            .as_ref()
+            .map_or(&[][..], |b| &b[self.start..self.end])
+    }
+
+    /// Whether nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Marks `n` buffered bytes as used; an emptied buffer goes back to the free list.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        self.release();
+    }
+
+    /// Gives the buffer back if nothing is left in it.
+    pub fn release(&mut self) {
+        if self.start == self.end {
+            if let Some(b) = self.buf.take() {
+                give(b);
+            }
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Room to read into, growing the buffer up to `max` bytes held. Empty when `max` bytes are
+    /// already buffered.
+    pub fn spare(&mut self, max: usize) -> &mut [u8] {
+        let buf = self.buf.get_or_insert_with(take);
+        if self.start > 0 && self.end == buf.len() {
+            buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let held = self.end - self.start;
+        if self.end == buf.len() && held < max {
+            let grown = (buf.len() * 2).min(max.max(buf.len()));
+            buf.resize(grown, 0);
+        }
+        &mut buf[self.end..]
+    }
+
+    /// Reads from `io` into the buffer (at most `max` bytes held). With nothing to read yet,
+    /// an empty buffer goes back to the free list: an idle connection holds none.
+    pub fn poll_fill<I: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        io: &mut I,
+        cx: &mut std::task::Context<'_>,
+        max: usize,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        let room = self.spare(max);
+        if room.is_empty() {
+            return Poll::Ready(Err(std::io::Error::other("buffer full")));
+        }
+        let mut rb = tokio::io::ReadBuf::new(room);
+        let polled = std::pin::Pin::new(io).poll_read(cx, &mut rb);
+        let n = rb.filled().len();
+        match polled {
+            Poll::Ready(Ok(())) => {
+                self.end += n;
+                if n == 0 {
+                    self.release();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => {
+                self.release();
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => {
+                self.release();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for ReadBuf {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            give(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_buffer_goes_back_and_is_reused() {
+        let mut r = ReadBuf::default();
+        r.spare(1024)[..3].copy_from_slice(b"abc");
+        r.end += 3;
+        assert_eq!(r.data(), b"abc");
+        let ptr = r.data().as_ptr();
+        r.consume(3);
+        assert!(r.buf.is_none(), "an emptied buffer is given back");
+        r.spare(1024)[0] = b'x';
+        r.end += 1;
+        assert_eq!(
+            r.data().as_ptr(),
+            ptr,
+            "the same buffer comes from the free list"
+        );
+    }
+
+    #[test]
+    fn a_buffer_grows_to_the_limit_and_no_further() {
+        let mut r = ReadBuf::default();
+        let n = r.spare(10_000).len();
+        assert_eq!(n, BUF_SIZE);
+        r.end += n;
+        let n = r.spare(10_000).len();
+        r.end += n;
+        assert_eq!(r.data().len(), 2 * BUF_SIZE);
+        let n = r.spare(10_000).len();
+        r.end += n;
+        assert_eq!(r.data().len(), 10_000);
+        assert!(r.spare(10_000).is_empty());
+    }
+}

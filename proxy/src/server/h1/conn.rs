@@ -1,0 +1,717 @@
+//! One HTTP/1.1 connection served natively: heads read into a buffer taken only while bytes
+//! are waiting, bodies read as their consumer asks, responses framed and written from one
+//! reused buffer, requests served in order (pipelined ones wait in the read buffer).
+//! Upgrades and CONNECT go to hyper with the bytes read so far.
+
+use super::body::{NativeBody, ServerBody, Source};
+use super::buffers::{self, ReadBuf};
+use super::chunked::{Decoder, Step};
+use super::encode::{self, BodyFraming, Exchange};
+use super::head::{self, Framing, Head, HeadError};
+use crate::server::conn::{ConnActivity, ConnLimits};
+use bytes::{Buf, Bytes};
+use http::{Method, Request, Response, Version};
+use http_body::{Body, Frame};
+use hyper::service::Service;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Most bytes one read of a request body takes (the read buffer's size).
+const BODY_READ: usize = buffers::BUF_SIZE;
+/// Buffered response bytes that are written out before more are added.
+const WRITE_HIGH: usize = 16 * 1024;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// How far the current request's body has been read.
+#[derive(Debug)]
+enum BodyState {
+    /// Read to its end (or there was none).
+    Done,
+    /// This many bytes still to read.
+    Length(u64),
+    /// Chunked, being decoded.
+    Chunked(Decoder),
+    /// Failed (malformed, or the client went away): the connection cannot go on.
+    Failed,
+}
+
+/// The connection's stream and read state, shared by the connection's task and the body of
+/// the request being read.
+struct Wire<I> {
+    io: I,
+    rbuf: ReadBuf,
+    body: BodyState,
+    /// The request whose body may read now.
+    generation: u64,
+    /// Bytes of a `100 Continue` already written, while one is owed before the body is read.
+    continue_at: Option<usize>,
+}
+
+struct Link<I>(Mutex<Wire<I>>);
+
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("the client closed the connection before the request body ended")]
+    Incomplete,
+    #[error("malformed chunked body: {0}")]
+    Chunked(#[from] super::chunked::ChunkError),
+    #[error("the request body is no longer readable")]
+    Gone,
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> Wire<I> {
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut must_read = false;
+        loop {
+            match self.body {
+                BodyState::Done => return Poll::Ready(None),
+                BodyState::Failed => return Poll::Ready(Some(Err(BodyError::Gone.into()))),
+                _ => {}
+            }
+            if let Some(at) = self.continue_at {
+                if let Err(e) = ready!(self.poll_continue(cx, at)) {
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            }
+            if must_read || self.rbuf.is_empty() {
+                match ready!(self.rbuf.poll_fill(&mut self.io, cx, BODY_READ)) {
+                    Ok(0) => {
+                        self.body = BodyState::Failed;
+                        return Poll::Ready(Some(Err(BodyError::Incomplete.into())));
+                    }
+                    Ok(_) => must_read = false,
+                    Err(e) => {
+                        self.body = BodyState::Failed;
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
+            }
+            let data = self.rbuf.data();
+            match &mut self.body {
+                BodyState::Length(rem) => {
+                    let n = data.len().min(usize::try_from(*rem).unwrap_or(usize::MAX));
+                    let bytes = Bytes::copy_from_slice(&data[..n]);
+                    *rem -= n as u64;
+                    if *rem == 0 {
+                        self.body = BodyState::Done;
+                    }
+                    self.rbuf.consume(n);
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+                BodyState::Chunked(d) => match d.decode(data) {
+                    Ok((used, Step::Data(n))) => {
+                        let bytes = Bytes::copy_from_slice(&data[used - n..used]);
+                        self.rbuf.consume(used);
+                        return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                    }
+                    Ok((used, Step::NeedMore)) => {
+                        self.rbuf.consume(used);
+                        must_read = true;
+                    }
+                    Ok((used, Step::Done(trailers))) => {
+                        self.rbuf.consume(used);
+                        self.body = BodyState::Done;
+                        return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                    }
+                    Err(e) => {
+                        self.body = BodyState::Failed;
+                        return Poll::Ready(Some(Err(BodyError::Chunked(e).into())));
+                    }
+                },
+                BodyState::Done | BodyState::Failed => {}
+            }
+        }
+    }
+
+    /// Writes the owed `100 Continue`.
+    fn poll_continue(&mut self, cx: &mut Context<'_>, mut at: usize) -> Poll<io::Result<()>> {
+        while at < CONTINUE.len() {
+            let n = ready!(std::pin::Pin::new(&mut self.io).poll_write(cx, &CONTINUE[at..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            at += n;
+            self.continue_at = Some(at);
+        }
+        ready!(std::pin::Pin::new(&mut self.io).poll_flush(cx))?;
+        self.continue_at = None;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin + Send> Source for Link<I> {
+    fn poll_frame(
+        &self,
+        generation: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let Ok(mut wire) = self.0.lock() else {
+            return Poll::Ready(Some(Err(BodyError::Gone.into())));
+        };
+        if wire.generation != generation {
+            return Poll::Ready(Some(Err(BodyError::Gone.into())));
+        }
+        wire.poll_body(cx)
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
+    fn with<R>(&self, f: impl FnOnce(&mut Wire<I>) -> R) -> Option<R> {
+        self.0.lock().ok().map(|mut w| f(&mut w))
+    }
+
+    fn poll_fill(&self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
+        self.with(|w| w.rbuf.poll_fill(&mut w.io, cx, max))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
+    }
+
+    /// Ready when the client has closed (or failed) the connection. Watched only while the
+    /// current request's body is read to its end (before that, the body reads the stream);
+    /// bytes that arrive meanwhile (a pipelined request) stay buffered, up to `max`.
+    fn poll_closed(&self, cx: &mut Context<'_>, max: usize) -> Poll<()> {
+        let Ok(mut w) = self.0.lock() else {
+            return Poll::Ready(());
+        };
+        if !matches!(w.body, BodyState::Done) || w.rbuf.data().len() >= max {
+            return Poll::Pending;
+        }
+        let w = &mut *w;
+        loop {
+            match ready!(w.rbuf.poll_fill(&mut w.io, cx, max)) {
+                Ok(0) | Err(_) => return Poll::Ready(()),
+                Ok(_) if w.rbuf.data().len() >= max => return Poll::Pending,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.with(|w| std::pin::Pin::new(&mut w.io).poll_write(cx, buf))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
+    }
+
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|w| std::pin::Pin::new(&mut w.io).poll_flush(cx))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
+    }
+
+    fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.with(|w| std::pin::Pin::new(&mut w.io).poll_shutdown(cx))
+            .unwrap_or(Poll::Ready(Ok(())))
+    }
+
+    /// Writes all of `out` and flushes; `out` is left empty.
+    async fn write_out(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut at = 0;
+        while at < out.len() {
+            let n = poll_fn(|cx| self.poll_write(cx, &out[at..])).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            at += n;
+        }
+        out.clear();
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+}
+
+/// What waiting for the next request found. Not boxed: it is returned once per request, and a
+/// box would be an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    Head(Head, usize),
+    Refuse(super::HeadRefused),
+    Close,
+}
+
+/// Serves HTTP/1.1 on `io` natively until the client closes, the connection idles out, a
+/// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
+pub async fn serve<I, S, B, Rb>(
+    io: I,
+    service: S,
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let link = Arc::new(Link(Mutex::new(Wire {
+        io,
+        rbuf: ReadBuf::default(),
+        body: BodyState::Done,
+        generation: 0,
+        continue_at: None,
+    })));
+    let max_head = limits.max_head_bytes.max(8192);
+    loop {
+        let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await {
+            Next::Head(head, len) => (head, len),
+            Next::Close => return,
+            Next::Refuse(why) => {
+                // Boxed: rare, and the connection's future need not be sized for it.
+                Box::pin(refuse(&link, (limits.refuse)(why))).await;
+                return;
+            }
+        };
+        if head.upgrade {
+            // The connection changes protocol after the response: hyper serves it from this
+            // request on, with the bytes read so far replayed.
+            drop(head);
+            hand_off(link, service, limits, activity, shutdown).await;
+            return;
+        }
+        let Head {
+            method,
+            uri,
+            version,
+            headers,
+            framing,
+            keep_alive,
+            expect_continue,
+            upgrade: _,
+        } = head;
+        let body = begin_body(&link, len, framing, expect_continue);
+        let Some(body) = Rb::from_native(body) else {
+            return;
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = headers;
+        // The request's part of the connection's state (the call's future, the response being
+        // written) is boxed for the request's length: the connection's own future, which an
+        // idle connection keeps, stays the size of its wait for the next head.
+        if !Box::pin(exchange(
+            &link, &service, req, keep_alive, &shutdown, max_head,
+        ))
+        .await
+        {
+            return;
+        }
+        // The next request starts where this one's body ends: unread body bytes leave the
+        // connection at an unknown place, so it closes.
+        let body_done = link
+            .with(|w| matches!(w.body, BodyState::Done))
+            .unwrap_or(false);
+        if !body_done {
+            close(&link).await;
+            return;
+        }
+    }
+}
+
+/// Serves one request: waits for the service's response (watching for the client closing once
+/// the request body is read), then writes it. Returns whether the connection may go on.
+async fn exchange<I, S, B, Rb>(
+    link: &Link<I>,
+    service: &S,
+    req: Request<Rb>,
+    keep_alive: bool,
+    shutdown: &watch::Receiver<bool>,
+    max_head: usize,
+) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    S: Service<Request<Rb>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let head_request = req.method() == Method::HEAD;
+    let version = req.version();
+    let resp = {
+        let mut fut = pin!(service.call(req));
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            link.poll_closed(cx, max_head).map(|()| None)
+        })
+        .await
+    };
+    let resp = match resp {
+        Some(Ok(resp)) => resp,
+        Some(Err(e)) => {
+            tracing::debug!(error = %e.into(), "service failed");
+            return false;
+        }
+        None => {
+            tracing::debug!("client closed the connection before the response");
+            return false;
+        }
+    };
+    let draining = *shutdown.borrow();
+    let x = Exchange {
+        head_request,
+        version,
+        keep_alive: keep_alive && !draining,
+        body_len: None,
+    };
+    match respond(link, resp, x).await {
+        Ok(true) => {}
+        Ok(false) => {
+            close(link).await;
+            return false;
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "response not delivered");
+            return false;
+        }
+    }
+    true
+}
+
+/// Marks the head's bytes read and sets up the request's body.
+fn begin_body<I>(link: &Arc<Link<I>>, len: usize, framing: Framing, expect: bool) -> NativeBody
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = match framing {
+        Framing::Length(0) => BodyState::Done,
+        Framing::Length(n) => BodyState::Length(n),
+        Framing::Chunked => BodyState::Chunked(Decoder::default()),
+    };
+    let has_body = !matches!(state, BodyState::Done);
+    let generation = link
+        .with(|w| {
+            w.rbuf.consume(len);
+            w.generation += 1;
+            w.body = state;
+            // The client waits for `100 Continue` only when it has sent none of the body.
+            w.continue_at = (expect && has_body && w.rbuf.is_empty()).then_some(0);
+            w.generation
+        })
+        .unwrap_or(0);
+    if !has_body {
+        return NativeBody::empty();
+    }
+    let length = match framing {
+        Framing::Length(n) => Some(n),
+        Framing::Chunked => None,
+    };
+    NativeBody::new(link.clone(), generation, length)
+}
+
+/// Waits for the next request head: without a buffer while the connection idles (closed after
+/// the idle timeout, or the drain's grace), then within the header-read timeout once its
+/// first bytes came.
+async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
+    link: &Link<I>,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    shutdown: &mut watch::Receiver<bool>,
+    max_head: usize,
+) -> Next {
+    let buffered = link.with(|w| !w.rbuf.is_empty()).unwrap_or(false);
+    if !buffered {
+        let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
+        tokio::pin!(fill);
+        let read = if *shutdown.borrow() {
+            tokio::select! {
+                r = &mut fill => r,
+                _ = activity.idle(limits.drain_idle_grace) => return Next::Close,
+            }
+        } else {
+            tokio::select! {
+                r = &mut fill => r,
+                _ = crate::server::stopped(shutdown) => tokio::select! {
+                    r = &mut fill => r,
+                    _ = activity.idle(limits.drain_idle_grace) => return Next::Close,
+                },
+                _ = activity.idle(limits.idle_timeout) => {
+                    tracing::debug!("closing idle connection");
+                    return Next::Close;
+                }
+            }
+        };
+        match read {
+            Ok(0) | Err(_) => return Next::Close,
+            Ok(_) => {}
+        }
+    }
+    let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+    loop {
+        let parsed = link.with(|w| {
+            let data = w.rbuf.data();
+            match head::parse(data) {
+                Ok(None) if data.len() >= max_head => Err(HeadError::TooLarge),
+                other => other,
+            }
+        });
+        match parsed {
+            None => return Next::Close,
+            Some(Ok(Some((head, len)))) => return Next::Head(head, len),
+            Some(Ok(None)) => {}
+            Some(Err(HeadError::Malformed(why))) => {
+                return Next::Refuse(super::HeadRefused::Malformed(why));
+            }
+            Some(Err(HeadError::TooLarge)) => {
+                return Next::Refuse(super::HeadRefused::TooLarge(limits.max_head_bytes));
+            }
+        }
+        let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
+        match tokio::time::timeout_at(deadline, fill).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Next::Close,
+            Err(_) => {
+                tracing::debug!("no complete request head within the header read timeout");
+                return Next::Close;
+            }
+        }
+    }
+}
+
+/// Answers a head that cannot be served (the listener's answer, e.g. a JSON reason) and
+/// closes.
+async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
+    link: &Link<I>,
+    resp: Response<http_body_util::Full<Bytes>>,
+) {
+    let x = Exchange {
+        head_request: false,
+        version: Version::HTTP_11,
+        keep_alive: false,
+        body_len: None,
+    };
+    if respond(link, resp, x).await.is_ok() {
+        close(link).await;
+        linger(link).await;
+    }
+}
+
+/// After answering and closing the write side, reads (and drops) what the client is still
+/// sending, for a short while: closing with unread bytes would reset the connection, and the
+/// client could lose the answer.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>) {
+    const MOST: usize = 256 * 1024;
+    let mut dropped = 0;
+    let discard = |w: &mut Wire<I>| {
+        let len = w.rbuf.data().len();
+        w.rbuf.consume(len);
+    };
+    link.with(discard);
+    let drain = async {
+        while dropped < MOST {
+            match poll_fn(|cx| link.poll_fill(cx, BODY_READ)).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    dropped += n;
+                    link.with(discard);
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+}
+
+/// Closes the connection's write side (TLS: with its close notification).
+async fn close<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>) {
+    let _ = poll_fn(|cx| link.poll_shutdown(cx)).await;
+}
+
+/// Writes one response: its head (framed for its body) and its body. Returns whether the
+/// connection stays open.
+async fn respond<I, B>(link: &Link<I>, resp: Response<B>, mut x: Exchange) -> io::Result<bool>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = resp.into_parts();
+    x.body_len = body.size_hint().exact();
+    let mut out = buffers::take_write();
+    let (framing, keep_alive) = encode::head(&mut out, parts.status, &mut parts.headers, x);
+    // The response's map serves a later request's head.
+    buffers::give_map(std::mem::take(&mut parts.headers));
+    drop(parts);
+    let mut body = pin!(body);
+    let mut sent: u64 = 0;
+    if framing != BodyFraming::None && !body.is_end_stream() {
+        let mut trailers = None;
+        loop {
+            // Take what the body has ready; write out what is buffered before waiting.
+            let ready = poll_fn(|cx| match body.as_mut().poll_frame(cx) {
+                Poll::Pending => Poll::Ready(None),
+                Poll::Ready(f) => Poll::Ready(Some(f)),
+            })
+            .await;
+            let frame = match ready {
+                Some(f) => f,
+                None => {
+                    link.write_out(&mut out).await?;
+                    poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+                }
+            };
+            let frame = match frame {
+                None => break,
+                Some(Ok(frame)) => frame,
+                Some(Err(e)) => {
+                    // What was sent cannot be framed as complete: the connection is cut.
+                    return Err(io::Error::other(e.into()));
+                }
+            };
+            let mut data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers = Some(t);
+                    }
+                    continue;
+                }
+            };
+            let len = data.remaining();
+            if len == 0 {
+                continue;
+            }
+            sent += len as u64;
+            match framing {
+                BodyFraming::Length(n) if sent > n => {
+                    return Err(io::Error::other("response body longer than its length"));
+                }
+                BodyFraming::Chunked => encode::chunk_size(&mut out, len),
+                _ => {}
+            }
+            while data.has_remaining() {
+                let chunk = data.chunk();
+                out.extend_from_slice(chunk);
+                let n = chunk.len();
+                data.advance(n);
+            }
+            if framing == BodyFraming::Chunked {
+                out.extend_from_slice(b"\r\n");
+            }
+            if out.len() >= WRITE_HIGH {
+                link.write_out(&mut out).await?;
+            }
+        }
+        if framing == BodyFraming::Chunked {
+            out.extend_from_slice(b"0\r\n");
+            for (name, value) in trailers.iter().flatten() {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if let BodyFraming::Length(n) = framing {
+        if sent < n && framing != BodyFraming::None {
+            link.write_out(&mut out).await?;
+            return Err(io::Error::other("response body shorter than its length"));
+        }
+    }
+    link.write_out(&mut out).await?;
+    buffers::give_write(out);
+    Ok(keep_alive && framing != BodyFraming::Close)
+}
+
+/// Hands the connection to hyper's HTTP/1.1 server (upgrades, CONNECT), replaying the bytes
+/// read and not yet used.
+async fn hand_off<I, S, B, Rb>(
+    link: Arc<Link<I>>,
+    service: S,
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Ok(link) = Arc::try_unwrap(link) else {
+        return;
+    };
+    let Ok(wire) = link.0.into_inner() else {
+        return;
+    };
+    let Wire { io, rbuf, .. } = wire;
+    let io = Rewind {
+        pre: Bytes::copy_from_slice(rbuf.data()),
+        io,
+    };
+    drop(rbuf);
+    Box::pin(crate::server::conn::serve_hyper_h1(
+        io, service, limits, activity, shutdown,
+    ))
+    .await;
+}
+
+/// A stream whose first bytes were already read: they are handed out again first.
+struct Rewind<I> {
+    pre: Bytes,
+    io: I,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            let pre = self.pre.split_to(n);
+            buf.put_slice(&pre);
+            return Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Rewind<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,235 @@
+//! Response heads as written to the client: the status line, the header fields, and the
+//! framing the body needs (its length, chunked, or the connection's close), with `Date` added
+//! when absent.
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{StatusCode, Version};
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// How a response body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body is sent (HEAD, 1xx, 204, 304).
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client and a body of unknown length).
+    Close,
+}
+
+/// What the head encoder needs to know about the request and the response body.
+#[derive(Clone, Copy, Debug)]
+pub struct Exchange {
+    /// The request was HEAD.
+    pub head_request: bool,
+    /// The request's HTTP version.
+    pub version: Version,
+    /// The connection may stay open after this response (before the response's own say).
+    pub keep_alive: bool,
+    /// The body's exact length when it knows it.
+    pub body_len: Option<u64>,
+}
+
+/// Writes the response head into `out`; returns the body's framing and whether the connection
+/// stays open after the response.
+pub fn head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &mut HeaderMap,
+    x: Exchange,
+) -> (BodyFraming, bool) {
+    let mut keep_alive = x.keep_alive && !has_token(headers, b"close");
+    let no_body = x.head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::TRANSFER_ENCODING);
+        BodyFraming::None
+    } else if headers.contains_key(header::TRANSFER_ENCODING) {
+        headers.remove(header::CONTENT_LENGTH);
+        if x.version == Version::HTTP_11 {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+            BodyFraming::Chunked
+        } else {
+            headers.remove(header::TRANSFER_ENCODING);
+            BodyFraming::Close
+        }
+    } else if let Some(n) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| super::head::content_length(v.as_bytes()))
+    {
+        BodyFraming::Length(n)
+    } else if no_body {
+        BodyFraming::None
+    } else if let Some(n) = x.body_len {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        BodyFraming::Length(n)
+    } else if x.version == Version::HTTP_11 {
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        BodyFraming::Chunked
+    } else {
+        BodyFraming::Close
+    };
+    let framing = if no_body { BodyFraming::None } else { framing };
+    if framing == BodyFraming::Close {
+        keep_alive = false;
+    }
+    if !keep_alive {
+        if !has_token(headers, b"close") {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+    } else if x.version == Version::HTTP_10 && !has_token(headers, b"keep-alive") {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+    }
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers.iter() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !headers.contains_key(header::DATE) {
+        out.extend_from_slice(b"date: ");
+        date(out);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    (framing, keep_alive)
+}
+
+/// Whether the `Connection` field names `token`.
+fn has_token(headers: &HeaderMap, token: &[u8]) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+    })
+}
+
+thread_local! {
+    /// The `Date` value of the current second, rendered once per second per worker.
+    static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
+}
+
+/// Appends the current time as an HTTP date.
+fn date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            let text = httpdate::fmt_http_date(now);
+            if text.len() == 29 {
+                d.1.copy_from_slice(text.as_bytes());
+                d.0 = secs;
+            }
+        }
+        out.extend_from_slice(&d.1);
+    });
+}
+
+/// Appends a chunk's size line.
+pub fn chunk_size(out: &mut Vec<u8>, len: usize) {
+    use std::io::Write;
+    let _ = write!(out, "{len:x}\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x(version: Version, body_len: Option<u64>) -> Exchange {
+        Exchange {
+            head_request: false,
+            version,
+            keep_alive: true,
+            body_len,
+        }
+    }
+
+    fn encode(status: u16, fields: &[(&str, &str)], x: Exchange) -> (String, BodyFraming, bool) {
+        let mut h = HeaderMap::new();
+        for (k, v) in fields {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let mut out = Vec::new();
+        let (f, keep) = head(&mut out, StatusCode::from_u16(status).unwrap(), &mut h, x);
+        (String::from_utf8(out).unwrap(), f, keep)
+    }
+
+    #[test]
+    fn a_known_length_is_sent_as_content_length() {
+        let (text, f, keep) = encode(200, &[("x-a", "1")], x(Version::HTTP_11, Some(5)));
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 5\r\ndate: "));
+        assert!(text.ends_with("GMT\r\n\r\n"), "{text}");
+        assert_eq!((f, keep), (BodyFraming::Length(5), true));
+    }
+
+    #[test]
+    fn an_unknown_length_is_chunked_or_closes_for_http10() {
+        let (text, f, _) = encode(201, &[], x(Version::HTTP_11, None));
+        assert!(text.starts_with("HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n"));
+        assert_eq!(f, BodyFraming::Chunked);
+        let (text, f, keep) = encode(200, &[], x(Version::HTTP_10, None));
+        assert!(text.contains("connection: close\r\n"), "{text}");
+        assert_eq!((f, keep), (BodyFraming::Close, false));
+        let (text, _, keep) = encode(200, &[], x(Version::HTTP_10, Some(1)));
+        assert!(text.contains("connection: keep-alive\r\n"), "{text}");
+        assert!(keep);
+    }
+
+    #[test]
+    fn head_204_and_304_send_no_body() {
+        let mut head_x = x(Version::HTTP_11, Some(0));
+        head_x.head_request = true;
+        let (text, f, _) = encode(200, &[("content-length", "10")], head_x);
+        assert!(text.contains("content-length: 10\r\n"));
+        assert_eq!(f, BodyFraming::None);
+        let (text, f, _) = encode(204, &[("content-length", "0")], x(Version::HTTP_11, None));
+        assert!(!text.contains("content-length"), "{text}");
+        assert_eq!(f, BodyFraming::None);
+        let (_, f, _) = encode(304, &[("etag", "\"a\"")], x(Version::HTTP_11, None));
+        assert_eq!(f, BodyFraming::None);
+    }
+
+    #[test]
+    fn connection_close_from_either_side_closes() {
+        let mut closing = x(Version::HTTP_11, Some(0));
+        closing.keep_alive = false;
+        let (text, _, keep) = encode(200, &[], closing);
+        assert!(text.contains("connection: close\r\n"));
+        assert!(!keep);
+        let (text, _, keep) = encode(
+            400,
+            &[("connection", "close")],
+            x(Version::HTTP_11, Some(0)),
+        );
+        assert_eq!(text.matches("connection").count(), 1, "{text}");
+        assert!(!keep);
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex() {
+        let mut out = Vec::new();
+        chunk_size(&mut out, 255);
+        assert_eq!(out, b"ff\r\n");
+    }
+}

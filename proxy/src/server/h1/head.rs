@@ -1,0 +1,315 @@
+//! Request heads: parsed strictly (httparse's request rules: no obsolete line folding, no space
+//! before a field's colon, no control characters in values, HTTP/1.0 and 1.1 only) and framed
+//! by the rules of RFC 9112 §6.3, which are the rules hyper's server applies too.
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri, Version};
+
+/// The most header fields a request head may carry.
+pub const MAX_HEADERS: usize = 100;
+
+/// How a request's body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length` bytes (0: no body).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head and what the connection needs to know about it.
+#[derive(Debug)]
+pub struct Head {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The connection may serve another request after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` on HTTP/1.1: the body comes once it is asked for.
+    pub expect_continue: bool,
+    /// An upgrade (`Upgrade` on HTTP/1.1) or a tunnel (`CONNECT`): the connection changes hands.
+    pub upgrade: bool,
+}
+
+/// Why a head is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    /// Malformed: answered 400 with the reason.
+    Malformed(&'static str),
+    /// More header fields, or more bytes, than allowed: answered 431.
+    TooLarge,
+}
+
+/// Parses one request head at the start of `buf`. `Ok(None)`: the head is not complete yet.
+/// On success, also returns the head's length in bytes.
+pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut fields) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(e) => return Err(HeadError::Malformed(reason(e))),
+    };
+    // One copy of the head: the target and every value are slices of it.
+    let raw = Bytes::copy_from_slice(&buf[..len]);
+    let base = buf.as_ptr() as usize;
+    let slice = |part: &[u8]| {
+        let start = part.as_ptr() as usize - base;
+        raw.slice(start..start + part.len())
+    };
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| HeadError::Malformed("invalid method"))?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let target = slice(req.path.unwrap_or("").as_bytes());
+    let uri = Uri::from_maybe_shared(target)
+        .map_err(|_| HeadError::Malformed("invalid request target"))?;
+    let mut headers = super::buffers::take_map(req.headers.len());
+    let mut length: Option<u64> = None;
+    let mut chunked = None;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect_continue = false;
+    let mut upgrade = method == Method::CONNECT;
+    for f in req.headers.iter() {
+        let name = HeaderName::from_bytes(f.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(slice(f.value))
+            .map_err(|_| HeadError::Malformed("invalid header value"))?;
+        if name == header::TRANSFER_ENCODING {
+            if version == Version::HTTP_10 {
+                return Err(HeadError::Malformed("Transfer-Encoding on HTTP/1.0"));
+            }
+            chunked = Some(last_coding_is_chunked(f.value));
+        } else if name == header::CONTENT_LENGTH {
+            let n =
+                content_length(f.value).ok_or(HeadError::Malformed("invalid Content-Length"))?;
+            match length {
+                Some(prev) if prev != n => {
+                    return Err(HeadError::Malformed("conflicting Content-Length"))
+                }
+                Some(_) => continue,
+                None => length = Some(n),
+            }
+        } else if name == header::CONNECTION {
+            for token in f.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                conn_close |= token.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name == header::EXPECT {
+            expect_continue = version == Version::HTTP_11
+                && f.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::UPGRADE {
+            upgrade |= version == Version::HTTP_11;
+        }
+        headers.append(name, value);
+    }
+    let mut keep_alive = match version {
+        Version::HTTP_10 => conn_keep_alive && !conn_close,
+        _ => !conn_close,
+    };
+    let framing = match chunked {
+        Some(false) => return Err(HeadError::Malformed("unsupported Transfer-Encoding")),
+        Some(true) => {
+            if length.is_some() {
+                // Both: the chunks frame the body, the length goes, and the connection closes
+                // after the answer (RFC 9112 §6.3), so nothing behind the body is read.
+                headers.remove(header::CONTENT_LENGTH);
+                keep_alive = false;
+            }
+            Framing::Chunked
+        }
+        None => Framing::Length(length.unwrap_or(0)),
+    };
+    let head = Head {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+        upgrade,
+    };
+    Ok(Some((head, len)))
+}
+
+/// Whether the last transfer coding named is `chunked` (the only one the body can be framed by).
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// A `Content-Length` value: digits only; a list is accepted only when every item is the same.
+pub fn content_length(value: &[u8]) -> Option<u64> {
+    let mut found: Option<u64> = None;
+    for item in value.split(|b| *b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = std::str::from_utf8(item).ok()?.parse::<u64>().ok()?;
+        match found {
+            Some(prev) if prev != n => return None,
+            _ => found = Some(n),
+        }
+    }
+    found
+}
+
+/// The reason given for each parse error.
+fn reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid request line",
+        httparse::Error::Token => "invalid method or request target",
+        httparse::Error::TooManyHeaders => "too many header fields",
+        httparse::Error::Version => "unsupported HTTP version",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &[u8]) -> Head {
+        match parse(raw) {
+            Ok(Some((head, len))) => {
+                assert!(len <= raw.len());
+                head
+            }
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    fn err(raw: &[u8]) -> HeadError {
+        match parse(raw) {
+            Err(e) => e,
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    #[test]
+    fn a_complete_head_is_parsed_with_its_framing_and_length() {
+        let raw = b"POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET";
+        let (head, len) = parse(raw).unwrap().unwrap();
+        assert_eq!(len, raw.len() - 6);
+        assert_eq!(head.method, Method::POST);
+        assert_eq!(head.uri, "/a?b=1");
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.headers["host"], "x");
+        assert_eq!(head.framing, Framing::Length(3));
+        assert!(head.keep_alive && !head.expect_continue && !head.upgrade);
+    }
+
+    #[test]
+    fn a_partial_head_waits_for_more() {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        assert!(parse(b"GE").unwrap().is_none());
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection() {
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: te, x\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn chunked_wins_over_a_length_and_closes_the_connection() {
+        let h = ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(!h.keep_alive);
+        assert!(!h.headers.contains_key("content-length"));
+        let h = ok(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
+        assert_eq!(h.framing, Framing::Chunked);
+        assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn ambiguous_framing_is_refused() {
+        let cases: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 40\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ];
+        for raw in cases {
+            assert!(
+                matches!(err(raw), HeadError::Malformed(_)),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let same =
+            ok(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 4, 4\r\n\r\n");
+        assert_eq!(same.framing, Framing::Length(4));
+        assert_eq!(same.headers.get_all("content-length").iter().count(), 1);
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        let cases: &[&[u8]] = &[
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\n Transfer-Encoding: chunked\r\n\r\n",
+            b"G@T /a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /a HTTP/9.9\r\nHost: x\r\n\r\n",
+        ];
+        for raw in cases {
+            assert!(
+                matches!(err(raw), HeadError::Malformed(_)),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_fields_are_too_large() {
+        let mut raw = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..=MAX_HEADERS {
+            raw.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        assert_eq!(err(&raw), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn upgrades_tunnels_and_expectations_are_noticed() {
+        assert!(
+            ok(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+                .upgrade
+        );
+        assert!(!ok(b"GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n").upgrade);
+        assert!(ok(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n").upgrade);
+        assert!(
+            ok(b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+                .expect_continue
+        );
+    }
+
+    #[test]
+    fn bare_lf_line_ends_are_read_as_hyper_reads_them() {
+        let h = ok(b"GET /a HTTP/1.1\nHost: x\n\n");
+        assert_eq!(h.headers["host"], "x");
+    }
+}

@@ -90,25 +90,6 @@ pub struct DetectorConfig {
     pub likelihood_steps: f64,
     /// The likelihood rule breaches beyond this many standard deviations. Default 5.
     pub likelihood_sigmas: f64,
-    /// Forecast errors are judged on a variance-stabilised scale: the difference of the
-    /// values raised to this power, rescaled to the plain error near the expected value (0.5:
-    /// the square root, as the spread of counts grows with their level; a burst far above the
-    /// expected value counts less, a fall to zero more). 1 judges plain errors. Default 1.
-    pub stabilise_power: f64,
-    /// The robust rule (for single-step spikes and dips, judged against the recent values
-    /// alone): a step breaches when it lies this many robust standard deviations (1.4826
-    /// median absolute deviations) from the median of the last `robust_window_steps` values.
-    /// 0 turns the rule off. Default 0.
-    pub robust_sigmas: f64,
-    /// The robust rule's window, in steps (at most 64). Default 32.
-    pub robust_window_steps: u64,
-    /// Further short windows voting with the absolute rule's, each half-life a multiple of
-    /// the short window's (e.g. `[0.33, 3]`: a window three times faster and one three times
-    /// slower), each judged against its own long-run distribution at `sigmas`. Default none.
-    pub vote_scales: Vec<f64>,
-    /// The absolute rule breaches when at least this many of the short windows (the main one
-    /// and `vote_scales`) lie beyond `sigmas` in the same direction. Default 1.
-    pub votes: u64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -145,11 +126,6 @@ impl Default for DetectorConfig {
             shift_clip: 3.0,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
-            stabilise_power: 1.0,
-            robust_sigmas: 0.0,
-            robust_window_steps: 32,
-            vote_scales: Vec::new(),
-            votes: 1,
             timezone: None,
         }
     }

@@ -189,33 +189,23 @@ impl Detector {
                         true => self.baseline.shift(signal, value, &e).unwrap_or(0.0),
                         false => 0.0,
                     };
-                    let robust = match learned {
-                        true => self.baseline.robust(signal, value, &e).unwrap_or(0.0),
-                        false => 0.0,
-                    };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
                     let sigmas = self.config.sigmas;
-                    // The absolute rule: enough of the short windows beyond `sigmas` one way.
-                    let (up, down) = self.baseline.votes(signal, value, &e);
-                    let needed = usize::try_from(self.config.votes.max(1)).unwrap_or(usize::MAX);
-                    let high = up + usize::from(score > sigmas) >= needed;
-                    let low = down + usize::from(score < -sigmas) >= needed;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
                         kind == AnomalyKind::ErrorSurge && !busy(obs.rate) && unlikely(e.expected);
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
-                                && (low || point < -1.0 || shift < -1.0 || robust < -1.0 || likely),
+                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
                             e.expected,
                         ),
                         _ => (
                             value > band.1
-                                && (high
+                                && (score > sigmas
                                     || point > 1.0
                                     || shift > 1.0
-                                    || robust > 1.0
                                     || likely
                                     || counted),
                             obs.rate,

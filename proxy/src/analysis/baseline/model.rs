@@ -3,9 +3,7 @@
 use super::anomaly::Signal;
 use super::calendar::Zone;
 use super::config::DetectorConfig;
-use super::signal::{
-    band_width, relative_width, Expectation, Learning, SignalModel, StepLearning, ROBUST_MAX_WINDOW,
-};
+use super::signal::{band_width, relative_width, Expectation, Learning, SignalModel, StepLearning};
 use super::stats::alpha_for_half_life;
 use super::{MinuteSample, Observation};
 use serde::{Deserialize, Serialize};
@@ -85,27 +83,6 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
-                stabilise: config.stabilise_power,
-                robust_window: if config.robust_sigmas > 0.0 {
-                    usize::try_from(config.robust_window_steps)
-                        .unwrap_or(ROBUST_MAX_WINDOW)
-                        .min(ROBUST_MAX_WINDOW)
-                } else {
-                    0
-                },
-                robust_sigmas: config.robust_sigmas,
-                scales: config
-                    .vote_scales
-                    .iter()
-                    .filter(|m| m.is_finite() && **m > 0.0)
-                    .map(|m| {
-                        let half_life = short * m;
-                        let warm = ((3.0 * half_life / steps).ceil() as u64)
-                            .min(config.learning_steps(step))
-                            .max(3);
-                        (alpha_for_half_life(half_life, steps), warm)
-                    })
-                    .collect(),
             },
             floors: [
                 RATE_FLOOR,
@@ -185,21 +162,6 @@ impl Baseline {
     pub fn shift(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .shift(value, e, self.floor(signal), &self.learning)
-    }
-
-    /// The robust rule for `value`: its distance from the median of the recent values, in
-    /// robust standard deviations, as a fraction of the rule's threshold (beyond 1 or -1: it
-    /// breaches). `None` until the window is full, or with the rule off.
-    pub fn robust(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
-        self.model(signal)
-            .robust(value, e, self.floor(signal), &self.learning)
-    }
-
-    /// The further short windows' votes for `value`: how many lie beyond `sigmas` above and
-    /// below their usual value.
-    pub fn votes(&self, signal: Signal, value: f64, e: &Expectation) -> (usize, usize) {
-        self.model(signal)
-            .votes(value, e, self.floor(signal), &self.learning)
     }
 
     /// The likelihood rule for `value`: the recent mean error magnitude, in standard deviations

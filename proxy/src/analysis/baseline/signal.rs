@@ -26,8 +26,7 @@ const MIN_RELATIVE_SIGMA: f64 = 0.01;
 /// The forecast error in units of the forecast's spread, clipped so one wild step counts as a
 /// bounded amount of evidence. The scale is at least the signal's `floor` divided by the
 /// threshold, so a change the floor deems meaningless stays unsurprising.
-fn standardised(value: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-    let error = stabilised_error(value, e.expected, floor, learning.stabilise);
+fn standardised(error: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
     let scale = e
         .sigma
         .max(MIN_RELATIVE_SIGMA * e.expected.abs())
@@ -36,42 +35,6 @@ fn standardised(value: f64, e: &Expectation, floor: f64, learning: &Learning) ->
         return 0.0;
     }
     (error / scale).clamp(-learning.error_clip, learning.error_clip)
-}
-
-/// The forecast error `value − expected` on a variance-stabilised scale: with a power `p` below
-/// 1, the difference of `x^p` (values and the expected value taken at least at the signal's
-/// floor, never below 0) divided by the slope of `x^p` at the expected value. Near the
-/// expected value it equals the plain error, so the learned spread still applies; far above it
-/// grows more slowly and far below more quickly, as the spread of counts grows with their
-/// level (square root: `p` = 0.5). `p` of 1 or more (or not a number): the plain error.
-fn stabilised_error(value: f64, expected: f64, floor: f64, power: f64) -> f64 {
-    if !(power > 0.0 && power < 1.0) {
-        return value - expected;
-    }
-    let base = expected.max(floor).max(f64::MIN_POSITIVE);
-    let slope = power * base.powf(power - 1.0);
-    let error = (value.max(0.0).powf(power) - expected.max(0.0).powf(power)) / slope;
-    if error.is_finite() {
-        error
-    } else {
-        value - expected
-    }
-}
-
-/// Steps the robust rule's window holds at most.
-pub(crate) const ROBUST_MAX_WINDOW: usize = 64;
-
-/// The median of `values` (sorted in place; 0 for none).
-fn median_of(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match (
-        values.get(n / 2),
-        n.checked_sub(1).and_then(|m| values.get(m / 2)),
-    ) {
-        (Some(hi), Some(lo)) => (hi + lo) / 2.0,
-        _ => 0.0,
-    }
 }
 
 /// What the baseline expects for one step.
@@ -134,20 +97,6 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
-    /// The power of the variance-stabilised scale of forecast errors (1 or 0: plain errors).
-    #[serde(default)]
-    pub stabilise: f64,
-    /// The robust rule's window, in steps (0: no robust rule).
-    #[serde(default)]
-    pub robust_window: usize,
-    /// The robust rule's threshold, in robust standard deviations (1.4826 median absolute
-    /// deviations) around the window's median.
-    #[serde(default)]
-    pub robust_sigmas: f64,
-    /// Further short windows, voting with the main one: per window, its weight per step and
-    /// the steps its long window must have seen before it judges.
-    #[serde(default)]
-    pub scales: Vec<(f64, u64)>,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -216,13 +165,6 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The robust rule's window: the last values, oldest first (empty with the rule off).
-    #[serde(default)]
-    window: std::collections::VecDeque<f64>,
-    /// The further short windows (see [`Learning::scales`]): each its mean of recent
-    /// standardised errors and how that mean is usually distributed.
-    #[serde(default)]
-    scales: Vec<(f64, AdaptiveStats)>,
 }
 
 impl SignalModel {
@@ -256,34 +198,6 @@ impl SignalModel {
         Some((recent - self.usual.mean) / sd)
     }
 
-    /// The further short windows' votes after `value`: how many lie more than `sigmas`
-    /// standard deviations above, and how many below, their usual value (a window whose long
-    /// window is still young does not vote).
-    pub fn votes(
-        &self,
-        value: f64,
-        e: &Expectation,
-        floor: f64,
-        learning: &Learning,
-    ) -> (usize, usize) {
-        let z = standardised(value, e, floor, learning);
-        let mut votes = (0, 0);
-        for ((rate, warm), (recent, usual)) in learning.scales.iter().zip(&self.scales) {
-            if usual.n < *warm {
-                continue;
-            }
-            let next = recent + rate * (z - recent);
-            let sd = usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
-            let s = (next - usual.mean) / sd;
-            if s > learning.sigmas {
-                votes.0 += 1;
-            } else if s < -learning.sigmas {
-                votes.1 += 1;
-            }
-        }
-        votes
-    }
-
     /// The point rule: how far this single step's standardised error reaches beyond its
     /// threshold (the larger of `point_sigmas` and `point_margin` times the envelope of recent
     /// errors in that direction), as a fraction: above 1 above, below -1 below, else within.
@@ -298,7 +212,7 @@ impl SignalModel {
         if self.usual.n < learning.usual_warm || learning.point_margin <= 0.0 {
             return None;
         }
-        let z = standardised(value, e, floor, learning);
+        let z = standardised(value - e.expected, e, floor, learning);
         let (up, down) = self.point_thresholds(learning);
         Some(if z >= 0.0 { z / up } else { z / down })
     }
@@ -320,36 +234,6 @@ impl SignalModel {
         Some(if up >= down { up } else { -down } / learning.shift_threshold)
     }
 
-    /// The robust rule (for single-step spikes and dips, judged against the recent forecast
-    /// errors alone): how far this step's standardised forecast error lies from the median of
-    /// the window's, in robust standard deviations (1.4826 median absolute deviations, at
-    /// least one forecast σ), as a fraction of the threshold. `None` until the window is full
-    /// or with the rule off. Bounded work: a sort of at most [`ROBUST_MAX_WINDOW`] values.
-    pub fn robust(
-        &self,
-        value: f64,
-        e: &Expectation,
-        floor: f64,
-        learning: &Learning,
-    ) -> Option<f64> {
-        let n = learning.robust_window.min(ROBUST_MAX_WINDOW);
-        if n == 0 || learning.robust_sigmas <= 0.0 || self.window.len() < n {
-            return None;
-        }
-        let mut sorted = [0.0; ROBUST_MAX_WINDOW];
-        let part = sorted.get_mut(..n)?;
-        for (slot, v) in part.iter_mut().zip(self.window.iter().rev()) {
-            *slot = *v;
-        }
-        let median = median_of(part);
-        for v in part.iter_mut() {
-            *v = (*v - median).abs();
-        }
-        let scale = (1.4826 * median_of(part)).max(1.0);
-        let z = standardised(value, e, floor, learning);
-        Some((z - median) / scale / learning.robust_sigmas)
-    }
-
     fn next_shift(
         &self,
         value: f64,
@@ -358,7 +242,7 @@ impl SignalModel {
         learning: &Learning,
     ) -> (f64, f64) {
         let clip = learning.shift_clip.max(learning.shift_slack);
-        let z = standardised(value, e, floor, learning).clamp(-clip, clip);
+        let z = standardised(value - e.expected, e, floor, learning).clamp(-clip, clip);
         // Bounded, so the sums fall back within a bounded time once the level has followed.
         let cap = 2.0 * learning.shift_threshold;
         (
@@ -386,7 +270,7 @@ impl SignalModel {
     }
 
     fn next_magnitude(&self, value: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-        let z = standardised(value, e, floor, learning).abs();
+        let z = standardised(value - e.expected, e, floor, learning).abs();
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
@@ -401,7 +285,7 @@ impl SignalModel {
 
     /// The short window after learning `value`.
     fn next_recent(&self, value: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-        let z = standardised(value, e, floor, learning);
+        let z = standardised(value - e.expected, e, floor, learning);
         self.recent + learning.recent * (z - self.recent)
     }
 
@@ -446,24 +330,6 @@ impl SignalModel {
                     u.push(x, d * d, learning.usual);
                 }
             }
-            if self.scales.len() != learning.scales.len() {
-                self.scales = vec![(0.0, AdaptiveStats::default()); learning.scales.len()];
-            }
-            let z = standardised(value, &e, floor, learning);
-            for ((rate, warm), (recent, stats)) in learning.scales.iter().zip(&mut self.scales) {
-                *recent += rate * (z - *recent);
-                if usual {
-                    let sd = stats.var.max(0.0).sqrt().max(MIN_USUAL_SD);
-                    let reach = learning.sigmas * sd;
-                    let x = if stats.n < *warm {
-                        *recent
-                    } else {
-                        recent.clamp(stats.mean - reach, stats.mean + reach)
-                    };
-                    let d = x - stats.mean;
-                    stats.push(x, d * d, learning.usual);
-                }
-            }
             if usual {
                 // Robust: a value far out moves the long window no further than the threshold.
                 let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
@@ -477,7 +343,7 @@ impl SignalModel {
                 let d = x - self.usual.mean;
                 self.usual.push(x, d * d, learning.usual);
                 if self.usual.n >= learning.usual_warm {
-                    let z = standardised(value, &e, floor, learning);
+                    let z = standardised(error, &e, floor, learning);
                     let (up, down) = self.point_thresholds(learning);
                     let keep = 1.0 - learning.usual;
                     self.peaks.0 *= keep;
@@ -500,14 +366,6 @@ impl SignalModel {
                         self.in_run = false;
                     }
                 }
-            }
-        }
-        let n = learning.robust_window.min(ROBUST_MAX_WINDOW);
-        if let (true, Some(e)) = (n > 0, self.forecast(minute, learning)) {
-            self.window
-                .push_back(standardised(value, &e, floor, learning));
-            while self.window.len() > n {
-                self.window.pop_front();
             }
         }
         let clipped = clip.map_or(error, |(below, above)| error.clamp(-below, above));

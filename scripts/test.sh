@@ -61,6 +61,8 @@ echo "== rustfmt"
 cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== fuzz targets build (they run from fuzz/run.sh, not here)"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo check --manifest-path fuzz/Cargo.toml --bins --locked
 echo "== tests"
 cargo test --workspace --locked
 

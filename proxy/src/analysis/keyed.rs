@@ -1,16 +1,26 @@
 //! Maps keyed by what calls carry (hosts, paths, templates, node ids: attacker-chosen), hashed
-//! with SipHash under a per-process random key, and looked up by borrowed keys: a call finds
-//! its graph edge, endpoint and watch with one lookup each and copies no key unless it adds one.
+//! under a random key, and looked up by borrowed keys: a call finds its graph edge, endpoint
+//! and watch with one lookup each and copies no key unless it adds one.
+//!
+//! The hash is foldhash (its `fast` variant) under a per-process random key with a per-map
+//! seed, not SipHash: a few times fewer instructions per key, and the keys of the recorder's
+//! maps (a call's host, path, template, caller and series labels) are hashed several times per
+//! call. Colliding keys for a keyed foldhash cannot be chosen without its key, which never
+//! leaves the process and which no output shows (no map's iteration order or hash value is
+//! exposed: every listing is sorted or comes from bounded, capped maps). See ARCHITECTURE.md,
+//! "Hashing attacker-chosen keys".
 
-use std::collections::hash_map::RandomState;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// The keyed hasher of maps whose keys an attacker chooses: random per process and per map.
+pub type KeyedState = foldhash::fast::RandomState;
+
 /// A map with a keyed hasher.
-pub type KeyedMap<K, V> = hashbrown::HashMap<K, V, RandomState>;
+pub type KeyedMap<K, V> = hashbrown::HashMap<K, V, KeyedState>;
 
 /// A set with a keyed hasher.
-pub type KeyedSet<K> = hashbrown::HashSet<K, RandomState>;
+pub type KeyedSet<K> = hashbrown::HashSet<K, KeyedState>;
 
 /// Two strings, borrowed: finds a `(String, Arc<str>)` or `(Arc<str>, Arc<str>)` key (hashed
 /// like them: each string in order).
@@ -62,7 +72,7 @@ mod tests {
 
     #[test]
     fn borrowed_keys_hash_and_compare_like_the_owned_ones() {
-        let s = RandomState::new();
+        let s = KeyedState::default();
         let owned: (String, Arc<str>) = ("GET".into(), "/items/{int}".into());
         assert_eq!(s.hash_one(&owned), s.hash_one(Pair("GET", "/items/{int}")));
         let ids: (Arc<str>, Arc<str>) = ("client:a".into(), "service:shop".into());

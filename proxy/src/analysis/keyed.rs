@@ -3,18 +3,46 @@
 //! and watch with one lookup each and copies no key unless it adds one.
 //!
 //! The hash is foldhash (its `fast` variant) under a per-process random key with a per-map
-//! seed, not SipHash: a few times fewer instructions per key, and the keys of the recorder's
+//! seed ([`KeyedState`]), not SipHash: a few times fewer instructions per key, and the keys of the recorder's
 //! maps (a call's host, path, template, caller and series labels) are hashed several times per
 //! call. Colliding keys for a keyed foldhash cannot be chosen without its key, which never
 //! leaves the process and which no output shows (no map's iteration order or hash value is
 //! exposed: every listing is sorted or comes from bounded, capped maps). See ARCHITECTURE.md,
 //! "Hashing attacker-chosen keys".
 
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use foldhash::fast::{FoldHasher, SeedableRandomState};
+use foldhash::SharedSeed;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
-/// The keyed hasher of maps whose keys an attacker chooses: random per process and per map.
-pub type KeyedState = foldhash::fast::RandomState;
+/// The keyed hasher of maps whose keys an attacker chooses: foldhash under a key drawn from
+/// the operating system's randomness once per process (foldhash's own default seeds from
+/// addresses and the clock), with a seed of its own per map from the same source.
+#[derive(Clone, Debug)]
+pub struct KeyedState(SeedableRandomState);
+
+/// A random `u64` from the standard library's `RandomState`, whose keys come from the
+/// operating system's randomness (a fresh key per call: it counts up from a random start).
+fn random_u64() -> u64 {
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
+impl Default for KeyedState {
+    fn default() -> Self {
+        static KEY: OnceLock<SharedSeed> = OnceLock::new();
+        let key = KEY.get_or_init(|| SharedSeed::from_u64(random_u64()));
+        KeyedState(SeedableRandomState::with_seed(random_u64(), key))
+    }
+}
+
+impl BuildHasher for KeyedState {
+    type Hasher = FoldHasher<'static>;
+
+    #[inline]
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
+    }
+}
 
 /// A map with a keyed hasher.
 pub type KeyedMap<K, V> = hashbrown::HashMap<K, V, KeyedState>;
@@ -68,7 +96,6 @@ impl hashbrown::Equivalent<super::watch::WatchKey> for Quad<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::BuildHasher;
 
     #[test]
     fn borrowed_keys_hash_and_compare_like_the_owned_ones() {
@@ -87,5 +114,17 @@ mod tests {
         m.insert(owned, 1);
         assert_eq!(m.get(&Pair("GET", "/items/{int}")), Some(&1));
         assert_eq!(m.get(&Pair("GE", "T/items/{int}")), None);
+    }
+
+    #[test]
+    fn each_map_hashes_keys_under_a_key_of_its_own() {
+        // Keys found to collide in one map are no use against another: each map hashes with a
+        // seed of its own on top of the per-process random key, never by the key alone.
+        let keys = ["api.example.com", "/items/1", "GET /items/{int}"];
+        let (a, b) = (KeyedState::default(), KeyedState::default());
+        for k in keys {
+            assert_ne!(a.hash_one(k), b.hash_one(k), "{k}");
+            assert_eq!(a.hash_one(k), a.hash_one(k), "{k}");
+        }
     }
 }

@@ -9,8 +9,8 @@ mod render;
 
 use lookup::SeriesRef;
 
-use crate::record::{CallRecord, Direction, StatusClass};
 use crate::analysis::keyed::KeyedState;
+use crate::record::{CallRecord, Direction, StatusClass};
 use std::hash::Hash;
 use std::sync::Mutex;
 

@@ -3,12 +3,11 @@
 //! and watch with one lookup each and copies no key unless it adds one.
 //!
 //! The hash is foldhash (its `fast` variant) under a per-process random key with a per-map
-//! seed ([`KeyedState`]), not SipHash: a few times fewer instructions per key, and the keys of the recorder's
-//! maps (a call's host, path, template, caller and series labels) are hashed several times per
-//! call. Colliding keys for a keyed foldhash cannot be chosen without its key, which never
-//! leaves the process and which no output shows (no map's iteration order or hash value is
-//! exposed: every listing is sorted or comes from bounded, capped maps). See ARCHITECTURE.md,
-//! "Hashing attacker-chosen keys".
+//! seed ([`KeyedState`]), not SipHash: a few times fewer instructions per key, and the keys of
+//! the recorder's maps (a call's host, path, template, caller and series labels) are hashed
+//! several times per call. Colliding keys for a keyed foldhash cannot be chosen without its
+//! key, which never leaves the process and which no output shows (no hash value is exported;
+//! listings are sorted); every such map is capped. See ARCHITECTURE.md, "Hashing on the data path".
 
 use foldhash::fast::{FoldHasher, SeedableRandomState};
 use foldhash::SharedSeed;

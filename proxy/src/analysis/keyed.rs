@@ -7,7 +7,8 @@
 //! the recorder's maps (a call's host, path, template, caller and series labels) are hashed
 //! several times per call. Colliding keys for a keyed foldhash cannot be chosen without its
 //! key, which never leaves the process and which no output shows (no hash value is exported;
-//! listings are sorted); every such map is capped. See ARCHITECTURE.md, "Hashing on the data path".
+//! listings are sorted); every such map is capped. See ARCHITECTURE.md, "Hashing on the data
+//! path".
 
 use foldhash::fast::{FoldHasher, SeedableRandomState};
 use foldhash::SharedSeed;

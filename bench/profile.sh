@@ -6,9 +6,10 @@
 #   `h2load --h1 -c 10` and the counters dumped; the dump's total over REQUESTS is the proxy's
 #   user-space instructions per request (the client, the upstream and the kernel are not
 #   counted; the proxy's background tasks during the run are).
-# - heap allocations per request: the proxy runs under valgrind's DHAT twice, once with the
-#   warm-up alone and once with the warm-up and REQUESTS more; the difference in blocks (and
-#   bytes) allocated over REQUESTS is the allocations per request, start-up excluded.
+# - heap allocations per request (with the C library's malloc, see below): the proxy runs
+#   under valgrind's DHAT twice, once with the warm-up alone and once with the warm-up and
+#   REQUESTS more; the difference in blocks (and bytes) allocated over REQUESTS is the
+#   allocations per request, start-up excluded.
 #
 # Both proxies have one worker (Sightline `--workers 1`, default config: recording, analysis
 # and metrics on, access log off; nginx `worker_processes 1`, `master_process off`, access log
@@ -27,14 +28,24 @@ TOP=${TOP:-15}
 for b in valgrind callgrind_control callgrind_annotate nginx h2load curl; do
   command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl)" >&2; exit 1; }
 done
-# SIGHTLINE_BIN measures a given build instead of building this checkout.
-BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
-[ -n "${SIGHTLINE_BIN:-}" ] || cargo build --release -q -p sightline --bin sightline
 work=$(mktemp -d /tmp/sightline-profile.XXXX)
 chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+# DHAT sees the C library's malloc, not the jemalloc the binary allocates with by default: the
+# allocation runs use a build without the `jemalloc` feature (same code, same allocations).
+# SIGHTLINE_BIN measures a given build instead of building this checkout (and SIGHTLINE_DHAT_BIN
+# the build whose allocations are counted; default SIGHTLINE_BIN).
+BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
+DHAT_BIN=${SIGHTLINE_DHAT_BIN:-${SIGHTLINE_BIN:-$work/sightline-malloc}}
+if [ -z "${SIGHTLINE_BIN:-}" ]; then
+  if [ -z "${SIGHTLINE_DHAT_BIN:-}" ]; then
+    cargo build --release -q -p sightline --bin sightline --no-default-features
+    cp "$BIN" "$DHAT_BIN"
+  fi
+  cargo build --release -q -p sightline --bin sightline
+fi
 
 UP=127.0.0.1:18201 PX=127.0.0.1:18202 ADMIN=127.0.0.1:18203
 cat > "$work/upstream.conf" <<NGX
@@ -67,9 +78,9 @@ http {
 NGX
 nginx -c "$work/upstream.conf" & pids+=($!)
 
-proxy_cmd() { # name
+proxy_cmd() { # name [binary]
   case $1 in
-    sightline) echo "$BIN --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
+    sightline) echo "${2:-$BIN} --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
     nginx) echo "nginx -c $work/nginx.conf" ;;
   esac
 }
@@ -114,7 +125,7 @@ for name in sightline nginx; do
   # Allocations: two runs under DHAT, the difference of their totals.
   for n in 0 "$REQUESTS"; do
     # shellcheck disable=SC2046
-    valgrind --tool=dhat --dhat-out-file=/dev/null $(proxy_cmd $name) > "$work/dhat.$name.$n.log" 2>&1 &
+    valgrind --tool=dhat --dhat-out-file=/dev/null $(proxy_cmd $name "$DHAT_BIN") > "$work/dhat.$name.$n.log" 2>&1 &
     pid=$!; pids+=($pid)
     wait_ready $pid
     load "$WARMUP"

@@ -43,7 +43,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tracing::Instrument;
 
 /// Serves one egress request (absolute-form or CONNECT). Never fails: errors become responses.
 pub async fn handle(
@@ -63,16 +62,15 @@ pub async fn handle(
         request_id,
         max_body: active.config.limits.max_request_body,
     };
-    let span = call.trace.log_span(&call.request_id);
-    let result = async {
+    let ids = call.trace.log_ids(&call.request_id);
+    let result = trace::in_call(ids, async {
         let service = identify(&mut call, &conn, &req)?;
         crate::inbound::limits(&req, &active.config.limits)?;
         let dest = destination(&mut call, &req)?;
         let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
         let stream = dial(addr, rt.connect_timeout).await?;
         connect(&mut call, dest, addr, stream, req).await
-    }
-    .instrument(span)
+    })
     .await;
     respond(call, result, &shared, &active)
 }
@@ -82,7 +80,7 @@ struct Call<'a> {
     rt: &'a EgressRuntime,
     guard: CallGuard,
     trace: TraceContext,
-    request_id: String,
+    request_id: trace::RequestId,
     /// `limits.max_request_body`, enforced on a forwarded request's body as it streams.
     max_body: Option<u64>,
 }
@@ -93,9 +91,9 @@ fn begin(
     active: &Active,
     conn: &ConnInfo,
     req: &Request<RequestBody>,
-) -> (CallGuard, TraceContext, String) {
+) -> (CallGuard, TraceContext, trace::RequestId) {
     let trace = TraceContext::from_headers(req.headers(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
+    let request_id = trace::RequestId::new();
     let path = if req.method() == Method::CONNECT {
         (String::new(), false)
     } else {

@@ -92,7 +92,8 @@ pub struct TemplateStats {
 pub struct Templater {
     config: TemplateConfig,
     declared: Declared,
-    hosts: HashMap<Box<str>, HostTemplates>,
+    /// Keyed by the call's host (attacker-chosen): a keyed hash.
+    hosts: HashMap<Box<str>, HostTemplates, super::keyed::KeyedState>,
     overflow_host: HostTemplates,
     hasher: RandomState,
     overflow: Arc<str>,
@@ -112,7 +113,7 @@ impl Templater {
         Templater {
             config: config.clamped(),
             declared: Declared::default(),
-            hosts: HashMap::new(),
+            hosts: HashMap::default(),
             overflow_host: HostTemplates::default(),
             hasher: RandomState::new(),
             overflow: Arc::from(OVERFLOW),

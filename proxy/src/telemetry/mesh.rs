@@ -9,8 +9,8 @@ mod render;
 
 use lookup::SeriesRef;
 
+use crate::analysis::keyed::KeyedState;
 use crate::record::{CallRecord, Direction, StatusClass};
-use std::collections::hash_map::RandomState;
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -231,8 +231,8 @@ pub struct Mesh {
 
 #[derive(Debug)]
 struct Inner {
-    /// Keyed by attacker-chosen labels: SipHash under a per-process random key.
-    series: hashbrown::HashMap<SeriesKey, Series, RandomState>,
+    /// Keyed by attacker-chosen labels: a keyed hash (see [`KeyedState`]).
+    series: hashbrown::HashMap<SeriesKey, Series, KeyedState>,
     cap: usize,
     overflowed: u64,
     /// Where an egress call's `host:port` is written to find its series.

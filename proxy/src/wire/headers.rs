@@ -199,7 +199,12 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: Forwarding<'_>) {
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if f.tls { "https" } else { "http" }),
     );
-    match HeaderValue::from_str(f.host) {
+    // A `Host` already spelled as the authority is shared, not copied (most requests).
+    let host = match headers.get(header::HOST) {
+        Some(v) if v.as_bytes() == f.host.as_bytes() => Ok(v.clone()),
+        _ => HeaderValue::from_str(f.host),
+    };
+    match host {
         Ok(v) if !f.host.is_empty() => {
             headers.insert(X_FORWARDED_HOST, v);
         }

@@ -92,10 +92,33 @@ pub enum Op {
     },
     /// An alert as it changed, copied to the fleet's shared store (the embedded database
     /// keeps alerts in tables of their own and ignores it).
-    Alert(Box<crate::alerts::model::Alert>),
+    Alert(Box<AlertRow>),
     /// An incident as it changed, copied to the fleet's shared store (ignored by the
     /// embedded database, like [`Op::Alert`]).
-    Incident(Box<crate::alerts::model::Incident>),
+    Incident(Box<IncidentRow>),
+}
+
+/// An alert as the shared store keeps it: the fields its queries select on, and the whole
+/// alert as JSON.
+#[derive(Clone, Debug)]
+pub struct AlertRow {
+    pub id: u64,
+    pub kind: &'static str,
+    pub subject: String,
+    pub state: &'static str,
+    /// Whether a sink is still owed a delivery.
+    pub owed: bool,
+    pub last_seen: u64,
+    pub body: String,
+}
+
+/// An incident as the shared store keeps it, like [`AlertRow`].
+#[derive(Clone, Debug)]
+pub struct IncidentRow {
+    pub id: u64,
+    pub state: &'static str,
+    pub last_seen: u64,
+    pub body: String,
 }
 
 /// Store health, for metrics.

@@ -198,10 +198,23 @@ impl Engine {
         }
         if let Some(m) = &self.faults.mirror {
             for a in &alerts {
-                m.send(crate::store::Op::Alert(Box::new(a.clone())));
+                m.send(crate::store::Op::Alert(Box::new(crate::store::AlertRow {
+                    id: a.id,
+                    kind: a.kind.as_str(),
+                    subject: a.subject.clone(),
+                    state: a.state.as_str(),
+                    owed: a.delivery.values().any(|d| d.owed()),
+                    last_seen: a.last_seen,
+                    body: serde_json::to_string(a).unwrap_or_default(),
+                })));
             }
             for i in &incidents {
-                m.send(crate::store::Op::Incident(Box::new(i.clone())));
+                m.send(crate::store::Op::Incident(Box::new(crate::store::IncidentRow {
+                    id: i.id,
+                    state: i.state.as_str(),
+                    last_seen: i.last_seen,
+                    body: serde_json::to_string(i).unwrap_or_default(),
+                })));
             }
         }
         for a in &alerts {

@@ -151,8 +151,8 @@ struct Tables<'a> {
     baselines: BTreeMap<&'a str, &'a str>,
     /// Bans and their lifting, in order.
     bans: Vec<&'a Op>,
-    alerts: BTreeMap<i64, &'a crate::alerts::model::Alert>,
-    incidents: BTreeMap<i64, &'a crate::alerts::model::Incident>,
+    alerts: BTreeMap<i64, &'a crate::store::AlertRow>,
+    incidents: BTreeMap<i64, &'a crate::store::IncidentRow>,
 }
 
 impl<'a> Tables<'a> {
@@ -247,18 +247,12 @@ async fn write_alerts(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> R
     if !t.alerts.is_empty() {
         let a = &t.alerts;
         let id: Vec<i64> = a.keys().copied().collect();
-        let kind: Vec<&str> = a.values().map(|a| a.kind.as_str()).collect();
+        let kind: Vec<&str> = a.values().map(|a| a.kind).collect();
         let subject: Vec<&str> = a.values().map(|a| a.subject.as_str()).collect();
-        let state: Vec<&str> = a.values().map(|a| a.state.as_str()).collect();
-        let owed: Vec<bool> = a
-            .values()
-            .map(|a| a.delivery.values().any(|d| d.owed()))
-            .collect();
+        let state: Vec<&str> = a.values().map(|a| a.state).collect();
+        let owed: Vec<bool> = a.values().map(|a| a.owed).collect();
         let last: Vec<i64> = a.values().map(|a| int(a.last_seen)).collect();
-        let body: Vec<String> = a
-            .values()
-            .map(|a| serde_json::to_string(a).unwrap_or_default())
-            .collect();
+        let body: Vec<&str> = a.values().map(|a| a.body.as_str()).collect();
         tx.execute(
             "INSERT INTO alerts (instance, id, kind, subject, state, owed, last_seen, body)
              SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
@@ -273,12 +267,9 @@ async fn write_alerts(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> R
     if !t.incidents.is_empty() {
         let i = &t.incidents;
         let id: Vec<i64> = i.keys().copied().collect();
-        let state: Vec<&str> = i.values().map(|i| i.state.as_str()).collect();
+        let state: Vec<&str> = i.values().map(|i| i.state).collect();
         let last: Vec<i64> = i.values().map(|i| int(i.last_seen)).collect();
-        let body: Vec<String> = i
-            .values()
-            .map(|i| serde_json::to_string(i).unwrap_or_default())
-            .collect();
+        let body: Vec<&str> = i.values().map(|i| i.body.as_str()).collect();
         tx.execute(
             "INSERT INTO incidents (instance, id, state, last_seen, body)
              SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[])

@@ -209,12 +209,14 @@ impl Engine {
                 })));
             }
             for i in &incidents {
-                m.send(crate::store::Op::Incident(Box::new(crate::store::IncidentRow {
-                    id: i.id,
-                    state: i.state.as_str(),
-                    last_seen: i.last_seen,
-                    body: serde_json::to_string(i).unwrap_or_default(),
-                })));
+                m.send(crate::store::Op::Incident(Box::new(
+                    crate::store::IncidentRow {
+                        id: i.id,
+                        state: i.state.as_str(),
+                        last_seen: i.last_seen,
+                        body: serde_json::to_string(i).unwrap_or_default(),
+                    },
+                )));
             }
         }
         for a in &alerts {

@@ -77,13 +77,6 @@ impl Baseline {
                 shift_slack: config.shift_slack,
                 shift_threshold: config.shift_threshold,
                 shift_clip: config.shift_clip,
-                shift_margin: config.shift_margin,
-                shift_burst_steps: match config.shift_burst_minutes {
-                    0 => config.adopt_steps(step),
-                    m => m.div_ceil(step).max(1),
-                },
-                shift_burst_rise: config.shift_burst_rise,
-                relearn_steps: config.relearn_steps,
                 likelihood_recent: if config.likelihood_steps > 0.0 {
                     alpha_for_half_life(config.likelihood_steps, 1.0)
                 } else {

@@ -808,20 +808,13 @@ async fn call_on(
 /// proxy's own clock, moved one baseline step at a time once every call of the step is recorded.
 #[tokio::test]
 async fn one_incident_of_the_analysis_is_one_alert_whatever_its_kinds() {
-    use sightline_policy::clients::{Clock, ManualClock};
+    use sightline_policy::clients::Clock;
     use std::sync::atomic::Ordering::Relaxed;
     const STEP: std::time::Duration = std::time::Duration::from_secs(60);
     const WARM: u64 = 30;
     const INJECTED: u64 = 8;
     let shop = sightline_tests::TestUpstream::plain().await;
-    let wall = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64;
-    let step = STEP.as_micros() as u64;
-    let clock = std::sync::Arc::new(ManualClock::at(
-        (wall - 2 * 86_400_000_000) / step * step + 1_000_000,
-    ));
+    let clock = sightline_tests::proxy::stepped_clock(STEP);
     let px = TestProxy::start_with_clock(
         config(&format!(
             "inbound:

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use sightline_tests::postgres::Postgres;
-use sightline_tests::proxy::config;
+use sightline_tests::proxy::{config, start_all};
 use sightline_tests::receivers::{free_port, WebhookReceiver};
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
@@ -33,11 +33,7 @@ fleet:
 }
 
 async fn fleet(pg: &Postgres, upstream: SocketAddr, extra: &str) -> Vec<TestProxy> {
-    let mut out = Vec::new();
-    for n in 1..=3 {
-        out.push(TestProxy::start(instance(n, pg, upstream, extra)).await);
-    }
-    out
+    start_all((1..=3).map(|n| instance(n, pg, upstream, extra))).await
 }
 
 fn edges_to(graph: &serde_json::Value) -> Vec<String> {
@@ -536,10 +532,7 @@ fn steady(
 async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals() {
     let pg = Postgres::start();
     let up = TestUpstream::plain().await;
-    let mut fleet = Vec::new();
-    for n in 1..=4 {
-        fleet.push(TestProxy::start(same_service(n, &pg, up.addr)).await);
-    }
+    let mut fleet = start_all((1..=4).map(|n| same_service(n, &pg, up.addr))).await;
     let leader = eventually("one leader", || async {
         let l = leaders(&fleet).await;
         (l.len() == 1).then(|| l[0])

@@ -157,7 +157,9 @@ async fn failed_logins_ban_escalate_and_are_lifted_through_the_api() {
         2.0
     );
 
-    let lifted = px.admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await;
+    let lifted = px
+        .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+        .await;
     assert_eq!(lifted.status, 200, "{:?}", lifted.body);
     assert_eq!(Client::http1().get(px.inbound, "/echo").await.status, 200);
     assert_eq!(
@@ -213,7 +215,8 @@ async fn bans_survive_a_restart_with_the_store() {
     assert_eq!(up.requests(), seen);
     assert_eq!(second.admin_json("/api/bans").await, before);
     assert_eq!(
-        second.admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+        second
+            .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
             .await
             .status,
         200

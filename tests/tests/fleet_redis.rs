@@ -4,8 +4,8 @@
 //! traffic (fail open) nor needs a restart to recover.
 
 use sightline_tests::proxy::{metric_sum, simple, start_all};
-use sightline_tests::upstream::login;
 use sightline_tests::redis::TestRedis;
+use sightline_tests::upstream::login;
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

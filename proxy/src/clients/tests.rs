@@ -552,3 +552,39 @@ fn a_claimed_key_also_pays_from_its_address_bucket() {
         "a verified key is its own client"
     );
 }
+
+#[test]
+fn a_ban_heard_from_the_fleet_is_looked_up_once_and_refuses_by_that_verdict() {
+    let cfg = config("  rate: { per_client: 100/s }\n");
+    let (g, clock) = guard(&cfg);
+    let c = addr("192.0.2.40");
+    let flags = ConnFlags::default();
+    let admit_judged = |ban| g.admit_judged(&cfg, &flags, &c, &Method::GET, "/", Some(ban));
+    assert_eq!(g.ban_on(&c), None);
+    // Set on another instance and heard here: in the one ban table.
+    g.apply_shared_ban(
+        "192.0.2.40",
+        sightline_policy::clients::Ban {
+            reason: "failed_logins".into(),
+            since: T0,
+            until: T0 + 60_000_000,
+            strikes: 1,
+        },
+    );
+    let ban = g.ban_on(&c);
+    assert_eq!(
+        ban.as_ref().map(|b| b.reason.as_str()),
+        Some("failed_logins")
+    );
+    let refused = admit_judged(ban).unwrap_err();
+    assert_eq!(refused.protection, Protection::Ban);
+    assert!(
+        admit(&g, &cfg, &c, "/").is_err(),
+        "looked up by admit alike"
+    );
+    // The verdict given is the one used: the table is not read a second time.
+    assert!(admit_judged(None).is_ok());
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(g.ban_on(&c), None, "over");
+    assert!(admit(&g, &cfg, &c, "/").is_ok());
+}

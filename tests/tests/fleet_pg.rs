@@ -319,6 +319,56 @@ async fn an_alert_raised_on_one_instance_shows_everywhere_and_outlives_it() {
     assert_eq!(hook.received().len(), 1, "delivered once");
 }
 
+/// The heartbeat reads the other instances' alerts as they change rather than every second:
+/// while nothing changes, six heartbeats read no alert rows (at most the full read each makes
+/// once a minute, two rows here, where they read one each before), and an acknowledgement on
+/// the instance that raised the alert still reaches the others' admins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_reads_only_the_alerts_that_changed() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let hook = WebhookReceiver::start().await;
+    let fleet = fleet(&pg, up.addr, &alerting(hook.addr.port())).await;
+    blocked(&fleet[0]).await;
+    settled(&fleet[0]).await;
+    let other = &fleet[1];
+    let shown = |state: &'static str| async move {
+        let a = other.admin_json("/api/alerts?kind=egress_blocked").await;
+        let a = a["alerts"].as_array()?.first()?.clone();
+        (a["instance"] == "gw-1" && a["state"] == state && a["delivery"]["hook"] == "delivered")
+            .then_some(a)
+    };
+    let alert = eventually("gw-1's delivered alert in gw-2's admin", || shown("open")).await;
+    let rows = |table: &'static str| async move {
+        let series = format!("sightline_fleet_postgres_rows_read_total{{table=\"{table}\"}}");
+        other.metric(&series).await
+    };
+    let (alerts_before, instances_before) = (rows("alerts").await, rows("instances").await);
+    // Each heartbeat reads the three instances' rows.
+    eventually("six more heartbeats of gw-2", || async {
+        (rows("instances").await >= instances_before + 18.0).then_some(())
+    })
+    .await;
+    let read = rows("alerts").await - alerts_before;
+    assert!(
+        read <= 2.0,
+        "{read} alert rows read in six quiet heartbeats"
+    );
+    let id = alert["id"].as_u64().unwrap();
+    let acked = fleet[0]
+        .admin_post(&format!("/api/alerts/{id}/ack"), "")
+        .await;
+    assert_eq!(acked.status, 200);
+    eventually("the acknowledgement in gw-2's admin", || {
+        shown("acknowledged")
+    })
+    .await;
+    assert!(
+        rows("alerts").await > alerts_before + read,
+        "the changed row read"
+    );
+}
+
 /// An alert only one instance raised, claimed by it but not delivered (the receiver was
 /// down), is delivered once by a survivor after that instance dies, although no survivor saw
 /// its cause.

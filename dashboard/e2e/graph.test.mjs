@@ -1,18 +1,18 @@
 // The call graph in a real browser against the demo's scripted traffic.
-import { test, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useDemo, eventually, request } from "./harness.mjs";
 
-const { demo, chrome } = useDemo();
 let page;
-
-before(async () => {
-  page = await chrome.context.newPage();
-  // The demo's orders service probes the metadata address through the egress proxy: blocked.
-  await eventually(async () => {
-    const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
-    return g.edges.some((e) => e.to === "external:169.254.169.254" && e.total.blocked > 0);
-  }, 30000, "a blocked edge in the API");
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    page = await chrome.context.newPage();
+    // The demo's orders service probes the metadata address through the egress proxy: blocked.
+    await eventually(async () => {
+      const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+      return g.edges.some((e) => e.to === "external:169.254.169.254" && e.total.blocked > 0);
+    }, 30000, "a blocked edge in the API");
+  },
 });
 
 test("the graph shows the demo's services, callers and destinations", async () => {

@@ -73,16 +73,18 @@ export function startDemo({ admin = "127.0.0.1:0" } = {}) {
 }
 
 /**
- * The demo and a browser for this file's tests: started before the first test, stopped after
- * the last. The two objects are filled in once started (`demo.admin`, `chrome.context`…), so a
- * file holds them from its top.
+ * The demo and a browser for this file's tests: started before the first test (then `ready`,
+ * given both, is awaited: what the file's tests need of the demo), stopped after the last. The
+ * two objects are filled in once started (`demo.admin`, `chrome.context`…), so a file holds
+ * them from its top. One hook does it all, so `ready` always runs once both are up.
  */
-export function useDemo() {
+export function useDemo({ ready } = {}) {
   const demo = {};
   const chrome = {};
   before(async () => {
     Object.assign(demo, await startDemo());
     Object.assign(chrome, await browser());
+    if (ready) await ready(demo, chrome);
   });
   after(async () => {
     await chrome.close?.();

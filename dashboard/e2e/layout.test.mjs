@@ -1,18 +1,18 @@
 // Tables that fit: at laptop sizes every column of Alerts, Endpoints, Clients and Policy is
 // on screen without scrolling sideways, and row actions sit in a pinned first column.
-import { test, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useDemo, eventually, request } from "./harness.mjs";
 
-const { demo, chrome } = useDemo();
-
-before(async () => {
-  // Enough of the demo for every table to have rows: alerts, endpoints, bans, talkers.
-  await eventually(async () => {
-    const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
-    const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
-    return bans.length >= 1 && alerts.length >= 5;
-  }, 45000, "bans and alerts in the demo");
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    // Enough of the demo for every table to have rows: alerts, endpoints, bans, talkers.
+    await eventually(async () => {
+      const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
+      const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
+      return bans.length >= 1 && alerts.length >= 5;
+    }, 45000, "bans and alerts in the demo");
+  },
 });
 
 /** Cells of visible tables that end right of the viewport or inside a sideways scroll. */

@@ -9,14 +9,18 @@
 //! a start, and every [`FULL_EVERY`] reads, the newest rows are read in full instead, which
 //! also forgets rows deleted since (pruned past the retention).
 
+use super::heartbeat::{Reader, ALERTS, FINDINGS, INCIDENTS};
+use crate::alerts::model::{Alert, Incident};
+use crate::analysis::engine::Finding;
 use std::collections::{HashMap, HashSet};
+use tokio_postgres::Row;
 
 /// Reads between two full reads.
 pub(super) const FULL_EVERY: u32 = 60;
 
 /// One row as kept: whether it is live (an alert not resolved or still owed, an incident not
 /// resolved), its order (newest first: last seen or time, then id) and its value.
-struct Kept<T> {
+struct Held<T> {
     live: bool,
     rank: (i64, i64),
     value: T,
@@ -25,7 +29,7 @@ struct Kept<T> {
 /// One table's rows of the other instances, keyed by (instance, id), at most `limit` newest
 /// plus at most `limit` newest live ones.
 pub(super) struct Shown<T> {
-    rows: HashMap<(String, i64), Kept<T>>,
+    rows: HashMap<(String, i64), Held<T>>,
     limit: usize,
     /// The xmin the next read reads from; `None` until a full read.
     cursor: Option<i64>,
@@ -71,7 +75,7 @@ impl<T: Clone> Shown<T> {
             return;
         }
         for (instance, id, live, rank, value) in rows {
-            self.rows.insert((instance, id), Kept { live, rank, value });
+            self.rows.insert((instance, id), Held { live, rank, value });
         }
         self.keep_newest();
     }
@@ -81,7 +85,7 @@ impl<T: Clone> Shown<T> {
         if self.rows.len() <= self.limit {
             return;
         }
-        let mut order: Vec<(&(String, i64), &Kept<T>)> = self.rows.iter().collect();
+        let mut order: Vec<(&(String, i64), &Held<T>)> = self.rows.iter().collect();
         order.sort_by_key(|(_, r)| std::cmp::Reverse(r.rank));
         let mut live = 0;
         let mut keep = HashSet::new();
@@ -98,11 +102,144 @@ impl<T: Clone> Shown<T> {
 
     /// The rows, newest first, with the instance of each.
     pub(super) fn list(&self) -> Vec<(String, T)> {
-        let mut rows: Vec<(&(String, i64), &Kept<T>)> = self.rows.iter().collect();
+        let mut rows: Vec<(&(String, i64), &Held<T>)> = self.rows.iter().collect();
         rows.sort_by_key(|(_, r)| std::cmp::Reverse(r.rank));
         rows.into_iter()
             .map(|((instance, _), r)| (instance.clone(), r.value.clone()))
             .collect()
+    }
+}
+
+/// Findings, alerts and incidents of other instances kept (the newest, and as many of the
+/// newest live alerts and incidents).
+const SHOWN: i64 = 500;
+
+/// The other instances' findings, alerts and incidents as last read.
+pub(super) struct Kept {
+    findings: Shown<Finding>,
+    alerts: Shown<Alert>,
+    incidents: Shown<Incident>,
+}
+
+impl Kept {
+    /// Lists what is kept into `view`, newest first.
+    pub(super) fn fill(&self, view: &mut super::FleetView) {
+        view.findings = self.findings.list();
+        view.alerts = self.alerts.list();
+        view.incidents = self.incidents.list();
+    }
+}
+
+impl Default for Kept {
+    fn default() -> Self {
+        let n = SHOWN as usize;
+        Kept {
+            findings: Shown::new(n),
+            alerts: Shown::new(n),
+            incidents: Shown::new(n),
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// Brings `shown` up to date from `table`: the rows changed since its last read (`changed`,
+    /// given the cursor as `$2`), or the newest in full (`full`, given [`SHOWN`] as `$2`); the
+    /// next read reads from `xmin`, taken before. Both select (instance, id, live, rank, rank
+    /// tie-break, value); `parse` reads the value.
+    async fn refresh<T: Clone>(
+        &self,
+        shown: &mut Shown<T>,
+        table: usize,
+        (changed, full): (&str, &str),
+        xmin: i64,
+        parse: impl Fn(&Row) -> Option<T>,
+    ) -> Result<(), tokio_postgres::Error> {
+        let from = shown.changes_from();
+        let rows = match from {
+            Some(cursor) => self.query(table, changed, &[&self.me, &cursor]).await?,
+            None => self.query(table, full, &[&self.me, &SHOWN]).await?,
+        };
+        let read: Vec<Read<T>> = rows
+            .iter()
+            .filter_map(|row| {
+                let value = parse(row)?;
+                Some((
+                    row.get(0),
+                    row.get(1),
+                    row.get(2),
+                    (row.get(3), row.get(4)),
+                    value,
+                ))
+            })
+            .collect();
+        match from {
+            Some(_) => shown.changed(read, xmin),
+            None => shown.replace(read, xmin),
+        }
+        Ok(())
+    }
+
+    /// Reads the other instances' latest findings, their live (or still owed) alerts and the
+    /// latest resolved ones, and their incidents, into `kept`: what changed since the last
+    /// read, or all of the newest now and then.
+    pub(super) async fn read_findings_and_alerts(
+        &self,
+        kept: &mut Kept,
+    ) -> Result<(), tokio_postgres::Error> {
+        let xmin = self.xmin().await?;
+        self.refresh(
+            &mut kept.findings,
+            FINDINGS,
+            (
+                "SELECT instance, id, false, at, id, at, kind, subject, evidence FROM findings
+                 WHERE instance <> $1 AND instance <> '' AND change >= $2",
+                "SELECT instance, id, false, at, id, at, kind, subject, evidence FROM findings
+                 WHERE instance <> $1 AND instance <> '' ORDER BY at DESC, id DESC LIMIT $2",
+            ),
+            xmin,
+            |row| {
+                Some(crate::store::rows::finding(
+                    row.get(1),
+                    row.get(5),
+                    row.get(6),
+                    row.get(7),
+                    row.get(8),
+                ))
+            },
+        )
+        .await?;
+        self.refresh(
+            &mut kept.alerts,
+            ALERTS,
+            (
+                "SELECT instance, id, state <> 'resolved' OR owed, last_seen, id, body FROM alerts
+                 WHERE instance <> $1 AND change >= $2",
+                "(SELECT instance, id, true, last_seen, id, body FROM alerts WHERE instance <> $1
+                    AND (state <> 'resolved' OR owed) ORDER BY last_seen DESC LIMIT $2)
+                 UNION ALL
+                 (SELECT instance, id, state <> 'resolved' OR owed, last_seen, id, body FROM alerts
+                    WHERE instance <> $1 ORDER BY last_seen DESC LIMIT $2)",
+            ),
+            xmin,
+            |row| serde_json::from_str(row.get::<_, &str>(5)).ok(),
+        )
+        .await?;
+        self.refresh(
+            &mut kept.incidents,
+            INCIDENTS,
+            (
+                "SELECT instance, id, state <> 'resolved', last_seen, id, body FROM incidents
+                 WHERE instance <> $1 AND change >= $2",
+                "(SELECT instance, id, true, last_seen, id, body FROM incidents WHERE instance <> $1
+                    AND state <> 'resolved' ORDER BY last_seen DESC LIMIT $2)
+                 UNION ALL
+                 (SELECT instance, id, state <> 'resolved', last_seen, id, body FROM incidents
+                    WHERE instance <> $1 ORDER BY last_seen DESC LIMIT $2)",
+            ),
+            xmin,
+            |row| serde_json::from_str(row.get::<_, &str>(5)).ok(),
+        )
+        .await
     }
 }
 

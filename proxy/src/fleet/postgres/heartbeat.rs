@@ -2,13 +2,11 @@
 //! (the instances, the registry, the other instances' edges and their minute totals, and the
 //! findings, alerts and incidents they changed since the last read, see `changes.rs`).
 
-use super::changes::{Read, Shown};
+use super::changes::Kept;
 use super::{
     now_secs, pg, FleetView, Instance, Postgres, RemoteEdge, RemoteEndpoint, ALIVE, HEARTBEAT,
     ROUND,
 };
-use crate::alerts::model::{Alert, Incident};
-use crate::analysis::engine::Finding;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -29,9 +27,9 @@ const INSTANCES: usize = 0;
 const NODES: usize = 1;
 const EDGES: usize = 2;
 const MINUTES: usize = 3;
-const FINDINGS: usize = 4;
-const ALERTS: usize = 5;
-const INCIDENTS: usize = 6;
+pub(super) const FINDINGS: usize = 4;
+pub(super) const ALERTS: usize = 5;
+pub(super) const INCIDENTS: usize = 6;
 
 /// What the heartbeat asked of the database, for metrics.
 #[derive(Debug, Default)]
@@ -42,33 +40,15 @@ pub struct ViewReads {
     pub rows: [AtomicU64; TABLES.len()],
 }
 
-/// The other instances' findings, alerts and incidents as last read.
-pub(super) struct Kept {
-    findings: Shown<Finding>,
-    alerts: Shown<Alert>,
-    incidents: Shown<Incident>,
-}
-
-impl Default for Kept {
-    fn default() -> Self {
-        let n = SHOWN as usize;
-        Kept {
-            findings: Shown::new(n),
-            alerts: Shown::new(n),
-            incidents: Shown::new(n),
-        }
-    }
-}
-
 /// One heartbeat's statements on one connection, counted.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     client: &'a tokio_postgres::Client,
-    me: &'a str,
+    pub(super) me: &'a str,
     reads: &'a ViewReads,
 }
 
 impl Reader<'_> {
-    async fn query(
+    pub(super) async fn query(
         &self,
         table: usize,
         sql: &str,
@@ -83,7 +63,7 @@ impl Reader<'_> {
     }
 
     /// The oldest transaction id still running: every row stamped below it is visible now.
-    async fn xmin(&self) -> Result<i64, tokio_postgres::Error> {
+    pub(super) async fn xmin(&self) -> Result<i64, tokio_postgres::Error> {
         self.reads.queries.fetch_add(1, Relaxed);
         let row = self
             .client
@@ -210,107 +190,8 @@ impl Reader<'_> {
         }
         self.read_totals(now, &mut view).await?;
         self.read_findings_and_alerts(kept).await?;
-        view.findings = kept.findings.list();
-        view.alerts = kept.alerts.list();
-        view.incidents = kept.incidents.list();
+        kept.fill(&mut view);
         Ok(view)
-    }
-
-    /// Brings `shown` up to date from `table`: the rows changed since its last read (`changed`,
-    /// given the cursor as `$2`), or the newest in full (`full`, given [`SHOWN`] as `$2`); the
-    /// next read reads from `xmin`, taken before. Both select (instance, id, live, rank, rank
-    /// tie-break, value); `parse` reads the value.
-    async fn refresh<T: Clone>(
-        &self,
-        shown: &mut Shown<T>,
-        table: usize,
-        (changed, full): (&str, &str),
-        xmin: i64,
-        parse: impl Fn(&Row) -> Option<T>,
-    ) -> Result<(), tokio_postgres::Error> {
-        let from = shown.changes_from();
-        let rows = match from {
-            Some(cursor) => self.query(table, changed, &[&self.me, &cursor]).await?,
-            None => self.query(table, full, &[&self.me, &SHOWN]).await?,
-        };
-        let read: Vec<Read<T>> = rows
-            .iter()
-            .filter_map(|row| {
-                let value = parse(row)?;
-                Some((
-                    row.get(0),
-                    row.get(1),
-                    row.get(2),
-                    (row.get(3), row.get(4)),
-                    value,
-                ))
-            })
-            .collect();
-        match from {
-            Some(_) => shown.changed(read, xmin),
-            None => shown.replace(read, xmin),
-        }
-        Ok(())
-    }
-
-    /// Reads the other instances' latest findings, their live (or still owed) alerts and the
-    /// latest resolved ones, and their incidents, into `kept`: what changed since the last
-    /// read, or all of the newest now and then.
-    async fn read_findings_and_alerts(&self, kept: &mut Kept) -> Result<(), tokio_postgres::Error> {
-        let xmin = self.xmin().await?;
-        self.refresh(
-            &mut kept.findings,
-            FINDINGS,
-            (
-                "SELECT instance, id, false, at, id, at, kind, subject, evidence FROM findings
-                 WHERE instance <> $1 AND instance <> '' AND change >= $2",
-                "SELECT instance, id, false, at, id, at, kind, subject, evidence FROM findings
-                 WHERE instance <> $1 AND instance <> '' ORDER BY at DESC, id DESC LIMIT $2",
-            ),
-            xmin,
-            |row| {
-                Some(crate::store::rows::finding(
-                    row.get(1),
-                    row.get(5),
-                    row.get(6),
-                    row.get(7),
-                    row.get(8),
-                ))
-            },
-        )
-        .await?;
-        self.refresh(
-            &mut kept.alerts,
-            ALERTS,
-            (
-                "SELECT instance, id, state <> 'resolved' OR owed, last_seen, id, body FROM alerts
-                 WHERE instance <> $1 AND change >= $2",
-                "(SELECT instance, id, true, last_seen, id, body FROM alerts WHERE instance <> $1
-                    AND (state <> 'resolved' OR owed) ORDER BY last_seen DESC LIMIT $2)
-                 UNION ALL
-                 (SELECT instance, id, state <> 'resolved' OR owed, last_seen, id, body FROM alerts
-                    WHERE instance <> $1 ORDER BY last_seen DESC LIMIT $2)",
-            ),
-            xmin,
-            |row| serde_json::from_str(row.get::<_, &str>(5)).ok(),
-        )
-        .await?;
-        self.refresh(
-            &mut kept.incidents,
-            INCIDENTS,
-            (
-                "SELECT instance, id, state <> 'resolved', last_seen, id, body FROM incidents
-                 WHERE instance <> $1 AND change >= $2",
-                "(SELECT instance, id, true, last_seen, id, body FROM incidents WHERE instance <> $1
-                    AND state <> 'resolved' ORDER BY last_seen DESC LIMIT $2)
-                 UNION ALL
-                 (SELECT instance, id, state <> 'resolved', last_seen, id, body FROM incidents
-                    WHERE instance <> $1 ORDER BY last_seen DESC LIMIT $2)",
-            ),
-            xmin,
-            |row| serde_json::from_str(row.get::<_, &str>(5)).ok(),
-        )
-        .await
     }
 
     /// Reads the other instances' minute totals of the last day per endpoint into `view`.
@@ -406,10 +287,6 @@ impl Reader<'_> {
         Ok(())
     }
 }
-
-/// Findings, alerts and incidents of other instances kept (the newest, and as many of the
-/// newest live alerts and incidents).
-const SHOWN: i64 = 500;
 
 /// Minute rows with sample paths read per heartbeat, newest first (each holds at most a few).
 const SAMPLE_ROWS: i64 = 2_000;

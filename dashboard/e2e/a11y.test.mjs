@@ -1,24 +1,17 @@
 // Keyboard and screen readers: the graph is usable without a mouse, headers and filters say what
 // they are, and axe-core finds no serious or critical violation on any view.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request, axeSerious } from "./harness.mjs";
+import { useDemo, eventually, request, axeSerious } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-  await eventually(async () => {
-    const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
-    const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
-    return alerts.length >= 3 && bans.length >= 1;
-  }, 45000, "alerts and a ban in the demo");
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    await eventually(async () => {
+      const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
+      const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
+      return alerts.length >= 3 && bans.length >= 1;
+    }, 45000, "alerts and a ban in the demo");
+  },
 });
 
 /** The focused element's graph identity, if any. */

@@ -1,20 +1,10 @@
 // A new blocked call appears in the alert feed without a reload, through the alert pipeline's
 // /api/alerts and /api/alerts/stream.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
-});
+const { demo, chrome } = useDemo();
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
 

@@ -1,19 +1,12 @@
 // The calls list holds still when asked: pause, older pages, and no reshuffle under the pointer.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-  await eventually(async () => JSON.parse((await request(demo.admin + "/api/calls?limit=200")).body).next != null, 30000, "more than one page of calls");
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    await eventually(async () => JSON.parse((await request(demo.admin + "/api/calls?limit=200")).body).next != null, 30000, "more than one page of calls");
+  },
 });
 
 test("older calls page back, pause holds the list, and the header says it is paused", async () => {

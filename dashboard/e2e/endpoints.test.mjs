@@ -1,21 +1,11 @@
 // Baselines read in the unit of the rate beside them: the demo learns over 500 ms steps, and
 // the Endpoints view still shows expected calls per minute next to calls per minute, coloured
 // only outside the band.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
-});
+const { demo, chrome } = useDemo();
 
 /** Endpoints with a learned baseline and steady traffic. */
 async function learned() {

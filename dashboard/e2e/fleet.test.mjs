@@ -1,21 +1,11 @@
 // The fleet's instance picker. A single instance shows none; in fleet mode (here /api/status
 // answered as a fleet of three would answer it) the header lists the instances with their last
 // heartbeat, and the one chosen filters the graph and the endpoints and stays in the address.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually } from "./harness.mjs";
+import { useDemo, eventually } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
-});
+const { demo, chrome } = useDemo();
 
 /** The query of the last request the page made to `path`. */
 function watch(page, path) {

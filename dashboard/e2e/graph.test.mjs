@@ -1,24 +1,18 @@
 // The call graph in a real browser against the demo's scripted traffic.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome, page;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-  page = await chrome.context.newPage();
-  // The demo's orders service probes the metadata address through the egress proxy: blocked.
-  await eventually(async () => {
-    const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
-    return g.edges.some((e) => e.to === "external:169.254.169.254" && e.total.blocked > 0);
-  }, 30000, "a blocked edge in the API");
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
+let page;
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    page = await chrome.context.newPage();
+    // The demo's orders service probes the metadata address through the egress proxy: blocked.
+    await eventually(async () => {
+      const g = JSON.parse((await request(demo.admin + "/api/graph?window=5m")).body);
+      return g.edges.some((e) => e.to === "external:169.254.169.254" && e.total.blocked > 0);
+    }, 30000, "a blocked edge in the API");
+  },
 });
 
 test("the graph shows the demo's services, callers and destinations", async () => {

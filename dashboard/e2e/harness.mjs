@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import http from "node:http";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -69,6 +70,27 @@ function start(args) {
 /** `sightline demo` on ports chosen by the system, with its traffic generator. */
 export function startDemo({ admin = "127.0.0.1:0" } = {}) {
   return start(["demo", "--admin", admin, "--inbound", "127.0.0.1:0", "--egress", "127.0.0.1:0", "--rate", "20"]);
+}
+
+/**
+ * The demo and a browser for this file's tests: started before the first test (then `ready`,
+ * given both, is awaited: what the file's tests need of the demo), stopped after the last. The
+ * two objects are filled in once started (`demo.admin`, `chrome.context`…), so a file holds
+ * them from its top. One hook does it all, so `ready` always runs once both are up.
+ */
+export function useDemo({ ready } = {}) {
+  const demo = {};
+  const chrome = {};
+  before(async () => {
+    Object.assign(demo, await startDemo());
+    Object.assign(chrome, await browser());
+    if (ready) await ready(demo, chrome);
+  });
+  after(async () => {
+    await chrome.close?.();
+    await demo.stop?.();
+  });
+  return { demo, chrome };
 }
 
 /** A loopback port free right now (for a proxy that must come back on the same address). */

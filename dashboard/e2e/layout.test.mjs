@@ -1,25 +1,18 @@
 // Tables that fit: at laptop sizes every column of Alerts, Endpoints, Clients and Policy is
 // on screen without scrolling sideways, and row actions sit in a pinned first column.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-  // Enough of the demo for every table to have rows: alerts, endpoints, bans, talkers.
-  await eventually(async () => {
-    const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
-    const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
-    return bans.length >= 1 && alerts.length >= 5;
-  }, 45000, "bans and alerts in the demo");
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
+const { demo, chrome } = useDemo({
+  ready: async () => {
+    // Enough of the demo for every table to have rows: alerts, endpoints, bans, talkers.
+    await eventually(async () => {
+      const bans = JSON.parse((await request(demo.admin + "/api/bans")).body).bans;
+      const alerts = JSON.parse((await request(demo.admin + "/api/alerts?state=open")).body).alerts;
+      return bans.length >= 1 && alerts.length >= 5;
+    }, 45000, "bans and alerts in the demo");
+  },
 });
 
 /** Cells of visible tables that end right of the viewport or inside a sideways scroll. */

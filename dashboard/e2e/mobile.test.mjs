@@ -1,20 +1,10 @@
 // A phone-sized screen (390×844): the page is as wide as the screen, the tabs sit behind a menu,
 // and the graph's details open as a sheet above the zoom buttons.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser } from "./harness.mjs";
+import { useDemo } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
-});
+const { demo, chrome } = useDemo();
 
 const pageWidth = (page) => page.evaluate(() => document.documentElement.scrollWidth);
 

@@ -1,19 +1,9 @@
 // Attacker-controlled strings (paths, hosts) are shown as text, never run as markup.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startDemo, browser, eventually, request } from "./harness.mjs";
+import { useDemo, eventually, request } from "./harness.mjs";
 
-let demo, chrome;
-
-before(async () => {
-  demo = await startDemo();
-  chrome = await browser();
-});
-
-after(async () => {
-  await chrome?.close();
-  await demo?.stop();
-});
+const { demo, chrome } = useDemo();
 
 test("a script in a request path and host header renders inert", async () => {
   const payload = `<img src=x onerror="document.title='PWNED';window.__pwned=1">`;

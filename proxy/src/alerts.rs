@@ -153,6 +153,19 @@ impl Alerts {
         store_dir: Option<&Path>,
         faults: Faults,
     ) -> Result<Alerts, AlertStoreError> {
+        let clock = Arc::new(sightline_policy::clients::SystemClock);
+        Alerts::start_with_clock(config, store_dir, faults, clock)
+    }
+
+    /// [`Alerts::start`] on `clock`, the clock the analysis reads: quiet alerts resolve when
+    /// it has moved a quiet period past their last signal, so findings stamped by a clock held
+    /// behind the wall clock are judged on their own timeline.
+    pub fn start_with_clock(
+        config: &AlertsConfig,
+        store_dir: Option<&Path>,
+        faults: Faults,
+        clock: Arc<dyn sightline_policy::clients::Clock>,
+    ) -> Result<Alerts, AlertStoreError> {
         let file = store_dir.map(crate::store::db_file);
         let name = file
             .as_ref()
@@ -188,7 +201,8 @@ impl Alerts {
             stats: stats.clone(),
             faults,
             stop: stop_engine.clone(),
-            clock: now_ms,
+            clock,
+            seen: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("sightline-alerts".into())

@@ -14,7 +14,8 @@
 //! 4. observe (`observe.rs`, [`ClientGuard::observe`], after the response status is known):
 //!    failed logins (`observe/logins.rs`) and scanning (`observe/scanning.rs`) ban with
 //!    escalation (`bans.rs`: set, lifted, persisted); credential stuffing
-//!    (`observe/stuffing.rs`), uncommon endpoints (`observe/endpoint.rs`), surges and floods
+//!    (`observe/stuffing.rs`), uncommon endpoints and unusual hours (`observe/endpoint.rs`,
+//!    `hours.rs`), surges and floods
 //!    (`observe/meters.rs` over `meter.rs`) are signals on the record (`mark.rs`), raised as
 //!    events by the recorder.
 //!
@@ -26,6 +27,7 @@ mod accept;
 mod admit;
 mod bans;
 mod entry;
+mod hours;
 mod identify;
 mod lists;
 mod meter;

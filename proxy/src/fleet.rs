@@ -92,27 +92,33 @@ pub async fn admit(
     method: &Method,
     path: &str,
 ) -> Result<Admitted, Refused> {
-    if let (Some(fleet), true) = (guard.fleet(), cfg.enabled && !flags.exempt && !flags.denied) {
-        // A banned client is refused from the local ban table: it costs no round trip.
-        if !guard.banned(client) {
-            let keys = needed(cfg, client, method, path);
-            if !keys.is_empty() && !fleet.prepare(&keys).await {
-                let protection = match keys[0].0 {
-                    Scope::Client => Protection::RatePerClient,
-                    Scope::Route(_) => Protection::RatePerRoute,
-                    Scope::Global => Protection::RateGlobal,
-                };
-                return Err(Refused {
-                    protection,
-                    error: ProxyError::SharedLimitsDown,
-                    decision: Decision::Limited,
-                    rate: None,
-                    close: false,
-                });
-            }
+    let Some(fleet) = guard.fleet() else {
+        return guard.admit(cfg, flags, client, method, path);
+    };
+    if !cfg.enabled || flags.exempt || flags.denied {
+        return guard.admit(cfg, flags, client, method, path);
+    }
+    // The ban is looked up once, in the ban table every instance's bans are applied to: a
+    // banned client is refused by the guard from it, without a round trip to Redis.
+    let ban = guard.ban_on(client);
+    if ban.is_none() {
+        let keys = needed(cfg, client, method, path);
+        if !keys.is_empty() && !fleet.prepare(&keys).await {
+            let protection = match keys[0].0 {
+                Scope::Client => Protection::RatePerClient,
+                Scope::Route(_) => Protection::RatePerRoute,
+                Scope::Global => Protection::RateGlobal,
+            };
+            return Err(Refused {
+                protection,
+                error: ProxyError::SharedLimitsDown,
+                decision: Decision::Limited,
+                rate: None,
+                close: false,
+            });
         }
     }
-    guard.admit(cfg, flags, client, method, path)
+    guard.admit_judged(cfg, flags, client, method, path, Some(ban))
 }
 
 /// The fleet's counters in the Prometheus text format (nothing without a fleet).

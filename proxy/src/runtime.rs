@@ -25,6 +25,7 @@ fn start_alerts(
     counters: &Arc<Counters>,
     store: Option<&crate::store::Store>,
     claims: Option<Arc<crate::fleet::postgres::Postgres>>,
+    clock: Arc<dyn sightline_policy::clients::Clock>,
 ) -> crate::alerts::Alerts {
     let faults = crate::alerts::Faults {
         counters: Some(counters.clone()),
@@ -37,16 +38,17 @@ fn start_alerts(
         .as_ref()
         .filter(|_| config.alerts.persist)
         .map(|s| s.path.as_path());
-    match crate::alerts::Alerts::start(
+    match crate::alerts::Alerts::start_with_clock(
         &config.alerts,
         dir.filter(|_| store.is_some()),
         faults.clone(),
+        clock.clone(),
     ) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "alert store unavailable; alerts kept in memory only");
             counters.store_open_failures.fetch_add(1, Ordering::Relaxed);
-            match crate::alerts::Alerts::start(&config.alerts, None, faults) {
+            match crate::alerts::Alerts::start_with_clock(&config.alerts, None, faults, clock) {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::error!(error = %e, "alerts disabled");
@@ -251,7 +253,8 @@ impl Sightline {
         Sightline::start_with_clock(config, config_path, clock).await
     }
 
-    /// [`Sightline::start`] with the clock the client protections read (tests move it).
+    /// [`Sightline::start`] with the clock the client protections, the analysis and the alert
+    /// engine read (tests move it).
     pub async fn start_with_clock(
         config: Config,
         config_path: Option<PathBuf>,
@@ -270,13 +273,19 @@ impl Sightline {
         analysis.set_clock(clock.clone());
         let clients = Arc::new(crate::clients::ClientGuard::new(
             &config.clients,
-            clock,
+            clock.clone(),
             store.clone(),
             bans,
         ));
         let active = Active::build(config, &counters, 1, &bound.addrs())?;
         import_openapi(&mut analysis, &active.openapi);
-        let alerts = start_alerts(&active.config, &counters, store.as_ref(), postgres.clone());
+        let alerts = start_alerts(
+            &active.config,
+            &counters,
+            store.as_ref(),
+            postgres.clone(),
+            clock,
+        );
         if let Some(pg) = &postgres {
             crate::fleet::postgres::adopt::start(pg, alerts.clone());
         }

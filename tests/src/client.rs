@@ -1,5 +1,5 @@
 //! A small HTTP client for tests: HTTP/1.1, HTTP/2 prior knowledge, and TLS with a given CA
-//! and optional client certificate.
+//! and optional client certificate, from the system's choice of local address or a given one.
 
 use bytes::Bytes;
 use futures_util::stream::StreamExt;
@@ -7,7 +7,7 @@ use http::{HeaderMap, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -47,6 +47,9 @@ impl Reply {
 pub struct Client {
     h2: bool,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// The local address connections are made from (a loopback address other than
+    /// 127.0.0.1 is another client to the proxy); the system's choice when `None`.
+    local: Option<IpAddr>,
 }
 
 /// A streamed request body: chunks sent through the channel.
@@ -62,7 +65,7 @@ impl Client {
     pub fn h2c() -> Self {
         Client {
             h2: true,
-            tls: None,
+            ..Client::default()
         }
     }
 
@@ -94,7 +97,14 @@ impl Client {
         Client {
             h2,
             tls: Some(Arc::new(cfg)),
+            local: None,
         }
+    }
+
+    /// The same client, connecting from the local address `ip` (such as `127.0.0.2`).
+    pub fn from(mut self, ip: IpAddr) -> Self {
+        self.local = Some(ip);
+        self
     }
 
     /// Sends one request on a new connection and reads the whole response.
@@ -130,9 +140,22 @@ impl Client {
                 req.headers_mut().insert(http::header::HOST, v);
             }
         }
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let tcp = match self.local {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => {
+                let socket = if ip.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }
+                .map_err(|e| format!("socket: {e}"))?;
+                socket
+                    .bind(SocketAddr::new(ip, 0))
+                    .map_err(|e| format!("bind {ip}: {e}"))?;
+                socket.connect(addr).await
+            }
+        }
+        .map_err(|e| format!("connect: {e}"))?;
         match &self.tls {
             None => self.handshake(tcp, req).await,
             Some(cfg) => {

@@ -1,11 +1,17 @@
-//! The proxy started in-process from a config, with helpers to read what it recorded.
+//! The proxy started in-process from a config, with helpers to read what it recorded; a
+//! fleet of them; the stepped clock tests move by hand.
 
-use crate::client::Client;
+use crate::client::{Client, Reply};
 use crate::eventually::eventually;
+use bytes::Bytes;
+use http_body_util::Full;
 use sightline::config::Config;
 use sightline::Sightline;
+use sightline_policy::clients::ManualClock;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A running proxy on loopback ports chosen by the OS.
 pub struct TestProxy {
@@ -34,6 +40,37 @@ pub fn simple(upstream: SocketAddr, extra: &str) -> Config {
     config(&format!(
         "inbound:\n  listen: 127.0.0.1:0\n  routes: [ {{ path_prefix: /, service: app }} ]\nservices:\n  app: {{ upstreams: [\"{upstream}\"] }}\n{extra}"
     ))
+}
+
+/// A clock for the proxy that moves only when the test moves it: two days behind the wall
+/// clock (so nothing the wall clock does can close a step), one second into a `step`.
+pub fn stepped_clock(step: Duration) -> Arc<ManualClock> {
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let step = step.as_micros() as u64;
+    Arc::new(ManualClock::at(
+        (wall - 2 * 86_400_000_000) / step * step + 1_000_000,
+    ))
+}
+
+/// Starts one proxy per config, in order (the instances of a fleet).
+pub async fn start_all(configs: impl IntoIterator<Item = Config>) -> Vec<TestProxy> {
+    let mut out = Vec::new();
+    for c in configs {
+        out.push(TestProxy::start(c).await);
+    }
+    out
+}
+
+/// The sum of one metric series over `proxies` (see [`TestProxy::metric`]).
+pub async fn metric_sum(proxies: &[TestProxy], series: &str) -> f64 {
+    let mut sum = 0.0;
+    for px in proxies {
+        sum += px.metric(series).await;
+    }
+    sum
 }
 
 impl TestProxy {
@@ -68,6 +105,18 @@ impl TestProxy {
             String::from_utf8_lossy(&r.body)
         );
         r.json()
+    }
+
+    /// `POST` of a JSON `body` on the admin listener, saying it is no cross-site form (as
+    /// admin POSTs without a bearer token must).
+    pub async fn admin_post(&self, path: &str, body: &str) -> Reply {
+        let req = http::Request::post(path)
+            .header("host", self.admin.to_string())
+            .header("content-type", "application/json")
+            .header("x-sightline-request", "test")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        Client::http1().send(self.admin, req).await.unwrap()
     }
 
     /// The metrics text.

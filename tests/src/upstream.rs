@@ -30,6 +30,18 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+/// A `POST /login` for the test upstream's login route, with `password` (`"right"` passes,
+/// anything else is a failed login) and Host set to `addr`.
+pub fn login(addr: SocketAddr, password: &str) -> Request<Full<Bytes>> {
+    Request::post("/login")
+        .header("host", addr.to_string())
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(format!(
+            "{{\"user\":\"ann\",\"password\":\"{password}\"}}"
+        ))))
+        .unwrap()
+}
+
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// How the upstream speaks.

@@ -401,22 +401,12 @@ async fn calls_of_a_time_range_and_of_a_trace_come_from_the_call_log() {
 
 /// Sends one egress call for `host` from the local address `from`; returns its status.
 async fn egress_from(egress: std::net::SocketAddr, from: std::net::IpAddr, host: &str) -> u16 {
-    use http_body_util::BodyExt;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
-    let tcp = socket.connect(egress).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
     let req = Request::get(format!("http://{host}/x"))
         .header("host", host)
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let resp = send.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let _ = resp.into_body().collect().await;
-    status
+    let r = Client::http1().from(from).send(egress, req).await.unwrap();
+    r.status.as_u16()
 }
 
 /// The `service` filter selects the same calls from the store's call log (a time range) as

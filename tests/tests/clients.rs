@@ -3,10 +3,10 @@
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use sightline_policy::clients::ManualClock;
 use sightline_tests::proxy::simple;
+use sightline_tests::upstream::login;
 use sightline_tests::{eventually, Client, Reply, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,50 +14,17 @@ use std::time::Duration;
 
 const T0: u64 = 1_800_000_000_000_000;
 
-fn login(addr: SocketAddr, password: &str) -> Request<Full<Bytes>> {
-    Request::post("/login")
-        .header("host", addr.to_string())
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            "{{\"user\":\"ann\",\"password\":\"{password}\"}}"
-        ))))
-        .unwrap()
-}
-
 async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
     Client::http1().send(addr, req).await.unwrap()
 }
 
 /// One GET from a chosen loopback source address; `Err` when the proxy closed the connection.
 async fn get_from(src: [u8; 4], addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
-    socket
-        .bind(SocketAddr::from((src, 0)))
-        .map_err(|e| e.to_string())?;
-    let tcp = socket.connect(addr).await.map_err(|e| e.to_string())?;
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", "x")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = send.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let _ = resp.into_body().collect().await;
-    Ok(status)
-}
-
-async fn post_admin(px: &TestProxy, path: &str, body: &str) -> Reply {
-    let req = Request::post(path)
-        .header("host", px.admin.to_string())
-        .header("content-type", "application/json")
-        // Admin POSTs without a bearer token must say they are not a cross-site form.
-        .header("x-sightline-request", "test")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    send(px.admin, req).await
+    let r = Client::http1()
+        .from(src.into())
+        .send(addr, sightline_tests::client::get(addr, path))
+        .await?;
+    Ok(r.status.as_u16())
 }
 
 #[tokio::test]
@@ -190,7 +157,9 @@ async fn failed_logins_ban_escalate_and_are_lifted_through_the_api() {
         2.0
     );
 
-    let lifted = post_admin(&px, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await;
+    let lifted = px
+        .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+        .await;
     assert_eq!(lifted.status, 200, "{:?}", lifted.body);
     assert_eq!(Client::http1().get(px.inbound, "/echo").await.status, 200);
     assert_eq!(
@@ -198,7 +167,7 @@ async fn failed_logins_ban_escalate_and_are_lifted_through_the_api() {
         serde_json::json!([])
     );
     assert_eq!(
-        post_admin(&px, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+        px.admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
             .await
             .status,
         404
@@ -246,7 +215,8 @@ async fn bans_survive_a_restart_with_the_store() {
     assert_eq!(up.requests(), seen);
     assert_eq!(second.admin_json("/api/bans").await, before);
     assert_eq!(
-        post_admin(&second, "/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+        second
+            .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
             .await
             .status,
         200

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use sightline_tests::postgres::Postgres;
-use sightline_tests::proxy::config;
+use sightline_tests::proxy::{config, start_all};
 use sightline_tests::receivers::{free_port, WebhookReceiver};
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
@@ -33,11 +33,7 @@ fleet:
 }
 
 async fn fleet(pg: &Postgres, upstream: SocketAddr, extra: &str) -> Vec<TestProxy> {
-    let mut out = Vec::new();
-    for n in 1..=3 {
-        out.push(TestProxy::start(instance(n, pg, upstream, extra)).await);
-    }
-    out
+    start_all((1..=3).map(|n| instance(n, pg, upstream, extra))).await
 }
 
 fn edges_to(graph: &serde_json::Value) -> Vec<String> {
@@ -323,6 +319,56 @@ async fn an_alert_raised_on_one_instance_shows_everywhere_and_outlives_it() {
     assert_eq!(hook.received().len(), 1, "delivered once");
 }
 
+/// The heartbeat reads the other instances' alerts as they change rather than every second:
+/// while nothing changes, six heartbeats read no alert rows (at most the full read each makes
+/// once a minute, two rows here, where they read one each before), and an acknowledgement on
+/// the instance that raised the alert still reaches the others' admins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_reads_only_the_alerts_that_changed() {
+    let pg = Postgres::start();
+    let up = TestUpstream::plain().await;
+    let hook = WebhookReceiver::start().await;
+    let fleet = fleet(&pg, up.addr, &alerting(hook.addr.port())).await;
+    blocked(&fleet[0]).await;
+    settled(&fleet[0]).await;
+    let other = &fleet[1];
+    let shown = |state: &'static str| async move {
+        let a = other.admin_json("/api/alerts?kind=egress_blocked").await;
+        let a = a["alerts"].as_array()?.first()?.clone();
+        (a["instance"] == "gw-1" && a["state"] == state && a["delivery"]["hook"] == "delivered")
+            .then_some(a)
+    };
+    let alert = eventually("gw-1's delivered alert in gw-2's admin", || shown("open")).await;
+    let rows = |table: &'static str| async move {
+        let series = format!("sightline_fleet_postgres_rows_read_total{{table=\"{table}\"}}");
+        other.metric(&series).await
+    };
+    let (alerts_before, instances_before) = (rows("alerts").await, rows("instances").await);
+    // Each heartbeat reads the three instances' rows.
+    eventually("six more heartbeats of gw-2", || async {
+        (rows("instances").await >= instances_before + 18.0).then_some(())
+    })
+    .await;
+    let read = rows("alerts").await - alerts_before;
+    assert!(
+        read <= 2.0,
+        "{read} alert rows read in six quiet heartbeats"
+    );
+    let id = alert["id"].as_u64().unwrap();
+    let acked = fleet[0]
+        .admin_post(&format!("/api/alerts/{id}/ack"), "")
+        .await;
+    assert_eq!(acked.status, 200);
+    eventually("the acknowledgement in gw-2's admin", || {
+        shown("acknowledged")
+    })
+    .await;
+    assert!(
+        rows("alerts").await > alerts_before + read,
+        "the changed row read"
+    );
+}
+
 /// An alert only one instance raised, claimed by it but not delivered (the receiver was
 /// down), is delivered once by a survivor after that instance dies, although no survivor saw
 /// its cause.
@@ -536,10 +582,7 @@ fn steady(
 async fn a_spike_split_over_three_instances_is_raised_once_from_the_fleet_totals() {
     let pg = Postgres::start();
     let up = TestUpstream::plain().await;
-    let mut fleet = Vec::new();
-    for n in 1..=4 {
-        fleet.push(TestProxy::start(same_service(n, &pg, up.addr)).await);
-    }
+    let mut fleet = start_all((1..=4).map(|n| same_service(n, &pg, up.addr))).await;
     let leader = eventually("one leader", || async {
         let l = leaders(&fleet).await;
         (l.len() == 1).then(|| l[0])

@@ -3,11 +3,9 @@
 //! fleet, a ban on one instance is refused by the others, and a Redis outage neither stops
 //! traffic (fail open) nor needs a restart to recover.
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::Full;
-use sightline_tests::proxy::simple;
+use sightline_tests::proxy::{metric_sum, simple, start_all};
 use sightline_tests::redis::TestRedis;
+use sightline_tests::upstream::login;
 use sightline_tests::{eventually, Client, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,10 +21,10 @@ fn fleet_yaml(redis: &TestRedis, instance: &str, fail: &str, clients: &str) -> S
 
 /// Three instances in front of `up`, sharing `redis`; waits until each counts three members.
 async fn three(up: SocketAddr, redis: &TestRedis, fail: &str, clients: &str) -> Vec<TestProxy> {
-    let mut fleet = Vec::new();
-    for name in ["gw-1", "gw-2", "gw-3"] {
-        fleet.push(TestProxy::start(simple(up, &fleet_yaml(redis, name, fail, clients))).await);
-    }
+    let fleet = start_all(
+        ["gw-1", "gw-2", "gw-3"].map(|name| simple(up, &fleet_yaml(redis, name, fail, clients))),
+    )
+    .await;
     for px in &fleet {
         eventually(
             "every instance connected and counting three members",
@@ -39,31 +37,6 @@ async fn three(up: SocketAddr, redis: &TestRedis, fail: &str, clients: &str) -> 
         .await;
     }
     fleet
-}
-
-fn login(addr: SocketAddr, password: &str) -> Request<Full<Bytes>> {
-    Request::post("/login")
-        .header("host", addr.to_string())
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(format!(
-            "{{\"user\":\"ann\",\"password\":\"{password}\"}}"
-        ))))
-        .unwrap()
-}
-
-async fn post_admin(px: &TestProxy, path: &str, body: &str) -> u16 {
-    let req = Request::post(path)
-        .header("host", px.admin.to_string())
-        .header("content-type", "application/json")
-        .header("x-sightline-request", "test")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap();
-    Client::http1()
-        .send(px.admin, req)
-        .await
-        .unwrap()
-        .status
-        .as_u16()
 }
 
 /// Polls `cond` every 10 ms until it holds; panics when `within` passes first.
@@ -121,10 +94,7 @@ async fn a_client_is_held_to_the_shared_rate_across_three_instances_within_one_b
         assert!(refused > 0.0, "{} refused none", px.inbound);
     }
     // Leasing: far fewer Redis commands than calls for the limit itself.
-    let mut ops = 0.0;
-    for px in &fleet {
-        ops += px.metric("sightline_fleet_redis_ops_total").await;
-    }
+    let ops = metric_sum(&fleet, "sightline_fleet_redis_ops_total").await;
     assert!(ops > 0.0);
     eprintln!("shared rate: {admitted} of 90 admitted; {ops} Redis commands");
 }
@@ -179,7 +149,10 @@ async fn a_ban_on_one_instance_is_refused_by_the_others_within_a_second_and_lift
     .await;
     // Lifted on another instance: lifted everywhere.
     assert_eq!(
-        post_admin(&fleet[2], "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await,
+        fleet[2]
+            .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+            .await
+            .status,
         200
     );
     let lifted_at = Instant::now();
@@ -396,7 +369,10 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
     .await;
     assert_eq!(banned, 1);
     assert_eq!(
-        post_admin(&fleet[0], "/api/bans/lift", r#"{"client":"127.0.0.1"}"#).await,
+        fleet[0]
+            .admin_post("/api/bans/lift", r#"{"client":"127.0.0.1"}"#)
+            .await
+            .status,
         200
     );
     eventually("lifted everywhere", || async {
@@ -433,30 +409,18 @@ async fn failed_logins_and_scans_spread_over_three_instances_are_counted_fleet_w
     .await;
     let bans = fleet[2].admin_json("/api/bans").await;
     assert_eq!(bans["bans"][0]["reason"], "scanning", "{bans}");
-    let filled: f64 = {
-        let mut n = 0.0;
-        for px in &fleet {
-            n += px.metric("sightline_fleet_windows_filled_total").await;
-        }
-        n
-    };
+    let filled = metric_sum(&fleet, "sightline_fleet_windows_filled_total").await;
     assert_eq!(filled, 2.0, "one instance filled each window");
 }
 
 /// A failed login from `ip` (a loopback address) through `to`; its status.
 async fn failed_login_from(ip: &str, to: SocketAddr) -> u16 {
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind(format!("{ip}:0").parse().unwrap()).unwrap();
-    let tcp = sock.connect(to).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+    let r = Client::http1()
+        .from(ip.parse().unwrap())
+        .send(to, login(to, "guess"))
         .await
         .unwrap();
-    tokio::spawn(conn);
-    send.send_request(login(to, "guess"))
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    r.status.as_u16()
 }
 
 /// Credential stuffing spread over three instances: six clients fail on the login route, two
@@ -502,10 +466,7 @@ async fn credential_stuffing_spread_over_three_instances_is_counted_fleet_wide()
     // The sixth distinct client.
     assert_eq!(failed_login_from("127.0.0.16", fleet[2].inbound).await, 401);
     eventually("the fleet's window filled", || async {
-        let mut n = 0.0;
-        for px in &fleet {
-            n += px.metric("sightline_fleet_windows_filled_total").await;
-        }
+        let n = metric_sum(&fleet, "sightline_fleet_windows_filled_total").await;
         (n == 1.0).then_some(())
     })
     .await;

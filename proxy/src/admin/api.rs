@@ -52,6 +52,7 @@ impl AdminState for AdminView {
             egress_connections: shared.egress_conns.count(),
             clients: &shared.clients,
             alerts: &shared.alerts,
+            postgres: shared.postgres.as_deref(),
             started: shared.started,
         })
     }

@@ -35,6 +35,8 @@ pub struct Exposition<'a> {
     pub clients: &'a ClientGuard,
     /// The alert pipeline.
     pub alerts: &'a Alerts,
+    /// The fleet's shared store, when there is one.
+    pub postgres: Option<&'a crate::fleet::postgres::Postgres>,
     /// When the process started.
     pub started: SystemTime,
 }
@@ -58,6 +60,9 @@ pub fn render(e: &Exposition<'_>) -> String {
     );
     crate::alerts::metrics::render(&mut w, e.alerts);
     crate::fleet::render_metrics(e.clients, &mut w);
+    if let Some(pg) = e.postgres {
+        pg.render_metrics(&mut w);
+    }
     crate::metrics::process::render(&mut w, e.started);
     e.recorder.telemetry().render(&mut w);
     counters.registry.render(&mut w);

@@ -8,6 +8,7 @@ use super::model::{Kind, Signal};
 use super::store::AlertStore;
 use super::{lock, AlertStats, Msg};
 use crate::record::queue::{Receiver, RecvTimeoutError};
+use sightline_policy::clients::Clock;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -37,7 +38,7 @@ pub struct Faults {
 
 /// A counter's last seen value, to raise only on growth.
 #[derive(Default)]
-struct Seen {
+pub(super) struct Seen {
     last: BTreeMap<&'static str, u64>,
 }
 
@@ -57,12 +58,14 @@ pub(super) struct Engine {
     pub stats: Arc<AlertStats>,
     pub faults: Faults,
     pub stop: Arc<AtomicBool>,
-    pub clock: fn() -> u64,
+    /// The clock the analysis reads: quiet alerts resolve on the timeline of the findings
+    /// that raised them, and fault alerts carry its time.
+    pub clock: Arc<dyn Clock>,
+    pub seen: Seen,
 }
 
 impl Engine {
     pub fn run(mut self) {
-        let mut seen = Seen::default();
         let mut last_tick: Option<Instant> = None;
         let mut last_prune = Instant::now();
         loop {
@@ -87,14 +90,10 @@ impl Engine {
                         self.count(&mut book, s);
                     }
                 }
-                if tick {
-                    last_tick = Some(Instant::now());
-                    book.expire((self.clock)());
-                    book.refresh((self.clock)());
-                    for s in self.faults(&mut seen) {
-                        self.count(&mut book, s);
-                    }
-                }
+            }
+            if tick {
+                last_tick = Some(Instant::now());
+                self.tick();
             }
             let wrote = self.persist();
             if wrote || tick {
@@ -111,6 +110,25 @@ impl Engine {
         }
     }
 
+    /// The clock's now, in unix milliseconds.
+    fn now_ms(&self) -> u64 {
+        self.clock.now() / 1000
+    }
+
+    /// Resolves alerts quiet for the quiet period, marks alerts due for a refresh owed again and
+    /// counts fault counters that grew, all at the clock's now.
+    pub(super) fn tick(&mut self) {
+        let now = self.now_ms();
+        let faults = self.faults();
+        let mut book = lock(&self.book);
+        book.expire(now);
+        book.refresh(now);
+        for mut s in faults {
+            s.at = now;
+            self.count(&mut book, s);
+        }
+    }
+
     fn count(&self, book: &mut Book, s: Signal) {
         self.stats.raised.fetch_add(1, Relaxed);
         if matches!(book.raise(s), Raised::Overflow | Raised::Aggregated(_)) {
@@ -119,8 +137,9 @@ impl Engine {
     }
 
     /// Fault signals for counters that grew since the last tick.
-    fn faults(&self, seen: &mut Seen) -> Vec<Signal> {
+    fn faults(&mut self) -> Vec<Signal> {
         let mut out = Vec::new();
+        let seen = &mut self.seen;
         let mut check = |name, subject: &str, kind, value: u64| {
             let n = seen.grew(name, value);
             if n > 0 {

@@ -229,3 +229,53 @@ fn anomaly_summaries_print_rounded_numbers_with_units() {
         "latency degradation: internet -> service:a GET /x (observed 812 ms, expected 35.1 ms)"
     );
 }
+
+#[test]
+fn a_quiet_alert_resolves_after_the_quiet_period_on_the_engines_clock_and_not_before() {
+    use super::model::{Signal, State};
+    use sightline_policy::clients::{Clock, ManualClock};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    // Two years behind the wall clock: by the wall clock the alert is long quiet.
+    const T0: u64 = 1_700_000_000_000_000;
+    let config = crate::config::alerts::AlertsConfig::default();
+    let quiet = config.quiet_period;
+    let store = super::store::AlertStore::open(None).unwrap();
+    let book = Arc::new(Mutex::new(super::restored_book(&config, &store).unwrap()));
+    let (_tx, rx) = crate::record::queue::channel(1);
+    let clock = Arc::new(ManualClock::at(T0));
+    let mut engine = super::engine::Engine {
+        book: book.clone(),
+        store,
+        rx,
+        sinks: Vec::new(),
+        stream: tokio::sync::broadcast::channel(1).0,
+        stats: Default::default(),
+        faults: Default::default(),
+        stop: Default::default(),
+        clock: clock.clone(),
+        seen: Default::default(),
+    };
+    let raised = super::lock(&book).raise(Signal {
+        kind: Kind::RateAnomaly,
+        subject: "internet -> service:a GET /x".into(),
+        summary: "rate spike".into(),
+        evidence: serde_json::json!({}),
+        nodes: vec!["service:a".into()],
+        at: clock.now() / 1000,
+        count: 1,
+        group: None,
+    });
+    let super::book::Raised::Opened(id) = raised else {
+        panic!("{raised:?}")
+    };
+    let state = || super::lock(&book).get(id).unwrap().state;
+    engine.tick();
+    assert_eq!(state(), State::Open, "a fresh alert stays open");
+    clock.advance(quiet - Duration::from_millis(1));
+    engine.tick();
+    assert_eq!(state(), State::Open, "quiet for less than the quiet period");
+    clock.advance(Duration::from_millis(1));
+    engine.tick();
+    assert_eq!(state(), State::Resolved, "quiet for the quiet period");
+}

@@ -9,7 +9,9 @@ use super::{ClientGuard, ConnFlags, Protection, RateHeaders};
 use crate::config::clients::{BanAction, ClientsConfig};
 use crate::errors::ProxyError;
 use http::Method;
-use sightline_policy::clients::{ClientId, ClientKind, Micros, Passed, Rate, RateState, Throttled};
+use sightline_policy::clients::{
+    Ban, ClientId, ClientKind, Micros, Passed, Rate, RateState, Throttled,
+};
 use sightline_policy::{Decision, Mode};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -77,6 +79,21 @@ impl ClientGuard {
         method: &Method,
         path: &str,
     ) -> Result<Admitted, Refused> {
+        self.admit_judged(cfg, flags, client, method, path, None)
+    }
+
+    /// [`ClientGuard::admit`] with the client's ban already looked up by the caller
+    /// (`Some`, from [`ClientGuard::ban_on`]), so that it is looked up once per call; `None`
+    /// looks it up here.
+    pub fn admit_judged(
+        &self,
+        cfg: &ClientsConfig,
+        flags: &ConnFlags,
+        client: &ClientId,
+        method: &Method,
+        path: &str,
+        ban: Option<Option<Ban>>,
+    ) -> Result<Admitted, Refused> {
         let mut out = Admitted::default();
         if !cfg.enabled {
             return Ok(out);
@@ -87,7 +104,8 @@ impl ClientGuard {
             return Ok(out);
         }
         self.check_listed(flags, client, &mut out)?;
-        self.check_banned(cfg, client, now)?;
+        let ban = ban.unwrap_or_else(|| self.ban_at(client, now));
+        self.check_banned(cfg, client, ban)?;
         if let Some((r, taken)) = rate {
             self.client_rate(cfg, client, &r, taken, now, &mut out)?;
         }
@@ -149,19 +167,23 @@ impl ClientGuard {
         Ok(())
     }
 
+    /// The ban in force at `now` on the client, or on the address that answers for it.
+    pub(super) fn ban_at(&self, client: &ClientId, now: Micros) -> Option<Ban> {
+        self.active_ban(&client.id, now).or_else(|| {
+            let other = client.accountable();
+            (other != &client.id)
+                .then(|| self.active_ban(other, now))
+                .flatten()
+        })
+    }
+
     /// A ban on the client, or on the address that answers for it: refused.
     fn check_banned(
         &self,
         cfg: &ClientsConfig,
         client: &ClientId,
-        now: Micros,
+        ban: Option<Ban>,
     ) -> Result<(), Refused> {
-        let ban = self.active_ban(&client.id, now).or_else(|| {
-            let other = client.accountable();
-            (other != &client.id)
-                .then(|| self.active_ban(other, now))
-                .flatten()
-        });
         let Some(ban) = ban else {
             return Ok(());
         };

@@ -1,6 +1,7 @@
 //! One client's entry in the guard's client table: its rate bucket, counts for the admin API,
 //! and what observation remembers of it (login failures, missing paths, endpoints).
 
+use super::hours::UsualHours;
 use super::ClientGuard;
 use sightline_policy::clients::{
     ClientId, ClientKind, DistinctWindow, FailureWindow, Micros, RateState,
@@ -24,8 +25,8 @@ pub(super) struct ClientState {
     pub(super) scan: DistinctWindow,
     /// Hashes of the endpoints the client called.
     pub(super) endpoints: Vec<u64>,
-    /// The hours of the day (UTC) the client has called in: bit `h` for hour `h`.
-    pub(super) hours: u32,
+    /// The hours of the day (UTC) the client has called in over the last weeks.
+    pub(super) hours: UsualHours,
 }
 
 impl ClientState {
@@ -41,7 +42,7 @@ impl ClientState {
             failures: Vec::new(),
             scan: DistinctWindow::default(),
             endpoints: Vec::new(),
-            hours: 0,
+            hours: UsualHours::default(),
         }
     }
 }

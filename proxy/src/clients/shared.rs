@@ -95,11 +95,11 @@ impl ClientGuard {
         self.fleet.get()?.take(scope, id, rate)
     }
 
-    /// Whether the client (or the address that answers for it) is banned now.
-    pub fn banned(&self, client: &ClientId) -> bool {
-        let now = self.now();
-        self.active_ban(&client.id, now).is_some()
-            || self.active_ban(client.accountable(), now).is_some()
+    /// The ban in force now on the client (or on the address that answers for it): what
+    /// [`ClientGuard::admit_judged`] refuses by. Bans set by other instances of the fleet are
+    /// in the same table (applied as they are heard), so this is the fleet's answer too.
+    pub fn ban_on(&self, client: &ClientId) -> Option<Ban> {
+        self.ban_at(client, self.now())
     }
 
     /// A fleet-wide window of `event`'s client filled with `event`: the client is banned as

@@ -259,36 +259,53 @@ fn credential_stuffing_is_many_clients_failing_on_one_route() {
     );
 }
 
-#[test]
-fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
-    let cfg = config("  uncommon: { known_after: 3 }\n");
-    let (g, _) = guard(&cfg);
+/// A client known by its certificate `name`, calling `endpoint` through `g`: each call is
+/// admitted and answered 200, and returns the signals it raised.
+fn known_client<'a>(
+    g: &'a ClientGuard,
+    cfg: &'a ClientsConfig,
+    name: &str,
+) -> impl Fn(&str) -> Vec<ClientSignal> + 'a {
     let c = ClientId {
         kind: ClientKind::Certificate,
-        id: "spiffe://x/billing".into(),
+        id: format!("spiffe://x/{name}").into(),
         address: "192.0.2.31".into(),
     };
-    let call = |e: &str| {
-        admit(&g, &cfg, &c, "/").unwrap();
+    move |endpoint| {
+        admit(g, cfg, &c, "/").unwrap();
         g.observe(
-            &cfg,
+            cfg,
             &ConnFlags::default(),
             &c,
             &Method::GET,
             "/",
             200,
-            Some(e),
+            Some(endpoint),
         )
-    };
+    }
+}
+
+/// The signal of a known client on a new endpoint, at `unusual_hour` if any.
+fn uncommon(endpoint: &str, unusual_hour: Option<u8>) -> Vec<ClientSignal> {
+    vec![ClientSignal::UncommonEndpoint {
+        endpoint: endpoint.into(),
+        unusual_hour,
+    }]
+}
+
+/// The hour of the day (UTC) of `t`.
+fn hour(t: Micros) -> u8 {
+    ((t / 3_600_000_000) % 24) as u8
+}
+
+#[test]
+fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
+    let cfg = config("  uncommon: { known_after: 3 }\n");
+    let (g, _) = guard(&cfg);
+    let call = known_client(&g, &cfg, "billing");
     assert!(call("GET /a").is_empty() && call("GET /b").is_empty() && call("GET /a").is_empty());
     assert!(call("GET /a").is_empty());
-    assert_eq!(
-        call("GET /admin"),
-        vec![ClientSignal::UncommonEndpoint {
-            endpoint: "GET /admin".into(),
-            unusual_hour: None,
-        }]
-    );
+    assert_eq!(call("GET /admin"), uncommon("GET /admin", None));
     assert!(call("GET /admin").is_empty(), "only the first time");
 }
 
@@ -296,24 +313,7 @@ fn a_known_client_on_a_new_endpoint_is_uncommon_after_learning() {
 fn a_known_client_on_a_new_endpoint_at_an_hour_it_never_used_is_flagged() {
     let cfg = config("  uncommon: { known_after: 3 }\n");
     let (g, clock) = guard(&cfg);
-    let c = ClientId {
-        kind: ClientKind::Certificate,
-        id: "spiffe://x/batch".into(),
-        address: "192.0.2.32".into(),
-    };
-    let call = |e: &str| {
-        admit(&g, &cfg, &c, "/").unwrap();
-        g.observe(
-            &cfg,
-            &ConnFlags::default(),
-            &c,
-            &Method::GET,
-            "/",
-            200,
-            Some(e),
-        )
-    };
-    let hour = |t: Micros| ((t / 3_600_000_000) % 24) as u8;
+    let call = known_client(&g, &cfg, "batch");
     // Known over two hours of the day, on one endpoint.
     for _ in 0..3 {
         assert!(call("GET /a").is_empty());
@@ -321,33 +321,37 @@ fn a_known_client_on_a_new_endpoint_at_an_hour_it_never_used_is_flagged() {
     clock.advance(Duration::from_secs(3600));
     assert!(call("GET /a").is_empty());
     // A new endpoint in an hour it has used: uncommon, at a usual hour.
-    assert_eq!(
-        call("GET /b"),
-        vec![ClientSignal::UncommonEndpoint {
-            endpoint: "GET /b".into(),
-            unusual_hour: None,
-        }]
-    );
+    assert_eq!(call("GET /b"), uncommon("GET /b", None));
     // Five hours later, an hour it never used: a known endpoint says nothing, a new one is
     // flagged with the hour.
     clock.advance(Duration::from_secs(5 * 3600));
     assert!(call("GET /a").is_empty());
     clock.advance(Duration::from_secs(3600));
-    assert_eq!(
-        call("GET /admin"),
-        vec![ClientSignal::UncommonEndpoint {
-            endpoint: "GET /admin".into(),
-            unusual_hour: Some(hour(T0 + 7 * 3_600_000_000)),
-        }]
-    );
+    let late = hour(T0 + 7 * 3_600_000_000);
+    assert_eq!(call("GET /admin"), uncommon("GET /admin", Some(late)));
     // The hour is now one it has used.
-    assert_eq!(
-        call("GET /export"),
-        vec![ClientSignal::UncommonEndpoint {
-            endpoint: "GET /export".into(),
-            unusual_hour: None,
-        }]
-    );
+    assert_eq!(call("GET /export"), uncommon("GET /export", None));
+}
+
+#[test]
+fn an_hour_unused_for_weeks_is_unusual_again_and_one_used_last_week_is_not() {
+    const WEEK: Duration = Duration::from_secs(7 * 86_400);
+    let cfg = config("  uncommon: { known_after: 3 }\n");
+    let (g, clock) = guard(&cfg);
+    let call = known_client(&g, &cfg, "reports");
+    // Known in the hour of T0, five weeks ago by the end.
+    for _ in 0..4 {
+        assert!(call("GET /a").is_empty());
+    }
+    // Four weeks later (one week ago by the end), two hours later in the day.
+    clock.advance(4 * WEEK + Duration::from_secs(2 * 3600));
+    assert!(call("GET /a").is_empty());
+    // Five weeks after T0, in T0's hour: forgotten, so unusual again.
+    clock.advance(WEEK - Duration::from_secs(2 * 3600));
+    assert_eq!(call("GET /b"), uncommon("GET /b", Some(hour(T0))));
+    // Two hours later: the hour it used last week is still usual.
+    clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(call("GET /c"), uncommon("GET /c", None));
 }
 
 #[test]
@@ -547,4 +551,40 @@ fn a_claimed_key_also_pays_from_its_address_bucket() {
         admit(&g, &cfg, &verified, "/x").is_ok(),
         "a verified key is its own client"
     );
+}
+
+#[test]
+fn a_ban_heard_from_the_fleet_is_looked_up_once_and_refuses_by_that_verdict() {
+    let cfg = config("  rate: { per_client: 100/s }\n");
+    let (g, clock) = guard(&cfg);
+    let c = addr("192.0.2.40");
+    let flags = ConnFlags::default();
+    let admit_judged = |ban| g.admit_judged(&cfg, &flags, &c, &Method::GET, "/", Some(ban));
+    assert_eq!(g.ban_on(&c), None);
+    // Set on another instance and heard here: in the one ban table.
+    g.apply_shared_ban(
+        "192.0.2.40",
+        sightline_policy::clients::Ban {
+            reason: "failed_logins".into(),
+            since: T0,
+            until: T0 + 60_000_000,
+            strikes: 1,
+        },
+    );
+    let ban = g.ban_on(&c);
+    assert_eq!(
+        ban.as_ref().map(|b| b.reason.as_str()),
+        Some("failed_logins")
+    );
+    let refused = admit_judged(ban).unwrap_err();
+    assert_eq!(refused.protection, Protection::Ban);
+    assert!(
+        admit(&g, &cfg, &c, "/").is_err(),
+        "looked up by admit alike"
+    );
+    // The verdict given is the one used: the table is not read a second time.
+    assert!(admit_judged(None).is_ok());
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(g.ban_on(&c), None, "over");
+    assert!(admit(&g, &cfg, &c, "/").is_ok());
 }

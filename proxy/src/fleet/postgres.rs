@@ -9,11 +9,13 @@
 //! [`FleetView`], which the admin API merges into its answers.
 //!
 //! This file holds the settings, the fleet's view, the store's handle and its start. The
-//! writer task is in `writer.rs`, heartbeats and the view's reads in `heartbeat.rs`, alert
+//! writer task is in `writer.rs`, heartbeats and the view's reads in `heartbeat.rs` (the
+//! findings, alerts and incidents read as they change, `changes.rs`), alert
 //! delivery claims in `claims.rs`, the tables with their reads and writes in `schema.rs`, and
 //! the merge of the view into the admin API's answers in `merge.rs`.
 
 pub mod adopt;
+mod changes;
 mod claims;
 pub mod detect;
 mod heartbeat;
@@ -191,6 +193,8 @@ pub struct Postgres {
     state: AtomicU64,
     error: Mutex<Option<String>>,
     view: ArcSwap<FleetView>,
+    /// What the heartbeat read, for metrics.
+    reads: heartbeat::ViewReads,
     /// Alert claims that failed (the alert was delivered anyway).
     pub claim_errors: AtomicU64,
     started: u64,
@@ -240,6 +244,7 @@ impl Postgres {
             state: AtomicU64::new(0),
             error: Mutex::new(None),
             view: ArcSwap::from_pointee(FleetView::default()),
+            reads: heartbeat::ViewReads::default(),
             claim_errors: AtomicU64::new(0),
             started: now_secs(),
             stopped: AtomicBool::new(false),

@@ -1,13 +1,14 @@
 //! Uncommon endpoints: a known client (named, past `watch.known_after` calls, not exempt) on an
-//! endpoint it never called before; at an unusual hour when the client had never called in
-//! that hour of the day (UTC) before (a 24-bit mask per client, learned from every call). The
-//! client's own entry also counts its 4xx answers here.
+//! endpoint it never called before; at an unusual hour when the client had not called in that
+//! hour of the day (UTC) in the last weeks (`hours.rs`: two 24-bit masks per client, learned
+//! from every call, an hour forgotten once unused for 4 weeks). The client's own entry also
+//! counts its 4xx answers here.
 
 use super::Finished;
 use crate::clients::entry::{ClientState, MAX_ENDPOINTS_PER_CLIENT};
 use crate::clients::{ClientGuard, ClientSignal, ConnFlags};
 use crate::config::clients::ClientsConfig;
-use sightline_policy::clients::{ClientId, ClientKind, Micros};
+use sightline_policy::clients::{ClientId, ClientKind};
 use std::hash::BuildHasher;
 
 impl ClientGuard {
@@ -29,9 +30,7 @@ impl ClientGuard {
                 if (400..500).contains(&call.status) {
                     st.errors_4xx += 1;
                 }
-                let hour = hour_of_day(call.now);
-                let usual_hour = st.hours & (1 << hour) != 0;
-                st.hours |= 1 << hour;
+                let (hour, usual_hour) = st.hours.note(call.now);
                 let named = client.kind != ClientKind::Address;
                 let (Some(h), true, false) = (endpoint_hash, named, flags.exempt) else {
                     return None;
@@ -48,9 +47,4 @@ impl ClientGuard {
             },
         )
     }
-}
-
-/// The hour of the day (UTC, 0–23) of `now`.
-fn hour_of_day(now: Micros) -> u8 {
-    ((now / 3_600_000_000) % 24) as u8
 }

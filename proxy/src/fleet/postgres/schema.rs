@@ -72,10 +72,21 @@ CREATE INDEX incidents_last_seen ON incidents (last_seen);
 CREATE INDEX findings_at ON findings (at);
 ",
     ),
+    (
+        4,
+        "
+ALTER TABLE findings ADD COLUMN change BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN change BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN change BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX findings_change ON findings (change);
+CREATE INDEX alerts_change ON alerts (change);
+CREATE INDEX incidents_change ON incidents (change);
+",
+    ),
 ];
 
 /// The newest schema version this build knows.
-pub(super) const LATEST: i32 = 3;
+pub(super) const LATEST: i32 = 4;
 
 /// Applies the migrations the database lacks, under an advisory lock so instances starting
 /// together apply each once. A database newer than this build is refused.
@@ -254,12 +265,12 @@ async fn write_alerts(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> R
         let last: Vec<i64> = a.values().map(|a| int(a.last_seen)).collect();
         let body: Vec<&str> = a.values().map(|a| a.body.as_str()).collect();
         tx.execute(
-            "INSERT INTO alerts (instance, id, kind, subject, state, owed, last_seen, body)
-             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[],
-               $6::bool[], $7::bigint[], $8::text[])
+            "INSERT INTO alerts (instance, id, kind, subject, state, owed, last_seen, body, change)
+             SELECT $1, *, pg_current_xact_id()::text::bigint FROM unnest($2::bigint[],
+               $3::text[], $4::text[], $5::text[], $6::bool[], $7::bigint[], $8::text[])
              ON CONFLICT (instance, id) DO UPDATE SET kind = excluded.kind,
                subject = excluded.subject, state = excluded.state, owed = excluded.owed,
-               last_seen = excluded.last_seen, body = excluded.body",
+               last_seen = excluded.last_seen, body = excluded.body, change = excluded.change",
             &[&instance, &id, &kind, &subject, &state, &owed, &last, &body],
         )
         .await?;
@@ -271,10 +282,11 @@ async fn write_alerts(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) -> R
         let last: Vec<i64> = i.values().map(|i| int(i.last_seen)).collect();
         let body: Vec<&str> = i.values().map(|i| i.body.as_str()).collect();
         tx.execute(
-            "INSERT INTO incidents (instance, id, state, last_seen, body)
-             SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[])
+            "INSERT INTO incidents (instance, id, state, last_seen, body, change)
+             SELECT $1, *, pg_current_xact_id()::text::bigint
+             FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[])
              ON CONFLICT (instance, id) DO UPDATE SET state = excluded.state,
-               last_seen = excluded.last_seen, body = excluded.body",
+               last_seen = excluded.last_seen, body = excluded.body, change = excluded.change",
             &[&instance, &id, &state, &last, &body],
         )
         .await?;
@@ -370,10 +382,11 @@ async fn write_analysis(tx: &Transaction<'_>, instance: &str, t: &Tables<'_>) ->
         let subject: Vec<&str> = f.values().map(|f| f.subject.as_str()).collect();
         let evidence: Vec<String> = f.values().map(|f| f.evidence.to_string()).collect();
         tx.execute(
-            "INSERT INTO findings (instance, id, at, kind, subject, evidence)
-             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+            "INSERT INTO findings (instance, id, at, kind, subject, evidence, change)
+             SELECT $1, *, pg_current_xact_id()::text::bigint
+             FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
              ON CONFLICT (instance, id) DO UPDATE SET at = excluded.at, kind = excluded.kind,
-               subject = excluded.subject, evidence = excluded.evidence",
+               subject = excluded.subject, evidence = excluded.evidence, change = excluded.change",
             &[&instance, &id, &at, &kind, &subject, &evidence],
         )
         .await?;

@@ -45,16 +45,24 @@ pub async fn handle(
 ) -> Response<RecordedBody> {
     let active = shared.active();
     let mut call = begin(&shared, &active, conn, &req);
-    if let Err(refused) = guard(&mut call, &req).await {
-        return refuse(call, refused);
+    // The guard's future (with a fleet's leases) is built only when the guard runs.
+    if guarded(&call) {
+        if let Err(refused) = guard(&mut call, &req).await {
+            return refuse(call, refused);
+        }
     }
     let ids = call.trace.log_ids(&call.request_id);
-    let result = trace::in_call(ids, async {
-        let route = route(&mut call)?;
-        limits(&req, &active.config.limits)?;
-        forward(&mut call, route, req).await
-    })
-    .await;
+    // Pinned where it is built: the call scope holds a pointer to it, so the forwarding
+    // future (the largest part of the call's) is not copied into the scope and again into
+    // the call's future.
+    let result = {
+        let forwarded = std::pin::pin!(async {
+            let route = route(&mut call)?;
+            limits(&req, &active.config.limits)?;
+            forward(&mut call, route, req).await
+        });
+        trace::in_call(ids, forwarded).await
+    };
     observe(&mut call, &result);
     respond(call, result)
 }
@@ -186,14 +194,20 @@ fn look_up_route<'a>(
     }
 }
 
+/// Whether the client guard judges this call: the protections are on and the request was not
+/// refused before them.
+fn guarded(call: &Call<'_>) -> bool {
+    call.active.config.clients.enabled && call.refused.is_none()
+}
+
 /// The client guard: identifies the client and admits the call or refuses it. A request that
 /// fails the framing checks, or whose Host or path is refused, is answered (and its connection
 /// closed) by [`route`] before the guard would see it, as the chart in ARCHITECTURE.md draws.
 async fn guard(call: &mut Call<'_>, req: &Request<RequestBody>) -> Result<(), Refused> {
-    let clients = &call.active.config.clients;
-    if !clients.enabled || call.refused.is_some() {
+    if !guarded(call) {
         return Ok(());
     }
+    let clients = &call.active.config.clients;
     let guards = &call.shared.clients;
     let (peer, headers) = (call.conn.peer.ip(), req.headers());
     let client = guards.identify(clients, peer, call.conn.identity.as_deref(), headers);

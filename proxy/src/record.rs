@@ -13,8 +13,8 @@ pub mod queue;
 mod view;
 
 pub use body::{
-    BodyLimitExceeded, CallGuard, ClientBodyFailed, ClientBodyTimeout, ClientSending, CountingBody,
-    RecordedBody, ResponseBody, UpstreamBodyTimeout,
+    BodyLimitExceeded, BytesIn, CallGuard, ClientBodyFailed, ClientBodyTimeout, ClientSending,
+    CountingBody, RecordedBody, ResponseBody, UpstreamBodyTimeout,
 };
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass, UNKNOWN_SOURCE, UNROUTED};

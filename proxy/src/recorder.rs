@@ -410,7 +410,7 @@ mod tests {
 
     fn record(i: u16) -> CallRecord {
         CallRecord {
-            request_id: format!("r{i}"),
+            request_id: crate::trace::RequestId::from_text(&format!("r{i}")),
             service: Some("s".into()),
             status: Some(200 + i % 2 * 300),
             ..CallRecord::sample()

@@ -73,7 +73,7 @@ pub fn event(event: &Event, rec: &CallRecord) -> Option<Signal> {
         summary.push_str(&format!(" ({})", rec.reason));
     }
     let evidence = serde_json::json!({
-        "request_id": rec.request_id,
+        "request_id": rec.request_id.as_str(),
         "direction": rec.direction.as_str(),
         "source": source,
         "source_addr": rec.source_addr.to_string(),

@@ -87,6 +87,31 @@ pub struct Analysis {
     clock: Arc<dyn Clock>,
     /// Statistical incidents under way.
     incidents: Vec<findings::OpenIncident>,
+    /// The observation [`Analysis::observe`] fills for each call, kept between calls.
+    scratch: Option<Observation>,
+    /// The template of every tunnel, shared.
+    connect: Arc<str>,
+}
+
+/// An observation to fill in.
+fn empty_observation() -> Observation {
+    let party = || Party {
+        kind: NodeKind::Internet,
+        label: String::new(),
+    };
+    Observation {
+        from: party(),
+        to: party(),
+        method: String::new(),
+        template: Arc::from(""),
+        at: 0,
+        status: 0,
+        duration: Duration::ZERO,
+        bytes_in: 0,
+        bytes_out: 0,
+        blocked: false,
+        reported: false,
+    }
 }
 
 impl Analysis {
@@ -107,6 +132,8 @@ impl Analysis {
             fleet: None,
             clock: Arc::new(SystemClock),
             incidents: Vec::new(),
+            scratch: None,
+            connect: Arc::from("CONNECT"),
         }
     }
 
@@ -237,39 +264,48 @@ impl Analysis {
         self.enclave.iter().any(|n| n.contains(ip))
     }
 
-    /// The two parties of a record, or `None` when it has no place in the graph (unrouted).
-    fn parties(&self, rec: &CallRecord) -> Option<(Party, Party)> {
-        let party = |kind, label: &str| Party {
-            kind,
-            label: label.to_owned(),
-        };
+    /// Writes the two parties of a record into `from` and `to` (their labels keep their
+    /// capacity from call to call); false when it has no place in the graph (unrouted).
+    fn parties(&self, rec: &CallRecord, from: &mut Party, to: &mut Party) -> bool {
+        fn set(p: &mut Party, kind: NodeKind, label: &str) {
+            p.kind = kind;
+            p.label.clear();
+            p.label.push_str(label);
+        }
+        fn set_ip(p: &mut Party, kind: NodeKind, ip: IpAddr) {
+            use std::fmt::Write;
+            p.kind = kind;
+            p.label.clear();
+            let _ = write!(p.label, "{ip}");
+        }
         match rec.direction {
             Direction::Inbound => {
-                let to = party(NodeKind::Service, rec.service.as_deref()?);
-                let ip = rec.source_addr.ip();
-                let from = match (&rec.caller_service, &rec.source_identity) {
-                    (Some(s), _) => party(NodeKind::Service, s),
-                    (None, Some(id)) => party(NodeKind::Client, id),
-                    (None, None) if self.inside(ip) => {
-                        party(NodeKind::InternalUnknown, &ip.to_string())
-                    }
-                    (None, None) => party(NodeKind::Internet, "internet"),
+                let Some(service) = rec.service.as_deref() else {
+                    return false;
                 };
-                Some((from, to))
+                set(to, NodeKind::Service, service);
+                let ip = rec.source_addr.ip();
+                match (&rec.caller_service, &rec.source_identity) {
+                    (Some(s), _) => set(from, NodeKind::Service, s),
+                    (None, Some(id)) => set(from, NodeKind::Client, id),
+                    (None, None) if self.inside(ip) => set_ip(from, NodeKind::InternalUnknown, ip),
+                    (None, None) => set(from, NodeKind::Internet, "internet"),
+                }
             }
             Direction::Egress => {
-                let from = match &rec.service {
-                    Some(s) => party(NodeKind::Service, s),
-                    None => party(NodeKind::InternalUnknown, &rec.source_addr.ip().to_string()),
-                };
+                match &rec.service {
+                    Some(s) => set(from, NodeKind::Service, s),
+                    None => set_ip(from, NodeKind::InternalUnknown, rec.source_addr.ip()),
+                }
                 let kind = if rec.inside == Some(true) {
                     NodeKind::InternalUnknown
                 } else {
                     NodeKind::External
                 };
-                Some((from, party(kind, &rec.host)))
+                set(to, kind, &rec.host);
             }
         }
+        true
     }
 
     /// Adds one finished call; returns the findings it raised.
@@ -282,11 +318,15 @@ impl Analysis {
             .min(self.now_ms());
         let at = at_ms / 1000;
         let mut found = self.advance_to_ms(at_ms);
-        let Some((from, to)) = self.parties(rec) else {
+        // The observation's strings are reused from the last call: nothing is allocated to
+        // find a known node, edge and endpoint.
+        let mut o = self.scratch.take().unwrap_or_else(empty_observation);
+        if !self.parties(rec, &mut o.from, &mut o.to) {
+            self.scratch = Some(o);
             return found;
-        };
+        }
         let (template, shadow): (Arc<str>, bool) = if rec.protocol.opaque() {
-            ("CONNECT".into(), false)
+            (self.connect.clone(), false)
         } else {
             let c = self
                 .templater
@@ -294,19 +334,16 @@ impl Analysis {
             (c.template, c.shadow)
         };
         self.last_template = Some(template.clone());
-        let o = Observation {
-            from,
-            to,
-            method: rec.method.to_string(),
-            template,
-            at,
-            status: rec.status.unwrap_or(0),
-            duration: rec.duration,
-            bytes_in: rec.bytes_in,
-            bytes_out: rec.bytes_out,
-            blocked: rec.decision == Decision::Blocked,
-            reported: rec.decision == Decision::Reported,
-        };
+        o.method.clear();
+        o.method.push_str(rec.method.as_str());
+        o.template = template;
+        o.at = at;
+        o.status = rec.status.unwrap_or(0);
+        o.duration = rec.duration;
+        o.bytes_in = rec.bytes_in;
+        o.bytes_out = rec.bytes_out;
+        o.blocked = rec.decision == Decision::Blocked;
+        o.reported = rec.decision == Decision::Reported;
         let (ids, news, places) = self.graph.observe_call(&o);
         if let Some((from, to)) = &ids {
             let mut unplaced = Default::default();
@@ -340,6 +377,7 @@ impl Analysis {
             }
             found.push(self.sighting(new, at));
         }
+        self.scratch = Some(o);
         found
     }
 

@@ -177,8 +177,8 @@ impl Templater {
         path: &str,
         status: Option<u16>,
     ) -> Classified {
-        let path = path.split_once('?').map_or(path, |(path, _)| path);
-        let path = path.split_once('#').map_or(path, |(path, _)| path);
+        // The path ends at the query or the fragment, whichever comes first (one pass).
+        let path = path.find(['?', '#']).map_or(path, |end| &path[..end]);
         let host = normalize_host(host);
         let scanner = matches!(status, Some(404 | 405));
         let answered = status.is_some() && !scanner;
@@ -254,6 +254,11 @@ impl Templater {
 
 /// Hosts compare lowercased, without a port or a trailing dot: templates are per host name.
 fn normalize_host(host: &str) -> Cow<'_, str> {
+    // Most hosts (every inbound record's) are in this form already: one pass over the bytes.
+    let plain = |b: &u8| !(b.is_ascii_uppercase() || matches!(b, b':' | b'['));
+    if host.as_bytes().iter().all(plain) && !host.ends_with('.') {
+        return Cow::Borrowed(host);
+    }
     let name = match host.strip_prefix('[') {
         // `[::1]:8080` → `[::1]`
         Some(rest) => rest.find(']').map_or(host, |end| &host[..end + 2]),

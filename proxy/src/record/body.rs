@@ -79,19 +79,38 @@ impl IdleTimer {
     }
 }
 
+/// The request body bytes a call read from the client, shared by its guard and its body (or
+/// relay), with whether the body is waiting on the client: one allocation per call for both.
+/// Reads as the byte count (`fetch_add`, `load`).
+#[derive(Clone, Debug, Default)]
+pub struct BytesIn(Arc<BodyShared>);
+
+#[derive(Debug, Default)]
+struct BodyShared {
+    bytes: AtomicU64,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl std::ops::Deref for BytesIn {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        &self.0.bytes
+    }
+}
+
 /// Whether a request body is waiting on the client: its last poll found no data from the
 /// client yet, and the body has not ended. A timeout that strikes then is the client's.
 #[derive(Clone, Debug, Default)]
-pub struct ClientSending(Arc<std::sync::atomic::AtomicBool>);
+pub struct ClientSending(BytesIn);
 
 impl ClientSending {
     /// True while the body waits on bytes the client has not sent.
     pub fn waiting(&self) -> bool {
-        self.0.load(Relaxed)
+        (self.0).0.waiting.load(Relaxed)
     }
 
     fn set(&self, waiting: bool) {
-        self.0.store(waiting, Relaxed);
+        (self.0).0.waiting.store(waiting, Relaxed);
     }
 }
 
@@ -100,7 +119,7 @@ impl ClientSending {
 #[derive(Debug)]
 pub struct CountingBody {
     inner: Option<RequestBody>,
-    count: Arc<AtomicU64>,
+    count: BytesIn,
     limit: Option<u64>,
     idle: Option<IdleTimer>,
     sending: ClientSending,
@@ -108,24 +127,24 @@ pub struct CountingBody {
 
 impl CountingBody {
     /// Wraps `inner`; bytes are added to `count`.
-    pub fn new(inner: impl Into<RequestBody>, count: Arc<AtomicU64>, limit: Option<u64>) -> Self {
+    pub fn new(inner: impl Into<RequestBody>, count: BytesIn, limit: Option<u64>) -> Self {
         CountingBody {
             inner: Some(inner.into()),
+            sending: ClientSending(count.clone()),
             count,
             limit,
             idle: None,
-            sending: ClientSending::default(),
         }
     }
 
     /// An empty body (for upgrade requests, whose bytes flow after the 101).
-    pub fn empty(count: Arc<AtomicU64>) -> Self {
+    pub fn empty(count: BytesIn) -> Self {
         CountingBody {
             inner: None,
+            sending: ClientSending(count.clone()),
             count,
             limit: None,
             idle: None,
-            sending: ClientSending::default(),
         }
     }
 
@@ -208,7 +227,7 @@ pub struct CallGuard {
     started: Instant,
     recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
-    bytes_in: Arc<AtomicU64>,
+    bytes_in: BytesIn,
     activity: Arc<ConnActivity>,
     complete: bool,
     held: Option<DropToken>,
@@ -228,7 +247,7 @@ impl CallGuard {
             started: Instant::now(),
             recorder,
             counters,
-            bytes_in: Arc::new(AtomicU64::new(0)),
+            bytes_in: BytesIn::default(),
             activity,
             complete: false,
             held: None,
@@ -246,7 +265,7 @@ impl CallGuard {
     }
 
     /// The counter of request body bytes, shared with the [`CountingBody`].
-    pub fn bytes_in(&self) -> Arc<AtomicU64> {
+    pub fn bytes_in(&self) -> BytesIn {
         self.bytes_in.clone()
     }
 

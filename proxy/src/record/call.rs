@@ -65,8 +65,8 @@ impl Protocol {
 /// One finished call, rejected ones included.
 #[derive(Clone, Debug)]
 pub struct CallRecord {
-    /// The request id (also sent upstream as `x-request-id` and in error bodies).
-    pub request_id: String,
+    /// The request id (also sent upstream as `x-request-id` and in error bodies), inline.
+    pub request_id: crate::trace::RequestId,
     /// The W3C trace id.
     pub trace_id: [u8; 16],
     /// This hop's span id.
@@ -181,7 +181,7 @@ impl CallRecord {
     ) -> Self {
         let (source_addr, source_identity, tls) = caller;
         CallRecord {
-            request_id: request_id.to_owned(),
+            request_id: crate::trace::RequestId::from_text(request_id),
             trace_id: trace.trace_id,
             span_id: trace.span_id,
             parent_span_id: trace.parent_id,
@@ -233,7 +233,7 @@ impl CallRecord {
     /// A plain inbound call, for tests to adjust.
     pub(crate) fn sample() -> Self {
         CallRecord {
-            request_id: "r".into(),
+            request_id: crate::trace::RequestId::from_text("r"),
             trace_id: [1; 16],
             span_id: [2; 8],
             parent_span_id: None,

@@ -8,7 +8,7 @@ use sightline_dashboard::CallView;
 /// A call as the API (and the store's call log) shows it.
 pub fn view(seq: u64, r: &CallRecord) -> CallView {
     CallView {
-        id: r.request_id.clone(),
+        id: r.request_id.to_string(),
         seq,
         time: rfc3339(r.start),
         direction: r.direction.as_str().into(),

@@ -136,7 +136,7 @@ pub fn build(rec: &CallRecord, template: Option<&str>, scope: &InstrumentationSc
     }
     a.push(KeyValue::new(
         "sightline.request_id",
-        rec.request_id.clone(),
+        rec.request_id.to_string(),
     ));
     a.push(KeyValue::new("sightline.protocol", rec.protocol.as_str()));
 

@@ -5,7 +5,7 @@
 //! JSON, exactly as a `call` span ([`super::TraceContext::log_span`]) shows them. A span per
 //! call costs a registry slot, the three fields formatted into a string (whether or not any
 //! line is ever logged) and the registry's bookkeeping at every poll. Instead, [`in_call`]
-//! puts the call's ids, 40 bytes, in a thread-local while the call's future is polled, and
+//! puts the call's ids, 41 bytes, in a thread-local while the call's future is polled, and
 //! [`CallFormat`] writes them into a line only when one is logged. The `sightline::call`
 //! target still turns them off (`--log info,sightline::call=off`).
 
@@ -19,19 +19,49 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// A request id, 16 lowercase hex digits, kept inline (no allocation); reads as a `&str`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RequestId([u8; 16]);
+pub struct RequestId {
+    bytes: [u8; 16],
+    len: u8,
+}
 
 impl RequestId {
     /// A new random request id.
     pub fn new() -> Self {
-        let mut out = [0u8; 16];
-        super::hex_into(&fastrand::u64(1..).to_be_bytes(), &mut out);
-        RequestId(out)
+        let mut bytes = [0u8; 16];
+        super::hex_into(&fastrand::u64(1..).to_be_bytes(), &mut bytes);
+        RequestId { bytes, len: 16 }
+    }
+
+    /// An id given as text: the proxy's own ids are 16 bytes; anything longer is cut there
+    /// (at a character boundary).
+    pub fn from_text(text: &str) -> Self {
+        let mut len = text.len().min(16);
+        while !text.is_char_boundary(len) {
+            len -= 1;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..len].copy_from_slice(&text.as_bytes()[..len]);
+        RequestId {
+            bytes,
+            len: len as u8,
+        }
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
+    }
+}
+
+impl PartialEq<str> for RequestId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RequestId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

@@ -27,7 +27,7 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
     let max_path = inner.active.config.recording.max_path_bytes;
     let mut rec = inner.template.clone();
     let (path, truncated) = crate::record::cap_path(req.uri().path(), max_path);
-    rec.request_id = request_id.clone();
+    rec.request_id = trace::RequestId::from_text(&request_id);
     rec.trace_id = trace.trace_id;
     rec.span_id = trace.span_id;
     rec.parent_span_id = trace.parent_id;

@@ -13,12 +13,12 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use sightline_policy::clients::{Clock, ManualClock};
-use sightline_tests::proxy::config;
+use sightline_tests::proxy::{config, stepped_clock};
 use sightline_tests::{eventually, TestProxy, TestUpstream};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A baseline step: a minute, as in production.
 const STEP: Duration = Duration::from_secs(60);
@@ -160,13 +160,7 @@ impl Stepped {
     /// Starts the proxy with `yaml` on a clock two days behind the wall clock, at the start
     /// of a step.
     async fn start(yaml: &str) -> Stepped {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_micros() as u64;
-        let step = STEP.as_micros() as u64;
-        let at = (wall - 2 * 86_400_000_000) / step * step + 1_000_000;
-        let clock = Arc::new(ManualClock::at(at));
+        let clock = stepped_clock(STEP);
         let px = TestProxy::start_with_clock(config(yaml), clock.clone()).await;
         Stepped { px, clock, sent: 0 }
     }

@@ -153,9 +153,7 @@ impl<B: RequestBody> Conn<B> {
     /// polled only when it has not told so already.
     fn ready_again(&mut self) -> bool {
         match &mut self.kind {
-            Kind::Hyper { send, closed, .. } => {
-                !*closed && (send.is_ready() || self.reusable())
-            }
+            Kind::Hyper { send, closed, .. } => !*closed && (send.is_ready() || self.reusable()),
             Kind::Native(n) => n.ready_again(),
         }
     }

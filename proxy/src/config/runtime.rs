@@ -8,7 +8,10 @@ use serde::Deserialize;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "a mapping with workers, http1 and upstream_http1")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with workers, http1 and upstream_http1"
+)]
 pub(crate) struct RuntimeFile {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,

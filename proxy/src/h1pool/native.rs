@@ -106,10 +106,7 @@ impl<B: RequestBody> NativeConn<B> {
     /// response read to its end, the request written to its end, nothing more buffered,
     /// and neither side asked to close.
     pub fn ready_again(&self) -> bool {
-        self.keep_alive
-            && self.response.is_done()
-            && self.request_written()
-            && self.read.is_empty()
+        self.keep_alive && self.response.is_done() && self.request_written() && self.read.is_empty()
     }
 
     /// Whether an idle connection can take a request now: the last exchange is over and the

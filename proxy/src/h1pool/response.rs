@@ -62,14 +62,19 @@ pub fn parse(
 ) -> Result<Option<(ResponseHead, usize)>, ResponseError> {
     let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    let parsed =
-        httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, buf, &mut fields);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut fields,
+    );
     let len = match parsed {
         Ok(httparse::Status::Complete(len)) if len <= max => len,
         Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
             return Err(ResponseError::TooLarge(max))
         }
-        Ok(httparse::Status::Partial) if buf.len() >= max => return Err(ResponseError::TooLarge(max)),
+        Ok(httparse::Status::Partial) if buf.len() >= max => {
+            return Err(ResponseError::TooLarge(max))
+        }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(ResponseError::Malformed(reason(e))),
     };
@@ -234,7 +239,9 @@ impl Decoder {
                 if input.is_empty() {
                     return Ok((0, Step::NeedMore));
                 }
-                let n = input.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                let n = input
+                    .len()
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
                 *left -= n as u64;
                 if *left == 0 {
                     *self = Decoder::Done;

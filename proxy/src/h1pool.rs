@@ -62,6 +62,8 @@ pub struct Conn<B: RequestBody> {
     idle_since: Instant,
 }
 
+// The whole `Conn` is boxed once, so the variants' sizes cost nothing when it moves.
+#[allow(clippy::large_enum_variant)]
 enum Kind<B: RequestBody> {
     /// hyper's request sender and connection future.
     Hyper {

@@ -345,5 +345,84 @@ pub fn read_whole(
     }
 }
 
+/// Reads `raw` as a connection gets it in reads ending at `cuts`, then closed: the head parsed
+/// once complete, the body decoded from what each read leaves (for tests and the fuzz target:
+/// it must read as [`read_whole`] reads the same bytes at once).
+pub fn read_in_parts(
+    raw: &[u8],
+    cuts: &[usize],
+    head_request: bool,
+    max: usize,
+) -> Result<Option<Whole>, ResponseError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    let mut ends = cuts.iter().copied().chain([raw.len()]);
+    let mut feed = |buf: &mut Vec<u8>| -> bool {
+        match ends.next() {
+            Some(end) if end >= fed => {
+                buf.extend_from_slice(&raw[fed..end]);
+                fed = end;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    };
+    let head = loop {
+        match parse(&buf, head_request, max)? {
+            Some((head, len)) => {
+                buf.drain(..len);
+                if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(ResponseError::UnexpectedSwitch);
+                }
+                if head.status.is_informational() {
+                    continue;
+                }
+                break head;
+            }
+            None => {
+                if !feed(&mut buf) {
+                    return Err(ResponseError::ClosedBeforeHead);
+                }
+            }
+        }
+    };
+    let mut d = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    loop {
+        let (n, step) = d.decode(&buf)?;
+        match step {
+            Step::Data(len) => {
+                body.extend_from_slice(&buf[n - len..n]);
+                buf.drain(..n);
+            }
+            Step::Done(trailers) => {
+                return Ok(Some(Whole {
+                    status: head.status.as_u16(),
+                    framing: head.framing,
+                    keep_alive: head.keep_alive,
+                    body,
+                    trailers,
+                    used: 0,
+                }))
+            }
+            Step::NeedMore => {
+                buf.drain(..n);
+                if !feed(&mut buf) {
+                    d.closed()?;
+                    return Ok(Some(Whole {
+                        status: head.status.as_u16(),
+                        framing: head.framing,
+                        keep_alive: head.keep_alive,
+                        body,
+                        trailers: None,
+                        used: 0,
+                    }));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -16,83 +16,6 @@ fn refused(raw: &[u8]) -> ResponseError {
     }
 }
 
-/// Reads `raw` as the connection would get it in reads ending at `cuts`: the head parsed once
-/// complete, the body decoded from what each read leaves, the close at the end.
-fn in_reads(
-    raw: &[u8],
-    cuts: &[usize],
-    head_request: bool,
-) -> Result<Option<Whole>, ResponseError> {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut fed = 0;
-    let mut ends = cuts.iter().copied().chain([raw.len()]);
-    let mut feed = |buf: &mut Vec<u8>| -> bool {
-        match ends.next() {
-            Some(end) if end >= fed => {
-                buf.extend_from_slice(&raw[fed..end]);
-                fed = end;
-                true
-            }
-            Some(_) => true,
-            None => false,
-        }
-    };
-    let head = loop {
-        match parse(&buf, head_request, MAX)? {
-            Some((head, len)) => {
-                buf.drain(..len);
-                if head.status == StatusCode::SWITCHING_PROTOCOLS {
-                    return Err(ResponseError::UnexpectedSwitch);
-                }
-                if head.status.is_informational() {
-                    continue;
-                }
-                break head;
-            }
-            None => {
-                if !feed(&mut buf) {
-                    return Err(ResponseError::ClosedBeforeHead);
-                }
-            }
-        }
-    };
-    let mut d = Decoder::new(head.framing);
-    let mut body = Vec::new();
-    loop {
-        let (n, step) = d.decode(&buf)?;
-        match step {
-            Step::Data(len) => {
-                body.extend_from_slice(&buf[n - len..n]);
-                buf.drain(..n);
-            }
-            Step::Done(trailers) => {
-                return Ok(Some(Whole {
-                    status: head.status.as_u16(),
-                    framing: head.framing,
-                    keep_alive: head.keep_alive,
-                    body,
-                    trailers,
-                    used: 0,
-                }))
-            }
-            Step::NeedMore => {
-                buf.drain(..n);
-                if !feed(&mut buf) {
-                    d.closed()?;
-                    return Ok(Some(Whole {
-                        status: head.status.as_u16(),
-                        framing: head.framing,
-                        keep_alive: head.keep_alive,
-                        body,
-                        trailers: None,
-                        used: 0,
-                    }));
-                }
-            }
-        }
-    }
-}
-
 fn same(
     a: &Result<Option<Whole>, ResponseError>,
     b: &Result<Option<Whole>, ResponseError>,
@@ -252,7 +175,7 @@ fn every_split_into_two_reads_reads_as_the_whole() {
     for raw in SEEDS {
         let all = read_whole(raw, false, MAX, true);
         for cut in 0..=raw.len() {
-            let split = in_reads(raw, &[cut], false);
+            let split = read_in_parts(raw, &[cut], false, MAX);
             assert!(
                 same(&all, &split),
                 "{} cut at {cut}",
@@ -261,7 +184,7 @@ fn every_split_into_two_reads_reads_as_the_whole() {
         }
         // And a byte at a time.
         let cuts: Vec<usize> = (0..raw.len()).collect();
-        assert!(same(&all, &in_reads(raw, &cuts, false)));
+        assert!(same(&all, &read_in_parts(raw, &cuts, false, MAX)));
     }
 }
 
@@ -285,7 +208,7 @@ fn two_reads_decode_as_one_on_mutated_responses() {
         let cut = rng.usize(..=raw.len());
         let head_request = rng.bool();
         let all = read_whole(&raw, head_request, MAX, true);
-        let split = in_reads(&raw, &[cut], head_request);
+        let split = read_in_parts(&raw, &[cut], head_request, MAX);
         assert!(
             same(&all, &split),
             "{raw:?} cut at {cut}: {all:?} vs {split:?}"

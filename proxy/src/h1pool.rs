@@ -335,10 +335,10 @@ async fn sweep<B: RequestBody>(pool: std::sync::Weak<Pool<B>>) {
 /// The shortest pause between two sweeps of a pool.
 const SWEEP_MIN: Duration = Duration::from_millis(50);
 
-/// A connection lent to one call, and the pool it returns to.
+/// A connection lent to one call, and the pool it returns to (none: it closes after the call).
 struct Lease<B: RequestBody> {
     conn: Box<Conn<B>>,
-    pool: Arc<Pool<B>>,
+    pool: Option<Arc<Pool<B>>>,
 }
 
 /// An upstream's response body. When it came over a pooled connection, it owns that connection
@@ -375,7 +375,10 @@ impl<B: RequestBody> UpstreamBody<B> {
     pub fn pooled(body: Received, conn: Box<Conn<B>>, pool: Arc<Pool<B>>) -> Self {
         let mut out = UpstreamBody {
             body: body.0,
-            lease: Some(Lease { conn, pool }),
+            lease: Some(Lease {
+                conn,
+                pool: Some(pool),
+            }),
             failed: false,
         };
         if out.is_end_stream() {
@@ -384,12 +387,24 @@ impl<B: RequestBody> UpstreamBody<B> {
         out
     }
 
+    /// The body of a response that came over `conn`, used for this call only: the body
+    /// drives it, and it closes when the body ends.
+    pub fn single(body: Received, conn: Box<Conn<B>>) -> Self {
+        UpstreamBody {
+            body: body.0,
+            lease: Some(Lease { conn, pool: None }),
+            failed: false,
+        }
+    }
+
     /// The body has ended cleanly: its connection goes back to the pool if it can take
     /// another request, else it is closed.
     fn release(&mut self) {
         if let Some(mut lease) = self.lease.take() {
-            if lease.conn.ready_again() {
-                lease.pool.checkin(lease.conn);
+            if let Some(pool) = lease.pool.take() {
+                if lease.conn.ready_again() {
+                    pool.checkin(lease.conn);
+                }
             }
         }
     }

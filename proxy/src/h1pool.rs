@@ -1,8 +1,10 @@
 //! Upstream HTTP/1 connections driven by the task of the call that uses them, and the keep-alive
 //! pool that holds them between calls.
 //!
-//! A [`Conn`] keeps a hyper client connection's two halves together: the sender of requests
-//! and the connection future that reads and writes the socket. No task of its own runs it: the
+//! A [`Conn`] is Sightline's own HTTP/1.1 client connection ([`native`], framed by
+//! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
+//! halves kept together: the sender of requests and the connection future that reads and
+//! writes the socket. No task of its own runs it: the
 //! call that checks it out polls it alongside its request until the response head arrives
 //! ([`Conn::send`]), then the response body ([`UpstreamBody`]) owns it and polls it while the
 //! body is read. When the body ends cleanly and the connection can take another request, it

@@ -1,7 +1,7 @@
 //! Upstream HTTP/1 connections driven by the task of the call that uses them, and the keep-alive
 //! pool that holds them between calls.
 //!
-//! A [`Conn`] is Sightline's own HTTP/1.1 client connection ([`native`], framed by
+//! A [`Conn`] is Sightline's own HTTP/1.1 client connection (`native.rs`, framed by
 //! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
 //! halves kept together: the sender of requests and the connection future that reads and
 //! writes the socket. No task of its own runs it: the

@@ -204,6 +204,7 @@ impl<B: RequestBody> NativeConn<B> {
         } else {
             Some(body)
         };
+        // Until the head comes, the exchange is not over: the connection is not ready again.
         self.response = Decoder::Length(u64::MAX);
         Ok(())
     }

@@ -7,6 +7,7 @@
 #   bash bench/memory.sh
 #   N=2000 SIGHTLINE_BIN=/path/to/sightline bash bench/memory.sh
 #   HTTP1=hyper bash bench/memory.sh   # hyper's HTTP/1.1 server instead of the native one
+#   UPSTREAM_HTTP1=hyper bash bench/memory.sh   # hyper's HTTP/1.1 upstream client instead of the native one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
@@ -34,7 +35,7 @@ http {
 }
 NGX
 nginx -c "$work/upstream.conf" & pids+=($!)
-"$BIN" --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen "$PX" --to "$UP" --admin "$ADMIN" --no-access-log \
+"$BIN" --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1}${UPSTREAM_HTTP1:+ --upstream-http1 $UPSTREAM_HTTP1} --listen "$PX" --to "$UP" --admin "$ADMIN" --no-access-log \
   > "$work/sightline.log" 2>&1 & px=$!; pids+=($px)
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://$PX/" 2>/dev/null && break; sleep 0.1; done
 sleep 1

@@ -20,6 +20,7 @@
 #   bash bench/profile.sh
 #   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
 #   HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 server instead of the native one
+#   UPSTREAM_HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 upstream client instead of the native one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}
@@ -80,7 +81,7 @@ nginx -c "$work/upstream.conf" & pids+=($!)
 
 proxy_cmd() { # name [binary]
   case $1 in
-    sightline) echo "${2:-$BIN} --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
+    sightline) echo "${2:-$BIN} --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1}${UPSTREAM_HTTP1:+ --upstream-http1 $UPSTREAM_HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
     nginx) echo "nginx -c $work/nginx.conf" ;;
   esac
 }

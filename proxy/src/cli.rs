@@ -82,6 +82,10 @@ pub enum Command {
         /// The HTTP/1.1 server of the listener (`runtime.http1`; default: native).
         #[arg(long, value_parser = ["native", "hyper"])]
         http1: Option<String>,
+        /// The HTTP/1.1 client of upstream connections (`runtime.upstream_http1`; default:
+        /// native).
+        #[arg(long, value_parser = ["native", "hyper"])]
+        upstream_http1: Option<String>,
     },
     /// Start demo services, the proxy in front of them and a traffic generator.
     Demo(crate::demo::DemoArgs),
@@ -214,6 +218,7 @@ pub fn main() -> ExitCode {
             no_access_log,
             workers,
             http1,
+            upstream_http1,
         } => match Config::quick(listen, &to, admin) {
             Err(e) => {
                 eprintln!("{e}");
@@ -228,6 +233,11 @@ pub fn main() -> ExitCode {
                     Some("hyper") => crate::config::Http1Server::Hyper,
                     Some(_) => crate::config::Http1Server::Native,
                     None => c.runtime.http1,
+                };
+                c.runtime.upstream_http1 = match upstream_http1.as_deref() {
+                    Some("hyper") => crate::config::Http1Client::Hyper,
+                    Some(_) => crate::config::Http1Client::Native,
+                    None => c.runtime.upstream_http1,
                 };
                 serve(c, None)
             }

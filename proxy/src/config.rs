@@ -47,7 +47,7 @@ pub use tls::InboundTls;
 
 use context::Convert;
 use file::FileConfig;
-pub use runtime::{available_cpus, Http1Server, RuntimeConfig};
+pub use runtime::{available_cpus, Http1Client, Http1Server, RuntimeConfig};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -33,10 +33,11 @@ use crate::trace::{self, TraceContext};
 use crate::wire::headers;
 
 type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
+use crate::h1pool::{Conn, Http1Client};
 use crate::server::RequestBody;
+use crate::upstream::UpstreamBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};
 use std::net::{IpAddr, SocketAddr};
@@ -210,7 +211,7 @@ async fn judge(
 
 /// What the dialed destination carries next.
 enum Outcome {
-    Response(Response<Incoming>),
+    Response(Response<UpstreamBody>),
     Tunnel(hyper::upgrade::OnUpgrade, TcpStream, Host),
     Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
 }
@@ -267,7 +268,7 @@ fn respond(
             let (mut parts, body) = resp.into_parts();
             let h = &mut parts.headers;
             crate::wire::finish_response_headers(&mut parts.version, h, parts.status, &request_id);
-            let body = RecordedBody::new(ResponseBody::Upstream(body.into()), Some(guard))
+            let body = RecordedBody::new(ResponseBody::Upstream(body), Some(guard))
                 .idle_timeout(rt.body_idle_timeout);
             return Response::from_parts(parts, body);
         }
@@ -424,7 +425,7 @@ async fn forward(
     req: Request<RequestBody>,
     stream: TcpStream,
     authority: &str,
-) -> Result<Response<Incoming>, ProxyError> {
+) -> Result<Response<UpstreamBody>, ProxyError> {
     let max_body = call.max_body;
     let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
     let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
@@ -452,21 +453,38 @@ async fn forward(
         crate::record::CountingBody::new(body, guard.bytes_in(), max_body).idle_timeout(idle);
     let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "egress connection ended with an error");
+    let io = hyper_rustls::MaybeHttpsStream::Http(TokioIo::new(stream));
+    let resp = match call.rt.upstream_http1 {
+        Http1Client::Native => {
+            let mut conn = Conn::native(io, call.rt.max_response_head);
+            let sent = tokio::time::timeout(timeout, conn.send(req))
+                .await
+                .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
+                .map_err(|e| {
+                    crate::upstream::request_body_fault(&*e.error)
+                        .unwrap_or_else(|| ProxyError::Upstream(e.error.to_string()))
+                })?;
+            sent.map(|body| UpstreamBody::single(body, conn))
         }
-    });
-    let resp = tokio::time::timeout(timeout, send.send_request(req))
-        .await
-        .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
-        .map_err(|e| {
-            crate::upstream::request_body_fault(&e)
-                .unwrap_or_else(|| ProxyError::Upstream(e.to_string()))
-        })?;
+        Http1Client::Hyper => {
+            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| ProxyError::Upstream(e.to_string()))?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(error = %e, "egress connection ended with an error");
+                }
+            });
+            tokio::time::timeout(timeout, send.send_request(req))
+                .await
+                .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
+                .map_err(|e| {
+                    crate::upstream::request_body_fault(&e)
+                        .unwrap_or_else(|| ProxyError::Upstream(e.to_string()))
+                })?
+                .map(UpstreamBody::from)
+        }
+    };
     let elapsed = guard.elapsed();
     if let Some(rec) = guard.rec() {
         rec.status = Some(resp.status().as_u16());

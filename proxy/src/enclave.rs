@@ -43,6 +43,10 @@ pub struct EgressRuntime {
     pub request_timeout: Duration,
     /// Time a forwarded body may move no byte (`limits.body_idle_timeout`).
     pub body_idle_timeout: Duration,
+    /// The HTTP/1.1 client of forwarded requests (`runtime.upstream_http1`).
+    pub upstream_http1: crate::h1pool::Http1Client,
+    /// The largest response head a destination may send.
+    pub max_response_head: usize,
     /// Time from a tunnel client's first byte for its TLS ClientHello to be whole
     /// (`limits.header_read_timeout`).
     pub hello_timeout: Duration,
@@ -112,6 +116,8 @@ impl EgressRuntime {
             idle_timeout: egress.idle_timeout,
             request_timeout: config.limits.request_timeout,
             body_idle_timeout: config.limits.body_idle_timeout,
+            upstream_http1: config.runtime.upstream_http1,
+            max_response_head: crate::upstream::response_head_limit(&config.limits),
             hello_timeout: config.limits.header_read_timeout,
             inspector,
         }

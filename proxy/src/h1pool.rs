@@ -1,8 +1,10 @@
 //! Upstream HTTP/1 connections driven by the task of the call that uses them, and the keep-alive
 //! pool that holds them between calls.
 //!
-//! A [`Conn`] keeps a hyper client connection's two halves together: the sender of requests
-//! and the connection future that reads and writes the socket. No task of its own runs it: the
+//! A [`Conn`] is Sightline's own HTTP/1.1 client connection (`native.rs`, framed by
+//! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
+//! halves kept together: the sender of requests and the connection future that reads and
+//! writes the socket. No task of its own runs it: the
 //! call that checks it out polls it alongside its request until the response head arrives
 //! ([`Conn::send`]), then the response body ([`UpstreamBody`]) owns it and polls it while the
 //! body is read. When the body ends cleanly and the connection can take another request, it
@@ -20,7 +22,6 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{Connection, SendRequest};
-use hyper::client::conn::TrySendError;
 use hyper_util::rt::TokioIo;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -35,51 +36,110 @@ pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+mod native;
+pub mod response;
+
 /// What a request body sent on a pooled connection must be.
 pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
 
 impl<B> RequestBody for B where B: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
 {}
 
-/// One upstream HTTP/1 connection: the request sender and the connection future, polled by
-/// whoever holds it.
+/// Which client speaks HTTP/1.1 to upstreams (`runtime.upstream_http1`). Upgrades and
+/// HTTP/2 upstreams go through hyper's pooled client either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Http1Client {
+    /// Sightline's own HTTP/1.1 framing over httparse: no buffer held by an idle connection.
+    #[default]
+    Native,
+    /// hyper's HTTP/1.1 client connection.
+    Hyper,
+}
+
+/// One upstream HTTP/1 connection, polled by whoever holds it.
 pub struct Conn<B: RequestBody> {
-    send: SendRequest<B>,
-    conn: Connection<Io, B>,
-    /// The connection future has finished: the connection is closed (or failed).
-    closed: bool,
+    kind: Kind<B>,
     /// When it last went idle.
     idle_since: Instant,
 }
 
+// The whole `Conn` is boxed once, so the variants' sizes cost nothing when it moves.
+#[allow(clippy::large_enum_variant)]
+enum Kind<B: RequestBody> {
+    /// hyper's request sender and connection future.
+    Hyper {
+        send: SendRequest<B>,
+        conn: Connection<Io, B>,
+        /// The connection future has finished: the connection is closed (or failed).
+        closed: bool,
+    },
+    /// Sightline's own.
+    Native(native::NativeConn<B>),
+}
+
 impl<B: RequestBody> std::fmt::Debug for Conn<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("closed", &self.closed)
-            .finish_non_exhaustive()
+        match &self.kind {
+            Kind::Hyper { closed, .. } => f
+                .debug_struct("Conn")
+                .field("closed", closed)
+                .finish_non_exhaustive(),
+            Kind::Native(n) => n.fmt(f),
+        }
     }
 }
 
+/// Why a request sent on a connection got no response head.
+#[derive(Debug)]
+pub struct SendError<B> {
+    /// The request, when none of it was written: it may go on another connection.
+    pub unsent: Option<Request<B>>,
+    /// What failed.
+    pub error: BoxError,
+}
+
+/// A response head's body as it comes off a connection.
+pub struct Received(Source);
+
+enum Source {
+    Hyper(Incoming),
+    Native,
+}
+
 impl<B: RequestBody> Conn<B> {
-    /// Starts HTTP/1.1 on a connected socket. Boxed once here, so that checking the
-    /// connection in and out of the pool moves a pointer, never the connection's state.
+    /// Starts HTTP/1.1 on a connected socket with hyper's client. Boxed once here, so that
+    /// checking the connection in and out of the pool moves a pointer, never its state.
     pub async fn handshake(io: Io) -> hyper::Result<Box<Self>> {
         let (send, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await?;
         Ok(Box::new(Conn {
-            send,
-            conn,
-            closed: false,
+            kind: Kind::Hyper {
+                send,
+                conn,
+                closed: false,
+            },
             idle_since: Instant::now(),
         }))
     }
 
-    /// Moves the connection on (writes the request and its body, reads the response) as far
-    /// as it goes without waiting.
+    /// Starts HTTP/1.1 on a connected socket with Sightline's own client, accepting response
+    /// heads up to `max_head` bytes.
+    pub fn native(io: Io, max_head: usize) -> Box<Self> {
+        Box::new(Conn {
+            kind: Kind::Native(native::NativeConn::new(io, max_head)),
+            idle_since: Instant::now(),
+        })
+    }
+
+    /// Moves a hyper connection on (writes the request and its body, reads the response) as
+    /// far as it goes without waiting. A native connection moves as its body is read.
     fn drive(&mut self, cx: &mut Context<'_>) {
-        if !self.closed && Pin::new(&mut self.conn).poll(cx).is_ready() {
-            self.closed = true;
+        if let Kind::Hyper { conn, closed, .. } = &mut self.kind {
+            if !*closed && Pin::new(conn).poll(cx).is_ready() {
+                *closed = true;
+            }
         }
     }
 
@@ -87,30 +147,54 @@ impl<B: RequestBody> Conn<B> {
     /// that a close by the upstream, or the end of the last exchange, is taken in), then asked.
     fn reusable(&mut self) -> bool {
         self.drive(&mut Context::from_waker(Waker::noop()));
-        !self.closed && self.send.is_ready()
+        match &mut self.kind {
+            Kind::Hyper { send, closed, .. } => !*closed && send.is_ready(),
+            Kind::Native(n) => n.reusable(),
+        }
     }
 
     /// Whether the exchange just over left the connection ready for another request; it is
     /// polled only when it has not told so already.
     fn ready_again(&mut self) -> bool {
-        !self.closed && (self.send.is_ready() || self.reusable())
+        match &mut self.kind {
+            Kind::Hyper { send, closed, .. } => !*closed && (send.is_ready() || self.reusable()),
+            Kind::Native(n) => n.ready_again(),
+        }
     }
 
     /// Sends `req` and drives the connection until the response head has arrived. An error
     /// that carries the request back means none of it was written: it may be sent again on
     /// another connection.
-    pub async fn send(
-        &mut self,
-        req: Request<B>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<B>>> {
-        let mut response = std::pin::pin!(self.send.try_send_request(req));
-        std::future::poll_fn(|cx| {
-            // The connection first: it takes the request, writes it and reads what came;
-            // then the response is looked at, so nothing waits for another wake-up.
-            self.drive(cx);
-            response.as_mut().poll(cx)
-        })
-        .await
+    pub async fn send(&mut self, req: Request<B>) -> Result<Response<Received>, SendError<B>> {
+        match &mut self.kind {
+            Kind::Native(n) => match n.send(req).await {
+                Ok(resp) => Ok(resp.map(|()| Received(Source::Native))),
+                Err(e) => Err(SendError {
+                    unsent: None,
+                    error: Box::new(e),
+                }),
+            },
+            Kind::Hyper { send, conn, closed } => {
+                let mut response = std::pin::pin!(send.try_send_request(req));
+                let sent = std::future::poll_fn(|cx| {
+                    // The connection first: it takes the request, writes it and reads what
+                    // came; then the response is looked at, so nothing waits for another
+                    // wake-up.
+                    if !*closed && Pin::new(&mut *conn).poll(cx).is_ready() {
+                        *closed = true;
+                    }
+                    response.as_mut().poll(cx)
+                })
+                .await;
+                match sent {
+                    Ok(resp) => Ok(resp.map(|b| Received(Source::Hyper(b)))),
+                    Err(mut e) => Err(SendError {
+                        unsent: e.take_message(),
+                        error: Box::new(e.into_error()),
+                    }),
+                }
+            }
+        }
     }
 }
 
@@ -253,17 +337,19 @@ async fn sweep<B: RequestBody>(pool: std::sync::Weak<Pool<B>>) {
 /// The shortest pause between two sweeps of a pool.
 const SWEEP_MIN: Duration = Duration::from_millis(50);
 
-/// A connection lent to one call, and the pool it returns to.
+/// A connection lent to one call, and the pool it returns to (none: it closes after the call).
 struct Lease<B: RequestBody> {
     conn: Box<Conn<B>>,
-    pool: Arc<Pool<B>>,
+    pool: Option<Arc<Pool<B>>>,
 }
 
 /// An upstream's response body. When it came over a pooled connection, it owns that connection
 /// and drives it while the body is read; a body that ends cleanly returns it to its pool.
 pub struct UpstreamBody<B: RequestBody> {
-    body: Incoming,
+    body: Source,
     lease: Option<Lease<B>>,
+    /// A native body failed: it ends with that error.
+    failed: bool,
 }
 
 impl<B: RequestBody> std::fmt::Debug for UpstreamBody<B> {
@@ -277,65 +363,119 @@ impl<B: RequestBody> std::fmt::Debug for UpstreamBody<B> {
 impl<B: RequestBody> From<Incoming> for UpstreamBody<B> {
     /// A body whose connection someone else drives.
     fn from(body: Incoming) -> Self {
-        UpstreamBody { body, lease: None }
+        UpstreamBody {
+            body: Source::Hyper(body),
+            lease: None,
+            failed: false,
+        }
     }
 }
 
 impl<B: RequestBody> UpstreamBody<B> {
     /// The body of a response that came over `conn`, lent from `pool`. An empty body is over
     /// already, and so is the connection's part in this call.
-    pub fn pooled(body: Incoming, conn: Box<Conn<B>>, pool: Arc<Pool<B>>) -> Self {
+    pub fn pooled(body: Received, conn: Box<Conn<B>>, pool: Arc<Pool<B>>) -> Self {
         let mut out = UpstreamBody {
-            body,
-            lease: Some(Lease { conn, pool }),
+            body: body.0,
+            lease: Some(Lease {
+                conn,
+                pool: Some(pool),
+            }),
+            failed: false,
         };
-        if out.body.is_end_stream() {
+        if out.is_end_stream() {
             out.release();
         }
         out
+    }
+
+    /// The body of a response that came over `conn`, used for this call only: the body
+    /// drives it, and it closes when the body ends.
+    pub fn single(body: Received, conn: Box<Conn<B>>) -> Self {
+        UpstreamBody {
+            body: body.0,
+            lease: Some(Lease { conn, pool: None }),
+            failed: false,
+        }
     }
 
     /// The body has ended cleanly: its connection goes back to the pool if it can take
     /// another request, else it is closed.
     fn release(&mut self) {
         if let Some(mut lease) = self.lease.take() {
-            if lease.conn.ready_again() {
-                lease.pool.checkin(lease.conn);
+            if let Some(pool) = lease.pool.take() {
+                if lease.conn.ready_again() {
+                    pool.checkin(lease.conn);
+                }
             }
+        }
+    }
+
+    fn native(&mut self) -> Option<&mut native::NativeConn<B>> {
+        match &mut self.lease.as_mut()?.conn.kind {
+            Kind::Native(n) => Some(n),
+            Kind::Hyper { .. } => None,
         }
     }
 }
 
 impl<B: RequestBody> Body for UpstreamBody<B> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        if let Some(lease) = &mut this.lease {
-            lease.conn.drive(cx);
-        }
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        let polled = match &mut this.body {
+            Source::Hyper(body) => {
+                if let Some(lease) = &mut this.lease {
+                    lease.conn.drive(cx);
+                }
+                Pin::new(body).poll_frame(cx).map_err(Into::into)
+            }
+            Source::Native if this.failed => return Poll::Ready(None),
+            Source::Native => match this.native() {
+                Some(conn) => conn.poll_body(cx).map_err(Into::into),
+                None => Poll::Ready(None),
+            },
+        };
         match &polled {
             // A body of known length is over with its last byte: the server may not ask
             // again, so the connection is released now.
-            Poll::Ready(Some(Ok(_))) if this.body.is_end_stream() => this.release(),
+            Poll::Ready(Some(Ok(_))) if this.is_end_stream() => this.release(),
             Poll::Ready(None) => this.release(),
             // Broken off mid-body: the connection cannot be trusted with another request.
-            Poll::Ready(Some(Err(_))) => this.lease = None,
+            Poll::Ready(Some(Err(_))) => {
+                this.lease = None;
+                this.failed = true;
+            }
             _ => {}
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match &self.body {
+            Source::Hyper(body) => body.is_end_stream(),
+            Source::Native => match self.lease.as_ref().map(|l| &l.conn.kind) {
+                Some(Kind::Native(n)) => n.body_done(),
+                _ => true,
+            },
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match &self.body {
+            Source::Hyper(body) => body.size_hint(),
+            Source::Native => match self.lease.as_ref().map(|l| &l.conn.kind) {
+                Some(Kind::Native(n)) => match n.body_remaining() {
+                    Some(left) => SizeHint::with_exact(left),
+                    None => SizeHint::default(),
+                },
+                _ => SizeHint::with_exact(0),
+            },
+        }
     }
 }

@@ -99,7 +99,14 @@ impl Active {
         let mut pools = BTreeMap::new();
         for (name, svc) in &config.services {
             let c = counters.service(Direction::Inbound, name);
-            match ServicePool::new(name, svc, &config.limits, c, counters.clone()) {
+            match ServicePool::new(
+                name,
+                svc,
+                &config.limits,
+                config.runtime.upstream_http1,
+                c,
+                counters.clone(),
+            ) {
                 Ok(pool) => {
                     pools.insert(name.clone(), Arc::new(pool));
                 }

@@ -10,7 +10,7 @@ pub mod router;
 use crate::config::Limits;
 use crate::config::{Ejection, ServiceConfig, UpstreamProtocol};
 use crate::errors::{Health, ProxyError};
-use crate::h1pool::{self, Conn, Io};
+use crate::h1pool::{self, Conn, Http1Client, Io};
 use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
@@ -58,6 +58,10 @@ pub struct ServicePool {
     connector: UpstreamConnector,
     client: Client<UpstreamConnector, CountingBody>,
     counters_all: Arc<Counters>,
+    /// The HTTP/1.1 client of the connections this pool drives.
+    http1: Http1Client,
+    /// The largest response head its native connections accept.
+    max_head: usize,
 }
 
 impl std::fmt::Debug for ServicePool {
@@ -70,11 +74,13 @@ impl std::fmt::Debug for ServicePool {
 }
 
 impl ServicePool {
-    /// Builds the pool and its client (loading any TLS material).
+    /// Builds the pool and its client (loading any TLS material); `http1` speaks HTTP/1.1 on
+    /// the connections the pool drives.
     pub fn new(
         name: &str,
         config: &ServiceConfig,
         limits: &Limits,
+        http1: Http1Client,
         counters: Arc<ServiceCounters>,
         all: Arc<Counters>,
     ) -> Result<Self, sightline_certs::TlsError> {
@@ -119,6 +125,8 @@ impl ServicePool {
             connector,
             client,
             counters_all: all,
+            http1,
+            max_head: response_head_limit(limits),
         })
     }
 
@@ -253,9 +261,9 @@ impl ServicePool {
                     let pool = upstream.idle.clone();
                     return Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)));
                 }
-                Err(mut e) => match e.take_message() {
+                Err(e) => match e.unsent {
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(H1Error::Exchange(e.into_error())),
+                    _ => return Err(H1Error::Exchange(e.error)),
                 },
             }
         }
@@ -272,10 +280,19 @@ impl ServicePool {
             .call(upstream.connect_uri.clone())
             .await
             .map_err(H1Error::Connect)?;
-        Conn::handshake(io)
-            .await
-            .map_err(|e| H1Error::Connect(e.into()))
+        match self.http1 {
+            Http1Client::Native => Ok(Conn::native(io, self.max_head)),
+            Http1Client::Hyper => Conn::handshake(io)
+                .await
+                .map_err(|e| H1Error::Connect(e.into())),
+        }
     }
+}
+
+/// The largest upstream response head accepted: as large as the header fields a request may
+/// carry, with room for the status line, and never under 8 KiB.
+pub(crate) fn response_head_limit(limits: &Limits) -> usize {
+    (limits.max_header_bytes + 1024).max(8192)
 }
 
 /// The `Host` for a request to `uri` that came without one: its authority, the port left out
@@ -299,7 +316,7 @@ enum H1Error {
     /// No connection: refused, unreachable, timed out, TLS failed.
     Connect(BoxError),
     /// The exchange on a connection.
-    Exchange(hyper::Error),
+    Exchange(BoxError),
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -309,10 +326,10 @@ impl H1Error {
         match self {
             H1Error::Connect(e) => connect_error(&*e, connect_timeout),
             H1Error::Exchange(e) => {
-                if let Some(client) = request_body_fault(&e) {
+                if let Some(client) = request_body_fault(&*e) {
                     return client;
                 }
-                ProxyError::Upstream(root_cause(&e).0)
+                ProxyError::Upstream(root_cause(&*e).0)
             }
         }
     }

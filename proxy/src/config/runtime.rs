@@ -2,17 +2,23 @@
 //! restart, not on reload).
 
 use super::context::Convert;
+pub use crate::h1pool::Http1Client;
 pub use crate::server::Http1Server;
 use serde::Deserialize;
 
 /// The section as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, expecting = "a mapping with workers and http1")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with workers, http1 and upstream_http1"
+)]
 pub(crate) struct RuntimeFile {
     /// Worker threads; default: the CPUs this process may run on.
     pub workers: Option<usize>,
     /// The HTTP/1.1 server of the inbound and egress listeners: `native` (default) or `hyper`.
     pub http1: Option<Http1Server>,
+    /// The HTTP/1.1 client of upstream connections: `native` (default) or `hyper`.
+    pub upstream_http1: Option<Http1Client>,
 }
 
 /// The most worker threads a config may ask for.
@@ -26,6 +32,8 @@ pub struct RuntimeConfig {
     pub workers: Option<usize>,
     /// The inbound and egress listeners' HTTP/1.1 server (read as each connection is accepted).
     pub http1: Http1Server,
+    /// The HTTP/1.1 client of upstream connections (read as each service's pool is built).
+    pub upstream_http1: Http1Client,
 }
 
 impl RuntimeConfig {
@@ -54,5 +62,6 @@ pub(super) fn convert(raw: Option<RuntimeFile>, cx: &mut Convert<'_>) -> Runtime
     RuntimeConfig {
         workers: raw.workers,
         http1: raw.http1.unwrap_or_default(),
+        upstream_http1: raw.upstream_http1.unwrap_or_default(),
     }
 }

@@ -462,3 +462,16 @@ fn the_http1_server_is_native_unless_hyper_is_chosen() {
     let err = parse(&format!("{GOOD}runtime: {{ http1: fast }}\n")).unwrap_err();
     assert!(err.to_string().contains("http1"), "{err}");
 }
+
+#[test]
+fn the_upstream_http1_client_is_native_unless_hyper_is_chosen() {
+    use crate::config::Http1Client;
+    assert_eq!(
+        parse(GOOD).unwrap().runtime.upstream_http1,
+        Http1Client::Native
+    );
+    let hyper = parse(&format!("{GOOD}runtime: {{ upstream_http1: hyper }}\n")).unwrap();
+    assert_eq!(hyper.runtime.upstream_http1, Http1Client::Hyper);
+    let err = parse(&format!("{GOOD}runtime: {{ upstream_http1: fast }}\n")).unwrap_err();
+    assert!(err.to_string().contains("upstream_http1"), "{err}");
+}

@@ -414,9 +414,7 @@ impl Body for RecordedBody {
         }
         let polled: Poll<Option<Result<Frame<Bytes>, BoxError>>> = match &mut this.inner {
             ResponseBody::Upstream(b) => match Pin::new(b).poll_frame(cx) {
-                Poll::Ready(Some(Err(e))) => {
-                    Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e.into())))))
-                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(ClientBodyFailed(e))))),
                 Poll::Ready(Some(Ok(f))) => {
                     if let Some(idle) = this.idle.as_mut() {
                         idle.progress();

@@ -4,7 +4,7 @@
 //! hyper's server with the bytes read so far; HTTP/2 stays on hyper.
 
 mod body;
-mod buffers;
+pub(crate) mod buffers;
 pub mod chunked;
 mod conn;
 pub mod head;

@@ -1,0 +1,464 @@
+//! Sightline's own HTTP/1.1 client connection: the request head written from a per-worker
+//! buffer, the request body streamed as it comes (never read ahead of the socket), the response
+//! head parsed strictly ([`super::response`]) and its body framed and read on demand. Nothing
+//! runs unless the call holding the connection polls it, and an idle connection holds no
+//! buffer: the read buffer goes back to the worker's free list whenever nothing is buffered,
+//! the write buffer once the request is written.
+
+use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
+use super::{BoxError, Io, RequestBody};
+use crate::server::h1::buffers::{self, ReadBuf};
+use bytes::Bytes;
+use http::header::{self, HeaderMap};
+use http::{Method, Request, Response};
+use http_body::Frame;
+use hyper_util::rt::TokioIo;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Most request body bytes copied into the write buffer behind the head (or a chunk's size
+/// line) to go out in one write; a larger frame is written from its own bytes.
+const COALESCE: usize = 8 * 1024;
+
+/// How a native exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    /// The upstream's response broke the protocol or was cut off.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// Reading from or writing to the upstream failed.
+    #[error("upstream connection failed: {0}")]
+    Io(#[source] std::io::Error),
+    /// The request body (the client's) failed; the cause says how.
+    #[error("request body failed")]
+    RequestBody(#[source] BoxError),
+    /// The request body had more or fewer bytes than its `Content-Length`.
+    #[error("request body does not match its Content-Length")]
+    RequestLength,
+}
+
+/// How the rest of the request body goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sending {
+    /// Exactly this many bytes more.
+    Length(u64),
+    /// Chunked; `open` when the last chunk's data still wants its CRLF.
+    Chunked { open: bool },
+}
+
+/// One upstream HTTP/1.1 connection speaking Sightline's own framing.
+pub struct NativeConn<B: RequestBody> {
+    io: TokioIo<Io>,
+    read: ReadBuf,
+    /// Largest response head accepted.
+    max_head: usize,
+    /// Bytes to write, from `out_pos`; no capacity while nothing is being written.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// A body frame being written after `out`.
+    data: Bytes,
+    /// The request body still to send, and how.
+    body: Option<B>,
+    sending: Sending,
+    /// Everything written has been flushed.
+    flushed: bool,
+    /// Writing failed: nothing more is sent, and the connection is not reused.
+    write_failed: Option<std::io::Error>,
+    /// The request was HEAD.
+    head_request: bool,
+    /// The current response's body.
+    response: Decoder,
+    /// Both sides let the connection carry another exchange after this one.
+    keep_alive: bool,
+}
+
+impl<B: RequestBody> std::fmt::Debug for NativeConn<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeConn")
+            .field("response", &self.response)
+            .field("keep_alive", &self.keep_alive)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: RequestBody> NativeConn<B> {
+    /// A connection over `io`, accepting response heads up to `max_head` bytes.
+    pub fn new(io: Io, max_head: usize) -> Self {
+        NativeConn {
+            io: TokioIo::new(io),
+            read: ReadBuf::default(),
+            max_head,
+            out: Vec::new(),
+            out_pos: 0,
+            data: Bytes::new(),
+            body: None,
+            sending: Sending::Length(0),
+            flushed: true,
+            write_failed: None,
+            head_request: false,
+            response: Decoder::Done,
+            keep_alive: true,
+        }
+    }
+
+    /// Whether the last exchange is over and left the connection fit for another: the
+    /// response read to its end, the request written to its end, nothing more buffered,
+    /// and neither side asked to close.
+    pub fn ready_again(&self) -> bool {
+        self.keep_alive && self.response.is_done() && self.request_written() && self.read.is_empty()
+    }
+
+    /// Whether an idle connection can take a request now: the last exchange is over and the
+    /// upstream has neither closed it nor sent anything since (seen by one read that does not
+    /// wait).
+    pub fn reusable(&mut self) -> bool {
+        if !self.ready_again() {
+            return false;
+        }
+        let mut byte = [0u8; 1];
+        let mut rb = tokio::io::ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        Pin::new(&mut self.io)
+            .poll_read(&mut cx, &mut rb)
+            .is_pending()
+    }
+
+    fn request_written(&self) -> bool {
+        self.write_failed.is_none()
+            && self.body.is_none()
+            && self.out_pos == self.out.len()
+            && self.data.is_empty()
+            && self.flushed
+    }
+
+    /// Sends `req` and reads until the response head (informational responses skipped). The
+    /// request body goes on being sent while the response body is read.
+    pub async fn send(&mut self, req: Request<B>) -> Result<Response<()>, NativeError> {
+        self.start(req)?;
+        let head = std::future::poll_fn(|cx| {
+            self.poll_write(cx)?;
+            self.poll_head(cx)
+        })
+        .await?;
+        let mut resp = Response::new(());
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        self.keep_alive &= head.keep_alive;
+        self.response = Decoder::new(head.framing);
+        Ok(resp)
+    }
+
+    /// Writes the request head into the write buffer and takes the body.
+    fn start(&mut self, req: Request<B>) -> Result<(), NativeError> {
+        let (parts, body) = req.into_parts();
+        self.head_request = parts.method == Method::HEAD;
+        self.keep_alive = !has_close(&parts.headers);
+        let mut out = buffers::take_write();
+        out.extend_from_slice(parts.method.as_str().as_bytes());
+        out.push(b' ');
+        match parts.uri.path_and_query() {
+            Some(pq) if !pq.as_str().is_empty() => out.extend_from_slice(pq.as_str().as_bytes()),
+            _ => out.push(b'/'),
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &parts.headers {
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let length = match parts.headers.get(header::CONTENT_LENGTH) {
+            Some(v) => Some(
+                crate::server::h1::head::content_length(v.as_bytes())
+                    .ok_or(NativeError::RequestLength)?,
+            ),
+            None => None,
+        };
+        let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
+        self.sending = if let Some(n) = length.filter(|_| !chunked) {
+            Sending::Length(n)
+        } else if chunked {
+            Sending::Chunked { open: false }
+        } else if body.is_end_stream() {
+            if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
+                out.extend_from_slice(b"content-length: 0\r\n");
+            }
+            Sending::Length(0)
+        } else if let Some(n) = body.size_hint().exact() {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            Sending::Length(n)
+        } else {
+            out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            Sending::Chunked { open: false }
+        };
+        out.extend_from_slice(b"\r\n");
+        self.out = out;
+        self.out_pos = 0;
+        self.flushed = false;
+        self.body = if body.is_end_stream() && self.sending == Sending::Length(0) {
+            None
+        } else {
+            Some(body)
+        };
+        // Until the head comes, the exchange is not over: the connection is not ready again.
+        self.response = Decoder::Length(u64::MAX);
+        Ok(())
+    }
+
+    /// Takes request body frames into the write buffer (small ones) or `data` (a large one)
+    /// while there is room and the body has them ready. Returns whether the body is waiting.
+    fn pull_body(&mut self, cx: &mut Context<'_>) -> Result<bool, NativeError> {
+        while self.data.is_empty() && self.out.len() - self.out_pos < COALESCE {
+            let Some(body) = self.body.as_mut() else {
+                return Ok(false);
+            };
+            let frame = match Pin::new(body).poll_frame(cx) {
+                Poll::Pending => return Ok(true),
+                Poll::Ready(Some(Err(e))) => {
+                    self.body = None;
+                    return Err(NativeError::RequestBody(e.into()));
+                }
+                Poll::Ready(None) => {
+                    self.body = None;
+                    self.finish_body(None)?;
+                    return Ok(false);
+                }
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            let data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    // Trailers end the body; only the chunked coding can carry them.
+                    self.body = None;
+                    self.finish_body(frame.into_trailers().ok())?;
+                    return Ok(false);
+                }
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if self.out_pos == self.out.len() {
+                self.out.clear();
+                self.out_pos = 0;
+            }
+            match &mut self.sending {
+                Sending::Length(left) => {
+                    if data.len() as u64 > *left {
+                        self.body = None;
+                        return Err(NativeError::RequestLength);
+                    }
+                    *left -= data.len() as u64;
+                }
+                Sending::Chunked { open } => {
+                    if *open {
+                        self.out.extend_from_slice(b"\r\n");
+                    }
+                    *open = true;
+                    use std::io::Write;
+                    let _ = write!(self.out, "{:x}\r\n", data.len());
+                }
+            }
+            if data.len() <= COALESCE {
+                self.out.extend_from_slice(&data);
+            } else {
+                self.data = data;
+            }
+        }
+        Ok(false)
+    }
+
+    /// The request body ended (with `trailers`, if any): the chunked coding's last chunk, or
+    /// a check that the length was met.
+    fn finish_body(&mut self, trailers: Option<HeaderMap>) -> Result<(), NativeError> {
+        match self.sending {
+            Sending::Length(0) => Ok(()),
+            Sending::Length(_) => Err(NativeError::RequestLength),
+            Sending::Chunked { open } => {
+                if self.out_pos == self.out.len() {
+                    self.out.clear();
+                    self.out_pos = 0;
+                }
+                if open {
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                self.out.extend_from_slice(b"0\r\n");
+                for (name, value) in trailers.iter().flatten() {
+                    self.out.extend_from_slice(name.as_str().as_bytes());
+                    self.out.extend_from_slice(b": ");
+                    self.out.extend_from_slice(value.as_bytes());
+                    self.out.extend_from_slice(b"\r\n");
+                }
+                self.out.extend_from_slice(b"\r\n");
+                self.sending = Sending::Length(0);
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes as much of the request as the socket and the body allow without waiting. A
+    /// failed write stops the writing (the response may still come); a failed request body
+    /// fails the exchange.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), NativeError> {
+        if self.write_failed.is_some() {
+            return Ok(());
+        }
+        loop {
+            let body_waits = self.pull_body(cx)?;
+            match self.poll_out(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => {
+                    self.write_failed = Some(e);
+                    self.body = None;
+                    self.data = Bytes::new();
+                    return Ok(());
+                }
+                Poll::Pending => return Ok(()),
+            }
+            if self.body.is_some() && !body_waits {
+                continue;
+            }
+            // All written for now: flushed (for TLS), and the buffer given back once the
+            // request is over.
+            if !self.flushed {
+                match Pin::new(&mut self.io).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => self.flushed = self.body.is_none(),
+                    Poll::Ready(Err(e)) => {
+                        self.write_failed = Some(e);
+                        self.body = None;
+                        return Ok(());
+                    }
+                    Poll::Pending => return Ok(()),
+                }
+            }
+            if self.body.is_none() && self.out.capacity() > 0 {
+                buffers::give_write(std::mem::take(&mut self.out));
+                self.out_pos = 0;
+            }
+            return Ok(());
+        }
+    }
+
+    /// Writes the buffered bytes, then the pending frame.
+    fn poll_out(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.out_pos < self.out.len() {
+            let n = std::task::ready!(
+                Pin::new(&mut self.io).poll_write(cx, &self.out[self.out_pos..])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.out_pos += n;
+        }
+        while !self.data.is_empty() {
+            let n = std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.data))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            let _ = self.data.split_to(n);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads until a final response head is complete.
+    fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, NativeError>> {
+        loop {
+            if !self.read.is_empty() {
+                if let Some((head, len)) =
+                    response::parse(self.read.data(), self.head_request, self.max_head)?
+                {
+                    self.read.consume(len);
+                    if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                        return Poll::Ready(Err(ResponseError::UnexpectedSwitch.into()));
+                    }
+                    if head.status.is_informational() {
+                        continue;
+                    }
+                    return Poll::Ready(Ok(head));
+                }
+            }
+            match std::task::ready!(self.read.poll_fill(&mut self.io, cx, self.max_head)) {
+                Ok(0) => {
+                    return Poll::Ready(Err(match self.write_failed.take() {
+                        Some(e) => NativeError::Io(e),
+                        None => ResponseError::ClosedBeforeHead.into(),
+                    }))
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(NativeError::Io(e))),
+            }
+        }
+    }
+
+    /// The next frame of the response body; the request body goes on being written meanwhile.
+    pub fn poll_body(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, NativeError>>> {
+        if let Err(e) = self.poll_write(cx) {
+            self.keep_alive = false;
+            return Poll::Ready(Some(Err(e)));
+        }
+        loop {
+            if self.response.is_done() {
+                return Poll::Ready(None);
+            }
+            let data = self.read.data();
+            let (n, step) = match self.response.decode(data) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.keep_alive = false;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            };
+            match step {
+                Step::Data(len) => {
+                    let bytes = Bytes::copy_from_slice(&data[n - len..n]);
+                    self.read.consume(n);
+                    return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                }
+                Step::Done(trailers) => {
+                    self.read.consume(n);
+                    return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                }
+                Step::NeedMore => self.read.consume(n),
+            }
+            match std::task::ready!(self.read.poll_fill(&mut self.io, cx, self.max_head)) {
+                Ok(0) => {
+                    // A close ends only a close-delimited body; any other is cut short.
+                    self.keep_alive = false;
+                    if let Err(e) = self.response.closed() {
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.keep_alive = false;
+                    return Poll::Ready(Some(Err(NativeError::Io(e))));
+                }
+            }
+        }
+    }
+
+    /// Whether the response body has ended.
+    pub fn body_done(&self) -> bool {
+        self.response.is_done()
+    }
+
+    /// Response body bytes still to come, when known.
+    pub fn body_remaining(&self) -> Option<u64> {
+        self.response.remaining()
+    }
+}
+
+/// Whether the `Connection` field names `close`.
+fn has_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}

@@ -1,0 +1,428 @@
+//! Upstream response heads and bodies as the native HTTP/1.1 client reads them: the head parsed
+//! strictly with httparse (no obsolete line folding, no space before a field's colon, no
+//! control characters, HTTP/1.0 and 1.1 only, at most [`MAX_HEADERS`] fields and a bounded
+//! size), the body framed by RFC 9112 §6.3. Anything ambiguous (two lengths, a length beside
+//! a transfer coding, a coding that does not end in `chunked`) is refused, so no byte of one
+//! response can be read as part of another.
+
+use crate::server::h1::chunked::{self, ChunkError};
+use crate::server::h1::head::{content_length, MAX_HEADERS};
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{StatusCode, Version};
+
+/// How a response body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: a response to HEAD, 1xx, 204 and 304.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// The chunked transfer coding.
+    Chunked,
+    /// Until the upstream closes the connection.
+    Close,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The upstream lets the connection carry another request after this response.
+    pub keep_alive: bool,
+}
+
+/// Why an upstream's response is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseError {
+    #[error("malformed response head from the upstream: {0}")]
+    Malformed(&'static str),
+    #[error("upstream response head larger than {0} bytes or with too many fields")]
+    TooLarge(usize),
+    #[error("malformed chunked response body from the upstream: {0}")]
+    Chunk(#[from] ChunkError),
+    #[error("the upstream closed the connection before the response head")]
+    ClosedBeforeHead,
+    #[error("the upstream closed the connection before the response body ended")]
+    ClosedMidBody,
+    #[error("the upstream answered 101 to a request that asked for no upgrade")]
+    UnexpectedSwitch,
+}
+
+/// Parses one response head at the start of `buf`, for a request that was HEAD when
+/// `head_request`. `Ok(None)`: not complete yet (and no longer than `max` bytes so far). On
+/// success, also returns the head's length in bytes.
+pub fn parse(
+    buf: &[u8],
+    head_request: bool,
+    max: usize,
+) -> Result<Option<(ResponseHead, usize)>, ResponseError> {
+    let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut fields,
+    );
+    let len = match parsed {
+        Ok(httparse::Status::Complete(len)) if len <= max => len,
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
+            return Err(ResponseError::TooLarge(max))
+        }
+        Ok(httparse::Status::Partial) if buf.len() >= max => {
+            return Err(ResponseError::TooLarge(max))
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(ResponseError::Malformed(reason(e))),
+    };
+    let status = resp
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(ResponseError::Malformed("invalid status code"))?;
+    let version = match resp.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    // One copy of the head: every value is a slice of it.
+    let raw = Bytes::copy_from_slice(&buf[..len]);
+    let base = buf.as_ptr() as usize;
+    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    let mut length: Option<u64> = None;
+    let mut coding: Option<bool> = None;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    for f in resp.headers.iter() {
+        let name = HeaderName::from_bytes(f.name.as_bytes())
+            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
+        let start = f.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        if name == header::TRANSFER_ENCODING {
+            if version == Version::HTTP_10 {
+                return Err(ResponseError::Malformed("Transfer-Encoding on HTTP/1.0"));
+            }
+            // Several fields make one list: the last coding named is what counts.
+            coding = Some(last_coding_is_chunked(f.value));
+        } else if name == header::CONTENT_LENGTH {
+            let n = content_length(f.value)
+                .ok_or(ResponseError::Malformed("invalid Content-Length"))?;
+            match length {
+                Some(prev) if prev != n => {
+                    return Err(ResponseError::Malformed("conflicting Content-Length"))
+                }
+                Some(_) => continue,
+                None => length = Some(n),
+            }
+        } else if name == header::CONNECTION {
+            for token in f.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                conn_close |= token.eq_ignore_ascii_case(b"close");
+                conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        headers.append(name, value);
+    }
+    let no_body = head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut keep_alive = match version {
+        Version::HTTP_10 => conn_keep_alive && !conn_close,
+        _ => !conn_close,
+    };
+    let framing = match (coding, length) {
+        (Some(_), Some(_)) => {
+            return Err(ResponseError::Malformed(
+                "Content-Length with Transfer-Encoding",
+            ))
+        }
+        (Some(false), None) => {
+            return Err(ResponseError::Malformed(
+                "Transfer-Encoding not ending in chunked",
+            ))
+        }
+        _ if no_body => Framing::None,
+        (Some(true), None) => Framing::Chunked,
+        (None, Some(n)) => Framing::Length(n),
+        (None, None) => Framing::Close,
+    };
+    if framing == Framing::Close {
+        keep_alive = false;
+    }
+    let head = ResponseHead {
+        status,
+        version,
+        headers,
+        framing,
+        keep_alive,
+    };
+    Ok(Some((head, len)))
+}
+
+/// Whether the last transfer coding named is `chunked`.
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+/// The reason given for each parse error.
+fn reason(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Status => "invalid status line",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many header fields",
+        httparse::Error::Version => "unsupported HTTP version",
+    }
+}
+
+/// What one step of decoding a body found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// More input is needed.
+    NeedMore,
+    /// This many bytes of body data end the input consumed.
+    Data(usize),
+    /// The body ended; its trailer fields, if it had any.
+    Done(Option<HeaderMap>),
+}
+
+/// Decoding state of one response body.
+#[derive(Debug)]
+pub enum Decoder {
+    /// Bytes still to come.
+    Length(u64),
+    Chunked(chunked::Decoder),
+    /// Until the connection closes.
+    Close,
+    /// Ended.
+    Done,
+}
+
+impl Decoder {
+    /// The decoder for a body framed by `framing`.
+    pub fn new(framing: Framing) -> Self {
+        match framing {
+            Framing::None | Framing::Length(0) => Decoder::Done,
+            Framing::Length(n) => Decoder::Length(n),
+            Framing::Chunked => Decoder::Chunked(chunked::Decoder::default()),
+            Framing::Close => Decoder::Close,
+        }
+    }
+
+    /// Whether the body has ended.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Decoder::Done)
+    }
+
+    /// Bytes still to come, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self {
+            Decoder::Length(n) => Some(*n),
+            Decoder::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Decodes from `input`: how many bytes were consumed and what was found. Body data found
+    /// is the last `n` bytes consumed (`Step::Data(n)`).
+    pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Step), ResponseError> {
+        match self {
+            Decoder::Done => Ok((0, Step::Done(None))),
+            Decoder::Length(left) => {
+                if input.is_empty() {
+                    return Ok((0, Step::NeedMore));
+                }
+                let n = input
+                    .len()
+                    .min(usize::try_from(*left).unwrap_or(usize::MAX));
+                *left -= n as u64;
+                if *left == 0 {
+                    *self = Decoder::Done;
+                }
+                Ok((n, Step::Data(n)))
+            }
+            Decoder::Close if input.is_empty() => Ok((0, Step::NeedMore)),
+            Decoder::Close => Ok((input.len(), Step::Data(input.len()))),
+            Decoder::Chunked(d) => {
+                let (n, step) = d.decode(input)?;
+                Ok(match step {
+                    chunked::Step::NeedMore => (n, Step::NeedMore),
+                    chunked::Step::Data(len) => (n, Step::Data(len)),
+                    chunked::Step::Done(trailers) => {
+                        *self = Decoder::Done;
+                        (n, Step::Done(trailers))
+                    }
+                })
+            }
+        }
+    }
+
+    /// The connection closed: the end of a close-delimited body, else a body cut short.
+    pub fn closed(&mut self) -> Result<(), ResponseError> {
+        match self {
+            Decoder::Close | Decoder::Done => {
+                *self = Decoder::Done;
+                Ok(())
+            }
+            _ => Err(ResponseError::ClosedMidBody),
+        }
+    }
+}
+
+/// A whole response (head and body) read from `input`, for tests and the fuzz target.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Whole {
+    pub status: u16,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub body: Vec<u8>,
+    pub trailers: Option<HeaderMap>,
+    /// Bytes of `input` the response took (with `closed`: all of them).
+    pub used: usize,
+}
+
+/// Reads one response (informational ones skipped) from `input`, which the upstream ends by
+/// closing the connection when `closed`. `Ok(None)`: more input is needed.
+pub fn read_whole(
+    input: &[u8],
+    head_request: bool,
+    max: usize,
+    closed: bool,
+) -> Result<Option<Whole>, ResponseError> {
+    let mut at = 0;
+    let head = loop {
+        match parse(&input[at..], head_request, max)? {
+            None if closed => return Err(ResponseError::ClosedBeforeHead),
+            None => return Ok(None),
+            Some((head, len)) => {
+                at += len;
+                if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(ResponseError::UnexpectedSwitch);
+                }
+                if !head.status.is_informational() {
+                    break head;
+                }
+            }
+        }
+    };
+    let mut d = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    loop {
+        let (n, step) = d.decode(&input[at..])?;
+        match step {
+            Step::Data(len) => body.extend_from_slice(&input[at + n - len..at + n]),
+            Step::Done(trailers) => {
+                return Ok(Some(Whole {
+                    status: head.status.as_u16(),
+                    framing: head.framing,
+                    keep_alive: head.keep_alive,
+                    body,
+                    trailers,
+                    used: at + n,
+                }))
+            }
+            Step::NeedMore if closed => {
+                d.closed()?;
+                return Ok(Some(Whole {
+                    status: head.status.as_u16(),
+                    framing: head.framing,
+                    keep_alive: head.keep_alive,
+                    body,
+                    trailers: None,
+                    used: at + n,
+                }));
+            }
+            Step::NeedMore => return Ok(None),
+        }
+        at += n;
+    }
+}
+
+/// Reads `raw` as a connection gets it in reads ending at `cuts`, then closed: the head parsed
+/// once complete, the body decoded from what each read leaves (for tests and the fuzz target:
+/// it must read as [`read_whole`] reads the same bytes at once).
+pub fn read_in_parts(
+    raw: &[u8],
+    cuts: &[usize],
+    head_request: bool,
+    max: usize,
+) -> Result<Option<Whole>, ResponseError> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fed = 0;
+    let mut ends = cuts.iter().copied().chain([raw.len()]);
+    let mut feed = |buf: &mut Vec<u8>| -> bool {
+        match ends.next() {
+            Some(end) if end >= fed => {
+                buf.extend_from_slice(&raw[fed..end]);
+                fed = end;
+                true
+            }
+            Some(_) => true,
+            None => false,
+        }
+    };
+    let head = loop {
+        match parse(&buf, head_request, max)? {
+            Some((head, len)) => {
+                buf.drain(..len);
+                if head.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(ResponseError::UnexpectedSwitch);
+                }
+                if head.status.is_informational() {
+                    continue;
+                }
+                break head;
+            }
+            None => {
+                if !feed(&mut buf) {
+                    return Err(ResponseError::ClosedBeforeHead);
+                }
+            }
+        }
+    };
+    let mut d = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    loop {
+        let (n, step) = d.decode(&buf)?;
+        match step {
+            Step::Data(len) => {
+                body.extend_from_slice(&buf[n - len..n]);
+                buf.drain(..n);
+            }
+            Step::Done(trailers) => {
+                return Ok(Some(Whole {
+                    status: head.status.as_u16(),
+                    framing: head.framing,
+                    keep_alive: head.keep_alive,
+                    body,
+                    trailers,
+                    used: 0,
+                }))
+            }
+            Step::NeedMore => {
+                buf.drain(..n);
+                if !feed(&mut buf) {
+                    d.closed()?;
+                    return Ok(Some(Whole {
+                        status: head.status.as_u16(),
+                        framing: head.framing,
+                        keep_alive: head.keep_alive,
+                        body,
+                        trailers: None,
+                        used: 0,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

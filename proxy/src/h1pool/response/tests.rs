@@ -1,0 +1,217 @@
+use super::*;
+
+const MAX: usize = 8192;
+
+fn whole(raw: &[u8]) -> Whole {
+    match read_whole(raw, false, MAX, true) {
+        Ok(Some(w)) => w,
+        other => panic!("{}: {other:?}", String::from_utf8_lossy(raw)),
+    }
+}
+
+fn refused(raw: &[u8]) -> ResponseError {
+    match read_whole(raw, false, MAX, true) {
+        Err(e) => e,
+        other => panic!("{}: {other:?}", String::from_utf8_lossy(raw)),
+    }
+}
+
+fn same(
+    a: &Result<Option<Whole>, ResponseError>,
+    b: &Result<Option<Whole>, ResponseError>,
+) -> bool {
+    match (a, b) {
+        (Ok(Some(a)), Ok(Some(b))) => {
+            (a.status, a.framing, a.keep_alive, &a.body, &a.trailers)
+                == (b.status, b.framing, b.keep_alive, &b.body, &b.trailers)
+        }
+        (Ok(None), Ok(None)) => true,
+        (Err(a), Err(b)) => a == b,
+        _ => false,
+    }
+}
+
+const SEEDS: &[&[u8]] = &[
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nuntil the end",
+    b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+];
+
+#[test]
+fn lengths_chunks_and_closes_frame_the_body() {
+    let w = whole(SEEDS[0]);
+    assert_eq!(
+        (w.status, &w.body[..], w.keep_alive),
+        (200, &b"hello"[..], true)
+    );
+    assert_eq!(w.framing, Framing::Length(5));
+    let w = whole(SEEDS[1]);
+    assert_eq!(w.body, b"abcde");
+    assert_eq!(w.trailers.unwrap()["x-sum"], "1");
+    let w = whole(SEEDS[3]);
+    assert_eq!(
+        (w.framing, &w.body[..]),
+        (Framing::Close, &b"until the end"[..])
+    );
+    assert!(!w.keep_alive);
+}
+
+#[test]
+fn informational_responses_are_skipped() {
+    let w = whole(SEEDS[2]);
+    assert_eq!((w.status, &w.body[..]), (201, &b"ok"[..]));
+    let raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(whole(raw).status, 200);
+    assert_eq!(
+        refused(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"),
+        ResponseError::UnexpectedSwitch
+    );
+}
+
+#[test]
+fn head_204_and_304_have_no_body_whatever_they_say() {
+    let w = whole(SEEDS[4]);
+    assert_eq!(
+        (w.framing, w.body.len(), w.keep_alive),
+        (Framing::None, 0, false)
+    );
+    assert_eq!(whole(SEEDS[5]).framing, Framing::None);
+    let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
+    let w = read_whole(raw, true, MAX, false).unwrap().unwrap();
+    assert_eq!(
+        (w.framing, w.used, w.keep_alive),
+        (Framing::None, raw.len(), true)
+    );
+}
+
+#[test]
+fn keep_alive_follows_the_version_and_connection() {
+    let keep = |raw: &[u8]| parse(raw, false, MAX).unwrap().unwrap().0.keep_alive;
+    assert!(keep(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(!keep(
+        b"HTTP/1.1 200 OK\r\nConnection: x, Close\r\nContent-Length: 0\r\n\r\n"
+    ));
+    assert!(!keep(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+    assert!(keep(
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+    ));
+    // A body that ends with the connection leaves nothing to keep.
+    assert!(!keep(b"HTTP/1.1 200 OK\r\n\r\n"));
+}
+
+#[test]
+fn ambiguous_framing_and_malformed_heads_are_refused() {
+    let cases: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello!",
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n",
+        b"HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\n\r\n",
+    ];
+    for raw in cases {
+        assert!(
+            matches!(refused(raw), ResponseError::Malformed(_)),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    let same_twice = whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok");
+    assert_eq!(same_twice.body, b"ok");
+}
+
+#[test]
+fn oversized_heads_and_too_many_fields_are_refused() {
+    let mut raw = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
+    raw.extend(std::iter::repeat_n(b'a', MAX));
+    assert_eq!(
+        parse(&raw, false, MAX).unwrap_err(),
+        ResponseError::TooLarge(MAX)
+    );
+    let mut raw = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..=MAX_HEADERS {
+        raw.extend_from_slice(format!("x-{i}: v\r\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\r\n");
+    assert_eq!(
+        parse(&raw, false, 1 << 20).unwrap_err(),
+        ResponseError::TooLarge(1 << 20)
+    );
+}
+
+#[test]
+fn a_body_cut_short_is_an_error_never_a_short_body() {
+    assert_eq!(
+        refused(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"),
+        ResponseError::ClosedMidBody
+    );
+    assert_eq!(
+        refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"),
+        ResponseError::ClosedMidBody
+    );
+    assert_eq!(
+        refused(b"HTTP/1.1 200 OK\r\nContent-"),
+        ResponseError::ClosedBeforeHead
+    );
+    assert!(matches!(
+        refused(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+        ResponseError::Chunk(_)
+    ));
+}
+
+#[test]
+fn every_split_into_two_reads_reads_as_the_whole() {
+    for raw in SEEDS {
+        let all = read_whole(raw, false, MAX, true);
+        for cut in 0..=raw.len() {
+            let split = read_in_parts(raw, &[cut], false, MAX);
+            assert!(
+                same(&all, &split),
+                "{} cut at {cut}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        // And a byte at a time.
+        let cuts: Vec<usize> = (0..raw.len()).collect();
+        assert!(same(&all, &read_in_parts(raw, &cuts, false, MAX)));
+    }
+}
+
+/// The fuzz target's property on mutated responses: any split into two reads reads as the
+/// whole does (same status, framing, body and trailers, or the same refusal); nothing panics.
+#[test]
+fn two_reads_decode_as_one_on_mutated_responses() {
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..20_000 {
+        let mut raw = SEEDS[rng.usize(..SEEDS.len())].to_vec();
+        for _ in 0..rng.usize(0..4) {
+            let at = rng.usize(..raw.len());
+            match rng.u8(0..3) {
+                0 => raw[at] = rng.u8(..),
+                1 => {
+                    raw.remove(at);
+                }
+                _ => raw.insert(at, b"\r\n:;0aF \t1"[rng.usize(..10)]),
+            }
+        }
+        let cut = rng.usize(..=raw.len());
+        let head_request = rng.bool();
+        let all = read_whole(&raw, head_request, MAX, true);
+        let split = read_in_parts(&raw, &[cut], head_request, MAX);
+        assert!(
+            same(&all, &split),
+            "{raw:?} cut at {cut}: {all:?} vs {split:?}"
+        );
+    }
+}

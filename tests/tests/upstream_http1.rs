@@ -1,0 +1,314 @@
+//! The native HTTP/1.1 upstream client through the real proxy, against raw loopback upstreams
+//! that answer with exactly the bytes each case needs: ambiguous or oversized heads are a 502
+//! with a reason, a body broken off mid-way reaches the client cut off (never as a clean short
+//! response) and is recorded as failed, informational responses are skipped, bodiless answers
+//! carry no body, and a connection is kept only when both sides allow it.
+
+use sightline_tests::eventually::PATIENCE;
+use sightline_tests::proxy::simple;
+use sightline_tests::raw::exchange;
+use sightline_tests::{Client, TestProxy};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// What the scripted upstream does after a reply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// Waits for the next request on the same connection.
+    Serve,
+    /// Closes the connection.
+    Close,
+    /// Closes the connection once [`RELEASE`] is notified.
+    CloseWhenReleased,
+}
+
+/// Lets a [`Then::CloseWhenReleased`] upstream close its connection.
+static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// An upstream that answers each request head with the bytes its script gives for the request
+/// line, counting the connections it accepted.
+struct ScriptedUpstream {
+    addr: SocketAddr,
+    accepted: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ScriptedUpstream {
+    async fn start(script: fn(&str) -> (&'static [u8], Then)) -> ScriptedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicU64::new(0));
+        let counted = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                counted.fetch_add(1, SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match tcp.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end);
+                        let line = head.lines().next().unwrap_or("").to_owned();
+                        let (reply, then) = script(&line);
+                        if then == Then::CloseWhenReleased {
+                            let _ = tcp.write_all(reply).await;
+                            RELEASE.notified().await;
+                            return;
+                        }
+                        if tcp.write_all(reply).await.is_err() || then == Then::Close {
+                            let _ = tcp.shutdown().await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        ScriptedUpstream {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> u64 {
+        self.accepted.load(SeqCst)
+    }
+}
+
+/// One `GET path` on a new client connection that asks to close; the raw bytes answered.
+async fn raw_get(px: &TestProxy, path: &str) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    String::from_utf8_lossy(&exchange(px.inbound, req.as_bytes(), PATIENCE).await).into_owned()
+}
+
+#[tokio::test]
+async fn ambiguous_or_oversized_response_heads_are_a_502_with_a_reason() {
+    fn script(line: &str) -> (&'static [u8], Then) {
+        let reply: &'static [u8] = if line.contains("/cl-te") {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        } else if line.contains("/two-lengths") {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"
+        } else if line.contains("/te-not-chunked") {
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc"
+        } else if line.contains("/folded") {
+            b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"
+        } else {
+            // A head of 80 KiB: past the limit that follows `limits.max_header_bytes`.
+            static BIG: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+            BIG.get_or_init(|| {
+                let mut b = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n".to_vec();
+                for i in 0..800 {
+                    b.extend_from_slice(format!("x-f{i}: {}\r\n", "a".repeat(90)).as_bytes());
+                }
+                b.extend_from_slice(b"\r\n");
+                b
+            })
+        };
+        (reply, Then::Close)
+    }
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for path in [
+        "/cl-te",
+        "/two-lengths",
+        "/te-not-chunked",
+        "/folded",
+        "/big",
+    ] {
+        let r = Client::http1().get(px.inbound, path).await;
+        assert_eq!(
+            r.status,
+            502,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("sightline-error"), "upstream_failed", "{path}");
+        let reason = r.json()["reason"].as_str().unwrap_or("").to_owned();
+        assert!(reason.contains("upstream"), "{path}: {reason}");
+    }
+    // Each bad answer came on its own connection: none was kept.
+    assert_eq!(up.accepted(), 5);
+}
+
+#[tokio::test]
+async fn a_body_broken_off_reaches_the_client_cut_off_and_is_recorded_as_failed() {
+    fn script(line: &str) -> (&'static [u8], Then) {
+        if line.contains("/short") {
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+                Then::Close,
+            )
+        } else if line.contains("/held") {
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+                Then::CloseWhenReleased,
+            )
+        } else {
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n",
+                Then::Serve,
+            )
+        }
+    }
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    // Cut off before anything went out (the body broke in the read that brought the head):
+    // the connection is reset, no response at all.
+    let got = raw_get(&px, "/short").await;
+    assert!(got.is_empty(), "{got:?}");
+    // Cut off after the head and some of the body went out: the client has them, then the
+    // connection ends short of the length announced.
+    let mut tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
+    tcp.write_all(b"GET /held HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !got.ends_with(b"\r\n\r\nabc") {
+        match tokio::time::timeout(PATIENCE, tcp.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+            other => panic!("{other:?}: {}", String::from_utf8_lossy(&got)),
+        }
+    }
+    RELEASE.notify_one();
+    got.extend(sightline_tests::raw::read_until_closed(&mut tcp, PATIENCE).await);
+    let got = String::from_utf8_lossy(&got).into_owned();
+    {
+        let (head, body) = got.split_once("\r\n\r\n").unwrap_or((&got, ""));
+        assert!(head.starts_with("HTTP/1.1 200"), "{got}");
+        assert!(
+            head.to_ascii_lowercase().contains("content-length: 10"),
+            "{got}"
+        );
+        assert!(body.len() < 10, "fewer bytes than announced: {got:?}");
+    }
+    let got = raw_get(&px, "/bad-chunk").await;
+    assert!(
+        !got.ends_with("0\r\n\r\n"),
+        "the chunked answer never ends cleanly: {got:?}"
+    );
+    let calls = px.calls_at_least(3).await;
+    assert_eq!(calls.len(), 3);
+    for c in &calls {
+        assert_eq!(c["error"], "upstream_body_failed", "{c}");
+    }
+}
+
+#[tokio::test]
+async fn a_close_delimited_body_ends_cleanly_with_the_connection() {
+    fn script(_: &str) -> (&'static [u8], Then) {
+        (
+            b"HTTP/1.0 200 OK\r\nServer: old\r\n\r\nuntil the end",
+            Then::Close,
+        )
+    }
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for _ in 0..2 {
+        let r = Client::http1().get(px.inbound, "/").await;
+        assert_eq!(
+            (r.status.as_u16(), &r.body[..]),
+            (200, &b"until the end"[..])
+        );
+    }
+    assert_eq!(up.accepted(), 2);
+    let calls = px.calls_at_least(2).await;
+    assert!(calls.iter().all(|c| c["error"].is_null()), "{calls:?}");
+}
+
+#[tokio::test]
+async fn informational_responses_are_skipped_and_bodiless_answers_keep_the_connection() {
+    fn script(line: &str) -> (&'static [u8], Then) {
+        let reply: &'static [u8] = if line.starts_with("HEAD") {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"
+        } else if line.contains("/continue") {
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        } else if line.contains("/204") {
+            b"HTTP/1.1 204 No Content\r\n\r\n"
+        } else if line.contains("/304") {
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: \"a\"\r\n\r\n"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast"
+        };
+        (reply, Then::Serve)
+    }
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    let r = Client::http1().get(px.inbound, "/continue").await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"ok"[..]));
+    let mut head = sightline_tests::client::get(px.inbound, "/head");
+    *head.method_mut() = http::Method::HEAD;
+    let r = Client::http1().send(px.inbound, head).await.unwrap();
+    assert_eq!((r.status.as_u16(), r.body.len()), (200, 0));
+    assert_eq!(Client::http1().get(px.inbound, "/204").await.status, 204);
+    let r = Client::http1().get(px.inbound, "/304").await;
+    assert_eq!((r.status.as_u16(), r.body.len()), (304, 0));
+    // Had any of them been read as having a body, this answer would be taken for it.
+    let r = Client::http1().get(px.inbound, "/last").await;
+    assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"last"[..]));
+    assert_eq!(up.accepted(), 1, "every exchange rode one connection");
+}
+
+#[tokio::test]
+async fn connection_close_from_the_upstream_is_never_reused() {
+    fn script(line: &str) -> (&'static [u8], Then) {
+        if line.contains("/close") {
+            // Asks to close, yet leaves the socket open: only the field says not to reuse it.
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+                Then::Serve,
+            )
+        } else {
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                Then::Serve,
+            )
+        }
+    }
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for _ in 0..3 {
+        assert_eq!(Client::http1().get(px.inbound, "/close").await.status, 200);
+    }
+    assert_eq!(up.accepted(), 3, "a new connection after each close");
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_reused_by_either_client() {
+    fn script(_: &str) -> (&'static [u8], Then) {
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n",
+            Then::Serve,
+        )
+    }
+    for client in ["native", "hyper"] {
+        let up = ScriptedUpstream::start(script).await;
+        let extra = format!("runtime: {{ upstream_http1: {client} }}\n");
+        let px = TestProxy::start(simple(up.addr, &extra)).await;
+        for i in 0..5 {
+            let r = Client::http1().get(px.inbound, &format!("/{i}")).await;
+            assert_eq!(
+                (r.status.as_u16(), &r.body[..]),
+                (200, &b"ok"[..]),
+                "{client}"
+            );
+        }
+        assert_eq!(up.accepted(), 1, "{client}: one connection for all");
+    }
+}

@@ -23,6 +23,34 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A service a connection's server can run: it takes requests with the stack's body `Rb` and
+/// answers with a body any of the servers can write; its futures run on the connection's own
+/// task or (HTTP/2) on a task of their own. Every service of this shape is one.
+pub trait ConnService<Rb>:
+    Service<
+        Request<Rb>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+    /// The response body.
+    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, Rb, B> ConnService<Rb> for S
+where
+    S: Service<Request<Rb>, Response = Response<B>, Error: Into<BoxError>, Future: Send + 'static>
+        + Send
+        + 'static,
+    B: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
+}
+
 /// Per-connection limits, read from the config in force when the connection was accepted.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnLimits {
@@ -131,7 +159,7 @@ impl Drop for InFlight {
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
 /// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
 /// Waiting for them counts against `header_read_timeout` and the idle timeout.
-pub async fn serve_connection<I, S, B, Rb>(
+pub async fn serve_connection<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
@@ -140,12 +168,7 @@ pub async fn serve_connection<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnService<Rb>,
 {
     let io =
         super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
@@ -212,7 +235,7 @@ pub async fn serve_connection<I, S, B, Rb>(
 
 /// HTTP/1.x served by hyper (with upgrades) until the client closes, the connection idles
 /// out, or the drain ends it.
-pub(super) async fn serve_hyper_h1<I, S, B, Rb>(
+pub(super) async fn serve_hyper_h1<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
@@ -221,12 +244,7 @@ pub(super) async fn serve_hyper_h1<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnService<Rb>,
 {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

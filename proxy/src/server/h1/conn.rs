@@ -8,7 +8,7 @@ use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
-use crate::server::conn::{ConnActivity, ConnLimits};
+use crate::server::conn::{ConnActivity, ConnLimits, ConnService};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};
@@ -234,7 +234,7 @@ enum Next {
 
 /// Serves HTTP/1.1 on `io` natively until the client closes, the connection idles out, a
 /// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
-pub async fn serve<I, S, B, Rb>(
+pub async fn serve<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
@@ -243,12 +243,7 @@ pub async fn serve<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnService<Rb>,
 {
     let link = Arc::new(Link(Mutex::new(Wire {
         io,
@@ -624,7 +619,7 @@ where
 
 /// Hands the connection to hyper's HTTP/1.1 server (upgrades, CONNECT), replaying the bytes
 /// read and not yet used.
-async fn hand_off<I, S, B, Rb>(
+async fn hand_off<I, S, Rb>(
     link: Arc<Link<I>>,
     service: S,
     limits: ConnLimits,
@@ -633,12 +628,7 @@ async fn hand_off<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnService<Rb>,
 {
     let Ok(link) = Arc::try_unwrap(link) else {
         return;

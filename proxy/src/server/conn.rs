@@ -9,7 +9,8 @@
 //! client that sent a request just as the drain began still gets its answer.
 
 use super::h1::ServerBody;
-use super::sniff::{sniff, Proto};
+use super::sniff::{sniff, Proto, Replay};
+use super::stall::WriteStall;
 use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -157,53 +158,30 @@ impl Drop for InFlight {
 /// turns true and the connection is drained (see the module's documentation).
 ///
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
-/// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
-/// Waiting for them counts against `header_read_timeout` and the idle timeout.
+/// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few
+/// hundred bytes of future). Waiting for them counts against `header_read_timeout` and the
+/// idle timeout.
 pub async fn serve_connection<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
-    activity: &ConnActivity,
+    activity: Arc<ConnActivity>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let io =
-        super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
-    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
-    tokio::pin!(sniffing);
-    let sniffed = tokio::select! {
-        r = &mut sniffing => r,
-        _ = super::stopped(&mut shutdown) => {
-            // Draining: the client may have sent its first request already; it gets an
-            // answer if its first bytes come within the idle grace.
-            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
-                Ok(r) => r,
-                Err(_) => return,
-            }
-        }
-        _ = activity.idle(limits.idle_timeout) => {
-            tracing::debug!("closing idle connection");
-            return;
-        }
+    // Boxed: the wait for the first bytes holds its own timers and the drain's; its state is
+    // freed once they come, so it does not size the task of a connection that then idles.
+    let first = Box::pin(first_bytes(io, &limits, &activity, &mut shutdown)).await;
+    let Some((proto, io)) = first else {
+        return;
     };
-    let (proto, io) = match sniffed {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "connection ended before its first request");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("no request within the header read timeout");
-            return;
-        }
-    };
+    let activity = &*activity;
     match proto {
         Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
-            super::h1::serve(io, service, limits, activity, shutdown).await;
+            super::h1::serve(io, service, &limits, activity, shutdown).await;
         }
         // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
         Proto::H1 => Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown)).await,
@@ -229,6 +207,49 @@ pub async fn serve_connection<I, S, Rb>(
                 shutdown,
             )
             .await;
+        }
+    }
+}
+
+/// Waits for a connection's first bytes and tells its protocol by them; `None` when the
+/// connection is to close (the client closed it or sent nothing within the header-read
+/// timeout, it stayed idle, or the drain's grace passed with nothing sent).
+async fn first_bytes<I>(
+    io: I,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Proto, Replay<WriteStall<I>>)>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let io = WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
+    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
+    tokio::pin!(sniffing);
+    let sniffed = tokio::select! {
+        r = &mut sniffing => r,
+        _ = super::stopped(shutdown) => {
+            // Draining: the client may have sent its first request already; it gets an
+            // answer if its first bytes come within the idle grace.
+            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
+                Ok(r) => r,
+                Err(_) => return None,
+            }
+        }
+        _ = activity.idle(limits.idle_timeout) => {
+            tracing::debug!("closing idle connection");
+            return None;
+        }
+    };
+    match sniffed {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection ended before its first request");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("no request within the header read timeout");
+            None
         }
     }
 }

@@ -234,13 +234,17 @@ enum Next {
 
 /// Serves HTTP/1.1 on `io` natively until the client closes, the connection idles out, a
 /// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
-pub async fn serve<I, S, Rb>(
+///
+/// The stream goes straight into the state it shares with the request bodies: the
+/// connection's future holds a pointer to it, not a second copy.
+pub fn serve<'a, I, S, Rb>(
     io: I,
     service: S,
-    limits: ConnLimits,
-    activity: &ConnActivity,
-    mut shutdown: watch::Receiver<bool>,
-) where
+    limits: &'a ConnLimits,
+    activity: &'a ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + 'a
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
@@ -252,9 +256,24 @@ pub async fn serve<I, S, Rb>(
         generation: 0,
         continue_at: None,
     })));
+    run(link, service, limits, activity, shutdown)
+}
+
+/// The connection's loop: one request after another.
+async fn run<I, S, Rb>(
+    link: Arc<Link<I>>,
+    service: S,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: ConnService<Rb>,
+{
     let max_head = limits.max_head_bytes.max(8192);
     loop {
-        let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await {
+        let (head, len) = match next_head(&link, limits, activity, &mut shutdown, max_head).await {
             Next::Head(head, len) => (head, len),
             Next::Close => return,
             Next::Refuse(why) => {
@@ -267,7 +286,8 @@ pub async fn serve<I, S, Rb>(
             // The connection changes protocol after the response: hyper serves it from this
             // request on, with the bytes read so far replayed.
             drop(head);
-            hand_off(link, service, limits, activity, shutdown).await;
+            // Boxed: rare, and hyper's connection state is large.
+            Box::pin(hand_off(link, service, *limits, activity, shutdown)).await;
             return;
         }
         let Head {
@@ -642,10 +662,7 @@ async fn hand_off<I, S, Rb>(
         io,
     };
     drop(rbuf);
-    Box::pin(crate::server::conn::serve_hyper_h1(
-        io, service, limits, activity, shutdown,
-    ))
-    .await;
+    crate::server::conn::serve_hyper_h1(io, service, limits, activity, shutdown).await;
 }
 
 /// A stream whose first bytes were already read: they are handed out again first.

@@ -174,8 +174,10 @@ pub async fn serve_connection<I, S, Rb>(
 {
     // Boxed: the wait for the first bytes holds its own timers and the drain's; its state is
     // freed once they come, so it does not size the task of a connection that then idles.
-    let first = Box::pin(first_bytes(io, &limits, &activity, &mut shutdown)).await;
-    let Some((proto, io)) = first else {
+    // Every boxed stage is boxed in a statement of its own: the unboxed future, a temporary
+    // of the statement, would otherwise keep its room in this future across the `.await`.
+    let first = Box::pin(first_bytes(io, &limits, &activity, &mut shutdown));
+    let Some((proto, io)) = first.await else {
         return;
     };
     let activity = &*activity;
@@ -184,7 +186,10 @@ pub async fn serve_connection<I, S, Rb>(
             super::h1::serve(io, service, &limits, activity, shutdown).await;
         }
         // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
-        Proto::H1 => Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown)).await,
+        Proto::H1 => {
+            let conn = Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown));
+            conn.await;
+        }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             let mut conn = Box::pin(

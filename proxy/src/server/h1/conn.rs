@@ -278,7 +278,9 @@ async fn run<I, S, Rb>(
             Next::Close => return,
             Next::Refuse(why) => {
                 // Boxed: rare, and the connection's future need not be sized for it.
-                Box::pin(refuse(&link, (limits.refuse)(why))).await;
+                // (In a statement of its own, as every boxed stage: see `serve_connection`.)
+                let refusing = Box::pin(refuse(&link, (limits.refuse)(why)));
+                refusing.await;
                 return;
             }
         };
@@ -287,7 +289,8 @@ async fn run<I, S, Rb>(
             // request on, with the bytes read so far replayed.
             drop(head);
             // Boxed: rare, and hyper's connection state is large.
-            Box::pin(hand_off(link, service, *limits, activity, shutdown)).await;
+            let hyper = Box::pin(hand_off(link, service, *limits, activity, shutdown));
+            hyper.await;
             return;
         }
         let Head {
@@ -312,11 +315,10 @@ async fn run<I, S, Rb>(
         // The request's part of the connection's state (the call's future, the response being
         // written) is boxed for the request's length: the connection's own future, which an
         // idle connection keeps, stays the size of its wait for the next head.
-        if !Box::pin(exchange(
+        let exchanging = Box::pin(exchange(
             &link, &service, req, keep_alive, &shutdown, max_head,
-        ))
-        .await
-        {
+        ));
+        if !exchanging.await {
             return;
         }
         // The next request starts where this one's body ends: unread body bytes leave the

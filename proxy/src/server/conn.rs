@@ -192,28 +192,45 @@ pub async fn serve_connection<I, S, Rb>(
         }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
-            let mut conn = Box::pin(
-                // Each stream's task is watched for a client that takes nothing of its response.
-                hyper::server::conn::http2::Builder::new(super::StreamExecutor {
-                    limit: limits.write_stall_timeout,
-                })
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
-                .max_concurrent_streams(256)
-                .keep_alive_interval(Some(Duration::from_secs(30)))
-                .serve_connection(TokioIo::new(io), MapBody::new(service)),
-            );
-            drive(
-                conn.as_mut(),
-                |c| c.graceful_shutdown(),
-                Drain::Now,
-                limits,
-                activity,
-                shutdown,
-            )
-            .await;
+            let conn = Box::pin(serve_h2(io, service, limits, activity, shutdown));
+            conn.await;
         }
     }
+}
+
+/// HTTP/2 served by hyper until the client closes, the connection idles out, or the drain
+/// ends it (GOAWAY; open streams finish).
+async fn serve_h2<I, S, Rb>(
+    io: I,
+    service: S,
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: ConnService<Rb>,
+{
+    let mut conn = std::pin::pin!(
+        // Each stream's task is watched for a client that takes nothing of its response.
+        hyper::server::conn::http2::Builder::new(super::StreamExecutor {
+            limit: limits.write_stall_timeout,
+        })
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .serve_connection(TokioIo::new(io), MapBody::new(service))
+    );
+    drive(
+        conn.as_mut(),
+        |c| c.graceful_shutdown(),
+        Drain::Now,
+        limits,
+        activity,
+        shutdown,
+    )
+    .await;
 }
 
 /// Waits for a connection's first bytes and tells its protocol by them; `None` when the

@@ -293,25 +293,11 @@ async fn run<I, S, Rb>(
             hyper.await;
             return;
         }
-        let Head {
-            method,
-            uri,
-            version,
-            headers,
-            framing,
-            keep_alive,
-            expect_continue,
-            upgrade: _,
-        } = head;
-        let body = begin_body(&link, len, framing, expect_continue);
-        let Some(body) = Rb::from_native(body) else {
+        // Built outside this future: a local borrowed here (as a request being filled in is)
+        // keeps its room in the future across every later `.await`.
+        let Some((req, keep_alive)) = request::<I, Rb>(&link, head, len) else {
             return;
         };
-        let mut req = Request::new(body);
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = version;
-        *req.headers_mut() = headers;
         // The request's part of the connection's state (the call's future, the response being
         // written) is boxed for the request's length: the connection's own future, which an
         // idle connection keeps, stays the size of its wait for the next head.
@@ -331,6 +317,33 @@ async fn run<I, S, Rb>(
             return;
         }
     }
+}
+
+/// The request `head` (`len` bytes of the read buffer) starts, with its body set up to be
+/// read from the connection, and whether the connection may be kept alive after it.
+fn request<I, Rb>(link: &Arc<Link<I>>, head: Head, len: usize) -> Option<(Request<Rb>, bool)>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+{
+    let Head {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+        upgrade: _,
+    } = head;
+    let body = begin_body(link, len, framing, expect_continue);
+    let body = Rb::from_native(body)?;
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    Some((req, keep_alive))
 }
 
 /// Serves one request: waits for the service's response (watching for the client closing once

@@ -164,7 +164,7 @@ where
     // A drain ends the tunnel as it ends a listener's connection: the request in flight is
     // answered (`Connection: close`, or GOAWAY over HTTP/2), an idle tunnel closes after
     // `limits.drain_idle_grace`.
-    serve_connection(client, svc, limits, &activity, drain).await;
+    serve_connection(client, svc, limits, activity, drain).await;
     guard.complete();
 }
 

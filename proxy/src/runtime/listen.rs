@@ -245,7 +245,7 @@ fn admit_inbound(
     drop(active);
     let activity = Arc::new(ConnActivity::tracked(ticket));
     let limits = conn_limits(&limits, limits.idle_timeout, http1);
-    tokio::spawn(serve_conn(
+    start_conn(
         stream,
         peer,
         tls,
@@ -254,7 +254,7 @@ fn admit_inbound(
         limits,
         shutdown.clone(),
         Stack::Inbound,
-    ));
+    );
 }
 
 /// Admits an egress connection from `peer` (the caller, as the socket or a PROXY header names
@@ -279,7 +279,7 @@ fn admit_egress(
     drop(active);
     let activity = Arc::new(ConnActivity::tracked(ticket));
     let limits = conn_limits(&limits, idle, http1);
-    tokio::spawn(serve_conn(
+    start_conn(
         stream,
         peer,
         tls,
@@ -288,13 +288,17 @@ fn admit_egress(
         limits,
         shutdown.clone(),
         Stack::Egress,
-    ));
+    );
 }
 
-/// One accepted connection: TLS first when the listener has it (the handshake gets the
-/// header-read budget, so a silent client cannot hold a slot), then HTTP.
+/// Starts serving one accepted connection: TLS first when the listener has it (the handshake
+/// gets the header-read budget, so a silent client cannot hold a slot), then HTTP.
+///
+/// Each stage runs as a task of its own, spawned when the stage before it ends: a task's
+/// future is allocated once, as large as its largest state, for the task's life, so the
+/// connection's long wait for its next request is not sized by the handshake's state.
 #[allow(clippy::too_many_arguments)]
-async fn serve_conn(
+fn start_conn(
     stream: TcpStream,
     peer: std::net::SocketAddr,
     tls: Option<TlsAcceptor>,
@@ -313,21 +317,19 @@ async fn serve_conn(
             activity,
             flags,
         });
-        serve(stream, info, shared, limits, shutdown, stack).await;
+        spawn_serve(stream, info, shared, limits, shutdown, stack);
         return;
     };
-    // The TLS state (handshake, stream, and the handshake's result while it is matched) is
-    // KiBs: boxed, so that a plain connection's task does not carry room for it.
     let conn = (activity, flags);
-    Box::pin(serve_tls(
+    tokio::spawn(handshake(
         stream, peer, acceptor, conn, shared, limits, shutdown, stack,
-    ))
-    .await;
+    ));
 }
 
-/// [`serve_conn`] for a TLS listener: the handshake within the header-read budget, then HTTP.
+/// A TLS listener's connection: the handshake within the header-read budget, then HTTP (in a
+/// task of its own).
 #[allow(clippy::too_many_arguments)]
-async fn serve_tls(
+async fn handshake(
     stream: TcpStream,
     peer: std::net::SocketAddr,
     acceptor: TlsAcceptor,
@@ -346,7 +348,7 @@ async fn serve_tls(
                 activity,
                 flags,
             });
-            serve(tls, info, shared, limits, shutdown, stack).await;
+            spawn_serve(tls, info, shared, limits, shutdown, stack);
         }
         Ok(Err(e)) => {
             shared
@@ -367,7 +369,9 @@ async fn serve_tls(
     }
 }
 
-async fn serve<I>(
+/// Spawns the task that serves HTTP on `io` with `stack`'s service. The task's future is the
+/// server's own: nothing of the accept path stays in it.
+fn spawn_serve<I>(
     io: I,
     info: Arc<ConnInfo<crate::clients::ConnFlags>>,
     shared: Arc<Shared>,
@@ -395,7 +399,7 @@ async fn serve<I>(
                     Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
                 })
             });
-            serve_connection(io, svc, limits, &activity, shutdown).await;
+            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
         }
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
@@ -407,7 +411,7 @@ async fn serve<I>(
                     Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
                 })
             });
-            serve_connection(io, svc, limits, &activity, shutdown).await;
+            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
         }
     }
 }
@@ -506,5 +510,5 @@ async fn serve_admin<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    serve_connection(io, svc, limits, &activity, shutdown).await;
+    serve_connection(io, svc, limits, activity, shutdown).await;
 }

@@ -9,7 +9,8 @@
 //! client that sent a request just as the drain began still gets its answer.
 
 use super::h1::ServerBody;
-use super::sniff::{sniff, Proto};
+use super::sniff::{sniff, Proto, Replay};
+use super::stall::WriteStall;
 use super::ConnTicket;
 use hyper::body::Incoming;
 use hyper::service::Service;
@@ -22,6 +23,34 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A service a connection's server can run: it takes requests with the stack's body `Rb` and
+/// answers with a body any of the servers can write; its futures run on the connection's own
+/// task or (HTTP/2) on a task of their own. Every service of this shape is one.
+pub trait ConnService<Rb>:
+    Service<
+        Request<Rb>,
+        Response = Response<Self::Body>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Send
+    + 'static
+{
+    /// The response body.
+    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, Rb, B> ConnService<Rb> for S
+where
+    S: Service<Request<Rb>, Response = Response<B>, Error: Into<BoxError>, Future: Send + 'static>
+        + Send
+        + 'static,
+    B: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
+}
 
 /// Per-connection limits, read from the config in force when the connection was accepted.
 #[derive(Clone, Copy, Debug)]
@@ -129,90 +158,49 @@ impl Drop for InFlight {
 /// turns true and the connection is drained (see the module's documentation).
 ///
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
-/// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few KiB).
-/// Waiting for them counts against `header_read_timeout` and the idle timeout.
-pub async fn serve_connection<I, S, B, Rb>(
+/// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few
+/// hundred bytes of future). Waiting for them counts against `header_read_timeout` and the
+/// idle timeout.
+pub async fn serve_connection<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
-    activity: &ConnActivity,
+    activity: Arc<ConnActivity>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnService<Rb>,
 {
-    let io =
-        super::stall::WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
-    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
-    tokio::pin!(sniffing);
-    let sniffed = tokio::select! {
-        r = &mut sniffing => r,
-        _ = super::stopped(&mut shutdown) => {
-            // Draining: the client may have sent its first request already; it gets an
-            // answer if its first bytes come within the idle grace.
-            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
-                Ok(r) => r,
-                Err(_) => return,
-            }
-        }
-        _ = activity.idle(limits.idle_timeout) => {
-            tracing::debug!("closing idle connection");
-            return;
-        }
+    // Boxed: the wait for the first bytes holds its own timers and the drain's; its state is
+    // freed once they come, so it does not size the task of a connection that then idles.
+    // Every boxed stage is boxed in a statement of its own: the unboxed future, a temporary
+    // of the statement, would otherwise keep its room in this future across the `.await`.
+    let first = Box::pin(first_bytes(io, &limits, &activity, &mut shutdown));
+    let Some((proto, io)) = first.await else {
+        return;
     };
-    let (proto, io) = match sniffed {
-        Ok(Ok(Some(found))) => found,
-        Ok(Ok(None)) => return,
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "connection ended before its first request");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("no request within the header read timeout");
-            return;
-        }
-    };
+    let activity = &*activity;
     match proto {
         Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
-            super::h1::serve(io, service, limits, activity, shutdown).await;
+            super::h1::serve(io, service, &limits, activity, shutdown).await;
         }
         // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
-        Proto::H1 => Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown)).await,
+        Proto::H1 => {
+            let conn = Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown));
+            conn.await;
+        }
         Proto::H2 => {
             // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
-            let mut conn = Box::pin(
-                // Each stream's task is watched for a client that takes nothing of its response.
-                hyper::server::conn::http2::Builder::new(super::StreamExecutor {
-                    limit: limits.write_stall_timeout,
-                })
-                .timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
-                .max_concurrent_streams(256)
-                .keep_alive_interval(Some(Duration::from_secs(30)))
-                .serve_connection(TokioIo::new(io), MapBody::new(service)),
-            );
-            drive(
-                conn.as_mut(),
-                |c| c.graceful_shutdown(),
-                Drain::Now,
-                limits,
-                activity,
-                shutdown,
-            )
-            .await;
+            let conn = Box::pin(serve_h2(io, service, limits, activity, shutdown));
+            conn.await;
         }
     }
 }
 
-/// HTTP/1.x served by hyper (with upgrades) until the client closes, the connection idles
-/// out, or the drain ends it.
-pub(super) async fn serve_hyper_h1<I, S, B, Rb>(
+/// HTTP/2 served by hyper until the client closes, the connection idles out, or the drain
+/// ends it (GOAWAY; open streams finish).
+async fn serve_h2<I, S, Rb>(
     io: I,
     service: S,
     limits: ConnLimits,
@@ -221,12 +209,85 @@ pub(super) async fn serve_hyper_h1<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S: ConnService<Rb>,
+{
+    let mut conn = std::pin::pin!(
+        // Each stream's task is watched for a client that takes nothing of its response.
+        hyper::server::conn::http2::Builder::new(super::StreamExecutor {
+            limit: limits.write_stall_timeout,
+        })
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .serve_connection(TokioIo::new(io), MapBody::new(service))
+    );
+    drive(
+        conn.as_mut(),
+        |c| c.graceful_shutdown(),
+        Drain::Now,
+        limits,
+        activity,
+        shutdown,
+    )
+    .await;
+}
+
+/// Waits for a connection's first bytes and tells its protocol by them; `None` when the
+/// connection is to close (the client closed it or sent nothing within the header-read
+/// timeout, it stayed idle, or the drain's grace passed with nothing sent).
+async fn first_bytes<I>(
+    io: I,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(Proto, Replay<WriteStall<I>>)>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let io = WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
+    let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
+    tokio::pin!(sniffing);
+    let sniffed = tokio::select! {
+        r = &mut sniffing => r,
+        _ = super::stopped(shutdown) => {
+            // Draining: the client may have sent its first request already; it gets an
+            // answer if its first bytes come within the idle grace.
+            match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
+                Ok(r) => r,
+                Err(_) => return None,
+            }
+        }
+        _ = activity.idle(limits.idle_timeout) => {
+            tracing::debug!("closing idle connection");
+            return None;
+        }
+    };
+    match sniffed {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection ended before its first request");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("no request within the header read timeout");
+            None
+        }
+    }
+}
+
+/// HTTP/1.x served by hyper (with upgrades) until the client closes, the connection idles
+/// out, or the drain ends it.
+pub(super) async fn serve_hyper_h1<I, S, Rb>(
+    io: I,
+    service: S,
+    limits: ConnLimits,
+    activity: &ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: ConnService<Rb>,
 {
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

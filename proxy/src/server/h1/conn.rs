@@ -8,7 +8,7 @@ use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
-use crate::server::conn::{ConnActivity, ConnLimits};
+use crate::server::conn::{ConnActivity, ConnLimits, ConnService};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};
@@ -234,21 +234,20 @@ enum Next {
 
 /// Serves HTTP/1.1 on `io` natively until the client closes, the connection idles out, a
 /// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
-pub async fn serve<I, S, B, Rb>(
+///
+/// The stream goes straight into the state it shares with the request bodies: the
+/// connection's future holds a pointer to it, not a second copy.
+pub fn serve<'a, I, S, Rb>(
     io: I,
     service: S,
-    limits: ConnLimits,
-    activity: &ConnActivity,
-    mut shutdown: watch::Receiver<bool>,
-) where
+    limits: &'a ConnLimits,
+    activity: &'a ConnActivity,
+    shutdown: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + 'a
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnService<Rb>,
 {
     let link = Arc::new(Link(Mutex::new(Wire {
         io,
@@ -257,14 +256,31 @@ pub async fn serve<I, S, B, Rb>(
         generation: 0,
         continue_at: None,
     })));
+    run(link, service, limits, activity, shutdown)
+}
+
+/// The connection's loop: one request after another.
+async fn run<I, S, Rb>(
+    link: Arc<Link<I>>,
+    service: S,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+    S: ConnService<Rb>,
+{
     let max_head = limits.max_head_bytes.max(8192);
     loop {
-        let (head, len) = match next_head(&link, &limits, activity, &mut shutdown, max_head).await {
+        let (head, len) = match next_head(&link, limits, activity, &mut shutdown, max_head).await {
             Next::Head(head, len) => (head, len),
             Next::Close => return,
             Next::Refuse(why) => {
                 // Boxed: rare, and the connection's future need not be sized for it.
-                Box::pin(refuse(&link, (limits.refuse)(why))).await;
+                // (In a statement of its own, as every boxed stage: see `serve_connection`.)
+                let refusing = Box::pin(refuse(&link, (limits.refuse)(why)));
+                refusing.await;
                 return;
             }
         };
@@ -272,36 +288,23 @@ pub async fn serve<I, S, B, Rb>(
             // The connection changes protocol after the response: hyper serves it from this
             // request on, with the bytes read so far replayed.
             drop(head);
-            hand_off(link, service, limits, activity, shutdown).await;
+            // Boxed: rare, and hyper's connection state is large.
+            let hyper = Box::pin(hand_off(link, service, *limits, activity, shutdown));
+            hyper.await;
             return;
         }
-        let Head {
-            method,
-            uri,
-            version,
-            headers,
-            framing,
-            keep_alive,
-            expect_continue,
-            upgrade: _,
-        } = head;
-        let body = begin_body(&link, len, framing, expect_continue);
-        let Some(body) = Rb::from_native(body) else {
+        // Built outside this future: a local borrowed here (as a request being filled in is)
+        // keeps its room in the future across every later `.await`.
+        let Some((req, keep_alive)) = request::<I, Rb>(&link, head, len) else {
             return;
         };
-        let mut req = Request::new(body);
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = version;
-        *req.headers_mut() = headers;
         // The request's part of the connection's state (the call's future, the response being
         // written) is boxed for the request's length: the connection's own future, which an
         // idle connection keeps, stays the size of its wait for the next head.
-        if !Box::pin(exchange(
+        let exchanging = Box::pin(exchange(
             &link, &service, req, keep_alive, &shutdown, max_head,
-        ))
-        .await
-        {
+        ));
+        if !exchanging.await {
             return;
         }
         // The next request starts where this one's body ends: unread body bytes leave the
@@ -314,6 +317,33 @@ pub async fn serve<I, S, B, Rb>(
             return;
         }
     }
+}
+
+/// The request `head` (`len` bytes of the read buffer) starts, with its body set up to be
+/// read from the connection, and whether the connection may be kept alive after it.
+fn request<I, Rb>(link: &Arc<Link<I>>, head: Head, len: usize) -> Option<(Request<Rb>, bool)>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Rb: ServerBody,
+{
+    let Head {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive,
+        expect_continue,
+        upgrade: _,
+    } = head;
+    let body = begin_body(link, len, framing, expect_continue);
+    let body = Rb::from_native(body)?;
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = version;
+    *req.headers_mut() = headers;
+    Some((req, keep_alive))
 }
 
 /// Serves one request: waits for the service's response (watching for the client closing once
@@ -624,7 +654,7 @@ where
 
 /// Hands the connection to hyper's HTTP/1.1 server (upgrades, CONNECT), replaying the bytes
 /// read and not yet used.
-async fn hand_off<I, S, B, Rb>(
+async fn hand_off<I, S, Rb>(
     link: Arc<Link<I>>,
     service: S,
     limits: ConnLimits,
@@ -633,12 +663,7 @@ async fn hand_off<I, S, B, Rb>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
-    S: Service<Request<Rb>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: ConnService<Rb>,
 {
     let Ok(link) = Arc::try_unwrap(link) else {
         return;
@@ -652,10 +677,7 @@ async fn hand_off<I, S, B, Rb>(
         io,
     };
     drop(rbuf);
-    Box::pin(crate::server::conn::serve_hyper_h1(
-        io, service, limits, activity, shutdown,
-    ))
-    .await;
+    crate::server::conn::serve_hyper_h1(io, service, limits, activity, shutdown).await;
 }
 
 /// A stream whose first bytes were already read: they are handed out again first.

@@ -55,8 +55,8 @@ fn start() -> (DuplexStream, tokio::sync::watch::Sender<bool>) {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
     });
     tokio::spawn(async move {
-        let activity = ConnActivity::default();
-        serve_connection(server, svc, limits(), &activity, shutdown).await;
+        let activity = std::sync::Arc::new(ConnActivity::default());
+        serve_connection(server, svc, limits(), activity, shutdown).await;
     });
     (client, stop)
 }

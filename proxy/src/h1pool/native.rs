@@ -406,8 +406,13 @@ impl<B: RequestBody> NativeConn<B> {
                         None => ResponseError::ClosedBeforeHead.into(),
                     }))
                 }
-                // A byte of response came: the upstream took the request.
-                Ok(_) => self.resend = None,
+                // A byte of response came: the upstream took the request, whose header map
+                // goes back to the worker's free list for a later head.
+                Ok(_) => {
+                    if let Some((parts, _)) = self.resend.take() {
+                        buffers::give_map(parts.headers);
+                    }
+                }
                 Err(e) => return Poll::Ready(Err(NativeError::Io(e))),
             }
         }

@@ -2,7 +2,8 @@
 //! that answer with exactly the bytes each case needs: ambiguous or oversized heads are a 502
 //! with a reason, a body broken off mid-way reaches the client cut off (never as a clean short
 //! response) and is recorded as failed, informational responses are skipped, bodiless answers
-//! carry no body, and a connection is kept only when both sides allow it.
+//! carry no body, a connection is kept only when both sides allow it, and a request a reused
+//! connection fails on before any answer goes once more on a new one, unless its body went out.
 
 use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::simple;

@@ -469,15 +469,20 @@ impl<B: RequestBody> NativeConn<B> {
     }
 
     /// After `send` failed with `error`: the request again, when it may go on another
-    /// connection. That is when the connection closed or broke before any byte of a response
-    /// came, and none of the request body had been taken (an empty body counts as none).
+    /// connection. That is when the method is idempotent (RFC 9110, 9.2.2: a POST or PATCH may
+    /// have taken effect even though no answer came), the connection closed or broke before
+    /// any byte of a response came, and none of the request body had been taken (an empty
+    /// body counts as none).
     /// Whether the connection was worth the risk (a reused one) is the caller's to judge.
     pub fn take_unsent(&mut self, error: &NativeError) -> Option<Request<B>> {
         let gone = matches!(
             error,
             NativeError::Io(_) | NativeError::Response(ResponseError::ClosedBeforeHead)
         );
-        let (parts, empty) = self.resend.take().filter(|_| gone)?;
+        let (parts, empty) = self
+            .resend
+            .take()
+            .filter(|(parts, _)| gone && parts.method.is_idempotent())?;
         let body = match empty {
             Some(body) => body,
             None if !self.body_started => self.body.take()?,

@@ -93,7 +93,7 @@ impl<B: RequestBody> std::fmt::Debug for Conn<B> {
 /// Why a request sent on a connection got no response head.
 #[derive(Debug)]
 pub struct SendError<B> {
-    /// The request, when none of it was written: it may go on another connection.
+    /// The request, when the upstream took none of it: it may go on another connection.
     pub unsent: Option<Request<B>>,
     /// What failed.
     pub error: BoxError,
@@ -163,14 +163,16 @@ impl<B: RequestBody> Conn<B> {
     }
 
     /// Sends `req` and drives the connection until the response head has arrived. An error
-    /// that carries the request back means none of it was written: it may be sent again on
-    /// another connection.
+    /// that carries the request back means the upstream took none of it: with hyper, none of
+    /// it was written; natively, the connection closed or broke before any byte of a response
+    /// and none of the request body had been taken. It may be sent again on another
+    /// connection.
     pub async fn send(&mut self, req: Request<B>) -> Result<Response<Received>, SendError<B>> {
         match &mut self.kind {
             Kind::Native(n) => match n.send(req).await {
                 Ok(resp) => Ok(resp.map(|()| Received(Source::Native))),
                 Err(e) => Err(SendError {
-                    unsent: None,
+                    unsent: n.take_unsent(&e),
                     error: Box::new(e),
                 }),
             },

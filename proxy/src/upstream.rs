@@ -237,8 +237,9 @@ impl ServicePool {
     }
 
     /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one. A request
-    /// that an idle connection gave back unwritten (the upstream had closed it) goes on the
-    /// next one; on a new connection nothing is tried again.
+    /// that a reused connection gave back (the upstream closed it before any byte of an
+    /// answer, with none of the request body taken: the race with its keep-alive timeout)
+    /// goes once more, on a new connection; nothing sent on a new connection is tried again.
     async fn send_h1(
         &self,
         upstream: &Upstream,
@@ -249,8 +250,14 @@ impl ServicePool {
                 .entry(HOST)
                 .or_insert_with(|| host.clone());
         }
+        let mut resent = false;
         loop {
-            let (mut conn, reused) = match upstream.idle.checkout() {
+            let idle = if resent {
+                None
+            } else {
+                upstream.idle.checkout()
+            };
+            let (mut conn, reused) = match idle {
                 Some(conn) => (conn, true),
                 // Boxed: connecting (and a TLS handshake) is the rare path, and its future
                 // is kilobytes that every call's future would otherwise carry and copy.
@@ -262,7 +269,10 @@ impl ServicePool {
                     return Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)));
                 }
                 Err(e) => match e.unsent {
-                    Some(unsent) if reused => req = unsent,
+                    Some(unsent) if reused => {
+                        req = unsent;
+                        resent = true;
+                    }
                     _ => return Err(H1Error::Exchange(e.error)),
                 },
             }

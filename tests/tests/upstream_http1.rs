@@ -2,7 +2,8 @@
 //! that answer with exactly the bytes each case needs: ambiguous or oversized heads are a 502
 //! with a reason, a body broken off mid-way reaches the client cut off (never as a clean short
 //! response) and is recorded as failed, informational responses are skipped, bodiless answers
-//! carry no body, and a connection is kept only when both sides allow it.
+//! carry no body, a connection is kept only when both sides allow it, and a request a reused
+//! connection fails on before any answer goes once more on a new one, unless its body went out.
 
 use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::simple;
@@ -311,4 +312,105 @@ async fn keep_alive_connections_are_reused_by_either_client() {
         }
         assert_eq!(up.accepted(), 1, "{client}: one connection for all");
     }
+}
+
+/// An upstream that answers the first request on each connection (keeping it open), then
+/// closes the connection, unanswered, as soon as the next request on it has fully arrived: an
+/// upstream whose keep-alive timeout fires just as a request comes.
+async fn answers_once_per_connection() -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>)
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counted = accepted.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            counted.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                for answered in [false, true] {
+                    // The whole request: its head, then as many bytes as its Content-Length.
+                    let end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < end + length {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + length);
+                    if answered {
+                        return;
+                    }
+                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, task)
+}
+
+#[tokio::test]
+async fn a_request_the_upstream_closed_a_reused_connection_on_goes_once_more_if_it_can() {
+    let (addr, accepted, task) = answers_once_per_connection().await;
+    let px = TestProxy::start(simple(addr, "")).await;
+    let first = Client::http1().get(px.inbound, "/first").await;
+    assert_eq!((first.status.as_u16(), &first.body[..]), (200, &b"ok"[..]));
+    // Goes on the kept connection, which the upstream closes on it unanswered: the GET is
+    // sent again on a new connection and answered.
+    let again = Client::http1().get(px.inbound, "/again").await;
+    assert_eq!((again.status.as_u16(), &again.body[..]), (200, &b"ok"[..]));
+    assert_eq!(
+        accepted.load(SeqCst),
+        2,
+        "the GET went again on a new connection"
+    );
+    // A body that went out is not sent twice: the POST fails with the connection.
+    let post = http::Request::post("/submit")
+        .header("host", "x")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"payload",
+        )))
+        .unwrap();
+    let r = Client::http1().send(px.inbound, post).await.unwrap();
+    assert_eq!(r.status, 502);
+    assert_eq!(accepted.load(SeqCst), 2, "the POST was not sent again");
+    // Nor is a POST without a body: it may have taken effect though no answer came.
+    let warm = Client::http1().get(px.inbound, "/warm").await;
+    assert_eq!(warm.status, 200);
+    assert_eq!(accepted.load(SeqCst), 3);
+    let post = http::Request::post("/nobody")
+        .header("host", "x")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let r = Client::http1().send(px.inbound, post).await.unwrap();
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        accepted.load(SeqCst),
+        3,
+        "the bodiless POST was not sent again"
+    );
+    task.abort();
+    // One record per call: the GET sent twice is one call, answered.
+    let calls = px.calls_at_least(5).await;
+    assert_eq!(calls.len(), 5);
+    let again: Vec<_> = calls.iter().filter(|c| c["path"] == "/again").collect();
+    assert_eq!(again.len(), 1, "{calls:?}");
+    assert_eq!(again[0]["status"], 200, "{}", again[0]);
 }

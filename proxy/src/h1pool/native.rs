@@ -71,6 +71,11 @@ pub struct NativeConn<B: RequestBody> {
     response: Decoder,
     /// Both sides let the connection carry another exchange after this one.
     keep_alive: bool,
+    /// The request's head (and its body, when that was empty), kept until the response's
+    /// first byte: a request the upstream gave no byte of answer can be rebuilt to go again.
+    resend: Option<(http::request::Parts, Option<B>)>,
+    /// Some of the request body has been taken to be sent: it cannot go again.
+    body_started: bool,
 }
 
 impl<B: RequestBody> std::fmt::Debug for NativeConn<B> {
@@ -99,6 +104,8 @@ impl<B: RequestBody> NativeConn<B> {
             head_request: false,
             response: Decoder::Done,
             keep_alive: true,
+            resend: None,
+            body_started: false,
         }
     }
 
@@ -199,11 +206,15 @@ impl<B: RequestBody> NativeConn<B> {
         self.out = out;
         self.out_pos = 0;
         self.flushed = false;
-        self.body = if body.is_end_stream() && self.sending == Sending::Length(0) {
-            None
-        } else {
+        self.body_started = false;
+        let empty = if body.is_end_stream() && self.sending == Sending::Length(0) {
+            self.body = None;
             Some(body)
+        } else {
+            self.body = Some(body);
+            None
         };
+        self.resend = Some((parts, empty));
         // Until the head comes, the exchange is not over: the connection is not ready again.
         self.response = Decoder::Length(u64::MAX);
         Ok(())
@@ -216,7 +227,11 @@ impl<B: RequestBody> NativeConn<B> {
             let Some(body) = self.body.as_mut() else {
                 return Ok(false);
             };
-            let frame = match Pin::new(body).poll_frame(cx) {
+            let polled = Pin::new(body).poll_frame(cx);
+            if polled.is_ready() {
+                self.body_started = true;
+            }
+            let frame = match polled {
                 Poll::Pending => return Ok(true),
                 Poll::Ready(Some(Err(e))) => {
                     self.body = None;
@@ -312,7 +327,9 @@ impl<B: RequestBody> NativeConn<B> {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => {
                     self.write_failed = Some(e);
-                    self.body = None;
+                    if self.body_started {
+                        self.body = None;
+                    }
                     self.data = Bytes::new();
                     return Ok(());
                 }
@@ -328,7 +345,9 @@ impl<B: RequestBody> NativeConn<B> {
                     Poll::Ready(Ok(())) => self.flushed = self.body.is_none(),
                     Poll::Ready(Err(e)) => {
                         self.write_failed = Some(e);
-                        self.body = None;
+                        if self.body_started {
+                            self.body = None;
+                        }
                         return Ok(());
                     }
                     Poll::Pending => return Ok(()),
@@ -387,7 +406,13 @@ impl<B: RequestBody> NativeConn<B> {
                         None => ResponseError::ClosedBeforeHead.into(),
                     }))
                 }
-                Ok(_) => {}
+                // A byte of response came: the upstream took the request, whose header map
+                // goes back to the worker's free list for a later head.
+                Ok(_) => {
+                    if let Some((parts, _)) = self.resend.take() {
+                        buffers::give_map(parts.headers);
+                    }
+                }
                 Err(e) => return Poll::Ready(Err(NativeError::Io(e))),
             }
         }
@@ -441,6 +466,30 @@ impl<B: RequestBody> NativeConn<B> {
                 }
             }
         }
+    }
+
+    /// After `send` failed with `error`: the request again, when it may go on another
+    /// connection. That is when the method is idempotent (RFC 9110, 9.2.2: a POST or PATCH may
+    /// have taken effect even though no answer came), the connection closed or broke before
+    /// any byte of a response came, and none of the request body had been taken (an empty
+    /// body counts as none).
+    /// Whether the connection was worth the risk (a reused one) is the caller's to judge.
+    pub fn take_unsent(&mut self, error: &NativeError) -> Option<Request<B>> {
+        let gone = matches!(
+            error,
+            NativeError::Io(_) | NativeError::Response(ResponseError::ClosedBeforeHead)
+        );
+        let (parts, empty) = self
+            .resend
+            .take()
+            .filter(|(parts, _)| gone && parts.method.is_idempotent())?;
+        let body = match empty {
+            Some(body) => body,
+            None if !self.body_started => self.body.take()?,
+            None => return None,
+        };
+        self.keep_alive = false;
+        Some(Request::from_parts(parts, body))
     }
 
     /// Whether the response body has ended.

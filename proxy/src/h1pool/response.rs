@@ -89,7 +89,8 @@ pub fn parse(
     // One copy of the head: every value is a slice of it.
     let raw = Bytes::copy_from_slice(&buf[..len]);
     let base = buf.as_ptr() as usize;
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    // From the worker's free list: the server gives it back once the head is written.
+    let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
     let mut length: Option<u64> = None;
     let mut coding: Option<bool> = None;
     let mut conn_close = false;

@@ -6,7 +6,7 @@
 //! response can be read as part of another.
 
 use crate::server::h1::chunked::{self, ChunkError};
-use crate::server::h1::head::{content_length, MAX_HEADERS};
+use crate::server::h1::head::{content_length, last_coding_is_chunked, MAX_HEADERS};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
@@ -160,14 +160,6 @@ pub fn parse(
         keep_alive,
     };
     Ok(Some((head, len)))
-}
-
-/// Whether the last transfer coding named is `chunked`.
-fn last_coding_is_chunked(value: &[u8]) -> bool {
-    value
-        .rsplit(|b| *b == b',')
-        .next()
-        .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
 /// The reason given for each parse error.

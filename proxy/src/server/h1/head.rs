@@ -141,7 +141,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
 }
 
 /// Whether the last transfer coding named is `chunked` (the only one the body can be framed by).
-fn last_coding_is_chunked(value: &[u8]) -> bool {
+pub(crate) fn last_coding_is_chunked(value: &[u8]) -> bool {
     value
         .rsplit(|b| *b == b',')
         .next()

@@ -414,3 +414,44 @@ async fn a_request_the_upstream_closed_a_reused_connection_on_goes_once_more_if_
     assert_eq!(again.len(), 1, "{calls:?}");
     assert_eq!(again[0]["status"], 200, "{}", again[0]);
 }
+
+/// A body of known length larger than the read buffer is read straight into buffers of its
+/// own: it arrives whole, byte for byte, and leaves the connection fit for the next call; one
+/// the upstream cuts short of its length never ends cleanly and is recorded as failed.
+#[tokio::test]
+async fn a_large_body_arrives_whole_and_one_cut_short_never_ends_cleanly() {
+    const LEN: usize = 200_000;
+    fn response(sent: usize) -> Vec<u8> {
+        let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {LEN}\r\n\r\n").into_bytes();
+        r.extend((0..sent).map(|i| b'a' + (i % 26) as u8));
+        r
+    }
+    static WHOLE: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| response(LEN));
+    static SHORT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| response(LEN * 3 / 4));
+    fn script(line: &str) -> (&'static [u8], Then) {
+        if line.contains("/short") {
+            (&SHORT, Then::Close)
+        } else {
+            (&WHOLE, Then::Serve)
+        }
+    }
+    let body = &WHOLE[WHOLE.len() - LEN..];
+    let up = ScriptedUpstream::start(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    for i in 0..3 {
+        let r = Client::http1()
+            .get(px.inbound, &format!("/whole/{i}"))
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(r.body[..] == body[..], "call {i}: {} bytes", r.body.len());
+    }
+    assert_eq!(up.accepted(), 1, "the connection was kept for every call");
+    let got = raw_get(&px, "/short").await;
+    let (head, rest) = got.split_once("\r\n\r\n").unwrap_or((&got, ""));
+    assert!(got.is_empty() || head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(rest.len() < LEN, "never the whole announced length");
+    let calls = px.calls_at_least(4).await;
+    let short: Vec<_> = calls.iter().filter(|c| c["path"] == "/short").collect();
+    assert_eq!(short.len(), 1, "{calls:?}");
+    assert_eq!(short[0]["error"], "upstream_body_failed", "{}", short[0]);
+}

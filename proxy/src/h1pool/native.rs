@@ -8,7 +8,7 @@
 use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
 use super::{BoxError, Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
 use http_body::Frame;
@@ -37,6 +37,12 @@ pub enum NativeError {
     #[error("request body does not match its Content-Length")]
     RequestLength,
 }
+
+/// Bodies of known length with more than this left are read straight into a buffer of their
+/// own rather than through the connection's read buffer.
+const DIRECT_MIN: u64 = buffers::BUF_SIZE as u64;
+/// The most read into one such buffer (one frame).
+const DIRECT_MAX: usize = 64 * 1024;
 
 /// How the rest of the request body goes on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +75,8 @@ pub struct NativeConn<B: RequestBody> {
     head_request: bool,
     /// The current response's body.
     response: Decoder,
+    /// A buffer a large body of known length is read into directly (kept while a read waits).
+    direct: Option<BytesMut>,
     /// Both sides let the connection carry another exchange after this one.
     keep_alive: bool,
     /// The request's head (and its body, when that was empty), kept until the response's
@@ -103,6 +111,7 @@ impl<B: RequestBody> NativeConn<B> {
             write_failed: None,
             head_request: false,
             response: Decoder::Done,
+            direct: None,
             keep_alive: true,
             resend: None,
             body_started: false,
@@ -451,6 +460,9 @@ impl<B: RequestBody> NativeConn<B> {
                 }
                 Step::NeedMore => self.read.consume(n),
             }
+            if let Some(frame) = std::task::ready!(self.poll_direct(cx)) {
+                return Poll::Ready(Some(frame));
+            }
             match std::task::ready!(self.read.poll_fill(&mut self.io, cx, self.max_head)) {
                 Ok(0) => {
                     // A close ends only a close-delimited body; any other is cut short.
@@ -490,6 +502,54 @@ impl<B: RequestBody> NativeConn<B> {
         };
         self.keep_alive = false;
         Some(Request::from_parts(parts, body))
+    }
+
+    /// Reads the next part of a large body of known length straight into a buffer of its own,
+    /// which becomes the frame as it is (no copy, one read for up to [`DIRECT_MAX`] bytes
+    /// instead of one per read buffer). `Ready(None)` when the body is not such a one or
+    /// nothing is buffered before it: the caller reads through the read buffer then.
+    fn poll_direct(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, NativeError>>> {
+        let left = match self.response.remaining() {
+            Some(left) if left > DIRECT_MIN && self.read.is_empty() => left,
+            _ => return Poll::Ready(None),
+        };
+        let room = left.min(DIRECT_MAX as u64) as usize;
+        let buf = self.direct.get_or_insert_with(|| BytesMut::zeroed(room));
+        let mut rb = tokio::io::ReadBuf::new(&mut buf[..]);
+        let read = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb));
+        let n = rb.filled().len();
+        let mut buf = self.direct.take().unwrap_or_default();
+        if let Err(e) = read {
+            self.keep_alive = false;
+            return Poll::Ready(Some(Err(NativeError::Io(e))));
+        }
+        if n == 0 {
+            // Cut short: a body of known length never ends with the connection.
+            self.keep_alive = false;
+            return Poll::Ready(match self.response.closed() {
+                Err(e) => Some(Err(e.into())),
+                Ok(()) => None,
+            });
+        }
+        buf.truncate(n);
+        match self.response.decode(&buf) {
+            Ok((_, Step::Data(len))) if len == n => {
+                Poll::Ready(Some(Ok(Frame::data(buf.freeze()))))
+            }
+            Ok(_) => {
+                self.keep_alive = false;
+                Poll::Ready(Some(Err(NativeError::Io(std::io::Error::other(
+                    "body bytes read past their length",
+                )))))
+            }
+            Err(e) => {
+                self.keep_alive = false;
+                Poll::Ready(Some(Err(e.into())))
+            }
+        }
     }
 
     /// Whether the response body has ended.

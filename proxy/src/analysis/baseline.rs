@@ -17,6 +17,7 @@ mod config;
 mod detector;
 mod episode;
 mod model;
+mod pattern;
 mod signal;
 mod stats;
 

@@ -191,6 +191,10 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
+                    let pattern = match learned {
+                        true => self.baseline.pattern(signal, value, &e).unwrap_or(0.0) > 1.0,
+                        false => false,
+                    };
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
@@ -198,7 +202,11 @@ impl Detector {
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
-                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
+                                && (score < -sigmas
+                                    || point < -1.0
+                                    || shift < -1.0
+                                    || likely
+                                    || pattern),
                             e.expected,
                         ),
                         _ => (
@@ -207,6 +215,7 @@ impl Detector {
                                     || point > 1.0
                                     || shift > 1.0
                                     || likely
+                                    || pattern
                                     || counted),
                             obs.rate,
                         ),

@@ -90,20 +90,6 @@ pub struct DetectorConfig {
     pub likelihood_steps: f64,
     /// The likelihood rule breaches beyond this many standard deviations. Default 5.
     pub likelihood_sigmas: f64,
-    /// The pattern rule (how far the shape of the last few steps lies from every shape of the
-    /// recent past): values per subsequence; 0 turns the rule off. Default 0.
-    pub pattern_steps: u64,
-    /// Subsequences the pattern rule compares with (the most recent steps'). Default 256.
-    pub pattern_memory_steps: u64,
-    /// The pattern rule breaches when the log distance to the nearest subsequence lies this many
-    /// standard deviations above its usual value. Default 2.
-    pub pattern_sigmas: f64,
-    /// … and the distance exceeds this multiple of the envelope of recent distances (decaying
-    /// with the long window's half-life). Default 1.5.
-    pub pattern_margin: f64,
-    /// The pattern rule compares subsequences of standardised forecast errors (the shape of
-    /// what the forecast did not expect) instead of values. Default false.
-    pub pattern_of_errors: bool,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -140,11 +126,6 @@ impl Default for DetectorConfig {
             shift_clip: 3.0,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
-            pattern_steps: 0,
-            pattern_memory_steps: 256,
-            pattern_sigmas: 2.0,
-            pattern_margin: 1.5,
-            pattern_of_errors: false,
             timezone: None,
         }
     }

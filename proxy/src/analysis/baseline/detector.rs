@@ -191,10 +191,6 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
-                    let pattern = match learned {
-                        true => self.baseline.pattern(signal, value, &e).unwrap_or(0.0) > 1.0,
-                        false => false,
-                    };
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
@@ -202,11 +198,7 @@ impl Detector {
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
-                                && (score < -sigmas
-                                    || point < -1.0
-                                    || shift < -1.0
-                                    || likely
-                                    || pattern),
+                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
                             e.expected,
                         ),
                         _ => (
@@ -215,7 +207,6 @@ impl Detector {
                                     || point > 1.0
                                     || shift > 1.0
                                     || likely
-                                    || pattern
                                     || counted),
                             obs.rate,
                         ),

@@ -3,17 +3,10 @@
 use super::anomaly::Signal;
 use super::calendar::Zone;
 use super::config::DetectorConfig;
-use super::pattern::PatternLearning;
 use super::signal::{band_width, relative_width, Expectation, Learning, SignalModel, StepLearning};
 use super::stats::alpha_for_half_life;
 use super::{MinuteSample, Observation};
 use serde::{Deserialize, Serialize};
-
-/// The pattern rule compares subsequences of at most this many steps …
-const MAX_PATTERN_STEPS: u64 = 64;
-
-/// … with at most this many recent ones (bounded memory and work per step).
-const MAX_PATTERN_MEMORY: u64 = 4096;
 
 /// Below this, a value is "zero" for the relative rule of the rate (keeps bands non-empty).
 const RATE_FLOOR: f64 = 1e-9;
@@ -90,15 +83,6 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
-                pattern: PatternLearning {
-                    window: config.pattern_steps.min(MAX_PATTERN_STEPS) as usize,
-                    capacity: config.pattern_memory_steps.clamp(1, MAX_PATTERN_MEMORY) as usize,
-                    sigmas: config.pattern_sigmas,
-                    margin: config.pattern_margin,
-                    usual: alpha_for_half_life(config.long_window_minutes, steps),
-                    score: alpha_for_half_life(config.long_window_minutes / 4.0, steps),
-                    errors: config.pattern_of_errors,
-                },
             },
             floors: [
                 RATE_FLOOR,
@@ -185,13 +169,6 @@ impl Baseline {
     pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .likelihood(value, e, self.floor(signal), &self.learning)
-    }
-
-    /// The pattern rule for `value`: the distance of the recent shape to the nearest recent
-    /// one, as a fraction of its threshold (beyond 1: it breaches). `None` while young or off.
-    pub fn pattern(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
-        self.model(signal)
-            .pattern(value, e, self.floor(signal), &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

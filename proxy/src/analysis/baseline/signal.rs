@@ -6,7 +6,6 @@
 //! forecast errors. A young profile thus falls back on the daily shape, then on the plain level.
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
-use super::pattern::{PatternLearning, PatternMemory};
 use super::stats::AdaptiveStats;
 use serde::{Deserialize, Serialize};
 
@@ -98,9 +97,6 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
-    /// The pattern rule's tunables (window 0: off).
-    #[serde(default)]
-    pub pattern: PatternLearning,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -169,9 +165,6 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The pattern rule's memory of recent shapes (empty with the rule off).
-    #[serde(default)]
-    pattern: PatternMemory,
 }
 
 impl SignalModel {
@@ -281,23 +274,6 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The pattern rule: how far the shape of the last steps ending with `value` lies from the
-    /// recent shapes, as a fraction of its threshold (beyond 1: it breaches, either way).
-    /// `None` while young or with the rule off.
-    pub fn pattern(
-        &self,
-        value: f64,
-        e: &Expectation,
-        floor: f64,
-        learning: &Learning,
-    ) -> Option<f64> {
-        let input = match learning.pattern.errors {
-            true => standardised(value - e.expected, e, floor, learning),
-            false => value,
-        };
-        self.pattern.judge(input, &learning.pattern)
-    }
-
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -328,9 +304,6 @@ impl SignalModel {
         if !value.is_finite() {
             return;
         }
-        if !learning.pattern.errors {
-            self.pattern.learn(value, usual, &learning.pattern);
-        }
         let Some((expected, _)) = self.blend(minute, learning) else {
             self.level = Some(value);
             return;
@@ -338,10 +311,6 @@ impl SignalModel {
         let level = self.level.unwrap_or(value);
         let error = value - expected;
         if let Some(e) = self.forecast(minute, learning) {
-            if learning.pattern.errors {
-                let z = standardised(error, &e, floor, learning);
-                self.pattern.learn(z, usual, &learning.pattern);
-            }
             self.recent = self.next_recent(value, &e, floor, learning);
             if learning.shift_threshold > 0.0 {
                 self.shift = self.next_shift(value, &e, floor, learning);

@@ -91,24 +91,10 @@ http {
   }
 }
 NGX
-# haproxy (HTTP/2 only): one thread, connections to the upstream reused, as bench/run.sh runs it.
-cat > "$work/haproxy.cfg" <<HAP
-global
-  maxconn 8000
-  nbthread 1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-frontend fe
-  bind $PX proto h2
-  default_backend be
-backend be
-  http-reuse always
-  server up $UP
-HAP
+# haproxy (HTTP/2 only): one thread, as bench/run.sh runs it (its HTTP/1.1 listener unused).
+# shellcheck source=bench/haproxy.sh
+source bench/haproxy.sh
+haproxy_conf 1 127.0.0.1:18204 "$PX" "$UP" > "$work/haproxy.cfg"
 nginx -c "$work/upstream.conf" & pids+=($!)
 
 proxy_cmd() { # name [binary]

@@ -21,14 +21,28 @@
 #   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
 #   HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 server instead of the native one
 #   UPSTREAM_HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 upstream client instead of the native one
+#   H2=1 bash bench/profile.sh   # HTTP/2 clients (h2c by prior knowledge, `h2load -c 10 -m 10`, as
+#                                # bench/run.sh's HTTP/2 cell), haproxy (`nbthread 1`) and nginx as references
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}
 WARMUP=${WARMUP:-2000}
 TOP=${TOP:-15}
-for b in valgrind callgrind_control callgrind_annotate nginx h2load curl; do
-  command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl)" >&2; exit 1; }
+H2=${H2:-}
+need=(valgrind callgrind_control callgrind_annotate nginx h2load curl)
+refs=(nginx)
+if [ -n "$H2" ]; then need+=(haproxy); refs=(haproxy nginx); fi
+for b in "${need[@]}"; do
+  command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl haproxy)" >&2; exit 1; }
 done
+# HTTP/1.1 keep-alive connections, or HTTP/2 connections with 10 streams in flight each.
+if [ -n "$H2" ]; then
+  load_flags=(-c 10 -m 10); curl_flags=(--http2-prior-knowledge); listen_h2=" http2"
+  shape="HTTP/2 \`GET /\`, one worker, $REQUESTS requests on 10 connections × 10 streams"
+else
+  load_flags=(--h1 -c 10); curl_flags=(); listen_h2=""
+  shape="keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10"
+fi
 work=$(mktemp -d /tmp/sightline-profile.XXXX)
 chmod 755 "$work"
 pids=()
@@ -71,23 +85,28 @@ http {
   access_log off;
   upstream backend { server $UP; keepalive 128; }
   server {
-    listen $PX;
+    listen $PX$listen_h2;
     keepalive_requests 1000000;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
 NGX
+# haproxy (HTTP/2 only): one thread, as bench/run.sh runs it (its HTTP/1.1 listener unused).
+# shellcheck source=bench/haproxy.sh
+source bench/haproxy.sh
+haproxy_conf 1 127.0.0.1:18204 "$PX" "$UP" > "$work/haproxy.cfg"
 nginx -c "$work/upstream.conf" & pids+=($!)
 
 proxy_cmd() { # name [binary]
   case $1 in
     sightline) echo "${2:-$BIN} --log warn proxy --workers 1${HTTP1:+ --http1 $HTTP1}${UPSTREAM_HTTP1:+ --upstream-http1 $UPSTREAM_HTTP1} --listen $PX --to $UP --admin $ADMIN --no-access-log" ;;
     nginx) echo "nginx -c $work/nginx.conf" ;;
+    haproxy) echo "haproxy -f $work/haproxy.cfg" ;;
   esac
 }
 wait_ready() { # pid
   for _ in $(seq 1200); do
-    curl -fsS -o /dev/null "http://$PX/" 2>/dev/null && return 0
+    curl -fsS "${curl_flags[@]}" -o /dev/null "http://$PX/" 2>/dev/null && return 0
     kill -0 "$1" 2>/dev/null || { echo "the proxy under valgrind exited" >&2; return 1; }
     sleep 0.1
   done
@@ -96,7 +115,7 @@ wait_ready() { # pid
 }
 load() { # requests
   local out
-  out=$(timeout 900 h2load --h1 -n "$1" -c 10 "http://$PX/")
+  out=$(timeout 900 h2load "${load_flags[@]}" -n "$1" "http://$PX/")
   grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" <<< "$out" || {
     echo "load did not complete: $(grep -E '^requests|^status' <<< "$out")" >&2
     return 1
@@ -109,7 +128,7 @@ stop() { # pid
 }
 
 declare -A ir alloc bytes
-for name in sightline nginx; do
+for name in sightline "${refs[@]}"; do
   # Instructions: one run, counters zeroed after the warm-up, dumped after the measured part.
   # shellcheck disable=SC2046
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.$name" $(proxy_cmd $name) > "$work/cg.$name.log" 2>&1 &
@@ -140,11 +159,22 @@ for name in sightline nginx; do
   echo "$name: ${ir[$name]} instructions, ${alloc[$name]} allocations (${bytes[$name]} bytes) per request" >&2
 done
 
-echo "| per request (keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10) | Sightline | nginx | Sightline / nginx |"
-echo "|---|---|---|---|"
-echo "| instructions (callgrind, proxy process, user space) | $(python3 -c "print(f'{${ir[sightline]}:,}')") | $(python3 -c "print(f'{${ir[nginx]}:,}')") | $(python3 -c "print(f'{${ir[sightline]}/${ir[nginx]}:.1f}')") |"
-echo "| heap allocations (DHAT blocks) | ${alloc[sightline]} | ${alloc[nginx]} | $(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[nginx]},0.01):.1f}')") |"
-echo "| heap bytes allocated (DHAT) | ${bytes[sightline]} | ${bytes[nginx]} | |"
+ref=${refs[0]}
+row() { # label array-name [ratio]
+  local -n v=$2
+  local line="| $1 |" n
+  for n in sightline "${refs[@]}"; do line+=" ${v[$n]} |"; done
+  echo "$line ${3:-} |"
+}
+declare -A irf
+for n in sightline "${refs[@]}"; do irf[$n]=$(python3 -c "print(f'{${ir[$n]}:,}')"); done
+hdr="| per request ($shape) | Sightline |"
+for n in "${refs[@]}"; do hdr+=" $n |"; done
+echo "$hdr Sightline / $ref |"
+echo "|---|---|$(printf -- '---|%.0s' "${refs[@]}")---|"
+row "instructions (callgrind, proxy process, user space)" irf "$(python3 -c "print(f'{${ir[sightline]}/${ir[$ref]}:.1f}')")"
+row "heap allocations (DHAT blocks)" alloc "$(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[$ref]},0.01):.1f}')")"
+row "heap bytes allocated (DHAT)" bytes
 echo
 # Generic frames (thread start, the runtime's loop) include everything; list what is below them.
 annotate() { # --inclusive=yes|no

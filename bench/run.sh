@@ -102,26 +102,8 @@ http {
 }
 NGX
 }
-haproxy_conf() { # threads listen h2-listen upstream
-  cat <<HAP
-global
-  maxconn 8000
-  nbthread $1
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 30s
-  timeout server 30s
-  option http-keep-alive
-frontend fe
-  bind $2
-  bind $3 proto h2
-  default_backend be
-backend be
-  http-reuse always
-  server up $4
-HAP
-}
+# shellcheck source=bench/haproxy.sh
+source bench/haproxy.sh
 # The TLS upstream: one certificate for the tunnelled and the inspected name, from its own CA;
 # Sightline's inspection CA is another one.
 "$BIN" certs init --out "$work/tls-up" --name bench-tls.test --name bench-inspected.test >/dev/null

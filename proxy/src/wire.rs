@@ -39,8 +39,14 @@ pub struct ConnInfo<F> {
 }
 
 /// Sets the request-id header (an id that is not a header value is left out).
+///
+/// On HTTP/2 the value is sent as a literal never indexed (the value is marked sensitive,
+/// which is what that flag means to HPACK): each id is used once, so indexing it would only
+/// fill the connection's header table with ids that never come again, pushing out the
+/// headers that do repeat, and make each later id search past them.
 pub fn set_request_id(h: &mut HeaderMap, request_id: &str) {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
+    if let Ok(mut v) = HeaderValue::from_str(request_id) {
+        v.set_sensitive(true);
         h.insert(REQUEST_ID, v);
     }
 }

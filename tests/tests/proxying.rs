@@ -138,6 +138,55 @@ async fn h2c_client_to_h1_upstream_and_h1_client_to_h2_upstream() {
 }
 
 #[tokio::test]
+async fn concurrent_http2_streams_on_one_connection_are_each_answered_and_recorded_once() {
+    const STREAMS: usize = 40;
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    let tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut streams = tokio::task::JoinSet::new();
+    for i in 0..STREAMS {
+        let mut send = send.clone();
+        streams.spawn(async move {
+            let req = Request::get(format!("http://api.example.internal/echo/{i}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let echo: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            (i, id, echo)
+        });
+    }
+    let mut ids = std::collections::HashSet::new();
+    while let Some(answer) = streams.join_next().await {
+        let (i, id, echo) = answer.unwrap();
+        assert_eq!(
+            echo["path"],
+            format!("/echo/{i}"),
+            "each stream gets its own answer"
+        );
+        assert!(ids.insert(id), "request ids are distinct");
+    }
+    assert_eq!(ids.len(), STREAMS);
+    let calls = px.calls_at_least(STREAMS).await;
+    let recorded: Vec<&str> = calls.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(
+        recorded.len(),
+        STREAMS,
+        "every stream recorded once: {recorded:?}"
+    );
+    assert!(recorded.iter().all(|id| ids.contains(*id)));
+    assert!(calls.iter().all(|c| c["protocol"] == "h2"));
+}
+
+#[tokio::test]
 async fn routes_pick_services_by_host_and_prefix() {
     let a = TestUpstream::plain().await;
     let b = TestUpstream::plain().await;

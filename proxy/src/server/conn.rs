@@ -211,20 +211,19 @@ async fn serve_h2<I, S, Rb>(
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let mut conn = std::pin::pin!(
-        // Each stream's task is watched for a client that takes nothing of its response.
-        hyper::server::conn::http2::Builder::new(super::StreamExecutor {
-            limit: limits.write_stall_timeout,
-        })
+    // The streams run on this task, each watched for a client that takes nothing of its
+    // response.
+    let exec = super::StreamExecutor::new(limits.write_stall_timeout);
+    let conn = hyper::server::conn::http2::Builder::new(exec.clone())
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(TokioIo::new(io), MapBody::new(service))
-    );
+        .serve_connection(TokioIo::new(io), MapBody::new(service));
+    let conn = std::pin::pin!(exec.run(conn));
     drive(
-        conn.as_mut(),
-        |c| c.graceful_shutdown(),
+        conn,
+        |c| c.conn().graceful_shutdown(),
         Drain::Now,
         limits,
         activity,

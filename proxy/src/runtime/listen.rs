@@ -3,7 +3,7 @@
 
 use crate::admin::{AdminListener, AdminView};
 use crate::inbound;
-use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use crate::state::Shared;
 use crate::wire::ConnInfo;
 use std::convert::Infallible;
@@ -399,7 +399,13 @@ fn spawn_serve<I>(
                     Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
                 })
             });
-            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
+            tokio::spawn(serve_connection(ConnCtx {
+                io,
+                service: svc,
+                limits,
+                activity,
+                shutdown,
+            }));
         }
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
@@ -411,7 +417,13 @@ fn spawn_serve<I>(
                     Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
                 })
             });
-            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
+            tokio::spawn(serve_connection(ConnCtx {
+                io,
+                service: svc,
+                limits,
+                activity,
+                shutdown,
+            }));
         }
     }
 }
@@ -510,5 +522,12 @@ async fn serve_admin<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    serve_connection(io, svc, limits, activity, shutdown).await;
+    let ctx = ConnCtx {
+        io,
+        service: svc,
+        limits,
+        activity,
+        shutdown,
+    };
+    serve_connection(ctx).await;
 }

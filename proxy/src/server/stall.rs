@@ -2,9 +2,9 @@
 //! wrapper fails the connection's I/O once a write has waited for the limit, so a client
 //! that never reads cannot hold its connection, and the upstream behind it, forever.
 
+use super::ConnActivity;
 use std::io;
 use std::pin::Pin;
-use super::ConnActivity;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;

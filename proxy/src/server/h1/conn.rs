@@ -460,8 +460,7 @@ where
     let limits = &ctx.limits;
     let buffered = link.with(|w| !w.rbuf.is_empty()).unwrap_or(false);
     if !buffered {
-        let waited = wait_for_bytes(link, limits, &ctx.activity, &mut ctx.shutdown, max_head);
-        match waited.await {
+        match wait_for_bytes(link, limits, &ctx.activity, &mut ctx.shutdown, max_head).await {
             Some(Ok(n)) if n > 0 => {}
             _ => return Next::Close,
         }
@@ -512,12 +511,14 @@ async fn wait_for_bytes<I: AsyncRead + AsyncWrite + Unpin>(
     max_head: usize,
 ) -> Option<io::Result<usize>> {
     let mut draining = *shutdown.borrow();
-    let mut wait = if draining {
-        limits.drain_idle_grace
-    } else {
-        limits.idle_timeout
+    let wait = |draining| {
+        if draining {
+            limits.drain_idle_grace
+        } else {
+            limits.idle_timeout
+        }
     };
-    let mut timer = pin!(tokio::time::sleep(wait));
+    let mut timer = pin!(tokio::time::sleep(wait(draining)));
     loop {
         tokio::select! {
             biased;
@@ -526,11 +527,12 @@ async fn wait_for_bytes<I: AsyncRead + AsyncWrite + Unpin>(
             changed = shutdown.changed(), if !draining => {
                 if changed.is_err() || *shutdown.borrow() {
                     draining = true;
-                    wait = limits.drain_idle_grace;
-                    timer.as_mut().reset(tokio::time::Instant::now() + wait);
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + limits.drain_idle_grace);
                 }
             }
-            () = timer.as_mut() => match activity.idle_check(wait) {
+            () = timer.as_mut() => match activity.idle_check(wait(draining)) {
                 Some(at) => timer.as_mut().reset(at),
                 None => {
                     if !draining {

@@ -525,3 +525,28 @@ async fn drive<C, E>(
         tracing::debug!(error = %e, "connection ended with an error while closing");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_timer_counts_from_the_last_request_end() {
+        let activity = Arc::new(ConnActivity::default());
+        let hour = Duration::from_secs(3600);
+        // Idle since it opened: a zero timeout has passed.
+        assert_eq!(activity.idle_check(Duration::ZERO), None);
+        let first = activity.begin();
+        let second = activity.begin();
+        // Requests in flight: never idle, whatever the timeout; look again a timeout later.
+        assert!(activity.idle_check(Duration::ZERO).is_some());
+        drop(first);
+        assert!(activity.idle_check(Duration::ZERO).is_some());
+        let ended = Instant::now();
+        drop(second);
+        assert_eq!(activity.idle_check(Duration::ZERO), None);
+        // The next look is a whole timeout after the last request ended, not after it opened.
+        let again = activity.idle_check(hour).expect("not idle for an hour yet");
+        assert!(again >= ended + hour);
+    }
+}

@@ -209,6 +209,53 @@ pub struct ConnCtx<I, S> {
     pub shutdown: watch::Receiver<bool>,
 }
 
+impl<I, S> ConnCtx<I, S> {
+    /// The stream, and the rest of the context to hand on with the stream the next stage sees.
+    pub(super) fn take_io(self) -> (I, ConnCtx<(), S>) {
+        let ConnCtx {
+            io,
+            service,
+            limits,
+            activity,
+            shutdown,
+        } = self;
+        let rest = ConnCtx {
+            io: (),
+            service,
+            limits,
+            activity,
+            shutdown,
+        };
+        (io, rest)
+    }
+}
+
+impl<S> ConnCtx<(), S> {
+    /// The context with `io` as its stream.
+    pub(super) fn with_io<I>(self, io: I) -> ConnCtx<I, S> {
+        ConnCtx {
+            io,
+            service: self.service,
+            limits: self.limits,
+            activity: self.activity,
+            shutdown: self.shutdown,
+        }
+    }
+}
+
+impl<I> ConnCtx<I, ()> {
+    /// The context with `service` as its service.
+    pub fn serving<S>(self, service: S) -> ConnCtx<I, S> {
+        ConnCtx {
+            io: self.io,
+            service,
+            limits: self.limits,
+            activity: self.activity,
+            shutdown: self.shutdown,
+        }
+    }
+}
+
 /// Serves HTTP on `ctx.io` until the client closes, the connection idles out, or
 /// `ctx.shutdown` turns true and the connection is drained (see the module's documentation).
 ///
@@ -226,31 +273,23 @@ where
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let ConnCtx {
-        io,
-        service,
-        limits,
-        activity,
-        shutdown,
-    } = ctx;
+    let (io, rest) = ctx.take_io();
     // Boxed: the wait for the first bytes holds its own timers and the drain's; its state is
     // freed once they come, so it does not size the task of a connection that then idles.
-    let first = Box::pin(first_bytes(io, limits, activity.clone(), shutdown.clone()));
+    let first = Box::pin(first_bytes(
+        io,
+        rest.limits,
+        rest.activity.clone(),
+        rest.shutdown.clone(),
+    ));
     first.then(move |found| {
         let Some((proto, io)) = found else {
             return Either::Left(std::future::ready(()));
         };
-        let ctx = ConnCtx {
-            io,
-            service,
-            limits,
-            activity,
-            shutdown,
-        };
+        let native = rest.limits.http1 == crate::server::Http1Server::Native;
+        let ctx = rest.with_io(io);
         Either::Right(match proto {
-            Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
-                Either::Left(super::h1::serve(ctx))
-            }
+            Proto::H1 if Rb::NATIVE && native => Either::Left(super::h1::serve(ctx)),
             // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's
             // task; an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
             Proto::H1 => Either::Right(Either::Left(Box::pin(serve_hyper_h1(ctx)))),
@@ -267,13 +306,7 @@ where
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let ConnCtx {
-        io,
-        service,
-        limits,
-        activity,
-        shutdown,
-    } = ctx;
+    let limits = ctx.limits;
     let mut conn = std::pin::pin!(
         // Each stream's task is watched for a client that takes nothing of its response.
         hyper::server::conn::http2::Builder::new(super::StreamExecutor {
@@ -283,15 +316,15 @@ where
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(TokioIo::new(io), MapBody::new(service))
+        .serve_connection(TokioIo::new(ctx.io), MapBody::new(ctx.service))
     );
     drive(
         conn.as_mut(),
         |c| c.graceful_shutdown(),
         Drain::Now,
         limits,
-        &activity,
-        shutdown,
+        &ctx.activity,
+        ctx.shutdown,
     )
     .await;
 }
@@ -347,23 +380,17 @@ where
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let ConnCtx {
-        io,
-        service,
-        limits,
-        activity,
-        shutdown,
-    } = ctx;
+    let limits = ctx.limits;
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192))
         .half_close(false)
         .serve_connection(
-            TokioIo::new(io),
+            TokioIo::new(ctx.io),
             CloseWhenDraining {
-                inner: MapBody::new(service),
-                draining: shutdown.clone(),
+                inner: MapBody::new(ctx.service),
+                draining: ctx.shutdown.clone(),
             },
         )
         .with_upgrades();
@@ -374,8 +401,8 @@ where
         |c| c.graceful_shutdown(),
         drain,
         limits,
-        &activity,
-        shutdown,
+        &ctx.activity,
+        ctx.shutdown,
     )
     .await;
 }

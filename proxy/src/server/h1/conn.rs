@@ -243,13 +243,7 @@ where
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let ConnCtx {
-        io,
-        service,
-        limits,
-        activity,
-        shutdown,
-    } = ctx;
+    let (io, rest) = ctx.take_io();
     let link = Arc::new(Link(Mutex::new(Wire {
         io,
         rbuf: ReadBuf::default(),
@@ -257,13 +251,7 @@ where
         generation: 0,
         continue_at: None,
     })));
-    run(ConnCtx {
-        io: link,
-        service,
-        limits,
-        activity,
-        shutdown,
-    })
+    run(rest.with_io(link))
 }
 
 /// The connection's loop: one request after another. It uses its context in place (an
@@ -698,13 +686,7 @@ where
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let ConnCtx {
-        io: link,
-        service,
-        limits,
-        activity,
-        shutdown,
-    } = ctx;
+    let (link, rest) = ctx.take_io();
     let Ok(link) = Arc::try_unwrap(link) else {
         return;
     };
@@ -717,14 +699,7 @@ where
         io,
     };
     drop(rbuf);
-    let ctx = ConnCtx {
-        io,
-        service,
-        limits,
-        activity,
-        shutdown,
-    };
-    crate::server::conn::serve_hyper_h1(ctx).await;
+    crate::server::conn::serve_hyper_h1(rest.with_io(io)).await;
 }
 
 /// A stream whose first bytes were already read: they are handed out again first.

@@ -11,7 +11,7 @@ mod stall;
 mod stream_watch;
 mod tracker;
 
-pub use conn::{serve_connection, ConnActivity, ConnLimits, ConnService};
+pub use conn::{serve_connection, ConnActivity, ConnCtx, ConnLimits, ConnService};
 pub use h1::{HeadRefused, NativeBody, RequestBody, ServerBody};
 pub use relay::relay;
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};

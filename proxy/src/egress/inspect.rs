@@ -20,7 +20,7 @@ pub use crate::enclave::Inspector;
 mod request;
 use crate::record::{CallGuard, CallRecord, CountingBody, ServiceCounters};
 use crate::recorder::Recorder;
-use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use crate::state::Active;
 use crate::trace::TraceContext;
 use http::Request;
@@ -164,7 +164,14 @@ where
     // A drain ends the tunnel as it ends a listener's connection: the request in flight is
     // answered (`Connection: close`, or GOAWAY over HTTP/2), an idle tunnel closes after
     // `limits.drain_idle_grace`.
-    serve_connection(client, svc, limits, activity, drain).await;
+    let ctx = ConnCtx {
+        io: client,
+        service: svc,
+        limits,
+        activity,
+        shutdown: drain,
+    };
+    serve_connection(ctx).await;
     guard.complete();
 }
 

@@ -3,7 +3,7 @@
 
 use crate::admin::{AdminListener, AdminView};
 use crate::inbound;
-use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use crate::state::Shared;
 use crate::wire::ConnInfo;
 use std::convert::Infallible;
@@ -381,7 +381,13 @@ fn spawn_serve<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let activity = info.activity.clone();
+    let ctx = ConnCtx {
+        io,
+        service: (),
+        limits,
+        activity: info.activity.clone(),
+        shutdown,
+    };
     // Every request counts as in flight until its response head is ready (the call's record
     // keeps counting its body), so a drain answers it instead of closing.
     // Boxed per request: the connection keeps a slot for its request's future for as long as
@@ -399,7 +405,7 @@ fn spawn_serve<I>(
                     Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
                 })
             });
-            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
+            tokio::spawn(serve_connection(ctx.serving(svc)));
         }
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
@@ -411,7 +417,7 @@ fn spawn_serve<I>(
                     Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
                 })
             });
-            tokio::spawn(serve_connection(io, svc, limits, activity, shutdown));
+            tokio::spawn(serve_connection(ctx.serving(svc)));
         }
     }
 }
@@ -510,5 +516,12 @@ async fn serve_admin<I>(
             Ok::<_, Infallible>(resp)
         }
     });
-    serve_connection(io, svc, limits, activity, shutdown).await;
+    let ctx = ConnCtx {
+        io,
+        service: svc,
+        limits,
+        activity,
+        shutdown,
+    };
+    serve_connection(ctx).await;
 }

@@ -12,17 +12,20 @@ use super::h1::ServerBody;
 use super::sniff::{sniff, Proto, Replay};
 use super::stall::WriteStall;
 use super::ConnTicket;
+use futures_util::future::Either;
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -73,16 +76,34 @@ pub struct ConnLimits {
     pub refuse: fn(super::HeadRefused) -> Response<http_body_util::Full<bytes::Bytes>>,
 }
 
-/// Requests in flight on one connection; the idle timer runs only while there are none.
+/// Requests in flight on one connection, and since when it has had none: the idle timer runs
+/// only while there are none, and counts from when the last one ended.
 /// It also holds the connection's place in its listener's [`ConnTracker`]: a tunnel or
 /// response body that outlives the HTTP connection keeps the connection counted (for the
 /// connection cap and the drain) until it ends too.
-#[derive(Debug, Default)]
+///
+/// Nothing is woken when a request starts or ends: a connection's timer, when it fires, looks
+/// here whether the connection is still idle, and if not sets itself again.
+#[derive(Debug)]
 pub struct ConnActivity {
     inflight: AtomicUsize,
-    changed: Notify,
-    stalled: Arc<AtomicBool>,
+    /// When the last request ended, in nanoseconds after `opened`.
+    idle_since: AtomicU64,
+    opened: Instant,
+    stalled: AtomicBool,
     _ticket: Option<ConnTicket>,
+}
+
+impl Default for ConnActivity {
+    fn default() -> Self {
+        ConnActivity {
+            inflight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            opened: Instant::now(),
+            stalled: AtomicBool::new(false),
+            _ticket: None,
+        }
+    }
 }
 
 impl ConnActivity {
@@ -99,21 +120,34 @@ impl ConnActivity {
         self.stalled.load(Ordering::Acquire)
     }
 
-    /// A request began. Only the step from none in flight to one wakes the idle timer (it
-    /// waits for nothing else): a request counted twice, by the connection and by its record,
-    /// wakes the connection's task once when it starts and once when it ends.
+    /// The connection was cut because the client stopped reading.
+    pub(super) fn stalled(&self) {
+        self.stalled.store(true, Ordering::Release);
+    }
+
+    /// A request began (a request counted twice, by the connection and by its record, is
+    /// idle only once both have ended).
     pub fn request_started(&self) {
-        if self.inflight.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.changed.notify_waiters();
+        self.inflight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A request (its response body, or its upgraded tunnel) ended. The last one in flight
+    /// notes the time first, so a timer that sees none in flight sees when the last ended.
+    pub fn request_finished(&self) {
+        let last = self.inflight.load(Ordering::Acquire) == 1;
+        if last {
+            self.note_idle();
+        }
+        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 && !last {
+            // Another request ended at the same moment; this one turned out to be the last.
+            self.note_idle();
         }
     }
 
-    /// A request (its response body, or its upgraded tunnel) ended. Only the step to none in
-    /// flight wakes the idle timer.
-    pub fn request_finished(&self) {
-        if self.inflight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.changed.notify_waiters();
-        }
+    fn note_idle(&self) {
+        let ns = self.opened.elapsed().as_nanos();
+        self.idle_since
+            .store(u64::try_from(ns).unwrap_or(u64::MAX), Ordering::Release);
     }
 
     /// Counts one request in flight until the returned guard drops.
@@ -122,23 +156,27 @@ impl ConnActivity {
         InFlight(self.clone())
     }
 
-    /// Returns once the connection has had no request in flight for `timeout`.
+    /// For a timer set `timeout` or longer ago that fires now: `None` when the connection has
+    /// had no request in flight for `timeout`, else when to look again.
+    pub(super) fn idle_check(&self, timeout: Duration) -> Option<Instant> {
+        let now = Instant::now();
+        if self.inflight.load(Ordering::Acquire) > 0 {
+            return Some(now + timeout);
+        }
+        let since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+        let idle_at = self.opened + since + timeout;
+        (idle_at > now).then_some(idle_at)
+    }
+
+    /// Returns once the connection has had no request in flight for `timeout` (counted from
+    /// this call at the earliest).
     pub(super) async fn idle(&self, timeout: Duration) {
+        let mut timer = std::pin::pin!(tokio::time::sleep(timeout));
         loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.inflight.load(Ordering::Acquire) == 0 {
-                tokio::select! {
-                    _ = tokio::time::sleep(timeout) => {
-                        if self.inflight.load(Ordering::Acquire) == 0 {
-                            return;
-                        }
-                    }
-                    _ = notified => {}
-                }
-            } else {
-                notified.await;
+            timer.as_mut().await;
+            match self.idle_check(timeout) {
+                None => return,
+                Some(at) => timer.as_mut().reset(at),
             }
         }
     }
@@ -154,63 +192,121 @@ impl Drop for InFlight {
     }
 }
 
-/// Serves HTTP on `io` until the client closes, the connection idles out, or `shutdown`
-/// turns true and the connection is drained (see the module's documentation).
+/// What a connection's server runs with: its stream, the service, the limits in force when it
+/// was accepted, its activity, and the drain's signal (true once the drain has begun). Each
+/// stage takes it whole, with the stream as that stage sees it (sniffed, or shared with the
+/// request bodies).
+pub struct ConnCtx<I, S> {
+    /// The stream.
+    pub io: I,
+    /// The service requests go to.
+    pub service: S,
+    /// The connection's limits.
+    pub limits: ConnLimits,
+    /// Requests in flight (the idle timer) and the connection's place in its tracker.
+    pub activity: Arc<ConnActivity>,
+    /// Turns true when the drain begins.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl<I, S> ConnCtx<I, S> {
+    /// The stream, and the rest of the context to hand on with the stream the next stage sees.
+    pub(super) fn take_io(self) -> (I, ConnCtx<(), S>) {
+        let ConnCtx {
+            io,
+            service,
+            limits,
+            activity,
+            shutdown,
+        } = self;
+        let rest = ConnCtx {
+            io: (),
+            service,
+            limits,
+            activity,
+            shutdown,
+        };
+        (io, rest)
+    }
+}
+
+impl<S> ConnCtx<(), S> {
+    /// The context with `io` as its stream.
+    pub(super) fn with_io<I>(self, io: I) -> ConnCtx<I, S> {
+        ConnCtx {
+            io,
+            service: self.service,
+            limits: self.limits,
+            activity: self.activity,
+            shutdown: self.shutdown,
+        }
+    }
+}
+
+impl<I> ConnCtx<I, ()> {
+    /// The context with `service` as its service.
+    pub fn serving<S>(self, service: S) -> ConnCtx<I, S> {
+        ConnCtx {
+            io: self.io,
+            service,
+            limits: self.limits,
+            activity: self.activity,
+            shutdown: self.shutdown,
+        }
+    }
+}
+
+/// Serves HTTP on `ctx.io` until the client closes, the connection idles out, or
+/// `ctx.shutdown` turns true and the connection is drained (see the module's documentation).
 ///
 /// The first bytes tell HTTP/2 (its preface) from HTTP/1.x; the connection then holds only
 /// the server state of its own protocol (an idle HTTP/1.1 keep-alive connection is a few
 /// hundred bytes of future). Waiting for them counts against `header_read_timeout` and the
 /// idle timeout.
-pub async fn serve_connection<I, S, Rb>(
-    io: I,
-    service: S,
-    limits: ConnLimits,
-    activity: Arc<ConnActivity>,
-    mut shutdown: watch::Receiver<bool>,
-) where
+///
+/// Not an `async fn`: one keeps room for its arguments for its whole life, beside the state of
+/// the server that took them over. Here the server's future takes the place of the wait for
+/// the first bytes and of what was kept for it.
+pub fn serve_connection<I, S, Rb>(ctx: ConnCtx<I, S>) -> impl Future<Output = ()>
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
+    let (io, rest) = ctx.take_io();
     // Boxed: the wait for the first bytes holds its own timers and the drain's; its state is
     // freed once they come, so it does not size the task of a connection that then idles.
-    // Every boxed stage is boxed in a statement of its own: the unboxed future, a temporary
-    // of the statement, would otherwise keep its room in this future across the `.await`.
-    let first = Box::pin(first_bytes(io, &limits, &activity, &mut shutdown));
-    let Some((proto, io)) = first.await else {
-        return;
-    };
-    let activity = &*activity;
-    match proto {
-        Proto::H1 if Rb::NATIVE && limits.http1 == crate::server::Http1Server::Native => {
-            super::h1::serve(io, service, &limits, activity, shutdown).await;
-        }
-        // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's task.
-        Proto::H1 => {
-            let conn = Box::pin(serve_hyper_h1(io, service, limits, activity, shutdown));
-            conn.await;
-        }
-        Proto::H2 => {
-            // Boxed: an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
-            let conn = Box::pin(serve_h2(io, service, limits, activity, shutdown));
-            conn.await;
-        }
-    }
+    let first = Box::pin(first_bytes(
+        io,
+        rest.limits,
+        rest.activity.clone(),
+        rest.shutdown.clone(),
+    ));
+    first.then(move |found| {
+        let Some((proto, io)) = found else {
+            return Either::Left(std::future::ready(()));
+        };
+        let native = rest.limits.http1 == crate::server::Http1Server::Native;
+        let ctx = rest.with_io(io);
+        Either::Right(match proto {
+            Proto::H1 if Rb::NATIVE && native => Either::Left(super::h1::serve(ctx)),
+            // Boxed: hyper's HTTP/1.1 connection state would otherwise size every connection's
+            // task; an HTTP/2 connection's state is large, and rare next to HTTP/1.1's.
+            Proto::H1 => Either::Right(Either::Left(Box::pin(serve_hyper_h1(ctx)))),
+            Proto::H2 => Either::Right(Either::Right(Box::pin(serve_h2(ctx)))),
+        })
+    })
 }
 
 /// HTTP/2 served by hyper until the client closes, the connection idles out, or the drain
 /// ends it (GOAWAY; open streams finish).
-async fn serve_h2<I, S, Rb>(
-    io: I,
-    service: S,
-    limits: ConnLimits,
-    activity: &ConnActivity,
-    shutdown: watch::Receiver<bool>,
-) where
+async fn serve_h2<I, S, Rb>(ctx: ConnCtx<I, S>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
+    let limits = ctx.limits;
     // The streams run on this task, each watched for a client that takes nothing of its
     // response.
     let exec = super::StreamExecutor::new(limits.write_stall_timeout);
@@ -219,15 +315,15 @@ async fn serve_h2<I, S, Rb>(
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(TokioIo::new(io), MapBody::new(service));
+        .serve_connection(TokioIo::new(ctx.io), MapBody::new(ctx.service));
     let conn = std::pin::pin!(exec.run(conn));
     drive(
         conn,
         |c| c.conn().graceful_shutdown(),
         Drain::Now,
         limits,
-        activity,
-        shutdown,
+        &ctx.activity,
+        ctx.shutdown,
     )
     .await;
 }
@@ -237,19 +333,19 @@ async fn serve_h2<I, S, Rb>(
 /// timeout, it stayed idle, or the drain's grace passed with nothing sent).
 async fn first_bytes<I>(
     io: I,
-    limits: &ConnLimits,
-    activity: &ConnActivity,
-    shutdown: &mut watch::Receiver<bool>,
+    limits: ConnLimits,
+    activity: Arc<ConnActivity>,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Option<(Proto, Replay<WriteStall<I>>)>
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let io = WriteStall::new(io, limits.write_stall_timeout, activity.stalled.clone());
+    let io = WriteStall::new(io, limits.write_stall_timeout, activity.clone());
     let sniffing = tokio::time::timeout(limits.header_read_timeout, sniff(io));
     tokio::pin!(sniffing);
     let sniffed = tokio::select! {
         r = &mut sniffing => r,
-        _ = super::stopped(shutdown) => {
+        _ = super::stopped(&mut shutdown) => {
             // Draining: the client may have sent its first request already; it gets an
             // answer if its first bytes come within the idle grace.
             match tokio::time::timeout(limits.drain_idle_grace, sniffing).await {
@@ -277,27 +373,23 @@ where
 
 /// HTTP/1.x served by hyper (with upgrades) until the client closes, the connection idles
 /// out, or the drain ends it.
-pub(super) async fn serve_hyper_h1<I, S, Rb>(
-    io: I,
-    service: S,
-    limits: ConnLimits,
-    activity: &ConnActivity,
-    shutdown: watch::Receiver<bool>,
-) where
+pub(super) async fn serve_hyper_h1<I, S, Rb>(ctx: ConnCtx<I, S>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
+    let limits = ctx.limits;
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_head_bytes.max(8192))
         .half_close(false)
         .serve_connection(
-            TokioIo::new(io),
+            TokioIo::new(ctx.io),
             CloseWhenDraining {
-                inner: MapBody::new(service),
-                draining: shutdown.clone(),
+                inner: MapBody::new(ctx.service),
+                draining: ctx.shutdown.clone(),
             },
         )
         .with_upgrades();
@@ -308,8 +400,8 @@ pub(super) async fn serve_hyper_h1<I, S, Rb>(
         |c| c.graceful_shutdown(),
         drain,
         limits,
-        activity,
-        shutdown,
+        &ctx.activity,
+        ctx.shutdown,
     )
     .await;
 }
@@ -457,5 +549,30 @@ async fn drive<C, E>(
     close(conn.as_mut());
     if let Err(e) = conn.await {
         tracing::debug!(error = %e, "connection ended with an error while closing");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_timer_counts_from_the_last_request_end() {
+        let activity = Arc::new(ConnActivity::default());
+        let hour = Duration::from_secs(3600);
+        // Idle since it opened: a zero timeout has passed.
+        assert_eq!(activity.idle_check(Duration::ZERO), None);
+        let first = activity.begin();
+        let second = activity.begin();
+        // Requests in flight: never idle, whatever the timeout; look again a timeout later.
+        assert!(activity.idle_check(Duration::ZERO).is_some());
+        drop(first);
+        assert!(activity.idle_check(Duration::ZERO).is_some());
+        let ended = Instant::now();
+        drop(second);
+        assert_eq!(activity.idle_check(Duration::ZERO), None);
+        // The next look is a whole timeout after the last request ended, not after it opened.
+        let again = activity.idle_check(hour).expect("not idle for an hour yet");
+        assert!(again >= ended + hour);
     }
 }

@@ -2,9 +2,9 @@
 //! wrapper fails the connection's I/O once a write has waited for the limit, so a client
 //! that never reads cannot hold its connection, and the upstream behind it, forever.
 
+use super::ConnActivity;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,18 +17,18 @@ pub(super) struct WriteStall<I> {
     limit: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
-    stalled: Arc<AtomicBool>,
+    activity: Arc<ConnActivity>,
 }
 
 impl<I> WriteStall<I> {
-    /// `stalled` turns true when the limit strikes (the call's record says why it ended).
-    pub(super) fn new(io: I, limit: Duration, stalled: Arc<AtomicBool>) -> Self {
+    /// `activity` is told when the limit strikes (the call's record says why it ended).
+    pub(super) fn new(io: I, limit: Duration, activity: Arc<ConnActivity>) -> Self {
         WriteStall {
             io,
             limit,
             timer: None,
             armed: false,
-            stalled,
+            activity,
         }
     }
 
@@ -56,7 +56,7 @@ impl<I> WriteStall<I> {
         if !expired {
             return Poll::Pending;
         }
-        self.stalled.store(true, Ordering::Release);
+        self.activity.stalled();
         Poll::Ready(Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("the client read nothing for {:?}", self.limit),

@@ -8,7 +8,7 @@ use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
-use crate::server::conn::{ConnActivity, ConnLimits, ConnService};
+use crate::server::conn::{ConnActivity, ConnCtx, ConnLimits, ConnService};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};
@@ -232,23 +232,18 @@ enum Next {
     Close,
 }
 
-/// Serves HTTP/1.1 on `io` natively until the client closes, the connection idles out, a
+/// Serves HTTP/1.1 on `ctx.io` natively until the client closes, the connection idles out, a
 /// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
 ///
 /// The stream goes straight into the state it shares with the request bodies: the
 /// connection's future holds a pointer to it, not a second copy.
-pub fn serve<'a, I, S, Rb>(
-    io: I,
-    service: S,
-    limits: &'a ConnLimits,
-    activity: &'a ConnActivity,
-    shutdown: watch::Receiver<bool>,
-) -> impl Future<Output = ()> + 'a
+pub fn serve<I, S, Rb>(ctx: ConnCtx<I, S>) -> impl Future<Output = ()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
+    let (io, rest) = ctx.take_io();
     let link = Arc::new(Link(Mutex::new(Wire {
         io,
         rbuf: ReadBuf::default(),
@@ -256,30 +251,28 @@ where
         generation: 0,
         continue_at: None,
     })));
-    run(link, service, limits, activity, shutdown)
+    run(rest.with_io(link))
 }
 
-/// The connection's loop: one request after another.
-async fn run<I, S, Rb>(
-    link: Arc<Link<I>>,
-    service: S,
-    limits: &ConnLimits,
-    activity: &ConnActivity,
-    mut shutdown: watch::Receiver<bool>,
-) where
+/// The connection's loop: one request after another. It uses its context in place (an
+/// `async fn` keeps room for its arguments, so a copy taken out would take room twice).
+async fn run<I, S, Rb>(mut ctx: ConnCtx<Arc<Link<I>>, S>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let max_head = limits.max_head_bytes.max(8192);
+    let max_head = ctx.limits.max_head_bytes.max(8192);
     loop {
-        let (head, len) = match next_head(&link, limits, activity, &mut shutdown, max_head).await {
+        let (head, len) = match next_head(&mut ctx, max_head).await {
             Next::Head(head, len) => (head, len),
             Next::Close => return,
             Next::Refuse(why) => {
                 // Boxed: rare, and the connection's future need not be sized for it.
-                // (In a statement of its own, as every boxed stage: see `serve_connection`.)
-                let refusing = Box::pin(refuse(&link, (limits.refuse)(why)));
+                // Every boxed stage is boxed in a statement of its own: the unboxed future, a
+                // temporary of the statement, would otherwise keep its room in this future
+                // across the `.await`.
+                let refusing = Box::pin(refuse(&ctx.io, (ctx.limits.refuse)(why)));
                 refusing.await;
                 return;
             }
@@ -289,31 +282,37 @@ async fn run<I, S, Rb>(
             // request on, with the bytes read so far replayed.
             drop(head);
             // Boxed: rare, and hyper's connection state is large.
-            let hyper = Box::pin(hand_off(link, service, *limits, activity, shutdown));
+            let hyper = Box::pin(hand_off(ctx));
             hyper.await;
             return;
         }
         // Built outside this future: a local borrowed here (as a request being filled in is)
         // keeps its room in the future across every later `.await`.
-        let Some((req, keep_alive)) = request::<I, Rb>(&link, head, len) else {
+        let Some((req, keep_alive)) = request::<I, Rb>(&ctx.io, head, len) else {
             return;
         };
         // The request's part of the connection's state (the call's future, the response being
         // written) is boxed for the request's length: the connection's own future, which an
         // idle connection keeps, stays the size of its wait for the next head.
         let exchanging = Box::pin(exchange(
-            &link, &service, req, keep_alive, &shutdown, max_head,
+            &ctx.io,
+            &ctx.service,
+            req,
+            keep_alive,
+            &ctx.shutdown,
+            max_head,
         ));
         if !exchanging.await {
             return;
         }
         // The next request starts where this one's body ends: unread body bytes leave the
         // connection at an unknown place, so it closes.
-        let body_done = link
+        let body_done = ctx
+            .io
             .with(|w| matches!(w.body, BodyState::Done))
             .unwrap_or(false);
         if !body_done {
-            close(&link).await;
+            close(&ctx.io).await;
             return;
         }
     }
@@ -441,38 +440,17 @@ where
 /// Waits for the next request head: without a buffer while the connection idles (closed after
 /// the idle timeout, or the drain's grace), then within the header-read timeout once its
 /// first bytes came.
-async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
-    link: &Link<I>,
-    limits: &ConnLimits,
-    activity: &ConnActivity,
-    shutdown: &mut watch::Receiver<bool>,
-    max_head: usize,
-) -> Next {
+async fn next_head<I, S>(ctx: &mut ConnCtx<Arc<Link<I>>, S>, max_head: usize) -> Next
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let link = &*ctx.io;
+    let limits = &ctx.limits;
     let buffered = link.with(|w| !w.rbuf.is_empty()).unwrap_or(false);
     if !buffered {
-        let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
-        tokio::pin!(fill);
-        let read = if *shutdown.borrow() {
-            tokio::select! {
-                r = &mut fill => r,
-                _ = activity.idle(limits.drain_idle_grace) => return Next::Close,
-            }
-        } else {
-            tokio::select! {
-                r = &mut fill => r,
-                _ = crate::server::stopped(shutdown) => tokio::select! {
-                    r = &mut fill => r,
-                    _ = activity.idle(limits.drain_idle_grace) => return Next::Close,
-                },
-                _ = activity.idle(limits.idle_timeout) => {
-                    tracing::debug!("closing idle connection");
-                    return Next::Close;
-                }
-            }
-        };
-        match read {
-            Ok(0) | Err(_) => return Next::Close,
-            Ok(_) => {}
+        match wait_for_bytes(link, limits, &ctx.activity, &mut ctx.shutdown, max_head).await {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return Next::Close,
         }
     }
     let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
@@ -503,6 +481,54 @@ async fn next_head<I: AsyncRead + AsyncWrite + Unpin>(
                 tracing::debug!("no complete request head within the header read timeout");
                 return Next::Close;
             }
+        }
+    }
+}
+
+/// An idle connection's wait for the first bytes of its next request: the read, one timer and
+/// the drain's signal. The timer serves both the idle timeout and, once the drain has begun,
+/// the drain's idle grace; when it fires, the connection's activity tells whether it has
+/// stayed idle that long (a request may have run on it meanwhile: an upgraded one, or a
+/// response body still being recorded), else it is set again. `None` when the connection is
+/// to close without a response.
+async fn wait_for_bytes<I: AsyncRead + AsyncWrite + Unpin>(
+    link: &Link<I>,
+    limits: &ConnLimits,
+    activity: &ConnActivity,
+    shutdown: &mut watch::Receiver<bool>,
+    max_head: usize,
+) -> Option<io::Result<usize>> {
+    let mut draining = *shutdown.borrow();
+    let wait = |draining| {
+        if draining {
+            limits.drain_idle_grace
+        } else {
+            limits.idle_timeout
+        }
+    };
+    let mut timer = pin!(tokio::time::sleep(wait(draining)));
+    loop {
+        tokio::select! {
+            biased;
+            read = poll_fn(|cx| link.poll_fill(cx, max_head)) => return Some(read),
+            // An error: the drain's sender is gone, which stops the connection as a drain does.
+            changed = shutdown.changed(), if !draining => {
+                if changed.is_err() || *shutdown.borrow() {
+                    draining = true;
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + limits.drain_idle_grace);
+                }
+            }
+            () = timer.as_mut() => match activity.idle_check(wait(draining)) {
+                Some(at) => timer.as_mut().reset(at),
+                None => {
+                    if !draining {
+                        tracing::debug!("closing idle connection");
+                    }
+                    return None;
+                }
+            },
         }
     }
 }
@@ -654,17 +680,13 @@ where
 
 /// Hands the connection to hyper's HTTP/1.1 server (upgrades, CONNECT), replaying the bytes
 /// read and not yet used.
-async fn hand_off<I, S, Rb>(
-    link: Arc<Link<I>>,
-    service: S,
-    limits: ConnLimits,
-    activity: &ConnActivity,
-    shutdown: watch::Receiver<bool>,
-) where
+async fn hand_off<I, S, Rb>(ctx: ConnCtx<Arc<Link<I>>, S>)
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
+    let (link, rest) = ctx.take_io();
     let Ok(link) = Arc::try_unwrap(link) else {
         return;
     };
@@ -677,7 +699,7 @@ async fn hand_off<I, S, Rb>(
         io,
     };
     drop(rbuf);
-    crate::server::conn::serve_hyper_h1(io, service, limits, activity, shutdown).await;
+    crate::server::conn::serve_hyper_h1(rest.with_io(io)).await;
 }
 
 /// A stream whose first bytes were already read: they are handed out again first.

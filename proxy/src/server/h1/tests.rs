@@ -3,7 +3,7 @@
 
 use super::RequestBody;
 use crate::server::Http1Server;
-use crate::server::{serve_connection, ConnActivity, ConnLimits};
+use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -56,7 +56,14 @@ fn start() -> (DuplexStream, tokio::sync::watch::Sender<bool>) {
     });
     tokio::spawn(async move {
         let activity = std::sync::Arc::new(ConnActivity::default());
-        serve_connection(server, svc, limits(), activity, shutdown).await;
+        let ctx = ConnCtx {
+            io: server,
+            service: svc,
+            limits: limits(),
+            activity,
+            shutdown,
+        };
+        serve_connection(ctx).await;
     });
     (client, stop)
 }

@@ -21,11 +21,20 @@
 #   REQUESTS=50000 TOP=25 KEEP=/tmp/sightline.callgrind bash bench/profile.sh
 #   HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 server instead of the native one
 #   UPSTREAM_HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 upstream client instead of the native one
+#   BODY=16k bash bench/profile.sh   # the requests ask for a 16 KiB body (`/16k`) instead of `ok\n`
+#   ALLOCS=0 bash bench/profile.sh   # instructions only, without the DHAT runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}
 WARMUP=${WARMUP:-2000}
 TOP=${TOP:-15}
+# BODY=16k: every measured request is for the upstream's 16 KiB file, as the benchmark's 16 KiB
+# cell; default `ok\n` at `/`.
+case ${BODY:-} in
+  "") path=/ ;;
+  16k) path=/16k ;;
+  *) echo "BODY is 16k or unset" >&2; exit 64 ;;
+esac
 for b in valgrind callgrind_control callgrind_annotate nginx h2load curl; do
   command -v "$b" >/dev/null || { echo "needs $b (apt-get install valgrind nginx-light nghttp2-client curl)" >&2; exit 1; }
 done
@@ -34,6 +43,7 @@ chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
 # DHAT sees the C library's malloc, not the jemalloc the binary allocates with by default: the
 # allocation runs use a build without the `jemalloc` feature (same code, same allocations).
 # SIGHTLINE_BIN measures a given build instead of building this checkout (and SIGHTLINE_DHAT_BIN
@@ -57,7 +67,11 @@ error_log $work/upstream-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  server { listen $UP; keepalive_requests 1000000; location = / { return 200 "ok\n"; } }
+  server {
+    listen $UP; keepalive_requests 1000000;
+    location = / { return 200 "ok\n"; }
+    location = /16k { alias $work/16k; }
+  }
 }
 NGX
 cat > "$work/nginx.conf" <<NGX
@@ -96,7 +110,7 @@ wait_ready() { # pid
 }
 load() { # requests
   local out
-  out=$(timeout 900 h2load --h1 -n "$1" -c 10 "http://$PX/")
+  out=$(timeout 900 h2load --h1 -n "$1" -c 10 "http://$PX$path")
   grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" <<< "$out" || {
     echo "load did not complete: $(grep -E '^requests|^status' <<< "$out")" >&2
     return 1
@@ -124,6 +138,11 @@ for name in sightline nginx; do
   ir[$name]=$((total / REQUESTS))
   [ "$name" = sightline ] && cp "$work/cg.$name.1" "$work/sightline.callgrind"
   # Allocations: two runs under DHAT, the difference of their totals.
+  if [ "${ALLOCS:-1}" = 0 ]; then
+    alloc[$name]=-; bytes[$name]=-
+    echo "$name: ${ir[$name]} instructions per request" >&2
+    continue
+  fi
   for n in 0 "$REQUESTS"; do
     # shellcheck disable=SC2046
     valgrind --tool=dhat --dhat-out-file=/dev/null $(proxy_cmd $name "$DHAT_BIN") > "$work/dhat.$name.$n.log" 2>&1 &
@@ -140,11 +159,13 @@ for name in sightline nginx; do
   echo "$name: ${ir[$name]} instructions, ${alloc[$name]} allocations (${bytes[$name]} bytes) per request" >&2
 done
 
-echo "| per request (keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10) | Sightline | nginx | Sightline / nginx |"
+echo "| per request (keep-alive \`GET $path\`, one worker, $REQUESTS requests at c=10) | Sightline | nginx | Sightline / nginx |"
 echo "|---|---|---|---|"
 echo "| instructions (callgrind, proxy process, user space) | $(python3 -c "print(f'{${ir[sightline]}:,}')") | $(python3 -c "print(f'{${ir[nginx]}:,}')") | $(python3 -c "print(f'{${ir[sightline]}/${ir[nginx]}:.1f}')") |"
-echo "| heap allocations (DHAT blocks) | ${alloc[sightline]} | ${alloc[nginx]} | $(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[nginx]},0.01):.1f}')") |"
-echo "| heap bytes allocated (DHAT) | ${bytes[sightline]} | ${bytes[nginx]} | |"
+if [ "${ALLOCS:-1}" != 0 ]; then
+  echo "| heap allocations (DHAT blocks) | ${alloc[sightline]} | ${alloc[nginx]} | $(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[nginx]},0.01):.1f}')") |"
+  echo "| heap bytes allocated (DHAT) | ${bytes[sightline]} | ${bytes[nginx]} | |"
+fi
 echo
 # Generic frames (thread start, the runtime's loop) include everything; list what is below them.
 annotate() { # --inclusive=yes|no

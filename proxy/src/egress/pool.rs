@@ -25,10 +25,13 @@ pub const MAX_DESTINATIONS: usize = 256;
 /// The idle connections of one destination.
 pub type ForwardPool = Pool<CountingBody>;
 
+/// The pools of the hosts dialed at one address (few hosts share an address).
+type HostPools = Vec<(Host, Arc<ForwardPool>)>;
+
 /// The pools of forwarded requests' destinations.
 pub struct ForwardPools {
-    /// By dialed address, then by host (few hosts share an address).
-    pools: Mutex<HashMap<SocketAddr, Vec<(Host, Arc<ForwardPool>)>>>,
+    /// By dialed address, then by host.
+    pools: Mutex<HashMap<SocketAddr, HostPools>>,
     /// Idle connections kept per destination (`limits.upstream_max_idle`).
     max_idle: usize,
     /// Time an idle connection is kept (`limits.idle_timeout`).

@@ -4,11 +4,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
-/// Bytes read at a time from each side at first: a tunnel that carries little holds little.
-const BUF_START: usize = 16 * 1024;
-/// Bytes read at a time from a side whose reads filled the first buffer (a bulk transfer):
-/// fewer reads and writes per byte.
-const BUF_MAX: usize = 64 * 1024;
+/// Bytes read at a time from each side. (64 KiB reads cost more CPU per byte relayed on
+/// loopback than 32 KiB ones: see BENCHMARKS.md, "Bodies and egress".)
+const BUF: usize = 32 * 1024;
 
 /// Copies both ways until both sides have closed, or nothing moved for `idle` (a peer that
 /// stops reading counts as idle too). `inspect` sees every chunk the client sends, as it is
@@ -27,7 +25,7 @@ where
     // One task polls both reads; a write happens with both reads put down, so neither side's
     // stream is shared between futures (no split, no lock per poll).
     let (mut client, mut upstream) = (client, upstream);
-    let (mut a, mut b) = (vec![0u8; BUF_START], vec![0u8; BUF_START]);
+    let (mut a, mut b) = (vec![0u8; BUF], vec![0u8; BUF]);
     let (mut up, mut down) = (0u64, 0u64);
     let (mut client_open, mut upstream_open) = (true, true);
     let stalled = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer stopped reading");
@@ -48,7 +46,6 @@ where
                     timeout(idle, upstream.write_all(&a[..n])).await.map_err(|_| stalled())??;
                     up += n as u64;
                     last = Instant::now();
-                    grow(&mut a, n);
                 }
             },
             r = upstream.read(&mut b), if upstream_open => match r {
@@ -60,7 +57,6 @@ where
                     timeout(idle, client.write_all(&b[..n])).await.map_err(|_| stalled())??;
                     down += n as u64;
                     last = Instant::now();
-                    grow(&mut b, n);
                 }
             },
             _ = quiet.as_mut() => {
@@ -73,11 +69,4 @@ where
         }
     }
     Ok((up, down))
-}
-
-/// A read that filled its buffer: the side sends in bulk, and reads more at a time from now on.
-fn grow(buf: &mut Vec<u8>, read: usize) {
-    if read == buf.len() && buf.len() < BUF_MAX {
-        buf.resize(BUF_MAX, 0);
-    }
 }

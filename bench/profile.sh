@@ -23,12 +23,21 @@
 #   UPSTREAM_HTTP1=hyper bash bench/profile.sh   # hyper's HTTP/1.1 upstream client instead of the native one
 #   H2=1 bash bench/profile.sh   # HTTP/2 clients (h2c by prior knowledge, `h2load -c 10 -m 10`, as
 #                                # bench/run.sh's HTTP/2 cell), haproxy (`nbthread 1`) and nginx as references
+#   BODY=16k bash bench/profile.sh   # the requests ask for a 16 KiB body (`/16k`) instead of `ok\n`
+#   ALLOCS=0 bash bench/profile.sh   # instructions only, without the DHAT runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-20000}
 WARMUP=${WARMUP:-2000}
 TOP=${TOP:-15}
 H2=${H2:-}
+# BODY=16k: every measured request is for the upstream's 16 KiB file, as the benchmark's 16 KiB
+# cell; default `ok\n` at `/`.
+case ${BODY:-} in
+  "") path=/ ;;
+  16k) path=/16k ;;
+  *) echo "BODY is 16k or unset" >&2; exit 64 ;;
+esac
 need=(valgrind callgrind_control callgrind_annotate nginx h2load curl)
 refs=(nginx)
 if [ -n "$H2" ]; then need+=(haproxy); refs=(haproxy nginx); fi
@@ -38,16 +47,17 @@ done
 # HTTP/1.1 keep-alive connections, or HTTP/2 connections with 10 streams in flight each.
 if [ -n "$H2" ]; then
   load_flags=(-c 10 -m 10); curl_flags=(--http2-prior-knowledge); listen_h2=" http2"
-  shape="HTTP/2 \`GET /\`, one worker, $REQUESTS requests on 10 connections × 10 streams"
+  shape="HTTP/2 \`GET $path\`, one worker, $REQUESTS requests on 10 connections × 10 streams"
 else
   load_flags=(--h1 -c 10); curl_flags=(); listen_h2=""
-  shape="keep-alive \`GET /\`, one worker, $REQUESTS requests at c=10"
+  shape="keep-alive \`GET $path\`, one worker, $REQUESTS requests at c=10"
 fi
 work=$(mktemp -d /tmp/sightline-profile.XXXX)
 chmod 755 "$work"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+head -c 16384 /dev/zero | tr '\0' 'x' > "$work/16k"
 # DHAT sees the C library's malloc, not the jemalloc the binary allocates with by default: the
 # allocation runs use a build without the `jemalloc` feature (same code, same allocations).
 # SIGHTLINE_BIN measures a given build instead of building this checkout (and SIGHTLINE_DHAT_BIN
@@ -71,7 +81,11 @@ error_log $work/upstream-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  server { listen $UP; keepalive_requests 1000000; location = / { return 200 "ok\n"; } }
+  server {
+    listen $UP; keepalive_requests 1000000;
+    location = / { return 200 "ok\n"; }
+    location = /16k { alias $work/16k; }
+  }
 }
 NGX
 cat > "$work/nginx.conf" <<NGX
@@ -115,7 +129,7 @@ wait_ready() { # pid
 }
 load() { # requests
   local out
-  out=$(timeout 900 h2load "${load_flags[@]}" -n "$1" "http://$PX/")
+  out=$(timeout 900 h2load "${load_flags[@]}" -n "$1" "http://$PX$path")
   grep -q "^requests: $1 total, $1 started, $1 done, $1 succeeded" <<< "$out" || {
     echo "load did not complete: $(grep -E '^requests|^status' <<< "$out")" >&2
     return 1
@@ -143,6 +157,11 @@ for name in sightline "${refs[@]}"; do
   ir[$name]=$((total / REQUESTS))
   [ "$name" = sightline ] && cp "$work/cg.$name.1" "$work/sightline.callgrind"
   # Allocations: two runs under DHAT, the difference of their totals.
+  if [ "${ALLOCS:-1}" = 0 ]; then
+    alloc[$name]=-; bytes[$name]=-
+    echo "$name: ${ir[$name]} instructions per request" >&2
+    continue
+  fi
   for n in 0 "$REQUESTS"; do
     # shellcheck disable=SC2046
     valgrind --tool=dhat --dhat-out-file=/dev/null $(proxy_cmd $name "$DHAT_BIN") > "$work/dhat.$name.$n.log" 2>&1 &
@@ -173,8 +192,10 @@ for n in "${refs[@]}"; do hdr+=" $n |"; done
 echo "$hdr Sightline / $ref |"
 echo "|---|---|$(printf -- '---|%.0s' "${refs[@]}")---|"
 row "instructions (callgrind, proxy process, user space)" irf "$(python3 -c "print(f'{${ir[sightline]}/${ir[$ref]}:.1f}')")"
-row "heap allocations (DHAT blocks)" alloc "$(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[$ref]},0.01):.1f}')")"
-row "heap bytes allocated (DHAT)" bytes
+if [ "${ALLOCS:-1}" != 0 ]; then
+  row "heap allocations (DHAT blocks)" alloc "$(python3 -c "print(f'{${alloc[sightline]}/max(${alloc[$ref]},0.01):.1f}')")"
+  row "heap bytes allocated (DHAT)" bytes
+fi
 echo
 # Generic frames (thread start, the runtime's loop) include everything; list what is below them.
 annotate() { # --inclusive=yes|no

@@ -9,17 +9,19 @@
 //! 4. **judge** ([`judge`]): the name resolved once ([`resolve`]) and every address checked
 //!    against the enclave policy ([`check`]); a refused call gets 403 (the rule and reason, no
 //!    address) and is recorded as blocked (with the address);
-//! 5. **dial** ([`dial`]): exactly the address that was checked;
-//! 6. **connect** ([`connect`]): a forward request ([`forward`], judged with the request rules
-//!    too), a CONNECT tunnel ([`tunnel`], which reads the TLS ClientHello's server name before
+//! 5. **connect** ([`connect`]): to exactly the address that was checked ([`dial`]), a forward
+//!    request ([`forward`], judged with the request rules too, sent over a kept-alive
+//!    connection to that same address and host when one is idle in its [`pool`]), a CONNECT
+//!    tunnel ([`tunnel`], which reads the TLS ClientHello's server name before
 //!    passing the client's bytes on), or, for a host listed in `egress.inspect.hosts`, an
 //!    inspected tunnel ([`inspect`]: TLS terminated with a leaf from the inspection CA, each
 //!    request inside judged and recorded);
-//! 7. **respond** ([`respond`]): the destination's response, or the tunnel's 200; any error
+//! 6. **respond** ([`respond`]): the destination's response, or the tunnel's 200; any error
 //!    becomes a response at the one answer path, [`crate::errors::answer`]. The record is
 //!    finished when the response body or the tunnel ends.
 
 pub mod inspect;
+pub mod pool;
 pub mod sni;
 pub mod transparent;
 mod tunnel;
@@ -27,7 +29,9 @@ mod tunnel;
 pub use crate::enclave::{identity, resolve, EgressRuntime, UNKNOWN_SOURCE};
 
 use crate::errors::{answer, ProxyError};
-use crate::record::{CallGuard, CallRecord, Direction, Protocol, RecordedBody, ResponseBody};
+use crate::record::{
+    CallGuard, CallRecord, CountingBody, Direction, Protocol, RecordedBody, ResponseBody,
+};
 use crate::state::{Active, Shared};
 use crate::trace::{self, TraceContext};
 use crate::wire::headers;
@@ -69,8 +73,7 @@ pub async fn handle(
         crate::inbound::limits(&req, &active.config.limits)?;
         let dest = destination(&mut call, &req)?;
         let addr = judge(&mut call, service.as_deref(), &dest, &req).await?;
-        let stream = dial(addr, rt.connect_timeout).await?;
-        connect(&mut call, dest, addr, stream, req).await
+        connect(&mut call, dest, addr, req).await
     })
     .await;
     respond(call, result, &shared, &active)
@@ -216,18 +219,19 @@ enum Outcome {
     Inspect(hyper::upgrade::OnUpgrade, TcpStream, Host, SocketAddr),
 }
 
-/// A CONNECT becomes a tunnel (inspected when its host is listed); a forward request is sent.
+/// A CONNECT becomes a tunnel (inspected when its host is listed) to the dialed address; a
+/// forward request is sent.
 async fn connect(
     call: &mut Call<'_>,
     dest: Destination,
     addr: SocketAddr,
-    stream: TcpStream,
     mut req: Request<RequestBody>,
 ) -> Result<Outcome, ProxyError> {
     if !dest.connect {
-        let resp = forward(call, req, stream, &dest.authority).await?;
+        let resp = forward(call, req, &dest, addr).await?;
         return Ok(Outcome::Response(resp));
     }
+    let stream = dial(addr, call.rt.connect_timeout).await?;
     if let Some(rec) = call.guard.rec() {
         rec.protocol = Protocol::Tunnel;
         rec.status = Some(200);
@@ -419,15 +423,15 @@ async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyErr
     }
 }
 
-/// Sends an absolute-form request to the dialed destination in origin form.
+/// Sends an absolute-form request in origin form to the checked address `addr`.
 async fn forward(
     call: &mut Call<'_>,
     req: Request<RequestBody>,
-    stream: TcpStream,
-    authority: &str,
+    dest: &Destination,
+    addr: SocketAddr,
 ) -> Result<Response<UpstreamBody>, ProxyError> {
     let max_body = call.max_body;
-    let (timeout, idle) = (call.rt.request_timeout, call.rt.body_idle_timeout);
+    let idle = call.rt.body_idle_timeout;
     let (trace, request_id, guard) = (&call.trace, &call.request_id, &mut call.guard);
     let (mut parts, body) = req.into_parts();
     let pq = parts
@@ -444,53 +448,81 @@ async fn forward(
     headers::strip_hop_by_hop(h, false);
     headers::strip_spoofable(h);
     headers::append_via(h, inbound_version);
-    if let Ok(v) = HeaderValue::from_str(authority) {
+    if let Ok(v) = HeaderValue::from_str(&dest.authority) {
         h.insert(header::HOST, v);
     }
     trace.propagate(h);
     crate::wire::set_request_id(h, request_id);
     let body =
         crate::record::CountingBody::new(body, guard.bytes_in(), max_body).idle_timeout(idle);
-    let sending = body.client_sending();
     let req = Request::from_parts(parts, body);
-    let io = hyper_rustls::MaybeHttpsStream::Http(TokioIo::new(stream));
-    let resp = match call.rt.upstream_http1 {
-        Http1Client::Native => {
-            let mut conn = Conn::native(io, call.rt.max_response_head);
-            let sent = tokio::time::timeout(timeout, conn.send(req))
-                .await
-                .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
-                .map_err(|e| {
-                    crate::upstream::request_body_fault(&*e.error)
-                        .unwrap_or_else(|| ProxyError::Upstream(e.error.to_string()))
-                })?;
-            sent.map(|body| UpstreamBody::single(body, conn))
-        }
-        Http1Client::Hyper => {
-            let (mut send, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(|e| ProxyError::Upstream(e.to_string()))?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "egress connection ended with an error");
-                }
-            });
-            tokio::time::timeout(timeout, send.send_request(req))
-                .await
-                .map_err(|_| crate::upstream::timed_out(timeout, &sending))?
-                .map_err(|e| {
-                    crate::upstream::request_body_fault(&e)
-                        .unwrap_or_else(|| ProxyError::Upstream(e.to_string()))
-                })?
-                .map(UpstreamBody::from)
-        }
-    };
-    let elapsed = guard.elapsed();
-    if let Some(rec) = guard.rec() {
+    let pool = call.rt.forward_pools.get(addr, &dest.host);
+    let resp = send(call.rt, pool, addr, req).await?;
+    let elapsed = call.guard.elapsed();
+    if let Some(rec) = call.guard.rec() {
         rec.status = Some(resp.status().as_u16());
         rec.upstream_latency = Some(elapsed);
     }
     Ok(resp)
+}
+
+/// One exchange with `addr` over a connection idle in `pool`, else a new one. A request that a
+/// reused connection gave back (the destination closed it before any byte of an answer, with
+/// none of the request body taken) goes once more, on a new connection to the same address;
+/// nothing sent on a new connection is tried again.
+async fn send(
+    rt: &EgressRuntime,
+    pool: Option<Arc<pool::ForwardPool>>,
+    addr: SocketAddr,
+    mut req: Request<CountingBody>,
+) -> Result<Response<UpstreamBody>, ProxyError> {
+    let timeout = rt.request_timeout;
+    let sending = req.body().client_sending();
+    let mut resent = false;
+    loop {
+        let idle = match &pool {
+            Some(pool) if !resent => pool.checkout(),
+            _ => None,
+        };
+        let (mut conn, reused) = match idle {
+            Some(conn) => (conn, true),
+            // Boxed: connecting is the rarer path, and its future need not size every call's.
+            None => (Box::pin(open(rt, addr)).await?, false),
+        };
+        let sent = tokio::time::timeout(timeout, conn.send(req))
+            .await
+            .map_err(|_| crate::upstream::timed_out(timeout, &sending))?;
+        match sent {
+            Ok(resp) => {
+                return Ok(resp.map(|body| match pool {
+                    Some(pool) => UpstreamBody::pooled(body, conn, pool),
+                    None => UpstreamBody::single(body, conn),
+                }))
+            }
+            Err(e) => match e.unsent {
+                Some(unsent) if reused => {
+                    req = unsent;
+                    resent = true;
+                }
+                _ => {
+                    return Err(crate::upstream::request_body_fault(&*e.error)
+                        .unwrap_or_else(|| ProxyError::Upstream(e.error.to_string())))
+                }
+            },
+        }
+    }
+}
+
+/// A new HTTP/1.1 connection to `addr`, with the client `runtime.upstream_http1` names.
+async fn open(rt: &EgressRuntime, addr: SocketAddr) -> Result<Box<Conn<CountingBody>>, ProxyError> {
+    let stream = dial(addr, rt.connect_timeout).await?;
+    let io = hyper_rustls::MaybeHttpsStream::Http(TokioIo::new(stream));
+    match rt.upstream_http1 {
+        Http1Client::Native => Ok(Conn::native(io, rt.max_response_head)),
+        Http1Client::Hyper => Conn::handshake(io)
+            .await
+            .map_err(|e| ProxyError::Upstream(e.to_string())),
+    }
 }
 
 #[cfg(test)]

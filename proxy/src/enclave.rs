@@ -52,6 +52,8 @@ pub struct EgressRuntime {
     pub hello_timeout: Duration,
     /// TLS inspection of listed destinations, when configured.
     pub inspector: Option<Inspector>,
+    /// Keep-alive connections of forwarded requests, per checked destination.
+    pub forward_pools: crate::egress::pool::ForwardPools,
 }
 
 impl std::fmt::Debug for EgressRuntime {
@@ -120,6 +122,10 @@ impl EgressRuntime {
             max_response_head: crate::upstream::response_head_limit(&config.limits),
             hello_timeout: config.limits.header_read_timeout,
             inspector,
+            forward_pools: crate::egress::pool::ForwardPools::new(
+                config.limits.upstream_max_idle,
+                config.limits.idle_timeout,
+            ),
         }
     }
 

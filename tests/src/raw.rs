@@ -1,10 +1,14 @@
 //! Raw sockets for hostile-input tests: bytes no well-behaved client library would send, and
 //! upstreams that answer with bytes no well-behaved server would.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// Writes `bytes` on a new connection, then reads until the peer closes, or panics if it
 /// keeps the connection open past `deadline`.
@@ -64,13 +68,8 @@ impl RawUpstream {
         let task = tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 4096];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tcp.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
+                    if next_head(&mut tcp, &mut Vec::new()).await.is_none() {
+                        return;
                     }
                     let _ = tcp.write_all(reply).await;
                     let _ = tcp.shutdown().await;
@@ -78,5 +77,112 @@ impl RawUpstream {
             }
         });
         RawUpstream { addr, task }
+    }
+}
+
+/// Reads from `tcp` into `buf` until `buf` begins with a whole request head, then takes the
+/// head out of `buf` (what follows it stays) and returns it; `None` if the peer closes or
+/// fails first.
+pub async fn next_head(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    let end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if !read_more(tcp, buf).await {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    buf.drain(..end);
+    Some(head)
+}
+
+/// Reads from `tcp` until `buf` holds at least `len` bytes; false if the peer closes or fails
+/// first.
+pub async fn read_to(tcp: &mut TcpStream, buf: &mut Vec<u8>, len: usize) -> bool {
+    while buf.len() < len {
+        if !read_more(tcp, buf).await {
+            return false;
+        }
+    }
+    true
+}
+
+async fn read_more(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    let mut chunk = [0u8; 4096];
+    match tcp.read(&mut chunk).await {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            true
+        }
+    }
+}
+
+/// A loopback upstream (127.0.0.1, port 0) that serves each connection it accepts with a
+/// scripted function, counting the connections accepted and those whose serving has ended.
+pub struct CountingUpstream {
+    /// Its address.
+    pub addr: SocketAddr,
+    accepted: watch::Receiver<u64>,
+    closed: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CountingUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CountingUpstream {
+    /// Starts it; `serve` gets each accepted connection and a watch of the number accepted so
+    /// far (this one included).
+    pub async fn start<F, Fut>(serve: F) -> CountingUpstream
+    where
+        F: Fn(TcpStream, watch::Receiver<u64>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        CountingUpstream::on(listener, serve)
+    }
+
+    /// The same on a listener already bound.
+    pub fn on<F, Fut>(listener: TcpListener, serve: F) -> CountingUpstream
+    where
+        F: Fn(TcpStream, watch::Receiver<u64>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let addr = listener.local_addr().unwrap();
+        let (accepted_tx, accepted) = watch::channel(0u64);
+        let closed = Arc::new(AtomicU64::new(0));
+        let counted = closed.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                accepted_tx.send_modify(|n| *n += 1);
+                let serving = serve(tcp, accepted_tx.subscribe());
+                let closed = counted.clone();
+                tokio::spawn(async move {
+                    serving.await;
+                    closed.fetch_add(1, SeqCst);
+                });
+            }
+        });
+        CountingUpstream {
+            addr,
+            accepted,
+            closed,
+            task,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        *self.accepted.borrow()
+    }
+
+    /// Connections whose serving has ended.
+    pub fn closed(&self) -> u64 {
+        self.closed.load(SeqCst)
     }
 }

@@ -934,3 +934,72 @@ enclave:\n  rules: [ {{ service: orders, cidrs: [127.0.0.1/32], ports: [{port}] 
     );
     drop(held);
 }
+
+/// Forwarded requests ride kept-alive connections, but only ones to the address and host their
+/// own judgement just chose: another address or host gets its own connection, and a caller the
+/// enclave refuses gets its 403 while a connection to that same destination sits idle.
+#[tokio::test]
+async fn kept_alive_forward_connections_serve_only_the_destination_just_judged() {
+    use sightline_tests::raw::{next_head, CountingUpstream};
+    use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+    // One port on two loopback addresses, each counting its connections; requests counted.
+    let requests = Arc::new(AtomicU64::new(0));
+    let serve = |requests: Arc<AtomicU64>| {
+        move |mut tcp: tokio::net::TcpStream, _: tokio::sync::watch::Receiver<u64>| {
+            let requests = requests.clone();
+            async move {
+                let mut buf = Vec::new();
+                while next_head(&mut tcp, &mut buf).await.is_some() {
+                    requests.fetch_add(1, SeqCst);
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let one = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = one.local_addr().unwrap().port();
+    let two = tokio::net::TcpListener::bind(("127.0.0.2", port))
+        .await
+        .unwrap();
+    let one = CountingUpstream::on(one, serve(requests.clone()));
+    let two = CountingUpstream::on(two, serve(requests.clone()));
+    let (px, e) = start(
+        "enclave:\n  networks: [127.0.0.0/8]\n  rules: [ { service: billing, cidrs: [127.0.0.1/32], action: deny } ]\n",
+    )
+    .await;
+    let ok = |r: &Reply| {
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(&r.body[..], b"ok");
+    };
+    let named = format!("http://api.internal:{port}/");
+    ok(&via(e, get(&named)).await);
+    ok(&via(e, get(&named)).await);
+    assert_eq!((one.accepted(), requests.load(SeqCst)), (1, 2), "reused");
+    ok(&via(e, get(&format!("http://127.0.0.2:{port}/"))).await);
+    assert_eq!((one.accepted(), two.accepted()), (1, 1), "another address");
+    ok(&via(e, get(&format!("http://127.0.0.1:{port}/"))).await);
+    assert_eq!(one.accepted(), 2, "another host at the same address");
+    // The kept connection to api.internal is idle; billing may not go there.
+    let auth = base64::engine::general_purpose::STANDARD.encode("billing:billing-token-0123456789");
+    let refused = Request::get(&named)
+        .header("proxy-authorization", format!("Basic {auth}"))
+        .body(Empty::new())
+        .unwrap();
+    assert_eq!(via(e, refused).await.status, 403);
+    ok(&via(e, get(&named)).await);
+    assert_eq!(requests.load(SeqCst), 5, "the refused call reached nothing");
+    assert_eq!((one.accepted(), two.accepted()), (2, 1));
+    // Every call recorded once.
+    let calls = px.calls_at_least(6).await;
+    assert_eq!(calls.len(), 6, "{calls:?}");
+    let blocked: Vec<_> = calls
+        .iter()
+        .filter(|c| c["decision"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{calls:?}");
+    assert_eq!(blocked[0]["source"], "billing");
+}

@@ -7,13 +7,9 @@
 
 use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::simple;
-use sightline_tests::raw::exchange;
+use sightline_tests::raw::{exchange, next_head, read_to, CountingUpstream};
 use sightline_tests::{Client, TestProxy};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 /// What the scripted upstream does after a reply.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,65 +27,24 @@ static RELEASE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// An upstream that answers each request head with the bytes its script gives for the request
 /// line, counting the connections it accepted.
-struct ScriptedUpstream {
-    addr: SocketAddr,
-    accepted: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ScriptedUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl ScriptedUpstream {
-    async fn start(script: fn(&str) -> (&'static [u8], Then)) -> ScriptedUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicU64::new(0));
-        let counted = accepted.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut tcp, _)) = listener.accept().await {
-                counted.fetch_add(1, SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            match tcp.read(&mut chunk).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-                        buf.drain(..end);
-                        let line = head.lines().next().unwrap_or("").to_owned();
-                        let (reply, then) = script(&line);
-                        if then == Then::CloseWhenReleased {
-                            let _ = tcp.write_all(reply).await;
-                            RELEASE.notified().await;
-                            return;
-                        }
-                        if tcp.write_all(reply).await.is_err() || then == Then::Close {
-                            let _ = tcp.shutdown().await;
-                            return;
-                        }
-                    }
-                });
+async fn scripted(script: fn(&str) -> (&'static [u8], Then)) -> CountingUpstream {
+    CountingUpstream::start(move |mut tcp, _| async move {
+        let mut buf = Vec::new();
+        while let Some(head) = next_head(&mut tcp, &mut buf).await {
+            let line = head.lines().next().unwrap_or("").to_owned();
+            let (reply, then) = script(&line);
+            if then == Then::CloseWhenReleased {
+                let _ = tcp.write_all(reply).await;
+                RELEASE.notified().await;
+                return;
             }
-        });
-        ScriptedUpstream {
-            addr,
-            accepted,
-            task,
+            if tcp.write_all(reply).await.is_err() || then == Then::Close {
+                let _ = tcp.shutdown().await;
+                return;
+            }
         }
-    }
-
-    fn accepted(&self) -> u64 {
-        self.accepted.load(SeqCst)
-    }
+    })
+    .await
 }
 
 /// One `GET path` on a new client connection that asks to close; the raw bytes answered.
@@ -123,7 +78,7 @@ async fn ambiguous_or_oversized_response_heads_are_a_502_with_a_reason() {
         };
         (reply, Then::Close)
     }
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for path in [
         "/cl-te",
@@ -167,7 +122,7 @@ async fn a_body_broken_off_reaches_the_client_cut_off_and_is_recorded_as_failed(
             )
         }
     }
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     // Cut off before anything went out (the body broke in the read that brought the head):
     // the connection is reset, no response at all.
@@ -219,7 +174,7 @@ async fn a_close_delimited_body_ends_cleanly_with_the_connection() {
             Then::Close,
         )
     }
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for _ in 0..2 {
         let r = Client::http1().get(px.inbound, "/").await;
@@ -249,7 +204,7 @@ async fn informational_responses_are_skipped_and_bodiless_answers_keep_the_conne
         };
         (reply, Then::Serve)
     }
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     let r = Client::http1().get(px.inbound, "/continue").await;
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"ok"[..]));
@@ -282,7 +237,7 @@ async fn connection_close_from_the_upstream_is_never_reused() {
             )
         }
     }
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for _ in 0..3 {
         assert_eq!(Client::http1().get(px.inbound, "/close").await.status, 200);
@@ -299,7 +254,7 @@ async fn keep_alive_connections_are_reused_by_either_client() {
         )
     }
     for client in ["native", "hyper"] {
-        let up = ScriptedUpstream::start(script).await;
+        let up = scripted(script).await;
         let extra = format!("runtime: {{ upstream_http1: {client} }}\n");
         let px = TestProxy::start(simple(up.addr, &extra)).await;
         for i in 0..5 {
@@ -317,70 +272,49 @@ async fn keep_alive_connections_are_reused_by_either_client() {
 /// An upstream that answers the first request on each connection (keeping it open), then
 /// closes the connection, unanswered, as soon as the next request on it has fully arrived: an
 /// upstream whose keep-alive timeout fires just as a request comes.
-async fn answers_once_per_connection() -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>)
-{
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicU64::new(0));
-    let counted = accepted.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            counted.fetch_add(1, SeqCst);
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                for answered in [false, true] {
-                    // The whole request: its head, then as many bytes as its Content-Length.
-                    let end = loop {
-                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break p + 4;
-                        }
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    while buf.len() < end + length {
-                        match tcp.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..end + length);
-                    if answered {
-                        return;
-                    }
-                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                    if tcp.write_all(reply).await.is_err() {
-                        return;
-                    }
-                }
-            });
+async fn answers_once_per_connection() -> CountingUpstream {
+    CountingUpstream::start(|mut tcp, _| async move {
+        let mut buf = Vec::new();
+        for answered in [false, true] {
+            // The whole request: its head, then as many bytes as its Content-Length.
+            let Some(head) = next_head(&mut tcp, &mut buf).await else {
+                return;
+            };
+            let length: usize = head
+                .to_ascii_lowercase()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .map_or(0, |v| v.parse().unwrap());
+            if !read_to(&mut tcp, &mut buf, length).await {
+                return;
+            }
+            buf.drain(..length);
+            if answered {
+                return;
+            }
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if tcp.write_all(reply).await.is_err() {
+                return;
+            }
         }
-    });
-    (addr, accepted, task)
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_request_the_upstream_closed_a_reused_connection_on_goes_once_more_if_it_can() {
-    let (addr, accepted, task) = answers_once_per_connection().await;
-    let px = TestProxy::start(simple(addr, "")).await;
+    let up = answers_once_per_connection().await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
     let first = Client::http1().get(px.inbound, "/first").await;
     assert_eq!((first.status.as_u16(), &first.body[..]), (200, &b"ok"[..]));
     // Goes on the kept connection, which the upstream closes on it unanswered: the GET is
     // sent again on a new connection and answered.
     let again = Client::http1().get(px.inbound, "/again").await;
     assert_eq!((again.status.as_u16(), &again.body[..]), (200, &b"ok"[..]));
-    assert_eq!(
-        accepted.load(SeqCst),
-        2,
-        "the GET went again on a new connection"
-    );
+    assert_eq!(up.accepted(), 2, "the GET went again on a new connection");
     // A body that went out is not sent twice: the POST fails with the connection.
     let post = http::Request::post("/submit")
         .header("host", "x")
@@ -390,23 +324,19 @@ async fn a_request_the_upstream_closed_a_reused_connection_on_goes_once_more_if_
         .unwrap();
     let r = Client::http1().send(px.inbound, post).await.unwrap();
     assert_eq!(r.status, 502);
-    assert_eq!(accepted.load(SeqCst), 2, "the POST was not sent again");
+    assert_eq!(up.accepted(), 2, "the POST was not sent again");
     // Nor is a POST without a body: it may have taken effect though no answer came.
     let warm = Client::http1().get(px.inbound, "/warm").await;
     assert_eq!(warm.status, 200);
-    assert_eq!(accepted.load(SeqCst), 3);
+    assert_eq!(up.accepted(), 3);
     let post = http::Request::post("/nobody")
         .header("host", "x")
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
     let r = Client::http1().send(px.inbound, post).await.unwrap();
     assert_eq!(r.status, 502);
-    assert_eq!(
-        accepted.load(SeqCst),
-        3,
-        "the bodiless POST was not sent again"
-    );
-    task.abort();
+    assert_eq!(up.accepted(), 3, "the bodiless POST was not sent again");
+    drop(up);
     // One record per call: the GET sent twice is one call, answered.
     let calls = px.calls_at_least(5).await;
     assert_eq!(calls.len(), 5);
@@ -436,7 +366,7 @@ async fn a_large_body_arrives_whole_and_one_cut_short_never_ends_cleanly() {
         }
     }
     let body = &WHOLE[WHOLE.len() - LEN..];
-    let up = ScriptedUpstream::start(script).await;
+    let up = scripted(script).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for i in 0..3 {
         let r = Client::http1()

@@ -3,12 +3,10 @@
 //! `limits.upstream_max_idle`, and none is kept past `limits.idle_timeout`.
 
 use sightline_tests::proxy::simple;
+use sightline_tests::raw::{next_head, CountingUpstream};
 use sightline_tests::{eventually, Client, TestProxy};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// How the counting upstream treats its connections.
@@ -25,74 +23,20 @@ enum Mode {
 /// A loopback HTTP/1.1 upstream answering `200 ok` to body-less requests (`GET /stall`: the
 /// first 3 bytes of a 10-byte body, then silence), counting the connections it accepted and
 /// those that have closed.
-struct CountingUpstream {
-    addr: SocketAddr,
-    accepted: watch::Receiver<u64>,
-    closed: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for CountingUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl CountingUpstream {
-    async fn start(mode: Mode) -> CountingUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (accepted_tx, accepted) = watch::channel(0u64);
-        let accepted_tx = Arc::new(accepted_tx);
-        let closed = Arc::new(AtomicU64::new(0));
-        let counted = closed.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                accepted_tx.send_modify(|n| *n += 1);
-                let gate = accepted_tx.subscribe();
-                let closed = counted.clone();
-                tokio::spawn(async move {
-                    serve(tcp, mode, gate).await;
-                    closed.fetch_add(1, SeqCst);
-                });
-            }
-        });
-        CountingUpstream {
-            addr,
-            accepted,
-            closed,
-            task,
-        }
-    }
-
-    fn accepted(&self) -> u64 {
-        *self.accepted.borrow()
-    }
-
-    fn closed(&self) -> u64 {
-        self.closed.load(SeqCst)
-    }
+async fn counting(mode: Mode) -> CountingUpstream {
+    CountingUpstream::start(move |tcp, accepted| serve(tcp, mode, accepted)).await
 }
 
 /// Answers request heads on `tcp` until the peer closes (or, in `CloseWhenIdle`, after one).
 async fn serve(mut tcp: TcpStream, mode: Mode, mut accepted: watch::Receiver<u64>) {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            match tcp.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-        let stall = buf.starts_with(b"GET /stall ");
-        buf.drain(..end);
-        if stall {
+    while let Some(head) = next_head(&mut tcp, &mut buf).await {
+        if head.starts_with("GET /stall ") {
             // Three bytes of ten, then nothing more: the rest would arrive later, if ever.
             let _ = tcp
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
                 .await;
+            let mut chunk = [0u8; 4096];
             while matches!(tcp.read(&mut chunk).await, Ok(n) if n > 0) {}
             return;
         }
@@ -113,7 +57,7 @@ async fn serve(mut tcp: TcpStream, mode: Mode, mut accepted: watch::Receiver<u64
 
 #[tokio::test]
 async fn sequential_calls_share_one_upstream_connection() {
-    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let up = counting(Mode::KeepAlive).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for i in 0..20 {
         let r = Client::http1().get(px.inbound, &format!("/n/{i}")).await;
@@ -129,7 +73,7 @@ async fn sequential_calls_share_one_upstream_connection() {
 
 #[tokio::test]
 async fn an_upstream_closing_idle_connections_fails_no_call() {
-    let up = CountingUpstream::start(Mode::CloseWhenIdle).await;
+    let up = counting(Mode::CloseWhenIdle).await;
     let px = TestProxy::start(simple(up.addr, "")).await;
     for i in 0..10u64 {
         let r = Client::http1().get(px.inbound, "/").await;
@@ -153,7 +97,7 @@ async fn an_upstream_closing_idle_connections_fails_no_call() {
 #[tokio::test]
 async fn idle_connections_past_the_bound_are_closed_and_the_rest_reused() {
     const BURST: u64 = 6;
-    let up = CountingUpstream::start(Mode::HoldUntil(BURST)).await;
+    let up = counting(Mode::HoldUntil(BURST)).await;
     let px = TestProxy::start(simple(up.addr, "limits:\n  upstream_max_idle: 2\n")).await;
     // Every answer waits until all calls have their own upstream connection.
     let calls: Vec<_> = (0..BURST)
@@ -180,7 +124,7 @@ async fn idle_connections_past_the_bound_are_closed_and_the_rest_reused() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_idle_timeout_without_more_traffic() {
-    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let up = counting(Mode::KeepAlive).await;
     let px = TestProxy::start(simple(up.addr, "limits:\n  idle_timeout: 300ms\n")).await;
     assert_eq!(Client::http1().get(px.inbound, "/").await.status, 200);
     assert_eq!(up.accepted(), 1);
@@ -195,7 +139,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout_without_more_traffic
 
 #[tokio::test]
 async fn a_connection_whose_response_was_cut_off_is_never_reused() {
-    let up = CountingUpstream::start(Mode::KeepAlive).await;
+    let up = counting(Mode::KeepAlive).await;
     let px = TestProxy::start(simple(up.addr, "limits:\n  body_idle_timeout: 200ms\n")).await;
     let cut = Client::http1()
         .send(

@@ -13,6 +13,7 @@ use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
 use http_body::Frame;
 use hyper_util::rt::TokioIo;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -517,11 +518,16 @@ impl<B: RequestBody> NativeConn<B> {
             _ => return Poll::Ready(None),
         };
         let room = left.min(DIRECT_MAX as u64) as usize;
-        let buf = self.direct.get_or_insert_with(|| BytesMut::zeroed(room));
-        let mut rb = tokio::io::ReadBuf::new(&mut buf[..]);
-        let read = std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb));
-        let n = rb.filled().len();
+        // Read into the buffer's spare room: it is never zeroed first.
+        let buf = self
+            .direct
+            .get_or_insert_with(|| BytesMut::with_capacity(room));
+        let read = {
+            let reading = std::pin::pin!(tokio::io::AsyncReadExt::read_buf(&mut self.io, buf));
+            std::task::ready!(reading.poll(cx))
+        };
         let mut buf = self.direct.take().unwrap_or_default();
+        let n = buf.len();
         if let Err(e) = read {
             self.keep_alive = false;
             return Poll::Ready(Some(Err(NativeError::Io(e))));

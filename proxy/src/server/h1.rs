@@ -10,6 +10,7 @@ mod conn;
 pub mod head;
 
 mod encode;
+mod out;
 
 pub use body::{NativeBody, RequestBody, ServerBody};
 

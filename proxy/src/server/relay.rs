@@ -4,7 +4,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{timeout, Instant};
 
-/// Bytes read at a time from each side.
+/// Bytes read at a time from each side. (64 KiB reads cost more CPU per byte relayed on
+/// loopback than 32 KiB ones: see BENCHMARKS.md, "Bodies and egress".)
 const BUF: usize = 32 * 1024;
 
 /// Copies both ways until both sides have closed, or nothing moved for `idle` (a peer that
@@ -21,8 +22,9 @@ where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut cr, mut cw) = tokio::io::split(client);
-    let (mut ur, mut uw) = tokio::io::split(upstream);
+    // One task polls both reads; a write happens with both reads put down, so neither side's
+    // stream is shared between futures (no split, no lock per poll).
+    let (mut client, mut upstream) = (client, upstream);
     let (mut a, mut b) = (vec![0u8; BUF], vec![0u8; BUF]);
     let (mut up, mut down) = (0u64, 0u64);
     let (mut client_open, mut upstream_open) = (true, true);
@@ -34,25 +36,25 @@ where
     tokio::pin!(quiet);
     while client_open || upstream_open {
         tokio::select! {
-            r = cr.read(&mut a), if client_open => match r {
+            r = client.read(&mut a), if client_open => match r {
                 Ok(0) | Err(_) => {
                     client_open = false;
-                    let _ = timeout(idle, uw.shutdown()).await;
+                    let _ = timeout(idle, upstream.shutdown()).await;
                 }
                 Ok(n) => {
                     inspect(&a[..n]);
-                    timeout(idle, uw.write_all(&a[..n])).await.map_err(|_| stalled())??;
+                    timeout(idle, upstream.write_all(&a[..n])).await.map_err(|_| stalled())??;
                     up += n as u64;
                     last = Instant::now();
                 }
             },
-            r = ur.read(&mut b), if upstream_open => match r {
+            r = upstream.read(&mut b), if upstream_open => match r {
                 Ok(0) | Err(_) => {
                     upstream_open = false;
-                    let _ = timeout(idle, cw.shutdown()).await;
+                    let _ = timeout(idle, client.shutdown()).await;
                 }
                 Ok(n) => {
-                    timeout(idle, cw.write_all(&b[..n])).await.map_err(|_| stalled())??;
+                    timeout(idle, client.write_all(&b[..n])).await.map_err(|_| stalled())??;
                     down += n as u64;
                     last = Instant::now();
                 }

@@ -8,6 +8,7 @@ use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
+use super::out::Outgoing;
 use crate::server::conn::{ConnActivity, ConnCtx, ConnLimits, ConnService};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
@@ -208,17 +209,37 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Link<I> {
             .unwrap_or(Poll::Ready(Ok(())))
     }
 
-    /// Writes all of `out` and flushes; `out` is left empty.
-    async fn write_out(&self, out: &mut Vec<u8>) -> io::Result<()> {
-        let mut at = 0;
-        while at < out.len() {
-            let n = poll_fn(|cx| self.poll_write(cx, &out[at..])).await?;
+    fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.with(|w| std::pin::Pin::new(&mut w.io).poll_write_vectored(cx, bufs))
+            .unwrap_or_else(|| Poll::Ready(Err(io::Error::other("connection state lost"))))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.with(|w| w.io.is_write_vectored()).unwrap_or(false)
+    }
+
+    /// Writes all of `out` (one vectored write when it holds frames and the stream takes it
+    /// whole) and flushes; `out` is left empty.
+    async fn write_out(&self, out: &mut Outgoing) -> io::Result<()> {
+        while !out.is_empty() {
+            let n = poll_fn(|cx| {
+                let (slices, n) = out.slices();
+                if n == 1 {
+                    self.poll_write(cx, &slices[0])
+                } else {
+                    self.poll_write_vectored(cx, &slices[..n])
+                }
+            })
+            .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            at += n;
+            out.advance(n);
         }
-        out.clear();
         poll_fn(|cx| self.poll_flush(cx)).await
     }
 }
@@ -591,8 +612,12 @@ where
 {
     let (mut parts, body) = resp.into_parts();
     x.body_len = body.size_hint().exact();
-    let mut out = buffers::take_write();
-    let (framing, keep_alive) = encode::head(&mut out, parts.status, &mut parts.headers, x);
+    let mut buf = buffers::take_write();
+    let (framing, keep_alive) = encode::head(&mut buf, parts.status, &mut parts.headers, x);
+    // Frames are held rather than copied only where nothing is written behind each (no chunk
+    // framing) and the stream writes vectored.
+    let holdable = matches!(framing, BodyFraming::Length(_) | BodyFraming::Close);
+    let mut out = Outgoing::new(buf, holdable && link.is_write_vectored());
     // The response's map serves a later request's head.
     buffers::give_map(std::mem::take(&mut parts.headers));
     drop(parts);
@@ -622,7 +647,7 @@ where
                     return Err(io::Error::other(e.into()));
                 }
             };
-            let mut data = match frame.into_data() {
+            let data = match frame.into_data() {
                 Ok(data) => data,
                 Err(frame) => {
                     if let Ok(t) = frame.into_trailers() {
@@ -640,31 +665,33 @@ where
                 BodyFraming::Length(n) if sent > n => {
                     return Err(io::Error::other("response body longer than its length"));
                 }
-                BodyFraming::Chunked => encode::chunk_size(&mut out, len),
                 _ => {}
             }
-            while data.has_remaining() {
-                let chunk = data.chunk();
-                out.extend_from_slice(chunk);
-                let n = chunk.len();
-                data.advance(n);
+            if !out.has_room(holdable) {
+                link.write_out(&mut out).await?;
             }
             if framing == BodyFraming::Chunked {
-                out.extend_from_slice(b"\r\n");
+                encode::chunk_size(&mut out.buf, len);
+            }
+            out.push(data, holdable);
+            if framing == BodyFraming::Chunked {
+                out.buf.extend_from_slice(b"\r\n");
             }
             if out.len() >= WRITE_HIGH {
                 link.write_out(&mut out).await?;
             }
         }
         if framing == BodyFraming::Chunked {
-            out.extend_from_slice(b"0\r\n");
+            // Chunked bodies hold no frame: the buffer is the end of what waits.
+            let buf = &mut out.buf;
+            buf.extend_from_slice(b"0\r\n");
             for (name, value) in trailers.iter().flatten() {
-                out.extend_from_slice(name.as_str().as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b"\r\n");
+                buf.extend_from_slice(name.as_str().as_bytes());
+                buf.extend_from_slice(b": ");
+                buf.extend_from_slice(value.as_bytes());
+                buf.extend_from_slice(b"\r\n");
             }
-            out.extend_from_slice(b"\r\n");
+            buf.extend_from_slice(b"\r\n");
         }
     }
     if let BodyFraming::Length(n) = framing {
@@ -674,7 +701,7 @@ where
         }
     }
     link.write_out(&mut out).await?;
-    buffers::give_write(out);
+    buffers::give_write(out.into_buf());
     Ok(keep_alive && framing != BodyFraming::Close)
 }
 

@@ -86,7 +86,7 @@ pub fn parse(
         _ => Version::HTTP_11,
     };
     // One copy of the head: every value is a slice of it.
-    let raw = bytes::Bytes::copy_from_slice(&buf[..len]);
+    let raw = crate::server::h1::buffers::copy_shared(&buf[..len]);
     let base = buf.as_ptr() as usize;
     // From the worker's free list: the server gives it back once the head is written.
     let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());

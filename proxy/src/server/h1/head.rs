@@ -54,7 +54,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
         Err(e) => return Err(HeadError::Malformed(reason(e))),
     };
     // One copy of the head: the target and every value are slices of it.
-    let raw = bytes::Bytes::copy_from_slice(&buf[..len]);
+    let raw = super::buffers::copy_shared(&buf[..len]);
     let base = buf.as_ptr() as usize;
     let slice = |part: &[u8]| {
         let start = part.as_ptr() as usize - base;

@@ -256,7 +256,11 @@ mod tests {
             let c = copy_shared(&[1; BLOCK_MAX]);
             assert!(c.iter().all(|x| *x == 1));
         }
-        assert_eq!(&a[..], b"GET / HTTP/1.1\r\n\r\n", "a held copy outlives its block's turn");
+        assert_eq!(
+            &a[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            "a held copy outlives its block's turn"
+        );
     }
 
     #[test]

@@ -83,7 +83,8 @@ struct Call<'a> {
     /// The authority asked for (empty when refused or absent). Its `host` has gone into the
     /// record once routing used it; `header` is what goes upstream.
     authority: Authority,
-    /// The canonical path as the route sees it (empty when refused).
+    /// The canonical path as the route sees it (empty when refused; taken for the upstream
+    /// request when nothing reads it after, see `forward`).
     path: String,
     route: Option<&'a RouteEntry>,
     /// The client as the guard identified it, when the protections are on.

@@ -451,7 +451,7 @@ impl<B: RequestBody> NativeConn<B> {
             };
             match step {
                 Step::Data(len) => {
-                    let bytes = Bytes::copy_from_slice(&data[n - len..n]);
+                    let bytes = buffers::copy_shared(&data[n - len..n]);
                     self.read.consume(n);
                     return Poll::Ready(Some(Ok(Frame::data(bytes))));
                 }

@@ -6,9 +6,8 @@
 //! response can be read as part of another.
 
 use crate::server::h1::chunked::{self, ChunkError};
-use crate::server::h1::head::{content_length, last_coding_is_chunked, MAX_HEADERS};
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
 /// How a response body is delimited.
@@ -87,53 +86,29 @@ pub fn parse(
         _ => Version::HTTP_11,
     };
     // One copy of the head: every value is a slice of it.
-    let raw = Bytes::copy_from_slice(&buf[..len]);
+    let raw = crate::server::h1::buffers::copy_shared(&buf[..len]);
     let base = buf.as_ptr() as usize;
     // From the worker's free list: the server gives it back once the head is written.
     let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
-    let mut length: Option<u64> = None;
-    let mut coding: Option<bool> = None;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
+    let mut framing_fields = FramingFields::default();
     for f in resp.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())
             .map_err(|_| ResponseError::Malformed("invalid header name"))?;
         let start = f.value.as_ptr() as usize - base;
         let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
             .map_err(|_| ResponseError::Malformed("invalid header value"))?;
-        if name == header::TRANSFER_ENCODING {
-            if version == Version::HTTP_10 {
-                return Err(ResponseError::Malformed("Transfer-Encoding on HTTP/1.0"));
-            }
-            // Several fields make one list: the last coding named is what counts.
-            coding = Some(last_coding_is_chunked(f.value));
-        } else if name == header::CONTENT_LENGTH {
-            let n = content_length(f.value)
-                .ok_or(ResponseError::Malformed("invalid Content-Length"))?;
-            match length {
-                Some(prev) if prev != n => {
-                    return Err(ResponseError::Malformed("conflicting Content-Length"))
-                }
-                Some(_) => continue,
-                None => length = Some(n),
-            }
-        } else if name == header::CONNECTION {
-            for token in f.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                conn_close |= token.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-        headers.append(name, value);
+        match framing_fields.note(&name, f.value, version) {
+            Err(reason) => return Err(ResponseError::Malformed(reason)),
+            Ok(Field::Repeated) => continue,
+            Ok(Field::Keep) => headers.append(name, value),
+        };
     }
     let no_body = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut keep_alive = match version {
-        Version::HTTP_10 => conn_keep_alive && !conn_close,
-        _ => !conn_close,
-    };
-    let framing = match (coding, length) {
+    let mut keep_alive = framing_fields.keep_alive(version);
+    let framing = match (framing_fields.chunked, framing_fields.length) {
         (Some(_), Some(_)) => {
             return Err(ResponseError::Malformed(
                 "Content-Length with Transfer-Encoding",

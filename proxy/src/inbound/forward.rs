@@ -73,24 +73,27 @@ pub(super) async fn forward(
 /// The request as `upstream` gets it: the routed (canonical) path, the pool's version, the
 /// headers rewritten and the body counted (empty for an upgrade: its bytes are relayed).
 fn upstream_request(
-    call: &Call<'_>,
+    call: &mut Call<'_>,
     pool: &ServicePool,
     upstream: &Upstream,
     req: Request<RequestBody>,
     upgrade: bool,
 ) -> Result<Request<CountingBody>, ProxyError> {
     let (mut parts, body) = req.into_parts();
-    // The normalised path is what was routed, so it is what the upstream gets.
-    let path = &call.path;
+    // The normalised path is what was routed, so it is what the upstream gets. Without a
+    // query it goes as it is: copied only when the client protections will judge the
+    // outcome by it (`observe`), else nothing reads it after this.
     let pq = match parts.uri.query() {
         Some(q) => {
+            let path = &call.path;
             let mut pq = String::with_capacity(path.len() + 1 + q.len());
             pq.push_str(path);
             pq.push('?');
             pq.push_str(q);
             pq
         }
-        None => path.to_owned(),
+        None if call.client.is_none() => std::mem::take(&mut call.path),
+        None => call.path.clone(),
     };
     parts.uri = pool.uri(upstream, pq, upgrade)?;
     let inbound_version = parts.version;

@@ -19,6 +19,32 @@ thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static FREE_WRITE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
     static FREE_MAPS: RefCell<Vec<http::HeaderMap>> = const { RefCell::new(Vec::new()) };
+    static BLOCK: RefCell<Option<bytes::BytesMut>> = const { RefCell::new(None) };
+}
+
+/// Size of the per-worker block parsed heads and small body reads are copied into.
+const BLOCK_SIZE: usize = 8 * 1024;
+
+/// Copies larger than this get an allocation of their own.
+const BLOCK_MAX: usize = 2 * 1024;
+
+/// `src` as shared bytes, copied into this worker's current block: heads and small bodies cost
+/// no allocation of their own (a block is allocated every few requests and freed once nothing
+/// cut from it is held). Values sliced from the result share its block, as a head's values
+/// share hyper's read buffer.
+pub fn copy_shared(src: &[u8]) -> bytes::Bytes {
+    if src.len() > BLOCK_MAX {
+        return bytes::Bytes::copy_from_slice(src);
+    }
+    BLOCK.with(|b| {
+        let mut b = b.borrow_mut();
+        let block = match b.as_mut() {
+            Some(block) if block.capacity() >= src.len() => block,
+            _ => b.insert(bytes::BytesMut::with_capacity(BLOCK_SIZE)),
+        };
+        block.extend_from_slice(src);
+        block.split().freeze()
+    })
 }
 
 /// Most fields a header map may have room for and still be kept for the next request.
@@ -210,6 +236,30 @@ mod tests {
             r.data().as_ptr(),
             ptr,
             "the same buffer comes from the free list"
+        );
+    }
+
+    #[test]
+    fn copies_share_a_block_until_it_is_full() {
+        let a = copy_shared(b"GET / HTTP/1.1\r\n\r\n");
+        let b = copy_shared(b"abc");
+        assert_eq!(&a[..], b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(&b[..], b"abc");
+        assert_eq!(
+            b.as_ptr() as usize,
+            a.as_ptr() as usize + a.len(),
+            "the second copy follows the first in the same block"
+        );
+        let big = copy_shared(&[7; BLOCK_MAX + 1]);
+        assert_eq!(big.len(), BLOCK_MAX + 1);
+        for _ in 0..BLOCK_SIZE / BLOCK_MAX + 1 {
+            let c = copy_shared(&[1; BLOCK_MAX]);
+            assert!(c.iter().all(|x| *x == 1));
+        }
+        assert_eq!(
+            &a[..],
+            b"GET / HTTP/1.1\r\n\r\n",
+            "a held copy outlives its block's turn"
         );
     }
 

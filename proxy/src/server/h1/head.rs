@@ -2,7 +2,6 @@
 //! before a field's colon, no control characters in values, HTTP/1.0 and 1.1 only) and framed
 //! by the rules of RFC 9112 §6.3, which are the rules hyper's server applies too.
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
 
@@ -55,7 +54,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
         Err(e) => return Err(HeadError::Malformed(reason(e))),
     };
     // One copy of the head: the target and every value are slices of it.
-    let raw = Bytes::copy_from_slice(&buf[..len]);
+    let raw = super::buffers::copy_shared(&buf[..len]);
     let base = buf.as_ptr() as usize;
     let slice = |part: &[u8]| {
         let start = part.as_ptr() as usize - base;
@@ -71,10 +70,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
     let uri = Uri::from_maybe_shared(target)
         .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let mut headers = super::buffers::take_map(req.headers.len());
-    let mut length: Option<u64> = None;
-    let mut chunked = None;
-    let mut conn_close = false;
-    let mut conn_keep_alive = false;
+    let mut framing_fields = FramingFields::default();
     let mut expect_continue = false;
     let mut upgrade = method == Method::CONNECT;
     for f in req.headers.iter() {
@@ -82,27 +78,12 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             .map_err(|_| HeadError::Malformed("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(slice(f.value))
             .map_err(|_| HeadError::Malformed("invalid header value"))?;
-        if name == header::TRANSFER_ENCODING {
-            if version == Version::HTTP_10 {
-                return Err(HeadError::Malformed("Transfer-Encoding on HTTP/1.0"));
-            }
-            chunked = Some(last_coding_is_chunked(f.value));
-        } else if name == header::CONTENT_LENGTH {
-            let n =
-                content_length(f.value).ok_or(HeadError::Malformed("invalid Content-Length"))?;
-            match length {
-                Some(prev) if prev != n => {
-                    return Err(HeadError::Malformed("conflicting Content-Length"))
-                }
-                Some(_) => continue,
-                None => length = Some(n),
-            }
-        } else if name == header::CONNECTION {
-            for token in f.value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-                conn_close |= token.eq_ignore_ascii_case(b"close");
-                conn_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name == header::EXPECT {
+        match framing_fields.note(&name, f.value, version) {
+            Err(reason) => return Err(HeadError::Malformed(reason)),
+            Ok(Field::Repeated) => continue,
+            Ok(Field::Keep) => {}
+        }
+        if name == header::EXPECT {
             expect_continue = version == Version::HTTP_11
                 && f.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         } else if name == header::UPGRADE {
@@ -110,14 +91,11 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
         }
         headers.append(name, value);
     }
-    let mut keep_alive = match version {
-        Version::HTTP_10 => conn_keep_alive && !conn_close,
-        _ => !conn_close,
-    };
-    let framing = match chunked {
+    let mut keep_alive = framing_fields.keep_alive(version);
+    let framing = match framing_fields.chunked {
         Some(false) => return Err(HeadError::Malformed("unsupported Transfer-Encoding")),
         Some(true) => {
-            if length.is_some() {
+            if framing_fields.length.is_some() {
                 // Both: the chunks frame the body, the length goes, and the connection closes
                 // after the answer (RFC 9112 §6.3), so nothing behind the body is read.
                 headers.remove(header::CONTENT_LENGTH);
@@ -125,7 +103,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
             }
             Framing::Chunked
         }
-        None => Framing::Length(length.unwrap_or(0)),
+        None => Framing::Length(framing_fields.length.unwrap_or(0)),
     };
     let head = Head {
         method,
@@ -140,8 +118,70 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Head, usize)>, HeadError> {
     Ok(Some((head, len)))
 }
 
+/// What a head's framing fields (`Transfer-Encoding`, `Content-Length`, `Connection`) say,
+/// gathered field by field; requests and upstream responses are framed by the same rules.
+#[derive(Debug, Default)]
+pub(crate) struct FramingFields {
+    /// The `Content-Length`, every occurrence agreeing.
+    pub length: Option<u64>,
+    /// `Transfer-Encoding` was sent: whether its last coding is `chunked`.
+    pub chunked: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+}
+
+/// What to do with a field once [`FramingFields::note`] has read it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// Keep it in the head.
+    Keep,
+    /// A `Content-Length` repeating the one already kept: leave it out.
+    Repeated,
+}
+
+impl FramingFields {
+    /// Reads one field of a head of `version`; any other field is kept as it is. Errors with
+    /// the reason the head is refused: a transfer coding on HTTP/1.0, an invalid length, or
+    /// lengths that disagree.
+    pub(crate) fn note(
+        &mut self,
+        name: &HeaderName,
+        value: &[u8],
+        version: Version,
+    ) -> Result<Field, &'static str> {
+        if name == header::TRANSFER_ENCODING {
+            if version == Version::HTTP_10 {
+                return Err("Transfer-Encoding on HTTP/1.0");
+            }
+            // Several fields make one list: the last coding named is what counts.
+            self.chunked = Some(last_coding_is_chunked(value));
+        } else if name == header::CONTENT_LENGTH {
+            let n = content_length(value).ok_or("invalid Content-Length")?;
+            match self.length {
+                Some(prev) if prev != n => return Err("conflicting Content-Length"),
+                Some(_) => return Ok(Field::Repeated),
+                None => self.length = Some(n),
+            }
+        } else if name == header::CONNECTION {
+            for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(Field::Keep)
+    }
+
+    /// Whether the connection may carry another message, by the version and `Connection`.
+    pub(crate) fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::HTTP_10 => self.keep_alive && !self.close,
+            _ => !self.close,
+        }
+    }
+}
+
 /// Whether the last transfer coding named is `chunked` (the only one the body can be framed by).
-pub(crate) fn last_coding_is_chunked(value: &[u8]) -> bool {
+fn last_coding_is_chunked(value: &[u8]) -> bool {
     value
         .rsplit(|b| *b == b',')
         .next()

@@ -36,10 +36,8 @@ pub struct Recorder {
 /// never wakes the task (nor, through it, a parked worker thread) for each call.
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Records handled between yields to the connections' tasks. With one worker the recorder
-/// shares the thread with the connections: a request that arrives while a slice is handled
-/// waits for it (about 5,000 instructions per record), so slices are short.
-const DRAIN_SLICE: u32 = 4;
+/// Records handled between yields to the connections' tasks.
+const DRAIN_SLICE: u32 = 32;
 
 /// How often nodes' last-seen times and baselines are written to the store.
 const SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -21,7 +21,6 @@
 //!    finished when the response body or the tunnel ends.
 
 pub mod inspect;
-pub mod pool;
 pub mod sni;
 pub mod transparent;
 mod tunnel;
@@ -472,7 +471,7 @@ async fn forward(
 /// nothing sent on a new connection is tried again.
 async fn send(
     rt: &EgressRuntime,
-    pool: Option<Arc<pool::ForwardPool>>,
+    pool: Option<Arc<crate::upstream::forward_pool::ForwardPool>>,
     addr: SocketAddr,
     mut req: Request<CountingBody>,
 ) -> Result<Response<UpstreamBody>, ProxyError> {

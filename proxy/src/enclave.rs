@@ -53,7 +53,7 @@ pub struct EgressRuntime {
     /// TLS inspection of listed destinations, when configured.
     pub inspector: Option<Inspector>,
     /// Keep-alive connections of forwarded requests, per checked destination.
-    pub forward_pools: crate::egress::pool::ForwardPools,
+    pub forward_pools: crate::upstream::forward_pool::ForwardPools,
 }
 
 impl std::fmt::Debug for EgressRuntime {
@@ -122,7 +122,7 @@ impl EgressRuntime {
             max_response_head: crate::upstream::response_head_limit(&config.limits),
             hello_timeout: config.limits.header_read_timeout,
             inspector,
-            forward_pools: crate::egress::pool::ForwardPools::new(
+            forward_pools: crate::upstream::forward_pool::ForwardPools::new(
                 config.limits.upstream_max_idle,
                 config.limits.idle_timeout,
             ),

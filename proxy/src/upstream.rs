@@ -4,6 +4,7 @@
 //! alive per upstream ([`crate::h1pool`]), HTTP/2 and upgrades through a shared pooled client.
 
 mod client;
+pub mod forward_pool;
 pub mod relay;
 pub mod router;
 

@@ -279,6 +279,7 @@ where
 /// each argument into a local of its body and keeps room for both, so the context would take
 /// room twice in the connection's future (136 bytes more); the `async move` block uses the
 /// context it captured in place.
+#[allow(clippy::manual_async_fn)]
 fn run<I, S, Rb>(mut ctx: ConnCtx<Arc<Link<I>>, S>) -> impl Future<Output = ()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -39,6 +39,13 @@ const DRAIN: std::time::Duration = std::time::Duration::from_millis(10);
 /// Records handled between yields to the connections' tasks.
 const DRAIN_SLICE: u32 = 32;
 
+/// The share of the queue (1/n of its capacity) past which the recorder stops yielding until
+/// the backlog is back under it. A yielded task runs again only once per scheduler round, so
+/// connections that finish many calls per poll (HTTP/2 streams run on their connection's
+/// task) could otherwise outpace it on one worker until the queue overflows; past this mark the
+/// recorder takes the CPU it needs and no record is dropped while the worker can keep up.
+const YIELD_BELOW_SHARE: usize = 16;
+
 /// How often nodes' last-seen times and baselines are written to the store.
 const SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -249,7 +256,8 @@ impl Task {
     }
 
     /// Handles every record queued; false once the data path's side is gone. Yields now
-    /// and then, so a long backlog does not hold a worker thread from the connections.
+    /// and then, so a long backlog does not hold a worker thread from the connections, but
+    /// not while the backlog is past [`YIELD_BELOW_SHARE`] of the queue.
     async fn drain(&mut self, rx: &mut mpsc::Receiver<Arc<CallRecord>>) -> bool {
         let mut handled = 0u32;
         loop {
@@ -259,7 +267,9 @@ impl Task {
                 Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
             handled += 1;
-            if handled.is_multiple_of(DRAIN_SLICE) {
+            if handled.is_multiple_of(DRAIN_SLICE)
+                && rx.len() < rx.max_capacity() / YIELD_BELOW_SHARE
+            {
                 tokio::task::yield_now().await;
             }
         }

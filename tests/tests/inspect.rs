@@ -149,9 +149,17 @@ async fn inspected_requests_over_http1_and_http2_are_recorded_one_by_one() {
     let paths = s.partner.paths();
     assert!(paths.contains(&"/v1/orders/h1".to_owned()), "{paths:?}");
     assert!(paths.contains(&"/v1/items/h2?q=1".to_owned()), "{paths:?}");
-    let tunnels =
-        s.px.admin_json("/api/calls?direction=egress&limit=1000")
-            .await;
+    // A tunnel is recorded when it closes, after curl has its answers: wait for both.
+    let tunnels = eventually("a record for each of the two tunnels", || async {
+        let page =
+            s.px.admin_json("/api/calls?direction=egress&limit=1000")
+                .await;
+        let connects = page["calls"]
+            .as_array()
+            .map_or(0, |c| c.iter().filter(|c| c["method"] == "CONNECT").count());
+        (connects >= 2).then_some(page)
+    })
+    .await;
     let connects = tunnels["calls"]
         .as_array()
         .unwrap()

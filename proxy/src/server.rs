@@ -13,7 +13,7 @@ mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnCtx, ConnLimits, ConnService};
 pub use h1::{HeadRefused, NativeBody, RequestBody, ServerBody};
-pub use relay::relay;
+pub use relay::{relay, relay_tcp, upgraded_tcp, TcpSide};
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};
 

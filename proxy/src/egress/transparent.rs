@@ -352,8 +352,10 @@ pub async fn serve(
 /// Relays a judged connection: the held opening reaches the destination first (as the relay's
 /// first bytes), then both ways until either side closes or nothing moves for `idle`.
 async fn relay(client: Held, upstream: TcpStream, idle: Duration, mut guard: CallGuard) {
-    crate::upstream::relay::recorded(
-        client,
+    let Held { head, pos, io } = client;
+    let pending = head.get(pos..).unwrap_or_default().to_vec();
+    crate::upstream::relay::recorded_tcp(
+        crate::server::TcpSide::new(io, pending),
         upstream,
         idle,
         &mut guard,

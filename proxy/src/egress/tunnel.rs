@@ -89,7 +89,14 @@ pub(super) async fn relay(
             Err(_) => return relay::failed(&mut guard, FAILED, &stalled()),
         }
     }
-    relay::recorded(client, upstream, limits.idle, &mut guard, FAILED).await;
+    // A plain TCP client is relayed socket to socket (spliced); any other through the copy loop.
+    match crate::server::upgraded_tcp(client.into_inner()) {
+        Ok(client) => relay::recorded_tcp(client, upstream, limits.idle, &mut guard, FAILED).await,
+        Err(client) => {
+            let client = TokioIo::new(client);
+            relay::recorded(client, upstream, limits.idle, &mut guard, FAILED).await;
+        }
+    }
 }
 
 fn stalled() -> std::io::Error {

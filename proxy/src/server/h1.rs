@@ -22,7 +22,7 @@ pub enum HeadRefused {
     /// Larger than this many bytes, or with too many fields (431).
     TooLarge(usize),
 }
-pub(super) use conn::serve;
+pub(super) use conn::{serve, Rewind};
 
 #[cfg(test)]
 mod tests;

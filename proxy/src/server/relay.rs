@@ -1,4 +1,11 @@
-//! Byte relay for upgraded connections and CONNECT tunnels, closed when idle.
+//! Byte relay for upgraded connections and CONNECT tunnels, closed when idle: a copy loop for
+//! any two streams, and for two plain TCP sockets a relay that splices ([`tcp`]).
+
+#[cfg(target_os = "linux")]
+mod pipe;
+mod tcp;
+
+pub use tcp::{relay_tcp, upgraded_tcp, TcpSide};
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -58,6 +58,14 @@ pub struct Replay<I> {
     io: I,
 }
 
+impl<I> Replay<I> {
+    /// The sniffed bytes not yet handed out again, and the stream.
+    pub fn into_parts(self) -> (Vec<u8>, I) {
+        let rest = self.head[usize::from(self.pos)..usize::from(self.len)].to_vec();
+        (rest, self.io)
+    }
+}
+
 impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,

@@ -32,6 +32,12 @@ impl<I> WriteStall<I> {
         }
     }
 
+    /// The stream, the limit and the connection's activity (to be told when a write to the
+    /// stream, made without this wrapper, waits for the limit).
+    pub(super) fn into_parts(self) -> (I, Duration, Arc<ConnActivity>) {
+        (self.io, self.limit, self.activity)
+    }
+
     fn check<T>(
         &mut self,
         polled: Poll<io::Result<T>>,

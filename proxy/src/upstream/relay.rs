@@ -50,7 +50,24 @@ pub async fn recorded<C, U>(
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
 {
-    match crate::server::relay(client, upstream, idle, |_| {}).await {
+    let relayed = crate::server::relay(client, upstream, idle, |_| {}).await;
+    record(relayed, guard, failure);
+}
+
+/// As [`recorded`], between two plain TCP sockets: spliced where the system allows.
+pub async fn recorded_tcp(
+    client: crate::server::TcpSide,
+    upstream: tokio::net::TcpStream,
+    idle: Duration,
+    guard: &mut CallGuard,
+    failure: &str,
+) {
+    let relayed = crate::server::relay_tcp(client, upstream, idle).await;
+    record(relayed, guard, failure);
+}
+
+fn record(relayed: std::io::Result<(u64, u64)>, guard: &mut CallGuard, failure: &str) {
+    match relayed {
         Ok((from_client, from_upstream)) => {
             guard.bytes_in().fetch_add(from_client, Relaxed);
             if let Some(rec) = guard.rec() {

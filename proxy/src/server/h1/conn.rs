@@ -735,9 +735,16 @@ where
 }
 
 /// A stream whose first bytes were already read: they are handed out again first.
-struct Rewind<I> {
+pub(in crate::server) struct Rewind<I> {
     pre: Bytes,
     io: I,
+}
+
+impl<I> Rewind<I> {
+    /// The bytes not yet handed out again, and the stream.
+    pub(in crate::server) fn into_parts(self) -> (Bytes, I) {
+        (self.pre, self.io)
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Rewind<I> {

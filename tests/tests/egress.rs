@@ -12,6 +12,7 @@ use sightline_tests::eventually::PATIENCE;
 use sightline_tests::proxy::config;
 use sightline_tests::{Reply, TestProxy, TestUpstream, UpstreamKind};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `req` (absolute-form) to the egress proxy on a new connection.
@@ -496,6 +497,91 @@ async fn half_closed_tunnels_deliver_everything() {
     assert_eq!(call["bytes_in"], payload.len() as u64);
     assert_eq!(call["bytes_out"], payload.len() as u64);
     assert!(call["sni"].is_null(), "plain TCP has no server name");
+}
+
+/// Random bytes that do not start like TLS (the tunnel would read them as a ClientHello).
+fn random_payload(len: usize) -> Vec<u8> {
+    use ring::rand::SecureRandom;
+    let mut payload = vec![0u8; len];
+    ring::rand::SystemRandom::new().fill(&mut payload).unwrap();
+    payload[..4].copy_from_slice(b"RAND");
+    payload
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transfers_both_ways_arrive_intact_and_exactly_counted() {
+    const HALF: usize = 4 << 20;
+    let (up_payload, down_payload) = (random_payload(2 * HALF), random_payload(2 * HALF));
+    // The destination sends half its bytes at once, reads the client's to their end, and
+    // only then sends the rest: bytes keep flowing to a client that has half-closed.
+    let dest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dest_addr = dest.local_addr().unwrap();
+    let sent_down = down_payload.clone();
+    let destination = tokio::spawn(async move {
+        let (s, _) = dest.accept().await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        let (first, rest) = sent_down.split_at(HALF);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            r.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        w.write_all(first).await.unwrap();
+        let got = reading.await.unwrap();
+        w.write_all(rest).await.unwrap();
+        w.shutdown().await.unwrap();
+        got
+    });
+    let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
+    let mut tcp = tokio::net::TcpStream::connect(e).await.unwrap();
+    // The tunnel's first bytes go with the CONNECT, before its answer.
+    let mut opening = format!("CONNECT {dest_addr} HTTP/1.1\r\nHost: {dest_addr}\r\n\r\n").into_bytes();
+    opening.extend_from_slice(&up_payload[..1000]);
+    tcp.write_all(&opening).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "closed before the answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let rid = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-request-id")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap();
+    let (mut r, mut w) = tcp.into_split();
+    let sent_up = up_payload.clone();
+    let sending = tokio::spawn(async move {
+        w.write_all(&sent_up[1000..]).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut down = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut down))
+        .await
+        .expect("the tunnel delivers everything and closes")
+        .unwrap();
+    sending.await.unwrap();
+    let up = destination.await.unwrap();
+    assert_eq!(up.len(), up_payload.len());
+    assert_eq!(sha256(&up), sha256(&up_payload), "client to destination");
+    assert_eq!(down.len(), down_payload.len());
+    assert_eq!(sha256(&down), sha256(&down_payload), "destination to client");
+    let call = px.call(&rid).await;
+    assert_eq!(call["protocol"], "tunnel");
+    assert_eq!(call["bytes_in"], up_payload.len() as u64);
+    assert_eq!(call["bytes_out"], down_payload.len() as u64);
+    assert!(call["error"].is_null(), "{call}");
 }
 
 #[tokio::test]

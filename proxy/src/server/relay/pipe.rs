@@ -79,6 +79,17 @@ impl Pipe {
     }
 }
 
+/// Empty pipes on this worker's free list.
+#[cfg(test)]
+pub(super) fn kept() -> usize {
+    FREE.with(|free| {
+        let list = free.take();
+        let n = list.len();
+        free.set(list);
+        n
+    })
+}
+
 /// Whether a splice failed because this kernel or these descriptors cannot splice (the relay
 /// then copies instead), not because of the connection.
 pub(super) fn unsupported(e: &io::Error) -> bool {

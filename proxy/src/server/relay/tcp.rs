@@ -1,6 +1,7 @@
 //! The relay between two plain TCP sockets (an uninspected CONNECT tunnel, a transparent
-//! connection): each chunk is spliced socket → pipe → socket on Linux, so its bytes stay in the
-//! kernel; where splice is not available, it is read into a buffer and written out.
+//! connection): on Linux, bulk data is spliced socket → pipe → socket, so its bytes stay in the
+//! kernel; small messages, and all data where splice is not available, are read into a buffer
+//! and written out.
 //!
 //! Both directions run on the relay's one task, driven by the sockets' readiness; each moves
 //! one chunk at a time (read, then written out whole before the next read), as the copy loop
@@ -80,8 +81,18 @@ pub fn upgraded_tcp(upgraded: hyper::upgrade::Upgraded) -> Result<TcpSide, hyper
 /// included) and by the upstream.
 pub async fn relay_tcp(
     client: TcpSide,
+    upstream: TcpStream,
+    idle: Duration,
+) -> io::Result<(u64, u64)> {
+    relay_sockets(client, upstream, idle, cfg!(target_os = "linux")).await
+}
+
+/// [`relay_tcp`]; `splice` false copies through buffers.
+async fn relay_sockets(
+    client: TcpSide,
     mut upstream: TcpStream,
     idle: Duration,
+    splice: bool,
 ) -> io::Result<(u64, u64)> {
     let TcpSide {
         tcp: client,
@@ -94,8 +105,8 @@ pub async fn relay_tcp(
             .map_err(|_| stalled())??;
     }
     let client_limit = stall.as_ref().map_or(idle, |(limit, _)| (*limit).min(idle));
-    let mut up = Flow::new(idle);
-    let mut down = Flow::new(client_limit);
+    let mut up = Flow::new(idle, splice);
+    let mut down = Flow::new(client_limit, splice);
     // One timer for the whole relay, moved only when it fires, as in the copy loop.
     let mut last = Instant::now();
     let quiet = tokio::time::sleep(idle);
@@ -149,23 +160,29 @@ fn stalled() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "peer stopped reading")
 }
 
-/// Bytes read at a time where splice is not available. (64 KiB reads cost more CPU per byte
-/// relayed on loopback than 32 KiB ones: see BENCHMARKS.md, "Bodies and egress".)
+/// Bytes read at a time into a buffer. (64 KiB reads cost more CPU per byte relayed on
+/// loopback than 32 KiB ones: see BENCHMARKS.md, "Bodies and egress".)
 const BUF: usize = 32 * 1024;
 
-/// Where a chunk waits between its read and its write.
-enum Carrier {
-    /// In a pipe, spliced in and out.
-    #[cfg(target_os = "linux")]
-    Pipe(Pipe),
-    /// In a buffer, read in and written out (at `.1`).
-    Buffer(Box<[u8]>, usize),
-}
+/// A spliced chunk shorter than this sends the flow back to buffers: for small chunks, two
+/// splices and the pipe cost more than copying (see BENCHMARKS.md, "Tunnels: splice").
+const SPLICE_MIN: usize = BUF / 2;
 
-/// One direction of the relay: from a socket, through a carrier, to the other socket.
+/// One direction of the relay: from a socket, through a buffer or a pipe, to the other socket.
+///
+/// A flow copies through a buffer until a read fills it (bulk data is waiting), then splices
+/// through a pipe until a splice moves less than [`SPLICE_MIN`]: request-response traffic of
+/// small messages stays on the cheaper copy, bulk transfers never enter user space.
 struct Flow {
-    /// Empty until the first chunk; a pipe only while a chunk is in it.
-    carrier: Option<Carrier>,
+    /// Allocated at the first copied chunk.
+    buffer: Option<Box<[u8]>>,
+    /// Where the current chunk's unwritten bytes start in the buffer.
+    at: usize,
+    /// Held only while a chunk is in it.
+    #[cfg(target_os = "linux")]
+    pipe: Option<Pipe>,
+    /// Whether the current chunk is in the pipe (else in the buffer).
+    piped: bool,
     /// Bytes of the current chunk not yet written.
     held: usize,
     /// Bytes written, all chunks together.
@@ -174,8 +191,11 @@ struct Flow {
     open: bool,
     /// The end was passed on (the destination's write half shut).
     done: bool,
-    /// Whether chunks go through pipes (false once splice turned out not to be available).
+    /// Whether chunks may be spliced (false once splice turned out not to be available).
     splice: bool,
+    /// Whether the next chunk is spliced: the last read filled the buffer, or the last splice
+    /// moved at least [`SPLICE_MIN`].
+    bulk: bool,
     /// Since when the destination has taken none of the current chunk.
     stuck_since: Option<Instant>,
     /// How long the destination may take none.
@@ -183,14 +203,19 @@ struct Flow {
 }
 
 impl Flow {
-    fn new(limit: Duration) -> Self {
+    fn new(limit: Duration, splice: bool) -> Self {
         Flow {
-            carrier: None,
+            buffer: None,
+            at: 0,
+            #[cfg(target_os = "linux")]
+            pipe: None,
+            piped: false,
             held: 0,
             moved: 0,
             open: true,
             done: false,
-            splice: cfg!(target_os = "linux"),
+            splice,
+            bulk: false,
             stuck_since: None,
             limit,
         }
@@ -223,43 +248,63 @@ impl Flow {
         }
     }
 
-    /// Reads the next chunk into the carrier: `held` is its length, or the source is no
-    /// longer open (its end, or an error, as the copy loop treats both).
+    /// Reads the next chunk: `held` is its length, or the source is no longer open (its end,
+    /// or an error, as the copy loop treats both).
     fn poll_read(&mut self, from: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
         if ready!(from.poll_read_ready(cx)).is_err() {
             self.open = false;
             return Poll::Ready(());
         }
-        let carrier = match self.carrier.take() {
-            Some(c) => c,
-            None => self.new_carrier(),
-        };
         #[cfg(target_os = "linux")]
-        let piped = matches!(carrier, Carrier::Pipe(_));
-        let read = match self.carrier.insert(carrier) {
-            #[cfg(target_os = "linux")]
-            Carrier::Pipe(p) => from.try_io(Interest::READABLE, || p.fill(from)),
-            Carrier::Buffer(buf, at) => {
-                *at = 0;
-                from.try_read(buf)
-            }
-        };
-        match read {
+        if self.splice && self.bulk {
+            self.read_piped(from);
+            return Poll::Ready(());
+        }
+        let buf = self
+            .buffer
+            .get_or_insert_with(|| vec![0u8; BUF].into_boxed_slice());
+        self.at = 0;
+        self.piped = false;
+        match from.try_read(buf) {
             Ok(0) => self.open = false,
-            Ok(n) => self.held = n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            #[cfg(target_os = "linux")]
-            Err(e) if piped && pipe::unsupported(&e) => {
-                // Nothing was moved: the chunk is read again, into a buffer.
-                self.splice = false;
-                self.release();
+            Ok(n) => {
+                self.held = n;
+                self.bulk = n == BUF;
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => self.open = false,
         }
-        if self.held == 0 {
-            self.release();
-        }
         Poll::Ready(())
+    }
+
+    /// Splices the next chunk into a pipe.
+    #[cfg(target_os = "linux")]
+    fn read_piped(&mut self, from: &TcpStream) {
+        let pipe = match self.pipe.take().map_or_else(Pipe::take, Ok) {
+            Ok(pipe) => pipe,
+            Err(_) => {
+                // No pipe now (out of descriptors, or none on this system): copy.
+                self.bulk = false;
+                return;
+            }
+        };
+        self.piped = true;
+        match from.try_io(Interest::READABLE, || pipe.fill(from)) {
+            Ok(0) => self.open = false,
+            Ok(n) => {
+                self.held = n;
+                self.bulk = n >= SPLICE_MIN;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Nothing was moved: the next chunk is copied.
+            Err(e) if pipe::unsupported(&e) => self.splice = false,
+            Err(_) => self.open = false,
+        }
+        if self.held > 0 {
+            self.pipe = Some(pipe);
+        } else {
+            pipe.give();
+        }
     }
 
     /// Writes the current chunk out, as far as `to` takes it now.
@@ -273,23 +318,19 @@ impl Flow {
             Poll::Ready(Ok(())) => {}
         }
         let held = self.held;
-        let written = match self.carrier.as_mut() {
-            #[cfg(target_os = "linux")]
-            Some(Carrier::Pipe(p)) => to.try_io(Interest::WRITABLE, || p.drain(to, held)),
-            Some(Carrier::Buffer(buf, at)) => match buf.get(*at..*at + held) {
-                Some(chunk) => to.try_write(chunk).inspect(|n| *at += n),
-                None => Err(io::Error::other("relay chunk outside its buffer")),
-            },
-            None => Err(io::Error::other("relay chunk without a carrier")),
-        };
+        let written = self.write(to, held);
         match written {
             Ok(0) => Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
             Ok(n) => {
                 self.held -= n.min(held);
                 self.moved += n as u64;
                 self.stuck_since = None;
+                #[cfg(target_os = "linux")]
                 if self.held == 0 {
-                    self.release();
+                    // Written whole: the pipe goes back to the worker's free list.
+                    if let Some(pipe) = self.pipe.take() {
+                        pipe.give();
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -298,24 +339,19 @@ impl Flow {
         }
     }
 
-    /// A pipe, or a buffer where splice is not available (or no pipe can be made now).
-    fn new_carrier(&mut self) -> Carrier {
+    /// One write of up to `held` bytes of the current chunk to `to`.
+    fn write(&mut self, to: &TcpStream, held: usize) -> io::Result<usize> {
         #[cfg(target_os = "linux")]
-        if self.splice {
-            if let Ok(p) = Pipe::take() {
-                return Carrier::Pipe(p);
-            }
+        if self.piped {
+            let Some(pipe) = self.pipe.as_ref() else {
+                return Err(io::Error::other("spliced chunk without its pipe"));
+            };
+            return to.try_io(Interest::WRITABLE, || pipe.drain(to, held));
         }
-        Carrier::Buffer(vec![0u8; BUF].into_boxed_slice(), 0)
-    }
-
-    /// Gives an empty pipe back to the worker's free list; a buffer is kept.
-    fn release(&mut self) {
-        #[cfg(target_os = "linux")]
-        if let Some(Carrier::Pipe(_)) = self.carrier {
-            if let Some(Carrier::Pipe(p)) = self.carrier.take() {
-                p.give();
-            }
+        let at = self.at;
+        match self.buffer.as_deref().and_then(|b| b.get(at..at + held)) {
+            Some(chunk) => to.try_write(chunk).inspect(|n| self.at += n),
+            None => Err(io::Error::other("copied chunk outside its buffer")),
         }
     }
 
@@ -328,3 +364,6 @@ impl Flow {
         self.stuck_since.map(|since| since + self.limit)
     }
 }
+
+#[cfg(test)]
+mod tests;

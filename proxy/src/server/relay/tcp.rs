@@ -123,6 +123,13 @@ async fn relay_sockets(
             (Poll::Ready(Ok(())), Poll::Ready(Ok(()))) => return Poll::Ready(Ok(())),
             _ => {}
         }
+        // A write that just began to wait is due before the idle time: the timer comes forward
+        // (moved only then, not per chunk).
+        for due in [up.stuck_due(), down.stuck_due()].into_iter().flatten() {
+            if due < quiet.deadline() {
+                quiet.as_mut().reset(due);
+            }
+        }
         while quiet.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             if up.stuck(now) {

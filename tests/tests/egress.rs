@@ -541,13 +541,18 @@ async fn large_transfers_both_ways_arrive_intact_and_exactly_counted() {
     let (px, e) = start("enclave:\n  networks: [127.0.0.0/8]\n").await;
     let mut tcp = tokio::net::TcpStream::connect(e).await.unwrap();
     // The tunnel's first bytes go with the CONNECT, before its answer.
-    let mut opening = format!("CONNECT {dest_addr} HTTP/1.1\r\nHost: {dest_addr}\r\n\r\n").into_bytes();
+    let mut opening =
+        format!("CONNECT {dest_addr} HTTP/1.1\r\nHost: {dest_addr}\r\n\r\n").into_bytes();
     opening.extend_from_slice(&up_payload[..1000]);
     tcp.write_all(&opening).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "closed before the answer");
+        assert_eq!(
+            tcp.read(&mut byte).await.unwrap(),
+            1,
+            "closed before the answer"
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8(head).unwrap();
@@ -576,7 +581,11 @@ async fn large_transfers_both_ways_arrive_intact_and_exactly_counted() {
     assert_eq!(up.len(), up_payload.len());
     assert_eq!(sha256(&up), sha256(&up_payload), "client to destination");
     assert_eq!(down.len(), down_payload.len());
-    assert_eq!(sha256(&down), sha256(&down_payload), "destination to client");
+    assert_eq!(
+        sha256(&down),
+        sha256(&down_payload),
+        "destination to client"
+    );
     let call = px.call(&rid).await;
     assert_eq!(call["protocol"], "tunnel");
     assert_eq!(call["bytes_in"], up_payload.len() as u64);

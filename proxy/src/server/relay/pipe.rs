@@ -94,7 +94,11 @@ pub(super) fn kept() -> usize {
 /// then copies instead), not because of the connection.
 pub(super) fn unsupported(e: &io::Error) -> bool {
     let raw = e.raw_os_error();
-    [rustix::io::Errno::INVAL, rustix::io::Errno::NOSYS, rustix::io::Errno::OPNOTSUPP]
-        .iter()
-        .any(|errno| raw == Some(errno.raw_os_error()))
+    [
+        rustix::io::Errno::INVAL,
+        rustix::io::Errno::NOSYS,
+        rustix::io::Errno::OPNOTSUPP,
+    ]
+    .iter()
+    .any(|errno| raw == Some(errno.raw_os_error()))
 }

@@ -50,19 +50,21 @@ impl TcpSide {
 /// served by this crate's HTTP/1.1 server (native or hyper's): its socket, with every byte read
 /// from it and not yet handed out (hyper's, the native server's and the protocol sniff's, in
 /// that order). Any other connection (TLS, HTTP/2) is given back.
-pub fn upgraded_tcp(upgraded: hyper::upgrade::Upgraded) -> Result<TcpSide, hyper::upgrade::Upgraded> {
+pub fn upgraded_tcp(
+    upgraded: hyper::upgrade::Upgraded,
+) -> Result<TcpSide, hyper::upgrade::Upgraded> {
     type Stalled = WriteStall<TcpStream>;
-    let (read_buf, rewound, replay) =
-        match upgraded.downcast::<TokioIo<Rewind<Replay<Stalled>>>>() {
-            Ok(parts) => {
-                let (rewound, replay) = parts.io.into_inner().into_parts();
-                (parts.read_buf, rewound, replay)
-            }
-            Err(upgraded) => match upgraded.downcast::<TokioIo<Replay<Stalled>>>() {
-                Ok(parts) => (parts.read_buf, Bytes::new(), parts.io.into_inner()),
-                Err(upgraded) => return Err(upgraded),
-            },
-        };
+    let (read_buf, rewound, replay) = match upgraded.downcast::<TokioIo<Rewind<Replay<Stalled>>>>()
+    {
+        Ok(parts) => {
+            let (rewound, replay) = parts.io.into_inner().into_parts();
+            (parts.read_buf, rewound, replay)
+        }
+        Err(upgraded) => match upgraded.downcast::<TokioIo<Replay<Stalled>>>() {
+            Ok(parts) => (parts.read_buf, Bytes::new(), parts.io.into_inner()),
+            Err(upgraded) => return Err(upgraded),
+        },
+    };
     let (sniffed, stalled) = replay.into_parts();
     let (tcp, limit, activity) = stalled.into_parts();
     let mut pending = Vec::new();

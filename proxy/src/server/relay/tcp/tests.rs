@@ -58,7 +58,10 @@ async fn both_ways(splice: bool) {
     upstream.shutdown().await.unwrap();
     let got_down = client.await.unwrap();
     assert_eq!(got_up.len(), LEN + 5);
-    assert!(got_up[..5] == *b"early" && got_up[5..] == up[..], "client to upstream");
+    assert!(
+        got_up[..5] == *b"early" && got_up[5..] == up[..],
+        "client to upstream"
+    );
     assert!(got_down == down, "upstream to client");
     let moved = relay.await.unwrap().unwrap();
     assert_eq!(moved, (LEN as u64 + 5, LEN as u64));

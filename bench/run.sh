@@ -131,20 +131,10 @@ proxy_conf 1 $NGX $NGXH2 $UP nginx > "$work/nginx.conf"
 proxy_conf 2 $NGX2 127.0.0.1:18122 $UP2 nginx2 > "$work/nginx2.conf"
 haproxy_conf 1 $HAP $HAPH2 $UP > "$work/haproxy.cfg"
 haproxy_conf 2 $HAP2 127.0.0.1:18123 $UP2 > "$work/haproxy2.cfg"
-# squid as the reference forward proxy: one worker, no cache, CONNECT to any loopback port.
-mkdir -p "$work/squid" && chmod 777 "$work/squid"
-cat > "$work/squid.conf" <<SQ
-http_port $SQUID
-workers 1
-http_access allow all
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_log $work/squid/cache.log
-pid_filename $work/squid/squid.pid
-coredump_dir $work/squid
-shutdown_lifetime 1 seconds
-SQ
+# squid as the reference forward proxy (bench/squid.sh).
+# shellcheck source=bench/squid.sh
+source bench/squid.sh
+squid_conf "$SQUID" "$work"
 # Sightline's egress listener, from a config file (the proxy command has no egress side).
 cat > "$work/egress.yaml" <<EGY
 version: 1
@@ -187,25 +177,7 @@ for p in $EG $SQUID; do
   for _ in $(seq 100); do curl -fsS -o /dev/null -x "http://$p" "http://$UP/" 2>/dev/null && break; sleep 0.1; done
 done
 
-# The pids of a process and its descendants (nginx's workers, squid's kids).
-tree() { echo "$1"; local c; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
-# CPU ticks (user + system) of a process tree; RSS in KiB of a process tree.
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree "$1"); do
-    v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-rss_kib() {
-  local t=0 p v
-  for p in $(tree "$1"); do
-    v=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
+# tree, cpu_ticks and rss_kib: bench/squid.sh.
 declare -A start_rss
 for n in nginx haproxy sightline squid sightline-egress; do start_rss[$n]=$(rss_kib "${PID[$n]}"); done
 

@@ -44,19 +44,9 @@ http {
   }
 }
 NGX
-mkdir -p "$work/squid" && chmod 777 "$work/squid"
-cat > "$work/squid.conf" <<SQ
-http_port $SQUID
-workers 1
-http_access allow all
-cache deny all
-cache_mem 8 MB
-access_log none
-cache_log $work/squid/cache.log
-pid_filename $work/squid/squid.pid
-coredump_dir $work/squid
-shutdown_lifetime 1 seconds
-SQ
+# shellcheck source=bench/squid.sh
+source bench/squid.sh
+squid_conf "$SQUID" "$work"
 declare -A PID ADDR
 "${on_load[@]}" nginx -c "$work/upstream.conf" & pids+=($!)
 "${on_proxy[@]}" squid -f "$work/squid.conf" -N > "$work/squid/out.log" 2>&1 & PID[squid]=$!; pids+=($!)
@@ -89,16 +79,6 @@ for n in "${names[@]}"; do
   for _ in $(seq 100); do curl -fsS -o /dev/null -x "http://${ADDR[$n]}" "http://$UP/" 2>/dev/null && break; sleep 0.1; done
 done
 
-tree() { echo "$1"; local c; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree "$1"); do
-    v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-rss_kib() { local t=0 p v; for p in $(tree "$1"); do v=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0); t=$((t + ${v:-0})); done; echo "$t"; }
 fds() { local t=0 p; for p in $(tree "$1"); do t=$((t + $(ls "/proc/$p/fd" 2>/dev/null | wc -l))); done; echo "$t"; }
 
 echo "| proxy | cell | req/s | MiB/s | proxy CPU-s | req per proxy CPU-s | MiB per proxy CPU-s |"

@@ -78,7 +78,7 @@ pub fn upgraded_tcp(
     })
 }
 
-/// Copies both ways until both sides have closed, or nothing moved for `idle` (a peer that
+/// Relays both ways until both sides have closed, or nothing moved for `idle` (a peer that
 /// stops reading counts as idle too). Returns the bytes sent by the client (its pending bytes
 /// included) and by the upstream.
 pub async fn relay_tcp(

@@ -271,7 +271,16 @@ mod tests {
     #[test]
     fn buckets_found_by_search_are_the_buckets_by_logarithm() {
         // Every bucket's bounds and the values next to them, to the last bit, then a sweep.
-        let mut values = vec![f64::NAN, -1.0, 0.0, 0.5, 1.0, f64::INFINITY, f64::MAX, 1e300];
+        let mut values = vec![
+            f64::NAN,
+            -1.0,
+            0.0,
+            0.5,
+            1.0,
+            f64::INFINITY,
+            f64::MAX,
+            1e300,
+        ];
         for &u in upper_bounds() {
             values.extend([u.next_down(), u, u.next_up()]);
         }

@@ -87,16 +87,13 @@ pub struct SeriesKey {
     shape: u64,
 }
 
-// Hashed and compared by the shape and the free-text labels: the same keys are equal as when
-// every label is compared, since the shape stands for the others one to one.
+/// What a key is hashed and compared by: the shape and the free-text labels. The same keys are
+/// equal as when every label is compared, since the shape stands for the others one to one.
+type Identity<'a> = (u64, [&'a str; 5]);
+
 impl PartialEq for SeriesKey {
     fn eq(&self, k: &SeriesKey) -> bool {
-        self.shape == k.shape
-            && self.source == k.source
-            && self.principal == k.principal
-            && self.destination == k.destination
-            && self.destination_service == k.destination_service
-            && self.route == k.route
+        self.identity() == k.identity()
     }
 }
 
@@ -104,16 +101,23 @@ impl Eq for SeriesKey {}
 
 impl Hash for SeriesKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.shape.hash(state);
-        self.source.hash(state);
-        self.principal.hash(state);
-        self.destination.hash(state);
-        self.destination_service.hash(state);
-        self.route.hash(state);
+        self.identity().hash(state);
     }
 }
 
 impl SeriesKey {
+    /// What the key is hashed and compared by.
+    fn identity(&self) -> Identity<'_> {
+        let labels = [
+            self.source.as_str(),
+            &self.principal,
+            &self.destination,
+            &self.destination_service,
+            &self.route,
+        ];
+        (self.shape, labels)
+    }
+
     /// The key of `rec`.
     pub fn of(rec: &CallRecord, template: Option<&str>) -> SeriesKey {
         SeriesRef::of(rec, template, &mut String::new()).to_key()

@@ -1,7 +1,7 @@
 //! The borrowed key that finds a known series without copying its labels: built from the
 //! call, hashed and compared exactly like [`SeriesKey`].
 
-use super::{method_index, SeriesKey, METHODS};
+use super::{method_index, Identity, SeriesKey, METHODS};
 use crate::record::{CallRecord, Direction, StatusClass};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
@@ -114,6 +114,18 @@ impl<'a> SeriesRef<'a> {
         }
     }
 
+    /// Hashed and compared like [`SeriesKey::identity`].
+    fn identity(&self) -> Identity<'a> {
+        let labels = [
+            self.source,
+            self.principal,
+            self.destination,
+            self.destination_service,
+            self.route,
+        ];
+        (self.shape, labels)
+    }
+
     pub(super) fn to_key(&self) -> SeriesKey {
         SeriesKey {
             reporter: self.reporter,
@@ -135,22 +147,12 @@ impl<'a> SeriesRef<'a> {
 
 impl Hash for SeriesRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.shape.hash(state);
-        self.source.hash(state);
-        self.principal.hash(state);
-        self.destination.hash(state);
-        self.destination_service.hash(state);
-        self.route.hash(state);
+        self.identity().hash(state);
     }
 }
 
 impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
     fn equivalent(&self, k: &SeriesKey) -> bool {
-        self.shape == k.shape
-            && self.source == k.source
-            && self.principal == k.principal
-            && self.destination == k.destination
-            && self.destination_service == k.destination_service
-            && self.route == k.route
+        self.identity() == k.identity()
     }
 }

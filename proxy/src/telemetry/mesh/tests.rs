@@ -138,7 +138,10 @@ fn calls_differing_in_any_one_label_count_in_series_of_their_own() {
     assert_eq!(overflowed, 0);
     let other = all.iter().find(|(k, _)| k.method == "other");
     assert!(other.is_some(), "extension methods share `other`: {all:?}");
-    for (rec, key) in variants.iter().map(|r| (r, SeriesKey::of(r, Some("/orders")))) {
+    for (rec, key) in variants
+        .iter()
+        .map(|r| (r, SeriesKey::of(r, Some("/orders"))))
+    {
         assert!(all.iter().any(|(k, _)| *k == key), "{rec:?}");
     }
 }

@@ -200,6 +200,25 @@ pub struct Graph {
     pub overflow: u64,
     /// Where a party's node id is written to find its node, reused from call to call.
     id_buf: String,
+    /// The caller's and the callee's node as the last call found them: the next call from or
+    /// to the same party in the same second takes its id from here, without a lookup.
+    recent: [Option<RecentNode>; 2],
+}
+
+/// A node a call found, and the second up to which its last sighting is already noted.
+#[derive(Debug)]
+struct RecentNode {
+    kind: NodeKind,
+    label: String,
+    id: Arc<str>,
+    seen: u64,
+}
+
+/// Which side of a call a node is on (the index of its entry in [`Graph::recent`]).
+#[derive(Clone, Copy)]
+enum Side {
+    From = 0,
+    To = 1,
 }
 
 impl Graph {
@@ -211,10 +230,35 @@ impl Graph {
         }
     }
 
-    fn node(&mut self, p: &Party, at: u64, new: &mut Vec<NewEntity>) -> Option<Arc<str>> {
+    fn node(
+        &mut self,
+        side: Side,
+        p: &Party,
+        at: u64,
+        new: &mut Vec<NewEntity>,
+    ) -> Option<Arc<str>> {
+        // Nodes are never removed and their last sighting only grows: a node found earlier
+        // whose last sighting is already this call's second needs nothing more.
+        let recent = &mut self.recent[side as usize];
+        if let Some(r) = recent {
+            if r.kind == p.kind && at <= r.seen && r.label == p.label {
+                return Some(r.id.clone());
+            }
+        }
         Node::write_id(&mut self.id_buf, p.kind, &p.label);
         if let Some(n) = self.nodes.get_mut(self.id_buf.as_str()) {
             n.last_seen = n.last_seen.max(at);
+            let r = recent.get_or_insert_with(|| RecentNode {
+                kind: p.kind,
+                label: String::new(),
+                id: n.id.clone(),
+                seen: 0,
+            });
+            r.kind = p.kind;
+            r.label.clear();
+            r.label.push_str(&p.label);
+            r.id = n.id.clone();
+            r.seen = n.last_seen;
             return Some(n.id.clone());
         }
         if self.nodes.len() >= self.limits.max_nodes {
@@ -257,8 +301,8 @@ impl Graph {
     ) -> (Option<EdgeIds>, Vec<NewEntity>, Option<&mut WatchPlaces>) {
         let mut new = Vec::new();
         let (Some(from), Some(to)) = (
-            self.node(&o.from, o.at, &mut new),
-            self.node(&o.to, o.at, &mut new),
+            self.node(Side::From, &o.from, o.at, &mut new),
+            self.node(Side::To, &o.to, o.at, &mut new),
         ) else {
             self.overflow += 1;
             return (None, new, None);
@@ -302,14 +346,18 @@ impl Graph {
             }
         };
         series.add(o);
-        // A refused call shows no endpoint: the first allowed call does.
-        if !o.blocked {
+        // A refused call shows no endpoint: the first allowed call does. Once the callee's
+        // endpoints hold it, the series says so and later calls look nothing up.
+        if !o.blocked && !series.known {
             let known = match self.known_endpoints.entry_ref(&*to) {
                 EntryRef::Occupied(e) => e.into_mut(),
                 EntryRef::Vacant(e) => e.insert_with_key(to.clone(), KeyedSet::default()),
             };
-            if known.len() < max_endpoints && !known.contains(&ep_key) {
+            if known.contains(&ep_key) {
+                series.known = true;
+            } else if known.len() < max_endpoints {
                 known.insert((o.method.clone(), o.template.clone()));
+                series.known = true;
                 new.push(NewEntity::Endpoint {
                     node: to.to_string(),
                     method: o.method.clone(),
@@ -450,6 +498,8 @@ impl Graph {
     /// Restores a node known from a previous run (so it is not "new" again).
     pub fn remember_node(&mut self, node: Node) {
         if self.nodes.len() < self.limits.max_nodes {
+            // A restored node may replace one a call found: its last sighting is read again.
+            self.recent = Default::default();
             self.nodes.insert(node.id.clone(), node);
         }
     }

@@ -63,13 +63,47 @@ impl From<Stored> for Sketch {
     }
 }
 
-fn bucket_of(micros: f64) -> u16 {
+/// The bucket of a value (µs): the least `b` with `value ≤ GROWTH^b`, by logarithms. The
+/// definition; [`bucket_of`] finds the same bucket without a logarithm.
+fn bucket_by_log(micros: f64) -> u16 {
     if micros.is_nan() || micros <= 1.0 {
         return 0;
     }
     (micros.ln() / GROWTH.ln())
         .ceil()
         .min(f64::from(MAX_BUCKET)) as u16
+}
+
+/// The largest value each bucket below [`MAX_BUCKET`] holds under [`bucket_by_log`] (exactly,
+/// to the last bit), computed once.
+fn upper_bounds() -> &'static [f64; MAX_BUCKET as usize] {
+    static UPPER: std::sync::OnceLock<[f64; MAX_BUCKET as usize]> = std::sync::OnceLock::new();
+    UPPER.get_or_init(|| {
+        let mut upper = [1.0; MAX_BUCKET as usize];
+        for (b, u) in (0u16..).zip(upper.iter_mut()).skip(1) {
+            // Start near GROWTH^b, then move bit by bit to the last value of bucket `b`
+            // (the bucket of a value never decreases as the value grows).
+            let mut x = GROWTH.powi(i32::from(b));
+            while bucket_by_log(x) > b {
+                x = x.next_down();
+            }
+            while bucket_by_log(x.next_up()) <= b {
+                x = x.next_up();
+            }
+            *u = x;
+        }
+        upper
+    })
+}
+
+/// The bucket of a value (µs), as [`bucket_by_log`] gives it: a binary search of the buckets'
+/// upper bounds, a few times cheaper than a logarithm (every call adds to four sketches).
+fn bucket_of(micros: f64) -> u16 {
+    if micros.is_nan() || micros <= 1.0 {
+        return 0;
+    }
+    // At most MAX_BUCKET: past the last bound everything lands in the last bucket.
+    upper_bounds().partition_point(|&u| u < micros) as u16
 }
 
 /// The log-midpoint of a bucket, in ms: the value closest, relatively, to every value in it.
@@ -232,6 +266,33 @@ mod tests {
         assert!(s.quantile(0.0) < 0.001);
         assert!((s.quantile(0.6) - 3_600_000.0).abs() / 3_600_000.0 <= 0.015);
         assert!(s.quantile(1.0) > 10_000.0);
+    }
+
+    #[test]
+    fn buckets_found_by_search_are_the_buckets_by_logarithm() {
+        // Every bucket's bounds and the values next to them, to the last bit, then a sweep.
+        let mut values = vec![
+            f64::NAN,
+            -1.0,
+            0.0,
+            0.5,
+            1.0,
+            f64::INFINITY,
+            f64::MAX,
+            1e300,
+        ];
+        for &u in upper_bounds() {
+            values.extend([u.next_down(), u, u.next_up()]);
+        }
+        let mut x = 1.0f64;
+        while x < 1e14 {
+            values.push(x);
+            x *= 1.000_7;
+        }
+        for v in values {
+            assert_eq!(bucket_of(v), bucket_by_log(v), "{v}");
+        }
+        assert_eq!(bucket_of(1e300), MAX_BUCKET);
     }
 
     #[test]

@@ -178,7 +178,8 @@ impl Templater {
         status: Option<u16>,
     ) -> Classified {
         // The path ends at the query or the fragment, whichever comes first (one pass).
-        let path = path.find(['?', '#']).map_or(path, |end| &path[..end]);
+        let end = path.bytes().position(|b| matches!(b, b'?' | b'#'));
+        let path = end.map_or(path, |end| &path[..end]);
         let host = normalize_host(host);
         let scanner = matches!(status, Some(404 | 405));
         let answered = status.is_some() && !scanner;

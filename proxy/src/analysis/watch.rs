@@ -207,6 +207,12 @@ impl Watches {
         Some(slot)
     }
 
+    /// Whether [`Watches::advance`] to `step` would change anything: the first step, or one
+    /// past the step under way.
+    pub fn closes(&self, step: u64) -> bool {
+        self.step == 0 || step > self.step
+    }
+
     /// Closes every step before `step`: the open one with its calls, the ones after it silent
     /// (a busy endpoint falling silent is a drop). Returns the anomalies, one per endpoint and
     /// kind: see [`Watches::merge`].

@@ -10,7 +10,7 @@ mod render;
 use lookup::SeriesRef;
 
 use crate::analysis::keyed::KeyedState;
-use crate::record::{CallRecord, Direction, StatusClass};
+use crate::record::CallRecord;
 use std::hash::Hash;
 use std::sync::Mutex;
 
@@ -56,7 +56,7 @@ pub const LABELS: [&str; 17] = [
 ];
 
 /// The label values of one series.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub struct SeriesKey {
     /// `destination` for inbound calls (Sightline in front of the callee), `source` for egress.
     pub reporter: &'static str,
@@ -82,69 +82,50 @@ pub struct SeriesKey {
     pub decision: &'static str,
     /// Egress: `inside` or `outside` the enclave; `-` otherwise.
     pub enclave: &'static str,
+    /// The labels of few values (reporter, protocol, method, code, class, decision, enclave)
+    /// as one number, one to one: hashed and compared in their stead.
+    shape: u64,
+}
+
+/// What a key is hashed and compared by: the shape and the free-text labels. The same keys are
+/// equal as when every label is compared, since the shape stands for the others one to one.
+type Identity<'a> = (u64, [&'a str; 5]);
+
+impl PartialEq for SeriesKey {
+    fn eq(&self, k: &SeriesKey) -> bool {
+        self.identity() == k.identity()
+    }
+}
+
+impl Eq for SeriesKey {}
+
+impl Hash for SeriesKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
 }
 
 impl SeriesKey {
+    /// What the key is hashed and compared by.
+    fn identity(&self) -> Identity<'_> {
+        let labels = [
+            self.source.as_str(),
+            &self.principal,
+            &self.destination,
+            &self.destination_service,
+            &self.route,
+        ];
+        (self.shape, labels)
+    }
+
     /// The key of `rec`.
     pub fn of(rec: &CallRecord, template: Option<&str>) -> SeriesKey {
-        let unknown = || "unknown".to_owned();
-        let (reporter, source, destination, destination_service) = match rec.direction {
-            Direction::Inbound => (
-                "destination",
-                rec.caller_service
-                    .as_deref()
-                    .or(rec.source_identity.as_deref())
-                    .map_or_else(unknown, str::to_owned),
-                rec.service.as_deref().unwrap_or("-").to_owned(),
-                rec.service.as_deref().unwrap_or("-").to_owned(),
-            ),
-            Direction::Egress => (
-                "source",
-                rec.service.as_deref().map_or_else(unknown, str::to_owned),
-                rec.host.clone(),
-                rec.destination_label(),
-            ),
-        };
-        SeriesKey {
-            reporter,
-            source,
-            principal: rec
-                .source_identity
-                .as_deref()
-                .map_or_else(unknown, str::to_owned),
-            destination,
-            destination_service,
-            protocol: if rec.protocol.opaque() { "tcp" } else { "http" },
-            method: method(&rec.method),
-            route: template.unwrap_or("-").to_owned(),
-            code: rec.status.unwrap_or(0),
-            class: StatusClass::of(rec.status).as_str(),
-            decision: rec.decision.as_str(),
-            enclave: match rec.inside {
-                Some(true) => "inside",
-                Some(false) => "outside",
-                None => "-",
-            },
-        }
+        SeriesRef::of(rec, template, &mut String::new()).to_key()
     }
 
     /// The series every call shares once the cap is reached.
     pub fn overflow() -> SeriesKey {
-        let o = || "overflow".to_owned();
-        SeriesKey {
-            reporter: "overflow",
-            source: o(),
-            principal: o(),
-            destination: o(),
-            destination_service: o(),
-            protocol: "overflow",
-            method: "overflow",
-            route: o(),
-            code: 0,
-            class: "overflow",
-            decision: "overflow",
-            enclave: "overflow",
-        }
+        SeriesRef::overflow().to_key()
     }
 
     /// The label values in [`LABELS`] order.
@@ -171,20 +152,34 @@ impl SeriesKey {
     }
 }
 
+/// The method label's values: the standard methods, then `other` for extension methods.
+const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE", "other",
+];
+
+/// The method's place in [`METHODS`].
+fn method_index(m: &http::Method) -> usize {
+    use http::Method as M;
+    const STANDARD: [M; 9] = [
+        M::GET,
+        M::POST,
+        M::PUT,
+        M::DELETE,
+        M::PATCH,
+        M::HEAD,
+        M::OPTIONS,
+        M::CONNECT,
+        M::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .position(|k| k == m)
+        .unwrap_or(STANDARD.len())
+}
+
 /// The method as a bounded label value (`other` for extension methods).
 pub(crate) fn method(m: &http::Method) -> &'static str {
-    match m.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        "CONNECT" => "CONNECT",
-        "TRACE" => "TRACE",
-        _ => "other",
-    }
+    METHODS[method_index(m)]
 }
 
 /// The counts of one series.

@@ -78,6 +78,11 @@ impl Analysis {
 
     pub(super) fn advance_to_ms(&mut self, unix_ms: u64) -> Vec<Finding> {
         let step = self.watches.step_of(unix_ms);
+        // Nearly every call falls in the step under way: nothing closes, and without a fleet
+        // there is nothing to take either.
+        if self.fleet.is_none() && !self.watches.closes(step) {
+            return Vec::new();
+        }
         let fired = self.watches.advance(step);
         let fired = self.fleet_anomalies(fired);
         let mut found = Vec::with_capacity(fired.len());

@@ -193,3 +193,74 @@ fn caps_bound_the_graph() {
         .iter()
         .all(|e| e.endpoints.len() <= 2));
 }
+
+#[test]
+fn nodes_last_sightings_follow_every_call_and_a_restored_node() {
+    let mut g = Graph::default();
+    let web = party(NodeKind::Client, "web");
+    let orders = party(NodeKind::Service, "orders");
+    let seen = |g: &Graph, id: &str| g.node_by_id(id).map(|n| (n.first_seen, n.last_seen));
+    for at in [100, 100, 105, 103, 105] {
+        g.observe(&call(web.clone(), orders.clone(), "/a", at, 200));
+    }
+    assert_eq!(seen(&g, "client:web"), Some((100, 105)));
+    assert_eq!(seen(&g, "service:orders"), Some((100, 105)));
+    // Another caller of the same callee, then the first again.
+    let app = party(NodeKind::Client, "app");
+    g.observe(&call(app.clone(), orders.clone(), "/a", 106, 200));
+    g.observe(&call(web.clone(), orders.clone(), "/a", 107, 200));
+    assert_eq!(seen(&g, "client:app"), Some((106, 106)));
+    assert_eq!(seen(&g, "client:web"), Some((100, 107)));
+    assert_eq!(seen(&g, "service:orders"), Some((100, 107)));
+    // A node restored from a store replaces the one known; the next call updates it again.
+    g.remember_node(Node {
+        id: "service:orders".into(),
+        kind: NodeKind::Service,
+        label: "orders".into(),
+        first_seen: 50,
+        last_seen: 60,
+    });
+    g.observe(&call(web.clone(), orders.clone(), "/a", 107, 200));
+    assert_eq!(seen(&g, "service:orders"), Some((50, 107)));
+}
+
+#[test]
+fn an_endpoint_is_new_once_per_callee_whatever_its_callers_and_refusals() {
+    let mut g = Graph::default();
+    let web = party(NodeKind::Client, "web");
+    let app = party(NodeKind::Client, "app");
+    let orders = party(NodeKind::Service, "orders");
+    let endpoints = |new: &[NewEntity]| {
+        new.iter()
+            .filter(|n| matches!(n, NewEntity::Endpoint { .. }))
+            .count()
+    };
+    let mut refused = call(web.clone(), orders.clone(), "/a", 100, 403);
+    refused.blocked = true;
+    assert_eq!(endpoints(&g.observe(&refused)), 0);
+    assert_eq!(endpoints(&g.observe(&refused)), 0);
+    assert_eq!(
+        endpoints(&g.observe(&call(web.clone(), orders.clone(), "/a", 101, 200))),
+        1,
+        "the first allowed call shows the endpoint"
+    );
+    assert_eq!(
+        endpoints(&g.observe(&call(web.clone(), orders.clone(), "/a", 102, 200))),
+        0
+    );
+    assert_eq!(
+        endpoints(&g.observe(&call(app.clone(), orders.clone(), "/a", 103, 200))),
+        0,
+        "another caller of a known endpoint"
+    );
+    g.remember_endpoint("service:orders", "GET", "/b");
+    assert_eq!(
+        endpoints(&g.observe(&call(app.clone(), orders.clone(), "/b", 104, 200))),
+        0,
+        "an endpoint restored from a store"
+    );
+    assert_eq!(
+        endpoints(&g.observe(&call(app.clone(), orders.clone(), "/c", 105, 200))),
+        1
+    );
+}

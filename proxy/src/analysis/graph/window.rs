@@ -110,6 +110,8 @@ pub(super) struct Series {
     pub(super) watches: crate::analysis::watch::WatchPlaces,
     /// Raw paths seen, for a template that hides them.
     pub(super) samples: super::samples::Samples,
+    /// Whether the callee's known endpoints hold this one (they never forget one).
+    pub(super) known: bool,
 }
 
 fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket> {
@@ -135,6 +137,7 @@ impl Series {
             hours: VecDeque::new(),
             watches: Default::default(),
             samples: Default::default(),
+            known: false,
         }
     }
 

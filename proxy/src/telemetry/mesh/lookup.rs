@@ -1,13 +1,14 @@
 //! The borrowed key that finds a known series without copying its labels: built from the
 //! call, hashed and compared exactly like [`SeriesKey`].
 
-use super::{method, SeriesKey};
+use super::{method_index, Identity, SeriesKey, METHODS};
 use crate::record::{CallRecord, Direction, StatusClass};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
 /// The label values of one series, borrowed from the call: finds a known series without
-/// copying its key. Hashed and compared exactly like [`SeriesKey`] (its fields in order).
+/// copying its key. Hashed and compared exactly like [`SeriesKey`] (the shape, then the
+/// free-text labels in order).
 #[derive(Debug)]
 pub(super) struct SeriesRef<'a> {
     reporter: &'static str,
@@ -22,7 +23,11 @@ pub(super) struct SeriesRef<'a> {
     class: &'static str,
     decision: &'static str,
     enclave: &'static str,
+    shape: u64,
 }
+
+/// The shape of the overflow series: no call's (a call's lowest byte is 0 or 1).
+const OVERFLOW_SHAPE: u64 = u64::MAX;
 
 impl<'a> SeriesRef<'a> {
     /// The key of `rec`; an egress call's `host:port` is written into `buf`.
@@ -56,6 +61,22 @@ impl<'a> SeriesRef<'a> {
                 )
             }
         };
+        let method = method_index(&rec.method);
+        let class = StatusClass::of(rec.status);
+        let code = rec.status.unwrap_or(0);
+        let (enclave, place) = match rec.inside {
+            Some(true) => ("inside", 1),
+            Some(false) => ("outside", 2),
+            None => ("-", 0),
+        };
+        // Each field in a byte of its own (the code in two): one shape per set of labels.
+        let shape = u64::from(rec.direction == Direction::Egress)
+            | u64::from(rec.protocol.opaque()) << 8
+            | (method as u64) << 16
+            | (class as u64) << 24
+            | (rec.decision as u64) << 32
+            | place << 40
+            | u64::from(code) << 48;
         SeriesRef {
             reporter,
             source,
@@ -63,16 +84,13 @@ impl<'a> SeriesRef<'a> {
             destination,
             destination_service,
             protocol: if rec.protocol.opaque() { "tcp" } else { "http" },
-            method: method(&rec.method),
+            method: METHODS[method],
             route: template.unwrap_or("-"),
-            code: rec.status.unwrap_or(0),
-            class: StatusClass::of(rec.status).as_str(),
+            code,
+            class: class.as_str(),
             decision: rec.decision.as_str(),
-            enclave: match rec.inside {
-                Some(true) => "inside",
-                Some(false) => "outside",
-                None => "-",
-            },
+            enclave,
+            shape,
         }
     }
 
@@ -92,7 +110,20 @@ impl<'a> SeriesRef<'a> {
             class: O,
             decision: O,
             enclave: O,
+            shape: OVERFLOW_SHAPE,
         }
+    }
+
+    /// Hashed and compared like [`SeriesKey::identity`].
+    fn identity(&self) -> Identity<'a> {
+        let labels = [
+            self.source,
+            self.principal,
+            self.destination,
+            self.destination_service,
+            self.route,
+        ];
+        (self.shape, labels)
     }
 
     pub(super) fn to_key(&self) -> SeriesKey {
@@ -109,40 +140,19 @@ impl<'a> SeriesRef<'a> {
             class: self.class,
             decision: self.decision,
             enclave: self.enclave,
+            shape: self.shape,
         }
     }
 }
 
 impl Hash for SeriesRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.reporter.hash(state);
-        self.source.hash(state);
-        self.principal.hash(state);
-        self.destination.hash(state);
-        self.destination_service.hash(state);
-        self.protocol.hash(state);
-        self.method.hash(state);
-        self.route.hash(state);
-        self.code.hash(state);
-        self.class.hash(state);
-        self.decision.hash(state);
-        self.enclave.hash(state);
+        self.identity().hash(state);
     }
 }
 
 impl hashbrown::Equivalent<SeriesKey> for SeriesRef<'_> {
     fn equivalent(&self, k: &SeriesKey) -> bool {
-        self.reporter == k.reporter
-            && self.source == k.source
-            && self.principal == k.principal
-            && self.destination == k.destination
-            && self.destination_service == k.destination_service
-            && self.protocol == k.protocol
-            && self.method == k.method
-            && self.route == k.route
-            && self.code == k.code
-            && self.class == k.class
-            && self.decision == k.decision
-            && self.enclave == k.enclave
+        self.identity() == k.identity()
     }
 }

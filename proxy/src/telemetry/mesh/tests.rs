@@ -1,6 +1,7 @@
 use super::*;
 use crate::metrics::Writer;
-use crate::record::CallRecord;
+use crate::record::{CallRecord, Direction, Protocol};
+use sightline_policy::Decision;
 
 #[test]
 fn series_are_capped_and_the_overflow_is_counted() {
@@ -78,4 +79,69 @@ fn a_known_series_found_by_its_borrowed_labels_counts_the_call_under_the_same_ke
     assert_eq!(all[0].0, key);
     assert_eq!(all[0].1.requests, 3);
     assert_eq!(overflowed, 0);
+}
+
+#[test]
+fn calls_differing_in_any_one_label_count_in_series_of_their_own() {
+    let mesh = Mesh::new(100);
+    let base = CallRecord {
+        service: Some("orders".into()),
+        ..CallRecord::sample()
+    };
+    let variants = [
+        base.clone(),
+        CallRecord {
+            direction: Direction::Egress,
+            ..base.clone()
+        },
+        CallRecord {
+            protocol: Protocol::Tunnel,
+            ..base.clone()
+        },
+        CallRecord {
+            method: http::Method::POST,
+            ..base.clone()
+        },
+        CallRecord {
+            method: http::Method::from_bytes(b"PURGE").unwrap(),
+            ..base.clone()
+        },
+        CallRecord {
+            status: Some(201),
+            ..base.clone()
+        },
+        CallRecord {
+            status: None,
+            ..base.clone()
+        },
+        CallRecord {
+            decision: Decision::Reported,
+            ..base.clone()
+        },
+        CallRecord {
+            inside: Some(true),
+            ..base.clone()
+        },
+        CallRecord {
+            inside: Some(false),
+            ..base.clone()
+        },
+    ];
+    for rec in &variants {
+        for _ in 0..2 {
+            assert!(mesh.count(rec, Some("/orders")));
+        }
+    }
+    let (all, overflowed) = mesh.snapshot();
+    assert_eq!(all.len(), variants.len(), "{all:?}");
+    assert!(all.iter().all(|(_, s)| s.requests == 2), "{all:?}");
+    assert_eq!(overflowed, 0);
+    let other = all.iter().find(|(k, _)| k.method == "other");
+    assert!(other.is_some(), "extension methods share `other`: {all:?}");
+    for (rec, key) in variants
+        .iter()
+        .map(|r| (r, SeriesKey::of(r, Some("/orders"))))
+    {
+        assert!(all.iter().any(|(k, _)| *k == key), "{rec:?}");
+    }
 }

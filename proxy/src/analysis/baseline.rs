@@ -17,6 +17,7 @@ mod config;
 mod detector;
 mod episode;
 mod model;
+mod novelty;
 mod signal;
 mod stats;
 

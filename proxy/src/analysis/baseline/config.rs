@@ -120,6 +120,9 @@ pub struct DetectorConfig {
     /// at least this far from every learned category (as a fraction of the novelty limit):
     /// a familiar shape is not an anomaly. 0 turns the gate off. Default 0.
     pub novelty_gate: f64,
+    /// A step is novel only as the last of this many consecutive novel windows: a new regime
+    /// rather than one odd window of noise. Default 1.
+    pub novelty_run: u64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -164,6 +167,7 @@ impl Default for DetectorConfig {
             novelty_banded: true,
             novelty_envelope: 0.0,
             novelty_gate: 0.0,
+            novelty_run: 1,
             timezone: None,
         }
     }
@@ -205,6 +209,7 @@ impl DetectorConfig {
             hold: self.persistence_steps(step) - 1,
             envelope: self.novelty_envelope.max(0.0),
             keep: 1.0 - alpha_for_half_life(self.long_window_minutes, step as f64),
+            run: self.novelty_run.max(1),
         }
     }
 

@@ -47,6 +47,10 @@ pub(crate) struct NoveltySettings {
     pub envelope: f64,
     /// The envelope's weight kept per step (its decay).
     pub keep: f64,
+    /// A step is novel once this many consecutive windows were new shapes or shapes first seen
+    /// in the same run (a new regime, not one odd window; 1: every novel window).
+    #[serde(default)]
+    pub run: u64,
 }
 
 impl NoveltySettings {
@@ -87,6 +91,16 @@ pub(crate) struct Novelty {
     /// new is judged by its own novelties.
     #[serde(default)]
     envelope: f64,
+    /// Consecutive windows up to the last step that were new shapes or joined a category born
+    /// in the same run, which began at step `since`.
+    #[serde(default)]
+    streak: u64,
+    /// See `streak`.
+    #[serde(default)]
+    since: u64,
+    /// The step each category was born.
+    #[serde(default)]
+    born: Vec<u64>,
 }
 
 impl Novelty {
@@ -95,12 +109,17 @@ impl Novelty {
     /// `None` until the ring is full and a category exists.
     pub fn score(&self, value: f64, floor: f64, s: &NoveltySettings) -> Option<f64> {
         let (point, n) = self.point(value, floor, s)?;
-        let (_, grown) = self.nearest(&point[..n], n)?;
+        let (i, grown) = self.nearest(&point[..n], n)?;
         let novelty = grown / s.threshold(self.envelope);
         Some(if self.held > 0 {
             novelty.max(1.0 + f64::EPSILON)
-        } else {
+        } else if s.run <= 1 {
             novelty
+        } else if self.continues(i, grown, s) && self.streak.saturating_add(1) == s.run {
+            // The run of new shapes is long enough now.
+            novelty.max(1.0 + f64::EPSILON)
+        } else {
+            novelty.min(1.0)
         })
     }
 
@@ -132,6 +151,7 @@ impl Novelty {
         let limit = s.limit();
         match self.nearest(point, n) {
             Some((i, grown)) if grown <= limit => {
+                self.follow_run(self.continues(i, grown, s), false, s);
                 if let Some(b) = self.boxes.get_mut(2 * n * i..2 * n * (i + 1)) {
                     let (lower, upper) = b.split_at_mut(n);
                     for ((l, u), &x) in lower.iter_mut().zip(upper.iter_mut()).zip(point) {
@@ -146,9 +166,7 @@ impl Novelty {
             nearest => {
                 let threshold = s.threshold(self.envelope);
                 let novel = nearest.is_none_or(|(_, grown)| grown > threshold);
-                if novel && self.seen > s.learning {
-                    self.held = s.hold;
-                }
+                self.follow_run(novel || self.streak > 0, novel, s);
                 // Novelties from the second half of learning on raise the envelope.
                 if let Some((_, grown)) = nearest.filter(|_| novel && 2 * self.seen > s.learning) {
                     self.envelope = self.envelope.max(grown);
@@ -158,10 +176,45 @@ impl Novelty {
         }
     }
 
+    /// Whether a window whose nearest category is `i` (grown to `grown`) continues a run of new
+    /// shapes: it is novel, or a run is under way and it is a new shape or one born in the run.
+    fn continues(&self, i: usize, grown: f64, s: &NoveltySettings) -> bool {
+        if grown > s.threshold(self.envelope) {
+            return true;
+        }
+        self.streak > 0 && (grown > s.limit() || self.born.get(i).is_some_and(|&b| b >= self.since))
+    }
+
+    /// Follows the run of new shapes after a window; a novelty after learning breaches (and
+    /// holds): every novel window with `run` 1, else the window that makes the run `run` long.
+    fn follow_run(&mut self, continues: bool, novel: bool, s: &NoveltySettings) {
+        if !continues {
+            self.streak = 0;
+            return;
+        }
+        if self.streak == 0 {
+            self.since = self.seen;
+        }
+        self.streak = self.streak.saturating_add(1);
+        let breach = if s.run <= 1 {
+            novel
+        } else {
+            self.streak == s.run
+        };
+        if breach && self.seen > s.learning {
+            self.held = s.hold;
+        }
+        // A run is judged once: the next one starts with the next novel window.
+        if self.streak >= s.run {
+            self.streak = 0;
+        }
+    }
+
     /// A new category holding only `point`, in place of the least recently used when full.
     fn add(&mut self, point: &[f32], n: usize, most: usize) {
         let slot = if self.used.len() < most {
             self.used.push(0);
+            self.born.push(0);
             self.boxes.extend_from_slice(point);
             self.boxes.extend_from_slice(point);
             self.used.len() - 1
@@ -177,6 +230,9 @@ impl Novelty {
         };
         if let Some(u) = self.used.get_mut(slot) {
             *u = self.seen;
+        }
+        if let Some(b) = self.born.get_mut(slot) {
+            *b = self.seen;
         }
     }
 
@@ -250,23 +306,32 @@ mod tests {
             block: 2,
             vigilance: 0.9,
             margin: 1.0,
-            categories: 8,
+            categories: 32,
             learning: 40,
             hold: 0,
             envelope: 0.0,
             keep: 1.0,
+            run: 1,
         }
     }
 
     /// Feeds `values`, returning the steps (indices) judged novel before being learned.
     fn novel_steps(n: &mut Novelty, values: impl IntoIterator<Item = f64>) -> Vec<usize> {
-        let s = settings();
+        novel_steps_with(n, &settings(), values)
+    }
+
+    fn novel_steps_with(
+        n: &mut Novelty,
+        s: &NoveltySettings,
+        values: impl IntoIterator<Item = f64>,
+    ) -> Vec<usize> {
         values
             .into_iter()
             .enumerate()
             .filter_map(|(i, v)| {
-                let novel = n.score(v, 1e-9, &s).is_some_and(|x| x > 1.0);
-                n.learn(v, 1e-9, &s);
+                let novel = n.score(v, 1e-9, s).is_some_and(|x| x > 1.0);
+                n.learn(v, 1e-9, s);
+
                 novel.then_some(i)
             })
             .collect()
@@ -282,21 +347,61 @@ mod tests {
         let learning = novel_steps(&mut n, (0..40).map(wave));
         assert!(!learning.is_empty(), "every shape is new at first");
         // Known shapes: nothing novel.
-        assert_eq!(novel_steps(&mut n, (40..400).map(wave)), Vec::<usize>::new());
+        assert_eq!(
+            novel_steps(&mut n, (40..400).map(wave)),
+            Vec::<usize>::new()
+        );
         // A flat stretch at the top of the range is a new shape: novel at its first steps,
         // then learned.
         let flat = novel_steps(&mut n, (0..40).map(|_| 30.0));
         assert!(!flat.is_empty() && flat.iter().all(|&i| i < 8), "{flat:?}");
         // Back to the known wave, then the flat stretch again: known by now.
         novel_steps(&mut n, (0..40).map(wave));
-        assert_eq!(novel_steps(&mut n, (0..40).map(|_| 30.0)), Vec::<usize>::new());
+        assert_eq!(
+            novel_steps(&mut n, (0..40).map(|_| 30.0)),
+            Vec::<usize>::new()
+        );
+    }
+
+    #[test]
+    fn a_run_longer_than_the_window_tells_a_new_level_from_one_odd_value() {
+        let judge = |run: u64| {
+            let s = NoveltySettings { run, ..settings() };
+            let mut n = Novelty::default();
+            novel_steps_with(&mut n, &s, (0..400).map(wave));
+            // One odd value in the known wave, then a lasting new level.
+            let odd = novel_steps_with(
+                &mut n,
+                &s,
+                (0..40).map(|i| match i {
+                    0 => 40.0,
+                    i => wave(i),
+                }),
+            );
+            let level = novel_steps_with(&mut n, &s, (0..40).map(|_| 40.0));
+            (odd, level)
+        };
+        let (odd, level) = judge(1);
+        assert!(!odd.is_empty() && !level.is_empty(), "{odd:?} {level:?}");
+        // The odd value leaves the window after 8 steps: a run of 10 never forms.
+        let (odd, level) = judge(10);
+        assert_eq!(odd, Vec::<usize>::new());
+        assert_eq!(level.len(), 1, "{level:?}");
+        assert!(level[0] >= 9, "{level:?}");
     }
 
     #[test]
     fn categories_are_bounded() {
         let mut n = Novelty::default();
-        // A slow ramp: every window is a new shape.
-        novel_steps(&mut n, (0..2000).map(|i| i as f64));
+        // Scattered values within the learned range: windows far apart, many new shapes.
+        novel_steps(&mut n, (0..40).map(|i| i as f64));
+        novel_steps(
+            &mut n,
+            (0..2000u64).map(|i| {
+                let h = i.wrapping_mul(6_364_136_223_846_793_005) >> 33;
+                (h % 1000) as f64 / 25.0
+            }),
+        );
         assert_eq!(n.used.len(), settings().categories);
         assert_eq!(n.boxes.len(), 2 * 4 * settings().categories);
         assert_eq!(n.values.len(), 8);

@@ -17,7 +17,6 @@ mod config;
 mod detector;
 mod episode;
 mod model;
-mod novelty;
 mod signal;
 mod stats;
 

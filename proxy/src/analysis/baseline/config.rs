@@ -1,7 +1,5 @@
 //! The detector's tunables, with the defaults the evaluation in `docs/DETECTION.md` measured.
 
-use super::novelty::{NoveltySettings, MAX_BLOCK, MAX_CATEGORIES, MAX_WINDOW};
-use super::stats::alpha_for_half_life;
 use serde::{Deserialize, Serialize};
 
 /// Tunables of baselines and detectors. Durations are in minutes of wall time; a baseline fed
@@ -92,37 +90,6 @@ pub struct DetectorConfig {
     pub likelihood_steps: f64,
     /// The likelihood rule breaches beyond this many standard deviations. Default 5.
     pub likelihood_sigmas: f64,
-    /// The novelty rule (online clustering of the recent shape of the values, normalised by
-    /// the range of the learning period): blocks in its window; 0 turns it off (at most 32).
-    /// Default 0.
-    pub novelty_window: u64,
-    /// The novelty rule's block: each point of the window is the mean of this many minutes
-    /// (at least one step, at most 16 steps). Default 5.
-    pub novelty_block_minutes: u64,
-    /// How close a window must be to a learned category to join it (0–1: a category's box may
-    /// span `1 − vigilance` of the range per block on average). Default 0.9.
-    pub novelty_vigilance: f64,
-    /// A window is novel when even the nearest category would grow beyond this multiple of
-    /// the joining limit (at least 1: every window that starts a category). Default 1.
-    pub novelty_margin: f64,
-    /// Categories kept per signal at most (the least recently matched gives way; at most
-    /// 256). Default 64.
-    pub novelty_categories: u64,
-    /// A novelty must also pass the relative rule (a rise above the band is a spike, a fall
-    /// below it a drop); without it, the step's side of the expected value decides. Default
-    /// true.
-    pub novelty_banded: bool,
-    /// A novelty must also exceed this multiple of the largest recent novelty (an envelope
-    /// decaying with the long window's half-life): a series whose shapes are often new is
-    /// judged by its own novelties. 0 turns the envelope off. Default 0.
-    pub novelty_envelope: f64,
-    /// With the novelty rule on, the other rules' breaches count only when the recent shape is
-    /// at least this far from every learned category (as a fraction of the novelty limit):
-    /// a familiar shape is not an anomaly. 0 turns the gate off. Default 0.
-    pub novelty_gate: f64,
-    /// A step is novel only as the last of this many consecutive novel windows: a new regime
-    /// rather than one odd window of noise. Default 1.
-    pub novelty_run: u64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -159,15 +126,6 @@ impl Default for DetectorConfig {
             shift_clip: 3.0,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
-            novelty_window: 0,
-            novelty_block_minutes: 5,
-            novelty_vigilance: 0.9,
-            novelty_margin: 1.0,
-            novelty_categories: 64,
-            novelty_banded: true,
-            novelty_envelope: 0.0,
-            novelty_gate: 0.0,
-            novelty_run: 1,
             timezone: None,
         }
     }
@@ -194,23 +152,6 @@ impl DetectorConfig {
     /// Consecutive breaching steps after which the level follows the change in full.
     pub fn adopt_steps(&self, step_minutes: u64) -> u64 {
         self.adopt_minutes.div_ceil(step_minutes.max(1)).max(1)
-    }
-
-    /// The novelty rule's settings in steps of `step_minutes`.
-    pub(crate) fn novelty(&self, step_minutes: u64) -> NoveltySettings {
-        let step = step_minutes.max(1);
-        NoveltySettings {
-            window: (self.novelty_window as usize).min(MAX_WINDOW),
-            block: (self.novelty_block_minutes.div_ceil(step).max(1) as usize).min(MAX_BLOCK),
-            vigilance: self.novelty_vigilance.clamp(0.0, 1.0),
-            margin: self.novelty_margin.max(1.0),
-            categories: (self.novelty_categories as usize).min(MAX_CATEGORIES),
-            learning: self.learning_steps(step),
-            hold: self.persistence_steps(step) - 1,
-            envelope: self.novelty_envelope.max(0.0),
-            keep: 1.0 - alpha_for_half_life(self.long_window_minutes, step as f64),
-            run: self.novelty_run.max(1),
-        }
     }
 
     /// Steps of `step_minutes` before any statistical anomaly.

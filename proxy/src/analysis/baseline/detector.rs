@@ -191,43 +191,23 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
-                    // The novelty rule: a recent shape unlike any learned one, on the side of
-                    // the expected value the step lies (beyond the band unless unbanded).
-                    let novelty = match learned {
-                        true => self.baseline.novelty(signal, value),
-                        false => None,
-                    };
-                    let novel = novelty.is_some_and(|n| n > 1.0);
-                    // With the gate, the other rules judge only shapes far from familiar ones.
-                    let gate = self.config.novelty_gate;
-                    let familiar = gate > 0.0 && novelty.is_some_and(|n| n < gate);
-                    let (below, above) = match self.config.novelty_banded {
-                        true => band,
-                        false => (e.expected, e.expected),
-                    };
-                    let novel_below = novel && value < below;
-                    let novel_above = novel && value > above;
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
                         kind == AnomalyKind::ErrorSurge && !busy(obs.rate) && unlikely(e.expected);
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
-                            (value < band.0
-                                && !familiar
-                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely))
-                                || novel_below,
+                            value < band.0
+                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
                             e.expected,
                         ),
                         _ => (
-                            (value > band.1
-                                && (!familiar || counted)
+                            value > band.1
                                 && (score > sigmas
                                     || point > 1.0
                                     || shift > 1.0
                                     || likely
-                                    || counted))
-                                || novel_above,
+                                    || counted),
                             obs.rate,
                         ),
                     };

@@ -83,7 +83,6 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
-                novelty: config.novelty(step),
             },
             floors: [
                 RATE_FLOOR,
@@ -170,14 +169,6 @@ impl Baseline {
     pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .likelihood(value, e, self.floor(signal), &self.learning)
-    }
-
-    /// The novelty rule for `value`: how far the recent shape of `signal` ending with it lies
-    /// from every learned category, as a fraction of the rule's limit (above 1: novel). `None`
-    /// while young or off.
-    pub fn novelty(&self, signal: Signal, value: f64) -> Option<f64> {
-        self.model(signal)
-            .novelty(value, self.floor(signal), &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

@@ -6,7 +6,6 @@
 //! forecast errors. A young profile thus falls back on the daily shape, then on the plain level.
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
-use super::novelty::{Novelty, NoveltySettings};
 use super::stats::AdaptiveStats;
 use serde::{Deserialize, Serialize};
 
@@ -98,9 +97,6 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
-    /// The novelty rule, in steps (off unless its window is set).
-    #[serde(default)]
-    pub novelty: NoveltySettings,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -169,9 +165,6 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The novelty rule's categories of recent shapes (only with the rule on).
-    #[serde(default)]
-    novelty: Option<Box<Novelty>>,
 }
 
 impl SignalModel {
@@ -281,14 +274,6 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The novelty rule: how far the recent shape ending with `value` lies from every learned
-    /// category, as a fraction of its limit (above 1: novel). `None` while young or off.
-    pub fn novelty(&self, value: f64, floor: f64, learning: &Learning) -> Option<f64> {
-        self.novelty
-            .as_ref()?
-            .score(value, floor, &learning.novelty)
-    }
-
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -318,11 +303,6 @@ impl SignalModel {
         } = step;
         if !value.is_finite() {
             return;
-        }
-        if learning.novelty.on() {
-            self.novelty
-                .get_or_insert_with(Box::default)
-                .learn(value, floor, &learning.novelty);
         }
         let Some((expected, _)) = self.blend(minute, learning) else {
             self.level = Some(value);

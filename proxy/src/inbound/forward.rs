@@ -111,8 +111,7 @@ fn upstream_request(
         host,
     };
     let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    headers::strip_spoofable(h);
+    headers::strip_for_next_hop(h, upgrade);
     headers::set_forwarded(h, forwarding);
     headers::append_via(h, inbound_version);
     // Only the normalised authority goes upstream, never the client's spelling of it.

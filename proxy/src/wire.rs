@@ -47,8 +47,8 @@ pub struct ConnInfo<F> {
 ///
 /// The value is cut from this worker's block of shared bytes, as parsed heads are: no
 /// allocation of its own.
-pub fn set_request_id(h: &mut HeaderMap, request_id: &str) {
-    let bytes = crate::server::h1::buffers::copy_shared(request_id.as_bytes());
+pub fn set_request_id(h: &mut HeaderMap, request_id: &(impl AsRef<[u8]> + ?Sized)) {
+    let bytes = crate::server::h1::buffers::copy_shared(request_id.as_ref());
     if let Ok(mut v) = HeaderValue::from_maybe_shared(bytes) {
         v.set_sensitive(true);
         h.insert(REQUEST_ID, v);
@@ -61,7 +61,7 @@ pub fn finish_response_headers(
     version: &mut Version,
     h: &mut HeaderMap,
     status: StatusCode,
-    request_id: &str,
+    request_id: &(impl AsRef<[u8]> + ?Sized),
 ) {
     // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
     *version = Version::HTTP_11;

@@ -6,8 +6,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use std::net::IpAddr;
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1). Names, not
-/// strings, so removing them needs no parsing on every call.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// strings, so removing them needs no parsing on every call; a static, as a constant array
+/// would be built and dropped again at each use.
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -130,7 +131,7 @@ fn named_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
 
 /// Headers through which a client could claim an address, a scheme or a host of its own.
 /// Only a trusted proxy may pass them on; from any other peer they are dropped.
-const CLIENT_CLAIMS: [HeaderName; 12] = [
+static CLIENT_CLAIMS: [HeaderName; 12] = [
     header::FORWARDED,
     HeaderName::from_static("x-real-ip"),
     HeaderName::from_static("x-client-ip"),
@@ -156,8 +157,9 @@ pub struct Forwarding<'a> {
     pub client_header: Option<&'a HeaderName>,
     /// Whether the connection is TLS.
     pub tls: bool,
-    /// The normalised authority the client asked for (`host[:port]`), or empty.
-    pub host: &'a str,
+    /// The normalised authority the client asked for (`host[:port]`) as a header value, when
+    /// there is one.
+    pub host: Option<&'a HeaderValue>,
 }
 
 /// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From a trusted proxy the peer is appended to
@@ -201,16 +203,11 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: Forwarding<'_>) {
         X_FORWARDED_PROTO,
         HeaderValue::from_static(if f.tls { "https" } else { "http" }),
     );
-    // A `Host` already spelled as the authority is shared, not copied (most requests).
-    let host = match headers.get(header::HOST) {
-        Some(v) if v.as_bytes() == f.host.as_bytes() => Ok(v.clone()),
-        _ => HeaderValue::from_str(f.host),
-    };
-    match host {
-        Ok(v) if !f.host.is_empty() => {
-            headers.insert(X_FORWARDED_HOST, v);
+    match f.host {
+        Some(v) => {
+            headers.insert(X_FORWARDED_HOST, v.clone());
         }
-        _ => {
+        None => {
             headers.remove(X_FORWARDED_HOST);
         }
     }
@@ -361,7 +358,7 @@ mod tests {
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
     }
 
-    fn fwd<'a>(peer: &str, trusted: bool, tls: bool, host: &'a str) -> Forwarding<'a> {
+    fn fwd(peer: &str, trusted: bool, tls: bool, host: Option<&HeaderValue>) -> Forwarding<'_> {
         Forwarding {
             peer: peer.parse().unwrap(),
             trusted,
@@ -378,7 +375,8 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("forwarded", "for=10.0.0.1"),
         ]);
-        set_forwarded(&mut h, fwd("192.0.2.7", true, false, "api.example"));
+        let host = HeaderValue::from_static("api.example");
+        set_forwarded(&mut h, fwd("192.0.2.7", true, false, Some(&host)));
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "api.example");
@@ -401,7 +399,7 @@ mod tests {
             ("x-kept", "yes"),
         ]);
         let custom = HeaderName::from_static("x-client");
-        let mut f = fwd("192.0.2.7", false, true, "");
+        let mut f = fwd("192.0.2.7", false, true, None);
         f.client_header = Some(&custom);
         set_forwarded(&mut h, f);
         assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
@@ -430,7 +428,7 @@ mod tests {
             "2001:db8::7",
         ] {
             let mut h = HeaderMap::new();
-            set_forwarded(&mut h, fwd(ip, false, true, ""));
+            set_forwarded(&mut h, fwd(ip, false, true, None));
             assert_eq!(h["x-forwarded-for"], ip);
             assert_eq!(h["x-forwarded-proto"], "https");
         }
@@ -448,7 +446,7 @@ mod tests {
             "::1",
         ] {
             let mut h = HeaderMap::new();
-            set_forwarded(&mut h, fwd(ip, false, false, ""));
+            set_forwarded(&mut h, fwd(ip, false, false, None));
             assert_eq!(h["x-forwarded-for"], ip);
         }
     }

@@ -349,6 +349,47 @@ mod tests {
     }
 
     #[test]
+    fn the_error_header_never_crosses_and_named_headers_match_in_any_case() {
+        let mut h = map(&[
+            ("connection", "Close, X-Secret"),
+            ("close", "1"),
+            ("x-secret", "2"),
+            ("sightline-error", "forged"),
+            ("x-kept", "yes"),
+        ]);
+        strip_for_next_hop(&mut h, false);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"], "{h:?}");
+        let mut h = map(&[("sightline-error", "forged"), ("x-kept", "yes")]);
+        strip_for_next_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
+    }
+
+    #[test]
+    fn a_connection_value_that_is_not_text_names_nothing() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_bytes(b"x-secret, caf\xe9").unwrap(),
+        );
+        h.append("x-secret", HeaderValue::from_static("1"));
+        strip_for_next_hop(&mut h, false);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-secret"], "{h:?}");
+    }
+
+    #[test]
+    fn via_that_is_not_text_is_replaced_by_this_hop() {
+        let mut h = HeaderMap::new();
+        h.insert(header::VIA, HeaderValue::from_bytes(b"1.1 caf\xe9").unwrap());
+        append_via(&mut h, http::Version::HTTP_10);
+        assert_eq!(h["via"], "1.0 sightline");
+        let mut h = HeaderMap::new();
+        append_via(&mut h, http::Version::HTTP_2);
+        assert_eq!(h["via"], "2 sightline");
+    }
+
+    #[test]
     fn upgrades_keep_their_headers() {
         let mut h = map(&[("connection", "Upgrade"), ("upgrade", "websocket")]);
         assert!(is_upgrade(&h));

@@ -262,6 +262,19 @@ mod tests {
     }
 
     #[test]
+    fn a_transfer_coding_wins_over_a_length_and_a_date_is_not_repeated() {
+        let fields = [("content-length", "5"), ("transfer-encoding", "gzip")];
+        let (text, f, _) = encode(200, &fields, x(Version::HTTP_11, None));
+        assert!(!text.contains("content-length"), "{text}");
+        assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
+        assert_eq!(f, BodyFraming::Chunked);
+        let fields = [("date", "Sat, 05 Dec 2026 08:00:00 GMT")];
+        let (text, f, _) = encode(200, &fields, x(Version::HTTP_11, Some(2)));
+        assert_eq!(text.matches("date: ").count(), 1, "{text}");
+        assert_eq!(f, BodyFraming::Length(2));
+    }
+
+    #[test]
     fn chunk_sizes_are_hex() {
         let mut out = Vec::new();
         chunk_size(&mut out, 255);

@@ -399,7 +399,7 @@ mod tests {
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
     }
 
-    fn fwd(peer: &str, trusted: bool, tls: bool, host: Option<&HeaderValue>) -> Forwarding<'_> {
+    fn fwd<'a>(peer: &str, trusted: bool, tls: bool, host: Option<&'a HeaderValue>) -> Forwarding<'a> {
         Forwarding {
             peer: peer.parse().unwrap(),
             trusted,

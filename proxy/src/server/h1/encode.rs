@@ -137,9 +137,8 @@ impl Fields {
         let mut f = Fields::default();
         for (name, value) in headers.iter() {
             if name == header::CONTENT_LENGTH {
-                f.length.get_or_insert_with(|| {
-                    super::head::content_length(value.as_bytes())
-                });
+                f.length
+                    .get_or_insert_with(|| super::head::content_length(value.as_bytes()));
             } else if name == header::DATE {
                 f.date = true;
             } else if name == header::TRANSFER_ENCODING {

@@ -444,8 +444,7 @@ async fn forward(
     let inbound_version = parts.version;
     parts.version = Version::HTTP_11;
     let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, false);
-    headers::strip_spoofable(h);
+    headers::strip_for_next_hop(h, false);
     headers::append_via(h, inbound_version);
     if let Ok(v) = HeaderValue::from_str(&dest.authority) {
         h.insert(header::HOST, v);

@@ -69,13 +69,22 @@ impl TraceContext {
     /// `tracestate` is dropped when the trace was restarted (it belonged to another trace);
     /// B3 headers the caller sent are rewritten to the same context.
     pub fn propagate(&self, h: &mut HeaderMap) {
-        if let Ok(v) = http::HeaderValue::from_bytes(&self.header_bytes()) {
+        // Cut from this worker's block of shared bytes: no allocation of its own.
+        let value = crate::server::h1::buffers::copy_shared(&self.header_bytes());
+        if let Ok(v) = http::HeaderValue::from_maybe_shared(value) {
             h.insert(TRACEPARENT, v);
         }
-        if self.parent_id.is_none() {
+        // One pass over the names instead of a lookup for each: most requests carry none of
+        // these.
+        let (mut state, mut b3) = (false, b3::Present::default());
+        for k in h.keys() {
+            state |= *k == TRACESTATE;
+            b3.note(k);
+        }
+        if state && self.parent_id.is_none() {
             h.remove(TRACESTATE);
         }
-        b3::rewrite(h, self);
+        b3::rewrite(h, self, b3);
     }
 
     /// The `traceparent` value to send upstream: this hop as the parent.

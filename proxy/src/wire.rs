@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// The response header that marks an answer as the proxy's own. Stripped from upstream
 /// responses, so an upstream can never pass its errors off as Sightline's.
-pub const ERROR_HEADER: &str = "sightline-error";
+pub const ERROR_HEADER: HeaderName = HeaderName::from_static("sightline-error");
 
 /// The header carrying the call's request id, to the upstream and back to the client.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,8 +44,12 @@ pub struct ConnInfo<F> {
 /// which is what that flag means to HPACK): each id is used once, so indexing it would only
 /// fill the connection's header table with ids that never come again, pushing out the
 /// headers that do repeat, and make each later id search past them.
-pub fn set_request_id(h: &mut HeaderMap, request_id: &str) {
-    if let Ok(mut v) = HeaderValue::from_str(request_id) {
+///
+/// The value is cut from this worker's block of shared bytes, as parsed heads are: no
+/// allocation of its own.
+pub fn set_request_id(h: &mut HeaderMap, request_id: &(impl AsRef<[u8]> + ?Sized)) {
+    let bytes = crate::server::h1::buffers::copy_shared(request_id.as_ref());
+    if let Ok(mut v) = HeaderValue::from_maybe_shared(bytes) {
         v.set_sensitive(true);
         h.insert(REQUEST_ID, v);
     }
@@ -57,12 +61,11 @@ pub fn finish_response_headers(
     version: &mut Version,
     h: &mut HeaderMap,
     status: StatusCode,
-    request_id: &str,
+    request_id: &(impl AsRef<[u8]> + ?Sized),
 ) {
     // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
     *version = Version::HTTP_11;
-    headers::strip_hop_by_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
-    headers::strip_spoofable(h);
+    headers::strip_for_next_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
     headers::append_via(h, Version::HTTP_11);
     set_request_id(h, request_id);
 }

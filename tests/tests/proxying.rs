@@ -51,6 +51,34 @@ async fn h1_request_reaches_upstream_with_forwarding_headers() {
 }
 
 #[tokio::test]
+async fn headers_named_in_connection_go_in_any_case_and_host_is_set_again() {
+    let up = TestUpstream::plain().await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    let req = Request::get("/echo")
+        .header("host", "API.Example.Internal")
+        .header("connection", "Host, X-Drop-Me, Close")
+        .header("x-drop-me", "secret")
+        .header("close", "named too")
+        .header("x-kept", "yes")
+        .header("tracestate", "vendor=1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let r = Client::http1().send(px.inbound, req).await.unwrap();
+    assert_eq!(r.status, 200);
+    let h = &r.json()["headers"];
+    // `Host` was named, so it went with the rest; the normalised authority is set again.
+    assert_eq!(h["host"], "api.example.internal");
+    assert_eq!(h["x-forwarded-host"], "api.example.internal");
+    assert!(h.get("x-drop-me").is_none(), "X-Drop-Me passed: {h}");
+    assert!(h.get("close").is_none(), "Close passed: {h}");
+    assert!(h.get("connection").is_none(), "Connection passed: {h}");
+    assert_eq!(h["x-kept"], "yes");
+    // No `traceparent`: the trace starts here, and another trace's state is not passed on.
+    assert!(h.get("tracestate").is_none(), "tracestate passed: {h}");
+    assert_eq!(h["traceparent"].as_str().map(str::len), Some(55));
+}
+
+#[tokio::test]
 async fn a_trusted_proxy_has_the_peer_appended_to_its_forwarding_headers() {
     let up = TestUpstream::plain().await;
     let px = TestProxy::start(simple(

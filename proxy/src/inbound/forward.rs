@@ -102,32 +102,34 @@ fn upstream_request(
     let clients = &call.active.config.clients;
     let peer = call.conn.peer.ip();
     let host = call.authority.header.as_str();
+    let h = &mut parts.headers;
+    headers::strip_for_next_hop(h, upgrade);
+    // Only the normalised authority goes upstream, never the client's spelling of it. A
+    // single `Host` already spelled so is kept as it is, and `X-Forwarded-Host` shares it.
+    let mut hosts = h.get_all(header::HOST).iter();
+    let (host_value, kept) = match (hosts.next(), hosts.next()) {
+        (Some(v), None) if !host.is_empty() && v.as_bytes() == host.as_bytes() => {
+            (Some(v.clone()), true)
+        }
+        _ if host.is_empty() => (None, false),
+        _ => (HeaderValue::from_str(host).ok(), false),
+    };
     let forwarding = headers::Forwarding {
         peer,
         trusted: clients.trusted_proxy(peer),
         client_header: (clients.forwarded_header != X_FORWARDED_FOR)
             .then_some(&clients.forwarded_header),
         tls: call.conn.tls,
-        host,
+        host: host_value.as_ref(),
     };
-    let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    headers::strip_spoofable(h);
     headers::set_forwarded(h, forwarding);
     headers::append_via(h, inbound_version);
-    // Only the normalised authority goes upstream, never the client's spelling of it.
-    // A single `Host` already spelled as the normalised authority is kept as it is.
-    let mut hosts = h.get_all(header::HOST).iter();
-    let kept = matches!(
-        (hosts.next(), hosts.next()),
-        (Some(v), None) if !host.is_empty() && v.as_bytes() == host.as_bytes()
-    );
     if !kept {
-        match HeaderValue::from_str(host) {
-            Ok(v) if !host.is_empty() => {
+        match host_value {
+            Some(v) => {
                 h.insert(header::HOST, v);
             }
-            _ => {
+            None => {
                 h.remove(header::HOST);
             }
         }

@@ -49,16 +49,32 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     super::unhex(&s.to_ascii_lowercase())
 }
 
-/// Rewrites whichever B3 form the caller sent so the upstream sees this hop as the parent.
-pub fn rewrite(h: &mut HeaderMap, t: &TraceContext) {
+/// Which B3 forms a request carries, noted name by name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Present {
+    single: bool,
+    multi: bool,
+}
+
+impl Present {
+    /// Notes one header name of the request.
+    pub fn note(&mut self, name: &HeaderName) {
+        self.single |= *name == B3;
+        self.multi |= *name == B3_TRACE_ID;
+    }
+}
+
+/// Rewrites whichever B3 form the caller sent (`present`, as noted from `h`) so the upstream
+/// sees this hop as the parent.
+pub fn rewrite(h: &mut HeaderMap, t: &TraceContext, present: Present) {
     let sampled = if t.flags & 1 == 1 { "1" } else { "0" };
-    if h.contains_key(B3) {
+    if present.single {
         let v = format!("{}-{}-{sampled}", hex(&t.trace_id), hex(&t.span_id));
         if let Ok(v) = HeaderValue::from_str(&v) {
-            h.insert("b3", v);
+            h.insert(B3, v);
         }
     }
-    if h.contains_key(B3_TRACE_ID) {
+    if present.multi {
         for (name, value) in [
             ("x-b3-traceid", hex(&t.trace_id)),
             ("x-b3-spanid", hex(&t.span_id)),

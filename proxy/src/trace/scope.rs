@@ -53,6 +53,14 @@ impl RequestId {
     }
 }
 
+/// The id's bytes, with no check that they are text (they always are): what header values
+/// are made of.
+impl AsRef<[u8]> for RequestId {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 impl PartialEq<str> for RequestId {
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other

@@ -1,6 +1,6 @@
 //! The authority a request names: where it is read from and how it is parsed, strictly, once.
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::Uri;
 
 /// The authority a request asked for, parsed strictly once.
@@ -114,8 +114,10 @@ impl Authority {
     /// `Host` header; none at all (HTTP/1.0 without `Host`) is the empty authority. A `Host`
     /// that is not text or does not parse is refused.
     pub fn of_request(uri: &Uri, headers: &HeaderMap) -> Result<Authority, BadAuthority> {
-        let given = uri.authority().is_some() || headers.contains_key(header::HOST);
-        match raw_authority(uri, headers) {
+        // One lookup of `Host` serves both questions (whether one was given, and its text).
+        let host = headers.get(header::HOST);
+        let given = uri.authority().is_some() || host.is_some();
+        match raw_of(uri, host) {
             Some(raw) => Authority::parse(raw).map_err(|_| BadAuthority),
             None if given => Err(BadAuthority),
             None => Ok(Authority::default()),
@@ -125,9 +127,14 @@ impl Authority {
 
 /// The authority as the client wrote it: the URI's, else the `Host` header (when it is text).
 pub fn raw_authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    raw_of(uri, headers.get(header::HOST))
+}
+
+/// The URI's authority, else `host` (the first `Host` field) when it is text.
+fn raw_of<'a>(uri: &'a Uri, host: Option<&'a HeaderValue>) -> Option<&'a str> {
     match uri.authority() {
         Some(a) => Some(a.as_str()),
-        None => headers.get(header::HOST)?.to_str().ok(),
+        None => host?.to_str().ok(),
     }
 }
 

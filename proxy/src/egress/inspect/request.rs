@@ -130,8 +130,7 @@ async fn forward(
 ) -> Result<Response<Incoming>, ProxyError> {
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
-    crate::wire::headers::strip_hop_by_hop(h, false);
-    crate::wire::headers::strip_spoofable(h);
+    crate::wire::headers::strip_for_next_hop(h, false);
     crate::wire::headers::append_via(h, parts.version);
     trace.propagate(h);
     crate::wire::set_request_id(h, request_id);

@@ -41,17 +41,24 @@ pub fn head(
     headers: &mut HeaderMap,
     x: Exchange,
 ) -> (BodyFraming, bool) {
-    let mut keep_alive = x.keep_alive && !has_token(headers, b"close");
+    let fields = Fields::of(headers);
+    let mut keep_alive = x.keep_alive && !fields.close;
     let no_body = x.head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::TRANSFER_ENCODING);
+        if fields.length.is_some() {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        if fields.transfer_encoding {
+            headers.remove(header::TRANSFER_ENCODING);
+        }
         BodyFraming::None
-    } else if headers.contains_key(header::TRANSFER_ENCODING) {
-        headers.remove(header::CONTENT_LENGTH);
+    } else if fields.transfer_encoding {
+        if fields.length.is_some() {
+            headers.remove(header::CONTENT_LENGTH);
+        }
         if x.version == Version::HTTP_11 {
             headers.insert(
                 header::TRANSFER_ENCODING,
@@ -62,10 +69,7 @@ pub fn head(
             headers.remove(header::TRANSFER_ENCODING);
             BodyFraming::Close
         }
-    } else if let Some(n) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| super::head::content_length(v.as_bytes()))
-    {
+    } else if let Some(Some(n)) = fields.length {
         BodyFraming::Length(n)
     } else if no_body {
         BodyFraming::None
@@ -86,10 +90,10 @@ pub fn head(
         keep_alive = false;
     }
     if !keep_alive {
-        if !has_token(headers, b"close") {
+        if !fields.close {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-    } else if x.version == Version::HTTP_10 && !has_token(headers, b"keep-alive") {
+    } else if x.version == Version::HTTP_10 && !fields.keep_alive {
         headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -103,7 +107,7 @@ pub fn head(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(header::DATE) {
+    if !fields.date {
         out.extend_from_slice(b"date: ");
         date(out);
         out.extend_from_slice(b"\r\n");
@@ -112,13 +116,43 @@ pub fn head(
     (framing, keep_alive)
 }
 
-/// Whether the `Connection` field names `token`.
-fn has_token(headers: &HeaderMap, token: &[u8]) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-    })
+/// What the encoder reads of a response's fields, found in one pass over them instead of a
+/// lookup for each (the framing steps above change none of `Connection` and `Date`).
+#[derive(Debug, Default)]
+struct Fields {
+    /// `Connection` names `close`.
+    close: bool,
+    /// `Connection` names `keep-alive`.
+    keep_alive: bool,
+    /// A `Transfer-Encoding` field is present.
+    transfer_encoding: bool,
+    /// A `Content-Length` field is present: its first value, when valid.
+    length: Option<Option<u64>>,
+    /// A `Date` field is present.
+    date: bool,
+}
+
+impl Fields {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut f = Fields::default();
+        for (name, value) in headers.iter() {
+            if name == header::CONTENT_LENGTH {
+                f.length
+                    .get_or_insert_with(|| super::head::content_length(value.as_bytes()));
+            } else if name == header::DATE {
+                f.date = true;
+            } else if name == header::TRANSFER_ENCODING {
+                f.transfer_encoding = true;
+            } else if name == header::CONNECTION {
+                for t in value.as_bytes().split(|b| *b == b',') {
+                    let t = t.trim_ascii();
+                    f.close |= t.eq_ignore_ascii_case(b"close");
+                    f.keep_alive |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+        }
+        f
+    }
 }
 
 thread_local! {
@@ -224,6 +258,19 @@ mod tests {
         );
         assert_eq!(text.matches("connection").count(), 1, "{text}");
         assert!(!keep);
+    }
+
+    #[test]
+    fn a_transfer_coding_wins_over_a_length_and_a_date_is_not_repeated() {
+        let fields = [("content-length", "5"), ("transfer-encoding", "gzip")];
+        let (text, f, _) = encode(200, &fields, x(Version::HTTP_11, None));
+        assert!(!text.contains("content-length"), "{text}");
+        assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
+        assert_eq!(f, BodyFraming::Chunked);
+        let fields = [("date", "Sat, 05 Dec 2026 08:00:00 GMT")];
+        let (text, f, _) = encode(200, &fields, x(Version::HTTP_11, Some(2)));
+        assert_eq!(text.matches("date: ").count(), 1, "{text}");
+        assert_eq!(f, BodyFraming::Length(2));
     }
 
     #[test]

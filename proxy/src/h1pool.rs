@@ -194,6 +194,9 @@ impl<B: RequestBody> Conn<B> {
 /// What one attempt of an exchange on a connection gives: the response head, or why none came.
 pub type Sent<B> = Result<Response<Received>, SendError<B>>;
 
+/// What [`exchange`] gives: the response head, and the connection its body comes over.
+pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
+
 /// An exchange under way on a connection: the future [`Conn::send`] returns.
 pub struct Sending<'c, B: RequestBody>(Step<'c, B>);
 
@@ -295,7 +298,7 @@ pub fn exchange<'a, B, D>(
     pool: Option<&'a Pool<B>>,
     dial: D,
     mut req: Request<B>,
-) -> impl Future<Output = Result<(Response<Received>, Box<Conn<B>>), D::Error>> + Send + 'a
+) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
 where
     B: RequestBody,
     D: Dial<B> + Send + Sync + 'a,

@@ -36,13 +36,16 @@ use crate::trace::{self, TraceContext};
 use crate::wire::headers;
 
 type ConnInfo = crate::wire::ConnInfo<crate::clients::ConnFlags>;
-use crate::h1pool::{Conn, Http1Client};
+use crate::h1pool::{self, Conn, Http1Client};
+use crate::record::ClientSending;
 use crate::server::RequestBody;
+use crate::upstream::forward_pool::ForwardPool;
 use crate::upstream::UpstreamBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper_util::rt::TokioIo;
 use sightline_policy::{Decision, Host};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -455,7 +458,7 @@ async fn forward(
         crate::record::CountingBody::new(body, guard.bytes_in(), max_body).idle_timeout(idle);
     let req = Request::from_parts(parts, body);
     let pool = call.rt.forward_pools.get(addr, &dest.host);
-    let resp = send(call.rt, pool, addr, req).await?;
+    let resp = send(call.rt, pool.as_ref(), addr, req).await?;
     let elapsed = call.guard.elapsed();
     if let Some(rec) = call.guard.rec() {
         rec.status = Some(resp.status().as_u16());
@@ -464,50 +467,59 @@ async fn forward(
     Ok(resp)
 }
 
-/// One exchange with `addr` over a connection idle in `pool`, else a new one. A request that a
-/// reused connection gave back (the destination closed it before any byte of an answer, with
-/// none of the request body taken) goes once more, on a new connection to the same address;
-/// nothing sent on a new connection is tried again.
-async fn send(
-    rt: &EgressRuntime,
-    pool: Option<Arc<crate::upstream::forward_pool::ForwardPool>>,
+/// One exchange with `addr` over a connection idle in `pool`, else a new one, retried once on
+/// a new connection to the same address as [`h1pool::exchange`] says. Each attempt has the
+/// request timeout for its response head.
+fn send<'a>(
+    rt: &'a EgressRuntime,
+    pool: Option<&'a Arc<ForwardPool>>,
     addr: SocketAddr,
-    mut req: Request<CountingBody>,
-) -> Result<Response<UpstreamBody>, ProxyError> {
-    let timeout = rt.request_timeout;
-    let sending = req.body().client_sending();
-    let mut resent = false;
-    loop {
-        let idle = match &pool {
-            Some(pool) if !resent => pool.checkout(),
-            _ => None,
-        };
-        let (mut conn, reused) = match idle {
-            Some(conn) => (conn, true),
-            // Boxed: connecting is the rarer path, and its future need not size every call's.
-            None => (Box::pin(open(rt, addr)).await?, false),
-        };
-        let sent = tokio::time::timeout(timeout, conn.send(req))
-            .await
-            .map_err(|_| crate::upstream::timed_out(timeout, &sending))?;
-        match sent {
-            Ok(resp) => {
-                return Ok(resp.map(|body| match pool {
-                    Some(pool) => UpstreamBody::pooled(body, conn, pool),
-                    None => UpstreamBody::single(body, conn),
-                }))
-            }
-            Err(e) => match e.unsent {
-                Some(unsent) if reused => {
-                    req = unsent;
-                    resent = true;
-                }
-                _ => {
-                    return Err(crate::upstream::request_body_fault(&*e.error)
-                        .unwrap_or_else(|| ProxyError::Upstream(e.error.to_string())))
-                }
-            },
-        }
+    req: Request<CountingBody>,
+) -> impl Future<Output = Result<Response<UpstreamBody>, ProxyError>> + Send + 'a {
+    use futures_util::future::FutureExt;
+    let dial = ForwardDial {
+        rt,
+        addr,
+        sending: req.body().client_sending(),
+    };
+    h1pool::exchange(pool.map(|p| &**p), dial, req).map(move |sent| {
+        let (resp, conn) = sent?;
+        Ok(resp.map(|body| match pool {
+            Some(pool) => UpstreamBody::pooled(body, conn, pool.clone()),
+            None => UpstreamBody::single(body, conn),
+        }))
+    })
+}
+
+/// How [`h1pool::exchange`] reaches a checked address.
+struct ForwardDial<'a> {
+    rt: &'a EgressRuntime,
+    addr: SocketAddr,
+    /// Whether the client is still sending, for naming a timeout's cause.
+    sending: ClientSending,
+}
+
+impl h1pool::Dial<CountingBody> for ForwardDial<'_> {
+    type Error = ProxyError;
+
+    fn connect(&self) -> impl Future<Output = Result<Box<Conn<CountingBody>>, ProxyError>> + Send {
+        open(self.rt, self.addr)
+    }
+
+    fn send<'c>(
+        &'c self,
+        conn: &'c mut Conn<CountingBody>,
+        req: Request<CountingBody>,
+    ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, ProxyError>> + Send + 'c {
+        use futures_util::future::FutureExt;
+        let (timeout, sending) = (self.rt.request_timeout, &self.sending);
+        tokio::time::timeout(timeout, conn.send(req))
+            .map(move |sent| sent.map_err(|_| crate::upstream::timed_out(timeout, sending)))
+    }
+
+    fn failed(&self, error: h1pool::BoxError) -> ProxyError {
+        crate::upstream::request_body_fault(&*error)
+            .unwrap_or_else(|| ProxyError::Upstream(error.to_string()))
     }
 }
 

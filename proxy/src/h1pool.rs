@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 /// The socket of an upstream connection: TCP, or TLS over TCP.
 pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An error of any kind, as the HTTP crates pass them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 mod native;
 pub mod response;
@@ -167,34 +168,160 @@ impl<B: RequestBody> Conn<B> {
     /// it was written; natively, the connection closed or broke before any byte of a response
     /// and none of the request body had been taken. It may be sent again on another
     /// connection.
-    pub async fn send(&mut self, req: Request<B>) -> Result<Response<Received>, SendError<B>> {
-        match &mut self.kind {
-            Kind::Native(n) => match n.send(req).await {
-                Ok(resp) => Ok(resp.map(|()| Received(Source::Native))),
-                Err(e) => Err(SendError {
+    ///
+    /// The request is taken at once (natively, its head written into the connection's buffer;
+    /// with hyper, handed to the connection), so the returned future holds no request: it is a
+    /// few words, where an `async fn` would carry the request, and copy it, at every level.
+    pub fn send(&mut self, req: Request<B>) -> Sending<'_, B> {
+        Sending(match &mut self.kind {
+            Kind::Native(n) => match n.start(req) {
+                Ok(()) => Step::Native(n),
+                // A request refused before any of it went (its `Content-Length` is not a
+                // number) is not sent again.
+                Err(e) => Step::Refused(Some(Box::new(e))),
+            },
+            Kind::Hyper { send, conn, closed } => Step::Hyper {
+                // Boxed: hyper's future holds the request until the connection takes it, and
+                // this client is the older path.
+                response: Box::pin(send.try_send_request(req)),
+                conn,
+                closed,
+            },
+        })
+    }
+}
+
+/// What one attempt of an exchange on a connection gives: the response head, or why none came.
+pub type Sent<B> = Result<Response<Received>, SendError<B>>;
+
+/// What [`exchange`] gives: the response head, and the connection its body comes over.
+pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
+
+/// An exchange under way on a connection: the future [`Conn::send`] returns.
+pub struct Sending<'c, B: RequestBody>(Step<'c, B>);
+
+/// hyper's response future, as [`Sending`] keeps it.
+type HyperResponse<B> = Pin<
+    Box<
+        dyn Future<
+                Output = Result<Response<Incoming>, hyper::client::conn::TrySendError<Request<B>>>,
+            > + Send,
+    >,
+>;
+
+enum Step<'c, B: RequestBody> {
+    /// Writing the request and reading the response head.
+    Native(&'c mut native::NativeConn<B>),
+    /// The request could not be started (why, until it is told).
+    Refused(Option<BoxError>),
+    /// hyper's connection future, polled first, and its response.
+    Hyper {
+        response: HyperResponse<B>,
+        conn: &'c mut Connection<Io, B>,
+        closed: &'c mut bool,
+    },
+}
+
+impl<B: RequestBody> Future for Sending<'_, B> {
+    type Output = Sent<B>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Step::Native(n) => match std::task::ready!(n.poll_response(cx)) {
+                Ok(resp) => Poll::Ready(Ok(resp.map(|()| Received(Source::Native)))),
+                Err(e) => Poll::Ready(Err(SendError {
                     unsent: n.take_unsent(&e),
                     error: Box::new(e),
-                }),
+                })),
             },
-            Kind::Hyper { send, conn, closed } => {
-                let mut response = std::pin::pin!(send.try_send_request(req));
-                let sent = std::future::poll_fn(|cx| {
-                    // The connection first: it takes the request, writes it and reads what
-                    // came; then the response is looked at, so nothing waits for another
-                    // wake-up.
-                    if !*closed && Pin::new(&mut *conn).poll(cx).is_ready() {
-                        *closed = true;
-                    }
-                    response.as_mut().poll(cx)
-                })
-                .await;
-                match sent {
+            // Told once; a future is not polled again after it is ready.
+            Step::Refused(refused) => match refused.take() {
+                Some(error) => Poll::Ready(Err(SendError {
+                    unsent: None,
+                    error,
+                })),
+                None => Poll::Pending,
+            },
+            Step::Hyper {
+                response,
+                conn,
+                closed,
+            } => {
+                // The connection first: it takes the request, writes it and reads what came;
+                // then the response is looked at, so nothing waits for another wake-up.
+                if !**closed && Pin::new(&mut **conn).poll(cx).is_ready() {
+                    **closed = true;
+                }
+                Poll::Ready(match std::task::ready!(response.as_mut().poll(cx)) {
                     Ok(resp) => Ok(resp.map(|b| Received(Source::Hyper(b)))),
                     Err(mut e) => Err(SendError {
                         unsent: e.take_message(),
                         error: Box::new(e.into_error()),
                     }),
-                }
+                })
+            }
+        }
+    }
+}
+
+/// How [`exchange`] reaches an upstream when no idle connection serves, and what its
+/// failures become.
+pub trait Dial<B: RequestBody> {
+    /// What a failed exchange becomes.
+    type Error;
+
+    /// A new connection.
+    fn connect(&self) -> impl Future<Output = Result<Box<Conn<B>>, Self::Error>> + Send;
+
+    /// Sends `req` on `conn` ([`Conn::send`]), within whatever bound the caller sets on one
+    /// attempt.
+    fn send<'c>(
+        &'c self,
+        conn: &'c mut Conn<B>,
+        req: Request<B>,
+    ) -> impl Future<Output = Result<Sent<B>, Self::Error>> + Send + 'c;
+
+    /// The error of an exchange that got no response head and is not tried again.
+    fn failed(&self, error: BoxError) -> Self::Error;
+}
+
+/// One exchange over a connection idle in `pool` (when there is one), else over a new one from
+/// `dial`. A request that a reused connection gave back (the upstream closed it before any byte
+/// of an answer, with none of the request body taken: the race with its keep-alive timeout)
+/// goes once more, on a new connection; nothing sent on a new connection is tried again.
+/// Returns the response head and the connection its body comes over.
+///
+/// Not an `async fn`: that would keep room for the request twice (the argument and the local
+/// it is moved into); the block uses the one it captured.
+#[allow(clippy::manual_async_fn)]
+pub fn exchange<'a, B, D>(
+    pool: Option<&'a Pool<B>>,
+    dial: D,
+    mut req: Request<B>,
+) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
+where
+    B: RequestBody,
+    D: Dial<B> + Send + Sync + 'a,
+{
+    async move {
+        let mut resent = false;
+        loop {
+            let idle = pool.filter(|_| !resent).and_then(Pool::checkout);
+            let (mut conn, reused) = match idle {
+                Some(conn) => (conn, true),
+                // Boxed: connecting (and a TLS handshake) is the rare path, and its future is
+                // kilobytes that every call's future would otherwise carry and copy.
+                None => (Box::pin(dial.connect()).await?, false),
+            };
+            match dial.send(&mut *conn, req).await? {
+                Ok(resp) => return Ok((resp, conn)),
+                Err(e) => match e.unsent {
+                    Some(unsent) if reused => {
+                        req = unsent;
+                        resent = true;
+                    }
+                    _ => return Err(dial.failed(e.error)),
+                },
             }
         }
     }

@@ -59,7 +59,7 @@ pub async fn handle(
         let forwarded = std::pin::pin!(async {
             let route = route(&mut call)?;
             limits(&req, &active.config.limits)?;
-            forward(&mut call, route, req).await
+            forward(&mut call, route, req)?.await
         });
         trace::in_call(ids, forwarded).await
     };

@@ -16,9 +16,11 @@ use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
 };
+use futures_util::future::{Either, FutureExt};
 use http::header::HOST;
 use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::Client;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -214,70 +216,57 @@ impl ServicePool {
 
     /// Sends `req` (its URI made by [`Self::uri`]) to `upstream` and waits for the response
     /// headers, within `timeout`.
-    pub async fn send(
-        &self,
-        upstream: &Upstream,
+    ///
+    /// The future is built of combinators around the exchange's own (no `async` block, which
+    /// would hold the request and the exchange's future a second time): the call's future,
+    /// which holds this one, stays small and is cheap to move.
+    pub fn send<'a>(
+        &'a self,
+        upstream: &'a Upstream,
         req: http::Request<CountingBody>,
         upgrade: bool,
         timeout: Duration,
         connect_timeout: Duration,
-    ) -> Result<http::Response<UpstreamBody>, ProxyError> {
+    ) -> impl Future<Output = Result<http::Response<UpstreamBody>, ProxyError>> + Send + 'a {
         let sending = req.body().client_sending();
         if self.drives(upgrade) {
-            return match tokio::time::timeout(timeout, self.send_h1(upstream, req)).await {
+            let exchange = tokio::time::timeout(timeout, self.send_h1(upstream, req));
+            return Either::Left(exchange.map(move |sent| match sent {
                 Err(_) => Err(timed_out(timeout, &sending)),
                 Ok(Ok(resp)) => Ok(resp),
                 Ok(Err(e)) => Err(e.classify(connect_timeout)),
-            };
+            }));
         }
-        match tokio::time::timeout(timeout, Box::pin(self.client.request(req))).await {
+        let request = tokio::time::timeout(timeout, Box::pin(self.client.request(req)));
+        Either::Right(request.map(move |sent| match sent {
             Err(_) => Err(timed_out(timeout, &sending)),
             Ok(Ok(resp)) => Ok(resp.map(UpstreamBody::from)),
             Ok(Err(e)) => Err(classify(&e, connect_timeout)),
-        }
+        }))
     }
 
-    /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one. A request
-    /// that a reused connection gave back (the upstream closed it before any byte of an
-    /// answer, with none of the request body taken: the race with its keep-alive timeout)
-    /// goes once more, on a new connection; nothing sent on a new connection is tried again.
-    async fn send_h1(
-        &self,
-        upstream: &Upstream,
+    /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one, retried once
+    /// as [`h1pool::exchange`] says.
+    fn send_h1<'a>(
+        &'a self,
+        upstream: &'a Upstream,
         mut req: http::Request<CountingBody>,
-    ) -> Result<http::Response<UpstreamBody>, H1Error> {
+    ) -> impl Future<Output = Result<http::Response<UpstreamBody>, H1Error>> + Send + 'a {
         if let Some(host) = &upstream.host {
             req.headers_mut()
                 .entry(HOST)
                 .or_insert_with(|| host.clone());
         }
-        let mut resent = false;
-        loop {
-            let idle = if resent {
-                None
-            } else {
-                upstream.idle.checkout()
-            };
-            let (mut conn, reused) = match idle {
-                Some(conn) => (conn, true),
-                // Boxed: connecting (and a TLS handshake) is the rare path, and its future
-                // is kilobytes that every call's future would otherwise carry and copy.
-                None => (Box::pin(self.connect(upstream)).await?, false),
-            };
-            match conn.send(req).await {
-                Ok(resp) => {
-                    let pool = upstream.idle.clone();
-                    return Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)));
-                }
-                Err(e) => match e.unsent {
-                    Some(unsent) if reused => {
-                        req = unsent;
-                        resent = true;
-                    }
-                    _ => return Err(H1Error::Exchange(e.error)),
-                },
-            }
-        }
+        let dial = H1Dial {
+            pool: self,
+            upstream,
+        };
+        // `dial` is two pointers: the exchange takes it along.
+        h1pool::exchange(Some(&*upstream.idle), dial, req).map(move |sent| {
+            let (resp, conn) = sent?;
+            let pool = upstream.idle.clone();
+            Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))
+        })
     }
 
     /// A new HTTP/1 connection to `upstream`.
@@ -297,6 +286,33 @@ impl ServicePool {
                 .await
                 .map_err(|e| H1Error::Connect(e.into())),
         }
+    }
+}
+
+/// How [`h1pool::exchange`] reaches one upstream of a service.
+struct H1Dial<'a> {
+    pool: &'a ServicePool,
+    upstream: &'a Upstream,
+}
+
+impl h1pool::Dial<CountingBody> for H1Dial<'_> {
+    type Error = H1Error;
+
+    fn connect(&self) -> impl Future<Output = Result<Box<Conn<CountingBody>>, H1Error>> + Send {
+        self.pool.connect(self.upstream)
+    }
+
+    fn send<'c>(
+        &'c self,
+        conn: &'c mut Conn<CountingBody>,
+        req: http::Request<CountingBody>,
+    ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, H1Error>> + Send + 'c {
+        // The whole exchange is within the call's timeout (see `ServicePool::send`).
+        conn.send(req).map(Ok)
+    }
+
+    fn failed(&self, error: BoxError) -> H1Error {
+        H1Error::Exchange(error)
     }
 }
 

@@ -149,29 +149,29 @@ impl<B: RequestBody> NativeConn<B> {
             && self.flushed
     }
 
-    /// Sends `req` and reads until the response head (informational responses skipped). The
-    /// request body goes on being sent while the response body is read.
-    pub async fn send(&mut self, req: Request<B>) -> Result<Response<()>, NativeError> {
-        self.start(req)?;
-        let head = std::future::poll_fn(|cx| {
-            self.poll_write(cx)?;
-            self.poll_head(cx)
-        })
-        .await?;
+    /// Writes the request [`Self::start`] took and reads until the response head
+    /// (informational responses skipped). The request body goes on being sent while the
+    /// response body is read.
+    pub fn poll_response(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Response<()>, NativeError>> {
+        self.poll_write(cx)?;
+        let head = std::task::ready!(self.poll_head(cx))?;
         let mut resp = Response::new(());
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
         *resp.headers_mut() = head.headers;
         self.keep_alive &= head.keep_alive;
         self.response = Decoder::new(head.framing);
-        Ok(resp)
+        Poll::Ready(Ok(resp))
     }
 
-    /// Writes the request head into the write buffer and takes the body.
-    fn start(&mut self, req: Request<B>) -> Result<(), NativeError> {
+    /// Writes the request head into the write buffer and takes the body: the exchange starts,
+    /// and [`Self::poll_response`] carries it on.
+    pub fn start(&mut self, req: Request<B>) -> Result<(), NativeError> {
         let (parts, body) = req.into_parts();
         self.head_request = parts.method == Method::HEAD;
-        self.keep_alive = !has_close(&parts.headers);
         let mut out = buffers::take_write();
         out.extend_from_slice(parts.method.as_str().as_bytes());
         out.push(b' ');
@@ -180,20 +180,31 @@ impl<B: RequestBody> NativeConn<B> {
             _ => out.push(b'/'),
         }
         out.extend_from_slice(b" HTTP/1.1\r\n");
+        // The fields that frame the body or close the connection are noted as the head is
+        // written: one pass over the map, no lookups.
+        let (mut length, mut chunked, mut close) = (None, false, false);
         for (name, value) in &parts.headers {
+            if *name == header::CONTENT_LENGTH {
+                // The first, as a lookup would find it.
+                length = length.or(Some(value));
+            } else if *name == header::TRANSFER_ENCODING {
+                chunked = true;
+            } else if *name == header::CONNECTION {
+                close |= names_close(value);
+            }
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        let length = match parts.headers.get(header::CONTENT_LENGTH) {
+        self.keep_alive = !close;
+        let length = match length {
             Some(v) => Some(
                 crate::server::h1::head::content_length(v.as_bytes())
                     .ok_or(NativeError::RequestLength)?,
             ),
             None => None,
         };
-        let chunked = parts.headers.contains_key(header::TRANSFER_ENCODING);
         self.sending = if let Some(n) = length.filter(|_| !chunked) {
             Sending::Length(n)
         } else if chunked {
@@ -569,11 +580,10 @@ impl<B: RequestBody> NativeConn<B> {
     }
 }
 
-/// Whether the `Connection` field names `close`.
-fn has_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|b| *b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+/// Whether a `Connection` field's value names `close`.
+fn names_close(value: &http::HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
 }

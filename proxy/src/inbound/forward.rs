@@ -8,9 +8,11 @@ use crate::record::CountingBody;
 use crate::server::RequestBody;
 use crate::upstream::{ServicePool, Upstream, UpstreamBody};
 use crate::wire::headers;
+use futures_util::FutureExt;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
+use std::future::Future;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -21,14 +23,17 @@ pub(super) enum Outcome {
     Upgraded(Response<UpstreamBody>, OnUpgrade, OnUpgrade),
 }
 
-/// Picks an upstream of the routed service, sends the rewritten request and reports the
-/// upstream's health by the outcome.
-pub(super) async fn forward(
-    call: &mut Call<'_>,
-    route: &super::router::RouteEntry,
+/// Picks an upstream of the routed service and sends the rewritten request; the future
+/// reports the upstream's health by the outcome. All the work before the send is done here,
+/// before the future is built: the future holds neither request (the client's or the
+/// upstream's) and is no `async` block, so nothing of it is moved or kept twice.
+pub(super) fn forward<'c, 'a>(
+    call: &'c mut Call<'a>,
+    route: &'a super::router::RouteEntry,
     mut req: Request<RequestBody>,
-) -> Result<Outcome, ProxyError> {
+) -> Result<impl Future<Output = Result<Outcome, ProxyError>> + Send + use<'c, 'a>, ProxyError> {
     let limits = &call.active.config.limits;
+    let (timeout, connect_timeout) = (limits.request_timeout, limits.upstream_connect_timeout);
     let pool = &route.pool;
     let upstream = pool.pick()?;
     if let Some(rec) = call.guard.rec() {
@@ -37,37 +42,31 @@ pub(super) async fn forward(
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let out = upstream_request(call, pool, upstream, req, upgrade)?;
-    let sent = pool
-        .send(
-            upstream,
-            out,
-            upgrade,
-            limits.request_timeout,
-            limits.upstream_connect_timeout,
-        )
-        .await;
-    let elapsed = call.guard.elapsed();
-    let resp = match sent {
-        Ok(resp) => resp,
-        Err(e) => {
-            pool.report(upstream, Health::of_error(&e));
-            return Err(e);
+    let sending = pool.send(upstream, out, upgrade, timeout, connect_timeout);
+    Ok(sending.map(move |sent| {
+        let elapsed = call.guard.elapsed();
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                pool.report(upstream, Health::of_error(&e));
+                return Err(e);
+            }
+        };
+        let status = resp.status();
+        pool.report(upstream, Health::of_status(status));
+        if let Some(rec) = call.guard.rec() {
+            rec.status = Some(status.as_u16());
+            rec.upstream_latency = Some(elapsed);
         }
-    };
-    let status = resp.status();
-    pool.report(upstream, Health::of_status(status));
-    if let Some(rec) = call.guard.rec() {
-        rec.status = Some(status.as_u16());
-        rec.upstream_latency = Some(elapsed);
-    }
-    match client_upgrade {
-        Some(client) if status == StatusCode::SWITCHING_PROTOCOLS => {
-            let mut resp = resp;
-            let upstream = hyper::upgrade::on(&mut resp);
-            Ok(Outcome::Upgraded(resp, client, upstream))
+        match client_upgrade {
+            Some(client) if status == StatusCode::SWITCHING_PROTOCOLS => {
+                let mut resp = resp;
+                let upstream = hyper::upgrade::on(&mut resp);
+                Ok(Outcome::Upgraded(resp, client, upstream))
+            }
+            _ => Ok(Outcome::Response(resp)),
         }
-        _ => Ok(Outcome::Response(resp)),
-    }
+    }))
 }
 
 /// The request as `upstream` gets it: the routed (canonical) path, the pool's version, the

@@ -6,6 +6,7 @@ use crate::inbound;
 use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use crate::state::Shared;
 use crate::wire::ConnInfo;
+use futures_util::FutureExt;
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -393,29 +394,30 @@ fn spawn_serve<I>(
     // Boxed per request: the connection keeps a slot for its request's future for as long as
     // it is open, and the stack's future is kilobytes; a pointer idles cheaper. Each stack is
     // boxed on its own, so an inbound call's future is no larger (and no more to copy) than
-    // the inbound stack needs; the egress stack's is twice as large.
+    // the inbound stack needs; the egress stack's is twice as large. The in-flight mark is
+    // released by a combinator once the response head is ready: an `async` block around the
+    // call would hold the request a second time and move the call's future into itself on its
+    // first poll.
     match stack {
         Stack::Inbound => {
             let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                let info = info.clone();
                 let inflight = info.activity.begin();
-                Box::pin(async move {
-                    let _inflight = inflight;
-                    Ok::<_, Infallible>(inbound::handle(shared, info, req).await)
-                })
+                let call = inbound::handle(shared.clone(), info.clone(), req);
+                Box::pin(call.map(move |resp| {
+                    drop(inflight);
+                    Ok::<_, Infallible>(resp)
+                }))
             });
             tokio::spawn(serve_connection(ctx.serving(svc)));
         }
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                let info = info.clone();
                 let inflight = info.activity.begin();
-                Box::pin(async move {
-                    let _inflight = inflight;
-                    Ok::<_, Infallible>(crate::egress::handle(shared, info, req).await)
-                })
+                let call = crate::egress::handle(shared.clone(), info.clone(), req);
+                Box::pin(call.map(move |resp| {
+                    drop(inflight);
+                    Ok::<_, Infallible>(resp)
+                }))
             });
             tokio::spawn(serve_connection(ctx.serving(svc)));
         }

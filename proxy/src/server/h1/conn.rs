@@ -288,19 +288,13 @@ where
 {
     async move {
         let max_head = ctx.limits.max_head_bytes.max(8192);
-        loop {
+        let refused = loop {
+            // No `.await` in this match: the matched `Next` (a whole head) would keep its room
+            // in the connection's future across it, beside the wait for the next head.
             let (head, len) = match next_head(&mut ctx, max_head).await {
                 Next::Head(head, len) => (head, len),
                 Next::Close => return,
-                Next::Refuse(why) => {
-                    // Boxed: rare, and the connection's future need not be sized for it.
-                    // Every boxed stage is boxed in a statement of its own: the unboxed future, a
-                    // temporary of the statement, would otherwise keep its room in this future
-                    // across the `.await`.
-                    let refusing = Box::pin(refuse(&ctx.io, (ctx.limits.refuse)(why)));
-                    refusing.await;
-                    return;
-                }
+                Next::Refuse(why) => break why,
             };
             if head.upgrade {
                 // The connection changes protocol after the response: hyper serves it from this
@@ -340,7 +334,12 @@ where
                 close(&ctx.io).await;
                 return;
             }
-        }
+        };
+        // Boxed: rare, and the connection's future need not be sized for it. Every boxed stage
+        // is boxed in a statement of its own: the unboxed future, a temporary of the statement,
+        // would otherwise keep its room in this future across the `.await`.
+        let refusing = Box::pin(refuse(&ctx.io, (ctx.limits.refuse)(refused)));
+        refusing.await;
     }
 }
 

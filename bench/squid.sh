@@ -21,20 +21,16 @@ SQ
 
 # The pids of a process and its descendants (nginx's workers, squid's kids).
 tree() { echo "$1"; local c; for c in $(pgrep -P "$1" || true); do tree "$c"; done; }
+# Sum of one number per process over a process tree: $2 is an awk program reading one file,
+# $3 the file's name under /proc/<pid>/.
+tree_sum() {
+  local t=0 p v
+  for p in $(tree "$1"); do
+    v=$(awk "$2" "/proc/$p/$3" 2>/dev/null || echo 0)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
 # CPU ticks (user + system) of a process tree; RSS in KiB of a process tree.
-cpu_ticks() {
-  local t=0 p v
-  for p in $(tree "$1"); do
-    v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
-rss_kib() {
-  local t=0 p v
-  for p in $(tree "$1"); do
-    v=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-    t=$((t + ${v:-0}))
-  done
-  echo "$t"
-}
+cpu_ticks() { tree_sum "$1" '{sub(/^.*\) /, ""); print $12 + $13}' stat; }
+rss_kib() { tree_sum "$1" '/^VmRSS/ {print $2}' status; }

@@ -520,8 +520,13 @@ fn the_context_rule_reports_a_sequence_it_never_saw_once() {
         }
         found
     };
-    // Novel from the first minute of the crowd, held through the persistence: one finding.
-    assert_eq!(crowd(8), vec![(2, AnomalyKind::RateSpike)]);
+    // A move to a level never reached before, held through the persistence: one finding
+    // within the crowd's first minutes (the levels of the range seen before it are learned).
+    let found = crowd(8);
+    assert!(
+        matches!(found[..], [(at, AnomalyKind::RateSpike)] if at <= 4),
+        "{found:?}"
+    );
     // Off by default: with the other rules off too, nothing is found.
     assert_eq!(DetectorConfig::default().context_levels, 0);
     assert_eq!(crowd(0), vec![]);

@@ -55,7 +55,9 @@ def score(nab, windows, detections, weights):
     folders = {}
     for name in windows:
         times = nab_eval.read_timestamps(os.path.join(nab, name))
-        raw, null, perfect, hit, fp, count = nab_eval.score_file(times, windows[name], detections[name])
+        raw, null, perfect, hit, fp, count = nab_eval.score_file(
+            times, windows[name], detections[name]
+        )
         row = folders.setdefault(name.split("/")[0], [0, 0, 0, 0.0, 0.0, 0.0])
         for i, v in enumerate((count, hit, fp, raw, null, perfect)):
             row[i] += v
@@ -90,7 +92,10 @@ def main(argv):
         times = nab_eval.read_timestamps(os.path.join(nab, name))
         index = {t: i for i, t in enumerate(times)}
         probation = min(int(nab_eval.PROBATION_SHARE * len(times)), 750)
-        spans = [(index[nab_eval.parse_time(a)], index[nab_eval.parse_time(b)]) for a, b in windows[name]]
+        spans = [
+            (index[nab_eval.parse_time(a)], index[nab_eval.parse_time(b)])
+            for a, b in windows[name]
+        ]
         found = [i for i in by_profile["standard"][name] if i >= probation]
         cells = []
         for lo, hi in spans:

@@ -2,7 +2,7 @@
 """Scores a published NAB detector on the labelled files here, from its own result files.
 
 Usage (from the repository root, with a checkout of NAB's repository):
-    python3 bench/nab_published.py NAB_REPO DETECTOR [NAB_DIR] [OUR_DETECTIONS.json]
+    python3 bench/nab_published.py NAB_REPO DETECTOR [NAB_DIR] [TUNING_JSON]
 
 NAB_REPO/results/DETECTOR/ holds the detector's per-file results (an `anomaly_score` per row)
 and its `<DETECTOR>_<profile>_scores.csv` (the threshold NAB chose for it per profile, and each
@@ -10,8 +10,9 @@ file's raw score). A row is a detection when its score reaches the profile's thr
 NAB. Per file it prints each window's first detection (rows after the left edge, over the
 width) or MISS, the detections outside every window, and its raw standard score next to the
 published one; then per folder and profile the windows found, the false positives and the
-normalised score, with bench/nab_eval.py's scorer. With OUR_DETECTIONS.json (file name to a
-list of row indexes, e.g. from `baseline replay`), it also scores the union of both.
+normalised score, with bench/nab_eval.py's scorer. With TUNING_JSON (merged over
+`{"min_rate": 0}`; `{}` for the defaults), it also replays every file through Sightline (the
+binary as in bench/nab_cv.py) and scores its detections and the union of both.
 """
 
 import csv
@@ -21,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nab_eval  # noqa: E402
+import nab_files  # noqa: E402
 
 FOLDERS = ["artificialNoAnomaly", "artificialWithAnomaly", "realAWSCloudwatch", "realTweets"]
 PROFILES = {
@@ -108,8 +110,10 @@ def main(argv):
     for profile, weights in PROFILES.items():
         report(f"{detector} {profile}", score(nab, windows, by_profile[profile], weights))
     if len(argv) > 3:
-        with open(argv[3]) as f:
-            ours = json.load(f)
+        tuning = {"min_rate": 0.0, **json.loads(argv[3])}
+        ours = {
+            n: [d["line"] - 2 for d in nab_files.detections(nab, n, tuning)] for n in windows
+        }
         both = {n: sorted(set(ours[n]) | set(by_profile["standard"][n])) for n in windows}
         report("ours standard", score(nab, windows, ours, PROFILES["standard"]))
         report(f"ours or {detector} standard", score(nab, windows, both, PROFILES["standard"]))

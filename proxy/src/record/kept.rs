@@ -80,21 +80,20 @@ enum Text {
 }
 
 impl Text {
-    fn of(parts: [&str; 3]) -> Text {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        if len <= INLINE {
-            let mut bytes = [0; INLINE];
-            let mut at = 0;
-            for p in parts {
-                bytes[at..at + p.len()].copy_from_slice(p.as_bytes());
-                at += p.len();
-            }
-            return Text::Inline {
-                len: len as u8,
-                bytes,
-            };
+    fn of(method: &str, host: &str, path: &str) -> Text {
+        let (m, h) = (method.len(), host.len());
+        let len = m + h + path.len();
+        if len > INLINE {
+            return Text::Spilled([method, host, path].concat().into_boxed_str());
         }
-        Text::Spilled(parts.concat().into_boxed_str())
+        let mut bytes = [0; INLINE];
+        bytes[..m].copy_from_slice(method.as_bytes());
+        bytes[m..m + h].copy_from_slice(host.as_bytes());
+        bytes[m + h..len].copy_from_slice(path.as_bytes());
+        Text::Inline {
+            len: len as u8,
+            bytes,
+        }
     }
 
     fn as_str(&self) -> &str {
@@ -108,35 +107,28 @@ impl Text {
     }
 }
 
+/// `d` in nanoseconds (exact below 584 years; longer is never [`NO_LATENCY`]).
 fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(NO_LATENCY - 1)
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
+        .min(NO_LATENCY - 1)
 }
 
 impl KeptCall {
     /// What is kept of `rec`.
     pub fn of(rec: &CallRecord) -> KeptCall {
         let method = rec.method.as_str();
-        let rare = Rare {
-            source_identity: rec.source_identity.clone(),
-            caller_service: rec.caller_service.clone(),
-            sni: rec.sni.as_deref().map(Into::into),
-            reason: (!rec.reason.is_empty()).then(|| rec.reason.as_str().into()),
-            client: rec.client.client.clone(),
-            protection: rec.client.protection,
-        };
-        let rare_set = rare.source_identity.is_some()
-            || rare.caller_service.is_some()
-            || rare.sni.is_some()
-            || rare.reason.is_some()
-            || rare.client.is_some()
-            || rare.protection.is_some();
+        let rare = rec.source_identity.is_some()
+            || rec.caller_service.is_some()
+            || rec.sni.is_some()
+            || !rec.reason.is_empty()
+            || rec.client.client.is_some()
+            || rec.client.protection.is_some();
         KeptCall {
             request_id: rec.request_id,
             trace_id: rec.trace_id,
-            start_nanos: rec
-                .start
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| nanos(d)),
+            start_nanos: rec.start.duration_since(UNIX_EPOCH).map_or(0, nanos),
             duration_nanos: nanos(rec.duration),
             upstream_nanos: rec.upstream_latency.map_or(NO_LATENCY, nanos),
             source_addr: rec.source_addr,
@@ -146,7 +138,7 @@ impl KeptCall {
             error: rec.error,
             bytes_in: rec.bytes_in,
             bytes_out: rec.bytes_out,
-            text: Text::of([method, &rec.host, &rec.path]),
+            text: Text::of(method, &rec.host, &rec.path),
             method_len: method.len() as u32,
             host_len: rec.host.len() as u32,
             status: rec.status,
@@ -156,7 +148,16 @@ impl KeptCall {
             protocol: rec.protocol,
             tls: rec.tls,
             decision: rec.decision,
-            rare: rare_set.then(|| Box::new(rare)),
+            rare: rare.then(|| {
+                Box::new(Rare {
+                    source_identity: rec.source_identity.clone(),
+                    caller_service: rec.caller_service.clone(),
+                    sni: rec.sni.as_deref().map(Into::into),
+                    reason: (!rec.reason.is_empty()).then(|| rec.reason.as_str().into()),
+                    client: rec.client.client.clone(),
+                    protection: rec.client.protection,
+                })
+            }),
         }
     }
 

@@ -18,8 +18,8 @@ pub use body::{
     CountingBody, RecordedBody, ResponseBody, UpstreamBodyTimeout,
 };
 pub use call::{CallRecord, Direction, Protocol};
-pub use kept::KeptCall;
 pub use counters::{Counters, ServiceCounters, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+pub use kept::KeptCall;
 pub use mark::{ClientMark, ClientSignal};
 pub use view::view;
 

@@ -65,11 +65,9 @@ impl AdminState for AdminView {
             .storage
             .as_ref()
             .map(|s| s.path.clone());
-        super::calls::page(
-            query,
-            store.as_deref(),
-            |q| self.shared.recorder.recent().query(q),
-        )
+        super::calls::page(query, store.as_deref(), |q| {
+            self.shared.recorder.recent().query(q)
+        })
     }
 
     fn call(&self, id: &str) -> Option<CallView> {

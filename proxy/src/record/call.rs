@@ -175,7 +175,12 @@ pub(super) struct Parties<'a> {
 impl Parties<'_> {
     /// See [`CallRecord::source_label`].
     pub fn source_label(&self) -> String {
-        match (self.direction, self.service, self.caller_service, self.source_identity) {
+        match (
+            self.direction,
+            self.service,
+            self.caller_service,
+            self.source_identity,
+        ) {
             (Direction::Egress, Some(svc), _, _) => svc.to_owned(),
             (Direction::Egress, None, _, _) => format!("unknown:{}", self.source_addr.ip()),
             (Direction::Inbound, _, Some(caller), _) => caller.to_owned(),

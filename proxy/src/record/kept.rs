@@ -423,7 +423,10 @@ mod tests {
                 ..CallRecord::sample()
             };
             let kept = KeptCall::of(&rec);
-            assert_eq!((kept.method(), kept.host(), kept.path()), ("GET", "hh", &*path));
+            assert_eq!(
+                (kept.method(), kept.host(), kept.path()),
+                ("GET", "hh", &*path)
+            );
         }
     }
 }

@@ -304,17 +304,17 @@ impl Task {
             Arc::make_mut(&mut rec).route = template.clone();
         }
         self.telemetry.observe(&rec, template.as_deref());
-        let kept = KeptCall::of(&rec);
         if let Some(store) = &self.store {
             let at = rec
                 .start
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
+            let kept = KeptCall::of(&rec);
             if let Ok(json) = serde_json::to_string(&crate::record::view(0, &kept)) {
                 store.send(crate::store::Op::Call { at, json });
             }
         }
-        self.recent.push(kept);
+        self.recent.push(&rec);
         self.counters.records_processed.fetch_add(1, Relaxed);
     }
 }

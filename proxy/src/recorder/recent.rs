@@ -2,7 +2,7 @@
 //! first with the API's filters and cursor. It holds what is kept of each call
 //! ([`KeptCall`], packed in place), not the record itself.
 
-use crate::record::{Direction, KeptCall, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+use crate::record::{CallRecord, Direction, KeptCall, StatusClass, UNKNOWN_SOURCE, UNROUTED};
 use sightline_dashboard::CallQuery;
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -35,7 +35,9 @@ impl RecentCalls {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn push(&self, rec: KeptCall) {
+    /// Keeps what is kept of `rec` (built in its place in the ring), dropping the oldest call
+    /// when full.
+    pub(super) fn push(&self, rec: &CallRecord) {
         let mut ring = self.lock();
         if ring.cap == 0 {
             return;
@@ -45,7 +47,7 @@ impl RecentCalls {
         }
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        ring.calls.push_back((seq, rec));
+        ring.calls.push_back((seq, KeptCall::of(rec)));
     }
 
     /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.

@@ -8,10 +8,15 @@
 #   N=2000 SIGHTLINE_BIN=/path/to/sightline bash bench/memory.sh
 #   HTTP1=hyper bash bench/memory.sh   # hyper's HTTP/1.1 server instead of the native one
 #   UPSTREAM_HTTP1=hyper bash bench/memory.sh   # hyper's HTTP/1.1 upstream client instead of the native one
+#   LOAD=5 bash bench/memory.sh   # first LOAD s of wrk -c50 and LOAD s of h2load 10x10, as bench/run.sh's
+#                                 # idle cell comes after its load rounds (needs wrk and h2load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
-for b in nginx curl python3; do
+LOAD=${LOAD:-0}
+need=(nginx curl python3)
+[ "$LOAD" = 0 ] || need+=(wrk h2load)
+for b in "${need[@]}"; do
   command -v "$b" >/dev/null || { echo "needs $b" >&2; exit 1; }
 done
 BIN=${SIGHTLINE_BIN:-${CARGO_TARGET_DIR:-target}/release/sightline}
@@ -43,6 +48,12 @@ kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 echo "at start: RSS $(kib $px VmRSS) KiB (anonymous $(kib $px RssAnon), file $(kib $px RssFile))"
 echo "largest anonymous mappings at start (KiB resident):"
 awk '/^[0-9a-f]+-/ {name = $6} /^Rss:/ && name == "" && $2 > 256 {print "  " $2}' "/proc/$px/smaps" | sort -rn | head -5
+if [ "$LOAD" != 0 ]; then
+  timeout $((LOAD + 20)) wrk -t1 -c50 -d"${LOAD}s" "http://$PX/" | awk '/requests in/ {print "load: wrk -c50, " $1 " requests"}'
+  timeout $((LOAD + 20)) h2load -t1 -c10 -m10 -D "$LOAD" "http://$PX/" | awk '/^requests:/ {print "load: h2load 10x10, " $6 " requests succeeded"}'
+  sleep 1
+  echo "after the load: RSS $(kib $px VmRSS) KiB (anonymous $(kib $px RssAnon))"
+fi
 timeout 120 python3 bench/idle_conns.py "$PX" "$N" "$work/ready" & holder=$!; pids+=($holder)
 for _ in $(seq 900); do [ -f "$work/ready" ] && break; sleep 0.1; done
 sleep 2

@@ -8,6 +8,7 @@ mod body;
 mod call;
 pub mod counters;
 pub mod events;
+mod kept;
 mod mark;
 pub mod queue;
 mod view;
@@ -18,6 +19,7 @@ pub use body::{
 };
 pub use call::{CallRecord, Direction, Protocol};
 pub use counters::{Counters, ServiceCounters, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+pub use kept::KeptCall;
 pub use mark::{ClientMark, ClientSignal};
 pub use view::view;
 

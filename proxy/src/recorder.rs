@@ -7,7 +7,7 @@
 use crate::analysis::engine::{Analysis, Finding};
 use crate::config::RecordingConfig;
 use crate::record::events::{self, Events};
-use crate::record::{CallRecord, Counters, RecordSink, ServiceCounters};
+use crate::record::{CallRecord, Counters, KeptCall, RecordSink, ServiceCounters};
 use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use std::sync::atomic::Ordering::Relaxed;
@@ -309,11 +309,12 @@ impl Task {
                 .start
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            if let Ok(json) = serde_json::to_string(&crate::record::view(0, &rec)) {
+            let kept = KeptCall::of(&rec);
+            if let Ok(json) = serde_json::to_string(&crate::record::view(0, &kept)) {
                 store.send(crate::store::Op::Call { at, json });
             }
         }
-        self.recent.push(rec);
+        self.recent.push(&rec);
         self.counters.records_processed.fetch_add(1, Relaxed);
     }
 }
@@ -463,7 +464,7 @@ mod tests {
         let (calls, next) = recorder.recent().query(&q);
         assert_eq!(calls.len(), 4);
         assert_eq!(next, None);
-        assert_eq!(calls[0].1.request_id, "r3", "newest first");
+        assert_eq!(calls[0].1.request_id(), "r3", "newest first");
     }
 
     #[tokio::test]
@@ -493,12 +494,12 @@ mod tests {
             ..CallQuery::default()
         };
         let (page, next) = recorder.recent().query(&q);
-        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id.as_str()).collect();
+        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id()).collect();
         assert_eq!(ids, ["r7", "r6"]);
         q.before = next;
         q.status = Some("5xx".into());
         let (page, _) = recorder.recent().query(&q);
-        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id.as_str()).collect();
+        let ids: Vec<_> = page.iter().map(|(_, r)| r.request_id()).collect();
         assert_eq!(ids, ["r5", "r3"]);
     }
 }

@@ -5,7 +5,7 @@ use super::views::{
     alert_view, edge_view, finding_view, incident_view, node_kind, silence_view, source_service,
     stats_view,
 };
-use super::{exposition, policy, view, AdminView};
+use super::{exposition, policy, AdminView};
 use crate::analysis::graph::Window;
 use crate::clock::rfc3339;
 use sightline_dashboard::views::{
@@ -65,12 +65,9 @@ impl AdminState for AdminView {
             .storage
             .as_ref()
             .map(|s| s.path.clone());
-        super::calls::page(
-            query,
-            store.as_deref(),
-            |q| self.shared.recorder.recent().query(q),
-            view,
-        )
+        super::calls::page(query, store.as_deref(), |q| {
+            self.shared.recorder.recent().query(q)
+        })
     }
 
     fn call(&self, id: &str) -> Option<CallView> {

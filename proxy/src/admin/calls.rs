@@ -4,12 +4,11 @@
 //! pages on to older ones; a request reads at most [`MAX_SCAN`] calls of the log, then answers
 //! what it found with a cursor to go on.
 
-use crate::record::{CallRecord, Direction, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+use crate::record::{view, Direction, KeptCall, StatusClass, UNKNOWN_SOURCE, UNROUTED};
 use crate::recorder::{finds, service_selects};
 use sightline_dashboard::views::{CallPage, CallView};
 use sightline_dashboard::CallQuery;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Calls read from the log per query.
 const CHUNK: usize = 500;
@@ -26,8 +25,7 @@ fn ranged(q: &CallQuery) -> bool {
 pub(super) fn page(
     q: &CallQuery,
     store_dir: Option<&Path>,
-    recent: impl Fn(&CallQuery) -> (Vec<(u64, Arc<CallRecord>)>, Option<u64>),
-    view: impl Fn(u64, &CallRecord) -> CallView,
+    recent: impl Fn(&CallQuery) -> (Vec<(u64, KeptCall)>, Option<u64>),
 ) -> CallPage {
     if !ranged(q) {
         let (calls, next) = recent(q);

@@ -4,6 +4,7 @@
 
 use super::baseline::DetectorConfig;
 use super::graph::{Graph, GraphLimits, NewEntity, NodeKind, Observation, Party};
+use super::sketch::Latency;
 use super::template::{TemplateConfig, Templater};
 use super::watch::Watches;
 use crate::record::{CallRecord, Direction};
@@ -106,7 +107,7 @@ fn empty_observation() -> Observation {
         template: Arc::from(""),
         at: 0,
         status: 0,
-        duration: Duration::ZERO,
+        latency: Default::default(),
         bytes_in: 0,
         bytes_out: 0,
         blocked: false,
@@ -339,7 +340,7 @@ impl Analysis {
         o.template = template;
         o.at = at;
         o.status = rec.status.unwrap_or(0);
-        o.duration = rec.duration;
+        o.latency = Latency::of(rec.duration);
         o.bytes_in = rec.bytes_in;
         o.bytes_out = rec.bytes_out;
         o.blocked = rec.decision == Decision::Blocked;

@@ -116,8 +116,8 @@ pub struct Observation {
     pub at: u64,
     /// Status sent (0 for none).
     pub status: u16,
-    /// Duration.
-    pub duration: std::time::Duration,
+    /// Duration, as the latency sketches' bucket.
+    pub latency: crate::analysis::sketch::Latency,
     /// Request body bytes.
     pub bytes_in: u64,
     /// Response body bytes.

@@ -126,17 +126,36 @@ pub struct Quantiles {
     pub p99: f64,
 }
 
+/// A duration's bucket, found once for all the sketches a call adds to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency(u16);
+
+impl Latency {
+    /// The bucket `d` lands in.
+    pub fn of(d: Duration) -> Self {
+        Latency(bucket_of(d.as_secs_f64() * 1e6))
+    }
+}
+
 impl Sketch {
     /// Adds one observation.
     pub fn add(&mut self, d: Duration) {
-        self.add_micros(d.as_secs_f64() * 1e6, 1);
+        self.add_latency(Latency::of(d));
+    }
+
+    /// Adds one observation whose bucket is known.
+    pub fn add_latency(&mut self, latency: Latency) {
+        self.add_bucket(latency.0, 1);
     }
 
     fn add_micros(&mut self, micros: f64, n: u32) {
         if n == 0 {
             return;
         }
-        let b = bucket_of(micros);
+        self.add_bucket(bucket_of(micros), n);
+    }
+
+    fn add_bucket(&mut self, b: u16, n: u32) {
         match self.buckets.binary_search_by_key(&b, |(i, _)| *i) {
             Ok(pos) => self.buckets[pos].1 = self.buckets[pos].1.saturating_add(n),
             Err(pos) => self.buckets.insert(pos, (b, n)),

@@ -139,28 +139,65 @@ impl CallRecord {
     /// `unknown:<ip>`), for inbound the calling service, else the client's identity, else its
     /// IP.
     pub fn source_label(&self) -> String {
-        match (self.direction, &self.service, &self.source_identity) {
-            (Direction::Egress, Some(svc), _) => svc.to_string(),
-            (Direction::Egress, None, _) => format!("unknown:{}", self.source_addr.ip()),
-            (Direction::Inbound, _, _) if self.caller_service.is_some() => self
-                .caller_service
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
-            (Direction::Inbound, _, Some(id)) => id.to_string(),
-            (Direction::Inbound, _, None) => self.source_addr.ip().to_string(),
-        }
+        self.parties().source_label()
     }
 
     /// What was called: the service (inbound), `host:port` (egress), or `-`.
     pub fn destination_label(&self) -> String {
-        match (self.direction, &self.service) {
-            (Direction::Inbound, Some(s)) => s.to_string(),
+        self.parties().destination_label()
+    }
+
+    fn parties(&self) -> Parties<'_> {
+        Parties {
+            direction: self.direction,
+            source_addr: self.source_addr,
+            source_identity: self.source_identity.as_deref(),
+            service: self.service.as_deref(),
+            caller_service: self.caller_service.as_deref(),
+            host: &self.host,
+            dest_port: self.dest_port,
+        }
+    }
+}
+
+/// What a call's source and destination labels are made of, borrowed from a record or from
+/// what is kept of it.
+pub(super) struct Parties<'a> {
+    pub direction: Direction,
+    pub source_addr: SocketAddr,
+    pub source_identity: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub caller_service: Option<&'a str>,
+    pub host: &'a str,
+    pub dest_port: Option<u16>,
+}
+
+impl Parties<'_> {
+    /// See [`CallRecord::source_label`].
+    pub fn source_label(&self) -> String {
+        match (
+            self.direction,
+            self.service,
+            self.caller_service,
+            self.source_identity,
+        ) {
+            (Direction::Egress, Some(svc), _, _) => svc.to_owned(),
+            (Direction::Egress, None, _, _) => format!("unknown:{}", self.source_addr.ip()),
+            (Direction::Inbound, _, Some(caller), _) => caller.to_owned(),
+            (Direction::Inbound, _, None, Some(id)) => id.to_owned(),
+            (Direction::Inbound, _, None, None) => self.source_addr.ip().to_string(),
+        }
+    }
+
+    /// See [`CallRecord::destination_label`].
+    pub fn destination_label(&self) -> String {
+        match (self.direction, self.service) {
+            (Direction::Inbound, Some(s)) => s.to_owned(),
             (Direction::Inbound, None) => "-".into(),
             // The host is already bracketed when it is an IPv6 address.
             (Direction::Egress, _) => match self.dest_port {
                 Some(p) => format!("{}:{p}", self.host),
-                None => self.host.clone(),
+                None => self.host.to_owned(),
             },
         }
     }

@@ -1,10 +1,11 @@
 //! The recent calls the API lists: a ring numbered in the order calls finished, queried newest
-//! first with the API's filters and cursor.
+//! first with the API's filters and cursor. It holds what is kept of each call
+//! ([`KeptCall`], packed in place), not the record itself.
 
-use crate::record::{CallRecord, Direction, StatusClass, UNKNOWN_SOURCE, UNROUTED};
+use crate::record::{CallRecord, Direction, KeptCall, StatusClass, UNKNOWN_SOURCE, UNROUTED};
 use sightline_dashboard::CallQuery;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// The most recent calls, numbered in the order they finished.
 #[derive(Debug)]
@@ -14,7 +15,7 @@ pub struct RecentCalls {
 
 #[derive(Debug)]
 struct Ring {
-    calls: VecDeque<(u64, Arc<CallRecord>)>,
+    calls: VecDeque<(u64, KeptCall)>,
     cap: usize,
     next_seq: u64,
 }
@@ -34,7 +35,9 @@ impl RecentCalls {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(super) fn push(&self, rec: Arc<CallRecord>) {
+    /// Keeps what is kept of `rec` (built in its place in the ring), dropping the oldest call
+    /// when full.
+    pub(super) fn push(&self, rec: &CallRecord) {
         let mut ring = self.lock();
         if ring.cap == 0 {
             return;
@@ -44,11 +47,11 @@ impl RecentCalls {
         }
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        ring.calls.push_back((seq, rec));
+        ring.calls.push_back((seq, KeptCall::of(rec)));
     }
 
     /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.
-    pub fn query(&self, q: &CallQuery) -> (Vec<(u64, Arc<CallRecord>)>, Option<u64>) {
+    pub fn query(&self, q: &CallQuery) -> (Vec<(u64, KeptCall)>, Option<u64>) {
         let ring = self.lock();
         let mut out = Vec::with_capacity(q.limit.min(1000));
         for (seq, rec) in ring.calls.iter().rev() {
@@ -85,38 +88,38 @@ pub fn finds(find: &str, fields: &[&str]) -> bool {
     fields.iter().any(|f| f.to_lowercase().contains(find))
 }
 
-fn matches(q: &CallQuery, rec: &CallRecord) -> bool {
+fn matches(q: &CallQuery, rec: &KeptCall) -> bool {
     if let Some(d) = &q.direction {
-        if d != rec.direction.as_str() {
+        if d != rec.direction().as_str() {
             return false;
         }
     }
     if let Some(s) = &q.service {
-        if !service_selects(s, rec.direction, rec.service.as_deref()) {
+        if !service_selects(s, rec.direction(), rec.service()) {
             return false;
         }
     }
     if let Some(f) = &q.find {
         let fields = [
-            rec.service.as_deref().unwrap_or_default(),
+            rec.service().unwrap_or_default(),
             &rec.source_label(),
             &rec.destination_label(),
-            &rec.host,
-            &rec.path,
+            rec.host(),
+            rec.path(),
         ];
         if !finds(f, &fields) {
             return false;
         }
     }
     if let Some(d) = &q.decision {
-        if d != rec.decision.as_str() {
+        if d != rec.decision().as_str() {
             return false;
         }
     }
     if let Some(s) = &q.status {
         let ok = match s.parse::<u16>() {
-            Ok(code) => rec.status == Some(code),
-            Err(_) => StatusClass::of(rec.status).as_str() == s,
+            Ok(code) => rec.status() == Some(code),
+            Err(_) => StatusClass::of(rec.status()).as_str() == s,
         };
         if !ok {
             return false;

@@ -16,7 +16,7 @@ fn call(from: Party, to: Party, template: &str, at: u64, status: u16) -> Observa
         template: template.into(),
         at,
         status,
-        duration: Duration::from_millis(10),
+        latency: crate::analysis::sketch::Latency::of(Duration::from_millis(10)),
         bytes_in: 1,
         bytes_out: 2,
         blocked: false,

@@ -84,7 +84,7 @@ impl Bucket {
         self.bytes_out += o.bytes_out;
         self.blocked += u64::from(o.blocked);
         self.reported += u64::from(o.reported);
-        self.latency.add(o.duration);
+        self.latency.add_latency(o.latency);
     }
 
     pub(crate) fn merge(&mut self, b: &Bucket) {

@@ -13,7 +13,7 @@ fn observation(status: u16) -> Observation {
         template: "/items".into(),
         at: 0,
         status,
-        duration: Duration::from_millis(5),
+        latency: crate::analysis::sketch::Latency::of(Duration::from_millis(5)),
         bytes_in: 0,
         bytes_out: 0,
         blocked: false,

@@ -15,7 +15,7 @@ fn call(from: &str, to: &str, at: u64, status: u16, blocked: bool) -> Observatio
         template: "/x".into(),
         at,
         status,
-        duration: Duration::from_millis(20),
+        latency: crate::analysis::sketch::Latency::of(Duration::from_millis(20)),
         bytes_in: 0,
         bytes_out: 0,
         blocked,

@@ -99,13 +99,17 @@ def main():
         if os.path.exists(base + ".client"):
             reads, first = client_reads(base + ".client")
             if reads:
-                e.setdefault("read", []).append(sum(reads) / len(reads))
+                e.setdefault("client read, bytes", []).append(sum(reads) / len(reads))
             if first:
-                e.setdefault("first read", []).append(sum(first) / len(first))
+                e.setdefault("client first read after a request, bytes", []).append(sum(first) / len(first))
         if os.path.exists(base + ".proxy"):
-            for call, vals in proxy_calls(base + ".proxy").items():
+            calls = proxy_calls(base + ".proxy")
+            # Every relayed byte is taken in once and given out once.
+            relayed = sum(v for c, vals in calls.items() if c != "epoll_wait"
+                          for v in vals if v) / 2 / 1048576
+            for call, vals in calls.items():
                 moved = [v for v in vals if v]
-                e.setdefault(f"proxy {call} per MiB", []).append(len(vals) / mib)
+                e.setdefault(f"proxy {call} per MiB", []).append(len(vals) / max(relayed, 1e-9))
                 if call != "epoll_wait" and moved:
                     e.setdefault(f"proxy {call} bytes", []).append(sum(moved) / len(moved))
         if os.path.exists(base + ".nginx"):

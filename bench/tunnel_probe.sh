@@ -1,5 +1,5 @@
 # The load side of a CONNECT cell, read while it runs (sourced by bench/tunnel.sh with PROBE
-# set): over WINDOW seconds from 1.5 s into the cell, the CPU ticks of the proxy, the nginx
+# set): over WINDOW seconds (2.5) from 1 s into the cell, the CPU ticks of the proxy, the nginx
 # upstream and the client, the client's context switches and minor page faults, and per
 # PROBE mode:
 #   stat:   the client's recvfrom sizes (and the first one after each request), the system
@@ -23,7 +23,7 @@ probe_ctxsw() { awk '/voluntary_ctxt_switches/ {s += $2} END {print s + 0}' /pro
 
 # probe OUT PROXY_PID NGINX_PID PROXY_PORT CLIENT_SCRIPT: finds this cell's client, then reads.
 probe() {
-  local out=$1 proxy=$2 ngx=$3 port=$4 script=$5 cl="" w=${WINDOW:-3}
+  local out=$1 proxy=$2 ngx=$3 port=$4 script=$5 cl="" w=${WINDOW:-2.5}
   # The client itself (python3), not the `timeout` or `taskset` that start it.
   for _ in $(seq 100); do
     cl=$(pgrep -n -f "python3 $script" || true)
@@ -31,7 +31,7 @@ probe() {
     cl=""; sleep 0.05
   done
   [ -n "$cl" ] || return 0
-  sleep 1.5
+  sleep 1
   local t0 p0 g0 k0 x0 f0 t1 p1 g1 k1 x1 f1 waits=()
   t0=$(date +%s.%N); p0=$(probe_ticks "$proxy"); g0=$(probe_ticks "$ngx"); k0=$(probe_ticks "$cl")
   x0=$(probe_ctxsw "$cl"); f0=$(probe_field "$cl" 8)
@@ -47,5 +47,7 @@ probe() {
   esac
   t1=$(date +%s.%N); p1=$(probe_ticks "$proxy"); g1=$(probe_ticks "$ngx"); k1=$(probe_ticks "$cl")
   x1=$(probe_ctxsw "$cl"); f1=$(probe_field "$cl" 8)
+  # A client that ended within the window took its readings with it.
+  [ -d "/proc/$cl" ] || return 0
   echo "$t0 $t1 $((p1 - p0)) $((g1 - g0)) $((k1 - k0)) $((x1 - x0)) $((f1 - f0))" > "$out.probe"
 }

@@ -116,3 +116,6 @@ pub(super) fn unsupported(e: &io::Error) -> bool {
     .iter()
     .any(|errno| raw == Some(errno.raw_os_error()))
 }
+
+#[cfg(test)]
+mod tests;

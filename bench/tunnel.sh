@@ -8,6 +8,10 @@
 #
 #   SIGHTLINE_BINS="before=/path/a after=/path/b" flock /work/helpers/bench.lock bash bench/tunnel.sh
 #
+# PROBE=stat|record|ticks also reads the load side of each 1 MiB cell (bench/tunnel_probe.sh)
+# and prints it per CPU-second and GB after the tables; PROBE_DIR keeps its data files.
+# CONNECT_PY runs another client script in place of bench/connect.py (same arguments).
+#
 # Bounded: every cell by SECONDS_PER and a hard `timeout`; all traffic on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +20,8 @@ SECONDS_PER=${SECONDS_PER:-5}
 OPEN_TUNNELS=${OPEN_TUNNELS:-1000}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+PROBE=${PROBE:-}
+CONNECT_PY=${CONNECT_PY:-bench/connect.py}
 read -r -a bins <<< "${SIGHTLINE_BINS:?SIGHTLINE_BINS=\"name=path ...\"}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 HZ=$(getconf CLK_TCK)
@@ -46,9 +52,13 @@ http {
 NGX
 # shellcheck source=bench/squid.sh
 source bench/squid.sh
+# shellcheck source=bench/tunnel_probe.sh
+source bench/tunnel_probe.sh
+PROBE_DIR=${PROBE_DIR:-$work/probe}
+mkdir -p "$PROBE_DIR"
 squid_conf "$SQUID" "$work"
 declare -A PID ADDR
-"${on_load[@]}" nginx -c "$work/upstream.conf" & pids+=($!)
+"${on_load[@]}" nginx -c "$work/upstream.conf" & NGINX=$!; pids+=($!)
 "${on_proxy[@]}" squid -f "$work/squid.conf" -N > "$work/squid/out.log" 2>&1 & PID[squid]=$!; pids+=($!)
 ADDR[squid]=$SQUID
 names=(squid)
@@ -88,9 +98,14 @@ for round in $(seq "$ROUNDS"); do
     n=${names[$(( (i + round) % ${#names[@]} ))]}
     for cell in "/ 2000000" "/1m 20000"; do
       read -r path budget <<< "$cell"
+      prober=""
+      if [ -n "$PROBE" ] && [ "$path" = /1m ]; then
+        probe "$PROBE_DIR/$n.$round" "${PID[$n]}" "$NGINX" "${ADDR[$n]##*:}" "$CONNECT_PY" & prober=$!
+      fi
       before=$(cpu_ticks "${PID[$n]}")
-      read -r b r k < <(timeout $((SECONDS_PER + 40)) "${on_load[@]}" python3 bench/connect.py "${ADDR[$n]}" "$UP" "$path" 4 "$SECONDS_PER" "$budget" || echo "0 0 0")
+      read -r b r k < <(timeout $((SECONDS_PER + 40)) "${on_load[@]}" python3 "$CONNECT_PY" "${ADDR[$n]}" "$UP" "$path" 4 "$SECONDS_PER" "$budget" || echo "0 0 0")
       after=$(cpu_ticks "${PID[$n]}")
+      if [ -n "$prober" ]; then wait "$prober" || true; echo "$b" > "$PROBE_DIR/$n.$round.rate"; fi
       python3 -c "
 b,r,k,t,hz=float('$b'),float('$r'),float('$k'),$((after - before)),$HZ
 s=t/hz; mib=b*$SECONDS_PER/1048576
@@ -98,6 +113,10 @@ print(f'| $n | $path | {r:,.0f} | {b/1048576:,.0f} | {s:.2f} | {(k/s if s else 0
     done
   done
 done
+if [ -n "$PROBE" ]; then
+  echo
+  python3 bench/tunnel_probe.py "$PROBE_DIR" "$HZ"
+fi
 echo
 echo "| proxy | RSS before | fds before | $OPEN_TUNNELS tunnels open, answered: RSS | fds | same, 1 MiB answers unread: RSS | fds |"
 echo "|---|---|---|---|---|---|---|"

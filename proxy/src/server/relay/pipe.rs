@@ -13,11 +13,14 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-/// Capacity asked for each pipe, and the most one splice moves: the kernel's default size.
-/// (With more tunnels than the per-user pipe budget, `/proc/sys/fs/pipe-user-pages-soft`,
-/// covers at this size, the kernel makes new pipes smaller; a pipe is only held while a chunk
-/// is in flight, so few are open at once.)
-pub(super) const PIPE_SIZE: usize = 64 * 1024;
+/// Capacity asked for each pipe, and the most one splice moves: four times the kernel's
+/// default, so a bulk transfer takes a quarter of the splices and reaches the receiver in
+/// larger bursts (see BENCHMARKS.md, "Tunnels: what limits the 1 MiB cell"). The per-user pipe
+/// budget, `/proc/sys/fs/pipe-user-pages-soft` (64 MiB by default), covers 256 pipes of this
+/// size in flight at once; past it the kernel makes new pipes of two pages and refuses to
+/// grow them (unless the process may exceed the budget). Such a pipe still works, it moves
+/// less per splice, and it is closed, not kept, when given back.
+pub(super) const PIPE_SIZE: usize = 256 * 1024;
 
 /// Empty pipes kept per worker thread; beyond it, given-back pipes are closed.
 const KEPT: usize = 16;
@@ -30,6 +33,8 @@ thread_local! {
 pub(super) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// Whether the kernel gave it [`PIPE_SIZE`] (only such pipes are kept for reuse).
+    full_size: bool,
 }
 
 impl Pipe {
@@ -49,13 +54,22 @@ impl Pipe {
         }
         let (read, write) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
         // Best effort: a pipe of another size still works, it moves less per splice.
-        let _ = fcntl_setpipe_size(&write, PIPE_SIZE);
-        Ok(Pipe { read, write })
+        let full_size = fcntl_setpipe_size(&write, PIPE_SIZE).is_ok_and(|size| size >= PIPE_SIZE);
+        Ok(Pipe {
+            read,
+            write,
+            full_size,
+        })
     }
 
     /// Gives an empty pipe back to this worker's free list (or closes it when the list is
-    /// full). Only a pipe whose bytes were all written out may be given back.
+    /// full, or when it is smaller than [`PIPE_SIZE`]: a later pipe may get the full size
+    /// once the user's pipe budget has room again). Only a pipe whose bytes were all written
+    /// out may be given back.
     pub(super) fn give(self) {
+        if !self.full_size {
+            return;
+        }
         let _ = FREE.try_with(|free| {
             let mut list = free.take();
             if list.len() < KEPT {
@@ -102,3 +116,6 @@ pub(super) fn unsupported(e: &io::Error) -> bool {
     .iter()
     .any(|errno| raw == Some(errno.raw_os_error()))
 }
+
+#[cfg(test)]
+mod tests;

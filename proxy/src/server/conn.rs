@@ -315,7 +315,7 @@ where
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(TokioIo::new(ctx.io), MapBody::new(ctx.service));
+        .serve_connection(TokioIo::new(ctx.io), DateLiteral(MapBody::new(ctx.service)));
     let conn = std::pin::pin!(exec.run(conn));
     drive(
         conn,
@@ -426,6 +426,56 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.0.call(req.map(Rb::from_hyper))
+    }
+}
+
+/// An HTTP/2 service whose responses' `Date` is sent as an HPACK literal never indexed.
+///
+/// The value changes once a second, and the `h2` crate's encoder keeps every value it indexed
+/// in a chain it searches from the oldest: on a long-lived connection each response compared
+/// its `Date` with every earlier second still in the 4 KiB table (up to about sixty) before it
+/// found its own. As a literal it costs about twenty bytes more on the wire per response and
+/// no search; the other headers that repeat (`Server`, `Content-Type`, `Via`) stay indexed.
+struct DateLiteral<S>(S);
+
+impl<S, B> Service<Request<Incoming>> for DateLiteral<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = DateLiteralFuture<S::Future>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        DateLiteralFuture {
+            fut: self.0.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response on its way through [`DateLiteral`].
+    pub struct DateLiteralFuture<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F, B, E> Future for DateLiteralFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut resp = std::task::ready!(self.project().fut.poll(cx))?;
+        if let Some(date) = resp.headers_mut().get_mut(hyper::header::DATE) {
+            date.set_sensitive(true);
+        }
+        std::task::Poll::Ready(Ok(resp))
     }
 }
 

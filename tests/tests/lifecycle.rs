@@ -250,12 +250,23 @@ async fn keep_alive_client(addr: SocketAddr, max: usize) -> KeepAliveRun {
 
 #[tokio::test]
 async fn shutdown_under_keep_alive_load_answers_every_request_sent() {
+    shutdown_under_keep_alive_load("").await;
+}
+
+/// The same through hyper's HTTP/1.1 server (`runtime.http1: hyper`).
+#[tokio::test]
+async fn shutdown_under_keep_alive_load_answers_every_request_sent_through_hyper() {
+    shutdown_under_keep_alive_load("runtime: { http1: hyper }\n").await;
+}
+
+/// Keep-alive clients sending back to back while the proxy (with `extra` config) drains.
+async fn shutdown_under_keep_alive_load(extra: &str) {
     let up = TestUpstream::plain().await;
     // A generous idle grace: these clients are never idle, so every connection must end on a
     // `Connection: close` answer, not on the grace.
     let px = TestProxy::start(sightline_tests::proxy::simple(
         up.addr,
-        "limits: { drain_timeout: 20s, drain_idle_grace: 10s }\n",
+        &format!("limits: {{ drain_timeout: 20s, drain_idle_grace: 10s }}\n{extra}"),
     ))
     .await;
     let inbound = px.inbound;

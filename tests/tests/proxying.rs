@@ -215,6 +215,49 @@ async fn concurrent_http2_streams_on_one_connection_are_each_answered_and_record
 }
 
 #[tokio::test]
+async fn an_http2_client_gets_the_upstream_date_on_each_response_of_its_connection() {
+    // An upstream that dates its answers itself, with a date the proxy could not have made.
+    const DATE: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    let upstream = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let answer = hyper::service::service_fn(|_req| async {
+                let resp = http::Response::builder()
+                    .header(http::header::DATE, DATE)
+                    .body(Full::new(Bytes::from_static(b"ok")))
+                    .unwrap();
+                Ok::<_, std::convert::Infallible>(resp)
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), answer),
+            );
+        }
+    });
+    let px = TestProxy::start(simple(up, "")).await;
+    let tcp = tokio::net::TcpStream::connect(px.inbound).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    // Several responses on one connection: each carries the date, however HPACK encoded it.
+    for i in 0..3 {
+        let req = Request::get(format!("http://api.example.internal/{i}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "response {i}");
+        assert_eq!(resp.headers()[http::header::DATE], DATE, "response {i}");
+        assert!(resp.headers().contains_key("x-request-id"), "response {i}");
+    }
+    upstream.abort();
+}
+
+#[tokio::test]
 async fn routes_pick_services_by_host_and_prefix() {
     let a = TestUpstream::plain().await;
     let b = TestUpstream::plain().await;

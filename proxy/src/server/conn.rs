@@ -315,7 +315,7 @@ where
         .max_header_list_size(u32::try_from(limits.max_head_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(256)
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .serve_connection(TokioIo::new(ctx.io), MapBody::new(ctx.service));
+        .serve_connection(TokioIo::new(ctx.io), DateLiteral(MapBody::new(ctx.service)));
     let conn = std::pin::pin!(exec.run(conn));
     drive(
         conn,
@@ -429,6 +429,31 @@ where
     }
 }
 
+/// An HTTP/2 service whose responses' `Date` is sent as an HPACK literal never indexed.
+///
+/// The value changes once a second, and the `h2` crate's encoder keeps every value it indexed
+/// in a chain it searches from the oldest: on a long-lived connection each response compared
+/// its `Date` with every earlier second still in the 4 KiB table (up to about sixty) before it
+/// found its own. As a literal it costs about twenty bytes more on the wire per response and
+/// no search; the other headers that repeat (`Server`, `Content-Type`, `Via`) stay indexed.
+struct DateLiteral<S>(S);
+
+impl<S, B> Service<Request<Incoming>> for DateLiteral<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+{
+    type Response = Response<B>;
+    type Error = S::Error;
+    type Future = Finishing<S::Future, DateNeverIndexed>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        Finishing {
+            fut: self.0.call(req),
+            finish: DateNeverIndexed,
+        }
+    }
+}
+
 /// An HTTP/1.1 service whose responses say `Connection: close` once the drain has begun;
 /// hyper then closes the connection after writing the response.
 struct CloseWhenDraining<S> {
@@ -444,33 +469,71 @@ where
 {
     type Response = Response<B>;
     type Error = S::Error;
-    type Future = Closing<S::Future>;
+    type Future = Finishing<S::Future, CloseIfDraining>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         // A tunnel's connection is the tunnel: it is not closed after the response head.
         let tunnel = req.method() == hyper::Method::CONNECT;
-        Closing {
+        Finishing {
             fut: self.inner.call(req),
-            draining: self.draining.clone(),
-            tunnel,
+            finish: CloseIfDraining {
+                draining: self.draining.clone(),
+                tunnel,
+            },
+        }
+    }
+}
+
+/// What a service wrapper changes in each response head its inner service answers.
+pub trait Finish {
+    /// Changes `resp` before the server writes it.
+    fn finish<B>(&self, resp: &mut Response<B>);
+}
+
+/// [`DateLiteral`]'s change: the `Date` value marked sensitive.
+pub struct DateNeverIndexed;
+
+impl Finish for DateNeverIndexed {
+    fn finish<B>(&self, resp: &mut Response<B>) {
+        if let Some(date) = resp.headers_mut().get_mut(hyper::header::DATE) {
+            date.set_sensitive(true);
+        }
+    }
+}
+
+/// [`CloseWhenDraining`]'s change: `Connection: close` once the drain has begun, except on a
+/// tunnel or an upgrade.
+pub struct CloseIfDraining {
+    draining: watch::Receiver<bool>,
+    tunnel: bool,
+}
+
+impl Finish for CloseIfDraining {
+    fn finish<B>(&self, resp: &mut Response<B>) {
+        let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
+        if *self.draining.borrow() && !self.tunnel && !upgrade {
+            resp.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
         }
     }
 }
 
 pin_project_lite::pin_project! {
-    /// A response on its way through [`CloseWhenDraining`]: the inner service's future, not
-    /// boxed again (the inner future is the request's one allocation).
-    pub struct Closing<F> {
+    /// A response on its way through a wrapper that changes its head ([`Finish`]): the inner
+    /// service's future, not boxed again (the inner future is the request's one allocation).
+    pub struct Finishing<F, T> {
         #[pin]
         fut: F,
-        draining: watch::Receiver<bool>,
-        tunnel: bool,
+        finish: T,
     }
 }
 
-impl<F, B, E> Future for Closing<F>
+impl<F, T, B, E> Future for Finishing<F, T>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    T: Finish,
 {
     type Output = F::Output;
 
@@ -480,13 +543,7 @@ where
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
         let mut resp = std::task::ready!(this.fut.poll(cx))?;
-        let upgrade = resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS;
-        if *this.draining.borrow() && !*this.tunnel && !upgrade {
-            resp.headers_mut().insert(
-                hyper::header::CONNECTION,
-                hyper::header::HeaderValue::from_static("close"),
-            );
-        }
+        this.finish.finish(&mut resp);
         std::task::Poll::Ready(Ok(resp))
     }
 }

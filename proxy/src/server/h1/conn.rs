@@ -468,7 +468,7 @@ where
 /// first bytes came.
 async fn next_head<I, S, D>(
     ctx: &ConnCtx<Arc<Link<I>>, S>,
-    idle: Pin<&mut IdleWatch<D>>,
+    mut idle: Pin<&mut IdleWatch<D>>,
     max_head: usize,
 ) -> Next
 where
@@ -476,46 +476,73 @@ where
     D: Future<Output = ()>,
 {
     let link = &*ctx.io;
-    let limits = &ctx.limits;
     let buffered = link.with(|w| !w.rbuf.is_empty()).unwrap_or(false);
     if !buffered {
-        match wait_for_bytes(ctx, idle, max_head).await {
+        match wait_for_bytes(ctx, idle.as_mut(), max_head).await {
             Some(Ok(n)) if n > 0 => {}
             _ => return Next::Close,
         }
     }
-    // Set once the head turns out not to be complete in what was read: most heads come whole.
-    let mut deadline = None;
+    // Most heads come whole in one read. For one that does not, the idle timer serves as the
+    // header-read timer (the connection's future keeps room for one timer, not two), and is
+    // set back once the head is complete.
+    let mut timer = idle.project().timer;
+    let mut idle_at = None;
     loop {
-        let parsed = link.with(|w| {
-            let data = w.rbuf.data();
-            match head::parse(data) {
-                Ok(None) if data.len() >= max_head => Err(HeadError::TooLarge),
-                other => other,
+        // A complete head is returned from here: no parsed head is kept across the read below.
+        match parse_buffered(link, max_head, ctx.limits.max_head_bytes) {
+            Some(Next::Head(head, len)) => {
+                if let Some(at) = idle_at {
+                    timer.as_mut().reset(at);
+                }
+                return Next::Head(head, len);
             }
-        });
-        match parsed {
-            None => return Next::Close,
-            Some(Ok(Some((head, len)))) => return Next::Head(head, len),
-            Some(Ok(None)) => {}
-            Some(Err(HeadError::Malformed(why))) => {
-                return Next::Refuse(super::HeadRefused::Malformed(why));
-            }
-            Some(Err(HeadError::TooLarge)) => {
-                return Next::Refuse(super::HeadRefused::TooLarge(limits.max_head_bytes));
-            }
+            Some(other) => return other,
+            None => {}
         }
-        let deadline = *deadline
-            .get_or_insert_with(|| tokio::time::Instant::now() + limits.header_read_timeout);
-        let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
-        match tokio::time::timeout_at(deadline, fill).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Next::Close,
-            Err(_) => {
+        if idle_at.is_none() {
+            idle_at = Some(timer.deadline());
+            let header_read = tokio::time::Instant::now() + ctx.limits.header_read_timeout;
+            timer.as_mut().reset(header_read);
+        }
+        let read = poll_fn(|cx| match link.poll_fill(cx, max_head) {
+            Poll::Ready(read) => Poll::Ready(Some(read)),
+            Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        match read {
+            Some(Ok(n)) if n > 0 => {}
+            Some(_) => return Next::Close,
+            None => {
                 tracing::debug!("no complete request head within the header read timeout");
                 return Next::Close;
             }
         }
+    }
+}
+
+/// The head at the start of what is buffered, as [`next_head`] returns it; `None` while it is
+/// not complete.
+fn parse_buffered<I: AsyncRead + AsyncWrite + Unpin>(
+    link: &Link<I>,
+    max_head: usize,
+    limit: usize,
+) -> Option<Next> {
+    let parsed = link.with(|w| {
+        let data = w.rbuf.data();
+        match head::parse(data) {
+            Ok(None) if data.len() >= max_head => Err(HeadError::TooLarge),
+            other => other,
+        }
+    });
+    match parsed {
+        None => Some(Next::Close),
+        Some(Ok(Some((head, len)))) => Some(Next::Head(head, len)),
+        Some(Ok(None)) => None,
+        Some(Err(HeadError::Malformed(why))) => {
+            Some(Next::Refuse(super::HeadRefused::Malformed(why)))
+        }
+        Some(Err(HeadError::TooLarge)) => Some(Next::Refuse(super::HeadRefused::TooLarge(limit))),
     }
 }
 
@@ -546,7 +573,15 @@ fn idle_watch(
 ) -> IdleWatch<impl Future<Output = ()>> {
     IdleWatch {
         timer: tokio::time::sleep(limits.idle_timeout),
-        drain: async move { crate::server::stopped(&mut shutdown).await },
+        // Ready once the drain has begun, or its sender is gone (which stops the connection as
+        // a drain does).
+        drain: async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        },
         watched: false,
         draining: false,
     }

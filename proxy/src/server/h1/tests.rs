@@ -226,5 +226,9 @@ async fn the_idle_timeout_counts_from_the_last_request() {
     // which ends before the timeout has passed since the second request.
     let read = tokio::time::timeout(idle - Duration::from_millis(500), c.read(&mut buf)).await;
     assert!(read.is_err(), "closed before the idle timeout: {read:?}");
-    assert_eq!(read_to_close(&mut c).await, "", "closed once idle for the timeout");
+    assert_eq!(
+        read_to_close(&mut c).await,
+        "",
+        "closed once idle for the timeout"
+    );
 }

@@ -624,7 +624,7 @@ where
         loop {
             ready!(idle.timer.as_mut().poll(cx));
             match ctx.activity.idle_check(wait) {
-                Some(at) => idle.timer.as_mut().reset(at.into()),
+                Some(at) => idle.timer.as_mut().reset(at),
                 None => {
                     if !*idle.draining {
                         tracing::debug!("closing idle connection");

@@ -259,7 +259,7 @@ pub async fn serve(
         Opening::Unreadable(_) | Opening::Silent => (Method::CONNECT, String::new(), None, None),
     };
     let trace = TraceContext::from_headers(&http::HeaderMap::new(), active.config.telemetry.b3);
-    let request_id = trace::request_id();
+    let request_id = trace::RequestId::new();
     let req = http::Request::builder()
         .method(method)
         .body(())

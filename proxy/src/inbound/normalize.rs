@@ -33,25 +33,64 @@ fn hex(b: u8) -> Option<u8> {
 /// The canonical form of `path` under `rules` (borrowed when already canonical), or a 400 for
 /// a path the rules refuse.
 pub fn normalize_path<'a>(path: &'a str, rules: &PathRules) -> Result<Cow<'a, str>, ProxyError> {
-    let needs_decode = path.contains('%');
-    let has_params = path.contains(';');
-    if has_params && rules.params == PathParams::Reject {
+    let found = Marks::of(path);
+    if found.params && rules.params == PathParams::Reject {
         return Err(ProxyError::BadRequest(
             "path parameters (;) are not accepted",
         ));
     }
-    let needs_segments = (has_params && rules.params == PathParams::Strip)
-        || (rules.merge_slashes && path.contains("//"))
-        || path.split('/').any(|s| s == "." || s == "..");
-    if !needs_decode && !needs_segments {
+    let needs_segments = (found.params && rules.params == PathParams::Strip)
+        || (rules.merge_slashes && found.double_slash)
+        || found.dot_segment;
+    if !found.escapes && !needs_segments {
         return Ok(Cow::Borrowed(path));
     }
-    let decoded = if needs_decode {
+    let decoded = if found.escapes {
         Cow::Owned(decode(path, rules.escaped_slashes)?)
     } else {
         Cow::Borrowed(path)
     };
     Ok(Cow::Owned(canonical_segments(&decoded, rules)))
+}
+
+/// What in a path canonicalisation may act on, found in one pass over its bytes (this runs
+/// for every request, and most paths have none of it).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Marks {
+    /// A `%`.
+    escapes: bool,
+    /// A `;`.
+    params: bool,
+    /// A `//`.
+    double_slash: bool,
+    /// A `.` or `..` segment.
+    dot_segment: bool,
+}
+
+impl Marks {
+    fn of(path: &str) -> Marks {
+        let b = path.as_bytes();
+        let mut found = Marks::default();
+        let mut segment = 0;
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'%' => found.escapes = true,
+                b';' => found.params = true,
+                b'/' => {
+                    found.double_slash |= i > 0 && segment == i;
+                    found.dot_segment |= is_dot_segment(&b[segment..i]);
+                    segment = i + 1;
+                }
+                _ => {}
+            }
+        }
+        found.dot_segment |= is_dot_segment(&b[segment..]);
+        found
+    }
+}
+
+fn is_dot_segment(s: &[u8]) -> bool {
+    s == b"." || s == b".."
 }
 
 /// Decodes unreserved characters (and, with [`EscapedSlashes::Decode`], `%2F` and `%5C` to
@@ -220,6 +259,42 @@ mod tests {
         };
         assert!(norm("/login;a=1", &reject).is_err());
         assert_eq!(norm("/login", &reject).as_deref(), Ok("/login"));
+    }
+
+    /// The one pass finds what the plain searches find.
+    #[test]
+    fn the_one_pass_finds_what_the_searches_find() {
+        for raw in [
+            "/",
+            "",
+            "//",
+            "/a",
+            "/a/",
+            "/.",
+            "/..",
+            "/...",
+            "/./",
+            "/a/.",
+            "/a/..",
+            "/a/.b",
+            "/a//b",
+            "a//",
+            "/a;b",
+            "/a%20",
+            "/%",
+            "/a/b;c/./d",
+            ".",
+            "..",
+            "a/../b",
+        ] {
+            let want = Marks {
+                escapes: raw.contains('%'),
+                params: raw.contains(';'),
+                double_slash: raw.contains("//"),
+                dot_segment: raw.split('/').any(|s| s == "." || s == ".."),
+            };
+            assert_eq!(Marks::of(raw), want, "{raw:?}");
+        }
     }
 
     #[test]

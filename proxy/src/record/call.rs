@@ -211,14 +211,14 @@ impl CallRecord {
         direction: Direction,
         req: &http::Request<B>,
         trace: &crate::trace::TraceContext,
-        request_id: &str,
+        request_id: &crate::trace::RequestId,
         caller: (SocketAddr, Option<Arc<str>>, bool),
         host: String,
         (path, path_truncated): (String, bool),
     ) -> Self {
         let (source_addr, source_identity, tls) = caller;
         CallRecord {
-            request_id: crate::trace::RequestId::from_text(request_id),
+            request_id: *request_id,
             trace_id: trace.trace_id,
             span_id: trace.span_id,
             parent_span_id: trace.parent_id,

@@ -67,14 +67,26 @@ impl Authority {
         if host.len() > 253 {
             return None;
         }
+        // One pass over the host: its labels, and whether each is a decimal octet as
+        // `Ipv4Addr` writes it (no leading zero, at most 255), for a host that may be numeric.
         let (mut labels, mut label_len, mut last_start) = (1, 0, 0);
+        let (mut octets, mut octet, mut leading_zero) = (true, 0u32, false);
         for (i, &c) in host.as_bytes().iter().enumerate() {
             match c {
-                b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => label_len += 1,
+                b'0'..=b'9' => {
+                    octets &= !leading_zero;
+                    leading_zero = label_len == 0 && c == b'0';
+                    octet = (octet * 10 + u32::from(c - b'0')).min(256);
+                    label_len += 1;
+                }
+                b'a'..=b'z' | b'-' | b'_' => {
+                    octets = false;
+                    label_len += 1;
+                }
                 b'.' if label_len > 0 => {
-                    labels += 1;
-                    label_len = 0;
-                    last_start = i + 1;
+                    octets &= octet <= 255;
+                    (labels, label_len, last_start) = (labels + 1, 0, i + 1);
+                    (octet, leading_zero) = (0, false);
                 }
                 _ => return None,
             }
@@ -87,22 +99,10 @@ impl Authority {
             return None;
         }
         // A last label that starts with a digit may make the host a numeric IPv4 form: only
-        // the canonical dotted quad (no leading zeros, each part at most 255) is taken here.
-        if host.as_bytes()[last_start].is_ascii_digit() {
-            if labels != 4 {
-                return None;
-            }
-            for part in host.split('.') {
-                let p = part.as_bytes();
-                let digits = p.iter().all(u8::is_ascii_digit);
-                if !digits || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
-                    return None;
-                }
-                let value = p.iter().fold(0u32, |v, d| v * 10 + u32::from(d - b'0'));
-                if value > 255 {
-                    return None;
-                }
-            }
+        // the canonical dotted quad is taken here.
+        let quad = labels == 4 && octets && octet <= 255;
+        if host.as_bytes()[last_start].is_ascii_digit() && !quad {
+            return None;
         }
         Some(Authority {
             host: host.to_owned(),
@@ -193,6 +193,12 @@ mod tests {
             "a-b_c.d",
             "127.0.0.1",
             "10.0.0.255",
+            "255.255.255.255",
+            "1.2.3.256",
+            "1.2.3.04",
+            "1.2.3.0",
+            "1.2.a.4",
+            "1.2.3.4a",
             "0.0.0.0",
             "256.0.0.1",
             "1.2.3",

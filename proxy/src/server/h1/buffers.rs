@@ -182,6 +182,9 @@ impl ReadBuf {
         max: usize,
     ) -> std::task::Poll<std::io::Result<usize>> {
         use std::task::Poll;
+        if self.buf.is_none() {
+            return self.poll_fill_empty(io, cx);
+        }
         let room = self.spare(max);
         if room.is_empty() {
             return Poll::Ready(Err(std::io::Error::other("buffer full")));
@@ -206,6 +209,29 @@ impl ReadBuf {
                 Poll::Pending
             }
         }
+    }
+}
+
+impl ReadBuf {
+    /// A read with nothing buffered goes to the stack first: most such reads find nothing yet
+    /// (a keep-alive connection between requests, a client watched for closing while its
+    /// response is awaited), and then no buffer is taken from the free list and given back.
+    /// What a read brings is copied into a buffer taken then.
+    fn poll_fill_empty<I: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        io: &mut I,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut room = [std::mem::MaybeUninit::<u8>::uninit(); BUF_SIZE];
+        let mut rb = tokio::io::ReadBuf::uninit(&mut room);
+        std::task::ready!(std::pin::Pin::new(io).poll_read(cx, &mut rb))?;
+        let got = rb.filled();
+        if !got.is_empty() {
+            let buf = self.buf.insert(take());
+            buf[..got.len()].copy_from_slice(got);
+            (self.start, self.end) = (0, got.len());
+        }
+        std::task::Poll::Ready(Ok(got.len()))
     }
 }
 
@@ -261,6 +287,37 @@ mod tests {
             b"GET / HTTP/1.1\r\n\r\n",
             "a held copy outlives its block's turn"
         );
+    }
+
+    #[test]
+    fn a_read_that_finds_nothing_holds_no_buffer() {
+        use std::task::{Context, Poll, Waker};
+        use tokio::io::AsyncWrite;
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut r = ReadBuf::default();
+        assert!(r.poll_fill(&mut server, &mut cx, 1024).is_pending());
+        assert!(r.buf.is_none(), "no buffer is held while nothing came");
+        let sent = std::pin::Pin::new(&mut client).poll_write(&mut cx, b"abc");
+        assert!(matches!(sent, Poll::Ready(Ok(3))));
+        assert!(matches!(
+            r.poll_fill(&mut server, &mut cx, 1024),
+            Poll::Ready(Ok(3))
+        ));
+        assert_eq!(r.data(), b"abc");
+        let sent = std::pin::Pin::new(&mut client).poll_write(&mut cx, b"de");
+        assert!(matches!(sent, Poll::Ready(Ok(2))));
+        assert!(matches!(
+            r.poll_fill(&mut server, &mut cx, 1024),
+            Poll::Ready(Ok(2))
+        ));
+        assert_eq!(r.data(), b"abcde", "later reads go behind what is held");
+        drop(client);
+        assert!(matches!(
+            r.poll_fill(&mut server, &mut cx, 1024),
+            Poll::Ready(Ok(0))
+        ));
+        assert_eq!(r.data(), b"abcde");
     }
 
     #[test]

@@ -9,14 +9,14 @@ use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
 use super::out::Outgoing;
-use crate::server::conn::{ConnActivity, ConnCtx, ConnLimits, ConnService};
+use crate::server::conn::{ConnCtx, ConnLimits, ConnService};
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};
 use hyper::service::Service;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -280,7 +280,7 @@ where
 /// room twice in the connection's future (136 bytes more); the `async move` block uses the
 /// context it captured in place.
 #[allow(clippy::manual_async_fn)]
-fn run<I, S, Rb>(mut ctx: ConnCtx<Arc<Link<I>>, S>) -> impl Future<Output = ()>
+fn run<I, S, Rb>(ctx: ConnCtx<Arc<Link<I>>, S>) -> impl Future<Output = ()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
@@ -288,10 +288,11 @@ where
 {
     async move {
         let max_head = ctx.limits.max_head_bytes.max(8192);
+        let mut idle = pin!(idle_watch(&ctx.limits, ctx.shutdown.clone()));
         let refused = loop {
             // No `.await` in this match: the matched `Next` (a whole head) would keep its room
             // in the connection's future across it, beside the wait for the next head.
-            let (head, len) = match next_head(&mut ctx, max_head).await {
+            let (head, len) = match next_head(&ctx, idle.as_mut(), max_head).await {
                 Next::Head(head, len) => (head, len),
                 Next::Close => return,
                 Next::Refuse(why) => break why,
@@ -465,44 +466,54 @@ where
 /// Waits for the next request head: without a buffer while the connection idles (closed after
 /// the idle timeout, or the drain's grace), then within the header-read timeout once its
 /// first bytes came.
-async fn next_head<I, S>(ctx: &mut ConnCtx<Arc<Link<I>>, S>, max_head: usize) -> Next
+async fn next_head<I, S, D>(
+    ctx: &ConnCtx<Arc<Link<I>>, S>,
+    mut idle: Pin<&mut IdleWatch<D>>,
+    max_head: usize,
+) -> Next
 where
     I: AsyncRead + AsyncWrite + Unpin,
+    D: Future<Output = ()>,
 {
     let link = &*ctx.io;
-    let limits = &ctx.limits;
     let buffered = link.with(|w| !w.rbuf.is_empty()).unwrap_or(false);
     if !buffered {
-        match wait_for_bytes(link, limits, &ctx.activity, &mut ctx.shutdown, max_head).await {
+        match wait_for_bytes(ctx, idle.as_mut(), max_head).await {
             Some(Ok(n)) if n > 0 => {}
             _ => return Next::Close,
         }
     }
-    let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+    // Most heads come whole in one read. For one that does not, the idle timer serves as the
+    // header-read timer (the connection's future keeps room for one timer, not two), and is
+    // set back once the head is complete.
+    let mut timer = idle.project().timer;
+    let mut idle_at = None;
     loop {
-        let parsed = link.with(|w| {
-            let data = w.rbuf.data();
-            match head::parse(data) {
-                Ok(None) if data.len() >= max_head => Err(HeadError::TooLarge),
-                other => other,
+        // A complete head is returned from here: no parsed head is kept across the read below.
+        match parse_buffered(link, max_head, ctx.limits.max_head_bytes) {
+            Some(Next::Head(head, len)) => {
+                if let Some(at) = idle_at {
+                    timer.as_mut().reset(at);
+                }
+                return Next::Head(head, len);
             }
-        });
-        match parsed {
-            None => return Next::Close,
-            Some(Ok(Some((head, len)))) => return Next::Head(head, len),
-            Some(Ok(None)) => {}
-            Some(Err(HeadError::Malformed(why))) => {
-                return Next::Refuse(super::HeadRefused::Malformed(why));
-            }
-            Some(Err(HeadError::TooLarge)) => {
-                return Next::Refuse(super::HeadRefused::TooLarge(limits.max_head_bytes));
-            }
+            Some(other) => return other,
+            None => {}
         }
-        let fill = poll_fn(|cx| link.poll_fill(cx, max_head));
-        match tokio::time::timeout_at(deadline, fill).await {
-            Ok(Ok(n)) if n > 0 => {}
-            Ok(_) => return Next::Close,
-            Err(_) => {
+        if idle_at.is_none() {
+            idle_at = Some(timer.deadline());
+            let header_read = tokio::time::Instant::now() + ctx.limits.header_read_timeout;
+            timer.as_mut().reset(header_read);
+        }
+        let read = poll_fn(|cx| match link.poll_fill(cx, max_head) {
+            Poll::Ready(read) => Poll::Ready(Some(read)),
+            Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+        })
+        .await;
+        match read {
+            Some(Ok(n)) if n > 0 => {}
+            Some(_) => return Next::Close,
+            None => {
                 tracing::debug!("no complete request head within the header read timeout");
                 return Next::Close;
             }
@@ -510,52 +521,120 @@ where
     }
 }
 
-/// An idle connection's wait for the first bytes of its next request: the read, one timer and
-/// the drain's signal. The timer serves both the idle timeout and, once the drain has begun,
-/// the drain's idle grace; when it fires, the connection's activity tells whether it has
-/// stayed idle that long (a request may have run on it meanwhile: an upgraded one, or a
-/// response body still being recorded), else it is set again. `None` when the connection is
-/// to close without a response.
-async fn wait_for_bytes<I: AsyncRead + AsyncWrite + Unpin>(
+/// The head at the start of what is buffered, as [`next_head`] returns it; `None` while it is
+/// not complete.
+fn parse_buffered<I: AsyncRead + AsyncWrite + Unpin>(
     link: &Link<I>,
-    limits: &ConnLimits,
-    activity: &ConnActivity,
-    shutdown: &mut watch::Receiver<bool>,
     max_head: usize,
-) -> Option<io::Result<usize>> {
-    let mut draining = *shutdown.borrow();
-    let wait = |draining| {
-        if draining {
+    limit: usize,
+) -> Option<Next> {
+    let parsed = link.with(|w| {
+        let data = w.rbuf.data();
+        match head::parse(data) {
+            Ok(None) if data.len() >= max_head => Err(HeadError::TooLarge),
+            other => other,
+        }
+    });
+    match parsed {
+        None => Some(Next::Close),
+        Some(Ok(Some((head, len)))) => Some(Next::Head(head, len)),
+        Some(Ok(None)) => None,
+        Some(Err(HeadError::Malformed(why))) => {
+            Some(Next::Refuse(super::HeadRefused::Malformed(why)))
+        }
+        Some(Err(HeadError::TooLarge)) => Some(Next::Refuse(super::HeadRefused::TooLarge(limit))),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What an idle connection waits on beside its next bytes: one timer, serving both the idle
+    /// timeout and, once the drain has begun, the drain's idle grace, and the drain's signal.
+    /// Both are set up once for the connection, not for each request: when the timer fires,
+    /// the connection's activity tells whether it has stayed idle that long (it was busy
+    /// meanwhile, or a response body is still being recorded), else it is set again, so a busy
+    /// connection's timer fires about once an idle timeout.
+    struct IdleWatch<D> {
+        #[pin]
+        timer: tokio::time::Sleep,
+        #[pin]
+        drain: D,
+        // The drain's signal has been polled: its waiter is registered and wakes this
+        // connection's task (the one task that polls the connection's future) when it comes.
+        watched: bool,
+        // The drain has begun (the signal, once ready, is not polled again).
+        draining: bool,
+    }
+}
+
+/// The connection's [`IdleWatch`], its timer first set an idle timeout from now.
+fn idle_watch(
+    limits: &ConnLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> IdleWatch<impl Future<Output = ()>> {
+    IdleWatch {
+        timer: tokio::time::sleep(limits.idle_timeout),
+        // Ready once the drain has begun, or its sender is gone (which stops the connection as
+        // a drain does).
+        drain: async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        },
+        watched: false,
+        draining: false,
+    }
+}
+
+/// An idle connection's wait for the first bytes of its next request, the drain's signal and
+/// its idle timer ([`IdleWatch`]). `None` when the connection is to close without a response.
+async fn wait_for_bytes<I, S, D>(
+    ctx: &ConnCtx<Arc<Link<I>>, S>,
+    mut idle: Pin<&mut IdleWatch<D>>,
+    max_head: usize,
+) -> Option<io::Result<usize>>
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+    D: Future<Output = ()>,
+{
+    let limits = &ctx.limits;
+    poll_fn(|cx| {
+        if let Poll::Ready(read) = ctx.io.poll_fill(cx, max_head) {
+            return Poll::Ready(Some(read));
+        }
+        let mut idle = idle.as_mut().project();
+        // Once watched, the signal is polled again only when it has changed (or its sender is
+        // gone): its waiter stays registered meanwhile.
+        let look = !*idle.watched || ctx.shutdown.has_changed().unwrap_or(true);
+        if !*idle.draining && look {
+            *idle.watched = true;
+            if idle.drain.as_mut().poll(cx).is_ready() {
+                *idle.draining = true;
+                idle.timer
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + limits.drain_idle_grace);
+            }
+        }
+        let wait = if *idle.draining {
             limits.drain_idle_grace
         } else {
             limits.idle_timeout
-        }
-    };
-    let mut timer = pin!(tokio::time::sleep(wait(draining)));
-    loop {
-        tokio::select! {
-            biased;
-            read = poll_fn(|cx| link.poll_fill(cx, max_head)) => return Some(read),
-            // An error: the drain's sender is gone, which stops the connection as a drain does.
-            changed = shutdown.changed(), if !draining => {
-                if changed.is_err() || *shutdown.borrow() {
-                    draining = true;
-                    timer
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + limits.drain_idle_grace);
-                }
-            }
-            () = timer.as_mut() => match activity.idle_check(wait(draining)) {
-                Some(at) => timer.as_mut().reset(at),
+        };
+        loop {
+            ready!(idle.timer.as_mut().poll(cx));
+            match ctx.activity.idle_check(wait) {
+                Some(at) => idle.timer.as_mut().reset(at),
                 None => {
-                    if !draining {
+                    if !*idle.draining {
                         tracing::debug!("closing idle connection");
                     }
-                    return None;
+                    return Poll::Ready(None);
                 }
-            },
+            }
         }
-    }
+    })
+    .await
 }
 
 /// Answers a head that cannot be served (the listener's answer, e.g. a JSON reason) and

@@ -183,3 +183,52 @@ async fn an_idle_connection_closes_when_the_drain_begins() {
     let text = read_to_close(&mut c).await;
     assert_eq!(text, "");
 }
+
+/// The idle timeout counts from the end of the connection's last request, not from when the
+/// connection opened: the connection's one idle timer, firing a timeout after it opened while a
+/// later request has ended since, sets itself again instead of closing.
+#[tokio::test]
+async fn the_idle_timeout_counts_from_the_last_request() {
+    let idle = Duration::from_secs(3);
+    let (mut c, server) = tokio::io::duplex(64 * 1024);
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let activity = std::sync::Arc::new(ConnActivity::default());
+    let requests = activity.clone();
+    let svc = hyper::service::service_fn(move |_req: Request<RequestBody>| {
+        // The request is in flight until its response is made, as a recorded call is.
+        let in_flight = requests.begin();
+        async move {
+            drop(in_flight);
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok"))))
+        }
+    });
+    let ctx = ConnCtx {
+        io: server,
+        service: svc,
+        limits: ConnLimits {
+            idle_timeout: idle,
+            ..limits()
+        },
+        activity,
+        shutdown,
+    };
+    tokio::spawn(serve_connection(ctx));
+    let mut buf = [0u8; 512];
+    for pause in [Duration::from_secs(1), Duration::ZERO] {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
+        tokio::time::sleep(pause).await;
+    }
+    // The timer's first firing (a timeout after the connection opened) falls in this wait,
+    // which ends before the timeout has passed since the second request.
+    let read = tokio::time::timeout(idle - Duration::from_millis(500), c.read(&mut buf)).await;
+    assert!(read.is_err(), "closed before the idle timeout: {read:?}");
+    assert_eq!(
+        read_to_close(&mut c).await,
+        "",
+        "closed once idle for the timeout"
+    );
+}

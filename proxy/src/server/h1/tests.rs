@@ -186,8 +186,9 @@ async fn an_idle_connection_closes_when_the_drain_begins() {
 
 /// The idle timeout counts from the end of the connection's last request, not from when the
 /// connection opened: the connection's one idle timer, firing a timeout after it opened while a
-/// later request has ended since, sets itself again instead of closing.
-#[tokio::test]
+/// later request has ended since, sets itself again instead of closing. Time is paused, so the
+/// waits below advance the clock exactly rather than sleeping.
+#[tokio::test(start_paused = true)]
 async fn the_idle_timeout_counts_from_the_last_request() {
     let idle = Duration::from_secs(3);
     let (mut c, server) = tokio::io::duplex(64 * 1024);

@@ -540,6 +540,13 @@ impl<B: RequestBody> UpstreamBody<B> {
         }
     }
 
+    /// Whether the response's head came without the fields that never cross a hop: the
+    /// native client's parser leaves them out ([`response::ResponseHead::headers`]); hyper's
+    /// heads come whole.
+    pub fn hop_by_hop_removed(&self) -> bool {
+        matches!(self.body, Source::Native)
+    }
+
     fn native(&mut self) -> Option<&mut native::NativeConn<B>> {
         match &mut self.lease.as_mut()?.conn.kind {
             Kind::Native(n) => Some(n),

@@ -7,7 +7,8 @@
 
 use crate::server::h1::chunked::{self, ChunkError};
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use crate::wire::headers::{hop_only, strip_for_next_hop};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
 /// How a response body is delimited.
@@ -28,6 +29,10 @@ pub enum Framing {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
+    /// The fields to pass on: without the hop-by-hop ones (and those `Connection` names), and
+    /// without the proxy's own error header, as [`strip_for_next_hop`] leaves a head.
+    /// How the body is framed and whether the connection stays open is read before, into
+    /// `framing` and `keep_alive`.
     pub headers: HeaderMap,
     pub framing: Framing,
     /// The upstream lets the connection carry another request after this response.
@@ -91,17 +96,32 @@ pub fn parse(
     // From the worker's free list: the server gives it back once the head is written.
     let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
     let mut framing_fields = FramingFields::default();
+    // Fields that never cross a hop are left out here rather than added and removed again
+    // ([`ResponseHead::headers`]). The few that need the whole head to be judged (a
+    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
+    // general removal once.
+    let mut strip = false;
     for f in resp.headers.iter() {
         let name = HeaderName::from_bytes(f.name.as_bytes())
             .map_err(|_| ResponseError::Malformed("invalid header name"))?;
-        let start = f.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
-            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
         match framing_fields.note(&name, f.value, version) {
             Err(reason) => return Err(ResponseError::Malformed(reason)),
             Ok(Field::Repeated) => continue,
-            Ok(Field::Keep) => headers.append(name, value),
-        };
+            Ok(Field::Keep) => {}
+        }
+        if hop_only(&name) {
+            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
+                continue;
+            }
+            strip = true;
+        }
+        let start = f.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if strip {
+        strip_for_next_hop(&mut headers, false);
     }
     let no_body = head_request
         || status.is_informational()
@@ -135,6 +155,16 @@ pub fn parse(
         keep_alive,
     };
     Ok(Some((head, len)))
+}
+
+/// Whether a `Connection` value names any field beside the ones that never cross a hop anyway
+/// (whose fields are left out by name). `close` counts: a field could be called that.
+fn names_others(value: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .any(|t| HeaderName::from_bytes(t).map_or(true, |n| !hop_only(&n)))
 }
 
 /// The reason given for each parse error.

@@ -42,6 +42,14 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Whether a field called `name` never crosses a hop, whatever the message: a hop-by-hop
+/// header, `Upgrade` or the proxy's own error header. Outside an upgrade,
+/// [`strip_for_next_hop`] removes every one of them (keeping only `TE: trailers`), besides the
+/// fields `Connection` names.
+pub fn hop_only(name: &HeaderName) -> bool {
+    *name == header::UPGRADE || *name == ERROR_HEADER || HOP_BY_HOP.contains(name)
+}
+
 /// Removes what never crosses a hop: the hop-by-hop headers, any header named in `Connection`,
 /// and the proxy's own error header (so neither side can pass its answers off as Sightline's).
 /// For an upgrade, `Upgrade` and `Connection: upgrade` stay so the next hop can switch

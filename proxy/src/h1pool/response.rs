@@ -7,7 +7,7 @@
 
 use crate::server::h1::chunked::{self, ChunkError};
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
-use crate::wire::headers::{hop_only, strip_for_next_hop};
+use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
@@ -102,8 +102,8 @@ pub fn parse(
     // general removal once.
     let mut strip = false;
     for f in resp.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
+        let name = field_name(f.name.as_bytes())
+            .ok_or(ResponseError::Malformed("invalid header name"))?;
         match framing_fields.note(&name, f.value, version) {
             Err(reason) => return Err(ResponseError::Malformed(reason)),
             Ok(Field::Repeated) => continue,
@@ -157,6 +157,33 @@ pub fn parse(
     Ok(Some((head, len)))
 }
 
+/// A field's name. The names most responses carry are matched as they are spelled, in any
+/// case, against the known ones of the same length (a few byte comparisons); any other name is
+/// parsed (checked byte by byte and looked up among the standard names).
+fn field_name(raw: &[u8]) -> Option<HeaderName> {
+    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
+    let known = match raw.len() {
+        4 => [header::DATE, header::ETAG, header::VARY].into_iter().find(is),
+        6 => is(&header::SERVER).then_some(header::SERVER),
+        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
+        8 => is(&header::LOCATION).then_some(header::LOCATION),
+        10 => [header::CONNECTION, header::SET_COOKIE].into_iter().find(is),
+        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
+        13 => [
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::ACCEPT_RANGES,
+        ]
+        .into_iter()
+        .find(is),
+        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
+        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
+        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
+        _ => None,
+    };
+    known.or_else(|| HeaderName::from_bytes(raw).ok())
+}
+
 /// Whether a `Connection` value names any field beside the ones that never cross a hop anyway
 /// (whose fields are left out by name). `close` counts: a field could be called that.
 fn names_others(value: &[u8]) -> bool {
@@ -164,7 +191,7 @@ fn names_others(value: &[u8]) -> bool {
         .split(|b| *b == b',')
         .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
-        .any(|t| HeaderName::from_bytes(t).map_or(true, |n| !hop_only(&n)))
+        .any(|t| !names_hop_only(t))
 }
 
 /// The reason given for each parse error.

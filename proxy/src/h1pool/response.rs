@@ -102,8 +102,8 @@ pub fn parse(
     // general removal once.
     let mut strip = false;
     for f in resp.headers.iter() {
-        let name = field_name(f.name.as_bytes())
-            .ok_or(ResponseError::Malformed("invalid header name"))?;
+        let name =
+            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
         match framing_fields.note(&name, f.value, version) {
             Err(reason) => return Err(ResponseError::Malformed(reason)),
             Ok(Field::Repeated) => continue,

@@ -359,12 +359,22 @@ mod tests {
         for name in &all {
             assert!(hop_only(name), "{name}");
             assert!(names_hop_only(name.as_str().as_bytes()), "{name}");
-            assert!(names_hop_only(name.as_str().to_uppercase().as_bytes()), "{name}");
+            assert!(
+                names_hop_only(name.as_str().to_uppercase().as_bytes()),
+                "{name}"
+            );
             let mut h = map(&[(name.as_str(), "x"), ("x-kept", "1")]);
             strip_for_next_hop(&mut h, false);
             assert!(!h.contains_key(name) || *name == header::TE, "{name}");
         }
-        for other in ["host", "x-kept", "via", "content-length", "keep-alivex", "t"] {
+        for other in [
+            "host",
+            "x-kept",
+            "via",
+            "content-length",
+            "keep-alivex",
+            "t",
+        ] {
             let name = HeaderName::from_static(other);
             assert!(!hop_only(&name), "{other}");
             assert!(!names_hop_only(other.as_bytes()), "{other}");

@@ -266,9 +266,25 @@ fn fields_that_never_cross_a_hop_are_left_out_as_the_general_removal_leaves_them
 #[test]
 fn known_field_names_read_as_parsed_names_in_any_case() {
     let names = [
-        "Date", "ETAG", "vary", "Server", "Expires", "Location", "Connection", "Set-Cookie",
-        "Content-Type", "Last-Modified", "cache-control", "Accept-Ranges", "Content-Length",
-        "Content-Encoding", "Transfer-Encoding", "X-Custom", "Age", "Content-Typf", "Dat\u{e9}",
+        "Date",
+        "ETAG",
+        "vary",
+        "Server",
+        "Expires",
+        "Location",
+        "Connection",
+        "Set-Cookie",
+        "Content-Type",
+        "Last-Modified",
+        "cache-control",
+        "Accept-Ranges",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "X-Custom",
+        "Age",
+        "Content-Typf",
+        "Dat\u{e9}",
     ];
     for n in names {
         assert_eq!(

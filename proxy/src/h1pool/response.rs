@@ -161,51 +161,32 @@ pub fn parse(
 /// case, against the known ones of the same length (a few byte comparisons); any other name is
 /// parsed (checked byte by byte and looked up among the standard names).
 fn field_name(raw: &[u8]) -> Option<HeaderName> {
-    match common_name(raw) {
-        Some(name) => Some(name.clone()),
-        None => HeaderName::from_bytes(raw).ok(),
-    }
-}
-
-/// The known name `raw` spells, in any case, if it is one.
-fn common_name(raw: &[u8]) -> Option<&'static HeaderName> {
-    let same_length = match raw.len() {
-        4 => 0..3,
-        6 => 3..4,
-        7 => 4..5,
-        8 => 5..6,
-        10 => 6..8,
-        12 => 8..9,
-        13 => 9..12,
-        14 => 12..13,
-        16 => 13..14,
-        17 => 14..15,
-        _ => 0..0,
+    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
+    let known = match raw.len() {
+        4 => [header::DATE, header::ETAG, header::VARY]
+            .into_iter()
+            .find(is),
+        6 => is(&header::SERVER).then_some(header::SERVER),
+        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
+        8 => is(&header::LOCATION).then_some(header::LOCATION),
+        10 => [header::CONNECTION, header::SET_COOKIE]
+            .into_iter()
+            .find(is),
+        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
+        13 => [
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::ACCEPT_RANGES,
+        ]
+        .into_iter()
+        .find(is),
+        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
+        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
+        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
+        _ => None,
     };
-    COMMON_NAMES[same_length]
-        .iter()
-        .find(|n| n.as_str().as_bytes().eq_ignore_ascii_case(raw))
+    known.or_else(|| HeaderName::from_bytes(raw).ok())
 }
-
-/// The names [`field_name`] knows, by length (a static: a constant array would be built and
-/// dropped at every use).
-static COMMON_NAMES: [HeaderName; 15] = [
-    header::DATE,
-    header::ETAG,
-    header::VARY,
-    header::SERVER,
-    header::EXPIRES,
-    header::LOCATION,
-    header::CONNECTION,
-    header::SET_COOKIE,
-    header::CONTENT_TYPE,
-    header::LAST_MODIFIED,
-    header::CACHE_CONTROL,
-    header::ACCEPT_RANGES,
-    header::CONTENT_LENGTH,
-    header::CONTENT_ENCODING,
-    header::TRANSFER_ENCODING,
-];
 
 /// Whether a `Connection` value names any field beside the ones that never cross a hop anyway
 /// (whose fields are left out by name). `close` counts: a field could be called that.

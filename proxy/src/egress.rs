@@ -509,11 +509,10 @@ impl h1pool::Dial<CountingBody> for ForwardDial<'_> {
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<CountingBody>,
-        req: Request<CountingBody>,
     ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, ProxyError>> + Send + 'c {
         use futures_util::future::FutureExt;
         let (timeout, sending) = (self.rt.request_timeout, &self.sending);
-        tokio::time::timeout(timeout, conn.send(req))
+        tokio::time::timeout(timeout, conn.sent())
             .map(move |sent| sent.map_err(|_| crate::upstream::timed_out(timeout, sending)))
     }
 

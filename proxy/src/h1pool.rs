@@ -4,12 +4,12 @@
 //! A [`Conn`] is Sightline's own HTTP/1.1 client connection (`native.rs`, framed by
 //! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
 //! halves kept together: the sender of requests and the connection future that reads and
-//! writes the socket. No task of its own runs it: the
-//! call that checks it out polls it alongside its request until the response head arrives
-//! ([`Conn::send`]), then the response body ([`UpstreamBody`]) owns it and polls it while the
-//! body is read. When the body ends cleanly and the connection can take another request, it
-//! goes back to its [`Pool`]; every other ending (an error, a client gone mid-body, a stall cut
-//! off) drops it, which closes it. So a call crosses no task boundary on the way upstream and
+//! writes the socket. No task of its own runs it: the call that checks it out gives it the
+//! request ([`Conn::start`]) and polls it until the response head arrives ([`Conn::sent`]),
+//! then the response body ([`UpstreamBody`]) owns it and polls it while the body is read.
+//! When the body ends cleanly and the connection can take another request, it goes back to
+//! its [`Pool`]; every other ending (an error, a client gone mid-body, a stall cut off) drops
+//! it, which closes it. So a call crosses no task boundary on the way upstream and
 //! back, and nothing is spawned per connection or per request.
 //!
 //! The pool is sharded by worker thread: a worker checks connections in and out of its own
@@ -74,6 +74,8 @@ enum Kind<B: RequestBody> {
         conn: Connection<Io, B>,
         /// The connection future has finished: the connection is closed (or failed).
         closed: bool,
+        /// The response to the request under way, until it has come.
+        response: Option<HyperResponse<B>>,
     },
     /// Sightline's own.
     Native(native::NativeConn<B>),
@@ -95,7 +97,9 @@ impl<B: RequestBody> std::fmt::Debug for Conn<B> {
 #[derive(Debug)]
 pub struct SendError<B> {
     /// The request, when the upstream took none of it: it may go on another connection.
-    pub unsent: Option<Request<B>>,
+    /// Boxed: this is the rare case, and every result of an exchange would otherwise have
+    /// room for a whole request.
+    pub unsent: Option<Box<Request<B>>>,
     /// What failed.
     pub error: BoxError,
 }
@@ -120,6 +124,7 @@ impl<B: RequestBody> Conn<B> {
                 send,
                 conn,
                 closed: false,
+                response: None,
             },
             idle_since: Instant::now(),
         }))
@@ -163,27 +168,39 @@ impl<B: RequestBody> Conn<B> {
         }
     }
 
-    /// Sends `req` and drives the connection until the response head has arrived. An error
-    /// that carries the request back means the upstream took none of it: with hyper, none of
-    /// it was written; natively, the connection closed or broke before any byte of a response
-    /// and none of the request body had been taken. It may be sent again on another
-    /// connection.
-    ///
-    /// The request is taken at once (natively, its head written into the connection's buffer;
-    /// with hyper, handed to the connection), so the returned future holds no request: it is a
-    /// few words, where an `async fn` would carry the request, and copy it, at every level.
-    pub fn send(&mut self, req: Request<B>) -> Sending<'_, B> {
-        Sending(match &mut self.kind {
-            Kind::Native(n) => match n.start(req) {
-                Ok(()) => Step::Native(n),
-                // A request refused before any of it went (its `Content-Length` is not a
-                // number) is not sent again.
-                Err(e) => Step::Refused(Some(Box::new(e))),
-            },
-            Kind::Hyper { send, conn, closed } => Step::Hyper {
+    /// Starts an exchange: the request is taken at once (natively, its head written into the
+    /// connection's buffer and its body taken; with hyper, handed to the connection), so that
+    /// nothing waiting for the answer ([`Conn::sent`]) holds a request. An error means none of
+    /// it can go, on this connection or another: its `Content-Length` is not a number.
+    pub fn start(&mut self, req: Request<B>) -> Result<(), BoxError> {
+        match &mut self.kind {
+            Kind::Native(n) => n.start(req).map_err(Into::into),
+            Kind::Hyper { send, response, .. } => {
                 // Boxed: hyper's future holds the request until the connection takes it, and
                 // this client is the older path.
-                response: Box::pin(send.try_send_request(req)),
+                *response = Some(Box::pin(send.try_send_request(req)));
+                Ok(())
+            }
+        }
+    }
+
+    /// Drives the connection until the response head to the request [`Conn::start`] gave it
+    /// has arrived. An error that carries the request back means the upstream took none of
+    /// it: with hyper, none of it was written; natively, the connection closed or broke before
+    /// any byte of a response and none of the request body had been taken. It may be sent
+    /// again on another connection.
+    ///
+    /// The returned future is a few words: it holds no request, only the connection's parts.
+    pub fn sent(&mut self) -> Sending<'_, B> {
+        Sending(match &mut self.kind {
+            Kind::Native(n) => Step::Native(n),
+            Kind::Hyper {
+                response,
+                conn,
+                closed,
+                ..
+            } => Step::Hyper {
+                response,
                 conn,
                 closed,
             },
@@ -197,7 +214,7 @@ pub type Sent<B> = Result<Response<Received>, SendError<B>>;
 /// What [`exchange`] gives: the response head, and the connection its body comes over.
 pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
 
-/// An exchange under way on a connection: the future [`Conn::send`] returns.
+/// An exchange under way on a connection: the future [`Conn::sent`] returns.
 pub struct Sending<'c, B: RequestBody>(Step<'c, B>);
 
 /// hyper's response future, as [`Sending`] keeps it.
@@ -212,11 +229,9 @@ type HyperResponse<B> = Pin<
 enum Step<'c, B: RequestBody> {
     /// Writing the request and reading the response head.
     Native(&'c mut native::NativeConn<B>),
-    /// The request could not be started (why, until it is told).
-    Refused(Option<BoxError>),
     /// hyper's connection future, polled first, and its response.
     Hyper {
-        response: HyperResponse<B>,
+        response: &'c mut Option<HyperResponse<B>>,
         conn: &'c mut Connection<Io, B>,
         closed: &'c mut bool,
     },
@@ -230,17 +245,9 @@ impl<B: RequestBody> Future for Sending<'_, B> {
             Step::Native(n) => match std::task::ready!(n.poll_response(cx)) {
                 Ok(resp) => Poll::Ready(Ok(resp.map(|()| Received(Source::Native)))),
                 Err(e) => Poll::Ready(Err(SendError {
-                    unsent: n.take_unsent(&e),
+                    unsent: n.take_unsent(&e).map(Box::new),
                     error: Box::new(e),
                 })),
-            },
-            // Told once; a future is not polled again after it is ready.
-            Step::Refused(refused) => match refused.take() {
-                Some(error) => Poll::Ready(Err(SendError {
-                    unsent: None,
-                    error,
-                })),
-                None => Poll::Pending,
             },
             Step::Hyper {
                 response,
@@ -252,10 +259,18 @@ impl<B: RequestBody> Future for Sending<'_, B> {
                 if !**closed && Pin::new(&mut **conn).poll(cx).is_ready() {
                     **closed = true;
                 }
-                Poll::Ready(match std::task::ready!(response.as_mut().poll(cx)) {
+                let Some(pending) = (**response).as_mut() else {
+                    return Poll::Ready(Err(SendError {
+                        unsent: None,
+                        error: "no request was started on the connection".into(),
+                    }));
+                };
+                let answer = std::task::ready!(pending.as_mut().poll(cx));
+                **response = None;
+                Poll::Ready(match answer {
                     Ok(resp) => Ok(resp.map(|b| Received(Source::Hyper(b)))),
                     Err(mut e) => Err(SendError {
-                        unsent: e.take_message(),
+                        unsent: e.take_message().map(Box::new),
                         error: Box::new(e.into_error()),
                     }),
                 })
@@ -273,12 +288,11 @@ pub trait Dial<B: RequestBody> {
     /// A new connection.
     fn connect(&self) -> impl Future<Output = Result<Box<Conn<B>>, Self::Error>> + Send;
 
-    /// Sends `req` on `conn` ([`Conn::send`]), within whatever bound the caller sets on one
-    /// attempt.
+    /// Waits for the answer to the request started on `conn` ([`Conn::sent`]), within
+    /// whatever bound the caller sets on one attempt.
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<B>,
-        req: Request<B>,
     ) -> impl Future<Output = Result<Sent<B>, Self::Error>> + Send + 'c;
 
     /// The error of an exchange that got no response head and is not tried again.
@@ -291,40 +305,62 @@ pub trait Dial<B: RequestBody> {
 /// goes once more, on a new connection; nothing sent on a new connection is tried again.
 /// Returns the response head and the connection its body comes over.
 ///
-/// Not an `async fn`: that would keep room for the request twice (the argument and the local
-/// it is moved into); the block uses the one it captured.
+/// An idle connection is checked out and takes the request here, before the future is built,
+/// so the future holds no request: the layers above move it while they build theirs, and a
+/// request is hundreds of bytes. Only a request that waits for a new connection is kept, boxed
+/// (that path makes a connection, and allocates anyway).
 #[allow(clippy::manual_async_fn)]
 pub fn exchange<'a, B, D>(
     pool: Option<&'a Pool<B>>,
     dial: D,
-    mut req: Request<B>,
+    req: Request<B>,
 ) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
 where
     B: RequestBody,
     D: Dial<B> + Send + Sync + 'a,
 {
+    let mut next = match pool.and_then(Pool::checkout) {
+        Some(mut conn) => {
+            let started = conn.start(req);
+            Next::Started(conn, started)
+        }
+        None => Next::Connect(Box::new(req)),
+    };
     async move {
-        let mut resent = false;
+        let mut reused = matches!(next, Next::Started(..));
         loop {
-            let idle = pool.filter(|_| !resent).and_then(Pool::checkout);
-            let (mut conn, reused) = match idle {
-                Some(conn) => (conn, true),
-                // Boxed: connecting (and a TLS handshake) is the rare path, and its future is
-                // kilobytes that every call's future would otherwise carry and copy.
-                None => (Box::pin(dial.connect()).await?, false),
+            let mut conn = match next {
+                Next::Started(conn, Ok(())) => conn,
+                Next::Started(_, Err(error)) => return Err(dial.failed(error)),
+                Next::Connect(req) => {
+                    // Boxed: connecting (and a TLS handshake) is the rare path, and its future
+                    // is kilobytes that every call's future would otherwise carry and copy.
+                    let mut conn = Box::pin(dial.connect()).await?;
+                    if let Err(error) = conn.start(*req) {
+                        return Err(dial.failed(error));
+                    }
+                    conn
+                }
             };
-            match dial.send(&mut *conn, req).await? {
+            match dial.send(&mut conn).await? {
                 Ok(resp) => return Ok((resp, conn)),
                 Err(e) => match e.unsent {
                     Some(unsent) if reused => {
-                        req = unsent;
-                        resent = true;
+                        next = Next::Connect(unsent);
+                        reused = false;
                     }
                     _ => return Err(dial.failed(e.error)),
                 },
             }
         }
     }
+}
+
+/// What an exchange does next: wait for the answer on a connection that took the request (or
+/// refused it), or make a connection for the request first.
+enum Next<B: RequestBody> {
+    Started(Box<Conn<B>>, Result<(), BoxError>),
+    Connect(Box<Request<B>>),
 }
 
 /// Idle connections to one upstream address.
@@ -538,6 +574,13 @@ impl<B: RequestBody> UpstreamBody<B> {
                 }
             }
         }
+    }
+
+    /// Whether the response's head came without the fields that never cross a hop: the
+    /// native client's parser leaves them out ([`response::ResponseHead::headers`]); hyper's
+    /// heads come whole.
+    pub fn hop_by_hop_removed(&self) -> bool {
+        matches!(self.body, Source::Native)
     }
 
     fn native(&mut self) -> Option<&mut native::NativeConn<B>> {

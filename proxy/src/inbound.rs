@@ -74,6 +74,9 @@ struct Call<'a> {
     conn: Arc<ConnInfo>,
     trace: TraceContext,
     request_id: trace::RequestId,
+    /// The request id's header value, once made for the upstream request: the response
+    /// shares it.
+    request_id_header: Option<http::HeaderValue>,
     guard: CallGuard,
     method: Method,
     /// HTTP/1: after a framing error the connection is closed.
@@ -166,6 +169,7 @@ fn begin<'a>(
         conn,
         trace,
         request_id,
+        request_id_header: None,
         guard,
         method: req.method().clone(),
         h1: req.version() < Version::HTTP_2,
@@ -348,7 +352,13 @@ fn respond(mut call: Call<'_>, result: Result<Outcome, ProxyError>) -> Response<
         Ok(Outcome::Response(resp)) => {
             let (mut parts, body) = resp.into_parts();
             let h = &mut parts.headers;
-            crate::wire::finish_response_headers(&mut parts.version, h, parts.status, request_id);
+            let upgrade = parts.status == http::StatusCode::SWITCHING_PROTOCOLS;
+            let strip = (!body.hop_by_hop_removed()).then_some(upgrade);
+            let id = match call.request_id_header.take() {
+                Some(v) => Some(v),
+                None => crate::wire::request_id_value(request_id),
+            };
+            crate::wire::finish_upstream_headers(&mut parts.version, h, strip, id);
             if let Some(rate) = &call.rate {
                 rate.apply(&mut parts.headers);
             }

@@ -305,10 +305,9 @@ impl h1pool::Dial<CountingBody> for H1Dial<'_> {
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<CountingBody>,
-        req: http::Request<CountingBody>,
     ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, H1Error>> + Send + 'c {
         // The whole exchange is within the call's timeout (see `ServicePool::send`).
-        conn.send(req).map(Ok)
+        conn.sent().map(Ok)
     }
 
     fn failed(&self, error: BoxError) -> H1Error {

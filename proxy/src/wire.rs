@@ -39,6 +39,14 @@ pub struct ConnInfo<F> {
 }
 
 /// Sets the request-id header (an id that is not a header value is left out).
+pub fn set_request_id(h: &mut HeaderMap, request_id: &(impl AsRef<[u8]> + ?Sized)) {
+    if let Some(v) = request_id_value(request_id) {
+        h.insert(REQUEST_ID, v);
+    }
+}
+
+/// The request-id header's value, or none for an id that is not a header value. Made once, it
+/// can go on both the upstream request and the response: a clone shares its bytes.
 ///
 /// On HTTP/2 the value is sent as a literal never indexed (the value is marked sensitive,
 /// which is what that flag means to HPACK): each id is used once, so indexing it would only
@@ -47,12 +55,11 @@ pub struct ConnInfo<F> {
 ///
 /// The value is cut from this worker's block of shared bytes, as parsed heads are: no
 /// allocation of its own.
-pub fn set_request_id(h: &mut HeaderMap, request_id: &(impl AsRef<[u8]> + ?Sized)) {
+pub fn request_id_value(request_id: &(impl AsRef<[u8]> + ?Sized)) -> Option<HeaderValue> {
     let bytes = crate::server::h1::buffers::copy_shared(request_id.as_ref());
-    if let Ok(mut v) = HeaderValue::from_maybe_shared(bytes) {
-        v.set_sensitive(true);
-        h.insert(REQUEST_ID, v);
-    }
+    let mut v = HeaderValue::from_maybe_shared(bytes).ok()?;
+    v.set_sensitive(true);
+    Some(v)
 }
 
 /// Finishes an upstream response's headers for the client: its version, hop-by-hop and
@@ -63,11 +70,30 @@ pub fn finish_response_headers(
     status: StatusCode,
     request_id: &(impl AsRef<[u8]> + ?Sized),
 ) {
+    let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
+    finish_upstream_headers(version, h, Some(upgrade), request_id_value(request_id));
+}
+
+/// As [`finish_response_headers`], with the request id's value already made (none: left out),
+/// and the removal of what never crosses a hop skipped when `strip` is `None`: for a head that
+/// came without those fields (the native HTTP/1.1 client's, see
+/// [`crate::h1pool::UpstreamBody::hop_by_hop_removed`]). `Some(upgrade)` strips them, keeping
+/// an upgrade's.
+pub fn finish_upstream_headers(
+    version: &mut Version,
+    h: &mut HeaderMap,
+    strip: Option<bool>,
+    request_id: Option<HeaderValue>,
+) {
     // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
     *version = Version::HTTP_11;
-    headers::strip_for_next_hop(h, status == StatusCode::SWITCHING_PROTOCOLS);
+    if let Some(upgrade) = strip {
+        headers::strip_for_next_hop(h, upgrade);
+    }
     headers::append_via(h, Version::HTTP_11);
-    set_request_id(h, request_id);
+    if let Some(v) = request_id {
+        h.insert(REQUEST_ID, v);
+    }
 }
 
 /// Whole seconds for `Retry-After` and the rate headers, rounded up: a client that waits this

@@ -7,7 +7,8 @@
 
 use crate::server::h1::chunked::{self, ChunkError};
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
 /// How a response body is delimited.
@@ -28,6 +29,10 @@ pub enum Framing {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
+    /// The fields to pass on: without the hop-by-hop ones (and those `Connection` names), and
+    /// without the proxy's own error header, as [`strip_for_next_hop`] leaves a head.
+    /// How the body is framed and whether the connection stays open is read before, into
+    /// `framing` and `keep_alive`.
     pub headers: HeaderMap,
     pub framing: Framing,
     /// The upstream lets the connection carry another request after this response.
@@ -91,17 +96,32 @@ pub fn parse(
     // From the worker's free list: the server gives it back once the head is written.
     let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
     let mut framing_fields = FramingFields::default();
+    // Fields that never cross a hop are left out here rather than added and removed again
+    // ([`ResponseHead::headers`]). The few that need the whole head to be judged (a
+    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
+    // general removal once.
+    let mut strip = false;
     for f in resp.headers.iter() {
-        let name = HeaderName::from_bytes(f.name.as_bytes())
-            .map_err(|_| ResponseError::Malformed("invalid header name"))?;
-        let start = f.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
-            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        let name =
+            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
         match framing_fields.note(&name, f.value, version) {
             Err(reason) => return Err(ResponseError::Malformed(reason)),
             Ok(Field::Repeated) => continue,
-            Ok(Field::Keep) => headers.append(name, value),
-        };
+            Ok(Field::Keep) => {}
+        }
+        if hop_only(&name) {
+            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
+                continue;
+            }
+            strip = true;
+        }
+        let start = f.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if strip {
+        strip_for_next_hop(&mut headers, false);
     }
     let no_body = head_request
         || status.is_informational()
@@ -135,6 +155,47 @@ pub fn parse(
         keep_alive,
     };
     Ok(Some((head, len)))
+}
+
+/// A field's name. The names most responses carry are matched as they are spelled, in any
+/// case, against the known ones of the same length (a few byte comparisons); any other name is
+/// parsed (checked byte by byte and looked up among the standard names).
+fn field_name(raw: &[u8]) -> Option<HeaderName> {
+    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
+    let known = match raw.len() {
+        4 => [header::DATE, header::ETAG, header::VARY]
+            .into_iter()
+            .find(is),
+        6 => is(&header::SERVER).then_some(header::SERVER),
+        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
+        8 => is(&header::LOCATION).then_some(header::LOCATION),
+        10 => [header::CONNECTION, header::SET_COOKIE]
+            .into_iter()
+            .find(is),
+        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
+        13 => [
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::ACCEPT_RANGES,
+        ]
+        .into_iter()
+        .find(is),
+        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
+        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
+        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
+        _ => None,
+    };
+    known.or_else(|| HeaderName::from_bytes(raw).ok())
+}
+
+/// Whether a `Connection` value names any field beside the ones that never cross a hop anyway
+/// (whose fields are left out by name). `close` counts: a field could be called that.
+fn names_others(value: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+        .any(|t| !names_hop_only(t))
 }
 
 /// The reason given for each parse error.

@@ -134,7 +134,10 @@ fn upstream_request(
         }
     }
     call.trace.propagate(h);
-    crate::wire::set_request_id(h, &call.request_id);
+    if let Some(v) = crate::wire::request_id_value(&call.request_id) {
+        h.insert(crate::wire::REQUEST_ID, v.clone());
+        call.request_id_header = Some(v);
+    }
     let limits = &call.active.config.limits;
     let body = if upgrade {
         CountingBody::empty(call.guard.bytes_in())

@@ -42,6 +42,47 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Whether a field called `name` never crosses a hop, whatever the message: a hop-by-hop
+/// header, `Upgrade` or the proxy's own error header. Outside an upgrade,
+/// [`strip_for_next_hop`] removes every one of them (keeping only `TE: trailers`), besides the
+/// fields `Connection` names. Compared name by name: a pass over a constant array would build
+/// and drop the array at every call, and this runs for every field of every upstream response.
+pub fn hop_only(name: &HeaderName) -> bool {
+    *name == header::CONNECTION
+        || *name == header::TRANSFER_ENCODING
+        || *name == header::TE
+        || *name == header::TRAILER
+        || *name == header::PROXY_AUTHENTICATE
+        || *name == header::PROXY_AUTHORIZATION
+        || *name == header::UPGRADE
+        || HOP_ONLY_OTHERS.contains(&name.as_str())
+}
+
+/// The names [`hop_only`] is true of that are no standard names.
+const HOP_ONLY_OTHERS: [&str; 3] = ["keep-alive", "proxy-connection", "sightline-error"];
+
+/// The names [`hop_only`] is true of, as text.
+const HOP_ONLY_NAMES: [&str; 10] = [
+    "connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "sightline-error",
+];
+
+/// Whether `token` (of a `Connection` value, any case) is the name of a field that never
+/// crosses a hop ([`hop_only`]). Compared as bytes: no name is parsed.
+pub fn names_hop_only(token: &[u8]) -> bool {
+    HOP_ONLY_NAMES
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(token))
+}
+
 /// Removes what never crosses a hop: the hop-by-hop headers, any header named in `Connection`,
 /// and the proxy's own error header (so neither side can pass its answers off as Sightline's).
 /// For an upgrade, `Upgrade` and `Connection: upgrade` stay so the next hop can switch
@@ -116,8 +157,7 @@ fn named_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
         .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty());
     for token in tokens {
-        let handled = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(token);
-        if HOP_BY_HOP.iter().any(handled) || handled(&header::UPGRADE) || handled(&ERROR_HEADER) {
+        if names_hop_only(token) {
             continue;
         }
         for k in headers.keys() {
@@ -309,6 +349,36 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn the_names_that_never_cross_a_hop_agree_with_the_removal() {
+        let mut all: Vec<HeaderName> = HOP_BY_HOP.to_vec();
+        all.extend([header::UPGRADE, ERROR_HEADER]);
+        assert_eq!(all.len(), HOP_ONLY_NAMES.len());
+        for name in &all {
+            assert!(hop_only(name), "{name}");
+            assert!(names_hop_only(name.as_str().as_bytes()), "{name}");
+            assert!(
+                names_hop_only(name.as_str().to_uppercase().as_bytes()),
+                "{name}"
+            );
+            let mut h = map(&[(name.as_str(), "x"), ("x-kept", "1")]);
+            strip_for_next_hop(&mut h, false);
+            assert!(!h.contains_key(name) || *name == header::TE, "{name}");
+        }
+        for other in [
+            "host",
+            "x-kept",
+            "via",
+            "content-length",
+            "keep-alivex",
+            "t",
+        ] {
+            let name = HeaderName::from_static(other);
+            assert!(!hop_only(&name), "{other}");
+            assert!(!names_hop_only(other.as_bytes()), "{other}");
+        }
     }
 
     #[test]

@@ -215,3 +215,84 @@ fn two_reads_decode_as_one_on_mutated_responses() {
         );
     }
 }
+
+/// The fields a parsed head keeps, in order, as `name: value` lines.
+fn kept(headers: &HeaderMap) -> Vec<String> {
+    let mut lines: Vec<String> = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn fields_that_never_cross_a_hop_are_left_out_as_the_general_removal_leaves_them() {
+    let heads: &[&[u8]] = &[
+        b"HTTP/1.1 200 OK\r\nServer: s\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: x-secret, Close\r\nX-Secret: 1\r\nX-Kept: yes\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Secret: 1\r\nConnection: X-SECRET\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nSightline-Error: upstream_timeout\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nTrailer: x\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTE: trailers, deflate\r\nProxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive, upgrade, te\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nConnection: ,\r\nX-A: a\r\nX-A: b\r\nContent-Length: 0\r\n\r\n",
+    ];
+    for raw in heads {
+        let text = String::from_utf8_lossy(raw);
+        let (head, _) = parse(raw, false, MAX).unwrap().unwrap();
+        // The same head with every field kept, then stripped as any other message is.
+        let mut whole = HeaderMap::new();
+        let mut fields = [httparse::EMPTY_HEADER; 16];
+        let mut resp = httparse::Response::new(&mut fields);
+        resp.parse(raw).unwrap();
+        for f in resp.headers.iter() {
+            whole.append(
+                HeaderName::from_bytes(f.name.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(f.value).unwrap(),
+            );
+        }
+        crate::wire::headers::strip_for_next_hop(&mut whole, false);
+        assert_eq!(kept(&head.headers), kept(&whole), "{text}");
+        // The framing and the connection's fate are read before the fields go.
+        assert!(!head.headers.contains_key(header::CONNECTION), "{text}");
+    }
+    let (head, _) = parse(heads[5], false, MAX).unwrap().unwrap();
+    assert_eq!(head.framing, Framing::Chunked);
+    let (head, _) = parse(heads[1], false, MAX).unwrap().unwrap();
+    assert!(!head.keep_alive);
+    assert_eq!(kept(&head.headers), ["content-length: 0", "x-kept: yes"]);
+}
+
+#[test]
+fn known_field_names_read_as_parsed_names_in_any_case() {
+    let names = [
+        "Date",
+        "ETAG",
+        "vary",
+        "Server",
+        "Expires",
+        "Location",
+        "Connection",
+        "Set-Cookie",
+        "Content-Type",
+        "Last-Modified",
+        "cache-control",
+        "Accept-Ranges",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "X-Custom",
+        "Age",
+        "Content-Typf",
+        "Dat\u{e9}",
+    ];
+    for n in names {
+        assert_eq!(
+            field_name(n.as_bytes()),
+            HeaderName::from_bytes(n.as_bytes()).ok(),
+            "{n}"
+        );
+    }
+    assert_eq!(field_name(b"bad name"), None);
+    assert_eq!(field_name(b""), None);
+}

@@ -17,6 +17,7 @@
 //! than the idle timeout, or one the upstream closed while it sat idle (seen by polling it once
 //! without waiting), is dropped and the next one tried; at most a bounded number stay idle.
 
+use crate::wire::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -33,9 +34,6 @@ use std::time::{Duration, Instant};
 
 /// The socket of an upstream connection: TCP, or TLS over TCP.
 pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-
-/// An error of any kind, as the HTTP crates pass them.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 mod native;
 pub mod response;

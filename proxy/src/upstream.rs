@@ -16,6 +16,7 @@ use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
 };
+use crate::wire::BoxError;
 use futures_util::future::{Either, FutureExt};
 use http::header::HOST;
 use http::{HeaderValue, Uri};
@@ -344,8 +345,6 @@ enum H1Error {
     /// The exchange on a connection.
     Exchange(BoxError),
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl H1Error {
     fn classify(self, connect_timeout: Duration) -> ProxyError {

@@ -6,8 +6,9 @@
 //! the write buffer once the request is written.
 
 use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
-use super::{BoxError, Io, RequestBody};
+use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
+use crate::wire::BoxError;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};

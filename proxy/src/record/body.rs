@@ -4,6 +4,7 @@
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
 use crate::server::ConnActivity;
 use crate::server::RequestBody;
+use crate::wire::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
@@ -13,8 +14,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The request body stopped because it passed `limits.max_request_body`.
 #[derive(Debug, thiserror::Error)]

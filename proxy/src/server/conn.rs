@@ -12,6 +12,7 @@ use super::h1::ServerBody;
 use super::sniff::{sniff, Proto, Replay};
 use super::stall::WriteStall;
 use super::ConnTicket;
+use crate::wire::BoxError;
 use futures_util::future::Either;
 use futures_util::FutureExt;
 use hyper::body::Incoming;
@@ -26,8 +27,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A service a connection's server can run: it takes requests with the stack's body `Rb` and
 /// answers with a body any of the servers can write; its futures run on the connection's own

@@ -2,6 +2,7 @@
 
 use crate::config::{Limits, ServiceConfig, UpstreamProtocol};
 use crate::record::CountingBody;
+use crate::wire::BoxError;
 use http::Uri;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -38,8 +39,6 @@ pub struct RetryRefused {
     inner: HttpConnector,
     budget: Duration,
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl tower_service::Service<Uri> for RetryRefused {
     type Response = <HttpConnector as tower_service::Service<Uri>>::Response;

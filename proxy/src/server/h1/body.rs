@@ -2,14 +2,13 @@
 //! and the native server's body, read from the connection only when the consumer asks for
 //! more (backpressure: nothing is read ahead of the upstream).
 
+use crate::wire::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The source a native body reads from: its connection, for as long as the body is the
 /// connection's current one.

@@ -10,6 +10,7 @@ use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
 use super::out::Outgoing;
 use crate::server::conn::{ConnCtx, ConnLimits, ConnService};
+use crate::wire::BoxError;
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};
@@ -21,8 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Most bytes one read of a request body takes (the read buffer's size).
 const BODY_READ: usize = buffers::BUF_SIZE;

@@ -516,7 +516,7 @@ impl h1pool::Dial<CountingBody> for ForwardDial<'_> {
             .map(move |sent| sent.map_err(|_| crate::upstream::timed_out(timeout, sending)))
     }
 
-    fn failed(&self, error: crate::wire::BoxError) -> ProxyError {
+    fn failed(&self, error: crate::server::BoxError) -> ProxyError {
         crate::upstream::request_body_fault(&*error)
             .unwrap_or_else(|| ProxyError::Upstream(error.to_string()))
     }

@@ -17,7 +17,7 @@
 //! than the idle timeout, or one the upstream closed while it sat idle (seen by polling it once
 //! without waiting), is dropped and the next one tried; at most a bounded number stay idle.
 
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};

@@ -17,6 +17,10 @@ pub use relay::{relay, relay_tcp, upgraded_tcp, TcpSide};
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};
 
+/// The error a body or an exchange carries on either stack, server or upstream client: any error
+/// that may cross tasks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Returns once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;

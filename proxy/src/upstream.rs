@@ -16,7 +16,7 @@ use crate::record::{
     BodyLimitExceeded, ClientBodyFailed, ClientBodyTimeout, ClientSending, Counters, CountingBody,
     ServiceCounters,
 };
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use futures_util::future::{Either, FutureExt};
 use http::header::HOST;
 use http::{HeaderValue, Uri};

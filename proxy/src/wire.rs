@@ -1,7 +1,7 @@
 //! What both stacks share about HTTP on the wire: the connection a request arrived on, the
 //! authority it names, the headers rewritten between client and upstream (hop-by-hop,
 //! forwarding, `Via`, the proxy's own error header), the finishing of every response's
-//! headers, the request-id header, the rounding of `Retry-After` and the error type bodies carry.
+//! headers, the request-id header and the rounding of `Retry-After`.
 
 mod authority;
 pub mod headers;
@@ -14,9 +14,6 @@ use http::{StatusCode, Version};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The error of a body or an exchange on either stack: any error that may cross tasks.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The response header that marks an answer as the proxy's own. Stripped from upstream
 /// responses, so an upstream can never pass its errors off as Sightline's.

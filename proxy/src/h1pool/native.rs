@@ -8,7 +8,7 @@
 use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
 use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};

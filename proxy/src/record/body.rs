@@ -2,9 +2,9 @@
 //! response is over: at the end of the body, or when the client goes away, whichever is first.
 
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
+use crate::server::BoxError;
 use crate::server::ConnActivity;
 use crate::server::RequestBody;
-use crate::wire::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;

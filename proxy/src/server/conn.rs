@@ -11,8 +11,8 @@
 use super::h1::ServerBody;
 use super::sniff::{sniff, Proto, Replay};
 use super::stall::WriteStall;
+use super::BoxError;
 use super::ConnTicket;
-use crate::wire::BoxError;
 use futures_util::future::Either;
 use futures_util::FutureExt;
 use hyper::body::Incoming;

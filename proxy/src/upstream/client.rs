@@ -2,7 +2,7 @@
 
 use crate::config::{Limits, ServiceConfig, UpstreamProtocol};
 use crate::record::CountingBody;
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use http::Uri;
 use hyper_rustls::{FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;

@@ -2,7 +2,7 @@
 //! and the native server's body, read from the connection only when the consumer asks for
 //! more (backpressure: nothing is read ahead of the upstream).
 
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;

@@ -10,7 +10,7 @@ use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
 use super::out::Outgoing;
 use crate::server::conn::{ConnCtx, ConnLimits, ConnService};
-use crate::wire::BoxError;
+use crate::server::BoxError;
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
 use http_body::{Body, Frame};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scores a published NAB detector on the labelled files here, from its own result files.
+"""Scores a published NAB detector on a set of labelled NAB files, from its own result files.
 
 Usage (from the repository root, with a checkout of NAB's repository):
     python3 bench/nab_published.py NAB_REPO DETECTOR [NAB_DIR] [TUNING_JSON]
@@ -10,7 +10,10 @@ file's raw score). A row is a detection when its score reaches the profile's thr
 NAB. Per file it prints each window's first detection (rows after the left edge, over the
 width) or MISS, the detections outside every window, and its raw standard score next to the
 published one; then per folder and profile the windows found, the false positives and the
-normalised score, with bench/nab_eval.py's scorer. With TUNING_JSON (merged over
+normalised score, with bench/nab_eval.py's scorer. NAB_DIR (default ../shared/data/nab) holds
+the series and the `combined_windows.json` that names the files scored: the 38 files here, or
+NAB's whole `data/` folder (58 files, with NAB's `labels/combined_windows.json` copied into
+it). With TUNING_JSON (merged over
 `{"min_rate": 0}`; `{}` for the defaults), it also replays every file through Sightline (the
 binary as in bench/nab_cv.py) and scores its detections and the union of both.
 """
@@ -24,7 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nab_eval  # noqa: E402
 import nab_files  # noqa: E402
 
-FOLDERS = ["artificialNoAnomaly", "artificialWithAnomaly", "realAWSCloudwatch", "realTweets"]
 PROFILES = {
     "standard": (1.0, 0.11, 1.0),
     "reward_low_FP_rate": (1.0, 0.22, 1.0),
@@ -69,7 +71,7 @@ def score(nab, windows, detections, weights):
 def report(label, folders):
     cells = []
     total = [0, 0, 0, 0.0, 0.0, 0.0]
-    for name in FOLDERS:
+    for name in sorted(folders):
         row = folders[name]
         total = [a + b for a, b in zip(total, row)]
         value = 100.0 * (row[3] - row[4]) / (row[5] - row[4]) if row[5] > row[4] else row[3]

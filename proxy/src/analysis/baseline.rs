@@ -14,6 +14,7 @@
 mod anomaly;
 mod calendar;
 mod config;
+mod context;
 mod detector;
 mod episode;
 mod model;

@@ -191,6 +191,12 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
+                    // The context rule: a sequence of coarse values never seen before.
+                    let novel = learned
+                        && self
+                            .baseline
+                            .context(signal, value)
+                            .is_some_and(|share| share >= self.config.context_share);
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
@@ -198,7 +204,11 @@ impl Detector {
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
-                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
+                                && (score < -sigmas
+                                    || point < -1.0
+                                    || shift < -1.0
+                                    || likely
+                                    || novel),
                             e.expected,
                         ),
                         _ => (
@@ -207,6 +217,7 @@ impl Detector {
                                     || point > 1.0
                                     || shift > 1.0
                                     || likely
+                                    || novel
                                     || counted),
                             obs.rate,
                         ),

@@ -83,6 +83,7 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
+                context: config.context(step),
             },
             floors: [
                 RATE_FLOOR,
@@ -169,6 +170,12 @@ impl Baseline {
     pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .likelihood(value, e, self.floor(signal), &self.learning)
+    }
+
+    /// The context rule for `value`: the share (0–1) of the contexts it ends never seen
+    /// before. `None` while young or off.
+    pub fn context(&self, signal: Signal, value: f64) -> Option<f64> {
+        self.model(signal).context(value, &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

@@ -6,6 +6,7 @@
 //! forecast errors. A young profile thus falls back on the daily shape, then on the plain level.
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
+use super::context::{ContextSettings, Contexts};
 use super::stats::AdaptiveStats;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +98,9 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
+    /// The context rule, in steps (off unless its levels are set).
+    #[serde(default)]
+    pub context: ContextSettings,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -165,6 +169,9 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
+    /// The context rule's remembered contexts (only with the rule on).
+    #[serde(default)]
+    contexts: Option<Box<Contexts>>,
 }
 
 impl SignalModel {
@@ -274,6 +281,12 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
+    /// The context rule: the share of the contexts ending with `value` never seen before.
+    /// `None` while young or off.
+    pub fn context(&self, value: f64, learning: &Learning) -> Option<f64> {
+        self.contexts.as_ref()?.novelty(value, &learning.context)
+    }
+
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -303,6 +316,11 @@ impl SignalModel {
         } = step;
         if !value.is_finite() {
             return;
+        }
+        if learning.context.on() {
+            self.contexts
+                .get_or_insert_with(Box::default)
+                .learn(value, &learning.context);
         }
         let Some((expected, _)) = self.blend(minute, learning) else {
             self.level = Some(value);

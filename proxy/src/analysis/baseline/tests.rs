@@ -492,3 +492,42 @@ fn scattered_failures_on_a_low_volume_endpoint_stay_silent() {
         assert!(found.is_empty(), "{failing}: {found:?}");
     }
 }
+
+/// The defaults with every rule but the context rule off, or all off (`levels` 0).
+fn context_only(levels: u64) -> DetectorConfig {
+    DetectorConfig {
+        sigmas: 1000.0,
+        point_margin: 0.0,
+        shift_threshold: 0.0,
+        context_levels: levels,
+        ..DetectorConfig::default()
+    }
+}
+
+#[test]
+fn the_context_rule_reports_a_sequence_it_never_saw_once() {
+    let crowd = |levels: u64| {
+        let mut d = Detector::new(context_only(levels));
+        let mut rng = Lcg(5);
+        let quiet = warm(&mut d, &mut rng, MONDAY, 3 * DAY, 100.0);
+        assert!(quiet.is_empty(), "steady traffic reported {quiet:?}");
+        let t = MONDAY + 3 * DAY;
+        let mut found = Vec::new();
+        for m in t..t + 20 {
+            let mut s = normal(&mut rng, m, 100.0);
+            s.count *= 4;
+            found.extend(d.observe(&s).into_iter().map(|a| (m - t, a.kind)));
+        }
+        found
+    };
+    // A move to a level never reached before, held through the persistence: one finding
+    // within the crowd's first minutes (the levels of the range seen before it are learned).
+    let found = crowd(8);
+    assert!(
+        matches!(found[..], [(at, AnomalyKind::RateSpike)] if at <= 4),
+        "{found:?}"
+    );
+    // Off by default: with the other rules off too, nothing is found.
+    assert_eq!(DetectorConfig::default().context_levels, 0);
+    assert_eq!(crowd(0), vec![]);
+}

@@ -11,6 +11,11 @@ then, for each split of the folders into a tuning pair and a checking pair, the 
 the best standard score on the tuning pair is chosen and its score on the checking pair is
 reported. The folders are scored by NAB's rules through the binary's own scorer; nothing here
 re-implements the scoring.
+
+NAB_DIR may also be NAB's whole `data/` folder (with NAB's `labels/combined_windows.json`
+copied into it): the settings are still chosen on the four folders above only, and the other
+folders (realAdExchange, realKnownCause, realTraffic) are reported beside them, per setting and
+for each fold's choice, as a check that played no part in choosing.
 """
 
 import json
@@ -60,17 +65,25 @@ def main(argv):
     for setting in grid:
         folders = run(nab, setting)["folders"]
         results.append((setting, folders))
+        others = sorted(set(folders) - set(FOLDERS))
         row = {n: standard(folders, [n]) if folders[n]["windows"] else folders[n]["raw"][0]
-               for n in FOLDERS}
+               for n in FOLDERS + others}
         row["all"] = standard(folders, FOLDERS)
-        row["detected"] = sum(folders[n]["detected"] for n in FOLDERS)
-        row["false_pos"] = sum(folders[n]["false_positives"] for n in FOLDERS)
+        if others:
+            row["others"] = standard(folders, others)
+            row["corpus"] = standard(folders, FOLDERS + others)
+        row["detected"] = sum(folders[n]["detected"] for n in FOLDERS + others)
+        row["false_pos"] = sum(folders[n]["false_positives"] for n in FOLDERS + others)
         print(json.dumps(setting), " ".join(f"{k}={v:.1f}" for k, v in row.items()), flush=True)
     for tune, check in SPLITS:
         setting, folders = max(results, key=lambda r: standard(r[1], tune))
+        others = sorted(set(folders) - set(FOLDERS))
+        unused = "".join(f"; {n} {standard(folders, [n]):.1f}" for n in others)
+        if others:
+            unused += f"; {'+'.join(others)} {standard(folders, others):.1f} (not used to choose)"
         print(f"tuned on {'+'.join(tune)}: {json.dumps(setting)} scores "
               f"{standard(folders, tune):.1f} there and {standard(folders, check):.1f} "
-              f"on {'+'.join(check)}")
+              f"on {'+'.join(check)}{unused}")
 
 
 if __name__ == "__main__":

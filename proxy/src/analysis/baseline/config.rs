@@ -1,6 +1,6 @@
 //! The detector's tunables, with the defaults the evaluation in `docs/DETECTION.md` measured.
 
-use super::context::{ContextSettings, MAX_CONTEXTS, MAX_DEPTH, MAX_LEVELS};
+use super::context::{ContextSettings, MAX_LEVELS};
 use serde::{Deserialize, Serialize};
 
 /// Tunables of baselines and detectors. Durations are in minutes of wall time; a baseline fed
@@ -91,22 +91,10 @@ pub struct DetectorConfig {
     pub likelihood_steps: f64,
     /// The likelihood rule breaches beyond this many standard deviations. Default 5.
     pub likelihood_sigmas: f64,
-    /// The context rule (novelty of the recent sequence of coarse values): levels the range of
-    /// values seen so far is split into; 0 turns the rule off (at most 64). Default 0.
+    /// The context rule (a move between coarse values never made before): levels the range of
+    /// values seen so far is split into, its width rounded up to a power of two; 0 turns the
+    /// rule off (2–8). Default 0.
     pub context_levels: u64,
-    /// The context rule's longest context: a step's level with the levels of up to this many
-    /// steps before it (1–8). Default 7.
-    pub context_steps: u64,
-    /// The context rule breaches when at least this share (0–1) of a step's contexts was never
-    /// seen before, beyond the relative band like the other rules. Default 1 (not even the
-    /// move from the previous level was seen).
-    pub context_share: f64,
-    /// Contexts the rule remembers per signal (the least recently seen give way; at most
-    /// 65,536; 12 bytes each). Default 1024.
-    pub context_capacity: u64,
-    /// The context rule rounds the width of the range up to a power of two, so the levels
-    /// move only when the range doubles, not with every new extreme. Default false.
-    pub context_coarse_range: bool,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -144,10 +132,6 @@ impl Default for DetectorConfig {
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
             context_levels: 0,
-            context_steps: 7,
-            context_share: 1.0,
-            context_capacity: 1024,
-            context_coarse_range: false,
             timezone: None,
         }
     }
@@ -180,11 +164,7 @@ impl DetectorConfig {
     pub(crate) fn context(&self, step_minutes: u64) -> ContextSettings {
         ContextSettings {
             levels: self.context_levels.min(MAX_LEVELS),
-            depth: (self.context_steps as usize).min(MAX_DEPTH),
-            share: self.context_share.clamp(0.0, 1.0),
-            capacity: (self.context_capacity as usize).min(MAX_CONTEXTS),
             hold: self.persistence_steps(step_minutes) - 1,
-            coarse: self.context_coarse_range,
         }
     }
 

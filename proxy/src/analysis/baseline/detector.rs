@@ -191,12 +191,8 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
-                    // The context rule: a sequence of coarse values never seen before.
-                    let novel = learned
-                        && self
-                            .baseline
-                            .context(signal, value)
-                            .is_some_and(|share| share >= self.config.context_share);
+                    // The context rule: a move between coarse values never made before.
+                    let novel = learned && self.baseline.context(signal, value) == Some(true);
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =

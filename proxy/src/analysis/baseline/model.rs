@@ -172,9 +172,9 @@ impl Baseline {
             .likelihood(value, e, self.floor(signal), &self.learning)
     }
 
-    /// The context rule for `value`: the share (0–1) of the contexts it ends never seen
+    /// The context rule for `value`: whether its move between coarse values was never made
     /// before. `None` while young or off.
-    pub fn context(&self, signal: Signal, value: f64) -> Option<f64> {
+    pub fn context(&self, signal: Signal, value: f64) -> Option<bool> {
         self.model(signal).context(value, &self.learning)
     }
 

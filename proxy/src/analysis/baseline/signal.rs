@@ -6,7 +6,7 @@
 //! forecast errors. A young profile thus falls back on the daily shape, then on the plain level.
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
-use super::context::{ContextSettings, Contexts};
+use super::context::{ContextSettings, Moves};
 use super::stats::AdaptiveStats;
 use serde::{Deserialize, Serialize};
 
@@ -169,9 +169,9 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The context rule's remembered contexts (only with the rule on).
+    /// The context rule's moves made (only with the rule on).
     #[serde(default)]
-    contexts: Option<Box<Contexts>>,
+    moves: Option<Moves>,
 }
 
 impl SignalModel {
@@ -281,10 +281,10 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The context rule: the share of the contexts ending with `value` never seen before.
-    /// `None` while young or off.
-    pub fn context(&self, value: f64, learning: &Learning) -> Option<f64> {
-        self.contexts.as_ref()?.novelty(value, &learning.context)
+    /// The context rule: whether the move to `value` between coarse values was never made
+    /// before. `None` while young or off.
+    pub fn context(&self, value: f64, learning: &Learning) -> Option<bool> {
+        self.moves.as_ref()?.novel(value, &learning.context)
     }
 
     /// The point rule's thresholds above and below, in standard deviations.
@@ -318,8 +318,8 @@ impl SignalModel {
             return;
         }
         if learning.context.on() {
-            self.contexts
-                .get_or_insert_with(Box::default)
+            self.moves
+                .get_or_insert_with(Moves::default)
                 .learn(value, &learning.context);
         }
         let Some((expected, _)) = self.blend(minute, learning) else {

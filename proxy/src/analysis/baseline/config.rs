@@ -95,6 +95,9 @@ pub struct DetectorConfig {
     /// values seen so far is split into, its width rounded up to a power of two; 0 turns the
     /// rule off (2–8). Default 0.
     pub context_levels: u64,
+    /// What a step that changes the context rule's rounded range width does: 0 nothing, 1 its
+    /// own move is not learned, 2 the moves made before are forgotten. Default 0.
+    pub context_widening: u64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -132,6 +135,7 @@ impl Default for DetectorConfig {
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
             context_levels: 0,
+            context_widening: 0,
             timezone: None,
         }
     }
@@ -165,6 +169,7 @@ impl DetectorConfig {
         ContextSettings {
             levels: self.context_levels.min(MAX_LEVELS),
             hold: self.persistence_steps(step_minutes) - 1,
+            widening: self.context_widening,
         }
     }
 

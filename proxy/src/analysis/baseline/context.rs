@@ -21,6 +21,11 @@ pub(crate) struct ContextSettings {
     pub levels: u64,
     /// Steps a novel step keeps breaching after it (so it can last the persistence).
     pub hold: u64,
+    /// What a step that changes the range's rounded width does to the moves: 0 nothing, 1 its
+    /// own move is not learned, 2 every move made before is forgotten (the levels now split
+    /// another range).
+    #[serde(default)]
+    pub widening: u64,
 }
 
 impl ContextSettings {
@@ -41,6 +46,9 @@ pub(crate) struct Moves {
     made: u64,
     /// Steps the last novelty keeps breaching.
     hold: u64,
+    /// The range's width rounded up to a power of two (0 while the range is a single value).
+    #[serde(default)]
+    width: f64,
 }
 
 impl Moves {
@@ -56,17 +64,25 @@ impl Moves {
         if !value.is_finite() {
             return;
         }
-        self.range = Some(match self.range {
+        let (lo, hi) = match self.range {
             Some((lo, hi)) => (lo.min(value), hi.max(value)),
             None => (value, value),
-        });
-        if let Some(last) = self.last {
+        };
+        self.range = Some((lo, hi));
+        let widened = rounded_width(lo, hi) != self.width;
+        self.width = rounded_width(lo, hi);
+        if widened && s.widening == 2 {
+            self.made = 0;
+        }
+        if let Some(last) = self.last.filter(|_| !widened || s.widening == 0) {
             let bit = self.bit(last, value, s);
             self.hold = match self.made & bit == 0 {
                 true => s.hold,
                 false => self.hold.saturating_sub(1),
             };
             self.made |= bit;
+        } else {
+            self.hold = self.hold.saturating_sub(1);
         }
         self.last = Some(self.level(value, s));
     }
@@ -86,9 +102,16 @@ impl Moves {
         if hi <= lo {
             return 0;
         }
-        let width = (hi - lo).log2().ceil().exp2();
-        let at = ((value - lo) / width * levels as f64).floor();
+        let at = ((value - lo) / rounded_width(lo, hi) * levels as f64).floor();
         at.clamp(0.0, (levels - 1) as f64) as u8
+    }
+}
+
+/// The width of the range `lo`–`hi` rounded up to a power of two (0 for a single value).
+fn rounded_width(lo: f64, hi: f64) -> f64 {
+    match hi > lo {
+        true => (hi - lo).log2().ceil().exp2(),
+        false => 0.0,
     }
 }
 
@@ -97,7 +120,11 @@ mod tests {
     use super::*;
 
     fn settings(levels: u64) -> ContextSettings {
-        ContextSettings { levels, hold: 0 }
+        ContextSettings {
+            levels,
+            hold: 0,
+            widening: 0,
+        }
     }
 
     #[test]
@@ -126,7 +153,11 @@ mod tests {
 
     #[test]
     fn a_novelty_is_held_for_the_persistence() {
-        let s = ContextSettings { levels: 4, hold: 2 };
+        let s = ContextSettings {
+            levels: 4,
+            hold: 2,
+            widening: 0,
+        };
         let mut m = Moves::default();
         for v in [0.0, 3.9, 0.0, 3.9, 0.0] {
             m.learn(v, &s);

@@ -14,7 +14,6 @@
 mod anomaly;
 mod calendar;
 mod config;
-mod context;
 mod detector;
 mod episode;
 mod model;

@@ -1,6 +1,5 @@
 //! The detector's tunables, with the defaults the evaluation in `docs/DETECTION.md` measured.
 
-use super::context::{ContextSettings, MAX_LEVELS};
 use serde::{Deserialize, Serialize};
 
 /// Tunables of baselines and detectors. Durations are in minutes of wall time; a baseline fed
@@ -91,13 +90,6 @@ pub struct DetectorConfig {
     pub likelihood_steps: f64,
     /// The likelihood rule breaches beyond this many standard deviations. Default 5.
     pub likelihood_sigmas: f64,
-    /// The context rule (a move between coarse values never made before): levels the range of
-    /// values seen so far is split into, its width rounded up to a power of two; 0 turns the
-    /// rule off (2–8). Default 0.
-    pub context_levels: u64,
-    /// What a step that changes the context rule's rounded range width does: 0 nothing, 1 its
-    /// own move is not learned, 2 the moves made before are forgotten. Default 0.
-    pub context_widening: u64,
     /// The time zone of the hour-of-week and hour-of-day profiles: an IANA name such as
     /// `Europe/Berlin`, so daily peaks keep their slot across daylight-saving changes. Default
     /// none (UTC).
@@ -134,8 +126,6 @@ impl Default for DetectorConfig {
             shift_clip: 3.0,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
-            context_levels: 0,
-            context_widening: 0,
             timezone: None,
         }
     }
@@ -162,15 +152,6 @@ impl DetectorConfig {
     /// Consecutive breaching steps after which the level follows the change in full.
     pub fn adopt_steps(&self, step_minutes: u64) -> u64 {
         self.adopt_minutes.div_ceil(step_minutes.max(1)).max(1)
-    }
-
-    /// The context rule's settings in steps of `step_minutes`.
-    pub(crate) fn context(&self, step_minutes: u64) -> ContextSettings {
-        ContextSettings {
-            levels: self.context_levels.min(MAX_LEVELS),
-            hold: self.persistence_steps(step_minutes) - 1,
-            widening: self.context_widening,
-        }
     }
 
     /// Steps of `step_minutes` before any statistical anomaly.

@@ -191,8 +191,6 @@ impl Detector {
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
                         > self.config.likelihood_sigmas;
-                    // The context rule: a move between coarse values never made before.
-                    let novel = learned && self.baseline.context(signal, value) == Some(true);
                     let sigmas = self.config.sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted =
@@ -200,11 +198,7 @@ impl Detector {
                     let (breach, traffic) = match kind {
                         AnomalyKind::RateDrop => (
                             value < band.0
-                                && (score < -sigmas
-                                    || point < -1.0
-                                    || shift < -1.0
-                                    || likely
-                                    || novel),
+                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
                             e.expected,
                         ),
                         _ => (
@@ -213,7 +207,6 @@ impl Detector {
                                     || point > 1.0
                                     || shift > 1.0
                                     || likely
-                                    || novel
                                     || counted),
                             obs.rate,
                         ),

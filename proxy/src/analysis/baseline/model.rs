@@ -83,7 +83,6 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
-                context: config.context(step),
             },
             floors: [
                 RATE_FLOOR,
@@ -170,12 +169,6 @@ impl Baseline {
     pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
         self.model(signal)
             .likelihood(value, e, self.floor(signal), &self.learning)
-    }
-
-    /// The context rule for `value`: whether its move between coarse values was never made
-    /// before. `None` while young or off.
-    pub fn context(&self, signal: Signal, value: f64) -> Option<bool> {
-        self.model(signal).context(value, &self.learning)
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),

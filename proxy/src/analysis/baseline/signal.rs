@@ -6,7 +6,6 @@
 //! forecast errors. A young profile thus falls back on the daily shape, then on the plain level.
 
 use super::calendar::{hour_of_day, hour_of_week, DAY_SLOTS, WEEK_SLOTS};
-use super::context::{ContextSettings, Moves};
 use super::stats::AdaptiveStats;
 use serde::{Deserialize, Serialize};
 
@@ -98,9 +97,6 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
-    /// The context rule, in steps (off unless its levels are set).
-    #[serde(default)]
-    pub context: ContextSettings,
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -169,9 +165,6 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The context rule's moves made (only with the rule on).
-    #[serde(default)]
-    moves: Option<Moves>,
 }
 
 impl SignalModel {
@@ -281,12 +274,6 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The context rule: whether the move to `value` between coarse values was never made
-    /// before. `None` while young or off.
-    pub fn context(&self, value: f64, learning: &Learning) -> Option<bool> {
-        self.moves.as_ref()?.novel(value, &learning.context)
-    }
-
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -316,11 +303,6 @@ impl SignalModel {
         } = step;
         if !value.is_finite() {
             return;
-        }
-        if learning.context.on() {
-            self.moves
-                .get_or_insert_with(Moves::default)
-                .learn(value, &learning.context);
         }
         let Some((expected, _)) = self.blend(minute, learning) else {
             self.level = Some(value);

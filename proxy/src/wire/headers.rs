@@ -336,10 +336,11 @@ fn this_hop(version: http::Version) -> (&'static str, HeaderValue) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    /// A map of `pairs`, in order (a name repeated is appended).
+    pub(in crate::wire) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(

@@ -41,6 +41,7 @@ use crate::record::ClientSending;
 use crate::server::RequestBody;
 use crate::upstream::forward_pool::ForwardPool;
 use crate::upstream::UpstreamBody;
+use crate::wire::next_hop::NextHop;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper_util::rt::TokioIo;
@@ -482,7 +483,7 @@ fn send<'a>(
         addr,
         sending: req.body().client_sending(),
     };
-    h1pool::exchange(pool.map(|p| &**p), dial, req).map(move |sent| {
+    h1pool::exchange(pool.map(|p| &**p), dial, req, NextHop::none()).map(move |sent| {
         let (resp, conn) = sent?;
         Ok(resp.map(|body| match pool {
             Some(pool) => UpstreamBody::pooled(body, conn, pool.clone()),

@@ -18,6 +18,7 @@
 //! without waiting), is dropped and the next one tried; at most a bounded number stay idle.
 
 use crate::server::BoxError;
+use crate::wire::next_hop::NextHop;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -166,14 +167,16 @@ impl<B: RequestBody> Conn<B> {
         }
     }
 
-    /// Starts an exchange: the request is taken at once (natively, its head written into the
-    /// connection's buffer and its body taken; with hyper, handed to the connection), so that
-    /// nothing waiting for the answer ([`Conn::sent`]) holds a request. An error means none of
-    /// it can go, on this connection or another: its `Content-Length` is not a number.
-    pub fn start(&mut self, req: Request<B>) -> Result<(), BoxError> {
+    /// Starts an exchange: the request, with the fields `hop` adds, is taken at once (natively,
+    /// its head written into the connection's buffer and its body taken; with hyper, the fields
+    /// added to its map and the request handed to the connection), so that nothing waiting for
+    /// the answer ([`Conn::sent`]) holds a request. An error means none of it can go, on this
+    /// connection or another: its `Content-Length` is not a number.
+    pub fn start(&mut self, mut req: Request<B>, hop: NextHop) -> Result<(), BoxError> {
         match &mut self.kind {
-            Kind::Native(n) => n.start(req).map_err(Into::into),
+            Kind::Native(n) => n.start(req, hop).map_err(Into::into),
             Kind::Hyper { send, response, .. } => {
+                hop.apply(req.headers_mut());
                 // Boxed: hyper's future holds the request until the connection takes it, and
                 // this client is the older path.
                 *response = Some(Box::pin(send.try_send_request(req)));
@@ -301,7 +304,8 @@ pub trait Dial<B: RequestBody> {
 /// `dial`. A request that a reused connection gave back (the upstream closed it before any byte
 /// of an answer, with none of the request body taken: the race with its keep-alive timeout)
 /// goes once more, on a new connection; nothing sent on a new connection is tried again.
-/// Returns the response head and the connection its body comes over.
+/// Returns the response head and the connection its body comes over. `hop` names the fields
+/// the request gains on the way ([`NextHop::none`]: none).
 ///
 /// An idle connection is checked out and takes the request here, before the future is built,
 /// so the future holds no request: the layers above move it while they build theirs, and a
@@ -311,7 +315,8 @@ pub trait Dial<B: RequestBody> {
 pub fn exchange<'a, B, D>(
     pool: Option<&'a Pool<B>>,
     dial: D,
-    req: Request<B>,
+    mut req: Request<B>,
+    hop: NextHop,
 ) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
 where
     B: RequestBody,
@@ -319,10 +324,13 @@ where
 {
     let mut next = match pool.and_then(Pool::checkout) {
         Some(mut conn) => {
-            let started = conn.start(req);
+            let started = conn.start(req, hop);
             Next::Started(conn, started)
         }
-        None => Next::Connect(Box::new(req)),
+        None => {
+            hop.apply(req.headers_mut());
+            Next::Connect(Box::new(req))
+        }
     };
     async move {
         let mut reused = matches!(next, Next::Started(..));
@@ -334,7 +342,7 @@ where
                     // Boxed: connecting (and a TLS handshake) is the rare path, and its future
                     // is kilobytes that every call's future would otherwise carry and copy.
                     let mut conn = Box::pin(dial.connect()).await?;
-                    if let Err(error) = conn.start(*req) {
+                    if let Err(error) = conn.start(*req, NextHop::none()) {
                         return Err(dial.failed(error));
                     }
                     conn

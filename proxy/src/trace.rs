@@ -10,7 +10,8 @@ pub use scope::{in_call, CallFormat, CallIds, RequestId};
 use http::header::HeaderName;
 use http::HeaderMap;
 
-const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// The W3C trace context's header.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The trace context of one proxied call.
@@ -65,21 +66,37 @@ impl TraceContext {
         }
     }
 
-    /// Sets the headers sent upstream: `traceparent` with this hop as the parent; a
-    /// `tracestate` is dropped when the trace was restarted (it belonged to another trace);
-    /// B3 headers the caller sent are rewritten to the same context.
+    /// Sets the headers sent upstream: `traceparent` with this hop as the parent, and the rest
+    /// as [`TraceContext::pass_on`] leaves it.
     pub fn propagate(&self, h: &mut HeaderMap) {
-        // Cut from this worker's block of shared bytes: no allocation of its own.
-        let value = crate::server::h1::buffers::copy_shared(&self.header_bytes());
-        if let Ok(v) = http::HeaderValue::from_maybe_shared(value) {
+        self.pass_on(h);
+        if let Some(v) = self.traceparent() {
             h.insert(TRACEPARENT, v);
         }
+    }
+
+    /// The `traceparent` value sent upstream, as a header value. Cut from this worker's block
+    /// of shared bytes: no allocation of its own.
+    pub fn traceparent(&self) -> Option<http::HeaderValue> {
+        let value = crate::server::h1::buffers::copy_shared(&self.header_bytes());
+        http::HeaderValue::from_maybe_shared(value).ok()
+    }
+
+    /// The trace headers sent upstream but `traceparent`, which the caller adds ([`TRACEPARENT`]
+    /// with [`TraceContext::header_bytes`]): the caller's `traceparent` is removed; a
+    /// `tracestate` is dropped when the trace was restarted (it belonged to another trace); B3
+    /// headers the caller sent are rewritten to the same context.
+    pub fn pass_on(&self, h: &mut HeaderMap) {
         // One pass over the names instead of a lookup for each: most requests carry none of
         // these.
-        let (mut state, mut b3) = (false, b3::Present::default());
+        let (mut parent, mut state, mut b3) = (false, false, b3::Present::default());
         for k in h.keys() {
+            parent |= *k == TRACEPARENT;
             state |= *k == TRACESTATE;
             b3.note(k);
+        }
+        if parent {
+            h.remove(TRACEPARENT);
         }
         if state && self.parent_id.is_none() {
             h.remove(TRACESTATE);
@@ -93,7 +110,7 @@ impl TraceContext {
     }
 
     /// [`TraceContext::header_value`] without an allocation: `00-<trace>-<span>-<flags>`.
-    fn header_bytes(&self) -> [u8; 55] {
+    pub fn header_bytes(&self) -> [u8; 55] {
         let mut out = [b'-'; 55];
         out[..2].copy_from_slice(b"00");
         hex_into(&self.trace_id, &mut out[3..35]);

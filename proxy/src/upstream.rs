@@ -17,8 +17,8 @@ use crate::record::{
     ServiceCounters,
 };
 use crate::server::BoxError;
+use crate::wire::next_hop::{HostField, NextHop};
 use futures_util::future::{Either, FutureExt};
-use http::header::HOST;
 use http::{HeaderValue, Uri};
 use hyper_util::client::legacy::Client;
 use std::future::Future;
@@ -215,8 +215,8 @@ impl ServicePool {
         }
     }
 
-    /// Sends `req` (its URI made by [`Self::uri`]) to `upstream` and waits for the response
-    /// headers, within `timeout`.
+    /// Sends `req` (its URI made by [`Self::uri`]) with the fields `hop` adds to `upstream` and
+    /// waits for the response headers, within `timeout`.
     ///
     /// The future is built of combinators around the exchange's own (no `async` block, which
     /// would hold the request and the exchange's future a second time): the call's future,
@@ -224,20 +224,22 @@ impl ServicePool {
     pub fn send<'a>(
         &'a self,
         upstream: &'a Upstream,
-        req: http::Request<CountingBody>,
+        mut req: http::Request<CountingBody>,
+        hop: NextHop,
         upgrade: bool,
         timeout: Duration,
         connect_timeout: Duration,
     ) -> impl Future<Output = Result<http::Response<UpstreamBody>, ProxyError>> + Send + 'a {
         let sending = req.body().client_sending();
         if self.drives(upgrade) {
-            let exchange = tokio::time::timeout(timeout, self.send_h1(upstream, req));
+            let exchange = tokio::time::timeout(timeout, self.send_h1(upstream, req, hop));
             return Either::Left(exchange.map(move |sent| match sent {
                 Err(_) => Err(timed_out(timeout, &sending)),
                 Ok(Ok(resp)) => Ok(resp),
                 Ok(Err(e)) => Err(e.classify(connect_timeout)),
             }));
         }
+        hop.apply(req.headers_mut());
         let request = tokio::time::timeout(timeout, Box::pin(self.client.request(req)));
         Either::Right(request.map(move |sent| match sent {
             Err(_) => Err(timed_out(timeout, &sending)),
@@ -247,23 +249,22 @@ impl ServicePool {
     }
 
     /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one, retried once
-    /// as [`h1pool::exchange`] says.
+    /// as [`h1pool::exchange`] says. A request that names no authority gets the upstream's.
     fn send_h1<'a>(
         &'a self,
         upstream: &'a Upstream,
-        mut req: http::Request<CountingBody>,
+        req: http::Request<CountingBody>,
+        mut hop: NextHop,
     ) -> impl Future<Output = Result<http::Response<UpstreamBody>, H1Error>> + Send + 'a {
-        if let Some(host) = &upstream.host {
-            req.headers_mut()
-                .entry(HOST)
-                .or_insert_with(|| host.clone());
+        if let (HostField::Absent, Some(host)) = (&hop.host, &upstream.host) {
+            hop.host = HostField::Set(host.clone());
         }
         let dial = H1Dial {
             pool: self,
             upstream,
         };
         // `dial` is two pointers: the exchange takes it along.
-        h1pool::exchange(Some(&*upstream.idle), dial, req).map(move |sent| {
+        h1pool::exchange(Some(&*upstream.idle), dial, req, hop).map(move |sent| {
             let (resp, conn) = sent?;
             let pool = upstream.idle.clone();
             Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))

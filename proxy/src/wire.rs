@@ -5,6 +5,7 @@
 
 mod authority;
 pub mod headers;
+pub mod next_hop;
 
 pub use authority::{raw_authority, Authority, BadAuthority};
 

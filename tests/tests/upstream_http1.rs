@@ -385,3 +385,93 @@ async fn a_large_body_arrives_whole_and_one_cut_short_never_ends_cleanly() {
     assert_eq!(short.len(), 1, "{calls:?}");
     assert_eq!(short[0]["error"], "upstream_body_failed", "{}", short[0]);
 }
+
+/// What a client's request with forwarding headers it may not send, hop-by-hop fields, fields
+/// named in `Connection` and a trace context of its own becomes for the upstream: the same
+/// fields from either client, on a new connection and on a reused one, order aside.
+#[tokio::test]
+async fn both_clients_send_the_same_rewritten_fields() {
+    let request = "GET /a/../b?q=1 HTTP/1.1\r\n\
+        Host: API.Example.Internal\r\n\
+        X-Forwarded-For: 203.0.113.9\r\n\
+        X-Forwarded-For: 198.51.100.1\r\n\
+        X-Forwarded-Host: evil.example\r\n\
+        X-Forwarded-Proto: https\r\n\
+        Forwarded: for=203.0.113.9\r\n\
+        X-Real-IP: 203.0.113.9\r\n\
+        Via: 1.1 edge\r\n\
+        Connection: close, X-Drop-Me\r\n\
+        X-Drop-Me: secret\r\n\
+        Keep-Alive: timeout=5\r\n\
+        Proxy-Authorization: Basic eDp5\r\n\
+        TE: trailers, deflate\r\n\
+        Sightline-Error: forged\r\n\
+        traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n\
+        tracestate: vendor=1\r\n\
+        X-Request-Id: forged\r\n\
+        X-Kept: yes\r\n\
+        X-Kept: again\r\n\r\n";
+    for client in ["native", "hyper"] {
+        let (heads, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let up = CountingUpstream::start(move |mut tcp, _| {
+            let heads = heads.clone();
+            async move {
+                let mut buf = Vec::new();
+                while let Some(head) = next_head(&mut tcp, &mut buf).await {
+                    let _ = heads.send(head);
+                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if tcp.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        let extra = format!("runtime: {{ upstream_http1: {client} }}\n");
+        let px = TestProxy::start(simple(up.addr, &extra)).await;
+        for attempt in ["new connection", "reused connection"] {
+            let answer = exchange(px.inbound, request.as_bytes(), PATIENCE).await;
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            assert!(answer.starts_with("HTTP/1.1 200 "), "{client}: {answer}");
+            let request_id = answer
+                .lines()
+                .find_map(|l| l.strip_prefix("x-request-id: "))
+                .unwrap_or_else(|| panic!("{client}: no request id in {answer}"));
+            let head = received.recv().await.unwrap();
+            let mut lines: Vec<&str> = head.lines().filter(|l| !l.is_empty()).collect();
+            assert_eq!(lines.remove(0), "GET /b?q=1 HTTP/1.1", "{client}");
+            // This hop's span id is new on each call: only its shape is known.
+            let traceparent = lines
+                .iter()
+                .position(|l| l.starts_with("traceparent: "))
+                .map(|i| lines.remove(i))
+                .unwrap_or_else(|| panic!("{client}: no traceparent in {head}"));
+            let span = &traceparent["traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-".len()..];
+            assert!(
+                span.len() == 19 && span.ends_with("-01") && !span.starts_with("00f067aa0ba902b7"),
+                "{client}, {attempt}: {traceparent}"
+            );
+            lines.sort_unstable();
+            let id_line = format!("x-request-id: {request_id}");
+            let mut expected = vec![
+                "host: api.example.internal",
+                "te: trailers",
+                "tracestate: vendor=1",
+                "via: 1.1 edge, 1.1 sightline",
+                "x-forwarded-for: 127.0.0.1",
+                "x-forwarded-host: api.example.internal",
+                "x-forwarded-proto: http",
+                "x-kept: again",
+                "x-kept: yes",
+                &id_line,
+            ];
+            expected.sort_unstable();
+            assert_eq!(lines, expected, "{client}, {attempt}: {head}");
+        }
+        assert_eq!(
+            up.accepted(),
+            1,
+            "{client}: the second call reused the connection"
+        );
+    }
+}

@@ -9,6 +9,7 @@ use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
 use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
 use crate::server::BoxError;
+use crate::wire::next_hop::NextHop;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
@@ -83,7 +84,7 @@ pub struct NativeConn<B: RequestBody> {
     keep_alive: bool,
     /// The request's head (and its body, when that was empty), kept until the response's
     /// first byte: a request the upstream gave no byte of answer can be rebuilt to go again.
-    resend: Option<(http::request::Parts, Option<B>)>,
+    resend: Option<(http::request::Parts, NextHop, Option<B>)>,
     /// Some of the request body has been taken to be sent: it cannot go again.
     body_started: bool,
 }
@@ -168,9 +169,9 @@ impl<B: RequestBody> NativeConn<B> {
         Poll::Ready(Ok(resp))
     }
 
-    /// Writes the request head into the write buffer and takes the body: the exchange starts,
-    /// and [`Self::poll_response`] carries it on.
-    pub fn start(&mut self, req: Request<B>) -> Result<(), NativeError> {
+    /// Writes the request head, with the fields `hop` adds, into the write buffer and takes
+    /// the body: the exchange starts, and [`Self::poll_response`] carries it on.
+    pub fn start(&mut self, req: Request<B>, hop: NextHop) -> Result<(), NativeError> {
         let (parts, body) = req.into_parts();
         self.head_request = parts.method == Method::HEAD;
         let mut out = buffers::take_write();
@@ -184,7 +185,7 @@ impl<B: RequestBody> NativeConn<B> {
         // The fields that frame the body or close the connection are noted as the head is
         // written: one pass over the map, no lookups.
         let (mut length, mut chunked, mut close) = (None, false, false);
-        for (name, value) in &parts.headers {
+        hop.write_fields(&parts.headers, &mut out, |name, value| {
             if *name == header::CONTENT_LENGTH {
                 // The first, as a lookup would find it.
                 length = length.or(Some(value));
@@ -193,11 +194,7 @@ impl<B: RequestBody> NativeConn<B> {
             } else if *name == header::CONNECTION {
                 close |= names_close(value);
             }
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        });
         self.keep_alive = !close;
         let length = match length {
             Some(v) => Some(
@@ -236,7 +233,7 @@ impl<B: RequestBody> NativeConn<B> {
             self.body = Some(body);
             None
         };
-        self.resend = Some((parts, empty));
+        self.resend = Some((parts, hop, empty));
         // Until the head comes, the exchange is not over: the connection is not ready again.
         self.response = Decoder::Length(u64::MAX);
         Ok(())
@@ -431,7 +428,7 @@ impl<B: RequestBody> NativeConn<B> {
                 // A byte of response came: the upstream took the request, whose header map
                 // goes back to the worker's free list for a later head.
                 Ok(_) => {
-                    if let Some((parts, _)) = self.resend.take() {
+                    if let Some((parts, _, _)) = self.resend.take() {
                         buffers::give_map(parts.headers);
                     }
                 }
@@ -504,16 +501,18 @@ impl<B: RequestBody> NativeConn<B> {
             error,
             NativeError::Io(_) | NativeError::Response(ResponseError::ClosedBeforeHead)
         );
-        let (parts, empty) = self
+        let (mut parts, hop, empty) = self
             .resend
             .take()
-            .filter(|(parts, _)| gone && parts.method.is_idempotent())?;
+            .filter(|(parts, _, _)| gone && parts.method.is_idempotent())?;
         let body = match empty {
             Some(body) => body,
             None if !self.body_started => self.body.take()?,
             None => return None,
         };
         self.keep_alive = false;
+        // The request goes again whole, with the fields this hop added in its map.
+        hop.apply(&mut parts.headers);
         Some(Request::from_parts(parts, body))
     }
 

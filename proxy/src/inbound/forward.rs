@@ -8,13 +8,11 @@ use crate::record::CountingBody;
 use crate::server::RequestBody;
 use crate::upstream::{ServicePool, Upstream, UpstreamBody};
 use crate::wire::headers;
+use crate::wire::next_hop::{self, NextHop};
 use futures_util::FutureExt;
-use http::header::{self, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use std::future::Future;
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// What the upstream answered: a response to stream back, or a 101 whose connection (and the
 /// client's) is relayed next.
@@ -41,8 +39,8 @@ pub(super) fn forward<'c, 'a>(
     }
     let upgrade = req.version() == Version::HTTP_11 && headers::is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let out = upstream_request(call, pool, upstream, req, upgrade)?;
-    let sending = pool.send(upstream, out, upgrade, timeout, connect_timeout);
+    let (out, hop) = upstream_request(call, pool, upstream, req, upgrade)?;
+    let sending = pool.send(upstream, out, hop, upgrade, timeout, connect_timeout);
     Ok(sending.map(move |sent| {
         let elapsed = call.guard.elapsed();
         let resp = match sent {
@@ -70,14 +68,15 @@ pub(super) fn forward<'c, 'a>(
 }
 
 /// The request as `upstream` gets it: the routed (canonical) path, the pool's version, the
-/// headers rewritten and the body counted (empty for an upgrade: its bytes are relayed).
+/// headers rewritten (what must not pass taken out, what this hop adds beside them) and the
+/// body counted (empty for an upgrade: its bytes are relayed).
 fn upstream_request(
     call: &mut Call<'_>,
     pool: &ServicePool,
     upstream: &Upstream,
     req: Request<RequestBody>,
     upgrade: bool,
-) -> Result<Request<CountingBody>, ProxyError> {
+) -> Result<(Request<CountingBody>, NextHop), ProxyError> {
     let (mut parts, body) = req.into_parts();
     // The normalised path is what was routed, so it is what the upstream gets. Without a
     // query it goes as it is: copied only when the client protections will judge the
@@ -100,44 +99,26 @@ fn upstream_request(
 
     let clients = &call.active.config.clients;
     let peer = call.conn.peer.ip();
-    let host = call.authority.header.as_str();
-    let h = &mut parts.headers;
-    headers::strip_for_next_hop(h, upgrade);
-    // Only the normalised authority goes upstream, never the client's spelling of it. A
-    // single `Host` already spelled so is kept as it is, and `X-Forwarded-Host` shares it.
-    let mut hosts = h.get_all(header::HOST).iter();
-    let (host_value, kept) = match (hosts.next(), hosts.next()) {
-        (Some(v), None) if !host.is_empty() && v.as_bytes() == host.as_bytes() => {
-            (Some(v.clone()), true)
-        }
-        _ if host.is_empty() => (None, false),
-        _ => (HeaderValue::from_str(host).ok(), false),
-    };
-    let forwarding = headers::Forwarding {
-        peer,
-        trusted: clients.trusted_proxy(peer),
-        client_header: (clients.forwarded_header != X_FORWARDED_FOR)
-            .then_some(&clients.forwarded_header),
-        tls: call.conn.tls,
-        host: host_value.as_ref(),
-    };
-    headers::set_forwarded(h, forwarding);
-    headers::append_via(h, inbound_version);
-    if !kept {
-        match host_value {
-            Some(v) => {
-                h.insert(header::HOST, v);
-            }
-            None => {
-                h.remove(header::HOST);
-            }
-        }
-    }
-    call.trace.propagate(h);
-    if let Some(v) = crate::wire::request_id_value(&call.request_id) {
-        h.insert(crate::wire::REQUEST_ID, v.clone());
-        call.request_id_header = Some(v);
-    }
+    let request_id = crate::wire::request_id_value(&call.request_id);
+    call.request_id_header.clone_from(&request_id);
+    let hop = NextHop::inbound(
+        &mut parts.headers,
+        next_hop::Inbound {
+            upgrade,
+            forwarding: headers::Forwarding {
+                peer,
+                trusted: clients.trusted_proxy(peer),
+                client_header: (clients.forwarded_header != headers::X_FORWARDED_FOR)
+                    .then_some(&clients.forwarded_header),
+                tls: call.conn.tls,
+            },
+            // Only the normalised authority goes upstream, never the client's spelling of it.
+            authority: call.authority.header.as_str(),
+            version: inbound_version,
+            trace: &call.trace,
+            request_id,
+        },
+    );
     let limits = &call.active.config.limits;
     let body = if upgrade {
         CountingBody::empty(call.guard.bytes_in())
@@ -145,5 +126,5 @@ fn upstream_request(
         CountingBody::new(body, call.guard.bytes_in(), limits.max_request_body)
             .idle_timeout(limits.body_idle_timeout)
     };
-    Ok(Request::from_parts(parts, body))
+    Ok((Request::from_parts(parts, body), hop))
 }

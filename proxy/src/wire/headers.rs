@@ -198,15 +198,14 @@ pub struct Forwarding<'a> {
     pub client_header: Option<&'a HeaderName>,
     /// Whether the connection is TLS.
     pub tls: bool,
-    /// The normalised authority the client asked for (`host[:port]`) as a header value, when
-    /// there is one.
-    pub host: Option<&'a HeaderValue>,
 }
 
-/// Sets `X-Forwarded-For`, `-Proto` and `-Host`. From a trusted proxy the peer is appended to
-/// the `X-Forwarded-For` it sent and its other forwarding headers pass; from any other peer
-/// every forwarding header the client sent is dropped and `X-Forwarded-For` is the peer alone.
-pub fn set_forwarded(headers: &mut HeaderMap, f: Forwarding<'_>) {
+/// The `X-Forwarded-For` to send (none when it cannot be a header value). From a trusted proxy
+/// it is the `X-Forwarded-For` it sent with the peer appended, and its other forwarding headers
+/// pass; from any other peer it is the peer alone, and every forwarding header the client sent
+/// is removed from `headers`. The client's own `X-Forwarded-For`, `-Proto` and `-Host` are the
+/// caller's to replace.
+pub fn forwarded_for(headers: &mut HeaderMap, f: &Forwarding<'_>) -> Option<HeaderValue> {
     let value = if f.trusted {
         let prior: Vec<&str> = headers
             .get_all(X_FORWARDED_FOR)
@@ -232,31 +231,20 @@ pub fn set_forwarded(headers: &mut HeaderMap, f: Forwarding<'_>) {
         }
         ip_value(f.peer)
     };
-    match value {
-        Ok(v) => {
-            headers.insert(X_FORWARDED_FOR, v);
-        }
-        Err(_) => {
-            headers.remove(X_FORWARDED_FOR);
-        }
-    }
-    headers.insert(
-        X_FORWARDED_PROTO,
-        HeaderValue::from_static(if f.tls { "https" } else { "http" }),
-    );
-    match f.host {
-        Some(v) => {
-            headers.insert(X_FORWARDED_HOST, v.clone());
-        }
-        None => {
-            headers.remove(X_FORWARDED_HOST);
-        }
-    }
+    value.ok()
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Forwarded-Proto` for a connection with TLS or without.
+pub fn forwarded_proto(tls: bool) -> HeaderValue {
+    HeaderValue::from_static(if tls { "https" } else { "http" })
+}
+
+/// The names of the forwarding headers the proxy sets.
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// See [`X_FORWARDED_FOR`].
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// See [`X_FORWARDED_FOR`].
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// An address as a header value. The last one built is kept per thread and shared (a
 /// reference count, no allocation): a connection's requests, and most clients', come one after
@@ -307,6 +295,32 @@ fn format_ip(ip: IpAddr) -> Result<HeaderValue, http::header::InvalidHeaderValue
 
 /// Appends this hop to `Via`.
 pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
+    // One lookup: most messages come without a `Via` and get this hop's alone.
+    match headers.entry(header::VIA) {
+        header::Entry::Vacant(e) => {
+            e.insert(this_hop(version).1);
+        }
+        header::Entry::Occupied(mut e) => {
+            if let Some(v) = via_value(Some(e.get()), version) {
+                e.insert(v);
+            }
+        }
+    }
+}
+
+/// The `Via` that goes on after `prior` (the first `Via` value, if any) with this hop, of a
+/// message of `version`, appended; none when the joined value is no header value (the prior
+/// one then stays). A prior value that is not text is replaced by this hop's.
+pub fn via_value(prior: Option<&HeaderValue>, version: http::Version) -> Option<HeaderValue> {
+    let (text, value) = this_hop(version);
+    match prior.map(HeaderValue::to_str) {
+        None | Some(Err(_)) => Some(value),
+        Some(Ok(prior)) => HeaderValue::from_str(&format!("{prior}, {text}")).ok(),
+    }
+}
+
+/// This hop in `Via`, for a message of `version`: as text and as a header value.
+fn this_hop(version: http::Version) -> (&'static str, HeaderValue) {
     // Values made at compile time: one made from a `&str` at run time is checked byte by byte.
     const fn hop(text: &'static str) -> (&'static str, HeaderValue) {
         (text, HeaderValue::from_static(text))
@@ -314,33 +328,19 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
     const VIA_2: (&str, HeaderValue) = hop("2 sightline");
     const VIA_10: (&str, HeaderValue) = hop("1.0 sightline");
     const VIA_11: (&str, HeaderValue) = hop("1.1 sightline");
-    let (text, value) = match version {
+    match version {
         http::Version::HTTP_2 => VIA_2,
         http::Version::HTTP_10 => VIA_10,
         _ => VIA_11,
-    };
-    // One lookup: most messages come without a `Via` and get this hop's alone.
-    match headers.entry(header::VIA) {
-        header::Entry::Vacant(e) => {
-            e.insert(value);
-        }
-        header::Entry::Occupied(mut e) => {
-            let value = match e.get().to_str() {
-                Ok(prior) => HeaderValue::from_str(&format!("{prior}, {text}")),
-                Err(_) => Ok(value),
-            };
-            if let Ok(v) = value {
-                e.insert(v);
-            }
-        }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+    /// A map of `pairs`, in order (a name repeated is appended).
+    pub(in crate::wire) fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
@@ -473,102 +473,12 @@ mod tests {
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
     }
 
-    fn fwd<'a>(
-        peer: &str,
-        trusted: bool,
-        tls: bool,
-        host: Option<&'a HeaderValue>,
-    ) -> Forwarding<'a> {
-        Forwarding {
-            peer: peer.parse().unwrap(),
-            trusted,
-            client_header: None,
-            tls,
-            host,
-        }
-    }
-
     #[test]
-    fn a_trusted_proxy_has_the_peer_appended() {
-        let mut h = map(&[
-            ("x-forwarded-for", "10.0.0.1"),
-            ("x-forwarded-proto", "https"),
-            ("forwarded", "for=10.0.0.1"),
-        ]);
-        let host = HeaderValue::from_static("api.example");
-        set_forwarded(&mut h, fwd("192.0.2.7", true, false, Some(&host)));
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 192.0.2.7");
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "api.example");
-        assert_eq!(h["forwarded"], "for=10.0.0.1");
+    fn each_hop_is_appended_to_via() {
+        let mut h = HeaderMap::new();
         append_via(&mut h, http::Version::HTTP_11);
         append_via(&mut h, http::Version::HTTP_2);
         assert_eq!(h["via"], "1.1 sightline, 2 sightline");
-    }
-
-    #[test]
-    fn any_other_peer_loses_its_forwarding_claims() {
-        let mut h = map(&[
-            ("x-forwarded-for", "10.0.0.1"),
-            ("x-forwarded-for", "10.0.0.2"),
-            ("x-forwarded-host", "evil.example"),
-            ("forwarded", "for=10.0.0.1;host=evil.example"),
-            ("x-real-ip", "10.0.0.1"),
-            ("true-client-ip", "10.0.0.1"),
-            ("x-client", "10.0.0.3"),
-            ("x-kept", "yes"),
-        ]);
-        let custom = HeaderName::from_static("x-client");
-        let mut f = fwd("192.0.2.7", false, true, None);
-        f.client_header = Some(&custom);
-        set_forwarded(&mut h, f);
-        assert_eq!(h.get_all("x-forwarded-for").iter().count(), 1);
-        assert_eq!(h["x-forwarded-for"], "192.0.2.7");
-        assert_eq!(h["x-forwarded-proto"], "https");
-        for gone in [
-            "x-forwarded-host",
-            "forwarded",
-            "x-real-ip",
-            "true-client-ip",
-            "x-client",
-        ] {
-            assert!(h.get(gone).is_none(), "{gone} passed: {h:?}");
-        }
-        assert_eq!(h["x-kept"], "yes");
-    }
-
-    #[test]
-    fn addresses_are_written_as_text() {
-        for ip in [
-            "0.0.0.0",
-            "9.10.99.100",
-            "255.255.255.255",
-            "127.0.0.1",
-            "::1",
-            "2001:db8::7",
-        ] {
-            let mut h = HeaderMap::new();
-            set_forwarded(&mut h, fwd(ip, false, true, None));
-            assert_eq!(h["x-forwarded-for"], ip);
-            assert_eq!(h["x-forwarded-proto"], "https");
-        }
-    }
-
-    #[test]
-    fn each_peer_gets_its_own_address_when_peers_alternate() {
-        // The last address's value is reused: a different peer never gets it.
-        for ip in [
-            "192.0.2.1",
-            "192.0.2.1",
-            "192.0.2.2",
-            "::1",
-            "192.0.2.1",
-            "::1",
-        ] {
-            let mut h = HeaderMap::new();
-            set_forwarded(&mut h, fwd(ip, false, false, None));
-            assert_eq!(h["x-forwarded-for"], ip);
-        }
     }
 
     #[test]

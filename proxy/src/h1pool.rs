@@ -5,7 +5,7 @@
 //! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
 //! halves kept together: the sender of requests and the connection future that reads and
 //! writes the socket. No task of its own runs it: the call that checks it out gives it the
-//! request ([`Conn::start`]) and polls it until the response head arrives ([`Conn::sent`]),
+//! request ([`Conn::start`]) and polls it until the response head arrives ([`Conn::sent_by`]),
 //! then the response body ([`UpstreamBody`]) owns it and polls it while the body is read.
 //! When the body ends cleanly and the connection can take another request, it goes back to
 //! its [`Pool`]; every other ending (an error, a client gone mid-body, a stall cut off) drops
@@ -31,12 +31,14 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 /// The socket of an upstream connection: TCP, or TLS over TCP.
 pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 mod native;
 pub mod response;
+mod stream;
 
 /// What a request body sent on a pooled connection must be.
 pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
@@ -61,6 +63,9 @@ pub struct Conn<B: RequestBody> {
     kind: Kind<B>,
     /// When it last went idle.
     idle_since: Instant,
+    /// The deadline of the exchange under way ([`Conn::sent_by`]): one timer for the
+    /// connection's life, set again for each exchange.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 // The whole `Conn` is boxed once, so the variants' sizes cost nothing when it moves.
@@ -125,6 +130,7 @@ impl<B: RequestBody> Conn<B> {
                 response: None,
             },
             idle_since: Instant::now(),
+            timer: None,
         }))
     }
 
@@ -134,6 +140,7 @@ impl<B: RequestBody> Conn<B> {
         Box::new(Conn {
             kind: Kind::Native(native::NativeConn::new(io, max_head)),
             idle_since: Instant::now(),
+            timer: None,
         })
     }
 
@@ -168,7 +175,7 @@ impl<B: RequestBody> Conn<B> {
 
     /// Starts an exchange: the request is taken at once (natively, its head written into the
     /// connection's buffer and its body taken; with hyper, handed to the connection), so that
-    /// nothing waiting for the answer ([`Conn::sent`]) holds a request. An error means none of
+    /// nothing waiting for the answer ([`Conn::sent_by`]) holds a request. An error means none of
     /// it can go, on this connection or another: its `Content-Length` is not a number.
     pub fn start(&mut self, req: Request<B>) -> Result<(), BoxError> {
         match &mut self.kind {
@@ -183,14 +190,26 @@ impl<B: RequestBody> Conn<B> {
     }
 
     /// Drives the connection until the response head to the request [`Conn::start`] gave it
-    /// has arrived. An error that carries the request back means the upstream took none of
-    /// it: with hyper, none of it was written; natively, the connection closed or broke before
-    /// any byte of a response and none of the request body had been taken. It may be sent
-    /// again on another connection.
+    /// has arrived, or `deadline` has passed (`None`). An error that carries the request back
+    /// means the upstream took none of it: with hyper, none of it was written; natively, the
+    /// connection closed or broke before any byte of a response and none of the request body
+    /// had been taken. It may be sent again on another connection.
+    ///
+    /// The deadline is kept by the connection's own timer, set once per exchange: a timer
+    /// that is only moved later (the usual case, one exchange after another) stays where it
+    /// is in the runtime's timer wheel, so an exchange registers and removes no timer (a
+    /// timeout built per call would do both). While the connection idles, the timer may fire
+    /// once and wake the task of the call that used it last, which finds nothing to do.
     ///
     /// The returned future is a few words: it holds no request, only the connection's parts.
-    pub fn sent(&mut self) -> Sending<'_, B> {
-        Sending(match &mut self.kind {
+    pub fn sent_by(&mut self, deadline: tokio::time::Instant) -> SentBy<'_, B> {
+        if let Some(timer) = &mut self.timer {
+            timer.as_mut().reset(deadline);
+        }
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let sending = Sending(match &mut self.kind {
             Kind::Native(n) => Step::Native(n),
             Kind::Hyper {
                 response,
@@ -202,7 +221,11 @@ impl<B: RequestBody> Conn<B> {
                 conn,
                 closed,
             },
-        })
+        });
+        SentBy {
+            sending,
+            timer: timer.as_mut(),
+        }
     }
 }
 
@@ -212,8 +235,27 @@ pub type Sent<B> = Result<Response<Received>, SendError<B>>;
 /// What [`exchange`] gives: the response head, and the connection its body comes over.
 pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
 
-/// An exchange under way on a connection: the future [`Conn::sent`] returns.
-pub struct Sending<'c, B: RequestBody>(Step<'c, B>);
+/// An exchange under way on a connection, and its deadline: the future [`Conn::sent_by`]
+/// returns.
+pub struct SentBy<'c, B: RequestBody> {
+    sending: Sending<'c, B>,
+    timer: Pin<&'c mut Sleep>,
+}
+
+impl<B: RequestBody> Future for SentBy<'_, B> {
+    type Output = Option<Sent<B>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(sent) = Pin::new(&mut this.sending).poll(cx) {
+            return Poll::Ready(Some(sent));
+        }
+        this.timer.as_mut().poll(cx).map(|()| None)
+    }
+}
+
+/// An exchange under way on a connection.
+struct Sending<'c, B: RequestBody>(Step<'c, B>);
 
 /// hyper's response future, as [`Sending`] keeps it.
 type HyperResponse<B> = Pin<
@@ -286,8 +328,8 @@ pub trait Dial<B: RequestBody> {
     /// A new connection.
     fn connect(&self) -> impl Future<Output = Result<Box<Conn<B>>, Self::Error>> + Send;
 
-    /// Waits for the answer to the request started on `conn` ([`Conn::sent`]), within
-    /// whatever bound the caller sets on one attempt.
+    /// Waits for the answer to the request started on `conn` ([`Conn::sent_by`]), within
+    /// whatever bound the caller sets.
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<B>,

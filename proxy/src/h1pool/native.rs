@@ -6,6 +6,7 @@
 //! the write buffer once the request is written.
 
 use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
+use super::stream::Stream;
 use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
 use crate::server::BoxError;
@@ -13,7 +14,6 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
 use http_body::Frame;
-use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -57,7 +57,7 @@ enum Sending {
 
 /// One upstream HTTP/1.1 connection speaking Sightline's own framing.
 pub struct NativeConn<B: RequestBody> {
-    io: TokioIo<Io>,
+    io: Stream,
     read: ReadBuf,
     /// Largest response head accepted.
     max_head: usize,
@@ -101,7 +101,7 @@ impl<B: RequestBody> NativeConn<B> {
     /// A connection over `io`, accepting response heads up to `max_head` bytes.
     pub fn new(io: Io, max_head: usize) -> Self {
         NativeConn {
-            io: TokioIo::new(io),
+            io: Stream::from(io),
             read: ReadBuf::default(),
             max_head,
             out: Vec::new(),

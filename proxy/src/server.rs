@@ -21,6 +21,15 @@ pub use tracker::{ConnTicket, ConnTracker};
 /// that may cross tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The future `make` builds, in a box allocated before it is built: the future can then be
+/// built where it stays, rather than on the stack and copied into the box as `Box::pin` does
+/// (a request's futures are kilobytes, and built once per request).
+#[inline(always)]
+pub fn in_box<F: std::future::Future>(make: impl FnOnce() -> F) -> std::pin::Pin<Box<F>> {
+    let slot = Box::<F>::new_uninit();
+    Box::into_pin(Box::write(slot, make()))
+}
+
 /// Returns once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;

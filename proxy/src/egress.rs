@@ -482,7 +482,8 @@ fn send<'a>(
         addr,
         sending: req.body().client_sending(),
     };
-    h1pool::exchange(pool.map(|p| &**p), dial, req).map(move |sent| {
+    let now = std::time::Instant::now();
+    h1pool::exchange(pool.map(|p| &**p), dial, req, now).map(move |sent| {
         let (resp, conn) = sent?;
         Ok(resp.map(|body| match pool {
             Some(pool) => UpstreamBody::pooled(body, conn, pool.clone()),

@@ -343,7 +343,8 @@ pub trait Dial<B: RequestBody> {
 /// `dial`. A request that a reused connection gave back (the upstream closed it before any byte
 /// of an answer, with none of the request body taken: the race with its keep-alive timeout)
 /// goes once more, on a new connection; nothing sent on a new connection is tried again.
-/// Returns the response head and the connection its body comes over.
+/// Returns the response head and the connection its body comes over. `now` is when the
+/// exchange begins (the caller has read the clock already), for the idle connections' age.
 ///
 /// An idle connection is checked out and takes the request here, before the future is built,
 /// so the future holds no request: the layers above move it while they build theirs, and a
@@ -354,12 +355,13 @@ pub fn exchange<'a, B, D>(
     pool: Option<&'a Pool<B>>,
     dial: D,
     req: Request<B>,
+    now: Instant,
 ) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
 where
     B: RequestBody,
     D: Dial<B> + Send + Sync + 'a,
 {
-    let mut next = match pool.and_then(Pool::checkout) {
+    let mut next = match pool.and_then(|p| p.checkout(now)) {
         Some(mut conn) => {
             let started = conn.start(req);
             Next::Started(conn, started)
@@ -479,11 +481,10 @@ impl<B: RequestBody> Pool<B> {
         &self.shards[worker_index() % self.shards.len()]
     }
 
-    /// An idle connection ready for a request, if this worker has one. Connections past the
-    /// idle timeout, and ones closed while idle, are dropped on the way.
-    pub fn checkout(&self) -> Option<Box<Conn<B>>> {
+    /// An idle connection ready for a request at `now`, if this worker has one. Connections
+    /// past the idle timeout, and ones closed while idle, are dropped on the way.
+    pub fn checkout(&self, now: Instant) -> Option<Box<Conn<B>>> {
         let shard = self.shard();
-        let now = Instant::now();
         loop {
             let mut conn = shard
                 .idle

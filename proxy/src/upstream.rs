@@ -232,10 +232,16 @@ impl ServicePool {
         let sending = req.body().client_sending();
         if self.drives(upgrade) {
             // The connection's own timer keeps the deadline (see `h1pool::Conn::sent_by`).
-            let deadline = tokio::time::Instant::now() + timeout;
-            let exchange = self.send_h1(upstream, req, deadline);
-            return Either::Left(exchange.map(move |sent| {
-                sent.map_err(|e| e.classify(timeout, connect_timeout, &sending))
+            let now = tokio::time::Instant::now();
+            let exchange = self.send_h1(upstream, req, now, now + timeout);
+            // One combinator for the body's connection and the error's cause: each stage would
+            // move the response once more.
+            return Either::Left(exchange.map(move |sent| match sent {
+                Ok((resp, conn)) => {
+                    let pool = upstream.idle.clone();
+                    Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))
+                }
+                Err(e) => Err(e.classify(timeout, connect_timeout, &sending)),
             }));
         }
         let request = tokio::time::timeout(timeout, Box::pin(self.client.request(req)));
@@ -246,14 +252,15 @@ impl ServicePool {
         }))
     }
 
-    /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one, retried once
-    /// as [`h1pool::exchange`] says, all of it by `deadline`.
+    /// One HTTP/1 exchange, begun at `now`, over an idle connection to `upstream`, else a new
+    /// one, retried once as [`h1pool::exchange`] says, all of it by `deadline`.
     fn send_h1<'a>(
         &'a self,
         upstream: &'a Upstream,
         mut req: http::Request<CountingBody>,
+        now: tokio::time::Instant,
         deadline: tokio::time::Instant,
-    ) -> impl Future<Output = Result<http::Response<UpstreamBody>, H1Error>> + Send + 'a {
+    ) -> impl Future<Output = Result<h1pool::Exchanged<CountingBody>, H1Error>> + Send + 'a {
         if let Some(host) = &upstream.host {
             req.headers_mut()
                 .entry(HOST)
@@ -265,11 +272,7 @@ impl ServicePool {
             deadline,
         };
         // `dial` is three words: the exchange takes it along.
-        h1pool::exchange(Some(&*upstream.idle), dial, req).map(move |sent| {
-            let (resp, conn) = sent?;
-            let pool = upstream.idle.clone();
-            Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))
-        })
+        h1pool::exchange(Some(&*upstream.idle), dial, req, now.into_std())
     }
 
     /// A new HTTP/1 connection to `upstream`.

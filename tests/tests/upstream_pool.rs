@@ -89,12 +89,20 @@ async fn a_call_on_a_reused_connection_times_out_as_on_a_new_one() {
     let r = Client::http1().get(px.inbound, "/hang").await;
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("sightline-error"), "upstream_timeout");
-    assert_eq!(up.accepted(), 1, "the hanging call rode the idle connection");
+    assert_eq!(
+        up.accepted(),
+        1,
+        "the hanging call rode the idle connection"
+    );
     // Calls in quick succession: the second's deadline follows the first's.
     assert_eq!(Client::http1().get(px.inbound, "/second").await.status, 200);
     let r = Client::http1().get(px.inbound, "/hang").await;
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(up.accepted(), 2, "the timed-out connection was not kept; the next one was");
+    assert_eq!(
+        up.accepted(),
+        2,
+        "the timed-out connection was not kept; the next one was"
+    );
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use http::{Method, Request, Response};
 use http_body::Frame;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Most request body bytes copied into the write buffer behind the head (or a chunk's size
@@ -131,15 +131,7 @@ impl<B: RequestBody> NativeConn<B> {
     /// upstream has neither closed it nor sent anything since (seen by one read that does not
     /// wait).
     pub fn reusable(&mut self) -> bool {
-        if !self.ready_again() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let mut rb = tokio::io::ReadBuf::new(&mut byte);
-        let mut cx = Context::from_waker(Waker::noop());
-        Pin::new(&mut self.io)
-            .poll_read(&mut cx, &mut rb)
-            .is_pending()
+        self.ready_again() && self.io.quiet()
     }
 
     fn request_written(&self) -> bool {

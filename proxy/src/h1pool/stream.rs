@@ -7,7 +7,7 @@ use super::Io;
 use hyper_util::rt::TokioIo;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -24,6 +24,25 @@ impl From<Io> for Stream {
         match io {
             hyper_rustls::MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
             tls @ hyper_rustls::MaybeHttpsStream::Https(_) => Stream::Tls(TokioIo::new(tls)),
+        }
+    }
+}
+
+impl Stream {
+    /// Whether a read that does not wait finds nothing: the upstream has neither closed the
+    /// connection nor sent anything. A plain socket is asked without registering for a
+    /// wake-up (its last reader's registration stays).
+    pub fn quiet(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self {
+            Stream::Plain(tcp) => {
+                matches!(tcp.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            Stream::Tls(tls) => {
+                let mut rb = ReadBuf::new(&mut byte);
+                let mut cx = Context::from_waker(Waker::noop());
+                Pin::new(tls).poll_read(&mut cx, &mut rb).is_pending()
+            }
         }
     }
 }

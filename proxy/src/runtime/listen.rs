@@ -403,9 +403,8 @@ fn spawn_serve<I>(
         Stack::Inbound => {
             let svc = hyper::service::service_fn(move |req| {
                 let inflight = info.activity.begin();
-                let call = in_box(|| {
-                    inbound::handle(shared.clone(), info.clone(), req)
-                });
+                let slot = Box::new_uninit();
+                let call = in_box(slot, inbound::handle(shared.clone(), info.clone(), req));
                 call.map(move |resp| {
                     drop(inflight);
                     Ok::<_, Infallible>(resp)
@@ -416,9 +415,11 @@ fn spawn_serve<I>(
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
                 let inflight = info.activity.begin();
-                let call = in_box(|| {
-                    crate::egress::handle(shared.clone(), info.clone(), req)
-                });
+                let slot = Box::new_uninit();
+                let call = in_box(
+                    slot,
+                    crate::egress::handle(shared.clone(), info.clone(), req),
+                );
                 call.map(move |resp| {
                     drop(inflight);
                     Ok::<_, Infallible>(resp)

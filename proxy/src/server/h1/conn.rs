@@ -319,7 +319,9 @@ where
             // written) is boxed for the request's length: the connection's own future, which an
             // idle connection keeps, stays the size of its wait for the next head.
             // Built in its box (see `in_box`), not copied into it.
-            let exchanging = crate::server::in_box(|| {
+            let slot = Box::new_uninit();
+            let exchanging = crate::server::in_box(
+                slot,
                 exchange(
                     &ctx.io,
                     &ctx.service,
@@ -327,8 +329,8 @@ where
                     keep_alive,
                     &ctx.shutdown,
                     max_head,
-                )
-            });
+                ),
+            );
             if !exchanging.await {
                 return;
             }

@@ -17,7 +17,7 @@ use http_body::Frame;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 
 /// Most request body bytes copied into the write buffer behind the head (or a chunk's size
 /// line) to go out in one write; a larger frame is written from its own bytes.

@@ -15,15 +15,18 @@ use tokio::net::TcpStream;
 pub enum Stream {
     /// Plain TCP, read and written directly.
     Plain(TcpStream),
-    /// TLS over TCP, through the connector's wrappers.
-    Tls(TokioIo<Io>),
+    /// TLS over TCP, through the connector's wrappers. Boxed: its state is kilobytes, and a
+    /// plain connection need not be sized for it.
+    Tls(Box<TokioIo<Io>>),
 }
 
 impl From<Io> for Stream {
     fn from(io: Io) -> Self {
         match io {
             hyper_rustls::MaybeHttpsStream::Http(tcp) => Stream::Plain(tcp.into_inner()),
-            tls @ hyper_rustls::MaybeHttpsStream::Https(_) => Stream::Tls(TokioIo::new(tls)),
+            tls @ hyper_rustls::MaybeHttpsStream::Https(_) => {
+                Stream::Tls(Box::new(TokioIo::new(tls)))
+            }
         }
     }
 }
@@ -41,7 +44,9 @@ impl Stream {
             Stream::Tls(tls) => {
                 let mut rb = ReadBuf::new(&mut byte);
                 let mut cx = Context::from_waker(Waker::noop());
-                Pin::new(tls).poll_read(&mut cx, &mut rb).is_pending()
+                Pin::new(&mut **tls)
+                    .poll_read(&mut cx, &mut rb)
+                    .is_pending()
             }
         }
     }
@@ -55,7 +60,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -68,7 +73,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -79,7 +84,7 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -93,14 +98,14 @@ impl AsyncWrite for Stream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }

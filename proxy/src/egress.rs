@@ -483,7 +483,8 @@ fn send<'a>(
         addr,
         sending: req.body().client_sending(),
     };
-    h1pool::exchange(pool.map(|p| &**p), dial, req, NextHop::none()).map(move |sent| {
+    let now = std::time::Instant::now();
+    h1pool::exchange(pool.map(|p| &**p), dial, req, NextHop::none(), now).map(move |sent| {
         let (resp, conn) = sent?;
         Ok(resp.map(|body| match pool {
             Some(pool) => UpstreamBody::pooled(body, conn, pool.clone()),
@@ -513,8 +514,8 @@ impl h1pool::Dial<CountingBody> for ForwardDial<'_> {
     ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, ProxyError>> + Send + 'c {
         use futures_util::future::FutureExt;
         let (timeout, sending) = (self.rt.request_timeout, &self.sending);
-        tokio::time::timeout(timeout, conn.sent())
-            .map(move |sent| sent.map_err(|_| crate::upstream::timed_out(timeout, sending)))
+        conn.sent_by(tokio::time::Instant::now() + timeout)
+            .map(move |sent| sent.ok_or_else(|| crate::upstream::timed_out(timeout, sending)))
     }
 
     fn failed(&self, error: crate::server::BoxError) -> ProxyError {

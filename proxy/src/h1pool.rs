@@ -5,7 +5,7 @@
 //! [`response`]), or, with `runtime.upstream_http1: hyper`, a hyper client connection's two
 //! halves kept together: the sender of requests and the connection future that reads and
 //! writes the socket. No task of its own runs it: the call that checks it out gives it the
-//! request ([`Conn::start`]) and polls it until the response head arrives ([`Conn::sent`]),
+//! request ([`Conn::start`]) and polls it until the response head arrives ([`Conn::sent_by`]),
 //! then the response body ([`UpstreamBody`]) owns it and polls it while the body is read.
 //! When the body ends cleanly and the connection can take another request, it goes back to
 //! its [`Pool`]; every other ending (an error, a client gone mid-body, a stall cut off) drops
@@ -32,12 +32,14 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+use tokio::time::Sleep;
 
 /// The socket of an upstream connection: TCP, or TLS over TCP.
 pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 mod native;
 pub mod response;
+mod stream;
 
 /// What a request body sent on a pooled connection must be.
 pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
@@ -62,6 +64,9 @@ pub struct Conn<B: RequestBody> {
     kind: Kind<B>,
     /// When it last went idle.
     idle_since: Instant,
+    /// The deadline of the exchange under way ([`Conn::sent_by`]): one timer for the
+    /// connection's life, set again for each exchange.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 // The whole `Conn` is boxed once, so the variants' sizes cost nothing when it moves.
@@ -126,6 +131,7 @@ impl<B: RequestBody> Conn<B> {
                 response: None,
             },
             idle_since: Instant::now(),
+            timer: None,
         }))
     }
 
@@ -135,6 +141,7 @@ impl<B: RequestBody> Conn<B> {
         Box::new(Conn {
             kind: Kind::Native(native::NativeConn::new(io, max_head)),
             idle_since: Instant::now(),
+            timer: None,
         })
     }
 
@@ -170,7 +177,7 @@ impl<B: RequestBody> Conn<B> {
     /// Starts an exchange: the request, with the fields `hop` adds, is taken at once (natively,
     /// its head written into the connection's buffer and its body taken; with hyper, the fields
     /// added to its map and the request handed to the connection), so that nothing waiting for
-    /// the answer ([`Conn::sent`]) holds a request. An error means none of it can go, on this
+    /// the answer ([`Conn::sent_by`]) holds a request. An error means none of it can go, on this
     /// connection or another: its `Content-Length` is not a number.
     pub fn start(&mut self, mut req: Request<B>, hop: NextHop) -> Result<(), BoxError> {
         match &mut self.kind {
@@ -186,14 +193,26 @@ impl<B: RequestBody> Conn<B> {
     }
 
     /// Drives the connection until the response head to the request [`Conn::start`] gave it
-    /// has arrived. An error that carries the request back means the upstream took none of
-    /// it: with hyper, none of it was written; natively, the connection closed or broke before
-    /// any byte of a response and none of the request body had been taken. It may be sent
-    /// again on another connection.
+    /// has arrived, or `deadline` has passed (`None`). An error that carries the request back
+    /// means the upstream took none of it: with hyper, none of it was written; natively, the
+    /// connection closed or broke before any byte of a response and none of the request body
+    /// had been taken. It may be sent again on another connection.
+    ///
+    /// The deadline is kept by the connection's own timer, set once per exchange: a timer
+    /// that is only moved later (the usual case, one exchange after another) stays where it
+    /// is in the runtime's timer wheel, so an exchange registers and removes no timer (a
+    /// timeout built per call would do both). While the connection idles, the timer may fire
+    /// once and wake the task of the call that used it last, which finds nothing to do.
     ///
     /// The returned future is a few words: it holds no request, only the connection's parts.
-    pub fn sent(&mut self) -> Sending<'_, B> {
-        Sending(match &mut self.kind {
+    pub fn sent_by(&mut self, deadline: tokio::time::Instant) -> SentBy<'_, B> {
+        if let Some(timer) = &mut self.timer {
+            timer.as_mut().reset(deadline);
+        }
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let sending = Sending(match &mut self.kind {
             Kind::Native(n) => Step::Native(n),
             Kind::Hyper {
                 response,
@@ -205,7 +224,11 @@ impl<B: RequestBody> Conn<B> {
                 conn,
                 closed,
             },
-        })
+        });
+        SentBy {
+            sending,
+            timer: timer.as_mut(),
+        }
     }
 }
 
@@ -215,8 +238,27 @@ pub type Sent<B> = Result<Response<Received>, SendError<B>>;
 /// What [`exchange`] gives: the response head, and the connection its body comes over.
 pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
 
-/// An exchange under way on a connection: the future [`Conn::sent`] returns.
-pub struct Sending<'c, B: RequestBody>(Step<'c, B>);
+/// An exchange under way on a connection, and its deadline: the future [`Conn::sent_by`]
+/// returns.
+pub struct SentBy<'c, B: RequestBody> {
+    sending: Sending<'c, B>,
+    timer: Pin<&'c mut Sleep>,
+}
+
+impl<B: RequestBody> Future for SentBy<'_, B> {
+    type Output = Option<Sent<B>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(sent) = Pin::new(&mut this.sending).poll(cx) {
+            return Poll::Ready(Some(sent));
+        }
+        this.timer.as_mut().poll(cx).map(|()| None)
+    }
+}
+
+/// An exchange under way on a connection.
+struct Sending<'c, B: RequestBody>(Step<'c, B>);
 
 /// hyper's response future, as [`Sending`] keeps it.
 type HyperResponse<B> = Pin<
@@ -289,8 +331,8 @@ pub trait Dial<B: RequestBody> {
     /// A new connection.
     fn connect(&self) -> impl Future<Output = Result<Box<Conn<B>>, Self::Error>> + Send;
 
-    /// Waits for the answer to the request started on `conn` ([`Conn::sent`]), within
-    /// whatever bound the caller sets on one attempt.
+    /// Waits for the answer to the request started on `conn` ([`Conn::sent_by`]), within
+    /// whatever bound the caller sets.
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<B>,
@@ -305,7 +347,8 @@ pub trait Dial<B: RequestBody> {
 /// of an answer, with none of the request body taken: the race with its keep-alive timeout)
 /// goes once more, on a new connection; nothing sent on a new connection is tried again.
 /// Returns the response head and the connection its body comes over. `hop` names the fields
-/// the request gains on the way ([`NextHop::none`]: none).
+/// the request gains on the way ([`NextHop::none`]: none); `now` is when the exchange begins
+/// (the caller has read the clock already), for the idle connections' age.
 ///
 /// An idle connection is checked out and takes the request here, before the future is built,
 /// so the future holds no request: the layers above move it while they build theirs, and a
@@ -317,12 +360,13 @@ pub fn exchange<'a, B, D>(
     dial: D,
     mut req: Request<B>,
     hop: NextHop,
+    now: Instant,
 ) -> impl Future<Output = Result<Exchanged<B>, D::Error>> + Send + 'a
 where
     B: RequestBody,
     D: Dial<B> + Send + Sync + 'a,
 {
-    let mut next = match pool.and_then(Pool::checkout) {
+    let mut next = match pool.and_then(|p| p.checkout(now)) {
         Some(mut conn) => {
             let started = conn.start(req, hop);
             Next::Started(conn, started)
@@ -445,11 +489,10 @@ impl<B: RequestBody> Pool<B> {
         &self.shards[worker_index() % self.shards.len()]
     }
 
-    /// An idle connection ready for a request, if this worker has one. Connections past the
-    /// idle timeout, and ones closed while idle, are dropped on the way.
-    pub fn checkout(&self) -> Option<Box<Conn<B>>> {
+    /// An idle connection ready for a request at `now`, if this worker has one. Connections
+    /// past the idle timeout, and ones closed while idle, are dropped on the way.
+    pub fn checkout(&self, now: Instant) -> Option<Box<Conn<B>>> {
         let shard = self.shard();
-        let now = Instant::now();
         loop {
             let mut conn = shard
                 .idle

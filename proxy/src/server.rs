@@ -21,6 +21,18 @@ pub use tracker::{ConnTicket, ConnTracker};
 /// that may cross tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `fut` in `slot`, a box allocated before `fut` was built (`in_box(Box::new_uninit(),
+/// make(..))`): the future can then be built where it stays, rather than on the stack and
+/// copied into the box as `Box::pin` does (a request's futures are kilobytes, and built once
+/// per request).
+#[inline(always)]
+pub fn in_box<F: std::future::Future>(
+    slot: Box<std::mem::MaybeUninit<F>>,
+    fut: F,
+) -> std::pin::Pin<Box<F>> {
+    Box::into_pin(Box::write(slot, fut))
+}
+
 /// Returns once `shutdown` turns true (or its sender is gone).
 pub async fn stopped(shutdown: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;

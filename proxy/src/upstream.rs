@@ -232,11 +232,17 @@ impl ServicePool {
     ) -> impl Future<Output = Result<http::Response<UpstreamBody>, ProxyError>> + Send + 'a {
         let sending = req.body().client_sending();
         if self.drives(upgrade) {
-            let exchange = tokio::time::timeout(timeout, self.send_h1(upstream, req, hop));
+            // The connection's own timer keeps the deadline (see `h1pool::Conn::sent_by`).
+            let now = tokio::time::Instant::now();
+            let exchange = self.send_h1(upstream, req, hop, now, now + timeout);
+            // One combinator for the body's connection and the error's cause: each stage would
+            // move the response once more.
             return Either::Left(exchange.map(move |sent| match sent {
-                Err(_) => Err(timed_out(timeout, &sending)),
-                Ok(Ok(resp)) => Ok(resp),
-                Ok(Err(e)) => Err(e.classify(connect_timeout)),
+                Ok((resp, conn)) => {
+                    let pool = upstream.idle.clone();
+                    Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))
+                }
+                Err(e) => Err(e.classify(timeout, connect_timeout, &sending)),
             }));
         }
         hop.apply(req.headers_mut());
@@ -248,27 +254,27 @@ impl ServicePool {
         }))
     }
 
-    /// One HTTP/1 exchange over an idle connection to `upstream`, else a new one, retried once
-    /// as [`h1pool::exchange`] says. A request that names no authority gets the upstream's.
+    /// One HTTP/1 exchange, begun at `now`, over an idle connection to `upstream`, else a new
+    /// one, retried once as [`h1pool::exchange`] says, all of it by `deadline`. A request that
+    /// names no authority gets the upstream's.
     fn send_h1<'a>(
         &'a self,
         upstream: &'a Upstream,
         req: http::Request<CountingBody>,
         mut hop: NextHop,
-    ) -> impl Future<Output = Result<http::Response<UpstreamBody>, H1Error>> + Send + 'a {
+        now: tokio::time::Instant,
+        deadline: tokio::time::Instant,
+    ) -> impl Future<Output = Result<h1pool::Exchanged<CountingBody>, H1Error>> + Send + 'a {
         if let (HostField::Absent, Some(host)) = (&hop.host, &upstream.host) {
             hop.host = HostField::Set(host.clone());
         }
         let dial = H1Dial {
             pool: self,
             upstream,
+            deadline,
         };
-        // `dial` is two pointers: the exchange takes it along.
-        h1pool::exchange(Some(&*upstream.idle), dial, req, hop).map(move |sent| {
-            let (resp, conn) = sent?;
-            let pool = upstream.idle.clone();
-            Ok(resp.map(|body| UpstreamBody::pooled(body, conn, pool)))
-        })
+        // `dial` is three words: the exchange takes it along.
+        h1pool::exchange(Some(&*upstream.idle), dial, req, hop, now.into_std())
     }
 
     /// A new HTTP/1 connection to `upstream`.
@@ -295,21 +301,24 @@ impl ServicePool {
 struct H1Dial<'a> {
     pool: &'a ServicePool,
     upstream: &'a Upstream,
+    /// When the call's timeout ends: connecting and every attempt are within it.
+    deadline: tokio::time::Instant,
 }
 
 impl h1pool::Dial<CountingBody> for H1Dial<'_> {
     type Error = H1Error;
 
     fn connect(&self) -> impl Future<Output = Result<Box<Conn<CountingBody>>, H1Error>> + Send {
-        self.pool.connect(self.upstream)
+        tokio::time::timeout_at(self.deadline, self.pool.connect(self.upstream))
+            .map(|connected| connected.unwrap_or(Err(H1Error::TimedOut)))
     }
 
     fn send<'c>(
         &'c self,
         conn: &'c mut Conn<CountingBody>,
     ) -> impl Future<Output = Result<h1pool::Sent<CountingBody>, H1Error>> + Send + 'c {
-        // The whole exchange is within the call's timeout (see `ServicePool::send`).
-        conn.sent().map(Ok)
+        conn.sent_by(self.deadline)
+            .map(|sent| sent.ok_or(H1Error::TimedOut))
     }
 
     fn failed(&self, error: BoxError) -> H1Error {
@@ -345,10 +354,17 @@ enum H1Error {
     Connect(BoxError),
     /// The exchange on a connection.
     Exchange(BoxError),
+    /// No response head by the call's deadline.
+    TimedOut,
 }
 
 impl H1Error {
-    fn classify(self, connect_timeout: Duration) -> ProxyError {
+    fn classify(
+        self,
+        timeout: Duration,
+        connect_timeout: Duration,
+        sending: &ClientSending,
+    ) -> ProxyError {
         match self {
             H1Error::Connect(e) => connect_error(&*e, connect_timeout),
             H1Error::Exchange(e) => {
@@ -357,6 +373,7 @@ impl H1Error {
                 }
                 ProxyError::Upstream(root_cause(&*e).0)
             }
+            H1Error::TimedOut => timed_out(timeout, sending),
         }
     }
 }

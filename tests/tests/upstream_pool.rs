@@ -21,8 +21,8 @@ enum Mode {
 }
 
 /// A loopback HTTP/1.1 upstream answering `200 ok` to body-less requests (`GET /stall`: the
-/// first 3 bytes of a 10-byte body, then silence), counting the connections it accepted and
-/// those that have closed.
+/// first 3 bytes of a 10-byte body, then silence; `GET /hang`: no answer), counting the
+/// connections it accepted and those that have closed.
 async fn counting(mode: Mode) -> CountingUpstream {
     CountingUpstream::start(move |tcp, accepted| serve(tcp, mode, accepted)).await
 }
@@ -36,6 +36,11 @@ async fn serve(mut tcp: TcpStream, mode: Mode, mut accepted: watch::Receiver<u64
             let _ = tcp
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
                 .await;
+            let mut chunk = [0u8; 4096];
+            while matches!(tcp.read(&mut chunk).await, Ok(n) if n > 0) {}
+            return;
+        }
+        if head.starts_with("GET /hang ") {
             let mut chunk = [0u8; 4096];
             while matches!(tcp.read(&mut chunk).await, Ok(n) if n > 0) {}
             return;
@@ -69,6 +74,35 @@ async fn sequential_calls_share_one_upstream_connection() {
     let calls = px.calls_at_least(20).await;
     assert_eq!(calls.len(), 20);
     assert!(calls.iter().all(|c| c["status"] == 200), "{calls:?}");
+}
+
+#[tokio::test]
+async fn a_call_on_a_reused_connection_times_out_as_on_a_new_one() {
+    let up = counting(Mode::KeepAlive).await;
+    let px = TestProxy::start(simple(up.addr, "limits: { request_timeout: 300ms }")).await;
+    let timeout = std::time::Duration::from_millis(300);
+    // The first call's deadline passes while its connection is idle; the next call on that
+    // connection gets a deadline of its own.
+    let first = tokio::time::Instant::now();
+    assert_eq!(Client::http1().get(px.inbound, "/first").await.status, 200);
+    tokio::time::sleep_until(first + timeout * 2).await;
+    let r = Client::http1().get(px.inbound, "/hang").await;
+    assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("sightline-error"), "upstream_timeout");
+    assert_eq!(
+        up.accepted(),
+        1,
+        "the hanging call rode the idle connection"
+    );
+    // Calls in quick succession: the second's deadline follows the first's.
+    assert_eq!(Client::http1().get(px.inbound, "/second").await.status, 200);
+    let r = Client::http1().get(px.inbound, "/hang").await;
+    assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        up.accepted(),
+        2,
+        "the timed-out connection was not kept; the next one was"
+    );
 }
 
 #[tokio::test]

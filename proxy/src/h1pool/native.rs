@@ -6,6 +6,7 @@
 //! the write buffer once the request is written.
 
 use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
+use super::stream::Stream;
 use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
 use crate::server::BoxError;
@@ -14,11 +15,10 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
 use http_body::Frame;
-use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
 
 /// Most request body bytes copied into the write buffer behind the head (or a chunk's size
 /// line) to go out in one write; a larger frame is written from its own bytes.
@@ -58,7 +58,7 @@ enum Sending {
 
 /// One upstream HTTP/1.1 connection speaking Sightline's own framing.
 pub struct NativeConn<B: RequestBody> {
-    io: TokioIo<Io>,
+    io: Stream,
     read: ReadBuf,
     /// Largest response head accepted.
     max_head: usize,
@@ -102,7 +102,7 @@ impl<B: RequestBody> NativeConn<B> {
     /// A connection over `io`, accepting response heads up to `max_head` bytes.
     pub fn new(io: Io, max_head: usize) -> Self {
         NativeConn {
-            io: TokioIo::new(io),
+            io: Stream::from(io),
             read: ReadBuf::default(),
             max_head,
             out: Vec::new(),
@@ -132,15 +132,7 @@ impl<B: RequestBody> NativeConn<B> {
     /// upstream has neither closed it nor sent anything since (seen by one read that does not
     /// wait).
     pub fn reusable(&mut self) -> bool {
-        if !self.ready_again() {
-            return false;
-        }
-        let mut byte = [0u8; 1];
-        let mut rb = tokio::io::ReadBuf::new(&mut byte);
-        let mut cx = Context::from_waker(Waker::noop());
-        Pin::new(&mut self.io)
-            .poll_read(&mut cx, &mut rb)
-            .is_pending()
+        self.ready_again() && self.io.quiet()
     }
 
     fn request_written(&self) -> bool {

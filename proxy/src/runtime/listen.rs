@@ -3,7 +3,7 @@
 
 use crate::admin::{AdminListener, AdminView};
 use crate::inbound;
-use crate::server::{serve_connection, ConnActivity, ConnCtx, ConnLimits};
+use crate::server::{in_box, serve_connection, ConnActivity, ConnCtx, ConnLimits};
 use crate::state::Shared;
 use crate::wire::ConnInfo;
 use futures_util::FutureExt;
@@ -394,30 +394,36 @@ fn spawn_serve<I>(
     // Boxed per request: the connection keeps a slot for its request's future for as long as
     // it is open, and the stack's future is kilobytes; a pointer idles cheaper. Each stack is
     // boxed on its own, so an inbound call's future is no larger (and no more to copy) than
-    // the inbound stack needs; the egress stack's is twice as large. The in-flight mark is
-    // released by a combinator once the response head is ready: an `async` block around the
-    // call would hold the request a second time and move the call's future into itself on its
+    // the inbound stack needs; the egress stack's is twice as large. The call's future is
+    // built in its box ([`in_box`]), and the in-flight mark is released by a combinator around
+    // the box: nothing of kilobytes is copied per request. An `async` block around the call
+    // would hold the request a second time and move the call's future into itself on its
     // first poll.
     match stack {
         Stack::Inbound => {
             let svc = hyper::service::service_fn(move |req| {
                 let inflight = info.activity.begin();
-                let call = inbound::handle(shared.clone(), info.clone(), req);
-                Box::pin(call.map(move |resp| {
+                let slot = Box::new_uninit();
+                let call = in_box(slot, inbound::handle(shared.clone(), info.clone(), req));
+                call.map(move |resp| {
                     drop(inflight);
                     Ok::<_, Infallible>(resp)
-                }))
+                })
             });
             tokio::spawn(serve_connection(ctx.serving(svc)));
         }
         Stack::Egress => {
             let svc = hyper::service::service_fn(move |req| {
                 let inflight = info.activity.begin();
-                let call = crate::egress::handle(shared.clone(), info.clone(), req);
-                Box::pin(call.map(move |resp| {
+                let slot = Box::new_uninit();
+                let call = in_box(
+                    slot,
+                    crate::egress::handle(shared.clone(), info.clone(), req),
+                );
+                call.map(move |resp| {
                     drop(inflight);
                     Ok::<_, Infallible>(resp)
-                }))
+                })
             });
             tokio::spawn(serve_connection(ctx.serving(svc)));
         }

@@ -61,8 +61,29 @@ pub struct Replay<I> {
 impl<I> Replay<I> {
     /// The sniffed bytes not yet handed out again, and the stream.
     pub fn into_parts(self) -> (Vec<u8>, I) {
-        let rest = self.head[usize::from(self.pos)..usize::from(self.len)].to_vec();
+        let rest = self.pending().to_vec();
         (rest, self.io)
+    }
+
+    /// The sniffed bytes not yet handed out again.
+    pub fn pending(&self) -> &[u8] {
+        &self.head[usize::from(self.pos)..usize::from(self.len)]
+    }
+
+    /// The stream, its sniffed bytes left out (the caller took them with [`Self::pending`]).
+    pub fn into_inner(self) -> I {
+        self.io
+    }
+
+    /// `io` as a stream with nothing left to replay: what a server that took the sniffed bytes
+    /// itself hands on, so that the stream has the same type whichever server read it first.
+    pub fn spent(io: I) -> Self {
+        Replay {
+            head: [0; 24],
+            pos: 0,
+            len: 0,
+            io,
+        }
     }
 }
 

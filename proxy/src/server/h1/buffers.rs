@@ -127,6 +127,17 @@ pub struct ReadBuf {
 }
 
 impl ReadBuf {
+    /// A read buffer holding `bytes` (none taken for no bytes).
+    pub fn holding(bytes: &[u8]) -> Self {
+        let mut rbuf = ReadBuf::default();
+        if !bytes.is_empty() {
+            let buf = rbuf.buf.insert(take());
+            buf[..bytes.len()].copy_from_slice(bytes);
+            rbuf.end = bytes.len();
+        }
+        rbuf
+    }
+
     /// The bytes read and not yet consumed.
     pub fn data(&self) -> &[u8] {
         self.buf

@@ -10,6 +10,7 @@ use super::encode::{self, BodyFraming, Exchange};
 use super::head::{self, Framing, Head, HeadError};
 use super::out::Outgoing;
 use crate::server::conn::{ConnCtx, ConnLimits, ConnService};
+use crate::server::sniff::Replay;
 use crate::server::BoxError;
 use bytes::{Buf, Bytes};
 use http::{Method, Request, Response, Version};
@@ -256,17 +257,21 @@ enum Next {
 /// response closes it, or the drain ends it (see the drain in [`crate::server::conn`]).
 ///
 /// The stream goes straight into the state it shares with the request bodies: the
-/// connection's future holds a pointer to it, not a second copy.
-pub fn serve<I, S, Rb>(ctx: ConnCtx<I, S>) -> impl Future<Output = ()>
+/// connection's future holds a pointer to it, not a second copy. The bytes the protocol sniff
+/// read go into the read buffer, and the stream is read without the sniff's replay after them
+/// (one layer less on every read); an upgrade hands it on wrapped again ([`hand_off`]).
+pub fn serve<I, S, Rb>(ctx: ConnCtx<Replay<I>, S>) -> impl Future<Output = ()>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     Rb: ServerBody,
     S: ConnService<Rb>,
 {
-    let (io, rest) = ctx.take_io();
+    let (replay, rest) = ctx.take_io();
+    let rbuf = ReadBuf::holding(replay.pending());
+    let io = replay.into_inner();
     let link = Arc::new(Link(Mutex::new(Wire {
         io,
-        rbuf: ReadBuf::default(),
+        rbuf,
         body: BodyState::Done,
         generation: 0,
         continue_at: None,
@@ -313,14 +318,19 @@ where
             // The request's part of the connection's state (the call's future, the response being
             // written) is boxed for the request's length: the connection's own future, which an
             // idle connection keeps, stays the size of its wait for the next head.
-            let exchanging = Box::pin(exchange(
-                &ctx.io,
-                &ctx.service,
-                req,
-                keep_alive,
-                &ctx.shutdown,
-                max_head,
-            ));
+            // Built in its box (see `in_box`), not copied into it.
+            let slot = Box::new_uninit();
+            let exchanging = crate::server::in_box(
+                slot,
+                exchange(
+                    &ctx.io,
+                    &ctx.service,
+                    req,
+                    keep_alive,
+                    &ctx.shutdown,
+                    max_head,
+                ),
+            );
             if !exchanging.await {
                 return;
             }
@@ -485,7 +495,8 @@ where
     // Most heads come whole in one read. For one that does not, the idle timer serves as the
     // header-read timer (the connection's future keeps room for one timer, not two), and is
     // set back once the head is complete.
-    let mut timer = idle.project().timer;
+    let idle = idle.project();
+    let mut timer = idle.timer;
     let mut idle_at = None;
     loop {
         // A complete head is returned from here: no parsed head is kept across the read below.
@@ -503,6 +514,8 @@ where
             idle_at = Some(timer.deadline());
             let header_read = tokio::time::Instant::now() + ctx.limits.header_read_timeout;
             timer.as_mut().reset(header_read);
+            // Set again: polled again before the connection next waits idle.
+            *idle.armed = false;
         }
         let read = poll_fn(|cx| match link.poll_fill(cx, max_head) {
             Poll::Ready(read) => Poll::Ready(Some(read)),
@@ -562,6 +575,9 @@ pin_project_lite::pin_project! {
         watched: bool,
         // The drain has begun (the signal, once ready, is not polled again).
         draining: bool,
+        // The timer has been polled since it was last set: it holds this connection's task's
+        // waker until it fires, so it is polled again only once it has fired (or been set).
+        armed: bool,
     }
 }
 
@@ -583,6 +599,7 @@ fn idle_watch(
         },
         watched: false,
         draining: false,
+        armed: false,
     }
 }
 
@@ -613,6 +630,7 @@ where
                 idle.timer
                     .as_mut()
                     .reset(tokio::time::Instant::now() + limits.drain_idle_grace);
+                *idle.armed = false;
             }
         }
         let wait = if *idle.draining {
@@ -621,9 +639,16 @@ where
             limits.idle_timeout
         };
         loop {
+            if *idle.armed && !idle.timer.is_elapsed() {
+                return Poll::Pending;
+            }
+            *idle.armed = true;
             ready!(idle.timer.as_mut().poll(cx));
             match ctx.activity.idle_check(wait) {
-                Some(at) => idle.timer.as_mut().reset(at),
+                Some(at) => {
+                    idle.timer.as_mut().reset(at);
+                    *idle.armed = false;
+                }
                 None => {
                     if !*idle.draining {
                         tracing::debug!("closing idle connection");
@@ -805,7 +830,7 @@ where
     let Wire { io, rbuf, .. } = wire;
     let io = Rewind {
         pre: Bytes::copy_from_slice(rbuf.data()),
-        io,
+        io: Replay::spent(io),
     };
     drop(rbuf);
     crate::server::conn::serve_hyper_h1(rest.with_io(io)).await;

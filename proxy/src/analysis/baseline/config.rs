@@ -131,7 +131,7 @@ impl Default for DetectorConfig {
             shift_slack: 1.5,
             shift_threshold: 8.0,
             shift_clip: 3.0,
-            shift_margin: 0.0,
+            shift_margin: 1.5,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
             timezone: None,

@@ -84,6 +84,13 @@ pub struct DetectorConfig {
     /// Each standardised error counts at most this many standard deviations into the shift
     /// rule's sums (robust to lone bursts). Default 3.
     pub shift_clip: f64,
+    /// The shift rule judged by the series' own bursts: each side's threshold is at least this
+    /// many times the envelope of the peaks its sum reached in recent short excursions (ones
+    /// that drained within `adopt_minutes`, learned outside episodes, each clipped at the
+    /// threshold, decaying with the long window's half-life), so a series whose bursts of half
+    /// an hour add up like a level change needs more than they reach. 0 turns it off.
+    /// Default 0.
+    pub shift_margin: f64,
     /// The likelihood rule (the tail probability of the recent mean of error magnitudes under
     /// their long-run distribution): the short mean's half-life in steps; 0 turns the rule
     /// off. Default 0.
@@ -124,6 +131,7 @@ impl Default for DetectorConfig {
             shift_slack: 1.5,
             shift_threshold: 8.0,
             shift_clip: 3.0,
+            shift_margin: 1.5,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
             timezone: None,

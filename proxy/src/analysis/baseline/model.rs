@@ -77,6 +77,8 @@ impl Baseline {
                 shift_slack: config.shift_slack,
                 shift_threshold: config.shift_threshold,
                 shift_clip: config.shift_clip,
+                shift_margin: config.shift_margin,
+                shift_burst_steps: config.adopt_steps(step),
                 likelihood_recent: if config.likelihood_steps > 0.0 {
                     alpha_for_half_life(config.likelihood_steps, 1.0)
                 } else {

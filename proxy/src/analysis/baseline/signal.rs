@@ -90,6 +90,13 @@ pub(crate) struct Learning {
     /// Each standardised error counts at most this many standard deviations into the sums.
     #[serde(default)]
     pub shift_clip: f64,
+    /// The shift rule's margin over the envelope of its sums' peaks in short excursions
+    /// (0: the threshold alone).
+    #[serde(default)]
+    pub shift_margin: f64,
+    /// An excursion of a sum that drains within this many steps is a burst, not a change.
+    #[serde(default)]
+    pub shift_burst_steps: u64,
     /// Weight of a new step in the likelihood rule's short mean of error magnitudes (0: off).
     #[serde(default)]
     pub likelihood_recent: f64,
@@ -159,6 +166,13 @@ pub(crate) struct SignalModel {
     /// The shift rule's cumulative sums of excess standardised errors, above and below.
     #[serde(default)]
     shift: (f64, f64),
+    /// The current excursion of each shift sum (above, below): its peak and its length in steps.
+    #[serde(default)]
+    excursion: [(f64, u64); 2],
+    /// The envelope of the shift sums' peaks in recent short excursions (above, below), each
+    /// decaying with the long window's half-life.
+    #[serde(default)]
+    shift_peaks: (f64, f64),
     /// The likelihood rule's short mean of the error magnitudes.
     #[serde(default)]
     magnitude: f64,
@@ -231,7 +245,60 @@ impl SignalModel {
             return None;
         }
         let (up, down) = self.next_shift(value, e, floor, learning);
-        Some(if up >= down { up } else { -down } / learning.shift_threshold)
+        let (above, below) = self.shift_thresholds(learning);
+        Some(if up / above >= down / below {
+            up / above
+        } else {
+            -down / below
+        })
+    }
+
+    /// The shift rule's thresholds above and below: the configured one, or the margin over
+    /// the envelope of the sums' peaks in recent short excursions if higher.
+    fn shift_thresholds(&self, learning: &Learning) -> (f64, f64) {
+        let min = learning.shift_threshold;
+        if learning.shift_margin <= 0.0 {
+            return (min, min);
+        }
+        (
+            (learning.shift_margin * self.shift_peaks.0).max(min),
+            (learning.shift_margin * self.shift_peaks.1).max(min),
+        )
+    }
+
+    /// Follows the shift sums' excursions: one that drained within the burst length teaches
+    /// the envelope its peak (clipped at the threshold), when learned outside episodes.
+    fn learn_excursions(&mut self, usual: bool, learning: &Learning) {
+        if learning.shift_margin <= 0.0 {
+            return;
+        }
+        let (above, below) = self.shift_thresholds(learning);
+        if usual {
+            let keep = 1.0 - learning.usual;
+            self.shift_peaks.0 *= keep;
+            self.shift_peaks.1 *= keep;
+        }
+        let sums = [self.shift.0, self.shift.1];
+        let limits = [above, below];
+        for (side, (sum, limit)) in sums.into_iter().zip(limits).enumerate() {
+            let Some(run) = self.excursion.get_mut(side) else {
+                continue;
+            };
+            if sum > 0.0 {
+                run.0 = run.0.max(sum);
+                run.1 = run.1.saturating_add(1);
+                continue;
+            }
+            let (peak, steps) = std::mem::take(run);
+            if usual && steps > 0 && steps <= learning.shift_burst_steps {
+                let peak = peak.min(limit);
+                if side == 0 {
+                    self.shift_peaks.0 = self.shift_peaks.0.max(peak);
+                } else {
+                    self.shift_peaks.1 = self.shift_peaks.1.max(peak);
+                }
+            }
+        }
     }
 
     fn next_shift(
@@ -244,10 +311,10 @@ impl SignalModel {
         let clip = learning.shift_clip.max(learning.shift_slack);
         let z = standardised(value - e.expected, e, floor, learning).clamp(-clip, clip);
         // Bounded, so the sums fall back within a bounded time once the level has followed.
-        let cap = 2.0 * learning.shift_threshold;
+        let (above, below) = self.shift_thresholds(learning);
         (
-            (self.shift.0 + z - learning.shift_slack).clamp(0.0, cap),
-            (self.shift.1 - z - learning.shift_slack).clamp(0.0, cap),
+            (self.shift.0 + z - learning.shift_slack).clamp(0.0, 2.0 * above),
+            (self.shift.1 - z - learning.shift_slack).clamp(0.0, 2.0 * below),
         )
     }
 
@@ -314,6 +381,9 @@ impl SignalModel {
             self.recent = self.next_recent(value, &e, floor, learning);
             if learning.shift_threshold > 0.0 {
                 self.shift = self.next_shift(value, &e, floor, learning);
+                if self.usual.n >= learning.usual_warm {
+                    self.learn_excursions(usual, learning);
+                }
             }
             if learning.likelihood_recent > 0.0 {
                 self.magnitude = self.next_magnitude(value, &e, floor, learning);

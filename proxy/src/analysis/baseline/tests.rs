@@ -492,3 +492,51 @@ fn scattered_failures_on_a_low_volume_endpoint_stay_silent() {
         assert!(found.is_empty(), "{failing}: {found:?}");
     }
 }
+
+/// An endpoint of ~100 calls a step with bursts of 30% more for 15 minutes every 313 minutes
+/// (not aligned with the hour, so the profiles do not learn them), then, from the fourth day
+/// on, 30% more for good: the findings before that change, and the steps from its start to
+/// the first finding after it (none within six hours: `None`).
+fn bursts_then_a_change(margin: f64, seed: u64) -> (Vec<Anomaly>, Option<u64>) {
+    let mut d = Detector::new(DetectorConfig {
+        shift_margin: margin,
+        ..DetectorConfig::default()
+    });
+    let mut rng = Lcg(seed);
+    let change = MONDAY + 4 * DAY;
+    let mut before = Vec::new();
+    for m in MONDAY..change {
+        let burst = m - MONDAY >= 60 && (m - MONDAY) % 313 < 15;
+        let s = normal(&mut rng, m, if burst { 130.0 } else { 100.0 });
+        before.extend(d.observe(&s));
+    }
+    let after = (change..change + 360)
+        .find(|&m| !d.observe(&normal(&mut rng, m, 130.0)).is_empty())
+        .map(|m| m - change);
+    (before, after)
+}
+
+#[test]
+fn the_shift_rule_is_judged_by_the_series_own_bursts() {
+    // Bursts that drain within the adoption time raise the shift rule's threshold, so they are
+    // no findings (and no episode that would swallow the change); a lasting change of the same
+    // size still is one. Without the margin, the bursts are reported and the change is lost.
+    let (mut bursts, mut missed) = (0, Vec::new());
+    let (mut bursts_without, mut missed_without) = (0, 0);
+    for seed in 1..=10 {
+        let (found, change) = bursts_then_a_change(DetectorConfig::default().shift_margin, seed);
+        bursts += found.len();
+        if change.is_none() {
+            missed.push(seed);
+        }
+        let (found, change) = bursts_then_a_change(0.0, seed);
+        bursts_without += found.len();
+        missed_without += usize::from(change.is_none());
+    }
+    assert!(bursts <= 1, "{bursts} findings on bursts in 10 series");
+    assert!(missed.is_empty(), "the change missed with seeds {missed:?}");
+    assert!(
+        bursts_without >= 10 && missed_without >= 5,
+        "without the margin: {bursts_without} findings on bursts, {missed_without} changes missed"
+    );
+}

@@ -96,6 +96,14 @@ pub fn finish_upstream_headers(
     }
 }
 
+/// Whether the proxy sets a field called `name` (any case) on the upstream responses it passes
+/// on (`Via`, the request id, the rate headers): a head that carries one must be read into a
+/// header map, where the proxy's value replaces the upstream's or joins it.
+pub fn set_in_responses(name: &[u8]) -> bool {
+    const SET: [&[u8]; 4] = [b"via", b"x-request-id", b"ratelimit", b"ratelimit-policy"];
+    SET.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
 /// Whole seconds for `Retry-After` and the rate headers, rounded up: a client that waits this
 /// long is let through.
 pub fn retry_after_secs(d: Duration) -> u64 {

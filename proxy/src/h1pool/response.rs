@@ -5,8 +5,10 @@
 //! a transfer coding, a coding that does not end in `chunked`) is refused, so no byte of one
 //! response can be read as part of another.
 
+use crate::server::h1::buffers;
 use crate::server::h1::chunked::{self, ChunkError};
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
+use crate::server::WireFields;
 use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
@@ -33,10 +35,35 @@ pub struct ResponseHead {
     /// without the proxy's own error header, as [`strip_for_next_hop`] leaves a head.
     /// How the body is framed and whether the connection stays open is read before, into
     /// `framing` and `keep_alive`.
-    pub headers: HeaderMap,
+    pub fields: Fields,
     pub framing: Framing,
     /// The upstream lets the connection carry another request after this response.
     pub keep_alive: bool,
+}
+
+/// The fields of a response head that are passed on.
+#[derive(Debug)]
+pub enum Fields {
+    /// As the wire carries them, for a head the proxy changes no field of: no field it sets
+    /// on responses, no `TE`, no `Connection` naming other fields, and a status that may have
+    /// a body (see [`wire_fields`]). Most heads.
+    Wire(WireFields),
+    /// Read into a header map, for the proxy to change.
+    Map(HeaderMap),
+}
+
+impl Fields {
+    /// The fields in a header map.
+    pub fn into_map(self) -> HeaderMap {
+        match self {
+            Fields::Map(map) => map,
+            Fields::Wire(wire) => {
+                let mut map = HeaderMap::new();
+                wire.into_map(&mut map);
+                map
+            }
+        }
+    }
 }
 
 /// Why an upstream's response is refused.
@@ -90,39 +117,13 @@ pub fn parse(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // One copy of the head: every value is a slice of it.
-    let raw = crate::server::h1::buffers::copy_shared(&buf[..len]);
-    let base = buf.as_ptr() as usize;
-    // From the worker's free list: the server gives it back once the head is written.
-    let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
-    let mut framing_fields = FramingFields::default();
-    // Fields that never cross a hop are left out here rather than added and removed again
-    // ([`ResponseHead::headers`]). The few that need the whole head to be judged (a
-    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
-    // general removal once.
-    let mut strip = false;
-    for f in resp.headers.iter() {
-        let name =
-            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
-        match framing_fields.note(&name, f.value, version) {
-            Err(reason) => return Err(ResponseError::Malformed(reason)),
-            Ok(Field::Repeated) => continue,
-            Ok(Field::Keep) => {}
+    let (fields, framing_fields) = match wire_fields(resp.headers, status, version)? {
+        Some((wire, framing)) => (Fields::Wire(wire), framing),
+        None => {
+            let (map, framing) = map_fields(&buf[..len], resp.headers, version)?;
+            (Fields::Map(map), framing)
         }
-        if hop_only(&name) {
-            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
-                continue;
-            }
-            strip = true;
-        }
-        let start = f.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
-            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
-        headers.append(name, value);
-    }
-    if strip {
-        strip_for_next_hop(&mut headers, false);
-    }
+    };
     let no_body = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -150,11 +151,134 @@ pub fn parse(
     let head = ResponseHead {
         status,
         version,
-        headers,
+        fields,
         framing,
         keep_alive,
     };
     Ok(Some((head, len)))
+}
+
+/// The fields to pass on as the wire carries them (`name: value` lines, names in lower case),
+/// with what they say of the framing; `None` when the head goes into a header map instead: a
+/// status that has no body (whose length the encoder drops), or a field the proxy sets on
+/// responses ([`crate::wire::set_in_responses`]), `TE` (`trailers` may stay), or a
+/// `Connection` naming other fields (which go too). The same fields are refused, and left
+/// out, as [`map_fields`] refuses and leaves out: the names and values are as httparse
+/// checked them, which is what a header map accepts.
+fn wire_fields(
+    fields: &[httparse::Header<'_>],
+    status: StatusCode,
+    version: Version,
+) -> Result<Option<(WireFields, FramingFields)>, ResponseError> {
+    if status.is_informational() || status == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    let mut lines = buffers::take_write();
+    let read = wire_lines(fields, version, &mut lines);
+    let wire = read.map(|found| {
+        found.map(|(framing, date)| {
+            let lines = buffers::copy_shared(&lines);
+            (WireFields::new(lines, framing.length, date), framing)
+        })
+    });
+    buffers::give_write(lines);
+    wire
+}
+
+/// Writes the lines of [`wire_fields`] into `lines`; returns what the framing fields say and
+/// whether a `Date` is among the lines, or `None` when the head goes into a header map.
+fn wire_lines(
+    fields: &[httparse::Header<'_>],
+    version: Version,
+    lines: &mut Vec<u8>,
+) -> Result<Option<(FramingFields, bool)>, ResponseError> {
+    let mut framing = FramingFields::default();
+    let mut date = false;
+    for f in fields {
+        let name = f.name.as_bytes();
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(ResponseError::Malformed("invalid header name"));
+        }
+        let framing_name = match name.len() {
+            10 if name.eq_ignore_ascii_case(b"connection") => Some(header::CONNECTION),
+            14 if name.eq_ignore_ascii_case(b"content-length") => Some(header::CONTENT_LENGTH),
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                Some(header::TRANSFER_ENCODING)
+            }
+            _ => None,
+        };
+        if let Some(n) = &framing_name {
+            match framing.note(n, f.value, version) {
+                Err(reason) => return Err(ResponseError::Malformed(reason)),
+                Ok(Field::Repeated) => continue,
+                Ok(Field::Keep) => {}
+            }
+        }
+        if names_hop_only(name) {
+            let connection = framing_name == Some(header::CONNECTION);
+            if name.eq_ignore_ascii_case(b"te") || (connection && names_others(f.value)) {
+                return Ok(None);
+            }
+            continue;
+        }
+        if crate::wire::set_in_responses(name) {
+            return Ok(None);
+        }
+        date |= name.eq_ignore_ascii_case(b"date");
+        let at = lines.len();
+        lines.extend_from_slice(name);
+        lines[at..].make_ascii_lowercase();
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(f.value);
+        lines.extend_from_slice(b"\r\n");
+    }
+    Ok(Some((framing, date)))
+}
+
+/// Longest field name a header map takes.
+const MAX_NAME: usize = (1 << 16) - 1;
+
+/// The fields to pass on in a header map, with what they say of the framing. `head` is the
+/// head's bytes, which the fields are slices of.
+fn map_fields(
+    head: &[u8],
+    fields: &[httparse::Header<'_>],
+    version: Version,
+) -> Result<(HeaderMap, FramingFields), ResponseError> {
+    // One copy of the head: every value is a slice of it.
+    let raw = buffers::copy_shared(head);
+    let base = head.as_ptr() as usize;
+    // From the worker's free list: the server gives it back once the head is written.
+    let mut headers = buffers::take_map(fields.len());
+    let mut framing_fields = FramingFields::default();
+    // Fields that never cross a hop are left out here rather than added and removed again
+    // ([`ResponseHead::fields`]). The few that need the whole head to be judged (a
+    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
+    // general removal once.
+    let mut strip = false;
+    for f in fields {
+        let name =
+            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
+        match framing_fields.note(&name, f.value, version) {
+            Err(reason) => return Err(ResponseError::Malformed(reason)),
+            Ok(Field::Repeated) => continue,
+            Ok(Field::Keep) => {}
+        }
+        if hop_only(&name) {
+            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
+                continue;
+            }
+            strip = true;
+        }
+        let start = f.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if strip {
+        strip_for_next_hop(&mut headers, false);
+    }
+    Ok((headers, framing_fields))
 }
 
 /// A field's name. The names most responses carry are matched as they are spelled, in any

@@ -2,6 +2,7 @@
 //! framing the body needs (its length, chunked, or the connection's close), with `Date` added
 //! when absent.
 
+use super::fields::WireFields;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{StatusCode, Version};
 use std::cell::RefCell;
@@ -33,21 +34,38 @@ pub struct Exchange {
     pub body_len: Option<u64>,
 }
 
-/// Writes the response head into `out`; returns the body's framing and whether the connection
-/// stays open after the response.
+/// Writes the response head into `out`: the fields of `wire` (as they are), then those of
+/// `headers`. Returns the body's framing and whether the connection stays open after the
+/// response.
 pub fn head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &mut HeaderMap,
+    wire: Option<WireFields>,
     x: Exchange,
 ) -> (BodyFraming, bool) {
-    let fields = Fields::of(headers);
+    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    // A length such a status cannot carry is removed from a map: the fields go into one.
+    let wire = match wire {
+        Some(w) if bodiless && w.length().is_some() => {
+            w.into_map(headers);
+            None
+        }
+        w => w,
+    };
+    let mut fields = Fields::of(headers);
+    if let Some(w) = &wire {
+        fields.date |= w.has_date();
+        if fields.length.is_none() {
+            fields.length = w.length().map(Some);
+        }
+    }
     let mut keep_alive = x.keep_alive && !fields.close;
     let no_body = x.head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
+    let framing = if bodiless {
         if fields.length.is_some() {
             headers.remove(header::CONTENT_LENGTH);
         }
@@ -101,6 +119,9 @@ pub fn head(
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(w) = &wire {
+        out.extend_from_slice(w.as_bytes());
+    }
     for (name, value) in headers.iter() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -205,7 +226,7 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let (f, keep) = head(&mut out, StatusCode::from_u16(status).unwrap(), &mut h, x);
+        let (f, keep) = head(&mut out, StatusCode::from_u16(status).unwrap(), &mut h, None, x);
         (String::from_utf8(out).unwrap(), f, keep)
     }
 

@@ -596,6 +596,13 @@ impl<B: RequestBody> UpstreamBody<B> {
     }
 }
 
+impl<B: RequestBody> UpstreamBody<B> {
+    /// The head's fields, when they came as the wire carried them.
+    pub fn wire_fields_mut(&mut self) -> Option<&mut WireFields> {
+        self.wire.as_mut()
+    }
+}
+
 impl<B: RequestBody> HeadFields for UpstreamBody<B> {
     fn take_wire_fields(&mut self) -> Option<WireFields> {
         self.wire.take()

@@ -61,7 +61,8 @@ pub fn take_map(fields: usize) -> http::HeaderMap {
 
 /// Gives a header map back for a later request (emptied; a very large one is freed).
 pub fn give_map(mut map: http::HeaderMap) {
-    if map.capacity() > MAP_KEPT {
+    // One with no room (a response whose fields all went as wire lines) is worth nothing.
+    if map.capacity() > MAP_KEPT || map.capacity() == 0 {
         return;
     }
     map.clear();

@@ -295,6 +295,34 @@ mod tests {
     }
 
     #[test]
+    fn wire_fields_go_first_as_they_are_and_frame_the_body() {
+        let lines = bytes::Bytes::from_static(b"server: s\r\ncontent-length: 2\r\ndate: d\r\n");
+        let wire = WireFields::new(lines, Some(2), true);
+        let mut h = HeaderMap::new();
+        h.insert(header::VIA, HeaderValue::from_static("1.1 sightline"));
+        let mut out = Vec::new();
+        let (f, keep) = head(
+            &mut out,
+            StatusCode::OK,
+            &mut h,
+            Some(wire),
+            x(Version::HTTP_11, None),
+        );
+        let want = "HTTP/1.1 200 OK\r\nserver: s\r\ncontent-length: 2\r\ndate: d\r\nvia: 1.1 sightline\r\n\r\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!((f, keep), (BodyFraming::Length(2), true));
+        // A status without a body loses the length, and only that.
+        let lines = bytes::Bytes::from_static(b"content-length: 0\r\nx-a: 1\r\n");
+        let wire = WireFields::new(lines, Some(0), false);
+        let mut out = Vec::new();
+        let status = StatusCode::NO_CONTENT;
+        let (f, _) = head(&mut out, status, &mut HeaderMap::new(), Some(wire), x(Version::HTTP_11, None));
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\nx-a: 1\r\ndate: "), "{text}");
+        assert_eq!(f, BodyFraming::None);
+    }
+
+    #[test]
     fn chunk_sizes_are_hex() {
         let mut out = Vec::new();
         chunk_size(&mut out, 255);

@@ -64,11 +64,27 @@ impl WireFields {
             })
     }
 
+    /// Adds fields after these (names valid and in lower case, values valid): one copy of the
+    /// lines, for all of them.
+    pub fn push(&mut self, fields: &[(&HeaderName, &HeaderValue)]) {
+        let mut lines = super::buffers::take_write();
+        lines.extend_from_slice(&self.lines);
+        for (name, value) in fields {
+            lines.extend_from_slice(name.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(value.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        self.lines = super::buffers::copy_shared(&lines);
+        super::buffers::give_write(lines);
+    }
+
     /// Puts the fields into `map` ahead of the fields it holds already, in order, for a server
     /// that writes heads from a header map.
     pub fn into_map(self, map: &mut HeaderMap) {
         let added = std::mem::take(map);
-        let mut fields = HeaderMap::with_capacity(self.iter().count() + added.len());
+        // From the worker's free list, as the head's map would have been.
+        let mut fields = super::buffers::take_map(self.iter().count() + added.len());
         for (name, value) in self.iter() {
             // Checked when the lines were made: nothing is left out here.
             if let (Ok(name), Ok(value)) = (

@@ -173,16 +173,11 @@ fn wire_fields(
     if status.is_informational() || status == StatusCode::NO_CONTENT {
         return Ok(None);
     }
-    let mut lines = buffers::take_write();
-    let read = wire_lines(fields, version, &mut lines);
-    let wire = read.map(|found| {
-        found.map(|(framing, date)| {
-            let lines = buffers::copy_shared(&lines);
-            (WireFields::new(lines, framing.length, date), framing)
-        })
-    });
-    buffers::give_write(lines);
-    wire
+    // A line is at most one byte longer than the field it came from (`name:value`), and the
+    // fields with their line ends are no longer than the head.
+    let head: usize = fields.iter().map(|f| f.name.len() + f.value.len() + 5).sum();
+    let (lines, read) = buffers::write_shared(head, |lines| wire_lines(fields, version, lines));
+    Ok(read?.map(|(framing, date)| (WireFields::new(lines, framing.length, date), framing)))
 }
 
 /// Writes the lines of [`wire_fields`] into `lines`; returns what the framing fields say and
@@ -190,7 +185,7 @@ fn wire_fields(
 fn wire_lines(
     fields: &[httparse::Header<'_>],
     version: Version,
-    lines: &mut Vec<u8>,
+    lines: &mut bytes::BytesMut,
 ) -> Result<Option<(FramingFields, bool)>, ResponseError> {
     let mut framing = FramingFields::default();
     let mut date = false;
@@ -199,40 +194,99 @@ fn wire_lines(
         if name.is_empty() || name.len() > MAX_NAME {
             return Err(ResponseError::Malformed("invalid header name"));
         }
-        let framing_name = match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => Some(header::CONNECTION),
-            14 if name.eq_ignore_ascii_case(b"content-length") => Some(header::CONTENT_LENGTH),
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                Some(header::TRANSFER_ENCODING)
-            }
-            _ => None,
+        let note = |framing: &mut FramingFields, name: &HeaderName| {
+            framing
+                .note(name, f.value, version)
+                .map_err(ResponseError::Malformed)
         };
-        if let Some(n) = &framing_name {
-            match framing.note(n, f.value, version) {
-                Err(reason) => return Err(ResponseError::Malformed(reason)),
-                Ok(Field::Repeated) => continue,
-                Ok(Field::Keep) => {}
+        let spelled = match name_kind(name) {
+            Name::Passed(spelled) => spelled,
+            Name::ContentLength => match note(&mut framing, &header::CONTENT_LENGTH)? {
+                Field::Repeated => continue,
+                Field::Keep => Some("content-length"),
+            },
+            Name::TransferEncoding => {
+                note(&mut framing, &header::TRANSFER_ENCODING)?;
+                continue;
+            }
+            Name::Connection => {
+                note(&mut framing, &header::CONNECTION)?;
+                if names_others(f.value) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            Name::HopOnly => continue,
+            Name::Te | Name::SetByProxy => return Ok(None),
+        };
+        match spelled {
+            Some(known) => {
+                date |= known == "date";
+                lines.extend_from_slice(known.as_bytes());
+            }
+            None => {
+                let at = lines.len();
+                lines.extend_from_slice(name);
+                lines[at..].make_ascii_lowercase();
             }
         }
-        if names_hop_only(name) {
-            let connection = framing_name == Some(header::CONNECTION);
-            if name.eq_ignore_ascii_case(b"te") || (connection && names_others(f.value)) {
-                return Ok(None);
-            }
-            continue;
-        }
-        if crate::wire::set_in_responses(name) {
-            return Ok(None);
-        }
-        date |= name.eq_ignore_ascii_case(b"date");
-        let at = lines.len();
-        lines.extend_from_slice(name);
-        lines[at..].make_ascii_lowercase();
         lines.extend_from_slice(b": ");
         lines.extend_from_slice(f.value);
         lines.extend_from_slice(b"\r\n");
     }
     Ok(Some((framing, date)))
+}
+
+/// What the wire form does with a field, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Name {
+    /// Read for the framing, and passed on.
+    ContentLength,
+    /// Read for the framing; never crosses a hop.
+    TransferEncoding,
+    /// Read for the connection's fate; never crosses a hop, and what it names goes too.
+    Connection,
+    /// `TE`, of which `trailers` may stay.
+    Te,
+    /// Any other field that never crosses a hop ([`names_hop_only`]).
+    HopOnly,
+    /// A field the proxy sets on responses ([`crate::wire::set_in_responses`]).
+    SetByProxy,
+    /// Passed on; with its spelling in lower case when it is one of the names most responses
+    /// carry.
+    Passed(Option<&'static str>),
+}
+
+/// What a field's name (any case) is to the wire form: compared, as bytes, with the names of
+/// its length only; no name is made.
+fn name_kind(raw: &[u8]) -> Name {
+    let is = |name: &str| name.as_bytes().eq_ignore_ascii_case(raw);
+    let passed = |names: &[&'static str]| Name::Passed(names.iter().copied().find(|n| is(n)));
+    match raw.len() {
+        2 if is("te") => Name::Te,
+        3 if is("via") => Name::SetByProxy,
+        4 => passed(&["date", "etag", "vary"]),
+        6 => passed(&["server"]),
+        7 if is("trailer") || is("upgrade") => Name::HopOnly,
+        7 => passed(&["expires"]),
+        8 => passed(&["location"]),
+        9 if is("ratelimit") => Name::SetByProxy,
+        10 if is("connection") => Name::Connection,
+        10 if is("keep-alive") => Name::HopOnly,
+        10 => passed(&["set-cookie"]),
+        12 if is("x-request-id") => Name::SetByProxy,
+        12 => passed(&["content-type"]),
+        13 => passed(&["last-modified", "cache-control", "accept-ranges"]),
+        14 if is("content-length") => Name::ContentLength,
+        15 if is("sightline-error") => Name::HopOnly,
+        16 if is("proxy-connection") => Name::HopOnly,
+        16 if is("ratelimit-policy") => Name::SetByProxy,
+        16 => passed(&["content-encoding"]),
+        17 if is("transfer-encoding") => Name::TransferEncoding,
+        18 if is("proxy-authenticate") => Name::HopOnly,
+        19 if is("proxy-authorization") => Name::HopOnly,
+        _ => Name::Passed(None),
+    }
 }
 
 /// Longest field name a header map takes.

@@ -367,6 +367,46 @@ fn the_wire_form_keeps_and_refuses_what_a_header_map_does() {
     assert!(wire > 5_000, "only {wire} heads kept in the wire form");
 }
 
+/// The wire form's reading of names agrees with the removal's list, the list of fields the
+/// proxy sets, and the names' spellings, in any case.
+#[test]
+fn names_are_told_apart_as_the_lists_tell_them() {
+    let mut names: Vec<String> = [
+        "connection", "transfer-encoding", "te", "trailer", "proxy-authenticate",
+        "proxy-authorization", "upgrade", "keep-alive", "proxy-connection", "sightline-error",
+        "via", "x-request-id", "ratelimit", "ratelimit-policy", "content-length", "date", "etag",
+        "vary", "server", "expires", "location", "set-cookie", "content-type", "last-modified",
+        "cache-control", "accept-ranges", "content-encoding", "x-a", "tf", "vib", "x-request-ie",
+        "ratelimit-polic", "connectioN", "keep-alivf", "sightline-errors",
+    ]
+    .iter()
+    .map(|n| n.to_string())
+    .collect();
+    let upper: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();
+    names.extend(upper);
+    for name in &names {
+        let raw = name.as_bytes();
+        let kind = name_kind(raw);
+        let hop = matches!(
+            kind,
+            Name::TransferEncoding | Name::Connection | Name::Te | Name::HopOnly
+        );
+        assert_eq!(hop, names_hop_only(raw), "{name}");
+        assert_eq!(kind == Name::SetByProxy, crate::wire::set_in_responses(raw), "{name}");
+        let spelled = match kind {
+            Name::Passed(Some(s)) => Some(s),
+            Name::ContentLength => Some("content-length"),
+            _ => None,
+        };
+        if let Some(s) = spelled {
+            assert_eq!(s, name.to_ascii_lowercase(), "{name}");
+            assert!(HeaderName::from_static(s) == HeaderName::from_bytes(raw).unwrap());
+        }
+    }
+    assert_eq!(name_kind(b"Date"), Name::Passed(Some("date")));
+    assert_eq!(name_kind(b"X-Other"), Name::Passed(None));
+}
+
 #[test]
 fn heads_the_proxy_changes_or_without_a_body_go_into_a_map() {
     let form = |raw: &[u8]| match parse(raw, false, MAX).unwrap().unwrap().0.fields {

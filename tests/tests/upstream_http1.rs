@@ -442,7 +442,10 @@ async fn upstream_fields_pass_in_order_with_repeats_and_the_proxy_adds_its_own_o
         .collect();
     want.sort();
     let r = Client::h2c().get(px.inbound, "/").await;
-    assert_eq!((field_lines(&r.headers), &r.body[..]), (want.clone(), &b"ok"[..]));
+    assert_eq!(
+        (field_lines(&r.headers), &r.body[..]),
+        (want.clone(), &b"ok"[..])
+    );
     assert_eq!(r.headers.get_all("x-request-id").iter().count(), 1);
     let px = TestProxy::start(simple(up.addr, "runtime: { http1: hyper }\n")).await;
     let r = Client::http1().get(px.inbound, "/").await;

@@ -175,7 +175,10 @@ fn wire_fields(
     }
     // A line is at most one byte longer than the field it came from (`name:value`), and the
     // fields with their line ends are no longer than the head.
-    let head: usize = fields.iter().map(|f| f.name.len() + f.value.len() + 5).sum();
+    let head: usize = fields
+        .iter()
+        .map(|f| f.name.len() + f.value.len() + 5)
+        .sum();
     let (lines, read) = buffers::write_shared(head, |lines| wire_lines(fields, version, lines));
     Ok(read?.map(|(framing, date)| (WireFields::new(lines, framing.length, date), framing)))
 }

@@ -51,7 +51,10 @@ pub fn copy_shared(src: &[u8]) -> bytes::Bytes {
 /// them (no allocation of their own), when they are no more than `max` (more are written into
 /// a buffer of their own, as is all of a `max` over [`BLOCK_MAX`]). `write` must not cut
 /// shared bytes itself. Also returns what `write` returned.
-pub fn write_shared<R>(max: usize, write: impl FnOnce(&mut bytes::BytesMut) -> R) -> (bytes::Bytes, R) {
+pub fn write_shared<R>(
+    max: usize,
+    write: impl FnOnce(&mut bytes::BytesMut) -> R,
+) -> (bytes::Bytes, R) {
     if max > BLOCK_MAX {
         let mut own = bytes::BytesMut::with_capacity(max);
         let r = write(&mut own);

@@ -120,7 +120,7 @@ pub fn head(
     out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.extend_from_slice(b"\r\n");
     if let Some(w) = &wire {
-        out.extend_from_slice(w.as_bytes());
+        w.write_to(out);
     }
     for (name, value) in headers.iter() {
         out.extend_from_slice(name.as_str().as_bytes());
@@ -226,7 +226,13 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let (f, keep) = head(&mut out, StatusCode::from_u16(status).unwrap(), &mut h, None, x);
+        let (f, keep) = head(
+            &mut out,
+            StatusCode::from_u16(status).unwrap(),
+            &mut h,
+            None,
+            x,
+        );
         (String::from_utf8(out).unwrap(), f, keep)
     }
 
@@ -316,9 +322,18 @@ mod tests {
         let wire = WireFields::new(lines, Some(0), false);
         let mut out = Vec::new();
         let status = StatusCode::NO_CONTENT;
-        let (f, _) = head(&mut out, status, &mut HeaderMap::new(), Some(wire), x(Version::HTTP_11, None));
+        let (f, _) = head(
+            &mut out,
+            status,
+            &mut HeaderMap::new(),
+            Some(wire),
+            x(Version::HTTP_11, None),
+        );
         let text = String::from_utf8(out).unwrap();
-        assert!(text.starts_with("HTTP/1.1 204 No Content\r\nx-a: 1\r\ndate: "), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 204 No Content\r\nx-a: 1\r\ndate: "),
+            "{text}"
+        );
         assert_eq!(f, BodyFraming::None);
     }
 

@@ -16,6 +16,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WireFields {
     lines: Bytes,
+    /// Lines added after them ([`WireFields::push`]).
+    added: Bytes,
     /// The value of the `Content-Length` among them (at most one).
     length: Option<u64>,
     /// A `Date` is among them.
@@ -29,14 +31,16 @@ impl WireFields {
     pub fn new(lines: Bytes, length: Option<u64>, date: bool) -> Self {
         WireFields {
             lines,
+            added: Bytes::new(),
             length,
             date,
         }
     }
 
-    /// The lines, as written.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.lines
+    /// Appends the lines to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.lines);
+        out.extend_from_slice(&self.added);
     }
 
     /// The `Content-Length` among the fields.
@@ -51,32 +55,27 @@ impl WireFields {
 
     /// The fields in order, as names and values (sharing the lines' bytes).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
-        let base = self.lines.as_ptr() as usize;
-        self.lines
-            .split(|b| *b == b'\n')
-            .filter_map(|line| line.strip_suffix(b"\r"))
-            .filter_map(move |line| {
-                let colon = line.iter().position(|b| *b == b':')?;
-                let (name, rest) = line.split_at(colon);
-                let value = rest.strip_prefix(b": ")?;
-                let start = value.as_ptr() as usize - base;
-                Some((name, self.lines.slice(start..start + value.len())))
-            })
+        fields_of(&self.lines).chain(fields_of(&self.added))
     }
 
-    /// Adds fields after these (names valid and in lower case, values valid): one copy of the
-    /// lines, for all of them.
+    /// Adds fields after these (names in lower case, as header names are): their lines are cut
+    /// from the worker's shared block, the lines there already are not copied again.
     pub fn push(&mut self, fields: &[(&HeaderName, &HeaderValue)]) {
-        let mut lines = super::buffers::take_write();
-        lines.extend_from_slice(&self.lines);
-        for (name, value) in fields {
-            lines.extend_from_slice(name.as_str().as_bytes());
-            lines.extend_from_slice(b": ");
-            lines.extend_from_slice(value.as_bytes());
-            lines.extend_from_slice(b"\r\n");
-        }
-        self.lines = super::buffers::copy_shared(&lines);
-        super::buffers::give_write(lines);
+        let len = self.added.len()
+            + fields
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        let (added, ()) = super::buffers::write_shared(len, |out| {
+            out.extend_from_slice(&self.added);
+            for (name, value) in fields {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        });
+        self.added = added;
     }
 
     /// Puts the fields into `map` ahead of the fields it holds already, in order, for a server
@@ -105,6 +104,21 @@ impl WireFields {
         }
         *map = fields;
     }
+}
+
+/// The fields of `lines`, as [`WireFields::iter`] gives them.
+fn fields_of(lines: &Bytes) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
+    let base = lines.as_ptr() as usize;
+    lines
+        .split(|b| *b == b'\n')
+        .filter_map(|line| line.strip_suffix(b"\r"))
+        .filter_map(move |line| {
+            let colon = line.iter().position(|b| *b == b':')?;
+            let (name, rest) = line.split_at(colon);
+            let value = rest.strip_prefix(b": ")?;
+            let start = value.as_ptr() as usize - base;
+            Some((name, lines.slice(start..start + value.len())))
+        })
 }
 
 /// A response body that may carry its head's fields as [`WireFields`]; the server that writes
@@ -158,6 +172,21 @@ mod tests {
                 "x-b: 2"
             ]
         );
+    }
+
+    #[test]
+    fn pushed_fields_follow_in_order() {
+        let mut wire = WireFields::new(Bytes::from_static(b"x-a: 1\r\n"), None, false);
+        let via = HeaderValue::from_static("1.1 sightline");
+        wire.push(&[(&http::header::VIA, &via)]);
+        wire.push(&[(
+            &HeaderName::from_static("x-b"),
+            &HeaderValue::from_static("2"),
+        )]);
+        let mut out = Vec::new();
+        wire.write_to(&mut out);
+        assert_eq!(out, b"x-a: 1\r\nvia: 1.1 sightline\r\nx-b: 2\r\n");
+        assert_eq!(wire.iter().count(), 3);
     }
 
     #[test]

@@ -121,9 +121,14 @@ pub fn finish_wire_fields(
 /// on (`Via`, the request id, the rate headers): a head that carries one must be read into a
 /// header map, where the proxy's value replaces the upstream's or joins it.
 pub fn set_in_responses(name: &[u8]) -> bool {
-    const SET: [&[u8]; 4] = [b"via", b"x-request-id", b"ratelimit", b"ratelimit-policy"];
-    SET.iter().any(|n| n.eq_ignore_ascii_case(name))
+    SET_IN_RESPONSES
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
+
+/// The names [`set_in_responses`] is true of.
+pub(crate) const SET_IN_RESPONSES: [&str; 4] =
+    ["via", "x-request-id", "ratelimit", "ratelimit-policy"];
 
 /// Whole seconds for `Retry-After` and the rate headers, rounded up: a client that waits this
 /// long is let through.

@@ -16,10 +16,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WireFields {
     lines: Bytes,
-    /// Lines added after them ([`WireFields::push`]).
-    added: Bytes,
-    /// The value of the `Content-Length` among them (at most one).
-    length: Option<u64>,
+    /// The value of the `Content-Length` among them (at most one), or [`NO_LENGTH`]. Kept
+    /// small: the fields ride in the response, which is moved several times on its way.
+    length: u64,
     /// A `Date` is among them.
     date: bool,
 }
@@ -31,8 +30,8 @@ impl WireFields {
     pub fn new(lines: Bytes, length: Option<u64>, date: bool) -> Self {
         WireFields {
             lines,
-            added: Bytes::new(),
-            length,
+            // A length has at most 19 digits: it is never this.
+            length: length.unwrap_or(NO_LENGTH),
             date,
         }
     }
@@ -40,12 +39,11 @@ impl WireFields {
     /// Appends the lines to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.lines);
-        out.extend_from_slice(&self.added);
     }
 
     /// The `Content-Length` among the fields.
     pub fn length(&self) -> Option<u64> {
-        self.length
+        (self.length != NO_LENGTH).then_some(self.length)
     }
 
     /// Whether a `Date` is among the fields.
@@ -55,19 +53,31 @@ impl WireFields {
 
     /// The fields in order, as names and values (sharing the lines' bytes).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
-        fields_of(&self.lines).chain(fields_of(&self.added))
+        let lines = &self.lines;
+        let base = lines.as_ptr() as usize;
+        lines
+            .split(|b| *b == b'\n')
+            .filter_map(|line| line.strip_suffix(b"\r"))
+            .filter_map(move |line| {
+                let colon = line.iter().position(|b| *b == b':')?;
+                let (name, rest) = line.split_at(colon);
+                let value = rest.strip_prefix(b": ")?;
+                let start = value.as_ptr() as usize - base;
+                Some((name, lines.slice(start..start + value.len())))
+            })
     }
 
-    /// Adds fields after these (names in lower case, as header names are): their lines are cut
-    /// from the worker's shared block, the lines there already are not copied again.
+    /// Adds fields after these (names in lower case, as header names are): the lines, these
+    /// and the new ones, are cut again from the worker's shared block (a copy of a hundred or
+    /// so bytes, which keeps the fields one slice).
     pub fn push(&mut self, fields: &[(&HeaderName, &HeaderValue)]) {
-        let len = self.added.len()
+        let len = self.lines.len()
             + fields
                 .iter()
                 .map(|(n, v)| n.as_str().len() + v.len() + 4)
                 .sum::<usize>();
-        let (added, ()) = super::buffers::write_shared(len, |out| {
-            out.extend_from_slice(&self.added);
+        let (lines, ()) = super::buffers::write_shared(len, |out| {
+            out.extend_from_slice(&self.lines);
             for (name, value) in fields {
                 out.extend_from_slice(name.as_str().as_bytes());
                 out.extend_from_slice(b": ");
@@ -75,7 +85,7 @@ impl WireFields {
                 out.extend_from_slice(b"\r\n");
             }
         });
-        self.added = added;
+        self.lines = lines;
     }
 
     /// Puts the fields into `map` ahead of the fields it holds already, in order, for a server
@@ -106,20 +116,8 @@ impl WireFields {
     }
 }
 
-/// The fields of `lines`, as [`WireFields::iter`] gives them.
-fn fields_of(lines: &Bytes) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
-    let base = lines.as_ptr() as usize;
-    lines
-        .split(|b| *b == b'\n')
-        .filter_map(|line| line.strip_suffix(b"\r"))
-        .filter_map(move |line| {
-            let colon = line.iter().position(|b| *b == b':')?;
-            let (name, rest) = line.split_at(colon);
-            let value = rest.strip_prefix(b": ")?;
-            let start = value.as_ptr() as usize - base;
-            Some((name, lines.slice(start..start + value.len())))
-        })
-}
+/// [`WireFields::length`] when there is none.
+const NO_LENGTH: u64 = u64::MAX;
 
 /// A response body that may carry its head's fields as [`WireFields`]; the server that writes
 /// the head takes them.

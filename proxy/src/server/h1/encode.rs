@@ -78,7 +78,8 @@ pub fn head(
             headers.remove(header::CONTENT_LENGTH);
         }
         if x.version == Version::HTTP_11 {
-            headers.insert(
+            add(
+                headers,
                 header::TRANSFER_ENCODING,
                 HeaderValue::from_static("chunked"),
             );
@@ -92,10 +93,11 @@ pub fn head(
     } else if no_body {
         BodyFraming::None
     } else if let Some(n) = x.body_len {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        add(headers, header::CONTENT_LENGTH, HeaderValue::from(n));
         BodyFraming::Length(n)
     } else if x.version == Version::HTTP_11 {
-        headers.insert(
+        add(
+            headers,
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
@@ -109,10 +111,18 @@ pub fn head(
     }
     if !keep_alive {
         if !fields.close {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            add(
+                headers,
+                header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
         }
     } else if x.version == Version::HTTP_10 && !fields.keep_alive {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        add(
+            headers,
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive"),
+        );
     }
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -135,6 +145,15 @@ pub fn head(
     }
     out.extend_from_slice(b"\r\n");
     (framing, keep_alive)
+}
+
+/// Sets a field the encoder adds. A map with no room (a response whose fields came as wire
+/// lines) takes one from the worker's free list first, as the map it would have had.
+fn add(headers: &mut HeaderMap, name: header::HeaderName, value: HeaderValue) {
+    if headers.capacity() == 0 {
+        *headers = super::buffers::take_map(0);
+    }
+    headers.insert(name, value);
 }
 
 /// What the encoder reads of a response's fields, found in one pass over them instead of a

@@ -7,6 +7,7 @@
 
 use crate::server::h1::buffers;
 use crate::server::h1::chunked::{self, ChunkError};
+use crate::server::h1::field_name;
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
 use crate::server::WireFields;
 use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
@@ -336,37 +337,6 @@ fn map_fields(
         strip_for_next_hop(&mut headers, false);
     }
     Ok((headers, framing_fields))
-}
-
-/// A field's name. The names most responses carry are matched as they are spelled, in any
-/// case, against the known ones of the same length (a few byte comparisons); any other name is
-/// parsed (checked byte by byte and looked up among the standard names).
-fn field_name(raw: &[u8]) -> Option<HeaderName> {
-    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
-    let known = match raw.len() {
-        4 => [header::DATE, header::ETAG, header::VARY]
-            .into_iter()
-            .find(is),
-        6 => is(&header::SERVER).then_some(header::SERVER),
-        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
-        8 => is(&header::LOCATION).then_some(header::LOCATION),
-        10 => [header::CONNECTION, header::SET_COOKIE]
-            .into_iter()
-            .find(is),
-        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
-        13 => [
-            header::LAST_MODIFIED,
-            header::CACHE_CONTROL,
-            header::ACCEPT_RANGES,
-        ]
-        .into_iter()
-        .find(is),
-        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
-        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
-        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
-        _ => None,
-    };
-    known.or_else(|| HeaderName::from_bytes(raw).ok())
 }
 
 /// Whether a `Connection` value names any field beside the ones that never cross a hop anyway

@@ -7,7 +7,7 @@
 //! ([`WireFields::into_map`]).
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Header fields as they go on the wire: `name: value\r\n` lines, names in lower case, values
 /// valid header values, with what the head encoder reads of them noted. None of them frames
@@ -51,20 +51,21 @@ impl WireFields {
         self.date
     }
 
-    /// The fields in order, as names and values (sharing the lines' bytes).
+    /// The fields in order, as names and values (sharing the lines' bytes). One pass over the
+    /// lines, which are as [`WireFields::new`] says: no name has a colon, no value a CR.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Bytes)> + '_ {
         let lines = &self.lines;
-        let base = lines.as_ptr() as usize;
-        lines
-            .split(|b| *b == b'\n')
-            .filter_map(|line| line.strip_suffix(b"\r"))
-            .filter_map(move |line| {
-                let colon = line.iter().position(|b| *b == b':')?;
-                let (name, rest) = line.split_at(colon);
-                let value = rest.strip_prefix(b": ")?;
-                let start = value.as_ptr() as usize - base;
-                Some((name, lines.slice(start..start + value.len())))
-            })
+        let all: &[u8] = lines;
+        let mut at = 0;
+        std::iter::from_fn(move || {
+            let line = all.get(at..)?;
+            let colon = line.iter().position(|b| *b == b':')?;
+            let start = at + colon + 2;
+            let len = all.get(start..)?.iter().position(|b| *b == b'\r')?;
+            let name = &all[at..at + colon];
+            at = start + len + 2;
+            Some((name, lines.slice(start..start + len)))
+        })
     }
 
     /// Adds fields after these (names in lower case, as header names are): the lines, these
@@ -93,13 +94,12 @@ impl WireFields {
     pub fn into_map(self, map: &mut HeaderMap) {
         let added = std::mem::take(map);
         // From the worker's free list, as the head's map would have been.
-        let mut fields = super::buffers::take_map(self.iter().count() + added.len());
+        let mut fields = super::buffers::take_map(added.len());
         for (name, value) in self.iter() {
             // Checked when the lines were made: nothing is left out here.
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name),
-                HeaderValue::from_maybe_shared(value),
-            ) {
+            if let (Some(name), Ok(value)) =
+                (field_name(name), HeaderValue::from_maybe_shared(value))
+            {
                 fields.append(name, value);
             }
         }
@@ -114,6 +114,37 @@ impl WireFields {
         }
         *map = fields;
     }
+}
+
+/// A field's name. The names most responses carry are matched as they are spelled, in any
+/// case, against the known ones of the same length (a few byte comparisons); any other name is
+/// parsed (checked byte by byte and looked up among the standard names).
+pub fn field_name(raw: &[u8]) -> Option<HeaderName> {
+    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
+    let known = match raw.len() {
+        4 => [header::DATE, header::ETAG, header::VARY]
+            .into_iter()
+            .find(is),
+        6 => is(&header::SERVER).then_some(header::SERVER),
+        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
+        8 => is(&header::LOCATION).then_some(header::LOCATION),
+        10 => [header::CONNECTION, header::SET_COOKIE]
+            .into_iter()
+            .find(is),
+        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
+        13 => [
+            header::LAST_MODIFIED,
+            header::CACHE_CONTROL,
+            header::ACCEPT_RANGES,
+        ]
+        .into_iter()
+        .find(is),
+        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
+        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
+        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
+        _ => None,
+    };
+    known.or_else(|| HeaderName::from_bytes(raw).ok())
 }
 
 /// [`WireFields::length`] when there is none.

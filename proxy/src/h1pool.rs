@@ -17,7 +17,7 @@
 //! than the idle timeout, or one the upstream closed while it sat idle (seen by polling it once
 //! without waiting), is dropped and the next one tried; at most a bounded number stay idle.
 
-use crate::server::BoxError;
+use crate::server::{BoxError, HeadFields, WireFields};
 use crate::wire::next_hop::NextHop;
 use bytes::Bytes;
 use http::{Request, Response};
@@ -108,8 +108,9 @@ pub struct SendError<B> {
     pub error: BoxError,
 }
 
-/// A response head's body as it comes off a connection.
-pub struct Received(Source);
+/// A response head's body as it comes off a connection, with the head's fields when they came
+/// as the wire carried them ([`response::Fields::Wire`]).
+pub struct Received(Source, Option<WireFields>);
 
 enum Source {
     Hyper(Incoming),
@@ -286,7 +287,7 @@ impl<B: RequestBody> Future for Sending<'_, B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
             Step::Native(n) => match std::task::ready!(n.poll_response(cx)) {
-                Ok(resp) => Poll::Ready(Ok(resp.map(|()| Received(Source::Native)))),
+                Ok(resp) => Poll::Ready(Ok(resp.map(|wire| Received(Source::Native, wire)))),
                 Err(e) => Poll::Ready(Err(SendError {
                     unsent: n.take_unsent(&e).map(Box::new),
                     error: Box::new(e),
@@ -311,7 +312,7 @@ impl<B: RequestBody> Future for Sending<'_, B> {
                 let answer = std::task::ready!(pending.as_mut().poll(cx));
                 **response = None;
                 Poll::Ready(match answer {
-                    Ok(resp) => Ok(resp.map(|b| Received(Source::Hyper(b)))),
+                    Ok(resp) => Ok(resp.map(|b| Received(Source::Hyper(b), None))),
                     Err(mut e) => Err(SendError {
                         unsent: e.take_message().map(Box::new),
                         error: Box::new(e.into_error()),
@@ -561,6 +562,9 @@ struct Lease<B: RequestBody> {
 /// and drives it while the body is read; a body that ends cleanly returns it to its pool.
 pub struct UpstreamBody<B: RequestBody> {
     body: Source,
+    /// The head's fields, when they came as the wire carried them: the server that writes the
+    /// head takes them ([`HeadFields`]).
+    wire: Option<WireFields>,
     lease: Option<Lease<B>>,
     /// A native body failed: it ends with that error.
     failed: bool,
@@ -579,6 +583,7 @@ impl<B: RequestBody> From<Incoming> for UpstreamBody<B> {
     fn from(body: Incoming) -> Self {
         UpstreamBody {
             body: Source::Hyper(body),
+            wire: None,
             lease: None,
             failed: false,
         }
@@ -591,6 +596,7 @@ impl<B: RequestBody> UpstreamBody<B> {
     pub fn pooled(body: Received, conn: Box<Conn<B>>, pool: Arc<Pool<B>>) -> Self {
         let mut out = UpstreamBody {
             body: body.0,
+            wire: body.1,
             lease: Some(Lease {
                 conn,
                 pool: Some(pool),
@@ -608,6 +614,7 @@ impl<B: RequestBody> UpstreamBody<B> {
     pub fn single(body: Received, conn: Box<Conn<B>>) -> Self {
         UpstreamBody {
             body: body.0,
+            wire: body.1,
             lease: Some(Lease { conn, pool: None }),
             failed: false,
         }
@@ -626,7 +633,7 @@ impl<B: RequestBody> UpstreamBody<B> {
     }
 
     /// Whether the response's head came without the fields that never cross a hop: the
-    /// native client's parser leaves them out ([`response::ResponseHead::headers`]); hyper's
+    /// native client's parser leaves them out ([`response::ResponseHead::fields`]); hyper's
     /// heads come whole.
     pub fn hop_by_hop_removed(&self) -> bool {
         matches!(self.body, Source::Native)
@@ -637,6 +644,19 @@ impl<B: RequestBody> UpstreamBody<B> {
             Kind::Native(n) => Some(n),
             Kind::Hyper { .. } => None,
         }
+    }
+}
+
+impl<B: RequestBody> UpstreamBody<B> {
+    /// The head's fields, when they came as the wire carried them.
+    pub fn wire_fields_mut(&mut self) -> Option<&mut WireFields> {
+        self.wire.as_mut()
+    }
+}
+
+impl<B: RequestBody> HeadFields for UpstreamBody<B> {
+    fn take_wire_fields(&mut self) -> Option<WireFields> {
+        self.wire.take()
     }
 }
 

@@ -81,6 +81,9 @@ struct Call<'a> {
     method: Method,
     /// HTTP/1: after a framing error the connection is closed.
     h1: bool,
+    /// The native HTTP/1.1 server answers the client: it writes an upstream's fields as the
+    /// wire carried them, with the proxy's own as lines after them.
+    native: bool,
     /// Why the request is refused before routing (framing, then its Host or path), if it is.
     refused: Option<ProxyError>,
     /// The authority asked for (empty when refused or absent). Its `host` has gone into the
@@ -173,6 +176,7 @@ fn begin<'a>(
         guard,
         method: req.method().clone(),
         h1: req.version() < Version::HTTP_2,
+        native: matches!(req.body(), RequestBody::Native(_)),
         refused,
         authority,
         path,
@@ -350,7 +354,7 @@ fn respond(mut call: Call<'_>, result: Result<Outcome, ProxyError>) -> Response<
     let request_id = &call.request_id;
     match result {
         Ok(Outcome::Response(resp)) => {
-            let (mut parts, body) = resp.into_parts();
+            let (mut parts, mut body) = resp.into_parts();
             let h = &mut parts.headers;
             let upgrade = parts.status == http::StatusCode::SWITCHING_PROTOCOLS;
             let strip = (!body.hop_by_hop_removed()).then_some(upgrade);
@@ -358,8 +362,23 @@ fn respond(mut call: Call<'_>, result: Result<Outcome, ProxyError>) -> Response<
                 Some(v) => Some(v),
                 None => crate::wire::request_id_value(request_id),
             };
-            crate::wire::finish_upstream_headers(&mut parts.version, h, strip, id);
+            // Fields kept as wire lines stay so only for the native server; any other writes
+            // heads from the map, where they go first.
+            match body.wire_fields_mut() {
+                Some(wire) if call.native => {
+                    crate::wire::finish_wire_fields(&mut parts.version, wire, id.as_ref());
+                }
+                _ => {
+                    if let Some(wire) = crate::server::HeadFields::take_wire_fields(&mut body) {
+                        wire.into_map(h);
+                    }
+                    crate::wire::finish_upstream_headers(&mut parts.version, h, strip, id);
+                }
+            }
             if let Some(rate) = &call.rate {
+                if parts.headers.capacity() == 0 {
+                    parts.headers = crate::server::h1::buffers::take_map(2);
+                }
                 rate.apply(&mut parts.headers);
             }
             let body = RecordedBody::new(ResponseBody::Upstream(body), Some(call.guard))

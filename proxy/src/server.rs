@@ -12,7 +12,7 @@ mod stream_watch;
 mod tracker;
 
 pub use conn::{serve_connection, ConnActivity, ConnCtx, ConnLimits, ConnService};
-pub use h1::{HeadRefused, NativeBody, RequestBody, ServerBody};
+pub use h1::{HeadFields, HeadRefused, NativeBody, RequestBody, ServerBody, WireFields};
 pub use relay::{relay, relay_tcp, upgraded_tcp, TcpSide};
 pub use stream_watch::{current as current_stream_clock, StreamClock, StreamExecutor};
 pub use tracker::{ConnTicket, ConnTracker};

@@ -88,6 +88,10 @@ pub fn finish_upstream_headers(
 ) {
     // The client's connection decides its own version (an HTTP/1.0 upstream stays hidden).
     *version = Version::HTTP_11;
+    if h.capacity() == 0 {
+        // The fields came as wire lines: the map holds only what is added here.
+        *h = crate::server::h1::buffers::take_map(0);
+    }
     if let Some(upgrade) = strip {
         headers::strip_for_next_hop(h, upgrade);
     }
@@ -96,6 +100,36 @@ pub fn finish_upstream_headers(
         h.insert(REQUEST_ID, v);
     }
 }
+
+/// As [`finish_upstream_headers`] for a head whose fields stay as the wire carried them (see
+/// [`crate::h1pool::response::Fields`]: hop-by-hop fields already left out, and none the proxy
+/// sets among them): this hop in `Via` and the request id follow them as lines of their own,
+/// for the native HTTP/1.1 server to write as they are.
+pub fn finish_wire_fields(
+    version: &mut Version,
+    fields: &mut crate::server::WireFields,
+    request_id: Option<&HeaderValue>,
+) {
+    const VIA: HeaderValue = HeaderValue::from_static("1.1 sightline");
+    *version = Version::HTTP_11;
+    match request_id {
+        Some(id) => fields.push(&[(&http::header::VIA, &VIA), (&REQUEST_ID, id)]),
+        None => fields.push(&[(&http::header::VIA, &VIA)]),
+    }
+}
+
+/// Whether the proxy sets a field called `name` (any case) on the upstream responses it passes
+/// on (`Via`, the request id, the rate headers): a head that carries one must be read into a
+/// header map, where the proxy's value replaces the upstream's or joins it.
+pub fn set_in_responses(name: &[u8]) -> bool {
+    SET_IN_RESPONSES
+        .iter()
+        .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// The names [`set_in_responses`] is true of.
+pub(crate) const SET_IN_RESPONSES: [&str; 4] =
+    ["via", "x-request-id", "ratelimit", "ratelimit-policy"];
 
 /// Whole seconds for `Retry-After` and the rate headers, rounded up: a client that waits this
 /// long is let through.

@@ -475,3 +475,81 @@ async fn both_clients_send_the_same_rewritten_fields() {
         );
     }
 }
+
+/// The fields of a reply as sorted `name: value` lines, without the ones that differ between
+/// clients or calls (`Date`, the request id, the connection's own).
+fn field_lines(headers: &http::HeaderMap) -> Vec<String> {
+    let mut lines: Vec<String> = headers
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id" | "connection"))
+        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn upstream_fields_pass_in_order_with_repeats_and_the_proxy_adds_its_own_once() {
+    fn script(line: &str) -> (&'static [u8], Then) {
+        let reply: &'static [u8] = if line.contains("/rewritten") {
+            // Fields the proxy sets itself: `Via` is joined, the request id is the proxy's.
+            b"HTTP/1.1 200 OK\r\nVia: 1.0 up\r\nX-Request-Id: forged\r\nContent-Length: 2\r\n\r\nok"
+        } else if line.contains("/named") {
+            b"HTTP/1.1 200 OK\r\nConnection: X-Gone\r\nX-Gone: 1\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok"
+        } else {
+            b"HTTP/1.1 200 OK\r\nServer: Up\r\nX-A: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nX-A: 2\r\nSet-Cookie: b=2\r\nProxy-Connection: x\r\nSightline-Error: forged\r\nTrailer: x\r\nContent-Length: 2\r\nDate: Sat, 05 Dec 2026 08:00:00 GMT\r\n\r\nok"
+        };
+        (reply, Then::Serve)
+    }
+    let up = scripted(script).await;
+    let px = TestProxy::start(simple(up.addr, "")).await;
+    let text = raw_get(&px, "/").await;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert_eq!(body, "ok");
+    let mut lines: Vec<&str> = head.lines().skip(1).collect();
+    // The request id is new for each call; it follows `Via`.
+    let id = lines.iter().position(|l| l.starts_with("x-request-id: "));
+    assert_eq!(id, Some(8), "{text}");
+    lines.remove(8);
+    let upstream = [
+        "server: Up",
+        "x-a: 1",
+        "set-cookie: a=1",
+        "x-a: 2",
+        "set-cookie: b=2",
+        "content-length: 2",
+        "date: Sat, 05 Dec 2026 08:00:00 GMT",
+    ];
+    let added = ["via: 1.1 sightline", "connection: close"];
+    assert_eq!(lines, [&upstream[..], &added[..]].concat(), "{text}");
+
+    // The same fields reach an HTTP/2 client and a client of hyper's HTTP/1.1 server.
+    let mut want: Vec<String> = upstream
+        .iter()
+        .filter(|l| !l.starts_with("date"))
+        .chain(&added[..1])
+        .map(|l| l.to_string())
+        .collect();
+    want.sort();
+    let r = Client::h2c().get(px.inbound, "/").await;
+    assert_eq!(
+        (field_lines(&r.headers), &r.body[..]),
+        (want.clone(), &b"ok"[..])
+    );
+    assert_eq!(r.headers.get_all("x-request-id").iter().count(), 1);
+    let px = TestProxy::start(simple(up.addr, "runtime: { http1: hyper }\n")).await;
+    let r = Client::http1().get(px.inbound, "/").await;
+    assert_eq!((field_lines(&r.headers), &r.body[..]), (want, &b"ok"[..]));
+
+    // A field `Connection` names goes with it.
+    for px_config in ["", "runtime: { http1: hyper }\n"] {
+        let px = TestProxy::start(simple(up.addr, px_config)).await;
+        let r = Client::http1().get(px.inbound, "/named").await;
+        assert_eq!((r.header("x-gone"), r.header("x-kept")), ("", "1"));
+        let r = Client::http1().get(px.inbound, "/rewritten").await;
+        assert_eq!(r.headers.get_all("via").iter().count(), 1);
+        assert_eq!(r.header("via"), "1.0 up, 1.1 sightline");
+        assert_eq!(r.headers.get_all("x-request-id").iter().count(), 1);
+        assert_ne!(r.header("x-request-id"), "forged");
+    }
+}

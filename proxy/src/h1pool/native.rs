@@ -5,11 +5,11 @@
 //! buffer: the read buffer goes back to the worker's free list whenever nothing is buffered,
 //! the write buffer once the request is written.
 
-use super::response::{self, Decoder, ResponseError, ResponseHead, Step};
+use super::response::{self, Decoder, Fields, ResponseError, ResponseHead, Step};
 use super::stream::Stream;
 use super::{Io, RequestBody};
 use crate::server::h1::buffers::{self, ReadBuf};
-use crate::server::BoxError;
+use crate::server::{BoxError, WireFields};
 use crate::wire::next_hop::NextHop;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
@@ -145,17 +145,22 @@ impl<B: RequestBody> NativeConn<B> {
 
     /// Writes the request [`Self::start`] took and reads until the response head
     /// (informational responses skipped). The request body goes on being sent while the
-    /// response body is read.
+    /// response body is read. The head's fields come as the wire carried them (the response's
+    /// header map left for what the proxy adds), or in the header map when the proxy changes
+    /// any of them ([`response::Fields`]).
     pub fn poll_response(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Response<()>, NativeError>> {
+    ) -> Poll<Result<Response<Option<WireFields>>, NativeError>> {
         self.poll_write(cx)?;
         let head = std::task::ready!(self.poll_head(cx))?;
-        let mut resp = Response::new(());
+        let mut resp = Response::new(None);
         *resp.status_mut() = head.status;
         *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
+        match head.fields {
+            Fields::Map(map) => *resp.headers_mut() = map,
+            Fields::Wire(wire) => *resp.body_mut() = Some(wire),
+        }
         self.keep_alive &= head.keep_alive;
         self.response = Decoder::new(head.framing);
         Poll::Ready(Ok(resp))

@@ -5,8 +5,11 @@
 //! a transfer coding, a coding that does not end in `chunked`) is refused, so no byte of one
 //! response can be read as part of another.
 
+use crate::server::h1::buffers;
 use crate::server::h1::chunked::{self, ChunkError};
+use crate::server::h1::field_name;
 use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
+use crate::server::WireFields;
 use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
@@ -33,10 +36,35 @@ pub struct ResponseHead {
     /// without the proxy's own error header, as [`strip_for_next_hop`] leaves a head.
     /// How the body is framed and whether the connection stays open is read before, into
     /// `framing` and `keep_alive`.
-    pub headers: HeaderMap,
+    pub fields: Fields,
     pub framing: Framing,
     /// The upstream lets the connection carry another request after this response.
     pub keep_alive: bool,
+}
+
+/// The fields of a response head that are passed on.
+#[derive(Debug)]
+pub enum Fields {
+    /// As the wire carries them, for a head the proxy changes no field of: no field it sets
+    /// on responses, no `TE`, no `Connection` naming other fields, and a status that may have
+    /// a body (see [`wire_fields`]). Most heads.
+    Wire(WireFields),
+    /// Read into a header map, for the proxy to change.
+    Map(HeaderMap),
+}
+
+impl Fields {
+    /// The fields in a header map.
+    pub fn into_map(self) -> HeaderMap {
+        match self {
+            Fields::Map(map) => map,
+            Fields::Wire(wire) => {
+                let mut map = HeaderMap::new();
+                wire.into_map(&mut map);
+                map
+            }
+        }
+    }
 }
 
 /// Why an upstream's response is refused.
@@ -90,39 +118,13 @@ pub fn parse(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    // One copy of the head: every value is a slice of it.
-    let raw = crate::server::h1::buffers::copy_shared(&buf[..len]);
-    let base = buf.as_ptr() as usize;
-    // From the worker's free list: the server gives it back once the head is written.
-    let mut headers = crate::server::h1::buffers::take_map(resp.headers.len());
-    let mut framing_fields = FramingFields::default();
-    // Fields that never cross a hop are left out here rather than added and removed again
-    // ([`ResponseHead::headers`]). The few that need the whole head to be judged (a
-    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
-    // general removal once.
-    let mut strip = false;
-    for f in resp.headers.iter() {
-        let name =
-            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
-        match framing_fields.note(&name, f.value, version) {
-            Err(reason) => return Err(ResponseError::Malformed(reason)),
-            Ok(Field::Repeated) => continue,
-            Ok(Field::Keep) => {}
+    let (fields, framing_fields) = match wire_fields(resp.headers, status, version)? {
+        Some((wire, framing)) => (Fields::Wire(wire), framing),
+        None => {
+            let (map, framing) = map_fields(&buf[..len], resp.headers, version)?;
+            (Fields::Map(map), framing)
         }
-        if hop_only(&name) {
-            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
-                continue;
-            }
-            strip = true;
-        }
-        let start = f.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
-            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
-        headers.append(name, value);
-    }
-    if strip {
-        strip_for_next_hop(&mut headers, false);
-    }
+    };
     let no_body = head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
@@ -150,42 +152,191 @@ pub fn parse(
     let head = ResponseHead {
         status,
         version,
-        headers,
+        fields,
         framing,
         keep_alive,
     };
     Ok(Some((head, len)))
 }
 
-/// A field's name. The names most responses carry are matched as they are spelled, in any
-/// case, against the known ones of the same length (a few byte comparisons); any other name is
-/// parsed (checked byte by byte and looked up among the standard names).
-fn field_name(raw: &[u8]) -> Option<HeaderName> {
-    let is = |name: &HeaderName| name.as_str().as_bytes().eq_ignore_ascii_case(raw);
-    let known = match raw.len() {
-        4 => [header::DATE, header::ETAG, header::VARY]
-            .into_iter()
-            .find(is),
-        6 => is(&header::SERVER).then_some(header::SERVER),
-        7 => is(&header::EXPIRES).then_some(header::EXPIRES),
-        8 => is(&header::LOCATION).then_some(header::LOCATION),
-        10 => [header::CONNECTION, header::SET_COOKIE]
-            .into_iter()
-            .find(is),
-        12 => is(&header::CONTENT_TYPE).then_some(header::CONTENT_TYPE),
-        13 => [
-            header::LAST_MODIFIED,
-            header::CACHE_CONTROL,
-            header::ACCEPT_RANGES,
-        ]
-        .into_iter()
-        .find(is),
-        14 => is(&header::CONTENT_LENGTH).then_some(header::CONTENT_LENGTH),
-        16 => is(&header::CONTENT_ENCODING).then_some(header::CONTENT_ENCODING),
-        17 => is(&header::TRANSFER_ENCODING).then_some(header::TRANSFER_ENCODING),
-        _ => None,
-    };
-    known.or_else(|| HeaderName::from_bytes(raw).ok())
+/// The fields to pass on as the wire carries them (`name: value` lines, names in lower case),
+/// with what they say of the framing; `None` when the head goes into a header map instead: a
+/// status that has no body (whose length the encoder drops), or a field the proxy sets on
+/// responses ([`crate::wire::set_in_responses`]), `TE` (`trailers` may stay), or a
+/// `Connection` naming other fields (which go too). The same fields are refused, and left
+/// out, as [`map_fields`] refuses and leaves out: the names and values are as httparse
+/// checked them, which is what a header map accepts.
+fn wire_fields(
+    fields: &[httparse::Header<'_>],
+    status: StatusCode,
+    version: Version,
+) -> Result<Option<(WireFields, FramingFields)>, ResponseError> {
+    if status.is_informational() || status == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    // A line is at most one byte longer than the field it came from (`name:value`), and the
+    // fields with their line ends are no longer than the head.
+    let head: usize = fields
+        .iter()
+        .map(|f| f.name.len() + f.value.len() + 5)
+        .sum();
+    let (lines, read) = buffers::write_shared(head, |lines| wire_lines(fields, version, lines));
+    Ok(read?.map(|(framing, date)| (WireFields::new(lines, framing.length, date), framing)))
+}
+
+/// Writes the lines of [`wire_fields`] into `lines`; returns what the framing fields say and
+/// whether a `Date` is among the lines, or `None` when the head goes into a header map.
+fn wire_lines(
+    fields: &[httparse::Header<'_>],
+    version: Version,
+    lines: &mut bytes::BytesMut,
+) -> Result<Option<(FramingFields, bool)>, ResponseError> {
+    let mut framing = FramingFields::default();
+    let mut date = false;
+    for f in fields {
+        let name = f.name.as_bytes();
+        if name.is_empty() || name.len() > MAX_NAME {
+            return Err(ResponseError::Malformed("invalid header name"));
+        }
+        let note = |framing: &mut FramingFields, name: &HeaderName| {
+            framing
+                .note(name, f.value, version)
+                .map_err(ResponseError::Malformed)
+        };
+        let spelled = match name_kind(name) {
+            Name::Passed(spelled) => spelled,
+            Name::ContentLength => match note(&mut framing, &header::CONTENT_LENGTH)? {
+                Field::Repeated => continue,
+                Field::Keep => Some("content-length"),
+            },
+            Name::TransferEncoding => {
+                note(&mut framing, &header::TRANSFER_ENCODING)?;
+                continue;
+            }
+            Name::Connection => {
+                note(&mut framing, &header::CONNECTION)?;
+                if names_others(f.value) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            Name::HopOnly => continue,
+            Name::Te | Name::SetByProxy => return Ok(None),
+        };
+        match spelled {
+            Some(known) => {
+                date |= known == "date";
+                lines.extend_from_slice(known.as_bytes());
+            }
+            None => {
+                let at = lines.len();
+                lines.extend_from_slice(name);
+                lines[at..].make_ascii_lowercase();
+            }
+        }
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(f.value);
+        lines.extend_from_slice(b"\r\n");
+    }
+    Ok(Some((framing, date)))
+}
+
+/// What the wire form does with a field, by its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Name {
+    /// Read for the framing, and passed on.
+    ContentLength,
+    /// Read for the framing; never crosses a hop.
+    TransferEncoding,
+    /// Read for the connection's fate; never crosses a hop, and what it names goes too.
+    Connection,
+    /// `TE`, of which `trailers` may stay.
+    Te,
+    /// Any other field that never crosses a hop ([`names_hop_only`]).
+    HopOnly,
+    /// A field the proxy sets on responses ([`crate::wire::set_in_responses`]).
+    SetByProxy,
+    /// Passed on; with its spelling in lower case when it is one of the names most responses
+    /// carry.
+    Passed(Option<&'static str>),
+}
+
+/// What a field's name (any case) is to the wire form: compared, as bytes, with the names of
+/// its length only; no name is made.
+fn name_kind(raw: &[u8]) -> Name {
+    let is = |name: &str| name.as_bytes().eq_ignore_ascii_case(raw);
+    let passed = |names: &[&'static str]| Name::Passed(names.iter().copied().find(|n| is(n)));
+    match raw.len() {
+        2 if is("te") => Name::Te,
+        3 if is("via") => Name::SetByProxy,
+        4 => passed(&["date", "etag", "vary"]),
+        6 => passed(&["server"]),
+        7 if is("trailer") || is("upgrade") => Name::HopOnly,
+        7 => passed(&["expires"]),
+        8 => passed(&["location"]),
+        9 if is("ratelimit") => Name::SetByProxy,
+        10 if is("connection") => Name::Connection,
+        10 if is("keep-alive") => Name::HopOnly,
+        10 => passed(&["set-cookie"]),
+        12 if is("x-request-id") => Name::SetByProxy,
+        12 => passed(&["content-type"]),
+        13 => passed(&["last-modified", "cache-control", "accept-ranges"]),
+        14 if is("content-length") => Name::ContentLength,
+        15 if is("sightline-error") => Name::HopOnly,
+        16 if is("proxy-connection") => Name::HopOnly,
+        16 if is("ratelimit-policy") => Name::SetByProxy,
+        16 => passed(&["content-encoding"]),
+        17 if is("transfer-encoding") => Name::TransferEncoding,
+        18 if is("proxy-authenticate") => Name::HopOnly,
+        19 if is("proxy-authorization") => Name::HopOnly,
+        _ => Name::Passed(None),
+    }
+}
+
+/// Longest field name a header map takes.
+const MAX_NAME: usize = (1 << 16) - 1;
+
+/// The fields to pass on in a header map, with what they say of the framing. `head` is the
+/// head's bytes, which the fields are slices of.
+fn map_fields(
+    head: &[u8],
+    fields: &[httparse::Header<'_>],
+    version: Version,
+) -> Result<(HeaderMap, FramingFields), ResponseError> {
+    // One copy of the head: every value is a slice of it.
+    let raw = buffers::copy_shared(head);
+    let base = head.as_ptr() as usize;
+    // From the worker's free list: the server gives it back once the head is written.
+    let mut headers = buffers::take_map(fields.len());
+    let mut framing_fields = FramingFields::default();
+    // Fields that never cross a hop are left out here rather than added and removed again
+    // ([`ResponseHead::fields`]). The few that need the whole head to be judged (a
+    // `Connection` naming other fields, `TE`) are kept, and the head then goes through the
+    // general removal once.
+    let mut strip = false;
+    for f in fields {
+        let name =
+            field_name(f.name.as_bytes()).ok_or(ResponseError::Malformed("invalid header name"))?;
+        match framing_fields.note(&name, f.value, version) {
+            Err(reason) => return Err(ResponseError::Malformed(reason)),
+            Ok(Field::Repeated) => continue,
+            Ok(Field::Keep) => {}
+        }
+        if hop_only(&name) {
+            if name != header::TE && !(name == header::CONNECTION && names_others(f.value)) {
+                continue;
+            }
+            strip = true;
+        }
+        let start = f.value.as_ptr() as usize - base;
+        let value = HeaderValue::from_maybe_shared(raw.slice(start..start + f.value.len()))
+            .map_err(|_| ResponseError::Malformed("invalid header value"))?;
+        headers.append(name, value);
+    }
+    if strip {
+        strip_for_next_hop(&mut headers, false);
+    }
+    Ok((headers, framing_fields))
 }
 
 /// Whether a `Connection` value names any field beside the ones that never cross a hop anyway

@@ -399,6 +399,15 @@ impl Drop for RecordedBody {
     }
 }
 
+impl crate::server::HeadFields for RecordedBody {
+    fn take_wire_fields(&mut self) -> Option<crate::server::WireFields> {
+        match &mut self.inner {
+            ResponseBody::Upstream(b) => crate::server::HeadFields::take_wire_fields(b),
+            ResponseBody::Local(_) => None,
+        }
+    }
+}
+
 impl Body for RecordedBody {
     type Data = Bytes;
     type Error = BoxError;

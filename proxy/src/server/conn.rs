@@ -8,7 +8,7 @@
 //! connection that stays idle for the drain's idle grace is closed without a response, so a
 //! client that sent a request just as the drain began still gets its answer.
 
-use super::h1::ServerBody;
+use super::h1::{HeadFields, ServerBody};
 use super::sniff::{sniff, Proto, Replay};
 use super::stall::WriteStall;
 use super::BoxError;
@@ -40,8 +40,8 @@ pub trait ConnService<Rb>:
     > + Send
     + 'static
 {
-    /// The response body.
-    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+    /// The response body (which may carry its head's fields, see [`HeadFields`]).
+    type Body: http_body::Body<Data: Send, Error: Into<BoxError>> + HeadFields + Send + 'static;
 }
 
 impl<S, Rb, B> ConnService<Rb> for S
@@ -49,7 +49,7 @@ where
     S: Service<Request<Rb>, Response = Response<B>, Error: Into<BoxError>, Future: Send + 'static>
         + Send
         + 'static,
-    B: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+    B: http_body::Body<Data: Send, Error: Into<BoxError>> + HeadFields + Send + 'static,
 {
     type Body = B;
 }
@@ -405,7 +405,8 @@ where
     .await;
 }
 
-/// A service on the stack's request body type, served by hyper.
+/// A service on the stack's request body type, served by hyper: the fields a response's body
+/// carries go into its header map, which is what hyper writes.
 struct MapBody<S, Rb>(S, std::marker::PhantomData<fn(Rb)>);
 
 impl<S, Rb> MapBody<S, Rb> {
@@ -414,17 +415,20 @@ impl<S, Rb> MapBody<S, Rb> {
     }
 }
 
-impl<S, Rb> Service<Request<Incoming>> for MapBody<S, Rb>
+impl<S, Rb, B> Service<Request<Incoming>> for MapBody<S, Rb>
 where
-    S: Service<Request<Rb>>,
+    S: Service<Request<Rb>, Response = Response<B>>,
     Rb: ServerBody,
+    B: HeadFields,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = futures_util::future::MapOk<S::Future, fn(Response<B>) -> Response<B>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        self.0.call(req.map(Rb::from_hyper))
+        use futures_util::TryFutureExt;
+        let into_map: fn(Response<B>) -> Response<B> = super::h1::into_map;
+        self.0.call(req.map(Rb::from_hyper)).map_ok(into_map)
     }
 }
 

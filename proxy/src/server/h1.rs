@@ -10,9 +10,11 @@ mod conn;
 pub mod head;
 
 mod encode;
+mod fields;
 mod out;
 
 pub use body::{NativeBody, RequestBody, ServerBody};
+pub use fields::{field_name, into_map, HeadFields, WireFields};
 
 /// Why the native server refused a request head, for the listener to answer in its format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -62,7 +62,7 @@ pub fn hop_only(name: &HeaderName) -> bool {
 const HOP_ONLY_OTHERS: [&str; 3] = ["keep-alive", "proxy-connection", "sightline-error"];
 
 /// The names [`hop_only`] is true of, as text.
-const HOP_ONLY_NAMES: [&str; 10] = [
+pub(crate) const HOP_ONLY_NAMES: [&str; 10] = [
     "connection",
     "transfer-encoding",
     "te",

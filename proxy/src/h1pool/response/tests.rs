@@ -252,15 +252,19 @@ fn fields_that_never_cross_a_hop_are_left_out_as_the_general_removal_leaves_them
             );
         }
         crate::wire::headers::strip_for_next_hop(&mut whole, false);
-        assert_eq!(kept(&head.headers), kept(&whole), "{text}");
+        let map = head.fields.into_map();
+        assert_eq!(kept(&map), kept(&whole), "{text}");
         // The framing and the connection's fate are read before the fields go.
-        assert!(!head.headers.contains_key(header::CONNECTION), "{text}");
+        assert!(!map.contains_key(header::CONNECTION), "{text}");
     }
     let (head, _) = parse(heads[5], false, MAX).unwrap().unwrap();
     assert_eq!(head.framing, Framing::Chunked);
     let (head, _) = parse(heads[1], false, MAX).unwrap().unwrap();
     assert!(!head.keep_alive);
-    assert_eq!(kept(&head.headers), ["content-length: 0", "x-kept: yes"]);
+    assert_eq!(
+        kept(&head.fields.into_map()),
+        ["content-length: 0", "x-kept: yes"]
+    );
 }
 
 #[test]
@@ -295,4 +299,170 @@ fn known_field_names_read_as_parsed_names_in_any_case() {
     }
     assert_eq!(field_name(b"bad name"), None);
     assert_eq!(field_name(b""), None);
+}
+
+/// Heads with the fields the two forms treat apart: repeats, names in any case, hop-by-hop
+/// fields, framing fields, fields the proxy sets, a `Connection` naming others.
+const FIELD_SEEDS: &[&[u8]] = &[
+    b"HTTP/1.1 200 OK\r\nServer: s\r\nX-A: 1\r\nset-COOKIE: a=1\r\nX-A: 2\r\nContent-Length: 2\r\nContent-Length: 2\r\nDate: d\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nX-E:\r\nX-S: a  b\r\nUpgrade: h2c\r\nSightline-Error: x\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nVia: 1.0 up\r\nConnection: keep-alive\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Request-Id: up\r\nRateLimit: r\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nTE: trailers\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 404 Not Found\r\nProxy-Authenticate: Basic\r\nTrailer: x\r\nProxy-Connection: close\r\nContent-Length: 1\r\n\r\n",
+];
+
+/// The fields of a map, in order, as `name: value` lines.
+fn in_order(map: &HeaderMap) -> Vec<String> {
+    map.iter()
+        .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+        .collect()
+}
+
+/// The wire form of a head keeps the fields a header map keeps, in the same order, frames the
+/// body alike, and refuses what the map refuses; heads it cannot keep go into a map.
+#[test]
+fn the_wire_form_keeps_and_refuses_what_a_header_map_does() {
+    let mut rng = fastrand::Rng::with_seed(16);
+    let mut wire = 0;
+    for round in 0..20_000 {
+        let mut raw = FIELD_SEEDS[round % FIELD_SEEDS.len()].to_vec();
+        for _ in 0..rng.usize(0..3) {
+            let at = rng.usize(16..raw.len());
+            match rng.u8(0..3) {
+                0 => raw[at] = rng.u8(..),
+                1 => {
+                    raw.remove(at);
+                }
+                _ => raw.insert(at, b"\r\n:,0aF \t-\x7f"[rng.usize(..11)]),
+            }
+        }
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut fields);
+        let Ok(httparse::Status::Complete(len)) = resp.parse(&raw) else {
+            continue;
+        };
+        let version = match resp.version {
+            Some(0) => Version::HTTP_10,
+            _ => Version::HTTP_11,
+        };
+        let text = String::from_utf8_lossy(&raw);
+        let framed = |f: &FramingFields| (f.length, f.chunked, f.keep_alive(version));
+        let map = map_fields(&raw[..len], resp.headers, version);
+        match wire_fields(resp.headers, StatusCode::OK, version) {
+            Ok(Some((w, f))) => {
+                wire += 1;
+                let (map, mf) = map.unwrap();
+                assert_eq!(framed(&f), framed(&mf), "{text}");
+                assert_eq!(w.length(), mf.length, "{text}");
+                assert_eq!(w.has_date(), map.contains_key(header::DATE), "{text}");
+                // A map keeps a name's values together, at its first's place; in that order,
+                // the lines are the map's fields.
+                let lines: Vec<(String, String)> = w
+                    .iter()
+                    .map(|(k, v)| {
+                        let k = String::from_utf8_lossy(k).into_owned();
+                        (k, String::from_utf8_lossy(&v).into_owned())
+                    })
+                    .collect();
+                let mut grouped = Vec::new();
+                for (i, (k, _)) in lines.iter().enumerate() {
+                    if lines[..i].iter().all(|(seen, _)| seen != k) {
+                        let values = lines.iter().filter(|(n, _)| n == k);
+                        grouped.extend(values.map(|(n, v)| format!("{n}: {v}")));
+                    }
+                }
+                assert_eq!(grouped, in_order(&map), "{text}");
+                assert_eq!(Fields::Wire(w).into_map(), map, "{text}");
+            }
+            Ok(None) => {}
+            Err(e) => assert_eq!(Err(e), map.map(|_| ()), "{text}"),
+        }
+    }
+    assert!(wire > 5_000, "only {wire} heads kept in the wire form");
+}
+
+/// The wire form's reading of names agrees with the removal's list, the list of fields the
+/// proxy sets, and the names' spellings, in any case.
+#[test]
+fn names_are_told_apart_as_the_lists_tell_them() {
+    let others = [
+        "content-length",
+        "date",
+        "etag",
+        "vary",
+        "server",
+        "expires",
+        "location",
+        "set-cookie",
+        "content-type",
+        "last-modified",
+        "cache-control",
+        "accept-ranges",
+        "content-encoding",
+        "x-a",
+        "tf",
+        "vib",
+        "x-request-ie",
+        "ratelimit-polic",
+        "keep-alivf",
+        "sightline-errors",
+    ];
+    let lists = crate::wire::headers::HOP_ONLY_NAMES
+        .iter()
+        .chain(&crate::wire::SET_IN_RESPONSES);
+    let mut names: Vec<String> = lists.chain(&others).map(|n| n.to_string()).collect();
+    let upper: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();
+    names.extend(upper);
+    for name in &names {
+        let raw = name.as_bytes();
+        let kind = name_kind(raw);
+        let hop = matches!(
+            kind,
+            Name::TransferEncoding | Name::Connection | Name::Te | Name::HopOnly
+        );
+        assert_eq!(hop, names_hop_only(raw), "{name}");
+        assert_eq!(
+            kind == Name::SetByProxy,
+            crate::wire::set_in_responses(raw),
+            "{name}"
+        );
+        let spelled = match kind {
+            Name::Passed(Some(s)) => Some(s),
+            Name::ContentLength => Some("content-length"),
+            _ => None,
+        };
+        if let Some(s) = spelled {
+            assert_eq!(s, name.to_ascii_lowercase(), "{name}");
+            assert!(HeaderName::from_static(s) == HeaderName::from_bytes(raw).unwrap());
+        }
+    }
+    assert_eq!(name_kind(b"Date"), Name::Passed(Some("date")));
+    assert_eq!(name_kind(b"X-Other"), Name::Passed(None));
+}
+
+#[test]
+fn heads_the_proxy_changes_or_without_a_body_go_into_a_map() {
+    let form = |raw: &[u8]| match parse(raw, false, MAX).unwrap().unwrap().0.fields {
+        Fields::Wire(_) => "wire",
+        Fields::Map(_) => "map",
+    };
+    assert_eq!(form(FIELD_SEEDS[0]), "wire");
+    assert_eq!(form(FIELD_SEEDS[1]), "wire");
+    assert_eq!(form(FIELD_SEEDS[5]), "wire");
+    for raw in &FIELD_SEEDS[2..5] {
+        assert_eq!(form(raw), "map", "{}", String::from_utf8_lossy(raw));
+    }
+    assert_eq!(form(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"), "map");
+    let (head, _) = parse(FIELD_SEEDS[0], false, MAX).unwrap().unwrap();
+    let Fields::Wire(w) = head.fields else {
+        unreachable!()
+    };
+    let mut lines = Vec::new();
+    w.write_to(&mut lines);
+    assert_eq!(
+        lines,
+        b"server: s\r\nx-a: 1\r\nset-cookie: a=1\r\nx-a: 2\r\ncontent-length: 2\r\ndate: d\r\n"
+    );
+    assert_eq!((w.length(), w.has_date()), (Some(2), true));
 }

@@ -47,6 +47,30 @@ pub fn copy_shared(src: &[u8]) -> bytes::Bytes {
     })
 }
 
+/// Shared bytes written by `write` into this worker's current block, as [`copy_shared`] copies
+/// them (no allocation of their own), when they are no more than `max` (more are written into
+/// a buffer of their own, as is all of a `max` over [`BLOCK_MAX`]). `write` must not cut
+/// shared bytes itself. Also returns what `write` returned.
+pub fn write_shared<R>(
+    max: usize,
+    write: impl FnOnce(&mut bytes::BytesMut) -> R,
+) -> (bytes::Bytes, R) {
+    if max > BLOCK_MAX {
+        let mut own = bytes::BytesMut::with_capacity(max);
+        let r = write(&mut own);
+        return (own.freeze(), r);
+    }
+    BLOCK.with(|b| {
+        let mut b = b.borrow_mut();
+        let block = match b.as_mut() {
+            Some(block) if block.capacity() >= max => block,
+            _ => b.insert(bytes::BytesMut::with_capacity(BLOCK_SIZE)),
+        };
+        let r = write(block);
+        (block.split().freeze(), r)
+    })
+}
+
 /// Most fields a header map may have room for and still be kept for the next request.
 const MAP_KEPT: usize = 128;
 
@@ -61,7 +85,8 @@ pub fn take_map(fields: usize) -> http::HeaderMap {
 
 /// Gives a header map back for a later request (emptied; a very large one is freed).
 pub fn give_map(mut map: http::HeaderMap) {
-    if map.capacity() > MAP_KEPT {
+    // One with no room (a response whose fields all went as wire lines) is worth nothing.
+    if map.capacity() > MAP_KEPT || map.capacity() == 0 {
         return;
     }
     map.clear();

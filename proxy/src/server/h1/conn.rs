@@ -7,6 +7,7 @@ use super::body::{NativeBody, ServerBody, Source};
 use super::buffers::{self, ReadBuf};
 use super::chunked::{Decoder, Step};
 use super::encode::{self, BodyFraming, Exchange};
+use super::fields::HeadFields;
 use super::head::{self, Framing, Head, HeadError};
 use super::out::Outgoing;
 use crate::server::conn::{ConnCtx, ConnLimits, ConnService};
@@ -394,7 +395,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
     S: Service<Request<Rb>, Response = Response<B>>,
     S::Error: Into<BoxError>,
-    B: Body,
+    B: Body + HeadFields,
     B::Error: Into<BoxError>,
 {
     let head_request = req.method() == Method::HEAD;
@@ -714,13 +715,14 @@ async fn close<I: AsyncRead + AsyncWrite + Unpin>(link: &Link<I>) {
 async fn respond<I, B>(link: &Link<I>, resp: Response<B>, mut x: Exchange) -> io::Result<bool>
 where
     I: AsyncRead + AsyncWrite + Unpin,
-    B: Body,
+    B: Body + HeadFields,
     B::Error: Into<BoxError>,
 {
-    let (mut parts, body) = resp.into_parts();
+    let (mut parts, mut body) = resp.into_parts();
     x.body_len = body.size_hint().exact();
     let mut buf = buffers::take_write();
-    let (framing, keep_alive) = encode::head(&mut buf, parts.status, &mut parts.headers, x);
+    let wire = body.take_wire_fields();
+    let (framing, keep_alive) = encode::head(&mut buf, parts.status, &mut parts.headers, wire, x);
     // Frames are held rather than copied only where nothing is written behind each (no chunk
     // framing) and the stream writes vectored.
     let holdable = matches!(framing, BodyFraming::Length(_) | BodyFraming::Close);

@@ -2,6 +2,7 @@
 //! framing the body needs (its length, chunked, or the connection's close), with `Date` added
 //! when absent.
 
+use super::fields::WireFields;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{StatusCode, Version};
 use std::cell::RefCell;
@@ -33,21 +34,38 @@ pub struct Exchange {
     pub body_len: Option<u64>,
 }
 
-/// Writes the response head into `out`; returns the body's framing and whether the connection
-/// stays open after the response.
+/// Writes the response head into `out`: the fields of `wire` (as they are), then those of
+/// `headers`. Returns the body's framing and whether the connection stays open after the
+/// response.
 pub fn head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &mut HeaderMap,
+    wire: Option<WireFields>,
     x: Exchange,
 ) -> (BodyFraming, bool) {
-    let fields = Fields::of(headers);
+    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    // A length such a status cannot carry is removed from a map: the fields go into one.
+    let wire = match wire {
+        Some(w) if bodiless && w.length().is_some() => {
+            w.into_map(headers);
+            None
+        }
+        w => w,
+    };
+    let mut fields = Fields::of(headers);
+    if let Some(w) = &wire {
+        fields.date |= w.has_date();
+        if fields.length.is_none() {
+            fields.length = w.length().map(Some);
+        }
+    }
     let mut keep_alive = x.keep_alive && !fields.close;
     let no_body = x.head_request
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let framing = if status.is_informational() || status == StatusCode::NO_CONTENT {
+    let framing = if bodiless {
         if fields.length.is_some() {
             headers.remove(header::CONTENT_LENGTH);
         }
@@ -60,7 +78,8 @@ pub fn head(
             headers.remove(header::CONTENT_LENGTH);
         }
         if x.version == Version::HTTP_11 {
-            headers.insert(
+            add(
+                headers,
                 header::TRANSFER_ENCODING,
                 HeaderValue::from_static("chunked"),
             );
@@ -74,10 +93,11 @@ pub fn head(
     } else if no_body {
         BodyFraming::None
     } else if let Some(n) = x.body_len {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        add(headers, header::CONTENT_LENGTH, HeaderValue::from(n));
         BodyFraming::Length(n)
     } else if x.version == Version::HTTP_11 {
-        headers.insert(
+        add(
+            headers,
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
@@ -91,16 +111,27 @@ pub fn head(
     }
     if !keep_alive {
         if !fields.close {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            add(
+                headers,
+                header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
         }
     } else if x.version == Version::HTTP_10 && !fields.keep_alive {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        add(
+            headers,
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive"),
+        );
     }
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
     out.extend_from_slice(b"\r\n");
+    if let Some(w) = &wire {
+        w.write_to(out);
+    }
     for (name, value) in headers.iter() {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
@@ -114,6 +145,15 @@ pub fn head(
     }
     out.extend_from_slice(b"\r\n");
     (framing, keep_alive)
+}
+
+/// Sets a field the encoder adds. A map with no room (a response whose fields came as wire
+/// lines) takes one from the worker's free list first, as the map it would have had.
+fn add(headers: &mut HeaderMap, name: header::HeaderName, value: HeaderValue) {
+    if headers.capacity() == 0 {
+        *headers = super::buffers::take_map(0);
+    }
+    headers.insert(name, value);
 }
 
 /// What the encoder reads of a response's fields, found in one pass over them instead of a
@@ -205,7 +245,13 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let (f, keep) = head(&mut out, StatusCode::from_u16(status).unwrap(), &mut h, x);
+        let (f, keep) = head(
+            &mut out,
+            StatusCode::from_u16(status).unwrap(),
+            &mut h,
+            None,
+            x,
+        );
         (String::from_utf8(out).unwrap(), f, keep)
     }
 
@@ -271,6 +317,43 @@ mod tests {
         let (text, f, _) = encode(200, &fields, x(Version::HTTP_11, Some(2)));
         assert_eq!(text.matches("date: ").count(), 1, "{text}");
         assert_eq!(f, BodyFraming::Length(2));
+    }
+
+    #[test]
+    fn wire_fields_go_first_as_they_are_and_frame_the_body() {
+        let lines = bytes::Bytes::from_static(b"server: s\r\ncontent-length: 2\r\ndate: d\r\n");
+        let wire = WireFields::new(lines, Some(2), true);
+        let mut h = HeaderMap::new();
+        h.insert(header::VIA, HeaderValue::from_static("1.1 sightline"));
+        let mut out = Vec::new();
+        let (f, keep) = head(
+            &mut out,
+            StatusCode::OK,
+            &mut h,
+            Some(wire),
+            x(Version::HTTP_11, None),
+        );
+        let want = "HTTP/1.1 200 OK\r\nserver: s\r\ncontent-length: 2\r\ndate: d\r\nvia: 1.1 sightline\r\n\r\n";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        assert_eq!((f, keep), (BodyFraming::Length(2), true));
+        // A status without a body loses the length, and only that.
+        let lines = bytes::Bytes::from_static(b"content-length: 0\r\nx-a: 1\r\n");
+        let wire = WireFields::new(lines, Some(0), false);
+        let mut out = Vec::new();
+        let status = StatusCode::NO_CONTENT;
+        let (f, _) = head(
+            &mut out,
+            status,
+            &mut HeaderMap::new(),
+            Some(wire),
+            x(Version::HTTP_11, None),
+        );
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 204 No Content\r\nx-a: 1\r\ndate: "),
+            "{text}"
+        );
+        assert_eq!(f, BodyFraming::None);
     }
 
     #[test]

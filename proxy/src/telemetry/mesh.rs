@@ -10,9 +10,9 @@ mod render;
 use lookup::SeriesRef;
 
 use crate::analysis::keyed::KeyedState;
-use crate::record::CallRecord;
+use crate::record::{CallRecord, Direction};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Upper bounds (milliseconds) of the duration buckets: Istio's defaults, then on past the
 /// default request timeout (30 s) to five minutes.
@@ -226,12 +226,99 @@ pub struct Mesh {
 
 #[derive(Debug)]
 struct Inner {
-    /// Keyed by attacker-chosen labels: a keyed hash (see [`KeyedState`]).
-    series: hashbrown::HashMap<SeriesKey, Series, KeyedState>,
+    /// Each series' place in `counts`. Keyed by attacker-chosen labels: a keyed hash (see
+    /// [`KeyedState`]).
+    series: hashbrown::HashMap<SeriesKey, u32, KeyedState>,
+    /// The counts of every series, in the order the series were first seen.
+    counts: Vec<Series>,
     cap: usize,
     overflowed: u64,
     /// Where an egress call's `host:port` is written to find its series.
     buf: String,
+    /// The call last counted and its series: the next call with the same labels (nearly every
+    /// call of a busy endpoint) counts there without hashing them.
+    last: Option<Last>,
+}
+
+/// Adds the series of `key` (unknown so far) with no calls yet; returns its slot.
+fn add_series(
+    series: &mut hashbrown::HashMap<SeriesKey, u32, KeyedState>,
+    counts: &mut Vec<Series>,
+    key: SeriesKey,
+) -> u32 {
+    let slot = counts.len() as u32;
+    series.insert(key, slot);
+    counts.push(Series::default());
+    slot
+}
+
+/// What the last call's series was found by: the labels' sources in the record. Holding them
+/// keeps the shared ones alive, so a pointer seen equal is the same text.
+#[derive(Debug)]
+struct Last {
+    shape: u64,
+    service: Option<Arc<str>>,
+    caller_service: Option<Arc<str>>,
+    source_identity: Option<Arc<str>>,
+    /// Egress only (inbound labels do not name the host).
+    host: String,
+    dest_port: Option<u16>,
+    route: Option<String>,
+    slot: u32,
+}
+
+/// Whether two shared labels are the same text: the same allocation, or equal.
+fn same(kept: &Option<Arc<str>>, now: &Option<Arc<str>>) -> bool {
+    match (kept, now) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+        _ => false,
+    }
+}
+
+impl Last {
+    /// Whether `rec` (with `route`, of `shape`) has the labels of the call kept: the same
+    /// sources give the same labels (the shape holds the direction).
+    fn matches(&self, rec: &CallRecord, route: Option<&str>, shape: u64) -> bool {
+        self.shape == shape
+            && same(&self.service, &rec.service)
+            && same(&self.caller_service, &rec.caller_service)
+            && same(&self.source_identity, &rec.source_identity)
+            && self.route.as_deref() == route
+            && (rec.direction == Direction::Inbound
+                || (self.dest_port == rec.dest_port && self.host == rec.host))
+    }
+
+    /// Keeps `rec`'s label sources, reusing the buffers of the call kept before.
+    fn keep(last: &mut Option<Last>, rec: &CallRecord, route: Option<&str>, shape: u64, slot: u32) {
+        let l = last.get_or_insert_with(|| Last {
+            shape,
+            service: None,
+            caller_service: None,
+            source_identity: None,
+            host: String::new(),
+            dest_port: None,
+            route: None,
+            slot,
+        });
+        l.shape = shape;
+        l.service.clone_from(&rec.service);
+        l.caller_service.clone_from(&rec.caller_service);
+        l.source_identity.clone_from(&rec.source_identity);
+        l.host.clear();
+        if rec.direction == Direction::Egress {
+            l.host.push_str(&rec.host);
+        }
+        l.dest_port = rec.dest_port;
+        match (&mut l.route, route) {
+            (Some(kept), Some(r)) => {
+                kept.clear();
+                kept.push_str(r);
+            }
+            (kept, r) => *kept = r.map(str::to_owned),
+        }
+        l.slot = slot;
+    }
 }
 
 impl Mesh {
@@ -240,9 +327,11 @@ impl Mesh {
         Mesh {
             inner: Mutex::new(Inner {
                 series: hashbrown::HashMap::default(),
+                counts: Vec::new(),
                 cap,
                 overflowed: 0,
                 buf: String::new(),
+                last: None,
             }),
         }
     }
@@ -264,23 +353,41 @@ impl Mesh {
     pub fn count(&self, rec: &CallRecord, template: Option<&str>) -> bool {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        let shape = lookup::shape(rec);
+        if let Some(last) = &inner.last {
+            if last.matches(rec, template, shape) {
+                if let Some(series) = inner.counts.get_mut(last.slot as usize) {
+                    series.add(rec);
+                    return true;
+                }
+            }
+        }
         let key = SeriesRef::of(rec, template, &mut inner.buf);
-        // A known series (nearly every call) is found with one lookup and no copy of its key.
-        if let Some(series) = inner.series.get_mut(&key) {
+        // A known series is found with one lookup and no copy of its key.
+        let (slot, counted) = match inner.series.get(&key) {
+            Some(&slot) => (slot, true),
+            None if inner.series.len() < inner.cap => {
+                (add_series(&mut inner.series, &mut inner.counts, key.to_key()), true)
+            }
+            None => {
+                inner.overflowed += 1;
+                let overflow = SeriesRef::overflow();
+                match inner.series.get(&overflow) {
+                    Some(&slot) => (slot, false),
+                    None => {
+                        let key = overflow.to_key();
+                        (add_series(&mut inner.series, &mut inner.counts, key), false)
+                    }
+                }
+            }
+        };
+        if let Some(series) = inner.counts.get_mut(slot as usize) {
             series.add(rec);
-            return true;
         }
-        if inner.series.len() < inner.cap {
-            inner.series.entry(key.to_key()).or_default().add(rec);
-            return true;
+        if counted {
+            Last::keep(&mut inner.last, rec, template, shape, slot);
         }
-        inner.overflowed += 1;
-        let overflow = SeriesRef::overflow();
-        match inner.series.get_mut(&overflow) {
-            Some(series) => series.add(rec),
-            None => inner.series.entry(overflow.to_key()).or_default().add(rec),
-        }
-        false
+        counted
     }
 
     /// Every series, sorted by labels, and the calls counted under the overflow series.
@@ -289,7 +396,7 @@ impl Mesh {
         let mut all: Vec<_> = inner
             .series
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|(k, &slot)| Some((k.clone(), inner.counts.get(slot as usize)?.clone())))
             .collect();
         all.sort_by_key(|a| a.0.values());
         (all, inner.overflowed)

@@ -26,6 +26,23 @@ pub(super) struct SeriesRef<'a> {
     shape: u64,
 }
 
+/// The labels of few values of `rec` (reporter, protocol, method, code, class, decision,
+/// enclave) as one number, one to one: each in a byte of its own (the code in two).
+pub(super) fn shape(rec: &CallRecord) -> u64 {
+    let place = match rec.inside {
+        Some(true) => 1,
+        Some(false) => 2,
+        None => 0,
+    };
+    u64::from(rec.direction == Direction::Egress)
+        | u64::from(rec.protocol.opaque()) << 8
+        | (method_index(&rec.method) as u64) << 16
+        | (StatusClass::of(rec.status) as u64) << 24
+        | (rec.decision as u64) << 32
+        | place << 40
+        | u64::from(rec.status.unwrap_or(0)) << 48
+}
+
 /// The shape of the overflow series: no call's (a call's lowest byte is 0 or 1).
 const OVERFLOW_SHAPE: u64 = u64::MAX;
 
@@ -64,19 +81,12 @@ impl<'a> SeriesRef<'a> {
         let method = method_index(&rec.method);
         let class = StatusClass::of(rec.status);
         let code = rec.status.unwrap_or(0);
-        let (enclave, place) = match rec.inside {
-            Some(true) => ("inside", 1),
-            Some(false) => ("outside", 2),
-            None => ("-", 0),
+        let enclave = match rec.inside {
+            Some(true) => "inside",
+            Some(false) => "outside",
+            None => "-",
         };
-        // Each field in a byte of its own (the code in two): one shape per set of labels.
-        let shape = u64::from(rec.direction == Direction::Egress)
-            | u64::from(rec.protocol.opaque()) << 8
-            | (method as u64) << 16
-            | (class as u64) << 24
-            | (rec.decision as u64) << 32
-            | place << 40
-            | u64::from(code) << 48;
+        let shape = shape(rec);
         SeriesRef {
             reporter,
             source,

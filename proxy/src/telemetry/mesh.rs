@@ -366,9 +366,10 @@ impl Mesh {
         // A known series is found with one lookup and no copy of its key.
         let (slot, counted) = match inner.series.get(&key) {
             Some(&slot) => (slot, true),
-            None if inner.series.len() < inner.cap => {
-                (add_series(&mut inner.series, &mut inner.counts, key.to_key()), true)
-            }
+            None if inner.series.len() < inner.cap => (
+                add_series(&mut inner.series, &mut inner.counts, key.to_key()),
+                true,
+            ),
             None => {
                 inner.overflowed += 1;
                 let overflow = SeriesRef::overflow();

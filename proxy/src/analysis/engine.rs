@@ -92,6 +92,9 @@ pub struct Analysis {
     scratch: Option<Observation>,
     /// The template of every tunnel, shared.
     connect: Arc<str>,
+    /// The latest reading of the clock (ms since the epoch): a call that started no later
+    /// started no later than now, so the clock is read only for calls that started after it.
+    clock_seen: u64,
 }
 
 /// An observation to fill in.
@@ -135,6 +138,7 @@ impl Analysis {
             incidents: Vec::new(),
             scratch: None,
             connect: Arc::from("CONNECT"),
+            clock_seen: 0,
         }
     }
 
@@ -144,11 +148,26 @@ impl Analysis {
     /// test's) drives the steps one by one, whatever the machine's load.
     pub fn set_clock(&mut self, clock: Arc<dyn Clock>) {
         self.clock = clock;
+        self.clock_seen = 0;
     }
 
     /// The clock's now, in milliseconds since the epoch.
     fn now_ms(&self) -> u64 {
         self.clock.now() / 1000
+    }
+
+    /// When a call that started at `start_ms` counts: its start, or the clock's now when that
+    /// is earlier. A start no later than a reading already taken is the earlier one without
+    /// reading the clock again (nearly every call: the calls queued together started before
+    /// the first of them was taken), as a clock that does not go back gives no earlier now;
+    /// should the wall clock be set back, such a call counts at its start.
+    fn count_at_ms(&mut self, start_ms: u64) -> u64 {
+        if start_ms <= self.clock_seen {
+            return start_ms;
+        }
+        let now = self.now_ms();
+        self.clock_seen = self.clock_seen.max(now);
+        start_ms.min(now)
     }
 
     /// Closes every step before the clock's now (see [`Analysis::advance_to`]).
@@ -312,11 +331,11 @@ impl Analysis {
     /// Adds one finished call; returns the findings it raised.
     pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
         self.last_template = None;
-        let at_ms = rec
+        let start_ms = rec
             .start
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-            .min(self.now_ms());
+            .map_or(0, |d| d.as_millis() as u64);
+        let at_ms = self.count_at_ms(start_ms);
         let at = at_ms / 1000;
         let mut found = self.advance_to_ms(at_ms);
         // The observation's strings are reused from the last call: nothing is allocated to

@@ -164,7 +164,8 @@ pub struct Edge {
     pub first_seen: u64,
     /// Unix seconds.
     pub last_seen: u64,
-    endpoints: KeyedMap<(String, Arc<str>), Series>,
+    /// Each endpoint's place in the graph's histories.
+    endpoints: KeyedMap<(String, Arc<str>), u32>,
 }
 
 /// Caps on what the graph stores.
@@ -203,6 +204,35 @@ pub struct Graph {
     /// The caller's and the callee's node as the last call found them: the next call from or
     /// to the same party in the same second takes its id from here, without a lookup.
     recent: [Option<RecentNode>; 2],
+    /// Every endpoint's history, in the order the endpoints were first seen (never removed:
+    /// capped by the edges and the endpoints per edge).
+    series: Vec<Series>,
+    /// The endpoint the last call found: the next call of the same endpoint in the same second
+    /// counts there without a lookup.
+    recent_endpoint: Option<RecentEndpoint>,
+}
+
+/// An endpoint a call found, and the second up to which its edge's last sighting is already
+/// noted. It holds the ids and the template it was found by, so a pointer seen equal is the
+/// same text.
+#[derive(Debug)]
+struct RecentEndpoint {
+    from: Arc<str>,
+    to: Arc<str>,
+    method: String,
+    template: Arc<str>,
+    seen: u64,
+    slot: u32,
+}
+
+impl RecentEndpoint {
+    fn matches(&self, from: &Arc<str>, to: &Arc<str>, o: &Observation) -> bool {
+        o.at <= self.seen
+            && Arc::ptr_eq(&self.from, from)
+            && Arc::ptr_eq(&self.to, to)
+            && Arc::ptr_eq(&self.template, &o.template)
+            && self.method == o.method
+    }
 }
 
 /// A node a call found, and the second up to which its last sighting is already noted.
@@ -307,47 +337,24 @@ impl Graph {
             self.overflow += 1;
             return (None, new, None);
         };
-        // A known edge, endpoint and callee (nearly every call) cost one lookup each and no
-        // copy of their keys.
-        let edges_full = self.edges.len() >= self.limits.max_edges;
-        let edge = match self.edges.entry_ref(&Pair(&from, &to)) {
-            EntryRef::Occupied(e) => e.into_mut(),
-            EntryRef::Vacant(_) if edges_full => {
-                self.overflow += 1;
-                return (Some((from, to)), new, None);
-            }
-            EntryRef::Vacant(e) => {
-                new.push(NewEntity::Edge {
-                    from: from.to_string(),
-                    to: to.to_string(),
-                });
-                e.insert_with_key(
-                    (from.clone(), to.clone()),
-                    Edge {
-                        first_seen: o.at,
-                        last_seen: o.at,
-                        endpoints: KeyedMap::default(),
-                    },
-                )
-            }
+        let slot = match &self.recent_endpoint {
+            Some(r) if r.matches(&from, &to, o) => r.slot,
+            _ => match self.find_endpoint(&from, &to, o, &mut new) {
+                Some(slot) => slot,
+                None => {
+                    self.overflow += 1;
+                    return (Some((from, to)), new, None);
+                }
+            },
         };
-        let max_endpoints = self.limits.max_endpoints_per_edge;
-        edge.last_seen = edge.last_seen.max(o.at);
-        let ep_key = Pair(&o.method, &o.template);
-        let endpoints_full = edge.endpoints.len() >= max_endpoints;
-        let series = match edge.endpoints.entry_ref(&ep_key) {
-            EntryRef::Occupied(e) => e.into_mut(),
-            EntryRef::Vacant(_) if endpoints_full => {
-                self.overflow += 1;
-                return (Some((from, to)), new, None);
-            }
-            EntryRef::Vacant(e) => {
-                e.insert_with_key((o.method.clone(), o.template.clone()), Series::new(o.at))
-            }
+        let Some(series) = self.series.get_mut(slot as usize) else {
+            return (Some((from, to)), new, None);
         };
         series.add(o);
         // A refused call shows no endpoint: the first allowed call does. Once the callee's
         // endpoints hold it, the series says so and later calls look nothing up.
+        let max_endpoints = self.limits.max_endpoints_per_edge;
+        let ep_key = Pair(&o.method, &o.template);
         if !o.blocked && !series.known {
             let known = match self.known_endpoints.entry_ref(&*to) {
                 EntryRef::Occupied(e) => e.into_mut(),
@@ -368,6 +375,76 @@ impl Graph {
         (Some((from, to)), new, Some(&mut series.watches))
     }
 
+    /// The slot of the endpoint of `o` between `from` and `to`, added (with its edge) when
+    /// new; `None` past a cap. Notes the edge's last sighting and keeps the endpoint as the
+    /// one found last.
+    fn find_endpoint(
+        &mut self,
+        from: &Arc<str>,
+        to: &Arc<str>,
+        o: &Observation,
+        new: &mut Vec<NewEntity>,
+    ) -> Option<u32> {
+        // A known edge and endpoint cost one lookup each and no copy of their keys.
+        let edges_full = self.edges.len() >= self.limits.max_edges;
+        let edge = match self.edges.entry_ref(&Pair(from, to)) {
+            EntryRef::Occupied(e) => e.into_mut(),
+            EntryRef::Vacant(_) if edges_full => return None,
+            EntryRef::Vacant(e) => {
+                new.push(NewEntity::Edge {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+                e.insert_with_key(
+                    (from.clone(), to.clone()),
+                    Edge {
+                        first_seen: o.at,
+                        last_seen: o.at,
+                        endpoints: KeyedMap::default(),
+                    },
+                )
+            }
+        };
+        edge.last_seen = edge.last_seen.max(o.at);
+        let seen = edge.last_seen;
+        let endpoints_full = edge.endpoints.len() >= self.limits.max_endpoints_per_edge;
+        let slot = match edge.endpoints.entry_ref(&Pair(&o.method, &o.template)) {
+            EntryRef::Occupied(e) => *e.get(),
+            EntryRef::Vacant(_) if endpoints_full => return None,
+            EntryRef::Vacant(e) => {
+                let slot = self.series.len() as u32;
+                self.series.push(Series::new(o.at));
+                *e.insert_with_key((o.method.clone(), o.template.clone()), slot)
+            }
+        };
+        let r = self.recent_endpoint.get_or_insert_with(|| RecentEndpoint {
+            from: from.clone(),
+            to: to.clone(),
+            method: String::new(),
+            template: o.template.clone(),
+            seen,
+            slot,
+        });
+        r.from.clone_from(from);
+        r.to.clone_from(to);
+        r.method.clear();
+        r.method.push_str(&o.method);
+        r.template.clone_from(&o.template);
+        r.seen = seen;
+        r.slot = slot;
+        Some(slot)
+    }
+
+    /// The endpoints of `edge` with their histories.
+    fn endpoints<'a>(
+        &'a self,
+        edge: &'a Edge,
+    ) -> impl Iterator<Item = (&'a (String, Arc<str>), &'a Series)> + Clone + 'a {
+        edge.endpoints
+            .iter()
+            .filter_map(|(key, &slot)| Some((key, self.series.get(slot as usize)?)))
+    }
+
     /// Every node.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.values()
@@ -386,17 +463,16 @@ impl Graph {
         let since = self
             .edges
             .values()
-            .flat_map(|e| e.endpoints.values())
-            .map(window::Series::first_seen)
+            .flat_map(|e| self.endpoints(e))
+            .map(|(_, s)| s.first_seen())
             .min()
             .unwrap_or(now);
         let mut out: Vec<EdgeView> = self
             .edges
             .iter()
             .filter_map(|((from, to), e)| {
-                let mut endpoints: Vec<EndpointStats> = e
-                    .endpoints
-                    .iter()
+                let mut endpoints: Vec<EndpointStats> = self
+                    .endpoints(e)
                     .map(|((m, t), s)| s.stats(m, t, window, (since, now)))
                     .filter(|s| s.count > 0)
                     .collect();
@@ -409,7 +485,7 @@ impl Graph {
                     to: to.to_string(),
                     first_seen: e.first_seen,
                     last_seen: e.last_seen,
-                    total: window::total(window, e.endpoints.values(), (since, now)),
+                    total: window::total(window, self.endpoints(e).map(|(_, s)| s), (since, now)),
                     endpoints,
                 })
             })
@@ -429,11 +505,11 @@ impl Graph {
         path: &str,
         at: u64,
     ) {
-        if let Some(series) = self
+        let slot = self
             .edges
-            .get_mut(&Pair(from, to))
-            .and_then(|e| e.endpoints.get_mut(&Pair(method, template)))
-        {
+            .get(&Pair(from, to))
+            .and_then(|e| e.endpoints.get(&Pair(method, template)));
+        if let Some(series) = slot.and_then(|&slot| self.series.get_mut(slot as usize)) {
             series.samples.note(sample_of(path), at);
         }
     }
@@ -443,7 +519,7 @@ impl Graph {
         let mut out = Vec::new();
         let (start, end) = (minute.saturating_mul(60), minute.saturating_mul(60) + 59);
         for ((from, to), edge) in &self.edges {
-            for ((method, template), series) in &edge.endpoints {
+            for ((method, template), series) in self.endpoints(edge) {
                 if let Some(bucket) = series.minute(minute) {
                     out.push(StoredMinute {
                         from: from.as_ref(),
@@ -484,10 +560,17 @@ impl Graph {
         let b = &totals.bucket;
         let at = b.at.saturating_mul(60);
         edge.last_seen = edge.last_seen.max(at);
-        let series = edge
+        let series = &mut self.series;
+        let slot = *edge
             .endpoints
             .entry((method.to_owned(), Arc::from(template)))
-            .or_insert_with(|| Series::new(at));
+            .or_insert_with(|| {
+                series.push(Series::new(at));
+                series.len() as u32 - 1
+            });
+        let Some(series) = series.get_mut(slot as usize) else {
+            return;
+        };
         series.absorb(b);
         // Stored most recent first: noted oldest first, so the order survives.
         for s in totals.samples.iter().rev() {

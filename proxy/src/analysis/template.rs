@@ -99,6 +99,24 @@ pub struct Templater {
     overflow: Arc<str>,
     unmatched: Arc<str>,
     stats: TemplateStats,
+    /// Counts the changes to what templates calls get (a route declared, a template learned,
+    /// a word counted): a call classified since the last change is classified the same way.
+    generation: u64,
+    /// The call classified last, when nothing changed while classifying it: the next call
+    /// with the same host, method, path and kind of answer (nearly every call of a busy
+    /// endpoint) takes its template from here.
+    last: Option<LastCall>,
+}
+
+/// A call classified, with what it was classified by.
+#[derive(Debug)]
+struct LastCall {
+    generation: u64,
+    host: String,
+    method: Method,
+    path: String,
+    answered: bool,
+    classified: Classified,
 }
 
 impl Default for Templater {
@@ -119,6 +137,8 @@ impl Templater {
             overflow: Arc::from(OVERFLOW),
             unmatched: Arc::from(UNMATCHED),
             stats: TemplateStats::default(),
+            generation: 0,
+            last: None,
         }
     }
 
@@ -139,6 +159,7 @@ impl Templater {
     ) -> Result<(), TemplateError> {
         let (pattern, text) = Pattern::parse(template)?;
         let host = host.map(normalize_host);
+        self.generation += 1;
         self.declared.extend(
             host.as_deref(),
             Source::Config,
@@ -163,6 +184,7 @@ impl Templater {
         }
         let count = routes.len();
         let host = host.map(normalize_host);
+        self.generation += 1;
         self.declared
             .extend(host.as_deref(), Source::OpenApi, routes);
         Ok(count)
@@ -171,6 +193,51 @@ impl Templater {
     /// The template of one call. `path` is the raw request path (a query is ignored); `status`
     /// is the response status, `None` when no response was sent.
     pub fn classify(
+        &mut self,
+        host: &str,
+        method: &Method,
+        path: &str,
+        status: Option<u16>,
+    ) -> Classified {
+        let scanner = matches!(status, Some(404 | 405));
+        let answered = status.is_some() && !scanner;
+        if let Some(last) = &self.last {
+            if last.generation == self.generation
+                && !scanner
+                && last.answered == answered
+                && last.method == *method
+                && last.path == path
+                && last.host == host
+            {
+                return last.classified.clone();
+            }
+        }
+        let generation = self.generation;
+        let classified = self.classify_anew(host, method, path, status);
+        // Scanners' calls and calls a cap shaped are counted each time: not kept.
+        if self.generation == generation && !scanner && !classified.overflow {
+            let last = self.last.get_or_insert_with(|| LastCall {
+                generation,
+                host: String::new(),
+                method: method.clone(),
+                path: String::new(),
+                answered,
+                classified: classified.clone(),
+            });
+            last.generation = generation;
+            last.host.clear();
+            last.host.push_str(host);
+            last.method.clone_from(method);
+            last.path.clear();
+            last.path.push_str(path);
+            last.answered = answered;
+            last.classified.clone_from(&classified);
+        }
+        classified
+    }
+
+    /// [`Templater::classify`], without the call classified last.
+    fn classify_anew(
         &mut self,
         host: &str,
         method: &Method,
@@ -212,7 +279,10 @@ impl Templater {
                 self.stats.unmatched += 1;
                 return (self.unmatched.clone(), false);
             }
-            None => (self.hosts.entry(host.into()).or_default(), false),
+            None => {
+                self.generation += 1;
+                (self.hosts.entry(host.into()).or_default(), false)
+            }
         };
         self.stats.overflow_hosts += u64::from(host_overflow);
         let walk = Walk {
@@ -222,6 +292,7 @@ impl Templater {
             hasher: &self.hasher,
         };
         let walked = learned.walk(&mut Keys::parse(path), &walk);
+        self.generation += u64::from(!walked.pure);
         self.stats.collapses += walked.collapses;
         match walked.template {
             Some(template) => (template, host_overflow),

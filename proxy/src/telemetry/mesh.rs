@@ -7,7 +7,7 @@
 mod lookup;
 mod render;
 
-use lookup::SeriesRef;
+use lookup::{Last, SeriesRef};
 
 use crate::analysis::keyed::KeyedState;
 use crate::record::CallRecord;
@@ -226,12 +226,30 @@ pub struct Mesh {
 
 #[derive(Debug)]
 struct Inner {
-    /// Keyed by attacker-chosen labels: a keyed hash (see [`KeyedState`]).
-    series: hashbrown::HashMap<SeriesKey, Series, KeyedState>,
+    /// Each series' place in `counts`. Keyed by attacker-chosen labels: a keyed hash (see
+    /// [`KeyedState`]).
+    series: hashbrown::HashMap<SeriesKey, u32, KeyedState>,
+    /// The counts of every series, in the order the series were first seen.
+    counts: Vec<Series>,
     cap: usize,
     overflowed: u64,
     /// Where an egress call's `host:port` is written to find its series.
     buf: String,
+    /// The call last counted and its series: the next call with the same labels (nearly every
+    /// call of a busy endpoint) counts there without hashing them.
+    last: Option<Last>,
+}
+
+/// Adds the series of `key` (unknown so far) with no calls yet; returns its slot.
+fn add_series(
+    series: &mut hashbrown::HashMap<SeriesKey, u32, KeyedState>,
+    counts: &mut Vec<Series>,
+    key: SeriesKey,
+) -> u32 {
+    let slot = counts.len() as u32;
+    series.insert(key, slot);
+    counts.push(Series::default());
+    slot
 }
 
 impl Mesh {
@@ -240,9 +258,11 @@ impl Mesh {
         Mesh {
             inner: Mutex::new(Inner {
                 series: hashbrown::HashMap::default(),
+                counts: Vec::new(),
                 cap,
                 overflowed: 0,
                 buf: String::new(),
+                last: None,
             }),
         }
     }
@@ -264,23 +284,42 @@ impl Mesh {
     pub fn count(&self, rec: &CallRecord, template: Option<&str>) -> bool {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        let shape = lookup::shape(rec);
+        if let Some(last) = &inner.last {
+            if last.matches(rec, template, shape) {
+                if let Some(series) = inner.counts.get_mut(last.slot as usize) {
+                    series.add(rec);
+                    return true;
+                }
+            }
+        }
         let key = SeriesRef::of(rec, template, &mut inner.buf);
-        // A known series (nearly every call) is found with one lookup and no copy of its key.
-        if let Some(series) = inner.series.get_mut(&key) {
+        // A known series is found with one lookup and no copy of its key.
+        let (slot, counted) = match inner.series.get(&key) {
+            Some(&slot) => (slot, true),
+            None if inner.series.len() < inner.cap => (
+                add_series(&mut inner.series, &mut inner.counts, key.to_key()),
+                true,
+            ),
+            None => {
+                inner.overflowed += 1;
+                let overflow = SeriesRef::overflow();
+                match inner.series.get(&overflow) {
+                    Some(&slot) => (slot, false),
+                    None => {
+                        let key = overflow.to_key();
+                        (add_series(&mut inner.series, &mut inner.counts, key), false)
+                    }
+                }
+            }
+        };
+        if let Some(series) = inner.counts.get_mut(slot as usize) {
             series.add(rec);
-            return true;
         }
-        if inner.series.len() < inner.cap {
-            inner.series.entry(key.to_key()).or_default().add(rec);
-            return true;
+        if counted {
+            Last::keep(&mut inner.last, rec, template, shape, slot);
         }
-        inner.overflowed += 1;
-        let overflow = SeriesRef::overflow();
-        match inner.series.get_mut(&overflow) {
-            Some(series) => series.add(rec),
-            None => inner.series.entry(overflow.to_key()).or_default().add(rec),
-        }
-        false
+        counted
     }
 
     /// Every series, sorted by labels, and the calls counted under the overflow series.
@@ -289,7 +328,7 @@ impl Mesh {
         let mut all: Vec<_> = inner
             .series
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|(k, &slot)| Some((k.clone(), inner.counts.get(slot as usize)?.clone())))
             .collect();
         all.sort_by_key(|a| a.0.values());
         (all, inner.overflowed)

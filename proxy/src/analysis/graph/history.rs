@@ -41,7 +41,7 @@ impl Graph {
             .map(|m| {
                 let mut total = Bucket::default();
                 for e in &edges {
-                    for series in e.endpoints.values() {
+                    for (_, series) in self.endpoints(e) {
                         if let Some(b) = series.minute(m) {
                             total.merge(b);
                         }

@@ -264,3 +264,57 @@ fn an_endpoint_is_new_once_per_callee_whatever_its_callers_and_refusals() {
         1
     );
 }
+
+#[test]
+fn calls_alternating_between_endpoints_each_count_where_they_belong() {
+    let mut g = Graph::default();
+    let internet = party(NodeKind::Internet, "internet");
+    let orders = party(NodeKind::Service, "orders");
+    let users = party(NodeKind::Service, "users");
+    // The same template text from two allocations is the same endpoint.
+    let (a, b): (Arc<str>, Arc<str>) = ("/a".into(), "/a".into());
+    let at = 1_000;
+    for i in 0..6u64 {
+        let mut o = call(internet.clone(), orders.clone(), "/a", at + i / 2, 200);
+        o.template = if i % 2 == 0 { a.clone() } else { b.clone() };
+        g.observe(&o);
+        g.observe(&call(
+            internet.clone(),
+            orders.clone(),
+            "/b",
+            at + i / 2,
+            200,
+        ));
+        let mut post = call(internet.clone(), orders.clone(), "/b", at + i / 2, 200);
+        post.method = "POST".into();
+        g.observe(&post);
+        g.observe(&call(
+            internet.clone(),
+            users.clone(),
+            "/b",
+            at + i / 2,
+            500,
+        ));
+    }
+    let edges = g.edges(Window::OneMinute, at + 3);
+    let count = |to: &str, method: &str, template: &str| {
+        edges
+            .iter()
+            .find(|e| e.to == to)
+            .and_then(|e| {
+                e.endpoints
+                    .iter()
+                    .find(|s| s.method == method && s.template == template)
+            })
+            .map(|s| s.count)
+    };
+    assert_eq!(count("service:orders", "GET", "/a"), Some(6));
+    assert_eq!(count("service:orders", "GET", "/b"), Some(6));
+    assert_eq!(count("service:orders", "POST", "/b"), Some(6));
+    assert_eq!(count("service:users", "GET", "/b"), Some(6));
+    let orders_edge = edges.iter().find(|e| e.to == "service:orders");
+    assert_eq!(
+        orders_edge.map(|e| (e.total.count, e.last_seen)),
+        Some((18, at + 2))
+    );
+}

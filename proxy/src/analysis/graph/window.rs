@@ -115,7 +115,12 @@ pub(super) struct Series {
 }
 
 fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket> {
-    if ring.back().is_none_or(|b| b.at < at) {
+    let newest = ring.back().map(|b| b.at);
+    // Nearly every call lands in the newest bucket.
+    if newest == Some(at) {
+        return ring.back_mut();
+    }
+    if newest.is_none_or(|n| n < at) {
         ring.push_back(Bucket {
             at,
             ..Bucket::default()
@@ -123,6 +128,7 @@ fn push(ring: &mut VecDeque<Bucket>, at: u64, keep: usize) -> Option<&mut Bucket
         while ring.len() > keep {
             ring.pop_front();
         }
+        return ring.back_mut();
     }
     // Late records (a long call finishing after newer ones) land in their own bucket if kept.
     ring.iter_mut().rev().find(|b| b.at == at)

@@ -32,6 +32,9 @@ pub(super) struct Walked {
     pub(super) template: Option<Arc<str>>,
     /// Positions collapsed to `{param}` during the walk.
     pub(super) collapses: u64,
+    /// The walk changed nothing (it only read known nodes): the same path walks the same way
+    /// until something else changes the trie.
+    pub(super) pure: bool,
 }
 
 /// Learned templates of one host.
@@ -66,6 +69,8 @@ impl Default for Seen {
 #[derive(Default)]
 struct Tally {
     minted: bool,
+    /// Something was written: a template, a node, a word's hash.
+    touched: bool,
     /// Templates that merged into another one.
     removed: usize,
     collapses: u64,
@@ -89,6 +94,7 @@ impl HostTemplates {
         Walked {
             template,
             collapses: tally.collapses,
+            pure: !tally.touched,
         }
     }
 
@@ -117,6 +123,7 @@ fn walk<H: BuildHasher>(
         let template: Arc<str> = keys.render(depth).into();
         node.template = Some(template.clone());
         tally.minted = true;
+        tally.touched = true;
         return Some(template);
     }
     if let Key::Plain { start, end } = keys.get(depth) {
@@ -128,6 +135,7 @@ fn walk<H: BuildHasher>(
                 // A known word was counted when it was first seen.
                 return walk(child, depth + 1, keys, how, tally);
             }
+            tally.touched |= how.feed || how.mint;
             if how.feed && node.see(how.hasher.hash_one(word) as u32, how.threshold) {
                 tally.collapses += 1;
                 keys.collapse(depth);
@@ -149,6 +157,7 @@ fn walk<H: BuildHasher>(
     let child = match node.shaped.iter().position(|(s, _)| *s == shape) {
         Some(at) => &mut node.shaped[at].1,
         None if how.mint => {
+            tally.touched = true;
             node.shaped.push((shape, Node::default()));
             &mut node.shaped.last_mut()?.1
         }

@@ -238,3 +238,39 @@ fn declared_templates_reject_bad_syntax() {
     }
     assert_eq!(t.stats().declared, 0);
 }
+
+#[test]
+fn a_call_repeated_gets_the_template_of_what_is_known_now() {
+    let mut t = Templater::default();
+    // Learned, then the same path again: the template learned.
+    assert_eq!(learned(&mut t, "/users/usera"), "/users/usera");
+    assert_eq!(learned(&mut t, "/users/usera"), "/users/usera");
+    // A route declared since then wins for the very same call.
+    t.declare(None, None, "/users/{name}").unwrap();
+    assert_eq!(learned(&mut t, "/users/usera"), "/users/{name}");
+    assert_eq!(learned(&mut t, "/users/usera"), "/users/{name}");
+    // The method and the kind of answer are part of the call.
+    let post = t.classify("api.test", &Method::POST, "/orders/1", Some(200));
+    let get = t.classify("api.test", GET, "/orders/1", Some(200));
+    assert_eq!(
+        (&*post.template, &*get.template),
+        ("/orders/{int}", "/orders/{int}")
+    );
+    // Past the threshold the position collapses: the call seen just before the collapse
+    // gets the collapsed template too.
+    let mut t = Templater::new(TemplateConfig {
+        merge_threshold: 2,
+        ..TemplateConfig::default()
+    });
+    assert_eq!(learned(&mut t, "/items/a"), "/items/a");
+    assert_eq!(learned(&mut t, "/items/b"), "/items/b");
+    assert_eq!(learned(&mut t, "/items/b"), "/items/b");
+    assert_eq!(learned(&mut t, "/items/c"), "/items/{param}");
+    assert_eq!(learned(&mut t, "/items/b"), "/items/{param}");
+    assert_eq!(t.stats().collapses, 1);
+    // Scanners' calls are counted every time.
+    for _ in 0..3 {
+        t.classify("api.test", GET, "/wp-login.php", Some(404));
+    }
+    assert_eq!(t.stats().unmatched, 3);
+}

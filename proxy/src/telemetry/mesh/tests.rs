@@ -145,3 +145,82 @@ fn calls_differing_in_any_one_label_count_in_series_of_their_own() {
         assert!(all.iter().any(|(k, _)| *k == key), "{rec:?}");
     }
 }
+
+#[test]
+fn consecutive_calls_count_under_their_own_labels_whatever_the_call_before() {
+    let mesh = Mesh::new(100);
+    let inbound = CallRecord {
+        service: Some("orders".into()),
+        ..CallRecord::sample()
+    };
+    let egress = CallRecord {
+        direction: Direction::Egress,
+        service: Some("orders".into()),
+        host: "pay.example".into(),
+        dest_port: Some(443),
+        ..CallRecord::sample()
+    };
+    // Each call differs from the one before in one free-text label (or only in where its
+    // text is allocated, which is no difference).
+    let calls: [(CallRecord, Option<&str>); 10] = [
+        (inbound.clone(), Some("/a")),
+        (inbound.clone(), Some("/b")),
+        (inbound.clone(), None),
+        (
+            CallRecord {
+                service: Some("orders".into()),
+                ..inbound.clone()
+            },
+            None,
+        ),
+        (
+            CallRecord {
+                service: Some("billing".into()),
+                ..inbound.clone()
+            },
+            None,
+        ),
+        (
+            CallRecord {
+                caller_service: Some("web".into()),
+                ..inbound.clone()
+            },
+            None,
+        ),
+        (
+            CallRecord {
+                source_identity: Some("web".into()),
+                ..inbound.clone()
+            },
+            None,
+        ),
+        (egress.clone(), None),
+        (
+            CallRecord {
+                host: "pay2.example".into(),
+                ..egress.clone()
+            },
+            None,
+        ),
+        (
+            CallRecord {
+                dest_port: Some(8443),
+                ..egress.clone()
+            },
+            None,
+        ),
+    ];
+    for (rec, route) in &calls {
+        assert!(mesh.count(rec, *route));
+    }
+    let (all, overflowed) = mesh.snapshot();
+    assert_eq!(overflowed, 0);
+    assert_eq!(all.len(), 9, "{all:?}");
+    // The third and the fourth call share a series.
+    let want = [1, 1, 2, 2, 1, 1, 1, 1, 1, 1];
+    for ((rec, route), want) in calls.iter().zip(want) {
+        let key = SeriesKey::of(rec, *route);
+        let got = all.iter().find(|(k, _)| *k == key).map(|(_, s)| s.requests);
+        assert_eq!(got, Some(want), "{key:?}");
+    }
+}

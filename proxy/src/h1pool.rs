@@ -367,6 +367,8 @@ where
     B: RequestBody,
     D: Dial<B> + Send + Sync + 'a,
 {
+    // A request sent again, or first on a new connection, has the fields in its map already.
+    let map_answer = hop.map_answer;
     let mut next = match pool.and_then(|p| p.checkout(now)) {
         Some(mut conn) => {
             let started = conn.start(req, hop);
@@ -387,7 +389,7 @@ where
                     // Boxed: connecting (and a TLS handshake) is the rare path, and its future
                     // is kilobytes that every call's future would otherwise carry and copy.
                     let mut conn = Box::pin(dial.connect()).await?;
-                    if let Err(error) = conn.start(*req, NextHop::none()) {
+                    if let Err(error) = conn.start(*req, NextHop::none_answered(map_answer)) {
                         return Err(dial.failed(error));
                     }
                     conn

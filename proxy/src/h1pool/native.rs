@@ -76,6 +76,8 @@ pub struct NativeConn<B: RequestBody> {
     write_failed: Option<std::io::Error>,
     /// The request was HEAD.
     head_request: bool,
+    /// The answer's fields go into a map ([`NextHop::map_answer`]).
+    map_answer: bool,
     /// The current response's body.
     response: Decoder,
     /// A buffer a large body of known length is read into directly (kept while a read waits).
@@ -113,6 +115,7 @@ impl<B: RequestBody> NativeConn<B> {
             flushed: true,
             write_failed: None,
             head_request: false,
+            map_answer: false,
             response: Decoder::Done,
             direct: None,
             keep_alive: true,
@@ -171,6 +174,7 @@ impl<B: RequestBody> NativeConn<B> {
     pub fn start(&mut self, req: Request<B>, hop: NextHop) -> Result<(), NativeError> {
         let (parts, body) = req.into_parts();
         self.head_request = parts.method == Method::HEAD;
+        self.map_answer = hop.map_answer;
         let mut out = buffers::take_write();
         out.extend_from_slice(parts.method.as_str().as_bytes());
         out.push(b' ');
@@ -402,9 +406,12 @@ impl<B: RequestBody> NativeConn<B> {
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, NativeError>> {
         loop {
             if !self.read.is_empty() {
-                if let Some((head, len)) =
-                    response::parse(self.read.data(), self.head_request, self.max_head)?
-                {
+                if let Some((head, len)) = response::parse(
+                    self.read.data(),
+                    self.head_request,
+                    self.max_head,
+                    self.map_answer,
+                )? {
                     self.read.consume(len);
                     if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
                         return Poll::Ready(Err(ResponseError::UnexpectedSwitch.into()));

@@ -86,11 +86,14 @@ pub enum ResponseError {
 
 /// Parses one response head at the start of `buf`, for a request that was HEAD when
 /// `head_request`. `Ok(None)`: not complete yet (and no longer than `max` bytes so far). On
-/// success, also returns the head's length in bytes.
+/// success, also returns the head's length in bytes. The fields are kept as wire lines where
+/// they can be, or go into a map when `map` (the client reads them from one: writing lines
+/// first would only add a second pass).
 pub fn parse(
     buf: &[u8],
     head_request: bool,
     max: usize,
+    map: bool,
 ) -> Result<Option<(ResponseHead, usize)>, ResponseError> {
     let mut fields = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
@@ -118,7 +121,12 @@ pub fn parse(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let (fields, framing_fields) = match wire_fields(resp.headers, status, version)? {
+    let wire = if map {
+        None
+    } else {
+        wire_fields(resp.headers, status, version)?
+    };
+    let (fields, framing_fields) = match wire {
         Some((wire, framing)) => (Fields::Wire(wire), framing),
         None => {
             let (map, framing) = map_fields(&buf[..len], resp.headers, version)?;
@@ -478,7 +486,7 @@ pub fn read_whole(
 ) -> Result<Option<Whole>, ResponseError> {
     let mut at = 0;
     let head = loop {
-        match parse(&input[at..], head_request, max)? {
+        match parse(&input[at..], head_request, max, false)? {
             None if closed => return Err(ResponseError::ClosedBeforeHead),
             None => return Ok(None),
             Some((head, len)) => {
@@ -549,7 +557,7 @@ pub fn read_in_parts(
         }
     };
     let head = loop {
-        match parse(&buf, head_request, max)? {
+        match parse(&buf, head_request, max, false)? {
             Some((head, len)) => {
                 buf.drain(..len);
                 if head.status == StatusCode::SWITCHING_PROTOCOLS {

@@ -34,6 +34,9 @@ pub struct NextHop {
     via: Option<HeaderValue>,
     trace: Option<TraceContext>,
     request_id: Option<HeaderValue>,
+    /// The client reads the answer's fields from a header map (an HTTP/2 client): the native
+    /// client parses the upstream's head into one directly instead of into wire lines.
+    pub map_answer: bool,
 }
 
 /// The forwarding headers added.
@@ -81,6 +84,14 @@ impl NextHop {
     /// Adds nothing: the map goes as it is.
     pub fn none() -> Self {
         NextHop::default()
+    }
+
+    /// Adds nothing, for a client that reads the answer's fields from a map when `map_answer`.
+    pub fn none_answered(map_answer: bool) -> Self {
+        NextHop {
+            map_answer,
+            ..NextHop::default()
+        }
     }
 
     /// The rewrite of an inbound request's fields `h` for the upstream. Taken out of `h`: what
@@ -137,6 +148,7 @@ impl NextHop {
             via,
             trace: Some(*r.trace),
             request_id: r.request_id,
+            map_answer: r.version == Version::HTTP_2,
         }
     }
 

@@ -89,7 +89,7 @@ fn head_204_and_304_have_no_body_whatever_they_say() {
 
 #[test]
 fn keep_alive_follows_the_version_and_connection() {
-    let keep = |raw: &[u8]| parse(raw, false, MAX).unwrap().unwrap().0.keep_alive;
+    let keep = |raw: &[u8]| parse(raw, false, MAX, false).unwrap().unwrap().0.keep_alive;
     assert!(keep(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
     assert!(!keep(
         b"HTTP/1.1 200 OK\r\nConnection: x, Close\r\nContent-Length: 0\r\n\r\n"
@@ -136,7 +136,7 @@ fn oversized_heads_and_too_many_fields_are_refused() {
     let mut raw = b"HTTP/1.1 200 OK\r\nX-Big: ".to_vec();
     raw.extend(std::iter::repeat_n(b'a', MAX));
     assert_eq!(
-        parse(&raw, false, MAX).unwrap_err(),
+        parse(&raw, false, MAX, false).unwrap_err(),
         ResponseError::TooLarge(MAX)
     );
     let mut raw = b"HTTP/1.1 200 OK\r\n".to_vec();
@@ -145,7 +145,7 @@ fn oversized_heads_and_too_many_fields_are_refused() {
     }
     raw.extend_from_slice(b"\r\n");
     assert_eq!(
-        parse(&raw, false, 1 << 20).unwrap_err(),
+        parse(&raw, false, 1 << 20, false).unwrap_err(),
         ResponseError::TooLarge(1 << 20)
     );
 }
@@ -239,7 +239,7 @@ fn fields_that_never_cross_a_hop_are_left_out_as_the_general_removal_leaves_them
     ];
     for raw in heads {
         let text = String::from_utf8_lossy(raw);
-        let (head, _) = parse(raw, false, MAX).unwrap().unwrap();
+        let (head, _) = parse(raw, false, MAX, false).unwrap().unwrap();
         // The same head with every field kept, then stripped as any other message is.
         let mut whole = HeaderMap::new();
         let mut fields = [httparse::EMPTY_HEADER; 16];
@@ -257,9 +257,9 @@ fn fields_that_never_cross_a_hop_are_left_out_as_the_general_removal_leaves_them
         // The framing and the connection's fate are read before the fields go.
         assert!(!map.contains_key(header::CONNECTION), "{text}");
     }
-    let (head, _) = parse(heads[5], false, MAX).unwrap().unwrap();
+    let (head, _) = parse(heads[5], false, MAX, false).unwrap().unwrap();
     assert_eq!(head.framing, Framing::Chunked);
-    let (head, _) = parse(heads[1], false, MAX).unwrap().unwrap();
+    let (head, _) = parse(heads[1], false, MAX, false).unwrap().unwrap();
     assert!(!head.keep_alive);
     assert_eq!(
         kept(&head.fields.into_map()),
@@ -443,7 +443,7 @@ fn names_are_told_apart_as_the_lists_tell_them() {
 
 #[test]
 fn heads_the_proxy_changes_or_without_a_body_go_into_a_map() {
-    let form = |raw: &[u8]| match parse(raw, false, MAX).unwrap().unwrap().0.fields {
+    let form = |raw: &[u8]| match parse(raw, false, MAX, false).unwrap().unwrap().0.fields {
         Fields::Wire(_) => "wire",
         Fields::Map(_) => "map",
     };
@@ -454,7 +454,7 @@ fn heads_the_proxy_changes_or_without_a_body_go_into_a_map() {
         assert_eq!(form(raw), "map", "{}", String::from_utf8_lossy(raw));
     }
     assert_eq!(form(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n"), "map");
-    let (head, _) = parse(FIELD_SEEDS[0], false, MAX).unwrap().unwrap();
+    let (head, _) = parse(FIELD_SEEDS[0], false, MAX, false).unwrap().unwrap();
     let Fields::Wire(w) = head.fields else {
         unreachable!()
     };
@@ -465,4 +465,12 @@ fn heads_the_proxy_changes_or_without_a_body_go_into_a_map() {
         b"server: s\r\nx-a: 1\r\nset-cookie: a=1\r\nx-a: 2\r\ncontent-length: 2\r\ndate: d\r\n"
     );
     assert_eq!((w.length(), w.has_date()), (Some(2), true));
+    // For a client that reads a map, the same fields go into one, in the same order.
+    let (head, _) = parse(FIELD_SEEDS[0], false, MAX, true).unwrap().unwrap();
+    let Fields::Map(map) = head.fields else {
+        panic!("a head for a map reader kept as wire lines")
+    };
+    let mut from_wire = HeaderMap::new();
+    w.into_map(&mut from_wire);
+    assert_eq!(in_order(&map), in_order(&from_wire));
 }

@@ -301,22 +301,35 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
             e.insert(this_hop(version).1);
         }
         header::Entry::Occupied(mut e) => {
-            if let Some(v) = via_value(Some(e.get()), version) {
+            if let Some(v) = via_value(e.iter(), version) {
                 e.insert(v);
             }
         }
     }
 }
 
-/// The `Via` that goes on after `prior` (the first `Via` value, if any) with this hop, of a
-/// message of `version`, appended; none when the joined value is no header value (the prior
-/// one then stays). A prior value that is not text is replaced by this hop's.
-pub fn via_value(prior: Option<&HeaderValue>, version: http::Version) -> Option<HeaderValue> {
+/// The `Via` that goes on after the `prior` values (every `Via` line, in order), joined, with
+/// this hop, of a message of `version`, appended; none when the joined value is no header
+/// value (the prior ones then stay). Prior values of which one is not text are replaced by
+/// this hop's.
+pub fn via_value<'a>(
+    prior: impl IntoIterator<Item = &'a HeaderValue>,
+    version: http::Version,
+) -> Option<HeaderValue> {
     let (text, value) = this_hop(version);
-    match prior.map(HeaderValue::to_str) {
-        None | Some(Err(_)) => Some(value),
-        Some(Ok(prior)) => HeaderValue::from_str(&format!("{prior}, {text}")).ok(),
+    let mut joined = String::new();
+    for v in prior {
+        let Ok(v) = v.to_str() else {
+            return Some(value);
+        };
+        joined.push_str(v);
+        joined.push_str(", ");
     }
+    if joined.is_empty() {
+        return Some(value);
+    }
+    joined.push_str(text);
+    HeaderValue::from_str(&joined).ok()
 }
 
 /// This hop in `Via`, for a message of `version`: as text and as a header value.
@@ -471,6 +484,14 @@ pub(super) mod tests {
         assert_eq!(h["upgrade"], "websocket");
         assert_eq!(h["connection"], "upgrade");
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn every_via_line_is_kept_and_this_hop_follows_them() {
+        let mut h = map(&[("via", "1.0 a"), ("x-other", "1"), ("via", "1.1 b, 2 c")]);
+        append_via(&mut h, http::Version::HTTP_11);
+        let lines: Vec<_> = h.get_all(header::VIA).iter().collect();
+        assert_eq!(lines, ["1.0 a, 1.1 b, 2 c, 1.1 sightline"]);
     }
 
     #[test]

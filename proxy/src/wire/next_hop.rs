@@ -98,7 +98,7 @@ impl NextHop {
     /// never crosses a hop ([`headers::strip_for_next_hop`]), the forwarding headers a peer
     /// that is no trusted proxy may not send ([`headers::forwarded_for`]), the trace headers
     /// [`TraceContext::pass_on`] replaces, and the client's own fields of the names added
-    /// (`Via` joins its first value). The `Host` sent is the normalised authority: the
+    /// (`Via` joins their values). The `Host` sent is the normalised authority: the
     /// client's when it is a single one spelled so, else a new value (the client's then go
     /// unsent).
     pub fn inbound(h: &mut HeaderMap, r: Inbound<'_>) -> Self {
@@ -117,7 +117,8 @@ impl NextHop {
         }
         // A `Via` that cannot be joined stays as it is, and this hop's is not added.
         let via_present = present & (1 << VIA) != 0;
-        let via = headers::via_value(via_present.then(|| h.get(header::VIA)).flatten(), r.version);
+        let prior = via_present.then(|| h.get_all(header::VIA));
+        let via = headers::via_value(prior.into_iter().flatten(), r.version);
         let keep = (u8::from(via.is_none()) << VIA) | (u8::from(r.request_id.is_none()) << ID);
         for (i, name) in ADDED.iter().enumerate() {
             if present & !keep & (1 << i) != 0 {
@@ -302,6 +303,14 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "api.example");
         assert_eq!(h["forwarded"], "for=10.0.0.1");
         assert_eq!(h["via"], "1.1 edge, 1.1 sightline");
+    }
+
+    #[test]
+    fn every_via_line_of_the_client_is_joined_before_this_hop() {
+        let h = map(&[("host", "api.example"), ("via", "1.0 a"), ("via", "1.1 b")]);
+        let h = rewrite(h, fwd("192.0.2.7", false, false), "api.example");
+        let via: Vec<_> = h.get_all("via").iter().collect();
+        assert_eq!(via, ["1.0 a, 1.1 b, 1.1 sightline"]);
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub struct DetectorConfig {
     /// that drained within `adopt_minutes`, learned outside episodes, each clipped at the
     /// threshold, decaying with the long window's half-life), so a series whose bursts of half
     /// an hour add up like a level change needs more than they reach. 0 turns it off.
-    /// Default 0.
+    /// Default 1.5.
     pub shift_margin: f64,
     /// The likelihood rule (the tail probability of the recent mean of error magnitudes under
     /// their long-run distribution): the short mean's half-life in steps; 0 turns the rule

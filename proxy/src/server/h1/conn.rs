@@ -643,7 +643,10 @@ where
             if *idle.armed && !idle.timer.is_elapsed() {
                 return Poll::Pending;
             }
-            *idle.armed = true;
+            // Armed only when the poll registers this task: a poll refused for want of
+            // scheduling budget registers nothing (the task is merely polled again), so the
+            // timer must be polled again then.
+            *idle.armed = tokio::task::coop::has_budget_remaining();
             ready!(idle.timer.as_mut().poll(cx));
             match ctx.activity.idle_check(wait) {
                 Some(at) => {

@@ -72,6 +72,12 @@ impl WireFields {
     /// and the new ones, are cut again from the worker's shared block (a copy of a hundred or
     /// so bytes, which keeps the fields one slice).
     pub fn push(&mut self, fields: &[(&HeaderName, &HeaderValue)]) {
+        // The encoder frames the body and dates the head from what parsing noted: a field
+        // pushed here must never be one of those.
+        debug_assert!(fields.iter().all(|(n, _)| !matches!(
+            n.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "date"
+        )));
         let len = self.lines.len()
             + fields
                 .iter()

@@ -110,11 +110,11 @@ pub fn finish_wire_fields(
     fields: &mut crate::server::WireFields,
     request_id: Option<&HeaderValue>,
 ) {
-    const VIA: HeaderValue = HeaderValue::from_static("1.1 sightline");
+    let via = headers::this_hop(Version::HTTP_11).1;
     *version = Version::HTTP_11;
     match request_id {
-        Some(id) => fields.push(&[(&http::header::VIA, &VIA), (&REQUEST_ID, id)]),
-        None => fields.push(&[(&http::header::VIA, &VIA)]),
+        Some(id) => fields.push(&[(&http::header::VIA, &via), (&REQUEST_ID, id)]),
+        None => fields.push(&[(&http::header::VIA, &via)]),
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::server::h1::buffers;
 use crate::server::h1::chunked::{self, ChunkError};
 use crate::server::h1::field_name;
-use crate::server::h1::head::{Field, FramingFields, MAX_HEADERS};
+use crate::server::h1::head::{self, Field, FramingFields, MAX_HEADERS};
 use crate::server::WireFields;
 use crate::wire::headers::{hop_only, names_hop_only, strip_for_next_hop};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -133,10 +133,7 @@ pub fn parse(
             (Fields::Map(map), framing)
         }
     };
-    let no_body = head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+    let no_body = head::has_no_body(status, head_request);
     let mut keep_alive = framing_fields.keep_alive(version);
     let framing = match (framing_fields.chunked, framing_fields.length) {
         (Some(_), Some(_)) => {
@@ -179,7 +176,7 @@ fn wire_fields(
     status: StatusCode,
     version: Version,
 ) -> Result<Option<(WireFields, FramingFields)>, ResponseError> {
-    if status.is_informational() || status == StatusCode::NO_CONTENT {
+    if head::never_has_body(status) {
         return Ok(None);
     }
     // A line is at most one byte longer than the field it came from (`name:value`), and the

@@ -333,7 +333,7 @@ pub fn via_value<'a>(
 }
 
 /// This hop in `Via`, for a message of `version`: as text and as a header value.
-fn this_hop(version: http::Version) -> (&'static str, HeaderValue) {
+pub(crate) fn this_hop(version: http::Version) -> (&'static str, HeaderValue) {
     // Values made at compile time: one made from a `&str` at run time is checked byte by byte.
     const fn hop(text: &'static str) -> (&'static str, HeaderValue) {
         (text, HeaderValue::from_static(text))

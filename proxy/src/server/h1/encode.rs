@@ -44,7 +44,7 @@ pub fn head(
     wire: Option<WireFields>,
     x: Exchange,
 ) -> (BodyFraming, bool) {
-    let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
+    let bodiless = super::head::never_has_body(status);
     // A length such a status cannot carry is removed from a map: the fields go into one.
     let wire = match wire {
         Some(w) if bodiless && w.length().is_some() => {
@@ -61,10 +61,7 @@ pub fn head(
         }
     }
     let mut keep_alive = x.keep_alive && !fields.close;
-    let no_body = x.head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
+    let no_body = super::head::has_no_body(status, x.head_request);
     let framing = if bodiless {
         if fields.length.is_some() {
             headers.remove(header::CONTENT_LENGTH);

@@ -188,6 +188,18 @@ fn last_coding_is_chunked(value: &[u8]) -> bool {
         .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
+/// A status whose response never has a body, nor a length or transfer coding for one: 1xx
+/// and 204 (RFC 9110 §8.6, RFC 9112 §6.1).
+pub fn never_has_body(status: http::StatusCode) -> bool {
+    status.is_informational() || status == http::StatusCode::NO_CONTENT
+}
+
+/// A response with no body: to HEAD (`head_request`), a status that never has one, or 304
+/// (whose length, if any, is the one a GET would have had).
+pub fn has_no_body(status: http::StatusCode, head_request: bool) -> bool {
+    head_request || never_has_body(status) || status == http::StatusCode::NOT_MODIFIED
+}
+
 /// A `Content-Length` value: digits only; a list is accepted only when every item is the same.
 pub fn content_length(value: &[u8]) -> Option<u64> {
     let mut found: Option<u64> = None;

@@ -1,7 +1,6 @@
 //! `Detector`: checks each step against the baseline's forecast, then lets the baseline learn it.
 
 use super::anomaly::{Anomaly, AnomalyKind};
-use super::calendar::Zone;
 use super::config::DetectorConfig;
 use super::episode::Episode;
 use super::model::{signal_index, Baseline, SIGNALS};
@@ -83,10 +82,10 @@ impl Detector {
         Self::from_baseline(config, baseline)
     }
 
-    /// Resumes from a persisted baseline, with no episode under way.
-    /// The baseline follows the configured time zone.
+    /// Resumes from a persisted baseline, with no episode under way. The baseline keeps what
+    /// it learned and judges with `config`'s tunables and time zone.
     pub fn from_baseline(config: DetectorConfig, mut baseline: Baseline) -> Self {
-        baseline.set_zone(Zone::new(config.timezone.as_deref()).unwrap_or_default());
+        baseline.retune(&config);
         Self {
             config,
             baseline,

@@ -100,9 +100,15 @@ impl Baseline {
         }
     }
 
-    /// Follows `zone` from now on (a restored baseline takes the configured zone).
-    pub(crate) fn set_zone(&mut self, zone: Zone) {
-        self.zone = zone;
+    /// Judges with `config` from now on, keeping what was learned: the tunables, floors and
+    /// time zone are derived afresh for this baseline's step, as for a new one. A restored
+    /// baseline thus follows the configuration it is restored under, not the one it was
+    /// stored with.
+    pub(crate) fn retune(&mut self, config: &DetectorConfig) {
+        let fresh = Self::with_step(config, self.step_minutes);
+        self.learning = fresh.learning;
+        self.floors = fresh.floors;
+        self.zone = fresh.zone;
     }
 
     /// Minutes per step.

@@ -278,6 +278,35 @@ fn serialisation_round_trip() {
     assert_eq!(a["band"], serde_json::json!([50.0, 150.0]));
 }
 
+/// A baseline restored under a changed configuration judges with the new tunables, not the
+/// ones it was stored with: an operator who widens the relative band and restarts is heard.
+#[test]
+fn a_restored_baseline_judges_with_the_configured_tunables() {
+    let (d, rng, t) = warmed();
+    let stored = serde_json::to_string(d.baseline()).unwrap();
+    let findings = |config: DetectorConfig| {
+        let baseline: Baseline = serde_json::from_str(&stored).unwrap();
+        let mut resumed = Detector::from_baseline(config, baseline);
+        let mut rng = Lcg(rng.0);
+        (t..t + 20)
+            .flat_map(|m| {
+                let mut s = normal(&mut rng, m, 100.0);
+                s.count = s.count * 8 / 5;
+                resumed.observe(&s)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(&findings(DetectorConfig::default())),
+        vec![AnomalyKind::RateSpike]
+    );
+    let wider = DetectorConfig {
+        relative_change: 1.0,
+        ..DetectorConfig::default()
+    };
+    assert_eq!(findings(wider), vec![], "a 60% rise is inside a 100% band");
+}
+
 #[test]
 fn out_of_order_minutes_are_ignored() {
     let (mut d, _, t) = warmed();

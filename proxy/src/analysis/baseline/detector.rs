@@ -249,7 +249,8 @@ impl Detector {
                     .map(|(_, e)| e)
             };
             let follow = mine().any(|e| e.run() >= adopt);
-            let usual = !mine().any(|e| e.is_open() && e.run() > persist);
+            let opening = u64::from(self.config.usual_skips_opening);
+            let usual = !mine().any(|e| e.is_open() && e.run() + opening > persist);
             (follow, usual)
         });
         self.baseline.learn(obs, roles);

@@ -85,6 +85,7 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
+                profile_after_hour: config.profile_after_hour,
             },
             floors: [
                 RATE_FLOOR,

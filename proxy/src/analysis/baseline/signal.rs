@@ -104,6 +104,19 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
+    /// The slots forecast as they stood before the current hour (see [`Visit`]).
+    #[serde(default)]
+    pub profile_after_hour: u8,
+}
+
+/// The current hour's slots while it lasts: learned apart from the profile, which keeps them
+/// as they stood before the hour began, and written back when the hour ends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Visit {
+    /// The hour-of-week slot and what it has learned so far, this hour included.
+    week: (usize, AdaptiveStats),
+    /// The hour-of-day slot and what it has learned so far, this hour included.
+    day: (usize, AdaptiveStats),
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -179,6 +192,12 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
+    /// The current hour's slots, with `profile_after_hour`.
+    #[serde(default)]
+    visit: Option<Visit>,
+    /// With `profile_after_hour` 3: the current hour's slots and their counts when it began.
+    #[serde(default)]
+    trust: Option<(usize, u64, usize, u64)>,
 }
 
 impl SignalModel {
@@ -459,13 +478,70 @@ impl SignalModel {
             self.week = vec![AdaptiveStats::default(); WEEK_SLOTS];
             self.day = vec![AdaptiveStats::default(); DAY_SLOTS];
         }
-        if let Some(slot) = self.week.get_mut(hour_of_week(minute)) {
-            slot.push(offset, square, learning.week_floor);
-        }
-        if let Some(slot) = self.day.get_mut(hour_of_day(minute)) {
-            slot.push(offset, square, learning.day_floor);
+        let (week, day) = (hour_of_week(minute), hour_of_day(minute));
+        if learning.profile_after_hour == 3 {
+            if self.trust.is_none_or(|t| t.0 != week || t.2 != day) {
+                let n = |v: &Vec<AdaptiveStats>, i: usize| v.get(i).map_or(0, |s| s.n);
+                self.trust = Some((week, n(&self.week, week), day, n(&self.day, day)));
+            }
+            if let Some(slot) = self.week.get_mut(week) {
+                slot.push(offset, square, learning.week_floor);
+            }
+            if let Some(slot) = self.day.get_mut(day) {
+                slot.push(offset, square, learning.day_floor);
+            }
+        } else if learning.profile_after_hour > 0 {
+            let both = learning.profile_after_hour > 1;
+            let visit = self.visit(week, day, both);
+            visit.week.1.push(offset, square, learning.week_floor);
+            if both {
+                visit.day.1.push(offset, square, learning.day_floor);
+            }
+            if !both {
+                if let Some(slot) = self.day.get_mut(day) {
+                    slot.push(offset, square, learning.day_floor);
+                }
+            }
+        } else {
+            if let Some(slot) = self.week.get_mut(week) {
+                slot.push(offset, square, learning.week_floor);
+            }
+            if let Some(slot) = self.day.get_mut(day) {
+                slot.push(offset, square, learning.day_floor);
+            }
         }
         self.spread.push(clipped, square, learning.spread);
+    }
+
+    /// The visit of the hour whose slots are `week` and `day`: the one under way, or a new one
+    /// starting from the profile's slots once the previous one is written back.
+    fn visit(&mut self, week: usize, day: usize, both: bool) -> &mut Visit {
+        let visit = match self.visit.take() {
+            Some(visit) if visit.week.0 == week && visit.day.0 == day => visit,
+            ended => {
+                if let Some(ended) = ended {
+                    self.end_visit(ended, both);
+                }
+                Visit {
+                    week: (week, self.week.get(week).cloned().unwrap_or_default()),
+                    day: (day, self.day.get(day).cloned().unwrap_or_default()),
+                }
+            }
+        };
+        self.visit.insert(visit)
+    }
+
+    /// Writes an hour's slots back into the profile.
+    fn end_visit(&mut self, visit: Visit, both: bool) {
+        if let Some(slot) = self.week.get_mut(visit.week.0) {
+            *slot = visit.week.1;
+        }
+        if !both {
+            return;
+        }
+        if let Some(slot) = self.day.get_mut(visit.day.0) {
+            *slot = visit.day.1;
+        }
     }
 
     /// Expected value and forecast-error variance at `minute`; `None` before the first value.
@@ -478,8 +554,26 @@ impl SignalModel {
         ) else {
             return Some((level, global_var));
         };
-        let wd = day.weight(learning.day_prior);
-        let ww = week.weight(learning.week_prior);
+        let (mut wd, mut ww) = (
+            day.weight(learning.day_prior),
+            week.weight(learning.week_prior),
+        );
+        if let Some((w, wn, d, dn)) = self.trust.filter(|_| learning.profile_after_hour == 3) {
+            let weight = |n: u64, prior: f64| {
+                let n = n as f64;
+                if n <= 0.0 {
+                    0.0
+                } else {
+                    n / (n + prior.max(0.0))
+                }
+            };
+            if w == hour_of_week(minute) {
+                ww = weight(wn, learning.week_prior);
+            }
+            if d == hour_of_day(minute) {
+                wd = weight(dn, learning.day_prior);
+            }
+        }
         let day_offset = wd * day.mean;
         let day_var = wd * day.var + (1.0 - wd) * global_var;
         let offset = ww * week.mean + (1.0 - ww) * day_offset;

@@ -86,6 +86,7 @@ impl Baseline {
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
                 profile_after_hour: config.profile_after_hour,
+                point_absolute: config.point_envelope_absolute,
             },
             floors: [
                 RATE_FLOOR,

@@ -27,14 +27,18 @@ const MIN_RELATIVE_SIGMA: f64 = 0.01;
 /// bounded amount of evidence. The scale is at least the signal's `floor` divided by the
 /// threshold, so a change the floor deems meaningless stays unsurprising.
 fn standardised(error: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-    let scale = e
-        .sigma
-        .max(MIN_RELATIVE_SIGMA * e.expected.abs())
-        .max(floor / learning.sigmas.max(1.0));
+    let scale = error_scale(e, floor, learning);
     if scale <= 0.0 || !scale.is_finite() {
         return 0.0;
     }
     (error / scale).clamp(-learning.error_clip, learning.error_clip)
+}
+
+/// The unit of a standardised forecast error, in the signal's own unit.
+fn error_scale(e: &Expectation, floor: f64, learning: &Learning) -> f64 {
+    e.sigma
+        .max(MIN_RELATIVE_SIGMA * e.expected.abs())
+        .max(floor / learning.sigmas.max(1.0))
 }
 
 /// What the baseline expects for one step.
@@ -107,6 +111,9 @@ pub(crate) struct Learning {
     /// The slots forecast as they stood before the current hour (see [`Visit`]).
     #[serde(default)]
     pub profile_after_hour: u8,
+    /// The point rule's envelope is kept in the signal's unit rather than in standard deviations.
+    #[serde(default)]
+    pub point_absolute: bool,
 }
 
 /// The current hour's slots while it lasts: learned apart from the profile, which keeps them
@@ -246,7 +253,7 @@ impl SignalModel {
             return None;
         }
         let z = standardised(value - e.expected, e, floor, learning);
-        let (up, down) = self.point_thresholds(learning);
+        let (up, down) = self.point_thresholds(learning, error_scale(e, floor, learning));
         Some(if z >= 0.0 { z / up } else { z / down })
     }
 
@@ -360,12 +367,18 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The point rule's thresholds above and below, in standard deviations.
-    fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
+    /// The point rule's thresholds above and below, in standard deviations (of `scale`, the
+    /// unit of the standardised errors now, when the envelope is in the signal's unit).
+    fn point_thresholds(&self, learning: &Learning, scale: f64) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
+        let unit = match learning.point_absolute {
+            true if scale > 0.0 && scale.is_finite() => scale,
+            true => return (f64::INFINITY, f64::INFINITY),
+            false => 1.0,
+        };
         (
-            (learning.point_margin * self.peaks.0).max(min),
-            (learning.point_margin * self.peaks.1).max(min),
+            (learning.point_margin * self.peaks.0 / unit).max(min),
+            (learning.point_margin * self.peaks.1 / unit).max(min),
         )
     }
 
@@ -433,7 +446,9 @@ impl SignalModel {
                 self.usual.push(x, d * d, learning.usual);
                 if self.usual.n >= learning.usual_warm {
                     let z = standardised(error, &e, floor, learning);
-                    let (up, down) = self.point_thresholds(learning);
+                    let scale = error_scale(&e, floor, learning);
+                    let (up, down) = self.point_thresholds(learning, scale);
+                    let unit = if learning.point_absolute { scale } else { 1.0 };
                     let keep = 1.0 - learning.usual;
                     self.peaks.0 *= keep;
                     self.peaks.1 *= keep;
@@ -442,13 +457,13 @@ impl SignalModel {
                         // raises the envelope to the threshold, one step late; a run of them is
                         // an incident and teaches nothing.
                         self.burst = if self.burst.is_none() && !self.in_run {
-                            Some(z.clamp(-down, up))
+                            Some(z.clamp(-down, up) * unit)
                         } else {
                             None
                         };
                         self.in_run = true;
                     } else {
-                        for x in self.burst.take().into_iter().chain([z]) {
+                        for x in self.burst.take().into_iter().chain([z * unit]) {
                             self.peaks.0 = self.peaks.0.max(x);
                             self.peaks.1 = self.peaks.1.max(-x);
                         }

@@ -48,10 +48,10 @@ pub struct DetectorConfig {
     /// and the envelopes (by default it is, so a reported lone burst raises the bar). Default
     /// false.
     pub usual_skips_opening: bool,
-    /// Measured, not kept: the point rule's envelope of recent errors is kept in the signal's
-    /// own unit instead of in standard deviations, so a burst seen while the spread was small
-    /// does not raise the bar once it has grown. Default false.
-    pub point_envelope_absolute: bool,
+    /// Measured, not kept: the point rule's envelope of recent errors in standard deviations
+    /// (0), in the signal's own unit (1: a burst seen while the spread was small does not raise
+    /// the bar once it has grown), or the lower (2) or higher (3) threshold of both. Default 0.
+    pub point_envelope_unit: u8,
     /// A breach lasting this long is adopted: the level follows it in full from then on.
     /// Default 60.
     pub adopt_minutes: u64,
@@ -131,7 +131,7 @@ impl Default for DetectorConfig {
             profile_prior_cycles: 1.0,
             profile_after_hour: 0,
             usual_skips_opening: false,
-            point_envelope_absolute: false,
+            point_envelope_unit: 0,
             adopt_minutes: 60,
             rearm_minutes: 720,
             recovery_minutes: 360,

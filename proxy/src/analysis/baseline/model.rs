@@ -86,7 +86,7 @@ impl Baseline {
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
                 profile_after_hour: config.profile_after_hour,
-                point_absolute: config.point_envelope_absolute,
+                point_unit: config.point_envelope_unit,
             },
             floors: [
                 RATE_FLOOR,

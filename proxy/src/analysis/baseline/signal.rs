@@ -111,9 +111,10 @@ pub(crate) struct Learning {
     /// The slots forecast as they stood before the current hour (see [`Visit`]).
     #[serde(default)]
     pub profile_after_hour: u8,
-    /// The point rule's envelope is kept in the signal's unit rather than in standard deviations.
+    /// The point rule's envelope: in standard deviations (0), in the signal's unit (1), the
+    /// lower (2) or the higher (3) threshold of both.
     #[serde(default)]
-    pub point_absolute: bool,
+    pub point_unit: u8,
 }
 
 /// The current hour's slots while it lasts: learned apart from the profile, which keeps them
@@ -180,6 +181,12 @@ pub(crate) struct SignalModel {
     /// shows it was a lone burst.
     #[serde(default)]
     burst: Option<f64>,
+    /// The point rule's envelope in the signal's own unit (with `point_unit` above 0).
+    #[serde(default)]
+    peaks_abs: (f64, f64),
+    /// The lone burst of `burst`, in the signal's own unit.
+    #[serde(default)]
+    burst_abs: Option<f64>,
     /// The last step was beyond the point rule's threshold.
     #[serde(default)]
     in_run: bool,
@@ -371,15 +378,23 @@ impl SignalModel {
     /// unit of the standardised errors now, when the envelope is in the signal's unit).
     fn point_thresholds(&self, learning: &Learning, scale: f64) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
-        let unit = match learning.point_absolute {
-            true if scale > 0.0 && scale.is_finite() => scale,
-            true => return (f64::INFINITY, f64::INFINITY),
-            false => 1.0,
-        };
-        (
-            (learning.point_margin * self.peaks.0 / unit).max(min),
-            (learning.point_margin * self.peaks.1 / unit).max(min),
-        )
+        let m = learning.point_margin;
+        let sd = ((m * self.peaks.0).max(min), (m * self.peaks.1).max(min));
+        if learning.point_unit == 0 {
+            return sd;
+        }
+        if scale <= 0.0 || !scale.is_finite() {
+            return (f64::INFINITY, f64::INFINITY);
+        }
+        let abs = (
+            (m * self.peaks_abs.0 / scale).max(min),
+            (m * self.peaks_abs.1 / scale).max(min),
+        );
+        match learning.point_unit {
+            1 => abs,
+            2 => (sd.0.min(abs.0), sd.1.min(abs.1)),
+            _ => (sd.0.max(abs.0), sd.1.max(abs.1)),
+        }
     }
 
     /// The short window after learning `value`.
@@ -448,24 +463,30 @@ impl SignalModel {
                     let z = standardised(error, &e, floor, learning);
                     let scale = error_scale(&e, floor, learning);
                     let (up, down) = self.point_thresholds(learning, scale);
-                    let unit = if learning.point_absolute { scale } else { 1.0 };
                     let keep = 1.0 - learning.usual;
                     self.peaks.0 *= keep;
                     self.peaks.1 *= keep;
+                    self.peaks_abs.0 *= keep;
+                    self.peaks_abs.1 *= keep;
                     if z > up || -z > down {
                         // Beyond the threshold: a lone burst (the next step is back within)
                         // raises the envelope to the threshold, one step late; a run of them is
                         // an incident and teaches nothing.
-                        self.burst = if self.burst.is_none() && !self.in_run {
-                            Some(z.clamp(-down, up) * unit)
+                        (self.burst, self.burst_abs) = if self.burst.is_none() && !self.in_run {
+                            let x = z.clamp(-down, up);
+                            (Some(x), Some(x * scale))
                         } else {
-                            None
+                            (None, None)
                         };
                         self.in_run = true;
                     } else {
-                        for x in self.burst.take().into_iter().chain([z * unit]) {
+                        for x in self.burst.take().into_iter().chain([z]) {
                             self.peaks.0 = self.peaks.0.max(x);
                             self.peaks.1 = self.peaks.1.max(-x);
+                        }
+                        for x in self.burst_abs.take().into_iter().chain([z * scale]) {
+                            self.peaks_abs.0 = self.peaks_abs.0.max(x);
+                            self.peaks_abs.1 = self.peaks_abs.1.max(-x);
                         }
                         self.in_run = false;
                     }

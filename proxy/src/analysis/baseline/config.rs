@@ -40,18 +40,6 @@ pub struct DetectorConfig {
     /// observations; until then it is blended with the coarser profile and the global stats.
     /// Default 1.
     pub profile_prior_cycles: f64,
-    /// Measured, not kept: an hour's seasonal slots forecast as they stood before the hour
-    /// began, its own steps learned into them when it ends (1: the hour-of-week slot, 2: both
-    /// slots), or (3) trusted only as far as the hour's earlier visits warrant. Default 0 (off).
-    pub profile_after_hour: u8,
-    /// Measured, not kept: the step that opens an episode is not learned into the long window
-    /// and the envelopes (by default it is, so a reported lone burst raises the bar). Default
-    /// false.
-    pub usual_skips_opening: bool,
-    /// Measured, not kept: the point rule's envelope of recent errors in standard deviations
-    /// (0), in the signal's own unit (1: a burst seen while the spread was small does not raise
-    /// the bar once it has grown), or the lower (2) or higher (3) threshold of both. Default 0.
-    pub point_envelope_unit: u8,
     /// A breach lasting this long is adopted: the level follows it in full from then on.
     /// Default 60.
     pub adopt_minutes: u64,
@@ -129,9 +117,6 @@ impl Default for DetectorConfig {
             spread_half_life_minutes: 1440.0,
             profile_memory_cycles: 4.0,
             profile_prior_cycles: 1.0,
-            profile_after_hour: 0,
-            usual_skips_opening: false,
-            point_envelope_unit: 0,
             adopt_minutes: 60,
             rearm_minutes: 720,
             recovery_minutes: 360,

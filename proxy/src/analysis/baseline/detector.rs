@@ -249,8 +249,7 @@ impl Detector {
                     .map(|(_, e)| e)
             };
             let follow = mine().any(|e| e.run() >= adopt);
-            let opening = u64::from(self.config.usual_skips_opening);
-            let usual = !mine().any(|e| e.is_open() && e.run() + opening > persist);
+            let usual = !mine().any(|e| e.is_open() && e.run() > persist);
             (follow, usual)
         });
         self.baseline.learn(obs, roles);

@@ -85,8 +85,6 @@ impl Baseline {
                     0.0
                 },
                 likelihood_sigmas: config.likelihood_sigmas,
-                profile_after_hour: config.profile_after_hour,
-                point_unit: config.point_envelope_unit,
             },
             floors: [
                 RATE_FLOOR,

@@ -27,18 +27,14 @@ const MIN_RELATIVE_SIGMA: f64 = 0.01;
 /// bounded amount of evidence. The scale is at least the signal's `floor` divided by the
 /// threshold, so a change the floor deems meaningless stays unsurprising.
 fn standardised(error: f64, e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-    let scale = error_scale(e, floor, learning);
+    let scale = e
+        .sigma
+        .max(MIN_RELATIVE_SIGMA * e.expected.abs())
+        .max(floor / learning.sigmas.max(1.0));
     if scale <= 0.0 || !scale.is_finite() {
         return 0.0;
     }
     (error / scale).clamp(-learning.error_clip, learning.error_clip)
-}
-
-/// The unit of a standardised forecast error, in the signal's own unit.
-fn error_scale(e: &Expectation, floor: f64, learning: &Learning) -> f64 {
-    e.sigma
-        .max(MIN_RELATIVE_SIGMA * e.expected.abs())
-        .max(floor / learning.sigmas.max(1.0))
 }
 
 /// What the baseline expects for one step.
@@ -108,23 +104,6 @@ pub(crate) struct Learning {
     /// distribution.
     #[serde(default)]
     pub likelihood_sigmas: f64,
-    /// The slots forecast as they stood before the current hour (see [`Visit`]).
-    #[serde(default)]
-    pub profile_after_hour: u8,
-    /// The point rule's envelope: in standard deviations (0), in the signal's unit (1), the
-    /// lower (2) or the higher (3) threshold of both.
-    #[serde(default)]
-    pub point_unit: u8,
-}
-
-/// The current hour's slots while it lasts: learned apart from the profile, which keeps them
-/// as they stood before the hour began, and written back when the hour ends.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Visit {
-    /// The hour-of-week slot and what it has learned so far, this hour included.
-    week: (usize, AdaptiveStats),
-    /// The hour-of-day slot and what it has learned so far, this hour included.
-    day: (usize, AdaptiveStats),
 }
 
 /// How far from the expected value the band of the point rule reaches, both ways: the larger of
@@ -181,12 +160,6 @@ pub(crate) struct SignalModel {
     /// shows it was a lone burst.
     #[serde(default)]
     burst: Option<f64>,
-    /// The point rule's envelope in the signal's own unit (with `point_unit` above 0).
-    #[serde(default)]
-    peaks_abs: (f64, f64),
-    /// The lone burst of `burst`, in the signal's own unit.
-    #[serde(default)]
-    burst_abs: Option<f64>,
     /// The last step was beyond the point rule's threshold.
     #[serde(default)]
     in_run: bool,
@@ -206,12 +179,6 @@ pub(crate) struct SignalModel {
     /// How that short mean is usually distributed (learned outside episodes, clipped).
     #[serde(default)]
     magnitude_usual: AdaptiveStats,
-    /// The current hour's slots, with `profile_after_hour`.
-    #[serde(default)]
-    visit: Option<Visit>,
-    /// With `profile_after_hour` 3: the current hour's slots and their counts when it began.
-    #[serde(default)]
-    trust: Option<(usize, u64, usize, u64)>,
 }
 
 impl SignalModel {
@@ -260,7 +227,7 @@ impl SignalModel {
             return None;
         }
         let z = standardised(value - e.expected, e, floor, learning);
-        let (up, down) = self.point_thresholds(learning, error_scale(e, floor, learning));
+        let (up, down) = self.point_thresholds(learning);
         Some(if z >= 0.0 { z / up } else { z / down })
     }
 
@@ -374,27 +341,13 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The point rule's thresholds above and below, in standard deviations (of `scale`, the
-    /// unit of the standardised errors now, when the envelope is in the signal's unit).
-    fn point_thresholds(&self, learning: &Learning, scale: f64) -> (f64, f64) {
+    /// The point rule's thresholds above and below, in standard deviations.
+    fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
-        let m = learning.point_margin;
-        let sd = ((m * self.peaks.0).max(min), (m * self.peaks.1).max(min));
-        if learning.point_unit == 0 {
-            return sd;
-        }
-        if scale <= 0.0 || !scale.is_finite() {
-            return (f64::INFINITY, f64::INFINITY);
-        }
-        let abs = (
-            (m * self.peaks_abs.0 / scale).max(min),
-            (m * self.peaks_abs.1 / scale).max(min),
-        );
-        match learning.point_unit {
-            1 => abs,
-            2 => (sd.0.min(abs.0), sd.1.min(abs.1)),
-            _ => (sd.0.max(abs.0), sd.1.max(abs.1)),
-        }
+        (
+            (learning.point_margin * self.peaks.0).max(min),
+            (learning.point_margin * self.peaks.1).max(min),
+        )
     }
 
     /// The short window after learning `value`.
@@ -461,32 +414,24 @@ impl SignalModel {
                 self.usual.push(x, d * d, learning.usual);
                 if self.usual.n >= learning.usual_warm {
                     let z = standardised(error, &e, floor, learning);
-                    let scale = error_scale(&e, floor, learning);
-                    let (up, down) = self.point_thresholds(learning, scale);
+                    let (up, down) = self.point_thresholds(learning);
                     let keep = 1.0 - learning.usual;
                     self.peaks.0 *= keep;
                     self.peaks.1 *= keep;
-                    self.peaks_abs.0 *= keep;
-                    self.peaks_abs.1 *= keep;
                     if z > up || -z > down {
                         // Beyond the threshold: a lone burst (the next step is back within)
                         // raises the envelope to the threshold, one step late; a run of them is
                         // an incident and teaches nothing.
-                        (self.burst, self.burst_abs) = if self.burst.is_none() && !self.in_run {
-                            let x = z.clamp(-down, up);
-                            (Some(x), Some(x * scale))
+                        self.burst = if self.burst.is_none() && !self.in_run {
+                            Some(z.clamp(-down, up))
                         } else {
-                            (None, None)
+                            None
                         };
                         self.in_run = true;
                     } else {
                         for x in self.burst.take().into_iter().chain([z]) {
                             self.peaks.0 = self.peaks.0.max(x);
                             self.peaks.1 = self.peaks.1.max(-x);
-                        }
-                        for x in self.burst_abs.take().into_iter().chain([z * scale]) {
-                            self.peaks_abs.0 = self.peaks_abs.0.max(x);
-                            self.peaks_abs.1 = self.peaks_abs.1.max(-x);
                         }
                         self.in_run = false;
                     }
@@ -514,70 +459,13 @@ impl SignalModel {
             self.week = vec![AdaptiveStats::default(); WEEK_SLOTS];
             self.day = vec![AdaptiveStats::default(); DAY_SLOTS];
         }
-        let (week, day) = (hour_of_week(minute), hour_of_day(minute));
-        if learning.profile_after_hour == 3 {
-            if self.trust.is_none_or(|t| t.0 != week || t.2 != day) {
-                let n = |v: &Vec<AdaptiveStats>, i: usize| v.get(i).map_or(0, |s| s.n);
-                self.trust = Some((week, n(&self.week, week), day, n(&self.day, day)));
-            }
-            if let Some(slot) = self.week.get_mut(week) {
-                slot.push(offset, square, learning.week_floor);
-            }
-            if let Some(slot) = self.day.get_mut(day) {
-                slot.push(offset, square, learning.day_floor);
-            }
-        } else if learning.profile_after_hour > 0 {
-            let both = learning.profile_after_hour > 1;
-            let visit = self.visit(week, day, both);
-            visit.week.1.push(offset, square, learning.week_floor);
-            if both {
-                visit.day.1.push(offset, square, learning.day_floor);
-            }
-            if !both {
-                if let Some(slot) = self.day.get_mut(day) {
-                    slot.push(offset, square, learning.day_floor);
-                }
-            }
-        } else {
-            if let Some(slot) = self.week.get_mut(week) {
-                slot.push(offset, square, learning.week_floor);
-            }
-            if let Some(slot) = self.day.get_mut(day) {
-                slot.push(offset, square, learning.day_floor);
-            }
+        if let Some(slot) = self.week.get_mut(hour_of_week(minute)) {
+            slot.push(offset, square, learning.week_floor);
+        }
+        if let Some(slot) = self.day.get_mut(hour_of_day(minute)) {
+            slot.push(offset, square, learning.day_floor);
         }
         self.spread.push(clipped, square, learning.spread);
-    }
-
-    /// The visit of the hour whose slots are `week` and `day`: the one under way, or a new one
-    /// starting from the profile's slots once the previous one is written back.
-    fn visit(&mut self, week: usize, day: usize, both: bool) -> &mut Visit {
-        let visit = match self.visit.take() {
-            Some(visit) if visit.week.0 == week && visit.day.0 == day => visit,
-            ended => {
-                if let Some(ended) = ended {
-                    self.end_visit(ended, both);
-                }
-                Visit {
-                    week: (week, self.week.get(week).cloned().unwrap_or_default()),
-                    day: (day, self.day.get(day).cloned().unwrap_or_default()),
-                }
-            }
-        };
-        self.visit.insert(visit)
-    }
-
-    /// Writes an hour's slots back into the profile.
-    fn end_visit(&mut self, visit: Visit, both: bool) {
-        if let Some(slot) = self.week.get_mut(visit.week.0) {
-            *slot = visit.week.1;
-        }
-        if !both {
-            return;
-        }
-        if let Some(slot) = self.day.get_mut(visit.day.0) {
-            *slot = visit.day.1;
-        }
     }
 
     /// Expected value and forecast-error variance at `minute`; `None` before the first value.
@@ -590,26 +478,8 @@ impl SignalModel {
         ) else {
             return Some((level, global_var));
         };
-        let (mut wd, mut ww) = (
-            day.weight(learning.day_prior),
-            week.weight(learning.week_prior),
-        );
-        if let Some((w, wn, d, dn)) = self.trust.filter(|_| learning.profile_after_hour == 3) {
-            let weight = |n: u64, prior: f64| {
-                let n = n as f64;
-                if n <= 0.0 {
-                    0.0
-                } else {
-                    n / (n + prior.max(0.0))
-                }
-            };
-            if w == hour_of_week(minute) {
-                ww = weight(wn, learning.week_prior);
-            }
-            if d == hour_of_day(minute) {
-                wd = weight(dn, learning.day_prior);
-            }
-        }
+        let wd = day.weight(learning.day_prior);
+        let ww = week.weight(learning.week_prior);
         let day_offset = wd * day.mean;
         let day_var = wd * day.var + (1.0 - wd) * global_var;
         let offset = ww * week.mean + (1.0 - ww) * day_offset;

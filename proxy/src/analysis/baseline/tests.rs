@@ -272,10 +272,18 @@ fn serialisation_round_trip() {
         score: -6.0,
         window_minutes: 3,
         signal: Signal::Rate,
+        rule: Rule::Point,
+        margin: 1.5,
     })
     .unwrap();
     assert_eq!(a["kind"], "rate_drop");
     assert_eq!(a["band"], serde_json::json!([50.0, 150.0]));
+    assert_eq!((a["rule"].clone(), a["margin"].clone()), ("point".into(), 1.5.into()));
+    // An anomaly serialised before the rule was recorded still reads.
+    let mut old = a.clone();
+    old.as_object_mut().unwrap().retain(|k, _| k != "rule" && k != "margin");
+    let old: Anomaly = serde_json::from_value(old).unwrap();
+    assert_eq!((old.rule, old.margin), (Rule::Absolute, 0.0));
 }
 
 #[test]

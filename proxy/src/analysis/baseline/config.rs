@@ -100,6 +100,11 @@ pub struct DetectorConfig {
     /// With `absolute_margin`, an excursion during which an anomaly of the signal was reported
     /// teaches the envelope nothing either. Default false.
     pub absolute_skip_reported: bool,
+    /// The absolute rule judged by the same hour of earlier days: each side's threshold is at
+    /// least this many times the largest surprise seen at this hour of the day (bursts beyond
+    /// the threshold clipped at it; decaying with the long window's half-life). 0 turns it
+    /// off. Default 0.
+    pub absolute_daily_margin: f64,
     /// The absolute rule reports only beyond this multiple of its threshold (learning, which
     /// clips at the threshold, is unchanged). Default 1.
     pub absolute_gate: f64,
@@ -155,6 +160,7 @@ impl Default for DetectorConfig {
             shift_margin: 1.5,
             absolute_margin: 0.0,
             absolute_skip_reported: false,
+            absolute_daily_margin: 0.0,
             absolute_gate: 1.0,
             point_gate: 1.0,
             agree_margin: 0.0,

@@ -198,7 +198,7 @@ impl Detector {
                         false => 0.0,
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0);
-                    let (above, below) = self.baseline.absolute_thresholds(signal);
+                    let (above, below) = self.baseline.absolute_thresholds(signal, obs.minute);
                     let likely_sigmas = self.config.likelihood_sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted = match kind == AnomalyKind::ErrorSurge && !busy(obs.rate) {

@@ -81,6 +81,7 @@ impl Baseline {
                 shift_burst_steps: config.adopt_steps(step),
                 absolute_margin: config.absolute_margin,
                 absolute_skip_reported: config.absolute_skip_reported,
+                absolute_daily_margin: config.absolute_daily_margin,
                 likelihood_recent: if config.likelihood_steps > 0.0 {
                     alpha_for_half_life(config.likelihood_steps, 1.0)
                 } else {
@@ -170,8 +171,9 @@ impl Baseline {
 
     /// The absolute rule's thresholds above and below, in standard deviations of the short
     /// window's usual distribution.
-    pub fn absolute_thresholds(&self, signal: Signal) -> (f64, f64) {
-        self.model(signal).absolute_thresholds(&self.learning)
+    pub fn absolute_thresholds(&self, signal: Signal, minute: u64) -> (f64, f64) {
+        self.model(signal)
+            .absolute_thresholds(self.zone.local(minute), &self.learning)
     }
 
     /// The likelihood rule for `value`: the recent mean error magnitude, in standard deviations

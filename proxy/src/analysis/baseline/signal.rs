@@ -97,16 +97,6 @@ pub(crate) struct Learning {
     /// An excursion of a sum that drains within this many steps is a burst, not a change.
     #[serde(default)]
     pub shift_burst_steps: u64,
-    /// The absolute rule's margin over the envelope of the short window's peaks in recent
-    /// excursions not adopted (0: the threshold alone).
-    #[serde(default)]
-    pub absolute_margin: f64,
-    /// An excursion during which an anomaly was reported teaches the envelope nothing.
-    #[serde(default)]
-    pub absolute_skip_reported: bool,
-    /// The absolute rule's margin over the daily envelope of surprises (0: none).
-    #[serde(default)]
-    pub absolute_daily_margin: f64,
     /// Weight of a new step in the likelihood rule's short mean of error magnitudes (0: off).
     #[serde(default)]
     pub likelihood_recent: f64,
@@ -138,8 +128,6 @@ pub(crate) struct StepLearning {
     pub follow: bool,
     /// Count the step in the long window (not while an episode is under way).
     pub usual: bool,
-    /// An anomaly of the signal was reported at this step.
-    pub reported: bool,
     /// The signal's floor (smallest meaningful change), in its unit.
     pub floor: f64,
 }
@@ -185,20 +173,6 @@ pub(crate) struct SignalModel {
     /// decaying with the long window's half-life.
     #[serde(default)]
     shift_peaks: (f64, f64),
-    /// The absolute rule's envelope: the short window's peak surprise in recent excursions
-    /// beyond the threshold that were not adopted (above, below), each decaying with the long
-    /// window's half-life.
-    #[serde(default)]
-    absolute_peaks: (f64, f64),
-    /// The current excursion beyond the absolute rule's threshold (above, below): its peak
-    /// surprise, and whether the level followed it (a change, not a burst).
-    #[serde(default)]
-    absolute_excursion: [(f64, bool, usize); 2],
-    /// The absolute rule's daily envelope: per hour of the day, the largest surprise above and
-    /// below seen at that hour (decaying with the long window's half-life, as of the long
-    /// window's count in the third number).
-    #[serde(default)]
-    daily_peaks: Vec<(f64, f64, u64)>,
     /// The likelihood rule's short mean of the error magnitudes.
     #[serde(default)]
     magnitude: f64,
@@ -367,97 +341,6 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The absolute rule's thresholds above and below at `minute`: `sigmas`, or the margin
-    /// over the envelope of the short window's peaks in recent bursts if higher, or the daily
-    /// margin over the envelope of the hour of the day's surprises if higher.
-    pub fn absolute_thresholds(&self, minute: u64, learning: &Learning) -> (f64, f64) {
-        let min = learning.sigmas;
-        let global = learning.absolute_margin.max(0.0);
-        let (mut up, mut down) = (
-            (global * self.absolute_peaks.0).max(min),
-            (global * self.absolute_peaks.1).max(min),
-        );
-        let daily = learning.absolute_daily_margin;
-        if daily > 0.0 {
-            if let Some(&(u, d, stamp)) = self.daily_peaks.get(hour_of_day(minute)) {
-                let f = (1.0 - learning.usual).powf(self.usual.n.saturating_sub(stamp) as f64);
-                up = up.max(daily * u * f);
-                down = down.max(daily * d * f);
-            }
-        }
-        (up, down)
-    }
-
-    /// Follows the short window's excursions beyond the absolute rule's thresholds: one that
-    /// ends without the level having followed it was a burst and, learned outside episodes,
-    /// raises the envelope to its peak (clipped at the threshold). The daily envelope also
-    /// learns every surprise within the threshold at its hour of the day.
-    fn learn_absolute(&mut self, minute: u64, usual: bool, follow: bool, learning: &Learning) {
-        let daily = learning.absolute_daily_margin > 0.0;
-        if (learning.absolute_margin <= 0.0 && !daily) || self.usual.n < learning.usual_warm {
-            return;
-        }
-        let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
-        let surprise = (self.recent - self.usual.mean) / sd;
-        let (above, below) = self.absolute_thresholds(minute, learning);
-        let keep = 1.0 - learning.usual;
-        if usual {
-            self.absolute_peaks.0 *= keep;
-            self.absolute_peaks.1 *= keep;
-        }
-        let slot = hour_of_day(minute);
-        if daily {
-            if self.daily_peaks.is_empty() {
-                self.daily_peaks = vec![(0.0, 0.0, self.usual.n); DAY_SLOTS];
-            }
-            let now = self.usual.n;
-            if let Some(p) = self.daily_peaks.get_mut(slot) {
-                let f = keep.powf(now.saturating_sub(p.2) as f64);
-                *p = (p.0 * f, p.1 * f, now);
-                if usual && surprise > 0.0 && surprise <= above {
-                    p.0 = p.0.max(surprise);
-                }
-                if usual && surprise < 0.0 && -surprise <= below {
-                    p.1 = p.1.max(-surprise);
-                }
-            }
-        }
-        for (side, (x, limit)) in [(surprise, above), (-surprise, below)]
-            .into_iter()
-            .enumerate()
-        {
-            let Some(run) = self.absolute_excursion.get_mut(side) else {
-                continue;
-            };
-            if x > limit {
-                if x > run.0 {
-                    run.0 = x;
-                    run.2 = slot;
-                }
-                run.1 |= follow;
-                continue;
-            }
-            let (peak, adopted, at) = std::mem::take(run);
-            if usual && peak > 0.0 && !adopted {
-                let peak = peak.min(limit);
-                if learning.absolute_margin > 0.0 {
-                    if side == 0 {
-                        self.absolute_peaks.0 = self.absolute_peaks.0.max(peak);
-                    } else {
-                        self.absolute_peaks.1 = self.absolute_peaks.1.max(peak);
-                    }
-                }
-                if let Some(p) = self.daily_peaks.get_mut(at) {
-                    if side == 0 {
-                        p.0 = p.0.max(peak);
-                    } else {
-                        p.1 = p.1.max(peak);
-                    }
-                }
-            }
-        }
-    }
-
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -483,7 +366,6 @@ impl SignalModel {
             clip,
             follow,
             usual,
-            reported,
             floor,
         } = step;
         if !value.is_finite() {
@@ -497,8 +379,6 @@ impl SignalModel {
         let error = value - expected;
         if let Some(e) = self.forecast(minute, learning) {
             self.recent = self.next_recent(value, &e, floor, learning);
-            let taught = follow || (learning.absolute_skip_reported && reported);
-            self.learn_absolute(minute, usual, taught, learning);
             if learning.shift_threshold > 0.0 {
                 self.shift = self.next_shift(value, &e, floor, learning);
                 if self.usual.n >= learning.usual_warm {

@@ -278,10 +278,15 @@ fn serialisation_round_trip() {
     .unwrap();
     assert_eq!(a["kind"], "rate_drop");
     assert_eq!(a["band"], serde_json::json!([50.0, 150.0]));
-    assert_eq!((a["rule"].clone(), a["margin"].clone()), ("point".into(), 1.5.into()));
+    assert_eq!(
+        (a["rule"].clone(), a["margin"].clone()),
+        ("point".into(), 1.5.into())
+    );
     // An anomaly serialised before the rule was recorded still reads.
     let mut old = a.clone();
-    old.as_object_mut().unwrap().retain(|k, _| k != "rule" && k != "margin");
+    old.as_object_mut()
+        .unwrap()
+        .retain(|k, _| k != "rule" && k != "margin");
     let old: Anomaly = serde_json::from_value(old).unwrap();
     assert_eq!((old.rule, old.margin), (Rule::Absolute, 0.0));
 }
@@ -558,11 +563,18 @@ fn five_minute_series(change: impl Fn(u64, f64) -> f64) -> Vec<(u64, Anomaly)> {
     let mut found = Vec::new();
     for i in 0..at + 40 {
         let value = 500.0 + 500f64.sqrt() * rng.normal();
-        let value = if i >= at { change(i - at, value) } else { value };
+        let value = if i >= at {
+            change(i - at, value)
+        } else {
+            value
+        };
         let obs = Observation::rate_only(MONDAY + 5 * i, value);
         found.extend(d.observe_values(&obs).into_iter().map(|a| (i, a)));
     }
-    assert!(found.iter().all(|(i, _)| *i >= at), "before the change: {found:?}");
+    assert!(
+        found.iter().all(|(i, _)| *i >= at),
+        "before the change: {found:?}"
+    );
     found.into_iter().map(|(i, a)| (i - at, a)).collect()
 }
 
@@ -573,13 +585,25 @@ fn each_finding_names_the_rule_that_fired() {
     let lone = five_minute_series(|i, v| if i == 0 { v + 200.0 } else { v });
     assert_eq!(lone.len(), 1, "{lone:?}");
     let (step, a) = &lone[0];
-    assert_eq!((*step, a.kind, a.rule), (0, AnomalyKind::RateSpike, Rule::Point));
-    assert!(a.margin > 1.0 && a.score.abs() < DetectorConfig::default().sigmas, "{a:?}");
+    assert_eq!(
+        (*step, a.kind, a.rule),
+        (0, AnomalyKind::RateSpike, Rule::Point)
+    );
+    assert!(
+        a.margin > 1.0 && a.score.abs() < DetectorConfig::default().sigmas,
+        "{a:?}"
+    );
     // Twice the calls for good: the short window leaves its usual range at the first step, and
     // the absolute rule comes first; its margin is the score over the threshold.
     let crowd = five_minute_series(|_, v| 2.0 * v);
     let (step, a) = &crowd[0];
-    assert_eq!((*step, a.kind, a.rule), (0, AnomalyKind::RateSpike, Rule::Absolute));
-    assert!((a.margin - a.score / DetectorConfig::default().sigmas).abs() < 1e-9, "{a:?}");
+    assert_eq!(
+        (*step, a.kind, a.rule),
+        (0, AnomalyKind::RateSpike, Rule::Absolute)
+    );
+    assert!(
+        (a.margin - a.score / DetectorConfig::default().sigmas).abs() < 1e-9,
+        "{a:?}"
+    );
     assert!(a.margin > 1.0, "{a:?}");
 }

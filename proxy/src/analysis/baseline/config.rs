@@ -91,29 +91,6 @@ pub struct DetectorConfig {
     /// an hour add up like a level change needs more than they reach. 0 turns it off.
     /// Default 1.5.
     pub shift_margin: f64,
-    /// The absolute rule judged by the series' own bursts: each side's threshold is at least
-    /// this many times the envelope of the peaks the short window reached in recent excursions
-    /// beyond the threshold that were not adopted as a new level (learned outside episodes,
-    /// each clipped at the threshold, decaying with the long window's half-life). 0 turns it
-    /// off. Default 0.
-    pub absolute_margin: f64,
-    /// A burst raises the absolute rule's envelope only this long after it ended. Default 0.
-    pub absolute_delay_minutes: u64,
-    /// With `absolute_margin`, an excursion during which an anomaly of the signal was reported
-    /// teaches the envelope nothing either. Default false.
-    pub absolute_skip_reported: bool,
-    /// The absolute rule reports only beyond this multiple of its threshold (learning, which
-    /// clips at the threshold, is unchanged). Default 1.
-    pub absolute_gate: f64,
-    /// The point rule reports only beyond this multiple of its threshold (its envelope learns
-    /// as before). Default 1.
-    pub point_gate: f64,
-    /// A breach by a single rule of less than this multiple of its threshold counts only when
-    /// another rule agrees, reaching at least `agree_share` of its own threshold the same way
-    /// (the count test is not concerned). 0 turns it off. Default 0.
-    pub agree_margin: f64,
-    /// See `agree_margin`. Default 0.5.
-    pub agree_share: f64,
     /// The likelihood rule (the tail probability of the recent mean of error magnitudes under
     /// their long-run distribution): the short mean's half-life in steps; 0 turns the rule
     /// off. Default 0.
@@ -155,13 +132,6 @@ impl Default for DetectorConfig {
             shift_threshold: 8.0,
             shift_clip: 3.0,
             shift_margin: 1.5,
-            absolute_margin: 0.0,
-            absolute_delay_minutes: 0,
-            absolute_skip_reported: false,
-            absolute_gate: 1.0,
-            point_gate: 1.0,
-            agree_margin: 0.0,
-            agree_share: 0.5,
             likelihood_steps: 0.0,
             likelihood_sigmas: 5.0,
             timezone: None,

@@ -198,7 +198,7 @@ impl Detector {
                         false => 0.0,
                     };
                     let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0);
-                    let (above, below) = self.baseline.absolute_thresholds(signal);
+                    let sigmas = self.config.sigmas;
                     let likely_sigmas = self.config.likelihood_sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted = match kind == AnomalyKind::ErrorSurge && !busy(obs.rate) {
@@ -207,21 +207,13 @@ impl Detector {
                     };
                     // The rules in the kind's direction: whether each breaches and by how much
                     // (a multiple of its threshold), in the order of `Rule`.
-                    let (sign, beyond, traffic, sigmas) = match kind {
-                        AnomalyKind::RateDrop => (-1.0, value < band.0, e.expected, below),
-                        _ => (1.0, value > band.1, obs.rate, above),
+                    let (sign, beyond, traffic) = match kind {
+                        AnomalyKind::RateDrop => (-1.0, value < band.0, e.expected),
+                        _ => (1.0, value > band.1, obs.rate),
                     };
                     let rules = [
-                        (
-                            Rule::Absolute,
-                            sign * score > sigmas * self.config.absolute_gate,
-                            sign * score / sigmas,
-                        ),
-                        (
-                            Rule::Point,
-                            sign * point > self.config.point_gate,
-                            sign * point,
-                        ),
+                        (Rule::Absolute, sign * score > sigmas, sign * score / sigmas),
+                        (Rule::Point, sign * point > 1.0, sign * point),
                         (Rule::Shift, sign * shift > 1.0, sign * shift),
                         (
                             Rule::Likelihood,
@@ -231,18 +223,6 @@ impl Detector {
                         (Rule::Count, counted > 1.0, counted),
                     ];
                     let fired = rules.into_iter().find(|(_, breached, _)| *breached);
-                    // A small breach by a single rule counts only when another rule agrees.
-                    let agree = self.config.agree_margin;
-                    let fired = fired.filter(|(rule, _, _)| {
-                        agree <= 0.0
-                            || *rule == Rule::Count
-                            || rules.iter().any(|(_, b, m)| *b && *m >= agree)
-                            || rules
-                                .iter()
-                                .filter(|(r, _, m)| *r != Rule::Count && *m >= self.config.agree_share)
-                                .count()
-                                >= 2
-                    });
                     let breach = beyond && fired.is_some();
                     let reportable = busy(traffic) || counted > 1.0;
                     let (rule, margin) = fired.map_or((Rule::Absolute, 0.0), |(r, _, m)| (r, m));
@@ -290,8 +270,7 @@ impl Detector {
             };
             let follow = mine().any(|e| e.run() >= adopt);
             let usual = !mine().any(|e| e.is_open() && e.run() > persist);
-            let reported = found.iter().any(|a| a.signal == signal);
-            (follow, usual, reported)
+            (follow, usual)
         });
         self.baseline.learn(obs, roles);
         found

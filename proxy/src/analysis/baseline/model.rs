@@ -79,9 +79,6 @@ impl Baseline {
                 shift_clip: config.shift_clip,
                 shift_margin: config.shift_margin,
                 shift_burst_steps: config.adopt_steps(step),
-                absolute_margin: config.absolute_margin,
-                absolute_delay: config.absolute_delay_minutes.div_ceil(step),
-                absolute_skip_reported: config.absolute_skip_reported,
                 likelihood_recent: if config.likelihood_steps > 0.0 {
                     alpha_for_half_life(config.likelihood_steps, 1.0)
                 } else {
@@ -125,7 +122,7 @@ impl Baseline {
 
     /// Learns one minute of traffic. Out-of-order minutes are ignored (returns `false`).
     pub fn observe(&mut self, sample: &MinuteSample) -> bool {
-        self.learn(&Observation::from(sample), [(false, true, false); 3])
+        self.learn(&Observation::from(sample), [(false, true); 3])
     }
 
     /// Learns a minute without any call: zero traffic.
@@ -169,12 +166,6 @@ impl Baseline {
             .shift(value, e, self.floor(signal), &self.learning)
     }
 
-    /// The absolute rule's thresholds above and below, in standard deviations of the short
-    /// window's usual distribution.
-    pub fn absolute_thresholds(&self, signal: Signal) -> (f64, f64) {
-        self.model(signal).absolute_thresholds(&self.learning)
-    }
-
     /// The likelihood rule for `value`: the recent mean error magnitude, in standard deviations
     /// of its usual distribution. `None` while young or off.
     pub fn likelihood(&self, signal: Signal, value: f64, e: &Expectation) -> Option<f64> {
@@ -183,12 +174,11 @@ impl Baseline {
     }
 
     /// Learns one step. Errors are clipped to the band. Per signal (rate, error ratio, latency),
-    /// `(follow, usual, reported)`: `follow` lets the level take the whole error, which the detector does
+    /// `(follow, usual)`: `follow` lets the level take the whole error, which the detector does
     /// once a breach has lasted (a lasting change becomes the new normal); `usual` counts the
     /// step in the long window, which the detector skips while an episode is under way (one
-    /// incident must not teach that incidents are normal); `reported` says an anomaly of the
-    /// signal was reported at this step.
-    pub(crate) fn learn(&mut self, obs: &Observation, roles: [(bool, bool, bool); 3]) -> bool {
+    /// incident must not teach that incidents are normal).
+    pub(crate) fn learn(&mut self, obs: &Observation, roles: [(bool, bool); 3]) -> bool {
         if self.last_minute.is_some_and(|last| obs.minute <= last) {
             return false;
         }
@@ -196,9 +186,7 @@ impl Baseline {
         self.steps = self.steps.saturating_add(1);
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
         let local = self.zone.local(obs.minute);
-        for ((signal, value), (follow, usual, reported)) in
-            SIGNALS.into_iter().zip(values).zip(roles)
-        {
+        for ((signal, value), (follow, usual)) in SIGNALS.into_iter().zip(values).zip(roles) {
             let Some(value) = value else { continue };
             let floor = self.floor(signal);
             // A burst moves the baseline no further than `sigmas` standard deviations.
@@ -216,7 +204,6 @@ impl Baseline {
                 clip,
                 follow,
                 usual,
-                reported,
                 floor,
             };
             model.learn(local, value, step, learning);

@@ -97,16 +97,6 @@ pub(crate) struct Learning {
     /// An excursion of a sum that drains within this many steps is a burst, not a change.
     #[serde(default)]
     pub shift_burst_steps: u64,
-    /// The absolute rule's margin over the envelope of the short window's peaks in recent
-    /// excursions not adopted (0: the threshold alone).
-    #[serde(default)]
-    pub absolute_margin: f64,
-    /// Steps after its end before a burst raises the absolute rule's envelope.
-    #[serde(default)]
-    pub absolute_delay: u64,
-    /// An excursion during which an anomaly was reported teaches the envelope nothing.
-    #[serde(default)]
-    pub absolute_skip_reported: bool,
     /// Weight of a new step in the likelihood rule's short mean of error magnitudes (0: off).
     #[serde(default)]
     pub likelihood_recent: f64,
@@ -138,8 +128,6 @@ pub(crate) struct StepLearning {
     pub follow: bool,
     /// Count the step in the long window (not while an episode is under way).
     pub usual: bool,
-    /// An anomaly of the signal was reported at this step.
-    pub reported: bool,
     /// The signal's floor (smallest meaningful change), in its unit.
     pub floor: f64,
 }
@@ -185,18 +173,6 @@ pub(crate) struct SignalModel {
     /// decaying with the long window's half-life.
     #[serde(default)]
     shift_peaks: (f64, f64),
-    /// The absolute rule's envelope: the short window's peak surprise in recent excursions
-    /// beyond the threshold that were not adopted (above, below), each decaying with the long
-    /// window's half-life.
-    #[serde(default)]
-    absolute_peaks: (f64, f64),
-    /// The current excursion beyond the absolute rule's threshold (above, below): its peak
-    /// surprise, and whether the level followed it (a change, not a burst).
-    #[serde(default)]
-    absolute_excursion: [(f64, bool); 2],
-    /// A burst's peak waiting to raise the absolute rule's envelope, and when it ended.
-    #[serde(default)]
-    absolute_pending: [(f64, u64); 2],
     /// The likelihood rule's short mean of the error magnitudes.
     #[serde(default)]
     magnitude: f64,
@@ -365,67 +341,6 @@ impl SignalModel {
         self.magnitude + learning.likelihood_recent * (z - self.magnitude)
     }
 
-    /// The absolute rule's thresholds above and below: `sigmas`, or the margin over the
-    /// envelope of the short window's peaks in recent bursts if higher.
-    pub fn absolute_thresholds(&self, learning: &Learning) -> (f64, f64) {
-        let min = learning.sigmas;
-        if learning.absolute_margin <= 0.0 {
-            return (min, min);
-        }
-        (
-            (learning.absolute_margin * self.absolute_peaks.0).max(min),
-            (learning.absolute_margin * self.absolute_peaks.1).max(min),
-        )
-    }
-
-    /// Follows the short window's excursions beyond the absolute rule's thresholds: one that
-    /// ends without the level having followed it was a burst and, learned outside episodes,
-    /// raises the envelope to its peak (clipped at the threshold).
-    fn learn_absolute(&mut self, usual: bool, follow: bool, learning: &Learning) {
-        if learning.absolute_margin <= 0.0 || self.usual.n < learning.usual_warm {
-            return;
-        }
-        let sd = self.usual.var.max(0.0).sqrt().max(MIN_USUAL_SD);
-        let surprise = (self.recent - self.usual.mean) / sd;
-        let (above, below) = self.absolute_thresholds(learning);
-        if usual {
-            let keep = 1.0 - learning.usual;
-            self.absolute_peaks.0 *= keep;
-            self.absolute_peaks.1 *= keep;
-        }
-        for (side, (x, limit)) in [(surprise, above), (-surprise, below)]
-            .into_iter()
-            .enumerate()
-        {
-            let Some(run) = self.absolute_excursion.get_mut(side) else {
-                continue;
-            };
-            if x > limit {
-                run.0 = run.0.max(x);
-                run.1 |= follow;
-                continue;
-            }
-            let (peak, adopted) = std::mem::take(run);
-            let now = self.usual.n;
-            let Some(pending) = self.absolute_pending.get_mut(side) else {
-                continue;
-            };
-            if usual && peak > 0.0 && !adopted {
-                let peak = peak.min(limit);
-                let stamp = if pending.0 > 0.0 { pending.1 } else { now };
-                *pending = (pending.0.max(peak), stamp);
-            }
-            if pending.0 > 0.0 && now.saturating_sub(pending.1) >= learning.absolute_delay {
-                let (peak, _) = std::mem::take(pending);
-                if side == 0 {
-                    self.absolute_peaks.0 = self.absolute_peaks.0.max(peak);
-                } else {
-                    self.absolute_peaks.1 = self.absolute_peaks.1.max(peak);
-                }
-            }
-        }
-    }
-
     /// The point rule's thresholds above and below, in standard deviations.
     fn point_thresholds(&self, learning: &Learning) -> (f64, f64) {
         let min = learning.point_sigmas.max(1.0);
@@ -451,7 +366,6 @@ impl SignalModel {
             clip,
             follow,
             usual,
-            reported,
             floor,
         } = step;
         if !value.is_finite() {
@@ -465,8 +379,6 @@ impl SignalModel {
         let error = value - expected;
         if let Some(e) = self.forecast(minute, learning) {
             self.recent = self.next_recent(value, &e, floor, learning);
-            let taught = follow || (learning.absolute_skip_reported && reported);
-            self.learn_absolute(usual, taught, learning);
             if learning.shift_threshold > 0.0 {
                 self.shift = self.next_shift(value, &e, floor, learning);
                 if self.usual.n >= learning.usual_warm {

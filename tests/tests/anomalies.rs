@@ -435,6 +435,16 @@ async fn injected_anomalies_are_found_with_precision_and_recall() {
         let root = f["evidence"]["root"].as_bool().unwrap();
         assert!(incident > 0 && incident <= f["id"].as_u64().unwrap(), "{f}");
         assert_eq!(root, Some(incident) == f["id"].as_u64(), "{f}");
+        // It says which rule fired, and how far beyond that rule's threshold.
+        let rule = f["evidence"]["rule"].as_str().unwrap_or("");
+        assert!(
+            ["absolute", "point", "shift", "likelihood", "count"].contains(&rule),
+            "{f}"
+        );
+        assert!(
+            f["evidence"]["margin"].as_f64().is_some_and(|m| m > 1.0),
+            "{f}"
+        );
     }
 }
 

@@ -23,7 +23,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use anomaly::{Anomaly, AnomalyKind, Signal};
+pub use anomaly::{Anomaly, AnomalyKind, Rule, Signal};
 pub use calendar::Zone;
 pub use config::DetectorConfig;
 pub use detector::Detector;

@@ -12,7 +12,7 @@ pub mod score;
 mod tests;
 
 use crate::analysis::baseline::{
-    Anomaly, AnomalyKind, Detector, DetectorConfig, Observation, Signal,
+    Anomaly, AnomalyKind, Detector, DetectorConfig, Observation, Rule, Signal,
 };
 use serde::Serialize;
 use std::io::{BufRead, BufReader, Write};
@@ -151,6 +151,8 @@ struct Line<'a> {
     band: (f64, f64),
     score: f64,
     window_minutes: u64,
+    rule: Rule,
+    margin: f64,
 }
 
 /// Replays the series at `path` through a [`Detector`] and writes one JSON line per anomaly.
@@ -250,6 +252,8 @@ fn write_line(
         band: a.band,
         score: a.score,
         window_minutes: a.window_minutes,
+        rule: a.rule,
+        margin: a.margin,
     };
     let text =
         serde_json::to_string(&record).map_err(|e| ReplayError::Write(std::io::Error::other(e)))?;

@@ -39,6 +39,25 @@ impl AnomalyKind {
     }
 }
 
+/// The rule that found an anomaly: of the rules that breached at the step reported, the first
+/// in this order. It says why the step was judged anomalous.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// The short window of standardised forecast errors lies far from its usual value: a run
+    /// of surprising steps, or one huge one.
+    #[default]
+    Absolute,
+    /// One step's forecast error beyond its threshold and the envelope of recent ones.
+    Point,
+    /// A cumulative sum of forecast errors: a lasting change of level.
+    Shift,
+    /// The recent mean of error magnitudes far above its usual value (off by default).
+    Likelihood,
+    /// Too many failed calls for chance on a low-volume endpoint (a binomial tail).
+    Count,
+}
+
 /// One detected anomaly: the start of an episode, reported once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
@@ -61,4 +80,11 @@ pub struct Anomaly {
     pub window_minutes: u64,
     /// The signal concerned.
     pub signal: Signal,
+    /// The rule that fired: the first of them that breached at this step.
+    #[serde(default)]
+    pub rule: Rule,
+    /// How far that rule lay beyond its threshold, as a multiple of it (1.5: half as far
+    /// again); for the count test, the false-alarm probability allowed over the binomial tail.
+    #[serde(default)]
+    pub margin: f64,
 }

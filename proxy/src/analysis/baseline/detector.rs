@@ -1,6 +1,6 @@
 //! `Detector`: checks each step against the baseline's forecast, then lets the baseline learn it.
 
-use super::anomaly::{Anomaly, AnomalyKind};
+use super::anomaly::{Anomaly, AnomalyKind, Rule};
 use super::config::DetectorConfig;
 use super::episode::Episode;
 use super::model::{signal_index, Baseline, SIGNALS};
@@ -159,14 +159,22 @@ impl Detector {
             self.recent_calls.1 * keep + ratio_now.clamp(0.0, 1.0) * calls_now,
         );
         let (calls, failures) = self.recent_calls;
-        // Below the minimum traffic, failed calls count when too many for chance.
+        // Below the minimum traffic, failed calls count when too many for chance: the count
+        // test's margin (its false-alarm probability over the tail; beyond 1 it breaches).
         let unlikely = |expected_ratio: f64| {
-            calls <= COUNT_MAX_CALLS
-                && binomial_tail(
-                    calls.round() as u64,
-                    failures.round() as u64,
-                    expected_ratio.max(COUNT_MIN_RATIO),
-                ) < COUNT_ALPHA
+            if calls > COUNT_MAX_CALLS {
+                return 0.0;
+            }
+            let tail = binomial_tail(
+                calls.round() as u64,
+                failures.round() as u64,
+                expected_ratio.max(COUNT_MIN_RATIO),
+            );
+            if tail < COUNT_ALPHA {
+                COUNT_ALPHA / tail.max(f64::MIN_POSITIVE)
+            } else {
+                0.0
+            }
         };
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
         let mut found = Vec::new();
@@ -188,30 +196,40 @@ impl Detector {
                         true => self.baseline.shift(signal, value, &e).unwrap_or(0.0),
                         false => 0.0,
                     };
-                    let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0)
-                        > self.config.likelihood_sigmas;
+                    let likely = self.baseline.likelihood(signal, value, &e).unwrap_or(0.0);
                     let sigmas = self.config.sigmas;
+                    let likely_sigmas = self.config.likelihood_sigmas;
                     // Below the minimum traffic, an error surge is judged on its counts.
-                    let counted =
-                        kind == AnomalyKind::ErrorSurge && !busy(obs.rate) && unlikely(e.expected);
-                    let (breach, traffic) = match kind {
-                        AnomalyKind::RateDrop => (
-                            value < band.0
-                                && (score < -sigmas || point < -1.0 || shift < -1.0 || likely),
-                            e.expected,
-                        ),
-                        _ => (
-                            value > band.1
-                                && (score > sigmas
-                                    || point > 1.0
-                                    || shift > 1.0
-                                    || likely
-                                    || counted),
-                            obs.rate,
-                        ),
+                    let counted = match kind == AnomalyKind::ErrorSurge && !busy(obs.rate) {
+                        true => unlikely(e.expected),
+                        false => 0.0,
                     };
-                    let reportable = busy(traffic) || counted;
-                    (breach, reportable, Some((value, e.expected, band, score)))
+                    // The rules in the kind's direction: whether each breaches and by how much
+                    // (a multiple of its threshold), in the order of `Rule`.
+                    let (sign, beyond, traffic) = match kind {
+                        AnomalyKind::RateDrop => (-1.0, value < band.0, e.expected),
+                        _ => (1.0, value > band.1, obs.rate),
+                    };
+                    let rules = [
+                        (Rule::Absolute, sign * score > sigmas, sign * score / sigmas),
+                        (Rule::Point, sign * point > 1.0, sign * point),
+                        (Rule::Shift, sign * shift > 1.0, sign * shift),
+                        (
+                            Rule::Likelihood,
+                            likely > likely_sigmas,
+                            likely / likely_sigmas,
+                        ),
+                        (Rule::Count, counted > 1.0, counted),
+                    ];
+                    let fired = rules.into_iter().find(|(_, breached, _)| *breached);
+                    let breach = beyond && fired.is_some();
+                    let reportable = busy(traffic) || counted > 1.0;
+                    let (rule, margin) = fired.map_or((Rule::Absolute, 0.0), |(r, _, m)| (r, m));
+                    (
+                        breach,
+                        reportable,
+                        Some((value, e.expected, band, score, rule, margin)),
+                    )
                 }
                 None => (false, false, None),
             };
@@ -225,7 +243,7 @@ impl Detector {
                 persist,
                 (rearm, adopt, recovery),
             ) {
-                if let Some((observed, expected, band, score)) = evidence {
+                if let Some((observed, expected, band, score, rule, margin)) = evidence {
                     found.push(Anomaly {
                         kind,
                         minute: obs.minute,
@@ -235,6 +253,8 @@ impl Detector {
                         score,
                         window_minutes: persist * step,
                         signal,
+                        rule,
+                        margin,
                     });
                 }
             }

@@ -272,10 +272,23 @@ fn serialisation_round_trip() {
         score: -6.0,
         window_minutes: 3,
         signal: Signal::Rate,
+        rule: Rule::Point,
+        margin: 1.5,
     })
     .unwrap();
     assert_eq!(a["kind"], "rate_drop");
     assert_eq!(a["band"], serde_json::json!([50.0, 150.0]));
+    assert_eq!(
+        (a["rule"].clone(), a["margin"].clone()),
+        ("point".into(), 1.5.into())
+    );
+    // An anomaly serialised before the rule was recorded still reads.
+    let mut old = a.clone();
+    old.as_object_mut()
+        .unwrap()
+        .retain(|k, _| k != "rule" && k != "margin");
+    let old: Anomaly = serde_json::from_value(old).unwrap();
+    assert_eq!((old.rule, old.margin), (Rule::Absolute, 0.0));
 }
 
 /// A baseline restored under a changed configuration judges with the new tunables, not the
@@ -568,4 +581,58 @@ fn the_shift_rule_is_judged_by_the_series_own_bursts() {
         bursts_without >= 10 && missed_without >= 5,
         "without the margin: {bursts_without} findings on bursts, {missed_without} changes missed"
     );
+}
+
+/// Two weeks of a 5-minute series around 500 (persistence one step), then `change` from step
+/// `at` on: what was reported, with the step of each finding counted from `at`.
+fn five_minute_series(change: impl Fn(u64, f64) -> f64) -> Vec<(u64, Anomaly)> {
+    let mut d = Detector::with_step(DetectorConfig::default(), 5);
+    let mut rng = Lcg(11);
+    let at = 14 * DAY / 5;
+    let mut found = Vec::new();
+    for i in 0..at + 40 {
+        let value = 500.0 + 500f64.sqrt() * rng.normal();
+        let value = if i >= at {
+            change(i - at, value)
+        } else {
+            value
+        };
+        let obs = Observation::rate_only(MONDAY + 5 * i, value);
+        found.extend(d.observe_values(&obs).into_iter().map(|a| (i, a)));
+    }
+    assert!(
+        found.iter().all(|(i, _)| *i >= at),
+        "before the change: {found:?}"
+    );
+    found.into_iter().map(|(i, a)| (i - at, a)).collect()
+}
+
+#[test]
+fn each_finding_names_the_rule_that_fired() {
+    // One step 40% up (about 9 σ): the point rule sees it at once, while the short window,
+    // which averages about 26 steps, stays within its threshold.
+    let lone = five_minute_series(|i, v| if i == 0 { v + 200.0 } else { v });
+    assert_eq!(lone.len(), 1, "{lone:?}");
+    let (step, a) = &lone[0];
+    assert_eq!(
+        (*step, a.kind, a.rule),
+        (0, AnomalyKind::RateSpike, Rule::Point)
+    );
+    assert!(
+        a.margin > 1.0 && a.score.abs() < DetectorConfig::default().sigmas,
+        "{a:?}"
+    );
+    // Twice the calls for good: the short window leaves its usual range at the first step, and
+    // the absolute rule comes first; its margin is the score over the threshold.
+    let crowd = five_minute_series(|_, v| 2.0 * v);
+    let (step, a) = &crowd[0];
+    assert_eq!(
+        (*step, a.kind, a.rule),
+        (0, AnomalyKind::RateSpike, Rule::Absolute)
+    );
+    assert!(
+        (a.margin - a.score / DetectorConfig::default().sigmas).abs() < 1e-9,
+        "{a:?}"
+    );
+    assert!(a.margin > 1.0, "{a:?}");
 }

@@ -95,6 +95,8 @@ impl Analysis {
                 "band": [a.band.0, a.band.1],
                 "score": a.score,
                 "window_minutes": a.window_minutes,
+                "rule": a.rule,
+                "margin": a.margin,
                 "step_seconds": self.watches.step().as_secs_f64(),
                 "incident": incident,
                 "root": root,

@@ -5,6 +5,7 @@
 //! waiting.
 
 use crate::analysis::engine::{Analysis, Finding};
+use crate::clock::Dating;
 use crate::config::RecordingConfig;
 use crate::record::events::{self, Events};
 use crate::record::{CallRecord, Counters, KeptCall, RecordSink, ServiceCounters};
@@ -12,6 +13,7 @@ use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
 
 mod recent;
@@ -37,7 +39,7 @@ pub struct Recorder {
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Records handled between yields to the connections' tasks.
-const DRAIN_SLICE: u32 = 32;
+const DRAIN_SLICE: usize = 32;
 
 /// The share of the queue (1/n of its capacity) past which the recorder stops yielding until
 /// the backlog is back under it. A yielded task runs again only once per scheduler round, so
@@ -104,6 +106,7 @@ impl Recorder {
             last_snapshot: std::time::Instant::now(),
             telemetry: telemetry.clone(),
             alerts,
+            slice: Vec::with_capacity(DRAIN_SLICE),
         };
         let (flush, flush_rx) = mpsc::channel(1);
         tokio::spawn(task.run(rx, flush_rx));
@@ -211,6 +214,8 @@ struct Task {
     last_snapshot: std::time::Instant,
     telemetry: Arc<Telemetry>,
     alerts: Option<crate::alerts::Alerts>,
+    /// The records of the slice being drained (kept for its allocation).
+    slice: Vec<Arc<CallRecord>>,
 }
 
 impl Task {
@@ -240,8 +245,9 @@ impl Task {
                     self.snapshot();
                 }
                 Some(done) = flush.recv() => {
+                    let dating = Dating::now();
                     while let Ok(rec) = rx.try_recv() {
-                        self.handle(rec);
+                        self.handle(rec, &dating);
                     }
                     let now = std::time::SystemTime::now();
                     let found = self.lock().advance_now();
@@ -255,31 +261,48 @@ impl Task {
         }
     }
 
-    /// Handles every record queued; false once the data path's side is gone. Yields now
-    /// and then, so a long backlog does not hold a worker thread from the connections, but
-    /// not while the backlog is past [`YIELD_BELOW_SHARE`] of the queue.
+    /// Handles every record queued; false once the data path's side is gone. Takes them
+    /// [`DRAIN_SLICE`] at a time (the queue's permits go back once per slice, not per record)
+    /// and yields between slices, so a long backlog does not hold a worker thread from the
+    /// connections, but not while the backlog is past [`YIELD_BELOW_SHARE`] of the queue.
+    /// The records of a slice are dated by one wall-clock reading.
     async fn drain(&mut self, rx: &mut mpsc::Receiver<Arc<CallRecord>>) -> bool {
-        let mut handled = 0u32;
-        loop {
-            match rx.try_recv() {
-                Ok(rec) => self.handle(rec),
-                Err(mpsc::error::TryRecvError::Empty) => return true,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        let mut slice = std::mem::take(&mut self.slice);
+        let open = loop {
+            // Polled with a waker that does nothing: the data path never wakes this task (see
+            // `DRAIN`).
+            let noop = &mut Context::from_waker(Waker::noop());
+            let taken = rx.poll_recv_many(noop, &mut slice, DRAIN_SLICE);
+            match taken {
+                Poll::Ready(0) => break false,
+                Poll::Ready(n) => {
+                    let dating = Dating::now();
+                    for rec in slice.drain(..) {
+                        self.handle(rec, &dating);
+                    }
+                    if n == DRAIN_SLICE && rx.len() < rx.max_capacity() / YIELD_BELOW_SHARE {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Poll::Pending if rx.is_empty() => break true,
+                // Records wait, but this poll's scheduling budget is spent.
+                Poll::Pending => tokio::task::yield_now().await,
             }
-            handled += 1;
-            if handled.is_multiple_of(DRAIN_SLICE)
-                && rx.len() < rx.max_capacity() / YIELD_BELOW_SHARE
-            {
-                tokio::task::yield_now().await;
-            }
-        }
+        };
+        self.slice = slice;
+        open
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Analysis> {
         self.analysis.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn handle(&mut self, mut rec: Arc<CallRecord>) {
+    /// Everything done with one record, dated first by `dating` when the data path left its
+    /// wall-clock time to the recorder.
+    fn handle(&mut self, mut rec: Arc<CallRecord>, dating: &Dating) {
+        if let Some(arrived) = rec.arrived {
+            Arc::make_mut(&mut rec).start = dating.wall(arrived);
+        }
         if self.access_log {
             log(&rec);
         }

@@ -12,7 +12,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use crate::clock::Mono;
+use std::time::Duration;
 use tokio::time::Sleep;
 
 /// The request body stopped because it passed `limits.max_request_body`.
@@ -220,10 +221,14 @@ impl Body for CountingBody {
 /// The record is allocated once, shared-ready: the guard is its only owner until it is handed
 /// over, then the queue, the recorder task and the recent calls pass the pointer, not the
 /// record's few hundred bytes.
+///
+/// The call is timed on the monotonic clock ([`Mono`]): one reading as the guard starts, one as
+/// it ends (and one when the upstream's response head arrives); the recorder dates the record
+/// by the wall clock later.
 #[derive(Debug)]
 pub struct CallGuard {
     rec: Option<Arc<CallRecord>>,
-    started: Instant,
+    started: Mono,
     recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
     bytes_in: BytesIn,
@@ -233,17 +238,20 @@ pub struct CallGuard {
 }
 
 impl CallGuard {
-    /// Starts a call: the connection counts one more request in flight until the guard drops.
+    /// Starts a call, now: the connection counts one more request in flight until the guard
+    /// drops.
     pub fn start(
-        rec: CallRecord,
+        mut rec: CallRecord,
         recorder: Arc<dyn RecordSink>,
         counters: Arc<ServiceCounters>,
         activity: Arc<ConnActivity>,
     ) -> Self {
         activity.request_started();
+        let started = Mono::now();
+        rec.arrived = Some(started);
         CallGuard {
             rec: Some(Arc::new(rec)),
-            started: Instant::now(),
+            started,
             recorder,
             counters,
             bytes_in: BytesIn::default(),
@@ -269,8 +277,8 @@ impl CallGuard {
     }
 
     /// Time since the call started.
-    pub fn elapsed(&self) -> std::time::Duration {
-        self.started.elapsed()
+    pub fn elapsed(&self) -> Duration {
+        Mono::now().since(self.started)
     }
 
     /// Counts the call against this service's counters instead of the unrouted ones.
@@ -307,7 +315,7 @@ impl Drop for CallGuard {
 impl CallGuard {
     /// The record's last fields, as the call ends.
     fn finish(&self, rec: &mut CallRecord) {
-        rec.duration = self.started.elapsed();
+        rec.duration = Mono::now().since(self.started);
         rec.bytes_in = self.bytes_in.load(Relaxed);
         if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
             rec.error = Some("downstream_stalled");

@@ -271,8 +271,8 @@ impl Task {
         let open = loop {
             // Polled with a waker that does nothing: the data path never wakes this task (see
             // `DRAIN`).
-            let noop = &mut Context::from_waker(Waker::noop());
-            let taken = rx.poll_recv_many(noop, &mut slice, DRAIN_SLICE);
+            let taken =
+                rx.poll_recv_many(&mut Context::from_waker(Waker::noop()), &mut slice, DRAIN_SLICE);
             match taken {
                 Poll::Ready(0) => break false,
                 Poll::Ready(n) => {

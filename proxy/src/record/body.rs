@@ -101,16 +101,18 @@ impl std::ops::Deref for BytesIn {
 /// Whether a request body is waiting on the client: its last poll found no data from the
 /// client yet, and the body has not ended. A timeout that strikes then is the client's.
 #[derive(Clone, Debug, Default)]
-pub struct ClientSending(BytesIn);
+pub struct ClientSending(Option<BytesIn>);
 
 impl ClientSending {
     /// True while the body waits on bytes the client has not sent.
     pub fn waiting(&self) -> bool {
-        (self.0).0.waiting.load(Relaxed)
+        self.0.as_ref().is_some_and(|b| b.0.waiting.load(Relaxed))
     }
 
     fn set(&self, waiting: bool) {
-        (self.0).0.waiting.store(waiting, Relaxed);
+        if let Some(b) = &self.0 {
+            b.0.waiting.store(waiting, Relaxed);
+        }
     }
 }
 
@@ -119,7 +121,8 @@ impl ClientSending {
 #[derive(Debug)]
 pub struct CountingBody {
     inner: Option<RequestBody>,
-    count: BytesIn,
+    /// `None` for a body that had ended before it was sent: nothing to count.
+    count: Option<BytesIn>,
     limit: Option<u64>,
     idle: Option<IdleTimer>,
     sending: ClientSending,
@@ -130,8 +133,8 @@ impl CountingBody {
     pub fn new(inner: impl Into<RequestBody>, count: BytesIn, limit: Option<u64>) -> Self {
         CountingBody {
             inner: Some(inner.into()),
-            sending: ClientSending(count.clone()),
-            count,
+            sending: ClientSending(Some(count.clone())),
+            count: Some(count),
             limit,
             idle: None,
         }
@@ -141,10 +144,22 @@ impl CountingBody {
     pub fn empty(count: BytesIn) -> Self {
         CountingBody {
             inner: None,
-            sending: ClientSending(count.clone()),
-            count,
+            sending: ClientSending(Some(count.clone())),
+            count: Some(count),
             limit: None,
             idle: None,
+        }
+    }
+
+    /// `inner`, a body that has ended already (a request without one): there is nothing to
+    /// count or to wait for, so no counter is made.
+    pub fn ended(inner: impl Into<RequestBody>) -> Self {
+        CountingBody {
+            inner: Some(inner.into()),
+            count: None,
+            limit: None,
+            idle: None,
+            sending: ClientSending(None),
         }
     }
 
@@ -189,8 +204,8 @@ impl Body for CountingBody {
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    let total =
-                        self.count.fetch_add(data.len() as u64, Relaxed) + data.len() as u64;
+                    let n = data.len() as u64;
+                    let total = self.count.as_ref().map_or(n, |c| c.fetch_add(n, Relaxed) + n);
                     if let Some(limit) = self.limit {
                         if total > limit {
                             self.inner = None;
@@ -231,7 +246,8 @@ pub struct CallGuard {
     started: Mono,
     recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
-    bytes_in: BytesIn,
+    /// Made when first asked for: a call that sends no request body needs none.
+    bytes_in: Option<BytesIn>,
     activity: Arc<ConnActivity>,
     complete: bool,
     held: Option<DropToken>,
@@ -249,12 +265,15 @@ impl CallGuard {
         activity.request_started();
         let started = Mono::now();
         rec.arrived = Some(started);
+        // `Arc::new` would copy the record twice (into a value on the stack, then into the
+        // allocation); this writes it into the allocation once.
+        let rec = Arc::new_cyclic(move |_| rec);
         CallGuard {
-            rec: Some(Arc::new(rec)),
+            rec: Some(rec),
             started,
             recorder,
             counters,
-            bytes_in: BytesIn::default(),
+            bytes_in: None,
             activity,
             complete: false,
             held: None,
@@ -272,8 +291,8 @@ impl CallGuard {
     }
 
     /// The counter of request body bytes, shared with the [`CountingBody`].
-    pub fn bytes_in(&self) -> BytesIn {
-        self.bytes_in.clone()
+    pub fn bytes_in(&mut self) -> BytesIn {
+        self.bytes_in.get_or_insert_default().clone()
     }
 
     /// Time since the call started.
@@ -316,7 +335,7 @@ impl CallGuard {
     /// The record's last fields, as the call ends.
     fn finish(&self, rec: &mut CallRecord) {
         rec.duration = Mono::now().since(self.started);
-        rec.bytes_in = self.bytes_in.load(Relaxed);
+        rec.bytes_in = self.bytes_in.as_ref().map_or(0, |b| b.load(Relaxed));
         if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
             rec.error = Some("downstream_stalled");
             rec.reason = "the client stopped reading the response".into();

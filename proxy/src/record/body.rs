@@ -265,11 +265,8 @@ impl CallGuard {
         activity.request_started();
         let started = Mono::now();
         rec.arrived = Some(started);
-        // `Arc::new` would copy the record twice (into a value on the stack, then into the
-        // allocation); this writes it into the allocation once.
-        let rec = Arc::new_cyclic(move |_| rec);
         CallGuard {
-            rec: Some(rec),
+            rec: Some(Arc::new(rec)),
             started,
             recorder,
             counters,

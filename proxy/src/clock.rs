@@ -17,6 +17,11 @@ pub fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
+/// The time `ns` unix nanoseconds name.
+pub fn from_nanos(ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
 /// The time `us` unix microseconds name.
 pub fn from_micros(us: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(us)
@@ -52,6 +57,12 @@ impl Mono {
     }
 }
 
+/// `t` in nanoseconds after the Unix epoch (0 before it; exact for 584 years after).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// A wall-clock time and a [`Mono`] reading taken together: the wall-clock time of any other
 /// reading is this one's, moved by the monotonic time between them. The recorder takes one
 /// pair per batch of records and dates each record's arrival from it, so the data path reads
@@ -59,26 +70,29 @@ impl Mono {
 /// while a call was under way moves its start, never its duration).
 #[derive(Clone, Copy, Debug)]
 pub struct Dating {
-    wall: SystemTime,
+    /// The wall-clock time, in Unix nanoseconds.
+    wall: u64,
     mono: Mono,
 }
 
 impl Dating {
     /// The pair as of now.
     pub fn now() -> Dating {
+        // The monotonic reading first: a reading taken before it is then never dated after
+        // the wall-clock time read here.
+        let mono = Mono::now();
         Dating {
-            wall: SystemTime::now(),
-            mono: Mono::now(),
+            wall: unix_nanos(SystemTime::now()),
+            mono,
         }
     }
 
-    /// The wall-clock time of the reading `at`.
-    pub fn wall(&self, at: Mono) -> SystemTime {
+    /// The wall-clock time of the reading `at`, in Unix nanoseconds.
+    pub fn unix_nanos(&self, at: Mono) -> u64 {
         if at <= self.mono {
-            let back = self.mono.since(at);
-            self.wall.checked_sub(back).unwrap_or(UNIX_EPOCH)
+            self.wall.saturating_sub(self.mono.nanos_since(at))
         } else {
-            self.wall + at.since(self.mono)
+            self.wall.saturating_add(at.nanos_since(self.mono))
         }
     }
 }
@@ -107,12 +121,15 @@ mod tests {
     #[test]
     fn readings_date_by_the_wall_clock_of_their_pair() {
         let pair = Dating {
-            wall: from_millis(1_767_323_045_678),
+            wall: 1_767_323_045_678_000_000,
             mono: Mono(5_000_000_000),
         };
-        assert_eq!(pair.wall(Mono(5_000_000_000)), from_millis(1_767_323_045_678));
-        assert_eq!(pair.wall(Mono(3_500_000_000)), from_millis(1_767_323_044_178));
-        assert_eq!(pair.wall(Mono(5_000_001_000)), from_micros(1_767_323_045_678_001));
+        let date = |at| rfc3339(from_nanos(pair.unix_nanos(Mono(at))));
+        assert_eq!(date(5_000_000_000), "2026-01-02T03:04:05.678Z");
+        assert_eq!(date(3_500_000_000), "2026-01-02T03:04:04.178Z");
+        assert_eq!(date(5_001_000_000), "2026-01-02T03:04:05.679Z");
+        assert_eq!(unix_nanos(from_nanos(1_767_323_045_678_901_234)), 1_767_323_045_678_901_234);
+        assert_eq!(unix_nanos(UNIX_EPOCH - Duration::from_secs(1)), 0, "before the epoch");
         assert_eq!(Mono(7).since(Mono(9)), Duration::ZERO, "never negative");
     }
 

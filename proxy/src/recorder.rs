@@ -5,7 +5,7 @@
 //! waiting.
 
 use crate::analysis::engine::{Analysis, Finding};
-use crate::clock::Dating;
+use crate::clock::{self, Dating};
 use crate::config::RecordingConfig;
 use crate::record::events::{self, Events};
 use crate::record::{CallRecord, Counters, KeptCall, RecordSink, ServiceCounters};
@@ -300,9 +300,14 @@ impl Task {
     /// Everything done with one record, dated first by `dating` when the data path left its
     /// wall-clock time to the recorder.
     fn handle(&mut self, mut rec: Arc<CallRecord>, dating: &Dating) {
-        if let Some(arrived) = rec.arrived {
-            Arc::make_mut(&mut rec).start = dating.wall(arrived);
-        }
+        let start = match rec.arrived {
+            Some(arrived) => {
+                let start = dating.unix_nanos(arrived);
+                Arc::make_mut(&mut rec).start = clock::from_nanos(start);
+                start
+            }
+            None => clock::unix_nanos(rec.start),
+        };
         if self.access_log {
             log(&rec);
         }
@@ -317,7 +322,7 @@ impl Task {
             .store(self.events.cause_evictions(), Relaxed);
         let (found, template) = {
             let mut a = self.lock();
-            let found = a.observe(&rec);
+            let found = a.observe_dated(&rec, start);
             (found, a.last_template())
         };
         self.found(found);
@@ -328,16 +333,13 @@ impl Task {
         }
         self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
-            let at = rec
-                .start
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let kept = KeptCall::of(&rec);
+            let at = start / 1_000_000_000;
+            let kept = KeptCall::dated(&rec, start);
             if let Ok(json) = serde_json::to_string(&crate::record::view(0, &kept)) {
                 store.send(crate::store::Op::Call { at, json });
             }
         }
-        self.recent.push(&rec);
+        self.recent.push(&rec, start);
         self.counters.records_processed.fetch_add(1, Relaxed);
     }
 }
@@ -488,6 +490,46 @@ mod tests {
         assert_eq!(calls.len(), 4);
         assert_eq!(next, None);
         assert_eq!(calls[0].1.request_id(), "r3", "newest first");
+    }
+
+    // The data path reads no wall clock: a record that arrived at a monotonic reading is
+    // dated by the recorder to the wall-clock time of that reading.
+    #[tokio::test]
+    async fn the_recorder_dates_each_record_from_its_arrival() {
+        let counters = Arc::new(Counters::default());
+        let config = RecordingConfig {
+            queue: 10,
+            recent_calls: 10,
+            max_path_bytes: 100,
+            access_log: false,
+        };
+        let recorder = Recorder::start(
+            &config,
+            counters.clone(),
+            Analysis::new(Default::default()),
+            None,
+        );
+        let svc = counters.service(Direction::Inbound, "s");
+        let before = std::time::SystemTime::now();
+        let rec = CallRecord {
+            start: std::time::UNIX_EPOCH,
+            arrived: Some(crate::clock::Mono::now()),
+            ..record(1)
+        };
+        recorder.record(&svc, Arc::new(rec));
+        while counters.records_processed.load(Relaxed) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let after = std::time::SystemTime::now();
+        let q = CallQuery {
+            limit: 10,
+            ..CallQuery::default()
+        };
+        let (calls, _) = recorder.recent().query(&q);
+        let start = calls[0].1.start();
+        // A millisecond either way for the two clocks' rates, should NTP slew them apart.
+        let slack = std::time::Duration::from_millis(1);
+        assert!(start + slack >= before && start <= after + slack, "{start:?} not in {before:?}..{after:?}");
     }
 
     #[tokio::test]

@@ -128,8 +128,15 @@ mod tests {
         assert_eq!(date(5_000_000_000), "2026-01-02T03:04:05.678Z");
         assert_eq!(date(3_500_000_000), "2026-01-02T03:04:04.178Z");
         assert_eq!(date(5_001_000_000), "2026-01-02T03:04:05.679Z");
-        assert_eq!(unix_nanos(from_nanos(1_767_323_045_678_901_234)), 1_767_323_045_678_901_234);
-        assert_eq!(unix_nanos(UNIX_EPOCH - Duration::from_secs(1)), 0, "before the epoch");
+        assert_eq!(
+            unix_nanos(from_nanos(1_767_323_045_678_901_234)),
+            1_767_323_045_678_901_234
+        );
+        assert_eq!(
+            unix_nanos(UNIX_EPOCH - Duration::from_secs(1)),
+            0,
+            "before the epoch"
+        );
         assert_eq!(Mono(7).since(Mono(9)), Duration::ZERO, "never negative");
     }
 

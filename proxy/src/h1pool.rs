@@ -40,6 +40,8 @@ pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 mod native;
 pub mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 /// What a request body sent on a pooled connection must be.
 pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}

@@ -271,8 +271,11 @@ impl Task {
         let open = loop {
             // Polled with a waker that does nothing: the data path never wakes this task (see
             // `DRAIN`).
-            let taken =
-                rx.poll_recv_many(&mut Context::from_waker(Waker::noop()), &mut slice, DRAIN_SLICE);
+            let taken = rx.poll_recv_many(
+                &mut Context::from_waker(Waker::noop()),
+                &mut slice,
+                DRAIN_SLICE,
+            );
             match taken {
                 Poll::Ready(0) => break false,
                 Poll::Ready(n) => {
@@ -529,7 +532,10 @@ mod tests {
         let start = calls[0].1.start();
         // A millisecond either way for the two clocks' rates, should NTP slew them apart.
         let slack = std::time::Duration::from_millis(1);
-        assert!(start + slack >= before && start <= after + slack, "{start:?} not in {before:?}..{after:?}");
+        assert!(
+            start + slack >= before && start <= after + slack,
+            "{start:?} not in {before:?}..{after:?}"
+        );
     }
 
     #[tokio::test]

@@ -150,9 +150,7 @@ impl ServicePool {
             .find(|u| match u.ejected_until.load(Relaxed) {
                 0 => true,
                 until if until <= *now.get_or_insert_with(|| self.now_ms()) => {
-                    let _ = u
-                        .ejected_until
-                        .compare_exchange(until, 0, Relaxed, Relaxed);
+                    let _ = u.ejected_until.compare_exchange(until, 0, Relaxed, Relaxed);
                     true
                 }
                 _ => false,

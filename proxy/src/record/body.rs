@@ -2,6 +2,7 @@
 //! response is over: at the end of the body, or when the client goes away, whichever is first.
 
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
+use crate::clock::Mono;
 use crate::server::BoxError;
 use crate::server::ConnActivity;
 use crate::server::RequestBody;
@@ -12,7 +13,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use crate::clock::Mono;
 use std::time::Duration;
 use tokio::time::Sleep;
 
@@ -205,7 +205,10 @@ impl Body for CountingBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let n = data.len() as u64;
-                    let total = self.count.as_ref().map_or(n, |c| c.fetch_add(n, Relaxed) + n);
+                    let total = self
+                        .count
+                        .as_ref()
+                        .map_or(n, |c| c.fetch_add(n, Relaxed) + n);
                     if let Some(limit) = self.limit {
                         if total > limit {
                             self.inner = None;

@@ -47,7 +47,8 @@ impl RecentCalls {
         }
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        ring.calls.push_back((seq, KeptCall::dated(rec, start_nanos)));
+        ring.calls
+            .push_back((seq, KeptCall::dated(rec, start_nanos)));
     }
 
     /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.

@@ -456,23 +456,25 @@ mod tests {
         }
     }
 
+    /// Counters and a recorder with a queue of `queue` records and a ring of `recent_calls`.
+    fn started(queue: usize, recent_calls: usize) -> (Arc<Counters>, Arc<Recorder>) {
+        let counters = Arc::new(Counters::default());
+        let config = RecordingConfig {
+            queue,
+            recent_calls,
+            max_path_bytes: 100,
+            access_log: false,
+        };
+        let analysis = Analysis::new(Default::default());
+        let recorder = Recorder::start(&config, counters.clone(), analysis, None);
+        (counters, recorder)
+    }
+
     // On the current-thread runtime the recorder task cannot run until the test yields, so the
     // queue fills deterministically.
     #[tokio::test]
     async fn a_full_queue_drops_records_but_counts_every_call() {
-        let counters = Arc::new(Counters::default());
-        let config = RecordingConfig {
-            queue: 4,
-            recent_calls: 100,
-            max_path_bytes: 100,
-            access_log: false,
-        };
-        let recorder = Recorder::start(
-            &config,
-            counters.clone(),
-            Analysis::new(Default::default()),
-            None,
-        );
+        let (counters, recorder) = started(4, 100);
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..10 {
             recorder.record(&svc, Arc::new(record(i)));
@@ -499,19 +501,7 @@ mod tests {
     // dated by the recorder to the wall-clock time of that reading.
     #[tokio::test]
     async fn the_recorder_dates_each_record_from_its_arrival() {
-        let counters = Arc::new(Counters::default());
-        let config = RecordingConfig {
-            queue: 10,
-            recent_calls: 10,
-            max_path_bytes: 100,
-            access_log: false,
-        };
-        let recorder = Recorder::start(
-            &config,
-            counters.clone(),
-            Analysis::new(Default::default()),
-            None,
-        );
+        let (counters, recorder) = started(10, 10);
         let svc = counters.service(Direction::Inbound, "s");
         let before = std::time::SystemTime::now();
         let rec = CallRecord {
@@ -540,19 +530,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_ring_keeps_the_newest_and_pages() {
-        let counters = Arc::new(Counters::default());
-        let config = RecordingConfig {
-            queue: 100,
-            recent_calls: 5,
-            max_path_bytes: 100,
-            access_log: false,
-        };
-        let recorder = Recorder::start(
-            &config,
-            counters.clone(),
-            Analysis::new(Default::default()),
-            None,
-        );
+        let (counters, recorder) = started(100, 5);
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..8 {
             recorder.record(&svc, Arc::new(record(i)));

@@ -257,19 +257,21 @@ pub struct CallGuard {
 }
 
 impl CallGuard {
-    /// Starts a call, now: the connection counts one more request in flight until the guard
-    /// drops.
+    /// Starts a call, now, with its record (the guard's alone, as [`CallRecord::begin`] made
+    /// it): the connection counts one more request in flight until the guard drops.
     pub fn start(
-        mut rec: CallRecord,
+        mut rec: Arc<CallRecord>,
         recorder: Arc<dyn RecordSink>,
         counters: Arc<ServiceCounters>,
         activity: Arc<ConnActivity>,
     ) -> Self {
         activity.request_started();
         let started = Mono::now();
-        rec.arrived = Some(started);
+        if let Some(r) = Arc::get_mut(&mut rec) {
+            r.arrived = Some(started);
+        }
         CallGuard {
-            rec: Some(Arc::new(rec)),
+            rec: Some(rec),
             started,
             recorder,
             counters,

@@ -42,7 +42,7 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
     rec.decision = Decision::Allowed;
     rec.reason = String::new();
     let mut guard = CallGuard::start(
-        rec,
+        Arc::new(rec),
         inner.recorder.clone(),
         inner.counters.clone(),
         inner.activity.clone(),

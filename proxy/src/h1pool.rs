@@ -40,6 +40,8 @@ pub type Io = hyper_rustls::MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 mod native;
 pub mod response;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 /// What a request body sent on a pooled connection must be.
 pub trait RequestBody: Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static {}
@@ -62,10 +64,10 @@ pub enum Http1Client {
 /// One upstream HTTP/1 connection, polled by whoever holds it.
 pub struct Conn<B: RequestBody> {
     kind: Kind<B>,
-    /// When it last went idle.
-    idle_since: Instant,
-    /// The deadline of the exchange under way ([`Conn::sent_by`]): one timer for the
-    /// connection's life, set again for each exchange.
+    /// Until when it may stay idle in its pool (set as it goes idle).
+    idle_until: Instant,
+    /// Fires by the deadline of the exchange under way ([`Conn::sent_by`]): one timer for the
+    /// connection's life, set earlier or later only as it needs.
     timer: Option<Pin<Box<Sleep>>>,
 }
 
@@ -131,7 +133,7 @@ impl<B: RequestBody> Conn<B> {
                 closed: false,
                 response: None,
             },
-            idle_since: Instant::now(),
+            idle_until: Instant::now(),
             timer: None,
         }))
     }
@@ -141,7 +143,7 @@ impl<B: RequestBody> Conn<B> {
     pub fn native(io: Io, max_head: usize) -> Box<Self> {
         Box::new(Conn {
             kind: Kind::Native(native::NativeConn::new(io, max_head)),
-            idle_since: Instant::now(),
+            idle_until: Instant::now(),
             timer: None,
         })
     }
@@ -199,16 +201,21 @@ impl<B: RequestBody> Conn<B> {
     /// connection closed or broke before any byte of a response and none of the request body
     /// had been taken. It may be sent again on another connection.
     ///
-    /// The deadline is kept by the connection's own timer, set once per exchange: a timer
-    /// that is only moved later (the usual case, one exchange after another) stays where it
-    /// is in the runtime's timer wheel, so an exchange registers and removes no timer (a
-    /// timeout built per call would do both). While the connection idles, the timer may fire
-    /// once and wake the task of the call that used it last, which finds nothing to do.
+    /// The deadline is kept by the connection's own timer, which is not set again for each
+    /// exchange: it is moved only when it would fire after the new deadline (the first
+    /// exchange, or a shorter timeout). One left set for an earlier exchange's deadline (the
+    /// usual case, one exchange after another) fires early, once, and is then set to the
+    /// deadline under way ([`SentBy`]): a busy connection's timer is set about once a timeout,
+    /// and an exchange reads no clock and computes nothing for it. While the connection idles,
+    /// the timer may fire once and wake the task of the call that used it last, which finds
+    /// nothing to do.
     ///
     /// The returned future is a few words: it holds no request, only the connection's parts.
     pub fn sent_by(&mut self, deadline: tokio::time::Instant) -> SentBy<'_, B> {
-        if let Some(timer) = &mut self.timer {
-            timer.as_mut().reset(deadline);
+        match &mut self.timer {
+            Some(timer) if timer.deadline() > deadline => timer.as_mut().reset(deadline),
+            Some(_) => {}
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
         let timer = self
             .timer
@@ -229,6 +236,7 @@ impl<B: RequestBody> Conn<B> {
         SentBy {
             sending,
             timer: timer.as_mut(),
+            deadline,
         }
     }
 }
@@ -244,6 +252,7 @@ pub type Exchanged<B> = (Response<Received>, Box<Conn<B>>);
 pub struct SentBy<'c, B: RequestBody> {
     sending: Sending<'c, B>,
     timer: Pin<&'c mut Sleep>,
+    deadline: tokio::time::Instant,
 }
 
 impl<B: RequestBody> Future for SentBy<'_, B> {
@@ -254,7 +263,14 @@ impl<B: RequestBody> Future for SentBy<'_, B> {
         if let Poll::Ready(sent) = Pin::new(&mut this.sending).poll(cx) {
             return Poll::Ready(Some(sent));
         }
-        this.timer.as_mut().poll(cx).map(|()| None)
+        loop {
+            std::task::ready!(this.timer.as_mut().poll(cx));
+            // Fired: past the deadline, unless the timer was still set for an earlier one.
+            if this.timer.deadline() >= this.deadline {
+                return Poll::Ready(None);
+            }
+            this.timer.as_mut().reset(this.deadline);
+        }
     }
 }
 
@@ -456,6 +472,8 @@ impl<B: RequestBody> Pool<B> {
     /// Built inside a runtime, a task of that runtime also drops expired connections while no
     /// call comes to do it.
     pub fn new(max_idle: usize, idle_timeout: Duration) -> Arc<Self> {
+        // Any longer is forever, and an instant that far ahead could not be counted.
+        let idle_timeout = idle_timeout.min(IDLE_FOREVER);
         let runtime = tokio::runtime::Handle::try_current().ok();
         let workers = match &runtime {
             Some(rt) => rt.metrics().num_workers(),
@@ -484,7 +502,7 @@ impl<B: RequestBody> Pool<B> {
         let now = Instant::now();
         for shard in &self.shards {
             let mut idle = shard.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            idle.retain(|c| now.saturating_duration_since(c.idle_since) < self.idle_timeout);
+            idle.retain(|c| now < c.idle_until);
         }
     }
 
@@ -502,8 +520,7 @@ impl<B: RequestBody> Pool<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .pop_back()?;
-            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout && conn.reusable()
-            {
+            if now < conn.idle_until && conn.reusable() {
                 return Some(conn);
             }
         }
@@ -514,12 +531,9 @@ impl<B: RequestBody> Pool<B> {
     fn checkin(&self, mut conn: Box<Conn<B>>) {
         let shard = self.shard();
         let now = Instant::now();
-        conn.idle_since = now;
+        conn.idle_until = now + self.idle_timeout;
         let mut idle = shard.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        while idle
-            .front()
-            .is_some_and(|c| now.saturating_duration_since(c.idle_since) >= self.idle_timeout)
-        {
+        while idle.front().is_some_and(|c| c.idle_until <= now) {
             idle.pop_front();
         }
         if idle.len() < shard.max {
@@ -550,6 +564,9 @@ async fn sweep<B: RequestBody>(pool: std::sync::Weak<Pool<B>>) {
         }
     }
 }
+
+/// The longest idle timeout a pool counts (a century): any longer is the same.
+const IDLE_FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The shortest pause between two sweeps of a pool.
 const SWEEP_MIN: Duration = Duration::from_millis(50);

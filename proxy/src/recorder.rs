@@ -5,6 +5,7 @@
 //! waiting.
 
 use crate::analysis::engine::{Analysis, Finding};
+use crate::clock::{self, Dating};
 use crate::config::RecordingConfig;
 use crate::record::events::{self, Events};
 use crate::record::{CallRecord, Counters, KeptCall, RecordSink, ServiceCounters};
@@ -12,6 +13,7 @@ use crate::telemetry::Telemetry;
 use crate::trace::hex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
 
 mod recent;
@@ -37,7 +39,7 @@ pub struct Recorder {
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Records handled between yields to the connections' tasks.
-const DRAIN_SLICE: u32 = 32;
+const DRAIN_SLICE: usize = 32;
 
 /// The share of the queue (1/n of its capacity) past which the recorder stops yielding until
 /// the backlog is back under it. A yielded task runs again only once per scheduler round, so
@@ -104,6 +106,7 @@ impl Recorder {
             last_snapshot: std::time::Instant::now(),
             telemetry: telemetry.clone(),
             alerts,
+            slice: Vec::with_capacity(DRAIN_SLICE),
         };
         let (flush, flush_rx) = mpsc::channel(1);
         tokio::spawn(task.run(rx, flush_rx));
@@ -211,6 +214,8 @@ struct Task {
     last_snapshot: std::time::Instant,
     telemetry: Arc<Telemetry>,
     alerts: Option<crate::alerts::Alerts>,
+    /// The records of the slice being drained (kept for its allocation).
+    slice: Vec<Arc<CallRecord>>,
 }
 
 impl Task {
@@ -240,8 +245,9 @@ impl Task {
                     self.snapshot();
                 }
                 Some(done) = flush.recv() => {
+                    let dating = Dating::now();
                     while let Ok(rec) = rx.try_recv() {
-                        self.handle(rec);
+                        self.handle(rec, &dating);
                     }
                     let now = std::time::SystemTime::now();
                     let found = self.lock().advance_now();
@@ -255,31 +261,56 @@ impl Task {
         }
     }
 
-    /// Handles every record queued; false once the data path's side is gone. Yields now
-    /// and then, so a long backlog does not hold a worker thread from the connections, but
-    /// not while the backlog is past [`YIELD_BELOW_SHARE`] of the queue.
+    /// Handles every record queued; false once the data path's side is gone. Takes them
+    /// [`DRAIN_SLICE`] at a time (the queue's permits go back once per slice, not per record)
+    /// and yields between slices, so a long backlog does not hold a worker thread from the
+    /// connections, but not while the backlog is past [`YIELD_BELOW_SHARE`] of the queue.
+    /// The records of a slice are dated by one wall-clock reading.
     async fn drain(&mut self, rx: &mut mpsc::Receiver<Arc<CallRecord>>) -> bool {
-        let mut handled = 0u32;
-        loop {
-            match rx.try_recv() {
-                Ok(rec) => self.handle(rec),
-                Err(mpsc::error::TryRecvError::Empty) => return true,
-                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+        let mut slice = std::mem::take(&mut self.slice);
+        let open = loop {
+            // Polled with a waker that does nothing: the data path never wakes this task (see
+            // `DRAIN`).
+            let taken = rx.poll_recv_many(
+                &mut Context::from_waker(Waker::noop()),
+                &mut slice,
+                DRAIN_SLICE,
+            );
+            match taken {
+                Poll::Ready(0) => break false,
+                Poll::Ready(n) => {
+                    let dating = Dating::now();
+                    for rec in slice.drain(..) {
+                        self.handle(rec, &dating);
+                    }
+                    if n == DRAIN_SLICE && rx.len() < rx.max_capacity() / YIELD_BELOW_SHARE {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                Poll::Pending if rx.is_empty() => break true,
+                // Records wait, but this poll's scheduling budget is spent.
+                Poll::Pending => tokio::task::yield_now().await,
             }
-            handled += 1;
-            if handled.is_multiple_of(DRAIN_SLICE)
-                && rx.len() < rx.max_capacity() / YIELD_BELOW_SHARE
-            {
-                tokio::task::yield_now().await;
-            }
-        }
+        };
+        self.slice = slice;
+        open
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Analysis> {
         self.analysis.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn handle(&mut self, mut rec: Arc<CallRecord>) {
+    /// Everything done with one record, dated first by `dating` when the data path left its
+    /// wall-clock time to the recorder.
+    fn handle(&mut self, mut rec: Arc<CallRecord>, dating: &Dating) {
+        let start = match rec.arrived {
+            Some(arrived) => {
+                let start = dating.unix_nanos(arrived);
+                Arc::make_mut(&mut rec).start = clock::from_nanos(start);
+                start
+            }
+            None => clock::unix_nanos(rec.start),
+        };
         if self.access_log {
             log(&rec);
         }
@@ -294,7 +325,7 @@ impl Task {
             .store(self.events.cause_evictions(), Relaxed);
         let (found, template) = {
             let mut a = self.lock();
-            let found = a.observe(&rec);
+            let found = a.observe_dated(&rec, start);
             (found, a.last_template())
         };
         self.found(found);
@@ -305,16 +336,13 @@ impl Task {
         }
         self.telemetry.observe(&rec, template.as_deref());
         if let Some(store) = &self.store {
-            let at = rec
-                .start
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let kept = KeptCall::of(&rec);
+            let at = start / 1_000_000_000;
+            let kept = KeptCall::dated(&rec, start);
             if let Ok(json) = serde_json::to_string(&crate::record::view(0, &kept)) {
                 store.send(crate::store::Op::Call { at, json });
             }
         }
-        self.recent.push(&rec);
+        self.recent.push(&rec, start);
         self.counters.records_processed.fetch_add(1, Relaxed);
     }
 }
@@ -428,23 +456,25 @@ mod tests {
         }
     }
 
+    /// Counters and a recorder with a queue of `queue` records and a ring of `recent_calls`.
+    fn started(queue: usize, recent_calls: usize) -> (Arc<Counters>, Arc<Recorder>) {
+        let counters = Arc::new(Counters::default());
+        let config = RecordingConfig {
+            queue,
+            recent_calls,
+            max_path_bytes: 100,
+            access_log: false,
+        };
+        let analysis = Analysis::new(Default::default());
+        let recorder = Recorder::start(&config, counters.clone(), analysis, None);
+        (counters, recorder)
+    }
+
     // On the current-thread runtime the recorder task cannot run until the test yields, so the
     // queue fills deterministically.
     #[tokio::test]
     async fn a_full_queue_drops_records_but_counts_every_call() {
-        let counters = Arc::new(Counters::default());
-        let config = RecordingConfig {
-            queue: 4,
-            recent_calls: 100,
-            max_path_bytes: 100,
-            access_log: false,
-        };
-        let recorder = Recorder::start(
-            &config,
-            counters.clone(),
-            Analysis::new(Default::default()),
-            None,
-        );
+        let (counters, recorder) = started(4, 100);
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..10 {
             recorder.record(&svc, Arc::new(record(i)));
@@ -467,21 +497,40 @@ mod tests {
         assert_eq!(calls[0].1.request_id(), "r3", "newest first");
     }
 
+    // The data path reads no wall clock: a record that arrived at a monotonic reading is
+    // dated by the recorder to the wall-clock time of that reading.
+    #[tokio::test]
+    async fn the_recorder_dates_each_record_from_its_arrival() {
+        let (counters, recorder) = started(10, 10);
+        let svc = counters.service(Direction::Inbound, "s");
+        let before = std::time::SystemTime::now();
+        let rec = CallRecord {
+            start: std::time::UNIX_EPOCH,
+            arrived: Some(crate::clock::Mono::now()),
+            ..record(1)
+        };
+        recorder.record(&svc, Arc::new(rec));
+        while counters.records_processed.load(Relaxed) < 1 {
+            tokio::task::yield_now().await;
+        }
+        let after = std::time::SystemTime::now();
+        let q = CallQuery {
+            limit: 10,
+            ..CallQuery::default()
+        };
+        let (calls, _) = recorder.recent().query(&q);
+        let start = calls[0].1.start();
+        // A millisecond either way for the two clocks' rates, should NTP slew them apart.
+        let slack = std::time::Duration::from_millis(1);
+        assert!(
+            start + slack >= before && start <= after + slack,
+            "{start:?} not in {before:?}..{after:?}"
+        );
+    }
+
     #[tokio::test]
     async fn the_ring_keeps_the_newest_and_pages() {
-        let counters = Arc::new(Counters::default());
-        let config = RecordingConfig {
-            queue: 100,
-            recent_calls: 5,
-            max_path_bytes: 100,
-            access_log: false,
-        };
-        let recorder = Recorder::start(
-            &config,
-            counters.clone(),
-            Analysis::new(Default::default()),
-            None,
-        );
+        let (counters, recorder) = started(100, 5);
         let svc = counters.service(Direction::Inbound, "s");
         for i in 0..8 {
             recorder.record(&svc, Arc::new(record(i)));

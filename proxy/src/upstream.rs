@@ -142,10 +142,19 @@ impl ServicePool {
     pub fn pick(&self) -> Result<&Upstream, ProxyError> {
         let n = self.upstreams.len();
         let start = self.next.fetch_add(1, Relaxed);
-        let now = self.now_ms();
+        // The clock is read only when an upstream is (or was) out; one whose time out is
+        // over is back in for good (0) until ejected again.
+        let mut now = None;
         (0..n)
             .map(|i| &self.upstreams[(start + i) % n])
-            .find(|u| u.ejected_until.load(Relaxed) <= now)
+            .find(|u| match u.ejected_until.load(Relaxed) {
+                0 => true,
+                until if until <= *now.get_or_insert_with(|| self.now_ms()) => {
+                    let _ = u.ejected_until.compare_exchange(until, 0, Relaxed, Relaxed);
+                    true
+                }
+                _ => false,
+            })
             .ok_or_else(|| ProxyError::NoHealthyUpstream(self.name.to_string()))
     }
 

@@ -330,11 +330,14 @@ impl Analysis {
 
     /// Adds one finished call; returns the findings it raised.
     pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
+        self.observe_dated(rec, crate::clock::unix_nanos(rec.start))
+    }
+
+    /// [`Analysis::observe`] for a call that started `start_nanos` after the Unix epoch (as the
+    /// recorder dated it: no conversion of `rec.start` again).
+    pub fn observe_dated(&mut self, rec: &CallRecord, start_nanos: u64) -> Vec<Finding> {
         self.last_template = None;
-        let start_ms = rec
-            .start
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let start_ms = start_nanos / 1_000_000;
         let at_ms = self.count_at_ms(start_ms);
         let at = at_ms / 1000;
         let mut found = self.advance_to_ms(at_ms);

@@ -122,6 +122,8 @@ fn upstream_request(
     let limits = &call.active.config.limits;
     let body = if upgrade {
         CountingBody::empty(call.guard.bytes_in())
+    } else if http_body::Body::is_end_stream(&body) {
+        CountingBody::ended(body)
     } else {
         CountingBody::new(body, call.guard.bytes_in(), limits.max_request_body)
             .idle_timeout(limits.body_idle_timeout)

@@ -2,6 +2,7 @@
 //! response is over: at the end of the body, or when the client goes away, whichever is first.
 
 use super::{CallRecord, DropToken, RecordSink, ServiceCounters};
+use crate::clock::Mono;
 use crate::server::BoxError;
 use crate::server::ConnActivity;
 use crate::server::RequestBody;
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::time::Sleep;
 
 /// The request body stopped because it passed `limits.max_request_body`.
@@ -100,16 +101,18 @@ impl std::ops::Deref for BytesIn {
 /// Whether a request body is waiting on the client: its last poll found no data from the
 /// client yet, and the body has not ended. A timeout that strikes then is the client's.
 #[derive(Clone, Debug, Default)]
-pub struct ClientSending(BytesIn);
+pub struct ClientSending(Option<BytesIn>);
 
 impl ClientSending {
     /// True while the body waits on bytes the client has not sent.
     pub fn waiting(&self) -> bool {
-        (self.0).0.waiting.load(Relaxed)
+        self.0.as_ref().is_some_and(|b| b.0.waiting.load(Relaxed))
     }
 
     fn set(&self, waiting: bool) {
-        (self.0).0.waiting.store(waiting, Relaxed);
+        if let Some(b) = &self.0 {
+            b.0.waiting.store(waiting, Relaxed);
+        }
     }
 }
 
@@ -118,7 +121,8 @@ impl ClientSending {
 #[derive(Debug)]
 pub struct CountingBody {
     inner: Option<RequestBody>,
-    count: BytesIn,
+    /// `None` for a body that had ended before it was sent: nothing to count.
+    count: Option<BytesIn>,
     limit: Option<u64>,
     idle: Option<IdleTimer>,
     sending: ClientSending,
@@ -129,8 +133,8 @@ impl CountingBody {
     pub fn new(inner: impl Into<RequestBody>, count: BytesIn, limit: Option<u64>) -> Self {
         CountingBody {
             inner: Some(inner.into()),
-            sending: ClientSending(count.clone()),
-            count,
+            sending: ClientSending(Some(count.clone())),
+            count: Some(count),
             limit,
             idle: None,
         }
@@ -140,10 +144,22 @@ impl CountingBody {
     pub fn empty(count: BytesIn) -> Self {
         CountingBody {
             inner: None,
-            sending: ClientSending(count.clone()),
-            count,
+            sending: ClientSending(Some(count.clone())),
+            count: Some(count),
             limit: None,
             idle: None,
+        }
+    }
+
+    /// `inner`, a body that has ended already (a request without one): there is nothing to
+    /// count or to wait for, so no counter is made.
+    pub fn ended(inner: impl Into<RequestBody>) -> Self {
+        CountingBody {
+            inner: Some(inner.into()),
+            count: None,
+            limit: None,
+            idle: None,
+            sending: ClientSending(None),
         }
     }
 
@@ -188,8 +204,11 @@ impl Body for CountingBody {
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
-                    let total =
-                        self.count.fetch_add(data.len() as u64, Relaxed) + data.len() as u64;
+                    let n = data.len() as u64;
+                    let total = self
+                        .count
+                        .as_ref()
+                        .map_or(n, |c| c.fetch_add(n, Relaxed) + n);
                     if let Some(limit) = self.limit {
                         if total > limit {
                             self.inner = None;
@@ -220,33 +239,43 @@ impl Body for CountingBody {
 /// The record is allocated once, shared-ready: the guard is its only owner until it is handed
 /// over, then the queue, the recorder task and the recent calls pass the pointer, not the
 /// record's few hundred bytes.
+///
+/// The call is timed on the monotonic clock ([`Mono`]): one reading as the guard starts, one as
+/// it ends (and one when the upstream's response head arrives); the recorder dates the record
+/// by the wall clock later.
 #[derive(Debug)]
 pub struct CallGuard {
     rec: Option<Arc<CallRecord>>,
-    started: Instant,
+    started: Mono,
     recorder: Arc<dyn RecordSink>,
     counters: Arc<ServiceCounters>,
-    bytes_in: BytesIn,
+    /// Made when first asked for: a call that sends no request body needs none.
+    bytes_in: Option<BytesIn>,
     activity: Arc<ConnActivity>,
     complete: bool,
     held: Option<DropToken>,
 }
 
 impl CallGuard {
-    /// Starts a call: the connection counts one more request in flight until the guard drops.
+    /// Starts a call, now, with its record (the guard's alone, as [`CallRecord::begin`] made
+    /// it): the connection counts one more request in flight until the guard drops.
     pub fn start(
-        rec: CallRecord,
+        mut rec: Arc<CallRecord>,
         recorder: Arc<dyn RecordSink>,
         counters: Arc<ServiceCounters>,
         activity: Arc<ConnActivity>,
     ) -> Self {
         activity.request_started();
+        let started = Mono::now();
+        if let Some(r) = Arc::get_mut(&mut rec) {
+            r.arrived = Some(started);
+        }
         CallGuard {
-            rec: Some(Arc::new(rec)),
-            started: Instant::now(),
+            rec: Some(rec),
+            started,
             recorder,
             counters,
-            bytes_in: BytesIn::default(),
+            bytes_in: None,
             activity,
             complete: false,
             held: None,
@@ -264,13 +293,13 @@ impl CallGuard {
     }
 
     /// The counter of request body bytes, shared with the [`CountingBody`].
-    pub fn bytes_in(&self) -> BytesIn {
-        self.bytes_in.clone()
+    pub fn bytes_in(&mut self) -> BytesIn {
+        self.bytes_in.get_or_insert_default().clone()
     }
 
     /// Time since the call started.
-    pub fn elapsed(&self) -> std::time::Duration {
-        self.started.elapsed()
+    pub fn elapsed(&self) -> Duration {
+        Mono::now().since(self.started)
     }
 
     /// Counts the call against this service's counters instead of the unrouted ones.
@@ -307,8 +336,8 @@ impl Drop for CallGuard {
 impl CallGuard {
     /// The record's last fields, as the call ends.
     fn finish(&self, rec: &mut CallRecord) {
-        rec.duration = self.started.elapsed();
-        rec.bytes_in = self.bytes_in.load(Relaxed);
+        rec.duration = Mono::now().since(self.started);
+        rec.bytes_in = self.bytes_in.as_ref().map_or(0, |b| b.load(Relaxed));
         if !self.complete && rec.error.is_none() && self.activity.write_stalled() {
             rec.error = Some("downstream_stalled");
             rec.reason = "the client stopped reading the response".into();

@@ -3,7 +3,7 @@
 use sightline_policy::Decision;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Which way the call crossed the proxy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,8 +75,14 @@ pub struct CallRecord {
     pub parent_span_id: Option<[u8; 8]>,
     /// W3C trace flags (bit 0: sampled) as sent upstream.
     pub trace_flags: u8,
-    /// When the request arrived.
+    /// When the request arrived, by the wall clock. The data path reads no wall clock: the
+    /// recorder dates a record from `arrived` as it takes it, so this is the Unix epoch until
+    /// then.
     pub start: SystemTime,
+    /// When the request arrived, on the monotonic clock the call is timed by (set as its
+    /// guard starts): the recorder dates the record (`start`) from it. `None` for a record
+    /// whose `start` is set already.
+    pub arrived: Option<crate::clock::Mono>,
     /// Until the end of the response body (or of the tunnel, for upgrades).
     pub duration: Duration,
     /// Until the upstream's response headers.
@@ -206,7 +212,9 @@ impl Parties<'_> {
 impl CallRecord {
     /// The record of a call whose request just arrived, for either stack: `caller` is the
     /// connection's peer, verified identity and TLS; `host` and `path` (cut, and whether it
-    /// was) are as the stack read them. Everything learned later starts empty.
+    /// was) are as the stack read them. Everything learned later starts empty. Built in its
+    /// one allocation, which [`super::CallGuard::start`] takes: moving the record's few hundred
+    /// bytes into an `Arc` afterwards would copy them twice.
     pub fn begin<B>(
         direction: Direction,
         req: &http::Request<B>,
@@ -215,15 +223,16 @@ impl CallRecord {
         caller: (SocketAddr, Option<Arc<str>>, bool),
         host: String,
         (path, path_truncated): (String, bool),
-    ) -> Self {
+    ) -> Arc<Self> {
         let (source_addr, source_identity, tls) = caller;
-        CallRecord {
+        Arc::new(CallRecord {
             request_id: *request_id,
             trace_id: trace.trace_id,
             span_id: trace.span_id,
             parent_span_id: trace.parent_id,
             trace_flags: trace.flags,
-            start: SystemTime::now(),
+            start: UNIX_EPOCH,
+            arrived: None,
             duration: Duration::ZERO,
             upstream_latency: None,
             direction,
@@ -254,7 +263,7 @@ impl CallRecord {
             decision: Decision::Allowed,
             reason: String::new(),
             client: Default::default(),
-        }
+        })
     }
 }
 
@@ -276,6 +285,7 @@ impl CallRecord {
             parent_span_id: None,
             trace_flags: 1,
             start: std::time::SystemTime::now(),
+            arrived: None,
             duration: Duration::from_millis(1),
             upstream_latency: None,
             direction: Direction::Inbound,

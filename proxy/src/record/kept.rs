@@ -119,6 +119,13 @@ impl KeptCall {
     /// What is kept of `rec`. Inlined, so the ring's slot is written directly.
     #[inline]
     pub fn of(rec: &CallRecord) -> KeptCall {
+        KeptCall::dated(rec, crate::clock::unix_nanos(rec.start))
+    }
+
+    /// What is kept of `rec`, which started `start_nanos` after the Unix epoch (as the recorder
+    /// dated it: no conversion of `rec.start` again).
+    #[inline]
+    pub fn dated(rec: &CallRecord, start_nanos: u64) -> KeptCall {
         let method = rec.method.as_str();
         let rare = rec.source_identity.is_some()
             || rec.caller_service.is_some()
@@ -129,7 +136,7 @@ impl KeptCall {
         KeptCall {
             request_id: rec.request_id,
             trace_id: rec.trace_id,
-            start_nanos: rec.start.duration_since(UNIX_EPOCH).map_or(0, nanos),
+            start_nanos,
             duration_nanos: nanos(rec.duration),
             upstream_nanos: rec.upstream_latency.map_or(NO_LATENCY, nanos),
             source_addr: rec.source_addr,

@@ -35,9 +35,9 @@ impl RecentCalls {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps what is kept of `rec` (built in its place in the ring), dropping the oldest call
-    /// when full.
-    pub(super) fn push(&self, rec: &CallRecord) {
+    /// Keeps what is kept of `rec`, which started `start_nanos` after the Unix epoch (built in
+    /// its place in the ring), dropping the oldest call when full.
+    pub(super) fn push(&self, rec: &CallRecord, start_nanos: u64) {
         let mut ring = self.lock();
         if ring.cap == 0 {
             return;
@@ -47,7 +47,8 @@ impl RecentCalls {
         }
         let seq = ring.next_seq;
         ring.next_seq += 1;
-        ring.calls.push_back((seq, KeptCall::of(rec)));
+        ring.calls
+            .push_back((seq, KeptCall::dated(rec, start_nanos)));
     }
 
     /// Calls matching `q`, newest first, and the cursor of the next page when there may be one.

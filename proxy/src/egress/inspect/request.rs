@@ -12,7 +12,6 @@ use hyper::body::Incoming;
 use sightline_certs::ALPN_H1;
 use sightline_policy::{Decision, Host, RequestLine};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// One request inside the tunnel: judged, forwarded, recorded.
 pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Response<RecordedBody> {
@@ -32,7 +31,6 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
     rec.span_id = trace.span_id;
     rec.parent_span_id = trace.parent_id;
     rec.trace_flags = trace.flags;
-    rec.start = SystemTime::now();
     rec.method = req.method().clone();
     rec.path = path;
     rec.path_truncated = truncated;
@@ -44,7 +42,7 @@ pub(super) async fn request(inner: Arc<Inner>, req: Request<Incoming>) -> Respon
     rec.decision = Decision::Allowed;
     rec.reason = String::new();
     let mut guard = CallGuard::start(
-        rec,
+        Arc::new(rec),
         inner.recorder.clone(),
         inner.counters.clone(),
         inner.activity.clone(),

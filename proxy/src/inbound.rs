@@ -154,13 +154,13 @@ fn begin<'a>(
         host,
         record_path,
     );
-    if let Some(rec) = Arc::get_mut(&mut record) {
-        rec.caller_service = active.egress.as_ref().and_then(|e| {
-            crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
-        });
-        if path != req.uri().path() && !path.is_empty() {
-            rec.canonical_path = Some(crate::record::cap_path(&path, max_path).0);
-        }
+    // Just built, so the record's only owner: nothing is copied.
+    let rec = Arc::make_mut(&mut record);
+    rec.caller_service = active.egress.as_ref().and_then(|e| {
+        crate::enclave::identity::caller_service(e, conn.peer.ip(), conn.identity.as_deref())
+    });
+    if path != req.uri().path() && !path.is_empty() {
+        rec.canonical_path = Some(crate::record::cap_path(&path, max_path).0);
     }
     let guard = CallGuard::start(
         record,

@@ -280,10 +280,10 @@ pub async fn serve(
         claimed.as_ref().map_or_else(String::new, Host::to_string),
         path,
     );
-    if let Some(rec) = Arc::get_mut(&mut record) {
-        rec.protocol = Protocol::Transparent;
-        rec.sni = sni;
-    }
+    // Just built, so the record's only owner: nothing is copied.
+    let rec = Arc::make_mut(&mut record);
+    rec.protocol = Protocol::Transparent;
+    rec.sni = sni;
     let mut guard = CallGuard::start(
         record,
         shared.recorder.clone(),

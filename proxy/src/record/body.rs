@@ -267,9 +267,9 @@ impl CallGuard {
     ) -> Self {
         activity.request_started();
         let started = Mono::now();
-        if let Some(r) = Arc::get_mut(&mut rec) {
-            r.arrived = Some(started);
-        }
+        // The record is the guard's alone here (no copy is made); were it shared, it would be
+        // copied rather than left undated.
+        Arc::make_mut(&mut rec).arrived = Some(started);
         CallGuard {
             rec: Some(rec),
             started,

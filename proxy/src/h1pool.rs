@@ -212,10 +212,8 @@ impl<B: RequestBody> Conn<B> {
     ///
     /// The returned future is a few words: it holds no request, only the connection's parts.
     pub fn sent_by(&mut self, deadline: tokio::time::Instant) -> SentBy<'_, B> {
-        match &mut self.timer {
-            Some(timer) if timer.deadline() > deadline => timer.as_mut().reset(deadline),
-            Some(_) => {}
-            None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        if let Some(timer) = self.timer.as_mut().filter(|t| t.deadline() > deadline) {
+            timer.as_mut().reset(deadline);
         }
         let timer = self
             .timer

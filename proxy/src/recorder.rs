@@ -11,6 +11,7 @@ use crate::record::events::{self, Events};
 use crate::record::{CallRecord, Counters, KeptCall, RecordSink, ServiceCounters};
 use crate::telemetry::Telemetry;
 use crate::trace::hex;
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
@@ -270,12 +271,12 @@ impl Task {
         let mut slice = std::mem::take(&mut self.slice);
         let open = loop {
             // Polled with a waker that does nothing: the data path never wakes this task (see
-            // `DRAIN`).
-            let taken = rx.poll_recv_many(
-                &mut Context::from_waker(Waker::noop()),
-                &mut slice,
-                DRAIN_SLICE,
-            );
+            // `DRAIN`). Outside the scheduling budget, so only the yields here give the worker
+            // up, and none past the mark.
+            let taken = std::pin::pin!(tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                rx.poll_recv_many(cx, &mut slice, DRAIN_SLICE)
+            })))
+            .poll(&mut Context::from_waker(Waker::noop()));
             match taken {
                 Poll::Ready(0) => break false,
                 Poll::Ready(n) => {
@@ -287,9 +288,7 @@ impl Task {
                         tokio::task::yield_now().await;
                     }
                 }
-                Poll::Pending if rx.is_empty() => break true,
-                // Records wait, but this poll's scheduling budget is spent.
-                Poll::Pending => tokio::task::yield_now().await,
+                Poll::Pending => break true,
             }
         };
         self.slice = slice;

@@ -78,8 +78,12 @@ impl Detector {
 
     /// A detector whose steps last `step_minutes` (durations in the config are converted).
     pub fn with_step(config: DetectorConfig, step_minutes: u64) -> Self {
-        let baseline = Baseline::with_step(&config, step_minutes);
-        Self::from_baseline(config, baseline)
+        Self {
+            baseline: Baseline::with_step(&config, step_minutes),
+            config,
+            episodes: Default::default(),
+            recent_calls: (0.0, 0.0),
+        }
     }
 
     /// Resumes from a persisted baseline, with no episode under way. The baseline keeps what
@@ -160,21 +164,17 @@ impl Detector {
         );
         let (calls, failures) = self.recent_calls;
         // Below the minimum traffic, failed calls count when too many for chance: the count
-        // test's margin (its false-alarm probability over the tail; beyond 1 it breaches).
+        // test breaches with its margin (its false-alarm probability over the tail).
         let unlikely = |expected_ratio: f64| {
             if calls > COUNT_MAX_CALLS {
-                return 0.0;
+                return None;
             }
             let tail = binomial_tail(
                 calls.round() as u64,
                 failures.round() as u64,
                 expected_ratio.max(COUNT_MIN_RATIO),
             );
-            if tail < COUNT_ALPHA {
-                COUNT_ALPHA / tail.max(f64::MIN_POSITIVE)
-            } else {
-                0.0
-            }
+            (tail < COUNT_ALPHA).then(|| COUNT_ALPHA / tail.max(f64::MIN_POSITIVE))
         };
         let values = [Some(obs.rate), obs.error_ratio, obs.latency_ms];
         let mut found = Vec::new();
@@ -202,7 +202,7 @@ impl Detector {
                     // Below the minimum traffic, an error surge is judged on its counts.
                     let counted = match kind == AnomalyKind::ErrorSurge && !busy(obs.rate) {
                         true => unlikely(e.expected),
-                        false => 0.0,
+                        false => None,
                     };
                     // The rules in the kind's direction: whether each breaches and by how much
                     // (a multiple of its threshold), in the order of `Rule`.
@@ -219,11 +219,15 @@ impl Detector {
                             likely > likely_sigmas,
                             likely / likely_sigmas,
                         ),
-                        (Rule::Count, counted > 1.0, counted),
                     ];
-                    let fired = rules.into_iter().find(|(_, breached, _)| *breached);
+                    // Below the minimum traffic only the count test judges (the other rules'
+                    // ratios are too noisy there): it is the rule named.
+                    let fired = match counted {
+                        Some(margin) => Some((Rule::Count, true, margin)),
+                        None => rules.into_iter().find(|(_, breached, _)| *breached),
+                    };
                     let breach = beyond && fired.is_some();
-                    let reportable = busy(traffic) || counted > 1.0;
+                    let reportable = busy(traffic) || counted.is_some();
                     let (rule, margin) = fired.map_or((Rule::Absolute, 0.0), |(r, _, m)| (r, m));
                     (
                         breach,

@@ -291,8 +291,8 @@ fn serialisation_round_trip() {
     assert_eq!((old.rule, old.margin), (Rule::Absolute, 0.0));
 }
 
-/// A baseline restored under a changed configuration judges with the new tunables, not the
-/// ones it was stored with: an operator who widens the relative band and restarts is heard.
+/// A baseline restored under other tunables (a newer version's) judges with them, not with the
+/// ones it was stored with: here a wider relative band.
 #[test]
 fn a_restored_baseline_judges_with_the_configured_tunables() {
     let (d, rng, t) = warmed();

@@ -80,7 +80,7 @@ pub struct Analysis {
     shadow_overflow: u64,
     /// Egress calls waiting for their inbound call, and the dependencies found.
     links: links::TraceLinks,
-    /// The route template of the call [`Analysis::observe`] saw last.
+    /// The route template of the call [`Analysis::observe_dated`] saw last.
     last_template: Option<Arc<str>>,
     /// A fleet's detection, when it detects on the fleet's totals.
     fleet: Option<Arc<dyn FleetDetection>>,
@@ -88,7 +88,7 @@ pub struct Analysis {
     clock: Arc<dyn Clock>,
     /// Statistical incidents under way.
     incidents: Vec<findings::OpenIncident>,
-    /// The observation [`Analysis::observe`] fills for each call, kept between calls.
+    /// The observation [`Analysis::observe_dated`] fills for each call, kept between calls.
     scratch: Option<Observation>,
     /// The template of every tunnel, shared.
     connect: Arc<str>,
@@ -328,13 +328,15 @@ impl Analysis {
         true
     }
 
-    /// Adds one finished call; returns the findings it raised.
+    /// [`Analysis::observe_dated`] for a call whose `start` is set (tests build such records;
+    /// the recorder dates its own).
+    #[cfg(test)]
     pub fn observe(&mut self, rec: &CallRecord) -> Vec<Finding> {
         self.observe_dated(rec, crate::clock::unix_nanos(rec.start))
     }
 
-    /// [`Analysis::observe`] for a call that started `start_nanos` after the Unix epoch (as the
-    /// recorder dated it: no conversion of `rec.start` again).
+    /// Adds one finished call, which started `start_nanos` after the Unix epoch (as the
+    /// recorder dated it: no conversion of `rec.start` again); returns the findings it raised.
     pub fn observe_dated(&mut self, rec: &CallRecord, start_nanos: u64) -> Vec<Finding> {
         self.last_template = None;
         let start_ms = start_nanos / 1_000_000;

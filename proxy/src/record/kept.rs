@@ -116,14 +116,16 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl KeptCall {
-    /// What is kept of `rec`. Inlined, so the ring's slot is written directly.
-    #[inline]
+    /// [`KeptCall::dated`] for a record whose `start` is set (tests build such records; the
+    /// recorder dates its own).
+    #[cfg(test)]
     pub fn of(rec: &CallRecord) -> KeptCall {
         KeptCall::dated(rec, crate::clock::unix_nanos(rec.start))
     }
 
     /// What is kept of `rec`, which started `start_nanos` after the Unix epoch (as the recorder
-    /// dated it: no conversion of `rec.start` again).
+    /// dated it: no conversion of `rec.start` again). Inlined, so the ring's slot is written
+    /// directly.
     #[inline]
     pub fn dated(rec: &CallRecord, start_nanos: u64) -> KeptCall {
         let method = rec.method.as_str();
